@@ -1,0 +1,388 @@
+//! One database: a map from key to [`Entry`], plus the set of keys that
+//! carry a TTL (for the active expiry cycle, which samples only those).
+//!
+//! The map is an `IndexMap`: entries sit in a dense vector, which gives
+//! O(1) random keys (`RANDOMKEY`, expiry sampling) and a `SCAN` cursor that
+//! keeps Redis's guarantee without Redis's reverse-binary bucket walk.
+//!
+//! Why the cursor is safe: removal is `swap_remove`, which moves the *last*
+//! entry into the hole; insertion appends. `SCAN` walks indexes from the
+//! end towards 0, and the cursor is the index it has not visited yet. An
+//! entry not yet visited sits below the cursor; it can only move when it is
+//! the last entry, and then it moves further down, still unvisited. So every
+//! key present for the whole scan is returned; a key moved from the visited
+//! tail into the unvisited part may be returned twice, which Redis allows
+//! too.
+
+use crate::value::Value;
+use foldhash::fast::RandomState;
+use indexmap::{IndexMap, IndexSet};
+use rand::Rng;
+
+/// `expire` value of an entry without a TTL.
+pub const NO_EXPIRE: i64 = -1;
+
+/// A value with its metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub value: Value,
+    /// Absolute expiry in Unix milliseconds, or [`NO_EXPIRE`].
+    pub expire: i64,
+    /// Last access time in seconds (LRU clock), for `OBJECT IDLETIME`.
+    pub lru: u32,
+}
+
+impl Entry {
+    pub fn new(value: Value) -> Entry {
+        Entry {
+            value,
+            expire: NO_EXPIRE,
+            lru: 0,
+        }
+    }
+
+    /// Whether the entry is logically expired at `now_ms`. Like Redis, a key
+    /// is expired once the clock is strictly past its expiry time.
+    #[inline]
+    pub fn is_expired(&self, now_ms: i64) -> bool {
+        self.expire != NO_EXPIRE && now_ms > self.expire
+    }
+}
+
+type Map = IndexMap<Box<[u8]>, Entry, RandomState>;
+
+#[derive(Debug, Default)]
+pub struct Db {
+    map: Map,
+    volatile: IndexSet<Box<[u8]>, RandomState>,
+    /// Average TTL of keys sampled by the active expiry cycle, for `INFO
+    /// keyspace` (`avg_ttl`), as a running estimate like Redis's.
+    pub avg_ttl: i64,
+}
+
+impl Db {
+    pub fn new() -> Db {
+        Db::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Number of keys with a TTL.
+    pub fn volatile_len(&self) -> usize {
+        self.volatile.len()
+    }
+
+    #[inline]
+    pub fn get(&self, key: &[u8]) -> Option<&Entry> {
+        self.map.get(key)
+    }
+
+    #[inline]
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.map.get_mut(key)
+    }
+
+    /// Position of `key` in the map, for a look-up that may then read,
+    /// modify or remove the entry without hashing the key again.
+    #[inline]
+    pub fn find(&self, key: &[u8]) -> Option<usize> {
+        self.map.get_index_of(key)
+    }
+
+    #[inline]
+    pub fn at(&self, i: usize) -> Option<&Entry> {
+        self.map.get_index(i).map(|(_, e)| e)
+    }
+
+    #[inline]
+    pub fn at_mut(&mut self, i: usize) -> Option<&mut Entry> {
+        self.map.get_index_mut(i).map(|(_, e)| e)
+    }
+
+    /// Removes the entry at position `i` (as found by [`Db::find`]).
+    pub fn remove_at(&mut self, i: usize) -> Option<(Box<[u8]>, Entry)> {
+        let (k, e) = self.map.swap_remove_index(i)?;
+        if e.expire != NO_EXPIRE {
+            self.volatile.swap_remove(&k);
+        }
+        Some((k, e))
+    }
+
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// Whether `key` exists and is logically expired at `now_ms`.
+    pub fn is_expired(&self, key: &[u8], now_ms: i64) -> bool {
+        self.map.get(key).is_some_and(|e| e.is_expired(now_ms))
+    }
+
+    /// Inserts or replaces `key`. `expire` is the new absolute expiry (or
+    /// [`NO_EXPIRE`]). Returns the previous entry.
+    pub fn insert(&mut self, key: &[u8], value: Value, expire: i64, lru: u32) -> Option<Entry> {
+        let entry = Entry { value, expire, lru };
+        let old = match self.map.get_full_mut(key) {
+            Some((_, _, e)) => Some(std::mem::replace(e, entry)),
+            None => {
+                self.map.insert(key.into(), entry);
+                None
+            }
+        };
+        let was_volatile = old.as_ref().is_some_and(|e| e.expire != NO_EXPIRE);
+        if expire != NO_EXPIRE && !was_volatile {
+            self.volatile.insert(key.into());
+        } else if expire == NO_EXPIRE && was_volatile {
+            self.volatile.swap_remove(key);
+        }
+        old
+    }
+
+    /// Replaces the value of `key` keeping its TTL, or inserts it without
+    /// one (the `KEEPTTL` rule).
+    pub fn set_keep_ttl(&mut self, key: &[u8], value: Value, lru: u32) -> Option<Entry> {
+        let expire = self.map.get(key).map_or(NO_EXPIRE, |e| e.expire);
+        self.insert(key, value, expire, lru)
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let e = self.map.swap_remove(key)?;
+        if e.expire != NO_EXPIRE {
+            self.volatile.swap_remove(key);
+        }
+        Some(e)
+    }
+
+    /// Sets the absolute expiry of an existing key. Returns false when the
+    /// key does not exist.
+    pub fn set_expire(&mut self, key: &[u8], at_ms: i64) -> bool {
+        let Some(e) = self.map.get_mut(key) else {
+            return false;
+        };
+        if e.expire == NO_EXPIRE {
+            self.volatile.insert(key.into());
+        }
+        e.expire = at_ms;
+        true
+    }
+
+    /// Removes the TTL of `key`. Returns whether it had one.
+    pub fn persist(&mut self, key: &[u8]) -> bool {
+        match self.map.get_mut(key) {
+            Some(e) if e.expire != NO_EXPIRE => {
+                e.expire = NO_EXPIRE;
+                self.volatile.swap_remove(key);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Removes everything.
+    pub fn clear(&mut self) {
+        self.map = Map::default();
+        self.volatile = IndexSet::default();
+        self.avg_ttl = 0;
+    }
+
+    /// Takes the contents out, leaving the database empty (for
+    /// `FLUSHDB ASYNC`, whose memory is freed on another thread).
+    pub fn take(&mut self) -> Db {
+        std::mem::take(self)
+    }
+
+    /// A uniformly random key (with the entry), or None when empty.
+    pub fn random_entry<R: Rng>(&self, rng: &mut R) -> Option<(&[u8], &Entry)> {
+        if self.map.is_empty() {
+            return None;
+        }
+        let i = rng.gen_range(0..self.map.len());
+        self.map.get_index(i).map(|(k, e)| (&**k, e))
+    }
+
+    /// All entries, in storage order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
+        self.map.iter().map(|(k, e)| (&**k, e))
+    }
+
+    /// One `SCAN` step: visits up to `count` entries below `cursor` and
+    /// calls `f` for each; returns the next cursor (0 when done).
+    /// See the module comment for why no key present throughout is missed.
+    /// Cursor 0 starts a new scan; a cursor past the end is clamped.
+    pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &Entry)) -> u64 {
+        let len = self.map.len() as u64;
+        let mut next = if cursor == 0 { len } else { cursor.min(len) };
+        let mut visited = 0;
+        while next > 0 && visited < count.max(1) {
+            next -= 1;
+            if let Some((k, e)) = self.map.get_index(next as usize) {
+                f(k, e);
+            }
+            visited += 1;
+        }
+        next
+    }
+
+    /// Samples up to `samples` keys with a TTL and removes the expired ones,
+    /// calling `on_expired` for each removed key (the executor propagates a
+    /// `DEL`). Returns `(sampled, expired)`.
+    pub fn expire_sample<R: Rng>(
+        &mut self,
+        now_ms: i64,
+        samples: usize,
+        rng: &mut R,
+        mut on_expired: impl FnMut(&[u8]),
+    ) -> (usize, usize) {
+        let mut sampled = 0;
+        let mut expired = 0;
+        let mut ttl_sum: i64 = 0;
+        let mut ttl_samples: i64 = 0;
+        for _ in 0..samples {
+            if self.volatile.is_empty() {
+                break;
+            }
+            let i = rng.gen_range(0..self.volatile.len());
+            let Some(key) = self.volatile.get_index(i) else {
+                break;
+            };
+            sampled += 1;
+            let exp = self.map.get(&**key).map_or(NO_EXPIRE, |e| e.expire);
+            if exp != NO_EXPIRE && now_ms > exp {
+                let key: Box<[u8]> = key.clone();
+                self.remove(&key);
+                on_expired(&key);
+                expired += 1;
+            } else if exp != NO_EXPIRE {
+                ttl_sum += exp - now_ms;
+                ttl_samples += 1;
+            }
+        }
+        if ttl_samples > 0 {
+            let avg = ttl_sum / ttl_samples;
+            // Running average weighted like Redis's: 2% of the new sample.
+            self.avg_ttl = if self.avg_ttl == 0 {
+                avg
+            } else {
+                (self.avg_ttl / 50) * 49 + avg / 50
+            };
+        }
+        (sampled, expired)
+    }
+}
+
+/// The adaptive active-expiry cycle's decision rule, kept free of clocks and
+/// sockets so it can be tested alone.
+///
+/// Like Redis's `activeExpireCycle`, each loop samples a fixed number of
+/// volatile keys per database; it keeps looping on a database while more
+/// than `acceptable_stale_percent` of the sample was expired, and stops
+/// when its time budget (a fraction of the `hz` period) is spent.
+#[derive(Debug, Clone, Copy)]
+pub struct ExpireCycle {
+    pub keys_per_loop: usize,
+    pub acceptable_stale_percent: usize,
+}
+
+impl Default for ExpireCycle {
+    fn default() -> Self {
+        ExpireCycle {
+            keys_per_loop: 20,
+            acceptable_stale_percent: 10,
+        }
+    }
+}
+
+impl ExpireCycle {
+    /// Whether another loop on the same database is worth it.
+    pub fn repeat(&self, sampled: usize, expired: usize) -> bool {
+        sampled > 0 && expired * 100 > sampled * self.acceptable_stale_percent
+    }
+
+    /// Time budget in microseconds for one slow cycle at `hz`: 25% of the
+    /// period, as Redis's ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC.
+    pub fn budget_us(hz: u32) -> u64 {
+        1_000_000 * 25 / 100 / u64::from(hz.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::StrValue;
+    use rand::rngs::SmallRng;
+    use rand::SeedableRng;
+    use std::collections::HashSet;
+
+    fn s(v: &str) -> Value {
+        Value::Str(StrValue::from_bytes(v.as_bytes()))
+    }
+
+    #[test]
+    fn scan_returns_every_key_present_throughout_despite_deletes_and_inserts() {
+        let mut db = Db::new();
+        for i in 0..1000 {
+            db.insert(format!("k{i}").as_bytes(), s("v"), NO_EXPIRE, 0);
+        }
+        let mut seen = HashSet::new();
+        let mut cursor = 0;
+        let mut round = 0;
+        loop {
+            cursor = db.scan(cursor, 10, |k, _| {
+                seen.insert(k.to_vec());
+            });
+            // Mutate between steps: delete some keys, add new ones.
+            round += 1;
+            db.remove(format!("k{}", round * 7 % 1000).as_bytes());
+            db.insert(format!("new{round}").as_bytes(), s("v"), NO_EXPIRE, 0);
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in 0..1000 {
+            let k = format!("k{i}");
+            if db.contains(k.as_bytes()) {
+                assert!(seen.contains(k.as_bytes()), "missed {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn volatile_set_tracks_ttls() {
+        let mut db = Db::new();
+        db.insert(b"a", s("1"), 100, 0);
+        db.insert(b"b", s("1"), NO_EXPIRE, 0);
+        assert_eq!(db.volatile_len(), 1);
+        db.set_expire(b"b", 50);
+        assert_eq!(db.volatile_len(), 2);
+        db.persist(b"a");
+        assert_eq!(db.volatile_len(), 1);
+        db.set_keep_ttl(b"b", s("2"), 0);
+        assert_eq!(db.get(b"b").map(|e| e.expire), Some(50));
+        db.insert(b"b", s("3"), NO_EXPIRE, 0);
+        assert_eq!(db.volatile_len(), 0);
+    }
+
+    #[test]
+    fn expire_sample_removes_only_expired() {
+        let mut db = Db::new();
+        let mut rng = SmallRng::seed_from_u64(1);
+        for i in 0..100 {
+            let exp = if i % 2 == 0 { 10 } else { 1_000_000 };
+            db.insert(format!("k{i}").as_bytes(), s("v"), exp, 0);
+        }
+        let mut removed = 0;
+        for _ in 0..200 {
+            db.expire_sample(100, 20, &mut rng, |_| removed += 1);
+        }
+        assert_eq!(removed, 50);
+        assert_eq!(db.len(), 50);
+        let c = ExpireCycle::default();
+        assert!(c.repeat(20, 3));
+        assert!(!c.repeat(20, 2));
+    }
+}

@@ -1,0 +1,16 @@
+//! The keyspace: Redoubt's databases and the values they hold.
+//!
+//! This crate is a data-structure library driven by the server's executor.
+//! It knows nothing of sockets, RESP or replication: operations return what
+//! happened (a value, a deleted key) and the executor decides what to reply
+//! and what to propagate.
+//!
+//! - [`db`]: one database: the key → entry map, the set of keys with a TTL,
+//!   lazy expiry checks, the active expiry cycle, `SCAN` and random keys.
+//! - [`value`]: the value types and their encodings.
+
+pub mod db;
+pub mod value;
+
+pub use db::{Db, Entry, ExpireCycle, NO_EXPIRE};
+pub use value::{StrValue, Value};

@@ -1,0 +1,207 @@
+//! Value types and their encodings.
+//!
+//! Strings keep the three encodings Redis reports through `OBJECT ENCODING`,
+//! because clients and tests observe them: `int` (a decimal integer stored
+//! as an `i64`), `embstr` (short strings created whole) and `raw` (strings
+//! that were modified in place, or longer than 44 bytes).
+
+/// Longest string Redis stores with the `embstr` encoding.
+pub const EMBSTR_MAX: usize = 44;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StrValue {
+    /// A string that is the canonical decimal form of an `i64`.
+    Int(i64),
+    /// Bytes; `raw` says whether Redis would report `raw` rather than
+    /// `embstr` for it.
+    Bytes { data: Vec<u8>, raw: bool },
+}
+
+impl StrValue {
+    /// Builds a string as `SET` does: integers are stored as such when the
+    /// text is their canonical form.
+    pub fn from_bytes(b: &[u8]) -> StrValue {
+        if b.len() <= 20 {
+            if let Some(n) = parse_canonical_i64(b) {
+                return StrValue::Int(n);
+            }
+        }
+        StrValue::Bytes {
+            data: b.to_vec(),
+            raw: b.len() > EMBSTR_MAX,
+        }
+    }
+
+    /// A string built by an in-place modification (`APPEND`, `SETRANGE`,
+    /// `SETBIT`): Redis reports these as `raw` whatever their length.
+    pub fn raw(data: Vec<u8>) -> StrValue {
+        StrValue::Bytes { data, raw: true }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            StrValue::Int(n) => {
+                let mut b = itoa_buf();
+                fmt_i64(*n, &mut b).len()
+            }
+            StrValue::Bytes { data, .. } => data.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The string's bytes, formatting an integer into `scratch` if needed.
+    pub fn as_bytes<'a>(&'a self, scratch: &'a mut [u8; 24]) -> &'a [u8] {
+        match self {
+            StrValue::Int(n) => fmt_i64(*n, scratch),
+            StrValue::Bytes { data, .. } => data,
+        }
+    }
+
+    /// Takes the bytes out, converting an integer to text.
+    pub fn into_vec(self) -> Vec<u8> {
+        match self {
+            StrValue::Int(n) => {
+                let mut b = itoa_buf();
+                fmt_i64(n, &mut b).to_vec()
+            }
+            StrValue::Bytes { data, .. } => data,
+        }
+    }
+
+    /// Gives mutable access to the bytes for an in-place change; the string
+    /// becomes `raw`, as in Redis.
+    pub fn make_raw(&mut self) -> &mut Vec<u8> {
+        let data = std::mem::replace(self, StrValue::raw(Vec::new())).into_vec();
+        *self = StrValue::raw(data);
+        match self {
+            StrValue::Bytes { data, .. } => data,
+            // Assigned as `Bytes` on the line above.
+            StrValue::Int(_) => unreachable!("make_raw just stored bytes"),
+        }
+    }
+
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            StrValue::Int(_) => "int",
+            StrValue::Bytes { raw: true, .. } => "raw",
+            StrValue::Bytes { raw: false, .. } => "embstr",
+        }
+    }
+
+    /// Bytes this value occupies on the heap, for `MEMORY USAGE`.
+    pub fn heap_size(&self) -> usize {
+        match self {
+            StrValue::Int(_) => 0,
+            StrValue::Bytes { data, .. } => data.capacity(),
+        }
+    }
+}
+
+fn itoa_buf() -> [u8; 24] {
+    [0u8; 24]
+}
+
+/// Formats `n` in decimal into `buf` and returns the written slice.
+pub fn fmt_i64(n: i64, buf: &mut [u8; 24]) -> &[u8] {
+    let mut i = buf.len();
+    let neg = n < 0;
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if neg {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    &buf[i..]
+}
+
+/// Parses the canonical decimal form of an i64 (Redis's `string2ll`).
+pub fn parse_canonical_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (neg, d) = if s[0] == b'-' {
+        (true, &s[1..])
+    } else {
+        (false, s)
+    };
+    if d.is_empty() || d[0] == b'0' {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in d {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
+    }
+    if neg {
+        if v > i64::MAX as u64 + 1 {
+            None
+        } else {
+            Some((v as i64).wrapping_neg())
+        }
+    } else {
+        i64::try_from(v).ok()
+    }
+}
+
+/// A value stored under a key. Later data-type work adds lists, hashes,
+/// sets and sorted sets here.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Str(StrValue),
+}
+
+impl Value {
+    /// The name `TYPE` reports.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+        }
+    }
+
+    /// The name `OBJECT ENCODING` reports.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Str(s) => s.encoding(),
+        }
+    }
+
+    pub fn heap_size(&self) -> usize {
+        match self {
+            Value::Str(s) => s.heap_size(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings_follow_redis() {
+        assert_eq!(StrValue::from_bytes(b"123").encoding(), "int");
+        assert_eq!(StrValue::from_bytes(b"0123").encoding(), "embstr");
+        assert_eq!(StrValue::from_bytes(&[b'a'; 44]).encoding(), "embstr");
+        assert_eq!(StrValue::from_bytes(&[b'a'; 45]).encoding(), "raw");
+        let mut s = StrValue::from_bytes(b"12");
+        s.make_raw().push(b'3');
+        assert_eq!(s.encoding(), "raw");
+        let mut b = [0u8; 24];
+        assert_eq!(s.as_bytes(&mut b), b"123");
+        assert_eq!(fmt_i64(i64::MIN, &mut b), b"-9223372036854775808");
+    }
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: real Redoubt processes (and real redis-server 7.0 for
+//! comparison) over real sockets. One test binary made of modules.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod differential;
+// Not every helper is used by every build of the suite.
+#[allow(dead_code)]
+mod harness;
+mod server_core;

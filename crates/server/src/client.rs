@@ -1,0 +1,108 @@
+//! Per-connection state: what Redis keeps in `client` (selected database,
+//! protocol version, authentication, name, flags) plus the reply buffer.
+//!
+//! A client is owned by its connection task as `Rc<RefCell<Client>>` and
+//! registered in the server's client list so that `CLIENT LIST`, `CLIENT
+//! KILL` and (later) Pub/Sub and MONITOR can reach it. Rule that keeps the
+//! `RefCell`s from clashing: code running a command for client X receives
+//! X as `&mut Client` and never borrows X again through the registry.
+
+use resp::Reply;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use tokio::sync::Notify;
+
+/// `CLIENT REPLY` mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Skip the reply of the next command only.
+    SkipNext,
+    /// Skipping the reply of the current command.
+    Skip,
+}
+
+/// What kind of peer this connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Normal,
+    /// The link from this replica to its master (commands applied without
+    /// replies).
+    Master,
+    /// A replica attached to this master.
+    Replica,
+    /// A client that issued MONITOR.
+    Monitor,
+}
+
+pub struct Client {
+    pub id: u64,
+    pub addr: Option<SocketAddr>,
+    pub laddr: Option<SocketAddr>,
+    pub fd: i32,
+    pub name: Option<Vec<u8>>,
+    pub db: usize,
+    pub authenticated: bool,
+    pub user: String,
+    pub kind: Kind,
+    pub reply_mode: ReplyMode,
+    pub out: Reply,
+    /// Close once the pending reply is written.
+    pub close_after_reply: bool,
+    /// Set by `CLIENT KILL` from another client: close now.
+    pub killed: bool,
+    pub no_evict: bool,
+    pub created_ms: i64,
+    pub last_interaction_ms: i64,
+    /// Name of the last command run (`cmd=` in CLIENT LIST).
+    pub last_cmd: &'static str,
+    /// Bytes in the query buffer, sampled by the connection loop.
+    pub qbuf: usize,
+    pub qbuf_free: usize,
+    /// Argument count and bytes of the command being executed.
+    pub argv_mem: usize,
+    /// Woken when another task queued output for this client or killed it.
+    pub wake: Rc<Notify>,
+}
+
+impl Client {
+    pub fn new(id: u64, now_ms: i64) -> Client {
+        Client {
+            id,
+            addr: None,
+            laddr: None,
+            fd: -1,
+            name: None,
+            db: 0,
+            authenticated: false,
+            user: "default".to_string(),
+            kind: Kind::Normal,
+            reply_mode: ReplyMode::On,
+            out: Reply::new(),
+            close_after_reply: false,
+            killed: false,
+            no_evict: false,
+            created_ms: now_ms,
+            last_interaction_ms: now_ms,
+            last_cmd: "NULL",
+            qbuf: 0,
+            qbuf_free: 0,
+            argv_mem: 0,
+            wake: Rc::new(Notify::new()),
+        }
+    }
+
+    pub fn is_master(&self) -> bool {
+        self.kind == Kind::Master
+    }
+
+    /// Protocol version negotiated with `HELLO` (2 or 3).
+    pub fn resp(&self) -> u8 {
+        if self.out.resp3 {
+            3
+        } else {
+            2
+        }
+    }
+}

@@ -1,0 +1,515 @@
+//! The command table and the one place where generic checks run.
+//!
+//! Every request goes through [`execute`]: look the name up (a precomputed
+//! map on case-folded bytes), check authentication and arity, run the
+//! handler, then record statistics and propagate the command's effect
+//! through the journal. Nothing calls handlers around this path — the
+//! replica link and AOF loading will feed commands through it too, as a
+//! client marked "master" or "loading", as Redis does.
+//!
+//! Command metadata (arity, flags, ACL categories, key specs) is data in
+//! `commands/specs.rs`, generated from Redis 7.0; family files pair names
+//! with handlers. Only names with a handler are served or advertised.
+
+use crate::client::Client;
+use crate::commands;
+use crate::errors;
+use crate::server::Server;
+use resp::Reply;
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// Where the first key is found (COMMAND INFO's `begin_search`).
+#[derive(Debug, Clone, Copy)]
+pub enum BeginSearch {
+    Index(i32),
+    Keyword {
+        keyword: &'static str,
+        startfrom: i32,
+    },
+    Unknown,
+}
+
+/// How the keys are found from there (COMMAND INFO's `find_keys`).
+#[derive(Debug, Clone, Copy)]
+pub enum FindKeys {
+    Range {
+        lastkey: i32,
+        keystep: i32,
+        limit: i32,
+    },
+    Keynum {
+        keynumidx: i32,
+        firstkey: i32,
+        keystep: i32,
+    },
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct KeySpec {
+    pub notes: &'static str,
+    pub flags: &'static [&'static str],
+    pub begin: BeginSearch,
+    pub find: FindKeys,
+}
+
+/// Static description of a command, as Redis reports it.
+#[derive(Debug)]
+pub struct CommandMeta {
+    /// Lower-case name; subcommands are `parent|sub`.
+    pub name: &'static str,
+    pub arity: i32,
+    pub flags: &'static [&'static str],
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    pub acl_categories: &'static [&'static str],
+    pub tips: &'static [&'static str],
+    pub key_specs: &'static [KeySpec],
+    pub group: &'static str,
+    pub since: &'static str,
+    pub subcommands: &'static [CommandMeta],
+}
+
+impl CommandMeta {
+    /// The name without the parent (`get` for `config|get`).
+    pub fn short_name(&self) -> &'static str {
+        match self.name.find('|') {
+            Some(i) => &self.name[i + 1..],
+            None => self.name,
+        }
+    }
+}
+
+/// A handler: parse arguments, run the keyspace operation, encode the reply.
+pub type Handler = fn(&mut Ctx);
+
+/// Flag bits checked on every call, derived from the metadata's flag names.
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const NOAUTH: u32 = 1 << 4;
+    pub const LOADING: u32 = 1 << 5;
+    pub const STALE: u32 = 1 << 6;
+    pub const FAST: u32 = 1 << 7;
+    pub const NOSCRIPT: u32 = 1 << 8;
+    pub const PUBSUB: u32 = 1 << 9;
+    pub const NO_MULTI: u32 = 1 << 10;
+    pub const SKIP_MONITOR: u32 = 1 << 11;
+    pub const SKIP_SLOWLOG: u32 = 1 << 12;
+    pub const BLOCKING: u32 = 1 << 13;
+    pub const MAY_REPLICATE: u32 = 1 << 14;
+    pub const ALLOW_BUSY: u32 = 1 << 15;
+    pub const TOUCHES_ARBITRARY_KEYS: u32 = 1 << 16;
+
+    pub fn from_names(names: &[&str]) -> u32 {
+        names.iter().fold(0, |acc, n| {
+            acc | match *n {
+                "write" => WRITE,
+                "readonly" => READONLY,
+                "denyoom" => DENYOOM,
+                "admin" => ADMIN,
+                "no_auth" => NOAUTH,
+                "loading" => LOADING,
+                "stale" => STALE,
+                "fast" => FAST,
+                "noscript" => NOSCRIPT,
+                "pubsub" => PUBSUB,
+                "no_multi" => NO_MULTI,
+                "skip_monitor" => SKIP_MONITOR,
+                "skip_slowlog" => SKIP_SLOWLOG,
+                "blocking" => BLOCKING,
+                "may_replicate" => MAY_REPLICATE,
+                "allow_busy" => ALLOW_BUSY,
+                "touches_arbitrary_keys" => TOUCHES_ARBITRARY_KEYS,
+                _ => 0,
+            }
+        })
+    }
+}
+
+/// A served command: metadata, handler, flag bits and counters.
+pub struct Command {
+    pub meta: &'static CommandMeta,
+    pub handler: Option<Handler>,
+    pub flags: u32,
+    pub subcommands: HashMap<Vec<u8>, usize>,
+    /// Index into [`CommandTable::commands`] of the parent, for subcommands.
+    pub parent: Option<usize>,
+}
+
+/// Per-command statistics for `INFO commandstats`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CommandStats {
+    pub calls: u64,
+    pub usec: u64,
+    pub rejected_calls: u64,
+    pub failed_calls: u64,
+}
+
+/// All commands, with a name index on lower-cased bytes.
+pub struct CommandTable {
+    pub commands: Vec<Command>,
+    pub stats: Vec<CommandStats>,
+    by_name: HashMap<Vec<u8>, usize>,
+}
+
+/// Case-folds `name` into a stack buffer for look-up; names longer than the
+/// buffer cannot be commands.
+fn fold<'a>(name: &[u8], buf: &'a mut [u8; 64]) -> Option<&'a [u8]> {
+    if name.len() > buf.len() {
+        return None;
+    }
+    for (d, s) in buf.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    Some(&buf[..name.len()])
+}
+
+impl CommandTable {
+    /// Builds the table from the generated metadata and the handlers the
+    /// family files register, applying `rename-command` directives.
+    pub fn build(renames: &[(String, String)]) -> CommandTable {
+        let handlers: HashMap<&'static str, Handler> =
+            commands::handlers().iter().copied().collect();
+        let mut t = CommandTable {
+            commands: Vec::new(),
+            stats: Vec::new(),
+            by_name: HashMap::new(),
+        };
+        for meta in crate::commands::specs::ALL {
+            let own = handlers.get(meta.name).copied();
+            let mut subs = HashMap::new();
+            let parent_idx = t.commands.len();
+            t.commands.push(Command {
+                meta,
+                handler: own,
+                flags: flags::from_names(meta.flags),
+                subcommands: HashMap::new(),
+                parent: None,
+            });
+            for sub in meta.subcommands {
+                if let Some(h) = handlers.get(sub.name) {
+                    subs.insert(sub.short_name().as_bytes().to_vec(), t.commands.len());
+                    t.commands.push(Command {
+                        meta: sub,
+                        handler: Some(*h),
+                        flags: flags::from_names(sub.flags),
+                        subcommands: HashMap::new(),
+                        parent: Some(parent_idx),
+                    });
+                }
+            }
+            if own.is_none() && subs.is_empty() {
+                t.commands.pop();
+                continue;
+            }
+            t.commands[parent_idx].subcommands = subs;
+            t.by_name.insert(meta.name.as_bytes().to_vec(), parent_idx);
+        }
+        for (from, to) in renames {
+            let from = from.to_ascii_lowercase();
+            if let Some(idx) = t.by_name.remove(from.as_bytes()) {
+                if !to.is_empty() {
+                    t.by_name.insert(to.to_ascii_lowercase().into_bytes(), idx);
+                }
+            }
+        }
+        t.stats = vec![CommandStats::default(); t.commands.len()];
+        t
+    }
+
+    /// Looks up a top-level command by name, case-insensitively.
+    pub fn lookup(&self, name: &[u8]) -> Option<usize> {
+        let mut buf = [0u8; 64];
+        self.by_name.get(fold(name, &mut buf)?).copied()
+    }
+
+    /// Looks up a subcommand of `parent`.
+    pub fn lookup_sub(&self, parent: usize, name: &[u8]) -> Option<usize> {
+        let mut buf = [0u8; 64];
+        self.commands[parent]
+            .subcommands
+            .get(fold(name, &mut buf)?)
+            .copied()
+    }
+
+    /// Top-level commands in name order, for `COMMAND` and `COMMAND LIST`.
+    pub fn top_level(&self) -> impl Iterator<Item = (usize, &Command)> {
+        self.commands
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.parent.is_none())
+    }
+
+    /// Whether a top-level command is reachable under its own name (not
+    /// renamed away).
+    pub fn is_served(&self, idx: usize) -> bool {
+        self.by_name.values().any(|&i| i == idx)
+    }
+}
+
+/// The arguments of one request, as slices of the buffer they were parsed
+/// from. Copying happens only when a handler stores an argument.
+#[derive(Clone, Copy)]
+pub struct Argv<'a> {
+    buf: &'a [u8],
+    ranges: &'a [(usize, usize)],
+}
+
+impl<'a> Argv<'a> {
+    pub fn new(buf: &'a [u8], ranges: &'a [(usize, usize)]) -> Argv<'a> {
+        Argv { buf, ranges }
+    }
+
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.ranges.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// Argument `i`; empty when out of range (arity is checked before any
+    /// handler runs, so handlers index within bounds).
+    #[inline]
+    pub fn get(&self, i: usize) -> &'a [u8] {
+        match self.ranges.get(i) {
+            Some(&(s, e)) => &self.buf[s..e],
+            None => &[],
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let buf = self.buf;
+        self.ranges.iter().map(move |&(s, e)| &buf[s..e])
+    }
+
+    /// Arguments from `start` on.
+    pub fn from(&self, start: usize) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let buf = self.buf;
+        self.ranges
+            .get(start..)
+            .unwrap_or(&[])
+            .iter()
+            .map(move |&(s, e)| &buf[s..e])
+    }
+}
+
+/// Everything a handler can reach: the server, the calling client, the
+/// arguments, and the command being run.
+pub struct Ctx<'a> {
+    pub srv: &'a mut Server,
+    pub client: &'a mut Client,
+    pub argv: Argv<'a>,
+    pub cmd: usize,
+    /// Set when the handler propagated its own effect (a rewritten form);
+    /// otherwise a command that changed the dataset is propagated verbatim.
+    pub(crate) custom_propagation: bool,
+}
+
+impl<'a> Ctx<'a> {
+    /// The reply buffer of the calling client.
+    #[inline]
+    pub fn out(&mut self) -> &mut Reply {
+        &mut self.client.out
+    }
+
+    /// Replies with an error and counts it in `INFO errorstats` and the
+    /// command's `failed_calls`.
+    pub fn err(&mut self, msg: &str) {
+        self.srv.stats.count_error(msg);
+        self.srv.commands.stats[self.cmd].failed_calls += 1;
+        self.client.out.error(msg);
+    }
+
+    /// The generic wrong-number-of-arguments error for this command.
+    pub fn err_arity(&mut self) {
+        let name = self.srv.commands.commands[self.cmd].meta.name;
+        let msg = errors::wrong_arity(name);
+        self.err(&msg);
+    }
+
+    /// The current client's database.
+    #[inline]
+    pub fn db(&mut self) -> &mut keyspace::Db {
+        let i = self.client.db;
+        &mut self.srv.dbs[i]
+    }
+
+    /// Cached time of this command in Unix milliseconds.
+    #[inline]
+    pub fn now_ms(&self) -> i64 {
+        self.srv.now_ms
+    }
+
+    /// Counts `n` changes to the dataset (`rdb_changes_since_last_save`).
+    /// A command that counted changes and did not call
+    /// [`Ctx::propagate`] is propagated verbatim.
+    #[inline]
+    pub fn dirty(&mut self, n: u64) {
+        self.srv.dirty += n;
+    }
+
+    /// Propagates `args` as this command's effect instead of the request
+    /// as it was received (e.g. `SET k v EX 10` → `SET k v PXAT <ms>`).
+    /// Can be called several times for several effects.
+    pub fn propagate(&mut self, args: &[&[u8]]) {
+        self.custom_propagation = true;
+        let db = self.client.db;
+        self.srv.journal.propagate(db, args);
+    }
+
+    /// Marks the command as propagating nothing even though it counted
+    /// changes.
+    pub fn suppress_propagation(&mut self) {
+        self.custom_propagation = true;
+    }
+
+    /// The server and the client as separate borrows, so a handler can
+    /// read a value from the keyspace and write it to the reply without a
+    /// copy.
+    #[inline]
+    pub fn parts(&mut self) -> (&mut Server, &mut Client) {
+        (self.srv, self.client)
+    }
+
+    /// Looks `key` up for reading: applies lazy expiry, counts a keyspace
+    /// hit or miss, refreshes the access time.
+    #[inline]
+    pub fn lookup_read(&mut self, key: &[u8]) -> Option<&mut keyspace::Entry> {
+        let (db, master) = (self.client.db, self.client.is_master());
+        self.srv.lookup_read(db, key, master)
+    }
+
+    /// Looks `key` up for writing: applies lazy expiry only.
+    #[inline]
+    pub fn lookup_write(&mut self, key: &[u8]) -> Option<&mut keyspace::Entry> {
+        let (db, master) = (self.client.db, self.client.is_master());
+        self.srv.lookup_write(db, key, master)
+    }
+
+    /// Whether `key` exists and is live (lazy expiry applied), without
+    /// touching statistics or access times.
+    pub fn key_exists(&mut self, key: &[u8]) -> bool {
+        let (db, master) = (self.client.db, self.client.is_master());
+        self.srv.find_live(db, key, master).is_some()
+    }
+}
+
+/// Outcome of executing one request, for the connection loop.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Reply, then close (`QUIT`, protocol errors, `CLIENT KILL` of self).
+    CloseAfterReply,
+}
+
+/// Executes one request for `client`, writing the reply to its buffer.
+pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
+    if argv.is_empty() {
+        return Flow::Continue;
+    }
+    srv.refresh_time();
+    let name = argv.get(0);
+    let Some(mut idx) = srv.commands.lookup(name) else {
+        let msg = errors::unknown_command(name, argv);
+        srv.stats.count_error(&msg);
+        srv.stats.unknown_commands += 1;
+        client.out.error(&msg);
+        return Flow::Continue;
+    };
+    // Container commands (CONFIG, CLIENT, ...) dispatch on the subcommand.
+    if !srv.commands.commands[idx].subcommands.is_empty()
+        || srv.commands.commands[idx].handler.is_none()
+    {
+        let parent = idx;
+        let parent_meta = srv.commands.commands[parent].meta;
+        if argv.len() < 2 {
+            // Redis checks the container's own arity (-2) first.
+            let msg = errors::wrong_arity(parent_meta.name);
+            srv.stats.count_error(&msg);
+            srv.commands.stats[parent].rejected_calls += 1;
+            client.out.error(&msg);
+            return Flow::Continue;
+        }
+        match srv.commands.lookup_sub(parent, argv.get(1)) {
+            Some(sub) => idx = sub,
+            None if srv.commands.commands[parent].handler.is_some() => {}
+            None => {
+                let msg = errors::unknown_subcommand(argv.get(1), parent_meta.name);
+                srv.stats.count_error(&msg);
+                srv.commands.stats[parent].rejected_calls += 1;
+                client.out.error(&msg);
+                return Flow::Continue;
+            }
+        }
+    }
+    let cmd = &srv.commands.commands[idx];
+    let cflags = cmd.flags;
+    let meta = cmd.meta;
+    let Some(handler) = cmd.handler else {
+        return Flow::Continue;
+    };
+
+    let arity = meta.arity;
+    let argc = argv.len() as i32;
+    if (arity > 0 && argc != arity) || (arity < 0 && argc < -arity) {
+        let msg = errors::wrong_arity(meta.name);
+        reject(srv, client, idx, &msg);
+        return Flow::Continue;
+    }
+    // As in Redis 7.0's processCommand: existence and arity are checked
+    // before authentication, so even an unauthenticated client learns
+    // about a wrong argument count.
+    if !client.authenticated && cflags & flags::NOAUTH == 0 && srv.auth_required() {
+        reject(srv, client, idx, errors::NOAUTH);
+        return Flow::Continue;
+    }
+
+    let start = Instant::now();
+    let dirty_before = srv.dirty;
+    let mut ctx = Ctx {
+        srv,
+        client,
+        argv,
+        cmd: idx,
+        custom_propagation: false,
+    };
+    handler(&mut ctx);
+    let custom = ctx.custom_propagation;
+    let Ctx { srv, client, .. } = ctx;
+    let elapsed = start.elapsed();
+
+    if srv.dirty > dirty_before && !custom {
+        let db = client.db;
+        srv.journal.propagate_argv(db, argv);
+    }
+    let arbitrary = cflags & flags::TOUCHES_ARBITRARY_KEYS != 0;
+    srv.journal.end_command(!arbitrary);
+
+    let usec = elapsed.as_micros() as u64;
+    let st = &mut srv.commands.stats[idx];
+    st.calls += 1;
+    st.usec += usec;
+    srv.stats.total_commands += 1;
+    if cflags & flags::SKIP_SLOWLOG == 0 {
+        srv.slowlog_push(client, argv, usec);
+    }
+    srv.after_command(client, meta, argv, usec);
+    if client.close_after_reply {
+        Flow::CloseAfterReply
+    } else {
+        Flow::Continue
+    }
+}
+
+fn reject(srv: &mut Server, client: &mut Client, idx: usize, msg: &str) {
+    srv.stats.count_error(msg);
+    srv.commands.stats[idx].rejected_calls += 1;
+    client.out.error(msg);
+}

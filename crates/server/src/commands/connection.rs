@@ -1,0 +1,167 @@
+//! Connection commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO, RESET.
+
+use crate::cmd::{Ctx, Handler};
+use crate::errors;
+
+pub const COMMANDS: &[(&str, Handler)] = &[
+    ("ping", ping),
+    ("echo", echo),
+    ("quit", quit),
+    ("select", select),
+    ("auth", auth),
+    ("hello", hello),
+    ("reset", reset),
+];
+
+fn ping(ctx: &mut Ctx) {
+    match ctx.argv.len() {
+        1 => ctx.out().simple(b"PONG"),
+        2 => {
+            let m = ctx.argv.get(1);
+            ctx.out().bulk(m)
+        }
+        _ => ctx.err_arity(),
+    }
+}
+
+fn echo(ctx: &mut Ctx) {
+    let m = ctx.argv.get(1);
+    ctx.out().bulk(m);
+}
+
+fn quit(ctx: &mut Ctx) {
+    ctx.out().ok();
+    ctx.client.close_after_reply = true;
+}
+
+fn select(ctx: &mut Ctx) {
+    let Some(n) = resp::parse_i64(ctx.argv.get(1)).and_then(|n| i32::try_from(n).ok()) else {
+        return ctx.err(errors::NOT_INTEGER);
+    };
+    if n < 0 || n as usize >= ctx.srv.dbs.len() {
+        return ctx.err(errors::INVALID_DB);
+    }
+    ctx.client.db = n as usize;
+    ctx.out().ok();
+}
+
+/// Checks a username/password pair. Until ACLs exist the only user is
+/// `default`, whose password is `requirepass`.
+fn check_password(ctx: &Ctx, user: &[u8], pass: &[u8]) -> bool {
+    if user != b"default" {
+        return false;
+    }
+    match &ctx.srv.requirepass {
+        None => true,
+        Some(p) => p.as_slice() == pass,
+    }
+}
+
+fn auth(ctx: &mut Ctx) {
+    let (user, pass): (&[u8], &[u8]) = match ctx.argv.len() {
+        2 => (b"default", ctx.argv.get(1)),
+        3 => (ctx.argv.get(1), ctx.argv.get(2)),
+        _ => return ctx.err(errors::SYNTAX),
+    };
+    if ctx.argv.len() == 2 && ctx.srv.requirepass.is_none() {
+        return ctx.err(errors::AUTH_NOT_CONFIGURED);
+    }
+    if check_password(ctx, user, pass) {
+        ctx.client.authenticated = true;
+        ctx.client.user = String::from_utf8_lossy(user).into_owned();
+        ctx.out().ok();
+    } else {
+        ctx.err(errors::WRONGPASS);
+    }
+}
+
+/// HELLO [protover [AUTH username password] [SETNAME clientname]]
+fn hello(ctx: &mut Ctx) {
+    let mut ver = None;
+    let mut i = 1;
+    if ctx.argv.len() >= 2 {
+        match resp::parse_i64(ctx.argv.get(1)) {
+            Some(v) => ver = Some(v),
+            None => {
+                return ctx.err("ERR Protocol version is not an integer or out of range");
+            }
+        }
+        i = 2;
+    }
+    if let Some(v) = ver {
+        if !(2..=3).contains(&v) {
+            return ctx.err(errors::NOPROTO);
+        }
+    }
+    let mut auth: Option<(&[u8], &[u8])> = None;
+    let mut setname: Option<&[u8]> = None;
+    while i < ctx.argv.len() {
+        let opt = ctx.argv.get(i);
+        let more = ctx.argv.len() - i - 1;
+        if opt.eq_ignore_ascii_case(b"AUTH") && more >= 2 {
+            auth = Some((ctx.argv.get(i + 1), ctx.argv.get(i + 2)));
+            i += 3;
+        } else if opt.eq_ignore_ascii_case(b"SETNAME") && more >= 1 {
+            setname = Some(ctx.argv.get(i + 1));
+            i += 2;
+        } else {
+            let msg = format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(opt)
+            );
+            return ctx.err(&msg);
+        }
+    }
+    if let Some((u, p)) = auth {
+        if !check_password(ctx, u, p) {
+            return ctx.err(errors::WRONGPASS);
+        }
+        ctx.client.authenticated = true;
+        ctx.client.user = String::from_utf8_lossy(u).into_owned();
+    }
+    if !ctx.client.authenticated && ctx.srv.auth_required() {
+        return ctx.err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+    }
+    if let Some(name) = setname {
+        if let Err(e) = crate::commands::server::validate_client_name(name) {
+            return ctx.err(e);
+        }
+        ctx.client.name = if name.is_empty() {
+            None
+        } else {
+            Some(name.to_vec())
+        };
+    }
+    if let Some(v) = ver {
+        ctx.client.out.resp3 = v == 3;
+    }
+    let id = ctx.client.id;
+    let proto = ctx.client.resp() as i64;
+    let out = ctx.out();
+    out.map(7);
+    out.bulk(b"server");
+    out.bulk(b"redis");
+    out.bulk(b"version");
+    out.bulk(crate::REDIS_VERSION.as_bytes());
+    out.bulk(b"proto");
+    out.int(proto);
+    out.bulk(b"id");
+    out.int(id as i64);
+    out.bulk(b"mode");
+    out.bulk(b"standalone");
+    out.bulk(b"role");
+    out.bulk(b"master");
+    out.bulk(b"modules");
+    out.array(0);
+}
+
+fn reset(ctx: &mut Ctx) {
+    ctx.client.db = 0;
+    ctx.client.out.resp3 = false;
+    ctx.client.name = None;
+    ctx.client.reply_mode = crate::client::ReplyMode::On;
+    ctx.client.no_evict = false;
+    ctx.client.authenticated = !ctx.srv.auth_required();
+    ctx.client.user = "default".into();
+    ctx.out().simple(b"RESET");
+}

@@ -1,0 +1,156 @@
+//! Configuration: redis.conf syntax, command-line overrides and `CONFIG
+//! GET/SET` at run time, all driven by one table of directives
+//! ([`table::DIRECTIVES`]).
+//!
+//! Values are kept in their parsed form ([`Val`]) and rendered back as
+//! Redis renders them for `CONFIG GET` and `CONFIG REWRITE`. Settings read
+//! on hot paths are copied into typed fields of the server when they change
+//! (see `Server::apply_config`), so the data path never looks a name up.
+
+pub mod parse;
+pub mod table;
+
+use std::collections::HashMap;
+use table::{Def, Kind, DIRECTIVES};
+
+/// A parsed directive value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val {
+    Bool(bool),
+    Int(i64),
+    Str(String),
+    /// Space-separated lists and multi-argument directives (`bind`,
+    /// `save`, `client-output-buffer-limit`, ...), kept as rendered text.
+    List(Vec<String>),
+}
+
+/// Why a value was refused; the text follows Redis's wording where the
+/// reason is shown to users (config file errors, `CONFIG SET`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("Bad directive or wrong number of arguments")]
+    BadDirective,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The server's configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    vals: Vec<Val>,
+    index: HashMap<&'static str, usize>,
+    /// `rename-command` directives in order (from, to).
+    pub renames: Vec<(String, String)>,
+    /// Path of the config file, for `CONFIG REWRITE` and `INFO`.
+    pub file: Option<std::path::PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Config {
+    /// The defaults of every directive.
+    pub fn new() -> Config {
+        let mut index = HashMap::new();
+        let mut vals = Vec::with_capacity(DIRECTIVES.len());
+        for (i, d) in DIRECTIVES.iter().enumerate() {
+            index.insert(d.name, i);
+            if let Some(a) = d.alias {
+                index.insert(a, i);
+            }
+            // Defaults are part of the table and always valid.
+            vals.push(
+                parse::parse_value(d, &parse::split_default(d.default))
+                    .unwrap_or_else(|_| Val::Str(d.default.to_string())),
+            );
+        }
+        Config {
+            vals,
+            index,
+            renames: Vec::new(),
+            file: None,
+        }
+    }
+
+    /// The definition and index of a directive, by name or alias
+    /// (case-insensitive).
+    pub fn lookup(&self, name: &str) -> Option<(usize, &'static Def)> {
+        let lower = name.to_ascii_lowercase();
+        let i = *self.index.get(lower.as_str())?;
+        Some((i, &DIRECTIVES[i]))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Val> {
+        self.lookup(name).map(|(i, _)| &self.vals[i])
+    }
+
+    pub fn get_int(&self, name: &str) -> i64 {
+        match self.get(name) {
+            Some(Val::Int(n)) => *n,
+            Some(Val::Bool(b)) => *b as i64,
+            _ => 0,
+        }
+    }
+
+    pub fn get_bool(&self, name: &str) -> bool {
+        matches!(self.get(name), Some(Val::Bool(true)))
+    }
+
+    pub fn get_str(&self, name: &str) -> String {
+        match self.get(name) {
+            Some(v) => render(v),
+            None => String::new(),
+        }
+    }
+
+    pub fn get_list(&self, name: &str) -> Vec<String> {
+        match self.get(name) {
+            Some(Val::List(l)) => l.clone(),
+            Some(Val::Str(s)) if !s.is_empty() => vec![s.clone()],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Sets a directive from its arguments, validating them.
+    pub fn set(&mut self, name: &str, args: &[String]) -> Result<(), ConfigError> {
+        let (i, def) = self.lookup(name).ok_or(ConfigError::BadDirective)?;
+        let v = parse::parse_value(def, args)?;
+        self.vals[i] = v;
+        Ok(())
+    }
+
+    /// Every directive with its rendered value, in table order (`CONFIG
+    /// GET`).
+    pub fn iter(&self) -> impl Iterator<Item = (&'static Def, String)> + '_ {
+        DIRECTIVES
+            .iter()
+            .zip(&self.vals)
+            .map(|(d, v)| (d, render_for(d, v)))
+    }
+
+    /// The rendered value of one directive.
+    pub fn render(&self, i: usize) -> String {
+        render_for(&DIRECTIVES[i], &self.vals[i])
+    }
+}
+
+/// Renders a value as `CONFIG GET` shows it.
+pub fn render(v: &Val) -> String {
+    match v {
+        Val::Bool(b) => if *b { "yes" } else { "no" }.to_string(),
+        Val::Int(n) => n.to_string(),
+        Val::Str(s) => s.clone(),
+        Val::List(l) => l.join(" "),
+    }
+}
+
+fn render_for(d: &Def, v: &Val) -> String {
+    match (&d.kind, v) {
+        // Octal modes render in octal, as Redis does for unixsocketperm.
+        (Kind::Octal, Val::Int(n)) => format!("{n:o}"),
+        _ => render(v),
+    }
+}

@@ -1,0 +1,122 @@
+//! The journal: the single ordered stream of dataset changes.
+//!
+//! Every change is recorded here once, as the deterministic command that
+//! reproduces its effect (DESIGN.md lists the rewriting rules). Replication
+//! and the AOF are its consumers and nothing else writes to them.
+//!
+//! Effects are collected per command execution and released by
+//! [`Journal::end_command`]. When one execution produced several effects
+//! (a lazy-expiry `DEL` followed by the command itself, say), Redis 7.0
+//! wraps them in `MULTI`/`EXEC` so a replica applies them atomically; we do
+//! the same, except for commands that touch arbitrary keys, which Redis
+//! propagates unwrapped.
+//!
+//! Commands are encoded to RESP once, into a buffer reused across commands,
+//! which is the form both consumers need.
+
+use crate::cmd::Argv;
+
+/// A consumer of the journal (replication backlog, AOF, test capture).
+pub trait JournalSink {
+    /// Receives one command in RESP form, to apply to database `db`.
+    fn append(&mut self, db: usize, command: &[u8]);
+}
+
+#[derive(Default)]
+pub struct Journal {
+    /// RESP-encoded effects of the current command, with their databases.
+    pending: Vec<u8>,
+    ops: Vec<(usize, usize, usize)>,
+    sinks: Vec<Box<dyn JournalSink>>,
+    /// Commands released so far (for tests and INFO).
+    pub released: u64,
+}
+
+impl Journal {
+    pub fn add_sink(&mut self, sink: Box<dyn JournalSink>) {
+        self.sinks.push(sink);
+    }
+
+    fn encode_header(&mut self, n: usize) {
+        self.pending.push(b'*');
+        self.pending
+            .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        self.pending.extend_from_slice(b"\r\n");
+    }
+
+    fn encode_arg(&mut self, a: &[u8]) {
+        self.pending.push(b'$');
+        self.pending
+            .extend_from_slice(itoa::Buffer::new().format(a.len()).as_bytes());
+        self.pending.extend_from_slice(b"\r\n");
+        self.pending.extend_from_slice(a);
+        self.pending.extend_from_slice(b"\r\n");
+    }
+
+    /// Records `args` as an effect on database `db`.
+    pub fn propagate(&mut self, db: usize, args: &[&[u8]]) {
+        let start = self.pending.len();
+        self.encode_header(args.len());
+        for a in args {
+            self.encode_arg(a);
+        }
+        self.ops.push((db, start, self.pending.len()));
+    }
+
+    /// Records the request itself as its effect.
+    pub fn propagate_argv(&mut self, db: usize, argv: Argv) {
+        let start = self.pending.len();
+        self.encode_header(argv.len());
+        for a in argv.iter() {
+            self.encode_arg(a);
+        }
+        self.ops.push((db, start, self.pending.len()));
+    }
+
+    /// Releases the effects of the command that just ran to the sinks,
+    /// wrapped in `MULTI`/`EXEC` when there are several and `may_wrap`.
+    pub fn end_command(&mut self, may_wrap: bool) {
+        if self.ops.is_empty() {
+            return;
+        }
+        let wrap = may_wrap && self.ops.len() > 1;
+        let first_db = self.ops[0].0;
+        for sink in &mut self.sinks {
+            if wrap {
+                sink.append(first_db, b"*1\r\n$5\r\nMULTI\r\n");
+            }
+            for &(db, s, e) in &self.ops {
+                sink.append(db, &self.pending[s..e]);
+            }
+            if wrap {
+                sink.append(first_db, b"*1\r\n$4\r\nEXEC\r\n");
+            }
+        }
+        self.released += self.ops.len() as u64;
+        self.ops.clear();
+        self.pending.clear();
+    }
+}
+
+/// A sink that decodes and keeps everything, for tests.
+#[derive(Clone, Default)]
+pub struct Capture(pub std::rc::Rc<std::cell::RefCell<Vec<CapturedOp>>>);
+
+/// A captured effect: database and arguments.
+pub type CapturedOp = (usize, Vec<Vec<u8>>);
+
+impl JournalSink for Capture {
+    fn append(&mut self, db: usize, command: &[u8]) {
+        let mut req = resp::Request::default();
+        if let resp::Parsed::Complete { .. } =
+            resp::parse_request(command, &resp::Limits::default(), &mut req)
+        {
+            let args = req
+                .ranges
+                .iter()
+                .map(|&(s, e)| command[s..e].to_vec())
+                .collect();
+            self.0.borrow_mut().push((db, args));
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The Redoubt server: configuration, networking, the command table and
+//! families, the journal, and start-up/shutdown.
+//!
+//! DESIGN.md describes how the pieces fit; each module's header says what
+//! it owns.
+
+pub mod client;
+pub mod cmd;
+pub mod commands;
+pub mod config;
+pub mod errors;
+pub mod journal;
+pub mod log;
+pub mod net;
+pub mod server;
+pub mod startup;
+
+/// The Redis version we are compatible with, reported by INFO and HELLO so
+/// that clients enable the features they expect.
+pub const REDIS_VERSION: &str = "7.0.15";
+/// Redoubt's own version.
+pub const REDOUBT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub use startup::run;

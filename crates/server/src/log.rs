@@ -1,0 +1,141 @@
+//! Logging in Redis's format:
+//! `pid:role dd Mon yyyy hh:mm:ss.mmm <level> message`, where role is `M`
+//! (master), `S` (replica), `C` (background child) or `X` (sentinel) and the
+//! level mark is `.` debug, `-` verbose, `*` notice, `#` warning.
+//!
+//! Hand-written rather than a `tracing` subscriber: the exact line format
+//! is part of the product (operators grep for it, `doctor` reads it), and
+//! the whole thing is a formatted write to one file.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Mutex;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Debug = 0,
+    Verbose = 1,
+    Notice = 2,
+    Warning = 3,
+    Nothing = 4,
+}
+
+impl Level {
+    pub fn parse(s: &str) -> Option<Level> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "debug" => Level::Debug,
+            "verbose" => Level::Verbose,
+            "notice" => Level::Notice,
+            "warning" => Level::Warning,
+            "nothing" => Level::Nothing,
+            _ => return None,
+        })
+    }
+
+    fn mark(self) -> char {
+        match self {
+            Level::Debug => '.',
+            Level::Verbose => '-',
+            Level::Notice => '*',
+            _ => '#',
+        }
+    }
+}
+
+static LEVEL: AtomicU8 = AtomicU8::new(Level::Notice as u8);
+static ROLE: AtomicU8 = AtomicU8::new(b'M');
+static TARGET: Mutex<Option<String>> = Mutex::new(None);
+
+/// Sets the minimum level written.
+pub fn set_level(l: Level) {
+    LEVEL.store(l as u8, Ordering::Relaxed);
+}
+
+/// Sets the role mark (`M`, `S`, `X`).
+pub fn set_role(r: u8) {
+    ROLE.store(r, Ordering::Relaxed);
+}
+
+/// Sets the log file; empty means standard output.
+pub fn set_file(path: &str) {
+    if let Ok(mut t) = TARGET.lock() {
+        *t = if path.is_empty() {
+            None
+        } else {
+            Some(path.to_string())
+        };
+    }
+}
+
+pub fn enabled(l: Level) -> bool {
+    l as u8 >= LEVEL.load(Ordering::Relaxed) && l != Level::Nothing
+}
+
+/// Formats the current local time as Redis does: `24 Nov 2026 18:58:10.123`.
+pub fn timestamp() -> String {
+    let mut tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    // SAFETY: gettimeofday writes into the struct we pass.
+    unsafe { libc::gettimeofday(&mut tv, std::ptr::null_mut()) };
+    // SAFETY: an all-zero `tm` is a valid value to be overwritten.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let t: libc::time_t = tv.tv_sec;
+    // SAFETY: localtime_r reads `t` and writes `tm`.
+    unsafe { libc::localtime_r(&t, &mut tm) };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{:02} {} {} {:02}:{:02}:{:02}.{:03}",
+        tm.tm_mday,
+        MONTHS[tm.tm_mon.clamp(0, 11) as usize],
+        tm.tm_year + 1900,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        tv.tv_usec / 1000
+    )
+}
+
+/// Writes one log line if `level` is enabled.
+pub fn write(level: Level, msg: &str) {
+    if !enabled(level) {
+        return;
+    }
+    let line = format!(
+        "{}:{} {} {} {}\n",
+        std::process::id(),
+        ROLE.load(Ordering::Relaxed) as char,
+        timestamp(),
+        level.mark(),
+        msg
+    );
+    let target = TARGET.lock().ok().and_then(|t| t.clone());
+    match target {
+        Some(path) => {
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                let _ = f.write_all(line.as_bytes());
+            }
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(line.as_bytes());
+            let _ = out.flush();
+        }
+    }
+}
+
+#[macro_export]
+macro_rules! log_debug { ($($a:tt)*) => { $crate::log::write($crate::log::Level::Debug, &format!($($a)*)) } }
+#[macro_export]
+macro_rules! log_verbose { ($($a:tt)*) => { $crate::log::write($crate::log::Level::Verbose, &format!($($a)*)) } }
+#[macro_export]
+macro_rules! log_notice { ($($a:tt)*) => { $crate::log::write($crate::log::Level::Notice, &format!($($a)*)) } }
+#[macro_export]
+macro_rules! log_warning { ($($a:tt)*) => { $crate::log::write($crate::log::Level::Warning, &format!($($a)*)) } }

@@ -1,0 +1,223 @@
+//! Listeners and connections.
+//!
+//! Each connection is a task on the executor's single-threaded runtime. Per
+//! event-loop turn it reads what the socket has, parses and executes every
+//! complete request in the buffer (pipelining), then writes all replies in
+//! one go. The server is borrowed only between awaits, so commands run one
+//! at a time, in arrival order, without locks.
+
+use crate::client::{Client, ReplyMode};
+use crate::cmd::{self, Argv, Flow};
+use crate::server::Server;
+use crate::{log_verbose, log_warning};
+use resp::{parse_request, Limits, Parsed, Request};
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Read-buffer growth step (Redis's PROTO_IOBUF_LEN).
+const IOBUF_LEN: usize = 16 * 1024;
+
+/// Resolves `bind` entries to socket addresses. A leading `-` marks an
+/// address that may be unavailable (no error if it cannot be bound).
+pub fn bind_addrs(bind: &[String], port: u16) -> Vec<(SocketAddr, bool)> {
+    bind.iter()
+        .filter_map(|b| {
+            let (optional, a) = match b.strip_prefix('-') {
+                Some(rest) => (true, rest),
+                None => (false, b.as_str()),
+            };
+            let ip: std::net::IpAddr = match a {
+                "*" => std::net::Ipv4Addr::UNSPECIFIED.into(),
+                "::*" => std::net::Ipv6Addr::UNSPECIFIED.into(),
+                other => other.parse().ok()?,
+            };
+            Some((SocketAddr::new(ip, port), optional))
+        })
+        .collect()
+}
+
+/// Opens a listening socket with the configured backlog.
+pub fn listen(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
+    let domain = socket2::Domain::for_address(addr);
+    let sock = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    sock.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(backlog)?;
+    TcpListener::from_std(sock.into())
+}
+
+/// Accepts connections forever, spawning a task for each.
+pub async fn accept_loop(srv: Rc<RefCell<Server>>, listener: TcpListener) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                log_warning!("Accepting client connection: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let srv = srv.clone();
+        tokio::task::spawn_local(async move {
+            handle_connection(srv, stream, peer).await;
+        });
+    }
+}
+
+async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let client = {
+        let mut s = srv.borrow_mut();
+        if s.clients.len() >= s.maxclients {
+            s.stats.rejected_connections += 1;
+            None
+        } else {
+            Some(s.new_client())
+        }
+    };
+    let Some(client) = client else {
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
+        return;
+    };
+    {
+        use std::os::fd::AsRawFd;
+        let mut cb = client.borrow_mut();
+        cb.addr = Some(peer);
+        cb.laddr = stream.local_addr().ok();
+        cb.fd = stream.as_raw_fd();
+    }
+    let id = client.borrow().id;
+    log_verbose!("Accepted {peer}");
+    let wake = client.borrow().wake.clone();
+    let mut rbuf: Vec<u8> = Vec::with_capacity(IOBUF_LEN);
+    let mut req = Request::default();
+    let mut out: Vec<u8> = Vec::with_capacity(IOBUF_LEN);
+    'conn: loop {
+        if rbuf.capacity() - rbuf.len() < IOBUF_LEN / 4 {
+            rbuf.reserve(IOBUF_LEN);
+        }
+        tokio::select! {
+            r = stream.read_buf(&mut rbuf) => match r {
+                Ok(0) | Err(_) => break 'conn,
+                Ok(n) => {
+                    srv.borrow_mut().stats.net_input_bytes += n as u64;
+                }
+            },
+            _ = wake.notified() => {}
+        }
+        let flow = {
+            let mut s = srv.borrow_mut();
+            let mut c = client.borrow_mut();
+            if c.killed {
+                break 'conn;
+            }
+            let flow = process_buffer(&mut s, &mut c, &mut rbuf, &mut req);
+            std::mem::swap(&mut out, &mut c.out.buf);
+            s.stats.net_output_bytes += out.len() as u64;
+            flow
+        };
+        if !out.is_empty() {
+            if stream.write_all(&out).await.is_err() {
+                break 'conn;
+            }
+            out.clear();
+            // Give a huge reply's memory back rather than keep it per client.
+            if out.capacity() > 1 << 20 {
+                out = Vec::with_capacity(IOBUF_LEN);
+            }
+        }
+        if flow == Flow::CloseAfterReply {
+            break 'conn;
+        }
+    }
+    srv.borrow_mut().remove_client(id);
+    log_verbose!("Client closed connection id={id} addr={peer}");
+}
+
+/// Parses and executes every complete request in `rbuf`, removing the
+/// consumed bytes. Protocol errors reply and ask the caller to close.
+pub fn process_buffer(
+    srv: &mut Server,
+    client: &mut Client,
+    rbuf: &mut Vec<u8>,
+    req: &mut Request,
+) -> Flow {
+    let mut pos = 0;
+    let mut flow = Flow::Continue;
+    while pos < rbuf.len() {
+        let limits = Limits {
+            max_bulk_len: if client.is_master() {
+                i64::MAX
+            } else {
+                srv.proto_max_bulk_len
+            },
+            unauthenticated: !client.authenticated,
+        };
+        match parse_request(&rbuf[pos..], &limits, req) {
+            Parsed::Incomplete => break,
+            Parsed::Error(e) => {
+                let msg = format!("ERR {e}");
+                srv.stats.count_error(&msg);
+                client.out.error(&msg);
+                log_verbose!(
+                    "Protocol error ({e}) from client: id={} addr={}",
+                    client.id,
+                    client.addr.map(|a| a.to_string()).unwrap_or_default()
+                );
+                flow = Flow::CloseAfterReply;
+                pos = rbuf.len();
+                break;
+            }
+            Parsed::Complete { consumed } => {
+                let base = pos;
+                pos += consumed;
+                if req.is_empty() {
+                    continue;
+                }
+                let backing = req.backing(&rbuf[base..pos]);
+                let argv = Argv::new(backing, &req.ranges);
+                let mark = client.out.buf.len();
+                // CLIENT REPLY: OFF drops every reply; SKIP drops the next
+                // command's (the SKIP itself has none either).
+                let was_skip = client.reply_mode == ReplyMode::Skip;
+                let f = cmd::execute(srv, client, argv);
+                if was_skip || client.reply_mode == ReplyMode::Off {
+                    client.out.buf.truncate(mark);
+                }
+                client.reply_mode = match client.reply_mode {
+                    ReplyMode::SkipNext => ReplyMode::Skip,
+                    ReplyMode::Skip if was_skip => ReplyMode::On,
+                    m => m,
+                };
+                if f == Flow::CloseAfterReply {
+                    flow = f;
+                    pos = rbuf.len();
+                    break;
+                }
+            }
+        }
+    }
+    rbuf.drain(..pos.min(rbuf.len()));
+    if flow == Flow::Continue && rbuf.len() > srv.client_query_buffer_limit {
+        log_warning!(
+            "Closing client that reached max query buffer length: id={} addr={} qbuf={}",
+            client.id,
+            client.addr.map(|a| a.to_string()).unwrap_or_default(),
+            rbuf.len()
+        );
+        rbuf.clear();
+        return Flow::CloseAfterReply;
+    }
+    client.qbuf = rbuf.len();
+    client.qbuf_free = rbuf.capacity() - rbuf.len();
+    flow
+}

@@ -1,0 +1,419 @@
+//! The server state owned by the executor: databases, command table,
+//! journal, clients, statistics, and the periodic cron (active expiry,
+//! client timeouts).
+//!
+//! All of it lives on one thread and is reached through `&mut Server`,
+//! passed explicitly; there is no global.
+
+use crate::client::Client;
+use crate::cmd::{Argv, CommandMeta, CommandTable};
+use crate::config::Config;
+use crate::errors;
+use crate::journal::Journal;
+use keyspace::{Db, ExpireCycle};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::rc::Rc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Counters reported by `INFO stats` and `INFO errorstats`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub total_connections_received: u64,
+    pub total_commands: u64,
+    pub rejected_connections: u64,
+    pub expired_keys: u64,
+    pub expired_stale_perc: f64,
+    pub expire_cycle_cpu_ms: u64,
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub total_error_replies: u64,
+    pub unknown_commands: u64,
+    pub net_input_bytes: u64,
+    pub net_output_bytes: u64,
+    pub errors: BTreeMap<String, u64>,
+}
+
+impl Stats {
+    /// Counts an error reply under its code, as `INFO errorstats` shows.
+    pub fn count_error(&mut self, msg: &str) {
+        self.total_error_replies += 1;
+        let code = errors::code(msg);
+        if let Some(n) = self.errors.get_mut(code) {
+            *n += 1;
+        } else if self.errors.len() < 128 {
+            // Redis stops tracking new codes past 128 distinct ones.
+            self.errors.insert(code.to_string(), 1);
+        }
+    }
+}
+
+/// One `SLOWLOG` entry.
+#[derive(Debug, Clone)]
+pub struct SlowlogEntry {
+    pub id: u64,
+    pub time: i64,
+    pub duration_us: u64,
+    pub args: Vec<Vec<u8>>,
+    pub client_addr: String,
+    pub client_name: Vec<u8>,
+}
+
+pub struct Server {
+    pub config: Config,
+    pub dbs: Vec<Db>,
+    pub commands: CommandTable,
+    pub journal: Journal,
+    pub stats: Stats,
+    pub clients: BTreeMap<u64, Rc<RefCell<Client>>>,
+    next_client_id: u64,
+    /// Cached clock for the command being run (Redis's `server.mstime`).
+    pub now_ms: i64,
+    pub now_us: i64,
+    /// Seconds-resolution LRU clock for `OBJECT IDLETIME`.
+    pub lru_clock: u32,
+    /// Changes since the last save.
+    pub dirty: u64,
+    pub started: Instant,
+    pub start_time_ms: i64,
+    pub run_id: String,
+    pub rng: SmallRng,
+    pub slowlog: VecDeque<SlowlogEntry>,
+    pub slowlog_next_id: u64,
+    /// Cached `requirepass` (None when empty).
+    pub requirepass: Option<Vec<u8>>,
+    /// Cached settings read on hot paths.
+    pub hz: u32,
+    pub proto_max_bulk_len: i64,
+    pub client_query_buffer_limit: usize,
+    pub maxclients: usize,
+    pub timeout_secs: i64,
+    pub slowlog_slower_than: i64,
+    pub slowlog_max_len: usize,
+    pub lazyfree_lazy_expire: bool,
+    /// Active expiry on or off (`DEBUG SET-ACTIVE-EXPIRE`).
+    pub active_expire_enabled: bool,
+    /// Set when a shutdown was requested (SIGTERM, `SHUTDOWN`).
+    pub shutdown_requested: bool,
+    /// Woken by `SHUTDOWN` to stop the server.
+    pub shutdown_notify: Rc<tokio::sync::Notify>,
+    /// Extra text per INFO section contributed by later subsystems.
+    pub info_extra: HashMap<&'static str, String>,
+}
+
+fn unix_now() -> (i64, i64) {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    (d.as_millis() as i64, d.as_micros() as i64)
+}
+
+/// A 40-character hex run id, as Redis generates for each start.
+fn new_run_id(rng: &mut SmallRng) -> String {
+    const HEX: &[u8] = b"0123456789abcdef";
+    (0..40).map(|_| HEX[rng.gen_range(0..16)] as char).collect()
+}
+
+impl Server {
+    pub fn new(config: Config) -> Server {
+        let (ms, us) = unix_now();
+        let mut rng = SmallRng::from_entropy();
+        let run_id = new_run_id(&mut rng);
+        let ndb = config.get_int("databases").max(1) as usize;
+        let commands = CommandTable::build(&config.renames);
+        let mut s = Server {
+            dbs: (0..ndb).map(|_| Db::new()).collect(),
+            commands,
+            journal: Journal::default(),
+            stats: Stats::default(),
+            clients: BTreeMap::new(),
+            next_client_id: 1,
+            now_ms: ms,
+            now_us: us,
+            lru_clock: (ms / 1000) as u32 & 0xFF_FFFF,
+            dirty: 0,
+            started: Instant::now(),
+            start_time_ms: ms,
+            run_id,
+            rng,
+            slowlog: VecDeque::new(),
+            slowlog_next_id: 0,
+            requirepass: None,
+            hz: 10,
+            proto_max_bulk_len: 512 << 20,
+            client_query_buffer_limit: 1 << 30,
+            maxclients: 10000,
+            timeout_secs: 0,
+            slowlog_slower_than: 10000,
+            slowlog_max_len: 128,
+            lazyfree_lazy_expire: false,
+            active_expire_enabled: true,
+            shutdown_requested: false,
+            shutdown_notify: Rc::new(tokio::sync::Notify::new()),
+            info_extra: HashMap::new(),
+            config,
+        };
+        s.apply_config();
+        s
+    }
+
+    /// Copies settings read on hot paths into typed fields. Called at start
+    /// and after every `CONFIG SET`.
+    pub fn apply_config(&mut self) {
+        let c = &self.config;
+        let pass = c.get_str("requirepass");
+        self.requirepass = if pass.is_empty() {
+            None
+        } else {
+            Some(pass.into_bytes())
+        };
+        self.hz = c.get_int("hz").clamp(1, 500) as u32;
+        self.proto_max_bulk_len = c.get_int("proto-max-bulk-len");
+        self.client_query_buffer_limit = c.get_int("client-query-buffer-limit") as usize;
+        self.maxclients = c.get_int("maxclients") as usize;
+        self.timeout_secs = c.get_int("timeout");
+        self.slowlog_slower_than = c.get_int("slowlog-log-slower-than");
+        self.slowlog_max_len = c.get_int("slowlog-max-len") as usize;
+        self.lazyfree_lazy_expire = c.get_bool("lazyfree-lazy-expire");
+        if let Some(l) = crate::log::Level::parse(&c.get_str("loglevel")) {
+            crate::log::set_level(l);
+        }
+        while self.slowlog.len() > self.slowlog_max_len {
+            self.slowlog.pop_back();
+        }
+    }
+
+    /// Refreshes the cached clock; called before every command.
+    #[inline]
+    pub fn refresh_time(&mut self) {
+        let (ms, us) = unix_now();
+        self.now_ms = ms;
+        self.now_us = us;
+        self.lru_clock = (ms / 1000) as u32 & 0xFF_FFFF;
+    }
+
+    /// Whether clients must authenticate before running commands.
+    pub fn auth_required(&self) -> bool {
+        self.requirepass.is_some()
+    }
+
+    /// Whether this server follows a master (replication issue).
+    pub fn is_replica(&self) -> bool {
+        false
+    }
+
+    /// Registers a new client and returns it.
+    pub fn new_client(&mut self) -> Rc<RefCell<Client>> {
+        let id = self.next_client_id;
+        self.next_client_id += 1;
+        let mut c = Client::new(id, self.now_ms);
+        c.authenticated = !self.auth_required();
+        let c = Rc::new(RefCell::new(c));
+        self.clients.insert(id, c.clone());
+        self.stats.total_connections_received += 1;
+        c
+    }
+
+    pub fn remove_client(&mut self, id: u64) {
+        self.clients.remove(&id);
+    }
+
+    /// Finds `key` in database `db`, applying lazy expiry: a master
+    /// deletes an expired key (propagating the deletion); a replica only
+    /// hides it and waits for its master's `DEL`, unless the caller is the
+    /// master link itself. Returns the entry's position.
+    #[inline]
+    pub fn find_live(&mut self, db: usize, key: &[u8], from_master: bool) -> Option<usize> {
+        let i = self.dbs[db].find(key)?;
+        let expired = self.dbs[db]
+            .at(i)
+            .is_some_and(|e| e.is_expired(self.now_ms));
+        if !expired {
+            return Some(i);
+        }
+        if self.is_replica() && !from_master {
+            return None;
+        }
+        if self.dbs[db].remove_at(i).is_some() {
+            self.note_expired(db, key);
+        }
+        None
+    }
+
+    /// Look-up for reading: lazy expiry, keyspace hit/miss statistics and
+    /// the access time.
+    #[inline]
+    pub fn lookup_read(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        from_master: bool,
+    ) -> Option<&mut keyspace::Entry> {
+        match self.find_live(db, key, from_master) {
+            Some(i) => {
+                self.stats.keyspace_hits += 1;
+                let lru = self.lru_clock;
+                let e = self.dbs[db].at_mut(i)?;
+                e.lru = lru;
+                Some(e)
+            }
+            None => {
+                self.stats.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Look-up for writing: lazy expiry and the access time only.
+    #[inline]
+    pub fn lookup_write(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        from_master: bool,
+    ) -> Option<&mut keyspace::Entry> {
+        let i = self.find_live(db, key, from_master)?;
+        let lru = self.lru_clock;
+        let e = self.dbs[db].at_mut(i)?;
+        e.lru = lru;
+        Some(e)
+    }
+
+    /// Counts and propagates the deletion of an expired key, as a `DEL`
+    /// (or `UNLINK` with `lazyfree-lazy-expire yes`), so replicas and the
+    /// AOF stay in step without their own clocks deciding.
+    fn note_expired(&mut self, db: usize, key: &[u8]) {
+        self.stats.expired_keys += 1;
+        let verb: &[u8] = if self.lazyfree_lazy_expire {
+            b"UNLINK"
+        } else {
+            b"DEL"
+        };
+        self.journal.propagate(db, &[verb, key]);
+    }
+
+    /// Deletes a key found expired and propagates its deletion, as a `DEL`
+    /// (or `UNLINK` with `lazyfree-lazy-expire yes`), so replicas and the
+    /// AOF stay in step without their own clocks deciding.
+    pub fn delete_expired(&mut self, db: usize, key: &[u8]) {
+        if self.dbs[db].remove(key).is_some() {
+            self.note_expired(db, key);
+        }
+    }
+
+    /// One run of the active expiry cycle over all databases, within the
+    /// time budget for this `hz`. Each deletion is propagated on its own,
+    /// as Redis does for expiry outside of a command.
+    pub fn active_expire_cycle(&mut self) {
+        if !self.active_expire_enabled || self.is_replica() {
+            return;
+        }
+        self.refresh_time();
+        let cycle = ExpireCycle::default();
+        let effort = self.config.get_int("active-expire-effort").clamp(1, 10) as usize;
+        let per_loop = cycle.keys_per_loop + cycle.keys_per_loop / 4 * (effort - 1);
+        let budget = std::time::Duration::from_micros(ExpireCycle::budget_us(self.hz));
+        let start = Instant::now();
+        let now = self.now_ms;
+        let mut total_sampled = 0;
+        let mut total_expired = 0;
+        for db in 0..self.dbs.len() {
+            loop {
+                let mut expired_keys: Vec<Box<[u8]>> = Vec::new();
+                let (sampled, expired) =
+                    self.dbs[db].expire_sample(now, per_loop, &mut self.rng, |k| {
+                        expired_keys.push(k.into())
+                    });
+                for k in &expired_keys {
+                    self.note_expired(db, k);
+                    self.journal.end_command(false);
+                }
+                total_sampled += sampled;
+                total_expired += expired;
+                if !cycle.repeat(sampled, expired) || start.elapsed() > budget {
+                    break;
+                }
+            }
+            if start.elapsed() > budget {
+                break;
+            }
+        }
+        if total_sampled > 0 {
+            let perc = total_expired as f64 / total_sampled as f64;
+            self.stats.expired_stale_perc = perc * 0.05 + self.stats.expired_stale_perc * 0.95;
+        }
+        self.stats.expire_cycle_cpu_ms += start.elapsed().as_millis() as u64;
+    }
+
+    /// Called `hz` times per second.
+    pub fn cron(&mut self) {
+        self.active_expire_cycle();
+        self.close_timed_out_clients();
+    }
+
+    fn close_timed_out_clients(&mut self) {
+        if self.timeout_secs <= 0 {
+            return;
+        }
+        let limit = self.timeout_secs * 1000;
+        let now = self.now_ms;
+        for c in self.clients.values() {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                if c.kind == crate::client::Kind::Normal && now - c.last_interaction_ms > limit {
+                    c.killed = true;
+                    c.wake.notify_one();
+                }
+            }
+        }
+    }
+
+    /// Records a command in the slow log when it took long enough.
+    pub fn slowlog_push(&mut self, client: &Client, argv: Argv, usec: u64) {
+        if self.slowlog_slower_than < 0 || (usec as i64) < self.slowlog_slower_than {
+            return;
+        }
+        // Like Redis: at most 32 arguments, each cut at 128 bytes.
+        let total = argv.len();
+        let shown = total.min(32);
+        let mut args = Vec::with_capacity(shown);
+        for (i, a) in argv.iter().take(shown).enumerate() {
+            if shown < total && i == shown - 1 {
+                args.push(format!("... ({} more arguments)", total - shown + 1).into_bytes());
+            } else if a.len() > 128 {
+                let mut v = a[..128].to_vec();
+                v.extend_from_slice(format!("... ({} more bytes)", a.len() - 128).as_bytes());
+                args.push(v);
+            } else {
+                args.push(a.to_vec());
+            }
+        }
+        let entry = SlowlogEntry {
+            id: self.slowlog_next_id,
+            time: self.now_ms / 1000,
+            duration_us: usec,
+            args,
+            client_addr: client.addr.map(|a| a.to_string()).unwrap_or_default(),
+            client_name: client.name.clone().unwrap_or_default(),
+        };
+        self.slowlog_next_id += 1;
+        self.slowlog.push_front(entry);
+        while self.slowlog.len() > self.slowlog_max_len {
+            self.slowlog.pop_back();
+        }
+    }
+
+    /// Bookkeeping after each command (client's last command; later:
+    /// MONITOR feed, latency monitor).
+    pub fn after_command(
+        &mut self,
+        client: &mut Client,
+        meta: &'static CommandMeta,
+        _argv: Argv,
+        _usec: u64,
+    ) {
+        client.last_cmd = meta.name;
+        client.last_interaction_ms = self.now_ms;
+    }
+}
