@@ -14,6 +14,8 @@ pub mod log;
 pub mod net;
 pub mod server;
 pub mod startup;
+#[cfg(test)]
+pub mod testkit;
 
 /// The Redis version we are compatible with, reported by INFO and HELLO so
 /// that clients enable the features they expect.
