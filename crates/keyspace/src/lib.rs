@@ -7,9 +7,11 @@
 //!
 //! - [`db`]: one database: the key → entry map, the set of keys with a TTL,
 //!   lazy expiry checks, the active expiry cycle, `SCAN` and random keys.
+//! - [`lru`]: the access clock behind `OBJECT IDLETIME`.
 //! - [`value`]: the value types and their encodings.
 
 pub mod db;
+pub mod lru;
 pub mod value;
 
 pub use db::{Db, Entry, ExpireCycle, NO_EXPIRE};
