@@ -31,6 +31,8 @@ pub const EXPIRE_NX_CONFLICT: &str =
     "ERR NX and XX, GT or LT options at the same time are not compatible";
 pub const EXPIRE_GT_LT_CONFLICT: &str =
     "ERR GT and LT options at the same time are not compatible";
+pub const INT_OUT_OF_RANGE: &str =
+    "ERR value is out of range, value must between -2147483648 and 2147483647";
 pub const INVALID_CURSOR: &str = "ERR invalid cursor";
 pub const INVALID_FIRST_DB: &str = "ERR invalid first DB index";
 pub const INVALID_SECOND_DB: &str = "ERR invalid second DB index";

@@ -49,16 +49,22 @@ pub(crate) fn lookup_notouch(ctx: &mut Ctx, key: &[u8]) -> Option<usize> {
     found
 }
 
-/// Parses a database index as Redis's `getIntFromObjectOrReply`: an integer
-/// that fits in a C `int`.
+/// Parses an integer that fits in a C `int` (Redis's `getIntFromObject`);
+/// SWAPDB replaces both failure messages with its own.
 fn parse_int(raw: &[u8]) -> Option<i32> {
     resp::parse_i64(raw).and_then(|n| i32::try_from(n).ok())
 }
 
-/// A database index given as an argument, checked against `databases`.
+/// A database index given as an argument (Redis's
+/// `getIntFromObjectOrReply`, whose two errors tell a non-integer from one
+/// outside the `int` range), checked against `databases`.
 fn parse_db_index(ctx: &mut Ctx, raw: &[u8]) -> Result<usize, ()> {
-    let Some(n) = parse_int(raw) else {
+    let Some(n) = resp::parse_i64(raw) else {
         ctx.err(errors::NOT_INTEGER);
+        return Err(());
+    };
+    let Ok(n) = i32::try_from(n) else {
+        ctx.err(errors::INT_OUT_OF_RANGE);
         return Err(());
     };
     match usize::try_from(n) {
