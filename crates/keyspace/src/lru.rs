@@ -30,6 +30,9 @@ mod tests {
     fn idle_time_handles_the_clock_wrap() {
         assert_eq!(idle_secs(100, 130), 30);
         assert_eq!(idle_secs(LRU_CLOCK_MAX - 5, 10), 15);
-        assert_eq!(clock_at(1_000_000_000_000) as i64, 1_000_000_000 & 0xFF_FFFF);
+        assert_eq!(
+            clock_at(1_000_000_000_000) as i64,
+            1_000_000_000 & 0xFF_FFFF
+        );
     }
 }

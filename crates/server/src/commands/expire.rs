@@ -204,7 +204,10 @@ mod tests {
     use crate::testkit::Kit;
 
     fn at_of(p: &str) -> i64 {
-        p.split(' ').nth(2).and_then(|s| s.parse().ok()).unwrap_or(0)
+        p.split(' ')
+            .nth(2)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
     }
 
     #[test]

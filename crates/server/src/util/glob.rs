@@ -37,13 +37,7 @@ fn fold(c: u8, nocase: bool) -> u8 {
 /// after a `*` matched nowhere in the remaining string: then an earlier `*`
 /// swallowing more bytes cannot help either, which keeps patterns like
 /// `a*a*a*...b` linear instead of exponential.
-fn match_impl(
-    pat: &[u8],
-    s: &[u8],
-    nocase: bool,
-    skip_longer: &mut bool,
-    nesting: usize,
-) -> bool {
+fn match_impl(pat: &[u8], s: &[u8], nocase: bool, skip_longer: &mut bool, nesting: usize) -> bool {
     if nesting > MAX_NESTING {
         return false;
     }
