@@ -11,7 +11,8 @@
 use crate::cmd::{Ctx, Handler};
 use crate::errors;
 use crate::util::glob;
-use keyspace::{lru, Entry, StrValue, Value};
+use keyspace::lru::{self, AccessClock};
+use keyspace::{Entry, StrValue, Value};
 
 pub const COMMANDS: &[(&str, Handler)] = &[
     ("del", del),
@@ -398,7 +399,7 @@ fn object_lookup(ctx: &mut Ctx) -> Option<usize> {
 }
 
 fn lfu_policy(ctx: &Ctx) -> bool {
-    ctx.srv.config.get_str("maxmemory-policy").contains("lfu")
+    matches!(ctx.srv.access_clock, AccessClock::Lfu { .. })
 }
 
 fn object_encoding(ctx: &mut Ctx) {
@@ -407,18 +408,16 @@ fn object_encoding(ctx: &mut Ctx) {
     ctx.out().bulk(enc.as_bytes());
 }
 
-/// OBJECT FREQ: only meaningful under an LFU policy. Access frequency is
-/// not tracked yet (eviction's job), so every key reports the counter a
-/// new key starts with.
+/// OBJECT FREQ: the decayed logarithmic access counter; only tracked
+/// under an LFU policy.
 fn object_freq(ctx: &mut Ctx) {
-    if object_lookup(ctx).is_none() {
-        return;
-    }
+    let Some(i) = object_lookup(ctx) else { return };
     if !lfu_policy(ctx) {
         return ctx.err(errors::LFU_NOT_SELECTED);
     }
-    // Redis's LFU_INIT_VAL.
-    ctx.out().int(5);
+    let (clock, now) = (ctx.srv.access_clock, ctx.now_ms());
+    let freq = ctx.db().at(i).map_or(0, |e| clock.lfu_counter(e.lru, now));
+    ctx.out().int(i64::from(freq));
 }
 
 fn object_idletime(ctx: &mut Ctx) {
@@ -591,5 +590,38 @@ mod tests {
         );
         assert_eq!(k.srv.dbs[0].len(), 1);
         assert_eq!(k.propagated(), vec!["DEL dead"]);
+    }
+
+    #[test]
+    fn object_freq_tracks_access_only_under_an_lfu_policy() {
+        let mut k = Kit::new();
+        let lfu = "-ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.\r\n";
+        k.run(&["SET", "s", "hello"]);
+        assert_eq!(k.run(&["OBJECT", "FREQ", "s"]), lfu);
+        assert_eq!(k.run(&["OBJECT", "FREQ", "nokey"]), "$-1\r\n");
+        assert_eq!(k.run(&["OBJECT", "IDLETIME", "s"]), ":0\r\n");
+        let set_policy = |k: &mut Kit, p: &str| {
+            k.srv
+                .config
+                .set("maxmemory-policy", &[p.to_string()])
+                .unwrap();
+            k.srv.apply_config();
+        };
+        set_policy(&mut k, "allkeys-lfu");
+        k.run(&["SET", "s", "hello"]);
+        // Checked against redis-server 7.0.15: a new key starts at 5, the
+        // first read always counts, a copy is new, a rename keeps it.
+        assert_eq!(k.run(&["OBJECT", "FREQ", "s"]), ":5\r\n");
+        k.run(&["GET", "s"]);
+        assert_eq!(k.run(&["OBJECT", "FREQ", "s"]), ":6\r\n");
+        k.run(&["COPY", "s", "s2"]);
+        assert_eq!(k.run(&["OBJECT", "FREQ", "s2"]), ":5\r\n");
+        k.run(&["RENAME", "s", "s3"]);
+        assert_eq!(k.run(&["OBJECT", "FREQ", "s3"]), ":6\r\n");
+        assert!(k
+            .run(&["OBJECT", "IDLETIME", "s3"])
+            .starts_with("-ERR An LFU maxmemory policy is selected, idle time not tracked."));
+        set_policy(&mut k, "volatile-lru");
+        assert_eq!(k.run(&["OBJECT", "FREQ", "s3"]), lfu);
     }
 }
