@@ -131,6 +131,10 @@ fn expire_generic(ctx: &mut Ctx, unit_ms: bool, absolute: bool, name: &str) {
     }
     ctx.db().set_expire(key, when);
     ctx.dirty(1);
+    if unit_ms && absolute {
+        // PEXPIREAT is already in its propagated form: verbatim, as sent.
+        return ctx.out().int(1);
+    }
     let mut args: Vec<&[u8]> = Vec::with_capacity(ctx.argv.len());
     let mut buf = itoa::Buffer::new();
     args.push(b"PEXPIREAT");
@@ -229,6 +233,9 @@ mod tests {
         assert!((at_of(&p[1]) - now - 200_000).abs() < 5_000);
         assert_eq!(p[2], "PEXPIREAT k 99999999999000 xx");
         assert_eq!(p[3], "PEXPIREAT k 99999999998000 LT");
+        // Redis keeps PEXPIREAT exactly as received (case included).
+        k.run(&["pexpireat", "k", "99999999997000"]);
+        assert_eq!(k.propagated(), vec!["pexpireat k 99999999997000"]);
     }
 
     #[test]

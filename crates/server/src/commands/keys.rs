@@ -302,11 +302,13 @@ fn scan(ctx: &mut Ctx) {
         if pattern.is_some_and(|p| !glob::matches(p, k, false)) {
             return;
         }
-        if type_name.is_some_and(|t| !t.eq_ignore_ascii_case(e.value.type_name().as_bytes())) {
-            return;
-        }
+        // As in Redis 7.0, an expired key is deleted once it passed MATCH,
+        // whatever TYPE says.
         if e.is_expired(now) {
             expired.push(k.into());
+            return;
+        }
+        if type_name.is_some_and(|t| !t.eq_ignore_ascii_case(e.value.type_name().as_bytes())) {
             return;
         }
         found.push(k.into());
