@@ -7,7 +7,8 @@
 //!
 //! - [`db`]: one database: the key → entry map, the set of keys with a TTL,
 //!   lazy expiry checks, the active expiry cycle, `SCAN` and random keys.
-//! - [`lru`]: the access clock behind `OBJECT IDLETIME`.
+//! - [`lru`]: access stamps (LRU clock or LFU counter) behind `OBJECT
+//!   IDLETIME` and `OBJECT FREQ`.
 //! - [`value`]: the value types and their encodings.
 
 pub mod db;
