@@ -626,4 +626,38 @@ mod tests {
         set_policy(&mut k, "volatile-lru");
         assert_eq!(k.run(&["OBJECT", "FREQ", "s3"]), lfu);
     }
+
+    #[test]
+    fn reads_propagate_nothing_but_the_expired_keys_they_delete() {
+        let mut k = Kit::new();
+        k.run(&["SET", "a", "1"]);
+        k.run(&["SET", "dead", "1", "PXAT", "1"]);
+        k.propagated();
+        assert_eq!(k.run(&["TOUCH", "a", "b"]), ":1\r\n");
+        assert_eq!(k.run(&["EXISTS", "a"]), ":1\r\n");
+        assert_eq!(k.run(&["TYPE", "a"]), "+string\r\n");
+        assert_eq!(k.run(&["OBJECT", "ENCODING", "a"]), "$3\r\nint\r\n");
+        assert!(k.propagated().is_empty());
+        // RANDOMKEY deletes the expired keys it draws until a live one.
+        // (200 draws: the chance of never drawing "dead" is 2^-200.)
+        for _ in 0..200 {
+            assert_eq!(k.run(&["RANDOMKEY"]), "$1\r\na\r\n");
+        }
+        assert_eq!(k.srv.dbs[0].len(), 1);
+        assert_eq!(k.propagated(), vec!["DEL dead"]);
+    }
+
+    #[test]
+    fn move_over_an_expired_key_deletes_it_first_atomically() {
+        let mut k = Kit::new();
+        k.run(&["SELECT", "1"]);
+        k.run(&["SET", "m", "old", "PXAT", "1"]);
+        k.run(&["SELECT", "0"]);
+        k.run(&["SET", "m", "new"]);
+        k.propagated();
+        assert_eq!(k.run(&["MOVE", "m", "1"]), ":1\r\n");
+        assert_eq!(k.propagated(), vec!["MULTI", "DEL m", "MOVE m 1", "EXEC"]);
+        k.run(&["SELECT", "1"]);
+        assert_eq!(k.run(&["GET", "m"]), "$3\r\nnew\r\n");
+    }
 }
