@@ -302,4 +302,42 @@ mod tests {
         assert_eq!(k.run(&["TTL", "k"]), ":-1\r\n");
         assert_eq!(k.propagated(), vec!["PERSIST k"]);
     }
+
+    #[test]
+    fn active_expiry_deletes_untouched_keys_unless_disabled() {
+        let mut k = Kit::new();
+        for i in 0..50 {
+            k.run(&["SET", &format!("k{i}"), "v", "PXAT", "1"]);
+        }
+        k.run(&["SET", "live", "v", "EX", "1000"]);
+        k.propagated();
+        // What `DEBUG SET-ACTIVE-EXPIRE 0` switches off.
+        k.srv.active_expire_enabled = false;
+        k.srv.active_expire_cycle();
+        assert_eq!(k.srv.dbs[0].len(), 51);
+        k.srv.active_expire_enabled = true;
+        for _ in 0..100 {
+            if k.srv.dbs[0].len() == 1 {
+                break;
+            }
+            k.srv.active_expire_cycle();
+        }
+        assert_eq!(k.srv.dbs[0].len(), 1);
+        assert_eq!(k.srv.stats.expired_keys, 50);
+        let p = k.propagated();
+        assert_eq!(p.len(), 50);
+        assert!(p.iter().all(|c| c.starts_with("DEL k")));
+    }
+
+    #[test]
+    fn del_and_unlink_propagate_verbatim_when_they_removed_something() {
+        let mut k = Kit::new();
+        k.run(&["SET", "a", "1"]);
+        k.run(&["SET", "b", "1"]);
+        k.propagated();
+        assert_eq!(k.run(&["DEL", "a", "nokey"]), ":1\r\n");
+        assert_eq!(k.run(&["DEL", "nokey"]), ":0\r\n");
+        assert_eq!(k.run(&["UNLINK", "b", "b"]), ":1\r\n");
+        assert_eq!(k.propagated(), vec!["DEL a nokey", "UNLINK b b"]);
+    }
 }
