@@ -143,6 +143,12 @@ impl Db {
         old
     }
 
+    /// Inserts or replaces `key` with a whole entry (value, TTL and access
+    /// time travel together on `RENAME`, `MOVE`, `SWAPDB`).
+    pub fn insert_entry(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
+        self.insert(key, entry.value, entry.expire, entry.lru)
+    }
+
     /// Replaces the value of `key` keeping its TTL, or inserts it without
     /// one (the `KEEPTTL` rule).
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value, lru: u32) -> Option<Entry> {

@@ -7,9 +7,12 @@
 //!
 //! - [`db`]: one database: the key → entry map, the set of keys with a TTL,
 //!   lazy expiry checks, the active expiry cycle, `SCAN` and random keys.
+//! - [`lru`]: access stamps (LRU clock or LFU counter) behind `OBJECT
+//!   IDLETIME` and `OBJECT FREQ`.
 //! - [`value`]: the value types and their encodings.
 
 pub mod db;
+pub mod lru;
 pub mod value;
 
 pub use db::{Db, Entry, ExpireCycle, NO_EXPIRE};

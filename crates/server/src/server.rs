@@ -10,6 +10,7 @@ use crate::cmd::{Argv, CommandMeta, CommandTable};
 use crate::config::Config;
 use crate::errors;
 use crate::journal::Journal;
+use keyspace::lru::AccessClock;
 use keyspace::{Db, ExpireCycle};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -72,8 +73,11 @@ pub struct Server {
     /// Cached clock for the command being run (Redis's `server.mstime`).
     pub now_ms: i64,
     pub now_us: i64,
-    /// Seconds-resolution LRU clock for `OBJECT IDLETIME`.
+    /// Access stamp given to keys created now: the seconds LRU clock, or
+    /// the initial LFU stamp under an LFU policy (see `keyspace::lru`).
     pub lru_clock: u32,
+    /// How access stamps are kept, from `maxmemory-policy`.
+    pub access_clock: AccessClock,
     /// Changes since the last save.
     pub dirty: u64,
     pub started: Instant,
@@ -133,6 +137,7 @@ impl Server {
             now_ms: ms,
             now_us: us,
             lru_clock: (ms / 1000) as u32 & 0xFF_FFFF,
+            access_clock: AccessClock::Lru,
             dirty: 0,
             started: Instant::now(),
             start_time_ms: ms,
@@ -177,6 +182,17 @@ impl Server {
         self.slowlog_slower_than = c.get_int("slowlog-log-slower-than");
         self.slowlog_max_len = c.get_int("slowlog-max-len") as usize;
         self.lazyfree_lazy_expire = c.get_bool("lazyfree-lazy-expire");
+        self.access_clock = if c.get_str("maxmemory-policy").ends_with("-lfu") {
+            // Redis's defaults while the directives are not in the table.
+            let or = |name: &str, dflt: i64| c.get(name).map_or(dflt, |_| c.get_int(name));
+            AccessClock::Lfu {
+                log_factor: or("lfu-log-factor", 10).clamp(0, i64::from(u32::MAX)) as u32,
+                decay_minutes: or("lfu-decay-time", 1).clamp(0, i64::from(u32::MAX)) as u32,
+            }
+        } else {
+            AccessClock::Lru
+        };
+        self.lru_clock = self.access_clock.new_stamp(self.now_ms);
         if let Some(l) = crate::log::Level::parse(&c.get_str("loglevel")) {
             crate::log::set_level(l);
         }
@@ -191,7 +207,7 @@ impl Server {
         let (ms, us) = unix_now();
         self.now_ms = ms;
         self.now_us = us;
-        self.lru_clock = (ms / 1000) as u32 & 0xFF_FFFF;
+        self.lru_clock = self.access_clock.new_stamp(ms);
     }
 
     /// Whether clients must authenticate before running commands.
@@ -254,9 +270,8 @@ impl Server {
         match self.find_live(db, key, from_master) {
             Some(i) => {
                 self.stats.keyspace_hits += 1;
-                let lru = self.lru_clock;
                 let e = self.dbs[db].at_mut(i)?;
-                e.lru = lru;
+                e.lru = self.access_clock.touch(e.lru, self.now_ms, &mut self.rng);
                 Some(e)
             }
             None => {
@@ -275,9 +290,8 @@ impl Server {
         from_master: bool,
     ) -> Option<&mut keyspace::Entry> {
         let i = self.find_live(db, key, from_master)?;
-        let lru = self.lru_clock;
         let e = self.dbs[db].at_mut(i)?;
-        e.lru = lru;
+        e.lru = self.access_clock.touch(e.lru, self.now_ms, &mut self.rng);
         Some(e)
     }
 

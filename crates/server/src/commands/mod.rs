@@ -2,6 +2,7 @@
 //! names it serves and their handlers; metadata comes from [`specs`].
 
 pub mod connection;
+pub mod expire;
 pub mod keys;
 pub mod server;
 pub mod specs;
@@ -13,6 +14,7 @@ use crate::cmd::Handler;
 pub fn handlers() -> Vec<(&'static str, Handler)> {
     let mut v = Vec::new();
     v.extend_from_slice(connection::COMMANDS);
+    v.extend_from_slice(expire::COMMANDS);
     v.extend_from_slice(keys::COMMANDS);
     v.extend_from_slice(server::COMMANDS);
     v.extend_from_slice(strings::COMMANDS);

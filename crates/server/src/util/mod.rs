@@ -1,0 +1,3 @@
+//! Small helpers shared by several command families.
+
+pub mod glob;
