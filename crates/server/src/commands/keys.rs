@@ -457,22 +457,20 @@ fn object_refcount(ctx: &mut Ctx) {
     ctx.out().int(rc);
 }
 
+// Help text is our own wording (the format, one status line per entry,
+// follows Redis's HELP convention).
 const OBJECT_HELP: &[&str] = &[
-    "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "OBJECT <subcommand> [<arg> ...]. Subcommands:",
     "ENCODING <key>",
-    "    Return the kind of internal representation used in order to store the value",
-    "    associated with a <key>.",
+    "    How the value stored at <key> is represented internally.",
     "FREQ <key>",
-    "    Return the access frequency index of the <key>. The returned integer is",
-    "    proportional to the logarithm of the recent access frequency of the key.",
+    "    Logarithmic access-frequency counter of <key> (LFU policies only).",
     "IDLETIME <key>",
-    "    Return the idle time of the <key>, that is the approximated number of",
-    "    seconds elapsed since the last access to the key.",
+    "    Seconds since <key> was last read or written.",
     "REFCOUNT <key>",
-    "    Return the number of references of the value associated with the specified",
-    "    <key>.",
+    "    Number of references to the value stored at <key>.",
     "HELP",
-    "    Prints this help.",
+    "    Show this text.",
 ];
 
 fn object_help(ctx: &mut Ctx) {
