@@ -27,6 +27,16 @@ pub const INCR_NAN: &str = "ERR increment would produce NaN or Infinity";
 pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
 pub const OFFSET_OUT_OF_RANGE: &str = "ERR offset is out of range";
 pub const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
+pub const TIMEOUT_NOT_INTEGER: &str = "ERR timeout is not an integer or out of range";
+pub const CLIENT_NAME: &str =
+    "ERR Client names cannot contain spaces, newlines or special characters.";
+pub const INVALID_CLIENT_ID: &str = "ERR Invalid client ID";
+pub const CLIENT_ID_POSITIVE: &str = "ERR client-id should be greater than 0";
+pub const NO_SUCH_CLIENT: &str = "ERR No such client";
+pub const PAUSE_MODE: &str = "ERR CLIENT PAUSE mode must be WRITE or ALL";
+pub const NO_SHUTDOWN_IN_PROGRESS: &str = "ERR No shutdown in progress.";
+pub const SLOWLOG_COUNT: &str = "ERR count should be greater than or equal to -1";
+pub const DEBUG_NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
 
 /// `ERR wrong number of arguments for 'get' command`; subcommands use their
 /// full name (`config|get`).

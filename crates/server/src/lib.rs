@@ -4,6 +4,7 @@
 //! DESIGN.md describes how the pieces fit; each module's header says what
 //! it owns.
 
+pub mod alloc;
 pub mod client;
 pub mod cmd;
 pub mod commands;

@@ -123,7 +123,7 @@ fn hello(ctx: &mut Ctx) {
         return ctx.err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
     }
     if let Some(name) = setname {
-        if let Err(e) = crate::commands::server::validate_client_name(name) {
+        if let Err(e) = crate::commands::client::validate_client_name(name) {
             return ctx.err(e);
         }
         ctx.client.name = if name.is_empty() {
