@@ -106,16 +106,11 @@ fn write_info(out: &mut Reply, cmds: &[Command], idx: usize) {
     for t in m.tips {
         out.bulk(t.as_bytes());
     }
-    // Redis replies an empty *set* when there are no key specs or
-    // subcommands, and an array otherwise; RESP3 clients see the
-    // difference.
-    if m.key_specs.is_empty() {
-        out.set(0);
-    } else {
-        out.array(m.key_specs.len());
-        for ks in m.key_specs {
-            write_key_spec(out, ks);
-        }
+    // Key specs are a set; subcommands an array, or an empty *set* when
+    // there are none — RESP3 clients see the difference.
+    out.set(m.key_specs.len());
+    for ks in m.key_specs {
+        write_key_spec(out, ks);
     }
     let mut subs: Vec<usize> = c.subcommands.values().copied().collect();
     subs.sort_unstable();
