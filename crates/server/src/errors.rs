@@ -20,6 +20,8 @@ pub const INVALID_EXPIRE: &str = "ERR invalid expire time in '%s' command";
 pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 pub const AUTH_NOT_CONFIGURED: &str = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
 pub const NOPROTO: &str = "NOPROTO unsupported protocol version";
+pub const PROTO_NOT_INTEGER: &str = "ERR Protocol version is not an integer or out of range";
+pub const HELLO_NOAUTH: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
 pub const STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 pub const BIT_OFFSET: &str = "ERR bit offset is not an integer or out of range";
 pub const BIT_VALUE: &str = "ERR bit is not an integer or out of range";
@@ -75,6 +77,17 @@ pub fn unknown_subcommand(sub: &[u8], parent: &str) -> String {
     let sub = &sub[..sub.len().min(128)];
     format!(
         "ERR unknown subcommand '{}'. Try {} HELP.",
+        String::from_utf8_lossy(sub),
+        parent.to_ascii_uppercase()
+    )
+}
+
+/// `ERR unknown subcommand or wrong number of arguments for 'PAUSE'. Try
+/// CLIENT HELP.` — the subcommand as the client typed it.
+pub fn subcommand_syntax(sub: &[u8], parent: &str) -> String {
+    let sub = &sub[..sub.len().min(128)];
+    format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
         String::from_utf8_lossy(sub),
         parent.to_ascii_uppercase()
     )

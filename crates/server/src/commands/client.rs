@@ -397,7 +397,10 @@ fn client_pause(ctx: &mut Ctx) {
         4 if ctx.argv.get(3).eq_ignore_ascii_case(b"ALL") => true,
         4 if ctx.argv.get(3).eq_ignore_ascii_case(b"WRITE") => false,
         4 => return ctx.err(errors::PAUSE_MODE),
-        _ => return ctx.err(errors::SYNTAX),
+        _ => {
+            let msg = errors::subcommand_syntax(ctx.argv.get(1), "client");
+            return ctx.err(&msg);
+        }
     };
     let until = unix_ms().saturating_add(ms);
     let p = &mut ctx.srv.pause;

@@ -53,10 +53,7 @@ fn debug(ctx: &mut Ctx) {
         }
         (b"object", 3) => debug_object(ctx),
         _ => {
-            let msg = format!(
-                "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
-                String::from_utf8_lossy(ctx.argv.get(1))
-            );
+            let msg = errors::subcommand_syntax(ctx.argv.get(1), "debug");
             ctx.err(&msg);
         }
     }
