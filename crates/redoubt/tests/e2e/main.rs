@@ -7,4 +7,5 @@ mod differential;
 // Not every helper is used by every build of the suite.
 #[allow(dead_code)]
 mod harness;
+mod introspection;
 mod server_core;

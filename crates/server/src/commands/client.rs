@@ -173,12 +173,12 @@ pub fn describe(srv: &Server, c: &Client, current: Option<(&str, usize)>, out: &
     let rbs = c.out.buf.capacity().max(1024);
     let tot = c.qbuf + c.qbuf_free + rbs + argv_mem + std::mem::size_of::<Client>();
     let events = if obl > 0 { "rw" } else { "r" };
-    let _ = write!(
+    let _ = writeln!(
         out,
         "id={} addr={addr} laddr={laddr} fd={} name={name} age={age} idle={idle} flags={fl} \
          db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem={argv_mem} \
          multi-mem=0 rbs={rbs} rbp={rbs} obl={obl} oll=0 omem=0 tot-mem={tot} events={events} \
-         cmd={cmd} user={} redir=-1 resp={}\n",
+         cmd={cmd} user={} redir=-1 resp={}",
         c.id,
         c.fd,
         c.db,
@@ -215,7 +215,10 @@ fn client_list(ctx: &mut Ctx) {
     } else if argc != 2 {
         return ctx.err(errors::SYNTAX);
     }
-    let current = (ctx.srv.commands.commands[ctx.cmd].meta.name, argv_mem(ctx.argv));
+    let current = (
+        ctx.srv.commands.commands[ctx.cmd].meta.name,
+        argv_mem(ctx.argv),
+    );
     let mut text = String::new();
     let srv = &*ctx.srv;
     let me = ctx.client.id;
@@ -249,7 +252,10 @@ fn client_list(ctx: &mut Ctx) {
 }
 
 fn client_info(ctx: &mut Ctx) {
-    let current = (ctx.srv.commands.commands[ctx.cmd].meta.name, argv_mem(ctx.argv));
+    let current = (
+        ctx.srv.commands.commands[ctx.cmd].meta.name,
+        argv_mem(ctx.argv),
+    );
     let mut text = String::new();
     describe(ctx.srv, ctx.client, Some(current), &mut text);
     ctx.out().verbatim(text.as_bytes());
@@ -288,7 +294,7 @@ fn parse_kill_filter(ctx: &mut Ctx) -> Result<KillFilter, String> {
         ..Default::default()
     };
     let argc = ctx.argv.len();
-    if (argc - 2) % 2 != 0 {
+    if !(argc - 2).is_multiple_of(2) {
         return Err(errors::SYNTAX.into());
     }
     let mut i = 2;
@@ -351,13 +357,17 @@ fn client_kill(ctx: &mut Ctx) {
             ctx.client.close_after_reply = true;
             return ctx.out().ok();
         }
-        let found = ctx.srv.clients.values().any(|rc| match rc.try_borrow_mut() {
-            Ok(mut c) if filter.matches(&c) => {
-                kill_other(&mut c);
-                true
-            }
-            _ => false,
-        });
+        let found = ctx
+            .srv
+            .clients
+            .values()
+            .any(|rc| match rc.try_borrow_mut() {
+                Ok(mut c) if filter.matches(&c) => {
+                    kill_other(&mut c);
+                    true
+                }
+                _ => false,
+            });
         return if found {
             ctx.out().ok()
         } else {
@@ -571,7 +581,10 @@ mod tests {
     #[test]
     fn kill_self_with_skipme_no_closes_after_reply() {
         let mut k = Kit::new();
-        assert_eq!(k.run(&["CLIENT", "KILL", "ID", "1", "SKIPME", "no"]), ":1\r\n");
+        assert_eq!(
+            k.run(&["CLIENT", "KILL", "ID", "1", "SKIPME", "no"]),
+            ":1\r\n"
+        );
         assert!(k.client.close_after_reply);
     }
 

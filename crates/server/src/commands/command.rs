@@ -265,22 +265,40 @@ const SUMMARIES: &[(&str, &str)] = &[
     ("client|info", "Describes this connection."),
     ("client|kill", "Closes client connections."),
     ("client|list", "Describes every client connection."),
-    ("client|no-evict", "Exempts this connection from client eviction."),
-    ("client|pause", "Holds back commands from clients for a while."),
-    ("client|reply", "Turns replies to this connection on or off."),
+    (
+        "client|no-evict",
+        "Exempts this connection from client eviction.",
+    ),
+    (
+        "client|pause",
+        "Holds back commands from clients for a while.",
+    ),
+    (
+        "client|reply",
+        "Turns replies to this connection on or off.",
+    ),
     ("client|setname", "Names this connection."),
     ("client|unpause", "Ends a client pause."),
     ("command", "Describes the commands the server serves."),
     ("command|count", "Counts the commands the server serves."),
     ("command|docs", "Describes commands in words."),
-    ("command|getkeys", "Extracts the key names from a full command."),
-    ("command|getkeysandflags", "Extracts key names and their access flags from a full command."),
+    (
+        "command|getkeys",
+        "Extracts the key names from a full command.",
+    ),
+    (
+        "command|getkeysandflags",
+        "Extracts key names and their access flags from a full command.",
+    ),
     ("command|info", "Returns the metadata of commands."),
     ("command|list", "Lists command names, optionally filtered."),
     ("config", "Reads and changes the configuration at run time."),
     ("config|get", "Reads configuration directives."),
     ("config|set", "Changes configuration directives."),
-    ("config|rewrite", "Writes the running configuration back to the file."),
+    (
+        "config|rewrite",
+        "Writes the running configuration back to the file.",
+    ),
     ("config|resetstat", "Zeroes the statistics counters."),
     ("dbsize", "Counts the keys of the current database."),
     ("debug", "Debugging and testing helpers."),
@@ -298,32 +316,53 @@ const SUMMARIES: &[(&str, &str)] = &[
     ("getex", "Reads a string and changes its expiry."),
     ("getrange", "Reads part of a string."),
     ("getset", "Writes a string and returns the previous one."),
-    ("hello", "Negotiates the protocol and identifies the connection."),
+    (
+        "hello",
+        "Negotiates the protocol and identifies the connection.",
+    ),
     ("incr", "Adds one to an integer string."),
     ("incrby", "Adds an amount to an integer string."),
-    ("incrbyfloat", "Adds a floating-point amount to a numeric string."),
+    (
+        "incrbyfloat",
+        "Adds a floating-point amount to a numeric string.",
+    ),
     ("info", "Reports server state and statistics."),
     ("keys", "Lists the keys matching a pattern."),
     ("latency", "Inspects the latency monitor."),
-    ("lcs", "Finds the longest common subsequence of two strings."),
+    (
+        "lcs",
+        "Finds the longest common subsequence of two strings.",
+    ),
     ("memory", "Inspects memory use."),
     ("memory|usage", "Estimates the memory used by a key."),
     ("mget", "Reads several strings."),
     ("monitor", "Streams every command the server runs."),
     ("mset", "Writes several strings."),
-    ("msetnx", "Writes several strings if none of the keys exist."),
+    (
+        "msetnx",
+        "Writes several strings if none of the keys exist.",
+    ),
     ("persist", "Removes a key's time to live."),
     ("pexpire", "Sets a time to live in milliseconds."),
-    ("pexpireat", "Sets an expiry as a Unix time in milliseconds."),
+    (
+        "pexpireat",
+        "Sets an expiry as a Unix time in milliseconds.",
+    ),
     ("ping", "Checks that the server answers."),
-    ("psetex", "Writes a string with a time to live in milliseconds."),
+    (
+        "psetex",
+        "Writes a string with a time to live in milliseconds.",
+    ),
     ("pttl", "Returns a key's time to live in milliseconds."),
     ("quit", "Closes the connection."),
     ("randomkey", "Returns a random key name."),
     ("rename", "Renames a key."),
     ("reset", "Returns the connection to its initial state."),
     ("select", "Changes the current database."),
-    ("set", "Writes a string, with options for expiry and conditions."),
+    (
+        "set",
+        "Writes a string, with options for expiry and conditions.",
+    ),
     ("setex", "Writes a string with a time to live in seconds."),
     ("setnx", "Writes a string if the key does not exist."),
     ("setrange", "Overwrites part of a string."),
@@ -411,10 +450,7 @@ fn spec_keys(ks: &KeySpec, args: &[&[u8]]) -> Result<Vec<usize>, ()> {
             let mut i = start;
             let mut found = None;
             while (step > 0 && i <= end) || (step < 0 && i >= end) {
-                if i >= 0
-                    && i < argc
-                    && args[i as usize].eq_ignore_ascii_case(keyword.as_bytes())
-                {
+                if i >= 0 && i < argc && args[i as usize].eq_ignore_ascii_case(keyword.as_bytes()) {
                     found = Some(i + 1);
                     break;
                 }
@@ -686,7 +722,8 @@ mod tests {
     #[test]
     fn info_of_get_matches_redis_bytes() {
         let mut k = Kit::new();
-        let expect = "*1\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n\
+        let expect =
+            "*1\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n\
             *3\r\n+@read\r\n+@string\r\n+@fast\r\n*0\r\n*1\r\n*6\r\n$5\r\nflags\r\n*2\r\n+RO\r\n\
             +access\r\n$12\r\nbegin_search\r\n*4\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n\
             *2\r\n$5\r\nindex\r\n:1\r\n$9\r\nfind_keys\r\n*4\r\n$4\r\ntype\r\n$5\r\nrange\r\n\

@@ -109,7 +109,8 @@ fn debug_object(ctx: &mut Ctx) {
     };
     // Small integers are shared objects in Redis, reported with the
     // "immortal" reference count.
-    let shared = matches!(&e.value, Value::Str(keyspace::StrValue::Int(n)) if (0..10000).contains(n));
+    let shared =
+        matches!(&e.value, Value::Str(keyspace::StrValue::Int(n)) if (0..10000).contains(n));
     let refcount: i64 = if shared { i32::MAX as i64 } else { 1 };
     let idle = lru_clock.wrapping_sub(e.lru) & 0xFF_FFFF;
     let line = format!(
@@ -244,15 +245,19 @@ fn memory_stats(ctx: &mut Ctx) {
     out.bulk(b"keys.count");
     out.int(m.keys as i64);
     out.bulk(b"keys.bytes-per-key");
-    out.int(if m.keys == 0 {
-        0
-    } else {
-        (m.used.saturating_sub(m.startup) / m.keys) as i64
-    });
+    out.int(
+        m.used
+            .saturating_sub(m.startup)
+            .checked_div(m.keys)
+            .unwrap_or(0) as i64,
+    );
     out.bulk(b"dataset.bytes");
     out.int(m.dataset as i64);
     out.bulk(b"dataset.percentage");
-    dbl(out, ratio(m.dataset * 100, m.used.saturating_sub(m.startup)));
+    dbl(
+        out,
+        ratio(m.dataset * 100, m.used.saturating_sub(m.startup)),
+    );
     out.bulk(b"peak.percentage");
     dbl(out, ratio(m.used * 100, m.peak));
     for k in ["allocator.allocated", "allocator.active"] {
@@ -290,7 +295,9 @@ fn memory_doctor(ctx: &mut Ctx) {
             t.push_str("Memory use peaked at more than 150% of what it is now.\n");
         }
         if m.rss > m.used * 14 / 10 {
-            t.push_str("The resident set is more than 1.4 times the allocated memory (fragmentation).\n");
+            t.push_str(
+                "The resident set is more than 1.4 times the allocated memory (fragmentation).\n",
+            );
         }
         if maxmemory > 0 && m.used > maxmemory * 9 / 10 {
             t.push_str("Memory use is above 90% of maxmemory.\n");
@@ -351,7 +358,10 @@ mod tests {
         k.run(&["SET", "k", "hello"]);
         let r = k.run(&["DEBUG", "OBJECT", "k"]);
         assert!(r.starts_with("+Value at:0x"), "{r}");
-        assert!(r.contains(" refcount:1 encoding:embstr serializedlength:6 lru:"), "{r}");
+        assert!(
+            r.contains(" refcount:1 encoding:embstr serializedlength:6 lru:"),
+            "{r}"
+        );
         assert_eq!(k.run(&["DEBUG", "OBJECT", "nokey"]), "-ERR no such key\r\n");
         assert_eq!(
             k.run(&["DEBUG", "OBJECT"]),

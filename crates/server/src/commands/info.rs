@@ -673,7 +673,9 @@ mod tests {
         assert!(t.contains("errorstat_ERR:count=1\r\n"), "{t}");
         assert!(t.contains("cmdstat_set:calls=2,usec="), "{t}");
         assert!(
-            t.contains("cmdstat_get:calls=0,usec=0,usec_per_call=0.00,rejected_calls=1,failed_calls=0"),
+            t.contains(
+                "cmdstat_get:calls=0,usec=0,usec_per_call=0.00,rejected_calls=1,failed_calls=0"
+            ),
             "{t}"
         );
     }

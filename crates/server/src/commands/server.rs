@@ -417,7 +417,10 @@ mod tests {
         assert_eq!(k.run(&["SLOWLOG", "LEN"]), ":1\r\n");
         let t = k.run(&["SLOWLOG", "GET"]);
         assert!(t.starts_with("*2\r\n*6\r\n:1\r\n"), "{t}");
-        assert!(t.contains("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"), "{t}");
+        assert!(
+            t.contains("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"),
+            "{t}"
+        );
         assert_eq!(k.run(&["SLOWLOG", "GET", "0"]), "*0\r\n");
         assert_eq!(
             k.run(&["SLOWLOG", "GET", "-2"]),
@@ -446,8 +449,14 @@ mod tests {
             k.run(&["SHUTDOWN", "ABORT"]),
             "-ERR No shutdown in progress.\r\n"
         );
-        assert_eq!(k.run(&["SHUTDOWN", "ABORT", "NOSAVE"]), "-ERR syntax error\r\n");
-        assert_eq!(k.run(&["SHUTDOWN", "NOSAVE", "SAVE"]), "-ERR syntax error\r\n");
+        assert_eq!(
+            k.run(&["SHUTDOWN", "ABORT", "NOSAVE"]),
+            "-ERR syntax error\r\n"
+        );
+        assert_eq!(
+            k.run(&["SHUTDOWN", "NOSAVE", "SAVE"]),
+            "-ERR syntax error\r\n"
+        );
         assert_eq!(k.run(&["SHUTDOWN", "NOSAVE", "NOW"]), "");
         assert!(k.srv.shutdown_requested);
     }
