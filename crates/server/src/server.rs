@@ -118,6 +118,8 @@ pub struct Server {
     /// `LATENCY` events and the cached `latency-monitor-threshold`.
     pub latency: crate::commands::server::LatencyMonitor,
     pub latency_threshold_ms: i64,
+    /// Per-command latency histograms (`INFO latencystats`).
+    pub latency_hist: HashMap<&'static str, crate::commands::info::Histogram>,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -180,6 +182,7 @@ impl Server {
             monitors: Vec::new(),
             latency: Default::default(),
             latency_threshold_ms: 0,
+            latency_hist: HashMap::new(),
             config,
         };
         s.apply_config();
@@ -386,7 +389,13 @@ impl Server {
         let s = &self.stats;
         let counters = [s.total_commands, s.net_input_bytes, s.net_output_bytes];
         self.inst_metrics.sample(self.now_ms, counters);
-        self.mem_peak = self.mem_peak.max(crate::alloc::allocated() as u64);
+        let allocated = crate::alloc::allocated() as u64;
+        self.mem_peak = self.mem_peak.max(allocated);
+        // `used_memory_startup`: what the server holds once listening,
+        // before any client connected.
+        if self.stats.total_connections_received == 0 {
+            self.mem_startup = allocated;
+        }
     }
 
     fn close_timed_out_clients(&mut self) {

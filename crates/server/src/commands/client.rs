@@ -36,12 +36,14 @@ pub struct Pause {
 /// Whether `argv` from `client` must wait for a `CLIENT PAUSE` to end.
 /// Like Redis 7.0: the master link and replicas are never paused; in WRITE
 /// mode only commands that may change the dataset or replicate wait.
-pub fn must_wait(srv: &Server, client: &Client, argv: Argv) -> bool {
+pub fn must_wait(srv: &mut Server, client: &Client, argv: Argv) -> bool {
     let pause = srv.pause;
     if pause.until_ms == 0 || matches!(client.kind, Kind::Master | Kind::Replica) {
         return false;
     }
     if unix_ms() >= pause.until_ms {
+        // Over: forget it, so later requests skip the clock read.
+        srv.pause = Pause::default();
         return false;
     }
     if pause.all {
@@ -596,9 +598,21 @@ mod tests {
         let set = [(0, 3), (3, 4)];
         let get = [(4, 7), (7, 8)];
         use crate::cmd::Argv;
-        assert!(super::must_wait(&k.srv, &k.client, Argv::new(buf, &set)));
-        assert!(!super::must_wait(&k.srv, &k.client, Argv::new(buf, &get)));
+        assert!(super::must_wait(
+            &mut k.srv,
+            &k.client,
+            Argv::new(buf, &set)
+        ));
+        assert!(!super::must_wait(
+            &mut k.srv,
+            &k.client,
+            Argv::new(buf, &get)
+        ));
         k.run(&["CLIENT", "UNPAUSE"]);
-        assert!(!super::must_wait(&k.srv, &k.client, Argv::new(buf, &set)));
+        assert!(!super::must_wait(
+            &mut k.srv,
+            &k.client,
+            Argv::new(buf, &set)
+        ));
     }
 }

@@ -89,6 +89,73 @@ impl InstMetrics {
     }
 }
 
+/// A per-command latency histogram with the bucket layout of the HDR
+/// histogram Redis 7.0 uses for `INFO latencystats` (two significant
+/// digits: 256 exact values, then 128 sub-buckets per power of two), so
+/// the reported percentiles are the same numbers Redis would print.
+#[derive(Debug, Default, Clone)]
+pub struct Histogram {
+    counts: Vec<u64>,
+    total: u64,
+}
+
+impl Histogram {
+    /// Largest recorded value (ns); longer commands are counted here.
+    const MAX_NS: u64 = 1 << 40;
+
+    fn index(v: u64) -> usize {
+        if v < 256 {
+            return v as usize;
+        }
+        let bucket = 63 - (v | 255).leading_zeros() as usize - 7;
+        let sub = (v >> bucket) as usize; // 128..=255
+        (bucket + 1) * 128 + (sub - 128)
+    }
+
+    /// The highest value counted at `idx` (HDR's highest equivalent).
+    fn highest(idx: usize) -> u64 {
+        if idx < 256 {
+            return idx as u64;
+        }
+        let bucket = idx / 128 - 1;
+        let sub = (idx % 128 + 128) as u64;
+        ((sub + 1) << bucket) - 1
+    }
+
+    /// Records one duration in nanoseconds.
+    pub fn record(&mut self, ns: u64) {
+        let i = Self::index(ns.clamp(1, Self::MAX_NS));
+        if self.counts.len() <= i {
+            self.counts.resize(i + 1, 0);
+        }
+        self.counts[i] += 1;
+        self.total += 1;
+    }
+
+    /// The value at percentile `p` (0-100), in nanoseconds.
+    pub fn percentile(&self, p: f64) -> u64 {
+        let want = ((p / 100.0) * self.total as f64 + 0.5) as u64;
+        let want = want.max(1);
+        let mut seen = 0;
+        for (i, &n) in self.counts.iter().enumerate() {
+            seen += n;
+            if n > 0 && seen >= want {
+                // HDR reports the bucket's lowest value for p0 only.
+                return if p == 0.0 {
+                    Self::highest(i.saturating_sub(1)) + 1
+                } else {
+                    Self::highest(i)
+                };
+            }
+        }
+        0
+    }
+}
+
+/// Percentiles `INFO latencystats` reports (Redis's default
+/// `latency-tracking-info-percentiles`).
+const PERCENTILES: &[(&str, f64)] = &[("p50", 50.0), ("p99", 99.0), ("p99.9", 99.9)];
+
 fn info(ctx: &mut Ctx) {
     let mut wanted: Vec<&str> = Vec::new();
     let mut args: Vec<String> = ctx
@@ -168,7 +235,21 @@ pub fn render(srv: &mut Server, wanted: &[&str]) -> String {
                 }
                 "Errorstats"
             }
-            "latencystats" => "Latencystats",
+            "latencystats" => {
+                for cmd in &srv.commands.commands {
+                    let Some(h) = srv.latency_hist.get(cmd.meta.name) else {
+                        continue;
+                    };
+                    let _ = write!(body, "latency_percentiles_usec_{}:", cmd.meta.name);
+                    for (i, (label, p)) in PERCENTILES.iter().enumerate() {
+                        let sep = if i == 0 { "" } else { "," };
+                        let usec = h.percentile(*p) as f64 / 1000.0;
+                        let _ = write!(body, "{sep}{label}={usec:.3}");
+                    }
+                    body.push_str("\r\n");
+                }
+                "Latencystats"
+            }
             "cluster" => {
                 body.push_str("cluster_enabled:0\r\n");
                 "Cluster"
@@ -315,11 +396,16 @@ pub fn mem_figures(srv: &mut Server) -> MemFigures {
     // Overhead: what the server holds besides the dataset — the start-up
     // footprint, client buffers, the slow log — estimated like Redis's
     // `used_memory_overhead` minus the per-key dictionary part.
+    // Each connection holds a read buffer, a reply buffer and the write
+    // buffer of its task; the caller is borrowed, so it gets the typical
+    // figure.
+    const CONN_BUFFERS: u64 = 3 * 16 * 1024;
     let mut clients_mem = 0u64;
     for c in srv.clients.values() {
-        if let Ok(c) = c.try_borrow() {
-            clients_mem += (c.out.buf.capacity() + c.qbuf + c.qbuf_free) as u64;
-        }
+        clients_mem += match c.try_borrow() {
+            Ok(c) => (c.out.buf.capacity() + c.qbuf + c.qbuf_free + 16 * 1024) as u64,
+            Err(_) => CONN_BUFFERS,
+        };
     }
     let dict_overhead = keys * 48;
     let overhead = (srv.mem_startup + clients_mem + dict_overhead).min(used);
@@ -652,6 +738,21 @@ mod tests {
         assert_eq!(names.first().map(String::as_str), Some("redis_version"));
         assert_eq!(names.last().map(String::as_str), Some("redoubt_version"));
         assert!(server.contains("redis_version:7.0.15\r\n"));
+    }
+
+    #[test]
+    fn histogram_reports_hdr_values() {
+        let mut h = super::Histogram::default();
+        h.record(165_000);
+        assert_eq!(h.percentile(50.0), 165_887);
+        let mut h = super::Histogram::default();
+        for v in 1..=100u64 {
+            h.record(v * 1000);
+        }
+        assert_eq!(h.percentile(50.0), 50_175);
+        assert_eq!(h.percentile(99.0), 99_327);
+        assert_eq!(h.percentile(100.0), 100_351);
+        assert_eq!(h.percentile(0.0), 1_000);
     }
 
     #[test]

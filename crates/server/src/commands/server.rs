@@ -289,7 +289,13 @@ impl LatencyMonitor {
 
 /// Feeds the latency monitor after a command: `fast-command` for commands
 /// flagged fast, `command` for the rest.
-pub fn latency_sample(srv: &mut Server, meta: &CommandMeta, usec: u64) {
+pub fn latency_sample(srv: &mut Server, meta: &'static CommandMeta, usec: u64) {
+    // Per-command histogram for INFO latencystats (Redis 7.0's
+    // latency-tracking, on by default).
+    srv.latency_hist
+        .entry(meta.name)
+        .or_default()
+        .record(usec * 1000);
     let threshold = srv.latency_threshold_ms;
     if threshold <= 0 {
         return;
