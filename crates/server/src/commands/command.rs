@@ -773,6 +773,52 @@ mod tests {
     }
 
     #[test]
+    fn every_introspection_reply_is_one_complete_frame() {
+        let cmds: &[&[&str]] = &[
+            &["INFO", "everything"],
+            &["CLIENT", "LIST"],
+            &["CLIENT", "INFO"],
+            &["CLIENT", "HELP"],
+            &["COMMAND"],
+            &["COMMAND", "INFO"],
+            &["COMMAND", "DOCS"],
+            &["COMMAND", "LIST"],
+            &["COMMAND", "HELP"],
+            &["COMMAND", "GETKEYSANDFLAGS", "set", "k", "v"],
+            &["SLOWLOG", "GET", "-1"],
+            &["SLOWLOG", "HELP"],
+            &["LATENCY", "LATEST"],
+            &["LATENCY", "HISTORY", "command"],
+            &["LATENCY", "DOCTOR"],
+            &["LATENCY", "HELP"],
+            &["MEMORY", "STATS"],
+            &["MEMORY", "DOCTOR"],
+            &["MEMORY", "HELP"],
+            &["DEBUG", "HELP"],
+            &["TIME"],
+        ];
+        for proto in ["2", "3"] {
+            let mut k = Kit::new();
+            let _ = k.srv.config.set("enable-debug-command", &["yes".into()]);
+            k.srv.slowlog_slower_than = 0;
+            k.srv.latency_threshold_ms = 0;
+            k.srv.latency.add("command", 1, 5);
+            k.run(&["HELLO", proto]);
+            k.run(&["SET", "k", "v"]);
+            for c in cmds {
+                let r = k.run(c);
+                match resp::parse_frame(r.as_bytes()) {
+                    Ok(Some((f, n))) => {
+                        assert_eq!(n, r.len(), "RESP{proto} {c:?}: trailing bytes");
+                        assert!(!matches!(f, resp::Frame::Error(_)), "{c:?}: {r}");
+                    }
+                    other => panic!("RESP{proto} {c:?}: {other:?} in {r}"),
+                }
+            }
+        }
+    }
+
+    #[test]
     fn globs() {
         assert!(glob_match(b"cl*", b"client|list", true));
         assert!(glob_match(b"h?llo", b"HELLO", true));

@@ -213,7 +213,8 @@ fn memory_stats(ctx: &mut Ctx) {
     let out = ctx.out();
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let dbl = |out: &mut resp::Reply, v: f64| out.double_str(format!("{v}").as_bytes());
-    out.map(20 + dbs.len());
+    // 10 counters, one map per non-empty database, 17 totals and ratios.
+    out.map(27 + dbs.len());
     let ints: [(&str, u64); 10] = [
         ("peak.allocated", m.peak),
         ("total.allocated", m.used),
@@ -369,6 +370,20 @@ mod tests {
         );
         assert_eq!(k.run(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]), "+OK\r\n");
         assert!(!k.srv.active_expire_enabled);
+    }
+
+    #[test]
+    fn memory_stats_is_one_well_formed_map() {
+        let mut k = Kit::new();
+        k.run(&["SET", "k", "v"]);
+        let r = k.run(&["MEMORY", "STATS"]);
+        match resp::parse_frame(r.as_bytes()) {
+            Ok(Some((resp::Frame::Array(items), n))) => {
+                assert_eq!(n, r.len(), "trailing bytes in {r}");
+                assert_eq!(items.len(), 2 * 28);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
