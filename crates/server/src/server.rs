@@ -119,7 +119,7 @@ pub struct Server {
     pub latency: crate::commands::server::LatencyMonitor,
     pub latency_threshold_ms: i64,
     /// Per-command latency histograms (`INFO latencystats`).
-    pub latency_hist: HashMap<&'static str, crate::commands::info::Histogram>,
+    pub latency_hist: crate::commands::info::LatencyHistograms,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -182,7 +182,7 @@ impl Server {
             monitors: Vec::new(),
             latency: Default::default(),
             latency_threshold_ms: 0,
-            latency_hist: HashMap::new(),
+            latency_hist: Default::default(),
             config,
         };
         s.apply_config();

@@ -282,3 +282,29 @@ fn shutdown_command_stops_the_server() {
     let log = std::fs::read_to_string(s.log_path()).unwrap_or_default();
     assert!(log.contains("User requested shutdown"), "log: {log}");
 }
+
+#[test]
+fn latency_monitor_records_slow_commands_above_threshold() {
+    let s = ServerHandle::start(Flavor::Redoubt, &[("latency-monitor-threshold", "5")]);
+    let mut c = s.raw();
+    assert_eq!(c.cmd(&[b"DEBUG", b"SLEEP", b"0.02"]), b"+OK\r\n");
+    let r = c.cmd(&[b"LATENCY", b"LATEST"]);
+    let Ok(Some((Frame::Array(events), _))) = resp::parse_frame(&r) else {
+        panic!("LATENCY LATEST: {}", text(&r));
+    };
+    assert_eq!(events.len(), 1, "{}", text(&r));
+    let Frame::Array(e) = &events[0] else {
+        panic!("event: {:?}", events[0]);
+    };
+    // [name, unix time of the latest spike, its latency, the worst] in ms.
+    assert!(matches!(&e[0], Frame::Bulk(n) if &n[..] == b"command"));
+    assert!(matches!(e[2], Frame::Integer(ms) if ms >= 20));
+    assert!(matches!(e[3], Frame::Integer(ms) if ms >= 20));
+    let h = c.cmd(&[b"LATENCY", b"HISTORY", b"command"]);
+    assert!(text(&h).starts_with("*1\r\n*2\r\n:"), "{}", text(&h));
+    assert_eq!(c.cmd(&[b"LATENCY", b"RESET"]), b":1\r\n");
+    assert_eq!(c.cmd(&[b"LATENCY", b"LATEST"]), b"*0\r\n");
+    // Fast commands under the threshold leave nothing.
+    c.cmd(&[b"PING"]);
+    assert_eq!(c.cmd(&[b"LATENCY", b"LATEST"]), b"*0\r\n");
+}

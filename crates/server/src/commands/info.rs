@@ -13,8 +13,9 @@
 
 use crate::alloc;
 use crate::client::Kind;
-use crate::cmd::{Ctx, Handler};
+use crate::cmd::{CommandMeta, Ctx, Handler};
 use crate::server::Server;
+use std::collections::HashMap;
 use std::fmt::Write;
 
 pub const COMMANDS: &[(&str, Handler)] = &[("info", info)];
@@ -152,6 +153,33 @@ impl Histogram {
     }
 }
 
+/// Latency histograms by command, keyed by the address of the command's
+/// static metadata: hashing a pointer is cheaper than hashing the name on
+/// every call.
+#[derive(Debug, Default)]
+pub struct LatencyHistograms(HashMap<usize, Histogram, foldhash::fast::RandomState>);
+
+impl LatencyHistograms {
+    pub fn key(meta: &'static CommandMeta) -> usize {
+        meta as *const CommandMeta as usize
+    }
+
+    pub fn record(&mut self, meta: &'static CommandMeta, usec: u64) {
+        self.0
+            .entry(Self::key(meta))
+            .or_default()
+            .record(usec.saturating_mul(1000));
+    }
+
+    pub fn get(&self, key: &usize) -> Option<&Histogram> {
+        self.0.get(key)
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
 /// Percentiles `INFO latencystats` reports (Redis's default
 /// `latency-tracking-info-percentiles`).
 const PERCENTILES: &[(&str, f64)] = &[("p50", 50.0), ("p99", 99.0), ("p99.9", 99.9)];
@@ -237,7 +265,7 @@ pub fn render(srv: &mut Server, wanted: &[&str]) -> String {
             }
             "latencystats" => {
                 for cmd in &srv.commands.commands {
-                    let Some(h) = srv.latency_hist.get(cmd.meta.name) else {
+                    let Some(h) = srv.latency_hist.get(&LatencyHistograms::key(cmd.meta)) else {
                         continue;
                     };
                     let _ = write!(body, "latency_percentiles_usec_{}:", cmd.meta.name);

@@ -9,8 +9,8 @@ use crate::client::{Client, Kind};
 use crate::cmd::{flags, Argv, CommandMeta, Ctx, Handler};
 use crate::commands::client::help_reply;
 use crate::errors;
+use crate::log_notice;
 use crate::server::Server;
-use crate::{log_notice, log_warning};
 use std::collections::{BTreeMap, VecDeque};
 
 pub const COMMANDS: &[(&str, Handler)] = &[
@@ -108,7 +108,7 @@ fn shutdown(ctx: &mut Ctx) {
     if abort {
         return ctx.err(errors::NO_SHUTDOWN_IN_PROGRESS);
     }
-    log_warning!("User requested shutdown...");
+    // Start-up's shutdown path logs "User requested shutdown...".
     if save {
         log_notice!("SAVE requested, but persistence is not available yet: nothing saved.");
     }
@@ -292,10 +292,7 @@ impl LatencyMonitor {
 pub fn latency_sample(srv: &mut Server, meta: &'static CommandMeta, usec: u64) {
     // Per-command histogram for INFO latencystats (Redis 7.0's
     // latency-tracking, on by default).
-    srv.latency_hist
-        .entry(meta.name)
-        .or_default()
-        .record(usec * 1000);
+    srv.latency_hist.record(meta, usec);
     let threshold = srv.latency_threshold_ms;
     if threshold <= 0 {
         return;
