@@ -116,10 +116,10 @@ pub struct Server {
     /// Ids of clients in MONITOR mode, fed by `after_command`.
     pub monitors: Vec<u64>,
     /// `LATENCY` events and the cached `latency-monitor-threshold`.
-    pub latency: crate::commands::server::LatencyMonitor,
+    pub latency: crate::latency::LatencyMonitor,
     pub latency_threshold_ms: i64,
     /// Per-command latency histograms (`INFO latencystats`).
-    pub latency_hist: crate::commands::info::LatencyHistograms,
+    pub latency_hist: crate::latency::LatencyHistograms,
 }
 
 fn unix_now() -> (i64, i64) {

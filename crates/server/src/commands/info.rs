@@ -13,9 +13,9 @@
 
 use crate::alloc;
 use crate::client::Kind;
-use crate::cmd::{CommandMeta, Ctx, Handler};
+use crate::cmd::{Ctx, Handler};
+use crate::latency::LatencyHistograms;
 use crate::server::Server;
-use std::collections::HashMap;
 use std::fmt::Write;
 
 pub const COMMANDS: &[(&str, Handler)] = &[("info", info)];
@@ -87,96 +87,6 @@ impl InstMetrics {
 
     fn mean(&self, k: usize) -> f64 {
         self.samples[k].iter().sum::<f64>() / 16.0
-    }
-}
-
-/// A per-command latency histogram with the bucket layout of the HDR
-/// histogram Redis 7.0 uses for `INFO latencystats` (two significant
-/// digits: 256 exact values, then 128 sub-buckets per power of two), so
-/// the reported percentiles are the same numbers Redis would print.
-#[derive(Debug, Default, Clone)]
-pub struct Histogram {
-    counts: Vec<u64>,
-    total: u64,
-}
-
-impl Histogram {
-    /// Largest recorded value (ns); longer commands are counted here.
-    const MAX_NS: u64 = 1 << 40;
-
-    fn index(v: u64) -> usize {
-        if v < 256 {
-            return v as usize;
-        }
-        let bucket = 63 - (v | 255).leading_zeros() as usize - 7;
-        let sub = (v >> bucket) as usize; // 128..=255
-        (bucket + 1) * 128 + (sub - 128)
-    }
-
-    /// The highest value counted at `idx` (HDR's highest equivalent).
-    fn highest(idx: usize) -> u64 {
-        if idx < 256 {
-            return idx as u64;
-        }
-        let bucket = idx / 128 - 1;
-        let sub = (idx % 128 + 128) as u64;
-        ((sub + 1) << bucket) - 1
-    }
-
-    /// Records one duration in nanoseconds.
-    pub fn record(&mut self, ns: u64) {
-        let i = Self::index(ns.clamp(1, Self::MAX_NS));
-        if self.counts.len() <= i {
-            self.counts.resize(i + 1, 0);
-        }
-        self.counts[i] += 1;
-        self.total += 1;
-    }
-
-    /// The value at percentile `p` (0-100), in nanoseconds.
-    pub fn percentile(&self, p: f64) -> u64 {
-        let want = ((p / 100.0) * self.total as f64 + 0.5) as u64;
-        let want = want.max(1);
-        let mut seen = 0;
-        for (i, &n) in self.counts.iter().enumerate() {
-            seen += n;
-            if n > 0 && seen >= want {
-                // HDR reports the bucket's lowest value for p0 only.
-                return if p == 0.0 {
-                    Self::highest(i.saturating_sub(1)) + 1
-                } else {
-                    Self::highest(i)
-                };
-            }
-        }
-        0
-    }
-}
-
-/// Latency histograms by command, keyed by the address of the command's
-/// static metadata: hashing a pointer is cheaper than hashing the name on
-/// every call.
-#[derive(Debug, Default)]
-pub struct LatencyHistograms(HashMap<usize, Histogram, foldhash::fast::RandomState>);
-
-impl LatencyHistograms {
-    pub fn key(meta: &'static CommandMeta) -> usize {
-        meta as *const CommandMeta as usize
-    }
-
-    pub fn record(&mut self, meta: &'static CommandMeta, usec: u64) {
-        self.0
-            .entry(Self::key(meta))
-            .or_default()
-            .record(usec.saturating_mul(1000));
-    }
-
-    pub fn get(&self, key: &usize) -> Option<&Histogram> {
-        self.0.get(key)
-    }
-
-    pub fn clear(&mut self) {
-        self.0.clear();
     }
 }
 
@@ -766,21 +676,6 @@ mod tests {
         assert_eq!(names.first().map(String::as_str), Some("redis_version"));
         assert_eq!(names.last().map(String::as_str), Some("redoubt_version"));
         assert!(server.contains("redis_version:7.0.15\r\n"));
-    }
-
-    #[test]
-    fn histogram_reports_hdr_values() {
-        let mut h = super::Histogram::default();
-        h.record(165_000);
-        assert_eq!(h.percentile(50.0), 165_887);
-        let mut h = super::Histogram::default();
-        for v in 1..=100u64 {
-            h.record(v * 1000);
-        }
-        assert_eq!(h.percentile(50.0), 50_175);
-        assert_eq!(h.percentile(99.0), 99_327);
-        assert_eq!(h.percentile(100.0), 100_351);
-        assert_eq!(h.percentile(0.0), 1_000);
     }
 
     #[test]

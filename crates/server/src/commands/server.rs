@@ -11,7 +11,6 @@ use crate::commands::client::help_reply;
 use crate::errors;
 use crate::log_notice;
 use crate::server::Server;
-use std::collections::{BTreeMap, VecDeque};
 
 pub const COMMANDS: &[(&str, Handler)] = &[
     ("dbsize", dbsize),
@@ -251,42 +250,6 @@ fn slowlog_help(ctx: &mut Ctx) {
 
 // ---------------------------------------------------------------- LATENCY
 
-/// Samples kept per event, as Redis's LATENCY_TS_LEN.
-const LATENCY_HISTORY_LEN: usize = 160;
-
-/// One latency event's record: samples (second, worst ms in that second)
-/// and the all-time maximum.
-#[derive(Debug, Default)]
-pub struct LatencyEvent {
-    pub samples: VecDeque<(i64, u64)>,
-    pub max: u64,
-}
-
-/// The latency monitor: events above `latency-monitor-threshold`.
-#[derive(Debug, Default)]
-pub struct LatencyMonitor {
-    pub events: BTreeMap<&'static str, LatencyEvent>,
-}
-
-impl LatencyMonitor {
-    /// Records `ms` for `event` at Unix second `now`. Samples within the
-    /// same second merge, keeping the worst.
-    pub fn add(&mut self, event: &'static str, now: i64, ms: u64) {
-        let e = self.events.entry(event).or_default();
-        e.max = e.max.max(ms);
-        if let Some(last) = e.samples.back_mut() {
-            if last.0 == now {
-                last.1 = last.1.max(ms);
-                return;
-            }
-        }
-        e.samples.push_back((now, ms));
-        while e.samples.len() > LATENCY_HISTORY_LEN {
-            e.samples.pop_front();
-        }
-    }
-}
-
 /// Feeds the latency monitor after a command: `fast-command` for commands
 /// flagged fast, `command` for the rest.
 pub fn latency_sample(srv: &mut Server, meta: &'static CommandMeta, usec: u64) {
@@ -432,17 +395,6 @@ mod tests {
         k.srv.slowlog_slower_than = -1;
         assert_eq!(k.run(&["SLOWLOG", "RESET"]), "+OK\r\n");
         assert_eq!(k.run(&["SLOWLOG", "LEN"]), ":0\r\n");
-    }
-
-    #[test]
-    fn latency_samples_merge_within_a_second() {
-        let mut m = super::LatencyMonitor::default();
-        m.add("command", 100, 10);
-        m.add("command", 100, 20);
-        m.add("command", 101, 5);
-        let e = &m.events["command"];
-        assert_eq!(e.samples, vec![(100, 20), (101, 5)]);
-        assert_eq!(e.max, 20);
     }
 
     #[test]
