@@ -7,9 +7,12 @@
 //! when that machinery is not in use. Our own additions go at the end of a
 //! section (`redoubt_version` in `# Server`), never between Redis's fields.
 //!
-//! Intentionally absent fields: none in server/clients/stats/replication/
-//! keyspace; `gcc_version` is `0.0.0` (not built by gcc), `mem_allocator`
-//! is `libc`.
+//! Intentionally absent fields: none — every field Redis 7.0.15 prints is
+//! here, in its place. Values that are ours: `redis_build_id:0`,
+//! `gcc_version:0.0.0` (not built by gcc), `mem_allocator:libc` with
+//! `used_memory` counted by our allocator wrapper (`alloc.rs`), and the
+//! replication section's idle-master values until replication fills it in
+//! (through `Server::info_extra` or by replacing `replication()`).
 
 use crate::alloc;
 use crate::client::Kind;
