@@ -242,8 +242,9 @@ fn write_doc(out: &mut Reply, cmds: &[Command], idx: usize) {
 
 /// Our one-line description of a command.
 fn summary(m: &CommandMeta) -> String {
-    if let Some((_, s)) = SUMMARIES.iter().find(|(n, _)| *n == m.name) {
-        return (*s).to_string();
+    let table = crate::commands::summaries::SUMMARIES;
+    if let Ok(i) = table.binary_search_by(|(n, _)| n.cmp(&m.name)) {
+        return table[i].1.to_string();
     }
     match m.name.split_once('|') {
         Some((parent, sub)) => format!(
@@ -254,126 +255,6 @@ fn summary(m: &CommandMeta) -> String {
         None => format!("A command of the {} group.", m.group),
     }
 }
-
-/// Short descriptions, in our own words.
-const SUMMARIES: &[(&str, &str)] = &[
-    ("append", "Adds bytes to the end of a string."),
-    ("auth", "Identifies the connection to the server."),
-    ("client", "Inspects and controls client connections."),
-    ("client|getname", "Returns this connection's name."),
-    ("client|id", "Returns this connection's id."),
-    ("client|info", "Describes this connection."),
-    ("client|kill", "Closes client connections."),
-    ("client|list", "Describes every client connection."),
-    (
-        "client|no-evict",
-        "Exempts this connection from client eviction.",
-    ),
-    (
-        "client|pause",
-        "Holds back commands from clients for a while.",
-    ),
-    (
-        "client|reply",
-        "Turns replies to this connection on or off.",
-    ),
-    ("client|setname", "Names this connection."),
-    ("client|unpause", "Ends a client pause."),
-    ("command", "Describes the commands the server serves."),
-    ("command|count", "Counts the commands the server serves."),
-    ("command|docs", "Describes commands in words."),
-    (
-        "command|getkeys",
-        "Extracts the key names from a full command.",
-    ),
-    (
-        "command|getkeysandflags",
-        "Extracts key names and their access flags from a full command.",
-    ),
-    ("command|info", "Returns the metadata of commands."),
-    ("command|list", "Lists command names, optionally filtered."),
-    ("config", "Reads and changes the configuration at run time."),
-    ("config|get", "Reads configuration directives."),
-    ("config|set", "Changes configuration directives."),
-    (
-        "config|rewrite",
-        "Writes the running configuration back to the file.",
-    ),
-    ("config|resetstat", "Zeroes the statistics counters."),
-    ("dbsize", "Counts the keys of the current database."),
-    ("debug", "Debugging and testing helpers."),
-    ("decr", "Subtracts one from an integer string."),
-    ("decrby", "Subtracts an amount from an integer string."),
-    ("del", "Removes keys."),
-    ("echo", "Replies with its argument."),
-    ("exists", "Counts how many of the given keys exist."),
-    ("expire", "Sets a time to live in seconds."),
-    ("expireat", "Sets an expiry as a Unix time in seconds."),
-    ("flushall", "Removes every key of every database."),
-    ("flushdb", "Removes every key of the current database."),
-    ("get", "Reads a string."),
-    ("getdel", "Reads a string and removes the key."),
-    ("getex", "Reads a string and changes its expiry."),
-    ("getrange", "Reads part of a string."),
-    ("getset", "Writes a string and returns the previous one."),
-    (
-        "hello",
-        "Negotiates the protocol and identifies the connection.",
-    ),
-    ("incr", "Adds one to an integer string."),
-    ("incrby", "Adds an amount to an integer string."),
-    (
-        "incrbyfloat",
-        "Adds a floating-point amount to a numeric string.",
-    ),
-    ("info", "Reports server state and statistics."),
-    ("keys", "Lists the keys matching a pattern."),
-    ("latency", "Inspects the latency monitor."),
-    (
-        "lcs",
-        "Finds the longest common subsequence of two strings.",
-    ),
-    ("memory", "Inspects memory use."),
-    ("memory|usage", "Estimates the memory used by a key."),
-    ("mget", "Reads several strings."),
-    ("monitor", "Streams every command the server runs."),
-    ("mset", "Writes several strings."),
-    (
-        "msetnx",
-        "Writes several strings if none of the keys exist.",
-    ),
-    ("persist", "Removes a key's time to live."),
-    ("pexpire", "Sets a time to live in milliseconds."),
-    (
-        "pexpireat",
-        "Sets an expiry as a Unix time in milliseconds.",
-    ),
-    ("ping", "Checks that the server answers."),
-    (
-        "psetex",
-        "Writes a string with a time to live in milliseconds.",
-    ),
-    ("pttl", "Returns a key's time to live in milliseconds."),
-    ("quit", "Closes the connection."),
-    ("randomkey", "Returns a random key name."),
-    ("rename", "Renames a key."),
-    ("reset", "Returns the connection to its initial state."),
-    ("select", "Changes the current database."),
-    (
-        "set",
-        "Writes a string, with options for expiry and conditions.",
-    ),
-    ("setex", "Writes a string with a time to live in seconds."),
-    ("setnx", "Writes a string if the key does not exist."),
-    ("setrange", "Overwrites part of a string."),
-    ("shutdown", "Stops the server."),
-    ("slowlog", "Inspects the log of slow commands."),
-    ("strlen", "Returns the length of a string."),
-    ("time", "Returns the server's clock."),
-    ("ttl", "Returns a key's time to live in seconds."),
-    ("type", "Returns the type of a key's value."),
-    ("unlink", "Removes keys, freeing memory in the background."),
-];
 
 // --------------------------------------------------------------- GETKEYS
 
@@ -656,6 +537,15 @@ mod tests {
             k.run(&["COMMAND", "GETKEYS", "set", "k", "v"]),
             "*1\r\n$1\r\nk\r\n"
         );
+    }
+
+    #[test]
+    fn summaries_are_sorted_and_used() {
+        let t = crate::commands::summaries::SUMMARIES;
+        assert!(t.windows(2).all(|w| w[0].0 < w[1].0));
+        let mut k = Kit::new();
+        let r = k.run(&["COMMAND", "DOCS", "get"]);
+        assert!(r.contains("Reads a string."), "{r}");
     }
 
     #[test]

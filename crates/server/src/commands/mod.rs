@@ -10,6 +10,7 @@ pub mod keys;
 pub mod server;
 pub mod specs;
 pub mod strings;
+pub mod summaries;
 
 use crate::cmd::Handler;
 
