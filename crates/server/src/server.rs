@@ -423,7 +423,13 @@ impl Server {
         let total = argv.len();
         let shown = total.min(32);
         let mut args = Vec::with_capacity(shown);
+        let mask = crate::commands::server::redaction_mask(argv);
         for (i, a) in argv.iter().take(shown).enumerate() {
+            // Passwords never reach the log.
+            let a = match &mask {
+                Some(m) if m[i] => crate::commands::server::REDACTED,
+                _ => a,
+            };
             if shown < total && i == shown - 1 {
                 args.push(format!("... ({} more arguments)", total - shown + 1).into_bytes());
             } else if a.len() > 128 {

@@ -125,6 +125,13 @@ fn monitor_receives_other_clients_commands() {
         rest.ends_with("] \"SET\" \"k\" \"a \\\"quoted\\\"\\nvalue\"\r\n"),
         "{line}"
     );
+    // Passwords are redacted.
+    c.cmd(&[b"AUTH", b"default", b"secret"]);
+    let line = text(&mon.read_reply().expect("monitor line for AUTH"));
+    assert!(
+        line.ends_with("] \"AUTH\" \"(redacted)\" \"(redacted)\"\r\n"),
+        "{line}"
+    );
     // Admin commands are not shown.
     c.cmd(&[b"CLIENT", b"LIST"]);
     c.cmd(&[b"PING"]);

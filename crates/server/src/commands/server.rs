@@ -150,6 +150,73 @@ pub fn repr(out: &mut Vec<u8>, a: &[u8]) {
     out.push(b'"');
 }
 
+/// What MONITOR and SLOWLOG show instead of a secret.
+pub const REDACTED: &[u8] = b"(redacted)";
+
+/// Configuration directives whose values CONFIG SET hides.
+const SENSITIVE_CONFIGS: &[&str] = &[
+    "requirepass",
+    "masterauth",
+    "tls-key-file-pass",
+    "tls-client-key-file-pass",
+];
+
+/// Which arguments of `argv` are secrets that MONITOR and SLOWLOG show as
+/// `(redacted)`, as Redis 7.0 does: passwords of AUTH, HELLO ... AUTH,
+/// MIGRATE ... AUTH/AUTH2 and sensitive CONFIG SET values. None when the
+/// command carries no secret (the common case, checked cheaply).
+pub fn redaction_mask(argv: Argv) -> Option<Vec<bool>> {
+    let name = argv.get(0);
+    let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
+    if !(is(b"auth") || is(b"hello") || is(b"migrate") || is(b"config")) {
+        return None;
+    }
+    let mut mask = vec![false; argv.len()];
+    let mut i = 1;
+    if is(b"auth") {
+        mask.iter_mut().skip(1).for_each(|m| *m = true);
+    } else if is(b"hello") {
+        i = 2;
+        while i < argv.len() {
+            let opt = argv.get(i);
+            let more = argv.len() - i - 1;
+            if opt.eq_ignore_ascii_case(b"AUTH") && more >= 2 {
+                mask[i + 1] = true;
+                mask[i + 2] = true;
+                i += 3;
+            } else if opt.eq_ignore_ascii_case(b"SETNAME") && more >= 1 {
+                i += 2;
+            } else {
+                break;
+            }
+        }
+    } else if is(b"migrate") {
+        while i < argv.len() {
+            let opt = argv.get(i);
+            if opt.eq_ignore_ascii_case(b"AUTH") && i + 1 < argv.len() {
+                mask[i + 1] = true;
+                i += 2;
+            } else if opt.eq_ignore_ascii_case(b"AUTH2") && i + 2 < argv.len() {
+                mask[i + 1] = true;
+                mask[i + 2] = true;
+                i += 3;
+            } else {
+                i += 1;
+            }
+        }
+    } else if argv.get(1).eq_ignore_ascii_case(b"SET") {
+        i = 2;
+        while i + 1 < argv.len() {
+            let name = String::from_utf8_lossy(argv.get(i)).to_ascii_lowercase();
+            if SENSITIVE_CONFIGS.contains(&name.as_str()) {
+                mask[i + 1] = true;
+            }
+            i += 2;
+        }
+    }
+    Some(mask)
+}
+
 /// Sends the command just executed to every MONITOR client, in Redis's
 /// format: `+<secs>.<usecs> [<db> <addr>] "ARG" "ARG"...`. Admin commands
 /// and those flagged skip_monitor are not shown, as in Redis 7.0.
@@ -174,9 +241,11 @@ pub fn feed_monitors(srv: &mut Server, client: &Client, meta: &CommandMeta, argv
         addr
     )
     .into_bytes();
-    for a in argv.iter() {
+    let mask = redaction_mask(argv);
+    for (i, a) in argv.iter().enumerate() {
         line.push(b' ');
-        repr(&mut line, a);
+        let hidden = mask.as_ref().is_some_and(|m| m[i]);
+        repr(&mut line, if hidden { REDACTED } else { a });
     }
     line.extend_from_slice(b"\r\n");
     for id in &srv.monitors {
@@ -414,6 +483,21 @@ mod tests {
         );
         assert_eq!(k.run(&["SHUTDOWN", "NOSAVE", "NOW"]), "");
         assert!(k.srv.shutdown_requested);
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_the_slowlog() {
+        let mut k = Kit::new();
+        k.srv.slowlog_slower_than = 0;
+        k.run(&["AUTH", "default", "pw"]);
+        k.run(&["HELLO", "2", "SETNAME", "x", "AUTH", "default", "pw"]);
+        let t = k.run(&["SLOWLOG", "GET"]);
+        assert!(!t.contains("$2\r\npw\r\n"), "{t}");
+        assert!(t.contains("$7\r\nSETNAME\r\n$1\r\nx\r\n$4\r\nAUTH\r\n$10\r\n(redacted)\r\n$10\r\n(redacted)\r\n"), "{t}");
+        assert!(
+            t.contains("$4\r\nAUTH\r\n$10\r\n(redacted)\r\n$10\r\n(redacted)\r\n"),
+            "{t}"
+        );
     }
 
     #[test]
