@@ -62,6 +62,9 @@ pub struct Client {
     pub qbuf_free: usize,
     /// Argument count and bytes of the command being executed.
     pub argv_mem: usize,
+    /// Set when a request waits for a `CLIENT PAUSE` to end; the
+    /// connection loop then waits before parsing further.
+    pub paused: bool,
     /// Woken when another task queued output for this client or killed it.
     pub wake: Rc<Notify>,
 }
@@ -89,6 +92,7 @@ impl Client {
             qbuf: 0,
             qbuf_free: 0,
             argv_mem: 0,
+            paused: false,
             wake: Rc::new(Notify::new()),
         }
     }

@@ -429,7 +429,8 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
     {
         let parent = idx;
         let parent_meta = srv.commands.commands[parent].meta;
-        if argv.len() < 2 {
+        // A container with its own handler (COMMAND) also runs bare.
+        if argv.len() < 2 && srv.commands.commands[parent].handler.is_none() {
             // Redis checks the container's own arity (-2) first.
             let msg = errors::wrong_arity(parent_meta.name);
             srv.stats.count_error(&msg);

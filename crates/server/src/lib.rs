@@ -4,12 +4,14 @@
 //! DESIGN.md describes how the pieces fit; each module's header says what
 //! it owns.
 
+pub mod alloc;
 pub mod client;
 pub mod cmd;
 pub mod commands;
 pub mod config;
 pub mod errors;
 pub mod journal;
+pub mod latency;
 pub mod log;
 pub mod net;
 pub mod server;

@@ -101,19 +101,26 @@ async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, peer
     let mut rbuf: Vec<u8> = Vec::with_capacity(IOBUF_LEN);
     let mut req = Request::default();
     let mut out: Vec<u8> = Vec::with_capacity(IOBUF_LEN);
+    // Set after a CLIENT PAUSE ended: parse what is buffered before reading.
+    let mut resume = false;
     'conn: loop {
         if rbuf.capacity() - rbuf.len() < IOBUF_LEN / 4 {
             rbuf.reserve(IOBUF_LEN);
         }
-        tokio::select! {
-            r = stream.read_buf(&mut rbuf) => match r {
-                Ok(0) | Err(_) => break 'conn,
-                Ok(n) => {
-                    srv.borrow_mut().stats.net_input_bytes += n as u64;
-                }
-            },
-            _ = wake.notified() => {}
+        if !resume {
+            tokio::select! {
+                r = stream.read_buf(&mut rbuf) => match r {
+                    Ok(0) | Err(_) => break 'conn,
+                    Ok(n) => {
+                        let mut s = srv.borrow_mut();
+                        s.stats.net_input_bytes += n as u64;
+                        s.stats.total_reads_processed += 1;
+                    }
+                },
+                _ = wake.notified() => {}
+            }
         }
+        resume = false;
         let flow = {
             let mut s = srv.borrow_mut();
             let mut c = client.borrow_mut();
@@ -129,6 +136,7 @@ async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, peer
             if stream.write_all(&out).await.is_err() {
                 break 'conn;
             }
+            srv.borrow_mut().stats.total_writes_processed += 1;
             out.clear();
             // Give a huge reply's memory back rather than keep it per client.
             if out.capacity() > 1 << 20 {
@@ -137,6 +145,28 @@ async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, peer
         }
         if flow == Flow::CloseAfterReply {
             break 'conn;
+        }
+        // CLIENT PAUSE held a request back: wait for the pause to end (or
+        // UNPAUSE, or a kill), then parse the buffer again.
+        let pause = {
+            let mut c = client.borrow_mut();
+            if std::mem::take(&mut c.paused) {
+                let s = srv.borrow();
+                Some((
+                    crate::commands::client::pause_remaining_ms(&s),
+                    s.pause_notify.clone(),
+                ))
+            } else {
+                None
+            }
+        };
+        if let Some((ms, unpause)) = pause {
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_millis(ms)) => {}
+                _ = unpause.notified() => {}
+                _ = wake.notified() => {}
+            }
+            resume = true;
         }
     }
     srv.borrow_mut().remove_client(id);
@@ -185,6 +215,11 @@ pub fn process_buffer(
                 }
                 let backing = req.backing(&rbuf[base..pos]);
                 let argv = Argv::new(backing, &req.ranges);
+                if crate::commands::client::must_wait(srv, client, argv) {
+                    client.paused = true;
+                    pos = base;
+                    break;
+                }
                 let mark = client.out.buf.len();
                 // CLIENT REPLY: OFF drops every reply; SKIP drops the next
                 // command's (the SKIP itself has none either).

@@ -34,6 +34,8 @@ pub struct Stats {
     pub unknown_commands: u64,
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
+    pub total_reads_processed: u64,
+    pub total_writes_processed: u64,
     pub errors: BTreeMap<String, u64>,
 }
 
@@ -105,6 +107,23 @@ pub struct Server {
     pub shutdown_notify: Rc<tokio::sync::Notify>,
     /// Extra text per INFO section contributed by later subsystems.
     pub info_extra: HashMap<&'static str, String>,
+    /// Replication id reported by `INFO replication` (random per start).
+    pub master_replid: String,
+    /// Allocated bytes right after start-up, and the highest seen since.
+    pub mem_startup: u64,
+    pub mem_peak: u64,
+    /// Samples behind `instantaneous_ops_per_sec` and friends.
+    pub inst_metrics: crate::commands::info::InstMetrics,
+    /// `CLIENT PAUSE` state; paused connections wait on `pause_notify`.
+    pub pause: crate::commands::client::Pause,
+    pub pause_notify: Rc<tokio::sync::Notify>,
+    /// Ids of clients in MONITOR mode, fed by `after_command`.
+    pub monitors: Vec<u64>,
+    /// `LATENCY` events and the cached `latency-monitor-threshold`.
+    pub latency: crate::latency::LatencyMonitor,
+    pub latency_threshold_ms: i64,
+    /// Per-command latency histograms (`INFO latencystats`).
+    pub latency_hist: crate::latency::LatencyHistograms,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -125,6 +144,7 @@ impl Server {
         let (ms, us) = unix_now();
         let mut rng = SmallRng::from_entropy();
         let run_id = new_run_id(&mut rng);
+        let master_replid = new_run_id(&mut rng);
         let ndb = config.get_int("databases").max(1) as usize;
         let commands = CommandTable::build(&config.renames);
         let mut s = Server {
@@ -158,9 +178,21 @@ impl Server {
             shutdown_requested: false,
             shutdown_notify: Rc::new(tokio::sync::Notify::new()),
             info_extra: HashMap::new(),
+            master_replid,
+            mem_startup: 0,
+            mem_peak: 0,
+            inst_metrics: Default::default(),
+            pause: Default::default(),
+            pause_notify: Rc::new(tokio::sync::Notify::new()),
+            monitors: Vec::new(),
+            latency: Default::default(),
+            latency_threshold_ms: 0,
+            latency_hist: Default::default(),
             config,
         };
         s.apply_config();
+        s.mem_startup = crate::alloc::allocated() as u64;
+        s.mem_peak = s.mem_startup;
         s
     }
 
@@ -193,6 +225,7 @@ impl Server {
             AccessClock::Lru
         };
         self.lru_clock = self.access_clock.new_stamp(self.now_ms);
+        self.latency_threshold_ms = c.get_int("latency-monitor-threshold");
         if let Some(l) = crate::log::Level::parse(&c.get_str("loglevel")) {
             crate::log::set_level(l);
         }
@@ -234,6 +267,7 @@ impl Server {
 
     pub fn remove_client(&mut self, id: u64) {
         self.clients.remove(&id);
+        self.monitors.retain(|&m| m != id);
     }
 
     /// Finds `key` in database `db`, applying lazy expiry: a master
@@ -365,6 +399,17 @@ impl Server {
     pub fn cron(&mut self) {
         self.active_expire_cycle();
         self.close_timed_out_clients();
+        self.refresh_time();
+        let s = &self.stats;
+        let counters = [s.total_commands, s.net_input_bytes, s.net_output_bytes];
+        self.inst_metrics.sample(self.now_ms, counters);
+        let allocated = crate::alloc::allocated() as u64;
+        self.mem_peak = self.mem_peak.max(allocated);
+        // `used_memory_startup`: what the server holds once listening,
+        // before any client connected.
+        if self.stats.total_connections_received == 0 {
+            self.mem_startup = allocated;
+        }
     }
 
     fn close_timed_out_clients(&mut self) {
@@ -392,7 +437,13 @@ impl Server {
         let total = argv.len();
         let shown = total.min(32);
         let mut args = Vec::with_capacity(shown);
+        let mask = crate::commands::server::redaction_mask(argv);
         for (i, a) in argv.iter().take(shown).enumerate() {
+            // Passwords never reach the log.
+            let a = match &mask {
+                Some(m) if m[i] => crate::commands::server::REDACTED,
+                _ => a,
+            };
             if shown < total && i == shown - 1 {
                 args.push(format!("... ({} more arguments)", total - shown + 1).into_bytes());
             } else if a.len() > 128 {
@@ -418,16 +469,18 @@ impl Server {
         }
     }
 
-    /// Bookkeeping after each command (client's last command; later:
-    /// MONITOR feed, latency monitor).
+    /// Bookkeeping after each command: the client's last command, the
+    /// MONITOR feed and the latency monitor.
     pub fn after_command(
         &mut self,
         client: &mut Client,
         meta: &'static CommandMeta,
-        _argv: Argv,
-        _usec: u64,
+        argv: Argv,
+        usec: u64,
     ) {
         client.last_cmd = meta.name;
         client.last_interaction_ms = self.now_ms;
+        crate::commands::server::feed_monitors(self, client, meta, argv);
+        crate::commands::server::latency_sample(self, meta, usec);
     }
 }

@@ -7,5 +7,6 @@ mod differential;
 // Not every helper is used by every build of the suite.
 #[allow(dead_code)]
 mod harness;
+mod introspection;
 mod keys;
 mod server_core;

@@ -83,7 +83,7 @@ fn hello(ctx: &mut Ctx) {
         match resp::parse_i64(ctx.argv.get(1)) {
             Some(v) => ver = Some(v),
             None => {
-                return ctx.err("ERR Protocol version is not an integer or out of range");
+                return ctx.err(errors::PROTO_NOT_INTEGER);
             }
         }
         i = 2;
@@ -93,16 +93,29 @@ fn hello(ctx: &mut Ctx) {
             return ctx.err(errors::NOPROTO);
         }
     }
-    let mut auth: Option<(&[u8], &[u8])> = None;
-    let mut setname: Option<&[u8]> = None;
+    // Options take effect one by one, as in Redis: an AUTH or SETNAME
+    // before a bad option stays applied.
     while i < ctx.argv.len() {
         let opt = ctx.argv.get(i);
         let more = ctx.argv.len() - i - 1;
         if opt.eq_ignore_ascii_case(b"AUTH") && more >= 2 {
-            auth = Some((ctx.argv.get(i + 1), ctx.argv.get(i + 2)));
+            let (u, p) = (ctx.argv.get(i + 1), ctx.argv.get(i + 2));
+            if !check_password(ctx, u, p) {
+                return ctx.err(errors::WRONGPASS);
+            }
+            ctx.client.authenticated = true;
+            ctx.client.user = String::from_utf8_lossy(u).into_owned();
             i += 3;
         } else if opt.eq_ignore_ascii_case(b"SETNAME") && more >= 1 {
-            setname = Some(ctx.argv.get(i + 1));
+            let name = ctx.argv.get(i + 1);
+            if let Err(e) = crate::commands::client::validate_client_name(name) {
+                return ctx.err(e);
+            }
+            ctx.client.name = if name.is_empty() {
+                None
+            } else {
+                Some(name.to_vec())
+            };
             i += 2;
         } else {
             let msg = format!(
@@ -112,25 +125,8 @@ fn hello(ctx: &mut Ctx) {
             return ctx.err(&msg);
         }
     }
-    if let Some((u, p)) = auth {
-        if !check_password(ctx, u, p) {
-            return ctx.err(errors::WRONGPASS);
-        }
-        ctx.client.authenticated = true;
-        ctx.client.user = String::from_utf8_lossy(u).into_owned();
-    }
     if !ctx.client.authenticated && ctx.srv.auth_required() {
-        return ctx.err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
-    }
-    if let Some(name) = setname {
-        if let Err(e) = crate::commands::server::validate_client_name(name) {
-            return ctx.err(e);
-        }
-        ctx.client.name = if name.is_empty() {
-            None
-        } else {
-            Some(name.to_vec())
-        };
+        return ctx.err(errors::HELLO_NOAUTH);
     }
     if let Some(v) = ver {
         ctx.client.out.resp3 = v == 3;
@@ -163,5 +159,11 @@ fn reset(ctx: &mut Ctx) {
     ctx.client.no_evict = false;
     ctx.client.authenticated = !ctx.srv.auth_required();
     ctx.client.user = "default".into();
+    // RESET also leaves MONITOR mode.
+    if ctx.client.kind == crate::client::Kind::Monitor {
+        ctx.client.kind = crate::client::Kind::Normal;
+        let id = ctx.client.id;
+        ctx.srv.monitors.retain(|&m| m != id);
+    }
     ctx.out().simple(b"RESET");
 }

@@ -1,20 +1,29 @@
 //! Command families, one file each. Every family declares, at its top, the
 //! names it serves and their handlers; metadata comes from [`specs`].
 
+pub mod client;
+pub mod command;
 pub mod connection;
+pub mod debug;
 pub mod expire;
+pub mod info;
 pub mod keys;
 pub mod server;
 pub mod specs;
 pub mod strings;
+pub mod summaries;
 
 use crate::cmd::Handler;
 
 /// Every handler, by command name (`parent|sub` for subcommands).
 pub fn handlers() -> Vec<(&'static str, Handler)> {
     let mut v = Vec::new();
+    v.extend_from_slice(client::COMMANDS);
+    v.extend_from_slice(command::COMMANDS);
     v.extend_from_slice(connection::COMMANDS);
     v.extend_from_slice(expire::COMMANDS);
+    v.extend_from_slice(debug::COMMANDS);
+    v.extend_from_slice(info::COMMANDS);
     v.extend_from_slice(keys::COMMANDS);
     v.extend_from_slice(server::COMMANDS);
     v.extend_from_slice(strings::COMMANDS);

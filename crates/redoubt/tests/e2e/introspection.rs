@@ -1,0 +1,317 @@
+//! Server and connection introspection as an operator uses it: killing and
+//! pausing clients, watching commands with MONITOR, the slow log, INFO's
+//! field names and COMMAND INFO compared with a real Redis 7.0.
+
+use crate::harness::{wait_for, Flavor, Raw, ServerHandle};
+use resp::Frame;
+use std::time::{Duration, Instant};
+
+fn text(reply: &[u8]) -> String {
+    String::from_utf8_lossy(reply).into_owned()
+}
+
+/// The integer of a `:n` reply.
+fn int(reply: &[u8]) -> i64 {
+    text(reply)
+        .trim_start_matches(':')
+        .trim()
+        .parse()
+        .unwrap_or(i64::MIN)
+}
+
+/// The payload of a bulk or verbatim reply.
+fn bulk(reply: &[u8]) -> String {
+    match resp::parse_frame(reply) {
+        Ok(Some((Frame::Bulk(b), _))) => String::from_utf8_lossy(&b).into_owned(),
+        Ok(Some((Frame::Verbatim(b), _))) => {
+            String::from_utf8_lossy(b.strip_prefix(b"txt:").unwrap_or(&b)).into_owned()
+        }
+        other => panic!("not a bulk reply: {other:?} ({})", text(reply)),
+    }
+}
+
+fn client_id(c: &mut Raw) -> i64 {
+    int(&c.cmd(&[b"CLIENT", b"ID"]))
+}
+
+#[test]
+fn client_kill_closes_the_target_connection() {
+    let s = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut victim = s.raw();
+    let mut admin = s.raw();
+    let id = client_id(&mut victim).to_string();
+    assert_eq!(
+        admin.cmd(&[b"CLIENT", b"KILL", b"ID", id.as_bytes()]),
+        b":1\r\n"
+    );
+    assert!(victim.is_closed(), "killed connection is still open");
+    // The old form names the peer address.
+    let mut victim = s.raw();
+    let line = bulk(&victim.cmd(&[b"CLIENT", b"INFO"]));
+    let addr = line
+        .split(' ')
+        .find_map(|f| f.strip_prefix("addr="))
+        .expect("addr field")
+        .to_string();
+    assert_eq!(
+        admin.cmd(&[b"CLIENT", b"KILL", addr.as_bytes()]),
+        b"+OK\r\n"
+    );
+    assert!(victim.is_closed(), "connection killed by address is open");
+    // Killing yourself still delivers the reply first.
+    let me = client_id(&mut admin).to_string();
+    assert_eq!(
+        admin.cmd(&[b"CLIENT", b"KILL", b"ID", me.as_bytes(), b"SKIPME", b"no"]),
+        b":1\r\n"
+    );
+    assert!(admin.is_closed(), "self-kill left the connection open");
+}
+
+#[test]
+fn client_pause_write_delays_writes_but_not_reads() {
+    let s = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut admin = s.raw();
+    let mut writer = s.raw();
+    assert_eq!(
+        admin.cmd(&[b"CLIENT", b"PAUSE", b"400", b"WRITE"]),
+        b"+OK\r\n"
+    );
+    let t = Instant::now();
+    assert_eq!(writer.cmd(&[b"GET", b"k"]), b"$-1\r\n");
+    assert!(t.elapsed() < Duration::from_millis(300), "read was paused");
+    let t = Instant::now();
+    assert_eq!(writer.cmd(&[b"SET", b"k", b"v"]), b"+OK\r\n");
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250),
+        "write answered during the pause, after {waited:?}"
+    );
+    // UNPAUSE (not a write, so not held back itself) releases a waiting
+    // write at once.
+    assert_eq!(
+        admin.cmd(&[b"CLIENT", b"PAUSE", b"60000", b"WRITE"]),
+        b"+OK\r\n"
+    );
+    writer.send_cmd(&[b"SET", b"k", b"v2"]);
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    assert_eq!(admin.cmd(&[b"CLIENT", b"UNPAUSE"]), b"+OK\r\n");
+    assert_eq!(writer.read_reply().as_deref(), Some(&b"+OK\r\n"[..]));
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "UNPAUSE did not release"
+    );
+    assert_eq!(admin.cmd(&[b"GET", b"k"]), b"$2\r\nv2\r\n");
+}
+
+#[test]
+fn monitor_receives_other_clients_commands() {
+    let s = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut mon = s.raw();
+    assert_eq!(mon.cmd(&[b"MONITOR"]), b"+OK\r\n");
+    let mut c = s.raw();
+    c.cmd(&[b"SELECT", b"2"]);
+    c.cmd(&[b"SET", b"k", b"a \"quoted\"\nvalue"]);
+    let line = text(&mon.read_reply().expect("monitor line for SELECT"));
+    assert!(line.ends_with("] \"SELECT\" \"2\"\r\n"), "{line}");
+    let line = text(&mon.read_reply().expect("monitor line for SET"));
+    // `+<secs>.<usecs> [<db> <addr>] "ARG" ...`, arguments quoted.
+    assert!(line.starts_with('+'), "{line}");
+    let (stamp, rest) = line[1..].split_once(' ').expect("timestamp");
+    let (secs, usecs) = stamp.split_once('.').expect("secs.usecs");
+    assert!(secs.parse::<u64>().is_ok() && usecs.len() == 6, "{line}");
+    assert!(rest.starts_with("[2 127.0.0.1:"), "{line}");
+    assert!(
+        rest.ends_with("] \"SET\" \"k\" \"a \\\"quoted\\\"\\nvalue\"\r\n"),
+        "{line}"
+    );
+    // Passwords are redacted.
+    c.cmd(&[b"AUTH", b"default", b"secret"]);
+    let line = text(&mon.read_reply().expect("monitor line for AUTH"));
+    assert!(
+        line.ends_with("] \"AUTH\" \"(redacted)\" \"(redacted)\"\r\n"),
+        "{line}"
+    );
+    // Admin commands are not shown.
+    c.cmd(&[b"CLIENT", b"LIST"]);
+    c.cmd(&[b"PING"]);
+    let line = text(&mon.read_reply().expect("monitor line for PING"));
+    assert!(line.ends_with("\"PING\"\r\n"), "{line}");
+}
+
+#[test]
+fn slowlog_logs_every_command_with_threshold_zero() {
+    let s = ServerHandle::start(Flavor::Redoubt, &[("slowlog-log-slower-than", "0")]);
+    let mut c = s.raw();
+    c.cmd(&[b"CLIENT", b"SETNAME", b"logger"]);
+    c.cmd(&[b"SET", b"k", b"v"]);
+    let r = c.cmd(&[b"SLOWLOG", b"GET", b"1"]);
+    let Ok(Some((Frame::Array(entries), _))) = resp::parse_frame(&r) else {
+        panic!("SLOWLOG GET: {}", text(&r));
+    };
+    assert_eq!(entries.len(), 1);
+    let Frame::Array(e) = &entries[0] else {
+        panic!("entry: {:?}", entries[0]);
+    };
+    assert_eq!(e.len(), 6);
+    assert!(matches!(e[1], Frame::Integer(t) if t > 1_600_000_000));
+    assert!(
+        matches!(&e[3], Frame::Array(a) if a.len() == 3),
+        "args: {:?}",
+        e[3]
+    );
+    assert!(matches!(&e[5], Frame::Bulk(n) if &n[..] == b"logger"));
+    assert!(int(&c.cmd(&[b"SLOWLOG", b"LEN"])) >= 3);
+    assert_eq!(c.cmd(&[b"SLOWLOG", b"RESET"]), b"+OK\r\n");
+    // The RESET itself is the only entry now.
+    assert_eq!(c.cmd(&[b"SLOWLOG", b"LEN"]), b":1\r\n");
+}
+
+/// Field names of an INFO text, in order, by section.
+fn info_names(info: &str) -> Vec<String> {
+    info.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.strip_prefix("# ") {
+            Some(sec) => format!("# {sec}"),
+            None => l.split(':').next().unwrap_or_default().to_string(),
+        })
+        .collect()
+}
+
+/// Fields we add on purpose (documented in commands/info.rs).
+const OUR_EXTRA_FIELDS: &[&str] = &["redoubt_version"];
+
+#[test]
+fn info_has_every_field_redis_has_in_order() {
+    let redis = ServerHandle::start(Flavor::Redis, &[]);
+    let ours = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut names = Vec::new();
+    for s in [&redis, &ours] {
+        let mut c = s.raw();
+        c.cmd(&[b"SET", b"k", b"v"]);
+        c.cmd(&[b"SET", b"e", b"v", b"EX", b"100"]);
+        let info = bulk(&c.cmd(&[
+            b"INFO",
+            b"server",
+            b"clients",
+            b"stats",
+            b"replication",
+            b"keyspace",
+        ]));
+        names.push(
+            info_names(&info)
+                .into_iter()
+                .filter(|n| !OUR_EXTRA_FIELDS.contains(&n.as_str()))
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(names[1], names[0], "INFO field names differ (ours, redis)");
+    // The default set has the same sections in the same order.
+    let mut sections = Vec::new();
+    for s in [&redis, &ours] {
+        let info = bulk(&s.raw().cmd(&[b"INFO"]));
+        sections.push(
+            info.lines()
+                .filter(|l| l.starts_with("# "))
+                .map(str::to_string)
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(sections[1], sections[0]);
+    // Our version is last in the server section; clients check it.
+    let server = bulk(&ours.raw().cmd(&[b"INFO", b"server"]));
+    assert!(server.contains("redis_version:7.0.15\r\n"));
+    let last = server.trim_end().lines().last().unwrap_or_default();
+    assert!(last.starts_with("redoubt_version:"), "{last}");
+}
+
+#[test]
+fn command_info_is_byte_identical_for_served_commands() {
+    let redis = ServerHandle::start(Flavor::Redis, &[]);
+    let ours = ServerHandle::start(Flavor::Redoubt, &[]);
+    let list = ours.raw().cmd(&[b"COMMAND", b"LIST"]);
+    let Ok(Some((Frame::Array(items), _))) = resp::parse_frame(&list) else {
+        panic!("COMMAND LIST: {}", text(&list));
+    };
+    let names: Vec<String> = items
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Bulk(b) => Some(String::from_utf8_lossy(b).into_owned()),
+            _ => None,
+        })
+        .collect();
+    // Containers list their subcommands in Redis's hash-table order, which
+    // is not reproducible; their subcommands are compared one by one.
+    let containers: Vec<&String> = names
+        .iter()
+        .filter(|n| names.iter().any(|m| m.starts_with(&format!("{n}|"))))
+        .collect();
+    let mut compared = 0;
+    let mut diffs = Vec::new();
+    for proto in [b"2", b"3"] {
+        let mut a = redis.raw();
+        let mut b = ours.raw();
+        a.cmd(&[b"HELLO", proto]);
+        b.cmd(&[b"HELLO", proto]);
+        for n in names.iter().filter(|n| !containers.contains(n)) {
+            let ra = a.cmd(&[b"COMMAND", b"INFO", n.as_bytes()]);
+            let rb = b.cmd(&[b"COMMAND", b"INFO", n.as_bytes()]);
+            compared += 1;
+            if ra != rb {
+                diffs.push(format!(
+                    "RESP{} {n}:\n  redis:   {}\n  redoubt: {}",
+                    proto[0] as char,
+                    text(&ra),
+                    text(&rb)
+                ));
+            }
+        }
+    }
+    assert!(compared > 20, "only {compared} commands compared");
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}
+
+#[test]
+fn shutdown_command_stops_the_server() {
+    let s = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut c = s.raw();
+    assert_eq!(
+        c.cmd(&[b"SHUTDOWN", b"ABORT"]),
+        b"-ERR No shutdown in progress.\r\n"
+    );
+    c.send_cmd(&[b"SHUTDOWN", b"NOSAVE"]);
+    assert!(c.is_closed(), "connection open after SHUTDOWN");
+    wait_for(
+        "the server to stop listening",
+        Duration::from_secs(10),
+        || std::net::TcpStream::connect(s.addr()).is_err(),
+    );
+    let log = std::fs::read_to_string(s.log_path()).unwrap_or_default();
+    assert!(log.contains("User requested shutdown"), "log: {log}");
+}
+
+#[test]
+fn latency_monitor_records_slow_commands_above_threshold() {
+    let s = ServerHandle::start(Flavor::Redoubt, &[("latency-monitor-threshold", "5")]);
+    let mut c = s.raw();
+    assert_eq!(c.cmd(&[b"DEBUG", b"SLEEP", b"0.02"]), b"+OK\r\n");
+    let r = c.cmd(&[b"LATENCY", b"LATEST"]);
+    let Ok(Some((Frame::Array(events), _))) = resp::parse_frame(&r) else {
+        panic!("LATENCY LATEST: {}", text(&r));
+    };
+    assert_eq!(events.len(), 1, "{}", text(&r));
+    let Frame::Array(e) = &events[0] else {
+        panic!("event: {:?}", events[0]);
+    };
+    // [name, unix time of the latest spike, its latency, the worst] in ms.
+    assert!(matches!(&e[0], Frame::Bulk(n) if &n[..] == b"command"));
+    assert!(matches!(e[2], Frame::Integer(ms) if ms >= 20));
+    assert!(matches!(e[3], Frame::Integer(ms) if ms >= 20));
+    let h = c.cmd(&[b"LATENCY", b"HISTORY", b"command"]);
+    assert!(text(&h).starts_with("*1\r\n*2\r\n:"), "{}", text(&h));
+    assert_eq!(c.cmd(&[b"LATENCY", b"RESET"]), b":1\r\n");
+    assert_eq!(c.cmd(&[b"LATENCY", b"LATEST"]), b"*0\r\n");
+    // Fast commands under the threshold leave nothing.
+    c.cmd(&[b"PING"]);
+    assert_eq!(c.cmd(&[b"LATENCY", b"LATEST"]), b"*0\r\n");
+}

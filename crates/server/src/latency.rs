@@ -1,0 +1,162 @@
+//! Latency tracking: the latency monitor behind `LATENCY` (events slower
+//! than `latency-monitor-threshold`, per second, as Redis's latency.c) and
+//! the per-command histograms behind `INFO latencystats` (Redis 7.0's
+//! `latency-tracking`).
+
+use crate::cmd::CommandMeta;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// Samples kept per event, as Redis's LATENCY_TS_LEN.
+const LATENCY_HISTORY_LEN: usize = 160;
+
+/// One latency event's record: samples (second, worst ms in that second)
+/// and the all-time maximum.
+#[derive(Debug, Default)]
+pub struct LatencyEvent {
+    pub samples: VecDeque<(i64, u64)>,
+    pub max: u64,
+}
+
+/// The latency monitor: events above `latency-monitor-threshold`.
+#[derive(Debug, Default)]
+pub struct LatencyMonitor {
+    pub events: BTreeMap<&'static str, LatencyEvent>,
+}
+
+impl LatencyMonitor {
+    /// Records `ms` for `event` at Unix second `now`. Samples within the
+    /// same second merge, keeping the worst.
+    pub fn add(&mut self, event: &'static str, now: i64, ms: u64) {
+        let e = self.events.entry(event).or_default();
+        e.max = e.max.max(ms);
+        if let Some(last) = e.samples.back_mut() {
+            if last.0 == now {
+                last.1 = last.1.max(ms);
+                return;
+            }
+        }
+        e.samples.push_back((now, ms));
+        while e.samples.len() > LATENCY_HISTORY_LEN {
+            e.samples.pop_front();
+        }
+    }
+}
+
+/// A per-command latency histogram with the bucket layout of the HDR
+/// histogram Redis 7.0 uses for `INFO latencystats` (two significant
+/// digits: 256 exact values, then 128 sub-buckets per power of two), so
+/// the reported percentiles are the same numbers Redis would print.
+#[derive(Debug, Default, Clone)]
+pub struct Histogram {
+    counts: Vec<u64>,
+    total: u64,
+}
+
+impl Histogram {
+    /// Largest recorded value (ns); longer commands are counted here.
+    const MAX_NS: u64 = 1 << 40;
+
+    fn index(v: u64) -> usize {
+        if v < 256 {
+            return v as usize;
+        }
+        let bucket = 63 - (v | 255).leading_zeros() as usize - 7;
+        let sub = (v >> bucket) as usize; // 128..=255
+        (bucket + 1) * 128 + (sub - 128)
+    }
+
+    /// The highest value counted at `idx` (HDR's highest equivalent).
+    fn highest(idx: usize) -> u64 {
+        if idx < 256 {
+            return idx as u64;
+        }
+        let bucket = idx / 128 - 1;
+        let sub = (idx % 128 + 128) as u64;
+        ((sub + 1) << bucket) - 1
+    }
+
+    /// Records one duration in nanoseconds.
+    pub fn record(&mut self, ns: u64) {
+        let i = Self::index(ns.clamp(1, Self::MAX_NS));
+        if self.counts.len() <= i {
+            self.counts.resize(i + 1, 0);
+        }
+        self.counts[i] += 1;
+        self.total += 1;
+    }
+
+    /// The value at percentile `p` (0-100), in nanoseconds.
+    pub fn percentile(&self, p: f64) -> u64 {
+        let want = ((p / 100.0) * self.total as f64 + 0.5) as u64;
+        let want = want.max(1);
+        let mut seen = 0;
+        for (i, &n) in self.counts.iter().enumerate() {
+            seen += n;
+            if n > 0 && seen >= want {
+                // HDR reports the bucket's lowest value for p0 only.
+                return if p == 0.0 {
+                    Self::highest(i.saturating_sub(1)) + 1
+                } else {
+                    Self::highest(i)
+                };
+            }
+        }
+        0
+    }
+}
+
+/// Latency histograms by command, keyed by the address of the command's
+/// static metadata: hashing a pointer is cheaper than hashing the name on
+/// every call.
+#[derive(Debug, Default)]
+pub struct LatencyHistograms(HashMap<usize, Histogram, foldhash::fast::RandomState>);
+
+impl LatencyHistograms {
+    pub fn key(meta: &'static CommandMeta) -> usize {
+        meta as *const CommandMeta as usize
+    }
+
+    pub fn record(&mut self, meta: &'static CommandMeta, usec: u64) {
+        self.0
+            .entry(Self::key(meta))
+            .or_default()
+            .record(usec.saturating_mul(1000));
+    }
+
+    pub fn get(&self, key: &usize) -> Option<&Histogram> {
+        self.0.get(key)
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn latency_samples_merge_within_a_second() {
+        let mut m = super::LatencyMonitor::default();
+        m.add("command", 100, 10);
+        m.add("command", 100, 20);
+        m.add("command", 101, 5);
+        let e = &m.events["command"];
+        assert_eq!(e.samples, vec![(100, 20), (101, 5)]);
+        assert_eq!(e.max, 20);
+    }
+
+    #[test]
+    fn histogram_reports_hdr_values() {
+        let mut h = super::Histogram::default();
+        h.record(165_000);
+        assert_eq!(h.percentile(50.0), 165_887);
+        let mut h = super::Histogram::default();
+        for v in 1..=100u64 {
+            h.record(v * 1000);
+        }
+        assert_eq!(h.percentile(50.0), 50_175);
+        assert_eq!(h.percentile(99.0), 99_327);
+        assert_eq!(h.percentile(100.0), 100_351);
+        assert_eq!(h.percentile(0.0), 1_000);
+    }
+}
