@@ -12,8 +12,18 @@
 //! - [`value`]: the value types and their encodings.
 
 pub mod db;
+pub mod hash;
+pub mod list;
 pub mod lru;
+pub mod set;
+pub mod types;
 pub mod value;
+pub mod zset;
 
 pub use db::{Db, Entry, ExpireCycle, NO_EXPIRE};
+pub use hash::Hash;
+pub use list::List;
+pub use set::Set;
+pub use types::EncodingLimits;
 pub use value::{StrValue, Value};
+pub use zset::ZSet;

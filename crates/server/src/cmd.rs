@@ -364,6 +364,22 @@ impl<'a> Ctx<'a> {
         self.srv.journal.propagate(db, args);
     }
 
+    /// Signals that `key` was modified (breaks WATCH, invalidates client
+    /// caches). Every write command calls it once per changed key.
+    #[inline]
+    pub fn modified(&mut self, key: &[u8]) {
+        let db = self.client.db;
+        self.srv.signal_modified_key(db, key);
+    }
+
+    /// Emits a keyspace notification of `class` (see `notify::class`) for
+    /// `event` on `key`, as the command's Redis counterpart does.
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &str, key: &[u8]) {
+        let db = self.client.db;
+        self.srv.notify_keyspace_event(class, event, key, db);
+    }
+
     /// Marks the command as propagating nothing even though it counted
     /// changes.
     pub fn suppress_propagation(&mut self) {

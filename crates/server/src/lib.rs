@@ -14,6 +14,7 @@ pub mod journal;
 pub mod latency;
 pub mod log;
 pub mod net;
+pub mod notify;
 pub mod server;
 pub mod startup;
 #[cfg(test)]

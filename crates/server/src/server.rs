@@ -90,6 +90,12 @@ pub struct Server {
     pub slowlog_next_id: u64,
     /// Cached `requirepass` (None when empty).
     pub requirepass: Option<Vec<u8>>,
+    /// Enabled keyspace notification classes (`notify-keyspace-events`,
+    /// bits of `notify::class`).
+    pub notify_keyspace_events: u32,
+    /// Encoding thresholds of the collection types (`hash-max-listpack-*`
+    /// and friends).
+    pub encoding_limits: keyspace::EncodingLimits,
     /// Cached settings read on hot paths.
     pub hz: u32,
     pub proto_max_bulk_len: i64,
@@ -176,6 +182,8 @@ impl Server {
             lazyfree_lazy_expire: false,
             active_expire_enabled: true,
             shutdown_requested: false,
+            notify_keyspace_events: 0,
+            encoding_limits: keyspace::EncodingLimits::default(),
             shutdown_notify: Rc::new(tokio::sync::Notify::new()),
             info_extra: HashMap::new(),
             master_replid,
