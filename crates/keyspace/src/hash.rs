@@ -4,10 +4,13 @@
 use foldhash::fast::RandomState;
 use indexmap::IndexMap;
 
+/// A field/value pair of a small hash.
+pub type Pair = (Box<[u8]>, Box<[u8]>);
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Hash {
     /// Small hash: field/value pairs in insertion order, searched linearly.
-    Listpack(Vec<(Box<[u8]>, Box<[u8]>)>),
+    Listpack(Vec<Pair>),
     Table(IndexMap<Box<[u8]>, Box<[u8]>, RandomState>),
 }
 
