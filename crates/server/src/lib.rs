@@ -16,6 +16,7 @@ pub mod server;
 pub mod startup;
 #[cfg(test)]
 pub mod testkit;
+pub mod util;
 
 /// The Redis version we are compatible with, reported by INFO and HELLO so
 /// that clients enable the features they expect.

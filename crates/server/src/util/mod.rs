@@ -1,0 +1,3 @@
+//! Small helpers shared by command families.
+
+pub mod long_double;
