@@ -158,44 +158,74 @@ fn set_bits(b: &mut [u8], offset: u64, bits: u32, v: u64) {
     }
 }
 
-/// The value a SET or INCRBY stores, as raw field bits, or `None` when
-/// the result overflows under FAIL.
-///
-/// `value` is the old field value for INCRBY and the argument for SET
-/// (with `incr` 0); an unsigned SET reads its argument as the u64 with the
-/// same bits, so `SET u8 0 -1` overflows high (255 under SAT), as in Redis.
-fn apply_overflow(ty: FieldType, value: i128, incr: i128, mode: Overflow) -> Option<u64> {
-    let bits = ty.bits;
-    let (min, max): (i128, i128) = if ty.signed {
-        (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
-    } else {
-        (0, (1i128 << bits) - 1)
+/// What an overflow check decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    Fits,
+    High,
+    Low,
+}
+
+/// Resolves an overflow under `mode`: the value to store (as field bits),
+/// or `None` under FAIL. `wrapped` is the two's complement sum.
+fn resolve(check: Check, mode: Overflow, sum: u64, min: u64, max: u64, bits: u32) -> Option<u64> {
+    let mask = u64::MAX.checked_shr(64 - bits).unwrap_or(0);
+    let v = match (check, mode) {
+        (Check::Fits, _) | (_, Overflow::Wrap) => sum,
+        (_, Overflow::Fail) => return None,
+        (Check::High, Overflow::Sat) => max,
+        (Check::Low, Overflow::Sat) => min,
     };
-    let sum = value + incr;
-    let high = value > max || (value >= min && sum > max);
-    let low = !high && sum < min;
-    let result = if high || low {
-        match mode {
-            Overflow::Fail => return None,
-            Overflow::Sat => {
-                if high {
-                    max
-                } else {
-                    min
-                }
-            }
-            // The low `bits` bits of the two's complement sum.
-            Overflow::Wrap => sum,
-        }
+    Some(v & mask)
+}
+
+/// Redis's `checkSignedBitfieldOverflow`, with its arithmetic kept as is:
+/// the limits on the increment are computed with wrapping arithmetic
+/// before the value's own range is looked at, so a SET far below the
+/// minimum (e.g. `SET i23 0 -9223372036854775808`) counts as an overflow
+/// *high* and saturates to the maximum, as in Redis.
+fn signed_field(value: i64, incr: i64, bits: u32, mode: Overflow) -> Option<u64> {
+    let max: i64 = if bits == 64 {
+        i64::MAX
     } else {
-        sum
+        (1i64 << (bits - 1)) - 1
     };
-    let mask = if bits == 64 {
-        u64::MAX
+    let min = -max - 1;
+    let max_incr = (max as u64).wrapping_sub(value as u64) as i64;
+    let min_incr = min.wrapping_sub(value);
+    let check = if value > max
+        || (bits != 64 && incr > max_incr)
+        || (value >= 0 && incr > 0 && incr > max_incr)
+    {
+        Check::High
+    } else if value < min
+        || (bits != 64 && incr < min_incr)
+        || (value < 0 && incr < 0 && incr < min_incr)
+    {
+        Check::Low
     } else {
-        (1u64 << bits) - 1
+        Check::Fits
     };
-    Some(result as u64 & mask)
+    let sum = (value as u64).wrapping_add(incr as u64);
+    resolve(check, mode, sum, min as u64, max as u64, bits)
+}
+
+/// Redis's `checkUnsignedBitfieldOverflow`. An unsigned SET reads its
+/// argument as the u64 with the same bits, so `SET u8 0 -1` overflows
+/// high (255 under SAT).
+fn unsigned_field(value: u64, incr: i64, bits: u32, mode: Overflow) -> Option<u64> {
+    let max = u64::MAX.checked_shr(64 - bits).unwrap_or(0);
+    let max_incr = max.wrapping_sub(value) as i64;
+    let min_incr = (value as i64).wrapping_neg();
+    let check = if value > max || (incr > 0 && incr > max_incr) {
+        Check::High
+    } else if incr < 0 && incr < min_incr {
+        Check::Low
+    } else {
+        Check::Fits
+    };
+    let sum = value.wrapping_add(incr as u64);
+    resolve(check, mode, sum, 0, max, bits)
 }
 
 /// Runs the write operations (and the GETs between them) on `data`;
@@ -205,37 +235,35 @@ fn run_ops(ops: &[Op], data: &mut [u8], grown: bool, out: &mut Reply) -> u64 {
     for op in ops {
         let FieldType { signed, bits } = op.ty;
         let old_raw = get_unsigned(data, op.offset, bits);
-        let old: i128 = if signed {
-            i128::from(sign_extend(old_raw, bits))
+        let old: i64 = if signed {
+            sign_extend(old_raw, bits)
         } else {
-            i128::from(old_raw)
+            old_raw as i64
         };
-        let new = match op.kind {
+        let (value, incr) = match op.kind {
             OpKind::Get => {
-                out.int(old as i64);
+                out.int(old);
                 continue;
             }
-            OpKind::IncrBy => apply_overflow(op.ty, old, i128::from(op.arg), op.overflow),
-            OpKind::Set => {
-                let v = if signed {
-                    i128::from(op.arg)
-                } else {
-                    i128::from(op.arg as u64)
-                };
-                apply_overflow(op.ty, v, 0, op.overflow)
-            }
+            OpKind::IncrBy => (old, op.arg),
+            OpKind::Set => (op.arg, 0),
+        };
+        let new = if signed {
+            signed_field(value, incr, bits, op.overflow)
+        } else {
+            unsigned_field(value as u64, incr, bits, op.overflow)
         };
         let Some(new) = new else {
             out.null();
             continue;
         };
         let shown = if signed {
-            i128::from(sign_extend(new, bits))
+            sign_extend(new, bits)
         } else {
-            i128::from(new)
+            new as i64
         };
         // SET answers the old value, INCRBY the new one.
-        out.int(if op.kind == OpKind::Set { old } else { shown } as i64);
+        out.int(if op.kind == OpKind::Set { old } else { shown });
         set_bits(data, op.offset, bits, new);
         if grown || new != old_raw {
             changes += 1;
@@ -316,35 +344,21 @@ mod tests {
     use super::*;
     use crate::testkit::Kit;
 
-    const U8: FieldType = FieldType {
-        signed: false,
-        bits: 8,
-    };
-    const I8: FieldType = FieldType {
-        signed: true,
-        bits: 8,
-    };
-
     #[test]
     fn overflow_modes_match_redis_arithmetic() {
-        assert_eq!(apply_overflow(U8, 250, 10, Overflow::Wrap), Some(4));
-        assert_eq!(apply_overflow(U8, 250, 10, Overflow::Sat), Some(255));
-        assert_eq!(apply_overflow(U8, 250, 10, Overflow::Fail), None);
-        assert_eq!(apply_overflow(U8, 5, -10, Overflow::Sat), Some(0));
-        assert_eq!(
-            apply_overflow(U8, u64::MAX as i128, 0, Overflow::Sat),
-            Some(255)
-        );
-        assert_eq!(apply_overflow(I8, 120, 10, Overflow::Wrap), Some(0x82));
-        assert_eq!(apply_overflow(I8, -120, -10, Overflow::Sat), Some(0x80));
-        let i64t = FieldType {
-            signed: true,
-            bits: 64,
-        };
-        assert_eq!(
-            apply_overflow(i64t, i128::from(i64::MAX), 1, Overflow::Wrap),
-            Some(i64::MIN as u64)
-        );
+        use Overflow::*;
+        assert_eq!(unsigned_field(250, 10, 8, Wrap), Some(4));
+        assert_eq!(unsigned_field(250, 10, 8, Sat), Some(255));
+        assert_eq!(unsigned_field(250, 10, 8, Fail), None);
+        assert_eq!(unsigned_field(5, -10, 8, Sat), Some(0));
+        assert_eq!(unsigned_field(u64::MAX, 0, 8, Sat), Some(255));
+        assert_eq!(signed_field(120, 10, 8, Wrap), Some(0x82));
+        assert_eq!(signed_field(-120, -10, 8, Sat), Some(0x80));
+        assert_eq!(signed_field(-200, 0, 8, Sat), Some(0x80));
+        // Redis's quirk: far below the minimum saturates to the maximum.
+        assert_eq!(signed_field(i64::MIN, 0, 23, Sat), Some(0x3f_ffff));
+        assert_eq!(signed_field(i64::MAX, 1, 64, Wrap), Some(i64::MIN as u64));
+        assert_eq!(signed_field(i64::MIN, -1, 64, Sat), Some(i64::MIN as u64));
         assert_eq!(parse_type(b"u64"), None);
         assert_eq!(parse_type(b"I8"), None);
         assert_eq!(parse_type(b"i64").map(|t| t.bits), Some(64));

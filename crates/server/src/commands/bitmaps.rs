@@ -318,20 +318,27 @@ impl BitOp {
 /// zero-padded.
 fn combine(op: BitOp, srcs: &[Cow<[u8]>]) -> Vec<u8> {
     let len = srcs.iter().map(|s| s.len()).max().unwrap_or(0);
-    if op == BitOp::Not {
-        return srcs
-            .first()
-            .map_or(Vec::new(), |s| s.iter().map(|b| !b).collect());
-    }
+    let Some((first, rest)) = srcs.split_first() else {
+        return Vec::new();
+    };
     let mut res = vec![0u8; len];
-    for (i, out) in res.iter_mut().enumerate() {
-        let mut bytes = srcs.iter().map(|s| s.get(i).copied().unwrap_or(0));
-        let first = bytes.next().unwrap_or(0);
-        *out = bytes.fold(first, |acc, b| match op {
-            BitOp::And => acc & b,
-            BitOp::Or => acc | b,
-            _ => acc ^ b,
-        });
+    res[..first.len()].copy_from_slice(first);
+    if op == BitOp::Not {
+        res.iter_mut().for_each(|b| *b = !*b);
+        return res;
+    }
+    for src in rest {
+        // Past the end of a shorter source, AND clears and OR/XOR keep.
+        if op == BitOp::And {
+            res[src.len()..].fill(0);
+        }
+        for (r, &b) in res.iter_mut().zip(src.iter()) {
+            match op {
+                BitOp::And => *r &= b,
+                BitOp::Or => *r |= b,
+                _ => *r ^= b,
+            }
+        }
     }
     res
 }

@@ -26,7 +26,7 @@ _Static_assert(sizeof(long double) <= 16, "long double must fit 16 bytes");
 #define RD_LD_MAX_CHARS (5 * 1024)
 
 /* Parses `len` bytes. Rules of Redis's string2ld: no leading space, the
- * whole (NUL-terminated) text consumed, no overflow to +/-inf or underflow
+ * whole text consumed, no overflow to +/-inf or underflow
  * to zero, no NaN. Returns 1 on success. */
 int redoubt_ld_parse(const char *s, size_t len, long double *out) {
     char buf[RD_LD_MAX_CHARS];
@@ -38,7 +38,10 @@ int redoubt_ld_parse(const char *s, size_t len, long double *out) {
     buf[len] = '\0';
     errno = 0;
     v = strtold(buf, &end);
-    if (isspace((unsigned char)buf[0]) || *end != '\0') return 0;
+    /* All of the input must be consumed: an embedded NUL stops strtold
+     * early, and that is not a number either. */
+    if (isspace((unsigned char)buf[0]) || *end != '\0' || (size_t)(end - buf) != len)
+        return 0;
     if (errno == ERANGE &&
         (v == HUGE_VALL || v == -HUGE_VALL || fpclassify(v) == FP_ZERO))
         return 0;

@@ -90,7 +90,9 @@ mod tests {
 
     #[test]
     fn rejects_what_redis_rejects() {
-        for bad in ["", " 1", "1 ", "abc", "nan", "1e5000", "1e-5000", "1.5x"] {
+        for bad in [
+            "", " 1", "1 ", "abc", "nan", "1e5000", "1e-5000", "1.5x", "1\u{0}2", "\u{0}",
+        ] {
             assert!(LongDouble::parse(bad.as_bytes()).is_none(), "{bad}");
         }
         assert!(LongDouble::parse(b"inf").is_some());
