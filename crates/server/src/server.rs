@@ -93,6 +93,7 @@ pub struct Server {
     pub slowlog_slower_than: i64,
     pub slowlog_max_len: usize,
     pub lazyfree_lazy_expire: bool,
+    pub lazyfree_lazy_user_del: bool,
     /// Active expiry on or off (`DEBUG SET-ACTIVE-EXPIRE`).
     pub active_expire_enabled: bool,
     /// Set when a shutdown was requested (SIGTERM, `SHUTDOWN`).
@@ -149,6 +150,7 @@ impl Server {
             slowlog_slower_than: 10000,
             slowlog_max_len: 128,
             lazyfree_lazy_expire: false,
+            lazyfree_lazy_user_del: false,
             active_expire_enabled: true,
             shutdown_requested: false,
             shutdown_notify: Rc::new(tokio::sync::Notify::new()),
@@ -177,6 +179,7 @@ impl Server {
         self.slowlog_slower_than = c.get_int("slowlog-log-slower-than");
         self.slowlog_max_len = c.get_int("slowlog-max-len") as usize;
         self.lazyfree_lazy_expire = c.get_bool("lazyfree-lazy-expire");
+        self.lazyfree_lazy_user_del = c.get_bool("lazyfree-lazy-user-del");
         if let Some(l) = crate::log::Level::parse(&c.get_str("loglevel")) {
             crate::log::set_level(l);
         }

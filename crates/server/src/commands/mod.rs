@@ -9,6 +9,7 @@ pub mod keys;
 pub mod lcs;
 pub mod server;
 pub mod specs;
+pub mod string_edits;
 pub mod strings;
 
 use crate::cmd::Handler;
@@ -20,6 +21,7 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(keys::COMMANDS);
     v.extend_from_slice(server::COMMANDS);
     v.extend_from_slice(strings::COMMANDS);
+    v.extend_from_slice(string_edits::COMMANDS);
     v.extend_from_slice(counters::COMMANDS);
     v.extend_from_slice(lcs::COMMANDS);
     v.extend_from_slice(bitmaps::COMMANDS);
