@@ -167,7 +167,7 @@ enum Check {
 }
 
 /// Resolves an overflow under `mode`: the value to store (as field bits),
-/// or `None` under FAIL. `wrapped` is the two's complement sum.
+/// or `None` under FAIL. `sum` is the two's complement (wrapped) sum.
 fn resolve(check: Check, mode: Overflow, sum: u64, min: u64, max: u64, bits: u32) -> Option<u64> {
     let mask = u64::MAX.checked_shr(64 - bits).unwrap_or(0);
     let v = match (check, mode) {
