@@ -5,7 +5,7 @@
 //! and keeps its TTL. Growth is bounded by `proto-max-bulk-len`.
 
 use crate::cmd::{Ctx, Handler};
-use crate::commands::strings::{check_string_length, store, with_str, write_str};
+use crate::commands::strings::{check_string_length, max_string_len, store, with_str, write_str};
 use crate::errors::{self, WrongType};
 use keyspace::StrValue;
 
@@ -21,36 +21,26 @@ pub const COMMANDS: &[(&str, Handler)] = &[
 /// store it (possibly int-encoded); an appended one becomes `raw`.
 fn append(ctx: &mut Ctx) {
     let (key, val) = (ctx.argv.get(1), ctx.argv.get(2));
-    let cur_len = match read_len_for_write(ctx, key) {
-        Err(WrongType) => return ctx.err(errors::WRONGTYPE),
-        Ok(l) => l,
+    let max = max_string_len(ctx);
+    let appended = match write_str(ctx, key) {
+        Err(WrongType) => Err(errors::WRONGTYPE),
+        Ok(None) => Ok(None),
+        Ok(Some(s)) => check_string_length(max, s.len() as u64, val.len() as u64).map(|()| {
+            let data = s.make_raw();
+            data.extend_from_slice(val);
+            Some(data.len())
+        }),
     };
-    let total = match cur_len {
-        None => {
+    let total = match appended {
+        Err(e) => return ctx.err(e),
+        Ok(Some(total)) => total,
+        Ok(None) => {
             store(ctx, key, StrValue::from_bytes(val));
             val.len()
-        }
-        Some(len) => {
-            if let Err(e) = check_string_length(ctx, len as u64, val.len() as u64) {
-                return ctx.err(e);
-            }
-            match write_str(ctx, key) {
-                Ok(Some(s)) => {
-                    let data = s.make_raw();
-                    data.extend_from_slice(val);
-                    data.len()
-                }
-                _ => len,
-            }
         }
     };
     ctx.dirty(1);
     ctx.out().int(total as i64);
-}
-
-/// The length of the string at `key` looked up for writing, or `None`.
-fn read_len_for_write(ctx: &mut Ctx, key: &[u8]) -> Result<Option<usize>, WrongType> {
-    Ok(write_str(ctx, key)?.map(|s| s.len()))
 }
 
 /// STRLEN key: 0 for a missing key.
@@ -112,6 +102,16 @@ fn getrange(ctx: &mut Ctx) {
     }
 }
 
+/// What SETRANGE found under the key, or did to it.
+enum SetRange {
+    /// Nothing to write: the current length.
+    Unchanged(usize),
+    TooLong,
+    Missing,
+    /// Written in place: the new length.
+    Written(usize),
+}
+
 /// SETRANGE key offset value: the new length. Writing nothing changes
 /// nothing (and creates no key); the string is zero-padded up to
 /// `offset` and becomes `raw`.
@@ -123,31 +123,36 @@ fn setrange(ctx: &mut Ctx) {
     if offset < 0 {
         return ctx.err(errors::OFFSET_OUT_OF_RANGE);
     }
-    let cur_len = match read_len_for_write(ctx, key) {
-        Err(WrongType) => return ctx.err(errors::WRONGTYPE),
-        Ok(l) => l,
-    };
-    if val.is_empty() {
-        return ctx.out().int(cur_len.unwrap_or(0) as i64);
-    }
-    if let Err(e) = check_string_length(ctx, offset as u64, val.len() as u64) {
-        return ctx.err(e);
-    }
-    let offset = offset as usize;
-    if cur_len.is_none() {
-        store(ctx, key, StrValue::raw(Vec::new()));
-    }
-    let total = match write_str(ctx, key) {
-        Ok(Some(s)) => {
-            let data = s.make_raw();
-            let end = offset + val.len();
-            if data.len() < end {
-                data.resize(end, 0);
-            }
-            data[offset..end].copy_from_slice(val);
-            data.len()
+    let max = max_string_len(ctx);
+    // Writes `val` at `offset` of `data`, zero-padding as needed.
+    let write_at = |data: &mut Vec<u8>, offset: usize| {
+        let end = offset + val.len();
+        if data.len() < end {
+            data.resize(end, 0);
         }
-        _ => 0,
+        data[offset..end].copy_from_slice(val);
+        data.len()
+    };
+    let fits = check_string_length(max, offset as u64, val.len() as u64).is_ok();
+    let offset = offset as usize;
+    // Checked in Redis's order: type, empty value, resulting size.
+    let outcome = match write_str(ctx, key) {
+        Err(WrongType) => return ctx.err(errors::WRONGTYPE),
+        Ok(cur) if val.is_empty() => SetRange::Unchanged(cur.map_or(0, |s| s.len())),
+        Ok(_) if !fits => SetRange::TooLong,
+        Ok(None) => SetRange::Missing,
+        Ok(Some(s)) => SetRange::Written(write_at(s.make_raw(), offset)),
+    };
+    let total = match outcome {
+        SetRange::Unchanged(len) => return ctx.out().int(len as i64),
+        SetRange::TooLong => return ctx.err(errors::STRING_TOO_LONG),
+        SetRange::Written(total) => total,
+        SetRange::Missing => {
+            let mut data = Vec::new();
+            let total = write_at(&mut data, offset);
+            store(ctx, key, StrValue::raw(data));
+            total
+        }
     };
     ctx.dirty(1);
     ctx.out().int(total as i64);

@@ -99,14 +99,21 @@ fn reply_get(ctx: &mut Ctx, key: &[u8]) -> Result<(), WrongType> {
     })
 }
 
-/// Redis's `checkStringLength`: a string may not grow past
-/// `proto-max-bulk-len`, except when the master (or the AOF) says so.
-pub fn check_string_length(ctx: &Ctx, len: u64, add: u64) -> Result<(), &'static str> {
+/// The longest string a command may build: `proto-max-bulk-len`, except
+/// for what the master (or the AOF) sends, which is applied as is.
+pub fn max_string_len(ctx: &Ctx) -> u64 {
     if ctx.client.is_master() {
-        return Ok(());
+        u64::MAX
+    } else {
+        ctx.srv.proto_max_bulk_len.max(0) as u64
     }
+}
+
+/// Redis's `checkStringLength`: growing a `len`-byte string by `add` bytes
+/// must stay within `max` (see [`max_string_len`]).
+pub fn check_string_length(max: u64, len: u64, add: u64) -> Result<(), &'static str> {
     match len.checked_add(add) {
-        Some(total) if total <= ctx.srv.proto_max_bulk_len.max(0) as u64 => Ok(()),
+        Some(total) if total <= max => Ok(()),
         _ => Err(errors::STRING_TOO_LONG),
     }
 }
