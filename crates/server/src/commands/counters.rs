@@ -84,34 +84,50 @@ fn incr_by(ctx: &mut Ctx, delta: i64) {
     }
 }
 
-/// INCRBYFLOAT key increment: the new value as text. The current value is
-/// checked before the increment, as Redis does.
+/// The value INCRBYFLOAT stores: text (embstr/raw), never int-encoded,
+/// as Redis stores it.
+fn float_text(text: &[u8]) -> StrValue {
+    StrValue::Bytes {
+        raw: text.len() > keyspace::value::EMBSTR_MAX,
+        data: text.to_vec(),
+    }
+}
+
+/// INCRBYFLOAT key increment: the new value as text; the TTL is kept. A
+/// value or an increment that is not a float gets the same error, so the
+/// order in which they are checked does not show.
 fn incrbyfloat(ctx: &mut Ctx) {
     let (key, incr_raw) = (ctx.argv.get(1), ctx.argv.get(2));
-    let cur = match write_str(ctx, key) {
-        Err(WrongType) => return ctx.err(errors::WRONGTYPE),
-        Ok(None) => Some((LongDouble::from_i64(0), false)),
-        Ok(Some(StrValue::Int(n))) => Some((LongDouble::from_i64(*n), true)),
-        Ok(Some(StrValue::Bytes { data, .. })) => LongDouble::parse(data).map(|v| (v, true)),
-    };
-    let (Some((cur, existed)), Some(incr)) = (cur, LongDouble::parse(incr_raw)) else {
-        return ctx.err(errors::NOT_FLOAT);
-    };
-    let Some(sum) = cur.checked_add(&incr) else {
-        return ctx.err(errors::INCR_NAN);
-    };
-    let text = sum.to_human();
-    // Stored as text (embstr/raw), never int-encoded, as Redis stores it.
-    let value = StrValue::Bytes {
-        raw: text.len() > keyspace::value::EMBSTR_MAX,
-        data: text.clone(),
-    };
-    match write_str(ctx, key) {
-        Ok(Some(s)) if existed => *s = value,
-        _ => {
-            let lru = ctx.srv.lru_clock;
-            ctx.db().insert(key, Value::Str(value), NO_EXPIRE, lru);
+    let incr = LongDouble::parse(incr_raw);
+    let outcome = match write_str(ctx, key) {
+        Err(WrongType) => Err(errors::WRONGTYPE),
+        Ok(cur) => {
+            let value = match cur.as_deref() {
+                None => Some(LongDouble::from_i64(0)),
+                Some(StrValue::Int(n)) => Some(LongDouble::from_i64(*n)),
+                Some(StrValue::Bytes { data, .. }) => LongDouble::parse(data),
+            };
+            match (value, incr) {
+                (Some(v), Some(i)) => match v.checked_add(&i) {
+                    None => Err(errors::INCR_NAN),
+                    Some(sum) => {
+                        let text = sum.to_human();
+                        let existed = cur.map(|s| *s = float_text(&text)).is_some();
+                        Ok((text, existed))
+                    }
+                },
+                _ => Err(errors::NOT_FLOAT),
+            }
         }
+    };
+    let (text, existed) = match outcome {
+        Err(e) => return ctx.err(e),
+        Ok(o) => o,
+    };
+    if !existed {
+        let lru = ctx.srv.lru_clock;
+        ctx.db()
+            .insert(key, Value::Str(float_text(&text)), NO_EXPIRE, lru);
     }
     ctx.dirty(1);
     ctx.out().bulk(&text);
