@@ -105,6 +105,7 @@ pub struct Server {
     pub slowlog_slower_than: i64,
     pub slowlog_max_len: usize,
     pub lazyfree_lazy_expire: bool,
+    pub lazyfree_lazy_user_del: bool,
     /// Active expiry on or off (`DEBUG SET-ACTIVE-EXPIRE`).
     pub active_expire_enabled: bool,
     /// Set when a shutdown was requested (SIGTERM, `SHUTDOWN`).
@@ -180,6 +181,7 @@ impl Server {
             slowlog_slower_than: 10000,
             slowlog_max_len: 128,
             lazyfree_lazy_expire: false,
+            lazyfree_lazy_user_del: false,
             active_expire_enabled: true,
             shutdown_requested: false,
             notify_keyspace_events: 0,
@@ -234,6 +236,7 @@ impl Server {
         };
         self.lru_clock = self.access_clock.new_stamp(self.now_ms);
         self.latency_threshold_ms = c.get_int("latency-monitor-threshold");
+        self.lazyfree_lazy_user_del = c.get_bool("lazyfree-lazy-user-del");
         if let Some(l) = crate::log::Level::parse(&c.get_str("loglevel")) {
             crate::log::set_level(l);
         }

@@ -1,15 +1,20 @@
 //! Command families, one file each. Every family declares, at its top, the
 //! names it serves and their handlers; metadata comes from [`specs`].
 
+pub mod bitfield;
+pub mod bitmaps;
 pub mod client;
 pub mod command;
 pub mod connection;
+pub mod counters;
 pub mod debug;
 pub mod expire;
 pub mod info;
 pub mod keys;
+pub mod lcs;
 pub mod server;
 pub mod specs;
+pub mod string_edits;
 pub mod strings;
 pub mod summaries;
 
@@ -27,5 +32,10 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(keys::COMMANDS);
     v.extend_from_slice(server::COMMANDS);
     v.extend_from_slice(strings::COMMANDS);
+    v.extend_from_slice(string_edits::COMMANDS);
+    v.extend_from_slice(counters::COMMANDS);
+    v.extend_from_slice(lcs::COMMANDS);
+    v.extend_from_slice(bitmaps::COMMANDS);
+    v.extend_from_slice(bitfield::COMMANDS);
     v
 }

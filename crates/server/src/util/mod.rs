@@ -1,3 +1,4 @@
 //! Small helpers shared by several command families.
 
 pub mod glob;
+pub mod long_double;
