@@ -158,14 +158,15 @@ pub fn parse_canonical_i64(s: &[u8]) -> Option<i64> {
     }
 }
 
-/// A value stored under a key.
+/// A value stored under a key. Collections are boxed so that every entry
+/// of the keyspace pays only for a string-sized value inline.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Str(StrValue),
-    List(crate::list::List),
-    Hash(crate::hash::Hash),
-    Set(crate::set::Set),
-    ZSet(crate::zset::ZSet),
+    List(Box<crate::list::List>),
+    Hash(Box<crate::hash::Hash>),
+    Set(Box<crate::set::Set>),
+    ZSet(Box<crate::zset::ZSet>),
 }
 
 impl Value {
