@@ -67,6 +67,10 @@ pub struct Client {
     pub paused: bool,
     /// Woken when another task queued output for this client or killed it.
     pub wake: Rc<Notify>,
+    /// Pub/Sub subscriptions (see `crate::pubsub`).
+    pub subs: crate::pubsub::ClientSubs,
+    /// Client-side caching settings (see `crate::tracking`).
+    pub tracking: crate::tracking::ClientTracking,
 }
 
 impl Client {
@@ -94,6 +98,8 @@ impl Client {
             argv_mem: 0,
             paused: false,
             wake: Rc::new(Notify::new()),
+            subs: Default::default(),
+            tracking: Default::default(),
         }
     }
 

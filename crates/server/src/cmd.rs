@@ -370,6 +370,7 @@ impl<'a> Ctx<'a> {
     pub fn modified(&mut self, key: &[u8]) {
         let db = self.client.db;
         self.srv.signal_modified_key(db, key);
+        self.flush_pushes();
     }
 
     /// Emits a keyspace notification of `class` (see `notify::class`) for
@@ -378,6 +379,21 @@ impl<'a> Ctx<'a> {
     pub fn notify(&mut self, class: u32, event: &str, key: &[u8]) {
         let db = self.client.db;
         self.srv.notify_keyspace_event(class, event, key, db);
+        self.flush_pushes();
+    }
+
+    /// Moves Pub/Sub messages this command produced for its own client
+    /// into its output now, so they sit where Redis writes them: after
+    /// whatever reply was written before the event.
+    #[inline]
+    pub fn flush_pushes(&mut self) {
+        if !self.srv.pubsub.to_current.buf.is_empty() {
+            self.client
+                .out
+                .buf
+                .extend_from_slice(&self.srv.pubsub.to_current.buf);
+            self.srv.pubsub.to_current.buf.clear();
+        }
     }
 
     /// Marks the command as propagating nothing even though it counted
@@ -487,9 +503,28 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         reject(srv, client, idx, errors::NOAUTH);
         return Flow::Continue;
     }
+    // A RESP2 connection in Pub/Sub mode only carries subscription
+    // traffic; RESP3 can interleave pushes with any reply.
+    if !client.out.resp3
+        && client.subs.is_subscribed()
+        && !commands::pubsub::allowed_in_subscribed_context(meta.name)
+    {
+        let msg = commands::pubsub::subscribed_context_error(meta.name);
+        reject(srv, client, idx, &msg);
+        return Flow::Continue;
+    }
 
     let start = Instant::now();
     let dirty_before = srv.dirty;
+    // Pub/Sub messages for this client produced by its own command go
+    // before its reply (see `crate::pubsub`).
+    let reply_mark = client.out.buf.len();
+    // Saved and restored, so a command run inside another (EXEC) hands
+    // the role back.
+    let outer_current = srv.pubsub.current;
+    srv.pubsub.current = client.id;
+    srv.pubsub.current_subscribed = client.subs.is_subscribed();
+    srv.pubsub.to_current.resp3 = client.out.resp3;
     let mut ctx = Ctx {
         srv,
         client,
@@ -501,6 +536,11 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
     let custom = ctx.custom_propagation;
     let Ctx { srv, client, .. } = ctx;
     let elapsed = start.elapsed();
+    if !srv.pubsub.to_current.buf.is_empty() {
+        let mark = reply_mark.min(client.out.buf.len());
+        let pushed = std::mem::take(&mut srv.pubsub.to_current.buf);
+        client.out.buf.splice(mark..mark, pushed);
+    }
 
     if srv.dirty > dirty_before && !custom {
         let db = client.db;
@@ -518,6 +558,14 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         srv.slowlog_push(client, argv, usec);
     }
     srv.after_command(client, meta, argv, usec);
+    if srv.tracking.needs_after_command() {
+        let args: Vec<&[u8]> = argv.iter().collect();
+        srv.tracking_after_command(client, meta, cflags & flags::READONLY != 0, &args);
+        // Broadcasts to this client queued behind its reply.
+        let pushed = std::mem::take(&mut srv.pubsub.to_current.buf);
+        client.out.buf.extend_from_slice(&pushed);
+    }
+    srv.pubsub.current = outer_current;
     if client.close_after_reply {
         Flow::CloseAfterReply
     } else {

@@ -15,10 +15,12 @@ pub mod latency;
 pub mod log;
 pub mod net;
 pub mod notify;
+pub mod pubsub;
 pub mod server;
 pub mod startup;
 #[cfg(test)]
 pub mod testkit;
+pub mod tracking;
 pub mod util;
 
 /// The Redis version we are compatible with, reported by INFO and HELLO so

@@ -45,17 +45,141 @@ pub mod class {
     pub const NEW: u32 = 1 << 13;
 }
 
+/// The classes `A` stands for in Redis 7.0: every type and event class
+/// except key-miss (`m`) and new-key (`n`) events.
+pub const ALL: u32 = class::GENERIC
+    | class::STRING
+    | class::LIST
+    | class::SET
+    | class::HASH
+    | class::ZSET
+    | class::EXPIRED
+    | class::EVICTED
+    | class::STREAM
+    | class::MODULE;
+
+/// Parses `notify-keyspace-events` flags into class bits; None on an
+/// unknown character.
+pub fn parse_flags(s: &[u8]) -> Option<u32> {
+    let mut bits = 0;
+    for &c in s {
+        bits |= match c {
+            b'A' => ALL,
+            b'g' => class::GENERIC,
+            b'$' => class::STRING,
+            b'l' => class::LIST,
+            b's' => class::SET,
+            b'h' => class::HASH,
+            b'z' => class::ZSET,
+            b'x' => class::EXPIRED,
+            b'e' => class::EVICTED,
+            b'K' => class::KEYSPACE,
+            b'E' => class::KEYEVENT,
+            b't' => class::STREAM,
+            b'm' => class::KEY_MISS,
+            b'd' => class::MODULE,
+            b'n' => class::NEW,
+            _ => return None,
+        };
+    }
+    Some(bits)
+}
+
+/// Renders class bits as `CONFIG GET notify-keyspace-events` shows them:
+/// `A` when all of it is set (new-key events are then not shown, as in
+/// Redis), else the class letters, then `K`, `E`, `m`.
+pub fn flags_to_string(bits: u32) -> String {
+    let mut s = String::new();
+    if bits & ALL == ALL {
+        s.push('A');
+    } else {
+        for (b, c) in [
+            (class::GENERIC, 'g'),
+            (class::STRING, '$'),
+            (class::LIST, 'l'),
+            (class::SET, 's'),
+            (class::HASH, 'h'),
+            (class::ZSET, 'z'),
+            (class::EXPIRED, 'x'),
+            (class::EVICTED, 'e'),
+            (class::STREAM, 't'),
+            (class::MODULE, 'd'),
+            (class::NEW, 'n'),
+        ] {
+            if bits & b != 0 {
+                s.push(c);
+            }
+        }
+    }
+    for (b, c) in [
+        (class::KEYSPACE, 'K'),
+        (class::KEYEVENT, 'E'),
+        (class::KEY_MISS, 'm'),
+    ] {
+        if bits & b != 0 {
+            s.push(c);
+        }
+    }
+    s
+}
+
 impl Server {
     /// A key's value was changed by a command (or expired, or evicted).
     pub fn signal_modified_key(&mut self, db: usize, key: &[u8]) {
-        let _ = (db, key);
+        let _ = db;
+        // Tracking keys are names only: a client caching `k` from any
+        // database hears about `k` changing in any database, as in Redis.
+        self.tracking_invalidate_key(key);
     }
 
-    /// Publishes a keyspace notification when its class is enabled.
+    /// Publishes a keyspace notification when its class is enabled:
+    /// `__keyspace@<db>__:<key>` carries the event name (with `K`),
+    /// `__keyevent@<db>__:<event>` the key name (with `E`).
     pub fn notify_keyspace_event(&mut self, class: u32, event: &str, key: &[u8], db: usize) {
-        if self.notify_keyspace_events & class == 0 {
+        let flags = self.notify_keyspace_events;
+        if flags & class == 0 {
             return;
         }
-        let _ = (event, key, db);
+        if flags & class::KEYSPACE != 0 {
+            let mut chan = format!("__keyspace@{db}__:").into_bytes();
+            chan.extend_from_slice(key);
+            self.publish(&chan, event.as_bytes());
+        }
+        if flags & class::KEYEVENT != 0 {
+            let chan = format!("__keyevent@{db}__:{event}");
+            self.publish(chan.as_bytes(), key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::Kit;
+
+    #[test]
+    fn flags_round_trip_as_redis_renders_them() {
+        let r = |s: &str| parse_flags(s.as_bytes()).map(flags_to_string);
+        assert_eq!(r("KEA").as_deref(), Some("AKE"));
+        assert_eq!(r("KEAnm").as_deref(), Some("AKEm"));
+        assert_eq!(r("g$lshzxetd").as_deref(), Some("A"));
+        assert_eq!(r("Elg$x").as_deref(), Some("g$lxE"));
+        assert_eq!(r("").as_deref(), Some(""));
+        assert_eq!(r("KEZ"), None);
+    }
+
+    #[test]
+    fn events_reach_keyspace_and_keyevent_subscribers() {
+        let mut k = Kit::new();
+        k.srv.notify_keyspace_events = parse_flags(b"KEA").unwrap_or(0);
+        k.run(&["HELLO", "3"]);
+        k.run(&["PSUBSCRIBE", "__key*__:*"]);
+        let t = k.run(&["SET", "foo", "bar"]);
+        assert_eq!(
+            t,
+            ">4\r\n$8\r\npmessage\r\n$10\r\n__key*__:*\r\n$18\r\n__keyspace@0__:foo\r\n$3\r\nset\r\n\
+             >4\r\n$8\r\npmessage\r\n$10\r\n__key*__:*\r\n$18\r\n__keyevent@0__:set\r\n$3\r\nfoo\r\n\
+             +OK\r\n"
+        );
     }
 }

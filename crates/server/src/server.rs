@@ -131,6 +131,10 @@ pub struct Server {
     pub latency_threshold_ms: i64,
     /// Per-command latency histograms (`INFO latencystats`).
     pub latency_hist: crate::latency::LatencyHistograms,
+    /// Pub/Sub channels and patterns with their subscribers.
+    pub pubsub: crate::pubsub::PubSub,
+    /// Client-side caching tables (`CLIENT TRACKING`).
+    pub tracking: crate::tracking::Tracking,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -198,6 +202,8 @@ impl Server {
             latency: Default::default(),
             latency_threshold_ms: 0,
             latency_hist: Default::default(),
+            pubsub: Default::default(),
+            tracking: Default::default(),
             config,
         };
         s.apply_config();
@@ -237,6 +243,13 @@ impl Server {
         self.lru_clock = self.access_clock.new_stamp(self.now_ms);
         self.latency_threshold_ms = c.get_int("latency-monitor-threshold");
         self.lazyfree_lazy_user_del = c.get_bool("lazyfree-lazy-user-del");
+        // Absent from the table or invalid: notifications stay as they were.
+        if c.get("notify-keyspace-events").is_some() {
+            let flags = c.get_str("notify-keyspace-events");
+            if let Some(bits) = crate::notify::parse_flags(flags.as_bytes()) {
+                self.notify_keyspace_events = bits;
+            }
+        }
         if let Some(l) = crate::log::Level::parse(&c.get_str("loglevel")) {
             crate::log::set_level(l);
         }
@@ -277,8 +290,19 @@ impl Server {
     }
 
     pub fn remove_client(&mut self, id: u64) {
-        self.clients.remove(&id);
+        if let Some(rc) = self.clients.remove(&id) {
+            if let Ok(mut c) = rc.try_borrow_mut() {
+                self.forget_client_state(&mut c);
+            }
+        }
         self.monitors.retain(|&m| m != id);
+    }
+
+    /// Drops a client's subscriptions and tracking (disconnect, `RESET`).
+    pub fn forget_client_state(&mut self, c: &mut Client) {
+        let id = c.id;
+        self.pubsub.forget_client(&mut c.subs, id);
+        self.disable_tracking(c);
     }
 
     /// Finds `key` in database `db`, applying lazy expiry: a master
@@ -321,6 +345,7 @@ impl Server {
             }
             None => {
                 self.stats.keyspace_misses += 1;
+                self.notify_keyspace_event(crate::notify::class::KEY_MISS, "keymiss", key, db);
                 None
             }
         }
@@ -344,6 +369,8 @@ impl Server {
     /// (or `UNLINK` with `lazyfree-lazy-expire yes`), so replicas and the
     /// AOF stay in step without their own clocks deciding.
     fn note_expired(&mut self, db: usize, key: &[u8]) {
+        self.notify_keyspace_event(crate::notify::class::EXPIRED, "expired", key, db);
+        self.signal_modified_key(db, key);
         self.stats.expired_keys += 1;
         let verb: &[u8] = if self.lazyfree_lazy_expire {
             b"UNLINK"

@@ -12,6 +12,7 @@ use crate::cmd::{Ctx, Handler};
 use crate::commands::bitmaps::{parse_bit_offset, with_bits_for_write};
 use crate::commands::strings::with_str;
 use crate::errors::{self, WrongType};
+use crate::notify::class;
 use resp::Reply;
 
 pub const COMMANDS: &[(&str, Handler)] = &[("bitfield", bitfield), ("bitfield_ro", bitfield_ro)];
@@ -323,6 +324,11 @@ fn bitfield_generic(ctx: &mut Ctx, read_only: bool) {
         Ok(changes) => {
             ctx.dirty(changes);
             ctx.out().raw(&out.buf);
+            // After the replies, where Redis emits it.
+            if changes > 0 {
+                ctx.modified(key);
+                ctx.notify(class::STRING, "setbit", key);
+            }
         }
     }
 }

@@ -9,6 +9,7 @@
 use crate::cmd::{Ctx, Handler};
 use crate::commands::strings::{store, with_str, write_str};
 use crate::errors::{self, WrongType};
+use crate::notify::class;
 use keyspace::StrValue;
 use std::borrow::Cow;
 
@@ -107,6 +108,8 @@ fn setbit(ctx: &mut Ctx) {
         Ok((old, changed)) => {
             if changed {
                 ctx.dirty(1);
+                ctx.modified(key);
+                ctx.notify(class::STRING, "setbit", key);
             }
             ctx.out().int(i64::from(old));
         }
@@ -384,9 +387,13 @@ fn bitop(ctx: &mut Ctx) {
     if len > 0 {
         store(ctx, dest, StrValue::raw(res));
         ctx.dirty(1);
+        ctx.modified(dest);
+        ctx.notify(class::STRING, "set", dest);
     } else if ctx.key_exists(dest) {
         ctx.db().remove(dest);
         ctx.dirty(1);
+        ctx.modified(dest);
+        ctx.notify(class::GENERIC, "del", dest);
     }
     ctx.out().int(len as i64);
 }

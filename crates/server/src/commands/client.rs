@@ -130,6 +130,7 @@ fn type_of(c: &Client) -> ClientType {
         Kind::Master => ClientType::Master,
         Kind::Replica => ClientType::Replica,
         // A MONITOR client counts as normal, as in Redis.
+        Kind::Normal | Kind::Monitor if c.subs.is_subscribed() => ClientType::Pubsub,
         Kind::Normal | Kind::Monitor => ClientType::Normal,
     }
 }
@@ -158,6 +159,18 @@ pub fn describe(srv: &Server, c: &Client, current: Option<(&str, usize)>, out: &
         Kind::Monitor => fl.push('O'),
         Kind::Normal => {}
     }
+    if c.subs.is_subscribed() {
+        fl.push('P');
+    }
+    if c.tracking.on {
+        fl.push('t');
+    }
+    if c.tracking.broken_redirect {
+        fl.push('R');
+    }
+    if c.tracking.bcast {
+        fl.push('B');
+    }
     if c.close_after_reply {
         fl.push('A');
     }
@@ -178,15 +191,23 @@ pub fn describe(srv: &Server, c: &Client, current: Option<(&str, usize)>, out: &
     let _ = writeln!(
         out,
         "id={} addr={addr} laddr={laddr} fd={} name={name} age={age} idle={idle} flags={fl} \
-         db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem={argv_mem} \
+         db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free={} argv-mem={argv_mem} \
          multi-mem=0 rbs={rbs} rbp={rbs} obl={obl} oll=0 omem=0 tot-mem={tot} events={events} \
-         cmd={cmd} user={} redir=-1 resp={}",
+         cmd={cmd} user={} redir={} resp={}",
         c.id,
         c.fd,
         c.db,
+        c.subs.channels.len(),
+        c.subs.patterns.len(),
+        c.subs.shard.len(),
         c.qbuf,
         c.qbuf_free,
         c.user,
+        if c.tracking.on {
+            c.tracking.redirect as i64
+        } else {
+            -1
+        },
         c.resp()
     );
 }

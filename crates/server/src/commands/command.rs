@@ -316,6 +316,16 @@ fn keys_of(
     Ok(keys)
 }
 
+/// Key positions of a full command line by its key specs, skipping
+/// specs its arguments contradict (client tracking remembers these).
+pub fn key_positions(meta: &CommandMeta, args: &[&[u8]]) -> Vec<usize> {
+    meta.key_specs
+        .iter()
+        .filter_map(|ks| spec_keys(ks, args).ok())
+        .flatten()
+        .collect()
+}
+
 /// Positions found by one key spec; `Err` when the arguments contradict
 /// it (a numkeys beyond the end).
 fn spec_keys(ks: &KeySpec, args: &[&[u8]]) -> Result<Vec<usize>, ()> {

@@ -14,6 +14,16 @@ pub const COMMANDS: &[(&str, Handler)] = &[
 ];
 
 fn ping(ctx: &mut Ctx) {
+    // A RESP2 subscriber gets its pong in the shape of a Pub/Sub message,
+    // so clients reading only pushes can parse it.
+    if ctx.argv.len() <= 2 && !ctx.client.out.resp3 && ctx.client.subs.is_subscribed() {
+        let m = ctx.argv.get(1);
+        let out = ctx.out();
+        out.array(2);
+        out.bulk(b"pong");
+        out.bulk(m);
+        return;
+    }
     match ctx.argv.len() {
         1 => ctx.out().simple(b"PONG"),
         2 => {
@@ -159,6 +169,11 @@ fn reset(ctx: &mut Ctx) {
     ctx.client.no_evict = false;
     ctx.client.authenticated = !ctx.srv.auth_required();
     ctx.client.user = "default".into();
+    // RESET also drops subscriptions and client tracking.
+    {
+        let (srv, client) = ctx.parts();
+        srv.forget_client_state(client);
+    }
     // RESET also leaves MONITOR mode.
     if ctx.client.kind == crate::client::Kind::Monitor {
         ctx.client.kind = crate::client::Kind::Normal;

@@ -10,6 +10,7 @@
 use crate::cmd::{Ctx, Handler};
 use crate::commands::strings::write_str;
 use crate::errors::{self, WrongType};
+use crate::notify::class;
 use crate::util::long_double::LongDouble;
 use keyspace::{StrValue, Value, NO_EXPIRE};
 
@@ -77,8 +78,11 @@ fn incr_by(ctx: &mut Ctx, delta: i64) {
                 let lru = ctx.srv.lru_clock;
                 ctx.db()
                     .insert(key, Value::Str(StrValue::Int(n)), NO_EXPIRE, lru);
+                ctx.notify(class::NEW, "new", key);
             }
             ctx.dirty(1);
+            ctx.modified(key);
+            ctx.notify(class::STRING, "incrby", key);
             ctx.out().int(n);
         }
     }
@@ -128,8 +132,11 @@ fn incrbyfloat(ctx: &mut Ctx) {
         let lru = ctx.srv.lru_clock;
         ctx.db()
             .insert(key, Value::Str(float_text(&text)), NO_EXPIRE, lru);
+        ctx.notify(class::NEW, "new", key);
     }
     ctx.dirty(1);
+    ctx.modified(key);
+    ctx.notify(class::STRING, "incrbyfloat", key);
     ctx.out().bulk(&text);
     ctx.propagate(&[b"SET", key, &text, b"KEEPTTL"]);
 }

@@ -10,6 +10,7 @@
 use crate::cmd::{Ctx, Handler};
 use crate::commands::keys::lookup_notouch;
 use crate::errors;
+use crate::notify::class;
 use keyspace::NO_EXPIRE;
 
 pub const COMMANDS: &[(&str, Handler)] = &[
@@ -121,6 +122,8 @@ fn expire_generic(ctx: &mut Ctx, unit_ms: bool, absolute: bool, name: &str) {
     if when <= ctx.now_ms() && !ctx.srv.is_replica() {
         ctx.db().remove(key);
         ctx.dirty(1);
+        ctx.modified(key);
+        ctx.notify(class::GENERIC, "del", key);
         let verb: &[u8] = if ctx.srv.lazyfree_lazy_expire {
             b"UNLINK"
         } else {
@@ -131,9 +134,13 @@ fn expire_generic(ctx: &mut Ctx, unit_ms: bool, absolute: bool, name: &str) {
     }
     ctx.db().set_expire(key, when);
     ctx.dirty(1);
+    // Redis replies before it signals this change.
+    ctx.out().int(1);
+    ctx.modified(key);
+    ctx.notify(class::GENERIC, "expire", key);
     if unit_ms && absolute {
         // PEXPIREAT is already in its propagated form: verbatim, as sent.
-        return ctx.out().int(1);
+        return;
     }
     let mut args: Vec<&[u8]> = Vec::with_capacity(ctx.argv.len());
     let mut buf = itoa::Buffer::new();
@@ -142,7 +149,6 @@ fn expire_generic(ctx: &mut Ctx, unit_ms: bool, absolute: bool, name: &str) {
     args.push(buf.format(when).as_bytes());
     args.extend(ctx.argv.from(3));
     ctx.propagate(&args);
-    ctx.out().int(1);
 }
 
 /// What the TTL family reports.
@@ -197,6 +203,8 @@ fn persist(ctx: &mut Ctx) {
     }
     if ctx.db().persist(key) {
         ctx.dirty(1);
+        ctx.modified(key);
+        ctx.notify(class::GENERIC, "persist", key);
         ctx.out().int(1);
     } else {
         ctx.out().int(0);

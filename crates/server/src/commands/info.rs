@@ -313,9 +313,9 @@ fn clients(srv: &Server, b: &mut String) {
          client_recent_max_input_buffer:{max_qbuf}\r\n\
          client_recent_max_output_buffer:0\r\n\
          blocked_clients:0\r\n\
-         tracking_clients:0\r\n\
+         tracking_clients:{}\r\n\
          clients_in_timeout_table:0\r\n",
-        srv.maxclients
+        srv.maxclients, srv.tracking.clients
     );
 }
 
@@ -491,6 +491,7 @@ fn persistence(srv: &Server, b: &mut String) {
 fn stats(srv: &Server, b: &mut String) {
     let s = &srv.stats;
     let im = &srv.inst_metrics;
+    let tracking_totals = srv.tracking.totals();
     let _ = write!(
         b,
         "total_connections_received:{}\r\n\
@@ -518,9 +519,9 @@ fn stats(srv: &Server, b: &mut String) {
          current_eviction_exceeded_time:0\r\n\
          keyspace_hits:{}\r\n\
          keyspace_misses:{}\r\n\
-         pubsub_channels:0\r\n\
-         pubsub_patterns:0\r\n\
-         pubsubshard_channels:0\r\n\
+         pubsub_channels:{}\r\n\
+         pubsub_patterns:{}\r\n\
+         pubsubshard_channels:{}\r\n\
          latest_fork_usec:0\r\n\
          total_forks:0\r\n\
          migrate_cached_sockets:0\r\n\
@@ -531,9 +532,9 @@ fn stats(srv: &Server, b: &mut String) {
          active_defrag_key_misses:0\r\n\
          total_active_defrag_time:0\r\n\
          current_active_defrag_time:0\r\n\
-         tracking_total_keys:0\r\n\
-         tracking_total_items:0\r\n\
-         tracking_total_prefixes:0\r\n\
+         tracking_total_keys:{}\r\n\
+         tracking_total_items:{}\r\n\
+         tracking_total_prefixes:{}\r\n\
          unexpected_error_replies:0\r\n\
          total_error_replies:{}\r\n\
          dump_payload_sanitizations:0\r\n\
@@ -556,6 +557,12 @@ fn stats(srv: &Server, b: &mut String) {
         s.expire_cycle_cpu_ms,
         s.keyspace_hits,
         s.keyspace_misses,
+        srv.pubsub.len(crate::pubsub::Kind::Channel),
+        srv.pubsub.len(crate::pubsub::Kind::Pattern),
+        srv.pubsub.len(crate::pubsub::Kind::Shard),
+        tracking_totals.0,
+        tracking_totals.1,
+        tracking_totals.2,
         s.total_error_replies,
         s.total_reads_processed,
         s.total_writes_processed,

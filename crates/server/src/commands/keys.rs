@@ -10,6 +10,7 @@
 
 use crate::cmd::{Ctx, Handler};
 use crate::errors;
+use crate::notify::class;
 use crate::util::glob;
 use keyspace::lru::{self, AccessClock};
 use keyspace::{Entry, StrValue, Value};
@@ -84,6 +85,8 @@ fn del(ctx: &mut Ctx) {
     for key in ctx.argv.from(1) {
         if ctx.key_exists(key) {
             ctx.db().remove(key);
+            ctx.modified(key);
+            ctx.notify(class::GENERIC, "del", key);
             n += 1;
         }
     }
@@ -144,6 +147,11 @@ fn rename_generic(ctx: &mut Ctx, nx: bool) {
         ctx.db().insert_entry(dst, entry);
     }
     ctx.dirty(1);
+    ctx.notify(class::NEW, "new", dst);
+    ctx.modified(src);
+    ctx.modified(dst);
+    ctx.notify(class::GENERIC, "rename_from", src);
+    ctx.notify(class::GENERIC, "rename_to", dst);
     if nx {
         ctx.out().int(1);
     } else {
@@ -190,6 +198,12 @@ fn copy(ctx: &mut Ctx) {
     let lru = ctx.srv.lru_clock;
     ctx.srv.dbs[dst_db].insert(dst, value, expire, lru);
     ctx.dirty(1);
+    ctx.srv
+        .notify_keyspace_event(class::NEW, "new", dst, dst_db);
+    ctx.srv.signal_modified_key(dst_db, dst);
+    ctx.srv
+        .notify_keyspace_event(class::GENERIC, "copy_to", dst, dst_db);
+    ctx.flush_pushes();
     ctx.out().int(1);
 }
 
@@ -216,6 +230,14 @@ fn move_(ctx: &mut Ctx) {
         ctx.srv.dbs[dst_db].insert_entry(key, entry);
     }
     ctx.dirty(1);
+    ctx.srv
+        .notify_keyspace_event(class::NEW, "new", key, dst_db);
+    ctx.modified(key);
+    ctx.srv.signal_modified_key(dst_db, key);
+    ctx.notify(class::GENERIC, "move_from", key);
+    ctx.srv
+        .notify_keyspace_event(class::GENERIC, "move_to", key, dst_db);
+    ctx.flush_pushes();
     ctx.out().int(1);
 }
 

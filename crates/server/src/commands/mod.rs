@@ -12,11 +12,13 @@ pub mod expire;
 pub mod info;
 pub mod keys;
 pub mod lcs;
+pub mod pubsub;
 pub mod server;
 pub mod specs;
 pub mod string_edits;
 pub mod strings;
 pub mod summaries;
+pub mod tracking;
 
 use crate::cmd::Handler;
 
@@ -37,5 +39,7 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(lcs::COMMANDS);
     v.extend_from_slice(bitmaps::COMMANDS);
     v.extend_from_slice(bitfield::COMMANDS);
+    v.extend_from_slice(pubsub::COMMANDS);
+    v.extend_from_slice(tracking::COMMANDS);
     v
 }

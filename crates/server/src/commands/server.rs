@@ -57,6 +57,7 @@ fn flushdb(ctx: &mut Ctx) {
     }
     let n = ctx.db().len() as u64;
     ctx.db().clear();
+    ctx.srv.tracking_invalidate_all();
     // Propagated even when empty, as Redis forces it.
     ctx.dirty(n.max(1));
     ctx.out().ok();
@@ -71,6 +72,7 @@ fn flushall(ctx: &mut Ctx) {
         n += db.len() as u64;
         db.clear();
     }
+    ctx.srv.tracking_invalidate_all();
     ctx.dirty(n.max(1));
     ctx.out().ok();
 }

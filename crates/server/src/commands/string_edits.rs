@@ -7,6 +7,7 @@
 use crate::cmd::{Ctx, Handler};
 use crate::commands::strings::{check_string_length, max_string_len, store, with_str, write_str};
 use crate::errors::{self, WrongType};
+use crate::notify::class;
 use keyspace::StrValue;
 
 pub const COMMANDS: &[(&str, Handler)] = &[
@@ -36,10 +37,13 @@ fn append(ctx: &mut Ctx) {
         Ok(Some(total)) => total,
         Ok(None) => {
             store(ctx, key, StrValue::from_bytes(val));
+            ctx.notify(class::NEW, "new", key);
             val.len()
         }
     };
     ctx.dirty(1);
+    ctx.modified(key);
+    ctx.notify(class::STRING, "append", key);
     ctx.out().int(total as i64);
 }
 
@@ -151,10 +155,13 @@ fn setrange(ctx: &mut Ctx) {
             let mut data = Vec::new();
             let total = write_at(&mut data, offset);
             store(ctx, key, StrValue::raw(data));
+            ctx.notify(class::NEW, "new", key);
             total
         }
     };
     ctx.dirty(1);
+    ctx.modified(key);
+    ctx.notify(class::STRING, "setrange", key);
     ctx.out().int(total as i64);
 }
 

@@ -13,6 +13,7 @@
 
 use crate::cmd::{Argv, Ctx, Handler};
 use crate::errors::{self, WrongType};
+use crate::notify::class;
 use keyspace::{StrValue, Value, NO_EXPIRE};
 use resp::Reply;
 
@@ -301,6 +302,14 @@ fn set_generic(ctx: &mut Ctx, op: &SetOp) -> Result<bool, WrongType> {
         }
     }
     ctx.dirty(1);
+    ctx.modified(op.key);
+    if !exists {
+        ctx.notify(class::NEW, "new", op.key);
+    }
+    ctx.notify(class::STRING, "set", op.key);
+    if let SetTtl::At(_) = op.ttl {
+        ctx.notify(class::GENERIC, "expire", op.key);
+    }
     // Any expiry is propagated as an absolute PXAT, so replicas and the AOF
     // expire the key at the same instant (Redis 7.0 rewrites EXAT and even
     // PXAT this way, dropping NX/XX/GET).
@@ -414,6 +423,8 @@ fn getset(ctx: &mut Ctx) {
     }
     store(ctx, key, StrValue::from_bytes(val));
     ctx.dirty(1);
+    ctx.modified(key);
+    ctx.notify(class::STRING, "set", key);
     ctx.propagate(&[b"SET", key, val]);
 }
 
@@ -436,6 +447,8 @@ fn getdel(ctx: &mut Ctx) {
     };
     if found && ctx.db().remove(key).is_some() {
         ctx.dirty(1);
+        ctx.modified(key);
+        ctx.notify(class::GENERIC, "del", key);
         // Propagated as the deletion a user would have asked for.
         let verb: &[u8] = if ctx.srv.lazyfree_lazy_user_del {
             b"UNLINK"
@@ -479,6 +492,8 @@ fn getex(ctx: &mut Ctx) {
         Some((ms, true)) if ms <= ctx.now_ms() && !ctx.srv.is_replica() => {
             ctx.db().remove(key);
             ctx.dirty(1);
+            ctx.modified(key);
+            ctx.notify(class::GENERIC, "del", key);
             let verb: &[u8] = if ctx.srv.lazyfree_lazy_expire {
                 b"UNLINK"
             } else {
@@ -489,12 +504,16 @@ fn getex(ctx: &mut Ctx) {
         Some((ms, _)) => {
             ctx.db().set_expire(key, ms);
             ctx.dirty(1);
+            ctx.modified(key);
+            ctx.notify(class::GENERIC, "expire", key);
             let ms = itoa::Buffer::new().format(ms).as_bytes().to_vec();
             ctx.propagate(&[b"PEXPIREAT", key, &ms]);
         }
         // PERSIST is an effect only when there was a TTL to remove.
         None if o.persist && ctx.db().persist(key) => {
             ctx.dirty(1);
+            ctx.modified(key);
+            ctx.notify(class::GENERIC, "persist", key);
             ctx.propagate(&[b"PERSIST", key]);
         }
         None => {}
@@ -537,7 +556,14 @@ fn mset_generic(ctx: &mut Ctx, nx: bool) {
         }
     }
     for i in (1..argv.len()).step_by(2) {
-        store(ctx, argv.get(i), StrValue::from_bytes(argv.get(i + 1)));
+        let key = argv.get(i);
+        let new = ctx.srv.notify_keyspace_events & class::NEW != 0 && !ctx.key_exists(key);
+        store(ctx, key, StrValue::from_bytes(argv.get(i + 1)));
+        ctx.modified(key);
+        if new {
+            ctx.notify(class::NEW, "new", key);
+        }
+        ctx.notify(class::STRING, "set", key);
     }
     ctx.dirty((argv.len() as u64 - 1) / 2);
     if nx {

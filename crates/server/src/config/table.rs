@@ -169,6 +169,7 @@ pub static DIRECTIVES: &[Def] = &[
     d("slowlog-log-slower-than", INT, "10000"),
     d("slowlog-max-len", UINT, "128"),
     d("latency-monitor-threshold", UINT, "0"),
+    d("notify-keyspace-events", Kind::Str, ""),
     d("maxmemory", MEM, "0"),
     d(
         "maxmemory-policy",

@@ -1,0 +1,307 @@
+//! The Pub/Sub registry: which clients listen on which channels, patterns
+//! and shard channels, and the delivery of messages into their output
+//! buffers.
+//!
+//! The server owns one [`PubSub`] (channel → subscriber ids, in
+//! subscription order); each client keeps its own side ([`ClientSubs`]) so
+//! that `UNSUBSCRIBE` with no argument, `CLIENT LIST`'s `sub=` and the
+//! clean-up on disconnect need no scan of the registry.
+//!
+//! Delivery writes the message straight into the subscriber's reply buffer
+//! and wakes its connection task, as MONITOR does. The client running the
+//! current command is borrowed by the executor already, so messages for it
+//! are collected in [`PubSub::to_current`] and spliced into its buffer
+//! before its reply — where Redis 7.0 puts them (a RESP3 client that
+//! subscribed to its own keyspace events sees the event, then `+OK`).
+
+use crate::server::Server;
+use crate::util::glob;
+use resp::Reply;
+use std::collections::{HashMap, HashSet};
+
+/// The three kinds of subscription; each has its own verbs on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Channel,
+    Pattern,
+    Shard,
+}
+
+impl Kind {
+    pub fn subscribe_verb(self) -> &'static [u8] {
+        match self {
+            Kind::Channel => b"subscribe",
+            Kind::Pattern => b"psubscribe",
+            Kind::Shard => b"ssubscribe",
+        }
+    }
+
+    pub fn unsubscribe_verb(self) -> &'static [u8] {
+        match self {
+            Kind::Channel => b"unsubscribe",
+            Kind::Pattern => b"punsubscribe",
+            Kind::Shard => b"sunsubscribe",
+        }
+    }
+}
+
+/// One client's subscriptions.
+#[derive(Debug, Default)]
+pub struct ClientSubs {
+    pub channels: HashSet<Vec<u8>>,
+    /// Patterns in subscription order (Redis 7.0 keeps them in a list).
+    pub patterns: Vec<Vec<u8>>,
+    pub shard: HashSet<Vec<u8>>,
+}
+
+impl ClientSubs {
+    /// The count Redis reports after (un)subscribing to channels or
+    /// patterns: both kinds together, shard channels apart.
+    pub fn count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
+    /// Every subscription; non-zero puts the client in Pub/Sub mode (flag
+    /// `P`, and in RESP2 only the subscription commands are allowed).
+    pub fn total(&self) -> usize {
+        self.count() + self.shard.len()
+    }
+
+    pub fn is_subscribed(&self) -> bool {
+        self.total() > 0
+    }
+
+    fn contains(&self, kind: Kind, name: &[u8]) -> bool {
+        match kind {
+            Kind::Channel => self.channels.contains(name),
+            Kind::Pattern => self.patterns.iter().any(|p| p == name),
+            Kind::Shard => self.shard.contains(name),
+        }
+    }
+
+    /// The count shown in the (un)subscribe confirmation of `kind`.
+    pub fn count_for(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Shard => self.shard.len(),
+            _ => self.count(),
+        }
+    }
+}
+
+/// The server-wide registry.
+#[derive(Debug)]
+pub struct PubSub {
+    channels: HashMap<Vec<u8>, Vec<u64>>,
+    patterns: HashMap<Vec<u8>, Vec<u64>>,
+    shard: HashMap<Vec<u8>, Vec<u64>>,
+    /// Id of the client whose command is running (0 outside commands).
+    pub current: u64,
+    /// Whether that client was in Pub/Sub mode when its command started.
+    pub current_subscribed: bool,
+    /// Messages for the running client, spliced in before its reply.
+    pub to_current: Reply,
+}
+
+impl Default for PubSub {
+    fn default() -> Self {
+        PubSub {
+            channels: HashMap::new(),
+            patterns: HashMap::new(),
+            shard: HashMap::new(),
+            current: 0,
+            current_subscribed: false,
+            to_current: Reply {
+                buf: Vec::new(),
+                resp3: false,
+            },
+        }
+    }
+}
+
+impl PubSub {
+    fn map(&self, kind: Kind) -> &HashMap<Vec<u8>, Vec<u64>> {
+        match kind {
+            Kind::Channel => &self.channels,
+            Kind::Pattern => &self.patterns,
+            Kind::Shard => &self.shard,
+        }
+    }
+
+    fn map_mut(&mut self, kind: Kind) -> &mut HashMap<Vec<u8>, Vec<u64>> {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+            Kind::Shard => &mut self.shard,
+        }
+    }
+
+    /// Number of channels (or patterns, or shard channels) with at least
+    /// one subscriber (`INFO stats`, `PUBSUB NUMPAT`).
+    pub fn len(&self, kind: Kind) -> usize {
+        self.map(kind).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty() && self.patterns.is_empty() && self.shard.is_empty()
+    }
+
+    /// Subscribers of one channel (exact subscriptions only).
+    pub fn subscribers(&self, kind: Kind, name: &[u8]) -> usize {
+        self.map(kind).get(name).map_or(0, Vec::len)
+    }
+
+    /// Active channels matching `pattern` (all when None).
+    pub fn names(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<&[u8]> {
+        self.map(kind)
+            .keys()
+            .filter(|c| pattern.is_none_or(|p| glob::matches(p, c, false)))
+            .map(Vec::as_slice)
+            .collect()
+    }
+
+    /// Subscribes client `id`; false when it already was.
+    pub fn subscribe(&mut self, subs: &mut ClientSubs, id: u64, kind: Kind, name: &[u8]) -> bool {
+        if subs.contains(kind, name) {
+            return false;
+        }
+        match kind {
+            Kind::Channel => {
+                subs.channels.insert(name.to_vec());
+            }
+            Kind::Pattern => subs.patterns.push(name.to_vec()),
+            Kind::Shard => {
+                subs.shard.insert(name.to_vec());
+            }
+        }
+        self.map_mut(kind)
+            .entry(name.to_vec())
+            .or_default()
+            .push(id);
+        true
+    }
+
+    /// Unsubscribes client `id`; false when it was not subscribed.
+    pub fn unsubscribe(&mut self, subs: &mut ClientSubs, id: u64, kind: Kind, name: &[u8]) -> bool {
+        let was = match kind {
+            Kind::Channel => subs.channels.remove(name),
+            Kind::Shard => subs.shard.remove(name),
+            Kind::Pattern => match subs.patterns.iter().position(|p| p == name) {
+                Some(i) => {
+                    subs.patterns.remove(i);
+                    true
+                }
+                None => false,
+            },
+        };
+        if !was {
+            return false;
+        }
+        let map = self.map_mut(kind);
+        if let Some(ids) = map.get_mut(name) {
+            ids.retain(|&x| x != id);
+            if ids.is_empty() {
+                map.remove(name);
+            }
+        }
+        true
+    }
+
+    /// Drops every subscription of a client (disconnect, `RESET`), without
+    /// confirmations.
+    pub fn forget_client(&mut self, subs: &mut ClientSubs, id: u64) {
+        let channels: Vec<Vec<u8>> = subs.channels.iter().cloned().collect();
+        for c in channels {
+            self.unsubscribe(subs, id, Kind::Channel, &c);
+        }
+        let shard: Vec<Vec<u8>> = subs.shard.iter().cloned().collect();
+        for c in shard {
+            self.unsubscribe(subs, id, Kind::Shard, &c);
+        }
+        for p in std::mem::take(&mut subs.patterns) {
+            let map = &mut self.patterns;
+            if let Some(ids) = map.get_mut(&p) {
+                ids.retain(|&x| x != id);
+                if ids.is_empty() {
+                    map.remove(&p);
+                }
+            }
+        }
+    }
+}
+
+/// Writes a `message`/`smessage` (3 elements) or `pmessage` (4) push.
+fn write_message(out: &mut Reply, verb: &[u8], pattern: Option<&[u8]>, channel: &[u8], msg: &[u8]) {
+    out.push(if pattern.is_some() { 4 } else { 3 });
+    out.bulk(verb);
+    if let Some(p) = pattern {
+        out.bulk(p);
+    }
+    out.bulk(channel);
+    out.bulk(msg);
+}
+
+impl Server {
+    /// Writes something into client `id`'s output buffer and wakes its
+    /// connection; for the client running the command, into
+    /// `pubsub.to_current` instead. False when the client is gone.
+    pub fn push_to(&mut self, id: u64, write: impl FnOnce(&mut Reply)) -> bool {
+        if id == self.pubsub.current {
+            write(&mut self.pubsub.to_current);
+            return true;
+        }
+        match self.clients.get(&id).map(|rc| rc.try_borrow_mut()) {
+            Some(Ok(mut c)) => {
+                write(&mut c.out);
+                c.wake.notify_one();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Publishes `msg` on `channel` to channel and pattern subscribers;
+    /// returns the number of deliveries (Redis's PUBLISH reply).
+    pub fn publish(&mut self, channel: &[u8], msg: &[u8]) -> usize {
+        let mut n = 0;
+        if let Some(ids) = self.pubsub.channels.get(channel).cloned() {
+            for id in ids {
+                if self.push_to(id, |o| write_message(o, b"message", None, channel, msg)) {
+                    n += 1;
+                }
+            }
+        }
+        if self.pubsub.patterns.is_empty() {
+            return n;
+        }
+        let matching: Vec<(Vec<u8>, Vec<u64>)> = self
+            .pubsub
+            .patterns
+            .iter()
+            .filter(|(p, _)| glob::matches(p, channel, false))
+            .map(|(p, ids)| (p.clone(), ids.clone()))
+            .collect();
+        for (p, ids) in matching {
+            for id in ids {
+                if self.push_to(id, |o| {
+                    write_message(o, b"pmessage", Some(&p), channel, msg)
+                }) {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// Publishes on a shard channel (`SPUBLISH`).
+    pub fn publish_shard(&mut self, channel: &[u8], msg: &[u8]) -> usize {
+        let mut n = 0;
+        if let Some(ids) = self.pubsub.shard.get(channel).cloned() {
+            for id in ids {
+                if self.push_to(id, |o| write_message(o, b"smessage", None, channel, msg)) {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+}
