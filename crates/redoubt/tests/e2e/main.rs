@@ -9,4 +9,5 @@ mod differential;
 mod harness;
 mod introspection;
 mod keys;
+mod pubsub;
 mod server_core;
