@@ -387,13 +387,7 @@ impl<'a> Ctx<'a> {
     /// whatever reply was written before the event.
     #[inline]
     pub fn flush_pushes(&mut self) {
-        if !self.srv.pubsub.to_current.buf.is_empty() {
-            self.client
-                .out
-                .buf
-                .extend_from_slice(&self.srv.pubsub.to_current.buf);
-            self.srv.pubsub.to_current.buf.clear();
-        }
+        self.srv.pubsub.flush_into(&mut self.client.out);
     }
 
     /// Marks the command as propagating nothing even though it counted
@@ -415,14 +409,35 @@ impl<'a> Ctx<'a> {
     #[inline]
     pub fn lookup_read(&mut self, key: &[u8]) -> Option<&mut keyspace::Entry> {
         let (db, master) = (self.client.db, self.client.is_master());
-        self.srv.lookup_read(db, key, master)
+        if self.srv.pubsub.is_empty() {
+            return self.srv.lookup_read(db, key, master);
+        }
+        // Events the look-up raises (keymiss, expired) reach this client
+        // at this point of its reply, as in Redis (inside MGET's array).
+        let found = self.srv.lookup_read(db, key, master).is_some();
+        self.flush_pushes();
+        if found {
+            self.srv.dbs[db].get_mut(key)
+        } else {
+            None
+        }
     }
 
     /// Looks `key` up for writing: applies lazy expiry only.
     #[inline]
     pub fn lookup_write(&mut self, key: &[u8]) -> Option<&mut keyspace::Entry> {
         let (db, master) = (self.client.db, self.client.is_master());
-        self.srv.lookup_write(db, key, master)
+        if self.srv.pubsub.is_empty() {
+            return self.srv.lookup_write(db, key, master);
+        }
+        // As in `lookup_read`: an `expired` event goes out here.
+        let found = self.srv.lookup_write(db, key, master).is_some();
+        self.flush_pushes();
+        if found {
+            self.srv.dbs[db].get_mut(key)
+        } else {
+            None
+        }
     }
 
     /// Whether `key` exists and is live (lazy expiry applied), without

@@ -145,6 +145,15 @@ impl PubSub {
         self.channels.is_empty() && self.patterns.is_empty() && self.shard.is_empty()
     }
 
+    /// Moves pending messages for the running client into its output.
+    #[inline]
+    pub fn flush_into(&mut self, out: &mut Reply) {
+        if !self.to_current.buf.is_empty() {
+            out.buf.extend_from_slice(&self.to_current.buf);
+            self.to_current.buf.clear();
+        }
+    }
+
     /// Subscribers of one channel (exact subscriptions only).
     pub fn subscribers(&self, kind: Kind, name: &[u8]) -> usize {
         self.map(kind).get(name).map_or(0, Vec::len)

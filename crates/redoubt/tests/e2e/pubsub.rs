@@ -326,3 +326,67 @@ fn client_list_shows_subscriptions_and_tracking() {
         },
     );
 }
+
+#[test]
+fn new_and_keymiss_events_and_key_commands_in_resp3() {
+    same_as_redis(&[("notify-keyspace-events", "Egn$m")], |s, t| {
+        let mut c = s.raw();
+        c.cmd(&[b"HELLO", b"3"]);
+        // The client hears its own events: each before the reply, as
+        // Redis 7.0 writes them.
+        run(t, "c", &mut c, &[b"PSUBSCRIBE", b"*"]);
+        let cmds: &[&[&[u8]]] = &[
+            &[b"GET", b"nokey"],
+            &[b"MGET", b"a", b"b"],
+            &[b"EXISTS", b"nokey"],
+            &[b"TYPE", b"nokey"],
+            &[b"SET", b"k", b"v"],
+            &[b"SET", b"k", b"w", b"GET"],
+            &[b"SET", b"k", b"w", b"NX"],
+            &[b"APPEND", b"a", b"x"],
+            &[b"SETRANGE", b"r", b"2", b"x"],
+            &[b"INCRBY", b"i", b"5"],
+            &[b"GETEX", b"k", b"EX", b"100"],
+            &[b"GETEX", b"k", b"PERSIST"],
+            &[b"EXPIRE", b"k", b"100"],
+            &[b"EXPIREAT", b"k", b"1"],
+            &[b"COPY", b"a", b"a2"],
+            &[b"COPY", b"a", b"a3", b"DB", b"1"],
+            &[b"MOVE", b"a2", b"2"],
+            &[b"RENAME", b"i", b"a"],
+            &[b"RENAMENX", b"a", b"r"],
+            &[b"SETBIT", b"bits", b"7", b"1"],
+            &[
+                b"BITFIELD",
+                b"bf",
+                b"SET",
+                b"u8",
+                b"0",
+                b"255",
+                b"GET",
+                b"u8",
+                b"0",
+            ],
+            &[b"BITOP", b"OR", b"dest", b"bits", b"bf"],
+            &[b"BITOP", b"AND", b"dest", b"nokey"],
+            &[b"GETSET", b"g", b"1"],
+            &[b"SETEX", b"sx", b"100", b"v"],
+            &[b"MSETNX", b"m1", b"1", b"m2", b"2"],
+            &[b"DEL", b"m1", b"m2"],
+            &[b"PING"],
+        ];
+        for args in cmds {
+            c.send_cmd(args);
+            // Read until this command's reply, which is the first frame
+            // that is not a push.
+            loop {
+                let r = c.read_reply().expect("reply");
+                let push = r.starts_with(b">");
+                t.push(("c", r));
+                if !push {
+                    break;
+                }
+            }
+        }
+    });
+}

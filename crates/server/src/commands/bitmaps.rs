@@ -66,6 +66,7 @@ pub fn with_bits_for_write<R>(
     let mut data = vec![0u8; need];
     let r = f(&mut data, true);
     store(ctx, key, StrValue::raw(data));
+    ctx.notify(class::NEW, "new", key);
     Ok(r)
 }
 
@@ -385,7 +386,11 @@ fn bitop(ctx: &mut Ctx) {
     let dest = argv.get(2);
     let len = res.len();
     if len > 0 {
+        let new = ctx.srv.notify_keyspace_events & class::NEW != 0 && !ctx.key_exists(dest);
         store(ctx, dest, StrValue::raw(res));
+        if new {
+            ctx.notify(class::NEW, "new", dest);
+        }
         ctx.dirty(1);
         ctx.modified(dest);
         ctx.notify(class::STRING, "set", dest);

@@ -41,13 +41,23 @@ pub const COMMANDS: &[(&str, Handler)] = &[
 /// hit/miss statistics apply. Returns the entry's position in the current
 /// database.
 pub(crate) fn lookup_notouch(ctx: &mut Ctx, key: &[u8]) -> Option<usize> {
+    lookup_notouch_notify(ctx, key, true)
+}
+
+/// [`lookup_notouch`]; a miss raises a `keymiss` event when `notify`
+/// (OBJECT looks keys up without one, as Redis does).
+fn lookup_notouch_notify(ctx: &mut Ctx, key: &[u8], notify: bool) -> Option<usize> {
     let (db, master) = (ctx.client.db, ctx.client.is_master());
     let found = ctx.srv.find_live(db, key, master);
     if found.is_some() {
         ctx.srv.stats.keyspace_hits += 1;
     } else {
         ctx.srv.stats.keyspace_misses += 1;
+        if notify {
+            ctx.notify(class::KEY_MISS, "keymiss", key);
+        }
     }
+    ctx.flush_pushes();
     found
 }
 
@@ -415,7 +425,7 @@ fn swapdb(ctx: &mut Ctx) {
 /// Looks the key of an OBJECT subcommand up; replies null when missing.
 fn object_lookup(ctx: &mut Ctx) -> Option<usize> {
     let key = ctx.argv.get(2);
-    let found = lookup_notouch(ctx, key);
+    let found = lookup_notouch_notify(ctx, key, false);
     if found.is_none() {
         ctx.out().null();
     }

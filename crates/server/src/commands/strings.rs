@@ -67,7 +67,12 @@ pub fn with_str<R>(
     let (srv, client) = ctx.parts();
     let (db, master) = (client.db, client.is_master());
     match srv.lookup_read(db, key, master) {
-        None => Ok(f(None, &mut client.out)),
+        None => {
+            // A miss may have raised keymiss/expired events for this very
+            // client: they go before this element, as in Redis.
+            srv.pubsub.flush_into(&mut client.out);
+            Ok(f(None, &mut client.out))
+        }
         Some(e) => match &e.value {
             Value::Str(s) => {
                 let mut scratch = [0u8; 24];
@@ -421,9 +426,13 @@ fn getset(ctx: &mut Ctx) {
     if reply_get(ctx, key).is_err() {
         return ctx.err(errors::WRONGTYPE);
     }
+    let new = ctx.srv.notify_keyspace_events & class::NEW != 0 && !ctx.key_exists(key);
     store(ctx, key, StrValue::from_bytes(val));
     ctx.dirty(1);
     ctx.modified(key);
+    if new {
+        ctx.notify(class::NEW, "new", key);
+    }
     ctx.notify(class::STRING, "set", key);
     ctx.propagate(&[b"SET", key, val]);
 }
