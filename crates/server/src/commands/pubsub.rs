@@ -120,7 +120,8 @@ fn spublish(ctx: &mut Ctx) {
 
 fn list_channels(ctx: &mut Ctx, kind: Kind) {
     if ctx.argv.len() > 3 {
-        return ctx.err_arity();
+        let msg = crate::errors::subcommand_syntax(ctx.argv.get(1), "pubsub");
+        return ctx.err(&msg);
     }
     let pattern = (ctx.argv.len() == 3).then(|| ctx.argv.get(2));
     let (srv, client) = ctx.parts();
