@@ -436,6 +436,8 @@ impl Server {
     /// Called `hz` times per second.
     pub fn cron(&mut self) {
         self.active_expire_cycle();
+        // BCAST invalidations for keys the cycle expired.
+        self.tracking_broadcast(None);
         self.close_timed_out_clients();
         self.refresh_time();
         let s = &self.stats;

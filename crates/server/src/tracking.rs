@@ -47,6 +47,9 @@ pub struct ClientTracking {
     pub prefixes: BTreeSet<Vec<u8>>,
 }
 
+/// Modified keys with the id of the client that changed each first.
+type ModifiedKeys = BTreeMap<Vec<u8>, u64>;
+
 /// Keys modified under one BCAST prefix since the last broadcast, and the
 /// clients listening on it.
 #[derive(Debug, Default)]
@@ -54,7 +57,7 @@ struct Prefix {
     clients: BTreeSet<u64>,
     /// Key → id of the client that modified it first (0: none, e.g.
     /// expiry), for NOLOOP.
-    keys: BTreeMap<Vec<u8>, u64>,
+    keys: ModifiedKeys,
 }
 
 /// The server-wide tracking tables.
@@ -279,7 +282,7 @@ impl Server {
                 }
             }
         }
-        self.tracking_broadcast(client);
+        self.tracking_broadcast(Some(client));
         // CLIENT CACHING applies to the one command after it (any CLIENT
         // subcommand keeps it, as Redis tests the command, not the
         // subcommand).
@@ -288,12 +291,14 @@ impl Server {
         }
     }
 
-    /// Sends the keys modified under each BCAST prefix to its listeners.
-    fn tracking_broadcast(&mut self, client: &mut Client) {
+    /// Sends the keys modified under each BCAST prefix to its listeners;
+    /// `client` is the one whose command just ran, if any (the cron calls
+    /// this too, for keys the active expiry deleted).
+    pub fn tracking_broadcast(&mut self, mut client: Option<&mut Client>) {
         if self.tracking.prefixes.values().all(|p| p.keys.is_empty()) {
             return;
         }
-        let mut batches: Vec<(Vec<u64>, BTreeMap<Vec<u8>, u64>)> = Vec::new();
+        let mut batches: Vec<(Vec<u64>, ModifiedKeys)> = Vec::new();
         for bs in self.tracking.prefixes.values_mut() {
             if !bs.keys.is_empty() {
                 let keys = std::mem::take(&mut bs.keys);
@@ -302,10 +307,9 @@ impl Server {
         }
         for (ids, keys) in batches {
             for id in ids {
-                let noloop = if id == client.id {
-                    client.tracking.noloop
-                } else {
-                    self.tracking_settings(id).is_some_and(|t| t.noloop)
+                let noloop = match client.as_deref() {
+                    Some(c) if c.id == id => c.tracking.noloop,
+                    _ => self.tracking_settings(id).is_some_and(|t| t.noloop),
                 };
                 let list: Vec<&[u8]> = keys
                     .iter()
@@ -315,7 +319,7 @@ impl Server {
                 if list.is_empty() {
                     continue;
                 }
-                self.send_tracking_message(Some(client), id, Some(&list));
+                self.send_tracking_message(client.as_deref_mut(), id, Some(&list));
             }
         }
     }

@@ -93,7 +93,8 @@ fn publish_reaches_channel_and_pattern_subscribers_with_counts() {
         run(t, "sub", &mut sub, &[b"CLIENT", b"ID"]);
         run(t, "sub", &mut sub, &[b"PING"]);
         run(t, "sub", &mut sub, &[b"PING", b"hi"]);
-        run(t, "sub", &mut sub, &[b"UNSUBSCRIBE", b"news", b"nope"]);
+        sub.send_cmd(&[b"UNSUBSCRIBE", b"news", b"nope"]);
+        recv(t, "sub", &mut sub, 2);
         sub.send_cmd(&[b"PUNSUBSCRIBE"]);
         recv(t, "sub", &mut sub, 1);
         sub.send_cmd(&[b"UNSUBSCRIBE", b"chat", b"a\x00b\r\n"]);
@@ -388,5 +389,29 @@ fn new_and_keymiss_events_and_key_commands_in_resp3() {
                 }
             }
         }
+    });
+}
+
+#[test]
+fn keys_expired_by_the_active_cycle_reach_bcast_and_default_trackers() {
+    same_as_redis(&[("notify-keyspace-events", "Ex")], |s, t| {
+        let (mut b, mut d, mut w, mut sub) = (s.raw(), s.raw(), s.raw(), s.raw());
+        b.cmd(&[b"HELLO", b"3"]);
+        d.cmd(&[b"HELLO", b"3"]);
+        run(
+            t,
+            "sub",
+            &mut sub,
+            &[b"SUBSCRIBE", b"__keyevent@0__:expired"],
+        );
+        run(t, "b", &mut b, &[b"CLIENT", b"TRACKING", b"on", b"BCAST"]);
+        run(t, "d", &mut d, &[b"CLIENT", b"TRACKING", b"on"]);
+        run(t, "w", &mut w, &[b"SET", b"gone", b"v", b"PX", b"50"]);
+        recv(t, "b", &mut b, 1);
+        run(t, "d", &mut d, &[b"GET", b"gone"]);
+        // Nobody touches the key: the active cycle deletes it.
+        recv(t, "sub", &mut sub, 1);
+        recv(t, "b", &mut b, 1);
+        recv(t, "d", &mut d, 1);
     });
 }
