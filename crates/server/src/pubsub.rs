@@ -260,8 +260,12 @@ impl Server {
         }
         match self.clients.get(&id).map(|rc| rc.try_borrow_mut()) {
             Some(Ok(mut c)) => {
-                write(&mut c.out);
-                c.wake.notify_one();
+                // Redis 7.0 drops pushes to a client with CLIENT REPLY OFF
+                // (it still counts as a receiver).
+                if c.reply_mode != crate::client::ReplyMode::Off {
+                    write(&mut c.out);
+                    c.wake.notify_one();
+                }
                 true
             }
             _ => false,
