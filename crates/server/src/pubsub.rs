@@ -10,9 +10,12 @@
 //! Delivery writes the message straight into the subscriber's reply buffer
 //! and wakes its connection task, as MONITOR does. The client running the
 //! current command is borrowed by the executor already, so messages for it
-//! are collected in [`PubSub::to_current`] and spliced into its buffer
-//! before its reply — where Redis 7.0 puts them (a RESP3 client that
-//! subscribed to its own keyspace events sees the event, then `+OK`).
+//! are collected in [`PubSub::to_current`] and moved into its buffer at
+//! the point where the event happened (`Ctx::notify`, `Ctx::modified` and
+//! the look-ups flush it; the executor splices any rest before the reply).
+//! That is where Redis 7.0 writes them: a RESP3 client subscribed to its
+//! own keyspace events sees the event, then `+OK`; a keymiss raised by
+//! MGET's second key sits inside MGET's array, after the first element.
 
 use crate::server::Server;
 use crate::util::glob;

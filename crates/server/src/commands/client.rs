@@ -522,6 +522,16 @@ fn client_help(ctx: &mut Ctx) {
             "    Turns replies on or off, or skips the reply to the next command.",
             "NO-EVICT (ON|OFF)",
             "    Exempts this connection from client eviction.",
+            "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]] [OPTIN] [OPTOUT] [NOLOOP]",
+            "    Client-side caching: be told when keys this connection read (or, with",
+            "    BCAST, any key under the prefixes) change; REDIRECT sends that to another",
+            "    connection.",
+            "CACHING (YES|NO)",
+            "    In OPTIN (YES) or OPTOUT (NO) mode, whether the next command's keys are tracked.",
+            "GETREDIR",
+            "    The id invalidations are redirected to: 0 for none, -1 when not tracking.",
+            "TRACKINGINFO",
+            "    The tracking mode, redirect and prefixes of this connection.",
         ],
     );
 }
