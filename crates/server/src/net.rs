@@ -73,6 +73,17 @@ pub async fn accept_loop(srv: Rc<RefCell<Server>>, listener: TcpListener) {
 
 async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
+    // `tcp-keepalive` seconds: lets the kernel detect dead peers (Redis
+    // sets the idle time and derives the probe interval from it).
+    let keepalive = srv.borrow().config.get_int("tcp-keepalive");
+    if keepalive > 0 {
+        let secs = std::time::Duration::from_secs(keepalive as u64);
+        let ka = socket2::TcpKeepalive::new()
+            .with_time(secs)
+            .with_interval((secs / 3).max(std::time::Duration::from_secs(1)))
+            .with_retries(3);
+        let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
+    }
     let client = {
         let mut s = srv.borrow_mut();
         if s.clients.len() >= s.maxclients {
