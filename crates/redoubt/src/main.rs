@@ -16,33 +16,51 @@ const USAGE: &str = "Usage: redoubt server [/path/to/redis.conf] [--directive va
        redoubt server --version
        (a link named redoubt-server or redis-server runs `redoubt server`)";
 
-/// `--directive value ...` pairs from the command line.
-type Overrides = Vec<(String, Vec<String>)>;
-
-/// Splits redis-server style arguments into an optional file and
-/// `(directive, values)` overrides.
-fn parse_server_args(args: &[String]) -> Result<(Option<PathBuf>, Overrides), String> {
+/// Splits redis-server style arguments into an optional config file and
+/// the options text: each `--name` starts a config line and the arguments
+/// after it are appended quoted, exactly as redis-server 7.0 builds it, so
+/// a bad option is reported with the same line and quoting. As there, a
+/// `--name` right after an option name is taken as that option's value,
+/// and a bare `--save` means `save ""`.
+fn parse_server_args(args: &[String]) -> (Option<PathBuf>, String) {
     let mut file = None;
-    let mut overrides: Overrides = Vec::new();
-    let mut i = 0;
+    let mut rest = args;
     if let Some(first) = args.first() {
-        if !first.starts_with("--") {
+        if !first.starts_with('-') {
             file = Some(PathBuf::from(first));
-            i = 1;
+            rest = &args[1..];
         }
     }
-    while i < args.len() {
-        let a = &args[i];
-        match a.strip_prefix("--") {
-            Some(name) if !name.is_empty() => overrides.push((name.to_string(), Vec::new())),
-            _ => match overrides.last_mut() {
-                Some((_, vals)) => vals.push(a.clone()),
-                None => return Err(format!("Unexpected argument '{a}'")),
-            },
+    let mut options = String::new();
+    // Whether the last option name already has its value.
+    let mut handled_last = true;
+    for (j, a) in rest.iter().enumerate() {
+        let last = j + 1 == rest.len();
+        if handled_last && a.starts_with("--") {
+            if !options.is_empty() {
+                options.push('\n');
+            }
+            options.push_str(&a[2..]);
+            options.push(' ');
+            let words = a.split_ascii_whitespace().count();
+            if words == 1 {
+                handled_last = false;
+                let is_save = a.eq_ignore_ascii_case("--save");
+                if is_save && (last || rest[j + 1].starts_with("--")) {
+                    options.push_str("\"\"");
+                    handled_last = !last;
+                }
+            } else {
+                // `"--port 6380"` as one argument carries its own value.
+                handled_last = true;
+            }
+        } else {
+            options.push_str(&server::config::parse::repr(a.as_bytes()));
+            options.push(' ');
+            handled_last = true;
         }
-        i += 1;
     }
-    Ok((file, overrides))
+    (file, options)
 }
 
 fn server_main(args: &[String]) -> i32 {
@@ -58,15 +76,17 @@ fn server_main(args: &[String]) -> i32 {
         println!("{USAGE}");
         return 0;
     }
-    let (file, overrides) = match parse_server_args(args) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("{e}\n{USAGE}");
+    let (file, options) = parse_server_args(args);
+    let config = match Config::load_with_options(file.as_deref(), &options) {
+        Ok(c) => c,
+        // An unreadable file is logged, as Redis does; a bad line gets the
+        // FATAL CONFIG FILE ERROR block on stderr.
+        Err(e) if e.line_no == 0 => {
+            // Logged before the server role is known, hence `C` as Redis.
+            server::log::set_role(b'C');
+            server::log_warning!("{e}");
             return 1;
         }
-    };
-    let config = match Config::load(file.as_deref(), &overrides) {
-        Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             return 1;

@@ -53,7 +53,7 @@ fn check_somaxconn(backlog: i64) {
 }
 
 /// Runs the server until shutdown. Returns the process exit code.
-pub fn run(config: Config) -> i32 {
+pub fn run(mut config: Config) -> i32 {
     let daemon = config.get_bool("daemonize");
     log::set_file(&config.get_str("logfile"));
     if let Some(l) = log::Level::parse(&config.get_str("loglevel")) {
@@ -82,7 +82,10 @@ pub fn run(config: Config) -> i32 {
     }
     let mut pidfile = config.get_str("pidfile");
     if daemon && pidfile.is_empty() {
+        // Redis's default for a daemon; kept in the config so CONFIG GET
+        // and CONFIG REWRITE show it as Redis does.
         pidfile = "/var/run/redis.pid".into();
+        let _ = config.set("pidfile", std::slice::from_ref(&pidfile));
     }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

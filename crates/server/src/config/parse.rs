@@ -424,23 +424,39 @@ impl Config {
         file: Option<&Path>,
         overrides: &[(String, Vec<String>)],
     ) -> Result<Config, FileError> {
+        let mut options = String::new();
+        for (name, args) in overrides {
+            if !options.is_empty() {
+                options.push('\n');
+            }
+            options.push_str(name);
+            for a in args {
+                options.push(' ');
+                options.push_str(&repr(a.as_bytes()));
+            }
+        }
+        Config::load_with_options(file, &options)
+    }
+
+    /// Loads a config file, then `options`: command-line directives
+    /// already joined into config lines as redis-server does it (see the
+    /// binary's argument parsing).
+    pub fn load_with_options(file: Option<&Path>, options: &str) -> Result<Config, FileError> {
         let mut cfg = Config::new();
         let mut text = String::new();
         if let Some(f) = file {
-            text = read_config_file(f)?;
-            // Kept absolute so CONFIG REWRITE finds it after `dir` chdirs.
-            cfg.file = Some(std::path::absolute(f).unwrap_or_else(|_| f.to_path_buf()));
+            // Made absolute first, as Redis does, so messages name the full
+            // path and CONFIG REWRITE finds the file after `dir` chdirs.
+            let f = std::path::absolute(f).unwrap_or_else(|_| f.to_path_buf());
+            text = read_config_file(&f)?;
+            cfg.file = Some(f);
         }
-        // Redis appends the options to the file's text after a newline,
-        // each on its own line with its arguments quoted, so a bad option
-        // is reported as a config line numbered after the file's.
-        for (name, args) in overrides {
+        // Redis appends the options to the file's text after a newline, so
+        // a bad option is reported as a config line numbered after the
+        // file's.
+        if !options.is_empty() {
             text.push('\n');
-            text.push_str(name);
-            for a in args {
-                text.push(' ');
-                text.push_str(&repr(a.as_bytes()));
-            }
+            text.push_str(options);
         }
         cfg.load_text(&text, 0)?;
         Ok(cfg)
