@@ -106,10 +106,11 @@ fn one_of(words: &[&str]) -> ConfigError {
 
 /// Event classes of `notify-keyspace-events`, in the order Redis renders
 /// them; the classes covered by `A` come first.
-const EVENT_CLASSES: &[u8] = b"g$lshzxetd";
+const EVENT_CLASSES: &[u8] = b"g$lshzxetdn";
 
 /// Normalises `notify-keyspace-events` flags the way Redis renders them:
-/// `A` when every class is on, then `K`, `E`, `m`, `n`.
+/// `A` when every class (new-key events included) is on, then `K`, `E`,
+/// `m`.
 pub fn normalize_events(s: &str) -> Result<String, ConfigError> {
     let mut on = [false; 256];
     for c in s.bytes() {
@@ -133,7 +134,7 @@ pub fn normalize_events(s: &str) -> Result<String, ConfigError> {
             .filter(|&&k| on[k as usize])
             .for_each(|&k| out.push(k as char));
     }
-    for k in [b'K', b'E', b'm', b'n'] {
+    for k in [b'K', b'E', b'm'] {
         if on[k as usize] {
             out.push(k as char);
         }
