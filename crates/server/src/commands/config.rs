@@ -77,7 +77,7 @@ fn config_get(ctx: &mut Ctx) {
 /// value is parsed into a copy of the configuration, which replaces the
 /// live one only when all succeeded.
 fn config_set(ctx: &mut Ctx) {
-    if ctx.argv.len() % 2 != 0 {
+    if !ctx.argv.len().is_multiple_of(2) {
         return ctx.err(errors::SYNTAX);
     }
     let pairs: Vec<(String, String)> = ctx
@@ -203,8 +203,14 @@ mod tests {
     #[test]
     fn get_set_and_errors() {
         let mut k = Kit::new();
-        assert_eq!(k.run(&["CONFIG", "GET", "port"]), "*2\r\n$4\r\nport\r\n$4\r\n6379\r\n");
-        assert_eq!(k.run(&["CONFIG", "SET", "maxmemory", "1mb", "hz", "20"]), "+OK\r\n");
+        assert_eq!(
+            k.run(&["CONFIG", "GET", "port"]),
+            "*2\r\n$4\r\nport\r\n$4\r\n6379\r\n"
+        );
+        assert_eq!(
+            k.run(&["CONFIG", "SET", "maxmemory", "1mb", "hz", "20"]),
+            "+OK\r\n"
+        );
         assert_eq!(
             k.run(&["CONFIG", "GET", "maxmemory"]),
             "*2\r\n$9\r\nmaxmemory\r\n$7\r\n1048576\r\n"
@@ -228,7 +234,10 @@ mod tests {
             k.run(&["CONFIG", "SET", "port", "1", "port", "2"]),
             "-ERR CONFIG SET failed (possibly related to argument 'port') - duplicate parameter\r\n"
         );
-        assert_eq!(k.run(&["CONFIG", "SET", "a", "b", "c"]), "-ERR syntax error\r\n");
+        assert_eq!(
+            k.run(&["CONFIG", "SET", "a", "b", "c"]),
+            "-ERR syntax error\r\n"
+        );
         assert_eq!(
             k.run(&["CONFIG", "REWRITE"]),
             "-ERR The server is running without a config file\r\n"
@@ -245,7 +254,9 @@ mod tests {
         assert!(all.starts_with("*384\r\n"), "{}", &all[..10]);
         // Hidden knobs answer only to their exact name.
         assert!(!all.contains("key-load-delay"));
-        assert!(k.run(&["CONFIG", "GET", "key-load-delay"]).starts_with("*2\r\n"));
+        assert!(k
+            .run(&["CONFIG", "GET", "key-load-delay"])
+            .starts_with("*2\r\n"));
     }
 
     #[test]

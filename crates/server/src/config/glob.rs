@@ -17,41 +17,27 @@ pub fn matches(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
     let mut star: Option<(usize, usize)> = None;
     loop {
         if p < pattern.len() {
-            match pattern[p] {
+            let here = i < s.len();
+            // How far the pattern advances when byte `s[i]` matches.
+            let step = match pattern[p] {
                 b'*' => {
                     star = Some((p + 1, i));
                     p += 1;
                     continue;
                 }
-                b'?' if i < s.len() => {
-                    p += 1;
-                    i += 1;
-                    continue;
-                }
-                b'[' if i < s.len() => {
-                    if let Some((ok, next)) = class(pattern, p, s[i], nocase) {
-                        if ok {
-                            p = next;
-                            i += 1;
-                            continue;
-                        }
-                    }
-                }
-                b'\\' if p + 1 < pattern.len() && i < s.len() => {
-                    if eq(pattern[p + 1], s[i]) {
-                        p += 2;
-                        i += 1;
-                        continue;
-                    }
-                }
-                c if c != b'?' && c != b'[' && c != b'\\' && i < s.len() => {
-                    if eq(c, s[i]) {
-                        p += 1;
-                        i += 1;
-                        continue;
-                    }
-                }
-                _ => {}
+                b'?' => here.then_some(1),
+                b'[' if here => match class(pattern, p, s[i], nocase) {
+                    Some((true, next)) => Some(next - p),
+                    _ => None,
+                },
+                b'[' => None,
+                b'\\' if p + 1 < pattern.len() => (here && eq(pattern[p + 1], s[i])).then_some(2),
+                c => (here && eq(c, s[i])).then_some(1),
+            };
+            if let Some(n) = step {
+                p += n;
+                i += 1;
+                continue;
             }
         } else if i == s.len() {
             return true;

@@ -116,8 +116,8 @@ pub fn normalize_events(s: &str) -> Result<String, ConfigError> {
     for c in s.bytes() {
         match c {
             b'A' => EVENT_CLASSES.iter().for_each(|&k| on[k as usize] = true),
-            b'g' | b'$' | b'l' | b's' | b'h' | b'z' | b'x' | b'e' | b'K' | b'E' | b't'
-            | b'm' | b'd' | b'n' => on[c as usize] = true,
+            b'g' | b'$' | b'l' | b's' | b'h' | b'z' | b'x' | b'e' | b'K' | b'E' | b't' | b'm'
+            | b'd' | b'n' => on[c as usize] = true,
             _ => {
                 return Err(invalid(
                     "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
@@ -210,11 +210,9 @@ fn parse_special(which: Special, args: &[String], current: &Val) -> Result<Val, 
             for a in &w {
                 match resp::parse_i64(a.as_bytes()) {
                     Some(v) if (-2000..=2000).contains(&v) => out.push(v.to_string()),
-                    _ => {
-                        return Err(invalid(
-                            "Invalid oom-score-adj-values, elements must be between -2000 and 2000.",
-                        ))
-                    }
+                    _ => return Err(invalid(
+                        "Invalid oom-score-adj-values, elements must be between -2000 and 2000.",
+                    )),
                 }
             }
             Val::List(out)
@@ -246,7 +244,9 @@ fn parse_special(which: Special, args: &[String], current: &Val) -> Result<Val, 
                     .parse()
                     .ok()
                     .filter(|v: &f64| v.is_finite())
-                    .ok_or_else(|| invalid("Invalid latency-tracking-info-percentiles parameters"))?;
+                    .ok_or_else(|| {
+                        invalid("Invalid latency-tracking-info-percentiles parameters")
+                    })?;
                 if !(0.0..=100.0).contains(&v) {
                     return Err(invalid(
                         "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]",
@@ -369,7 +369,8 @@ pub fn parse_value(def: &Def, args: &[String], current: &Val) -> Result<Val, Con
             Val::Int(v)
         }
         Kind::Memory { min, max } => {
-            let v = parse_memory(one()?).ok_or_else(|| invalid("argument must be a memory value"))?;
+            let v =
+                parse_memory(one()?).ok_or_else(|| invalid("argument must be a memory value"))?;
             Val::Int(in_range(v, min, max)?)
         }
         Kind::Octal => {

@@ -224,7 +224,10 @@ pub static DIRECTIVES: &[Def] = &[
     al(sp("replicaof", Special::Replicaof, "", IMM), "slaveof"),
     s("masterauth", "", SENSITIVE),
     s("masteruser", "", SENSITIVE),
-    al(b("replica-serve-stale-data", "yes", 0), "slave-serve-stale-data"),
+    al(
+        b("replica-serve-stale-data", "yes", 0),
+        "slave-serve-stale-data",
+    ),
     al(b("replica-read-only", "yes", 0), "slave-read-only"),
     b("replica-ignore-disk-write-errors", "no", 0),
     b("repl-diskless-sync", "yes", 0),
@@ -244,14 +247,29 @@ pub static DIRECTIVES: &[Def] = &[
     b("repl-disable-tcp-nodelay", "no", 0),
     m("repl-backlog-size", 1, LMAX, "1048576", 0),
     i("repl-backlog-ttl", 0, LMAX, "3600", 0),
-    al(i("replica-priority", 0, INT_MAX, "100", 0), "slave-priority"),
+    al(
+        i("replica-priority", 0, INT_MAX, "100", 0),
+        "slave-priority",
+    ),
     b("replica-announced", "yes", 0),
-    al(i("min-replicas-to-write", 0, INT_MAX, "0", 0), "min-slaves-to-write"),
-    al(i("min-replicas-max-lag", 0, INT_MAX, "10", 0), "min-slaves-max-lag"),
+    al(
+        i("min-replicas-to-write", 0, INT_MAX, "0", 0),
+        "min-slaves-to-write",
+    ),
+    al(
+        i("min-replicas-max-lag", 0, INT_MAX, "10", 0),
+        "min-slaves-max-lag",
+    ),
     al(s("replica-announce-ip", "", 0), "slave-announce-ip"),
-    al(i("replica-announce-port", 0, 65535, "0", 0), "slave-announce-port"),
+    al(
+        i("replica-announce-port", 0, 65535, "0", 0),
+        "slave-announce-port",
+    ),
     al(b("replica-lazy-flush", "no", 0), "slave-lazy-flush"),
-    al(b("replica-ignore-maxmemory", "yes", 0), "slave-ignore-maxmemory"),
+    al(
+        b("replica-ignore-maxmemory", "yes", 0),
+        "slave-ignore-maxmemory",
+    ),
     e(
         "propagation-error-behavior",
         &["ignore", "panic", "panic-on-replicas"],
@@ -300,8 +318,18 @@ pub static DIRECTIVES: &[Def] = &[
     // Threads and kernel.
     i("io-threads", 1, 128, "1", IMM),
     b("io-threads-do-reads", "no", IMM),
-    e("oom-score-adj", &["no", "yes", "relative", "absolute"], "no", 0),
-    sp("oom-score-adj-values", Special::OomScoreAdjValues, "0 200 800", 0),
+    e(
+        "oom-score-adj",
+        &["no", "yes", "relative", "absolute"],
+        "no",
+        0,
+    ),
+    sp(
+        "oom-score-adj-values",
+        Special::OomScoreAdjValues,
+        "0 200 800",
+        0,
+    ),
     b("disable-thp", "yes", IMM),
     s("server_cpulist", "", IMM),
     s("bio_cpulist", "", IMM),
@@ -336,7 +364,10 @@ pub static DIRECTIVES: &[Def] = &[
         0,
     ),
     // Scripting and busy replies.
-    al(i("busy-reply-threshold", 0, LMAX, "5000", 0), "lua-time-limit"),
+    al(
+        i("busy-reply-threshold", 0, LMAX, "5000", 0),
+        "lua-time-limit",
+    ),
     // Cluster.
     b("cluster-enabled", "no", IMM),
     s("cluster-config-file", "nodes.conf", IMM),
