@@ -132,12 +132,15 @@ fn config_set(ctx: &mut Ctx) {
             }
             Err(ConfigError::Invalid(why)) => return ctx.err(&failed(name, &why)),
         };
-        if d.name == "dir" {
-            if let Err(e) = std::env::set_current_dir(value) {
-                return ctx.err(&failed(name, &config::strerror(&e)));
-            }
-        }
         next.put(i, v);
+    }
+    // `dir` is the one setting with an effect outside the process state;
+    // it is applied last, once every value parsed, so a failure leaves
+    // everything unchanged.
+    if let Some(k) = idxs.iter().position(|&i| DIRECTIVES[i].name == "dir") {
+        if let Err(e) = std::env::set_current_dir(&pairs[k].1) {
+            return ctx.err(&failed(&pairs[k].0, &config::strerror(&e)));
+        }
     }
     ctx.srv.config = next;
     // Listeners are not rebound here: a changed `port` or `bind` takes

@@ -83,6 +83,7 @@ fn invalid(s: &str) -> ConfigError {
 }
 
 const NOT_INT: &str = "argument couldn't be parsed into an integer";
+const WRONG_ARGS: &str = "wrong number of arguments";
 
 fn int_arg(s: &str) -> Result<i64, ConfigError> {
     resp::parse_i64(s.as_bytes()).ok_or_else(|| invalid(NOT_INT))
@@ -219,7 +220,7 @@ fn parse_special(which: Special, args: &[String], current: &Val) -> Result<Val, 
         }
         Special::NotifyKeyspaceEvents => {
             if args.len() != 1 {
-                return Err(ConfigError::BadDirective);
+                return Err(invalid(WRONG_ARGS));
             }
             Val::Str(normalize_events(&args[0])?)
         }
@@ -229,7 +230,7 @@ fn parse_special(which: Special, args: &[String], current: &Val) -> Result<Val, 
                 return Ok(Val::List(Vec::new()));
             }
             if w.len() != 2 {
-                return Err(ConfigError::BadDirective);
+                return Err(invalid(WRONG_ARGS));
             }
             if w[0].eq_ignore_ascii_case("no") && w[1].eq_ignore_ascii_case("one") {
                 return Ok(Val::List(Vec::new()));
@@ -258,7 +259,7 @@ fn parse_special(which: Special, args: &[String], current: &Val) -> Result<Val, 
         }
         Special::MaxmemoryClients => {
             if args.len() != 1 {
-                return Err(ConfigError::BadDirective);
+                return Err(invalid(WRONG_ARGS));
             }
             let a = &args[0];
             if let Some(p) = a.strip_suffix('%') {
@@ -300,7 +301,7 @@ fn parse_special(which: Special, args: &[String], current: &Val) -> Result<Val, 
         }
         Special::ProcTitleTemplate => {
             if args.len() != 1 {
-                return Err(ConfigError::BadDirective);
+                return Err(invalid(WRONG_ARGS));
             }
             if !valid_title_template(&args[0]) {
                 return Err(invalid(
@@ -351,7 +352,7 @@ pub fn parse_value(def: &Def, args: &[String], current: &Val) -> Result<Val, Con
         if args.len() == 1 {
             Ok(&args[0])
         } else {
-            Err(invalid("wrong number of arguments"))
+            Err(invalid(WRONG_ARGS))
         }
     };
     Ok(match def.kind {
@@ -375,8 +376,13 @@ pub fn parse_value(def: &Def, args: &[String], current: &Val) -> Result<Val, Con
         }
         Kind::Octal => {
             let a = one()?;
-            let v = i64::from_str_radix(a, 8).map_err(|_| invalid(NOT_INT))?;
-            Val::Int(in_range(v, 0, 0o777)?)
+            let v = i64::from_str_radix(a, 8)
+                .map_err(|_| invalid("argument couldn't be parsed as an octal number"))?;
+            // Redis states an octal setting's bounds in octal too.
+            if !(0..=0o777).contains(&v) {
+                return Err(invalid("argument must be between 0 and 777 inclusive"));
+            }
+            Val::Int(v)
         }
         Kind::Enum(words) => {
             let a = one()?.to_ascii_lowercase();
@@ -390,7 +396,24 @@ pub fn parse_value(def: &Def, args: &[String], current: &Val) -> Result<Val, Con
             }
             Val::Str(a)
         }
-        Kind::Str => Val::Str(one()?.clone()),
+        Kind::Str => {
+            let a = one()?;
+            // Files named by these settings live in `dir`.
+            if a.contains('/') {
+                let what = match def.name {
+                    "dbfilename" | "appendfilename" => "filename",
+                    "appenddirname" => "dirname",
+                    _ => "",
+                };
+                if !what.is_empty() {
+                    return Err(ConfigError::Invalid(format!(
+                        "{} can't be a path, just a {what}",
+                        def.name
+                    )));
+                }
+            }
+            Val::Str(a.clone())
+        }
         Kind::List => Val::List(args.iter().filter(|a| !a.is_empty()).cloned().collect()),
         Kind::Special(which) => parse_special(which, args, current)?,
     })
