@@ -71,7 +71,7 @@ pub async fn accept_loop(srv: Rc<RefCell<Server>>, listener: TcpListener) {
     }
 }
 
-async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, peer: SocketAddr) {
+pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let client = {
         let mut s = srv.borrow_mut();

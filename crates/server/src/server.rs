@@ -101,6 +101,8 @@ pub struct Server {
     pub shutdown_notify: Rc<tokio::sync::Notify>,
     /// Extra text per INFO section contributed by later subsystems.
     pub info_extra: HashMap<&'static str, String>,
+    /// TCP listeners, replaced by `CONFIG SET port/bind`.
+    pub listeners: crate::startup::Listeners,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -153,6 +155,7 @@ impl Server {
             shutdown_requested: false,
             shutdown_notify: Rc::new(tokio::sync::Notify::new()),
             info_extra: HashMap::new(),
+            listeners: Default::default(),
             config,
         };
         s.apply_config();

@@ -355,3 +355,34 @@ fn empty_logfile_logs_to_standard_output() {
     assert!(text.contains("Ready to accept connections"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn config_set_port_and_bind_move_the_listener() {
+    let s = ServerHandle::start(Flavor::Redoubt, &[]);
+    let new_port = free_port();
+    let mut raw = s.raw();
+    let p = new_port.to_string();
+    assert_eq!(
+        raw.cmd(&[b"CONFIG", b"SET", b"port", p.as_bytes()]),
+        b"+OK\r\n"
+    );
+    // The old socket is closed at once; the established connection stays.
+    assert!(std::net::TcpStream::connect(s.addr()).is_err());
+    let moved = SocketAddr::from(([127, 0, 0, 1], new_port));
+    let mut other = Raw::connect(moved);
+    assert_eq!(other.cmd(&[b"PING"]), b"+PONG\r\n");
+    // An address that cannot be bound fails the whole CONFIG SET and keeps
+    // the listener where it was.
+    assert_eq!(
+        raw.cmd(&[b"CONFIG", b"SET", b"hz", b"50", b"bind", b"192.0.2.1"]),
+        b"-ERR CONFIG SET failed (possibly related to argument 'bind') - Failed to bind to specified addresses.\r\n"
+    );
+    assert_eq!(raw.cmd(&[b"CONFIG", b"GET", b"hz"]), bulk_pair("hz", "10"));
+    assert_eq!(Raw::connect(moved).cmd(&[b"PING"]), b"+PONG\r\n");
+    // Put the port back so the harness can stop the server as it knows it.
+    let back = s.port.to_string();
+    assert_eq!(
+        raw.cmd(&[b"CONFIG", b"SET", b"port", back.as_bytes()]),
+        b"+OK\r\n"
+    );
+}

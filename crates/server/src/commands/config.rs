@@ -134,17 +134,41 @@ fn config_set(ctx: &mut Ctx) {
         };
         next.put(i, v);
     }
-    // `dir` is the one setting with an effect outside the process state;
-    // it is applied last, once every value parsed, so a failure leaves
-    // everything unchanged.
-    if let Some(k) = idxs.iter().position(|&i| DIRECTIVES[i].name == "dir") {
+    // `dir`, `port` and `bind` act outside the process state; they are
+    // applied once every value parsed, and undone if a later one fails, so
+    // a failed CONFIG SET leaves everything unchanged.
+    let position = |name: &str| idxs.iter().position(|&i| DIRECTIVES[i].name == name);
+    let old_cwd = std::env::current_dir().ok();
+    if let Some(k) = position("dir") {
         if let Err(e) = std::env::set_current_dir(&pairs[k].1) {
             return ctx.err(&failed(&pairs[k].0, &config::strerror(&e)));
         }
     }
+    let (port_k, bind_k) = (position("port"), position("bind"));
+    let cur = &ctx.srv.config;
+    let moved = cur.get_int("port") != next.get_int("port")
+        || cur.get_list("bind") != next.get_list("bind");
+    if moved && ctx.srv.listeners.active {
+        let old_bind = cur.get_list("bind");
+        let old_port = cur.get_int("port") as u16;
+        let new_port = next.get_int("port") as u16;
+        let rebound =
+            ctx.srv
+                .listeners
+                .rebind(&next.get_list("bind"), new_port, (&old_bind, old_port));
+        if !rebound {
+            if let Some(d) = old_cwd {
+                let _ = std::env::set_current_dir(d);
+            }
+            let msg = match (port_k, bind_k) {
+                (Some(k), _) => failed(&pairs[k].0, "Unable to listen on this port"),
+                (None, Some(k)) => failed(&pairs[k].0, "Failed to bind to specified addresses."),
+                (None, None) => failed("port", "Unable to listen on this port"),
+            };
+            return ctx.err(&msg);
+        }
+    }
     ctx.srv.config = next;
-    // Listeners are not rebound here: a changed `port` or `bind` takes
-    // effect at the next start (CONFIG REWRITE keeps it).
     ctx.srv.apply_config();
     ctx.out().ok();
 }
