@@ -81,7 +81,7 @@ fn server_main(args: &[String]) -> i32 {
         Ok(c) => c,
         // An unreadable file is logged, as Redis does; a bad line gets the
         // FATAL CONFIG FILE ERROR block on stderr.
-        Err(e) if e.line_no == 0 => {
+        Err(e) if e.is_open_failure() => {
             // Logged before the server role is known, hence `C` as Redis.
             server::log::set_role(b'C');
             server::log_warning!("{e}");

@@ -201,6 +201,8 @@ fn bad_config_lines_print_the_same_fatal_block_as_redis() {
     cases.push(vec!["unknown.conf", "--port", "70000"]);
     cases.push(vec!["--maxmemory", "a\"b"]);
     cases.push(vec!["--save", "--hz", "x"]);
+    cases.push(vec!["--dir", "/nonexistent-redoubt-dir"]);
+    cases.push(vec!["--logfile", "/nonexistent-redoubt-dir/x.log"]);
     for args in cases {
         let ours = refused(redoubt_bin(), &args, &dir);
         let real = refused("redis-server", &args, &dir);

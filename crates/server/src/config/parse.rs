@@ -6,7 +6,12 @@ use super::table::{Def, Kind, Special};
 use super::{Config, ConfigError, Val};
 use std::path::Path;
 
-/// A config error tied to a line, printed as Redis's FATAL block.
+/// A config error, printed as Redis prints it. Three forms:
+/// - `line_no > 0`: a bad line, Redis's FATAL block naming it;
+/// - `line_no == 0` with `line` the path: a file that cannot be read,
+///   which Redis logs as a plain message;
+/// - `line_no == 0` with an empty `line`: a problem found once every line
+///   was read (the log file cannot be opened), a FATAL block without line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileError {
     pub line_no: usize,
@@ -14,10 +19,24 @@ pub struct FileError {
     pub reason: String,
 }
 
+impl FileError {
+    /// Whether a config file could not be read (logged, not a FATAL block).
+    pub fn is_open_failure(&self) -> bool {
+        self.line_no == 0 && !self.line.is_empty()
+    }
+}
+
 impl std::fmt::Display for FileError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.line_no == 0 {
+        if self.is_open_failure() {
             return write!(f, "{}", self.reason);
+        }
+        if self.line_no == 0 {
+            return write!(
+                f,
+                "\n*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***\n{}",
+                self.reason
+            );
         }
         write!(
             f,
@@ -484,6 +503,21 @@ impl Config {
             text.push_str(options);
         }
         cfg.load_text(&text, 0)?;
+        // As Redis, the log file must be writable before start-up goes on.
+        let logfile = cfg.get_str("logfile");
+        if !logfile.is_empty() {
+            if let Err(e) = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&logfile)
+            {
+                return Err(FileError {
+                    line_no: 0,
+                    line: String::new(),
+                    reason: format!("Can't open the log file: {}", super::strerror(&e)),
+                });
+            }
+        }
         Ok(cfg)
     }
 
@@ -547,6 +581,14 @@ impl Config {
                     }
                     self.save_seen = true;
                     self.set("save", &args).map_err(|e| err(e.to_string()))?;
+                }
+                "dir" => {
+                    self.set(&lname, rest).map_err(|e| err(e.to_string()))?;
+                    // Redis moves into `dir` as soon as it reads it, so
+                    // relative paths on later lines (include, logfile) and
+                    // a missing folder are resolved and reported here.
+                    let dir = self.get_str("dir");
+                    std::env::set_current_dir(&dir).map_err(|e| err(super::strerror(&e)))?;
                 }
                 _ => self.set(&lname, rest).map_err(|e| err(e.to_string()))?,
             }

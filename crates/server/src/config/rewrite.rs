@@ -279,7 +279,11 @@ mod tests {
         let mut cfg = Config::new();
         // Lines Redoubt does not know would stop a real start; the rewrite
         // still has to cope with them.
-        let known: Vec<&str> = file.lines().filter(|l| !l.starts_with("bogus")).collect();
+        // A `dir` line would move this whole test process; leave it out.
+        let known: Vec<&str> = file
+            .lines()
+            .filter(|l| !l.starts_with("bogus") && !l.starts_with("dir "))
+            .collect();
         cfg.load_text(&known.join("\n"), 0).unwrap();
         for (k, v) in sets {
             let (_, d) = cfg.lookup(k).unwrap();
