@@ -50,6 +50,10 @@ pub struct Client {
     pub out: Reply,
     /// Close once the pending reply is written.
     pub close_after_reply: bool,
+    /// Argument positions of the current command that hold secrets
+    /// (`CONFIG SET requirepass ...`): shown as `(redacted)` in the slow
+    /// log, as Redis does. Cleared after each command.
+    pub redacted_args: Vec<usize>,
     /// Set by `CLIENT KILL` from another client: close now.
     pub killed: bool,
     pub no_evict: bool,
@@ -81,6 +85,7 @@ impl Client {
             reply_mode: ReplyMode::On,
             out: Reply::new(),
             close_after_reply: false,
+            redacted_args: Vec::new(),
             killed: false,
             no_evict: false,
             created_ms: now_ms,

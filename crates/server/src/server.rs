@@ -382,7 +382,9 @@ impl Server {
         let shown = total.min(32);
         let mut args = Vec::with_capacity(shown);
         for (i, a) in argv.iter().take(shown).enumerate() {
-            if shown < total && i == shown - 1 {
+            if client.redacted_args.contains(&i) {
+                args.push(b"(redacted)".to_vec());
+            } else if shown < total && i == shown - 1 {
                 args.push(format!("... ({} more arguments)", total - shown + 1).into_bytes());
             } else if a.len() > 128 {
                 let mut v = a[..128].to_vec();
@@ -417,6 +419,7 @@ impl Server {
         _usec: u64,
     ) {
         client.last_cmd = meta.name;
+        client.redacted_args.clear();
         client.last_interaction_ms = self.now_ms;
     }
 }

@@ -51,9 +51,6 @@ impl Listeners {
                 }
             }
         }
-        if out.is_empty() {
-            return Err(());
-        }
         Ok(out)
     }
 
@@ -216,6 +213,11 @@ async fn serve(config: Config, pidfile: String) -> i32 {
     log_notice!("Running mode=standalone, port={port}.");
     check_somaxconn(backlog);
     match Listeners::bind_all(&bind, port, backlog as i32) {
+        // Unix sockets are not served yet, so no TCP listener means none.
+        Ok(ls) if ls.is_empty() => {
+            log_warning!("Configured to not listen anywhere, exiting.");
+            return 1;
+        }
         Ok(ls) => {
             let mut srv_mut = srv.borrow_mut();
             let l = &mut srv_mut.listeners;

@@ -5,7 +5,7 @@
 //! and encodes the replies, with Redis 7.0's error texts.
 
 use crate::cmd::{CommandStats, Ctx, Handler};
-use crate::config::table::flags::{HIDDEN, IMMUTABLE, PROTECTED};
+use crate::config::table::flags::{HIDDEN, IMMUTABLE, PROTECTED, SENSITIVE};
 use crate::config::{self, glob, table::DIRECTIVES, ConfigError};
 use crate::errors;
 use crate::server::Stats;
@@ -100,6 +100,18 @@ fn config_set(ctx: &mut Ctx) {
             && ctx.client.addr.is_none_or(|a| a.ip().is_loopback()));
     let mut idxs: Vec<usize> = Vec::with_capacity(pairs.len());
     let mut first_err: Option<String> = None;
+    // Secrets are hidden from the slow log before any check can fail, as
+    // Redis does.
+    for (k, (name, _)) in pairs.iter().enumerate() {
+        if ctx
+            .srv
+            .config
+            .lookup(name)
+            .is_some_and(|(_, d)| d.is(SENSITIVE))
+        {
+            ctx.client.redacted_args.push(3 + 2 * k);
+        }
+    }
     for (name, _) in &pairs {
         let Some((i, d)) = ctx.srv.config.lookup(name) else {
             let msg =
@@ -298,5 +310,25 @@ mod tests {
         assert_eq!(k.srv.stats.keyspace_misses, 0);
         assert!(k.srv.stats.errors.is_empty());
         assert!(k.srv.slowlog.len() >= slow);
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_the_slowlog() {
+        let mut k = Kit::new();
+        k.run(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+        k.run(&["CONFIG", "SET", "masterauth", "secret", "hz", "10"]);
+        let entry = &k.srv.slowlog[0];
+        let args: Vec<&[u8]> = entry.args.iter().map(|a| a.as_slice()).collect();
+        assert_eq!(
+            args,
+            [
+                &b"CONFIG"[..],
+                b"SET",
+                b"masterauth",
+                b"(redacted)",
+                b"hz",
+                b"10"
+            ]
+        );
     }
 }
