@@ -207,9 +207,16 @@ fn lines_and_force(cfg: &Config, i: usize, d: &'static Def, cwd: &str) -> (Vec<S
                 let mut out = Vec::new();
                 for g in l.chunks(4).filter(|g| g.len() == 4) {
                     let mem = |s: &String| format_memory(s.parse().unwrap_or(0));
+                    // CONFIG GET says `slave`; the rewritten file says
+                    // `replica`, as Redis writes it.
+                    let class = if g[0] == "slave" {
+                        "replica"
+                    } else {
+                        g[0].as_str()
+                    };
                     out.push(format!(
                         "{n} {} {} {} {}",
-                        g[0],
+                        class,
                         mem(&g[1]),
                         mem(&g[2]),
                         g[3]
