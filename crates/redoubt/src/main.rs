@@ -22,8 +22,9 @@ const USAGE: &str = "Usage: redoubt server [/path/to/redis.conf] [--directive va
 /// a bad option is reported with the same line and quoting. As there, a
 /// `--name` right after an option name is taken as that option's value,
 /// and a bare `--save` means `save ""`.
-fn parse_server_args(args: &[String]) -> (Option<PathBuf>, String) {
+fn parse_server_args(args: &[String]) -> (Option<PathBuf>, bool, String) {
     let mut file = None;
+    let mut from_stdin = false;
     let mut rest = args;
     if let Some(first) = args.first() {
         if !first.starts_with('-') {
@@ -36,7 +37,11 @@ fn parse_server_args(args: &[String]) -> (Option<PathBuf>, String) {
     let mut handled_last = true;
     for (j, a) in rest.iter().enumerate() {
         let last = j + 1 == rest.len();
-        if handled_last && a.starts_with("--") {
+        // `-` as the first or the last argument: config lines on stdin.
+        let first = j == 0 && file.is_none();
+        if a == "-" && (first || (last && j + 1 == args.len() - usize::from(file.is_some()))) {
+            from_stdin = true;
+        } else if handled_last && a.starts_with("--") {
             if !options.is_empty() {
                 options.push('\n');
             }
@@ -60,7 +65,7 @@ fn parse_server_args(args: &[String]) -> (Option<PathBuf>, String) {
             handled_last = true;
         }
     }
-    (file, options)
+    (file, from_stdin, options)
 }
 
 fn server_main(args: &[String]) -> i32 {
@@ -76,8 +81,19 @@ fn server_main(args: &[String]) -> i32 {
         println!("{USAGE}");
         return 0;
     }
-    let (file, options) = parse_server_args(args);
-    let config = match Config::load_with_options(file.as_deref(), &options) {
+    let (file, from_stdin, options) = parse_server_args(args);
+    let mut stdin_text = None;
+    if from_stdin {
+        server::log::set_role(b'C');
+        server::log_warning!("Reading config from stdin");
+        let mut t = String::new();
+        if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut t) {
+            server::log_warning!("Can't read the config from stdin: {e}");
+            return 1;
+        }
+        stdin_text = Some(t);
+    }
+    let config = match Config::load_with_options(file.as_deref(), stdin_text.as_deref(), &options) {
         Ok(c) => c,
         // An unreadable file is logged, as Redis does; a bad line gets the
         // FATAL CONFIG FILE ERROR block on stderr.

@@ -221,9 +221,19 @@ fn include_rename_command_and_quoted_values_apply() {
     let inner = inc_dir.join("inner.conf");
     let outer = inc_dir.join("outer.conf");
     std::fs::write(&inner, "hz 33\nrename-command GET myget\n").unwrap();
+    // A pattern includes every match in name order (Redis 7.0).
+    let confd = inc_dir.join("conf.d");
+    std::fs::create_dir_all(&confd).unwrap();
+    std::fs::write(confd.join("10-a.conf"), "maxmemory-samples 7\n").unwrap();
+    std::fs::write(confd.join("20-b.conf"), "maxmemory-samples 8\n").unwrap();
     std::fs::write(
         &outer,
-        format!("include {}\nrename-command FLUSHDB \"\"\n", inner.display()),
+        format!(
+            "include {}\nrename-command FLUSHDB \"\"\ninclude {}/*.conf\ninclude {}/*.none\n",
+            inner.display(),
+            confd.display(),
+            confd.display()
+        ),
     )
     .unwrap();
     let s = FileServer::start(
@@ -236,6 +246,10 @@ fn include_rename_command_and_quoted_values_apply() {
     let mut raw = s.raw();
     assert_eq!(raw.cmd(&[b"AUTH", b"p a\"ss"]), b"+OK\r\n");
     assert_eq!(raw.cmd(&[b"CONFIG", b"GET", b"hz"]), bulk_pair("hz", "33"));
+    assert_eq!(
+        raw.cmd(&[b"CONFIG", b"GET", b"maxmemory-samples"]),
+        bulk_pair("maxmemory-samples", "8")
+    );
     assert_eq!(
         raw.cmd(&[b"CONFIG", b"GET", b"loglevel"]),
         bulk_pair("loglevel", "warning")

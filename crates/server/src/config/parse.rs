@@ -479,13 +479,18 @@ impl Config {
                 options.push_str(&repr(a.as_bytes()));
             }
         }
-        Config::load_with_options(file, &options)
+        Config::load_with_options(file, None, &options)
     }
 
-    /// Loads a config file, then `options`: command-line directives
-    /// already joined into config lines as redis-server does it (see the
-    /// binary's argument parsing).
-    pub fn load_with_options(file: Option<&Path>, options: &str) -> Result<Config, FileError> {
+    /// Loads a config file, then config lines read from standard input
+    /// (`redis-server -`), then `options`: command-line directives already
+    /// joined into config lines as redis-server does it (see the binary's
+    /// argument parsing).
+    pub fn load_with_options(
+        file: Option<&Path>,
+        stdin: Option<&str>,
+        options: &str,
+    ) -> Result<Config, FileError> {
         let mut cfg = Config::new();
         let mut text = String::new();
         if let Some(f) = file {
@@ -494,6 +499,9 @@ impl Config {
             let f = std::path::absolute(f).unwrap_or_else(|_| f.to_path_buf());
             text = read_config_file(&f)?;
             cfg.file = Some(f);
+        }
+        if let Some(lines) = stdin {
+            text.push_str(lines);
         }
         // Redis appends the options to the file's text after a newline, so
         // a bad option is reported as a config line numbered after the
@@ -547,8 +555,10 @@ impl Config {
                     if depth > 16 {
                         return Err(err("Too many nested includes".into()));
                     }
-                    let inc = read_config_file(Path::new(&rest[0]))?;
-                    self.load_text(&inc, depth + 1)?;
+                    for path in include_paths(&rest[0]) {
+                        let inc = read_config_file(&path)?;
+                        self.load_text(&inc, depth + 1)?;
+                    }
                 }
                 "rename-command" if rest.len() == 2 => {
                     let known = crate::commands::specs::ALL
@@ -595,6 +605,37 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The files an `include` names. As in Redis 7.0, a pattern (`*`, `?`,
+/// `[...]` in the file name) includes every matching file in name order,
+/// and none when nothing matches.
+fn include_paths(pattern: &str) -> Vec<std::path::PathBuf> {
+    let path = Path::new(pattern);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let Some(name) = name.filter(|n| n.contains(['*', '?', '['])) else {
+        return vec![path.to_path_buf()];
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let mut found: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| {
+                    let n = e.file_name();
+                    let n = n.to_string_lossy();
+                    !n.starts_with('.')
+                        && super::glob::matches(name.as_bytes(), n.as_bytes(), false)
+                })
+                .map(|e| dir.join(e.file_name()))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
 }
 
 /// Reads a config file; a file that cannot be read stops start-up with
