@@ -162,13 +162,9 @@ pub fn run(mut config: Config) -> i32 {
     if daemon {
         daemonize();
     }
-    let dir = config.get_str("dir");
-    if !dir.is_empty() {
-        if let Err(e) = std::env::set_current_dir(&dir) {
-            log_warning!("Can't chdir to '{dir}': {e}");
-            return 1;
-        }
-    }
+    // The working directory is already `dir`: loading the config entered
+    // it when it read the line, as Redis does (a relative `dir` entered a
+    // second time would go one level too deep).
     log_notice!("oO0OoO0OoO0Oo Redoubt is starting oO0OoO0OoO0Oo");
     log_notice!(
         "Redoubt version={}, redis_version={}, bits=64, pid={}, just started",
