@@ -53,25 +53,7 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
     TcpListener::from_std(sock.into())
 }
 
-/// Accepts connections forever, spawning a task for each.
-pub async fn accept_loop(srv: Rc<RefCell<Server>>, listener: TcpListener) {
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(x) => x,
-            Err(e) => {
-                log_warning!("Accepting client connection: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let srv = srv.clone();
-        tokio::task::spawn_local(async move {
-            handle_connection(srv, stream, peer).await;
-        });
-    }
-}
-
-async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, peer: SocketAddr) {
+pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     // `tcp-keepalive` seconds: lets the kernel detect dead peers (Redis
     // sets the idle time and derives the probe interval from it).

@@ -131,6 +131,8 @@ pub struct Server {
     pub latency_threshold_ms: i64,
     /// Per-command latency histograms (`INFO latencystats`).
     pub latency_hist: crate::latency::LatencyHistograms,
+    /// TCP listeners, replaced by `CONFIG SET port/bind`.
+    pub listeners: crate::startup::Listeners,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -198,6 +200,7 @@ impl Server {
             latency: Default::default(),
             latency_threshold_ms: 0,
             latency_hist: Default::default(),
+            listeners: Default::default(),
             config,
         };
         s.apply_config();
@@ -224,6 +227,15 @@ impl Server {
         self.slowlog_slower_than = c.get_int("slowlog-log-slower-than");
         self.slowlog_max_len = c.get_int("slowlog-max-len") as usize;
         self.lazyfree_lazy_expire = c.get_bool("lazyfree-lazy-expire");
+        let size = |name: &str| c.get_int(name).max(0) as usize;
+        self.encoding_limits = keyspace::EncodingLimits {
+            hash_max_listpack_entries: size("hash-max-listpack-entries"),
+            hash_max_listpack_value: size("hash-max-listpack-value"),
+            set_max_intset_entries: size("set-max-intset-entries"),
+            zset_max_listpack_entries: size("zset-max-listpack-entries"),
+            zset_max_listpack_value: size("zset-max-listpack-value"),
+            list_max_listpack_size: c.get_int("list-max-listpack-size"),
+        };
         self.access_clock = if c.get_str("maxmemory-policy").ends_with("-lfu") {
             // Redis's defaults while the directives are not in the table.
             let or = |name: &str, dflt: i64| c.get(name).map_or(dflt, |_| c.get_int(name));

@@ -5,6 +5,7 @@ pub mod bitfield;
 pub mod bitmaps;
 pub mod client;
 pub mod command;
+pub mod config;
 pub mod connection;
 pub mod counters;
 pub mod debug;
@@ -25,6 +26,7 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     let mut v = Vec::new();
     v.extend_from_slice(client::COMMANDS);
     v.extend_from_slice(command::COMMANDS);
+    v.extend_from_slice(config::COMMANDS);
     v.extend_from_slice(connection::COMMANDS);
     v.extend_from_slice(expire::COMMANDS);
     v.extend_from_slice(debug::COMMANDS);

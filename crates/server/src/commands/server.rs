@@ -153,14 +153,6 @@ pub fn repr(out: &mut Vec<u8>, a: &[u8]) {
 /// What MONITOR and SLOWLOG show instead of a secret.
 pub const REDACTED: &[u8] = b"(redacted)";
 
-/// Configuration directives whose values CONFIG SET hides.
-const SENSITIVE_CONFIGS: &[&str] = &[
-    "requirepass",
-    "masterauth",
-    "tls-key-file-pass",
-    "tls-client-key-file-pass",
-];
-
 /// Which arguments of `argv` are secrets that MONITOR and SLOWLOG show as
 /// `(redacted)`, as Redis 7.0 does: passwords of AUTH, HELLO ... AUTH,
 /// MIGRATE ... AUTH/AUTH2 and sensitive CONFIG SET values. None when the
@@ -207,8 +199,8 @@ pub fn redaction_mask(argv: Argv) -> Option<Vec<bool>> {
     } else if argv.get(1).eq_ignore_ascii_case(b"SET") {
         i = 2;
         while i + 1 < argv.len() {
-            let name = String::from_utf8_lossy(argv.get(i)).to_ascii_lowercase();
-            if SENSITIVE_CONFIGS.contains(&name.as_str()) {
+            let name = String::from_utf8_lossy(argv.get(i));
+            if crate::config::table::is_sensitive(&name) {
                 mask[i + 1] = true;
             }
             i += 2;
