@@ -194,8 +194,12 @@ impl<R: Read> Reader<R> {
             (3, true) => {
                 let clen = self.len()?;
                 let len = self.len()?;
-                if len > 1 << 32 {
-                    return Err(self.err(ErrorKind::TooLarge));
+                // An LZF back-reference (3 bytes) expands to at most 264
+                // bytes: a claimed size beyond that ratio is corrupt, and
+                // refusing it keeps a hostile file from forcing a huge
+                // allocation before any byte is checked.
+                if len > 1 << 32 || len > clen.saturating_mul(90).saturating_add(16) {
+                    return Err(self.err(ErrorKind::BadLzf));
                 }
                 let c = self.bytes(clen)?;
                 let out =
