@@ -12,7 +12,7 @@
 //! key is found.
 
 use crate::cmd::{Ctx, Handler};
-use crate::commands::keys::parse_cursor;
+use crate::commands::keys::{parse_cursor, parse_scan_options};
 use crate::errors::{self, WrongType};
 use crate::notify::class;
 use crate::server::Server;
@@ -426,7 +426,10 @@ fn hrandfield(ctx: &mut Ctx) {
         let out = &mut client.out;
         let r = match hash_and_rng(srv, db, master, key) {
             Err(WrongType) => Err(WrongType),
-            Ok(None) => Ok(out.null()),
+            Ok(None) => {
+                out.null();
+                Ok(())
+            }
             Ok(Some((h, rng))) => {
                 match h.nth(rng.gen_range(0..h.len().max(1))) {
                     Some((f, _)) => out.bulk(f),
@@ -523,26 +526,10 @@ fn hscan(ctx: &mut Ctx) {
         out.bulk(b"0");
         return out.array(0);
     }
-    let mut count: usize = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < ctx.argv.len() {
-        let opt = ctx.argv.get(i);
-        let has_value = i + 1 < ctx.argv.len();
-        if opt.eq_ignore_ascii_case(b"COUNT") && has_value {
-            match resp::parse_i64(ctx.argv.get(i + 1)) {
-                None => return ctx.err(errors::NOT_INTEGER),
-                Some(n) if n < 1 => return ctx.err(errors::SYNTAX),
-                Some(n) => count = usize::try_from(n).unwrap_or(usize::MAX),
-            }
-        } else if opt.eq_ignore_ascii_case(b"MATCH") && has_value {
-            let p = ctx.argv.get(i + 1);
-            pattern = (p != b"*").then_some(p);
-        } else {
-            return ctx.err(errors::SYNTAX);
-        }
-        i += 2;
-    }
+    let (count, pattern) = match parse_scan_options(ctx.argv, 3, false) {
+        Err(e) => return ctx.err(e),
+        Ok(o) => (o.count, o.pattern),
+    };
     let (srv, client) = ctx.parts();
     let Some(Value::Hash(h)) = srv.dbs[client.db].get(key).map(|e| &e.value) else {
         return;
@@ -550,7 +537,7 @@ fn hscan(ctx: &mut Ctx) {
     let out = &mut client.out;
     let mut found: Vec<(&[u8], &[u8])> = Vec::new();
     let next = h.scan(cursor, count, |f, v| {
-        if pattern.map_or(true, |p| glob::matches(p, f, false)) {
+        if pattern.is_none_or(|p| glob::matches(p, f, false)) {
             found.push((f, v));
         }
     });
