@@ -23,10 +23,12 @@ use indexmap::IndexMap;
 /// keeps [`Hash::scan`]'s cursor safe (see `db.rs` for the argument).
 pub type Table = IndexMap<Box<[u8]>, Box<[u8]>, RandomState>;
 
+/// A hash value. The table is boxed so that a small hash (the common case)
+/// pays only for the packed buffer's header.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Hash {
     Listpack(Packed),
-    Table(Table),
+    Table(Box<Table>),
 }
 
 impl Default for Hash {
@@ -67,7 +69,9 @@ impl Hash {
                 // Entries vector (two fat pointers and a hash each) plus the
                 // index table (one usize per slot).
                 let entry = 2 * std::mem::size_of::<Box<[u8]>>() + std::mem::size_of::<u64>();
-                strings + m.capacity() * (entry + std::mem::size_of::<usize>())
+                std::mem::size_of::<Table>()
+                    + strings
+                    + m.capacity() * (entry + std::mem::size_of::<usize>())
             }
         }
     }
@@ -169,7 +173,7 @@ impl Hash {
             for (k, v) in p.iter() {
                 m.insert(k.into(), v.into());
             }
-            *self = Hash::Table(m);
+            *self = Hash::Table(Box::new(m));
         }
     }
 }
@@ -281,14 +285,19 @@ impl Packed {
         match self.find(field) {
             Some(p) => {
                 // Update in place: the field keeps its position.
-                let mut enc = Vec::with_capacity(value.len() + 2);
+                let mut enc = Vec::with_capacity(value.len() + 4);
                 put_varint(&mut enc, value.len());
                 enc.extend_from_slice(value);
+                if enc.len() > p.end - p.value {
+                    self.buf.reserve_exact(enc.len() - (p.end - p.value));
+                }
                 self.buf.splice(p.value..p.end, enc);
                 false
             }
             None => {
-                self.buf.reserve(field.len() + value.len() + 4);
+                // Exact growth, as a listpack reallocates on every insert:
+                // a small hash should not carry up to twice its size.
+                self.buf.reserve_exact(field.len() + value.len() + 4);
                 put_varint(&mut self.buf, field.len());
                 self.buf.extend_from_slice(field);
                 put_varint(&mut self.buf, value.len());
@@ -367,6 +376,19 @@ mod tests {
         assert_eq!(h.nth(1), Some((&b"c"[..], &b"3"[..])));
         assert_eq!(h.len(), 3);
         assert_eq!(h.encoding(), "listpack");
+    }
+
+    #[test]
+    fn a_small_hash_is_one_compact_buffer() {
+        assert!(std::mem::size_of::<Hash>() <= 32);
+        let l = EncodingLimits::default();
+        let mut h = Hash::new();
+        for i in 0..100 {
+            h.set(format!("field:{i}").as_bytes(), b"value", &l);
+        }
+        // Two one-byte length prefixes per pair, over the strings' bytes.
+        let strings: usize = h.iter().map(|(f, v)| f.len() + v.len()).sum();
+        assert!(h.heap_size() <= strings + 2 * 100 + 4 * 100);
     }
 
     #[test]

@@ -678,4 +678,27 @@ mod tests {
         );
         assert_eq!(k.run(&["HRANDFIELD", "nokey"]), "_\r\n");
     }
+
+    #[test]
+    fn hscan_walks_a_hashtable_with_its_cursor() {
+        let mut k = Kit::new();
+        k.srv.encoding_limits.hash_max_listpack_entries = 4;
+        for i in 0..40 {
+            k.run(&["HSET", "h", &format!("f{i}"), &i.to_string()]);
+        }
+        assert_eq!(encoding(&k, "h"), Some("hashtable"));
+        let mut cursor = "0".to_string();
+        let mut fields = 0;
+        loop {
+            let r = k.run(&["HSCAN", "h", &cursor, "COUNT", "7", "MATCH", "f1*"]);
+            let lines: Vec<&str> = r.split("\r\n").collect();
+            cursor = lines[2].to_string();
+            fields += lines.iter().filter(|l| l.starts_with("f1")).count();
+            if cursor == "0" {
+                break;
+            }
+        }
+        // f1 and f10..f19
+        assert_eq!(fields, 11);
+    }
 }
