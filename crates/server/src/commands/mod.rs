@@ -10,6 +10,7 @@ pub mod connection;
 pub mod counters;
 pub mod debug;
 pub mod expire;
+pub mod hashes;
 pub mod info;
 pub mod keys;
 pub mod lcs;
@@ -39,5 +40,6 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(lcs::COMMANDS);
     v.extend_from_slice(bitmaps::COMMANDS);
     v.extend_from_slice(bitfield::COMMANDS);
+    v.extend_from_slice(hashes::COMMANDS);
     v
 }
