@@ -131,6 +131,8 @@ pub struct Server {
     pub latency_threshold_ms: i64,
     /// Per-command latency histograms (`INFO latencystats`).
     pub latency_hist: crate::latency::LatencyHistograms,
+    /// WATCHed keys and the transactions they guard.
+    pub watches: crate::multi::Watches,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -198,6 +200,7 @@ impl Server {
             latency: Default::default(),
             latency_threshold_ms: 0,
             latency_hist: Default::default(),
+            watches: Default::default(),
             config,
         };
         s.apply_config();
@@ -279,6 +282,7 @@ impl Server {
     pub fn remove_client(&mut self, id: u64) {
         self.clients.remove(&id);
         self.monitors.retain(|&m| m != id);
+        self.watches.unwatch_all(id);
     }
 
     /// Finds `key` in database `db`, applying lazy expiry: a master
@@ -345,6 +349,7 @@ impl Server {
     /// AOF stay in step without their own clocks deciding.
     fn note_expired(&mut self, db: usize, key: &[u8]) {
         self.stats.expired_keys += 1;
+        self.signal_modified_key(db, key);
         let verb: &[u8] = if self.lazyfree_lazy_expire {
             b"UNLINK"
         } else {

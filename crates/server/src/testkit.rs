@@ -36,6 +36,22 @@ impl Kit {
 
     /// Runs one command; returns the raw reply bytes as (lossy) text.
     pub fn run(&mut self, args: &[&str]) -> String {
+        let mut client = std::mem::replace(&mut self.client, Client::new(0, 0));
+        let reply = self.run_on(&mut client, args);
+        self.client = client;
+        reply
+    }
+
+    /// A second client (for WATCH and other cross-client tests), run with
+    /// [`Kit::run_on`]. Ids start at 2; the kit's own client is 1.
+    pub fn new_client(&mut self, id: u64) -> Client {
+        let mut c = Client::new(id, self.srv.now_ms);
+        c.authenticated = true;
+        c
+    }
+
+    /// Runs one command as `client`.
+    pub fn run_on(&mut self, client: &mut Client, args: &[&str]) -> String {
         let mut buf = Vec::new();
         let mut ranges = Vec::new();
         for a in args {
@@ -43,9 +59,9 @@ impl Kit {
             buf.extend_from_slice(a.as_bytes());
             ranges.push((s, buf.len()));
         }
-        self.client.out.buf.clear();
-        cmd::execute(&mut self.srv, &mut self.client, Argv::new(&buf, &ranges));
-        String::from_utf8_lossy(&self.client.out.buf).into_owned()
+        client.out.buf.clear();
+        cmd::execute(&mut self.srv, client, Argv::new(&buf, &ranges));
+        String::from_utf8_lossy(&client.out.buf).into_owned()
     }
 
     /// Drains the effects propagated so far, each as its arguments joined
