@@ -10,3 +10,4 @@ mod harness;
 mod introspection;
 mod keys;
 mod server_core;
+mod transactions;
