@@ -503,7 +503,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
             return Flow::Continue;
         }
         if !crate::multi::runs_inside_multi(meta.name) {
-            srv.queue_multi_command(client, argv);
+            srv.queue_multi_command(client, argv, cflags);
             client.last_cmd = meta.name;
             client.out.simple(b"QUEUED");
             return Flow::Continue;

@@ -79,6 +79,9 @@ pub struct MultiState {
     pub queued: usize,
     /// Bytes held by the queue (`multi-mem`), also kept while EXEC runs.
     pub mem: usize,
+    /// Flags of the queued commands, or-ed (an EXEC that will write waits
+    /// out `CLIENT PAUSE WRITE`, as in Redis).
+    pub cmd_flags: u32,
     /// A command was rejected while queuing (unknown, wrong arity, ...):
     /// EXEC replies EXECABORT (Redis's `CLIENT_DIRTY_EXEC`).
     pub aborted: bool,
@@ -210,13 +213,11 @@ impl Server {
         let present = self.dbs.get(db).is_some_and(|d| d.find(key).is_some());
         for id in ids {
             if let Some(w) = self.watches.entry_mut(id, db, key) {
-                if w.expired {
-                    if !present {
-                        // The already-expired key was deleted: logically
-                        // nothing changed; from now on it is just absent.
-                        w.expired = false;
-                        continue;
-                    }
+                if w.expired && !present {
+                    // The already-expired key was deleted: logically
+                    // nothing changed; from now on it is just absent.
+                    w.expired = false;
+                    continue;
                 }
             }
             self.watches.set_dirty(id);
@@ -315,7 +316,7 @@ impl Server {
 
     /// Queues a command for `client`'s transaction (answered `+QUEUED` by
     /// the caller). A transaction already doomed keeps nothing, as Redis.
-    pub fn queue_multi_command(&mut self, client: &mut Client, argv: Argv) {
+    pub fn queue_multi_command(&mut self, client: &mut Client, argv: Argv, cmd_flags: u32) {
         let dirty = self.watches.is_dirty(client.id);
         if let Some(m) = client.multi.as_mut() {
             if m.aborted || dirty {
@@ -324,6 +325,7 @@ impl Server {
             m.queue.push(argv);
             m.queued += 1;
             m.mem = m.queue.mem();
+            m.cmd_flags |= cmd_flags;
         }
     }
 

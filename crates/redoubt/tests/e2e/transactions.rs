@@ -192,7 +192,8 @@ fn queued_commands_show_in_client_list_and_commandstats_count_at_exec() {
     let mut b = s.raw();
     let list = String::from_utf8_lossy(&b.cmd(&[b"CLIENT", b"LIST"])).into_owned();
     assert!(
-        list.lines().any(|l| l.contains("flags=x") && l.contains(" multi=2 ")),
+        list.lines()
+            .any(|l| l.contains("flags=x") && l.contains(" multi=2 ")),
         "no client in MULTI with 2 queued commands: {list}"
     );
     let stats = String::from_utf8_lossy(&b.cmd(&[b"INFO", b"commandstats"])).into_owned();
@@ -206,5 +207,33 @@ fn queued_commands_show_in_client_list_and_commandstats_count_at_exec() {
             .filter(|l| l.starts_with("id="))
             .all(|l| l.contains(" multi=-1 ")),
         "{list}"
+    );
+}
+
+#[test]
+fn exec_of_a_writing_transaction_waits_out_client_pause_write() {
+    let s = ServerHandle::start(Flavor::Redoubt, &[]);
+    let (mut a, mut admin) = (s.raw(), s.raw());
+    a.cmd(&[b"MULTI"]);
+    assert_eq!(a.cmd(&[b"SET", b"k", b"v"]), b"+QUEUED\r\n");
+    assert_eq!(
+        admin.cmd(&[b"CLIENT", b"PAUSE", b"300", b"WRITE"]),
+        b"+OK\r\n"
+    );
+    let t = std::time::Instant::now();
+    assert_eq!(a.cmd(&[b"EXEC"]), b"*1\r\n+OK\r\n");
+    assert!(
+        t.elapsed() >= Duration::from_millis(200),
+        "EXEC with a write ran during the pause"
+    );
+    // A read-only transaction is not held back.
+    a.cmd(&[b"MULTI"]);
+    a.cmd(&[b"GET", b"k"]);
+    admin.cmd(&[b"CLIENT", b"PAUSE", b"300", b"WRITE"]);
+    let t = std::time::Instant::now();
+    assert_eq!(a.cmd(&[b"EXEC"]), b"*1\r\n$1\r\nv\r\n");
+    assert!(
+        t.elapsed() < Duration::from_millis(200),
+        "read-only EXEC paused"
     );
 }

@@ -57,7 +57,13 @@ pub fn must_wait(srv: &mut Server, client: &Client, argv: Argv) -> bool {
             idx = sub;
         }
     }
-    srv.commands.commands[idx].flags & (flags::WRITE | flags::MAY_REPLICATE) != 0
+    let writes = flags::WRITE | flags::MAY_REPLICATE;
+    // EXEC waits when its transaction holds a write.
+    let queued = match &client.multi {
+        Some(m) if srv.commands.commands[idx].meta.name == "exec" => m.cmd_flags,
+        _ => 0,
+    };
+    (srv.commands.commands[idx].flags | queued) & writes != 0
 }
 
 /// Milliseconds left in the current pause (0 when none).
