@@ -551,10 +551,11 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
 }
 
 /// Refuses a command before its handler runs. Inside MULTI this dooms the
-/// transaction; a refused EXEC ends it at once with the reason.
+/// transaction; a refused EXEC ends it at once and says why (with
+/// EXECABORT even outside MULTI, as Redis 7.0 does).
 fn reject(srv: &mut Server, client: &mut Client, idx: usize, msg: &str) {
     srv.commands.stats[idx].rejected_calls += 1;
-    if client.multi.is_some() && srv.commands.commands[idx].meta.name == "exec" {
+    if srv.commands.commands[idx].meta.name == "exec" {
         client.multi = None;
         srv.watches.unwatch_all(client.id);
         let msg = errors::exec_abort_because(msg);

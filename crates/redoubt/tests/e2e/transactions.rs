@@ -4,7 +4,7 @@
 //! scenario runs on real redis-server 7.0 and on Redoubt and the raw
 //! replies must match.
 
-use crate::harness::{wait_for, Flavor, Raw, ServerHandle};
+use crate::harness::{wait_for, Flavor, ServerHandle};
 use std::time::Duration;
 
 /// One step: which connection (0 watches, 1 interferes) and the command.
@@ -134,12 +134,8 @@ fn watched_key_expires(s: &ServerHandle) -> Vec<Vec<u8>> {
     replies.push(a.cmd(&[b"MULTI"]));
     replies.push(a.cmd(&[b"SET", b"k", b"mine"]));
     replies.push(a.cmd(&[b"EXEC"]));
-    replies.push(exists(&mut a));
+    replies.push(a.cmd(&[b"EXISTS", b"k"]));
     replies
-}
-
-fn exists(c: &mut Raw) -> Vec<u8> {
-    c.cmd(&[b"EXISTS", b"k"])
 }
 
 #[test]
