@@ -71,6 +71,11 @@ pub struct Client {
     pub paused: bool,
     /// Woken when another task queued output for this client or killed it.
     pub wake: Rc<Notify>,
+    /// The transaction between MULTI and EXEC/DISCARD (`None` outside).
+    pub multi: Option<crate::multi::MultiState>,
+    /// Set while EXEC runs the queued commands: blocking commands must not
+    /// block then (they answer as if timed out).
+    pub in_exec: bool,
 }
 
 impl Client {
@@ -98,6 +103,8 @@ impl Client {
             argv_mem: 0,
             paused: false,
             wake: Rc::new(Notify::new()),
+            multi: None,
+            in_exec: false,
         }
     }
 

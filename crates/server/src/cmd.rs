@@ -430,13 +430,18 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
     if argv.is_empty() {
         return Flow::Continue;
     }
-    srv.refresh_time();
+    // Inside EXEC the clock stands still, as in Redis: a key cannot
+    // expire between two commands of one transaction.
+    if !client.in_exec {
+        srv.refresh_time();
+    }
     let name = argv.get(0);
     let Some(mut idx) = srv.commands.lookup(name) else {
         let msg = errors::unknown_command(name, argv);
         srv.stats.count_error(&msg);
         srv.stats.unknown_commands += 1;
         client.out.error(&msg);
+        crate::multi::flag_transaction(client);
         return Flow::Continue;
     };
     // Container commands (CONFIG, CLIENT, ...) dispatch on the subcommand.
@@ -452,6 +457,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
             srv.stats.count_error(&msg);
             srv.commands.stats[parent].rejected_calls += 1;
             client.out.error(&msg);
+            crate::multi::flag_transaction(client);
             return Flow::Continue;
         }
         match srv.commands.lookup_sub(parent, argv.get(1)) {
@@ -462,6 +468,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
                 srv.stats.count_error(&msg);
                 srv.commands.stats[parent].rejected_calls += 1;
                 client.out.error(&msg);
+                crate::multi::flag_transaction(client);
                 return Flow::Continue;
             }
         }
@@ -487,6 +494,21 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         reject(srv, client, idx, errors::NOAUTH);
         return Flow::Continue;
     }
+    // Inside MULTI, commands that passed the checks above are queued
+    // (Redis's processCommand order), except the few that act on the
+    // transaction itself.
+    if client.multi.is_some() && !client.in_exec {
+        if cflags & flags::NO_MULTI != 0 {
+            reject(srv, client, idx, errors::NOT_IN_MULTI);
+            return Flow::Continue;
+        }
+        if !crate::multi::runs_inside_multi(meta.name) {
+            srv.queue_multi_command(client, argv, cflags);
+            client.last_cmd = meta.name;
+            client.out.simple(b"QUEUED");
+            return Flow::Continue;
+        }
+    }
 
     let start = Instant::now();
     let dirty_before = srv.dirty;
@@ -506,8 +528,11 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         let db = client.db;
         srv.journal.propagate_argv(db, argv);
     }
-    let arbitrary = cflags & flags::TOUCHES_ARBITRARY_KEYS != 0;
-    srv.journal.end_command(!arbitrary);
+    // A transaction's commands are released together when EXEC ends.
+    if !client.in_exec {
+        let arbitrary = cflags & flags::TOUCHES_ARBITRARY_KEYS != 0;
+        srv.journal.end_command(!arbitrary);
+    }
 
     let usec = elapsed.as_micros() as u64;
     let st = &mut srv.commands.stats[idx];
@@ -525,8 +550,20 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
     }
 }
 
+/// Refuses a command before its handler runs. Inside MULTI this dooms the
+/// transaction; a refused EXEC ends it at once and says why (with
+/// EXECABORT even outside MULTI, as Redis 7.0 does).
 fn reject(srv: &mut Server, client: &mut Client, idx: usize, msg: &str) {
-    srv.stats.count_error(msg);
     srv.commands.stats[idx].rejected_calls += 1;
+    if srv.commands.commands[idx].meta.name == "exec" {
+        client.multi = None;
+        srv.watches.unwatch_all(client.id);
+        let msg = errors::exec_abort_because(msg);
+        srv.stats.count_error(&msg);
+        client.out.error(&msg);
+        return;
+    }
+    crate::multi::flag_transaction(client);
+    srv.stats.count_error(msg);
     client.out.error(msg);
 }

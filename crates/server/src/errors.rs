@@ -70,6 +70,12 @@ pub const HASH_INCR_NAN: &str = "ERR value is NaN or Infinity";
 pub const VALUE_OUT_OF_RANGE: &str = "ERR value is out of range";
 pub const LONG_OUT_OF_RANGE: &str =
     "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+pub const MULTI_NESTED: &str = "ERR MULTI calls can not be nested";
+pub const EXEC_WITHOUT_MULTI: &str = "ERR EXEC without MULTI";
+pub const DISCARD_WITHOUT_MULTI: &str = "ERR DISCARD without MULTI";
+pub const WATCH_INSIDE_MULTI: &str = "ERR WATCH inside MULTI is not allowed";
+pub const NOT_IN_MULTI: &str = "ERR Command not allowed inside a transaction";
+pub const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
 
 /// `ERR wrong number of arguments for 'get' command`; subcommands use their
 /// full name (`config|get`).
@@ -133,4 +139,11 @@ pub fn subcommand_syntax(sub: &[u8], parent: &str) -> String {
 /// message.
 pub fn code(msg: &str) -> &str {
     msg.split(' ').next().unwrap_or("ERR")
+}
+
+/// `EXECABORT Transaction discarded because of: <why>`: EXEC itself was
+/// rejected (wrong arity, ...); the reason loses its `ERR ` code.
+pub fn exec_abort_because(why: &str) -> String {
+    let why = why.strip_prefix("ERR ").unwrap_or(why);
+    format!("EXECABORT Transaction discarded because of: {why}")
 }

@@ -13,6 +13,7 @@ pub mod errors;
 pub mod journal;
 pub mod latency;
 pub mod log;
+pub mod multi;
 pub mod net;
 pub mod notify;
 pub mod server;

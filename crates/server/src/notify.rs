@@ -48,7 +48,9 @@ pub mod class {
 impl Server {
     /// A key's value was changed by a command (or expired, or evicted).
     pub fn signal_modified_key(&mut self, db: usize, key: &[u8]) {
-        let _ = (db, key);
+        if !self.watches.is_empty() {
+            self.touch_watched_key(db, key);
+        }
     }
 
     /// Publishes a keyspace notification when its class is enabled.

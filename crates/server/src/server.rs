@@ -133,6 +133,8 @@ pub struct Server {
     pub latency_hist: crate::latency::LatencyHistograms,
     /// TCP listeners, replaced by `CONFIG SET port/bind`.
     pub listeners: crate::startup::Listeners,
+    /// WATCHed keys and the transactions they guard.
+    pub watches: crate::multi::Watches,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -201,6 +203,7 @@ impl Server {
             latency_threshold_ms: 0,
             latency_hist: Default::default(),
             listeners: Default::default(),
+            watches: Default::default(),
             config,
         };
         s.apply_config();
@@ -291,6 +294,7 @@ impl Server {
     pub fn remove_client(&mut self, id: u64) {
         self.clients.remove(&id);
         self.monitors.retain(|&m| m != id);
+        self.watches.unwatch_all(id);
     }
 
     /// Finds `key` in database `db`, applying lazy expiry: a master
@@ -357,6 +361,7 @@ impl Server {
     /// AOF stay in step without their own clocks deciding.
     fn note_expired(&mut self, db: usize, key: &[u8]) {
         self.stats.expired_keys += 1;
+        self.signal_modified_key(db, key);
         let verb: &[u8] = if self.lazyfree_lazy_expire {
             b"UNLINK"
         } else {

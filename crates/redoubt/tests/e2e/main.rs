@@ -11,3 +11,4 @@ mod harness;
 mod introspection;
 mod keys;
 mod server_core;
+mod transactions;

@@ -322,6 +322,9 @@ fn bitfield_generic(ctx: &mut Ctx, read_only: bool) {
         Err(WrongType) => ctx.err(errors::WRONGTYPE),
         Ok(changes) => {
             ctx.dirty(changes);
+            if changes > 0 {
+                ctx.modified(key);
+            }
             ctx.out().raw(&out.buf);
         }
     }

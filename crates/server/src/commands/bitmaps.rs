@@ -107,6 +107,7 @@ fn setbit(ctx: &mut Ctx) {
         Ok((old, changed)) => {
             if changed {
                 ctx.dirty(1);
+                ctx.modified(ctx.argv.get(1));
             }
             ctx.out().int(i64::from(old));
         }
@@ -384,9 +385,11 @@ fn bitop(ctx: &mut Ctx) {
     if len > 0 {
         store(ctx, dest, StrValue::raw(res));
         ctx.dirty(1);
+        ctx.modified(dest);
     } else if ctx.key_exists(dest) {
         ctx.db().remove(dest);
         ctx.dirty(1);
+        ctx.modified(dest);
     }
     ctx.out().int(len as i64);
 }

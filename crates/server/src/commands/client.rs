@@ -57,7 +57,13 @@ pub fn must_wait(srv: &mut Server, client: &Client, argv: Argv) -> bool {
             idx = sub;
         }
     }
-    srv.commands.commands[idx].flags & (flags::WRITE | flags::MAY_REPLICATE) != 0
+    let writes = flags::WRITE | flags::MAY_REPLICATE;
+    // EXEC waits when its transaction holds a write.
+    let queued = match &client.multi {
+        Some(m) if srv.commands.commands[idx].meta.name == "exec" => m.cmd_flags,
+        _ => 0,
+    };
+    (srv.commands.commands[idx].flags | queued) & writes != 0
 }
 
 /// Milliseconds left in the current pause (0 when none).
@@ -158,6 +164,13 @@ pub fn describe(srv: &Server, c: &Client, current: Option<(&str, usize)>, out: &
         Kind::Monitor => fl.push('O'),
         Kind::Normal => {}
     }
+    if c.multi.is_some() {
+        fl.push('x');
+    }
+    // A watched key was touched: the next EXEC fails.
+    if srv.watches.is_dirty(c.id) {
+        fl.push('d');
+    }
     if c.close_after_reply {
         fl.push('A');
     }
@@ -167,19 +180,30 @@ pub fn describe(srv: &Server, c: &Client, current: Option<(&str, usize)>, out: &
     if fl.is_empty() {
         fl.push('N');
     }
+    // While EXEC runs the queue, Redis reports EXEC itself as the current
+    // command (its only argument is the four bytes of its name).
+    let current = if c.in_exec {
+        Some(("exec", 4))
+    } else {
+        current
+    };
     let (cmd, argv_mem) = match current {
         Some((name, mem)) => (name, mem),
         None => (c.last_cmd, 0),
     };
+    let (multi, multi_mem) = match &c.multi {
+        Some(m) => (m.queued as i64, m.mem),
+        None => (-1, 0),
+    };
     let obl = c.out.buf.len();
     let rbs = c.out.buf.capacity().max(1024);
-    let tot = c.qbuf + c.qbuf_free + rbs + argv_mem + std::mem::size_of::<Client>();
+    let tot = c.qbuf + c.qbuf_free + rbs + argv_mem + multi_mem + std::mem::size_of::<Client>();
     let events = if obl > 0 { "rw" } else { "r" };
     let _ = writeln!(
         out,
         "id={} addr={addr} laddr={laddr} fd={} name={name} age={age} idle={idle} flags={fl} \
-         db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem={argv_mem} \
-         multi-mem=0 rbs={rbs} rbp={rbs} obl={obl} oll=0 omem=0 tot-mem={tot} events={events} \
+         db={} sub=0 psub=0 ssub=0 multi={multi} qbuf={} qbuf-free={} argv-mem={argv_mem} \
+         multi-mem={multi_mem} rbs={rbs} rbp={rbs} obl={obl} oll=0 omem=0 tot-mem={tot} events={events} \
          cmd={cmd} user={} redir=-1 resp={}",
         c.id,
         c.fd,

@@ -159,6 +159,7 @@ fn reset(ctx: &mut Ctx) {
     ctx.client.no_evict = false;
     ctx.client.authenticated = !ctx.srv.auth_required();
     ctx.client.user = "default".into();
+    crate::commands::transactions::discard_transaction(ctx);
     // RESET also leaves MONITOR mode.
     if ctx.client.kind == crate::client::Kind::Monitor {
         ctx.client.kind = crate::client::Kind::Normal;

@@ -79,6 +79,7 @@ fn incr_by(ctx: &mut Ctx, delta: i64) {
                     .insert(key, Value::Str(StrValue::Int(n)), NO_EXPIRE, lru);
             }
             ctx.dirty(1);
+            ctx.modified(key);
             ctx.out().int(n);
         }
     }
@@ -130,6 +131,7 @@ fn incrbyfloat(ctx: &mut Ctx) {
             .insert(key, Value::Str(float_text(&text)), NO_EXPIRE, lru);
     }
     ctx.dirty(1);
+    ctx.modified(key);
     ctx.out().bulk(&text);
     ctx.propagate(&[b"SET", key, &text, b"KEEPTTL"]);
 }

@@ -121,6 +121,7 @@ fn expire_generic(ctx: &mut Ctx, unit_ms: bool, absolute: bool, name: &str) {
     if when <= ctx.now_ms() && !ctx.srv.is_replica() {
         ctx.db().remove(key);
         ctx.dirty(1);
+        ctx.modified(key);
         let verb: &[u8] = if ctx.srv.lazyfree_lazy_expire {
             b"UNLINK"
         } else {
@@ -131,6 +132,7 @@ fn expire_generic(ctx: &mut Ctx, unit_ms: bool, absolute: bool, name: &str) {
     }
     ctx.db().set_expire(key, when);
     ctx.dirty(1);
+    ctx.modified(key);
     if unit_ms && absolute {
         // PEXPIREAT is already in its propagated form: verbatim, as sent.
         return ctx.out().int(1);
@@ -197,6 +199,7 @@ fn persist(ctx: &mut Ctx) {
     }
     if ctx.db().persist(key) {
         ctx.dirty(1);
+        ctx.modified(key);
         ctx.out().int(1);
     } else {
         ctx.out().int(0);

@@ -84,6 +84,7 @@ fn del(ctx: &mut Ctx) {
     for key in ctx.argv.from(1) {
         if ctx.key_exists(key) {
             ctx.db().remove(key);
+            ctx.modified(key);
             n += 1;
         }
     }
@@ -144,6 +145,8 @@ fn rename_generic(ctx: &mut Ctx, nx: bool) {
         ctx.db().insert_entry(dst, entry);
     }
     ctx.dirty(1);
+    ctx.modified(src);
+    ctx.modified(dst);
     if nx {
         ctx.out().int(1);
     } else {
@@ -190,6 +193,7 @@ fn copy(ctx: &mut Ctx) {
     let lru = ctx.srv.lru_clock;
     ctx.srv.dbs[dst_db].insert(dst, value, expire, lru);
     ctx.dirty(1);
+    ctx.srv.signal_modified_key(dst_db, dst);
     ctx.out().int(1);
 }
 
@@ -216,6 +220,8 @@ fn move_(ctx: &mut Ctx) {
         ctx.srv.dbs[dst_db].insert_entry(key, entry);
     }
     ctx.dirty(1);
+    ctx.modified(key);
+    ctx.srv.signal_modified_key(dst_db, key);
     ctx.out().int(1);
 }
 
@@ -410,6 +416,8 @@ fn swapdb(ctx: &mut Ctx) {
     if a >= n || b >= n {
         return ctx.err(errors::INVALID_DB);
     }
+    ctx.srv.touch_all_watched_keys_in_db(a, Some(b));
+    ctx.srv.touch_all_watched_keys_in_db(b, Some(a));
     ctx.srv.dbs.swap(a, b);
     ctx.dirty(1);
     ctx.out().ok();

@@ -19,6 +19,7 @@ pub mod specs;
 pub mod string_edits;
 pub mod strings;
 pub mod summaries;
+pub mod transactions;
 
 use crate::cmd::Handler;
 
@@ -41,5 +42,6 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(bitmaps::COMMANDS);
     v.extend_from_slice(bitfield::COMMANDS);
     v.extend_from_slice(hashes::COMMANDS);
+    v.extend_from_slice(transactions::COMMANDS);
     v
 }

@@ -56,6 +56,8 @@ fn flushdb(ctx: &mut Ctx) {
         return;
     }
     let n = ctx.db().len() as u64;
+    let db = ctx.client.db;
+    ctx.srv.touch_all_watched_keys_in_db(db, None);
     ctx.db().clear();
     // Propagated even when empty, as Redis forces it.
     ctx.dirty(n.max(1));
@@ -67,6 +69,9 @@ fn flushall(ctx: &mut Ctx) {
         return;
     }
     let mut n = 0;
+    for db in 0..ctx.srv.dbs.len() {
+        ctx.srv.touch_all_watched_keys_in_db(db, None);
+    }
     for db in &mut ctx.srv.dbs {
         n += db.len() as u64;
         db.clear();

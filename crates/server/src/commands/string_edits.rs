@@ -40,6 +40,7 @@ fn append(ctx: &mut Ctx) {
         }
     };
     ctx.dirty(1);
+    ctx.modified(key);
     ctx.out().int(total as i64);
 }
 
@@ -155,6 +156,7 @@ fn setrange(ctx: &mut Ctx) {
         }
     };
     ctx.dirty(1);
+    ctx.modified(key);
     ctx.out().int(total as i64);
 }
 

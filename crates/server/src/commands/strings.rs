@@ -301,6 +301,7 @@ fn set_generic(ctx: &mut Ctx, op: &SetOp) -> Result<bool, WrongType> {
         }
     }
     ctx.dirty(1);
+    ctx.modified(op.key);
     // Any expiry is propagated as an absolute PXAT, so replicas and the AOF
     // expire the key at the same instant (Redis 7.0 rewrites EXAT and even
     // PXAT this way, dropping NX/XX/GET).
@@ -414,6 +415,7 @@ fn getset(ctx: &mut Ctx) {
     }
     store(ctx, key, StrValue::from_bytes(val));
     ctx.dirty(1);
+    ctx.modified(key);
     ctx.propagate(&[b"SET", key, val]);
 }
 
@@ -436,6 +438,7 @@ fn getdel(ctx: &mut Ctx) {
     };
     if found && ctx.db().remove(key).is_some() {
         ctx.dirty(1);
+        ctx.modified(key);
         // Propagated as the deletion a user would have asked for.
         let verb: &[u8] = if ctx.srv.lazyfree_lazy_user_del {
             b"UNLINK"
@@ -479,6 +482,7 @@ fn getex(ctx: &mut Ctx) {
         Some((ms, true)) if ms <= ctx.now_ms() && !ctx.srv.is_replica() => {
             ctx.db().remove(key);
             ctx.dirty(1);
+            ctx.modified(key);
             let verb: &[u8] = if ctx.srv.lazyfree_lazy_expire {
                 b"UNLINK"
             } else {
@@ -489,12 +493,14 @@ fn getex(ctx: &mut Ctx) {
         Some((ms, _)) => {
             ctx.db().set_expire(key, ms);
             ctx.dirty(1);
+            ctx.modified(key);
             let ms = itoa::Buffer::new().format(ms).as_bytes().to_vec();
             ctx.propagate(&[b"PEXPIREAT", key, &ms]);
         }
         // PERSIST is an effect only when there was a TTL to remove.
         None if o.persist && ctx.db().persist(key) => {
             ctx.dirty(1);
+            ctx.modified(key);
             ctx.propagate(&[b"PERSIST", key]);
         }
         None => {}
@@ -540,6 +546,9 @@ fn mset_generic(ctx: &mut Ctx, nx: bool) {
         store(ctx, argv.get(i), StrValue::from_bytes(argv.get(i + 1)));
     }
     ctx.dirty((argv.len() as u64 - 1) / 2);
+    for i in (1..argv.len()).step_by(2) {
+        ctx.modified(argv.get(i));
+    }
     if nx {
         ctx.out().int(1);
     } else {
