@@ -650,7 +650,10 @@ mod tests {
         k.run(&["COPY", "s", "s2"]);
         assert_eq!(k.run(&["OBJECT", "FREQ", "s2"]), ":5\r\n");
         k.run(&["RENAME", "s", "s3"]);
-        assert_eq!(k.run(&["OBJECT", "FREQ", "s3"]), ":6\r\n");
+        // RENAME's write look-up is an access too: from 6, the logarithmic
+        // counter grows with probability 1/11, as in Redis.
+        let f = k.run(&["OBJECT", "FREQ", "s3"]);
+        assert!(f == ":6\r\n" || f == ":7\r\n", "{f}");
         assert!(k
             .run(&["OBJECT", "IDLETIME", "s3"])
             .starts_with("-ERR An LFU maxmemory policy is selected, idle time not tracked."));
