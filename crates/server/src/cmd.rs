@@ -494,6 +494,20 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         reject(srv, client, idx, errors::NOAUTH);
         return Flow::Continue;
     }
+    // A failed background save stops writes (and PING, as in Redis) when
+    // stop-writes-on-bgsave-error is set, so nobody believes data is safe.
+    if (cflags & flags::WRITE != 0 || meta.name == "ping")
+        && !client.is_master()
+        && crate::persistence::save::writes_denied(srv)
+    {
+        reject(srv, client, idx, errors::MISCONF);
+        return Flow::Continue;
+    }
+    // While the dataset loads, only commands flagged `loading` run.
+    if srv.persist.loading.is_some() && cflags & flags::LOADING == 0 {
+        reject(srv, client, idx, errors::LOADING);
+        return Flow::Continue;
+    }
     // Inside MULTI, commands that passed the checks above are queued
     // (Redis's processCommand order), except the few that act on the
     // transaction itself.

@@ -77,6 +77,10 @@ pub const WATCH_INSIDE_MULTI: &str = "ERR WATCH inside MULTI is not allowed";
 pub const NOT_IN_MULTI: &str = "ERR Command not allowed inside a transaction";
 pub const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
 
+pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+pub const LOADING: &str = "LOADING Redis is loading the dataset in memory";
+pub const BGSAVE_IN_PROGRESS: &str = "ERR Background save already in progress";
+
 /// `ERR wrong number of arguments for 'get' command`; subcommands use their
 /// full name (`config|get`).
 pub fn wrong_arity(full_name: &str) -> String {

@@ -16,6 +16,7 @@ pub mod log;
 pub mod multi;
 pub mod net;
 pub mod notify;
+pub mod persistence;
 pub mod server;
 pub mod startup;
 #[cfg(test)]

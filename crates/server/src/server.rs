@@ -135,6 +135,10 @@ pub struct Server {
     pub listeners: crate::startup::Listeners,
     /// WATCHed keys and the transactions they guard.
     pub watches: crate::multi::Watches,
+    /// RDB saving and loading state.
+    pub persist: crate::persistence::PersistState,
+    /// A start-up step failed (e.g. a corrupt RDB): exit with status 1.
+    pub fatal: bool,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -204,6 +208,8 @@ impl Server {
             latency_hist: Default::default(),
             listeners: Default::default(),
             watches: Default::default(),
+            persist: crate::persistence::PersistState::new(ms / 1000),
+            fatal: false,
             config,
         };
         s.apply_config();
@@ -427,6 +433,7 @@ impl Server {
     pub fn cron(&mut self) {
         self.active_expire_cycle();
         self.close_timed_out_clients();
+        crate::persistence::save::cron(self);
         self.refresh_time();
         let s = &self.stats;
         let counters = [s.total_commands, s.net_input_bytes, s.net_output_bytes];

@@ -206,6 +206,7 @@ async fn serve(config: Config, pidfile: String) -> i32 {
     let backlog = config.get_int("tcp-backlog");
     let bind = config.get_list("bind");
     let srv = Rc::new(RefCell::new(Server::new(config)));
+    crate::persistence::load::prepare(&mut srv.borrow_mut());
     log_notice!("Running mode=standalone, port={port}.");
     check_somaxconn(backlog);
     match Listeners::bind_all(&bind, port, backlog as i32) {
@@ -242,9 +243,35 @@ async fn serve(config: Config, pidfile: String) -> i32 {
         }
     });
 
-    let why = wait_for_shutdown(srv.clone()).await;
-    log_warning!("{why}");
-    log_warning!("User requested shutdown...");
+    tokio::task::spawn_local(crate::persistence::save::persistence_task(srv.clone()));
+    let loader = srv.clone();
+    tokio::task::spawn_local(async move {
+        if let Err(e) = crate::persistence::load::load_at_startup(loader.clone()).await {
+            log_warning!("{e}");
+            log_warning!("Unrecoverable error loading the dataset, aborting now.");
+            loader.borrow_mut().fatal = true;
+            let n = loader.borrow().shutdown_notify.clone();
+            n.notify_one();
+        }
+    });
+
+    loop {
+        let why = wait_for_shutdown(srv.clone()).await;
+        let mut s = srv.borrow_mut();
+        if s.fatal {
+            return 1;
+        }
+        if s.shutdown_requested {
+            // SHUTDOWN already saved (or was told not to) and logged.
+            break;
+        }
+        log_warning!("{why}");
+        log_warning!("User requested shutdown...");
+        if crate::persistence::save::shutdown_save(&mut s, false, false, false).is_ok() {
+            break;
+        }
+        log_warning!("SIGTERM received but errors trying to shut down the server, check the logs for more information");
+    }
     log_notice!("Redoubt is now ready to exit, bye bye...");
     0
 }

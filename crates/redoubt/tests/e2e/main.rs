@@ -10,5 +10,6 @@ mod differential;
 mod harness;
 mod introspection;
 mod keys;
+mod persistence;
 mod server_core;
 mod transactions;

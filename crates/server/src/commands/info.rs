@@ -451,26 +451,58 @@ fn memory(srv: &mut Server, b: &mut String) {
 
 fn persistence(srv: &Server, b: &mut String) {
     let aof = srv.config.get_bool("appendonly") as u8;
+    let p = &srv.persist;
+    let now_secs = srv.now_ms / 1000;
+    let loading = p.loading.is_some() as u8;
+    let _ = write!(b, "loading:{loading}\r\nasync_loading:0\r\n");
+    if let Some(l) = &p.loading {
+        let perc = if l.total_bytes > 0 {
+            l.loaded_bytes as f64 * 100.0 / l.total_bytes as f64
+        } else {
+            0.0
+        };
+        let elapsed = l.started.elapsed().as_secs_f64();
+        let eta = if l.loaded_bytes > 0 {
+            ((l.total_bytes - l.loaded_bytes.min(l.total_bytes)) as f64 * elapsed
+                / l.loaded_bytes as f64) as i64
+        } else {
+            1
+        };
+        let _ = write!(
+            b,
+            "loading_start_time:{}\r\n\
+             loading_total_bytes:{}\r\n\
+             loading_rdb_used_mem:0\r\n\
+             loading_loaded_bytes:{}\r\n\
+             loading_loaded_perc:{perc:.2}\r\n\
+             loading_eta_seconds:{eta}\r\n",
+            l.start_secs, l.total_bytes, l.loaded_bytes
+        );
+    }
+    // The "cow" fields report our extra memory during a save: bytes
+    // serialised ahead of the writer (we never fork).
+    let (in_progress, current_secs, cow) = match &p.bgsave {
+        Some(r) => (1, now_secs - r.started_secs, r.peak_pending),
+        None => (0, -1, 0),
+    };
     let _ = write!(
         b,
-        "loading:0\r\n\
-         async_loading:0\r\n\
-         current_cow_peak:0\r\n\
-         current_cow_size:0\r\n\
+        "current_cow_peak:{cow}\r\n\
+         current_cow_size:{cow}\r\n\
          current_cow_size_age:0\r\n\
          current_fork_perc:0.00\r\n\
          current_save_keys_processed:0\r\n\
          current_save_keys_total:0\r\n\
          rdb_changes_since_last_save:{}\r\n\
-         rdb_bgsave_in_progress:0\r\n\
+         rdb_bgsave_in_progress:{in_progress}\r\n\
          rdb_last_save_time:{}\r\n\
-         rdb_last_bgsave_status:ok\r\n\
-         rdb_last_bgsave_time_sec:-1\r\n\
-         rdb_current_bgsave_time_sec:-1\r\n\
-         rdb_saves:0\r\n\
-         rdb_last_cow_size:0\r\n\
-         rdb_last_load_keys_expired:0\r\n\
-         rdb_last_load_keys_loaded:0\r\n\
+         rdb_last_bgsave_status:{}\r\n\
+         rdb_last_bgsave_time_sec:{}\r\n\
+         rdb_current_bgsave_time_sec:{current_secs}\r\n\
+         rdb_saves:{}\r\n\
+         rdb_last_cow_size:{}\r\n\
+         rdb_last_load_keys_expired:{}\r\n\
+         rdb_last_load_keys_loaded:{}\r\n\
          aof_enabled:{aof}\r\n\
          aof_rewrite_in_progress:0\r\n\
          aof_rewrite_scheduled:0\r\n\
@@ -484,7 +516,13 @@ fn persistence(srv: &Server, b: &mut String) {
          module_fork_in_progress:0\r\n\
          module_fork_last_cow_size:0\r\n",
         srv.dirty,
-        srv.start_time_ms / 1000,
+        p.last_save_secs,
+        if p.last_bgsave_ok { "ok" } else { "err" },
+        p.last_bgsave_time_sec,
+        p.saves,
+        p.last_cow_size,
+        p.load_keys_expired,
+        p.load_keys_loaded,
     );
 }
 

@@ -14,6 +14,7 @@ pub mod hashes;
 pub mod info;
 pub mod keys;
 pub mod lcs;
+pub mod persistence;
 pub mod server;
 pub mod specs;
 pub mod string_edits;
@@ -43,5 +44,6 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(bitfield::COMMANDS);
     v.extend_from_slice(hashes::COMMANDS);
     v.extend_from_slice(transactions::COMMANDS);
+    v.extend_from_slice(persistence::COMMANDS);
     v
 }

@@ -9,7 +9,7 @@ use crate::client::{Client, Kind};
 use crate::cmd::{flags, Argv, CommandMeta, Ctx, Handler};
 use crate::commands::client::help_reply;
 use crate::errors;
-use crate::log_notice;
+use crate::log_warning;
 use crate::server::Server;
 
 pub const COMMANDS: &[(&str, Handler)] = &[
@@ -88,18 +88,21 @@ fn time(ctx: &mut Ctx) {
     out.bulk_int(us % 1_000_000);
 }
 
-/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. Nothing is persisted yet,
-/// so a shutdown completes at once: there is never one "in progress" to
-/// abort. On success the connection closes without a reply, as Redis's
-/// does when the process exits.
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. The final save runs
+/// here, synchronously, so a failure can be reported to the caller (and
+/// the server keeps running, as Redis does, unless FORCE). On success the
+/// connection closes without a reply, as Redis's does when the process
+/// exits.
 fn shutdown(ctx: &mut Ctx) {
-    let (mut save, mut nosave, mut abort) = (false, false, false);
+    let (mut save, mut nosave, mut abort, mut force) = (false, false, false, false);
     for a in ctx.argv.from(1) {
         if a.eq_ignore_ascii_case(b"NOSAVE") {
             nosave = true;
         } else if a.eq_ignore_ascii_case(b"SAVE") {
             save = true;
-        } else if a.eq_ignore_ascii_case(b"NOW") || a.eq_ignore_ascii_case(b"FORCE") {
+        } else if a.eq_ignore_ascii_case(b"NOW") {
+        } else if a.eq_ignore_ascii_case(b"FORCE") {
+            force = true;
         } else if a.eq_ignore_ascii_case(b"ABORT") {
             abort = true;
         } else {
@@ -112,9 +115,9 @@ fn shutdown(ctx: &mut Ctx) {
     if abort {
         return ctx.err(errors::NO_SHUTDOWN_IN_PROGRESS);
     }
-    // Start-up's shutdown path logs "User requested shutdown...".
-    if save {
-        log_notice!("SAVE requested, but persistence is not available yet: nothing saved.");
+    log_warning!("User requested shutdown...");
+    if crate::persistence::save::shutdown_save(ctx.srv, save, nosave, force).is_err() {
+        return ctx.err("ERR Errors trying to SHUTDOWN. Check logs.");
     }
     ctx.srv.shutdown_requested = true;
     ctx.srv.shutdown_notify.notify_one();
