@@ -67,6 +67,11 @@ pub struct Client {
     pub paused: bool,
     /// Woken when another task queued output for this client or killed it.
     pub wake: Rc<Notify>,
+    /// Set while a blocking command (BLPOP, ...) waits; see `blocking`.
+    pub blocked: Option<crate::blocking::Blocked>,
+    /// Set while the client must not block (EXEC running its queue,
+    /// scripts): blocking commands then answer as if timed out at once.
+    pub deny_blocking: bool,
 }
 
 impl Client {
@@ -94,6 +99,8 @@ impl Client {
             argv_mem: 0,
             paused: false,
             wake: Rc::new(Notify::new()),
+            blocked: None,
+            deny_blocking: false,
         }
     }
 

@@ -48,7 +48,8 @@ pub mod class {
 impl Server {
     /// A key's value was changed by a command (or expired, or evicted).
     pub fn signal_modified_key(&mut self, db: usize, key: &[u8]) {
-        let _ = (db, key);
+        // Clients blocked on the key get a chance to be served.
+        self.signal_key_as_ready(db, key);
     }
 
     /// Publishes a keyspace notification when its class is enabled.

@@ -131,6 +131,8 @@ pub struct Server {
     pub latency_threshold_ms: i64,
     /// Per-command latency histograms (`INFO latencystats`).
     pub latency_hist: crate::latency::LatencyHistograms,
+    /// Clients blocked on keys (BLPOP & co.) and keys ready to serve them.
+    pub blocking: crate::blocking::Blocking,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -198,6 +200,7 @@ impl Server {
             latency: Default::default(),
             latency_threshold_ms: 0,
             latency_hist: Default::default(),
+            blocking: Default::default(),
             config,
         };
         s.apply_config();
@@ -277,7 +280,12 @@ impl Server {
     }
 
     pub fn remove_client(&mut self, id: u64) {
-        self.clients.remove(&id);
+        if let Some(c) = self.clients.remove(&id) {
+            // A client killed or gone while blocked leaves its wait queues.
+            if let Ok(mut c) = c.try_borrow_mut() {
+                crate::blocking::unblock(self, &mut c);
+            }
+        }
         self.monitors.retain(|&m| m != id);
     }
 

@@ -45,6 +45,7 @@ impl Kit {
         }
         self.client.out.buf.clear();
         cmd::execute(&mut self.srv, &mut self.client, Argv::new(&buf, &ranges));
+        crate::blocking::serve_ready(&mut self.srv);
         String::from_utf8_lossy(&self.client.out.buf).into_owned()
     }
 

@@ -143,6 +143,8 @@ fn rename_generic(ctx: &mut Ctx, nx: bool) {
     if let Some(entry) = ctx.db().remove(src) {
         ctx.db().insert_entry(dst, entry);
     }
+    ctx.modified(src);
+    ctx.modified(dst);
     ctx.dirty(1);
     if nx {
         ctx.out().int(1);
@@ -189,6 +191,7 @@ fn copy(ctx: &mut Ctx) {
     }
     let lru = ctx.srv.lru_clock;
     ctx.srv.dbs[dst_db].insert(dst, value, expire, lru);
+    ctx.srv.signal_modified_key(dst_db, dst);
     ctx.dirty(1);
     ctx.out().int(1);
 }
@@ -215,6 +218,8 @@ fn move_(ctx: &mut Ctx) {
     if let Some(entry) = ctx.db().remove(key) {
         ctx.srv.dbs[dst_db].insert_entry(key, entry);
     }
+    ctx.modified(key);
+    ctx.srv.signal_modified_key(dst_db, key);
     ctx.dirty(1);
     ctx.out().int(1);
 }
@@ -386,6 +391,9 @@ fn swapdb(ctx: &mut Ctx) {
         return ctx.err(errors::INVALID_DB);
     }
     ctx.srv.dbs.swap(a, b);
+    // Clients blocked on either database may now find data.
+    crate::blocking::signal_db_ready(ctx.srv, a);
+    crate::blocking::signal_db_ready(ctx.srv, b);
     ctx.dirty(1);
     ctx.out().ok();
 }

@@ -12,6 +12,7 @@ pub mod expire;
 pub mod info;
 pub mod keys;
 pub mod lcs;
+pub mod lists;
 pub mod server;
 pub mod specs;
 pub mod string_edits;
@@ -37,5 +38,6 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(lcs::COMMANDS);
     v.extend_from_slice(bitmaps::COMMANDS);
     v.extend_from_slice(bitfield::COMMANDS);
+    v.extend_from_slice(lists::COMMANDS);
     v
 }
