@@ -442,14 +442,19 @@ fn lpos(ctx: &mut Ctx) {
         if j + 1 >= ctx.argv.len() {
             return ctx.err(errors::SYNTAX);
         }
+        // COUNT and MAXLEN are read as non-negative numbers: anything
+        // else gets their "can't be negative" error, as in Redis.
         let Some(v) = resp::parse_i64(ctx.argv.get(j + 1)) else {
-            if opt.eq_ignore_ascii_case(b"RANK")
-                || opt.eq_ignore_ascii_case(b"COUNT")
-                || opt.eq_ignore_ascii_case(b"MAXLEN")
-            {
-                return ctx.err(errors::NOT_INTEGER);
-            }
-            return ctx.err(errors::SYNTAX);
+            let msg = if opt.eq_ignore_ascii_case(b"RANK") {
+                errors::NOT_INTEGER
+            } else if opt.eq_ignore_ascii_case(b"COUNT") {
+                errors::LPOS_COUNT_NEGATIVE
+            } else if opt.eq_ignore_ascii_case(b"MAXLEN") {
+                errors::LPOS_MAXLEN_NEGATIVE
+            } else {
+                errors::SYNTAX
+            };
+            return ctx.err(msg);
         };
         if opt.eq_ignore_ascii_case(b"RANK") {
             if v == 0 {
