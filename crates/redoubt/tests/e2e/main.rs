@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod blocking;
 mod differential;
 // Not every helper is used by every build of the suite.
 #[allow(dead_code)]
