@@ -217,7 +217,14 @@ impl List {
 
     pub fn pop_back(&mut self) -> Option<Vec<u8>> {
         let c = self.chunks.back_mut()?;
-        let last = c.offsets().last().copied().unwrap_or(0);
+        // Walk to the last element's start (no back-links in the packing;
+        // a chunk is small).
+        let mut last = 0;
+        let mut pos = 0;
+        while pos < c.buf.len() {
+            last = pos;
+            pos = read_at(&c.buf, pos).1;
+        }
         let v = read_at(&c.buf, last).0.to_vec();
         c.buf.truncate(last);
         c.n -= 1;

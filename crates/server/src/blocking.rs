@@ -190,9 +190,10 @@ pub fn unblock(srv: &mut Server, c: &mut Client) -> Option<Blocked> {
 /// Ends the wait of `c` from outside (CLIENT UNBLOCK): with the timeout
 /// reply, or with the UNBLOCKED error. False when `c` was not blocked.
 pub fn unblock_with(srv: &mut Server, c: &mut Client, error: bool) -> bool {
-    if unblock(srv, c).is_none() {
+    let Some(b) = unblock(srv, c) else {
         return false;
-    }
+    };
+    count_call(srv, &b, error);
     if error {
         srv.stats.count_error(errors::UNBLOCKED);
         c.out.error(errors::UNBLOCKED);
@@ -211,10 +212,24 @@ pub fn time_out(srv: &mut Server, c: &mut Client) -> bool {
         .as_ref()
         .is_some_and(|b| b.deadline_ms != 0 && b.deadline_ms <= srv.now_ms);
     if due {
-        unblock(srv, c);
+        if let Some(b) = unblock(srv, c) {
+            count_call(srv, &b, false);
+        }
         c.out.null_array();
     }
     due
+}
+
+/// A wait that ends without the command running again still counts as
+/// one call of it (and a failed one for CLIENT UNBLOCK .. ERROR), as in
+/// Redis's `INFO commandstats`.
+fn count_call(srv: &mut Server, b: &Blocked, failed: bool) {
+    let name = b.argv.first().map_or(&[][..], |a| a.as_slice());
+    if let Some(i) = srv.commands.lookup(name) {
+        let st = &mut srv.commands.stats[i];
+        st.calls += 1;
+        st.failed_calls += u64::from(failed);
+    }
 }
 
 /// Milliseconds until the deadline of `c`'s wait (None: no deadline).
@@ -383,5 +398,8 @@ mod tests {
             "-ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR\r\n"
         );
         assert_eq!(k.srv.blocking.blocked_clients, 0);
+        let i = k.srv.commands.lookup(b"brpop").unwrap_or_default();
+        let st = k.srv.commands.stats[i];
+        assert_eq!((st.calls, st.failed_calls), (2, 1));
     }
 }
