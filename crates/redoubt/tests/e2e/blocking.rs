@@ -49,6 +49,9 @@ fn a_push_from_another_client_wakes_a_waiter_on_any_of_its_keys() {
     let mut c = s.raw();
     c.send_cmd(&[b"BRPOP", b"k1", b"k2", b"k3", b"0"]);
     wait_blocked(&mut admin, 1);
+    let list = String::from_utf8(admin.cmd(&[b"CLIENT", b"LIST"])).unwrap();
+    assert!(list.contains(" flags=b "), "{list}");
+    assert!(list.contains(" cmd=brpop "), "{list}");
     assert_eq!(admin.cmd(&[b"LPUSH", b"k2", b"x", b"y"]), b":2\r\n");
     assert_eq!(c.read_reply().unwrap(), b"*2\r\n$2\r\nk2\r\n$1\r\nx\r\n");
     // The client is usable again.

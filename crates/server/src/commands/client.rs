@@ -159,6 +159,9 @@ pub fn describe(srv: &Server, c: &Client, current: Option<(&str, usize)>, out: &
         Kind::Monitor => fl.push('O'),
         Kind::Normal => {}
     }
+    if c.blocked.is_some() {
+        fl.push('b');
+    }
     if c.close_after_reply {
         fl.push('A');
     }
