@@ -171,7 +171,15 @@ async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, peer
                 tokio::select! {
                     r = stream.read_buf(&mut rbuf) => match r {
                         Ok(0) | Err(_) => break 'conn,
-                        Ok(n) => srv.borrow_mut().stats.net_input_bytes += n as u64,
+                        Ok(n) => {
+                            let mut s = srv.borrow_mut();
+                            s.stats.net_input_bytes += n as u64;
+                            // What waits unparsed is bounded as usual.
+                            if rbuf.len() > s.client_query_buffer_limit {
+                                log_warning!("Closing blocked client that reached max query buffer length: id={id}");
+                                break 'conn;
+                            }
+                        }
                     },
                     _ = wake.notified() => {}
                     _ = timer, if wait.is_some() => {}

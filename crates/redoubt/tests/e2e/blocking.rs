@@ -1,6 +1,7 @@
 //! Blocking list commands over real connections: several clients wait on
 //! keys while others write, and each is served in the order Redis serves
-//! them, with its own pipeline kept in order.
+//! them, with its own pipeline kept in order. Every scenario runs against
+//! real Redis 7.0 too, which proves the expectations are Redis's.
 
 use crate::harness::{wait_for, Flavor, Raw, ServerHandle};
 use std::time::{Duration, Instant};
@@ -22,9 +23,8 @@ fn wait_blocked(admin: &mut Raw, n: usize) {
     );
 }
 
-#[test]
-fn three_blocked_clients_are_served_in_arrival_order() {
-    let s = ServerHandle::start(Flavor::Redoubt, &[]);
+fn three_blocked_clients_are_served_in_arrival_order(flavor: Flavor) {
+    let s = ServerHandle::start(flavor, &[]);
     let mut admin = s.raw();
     let mut waiters: Vec<Raw> = Vec::new();
     for i in 0..3 {
@@ -42,9 +42,8 @@ fn three_blocked_clients_are_served_in_arrival_order() {
     assert_eq!(admin.cmd(&[b"EXISTS", b"q"]), b":0\r\n");
 }
 
-#[test]
-fn a_push_from_another_client_wakes_a_waiter_on_any_of_its_keys() {
-    let s = ServerHandle::start(Flavor::Redoubt, &[]);
+fn a_push_from_another_client_wakes_a_waiter_on_any_of_its_keys(flavor: Flavor) {
+    let s = ServerHandle::start(flavor, &[]);
     let mut admin = s.raw();
     let mut c = s.raw();
     c.send_cmd(&[b"BRPOP", b"k1", b"k2", b"k3", b"0"]);
@@ -61,9 +60,8 @@ fn a_push_from_another_client_wakes_a_waiter_on_any_of_its_keys() {
     );
 }
 
-#[test]
-fn a_fractional_timeout_answers_a_null_array() {
-    let s = ServerHandle::start(Flavor::Redoubt, &[]);
+fn a_fractional_timeout_answers_a_null_array(flavor: Flavor) {
+    let s = ServerHandle::start(flavor, &[]);
     let mut c = s.raw();
     let t = Instant::now();
     assert_eq!(c.cmd(&[b"BLPOP", b"q", b"0.3"]), b"*-1\r\n");
@@ -80,9 +78,8 @@ fn a_fractional_timeout_answers_a_null_array() {
     );
 }
 
-#[test]
-fn blmove_chain_serves_each_list_in_turn() {
-    let s = ServerHandle::start(Flavor::Redoubt, &[]);
+fn blmove_chain_serves_each_list_in_turn(flavor: Flavor) {
+    let s = ServerHandle::start(flavor, &[]);
     let mut admin = s.raw();
     let mut first = s.raw();
     first.send_cmd(&[b"BLMOVE", b"a", b"b", b"RIGHT", b"LEFT", b"0"]);
@@ -100,9 +97,8 @@ fn blmove_chain_serves_each_list_in_turn() {
     assert_eq!(admin.cmd(&[b"DBSIZE"]), b":0\r\n");
 }
 
-#[test]
-fn a_blocked_client_keeps_its_pipeline_in_order() {
-    let s = ServerHandle::start(Flavor::Redoubt, &[]);
+fn a_blocked_client_keeps_its_pipeline_in_order(flavor: Flavor) {
+    let s = ServerHandle::start(flavor, &[]);
     let mut admin = s.raw();
     let mut c = s.raw();
     c.send(b"*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nLLEN\r\n$1\r\nq\r\n");
@@ -114,9 +110,8 @@ fn a_blocked_client_keeps_its_pipeline_in_order() {
     assert_eq!(c.read_reply().unwrap(), b":1\r\n");
 }
 
-#[test]
-fn exec_with_a_push_wakes_the_waiter_after_the_transaction() {
-    let s = ServerHandle::start(Flavor::Redoubt, &[]);
+fn exec_with_a_push_wakes_the_waiter_after_the_transaction(flavor: Flavor) {
+    let s = ServerHandle::start(flavor, &[]);
     let mut admin = s.raw();
     if admin.cmd(&[b"MULTI"]) != b"+OK\r\n" {
         eprintln!("MULTI is not served on this branch yet; skipping");
@@ -138,9 +133,8 @@ fn exec_with_a_push_wakes_the_waiter_after_the_transaction() {
     assert_eq!(admin.cmd(&[b"EXEC"]), b"*1\r\n*-1\r\n");
 }
 
-#[test]
-fn kill_disconnect_and_unblock_release_blocked_clients() {
-    let s = ServerHandle::start(Flavor::Redoubt, &[]);
+fn kill_disconnect_and_unblock_release_blocked_clients(flavor: Flavor) {
+    let s = ServerHandle::start(flavor, &[]);
     let mut admin = s.raw();
     let mut killed = s.raw();
     let id = String::from_utf8(killed.cmd(&[b"CLIENT", b"ID"])).unwrap();
@@ -185,9 +179,8 @@ fn kill_disconnect_and_unblock_release_blocked_clients() {
     assert_eq!(admin.cmd(&[b"LLEN", b"q"]), b":1\r\n");
 }
 
-#[test]
-fn swapdb_and_rename_bring_a_list_to_a_waiter() {
-    let s = ServerHandle::start(Flavor::Redoubt, &[]);
+fn swapdb_and_rename_bring_a_list_to_a_waiter(flavor: Flavor) {
+    let s = ServerHandle::start(flavor, &[]);
     let mut admin = s.raw();
     let mut c = s.raw();
     c.send_cmd(&[b"BLPOP", b"q", b"0"]);
@@ -203,3 +196,26 @@ fn swapdb_and_rename_bring_a_list_to_a_waiter() {
     assert_eq!(admin.cmd(&[b"SWAPDB", b"0", b"1"]), b"+OK\r\n");
     assert_eq!(c.read_reply().unwrap(), b"*2\r\n$1\r\nq\r\n$1\r\ns\r\n");
 }
+
+/// Runs each scenario against Redoubt and against real Redis.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod on_redoubt {
+            $(#[test] fn $name() { super::$name(super::Flavor::Redoubt) })*
+        }
+        mod on_redis {
+            $(#[test] fn $name() { super::$name(super::Flavor::Redis) })*
+        }
+    };
+}
+
+on_both!(
+    three_blocked_clients_are_served_in_arrival_order,
+    a_push_from_another_client_wakes_a_waiter_on_any_of_its_keys,
+    a_fractional_timeout_answers_a_null_array,
+    blmove_chain_serves_each_list_in_turn,
+    a_blocked_client_keeps_its_pipeline_in_order,
+    exec_with_a_push_wakes_the_waiter_after_the_transaction,
+    kill_disconnect_and_unblock_release_blocked_clients,
+    swapdb_and_rename_bring_a_list_to_a_waiter,
+);
