@@ -285,7 +285,11 @@ pub fn serve_ready(srv: &mut Server) {
             }
             // Redis re-executes the command: now that the key has data it
             // pops (and propagates) exactly as a non-blocking call would.
+            // MONITOR saw the command when it first ran, as in Redis, so
+            // the monitors are set aside for the re-run.
+            let monitors = std::mem::take(&mut srv.monitors);
             cmd::execute(srv, &mut c, Argv::new(&buf, &ranges));
+            srv.monitors = monitors;
             c.wake.notify_one();
             if c.blocked.is_some() {
                 // Blocked again (another of its keys had the wrong type

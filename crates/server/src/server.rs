@@ -439,7 +439,12 @@ impl Server {
         let now = self.now_ms;
         for c in self.clients.values() {
             if let Ok(mut c) = c.try_borrow_mut() {
-                if c.kind == crate::client::Kind::Normal && now - c.last_interaction_ms > limit {
+                // A client waiting in BLPOP & co. is not idle (Redis skips
+                // blocked clients here too).
+                if c.kind == crate::client::Kind::Normal
+                    && c.blocked.is_none()
+                    && now - c.last_interaction_ms > limit
+                {
                     c.killed = true;
                     c.wake.notify_one();
                 }

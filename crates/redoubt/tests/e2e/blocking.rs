@@ -197,6 +197,30 @@ fn swapdb_and_rename_bring_a_list_to_a_waiter(flavor: Flavor) {
     assert_eq!(c.read_reply().unwrap(), b"*2\r\n$1\r\nq\r\n$1\r\ns\r\n");
 }
 
+fn monitor_shows_a_served_command_once(flavor: Flavor) {
+    let s = ServerHandle::start(flavor, &[]);
+    let mut admin = s.raw();
+    let mut mon = s.raw();
+    assert_eq!(mon.cmd(&[b"MONITOR"]), b"+OK\r\n");
+    let mut c = s.raw();
+    c.send_cmd(&[b"BLPOP", b"q", b"0"]);
+    wait_blocked(&mut admin, 1);
+    admin.cmd(&[b"RPUSH", b"q", b"v"]);
+    c.read_reply().unwrap();
+    admin.cmd(&[b"ECHO", b"done"]);
+    let mut seen = Vec::new();
+    while let Some(line) = mon.read_reply() {
+        let line = String::from_utf8_lossy(&line).to_ascii_lowercase();
+        let done = line.contains("\"echo\"");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let blpops = seen.iter().filter(|l| l.contains("\"blpop\"")).count();
+    assert_eq!(blpops, 1, "{seen:?}");
+}
+
 /// Runs each scenario against Redoubt and against real Redis.
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
@@ -210,6 +234,7 @@ macro_rules! on_both {
 }
 
 on_both!(
+    monitor_shows_a_served_command_once,
     three_blocked_clients_are_served_in_arrival_order,
     a_push_from_another_client_wakes_a_waiter_on_any_of_its_keys,
     a_fractional_timeout_answers_a_null_array,
