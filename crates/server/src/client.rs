@@ -76,6 +76,11 @@ pub struct Client {
     /// Set while EXEC runs the queued commands: blocking commands must not
     /// block then (they answer as if timed out).
     pub in_exec: bool,
+    /// Set while a blocking command (BLPOP, ...) waits; see `blocking`.
+    pub blocked: Option<crate::blocking::Blocked>,
+    /// Set while the client must not block (EXEC running its queue,
+    /// scripts): blocking commands then answer as if timed out at once.
+    pub deny_blocking: bool,
 }
 
 impl Client {
@@ -105,6 +110,8 @@ impl Client {
             wake: Rc::new(Notify::new()),
             multi: None,
             in_exec: false,
+            blocked: None,
+            deny_blocking: false,
         }
     }
 

@@ -549,11 +549,16 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
     }
 
     let usec = elapsed.as_micros() as u64;
+    // A command that blocked is counted (and slow-logged) once, when it is
+    // served and runs again (see `blocking`), as Redis counts it once.
+    let blocked = client.blocked.is_some();
     let st = &mut srv.commands.stats[idx];
-    st.calls += 1;
-    st.usec += usec;
+    if !blocked {
+        st.calls += 1;
+        st.usec += usec;
+    }
     srv.stats.total_commands += 1;
-    if cflags & flags::SKIP_SLOWLOG == 0 {
+    if cflags & flags::SKIP_SLOWLOG == 0 && !blocked {
         srv.slowlog_push(client, argv, usec);
     }
     srv.after_command(client, meta, argv, usec);

@@ -5,6 +5,7 @@
 //! it owns.
 
 pub mod alloc;
+pub mod blocking;
 pub mod client;
 pub mod cmd;
 pub mod commands;

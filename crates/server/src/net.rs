@@ -139,6 +139,48 @@ pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, 
         if flow == Flow::CloseAfterReply {
             break 'conn;
         }
+        // Blocked (BLPOP & co.): run nothing more until another client's
+        // command serves us (writing our reply and waking us), the timeout
+        // passes, or CLIENT UNBLOCK / KILL. The socket is still read, so a
+        // hang-up is noticed; what arrives runs afterwards, in order.
+        if client.borrow().blocked.is_some() {
+            loop {
+                let wait = {
+                    let mut s = srv.borrow_mut();
+                    let mut c = client.borrow_mut();
+                    if c.killed {
+                        break 'conn;
+                    }
+                    s.refresh_time();
+                    if c.blocked.is_none() || crate::blocking::time_out(&mut s, &mut c) {
+                        break;
+                    }
+                    crate::blocking::remaining_ms(&c, s.now_ms)
+                };
+                if rbuf.capacity() - rbuf.len() < IOBUF_LEN / 4 {
+                    rbuf.reserve(IOBUF_LEN);
+                }
+                let timer = tokio::time::sleep(std::time::Duration::from_millis(wait.unwrap_or(0)));
+                tokio::select! {
+                    r = stream.read_buf(&mut rbuf) => match r {
+                        Ok(0) | Err(_) => break 'conn,
+                        Ok(n) => {
+                            let mut s = srv.borrow_mut();
+                            s.stats.net_input_bytes += n as u64;
+                            // What waits unparsed is bounded as usual.
+                            if rbuf.len() > s.client_query_buffer_limit {
+                                log_warning!("Closing blocked client that reached max query buffer length: id={id}");
+                                break 'conn;
+                            }
+                        }
+                    },
+                    _ = wake.notified() => {}
+                    _ = timer, if wait.is_some() => {}
+                }
+            }
+            resume = true;
+            continue 'conn;
+        }
         // CLIENT PAUSE held a request back: wait for the pause to end (or
         // UNPAUSE, or a kill), then parse the buffer again.
         let pause = {
@@ -226,9 +268,19 @@ pub fn process_buffer(
                     ReplyMode::Skip if was_skip => ReplyMode::On,
                     m => m,
                 };
+                // Keys this command (or a whole EXEC) filled serve the
+                // clients blocked on them, after the command, as in Redis.
+                if srv.blocking.has_ready() {
+                    crate::blocking::serve_ready(srv);
+                }
                 if f == Flow::CloseAfterReply {
                     flow = f;
                     pos = rbuf.len();
+                    break;
+                }
+                // A client that blocked runs its next requests only once
+                // it is served, so its replies stay in order.
+                if client.blocked.is_some() {
                     break;
                 }
             }

@@ -51,6 +51,8 @@ impl Server {
         if !self.watches.is_empty() {
             self.touch_watched_key(db, key);
         }
+        // Clients blocked on the key get a chance to be served.
+        self.signal_key_as_ready(db, key);
     }
 
     /// Publishes a keyspace notification when its class is enabled.

@@ -139,6 +139,8 @@ pub struct Server {
     pub persist: crate::persistence::PersistState,
     /// A start-up step failed (e.g. a corrupt RDB): exit with status 1.
     pub fatal: bool,
+    /// Clients blocked on keys (BLPOP & co.) and keys ready to serve them.
+    pub blocking: crate::blocking::Blocking,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -210,6 +212,7 @@ impl Server {
             watches: Default::default(),
             persist: crate::persistence::PersistState::new(ms / 1000),
             fatal: false,
+            blocking: Default::default(),
             config,
         };
         s.apply_config();
@@ -298,7 +301,12 @@ impl Server {
     }
 
     pub fn remove_client(&mut self, id: u64) {
-        self.clients.remove(&id);
+        if let Some(c) = self.clients.remove(&id) {
+            // A client killed or gone while blocked leaves its wait queues.
+            if let Ok(mut c) = c.try_borrow_mut() {
+                crate::blocking::unblock(self, &mut c);
+            }
+        }
         self.monitors.retain(|&m| m != id);
         self.watches.unwatch_all(id);
     }
@@ -455,7 +463,12 @@ impl Server {
         let now = self.now_ms;
         for c in self.clients.values() {
             if let Ok(mut c) = c.try_borrow_mut() {
-                if c.kind == crate::client::Kind::Normal && now - c.last_interaction_ms > limit {
+                // A client waiting in BLPOP & co. is not idle (Redis skips
+                // blocked clients here too).
+                if c.kind == crate::client::Kind::Normal
+                    && c.blocked.is_none()
+                    && now - c.last_interaction_ms > limit
+                {
                     c.killed = true;
                     c.wake.notify_one();
                 }

@@ -81,6 +81,7 @@ fn run_as(srv: &mut Server, client: &mut Client, args: &[&str]) -> String {
     }
     client.out.buf.clear();
     cmd::execute(srv, client, Argv::new(&buf, &ranges));
+    crate::blocking::serve_ready(srv);
     String::from_utf8_lossy(&client.out.buf).into_owned()
 }
 

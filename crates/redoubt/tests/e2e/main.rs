@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod config;
+mod blocking;
 mod differential;
 // Not every helper is used by every build of the suite.
 #[allow(dead_code)]

@@ -22,6 +22,7 @@ pub const COMMANDS: &[(&str, Handler)] = &[
     ("client|unpause", client_unpause),
     ("client|reply", client_reply),
     ("client|no-evict", client_no_evict),
+    ("client|unblock", client_unblock),
     ("client|help", client_help),
 ];
 
@@ -166,6 +167,9 @@ pub fn describe(srv: &Server, c: &Client, current: Option<(&str, usize)>, out: &
     }
     if c.multi.is_some() {
         fl.push('x');
+    }
+    if c.blocked.is_some() {
+        fl.push('b');
     }
     // A watched key was touched: the next EXEC fails.
     if srv.watches.is_dirty(c.id) {
@@ -483,6 +487,39 @@ fn client_no_evict(ctx: &mut Ctx) {
         return ctx.err(errors::SYNTAX);
     }
     ctx.out().ok();
+}
+
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends another client's blocking
+/// command as if it timed out (the default) or with the UNBLOCKED error.
+/// 1 when that client was blocked, else 0.
+fn client_unblock(ctx: &mut Ctx) {
+    if ctx.argv.len() > 4 {
+        let msg = errors::subcommand_syntax(ctx.argv.get(1), "client");
+        return ctx.err(&msg);
+    }
+    let Some(id) = resp::parse_i64(ctx.argv.get(2)) else {
+        return ctx.err(errors::NOT_INTEGER);
+    };
+    let error = match ctx.argv.len() {
+        4 if ctx.argv.get(3).eq_ignore_ascii_case(b"ERROR") => true,
+        4 if ctx.argv.get(3).eq_ignore_ascii_case(b"TIMEOUT") => false,
+        4 => return ctx.err(errors::UNBLOCK_REASON),
+        _ => false,
+    };
+    // The caller is running, hence not blocked; others are reached through
+    // the registry.
+    let target = u64::try_from(id)
+        .ok()
+        .filter(|&id| id != ctx.client.id)
+        .and_then(|id| ctx.srv.clients.get(&id).cloned());
+    let done = match target {
+        Some(rc) => match rc.try_borrow_mut() {
+            Ok(mut c) => crate::blocking::unblock_with(ctx.srv, &mut c, error),
+            Err(_) => false,
+        },
+        None => false,
+    };
+    ctx.out().int(i64::from(done));
 }
 
 /// Writes a `HELP` reply: a header line, then our own description lines.

@@ -312,10 +312,10 @@ fn clients(srv: &Server, b: &mut String) {
          maxclients:{}\r\n\
          client_recent_max_input_buffer:{max_qbuf}\r\n\
          client_recent_max_output_buffer:0\r\n\
-         blocked_clients:0\r\n\
+         blocked_clients:{}\r\n\
          tracking_clients:0\r\n\
          clients_in_timeout_table:0\r\n",
-        srv.maxclients
+        srv.maxclients, srv.blocking.blocked_clients
     );
 }
 

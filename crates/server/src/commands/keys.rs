@@ -144,6 +144,8 @@ fn rename_generic(ctx: &mut Ctx, nx: bool) {
     if let Some(entry) = ctx.db().remove(src) {
         ctx.db().insert_entry(dst, entry);
     }
+    ctx.modified(src);
+    ctx.modified(dst);
     ctx.dirty(1);
     ctx.modified(src);
     ctx.modified(dst);
@@ -192,6 +194,7 @@ fn copy(ctx: &mut Ctx) {
     }
     let lru = ctx.srv.lru_clock;
     ctx.srv.dbs[dst_db].insert(dst, value, expire, lru);
+    ctx.srv.signal_modified_key(dst_db, dst);
     ctx.dirty(1);
     ctx.srv.signal_modified_key(dst_db, dst);
     ctx.out().int(1);
@@ -219,6 +222,8 @@ fn move_(ctx: &mut Ctx) {
     if let Some(entry) = ctx.db().remove(key) {
         ctx.srv.dbs[dst_db].insert_entry(key, entry);
     }
+    ctx.modified(key);
+    ctx.srv.signal_modified_key(dst_db, key);
     ctx.dirty(1);
     ctx.modified(key);
     ctx.srv.signal_modified_key(dst_db, key);
@@ -419,6 +424,9 @@ fn swapdb(ctx: &mut Ctx) {
     ctx.srv.touch_all_watched_keys_in_db(a, Some(b));
     ctx.srv.touch_all_watched_keys_in_db(b, Some(a));
     ctx.srv.dbs.swap(a, b);
+    // Clients blocked on either database may now find data.
+    crate::blocking::signal_db_ready(ctx.srv, a);
+    crate::blocking::signal_db_ready(ctx.srv, b);
     ctx.dirty(1);
     ctx.out().ok();
 }

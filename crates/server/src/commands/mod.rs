@@ -15,6 +15,7 @@ pub mod info;
 pub mod keys;
 pub mod lcs;
 pub mod persistence;
+pub mod lists;
 pub mod server;
 pub mod specs;
 pub mod string_edits;
@@ -45,5 +46,6 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(hashes::COMMANDS);
     v.extend_from_slice(transactions::COMMANDS);
     v.extend_from_slice(persistence::COMMANDS);
+    v.extend_from_slice(lists::COMMANDS);
     v
 }
