@@ -3,8 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod config;
 mod blocking;
+mod config;
 mod differential;
 // Not every helper is used by every build of the suite.
 #[allow(dead_code)]

@@ -29,6 +29,10 @@ fn fill(c: &mut redis::Connection) {
     q(c, &["HSET", "h", "f1", "v1", "f2", "2"]);
     let big = "y".repeat(100);
     q(c, &["HSET", "bigh", "f", &big]);
+    let items: Vec<String> = (0..3000).map(|i| format!("item-{i}")).collect();
+    let mut rpush = vec!["RPUSH", "l"];
+    rpush.extend(items.iter().map(|s| s.as_str()));
+    q(c, &rpush);
     q(c, &["SELECT", "5"]);
     q(c, &["SET", "in5", "five"]);
     q(c, &["SELECT", "0"]);
@@ -44,6 +48,8 @@ fn check(c: &mut redis::Connection) {
     assert_eq!(q(c, &["STRLEN", "big"]), redis::Value::Int(10_000));
     assert_eq!(q(c, &["HGET", "h", "f2"]), bulk(b"2"));
     assert_eq!(q(c, &["HSTRLEN", "bigh", "f"]), redis::Value::Int(100));
+    assert_eq!(q(c, &["LLEN", "l"]), redis::Value::Int(3000));
+    assert_eq!(q(c, &["LINDEX", "l", "2999"]), bulk(b"item-2999"));
     q(c, &["SELECT", "5"]);
     assert_eq!(q(c, &["GET", "in5"]), bulk(b"five"));
     q(c, &["SELECT", "0"]);
@@ -65,7 +71,7 @@ fn save_then_restart_brings_every_key_and_ttl_back() {
     check(&mut c2);
     let log = std::fs::read_to_string(s2.log_path()).unwrap_or_default();
     assert!(
-        log.contains("Done loading RDB, keys loaded: 7, keys expired: 0."),
+        log.contains("Done loading RDB, keys loaded: 8, keys expired: 0."),
         "{log}"
     );
     let _ = std::fs::remove_dir_all(keep);
@@ -101,7 +107,7 @@ fn real_redis_rdb_loads_into_redoubt() {
     let s = ServerHandle::start(Flavor::Redoubt, &[("dir", &d)]);
     let mut c = s.client();
     check(&mut c);
-    assert_eq!(q(&mut c, &["DBSIZE"]), redis::Value::Int(2006));
+    assert_eq!(q(&mut c, &["DBSIZE"]), redis::Value::Int(2007));
     assert_eq!(
         q(&mut c, &["GET", "pop:1999"]),
         q(&mut rc, &["GET", "pop:1999"])

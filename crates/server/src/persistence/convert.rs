@@ -5,7 +5,7 @@
 //! encoding thresholds, so a loaded hash is `listpack` or `hashtable`
 //! exactly as if it had been built by commands.
 
-use keyspace::{EncodingLimits, Entry, Hash, StrValue, Value, NO_EXPIRE};
+use keyspace::{EncodingLimits, Entry, Hash, List, StrValue, Value, NO_EXPIRE};
 use rdb::{RdbValue, Writer};
 use std::io::{self, Write};
 
@@ -18,7 +18,8 @@ pub fn write_entry<W: Write>(w: &mut Writer<W>, key: &[u8], e: &Entry) -> io::Re
             w.put_string(key, s.as_bytes(&mut scratch), exp)
         }
         Value::Hash(h) => w.put_hash(key, h.len(), h.iter(), exp),
-        Value::List(_) | Value::Set(_) | Value::ZSet(_) => Err(io::Error::new(
+        Value::List(l) => w.put_list(key, l.iter(), exp),
+        Value::Set(_) | Value::ZSet(_) => Err(io::Error::new(
             io::ErrorKind::Unsupported,
             format!(
                 "saving {} values is not supported yet (key '{}')",
@@ -41,7 +42,9 @@ pub fn to_value(v: RdbValue, limits: &EncodingLimits) -> Result<Value, String> {
             }
             Value::Hash(Box::new(h))
         }
-        RdbValue::List(_) => return Err("list values are not supported yet".into()),
+        RdbValue::List(items) => Value::List(Box::new(List::from_items(
+            items.iter().map(|v| v.as_slice()),
+        ))),
         RdbValue::Set(_) => return Err("set values are not supported yet".into()),
         RdbValue::ZSet(_) => return Err("sorted set values are not supported yet".into()),
     })
