@@ -211,6 +211,20 @@ impl Db {
         self.map.get_index(i).map(|(k, e)| (&**k, e))
     }
 
+    /// The key and entry at position `i` of the map (`0..len()`), for
+    /// sampling by index (eviction).
+    pub fn key_entry_at(&self, i: usize) -> Option<(&[u8], &Entry)> {
+        self.map.get_index(i).map(|(k, e)| (&**k, e))
+    }
+
+    /// The key at position `i` of the set of keys with a TTL
+    /// (`0..volatile_len()`) and its entry: the candidates of the
+    /// `volatile-*` eviction policies.
+    pub fn volatile_at(&self, i: usize) -> Option<(&[u8], &Entry)> {
+        let key = self.volatile.get_index(i)?;
+        self.map.get_key_value(&**key).map(|(k, e)| (&**k, e))
+    }
+
     /// All entries, in storage order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
         self.map.iter().map(|(k, e)| (&**k, e))

@@ -64,6 +64,7 @@ pub const LCS_OVER_LIMIT: &str =
     "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len";
 pub const LCS_ALLOC_FAILED: &str =
     "ERR Insufficient memory, failed allocating transient memory for LCS";
+pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
 /// `ERR wrong number of arguments for 'get' command`; subcommands use their
 /// full name (`config|get`).

@@ -37,6 +37,12 @@ pub struct Stats {
     pub total_reads_processed: u64,
     pub total_writes_processed: u64,
     pub errors: BTreeMap<String, u64>,
+    /// Keys evicted under `maxmemory`.
+    pub evicted_keys: u64,
+    /// Time spent over `maxmemory` in finished spells (microseconds), and
+    /// the start of the current one.
+    pub eviction_exceeded_us: u64,
+    pub eviction_exceeded_since: Option<Instant>,
 }
 
 impl Stats {
@@ -131,6 +137,9 @@ pub struct Server {
     pub latency_threshold_ms: i64,
     /// Per-command latency histograms (`INFO latencystats`).
     pub latency_hist: crate::latency::LatencyHistograms,
+    /// `maxmemory` settings, the eviction pool and the background task's
+    /// state (see `evict`).
+    pub evictor: crate::evict::Evictor,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -198,6 +207,7 @@ impl Server {
             latency: Default::default(),
             latency_threshold_ms: 0,
             latency_hist: Default::default(),
+            evictor: Default::default(),
             config,
         };
         s.apply_config();
@@ -243,6 +253,7 @@ impl Server {
         while self.slowlog.len() > self.slowlog_max_len {
             self.slowlog.pop_back();
         }
+        crate::evict::configure(self);
     }
 
     /// Refreshes the cached clock; called before every command.

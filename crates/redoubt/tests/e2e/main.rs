@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod differential;
+mod eviction;
 // Not every helper is used by every build of the suite.
 #[allow(dead_code)]
 mod harness;
