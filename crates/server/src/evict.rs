@@ -793,4 +793,44 @@ mod tests {
         set_cfg(&mut k, "maxmemory", "0");
         assert_eq!(k.run(&["SET", "b", "2"]), "+OK\r\n");
     }
+
+    #[test]
+    fn a_round_out_of_time_hands_over_to_the_background_task() {
+        let mut k = Kit::new();
+        for i in 0..100 {
+            k.run(&["SET", &format!("k{i}"), "v"]);
+        }
+        k.propagated();
+        set_cfg(&mut k, "maxmemory-policy", "allkeys-random");
+        // Tenacity 0: a round stops after its first 16 evictions.
+        k.srv.evictor.tenacity = 0;
+        k.srv.evictor.maxmemory = 1;
+        assert_eq!(perform_evictions(&mut k.srv), Outcome::Running);
+        assert_eq!(k.srv.stats.evicted_keys, 16);
+        assert!(k.srv.evictor.proc_running);
+        // Commands are admitted while the task works.
+        assert_eq!(k.run(&["SET", "new", "v"]), "+OK\r\n");
+
+        let Kit { srv, .. } = k;
+        let srv = Rc::new(RefCell::new(srv));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&rt, async {
+            tokio::task::spawn_local(eviction_task(srv.clone()));
+            for _ in 0..1000 {
+                if !srv.borrow().evictor.proc_running {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        });
+        let s = srv.borrow();
+        assert!(!s.evictor.proc_running);
+        // Everything went (the limit cannot be met), one DEL each.
+        assert_eq!(s.dbs[0].len(), 0);
+        assert_eq!(s.stats.evicted_keys, 101);
+    }
 }
