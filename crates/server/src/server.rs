@@ -420,6 +420,9 @@ impl Server {
     /// Called `hz` times per second.
     pub fn cron(&mut self) {
         self.active_expire_cycle();
+        for db in &mut self.dbs {
+            db.shrink_if_sparse();
+        }
         self.close_timed_out_clients();
         self.refresh_time();
         let s = &self.stats;
