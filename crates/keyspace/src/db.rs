@@ -270,6 +270,23 @@ impl Db {
         self.avg_ttl = 0;
     }
 
+    /// Gives back the memory of a mostly empty map: one under a tenth full
+    /// is shrunk to fit, as Redis resizes its dicts from the cron. Without
+    /// it, a keyspace emptied by eviction would keep its peak-size tables
+    /// and could stay over `maxmemory` for good. Returns whether it shrank.
+    pub fn shrink_if_sparse(&mut self) -> bool {
+        let mut shrunk = false;
+        if self.map.capacity() > 64 && self.map.len() * 10 < self.map.capacity() {
+            self.map.shrink_to(self.map.len());
+            shrunk = true;
+        }
+        if self.volatile.capacity() > 64 && self.volatile.len() * 10 < self.volatile.capacity() {
+            self.volatile.shrink_to(self.volatile.len());
+            shrunk = true;
+        }
+        shrunk
+    }
+
     /// Takes the contents out, leaving the database empty (for
     /// `FLUSHDB ASYNC`, whose memory is freed on another thread).
     pub fn take(&mut self) -> Db {
@@ -357,6 +374,20 @@ impl Db {
         }
         let i = rng.gen_range(0..self.map.len());
         self.map.get_index(i).map(|(k, e)| (&**k, e))
+    }
+
+    /// The key and entry at position `i` of the map (`0..len()`), for
+    /// sampling by index (eviction).
+    pub fn key_entry_at(&self, i: usize) -> Option<(&[u8], &Entry)> {
+        self.map.get_index(i).map(|(k, e)| (&**k, e))
+    }
+
+    /// The key at position `i` of the set of keys with a TTL
+    /// (`0..volatile_len()`) and its entry: the candidates of the
+    /// `volatile-*` eviction policies.
+    pub fn volatile_at(&self, i: usize) -> Option<(&[u8], &Entry)> {
+        let key = self.volatile.get_index(i)?;
+        self.map.get_key_value(&**key).map(|(k, e)| (&**k, e))
     }
 
     /// All entries, in storage order.
@@ -538,5 +569,22 @@ mod tests {
         let c = ExpireCycle::default();
         assert!(c.repeat(20, 3));
         assert!(!c.repeat(20, 2));
+    }
+
+    #[test]
+    fn a_mostly_empty_map_gives_its_memory_back() {
+        let mut db = Db::new();
+        for i in 0..10_000 {
+            db.insert(format!("k{i}").as_bytes(), s("v"), 1_000 + i, 0);
+        }
+        assert!(!db.shrink_if_sparse());
+        for i in 0..9_950 {
+            db.remove(format!("k{i}").as_bytes());
+        }
+        assert!(db.shrink_if_sparse());
+        assert!(db.map.capacity() < 1_000);
+        assert!(db.volatile.capacity() < 1_000);
+        assert_eq!(db.len(), 50);
+        assert!(!db.shrink_if_sparse());
     }
 }

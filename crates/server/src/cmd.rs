@@ -494,6 +494,14 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         reject(srv, client, idx, errors::NOAUTH);
         return Flow::Continue;
     }
+    // As Redis: with a memory limit, every command first evicts what it
+    // must; only commands that may grow memory are refused when nothing
+    // could be evicted.
+    if srv.evictor.maxmemory > 0 && crate::evict::out_of_memory(srv) && cflags & flags::DENYOOM != 0
+    {
+        reject(srv, client, idx, errors::OOM);
+        return Flow::Continue;
+    }
     // A failed background save stops writes (and PING, as in Redis) when
     // stop-writes-on-bgsave-error is set, so nobody believes data is safe.
     if (cflags & flags::WRITE != 0 || meta.name == "ping")

@@ -11,6 +11,7 @@ pub mod cmd;
 pub mod commands;
 pub mod config;
 pub mod errors;
+pub mod evict;
 pub mod journal;
 pub mod latency;
 pub mod log;

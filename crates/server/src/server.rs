@@ -37,6 +37,12 @@ pub struct Stats {
     pub total_reads_processed: u64,
     pub total_writes_processed: u64,
     pub errors: BTreeMap<String, u64>,
+    /// Keys evicted under `maxmemory`.
+    pub evicted_keys: u64,
+    /// Time spent over `maxmemory` in finished spells (microseconds), and
+    /// the start of the current one.
+    pub eviction_exceeded_us: u64,
+    pub eviction_exceeded_since: Option<Instant>,
 }
 
 impl Stats {
@@ -141,6 +147,9 @@ pub struct Server {
     pub fatal: bool,
     /// Clients blocked on keys (BLPOP & co.) and keys ready to serve them.
     pub blocking: crate::blocking::Blocking,
+    /// `maxmemory` settings, the eviction pool and the background task's
+    /// state (see `evict`).
+    pub evictor: crate::evict::Evictor,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -213,6 +222,7 @@ impl Server {
             persist: crate::persistence::PersistState::new(ms / 1000),
             fatal: false,
             blocking: Default::default(),
+            evictor: Default::default(),
             config,
         };
         s.apply_config();
@@ -267,6 +277,7 @@ impl Server {
         while self.slowlog.len() > self.slowlog_max_len {
             self.slowlog.pop_back();
         }
+        crate::evict::configure(self);
     }
 
     /// Refreshes the cached clock; called before every command.
@@ -440,6 +451,9 @@ impl Server {
     /// Called `hz` times per second.
     pub fn cron(&mut self) {
         self.active_expire_cycle();
+        for db in &mut self.dbs {
+            db.shrink_if_sparse();
+        }
         self.close_timed_out_clients();
         crate::persistence::save::cron(self);
         self.refresh_time();

@@ -234,6 +234,7 @@ async fn serve(config: Config, pidfile: String) -> i32 {
     log_notice!("Server initialized");
     log_notice!("Ready to accept connections tcp");
 
+    tokio::task::spawn_local(crate::evict::eviction_task(srv.clone()));
     let cron_srv = srv.clone();
     tokio::task::spawn_local(async move {
         loop {

@@ -528,6 +528,7 @@ fn persistence(srv: &Server, b: &mut String) {
 
 fn stats(srv: &Server, b: &mut String) {
     let s = &srv.stats;
+    let exceeded = crate::evict::exceeded_time_ms(srv);
     let im = &srv.inst_metrics;
     let _ = write!(
         b,
@@ -550,10 +551,10 @@ fn stats(srv: &Server, b: &mut String) {
          expired_stale_perc:{:.2}\r\n\
          expired_time_cap_reached_count:0\r\n\
          expire_cycle_cpu_milliseconds:{}\r\n\
-         evicted_keys:0\r\n\
+         evicted_keys:{}\r\n\
          evicted_clients:0\r\n\
-         total_eviction_exceeded_time:0\r\n\
-         current_eviction_exceeded_time:0\r\n\
+         total_eviction_exceeded_time:{}\r\n\
+         current_eviction_exceeded_time:{}\r\n\
          keyspace_hits:{}\r\n\
          keyspace_misses:{}\r\n\
          pubsub_channels:0\r\n\
@@ -592,6 +593,9 @@ fn stats(srv: &Server, b: &mut String) {
         s.expired_keys,
         s.expired_stale_perc * 100.0,
         s.expire_cycle_cpu_ms,
+        s.evicted_keys,
+        exceeded.0,
+        exceeded.1,
         s.keyspace_hits,
         s.keyspace_misses,
         s.total_error_replies,
