@@ -18,6 +18,8 @@ use crate::value::Value;
 use foldhash::fast::RandomState;
 use indexmap::{IndexMap, IndexSet};
 use rand::Rng;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// `expire` value of an entry without a TTL.
 pub const NO_EXPIRE: i64 = -1;
@@ -30,6 +32,10 @@ pub struct Entry {
     pub expire: i64,
     /// Last access time in seconds (LRU clock), for `OBJECT IDLETIME`.
     pub lru: u32,
+    /// Snapshot bookkeeping: the entry was already written to the running
+    /// snapshot when this equals the database's current parity (see
+    /// "Fork-less snapshots" below). Lives in what would be padding.
+    mark: bool,
 }
 
 impl Entry {
@@ -38,6 +44,7 @@ impl Entry {
             value,
             expire: NO_EXPIRE,
             lru: 0,
+            mark: false,
         }
     }
 
@@ -51,6 +58,43 @@ impl Entry {
 
 type Map = IndexMap<Box<[u8]>, Entry, RandomState>;
 
+/// Receives the entries of a point-in-time snapshot (an RDB writer, a
+/// full-sync stream, an AOF rewrite). Called with each entry as it was when
+/// the snapshot began, exactly once.
+pub trait SnapshotSink {
+    /// `db` is the index the database had when the snapshot began (it
+    /// travels with the database through `SWAPDB`).
+    fn entry(&mut self, db: usize, key: &[u8], entry: &Entry);
+}
+
+/// A sink shared by all databases of one snapshot.
+pub type SharedSink = Rc<RefCell<dyn SnapshotSink>>;
+
+// Fork-less snapshots.
+//
+// Redis forks and lets the kernel copy pages on write. We walk each
+// database instead, between commands, from the last index down (the same
+// order that makes SCAN safe, see the module comment: an entry not yet
+// visited can only move further down, so none is missed). Each entry has a
+// `mark`; a snapshot flips the database's `parity`, which makes every
+// entry unvisited at once. Before anything changes or removes an unvisited
+// entry, the entry is handed to the sink first ("serialize early" rather
+// than copy): the walk later skips it. Entries created during the walk are
+// born visited, so they are not part of the snapshot. Total work is one
+// serialization per entry, whatever the order; extra memory is only what
+// the sink buffers.
+struct Snap {
+    db: usize,
+    cursor: usize,
+    sink: SharedSink,
+}
+
+impl std::fmt::Debug for Snap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Snap {{ db: {}, cursor: {} }}", self.db, self.cursor)
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Db {
     map: Map,
@@ -58,6 +102,8 @@ pub struct Db {
     /// Average TTL of keys sampled by the active expiry cycle, for `INFO
     /// keyspace` (`avg_ttl`), as a running estimate like Redis's.
     pub avg_ttl: i64,
+    parity: bool,
+    snap: Option<Snap>,
 }
 
 impl Db {
@@ -85,6 +131,10 @@ impl Db {
 
     #[inline]
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        if self.snap.is_some() {
+            let i = self.map.get_index_of(key)?;
+            self.preserve_at(i);
+        }
         self.map.get_mut(key)
     }
 
@@ -102,11 +152,13 @@ impl Db {
 
     #[inline]
     pub fn at_mut(&mut self, i: usize) -> Option<&mut Entry> {
+        self.preserve_at(i);
         self.map.get_index_mut(i).map(|(_, e)| e)
     }
 
     /// Removes the entry at position `i` (as found by [`Db::find`]).
     pub fn remove_at(&mut self, i: usize) -> Option<(Box<[u8]>, Entry)> {
+        self.preserve_at(i);
         let (k, e) = self.map.swap_remove_index(i)?;
         if e.expire != NO_EXPIRE {
             self.volatile.swap_remove(&k);
@@ -126,7 +178,17 @@ impl Db {
     /// Inserts or replaces `key`. `expire` is the new absolute expiry (or
     /// [`NO_EXPIRE`]). Returns the previous entry.
     pub fn insert(&mut self, key: &[u8], value: Value, expire: i64, lru: u32) -> Option<Entry> {
-        let entry = Entry { value, expire, lru };
+        let entry = Entry {
+            value,
+            expire,
+            lru,
+            mark: self.parity,
+        };
+        if self.snap.is_some() {
+            if let Some(i) = self.map.get_index_of(key) {
+                self.preserve_at(i);
+            }
+        }
         let old = match self.map.get_full_mut(key) {
             Some((_, _, e)) => Some(std::mem::replace(e, entry)),
             None => {
@@ -157,6 +219,10 @@ impl Db {
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        if self.snap.is_some() {
+            let i = self.map.get_index_of(key)?;
+            self.preserve_at(i);
+        }
         let e = self.map.swap_remove(key)?;
         if e.expire != NO_EXPIRE {
             self.volatile.swap_remove(key);
@@ -167,7 +233,11 @@ impl Db {
     /// Sets the absolute expiry of an existing key. Returns false when the
     /// key does not exist.
     pub fn set_expire(&mut self, key: &[u8], at_ms: i64) -> bool {
-        let Some(e) = self.map.get_mut(key) else {
+        let Some(i) = self.map.get_index_of(key) else {
+            return false;
+        };
+        self.preserve_at(i);
+        let Some((_, e)) = self.map.get_index_mut(i) else {
             return false;
         };
         if e.expire == NO_EXPIRE {
@@ -179,6 +249,9 @@ impl Db {
 
     /// Removes the TTL of `key`. Returns whether it had one.
     pub fn persist(&mut self, key: &[u8]) -> bool {
+        if let Some(i) = self.map.get_index_of(key) {
+            self.preserve_at(i);
+        }
         match self.map.get_mut(key) {
             Some(e) if e.expire != NO_EXPIRE => {
                 e.expire = NO_EXPIRE;
@@ -191,15 +264,107 @@ impl Db {
 
     /// Removes everything.
     pub fn clear(&mut self) {
+        self.snapshot_flush();
         self.map = Map::default();
         self.volatile = IndexSet::default();
         self.avg_ttl = 0;
     }
 
+    /// Gives back the memory of a mostly empty map: one under a tenth full
+    /// is shrunk to fit, as Redis resizes its dicts from the cron. Without
+    /// it, a keyspace emptied by eviction would keep its peak-size tables
+    /// and could stay over `maxmemory` for good. Returns whether it shrank.
+    pub fn shrink_if_sparse(&mut self) -> bool {
+        let mut shrunk = false;
+        if self.map.capacity() > 64 && self.map.len() * 10 < self.map.capacity() {
+            self.map.shrink_to(self.map.len());
+            shrunk = true;
+        }
+        if self.volatile.capacity() > 64 && self.volatile.len() * 10 < self.volatile.capacity() {
+            self.volatile.shrink_to(self.volatile.len());
+            shrunk = true;
+        }
+        shrunk
+    }
+
     /// Takes the contents out, leaving the database empty (for
     /// `FLUSHDB ASYNC`, whose memory is freed on another thread).
     pub fn take(&mut self) -> Db {
-        std::mem::take(self)
+        self.snapshot_flush();
+        let snap = self.snap.take();
+        let mut taken = std::mem::take(self);
+        taken.snap = None;
+        self.snap = snap;
+        self.parity = taken.parity;
+        taken
+    }
+
+    /// Hands entry `i` to the running snapshot if it has not been written
+    /// yet. Called before anything changes or removes it.
+    #[inline]
+    fn preserve_at(&mut self, i: usize) {
+        let Some(snap) = &self.snap else {
+            return;
+        };
+        let parity = self.parity;
+        if let Some((k, e)) = self.map.get_index_mut(i) {
+            if e.mark != parity {
+                snap.sink.borrow_mut().entry(snap.db, k, e);
+                e.mark = parity;
+            }
+        }
+    }
+
+    /// Starts a point-in-time snapshot of this database (whose index is
+    /// `db`) into `sink`. Any snapshot still running is finished first.
+    pub fn snapshot_begin(&mut self, db: usize, sink: SharedSink) {
+        self.snapshot_flush();
+        self.parity = !self.parity;
+        self.snap = Some(Snap {
+            db,
+            cursor: self.map.len(),
+            sink,
+        });
+    }
+
+    /// Whether a snapshot of this database is still being written.
+    pub fn snapshot_active(&self) -> bool {
+        self.snap.is_some()
+    }
+
+    /// Advances the snapshot walk by up to `max` entries. Returns true (and
+    /// ends the snapshot) when every entry has been written.
+    pub fn snapshot_step(&mut self, max: usize) -> bool {
+        let Some(snap) = &mut self.snap else {
+            return true;
+        };
+        let mut n = 0;
+        snap.cursor = snap.cursor.min(self.map.len());
+        while snap.cursor > 0 && n < max {
+            snap.cursor -= 1;
+            if let Some((k, e)) = self.map.get_index_mut(snap.cursor) {
+                if e.mark != self.parity {
+                    snap.sink.borrow_mut().entry(snap.db, k, e);
+                    e.mark = self.parity;
+                    n += 1;
+                }
+            }
+        }
+        if snap.cursor == 0 {
+            self.snap = None;
+            return true;
+        }
+        false
+    }
+
+    /// Writes everything the snapshot still lacks and ends it.
+    pub fn snapshot_flush(&mut self) {
+        while !self.snapshot_step(usize::MAX) {}
+    }
+
+    /// Abandons a running snapshot (the consumer went away).
+    pub fn snapshot_abort(&mut self) {
+        self.snap = None;
     }
 
     /// A uniformly random key (with the entry), or None when empty.
@@ -209,6 +374,20 @@ impl Db {
         }
         let i = rng.gen_range(0..self.map.len());
         self.map.get_index(i).map(|(k, e)| (&**k, e))
+    }
+
+    /// The key and entry at position `i` of the map (`0..len()`), for
+    /// sampling by index (eviction).
+    pub fn key_entry_at(&self, i: usize) -> Option<(&[u8], &Entry)> {
+        self.map.get_index(i).map(|(k, e)| (&**k, e))
+    }
+
+    /// The key at position `i` of the set of keys with a TTL
+    /// (`0..volatile_len()`) and its entry: the candidates of the
+    /// `volatile-*` eviction policies.
+    pub fn volatile_at(&self, i: usize) -> Option<(&[u8], &Entry)> {
+        let key = self.volatile.get_index(i)?;
+        self.map.get_key_value(&**key).map(|(k, e)| (&**k, e))
     }
 
     /// All entries, in storage order.
@@ -390,5 +569,22 @@ mod tests {
         let c = ExpireCycle::default();
         assert!(c.repeat(20, 3));
         assert!(!c.repeat(20, 2));
+    }
+
+    #[test]
+    fn a_mostly_empty_map_gives_its_memory_back() {
+        let mut db = Db::new();
+        for i in 0..10_000 {
+            db.insert(format!("k{i}").as_bytes(), s("v"), 1_000 + i, 0);
+        }
+        assert!(!db.shrink_if_sparse());
+        for i in 0..9_950 {
+            db.remove(format!("k{i}").as_bytes());
+        }
+        assert!(db.shrink_if_sparse());
+        assert!(db.map.capacity() < 1_000);
+        assert!(db.volatile.capacity() < 1_000);
+        assert_eq!(db.len(), 50);
+        assert!(!db.shrink_if_sparse());
     }
 }

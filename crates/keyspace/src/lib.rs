@@ -20,7 +20,7 @@ pub mod types;
 pub mod value;
 pub mod zset;
 
-pub use db::{Db, Entry, ExpireCycle, NO_EXPIRE};
+pub use db::{Db, Entry, ExpireCycle, SharedSink, SnapshotSink, NO_EXPIRE};
 pub use hash::Hash;
 pub use list::List;
 pub use set::Set;

@@ -16,33 +16,56 @@ const USAGE: &str = "Usage: redoubt server [/path/to/redis.conf] [--directive va
        redoubt server --version
        (a link named redoubt-server or redis-server runs `redoubt server`)";
 
-/// `--directive value ...` pairs from the command line.
-type Overrides = Vec<(String, Vec<String>)>;
-
-/// Splits redis-server style arguments into an optional file and
-/// `(directive, values)` overrides.
-fn parse_server_args(args: &[String]) -> Result<(Option<PathBuf>, Overrides), String> {
+/// Splits redis-server style arguments into an optional config file and
+/// the options text: each `--name` starts a config line and the arguments
+/// after it are appended quoted, exactly as redis-server 7.0 builds it, so
+/// a bad option is reported with the same line and quoting. As there, a
+/// `--name` right after an option name is taken as that option's value,
+/// and a bare `--save` means `save ""`.
+fn parse_server_args(args: &[String]) -> (Option<PathBuf>, bool, String) {
     let mut file = None;
-    let mut overrides: Overrides = Vec::new();
-    let mut i = 0;
+    let mut from_stdin = false;
+    let mut rest = args;
     if let Some(first) = args.first() {
-        if !first.starts_with("--") {
+        if !first.starts_with('-') {
             file = Some(PathBuf::from(first));
-            i = 1;
+            rest = &args[1..];
         }
     }
-    while i < args.len() {
-        let a = &args[i];
-        match a.strip_prefix("--") {
-            Some(name) if !name.is_empty() => overrides.push((name.to_string(), Vec::new())),
-            _ => match overrides.last_mut() {
-                Some((_, vals)) => vals.push(a.clone()),
-                None => return Err(format!("Unexpected argument '{a}'")),
-            },
+    let mut options = String::new();
+    // Whether the last option name already has its value.
+    let mut handled_last = true;
+    for (j, a) in rest.iter().enumerate() {
+        let last = j + 1 == rest.len();
+        // `-` as the first or the last argument: config lines on stdin.
+        let first = j == 0 && file.is_none();
+        if a == "-" && (first || (last && j + 1 == args.len() - usize::from(file.is_some()))) {
+            from_stdin = true;
+        } else if handled_last && a.starts_with("--") {
+            if !options.is_empty() {
+                options.push('\n');
+            }
+            options.push_str(&a[2..]);
+            options.push(' ');
+            let words = a.split_ascii_whitespace().count();
+            if words == 1 {
+                handled_last = false;
+                let is_save = a.eq_ignore_ascii_case("--save");
+                if is_save && (last || rest[j + 1].starts_with("--")) {
+                    options.push_str("\"\"");
+                    handled_last = !last;
+                }
+            } else {
+                // `"--port 6380"` as one argument carries its own value.
+                handled_last = true;
+            }
+        } else {
+            options.push_str(&server::config::parse::repr(a.as_bytes()));
+            options.push(' ');
+            handled_last = true;
         }
-        i += 1;
     }
-    Ok((file, overrides))
+    (file, from_stdin, options)
 }
 
 fn server_main(args: &[String]) -> i32 {
@@ -58,15 +81,28 @@ fn server_main(args: &[String]) -> i32 {
         println!("{USAGE}");
         return 0;
     }
-    let (file, overrides) = match parse_server_args(args) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("{e}\n{USAGE}");
+    let (file, from_stdin, options) = parse_server_args(args);
+    let mut stdin_text = None;
+    if from_stdin {
+        server::log::set_role(b'C');
+        server::log_warning!("Reading config from stdin");
+        let mut t = String::new();
+        if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut t) {
+            server::log_warning!("Can't read the config from stdin: {e}");
             return 1;
         }
-    };
-    let config = match Config::load(file.as_deref(), &overrides) {
+        stdin_text = Some(t);
+    }
+    let config = match Config::load_with_options(file.as_deref(), stdin_text.as_deref(), &options) {
         Ok(c) => c,
+        // An unreadable file is logged, as Redis does; a bad line gets the
+        // FATAL CONFIG FILE ERROR block on stderr.
+        Err(e) if e.is_open_failure() => {
+            // Logged before the server role is known, hence `C` as Redis.
+            server::log::set_role(b'C');
+            server::log_warning!("{e}");
+            return 1;
+        }
         Err(e) => {
             eprintln!("{e}");
             return 1;

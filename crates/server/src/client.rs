@@ -50,6 +50,10 @@ pub struct Client {
     pub out: Reply,
     /// Close once the pending reply is written.
     pub close_after_reply: bool,
+    /// Argument positions of the current command that hold secrets
+    /// (`CONFIG SET requirepass ...`): shown as `(redacted)` in the slow
+    /// log, as Redis does. Cleared after each command.
+
     /// Set by `CLIENT KILL` from another client: close now.
     pub killed: bool,
     pub no_evict: bool,
@@ -71,6 +75,16 @@ pub struct Client {
     pub subs: crate::pubsub::ClientSubs,
     /// Client-side caching settings (see `crate::tracking`).
     pub tracking: crate::tracking::ClientTracking,
+    /// The transaction between MULTI and EXEC/DISCARD (`None` outside).
+    pub multi: Option<crate::multi::MultiState>,
+    /// Set while EXEC runs the queued commands: blocking commands must not
+    /// block then (they answer as if timed out).
+    pub in_exec: bool,
+    /// Set while a blocking command (BLPOP, ...) waits; see `blocking`.
+    pub blocked: Option<crate::blocking::Blocked>,
+    /// Set while the client must not block (EXEC running its queue,
+    /// scripts): blocking commands then answer as if timed out at once.
+    pub deny_blocking: bool,
 }
 
 impl Client {
@@ -100,6 +114,10 @@ impl Client {
             wake: Rc::new(Notify::new()),
             subs: Default::default(),
             tracking: Default::default(),
+            multi: None,
+            in_exec: false,
+            blocked: None,
+            deny_blocking: false,
         }
     }
 

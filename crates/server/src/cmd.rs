@@ -461,13 +461,18 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
     if argv.is_empty() {
         return Flow::Continue;
     }
-    srv.refresh_time();
+    // Inside EXEC the clock stands still, as in Redis: a key cannot
+    // expire between two commands of one transaction.
+    if !client.in_exec {
+        srv.refresh_time();
+    }
     let name = argv.get(0);
     let Some(mut idx) = srv.commands.lookup(name) else {
         let msg = errors::unknown_command(name, argv);
         srv.stats.count_error(&msg);
         srv.stats.unknown_commands += 1;
         client.out.error(&msg);
+        crate::multi::flag_transaction(client);
         return Flow::Continue;
     };
     // Container commands (CONFIG, CLIENT, ...) dispatch on the subcommand.
@@ -483,6 +488,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
             srv.stats.count_error(&msg);
             srv.commands.stats[parent].rejected_calls += 1;
             client.out.error(&msg);
+            crate::multi::flag_transaction(client);
             return Flow::Continue;
         }
         match srv.commands.lookup_sub(parent, argv.get(1)) {
@@ -493,6 +499,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
                 srv.stats.count_error(&msg);
                 srv.commands.stats[parent].rejected_calls += 1;
                 client.out.error(&msg);
+                crate::multi::flag_transaction(client);
                 return Flow::Continue;
             }
         }
@@ -518,15 +525,64 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         reject(srv, client, idx, errors::NOAUTH);
         return Flow::Continue;
     }
+    // As Redis: with a memory limit, every command first evicts what it
+    // must; only commands that may grow memory are refused when nothing
+    // could be evicted.
+    if srv.evictor.maxmemory > 0 {
+        // `evicted` events for this very client land in its own output
+        // (it is borrowed here, so it cannot be reached via the registry).
+        let outer_current = srv.pubsub.current;
+        srv.pubsub.current = client.id;
+        srv.pubsub.to_current.resp3 = client.out.resp3;
+        let oom = crate::evict::out_of_memory(srv);
+        srv.pubsub.flush_into(&mut client.out);
+        srv.pubsub.current = outer_current;
+        if oom && cflags & flags::DENYOOM != 0 {
+            reject(srv, client, idx, errors::OOM);
+            return Flow::Continue;
+        }
+    }
+    // A failed background save stops writes (and PING, as in Redis) when
+    // stop-writes-on-bgsave-error is set, so nobody believes data is safe.
+    if (cflags & flags::WRITE != 0 || meta.name == "ping")
+        && !client.is_master()
+        && crate::persistence::save::writes_denied(srv)
+    {
+        reject(srv, client, idx, errors::MISCONF);
+        return Flow::Continue;
+    }
+    // (Redis checks this after MISCONF and before LOADING.)
     // A RESP2 connection in Pub/Sub mode only carries subscription
     // traffic; RESP3 can interleave pushes with any reply.
+    // Commands EXEC runs skip it, as Redis's call() does.
     if !client.out.resp3
+        && !client.in_exec
         && client.subs.is_subscribed()
         && !commands::pubsub::allowed_in_subscribed_context(meta.name)
     {
         let msg = commands::pubsub::subscribed_context_error(meta.name);
         reject(srv, client, idx, &msg);
         return Flow::Continue;
+    }
+    // While the dataset loads, only commands flagged `loading` run.
+    if srv.persist.loading.is_some() && cflags & flags::LOADING == 0 {
+        reject(srv, client, idx, errors::LOADING);
+        return Flow::Continue;
+    }
+    // Inside MULTI, commands that passed the checks above are queued
+    // (Redis's processCommand order), except the few that act on the
+    // transaction itself.
+    if client.multi.is_some() && !client.in_exec {
+        if cflags & flags::NO_MULTI != 0 {
+            reject(srv, client, idx, errors::NOT_IN_MULTI);
+            return Flow::Continue;
+        }
+        if !crate::multi::runs_inside_multi(meta.name) {
+            srv.queue_multi_command(client, argv, cflags);
+            client.last_cmd = meta.name;
+            client.out.simple(b"QUEUED");
+            return Flow::Continue;
+        }
     }
 
     let start = Instant::now();
@@ -561,15 +617,23 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         let db = client.db;
         srv.journal.propagate_argv(db, argv);
     }
-    let arbitrary = cflags & flags::TOUCHES_ARBITRARY_KEYS != 0;
-    srv.journal.end_command(!arbitrary);
+    // A transaction's commands are released together when EXEC ends.
+    if !client.in_exec {
+        let arbitrary = cflags & flags::TOUCHES_ARBITRARY_KEYS != 0;
+        srv.journal.end_command(!arbitrary);
+    }
 
     let usec = elapsed.as_micros() as u64;
+    // A command that blocked is counted (and slow-logged) once, when it is
+    // served and runs again (see `blocking`), as Redis counts it once.
+    let blocked = client.blocked.is_some();
     let st = &mut srv.commands.stats[idx];
-    st.calls += 1;
-    st.usec += usec;
+    if !blocked {
+        st.calls += 1;
+        st.usec += usec;
+    }
     srv.stats.total_commands += 1;
-    if cflags & flags::SKIP_SLOWLOG == 0 {
+    if cflags & flags::SKIP_SLOWLOG == 0 && !blocked {
         srv.slowlog_push(client, argv, usec);
     }
     srv.after_command(client, meta, argv, usec);
@@ -588,8 +652,20 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
     }
 }
 
+/// Refuses a command before its handler runs. Inside MULTI this dooms the
+/// transaction; a refused EXEC ends it at once and says why (with
+/// EXECABORT even outside MULTI, as Redis 7.0 does).
 fn reject(srv: &mut Server, client: &mut Client, idx: usize, msg: &str) {
-    srv.stats.count_error(msg);
     srv.commands.stats[idx].rejected_calls += 1;
+    if srv.commands.commands[idx].meta.name == "exec" {
+        client.multi = None;
+        srv.watches.unwatch_all(client.id);
+        let msg = errors::exec_abort_because(msg);
+        srv.stats.count_error(&msg);
+        client.out.error(&msg);
+        return;
+    }
+    crate::multi::flag_transaction(client);
+    srv.stats.count_error(msg);
     client.out.error(msg);
 }

@@ -9,7 +9,10 @@
 //! (a lazy-expiry `DEL` followed by the command itself, say), Redis 7.0
 //! wraps them in `MULTI`/`EXEC` so a replica applies them atomically; we do
 //! the same, except for commands that touch arbitrary keys, which Redis
-//! propagates unwrapped.
+//! propagates unwrapped. A transaction is one execution: the commands EXEC
+//! runs release nothing themselves, so its effects leave together when EXEC
+//! ends (unwrapped when there is only one, nothing for a read-only one, as
+//! Redis 7.0 does).
 //!
 //! Commands are encoded to RESP once, into a buffer reused across commands,
 //! which is the form both consumers need.

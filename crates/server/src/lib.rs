@@ -5,16 +5,20 @@
 //! it owns.
 
 pub mod alloc;
+pub mod blocking;
 pub mod client;
 pub mod cmd;
 pub mod commands;
 pub mod config;
 pub mod errors;
+pub mod evict;
 pub mod journal;
 pub mod latency;
 pub mod log;
+pub mod multi;
 pub mod net;
 pub mod notify;
+pub mod persistence;
 pub mod pubsub;
 pub mod server;
 pub mod startup;

@@ -53,26 +53,19 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
     TcpListener::from_std(sock.into())
 }
 
-/// Accepts connections forever, spawning a task for each.
-pub async fn accept_loop(srv: Rc<RefCell<Server>>, listener: TcpListener) {
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(x) => x,
-            Err(e) => {
-                log_warning!("Accepting client connection: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let srv = srv.clone();
-        tokio::task::spawn_local(async move {
-            handle_connection(srv, stream, peer).await;
-        });
-    }
-}
-
-async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, peer: SocketAddr) {
+pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
+    // `tcp-keepalive` seconds: lets the kernel detect dead peers (Redis
+    // sets the idle time and derives the probe interval from it).
+    let keepalive = srv.borrow().config.get_int("tcp-keepalive");
+    if keepalive > 0 {
+        let secs = std::time::Duration::from_secs(keepalive as u64);
+        let ka = socket2::TcpKeepalive::new()
+            .with_time(secs)
+            .with_interval((secs / 3).max(std::time::Duration::from_secs(1)))
+            .with_retries(3);
+        let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
+    }
     let client = {
         let mut s = srv.borrow_mut();
         if s.clients.len() >= s.maxclients {
@@ -145,6 +138,48 @@ async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, peer
         }
         if flow == Flow::CloseAfterReply {
             break 'conn;
+        }
+        // Blocked (BLPOP & co.): run nothing more until another client's
+        // command serves us (writing our reply and waking us), the timeout
+        // passes, or CLIENT UNBLOCK / KILL. The socket is still read, so a
+        // hang-up is noticed; what arrives runs afterwards, in order.
+        if client.borrow().blocked.is_some() {
+            loop {
+                let wait = {
+                    let mut s = srv.borrow_mut();
+                    let mut c = client.borrow_mut();
+                    if c.killed {
+                        break 'conn;
+                    }
+                    s.refresh_time();
+                    if c.blocked.is_none() || crate::blocking::time_out(&mut s, &mut c) {
+                        break;
+                    }
+                    crate::blocking::remaining_ms(&c, s.now_ms)
+                };
+                if rbuf.capacity() - rbuf.len() < IOBUF_LEN / 4 {
+                    rbuf.reserve(IOBUF_LEN);
+                }
+                let timer = tokio::time::sleep(std::time::Duration::from_millis(wait.unwrap_or(0)));
+                tokio::select! {
+                    r = stream.read_buf(&mut rbuf) => match r {
+                        Ok(0) | Err(_) => break 'conn,
+                        Ok(n) => {
+                            let mut s = srv.borrow_mut();
+                            s.stats.net_input_bytes += n as u64;
+                            // What waits unparsed is bounded as usual.
+                            if rbuf.len() > s.client_query_buffer_limit {
+                                log_warning!("Closing blocked client that reached max query buffer length: id={id}");
+                                break 'conn;
+                            }
+                        }
+                    },
+                    _ = wake.notified() => {}
+                    _ = timer, if wait.is_some() => {}
+                }
+            }
+            resume = true;
+            continue 'conn;
         }
         // CLIENT PAUSE held a request back: wait for the pause to end (or
         // UNPAUSE, or a kill), then parse the buffer again.
@@ -233,9 +268,19 @@ pub fn process_buffer(
                     ReplyMode::Skip if was_skip => ReplyMode::On,
                     m => m,
                 };
+                // Keys this command (or a whole EXEC) filled serve the
+                // clients blocked on them, after the command, as in Redis.
+                if srv.blocking.has_ready() {
+                    crate::blocking::serve_ready(srv);
+                }
                 if f == Flow::CloseAfterReply {
                     flow = f;
                     pos = rbuf.len();
+                    break;
+                }
+                // A client that blocked runs its next requests only once
+                // it is served, so its replies stay in order.
+                if client.blocked.is_some() {
                     break;
                 }
             }

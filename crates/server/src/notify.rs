@@ -126,7 +126,11 @@ pub fn flags_to_string(bits: u32) -> String {
 impl Server {
     /// A key's value was changed by a command (or expired, or evicted).
     pub fn signal_modified_key(&mut self, db: usize, key: &[u8]) {
-        let _ = db;
+        if !self.watches.is_empty() {
+            self.touch_watched_key(db, key);
+        }
+        // Clients blocked on the key get a chance to be served.
+        self.signal_key_as_ready(db, key);
         // Tracking keys are names only: a client caching `k` from any
         // database hears about `k` changing in any database, as in Redis.
         self.tracking_invalidate_key(key);
@@ -166,6 +170,22 @@ mod tests {
         assert_eq!(r("Elg$x").as_deref(), Some("g$lxE"));
         assert_eq!(r("").as_deref(), Some(""));
         assert_eq!(r("KEZ"), None);
+    }
+
+    #[test]
+    fn config_keeps_new_key_events_that_its_rendering_hides() {
+        let mut k = Kit::new();
+        assert_eq!(
+            k.run(&["CONFIG", "SET", "notify-keyspace-events", "KEAn"]),
+            "+OK\r\n"
+        );
+        assert_eq!(
+            k.run(&["CONFIG", "GET", "notify-keyspace-events"]),
+            "*2\r\n$22\r\nnotify-keyspace-events\r\n$3\r\nAKE\r\n"
+        );
+        let bits = k.srv.notify_keyspace_events;
+        assert_eq!(bits & class::NEW, class::NEW);
+        assert_eq!(bits & ALL, ALL);
     }
 
     #[test]

@@ -37,6 +37,12 @@ pub struct Stats {
     pub total_reads_processed: u64,
     pub total_writes_processed: u64,
     pub errors: BTreeMap<String, u64>,
+    /// Keys evicted under `maxmemory`.
+    pub evicted_keys: u64,
+    /// Time spent over `maxmemory` in finished spells (microseconds), and
+    /// the start of the current one.
+    pub eviction_exceeded_us: u64,
+    pub eviction_exceeded_since: Option<Instant>,
 }
 
 impl Stats {
@@ -135,6 +141,19 @@ pub struct Server {
     pub pubsub: crate::pubsub::PubSub,
     /// Client-side caching tables (`CLIENT TRACKING`).
     pub tracking: crate::tracking::Tracking,
+    /// TCP listeners, replaced by `CONFIG SET port/bind`.
+    pub listeners: crate::startup::Listeners,
+    /// WATCHed keys and the transactions they guard.
+    pub watches: crate::multi::Watches,
+    /// RDB saving and loading state.
+    pub persist: crate::persistence::PersistState,
+    /// A start-up step failed (e.g. a corrupt RDB): exit with status 1.
+    pub fatal: bool,
+    /// Clients blocked on keys (BLPOP & co.) and keys ready to serve them.
+    pub blocking: crate::blocking::Blocking,
+    /// `maxmemory` settings, the eviction pool and the background task's
+    /// state (see `evict`).
+    pub evictor: crate::evict::Evictor,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -204,6 +223,12 @@ impl Server {
             latency_hist: Default::default(),
             pubsub: Default::default(),
             tracking: Default::default(),
+            listeners: Default::default(),
+            watches: Default::default(),
+            persist: crate::persistence::PersistState::new(ms / 1000),
+            fatal: false,
+            blocking: Default::default(),
+            evictor: Default::default(),
             config,
         };
         s.apply_config();
@@ -230,6 +255,15 @@ impl Server {
         self.slowlog_slower_than = c.get_int("slowlog-log-slower-than");
         self.slowlog_max_len = c.get_int("slowlog-max-len") as usize;
         self.lazyfree_lazy_expire = c.get_bool("lazyfree-lazy-expire");
+        let size = |name: &str| c.get_int(name).max(0) as usize;
+        self.encoding_limits = keyspace::EncodingLimits {
+            hash_max_listpack_entries: size("hash-max-listpack-entries"),
+            hash_max_listpack_value: size("hash-max-listpack-value"),
+            set_max_intset_entries: size("set-max-intset-entries"),
+            zset_max_listpack_entries: size("zset-max-listpack-entries"),
+            zset_max_listpack_value: size("zset-max-listpack-value"),
+            list_max_listpack_size: c.get_int("list-max-listpack-size"),
+        };
         self.access_clock = if c.get_str("maxmemory-policy").ends_with("-lfu") {
             // Redis's defaults while the directives are not in the table.
             let or = |name: &str, dflt: i64| c.get(name).map_or(dflt, |_| c.get_int(name));
@@ -243,19 +277,15 @@ impl Server {
         self.lru_clock = self.access_clock.new_stamp(self.now_ms);
         self.latency_threshold_ms = c.get_int("latency-monitor-threshold");
         self.lazyfree_lazy_user_del = c.get_bool("lazyfree-lazy-user-del");
-        // Absent from the table or invalid: notifications stay as they were.
-        if c.get("notify-keyspace-events").is_some() {
-            let flags = c.get_str("notify-keyspace-events");
-            if let Some(bits) = crate::notify::parse_flags(flags.as_bytes()) {
-                self.notify_keyspace_events = bits;
-            }
-        }
+        // Parsed class bits (see `config::parse`), `n` included.
+        self.notify_keyspace_events = c.get_int("notify-keyspace-events") as u32;
         if let Some(l) = crate::log::Level::parse(&c.get_str("loglevel")) {
             crate::log::set_level(l);
         }
         while self.slowlog.len() > self.slowlog_max_len {
             self.slowlog.pop_back();
         }
+        crate::evict::configure(self);
     }
 
     /// Refreshes the cached clock; called before every command.
@@ -292,10 +322,13 @@ impl Server {
     pub fn remove_client(&mut self, id: u64) {
         if let Some(rc) = self.clients.remove(&id) {
             if let Ok(mut c) = rc.try_borrow_mut() {
+                // A client killed or gone while blocked leaves its wait queues.
+                crate::blocking::unblock(self, &mut c);
                 self.forget_client_state(&mut c);
             }
         }
         self.monitors.retain(|&m| m != id);
+        self.watches.unwatch_all(id);
     }
 
     /// Drops a client's subscriptions and tracking (disconnect, `RESET`).
@@ -438,7 +471,11 @@ impl Server {
         self.active_expire_cycle();
         // BCAST invalidations for keys the cycle expired.
         self.tracking_broadcast(None);
+        for db in &mut self.dbs {
+            db.shrink_if_sparse();
+        }
         self.close_timed_out_clients();
+        crate::persistence::save::cron(self);
         self.refresh_time();
         let s = &self.stats;
         let counters = [s.total_commands, s.net_input_bytes, s.net_output_bytes];
@@ -460,7 +497,12 @@ impl Server {
         let now = self.now_ms;
         for c in self.clients.values() {
             if let Ok(mut c) = c.try_borrow_mut() {
-                if c.kind == crate::client::Kind::Normal && now - c.last_interaction_ms > limit {
+                // A client waiting in BLPOP & co. is not idle (Redis skips
+                // blocked clients here too).
+                if c.kind == crate::client::Kind::Normal
+                    && c.blocked.is_none()
+                    && now - c.last_interaction_ms > limit
+                {
                     c.killed = true;
                     c.wake.notify_one();
                 }

@@ -5,8 +5,108 @@ use crate::config::Config;
 use crate::server::Server;
 use crate::{log, log_notice, log_warning};
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// The TCP listeners of a running server, replaceable at run time by
+/// `CONFIG SET port` / `CONFIG SET bind` as in Redis.
+///
+/// The server holds the only strong reference to each socket; its accept
+/// loop upgrades a weak one for each poll only. Dropping the `Rc` thus
+/// closes the socket at once, so the port is free again before the new
+/// addresses are bound — the order Redis uses, which lets a `bind` change
+/// on the same port succeed.
+#[derive(Default)]
+pub struct Listeners {
+    /// False in in-process test kits, which have no sockets: there a port
+    /// or bind change only updates the configuration.
+    pub active: bool,
+    pub backlog: i32,
+    open: Vec<Rc<TcpListener>>,
+    /// Sockets bound by a CONFIG SET, waiting for their accept loop.
+    pending: Vec<Weak<TcpListener>>,
+    started: Rc<tokio::sync::Notify>,
+}
+
+impl Listeners {
+    /// Binds `port` on every `bind` address (a `-` prefix marks one that
+    /// may fail). Logs as Redis does; on failure nothing stays open.
+    fn bind_all(bind: &[String], port: u16, backlog: i32) -> Result<Vec<Rc<TcpListener>>, ()> {
+        let mut out = Vec::new();
+        if port == 0 {
+            return Ok(out);
+        }
+        for (addr, optional) in crate::net::bind_addrs(bind, port) {
+            match crate::net::listen(addr, backlog) {
+                Ok(l) => out.push(Rc::new(l)),
+                Err(e) if optional => {
+                    log_notice!("Could not create server TCP listening socket {addr}: {e} (optional, skipped)");
+                }
+                Err(e) => {
+                    log_warning!(
+                        "Warning: Could not create server TCP listening socket {addr}: bind: {e}"
+                    );
+                    return Err(());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Closes the current sockets and listens on `port` at `bind`
+    /// instead. When that fails, listens at `old` again and returns false.
+    pub fn rebind(&mut self, bind: &[String], port: u16, old: (&[String], u16)) -> bool {
+        self.open.clear();
+        let result = match Listeners::bind_all(bind, port, self.backlog) {
+            Ok(ls) => {
+                self.open = ls;
+                true
+            }
+            Err(()) => {
+                self.open = Listeners::bind_all(old.0, old.1, self.backlog).unwrap_or_default();
+                false
+            }
+        };
+        self.pending = self.open.iter().map(Rc::downgrade).collect();
+        self.started.notify_one();
+        result
+    }
+}
+
+/// Accepts connections while the server still holds the socket.
+async fn accept_loop(srv: Rc<RefCell<Server>>, listener: Weak<TcpListener>) {
+    loop {
+        let accepted = std::future::poll_fn(|cx| match listener.upgrade() {
+            Some(l) => l.poll_accept(cx).map(Some),
+            None => std::task::Poll::Ready(None),
+        })
+        .await;
+        match accepted {
+            None => return,
+            Some(Ok((stream, peer))) => {
+                let srv = srv.clone();
+                tokio::task::spawn_local(crate::net::handle_connection(srv, stream, peer));
+            }
+            Some(Err(e)) => {
+                log_warning!("Accepting client connection: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Starts an accept loop for each socket bound by a `CONFIG SET`.
+async fn accept_new_listeners(srv: Rc<RefCell<Server>>) {
+    let started = srv.borrow().listeners.started.clone();
+    loop {
+        started.notified().await;
+        let pending = std::mem::take(&mut srv.borrow_mut().listeners.pending);
+        for l in pending {
+            tokio::task::spawn_local(accept_loop(srv.clone(), l));
+        }
+    }
+}
 
 /// Forks into the background as redis-server does with `daemonize yes`:
 /// the parent exits, the child starts a new session and detaches stdio.
@@ -53,7 +153,7 @@ fn check_somaxconn(backlog: i64) {
 }
 
 /// Runs the server until shutdown. Returns the process exit code.
-pub fn run(config: Config) -> i32 {
+pub fn run(mut config: Config) -> i32 {
     let daemon = config.get_bool("daemonize");
     log::set_file(&config.get_str("logfile"));
     if let Some(l) = log::Level::parse(&config.get_str("loglevel")) {
@@ -62,13 +162,9 @@ pub fn run(config: Config) -> i32 {
     if daemon {
         daemonize();
     }
-    let dir = config.get_str("dir");
-    if !dir.is_empty() {
-        if let Err(e) = std::env::set_current_dir(&dir) {
-            log_warning!("Can't chdir to '{dir}': {e}");
-            return 1;
-        }
-    }
+    // The working directory is already `dir`: loading the config entered
+    // it when it read the line, as Redis does (a relative `dir` entered a
+    // second time would go one level too deep).
     log_notice!("oO0OoO0OoO0Oo Redoubt is starting oO0OoO0OoO0Oo");
     log_notice!(
         "Redoubt version={}, redis_version={}, bits=64, pid={}, just started",
@@ -82,7 +178,10 @@ pub fn run(config: Config) -> i32 {
     }
     let mut pidfile = config.get_str("pidfile");
     if daemon && pidfile.is_empty() {
+        // Redis's default for a daemon; kept in the config so CONFIG GET
+        // and CONFIG REWRITE show it as Redis does.
         pidfile = "/var/run/redis.pid".into();
+        let _ = config.set("pidfile", std::slice::from_ref(&pidfile));
     }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -107,37 +206,35 @@ async fn serve(config: Config, pidfile: String) -> i32 {
     let backlog = config.get_int("tcp-backlog");
     let bind = config.get_list("bind");
     let srv = Rc::new(RefCell::new(Server::new(config)));
+    crate::persistence::load::prepare(&mut srv.borrow_mut());
     log_notice!("Running mode=standalone, port={port}.");
     check_somaxconn(backlog);
-    if port != 0 {
-        let mut bound = 0;
-        for (addr, optional) in crate::net::bind_addrs(&bind, port) {
-            match crate::net::listen(addr, backlog as i32) {
-                Ok(l) => {
-                    bound += 1;
-                    tokio::task::spawn_local(crate::net::accept_loop(srv.clone(), l));
-                }
-                Err(e) if optional => {
-                    log_notice!("Could not create server TCP listening socket {addr}: {e} (optional, skipped)");
-                }
-                Err(e) => {
-                    log_warning!(
-                        "Warning: Could not create server TCP listening socket {addr}: bind: {e}"
-                    );
-                    log_warning!("Failed listening on port {port} (tcp), aborting.");
-                    return 1;
-                }
-            }
+    match Listeners::bind_all(&bind, port, backlog as i32) {
+        // Unix sockets are not served yet, so no TCP listener means none.
+        Ok(ls) if ls.is_empty() => {
+            log_warning!("Configured to not listen anywhere, exiting.");
+            return 1;
         }
-        if bound == 0 {
+        Ok(ls) => {
+            let mut srv_mut = srv.borrow_mut();
+            let l = &mut srv_mut.listeners;
+            l.active = true;
+            l.backlog = backlog as i32;
+            l.open = ls;
+            l.pending = l.open.iter().map(Rc::downgrade).collect();
+            l.started.notify_one();
+        }
+        Err(()) => {
             log_warning!("Failed listening on port {port} (tcp), aborting.");
             return 1;
         }
     }
+    tokio::task::spawn_local(accept_new_listeners(srv.clone()));
     write_pidfile(&pidfile);
     log_notice!("Server initialized");
     log_notice!("Ready to accept connections tcp");
 
+    tokio::task::spawn_local(crate::evict::eviction_task(srv.clone()));
     let cron_srv = srv.clone();
     tokio::task::spawn_local(async move {
         loop {
@@ -147,9 +244,35 @@ async fn serve(config: Config, pidfile: String) -> i32 {
         }
     });
 
-    let why = wait_for_shutdown(srv.clone()).await;
-    log_warning!("{why}");
-    log_warning!("User requested shutdown...");
+    tokio::task::spawn_local(crate::persistence::save::persistence_task(srv.clone()));
+    let loader = srv.clone();
+    tokio::task::spawn_local(async move {
+        if let Err(e) = crate::persistence::load::load_at_startup(loader.clone()).await {
+            log_warning!("{e}");
+            log_warning!("Unrecoverable error loading the dataset, aborting now.");
+            loader.borrow_mut().fatal = true;
+            let n = loader.borrow().shutdown_notify.clone();
+            n.notify_one();
+        }
+    });
+
+    loop {
+        let why = wait_for_shutdown(srv.clone()).await;
+        let mut s = srv.borrow_mut();
+        if s.fatal {
+            return 1;
+        }
+        if s.shutdown_requested {
+            // SHUTDOWN already saved (or was told not to) and logged.
+            break;
+        }
+        log_warning!("{why}");
+        log_warning!("User requested shutdown...");
+        if crate::persistence::save::shutdown_save(&mut s, false, false, false).is_ok() {
+            break;
+        }
+        log_warning!("SIGTERM received but errors trying to shut down the server, check the logs for more information");
+    }
     log_notice!("Redoubt is now ready to exit, bye bye...");
     0
 }

@@ -36,16 +36,20 @@ impl Kit {
 
     /// Runs one command; returns the raw reply bytes as (lossy) text.
     pub fn run(&mut self, args: &[&str]) -> String {
-        let mut buf = Vec::new();
-        let mut ranges = Vec::new();
-        for a in args {
-            let s = buf.len();
-            buf.extend_from_slice(a.as_bytes());
-            ranges.push((s, buf.len()));
-        }
-        self.client.out.buf.clear();
-        cmd::execute(&mut self.srv, &mut self.client, Argv::new(&buf, &ranges));
-        String::from_utf8_lossy(&self.client.out.buf).into_owned()
+        run_as(&mut self.srv, &mut self.client, args)
+    }
+
+    /// Another client with id `id` (the kit's own is 1), for tests where
+    /// two connections interact (WATCH); run commands with [`Kit::run_on`].
+    pub fn new_client(&self, id: u64) -> Client {
+        let mut c = Client::new(id, self.srv.now_ms);
+        c.authenticated = true;
+        c
+    }
+
+    /// Runs one command as `client`.
+    pub fn run_on(&mut self, client: &mut Client, args: &[&str]) -> String {
+        run_as(&mut self.srv, client, args)
     }
 
     /// Drains the effects propagated so far, each as its arguments joined
@@ -63,6 +67,22 @@ impl Kit {
             })
             .collect()
     }
+}
+
+/// Runs one command through the real dispatch path as `client`; returns
+/// the raw reply bytes as (lossy) text.
+fn run_as(srv: &mut Server, client: &mut Client, args: &[&str]) -> String {
+    let mut buf = Vec::new();
+    let mut ranges = Vec::new();
+    for a in args {
+        let s = buf.len();
+        buf.extend_from_slice(a.as_bytes());
+        ranges.push((s, buf.len()));
+    }
+    client.out.buf.clear();
+    cmd::execute(srv, client, Argv::new(&buf, &ranges));
+    crate::blocking::serve_ready(srv);
+    String::from_utf8_lossy(&client.out.buf).into_owned()
 }
 
 #[cfg(test)]

@@ -132,12 +132,16 @@ impl ServerHandle {
                     return Err(format!("exited early with {status}"));
                 }
             }
+            // Ready means accepting connections and done loading its data.
             if let Ok(mut s) = TcpStream::connect(self.addr()) {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-                if s.write_all(b"PING\r\n").is_ok() {
-                    let mut b = [0u8; 64];
+                if s.write_all(b"INFO persistence\r\n").is_ok() {
+                    let mut b = [0u8; 4096];
                     if let Ok(n) = s.read(&mut b) {
-                        if n > 0 {
+                        let text = String::from_utf8_lossy(&b[..n]);
+                        if text.contains("\nloading:0")
+                            || text.starts_with('-') && !text.starts_with("-LOADING")
+                        {
                             return Ok(());
                         }
                     }

@@ -3,11 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod blocking;
+mod config;
 mod differential;
+mod eviction;
 // Not every helper is used by every build of the suite.
 #[allow(dead_code)]
 mod harness;
 mod introspection;
 mod keys;
+mod persistence;
 mod pubsub;
 mod server_core;
+mod transactions;

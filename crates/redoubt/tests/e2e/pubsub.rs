@@ -415,3 +415,41 @@ fn keys_expired_by_the_active_cycle_reach_bcast_and_default_trackers() {
         recv(t, "d", &mut d, 1);
     });
 }
+
+#[test]
+fn keyspace_notifications_for_hashes_lists_served_pops_and_evictions() {
+    same_as_redis(&[("notify-keyspace-events", "KEA")], |s, t| {
+        let (mut sub, mut w, mut b) = (s.raw(), s.raw(), s.raw());
+        run(t, "sub", &mut sub, &[b"PSUBSCRIBE", b"__key*@0__:*"]);
+        fn write(t: &mut Transcript, w: &mut Raw, sub: &mut Raw, args: &[&[u8]], events: usize) {
+            run(t, "w", w, args);
+            recv(t, "sub", sub, events * 2);
+        }
+        write(t, &mut w, &mut sub, &[b"HSET", b"h", b"f", b"v"], 1);
+        // The last field goes: `hdel`, then the emptied key's `del`.
+        write(t, &mut w, &mut sub, &[b"HDEL", b"h", b"f"], 2);
+        write(t, &mut w, &mut sub, &[b"LPUSH", b"l", b"a", b"b"], 1);
+        // A pop served to a blocked client: `lpush`, then the served
+        // `lpop` and the emptied list's `del`.
+        b.send_cmd(&[b"BLPOP", b"q", b"0"]);
+        crate::harness::wait_for("BLPOP to block", std::time::Duration::from_secs(5), || {
+            let info = w.cmd(&[b"INFO", b"clients"]);
+            String::from_utf8_lossy(&info).contains("blocked_clients:1\r\n")
+        });
+        write(t, &mut w, &mut sub, &[b"LPUSH", b"q", b"x"], 3);
+        recv(t, "b", &mut b, 1);
+        // Every key left (only `l`) is evicted under a tiny limit.
+        run(
+            t,
+            "w",
+            &mut w,
+            &[b"CONFIG", b"SET", b"maxmemory-policy", b"allkeys-random"],
+        );
+        run(t, "w", &mut w, &[b"CONFIG", b"SET", b"maxmemory", b"1"]);
+        run(t, "w", &mut w, &[b"GET", b"l"]);
+        recv(t, "sub", &mut sub, 2);
+        run(t, "w", &mut w, &[b"CONFIG", b"SET", b"maxmemory", b"0"]);
+        // Nothing else was queued.
+        run(t, "sub", &mut sub, &[b"PING"]);
+    });
+}

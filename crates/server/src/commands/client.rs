@@ -22,6 +22,7 @@ pub const COMMANDS: &[(&str, Handler)] = &[
     ("client|unpause", client_unpause),
     ("client|reply", client_reply),
     ("client|no-evict", client_no_evict),
+    ("client|unblock", client_unblock),
     ("client|help", client_help),
 ];
 
@@ -57,7 +58,13 @@ pub fn must_wait(srv: &mut Server, client: &Client, argv: Argv) -> bool {
             idx = sub;
         }
     }
-    srv.commands.commands[idx].flags & (flags::WRITE | flags::MAY_REPLICATE) != 0
+    let writes = flags::WRITE | flags::MAY_REPLICATE;
+    // EXEC waits when its transaction holds a write.
+    let queued = match &client.multi {
+        Some(m) if srv.commands.commands[idx].meta.name == "exec" => m.cmd_flags,
+        _ => 0,
+    };
+    (srv.commands.commands[idx].flags | queued) & writes != 0
 }
 
 /// Milliseconds left in the current pause (0 when none).
@@ -162,6 +169,12 @@ pub fn describe(srv: &Server, c: &Client, current: Option<(&str, usize)>, out: &
     if c.subs.is_subscribed() {
         fl.push('P');
     }
+    if c.multi.is_some() {
+        fl.push('x');
+    }
+    if c.blocked.is_some() {
+        fl.push('b');
+    }
     if c.tracking.on {
         fl.push('t');
     }
@@ -170,6 +183,10 @@ pub fn describe(srv: &Server, c: &Client, current: Option<(&str, usize)>, out: &
     }
     if c.tracking.bcast {
         fl.push('B');
+    }
+    // A watched key was touched: the next EXEC fails.
+    if srv.watches.is_dirty(c.id) {
+        fl.push('d');
     }
     if c.close_after_reply {
         fl.push('A');
@@ -180,19 +197,30 @@ pub fn describe(srv: &Server, c: &Client, current: Option<(&str, usize)>, out: &
     if fl.is_empty() {
         fl.push('N');
     }
+    // While EXEC runs the queue, Redis reports EXEC itself as the current
+    // command (its only argument is the four bytes of its name).
+    let current = if c.in_exec {
+        Some(("exec", 4))
+    } else {
+        current
+    };
     let (cmd, argv_mem) = match current {
         Some((name, mem)) => (name, mem),
         None => (c.last_cmd, 0),
     };
+    let (multi, multi_mem) = match &c.multi {
+        Some(m) => (m.queued as i64, m.mem),
+        None => (-1, 0),
+    };
     let obl = c.out.buf.len();
     let rbs = c.out.buf.capacity().max(1024);
-    let tot = c.qbuf + c.qbuf_free + rbs + argv_mem + std::mem::size_of::<Client>();
+    let tot = c.qbuf + c.qbuf_free + rbs + argv_mem + multi_mem + std::mem::size_of::<Client>();
     let events = if obl > 0 { "rw" } else { "r" };
     let _ = writeln!(
         out,
         "id={} addr={addr} laddr={laddr} fd={} name={name} age={age} idle={idle} flags={fl} \
-         db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free={} argv-mem={argv_mem} \
-         multi-mem=0 rbs={rbs} rbp={rbs} obl={obl} oll=0 omem=0 tot-mem={tot} events={events} \
+         db={} sub={} psub={} ssub={} multi={multi} qbuf={} qbuf-free={} argv-mem={argv_mem} \
+         multi-mem={multi_mem} rbs={rbs} rbp={rbs} obl={obl} oll=0 omem=0 tot-mem={tot} events={events} \
          cmd={cmd} user={} redir={} resp={}",
         c.id,
         c.fd,
@@ -480,6 +508,39 @@ fn client_no_evict(ctx: &mut Ctx) {
         return ctx.err(errors::SYNTAX);
     }
     ctx.out().ok();
+}
+
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends another client's blocking
+/// command as if it timed out (the default) or with the UNBLOCKED error.
+/// 1 when that client was blocked, else 0.
+fn client_unblock(ctx: &mut Ctx) {
+    if ctx.argv.len() > 4 {
+        let msg = errors::subcommand_syntax(ctx.argv.get(1), "client");
+        return ctx.err(&msg);
+    }
+    let Some(id) = resp::parse_i64(ctx.argv.get(2)) else {
+        return ctx.err(errors::NOT_INTEGER);
+    };
+    let error = match ctx.argv.len() {
+        4 if ctx.argv.get(3).eq_ignore_ascii_case(b"ERROR") => true,
+        4 if ctx.argv.get(3).eq_ignore_ascii_case(b"TIMEOUT") => false,
+        4 => return ctx.err(errors::UNBLOCK_REASON),
+        _ => false,
+    };
+    // The caller is running, hence not blocked; others are reached through
+    // the registry.
+    let target = u64::try_from(id)
+        .ok()
+        .filter(|&id| id != ctx.client.id)
+        .and_then(|id| ctx.srv.clients.get(&id).cloned());
+    let done = match target {
+        Some(rc) => match rc.try_borrow_mut() {
+            Ok(mut c) => crate::blocking::unblock_with(ctx.srv, &mut c, error),
+            Err(_) => false,
+        },
+        None => false,
+    };
+    ctx.out().int(i64::from(done));
 }
 
 /// Writes a `HELP` reply: a header line, then our own description lines.

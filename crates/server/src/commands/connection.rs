@@ -169,6 +169,7 @@ fn reset(ctx: &mut Ctx) {
     ctx.client.no_evict = false;
     ctx.client.authenticated = !ctx.srv.auth_required();
     ctx.client.user = "default".into();
+    crate::commands::transactions::discard_transaction(ctx);
     // RESET also drops subscriptions and client tracking.
     {
         let (srv, client) = ctx.parts();

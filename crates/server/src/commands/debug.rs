@@ -52,6 +52,8 @@ fn debug(ctx: &mut Ctx) {
             ctx.out().ok();
         }
         (b"object", 3) => debug_object(ctx),
+        (b"populate", 3..=5) => debug_populate(ctx),
+        (b"reload", 2) => debug_reload(ctx),
         _ => {
             let msg = errors::subcommand_syntax(ctx.argv.get(1), "debug");
             ctx.err(&msg);
@@ -336,6 +338,64 @@ fn memory_help(ctx: &mut Ctx) {
             "    Asks the allocator to return free pages (no-op here).",
         ],
     );
+}
+
+/// DEBUG POPULATE count [prefix] [size]: creates `prefix:N` keys holding
+/// `value:N` (cut or zero-padded to `size`), skipping existing keys, as
+/// Redis's test helper does.
+fn debug_populate(ctx: &mut Ctx) {
+    let Some(count) = resp::parse_i64(ctx.argv.get(2)).filter(|n| *n >= 0) else {
+        return ctx.err("ERR value is out of range, must be positive");
+    };
+    let prefix: Vec<u8> = if ctx.argv.len() > 3 {
+        ctx.argv.get(3).to_vec()
+    } else {
+        b"key".to_vec()
+    };
+    let size = if ctx.argv.len() > 4 {
+        match resp::parse_i64(ctx.argv.get(4)).filter(|n| *n >= 0) {
+            Some(n) => Some(n as usize),
+            None => return ctx.err(errors::NOT_INTEGER),
+        }
+    } else {
+        None
+    };
+    let lru = ctx.srv.lru_clock;
+    let mut key = Vec::with_capacity(prefix.len() + 21);
+    for j in 0..count {
+        key.clear();
+        key.extend_from_slice(&prefix);
+        key.push(b':');
+        key.extend_from_slice(j.to_string().as_bytes());
+        if ctx.db().contains(&key) {
+            continue;
+        }
+        let mut val = format!("value:{j}").into_bytes();
+        if let Some(n) = size {
+            val.resize(n, 0);
+        }
+        let v = keyspace::Value::Str(keyspace::StrValue::from_bytes(&val));
+        ctx.db().insert(&key, v, keyspace::NO_EXPIRE, lru);
+    }
+    ctx.out().ok();
+}
+
+/// DEBUG RELOAD: save the dataset, empty it and load it back, which
+/// exercises both directions of the RDB code in one command.
+fn debug_reload(ctx: &mut Ctx) {
+    if crate::persistence::save::save_sync(ctx.srv).is_err() {
+        return ctx.err("ERR Error trying to save the DB");
+    }
+    for db in &mut ctx.srv.dbs {
+        db.clear();
+    }
+    match crate::persistence::load::load_file(ctx.srv) {
+        Ok(()) => ctx.out().ok(),
+        Err(e) => {
+            crate::log_warning!("{e}");
+            ctx.err("ERR Error trying to load the RDB dump")
+        }
+    }
 }
 
 #[cfg(test)]

@@ -312,10 +312,10 @@ fn clients(srv: &Server, b: &mut String) {
          maxclients:{}\r\n\
          client_recent_max_input_buffer:{max_qbuf}\r\n\
          client_recent_max_output_buffer:0\r\n\
-         blocked_clients:0\r\n\
+         blocked_clients:{}\r\n\
          tracking_clients:{}\r\n\
          clients_in_timeout_table:0\r\n",
-        srv.maxclients, srv.tracking.clients
+        srv.maxclients, srv.blocking.blocked_clients, srv.tracking.clients
     );
 }
 
@@ -451,26 +451,58 @@ fn memory(srv: &mut Server, b: &mut String) {
 
 fn persistence(srv: &Server, b: &mut String) {
     let aof = srv.config.get_bool("appendonly") as u8;
+    let p = &srv.persist;
+    let now_secs = srv.now_ms / 1000;
+    let loading = p.loading.is_some() as u8;
+    let _ = write!(b, "loading:{loading}\r\nasync_loading:0\r\n");
+    if let Some(l) = &p.loading {
+        let perc = if l.total_bytes > 0 {
+            l.loaded_bytes as f64 * 100.0 / l.total_bytes as f64
+        } else {
+            0.0
+        };
+        let elapsed = l.started.elapsed().as_secs_f64();
+        let eta = if l.loaded_bytes > 0 {
+            ((l.total_bytes - l.loaded_bytes.min(l.total_bytes)) as f64 * elapsed
+                / l.loaded_bytes as f64) as i64
+        } else {
+            1
+        };
+        let _ = write!(
+            b,
+            "loading_start_time:{}\r\n\
+             loading_total_bytes:{}\r\n\
+             loading_rdb_used_mem:0\r\n\
+             loading_loaded_bytes:{}\r\n\
+             loading_loaded_perc:{perc:.2}\r\n\
+             loading_eta_seconds:{eta}\r\n",
+            l.start_secs, l.total_bytes, l.loaded_bytes
+        );
+    }
+    // The "cow" fields report our extra memory during a save: bytes
+    // serialised ahead of the writer (we never fork).
+    let (in_progress, current_secs, cow) = match &p.bgsave {
+        Some(r) => (1, now_secs - r.started_secs, r.peak_pending),
+        None => (0, -1, 0),
+    };
     let _ = write!(
         b,
-        "loading:0\r\n\
-         async_loading:0\r\n\
-         current_cow_peak:0\r\n\
-         current_cow_size:0\r\n\
+        "current_cow_peak:{cow}\r\n\
+         current_cow_size:{cow}\r\n\
          current_cow_size_age:0\r\n\
          current_fork_perc:0.00\r\n\
          current_save_keys_processed:0\r\n\
          current_save_keys_total:0\r\n\
          rdb_changes_since_last_save:{}\r\n\
-         rdb_bgsave_in_progress:0\r\n\
+         rdb_bgsave_in_progress:{in_progress}\r\n\
          rdb_last_save_time:{}\r\n\
-         rdb_last_bgsave_status:ok\r\n\
-         rdb_last_bgsave_time_sec:-1\r\n\
-         rdb_current_bgsave_time_sec:-1\r\n\
-         rdb_saves:0\r\n\
-         rdb_last_cow_size:0\r\n\
-         rdb_last_load_keys_expired:0\r\n\
-         rdb_last_load_keys_loaded:0\r\n\
+         rdb_last_bgsave_status:{}\r\n\
+         rdb_last_bgsave_time_sec:{}\r\n\
+         rdb_current_bgsave_time_sec:{current_secs}\r\n\
+         rdb_saves:{}\r\n\
+         rdb_last_cow_size:{}\r\n\
+         rdb_last_load_keys_expired:{}\r\n\
+         rdb_last_load_keys_loaded:{}\r\n\
          aof_enabled:{aof}\r\n\
          aof_rewrite_in_progress:0\r\n\
          aof_rewrite_scheduled:0\r\n\
@@ -484,12 +516,19 @@ fn persistence(srv: &Server, b: &mut String) {
          module_fork_in_progress:0\r\n\
          module_fork_last_cow_size:0\r\n",
         srv.dirty,
-        srv.start_time_ms / 1000,
+        p.last_save_secs,
+        if p.last_bgsave_ok { "ok" } else { "err" },
+        p.last_bgsave_time_sec,
+        p.saves,
+        p.last_cow_size,
+        p.load_keys_expired,
+        p.load_keys_loaded,
     );
 }
 
 fn stats(srv: &Server, b: &mut String) {
     let s = &srv.stats;
+    let exceeded = crate::evict::exceeded_time_ms(srv);
     let im = &srv.inst_metrics;
     let tracking_totals = srv.tracking.totals();
     let _ = write!(
@@ -513,10 +552,10 @@ fn stats(srv: &Server, b: &mut String) {
          expired_stale_perc:{:.2}\r\n\
          expired_time_cap_reached_count:0\r\n\
          expire_cycle_cpu_milliseconds:{}\r\n\
-         evicted_keys:0\r\n\
+         evicted_keys:{}\r\n\
          evicted_clients:0\r\n\
-         total_eviction_exceeded_time:0\r\n\
-         current_eviction_exceeded_time:0\r\n\
+         total_eviction_exceeded_time:{}\r\n\
+         current_eviction_exceeded_time:{}\r\n\
          keyspace_hits:{}\r\n\
          keyspace_misses:{}\r\n\
          pubsub_channels:{}\r\n\
@@ -555,6 +594,9 @@ fn stats(srv: &Server, b: &mut String) {
         s.expired_keys,
         s.expired_stale_perc * 100.0,
         s.expire_cycle_cpu_ms,
+        s.evicted_keys,
+        exceeded.0,
+        exceeded.1,
         s.keyspace_hits,
         s.keyspace_misses,
         srv.pubsub.len(crate::pubsub::Kind::Channel),

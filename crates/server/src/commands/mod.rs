@@ -5,13 +5,17 @@ pub mod bitfield;
 pub mod bitmaps;
 pub mod client;
 pub mod command;
+pub mod config;
 pub mod connection;
 pub mod counters;
 pub mod debug;
 pub mod expire;
+pub mod hashes;
 pub mod info;
 pub mod keys;
 pub mod lcs;
+pub mod lists;
+pub mod persistence;
 pub mod pubsub;
 pub mod server;
 pub mod specs;
@@ -19,6 +23,7 @@ pub mod string_edits;
 pub mod strings;
 pub mod summaries;
 pub mod tracking;
+pub mod transactions;
 
 use crate::cmd::Handler;
 
@@ -27,6 +32,7 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     let mut v = Vec::new();
     v.extend_from_slice(client::COMMANDS);
     v.extend_from_slice(command::COMMANDS);
+    v.extend_from_slice(config::COMMANDS);
     v.extend_from_slice(connection::COMMANDS);
     v.extend_from_slice(expire::COMMANDS);
     v.extend_from_slice(debug::COMMANDS);
@@ -39,6 +45,10 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(lcs::COMMANDS);
     v.extend_from_slice(bitmaps::COMMANDS);
     v.extend_from_slice(bitfield::COMMANDS);
+    v.extend_from_slice(hashes::COMMANDS);
+    v.extend_from_slice(transactions::COMMANDS);
+    v.extend_from_slice(persistence::COMMANDS);
+    v.extend_from_slice(lists::COMMANDS);
     v.extend_from_slice(pubsub::COMMANDS);
     v.extend_from_slice(tracking::COMMANDS);
     v

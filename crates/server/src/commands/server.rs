@@ -9,7 +9,7 @@ use crate::client::{Client, Kind};
 use crate::cmd::{flags, Argv, CommandMeta, Ctx, Handler};
 use crate::commands::client::help_reply;
 use crate::errors;
-use crate::log_notice;
+use crate::log_warning;
 use crate::server::Server;
 
 pub const COMMANDS: &[(&str, Handler)] = &[
@@ -56,6 +56,8 @@ fn flushdb(ctx: &mut Ctx) {
         return;
     }
     let n = ctx.db().len() as u64;
+    let db = ctx.client.db;
+    ctx.srv.touch_all_watched_keys_in_db(db, None);
     ctx.db().clear();
     ctx.srv.tracking_invalidate_all();
     // Propagated even when empty, as Redis forces it.
@@ -68,6 +70,9 @@ fn flushall(ctx: &mut Ctx) {
         return;
     }
     let mut n = 0;
+    for db in 0..ctx.srv.dbs.len() {
+        ctx.srv.touch_all_watched_keys_in_db(db, None);
+    }
     for db in &mut ctx.srv.dbs {
         n += db.len() as u64;
         db.clear();
@@ -85,18 +90,21 @@ fn time(ctx: &mut Ctx) {
     out.bulk_int(us % 1_000_000);
 }
 
-/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. Nothing is persisted yet,
-/// so a shutdown completes at once: there is never one "in progress" to
-/// abort. On success the connection closes without a reply, as Redis's
-/// does when the process exits.
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. The final save runs
+/// here, synchronously, so a failure can be reported to the caller (and
+/// the server keeps running, as Redis does, unless FORCE). On success the
+/// connection closes without a reply, as Redis's does when the process
+/// exits.
 fn shutdown(ctx: &mut Ctx) {
-    let (mut save, mut nosave, mut abort) = (false, false, false);
+    let (mut save, mut nosave, mut abort, mut force) = (false, false, false, false);
     for a in ctx.argv.from(1) {
         if a.eq_ignore_ascii_case(b"NOSAVE") {
             nosave = true;
         } else if a.eq_ignore_ascii_case(b"SAVE") {
             save = true;
-        } else if a.eq_ignore_ascii_case(b"NOW") || a.eq_ignore_ascii_case(b"FORCE") {
+        } else if a.eq_ignore_ascii_case(b"NOW") {
+        } else if a.eq_ignore_ascii_case(b"FORCE") {
+            force = true;
         } else if a.eq_ignore_ascii_case(b"ABORT") {
             abort = true;
         } else {
@@ -109,9 +117,9 @@ fn shutdown(ctx: &mut Ctx) {
     if abort {
         return ctx.err(errors::NO_SHUTDOWN_IN_PROGRESS);
     }
-    // Start-up's shutdown path logs "User requested shutdown...".
-    if save {
-        log_notice!("SAVE requested, but persistence is not available yet: nothing saved.");
+    log_warning!("User requested shutdown...");
+    if crate::persistence::save::shutdown_save(ctx.srv, save, nosave, force).is_err() {
+        return ctx.err("ERR Errors trying to SHUTDOWN. Check logs.");
     }
     ctx.srv.shutdown_requested = true;
     ctx.srv.shutdown_notify.notify_one();
@@ -154,14 +162,6 @@ pub fn repr(out: &mut Vec<u8>, a: &[u8]) {
 
 /// What MONITOR and SLOWLOG show instead of a secret.
 pub const REDACTED: &[u8] = b"(redacted)";
-
-/// Configuration directives whose values CONFIG SET hides.
-const SENSITIVE_CONFIGS: &[&str] = &[
-    "requirepass",
-    "masterauth",
-    "tls-key-file-pass",
-    "tls-client-key-file-pass",
-];
 
 /// Which arguments of `argv` are secrets that MONITOR and SLOWLOG show as
 /// `(redacted)`, as Redis 7.0 does: passwords of AUTH, HELLO ... AUTH,
@@ -209,8 +209,8 @@ pub fn redaction_mask(argv: Argv) -> Option<Vec<bool>> {
     } else if argv.get(1).eq_ignore_ascii_case(b"SET") {
         i = 2;
         while i + 1 < argv.len() {
-            let name = String::from_utf8_lossy(argv.get(i)).to_ascii_lowercase();
-            if SENSITIVE_CONFIGS.contains(&name.as_str()) {
+            let name = String::from_utf8_lossy(argv.get(i));
+            if crate::config::table::is_sensitive(&name) {
                 mask[i + 1] = true;
             }
             i += 2;

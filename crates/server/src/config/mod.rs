@@ -8,10 +8,11 @@
 //! (see `Server::apply_config`), so the data path never looks a name up.
 
 pub mod parse;
+pub mod rewrite;
 pub mod table;
 
 use std::collections::HashMap;
-use table::{Def, Kind, DIRECTIVES};
+use table::{Def, Kind, Special, DIRECTIVES};
 
 /// A parsed directive value.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +44,13 @@ pub struct Config {
     pub renames: Vec<(String, String)>,
     /// Path of the config file, for `CONFIG REWRITE` and `INFO`.
     pub file: Option<std::path::PathBuf>,
+    /// `user` lines (arguments after the word), for the ACL subsystem.
+    pub users: Vec<Vec<String>>,
+    /// `loadmodule` lines, kept for a later modules issue.
+    pub modules: Vec<Vec<String>>,
+    /// Whether a `save` line was read yet (the first one replaces the
+    /// default save points, later ones add to them).
+    save_seen: bool,
 }
 
 impl Default for Config {
@@ -61,17 +69,16 @@ impl Config {
             if let Some(a) = d.alias {
                 index.insert(a, i);
             }
-            // Defaults are part of the table and always valid.
-            vals.push(
-                parse::parse_value(d, &parse::split_default(d.default))
-                    .unwrap_or_else(|_| Val::Str(d.default.to_string())),
-            );
+            vals.push(default_value(d));
         }
         Config {
             vals,
             index,
             renames: Vec::new(),
             file: None,
+            users: Vec::new(),
+            modules: Vec::new(),
+            save_seen: false,
         }
     }
 
@@ -117,9 +124,24 @@ impl Config {
     /// Sets a directive from its arguments, validating them.
     pub fn set(&mut self, name: &str, args: &[String]) -> Result<(), ConfigError> {
         let (i, def) = self.lookup(name).ok_or(ConfigError::BadDirective)?;
-        let v = parse::parse_value(def, args)?;
+        let v = parse::parse_value(def, args, &self.vals[i])?;
         self.vals[i] = v;
         Ok(())
+    }
+
+    /// The parsed value at table index `i`.
+    pub fn value(&self, i: usize) -> &Val {
+        &self.vals[i]
+    }
+
+    /// Replaces the value at table index `i` (already validated).
+    pub fn put(&mut self, i: usize, v: Val) {
+        self.vals[i] = v;
+    }
+
+    /// Whether directive `i` holds its default value.
+    pub fn is_default(&self, i: usize) -> bool {
+        self.vals[i] == default_value(&DIRECTIVES[i])
     }
 
     /// Every directive with its rendered value, in table order (`CONFIG
@@ -137,6 +159,55 @@ impl Config {
     }
 }
 
+/// The default value of a directive; defaults are part of the table and
+/// always valid.
+fn default_value(d: &Def) -> Val {
+    let args = parse::split_default(d.default);
+    let empty = Val::List(Vec::new());
+    parse::parse_value(d, &args, &empty).unwrap_or_else(|_| Val::Str(d.default.to_string()))
+}
+
+/// Splits the single value `CONFIG SET` takes for a directive with several
+/// arguments (`save "3600 1 300 100"`) into those arguments, as Redis does.
+pub fn set_args(def: &Def, value: &str) -> Vec<String> {
+    let multi = matches!(
+        def.kind,
+        Kind::List
+            | Kind::Special(
+                Special::Save
+                    | Special::Bind
+                    | Special::ClientOutputBufferLimit
+                    | Special::OomScoreAdjValues
+                    | Special::Replicaof
+                    | Special::LatencyPercentiles
+                    | Special::FlagsEnum(_)
+            )
+    );
+    if multi {
+        let w: Vec<String> = value
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect();
+        if w.is_empty() {
+            return vec![String::new()];
+        }
+        w
+    } else {
+        vec![value.to_string()]
+    }
+}
+
+/// The text of an I/O error as C's `strerror` gives it (without Rust's
+/// "(os error N)" suffix), for messages that must read as Redis's.
+pub fn strerror(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
 /// Renders a value as `CONFIG GET` shows it.
 pub fn render(v: &Val) -> String {
     match v {
@@ -147,10 +218,13 @@ pub fn render(v: &Val) -> String {
     }
 }
 
-fn render_for(d: &Def, v: &Val) -> String {
+pub fn render_for(d: &Def, v: &Val) -> String {
     match (&d.kind, v) {
         // Octal modes render in octal, as Redis does for unixsocketperm.
         (Kind::Octal, Val::Int(n)) => format!("{n:o}"),
+        (Kind::Special(Special::NotifyKeyspaceEvents), Val::Int(n)) => {
+            crate::notify::flags_to_string(*n as u32)
+        }
         _ => render(v),
     }
 }

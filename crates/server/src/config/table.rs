@@ -1,5 +1,34 @@
-//! The directive table: every redis.conf directive Redoubt accepts, with
-//! its type, limits and default, in the order `CONFIG GET *` lists them.
+//! The directive table: every directive Redis 7.0.15 lists in `CONFIG GET
+//! *` (plus its hidden debugging ones), with type, limits, enum words,
+//! default, alias and mutability.
+//!
+//! Bounds and words follow what a real 7.0.15 accepts, so the error texts
+//! ("argument must be between 0 and 65535 inclusive") come out the same.
+
+/// Directives whose syntax is not a single typed value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Special {
+    /// `save <seconds> <changes> ...` (pairs; `""` clears).
+    Save,
+    /// `bind addr ...`.
+    Bind,
+    /// `client-output-buffer-limit <class> <hard> <soft> <seconds> ...`.
+    ClientOutputBufferLimit,
+    /// Three integers between -2000 and 2000.
+    OomScoreAdjValues,
+    /// Event class flags, normalised as Redis renders them.
+    NotifyKeyspaceEvents,
+    /// `replicaof <host> <port>` (or `no one`).
+    Replicaof,
+    /// Percentiles between 0 and 100.
+    LatencyPercentiles,
+    /// A memory size or a percentage of `maxmemory`.
+    MaxmemoryClients,
+    /// Several words from a list, each a flag (`shutdown-on-sigterm`).
+    FlagsEnum(&'static [&'static str]),
+    /// `proc-title-template`: a template with known `{variables}`.
+    ProcTitleTemplate,
+}
 
 /// How a directive's arguments are parsed and rendered.
 #[derive(Debug, Clone, Copy)]
@@ -10,24 +39,27 @@ pub enum Kind {
     Int { min: i64, max: i64 },
     /// A memory size (`1gb`, `64mb`, `100`), rendered in bytes.
     Memory { min: i64, max: i64 },
-    /// One of the listed words.
+    /// One of the listed words; the first word naming a value renders it.
     Enum(&'static [&'static str]),
     /// Any single string.
     Str,
     /// An octal number (`unixsocketperm`).
     Octal,
-    /// Several arguments kept as a list (`bind`, `save`, ...).
+    /// Several arguments kept as a list.
     List,
+    /// Its own syntax, see [`Special`].
+    Special(Special),
 }
 
 pub mod flags {
     /// Cannot be changed with `CONFIG SET`.
     pub const IMMUTABLE: u32 = 1;
-    /// Hidden from `CONFIG GET` results that would leak it? No: Redis shows
-    /// sensitive values; this only keeps them out of logs.
+    /// A secret (`requirepass`, `masterauth`): kept out of logs.
     pub const SENSITIVE: u32 = 2;
-    /// May appear several times in a file; each occurrence adds arguments.
-    pub const MULTI: u32 = 4;
+    /// Changed at run time only with `enable-protected-configs`.
+    pub const PROTECTED: u32 = 4;
+    /// Only shown by `CONFIG GET` when named exactly (debugging knobs).
+    pub const HIDDEN: u32 = 8;
 }
 
 #[derive(Debug)]
@@ -39,17 +71,13 @@ pub struct Def {
     pub flags: u32,
 }
 
-const fn d(name: &'static str, kind: Kind, default: &'static str) -> Def {
-    Def {
-        name,
-        alias: None,
-        kind,
-        default,
-        flags: 0,
+impl Def {
+    pub fn is(&self, flag: u32) -> bool {
+        self.flags & flag != 0
     }
 }
 
-const fn dx(name: &'static str, kind: Kind, default: &'static str, flags: u32) -> Def {
+const fn def(name: &'static str, kind: Kind, default: &'static str, flags: u32) -> Def {
     Def {
         name,
         alias: None,
@@ -59,121 +87,213 @@ const fn dx(name: &'static str, kind: Kind, default: &'static str, flags: u32) -
     }
 }
 
-const fn da(name: &'static str, alias: &'static str, kind: Kind, default: &'static str) -> Def {
-    Def {
-        name,
-        alias: Some(alias),
-        kind,
-        default,
-        flags: 0,
-    }
+const fn b(name: &'static str, default: &'static str, flags: u32) -> Def {
+    def(name, Kind::Bool, default, flags)
 }
 
-const INT: Kind = Kind::Int {
-    min: i64::MIN,
-    max: i64::MAX,
-};
-const UINT: Kind = Kind::Int {
-    min: 0,
-    max: i64::MAX,
-};
+const fn i(name: &'static str, min: i64, max: i64, default: &'static str, flags: u32) -> Def {
+    def(name, Kind::Int { min, max }, default, flags)
+}
+
+const fn m(name: &'static str, min: i64, max: i64, default: &'static str, flags: u32) -> Def {
+    def(name, Kind::Memory { min, max }, default, flags)
+}
+
+const fn e(
+    name: &'static str,
+    words: &'static [&'static str],
+    default: &'static str,
+    flags: u32,
+) -> Def {
+    def(name, Kind::Enum(words), default, flags)
+}
+
+const fn s(name: &'static str, default: &'static str, flags: u32) -> Def {
+    def(name, Kind::Str, default, flags)
+}
+
+const fn sp(name: &'static str, which: Special, default: &'static str, flags: u32) -> Def {
+    def(name, Kind::Special(which), default, flags)
+}
+
+/// Adds the old name Redis still accepts (`slaveof`, `hash-max-ziplist-*`).
+const fn al(mut d: Def, alias: &'static str) -> Def {
+    d.alias = Some(alias);
+    d
+}
+
 const INT_MAX: i64 = i32::MAX as i64;
-const MEM: Kind = Kind::Memory {
-    min: 0,
-    max: i64::MAX,
-};
+const INT_MIN: i64 = i32::MIN as i64;
+const UINT_MAX: i64 = u32::MAX as i64;
+const LMAX: i64 = i64::MAX;
+const MB: i64 = 1024 * 1024;
+
+const YES_NO_LOCAL: &[&str] = &["no", "yes", "local"];
+const SHUTDOWN_FLAGS: &[&str] = &["default", "save", "nosave", "now", "force"];
 
 use flags::*;
+const IMM: u32 = IMMUTABLE;
 
 pub static DIRECTIVES: &[Def] = &[
-    dx("bind", Kind::List, "* -::*", MULTI),
-    d("port", Kind::Int { min: 0, max: 65535 }, "6379"),
-    d("protected-mode", Kind::Bool, "yes"),
-    dx("requirepass", Kind::Str, "", SENSITIVE),
-    d(
-        "tcp-backlog",
-        Kind::Int {
-            min: 0,
-            max: INT_MAX,
-        },
-        "511",
+    // Network.
+    sp("bind", Special::Bind, "* -::*", 0),
+    s("bind-source-addr", "", 0),
+    i("port", 0, 65535, "6379", 0),
+    b("protected-mode", "yes", 0),
+    i("tcp-backlog", 0, INT_MAX, "511", IMM),
+    s("unixsocket", "", IMM),
+    def("unixsocketperm", Kind::Octal, "0", IMM),
+    i("timeout", 0, INT_MAX, "0", 0),
+    i("tcp-keepalive", 0, INT_MAX, "300", 0),
+    i("socket-mark-id", 0, UINT_MAX, "0", 0),
+    // TLS.
+    i("tls-port", 0, 65535, "0", 0),
+    s("tls-cert-file", "", 0),
+    s("tls-key-file", "", 0),
+    s("tls-key-file-pass", "", SENSITIVE),
+    s("tls-client-cert-file", "", 0),
+    s("tls-client-key-file", "", 0),
+    s("tls-client-key-file-pass", "", SENSITIVE),
+    s("tls-dh-params-file", "", 0),
+    s("tls-ca-cert-file", "", 0),
+    s("tls-ca-cert-dir", "", 0),
+    e("tls-auth-clients", &["no", "yes", "optional"], "yes", 0),
+    b("tls-replication", "no", 0),
+    b("tls-cluster", "no", 0),
+    s("tls-protocols", "", 0),
+    s("tls-ciphers", "", 0),
+    s("tls-ciphersuites", "", 0),
+    b("tls-prefer-server-ciphers", "no", 0),
+    b("tls-session-caching", "yes", 0),
+    i("tls-session-cache-size", 0, INT_MAX, "20480", 0),
+    i("tls-session-cache-timeout", 0, INT_MAX, "300", 0),
+    // General.
+    b("daemonize", "no", IMM),
+    e(
+        "supervised",
+        &["upstart", "systemd", "auto", "no"],
+        "no",
+        IMM,
     ),
-    dx(
-        "maxclients",
-        Kind::Int {
-            min: 1,
-            max: INT_MAX,
-        },
-        "10000",
+    s("pidfile", "", IMM),
+    e(
+        "loglevel",
+        &["debug", "verbose", "notice", "warning"],
+        "notice",
         0,
     ),
-    d(
-        "timeout",
-        Kind::Int {
-            min: 0,
-            max: INT_MAX,
-        },
-        "0",
+    s("logfile", "", IMM),
+    b("syslog-enabled", "no", IMM),
+    s("syslog-ident", "redis", IMM),
+    e(
+        "syslog-facility",
+        &[
+            "user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+        ],
+        "local0",
+        IMM,
     ),
-    d(
-        "tcp-keepalive",
-        Kind::Int {
-            min: 0,
-            max: INT_MAX,
-        },
-        "300",
+    b("crash-log-enabled", "yes", 0),
+    b("crash-memcheck-enabled", "yes", 0),
+    i("databases", 1, INT_MAX, "16", IMM),
+    b("always-show-logo", "no", IMM),
+    b("set-proc-title", "yes", IMM),
+    sp(
+        "proc-title-template",
+        Special::ProcTitleTemplate,
+        "{title} {listen-addr} {server-mode}",
+        0,
     ),
-    dx(
-        "databases",
-        Kind::Int {
-            min: 1,
-            max: INT_MAX,
-        },
-        "16",
-        IMMUTABLE,
+    e("enable-protected-configs", YES_NO_LOCAL, "no", IMM),
+    e("enable-debug-command", YES_NO_LOCAL, "no", IMM),
+    e("enable-module-command", YES_NO_LOCAL, "no", IMM),
+    s("ignore-warnings", "", 0),
+    // Snapshotting.
+    sp("save", Special::Save, "3600 1 300 100 60 10000", 0),
+    b("stop-writes-on-bgsave-error", "yes", 0),
+    b("rdbcompression", "yes", 0),
+    b("rdbchecksum", "yes", IMM),
+    e("sanitize-dump-payload", &["no", "yes", "clients"], "no", 0),
+    s("dbfilename", "dump.rdb", PROTECTED),
+    b("rdb-del-sync-files", "no", 0),
+    s("dir", "", PROTECTED),
+    b("rdb-save-incremental-fsync", "yes", 0),
+    i("rdb-key-save-delay", INT_MIN, INT_MAX, "0", HIDDEN),
+    i("key-load-delay", INT_MIN, INT_MAX, "0", HIDDEN),
+    // Replication.
+    al(sp("replicaof", Special::Replicaof, "", IMM), "slaveof"),
+    s("masterauth", "", SENSITIVE),
+    s("masteruser", "", SENSITIVE),
+    al(
+        b("replica-serve-stale-data", "yes", 0),
+        "slave-serve-stale-data",
     ),
-    d(
-        "loglevel",
-        Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]),
-        "notice",
+    al(b("replica-read-only", "yes", 0), "slave-read-only"),
+    b("replica-ignore-disk-write-errors", "no", 0),
+    b("repl-diskless-sync", "yes", 0),
+    i("repl-diskless-sync-delay", 0, INT_MAX, "5", 0),
+    i("repl-diskless-sync-max-replicas", 0, INT_MAX, "0", 0),
+    e(
+        "repl-diskless-load",
+        &["disabled", "on-empty-db", "swapdb"],
+        "disabled",
+        0,
     ),
-    dx("logfile", Kind::Str, "", IMMUTABLE),
-    dx("daemonize", Kind::Bool, "no", IMMUTABLE),
-    d("pidfile", Kind::Str, ""),
-    d("dir", Kind::Str, ""),
-    d(
-        "hz",
-        Kind::Int {
-            min: 0,
-            max: INT_MAX,
-        },
-        "10",
+    al(
+        i("repl-ping-replica-period", 1, INT_MAX, "10", 0),
+        "repl-ping-slave-period",
     ),
-    d("dynamic-hz", Kind::Bool, "yes"),
-    d(
-        "proto-max-bulk-len",
-        Kind::Memory {
-            min: 1024 * 1024,
-            max: i64::MAX,
-        },
-        "536870912",
+    i("repl-timeout", 1, INT_MAX, "60", 0),
+    b("repl-disable-tcp-nodelay", "no", 0),
+    m("repl-backlog-size", 1, LMAX, "1048576", 0),
+    i("repl-backlog-ttl", 0, LMAX, "3600", 0),
+    al(
+        i("replica-priority", 0, INT_MAX, "100", 0),
+        "slave-priority",
     ),
-    d(
-        "client-query-buffer-limit",
-        Kind::Memory {
-            min: 1024 * 1024,
-            max: i64::MAX,
-        },
-        "1073741824",
+    b("replica-announced", "yes", 0),
+    al(
+        i("min-replicas-to-write", 0, INT_MAX, "0", 0),
+        "min-slaves-to-write",
     ),
-    d("slowlog-log-slower-than", INT, "10000"),
-    d("slowlog-max-len", UINT, "128"),
-    d("latency-monitor-threshold", UINT, "0"),
-    d("notify-keyspace-events", Kind::Str, ""),
-    d("maxmemory", MEM, "0"),
-    d(
+    al(
+        i("min-replicas-max-lag", 0, INT_MAX, "10", 0),
+        "min-slaves-max-lag",
+    ),
+    al(s("replica-announce-ip", "", 0), "slave-announce-ip"),
+    al(
+        i("replica-announce-port", 0, 65535, "0", 0),
+        "slave-announce-port",
+    ),
+    al(b("replica-lazy-flush", "no", 0), "slave-lazy-flush"),
+    al(
+        b("replica-ignore-maxmemory", "yes", 0),
+        "slave-ignore-maxmemory",
+    ),
+    e(
+        "propagation-error-behavior",
+        &["ignore", "panic", "panic-on-replicas"],
+        "ignore",
+        0,
+    ),
+    // Keys tracking.
+    i("tracking-table-max-keys", 0, LMAX, "1000000", 0),
+    // Security.
+    i("acllog-max-len", 0, LMAX, "128", 0),
+    s("aclfile", "", IMM),
+    s("requirepass", "", SENSITIVE),
+    e(
+        "acl-pubsub-default",
+        &["allchannels", "resetchannels"],
+        "resetchannels",
+        0,
+    ),
+    // Clients and memory.
+    i("maxclients", 1, UINT_MAX, "10000", 0),
+    m("maxmemory", 0, LMAX, "0", 0),
+    e(
         "maxmemory-policy",
-        Kind::Enum(&[
+        &[
             "volatile-lru",
             "volatile-lfu",
             "volatile-random",
@@ -182,21 +302,196 @@ pub static DIRECTIVES: &[Def] = &[
             "allkeys-lfu",
             "allkeys-random",
             "noeviction",
-        ]),
+        ],
         "noeviction",
+        0,
     ),
-    da("replicaof", "slaveof", Kind::List, ""),
-    d("lazyfree-lazy-expire", Kind::Bool, "no"),
-    d("lazyfree-lazy-user-del", Kind::Bool, "no"),
-    d("lazyfree-lazy-user-flush", Kind::Bool, "no"),
-    d("lazyfree-lazy-server-del", Kind::Bool, "no"),
-    d("save", Kind::List, "3600 1 300 100 60 10000"),
-    d("appendonly", Kind::Bool, "no"),
-    d("dbfilename", Kind::Str, "dump.rdb"),
-    d("active-expire-effort", Kind::Int { min: 1, max: 10 }, "1"),
-    d(
-        "enable-debug-command",
-        Kind::Enum(&["no", "yes", "local"]),
+    i("maxmemory-samples", 1, INT_MAX, "5", 0),
+    i("maxmemory-eviction-tenacity", 0, 100, "10", 0),
+    sp("maxmemory-clients", Special::MaxmemoryClients, "0", 0),
+    // Lazy freeing.
+    b("lazyfree-lazy-eviction", "no", 0),
+    b("lazyfree-lazy-expire", "no", 0),
+    b("lazyfree-lazy-server-del", "no", 0),
+    b("lazyfree-lazy-user-del", "no", 0),
+    b("lazyfree-lazy-user-flush", "no", 0),
+    // Threads and kernel.
+    i("io-threads", 1, 128, "1", IMM),
+    b("io-threads-do-reads", "no", IMM),
+    e(
+        "oom-score-adj",
+        &["no", "yes", "relative", "absolute"],
         "no",
+        0,
     ),
+    sp(
+        "oom-score-adj-values",
+        Special::OomScoreAdjValues,
+        "0 200 800",
+        0,
+    ),
+    b("disable-thp", "yes", IMM),
+    s("server_cpulist", "", IMM),
+    s("bio_cpulist", "", IMM),
+    s("aof_rewrite_cpulist", "", IMM),
+    s("bgsave_cpulist", "", IMM),
+    b("jemalloc-bg-thread", "yes", 0),
+    // Append only file.
+    b("appendonly", "no", 0),
+    s("appendfilename", "appendonly.aof", IMM),
+    s("appenddirname", "appendonlydir", IMM),
+    e("appendfsync", &["everysec", "always", "no"], "everysec", 0),
+    b("no-appendfsync-on-rewrite", "no", 0),
+    i("auto-aof-rewrite-percentage", 0, INT_MAX, "100", 0),
+    m("auto-aof-rewrite-min-size", 0, LMAX, "67108864", 0),
+    b("aof-load-truncated", "yes", 0),
+    b("aof-use-rdb-preamble", "yes", 0),
+    b("aof-timestamp-enabled", "no", 0),
+    b("aof-rewrite-incremental-fsync", "yes", 0),
+    b("aof-disable-auto-gc", "no", 0),
+    // Shutdown.
+    i("shutdown-timeout", 0, INT_MAX, "10", 0),
+    sp(
+        "shutdown-on-sigint",
+        Special::FlagsEnum(SHUTDOWN_FLAGS),
+        "default",
+        0,
+    ),
+    sp(
+        "shutdown-on-sigterm",
+        Special::FlagsEnum(SHUTDOWN_FLAGS),
+        "default",
+        0,
+    ),
+    // Scripting and busy replies.
+    al(
+        i("busy-reply-threshold", 0, LMAX, "5000", 0),
+        "lua-time-limit",
+    ),
+    // Cluster.
+    b("cluster-enabled", "no", IMM),
+    s("cluster-config-file", "nodes.conf", IMM),
+    i("cluster-node-timeout", 0, LMAX, "15000", 0),
+    i("cluster-port", 0, 65535, "0", IMM),
+    al(
+        i("cluster-replica-validity-factor", 0, INT_MAX, "10", 0),
+        "cluster-slave-validity-factor",
+    ),
+    i("cluster-migration-barrier", 0, INT_MAX, "1", 0),
+    b("cluster-allow-replica-migration", "yes", 0),
+    b("cluster-require-full-coverage", "yes", 0),
+    al(
+        b("cluster-replica-no-failover", "no", 0),
+        "cluster-slave-no-failover",
+    ),
+    b("cluster-allow-reads-when-down", "no", 0),
+    b("cluster-allow-pubsubshard-when-down", "yes", 0),
+    m("cluster-link-sendbuf-limit", 0, LMAX, "0", 0),
+    s("cluster-announce-ip", "", 0),
+    s("cluster-announce-hostname", "", 0),
+    i("cluster-announce-port", 0, 65535, "0", 0),
+    i("cluster-announce-bus-port", 0, 65535, "0", 0),
+    i("cluster-announce-tls-port", 0, 65535, "0", 0),
+    e(
+        "cluster-preferred-endpoint-type",
+        &["ip", "hostname", "unknown-endpoint"],
+        "ip",
+        0,
+    ),
+    // Monitoring.
+    i("slowlog-log-slower-than", -1, LMAX, "10000", 0),
+    i("slowlog-max-len", 0, LMAX, "128", 0),
+    i("latency-monitor-threshold", 0, LMAX, "0", 0),
+    b("latency-tracking", "yes", 0),
+    sp(
+        "latency-tracking-info-percentiles",
+        Special::LatencyPercentiles,
+        "50 99 99.9",
+        0,
+    ),
+    sp(
+        "notify-keyspace-events",
+        Special::NotifyKeyspaceEvents,
+        "",
+        0,
+    ),
+    i("watchdog-period", 0, INT_MAX, "0", HIDDEN),
+    // Data type encodings.
+    al(
+        i("hash-max-listpack-entries", 0, LMAX, "512", 0),
+        "hash-max-ziplist-entries",
+    ),
+    al(
+        m("hash-max-listpack-value", 0, LMAX, "64", 0),
+        "hash-max-ziplist-value",
+    ),
+    al(
+        i("list-max-listpack-size", INT_MIN, INT_MAX, "-2", 0),
+        "list-max-ziplist-size",
+    ),
+    i("list-compress-depth", 0, INT_MAX, "0", 0),
+    i("set-max-intset-entries", 0, LMAX, "512", 0),
+    al(
+        i("zset-max-listpack-entries", 0, LMAX, "128", 0),
+        "zset-max-ziplist-entries",
+    ),
+    al(
+        m("zset-max-listpack-value", 0, LMAX, "64", 0),
+        "zset-max-ziplist-value",
+    ),
+    m("hll-sparse-max-bytes", 0, LMAX, "3000", 0),
+    m("stream-node-max-bytes", 0, LMAX, "4096", 0),
+    i("stream-node-max-entries", 0, LMAX, "100", 0),
+    // Advanced.
+    b("activerehashing", "yes", 0),
+    m("client-query-buffer-limit", MB, LMAX, "1073741824", 0),
+    m("proto-max-bulk-len", MB, LMAX, "536870912", 0),
+    sp(
+        "client-output-buffer-limit",
+        Special::ClientOutputBufferLimit,
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+        0,
+    ),
+    i("hz", 0, INT_MAX, "10", 0),
+    b("dynamic-hz", "yes", 0),
+    i("lfu-log-factor", 0, INT_MAX, "10", 0),
+    i("lfu-decay-time", 0, INT_MAX, "1", 0),
+    i("active-expire-effort", 1, 10, "1", 0),
+    // Active defragmentation.
+    b("activedefrag", "no", 0),
+    m("active-defrag-ignore-bytes", 1, LMAX, "104857600", 0),
+    i("active-defrag-threshold-lower", 0, 1000, "10", 0),
+    i("active-defrag-threshold-upper", 0, 1000, "100", 0),
+    i("active-defrag-cycle-min", 1, 99, "1", 0),
+    i("active-defrag-cycle-max", 1, 99, "25", 0),
+    i("active-defrag-max-scan-fields", 1, LMAX, "1000", 0),
+    b("use-exit-on-panic", "no", HIDDEN | IMM),
 ];
+
+/// Whether `name` (or an alias, any case) is a secret whose value logs
+/// and MONITOR must not show.
+pub fn is_sensitive(name: &str) -> bool {
+    DIRECTIVES.iter().any(|d| {
+        d.is(flags::SENSITIVE)
+            && (d.name.eq_ignore_ascii_case(name)
+                || d.alias.is_some_and(|a| a.eq_ignore_ascii_case(name)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_aliases_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for d in DIRECTIVES {
+            assert!(seen.insert(d.name), "duplicate {}", d.name);
+            if let Some(a) = d.alias {
+                assert!(seen.insert(a), "duplicate {a}");
+            }
+        }
+        // 192 names and aliases in `CONFIG GET *` plus 4 hidden ones.
+        assert_eq!(seen.len(), 196);
+    }
+}

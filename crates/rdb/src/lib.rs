@@ -1,0 +1,80 @@
+//! RDB files: the format Redis uses for snapshots, full syncs and the AOF
+//! preamble. This crate reads every encoding Redis 7.0 (and older versions
+//! still in the field) produce and writes version 10 files that Redis 7.0
+//! loads. It knows nothing of the server: values cross the boundary as
+//! [`RdbValue`], and the caller decides how to store them.
+//!
+//! - [`reader`]: a pull parser yielding [`Item`]s, with the byte offset of
+//!   any error.
+//! - [`writer`]: streaming writer with optional LZF compression and CRC64.
+//! - [`encodings`]: the compact encodings embedded in RDB strings (ziplist,
+//!   listpack, intset, zipmap).
+//!
+//! The format is the product here (snapshots and replication must be
+//! byte-compatible with Redis), so the parser is written by hand; LZF and
+//! CRC64 come from crates (`lzf`, `crc` with its CRC-64/REDIS preset).
+
+pub mod encodings;
+pub mod reader;
+pub mod writer;
+
+pub use reader::{Item, Reader};
+pub use writer::Writer;
+
+/// RDB version written by Redis 7.0.
+pub const RDB_VERSION: u32 = 10;
+
+/// The CRC64 variant Redis uses (Jones polynomial, reflected).
+pub(crate) const CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
+
+/// A value as stored in an RDB file, independent of its on-disk encoding.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RdbValue {
+    String(Vec<u8>),
+    List(Vec<Vec<u8>>),
+    Set(Vec<Vec<u8>>),
+    /// Members with their scores.
+    ZSet(Vec<(Vec<u8>, f64)>),
+    /// Field/value pairs.
+    Hash(Vec<(Vec<u8>, Vec<u8>)>),
+}
+
+/// Why a file could not be read. `offset` is the byte position where the
+/// problem was found.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{kind} at offset {offset}")]
+pub struct RdbError {
+    pub offset: u64,
+    pub kind: ErrorKind,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ErrorKind {
+    #[error("not an RDB file (bad magic)")]
+    BadMagic,
+    #[error("unsupported RDB version {0}")]
+    BadVersion(u32),
+    #[error("unexpected end of file")]
+    Truncated,
+    #[error("I/O error: {0}")]
+    Io(String),
+    #[error("invalid length encoding")]
+    BadLength,
+    #[error("unknown object type {0}")]
+    UnknownType(u8),
+    #[error("key '{key}' has type {type_name}, which Redoubt does not support yet")]
+    Unsupported {
+        key: String,
+        type_name: &'static str,
+    },
+    #[error("LZF decompression failed")]
+    BadLzf,
+    #[error("corrupt {0} encoding")]
+    BadEncoding(&'static str),
+    #[error("invalid double value")]
+    BadDouble,
+    #[error("checksum mismatch: file says {expected:016x}, content hashes to {actual:016x}")]
+    BadChecksum { expected: u64, actual: u64 },
+    #[error("value too large")]
+    TooLarge,
+}

@@ -1,0 +1,460 @@
+//! A pull parser for RDB files (versions 1 to 11).
+//!
+//! [`Reader::next_item`] yields one [`Item`] at a time so a loader can
+//! store entries as they arrive and a checker can walk a file without
+//! holding it. Every length read from the file is untrusted: buffers grow
+//! as bytes actually arrive, never by a declared size alone.
+
+use crate::encodings;
+use crate::{ErrorKind, RdbError, RdbValue, CRC64};
+use std::io::Read;
+
+/// One element of an RDB file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    /// An `AUX` field (`redis-ver`, `repl-id`, `repl-offset`, `aof-base`...).
+    Aux {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    SelectDb(u64),
+    ResizeDb {
+        db_size: u64,
+        expires_size: u64,
+    },
+    Entry {
+        key: Vec<u8>,
+        value: RdbValue,
+        /// Absolute expiry in Unix milliseconds.
+        expire_ms: Option<i64>,
+        /// LRU idle seconds, when the file carries them.
+        idle: Option<u64>,
+        /// LFU frequency, when the file carries it.
+        freq: Option<u8>,
+    },
+    /// A Redis 7.0 function library (`FUNCTION2`): its source code.
+    Function(Vec<u8>),
+    /// Module auxiliary data, skipped.
+    ModuleAux {
+        module_id: u64,
+    },
+}
+
+// Opcodes.
+const OP_FUNCTION2: u8 = 0xF5;
+const OP_FUNCTION_PRE_GA: u8 = 0xF6;
+const OP_MODULE_AUX: u8 = 0xF7;
+const OP_IDLE: u8 = 0xF8;
+const OP_FREQ: u8 = 0xF9;
+const OP_AUX: u8 = 0xFA;
+const OP_RESIZEDB: u8 = 0xFB;
+const OP_EXPIRETIME_MS: u8 = 0xFC;
+const OP_EXPIRETIME: u8 = 0xFD;
+const OP_SELECTDB: u8 = 0xFE;
+const OP_EOF: u8 = 0xFF;
+
+pub struct Reader<R: Read> {
+    r: R,
+    pos: u64,
+    digest: crc::Digest<'static, u64>,
+    pub version: u32,
+    done: bool,
+}
+
+/// What a byte-level read failure means here.
+fn io_kind(e: std::io::Error) -> ErrorKind {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        ErrorKind::Truncated
+    } else {
+        ErrorKind::Io(e.to_string())
+    }
+}
+
+fn type_name(t: u8) -> &'static str {
+    match t {
+        6 | 7 => "module",
+        15 | 19 | 21 => "stream",
+        _ => "unknown",
+    }
+}
+
+impl<R: Read> Reader<R> {
+    /// Reads and checks the `REDIS00vv` header.
+    pub fn new(r: R) -> Result<Reader<R>, RdbError> {
+        let mut rd = Reader {
+            r,
+            pos: 0,
+            digest: CRC64.digest(),
+            version: 0,
+            done: false,
+        };
+        let mut magic = [0u8; 9];
+        rd.read_exact(&mut magic)?;
+        if &magic[..5] != b"REDIS" {
+            return Err(rd.err_at(0, ErrorKind::BadMagic));
+        }
+        let v = std::str::from_utf8(&magic[5..])
+            .ok()
+            .and_then(|s| s.parse::<u32>().ok())
+            .ok_or_else(|| rd.err_at(5, ErrorKind::BadMagic))?;
+        if !(1..=11).contains(&v) {
+            return Err(rd.err_at(5, ErrorKind::BadVersion(v)));
+        }
+        rd.version = v;
+        Ok(rd)
+    }
+
+    /// Current byte offset in the file.
+    pub fn offset(&self) -> u64 {
+        self.pos
+    }
+
+    fn err(&self, kind: ErrorKind) -> RdbError {
+        RdbError {
+            offset: self.pos,
+            kind,
+        }
+    }
+
+    fn err_at(&self, offset: u64, kind: ErrorKind) -> RdbError {
+        RdbError { offset, kind }
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), RdbError> {
+        self.r.read_exact(buf).map_err(|e| self.err(io_kind(e)))?;
+        self.digest.update(buf);
+        self.pos += buf.len() as u64;
+        Ok(())
+    }
+
+    fn u8(&mut self) -> Result<u8, RdbError> {
+        let mut b = [0u8; 1];
+        self.read_exact(&mut b)?;
+        Ok(b[0])
+    }
+
+    fn bytes(&mut self, n: u64) -> Result<Vec<u8>, RdbError> {
+        let mut v = Vec::with_capacity(n.min(1 << 20) as usize);
+        let got = (&mut self.r)
+            .take(n)
+            .read_to_end(&mut v)
+            .map_err(|e| self.err(io_kind(e)))?;
+        self.digest.update(&v);
+        self.pos += got as u64;
+        if (got as u64) < n {
+            return Err(self.err(ErrorKind::Truncated));
+        }
+        Ok(v)
+    }
+
+    /// Reads a length; `Ok((n, true))` means a special string encoding.
+    fn len_enc(&mut self) -> Result<(u64, bool), RdbError> {
+        let b = self.u8()?;
+        match b >> 6 {
+            0 => Ok(((b & 0x3F) as u64, false)),
+            1 => Ok(((((b & 0x3F) as u64) << 8) | self.u8()? as u64, false)),
+            2 => match b {
+                0x80 => {
+                    let mut x = [0u8; 4];
+                    self.read_exact(&mut x)?;
+                    Ok((u32::from_be_bytes(x) as u64, false))
+                }
+                0x81 => {
+                    let mut x = [0u8; 8];
+                    self.read_exact(&mut x)?;
+                    Ok((u64::from_be_bytes(x), false))
+                }
+                _ => Err(self.err(ErrorKind::BadLength)),
+            },
+            _ => Ok(((b & 0x3F) as u64, true)),
+        }
+    }
+
+    fn len(&mut self) -> Result<u64, RdbError> {
+        match self.len_enc()? {
+            (n, false) => Ok(n),
+            _ => Err(self.err(ErrorKind::BadLength)),
+        }
+    }
+
+    fn le_int(&mut self, n: usize) -> Result<i64, RdbError> {
+        let mut x = [0u8; 8];
+        self.read_exact(&mut x[..n])?;
+        let v = u64::from_le_bytes(x);
+        let shift = 64 - 8 * n as u32;
+        Ok(((v << shift) as i64) >> shift)
+    }
+
+    fn string(&mut self) -> Result<Vec<u8>, RdbError> {
+        match self.len_enc()? {
+            (n, false) => self.bytes(n),
+            (0, true) => Ok(self.le_int(1)?.to_string().into_bytes()),
+            (1, true) => Ok(self.le_int(2)?.to_string().into_bytes()),
+            (2, true) => Ok(self.le_int(4)?.to_string().into_bytes()),
+            (3, true) => {
+                let clen = self.len()?;
+                let len = self.len()?;
+                // An LZF back-reference (3 bytes) expands to at most 264
+                // bytes: a claimed size beyond that ratio is corrupt, and
+                // refusing it keeps a hostile file from forcing a huge
+                // allocation before any byte is checked.
+                if len > 1 << 32 || len > clen.saturating_mul(90).saturating_add(16) {
+                    return Err(self.err(ErrorKind::BadLzf));
+                }
+                let c = self.bytes(clen)?;
+                let out =
+                    lzf::decompress(&c, len as usize).map_err(|_| self.err(ErrorKind::BadLzf))?;
+                if out.len() as u64 != len {
+                    return Err(self.err(ErrorKind::BadLzf));
+                }
+                Ok(out)
+            }
+            _ => Err(self.err(ErrorKind::BadLength)),
+        }
+    }
+
+    /// Old-style double: a length byte then ASCII (253 NaN, 254 +inf,
+    /// 255 -inf).
+    fn ascii_double(&mut self) -> Result<f64, RdbError> {
+        match self.u8()? {
+            253 => Ok(f64::NAN),
+            254 => Ok(f64::INFINITY),
+            255 => Ok(f64::NEG_INFINITY),
+            n => {
+                let b = self.bytes(n as u64)?;
+                parse_double(&b).ok_or_else(|| self.err(ErrorKind::BadDouble))
+            }
+        }
+    }
+
+    fn binary_double(&mut self) -> Result<f64, RdbError> {
+        let mut x = [0u8; 8];
+        self.read_exact(&mut x)?;
+        Ok(f64::from_le_bytes(x))
+    }
+
+    fn blob<T>(&mut self, decode: fn(&[u8]) -> Result<T, &'static str>) -> Result<T, RdbError> {
+        let at = self.pos;
+        let b = self.string()?;
+        decode(&b).map_err(|w| self.err_at(at, ErrorKind::BadEncoding(w)))
+    }
+
+    fn pairs(items: Vec<Vec<u8>>) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut out = Vec::with_capacity(items.len() / 2);
+        let mut it = items.into_iter();
+        while let (Some(a), Some(b)) = (it.next(), it.next()) {
+            out.push((a, b));
+        }
+        out
+    }
+
+    fn scored(&self, items: Vec<Vec<u8>>, at: u64) -> Result<Vec<(Vec<u8>, f64)>, RdbError> {
+        Self::pairs(items)
+            .into_iter()
+            .map(|(m, s)| {
+                parse_double(&s)
+                    .map(|d| (m, d))
+                    .ok_or_else(|| self.err_at(at, ErrorKind::BadDouble))
+            })
+            .collect()
+    }
+
+    fn value(&mut self, t: u8, key: &[u8]) -> Result<RdbValue, RdbError> {
+        let cap = |n: u64| n.min(1 << 16) as usize;
+        Ok(match t {
+            0 => RdbValue::String(self.string()?),
+            1 | 2 => {
+                let n = self.len()?;
+                let mut v = Vec::with_capacity(cap(n));
+                for _ in 0..n {
+                    v.push(self.string()?);
+                }
+                if t == 1 {
+                    RdbValue::List(v)
+                } else {
+                    RdbValue::Set(v)
+                }
+            }
+            3 | 5 => {
+                let n = self.len()?;
+                let mut v = Vec::with_capacity(cap(n));
+                for _ in 0..n {
+                    let m = self.string()?;
+                    let s = if t == 3 {
+                        self.ascii_double()?
+                    } else {
+                        self.binary_double()?
+                    };
+                    v.push((m, s));
+                }
+                RdbValue::ZSet(v)
+            }
+            4 => {
+                let n = self.len()?;
+                let mut v = Vec::with_capacity(cap(n));
+                for _ in 0..n {
+                    let f = self.string()?;
+                    let x = self.string()?;
+                    v.push((f, x));
+                }
+                RdbValue::Hash(v)
+            }
+            9 => RdbValue::Hash(Self::pairs(self.blob(encodings::decode_zipmap)?)),
+            10 => RdbValue::List(self.blob(encodings::decode_ziplist)?),
+            11 => RdbValue::Set(self.blob(encodings::decode_intset)?),
+            12 | 17 => {
+                let at = self.pos;
+                let items = if t == 12 {
+                    self.blob(encodings::decode_ziplist)?
+                } else {
+                    self.blob(encodings::decode_listpack)?
+                };
+                RdbValue::ZSet(self.scored(items, at)?)
+            }
+            13 => RdbValue::Hash(Self::pairs(self.blob(encodings::decode_ziplist)?)),
+            16 => RdbValue::Hash(Self::pairs(self.blob(encodings::decode_listpack)?)),
+            20 => RdbValue::Set(self.blob(encodings::decode_listpack)?),
+            14 | 18 => {
+                let n = self.len()?;
+                let mut v = Vec::new();
+                for _ in 0..n {
+                    if t == 14 {
+                        v.extend(self.blob(encodings::decode_ziplist)?);
+                    } else {
+                        match self.len()? {
+                            // PLAIN node: one element stored as is.
+                            1 => v.push(self.string()?),
+                            2 => v.extend(self.blob(encodings::decode_listpack)?),
+                            _ => return Err(self.err(ErrorKind::BadEncoding("quicklist"))),
+                        }
+                    }
+                }
+                RdbValue::List(v)
+            }
+            6 | 7 | 15 | 19 | 21 => {
+                return Err(self.err(ErrorKind::Unsupported {
+                    key: String::from_utf8_lossy(key).into_owned(),
+                    type_name: type_name(t),
+                }))
+            }
+            other => return Err(self.err(ErrorKind::UnknownType(other))),
+        })
+    }
+
+    /// Skips a module's serialized data (self-describing opcodes up to EOF).
+    fn skip_module_data(&mut self) -> Result<(), RdbError> {
+        loop {
+            match self.len()? {
+                0 => return Ok(()),
+                1 | 2 => {
+                    self.len()?;
+                }
+                3 => {
+                    let mut x = [0u8; 4];
+                    self.read_exact(&mut x)?;
+                }
+                4 => {
+                    self.binary_double()?;
+                }
+                5 => {
+                    self.string()?;
+                }
+                _ => return Err(self.err(ErrorKind::BadEncoding("module data"))),
+            }
+        }
+    }
+
+    /// The next item, or `None` after the end marker (whose checksum is
+    /// verified when the file carries one).
+    pub fn next_item(&mut self) -> Result<Option<Item>, RdbError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut expire_ms = None;
+        let mut idle = None;
+        let mut freq = None;
+        loop {
+            let op = self.u8()?;
+            match op {
+                OP_EOF => {
+                    self.done = true;
+                    if self.version >= 5 {
+                        let actual = self.digest.clone().finalize();
+                        let mut x = [0u8; 8];
+                        self.r
+                            .read_exact(&mut x)
+                            .map_err(|e| self.err(io_kind(e)))?;
+                        let expected = u64::from_le_bytes(x);
+                        if expected != 0 && expected != actual {
+                            return Err(self.err(ErrorKind::BadChecksum { expected, actual }));
+                        }
+                        self.pos += 8;
+                    }
+                    return Ok(None);
+                }
+                OP_SELECTDB => return Ok(Some(Item::SelectDb(self.len()?))),
+                OP_RESIZEDB => {
+                    let db_size = self.len()?;
+                    let expires_size = self.len()?;
+                    return Ok(Some(Item::ResizeDb {
+                        db_size,
+                        expires_size,
+                    }));
+                }
+                OP_AUX => {
+                    let key = self.string()?;
+                    let value = self.string()?;
+                    return Ok(Some(Item::Aux { key, value }));
+                }
+                OP_FUNCTION2 => return Ok(Some(Item::Function(self.string()?))),
+                OP_FUNCTION_PRE_GA => {
+                    return Err(self.err(ErrorKind::BadEncoding(
+                        "pre-release function (RDB_OPCODE_FUNCTION)",
+                    )))
+                }
+                OP_MODULE_AUX => {
+                    let module_id = self.len()?;
+                    let _when_opcode = self.len()?;
+                    let _when = self.len()?;
+                    self.skip_module_data()?;
+                    return Ok(Some(Item::ModuleAux { module_id }));
+                }
+                OP_EXPIRETIME_MS => {
+                    let mut x = [0u8; 8];
+                    self.read_exact(&mut x)?;
+                    expire_ms = Some(i64::from_le_bytes(x));
+                }
+                OP_EXPIRETIME => {
+                    let mut x = [0u8; 4];
+                    self.read_exact(&mut x)?;
+                    expire_ms = Some(i64::from(i32::from_le_bytes(x)) * 1000);
+                }
+                OP_IDLE => idle = Some(self.len()?),
+                OP_FREQ => freq = Some(self.u8()?),
+                t => {
+                    let key = self.string()?;
+                    let value = self.value(t, &key)?;
+                    return Ok(Some(Item::Entry {
+                        key,
+                        value,
+                        expire_ms,
+                        idle,
+                        freq,
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// Parses a score as Redis writes it in text form (`strtod` syntax plus
+/// `inf`/`-inf`/`nan`).
+pub fn parse_double(b: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(b).ok()?;
+    match s {
+        "inf" | "+inf" => Some(f64::INFINITY),
+        "-inf" => Some(f64::NEG_INFINITY),
+        "nan" => Some(f64::NAN),
+        _ => s.parse::<f64>().ok(),
+    }
+}

@@ -1,0 +1,409 @@
+//! Blocking commands (BLPOP and friends; later BZPOPMIN, BZMPOP): a client
+//! waits for a key to receive data without holding anyone else up.
+//!
+//! How it fits together, as in Redis 7.0:
+//! - A handler that finds nothing to serve calls [`block`]: the client is
+//!   queued, in arrival order, on each key it named and its request is kept
+//!   (`Client::blocked`). It writes no reply; its connection loop stops
+//!   running its further pipelined requests until it is unblocked.
+//! - Any command that changes a key calls `signal_modified_key`, which
+//!   marks the key *ready* when clients wait on it ([`Server::signal_key_as_ready`]).
+//!   SWAPDB marks the keys of the swapped databases ([`signal_db_ready`]).
+//! - After each top-level command (after the whole EXEC for a transaction)
+//!   the connection loop calls [`serve_ready`]: for each ready key, while
+//!   it holds a non-empty list, the first client waiting on it is unblocked
+//!   and its command executed again through the normal dispatch path (so
+//!   its effect is propagated as the non-blocking form, and any key it
+//!   fills in turn — BLMOVE's destination — is served next). Its task is
+//!   then woken to write the reply.
+//! - A timeout, `CLIENT UNBLOCK` or the client going away ends the wait
+//!   ([`time_out`], [`unblock_with`], [`unblock`]).
+
+use crate::client::Client;
+use crate::cmd::{self, Argv, Ctx};
+use crate::errors;
+use crate::server::Server;
+use keyspace::Value;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::ops::Range;
+
+/// What a blocked client waits for, and the request to run when it can.
+#[derive(Debug, Clone)]
+pub struct Blocked {
+    pub db: usize,
+    pub keys: Vec<Vec<u8>>,
+    /// Unix ms after which the wait ends with a null reply; 0 = never.
+    pub deadline_ms: i64,
+    pub argv: Vec<Vec<u8>>,
+}
+
+/// The server's side of blocking: who waits on which key, and which keys
+/// received data during the current command.
+#[derive(Debug, Default)]
+pub struct Blocking {
+    waiting: HashMap<(usize, Vec<u8>), VecDeque<u64>>,
+    ready: VecDeque<(usize, Vec<u8>)>,
+    ready_set: HashSet<(usize, Vec<u8>)>,
+    /// Clients blocked now (`blocked_clients` in INFO).
+    pub blocked_clients: usize,
+}
+
+impl Blocking {
+    /// Whether any key became ready since the last [`serve_ready`].
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+}
+
+/// Parses the timeout at argument `idx` (seconds, fractions allowed) into
+/// an absolute deadline in Unix ms, 0 for "forever"; replies the error
+/// and returns `None` when it is invalid.
+///
+/// As measured against Redis 7.0.15: the value is parsed as a float,
+/// scaled to milliseconds and rounded up (1e-5 waits 1 ms, -0.0005 waits
+/// forever); a value too large for an i64, or infinite, ends up negative
+/// (the C cast gives i64::MIN) and is refused as "negative"; a deadline
+/// past the end of time means forever.
+pub fn parse_timeout(ctx: &mut Ctx, idx: usize) -> Option<i64> {
+    let Some(secs) = parse_seconds(ctx.argv.get(idx)) else {
+        ctx.err(errors::TIMEOUT_NOT_FLOAT);
+        return None;
+    };
+    let ms = (secs * 1000.0).ceil();
+    let ms = if ms.is_finite() && ms.abs() < 9.223_372_036_854_775e18 {
+        ms as i64
+    } else {
+        i64::MIN
+    };
+    if ms < 0 {
+        ctx.err(errors::TIMEOUT_NEGATIVE);
+        return None;
+    }
+    Some(match ms.checked_add(ctx.now_ms()) {
+        Some(at) if ms > 0 => at,
+        _ => 0,
+    })
+}
+
+/// A float as `strtold` reads it for Redis: no surrounding blanks, no
+/// NaN; hexadecimal integers (`0x10`) are accepted too.
+fn parse_seconds(raw: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(raw).ok()?;
+    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_whitespace()) {
+        return None;
+    }
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if let Some(hex) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        let v = u64::from_str_radix(hex, 16).ok()? as f64;
+        return Some(if neg { -v } else { v });
+    }
+    s.parse::<f64>().ok().filter(|f| !f.is_nan())
+}
+
+/// Whether the calling client may block. Inside MULTI/EXEC (and scripts)
+/// `deny_blocking` is set and blocking commands answer as if they timed
+/// out at once; the master link never blocks either.
+pub fn may_block(ctx: &Ctx) -> bool {
+    !ctx.client.deny_blocking && !ctx.client.in_exec && !ctx.client.is_master()
+}
+
+/// Blocks the calling client on the keys at argument positions `keys`
+/// until `deadline_ms` (0 = forever). The handler writes no reply.
+pub fn block(ctx: &mut Ctx, keys: Range<usize>, deadline_ms: i64) {
+    let db = ctx.client.db;
+    let mut names: Vec<Vec<u8>> = Vec::with_capacity(keys.len());
+    for i in keys {
+        let k = ctx.argv.get(i);
+        // BLPOP k k 0 waits once on k.
+        if !names.iter().any(|n| n == k) {
+            names.push(k.to_vec());
+        }
+    }
+    let id = ctx.client.id;
+    for k in &names {
+        ctx.srv
+            .blocking
+            .waiting
+            .entry((db, k.clone()))
+            .or_default()
+            .push_back(id);
+    }
+    ctx.srv.blocking.blocked_clients += 1;
+    ctx.client.blocked = Some(Blocked {
+        db,
+        keys: names,
+        deadline_ms,
+        argv: ctx.argv.iter().map(|a| a.to_vec()).collect(),
+    });
+}
+
+impl Server {
+    /// Marks `key` of `db` ready when clients wait on it (Redis's
+    /// `signalKeyAsReady`); they are served after the current command.
+    pub fn signal_key_as_ready(&mut self, db: usize, key: &[u8]) {
+        let b = &mut self.blocking;
+        if b.waiting.is_empty() {
+            return;
+        }
+        let k = (db, key.to_vec());
+        if b.waiting.contains_key(&k) && b.ready_set.insert(k.clone()) {
+            b.ready.push_back(k);
+        }
+    }
+}
+
+/// Marks every key waited on in `db` as ready (after SWAPDB brought other
+/// data under the same names).
+pub fn signal_db_ready(srv: &mut Server, db: usize) {
+    let keys: Vec<Vec<u8>> = srv
+        .blocking
+        .waiting
+        .keys()
+        .filter(|(d, _)| *d == db)
+        .map(|(_, k)| k.clone())
+        .collect();
+    for k in keys {
+        srv.signal_key_as_ready(db, &k);
+    }
+}
+
+/// Takes `c` out of every wait queue; returns what it waited for (None if
+/// it was not blocked).
+pub fn unblock(srv: &mut Server, c: &mut Client) -> Option<Blocked> {
+    let b = c.blocked.take()?;
+    for k in &b.keys {
+        let slot = (b.db, k.clone());
+        if let Some(q) = srv.blocking.waiting.get_mut(&slot) {
+            q.retain(|&id| id != c.id);
+            if q.is_empty() {
+                srv.blocking.waiting.remove(&slot);
+            }
+        }
+    }
+    srv.blocking.blocked_clients = srv.blocking.blocked_clients.saturating_sub(1);
+    Some(b)
+}
+
+/// Ends the wait of `c` from outside (CLIENT UNBLOCK): with the timeout
+/// reply, or with the UNBLOCKED error. False when `c` was not blocked.
+pub fn unblock_with(srv: &mut Server, c: &mut Client, error: bool) -> bool {
+    let Some(b) = unblock(srv, c) else {
+        return false;
+    };
+    count_call(srv, &b, error);
+    if error {
+        srv.stats.count_error(errors::UNBLOCKED);
+        c.out.error(errors::UNBLOCKED);
+    } else {
+        c.out.null_array();
+    }
+    c.wake.notify_one();
+    true
+}
+
+/// Ends the wait of `c` if its deadline has passed, with the null-array
+/// reply Redis sends on a timeout. Returns whether it did.
+pub fn time_out(srv: &mut Server, c: &mut Client) -> bool {
+    let due = c
+        .blocked
+        .as_ref()
+        .is_some_and(|b| b.deadline_ms != 0 && b.deadline_ms <= srv.now_ms);
+    if due {
+        if let Some(b) = unblock(srv, c) {
+            count_call(srv, &b, false);
+        }
+        c.out.null_array();
+    }
+    due
+}
+
+/// A wait that ends without the command running again still counts as
+/// one call of it (and a failed one for CLIENT UNBLOCK .. ERROR), as in
+/// Redis's `INFO commandstats`.
+fn count_call(srv: &mut Server, b: &Blocked, failed: bool) {
+    let name = b.argv.first().map_or(&[][..], |a| a.as_slice());
+    if let Some(i) = srv.commands.lookup(name) {
+        let st = &mut srv.commands.stats[i];
+        st.calls += 1;
+        st.failed_calls += u64::from(failed);
+    }
+}
+
+/// Milliseconds until the deadline of `c`'s wait (None: no deadline).
+pub fn remaining_ms(c: &Client, now_ms: i64) -> Option<u64> {
+    let b = c.blocked.as_ref()?;
+    (b.deadline_ms != 0).then(|| b.deadline_ms.saturating_sub(now_ms).max(0) as u64)
+}
+
+/// Whether `key` of `db` holds a live, non-empty list.
+fn has_data(srv: &Server, db: usize, key: &[u8]) -> bool {
+    srv.dbs[db].get(key).is_some_and(|e| {
+        !e.is_expired(srv.now_ms) && matches!(&e.value, Value::List(l) if !l.is_empty())
+    })
+}
+
+/// Serves the clients waiting on keys that became ready, in FIFO order
+/// per key, until the ready list is empty (serving may fill other keys).
+/// Called after each top-level command, never from inside a handler.
+pub fn serve_ready(srv: &mut Server) {
+    while let Some(slot) = srv.blocking.ready.pop_front() {
+        srv.blocking.ready_set.remove(&slot);
+        let (db, key) = slot;
+        loop {
+            if !has_data(srv, db, &key) {
+                break;
+            }
+            let next = srv
+                .blocking
+                .waiting
+                .get(&(db, key.clone()))
+                .and_then(|q| q.front().copied());
+            let Some(id) = next else { break };
+            let Some(rc) = srv.clients.get(&id).cloned() else {
+                // Gone without cleanup: drop it from the queue.
+                if let Some(q) = srv.blocking.waiting.get_mut(&(db, key.clone())) {
+                    q.retain(|&x| x != id);
+                }
+                continue;
+            };
+            // The calling client is never blocked, so this borrow cannot
+            // clash with the one held by the running command.
+            let Ok(mut c) = rc.try_borrow_mut() else {
+                break;
+            };
+            let Some(b) = unblock(srv, &mut c) else { break };
+            c.db = b.db;
+            let mut buf = Vec::new();
+            let mut ranges = Vec::with_capacity(b.argv.len());
+            for a in &b.argv {
+                let s = buf.len();
+                buf.extend_from_slice(a);
+                ranges.push((s, buf.len()));
+            }
+            // Redis re-executes the command: now that the key has data it
+            // pops (and propagates) exactly as a non-blocking call would.
+            // MONITOR saw the command when it first ran, as in Redis, so
+            // the monitors are set aside for the re-run.
+            let monitors = std::mem::take(&mut srv.monitors);
+            cmd::execute(srv, &mut c, Argv::new(&buf, &ranges));
+            srv.monitors = monitors;
+            c.wake.notify_one();
+            if c.blocked.is_some() {
+                // Blocked again (another of its keys had the wrong type
+                // to serve it): leave this key for the next command.
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::client::Client;
+    use crate::testkit::Kit;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// Registers a second client in the kit's server, as a connection would.
+    fn other(k: &mut Kit, id: u64) -> Rc<RefCell<Client>> {
+        let mut c = Client::new(id, k.srv.now_ms);
+        c.authenticated = true;
+        let rc = Rc::new(RefCell::new(c));
+        k.srv.clients.insert(id, rc.clone());
+        rc
+    }
+
+    fn run_as(k: &mut Kit, c: &Rc<RefCell<Client>>, args: &[&str]) -> String {
+        let mut buf = Vec::new();
+        let mut ranges = Vec::new();
+        for a in args {
+            let s = buf.len();
+            buf.extend_from_slice(a.as_bytes());
+            ranges.push((s, buf.len()));
+        }
+        let mut cb = c.borrow_mut();
+        let mark = cb.out.buf.len();
+        crate::cmd::execute(&mut k.srv, &mut cb, crate::cmd::Argv::new(&buf, &ranges));
+        drop(cb);
+        super::serve_ready(&mut k.srv);
+        String::from_utf8_lossy(&c.borrow().out.buf[mark..]).into_owned()
+    }
+
+    #[test]
+    fn served_pops_are_propagated_as_their_non_blocking_form() {
+        let mut k = Kit::new();
+        let a = other(&mut k, 10);
+        let b = other(&mut k, 11);
+        assert_eq!(run_as(&mut k, &a, &["BLPOP", "q", "0"]), "");
+        assert_eq!(
+            run_as(&mut k, &b, &["BLMOVE", "src", "q", "RIGHT", "LEFT", "0"]),
+            ""
+        );
+        assert_eq!(k.srv.blocking.blocked_clients, 2);
+        assert_eq!(k.run(&["RPUSH", "src", "v"]), ":1\r\n");
+        // b moves v into q, which serves a.
+        assert_eq!(b.borrow().out.buf, b"$1\r\nv\r\n");
+        assert_eq!(a.borrow().out.buf, b"*2\r\n$1\r\nq\r\n$1\r\nv\r\n");
+        assert_eq!(
+            k.propagated(),
+            vec!["RPUSH src v", "LMOVE src q RIGHT LEFT", "LPOP q"]
+        );
+        assert_eq!(k.srv.blocking.blocked_clients, 0);
+        assert_eq!(k.run(&["EXISTS", "src", "q"]), ":0\r\n");
+    }
+
+    #[test]
+    fn blmpop_served_propagates_the_count_popped() {
+        let mut k = Kit::new();
+        let a = other(&mut k, 10);
+        run_as(
+            &mut k,
+            &a,
+            &["BLMPOP", "0", "2", "x", "y", "RIGHT", "COUNT", "5"],
+        );
+        k.run(&["RPUSH", "y", "1", "2"]);
+        assert_eq!(
+            a.borrow().out.buf,
+            b"*2\r\n$1\r\ny\r\n*2\r\n$1\r\n2\r\n$1\r\n1\r\n"
+        );
+        assert_eq!(k.propagated(), vec!["RPUSH y 1 2", "RPOP y 2"]);
+    }
+
+    #[test]
+    fn blocking_is_refused_where_not_allowed() {
+        let mut k = Kit::new();
+        k.client.deny_blocking = true;
+        assert_eq!(k.run(&["BLPOP", "q", "0"]), "*-1\r\n");
+        assert_eq!(k.run(&["BLMOVE", "q", "d", "LEFT", "LEFT", "0"]), "$-1\r\n");
+        assert_eq!(k.run(&["BLMPOP", "0", "1", "q", "LEFT"]), "*-1\r\n");
+        assert!(k.client.blocked.is_none());
+    }
+
+    #[test]
+    fn client_unblock_answers_timeout_or_error() {
+        let mut k = Kit::new();
+        let a = other(&mut k, 10);
+        run_as(&mut k, &a, &["BRPOP", "q", "0"]);
+        assert_eq!(k.run(&["CLIENT", "UNBLOCK", "10", "ERROR"]), ":1\r\n");
+        assert_eq!(
+            a.borrow().out.buf,
+            b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"
+        );
+        assert_eq!(k.run(&["CLIENT", "UNBLOCK", "10"]), ":0\r\n");
+        a.borrow_mut().out.buf.clear();
+        run_as(&mut k, &a, &["BRPOP", "q", "0"]);
+        assert_eq!(k.run(&["CLIENT", "UNBLOCK", "10", "TIMEOUT"]), ":1\r\n");
+        assert_eq!(a.borrow().out.buf, b"*-1\r\n");
+        assert_eq!(
+            k.run(&["CLIENT", "UNBLOCK", "10", "MAYBE"]),
+            "-ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR\r\n"
+        );
+        assert_eq!(k.srv.blocking.blocked_clients, 0);
+        let i = k.srv.commands.lookup(b"brpop").unwrap_or_default();
+        let st = k.srv.commands.stats[i];
+        assert_eq!((st.calls, st.failed_calls), (2, 1));
+    }
+}

@@ -1,0 +1,51 @@
+//! Keyspace values to and from RDB values.
+//!
+//! Writing streams straight from the keyspace into the writer (no
+//! intermediate copy); reading builds keyspace values with the configured
+//! encoding thresholds, so a loaded hash is `listpack` or `hashtable`
+//! exactly as if it had been built by commands.
+
+use keyspace::{EncodingLimits, Entry, Hash, List, StrValue, Value, NO_EXPIRE};
+use rdb::{RdbValue, Writer};
+use std::io::{self, Write};
+
+/// Writes one keyspace entry as an RDB key/value record.
+pub fn write_entry<W: Write>(w: &mut Writer<W>, key: &[u8], e: &Entry) -> io::Result<()> {
+    let exp = (e.expire != NO_EXPIRE).then_some(e.expire);
+    match &e.value {
+        Value::Str(s) => {
+            let mut scratch = [0u8; 24];
+            w.put_string(key, s.as_bytes(&mut scratch), exp)
+        }
+        Value::Hash(h) => w.put_hash(key, h.len(), h.iter(), exp),
+        Value::List(l) => w.put_list(key, l.iter(), exp),
+        Value::Set(_) | Value::ZSet(_) => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "saving {} values is not supported yet (key '{}')",
+                e.value.type_name(),
+                String::from_utf8_lossy(key)
+            ),
+        )),
+    }
+}
+
+/// Builds a keyspace value from an RDB value. Err names what cannot be
+/// represented.
+pub fn to_value(v: RdbValue, limits: &EncodingLimits) -> Result<Value, String> {
+    Ok(match v {
+        RdbValue::String(s) => Value::Str(StrValue::from_bytes(&s)),
+        RdbValue::Hash(pairs) => {
+            let mut h = Hash::new();
+            for (f, x) in &pairs {
+                h.set(f, x, limits);
+            }
+            Value::Hash(Box::new(h))
+        }
+        RdbValue::List(items) => Value::List(Box::new(List::from_items(
+            items.iter().map(|v| v.as_slice()),
+        ))),
+        RdbValue::Set(_) => return Err("set values are not supported yet".into()),
+        RdbValue::ZSet(_) => return Err("sorted set values are not supported yet".into()),
+    })
+}

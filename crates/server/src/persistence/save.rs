@@ -1,0 +1,365 @@
+//! `SAVE`, `BGSAVE`, save points and the shutdown save, with the state
+//! `INFO persistence` reports.
+//!
+//! `BGSAVE` does not fork: the persistence task ([`persistence_task`],
+//! spawned at start-up) runs the snapshot walk in slices between commands
+//! and a background thread writes the bytes (see `snapshot.rs`).
+
+use super::snapshot::{file_writer_thread, fsync_dir, Aux, Snapshot, CHUNK};
+use crate::server::Server;
+use crate::{log_notice, log_warning};
+use std::cell::RefCell;
+use std::io::Write;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Notify;
+
+/// Entries serialised per slice of the walk, between two turns of the
+/// event loop.
+const STEP_ENTRIES: usize = 2000;
+
+/// A `BGSAVE` in progress.
+pub struct RunningSave {
+    pub started: Instant,
+    pub started_secs: i64,
+    pub dirty_at_start: u64,
+    pub abort: Arc<AtomicBool>,
+    /// Peak of bytes serialised but not yet handed to the writer thread:
+    /// the extra memory this save costs (reported as `*_cow_size`).
+    pub peak_pending: u64,
+    /// The pipeline, taken over by the persistence task that drives it.
+    pub pipeline: Option<Pipeline>,
+}
+
+/// What the persistence task needs to drive a save: the snapshot, the
+/// channel to the writer thread and its completion.
+pub struct Pipeline {
+    pub snap: Snapshot,
+    pub tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    pub done: tokio::sync::oneshot::Receiver<Result<u64, String>>,
+}
+
+/// Persistence state owned by the server.
+pub struct PersistState {
+    /// Wakes the persistence task.
+    pub notify: Rc<Notify>,
+    pub bgsave_scheduled: bool,
+    pub bgsave: Option<RunningSave>,
+    pub last_save_secs: i64,
+    pub last_bgsave_ok: bool,
+    pub last_bgsave_time_sec: i64,
+    pub last_bgsave_try_secs: i64,
+    pub saves: u64,
+    pub last_cow_size: u64,
+    /// Set while the dataset is loading at start-up.
+    pub loading: Option<super::load::Loading>,
+    pub load_keys_loaded: u64,
+    pub load_keys_expired: u64,
+    /// Replication id and offset found in the loaded file's aux fields.
+    pub rdb_repl_id: Option<String>,
+    pub rdb_repl_offset: Option<i64>,
+}
+
+impl PersistState {
+    pub fn new(now_secs: i64) -> PersistState {
+        PersistState {
+            notify: Rc::new(Notify::new()),
+            bgsave_scheduled: false,
+            bgsave: None,
+            last_save_secs: now_secs,
+            last_bgsave_ok: true,
+            last_bgsave_time_sec: -1,
+            last_bgsave_try_secs: 0,
+            saves: 0,
+            last_cow_size: 0,
+            loading: None,
+            load_keys_loaded: 0,
+            load_keys_expired: 0,
+            rdb_repl_id: None,
+            rdb_repl_offset: None,
+        }
+    }
+}
+
+/// The configured save points, `(seconds, changes)`.
+pub fn save_points(srv: &Server) -> Vec<(i64, u64)> {
+    let v = srv.config.get_list("save");
+    v.chunks(2)
+        .filter_map(|c| match c {
+            [s, n] => Some((s.parse().ok()?, n.parse().ok()?)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn rdb_path(srv: &Server) -> std::path::PathBuf {
+    std::path::PathBuf::from(srv.config.get_str("dbfilename"))
+}
+
+fn aux(srv: &Server) -> Aux {
+    Aux {
+        ctime_secs: srv.now_ms / 1000,
+        used_mem: crate::alloc::allocated() as u64,
+        repl_id: srv.master_replid.clone(),
+        repl_offset: 0,
+        aof_base: false,
+    }
+}
+
+/// Whether writes must be refused because the last background save failed
+/// (`stop-writes-on-bgsave-error`), as Redis's MISCONF rule.
+pub fn writes_denied(srv: &Server) -> bool {
+    !srv.persist.last_bgsave_ok
+        && srv.config.get_bool("stop-writes-on-bgsave-error")
+        && !save_points(srv).is_empty()
+}
+
+/// Starts a background save now: the snapshot's point in time is this
+/// call, as a fork would be in Redis; the persistence task then drives
+/// the walk between commands. Err when it cannot start.
+pub fn start_bgsave(srv: &mut Server) -> Result<(), String> {
+    if srv.persist.bgsave.is_some() {
+        return Err(crate::errors::BGSAVE_IN_PROGRESS.into());
+    }
+    srv.persist.last_bgsave_try_secs = srv.now_ms / 1000;
+    let a = aux(srv);
+    let compress = srv.config.get_bool("rdbcompression");
+    let checksum = srv.config.get_bool("rdbchecksum");
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    let (done_tx, done) = tokio::sync::oneshot::channel();
+    let abort = Arc::new(AtomicBool::new(false));
+    let path = rdb_path(srv);
+    let thread_abort = abort.clone();
+    let fail = |srv: &mut Server, e: String| {
+        log_warning!("Can't save in background: {e}");
+        srv.persist.last_bgsave_ok = false;
+        Err(e)
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("rdb-writer".into())
+        .spawn(move || file_writer_thread(path, rx, thread_abort, done_tx))
+    {
+        return fail(srv, e.to_string());
+    }
+    let snap = match Snapshot::begin(&mut srv.dbs, &a, compress, checksum) {
+        Ok(s) => s,
+        Err(e) => return fail(srv, e.to_string()),
+    };
+    srv.persist.bgsave = Some(RunningSave {
+        started: Instant::now(),
+        started_secs: srv.now_ms / 1000,
+        dirty_at_start: srv.dirty,
+        abort,
+        peak_pending: 0,
+        pipeline: Some(Pipeline { snap, tx, done }),
+    });
+    log_notice!("Background saving started by pid {}", std::process::id());
+    srv.persist.notify.notify_one();
+    Ok(())
+}
+
+/// A synchronous save (`SAVE`, shutdown): walks everything now, writing
+/// to a temporary file renamed over the target.
+pub fn save_sync(srv: &mut Server) -> Result<(), String> {
+    if srv.persist.bgsave.is_some() {
+        return Err("ERR Background save already in progress".into());
+    }
+    let path = rdb_path(srv);
+    let tmp = path.with_file_name(format!("temp-{}.rdb", std::process::id()));
+    let result = (|| -> Result<(), String> {
+        let a = aux(srv);
+        let compress = srv.config.get_bool("rdbcompression");
+        let checksum = srv.config.get_bool("rdbchecksum");
+        let f = std::fs::File::create(&tmp).map_err(|e| {
+            format!(
+                "Failed opening the temp RDB file {} for saving: {e}",
+                tmp.display()
+            )
+        })?;
+        let mut out = std::io::BufWriter::with_capacity(CHUNK, f);
+        let snap =
+            Snapshot::begin(&mut srv.dbs, &a, compress, checksum).map_err(|e| e.to_string())?;
+        loop {
+            let done = Snapshot::step(&mut srv.dbs, STEP_ENTRIES);
+            if done {
+                snap.finish()?;
+            }
+            out.write_all(&snap.take_bytes())
+                .map_err(|e| format!("Write error saving DB on disk: {e}"))?;
+            if done {
+                break;
+            }
+        }
+        let f = out
+            .into_inner()
+            .map_err(|e| format!("Write error saving DB on disk: {e}"))?;
+        f.sync_all()
+            .map_err(|e| format!("Write error saving DB on disk: {e}"))?;
+        std::fs::rename(&tmp, &path)
+            .map_err(|e| format!("Error moving temp DB file on the final destination: {e}"))?;
+        fsync_dir(&path);
+        Ok(())
+    })();
+    match result {
+        Ok(()) => {
+            log_notice!("DB saved on disk");
+            srv.dirty = 0;
+            srv.persist.last_save_secs = srv.now_ms / 1000;
+            srv.persist.saves += 1;
+            srv.persist.last_bgsave_ok = true;
+            Ok(())
+        }
+        Err(e) => {
+            Snapshot::abort(&mut srv.dbs);
+            let _ = std::fs::remove_file(&tmp);
+            log_warning!("{e}");
+            Err(e)
+        }
+    }
+}
+
+/// Checks the save points (called from the cron), as Redis's serverCron:
+/// a point fires when enough changes happened in enough time, and after a
+/// failed save only once 5 seconds have passed.
+pub fn cron(srv: &mut Server) {
+    if srv.persist.bgsave.is_some() || srv.persist.loading.is_some() {
+        return;
+    }
+    if srv.persist.bgsave_scheduled {
+        srv.persist.bgsave_scheduled = false;
+        let _ = start_bgsave(srv);
+        return;
+    }
+    let now = srv.now_ms / 1000;
+    for (secs, changes) in save_points(srv) {
+        if srv.dirty >= changes
+            && now - srv.persist.last_save_secs > secs
+            && (srv.persist.last_bgsave_ok || now - srv.persist.last_bgsave_try_secs > 5)
+        {
+            log_notice!("{changes} changes in {secs} seconds. Saving...");
+            let _ = start_bgsave(srv);
+            return;
+        }
+    }
+}
+
+/// Aborts a running background save (shutdown), discarding its file.
+pub fn abort_bgsave(srv: &mut Server) {
+    if let Some(run) = srv.persist.bgsave.take() {
+        log_warning!("There is a background save in progress. Aborting it!");
+        run.abort.store(true, Ordering::SeqCst);
+        Snapshot::abort(&mut srv.dbs);
+    }
+}
+
+/// The save that precedes an orderly exit (SHUTDOWN, SIGTERM, SIGINT):
+/// a running background save is abandoned, then the dataset is saved when
+/// asked (`SAVE`) or when save points exist, unless `NOSAVE`. With
+/// `force`, a failed save does not prevent the exit.
+pub fn shutdown_save(
+    srv: &mut Server,
+    save: bool,
+    nosave: bool,
+    force: bool,
+) -> Result<(), String> {
+    abort_bgsave(srv);
+    let wanted = !nosave && (save || !save_points(srv).is_empty());
+    if !wanted {
+        return Ok(());
+    }
+    log_notice!("Saving the final RDB snapshot before exiting.");
+    match save_sync(srv) {
+        Ok(()) => Ok(()),
+        Err(_) if force => Ok(()),
+        Err(e) => {
+            log_warning!("Error trying to save the DB, can't exit.");
+            Err(e)
+        }
+    }
+}
+
+/// The long-lived task that drives background saves.
+pub async fn persistence_task(srv: Rc<RefCell<Server>>) {
+    let notify = srv.borrow().persist.notify.clone();
+    loop {
+        let pipeline = srv
+            .borrow_mut()
+            .persist
+            .bgsave
+            .as_mut()
+            .and_then(|r| r.pipeline.take());
+        match pipeline {
+            Some(p) => drive_bgsave(&srv, p).await,
+            None => notify.notified().await,
+        }
+    }
+}
+
+async fn drive_bgsave(srv: &Rc<RefCell<Server>>, p: Pipeline) {
+    let Pipeline { snap, tx, done } = p;
+    let mut failed: Option<String> = None;
+    loop {
+        let (chunk, finished) = {
+            let mut s = srv.borrow_mut();
+            match s.persist.bgsave.as_ref() {
+                // Aborted (shutdown): the writer thread sees the flag.
+                None => return,
+                Some(run) if run.abort.load(Ordering::SeqCst) => return,
+                Some(_) => {}
+            }
+            let finished = Snapshot::step(&mut s.dbs, STEP_ENTRIES);
+            if finished {
+                if let Err(e) = snap.finish() {
+                    failed = Some(e);
+                }
+            }
+            let pending = snap.pending() as u64;
+            if let Some(run) = s.persist.bgsave.as_mut() {
+                run.peak_pending = run.peak_pending.max(pending);
+            }
+            let chunk = (snap.pending() >= CHUNK || finished).then(|| snap.take_bytes());
+            (chunk, finished)
+        };
+        if let Some(c) = chunk {
+            if tx.send(c).await.is_err() {
+                failed.get_or_insert_with(|| "the RDB writer stopped".into());
+                break;
+            }
+        }
+        if finished || failed.is_some() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    drop(tx);
+    let result = match done.await {
+        Ok(r) => r,
+        Err(_) => Err("the RDB writer thread died".into()),
+    };
+    let mut s = srv.borrow_mut();
+    let Some(run) = s.persist.bgsave.take() else {
+        return;
+    };
+    let result = match failed {
+        Some(e) => Err(e),
+        None => result.map(|_| ()),
+    };
+    s.persist.last_bgsave_time_sec = run.started.elapsed().as_secs() as i64;
+    s.persist.last_cow_size = run.peak_pending;
+    match result {
+        Ok(()) => {
+            log_notice!("Background saving terminated with success");
+            s.dirty = s.dirty.saturating_sub(run.dirty_at_start);
+            s.persist.last_save_secs = run.started_secs;
+            s.persist.saves += 1;
+            s.persist.last_bgsave_ok = true;
+        }
+        Err(e) => {
+            Snapshot::abort(&mut s.dbs);
+            log_warning!("Background saving error: {e}");
+            s.persist.last_bgsave_ok = false;
+        }
+    }
+}
