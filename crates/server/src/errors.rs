@@ -64,6 +64,12 @@ pub const LCS_OVER_LIMIT: &str =
     "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len";
 pub const LCS_ALLOC_FAILED: &str =
     "ERR Insufficient memory, failed allocating transient memory for LCS";
+pub const MUST_BE_POSITIVE: &str = "ERR value is out of range, must be positive";
+pub const SRANDMEMBER_RANGE: &str =
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+pub const NUMKEYS_POSITIVE: &str = "ERR numkeys should be greater than 0";
+pub const NUMKEYS_TOO_MANY: &str = "ERR Number of keys can't be greater than number of args";
+pub const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
 
 /// `ERR wrong number of arguments for 'get' command`; subcommands use their
 /// full name (`config|get`).

@@ -241,7 +241,7 @@ fn keys(ctx: &mut Ctx) {
 /// Parses a SCAN cursor as C's `strtoul` does in Redis: optional sign,
 /// decimal digits, no leading space, nothing after; an empty string is 0
 /// and `-n` wraps around. Anything else is "invalid cursor".
-fn parse_cursor(raw: &[u8]) -> Option<u64> {
+pub(crate) fn parse_cursor(raw: &[u8]) -> Option<u64> {
     let (neg, digits) = match raw.first() {
         Some(b'-') => (true, &raw[1..]),
         Some(b'+') => (false, &raw[1..]),

@@ -13,6 +13,7 @@ pub mod info;
 pub mod keys;
 pub mod lcs;
 pub mod server;
+pub mod sets;
 pub mod specs;
 pub mod string_edits;
 pub mod strings;
@@ -37,5 +38,6 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(lcs::COMMANDS);
     v.extend_from_slice(bitmaps::COMMANDS);
     v.extend_from_slice(bitfield::COMMANDS);
+    v.extend_from_slice(sets::COMMANDS);
     v
 }
