@@ -312,9 +312,9 @@ fn spop_one(ctx: &mut Ctx) {
 fn spop_count(ctx: &mut Ctx) {
     let key = ctx.argv.get(1);
     let count = match resp::parse_i64(ctx.argv.get(2)) {
-        None => return ctx.err(errors::NOT_INTEGER),
-        Some(n) if n < 0 => return ctx.err(errors::MUST_BE_POSITIVE),
-        Some(n) => n as u64,
+        // Redis gives the same message for a non-number.
+        Some(n) if n >= 0 => n as u64,
+        _ => return ctx.err(errors::MUST_BE_POSITIVE),
     };
     match probe(ctx, key, true) {
         Err(WrongType) => return ctx.err(errors::WRONGTYPE),
@@ -890,6 +890,32 @@ mod tests {
             ]
         );
         assert_eq!(k.run(&["EXISTS", "d"]), ":0\r\n");
+    }
+
+    #[test]
+    fn set_max_intset_entries_bounds_the_intset() {
+        let mut k = Kit::new();
+        k.srv.encoding_limits.set_max_intset_entries = 4;
+        let enc = |k: &mut Kit, key: &str| k.run(&["OBJECT", "ENCODING", key]);
+        k.run(&["SADD", "lim", "1", "2", "3", "4"]);
+        assert_eq!(enc(&mut k, "lim"), "$6\r\nintset\r\n");
+        k.run(&["SADD", "lim", "5"]);
+        assert_eq!(enc(&mut k, "lim"), "$9\r\nhashtable\r\n");
+        k.run(&["SADD", "lim2", "1", "2", "3", "4", "5"]);
+        assert_eq!(enc(&mut k, "lim2"), "$9\r\nhashtable\r\n");
+        // A result is built member by member: too big for an intset.
+        k.run(&["SUNIONSTORE", "lim3", "lim"]);
+        assert_eq!(enc(&mut k, "lim3"), "$9\r\nhashtable\r\n");
+        // A hashtable of few integers copies into an intset again, which
+        // replies in ascending order.
+        k.run(&["SREM", "lim", "5"]);
+        assert_eq!(enc(&mut k, "lim"), "$9\r\nhashtable\r\n");
+        k.run(&["SUNIONSTORE", "lim4", "lim"]);
+        assert_eq!(enc(&mut k, "lim4"), "$6\r\nintset\r\n");
+        assert_eq!(
+            k.run(&["SMEMBERS", "lim4"]),
+            "*4\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n4\r\n"
+        );
     }
 
     #[test]
