@@ -314,6 +314,13 @@ mod tests {
     }
 
     #[test]
+    fn a_set_header_is_three_words() {
+        // The table is boxed and the intset's width tag leaves room for
+        // the table variant: a small set costs its members and 24 bytes.
+        assert_eq!(std::mem::size_of::<Set>(), 24);
+    }
+
+    #[test]
     fn members_compare_across_encodings() {
         let mut a = Set::new();
         a.add(b"10", 512);

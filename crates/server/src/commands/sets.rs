@@ -576,6 +576,12 @@ fn sinter_generic(ctx: &mut Ctx, first: usize, end: usize, what: Inter) {
             }
             ctx.client.out.int(n as i64);
         }
+        Inter::Reply if others.is_empty() => {
+            // SMEMBERS: the length is known up front.
+            let out = &mut ctx.client.out;
+            out.set(smallest.len());
+            smallest.iter().for_each(|m| reply_member(out, m));
+        }
         Inter::Reply => {
             let out = &mut ctx.client.out;
             let mark = out.mark();
@@ -759,7 +765,7 @@ fn sscan(ctx: &mut Ctx) {
     let mut found: Vec<Member> = Vec::new();
     let next = set.scan(cursor, count, |m| {
         let mut scratch = [0u8; 24];
-        if pattern.map_or(true, |p| glob::matches(p, m.as_bytes(&mut scratch), false)) {
+        if pattern.is_none_or(|p| glob::matches(p, m.as_bytes(&mut scratch), false)) {
             found.push(m);
         }
     });
