@@ -13,6 +13,7 @@ pub mod info;
 pub mod keys;
 pub mod lcs;
 pub mod server;
+pub mod set_algebra;
 pub mod sets;
 pub mod specs;
 pub mod string_edits;
@@ -39,5 +40,6 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(bitmaps::COMMANDS);
     v.extend_from_slice(bitfield::COMMANDS);
     v.extend_from_slice(sets::COMMANDS);
+    v.extend_from_slice(set_algebra::COMMANDS);
     v
 }
