@@ -18,6 +18,8 @@ pub mod lists;
 pub mod persistence;
 pub mod pubsub;
 pub mod server;
+pub mod set_algebra;
+pub mod sets;
 pub mod specs;
 pub mod string_edits;
 pub mod strings;
@@ -51,5 +53,7 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(lists::COMMANDS);
     v.extend_from_slice(pubsub::COMMANDS);
     v.extend_from_slice(tracking::COMMANDS);
+    v.extend_from_slice(sets::COMMANDS);
+    v.extend_from_slice(set_algebra::COMMANDS);
     v
 }
