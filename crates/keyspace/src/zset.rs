@@ -1,37 +1,459 @@
 //! Sorted sets: `listpack` while small, `skiplist` beyond, as Redis
 //! reports them.
+//!
+//! - [`ZSet::Listpack`]: one vector of `(score, member)` pairs kept in
+//!   order (score, then member bytes). Small sets are searched by binary
+//!   search on the score and a short scan, as Redis walks its listpack.
+//! - [`ZSet::Skiplist`]: an ordered tree of `(score, member)` plus a
+//!   member → score index, the roles Redis gives its skiplist and dict.
+//!   The index is an `IndexMap` so that ZSCAN can use its dense positions
+//!   as cursors (the same guarantee SCAN gives over the keyspace).
+//!
+//! A set converts to the skiplist form once it has more than
+//! `zset-max-listpack-entries` members or a member longer than
+//! `zset-max-listpack-value` bytes, and never converts back, as in Redis.
+//! Commands that build a new set from a result (ZUNIONSTORE, ZRANGESTORE,
+//! ...) choose the encoding from the final contents ([`ZSet::from_sorted`]).
+//!
+//! Scores are never NaN (the server refuses NaN before it reaches here), so
+//! ordering by `partial_cmp` is total; `-0` and `0` compare equal, as C's
+//! `<` does in Redis.
 
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ZSet {
-    /// (score, member) ordered by score then member bytes.
-    pub items: Vec<(f64, Box<[u8]>)>,
-    /// Whether Redis would report `skiplist` (converted once past the
-    /// thresholds; never converted back, as in Redis).
-    pub skiplist: bool,
+use crate::types::EncodingLimits;
+use foldhash::fast::RandomState;
+use indexmap::IndexMap;
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+use std::ops::Bound;
+
+/// A tree node: ordered by score, then by member bytes.
+#[derive(Debug, Clone, PartialEq)]
+struct Node(f64, Box<[u8]>);
+
+impl Eq for Node {}
+
+impl PartialOrd for Node {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
 }
+
+impl Ord for Node {
+    fn cmp(&self, other: &Self) -> Ordering {
+        cmp_entry(self.0, &self.1, other.0, &other.1)
+    }
+}
+
+fn cmp_entry(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
+    match s1.partial_cmp(&s2) {
+        Some(Ordering::Equal) | None => m1.cmp(m2),
+        Some(o) => o,
+    }
+}
+
+/// The large form: the ordered tree and the member index.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Skiplist {
+    tree: BTreeSet<Node>,
+    dict: IndexMap<Box<[u8]>, f64, RandomState>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ZSet {
+    /// `(score, member)` pairs in order.
+    Listpack(Vec<(f64, Box<[u8]>)>),
+    Skiplist(Box<Skiplist>),
+}
+
+impl Default for ZSet {
+    fn default() -> Self {
+        ZSet::Listpack(Vec::new())
+    }
+}
+
+/// One end of a score range (`(1.5` is exclusive, `1.5` inclusive).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreRange {
+    pub min: f64,
+    pub max: f64,
+    pub minex: bool,
+    pub maxex: bool,
+}
+
+impl ScoreRange {
+    pub fn gte_min(&self, s: f64) -> bool {
+        if self.minex {
+            s > self.min
+        } else {
+            s >= self.min
+        }
+    }
+
+    pub fn lte_max(&self, s: f64) -> bool {
+        if self.maxex {
+            s < self.max
+        } else {
+            s <= self.max
+        }
+    }
+
+    /// Whether no score can be in range (Redis checks this first).
+    pub fn is_empty(&self) -> bool {
+        self.min > self.max || (self.min == self.max && (self.minex || self.maxex))
+    }
+}
+
+/// One end of a lexicographic range: `-`, `+`, `[x` or `(x`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LexBound {
+    MinusInf,
+    PlusInf,
+    Incl(Vec<u8>),
+    Excl(Vec<u8>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LexRange {
+    pub min: LexBound,
+    pub max: LexBound,
+}
+
+impl LexRange {
+    pub fn gte_min(&self, m: &[u8]) -> bool {
+        match &self.min {
+            LexBound::MinusInf => true,
+            LexBound::PlusInf => false,
+            LexBound::Incl(b) => m >= b.as_slice(),
+            LexBound::Excl(b) => m > b.as_slice(),
+        }
+    }
+
+    pub fn lte_max(&self, m: &[u8]) -> bool {
+        match &self.max {
+            LexBound::MinusInf => false,
+            LexBound::PlusInf => true,
+            LexBound::Incl(b) => m <= b.as_slice(),
+            LexBound::Excl(b) => m < b.as_slice(),
+        }
+    }
+
+    /// Whether no member can be in range (Redis's `zslIsInLexRange` test).
+    pub fn is_empty(&self) -> bool {
+        let cmp = match (&self.min, &self.max) {
+            (LexBound::PlusInf, _) | (_, LexBound::MinusInf) => return true,
+            (LexBound::MinusInf, _) | (_, LexBound::PlusInf) => return false,
+            (LexBound::Incl(a) | LexBound::Excl(a), LexBound::Incl(b) | LexBound::Excl(b)) => {
+                a.cmp(b)
+            }
+        };
+        let either_ex =
+            matches!(self.min, LexBound::Excl(_)) || matches!(self.max, LexBound::Excl(_));
+        cmp == Ordering::Greater || (cmp == Ordering::Equal && either_ex)
+    }
+}
+
+/// An iterator over `(score, member)` in one direction.
+pub type Iter<'a> = Box<dyn Iterator<Item = (f64, &'a [u8])> + 'a>;
 
 impl ZSet {
     pub fn new() -> ZSet {
         ZSet::default()
     }
 
+    /// An empty set in the encoding Redis's `zsetTypeCreate` picks for
+    /// `size_hint` members of which the longest is `max_len` bytes.
+    pub fn with_hint(size_hint: usize, max_len: usize, limits: &EncodingLimits) -> ZSet {
+        if size_hint <= limits.zset_max_listpack_entries
+            && max_len <= limits.zset_max_listpack_value
+        {
+            ZSet::Listpack(Vec::with_capacity(size_hint.min(16)))
+        } else {
+            ZSet::Skiplist(Box::default())
+        }
+    }
+
+    /// Builds a set from pairs already in order and without duplicates,
+    /// choosing the encoding from the final contents.
+    pub fn from_sorted(items: Vec<(f64, Box<[u8]>)>, limits: &EncodingLimits) -> ZSet {
+        let max_len = items.iter().map(|(_, m)| m.len()).max().unwrap_or(0);
+        if items.len() <= limits.zset_max_listpack_entries
+            && max_len <= limits.zset_max_listpack_value
+        {
+            ZSet::Listpack(items)
+        } else {
+            let mut sl = Skiplist::default();
+            sl.dict.reserve(items.len());
+            for (s, m) in items {
+                sl.dict.insert(m.clone(), s);
+                sl.tree.insert(Node(s, m));
+            }
+            ZSet::Skiplist(Box::new(sl))
+        }
+    }
+
     pub fn len(&self) -> usize {
-        self.items.len()
+        match self {
+            ZSet::Listpack(v) => v.len(),
+            ZSet::Skiplist(s) => s.dict.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.len() == 0
     }
 
     pub fn encoding(&self) -> &'static str {
-        if self.skiplist {
-            "skiplist"
-        } else {
-            "listpack"
+        match self {
+            ZSet::Listpack(_) => "listpack",
+            ZSet::Skiplist(_) => "skiplist",
         }
     }
 
     pub fn heap_size(&self) -> usize {
-        self.items.iter().map(|(_, m)| m.len() + 24).sum()
+        match self {
+            ZSet::Listpack(v) => {
+                v.capacity() * std::mem::size_of::<(f64, Box<[u8]>)>()
+                    + v.iter().map(|(_, m)| m.len()).sum::<usize>()
+            }
+            ZSet::Skiplist(s) => s.dict.iter().map(|(m, _)| 2 * m.len() + 80).sum(),
+        }
+    }
+
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        match self {
+            ZSet::Listpack(v) => v.iter().find(|(_, m)| &**m == member).map(|(s, _)| *s),
+            ZSet::Skiplist(s) => s.dict.get(member).copied(),
+        }
+    }
+
+    fn convert(&mut self) {
+        if let ZSet::Listpack(v) = self {
+            let items = std::mem::take(v);
+            let mut sl = Skiplist::default();
+            sl.dict.reserve(items.len());
+            for (s, m) in items {
+                sl.dict.insert(m.clone(), s);
+                sl.tree.insert(Node(s, m));
+            }
+            *self = ZSet::Skiplist(Box::new(sl));
+        }
+    }
+
+    /// Sets `member`'s score, adding it if missing (converting to the
+    /// skiplist form when a threshold is passed). Returns the old score.
+    pub fn insert(&mut self, member: &[u8], score: f64, limits: &EncodingLimits) -> Option<f64> {
+        if let ZSet::Listpack(v) = self {
+            if let Some(i) = v.iter().position(|(_, m)| &**m == member) {
+                let old = v[i].0;
+                if old != score || old.to_bits() != score.to_bits() {
+                    let (_, m) = v.remove(i);
+                    let at = lp_insert_pos(v, score, &m);
+                    v.insert(at, (score, m));
+                }
+                return Some(old);
+            }
+            if v.len() < limits.zset_max_listpack_entries
+                && member.len() <= limits.zset_max_listpack_value
+            {
+                let at = lp_insert_pos(v, score, member);
+                v.insert(at, (score, member.into()));
+                return None;
+            }
+            self.convert();
+        }
+        match self {
+            ZSet::Skiplist(sl) => match sl.dict.get_mut(member) {
+                Some(s) => {
+                    let old = *s;
+                    *s = score;
+                    if old.to_bits() != score.to_bits() {
+                        sl.tree.remove(&Node(old, member.into()));
+                        sl.tree.insert(Node(score, member.into()));
+                    }
+                    Some(old)
+                }
+                None => {
+                    sl.dict.insert(member.into(), score);
+                    sl.tree.insert(Node(score, member.into()));
+                    None
+                }
+            },
+            ZSet::Listpack(_) => None,
+        }
+    }
+
+    /// Removes `member`; returns its score.
+    pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        match self {
+            ZSet::Listpack(v) => {
+                let i = v.iter().position(|(_, m)| &**m == member)?;
+                Some(v.remove(i).0)
+            }
+            ZSet::Skiplist(sl) => {
+                let s = sl.dict.swap_remove(member)?;
+                sl.tree.remove(&Node(s, member.into()));
+                Some(s)
+            }
+        }
+    }
+
+    /// 0-based rank of `member` (from the highest score when `rev`).
+    pub fn rank(&self, member: &[u8], rev: bool) -> Option<usize> {
+        let r = match self {
+            ZSet::Listpack(v) => v.iter().position(|(_, m)| &**m == member)?,
+            ZSet::Skiplist(sl) => {
+                let s = *sl.dict.get(member)?;
+                sl.tree.range(..Node(s, member.into())).count()
+            }
+        };
+        Some(if rev { self.len() - 1 - r } else { r })
+    }
+
+    /// All members in order (or reverse order).
+    pub fn iter(&self, rev: bool) -> Iter<'_> {
+        match (self, rev) {
+            (ZSet::Listpack(v), false) => Box::new(v.iter().map(|(s, m)| (*s, &**m))),
+            (ZSet::Listpack(v), true) => Box::new(v.iter().rev().map(|(s, m)| (*s, &**m))),
+            (ZSet::Skiplist(sl), false) => Box::new(sl.tree.iter().map(|n| (n.0, &*n.1))),
+            (ZSet::Skiplist(sl), true) => Box::new(sl.tree.iter().rev().map(|n| (n.0, &*n.1))),
+        }
+    }
+
+    /// Members from rank `start` on (ranks counted from the end when
+    /// `rev`).
+    pub fn iter_from_rank(&self, start: usize, rev: bool) -> Iter<'_> {
+        match (self, rev) {
+            (ZSet::Listpack(v), false) => Box::new(v.iter().skip(start).map(|(s, m)| (*s, &**m))),
+            (ZSet::Listpack(v), true) => {
+                Box::new(v.iter().rev().skip(start).map(|(s, m)| (*s, &**m)))
+            }
+            _ => Box::new(self.iter(rev).skip(start)),
+        }
+    }
+
+    /// Members whose score is in `r`, in order (from the top when `rev`).
+    pub fn iter_score<'a>(&'a self, r: ScoreRange, rev: bool) -> Iter<'a> {
+        match self {
+            ZSet::Listpack(v) => {
+                let lo = v.partition_point(|(s, _)| !r.gte_min(*s));
+                let hi = v.partition_point(|(s, _)| r.lte_max(*s)).max(lo);
+                let slice = &v[lo..hi];
+                if rev {
+                    Box::new(slice.iter().rev().map(|(s, m)| (*s, &**m)))
+                } else {
+                    Box::new(slice.iter().map(|(s, m)| (*s, &**m)))
+                }
+            }
+            ZSet::Skiplist(sl) => {
+                if r.is_empty() {
+                    return Box::new(std::iter::empty());
+                }
+                // Every node with score >= x is >= Node(x, ""), since the
+                // empty member sorts first.
+                let lo_score = if r.minex { r.min.next_up() } else { r.min };
+                let lo = Bound::Included(Node(lo_score, Box::default()));
+                let hi = if r.maxex {
+                    Bound::Excluded(Node(r.max, Box::default()))
+                } else if r.max == f64::INFINITY {
+                    Bound::Unbounded
+                } else {
+                    Bound::Excluded(Node(r.max.next_up(), Box::default()))
+                };
+                let it = sl.tree.range((lo, hi)).map(|n| (n.0, &*n.1));
+                if rev {
+                    Box::new(it.rev())
+                } else {
+                    Box::new(it)
+                }
+            }
+        }
+    }
+
+    /// Members in the lexicographic range `r` (meaningful when all scores
+    /// are equal, as Redis documents), in order or from the top.
+    pub fn iter_lex<'a>(&'a self, r: &'a LexRange, rev: bool) -> Iter<'a> {
+        if r.is_empty() {
+            return Box::new(std::iter::empty());
+        }
+        if rev {
+            Box::new(
+                self.iter(true)
+                    .skip_while(move |(_, m)| !r.lte_max(m))
+                    .take_while(move |(_, m)| r.gte_min(m)),
+            )
+        } else {
+            Box::new(
+                self.iter(false)
+                    .skip_while(move |(_, m)| !r.gte_min(m))
+                    .take_while(move |(_, m)| r.lte_max(m)),
+            )
+        }
+    }
+
+    /// Removes each of `members` present; returns how many were removed.
+    pub fn remove_all(&mut self, members: &[Box<[u8]>]) -> usize {
+        members.iter().filter(|m| self.remove(m).is_some()).count()
+    }
+
+    /// The member at dense position `i` (for ZSCAN and random picks).
+    pub fn at(&self, i: usize) -> Option<(f64, &[u8])> {
+        match self {
+            ZSet::Listpack(v) => v.get(i).map(|(s, m)| (*s, &**m)),
+            ZSet::Skiplist(sl) => sl.dict.get_index(i).map(|(m, s)| (*s, &**m)),
+        }
+    }
+}
+
+/// Where `(score, member)` goes in an ordered listpack vector.
+fn lp_insert_pos(v: &[(f64, Box<[u8]>)], score: f64, member: &[u8]) -> usize {
+    v.partition_point(|(s, m)| cmp_entry(*s, m, score, member) == Ordering::Less)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(entries: usize) -> EncodingLimits {
+        EncodingLimits {
+            zset_max_listpack_entries: entries,
+            ..EncodingLimits::default()
+        }
+    }
+
+    fn members(z: &ZSet, rev: bool) -> Vec<String> {
+        z.iter(rev)
+            .map(|(_, m)| String::from_utf8_lossy(m).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn both_encodings_agree_on_order_rank_and_ranges() {
+        for entries in [128, 2] {
+            let l = limits(entries);
+            let mut z = ZSet::new();
+            for (s, m) in [(2.0, "b"), (1.0, "z"), (2.0, "a"), (3.0, "c")] {
+                assert_eq!(z.insert(m.as_bytes(), s, &l), None);
+            }
+            assert_eq!(z.insert(b"z", 5.0, &l), Some(1.0));
+            assert_eq!(members(&z, false), ["a", "b", "c", "z"]);
+            assert_eq!(z.rank(b"c", false), Some(2));
+            assert_eq!(z.rank(b"c", true), Some(1));
+            let r = ScoreRange {
+                min: 2.0,
+                max: 3.0,
+                minex: false,
+                maxex: true,
+            };
+            let got: Vec<&[u8]> = z.iter_score(r, false).map(|(_, m)| m).collect();
+            assert_eq!(got, vec![&b"a"[..], b"b"]);
+            let got: Vec<&[u8]> = z.iter_score(r, true).map(|(_, m)| m).collect();
+            assert_eq!(got, vec![&b"b"[..], b"a"]);
+            assert_eq!(z.remove(b"a"), Some(2.0));
+            assert_eq!(z.len(), 3);
+            assert_eq!(
+                z.encoding(),
+                if entries == 2 { "skiplist" } else { "listpack" }
+            );
+        }
     }
 }

@@ -17,6 +17,8 @@ pub mod specs;
 pub mod string_edits;
 pub mod strings;
 pub mod summaries;
+pub mod zsetops;
+pub mod zsets;
 
 use crate::cmd::Handler;
 
@@ -37,5 +39,7 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(lcs::COMMANDS);
     v.extend_from_slice(bitmaps::COMMANDS);
     v.extend_from_slice(bitfield::COMMANDS);
+    v.extend_from_slice(zsets::COMMANDS);
+    v.extend_from_slice(zsetops::COMMANDS);
     v
 }
