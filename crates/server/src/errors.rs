@@ -151,3 +151,38 @@ pub const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
 pub fn zsetop_no_keys(cmd: &str) -> String {
     format!("ERR at least 1 input key is needed for '{cmd}' command")
 }
+pub const GEO_UNIT: &str = "ERR unsupported unit provided. please use M, KM, FT, MI";
+pub const GEO_COUNT: &str = "ERR COUNT must be > 0";
+pub const GEO_RADIUS_NEGATIVE: &str = "ERR radius cannot be negative";
+pub const GEO_BOX_NEGATIVE: &str = "ERR height or width cannot be negative";
+pub const GEO_NO_MEMBER: &str = "ERR could not decode requested zset member";
+pub const GEO_ANY_NEEDS_COUNT: &str = "ERR the ANY argument requires COUNT argument";
+pub const GEOSEARCHSTORE_WITH: &str =
+    "ERR GEOSEARCHSTORE is not compatible with WITHDIST, WITHHASH and WITHCOORD options";
+pub const GEORADIUS_STORE_WITH: &str =
+    "ERR STORE option in GEORADIUS is not compatible with WITHDIST, WITHHASH and WITHCOORD options";
+
+/// `ERR invalid longitude,latitude pair 200.000000,10.000000` (C's `%f`).
+pub fn geo_invalid_pair(lon: f64, lat: f64) -> String {
+    format!("ERR invalid longitude,latitude pair {lon:.6},{lat:.6}")
+}
+
+/// `ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for geosearch`
+/// (the command name as the client typed it).
+pub fn geo_need_from(cmd: &[u8]) -> String {
+    format!(
+        "ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for {}",
+        String::from_utf8_lossy(cmd)
+    )
+}
+
+/// `ERR exactly one of BYRADIUS and BYBOX can be specified for geosearch`.
+pub fn geo_need_by(cmd: &[u8]) -> String {
+    format!(
+        "ERR exactly one of BYRADIUS and BYBOX can be specified for {}",
+        String::from_utf8_lossy(cmd)
+    )
+}
+pub const GEO_NEED_RADIUS: &str = "ERR need numeric radius";
+pub const GEO_NEED_WIDTH: &str = "ERR need numeric width";
+pub const GEO_NEED_HEIGHT: &str = "ERR need numeric height";

@@ -9,6 +9,7 @@ pub mod connection;
 pub mod counters;
 pub mod debug;
 pub mod expire;
+pub mod geo;
 pub mod info;
 pub mod keys;
 pub mod lcs;
@@ -41,5 +42,6 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(bitfield::COMMANDS);
     v.extend_from_slice(zsets::COMMANDS);
     v.extend_from_slice(zsetops::COMMANDS);
+    v.extend_from_slice(geo::COMMANDS);
     v
 }

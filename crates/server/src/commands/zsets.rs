@@ -196,7 +196,7 @@ pub fn parse_lex_range(min: &[u8], max: &[u8]) -> Result<LexRange, &'static str>
 // ---------------------------------------------------------------------------
 
 #[derive(Debug, Default, Clone, Copy)]
-struct AddFlags {
+pub struct AddFlags {
     nx: bool,
     xx: bool,
     gt: bool,
@@ -267,13 +267,21 @@ fn zincrby(ctx: &mut Ctx) {
     );
 }
 
-fn zadd_generic(ctx: &mut Ctx, mut f: AddFlags) {
+fn zadd_generic(ctx: &mut Ctx, f: AddFlags) {
     let argv = ctx.argv;
-    let key = argv.get(1);
+    let args: Vec<&[u8]> = argv.iter().collect();
+    zadd_args(ctx, &args, f);
+}
+
+/// ZADD over an argument vector (`args[0]` is the command name), so that
+/// GEOADD can run it on the vector it builds, as Redis does. Returns the
+/// number of members added or updated.
+pub fn zadd_args(ctx: &mut Ctx, args: &[&[u8]], mut f: AddFlags) -> u64 {
+    let key = args[1];
     let mut idx = 2;
     if !f.incr {
-        while idx < argv.len() {
-            let a = argv.get(idx);
+        while idx < args.len() {
+            let a = args[idx];
             let is = |s: &[u8]| a.eq_ignore_ascii_case(s);
             if is(b"nx") {
                 f.nx = true;
@@ -293,38 +301,57 @@ fn zadd_generic(ctx: &mut Ctx, mut f: AddFlags) {
             idx += 1;
         }
     }
-    let rest = argv.len() - idx;
+    let rest = args.len() - idx;
     if rest == 0 || !rest.is_multiple_of(2) {
-        return ctx.err(errors::SYNTAX);
+        {
+            ctx.err(errors::SYNTAX);
+            return 0;
+        }
     }
     let elements = rest / 2;
     if f.nx && f.xx {
-        return ctx.err(errors::ZADD_XX_NX);
+        {
+            ctx.err(errors::ZADD_XX_NX);
+            return 0;
+        }
     }
     if ((f.gt || f.lt) && f.nx) || (f.gt && f.lt) {
-        return ctx.err(errors::ZADD_GT_LT_NX);
+        {
+            ctx.err(errors::ZADD_GT_LT_NX);
+            return 0;
+        }
     }
     if f.incr && elements > 1 {
-        return ctx.err(errors::ZADD_INCR_PAIRS);
+        {
+            ctx.err(errors::ZADD_INCR_PAIRS);
+            return 0;
+        }
     }
     let mut pairs: Vec<(f64, &[u8])> = Vec::with_capacity(elements);
     let mut max_len = 0;
     for j in 0..elements {
-        let Some(s) = double::parse(argv.get(idx + 2 * j)) else {
-            return ctx.err(errors::NOT_FLOAT);
+        let Some(s) = double::parse(args[idx + 2 * j]) else {
+            {
+                ctx.err(errors::NOT_FLOAT);
+                return 0;
+            }
         };
-        let m = argv.get(idx + 2 * j + 1);
+        let m = args[idx + 2 * j + 1];
         max_len = max_len.max(m.len());
         pairs.push((s, m));
     }
     let limits = ctx.srv.encoding_limits;
     let exists = match write_zset(ctx, key) {
-        Err(WrongType) => return ctx.err(errors::WRONGTYPE),
+        Err(WrongType) => {
+            ctx.err(errors::WRONGTYPE);
+            return 0;
+        }
         Ok(z) => z.is_some(),
     };
     if !exists {
         if f.xx {
-            return reply_zadd(ctx, f, 0, 0, None);
+            reply_zadd(ctx, f, 0, 0, None);
+            return 0;
         }
         let z = ZSet::with_hint(elements, max_len, &limits);
         let lru = ctx.srv.lru_clock;
@@ -364,6 +391,7 @@ fn zadd_generic(ctx: &mut Ctx, mut f: AddFlags) {
         ctx.notify(class::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
         ctx.dirty(added + updated);
     }
+    added + updated
 }
 
 fn reply_zadd(ctx: &mut Ctx, f: AddFlags, added: u64, updated: u64, last: Option<f64>) {
