@@ -77,6 +77,15 @@ fn reply_distance(out: &mut Reply, d: f64) {
     out.bulk(double::fmt_fixed(d, 4, &mut b));
 }
 
+/// The sorted set at `key` without touching statistics (the command
+/// already looked it up once).
+fn peek<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Option<&'c ZSet> {
+    match &ctx.db().get(key)?.value {
+        keyspace::Value::ZSet(z) => Some(z),
+        _ => None,
+    }
+}
+
 fn position(z: &ZSet, member: &[u8]) -> Option<[f64; 2]> {
     z.score(member).map(|s| geohash::decode_wgs84(s as u64))
 }
@@ -258,10 +267,11 @@ fn parse_distance(d: &[u8], unit: &[u8]) -> Result<(f64, f64), &'static str> {
 fn search(ctx: &mut Ctx, kind: Kind, src_idx: usize, can_store: bool, searchstore: bool) {
     let argv = ctx.argv;
     let src = argv.get(src_idx);
-    // The source is looked up first: WRONGTYPE beats every argument error.
-    let zobj: Option<ZSet> = match with_zset(ctx, src, |z, _| z.cloned()) {
+    // The source is looked up first (once, for the statistics and lazy
+    // expiry): WRONGTYPE beats every argument error. Later reads peek.
+    let exists = match with_zset(ctx, src, |z, _| z.is_some()) {
         Err(WrongType) => return ctx.err(errors::WRONGTYPE),
-        Ok(z) => z,
+        Ok(e) => e,
     };
     let mut center: Option<[f64; 2]> = None;
     let mut shape: Option<geohash::Shape> = None;
@@ -282,8 +292,8 @@ fn search(ctx: &mut Ctx, kind: Kind, src_idx: usize, can_store: bool, searchstor
             6
         }
         Kind::Member => {
-            if let Some(z) = &zobj {
-                match position(z, argv.get(2)) {
+            if exists {
+                match peek(ctx, src).and_then(|z| position(z, argv.get(2))) {
                     Some(c) => center = Some(c),
                     None => return ctx.err(errors::GEO_NO_MEMBER),
                 }
@@ -343,8 +353,8 @@ fn search(ctx: &mut Ctx, kind: Kind, src_idx: usize, can_store: bool, searchstor
         } else if is(b"storedist") && searchstore {
             storedist = true;
         } else if is(b"frommember") && i + 1 < remaining && search_kind && !fromloc {
-            if let Some(z) = &zobj {
-                match position(z, arg(1)) {
+            if exists {
+                match peek(ctx, src).and_then(|z| position(z, arg(1))) {
                     Some(c) => center = Some(c),
                     None => return ctx.err(errors::GEO_NO_MEMBER),
                 }
@@ -411,7 +421,7 @@ fn search(ctx: &mut Ctx, kind: Kind, src_idx: usize, can_store: bool, searchstor
     if any && count == 0 {
         return ctx.err(errors::GEO_ANY_NEEDS_COUNT);
     }
-    let (Some(z), Some(center), Some(shape)) = (&zobj, center, shape) else {
+    let (true, Some(center), Some(shape)) = (exists, center, shape) else {
         match storekey {
             Some(dst) => store_result(ctx, dst, Vec::new(), ""),
             None => ctx.out().array(0),
@@ -423,6 +433,9 @@ fn search(ctx: &mut Ctx, kind: Kind, src_idx: usize, can_store: bool, searchstor
     }
     let limit = if any { count as usize } else { 0 };
     let mut found: Vec<Point> = Vec::new();
+    let Some(z) = peek(ctx, src) else {
+        return ctx.out().array(0);
+    };
     for (min, max) in geohash::search_ranges(center, &shape) {
         if limit > 0 && found.len() >= limit {
             break;
