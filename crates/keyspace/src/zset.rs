@@ -4,8 +4,11 @@
 //! - [`ZSet::Listpack`]: one vector of `(score, member)` pairs kept in
 //!   order (score, then member bytes). Small sets are searched by binary
 //!   search on the score and a short scan, as Redis walks its listpack.
-//! - [`ZSet::Skiplist`]: an ordered tree of `(score, member)` plus a
-//!   member → score index, the roles Redis gives its skiplist and dict.
+//! - [`ZSet::Skiplist`]: an order-statistic sequence of `(score, member)`
+//!   ([`Ordered`]: sorted chunks of at most 512 pairs, so a rank is a
+//!   binary search plus a sum over chunk lengths, and a range read is a
+//!   seek plus a sequential walk) and a member → score index: the roles
+//!   Redis gives its skiplist (with span counts) and its dict.
 //!   The index is an `IndexMap` so that ZSCAN can use its dense positions
 //!   as cursors (the same guarantee SCAN gives over the keyspace).
 //!
@@ -23,26 +26,6 @@ use crate::types::EncodingLimits;
 use foldhash::fast::RandomState;
 use indexmap::IndexMap;
 use std::cmp::Ordering;
-use std::collections::BTreeSet;
-use std::ops::Bound;
-
-/// A tree node: ordered by score, then by member bytes.
-#[derive(Debug, Clone, PartialEq)]
-struct Node(f64, Box<[u8]>);
-
-impl Eq for Node {}
-
-impl PartialOrd for Node {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Node {
-    fn cmp(&self, other: &Self) -> Ordering {
-        cmp_entry(self.0, &self.1, other.0, &other.1)
-    }
-}
 
 fn cmp_entry(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
     match s1.partial_cmp(&s2) {
@@ -51,10 +34,110 @@ fn cmp_entry(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
     }
 }
 
-/// The large form: the ordered tree and the member index.
+/// Pairs per chunk after a split; a chunk splits past twice this.
+const CHUNK: usize = 256;
+
+type Pair = (f64, Box<[u8]>);
+
+/// A sorted sequence of pairs kept in chunks: inserting or removing moves
+/// at most one chunk's worth of pointers, and a position is (chunk, index).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ordered {
+    chunks: Vec<Vec<Pair>>,
+}
+
+impl Ordered {
+    /// The position of the first pair for which `less` is false (`less`
+    /// must hold for a prefix of the sequence).
+    fn lower(&self, less: impl Fn(f64, &[u8]) -> bool) -> (usize, usize) {
+        let ci = self
+            .chunks
+            .partition_point(|c| c.last().is_none_or(|(s, m)| less(*s, m)));
+        match self.chunks.get(ci) {
+            None => (ci, 0),
+            Some(c) => (ci, c.partition_point(|(s, m)| less(*s, m))),
+        }
+    }
+
+    fn lower_entry(&self, score: f64, member: &[u8]) -> (usize, usize) {
+        self.lower(|s, m| cmp_entry(s, m, score, member) == Ordering::Less)
+    }
+
+    /// The rank of a position.
+    fn flat(&self, (ci, i): (usize, usize)) -> usize {
+        self.chunks[..ci].iter().map(Vec::len).sum::<usize>() + i
+    }
+
+    /// The position of rank `r` (the end position when `r` is the length).
+    fn at_rank(&self, mut r: usize) -> (usize, usize) {
+        for (ci, c) in self.chunks.iter().enumerate() {
+            if r < c.len() {
+                return (ci, r);
+            }
+            r -= c.len();
+        }
+        (self.chunks.len(), 0)
+    }
+
+    fn insert(&mut self, score: f64, member: Box<[u8]>) {
+        let (mut ci, mut i) = self.lower_entry(score, &member);
+        if self.chunks.is_empty() {
+            self.chunks.push(Vec::new());
+            (ci, i) = (0, 0);
+        } else if ci == self.chunks.len() {
+            ci -= 1;
+            i = self.chunks[ci].len();
+        }
+        let c = &mut self.chunks[ci];
+        c.insert(i, (score, member));
+        if c.len() > 2 * CHUNK {
+            let tail = c.split_off(CHUNK);
+            self.chunks.insert(ci + 1, tail);
+        }
+    }
+
+    fn remove(&mut self, score: f64, member: &[u8]) -> bool {
+        let (ci, i) = self.lower_entry(score, member);
+        let Some(c) = self.chunks.get_mut(ci) else {
+            return false;
+        };
+        match c.get(i) {
+            Some((s, m)) if *s == score && &**m == member => {
+                c.remove(i);
+                if c.is_empty() {
+                    self.chunks.remove(ci);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Pairs from position `p` to the end.
+    fn iter_from(&self, (ci, i): (usize, usize)) -> impl Iterator<Item = &Pair> {
+        let first = self.chunks.get(ci).map(|c| &c[i.min(c.len())..]);
+        let rest = self.chunks.get(ci + 1..).unwrap_or(&[]);
+        first
+            .into_iter()
+            .flatten()
+            .chain(rest.iter().flat_map(|c| c.iter()))
+    }
+
+    /// Pairs before position `p`, from the nearest one backwards.
+    fn iter_rev_before(&self, (ci, i): (usize, usize)) -> impl Iterator<Item = &Pair> {
+        let ci = ci.min(self.chunks.len());
+        let first = self.chunks.get(ci).map(|c| &c[..i.min(c.len())]);
+        first
+            .into_iter()
+            .flat_map(|c| c.iter().rev())
+            .chain(self.chunks[..ci].iter().rev().flat_map(|c| c.iter().rev()))
+    }
+}
+
+/// The large form: the ordered sequence and the member index.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Skiplist {
-    tree: BTreeSet<Node>,
+    order: Ordered,
     dict: IndexMap<Box<[u8]>, f64, RandomState>,
 }
 
@@ -185,7 +268,7 @@ impl ZSet {
             sl.dict.reserve(items.len());
             for (s, m) in items {
                 sl.dict.insert(m.clone(), s);
-                sl.tree.insert(Node(s, m));
+                sl.order.insert(s, m);
             }
             ZSet::Skiplist(Box::new(sl))
         }
@@ -233,7 +316,7 @@ impl ZSet {
             sl.dict.reserve(items.len());
             for (s, m) in items {
                 sl.dict.insert(m.clone(), s);
-                sl.tree.insert(Node(s, m));
+                sl.order.insert(s, m);
             }
             *self = ZSet::Skiplist(Box::new(sl));
         }
@@ -267,14 +350,14 @@ impl ZSet {
                     let old = *s;
                     *s = score;
                     if old.to_bits() != score.to_bits() {
-                        sl.tree.remove(&Node(old, member.into()));
-                        sl.tree.insert(Node(score, member.into()));
+                        sl.order.remove(old, member);
+                        sl.order.insert(score, member.into());
                     }
                     Some(old)
                 }
                 None => {
                     sl.dict.insert(member.into(), score);
-                    sl.tree.insert(Node(score, member.into()));
+                    sl.order.insert(score, member.into());
                     None
                 }
             },
@@ -291,7 +374,7 @@ impl ZSet {
             }
             ZSet::Skiplist(sl) => {
                 let s = sl.dict.swap_remove(member)?;
-                sl.tree.remove(&Node(s, member.into()));
+                sl.order.remove(s, member);
                 Some(s)
             }
         }
@@ -303,7 +386,7 @@ impl ZSet {
             ZSet::Listpack(v) => v.iter().position(|(_, m)| &**m == member)?,
             ZSet::Skiplist(sl) => {
                 let s = *sl.dict.get(member)?;
-                sl.tree.range(..Node(s, member.into())).count()
+                sl.order.flat(sl.order.lower_entry(s, member))
             }
         };
         Some(if rev { self.len() - 1 - r } else { r })
@@ -314,8 +397,14 @@ impl ZSet {
         match (self, rev) {
             (ZSet::Listpack(v), false) => Box::new(v.iter().map(|(s, m)| (*s, &**m))),
             (ZSet::Listpack(v), true) => Box::new(v.iter().rev().map(|(s, m)| (*s, &**m))),
-            (ZSet::Skiplist(sl), false) => Box::new(sl.tree.iter().map(|n| (n.0, &*n.1))),
-            (ZSet::Skiplist(sl), true) => Box::new(sl.tree.iter().rev().map(|n| (n.0, &*n.1))),
+            (ZSet::Skiplist(sl), false) => {
+                Box::new(sl.order.iter_from((0, 0)).map(|(s, m)| (*s, &**m)))
+            }
+            (ZSet::Skiplist(sl), true) => Box::new(
+                sl.order
+                    .iter_rev_before((sl.order.chunks.len(), 0))
+                    .map(|(s, m)| (*s, &**m)),
+            ),
         }
     }
 
@@ -327,7 +416,22 @@ impl ZSet {
             (ZSet::Listpack(v), true) => {
                 Box::new(v.iter().rev().skip(start).map(|(s, m)| (*s, &**m)))
             }
-            _ => Box::new(self.iter(rev).skip(start)),
+            (ZSet::Skiplist(sl), false) => Box::new(
+                sl.order
+                    .iter_from(sl.order.at_rank(start))
+                    .map(|(s, m)| (*s, &**m)),
+            ),
+            (ZSet::Skiplist(sl), true) => {
+                let len = self.len();
+                if start >= len {
+                    return Box::new(std::iter::empty());
+                }
+                Box::new(
+                    sl.order
+                        .iter_rev_before(sl.order.at_rank(len - start))
+                        .map(|(s, m)| (*s, &**m)),
+                )
+            }
         }
     }
 
@@ -348,22 +452,22 @@ impl ZSet {
                 if r.is_empty() {
                     return Box::new(std::iter::empty());
                 }
-                // Every node with score >= x is >= Node(x, ""), since the
-                // empty member sorts first.
-                let lo_score = if r.minex { r.min.next_up() } else { r.min };
-                let lo = Bound::Included(Node(lo_score, Box::default()));
-                let hi = if r.maxex {
-                    Bound::Excluded(Node(r.max, Box::default()))
-                } else if r.max == f64::INFINITY {
-                    Bound::Unbounded
-                } else {
-                    Bound::Excluded(Node(r.max.next_up(), Box::default()))
-                };
-                let it = sl.tree.range((lo, hi)).map(|n| (n.0, &*n.1));
                 if rev {
-                    Box::new(it.rev())
+                    let hi = sl.order.lower(|s, _| r.lte_max(s));
+                    Box::new(
+                        sl.order
+                            .iter_rev_before(hi)
+                            .take_while(move |(s, _)| r.gte_min(*s))
+                            .map(|(s, m)| (*s, &**m)),
+                    )
                 } else {
-                    Box::new(it)
+                    let lo = sl.order.lower(|s, _| !r.gte_min(s));
+                    Box::new(
+                        sl.order
+                            .iter_from(lo)
+                            .take_while(move |(s, _)| r.lte_max(*s))
+                            .map(|(s, m)| (*s, &**m)),
+                    )
                 }
             }
         }
@@ -455,5 +559,66 @@ mod tests {
                 if entries == 2 { "skiplist" } else { "listpack" }
             );
         }
+    }
+
+    #[test]
+    fn chunked_order_matches_a_sorted_model_through_splits_and_removals() {
+        let l = limits(0);
+        let mut z = ZSet::new();
+        let mut model: Vec<(f64, Vec<u8>)> = Vec::new();
+        let mut seed: u64 = 42;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            seed >> 33
+        };
+        for round in 0..6000 {
+            let m = format!("m{}", next() % 1500).into_bytes();
+            let score = (next() % 200) as f64 / 4.0;
+            if round % 3 == 2 {
+                let had = model.iter().position(|(_, x)| *x == m);
+                assert_eq!(z.remove(&m).is_some(), had.is_some());
+                if let Some(i) = had {
+                    model.remove(i);
+                }
+            } else {
+                z.insert(&m, score, &l);
+                model.retain(|(_, x)| *x != m);
+                model.push((score, m));
+            }
+        }
+        model.sort_by(|a, b| cmp_entry(a.0, &a.1, b.0, &b.1));
+        let got: Vec<(f64, Vec<u8>)> = z.iter(false).map(|(s, m)| (s, m.to_vec())).collect();
+        assert_eq!(got, model);
+        assert_eq!(z.len(), model.len());
+        for (i, (_, m)) in model.iter().enumerate().step_by(37) {
+            assert_eq!(z.rank(m, false), Some(i));
+            assert_eq!(
+                z.iter_from_rank(i, false).next().map(|(_, x)| x.to_vec()),
+                Some(m.clone())
+            );
+            let r = model.len() - 1 - i;
+            assert_eq!(
+                z.iter_from_rank(r, true).next().map(|(_, x)| x.to_vec()),
+                Some(m.clone())
+            );
+        }
+        let r = ScoreRange {
+            min: 10.0,
+            max: 20.0,
+            minex: true,
+            maxex: false,
+        };
+        let want: Vec<&[u8]> = model
+            .iter()
+            .filter(|(s, _)| r.gte_min(*s) && r.lte_max(*s))
+            .map(|(_, m)| m.as_slice())
+            .collect();
+        let fwd: Vec<&[u8]> = z.iter_score(r, false).map(|(_, m)| m).collect();
+        assert_eq!(fwd, want);
+        let mut back: Vec<&[u8]> = z.iter_score(r, true).map(|(_, m)| m).collect();
+        back.reverse();
+        assert_eq!(back, want);
     }
 }
