@@ -1,9 +1,11 @@
 //! Sorted sets: `listpack` while small, `skiplist` beyond, as Redis
 //! reports them.
 //!
-//! - [`ZSet::Listpack`]: one vector of `(score, member)` pairs kept in
-//!   order (score, then member bytes). Small sets are searched by binary
-//!   search on the score and a short scan, as Redis walks its listpack.
+//! - [`ZSet::Listpack`]: one packed byte buffer ([`Packed`]) of entries
+//!   `score (8 bytes) | member length (varint) | member` kept in order
+//!   (score, then member bytes), walked linearly as Redis walks its
+//!   listpack: one allocation per set, about 10 bytes of overhead per
+//!   member.
 //! - [`ZSet::Skiplist`]: an order-statistic sequence of `(score, member)`
 //!   ([`Ordered`]: sorted chunks of at most 512 pairs, so a rank is a
 //!   binary search plus a sum over chunk lengths, and a range read is a
@@ -31,6 +33,111 @@ fn cmp_entry(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
     match s1.partial_cmp(&s2) {
         Some(Ordering::Equal) | None => m1.cmp(m2),
         Some(o) => o,
+    }
+}
+
+/// The small form: entries packed into one buffer, in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Packed {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+/// Forward iterator over a [`Packed`] buffer.
+pub struct PackedIter<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Iterator for PackedIter<'a> {
+    type Item = (f64, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (score, member, next) = read_entry(self.buf, self.at)?;
+        self.at = next;
+        Some((score, member))
+    }
+}
+
+/// Decodes the entry at `at`: score, member, offset of the next entry.
+fn read_entry(buf: &[u8], at: usize) -> Option<(f64, &[u8], usize)> {
+    let score = f64::from_le_bytes(buf.get(at..at + 8)?.try_into().ok()?);
+    let mut len = 0usize;
+    let mut shift = 0;
+    let mut i = at + 8;
+    loop {
+        let b = *buf.get(i)?;
+        i += 1;
+        len |= ((b & 0x7f) as usize) << shift;
+        if b & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    let member = buf.get(i..i + len)?;
+    Some((score, member, i + len))
+}
+
+fn write_entry(out: &mut Vec<u8>, score: f64, member: &[u8]) {
+    out.extend_from_slice(&score.to_le_bytes());
+    let mut n = member.len();
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(b);
+            break;
+        }
+        out.push(b | 0x80);
+    }
+    out.extend_from_slice(member);
+}
+
+impl Packed {
+    fn iter(&self) -> PackedIter<'_> {
+        PackedIter {
+            buf: &self.buf,
+            at: 0,
+        }
+    }
+
+    /// Entries in reverse order (collected: entries only chain forwards,
+    /// and a listpack is small).
+    fn rev(&self) -> std::iter::Rev<std::vec::IntoIter<(f64, &[u8])>> {
+        self.iter().collect::<Vec<_>>().into_iter().rev()
+    }
+
+    /// Index, byte range and score of `member`.
+    fn find(&self, member: &[u8]) -> Option<(usize, std::ops::Range<usize>, f64)> {
+        let mut at = 0;
+        let mut idx = 0;
+        while let Some((s, m, next)) = read_entry(&self.buf, at) {
+            if m == member {
+                return Some((idx, at..next, s));
+            }
+            at = next;
+            idx += 1;
+        }
+        None
+    }
+
+    fn insert_sorted(&mut self, score: f64, member: &[u8]) {
+        let mut at = 0;
+        while let Some((s, m, next)) = read_entry(&self.buf, at) {
+            if cmp_entry(s, m, score, member) != Ordering::Less {
+                break;
+            }
+            at = next;
+        }
+        let mut e = Vec::with_capacity(member.len() + 10);
+        write_entry(&mut e, score, member);
+        self.buf.splice(at..at, e);
+        self.len += 1;
+    }
+
+    fn remove_range(&mut self, r: std::ops::Range<usize>) {
+        self.buf.drain(r);
+        self.len -= 1;
     }
 }
 
@@ -144,13 +251,13 @@ pub struct Skiplist {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ZSet {
     /// `(score, member)` pairs in order.
-    Listpack(Vec<(f64, Box<[u8]>)>),
+    Listpack(Packed),
     Skiplist(Box<Skiplist>),
 }
 
 impl Default for ZSet {
     fn default() -> Self {
-        ZSet::Listpack(Vec::new())
+        ZSet::Listpack(Packed::default())
     }
 }
 
@@ -249,7 +356,7 @@ impl ZSet {
         if size_hint <= limits.zset_max_listpack_entries
             && max_len <= limits.zset_max_listpack_value
         {
-            ZSet::Listpack(Vec::with_capacity(size_hint.min(16)))
+            ZSet::Listpack(Packed::default())
         } else {
             ZSet::Skiplist(Box::default())
         }
@@ -262,7 +369,12 @@ impl ZSet {
         if items.len() <= limits.zset_max_listpack_entries
             && max_len <= limits.zset_max_listpack_value
         {
-            ZSet::Listpack(items)
+            let mut p = Packed::default();
+            for (s, m) in &items {
+                write_entry(&mut p.buf, *s, m);
+            }
+            p.len = items.len();
+            ZSet::Listpack(p)
         } else {
             let mut sl = Skiplist::default();
             sl.dict.reserve(items.len());
@@ -276,7 +388,7 @@ impl ZSet {
 
     pub fn len(&self) -> usize {
         match self {
-            ZSet::Listpack(v) => v.len(),
+            ZSet::Listpack(p) => p.len,
             ZSet::Skiplist(s) => s.dict.len(),
         }
     }
@@ -294,29 +406,25 @@ impl ZSet {
 
     pub fn heap_size(&self) -> usize {
         match self {
-            ZSet::Listpack(v) => {
-                v.capacity() * std::mem::size_of::<(f64, Box<[u8]>)>()
-                    + v.iter().map(|(_, m)| m.len()).sum::<usize>()
-            }
+            ZSet::Listpack(p) => p.buf.capacity(),
             ZSet::Skiplist(s) => s.dict.iter().map(|(m, _)| 2 * m.len() + 80).sum(),
         }
     }
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match self {
-            ZSet::Listpack(v) => v.iter().find(|(_, m)| &**m == member).map(|(s, _)| *s),
+            ZSet::Listpack(p) => p.find(member).map(|(_, _, s)| s),
             ZSet::Skiplist(s) => s.dict.get(member).copied(),
         }
     }
 
     fn convert(&mut self) {
-        if let ZSet::Listpack(v) = self {
-            let items = std::mem::take(v);
+        if let ZSet::Listpack(p) = self {
             let mut sl = Skiplist::default();
-            sl.dict.reserve(items.len());
-            for (s, m) in items {
-                sl.dict.insert(m.clone(), s);
-                sl.order.insert(s, m);
+            sl.dict.reserve(p.len);
+            for (s, m) in p.iter() {
+                sl.dict.insert(m.into(), s);
+                sl.order.insert(s, m.into());
             }
             *self = ZSet::Skiplist(Box::new(sl));
         }
@@ -325,21 +433,18 @@ impl ZSet {
     /// Sets `member`'s score, adding it if missing (converting to the
     /// skiplist form when a threshold is passed). Returns the old score.
     pub fn insert(&mut self, member: &[u8], score: f64, limits: &EncodingLimits) -> Option<f64> {
-        if let ZSet::Listpack(v) = self {
-            if let Some(i) = v.iter().position(|(_, m)| &**m == member) {
-                let old = v[i].0;
-                if old != score || old.to_bits() != score.to_bits() {
-                    let (_, m) = v.remove(i);
-                    let at = lp_insert_pos(v, score, &m);
-                    v.insert(at, (score, m));
+        if let ZSet::Listpack(p) = self {
+            if let Some((_, range, old)) = p.find(member) {
+                if old.to_bits() != score.to_bits() {
+                    p.remove_range(range);
+                    p.insert_sorted(score, member);
                 }
                 return Some(old);
             }
-            if v.len() < limits.zset_max_listpack_entries
+            if p.len < limits.zset_max_listpack_entries
                 && member.len() <= limits.zset_max_listpack_value
             {
-                let at = lp_insert_pos(v, score, member);
-                v.insert(at, (score, member.into()));
+                p.insert_sorted(score, member);
                 return None;
             }
             self.convert();
@@ -368,9 +473,10 @@ impl ZSet {
     /// Removes `member`; returns its score.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         match self {
-            ZSet::Listpack(v) => {
-                let i = v.iter().position(|(_, m)| &**m == member)?;
-                Some(v.remove(i).0)
+            ZSet::Listpack(p) => {
+                let (_, range, s) = p.find(member)?;
+                p.remove_range(range);
+                Some(s)
             }
             ZSet::Skiplist(sl) => {
                 let s = sl.dict.swap_remove(member)?;
@@ -383,7 +489,7 @@ impl ZSet {
     /// 0-based rank of `member` (from the highest score when `rev`).
     pub fn rank(&self, member: &[u8], rev: bool) -> Option<usize> {
         let r = match self {
-            ZSet::Listpack(v) => v.iter().position(|(_, m)| &**m == member)?,
+            ZSet::Listpack(p) => p.find(member)?.0,
             ZSet::Skiplist(sl) => {
                 let s = *sl.dict.get(member)?;
                 sl.order.flat(sl.order.lower_entry(s, member))
@@ -395,8 +501,8 @@ impl ZSet {
     /// All members in order (or reverse order).
     pub fn iter(&self, rev: bool) -> Iter<'_> {
         match (self, rev) {
-            (ZSet::Listpack(v), false) => Box::new(v.iter().map(|(s, m)| (*s, &**m))),
-            (ZSet::Listpack(v), true) => Box::new(v.iter().rev().map(|(s, m)| (*s, &**m))),
+            (ZSet::Listpack(p), false) => Box::new(p.iter()),
+            (ZSet::Listpack(p), true) => Box::new(p.rev()),
             (ZSet::Skiplist(sl), false) => {
                 Box::new(sl.order.iter_from((0, 0)).map(|(s, m)| (*s, &**m)))
             }
@@ -412,10 +518,8 @@ impl ZSet {
     /// `rev`).
     pub fn iter_from_rank(&self, start: usize, rev: bool) -> Iter<'_> {
         match (self, rev) {
-            (ZSet::Listpack(v), false) => Box::new(v.iter().skip(start).map(|(s, m)| (*s, &**m))),
-            (ZSet::Listpack(v), true) => {
-                Box::new(v.iter().rev().skip(start).map(|(s, m)| (*s, &**m)))
-            }
+            (ZSet::Listpack(p), false) => Box::new(p.iter().skip(start)),
+            (ZSet::Listpack(p), true) => Box::new(p.rev().skip(start)),
             (ZSet::Skiplist(sl), false) => Box::new(
                 sl.order
                     .iter_from(sl.order.at_rank(start))
@@ -438,14 +542,19 @@ impl ZSet {
     /// Members whose score is in `r`, in order (from the top when `rev`).
     pub fn iter_score<'a>(&'a self, r: ScoreRange, rev: bool) -> Iter<'a> {
         match self {
-            ZSet::Listpack(v) => {
-                let lo = v.partition_point(|(s, _)| !r.gte_min(*s));
-                let hi = v.partition_point(|(s, _)| r.lte_max(*s)).max(lo);
-                let slice = &v[lo..hi];
+            ZSet::Listpack(p) => {
                 if rev {
-                    Box::new(slice.iter().rev().map(|(s, m)| (*s, &**m)))
+                    Box::new(
+                        p.rev()
+                            .skip_while(move |(s, _)| !r.lte_max(*s))
+                            .take_while(move |(s, _)| r.gte_min(*s)),
+                    )
                 } else {
-                    Box::new(slice.iter().map(|(s, m)| (*s, &**m)))
+                    Box::new(
+                        p.iter()
+                            .skip_while(move |(s, _)| !r.gte_min(*s))
+                            .take_while(move |(s, _)| r.lte_max(*s)),
+                    )
                 }
             }
             ZSet::Skiplist(sl) => {
@@ -502,15 +611,10 @@ impl ZSet {
     /// The member at dense position `i` (for ZSCAN and random picks).
     pub fn at(&self, i: usize) -> Option<(f64, &[u8])> {
         match self {
-            ZSet::Listpack(v) => v.get(i).map(|(s, m)| (*s, &**m)),
+            ZSet::Listpack(p) => p.iter().nth(i),
             ZSet::Skiplist(sl) => sl.dict.get_index(i).map(|(m, s)| (*s, &**m)),
         }
     }
-}
-
-/// Where `(score, member)` goes in an ordered listpack vector.
-fn lp_insert_pos(v: &[(f64, Box<[u8]>)], score: f64, member: &[u8]) -> usize {
-    v.partition_point(|(s, m)| cmp_entry(*s, m, score, member) == Ordering::Less)
 }
 
 #[cfg(test)]
@@ -620,5 +724,26 @@ mod tests {
         let mut back: Vec<&[u8]> = z.iter_score(r, true).map(|(_, m)| m).collect();
         back.reverse();
         assert_eq!(back, want);
+    }
+
+    #[test]
+    fn packed_entries_take_long_members_and_keep_order() {
+        let l = EncodingLimits {
+            zset_max_listpack_value: 1000,
+            ..EncodingLimits::default()
+        };
+        let mut z = ZSet::new();
+        let long = vec![b'x'; 300];
+        z.insert(&long, 2.0, &l);
+        z.insert(b"a", 3.0, &l);
+        z.insert(b"b", -1.0, &l);
+        z.insert(&long, 5.0, &l);
+        assert_eq!(z.encoding(), "listpack");
+        assert_eq!(members(&z, false), ["b", "a", &"x".repeat(300)]);
+        assert_eq!(z.score(&long), Some(5.0));
+        assert_eq!(z.rank(b"a", true), Some(1));
+        assert_eq!(z.remove(b"a"), Some(3.0));
+        assert_eq!(members(&z, true), [&"x".repeat(300), "b"]);
+        assert!(z.heap_size() < 1024);
     }
 }
