@@ -79,6 +79,9 @@ fn read_entry(buf: &[u8], at: usize) -> Option<(f64, &[u8], usize)> {
 }
 
 fn write_entry(out: &mut Vec<u8>, score: f64, member: &[u8]) {
+    // Redis's listpack keeps a zero score as the integer 0, so a `-0`
+    // reads back as `0` while the set is small (the skiplist keeps -0).
+    let score = if score == 0.0 { 0.0 } else { score };
     out.extend_from_slice(&score.to_le_bytes());
     let mut n = member.len();
     loop {
