@@ -544,4 +544,22 @@ mod tests {
             vec!["GEOSEARCHSTORE d g FROMLONLAT 13 38 BYRADIUS 100 km"]
         );
     }
+
+    #[test]
+    fn georadius_store_is_verbatim_and_deleting_a_stale_destination_counts() {
+        let mut k = Kit::new();
+        k.run(&["GEOADD", "g", "13.361389", "38.115556", "Palermo"]);
+        k.run(&["GEORADIUS", "g", "15", "37", "200", "km", "STORE", "gs"]);
+        k.run(&["GEORADIUS", "nokey", "1", "1", "1", "km", "STORE", "gs"]);
+        k.run(&["GEORADIUS", "nokey", "1", "1", "1", "km", "STORE", "gs"]);
+        k.run(&["GEORADIUS_RO", "g", "15", "37", "200", "km"]);
+        assert_eq!(
+            k.propagated(),
+            vec![
+                "zadd g 3479099956230698 Palermo",
+                "GEORADIUS g 15 37 200 km STORE gs",
+                "GEORADIUS nokey 1 1 1 km STORE gs",
+            ]
+        );
+    }
 }

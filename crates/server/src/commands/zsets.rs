@@ -9,7 +9,7 @@
 //! a missing key is still an error.
 //!
 //! Propagation: everything is propagated verbatim except ZMPOP, which
-//! Redis 7.0 rewrites as `ZPOPMIN|ZPOPMAX key count` (the requested count).
+//! Redis 7.0 rewrites as `ZPOPMIN|ZPOPMAX key count` (the number popped).
 
 use crate::cmd::{Ctx, Handler};
 use crate::errors::{self, WrongType};
@@ -908,7 +908,7 @@ fn zmpop(ctx: &mut Ctx) {
         }
         let verb: &[u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
         let mut nb = itoa::Buffer::new();
-        let n = nb.format(count).as_bytes();
+        let n = nb.format(popped.len()).as_bytes();
         ctx.propagate(&[verb, key, n]);
         return;
     }
@@ -1093,12 +1093,13 @@ mod tests {
     }
 
     #[test]
-    fn zmpop_propagates_as_zpop_with_the_requested_count() {
+    fn zmpop_propagates_as_zpop_with_the_number_popped() {
         let mut k = Kit::new();
         k.run(&["ZADD", "z", "1", "a", "2", "b", "3", "c"]);
         k.propagated();
         k.run(&["ZMPOP", "2", "nokey", "z", "MAX", "COUNT", "5"]);
-        assert_eq!(k.propagated(), vec!["ZPOPMAX z 5"]);
+        // The count propagated is the number popped, not the one asked.
+        assert_eq!(k.propagated(), vec!["ZPOPMAX z 3"]);
         assert_eq!(k.run(&["EXISTS", "z"]), ":0\r\n");
         k.run(&["ZADD", "z", "1", "a"]);
         k.propagated();
@@ -1123,5 +1124,29 @@ mod tests {
         );
         assert_eq!(k.run(&["ZREMRANGEBYSCORE", "z", "-inf", "+inf"]), ":2\r\n");
         assert_eq!(k.propagated(), vec!["ZREMRANGEBYSCORE z -inf +inf"]);
+    }
+
+    #[test]
+    fn writes_propagate_only_when_they_change_something() {
+        let mut k = Kit::new();
+        k.run(&["ZADD", "q", "1", "a", "2", "b", "3", "c"]);
+        k.run(&["ZADD", "q", "1", "a"]);
+        k.run(&["ZADD", "q", "XX", "CH", "INCR", "1", "zz"]);
+        k.run(&["ZINCRBY", "q", "0", "a"]);
+        k.run(&["ZREM", "q", "nope"]);
+        k.run(&["ZREMRANGEBYRANK", "q", "5", "9"]);
+        k.run(&["ZPOPMAX", "nokey", "2"]);
+        assert_eq!(k.propagated(), vec!["ZADD q 1 a 2 b 3 c"]);
+        k.run(&["ZREM", "q", "a"]);
+        k.run(&["ZPOPMAX", "q", "2"]);
+        assert_eq!(k.propagated(), vec!["ZREM q a", "ZPOPMAX q 2"]);
+        assert_eq!(k.run(&["EXISTS", "q"]), ":0\r\n");
+        // Storing an empty result over an existing key deletes it: that is
+        // a change, propagated verbatim.
+        k.run(&["SET", "d", "x"]);
+        k.propagated();
+        k.run(&["ZUNIONSTORE", "d", "1", "nokey"]);
+        k.run(&["ZUNIONSTORE", "d", "1", "nokey"]);
+        assert_eq!(k.propagated(), vec!["ZUNIONSTORE d 1 nokey"]);
     }
 }
