@@ -18,6 +18,7 @@ pub mod specs;
 pub mod string_edits;
 pub mod strings;
 pub mod summaries;
+pub mod zranges;
 pub mod zsetops;
 pub mod zsets;
 
@@ -41,6 +42,7 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(bitmaps::COMMANDS);
     v.extend_from_slice(bitfield::COMMANDS);
     v.extend_from_slice(zsets::COMMANDS);
+    v.extend_from_slice(zranges::COMMANDS);
     v.extend_from_slice(zsetops::COMMANDS);
     v.extend_from_slice(geo::COMMANDS);
     v
