@@ -39,7 +39,7 @@ pub const COMMANDS: &[(&str, Handler)] = &[
 ];
 
 // ---------------------------------------------------------------------------
-// Look-up and reply helpers (shared with zsetops.rs)
+// Look-up and reply helpers (shared with zranges.rs, zsetops.rs and geo.rs)
 // ---------------------------------------------------------------------------
 
 /// Looks `key` up for reading and hands the set (if any) and the reply
