@@ -10,6 +10,7 @@ pub mod connection;
 pub mod counters;
 pub mod debug;
 pub mod expire;
+pub mod geo;
 pub mod hashes;
 pub mod info;
 pub mod keys;
@@ -26,6 +27,9 @@ pub mod strings;
 pub mod summaries;
 pub mod tracking;
 pub mod transactions;
+pub mod zranges;
+pub mod zsetops;
+pub mod zsets;
 
 use crate::cmd::Handler;
 
@@ -55,5 +59,9 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(tracking::COMMANDS);
     v.extend_from_slice(sets::COMMANDS);
     v.extend_from_slice(set_algebra::COMMANDS);
+    v.extend_from_slice(zsets::COMMANDS);
+    v.extend_from_slice(zranges::COMMANDS);
+    v.extend_from_slice(zsetops::COMMANDS);
+    v.extend_from_slice(geo::COMMANDS);
     v
 }

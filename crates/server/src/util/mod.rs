@@ -1,4 +1,6 @@
 //! Small helpers shared by several command families.
 
+pub mod double;
+pub mod geohash;
 pub mod glob;
 pub mod long_double;
