@@ -162,3 +162,17 @@ pub fn exec_abort_because(why: &str) -> String {
     let why = why.strip_prefix("ERR ").unwrap_or(why);
     format!("EXECABORT Transaction discarded because of: {why}")
 }
+
+// HyperLogLog (commands/hyperloglog.rs)
+pub const HLL_WRONGTYPE: &str = "WRONGTYPE Key is not a valid HyperLogLog string value.";
+pub const HLL_INVALID: &str = "INVALIDOBJ Corrupted HLL object detected";
+pub const HLL_NO_KEY: &str = "ERR The specified key does not exist";
+pub const HLL_NOT_SPARSE: &str = "ERR HLL encoding is not sparse";
+
+/// `ERR Unknown PFDEBUG subcommand 'foo'`
+pub fn pfdebug_unknown(sub: &[u8]) -> String {
+    format!(
+        "ERR Unknown PFDEBUG subcommand '{}'",
+        String::from_utf8_lossy(sub)
+    )
+}

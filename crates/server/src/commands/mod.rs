@@ -11,6 +11,7 @@ pub mod counters;
 pub mod debug;
 pub mod expire;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod info;
 pub mod keys;
 pub mod lcs;
@@ -47,5 +48,6 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(transactions::COMMANDS);
     v.extend_from_slice(persistence::COMMANDS);
     v.extend_from_slice(lists::COMMANDS);
+    v.extend_from_slice(hyperloglog::COMMANDS);
     v
 }

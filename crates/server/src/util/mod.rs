@@ -1,4 +1,5 @@
 //! Small helpers shared by several command families.
 
 pub mod glob;
+pub mod hll;
 pub mod long_double;
