@@ -239,3 +239,17 @@ pub fn geo_need_by(cmd: &[u8]) -> String {
 pub const GEO_NEED_RADIUS: &str = "ERR need numeric radius";
 pub const GEO_NEED_WIDTH: &str = "ERR need numeric width";
 pub const GEO_NEED_HEIGHT: &str = "ERR need numeric height";
+
+// HyperLogLog (commands/hyperloglog.rs)
+pub const HLL_WRONGTYPE: &str = "WRONGTYPE Key is not a valid HyperLogLog string value.";
+pub const HLL_INVALID: &str = "INVALIDOBJ Corrupted HLL object detected";
+pub const HLL_NO_KEY: &str = "ERR The specified key does not exist";
+pub const HLL_NOT_SPARSE: &str = "ERR HLL encoding is not sparse";
+
+/// `ERR Unknown PFDEBUG subcommand 'foo'`
+pub fn pfdebug_unknown(sub: &[u8]) -> String {
+    format!(
+        "ERR Unknown PFDEBUG subcommand '{}'",
+        String::from_utf8_lossy(sub)
+    )
+}

@@ -12,6 +12,7 @@ pub mod debug;
 pub mod expire;
 pub mod geo;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod info;
 pub mod keys;
 pub mod lcs;
@@ -63,5 +64,6 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(zranges::COMMANDS);
     v.extend_from_slice(zsetops::COMMANDS);
     v.extend_from_slice(geo::COMMANDS);
+    v.extend_from_slice(hyperloglog::COMMANDS);
     v
 }

@@ -3,4 +3,5 @@
 pub mod double;
 pub mod geohash;
 pub mod glob;
+pub mod hll;
 pub mod long_double;
