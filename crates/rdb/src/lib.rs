@@ -15,9 +15,11 @@
 //! CRC64 come from crates (`lzf`, `crc` with its CRC-64/REDIS preset).
 
 pub mod encodings;
+pub mod payload;
 pub mod reader;
 pub mod writer;
 
+pub use payload::{dump_value, restore_value, verify_payload, PayloadError};
 pub use reader::{Item, Reader};
 pub use writer::Writer;
 

@@ -9,6 +9,7 @@ pub mod config;
 pub mod connection;
 pub mod counters;
 pub mod debug;
+pub mod dump;
 pub mod expire;
 pub mod hashes;
 pub mod info;
@@ -47,5 +48,6 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(transactions::COMMANDS);
     v.extend_from_slice(persistence::COMMANDS);
     v.extend_from_slice(lists::COMMANDS);
+    v.extend_from_slice(dump::COMMANDS);
     v
 }

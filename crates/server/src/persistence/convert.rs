@@ -30,6 +30,14 @@ pub fn write_entry<W: Write>(w: &mut Writer<W>, key: &[u8], e: &Entry) -> io::Re
     }
 }
 
+/// The DUMP payload of an entry's value (its expiry is not part of it).
+/// Shares [`write_entry`], so every type that saves also dumps.
+pub fn dump_payload(e: &Entry) -> io::Result<Vec<u8>> {
+    let mut w = Writer::for_payload(Vec::new(), true);
+    write_entry(&mut w, b"", e)?;
+    w.finish_payload()
+}
+
 /// Builds a keyspace value from an RDB value. Err names what cannot be
 /// represented.
 pub fn to_value(v: RdbValue, limits: &EncodingLimits) -> Result<Value, String> {
