@@ -56,8 +56,10 @@ pub fn verify_payload(payload: &[u8]) -> Result<(), PayloadError> {
 /// Verifies and decodes a DUMP payload.
 pub fn restore_value(payload: &[u8]) -> Result<RdbValue, PayloadError> {
     verify_payload(payload)?;
-    let body = &payload[..payload.len() - FOOTER];
-    let mut r = Reader::for_payload(body);
+    // Redis parses from the whole payload, footer included: a value that
+    // claims more bytes than its body has runs into the footer rather
+    // than failing, and bytes after the value are ignored.
+    let mut r = Reader::for_payload(payload);
     let v = r.payload_value().map_err(|_| PayloadError::Data)?;
     let empty = match &v {
         RdbValue::String(_) => false,
