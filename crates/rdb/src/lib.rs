@@ -80,3 +80,8 @@ pub enum ErrorKind {
     #[error("value too large")]
     TooLarge,
 }
+
+/// The CRC64 Redis puts after an RDB file and a DUMP payload.
+pub fn crc64(data: &[u8]) -> u64 {
+    CRC64.checksum(data)
+}

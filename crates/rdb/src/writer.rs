@@ -77,7 +77,9 @@ impl<W: Write> Writer<W> {
             RdbValue::List(items) => {
                 self.put_list(key, items.iter().map(|v| v.as_slice()), expire_ms)
             }
-            RdbValue::Set(m) => self.put_set(key, m.len(), m.iter().map(|v| v.as_slice()), expire_ms),
+            RdbValue::Set(m) => {
+                self.put_set(key, m.len(), m.iter().map(|v| v.as_slice()), expire_ms)
+            }
             RdbValue::Hash(p) => self.put_hash(
                 key,
                 p.len(),

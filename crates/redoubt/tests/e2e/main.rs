@@ -6,6 +6,7 @@
 mod blocking;
 mod config;
 mod differential;
+mod dump_restore;
 mod eviction;
 // Not every helper is used by every build of the suite.
 #[allow(dead_code)]

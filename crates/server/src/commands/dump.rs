@@ -203,4 +203,48 @@ mod tests {
         );
         assert!(k.propagated().iter().all(|p| !p.starts_with("RESTORE")));
     }
+
+    /// A DUMP payload that is valid UTF-8, so the text-based kit can carry
+    /// it: some short string's CRC bytes all fall below 0x80.
+    fn text_payload() -> (String, String) {
+        for i in 0..100_000 {
+            let v = format!("v{i}");
+            let p = rdb::dump_value(&rdb::RdbValue::String(v.clone().into_bytes()));
+            if let Ok(s) = String::from_utf8(p) {
+                return (v, s);
+            }
+        }
+        panic!("no text payload found");
+    }
+
+    #[test]
+    fn relative_ttl_propagates_as_absttl_and_past_ttl_as_del() {
+        let (v, p) = text_payload();
+        let mut k = Kit::new();
+        assert_eq!(k.run(&["RESTORE", "a", "0", &p]), "+OK\r\n");
+        assert_eq!(k.run(&["GET", "a"]), format!("${}\r\n{v}\r\n", v.len()));
+        assert_eq!(k.run(&["RESTORE", "b", "5000", &p, "REPLACE"]), "+OK\r\n");
+        assert_eq!(
+            k.run(&["RESTORE", "c", "99999999999999", &p, "ABSTTL"]),
+            "+OK\r\n"
+        );
+        // Already expired: nothing created, nothing propagated...
+        assert_eq!(k.run(&["RESTORE", "d", "1", &p, "ABSTTL"]), "+OK\r\n");
+        assert_eq!(k.run(&["EXISTS", "d"]), ":0\r\n");
+        // ...unless REPLACE removed a key: then it is a DEL.
+        assert_eq!(
+            k.run(&["RESTORE", "a", "1", &p, "ABSTTL", "REPLACE"]),
+            "+OK\r\n"
+        );
+        assert_eq!(k.run(&["EXISTS", "a"]), ":0\r\n");
+        let got = k.propagated();
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert_eq!(got[0], format!("RESTORE a 0 {p}"));
+        let b: Vec<&str> = got[1].split(' ').collect();
+        assert_eq!((b[0], b[1]), ("RESTORE", "b"));
+        assert!(b[2].parse::<i64>().is_ok_and(|t| t > 1_000_000_000_000));
+        assert!(got[1].ends_with(" REPLACE ABSTTL"), "{}", got[1]);
+        assert_eq!(got[2], format!("RESTORE c 99999999999999 {p} ABSTTL"));
+        assert_eq!(got[3], "DEL a");
+    }
 }
