@@ -14,6 +14,7 @@
 //! byte-compatible with Redis), so the parser is written by hand; LZF and
 //! CRC64 come from crates (`lzf`, `crc` with its CRC-64/REDIS preset).
 
+pub mod check;
 pub mod encodings;
 pub mod payload;
 pub mod reader;
