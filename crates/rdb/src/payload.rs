@@ -29,13 +29,9 @@ const FOOTER: usize = 10;
 pub fn dump_value(value: &RdbValue) -> Vec<u8> {
     let mut w = Writer::for_payload(Vec::new(), true);
     // Writing to a Vec cannot fail.
-    match w
-        .put_value(b"", value, None)
+    w.put_value(b"", value, None)
         .and_then(|_| w.finish_payload())
-    {
-        Ok(v) => v,
-        Err(_) => Vec::new(),
-    }
+        .unwrap_or_default()
 }
 
 /// Checks the footer of `payload` (Redis's `verifyDumpPayload`).
