@@ -7,6 +7,9 @@
 //! - [`reader`]: a pull parser yielding [`Item`]s, with the byte offset of
 //!   any error.
 //! - [`writer`]: streaming writer with optional LZF compression and CRC64.
+//! - [`payload`]: DUMP payloads (one value plus version and CRC64 footer),
+//!   as DUMP writes and RESTORE checks them.
+//! - [`check`]: the walk behind `redoubt check-rdb`.
 //! - [`encodings`]: the compact encodings embedded in RDB strings (ziplist,
 //!   listpack, intset, zipmap).
 //!
