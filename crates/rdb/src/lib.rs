@@ -7,6 +7,9 @@
 //! - [`reader`]: a pull parser yielding [`Item`]s, with the byte offset of
 //!   any error.
 //! - [`writer`]: streaming writer with optional LZF compression and CRC64.
+//! - [`payload`]: DUMP payloads (one value plus version and CRC64 footer),
+//!   as DUMP writes and RESTORE checks them.
+//! - [`check`]: the walk behind `redoubt check-rdb`.
 //! - [`encodings`]: the compact encodings embedded in RDB strings (ziplist,
 //!   listpack, intset, zipmap).
 //!
@@ -14,10 +17,13 @@
 //! byte-compatible with Redis), so the parser is written by hand; LZF and
 //! CRC64 come from crates (`lzf`, `crc` with its CRC-64/REDIS preset).
 
+pub mod check;
 pub mod encodings;
+pub mod payload;
 pub mod reader;
 pub mod writer;
 
+pub use payload::{dump_value, restore_value, verify_payload, PayloadError};
 pub use reader::{Item, Reader};
 pub use writer::Writer;
 
@@ -77,4 +83,9 @@ pub enum ErrorKind {
     BadChecksum { expected: u64, actual: u64 },
     #[error("value too large")]
     TooLarge,
+}
+
+/// The CRC64 Redis puts after an RDB file and a DUMP payload.
+pub fn crc64(data: &[u8]) -> u64 {
+    CRC64.checksum(data)
 }

@@ -104,6 +104,23 @@ impl<R: Read> Reader<R> {
         Ok(rd)
     }
 
+    /// A reader over a DUMP payload's body (no header), as version 10.
+    pub fn for_payload(r: R) -> Reader<R> {
+        Reader {
+            r,
+            pos: 0,
+            digest: CRC64.digest(),
+            version: crate::RDB_VERSION,
+            done: true,
+        }
+    }
+
+    /// One value as DUMP writes it: the type byte, then the value.
+    pub fn payload_value(&mut self) -> Result<RdbValue, RdbError> {
+        let t = self.u8()?;
+        self.value(t, b"")
+    }
+
     /// Current byte offset in the file.
     pub fn offset(&self) -> u64 {
         self.pos

@@ -7,7 +7,7 @@
 //! its own compact form on load; lists as quicklist-2 with listpack nodes.
 
 use crate::encodings::encode_listpack;
-use crate::CRC64;
+use crate::{RdbValue, CRC64};
 use std::io::{self, Write};
 
 /// Largest listpack node written for lists, in bytes (Redis's default
@@ -20,6 +20,9 @@ pub struct Writer<W: Write> {
     compress: bool,
     checksum: bool,
     written: u64,
+    /// Writing a DUMP payload: records carry their type byte but no key
+    /// and no expiry (see [`Writer::for_payload`]).
+    payload: bool,
 }
 
 impl<W: Write> Writer<W> {
@@ -31,9 +34,65 @@ impl<W: Write> Writer<W> {
             compress,
             checksum,
             written: 0,
+            payload: false,
         };
         wr.raw(format!("REDIS{:04}", crate::RDB_VERSION).as_bytes())?;
         Ok(wr)
+    }
+
+    /// Starts a DUMP payload (no header): the `put_*` methods then write
+    /// only the type byte and the value, ignoring key and expiry, and
+    /// [`Writer::finish_payload`] adds Redis's footer.
+    pub fn for_payload(w: W, compress: bool) -> Writer<W> {
+        Writer {
+            w,
+            digest: CRC64.digest(),
+            compress,
+            checksum: true,
+            written: 0,
+            payload: true,
+        }
+    }
+
+    /// Ends a DUMP payload with its footer: the RDB version as two
+    /// little-endian bytes, then the CRC64 of everything before the CRC.
+    pub fn finish_payload(mut self) -> io::Result<W> {
+        self.raw(&(crate::RDB_VERSION as u16).to_le_bytes())?;
+        let crc = self.digest.clone().finalize();
+        self.w.write_all(&crc.to_le_bytes())?;
+        self.written += 8;
+        self.w.flush()?;
+        Ok(self.w)
+    }
+
+    /// Writes any [`RdbValue`] (used by DUMP of decoded values and tests).
+    pub fn put_value(
+        &mut self,
+        key: &[u8],
+        value: &RdbValue,
+        expire_ms: Option<i64>,
+    ) -> io::Result<()> {
+        match value {
+            RdbValue::String(s) => self.put_string(key, s, expire_ms),
+            RdbValue::List(items) => {
+                self.put_list(key, items.iter().map(|v| v.as_slice()), expire_ms)
+            }
+            RdbValue::Set(m) => {
+                self.put_set(key, m.len(), m.iter().map(|v| v.as_slice()), expire_ms)
+            }
+            RdbValue::Hash(p) => self.put_hash(
+                key,
+                p.len(),
+                p.iter().map(|(f, v)| (f.as_slice(), v.as_slice())),
+                expire_ms,
+            ),
+            RdbValue::ZSet(m) => self.put_zset(
+                key,
+                m.len(),
+                m.iter().map(|(k, s)| (k.as_slice(), *s)),
+                expire_ms,
+            ),
+        }
     }
 
     /// Bytes written so far.
@@ -120,6 +179,9 @@ impl<W: Write> Writer<W> {
     }
 
     fn key_header(&mut self, t: u8, key: &[u8], expire_ms: Option<i64>) -> io::Result<()> {
+        if self.payload {
+            return self.raw(&[t]);
+        }
         if let Some(at) = expire_ms {
             self.raw(&[0xFC])?;
             self.raw(&at.to_le_bytes())?;
@@ -242,7 +304,7 @@ fn canonical_int(s: &[u8]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Item, RdbValue, Reader};
+    use crate::{Item, Reader};
 
     fn read_all(b: &[u8]) -> Vec<Item> {
         let mut r = match Reader::new(b) {

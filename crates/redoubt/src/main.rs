@@ -9,11 +9,14 @@
 //! 6380 --save "" --bind a b`), which a general-purpose parser like clap
 //! does not express; they are parsed by hand below.
 
+mod check_rdb;
+
 use server::config::Config;
 use std::path::PathBuf;
 
 const USAGE: &str = "Usage: redoubt server [/path/to/redis.conf] [--directive value ...]
        redoubt server --version
+       redoubt check-rdb FILE
        (a link named redoubt-server or redis-server runs `redoubt server`)";
 
 /// Splits redis-server style arguments into an optional config file and
@@ -127,6 +130,7 @@ fn main() {
     } else {
         match argv.get(1).map(String::as_str) {
             Some("server") => server_main(&argv[2..]),
+            Some("check-rdb") => check_rdb::main(&argv[2..]),
             Some("--version") | Some("-v") => server_main(&argv[1..]),
             _ => {
                 eprintln!("{USAGE}");

@@ -114,6 +114,12 @@ pub const SRANDMEMBER_RANGE: &str =
     "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
 pub const NUMKEYS_TOO_MANY: &str = "ERR Number of keys can't be greater than number of args";
 pub const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
+pub const BUSYKEY: &str = "BUSYKEY Target key name already exists.";
+pub const INVALID_TTL: &str = "ERR Invalid TTL value, must be >= 0";
+pub const INVALID_IDLETIME: &str = "ERR Invalid IDLETIME value, must be >= 0";
+pub const INVALID_FREQ: &str = "ERR Invalid FREQ value, must be >= 0 and <= 255";
+pub const DUMP_PAYLOAD: &str = "ERR DUMP payload version or checksum are wrong";
+pub const BAD_DATA_FORMAT: &str = "ERR Bad data format";
 
 /// `ERR wrong number of arguments for 'get' command`; subcommands use their
 /// full name (`config|get`).

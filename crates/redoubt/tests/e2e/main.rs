@@ -4,8 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod blocking;
+mod check_rdb;
 mod config;
 mod differential;
+mod dump_restore;
 mod eviction;
 // Not every helper is used by every build of the suite.
 #[allow(dead_code)]

@@ -33,6 +33,15 @@ fn fill(c: &mut redis::Connection) {
     let mut rpush = vec!["RPUSH", "l"];
     rpush.extend(items.iter().map(|s| s.as_str()));
     q(c, &rpush);
+    q(c, &["SADD", "iset", "1", "2", "-3"]);
+    q(c, &["SADD", "sset", "a", "b", "c"]);
+    q(c, &["ZADD", "z", "1.5", "a", "-2", "b", "inf", "c"]);
+    let zargs: Vec<String> = (0..200)
+        .flat_map(|i| [i.to_string(), format!("m{i}")])
+        .collect();
+    let mut zadd = vec!["ZADD", "bigz"];
+    zadd.extend(zargs.iter().map(|s| s.as_str()));
+    q(c, &zadd);
     q(c, &["SELECT", "5"]);
     q(c, &["SET", "in5", "five"]);
     q(c, &["SELECT", "0"]);
@@ -50,6 +59,23 @@ fn check(c: &mut redis::Connection) {
     assert_eq!(q(c, &["HSTRLEN", "bigh", "f"]), redis::Value::Int(100));
     assert_eq!(q(c, &["LLEN", "l"]), redis::Value::Int(3000));
     assert_eq!(q(c, &["LINDEX", "l", "2999"]), bulk(b"item-2999"));
+    assert_eq!(q(c, &["OBJECT", "ENCODING", "iset"]), bulk(b"intset"));
+    assert_eq!(
+        q(c, &["SMISMEMBER", "iset", "-3", "2", "4"]),
+        redis::Value::Array(vec![
+            redis::Value::Int(1),
+            redis::Value::Int(1),
+            redis::Value::Int(0)
+        ])
+    );
+    assert_eq!(q(c, &["SCARD", "sset"]), redis::Value::Int(3));
+    assert_eq!(q(c, &["ZSCORE", "z", "c"]), bulk(b"inf"));
+    assert_eq!(
+        q(c, &["ZRANGE", "z", "0", "0"]),
+        redis::Value::Array(vec![bulk(b"b")])
+    );
+    assert_eq!(q(c, &["OBJECT", "ENCODING", "bigz"]), bulk(b"skiplist"));
+    assert_eq!(q(c, &["ZRANK", "bigz", "m150"]), redis::Value::Int(150));
     q(c, &["SELECT", "5"]);
     assert_eq!(q(c, &["GET", "in5"]), bulk(b"five"));
     q(c, &["SELECT", "0"]);
@@ -71,7 +97,7 @@ fn save_then_restart_brings_every_key_and_ttl_back() {
     check(&mut c2);
     let log = std::fs::read_to_string(s2.log_path()).unwrap_or_default();
     assert!(
-        log.contains("Done loading RDB, keys loaded: 8, keys expired: 0."),
+        log.contains("Done loading RDB, keys loaded: 12, keys expired: 0."),
         "{log}"
     );
     let _ = std::fs::remove_dir_all(keep);
@@ -107,7 +133,7 @@ fn real_redis_rdb_loads_into_redoubt() {
     let s = ServerHandle::start(Flavor::Redoubt, &[("dir", &d)]);
     let mut c = s.client();
     check(&mut c);
-    assert_eq!(q(&mut c, &["DBSIZE"]), redis::Value::Int(2007));
+    assert_eq!(q(&mut c, &["DBSIZE"]), redis::Value::Int(2011));
     assert_eq!(
         q(&mut c, &["GET", "pop:1999"]),
         q(&mut rc, &["GET", "pop:1999"])

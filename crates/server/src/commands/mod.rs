@@ -9,6 +9,7 @@ pub mod config;
 pub mod connection;
 pub mod counters;
 pub mod debug;
+pub mod dump;
 pub mod expire;
 pub mod geo;
 pub mod hashes;
@@ -65,5 +66,6 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(zsetops::COMMANDS);
     v.extend_from_slice(geo::COMMANDS);
     v.extend_from_slice(hyperloglog::COMMANDS);
+    v.extend_from_slice(dump::COMMANDS);
     v
 }

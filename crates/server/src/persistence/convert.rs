@@ -5,7 +5,7 @@
 //! encoding thresholds, so a loaded hash is `listpack` or `hashtable`
 //! exactly as if it had been built by commands.
 
-use keyspace::{EncodingLimits, Entry, Hash, List, StrValue, Value, NO_EXPIRE};
+use keyspace::{EncodingLimits, Entry, Hash, List, Set, StrValue, Value, ZSet, NO_EXPIRE};
 use rdb::{RdbValue, Writer};
 use std::io::{self, Write};
 
@@ -19,15 +19,27 @@ pub fn write_entry<W: Write>(w: &mut Writer<W>, key: &[u8], e: &Entry) -> io::Re
         }
         Value::Hash(h) => w.put_hash(key, h.len(), h.iter(), exp),
         Value::List(l) => w.put_list(key, l.iter(), exp),
-        Value::Set(_) | Value::ZSet(_) => Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!(
-                "saving {} values is not supported yet (key '{}')",
-                e.value.type_name(),
-                String::from_utf8_lossy(key)
-            ),
-        )),
+        Value::Set(set) => {
+            // Intset members exist only as integers: they are formatted
+            // for the file (sets stay small or hold byte strings anyway).
+            let members: Vec<Vec<u8>> = set.iter().map(|m| m.to_vec()).collect();
+            w.put_set(
+                key,
+                members.len(),
+                members.iter().map(|m| m.as_slice()),
+                exp,
+            )
+        }
+        Value::ZSet(z) => w.put_zset(key, z.len(), z.iter(false).map(|(s, m)| (m, s)), exp),
     }
+}
+
+/// The DUMP payload of an entry's value (its expiry is not part of it).
+/// Shares [`write_entry`], so every type that saves also dumps.
+pub fn dump_payload(e: &Entry) -> io::Result<Vec<u8>> {
+    let mut w = Writer::for_payload(Vec::new(), true);
+    write_entry(&mut w, b"", e)?;
+    w.finish_payload()
 }
 
 /// Builds a keyspace value from an RDB value. Err names what cannot be
@@ -45,7 +57,22 @@ pub fn to_value(v: RdbValue, limits: &EncodingLimits) -> Result<Value, String> {
         RdbValue::List(items) => Value::List(Box::new(List::from_items(
             items.iter().map(|v| v.as_slice()),
         ))),
-        RdbValue::Set(_) => return Err("set values are not supported yet".into()),
-        RdbValue::ZSet(_) => return Err("sorted set values are not supported yet".into()),
+        RdbValue::Set(members) => {
+            let mut set = Set::new();
+            for m in &members {
+                set.add(m, limits.set_max_intset_entries);
+            }
+            Value::Set(Box::new(set))
+        }
+        RdbValue::ZSet(items) => {
+            let mut z = ZSet::new();
+            for (m, score) in &items {
+                if score.is_nan() {
+                    return Err("sorted set score is NaN".into());
+                }
+                z.insert(m, *score, limits);
+            }
+            Value::ZSet(Box::new(z))
+        }
     })
 }

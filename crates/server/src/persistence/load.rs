@@ -152,6 +152,21 @@ fn apply(srv: &mut Server, st: &mut Apply, item: Item) -> Result<(), String> {
                     return Ok(());
                 }
             }
+            // Redis never stores empty collections; a file holding one
+            // is loaded without it, with a warning, as Redis 7.0 does.
+            let empty = match &value {
+                rdb::RdbValue::String(_) => false,
+                rdb::RdbValue::List(v) | rdb::RdbValue::Set(v) => v.is_empty(),
+                rdb::RdbValue::Hash(v) => v.is_empty(),
+                rdb::RdbValue::ZSet(v) => v.is_empty(),
+            };
+            if empty {
+                log_warning!(
+                    "rdbLoadObject skipping empty key: {}",
+                    String::from_utf8_lossy(&key)
+                );
+                return Ok(());
+            }
             let v = to_value(value, &srv.encoding_limits)
                 .map_err(|e| format!("key '{}': {e}", String::from_utf8_lossy(&key)))?;
             let lru = srv.lru_clock;
