@@ -53,26 +53,12 @@ fn with_hash<R>(
     key: &[u8],
     f: impl FnOnce(Option<&Hash>, &mut Reply) -> R,
 ) -> Result<R, WrongType> {
-    let (srv, client) = ctx.parts();
-    let (db, master) = (client.db, client.is_master());
-    match srv.lookup_read(db, key, master) {
-        None => Ok(f(None, &mut client.out)),
-        Some(e) => match &e.value {
-            Value::Hash(h) => Ok(f(Some(h), &mut client.out)),
-            _ => Err(WrongType),
-        },
-    }
+    super::lookup::with_value(ctx, key, f)
 }
 
 /// Looks `key` up for writing as a hash (lazy expiry applied).
 fn write_hash<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut Hash>, WrongType> {
-    match ctx.lookup_write(key) {
-        None => Ok(None),
-        Some(e) => match &mut e.value {
-            Value::Hash(h) => Ok(Some(h)),
-            _ => Err(WrongType),
-        },
-    }
+    super::lookup::value_mut(ctx, key)
 }
 
 /// Runs `f` on the hash at `key`, or on a new empty hash that is stored

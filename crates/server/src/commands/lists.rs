@@ -54,26 +54,12 @@ fn with_list<R>(
     key: &[u8],
     f: impl FnOnce(Option<&List>, &mut Reply) -> R,
 ) -> Result<R, WrongType> {
-    let (srv, client) = ctx.parts();
-    let (db, master) = (client.db, client.is_master());
-    match srv.lookup_read(db, key, master) {
-        None => Ok(f(None, &mut client.out)),
-        Some(e) => match &e.value {
-            Value::List(l) => Ok(f(Some(l), &mut client.out)),
-            _ => Err(WrongType),
-        },
-    }
+    super::lookup::with_value(ctx, key, f)
 }
 
 /// Looks `key` up for writing as a list (lazy expiry, no statistics).
 fn list_mut<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut List>, WrongType> {
-    match ctx.lookup_write(key) {
-        None => Ok(None),
-        Some(e) => match &mut e.value {
-            Value::List(l) => Ok(Some(l)),
-            _ => Err(WrongType),
-        },
-    }
+    super::lookup::value_mut(ctx, key)
 }
 
 /// The list at `key`, created empty when missing (the caller pushes at

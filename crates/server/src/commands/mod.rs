@@ -18,6 +18,7 @@ pub mod info;
 pub mod keys;
 pub mod lcs;
 pub mod lists;
+pub mod lookup;
 pub mod persistence;
 pub mod pubsub;
 pub mod server;

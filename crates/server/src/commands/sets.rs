@@ -80,11 +80,7 @@ fn set_mut<'a>(db: &'a mut Db, key: &[u8]) -> Option<&'a mut Set> {
 
 /// Looks `key` up for writing as a set, in one hash look-up.
 fn write_set<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut Set>, WrongType> {
-    match ctx.lookup_write(key).map(|e| &mut e.value) {
-        None => Ok(None),
-        Some(Value::Set(s)) => Ok(Some(s)),
-        Some(_) => Err(WrongType),
-    }
+    super::lookup::value_mut(ctx, key)
 }
 
 pub(super) fn max_intset(ctx: &Ctx) -> usize {

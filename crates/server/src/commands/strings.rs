@@ -46,14 +46,7 @@ pub fn reply_str(out: &mut resp::Reply, s: &StrValue) {
 /// Reads `key` as a string for a read command. `Err(WrongType)` means the
 /// key holds another type (the caller sends the WRONGTYPE error).
 pub fn read_str<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c StrValue>, WrongType> {
-    match ctx.lookup_read(key) {
-        None => Ok(None),
-        Some(e) => match &e.value {
-            Value::Str(s) => Ok(Some(s)),
-            #[allow(unreachable_patterns)]
-            _ => Err(WrongType),
-        },
-    }
+    super::lookup::value_ref(ctx, key)
 }
 
 /// Looks `key` up for reading and hands its bytes (an int-encoded value is
@@ -64,37 +57,16 @@ pub fn with_str<R>(
     key: &[u8],
     f: impl FnOnce(Option<&[u8]>, &mut Reply) -> R,
 ) -> Result<R, WrongType> {
-    let (srv, client) = ctx.parts();
-    let (db, master) = (client.db, client.is_master());
-    match srv.lookup_read(db, key, master) {
-        None => {
-            // A miss may have raised keymiss/expired events for this very
-            // client: they go before this element, as in Redis.
-            srv.pubsub.flush_into(&mut client.out);
-            Ok(f(None, &mut client.out))
-        }
-        Some(e) => match &e.value {
-            Value::Str(s) => {
-                let mut scratch = [0u8; 24];
-                Ok(f(Some(s.as_bytes(&mut scratch)), &mut client.out))
-            }
-            #[allow(unreachable_patterns)]
-            _ => Err(WrongType),
-        },
-    }
+    super::lookup::with_value::<StrValue, R>(ctx, key, |s, out| {
+        let mut scratch = [0u8; 24];
+        f(s.map(|s| s.as_bytes(&mut scratch)), out)
+    })
 }
 
 /// Looks `key` up for writing as a string (lazy expiry applied, no
 /// statistics). The value is modified in place, so its TTL is kept.
 pub fn write_str<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut StrValue>, WrongType> {
-    match ctx.lookup_write(key) {
-        None => Ok(None),
-        Some(e) => match &mut e.value {
-            Value::Str(s) => Ok(Some(s)),
-            #[allow(unreachable_patterns)]
-            _ => Err(WrongType),
-        },
-    }
+    super::lookup::value_mut(ctx, key)
 }
 
 /// Replies with the value at `key` as GET does (null when missing).

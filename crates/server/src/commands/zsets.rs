@@ -49,26 +49,12 @@ pub fn with_zset<R>(
     key: &[u8],
     f: impl FnOnce(Option<&ZSet>, &mut Reply) -> R,
 ) -> Result<R, WrongType> {
-    let (srv, client) = ctx.parts();
-    let (db, master) = (client.db, client.is_master());
-    match srv.lookup_read(db, key, master) {
-        None => Ok(f(None, &mut client.out)),
-        Some(e) => match &e.value {
-            Value::ZSet(z) => Ok(f(Some(z), &mut client.out)),
-            _ => Err(WrongType),
-        },
-    }
+    super::lookup::with_value(ctx, key, f)
 }
 
 /// Looks `key` up for writing as a sorted set.
 pub fn write_zset<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut ZSet>, WrongType> {
-    match ctx.lookup_write(key) {
-        None => Ok(None),
-        Some(e) => match &mut e.value {
-            Value::ZSet(z) => Ok(Some(z)),
-            _ => Err(WrongType),
-        },
-    }
+    super::lookup::value_mut(ctx, key)
 }
 
 /// Deletes `key` if the command emptied it (Redis never keeps an empty
