@@ -120,16 +120,7 @@ fn expire_generic(ctx: &mut Ctx, unit_ms: bool, absolute: bool, name: &str) {
     // A replica applies its master's PEXPIREAT as given and waits for the
     // master's DEL, so a past time deletes only on a master.
     if when <= ctx.now_ms() && !ctx.srv.is_replica() {
-        ctx.db().remove(key);
-        ctx.dirty(1);
-        ctx.modified(key);
-        ctx.notify(class::GENERIC, "del", key);
-        let verb: &[u8] = if ctx.srv.lazyfree_lazy_expire {
-            b"UNLINK"
-        } else {
-            b"DEL"
-        };
-        ctx.propagate(&[verb, key]);
+        delete_expired_now(ctx, key);
         return ctx.out().int(1);
     }
     ctx.db().set_expire(key, when);
@@ -209,6 +200,22 @@ fn persist(ctx: &mut Ctx) {
     } else {
         ctx.out().int(0);
     }
+}
+
+/// Deletes `key` because a command set its expiry in the past (EXPIRE,
+/// GETEX EXAT, ...): Redis deletes at once and propagates the deletion,
+/// as `DEL` or, with `lazyfree-lazy-expire`, `UNLINK`.
+pub fn delete_expired_now(ctx: &mut Ctx, key: &[u8]) {
+    ctx.db().remove(key);
+    ctx.dirty(1);
+    ctx.modified(key);
+    ctx.notify(class::GENERIC, "del", key);
+    let verb: &[u8] = if ctx.srv.lazyfree_lazy_expire {
+        b"UNLINK"
+    } else {
+        b"DEL"
+    };
+    ctx.propagate(&[verb, key]);
 }
 
 #[cfg(test)]

@@ -447,26 +447,10 @@ fn sscan(ctx: &mut Ctx) {
         }
         Ok(true) => {}
     }
-    let mut count = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < argv.len() {
-        let opt = argv.get(i);
-        let has_value = i + 1 < argv.len();
-        if opt.eq_ignore_ascii_case(b"COUNT") && has_value {
-            match resp::parse_i64(argv.get(i + 1)) {
-                None => return ctx.err(errors::NOT_INTEGER),
-                Some(n) if n < 1 => return ctx.err(errors::SYNTAX),
-                Some(n) => count = usize::try_from(n).unwrap_or(usize::MAX),
-            }
-        } else if opt.eq_ignore_ascii_case(b"MATCH") && has_value {
-            let p = argv.get(i + 1);
-            pattern = (p != b"*").then_some(p);
-        } else {
-            return ctx.err(errors::SYNTAX);
-        }
-        i += 2;
-    }
+    let (count, pattern) = match crate::commands::keys::parse_scan_options(argv, 3, false) {
+        Err(e) => return ctx.err(e),
+        Ok(o) => (o.count, o.pattern),
+    };
     let db = ctx.client.db;
     let srv = &*ctx.srv;
     let out = &mut ctx.client.out;

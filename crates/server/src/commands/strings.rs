@@ -471,16 +471,7 @@ fn getex(ctx: &mut Ctx) {
     match at {
         // A replica never deletes on its own: it waits for its master's DEL.
         Some((ms, true)) if ms <= ctx.now_ms() && !ctx.srv.is_replica() => {
-            ctx.db().remove(key);
-            ctx.dirty(1);
-            ctx.modified(key);
-            ctx.notify(class::GENERIC, "del", key);
-            let verb: &[u8] = if ctx.srv.lazyfree_lazy_expire {
-                b"UNLINK"
-            } else {
-                b"DEL"
-            };
-            ctx.propagate(&[verb, key]);
+            crate::commands::expire::delete_expired_now(ctx, key);
         }
         Some((ms, _)) => {
             ctx.db().set_expire(key, ms);

@@ -715,7 +715,7 @@ fn zrandmember(ctx: &mut Ctx) {
 fn zscan(ctx: &mut Ctx) {
     let argv = ctx.argv;
     let key = argv.get(1);
-    let Some(cursor) = parse_cursor(argv.get(2)) else {
+    let Some(cursor) = crate::commands::keys::parse_cursor(argv.get(2)) else {
         return ctx.err(errors::INVALID_CURSOR);
     };
     let exists = match with_zset(ctx, key, |z, _| z.is_some()) {
@@ -728,26 +728,10 @@ fn zscan(ctx: &mut Ctx) {
         out.bulk(b"0");
         return out.array(0);
     }
-    let mut count: usize = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < argv.len() {
-        let opt = argv.get(i);
-        let has_value = i + 1 < argv.len();
-        if opt.eq_ignore_ascii_case(b"COUNT") && has_value {
-            match resp::parse_i64(argv.get(i + 1)) {
-                None => return ctx.err(errors::NOT_INTEGER),
-                Some(n) if n < 1 => return ctx.err(errors::SYNTAX),
-                Some(n) => count = usize::try_from(n).unwrap_or(usize::MAX),
-            }
-        } else if opt.eq_ignore_ascii_case(b"MATCH") && has_value {
-            let p = argv.get(i + 1);
-            pattern = (p != b"*").then_some(p);
-        } else {
-            return ctx.err(errors::SYNTAX);
-        }
-        i += 2;
-    }
+    let (count, pattern) = match crate::commands::keys::parse_scan_options(argv, 3, false) {
+        Err(e) => return ctx.err(e),
+        Ok(o) => (o.count, o.pattern),
+    };
     let _ = with_zset(ctx, key, |z, out| {
         let Some(z) = z else { return };
         // A listpack is returned whole in one call with cursor 0, as Redis
@@ -782,14 +766,6 @@ fn zscan(ctx: &mut Ctx) {
             out.bulk(double::fmt(s, &mut b));
         }
     });
-}
-
-/// A SCAN cursor: an unsigned decimal (Redis's `parseScanCursorOrReply`).
-fn parse_cursor(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || s.len() > 20 || !s.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(s).ok()?.parse().ok()
 }
 
 #[cfg(test)]
