@@ -14,6 +14,7 @@ Prints one line: rps saves mean_save_s max_save_s peak_extra_bytes
 import argparse
 import os
 import subprocess
+import sys
 import time
 
 import redis
@@ -59,6 +60,12 @@ def children(pid):
     return out
 
 
+def check(info):
+    """A failed save would end at once and make the figures meaningless."""
+    if info.get("rdb_last_bgsave_status") != "ok":
+        sys.exit(f"BGSAVE failed: {info.get('rdb_last_bgsave_status')}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
@@ -79,10 +86,11 @@ def main():
     time.sleep(0.3)
     while writer.poll() is None:
         if a.save:
-            busy = r.info("persistence")["rdb_bgsave_in_progress"]
+            info = r.info("persistence")
             now = time.monotonic()
-            if not busy:
+            if not info["rdb_bgsave_in_progress"]:
                 if started is not None:
+                    check(info)
                     saves.append(now - started)
                 r.bgsave()
                 started = time.monotonic()
@@ -104,6 +112,7 @@ def main():
             peak = max(peak, extra)
             time.sleep(0.05)
         saves.append(time.monotonic() - started)
+        check(r.info("persistence"))
     mean = sum(saves) / len(saves) if saves else 0.0
     print(f"{rps:.0f} {len(saves)} {mean:.2f} {max(saves, default=0):.2f} {peak}")
 
