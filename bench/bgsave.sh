@@ -19,6 +19,8 @@
 # would on a machine with cores to spare (the writer competes for them too).
 #
 # Usage: bench/bgsave.sh [-k KEYS] [-n REQUESTS] [-u]
+# (choose REQUESTS so the writer runs for several seconds: a save must be
+# running for most of the window for the figures to mean anything)
 # Needs: redis-server, redis-benchmark, redis-cli, taskset, python3 with the
 # `redis` package; builds Redoubt in release.
 set -euo pipefail
@@ -51,7 +53,7 @@ start() { # kind -> sets $pid
   local cmd
   if [ "$1" = redis ]; then cmd=(redis-server); else cmd=("$bin" server); fi
   $pin0 "${cmd[@]}" --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
-    --dir "$work" --dbfilename "$1.rdb" --logfile "$work/$1.log" &
+    --dir "$work" --dbfilename "$1.rdb" --logfile "$work/$1.log" >/dev/null &
   pid=$!
   for _ in $(seq 200); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
 }
@@ -65,7 +67,10 @@ rss() { awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$pid/status"; }
 python3 bench/memgen.py mset "$keys" 100 > "$work/load.resp"
 writer="$pin1 redis-benchmark -p $port -c 50 -P 16 -n $requests -r $keys -d 100 -t set --csv"
 
-run() { # kind -> "dataset_rss rps_plain rps_saving saves mean_s max_s peak_extra"
+# Sets $res to "dataset_rss rps_plain rps_saving saves mean_s max_s
+# peak_extra". Called directly, not in $(...), so a failure stops the script
+# and the server is cleaned up.
+run() { # kind
   local kind=$1 fork=
   [ "$kind" = redis ] && fork=--fork
   start "$kind"
@@ -77,12 +82,14 @@ run() { # kind -> "dataset_rss rps_plain rps_saving saves mean_s max_s peak_extr
   local plain saving
   plain=$(python3 bench/bgsave_probe.py --port "$port" --pid "$pid" --bench "$writer")
   saving=$(python3 bench/bgsave_probe.py --port "$port" --pid "$pid" --save $fork --bench "$writer")
-  echo "$data ${plain%% *} $saving"
+  res="$data ${plain%% *} $saving"
   stop
 }
 
-read -r rd rp rs rn rm rx re <<< "$(run redis)"
-read -r od op os on om ox oe <<< "$(run redoubt)"
+run redis
+read -r rd rp rs rn rm rx re <<< "$res"
+run redoubt
+read -r od op os on om ox oe <<< "$res"
 
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 row() { # label redis redoubt

@@ -100,6 +100,8 @@ def main():
             peak = max(peak, extra)
         time.sleep(0.05)
     out = writer.stdout.read()
+    if a.save and started is None:
+        sys.exit("the writer ended before a save started; raise -n")
     # --csv: a header line, then "SET","rps",...
     rps = float(out.strip().splitlines()[-1].split(",")[1].strip('"'))
     if a.save and started is not None:

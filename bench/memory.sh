@@ -43,7 +43,7 @@ start() { # kind -> sets $pid
   local cmd
   if [ "$1" = redis ]; then cmd=(redis-server); else cmd=("$bin" server); fi
   "${cmd[@]}" --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
-    --enable-debug-command yes --dir "$work" --logfile "$work/$1.log" &
+    --enable-debug-command yes --dir "$work" --logfile "$work/$1.log" >/dev/null &
   pid=$!
   for _ in $(seq 200); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
 }
@@ -55,7 +55,9 @@ stop() {
 used() { redis-cli -p "$port" info memory | awk -F: '/^used_memory:/ {print $2+0}'; }
 rss() { awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$pid/status"; }
 
-measure() { # kind dataset keys elems -> "used_delta rss_delta"
+# Sets $m_used $m_rss (growth in bytes) and $m_enc. Called directly, not in
+# $(...), so a failure stops the script and the server is cleaned up.
+measure() { # kind dataset keys elems
   local kind=$1 ds=$2 keys=$3 elems=$4
   start "$kind"
   local u0 r0; u0=$(used); r0=$(rss)
@@ -69,7 +71,7 @@ measure() { # kind dataset keys elems -> "used_delta rss_delta"
   local got; got=$(redis-cli -p "$port" dbsize)
   [ "$got" = "$keys" ] || { echo "$kind $ds: dbsize $got, expected $keys" >&2; exit 1; }
   local enc; enc=$(redis-cli -p "$port" --raw object encoding "$(redis-cli -p "$port" --raw randomkey)")
-  echo "$(($(used) - u0)) $(($(rss) - r0)) $enc"
+  m_used=$(($(used) - u0)) m_rss=$(($(rss) - r0)) m_enc=$enc
   stop
 }
 
@@ -81,8 +83,10 @@ printf "%-22s %9s %-10s %9s %9s %6s %9s %9s %6s\n" "" "" "" \
 while read -r name ds keys elems; do
   keys=$(n "$keys")
   [ "$ds" = string ] || python3 bench/memgen.py "$ds" "$keys" "$elems" > "$work/$ds.resp"
-  read -r ru rr renc <<< "$(measure redis "$ds" "$keys" "$elems")"
-  read -r ou orr oenc <<< "$(measure redoubt "$ds" "$keys" "$elems")"
+  measure redis "$ds" "$keys" "$elems"
+  ru=$m_used rr=$m_rss renc=$m_enc
+  measure redoubt "$ds" "$keys" "$elems"
+  ou=$m_used orr=$m_rss oenc=$m_enc
   enc=$renc; [ "$renc" = "$oenc" ] || enc="$renc/$oenc"
   awk -v name="$name" -v k="$keys" -v enc="$enc" -v ru="$ru" -v ou="$ou" -v rr="$rr" -v or="$orr" \
     'BEGIN { printf "%-22s %9d %-10s %9.1f %9.1f %6.2f %9.1f %9.1f %6.2f\n", name, k, enc,
