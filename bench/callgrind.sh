@@ -18,7 +18,7 @@ bin=$PWD/target/release/redoubt
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-port=27900
+port=${BENCH_PORT:-27900}
 ir_for() { # server-kind test requests -> total instructions
   local kind=$1 t=$2 n=$3
   local out="$work/cg.$kind.$t.$n"

@@ -6,6 +6,7 @@
 # with requests per second and the Redoubt/Redis ratio.
 #
 # Usage: bench/run.sh [-n REQUESTS] [-t TESTS] [-d VALUE_SIZE]
+# (BENCH_PORT=P makes it look for free ports from P up; default 27000)
 # Needs: redis-server, redis-benchmark, taskset; builds Redoubt in release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,22 +35,25 @@ trap cleanup EXIT
 
 free_port() {
   local p
-  for p in $(seq 27000 27999); do
+  local base=${BENCH_PORT:-27000}
+  for p in $(seq "$base" $((base + 999))); do
     if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return; fi
   done
 }
 
-start() { # name cmd... ; echoes port
+# Sets $port. Not run in $(...): the server would inherit the substitution's
+# pipe and hold it open (the caller then waits forever), and its pid would
+# be lost to cleanup.
+start() { # name cmd...
   local name=$1; shift
-  local port; port=$(free_port)
+  port=$(free_port)
   taskset -c 0 "$@" --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
-    --dir "$work" --logfile "$work/$name.log" &
+    --dir "$work" --logfile "$work/$name.log" >/dev/null &
   pids+=($!)
   for _ in $(seq 100); do
     redis-cli -p "$port" ping >/dev/null 2>&1 && break
     sleep 0.05
   done
-  echo "$port"
 }
 
 bench() { # port pipeline -> "test,rps" lines
@@ -58,8 +62,10 @@ bench() { # port pipeline -> "test,rps" lines
     awk -F, '{gsub(/"/,""); print $1 "," $2}'
 }
 
-redis_port=$(start redis redis-server)
-ours_port=$(start redoubt "$bin" server)
+start redis redis-server
+redis_port=$port
+start redoubt "$bin" server
+ours_port=$port
 
 printf "%-10s %3s %14s %14s %7s\n" test P redis redoubt ratio
 for p in 1 16; do
