@@ -421,7 +421,9 @@ impl ZSet {
         }
     }
 
-    fn convert(&mut self) {
+    /// Moves a listpack set to the skiplist encoding (SORT does this to
+    /// the set it reads, as Redis 7.0 does).
+    pub fn convert(&mut self) {
         if let ZSet::Listpack(p) = self {
             let mut sl = Skiplist::default();
             sl.dict.reserve(p.len);

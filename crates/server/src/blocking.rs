@@ -1,4 +1,4 @@
-//! Blocking commands (BLPOP and friends; later BZPOPMIN, BZMPOP): a client
+//! Blocking commands (BLPOP and friends, BZPOPMIN and BZMPOP): a client
 //! waits for a key to receive data without holding anyone else up.
 //!
 //! How it fits together, as in Redis 7.0:
@@ -11,7 +11,8 @@
 //!   SWAPDB marks the keys of the swapped databases ([`signal_db_ready`]).
 //! - After each top-level command (after the whole EXEC for a transaction)
 //!   the connection loop calls [`serve_ready`]: for each ready key, while
-//!   it holds a non-empty list, the first client waiting on it is unblocked
+//!   it holds a non-empty list (sorted set), the first client waiting on it
+//!   for a list (sorted set) is unblocked
 //!   and its command executed again through the normal dispatch path (so
 //!   its effect is propagated as the non-blocking form, and any key it
 //!   fills in turn — BLMOVE's destination — is served next). Its task is
@@ -238,11 +239,44 @@ pub fn remaining_ms(c: &Client, now_ms: i64) -> Option<u64> {
     (b.deadline_ms != 0).then(|| b.deadline_ms.saturating_sub(now_ms).max(0) as u64)
 }
 
-/// Whether `key` of `db` holds a live, non-empty list.
-fn has_data(srv: &Server, db: usize, key: &[u8]) -> bool {
-    srv.dbs[db].get(key).is_some_and(|e| {
-        !e.is_expired(srv.now_ms) && matches!(&e.value, Value::List(l) if !l.is_empty())
-    })
+/// Whether `key` of `db` holds live data a waiter can take: `Some(true)`
+/// for a non-empty sorted set, `Some(false)` for a non-empty list.
+fn ready_kind(srv: &Server, db: usize, key: &[u8]) -> Option<bool> {
+    let e = srv.dbs[db].get(key)?;
+    if e.is_expired(srv.now_ms) {
+        return None;
+    }
+    match &e.value {
+        Value::List(l) if !l.is_empty() => Some(false),
+        Value::ZSet(z) if !z.is_empty() => Some(true),
+        _ => None,
+    }
+}
+
+/// The first client waiting on `slot` for data of the kind the key holds
+/// (`zset`): as in Redis, a list only serves list waiters and a sorted
+/// set only sorted-set waiters; the others keep their place. Clients gone
+/// without cleanup are dropped from the queue on the way.
+fn first_waiter(srv: &mut Server, slot: &(usize, Vec<u8>), zset: bool) -> Option<u64> {
+    let ids: Vec<u64> = srv.blocking.waiting.get(slot)?.iter().copied().collect();
+    for id in ids {
+        let Some(rc) = srv.clients.get(&id) else {
+            if let Some(q) = srv.blocking.waiting.get_mut(slot) {
+                q.retain(|&x| x != id);
+            }
+            continue;
+        };
+        let Ok(c) = rc.try_borrow() else { continue };
+        let wants_zset = c.blocked.as_ref().is_some_and(|b| {
+            b.argv
+                .first()
+                .is_some_and(|n| crate::commands::zblocking::waits_for_zset(n))
+        });
+        if wants_zset == zset {
+            return Some(id);
+        }
+    }
+    None
 }
 
 /// Serves the clients waiting on keys that became ready, in FIFO order
@@ -252,22 +286,12 @@ pub fn serve_ready(srv: &mut Server) {
     while let Some(slot) = srv.blocking.ready.pop_front() {
         srv.blocking.ready_set.remove(&slot);
         let (db, key) = slot;
-        loop {
-            if !has_data(srv, db, &key) {
+        while let Some(zset) = ready_kind(srv, db, &key) {
+            let Some(id) = first_waiter(srv, &(db, key.clone()), zset) else {
                 break;
-            }
-            let next = srv
-                .blocking
-                .waiting
-                .get(&(db, key.clone()))
-                .and_then(|q| q.front().copied());
-            let Some(id) = next else { break };
+            };
             let Some(rc) = srv.clients.get(&id).cloned() else {
-                // Gone without cleanup: drop it from the queue.
-                if let Some(q) = srv.blocking.waiting.get_mut(&(db, key.clone())) {
-                    q.retain(|&x| x != id);
-                }
-                continue;
+                break;
             };
             // The calling client is never blocked, so this borrow cannot
             // clash with the one held by the running command.

@@ -259,3 +259,4 @@ pub fn pfdebug_unknown(sub: &[u8]) -> String {
         String::from_utf8_lossy(sub)
     )
 }
+pub const SORT_NOT_DOUBLE: &str = "ERR One or more scores can't be converted into double";

@@ -18,3 +18,4 @@ mod persistence;
 mod pubsub;
 mod server_core;
 mod transactions;
+mod zblocking;

@@ -503,7 +503,7 @@ fn zlexcount(ctx: &mut Ctx) {
 
 /// Pops up to `count` members from one end of the set at `key`; sends the
 /// events and deletes an emptied key.
-fn pop_members(ctx: &mut Ctx, key: &[u8], max: bool, count: usize) -> Vec<(f64, Box<[u8]>)> {
+pub fn pop_members(ctx: &mut Ctx, key: &[u8], max: bool, count: usize) -> Vec<(f64, Box<[u8]>)> {
     let mut popped: Vec<(f64, Box<[u8]>)> = Vec::new();
     if let Ok(Some(z)) = write_zset(ctx, key) {
         popped = z

@@ -48,6 +48,17 @@ pub fn parse_range_item(s: &[u8]) -> Option<f64> {
     Some(v)
 }
 
+/// SORT's reading of a weight: plain `strtod` (leading blanks and the
+/// empty string, as 0, pass) refusing trailing garbage, NaN and any
+/// `ERANGE`, underflow included.
+pub fn parse_strtod_strict(s: &[u8]) -> Option<f64> {
+    let (v, at_nul, erange) = strtod(s);
+    if !at_nul || erange || v.is_nan() {
+        return None;
+    }
+    Some(v)
+}
+
 /// Formats `d` as `%.17g` into `buf`; returns the written bytes.
 pub fn fmt(d: f64, buf: &mut [u8; 32]) -> &[u8] {
     if d.is_infinite() {

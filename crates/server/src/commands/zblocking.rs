@@ -1,0 +1,229 @@
+//! Blocking sorted-set pops: BZPOPMIN, BZPOPMAX and BZMPOP (`t_zset.c`
+//! and `blocked.c` in Redis). They pop like ZPOPMIN/ZPOPMAX/ZMPOP when a
+//! named key holds members, and otherwise wait through `blocking.rs`,
+//! which runs them again once a key receives a sorted set.
+//!
+//! Propagation, as in a Redis 7.0.15 AOF: BZPOPMIN/BZPOPMAX become
+//! `ZPOPMIN|ZPOPMAX key` and BZMPOP `ZPOPMIN|ZPOPMAX key n` with the
+//! number actually popped, whether served at once or after a wait.
+
+use super::zsets::{pop_members, write_zset};
+use crate::blocking;
+use crate::cmd::{Ctx, Handler};
+use crate::errors::{self, WrongType};
+use crate::util::double;
+
+pub const COMMANDS: &[(&str, Handler)] = &[
+    ("bzpopmin", bzpopmin),
+    ("bzpopmax", bzpopmax),
+    ("bzmpop", bzmpop),
+];
+
+/// Whether a command name is one of the sorted-set waits (the others
+/// wait for lists); a ready key only serves waiters of its own type.
+pub fn waits_for_zset(name: &[u8]) -> bool {
+    [&b"bzpopmin"[..], b"bzpopmax", b"bzmpop"]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n))
+}
+
+fn verb(max: bool) -> &'static [u8] {
+    if max {
+        b"ZPOPMAX"
+    } else {
+        b"ZPOPMIN"
+    }
+}
+
+/// The first of `keys` holding a non-empty sorted set; a key of another
+/// type met before one is an error, as in Redis.
+fn first_nonempty(ctx: &mut Ctx, keys: std::ops::Range<usize>) -> Result<Option<usize>, WrongType> {
+    for i in keys {
+        let key = ctx.argv.get(i);
+        if write_zset(ctx, key)?.is_some_and(|z| !z.is_empty()) {
+            return Ok(Some(i));
+        }
+    }
+    Ok(None)
+}
+
+fn bzpopmin(ctx: &mut Ctx) {
+    bzpop_generic(ctx, false);
+}
+
+fn bzpopmax(ctx: &mut Ctx) {
+    bzpop_generic(ctx, true);
+}
+
+/// BZPOP{MIN,MAX} key... timeout: `[key, member, score]` from the first
+/// non-empty set; the timeout is checked before the keys.
+fn bzpop_generic(ctx: &mut Ctx, max: bool) {
+    let last = ctx.argv.len() - 1;
+    let Some(deadline) = blocking::parse_timeout(ctx, last) else {
+        return;
+    };
+    match first_nonempty(ctx, 1..last) {
+        Err(WrongType) => ctx.err(errors::WRONGTYPE),
+        Ok(Some(i)) => {
+            let key = ctx.argv.get(i);
+            let popped = pop_members(ctx, key, max, 1);
+            let out = ctx.out();
+            out.array(3);
+            out.bulk(key);
+            for (s, m) in &popped {
+                out.bulk(m);
+                double::reply(out, *s);
+            }
+            ctx.propagate(&[verb(max), key]);
+        }
+        Ok(None) => {
+            if !blocking::may_block(ctx) {
+                return ctx.out().null_array();
+            }
+            blocking::block(ctx, 1..last, deadline);
+        }
+    }
+}
+
+/// BZMPOP timeout numkeys key... MIN|MAX [COUNT n]: the arguments are
+/// checked before the timeout, as in Redis; the reply is ZMPOP's.
+fn bzmpop(ctx: &mut Ctx) {
+    let argv = ctx.argv;
+    // Redis's range-checked parse sends this message for a bad number too.
+    let numkeys = match resp::parse_i64(argv.get(2)) {
+        Some(n) if n >= 1 => n as u64,
+        _ => return ctx.err(errors::NUMKEYS_POSITIVE),
+    };
+    let where_idx = 3 + numkeys;
+    if where_idx >= argv.len() as u64 {
+        return ctx.err(errors::SYNTAX);
+    }
+    let where_idx = where_idx as usize;
+    let w = argv.get(where_idx);
+    let max = if w.eq_ignore_ascii_case(b"min") {
+        false
+    } else if w.eq_ignore_ascii_case(b"max") {
+        true
+    } else {
+        return ctx.err(errors::SYNTAX);
+    };
+    let mut count: Option<usize> = None;
+    let mut j = where_idx + 1;
+    while j < argv.len() {
+        if count.is_none() && argv.get(j).eq_ignore_ascii_case(b"count") && j + 1 < argv.len() {
+            match resp::parse_i64(argv.get(j + 1)) {
+                Some(n) if n >= 1 => count = Some(n as usize),
+                _ => return ctx.err(errors::COUNT_POSITIVE),
+            }
+            j += 2;
+        } else {
+            return ctx.err(errors::SYNTAX);
+        }
+    }
+    let Some(deadline) = blocking::parse_timeout(ctx, 1) else {
+        return;
+    };
+    let keys = 3..where_idx;
+    match first_nonempty(ctx, keys.clone()) {
+        Err(WrongType) => ctx.err(errors::WRONGTYPE),
+        Ok(Some(i)) => {
+            let key = argv.get(i);
+            let popped = pop_members(ctx, key, max, count.unwrap_or(1));
+            let out = ctx.out();
+            out.array(2);
+            out.bulk(key);
+            out.array(popped.len());
+            for (s, m) in &popped {
+                out.array(2);
+                out.bulk(m);
+                double::reply(out, *s);
+            }
+            let mut nb = itoa::Buffer::new();
+            let n = nb.format(popped.len()).as_bytes();
+            ctx.propagate(&[verb(max), key, n]);
+        }
+        Ok(None) => {
+            if !blocking::may_block(ctx) {
+                return ctx.out().null_array();
+            }
+            blocking::block(ctx, keys, deadline);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::client::Client;
+    use crate::testkit::Kit;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    fn other(k: &mut Kit, id: u64) -> Rc<RefCell<Client>> {
+        let mut c = Client::new(id, k.srv.now_ms);
+        c.authenticated = true;
+        let rc = Rc::new(RefCell::new(c));
+        k.srv.clients.insert(id, rc.clone());
+        rc
+    }
+
+    fn run_as(k: &mut Kit, c: &Rc<RefCell<Client>>, args: &[&str]) {
+        let mut buf = Vec::new();
+        let mut ranges = Vec::new();
+        for a in args {
+            let s = buf.len();
+            buf.extend_from_slice(a.as_bytes());
+            ranges.push((s, buf.len()));
+        }
+        let mut cb = c.borrow_mut();
+        crate::cmd::execute(&mut k.srv, &mut cb, crate::cmd::Argv::new(&buf, &ranges));
+        drop(cb);
+        crate::blocking::serve_ready(&mut k.srv);
+    }
+
+    #[test]
+    fn immediate_pops_propagate_as_zpop() {
+        let mut k = Kit::new();
+        k.run(&["ZADD", "z", "1", "a", "2", "b", "3", "c"]);
+        assert_eq!(
+            k.run(&["BZPOPMIN", "nokey", "z", "0"]),
+            "*3\r\n$1\r\nz\r\n$1\r\na\r\n$1\r\n1\r\n"
+        );
+        assert_eq!(
+            k.run(&["BZMPOP", "0", "1", "z", "MAX", "COUNT", "5"]),
+            "*2\r\n$1\r\nz\r\n*2\r\n*2\r\n$1\r\nc\r\n$1\r\n3\r\n*2\r\n$1\r\nb\r\n$1\r\n2\r\n"
+        );
+        assert_eq!(
+            k.propagated(),
+            vec!["ZADD z 1 a 2 b 3 c", "ZPOPMIN z", "ZPOPMAX z 2"]
+        );
+        assert_eq!(k.run(&["EXISTS", "z"]), ":0\r\n");
+    }
+
+    #[test]
+    fn served_pops_propagate_and_skip_list_waiters() {
+        let mut k = Kit::new();
+        let a = other(&mut k, 10);
+        let b = other(&mut k, 11);
+        run_as(&mut k, &a, &["BLPOP", "q", "0"]);
+        run_as(&mut k, &b, &["BZMPOP", "0", "1", "q", "MIN", "COUNT", "3"]);
+        assert_eq!(k.srv.blocking.blocked_clients, 2);
+        k.run(&["ZADD", "q", "1", "x", "2", "y"]);
+        assert_eq!(
+            b.borrow().out.buf,
+            b"*2\r\n$1\r\nq\r\n*2\r\n*2\r\n$1\r\nx\r\n$1\r\n1\r\n*2\r\n$1\r\ny\r\n$1\r\n2\r\n"
+        );
+        assert!(a.borrow().out.buf.is_empty());
+        assert_eq!(k.propagated(), vec!["ZADD q 1 x 2 y", "ZPOPMIN q 2"]);
+        assert_eq!(k.srv.blocking.blocked_clients, 1);
+    }
+
+    #[test]
+    fn blocking_is_refused_where_not_allowed() {
+        let mut k = Kit::new();
+        k.client.deny_blocking = true;
+        assert_eq!(k.run(&["BZPOPMIN", "q", "0"]), "*-1\r\n");
+        assert_eq!(k.run(&["BZMPOP", "0", "1", "q", "MIN"]), "*-1\r\n");
+        assert!(k.client.blocked.is_none());
+        assert!(k.propagated().is_empty());
+    }
+}
