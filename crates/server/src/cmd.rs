@@ -554,6 +554,12 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
     if !client.in_exec {
         let arbitrary = cflags & flags::TOUCHES_ARBITRARY_KEYS != 0;
         srv.journal.end_command(!arbitrary);
+        // What WAIT waits for: the stream offset after this client's last
+        // write.
+        let off = srv.repl.master_repl_offset();
+        if off > client.woff && srv.dirty > dirty_before {
+            client.woff = off;
+        }
     }
 
     let usec = elapsed.as_micros() as u64;

@@ -162,3 +162,5 @@ pub fn exec_abort_because(why: &str) -> String {
     let why = why.strip_prefix("ERR ").unwrap_or(why);
     format!("EXECABORT Transaction discarded because of: {why}")
 }
+
+pub const WAIT_ON_REPLICA: &str = "ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.";

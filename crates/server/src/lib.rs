@@ -19,6 +19,7 @@ pub mod multi;
 pub mod net;
 pub mod notify;
 pub mod persistence;
+pub mod replication;
 pub mod server;
 pub mod startup;
 #[cfg(test)]

@@ -150,6 +150,8 @@ pub struct Server {
     /// `maxmemory` settings, the eviction pool and the background task's
     /// state (see `evict`).
     pub evictor: crate::evict::Evictor,
+    /// Replication: backlog, attached replicas, WAITing clients.
+    pub repl: crate::replication::ReplState,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -223,8 +225,11 @@ impl Server {
             fatal: false,
             blocking: Default::default(),
             evictor: Default::default(),
+            repl: Default::default(),
             config,
         };
+        let sink = s.repl.sink();
+        s.journal.add_sink(sink);
         s.apply_config();
         s.mem_startup = crate::alloc::allocated() as u64;
         s.mem_peak = s.mem_startup;
@@ -319,6 +324,7 @@ impl Server {
             }
         }
         self.monitors.retain(|&m| m != id);
+        self.repl.client_gone(id);
         self.watches.unwatch_all(id);
     }
 
@@ -455,6 +461,7 @@ impl Server {
             db.shrink_if_sparse();
         }
         self.close_timed_out_clients();
+        crate::replication::master::cron(self);
         crate::persistence::save::cron(self);
         self.refresh_time();
         let s = &self.stats;

@@ -13,5 +13,6 @@ mod harness;
 mod introspection;
 mod keys;
 mod persistence;
+mod replication;
 mod server_core;
 mod transactions;

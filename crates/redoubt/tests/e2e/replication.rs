@@ -1,0 +1,187 @@
+//! Replication as an operator sees it: a real Redis 7.0 replica following
+//! a Redoubt master gets the whole dataset, then every write, and ends
+//! equal key by key; WAIT counts it; a dropped link resumes with a
+//! partial resync.
+
+use crate::harness::{wait_for, Flavor, ServerHandle};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+fn q(c: &mut redis::Connection, args: &[&str]) -> redis::Value {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+fn text(v: redis::Value) -> String {
+    match v {
+        redis::Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+        redis::Value::SimpleString(s) => s,
+        redis::Value::Okay => "OK".into(),
+        redis::Value::Int(n) => n.to_string(),
+        redis::Value::Nil => "(nil)".into(),
+        redis::Value::Array(a) => a.into_iter().map(text).collect::<Vec<_>>().join(","),
+        other => format!("{other:?}"),
+    }
+}
+
+/// A field of `INFO replication`.
+fn info_field(c: &mut redis::Connection, name: &str) -> String {
+    let info = text(q(c, &["INFO", "replication"]));
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+/// Every key of the first 4 databases: type, value and absolute expiry.
+fn dataset(c: &mut redis::Connection) -> BTreeMap<(usize, String), String> {
+    let mut all = BTreeMap::new();
+    for db in 0..4 {
+        q(c, &["SELECT", &db.to_string()]);
+        let keys = match q(c, &["KEYS", "*"]) {
+            redis::Value::Array(a) => a.into_iter().map(text).collect::<Vec<_>>(),
+            _ => Vec::new(),
+        };
+        for k in keys {
+            let ty = text(q(c, &["TYPE", &k]));
+            let value = match ty.as_str() {
+                "string" => text(q(c, &["GET", &k])),
+                "list" => text(q(c, &["LRANGE", &k, "0", "-1"])),
+                "hash" => {
+                    let mut fields: Vec<String> = text(q(c, &["HGETALL", &k]))
+                        .split(',')
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                        .chunks(2)
+                        .map(|p| p.join("="))
+                        .collect();
+                    fields.sort();
+                    fields.join(",")
+                }
+                other => other.to_string(),
+            };
+            let at = text(q(c, &["PEXPIRETIME", &k]));
+            all.insert((db, k), format!("{ty} {at} {value}"));
+        }
+    }
+    q(c, &["SELECT", "0"]);
+    all
+}
+
+fn fill(c: &mut redis::Connection) {
+    q(c, &["SET", "s", "hello"]);
+    q(c, &["SET", "n", "12345"]);
+    q(c, &["SET", "ttl", "v", "PXAT", "4102444800000"]);
+    q(c, &["SET", "big", &"x".repeat(10_000)]);
+    q(c, &["HSET", "h", "f1", "v1", "f2", "2"]);
+    let items: Vec<String> = (0..2000).map(|i| format!("item-{i}")).collect();
+    let mut rpush = vec!["RPUSH", "l"];
+    rpush.extend(items.iter().map(|s| s.as_str()));
+    q(c, &rpush);
+    q(c, &["SELECT", "2"]);
+    q(c, &["SET", "in2", "two"]);
+    q(c, &["HSET", "h2", "a", "1"]);
+    q(c, &["SELECT", "0"]);
+}
+
+/// Waits until the replica processed everything the master produced.
+fn wait_in_sync(master: &mut redis::Connection, replica: &mut redis::Connection) {
+    wait_for(
+        "replica offset to reach master's",
+        Duration::from_secs(10),
+        || {
+            let m = info_field(master, "master_repl_offset");
+            !m.is_empty() && info_field(replica, "slave_repl_offset") == m
+        },
+    );
+}
+
+fn start_pair() -> (ServerHandle, ServerHandle) {
+    let master = ServerHandle::start(Flavor::Redoubt, &[]);
+    fill(&mut master.client());
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let replica = ServerHandle::start(Flavor::Redis, &[("replicaof", &target)]);
+    let mut r = replica.client();
+    wait_for(
+        "link up on the real replica",
+        Duration::from_secs(10),
+        || info_field(&mut r, "master_link_status") == "up",
+    );
+    (master, replica)
+}
+
+#[test]
+fn real_redis_replica_follows_redoubt_master() {
+    let (master, replica) = start_pair();
+    let mut m = master.client();
+    let mut r = replica.client();
+    wait_in_sync(&mut m, &mut r);
+    let before = dataset(&mut m);
+    assert_eq!(before.len(), 8);
+    assert_eq!(dataset(&mut r), before, "full sync");
+
+    // The live stream: every kind of write, in several databases.
+    q(&mut m, &["SET", "k", "v", "EX", "1000"]);
+    q(&mut m, &["DEL", "s"]);
+    q(&mut m, &["EXPIRE", "n", "500"]);
+    q(&mut m, &["INCRBYFLOAT", "f", "1.5"]);
+    q(&mut m, &["LPUSH", "l", "head"]);
+    q(&mut m, &["HSET", "h", "f3", "v3"]);
+    q(&mut m, &["SELECT", "3"]);
+    q(&mut m, &["SET", "in3", "three"]);
+    q(&mut m, &["MULTI"]);
+    q(&mut m, &["INCR", "ctr"]);
+    q(&mut m, &["SELECT", "1"]);
+    q(&mut m, &["RPUSH", "l1", "a", "b"]);
+    q(&mut m, &["EXEC"]);
+    q(&mut m, &["SELECT", "0"]);
+    q(&mut m, &["SET", "short", "x", "PX", "30"]);
+    std::thread::sleep(Duration::from_millis(60));
+    // Reading the expired key on the master deletes it and propagates DEL.
+    assert_eq!(q(&mut m, &["GET", "short"]), redis::Value::Nil);
+    assert_eq!(q(&mut m, &["WAIT", "1", "5000"]), redis::Value::Int(1));
+    wait_in_sync(&mut m, &mut r);
+    let after = dataset(&mut m);
+    assert!(after.contains_key(&(1, "l1".to_string())));
+    assert!(!after.contains_key(&(0, "short".to_string())));
+    assert_eq!(dataset(&mut r), after, "live stream");
+
+    // INFO on the master lists the replica as Redis does.
+    let info = text(q(&mut m, &["INFO", "replication"]));
+    assert!(info.contains("connected_slaves:1\r\n"), "{info}");
+    assert!(info.contains("slave0:ip=127.0.0.1,port="), "{info}");
+    assert!(info.contains(",state=online,offset="), "{info}");
+    assert!(info.contains("repl_backlog_active:1\r\n"), "{info}");
+    // WAIT for more replicas than there are times out with the count.
+    assert_eq!(q(&mut m, &["WAIT", "2", "100"]), redis::Value::Int(1));
+}
+
+#[test]
+fn real_redis_replica_resumes_with_partial_resync_after_link_kill() {
+    let (master, replica) = start_pair();
+    let mut m = master.client();
+    let mut r = replica.client();
+    wait_in_sync(&mut m, &mut r);
+    q(&mut r, &["CLIENT", "KILL", "TYPE", "master"]);
+    q(&mut m, &["SET", "during", "outage"]);
+    wait_for("partial resync accepted", Duration::from_secs(10), || {
+        std::fs::read_to_string(master.log_path())
+            .unwrap_or_default()
+            .contains("Partial resynchronization request from")
+    });
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(
+        q(&mut r, &["GET", "during"]),
+        redis::Value::BulkString(b"outage".to_vec())
+    );
+    assert_eq!(dataset(&mut r), dataset(&mut m));
+    let log = std::fs::read_to_string(replica.log_path()).unwrap_or_default();
+    assert!(
+        log.contains("Successful partial resynchronization with master."),
+        "{log}"
+    );
+}
