@@ -511,6 +511,15 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         reject(srv, client, idx, errors::MISCONF);
         return Flow::Continue;
     }
+    // A read-only replica takes writes from its master only.
+    if cflags & flags::WRITE != 0
+        && !client.is_master()
+        && srv.is_replica()
+        && srv.config.get_bool("replica-read-only")
+    {
+        reject(srv, client, idx, errors::READONLY);
+        return Flow::Continue;
+    }
     // While the dataset loads, only commands flagged `loading` run.
     if srv.persist.loading.is_some() && cflags & flags::LOADING == 0 {
         reject(srv, client, idx, errors::LOADING);

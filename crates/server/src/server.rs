@@ -167,6 +167,11 @@ fn new_run_id(rng: &mut SmallRng) -> String {
     (0..40).map(|_| HEX[rng.gen_range(0..16)] as char).collect()
 }
 
+/// A new random replication id (after a promotion, or at start).
+pub fn new_replid(rng: &mut SmallRng) -> String {
+    new_run_id(rng)
+}
+
 impl Server {
     pub fn new(config: Config) -> Server {
         let (ms, us) = unix_now();
@@ -301,7 +306,7 @@ impl Server {
 
     /// Whether this server follows a master (replication issue).
     pub fn is_replica(&self) -> bool {
-        false
+        self.repl.master.is_some()
     }
 
     /// Registers a new client and returns it.

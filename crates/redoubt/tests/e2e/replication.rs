@@ -185,3 +185,109 @@ fn real_redis_replica_resumes_with_partial_resync_after_link_kill() {
         "{log}"
     );
 }
+
+/// Starts a Redoubt replica of `master` and waits for its link.
+fn redoubt_replica_of(master: &ServerHandle) -> ServerHandle {
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let replica = ServerHandle::start(Flavor::Redoubt, &[("replicaof", &target)]);
+    let mut r = replica.client();
+    wait_for(
+        "link up on the Redoubt replica",
+        Duration::from_secs(10),
+        || info_field(&mut r, "master_link_status") == "up",
+    );
+    replica
+}
+
+/// Writes of every kind, including an expiry the master turns into DEL.
+fn live_writes(m: &mut redis::Connection) {
+    q(m, &["SET", "k", "v", "EX", "1000"]);
+    q(m, &["DEL", "s"]);
+    q(m, &["EXPIRE", "n", "500"]);
+    q(m, &["INCRBYFLOAT", "f", "1.5"]);
+    q(m, &["LPUSH", "l", "head"]);
+    q(m, &["HSET", "h", "f3", "v3"]);
+    q(m, &["SELECT", "3"]);
+    q(m, &["SET", "in3", "three"]);
+    q(m, &["MULTI"]);
+    q(m, &["INCR", "ctr"]);
+    q(m, &["SELECT", "1"]);
+    q(m, &["RPUSH", "l1", "a", "b"]);
+    q(m, &["EXEC"]);
+    q(m, &["SELECT", "0"]);
+    q(m, &["SET", "short", "x", "PX", "30"]);
+    std::thread::sleep(Duration::from_millis(60));
+    assert_eq!(q(m, &["GET", "short"]), redis::Value::Nil);
+}
+
+fn redoubt_replica_follows(master_flavor: Flavor) {
+    let directives: &[(&str, &str)] = match master_flavor {
+        Flavor::Redis => &[("repl-diskless-sync-delay", "0")],
+        Flavor::Redoubt => &[],
+    };
+    let master = ServerHandle::start(master_flavor, directives);
+    let mut m = master.client();
+    fill(&mut m);
+    let replica = redoubt_replica_of(&master);
+    let mut r = replica.client();
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(dataset(&mut r), dataset(&mut m), "full sync");
+    live_writes(&mut m);
+    assert_eq!(q(&mut m, &["WAIT", "1", "5000"]), redis::Value::Int(1));
+    wait_in_sync(&mut m, &mut r);
+    let after = dataset(&mut m);
+    assert!(!after.contains_key(&(0, "short".to_string())));
+    assert_eq!(dataset(&mut r), after, "live stream");
+
+    // Writes from ordinary clients are refused, in Redis's words.
+    let mut raw = replica.raw();
+    assert_eq!(
+        raw.cmd(&[b"SET", b"x", b"y"]),
+        b"-READONLY You can't write against a read only replica.\r\n"
+    );
+    assert_eq!(info_field(&mut r, "role"), "slave");
+
+    // A dropped link continues where it stopped.
+    q(&mut r, &["CLIENT", "KILL", "TYPE", "master"]);
+    q(&mut m, &["SET", "during", "outage"]);
+    wait_for("partial resync", Duration::from_secs(10), || {
+        std::fs::read_to_string(replica.log_path())
+            .unwrap_or_default()
+            .contains("Successful partial resynchronization with master.")
+    });
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(dataset(&mut r), dataset(&mut m), "after partial resync");
+    let log = std::fs::read_to_string(replica.log_path()).unwrap_or_default();
+    assert_eq!(log.matches("Full resync from master").count(), 1, "{log}");
+}
+
+#[test]
+fn redoubt_replica_follows_real_redis_master() {
+    redoubt_replica_follows(Flavor::Redis);
+}
+
+#[test]
+fn redoubt_replica_follows_redoubt_master() {
+    redoubt_replica_follows(Flavor::Redoubt);
+}
+
+#[test]
+fn promoted_replica_keeps_old_replid_as_replid2() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut m = master.client();
+    fill(&mut m);
+    let replica = redoubt_replica_of(&master);
+    let mut r = replica.client();
+    wait_in_sync(&mut m, &mut r);
+    let old = info_field(&mut m, "master_replid");
+    let offset: i64 = info_field(&mut m, "master_repl_offset").parse().unwrap();
+    assert_eq!(q(&mut r, &["REPLICAOF", "NO", "ONE"]), redis::Value::Okay);
+    assert_eq!(info_field(&mut r, "role"), "master");
+    assert_eq!(info_field(&mut r, "master_replid2"), old);
+    assert_eq!(
+        info_field(&mut r, "second_repl_offset"),
+        (offset + 1).to_string()
+    );
+    assert_ne!(info_field(&mut r, "master_replid"), old);
+    assert_eq!(q(&mut r, &["SET", "now", "writable"]), redis::Value::Okay);
+}

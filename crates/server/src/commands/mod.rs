@@ -48,5 +48,6 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(persistence::COMMANDS);
     v.extend_from_slice(lists::COMMANDS);
     v.extend_from_slice(crate::replication::master::COMMANDS);
+    v.extend_from_slice(crate::replication::replica::COMMANDS);
     v
 }

@@ -184,6 +184,28 @@ pub fn load_file(srv: &mut Server) -> Result<(), String> {
     Ok(())
 }
 
+/// Loads an RDB held in memory (a replica's full sync) into the databases,
+/// which the caller emptied.
+pub fn load_bytes(srv: &mut Server, bytes: &[u8]) -> Result<(), String> {
+    let path = std::path::Path::new("(replication stream)");
+    let mut r = Reader::new(bytes).map_err(|e| describe(path, &e))?;
+    let mut st = Apply {
+        db: 0,
+        loaded: 0,
+        expired: 0,
+    };
+    srv.refresh_time();
+    while let Some(item) = r.next_item().map_err(|e| describe(path, &e))? {
+        apply(srv, &mut st, item)?;
+    }
+    log_notice!(
+        "Done loading RDB, keys loaded: {}, keys expired: {}.",
+        st.loaded,
+        st.expired
+    );
+    Ok(())
+}
+
 /// Marks the server as loading when there is a file to load, before the
 /// listeners open, so the first client already sees `-LOADING`.
 pub fn prepare(srv: &mut Server) {

@@ -57,6 +57,9 @@ pub struct Feed {
     /// Database the stream last selected (None: emit SELECT next).
     pub seldb: Option<usize>,
     pub replicas: Vec<Replica>,
+    /// Set on a replica: the master's stream is passed on verbatim (see
+    /// `replica`), so the effects of applying it are not fed again.
+    pub proxy: bool,
 }
 
 impl Feed {
@@ -78,7 +81,7 @@ impl Feed {
 
     /// Appends a command for database `db`, selecting it first if needed.
     pub fn feed_command(&mut self, db: usize, command: &[u8]) {
-        if self.backlog.is_none() {
+        if self.backlog.is_none() || self.proxy {
             return;
         }
         if self.seldb != Some(db) {
@@ -97,6 +100,13 @@ impl Feed {
         if self.backlog.is_none() {
             self.backlog = Some(Backlog::new(size, self.base_offset));
         }
+    }
+
+    /// Starts a new history at `offset` (after a full sync from a master).
+    pub fn reset(&mut self, size: usize, offset: i64) {
+        self.base_offset = offset;
+        self.backlog = Some(Backlog::new(size, offset));
+        self.seldb = None;
     }
 
     /// Replicas whose acknowledged offset reaches `offset`.
@@ -470,11 +480,11 @@ pub fn cron(srv: &mut Server) {
 /// The `INFO replication` section of a master, in Redis 7.0's order.
 pub fn info(srv: &Server, b: &mut String) {
     let f = srv.repl.feed.borrow();
-    let _ = write!(
-        b,
-        "role:master\r\nconnected_slaves:{}\r\n",
-        f.replicas.len()
-    );
+    match &srv.repl.master {
+        Some(m) => super::replica::info(srv, m, b),
+        None => b.push_str("role:master\r\n"),
+    }
+    let _ = write!(b, "connected_slaves:{}\r\n", f.replicas.len());
     for (i, r) in f.replicas.iter().enumerate() {
         let lag = (srv.now_ms - r.ack_ms).max(0) / 1000;
         let _ = write!(

@@ -7,6 +7,9 @@
 //!   snapshot, or `+CONTINUE` from the backlog), `WAIT`, the pings, and
 //!   `INFO replication`.
 //!
+//! - [`replica`]: the replica side: `REPLICAOF`, the link to the master
+//!   (handshake, RDB transfer and load, applying the stream, ACKs).
+//!
 //! The state shared with the journal sink lives in [`master::Feed`]
 //! behind an `Rc<RefCell<..>>`: the journal owns its sinks, and the sink
 //! must reach the backlog and the replicas' pending stream bytes. It is
@@ -14,6 +17,7 @@
 
 pub mod backlog;
 pub mod master;
+pub mod replica;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -43,6 +47,10 @@ pub struct ReplState {
     pub waiters: Vec<master::Waiter>,
     /// Unix ms of the last PING fed to the replicas.
     pub last_ping_ms: i64,
+    /// The master we follow (None: we are a master).
+    pub master: Option<replica::MasterLink>,
+    /// Wakes the replica link task when the master changes.
+    pub link_notify: Rc<tokio::sync::Notify>,
 }
 
 impl Default for ReplState {
@@ -54,6 +62,8 @@ impl Default for ReplState {
             handshakes: HashMap::new(),
             waiters: Vec::new(),
             last_ping_ms: 0,
+            master: None,
+            link_notify: Rc::new(tokio::sync::Notify::new()),
         }
     }
 }
