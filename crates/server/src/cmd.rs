@@ -497,7 +497,10 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
     // As Redis: with a memory limit, every command first evicts what it
     // must; only commands that may grow memory are refused when nothing
     // could be evicted.
-    if srv.evictor.maxmemory > 0 && crate::evict::out_of_memory(srv) && cflags & flags::DENYOOM != 0
+    if srv.evictor.maxmemory > 0
+        && !client.is_master()
+        && crate::evict::out_of_memory(srv)
+        && cflags & flags::DENYOOM != 0
     {
         reject(srv, client, idx, errors::OOM);
         return Flow::Continue;

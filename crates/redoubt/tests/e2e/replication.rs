@@ -291,3 +291,62 @@ fn promoted_replica_keeps_old_replid_as_replid2() {
     assert_ne!(info_field(&mut r, "master_replid"), old);
     assert_eq!(q(&mut r, &["SET", "now", "writable"]), redis::Value::Okay);
 }
+
+#[test]
+fn chained_replica_follows_through_a_replica_in_the_selected_db() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut m = master.client();
+    fill(&mut m);
+    let middle = redoubt_replica_of(&master);
+    let mut a = middle.client();
+    // The stream has db 3 selected when the end replica syncs from the
+    // middle one; later db 3 writes come without a SELECT.
+    q(&mut m, &["SELECT", "3"]);
+    q(&mut m, &["SET", "x", "1"]);
+    wait_in_sync(&mut m, &mut a);
+    let end = redoubt_replica_of(&middle);
+    let mut b = end.client();
+    q(&mut m, &["SET", "y", "2"]);
+    q(&mut m, &["SELECT", "0"]);
+    live_writes(&mut m);
+    wait_in_sync(&mut m, &mut b);
+    assert_eq!(
+        info_field(&mut b, "slave_repl_offset"),
+        info_field(&mut m, "master_repl_offset")
+    );
+    assert_eq!(dataset(&mut b), dataset(&mut m));
+}
+
+#[test]
+fn sibling_continues_partially_with_the_promoted_replica() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut m = master.client();
+    fill(&mut m);
+    let r1 = redoubt_replica_of(&master);
+    let r2 = redoubt_replica_of(&master);
+    let (mut c1, mut c2) = (r1.client(), r2.client());
+    live_writes(&mut m);
+    wait_in_sync(&mut m, &mut c1);
+    wait_in_sync(&mut m, &mut c2);
+    drop(master);
+    assert_eq!(q(&mut c1, &["REPLICAOF", "NO", "ONE"]), redis::Value::Okay);
+    let port = r1.addr().port().to_string();
+    assert_eq!(
+        q(&mut c2, &["REPLICAOF", "127.0.0.1", &port]),
+        redis::Value::Okay
+    );
+    wait_for("sibling's partial resync", Duration::from_secs(10), || {
+        std::fs::read_to_string(r2.log_path())
+            .unwrap_or_default()
+            .contains("Successful partial resynchronization with master.")
+    });
+    q(&mut c1, &["SET", "after", "promotion"]);
+    wait_in_sync(&mut c1, &mut c2);
+    assert_eq!(dataset(&mut c2), dataset(&mut c1));
+    assert_eq!(
+        info_field(&mut c2, "master_replid"),
+        info_field(&mut c1, "master_replid")
+    );
+    let log = std::fs::read_to_string(r2.log_path()).unwrap_or_default();
+    assert_eq!(log.matches("Full resync from master").count(), 1, "{log}");
+}

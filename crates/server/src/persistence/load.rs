@@ -124,6 +124,7 @@ fn apply(srv: &mut Server, st: &mut Apply, item: Item) -> Result<(), String> {
                 }
                 b"repl-id" => srv.persist.rdb_repl_id = Some(v.into_owned()),
                 b"repl-offset" => srv.persist.rdb_repl_offset = v.parse().ok(),
+                b"repl-stream-db" => srv.repl.stream_db = v.parse().unwrap_or(0),
                 _ => {}
             }
         }

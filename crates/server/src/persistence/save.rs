@@ -105,6 +105,7 @@ fn aux(srv: &Server) -> Aux {
         repl_id: srv.master_replid.clone(),
         repl_offset: 0,
         aof_base: false,
+        repl_stream_db: 0,
     }
 }
 

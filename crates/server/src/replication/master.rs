@@ -356,6 +356,13 @@ fn snapshot_bytes(srv: &mut Server, offset: i64) -> Result<Vec<u8>, String> {
         repl_id: srv.master_replid.clone(),
         repl_offset: offset,
         aof_base: false,
+        // A replica passing its master's stream on cannot insert a SELECT
+        // into it: the database that stream has selected goes in the RDB.
+        repl_stream_db: if srv.repl.feed.borrow().proxy {
+            srv.repl.stream_db
+        } else {
+            0
+        },
     };
     let compress = srv.config.get_bool("rdbcompression");
     let checksum = srv.config.get_bool("rdbchecksum");
@@ -465,7 +472,9 @@ fn serve_waiters(srv: &mut Server, all: bool) {
 pub fn cron(srv: &mut Server) {
     let period = srv.config.get_int("repl-ping-replica-period").max(1) * 1000;
     let mut f = srv.repl.feed.borrow_mut();
-    if f.replicas.is_empty() {
+    // A replica passes its master's pings on; its own would shift the
+    // offsets of its replicas away from the master's.
+    if f.replicas.is_empty() || f.proxy {
         return;
     }
     if srv.now_ms - srv.repl.last_ping_ms >= period {

@@ -49,6 +49,9 @@ pub struct ReplState {
     pub last_ping_ms: i64,
     /// The master we follow (None: we are a master).
     pub master: Option<replica::MasterLink>,
+    /// On a replica: the database the master's stream has selected (from
+    /// the RDB's `repl-stream-db`, then following its SELECTs).
+    pub stream_db: usize,
     /// Wakes the replica link task when the master changes.
     pub link_notify: Rc<tokio::sync::Notify>,
 }
@@ -63,6 +66,7 @@ impl Default for ReplState {
             waiters: Vec::new(),
             last_ping_ms: 0,
             master: None,
+            stream_db: 0,
             link_notify: Rc::new(tokio::sync::Notify::new()),
         }
     }

@@ -502,6 +502,7 @@ async fn stream_commands(srv: &Rc<RefCell<Server>>, mut conn: Conn, gen: u64) ->
             let mut cb = c.borrow_mut();
             cb.kind = Kind::Master;
             cb.authenticated = true;
+            cb.db = s.repl.stream_db.min(s.dbs.len().saturating_sub(1));
             cb.addr = conn.stream.peer_addr().ok();
             cb.laddr = conn.stream.local_addr().ok();
         }
@@ -566,6 +567,8 @@ async fn stream_commands(srv: &Rc<RefCell<Server>>, mut conn: Conn, gen: u64) ->
                 }
             }
             rbuf.drain(..pos.min(rbuf.len()));
+            // Kept across links: a partial resync continues in this db.
+            s.repl.stream_db = c.db;
             if c.killed {
                 break Ok(());
             }
