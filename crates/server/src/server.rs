@@ -329,7 +329,7 @@ impl Server {
             }
         }
         self.monitors.retain(|&m| m != id);
-        self.repl.client_gone(id);
+        crate::replication::client_gone(self, id);
         self.watches.unwatch_all(id);
     }
 

@@ -246,6 +246,7 @@ async fn serve(config: Config, pidfile: String) -> i32 {
 
     tokio::task::spawn_local(crate::persistence::save::persistence_task(srv.clone()));
     tokio::task::spawn_local(crate::replication::replica::link_task(srv.clone()));
+    tokio::task::spawn_local(crate::replication::fullsync::transfer_task(srv.clone()));
     let loader = srv.clone();
     tokio::task::spawn_local(async move {
         if let Err(e) = crate::persistence::load::load_at_startup(loader.clone()).await {

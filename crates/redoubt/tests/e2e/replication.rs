@@ -350,3 +350,57 @@ fn sibling_continues_partially_with_the_promoted_replica() {
     let log = std::fs::read_to_string(r2.log_path()).unwrap_or_default();
     assert_eq!(log.matches("Full resync from master").count(), 1, "{log}");
 }
+
+/// Writes made while the snapshot is being streamed reach the replica
+/// after it, for both kinds of replica.
+fn full_sync_under_write_load(replica_flavor: Flavor) {
+    let master = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut m = master.client();
+    q(&mut m, &["DEBUG", "POPULATE", "60000", "key", "100"]);
+    let addr = master.url();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut c = redis::Client::open(addr).unwrap().get_connection().unwrap();
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                q(&mut c, &["INCR", "counter"]);
+                q(&mut c, &["SET", &format!("w{}", n % 500), &n.to_string()]);
+                n += 1;
+            }
+            n
+        })
+    };
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let replica = ServerHandle::start(replica_flavor, &[("replicaof", &target)]);
+    let mut r = replica.client();
+    wait_for("link up under load", Duration::from_secs(30), || {
+        info_field(&mut r, "master_link_status") == "up"
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let writes = writer.join().unwrap();
+    assert!(writes > 0);
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(q(&mut r, &["DBSIZE"]), q(&mut m, &["DBSIZE"]));
+    assert_eq!(
+        q(&mut r, &["GET", "counter"]),
+        q(&mut m, &["GET", "counter"])
+    );
+    assert_eq!(q(&mut r, &["GET", "w7"]), q(&mut m, &["GET", "w7"]));
+    assert_eq!(
+        q(&mut r, &["GET", "key:59999"]),
+        q(&mut m, &["GET", "key:59999"])
+    );
+}
+
+#[test]
+fn real_redis_replica_full_sync_under_write_load() {
+    full_sync_under_write_load(Flavor::Redis);
+}
+
+#[test]
+fn redoubt_replica_full_sync_under_write_load() {
+    full_sync_under_write_load(Flavor::Redoubt);
+}

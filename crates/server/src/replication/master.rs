@@ -15,6 +15,7 @@
 //! the snapshot point and the end of the transfer.
 
 use super::backlog::Backlog;
+use super::fullsync::{self, SyncState};
 use super::Handshake;
 use crate::client::{Client, Kind};
 use crate::cmd::{Ctx, Handler};
@@ -45,6 +46,17 @@ pub struct Replica {
     pub ack_ms: i64,
     /// Stream bytes not yet handed to its connection.
     pub pending: Vec<u8>,
+    /// Snapshot bytes not yet handed to its connection; they go out
+    /// before any stream byte.
+    pub bulk: Vec<u8>,
+    pub sync: SyncState,
+    /// Its snapshot failed: the connection is closed.
+    pub failed: bool,
+    /// After an `$EOF:` transfer the stream waits for the replica's first
+    /// ACK: it recognises the end mark only as the last bytes it read, so
+    /// nothing may follow the mark before it has loaded (Redis 7.0 does
+    /// the same).
+    pub await_ack: bool,
     pub wake: Rc<Notify>,
 }
 
@@ -212,6 +224,10 @@ fn ack(srv: &mut Server, id: u64, offset: i64) {
         if let Some(r) = f.replicas.iter_mut().find(|r| r.id == id) {
             r.ack_offset = r.ack_offset.max(offset);
             r.ack_ms = srv.now_ms;
+            if r.await_ack {
+                r.await_ack = false;
+                r.wake.notify_one();
+            }
         }
     }
     serve_waiters(srv, false);
@@ -251,7 +267,7 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
         let offset = resp::parse_i64(ctx.argv.get(2));
         if let Some(off) = offset {
             if try_partial(ctx, &replid, off, &who) {
-                attach(ctx, hs, ip, size, off - 1);
+                attach(ctx, hs, ip, size, off - 1, SyncState::Online);
                 return;
             }
         }
@@ -268,6 +284,13 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
     // The backlog must exist before the snapshot point so that the stream
     // after it is kept for a later partial resync.
     ctx.srv.repl.feed.borrow_mut().ensure_backlog(size);
+    if psync && hs.capa_eof {
+        // Streamed: the snapshot starts now, or after the one under way.
+        log_notice!("Replica {who} waits for a snapshot (streamed with an EOF mark)");
+        attach(ctx, hs, ip, size, 0, SyncState::WaitBgsave);
+        fullsync::start_pending(ctx.srv);
+        return;
+    }
     let offset = ctx.srv.repl.master_repl_offset();
     log_notice!("Starting BGSAVE for SYNC with target: replicas sockets");
     let rdb = match snapshot_bytes(ctx.srv, offset) {
@@ -291,7 +314,7 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
     // The stream after the snapshot starts with an explicit SELECT: the
     // replica's link starts in the database named by `repl-stream-db`.
     ctx.srv.repl.feed.borrow_mut().seldb = None;
-    attach(ctx, hs, ip, size, 0);
+    attach(ctx, hs, ip, size, 0, SyncState::Online);
     log_notice!("Synchronization with replica {who} succeeded");
 }
 
@@ -327,7 +350,7 @@ fn try_partial(ctx: &mut Ctx, replid: &str, offset: i64, who: &str) -> bool {
 }
 
 /// Turns the calling connection into an attached replica.
-fn attach(ctx: &mut Ctx, hs: Handshake, ip: String, size: usize, ack_offset: i64) {
+fn attach(ctx: &mut Ctx, hs: Handshake, ip: String, size: usize, ack_offset: i64, sync: SyncState) {
     let c: &mut Client = ctx.client;
     c.kind = Kind::Replica;
     let mut f = ctx.srv.repl.feed.borrow_mut();
@@ -339,6 +362,10 @@ fn attach(ctx: &mut Ctx, hs: Handshake, ip: String, size: usize, ack_offset: i64
         ack_offset,
         ack_ms: ctx.srv.now_ms,
         pending: Vec::new(),
+        bulk: Vec::new(),
+        sync,
+        failed: false,
+        await_ack: false,
         wake: c.wake.clone(),
     });
 }
@@ -347,8 +374,8 @@ fn attach(ctx: &mut Ctx, hs: Handshake, ip: String, size: usize, ack_offset: i64
 /// id and `offset`.
 fn snapshot_bytes(srv: &mut Server, offset: i64) -> Result<Vec<u8>, String> {
     // The keyspace walk serves one snapshot at a time.
-    if srv.persist.bgsave.is_some() {
-        return Err("a background save is in progress".into());
+    if fullsync::walk_busy(srv) {
+        return Err("another snapshot is in progress".into());
     }
     let aux = Aux {
         ctime_secs: srv.now_ms / 1000,
@@ -356,13 +383,7 @@ fn snapshot_bytes(srv: &mut Server, offset: i64) -> Result<Vec<u8>, String> {
         repl_id: srv.master_replid.clone(),
         repl_offset: offset,
         aof_base: false,
-        // A replica passing its master's stream on cannot insert a SELECT
-        // into it: the database that stream has selected goes in the RDB.
-        repl_stream_db: if srv.repl.feed.borrow().proxy {
-            srv.repl.stream_db
-        } else {
-            0
-        },
+        repl_stream_db: stream_db_for_snapshot(srv),
     };
     let compress = srv.config.get_bool("rdbcompression");
     let checksum = srv.config.get_bool("rdbchecksum");
@@ -380,6 +401,39 @@ fn snapshot_bytes(srv: &mut Server, offset: i64) -> Result<Vec<u8>, String> {
         out.append(&mut snap.take_bytes());
         if done {
             return Ok(out);
+        }
+    }
+}
+
+/// The database a replica starts applying our stream in (`repl-stream-db`).
+/// A replica passing its master's stream on cannot insert a SELECT into
+/// it, so it names the database that stream has selected; a master
+/// re-selects explicitly after every snapshot point and says 0.
+pub fn stream_db_for_snapshot(srv: &Server) -> usize {
+    if srv.repl.feed.borrow().proxy {
+        srv.repl.stream_db
+    } else {
+        0
+    }
+}
+
+/// Closes the connections of replicas whose snapshot failed (they retry).
+pub fn close_failed(srv: &mut Server) {
+    let failed: Vec<u64> = srv
+        .repl
+        .feed
+        .borrow()
+        .replicas
+        .iter()
+        .filter(|r| r.failed)
+        .map(|r| r.id)
+        .collect();
+    for id in failed {
+        if let Some(c) = srv.clients.get(&id) {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                c.killed = true;
+                c.wake.notify_one();
+            }
         }
     }
 }
@@ -470,6 +524,8 @@ fn serve_waiters(srv: &mut Server, all: bool) {
 /// `repl-ping-replica-period` seconds so they can tell a silent master
 /// from a dead one, and keep asking for ACKs while clients wait.
 pub fn cron(srv: &mut Server) {
+    // Replicas that arrived during a BGSAVE get their snapshot after it.
+    fullsync::start_pending(srv);
     let period = srv.config.get_int("repl-ping-replica-period").max(1) * 1000;
     let mut f = srv.repl.feed.borrow_mut();
     // A replica passes its master's pings on; its own would shift the
@@ -498,8 +554,11 @@ pub fn info(srv: &Server, b: &mut String) {
         let lag = (srv.now_ms - r.ack_ms).max(0) / 1000;
         let _ = write!(
             b,
-            "slave{i}:ip={},port={},state=online,offset={},lag={lag}\r\n",
-            r.ip, r.port, r.ack_offset
+            "slave{i}:ip={},port={},state={},offset={},lag={lag}\r\n",
+            r.ip,
+            r.port,
+            r.sync.name(),
+            r.ack_offset
         );
     }
     let (active, size, first, histlen) = match &f.backlog {

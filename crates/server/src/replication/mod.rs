@@ -16,6 +16,7 @@
 //! only borrowed for the span of one call, never across an await.
 
 pub mod backlog;
+pub mod fullsync;
 pub mod master;
 pub mod replica;
 
@@ -52,6 +53,9 @@ pub struct ReplState {
     /// On a replica: the database the master's stream has selected (from
     /// the RDB's `repl-stream-db`, then following its SELECTs).
     pub stream_db: usize,
+    /// The streamed full sync under way, and the task driving it.
+    pub transfer: Option<fullsync::Transfer>,
+    pub transfer_notify: Rc<tokio::sync::Notify>,
     /// Wakes the replica link task when the master changes.
     pub link_notify: Rc<tokio::sync::Notify>,
 }
@@ -67,6 +71,8 @@ impl Default for ReplState {
             last_ping_ms: 0,
             master: None,
             stream_db: 0,
+            transfer: None,
+            transfer_notify: Rc::new(tokio::sync::Notify::new()),
             link_notify: Rc::new(tokio::sync::Notify::new()),
         }
     }
@@ -88,22 +94,36 @@ impl ReplState {
     pub fn drain_to(&self, id: u64, out: &mut Vec<u8>) {
         let mut f = self.feed.borrow_mut();
         if let Some(r) = f.replicas.iter_mut().find(|r| r.id == id) {
-            if out.is_empty() {
-                std::mem::swap(out, &mut r.pending);
-            } else {
-                out.append(&mut r.pending);
+            // The snapshot first; the stream only once it is complete.
+            out.append(&mut r.bulk);
+            if r.sync == fullsync::SyncState::Online && !r.await_ack {
+                if out.is_empty() {
+                    std::mem::swap(out, &mut r.pending);
+                } else {
+                    out.append(&mut r.pending);
+                }
             }
         }
     }
+}
 
-    /// Forgets connection `id` (gone or killed).
-    pub fn client_gone(&mut self, id: u64) {
-        self.handshakes.remove(&id);
-        self.waiters.retain(|w| w.client != id);
-        let mut f = self.feed.borrow_mut();
-        if let Some(pos) = f.replicas.iter().position(|r| r.id == id) {
-            let r = f.replicas.remove(pos);
-            crate::log_notice!("Connection with replica {}:{} lost.", r.ip, r.port);
+/// Forgets connection `id` (gone or killed).
+pub fn client_gone(srv: &mut crate::server::Server, id: u64) {
+    let repl = &mut srv.repl;
+    repl.handshakes.remove(&id);
+    repl.waiters.retain(|w| w.client != id);
+    let gone = {
+        let mut f = repl.feed.borrow_mut();
+        match f.replicas.iter().position(|r| r.id == id) {
+            Some(pos) => {
+                let r = f.replicas.remove(pos);
+                crate::log_notice!("Connection with replica {}:{} lost.", r.ip, r.port);
+                true
+            }
+            None => false,
         }
+    };
+    if gone {
+        fullsync::target_gone(srv, id);
     }
 }
