@@ -514,6 +514,14 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         reject(srv, client, idx, errors::MISCONF);
         return Flow::Continue;
     }
+    // min-replicas-to-write: refuse writes that too few replicas would get.
+    if cflags & flags::WRITE != 0
+        && !client.is_master()
+        && crate::replication::master::too_few_good_replicas(srv)
+    {
+        reject(srv, client, idx, errors::NOREPLICAS);
+        return Flow::Continue;
+    }
     // A read-only replica takes writes from its master only.
     if cflags & flags::WRITE != 0
         && !client.is_master()

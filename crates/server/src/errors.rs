@@ -167,3 +167,4 @@ pub const WAIT_ON_REPLICA: &str = "ERR WAIT cannot be used with replica instance
 pub const READONLY: &str = "READONLY You can't write against a read only replica.";
 pub const REPLICAOF_FROM_REPLICA: &str = "ERR Command is not valid when client is a replica.";
 pub const INVALID_MASTER_PORT: &str = "ERR Invalid master port";
+pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";

@@ -288,6 +288,8 @@ impl Server {
             self.slowlog.pop_back();
         }
         crate::evict::configure(self);
+        self.repl.min_replicas_to_write = self.config.get_int("min-replicas-to-write");
+        self.repl.min_replicas_max_lag = self.config.get_int("min-replicas-max-lag");
     }
 
     /// Refreshes the cached clock; called before every command.

@@ -158,6 +158,22 @@ fn real_redis_replica_follows_redoubt_master() {
     assert!(info.contains("repl_backlog_active:1\r\n"), "{info}");
     // WAIT for more replicas than there are times out with the count.
     assert_eq!(q(&mut m, &["WAIT", "2", "100"]), redis::Value::Int(1));
+
+    // ROLE lists the replica with its acknowledged offset.
+    let role = text(q(&mut m, &["ROLE"]));
+    let port = replica.addr().port().to_string();
+    assert!(role.starts_with("master,"), "{role}");
+    assert!(role.contains(&format!("127.0.0.1,{port},")), "{role}");
+
+    // min-replicas-to-write refuses writes that too few replicas get.
+    q(&mut m, &["CONFIG", "SET", "min-replicas-to-write", "2"]);
+    let mut raw = master.raw();
+    assert_eq!(
+        raw.cmd(&[b"SET", b"x", b"y"]),
+        b"-NOREPLICAS Not enough good replicas to write.\r\n"
+    );
+    q(&mut m, &["CONFIG", "SET", "min-replicas-to-write", "1"]);
+    assert_eq!(raw.cmd(&[b"SET", b"x", b"y"]), b"+OK\r\n");
 }
 
 #[test]
@@ -246,6 +262,10 @@ fn redoubt_replica_follows(master_flavor: Flavor) {
         b"-READONLY You can't write against a read only replica.\r\n"
     );
     assert_eq!(info_field(&mut r, "role"), "slave");
+    let role = text(q(&mut r, &["ROLE"]));
+    let port = master.addr().port();
+    let want = format!("slave,127.0.0.1,{port},connected,");
+    assert!(role.starts_with(&want), "{role}");
 
     // A dropped link continues where it stopped.
     q(&mut r, &["CLIENT", "KILL", "TYPE", "master"]);

@@ -34,6 +34,7 @@ pub const COMMANDS: &[(&str, Handler)] = &[
     ("psync", psync),
     ("sync", sync),
     ("wait", wait),
+    ("role", role),
 ];
 
 /// A replica attached to this master.
@@ -540,6 +541,70 @@ pub fn cron(srv: &mut Server) {
     if !srv.repl.waiters.is_empty() {
         f.feed(GETACK);
     }
+}
+
+/// `ROLE`: this server's place in the replication topology.
+fn role(ctx: &mut Ctx) {
+    let (srv, client) = ctx.parts();
+    let out = &mut client.out;
+    if let Some(m) = &srv.repl.master {
+        use super::replica::LinkState;
+        let state = match m.state {
+            LinkState::Connect => "connect",
+            LinkState::Connecting => "connecting",
+            LinkState::Handshake => "handshake",
+            LinkState::Transfer => "sync",
+            LinkState::Connected => "connected",
+        };
+        let offset = if m.state == LinkState::Connected {
+            srv.repl.master_repl_offset()
+        } else {
+            -1
+        };
+        out.array(5);
+        out.bulk(b"slave");
+        out.bulk(m.host.as_bytes());
+        out.int(i64::from(m.port));
+        out.bulk(state.as_bytes());
+        out.int(offset);
+        return;
+    }
+    let f = srv.repl.feed.borrow();
+    out.array(3);
+    out.bulk(b"master");
+    out.int(f.offset());
+    let online: Vec<&Replica> = f
+        .replicas
+        .iter()
+        .filter(|r| r.sync == SyncState::Online)
+        .collect();
+    out.array(online.len());
+    for r in online {
+        out.array(3);
+        out.bulk(r.ip.as_bytes());
+        out.bulk(r.port.to_string().as_bytes());
+        out.bulk(r.ack_offset.to_string().as_bytes());
+    }
+}
+
+/// `min-replicas-to-write`: whether writes must be refused because fewer
+/// replicas than required acknowledged within `min-replicas-max-lag`
+/// seconds (Redis's "good" replicas).
+pub fn too_few_good_replicas(srv: &Server) -> bool {
+    let (need, max_lag) = (
+        srv.repl.min_replicas_to_write,
+        srv.repl.min_replicas_max_lag,
+    );
+    if need == 0 || max_lag == 0 || srv.is_replica() {
+        return false;
+    }
+    let f = srv.repl.feed.borrow();
+    let good = f
+        .replicas
+        .iter()
+        .filter(|r| r.sync == SyncState::Online && (srv.now_ms - r.ack_ms) / 1000 <= max_lag)
+        .count();
+    (good as i64) < need
 }
 
 /// The `INFO replication` section of a master, in Redis 7.0's order.

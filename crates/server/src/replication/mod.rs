@@ -56,6 +56,9 @@ pub struct ReplState {
     /// The streamed full sync under way, and the task driving it.
     pub transfer: Option<fullsync::Transfer>,
     pub transfer_notify: Rc<tokio::sync::Notify>,
+    /// Cached `min-replicas-to-write` and `min-replicas-max-lag`.
+    pub min_replicas_to_write: i64,
+    pub min_replicas_max_lag: i64,
     /// Wakes the replica link task when the master changes.
     pub link_notify: Rc<tokio::sync::Notify>,
 }
@@ -71,6 +74,8 @@ impl Default for ReplState {
             last_ping_ms: 0,
             master: None,
             stream_db: 0,
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: 10,
             transfer: None,
             transfer_notify: Rc::new(tokio::sync::Notify::new()),
             link_notify: Rc::new(tokio::sync::Notify::new()),
