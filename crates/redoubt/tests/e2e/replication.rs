@@ -424,3 +424,50 @@ fn real_redis_replica_full_sync_under_write_load() {
 fn redoubt_replica_full_sync_under_write_load() {
     full_sync_under_write_load(Flavor::Redoubt);
 }
+
+#[test]
+fn stalled_replica_over_output_limit_is_dropped_then_catches_up() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut m = master.client();
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let mut replica = ServerHandle::start(Flavor::Redis, &[("replicaof", &target)]);
+    let mut r = replica.client();
+    wait_for("link up", Duration::from_secs(10), || {
+        info_field(&mut r, "master_link_status") == "up"
+    });
+    q(
+        &mut m,
+        &[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "replica 1000000 0 0",
+        ],
+    );
+    q(&mut m, &["CONFIG", "SET", "repl-backlog-size", "100mb"]);
+    let pid = replica.pid().unwrap().to_string();
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap();
+    };
+    signal("-STOP");
+    let big = "v".repeat(1 << 20);
+    for i in 0..40 {
+        q(&mut m, &["SET", &format!("big{i}"), &big]);
+    }
+    wait_for(
+        "the output-buffer limit log line",
+        Duration::from_secs(10),
+        || {
+            std::fs::read_to_string(master.log_path())
+                .unwrap_or_default()
+                .contains("for overcoming of output buffer limits")
+        },
+    );
+    signal("-CONT");
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(q(&mut r, &["STRLEN", "big39"]), redis::Value::Int(1 << 20));
+    replica.kill();
+}

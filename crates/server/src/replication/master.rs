@@ -527,6 +527,7 @@ fn serve_waiters(srv: &mut Server, all: bool) {
 pub fn cron(srv: &mut Server) {
     // Replicas that arrived during a BGSAVE get their snapshot after it.
     fullsync::start_pending(srv);
+    close_lagging_replicas(srv);
     let period = srv.config.get_int("repl-ping-replica-period").max(1) * 1000;
     let mut f = srv.repl.feed.borrow_mut();
     // A replica passes its master's pings on; its own would shift the
@@ -605,6 +606,53 @@ pub fn too_few_good_replicas(srv: &Server) -> bool {
         .filter(|r| r.sync == SyncState::Online && (srv.now_ms - r.ack_ms) / 1000 <= max_lag)
         .count();
     (good as i64) < need
+}
+
+/// The hard limit of `client-output-buffer-limit` for the replica class
+/// (0: none).
+fn replica_output_limit(srv: &Server) -> usize {
+    let v = srv.config.get_str("client-output-buffer-limit");
+    let w: Vec<&str> = v.split_whitespace().collect();
+    w.chunks(4)
+        .find(|c| c.first().is_some_and(|k| *k == "slave" || *k == "replica"))
+        .and_then(|c| c.get(1))
+        .and_then(|h| h.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Disconnects replicas that stopped acknowledging for `repl-timeout`
+/// seconds, or whose unsent output passed the replica class's hard
+/// `client-output-buffer-limit`: either would grow the master's memory
+/// without bound. They come back with a partial or full resync.
+fn close_lagging_replicas(srv: &mut Server) {
+    let timeout_ms = srv.config.get_int("repl-timeout").max(1) * 1000;
+    let limit = replica_output_limit(srv);
+    let mut doomed = Vec::new();
+    for r in srv.repl.feed.borrow().replicas.iter() {
+        let queued = r.pending.len() + r.bulk.len();
+        if r.sync == SyncState::Online && !r.await_ack && srv.now_ms - r.ack_ms > timeout_ms {
+            log_warning!(
+                "Disconnecting timedout replica (streaming sync): {}:{}",
+                r.ip,
+                r.port
+            );
+            doomed.push(r.id);
+        } else if limit > 0 && queued > limit {
+            log_warning!(
+                "Client id={} addr={}:{} (replica) scheduled to be closed ASAP for overcoming of output buffer limits: {queued} bytes queued, hard limit {limit} (raise the replica class of client-output-buffer-limit, or the replica's bandwidth, for this write rate).",
+                r.id, r.ip, r.port
+            );
+            doomed.push(r.id);
+        }
+    }
+    for id in doomed {
+        if let Some(c) = srv.clients.get(&id) {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                c.killed = true;
+                c.wake.notify_one();
+            }
+        }
+    }
 }
 
 /// The `INFO replication` section of a master, in Redis 7.0's order.
