@@ -471,3 +471,35 @@ fn stalled_replica_over_output_limit_is_dropped_then_catches_up() {
     assert_eq!(q(&mut r, &["STRLEN", "big39"]), redis::Value::Int(1 << 20));
     replica.kill();
 }
+
+#[test]
+fn replica_resumes_with_partial_resync_after_restart() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut m = master.client();
+    fill(&mut m);
+    let mut first = redoubt_replica_of(&master);
+    let mut r = first.client();
+    q(&mut m, &["SELECT", "2"]);
+    q(&mut m, &["SET", "before", "restart"]);
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(q(&mut r, &["SAVE"]), redis::Value::Okay);
+    first.kill();
+    // Written while the replica is down, in the stream's selected db.
+    q(&mut m, &["SET", "while", "down"]);
+    q(&mut m, &["SELECT", "0"]);
+    let dir = first.dir.display().to_string();
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let second = ServerHandle::start(Flavor::Redoubt, &[("dir", &dir), ("replicaof", &target)]);
+    let mut r = second.client();
+    wait_for(
+        "partial resync after restart",
+        Duration::from_secs(10),
+        || {
+            std::fs::read_to_string(second.log_path())
+                .unwrap_or_default()
+                .contains("Successful partial resynchronization with master.")
+        },
+    );
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(dataset(&mut r), dataset(&mut m));
+}

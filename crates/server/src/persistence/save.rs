@@ -103,9 +103,11 @@ fn aux(srv: &Server) -> Aux {
         ctime_secs: srv.now_ms / 1000,
         used_mem: crate::alloc::allocated() as u64,
         repl_id: srv.master_replid.clone(),
-        repl_offset: 0,
+        // A replica restarted from this file continues its replication
+        // history from here (partial resync) instead of a full sync.
+        repl_offset: srv.repl.master_repl_offset(),
         aof_base: false,
-        repl_stream_db: 0,
+        repl_stream_db: crate::replication::master::stream_db_for_snapshot(srv),
     }
 }
 

@@ -74,18 +74,31 @@ pub fn set_master(srv: &mut Server, host: String, port: u16) {
     crate::log::set_role(b'S');
     // The stream we receive is passed on verbatim; our own effects are not.
     srv.repl.feed.borrow_mut().proxy = true;
-    // Clients blocked on keys would be served by a dataset about to change.
     srv.repl.link_notify.notify_one();
 }
 
 /// Follows the master named by the `replicaof` directive, if any.
+/// A replica restarted from its own RDB resumes the replication history
+/// saved in it (`repl-id`, `repl-offset`, `repl-stream-db`), so its first
+/// PSYNC can be answered `+CONTINUE`, as Redis 7.0 does.
 pub fn start_from_config(srv: &mut Server) {
     let w = srv.config.get_list("replicaof");
-    if let [host, port] = w.as_slice() {
-        if let Ok(port) = port.parse::<u16>() {
-            set_master(srv, host.clone(), port);
+    let [host, port] = w.as_slice() else {
+        return;
+    };
+    let Ok(port) = port.parse::<u16>() else {
+        return;
+    };
+    if let (Some(id), Some(offset)) = (srv.persist.rdb_repl_id.clone(), srv.persist.rdb_repl_offset)
+    {
+        if id.len() == 40 && offset >= 0 {
+            log_notice!("Restored replication ID and offset from the RDB: {id}:{offset}");
+            srv.master_replid = id;
+            let size = srv.config.get_int("repl-backlog-size").max(1) as usize;
+            srv.repl.feed.borrow_mut().reset(size, offset);
         }
     }
+    set_master(srv, host.clone(), port);
 }
 
 /// Stops following a master: our history continues under a new id, and the
@@ -271,7 +284,7 @@ pub async fn link_task(srv: Rc<RefCell<Server>>) {
         }
         if synced {
             log_notice!("Connection with master lost.");
-            log_notice!("* Caching the disconnected master state.");
+            log_notice!("Caching the disconnected master state.");
         }
     }
 }
