@@ -24,11 +24,17 @@ impl Backlog {
     /// `offset + 1` (Redis keeps the offset across backlog re-creation).
     pub fn new(size: usize, offset: i64) -> Backlog {
         Backlog {
-            buf: vec![0; size.max(16 * 1024)],
+            buf: vec![0; Backlog::new_size(size)],
             idx: 0,
             histlen: 0,
             offset,
         }
+    }
+
+    /// The size a backlog configured with `size` gets (Redis's minimum
+    /// is 16 KiB).
+    pub fn new_size(size: usize) -> usize {
+        size.max(16 * 1024)
     }
 
     pub fn size(&self) -> usize {
@@ -117,5 +123,18 @@ mod tests {
             b.since(b.offset - 12).as_deref(),
             Some(&b"0123456789abc"[..])
         );
+    }
+
+    #[test]
+    fn resizing_keeps_the_newest_bytes() {
+        let mut f = crate::replication::master::Feed::default();
+        f.reset(16 * 1024, 100);
+        f.feed(&[7u8; 20_000]);
+        f.resize_backlog(32 * 1024);
+        let b = f
+            .backlog
+            .as_ref()
+            .map(|b| (b.size(), b.offset, b.first_byte_offset()));
+        assert_eq!(b, Some((32 * 1024, 20_100, 20_100 - 16 * 1024 + 1)));
     }
 }

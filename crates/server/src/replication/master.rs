@@ -115,6 +115,21 @@ impl Feed {
         }
     }
 
+    /// Applies a `CONFIG SET repl-backlog-size`, keeping the newest bytes
+    /// that fit.
+    pub fn resize_backlog(&mut self, size: usize) {
+        let Some(b) = self.backlog.as_ref() else {
+            return;
+        };
+        if Backlog::new_size(size) == b.size() {
+            return;
+        }
+        let held = b.since(b.first_byte_offset()).unwrap_or_default();
+        let mut nb = Backlog::new(size, b.offset - held.len() as i64);
+        nb.append(&held);
+        self.backlog = Some(nb);
+    }
+
     /// Starts a new history at `offset` (after a full sync from a master).
     pub fn reset(&mut self, size: usize, offset: i64) {
         self.base_offset = offset;
@@ -528,6 +543,8 @@ pub fn cron(srv: &mut Server) {
     // Replicas that arrived during a BGSAVE get their snapshot after it.
     fullsync::start_pending(srv);
     close_lagging_replicas(srv);
+    let size = srv.config.get_int("repl-backlog-size").max(1) as usize;
+    srv.repl.feed.borrow_mut().resize_backlog(size);
     let period = srv.config.get_int("repl-ping-replica-period").max(1) * 1000;
     let mut f = srv.repl.feed.borrow_mut();
     // A replica passes its master's pings on; its own would shift the
