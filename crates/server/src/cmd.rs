@@ -554,6 +554,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
 
     let start = Instant::now();
     let dirty_before = srv.dirty;
+    let repl_offset_before = srv.repl.master_repl_offset();
     let mut ctx = Ctx {
         srv,
         client,
@@ -574,10 +575,10 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
     if !client.in_exec {
         let arbitrary = cflags & flags::TOUCHES_ARBITRARY_KEYS != 0;
         srv.journal.end_command(!arbitrary);
-        // What WAIT waits for: the stream offset after this client's last
-        // write.
+        // What WAIT waits for: the stream offset right after the last
+        // command of this client that produced stream bytes.
         let off = srv.repl.master_repl_offset();
-        if off > client.woff && srv.dirty > dirty_before {
+        if off != repl_offset_before {
             client.woff = off;
         }
     }
