@@ -137,8 +137,25 @@ impl<R: Read> Reader<R> {
         RdbError { offset, kind }
     }
 
+    /// Reads exactly `buf.len()` bytes. On a short file the error's offset
+    /// is where the data ended (bytes read so far count), so a truncation
+    /// is reported at the truncation point.
     fn read_exact(&mut self, buf: &mut [u8]) -> Result<(), RdbError> {
-        self.r.read_exact(buf).map_err(|e| self.err(io_kind(e)))?;
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.r.read(&mut buf[filled..]) {
+                Ok(0) => {
+                    self.pos += filled as u64;
+                    return Err(self.err(ErrorKind::Truncated));
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.pos += filled as u64;
+                    return Err(self.err(io_kind(e)));
+                }
+            }
+        }
         self.digest.update(buf);
         self.pos += buf.len() as u64;
         Ok(())

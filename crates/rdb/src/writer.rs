@@ -396,4 +396,31 @@ mod tests {
         }
         assert!(failed);
     }
+
+    #[test]
+    fn a_truncated_file_is_reported_at_the_truncation_point() {
+        let mut w = Writer::new(Vec::new(), true, true).unwrap_or_else(|e| panic!("{e}"));
+        (|| -> io::Result<()> {
+            w.aux(b"redis-ver", b"7.0.15")?;
+            w.select_db(0)?;
+            w.put_string(b"k", &[b'x'; 300], Some(1_700_000_000_000))?;
+            w.put_hash(b"h", 1, [(&b"f"[..], &b"v"[..])], None)?;
+            w.put_zset(b"z", 1, [(&b"m"[..], 2.5)], None)
+        })()
+        .unwrap_or_else(|e| panic!("{e}"));
+        let bytes = w.finish().unwrap_or_else(|e| panic!("{e}"));
+        // Up to the checksum, which is reported where it starts.
+        for cut in 9..bytes.len() - 8 {
+            let mut r = Reader::new(&bytes[..cut]).unwrap_or_else(|e| panic!("{e}"));
+            let err = loop {
+                match r.next_item() {
+                    Ok(Some(_)) => {}
+                    Ok(None) => panic!("cut at {cut} read as complete"),
+                    Err(e) => break e,
+                }
+            };
+            assert_eq!(err.kind, crate::ErrorKind::Truncated, "cut at {cut}");
+            assert_eq!(err.offset, cut as u64, "cut at {cut}");
+        }
+    }
 }

@@ -213,10 +213,16 @@ pub fn time_out(srv: &mut Server, c: &mut Client) -> bool {
         .as_ref()
         .is_some_and(|b| b.deadline_ms != 0 && b.deadline_ms <= srv.now_ms);
     if due {
-        if let Some(b) = unblock(srv, c) {
-            count_call(srv, &b, false);
+        let b = unblock(srv, c);
+        if let Some(b) = &b {
+            count_call(srv, b, false);
         }
-        c.out.null_array();
+        // WAIT answers how many replicas acknowledged, even when late.
+        if b.as_ref().is_some_and(crate::replication::master::is_wait) {
+            crate::replication::master::wait_timed_out(srv, c);
+        } else {
+            c.out.null_array();
+        }
     }
     due
 }

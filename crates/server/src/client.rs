@@ -85,6 +85,9 @@ pub struct Client {
     /// Set while the client must not block (EXEC running its queue,
     /// scripts): blocking commands then answer as if timed out at once.
     pub deny_blocking: bool,
+    /// `master_repl_offset` right after this client's last write (what
+    /// `WAIT` waits for).
+    pub woff: i64,
 }
 
 impl Client {
@@ -118,6 +121,7 @@ impl Client {
             in_exec: false,
             blocked: None,
             deny_blocking: false,
+            woff: 0,
         }
     }
 

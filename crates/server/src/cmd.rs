@@ -528,7 +528,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
     // As Redis: with a memory limit, every command first evicts what it
     // must; only commands that may grow memory are refused when nothing
     // could be evicted.
-    if srv.evictor.maxmemory > 0 {
+    if srv.evictor.maxmemory > 0 && !client.is_master() {
         // `evicted` events for this very client land in its own output
         // (it is borrowed here, so it cannot be reached via the registry).
         let outer_current = srv.pubsub.current;
@@ -549,6 +549,23 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         && crate::persistence::save::writes_denied(srv)
     {
         reject(srv, client, idx, errors::MISCONF);
+        return Flow::Continue;
+    }
+    // min-replicas-to-write: refuse writes that too few replicas would get.
+    if cflags & flags::WRITE != 0
+        && !client.is_master()
+        && crate::replication::master::too_few_good_replicas(srv)
+    {
+        reject(srv, client, idx, errors::NOREPLICAS);
+        return Flow::Continue;
+    }
+    // A read-only replica takes writes from its master only.
+    if cflags & flags::WRITE != 0
+        && !client.is_master()
+        && srv.is_replica()
+        && srv.config.get_bool("replica-read-only")
+    {
+        reject(srv, client, idx, errors::READONLY);
         return Flow::Continue;
     }
     // (Redis checks this after MISCONF and before LOADING.)
@@ -596,6 +613,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
     srv.pubsub.current = client.id;
     srv.pubsub.current_subscribed = client.subs.is_subscribed();
     srv.pubsub.to_current.resp3 = client.out.resp3;
+    let repl_offset_before = srv.repl.master_repl_offset();
     let mut ctx = Ctx {
         srv,
         client,
@@ -621,6 +639,12 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
     if !client.in_exec {
         let arbitrary = cflags & flags::TOUCHES_ARBITRARY_KEYS != 0;
         srv.journal.end_command(!arbitrary);
+        // What WAIT waits for: the stream offset right after the last
+        // command of this client that produced stream bytes.
+        let off = srv.repl.master_repl_offset();
+        if off != repl_offset_before {
+            client.woff = off;
+        }
     }
 
     let usec = elapsed.as_micros() as u64;

@@ -260,3 +260,9 @@ pub fn pfdebug_unknown(sub: &[u8]) -> String {
     )
 }
 pub const SORT_NOT_DOUBLE: &str = "ERR One or more scores can't be converted into double";
+
+pub const WAIT_ON_REPLICA: &str = "ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.";
+pub const READONLY: &str = "READONLY You can't write against a read only replica.";
+pub const REPLICAOF_FROM_REPLICA: &str = "ERR Command is not valid when client is a replica.";
+pub const INVALID_MASTER_PORT: &str = "ERR Invalid master port";
+pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";

@@ -20,6 +20,7 @@ pub mod net;
 pub mod notify;
 pub mod persistence;
 pub mod pubsub;
+pub mod replication;
 pub mod server;
 pub mod startup;
 #[cfg(test)]

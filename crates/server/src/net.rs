@@ -122,6 +122,9 @@ pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, 
             }
             let flow = process_buffer(&mut s, &mut c, &mut rbuf, &mut req);
             std::mem::swap(&mut out, &mut c.out.buf);
+            if c.kind == crate::client::Kind::Replica {
+                s.repl.drain_to(c.id, &mut out);
+            }
             s.stats.net_output_bytes += out.len() as u64;
             flow
         };

@@ -154,6 +154,8 @@ pub struct Server {
     /// `maxmemory` settings, the eviction pool and the background task's
     /// state (see `evict`).
     pub evictor: crate::evict::Evictor,
+    /// Replication: backlog, attached replicas, WAITing clients.
+    pub repl: crate::replication::ReplState,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -167,6 +169,11 @@ fn unix_now() -> (i64, i64) {
 fn new_run_id(rng: &mut SmallRng) -> String {
     const HEX: &[u8] = b"0123456789abcdef";
     (0..40).map(|_| HEX[rng.gen_range(0..16)] as char).collect()
+}
+
+/// A new random replication id (after a promotion, or at start).
+pub fn new_replid(rng: &mut SmallRng) -> String {
+    new_run_id(rng)
 }
 
 impl Server {
@@ -229,8 +236,11 @@ impl Server {
             fatal: false,
             blocking: Default::default(),
             evictor: Default::default(),
+            repl: Default::default(),
             config,
         };
+        let sink = s.repl.sink();
+        s.journal.add_sink(sink);
         s.apply_config();
         s.mem_startup = crate::alloc::allocated() as u64;
         s.mem_peak = s.mem_startup;
@@ -286,6 +296,8 @@ impl Server {
             self.slowlog.pop_back();
         }
         crate::evict::configure(self);
+        self.repl.min_replicas_to_write = self.config.get_int("min-replicas-to-write");
+        self.repl.min_replicas_max_lag = self.config.get_int("min-replicas-max-lag");
     }
 
     /// Refreshes the cached clock; called before every command.
@@ -304,7 +316,7 @@ impl Server {
 
     /// Whether this server follows a master (replication issue).
     pub fn is_replica(&self) -> bool {
-        false
+        self.repl.master.is_some()
     }
 
     /// Registers a new client and returns it.
@@ -328,6 +340,7 @@ impl Server {
             }
         }
         self.monitors.retain(|&m| m != id);
+        crate::replication::client_gone(self, id);
         self.watches.unwatch_all(id);
     }
 
@@ -475,6 +488,7 @@ impl Server {
             db.shrink_if_sparse();
         }
         self.close_timed_out_clients();
+        crate::replication::master::cron(self);
         crate::persistence::save::cron(self);
         self.refresh_time();
         let s = &self.stats;

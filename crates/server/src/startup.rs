@@ -245,6 +245,8 @@ async fn serve(config: Config, pidfile: String) -> i32 {
     });
 
     tokio::task::spawn_local(crate::persistence::save::persistence_task(srv.clone()));
+    tokio::task::spawn_local(crate::replication::replica::link_task(srv.clone()));
+    tokio::task::spawn_local(crate::replication::fullsync::transfer_task(srv.clone()));
     let loader = srv.clone();
     tokio::task::spawn_local(async move {
         if let Err(e) = crate::persistence::load::load_at_startup(loader.clone()).await {
@@ -253,7 +255,10 @@ async fn serve(config: Config, pidfile: String) -> i32 {
             loader.borrow_mut().fatal = true;
             let n = loader.borrow().shutdown_notify.clone();
             n.notify_one();
+            return;
         }
+        // `replicaof` in the configuration: follow once the data is in.
+        crate::replication::replica::start_from_config(&mut loader.borrow_mut());
     });
 
     loop {

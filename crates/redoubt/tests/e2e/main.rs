@@ -16,6 +16,7 @@ mod introspection;
 mod keys;
 mod persistence;
 mod pubsub;
+mod replication;
 mod server_core;
 mod transactions;
 mod zblocking;

@@ -143,6 +143,7 @@ fn hello(ctx: &mut Ctx) {
     }
     let id = ctx.client.id;
     let proto = ctx.client.resp() as i64;
+    let srv_is_replica = ctx.srv.is_replica();
     let out = ctx.out();
     out.map(7);
     out.bulk(b"server");
@@ -156,7 +157,11 @@ fn hello(ctx: &mut Ctx) {
     out.bulk(b"mode");
     out.bulk(b"standalone");
     out.bulk(b"role");
-    out.bulk(b"master");
+    out.bulk(if srv_is_replica {
+        b"replica"
+    } else {
+        b"master"
+    });
     out.bulk(b"modules");
     out.array(0);
 }

@@ -612,23 +612,7 @@ fn stats(srv: &Server, b: &mut String) {
 }
 
 fn replication(srv: &Server, b: &mut String) {
-    let backlog = srv.config.get_int("repl-backlog-size");
-    let backlog = if backlog > 0 { backlog } else { 1048576 };
-    let _ = write!(
-        b,
-        "role:master\r\n\
-         connected_slaves:0\r\n\
-         master_failover_state:no-failover\r\n\
-         master_replid:{}\r\n\
-         master_replid2:0000000000000000000000000000000000000000\r\n\
-         master_repl_offset:0\r\n\
-         second_repl_offset:-1\r\n\
-         repl_backlog_active:0\r\n\
-         repl_backlog_size:{backlog}\r\n\
-         repl_backlog_first_byte_offset:0\r\n\
-         repl_backlog_histlen:0\r\n",
-        srv.master_replid
-    );
+    crate::replication::master::info(srv, b);
 }
 
 /// CPU time of `who` in seconds (system, user).

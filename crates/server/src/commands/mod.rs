@@ -72,5 +72,7 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(geo::COMMANDS);
     v.extend_from_slice(hyperloglog::COMMANDS);
     v.extend_from_slice(dump::COMMANDS);
+    v.extend_from_slice(crate::replication::master::COMMANDS);
+    v.extend_from_slice(crate::replication::replica::COMMANDS);
     v
 }

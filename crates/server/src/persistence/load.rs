@@ -124,6 +124,7 @@ fn apply(srv: &mut Server, st: &mut Apply, item: Item) -> Result<(), String> {
                 }
                 b"repl-id" => srv.persist.rdb_repl_id = Some(v.into_owned()),
                 b"repl-offset" => srv.persist.rdb_repl_offset = v.parse().ok(),
+                b"repl-stream-db" => srv.repl.stream_db = v.parse().unwrap_or(0),
                 _ => {}
             }
         }
@@ -196,6 +197,28 @@ pub fn load_file(srv: &mut Server) -> Result<(), String> {
     }
     srv.persist.load_keys_loaded = st.loaded;
     srv.persist.load_keys_expired = st.expired;
+    Ok(())
+}
+
+/// Loads an RDB held in memory (a replica's full sync) into the databases,
+/// which the caller emptied.
+pub fn load_bytes(srv: &mut Server, bytes: &[u8]) -> Result<(), String> {
+    let path = std::path::Path::new("(replication stream)");
+    let mut r = Reader::new(bytes).map_err(|e| describe(path, &e))?;
+    let mut st = Apply {
+        db: 0,
+        loaded: 0,
+        expired: 0,
+    };
+    srv.refresh_time();
+    while let Some(item) = r.next_item().map_err(|e| describe(path, &e))? {
+        apply(srv, &mut st, item)?;
+    }
+    log_notice!(
+        "Done loading RDB, keys loaded: {}, keys expired: {}.",
+        st.loaded,
+        st.expired
+    );
     Ok(())
 }
 

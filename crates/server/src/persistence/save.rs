@@ -103,8 +103,11 @@ fn aux(srv: &Server) -> Aux {
         ctime_secs: srv.now_ms / 1000,
         used_mem: crate::alloc::allocated() as u64,
         repl_id: srv.master_replid.clone(),
-        repl_offset: 0,
+        // A replica restarted from this file continues its replication
+        // history from here (partial resync) instead of a full sync.
+        repl_offset: srv.repl.master_repl_offset(),
         aof_base: false,
+        repl_stream_db: crate::replication::master::stream_db_for_snapshot(srv),
     }
 }
 
@@ -120,7 +123,8 @@ pub fn writes_denied(srv: &Server) -> bool {
 /// call, as a fork would be in Redis; the persistence task then drives
 /// the walk between commands. Err when it cannot start.
 pub fn start_bgsave(srv: &mut Server) -> Result<(), String> {
-    if srv.persist.bgsave.is_some() {
+    // A replica's snapshot uses the keyspace walk too.
+    if srv.persist.bgsave.is_some() || srv.repl.transfer.is_some() {
         return Err(crate::errors::BGSAVE_IN_PROGRESS.into());
     }
     srv.persist.last_bgsave_try_secs = srv.now_ms / 1000;
@@ -163,7 +167,7 @@ pub fn start_bgsave(srv: &mut Server) -> Result<(), String> {
 /// A synchronous save (`SAVE`, shutdown): walks everything now, writing
 /// to a temporary file renamed over the target.
 pub fn save_sync(srv: &mut Server) -> Result<(), String> {
-    if srv.persist.bgsave.is_some() {
+    if srv.persist.bgsave.is_some() || srv.repl.transfer.is_some() {
         return Err("ERR Background save already in progress".into());
     }
     let path = rdb_path(srv);

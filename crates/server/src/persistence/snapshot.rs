@@ -80,6 +80,9 @@ pub struct Aux {
     pub repl_id: String,
     pub repl_offset: i64,
     pub aof_base: bool,
+    /// The database the replication stream has selected at the snapshot
+    /// point: a replica starts applying the stream that follows in it.
+    pub repl_stream_db: usize,
 }
 
 /// A snapshot in progress: the sink shared with the databases, and the
@@ -104,7 +107,7 @@ impl Snapshot {
         w.aux(b"redis-bits", b"64")?;
         w.aux(b"ctime", aux.ctime_secs.to_string().as_bytes())?;
         w.aux(b"used-mem", aux.used_mem.to_string().as_bytes())?;
-        w.aux(b"repl-stream-db", b"0")?;
+        w.aux(b"repl-stream-db", aux.repl_stream_db.to_string().as_bytes())?;
         w.aux(b"repl-id", aux.repl_id.as_bytes())?;
         w.aux(b"repl-offset", aux.repl_offset.to_string().as_bytes())?;
         w.aux(b"aof-base", if aux.aof_base { b"1" } else { b"0" })?;

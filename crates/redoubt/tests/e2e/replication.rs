@@ -1,0 +1,505 @@
+//! Replication as an operator sees it: a real Redis 7.0 replica following
+//! a Redoubt master gets the whole dataset, then every write, and ends
+//! equal key by key; WAIT counts it; a dropped link resumes with a
+//! partial resync.
+
+use crate::harness::{wait_for, Flavor, ServerHandle};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+fn q(c: &mut redis::Connection, args: &[&str]) -> redis::Value {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+fn text(v: redis::Value) -> String {
+    match v {
+        redis::Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+        redis::Value::SimpleString(s) => s,
+        redis::Value::Okay => "OK".into(),
+        redis::Value::Int(n) => n.to_string(),
+        redis::Value::Nil => "(nil)".into(),
+        redis::Value::Array(a) => a.into_iter().map(text).collect::<Vec<_>>().join(","),
+        other => format!("{other:?}"),
+    }
+}
+
+/// A field of `INFO replication`.
+fn info_field(c: &mut redis::Connection, name: &str) -> String {
+    let info = text(q(c, &["INFO", "replication"]));
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+/// Every key of the first 4 databases: type, value and absolute expiry.
+fn dataset(c: &mut redis::Connection) -> BTreeMap<(usize, String), String> {
+    let mut all = BTreeMap::new();
+    for db in 0..4 {
+        q(c, &["SELECT", &db.to_string()]);
+        let keys = match q(c, &["KEYS", "*"]) {
+            redis::Value::Array(a) => a.into_iter().map(text).collect::<Vec<_>>(),
+            _ => Vec::new(),
+        };
+        for k in keys {
+            let ty = text(q(c, &["TYPE", &k]));
+            let value = match ty.as_str() {
+                "string" => text(q(c, &["GET", &k])),
+                "list" => text(q(c, &["LRANGE", &k, "0", "-1"])),
+                "hash" => {
+                    let mut fields: Vec<String> = text(q(c, &["HGETALL", &k]))
+                        .split(',')
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
+                        .chunks(2)
+                        .map(|p| p.join("="))
+                        .collect();
+                    fields.sort();
+                    fields.join(",")
+                }
+                other => other.to_string(),
+            };
+            let at = text(q(c, &["PEXPIRETIME", &k]));
+            all.insert((db, k), format!("{ty} {at} {value}"));
+        }
+    }
+    q(c, &["SELECT", "0"]);
+    all
+}
+
+fn fill(c: &mut redis::Connection) {
+    q(c, &["SET", "s", "hello"]);
+    q(c, &["SET", "n", "12345"]);
+    q(c, &["SET", "ttl", "v", "PXAT", "4102444800000"]);
+    q(c, &["SET", "big", &"x".repeat(10_000)]);
+    q(c, &["HSET", "h", "f1", "v1", "f2", "2"]);
+    let items: Vec<String> = (0..2000).map(|i| format!("item-{i}")).collect();
+    let mut rpush = vec!["RPUSH", "l"];
+    rpush.extend(items.iter().map(|s| s.as_str()));
+    q(c, &rpush);
+    q(c, &["SELECT", "2"]);
+    q(c, &["SET", "in2", "two"]);
+    q(c, &["HSET", "h2", "a", "1"]);
+    q(c, &["SELECT", "0"]);
+}
+
+/// Waits until the replica processed everything the master produced.
+fn wait_in_sync(master: &mut redis::Connection, replica: &mut redis::Connection) {
+    wait_for(
+        "replica offset to reach master's",
+        Duration::from_secs(10),
+        || {
+            let m = info_field(master, "master_repl_offset");
+            !m.is_empty() && info_field(replica, "slave_repl_offset") == m
+        },
+    );
+}
+
+fn start_pair() -> (ServerHandle, ServerHandle) {
+    let master = ServerHandle::start(Flavor::Redoubt, &[]);
+    fill(&mut master.client());
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let replica = ServerHandle::start(Flavor::Redis, &[("replicaof", &target)]);
+    let mut r = replica.client();
+    wait_for(
+        "link up on the real replica",
+        Duration::from_secs(10),
+        || info_field(&mut r, "master_link_status") == "up",
+    );
+    (master, replica)
+}
+
+#[test]
+fn real_redis_replica_follows_redoubt_master() {
+    let (master, replica) = start_pair();
+    let mut m = master.client();
+    let mut r = replica.client();
+    wait_in_sync(&mut m, &mut r);
+    let before = dataset(&mut m);
+    assert_eq!(before.len(), 8);
+    assert_eq!(dataset(&mut r), before, "full sync");
+
+    // The live stream: every kind of write, in several databases.
+    q(&mut m, &["SET", "k", "v", "EX", "1000"]);
+    q(&mut m, &["DEL", "s"]);
+    q(&mut m, &["EXPIRE", "n", "500"]);
+    q(&mut m, &["INCRBYFLOAT", "f", "1.5"]);
+    q(&mut m, &["LPUSH", "l", "head"]);
+    q(&mut m, &["HSET", "h", "f3", "v3"]);
+    q(&mut m, &["SELECT", "3"]);
+    q(&mut m, &["SET", "in3", "three"]);
+    q(&mut m, &["MULTI"]);
+    q(&mut m, &["INCR", "ctr"]);
+    q(&mut m, &["SELECT", "1"]);
+    q(&mut m, &["RPUSH", "l1", "a", "b"]);
+    q(&mut m, &["EXEC"]);
+    q(&mut m, &["SELECT", "0"]);
+    q(&mut m, &["SET", "short", "x", "PX", "30"]);
+    std::thread::sleep(Duration::from_millis(60));
+    // Reading the expired key on the master deletes it and propagates DEL.
+    assert_eq!(q(&mut m, &["GET", "short"]), redis::Value::Nil);
+    assert_eq!(q(&mut m, &["WAIT", "1", "5000"]), redis::Value::Int(1));
+    wait_in_sync(&mut m, &mut r);
+    let after = dataset(&mut m);
+    assert!(after.contains_key(&(1, "l1".to_string())));
+    assert!(!after.contains_key(&(0, "short".to_string())));
+    assert_eq!(dataset(&mut r), after, "live stream");
+
+    // INFO on the master lists the replica as Redis does.
+    let info = text(q(&mut m, &["INFO", "replication"]));
+    assert!(info.contains("connected_slaves:1\r\n"), "{info}");
+    assert!(info.contains("slave0:ip=127.0.0.1,port="), "{info}");
+    assert!(info.contains(",state=online,offset="), "{info}");
+    assert!(info.contains("repl_backlog_active:1\r\n"), "{info}");
+    // WAIT for more replicas than there are times out with the count.
+    assert_eq!(q(&mut m, &["WAIT", "2", "100"]), redis::Value::Int(1));
+
+    // ROLE lists the replica with its acknowledged offset.
+    let role = text(q(&mut m, &["ROLE"]));
+    let port = replica.addr().port().to_string();
+    assert!(role.starts_with("master,"), "{role}");
+    assert!(role.contains(&format!("127.0.0.1,{port},")), "{role}");
+
+    // min-replicas-to-write refuses writes that too few replicas get.
+    q(&mut m, &["CONFIG", "SET", "min-replicas-to-write", "2"]);
+    let mut raw = master.raw();
+    assert_eq!(
+        raw.cmd(&[b"SET", b"x", b"y"]),
+        b"-NOREPLICAS Not enough good replicas to write.\r\n"
+    );
+    q(&mut m, &["CONFIG", "SET", "min-replicas-to-write", "1"]);
+    assert_eq!(raw.cmd(&[b"SET", b"x", b"y"]), b"+OK\r\n");
+}
+
+#[test]
+fn real_redis_replica_resumes_with_partial_resync_after_link_kill() {
+    let (master, replica) = start_pair();
+    let mut m = master.client();
+    let mut r = replica.client();
+    wait_in_sync(&mut m, &mut r);
+    q(&mut r, &["CLIENT", "KILL", "TYPE", "master"]);
+    q(&mut m, &["SET", "during", "outage"]);
+    wait_for("partial resync accepted", Duration::from_secs(10), || {
+        std::fs::read_to_string(master.log_path())
+            .unwrap_or_default()
+            .contains("Partial resynchronization request from")
+    });
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(
+        q(&mut r, &["GET", "during"]),
+        redis::Value::BulkString(b"outage".to_vec())
+    );
+    assert_eq!(dataset(&mut r), dataset(&mut m));
+    let log = std::fs::read_to_string(replica.log_path()).unwrap_or_default();
+    assert!(
+        log.contains("Successful partial resynchronization with master."),
+        "{log}"
+    );
+}
+
+/// Starts a Redoubt replica of `master` and waits for its link.
+fn redoubt_replica_of(master: &ServerHandle) -> ServerHandle {
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let replica = ServerHandle::start(Flavor::Redoubt, &[("replicaof", &target)]);
+    let mut r = replica.client();
+    wait_for(
+        "link up on the Redoubt replica",
+        Duration::from_secs(10),
+        || info_field(&mut r, "master_link_status") == "up",
+    );
+    replica
+}
+
+/// Writes of every kind, including an expiry the master turns into DEL.
+fn live_writes(m: &mut redis::Connection) {
+    q(m, &["SET", "k", "v", "EX", "1000"]);
+    q(m, &["DEL", "s"]);
+    q(m, &["EXPIRE", "n", "500"]);
+    q(m, &["INCRBYFLOAT", "f", "1.5"]);
+    q(m, &["LPUSH", "l", "head"]);
+    q(m, &["HSET", "h", "f3", "v3"]);
+    q(m, &["SELECT", "3"]);
+    q(m, &["SET", "in3", "three"]);
+    q(m, &["MULTI"]);
+    q(m, &["INCR", "ctr"]);
+    q(m, &["SELECT", "1"]);
+    q(m, &["RPUSH", "l1", "a", "b"]);
+    q(m, &["EXEC"]);
+    q(m, &["SELECT", "0"]);
+    q(m, &["SET", "short", "x", "PX", "30"]);
+    std::thread::sleep(Duration::from_millis(60));
+    assert_eq!(q(m, &["GET", "short"]), redis::Value::Nil);
+}
+
+fn redoubt_replica_follows(master_flavor: Flavor) {
+    let directives: &[(&str, &str)] = match master_flavor {
+        Flavor::Redis => &[("repl-diskless-sync-delay", "0")],
+        Flavor::Redoubt => &[],
+    };
+    let master = ServerHandle::start(master_flavor, directives);
+    let mut m = master.client();
+    fill(&mut m);
+    let replica = redoubt_replica_of(&master);
+    let mut r = replica.client();
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(dataset(&mut r), dataset(&mut m), "full sync");
+    live_writes(&mut m);
+    assert_eq!(q(&mut m, &["WAIT", "1", "5000"]), redis::Value::Int(1));
+    wait_in_sync(&mut m, &mut r);
+    let after = dataset(&mut m);
+    assert!(!after.contains_key(&(0, "short".to_string())));
+    assert_eq!(dataset(&mut r), after, "live stream");
+
+    // Writes from ordinary clients are refused, in Redis's words.
+    let mut raw = replica.raw();
+    assert_eq!(
+        raw.cmd(&[b"SET", b"x", b"y"]),
+        b"-READONLY You can't write against a read only replica.\r\n"
+    );
+    assert_eq!(info_field(&mut r, "role"), "slave");
+    let role = text(q(&mut r, &["ROLE"]));
+    let port = master.addr().port();
+    let want = format!("slave,127.0.0.1,{port},connected,");
+    assert!(role.starts_with(&want), "{role}");
+
+    // A dropped link continues where it stopped.
+    q(&mut r, &["CLIENT", "KILL", "TYPE", "master"]);
+    q(&mut m, &["SET", "during", "outage"]);
+    wait_for("partial resync", Duration::from_secs(10), || {
+        std::fs::read_to_string(replica.log_path())
+            .unwrap_or_default()
+            .contains("Successful partial resynchronization with master.")
+    });
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(dataset(&mut r), dataset(&mut m), "after partial resync");
+    let log = std::fs::read_to_string(replica.log_path()).unwrap_or_default();
+    assert_eq!(log.matches("Full resync from master").count(), 1, "{log}");
+}
+
+#[test]
+fn redoubt_replica_follows_real_redis_master() {
+    redoubt_replica_follows(Flavor::Redis);
+}
+
+#[test]
+fn redoubt_replica_follows_redoubt_master() {
+    redoubt_replica_follows(Flavor::Redoubt);
+}
+
+#[test]
+fn promoted_replica_keeps_old_replid_as_replid2() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut m = master.client();
+    fill(&mut m);
+    let replica = redoubt_replica_of(&master);
+    let mut r = replica.client();
+    wait_in_sync(&mut m, &mut r);
+    let old = info_field(&mut m, "master_replid");
+    let offset: i64 = info_field(&mut m, "master_repl_offset").parse().unwrap();
+    assert_eq!(q(&mut r, &["REPLICAOF", "NO", "ONE"]), redis::Value::Okay);
+    assert_eq!(info_field(&mut r, "role"), "master");
+    assert_eq!(info_field(&mut r, "master_replid2"), old);
+    assert_eq!(
+        info_field(&mut r, "second_repl_offset"),
+        (offset + 1).to_string()
+    );
+    assert_ne!(info_field(&mut r, "master_replid"), old);
+    assert_eq!(q(&mut r, &["SET", "now", "writable"]), redis::Value::Okay);
+}
+
+#[test]
+fn chained_replica_follows_through_a_replica_in_the_selected_db() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut m = master.client();
+    fill(&mut m);
+    let middle = redoubt_replica_of(&master);
+    let mut a = middle.client();
+    // The stream has db 3 selected when the end replica syncs from the
+    // middle one; later db 3 writes come without a SELECT.
+    q(&mut m, &["SELECT", "3"]);
+    q(&mut m, &["SET", "x", "1"]);
+    wait_in_sync(&mut m, &mut a);
+    let end = redoubt_replica_of(&middle);
+    let mut b = end.client();
+    q(&mut m, &["SET", "y", "2"]);
+    q(&mut m, &["SELECT", "0"]);
+    live_writes(&mut m);
+    wait_in_sync(&mut m, &mut b);
+    assert_eq!(
+        info_field(&mut b, "slave_repl_offset"),
+        info_field(&mut m, "master_repl_offset")
+    );
+    assert_eq!(dataset(&mut b), dataset(&mut m));
+}
+
+#[test]
+fn sibling_continues_partially_with_the_promoted_replica() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut m = master.client();
+    fill(&mut m);
+    let r1 = redoubt_replica_of(&master);
+    let r2 = redoubt_replica_of(&master);
+    let (mut c1, mut c2) = (r1.client(), r2.client());
+    live_writes(&mut m);
+    wait_in_sync(&mut m, &mut c1);
+    wait_in_sync(&mut m, &mut c2);
+    drop(master);
+    assert_eq!(q(&mut c1, &["REPLICAOF", "NO", "ONE"]), redis::Value::Okay);
+    let port = r1.addr().port().to_string();
+    assert_eq!(
+        q(&mut c2, &["REPLICAOF", "127.0.0.1", &port]),
+        redis::Value::Okay
+    );
+    wait_for("sibling's partial resync", Duration::from_secs(10), || {
+        std::fs::read_to_string(r2.log_path())
+            .unwrap_or_default()
+            .contains("Successful partial resynchronization with master.")
+    });
+    q(&mut c1, &["SET", "after", "promotion"]);
+    wait_in_sync(&mut c1, &mut c2);
+    assert_eq!(dataset(&mut c2), dataset(&mut c1));
+    assert_eq!(
+        info_field(&mut c2, "master_replid"),
+        info_field(&mut c1, "master_replid")
+    );
+    let log = std::fs::read_to_string(r2.log_path()).unwrap_or_default();
+    assert_eq!(log.matches("Full resync from master").count(), 1, "{log}");
+}
+
+/// Writes made while the snapshot is being streamed reach the replica
+/// after it, for both kinds of replica.
+fn full_sync_under_write_load(replica_flavor: Flavor) {
+    let master = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut m = master.client();
+    q(&mut m, &["DEBUG", "POPULATE", "60000", "key", "100"]);
+    let addr = master.url();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut c = redis::Client::open(addr).unwrap().get_connection().unwrap();
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                q(&mut c, &["INCR", "counter"]);
+                q(&mut c, &["SET", &format!("w{}", n % 500), &n.to_string()]);
+                n += 1;
+            }
+            n
+        })
+    };
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let replica = ServerHandle::start(replica_flavor, &[("replicaof", &target)]);
+    let mut r = replica.client();
+    wait_for("link up under load", Duration::from_secs(30), || {
+        info_field(&mut r, "master_link_status") == "up"
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let writes = writer.join().unwrap();
+    assert!(writes > 0);
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(q(&mut r, &["DBSIZE"]), q(&mut m, &["DBSIZE"]));
+    assert_eq!(
+        q(&mut r, &["GET", "counter"]),
+        q(&mut m, &["GET", "counter"])
+    );
+    assert_eq!(q(&mut r, &["GET", "w7"]), q(&mut m, &["GET", "w7"]));
+    assert_eq!(
+        q(&mut r, &["GET", "key:59999"]),
+        q(&mut m, &["GET", "key:59999"])
+    );
+}
+
+#[test]
+fn real_redis_replica_full_sync_under_write_load() {
+    full_sync_under_write_load(Flavor::Redis);
+}
+
+#[test]
+fn redoubt_replica_full_sync_under_write_load() {
+    full_sync_under_write_load(Flavor::Redoubt);
+}
+
+#[test]
+fn stalled_replica_over_output_limit_is_dropped_then_catches_up() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut m = master.client();
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let mut replica = ServerHandle::start(Flavor::Redis, &[("replicaof", &target)]);
+    let mut r = replica.client();
+    wait_for("link up", Duration::from_secs(10), || {
+        info_field(&mut r, "master_link_status") == "up"
+    });
+    q(
+        &mut m,
+        &[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "replica 1000000 0 0",
+        ],
+    );
+    q(&mut m, &["CONFIG", "SET", "repl-backlog-size", "100mb"]);
+    let pid = replica.pid().unwrap().to_string();
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap();
+    };
+    signal("-STOP");
+    let big = "v".repeat(1 << 20);
+    for i in 0..40 {
+        q(&mut m, &["SET", &format!("big{i}"), &big]);
+    }
+    wait_for(
+        "the output-buffer limit log line",
+        Duration::from_secs(10),
+        || {
+            std::fs::read_to_string(master.log_path())
+                .unwrap_or_default()
+                .contains("for overcoming of output buffer limits")
+        },
+    );
+    signal("-CONT");
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(q(&mut r, &["STRLEN", "big39"]), redis::Value::Int(1 << 20));
+    replica.kill();
+}
+
+#[test]
+fn replica_resumes_with_partial_resync_after_restart() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut m = master.client();
+    fill(&mut m);
+    let mut first = redoubt_replica_of(&master);
+    let mut r = first.client();
+    q(&mut m, &["SELECT", "2"]);
+    q(&mut m, &["SET", "before", "restart"]);
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(q(&mut r, &["SAVE"]), redis::Value::Okay);
+    first.kill();
+    // Written while the replica is down, in the stream's selected db.
+    q(&mut m, &["SET", "while", "down"]);
+    q(&mut m, &["SELECT", "0"]);
+    let dir = first.dir.display().to_string();
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let second = ServerHandle::start(Flavor::Redoubt, &[("dir", &dir), ("replicaof", &target)]);
+    let mut r = second.client();
+    wait_for(
+        "partial resync after restart",
+        Duration::from_secs(10),
+        || {
+            std::fs::read_to_string(second.log_path())
+                .unwrap_or_default()
+                .contains("Successful partial resynchronization with master.")
+        },
+    );
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(dataset(&mut r), dataset(&mut m));
+}

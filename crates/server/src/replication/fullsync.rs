@@ -1,0 +1,233 @@
+//! Full synchronisation streamed from the fork-less snapshot.
+//!
+//! A replica that announced `capa eof` gets `+FULLRESYNC <replid>
+//! <offset>`, then `$EOF:<40 random chars>`, the RDB as the keyspace walk
+//! produces it, and the same 40 characters: no length is needed up front,
+//! so nothing waits for the whole snapshot and the dataset is never
+//! copied. The walk advances in slices between commands (the task below),
+//! while commands keep changing the dataset; whatever they propagate from
+//! the snapshot point on accumulates in the replica's pending stream and
+//! is written after the end mark, exactly as Redis buffers the stream of
+//! a replica in `wait_bgsave`/`send_bulk` state.
+//!
+//! The keyspace walk serves one snapshot at a time, so a replica arriving
+//! while one is under way waits for the next one (`wait_bgsave`), and
+//! BGSAVE is refused meanwhile, as Redis refuses it while its child runs.
+
+use super::master::Replica;
+use crate::persistence::snapshot::{Aux, Snapshot};
+use crate::server::Server;
+use crate::{log_notice, log_warning};
+use rand::Rng;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// Entries walked per slice before other commands get a turn.
+const STEP: usize = 1024;
+/// Snapshot bytes a replica may have waiting before the walk pauses.
+const MAX_BULK_PENDING: usize = 8 << 20;
+
+/// A streamed full sync in progress.
+pub struct Transfer {
+    snap: Snapshot,
+    mark: Vec<u8>,
+    /// Replicas receiving this snapshot.
+    pub targets: Vec<u64>,
+}
+
+/// Where a replica stands in its synchronisation (INFO's `state=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncState {
+    /// Waiting for the snapshot under way to end before its own starts.
+    WaitBgsave,
+    /// Receiving its snapshot.
+    SendBulk,
+    Online,
+}
+
+impl SyncState {
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncState::WaitBgsave => "wait_bgsave",
+            SyncState::SendBulk => "send_bulk",
+            SyncState::Online => "online",
+        }
+    }
+}
+
+/// Whether a walk of the keyspace is running (a BGSAVE or a transfer).
+pub fn walk_busy(srv: &Server) -> bool {
+    srv.persist.bgsave.is_some() || srv.repl.transfer.is_some()
+}
+
+/// Starts a streamed snapshot for every replica waiting for one; the
+/// transfer task then drives it. Does nothing while a walk is running.
+pub fn start_pending(srv: &mut Server) {
+    if walk_busy(srv) {
+        return;
+    }
+    let waiting: Vec<u64> = srv
+        .repl
+        .feed
+        .borrow()
+        .replicas
+        .iter()
+        .filter(|r| r.sync == SyncState::WaitBgsave)
+        .map(|r| r.id)
+        .collect();
+    if waiting.is_empty() {
+        return;
+    }
+    let offset = srv.repl.master_repl_offset();
+    let aux = Aux {
+        ctime_secs: srv.now_ms / 1000,
+        used_mem: crate::alloc::allocated() as u64,
+        repl_id: srv.master_replid.clone(),
+        repl_offset: offset,
+        aof_base: false,
+        repl_stream_db: super::master::stream_db_for_snapshot(srv),
+    };
+    let compress = srv.config.get_bool("rdbcompression");
+    let checksum = srv.config.get_bool("rdbchecksum");
+    let snap = match Snapshot::begin(&mut srv.dbs, &aux, compress, checksum) {
+        Ok(s) => s,
+        Err(e) => {
+            log_warning!("BGSAVE for replication failed: {e}");
+            return;
+        }
+    };
+    const CHARS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mark: Vec<u8> = (0..40)
+        .map(|_| CHARS[srv.rng.gen_range(0..CHARS.len())])
+        .collect();
+    log_notice!("Starting BGSAVE for SYNC with target: replicas sockets");
+    let head = format!("+FULLRESYNC {} {offset}\r\n$EOF:", srv.master_replid);
+    {
+        let mut f = srv.repl.feed.borrow_mut();
+        for r in f.replicas.iter_mut().filter(|r| waiting.contains(&r.id)) {
+            // Their stream starts at the snapshot point.
+            r.pending.clear();
+            r.bulk.extend_from_slice(head.as_bytes());
+            r.bulk.extend_from_slice(&mark);
+            r.bulk.extend_from_slice(b"\r\n");
+            r.sync = SyncState::SendBulk;
+            r.wake.notify_one();
+        }
+        // The stream after the snapshot selects its database explicitly.
+        if !f.proxy {
+            f.seldb = None;
+        }
+    }
+    srv.repl.transfer = Some(Transfer {
+        snap,
+        mark,
+        targets: waiting,
+    });
+    srv.repl.transfer_notify.notify_one();
+}
+
+/// Abandons the transfer when its last replica went away.
+pub fn target_gone(srv: &mut Server, id: u64) {
+    let empty = match srv.repl.transfer.as_mut() {
+        Some(t) => {
+            t.targets.retain(|&x| x != id);
+            t.targets.is_empty()
+        }
+        None => false,
+    };
+    if empty {
+        srv.repl.transfer = None;
+        Snapshot::abort(&mut srv.dbs);
+        log_notice!("Replication snapshot abandoned: no replica left to receive it.");
+        start_pending(srv);
+    }
+}
+
+/// Hands `bytes` to every target's connection.
+fn deliver(replicas: &mut [Replica], targets: &[u64], bytes: &[u8]) -> usize {
+    let mut most = 0;
+    for r in replicas.iter_mut().filter(|r| targets.contains(&r.id)) {
+        r.bulk.extend_from_slice(bytes);
+        most = most.max(r.bulk.len());
+        r.wake.notify_one();
+    }
+    most
+}
+
+/// The long-lived task that walks the keyspace for transfers, a slice at
+/// a time, letting commands run between slices.
+pub async fn transfer_task(srv: Rc<RefCell<Server>>) {
+    let notify = srv.borrow().repl.transfer_notify.clone();
+    loop {
+        let backlogged = {
+            let mut guard = srv.borrow_mut();
+            let s = &mut *guard;
+            match s.repl.transfer.as_ref() {
+                None => None,
+                Some(t) => {
+                    let done = Snapshot::step(&mut s.dbs, STEP);
+                    let mut failed = None;
+                    if done {
+                        if let Err(e) = t.snap.finish() {
+                            failed = Some(e);
+                        }
+                    }
+                    let bytes = t.snap.take_bytes();
+                    let most = {
+                        let mut f = s.repl.feed.borrow_mut();
+                        deliver(&mut f.replicas, &t.targets, &bytes)
+                    };
+                    if let Some(e) = failed {
+                        finish(s, Err(e));
+                        Some(false)
+                    } else if done {
+                        finish(s, Ok(()));
+                        Some(false)
+                    } else {
+                        Some(most > MAX_BULK_PENDING)
+                    }
+                }
+            }
+        };
+        match backlogged {
+            None => notify.notified().await,
+            // Slow replicas: let their connections drain a little.
+            Some(true) => tokio::time::sleep(std::time::Duration::from_millis(1)).await,
+            Some(false) => tokio::task::yield_now().await,
+        }
+    }
+}
+
+/// Ends the transfer: the end mark and the buffered stream go out, the
+/// replicas are online. On failure they are disconnected and retry.
+fn finish(srv: &mut Server, result: Result<(), String>) {
+    let Some(t) = srv.repl.transfer.take() else {
+        return;
+    };
+    let mut f = srv.repl.feed.borrow_mut();
+    for r in f.replicas.iter_mut().filter(|r| t.targets.contains(&r.id)) {
+        match &result {
+            Ok(()) => {
+                r.bulk.extend_from_slice(&t.mark);
+                r.sync = SyncState::Online;
+                r.await_ack = true;
+                log_notice!("Synchronization with replica {}:{} succeeded", r.ip, r.port);
+            }
+            Err(e) => {
+                log_warning!(
+                    "Replication snapshot failed for replica {}:{}: {e}",
+                    r.ip,
+                    r.port
+                );
+                r.failed = true;
+            }
+        }
+        r.wake.notify_one();
+    }
+    drop(f);
+    if result.is_err() {
+        Snapshot::abort(&mut srv.dbs);
+        super::master::close_failed(srv);
+    }
+    start_pending(srv);
+}

@@ -1,0 +1,762 @@
+//! The master side of replication.
+//!
+//! Every effect the journal releases becomes bytes of the replication
+//! stream: appended to the backlog (so `master_repl_offset` counts them)
+//! and to the pending output of each attached replica. As in Redis, a
+//! `SELECT` is emitted before a command whose database differs from the
+//! stream's current one, and nothing is produced at all until the first
+//! replica attaches (no backlog, offset unchanged).
+//!
+//! A full sync takes a snapshot of the dataset at the current offset
+//! through the fork-less snapshot pipeline, sends it after
+//! `+FULLRESYNC <replid> <offset>`, and every later effect follows it on
+//! the same connection. The snapshot is walked to completion in one go
+//! before any other command runs, so nothing has to be buffered between
+//! the snapshot point and the end of the transfer.
+
+use super::backlog::Backlog;
+use super::fullsync::{self, SyncState};
+use super::Handshake;
+use crate::client::{Client, Kind};
+use crate::cmd::{Ctx, Handler};
+use crate::errors;
+use crate::journal::JournalSink;
+use crate::persistence::snapshot::{Aux, Snapshot};
+use crate::server::Server;
+use crate::{log_notice, log_warning};
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::rc::Rc;
+use tokio::sync::Notify;
+
+pub const COMMANDS: &[(&str, Handler)] = &[
+    ("replconf", replconf),
+    ("psync", psync),
+    ("sync", sync),
+    ("wait", wait),
+    ("role", role),
+];
+
+/// A replica attached to this master.
+pub struct Replica {
+    pub id: u64,
+    pub ip: String,
+    pub port: u16,
+    /// Offset acknowledged with `REPLCONF ACK`, and when (Unix ms).
+    pub ack_offset: i64,
+    pub ack_ms: i64,
+    /// Stream bytes not yet handed to its connection.
+    pub pending: Vec<u8>,
+    /// Snapshot bytes not yet handed to its connection; they go out
+    /// before any stream byte.
+    pub bulk: Vec<u8>,
+    pub sync: SyncState,
+    /// Its snapshot failed: the connection is closed.
+    pub failed: bool,
+    /// After an `$EOF:` transfer the stream waits for the replica's first
+    /// ACK: it recognises the end mark only as the last bytes it read, so
+    /// nothing may follow the mark before it has loaded (Redis 7.0 does
+    /// the same).
+    pub await_ack: bool,
+    pub wake: Rc<Notify>,
+}
+
+/// What the journal sink shares with the server.
+#[derive(Default)]
+pub struct Feed {
+    pub backlog: Option<Backlog>,
+    /// `master_repl_offset` while there is no backlog.
+    base_offset: i64,
+    /// Database the stream last selected (None: emit SELECT next).
+    pub seldb: Option<usize>,
+    pub replicas: Vec<Replica>,
+    /// Set on a replica: the master's stream is passed on verbatim (see
+    /// `replica`), so the effects of applying it are not fed again.
+    pub proxy: bool,
+}
+
+impl Feed {
+    pub fn offset(&self) -> i64 {
+        self.backlog.as_ref().map_or(self.base_offset, |b| b.offset)
+    }
+
+    /// Appends raw stream bytes to the backlog and every replica.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let Some(b) = self.backlog.as_mut() else {
+            return;
+        };
+        b.append(bytes);
+        for r in &mut self.replicas {
+            r.pending.extend_from_slice(bytes);
+            r.wake.notify_one();
+        }
+    }
+
+    /// Appends a command for database `db`, selecting it first if needed.
+    pub fn feed_command(&mut self, db: usize, command: &[u8]) {
+        if self.backlog.is_none() || self.proxy {
+            return;
+        }
+        if self.seldb != Some(db) {
+            let n = itoa::Buffer::new().format(db).to_string();
+            let mut sel = format!("*2\r\n$6\r\nSELECT\r\n${}\r\n", n.len()).into_bytes();
+            sel.extend_from_slice(n.as_bytes());
+            sel.extend_from_slice(b"\r\n");
+            self.feed(&sel);
+            self.seldb = Some(db);
+        }
+        self.feed(command);
+    }
+
+    /// Creates the backlog when the first replica attaches.
+    fn ensure_backlog(&mut self, size: usize) {
+        if self.backlog.is_none() {
+            self.backlog = Some(Backlog::new(size, self.base_offset));
+        }
+    }
+
+    /// Applies a `CONFIG SET repl-backlog-size`, keeping the newest bytes
+    /// that fit.
+    pub fn resize_backlog(&mut self, size: usize) {
+        let Some(b) = self.backlog.as_ref() else {
+            return;
+        };
+        if Backlog::new_size(size) == b.size() {
+            return;
+        }
+        let held = b.since(b.first_byte_offset()).unwrap_or_default();
+        let mut nb = Backlog::new(size, b.offset - held.len() as i64);
+        nb.append(&held);
+        self.backlog = Some(nb);
+    }
+
+    /// Starts a new history at `offset` (after a full sync from a master).
+    pub fn reset(&mut self, size: usize, offset: i64) {
+        self.base_offset = offset;
+        self.backlog = Some(Backlog::new(size, offset));
+        self.seldb = None;
+    }
+
+    /// Replicas whose acknowledged offset reaches `offset`.
+    pub fn acked(&self, offset: i64) -> usize {
+        self.replicas
+            .iter()
+            .filter(|r| r.ack_offset >= offset)
+            .count()
+    }
+}
+
+/// The journal's handle on the feed.
+pub struct FeedSink(pub Rc<RefCell<Feed>>);
+
+impl JournalSink for FeedSink {
+    fn append(&mut self, db: usize, command: &[u8]) {
+        self.0.borrow_mut().feed_command(db, command);
+    }
+}
+
+/// A client blocked in `WAIT` for `numreplicas` acknowledgements of
+/// offset `offset`.
+pub struct Waiter {
+    pub client: u64,
+    pub offset: i64,
+    pub numreplicas: usize,
+}
+
+const GETACK: &[u8] = b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n";
+const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
+
+/// `REPLCONF <option> <value> ...`: the handshake details a replica sends
+/// before PSYNC, and its `ACK`s afterwards.
+fn replconf(ctx: &mut Ctx) {
+    if ctx.argv.len().is_multiple_of(2) {
+        ctx.err(errors::SYNTAX);
+        return;
+    }
+    let id = ctx.client.id;
+    let mut i = 1;
+    while i < ctx.argv.len() {
+        let opt = ctx.argv.get(i).to_ascii_lowercase();
+        let val = ctx.argv.get(i + 1);
+        match opt.as_slice() {
+            b"listening-port" => {
+                let Some(p) = resp::parse_i64(val).and_then(|p| u16::try_from(p).ok()) else {
+                    ctx.err(errors::NOT_INTEGER);
+                    return;
+                };
+                ctx.srv
+                    .repl
+                    .handshakes
+                    .entry(id)
+                    .or_default()
+                    .listening_port = p;
+            }
+            b"ip-address" => {
+                let ip = String::from_utf8_lossy(val).into_owned();
+                ctx.srv.repl.handshakes.entry(id).or_default().ip_address = Some(ip);
+            }
+            b"capa" => {
+                let h = ctx.srv.repl.handshakes.entry(id).or_default();
+                if val.eq_ignore_ascii_case(b"eof") {
+                    h.capa_eof = true;
+                } else if val.eq_ignore_ascii_case(b"psync2") {
+                    h.capa_psync2 = true;
+                }
+            }
+            b"ack" => {
+                // Only an attached replica acknowledges; never a reply, as
+                // anything written to a replica is stream.
+                if ctx.client.kind == Kind::Replica {
+                    if let Some(off) = resp::parse_i64(val) {
+                        ack(ctx.srv, id, off);
+                    }
+                }
+                return;
+            }
+            b"getack" => {
+                // Only meaningful on a replica, from its master.
+                return;
+            }
+            b"rdb-only" | b"rdb-filter-only" => {}
+            _ => {
+                let msg = format!(
+                    "ERR Unrecognized REPLCONF option: {}",
+                    String::from_utf8_lossy(ctx.argv.get(i))
+                );
+                ctx.err(&msg);
+                return;
+            }
+        }
+        i += 2;
+    }
+    ctx.out().ok();
+}
+
+/// Records a replica's acknowledgement and serves the `WAIT`s it
+/// satisfies.
+fn ack(srv: &mut Server, id: u64, offset: i64) {
+    {
+        let mut f = srv.repl.feed.borrow_mut();
+        if let Some(r) = f.replicas.iter_mut().find(|r| r.id == id) {
+            r.ack_offset = r.ack_offset.max(offset);
+            r.ack_ms = srv.now_ms;
+            if r.await_ack {
+                r.await_ack = false;
+                r.wake.notify_one();
+            }
+        }
+    }
+    serve_waiters(srv, false);
+}
+
+/// `SYNC`: the pre-PSYNC protocol, always a full sync without a header.
+fn sync(ctx: &mut Ctx) {
+    start_sync(ctx, false);
+}
+
+/// `PSYNC <replid> <offset>`.
+fn psync(ctx: &mut Ctx) {
+    start_sync(ctx, true);
+}
+
+fn start_sync(ctx: &mut Ctx, psync: bool) {
+    // A replica asking again on an attached link is ignored, as in Redis.
+    if ctx.client.kind == Kind::Replica {
+        return;
+    }
+    if ctx.client.multi.is_some() {
+        ctx.err("ERR Replica can't be in a transaction");
+        return;
+    }
+    let id = ctx.client.id;
+    let hs: Handshake = ctx.srv.repl.handshakes.remove(&id).unwrap_or_default();
+    let ip = hs
+        .ip_address
+        .clone()
+        .or_else(|| ctx.client.addr.map(|a| a.ip().to_string()))
+        .unwrap_or_default();
+    let who = format!("{ip}:{}", hs.listening_port);
+    log_notice!("Replica {who} asks for synchronization");
+    let size = ctx.srv.config.get_int("repl-backlog-size").max(1) as usize;
+    if psync {
+        let replid = String::from_utf8_lossy(ctx.argv.get(1)).into_owned();
+        let offset = resp::parse_i64(ctx.argv.get(2));
+        if let Some(off) = offset {
+            if try_partial(ctx, &replid, off, &who) {
+                attach(ctx, hs, ip, size, off - 1, SyncState::Online);
+                return;
+            }
+        }
+        if replid != "?" {
+            log_notice!(
+                "Partial resynchronization not accepted: Replication ID mismatch (Replica asked for '{replid}', my replication IDs are '{}' and '{}')",
+                ctx.srv.master_replid,
+                ctx.srv.repl.replid2
+            );
+        } else {
+            log_notice!("Full resync requested by replica {who}");
+        }
+    }
+    // The backlog must exist before the snapshot point so that the stream
+    // after it is kept for a later partial resync.
+    ctx.srv.repl.feed.borrow_mut().ensure_backlog(size);
+    if psync && hs.capa_eof {
+        // Streamed: the snapshot starts now, or after the one under way.
+        log_notice!("Replica {who} waits for a snapshot (streamed with an EOF mark)");
+        attach(ctx, hs, ip, size, 0, SyncState::WaitBgsave);
+        fullsync::start_pending(ctx.srv);
+        return;
+    }
+    let offset = ctx.srv.repl.master_repl_offset();
+    log_notice!("Starting BGSAVE for SYNC with target: replicas sockets");
+    let rdb = match snapshot_bytes(ctx.srv, offset) {
+        Ok(b) => b,
+        Err(e) => {
+            log_warning!("BGSAVE for replication failed: {e}");
+            let msg = format!("ERR BGSAVE failed, replication can't continue: {e}");
+            ctx.err(&msg);
+            return;
+        }
+    };
+    if psync {
+        let head = format!("+FULLRESYNC {} {offset}\r\n", ctx.srv.master_replid);
+        ctx.out().raw(head.as_bytes());
+    }
+    // The `$<len>` form: the replica stores the payload as it arrives and
+    // loads it once `len` bytes are in.
+    let out = ctx.out();
+    out.raw(format!("${}\r\n", rdb.len()).as_bytes());
+    out.raw(&rdb);
+    // The stream after the snapshot starts with an explicit SELECT: the
+    // replica's link starts in the database named by `repl-stream-db`.
+    ctx.srv.repl.feed.borrow_mut().seldb = None;
+    attach(ctx, hs, ip, size, 0, SyncState::Online);
+    log_notice!("Synchronization with replica {who} succeeded");
+}
+
+/// Answers `+CONTINUE` and queues the backlog from `offset` when the
+/// replica's history is ours; false when a full sync is needed.
+fn try_partial(ctx: &mut Ctx, replid: &str, offset: i64, who: &str) -> bool {
+    let srv = &mut *ctx.srv;
+    let known = replid == srv.master_replid
+        || (replid == srv.repl.replid2 && offset <= srv.repl.second_repl_offset);
+    if !known {
+        return false;
+    }
+    let bytes = {
+        let f = srv.repl.feed.borrow();
+        match f.backlog.as_ref().and_then(|b| b.since(offset)) {
+            Some(b) => b,
+            None => {
+                log_notice!(
+                    "Unable to partial resync with replica {who} for lack of backlog (Replica request was: {offset})."
+                );
+                return false;
+            }
+        }
+    };
+    let head = format!("+CONTINUE {}\r\n", srv.master_replid);
+    let n = bytes.len();
+    ctx.out().raw(head.as_bytes());
+    ctx.out().raw(&bytes);
+    log_notice!(
+        "Partial resynchronization request from {who} accepted. Sending {n} bytes of backlog starting from offset {offset}."
+    );
+    true
+}
+
+/// Turns the calling connection into an attached replica.
+fn attach(ctx: &mut Ctx, hs: Handshake, ip: String, size: usize, ack_offset: i64, sync: SyncState) {
+    let c: &mut Client = ctx.client;
+    c.kind = Kind::Replica;
+    let mut f = ctx.srv.repl.feed.borrow_mut();
+    f.ensure_backlog(size);
+    f.replicas.push(Replica {
+        id: c.id,
+        ip,
+        port: hs.listening_port,
+        ack_offset,
+        ack_ms: ctx.srv.now_ms,
+        pending: Vec::new(),
+        bulk: Vec::new(),
+        sync,
+        failed: false,
+        await_ack: false,
+        wake: c.wake.clone(),
+    });
+}
+
+/// The RDB of the whole dataset as of now, stamped with the replication
+/// id and `offset`.
+fn snapshot_bytes(srv: &mut Server, offset: i64) -> Result<Vec<u8>, String> {
+    // The keyspace walk serves one snapshot at a time.
+    if fullsync::walk_busy(srv) {
+        return Err("another snapshot is in progress".into());
+    }
+    let aux = Aux {
+        ctime_secs: srv.now_ms / 1000,
+        used_mem: crate::alloc::allocated() as u64,
+        repl_id: srv.master_replid.clone(),
+        repl_offset: offset,
+        aof_base: false,
+        repl_stream_db: stream_db_for_snapshot(srv),
+    };
+    let compress = srv.config.get_bool("rdbcompression");
+    let checksum = srv.config.get_bool("rdbchecksum");
+    let snap =
+        Snapshot::begin(&mut srv.dbs, &aux, compress, checksum).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    loop {
+        let done = Snapshot::step(&mut srv.dbs, 4096);
+        if done {
+            if let Err(e) = snap.finish() {
+                Snapshot::abort(&mut srv.dbs);
+                return Err(e);
+            }
+        }
+        out.append(&mut snap.take_bytes());
+        if done {
+            return Ok(out);
+        }
+    }
+}
+
+/// The database a replica starts applying our stream in (`repl-stream-db`).
+/// A replica passing its master's stream on cannot insert a SELECT into
+/// it, so it names the database that stream has selected; a master
+/// re-selects explicitly after every snapshot point and says 0.
+pub fn stream_db_for_snapshot(srv: &Server) -> usize {
+    if srv.repl.feed.borrow().proxy {
+        srv.repl.stream_db
+    } else {
+        0
+    }
+}
+
+/// Closes the connections of replicas whose snapshot failed (they retry).
+pub fn close_failed(srv: &mut Server) {
+    let failed: Vec<u64> = srv
+        .repl
+        .feed
+        .borrow()
+        .replicas
+        .iter()
+        .filter(|r| r.failed)
+        .map(|r| r.id)
+        .collect();
+    for id in failed {
+        if let Some(c) = srv.clients.get(&id) {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                c.killed = true;
+                c.wake.notify_one();
+            }
+        }
+    }
+}
+
+/// `WAIT numreplicas timeout`: blocks until that many replicas
+/// acknowledged the client's last write, or the timeout (ms) passes.
+fn wait(ctx: &mut Ctx) {
+    if ctx.srv.is_replica() {
+        ctx.err(errors::WAIT_ON_REPLICA);
+        return;
+    }
+    let Some(num) = resp::parse_i64(ctx.argv.get(1)) else {
+        ctx.err(errors::NOT_INTEGER);
+        return;
+    };
+    let Some(timeout) = resp::parse_i64(ctx.argv.get(2)) else {
+        ctx.err(errors::TIMEOUT_NOT_INTEGER);
+        return;
+    };
+    if timeout < 0 {
+        ctx.err(errors::TIMEOUT_NEGATIVE);
+        return;
+    }
+    let woff = ctx.client.woff;
+    let acked = ctx.srv.repl.feed.borrow().acked(woff);
+    if acked as i64 >= num || !crate::blocking::may_block(ctx) {
+        ctx.out().int(acked as i64);
+        return;
+    }
+    let deadline = if timeout == 0 {
+        0
+    } else {
+        ctx.now_ms().saturating_add(timeout)
+    };
+    crate::blocking::block(ctx, 0..0, deadline);
+    ctx.srv.repl.waiters.push(Waiter {
+        client: ctx.client.id,
+        offset: woff,
+        numreplicas: num.max(0) as usize,
+    });
+    // Ask for acknowledgements now rather than at the next periodic ACK.
+    ctx.srv.repl.feed.borrow_mut().feed(GETACK);
+}
+
+/// Whether a blocked request is a `WAIT` (its timeout answers a count).
+pub fn is_wait(b: &crate::blocking::Blocked) -> bool {
+    b.argv
+        .first()
+        .is_some_and(|a| a.eq_ignore_ascii_case(b"wait"))
+}
+
+/// The reply of a `WAIT` whose time ran out: the replicas that did
+/// acknowledge.
+pub fn wait_timed_out(srv: &mut Server, c: &mut Client) {
+    srv.repl.waiters.retain(|w| w.client != c.id);
+    let n = srv.repl.feed.borrow().acked(c.woff);
+    c.out.int(n as i64);
+}
+
+/// Unblocks the `WAIT`s whose replicas acknowledged enough (all of them
+/// when `all`).
+fn serve_waiters(srv: &mut Server, all: bool) {
+    if srv.repl.waiters.is_empty() {
+        return;
+    }
+    let waiters = std::mem::take(&mut srv.repl.waiters);
+    for w in waiters {
+        let n = srv.repl.feed.borrow().acked(w.offset);
+        if n < w.numreplicas && !all {
+            srv.repl.waiters.push(w);
+            continue;
+        }
+        let Some(rc) = srv.clients.get(&w.client).cloned() else {
+            continue;
+        };
+        // The acknowledging client is a replica, never a waiter.
+        let Ok(mut c) = rc.try_borrow_mut() else {
+            srv.repl.waiters.push(w);
+            continue;
+        };
+        crate::blocking::unblock(srv, &mut c);
+        c.out.int(n as i64);
+        c.wake.notify_one();
+    }
+}
+
+/// Periodic work (from the server cron): PING the replicas every
+/// `repl-ping-replica-period` seconds so they can tell a silent master
+/// from a dead one, and keep asking for ACKs while clients wait.
+pub fn cron(srv: &mut Server) {
+    // Replicas that arrived during a BGSAVE get their snapshot after it.
+    fullsync::start_pending(srv);
+    close_lagging_replicas(srv);
+    let size = srv.config.get_int("repl-backlog-size").max(1) as usize;
+    srv.repl.feed.borrow_mut().resize_backlog(size);
+    let period = srv.config.get_int("repl-ping-replica-period").max(1) * 1000;
+    let mut f = srv.repl.feed.borrow_mut();
+    // A replica passes its master's pings on; its own would shift the
+    // offsets of its replicas away from the master's.
+    if f.replicas.is_empty() || f.proxy {
+        return;
+    }
+    if srv.now_ms - srv.repl.last_ping_ms >= period {
+        f.feed(PING);
+        srv.repl.last_ping_ms = srv.now_ms;
+    }
+    if !srv.repl.waiters.is_empty() {
+        f.feed(GETACK);
+    }
+}
+
+/// `ROLE`: this server's place in the replication topology.
+fn role(ctx: &mut Ctx) {
+    let (srv, client) = ctx.parts();
+    let out = &mut client.out;
+    if let Some(m) = &srv.repl.master {
+        use super::replica::LinkState;
+        let state = match m.state {
+            LinkState::Connect => "connect",
+            LinkState::Connecting => "connecting",
+            LinkState::Handshake => "handshake",
+            LinkState::Transfer => "sync",
+            LinkState::Connected => "connected",
+        };
+        let offset = if m.state == LinkState::Connected {
+            srv.repl.master_repl_offset()
+        } else {
+            -1
+        };
+        out.array(5);
+        out.bulk(b"slave");
+        out.bulk(m.host.as_bytes());
+        out.int(i64::from(m.port));
+        out.bulk(state.as_bytes());
+        out.int(offset);
+        return;
+    }
+    let f = srv.repl.feed.borrow();
+    out.array(3);
+    out.bulk(b"master");
+    out.int(f.offset());
+    let online: Vec<&Replica> = f
+        .replicas
+        .iter()
+        .filter(|r| r.sync == SyncState::Online)
+        .collect();
+    out.array(online.len());
+    for r in online {
+        out.array(3);
+        out.bulk(r.ip.as_bytes());
+        out.bulk(r.port.to_string().as_bytes());
+        out.bulk(r.ack_offset.to_string().as_bytes());
+    }
+}
+
+/// `min-replicas-to-write`: whether writes must be refused because fewer
+/// replicas than required acknowledged within `min-replicas-max-lag`
+/// seconds (Redis's "good" replicas).
+pub fn too_few_good_replicas(srv: &Server) -> bool {
+    let (need, max_lag) = (
+        srv.repl.min_replicas_to_write,
+        srv.repl.min_replicas_max_lag,
+    );
+    if need == 0 || max_lag == 0 || srv.is_replica() {
+        return false;
+    }
+    let f = srv.repl.feed.borrow();
+    let good = f
+        .replicas
+        .iter()
+        .filter(|r| r.sync == SyncState::Online && (srv.now_ms - r.ack_ms) / 1000 <= max_lag)
+        .count();
+    (good as i64) < need
+}
+
+/// The hard limit of `client-output-buffer-limit` for the replica class
+/// (0: none).
+fn replica_output_limit(srv: &Server) -> usize {
+    let v = srv.config.get_str("client-output-buffer-limit");
+    let w: Vec<&str> = v.split_whitespace().collect();
+    w.chunks(4)
+        .find(|c| c.first().is_some_and(|k| *k == "slave" || *k == "replica"))
+        .and_then(|c| c.get(1))
+        .and_then(|h| h.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Disconnects replicas that stopped acknowledging for `repl-timeout`
+/// seconds, or whose unsent output passed the replica class's hard
+/// `client-output-buffer-limit`: either would grow the master's memory
+/// without bound. They come back with a partial or full resync.
+fn close_lagging_replicas(srv: &mut Server) {
+    let timeout_ms = srv.config.get_int("repl-timeout").max(1) * 1000;
+    let limit = replica_output_limit(srv);
+    let mut doomed = Vec::new();
+    for r in srv.repl.feed.borrow().replicas.iter() {
+        let queued = r.pending.len() + r.bulk.len();
+        if r.sync == SyncState::Online && !r.await_ack && srv.now_ms - r.ack_ms > timeout_ms {
+            log_warning!(
+                "Disconnecting timedout replica (streaming sync): {}:{}",
+                r.ip,
+                r.port
+            );
+            doomed.push(r.id);
+        } else if limit > 0 && queued > limit {
+            log_warning!(
+                "Client id={} addr={}:{} (replica) scheduled to be closed ASAP for overcoming of output buffer limits: {queued} bytes queued, hard limit {limit} (raise the replica class of client-output-buffer-limit, or the replica's bandwidth, for this write rate).",
+                r.id, r.ip, r.port
+            );
+            doomed.push(r.id);
+        }
+    }
+    for id in doomed {
+        if let Some(c) = srv.clients.get(&id) {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                c.killed = true;
+                c.wake.notify_one();
+            }
+        }
+    }
+}
+
+/// The `INFO replication` section of a master, in Redis 7.0's order.
+pub fn info(srv: &Server, b: &mut String) {
+    let f = srv.repl.feed.borrow();
+    match &srv.repl.master {
+        Some(m) => super::replica::info(srv, m, b),
+        None => b.push_str("role:master\r\n"),
+    }
+    let _ = write!(b, "connected_slaves:{}\r\n", f.replicas.len());
+    for (i, r) in f.replicas.iter().enumerate() {
+        let lag = (srv.now_ms - r.ack_ms).max(0) / 1000;
+        let _ = write!(
+            b,
+            "slave{i}:ip={},port={},state={},offset={},lag={lag}\r\n",
+            r.ip,
+            r.port,
+            r.sync.name(),
+            r.ack_offset
+        );
+    }
+    let (active, size, first, histlen) = match &f.backlog {
+        Some(bl) => (1, bl.size() as i64, bl.first_byte_offset(), bl.histlen()),
+        None => (0, srv.config.get_int("repl-backlog-size"), 0, 0),
+    };
+    let _ = write!(
+        b,
+        "master_failover_state:no-failover\r\n\
+         master_replid:{}\r\n\
+         master_replid2:{}\r\n\
+         master_repl_offset:{}\r\n\
+         second_repl_offset:{}\r\n\
+         repl_backlog_active:{active}\r\n\
+         repl_backlog_size:{size}\r\n\
+         repl_backlog_first_byte_offset:{first}\r\n\
+         repl_backlog_histlen:{histlen}\r\n",
+        srv.master_replid,
+        srv.repl.replid2,
+        f.offset(),
+        srv.repl.second_repl_offset,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testkit::Kit;
+
+    #[test]
+    fn stream_starts_with_the_first_replica_and_selects_databases() {
+        let mut k = Kit::new();
+        k.run(&["SET", "a", "1"]);
+        // No replica yet: no backlog, no offset.
+        assert_eq!(k.srv.repl.master_repl_offset(), 0);
+        k.srv.repl.feed.borrow_mut().ensure_backlog(1 << 20);
+        k.run(&["SET", "a", "2"]);
+        k.run(&["SET", "b", "3"]);
+        k.run(&["SELECT", "1"]);
+        k.run(&["SET", "c", "4"]);
+        let f = k.srv.repl.feed.borrow();
+        let bytes = f
+            .backlog
+            .as_ref()
+            .and_then(|b| b.since(1))
+            .unwrap_or_default();
+        assert_eq!(
+            String::from_utf8_lossy(&bytes),
+            "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n2\r\n\
+             *3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n3\r\n\
+             *2\r\n$6\r\nSELECT\r\n$1\r\n1\r\n*3\r\n$3\r\nSET\r\n$1\r\nc\r\n$1\r\n4\r\n"
+        );
+        assert_eq!(f.offset(), bytes.len() as i64);
+    }
+
+    #[test]
+    fn replconf_options_and_errors() {
+        let mut k = Kit::new();
+        assert_eq!(k.run(&["REPLCONF", "listening-port", "6380"]), "+OK\r\n");
+        assert_eq!(
+            k.run(&["REPLCONF", "capa", "eof", "capa", "psync2"]),
+            "+OK\r\n"
+        );
+        assert_eq!(k.run(&["REPLCONF", "capa"]), "-ERR syntax error\r\n");
+        assert_eq!(
+            k.run(&["REPLCONF", "nope", "1"]),
+            "-ERR Unrecognized REPLCONF option: nope\r\n"
+        );
+        assert_eq!(k.run(&["WAIT", "0", "0"]), ":0\r\n");
+        assert_eq!(k.run(&["WAIT", "1", "-1"]), "-ERR timeout is negative\r\n");
+    }
+}

@@ -1,0 +1,134 @@
+//! Master–replica replication, wire-compatible with Redis 7.0 (PSYNC2).
+//!
+//! - [`backlog`]: the ring buffer of the last stream bytes, by offset.
+//! - [`master`]: the master side: the journal sink that turns every
+//!   released effect into stream bytes (with `SELECT` when the database
+//!   changes), `REPLCONF`, `PSYNC`/`SYNC` (full sync from the fork-less
+//!   snapshot, or `+CONTINUE` from the backlog), `WAIT`, the pings, and
+//!   `INFO replication`.
+//!
+//! - [`replica`]: the replica side: `REPLICAOF`, the link to the master
+//!   (handshake, RDB transfer and load, applying the stream, ACKs).
+//!
+//! The state shared with the journal sink lives in [`master::Feed`]
+//! behind an `Rc<RefCell<..>>`: the journal owns its sinks, and the sink
+//! must reach the backlog and the replicas' pending stream bytes. It is
+//! only borrowed for the span of one call, never across an await.
+
+pub mod backlog;
+pub mod fullsync;
+pub mod master;
+pub mod replica;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// What a connection said during the handshake (`REPLCONF`) before it
+/// asked for `PSYNC`.
+#[derive(Debug, Default, Clone)]
+pub struct Handshake {
+    pub listening_port: u16,
+    pub ip_address: Option<String>,
+    /// The replica understands the disk-less `$EOF:<mark>` transfer.
+    pub capa_eof: bool,
+    pub capa_psync2: bool,
+}
+
+/// The replication state of this server.
+pub struct ReplState {
+    pub feed: Rc<RefCell<master::Feed>>,
+    /// The previous replication id and the offset up to which it is valid
+    /// (after a promotion), so former siblings can continue partially.
+    pub replid2: String,
+    pub second_repl_offset: i64,
+    /// Handshake details of connections that did not PSYNC yet.
+    pub handshakes: HashMap<u64, Handshake>,
+    /// Clients blocked in `WAIT`.
+    pub waiters: Vec<master::Waiter>,
+    /// Unix ms of the last PING fed to the replicas.
+    pub last_ping_ms: i64,
+    /// The master we follow (None: we are a master).
+    pub master: Option<replica::MasterLink>,
+    /// On a replica: the database the master's stream has selected (from
+    /// the RDB's `repl-stream-db`, then following its SELECTs).
+    pub stream_db: usize,
+    /// The streamed full sync under way, and the task driving it.
+    pub transfer: Option<fullsync::Transfer>,
+    pub transfer_notify: Rc<tokio::sync::Notify>,
+    /// Cached `min-replicas-to-write` and `min-replicas-max-lag`.
+    pub min_replicas_to_write: i64,
+    pub min_replicas_max_lag: i64,
+    /// Wakes the replica link task when the master changes.
+    pub link_notify: Rc<tokio::sync::Notify>,
+}
+
+impl Default for ReplState {
+    fn default() -> Self {
+        ReplState {
+            feed: Rc::new(RefCell::new(master::Feed::default())),
+            replid2: "0".repeat(40),
+            second_repl_offset: -1,
+            handshakes: HashMap::new(),
+            waiters: Vec::new(),
+            last_ping_ms: 0,
+            master: None,
+            stream_db: 0,
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: 10,
+            transfer: None,
+            transfer_notify: Rc::new(tokio::sync::Notify::new()),
+            link_notify: Rc::new(tokio::sync::Notify::new()),
+        }
+    }
+}
+
+impl ReplState {
+    /// The journal sink feeding the backlog and the replicas.
+    pub fn sink(&self) -> Box<dyn crate::journal::JournalSink> {
+        Box::new(master::FeedSink(self.feed.clone()))
+    }
+
+    /// `master_repl_offset`: bytes of stream produced so far.
+    pub fn master_repl_offset(&self) -> i64 {
+        self.feed.borrow().offset()
+    }
+
+    /// Appends the stream bytes pending for replica `id` to `out` (called
+    /// by its connection loop before writing).
+    pub fn drain_to(&self, id: u64, out: &mut Vec<u8>) {
+        let mut f = self.feed.borrow_mut();
+        if let Some(r) = f.replicas.iter_mut().find(|r| r.id == id) {
+            // The snapshot first; the stream only once it is complete.
+            out.append(&mut r.bulk);
+            if r.sync == fullsync::SyncState::Online && !r.await_ack {
+                if out.is_empty() {
+                    std::mem::swap(out, &mut r.pending);
+                } else {
+                    out.append(&mut r.pending);
+                }
+            }
+        }
+    }
+}
+
+/// Forgets connection `id` (gone or killed).
+pub fn client_gone(srv: &mut crate::server::Server, id: u64) {
+    let repl = &mut srv.repl;
+    repl.handshakes.remove(&id);
+    repl.waiters.retain(|w| w.client != id);
+    let gone = {
+        let mut f = repl.feed.borrow_mut();
+        match f.replicas.iter().position(|r| r.id == id) {
+            Some(pos) => {
+                let r = f.replicas.remove(pos);
+                crate::log_notice!("Connection with replica {}:{} lost.", r.ip, r.port);
+                true
+            }
+            None => false,
+        }
+    };
+    if gone {
+        fullsync::target_gone(srv, id);
+    }
+}

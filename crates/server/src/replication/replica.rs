@@ -1,0 +1,682 @@
+//! The replica side of replication: following a master.
+//!
+//! One long-lived task ([`link_task`]) owns the connection to the master.
+//! `REPLICAOF host port` (or the `replicaof` directive) records the target
+//! and bumps a generation number; the task notices, drops any link to the
+//! previous master and runs the PSYNC2 handshake exactly as Redis 7.0
+//! sends it: `PING`, `AUTH` (with `masteruser`/`masterauth`), `REPLCONF
+//! listening-port`, `REPLCONF capa eof capa psync2`, then `PSYNC <replid>
+//! <offset>` when we have a history to continue, `PSYNC ? -1` otherwise.
+//!
+//! After `+FULLRESYNC` the RDB (`$<len>` or the disk-less `$EOF:<mark>`
+//! form) is received into memory, the dataset replaced by it, and the
+//! command stream applied through `cmd::execute` by a client of kind
+//! `Master` whose replies are dropped. The stream bytes are then appended
+//! verbatim to our own backlog (Redis 7.0 proxies its master's stream), so
+//! our offsets are the master's and our own replicas can continue
+//! partially after a promotion.
+
+use crate::client::Kind;
+use crate::cmd::Ctx;
+use crate::server::Server;
+use crate::{errors, log_notice, log_warning};
+use resp::{parse_request, Limits, Parsed, Request};
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::rc::Rc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub const COMMANDS: &[(&str, crate::cmd::Handler)] =
+    &[("replicaof", replicaof), ("slaveof", replicaof)];
+
+/// Where the link to the master stands (Redis's `repl_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    Connect,
+    Connecting,
+    Handshake,
+    Transfer,
+    Connected,
+}
+
+/// The master this server follows.
+#[derive(Debug, Clone)]
+pub struct MasterLink {
+    pub host: String,
+    pub port: u16,
+    /// Bumped by every REPLICAOF so a running link knows it is obsolete.
+    pub generation: u64,
+    pub state: LinkState,
+    pub last_io_ms: i64,
+    /// Unix ms the link went down (0: never up).
+    pub down_since_ms: i64,
+    pub sync_total: u64,
+    pub sync_read: u64,
+}
+
+/// Starts following `host:port` (also used for the `replicaof` directive).
+pub fn set_master(srv: &mut Server, host: String, port: u16) {
+    let generation = srv.repl.master.as_ref().map_or(0, |m| m.generation) + 1;
+    log_notice!("Connecting to MASTER {host}:{port}");
+    srv.repl.master = Some(MasterLink {
+        host,
+        port,
+        generation,
+        state: LinkState::Connect,
+        last_io_ms: 0,
+        down_since_ms: 0,
+        sync_total: 0,
+        sync_read: 0,
+    });
+    kill_master_client(srv);
+    crate::log::set_role(b'S');
+    // The stream we receive is passed on verbatim; our own effects are not.
+    srv.repl.feed.borrow_mut().proxy = true;
+    srv.repl.link_notify.notify_one();
+}
+
+/// Follows the master named by the `replicaof` directive, if any.
+/// A replica restarted from its own RDB resumes the replication history
+/// saved in it (`repl-id`, `repl-offset`, `repl-stream-db`), so its first
+/// PSYNC can be answered `+CONTINUE`, as Redis 7.0 does.
+pub fn start_from_config(srv: &mut Server) {
+    let w = srv.config.get_list("replicaof");
+    let [host, port] = w.as_slice() else {
+        return;
+    };
+    let Ok(port) = port.parse::<u16>() else {
+        return;
+    };
+    if let (Some(id), Some(offset)) = (srv.persist.rdb_repl_id.clone(), srv.persist.rdb_repl_offset)
+    {
+        if id.len() == 40 && offset >= 0 {
+            log_notice!("Restored replication ID and offset from the RDB: {id}:{offset}");
+            srv.master_replid = id;
+            let size = srv.config.get_int("repl-backlog-size").max(1) as usize;
+            srv.repl.feed.borrow_mut().reset(size, offset);
+        }
+    }
+    set_master(srv, host.clone(), port);
+}
+
+/// Stops following a master: our history continues under a new id, and the
+/// old one stays valid up to here as `master_replid2`, so replicas that
+/// followed the same master can continue with us partially.
+pub fn unset_master(srv: &mut Server) {
+    if srv.repl.master.take().is_none() {
+        return;
+    }
+    let offset = srv.repl.master_repl_offset();
+    srv.repl.replid2 = std::mem::take(&mut srv.master_replid);
+    srv.repl.second_repl_offset = offset + 1;
+    srv.master_replid = crate::server::new_replid(&mut srv.rng);
+    {
+        let mut f = srv.repl.feed.borrow_mut();
+        f.proxy = false;
+        f.seldb = None;
+    }
+    kill_master_client(srv);
+    crate::log::set_role(b'M');
+    srv.repl.link_notify.notify_one();
+}
+
+fn kill_master_client(srv: &mut Server) {
+    for c in srv.clients.values() {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            if c.kind == Kind::Master {
+                c.killed = true;
+                c.wake.notify_one();
+            }
+        }
+    }
+}
+
+/// `REPLICAOF host port` / `REPLICAOF NO ONE` (and `SLAVEOF`).
+fn replicaof(ctx: &mut Ctx) {
+    let host = ctx.argv.get(1);
+    let port = ctx.argv.get(2);
+    if host.eq_ignore_ascii_case(b"no") && port.eq_ignore_ascii_case(b"one") {
+        if ctx.srv.is_replica() {
+            unset_master(ctx.srv);
+            log_notice!(
+                "MASTER MODE enabled (user request from 'id={}')",
+                ctx.client.id
+            );
+        }
+        ctx.out().ok();
+        return;
+    }
+    if ctx.client.kind == Kind::Replica {
+        ctx.err(errors::REPLICAOF_FROM_REPLICA);
+        return;
+    }
+    let Some(port) = resp::parse_i64(port) else {
+        ctx.err(errors::NOT_INTEGER);
+        return;
+    };
+    let Ok(port) = u16::try_from(port) else {
+        ctx.err(errors::INVALID_MASTER_PORT);
+        return;
+    };
+    let host = String::from_utf8_lossy(host).into_owned();
+    if let Some(m) = &ctx.srv.repl.master {
+        if m.host.eq_ignore_ascii_case(&host) && m.port == port {
+            log_notice!("REPLICAOF would result into synchronization with the master we are already connected with. No operation performed.");
+            ctx.out()
+                .simple(b"OK Already connected to specified master");
+            return;
+        }
+    }
+    set_master(ctx.srv, host.clone(), port);
+    log_notice!(
+        "REPLICAOF {host}:{port} enabled (user request from 'id={}')",
+        ctx.client.id
+    );
+    ctx.out().ok();
+}
+
+/// Why a link attempt ended.
+type LinkResult = Result<(), String>;
+
+/// Bytes read from the master but not consumed yet, and the socket.
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    async fn send(&mut self, args: &[&[u8]]) -> LinkResult {
+        let mut out = Vec::new();
+        out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.stream
+            .write_all(&out)
+            .await
+            .map_err(|e| format!("Error writing to MASTER: {e}"))
+    }
+
+    async fn fill(&mut self, limit: Duration) -> LinkResult {
+        self.buf.reserve(64 * 1024);
+        match tokio::time::timeout(limit, self.stream.read_buf(&mut self.buf)).await {
+            Err(_) => Err("Timeout connecting to the MASTER...".into()),
+            Ok(Ok(0)) => Err("Error reading from MASTER: connection lost".into()),
+            Ok(Err(e)) => Err(format!("Error reading from MASTER: {e}")),
+            Ok(Ok(_)) => Ok(()),
+        }
+    }
+
+    /// One line (without its CRLF); blank keep-alive lines are skipped.
+    async fn line(&mut self, limit: Duration) -> Result<String, String> {
+        loop {
+            if let Some(p) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=p).collect();
+                let s = String::from_utf8_lossy(&line).trim_end().to_string();
+                if s.is_empty() {
+                    continue;
+                }
+                return Ok(s);
+            }
+            self.fill(limit).await?;
+        }
+    }
+
+    async fn command(&mut self, args: &[&[u8]], limit: Duration) -> Result<String, String> {
+        self.send(args).await?;
+        self.line(limit).await
+    }
+}
+
+/// The task that keeps this server following its master, if any.
+pub async fn link_task(srv: Rc<RefCell<Server>>) {
+    let notify = srv.borrow().repl.link_notify.clone();
+    let mut backoff_ms = 0u64;
+    loop {
+        let target = {
+            let s = srv.borrow();
+            s.repl
+                .master
+                .as_ref()
+                .map(|m| (m.host.clone(), m.port, m.generation))
+        };
+        let Some((host, port, gen)) = target else {
+            notify.notified().await;
+            continue;
+        };
+        if backoff_ms > 0 {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(backoff_ms)) => {}
+                _ = notify.notified() => {}
+            }
+            if !current(&srv.borrow(), gen) {
+                backoff_ms = 0;
+                continue;
+            }
+        }
+        let r = run_link(&srv, &host, port, gen).await;
+        let mut s = srv.borrow_mut();
+        let synced = s
+            .repl
+            .master
+            .as_ref()
+            .is_some_and(|m| m.state == LinkState::Connected);
+        let now = s.now_ms;
+        if let Some(m) = s.repl.master.as_mut().filter(|m| m.generation == gen) {
+            if m.state == LinkState::Connected {
+                m.down_since_ms = now;
+            }
+            m.state = LinkState::Connect;
+            if let Err(e) = &r {
+                log_warning!("{e}");
+            }
+            backoff_ms = if synced {
+                0
+            } else {
+                (backoff_ms * 2).clamp(1000, 10_000)
+            };
+        } else {
+            backoff_ms = 0;
+        }
+        if synced {
+            log_notice!("Connection with master lost.");
+            log_notice!("Caching the disconnected master state.");
+        }
+    }
+}
+
+fn current(s: &Server, gen: u64) -> bool {
+    s.repl.master.as_ref().is_some_and(|m| m.generation == gen)
+}
+
+fn set_state(srv: &Rc<RefCell<Server>>, st: LinkState) {
+    if let Some(m) = srv.borrow_mut().repl.master.as_mut() {
+        m.state = st;
+    }
+}
+
+async fn run_link(srv: &Rc<RefCell<Server>>, host: &str, port: u16, gen: u64) -> LinkResult {
+    let (timeout, my_port, user, pass) = {
+        let s = srv.borrow();
+        let announced = s.config.get_int("replica-announce-port");
+        let port = if announced > 0 {
+            announced
+        } else {
+            s.config.get_int("port")
+        };
+        (
+            Duration::from_secs(s.config.get_int("repl-timeout").max(1) as u64),
+            port,
+            s.config.get_str("masteruser"),
+            s.config.get_str("masterauth"),
+        )
+    };
+    set_state(srv, LinkState::Connecting);
+    log_notice!("MASTER <-> REPLICA sync started");
+    let stream = tokio::time::timeout(timeout, TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| "Timeout connecting to the MASTER...".to_string())?
+        .map_err(|e| {
+            format!("Error condition on socket for SYNC: {e} (is the master reachable, and bound to an address this replica can reach?)")
+        })?;
+    let _ = stream.set_nodelay(true);
+    let mut conn = Conn {
+        stream,
+        buf: Vec::new(),
+    };
+    log_notice!("Non blocking connect for SYNC fired the event.");
+    set_state(srv, LinkState::Handshake);
+    let pong = conn.command(&[b"PING"], timeout).await?;
+    // -NOAUTH is fine here: AUTH follows.
+    if pong.starts_with('-') && !pong.starts_with("-NOAUTH") && !pong.starts_with("-NOPERM") {
+        return Err(format!("Error reply to PING from master: '{pong}'"));
+    }
+    log_notice!("Master replied to PING, replication can continue...");
+    if !pass.is_empty() {
+        let r = if user.is_empty() {
+            conn.command(&[b"AUTH", pass.as_bytes()], timeout).await?
+        } else {
+            conn.command(&[b"AUTH", user.as_bytes(), pass.as_bytes()], timeout)
+                .await?
+        };
+        if r.starts_with('-') {
+            return Err(format!(
+                "Unable to AUTH to MASTER: {r} (check masterauth/masteruser against the master's requirepass or ACL user)"
+            ));
+        }
+    }
+    let p = my_port.to_string();
+    let r = conn
+        .command(&[b"REPLCONF", b"listening-port", p.as_bytes()], timeout)
+        .await?;
+    if r.starts_with('-') {
+        log_notice!("(Non critical) Master does not understand REPLCONF listening-port: {r}");
+    }
+    let r = conn
+        .command(&[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"], timeout)
+        .await?;
+    if r.starts_with('-') {
+        log_notice!("(Non critical) Master does not understand REPLCONF capa: {r}");
+    }
+    // Continue our own history when we have one (a dropped link, or a
+    // former master re-pointed), otherwise ask for everything.
+    let cached = {
+        let s = srv.borrow();
+        let f = s.repl.feed.borrow();
+        f.backlog
+            .as_ref()
+            .map(|b| (s.master_replid.clone(), b.offset + 1))
+    };
+    let reply = match &cached {
+        Some((id, off)) => {
+            log_notice!("Trying a partial resynchronization (request {id}:{off}).");
+            let off = off.to_string();
+            conn.command(&[b"PSYNC", id.as_bytes(), off.as_bytes()], timeout)
+                .await?
+        }
+        None => {
+            log_notice!("Partial resynchronization not possible (no cached master)");
+            conn.command(&[b"PSYNC", b"?", b"-1"], timeout).await?
+        }
+    };
+    if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
+        let mut it = rest.split(' ');
+        let id = it.next().unwrap_or("").to_string();
+        let off: i64 = it.next().and_then(|o| o.parse().ok()).unwrap_or(-1);
+        if id.len() != 40 || off < 0 {
+            return Err(format!(
+                "Master replied with wrong +FULLRESYNC syntax: {reply}"
+            ));
+        }
+        log_notice!("Full resync from master: {id}:{off}");
+        set_state(srv, LinkState::Transfer);
+        let rdb = receive_rdb(srv, &mut conn, timeout).await?;
+        if !current(&srv.borrow(), gen) {
+            return Ok(());
+        }
+        load_dataset(&mut srv.borrow_mut(), &rdb, id, off)?;
+    } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
+        let new_id = rest.trim();
+        log_notice!("Successful partial resynchronization with master.");
+        let mut s = srv.borrow_mut();
+        if !new_id.is_empty() && new_id != s.master_replid {
+            // The master changed its id (it was promoted): our history up
+            // to here stays valid under the old one.
+            let offset = s.repl.master_repl_offset();
+            s.repl.replid2 = std::mem::replace(&mut s.master_replid, new_id.to_string());
+            s.repl.second_repl_offset = offset + 1;
+            log_notice!("Master replication ID changed to {new_id}");
+        }
+        log_notice!("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
+    } else {
+        return Err(format!("Unexpected reply to PSYNC from master: {reply}"));
+    }
+    stream_commands(srv, conn, gen).await
+}
+
+/// Receives the RDB payload after `+FULLRESYNC`, in either form.
+async fn receive_rdb(
+    srv: &Rc<RefCell<Server>>,
+    conn: &mut Conn,
+    timeout: Duration,
+) -> Result<Vec<u8>, String> {
+    let head = conn.line(timeout).await?;
+    if head.starts_with('-') {
+        return Err(format!("MASTER aborted replication with an error: {head}"));
+    }
+    let Some(spec) = head.strip_prefix('$') else {
+        return Err(format!("Bad protocol from MASTER, the first byte is not '$' (we received '{head}'), are you sure the host and port are right?"));
+    };
+    if let Some(mark) = spec.strip_prefix("EOF:") {
+        // Disk-less form: the payload ends with the 40-byte mark.
+        let mark = mark.as_bytes().to_vec();
+        if mark.len() != 40 {
+            return Err(format!("Bad EOF mark from MASTER: '{head}'"));
+        }
+        log_notice!("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk");
+        loop {
+            if conn.buf.len() >= 40 && conn.buf.ends_with(&mark) {
+                let mut rdb = std::mem::take(&mut conn.buf);
+                rdb.truncate(rdb.len() - 40);
+                return Ok(rdb);
+            }
+            conn.fill(timeout).await?;
+            if let Some(m) = srv.borrow_mut().repl.master.as_mut() {
+                m.sync_read = conn.buf.len() as u64;
+            }
+        }
+    }
+    let len: usize = spec
+        .parse()
+        .map_err(|_| format!("Bad RDB length from MASTER: '{head}'"))?;
+    log_notice!("MASTER <-> REPLICA sync: receiving {len} bytes from master to disk");
+    if let Some(m) = srv.borrow_mut().repl.master.as_mut() {
+        m.sync_total = len as u64;
+    }
+    while conn.buf.len() < len {
+        conn.fill(timeout).await?;
+        if let Some(m) = srv.borrow_mut().repl.master.as_mut() {
+            m.sync_read = conn.buf.len().min(len) as u64;
+        }
+    }
+    let rest = conn.buf.split_off(len);
+    Ok(std::mem::replace(&mut conn.buf, rest))
+}
+
+/// Replaces the dataset with the master's RDB; our history restarts at the
+/// master's `offset` under its id.
+fn load_dataset(srv: &mut Server, rdb: &[u8], id: String, offset: i64) -> LinkResult {
+    log_notice!("MASTER <-> REPLICA sync: Flushing old data");
+    crate::persistence::save::abort_bgsave(srv);
+    for db in &mut srv.dbs {
+        db.clear();
+    }
+    log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
+    if let Err(e) = crate::persistence::load::load_bytes(srv, rdb) {
+        for db in &mut srv.dbs {
+            db.clear();
+        }
+        return Err(format!(
+            "Failed trying to load the MASTER synchronization DB from socket: {e}"
+        ));
+    }
+    srv.master_replid = id;
+    srv.repl.replid2 = "0".repeat(40);
+    srv.repl.second_repl_offset = -1;
+    let size = srv.config.get_int("repl-backlog-size").max(1) as usize;
+    {
+        let mut f = srv.repl.feed.borrow_mut();
+        f.reset(size, offset);
+    }
+    // Our own replicas hold a history that just ended: they resync.
+    for c in srv.clients.values() {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            if c.kind == Kind::Replica {
+                c.killed = true;
+                c.wake.notify_one();
+            }
+        }
+    }
+    log_notice!("MASTER <-> REPLICA sync: Finished with success");
+    Ok(())
+}
+
+/// Applies the master's command stream until the link drops, acknowledging
+/// the processed offset every second and on `REPLCONF GETACK`.
+async fn stream_commands(srv: &Rc<RefCell<Server>>, mut conn: Conn, gen: u64) -> LinkResult {
+    let client = {
+        let mut s = srv.borrow_mut();
+        let c = s.new_client();
+        {
+            let mut cb = c.borrow_mut();
+            cb.kind = Kind::Master;
+            cb.authenticated = true;
+            cb.db = s.repl.stream_db.min(s.dbs.len().saturating_sub(1));
+            cb.addr = conn.stream.peer_addr().ok();
+            cb.laddr = conn.stream.local_addr().ok();
+        }
+        let now = s.now_ms;
+        if let Some(m) = s.repl.master.as_mut() {
+            m.state = LinkState::Connected;
+            m.last_io_ms = now;
+        }
+        c
+    };
+    let id = client.borrow().id;
+    let wake = client.borrow().wake.clone();
+    let timeout = Duration::from_secs(srv.borrow().config.get_int("repl-timeout").max(1) as u64);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut req = Request::default();
+    let mut rbuf = std::mem::take(&mut conn.buf);
+    let result = loop {
+        let mut need_ack = false;
+        let mut idle = false;
+        {
+            let mut s = srv.borrow_mut();
+            let mut c = client.borrow_mut();
+            if c.killed || !current(&s, gen) {
+                break Ok(());
+            }
+            let mut pos = 0;
+            while pos < rbuf.len() {
+                let limits = Limits {
+                    max_bulk_len: i64::MAX,
+                    unauthenticated: false,
+                };
+                match parse_request(&rbuf[pos..], &limits, &mut req) {
+                    Parsed::Incomplete => break,
+                    Parsed::Error(e) => {
+                        rbuf.clear();
+                        pos = 0;
+                        c.killed = true;
+                        log_warning!("Protocol error from MASTER: {e}");
+                        break;
+                    }
+                    Parsed::Complete { consumed } => {
+                        let base = pos;
+                        pos += consumed;
+                        if !req.is_empty() {
+                            let backing = req.backing(&rbuf[base..pos]);
+                            let argv = crate::cmd::Argv::new(backing, &req.ranges);
+                            if argv.get(0).eq_ignore_ascii_case(b"replconf")
+                                && argv.get(1).eq_ignore_ascii_case(b"getack")
+                            {
+                                need_ack = true;
+                            } else {
+                                crate::cmd::execute(&mut s, &mut c, argv);
+                                c.out.buf.clear();
+                                if s.blocking.has_ready() {
+                                    crate::blocking::serve_ready(&mut s);
+                                }
+                            }
+                        }
+                        // Passed on verbatim: our offset is the master's.
+                        s.repl.feed.borrow_mut().feed(&rbuf[base..pos]);
+                    }
+                }
+            }
+            rbuf.drain(..pos.min(rbuf.len()));
+            // Kept across links: a partial resync continues in this db.
+            s.repl.stream_db = c.db;
+            if c.killed {
+                break Ok(());
+            }
+        }
+        if need_ack {
+            send_ack(srv, &mut conn).await?;
+        }
+        tokio::select! {
+            r = tokio::time::timeout(timeout, conn.stream.read_buf(&mut rbuf)) => match r {
+                Err(_) => break Err("MASTER timeout: no data nor PING received...".into()),
+                Ok(Ok(0)) | Ok(Err(_)) => break Err("Connection with master lost.".into()),
+                Ok(Ok(_)) => {
+                    let mut s = srv.borrow_mut();
+                    let now = s.now_ms;
+                    if let Some(m) = s.repl.master.as_mut() { m.last_io_ms = now; }
+                }
+            },
+            _ = tick.tick() => idle = true,
+            _ = wake.notified() => {}
+        }
+        if idle {
+            send_ack(srv, &mut conn).await?;
+        }
+        if rbuf.capacity() - rbuf.len() < 16 * 1024 {
+            rbuf.reserve(64 * 1024);
+        }
+    };
+    srv.borrow_mut().remove_client(id);
+    result
+}
+
+async fn send_ack(srv: &Rc<RefCell<Server>>, conn: &mut Conn) -> LinkResult {
+    let off = srv.borrow().repl.master_repl_offset().to_string();
+    conn.send(&[b"REPLCONF", b"ACK", off.as_bytes()]).await
+}
+
+/// The `INFO replication` lines of a replica, up to `connected_slaves`
+/// (exclusive), in Redis 7.0's order.
+pub fn info(srv: &Server, m: &MasterLink, b: &mut String) {
+    let up = m.state == LinkState::Connected;
+    let offset = srv.repl.master_repl_offset();
+    let now = srv.now_ms;
+    let last_io = if up {
+        (now - m.last_io_ms).max(0) / 1000
+    } else {
+        -1
+    };
+    let syncing = m.state == LinkState::Transfer;
+    let _ = write!(
+        b,
+        "role:slave\r\n\
+         master_host:{}\r\n\
+         master_port:{}\r\n\
+         master_link_status:{}\r\n\
+         master_last_io_seconds_ago:{last_io}\r\n\
+         master_sync_in_progress:{}\r\n\
+         slave_read_repl_offset:{offset}\r\n\
+         slave_repl_offset:{offset}\r\n",
+        m.host,
+        m.port,
+        if up { "up" } else { "down" },
+        u8::from(syncing),
+    );
+    if syncing {
+        let left = m.sync_total.saturating_sub(m.sync_read);
+        let perc = if m.sync_total > 0 {
+            m.sync_read as f64 * 100.0 / m.sync_total as f64
+        } else {
+            0.0
+        };
+        let _ = write!(
+            b,
+            "master_sync_total_bytes:{}\r\n\
+             master_sync_read_bytes:{}\r\n\
+             master_sync_left_bytes:{left}\r\n\
+             master_sync_perc:{perc:.2}\r\n\
+             master_sync_last_io_seconds_ago:0\r\n",
+            m.sync_total, m.sync_read
+        );
+    }
+    if !up {
+        let down = if m.down_since_ms > 0 {
+            (now - m.down_since_ms) / 1000
+        } else {
+            -1
+        };
+        let _ = write!(b, "master_link_down_since_seconds:{down}\r\n");
+    }
+    let _ = write!(
+        b,
+        "slave_priority:{}\r\n\
+         slave_read_only:{}\r\n\
+         replica_announced:{}\r\n",
+        srv.config.get_int("replica-priority"),
+        u8::from(srv.config.get_bool("replica-read-only")),
+        u8::from(srv.config.get_bool("replica-announced")),
+    );
+}
