@@ -5,13 +5,15 @@
 //! spawned at start-up) runs the snapshot walk in slices between commands
 //! and a background thread writes the bytes (see `snapshot.rs`).
 
-use super::snapshot::{file_writer_thread, fsync_dir, Aux, Snapshot, CHUNK};
+use super::snapshot::{
+    fsync_dir, serializer_thread, Aux, Batch, BgSnapshot, SerializerJob, Snapshot, CHUNK,
+};
 use crate::server::Server;
 use crate::{log_notice, log_warning};
 use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Notify;
@@ -36,8 +38,12 @@ pub struct RunningSave {
 /// What the persistence task needs to drive a save: the snapshot, the
 /// channel to the writer thread and its completion.
 pub struct Pipeline {
-    pub snap: Snapshot,
-    pub tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    pub snap: BgSnapshot,
+    /// Batches of copied entries (with their size); `None` marks the end
+    /// of the snapshot.
+    pub tx: tokio::sync::mpsc::Sender<Option<(Batch, usize)>>,
+    /// Bytes of copies sent and not yet written by the serialiser.
+    pub in_flight: Arc<AtomicUsize>,
     pub done: tokio::sync::oneshot::Receiver<Result<u64, String>>,
 }
 
@@ -131,33 +137,44 @@ pub fn start_bgsave(srv: &mut Server) -> Result<(), String> {
     let a = aux(srv);
     let compress = srv.config.get_bool("rdbcompression");
     let checksum = srv.config.get_bool("rdbchecksum");
-    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Option<(Batch, usize)>>(8);
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let thread_in_flight = in_flight.clone();
     let (done_tx, done) = tokio::sync::oneshot::channel();
     let abort = Arc::new(AtomicBool::new(false));
     let path = rdb_path(srv);
     let thread_abort = abort.clone();
-    let fail = |srv: &mut Server, e: String| {
+    if let Err(e) = std::thread::Builder::new()
+        .name("rdb-serializer".into())
+        .spawn(move || {
+            let job = SerializerJob {
+                path,
+                aux: a,
+                compress,
+                checksum,
+                in_flight: thread_in_flight,
+                abort: thread_abort,
+            };
+            serializer_thread(job, rx, done_tx)
+        })
+    {
         log_warning!("Can't save in background: {e}");
         srv.persist.last_bgsave_ok = false;
-        Err(e)
-    };
-    if let Err(e) = std::thread::Builder::new()
-        .name("rdb-writer".into())
-        .spawn(move || file_writer_thread(path, rx, thread_abort, done_tx))
-    {
-        return fail(srv, e.to_string());
+        return Err(e.to_string());
     }
-    let snap = match Snapshot::begin(&mut srv.dbs, &a, compress, checksum) {
-        Ok(s) => s,
-        Err(e) => return fail(srv, e.to_string()),
-    };
+    let snap = BgSnapshot::begin(&mut srv.dbs);
     srv.persist.bgsave = Some(RunningSave {
         started: Instant::now(),
         started_secs: srv.now_ms / 1000,
         dirty_at_start: srv.dirty,
         abort,
         peak_pending: 0,
-        pipeline: Some(Pipeline { snap, tx, done }),
+        pipeline: Some(Pipeline {
+            snap,
+            tx,
+            done,
+            in_flight,
+        }),
     });
     log_notice!("Background saving started by pid {}", std::process::id());
     srv.persist.notify.notify_one();
@@ -301,38 +318,49 @@ pub async fn persistence_task(srv: Rc<RefCell<Server>>) {
     }
 }
 
+/// Entries per batch handed to the serialiser thread.
+const BATCH_ENTRIES: usize = 1000;
+
 async fn drive_bgsave(srv: &Rc<RefCell<Server>>, p: Pipeline) {
-    let Pipeline { snap, tx, done } = p;
+    let Pipeline {
+        snap,
+        tx,
+        done,
+        in_flight,
+    } = p;
     let mut failed: Option<String> = None;
     loop {
-        let (chunk, finished) = {
+        let (batch, finished) = {
             let mut s = srv.borrow_mut();
             match s.persist.bgsave.as_ref() {
-                // Aborted (shutdown): the writer thread sees the flag.
+                // Aborted (shutdown): the serialiser sees the flag.
                 None => return,
                 Some(run) if run.abort.load(Ordering::SeqCst) => return,
                 Some(_) => {}
             }
             let finished = Snapshot::step(&mut s.dbs, STEP_ENTRIES);
-            if finished {
-                if let Err(e) = snap.finish() {
-                    failed = Some(e);
-                }
-            }
-            let pending = snap.pending() as u64;
+            // Extra memory: copies not yet handed over plus those in flight.
+            let pending = (snap.pending() + in_flight.load(Ordering::SeqCst)) as u64;
             if let Some(run) = s.persist.bgsave.as_mut() {
                 run.peak_pending = run.peak_pending.max(pending);
             }
-            let chunk = (snap.pending() >= CHUNK || finished).then(|| snap.take_bytes());
-            (chunk, finished)
+            let full = snap.sink.borrow().batch.len() >= BATCH_ENTRIES;
+            let batch = (full || finished).then(|| snap.take_batch());
+            (batch, finished)
         };
-        if let Some(c) = chunk {
-            if tx.send(c).await.is_err() {
-                failed.get_or_insert_with(|| "the RDB writer stopped".into());
+        if let Some((b, bytes)) = batch {
+            // Waits while the serialiser is behind: the walk slows down
+            // rather than copying the dataset faster than it is written.
+            in_flight.fetch_add(bytes, Ordering::SeqCst);
+            if tx.send(Some((b, bytes))).await.is_err() {
+                failed = Some("the RDB serializer stopped".into());
                 break;
             }
         }
-        if finished || failed.is_some() {
+        if finished {
+            if tx.send(None).await.is_err() {
+                failed = Some("the RDB serializer stopped".into());
+            }
             break;
         }
         tokio::task::yield_now().await;

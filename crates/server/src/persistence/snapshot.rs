@@ -85,6 +85,19 @@ pub struct Aux {
     pub repl_stream_db: usize,
 }
 
+/// Writes the auxiliary fields Redis 7.0 puts at the start of a snapshot.
+fn write_aux<W: Write>(w: &mut Writer<W>, aux: &Aux) -> io::Result<()> {
+    w.aux(b"redis-ver", crate::REDIS_VERSION.as_bytes())?;
+    w.aux(b"redis-bits", b"64")?;
+    w.aux(b"ctime", aux.ctime_secs.to_string().as_bytes())?;
+    w.aux(b"used-mem", aux.used_mem.to_string().as_bytes())?;
+    w.aux(b"repl-stream-db", aux.repl_stream_db.to_string().as_bytes())?;
+    w.aux(b"repl-id", aux.repl_id.as_bytes())?;
+    w.aux(b"repl-offset", aux.repl_offset.to_string().as_bytes())?;
+    w.aux(b"aof-base", if aux.aof_base { b"1" } else { b"0" })?;
+    Ok(())
+}
+
 /// A snapshot in progress: the sink shared with the databases, and the
 /// buffer it fills.
 pub struct Snapshot {
@@ -103,14 +116,7 @@ impl Snapshot {
     ) -> io::Result<Snapshot> {
         let buf = SharedBuf::default();
         let mut w = Writer::new(buf.clone(), compress, checksum)?;
-        w.aux(b"redis-ver", crate::REDIS_VERSION.as_bytes())?;
-        w.aux(b"redis-bits", b"64")?;
-        w.aux(b"ctime", aux.ctime_secs.to_string().as_bytes())?;
-        w.aux(b"used-mem", aux.used_mem.to_string().as_bytes())?;
-        w.aux(b"repl-stream-db", aux.repl_stream_db.to_string().as_bytes())?;
-        w.aux(b"repl-id", aux.repl_id.as_bytes())?;
-        w.aux(b"repl-offset", aux.repl_offset.to_string().as_bytes())?;
-        w.aux(b"aof-base", if aux.aof_base { b"1" } else { b"0" })?;
+        write_aux(&mut w, aux)?;
         let sink = Rc::new(RefCell::new(RdbSink {
             w: Some(w),
             cur_db: None,
@@ -167,18 +173,88 @@ impl Snapshot {
     }
 }
 
-/// Writes `chunks` to a temporary file next to `path`, then fsyncs,
-/// renames it over `path` and fsyncs the directory, so the file at `path`
-/// is always either the old or the new complete snapshot. Runs on a
-/// background thread; `abort` discards the temporary file instead.
-pub fn file_writer_thread(
-    path: std::path::PathBuf,
-    mut chunks: tokio::sync::mpsc::Receiver<Vec<u8>>,
-    abort: std::sync::Arc<std::sync::atomic::AtomicBool>,
+/// Entries handed to the background serialiser: `(db, key, entry)` as the
+/// entry was when the snapshot began.
+pub type Batch = Vec<(usize, Box<[u8]>, Entry)>;
+
+/// A sink that copies entries out for a background thread to serialise
+/// (`BGSAVE`): the executor only clones, the expensive part — encoding,
+/// LZF compression, the CRC and the disk — runs on another core. Extra
+/// memory is the batches in flight, bounded by the channel, plus entries
+/// copied early because a command was about to change them.
+#[derive(Default)]
+pub struct CloneSink {
+    pub batch: Batch,
+    /// Approximate bytes held by `batch`.
+    pub bytes: usize,
+}
+
+impl SnapshotSink for CloneSink {
+    fn entry(&mut self, db: usize, key: &[u8], e: &Entry) {
+        self.bytes += key.len() + e.value.heap_size() + std::mem::size_of::<Entry>() + 32;
+        self.batch.push((db, key.into(), e.clone()));
+    }
+}
+
+/// A background-serialised snapshot in progress.
+pub struct BgSnapshot {
+    pub sink: Rc<RefCell<CloneSink>>,
+}
+
+impl BgSnapshot {
+    /// Starts the walk of every database into a [`CloneSink`].
+    pub fn begin(dbs: &mut [keyspace::Db]) -> BgSnapshot {
+        let sink = Rc::new(RefCell::new(CloneSink::default()));
+        let shared: SharedSink = sink.clone();
+        for (i, db) in dbs.iter_mut().enumerate() {
+            db.snapshot_begin(i, shared.clone());
+        }
+        BgSnapshot { sink }
+    }
+
+    /// Bytes copied and not yet handed over.
+    pub fn pending(&self) -> usize {
+        self.sink.borrow().bytes
+    }
+
+    /// Takes the copied entries, with their approximate size.
+    pub fn take_batch(&self) -> (Batch, usize) {
+        let mut s = self.sink.borrow_mut();
+        let bytes = std::mem::take(&mut s.bytes);
+        (std::mem::take(&mut s.batch), bytes)
+    }
+}
+
+/// Serialises batches as an RDB file: a temporary file next to `path`,
+/// then fsync, rename over `path` and fsync of the directory, so `path` is
+/// always either the old or the new complete snapshot. Runs on its own
+/// thread; `abort` (or an early end of the batches) discards the file.
+pub struct SerializerJob {
+    pub path: std::path::PathBuf,
+    pub aux: Aux,
+    pub compress: bool,
+    pub checksum: bool,
+    /// Bytes of copies sent and not yet written (shared with the driver).
+    pub in_flight: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub abort: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+pub fn serializer_thread(
+    job: SerializerJob,
+    mut batches: tokio::sync::mpsc::Receiver<Option<(Batch, usize)>>,
     done: tokio::sync::oneshot::Sender<Result<u64, String>>,
 ) {
+    let SerializerJob {
+        path,
+        aux,
+        compress,
+        checksum,
+        in_flight,
+        abort,
+    } = job;
     let tmp = path.with_file_name(format!("temp-{}.rdb", std::process::id()));
     let result = (|| -> Result<u64, String> {
+        let err = |e: io::Error| format!("Write error saving DB on disk: {e}");
         let f = std::fs::File::create(&tmp).map_err(|e| {
             format!(
                 "Failed opening the temp RDB file {} (in server root dir {}) for saving: {e}",
@@ -186,24 +262,45 @@ pub fn file_writer_thread(
                 cwd()
             )
         })?;
-        let mut out = io::BufWriter::with_capacity(CHUNK, f);
-        let mut n = 0u64;
-        while let Some(c) = chunks.blocking_recv() {
-            out.write_all(&c)
-                .map_err(|e| format!("Write error saving DB on disk: {e}"))?;
-            n += c.len() as u64;
+        let mut w =
+            Writer::new(io::BufWriter::with_capacity(CHUNK, f), compress, checksum).map_err(err)?;
+        write_aux(&mut w, &aux).map_err(err)?;
+        let mut cur_db = None;
+        let mut complete = false;
+        while let Some(msg) = batches.blocking_recv() {
+            let Some((batch, bytes)) = msg else {
+                complete = true;
+                break;
+            };
+            for (db, key, e) in &batch {
+                if cur_db != Some(*db) {
+                    w.select_db(*db as u64).map_err(err)?;
+                    cur_db = Some(*db);
+                }
+                write_entry(&mut w, key, e).map_err(err)?;
+            }
+            // The copies are freed here, on this thread, not the executor.
+            drop(batch);
+            in_flight.fetch_sub(bytes, std::sync::atomic::Ordering::SeqCst);
         }
-        if abort.load(std::sync::atomic::Ordering::SeqCst) {
+        if !complete || abort.load(std::sync::atomic::Ordering::SeqCst) {
             return Err("aborted".into());
         }
-        let f = out
+        let n = w.written();
+        let f = w
+            .finish()
+            .map_err(err)?
             .into_inner()
-            .map_err(|e| format!("Write error saving DB on disk: {e}"))?;
-        f.sync_all()
-            .map_err(|e| format!("Write error saving DB on disk: {e}"))?;
+            .map_err(|e| err(e.into_error()))?;
+        f.sync_all().map_err(err)?;
         drop(f);
         std::fs::rename(&tmp, &path).map_err(|e| {
-            format!("Error moving temp DB file {} on the final destination {} (in server root dir {}): {e}", tmp.display(), path.display(), cwd())
+            format!(
+                "Error moving temp DB file {} on the final destination {} (in server root dir {}): {e}",
+                tmp.display(),
+                path.display(),
+                cwd()
+            )
         })?;
         fsync_dir(&path);
         Ok(n)
