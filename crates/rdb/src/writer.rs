@@ -54,6 +54,31 @@ impl<W: Write> Writer<W> {
         }
     }
 
+    /// Starts a run of key/value records with no header and no footer, to
+    /// be spliced into a file another `Writer` produces (see
+    /// [`Writer::put_raw_records`]).
+    pub fn for_records(w: W, compress: bool) -> Writer<W> {
+        Writer {
+            w,
+            digest: CRC64.digest(),
+            compress,
+            checksum: false,
+            written: 0,
+            payload: false,
+        }
+    }
+
+    /// The inner writer, with nothing appended (for [`Writer::for_records`]).
+    pub fn into_inner(self) -> W {
+        self.w
+    }
+
+    /// Appends records produced by a [`Writer::for_records`] writer; they
+    /// count in this file's checksum.
+    pub fn put_raw_records(&mut self, records: &[u8]) -> io::Result<()> {
+        self.raw(records)
+    }
+
     /// Ends a DUMP payload with its footer: the RDB version as two
     /// little-endian bytes, then the CRC64 of everything before the CRC.
     pub fn finish_payload(mut self) -> io::Result<W> {

@@ -6,7 +6,7 @@
 //! and a background thread writes the bytes (see `snapshot.rs`).
 
 use super::snapshot::{
-    fsync_dir, serializer_thread, Aux, Batch, BgSnapshot, SerializerJob, Snapshot, CHUNK,
+    fsync_dir, serializer_thread, Aux, BgSnapshot, Chunk, SerializerJob, Snapshot, CHUNK,
 };
 use crate::server::Server;
 use crate::{log_notice, log_warning};
@@ -41,7 +41,7 @@ pub struct Pipeline {
     pub snap: BgSnapshot,
     /// Batches of copied entries (with their size); `None` marks the end
     /// of the snapshot.
-    pub tx: tokio::sync::mpsc::Sender<Option<(Batch, usize)>>,
+    pub tx: tokio::sync::mpsc::Sender<Chunk>,
     /// Bytes of copies sent and not yet written by the serialiser.
     pub in_flight: Arc<AtomicUsize>,
     pub done: tokio::sync::oneshot::Receiver<Result<u64, String>>,
@@ -137,7 +137,7 @@ pub fn start_bgsave(srv: &mut Server) -> Result<(), String> {
     let a = aux(srv);
     let compress = srv.config.get_bool("rdbcompression");
     let checksum = srv.config.get_bool("rdbchecksum");
-    let (tx, rx) = tokio::sync::mpsc::channel::<Option<(Batch, usize)>>(8);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(8);
     let in_flight = Arc::new(AtomicUsize::new(0));
     let thread_in_flight = in_flight.clone();
     let (done_tx, done) = tokio::sync::oneshot::channel();
@@ -162,7 +162,7 @@ pub fn start_bgsave(srv: &mut Server) -> Result<(), String> {
         srv.persist.last_bgsave_ok = false;
         return Err(e.to_string());
     }
-    let snap = BgSnapshot::begin(&mut srv.dbs);
+    let snap = BgSnapshot::begin(&mut srv.dbs, compress, in_flight.clone());
     srv.persist.bgsave = Some(RunningSave {
         started: Instant::now(),
         started_secs: srv.now_ms / 1000,
@@ -330,7 +330,7 @@ async fn drive_bgsave(srv: &Rc<RefCell<Server>>, p: Pipeline) {
     } = p;
     let mut failed: Option<String> = None;
     loop {
-        let (batch, finished) = {
+        let (chunks, finished) = {
             let mut s = srv.borrow_mut();
             match s.persist.bgsave.as_ref() {
                 // Aborted (shutdown): the serialiser sees the flag.
@@ -344,23 +344,35 @@ async fn drive_bgsave(srv: &Rc<RefCell<Server>>, p: Pipeline) {
             if let Some(run) = s.persist.bgsave.as_mut() {
                 run.peak_pending = run.peak_pending.max(pending);
             }
-            let full = snap.sink.borrow().batch.len() >= BATCH_ENTRIES;
-            let batch = (full || finished).then(|| snap.take_batch());
-            (batch, finished)
+            if let Some(e) = snap.error() {
+                failed = Some(e);
+            }
+            let full = snap.ready(BATCH_ENTRIES);
+            let mut chunks = Vec::new();
+            if full || finished {
+                let (records, batch, bytes) = snap.take();
+                if let Some(r) = records {
+                    chunks.push(Chunk::Records(r));
+                }
+                if !batch.is_empty() {
+                    in_flight.fetch_add(bytes, Ordering::SeqCst);
+                    chunks.push(Chunk::Entries(batch, bytes));
+                }
+            }
+            if finished {
+                chunks.push(Chunk::End);
+            }
+            (chunks, finished)
         };
-        if let Some((b, bytes)) = batch {
-            // Waits while the serialiser is behind: the walk slows down
-            // rather than copying the dataset faster than it is written.
-            in_flight.fetch_add(bytes, Ordering::SeqCst);
-            if tx.send(Some((b, bytes))).await.is_err() {
-                failed = Some("the RDB serializer stopped".into());
+        // Waits while the serialiser is behind: the walk slows down rather
+        // than copying the dataset faster than it is written.
+        for c in chunks {
+            if tx.send(c).await.is_err() {
+                failed.get_or_insert_with(|| "the RDB serializer stopped".into());
                 break;
             }
         }
-        if finished {
-            if tx.send(None).await.is_err() {
-                failed = Some("the RDB serializer stopped".into());
-            }
+        if finished || failed.is_some() {
             break;
         }
         tokio::task::yield_now().await;

@@ -177,23 +177,64 @@ impl Snapshot {
 /// entry was when the snapshot began.
 pub type Batch = Vec<(usize, Box<[u8]>, Entry)>;
 
+/// Copies beyond which the sink serialises in place instead (see
+/// [`CloneSink`]).
+pub const COPY_BUDGET: usize = 16 << 20;
+
 /// A sink that copies entries out for a background thread to serialise
 /// (`BGSAVE`): the executor only clones, the expensive part — encoding,
-/// LZF compression, the CRC and the disk — runs on another core. Extra
-/// memory is the batches in flight, bounded by the channel, plus entries
-/// copied early because a command was about to change them.
-#[derive(Default)]
+/// LZF compression, the CRC and the disk — runs on another core.
+///
+/// Extra memory stays bounded: when the copies not yet written reach
+/// [`COPY_BUDGET`] (the serialiser is behind, or writes keep touching
+/// entries the walk has not reached), further entries are serialised here,
+/// on the executor, into RDB records that the serialiser splices in as
+/// they are. The file is the same either way; only who pays changes.
 pub struct CloneSink {
     pub batch: Batch,
     /// Approximate bytes held by `batch`.
     pub bytes: usize,
+    /// Records serialised in place, and the db they last selected.
+    records: Option<Writer<Vec<u8>>>,
+    records_db: Option<usize>,
+    compress: bool,
+    in_flight: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub error: Option<String>,
 }
 
 impl SnapshotSink for CloneSink {
     fn entry(&mut self, db: usize, key: &[u8], e: &Entry) {
-        self.bytes += key.len() + e.value.heap_size() + std::mem::size_of::<Entry>() + 32;
-        self.batch.push((db, key.into(), e.clone()));
+        let held = self.bytes + self.in_flight.load(std::sync::atomic::Ordering::SeqCst);
+        if held < COPY_BUDGET {
+            self.bytes += key.len() + e.value.heap_size() + std::mem::size_of::<Entry>() + 32;
+            self.batch.push((db, key.into(), e.clone()));
+            return;
+        }
+        let compress = self.compress;
+        let w = self
+            .records
+            .get_or_insert_with(|| Writer::for_records(Vec::new(), compress));
+        let r = (|| {
+            if self.records_db != Some(db) {
+                w.select_db(db as u64)?;
+                self.records_db = Some(db);
+            }
+            write_entry(w, key, e)
+        })();
+        if let Err(err) = r {
+            self.error.get_or_insert(err.to_string());
+        }
     }
+}
+
+/// What the serialiser thread receives.
+pub enum Chunk {
+    /// Copied entries, with their approximate size.
+    Entries(Batch, usize),
+    /// Records already serialised (starting with their own SELECTDB).
+    Records(Vec<u8>),
+    /// The walk is complete.
+    End,
 }
 
 /// A background-serialised snapshot in progress.
@@ -203,8 +244,20 @@ pub struct BgSnapshot {
 
 impl BgSnapshot {
     /// Starts the walk of every database into a [`CloneSink`].
-    pub fn begin(dbs: &mut [keyspace::Db]) -> BgSnapshot {
-        let sink = Rc::new(RefCell::new(CloneSink::default()));
+    pub fn begin(
+        dbs: &mut [keyspace::Db],
+        compress: bool,
+        in_flight: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) -> BgSnapshot {
+        let sink = Rc::new(RefCell::new(CloneSink {
+            batch: Vec::new(),
+            bytes: 0,
+            records: None,
+            records_db: None,
+            compress,
+            in_flight,
+            error: None,
+        }));
         let shared: SharedSink = sink.clone();
         for (i, db) in dbs.iter_mut().enumerate() {
             db.snapshot_begin(i, shared.clone());
@@ -217,11 +270,29 @@ impl BgSnapshot {
         self.sink.borrow().bytes
     }
 
-    /// Takes the copied entries, with their approximate size.
-    pub fn take_batch(&self) -> (Batch, usize) {
+    /// Takes what the sink holds: records serialised in place (if any)
+    /// and the copied entries with their approximate size.
+    pub fn take(&self) -> (Option<Vec<u8>>, Batch, usize) {
         let mut s = self.sink.borrow_mut();
         let bytes = std::mem::take(&mut s.bytes);
-        (std::mem::take(&mut s.batch), bytes)
+        let records = s.records.take().map(Writer::into_inner);
+        s.records_db = None;
+        (records, std::mem::take(&mut s.batch), bytes)
+    }
+
+    /// Whether enough is held to hand over: a full batch of copies, or a
+    /// chunk's worth of records serialised in place.
+    pub fn ready(&self, batch_entries: usize) -> bool {
+        let s = self.sink.borrow();
+        s.batch.len() >= batch_entries
+            || s.records
+                .as_ref()
+                .is_some_and(|w| w.written() as usize >= CHUNK)
+    }
+
+    /// An error met while serialising in place.
+    pub fn error(&self) -> Option<String> {
+        self.sink.borrow_mut().error.take()
     }
 }
 
@@ -241,7 +312,7 @@ pub struct SerializerJob {
 
 pub fn serializer_thread(
     job: SerializerJob,
-    mut batches: tokio::sync::mpsc::Receiver<Option<(Batch, usize)>>,
+    mut batches: tokio::sync::mpsc::Receiver<Chunk>,
     done: tokio::sync::oneshot::Sender<Result<u64, String>>,
 ) {
     let SerializerJob {
@@ -268,20 +339,30 @@ pub fn serializer_thread(
         let mut cur_db = None;
         let mut complete = false;
         while let Some(msg) = batches.blocking_recv() {
-            let Some((batch, bytes)) = msg else {
-                complete = true;
-                break;
-            };
-            for (db, key, e) in &batch {
-                if cur_db != Some(*db) {
-                    w.select_db(*db as u64).map_err(err)?;
-                    cur_db = Some(*db);
+            match msg {
+                Chunk::End => {
+                    complete = true;
+                    break;
                 }
-                write_entry(&mut w, key, e).map_err(err)?;
+                Chunk::Records(r) => {
+                    w.put_raw_records(&r).map_err(err)?;
+                    // The records selected their own db.
+                    cur_db = None;
+                }
+                Chunk::Entries(batch, bytes) => {
+                    for (db, key, e) in &batch {
+                        if cur_db != Some(*db) {
+                            w.select_db(*db as u64).map_err(err)?;
+                            cur_db = Some(*db);
+                        }
+                        write_entry(&mut w, key, e).map_err(err)?;
+                    }
+                    // The copies are freed here, on this thread, not the
+                    // executor.
+                    drop(batch);
+                    in_flight.fetch_sub(bytes, std::sync::atomic::Ordering::SeqCst);
+                }
             }
-            // The copies are freed here, on this thread, not the executor.
-            drop(batch);
-            in_flight.fetch_sub(bytes, std::sync::atomic::Ordering::SeqCst);
         }
         if !complete || abort.load(std::sync::atomic::Ordering::SeqCst) {
             return Err("aborted".into());
@@ -330,5 +411,94 @@ pub fn fsync_dir(path: &std::path::Path) {
             }
         }
         Err(e) => log_warning!("Failed to open directory {} for fsync: {e}", dir.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyspace::{Db, StrValue, Value, NO_EXPIRE};
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    use std::sync::Arc;
+
+    /// Entries copied and entries serialised in place (over the copy
+    /// budget) end up in one valid file with every key once.
+    #[test]
+    fn copies_and_in_place_records_make_one_valid_file() {
+        let mut dbs = vec![Db::new(), Db::new()];
+        for i in 0..3000 {
+            let v = Value::Str(StrValue::from_bytes(format!("value-{i}").as_bytes()));
+            dbs[i % 2].insert(format!("k{i}").as_bytes(), v, NO_EXPIRE, 0);
+        }
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let snap = BgSnapshot::begin(&mut dbs, true, in_flight.clone());
+        let mut chunks = Vec::new();
+        let mut round = 0;
+        while !Snapshot::step(&mut dbs, 500) {
+            // Every other round, pretend the serialiser is far behind.
+            round += 1;
+            in_flight.store(
+                if round % 2 == 0 { COPY_BUDGET } else { 0 },
+                std::sync::atomic::Ordering::SeqCst,
+            );
+            let (records, batch, bytes) = snap.take();
+            if let Some(r) = records {
+                chunks.push(Chunk::Records(r));
+            }
+            chunks.push(Chunk::Entries(batch, bytes));
+        }
+        let (records, batch, bytes) = snap.take();
+        if let Some(r) = records {
+            chunks.push(Chunk::Records(r));
+        }
+        chunks.push(Chunk::Entries(batch, bytes));
+        chunks.push(Chunk::End);
+        assert!(chunks.iter().any(|c| matches!(c, Chunk::Records(_))));
+        in_flight.store(0, std::sync::atomic::Ordering::SeqCst);
+
+        let dir = std::env::temp_dir().join(format!("redoubt-snap-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("dump.rdb");
+        let (tx, rx) = tokio::sync::mpsc::channel(chunks.len() + 1);
+        for c in chunks {
+            assert!(tx.try_send(c).is_ok());
+        }
+        drop(tx);
+        let (done_tx, mut done_rx) = tokio::sync::oneshot::channel();
+        let job = SerializerJob {
+            path: path.clone(),
+            aux: Aux {
+                ctime_secs: 0,
+                used_mem: 0,
+                repl_id: "0".repeat(40),
+                repl_offset: 0,
+                aof_base: false,
+                repl_stream_db: 0,
+            },
+            compress: true,
+            checksum: true,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            abort: Arc::new(AtomicBool::new(false)),
+        };
+        serializer_thread(job, rx, done_tx);
+        assert!(matches!(done_rx.try_recv(), Ok(Ok(_))));
+        let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let mut r = rdb::Reader::new(std::io::BufReader::new(f)).unwrap_or_else(|e| panic!("{e}"));
+        let mut db = 0;
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(item) = r.next_item().unwrap_or_else(|e| panic!("{e}")) {
+            match item {
+                rdb::Item::SelectDb(n) => db = n as usize,
+                rdb::Item::Entry { key, .. } => {
+                    let k = String::from_utf8_lossy(&key).into_owned();
+                    let i: usize = k[1..].parse().unwrap_or(usize::MAX);
+                    assert_eq!(i % 2, db, "{k} in the wrong db");
+                    assert!(seen.insert(k));
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(seen.len(), 3000);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
