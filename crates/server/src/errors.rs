@@ -266,3 +266,5 @@ pub const READONLY: &str = "READONLY You can't write against a read only replica
 pub const REPLICAOF_FROM_REPLICA: &str = "ERR Command is not valid when client is a replica.";
 pub const INVALID_MASTER_PORT: &str = "ERR Invalid master port";
 pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+pub const MASTERDOWN: &str =
+    "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";

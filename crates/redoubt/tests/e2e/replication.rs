@@ -503,3 +503,53 @@ fn replica_resumes_with_partial_resync_after_restart() {
     wait_in_sync(&mut m, &mut r);
     assert_eq!(dataset(&mut r), dataset(&mut m));
 }
+
+/// `replica-serve-stale-data no`: once the master is gone the replica
+/// refuses everything but the `stale` commands, byte for byte as Redis.
+fn stale_data_refused(replica_flavor: Flavor) {
+    let mut master = ServerHandle::start(Flavor::Redoubt, &[]);
+    q(&mut master.client(), &["SET", "k", "v"]);
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let replica = ServerHandle::start(
+        replica_flavor,
+        &[("replicaof", &target), ("replica-serve-stale-data", "no")],
+    );
+    let mut r = replica.client();
+    wait_for("link up", Duration::from_secs(10), || {
+        info_field(&mut r, "master_link_status") == "up"
+    });
+    let mut raw = replica.raw();
+    wait_for("k replicated", Duration::from_secs(10), || {
+        raw.cmd(&[b"GET", b"k"]) == b"$1\r\nv\r\n"
+    });
+    master.kill();
+    wait_for("link down", Duration::from_secs(10), || {
+        info_field(&mut r, "master_link_status") == "down"
+    });
+    let down: &[u8] =
+        b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n";
+    assert_eq!(raw.cmd(&[b"GET", b"k"]), down);
+    assert_eq!(raw.cmd(&[b"DBSIZE"]), down);
+    assert_eq!(raw.cmd(&[b"PING"]), down);
+    assert!(raw.cmd(&[b"INFO", b"replication"]).starts_with(b"$"));
+    // A transaction: MULTI is allowed, GET is refused, EXEC aborts.
+    assert_eq!(raw.cmd(&[b"MULTI"]), b"+OK\r\n");
+    assert_eq!(raw.cmd(&[b"GET", b"k"]), down);
+    assert_eq!(
+        raw.cmd(&[b"EXEC"]),
+        b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+    );
+    // Promotion serves the data again.
+    assert_eq!(raw.cmd(&[b"REPLICAOF", b"NO", b"ONE"]), b"+OK\r\n");
+    assert_eq!(raw.cmd(&[b"GET", b"k"]), b"$1\r\nv\r\n");
+}
+
+#[test]
+fn redoubt_replica_refuses_stale_reads_when_told() {
+    stale_data_refused(Flavor::Redoubt);
+}
+
+#[test]
+fn real_redis_replica_refuses_stale_reads_when_told() {
+    stale_data_refused(Flavor::Redis);
+}

@@ -133,6 +133,16 @@ fn kill_master_client(srv: &mut Server) {
     }
 }
 
+/// `replica-serve-stale-data no` and the link to the master is not up:
+/// commands without the `stale` flag are refused with MASTERDOWN.
+pub fn deny_stale(srv: &Server) -> bool {
+    srv.repl
+        .master
+        .as_ref()
+        .is_some_and(|m| m.state != LinkState::Connected)
+        && !srv.config.get_bool("replica-serve-stale-data")
+}
+
 /// `REPLICAOF host port` / `REPLICAOF NO ONE` (and `SLAVEOF`).
 fn replicaof(ctx: &mut Ctx) {
     let host = ctx.argv.get(1);
