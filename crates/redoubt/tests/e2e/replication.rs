@@ -553,3 +553,168 @@ fn redoubt_replica_refuses_stale_reads_when_told() {
 fn real_redis_replica_refuses_stale_reads_when_told() {
     stale_data_refused(Flavor::Redis);
 }
+
+fn log_of(h: &ServerHandle) -> String {
+    std::fs::read_to_string(h.log_path()).unwrap_or_default()
+}
+
+#[test]
+fn wrong_masterauth_is_reported_and_retried_while_the_master_is_unaffected() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[("requirepass", "secret")]);
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let replica = ServerHandle::start(
+        Flavor::Redoubt,
+        &[("replicaof", &target), ("masterauth", "wrong")],
+    );
+    wait_for("two AUTH failures", Duration::from_secs(15), || {
+        log_of(&replica).matches("Unable to AUTH to MASTER").count() >= 2
+    });
+    let log = log_of(&replica);
+    let line = log
+        .lines()
+        .find(|l| l.contains("Unable to AUTH to MASTER"))
+        .unwrap_or_default();
+    assert!(line.contains("masterauth"), "{line}");
+    let mut r = replica.client();
+    assert_eq!(info_field(&mut r, "master_link_status"), "down");
+    let mut raw = master.raw();
+    assert_eq!(raw.cmd(&[b"AUTH", b"secret"]), b"+OK\r\n");
+    assert_eq!(raw.cmd(&[b"SET", b"k", b"v"]), b"+OK\r\n");
+    let info = raw.cmd(&[b"INFO", b"replication"]);
+    let info = String::from_utf8_lossy(&info);
+    assert!(info.contains("connected_slaves:0\r\n"), "{info}");
+}
+
+/// A fake master: answers the handshake, sends `payload` as its reply to
+/// PSYNC and closes the link. Each connection's arrival time is sent on
+/// the returned channel.
+fn fake_master(payload: Vec<u8>) -> (u16, std::sync::mpsc::Receiver<std::time::Instant>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            if tx.send(std::time::Instant::now()).is_err() {
+                return;
+            }
+            let mut buf = Vec::new();
+            let mut tmp = [0u8; 4096];
+            'conn: loop {
+                while let Ok(Some((frame, n))) = resp::parse_frame(&buf) {
+                    buf.drain(..n);
+                    let name = match frame {
+                        resp::Frame::Array(a) => match a.first() {
+                            Some(resp::Frame::Bulk(b)) => String::from_utf8_lossy(b).to_uppercase(),
+                            _ => String::new(),
+                        },
+                        _ => String::new(),
+                    };
+                    let reply: &[u8] = match name.as_str() {
+                        "PING" => b"+PONG\r\n",
+                        "PSYNC" => {
+                            let _ = s.write_all(&payload);
+                            break 'conn;
+                        }
+                        _ => b"+OK\r\n",
+                    };
+                    let _ = s.write_all(reply);
+                }
+                match s.read(&mut tmp) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                }
+            }
+        }
+    });
+    (port, rx)
+}
+
+/// A broken full sync from a fake master: the replica logs, retries with a
+/// growing backoff and keeps serving the dataset it had, never a part.
+fn broken_full_sync(payload: &[u8], logged: &str) {
+    let master = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut m = master.client();
+    fill(&mut m);
+    let replica = redoubt_replica_of(&master);
+    let mut r = replica.client();
+    wait_in_sync(&mut m, &mut r);
+    let before = dataset(&mut r);
+    let size = text(q(&mut r, &["DBSIZE"]));
+    let mut head = format!("+FULLRESYNC {} 0\r\n", "f".repeat(40)).into_bytes();
+    head.extend_from_slice(payload);
+    let (port, arrivals) = fake_master(head);
+    q(&mut r, &["REPLICAOF", "127.0.0.1", &port.to_string()]);
+    let mut at = Vec::new();
+    for _ in 0..3 {
+        at.push(
+            arrivals
+                .recv_timeout(Duration::from_secs(15))
+                .expect("the replica retries"),
+        );
+        assert_eq!(text(q(&mut r, &["DBSIZE"])), size);
+    }
+    let first_gap = at[1] - at[0];
+    let second_gap = at[2] - at[1];
+    assert!(first_gap >= Duration::from_millis(800), "{first_gap:?}");
+    assert!(second_gap > first_gap, "{first_gap:?} then {second_gap:?}");
+    assert_eq!(info_field(&mut r, "master_link_status"), "down");
+    assert_eq!(dataset(&mut r), before);
+    let log = log_of(&replica);
+    assert!(log.contains(logged), "{log}");
+    // The real master never noticed.
+    assert_eq!(q(&mut m, &["SET", "still", "fine"]), redis::Value::Okay);
+}
+
+#[test]
+fn truncated_rdb_from_master_keeps_the_old_dataset_and_retries() {
+    broken_full_sync(b"$100000\r\nREDIS0009\xfa\x09redis-ver", "connection lost");
+}
+
+#[test]
+fn garbage_rdb_from_master_keeps_the_old_dataset_and_retries() {
+    broken_full_sync(
+        b"$24\r\nthis is not an RDB file!",
+        "Failed trying to load the MASTER synchronization DB",
+    );
+}
+
+#[test]
+fn backlog_overflow_during_an_outage_gives_exactly_one_full_sync() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[("repl-backlog-size", "16384")]);
+    let mut m = master.client();
+    fill(&mut m);
+    let mut first = redoubt_replica_of(&master);
+    let mut r = first.client();
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(q(&mut r, &["SAVE"]), redis::Value::Okay);
+    first.kill();
+    // Far more than the backlog holds.
+    let v = "o".repeat(1000);
+    for i in 0..100 {
+        q(&mut m, &["SET", &format!("outage{i}"), &v]);
+    }
+    let dir = first.dir.display().to_string();
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let second = ServerHandle::start(Flavor::Redoubt, &[("dir", &dir), ("replicaof", &target)]);
+    let mut r = second.client();
+    wait_for("link up", Duration::from_secs(10), || {
+        info_field(&mut r, "master_link_status") == "up"
+    });
+    wait_in_sync(&mut m, &mut r);
+    // Long enough for a loop to show.
+    std::thread::sleep(Duration::from_secs(2));
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(dataset(&mut r), dataset(&mut m));
+    let log = log_of(&second);
+    assert_eq!(log.matches("Full resync from master").count(), 1, "{log}");
+    let stats = text(q(&mut m, &["INFO", "stats"]));
+    assert!(stats.contains("sync_full:2\r\n"), "{stats}");
+    assert!(stats.contains("sync_partial_err:1\r\n"), "{stats}");
+    assert!(
+        log_of(&master).contains("raise repl-backlog-size"),
+        "{}",
+        log_of(&master)
+    );
+}

@@ -283,11 +283,16 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
         let offset = resp::parse_i64(ctx.argv.get(2));
         if let Some(off) = offset {
             if try_partial(ctx, &replid, off, &who) {
+                ctx.srv.stats.sync_partial_ok += 1;
                 attach(ctx, hs, ip, size, off - 1, SyncState::Online);
                 return;
             }
         }
+        let known = replid == ctx.srv.master_replid || replid == ctx.srv.repl.replid2;
         if replid != "?" {
+            ctx.srv.stats.sync_partial_err += 1;
+        }
+        if replid != "?" && !known {
             log_notice!(
                 "Partial resynchronization not accepted: Replication ID mismatch (Replica asked for '{replid}', my replication IDs are '{}' and '{}')",
                 ctx.srv.master_replid,
@@ -300,6 +305,7 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
     // The backlog must exist before the snapshot point so that the stream
     // after it is kept for a later partial resync.
     ctx.srv.repl.feed.borrow_mut().ensure_backlog(size);
+    ctx.srv.stats.sync_full += 1;
     if psync && hs.capa_eof {
         // Streamed: the snapshot starts now, or after the one under way.
         log_notice!("Replica {who} waits for a snapshot (streamed with an EOF mark)");
@@ -349,7 +355,8 @@ fn try_partial(ctx: &mut Ctx, replid: &str, offset: i64, who: &str) -> bool {
             Some(b) => b,
             None => {
                 log_notice!(
-                    "Unable to partial resync with replica {who} for lack of backlog (Replica request was: {offset})."
+                    "Unable to partial resync with replica {who} for lack of backlog (Replica request was: {offset}). The link was down longer than repl-backlog-size ({} bytes) covers; raise repl-backlog-size for longer outages.",
+                    srv.config.get_int("repl-backlog-size")
                 );
                 return false;
             }

@@ -259,11 +259,17 @@ pub async fn link_task(srv: Rc<RefCell<Server>>) {
             continue;
         };
         if backoff_ms > 0 {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(backoff_ms)) => {}
-                _ = notify.notified() => {}
+            // Only a new REPLICAOF cuts the wait short; a wake-up left over
+            // from an earlier one must not skip the backoff.
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(backoff_ms);
+            let mut retarget = false;
+            while !retarget {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => break,
+                    _ = notify.notified() => retarget = !current(&srv.borrow(), gen),
+                }
             }
-            if !current(&srv.borrow(), gen) {
+            if retarget {
                 backoff_ms = 0;
                 continue;
             }
@@ -482,18 +488,18 @@ async fn receive_rdb(
 fn load_dataset(srv: &mut Server, rdb: &[u8], id: String, offset: i64) -> LinkResult {
     log_notice!("MASTER <-> REPLICA sync: Flushing old data");
     crate::persistence::save::abort_bgsave(srv);
-    for db in &mut srv.dbs {
-        db.clear();
-    }
+    // The old dataset is set aside, not dropped: a payload that fails to
+    // load (garbage, truncated) must not leave half a dataset served, and
+    // the data we had is better than none until the next attempt.
+    let old: Vec<keyspace::Db> = srv.dbs.iter_mut().map(std::mem::take).collect();
     log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
     if let Err(e) = crate::persistence::load::load_bytes(srv, rdb) {
-        for db in &mut srv.dbs {
-            db.clear();
-        }
+        srv.dbs = old;
         return Err(format!(
-            "Failed trying to load the MASTER synchronization DB from socket: {e}"
+            "Failed trying to load the MASTER synchronization DB from socket: {e} (the previous dataset is kept; is the master a Redis 7.0-compatible server?)"
         ));
     }
+    drop(old);
     srv.master_replid = id;
     srv.repl.replid2 = "0".repeat(40);
     srv.repl.second_repl_offset = -1;
