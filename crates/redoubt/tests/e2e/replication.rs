@@ -589,6 +589,14 @@ fn wrong_masterauth_is_reported_and_retried_while_the_master_is_unaffected() {
 /// PSYNC and closes the link. Each connection's arrival time is sent on
 /// the returned channel.
 fn fake_master(payload: Vec<u8>) -> (u16, std::sync::mpsc::Receiver<std::time::Instant>) {
+    fake_master_holding(payload, Duration::ZERO)
+}
+
+/// Same, keeping the link open `hold` after the payload.
+fn fake_master_holding(
+    payload: Vec<u8>,
+    hold: Duration,
+) -> (u16, std::sync::mpsc::Receiver<std::time::Instant>) {
     use std::io::{Read, Write};
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
@@ -615,6 +623,7 @@ fn fake_master(payload: Vec<u8>) -> (u16, std::sync::mpsc::Receiver<std::time::I
                         "PING" => b"+PONG\r\n",
                         "PSYNC" => {
                             let _ = s.write_all(&payload);
+                            std::thread::sleep(hold);
                             break 'conn;
                         }
                         _ => b"+OK\r\n",
@@ -716,5 +725,55 @@ fn backlog_overflow_during_an_outage_gives_exactly_one_full_sync() {
         log_of(&master).contains("raise repl-backlog-size"),
         "{}",
         log_of(&master)
+    );
+}
+
+/// The field names of `INFO replication`, in order.
+fn info_names(c: &mut redis::Connection) -> Vec<String> {
+    text(q(c, &["INFO", "replication"]))
+        .lines()
+        .filter_map(|l| l.split_once(':').map(|(k, _)| k.to_string()))
+        .collect()
+}
+
+/// A full sync stuck at 100 of 1000 bytes: the progress fields, in Redis
+/// 7.0's order (checked against a real replica), then our extras.
+#[test]
+fn info_shows_full_sync_progress_in_redis_order() {
+    let mut payload = format!("+FULLRESYNC {} 0\r\n$1000\r\n", "f".repeat(40)).into_bytes();
+    payload.extend_from_slice(&[b'x'; 100]);
+    let mut names = Vec::new();
+    for flavor in [Flavor::Redis, Flavor::Redoubt] {
+        let (port, _arrivals) = fake_master_holding(payload.clone(), Duration::from_secs(20));
+        let target = format!("127.0.0.1 {port}");
+        let replica = ServerHandle::start(flavor, &[("replicaof", &target)]);
+        let mut r = replica.client();
+        wait_for("100 bytes read", Duration::from_secs(10), || {
+            info_field(&mut r, "master_sync_read_bytes") == "100"
+        });
+        assert_eq!(info_field(&mut r, "master_sync_in_progress"), "1");
+        assert_eq!(info_field(&mut r, "master_sync_total_bytes"), "1000");
+        assert_eq!(info_field(&mut r, "master_sync_left_bytes"), "900");
+        assert_eq!(info_field(&mut r, "master_sync_perc"), "10.00");
+        assert_eq!(info_field(&mut r, "master_link_status"), "down");
+        names.push(info_names(&mut r));
+        if flavor == Flavor::Redoubt {
+            assert_eq!(info_field(&mut r, "master_link_lag_ms"), "-1");
+            assert_ne!(info_field(&mut r, "master_sync_elapsed_ms"), "");
+            assert_ne!(info_field(&mut r, "master_sync_eta_seconds"), "");
+        }
+    }
+    let (redis, ours) = (&names[0], &names[1]);
+    assert_eq!(&ours[..redis.len()], &redis[..], "{ours:?}");
+    assert_eq!(
+        &ours[redis.len()..],
+        [
+            "replicas_max_lag_ms",
+            "replicas_max_lag_bytes",
+            "replicas_in_full_sync",
+            "master_link_lag_ms",
+            "master_sync_elapsed_ms",
+            "master_sync_eta_seconds"
+        ]
     );
 }

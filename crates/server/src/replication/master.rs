@@ -718,6 +718,33 @@ pub fn info(srv: &Server, b: &mut String) {
         f.offset(),
         srv.repl.second_repl_offset,
     );
+    // Our extras, after every Redis field: the worst lag among the online
+    // replicas in milliseconds since their last ACK and in bytes not yet
+    // acknowledged, and how many replicas are in a full sync.
+    let online = f.replicas.iter().filter(|r| r.sync == SyncState::Online);
+    let lag_ms = online
+        .clone()
+        .map(|r| (srv.now_ms - r.ack_ms).max(0))
+        .max()
+        .unwrap_or(0);
+    let lag_bytes = online
+        .map(|r| (f.offset() - r.ack_offset).max(0))
+        .max()
+        .unwrap_or(0);
+    let syncing = f
+        .replicas
+        .iter()
+        .filter(|r| r.sync != SyncState::Online)
+        .count();
+    let _ = write!(
+        b,
+        "replicas_max_lag_ms:{lag_ms}\r\n\
+         replicas_max_lag_bytes:{lag_bytes}\r\n\
+         replicas_in_full_sync:{syncing}\r\n"
+    );
+    if let Some(m) = &srv.repl.master {
+        super::replica::info_extras(srv, m, b);
+    }
 }
 
 #[cfg(test)]

@@ -52,8 +52,12 @@ pub struct MasterLink {
     pub last_io_ms: i64,
     /// Unix ms the link went down (0: never up).
     pub down_since_ms: i64,
-    pub sync_total: u64,
-    pub sync_read: u64,
+    /// The full sync under way: payload size (0 for the `$EOF:` form,
+    /// as Redis shows it), bytes read, when it started and last read.
+    pub sync_total: i64,
+    pub sync_read: i64,
+    pub sync_start_ms: i64,
+    pub sync_last_io_ms: i64,
 }
 
 /// Starts following `host:port` (also used for the `replicaof` directive).
@@ -69,6 +73,8 @@ pub fn set_master(srv: &mut Server, host: String, port: u16) {
         down_since_ms: 0,
         sync_total: 0,
         sync_read: 0,
+        sync_start_ms: 0,
+        sync_last_io_ms: 0,
     });
     kill_master_client(srv);
     crate::log::set_role(b'S');
@@ -447,6 +453,18 @@ async fn receive_rdb(
     let Some(spec) = head.strip_prefix('$') else {
         return Err(format!("Bad protocol from MASTER, the first byte is not '$' (we received '{head}'), are you sure the host and port are right?"));
     };
+    let progress = |read: usize, total: Option<usize>| {
+        let mut s = srv.borrow_mut();
+        let now = s.now_ms;
+        if let Some(m) = s.repl.master.as_mut() {
+            if let Some(t) = total {
+                m.sync_total = t as i64;
+                m.sync_start_ms = now;
+            }
+            m.sync_read = read as i64;
+            m.sync_last_io_ms = now;
+        }
+    };
     if let Some(mark) = spec.strip_prefix("EOF:") {
         // Disk-less form: the payload ends with the 40-byte mark.
         let mark = mark.as_bytes().to_vec();
@@ -454,6 +472,7 @@ async fn receive_rdb(
             return Err(format!("Bad EOF mark from MASTER: '{head}'"));
         }
         log_notice!("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk");
+        progress(conn.buf.len(), Some(0));
         loop {
             if conn.buf.len() >= 40 && conn.buf.ends_with(&mark) {
                 let mut rdb = std::mem::take(&mut conn.buf);
@@ -461,23 +480,17 @@ async fn receive_rdb(
                 return Ok(rdb);
             }
             conn.fill(timeout).await?;
-            if let Some(m) = srv.borrow_mut().repl.master.as_mut() {
-                m.sync_read = conn.buf.len() as u64;
-            }
+            progress(conn.buf.len(), None);
         }
     }
     let len: usize = spec
         .parse()
         .map_err(|_| format!("Bad RDB length from MASTER: '{head}'"))?;
     log_notice!("MASTER <-> REPLICA sync: receiving {len} bytes from master to disk");
-    if let Some(m) = srv.borrow_mut().repl.master.as_mut() {
-        m.sync_total = len as u64;
-    }
+    progress(conn.buf.len().min(len), Some(len));
     while conn.buf.len() < len {
         conn.fill(timeout).await?;
-        if let Some(m) = srv.borrow_mut().repl.master.as_mut() {
-            m.sync_read = conn.buf.len().min(len) as u64;
-        }
+        progress(conn.buf.len().min(len), None);
     }
     let rest = conn.buf.split_off(len);
     Ok(std::mem::replace(&mut conn.buf, rest))
@@ -662,7 +675,9 @@ pub fn info(srv: &Server, m: &MasterLink, b: &mut String) {
         u8::from(syncing),
     );
     if syncing {
-        let left = m.sync_total.saturating_sub(m.sync_read);
+        // As Redis: the `$EOF:` form has no size, shown as 0, so the bytes
+        // left go negative.
+        let left = m.sync_total - m.sync_read;
         let perc = if m.sync_total > 0 {
             m.sync_read as f64 * 100.0 / m.sync_total as f64
         } else {
@@ -674,8 +689,10 @@ pub fn info(srv: &Server, m: &MasterLink, b: &mut String) {
              master_sync_read_bytes:{}\r\n\
              master_sync_left_bytes:{left}\r\n\
              master_sync_perc:{perc:.2}\r\n\
-             master_sync_last_io_seconds_ago:0\r\n",
-            m.sync_total, m.sync_read
+             master_sync_last_io_seconds_ago:{}\r\n",
+            m.sync_total,
+            m.sync_read,
+            (now - m.sync_last_io_ms).max(0) / 1000
         );
     }
     if !up {
@@ -695,4 +712,35 @@ pub fn info(srv: &Server, m: &MasterLink, b: &mut String) {
         u8::from(srv.config.get_bool("replica-read-only")),
         u8::from(srv.config.get_bool("replica-announced")),
     );
+}
+
+/// Our extras at the end of `INFO replication` on a replica (Redis has no
+/// such fields; tools that parse Redis's ignore unknown ones):
+/// - `master_link_lag_ms`: milliseconds since the last byte from the
+///   master (it pings every `repl-ping-replica-period`, so on a live link
+///   this bounds how stale the data can be); -1 while the link is down.
+/// - while a full sync is under way, `master_sync_elapsed_ms` and
+///   `master_sync_eta_seconds` (-1 when the size is unknown: `$EOF:`).
+pub fn info_extras(srv: &Server, m: &MasterLink, b: &mut String) {
+    let now = srv.now_ms;
+    let lag = if m.state == LinkState::Connected {
+        (now - m.last_io_ms).max(0)
+    } else {
+        -1
+    };
+    let _ = write!(b, "master_link_lag_ms:{lag}\r\n");
+    if m.state == LinkState::Transfer {
+        let elapsed = (now - m.sync_start_ms).max(0);
+        let eta = if m.sync_total > 0 && m.sync_read > 0 {
+            let left = (m.sync_total - m.sync_read).max(0) as f64;
+            (left * elapsed as f64 / m.sync_read as f64 / 1000.0).ceil() as i64
+        } else {
+            -1
+        };
+        let _ = write!(
+            b,
+            "master_sync_elapsed_ms:{elapsed}\r\n\
+             master_sync_eta_seconds:{eta}\r\n"
+        );
+    }
 }
