@@ -777,3 +777,81 @@ fn info_shows_full_sync_progress_in_redis_order() {
         ]
     );
 }
+
+/// Two replicas arriving within `repl-diskless-sync-delay` share one
+/// snapshot: both wait for it, then both are served by the same walk.
+#[test]
+fn replicas_arriving_together_share_one_delayed_snapshot() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[("repl-diskless-sync-delay", "2")]);
+    let mut m = master.client();
+    fill(&mut m);
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let a = ServerHandle::start(Flavor::Redoubt, &[("replicaof", &target)]);
+    let b = ServerHandle::start(Flavor::Redis, &[("replicaof", &target)]);
+    wait_for("both waiting", Duration::from_secs(5), || {
+        text(q(&mut m, &["INFO", "replication"]))
+            .matches("state=wait_bgsave")
+            .count()
+            == 2
+    });
+    for h in [&a, &b] {
+        let mut r = h.client();
+        wait_for("link up", Duration::from_secs(10), || {
+            info_field(&mut r, "master_link_status") == "up"
+        });
+        wait_in_sync(&mut m, &mut r);
+        assert_eq!(dataset(&mut r), dataset(&mut m));
+    }
+    let log = log_of(&master);
+    assert_eq!(
+        log.matches("Starting BGSAVE for SYNC with target: replicas sockets")
+            .count(),
+        1,
+        "{log}"
+    );
+    let stats = text(q(&mut m, &["INFO", "stats"]));
+    assert!(stats.contains("sync_full:2\r\n"), "{stats}");
+}
+
+#[test]
+fn replica_over_the_soft_output_limit_for_its_seconds_is_dropped() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut m = master.client();
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let mut replica = ServerHandle::start(Flavor::Redis, &[("replicaof", &target)]);
+    let mut r = replica.client();
+    wait_for("link up", Duration::from_secs(10), || {
+        info_field(&mut r, "master_link_status") == "up"
+    });
+    q(
+        &mut m,
+        &[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "replica 0 1000000 1",
+        ],
+    );
+    q(&mut m, &["CONFIG", "SET", "repl-backlog-size", "100mb"]);
+    let pid = replica.pid().unwrap().to_string();
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap();
+    };
+    signal("-STOP");
+    let big = "v".repeat(1 << 20);
+    let started = std::time::Instant::now();
+    for i in 0..40 {
+        q(&mut m, &["SET", &format!("big{i}"), &big]);
+    }
+    wait_for("the soft-limit log line", Duration::from_secs(10), || {
+        log_of(&master).contains("over the soft limit 1000000 for more than 1 seconds")
+    });
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    signal("-CONT");
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(q(&mut r, &["STRLEN", "big39"]), redis::Value::Int(1 << 20));
+    replica.kill();
+}

@@ -59,6 +59,12 @@ pub struct Replica {
     /// the same).
     pub await_ack: bool,
     pub wake: Rc<Notify>,
+    /// Unix ms it attached (a `wait_bgsave` replica waits for
+    /// `repl-diskless-sync-delay` from here for others to join).
+    pub since_ms: i64,
+    /// Unix ms its output went over the soft `client-output-buffer-limit`
+    /// (0: under it).
+    pub soft_since_ms: i64,
 }
 
 /// What the journal sink shares with the server.
@@ -390,6 +396,8 @@ fn attach(ctx: &mut Ctx, hs: Handshake, ip: String, size: usize, ack_offset: i64
         failed: false,
         await_ack: false,
         wake: c.wake.clone(),
+        since_ms: ctx.srv.now_ms,
+        soft_since_ms: 0,
     });
 }
 
@@ -632,16 +640,19 @@ pub fn too_few_good_replicas(srv: &Server) -> bool {
     (good as i64) < need
 }
 
-/// The hard limit of `client-output-buffer-limit` for the replica class
-/// (0: none).
-fn replica_output_limit(srv: &Server) -> usize {
+/// The replica class of `client-output-buffer-limit`: hard limit, soft
+/// limit (bytes, 0: none) and soft seconds.
+fn replica_output_limit(srv: &Server) -> (usize, usize, i64) {
     let v = srv.config.get_str("client-output-buffer-limit");
     let w: Vec<&str> = v.split_whitespace().collect();
-    w.chunks(4)
+    let Some(c) = w
+        .chunks(4)
         .find(|c| c.first().is_some_and(|k| *k == "slave" || *k == "replica"))
-        .and_then(|c| c.get(1))
-        .and_then(|h| h.parse().ok())
-        .unwrap_or(0)
+    else {
+        return (0, 0, 0);
+    };
+    let num = |i: usize| c.get(i).and_then(|h| h.parse::<u64>().ok()).unwrap_or(0);
+    (num(1) as usize, num(2) as usize, num(3) as i64)
 }
 
 /// Disconnects replicas that stopped acknowledging for `repl-timeout`
@@ -650,10 +661,21 @@ fn replica_output_limit(srv: &Server) -> usize {
 /// without bound. They come back with a partial or full resync.
 fn close_lagging_replicas(srv: &mut Server) {
     let timeout_ms = srv.config.get_int("repl-timeout").max(1) * 1000;
-    let limit = replica_output_limit(srv);
+    let (limit, soft, soft_secs) = replica_output_limit(srv);
+    let now = srv.now_ms;
     let mut doomed = Vec::new();
-    for r in srv.repl.feed.borrow().replicas.iter() {
+    for r in srv.repl.feed.borrow_mut().replicas.iter_mut() {
         let queued = r.pending.len() + r.bulk.len();
+        // As Redis: over the soft limit for longer than its seconds.
+        let soft_over = if soft > 0 && queued > soft {
+            if r.soft_since_ms == 0 {
+                r.soft_since_ms = now;
+            }
+            now - r.soft_since_ms > soft_secs * 1000
+        } else {
+            r.soft_since_ms = 0;
+            false
+        };
         if r.sync == SyncState::Online && !r.await_ack && srv.now_ms - r.ack_ms > timeout_ms {
             log_warning!(
                 "Disconnecting timedout replica (streaming sync): {}:{}",
@@ -664,6 +686,12 @@ fn close_lagging_replicas(srv: &mut Server) {
         } else if limit > 0 && queued > limit {
             log_warning!(
                 "Client id={} addr={}:{} (replica) scheduled to be closed ASAP for overcoming of output buffer limits: {queued} bytes queued, hard limit {limit} (raise the replica class of client-output-buffer-limit, or the replica's bandwidth, for this write rate).",
+                r.id, r.ip, r.port
+            );
+            doomed.push(r.id);
+        } else if soft_over {
+            log_warning!(
+                "Client id={} addr={}:{} (replica) scheduled to be closed ASAP for overcoming of output buffer limits: {queued} bytes queued, over the soft limit {soft} for more than {soft_secs} seconds (raise the replica class of client-output-buffer-limit, or the replica's bandwidth, for this write rate).",
                 r.id, r.ip, r.port
             );
             doomed.push(r.id);
