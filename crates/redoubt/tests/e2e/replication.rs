@@ -855,3 +855,118 @@ fn replica_over_the_soft_output_limit_for_its_seconds_is_dropped() {
     assert_eq!(q(&mut r, &["STRLEN", "big39"]), redis::Value::Int(1 << 20));
     replica.kill();
 }
+
+/// `FAILOVER` from `master_flavor` to a `replica_flavor` replica: roles
+/// swap, the data and the history carry over (partial resync both ways).
+fn failover_between(master_flavor: Flavor, replica_flavor: Flavor) {
+    let master = ServerHandle::start(master_flavor, &[]);
+    let mut m = master.client();
+    fill(&mut m);
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let replica = ServerHandle::start(replica_flavor, &[("replicaof", &target)]);
+    let mut r = replica.client();
+    wait_for("link up", Duration::from_secs(10), || {
+        info_field(&mut r, "master_link_status") == "up"
+    });
+    wait_in_sync(&mut m, &mut r);
+    let port = replica.addr().port().to_string();
+    let mut raw = master.raw();
+    assert_eq!(
+        raw.cmd(&[b"FAILOVER", b"TO", b"127.0.0.1", b"1"]),
+        b"-ERR FAILOVER target HOST and PORT is not a replica.\r\n"
+    );
+    assert_eq!(
+        raw.cmd(&[b"FAILOVER", b"FORCE"]),
+        b"-ERR FAILOVER with force option requires both a timeout and target HOST and IP.\r\n"
+    );
+    assert_eq!(
+        raw.cmd(&[b"FAILOVER", b"ABORT"]),
+        b"-ERR No failover in progress.\r\n"
+    );
+    assert_eq!(
+        raw.cmd(&[b"FAILOVER", b"TIMEOUT", b"0"]),
+        b"-ERR FAILOVER timeout must be greater than 0\r\n"
+    );
+    assert_eq!(
+        raw.cmd(&[b"FAILOVER", b"ABORT", b"TIMEOUT", b"5"]),
+        b"-ERR syntax error\r\n"
+    );
+    assert_eq!(
+        replica.raw().cmd(&[b"FAILOVER"]),
+        b"-ERR FAILOVER is not valid when server is a replica.\r\n"
+    );
+    assert_eq!(
+        raw.cmd(&[
+            b"FAILOVER",
+            b"TO",
+            b"127.0.0.1",
+            port.as_bytes(),
+            b"TIMEOUT",
+            b"5000"
+        ]),
+        b"+OK\r\n"
+    );
+    wait_for("roles swapped", Duration::from_secs(10), || {
+        info_field(&mut r, "role") == "master"
+            && info_field(&mut m, "role") == "slave"
+            && info_field(&mut m, "master_link_status") == "up"
+    });
+    assert_eq!(info_field(&mut m, "master_failover_state"), "no-failover");
+    assert_eq!(info_field(&mut m, "master_port"), port);
+    // The new master takes writes and the old one follows them.
+    q(&mut r, &["SET", "after", "failover"]);
+    wait_in_sync(&mut r, &mut m);
+    assert_eq!(dataset(&mut m), dataset(&mut r));
+    assert!(log_of(&replica).contains("Failover request received for replid"));
+}
+
+#[test]
+fn failover_redoubt_master_to_redoubt_replica() {
+    failover_between(Flavor::Redoubt, Flavor::Redoubt);
+}
+
+#[test]
+fn failover_redoubt_master_to_real_redis_replica() {
+    failover_between(Flavor::Redoubt, Flavor::Redis);
+}
+
+#[test]
+fn failover_real_redis_master_to_redoubt_replica() {
+    failover_between(Flavor::Redis, Flavor::Redoubt);
+}
+
+#[test]
+fn failover_that_cannot_sync_times_out_and_writes_resume() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut m = master.client();
+    let mut replica = redoubt_replica_of(&master);
+    let pid = replica.pid().unwrap().to_string();
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap();
+    };
+    // A stopped replica never acknowledges the last write.
+    signal("-STOP");
+    q(&mut m, &["SET", "k", "v"]);
+    let mut raw = master.raw();
+    assert_eq!(raw.cmd(&[b"FAILOVER", b"TIMEOUT", b"500"]), b"+OK\r\n");
+    assert_eq!(
+        info_field(&mut m, "master_failover_state"),
+        "waiting-for-sync"
+    );
+    assert_eq!(
+        raw.cmd(&[b"FAILOVER"]),
+        b"-ERR FAILOVER already in progress.\r\n"
+    );
+    // Writes wait out the failover, then go through.
+    let started = std::time::Instant::now();
+    assert_eq!(raw.cmd(&[b"SET", b"k", b"w"]), b"+OK\r\n");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(info_field(&mut m, "master_failover_state"), "no-failover");
+    assert_eq!(info_field(&mut m, "role"), "master");
+    assert!(log_of(&master).contains("Replica never caught up before timeout"));
+    signal("-CONT");
+    replica.kill();
+}

@@ -274,6 +274,26 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
         ctx.err("ERR Replica can't be in a transaction");
         return;
     }
+    // PSYNC .. FAILOVER from our master: it hands its role to us.
+    if psync && ctx.argv.len() > 3 && ctx.argv.get(3).eq_ignore_ascii_case(b"failover") {
+        if ctx.argv.get(1) != ctx.srv.master_replid.as_bytes() {
+            ctx.err(errors::PSYNC_FAILOVER_REPLID);
+            return;
+        }
+        log_warning!(
+            "Failover request received for replid {}.",
+            ctx.srv.master_replid
+        );
+        super::replica::unset_master(ctx.srv);
+        log_notice!(
+            "MASTER MODE enabled (failover request from 'id={}')",
+            ctx.client.id
+        );
+    }
+    if ctx.srv.repl.failover.is_some() {
+        ctx.err(errors::SYNC_WHILE_FAILING_OVER);
+        return;
+    }
     let id = ctx.client.id;
     let hs: Handshake = ctx.srv.repl.handshakes.remove(&id).unwrap_or_default();
     let ip = hs
@@ -558,13 +578,16 @@ pub fn cron(srv: &mut Server) {
     // Replicas that arrived during a BGSAVE get their snapshot after it.
     fullsync::start_pending(srv);
     close_lagging_replicas(srv);
+    super::failover::cron(srv);
     let size = srv.config.get_int("repl-backlog-size").max(1) as usize;
     srv.repl.feed.borrow_mut().resize_backlog(size);
     let period = srv.config.get_int("repl-ping-replica-period").max(1) * 1000;
     let mut f = srv.repl.feed.borrow_mut();
     // A replica passes its master's pings on; its own would shift the
     // offsets of its replicas away from the master's.
-    if f.replicas.is_empty() || f.proxy {
+    // Nor during a failover: the replica must catch up with a still
+    // offset (as Redis, which skips its pings then).
+    if f.replicas.is_empty() || f.proxy || srv.repl.failover.is_some() {
         return;
     }
     if srv.now_ms - srv.repl.last_ping_ms >= period {
@@ -732,7 +755,7 @@ pub fn info(srv: &Server, b: &mut String) {
     };
     let _ = write!(
         b,
-        "master_failover_state:no-failover\r\n\
+        "master_failover_state:{}\r\n\
          master_replid:{}\r\n\
          master_replid2:{}\r\n\
          master_repl_offset:{}\r\n\
@@ -741,6 +764,7 @@ pub fn info(srv: &Server, b: &mut String) {
          repl_backlog_size:{size}\r\n\
          repl_backlog_first_byte_offset:{first}\r\n\
          repl_backlog_histlen:{histlen}\r\n",
+        super::failover::state_name(srv),
         srv.master_replid,
         srv.repl.replid2,
         f.offset(),

@@ -28,8 +28,11 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-pub const COMMANDS: &[(&str, crate::cmd::Handler)] =
-    &[("replicaof", replicaof), ("slaveof", replicaof)];
+pub const COMMANDS: &[(&str, crate::cmd::Handler)] = &[
+    ("replicaof", replicaof),
+    ("slaveof", replicaof),
+    ("failover", super::failover::failover),
+];
 
 /// Where the link to the master stands (Redis's `repl_state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -296,6 +299,10 @@ pub async fn link_task(srv: Rc<RefCell<Server>>) {
             if let Err(e) = &r {
                 log_warning!("{e}");
             }
+            // A FAILOVER whose target cannot be reached gives up.
+            if r.is_err() && super::failover::in_progress(&s) {
+                super::failover::abort_failover(&mut s, "could not reach the failover target");
+            }
             backoff_ms = if synced {
                 0
             } else {
@@ -393,7 +400,23 @@ async fn run_link(srv: &Rc<RefCell<Server>>, host: &str, port: u16, gen: u64) ->
             .as_ref()
             .map(|b| (s.master_replid.clone(), b.offset + 1))
     };
+    let failing_over = super::failover::in_progress(&srv.borrow());
     let reply = match &cached {
+        Some((id, off)) if failing_over => {
+            log_notice!("Trying a partial resynchronization with FAILOVER (request {id}:{off}).");
+            let off = off.to_string();
+            let r = conn
+                .command(
+                    &[b"PSYNC", id.as_bytes(), off.as_bytes(), b"FAILOVER"],
+                    timeout,
+                )
+                .await;
+            let ok = r
+                .as_ref()
+                .is_ok_and(|r| r.starts_with("+CONTINUE") || r.starts_with("+FULLRESYNC"));
+            super::failover::switched(&mut srv.borrow_mut(), ok);
+            r?
+        }
         Some((id, off)) => {
             log_notice!("Trying a partial resynchronization (request {id}:{off}).");
             let off = off.to_string();
