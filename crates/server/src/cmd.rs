@@ -581,6 +581,14 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         reject(srv, client, idx, &msg);
         return Flow::Continue;
     }
+    // replica-serve-stale-data no: while the link to the master is down,
+    // only commands flagged `stale` run (EXEC too, unless it queued others).
+    let non_stale = cflags & flags::STALE == 0
+        || (meta.name == "exec" && client.multi.as_ref().is_some_and(|m| m.has_non_stale));
+    if non_stale && !client.in_exec && crate::replication::replica::deny_stale(srv) {
+        reject(srv, client, idx, errors::MASTERDOWN);
+        return Flow::Continue;
+    }
     // While the dataset loads, only commands flagged `loading` run.
     if srv.persist.loading.is_some() && cflags & flags::LOADING == 0 {
         reject(srv, client, idx, errors::LOADING);

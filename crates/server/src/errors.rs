@@ -266,3 +266,16 @@ pub const READONLY: &str = "READONLY You can't write against a read only replica
 pub const REPLICAOF_FROM_REPLICA: &str = "ERR Command is not valid when client is a replica.";
 pub const INVALID_MASTER_PORT: &str = "ERR Invalid master port";
 pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+pub const MASTERDOWN: &str =
+    "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+pub const FAILOVER_ON_REPLICA: &str = "ERR FAILOVER is not valid when server is a replica.";
+pub const FAILOVER_TIMEOUT: &str = "ERR FAILOVER timeout must be greater than 0";
+pub const NO_FAILOVER: &str = "ERR No failover in progress.";
+pub const FAILOVER_IN_PROGRESS: &str = "ERR FAILOVER already in progress.";
+pub const FAILOVER_NO_REPLICAS: &str = "ERR FAILOVER requires connected replicas.";
+pub const FAILOVER_FORCE: &str =
+    "ERR FAILOVER with force option requires both a timeout and target HOST and IP.";
+pub const FAILOVER_NOT_A_REPLICA: &str = "ERR FAILOVER target HOST and PORT is not a replica.";
+pub const FAILOVER_NOT_ONLINE: &str = "ERR FAILOVER target replica is not online.";
+pub const PSYNC_FAILOVER_REPLID: &str = "ERR PSYNC FAILOVER replid must match my replid.";
+pub const SYNC_WHILE_FAILING_OVER: &str = "NOMASTERLINK Can't SYNC while failing over";

@@ -85,6 +85,9 @@ pub struct MultiState {
     /// A command was rejected while queuing (unknown, wrong arity, ...):
     /// EXEC replies EXECABORT (Redis's `CLIENT_DIRTY_EXEC`).
     pub aborted: bool,
+    /// A queued command lacks the `stale` flag (Redis's `cmd_inv_flags`
+    /// test): EXEC is refused while the master link is down.
+    pub has_non_stale: bool,
 }
 
 /// A command was refused while `client` was queuing: EXEC will abort.
@@ -326,6 +329,7 @@ impl Server {
             m.queued += 1;
             m.mem = m.queue.mem();
             m.cmd_flags |= cmd_flags;
+            m.has_non_stale |= cmd_flags & crate::cmd::flags::STALE == 0;
         }
     }
 

@@ -43,6 +43,11 @@ pub struct Stats {
     /// the start of the current one.
     pub eviction_exceeded_us: u64,
     pub eviction_exceeded_since: Option<Instant>,
+    /// Full syncs served, partial resyncs accepted and refused (a PSYNC
+    /// naming a history we could not continue).
+    pub sync_full: u64,
+    pub sync_partial_ok: u64,
+    pub sync_partial_err: u64,
 }
 
 impl Stats {

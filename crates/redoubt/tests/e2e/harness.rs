@@ -94,6 +94,8 @@ impl ServerHandle {
                 ("save".into(), "".into()),
                 ("appendonly".into(), "no".into()),
                 ("enable-debug-command".into(), "yes".into()),
+                // Full syncs start at once (both servers default to 5 s).
+                ("repl-diskless-sync-delay".into(), "0".into()),
             ];
             for (k, v) in base
                 .iter()

@@ -179,7 +179,13 @@ fn info_names(info: &str) -> Vec<String> {
 }
 
 /// Fields we add on purpose (documented in commands/info.rs).
-const OUR_EXTRA_FIELDS: &[&str] = &["redoubt_version"];
+/// The replication ones are described in docs/ARCHITECTURE.md.
+const OUR_EXTRA_FIELDS: &[&str] = &[
+    "redoubt_version",
+    "replicas_max_lag_ms",
+    "replicas_max_lag_bytes",
+    "replicas_in_full_sync",
+];
 
 #[test]
 fn info_has_every_field_redis_has_in_order() {

@@ -503,3 +503,470 @@ fn replica_resumes_with_partial_resync_after_restart() {
     wait_in_sync(&mut m, &mut r);
     assert_eq!(dataset(&mut r), dataset(&mut m));
 }
+
+/// `replica-serve-stale-data no`: once the master is gone the replica
+/// refuses everything but the `stale` commands, byte for byte as Redis.
+fn stale_data_refused(replica_flavor: Flavor) {
+    let mut master = ServerHandle::start(Flavor::Redoubt, &[]);
+    q(&mut master.client(), &["SET", "k", "v"]);
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let replica = ServerHandle::start(
+        replica_flavor,
+        &[("replicaof", &target), ("replica-serve-stale-data", "no")],
+    );
+    let mut r = replica.client();
+    wait_for("link up", Duration::from_secs(10), || {
+        info_field(&mut r, "master_link_status") == "up"
+    });
+    let mut raw = replica.raw();
+    wait_for("k replicated", Duration::from_secs(10), || {
+        raw.cmd(&[b"GET", b"k"]) == b"$1\r\nv\r\n"
+    });
+    master.kill();
+    wait_for("link down", Duration::from_secs(10), || {
+        info_field(&mut r, "master_link_status") == "down"
+    });
+    let down: &[u8] =
+        b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n";
+    assert_eq!(raw.cmd(&[b"GET", b"k"]), down);
+    assert_eq!(raw.cmd(&[b"DBSIZE"]), down);
+    assert_eq!(raw.cmd(&[b"PING"]), down);
+    assert!(raw.cmd(&[b"INFO", b"replication"]).starts_with(b"$"));
+    // A transaction: MULTI is allowed, GET is refused, EXEC aborts.
+    assert_eq!(raw.cmd(&[b"MULTI"]), b"+OK\r\n");
+    assert_eq!(raw.cmd(&[b"GET", b"k"]), down);
+    assert_eq!(
+        raw.cmd(&[b"EXEC"]),
+        b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+    );
+    // Promotion serves the data again.
+    assert_eq!(raw.cmd(&[b"REPLICAOF", b"NO", b"ONE"]), b"+OK\r\n");
+    assert_eq!(raw.cmd(&[b"GET", b"k"]), b"$1\r\nv\r\n");
+}
+
+#[test]
+fn redoubt_replica_refuses_stale_reads_when_told() {
+    stale_data_refused(Flavor::Redoubt);
+}
+
+#[test]
+fn real_redis_replica_refuses_stale_reads_when_told() {
+    stale_data_refused(Flavor::Redis);
+}
+
+fn log_of(h: &ServerHandle) -> String {
+    std::fs::read_to_string(h.log_path()).unwrap_or_default()
+}
+
+#[test]
+fn wrong_masterauth_is_reported_and_retried_while_the_master_is_unaffected() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[("requirepass", "secret")]);
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let replica = ServerHandle::start(
+        Flavor::Redoubt,
+        &[("replicaof", &target), ("masterauth", "wrong")],
+    );
+    wait_for("two AUTH failures", Duration::from_secs(15), || {
+        log_of(&replica).matches("Unable to AUTH to MASTER").count() >= 2
+    });
+    let log = log_of(&replica);
+    let line = log
+        .lines()
+        .find(|l| l.contains("Unable to AUTH to MASTER"))
+        .unwrap_or_default();
+    assert!(line.contains("masterauth"), "{line}");
+    let mut r = replica.client();
+    assert_eq!(info_field(&mut r, "master_link_status"), "down");
+    let mut raw = master.raw();
+    assert_eq!(raw.cmd(&[b"AUTH", b"secret"]), b"+OK\r\n");
+    assert_eq!(raw.cmd(&[b"SET", b"k", b"v"]), b"+OK\r\n");
+    let info = raw.cmd(&[b"INFO", b"replication"]);
+    let info = String::from_utf8_lossy(&info);
+    assert!(info.contains("connected_slaves:0\r\n"), "{info}");
+}
+
+/// A fake master: answers the handshake, sends `payload` as its reply to
+/// PSYNC and closes the link. Each connection's arrival time is sent on
+/// the returned channel.
+fn fake_master(payload: Vec<u8>) -> (u16, std::sync::mpsc::Receiver<std::time::Instant>) {
+    fake_master_holding(payload, Duration::ZERO)
+}
+
+/// Same, keeping the link open `hold` after the payload.
+fn fake_master_holding(
+    payload: Vec<u8>,
+    hold: Duration,
+) -> (u16, std::sync::mpsc::Receiver<std::time::Instant>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            if tx.send(std::time::Instant::now()).is_err() {
+                return;
+            }
+            let mut buf = Vec::new();
+            let mut tmp = [0u8; 4096];
+            'conn: loop {
+                while let Ok(Some((frame, n))) = resp::parse_frame(&buf) {
+                    buf.drain(..n);
+                    let name = match frame {
+                        resp::Frame::Array(a) => match a.first() {
+                            Some(resp::Frame::Bulk(b)) => String::from_utf8_lossy(b).to_uppercase(),
+                            _ => String::new(),
+                        },
+                        _ => String::new(),
+                    };
+                    let reply: &[u8] = match name.as_str() {
+                        "PING" => b"+PONG\r\n",
+                        "PSYNC" => {
+                            let _ = s.write_all(&payload);
+                            std::thread::sleep(hold);
+                            break 'conn;
+                        }
+                        _ => b"+OK\r\n",
+                    };
+                    let _ = s.write_all(reply);
+                }
+                match s.read(&mut tmp) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                }
+            }
+        }
+    });
+    (port, rx)
+}
+
+/// A broken full sync from a fake master: the replica logs, retries with a
+/// growing backoff and keeps serving the dataset it had, never a part.
+fn broken_full_sync(payload: &[u8], logged: &str) {
+    let master = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut m = master.client();
+    fill(&mut m);
+    let replica = redoubt_replica_of(&master);
+    let mut r = replica.client();
+    wait_in_sync(&mut m, &mut r);
+    let before = dataset(&mut r);
+    let size = text(q(&mut r, &["DBSIZE"]));
+    let mut head = format!("+FULLRESYNC {} 0\r\n", "f".repeat(40)).into_bytes();
+    head.extend_from_slice(payload);
+    let (port, arrivals) = fake_master(head);
+    q(&mut r, &["REPLICAOF", "127.0.0.1", &port.to_string()]);
+    let mut at = Vec::new();
+    for _ in 0..3 {
+        at.push(
+            arrivals
+                .recv_timeout(Duration::from_secs(15))
+                .expect("the replica retries"),
+        );
+        assert_eq!(text(q(&mut r, &["DBSIZE"])), size);
+    }
+    let first_gap = at[1] - at[0];
+    let second_gap = at[2] - at[1];
+    assert!(first_gap >= Duration::from_millis(800), "{first_gap:?}");
+    assert!(second_gap > first_gap, "{first_gap:?} then {second_gap:?}");
+    assert_eq!(info_field(&mut r, "master_link_status"), "down");
+    assert_eq!(dataset(&mut r), before);
+    let log = log_of(&replica);
+    assert!(log.contains(logged), "{log}");
+    // The real master never noticed.
+    assert_eq!(q(&mut m, &["SET", "still", "fine"]), redis::Value::Okay);
+}
+
+#[test]
+fn truncated_rdb_from_master_keeps_the_old_dataset_and_retries() {
+    broken_full_sync(b"$100000\r\nREDIS0009\xfa\x09redis-ver", "connection lost");
+}
+
+#[test]
+fn garbage_rdb_from_master_keeps_the_old_dataset_and_retries() {
+    broken_full_sync(
+        b"$24\r\nthis is not an RDB file!",
+        "Failed trying to load the MASTER synchronization DB",
+    );
+}
+
+#[test]
+fn backlog_overflow_during_an_outage_gives_exactly_one_full_sync() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[("repl-backlog-size", "16384")]);
+    let mut m = master.client();
+    fill(&mut m);
+    let mut first = redoubt_replica_of(&master);
+    let mut r = first.client();
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(q(&mut r, &["SAVE"]), redis::Value::Okay);
+    first.kill();
+    // Far more than the backlog holds.
+    let v = "o".repeat(1000);
+    for i in 0..100 {
+        q(&mut m, &["SET", &format!("outage{i}"), &v]);
+    }
+    let dir = first.dir.display().to_string();
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let second = ServerHandle::start(Flavor::Redoubt, &[("dir", &dir), ("replicaof", &target)]);
+    let mut r = second.client();
+    wait_for("link up", Duration::from_secs(10), || {
+        info_field(&mut r, "master_link_status") == "up"
+    });
+    wait_in_sync(&mut m, &mut r);
+    // Long enough for a loop to show.
+    std::thread::sleep(Duration::from_secs(2));
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(dataset(&mut r), dataset(&mut m));
+    let log = log_of(&second);
+    assert_eq!(log.matches("Full resync from master").count(), 1, "{log}");
+    let stats = text(q(&mut m, &["INFO", "stats"]));
+    assert!(stats.contains("sync_full:2\r\n"), "{stats}");
+    assert!(stats.contains("sync_partial_err:1\r\n"), "{stats}");
+    assert!(
+        log_of(&master).contains("raise repl-backlog-size"),
+        "{}",
+        log_of(&master)
+    );
+}
+
+/// The field names of `INFO replication`, in order.
+fn info_names(c: &mut redis::Connection) -> Vec<String> {
+    text(q(c, &["INFO", "replication"]))
+        .lines()
+        .filter_map(|l| l.split_once(':').map(|(k, _)| k.to_string()))
+        .collect()
+}
+
+/// A full sync stuck at 100 of 1000 bytes: the progress fields, in Redis
+/// 7.0's order (checked against a real replica), then our extras.
+#[test]
+fn info_shows_full_sync_progress_in_redis_order() {
+    let mut payload = format!("+FULLRESYNC {} 0\r\n$1000\r\n", "f".repeat(40)).into_bytes();
+    payload.extend_from_slice(&[b'x'; 100]);
+    let mut names = Vec::new();
+    for flavor in [Flavor::Redis, Flavor::Redoubt] {
+        let (port, _arrivals) = fake_master_holding(payload.clone(), Duration::from_secs(20));
+        let target = format!("127.0.0.1 {port}");
+        let replica = ServerHandle::start(flavor, &[("replicaof", &target)]);
+        let mut r = replica.client();
+        wait_for("100 bytes read", Duration::from_secs(10), || {
+            info_field(&mut r, "master_sync_read_bytes") == "100"
+        });
+        assert_eq!(info_field(&mut r, "master_sync_in_progress"), "1");
+        assert_eq!(info_field(&mut r, "master_sync_total_bytes"), "1000");
+        assert_eq!(info_field(&mut r, "master_sync_left_bytes"), "900");
+        assert_eq!(info_field(&mut r, "master_sync_perc"), "10.00");
+        assert_eq!(info_field(&mut r, "master_link_status"), "down");
+        names.push(info_names(&mut r));
+        if flavor == Flavor::Redoubt {
+            assert_eq!(info_field(&mut r, "master_link_lag_ms"), "-1");
+            assert_ne!(info_field(&mut r, "master_sync_elapsed_ms"), "");
+            assert_ne!(info_field(&mut r, "master_sync_eta_seconds"), "");
+        }
+    }
+    let (redis, ours) = (&names[0], &names[1]);
+    assert_eq!(&ours[..redis.len()], &redis[..], "{ours:?}");
+    assert_eq!(
+        &ours[redis.len()..],
+        [
+            "replicas_max_lag_ms",
+            "replicas_max_lag_bytes",
+            "replicas_in_full_sync",
+            "master_link_lag_ms",
+            "master_sync_elapsed_ms",
+            "master_sync_eta_seconds"
+        ]
+    );
+}
+
+/// Two replicas arriving within `repl-diskless-sync-delay` share one
+/// snapshot: both wait for it, then both are served by the same walk.
+#[test]
+fn replicas_arriving_together_share_one_delayed_snapshot() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[("repl-diskless-sync-delay", "2")]);
+    let mut m = master.client();
+    fill(&mut m);
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let a = ServerHandle::start(Flavor::Redoubt, &[("replicaof", &target)]);
+    let b = ServerHandle::start(Flavor::Redis, &[("replicaof", &target)]);
+    wait_for("both waiting", Duration::from_secs(5), || {
+        text(q(&mut m, &["INFO", "replication"]))
+            .matches("state=wait_bgsave")
+            .count()
+            == 2
+    });
+    for h in [&a, &b] {
+        let mut r = h.client();
+        wait_for("link up", Duration::from_secs(10), || {
+            info_field(&mut r, "master_link_status") == "up"
+        });
+        wait_in_sync(&mut m, &mut r);
+        assert_eq!(dataset(&mut r), dataset(&mut m));
+    }
+    let log = log_of(&master);
+    assert_eq!(
+        log.matches("Starting BGSAVE for SYNC with target: replicas sockets")
+            .count(),
+        1,
+        "{log}"
+    );
+    let stats = text(q(&mut m, &["INFO", "stats"]));
+    assert!(stats.contains("sync_full:2\r\n"), "{stats}");
+}
+
+#[test]
+fn replica_over_the_soft_output_limit_for_its_seconds_is_dropped() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut m = master.client();
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let mut replica = ServerHandle::start(Flavor::Redis, &[("replicaof", &target)]);
+    let mut r = replica.client();
+    wait_for("link up", Duration::from_secs(10), || {
+        info_field(&mut r, "master_link_status") == "up"
+    });
+    q(
+        &mut m,
+        &[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "replica 0 1000000 1",
+        ],
+    );
+    q(&mut m, &["CONFIG", "SET", "repl-backlog-size", "100mb"]);
+    let pid = replica.pid().unwrap().to_string();
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap();
+    };
+    signal("-STOP");
+    let big = "v".repeat(1 << 20);
+    let started = std::time::Instant::now();
+    for i in 0..40 {
+        q(&mut m, &["SET", &format!("big{i}"), &big]);
+    }
+    wait_for("the soft-limit log line", Duration::from_secs(10), || {
+        log_of(&master).contains("over the soft limit 1000000 for more than 1 seconds")
+    });
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    signal("-CONT");
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(q(&mut r, &["STRLEN", "big39"]), redis::Value::Int(1 << 20));
+    replica.kill();
+}
+
+/// `FAILOVER` from `master_flavor` to a `replica_flavor` replica: roles
+/// swap, the data and the history carry over (partial resync both ways).
+fn failover_between(master_flavor: Flavor, replica_flavor: Flavor) {
+    let master = ServerHandle::start(master_flavor, &[]);
+    let mut m = master.client();
+    fill(&mut m);
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let replica = ServerHandle::start(replica_flavor, &[("replicaof", &target)]);
+    let mut r = replica.client();
+    wait_for("link up", Duration::from_secs(10), || {
+        info_field(&mut r, "master_link_status") == "up"
+    });
+    wait_in_sync(&mut m, &mut r);
+    let port = replica.addr().port().to_string();
+    let mut raw = master.raw();
+    assert_eq!(
+        raw.cmd(&[b"FAILOVER", b"TO", b"127.0.0.1", b"1"]),
+        b"-ERR FAILOVER target HOST and PORT is not a replica.\r\n"
+    );
+    assert_eq!(
+        raw.cmd(&[b"FAILOVER", b"FORCE"]),
+        b"-ERR FAILOVER with force option requires both a timeout and target HOST and IP.\r\n"
+    );
+    assert_eq!(
+        raw.cmd(&[b"FAILOVER", b"ABORT"]),
+        b"-ERR No failover in progress.\r\n"
+    );
+    assert_eq!(
+        raw.cmd(&[b"FAILOVER", b"TIMEOUT", b"0"]),
+        b"-ERR FAILOVER timeout must be greater than 0\r\n"
+    );
+    assert_eq!(
+        raw.cmd(&[b"FAILOVER", b"ABORT", b"TIMEOUT", b"5"]),
+        b"-ERR syntax error\r\n"
+    );
+    assert_eq!(
+        replica.raw().cmd(&[b"FAILOVER"]),
+        b"-ERR FAILOVER is not valid when server is a replica.\r\n"
+    );
+    assert_eq!(
+        raw.cmd(&[
+            b"FAILOVER",
+            b"TO",
+            b"127.0.0.1",
+            port.as_bytes(),
+            b"TIMEOUT",
+            b"5000"
+        ]),
+        b"+OK\r\n"
+    );
+    wait_for("roles swapped", Duration::from_secs(10), || {
+        info_field(&mut r, "role") == "master"
+            && info_field(&mut m, "role") == "slave"
+            && info_field(&mut m, "master_link_status") == "up"
+    });
+    assert_eq!(info_field(&mut m, "master_failover_state"), "no-failover");
+    assert_eq!(info_field(&mut m, "master_port"), port);
+    // The new master takes writes and the old one follows them.
+    q(&mut r, &["SET", "after", "failover"]);
+    wait_in_sync(&mut r, &mut m);
+    assert_eq!(dataset(&mut m), dataset(&mut r));
+    assert!(log_of(&replica).contains("Failover request received for replid"));
+}
+
+#[test]
+fn failover_redoubt_master_to_redoubt_replica() {
+    failover_between(Flavor::Redoubt, Flavor::Redoubt);
+}
+
+#[test]
+fn failover_redoubt_master_to_real_redis_replica() {
+    failover_between(Flavor::Redoubt, Flavor::Redis);
+}
+
+#[test]
+fn failover_real_redis_master_to_redoubt_replica() {
+    failover_between(Flavor::Redis, Flavor::Redoubt);
+}
+
+#[test]
+fn failover_that_cannot_sync_times_out_and_writes_resume() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut m = master.client();
+    let mut replica = redoubt_replica_of(&master);
+    let pid = replica.pid().unwrap().to_string();
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap();
+    };
+    // A stopped replica never acknowledges the last write.
+    signal("-STOP");
+    q(&mut m, &["SET", "k", "v"]);
+    let mut raw = master.raw();
+    assert_eq!(raw.cmd(&[b"FAILOVER", b"TIMEOUT", b"500"]), b"+OK\r\n");
+    assert_eq!(
+        info_field(&mut m, "master_failover_state"),
+        "waiting-for-sync"
+    );
+    assert_eq!(
+        raw.cmd(&[b"FAILOVER"]),
+        b"-ERR FAILOVER already in progress.\r\n"
+    );
+    // Writes wait out the failover, then go through.
+    let started = std::time::Instant::now();
+    assert_eq!(raw.cmd(&[b"SET", b"k", b"w"]), b"+OK\r\n");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(info_field(&mut m, "master_failover_state"), "no-failover");
+    assert_eq!(info_field(&mut m, "role"), "master");
+    assert!(log_of(&master).contains("Replica never caught up before timeout"));
+    signal("-CONT");
+    replica.kill();
+}

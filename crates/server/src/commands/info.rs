@@ -545,9 +545,9 @@ fn stats(srv: &Server, b: &mut String) {
          instantaneous_input_repl_kbps:0.00\r\n\
          instantaneous_output_repl_kbps:0.00\r\n\
          rejected_connections:{}\r\n\
-         sync_full:0\r\n\
-         sync_partial_ok:0\r\n\
-         sync_partial_err:0\r\n\
+         sync_full:{}\r\n\
+         sync_partial_ok:{}\r\n\
+         sync_partial_err:{}\r\n\
          expired_keys:{}\r\n\
          expired_stale_perc:{:.2}\r\n\
          expired_time_cap_reached_count:0\r\n\
@@ -591,6 +591,9 @@ fn stats(srv: &Server, b: &mut String) {
         im.mean(1) / 1024.0,
         im.mean(2) / 1024.0,
         s.rejected_connections,
+        s.sync_full,
+        s.sync_partial_ok,
+        s.sync_partial_err,
         s.expired_keys,
         s.expired_stale_perc * 100.0,
         s.expire_cycle_cpu_ms,

@@ -10,6 +10,10 @@
 //! is written after the end mark, exactly as Redis buffers the stream of
 //! a replica in `wait_bgsave`/`send_bulk` state.
 //!
+//! Replicas waiting together share one snapshot; the first waits up to
+//! `repl-diskless-sync-delay` seconds for others to join (fewer when
+//! `repl-diskless-sync-max-replicas` arrive first).
+//!
 //! The keyspace walk serves one snapshot at a time, so a replica arriving
 //! while one is under way waits for the next one (`wait_bgsave`), and
 //! BGSAVE is refused meanwhile, as Redis refuses it while its child runs.
@@ -77,6 +81,26 @@ pub fn start_pending(srv: &mut Server) {
         .collect();
     if waiting.is_empty() {
         return;
+    }
+    // repl-diskless-sync-delay: the first one waits a little for others
+    // to arrive and share the snapshot, unless enough already did
+    // (repl-diskless-sync-max-replicas). The cron checks again.
+    let delay_ms = srv.config.get_int("repl-diskless-sync-delay") * 1000;
+    let max = srv.config.get_int("repl-diskless-sync-max-replicas");
+    if delay_ms > 0 && (max == 0 || (waiting.len() as i64) < max) {
+        let oldest = srv
+            .repl
+            .feed
+            .borrow()
+            .replicas
+            .iter()
+            .filter(|r| r.sync == SyncState::WaitBgsave)
+            .map(|r| r.since_ms)
+            .min()
+            .unwrap_or(0);
+        if srv.now_ms - oldest < delay_ms {
+            return;
+        }
     }
     let offset = srv.repl.master_repl_offset();
     let aux = Aux {

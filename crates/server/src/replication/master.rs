@@ -59,6 +59,12 @@ pub struct Replica {
     /// the same).
     pub await_ack: bool,
     pub wake: Rc<Notify>,
+    /// Unix ms it attached (a `wait_bgsave` replica waits for
+    /// `repl-diskless-sync-delay` from here for others to join).
+    pub since_ms: i64,
+    /// Unix ms its output went over the soft `client-output-buffer-limit`
+    /// (0: under it).
+    pub soft_since_ms: i64,
 }
 
 /// What the journal sink shares with the server.
@@ -268,6 +274,26 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
         ctx.err("ERR Replica can't be in a transaction");
         return;
     }
+    // PSYNC .. FAILOVER from our master: it hands its role to us.
+    if psync && ctx.argv.len() > 3 && ctx.argv.get(3).eq_ignore_ascii_case(b"failover") {
+        if ctx.argv.get(1) != ctx.srv.master_replid.as_bytes() {
+            ctx.err(errors::PSYNC_FAILOVER_REPLID);
+            return;
+        }
+        log_warning!(
+            "Failover request received for replid {}.",
+            ctx.srv.master_replid
+        );
+        super::replica::unset_master(ctx.srv);
+        log_notice!(
+            "MASTER MODE enabled (failover request from 'id={}')",
+            ctx.client.id
+        );
+    }
+    if ctx.srv.repl.failover.is_some() {
+        ctx.err(errors::SYNC_WHILE_FAILING_OVER);
+        return;
+    }
     let id = ctx.client.id;
     let hs: Handshake = ctx.srv.repl.handshakes.remove(&id).unwrap_or_default();
     let ip = hs
@@ -283,11 +309,16 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
         let offset = resp::parse_i64(ctx.argv.get(2));
         if let Some(off) = offset {
             if try_partial(ctx, &replid, off, &who) {
+                ctx.srv.stats.sync_partial_ok += 1;
                 attach(ctx, hs, ip, size, off - 1, SyncState::Online);
                 return;
             }
         }
+        let known = replid == ctx.srv.master_replid || replid == ctx.srv.repl.replid2;
         if replid != "?" {
+            ctx.srv.stats.sync_partial_err += 1;
+        }
+        if replid != "?" && !known {
             log_notice!(
                 "Partial resynchronization not accepted: Replication ID mismatch (Replica asked for '{replid}', my replication IDs are '{}' and '{}')",
                 ctx.srv.master_replid,
@@ -300,6 +331,7 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
     // The backlog must exist before the snapshot point so that the stream
     // after it is kept for a later partial resync.
     ctx.srv.repl.feed.borrow_mut().ensure_backlog(size);
+    ctx.srv.stats.sync_full += 1;
     if psync && hs.capa_eof {
         // Streamed: the snapshot starts now, or after the one under way.
         log_notice!("Replica {who} waits for a snapshot (streamed with an EOF mark)");
@@ -349,7 +381,8 @@ fn try_partial(ctx: &mut Ctx, replid: &str, offset: i64, who: &str) -> bool {
             Some(b) => b,
             None => {
                 log_notice!(
-                    "Unable to partial resync with replica {who} for lack of backlog (Replica request was: {offset})."
+                    "Unable to partial resync with replica {who} for lack of backlog (Replica request was: {offset}). The link was down longer than repl-backlog-size ({} bytes) covers; raise repl-backlog-size for longer outages.",
+                    srv.config.get_int("repl-backlog-size")
                 );
                 return false;
             }
@@ -383,6 +416,8 @@ fn attach(ctx: &mut Ctx, hs: Handshake, ip: String, size: usize, ack_offset: i64
         failed: false,
         await_ack: false,
         wake: c.wake.clone(),
+        since_ms: ctx.srv.now_ms,
+        soft_since_ms: 0,
     });
 }
 
@@ -543,13 +578,16 @@ pub fn cron(srv: &mut Server) {
     // Replicas that arrived during a BGSAVE get their snapshot after it.
     fullsync::start_pending(srv);
     close_lagging_replicas(srv);
+    super::failover::cron(srv);
     let size = srv.config.get_int("repl-backlog-size").max(1) as usize;
     srv.repl.feed.borrow_mut().resize_backlog(size);
     let period = srv.config.get_int("repl-ping-replica-period").max(1) * 1000;
     let mut f = srv.repl.feed.borrow_mut();
     // A replica passes its master's pings on; its own would shift the
     // offsets of its replicas away from the master's.
-    if f.replicas.is_empty() || f.proxy {
+    // Nor during a failover: the replica must catch up with a still
+    // offset (as Redis, which skips its pings then).
+    if f.replicas.is_empty() || f.proxy || srv.repl.failover.is_some() {
         return;
     }
     if srv.now_ms - srv.repl.last_ping_ms >= period {
@@ -625,16 +663,19 @@ pub fn too_few_good_replicas(srv: &Server) -> bool {
     (good as i64) < need
 }
 
-/// The hard limit of `client-output-buffer-limit` for the replica class
-/// (0: none).
-fn replica_output_limit(srv: &Server) -> usize {
+/// The replica class of `client-output-buffer-limit`: hard limit, soft
+/// limit (bytes, 0: none) and soft seconds.
+fn replica_output_limit(srv: &Server) -> (usize, usize, i64) {
     let v = srv.config.get_str("client-output-buffer-limit");
     let w: Vec<&str> = v.split_whitespace().collect();
-    w.chunks(4)
+    let Some(c) = w
+        .chunks(4)
         .find(|c| c.first().is_some_and(|k| *k == "slave" || *k == "replica"))
-        .and_then(|c| c.get(1))
-        .and_then(|h| h.parse().ok())
-        .unwrap_or(0)
+    else {
+        return (0, 0, 0);
+    };
+    let num = |i: usize| c.get(i).and_then(|h| h.parse::<u64>().ok()).unwrap_or(0);
+    (num(1) as usize, num(2) as usize, num(3) as i64)
 }
 
 /// Disconnects replicas that stopped acknowledging for `repl-timeout`
@@ -643,10 +684,21 @@ fn replica_output_limit(srv: &Server) -> usize {
 /// without bound. They come back with a partial or full resync.
 fn close_lagging_replicas(srv: &mut Server) {
     let timeout_ms = srv.config.get_int("repl-timeout").max(1) * 1000;
-    let limit = replica_output_limit(srv);
+    let (limit, soft, soft_secs) = replica_output_limit(srv);
+    let now = srv.now_ms;
     let mut doomed = Vec::new();
-    for r in srv.repl.feed.borrow().replicas.iter() {
+    for r in srv.repl.feed.borrow_mut().replicas.iter_mut() {
         let queued = r.pending.len() + r.bulk.len();
+        // As Redis: over the soft limit for longer than its seconds.
+        let soft_over = if soft > 0 && queued > soft {
+            if r.soft_since_ms == 0 {
+                r.soft_since_ms = now;
+            }
+            now - r.soft_since_ms > soft_secs * 1000
+        } else {
+            r.soft_since_ms = 0;
+            false
+        };
         if r.sync == SyncState::Online && !r.await_ack && srv.now_ms - r.ack_ms > timeout_ms {
             log_warning!(
                 "Disconnecting timedout replica (streaming sync): {}:{}",
@@ -657,6 +709,12 @@ fn close_lagging_replicas(srv: &mut Server) {
         } else if limit > 0 && queued > limit {
             log_warning!(
                 "Client id={} addr={}:{} (replica) scheduled to be closed ASAP for overcoming of output buffer limits: {queued} bytes queued, hard limit {limit} (raise the replica class of client-output-buffer-limit, or the replica's bandwidth, for this write rate).",
+                r.id, r.ip, r.port
+            );
+            doomed.push(r.id);
+        } else if soft_over {
+            log_warning!(
+                "Client id={} addr={}:{} (replica) scheduled to be closed ASAP for overcoming of output buffer limits: {queued} bytes queued, over the soft limit {soft} for more than {soft_secs} seconds (raise the replica class of client-output-buffer-limit, or the replica's bandwidth, for this write rate).",
                 r.id, r.ip, r.port
             );
             doomed.push(r.id);
@@ -697,7 +755,7 @@ pub fn info(srv: &Server, b: &mut String) {
     };
     let _ = write!(
         b,
-        "master_failover_state:no-failover\r\n\
+        "master_failover_state:{}\r\n\
          master_replid:{}\r\n\
          master_replid2:{}\r\n\
          master_repl_offset:{}\r\n\
@@ -706,11 +764,39 @@ pub fn info(srv: &Server, b: &mut String) {
          repl_backlog_size:{size}\r\n\
          repl_backlog_first_byte_offset:{first}\r\n\
          repl_backlog_histlen:{histlen}\r\n",
+        super::failover::state_name(srv),
         srv.master_replid,
         srv.repl.replid2,
         f.offset(),
         srv.repl.second_repl_offset,
     );
+    // Our extras, after every Redis field: the worst lag among the online
+    // replicas in milliseconds since their last ACK and in bytes not yet
+    // acknowledged, and how many replicas are in a full sync.
+    let online = f.replicas.iter().filter(|r| r.sync == SyncState::Online);
+    let lag_ms = online
+        .clone()
+        .map(|r| (srv.now_ms - r.ack_ms).max(0))
+        .max()
+        .unwrap_or(0);
+    let lag_bytes = online
+        .map(|r| (f.offset() - r.ack_offset).max(0))
+        .max()
+        .unwrap_or(0);
+    let syncing = f
+        .replicas
+        .iter()
+        .filter(|r| r.sync != SyncState::Online)
+        .count();
+    let _ = write!(
+        b,
+        "replicas_max_lag_ms:{lag_ms}\r\n\
+         replicas_max_lag_bytes:{lag_bytes}\r\n\
+         replicas_in_full_sync:{syncing}\r\n"
+    );
+    if let Some(m) = &srv.repl.master {
+        super::replica::info_extras(srv, m, b);
+    }
 }
 
 #[cfg(test)]

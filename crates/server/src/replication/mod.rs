@@ -16,6 +16,7 @@
 //! only borrowed for the span of one call, never across an await.
 
 pub mod backlog;
+pub mod failover;
 pub mod fullsync;
 pub mod master;
 pub mod replica;
@@ -61,6 +62,8 @@ pub struct ReplState {
     pub min_replicas_max_lag: i64,
     /// Wakes the replica link task when the master changes.
     pub link_notify: Rc<tokio::sync::Notify>,
+    /// The `FAILOVER` under way, if any.
+    pub failover: Option<failover::Failover>,
 }
 
 impl Default for ReplState {
@@ -79,6 +82,7 @@ impl Default for ReplState {
             transfer: None,
             transfer_notify: Rc::new(tokio::sync::Notify::new()),
             link_notify: Rc::new(tokio::sync::Notify::new()),
+            failover: None,
         }
     }
 }

@@ -28,8 +28,11 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-pub const COMMANDS: &[(&str, crate::cmd::Handler)] =
-    &[("replicaof", replicaof), ("slaveof", replicaof)];
+pub const COMMANDS: &[(&str, crate::cmd::Handler)] = &[
+    ("replicaof", replicaof),
+    ("slaveof", replicaof),
+    ("failover", super::failover::failover),
+];
 
 /// Where the link to the master stands (Redis's `repl_state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +55,12 @@ pub struct MasterLink {
     pub last_io_ms: i64,
     /// Unix ms the link went down (0: never up).
     pub down_since_ms: i64,
-    pub sync_total: u64,
-    pub sync_read: u64,
+    /// The full sync under way: payload size (0 for the `$EOF:` form,
+    /// as Redis shows it), bytes read, when it started and last read.
+    pub sync_total: i64,
+    pub sync_read: i64,
+    pub sync_start_ms: i64,
+    pub sync_last_io_ms: i64,
 }
 
 /// Starts following `host:port` (also used for the `replicaof` directive).
@@ -69,6 +76,8 @@ pub fn set_master(srv: &mut Server, host: String, port: u16) {
         down_since_ms: 0,
         sync_total: 0,
         sync_read: 0,
+        sync_start_ms: 0,
+        sync_last_io_ms: 0,
     });
     kill_master_client(srv);
     crate::log::set_role(b'S');
@@ -131,6 +140,16 @@ fn kill_master_client(srv: &mut Server) {
             }
         }
     }
+}
+
+/// `replica-serve-stale-data no` and the link to the master is not up:
+/// commands without the `stale` flag are refused with MASTERDOWN.
+pub fn deny_stale(srv: &Server) -> bool {
+    srv.repl
+        .master
+        .as_ref()
+        .is_some_and(|m| m.state != LinkState::Connected)
+        && !srv.config.get_bool("replica-serve-stale-data")
 }
 
 /// `REPLICAOF host port` / `REPLICAOF NO ONE` (and `SLAVEOF`).
@@ -249,11 +268,17 @@ pub async fn link_task(srv: Rc<RefCell<Server>>) {
             continue;
         };
         if backoff_ms > 0 {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(backoff_ms)) => {}
-                _ = notify.notified() => {}
+            // Only a new REPLICAOF cuts the wait short; a wake-up left over
+            // from an earlier one must not skip the backoff.
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(backoff_ms);
+            let mut retarget = false;
+            while !retarget {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => break,
+                    _ = notify.notified() => retarget = !current(&srv.borrow(), gen),
+                }
             }
-            if !current(&srv.borrow(), gen) {
+            if retarget {
                 backoff_ms = 0;
                 continue;
             }
@@ -273,6 +298,10 @@ pub async fn link_task(srv: Rc<RefCell<Server>>) {
             m.state = LinkState::Connect;
             if let Err(e) = &r {
                 log_warning!("{e}");
+            }
+            // A FAILOVER whose target cannot be reached gives up.
+            if r.is_err() && super::failover::in_progress(&s) {
+                super::failover::abort_failover(&mut s, "could not reach the failover target");
             }
             backoff_ms = if synced {
                 0
@@ -371,7 +400,23 @@ async fn run_link(srv: &Rc<RefCell<Server>>, host: &str, port: u16, gen: u64) ->
             .as_ref()
             .map(|b| (s.master_replid.clone(), b.offset + 1))
     };
+    let failing_over = super::failover::in_progress(&srv.borrow());
     let reply = match &cached {
+        Some((id, off)) if failing_over => {
+            log_notice!("Trying a partial resynchronization with FAILOVER (request {id}:{off}).");
+            let off = off.to_string();
+            let r = conn
+                .command(
+                    &[b"PSYNC", id.as_bytes(), off.as_bytes(), b"FAILOVER"],
+                    timeout,
+                )
+                .await;
+            let ok = r
+                .as_ref()
+                .is_ok_and(|r| r.starts_with("+CONTINUE") || r.starts_with("+FULLRESYNC"));
+            super::failover::switched(&mut srv.borrow_mut(), ok);
+            r?
+        }
         Some((id, off)) => {
             log_notice!("Trying a partial resynchronization (request {id}:{off}).");
             let off = off.to_string();
@@ -431,6 +476,18 @@ async fn receive_rdb(
     let Some(spec) = head.strip_prefix('$') else {
         return Err(format!("Bad protocol from MASTER, the first byte is not '$' (we received '{head}'), are you sure the host and port are right?"));
     };
+    let progress = |read: usize, total: Option<usize>| {
+        let mut s = srv.borrow_mut();
+        let now = s.now_ms;
+        if let Some(m) = s.repl.master.as_mut() {
+            if let Some(t) = total {
+                m.sync_total = t as i64;
+                m.sync_start_ms = now;
+            }
+            m.sync_read = read as i64;
+            m.sync_last_io_ms = now;
+        }
+    };
     if let Some(mark) = spec.strip_prefix("EOF:") {
         // Disk-less form: the payload ends with the 40-byte mark.
         let mark = mark.as_bytes().to_vec();
@@ -438,6 +495,7 @@ async fn receive_rdb(
             return Err(format!("Bad EOF mark from MASTER: '{head}'"));
         }
         log_notice!("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk");
+        progress(conn.buf.len(), Some(0));
         loop {
             if conn.buf.len() >= 40 && conn.buf.ends_with(&mark) {
                 let mut rdb = std::mem::take(&mut conn.buf);
@@ -445,23 +503,17 @@ async fn receive_rdb(
                 return Ok(rdb);
             }
             conn.fill(timeout).await?;
-            if let Some(m) = srv.borrow_mut().repl.master.as_mut() {
-                m.sync_read = conn.buf.len() as u64;
-            }
+            progress(conn.buf.len(), None);
         }
     }
     let len: usize = spec
         .parse()
         .map_err(|_| format!("Bad RDB length from MASTER: '{head}'"))?;
     log_notice!("MASTER <-> REPLICA sync: receiving {len} bytes from master to disk");
-    if let Some(m) = srv.borrow_mut().repl.master.as_mut() {
-        m.sync_total = len as u64;
-    }
+    progress(conn.buf.len().min(len), Some(len));
     while conn.buf.len() < len {
         conn.fill(timeout).await?;
-        if let Some(m) = srv.borrow_mut().repl.master.as_mut() {
-            m.sync_read = conn.buf.len().min(len) as u64;
-        }
+        progress(conn.buf.len().min(len), None);
     }
     let rest = conn.buf.split_off(len);
     Ok(std::mem::replace(&mut conn.buf, rest))
@@ -472,18 +524,18 @@ async fn receive_rdb(
 fn load_dataset(srv: &mut Server, rdb: &[u8], id: String, offset: i64) -> LinkResult {
     log_notice!("MASTER <-> REPLICA sync: Flushing old data");
     crate::persistence::save::abort_bgsave(srv);
-    for db in &mut srv.dbs {
-        db.clear();
-    }
+    // The old dataset is set aside, not dropped: a payload that fails to
+    // load (garbage, truncated) must not leave half a dataset served, and
+    // the data we had is better than none until the next attempt.
+    let old: Vec<keyspace::Db> = srv.dbs.iter_mut().map(std::mem::take).collect();
     log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
     if let Err(e) = crate::persistence::load::load_bytes(srv, rdb) {
-        for db in &mut srv.dbs {
-            db.clear();
-        }
+        srv.dbs = old;
         return Err(format!(
-            "Failed trying to load the MASTER synchronization DB from socket: {e}"
+            "Failed trying to load the MASTER synchronization DB from socket: {e} (the previous dataset is kept; is the master a Redis 7.0-compatible server?)"
         ));
     }
+    drop(old);
     srv.master_replid = id;
     srv.repl.replid2 = "0".repeat(40);
     srv.repl.second_repl_offset = -1;
@@ -646,7 +698,9 @@ pub fn info(srv: &Server, m: &MasterLink, b: &mut String) {
         u8::from(syncing),
     );
     if syncing {
-        let left = m.sync_total.saturating_sub(m.sync_read);
+        // As Redis: the `$EOF:` form has no size, shown as 0, so the bytes
+        // left go negative.
+        let left = m.sync_total - m.sync_read;
         let perc = if m.sync_total > 0 {
             m.sync_read as f64 * 100.0 / m.sync_total as f64
         } else {
@@ -658,8 +712,10 @@ pub fn info(srv: &Server, m: &MasterLink, b: &mut String) {
              master_sync_read_bytes:{}\r\n\
              master_sync_left_bytes:{left}\r\n\
              master_sync_perc:{perc:.2}\r\n\
-             master_sync_last_io_seconds_ago:0\r\n",
-            m.sync_total, m.sync_read
+             master_sync_last_io_seconds_ago:{}\r\n",
+            m.sync_total,
+            m.sync_read,
+            (now - m.sync_last_io_ms).max(0) / 1000
         );
     }
     if !up {
@@ -679,4 +735,35 @@ pub fn info(srv: &Server, m: &MasterLink, b: &mut String) {
         u8::from(srv.config.get_bool("replica-read-only")),
         u8::from(srv.config.get_bool("replica-announced")),
     );
+}
+
+/// Our extras at the end of `INFO replication` on a replica (Redis has no
+/// such fields; tools that parse Redis's ignore unknown ones):
+/// - `master_link_lag_ms`: milliseconds since the last byte from the
+///   master (it pings every `repl-ping-replica-period`, so on a live link
+///   this bounds how stale the data can be); -1 while the link is down.
+/// - while a full sync is under way, `master_sync_elapsed_ms` and
+///   `master_sync_eta_seconds` (-1 when the size is unknown: `$EOF:`).
+pub fn info_extras(srv: &Server, m: &MasterLink, b: &mut String) {
+    let now = srv.now_ms;
+    let lag = if m.state == LinkState::Connected {
+        (now - m.last_io_ms).max(0)
+    } else {
+        -1
+    };
+    let _ = write!(b, "master_link_lag_ms:{lag}\r\n");
+    if m.state == LinkState::Transfer {
+        let elapsed = (now - m.sync_start_ms).max(0);
+        let eta = if m.sync_total > 0 && m.sync_read > 0 {
+            let left = (m.sync_total - m.sync_read).max(0) as f64;
+            (left * elapsed as f64 / m.sync_read as f64 / 1000.0).ceil() as i64
+        } else {
+            -1
+        };
+        let _ = write!(
+            b,
+            "master_sync_elapsed_ms:{elapsed}\r\n\
+             master_sync_eta_seconds:{eta}\r\n"
+        );
+    }
 }
