@@ -202,6 +202,10 @@ pub fn run(mut config: Config) -> i32 {
 }
 
 async fn serve(config: Config, pidfile: String) -> i32 {
+    let mut signals = install_signals();
+    if signals.is_none() {
+        log_warning!("Could not install the SIGTERM/SIGINT handlers; use SHUTDOWN to stop.");
+    }
     let port = config.get_int("port") as u16;
     let backlog = config.get_int("tcp-backlog");
     let bind = config.get_list("bind");
@@ -262,7 +266,7 @@ async fn serve(config: Config, pidfile: String) -> i32 {
     });
 
     loop {
-        let why = wait_for_shutdown(srv.clone()).await;
+        let why = wait_for_shutdown(srv.clone(), &mut signals).await;
         let mut s = srv.borrow_mut();
         if s.fatal {
             return 1;
@@ -282,19 +286,37 @@ async fn serve(config: Config, pidfile: String) -> i32 {
     0
 }
 
-/// Waits for SIGTERM, SIGINT or a `SHUTDOWN` command.
-async fn wait_for_shutdown(srv: Rc<RefCell<Server>>) -> &'static str {
+/// SIGTERM and SIGINT listeners, installed before the listeners open so a
+/// signal during start-up (or loading) still ends in an orderly shutdown
+/// rather than the default action of killing the process.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+fn install_signals() -> Option<Signals> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return "Could not install signal handlers";
-    };
+    Some(Signals {
+        term: signal(SignalKind::terminate()).ok()?,
+        int: signal(SignalKind::interrupt()).ok()?,
+    })
+}
+
+/// Waits for SIGTERM, SIGINT or a `SHUTDOWN` command.
+async fn wait_for_shutdown(
+    srv: Rc<RefCell<Server>>,
+    signals: &mut Option<Signals>,
+) -> &'static str {
     let shutdown = srv.borrow().shutdown_notify.clone();
-    tokio::select! {
-        _ = term.recv() => "Received SIGTERM scheduling shutdown...",
-        _ = int.recv() => "Received SIGINT scheduling shutdown...",
-        _ = shutdown.notified() => "Shutdown requested by client",
+    match signals {
+        Some(sig) => tokio::select! {
+            _ = sig.term.recv() => "Received SIGTERM scheduling shutdown...",
+            _ = sig.int.recv() => "Received SIGINT scheduling shutdown...",
+            _ = shutdown.notified() => "Shutdown requested by client",
+        },
+        None => {
+            shutdown.notified().await;
+            "Shutdown requested by client"
+        }
     }
 }
