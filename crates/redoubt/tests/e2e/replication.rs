@@ -970,3 +970,29 @@ fn failover_that_cannot_sync_times_out_and_writes_resume() {
     signal("-CONT");
     replica.kill();
 }
+
+#[test]
+fn master_without_replicas_frees_its_backlog_after_the_ttl() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[("repl-backlog-ttl", "1")]);
+    let mut m = master.client();
+    fill(&mut m);
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let replica = ServerHandle::start(Flavor::Redis, &[("replicaof", &target)]);
+    let mut r = replica.client();
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(info_field(&mut m, "repl_backlog_active"), "1");
+    let id = info_field(&mut m, "master_replid");
+    drop(r);
+    drop(replica);
+    wait_for("replica gone", Duration::from_secs(10), || {
+        info_field(&mut m, "connected_slaves") == "0"
+    });
+    let offset = info_field(&mut m, "master_repl_offset");
+    wait_for("backlog freed", Duration::from_secs(10), || {
+        info_field(&mut m, "repl_backlog_active") == "0"
+    });
+    assert_ne!(info_field(&mut m, "master_replid"), id);
+    assert_eq!(info_field(&mut m, "master_repl_offset"), offset);
+    assert!(log_of(&master)
+        .contains("Replication backlog freed after 1 seconds without connected replicas."));
+}

@@ -136,6 +136,15 @@ impl Feed {
         self.backlog = Some(nb);
     }
 
+    /// Drops the backlog (`repl-backlog-ttl` passed without replicas);
+    /// `master_repl_offset` keeps its value.
+    pub fn free_backlog(&mut self) {
+        if let Some(b) = self.backlog.take() {
+            self.base_offset = b.offset;
+        }
+        self.seldb = None;
+    }
+
     /// Starts a new history at `offset` (after a full sync from a master).
     pub fn reset(&mut self, size: usize, offset: i64) {
         self.base_offset = offset;
@@ -578,6 +587,7 @@ pub fn cron(srv: &mut Server) {
     // Replicas that arrived during a BGSAVE get their snapshot after it.
     fullsync::start_pending(srv);
     close_lagging_replicas(srv);
+    expire_backlog(srv);
     super::failover::cron(srv);
     let size = srv.config.get_int("repl-backlog-size").max(1) as usize;
     srv.repl.feed.borrow_mut().resize_backlog(size);
@@ -597,6 +607,37 @@ pub fn cron(srv: &mut Server) {
     if !srv.repl.waiters.is_empty() {
         f.feed(GETACK);
     }
+}
+
+/// `repl-backlog-ttl`: a master left without replicas for that many
+/// seconds frees its backlog and starts a new history (new replid, no
+/// replid2), since no replica can continue the old one partially any more.
+/// A replica keeps its backlog (it may be promoted and serve PSYNCs from
+/// it); 0 means never free.
+fn expire_backlog(srv: &mut Server) {
+    let ttl_ms = srv.config.get_int("repl-backlog-ttl").saturating_mul(1000);
+    let now = srv.now_ms;
+    let repl = &mut srv.repl;
+    let mut f = repl.feed.borrow_mut();
+    if repl.master.is_some() || !f.replicas.is_empty() || f.backlog.is_none() {
+        repl.no_replicas_since_ms = now;
+        return;
+    }
+    if repl.no_replicas_since_ms == 0 {
+        repl.no_replicas_since_ms = now;
+    }
+    if ttl_ms <= 0 || now - repl.no_replicas_since_ms < ttl_ms {
+        return;
+    }
+    f.free_backlog();
+    drop(f);
+    srv.master_replid = crate::server::new_replid(&mut srv.rng);
+    srv.repl.replid2 = "0".repeat(40);
+    srv.repl.second_repl_offset = -1;
+    log_notice!(
+        "Replication backlog freed after {} seconds without connected replicas.",
+        ttl_ms / 1000
+    );
 }
 
 /// `ROLE`: this server's place in the replication topology.
@@ -827,6 +868,39 @@ mod tests {
              *2\r\n$6\r\nSELECT\r\n$1\r\n1\r\n*3\r\n$3\r\nSET\r\n$1\r\nc\r\n$1\r\n4\r\n"
         );
         assert_eq!(f.offset(), bytes.len() as i64);
+    }
+
+    #[test]
+    fn backlog_freed_after_ttl_without_replicas() {
+        let mut k = Kit::new();
+        assert_eq!(
+            k.run(&["CONFIG", "SET", "repl-backlog-ttl", "2"]),
+            "+OK\r\n"
+        );
+        k.srv.repl.feed.borrow_mut().ensure_backlog(1 << 20);
+        k.run(&["SET", "a", "1"]);
+        let offset = k.srv.repl.master_repl_offset();
+        assert!(offset > 0);
+        let old_id = k.srv.master_replid.clone();
+        let t0 = k.srv.now_ms;
+        super::expire_backlog(&mut k.srv);
+        k.srv.now_ms = t0 + 1_999;
+        super::expire_backlog(&mut k.srv);
+        assert!(k.srv.repl.feed.borrow().backlog.is_some());
+        k.srv.now_ms = t0 + 2_000;
+        super::expire_backlog(&mut k.srv);
+        assert!(k.srv.repl.feed.borrow().backlog.is_none());
+        // The offset stays; the history gets a new id.
+        assert_eq!(k.srv.repl.master_repl_offset(), offset);
+        assert_ne!(k.srv.master_replid, old_id);
+        let info = k.run(&["INFO", "replication"]);
+        assert!(info.contains("repl_backlog_active:0\r\n"), "{info}");
+        // 0 never frees.
+        k.run(&["CONFIG", "SET", "repl-backlog-ttl", "0"]);
+        k.srv.repl.feed.borrow_mut().ensure_backlog(1 << 20);
+        k.srv.now_ms += 10_000_000;
+        super::expire_backlog(&mut k.srv);
+        assert!(k.srv.repl.feed.borrow().backlog.is_some());
     }
 
     #[test]
