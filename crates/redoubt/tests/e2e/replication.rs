@@ -972,6 +972,46 @@ fn failover_that_cannot_sync_times_out_and_writes_resume() {
 }
 
 #[test]
+fn real_redis_replica_full_sync_from_disk_based_master() {
+    // repl-diskless-sync no: the snapshot goes through a file and is sent
+    // with the `$<len>` form, which a real replica loads like an RDB file.
+    let master = ServerHandle::start(Flavor::Redoubt, &[("repl-diskless-sync", "no")]);
+    let mut m = master.client();
+    fill(&mut m);
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let replica = ServerHandle::start(Flavor::Redis, &[("replicaof", &target)]);
+    let mut r = replica.client();
+    wait_for(
+        "link up on the real replica",
+        Duration::from_secs(10),
+        || info_field(&mut r, "master_link_status") == "up",
+    );
+    wait_in_sync(&mut m, &mut r);
+    let before = dataset(&mut m);
+    assert_eq!(before.len(), 8);
+    assert_eq!(dataset(&mut r), before, "full sync from disk");
+    // The stream follows the payload directly.
+    q(&mut m, &["SET", "after", "sync"]);
+    q(&mut m, &["SELECT", "2"]);
+    q(&mut m, &["HSET", "h2", "f", "v"]);
+    assert_eq!(q(&mut m, &["WAIT", "1", "5000"]), redis::Value::Int(1));
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(dataset(&mut r), dataset(&mut m), "live stream");
+    let log = log_of(&master);
+    assert!(
+        log.contains("Starting BGSAVE for SYNC with target: disk"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Replication snapshot written to disk"),
+        "{log}"
+    );
+    // Redis's replica log names the length-prefixed form.
+    let rlog = log_of(&replica);
+    assert!(rlog.contains("bytes from master to disk"), "{rlog}");
+}
+
+#[test]
 fn master_without_replicas_frees_its_backlog_after_the_ttl() {
     let master = ServerHandle::start(Flavor::Redoubt, &[("repl-backlog-ttl", "1")]);
     let mut m = master.client();

@@ -341,7 +341,8 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
     // after it is kept for a later partial resync.
     ctx.srv.repl.feed.borrow_mut().ensure_backlog(size);
     ctx.srv.stats.sync_full += 1;
-    if psync && hs.capa_eof {
+    let diskless = ctx.srv.config.get_bool("repl-diskless-sync");
+    if psync && hs.capa_eof && diskless {
         // Streamed: the snapshot starts now, or after the one under way.
         log_notice!("Replica {who} waits for a snapshot (streamed with an EOF mark)");
         attach(ctx, hs, ip, size, 0, SyncState::WaitBgsave);
@@ -349,8 +350,14 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
         return;
     }
     let offset = ctx.srv.repl.master_repl_offset();
-    log_notice!("Starting BGSAVE for SYNC with target: replicas sockets");
+    let target = if diskless { "replicas sockets" } else { "disk" };
+    log_notice!("Starting BGSAVE for SYNC with target: {target}");
     let rdb = match snapshot_bytes(ctx.srv, offset) {
+        Ok(b) if !diskless => via_disk(&b),
+        Ok(b) => Ok(b),
+        Err(e) => Err(e),
+    };
+    let rdb = match rdb {
         Ok(b) => b,
         Err(e) => {
             log_warning!("BGSAVE for replication failed: {e}");
@@ -373,6 +380,23 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
     ctx.srv.repl.feed.borrow_mut().seldb = None;
     attach(ctx, hs, ip, size, 0, SyncState::Online);
     log_notice!("Synchronization with replica {who} succeeded");
+}
+
+/// `repl-diskless-sync no`: the snapshot goes through a file in the
+/// working directory (`dir`, where `dbfilename` lives too) before it is
+/// sent, as Redis's disk-based sync does; a temporary name so that the
+/// operator's `dbfilename` is not replaced by a sync. The file is removed
+/// once read back.
+fn via_disk(rdb: &[u8]) -> Result<Vec<u8>, String> {
+    let path = format!("temp-repl-{}.rdb", std::process::id());
+    let result = std::fs::write(&path, rdb)
+        .and_then(|()| std::fs::read(&path))
+        .map_err(|e| format!("{path}: {e} (is `dir` writable?)"));
+    let _ = std::fs::remove_file(&path);
+    if result.is_ok() {
+        log_notice!("Replication snapshot written to disk ({} bytes)", rdb.len());
+    }
+    result
 }
 
 /// Answers `+CONTINUE` and queues the backlog from `offset` when the
