@@ -1036,3 +1036,18 @@ fn master_without_replicas_frees_its_backlog_after_the_ttl() {
     assert!(log_of(&master)
         .contains("Replication backlog freed after 1 seconds without connected replicas."));
 }
+
+#[test]
+fn redoubt_replica_full_sync_from_disk_based_master() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[("repl-diskless-sync", "no")]);
+    let mut m = master.client();
+    fill(&mut m);
+    let replica = redoubt_replica_of(&master);
+    let mut r = replica.client();
+    wait_in_sync(&mut m, &mut r);
+    live_writes(&mut m);
+    assert_eq!(q(&mut m, &["WAIT", "1", "5000"]), redis::Value::Int(1));
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(dataset(&mut r), dataset(&mut m));
+    assert!(log_of(&master).contains("Starting BGSAVE for SYNC with target: disk"));
+}
