@@ -970,3 +970,84 @@ fn failover_that_cannot_sync_times_out_and_writes_resume() {
     signal("-CONT");
     replica.kill();
 }
+
+#[test]
+fn real_redis_replica_full_sync_from_disk_based_master() {
+    // repl-diskless-sync no: the snapshot goes through a file and is sent
+    // with the `$<len>` form, which a real replica loads like an RDB file.
+    let master = ServerHandle::start(Flavor::Redoubt, &[("repl-diskless-sync", "no")]);
+    let mut m = master.client();
+    fill(&mut m);
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let replica = ServerHandle::start(Flavor::Redis, &[("replicaof", &target)]);
+    let mut r = replica.client();
+    wait_for(
+        "link up on the real replica",
+        Duration::from_secs(10),
+        || info_field(&mut r, "master_link_status") == "up",
+    );
+    wait_in_sync(&mut m, &mut r);
+    let before = dataset(&mut m);
+    assert_eq!(before.len(), 8);
+    assert_eq!(dataset(&mut r), before, "full sync from disk");
+    // The stream follows the payload directly.
+    q(&mut m, &["SET", "after", "sync"]);
+    q(&mut m, &["SELECT", "2"]);
+    q(&mut m, &["HSET", "h2", "f", "v"]);
+    assert_eq!(q(&mut m, &["WAIT", "1", "5000"]), redis::Value::Int(1));
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(dataset(&mut r), dataset(&mut m), "live stream");
+    let log = log_of(&master);
+    assert!(
+        log.contains("Starting BGSAVE for SYNC with target: disk"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Replication snapshot written to disk"),
+        "{log}"
+    );
+    // Redis's replica log names the length-prefixed form.
+    let rlog = log_of(&replica);
+    assert!(rlog.contains("bytes from master to disk"), "{rlog}");
+}
+
+#[test]
+fn master_without_replicas_frees_its_backlog_after_the_ttl() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[("repl-backlog-ttl", "1")]);
+    let mut m = master.client();
+    fill(&mut m);
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let replica = ServerHandle::start(Flavor::Redis, &[("replicaof", &target)]);
+    let mut r = replica.client();
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(info_field(&mut m, "repl_backlog_active"), "1");
+    let id = info_field(&mut m, "master_replid");
+    drop(r);
+    drop(replica);
+    wait_for("replica gone", Duration::from_secs(10), || {
+        info_field(&mut m, "connected_slaves") == "0"
+    });
+    let offset = info_field(&mut m, "master_repl_offset");
+    wait_for("backlog freed", Duration::from_secs(10), || {
+        info_field(&mut m, "repl_backlog_active") == "0"
+    });
+    assert_ne!(info_field(&mut m, "master_replid"), id);
+    assert_eq!(info_field(&mut m, "master_repl_offset"), offset);
+    assert!(log_of(&master)
+        .contains("Replication backlog freed after 1 seconds without connected replicas."));
+}
+
+#[test]
+fn redoubt_replica_full_sync_from_disk_based_master() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[("repl-diskless-sync", "no")]);
+    let mut m = master.client();
+    fill(&mut m);
+    let replica = redoubt_replica_of(&master);
+    let mut r = replica.client();
+    wait_in_sync(&mut m, &mut r);
+    live_writes(&mut m);
+    assert_eq!(q(&mut m, &["WAIT", "1", "5000"]), redis::Value::Int(1));
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(dataset(&mut r), dataset(&mut m));
+    assert!(log_of(&master).contains("Starting BGSAVE for SYNC with target: disk"));
+}

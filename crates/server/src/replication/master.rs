@@ -136,6 +136,15 @@ impl Feed {
         self.backlog = Some(nb);
     }
 
+    /// Drops the backlog (`repl-backlog-ttl` passed without replicas);
+    /// `master_repl_offset` keeps its value.
+    pub fn free_backlog(&mut self) {
+        if let Some(b) = self.backlog.take() {
+            self.base_offset = b.offset;
+        }
+        self.seldb = None;
+    }
+
     /// Starts a new history at `offset` (after a full sync from a master).
     pub fn reset(&mut self, size: usize, offset: i64) {
         self.base_offset = offset;
@@ -332,7 +341,8 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
     // after it is kept for a later partial resync.
     ctx.srv.repl.feed.borrow_mut().ensure_backlog(size);
     ctx.srv.stats.sync_full += 1;
-    if psync && hs.capa_eof {
+    let diskless = ctx.srv.config.get_bool("repl-diskless-sync");
+    if psync && hs.capa_eof && diskless {
         // Streamed: the snapshot starts now, or after the one under way.
         log_notice!("Replica {who} waits for a snapshot (streamed with an EOF mark)");
         attach(ctx, hs, ip, size, 0, SyncState::WaitBgsave);
@@ -340,8 +350,14 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
         return;
     }
     let offset = ctx.srv.repl.master_repl_offset();
-    log_notice!("Starting BGSAVE for SYNC with target: replicas sockets");
+    let target = if diskless { "replicas sockets" } else { "disk" };
+    log_notice!("Starting BGSAVE for SYNC with target: {target}");
     let rdb = match snapshot_bytes(ctx.srv, offset) {
+        Ok(b) if !diskless => via_disk(&b),
+        Ok(b) => Ok(b),
+        Err(e) => Err(e),
+    };
+    let rdb = match rdb {
         Ok(b) => b,
         Err(e) => {
             log_warning!("BGSAVE for replication failed: {e}");
@@ -364,6 +380,23 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
     ctx.srv.repl.feed.borrow_mut().seldb = None;
     attach(ctx, hs, ip, size, 0, SyncState::Online);
     log_notice!("Synchronization with replica {who} succeeded");
+}
+
+/// `repl-diskless-sync no`: the snapshot goes through a file in the
+/// working directory (`dir`, where `dbfilename` lives too) before it is
+/// sent, as Redis's disk-based sync does; a temporary name so that the
+/// operator's `dbfilename` is not replaced by a sync. The file is removed
+/// once read back.
+fn via_disk(rdb: &[u8]) -> Result<Vec<u8>, String> {
+    let path = format!("temp-repl-{}.rdb", std::process::id());
+    let result = std::fs::write(&path, rdb)
+        .and_then(|()| std::fs::read(&path))
+        .map_err(|e| format!("{path}: {e} (is `dir` writable?)"));
+    let _ = std::fs::remove_file(&path);
+    if result.is_ok() {
+        log_notice!("Replication snapshot written to disk ({} bytes)", rdb.len());
+    }
+    result
 }
 
 /// Answers `+CONTINUE` and queues the backlog from `offset` when the
@@ -578,6 +611,7 @@ pub fn cron(srv: &mut Server) {
     // Replicas that arrived during a BGSAVE get their snapshot after it.
     fullsync::start_pending(srv);
     close_lagging_replicas(srv);
+    expire_backlog(srv);
     super::failover::cron(srv);
     let size = srv.config.get_int("repl-backlog-size").max(1) as usize;
     srv.repl.feed.borrow_mut().resize_backlog(size);
@@ -597,6 +631,37 @@ pub fn cron(srv: &mut Server) {
     if !srv.repl.waiters.is_empty() {
         f.feed(GETACK);
     }
+}
+
+/// `repl-backlog-ttl`: a master left without replicas for that many
+/// seconds frees its backlog and starts a new history (new replid, no
+/// replid2), since no replica can continue the old one partially any more.
+/// A replica keeps its backlog (it may be promoted and serve PSYNCs from
+/// it); 0 means never free.
+fn expire_backlog(srv: &mut Server) {
+    let ttl_ms = srv.config.get_int("repl-backlog-ttl").saturating_mul(1000);
+    let now = srv.now_ms;
+    let repl = &mut srv.repl;
+    let mut f = repl.feed.borrow_mut();
+    if repl.master.is_some() || !f.replicas.is_empty() || f.backlog.is_none() {
+        repl.no_replicas_since_ms = now;
+        return;
+    }
+    if repl.no_replicas_since_ms == 0 {
+        repl.no_replicas_since_ms = now;
+    }
+    if ttl_ms <= 0 || now - repl.no_replicas_since_ms < ttl_ms {
+        return;
+    }
+    f.free_backlog();
+    drop(f);
+    srv.master_replid = crate::server::new_replid(&mut srv.rng);
+    srv.repl.replid2 = "0".repeat(40);
+    srv.repl.second_repl_offset = -1;
+    log_notice!(
+        "Replication backlog freed after {} seconds without connected replicas.",
+        ttl_ms / 1000
+    );
 }
 
 /// `ROLE`: this server's place in the replication topology.
@@ -827,6 +892,39 @@ mod tests {
              *2\r\n$6\r\nSELECT\r\n$1\r\n1\r\n*3\r\n$3\r\nSET\r\n$1\r\nc\r\n$1\r\n4\r\n"
         );
         assert_eq!(f.offset(), bytes.len() as i64);
+    }
+
+    #[test]
+    fn backlog_freed_after_ttl_without_replicas() {
+        let mut k = Kit::new();
+        assert_eq!(
+            k.run(&["CONFIG", "SET", "repl-backlog-ttl", "2"]),
+            "+OK\r\n"
+        );
+        k.srv.repl.feed.borrow_mut().ensure_backlog(1 << 20);
+        k.run(&["SET", "a", "1"]);
+        let offset = k.srv.repl.master_repl_offset();
+        assert!(offset > 0);
+        let old_id = k.srv.master_replid.clone();
+        let t0 = k.srv.now_ms;
+        super::expire_backlog(&mut k.srv);
+        k.srv.now_ms = t0 + 1_999;
+        super::expire_backlog(&mut k.srv);
+        assert!(k.srv.repl.feed.borrow().backlog.is_some());
+        k.srv.now_ms = t0 + 2_000;
+        super::expire_backlog(&mut k.srv);
+        assert!(k.srv.repl.feed.borrow().backlog.is_none());
+        // The offset stays; the history gets a new id.
+        assert_eq!(k.srv.repl.master_repl_offset(), offset);
+        assert_ne!(k.srv.master_replid, old_id);
+        let info = k.run(&["INFO", "replication"]);
+        assert!(info.contains("repl_backlog_active:0\r\n"), "{info}");
+        // 0 never frees.
+        k.run(&["CONFIG", "SET", "repl-backlog-ttl", "0"]);
+        k.srv.repl.feed.borrow_mut().ensure_backlog(1 << 20);
+        k.srv.now_ms += 10_000_000;
+        super::expire_backlog(&mut k.srv);
+        assert!(k.srv.repl.feed.borrow().backlog.is_some());
     }
 
     #[test]

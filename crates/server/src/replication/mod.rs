@@ -64,6 +64,9 @@ pub struct ReplState {
     pub link_notify: Rc<tokio::sync::Notify>,
     /// The `FAILOVER` under way, if any.
     pub failover: Option<failover::Failover>,
+    /// Unix ms since when this master has had no replica (0: not yet
+    /// counted); `repl-backlog-ttl` counts from here.
+    pub no_replicas_since_ms: i64,
 }
 
 impl Default for ReplState {
@@ -83,6 +86,7 @@ impl Default for ReplState {
             transfer_notify: Rc::new(tokio::sync::Notify::new()),
             link_notify: Rc::new(tokio::sync::Notify::new()),
             failover: None,
+            no_replicas_since_ms: 0,
         }
     }
 }

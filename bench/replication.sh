@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Replication, Redoubt vs Redis 7.0, in one run: a master and replicas of the
+# same kind (all on loopback, diskless sync with no delay on both).
+#   (a) full-sync time for KEYS keys of 100 bytes (DEBUG POPULATE on the
+#       master; a replica started with --replicaof; timed until it reports
+#       master_link_status:up and its DBSIZE matches) and the master's extra
+#       memory meanwhile (RSS sampled at ~20 Hz; for Redis plus the forked
+#       child's Private_Dirty);
+#   (b) the master's SET throughput (redis-benchmark -t set -P 16 -c 50
+#       -r 100000 -d 100 -n REQUESTS) with 0, 1 and 2 replicas attached;
+#   (c) replication lag under the same writer with one replica: offsets
+#       sampled at ~20 Hz, max and p99 in bytes and in milliseconds.
+# The work of each point is in bench/replication_probe.py.
+#
+# Servers (master and replicas) are pinned to core 0 and the writer to core
+# 1, as in run.sh; -u pins nothing.
+#
+# Usage: bench/replication.sh [-k KEYS] [-n REQUESTS] [-u]
+# (-k 100000 -n 200000 finishes in well under a minute)
+# Needs: redis-server, redis-benchmark, redis-cli, taskset, python3 with the
+# `redis` package; builds Redoubt in release.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+keys=2000000
+requests=1000000
+pin0="taskset -c 0" pin1="taskset -c 1" placement="servers core 0, client core 1"
+while getopts "k:n:u" o; do
+  case "$o" in
+    k) keys=$OPTARG ;;
+    n) requests=$OPTARG ;;
+    u) pin0="" pin1="" placement="unpinned" ;;
+    *) echo "usage: $0 [-k keys] [-n requests] [-u]" >&2; exit 2 ;;
+  esac
+done
+
+cargo build --release -q -p redoubt
+bin=$PWD/target/release/redoubt
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+port=${BENCH_PORT:-31620}
+writer="-c 50 -P 16 -r 100000 -d 100 -n $requests -t set"
+
+probe() { # kind
+  python3 bench/replication_probe.py --kind "$1" --bin "$bin" --port "$port" \
+    --keys "$keys" --work "$work" --bench "$writer" \
+    --pin-server "$pin0" --pin-client "$pin1"
+}
+rline=$(probe redis)
+oline=$(probe redoubt)
+read -r rs re rd r0 r1 r2 rlb rlbp rlm rlmp <<< "$rline"
+read -r os oe od o0 o1 o2 olb olbp olm olmp <<< "$oline"
+
+mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
+f1() { awk -v x="$1" 'BEGIN { printf "%.1f", x }'; }
+f2() { awk -v x="$1" 'BEGIN { printf "%.2f", x }'; }
+f0() { awk -v x="$1" 'BEGIN { printf "%.0f", x }'; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", 100 * a / b }'; }
+row() { # label redis redoubt
+  awk -v l="$1" -v r="$2" -v o="$3" \
+    'BEGIN { printf "%-36s %12s %12s %7s\n", l, r, o, (r + 0 > 0 ? sprintf("%.2f", o / r) : "-") }'
+}
+printf "%-36s %12s %12s %7s\n" metric redis redoubt ratio
+row "dataset RSS on the master (MB)" "$(mb "$rd")" "$(mb "$od")"
+row "full sync time (s)" "$(f2 "$rs")" "$(f2 "$os")"
+row "master peak extra memory (MB)" "$(mb "$re")" "$(mb "$oe")"
+row "SET rps, 0 replicas" "$(f0 "$r0")" "$(f0 "$o0")"
+row "SET rps, 1 replica" "$(f0 "$r1")" "$(f0 "$o1")"
+row "SET rps, 2 replicas" "$(f0 "$r2")" "$(f0 "$o2")"
+row "1 replica / 0 replicas (%) [>=95]" "$(pct "$r1" "$r0")" "$(pct "$o1" "$o0")"
+row "2 replicas / 0 replicas (%)" "$(pct "$r2" "$r0")" "$(pct "$o2" "$o0")"
+row "lag, max (bytes)" "$(f0 "$rlb")" "$(f0 "$olb")"
+row "lag, p99 (bytes)" "$(f0 "$rlbp")" "$(f0 "$olbp")"
+row "lag, max (ms, 50 ms resolution)" "$(f1 "$rlm")" "$(f1 "$olm")"
+row "lag, p99 (ms, 50 ms resolution)" "$(f1 "$rlmp")" "$(f1 "$olmp")"
+echo "($keys keys x 100 B; writer $writer; $placement;" \
+  "$(date -u +%F) $(git rev-parse --short HEAD))"
