@@ -315,3 +315,22 @@ pub fn warnings_in(log: &Path) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// `blocked_clients` from `INFO clients`.
+pub fn blocked_clients(c: &mut Raw) -> usize {
+    let info = c.cmd(&[b"INFO", b"clients"]);
+    let text = String::from_utf8_lossy(&info);
+    text.lines()
+        .find_map(|l| l.strip_prefix("blocked_clients:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(usize::MAX)
+}
+
+/// Waits until exactly `n` clients are blocked (BLPOP & co.).
+pub fn wait_blocked(admin: &mut Raw, n: usize) {
+    wait_for(
+        &format!("{n} blocked clients"),
+        Duration::from_secs(5),
+        || blocked_clients(admin) == n,
+    );
+}

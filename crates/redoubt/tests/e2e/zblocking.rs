@@ -3,25 +3,8 @@
 //! RESP3 shapes and the propagated form. Every scenario runs against real
 //! Redis 7.0 too, which proves the expectations are Redis's.
 
-use crate::harness::{wait_for, Flavor, Raw, ServerHandle};
+use crate::harness::{blocked_clients, wait_blocked, Flavor, Raw, ServerHandle};
 use std::time::{Duration, Instant};
-
-fn blocked_clients(c: &mut Raw) -> usize {
-    let info = c.cmd(&[b"INFO", b"clients"]);
-    let text = String::from_utf8_lossy(&info);
-    text.lines()
-        .find_map(|l| l.strip_prefix("blocked_clients:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(usize::MAX)
-}
-
-fn wait_blocked(admin: &mut Raw, n: usize) {
-    wait_for(
-        &format!("{n} blocked clients"),
-        Duration::from_secs(5),
-        || blocked_clients(admin) == n,
-    );
-}
 
 fn waiters_are_served_in_arrival_order(flavor: Flavor) {
     let s = ServerHandle::start(flavor, &[]);
