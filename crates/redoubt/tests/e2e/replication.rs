@@ -1118,3 +1118,57 @@ fn real_redis_replica_sees_flushes_and_evictions_of_redoubt_master() {
 fn redoubt_replica_sees_flushes_and_evictions_of_real_redis_master() {
     flushes_and_evictions_reach(Flavor::Redis, Flavor::Redoubt);
 }
+
+/// `repl-diskless-load disabled` (and `on-empty-db` over a non-empty
+/// dataset) loads the full sync through a temp file in `dir`, which is
+/// gone afterwards; `swapdb` loads from memory.
+fn full_sync_with_diskless_load(mode: &str, preload: bool) {
+    let master = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut m = master.client();
+    fill(&mut m);
+    let replica = ServerHandle::start(Flavor::Redoubt, &[("repl-diskless-load", mode)]);
+    let mut r = replica.client();
+    if preload {
+        q(&mut r, &["SET", "old", "data"]);
+    }
+    let port = master.addr().port().to_string();
+    q(&mut r, &["REPLICAOF", "127.0.0.1", &port]);
+    wait_for("link up", Duration::from_secs(10), || {
+        info_field(&mut r, "master_link_status") == "up"
+    });
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(dataset(&mut r), dataset(&mut m), "full sync");
+    let log = log_of(&replica);
+    assert!(
+        log.contains("MASTER <-> REPLICA sync: Loading DB in memory"),
+        "{log}"
+    );
+    assert!(
+        log.contains("MASTER <-> REPLICA sync: Finished with success"),
+        "{log}"
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(&replica.dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("temp-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn replica_with_diskless_load_disabled_loads_through_a_temp_file() {
+    full_sync_with_diskless_load("disabled", false);
+}
+
+#[test]
+fn replica_with_diskless_load_on_empty_db_over_data_uses_a_file() {
+    full_sync_with_diskless_load("on-empty-db", true);
+}
+
+#[test]
+fn replica_with_diskless_load_swapdb_loads_from_memory() {
+    full_sync_with_diskless_load("swapdb", true);
+}
