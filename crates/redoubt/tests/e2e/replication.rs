@@ -1051,3 +1051,124 @@ fn redoubt_replica_full_sync_from_disk_based_master() {
     assert_eq!(dataset(&mut r), dataset(&mut m));
     assert!(log_of(&master).contains("Starting BGSAVE for SYNC with target: disk"));
 }
+
+/// The stream carries FLUSHALL, FLUSHDB in another database and the DELs
+/// of evictions (master under a small `maxmemory`); the replica, which
+/// evicts nothing itself, must end equal key by key.
+fn flushes_and_evictions_reach(master_flavor: Flavor, replica_flavor: Flavor) {
+    // Real Redis counts its 1 MB backlog against maxmemory: give it room.
+    let mut directives = vec![("maxmemory-policy", "allkeys-random")];
+    match master_flavor {
+        Flavor::Redis => {
+            directives.push(("maxmemory", "4mb"));
+            directives.push(("repl-diskless-sync-delay", "0"));
+        }
+        Flavor::Redoubt => directives.push(("maxmemory", "2mb")),
+    }
+    let master = ServerHandle::start(master_flavor, &directives);
+    let mut m = master.client();
+    fill(&mut m);
+    let target = format!("127.0.0.1 {}", master.addr().port());
+    let replica = ServerHandle::start(replica_flavor, &[("replicaof", &target)]);
+    let mut r = replica.client();
+    wait_for("link up", Duration::from_secs(10), || {
+        info_field(&mut r, "master_link_status") == "up"
+    });
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(dataset(&mut r), dataset(&mut m), "full sync");
+
+    q(&mut m, &["FLUSHALL"]);
+    q(&mut m, &["SELECT", "1"]);
+    q(&mut m, &["SET", "one", "1"]);
+    q(&mut m, &["SELECT", "3"]);
+    q(&mut m, &["SET", "three", "3"]);
+    q(&mut m, &["FLUSHDB"]);
+    q(&mut m, &["SELECT", "0"]);
+    wait_in_sync(&mut m, &mut r);
+    let flushed = dataset(&mut m);
+    assert_eq!(flushed.len(), 1, "{flushed:?}");
+    assert_eq!(dataset(&mut r), flushed, "after flushes");
+
+    // About 8 MB of values into a 2 or 4 MB budget: many keys get evicted.
+    let value = "v".repeat(2000);
+    for i in 0..4000 {
+        q(&mut m, &["SET", &format!("fill:{i}"), &value]);
+    }
+    let stats = text(q(&mut m, &["INFO", "stats"]));
+    let evicted: u64 = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("evicted_keys:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(evicted > 100, "evicted_keys {evicted}");
+    // Lift the limit so that reading the dataset back evicts nothing more.
+    q(&mut m, &["CONFIG", "SET", "maxmemory", "0"]);
+    wait_in_sync(&mut m, &mut r);
+    let after = dataset(&mut m);
+    assert!(after.len() < 4000, "{}", after.len());
+    assert_eq!(dataset(&mut r), after, "after evictions");
+}
+
+#[test]
+fn real_redis_replica_sees_flushes_and_evictions_of_redoubt_master() {
+    flushes_and_evictions_reach(Flavor::Redoubt, Flavor::Redis);
+}
+
+#[test]
+fn redoubt_replica_sees_flushes_and_evictions_of_real_redis_master() {
+    flushes_and_evictions_reach(Flavor::Redis, Flavor::Redoubt);
+}
+
+/// `repl-diskless-load disabled` (and `on-empty-db` over a non-empty
+/// dataset) loads the full sync through a temp file in `dir`, which is
+/// gone afterwards; `swapdb` loads from memory.
+fn full_sync_with_diskless_load(mode: &str, preload: bool) {
+    let master = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut m = master.client();
+    fill(&mut m);
+    let replica = ServerHandle::start(Flavor::Redoubt, &[("repl-diskless-load", mode)]);
+    let mut r = replica.client();
+    if preload {
+        q(&mut r, &["SET", "old", "data"]);
+    }
+    let port = master.addr().port().to_string();
+    q(&mut r, &["REPLICAOF", "127.0.0.1", &port]);
+    wait_for("link up", Duration::from_secs(10), || {
+        info_field(&mut r, "master_link_status") == "up"
+    });
+    wait_in_sync(&mut m, &mut r);
+    assert_eq!(dataset(&mut r), dataset(&mut m), "full sync");
+    let log = log_of(&replica);
+    assert!(
+        log.contains("MASTER <-> REPLICA sync: Loading DB in memory"),
+        "{log}"
+    );
+    assert!(
+        log.contains("MASTER <-> REPLICA sync: Finished with success"),
+        "{log}"
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(&replica.dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("temp-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn replica_with_diskless_load_disabled_loads_through_a_temp_file() {
+    full_sync_with_diskless_load("disabled", false);
+}
+
+#[test]
+fn replica_with_diskless_load_on_empty_db_over_data_uses_a_file() {
+    full_sync_with_diskless_load("on-empty-db", true);
+}
+
+#[test]
+fn replica_with_diskless_load_swapdb_loads_from_memory() {
+    full_sync_with_diskless_load("swapdb", true);
+}

@@ -528,11 +528,27 @@ fn load_dataset(srv: &mut Server, rdb: &[u8], id: String, offset: i64) -> LinkRe
     // load (garbage, truncated) must not leave half a dataset served, and
     // the data we had is better than none until the next attempt.
     let old: Vec<keyspace::Db> = srv.dbs.iter_mut().map(std::mem::take).collect();
-    log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
-    if let Err(e) = crate::persistence::load::load_bytes(srv, rdb) {
+    // `repl-diskless-load`: `swapdb` loads from memory while the old
+    // dataset is kept aside (above) until the new one is complete;
+    // `on-empty-db` loads from memory only when we held no data, else it
+    // goes through a file like `disabled` (the default), which writes the
+    // payload to a temp file in `dir`, fsyncs it and loads from it.
+    // Unlike Redis, every mode keeps the old dataset if the load fails.
+    let mode = srv.config.get_str("repl-diskless-load");
+    let was_empty = old.iter().all(|d| d.is_empty());
+    let from_disk = mode == "disabled" || (mode == "on-empty-db" && !was_empty);
+    let loaded = if from_disk {
+        load_through_file(srv, rdb)
+    } else {
+        log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
+        crate::persistence::load::load_bytes(srv, rdb).map_err(|e| {
+            format!("Failed trying to load the MASTER synchronization DB from socket: {e}")
+        })
+    };
+    if let Err(e) = loaded {
         srv.dbs = old;
         return Err(format!(
-            "Failed trying to load the MASTER synchronization DB from socket: {e} (the previous dataset is kept; is the master a Redis 7.0-compatible server?)"
+            "{e} (the previous dataset is kept; is the master a Redis 7.0-compatible server?)"
         ));
     }
     drop(old);
@@ -555,6 +571,34 @@ fn load_dataset(srv: &mut Server, rdb: &[u8], id: String, offset: i64) -> LinkRe
     }
     log_notice!("MASTER <-> REPLICA sync: Finished with success");
     Ok(())
+}
+
+/// The disk-based load of a full sync: the payload goes to
+/// `temp-<unixtime>.<pid>.rdb` in `dir` (our working directory), is
+/// fsynced, loaded back from the file, and the file is removed whatever
+/// the outcome, so no temp file is left behind.
+fn load_through_file(srv: &mut Server, rdb: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let path = format!("temp-{}.{}.rdb", srv.now_ms / 1000, std::process::id());
+    let written = std::fs::File::create(&path).and_then(|mut f| {
+        f.write_all(rdb)?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&path);
+        return Err(format!(
+            "Failed trying to write the temp RDB file {path} for the MASTER synchronization: {e}"
+        ));
+    }
+    log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
+    let result = std::fs::read(&path)
+        .map_err(|e| format!("Error opening {path}: {e}"))
+        .and_then(|bytes| crate::persistence::load::load_bytes(srv, &bytes))
+        .map_err(|e| format!("Failed trying to load the MASTER synchronization DB from disk: {e}"));
+    if let Err(e) = std::fs::remove_file(&path) {
+        log_warning!("Unable to remove the temp RDB file {path}: {e}");
+    }
+    result
 }
 
 /// Applies the master's command stream until the link drops, acknowledging
