@@ -7,7 +7,7 @@
 //! `ZPOPMIN|ZPOPMAX key` and BZMPOP `ZPOPMIN|ZPOPMAX key n` with the
 //! number actually popped, whether served at once or after a wait.
 
-use super::zsets::{pop_members, write_zset};
+use super::zsets::{mpop_from, parse_mpop, pop_members, write_zset, MpopArgs};
 use crate::blocking;
 use crate::cmd::{Ctx, Handler};
 use crate::errors::{self, WrongType};
@@ -89,59 +89,16 @@ fn bzpop_generic(ctx: &mut Ctx, max: bool) {
 /// checked before the timeout, as in Redis; the reply is ZMPOP's.
 fn bzmpop(ctx: &mut Ctx) {
     let argv = ctx.argv;
-    // Redis's range-checked parse sends this message for a bad number too.
-    let numkeys = match resp::parse_i64(argv.get(2)) {
-        Some(n) if n >= 1 => n as u64,
-        _ => return ctx.err(errors::NUMKEYS_POSITIVE),
+    let MpopArgs { keys, max, count } = match parse_mpop(argv, 2) {
+        Ok(a) => a,
+        Err(e) => return ctx.err(e),
     };
-    let where_idx = 3 + numkeys;
-    if where_idx >= argv.len() as u64 {
-        return ctx.err(errors::SYNTAX);
-    }
-    let where_idx = where_idx as usize;
-    let w = argv.get(where_idx);
-    let max = if w.eq_ignore_ascii_case(b"min") {
-        false
-    } else if w.eq_ignore_ascii_case(b"max") {
-        true
-    } else {
-        return ctx.err(errors::SYNTAX);
-    };
-    let mut count: Option<usize> = None;
-    let mut j = where_idx + 1;
-    while j < argv.len() {
-        if count.is_none() && argv.get(j).eq_ignore_ascii_case(b"count") && j + 1 < argv.len() {
-            match resp::parse_i64(argv.get(j + 1)) {
-                Some(n) if n >= 1 => count = Some(n as usize),
-                _ => return ctx.err(errors::COUNT_POSITIVE),
-            }
-            j += 2;
-        } else {
-            return ctx.err(errors::SYNTAX);
-        }
-    }
     let Some(deadline) = blocking::parse_timeout(ctx, 1) else {
         return;
     };
-    let keys = 3..where_idx;
     match first_nonempty(ctx, keys.clone()) {
         Err(WrongType) => ctx.err(errors::WRONGTYPE),
-        Ok(Some(i)) => {
-            let key = argv.get(i);
-            let popped = pop_members(ctx, key, max, count.unwrap_or(1));
-            let out = ctx.out();
-            out.array(2);
-            out.bulk(key);
-            out.array(popped.len());
-            for (s, m) in &popped {
-                out.array(2);
-                out.bulk(m);
-                double::reply(out, *s);
-            }
-            let mut nb = itoa::Buffer::new();
-            let n = nb.format(popped.len()).as_bytes();
-            ctx.propagate(&[verb(max), key, n]);
-        }
+        Ok(Some(i)) => mpop_from(ctx, argv.get(i), max, count),
         Ok(None) => {
             if !blocking::may_block(ctx) {
                 return ctx.out().null_array();

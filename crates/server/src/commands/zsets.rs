@@ -570,19 +570,29 @@ fn zpop_generic(ctx: &mut Ctx, max: bool) {
     }
 }
 
-/// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
-fn zmpop(ctx: &mut Ctx) {
-    let argv = ctx.argv;
+/// The arguments shared by ZMPOP and BZMPOP: `numkeys key [key ...]
+/// MIN|MAX [COUNT count]`, starting with numkeys at `numkeys_at`.
+pub(crate) struct MpopArgs {
+    /// Positions of the keys in argv.
+    pub keys: std::ops::Range<usize>,
+    pub max: bool,
+    pub count: usize,
+}
+
+/// Parses [`MpopArgs`] with Redis's checks and messages, in its order.
+pub(crate) fn parse_mpop(
+    argv: crate::cmd::Argv,
+    numkeys_at: usize,
+) -> Result<MpopArgs, &'static str> {
     // Redis's range-checked parse sends its own message for a bad number
     // too, not only for one out of range.
-    let numkeys = match resp::parse_i64(argv.get(1)) {
-        None => return ctx.err(errors::NUMKEYS_POSITIVE),
-        Some(n) if n < 1 => return ctx.err(errors::NUMKEYS_POSITIVE),
-        Some(n) => n as u64,
+    let numkeys = match resp::parse_i64(argv.get(numkeys_at)) {
+        Some(n) if n >= 1 => n as u64,
+        _ => return Err(errors::NUMKEYS_POSITIVE),
     };
-    let where_idx = 2 + numkeys;
+    let where_idx = numkeys_at as u64 + 1 + numkeys;
     if where_idx >= argv.len() as u64 {
-        return ctx.err(errors::SYNTAX);
+        return Err(errors::SYNTAX);
     }
     let where_idx = where_idx as usize;
     let w = argv.get(where_idx);
@@ -591,48 +601,64 @@ fn zmpop(ctx: &mut Ctx) {
     } else if w.eq_ignore_ascii_case(b"max") {
         true
     } else {
-        return ctx.err(errors::SYNTAX);
+        return Err(errors::SYNTAX);
     };
-    let mut count: Option<i64> = None;
+    let mut count: Option<usize> = None;
     let mut j = where_idx + 1;
     while j < argv.len() {
-        let a = argv.get(j);
-        if count.is_none() && a.eq_ignore_ascii_case(b"count") && j + 1 < argv.len() {
+        if count.is_none() && argv.get(j).eq_ignore_ascii_case(b"count") && j + 1 < argv.len() {
             match resp::parse_i64(argv.get(j + 1)) {
-                None => return ctx.err(errors::COUNT_POSITIVE),
-                Some(n) if n < 1 => return ctx.err(errors::COUNT_POSITIVE),
-                Some(n) => count = Some(n),
+                Some(n) if n >= 1 => count = Some(n as usize),
+                _ => return Err(errors::COUNT_POSITIVE),
             }
             j += 2;
         } else {
-            return ctx.err(errors::SYNTAX);
+            return Err(errors::SYNTAX);
         }
     }
-    let count = count.unwrap_or(1);
-    for i in 0..numkeys as usize {
-        let key = argv.get(2 + i);
+    Ok(MpopArgs {
+        keys: numkeys_at + 1..where_idx,
+        max,
+        count: count.unwrap_or(1),
+    })
+}
+
+/// Pops up to `count` members of `key` for ZMPOP/BZMPOP: replies `[key,
+/// [[member, score], ...]]` and propagates `ZPOPMIN|ZPOPMAX key n` with
+/// the number actually popped, as Redis 7.0 does.
+pub(crate) fn mpop_from(ctx: &mut Ctx, key: &[u8], max: bool, count: usize) {
+    let popped = pop_members(ctx, key, max, count);
+    let out = ctx.out();
+    out.array(2);
+    out.bulk(key);
+    out.array(popped.len());
+    for (s, m) in &popped {
+        out.array(2);
+        out.bulk(m);
+        double::reply(out, *s);
+    }
+    let verb: &[u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+    let mut nb = itoa::Buffer::new();
+    let n = nb.format(popped.len()).as_bytes();
+    ctx.propagate(&[verb, key, n]);
+}
+
+/// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
+fn zmpop(ctx: &mut Ctx) {
+    let argv = ctx.argv;
+    let a = match parse_mpop(argv, 1) {
+        Ok(a) => a,
+        Err(e) => return ctx.err(e),
+    };
+    for i in a.keys {
+        let key = argv.get(i);
         let found = match write_zset(ctx, key) {
             Err(WrongType) => return ctx.err(errors::WRONGTYPE),
             Ok(z) => z.is_some_and(|z| !z.is_empty()),
         };
-        if !found {
-            continue;
+        if found {
+            return mpop_from(ctx, key, a.max, a.count);
         }
-        let popped = pop_members(ctx, key, max, count as usize);
-        let out = ctx.out();
-        out.array(2);
-        out.bulk(key);
-        out.array(popped.len());
-        for (s, m) in &popped {
-            out.array(2);
-            out.bulk(m);
-            double::reply(out, *s);
-        }
-        let verb: &[u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
-        let mut nb = itoa::Buffer::new();
-        let n = nb.format(popped.len()).as_bytes();
-        ctx.propagate(&[verb, key, n]);
-        return;
     }
     ctx.out().null_array();
 }
