@@ -425,34 +425,46 @@ fn redoubt_replica_full_sync_under_write_load() {
     full_sync_under_write_load(Flavor::Redoubt);
 }
 
-#[test]
-fn stalled_replica_over_output_limit_is_dropped_then_catches_up() {
+/// Sends `sig` (`-STOP`, `-CONT`) to a server process.
+fn send_signal(h: &ServerHandle, sig: &str) {
+    let pid = h.pid().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .unwrap();
+}
+
+/// A Redoubt master with a real Redis replica in sync, then frozen with
+/// SIGSTOP, the master's replica output limit set to `limit` and a backlog
+/// large enough that only the limit can drop the replica.
+fn stopped_real_replica(
+    limit: &str,
+) -> (
+    ServerHandle,
+    redis::Connection,
+    ServerHandle,
+    redis::Connection,
+) {
     let master = ServerHandle::start(Flavor::Redoubt, &[]);
     let mut m = master.client();
     let target = format!("127.0.0.1 {}", master.addr().port());
-    let mut replica = ServerHandle::start(Flavor::Redis, &[("replicaof", &target)]);
+    let replica = ServerHandle::start(Flavor::Redis, &[("replicaof", &target)]);
     let mut r = replica.client();
     wait_for("link up", Duration::from_secs(10), || {
         info_field(&mut r, "master_link_status") == "up"
     });
     q(
         &mut m,
-        &[
-            "CONFIG",
-            "SET",
-            "client-output-buffer-limit",
-            "replica 1000000 0 0",
-        ],
+        &["CONFIG", "SET", "client-output-buffer-limit", limit],
     );
     q(&mut m, &["CONFIG", "SET", "repl-backlog-size", "100mb"]);
-    let pid = replica.pid().unwrap().to_string();
-    let signal = |sig: &str| {
-        std::process::Command::new("kill")
-            .args([sig, &pid])
-            .status()
-            .unwrap();
-    };
-    signal("-STOP");
+    send_signal(&replica, "-STOP");
+    (master, m, replica, r)
+}
+
+#[test]
+fn stalled_replica_over_output_limit_is_dropped_then_catches_up() {
+    let (master, mut m, mut replica, mut r) = stopped_real_replica("replica 1000000 0 0");
     let big = "v".repeat(1 << 20);
     for i in 0..40 {
         q(&mut m, &["SET", &format!("big{i}"), &big]);
@@ -466,7 +478,7 @@ fn stalled_replica_over_output_limit_is_dropped_then_catches_up() {
                 .contains("for overcoming of output buffer limits")
         },
     );
-    signal("-CONT");
+    send_signal(&replica, "-CONT");
     wait_in_sync(&mut m, &mut r);
     assert_eq!(q(&mut r, &["STRLEN", "big39"]), redis::Value::Int(1 << 20));
     replica.kill();
@@ -815,32 +827,7 @@ fn replicas_arriving_together_share_one_delayed_snapshot() {
 
 #[test]
 fn replica_over_the_soft_output_limit_for_its_seconds_is_dropped() {
-    let master = ServerHandle::start(Flavor::Redoubt, &[]);
-    let mut m = master.client();
-    let target = format!("127.0.0.1 {}", master.addr().port());
-    let mut replica = ServerHandle::start(Flavor::Redis, &[("replicaof", &target)]);
-    let mut r = replica.client();
-    wait_for("link up", Duration::from_secs(10), || {
-        info_field(&mut r, "master_link_status") == "up"
-    });
-    q(
-        &mut m,
-        &[
-            "CONFIG",
-            "SET",
-            "client-output-buffer-limit",
-            "replica 0 1000000 1",
-        ],
-    );
-    q(&mut m, &["CONFIG", "SET", "repl-backlog-size", "100mb"]);
-    let pid = replica.pid().unwrap().to_string();
-    let signal = |sig: &str| {
-        std::process::Command::new("kill")
-            .args([sig, &pid])
-            .status()
-            .unwrap();
-    };
-    signal("-STOP");
+    let (master, mut m, mut replica, mut r) = stopped_real_replica("replica 0 1000000 1");
     let big = "v".repeat(1 << 20);
     let started = std::time::Instant::now();
     for i in 0..40 {
@@ -850,7 +837,7 @@ fn replica_over_the_soft_output_limit_for_its_seconds_is_dropped() {
         log_of(&master).contains("over the soft limit 1000000 for more than 1 seconds")
     });
     assert!(started.elapsed() >= Duration::from_secs(1));
-    signal("-CONT");
+    send_signal(&replica, "-CONT");
     wait_in_sync(&mut m, &mut r);
     assert_eq!(q(&mut r, &["STRLEN", "big39"]), redis::Value::Int(1 << 20));
     replica.kill();
@@ -940,15 +927,8 @@ fn failover_that_cannot_sync_times_out_and_writes_resume() {
     let master = ServerHandle::start(Flavor::Redoubt, &[]);
     let mut m = master.client();
     let mut replica = redoubt_replica_of(&master);
-    let pid = replica.pid().unwrap().to_string();
-    let signal = |sig: &str| {
-        std::process::Command::new("kill")
-            .args([sig, &pid])
-            .status()
-            .unwrap();
-    };
     // A stopped replica never acknowledges the last write.
-    signal("-STOP");
+    send_signal(&replica, "-STOP");
     q(&mut m, &["SET", "k", "v"]);
     let mut raw = master.raw();
     assert_eq!(raw.cmd(&[b"FAILOVER", b"TIMEOUT", b"500"]), b"+OK\r\n");
@@ -967,7 +947,7 @@ fn failover_that_cannot_sync_times_out_and_writes_resume() {
     assert_eq!(info_field(&mut m, "master_failover_state"), "no-failover");
     assert_eq!(info_field(&mut m, "role"), "master");
     assert!(log_of(&master).contains("Replica never caught up before timeout"));
-    signal("-CONT");
+    send_signal(&replica, "-CONT");
     replica.kill();
 }
 
