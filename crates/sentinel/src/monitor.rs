@@ -16,8 +16,14 @@ use std::rc::{Rc, Weak};
 
 pub const HELLO_CHANNEL: &str = "__sentinel__:hello";
 const MAX_PENDING: usize = 100;
-/// Votes are spread over this window so two sentinels rarely ask at once.
+/// After voting for another sentinel, our own failover waits this much
+/// longer (randomly), as in Redis.
 const MAX_DESYNC: i64 = 1000;
+/// A sentinel starting a failover asks for votes after a random delay in
+/// this window: sentinels that saw the master fail at the same moment then
+/// ask one after the other, and the first one collects the votes instead
+/// of each voting for itself (a split vote costs an election timeout).
+const VOTE_DESYNC: i64 = 400;
 
 /// The server (weakly: it owns the event loop) and the sentinel state.
 type Context = (Weak<RefCell<Server>>, Rc<RefCell<Sentinel>>);
@@ -141,9 +147,7 @@ fn handle_instance(srv: &mut Server, st: &mut Sentinel, master: &str, id: u64, n
         .unwrap_or(false);
     if is_master {
         check_odown(srv, st, master, now);
-        if start_failover_if_needed(srv, st, master, now) {
-            ask_others(st, master, now, true);
-        }
+        start_failover_if_needed(srv, st, master, now);
         failover_state_machine(srv, st, master, now);
         ask_others(st, master, now, false);
     }
@@ -483,9 +487,7 @@ fn on_reply(
                 .unwrap_or(false)
             {
                 check_odown(srv, st, master, now);
-                if start_failover_if_needed(srv, st, master, now) {
-                    ask_others(st, master, now, true);
-                }
+                start_failover_if_needed(srv, st, master, now);
                 failover_state_machine(srv, st, master, now);
             }
         }
@@ -922,7 +924,7 @@ fn ask_others(st: &mut Sentinel, master: &str, now: i64, forced: bool) {
         };
         // One question at a time per peer, at most once per period
         // unless forced.
-        if s.asked_at != 0 && now - s.asked_at < ask_period {
+        if !forced && s.asked_at != 0 && now - s.asked_at < ask_period {
             continue;
         }
         if !forced && elapsed < ask_period {
@@ -997,7 +999,8 @@ pub fn start_failover(srv: &mut Server, st: &mut Sentinel, master: &str, now: i6
     };
     m.failover = Failover::WaitStart;
     m.failover_epoch = epoch;
-    m.failover_start_time = now + rand::thread_rng().gen_range(0..MAX_DESYNC);
+    m.vote_asked = false;
+    m.failover_start_time = now + rand::thread_rng().gen_range(0..VOTE_DESYNC);
     m.failover_state_change_time = now;
     let id = m.inst.id;
     emit(srv, Level::Warning, "+new-epoch", &epoch.to_string());
@@ -1132,6 +1135,15 @@ fn failover_state_machine(srv: &mut Server, st: &mut Sentinel, master: &str, now
             let force = m.force_failover;
             let start = m.failover_start_time;
             let timeout = st.timing.election_timeout.min(m.failover_timeout);
+            if now < start && !force {
+                return;
+            }
+            if !m.vote_asked {
+                if let Some(m) = st.masters.get_mut(master) {
+                    m.vote_asked = true;
+                }
+                ask_others(st, master, now, true);
+            }
             let leader = get_leader(srv, st, master, epoch, now);
             let is_leader = leader.as_deref() == Some(st.myid.as_str());
             if !is_leader && !force {

@@ -272,6 +272,8 @@ pub struct Master {
     pub failover_start_time: i64,
     pub failover_delay_logged: i64,
     pub force_failover: bool,
+    /// Our vote request for this failover went out.
+    pub vote_asked: bool,
     /// When fresh INFO was asked of the replicas before choosing one.
     pub select_started: i64,
     /// Id of the replica being promoted.
@@ -440,6 +442,7 @@ impl Sentinel {
                 failover_start_time: 0,
                 failover_delay_logged: 0,
                 force_failover: false,
+                vote_asked: false,
                 select_started: 0,
                 promoted: None,
                 replicas: Vec::new(),

@@ -17,6 +17,7 @@ mod keys;
 mod persistence;
 mod pubsub;
 mod replication;
+mod sentinel;
 mod server_core;
 mod transactions;
 mod zblocking;
