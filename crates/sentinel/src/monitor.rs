@@ -1650,29 +1650,20 @@ pub fn process_hello(srv: &mut Server, st: &mut Sentinel, payload: &str, now: i6
     if m.config_epoch < mepoch {
         m.config_epoch = mepoch;
         let new = Addr::new(mip, mport);
-        if m.inst.addr != new {
+        // A newer configuration wins over ours, including a failover of
+        // ours still in progress (it lost: someone else's is newer).
+        if m.inst.addr != new || m.in_failover() {
             let old = m.inst.addr.clone();
             let script = m.client_reconfig_script.clone();
-            let mid = m.inst.id;
             if let Some(sid) = sid {
-                inst_event(
-                    srv,
-                    st,
-                    Level::Warning,
-                    "+config-update-from",
-                    mname,
-                    sid,
-                    "",
-                );
+                inst_event(srv, st, Level::Warning, "+config-update-from", mname, sid, "");
             }
-            let text = format!(
-                "{} {} {} {} {}",
-                mname, old.host, old.port, new.host, new.port
-            );
-            let _ = mid;
-            emit(srv, Level::Warning, "+switch-master", &text);
-            if let Some(path) = script {
-                reconfig_script(st, path, mname, "observer", "start", &old, &new);
+            if old != new {
+                let text = format!("{} {} {} {} {}", mname, old.host, old.port, new.host, new.port);
+                emit(srv, Level::Warning, "+switch-master", &text);
+                if let Some(path) = script {
+                    reconfig_script(st, path, mname, "observer", "start", &old, &new);
+                }
             }
             reset_master_and_change_address(srv, st, mname, new);
         } else {

@@ -504,3 +504,154 @@ fn real_clients_find_the_master() {
     py(new);
     rs(new);
 }
+
+/// Counts of one writer's run through failovers.
+#[derive(Debug, Default)]
+pub struct LossReport {
+    pub acked: usize,
+    pub confirmed: usize,
+    pub lost_confirmed: usize,
+    pub lost_unconfirmed: usize,
+    pub failover_ms: Vec<u64>,
+}
+
+/// A writer doing `SET` + `WAIT 1 100` against whatever master the
+/// sentinels name, through `rounds` consecutive kill -9 failovers.
+pub fn loss_run(server: Flavor, sentinel: Flavor, rounds: usize) -> LossReport {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let mut f = Fleet::start(server, sentinel, 2, 3, &[]);
+    for s in &f.sentinels {
+        // Restarted old masters are turned into replicas after four
+        // publish periods; shorter periods keep the test short.
+        let mut c = conn(s.port);
+        let _: redis::RedisResult<()> = redis::cmd("SENTINEL")
+            .arg("debug")
+            .arg("publish-period")
+            .arg(500)
+            .query(&mut c);
+    }
+    let sentinel_ports: Vec<u16> = f.sentinels.iter().map(|s| s.port).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let log: Arc<Mutex<(Vec<u64>, Vec<u64>)>> = Arc::default();
+    let writer = {
+        let (stop, log, sentinels) = (stop.clone(), log.clone(), sentinel_ports.clone());
+        std::thread::spawn(move || {
+            let mut con: Option<redis::Connection> = None;
+            let mut i = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                if con.is_none() {
+                    let port = sentinels.iter().find_map(|s| master_addr(*s));
+                    con = port.and_then(try_conn);
+                    if con.is_none() {
+                        std::thread::sleep(Duration::from_millis(20));
+                        continue;
+                    }
+                }
+                let Some(c) = con.as_mut() else { continue };
+                i += 1;
+                let set: redis::RedisResult<String> =
+                    redis::cmd("SET").arg(format!("k{i}")).arg(i).query(c);
+                if set.is_err() {
+                    con = None;
+                    continue;
+                }
+                let n: redis::RedisResult<i64> = redis::cmd("WAIT").arg(1).arg(100).query(c);
+                let mut l = log.lock().expect("log");
+                l.0.push(i);
+                match n {
+                    Ok(n) if n >= 1 => l.1.push(i),
+                    Ok(_) => {}
+                    Err(_) => con = None,
+                }
+            }
+        })
+    };
+    let mut report = LossReport::default();
+    let mut master = f.servers[0].port;
+    for round in 0..rounds {
+        // The master must have a replica in sync before it dies, or there
+        // is nothing to fail over to; and the previous failover must be
+        // over on every sentinel.
+        wait_for("a replica online", Duration::from_secs(30), || {
+            info_field(master, "replication", "slave0")
+                .is_some_and(|v| v.contains("state=online"))
+        });
+        wait_for("failover over everywhere", Duration::from_secs(30), || {
+            f.sentinels.iter().all(|s| {
+                let m = sentinel_master(s.port);
+                m.get("port").map(String::as_str) == Some(&master.to_string())
+                    && m.get("flags").is_some_and(|fl| !fl.contains("failover_in_progress"))
+            })
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let idx = f
+            .servers
+            .iter()
+            .position(|s| s.port == master)
+            .expect("master is ours");
+        let t0 = Instant::now();
+        f.servers[idx].kill();
+        let new = f.wait_new_master(master, Duration::from_secs(30));
+        report.failover_ms.push(t0.elapsed().as_millis() as u64);
+        eprintln!("round {round}: {master} -> {new} in {:?}", t0.elapsed());
+        f.servers[idx].restart();
+        master = new;
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::SeqCst);
+    let _ = writer.join();
+    let (acked, confirmed) = {
+        let l = log.lock().expect("log");
+        (l.0.clone(), l.1.clone())
+    };
+    let final_master = f.wait_new_master(0, Duration::from_secs(30));
+    let mut c = conn(final_master);
+    let mut present = std::collections::HashSet::new();
+    for chunk in acked.chunks(1000) {
+        let keys: Vec<String> = chunk.iter().map(|i| format!("k{i}")).collect();
+        let vals: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query(&mut c).expect("mget");
+        for (i, v) in chunk.iter().zip(vals) {
+            if v.is_some() {
+                present.insert(*i);
+            }
+        }
+    }
+    let confirmed_set: std::collections::HashSet<u64> = confirmed.iter().copied().collect();
+    report.acked = acked.len();
+    report.confirmed = confirmed.len();
+    report.lost_confirmed = confirmed.iter().filter(|i| !present.contains(i)).count();
+    report.lost_unconfirmed = acked
+        .iter()
+        .filter(|i| !confirmed_set.contains(i) && !present.contains(i))
+        .count();
+    let mut ms = report.failover_ms.clone();
+    ms.sort_unstable();
+    eprintln!(
+        "{server:?} servers / {sentinel:?} sentinels, {rounds} failovers: failover ms median {} max {}; \
+         acked {} confirmed {} lost confirmed {} lost unconfirmed {}",
+        ms.get(ms.len() / 2).copied().unwrap_or(0),
+        ms.last().copied().unwrap_or(0),
+        report.acked,
+        report.confirmed,
+        report.lost_confirmed,
+        report.lost_unconfirmed
+    );
+    report
+}
+
+/// Zero writes confirmed with `WAIT 1` are lost through 20 failovers.
+#[test]
+fn confirmed_writes_survive_twenty_failovers() {
+    let r = loss_run(Flavor::Redoubt, Flavor::Redoubt, 20);
+    assert!(r.confirmed > 100, "the writer made too little progress: {r:?}");
+    assert_eq!(r.lost_confirmed, 0, "{r:?}");
+}
+
+/// The same run with real redis-sentinel and redis-server, for the
+/// side-by-side figures (`cargo test -- --ignored`).
+#[test]
+#[ignore]
+fn loss_figures_real_redis() {
+    let _ = loss_run(Flavor::Redis, Flavor::Redis, 20);
+}
