@@ -1656,10 +1656,21 @@ pub fn process_hello(srv: &mut Server, st: &mut Sentinel, payload: &str, now: i6
             let old = m.inst.addr.clone();
             let script = m.client_reconfig_script.clone();
             if let Some(sid) = sid {
-                inst_event(srv, st, Level::Warning, "+config-update-from", mname, sid, "");
+                inst_event(
+                    srv,
+                    st,
+                    Level::Warning,
+                    "+config-update-from",
+                    mname,
+                    sid,
+                    "",
+                );
             }
             if old != new {
-                let text = format!("{} {} {} {} {}", mname, old.host, old.port, new.host, new.port);
+                let text = format!(
+                    "{} {} {} {} {}",
+                    mname, old.host, old.port, new.host, new.port
+                );
                 emit(srv, Level::Warning, "+switch-master", &text);
                 if let Some(path) = script {
                     reconfig_script(st, path, mname, "observer", "start", &old, &new);

@@ -574,14 +574,14 @@ pub fn loss_run(server: Flavor, sentinel: Flavor, rounds: usize) -> LossReport {
         // is nothing to fail over to; and the previous failover must be
         // over on every sentinel.
         wait_for("a replica online", Duration::from_secs(30), || {
-            info_field(master, "replication", "slave0")
-                .is_some_and(|v| v.contains("state=online"))
+            info_field(master, "replication", "slave0").is_some_and(|v| v.contains("state=online"))
         });
         wait_for("failover over everywhere", Duration::from_secs(30), || {
             f.sentinels.iter().all(|s| {
                 let m = sentinel_master(s.port);
                 m.get("port").map(String::as_str) == Some(&master.to_string())
-                    && m.get("flags").is_some_and(|fl| !fl.contains("failover_in_progress"))
+                    && m.get("flags")
+                        .is_some_and(|fl| !fl.contains("failover_in_progress"))
             })
         });
         std::thread::sleep(Duration::from_millis(300));
@@ -644,7 +644,10 @@ pub fn loss_run(server: Flavor, sentinel: Flavor, rounds: usize) -> LossReport {
 #[test]
 fn confirmed_writes_survive_twenty_failovers() {
     let r = loss_run(Flavor::Redoubt, Flavor::Redoubt, 20);
-    assert!(r.confirmed > 100, "the writer made too little progress: {r:?}");
+    assert!(
+        r.confirmed > 100,
+        "the writer made too little progress: {r:?}"
+    );
     assert_eq!(r.lost_confirmed, 0, "{r:?}");
 }
 
