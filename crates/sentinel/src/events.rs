@@ -158,7 +158,8 @@ pub fn run_scripts(srv: &mut Server, st: &mut Sentinel, now: i64) {
         let Some(i) = st.scripts.iter().position(|s| s.running && s.pid == pid) else {
             continue;
         };
-        let code = code.unwrap_or(-1);
+        // A script killed by a signal is retried, like an exit code of 1.
+        let code = code.unwrap_or(1);
         let s = &mut st.scripts[i];
         if code == 1 && s.retries < MAX_RETRY {
             // Exit code 1 asks for a retry later, with a growing delay.

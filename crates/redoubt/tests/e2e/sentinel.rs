@@ -93,6 +93,18 @@ impl Fleet {
         sentinels: usize,
         server_directives: &[(&str, &str)],
     ) -> Fleet {
+        Self::start_with(server, sentinel, replicas, sentinels, server_directives, "")
+    }
+
+    /// As [`Fleet::start`], with extra lines in every sentinel's file.
+    pub fn start_with(
+        server: Flavor,
+        sentinel: Flavor,
+        replicas: usize,
+        sentinels: usize,
+        server_directives: &[(&str, &str)],
+        sentinel_extra: &str,
+    ) -> Fleet {
         let master = ServerHandle::start(server, server_directives);
         let mut servers = vec![master];
         let target = format!("127.0.0.1 {}", servers[0].port);
@@ -111,7 +123,7 @@ impl Fleet {
         let conf = format!(
             "sentinel monitor {NAME} 127.0.0.1 {mport} {quorum}\n\
              sentinel down-after-milliseconds {NAME} {DOWN_AFTER}\n\
-             sentinel failover-timeout {NAME} 4000\n"
+             sentinel failover-timeout {NAME} 4000\n{sentinel_extra}"
         );
         let sentinels: Vec<ServerHandle> = (0..sentinels)
             .map(|_| ServerHandle::start_sentinel(sentinel, &conf, &[]))
@@ -418,10 +430,28 @@ fn sentinel_api_replies_like_redis_sentinel() {
     }
 }
 
-/// `SENTINEL FAILOVER` moves the master without a crash.
+/// `SENTINEL FAILOVER` moves the master without a crash; the
+/// notification and client reconfiguration scripts run with Redis's
+/// arguments.
 #[test]
 fn manual_failover() {
-    let f = Fleet::start(Flavor::Redoubt, Flavor::Redoubt, 1, 1, &[]);
+    let dir = crate::harness::temp_dir("scripts");
+    let script = dir.join("record.sh");
+    let out = dir.join("calls.txt");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", out.display()),
+    )
+    .expect("script");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let extra = format!(
+        "sentinel notification-script {NAME} {0}\nsentinel client-reconfig-script {NAME} {0}\n",
+        script.display()
+    );
+    let f = Fleet::start_with(Flavor::Redoubt, Flavor::Redoubt, 1, 1, &[], &extra);
     let old = f.servers[0].port;
     let mut c = conn(f.sentinels[0].port);
     let r: String = redis::cmd("SENTINEL")
@@ -435,6 +465,13 @@ fn manual_failover() {
     wait_for("old master follows", Duration::from_secs(20), || {
         role(old).as_deref() == Some("slave")
     });
+    let reconf = format!("{NAME} leader start 127.0.0.1 {old} 127.0.0.1 {new}");
+    let switch = format!("+switch-master {NAME} 127.0.0.1 {old} 127.0.0.1 {new}");
+    wait_for("scripts ran", Duration::from_secs(10), || {
+        let calls = std::fs::read_to_string(&out).unwrap_or_default();
+        calls.lines().any(|l| l == reconf) && calls.lines().any(|l| l == switch)
+    });
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// redis-py's Sentinel client (PyPI `redis`) finds the master before and
