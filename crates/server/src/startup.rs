@@ -210,6 +210,12 @@ async fn serve(config: Config, pidfile: String) -> i32 {
     let backlog = config.get_int("tcp-backlog");
     let bind = config.get_list("bind");
     let srv = Rc::new(RefCell::new(Server::new(config)));
+    if let Err(e) = crate::acl::file::load_at_startup(&mut srv.borrow_mut()) {
+        for line in e.lines() {
+            log_warning!("{line}");
+        }
+        return 1;
+    }
     crate::persistence::load::prepare(&mut srv.borrow_mut());
     log_notice!("Running mode=standalone, port={port}.");
     check_somaxconn(backlog);

@@ -1,6 +1,7 @@
 //! Command families, one file each. Every family declares, at its top, the
 //! names it serves and their handlers; metadata comes from [`specs`].
 
+pub mod acl;
 pub mod bitfield;
 pub mod bitmaps;
 pub mod client;
@@ -41,6 +42,7 @@ use crate::cmd::Handler;
 /// Every handler, by command name (`parent|sub` for subcommands).
 pub fn handlers() -> Vec<(&'static str, Handler)> {
     let mut v = Vec::new();
+    v.extend_from_slice(acl::COMMANDS);
     v.extend_from_slice(client::COMMANDS);
     v.extend_from_slice(command::COMMANDS);
     v.extend_from_slice(config::COMMANDS);
