@@ -103,7 +103,10 @@ fn trim_op(op: &[u8]) -> Vec<u8> {
 }
 
 /// Reads and parses the ACL file at `path`.
-pub fn load_acl_file(path: &str, allchannels_default: bool) -> Result<BTreeMap<Vec<u8>, User>, String> {
+pub fn load_acl_file(
+    path: &str,
+    allchannels_default: bool,
+) -> Result<BTreeMap<Vec<u8>, User>, String> {
     let text = std::fs::read(path).map_err(|e| {
         format!(
             "Error loading ACLs, opening file '{path}': {}",
@@ -144,7 +147,8 @@ pub fn apply_config_users(acl: &mut Acl, lines: &[Vec<String>]) -> Result<(), St
             continue;
         };
         let ops: Vec<Vec<u8>> = rules.iter().map(|r| r.as_bytes().to_vec()).collect();
-        let merged = merge_selector_args(&ops).map_err(|e| e.trim_start_matches("ERR ").to_string())?;
+        let merged =
+            merge_selector_args(&ops).map_err(|e| e.trim_start_matches("ERR ").to_string())?;
         // A user line describes the user from scratch.
         let mut u = User::new(name.as_bytes(), acl.pubsub_default_all);
         for op in &merged {

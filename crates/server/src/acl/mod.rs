@@ -133,7 +133,9 @@ impl Acl {
     /// its identity; a fresh one is used when `users` has none. Returns the
     /// users that were replaced, whose clients Redis disconnects.
     pub fn replace_all(&mut self, mut users: BTreeMap<Vec<u8>, User>) -> Vec<UserRef> {
-        let new_default = users.remove(b"default".as_slice()).unwrap_or_else(User::new_default);
+        let new_default = users
+            .remove(b"default".as_slice())
+            .unwrap_or_else(User::new_default);
         *self.default.borrow_mut() = new_default;
         let old = std::mem::take(&mut self.users);
         self.users.insert(b"default".to_vec(), self.default.clone());
@@ -170,8 +172,7 @@ impl Acl {
                 Ok(SetOutcome::Changed { old, user: e })
             }
             None => {
-                self.users
-                    .insert(name.to_vec(), Rc::new(RefCell::new(u)));
+                self.users.insert(name.to_vec(), Rc::new(RefCell::new(u)));
                 Ok(SetOutcome::Created)
             }
         }
@@ -182,7 +183,10 @@ pub enum SetOutcome {
     Created,
     /// An existing user changed; `old` is how it was (to see whether
     /// subscribers lost channels).
-    Changed { old: User, user: UserRef },
+    Changed {
+        old: User,
+        user: UserRef,
+    },
 }
 
 /// Joins `(` ... `)` arguments into one selector word, as Redis does
@@ -285,7 +289,8 @@ fn check_selector(
         }
     }
     if !sel.allkeys && !meta.key_specs.is_empty() {
-        let keys = keys.get_or_insert_with(|| crate::commands::command::keys_with_flags(meta, args));
+        let keys =
+            keys.get_or_insert_with(|| crate::commands::command::keys_with_flags(meta, args));
         for &(pos, flags) in keys.iter() {
             if !key_allowed(sel, args[pos], flags) {
                 return Err(Denied::Key(pos));
@@ -390,7 +395,16 @@ pub fn refusal(
         Denied::Channel(_) => "channel",
     };
     let username = user.borrow().name.clone();
-    add_log_entry(srv, client, reason, context, object, username, Some(meta.name));
+    let mem = args.iter().map(|a| a.len()).sum();
+    add_log_entry(
+        srv,
+        client,
+        reason,
+        context,
+        object,
+        username,
+        Some((meta.name, mem)),
+    );
     if client.in_exec {
         let why = match denied {
             Denied::Cmd => "no permission to execute the command or subcommand",
@@ -402,8 +416,8 @@ pub fn refusal(
     Some(noperm_message(denied, meta))
 }
 
-/// Adds an `ACL LOG` entry; `current` is the command being run, shown in
-/// the client info.
+/// Adds an `ACL LOG` entry; `current` is the command being run and its
+/// argument bytes, shown in the client info.
 pub fn add_log_entry(
     srv: &mut crate::server::Server,
     client: &crate::client::Client,
@@ -411,10 +425,10 @@ pub fn add_log_entry(
     context: &'static str,
     object: Vec<u8>,
     username: Vec<u8>,
-    current: Option<&str>,
+    current: Option<(&str, usize)>,
 ) {
     let mut info = String::new();
-    crate::commands::client::describe(srv, client, current.map(|c| (c, 0)), &mut info);
+    crate::commands::client::describe(srv, client, current, &mut info);
     while info.ends_with('\n') {
         info.pop();
     }

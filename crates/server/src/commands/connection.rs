@@ -73,8 +73,11 @@ fn authenticate(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> bool {
                 "toplevel"
             };
             let object = ctx.argv.get(0).to_vec();
+            let name = ctx.srv.commands.commands[ctx.cmd].meta.name;
+            let mem = ctx.argv.iter().map(<[u8]>::len).sum();
             let (srv, client) = ctx.parts();
-            crate::acl::add_log_entry(srv, client, "auth", context, object, user.to_vec(), None);
+            let current = Some((name, mem));
+            crate::acl::add_log_entry(srv, client, "auth", context, object, user.to_vec(), current);
             false
         }
     }

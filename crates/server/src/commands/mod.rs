@@ -20,6 +20,7 @@ pub mod keys;
 pub mod lcs;
 pub mod lists;
 pub mod lookup;
+pub mod module;
 pub mod persistence;
 pub mod pubsub;
 pub mod server;
@@ -74,6 +75,7 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(geo::COMMANDS);
     v.extend_from_slice(hyperloglog::COMMANDS);
     v.extend_from_slice(dump::COMMANDS);
+    v.extend_from_slice(module::COMMANDS);
     v.extend_from_slice(crate::replication::master::COMMANDS);
     v.extend_from_slice(crate::replication::replica::COMMANDS);
     v

@@ -527,15 +527,31 @@ impl Config {
                     }
                 }
                 "rename-command" if rest.len() == 2 => {
-                    let known = crate::commands::specs::ALL
+                    let known = (crate::commands::specs::ALL
                         .iter()
                         .any(|m| m.name.eq_ignore_ascii_case(&rest[0]))
                         && !self
                             .renames
                             .iter()
-                            .any(|(f, _)| f.eq_ignore_ascii_case(&rest[0]));
+                            .any(|(f, _)| f.eq_ignore_ascii_case(&rest[0])))
+                        || self
+                            .renames
+                            .iter()
+                            .any(|(_, t)| !t.is_empty() && t.eq_ignore_ascii_case(&rest[0]));
                     if !known {
                         return Err(err("No such command in rename-command".into()));
+                    }
+                    // The new name must be free in the table as renamed so
+                    // far (a name renamed away is free again).
+                    let to = &rest[1];
+                    let taken = !to.is_empty()
+                        && ((crate::commands::specs::ALL
+                            .iter()
+                            .any(|m| m.name.eq_ignore_ascii_case(to))
+                            && !self.renames.iter().any(|(f, _)| f.eq_ignore_ascii_case(to)))
+                            || self.renames.iter().any(|(_, t)| t.eq_ignore_ascii_case(to)));
+                    if taken {
+                        return Err(err("Target command name already exists".into()));
                     }
                     self.renames.push((rest[0].clone(), rest[1].clone()));
                 }
