@@ -189,7 +189,20 @@ fn config_rewrite(ctx: &mut Ctx) {
     let Some(path) = ctx.srv.config.file.clone() else {
         return ctx.err("ERR The server is running without a config file");
     };
-    match config::rewrite::rewrite(&ctx.srv.config, &path, &cwd()) {
+    // The users as they are now, written as `user` lines.
+    let mut cfg = ctx.srv.config.clone();
+    cfg.users = ctx
+        .srv
+        .acl
+        .users
+        .iter()
+        .map(|(name, u)| {
+            let mut line = vec![String::from_utf8_lossy(name).into_owned()];
+            line.extend(u.borrow().describe().split(' ').map(str::to_string));
+            line
+        })
+        .collect();
+    match config::rewrite::rewrite(&cfg, &path, &cwd()) {
         Ok(()) => {
             crate::log_notice!("CONFIG REWRITE executed with success.");
             ctx.out().ok();
