@@ -184,3 +184,29 @@ pub fn load_at_startup(srv: &mut crate::server::Server) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Checks a config file `user` line as it is read, as Redis does: a
+/// duplicate user or a malformed rule stops start-up at that line; unknown
+/// command names are only reported when the users are created.
+pub fn check_config_user(rest: &[String], earlier: &[Vec<String>]) -> Result<(), String> {
+    let Some((name, rules)) = rest.split_first() else {
+        return Ok(());
+    };
+    let fail = |reason: &str| Err(format!("Error in user declaration '{name}': {reason}"));
+    if earlier.iter().any(|u| u.first() == Some(name)) {
+        return fail("Duplicate user found. A user can only be defined once in config files");
+    }
+    let ops: Vec<Vec<u8>> = rules.iter().map(|r| r.as_bytes().to_vec()).collect();
+    // Redis 7.0 reports an unbalanced selector with this (stale) reason.
+    let Ok(merged) = merge_selector_args(&ops) else {
+        return fail(super::user::ERR_UNKNOWN_CMD);
+    };
+    let mut probe = User::new(name.as_bytes(), false);
+    for op in &merged {
+        match probe.apply(op, false) {
+            Err(reason) if reason != super::user::ERR_UNKNOWN_CMD => return fail(reason),
+            _ => {}
+        }
+    }
+    Ok(())
+}

@@ -557,7 +557,10 @@ impl Config {
                 }
                 // ACL users and modules belong to later subsystems; the
                 // lines are kept for them.
-                "user" if !rest.is_empty() => self.users.push(rest.to_vec()),
+                "user" if !rest.is_empty() => {
+                    crate::acl::file::check_config_user(rest, &self.users).map_err(err)?;
+                    self.users.push(rest.to_vec())
+                }
                 "loadmodule" if !rest.is_empty() => self.modules.push(rest.to_vec()),
                 "sentinel" => {
                     return Err(err("sentinel directive while not in sentinel mode".into()))
