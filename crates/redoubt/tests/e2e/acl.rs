@@ -215,7 +215,7 @@ fn run_to_exit(extra: &[&str], dir: &std::path::Path) -> (Option<i32>, String) {
     let mut child = std::process::Command::new(redoubt_bin())
         .args(&args)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -230,7 +230,12 @@ fn run_to_exit(extra: &[&str], dir: &std::path::Path) -> (Option<i32>, String) {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    (code, std::fs::read_to_string(&log).unwrap_or_default())
+    // The log, then what went to stderr (config file errors).
+    let mut out = std::fs::read_to_string(&log).unwrap_or_default();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut out);
+    }
+    (code, out)
 }
 
 #[test]
@@ -269,6 +274,20 @@ fn user_lines_in_config_define_users_and_refuse_an_aclfile_too() {
     assert_ne!(code, Some(0));
     assert!(
         log.contains("Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid."),
+        "{log}"
+    );
+    let (code, log) = run_to_exit(&["--user", "a", "on", "--user", "a", "off"], &dir);
+    assert_ne!(code, Some(0));
+    assert!(
+        log.contains("Error in user declaration 'a': Duplicate user found. A user can only be defined once in config files"),
+        "{log}"
+    );
+    let (code, log) = run_to_exit(&["--user", "a", "on", "#abc"], &dir);
+    assert_ne!(code, Some(0));
+    assert!(
+        log.contains(
+            "Error in user declaration 'a': The password hash must be exactly 64 characters"
+        ),
         "{log}"
     );
     let (code, log) = run_to_exit(&["--user", "a", "on", "+nosuch"], &dir);
@@ -528,8 +547,9 @@ fn rename_command_and_gates_behave_like_redis() {
             "No such command in rename-command",
         ),
     ] {
-        let (code, _) = run_to_exit(args, &dir);
+        let (code, out) = run_to_exit(args, &dir);
         assert_ne!(code, Some(0), "{args:?} should be refused ({reason})");
+        assert!(out.contains(reason), "{out}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
