@@ -294,3 +294,7 @@ pub const MODULE_NOT_ALLOWED: &str = "ERR MODULE command not allowed. If the ena
 pub const MODULE_LOAD_FAILED: &str =
     "ERR Error loading the extension. Please check the server logs.";
 pub const MODULE_NO_SUCH: &str = "ERR Error unloading module: no such module with that name";
+pub const SORT_BY_DENIED: &str =
+    "ERR BY option of SORT denied due to insufficient ACL permissions.";
+pub const SORT_GET_DENIED: &str =
+    "ERR GET option of SORT denied due to insufficient ACL permissions.";

@@ -508,3 +508,16 @@ pub fn add_log_entry(
         max,
     );
 }
+
+/// Whether the client's user may read any key (Redis tests the key `*`
+/// against each selector): SORT's BY and GET patterns need it.
+pub fn may_read_all_keys(client: &crate::client::Client) -> bool {
+    let Some(user) = &client.acl_user else {
+        return true;
+    };
+    let u = user.borrow();
+    u.unrestricted
+        || u.selectors
+            .iter()
+            .any(|s| key_allowed(s, b"*", &["access"]))
+}
