@@ -589,3 +589,76 @@ impl User {
         self.selectors.iter().any(|s| s.allchannels)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn described(rules: &[&str]) -> String {
+        let mut u = User::new(b"u", false);
+        for r in rules {
+            u.apply(r.as_bytes(), false).unwrap();
+        }
+        u.describe()
+    }
+
+    #[test]
+    fn descriptions_pick_the_best_categories_then_single_commands() {
+        assert_eq!(described(&[]), "off resetchannels -@all");
+        assert_eq!(
+            described(&["+@all", "-get"]),
+            "off resetchannels +@all -get"
+        );
+        assert_eq!(
+            described(&["+@hash", "-hset"]),
+            "off resetchannels -@all +@hash -hset"
+        );
+        // Best fit first, then what is left (as Redis 7.0.15 prints it).
+        assert!(described(&["+@read", "-@hash", "+hget"])
+            .starts_with("off resetchannels -@all +@bitmap +@geo +@set +@sortedset -bitfield"));
+        // Categories already covered do not count again.
+        assert_eq!(
+            described(&["+@read", "-@hash", "+hget", "+@hash"]),
+            "off resetchannels -@all +@read +hdel +hincrby +hincrbyfloat +hmset +hset +hsetnx"
+        );
+        assert_eq!(
+            described(&["+config|get"]),
+            "off resetchannels -@all +config|get"
+        );
+        assert_eq!(
+            described(&["+config", "-config|set"]),
+            "off resetchannels -@all +config -config|set"
+        );
+        assert_eq!(
+            described(&["+select|0", "+select|1"]),
+            "off resetchannels -@all +select|0 +select|1"
+        );
+        assert_eq!(
+            described(&["+select|0", "+select"]),
+            "off resetchannels -@all +select"
+        );
+    }
+
+    #[test]
+    fn keys_channels_passwords_and_flags() {
+        assert_eq!(
+            described(&["on", "nopass", "%rw~a", "%R~b", "~b", "%W~c", "&x", "&x"]),
+            "on nopass ~a ~b %W~c resetchannels &x -@all"
+        );
+        assert_eq!(
+            described(&["allkeys", "allchannels", "allcommands"]),
+            "off ~* &* +@all"
+        );
+        let mut u = User::new(b"u", false);
+        assert_eq!(u.apply(b"allkeys", false), Ok(()));
+        assert_eq!(u.apply(b"~a", false), Err(ERR_KEY_AFTER_ALL));
+        assert_eq!(u.apply(b"<nope", false), Err(ERR_NO_SUCH_PASSWORD));
+        assert_eq!(u.apply(b"#ABC", false), Err(ERR_BAD_HASH));
+        u.apply(b">pw", false).unwrap();
+        u.apply(b"on", false).unwrap();
+        assert!(u.check_password(b"pw"));
+        assert!(!u.check_password(b"other"));
+        u.apply(b"off", false).unwrap();
+        assert!(!u.check_password(b"pw"));
+    }
+}
