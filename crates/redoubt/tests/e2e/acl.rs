@@ -553,3 +553,19 @@ fn rename_command_and_gates_behave_like_redis() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bind_limits_the_listening_addresses_like_redis() {
+    for flavor in BOTH {
+        let s = ServerHandle::start(flavor, &[("bind", "127.0.0.1 -::1")]);
+        assert_eq!(raw(&mut s.raw(), &["PING"]), "+PONG\r\n");
+        // Another loopback address of the same host is not listened on.
+        let other = std::net::SocketAddr::from(([127, 0, 0, 2], s.port));
+        assert!(
+            TcpStream::connect_timeout(&other, Duration::from_secs(2)).is_err(),
+            "{flavor:?} accepted on 127.0.0.2"
+        );
+        let got = text(q(&mut s.client(), &["CONFIG", "GET", "bind"]));
+        assert_eq!(got, "bind|127.0.0.1 -::1", "{flavor:?}");
+    }
+}
