@@ -452,6 +452,10 @@ impl User {
     }
 
     fn apply_inner(&mut self, op: &[u8], allchannels_default: bool) -> Result<(), &'static str> {
+        // An empty word is no rule at all, as in Redis.
+        if op.is_empty() {
+            return Ok(());
+        }
         let lower = op.to_ascii_lowercase();
         match lower.as_slice() {
             b"on" => self.enabled = true,
