@@ -555,8 +555,9 @@ impl Config {
                     }
                     self.renames.push((rest[0].clone(), rest[1].clone()));
                 }
-                // ACL users and modules belong to later subsystems; the
-                // lines are kept for them.
+                // `user` lines are checked now and become users at
+                // start-up (`acl::file`); modules belong to a later issue,
+                // their lines are kept for it.
                 "user" if !rest.is_empty() => {
                     crate::acl::file::check_config_user(rest, &self.users).map_err(err)?;
                     self.users.push(rest.to_vec())
