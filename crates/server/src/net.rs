@@ -225,9 +225,10 @@ pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, 
     log_verbose!("Client closed connection id={id} addr={peer}");
 }
 
-/// Whether a peer counts as local for protected mode: Redis compares the
-/// address text with "127.0.0.1" and "::1", so 127.0.0.2 is not local.
-fn is_local(peer: SocketAddr) -> bool {
+/// Whether a peer counts as local (protected mode, and the `local` value of
+/// `enable-debug-command` & co.): Redis compares the address text with
+/// "127.0.0.1" and "::1", so 127.0.0.2 is not local.
+pub fn is_local(peer: SocketAddr) -> bool {
     match peer.ip() {
         std::net::IpAddr::V4(v4) => v4 == std::net::Ipv4Addr::LOCALHOST,
         std::net::IpAddr::V6(v6) => v6 == std::net::Ipv6Addr::LOCALHOST,

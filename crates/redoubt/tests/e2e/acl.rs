@@ -554,6 +554,55 @@ fn rename_command_and_gates_behave_like_redis() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Sends `args` from 127.0.0.2 and returns the reply text.
+fn command_from_127_0_0_2(port: u16, args: &[&str]) -> String {
+    use std::io::Write;
+    let mut s = connect_from_127_0_0_2(port);
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut req = format!("*{}\r\n", args.len());
+    for a in args {
+        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    s.write_all(req.as_bytes()).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = s.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[test]
+fn local_gates_accept_only_127_0_0_1_like_redis() {
+    let mut seen = Vec::new();
+    for flavor in BOTH {
+        let s = ServerHandle::start(
+            flavor,
+            &[
+                ("protected-mode", "no"),
+                ("enable-debug-command", "local"),
+                ("enable-module-command", "local"),
+                ("enable-protected-configs", "local"),
+            ],
+        );
+        let dir = s.dir.display().to_string();
+        let mut steps = Vec::new();
+        for cmd in [
+            &["DEBUG", "SLEEP", "0"][..],
+            &["MODULE", "UNLOAD", "x"],
+            &["CONFIG", "SET", "dir", &dir],
+        ] {
+            steps.push(raw(&mut s.raw(), cmd));
+            steps.push(command_from_127_0_0_2(s.port, cmd));
+        }
+        seen.push(steps);
+    }
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(seen[1][0], "+OK\r\n");
+    assert!(
+        seen[1][1].starts_with("-ERR DEBUG command not allowed."),
+        "{:?}",
+        seen[1]
+    );
+}
+
 #[test]
 fn bind_limits_the_listening_addresses_like_redis() {
     for flavor in BOTH {

@@ -98,7 +98,7 @@ fn config_set(ctx: &mut Ctx) {
     };
     let protected_ok = ctx.srv.config.get_str("enable-protected-configs") == "yes"
         || (ctx.srv.config.get_str("enable-protected-configs") == "local"
-            && ctx.client.addr.is_none_or(|a| a.ip().is_loopback()));
+            && ctx.client.addr.is_none_or(crate::net::is_local));
     let mut idxs: Vec<usize> = Vec::with_capacity(pairs.len());
     let mut first_err: Option<String> = None;
     for (name, _) in &pairs {

@@ -19,9 +19,7 @@ pub const COMMANDS: &[(&str, Handler)] = &[
 fn module_allowed(ctx: &Ctx) -> bool {
     match ctx.srv.config.get_str("enable-module-command").as_str() {
         "yes" => true,
-        "local" => ctx.client.addr.is_none_or(|a| {
-            a.ip() == std::net::Ipv4Addr::LOCALHOST || a.ip() == std::net::Ipv6Addr::LOCALHOST
-        }),
+        "local" => ctx.client.addr.is_none_or(crate::net::is_local),
         _ => false,
     }
 }
