@@ -98,7 +98,7 @@ fn config_set(ctx: &mut Ctx) {
     };
     let protected_ok = ctx.srv.config.get_str("enable-protected-configs") == "yes"
         || (ctx.srv.config.get_str("enable-protected-configs") == "local"
-            && ctx.client.addr.is_none_or(|a| a.ip().is_loopback()));
+            && ctx.client.addr.is_none_or(crate::net::is_local));
     let mut idxs: Vec<usize> = Vec::with_capacity(pairs.len());
     let mut first_err: Option<String> = None;
     for (name, _) in &pairs {
@@ -189,7 +189,20 @@ fn config_rewrite(ctx: &mut Ctx) {
     let Some(path) = ctx.srv.config.file.clone() else {
         return ctx.err("ERR The server is running without a config file");
     };
-    match config::rewrite::rewrite(&ctx.srv.config, &path, &cwd()) {
+    // The users as they are now, written as `user` lines.
+    let mut cfg = ctx.srv.config.clone();
+    cfg.users = ctx
+        .srv
+        .acl
+        .users
+        .iter()
+        .map(|(name, u)| {
+            let mut line = vec![String::from_utf8_lossy(name).into_owned()];
+            line.extend(u.borrow().describe().split(' ').map(str::to_string));
+            line
+        })
+        .collect();
+    match config::rewrite::rewrite(&cfg, &path, &cwd()) {
         Ok(()) => {
             crate::log_notice!("CONFIG REWRITE executed with success.");
             ctx.out().ok();
