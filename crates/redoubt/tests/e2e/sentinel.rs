@@ -688,10 +688,62 @@ fn confirmed_writes_survive_twenty_failovers() {
     assert_eq!(r.lost_confirmed, 0, "{r:?}");
 }
 
-/// The same run with real redis-sentinel and redis-server, for the
-/// side-by-side figures (`cargo test -- --ignored`).
+/// The same run with real redis-sentinel and redis-server, and again with
+/// Redoubt, for the side-by-side figures (`bench/failover.sh`).
 #[test]
 #[ignore]
 fn loss_figures_real_redis() {
     let _ = loss_run(Flavor::Redis, Flavor::Redis, 20);
+}
+
+#[test]
+#[ignore]
+fn loss_figures_redoubt() {
+    let _ = loss_run(Flavor::Redoubt, Flavor::Redoubt, 20);
+}
+
+/// Bad sentinel lines stop start-up with Redis's FATAL block: the same
+/// line number, line and reason as redis-sentinel 7.0.
+#[test]
+fn bad_sentinel_config_lines_like_redis() {
+    let dir = crate::harness::temp_dir("badsentinel");
+    let port = crate::harness::free_port();
+    let cases = [
+        "sentinel monitor m 127.0.0.1 6379 0",
+        "sentinel down-after-milliseconds nope 100",
+        "sentinel foo bar",
+        "sentinel myid abc",
+        "sentinel monitor m host.invalid 6379 1",
+        "sentinel monitor m 127.0.0.1 6379 1\nsentinel down-after-milliseconds m 0",
+        "sentinel monitor m 127.0.0.1 6379 1\nsentinel monitor m 127.0.0.1 6380 1",
+    ];
+    let strip = |out: &[u8]| -> String {
+        String::from_utf8_lossy(out)
+            .lines()
+            .map(|l| match l.find(" # ") {
+                Some(i) if l.contains(":X ") => l[i + 3..].to_string(),
+                _ => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for case in cases {
+        let file = dir.join("s.conf");
+        std::fs::write(&file, format!("port {port}\n{case}\n")).expect("write");
+        let run = |prog: &str, args: &[&str]| {
+            let out = std::process::Command::new(prog)
+                .args(args)
+                .arg(&file)
+                .output()
+                .expect("run");
+            assert!(!out.status.success(), "{prog} accepted {case:?}");
+            let mut text = strip(&out.stdout);
+            text.push_str(&strip(&out.stderr));
+            text
+        };
+        let ours = run(crate::harness::redoubt_bin(), &["sentinel"]);
+        let theirs = run("redis-sentinel", &[]);
+        assert_eq!(ours, theirs, "config {case:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
