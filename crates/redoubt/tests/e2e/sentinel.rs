@@ -747,3 +747,73 @@ fn bad_sentinel_config_lines_like_redis() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Passwords everywhere: the servers require one (`auth-pass` tells the
+/// sentinels), and the sentinels require one of clients and of each other
+/// (`requirepass` + `sentinel-pass`). Discovery and failover still work.
+#[test]
+fn failover_with_passwords_everywhere() {
+    let q = |port: u16, pass: &str, args: &[&str]| -> Option<redis::Value> {
+        let c = redis::Client::open(format!("redis://:{pass}@127.0.0.1:{port}/")).ok()?;
+        let mut con = c
+            .get_connection_with_timeout(Duration::from_millis(500))
+            .ok()?;
+        con.set_read_timeout(Some(Duration::from_secs(2))).ok();
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query(&mut con).ok()
+    };
+    let auth = [("requirepass", "srv-pw"), ("masterauth", "srv-pw")];
+    let mut master = ServerHandle::start(Flavor::Redoubt, &auth);
+    let target = format!("127.0.0.1 {}", master.port);
+    let mut d = auth.to_vec();
+    d.push(("replicaof", &target));
+    let replica = ServerHandle::start(Flavor::Redoubt, &d);
+    let conf = format!(
+        "sentinel monitor {NAME} 127.0.0.1 {} 2\n\
+         sentinel down-after-milliseconds {NAME} {DOWN_AFTER}\n\
+         sentinel failover-timeout {NAME} 4000\n\
+         sentinel auth-pass {NAME} srv-pw\n\
+         sentinel sentinel-pass sen-pw\n\
+         requirepass sen-pw\n",
+        master.port
+    );
+    let sentinels: Vec<ServerHandle> = (0..3)
+        .map(|_| ServerHandle::start_sentinel(Flavor::Redoubt, &conf, &[]))
+        .collect();
+    // Without the password a sentinel refuses, as Redis does.
+    let mut raw = sentinels[0].raw();
+    let r = raw.cmd(&[b"SENTINEL", b"myid"]);
+    assert!(r.starts_with(b"-NOAUTH"), "{}", String::from_utf8_lossy(&r));
+    wait_for(
+        "sentinels discover each other and the replica",
+        Duration::from_secs(30),
+        || {
+            sentinels.iter().all(|s| {
+                let m: HashMap<String, String> = q(s.port, "sen-pw", &["SENTINEL", "master", NAME])
+                    .and_then(|v| redis::from_redis_value(&v).ok())
+                    .unwrap_or_default();
+                m.get("num-other-sentinels").map(String::as_str) == Some("2")
+                    && m.get("num-slaves").map(String::as_str) == Some("1")
+                    && m.get("flags").map(String::as_str) == Some("master")
+            })
+        },
+    );
+    let old = master.port;
+    master.kill();
+    wait_for("failover to the replica", Duration::from_secs(20), || {
+        sentinels.iter().all(|s| {
+            let v: Option<(String, u16)> = q(
+                s.port,
+                "sen-pw",
+                &["SENTINEL", "get-master-addr-by-name", NAME],
+            )
+            .and_then(|v| redis::from_redis_value(&v).ok());
+            v.map(|(_, p)| p) == Some(replica.port)
+        })
+    });
+    assert_ne!(old, replica.port);
+    assert!(q(replica.port, "srv-pw", &["SET", "k", "v"]).is_some());
+}
