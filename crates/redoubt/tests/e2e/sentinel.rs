@@ -833,3 +833,55 @@ fn failover_with_passwords_everywhere() {
     assert_ne!(old, replica.port);
     assert!(q(replica.port, "srv-pw", &["SET", "k", "v"]).is_some());
 }
+
+/// A restarted sentinel remembers its id, the replicas, the other
+/// sentinels and the epochs from its rewritten config file.
+#[test]
+fn restarted_sentinel_remembers_the_topology() {
+    let mut f = Fleet::start(Flavor::Redoubt, Flavor::Redoubt, 1, 2, &[]);
+    let myid = |port: u16| -> String {
+        let mut c = conn(port);
+        redis::cmd("SENTINEL")
+            .arg("myid")
+            .query(&mut c)
+            .expect("myid")
+    };
+    // Move the master once so there is an epoch to remember.
+    let old = f.servers[0].port;
+    {
+        let mut c = conn(f.sentinels[0].port);
+        let _: String = redis::cmd("SENTINEL")
+            .arg("failover")
+            .arg(NAME)
+            .query(&mut c)
+            .expect("failover");
+    }
+    let new = f.wait_new_master(old, Duration::from_secs(15));
+    let before = myid(f.sentinels[1].port);
+    let epoch_before = sentinel_master(f.sentinels[1].port)["config-epoch"].clone();
+    assert_ne!(epoch_before, "0");
+    f.sentinels[1].kill();
+    let conf = std::fs::read_to_string(f.sentinels[1].dir.join("sentinel.conf")).expect("conf");
+    assert!(
+        conf.contains(&format!("sentinel monitor {NAME} 127.0.0.1 {new} ")),
+        "{conf}"
+    );
+    assert!(
+        conf.contains(&format!("sentinel known-replica {NAME} 127.0.0.1 {old}")),
+        "{conf}"
+    );
+    assert!(
+        conf.contains(&format!(
+            "sentinel known-sentinel {NAME} 127.0.0.1 {} ",
+            f.sentinels[0].port
+        )),
+        "{conf}"
+    );
+    f.sentinels[1].restart();
+    assert_eq!(myid(f.sentinels[1].port), before);
+    let m = sentinel_master(f.sentinels[1].port);
+    assert_eq!(m["port"], new.to_string());
+    assert_eq!(m["num-slaves"], "1");
+    assert_eq!(m["num-other-sentinels"], "1");
+    assert_eq!(m["config-epoch"], epoch_before);
+}
