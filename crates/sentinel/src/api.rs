@@ -91,6 +91,9 @@ fn flags(m: Option<&Master>, i: &Instance) -> String {
     if i.script_kill_sent {
         f.push("script_kill_sent");
     }
+    if i.master_reboot_since != 0 {
+        f.push("master_reboot");
+    }
     f.join(",")
 }
 

@@ -393,6 +393,9 @@ fn on_reply(
                 _ => false,
             };
             i.links.last_pong_time = now;
+            if matches!(&frame, Frame::Simple(s) if s.eq_ignore_ascii_case(b"PONG")) {
+                i.master_reboot_since = 0;
+            }
             if ok {
                 i.links.last_avail_time = now;
                 i.links.act_ping_time = 0;
@@ -525,11 +528,15 @@ fn refresh_info(srv: &mut Server, st: &mut Sentinel, master: &str, id: u64, text
     };
     let is_the_master = m.inst.id == id;
     let failover = m.failover;
+    let reboot_period = m.master_reboot_down_after;
     let Some(i) = m.instance_mut(id) else { return };
     let mut rebooted = false;
     if let Some(r) = runid {
         if i.runid.as_deref().is_some_and(|old| old != r) {
             rebooted = true;
+            if is_the_master && reboot_period > 0 {
+                i.master_reboot_since = now;
+            }
         }
         i.runid = Some(r);
     }
@@ -829,7 +836,22 @@ fn check_sdown(srv: &mut Server, st: &mut Sentinel, master: &str, id: u64, now: 
     let reports_replica_too_long = is_master
         && !i.role_master
         && now - i.role_reported_time > i.down_after + t.info_period * 2;
-    if elapsed > i.down_after || reports_replica_too_long {
+    // A master that rebooted and is not answering PONG yet (still loading,
+    // say) for longer than `master-reboot-down-after-period`.
+    let reboot_period = if is_master {
+        st.masters
+            .get(master)
+            .map(|m| m.master_reboot_down_after)
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    let Some(i) = inst(st, master, id) else {
+        return;
+    };
+    let rebooting_too_long =
+        i.master_reboot_since != 0 && now - i.master_reboot_since > reboot_period;
+    if elapsed > i.down_after || reports_replica_too_long || rebooting_too_long {
         if !i.s_down() {
             i.s_down_since = now;
             inst_event(srv, st, Level::Warning, "+sdown", master, id, "");

@@ -141,6 +141,9 @@ pub struct Instance {
     pub role_reported_time: i64,
     pub last_pub_time: i64,
     pub script_kill_sent: bool,
+    /// A master seen rebooting (run id changed) and not yet answering PONG
+    /// (`master-reboot-down-after-period`): since when.
+    pub master_reboot_since: i64,
     // Replica fields, from INFO.
     pub master_link_down_time: i64,
     pub master_link_up: bool,
@@ -186,6 +189,7 @@ impl Instance {
             role_reported_time: now,
             last_pub_time: now,
             script_kill_sent: false,
+            master_reboot_since: 0,
             master_link_down_time: 0,
             master_link_up: false,
             slave_master_host: String::new(),
