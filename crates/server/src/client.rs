@@ -88,6 +88,9 @@ pub struct Client {
     /// `master_repl_offset` right after this client's last write (what
     /// `WAIT` waits for).
     pub woff: i64,
+    /// The client that replays the AOF at start-up: runs while the server
+    /// is loading.
+    pub loading: bool,
 }
 
 impl Client {
@@ -122,6 +125,7 @@ impl Client {
             blocked: None,
             deny_blocking: false,
             woff: 0,
+            loading: false,
         }
     }
 

@@ -590,7 +590,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         return Flow::Continue;
     }
     // While the dataset loads, only commands flagged `loading` run.
-    if srv.persist.loading.is_some() && cflags & flags::LOADING == 0 {
+    if srv.persist.loading.is_some() && cflags & flags::LOADING == 0 && !client.loading {
         reject(srv, client, idx, errors::LOADING);
         return Flow::Continue;
     }

@@ -279,3 +279,7 @@ pub const FAILOVER_NOT_A_REPLICA: &str = "ERR FAILOVER target HOST and PORT is n
 pub const FAILOVER_NOT_ONLINE: &str = "ERR FAILOVER target replica is not online.";
 pub const PSYNC_FAILOVER_REPLID: &str = "ERR PSYNC FAILOVER replid must match my replid.";
 pub const SYNC_WHILE_FAILING_OVER: &str = "NOMASTERLINK Can't SYNC while failing over";
+pub const AOF_REWRITE_IN_PROGRESS: &str =
+    "ERR Background append only file rewriting already in progress";
+pub const AOF_REWRITE_FAILED: &str = "ERR Can't execute an AOF background rewriting. Please check the server logs for more information.";
+pub const BGSAVE_WHILE_AOF_REWRITE: &str = "ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.";

@@ -129,6 +129,12 @@ pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, 
             flow
         };
         if !out.is_empty() {
+            // appendfsync always: the reply waits for the fsync covering
+            // what ran before it (one fsync serves a whole turn).
+            let barrier = srv.borrow().aof.reply_barrier();
+            if let Some((mut durable, need)) = barrier {
+                let _ = durable.wait_for(|&v| v >= need).await;
+            }
             if stream.write_all(&out).await.is_err() {
                 break 'conn;
             }

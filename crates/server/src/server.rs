@@ -161,6 +161,8 @@ pub struct Server {
     pub evictor: crate::evict::Evictor,
     /// Replication: backlog, attached replicas, WAITing clients.
     pub repl: crate::replication::ReplState,
+    /// The append-only file (see `persistence::aof`).
+    pub aof: crate::persistence::aof::AofState,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -242,10 +244,13 @@ impl Server {
             blocking: Default::default(),
             evictor: Default::default(),
             repl: Default::default(),
+            aof: Default::default(),
             config,
         };
         let sink = s.repl.sink();
         s.journal.add_sink(sink);
+        let aof_sink = s.aof.sink();
+        s.journal.add_sink(aof_sink);
         s.apply_config();
         s.mem_startup = crate::alloc::allocated() as u64;
         s.mem_peak = s.mem_startup;
@@ -303,6 +308,7 @@ impl Server {
         crate::evict::configure(self);
         self.repl.min_replicas_to_write = self.config.get_int("min-replicas-to-write");
         self.repl.min_replicas_max_lag = self.config.get_int("min-replicas-max-lag");
+        crate::persistence::aof::apply_config(self);
     }
 
     /// Refreshes the cached clock; called before every command.
@@ -495,6 +501,7 @@ impl Server {
         self.close_timed_out_clients();
         crate::replication::master::cron(self);
         crate::persistence::save::cron(self);
+        crate::persistence::aof::cron(self);
         self.refresh_time();
         let s = &self.stats;
         let counters = [s.total_commands, s.net_input_bytes, s.net_output_bytes];

@@ -450,7 +450,6 @@ fn memory(srv: &mut Server, b: &mut String) {
 }
 
 fn persistence(srv: &Server, b: &mut String) {
-    let aof = srv.config.get_bool("appendonly") as u8;
     let p = &srv.persist;
     let now_secs = srv.now_ms / 1000;
     let loading = p.loading.is_some() as u8;
@@ -502,19 +501,7 @@ fn persistence(srv: &Server, b: &mut String) {
          rdb_saves:{}\r\n\
          rdb_last_cow_size:{}\r\n\
          rdb_last_load_keys_expired:{}\r\n\
-         rdb_last_load_keys_loaded:{}\r\n\
-         aof_enabled:{aof}\r\n\
-         aof_rewrite_in_progress:0\r\n\
-         aof_rewrite_scheduled:0\r\n\
-         aof_last_rewrite_time_sec:-1\r\n\
-         aof_current_rewrite_time_sec:-1\r\n\
-         aof_last_bgrewrite_status:ok\r\n\
-         aof_rewrites:0\r\n\
-         aof_rewrites_consecutive_failures:0\r\n\
-         aof_last_write_status:ok\r\n\
-         aof_last_cow_size:0\r\n\
-         module_fork_in_progress:0\r\n\
-         module_fork_last_cow_size:0\r\n",
+         rdb_last_load_keys_loaded:{}\r\n",
         srv.dirty,
         p.last_save_secs,
         if p.last_bgsave_ok { "ok" } else { "err" },
@@ -524,6 +511,7 @@ fn persistence(srv: &Server, b: &mut String) {
         p.load_keys_expired,
         p.load_keys_loaded,
     );
+    crate::persistence::aof::info(srv, b);
 }
 
 fn stats(srv: &Server, b: &mut String) {
