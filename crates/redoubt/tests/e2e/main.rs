@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod aof;
 mod blocking;
 mod check_rdb;
 mod config;
