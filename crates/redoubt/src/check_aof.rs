@@ -35,7 +35,10 @@ pub fn main(args: &[String]) -> i32 {
     };
     let path = PathBuf::from(path);
     if !path.exists() {
-        println!("Cannot open file {}: No such file or directory", path.display());
+        println!(
+            "Cannot open file {}: No such file or directory",
+            path.display()
+        );
         return 1;
     }
     if is_manifest(&path) {
@@ -105,7 +108,11 @@ fn check_multi_part(mpath: &Path, fix: bool) -> i32 {
         } else if i == 0 || files[i - 1].kind == FileType::Base {
             println!("Start to check INCR files.");
         }
-        let kind = if f.kind == FileType::Base { "BASE AOF" } else { "INCR AOF" };
+        let kind = if f.kind == FileType::Base {
+            "BASE AOF"
+        } else {
+            "INCR AOF"
+        };
         let c = match check_file(&p, &f.name) {
             Ok(c) => c,
             Err(e) => {
@@ -138,7 +145,9 @@ fn finish_file(path: &Path, name: &str, c: Checked, fix: bool, last: bool, kind:
         return 1;
     }
     if !last {
-        println!("AOF {name} is not valid and is not the last file: it cannot be fixed by truncation.");
+        println!(
+            "AOF {name} is not valid and is not the last file: it cannot be fixed by truncation."
+        );
         return 1;
     }
     println!(
@@ -201,7 +210,8 @@ fn check_file(path: &Path, name: &str) -> Result<Checked, String> {
         }
         println!("RDB preamble is OK, proceeding with AOF tail...");
         // Where the RDB ends: the AOF tail (if any) starts there.
-        let mut r = rdb::Reader::new(std::io::BufReader::new(open()?)).map_err(|e| e.to_string())?;
+        let mut r =
+            rdb::Reader::new(std::io::BufReader::new(open()?)).map_err(|e| e.to_string())?;
         while r.next_item().map_err(|e| e.to_string())?.is_some() {}
         offset = r.offset();
     }
@@ -244,16 +254,14 @@ fn check_file(path: &Path, name: &str) -> Result<Checked, String> {
                         });
                     }
                     before_multi = Some(start);
-                } else if cmd.eq_ignore_ascii_case(b"exec") {
-                    if before_multi.take().is_none() {
-                        println!("0x{start:16x}: Unexpected EXEC");
-                        return Ok(Checked {
-                            size,
-                            ok_up_to: start,
-                            line: r.line_no(),
-                            error: Some("Unexpected EXEC".into()),
-                        });
-                    }
+                } else if cmd.eq_ignore_ascii_case(b"exec") && before_multi.take().is_none() {
+                    println!("0x{start:16x}: Unexpected EXEC");
+                    return Ok(Checked {
+                        size,
+                        ok_up_to: start,
+                        line: r.line_no(),
+                        error: Some("Unexpected EXEC".into()),
+                    });
                 }
             }
             Err(e) => {

@@ -83,7 +83,19 @@ fn fill(c: &mut redis::Connection, tag: &str) {
     q(c, &["LPOP", &format!("l{tag}")]);
     q(c, &["SADD", &format!("iset{tag}"), "1", "2", "-3"]);
     q(c, &["SADD", &format!("sset{tag}"), "a", "b", "c"]);
-    q(c, &["ZADD", &format!("z{tag}"), "1.5", "a", "-2", "b", "inf", "c"]);
+    q(
+        c,
+        &[
+            "ZADD",
+            &format!("z{tag}"),
+            "1.5",
+            "a",
+            "-2",
+            "b",
+            "inf",
+            "c",
+        ],
+    );
     q(c, &["ZINCRBY", &format!("z{tag}"), "0.25", "a"]);
     q(c, &["PEXPIRE", &format!("h{tag}"), "50000000"]);
     q(c, &["SELECT", "5"]);
@@ -143,7 +155,10 @@ fn dataset(c: &mut redis::Connection) -> BTreeMap<String, String> {
 
 /// Runs `redis-check-aof` (Debian's) on a manifest.
 fn redis_check_aof(manifest: &Path) -> (bool, String) {
-    let out = Command::new("redis-check-aof").arg(manifest).output().unwrap();
+    let out = Command::new("redis-check-aof")
+        .arg(manifest)
+        .output()
+        .unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -217,7 +232,7 @@ fn listed(dir: &Path, kind: &str) -> PathBuf {
         .lines()
         .filter(|l| l.ends_with(&format!("type {kind}")))
         .filter_map(|l| l.split(' ').nth(1))
-        .last()
+        .next_back()
         .unwrap_or_else(|| panic!("no type {kind} file in {m}"))
         .to_string();
     aof_dir(dir).join(name)
@@ -237,22 +252,41 @@ fn redis_check_aof_accepts_our_aof_dir_and_real_redis_loads_it() {
         );
         let mut c = s.client();
         fill(&mut c, "a");
-        assert_eq!(text(&q(&mut c, &["BGREWRITEAOF"])), "Background append only file rewriting started");
+        assert_eq!(
+            text(&q(&mut c, &["BGREWRITEAOF"])),
+            "Background append only file rewriting started"
+        );
         wait_rewrite_done(&mut c);
         fill(&mut c, "b");
         let want = dataset(&mut c);
         assert!(want.len() > 20, "{want:?}");
         drop(c);
-        assert_eq!(s.terminate(Duration::from_secs(10)).and_then(|st| st.code()), Some(0));
+        assert_eq!(
+            s.terminate(Duration::from_secs(10))
+                .and_then(|st| st.code()),
+            Some(0)
+        );
         let base = listed(&keep, "b");
         let ext = if preamble == "yes" { "rdb" } else { "aof" };
-        assert!(base.display().to_string().ends_with(&format!(".base.{ext}")), "{base:?}");
+        assert!(
+            base.display()
+                .to_string()
+                .ends_with(&format!(".base.{ext}")),
+            "{base:?}"
+        );
         let (ok, report) = redis_check_aof(&manifest(&keep));
         assert!(ok, "redis-check-aof refused our AOF:\n{report}");
-        assert!(report.contains("All AOF files and manifest are valid"), "{report}");
+        assert!(
+            report.contains("All AOF files and manifest are valid"),
+            "{report}"
+        );
         let r = start_on(Flavor::Redis, &keep, &[]);
         let mut rc = r.client();
-        assert_eq!(dataset(&mut rc), want, "real Redis read our AOF (preamble {preamble})");
+        assert_eq!(
+            dataset(&mut rc),
+            want,
+            "real Redis read our AOF (preamble {preamble})"
+        );
         drop(rc);
         drop(r);
         // And our own tool agrees.
@@ -261,7 +295,11 @@ fn redis_check_aof_accepts_our_aof_dir_and_real_redis_loads_it() {
             .arg(manifest(&keep))
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         let _ = std::fs::remove_dir_all(keep);
     }
 }
@@ -288,11 +326,18 @@ fn redoubt_loads_an_aof_dir_written_by_real_redis() {
         r.terminate(Duration::from_secs(10));
         let s = start_on(Flavor::Redoubt, &keep, &[]);
         let mut c = s.client();
-        assert_eq!(dataset(&mut c), want, "we read real Redis's AOF (preamble {preamble})");
+        assert_eq!(
+            dataset(&mut c),
+            want,
+            "we read real Redis's AOF (preamble {preamble})"
+        );
         let log = std::fs::read_to_string(s.log_path()).unwrap();
         assert!(log.contains("DB loaded from append only file"), "{log}");
         if preamble == "yes" {
-            assert!(log.contains("Reading RDB base file on AOF loading..."), "{log}");
+            assert!(
+                log.contains("Reading RDB base file on AOF loading..."),
+                "{log}"
+            );
         }
         // We keep appending to the same incremental file.
         q(&mut c, &["SET", "after", "1"]);
@@ -356,7 +401,10 @@ fn appendfsync_always_keeps_every_acknowledged_write_across_kill_9() {
         let mut c = s.client();
         for (key, n) in &acked {
             let have: i64 = text(&q(&mut c, &["GET", key])).parse().unwrap_or(0);
-            assert!(have >= *n, "round {round}: {key} acknowledged {n}, found {have} after kill -9");
+            assert!(
+                have >= *n,
+                "round {round}: {key} acknowledged {n}, found {have} after kill -9"
+            );
         }
         drop(c);
         drop(s);
@@ -416,7 +464,10 @@ fn rewrite_under_write_load_keeps_every_write() {
     });
     let writers = write_load(s.addr(), 2, stop.clone());
     std::thread::sleep(Duration::from_millis(50));
-    assert_eq!(text(&q(&mut c, &["BGREWRITEAOF"])), "Background append only file rewriting started");
+    assert_eq!(
+        text(&q(&mut c, &["BGREWRITEAOF"])),
+        "Background append only file rewriting started"
+    );
     wait_rewrite_done(&mut c);
     std::thread::sleep(Duration::from_millis(50));
     stop.store(true, Ordering::SeqCst);
@@ -427,7 +478,10 @@ fn rewrite_under_write_load_keeps_every_write() {
     assert_eq!(info_field(&mut c, "aof_rewrites"), "1");
     let want = dataset(&mut c);
     for (k, n) in &acked {
-        assert_eq!(want.get(&format!("0:{k}")), Some(&format!("string {n} exp=-1")));
+        assert_eq!(
+            want.get(&format!("0:{k}")),
+            Some(&format!("string {n} exp=-1"))
+        );
     }
     drop(c);
     s.terminate(Duration::from_secs(10));
@@ -469,7 +523,10 @@ fn bgrewriteaof_replies_match_real_redis() {
         let a = raw.read_reply().unwrap();
         let b = raw.read_reply().unwrap();
         assert_eq!(a, b"+Background saving started\r\n", "{flavor:?}");
-        assert_eq!(b, b"+Background append only file rewriting scheduled\r\n", "{flavor:?}");
+        assert_eq!(
+            b, b"+Background append only file rewriting scheduled\r\n",
+            "{flavor:?}"
+        );
         wait_rewrite_done(&mut c);
         assert_eq!(info_field(&mut c, "aof_rewrites"), "2", "{flavor:?}");
     }
@@ -490,11 +547,15 @@ fn config_set_appendonly_yes_writes_a_base_first_and_info_reports_it() {
     assert_eq!(info_field(&mut c, "aof_enabled"), "1");
     q(&mut c, &["SET", "after", "2"]);
     // The write reaches the file on the writer thread, just after.
-    wait_for("aof_current_size to grow past aof_base_size", Duration::from_secs(5), || {
-        let size: u64 = info_field(&mut c, "aof_current_size").parse().unwrap();
-        let base: u64 = info_field(&mut c, "aof_base_size").parse().unwrap();
-        size > base && base > 0
-    });
+    wait_for(
+        "aof_current_size to grow past aof_base_size",
+        Duration::from_secs(5),
+        || {
+            let size: u64 = info_field(&mut c, "aof_current_size").parse().unwrap();
+            let base: u64 = info_field(&mut c, "aof_base_size").parse().unwrap();
+            size > base && base > 0
+        },
+    );
     for f in [
         "aof_pending_rewrite",
         "aof_buffer_length",
@@ -543,13 +604,23 @@ fn truncated_tail_is_dropped_with_aof_load_truncated_yes_and_refused_with_no() {
     let before = snapshot_dir(&aof_dir(&keep));
     let (code, out) = start_failing(&keep, &["--aof-load-truncated", "no"]);
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("Unexpected end of file reading the append only file"), "{out}");
-    assert!(out.contains(&format!("at offset {}", cut.len() - 2)), "{out}");
+    assert!(
+        out.contains("Unexpected end of file reading the append only file"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("at offset {}", cut.len() - 2)),
+        "{out}"
+    );
     assert_eq!(snapshot_dir(&aof_dir(&keep)), before, "files changed");
     let s = start_on(Flavor::Redoubt, &keep, &[("aof-load-truncated", "yes")]);
     let log = std::fs::read_to_string(s.log_path()).unwrap();
     assert!(
-        log.contains(&format!("!!! Truncating the AOF {} at offset {} !!!", incr.file_name().unwrap().to_string_lossy(), good.len())),
+        log.contains(&format!(
+            "!!! Truncating the AOF {} at offset {} !!!",
+            incr.file_name().unwrap().to_string_lossy(),
+            good.len()
+        )),
         "{log}"
     );
     let mut c = s.client();
@@ -573,8 +644,13 @@ fn damaged_aofs_stop_start_up_with_a_clear_message_and_nothing_deleted() {
     bad.extend_from_slice(b"xx\r\n");
     bad.extend_from_slice(&good_incr[20..]);
     std::fs::write(&incr, &bad).unwrap();
-    let cases: Vec<(&str, Box<dyn Fn()>, &str)> = vec![
-        ("garbage in the middle", Box::new(|| {}), "Bad file format reading the append only file"),
+    type Damage<'a> = Box<dyn Fn() + 'a>;
+    let cases: Vec<(&str, Damage, &str)> = vec![
+        (
+            "garbage in the middle",
+            Box::new(|| {}),
+            "Bad file format reading the append only file",
+        ),
         (
             "missing base",
             Box::new(|| {
@@ -598,7 +674,11 @@ fn damaged_aofs_stop_start_up_with_a_clear_message_and_nothing_deleted() {
         let (code, out) = start_failing(&keep, &["--aof-load-truncated", "yes"]);
         assert_eq!(code, Some(1), "{what}: {out}");
         assert!(out.contains(message), "{what}: {out}");
-        assert_eq!(snapshot_dir(&aof_dir(&keep)), before, "{what}: files changed");
+        assert_eq!(
+            snapshot_dir(&aof_dir(&keep)),
+            before,
+            "{what}: files changed"
+        );
     }
     // Repaired, it loads again.
     std::fs::write(manifest(&keep), &good_manifest).unwrap();
@@ -633,7 +713,11 @@ fn check_aof_fix_truncates_a_cut_tail_like_redis_check_aof() {
             .map(str::to_string)
             .collect::<Vec<_>>()
     };
-    assert_eq!(verdict(&ours_text), verdict(&theirs), "{ours_text}\n---\n{theirs}");
+    assert_eq!(
+        verdict(&ours_text),
+        verdict(&theirs),
+        "{ours_text}\n---\n{theirs}"
+    );
     let mut fix = Command::new(redoubt_bin())
         .args(["check-aof", "--fix"])
         .arg(manifest(&keep))

@@ -95,12 +95,17 @@ async fn load_files(srv: &Rc<RefCell<Server>>) -> Result<Option<Manifest>, Strin
         }
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&mpath).map_err(|e| {
-        format!("Fatal error: can't read the AOF manifest file {mname}: {e}")
-    })?;
+    let text = std::fs::read_to_string(&mpath)
+        .map_err(|e| format!("Fatal error: can't read the AOF manifest file {mname}: {e}"))?;
     let m = Manifest::parse(&text).map_err(|e| {
-        log_warning!("*** FATAL AOF MANIFEST FILE ERROR *** in {}", mpath.display());
-        format!("{e}. Check the manifest (redoubt check-aof {}); nothing was changed.", mpath.display())
+        log_warning!(
+            "*** FATAL AOF MANIFEST FILE ERROR *** in {}",
+            mpath.display()
+        );
+        format!(
+            "{e}. Check the manifest (redoubt check-aof {}); nothing was changed.",
+            mpath.display()
+        )
     })?;
     // Every file must be there before anything loads.
     let mut sizes = Vec::new();
@@ -120,9 +125,22 @@ async fn load_files(srv: &Rc<RefCell<Server>>) -> Result<Option<Manifest>, Strin
         let last = i + 1 == files.len();
         let t0 = Instant::now();
         set_loading(srv, total, done, started);
-        load_one(srv, &d.join(&f.name), &f.name, done, total, last, truncate_ok).await?;
+        load_one(
+            srv,
+            &d.join(&f.name),
+            &f.name,
+            done,
+            total,
+            last,
+            truncate_ok,
+        )
+        .await?;
         done += size;
-        let what = if f.kind == FileType::Base { "base" } else { "incr" };
+        let what = if f.kind == FileType::Base {
+            "base"
+        } else {
+            "incr"
+        };
         log_notice!(
             "DB loaded from {what} file {}: {:.3} seconds",
             f.name,
@@ -154,8 +172,9 @@ async fn load_one(
         return Ok(());
     }
     let mut offset = 0;
-    let preamble = has_rdb_preamble(path)
-        .map_err(|e| format!("Fatal error: can't open the append log file {name} for reading: {e}"))?;
+    let preamble = has_rdb_preamble(path).map_err(|e| {
+        format!("Fatal error: can't open the append log file {name} for reading: {e}")
+    })?;
     if preamble {
         log_notice!("Reading RDB base file on AOF loading...");
         let started = srv.borrow().persist.loading.as_ref().map(|l| l.started);
@@ -300,9 +319,7 @@ async fn replay(
             f.sync_all()
         });
     if let Err(e) = truncated {
-        return Err(format!(
-            "Error truncating the AOF file {name}: {e}"
-        ));
+        return Err(format!("Error truncating the AOF file {name}: {e}"));
     }
     log_warning!("AOF {name} loaded anyway because aof-load-truncated is enabled");
     Ok(())

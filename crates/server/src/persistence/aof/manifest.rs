@@ -115,7 +115,7 @@ impl Manifest {
                 .into_iter()
                 .map(|w| String::from_utf8_lossy(&w).into_owned())
                 .collect();
-            if words.len() % 2 != 0 {
+            if !words.len().is_multiple_of(2) {
                 return Err(bad("the keys and values do not pair up"));
             }
             let (mut name, mut seq, mut kind) = (None, None, None);

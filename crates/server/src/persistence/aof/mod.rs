@@ -84,14 +84,16 @@ impl AofFeed {
                 .unwrap_or(0);
             if now > self.last_ts {
                 self.last_ts = now;
-                self.buf.extend_from_slice(format!("#TS:{now}\r\n").as_bytes());
+                self.buf
+                    .extend_from_slice(format!("#TS:{now}\r\n").as_bytes());
             }
         }
         // The AOF has its own selected database, like a replica stream.
         if self.seldb != Some(db) {
             let n = itoa::Buffer::new().format(db).to_string();
-            self.buf
-                .extend_from_slice(format!("*2\r\n$6\r\nSELECT\r\n${}\r\n{n}\r\n", n.len()).as_bytes());
+            self.buf.extend_from_slice(
+                format!("*2\r\n$6\r\nSELECT\r\n${}\r\n{n}\r\n", n.len()).as_bytes(),
+            );
             self.seldb = Some(db);
         }
         self.buf.extend_from_slice(command);
@@ -179,7 +181,9 @@ fn writer_thread(rx: std::sync::mpsc::Receiver<Msg>, shared: Arc<WriterShared>, 
             Some(Msg::Data(bytes, upto)) => {
                 match file.write_all(&bytes) {
                     Ok(()) => {
-                        shared.incr_size.fetch_add(bytes.len() as u64, Ordering::SeqCst);
+                        shared
+                            .incr_size
+                            .fetch_add(bytes.len() as u64, Ordering::SeqCst);
                         shared.write_ok.store(true, Ordering::SeqCst);
                         dirty = true;
                     }
@@ -442,7 +446,10 @@ fn policy(srv: &Server) -> u8 {
 /// Writes the manifest atomically; logs and returns the error.
 pub fn persist_manifest(srv: &Server) -> Result<(), String> {
     manifest::persist(&dir(srv), &manifest_name(srv), &srv.aof.manifest).map_err(|e| {
-        let msg = format!("Can't persist the AOF manifest file {}: {e}", manifest_name(srv));
+        let msg = format!(
+            "Can't persist the AOF manifest file {}: {e}",
+            manifest_name(srv)
+        );
         log_warning!("{msg}");
         msg
     })
@@ -463,12 +470,8 @@ fn open_incr(srv: &Server, name: &str) -> Result<(File, u64), String> {
 
 fn create_dir(srv: &Server) -> Result<(), String> {
     let d = dir(srv);
-    std::fs::create_dir_all(&d).map_err(|e| {
-        format!(
-            "Can't open or create append-only dir {}: {e}",
-            d.display()
-        )
-    })
+    std::fs::create_dir_all(&d)
+        .map_err(|e| format!("Can't open or create append-only dir {}: {e}", d.display()))
 }
 
 /// Called once the dataset is loaded at start-up with `appendonly yes`:
@@ -545,9 +548,8 @@ pub fn start_append_only(srv: &mut Server) -> Result<(), String> {
         srv.aof.rewrite_scheduled = true;
         return Ok(());
     }
-    rewrite::start(srv).map_err(|e| {
+    rewrite::start(srv).inspect_err(|_| {
         log_warning!("Redis needs to enable the AOF but can't trigger a background AOF rewrite operation. Check the above logs for more info about the error.");
-        e
     })
 }
 

@@ -199,10 +199,11 @@ impl<R: BufRead> CommandReader<R> {
             }
             let end = from + len;
             if &self.buf[end..end + 2] != b"\r\n" {
+                // Reported at the argument's start, as redis-check-aof.
                 return Err(self.fail(
                     false,
                     start,
-                    at + len as u64,
+                    at,
                     format!(
                         "Expected \\r\\n, got: {:02x}{:02x}",
                         self.buf[end],
@@ -248,7 +249,9 @@ mod tests {
                         .map(|a| String::from_utf8_lossy(a).into_owned())
                         .collect(),
                 ),
-                Ok(Step::Annotation(a)) => cmds.push(vec![format!("#{}", String::from_utf8_lossy(&a))]),
+                Ok(Step::Annotation(a)) => {
+                    cmds.push(vec![format!("#{}", String::from_utf8_lossy(&a))])
+                }
                 Ok(Step::Eof) => return (cmds, None),
                 Err(e) => return (cmds, Some(e)),
             }
@@ -266,7 +269,11 @@ mod tests {
         assert_eq!(err, None);
         assert_eq!(
             cmds,
-            vec![vec!["#TS:1700000000".to_string()], vec!["SELECT".into(), "0".into()], vec!["set".into(), "k".into(), "".into()]]
+            vec![
+                vec!["#TS:1700000000".to_string()],
+                vec!["SELECT".into(), "0".into()],
+                vec!["set".into(), "k".into(), "".into()]
+            ]
         );
     }
 

@@ -152,9 +152,11 @@ pub async fn drive(srv: &Rc<RefCell<Server>>, p: Pipeline) {
     let conversion = {
         let s = srv.borrow();
         match (&result, &s.aof.rewrite) {
-            (Ok(()), Some(r)) if !r.base_name.ends_with(".rdb") => {
-                Some((r.temp.with_extension("rdb"), dir(&s).join(&r.base_name), r.temp.clone()))
-            }
+            (Ok(()), Some(r)) if !r.base_name.ends_with(".rdb") => Some((
+                r.temp.with_extension("rdb"),
+                dir(&s).join(&r.base_name),
+                r.temp.clone(),
+            )),
             _ => None,
         }
     };
@@ -309,7 +311,8 @@ fn put_cmd(out: &mut Vec<u8>, args: &[&[u8]]) {
 pub fn rdb_to_aof(src: &Path, tmp: &Path, dst: &Path) -> Result<u64, String> {
     let err = |e: &dyn std::fmt::Display| format!("Error converting the AOF base: {e}");
     let f = std::fs::File::open(src).map_err(|e| err(&e))?;
-    let mut r = rdb::Reader::new(std::io::BufReader::with_capacity(1 << 16, f)).map_err(|e| err(&e))?;
+    let mut r =
+        rdb::Reader::new(std::io::BufReader::with_capacity(1 << 16, f)).map_err(|e| err(&e))?;
     let out_f = std::fs::File::create(tmp).map_err(|e| err(&e))?;
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out_f);
     let mut cmd = Vec::with_capacity(4096);
