@@ -117,12 +117,27 @@ impl JournalSink for AofSink {
 enum Msg {
     /// Bytes to append, and the stream offset they end at.
     Data(Vec<u8>, u64),
-    /// Continue in another file (holding `len` bytes already).
-    Switch(File, u64),
+    /// Continue in another file (holding `len` bytes already), once the
+    /// manifest that lists it is durable (written here, off the executor:
+    /// nothing reaches the new file before the manifest names it).
+    Switch(File, u64, Option<ManifestJob>),
     /// Write and fsync everything, then answer.
     Sync(std::sync::mpsc::Sender<()>),
     /// Fsync, answer and stop.
     Stop(std::sync::mpsc::Sender<()>),
+}
+
+/// A manifest to write atomically: directory, file name, contents.
+pub struct ManifestJob {
+    pub dir: PathBuf,
+    pub name: String,
+    pub manifest: Manifest,
+}
+
+impl ManifestJob {
+    pub fn run(&self) -> std::io::Result<()> {
+        manifest::persist(&self.dir, &self.name, &self.manifest)
+    }
 }
 
 /// State the writer thread publishes.
@@ -164,22 +179,48 @@ fn writer_thread(rx: std::sync::mpsc::Receiver<Msg>, shared: Arc<WriterShared>, 
             std::process::exit(1);
         }
     };
+    // A message taken while coalescing, handled next.
+    let mut next: Option<Msg> = None;
     loop {
         let policy = shared.policy.load(Ordering::SeqCst);
-        let wait = if dirty && policy == FSYNC_EVERYSEC {
-            Duration::from_secs(1).saturating_sub(last_fsync.elapsed())
-        } else {
-            Duration::from_secs(3600)
-        };
-        let msg = match rx.recv_timeout(wait) {
-            Ok(m) => Some(m),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        let msg = match next.take() {
+            Some(m) => Some(m),
+            None => {
+                let wait = if dirty && policy == FSYNC_EVERYSEC {
+                    Duration::from_secs(1).saturating_sub(last_fsync.elapsed())
+                } else {
+                    Duration::from_secs(3600)
+                };
+                match rx.recv_timeout(wait) {
+                    Ok(m) => Some(m),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            }
         };
         let skip = shared.skip_fsync.load(Ordering::SeqCst);
         match msg {
-            Some(Msg::Data(bytes, upto)) => {
-                match file.write_all(&bytes) {
+            Some(Msg::Data(bytes, mut upto)) => {
+                let mut r = file.write_all(&bytes);
+                // Group commit: whatever else is already queued goes out
+                // with the same fsync.
+                while r.is_ok() {
+                    match rx.try_recv() {
+                        Ok(Msg::Data(more, to)) => {
+                            r = file.write_all(&more);
+                            shared
+                                .incr_size
+                                .fetch_add(more.len() as u64, Ordering::SeqCst);
+                            upto = to;
+                        }
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                match r {
                     Ok(()) => {
                         shared
                             .incr_size
@@ -198,10 +239,15 @@ fn writer_thread(rx: std::sync::mpsc::Receiver<Msg>, shared: Arc<WriterShared>, 
                 }
                 shared.synced.send_replace(upto);
             }
-            Some(Msg::Switch(f, len)) => {
+            Some(Msg::Switch(f, len, job)) => {
                 if dirty {
                     let _ = fsync(&file);
                     dirty = false;
+                }
+                if let Some(job) = job {
+                    if let Err(e) = job.run() {
+                        log_warning!("Can't persist the AOF manifest file {}: {e}", job.name);
+                    }
                 }
                 file = f;
                 shared.incr_size.store(len, Ordering::SeqCst);
@@ -575,6 +621,19 @@ pub fn stop_append_only(srv: &mut Server) {
     srv.aof.rewrite_scheduled = false;
 }
 
+/// After a replica loaded its master's snapshot, the AOF describes a
+/// dataset that is gone: as Redis does, it is closed and started again
+/// with a rewrite of the new dataset.
+pub fn after_full_sync(srv: &mut Server) {
+    if !srv.aof.enabled && !srv.aof.wait_rewrite {
+        return;
+    }
+    stop_append_only(srv);
+    if let Err(e) = start_append_only(srv) {
+        log_warning!("{e}");
+    }
+}
+
 /// Copies the AOF settings into place after start-up and every
 /// `CONFIG SET`, switching the AOF on or off when `appendonly` changed.
 pub fn apply_config(srv: &mut Server) {
@@ -728,5 +787,62 @@ fn bgrewriteaof(ctx: &mut Ctx) {
             .out()
             .simple(b"Background append only file rewriting started"),
         Err(_) => ctx.err(crate::errors::AOF_REWRITE_FAILED),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testkit::Kit;
+
+    fn recorded(k: &mut Kit) -> String {
+        let f = k.srv.aof.feed.borrow();
+        String::from_utf8_lossy(&f.buf).replace("\r\n", " ")
+    }
+
+    #[test]
+    fn the_aof_has_its_own_selected_db_and_records_effects() {
+        let mut k = Kit::new();
+        k.srv.aof.feed.borrow_mut().on = true;
+        k.run(&["SET", "a", "1"]);
+        k.run(&["SELECT", "2"]);
+        k.run(&["SETEX", "b", "100", "v"]);
+        k.run(&["GET", "b"]);
+        let text = recorded(&mut k);
+        let parts: Vec<&str> = text.split("*").filter(|s| !s.is_empty()).collect();
+        assert_eq!(parts[0], "2 $6 SELECT $1 0 ");
+        assert_eq!(parts[1], "3 $3 SET $1 a $1 1 ");
+        assert_eq!(parts[2], "2 $6 SELECT $1 2 ");
+        assert!(
+            parts[3].starts_with("5 $3 SET $1 b $1 v $4 PXAT "),
+            "{text}"
+        );
+        assert_eq!(parts.len(), 4, "{text}");
+        assert_eq!(
+            k.srv.aof.feed.borrow().appended as usize,
+            k.srv.aof.feed.borrow().buf.len()
+        );
+    }
+
+    #[test]
+    fn timestamps_annotate_the_first_command_of_a_second() {
+        let mut k = Kit::new();
+        {
+            let mut f = k.srv.aof.feed.borrow_mut();
+            f.on = true;
+        }
+        k.run(&["CONFIG", "SET", "aof-timestamp-enabled", "yes"]);
+        k.run(&["SET", "a", "1"]);
+        k.run(&["SET", "a", "2"]);
+        let text = recorded(&mut k);
+        assert!(text.starts_with("#TS:"), "{text}");
+        // One per second: two only if the clock turned between the SETs.
+        assert!(text.matches("#TS:").count() <= 2, "{text}");
+    }
+
+    #[test]
+    fn nothing_is_recorded_while_the_aof_is_off() {
+        let mut k = Kit::new();
+        k.run(&["SET", "a", "1"]);
+        assert_eq!(recorded(&mut k), "");
     }
 }

@@ -14,7 +14,7 @@
 //! With `aof-use-rdb-preamble no` the base is an AOF (commands): the
 //! snapshot is written as RDB first and converted on a background thread.
 
-use super::{dir, filename, open_incr, persist_manifest, Msg, Rewrite};
+use super::{dir, filename, manifest_name, open_incr, ManifestJob, Msg, Rewrite};
 use crate::persistence::save::{self, Pipeline};
 use crate::persistence::snapshot::{fsync_dir, Aux, Snapshot};
 use crate::server::Server;
@@ -72,11 +72,16 @@ pub fn start(srv: &mut Server) -> Result<(), String> {
         log_notice!("Creating AOF incr file {n} on background rewrite");
         let (file, len) = open_incr(srv, &n)?;
         if srv.aof.enabled {
-            // Listed at once: if we crash before the base is written, the
-            // old base and every incremental file still load.
-            persist_manifest(srv)?;
+            // Listed before anything is written to it (the writer thread
+            // persists the manifest first): if we crash before the base is
+            // written, the old base and every incremental file still load.
+            let job = ManifestJob {
+                dir: d.clone(),
+                name: super::manifest_name(srv),
+                manifest: srv.aof.manifest.clone(),
+            };
             if let Some(w) = &srv.aof.writer {
-                let _ = w.tx.send(Msg::Switch(file, len));
+                let _ = w.tx.send(Msg::Switch(file, len, Some(job)));
             }
             srv.aof.earlier_incr_size = srv.aof.current_size() - srv.aof.base_size;
         } else {
@@ -146,87 +151,132 @@ pub async fn drive(srv: &Rc<RefCell<Server>>, p: Pipeline) {
             r.peak_pending = r.peak_pending.max(pending);
         }
     };
-    let Some(mut result) = save::drive_pipeline(srv, p, running, peak).await else {
+    let Some(result) = save::drive_pipeline(srv, p, running, peak).await else {
         return;
     };
-    let conversion = {
+    // The rest is file work (conversion, manifest, deleting history):
+    // done on a thread, so writers never wait for it.
+    let plan = {
         let s = srv.borrow();
-        match (&result, &s.aof.rewrite) {
-            (Ok(()), Some(r)) if !r.base_name.ends_with(".rdb") => Some((
-                r.temp.with_extension("rdb"),
-                dir(&s).join(&r.base_name),
-                r.temp.clone(),
-            )),
-            _ => None,
+        s.aof.rewrite.as_ref().map(|r| {
+            let d = dir(&s);
+            let keep: Vec<String> = r.incr_name.iter().cloned().collect();
+            let mut m = s.aof.manifest.clone();
+            m.install_base(r.base_name.clone(), r.base_seq, &keep);
+            if !s.aof.enabled && !s.aof.wait_rewrite {
+                // BGREWRITEAOF with the AOF off: a base and no increments.
+                m.incrs.clear();
+            }
+            // The writer thread handles messages in order: once it answers
+            // this, it has switched files and written the manifest of the
+            // rewrite's start, which must not land after ours.
+            let barrier = s.aof.writer.as_ref().and_then(|w| {
+                let (tx, rx) = std::sync::mpsc::channel();
+                w.tx.send(Msg::Sync(tx)).ok().map(|_| rx)
+            });
+            Installer {
+                barrier,
+                convert: (!r.base_name.ends_with(".rdb"))
+                    .then(|| (r.temp.with_extension("rdb"), r.temp.clone())),
+                base: d.join(&r.base_name),
+                job: ManifestJob {
+                    dir: d,
+                    name: manifest_name(&s),
+                    manifest: m,
+                },
+                gc: !s.config.get_bool("aof-disable-auto-gc"),
+            }
+        })
+    };
+    let Some(plan) = plan else {
+        return;
+    };
+    let installed = match result {
+        Err(e) => Err(e),
+        Ok(()) => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let spawned = std::thread::Builder::new()
+                .name("aof-rewrite-done".into())
+                .spawn(move || {
+                    let _ = tx.send(plan.run());
+                });
+            match spawned {
+                Ok(_) => rx
+                    .await
+                    .unwrap_or_else(|_| Err("the AOF rewrite thread died".into())),
+                Err(e) => Err(e.to_string()),
+            }
         }
     };
-    if let Some((src, dst, temp)) = conversion {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let spawned = std::thread::Builder::new()
-            .name("aof-rewrite-conv".into())
-            .spawn(move || {
-                let r = rdb_to_aof(&src, &temp, &dst);
-                let _ = std::fs::remove_file(&src);
-                let _ = tx.send(r);
-            });
-        result = match spawned {
-            Ok(_) => rx
-                .await
-                .unwrap_or_else(|_| Err("the AOF conversion thread died".into()))
-                .map(|_| ()),
-            Err(e) => Err(e.to_string()),
-        };
-    }
-    finish(&mut srv.borrow_mut(), result);
+    finish(&mut srv.borrow_mut(), installed);
 }
 
-/// Installs the new base after a successful rewrite, or records the
-/// failure.
-fn finish(srv: &mut Server, result: Result<(), String>) {
+/// What installing a finished rewrite takes, run off the executor.
+struct Installer {
+    barrier: Option<std::sync::mpsc::Receiver<()>>,
+    /// Without the RDB preamble: the snapshot to convert, and the temp
+    /// file the commands go to.
+    convert: Option<(PathBuf, PathBuf)>,
+    base: PathBuf,
+    job: ManifestJob,
+    gc: bool,
+}
+
+impl Installer {
+    /// Converts the base if needed, switches the manifest, deletes the
+    /// history. Returns the manifest now on disk and the base's size.
+    fn run(mut self) -> Result<(super::Manifest, u64), String> {
+        if let Some(b) = self.barrier.take() {
+            let _ = b.recv();
+        }
+        if let Some((src, tmp)) = &self.convert {
+            let r = rdb_to_aof(src, tmp, &self.base);
+            let _ = std::fs::remove_file(src);
+            r?;
+        }
+        let size = std::fs::metadata(&self.base)
+            .map_err(|e| format!("Can't stat the new AOF base {}: {e}", self.base.display()))?
+            .len();
+        log_notice!("Background AOF rewrite terminated with success");
+        if let Err(e) = self.job.run() {
+            let _ = std::fs::remove_file(&self.base);
+            return Err(format!(
+                "Can't persist the AOF manifest file {}: {e}",
+                self.job.name
+            ));
+        }
+        // The old files are history now: gone once the manifest that no
+        // longer needs them is durable.
+        if self.gc {
+            let history = std::mem::take(&mut self.job.manifest.history);
+            for h in &history {
+                log_notice!("Removing the history file {} in the background", h.name);
+                let _ = std::fs::remove_file(self.job.dir.join(&h.name));
+            }
+            if let Err(e) = self.job.run() {
+                log_warning!("Can't persist the AOF manifest file {}: {e}", self.job.name);
+            }
+        }
+        Ok((self.job.manifest, size))
+    }
+}
+
+/// Records the outcome of a rewrite (the files are in place already when
+/// it succeeded).
+fn finish(srv: &mut Server, result: Result<(super::Manifest, u64), String>) {
     let Some(run) = srv.aof.rewrite.take() else {
         return;
     };
     srv.aof.last_rewrite_time_sec = run.started.elapsed().as_secs() as i64;
     srv.aof.last_cow_size = run.peak_pending;
-    let d = dir(srv);
-    let installed = result.and_then(|()| {
-        log_notice!("Background AOF rewrite terminated with success");
-        let size = std::fs::metadata(d.join(&run.base_name))
-            .map_err(|e| format!("Can't stat the new AOF base {}: {e}", run.base_name))?
-            .len();
-        let keep: Vec<String> = run.incr_name.iter().cloned().collect();
-        let before = srv.aof.manifest.clone();
-        srv.aof
-            .manifest
-            .install_base(run.base_name.clone(), run.base_seq, &keep);
-        if let Err(e) = persist_manifest(srv) {
-            srv.aof.manifest = before;
-            let _ = std::fs::remove_file(d.join(&run.base_name));
-            return Err(e);
-        }
-        Ok(size)
-    });
-    match installed {
-        Ok(size) => {
-            // The old files are history now: gone once the manifest that
-            // no longer needs them is durable.
-            if !srv.config.get_bool("aof-disable-auto-gc") {
-                let history = std::mem::take(&mut srv.aof.manifest.history);
-                for h in &history {
-                    log_notice!("Removing the history file {} in the background", h.name);
-                    let _ = std::fs::remove_file(d.join(&h.name));
-                }
-                let _ = persist_manifest(srv);
-            }
+    match result {
+        Ok((m, size)) => {
+            srv.aof.manifest = m;
             srv.aof.base_size = size;
             srv.aof.earlier_incr_size = 0;
             if srv.aof.wait_rewrite {
                 srv.aof.wait_rewrite = false;
                 srv.aof.enabled = true;
-            }
-            if !srv.aof.enabled {
-                // BGREWRITEAOF with the AOF off: a base and no increments.
-                srv.aof.manifest.incrs.clear();
             }
             srv.aof.rewrite_base_size = srv.aof.current_size();
             srv.aof.rewrites += 1;
@@ -237,6 +287,7 @@ fn finish(srv: &mut Server, result: Result<(), String>) {
         Err(e) => {
             Snapshot::abort(&mut srv.dbs);
             let _ = std::fs::remove_file(&run.temp);
+            let _ = std::fs::remove_file(run.temp.with_extension("rdb"));
             log_warning!("Background AOF rewrite terminated with error: {e}");
             srv.aof.last_rewrite_ok = false;
             srv.aof.consecutive_failures += 1;
