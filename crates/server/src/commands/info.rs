@@ -454,30 +454,6 @@ fn persistence(srv: &Server, b: &mut String) {
     let now_secs = srv.now_ms / 1000;
     let loading = p.loading.is_some() as u8;
     let _ = write!(b, "loading:{loading}\r\nasync_loading:0\r\n");
-    if let Some(l) = &p.loading {
-        let perc = if l.total_bytes > 0 {
-            l.loaded_bytes as f64 * 100.0 / l.total_bytes as f64
-        } else {
-            0.0
-        };
-        let elapsed = l.started.elapsed().as_secs_f64();
-        let eta = if l.loaded_bytes > 0 {
-            ((l.total_bytes - l.loaded_bytes.min(l.total_bytes)) as f64 * elapsed
-                / l.loaded_bytes as f64) as i64
-        } else {
-            1
-        };
-        let _ = write!(
-            b,
-            "loading_start_time:{}\r\n\
-             loading_total_bytes:{}\r\n\
-             loading_rdb_used_mem:0\r\n\
-             loading_loaded_bytes:{}\r\n\
-             loading_loaded_perc:{perc:.2}\r\n\
-             loading_eta_seconds:{eta}\r\n",
-            l.start_secs, l.total_bytes, l.loaded_bytes
-        );
-    }
     // The "cow" fields report our extra memory during a save: bytes
     // serialised ahead of the writer (we never fork).
     let (in_progress, current_secs, cow) = match &p.bgsave {
@@ -512,6 +488,31 @@ fn persistence(srv: &Server, b: &mut String) {
         p.load_keys_loaded,
     );
     crate::persistence::aof::info(srv, b);
+    // Redis prints the loading progress last.
+    if let Some(l) = &p.loading {
+        let perc = if l.total_bytes > 0 {
+            l.loaded_bytes as f64 * 100.0 / l.total_bytes as f64
+        } else {
+            0.0
+        };
+        let elapsed = l.started.elapsed().as_secs_f64();
+        let eta = if l.loaded_bytes > 0 {
+            ((l.total_bytes - l.loaded_bytes.min(l.total_bytes)) as f64 * elapsed
+                / l.loaded_bytes as f64) as i64
+        } else {
+            1
+        };
+        let _ = write!(
+            b,
+            "loading_start_time:{}\r\n\
+             loading_total_bytes:{}\r\n\
+             loading_rdb_used_mem:0\r\n\
+             loading_loaded_bytes:{}\r\n\
+             loading_loaded_perc:{perc:.2}\r\n\
+             loading_eta_seconds:{eta}\r\n",
+            l.start_secs, l.total_bytes, l.loaded_bytes
+        );
+    }
 }
 
 fn stats(srv: &Server, b: &mut String) {

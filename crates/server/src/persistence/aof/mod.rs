@@ -749,7 +749,8 @@ pub fn info(srv: &Server, b: &mut String) {
         if write_ok { "ok" } else { "err" },
         a.last_cow_size,
     );
-    if a.enabled {
+    // Shown whenever `appendonly` is set, loading included, as Redis.
+    if srv.config.get_bool("appendonly") {
         let pending = a
             .writer
             .as_ref()
