@@ -811,3 +811,30 @@ fn a_replica_with_appendonly_rewrites_its_aof_after_a_full_sync() {
     drop(r);
     let _ = std::fs::remove_dir_all(keep);
 }
+
+#[test]
+fn with_appendonly_yes_the_aof_wins_over_the_rdb() {
+    for flavor in [Flavor::Redoubt, Flavor::Redis] {
+        let keep = temp_dir("aof-wins");
+        let d = keep.display().to_string();
+        let mut s = ServerHandle::start(flavor, &[("dir", &d)]);
+        let mut c = s.client();
+        q(&mut c, &["SET", "fromrdb", "1"]);
+        q(&mut c, &["SAVE"]);
+        drop(c);
+        s.kill();
+        // No AOF yet: the RDB is not loaded, an empty AOF is created.
+        let mut s = start_on(flavor, &keep, &[]);
+        let mut c = s.client();
+        assert_eq!(text(&q(&mut c, &["DBSIZE"])), "0", "{flavor:?}");
+        q(&mut c, &["SET", "fromaof", "1"]);
+        drop(c);
+        s.terminate(Duration::from_secs(10));
+        let s = start_on(flavor, &keep, &[]);
+        let mut c = s.client();
+        assert_eq!(text(&q(&mut c, &["KEYS", "*"])), "[fromaof]", "{flavor:?}");
+        drop(c);
+        drop(s);
+        let _ = std::fs::remove_dir_all(keep);
+    }
+}
