@@ -395,7 +395,7 @@ fn appendfsync_always_keeps_every_acknowledged_write_across_kill_9() {
     let keep = temp_dir("aof-crash");
     for round in 0..20 {
         let mut s = start_on(Flavor::Redoubt, &keep, &[("appendfsync", "always")]);
-        let acked = kill_under_load(&mut s, 4, Duration::from_millis(150));
+        let acked = kill_under_load(&mut s, 4, Duration::from_millis(300));
         drop(s);
         let s = start_on(Flavor::Redoubt, &keep, &[("appendfsync", "always")]);
         let mut c = s.client();

@@ -438,8 +438,3 @@ pub fn rdb_to_aof(src: &Path, tmp: &Path, dst: &Path) -> Result<u64, String> {
     fsync_dir(dst);
     Ok(size)
 }
-
-/// The file a rewrite of the given name writes to while in progress.
-pub fn temp_path(srv: &Server) -> PathBuf {
-    dir(srv).join(temp_name())
-}
