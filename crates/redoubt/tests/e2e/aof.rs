@@ -546,6 +546,32 @@ fn bgrewriteaof_replies_match_real_redis() {
         );
         wait_rewrite_done(&mut c);
         assert_eq!(info_field(&mut c, "aof_rewrites"), "2", "{flavor:?}");
+        // BGSAVE SCHEDULE during a rewrite; BGREWRITEAOF inside EXEC.
+        raw.send(b"BGREWRITEAOF\r\nBGSAVE SCHEDULE\r\n");
+        raw.read_reply().unwrap();
+        assert_eq!(
+            raw.read_reply().unwrap(),
+            b"+Background saving scheduled\r\n",
+            "{flavor:?}"
+        );
+        wait_rewrite_done(&mut c);
+        wait_for("the scheduled BGSAVE", Duration::from_secs(20), || {
+            info_field(&mut c, "rdb_saves") == "2"
+                && info_field(&mut c, "rdb_bgsave_in_progress") == "0"
+        });
+        raw.send(b"MULTI\r\nBGREWRITEAOF\r\nEXEC\r\n");
+        raw.read_reply().unwrap();
+        raw.read_reply().unwrap();
+        assert_eq!(
+            raw.read_reply().unwrap(),
+            b"*1\r\n+Background append only file rewriting scheduled\r\n",
+            "{flavor:?}"
+        );
+        wait_for(
+            "the rewrite scheduled by EXEC",
+            Duration::from_secs(20),
+            || info_field(&mut c, "aof_rewrites") == "4",
+        );
     }
 }
 
@@ -840,5 +866,29 @@ fn with_appendonly_yes_the_aof_wins_over_the_rdb() {
         drop(c);
         drop(s);
         let _ = std::fs::remove_dir_all(keep);
+    }
+}
+
+#[test]
+fn info_persistence_lists_the_same_fields_as_redis() {
+    let names = |flavor: Flavor, appendonly: &str| {
+        let keep = temp_dir("aof-info");
+        let d = keep.display().to_string();
+        let s = ServerHandle::start(flavor, &[("dir", &d), ("appendonly", appendonly)]);
+        let mut c = s.client();
+        let info = text(&q(&mut c, &["INFO", "persistence"]));
+        drop(c);
+        drop(s);
+        let _ = std::fs::remove_dir_all(keep);
+        info.lines()
+            .filter_map(|l| l.split_once(':').map(|(k, _)| k.to_string()))
+            .collect::<Vec<_>>()
+    };
+    for appendonly in ["no", "yes"] {
+        assert_eq!(
+            names(Flavor::Redoubt, appendonly),
+            names(Flavor::Redis, appendonly),
+            "appendonly {appendonly}"
+        );
     }
 }
