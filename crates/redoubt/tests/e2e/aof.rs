@@ -892,3 +892,63 @@ fn info_persistence_lists_the_same_fields_as_redis() {
         );
     }
 }
+
+/// Starts a server whose files may not grow past 64 KiB (`ulimit -f`,
+/// SIGXFSZ ignored), so AOF writes fail as on a full disk.
+fn start_with_small_file_limit(flavor: Flavor, dir: &Path) -> (std::process::Child, u16) {
+    let port = crate::harness::free_port();
+    let bin = match flavor {
+        Flavor::Redis => "redis-server".to_string(),
+        Flavor::Redoubt => format!("{} server", redoubt_bin()),
+    };
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 64; exec {bin} --port {port} --bind 127.0.0.1 --save '' \
+         --appendonly yes --dir {} --logfile server.log",
+        dir.display()
+    );
+    let child = Command::new("sh").args(["-c", &script]).spawn().unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    wait_for("the server to listen", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(addr).is_ok()
+    });
+    (child, port)
+}
+
+#[test]
+fn writes_are_refused_with_misconf_while_the_aof_cannot_be_written() {
+    for flavor in [Flavor::Redoubt, Flavor::Redis] {
+        let keep = temp_dir("aof-full");
+        let (mut child, port) = start_with_small_file_limit(flavor, &keep);
+        let mut raw =
+            crate::harness::Raw::connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+        let big = vec![b'x'; 20_000];
+        let mut replies = Vec::new();
+        for i in 0..6 {
+            let key = format!("k{i}");
+            let r = raw.cmd(&[b"SET", key.as_bytes(), &big]);
+            replies.push(String::from_utf8_lossy(&r).into_owned());
+            // The write reaches the file (and fails) just after the reply.
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let refused = replies
+            .iter()
+            .filter(|r| r.starts_with("-MISCONF Errors writing to the AOF file: "))
+            .count();
+        assert!(refused >= 2, "{flavor:?}: {replies:?}");
+        let ping = String::from_utf8_lossy(&raw.cmd(&[b"PING"])).into_owned();
+        assert!(
+            ping.starts_with("-MISCONF Errors writing to the AOF file: "),
+            "{flavor:?}: {ping}"
+        );
+        // Reads still work.
+        assert_eq!(raw.cmd(&[b"STRLEN", b"k0"]), b":20000\r\n", "{flavor:?}");
+        let info = String::from_utf8_lossy(&raw.cmd(&[b"INFO", b"persistence"])).into_owned();
+        assert!(
+            info.contains("aof_last_write_status:err"),
+            "{flavor:?}: {info}"
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(keep);
+    }
+}

@@ -269,6 +269,7 @@ impl AofState {
             policy: AtomicU8::new(policy),
             skip_fsync: AtomicBool::new(false),
             write_ok: AtomicBool::new(true),
+            last_error: std::sync::Mutex::new(String::new()),
             fsync_pending: AtomicBool::new(false),
         });
         let thread_shared = shared.clone();
@@ -534,6 +535,22 @@ pub fn shutdown(srv: &mut Server) {
         log_notice!("Calling fsync() on the AOF file.");
         srv.aof.stop_writer();
     }
+}
+
+/// The MISCONF error that refuses writes while the AOF cannot be written
+/// (Redis's rule: data the client believes safe must reach the file).
+pub fn write_error(srv: &Server) -> Option<String> {
+    let w = srv.aof.writer.as_ref()?;
+    if w.shared.write_ok.load(Ordering::Relaxed) {
+        return None;
+    }
+    let why = w
+        .shared
+        .last_error
+        .lock()
+        .map(|e| e.clone())
+        .unwrap_or_default();
+    Some(format!("MISCONF Errors writing to the AOF file: {why}"))
 }
 
 /// The task that hands each event-loop turn's effects to the writer.

@@ -59,6 +59,8 @@ pub struct WriterShared {
     /// `no-appendfsync-on-rewrite` while a rewrite or save runs.
     pub skip_fsync: AtomicBool,
     pub write_ok: AtomicBool,
+    /// Why the last write failed (`strerror` text), for MISCONF.
+    pub last_error: std::sync::Mutex<String>,
     /// An fsync is due (everysec), for `aof_pending_bio_fsync`.
     pub fsync_pending: AtomicBool,
 }
@@ -70,26 +72,114 @@ pub struct Writer {
     pub thread: Option<std::thread::JoinHandle<()>>,
 }
 
-fn fsync(f: &File) -> std::io::Result<()> {
-    f.sync_data()
+/// The writer thread's own state.
+struct Out {
+    file: File,
+    /// Written since the last fsync.
+    dirty: bool,
+    last_fsync: Instant,
+    /// Bytes not yet written (a batch, or what a failed write left), and
+    /// the stream offset they end at.
+    pending: Vec<u8>,
+    upto: u64,
+    /// The last write failed; retried once a second.
+    failing: bool,
 }
 
-pub fn writer_thread(
-    rx: std::sync::mpsc::Receiver<Msg>,
-    shared: Arc<WriterShared>,
-    mut file: File,
-) {
-    let mut dirty = false;
-    let mut last_fsync = Instant::now();
-    let fail = |what: &str, e: std::io::Error, shared: &WriterShared| {
-        log_warning!("Error {what} the AOF file: {e}");
-        shared.write_ok.store(false, Ordering::SeqCst);
-        // As Redis: under `always` an acknowledged write must be on disk;
-        // when that cannot be promised, stop rather than lie.
+/// An OS error as `strerror` words it (no " (os error N)").
+fn strerror(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+impl Out {
+    /// Under `always` an acknowledged write must be on disk: when that
+    /// cannot be promised, stop rather than lie (as Redis).
+    fn fatal_if_always(shared: &WriterShared) {
         if shared.policy.load(Ordering::SeqCst) == FSYNC_ALWAYS {
             log_warning!("Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...");
             std::process::exit(1);
         }
+    }
+
+    fn fsync(&mut self, shared: &WriterShared) {
+        if let Err(e) = self.file.sync_data() {
+            log_warning!("Error syncing the AOF file: {}", strerror(&e));
+            *shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) = strerror(&e);
+            shared.write_ok.store(false, Ordering::SeqCst);
+            Out::fatal_if_always(shared);
+        }
+        self.dirty = false;
+        self.last_fsync = Instant::now();
+    }
+
+    /// Writes what is pending; fsyncs under `always`; publishes the
+    /// durable offset. A failed write is undone (the file must end on a
+    /// whole command) and kept for the next attempt.
+    fn flush(&mut self, shared: &WriterShared, skip_fsync: bool) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let before = shared.incr_size.load(Ordering::SeqCst);
+        match self.file.write_all(&self.pending) {
+            Ok(()) => {
+                shared
+                    .incr_size
+                    .fetch_add(self.pending.len() as u64, Ordering::SeqCst);
+                self.pending.clear();
+                self.dirty = true;
+                if self.failing {
+                    self.failing = false;
+                    log_warning!("AOF write error looks solved, Redis can write again.");
+                }
+                shared.write_ok.store(true, Ordering::SeqCst);
+                if shared.policy.load(Ordering::SeqCst) == FSYNC_ALWAYS && !skip_fsync {
+                    self.fsync(shared);
+                }
+                shared.synced.send_replace(self.upto);
+            }
+            Err(e) => {
+                // Part of it may have gone out: Redis calls that a short
+                // write and reports it as a full disk.
+                let written = self
+                    .file
+                    .metadata()
+                    .map_or(0, |m| m.len().saturating_sub(before));
+                let why = if written > 0 {
+                    if !self.failing {
+                        log_warning!(
+                            "Short write while writing to the AOF file: (nwritten={written}, expected={})",
+                            self.pending.len()
+                        );
+                    }
+                    strerror(&std::io::Error::from_raw_os_error(libc::ENOSPC))
+                } else {
+                    if !self.failing {
+                        log_warning!("Error writing to the AOF file: {}", strerror(&e));
+                    }
+                    strerror(&e)
+                };
+                let _ = self.file.set_len(before);
+                self.failing = true;
+                *shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) = why;
+                shared.write_ok.store(false, Ordering::SeqCst);
+                Out::fatal_if_always(shared);
+            }
+        }
+    }
+}
+
+pub fn writer_thread(rx: std::sync::mpsc::Receiver<Msg>, shared: Arc<WriterShared>, file: File) {
+    let mut out = Out {
+        file,
+        dirty: false,
+        last_fsync: Instant::now(),
+        pending: Vec::new(),
+        upto: 0,
+        failing: false,
     };
     // A message taken while coalescing, handled next.
     let mut next: Option<Msg> = None;
@@ -98,8 +188,10 @@ pub fn writer_thread(
         let msg = match next.take() {
             Some(m) => Some(m),
             None => {
-                let wait = if dirty && policy == FSYNC_EVERYSEC {
-                    Duration::from_secs(1).saturating_sub(last_fsync.elapsed())
+                let wait = if out.failing {
+                    Duration::from_secs(1)
+                } else if out.dirty && policy == FSYNC_EVERYSEC {
+                    Duration::from_secs(1).saturating_sub(out.last_fsync.elapsed())
                 } else {
                     Duration::from_secs(3600)
                 };
@@ -112,18 +204,16 @@ pub fn writer_thread(
         };
         let skip = shared.skip_fsync.load(Ordering::SeqCst);
         match msg {
-            Some(Msg::Data(bytes, mut upto)) => {
-                let mut r = file.write_all(&bytes);
+            Some(Msg::Data(bytes, upto)) => {
+                out.pending.extend_from_slice(&bytes);
+                out.upto = upto;
                 // Group commit: whatever else is already queued goes out
-                // with the same fsync.
-                while r.is_ok() {
+                // with the same write and fsync.
+                loop {
                     match rx.try_recv() {
                         Ok(Msg::Data(more, to)) => {
-                            r = file.write_all(&more);
-                            shared
-                                .incr_size
-                                .fetch_add(more.len() as u64, Ordering::SeqCst);
-                            upto = to;
+                            out.pending.extend_from_slice(&more);
+                            out.upto = to;
                         }
                         Ok(other) => {
                             next = Some(other);
@@ -132,61 +222,47 @@ pub fn writer_thread(
                         Err(_) => break,
                     }
                 }
-                match r {
-                    Ok(()) => {
-                        shared
-                            .incr_size
-                            .fetch_add(bytes.len() as u64, Ordering::SeqCst);
-                        shared.write_ok.store(true, Ordering::SeqCst);
-                        dirty = true;
-                    }
-                    Err(e) => fail("writing to", e, &shared),
-                }
-                if policy == FSYNC_ALWAYS && !skip {
-                    if let Err(e) = fsync(&file) {
-                        fail("fsyncing", e, &shared);
-                    }
-                    dirty = false;
-                    last_fsync = Instant::now();
-                }
-                shared.synced.send_replace(upto);
+                out.flush(&shared, skip);
             }
             Some(Msg::Switch(f, len, job)) => {
-                if dirty {
-                    let _ = fsync(&file);
-                    dirty = false;
+                out.flush(&shared, skip);
+                if out.dirty {
+                    out.fsync(&shared);
                 }
                 if let Some(job) = job {
                     if let Err(e) = job.run() {
                         log_warning!("Can't persist the AOF manifest file {}: {e}", job.name);
                     }
                 }
-                file = f;
+                out.file = f;
                 shared.incr_size.store(len, Ordering::SeqCst);
             }
             Some(Msg::Sync(ack)) => {
-                let _ = fsync(&file);
-                dirty = false;
+                out.flush(&shared, skip);
+                out.fsync(&shared);
                 let _ = ack.send(());
             }
             Some(Msg::Stop(ack)) => {
-                let _ = fsync(&file);
+                out.flush(&shared, skip);
+                out.fsync(&shared);
                 let _ = ack.send(());
                 return;
             }
-            None => {}
+            None => out.flush(&shared, skip),
         }
-        if dirty && policy == FSYNC_EVERYSEC && last_fsync.elapsed() >= Duration::from_secs(1) {
+        if out.dirty
+            && policy == FSYNC_EVERYSEC
+            && out.last_fsync.elapsed() >= Duration::from_secs(1)
+        {
             shared.fsync_pending.store(true, Ordering::SeqCst);
-            if !skip {
-                if let Err(e) = fsync(&file) {
-                    fail("fsyncing", e, &shared);
-                }
-                dirty = false;
+            if skip {
+                out.last_fsync = Instant::now();
+            } else {
+                out.fsync(&shared);
             }
-            last_fsync = Instant::now();
             shared.fsync_pending.store(false, Ordering::SeqCst);
         }
     }
-    let _ = fsync(&file);
+    out.flush(&shared, false);
+    out.fsync(&shared);
 }
