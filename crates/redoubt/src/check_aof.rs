@@ -56,7 +56,8 @@ pub fn main(args: &[String]) -> i32 {
     }
 }
 
-/// Whether `path` is a manifest: named so, or its first line says
+/// Whether `path` is a manifest: named so, or its first line that is not
+/// a comment (an AOF may start with a `#TS:` annotation too) says
 /// `file ...`.
 fn is_manifest(path: &Path) -> bool {
     if path.extension().is_some_and(|e| e == "manifest") {
@@ -65,9 +66,16 @@ fn is_manifest(path: &Path) -> bool {
     let Ok(f) = std::fs::File::open(path) else {
         return false;
     };
-    let mut first = Vec::new();
-    let _ = std::io::Read::take(std::io::BufReader::new(f), 1024).read_until(b'\n', &mut first);
-    first.starts_with(b"file ") || first.starts_with(b"#")
+    let mut r = std::io::BufReader::new(f);
+    for _ in 0..64 {
+        let mut line = Vec::new();
+        match std::io::Read::take(&mut r, 1024).read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return false,
+            Ok(_) if line.starts_with(b"#") => continue,
+            Ok(_) => return line.starts_with(b"file "),
+        }
+    }
+    false
 }
 
 fn check_multi_part(mpath: &Path, fix: bool) -> i32 {
@@ -225,7 +233,10 @@ fn check_file(path: &Path, name: &str) -> Result<Checked, String> {
         match r.next_step() {
             Ok(Step::Eof) => {
                 if let Some(at) = before_multi {
-                    println!("Reached EOF before reading EXEC for MULTI");
+                    println!(
+                        "0x{:16x}: Reached EOF before reading EXEC for MULTI",
+                        r.last_arg_at
+                    );
                     return Ok(Checked {
                         size,
                         ok_up_to: at,
@@ -245,7 +256,7 @@ fn check_file(path: &Path, name: &str) -> Result<Checked, String> {
                 let cmd = r.args().get(0);
                 if cmd.eq_ignore_ascii_case(b"multi") {
                     if before_multi.is_some() {
-                        println!("0x{start:16x}: Unexpected MULTI");
+                        println!("0x{:16x}: Unexpected MULTI in AOF {name}", r.last_arg_at);
                         return Ok(Checked {
                             size,
                             ok_up_to: before_multi.unwrap_or(start),
@@ -255,7 +266,7 @@ fn check_file(path: &Path, name: &str) -> Result<Checked, String> {
                     }
                     before_multi = Some(start);
                 } else if cmd.eq_ignore_ascii_case(b"exec") && before_multi.take().is_none() {
-                    println!("0x{start:16x}: Unexpected EXEC");
+                    println!("0x{:16x}: Unexpected EXEC in AOF {name}", r.last_arg_at);
                     return Ok(Checked {
                         size,
                         ok_up_to: start,
@@ -265,7 +276,11 @@ fn check_file(path: &Path, name: &str) -> Result<Checked, String> {
                 }
             }
             Err(e) => {
-                println!("0x{:16x}: {}", e.at, e.reason);
+                if e.not_a_command {
+                    println!("AOF {name} format error");
+                } else {
+                    println!("0x{:16x}: {}", e.at, e.reason);
+                }
                 return Ok(Checked {
                     size,
                     ok_up_to: before_multi.unwrap_or(e.valid_up_to),

@@ -952,3 +952,59 @@ fn writes_are_refused_with_misconf_while_the_aof_cannot_be_written() {
         let _ = std::fs::remove_dir_all(keep);
     }
 }
+
+#[test]
+fn check_aof_reports_single_files_like_redis_check_aof() {
+    let dir = temp_dir("aof-check");
+    let select = "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n";
+    let cases: Vec<(&str, String, bool)> = vec![
+        // (name, contents, whole output identical)
+        (
+            "ok-ts",
+            format!("#TS:1\r\n{select}*1\r\n$4\r\nPING\r\n"),
+            true,
+        ),
+        (
+            "multi-at-eof",
+            format!("#TS:1\r\n{select}*1\r\n$5\r\nMULTI\r\n*2\r\n$3\r\nGET\r\n$1\r\na\r\n"),
+            true,
+        ),
+        ("lone-exec", format!("{select}*1\r\n$4\r\nEXEC\r\n"), true),
+        (
+            "double-multi",
+            format!("{select}*1\r\n$5\r\nMULTI\r\n*1\r\n$5\r\nMULTI\r\n"),
+            true,
+        ),
+        ("cut-in-arg", format!("{select}*1\r\n$4\r\nPI"), true),
+        ("garbage", format!("{select}garbage\r\n"), true),
+        ("cut-after-argc", format!("{select}*1\r\n"), false),
+        ("bad-argc", format!("{select}*x\r\n"), false),
+    ];
+    for (name, contents, exact) in cases {
+        let path = dir.join(format!("{name}.aof"));
+        std::fs::write(&path, contents).unwrap();
+        let run = |cmd: &mut Command| {
+            let out = cmd.current_dir(&dir).output().unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            )
+        };
+        let file = format!("{name}.aof");
+        let ours = run(Command::new(redoubt_bin()).args(["check-aof", &file]));
+        let theirs = run(Command::new("redis-check-aof").arg(&file));
+        if exact {
+            assert_eq!(ours, theirs, "{name}");
+        } else {
+            let key = |t: &str| {
+                t.lines()
+                    .filter(|l| !l.starts_with("0x"))
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(ours.0, theirs.0, "{name}");
+            assert_eq!(key(&ours.1), key(&theirs.1), "{name}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

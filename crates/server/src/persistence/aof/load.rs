@@ -275,6 +275,7 @@ async fn replay(
                     at: r.offset(),
                     line: r.line_no(),
                     reason: "MULTI without EXEC at the end of the file".into(),
+                    not_a_command: false,
                 }
             }
         },

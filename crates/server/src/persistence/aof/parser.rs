@@ -29,6 +29,8 @@ pub struct AofError {
     /// counts them).
     pub line: u64,
     pub reason: String,
+    /// Where a command should start there is none (no `*`).
+    pub not_a_command: bool,
 }
 
 /// One step of the reader.
@@ -50,6 +52,9 @@ pub struct CommandReader<R> {
     /// Argument bytes of the last command, addressed by `ranges`.
     pub buf: Vec<u8>,
     pub ranges: Vec<(usize, usize)>,
+    /// Offset of the last argument's bytes (where redis-check-aof points
+    /// for a misplaced MULTI or EXEC).
+    pub last_arg_at: u64,
     line: Vec<u8>,
 }
 
@@ -63,6 +68,7 @@ impl<R: BufRead> CommandReader<R> {
             lines: 0,
             buf: Vec::new(),
             ranges: Vec::new(),
+            last_arg_at: offset,
             line: Vec::new(),
         }
     }
@@ -89,6 +95,7 @@ impl<R: BufRead> CommandReader<R> {
             at,
             line: self.lines + 1,
             reason,
+            not_a_command: false,
         }
     }
 
@@ -110,7 +117,6 @@ impl<R: BufRead> CommandReader<R> {
             }
             return Err(self.fail(true, start, at, "Premature end of file".into()));
         }
-        self.lines += 1;
         self.line.pop();
         if self.line.last() == Some(&b'\r') {
             self.line.pop();
@@ -141,7 +147,11 @@ impl<R: BufRead> CommandReader<R> {
             None => return Err(self.fail(false, start, at, "Empty line".into())),
         }
         match resp::parse_i64(&self.line[1..]) {
-            Some(n) if n >= 0 => Ok(n),
+            // Counted once it parsed, as redis-check-aof counts lines.
+            Some(n) if n >= 0 => {
+                self.lines += 1;
+                Ok(n)
+            }
             _ => Err(self.fail(
                 false,
                 start,
@@ -164,11 +174,15 @@ impl<R: BufRead> CommandReader<R> {
                 if !self.read_line(start)? {
                     return Ok(Step::Eof);
                 }
+                // redis-check-aof does not count annotation lines.
                 return Ok(Step::Annotation(self.line[1..].to_vec()));
             }
             _ => {}
         }
-        let argc = self.header(b'*', start)?;
+        let argc = self.header(b'*', start).map_err(|mut e| {
+            e.not_a_command = !e.truncated && e.reason.starts_with("Expected prefix");
+            e
+        })?;
         if argc < 1 {
             return Err(self.fail(false, start, start, "Invalid argument count".into()));
         }
@@ -177,6 +191,7 @@ impl<R: BufRead> CommandReader<R> {
         for _ in 0..argc {
             let len = self.header(b'$', start)? as usize;
             let at = self.offset;
+            self.last_arg_at = at;
             let from = self.buf.len();
             self.buf.resize(from + len + 2, 0);
             let mut got = 0;
