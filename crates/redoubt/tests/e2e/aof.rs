@@ -1008,3 +1008,28 @@ fn check_aof_reports_single_files_like_redis_check_aof() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn an_unlisted_file_left_by_a_crash_is_not_replayed() {
+    let keep = good_aof_dir("aof-leftover");
+    // A run that turned the AOF on and crashed before its first base left
+    // the next incremental file behind, never listed in the manifest.
+    let leftover = aof_dir(&keep).join("appendonly.aof.2.incr.aof");
+    std::fs::write(&leftover, b"*3\r\n$3\r\nSET\r\n$4\r\njunk\r\n$1\r\n1\r\n").unwrap();
+    let d = keep.display().to_string();
+    let mut s = ServerHandle::start(Flavor::Redoubt, &[("dir", &d)]);
+    let mut c = s.client();
+    q(&mut c, &["SET", "x", "1"]);
+    q(&mut c, &["CONFIG", "SET", "appendonly", "yes"]);
+    wait_rewrite_done(&mut c);
+    q(&mut c, &["SET", "y", "2"]);
+    drop(c);
+    s.terminate(Duration::from_secs(10));
+    let s = start_on(Flavor::Redoubt, &keep, &[]);
+    let mut c = s.client();
+    assert_eq!(text(&q(&mut c, &["EXISTS", "junk"])), "0");
+    assert_eq!(text(&q(&mut c, &["MGET", "x", "y"])), "[1,2]");
+    drop(c);
+    drop(s);
+    let _ = std::fs::remove_dir_all(keep);
+}

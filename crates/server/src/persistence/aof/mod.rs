@@ -334,10 +334,15 @@ pub fn persist_manifest(srv: &Server) -> Result<(), String> {
     })
 }
 
-/// Opens (creating) an incremental file for appending; returns it and its
-/// current length.
-fn open_incr(srv: &Server, name: &str) -> Result<(File, u64), String> {
+/// Opens an incremental file for appending; returns it and its current
+/// length. A `fresh` file starts empty: a file of that name left by a run
+/// that crashed before listing it holds nothing that belongs here.
+fn open_incr(srv: &Server, name: &str, fresh: bool) -> Result<(File, u64), String> {
     let path = dir(srv).join(name);
+    if fresh {
+        std::fs::File::create(&path)
+            .map_err(|e| format!("Can't open the append-only file {}: {e}", path.display()))?;
+    }
     let f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -377,16 +382,16 @@ pub fn open_at_startup(srv: &mut Server, loaded: Option<Manifest>) -> Result<(),
             .and_then(|b| std::fs::metadata(dir(srv).join(&b.name)).ok())
             .map_or(0, |md| md.len());
     }
-    let incr = match m.incrs.last() {
+    let (incr, fresh) = match m.incrs.last() {
         Some(last) => {
             log_notice!("Opening AOF incr file {} on server start", last.name);
-            last.name.clone()
+            (last.name.clone(), false)
         }
         None => {
             let n = m.new_incr(&name);
             log_notice!("Creating AOF incr file {n} on server start");
             dirty_manifest = true;
-            n
+            (n, true)
         }
     };
     srv.aof.earlier_incr_size = m.incrs[..m.incrs.len().saturating_sub(1)]
@@ -398,7 +403,7 @@ pub fn open_at_startup(srv: &mut Server, loaded: Option<Manifest>) -> Result<(),
     if dirty_manifest {
         persist_manifest(srv)?;
     }
-    let (file, len) = open_incr(srv, &incr)?;
+    let (file, len) = open_incr(srv, &incr, fresh)?;
     let p = policy(srv);
     srv.aof.start_writer(file, len, p)?;
     {

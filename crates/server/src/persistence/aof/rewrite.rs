@@ -70,7 +70,7 @@ pub fn start(srv: &mut Server) -> Result<(), String> {
     let incr_name = if srv.aof.enabled || srv.aof.wait_rewrite {
         let n = srv.aof.manifest.new_incr(&name);
         log_notice!("Creating AOF incr file {n} on background rewrite");
-        let (file, len) = open_incr(srv, &n)?;
+        let (file, len) = open_incr(srv, &n, true)?;
         if srv.aof.enabled {
             // Listed before anything is written to it (the writer thread
             // persists the manifest first): if we crash before the base is
