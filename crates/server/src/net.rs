@@ -129,8 +129,9 @@ pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, 
             flow
         };
         if !out.is_empty() {
-            // appendfsync always: the reply waits for the fsync covering
-            // what ran before it (one fsync serves a whole turn).
+            // With the AOF on, the reply waits until what ran before it is
+            // written (and fsynced under appendfsync always; one write and
+            // fsync serve a whole turn).
             let barrier = srv.borrow().aof.reply_barrier();
             if let Some((mut durable, need)) = barrier {
                 let _ = durable.wait_for(|&v| v >= need).await;

@@ -9,18 +9,22 @@
 //!  flush task (once per event-loop turn) ──Data──▶ write(2) to the incr file
 //!                                                   fsync: always → each batch,
 //!                                                          everysec → once a second
-//!  connections (appendfsync always) wait ◀──watch── offset made durable
+//!  connections hold replies ◀──watch── offset written (fsynced with always)
 //! ```
 //!
 //! The journal is the AOF's only source ([`AofSink`]). Effects collect in
 //! a buffer during an event-loop turn; the flush task hands the whole turn
 //! to the writer thread in one message, which writes it with one
-//! `write` and, with `appendfsync always`, one `fsync` — a group commit.
-//! Connections then hold their replies until the durable offset passes
-//! the stream offset of what they ran (see [`AofState::reply_barrier`]),
-//! so a client never hears "OK" for a write a crash could lose; meanwhile
-//! the executor keeps serving the next batch. With `everysec` the writer
-//! thread fsyncs once a second, off the executor, as Redis's bio thread.
+//! `write` and, with `appendfsync always`, one `fsync` — a group commit
+//! (batches queued meanwhile join the same write and fsync). Connections
+//! hold their replies until the writer's published offset passes the
+//! stream offset of what they ran (see [`AofState::reply_barrier`]): with
+//! `always` a client never hears "OK" for a write a crash could lose;
+//! with `everysec`/`no` it never hears it before the bytes reached the
+//! kernel, so, as with Redis, a process crash loses nothing and a power
+//! loss at most about a second. The executor keeps serving the next
+//! batch meanwhile. `everysec` fsyncs once a second on the writer thread,
+//! off the executor, as Redis's bio thread does.
 //!
 //! Files: [`manifest`] (the list of files), [`writer`] (the writer
 //! thread), [`parser`] (reading commands back, shared with `check-aof`),
@@ -204,15 +208,14 @@ impl AofState {
         self.rewrite.as_mut().and_then(|r| r.pipeline.take())
     }
 
-    /// With `appendfsync always`: the durable-offset watch and the offset
-    /// a reply must wait for, when effects recorded so far are not yet
-    /// durable. A connection holds its output until then — every reply,
-    /// not only writers', since a read may show another client's write.
+    /// The writer's offset watch and the offset a reply must wait for,
+    /// when effects recorded so far are not yet written (fsynced too
+    /// under `always`). A connection holds its output until then — every
+    /// reply, not only writers', since a read may show another client's
+    /// write. Redis gets the same order by writing the AOF before replies
+    /// in each event-loop turn.
     pub fn reply_barrier(&self) -> Option<(tokio::sync::watch::Receiver<u64>, u64)> {
-        let w = self.writer.as_ref()?;
-        if w.shared.policy.load(Ordering::Relaxed) != FSYNC_ALWAYS {
-            return None;
-        }
+        self.writer.as_ref()?;
         let need = self.feed.borrow().appended;
         if *self.synced_rx.borrow() >= need {
             return None;

@@ -2,8 +2,8 @@
 //! what the executor hands over, and fsyncs as `appendfsync` says —
 //! after each batch with `always` (taking every batch already queued
 //! into the same fsync: the group commit), once a second with
-//! `everysec`, never with `no`. It publishes the offset made durable,
-//! which `appendfsync always` replies wait for. Messages are handled in
+//! `everysec`, never with `no`. It publishes the offset written (and
+//! fsynced under `always`), which replies wait for. Messages are handled in
 //! order, so a file switch (and the manifest that names the new file)
 //! happens exactly between the bytes before and after a rewrite's start.
 
@@ -167,6 +167,10 @@ impl Out {
                 *shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) = why;
                 shared.write_ok.store(false, Ordering::SeqCst);
                 Out::fatal_if_always(shared);
+                // Under everysec/no Redis answers anyway and refuses the
+                // writes that follow (MISCONF); the bytes stay pending
+                // and are retried. Waiting replies are released likewise.
+                shared.synced.send_replace(self.upto);
             }
         }
     }
