@@ -5,7 +5,7 @@
 //! write, and damaged files refused with a clear message and left as
 //! they were.
 
-use crate::harness::{redoubt_bin, temp_dir, wait_for, Flavor, ServerHandle};
+use crate::harness::{redoubt_bin, temp_dir, wait_for, warnings_in, Flavor, ServerHandle};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -151,6 +151,15 @@ fn dataset(c: &mut redis::Connection) -> BTreeMap<String, String> {
     }
     q(c, &["SELECT", "0"]);
     out
+}
+
+/// Warning lines of a server log, except the start-up notice about
+/// running without a config file: a healthy run has none.
+fn unexpected_warnings(s: &ServerHandle) -> Vec<String> {
+    warnings_in(&s.log_path())
+        .into_iter()
+        .filter(|l| !l.contains("no config file specified"))
+        .collect()
 }
 
 /// Runs `redis-check-aof` (Debian's) on a manifest.
@@ -503,6 +512,7 @@ fn rewrite_under_write_load_keeps_every_write() {
     for (k, n) in &acked {
         assert_eq!(want.get(k), Some(&n.to_string()));
     }
+    assert_eq!(unexpected_warnings(&s), Vec::<String>::new());
     drop(c);
     s.terminate(Duration::from_secs(10));
     // Exactly one base and one incremental file remain.
@@ -807,6 +817,7 @@ fn auto_rewrite_starts_when_the_aof_doubles_past_the_min_size() {
         log.contains("Starting automatic rewriting of AOF on"),
         "{log}"
     );
+    assert_eq!(unexpected_warnings(&s), Vec::<String>::new());
     wait_rewrite_done(&mut c);
     let size: u64 = info_field(&mut c, "aof_current_size").parse().unwrap();
     assert_eq!(info_field(&mut c, "aof_base_size"), size.to_string());
