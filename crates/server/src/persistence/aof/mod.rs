@@ -148,7 +148,7 @@ pub struct AofState {
     pub last_rewrite_time_sec: i64,
     pub last_cow_size: u64,
     /// Size of the base file, and of the incremental files before the
-    /// current one.
+    /// current one when the writer starts (it keeps the count from then).
     pub base_size: u64,
     pub earlier_incr_size: u64,
     /// `aof_current_size` after the last rewrite or load: auto rewrite
@@ -225,11 +225,11 @@ impl AofState {
 
     /// `aof_current_size`.
     pub fn current_size(&self) -> u64 {
-        let incr = self
-            .writer
-            .as_ref()
-            .map_or(0, |w| w.shared.incr_size.load(Ordering::Relaxed));
-        self.base_size + self.earlier_incr_size + incr
+        let incrs = self.writer.as_ref().map_or(self.earlier_incr_size, |w| {
+            w.shared.earlier_size.load(Ordering::Relaxed)
+                + w.shared.incr_size.load(Ordering::Relaxed)
+        });
+        self.base_size + incrs
     }
 
     /// Hands the buffered effects to the writer thread.
@@ -269,6 +269,7 @@ impl AofState {
             // stay valid across writer restarts.
             synced: self.synced_tx.clone(),
             incr_size: AtomicU64::new(len),
+            earlier_size: AtomicU64::new(self.earlier_incr_size),
             policy: AtomicU8::new(policy),
             skip_fsync: AtomicBool::new(false),
             write_ok: AtomicBool::new(true),

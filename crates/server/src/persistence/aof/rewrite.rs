@@ -83,11 +83,11 @@ pub fn start(srv: &mut Server) -> Result<(), String> {
             if let Some(w) = &srv.aof.writer {
                 let _ = w.tx.send(Msg::Switch(file, len, Some(job)));
             }
-            srv.aof.earlier_incr_size = srv.aof.current_size() - srv.aof.base_size;
         } else {
             // Turning on: the writer starts here; the manifest names the
             // file only once the base exists.
             srv.aof.stop_writer();
+            srv.aof.earlier_incr_size = 0;
             let p = super::policy(srv);
             srv.aof.start_writer(file, len, p)?;
             srv.aof.feed.borrow_mut().on = true;
@@ -273,7 +273,11 @@ fn finish(srv: &mut Server, result: Result<(super::Manifest, u64), String>) {
         Ok((m, size)) => {
             srv.aof.manifest = m;
             srv.aof.base_size = size;
+            // The increments before the rewrite are history now.
             srv.aof.earlier_incr_size = 0;
+            if let Some(w) = &srv.aof.writer {
+                w.shared.earlier_size.store(0, Ordering::SeqCst);
+            }
             if srv.aof.wait_rewrite {
                 srv.aof.wait_rewrite = false;
                 srv.aof.enabled = true;

@@ -53,8 +53,10 @@ pub struct WriterShared {
     /// Stream offset whose bytes are durable as the policy asks (fsynced
     /// with `always`, written otherwise): what replies wait for.
     pub synced: Arc<tokio::sync::watch::Sender<u64>>,
-    /// Bytes in the current incremental file.
+    /// Bytes in the current incremental file, and in the incremental
+    /// files before it (since the last rewrite).
     pub incr_size: AtomicU64,
+    pub earlier_size: AtomicU64,
     pub policy: AtomicU8,
     /// `no-appendfsync-on-rewrite` while a rewrite or save runs.
     pub skip_fsync: AtomicBool,
@@ -239,7 +241,8 @@ pub fn writer_thread(rx: std::sync::mpsc::Receiver<Msg>, shared: Arc<WriterShare
                     }
                 }
                 out.file = f;
-                shared.incr_size.store(len, Ordering::SeqCst);
+                let old = shared.incr_size.swap(len, Ordering::SeqCst);
+                shared.earlier_size.fetch_add(old, Ordering::SeqCst);
             }
             Some(Msg::Sync(ack)) => {
                 out.flush(&shared, skip);
