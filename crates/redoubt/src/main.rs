@@ -3,12 +3,14 @@
 //! `redoubt server [FILE] [--directive value ...]` runs the cache server.
 //! Invoked through a link whose name ends in `-server` (`redoubt-server`,
 //! or `redis-server` where tooling expects that name) it behaves like
-//! `redis-server`.
+//! `redis-server`; one ending in `-check-aof` behaves like
+//! `redis-check-aof`.
 //!
 //! The server's arguments follow redis-server's irregular form (`--port
 //! 6380 --save "" --bind a b`), which a general-purpose parser like clap
 //! does not express; they are parsed by hand below.
 
+mod check_aof;
 mod check_rdb;
 
 use server::config::Config;
@@ -18,6 +20,7 @@ const USAGE: &str = "Usage: redoubt server [/path/to/redis.conf] [--directive va
        redoubt server --version
        redoubt sentinel /path/to/sentinel.conf [--directive value ...]
        redoubt check-rdb FILE
+       redoubt check-aof [--fix] FILE.manifest|FILE.aof
        (a link named redoubt-server or redis-server runs `redoubt server`;
         one named redoubt-sentinel or redis-sentinel runs `redoubt sentinel`)";
 
@@ -168,11 +171,14 @@ fn main() {
         server_main(&argv[1..])
     } else if prog.ends_with("-sentinel") {
         run_main(&argv[1..], Some(&sentinel::MODE))
+    } else if prog.ends_with("-check-aof") {
+        check_aof::main(&argv[1..])
     } else {
         match argv.get(1).map(String::as_str) {
             Some("server") => server_main(&argv[2..]),
             Some("sentinel") => run_main(&argv[2..], Some(&sentinel::MODE)),
             Some("check-rdb") => check_rdb::main(&argv[2..]),
+            Some("check-aof") => check_aof::main(&argv[2..]),
             Some("--version") | Some("-v") => server_main(&argv[1..]),
             _ => {
                 eprintln!("{USAGE}");

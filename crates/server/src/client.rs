@@ -91,6 +91,9 @@ pub struct Client {
     /// The ACL user this connection runs as (`None`: internal clients such
     /// as the master link, which may run anything).
     pub acl_user: Option<crate::acl::UserRef>,
+    /// The client that replays the AOF at start-up: runs while the server
+    /// is loading.
+    pub loading: bool,
 }
 
 impl Client {
@@ -126,6 +129,7 @@ impl Client {
             deny_blocking: false,
             woff: 0,
             acl_user: None,
+            loading: false,
         }
     }
 

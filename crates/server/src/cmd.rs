@@ -583,6 +583,13 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         reject(srv, client, idx, errors::MISCONF);
         return Flow::Continue;
     }
+    // The same when the AOF cannot be written (Redis's MISCONF for AOF).
+    if (cflags & flags::WRITE != 0 || meta.name == "ping") && !client.is_master() {
+        if let Some(msg) = crate::persistence::aof::write_error(srv) {
+            reject(srv, client, idx, &msg);
+            return Flow::Continue;
+        }
+    }
     // min-replicas-to-write: refuse writes that too few replicas would get.
     if cflags & flags::WRITE != 0
         && !client.is_master()
@@ -622,7 +629,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         return Flow::Continue;
     }
     // While the dataset loads, only commands flagged `loading` run.
-    if srv.persist.loading.is_some() && cflags & flags::LOADING == 0 {
+    if srv.persist.loading.is_some() && cflags & flags::LOADING == 0 && !client.loading {
         reject(srv, client, idx, errors::LOADING);
         return Flow::Continue;
     }

@@ -298,3 +298,7 @@ pub const SORT_BY_DENIED: &str =
     "ERR BY option of SORT denied due to insufficient ACL permissions.";
 pub const SORT_GET_DENIED: &str =
     "ERR GET option of SORT denied due to insufficient ACL permissions.";
+pub const AOF_REWRITE_IN_PROGRESS: &str =
+    "ERR Background append only file rewriting already in progress";
+pub const AOF_REWRITE_FAILED: &str = "ERR Can't execute an AOF background rewriting. Please check the server logs for more information.";
+pub const BGSAVE_WHILE_AOF_REWRITE: &str = "ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.";

@@ -143,6 +143,13 @@ pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, 
             flow
         };
         if !out.is_empty() {
+            // With the AOF on, the reply waits until what ran before it is
+            // written (and fsynced under appendfsync always; one write and
+            // fsync serve a whole turn).
+            let barrier = srv.borrow().aof.reply_barrier();
+            if let Some((mut durable, need)) = barrier {
+                let _ = durable.wait_for(|&v| v >= need).await;
+            }
             if stream.write_all(&out).await.is_err() {
                 break 'conn;
             }

@@ -163,6 +163,8 @@ pub struct Server {
     pub repl: crate::replication::ReplState,
     /// Users and the ACL log (see `acl`).
     pub acl: crate::acl::Acl,
+    /// The append-only file (see `persistence::aof`).
+    pub aof: crate::persistence::aof::AofState,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -245,10 +247,13 @@ impl Server {
             evictor: Default::default(),
             repl: Default::default(),
             acl: Default::default(),
+            aof: Default::default(),
             config,
         };
         let sink = s.repl.sink();
         s.journal.add_sink(sink);
+        let aof_sink = s.aof.sink();
+        s.journal.add_sink(aof_sink);
         s.apply_config();
         s.mem_startup = crate::alloc::allocated() as u64;
         s.mem_peak = s.mem_startup;
@@ -309,6 +314,7 @@ impl Server {
         self.acl.pubsub_default_all = self.config.get_str("acl-pubsub-default") == "allchannels";
         let pass = self.config.get_str("requirepass");
         self.acl.apply_requirepass(&pass);
+        crate::persistence::aof::apply_config(self);
     }
 
     /// Refreshes the cached clock; called before every command.
@@ -502,6 +508,7 @@ impl Server {
         self.close_timed_out_clients();
         crate::replication::master::cron(self);
         crate::persistence::save::cron(self);
+        crate::persistence::aof::cron(self);
         self.refresh_time();
         let s = &self.stats;
         let counters = [s.total_commands, s.net_input_bytes, s.net_output_bytes];

@@ -269,6 +269,7 @@ async fn serve(config: Config, pidfile: String) -> i32 {
     });
 
     tokio::task::spawn_local(crate::persistence::save::persistence_task(srv.clone()));
+    tokio::task::spawn_local(crate::persistence::aof::flush_task(srv.clone()));
     tokio::task::spawn_local(crate::replication::replica::link_task(srv.clone()));
     tokio::task::spawn_local(crate::replication::fullsync::transfer_task(srv.clone()));
     let loader = srv.clone();
@@ -302,6 +303,8 @@ async fn serve(config: Config, pidfile: String) -> i32 {
         }
         log_warning!("SIGTERM received but errors trying to shut down the server, check the logs for more information");
     }
+    // What the AOF buffered is written and fsynced before the exit.
+    crate::persistence::aof::shutdown(&mut srv.borrow_mut());
     log_notice!("Redoubt is now ready to exit, bye bye...");
     0
 }

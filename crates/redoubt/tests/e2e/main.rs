@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod acl;
+mod aof;
 mod blocking;
 mod check_rdb;
 mod config;

@@ -451,11 +451,45 @@ fn memory(srv: &mut Server, b: &mut String) {
 }
 
 fn persistence(srv: &Server, b: &mut String) {
-    let aof = srv.config.get_bool("appendonly") as u8;
     let p = &srv.persist;
     let now_secs = srv.now_ms / 1000;
     let loading = p.loading.is_some() as u8;
     let _ = write!(b, "loading:{loading}\r\nasync_loading:0\r\n");
+    // The "cow" fields report our extra memory during a save: bytes
+    // serialised ahead of the writer (we never fork).
+    let (in_progress, current_secs, cow) = match &p.bgsave {
+        Some(r) => (1, now_secs - r.started_secs, r.peak_pending),
+        None => (0, -1, 0),
+    };
+    let _ = write!(
+        b,
+        "current_cow_peak:{cow}\r\n\
+         current_cow_size:{cow}\r\n\
+         current_cow_size_age:0\r\n\
+         current_fork_perc:0.00\r\n\
+         current_save_keys_processed:0\r\n\
+         current_save_keys_total:0\r\n\
+         rdb_changes_since_last_save:{}\r\n\
+         rdb_bgsave_in_progress:{in_progress}\r\n\
+         rdb_last_save_time:{}\r\n\
+         rdb_last_bgsave_status:{}\r\n\
+         rdb_last_bgsave_time_sec:{}\r\n\
+         rdb_current_bgsave_time_sec:{current_secs}\r\n\
+         rdb_saves:{}\r\n\
+         rdb_last_cow_size:{}\r\n\
+         rdb_last_load_keys_expired:{}\r\n\
+         rdb_last_load_keys_loaded:{}\r\n",
+        srv.dirty,
+        p.last_save_secs,
+        if p.last_bgsave_ok { "ok" } else { "err" },
+        p.last_bgsave_time_sec,
+        p.saves,
+        p.last_cow_size,
+        p.load_keys_expired,
+        p.load_keys_loaded,
+    );
+    crate::persistence::aof::info(srv, b);
+    // Redis prints the loading progress last.
     if let Some(l) = &p.loading {
         let perc = if l.total_bytes > 0 {
             l.loaded_bytes as f64 * 100.0 / l.total_bytes as f64
@@ -480,51 +514,6 @@ fn persistence(srv: &Server, b: &mut String) {
             l.start_secs, l.total_bytes, l.loaded_bytes
         );
     }
-    // The "cow" fields report our extra memory during a save: bytes
-    // serialised ahead of the writer (we never fork).
-    let (in_progress, current_secs, cow) = match &p.bgsave {
-        Some(r) => (1, now_secs - r.started_secs, r.peak_pending),
-        None => (0, -1, 0),
-    };
-    let _ = write!(
-        b,
-        "current_cow_peak:{cow}\r\n\
-         current_cow_size:{cow}\r\n\
-         current_cow_size_age:0\r\n\
-         current_fork_perc:0.00\r\n\
-         current_save_keys_processed:0\r\n\
-         current_save_keys_total:0\r\n\
-         rdb_changes_since_last_save:{}\r\n\
-         rdb_bgsave_in_progress:{in_progress}\r\n\
-         rdb_last_save_time:{}\r\n\
-         rdb_last_bgsave_status:{}\r\n\
-         rdb_last_bgsave_time_sec:{}\r\n\
-         rdb_current_bgsave_time_sec:{current_secs}\r\n\
-         rdb_saves:{}\r\n\
-         rdb_last_cow_size:{}\r\n\
-         rdb_last_load_keys_expired:{}\r\n\
-         rdb_last_load_keys_loaded:{}\r\n\
-         aof_enabled:{aof}\r\n\
-         aof_rewrite_in_progress:0\r\n\
-         aof_rewrite_scheduled:0\r\n\
-         aof_last_rewrite_time_sec:-1\r\n\
-         aof_current_rewrite_time_sec:-1\r\n\
-         aof_last_bgrewrite_status:ok\r\n\
-         aof_rewrites:0\r\n\
-         aof_rewrites_consecutive_failures:0\r\n\
-         aof_last_write_status:ok\r\n\
-         aof_last_cow_size:0\r\n\
-         module_fork_in_progress:0\r\n\
-         module_fork_last_cow_size:0\r\n",
-        srv.dirty,
-        p.last_save_secs,
-        if p.last_bgsave_ok { "ok" } else { "err" },
-        p.last_bgsave_time_sec,
-        p.saves,
-        p.last_cow_size,
-        p.load_keys_expired,
-        p.load_keys_loaded,
-    );
 }
 
 fn stats(srv: &Server, b: &mut String) {

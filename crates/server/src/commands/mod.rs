@@ -78,5 +78,6 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(module::COMMANDS);
     v.extend_from_slice(crate::replication::master::COMMANDS);
     v.extend_from_slice(crate::replication::replica::COMMANDS);
+    v.extend_from_slice(crate::persistence::aof::COMMANDS);
     v
 }

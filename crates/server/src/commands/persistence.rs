@@ -36,6 +36,14 @@ fn bgsave(ctx: &mut Ctx) {
         }
         return ctx.err(errors::BGSAVE_IN_PROGRESS);
     }
+    // The keyspace walk is one at a time, like Redis's one child.
+    if ctx.srv.aof.rewrite_running() {
+        if schedule {
+            ctx.srv.persist.bgsave_scheduled = true;
+            return ctx.out().simple(b"Background saving scheduled");
+        }
+        return ctx.err(errors::BGSAVE_WHILE_AOF_REWRITE);
+    }
     match save::start_bgsave(ctx.srv) {
         Ok(()) => ctx.out().simple(b"Background saving started"),
         Err(_) => ctx.err("ERR"),

@@ -28,7 +28,8 @@ pub struct Loading {
 
 enum Msg {
     Items(Vec<Item>, u64),
-    Done,
+    /// The end of the RDB, at this offset (an AOF tail may follow).
+    Done(u64),
     Failed(String),
 }
 
@@ -75,7 +76,7 @@ fn parse_thread(path: std::path::PathBuf, tx: tokio::sync::mpsc::Sender<Msg>) {
                 if !batch.is_empty() && !send(Msg::Items(batch, r.offset())) {
                     return;
                 }
-                send(Msg::Done);
+                send(Msg::Done(r.offset()));
                 return;
             }
             Err(e) => {
@@ -125,6 +126,7 @@ fn apply(srv: &mut Server, st: &mut Apply, item: Item) -> Result<(), String> {
                 b"repl-id" => srv.persist.rdb_repl_id = Some(v.into_owned()),
                 b"repl-offset" => srv.persist.rdb_repl_offset = v.parse().ok(),
                 b"repl-stream-db" => srv.repl.stream_db = v.parse().unwrap_or(0),
+                b"aof-base" if v == "1" => log_notice!("RDB is base AOF"),
                 _ => {}
             }
         }
@@ -225,6 +227,10 @@ pub fn load_bytes(srv: &mut Server, bytes: &[u8]) -> Result<(), String> {
 /// Marks the server as loading when there is a file to load, before the
 /// listeners open, so the first client already sees `-LOADING`.
 pub fn prepare(srv: &mut Server) {
+    // With appendonly yes the AOF is the dataset (see `aof::load`).
+    if srv.config.get_bool("appendonly") {
+        return super::aof::load::prepare(srv);
+    }
     let path = std::path::PathBuf::from(srv.config.get_str("dbfilename"));
     if let Ok(meta) = std::fs::metadata(&path) {
         srv.persist.loading = Some(Loading {
@@ -239,11 +245,34 @@ pub fn prepare(srv: &mut Server) {
 /// Loads `dbfilename` if it exists. Returns Err with the reason when the
 /// file is broken: the caller stops the server.
 pub async fn load_at_startup(srv: Rc<RefCell<Server>>) -> Result<(), String> {
+    // With appendonly yes the AOF wins over the RDB, as in Redis.
+    if srv.borrow().config.get_bool("appendonly") {
+        return super::aof::load::load_at_startup(srv).await;
+    }
+    // From now on `CONFIG SET appendonly` may switch the AOF on.
+    srv.borrow_mut().aof.ready = true;
     let path = std::path::PathBuf::from(srv.borrow().config.get_str("dbfilename"));
     let meta = match std::fs::metadata(&path) {
         Ok(m) => m,
         Err(_) => return Ok(()),
     };
+    let started = Instant::now();
+    load_rdb(&srv, &path, meta.len()).await?;
+    log_notice!(
+        "DB loaded from disk: {:.3} seconds",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Loads the RDB file at `path` (`total` bytes) into the databases, in
+/// batches between event-loop turns, with `INFO` loading progress.
+/// Returns the offset where the RDB ended (an AOF tail may follow).
+pub async fn load_rdb(
+    srv: &Rc<RefCell<Server>>,
+    path: &std::path::Path,
+    total: u64,
+) -> Result<u64, String> {
     let started = Instant::now();
     {
         let mut s = srv.borrow_mut();
@@ -251,13 +280,13 @@ pub async fn load_at_startup(srv: Rc<RefCell<Server>>) -> Result<(), String> {
         let start_secs = s.now_ms / 1000;
         s.persist.loading = Some(Loading {
             start_secs,
-            total_bytes: meta.len(),
+            total_bytes: total,
             loaded_bytes: 0,
             started,
         });
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-    let p = path.clone();
+    let p = path.to_path_buf();
     if let Err(e) = std::thread::Builder::new()
         .name("rdb-loader".into())
         .spawn(move || parse_thread(p, tx))
@@ -292,7 +321,7 @@ pub async fn load_at_startup(srv: Rc<RefCell<Server>>) -> Result<(), String> {
                     l.loaded_bytes = offset;
                 }
             }
-            Msg::Done => break Ok(()),
+            Msg::Done(end) => break Ok(end),
             Msg::Failed(e) => break Err(e),
         }
     };
@@ -300,15 +329,11 @@ pub async fn load_at_startup(srv: Rc<RefCell<Server>>) -> Result<(), String> {
     s.persist.loading = None;
     s.persist.load_keys_loaded = st.loaded;
     s.persist.load_keys_expired = st.expired;
-    result?;
+    let end = result?;
     log_notice!(
         "Done loading RDB, keys loaded: {}, keys expired: {}.",
         st.loaded,
         st.expired
     );
-    log_notice!(
-        "DB loaded from disk: {:.3} seconds",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
+    Ok(end)
 }

@@ -10,7 +10,10 @@
 //!   points, the state `INFO persistence` reports.
 //! - [`load`]: loading a file at start-up, in batches between event-loop
 //!   turns so clients get `-LOADING` instead of a dead socket.
+//! - [`aof`]: the append-only file (multi-part, Redis 7.0 layout), its
+//!   loading and its fork-less rewrite.
 
+pub mod aof;
 pub mod convert;
 pub mod load;
 pub mod save;

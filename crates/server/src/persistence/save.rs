@@ -129,12 +129,47 @@ pub fn writes_denied(srv: &Server) -> bool {
 /// call, as a fork would be in Redis; the persistence task then drives
 /// the walk between commands. Err when it cannot start.
 pub fn start_bgsave(srv: &mut Server) -> Result<(), String> {
-    // A replica's snapshot uses the keyspace walk too.
+    // A replica's snapshot and an AOF rewrite use the keyspace walk too.
     if srv.persist.bgsave.is_some() || srv.repl.transfer.is_some() {
         return Err(crate::errors::BGSAVE_IN_PROGRESS.into());
     }
+    if srv.aof.rewrite_running() {
+        return Err(crate::errors::BGSAVE_WHILE_AOF_REWRITE.into());
+    }
     srv.persist.last_bgsave_try_secs = srv.now_ms / 1000;
     let a = aux(srv);
+    let path = rdb_path(srv);
+    let (pipeline, abort) = match start_pipeline(srv, path, a, "rdb-serializer") {
+        Ok(p) => p,
+        Err(e) => {
+            log_warning!("Can't save in background: {e}");
+            srv.persist.last_bgsave_ok = false;
+            return Err(e);
+        }
+    };
+    srv.persist.bgsave = Some(RunningSave {
+        started: Instant::now(),
+        started_secs: srv.now_ms / 1000,
+        dirty_at_start: srv.dirty,
+        abort,
+        peak_pending: 0,
+        pipeline: Some(pipeline),
+    });
+    log_notice!("Background saving started by pid {}", std::process::id());
+    srv.persist.notify.notify_one();
+    Ok(())
+}
+
+/// Starts a snapshot of the dataset as it is now, written as an RDB file
+/// at `path` by a background thread (`thread` names it): the part BGSAVE
+/// and the AOF rewrite share. Returns the pipeline to drive with
+/// [`drive_pipeline`] and the flag that abandons it.
+pub fn start_pipeline(
+    srv: &mut Server,
+    path: std::path::PathBuf,
+    a: Aux,
+    thread: &str,
+) -> Result<(Pipeline, Arc<AtomicBool>), String> {
     let compress = srv.config.get_bool("rdbcompression");
     let checksum = srv.config.get_bool("rdbchecksum");
     let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(8);
@@ -142,10 +177,9 @@ pub fn start_bgsave(srv: &mut Server) -> Result<(), String> {
     let thread_in_flight = in_flight.clone();
     let (done_tx, done) = tokio::sync::oneshot::channel();
     let abort = Arc::new(AtomicBool::new(false));
-    let path = rdb_path(srv);
     let thread_abort = abort.clone();
-    if let Err(e) = std::thread::Builder::new()
-        .name("rdb-serializer".into())
+    std::thread::Builder::new()
+        .name(thread.into())
         .spawn(move || {
             let job = SerializerJob {
                 path,
@@ -157,28 +191,17 @@ pub fn start_bgsave(srv: &mut Server) -> Result<(), String> {
             };
             serializer_thread(job, rx, done_tx)
         })
-    {
-        log_warning!("Can't save in background: {e}");
-        srv.persist.last_bgsave_ok = false;
-        return Err(e.to_string());
-    }
+        .map_err(|e| e.to_string())?;
     let snap = BgSnapshot::begin(&mut srv.dbs, compress, in_flight.clone());
-    srv.persist.bgsave = Some(RunningSave {
-        started: Instant::now(),
-        started_secs: srv.now_ms / 1000,
-        dirty_at_start: srv.dirty,
-        abort,
-        peak_pending: 0,
-        pipeline: Some(Pipeline {
+    Ok((
+        Pipeline {
             snap,
             tx,
             done,
             in_flight,
-        }),
-    });
-    log_notice!("Background saving started by pid {}", std::process::id());
-    srv.persist.notify.notify_one();
-    Ok(())
+        },
+        abort,
+    ))
 }
 
 /// A synchronous save (`SAVE`, shutdown): walks everything now, writing
@@ -245,7 +268,7 @@ pub fn save_sync(srv: &mut Server) -> Result<(), String> {
 /// a point fires when enough changes happened in enough time, and after a
 /// failed save only once 5 seconds have passed.
 pub fn cron(srv: &mut Server) {
-    if srv.persist.bgsave.is_some() || srv.persist.loading.is_some() {
+    if srv.persist.bgsave.is_some() || srv.persist.loading.is_some() || srv.aof.rewrite_running() {
         return;
     }
     if srv.persist.bgsave_scheduled {
@@ -311,8 +334,14 @@ pub async fn persistence_task(srv: Rc<RefCell<Server>>) {
             .bgsave
             .as_mut()
             .and_then(|r| r.pipeline.take());
-        match pipeline {
-            Some(p) => drive_bgsave(&srv, p).await,
+        if let Some(p) = pipeline {
+            drive_bgsave(&srv, p).await;
+            continue;
+        }
+        // An AOF rewrite is driven the same way (see `aof::rewrite`).
+        let rewrite = srv.borrow_mut().aof.take_pipeline();
+        match rewrite {
+            Some(p) => super::aof::rewrite::drive(&srv, p).await,
             None => notify.notified().await,
         }
     }
@@ -322,6 +351,52 @@ pub async fn persistence_task(srv: Rc<RefCell<Server>>) {
 const BATCH_ENTRIES: usize = 1000;
 
 async fn drive_bgsave(srv: &Rc<RefCell<Server>>, p: Pipeline) {
+    let running = |s: &Server| {
+        s.persist
+            .bgsave
+            .as_ref()
+            .is_some_and(|run| !run.abort.load(Ordering::SeqCst))
+    };
+    let peak = |s: &mut Server, pending: u64| {
+        if let Some(run) = s.persist.bgsave.as_mut() {
+            run.peak_pending = run.peak_pending.max(pending);
+        }
+    };
+    let Some(result) = drive_pipeline(srv, p, running, peak).await else {
+        return;
+    };
+    let mut s = srv.borrow_mut();
+    let Some(run) = s.persist.bgsave.take() else {
+        return;
+    };
+    s.persist.last_bgsave_time_sec = run.started.elapsed().as_secs() as i64;
+    s.persist.last_cow_size = run.peak_pending;
+    match result {
+        Ok(()) => {
+            log_notice!("Background saving terminated with success");
+            s.dirty = s.dirty.saturating_sub(run.dirty_at_start);
+            s.persist.last_save_secs = run.started_secs;
+            s.persist.saves += 1;
+            s.persist.last_bgsave_ok = true;
+        }
+        Err(e) => {
+            Snapshot::abort(&mut s.dbs);
+            log_warning!("Background saving error: {e}");
+            s.persist.last_bgsave_ok = false;
+        }
+    }
+}
+
+/// Drives a snapshot pipeline to its end: walks the keyspace in slices
+/// between commands and hands the copies to the serializer thread.
+/// `running` says whether the job is still wanted (None is returned as
+/// soon as it is not); `peak` records the extra memory held.
+pub async fn drive_pipeline(
+    srv: &Rc<RefCell<Server>>,
+    p: Pipeline,
+    running: impl Fn(&Server) -> bool,
+    peak: impl Fn(&mut Server, u64),
+) -> Option<Result<(), String>> {
     let Pipeline {
         snap,
         tx,
@@ -332,18 +407,14 @@ async fn drive_bgsave(srv: &Rc<RefCell<Server>>, p: Pipeline) {
     loop {
         let (chunks, finished) = {
             let mut s = srv.borrow_mut();
-            match s.persist.bgsave.as_ref() {
-                // Aborted (shutdown): the serialiser sees the flag.
-                None => return,
-                Some(run) if run.abort.load(Ordering::SeqCst) => return,
-                Some(_) => {}
+            // Aborted (shutdown): the serialiser sees the flag.
+            if !running(&s) {
+                return None;
             }
             let finished = Snapshot::step(&mut s.dbs, STEP_ENTRIES);
             // Extra memory: copies not yet handed over plus those in flight.
             let pending = (snap.pending() + in_flight.load(Ordering::SeqCst)) as u64;
-            if let Some(run) = s.persist.bgsave.as_mut() {
-                run.peak_pending = run.peak_pending.max(pending);
-            }
+            peak(&mut s, pending);
             if let Some(e) = snap.error() {
                 failed = Some(e);
             }
@@ -382,28 +453,8 @@ async fn drive_bgsave(srv: &Rc<RefCell<Server>>, p: Pipeline) {
         Ok(r) => r,
         Err(_) => Err("the RDB writer thread died".into()),
     };
-    let mut s = srv.borrow_mut();
-    let Some(run) = s.persist.bgsave.take() else {
-        return;
-    };
-    let result = match failed {
+    Some(match failed {
         Some(e) => Err(e),
         None => result.map(|_| ()),
-    };
-    s.persist.last_bgsave_time_sec = run.started.elapsed().as_secs() as i64;
-    s.persist.last_cow_size = run.peak_pending;
-    match result {
-        Ok(()) => {
-            log_notice!("Background saving terminated with success");
-            s.dirty = s.dirty.saturating_sub(run.dirty_at_start);
-            s.persist.last_save_secs = run.started_secs;
-            s.persist.saves += 1;
-            s.persist.last_bgsave_ok = true;
-        }
-        Err(e) => {
-            Snapshot::abort(&mut s.dbs);
-            log_warning!("Background saving error: {e}");
-            s.persist.last_bgsave_ok = false;
-        }
-    }
+    })
 }

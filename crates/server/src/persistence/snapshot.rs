@@ -91,9 +91,13 @@ fn write_aux<W: Write>(w: &mut Writer<W>, aux: &Aux) -> io::Result<()> {
     w.aux(b"redis-bits", b"64")?;
     w.aux(b"ctime", aux.ctime_secs.to_string().as_bytes())?;
     w.aux(b"used-mem", aux.used_mem.to_string().as_bytes())?;
-    w.aux(b"repl-stream-db", aux.repl_stream_db.to_string().as_bytes())?;
-    w.aux(b"repl-id", aux.repl_id.as_bytes())?;
-    w.aux(b"repl-offset", aux.repl_offset.to_string().as_bytes())?;
+    // An AOF base carries no replication position (Redis 7.0 writes none
+    // there): the AOF is not a point in a replication history.
+    if !aux.aof_base {
+        w.aux(b"repl-stream-db", aux.repl_stream_db.to_string().as_bytes())?;
+        w.aux(b"repl-id", aux.repl_id.as_bytes())?;
+        w.aux(b"repl-offset", aux.repl_offset.to_string().as_bytes())?;
+    }
     w.aux(b"aof-base", if aux.aof_base { b"1" } else { b"0" })?;
     Ok(())
 }

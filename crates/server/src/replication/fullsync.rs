@@ -59,9 +59,10 @@ impl SyncState {
     }
 }
 
-/// Whether a walk of the keyspace is running (a BGSAVE or a transfer).
+/// Whether a walk of the keyspace is running (a BGSAVE, a transfer or an
+/// AOF rewrite).
 pub fn walk_busy(srv: &Server) -> bool {
-    srv.persist.bgsave.is_some() || srv.repl.transfer.is_some()
+    srv.persist.bgsave.is_some() || srv.repl.transfer.is_some() || srv.aof.rewrite_running()
 }
 
 /// Starts a streamed snapshot for every replica waiting for one; the

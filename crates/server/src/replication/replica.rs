@@ -570,6 +570,7 @@ fn load_dataset(srv: &mut Server, rdb: &[u8], id: String, offset: i64) -> LinkRe
         }
     }
     log_notice!("MASTER <-> REPLICA sync: Finished with success");
+    crate::persistence::aof::after_full_sync(srv);
     Ok(())
 }
 

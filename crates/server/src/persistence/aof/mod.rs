@@ -1,0 +1,707 @@
+//! The append-only file, in Redis 7.0's multi-part layout.
+//!
+//! ```text
+//!  executor thread                                    AOF writer thread
+//!  ───────────────                                    ─────────────────
+//!  journal ──▶ AofSink: SELECT when the db changes,
+//!              #TS annotations, the command, into
+//!              AofFeed.buf
+//!  flush task (once per event-loop turn) ──Data──▶ write(2) to the incr file
+//!                                                   fsync: always → each batch,
+//!                                                          everysec → once a second
+//!  connections hold replies ◀──watch── offset written (fsynced with always)
+//! ```
+//!
+//! The journal is the AOF's only source ([`AofSink`]). Effects collect in
+//! a buffer during an event-loop turn; the flush task hands the whole turn
+//! to the writer thread in one message, which writes it with one
+//! `write` and, with `appendfsync always`, one `fsync` — a group commit
+//! (batches queued meanwhile join the same write and fsync). Connections
+//! hold their replies until the writer's published offset passes the
+//! stream offset of what they ran (see [`AofState::reply_barrier`]): with
+//! `always` a client never hears "OK" for a write a crash could lose;
+//! with `everysec`/`no` it never hears it before the bytes reached the
+//! kernel, so, as with Redis, a process crash loses nothing and a power
+//! loss at most about a second. The executor keeps serving the next
+//! batch meanwhile. `everysec` fsyncs once a second on the writer thread,
+//! off the executor, as Redis's bio thread does.
+//!
+//! Files: [`manifest`] (the list of files), [`writer`] (the writer
+//! thread), [`parser`] (reading commands back, shared with `check-aof`),
+//! [`load`] (start-up), [`rewrite`] (`BGREWRITEAOF` on the fork-less
+//! snapshot). This file holds the feed, the state and the switches
+//! (start-up, `appendonly` on/off, cron, shutdown, INFO, BGREWRITEAOF).
+
+pub mod load;
+pub mod manifest;
+pub mod parser;
+pub mod rewrite;
+pub mod writer;
+
+use crate::cmd::{Ctx, Handler};
+use crate::journal::JournalSink;
+use crate::server::Server;
+use crate::{log_notice, log_warning};
+use manifest::Manifest;
+use std::cell::RefCell;
+use std::fs::File;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Notify;
+use writer::{ManifestJob, Msg, Writer, WriterShared, FSYNC_ALWAYS, FSYNC_EVERYSEC, FSYNC_NO};
+
+pub const COMMANDS: &[(&str, Handler)] = &[("bgrewriteaof", bgrewriteaof)];
+
+/// What the journal sink shares with the server: the effects of the
+/// current event-loop turn, in AOF form.
+pub struct AofFeed {
+    /// Effects are recorded (AOF on, or a rewrite turning it on).
+    pub on: bool,
+    pub buf: Vec<u8>,
+    /// The database the AOF last selected (None: emit SELECT next).
+    seldb: Option<usize>,
+    timestamps: bool,
+    last_ts: i64,
+    /// Bytes ever recorded: the stream offset replies wait for.
+    pub appended: u64,
+    /// Wakes the flush task when the buffer gets its first bytes.
+    wake: Rc<Notify>,
+}
+
+impl AofFeed {
+    fn append(&mut self, db: usize, command: &[u8]) {
+        if !self.on {
+            return;
+        }
+        let start = self.buf.len();
+        // `#TS:<unix secs>` before the first command of each second, as
+        // Redis writes with aof-timestamp-enabled.
+        if self.timestamps {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            if now > self.last_ts {
+                self.last_ts = now;
+                self.buf
+                    .extend_from_slice(format!("#TS:{now}\r\n").as_bytes());
+            }
+        }
+        // The AOF has its own selected database, like a replica stream.
+        if self.seldb != Some(db) {
+            let n = itoa::Buffer::new().format(db).to_string();
+            self.buf.extend_from_slice(
+                format!("*2\r\n$6\r\nSELECT\r\n${}\r\n{n}\r\n", n.len()).as_bytes(),
+            );
+            self.seldb = Some(db);
+        }
+        self.buf.extend_from_slice(command);
+        self.appended += (self.buf.len() - start) as u64;
+        if start == 0 {
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// The journal's handle on the AOF feed.
+pub struct AofSink(pub Rc<RefCell<AofFeed>>);
+
+impl JournalSink for AofSink {
+    fn append(&mut self, db: usize, command: &[u8]) {
+        self.0.borrow_mut().append(db, command);
+    }
+}
+
+/// A rewrite in progress.
+pub struct Rewrite {
+    pub started: Instant,
+    pub abort: Arc<AtomicBool>,
+    pub peak_pending: u64,
+    pub pipeline: Option<super::save::Pipeline>,
+    /// Where the snapshot is written, and the base it becomes.
+    pub temp: PathBuf,
+    pub base_name: String,
+    pub base_seq: i64,
+    /// The incremental file opened at the snapshot point: it stays.
+    pub incr_name: Option<String>,
+}
+
+/// AOF state owned by the server.
+pub struct AofState {
+    pub feed: Rc<RefCell<AofFeed>>,
+    pub writer: Option<Writer>,
+    pub manifest: Manifest,
+    /// AOF on (`appendonly yes` and open), as opposed to configured.
+    pub enabled: bool,
+    /// Start-up is over: `appendonly` changes now switch the AOF.
+    pub ready: bool,
+    /// Turning on at run time: waiting for the first rewrite.
+    pub wait_rewrite: bool,
+    pub rewrite: Option<Rewrite>,
+    pub rewrite_scheduled: bool,
+    pub rewrites: u64,
+    pub consecutive_failures: u64,
+    pub last_rewrite_ok: bool,
+    pub last_rewrite_time_sec: i64,
+    pub last_cow_size: u64,
+    /// Size of the base file, and of the incremental files before the
+    /// current one when the writer starts (it keeps the count from then).
+    pub base_size: u64,
+    pub earlier_incr_size: u64,
+    /// `aof_current_size` after the last rewrite or load: auto rewrite
+    /// measures growth from here (`aof_base_size` in INFO).
+    pub rewrite_base_size: u64,
+    /// Receives the durable offset (see [`WriterShared::synced`]).
+    synced_rx: tokio::sync::watch::Receiver<u64>,
+    synced_tx: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Default for AofState {
+    fn default() -> Self {
+        let (tx, rx) = tokio::sync::watch::channel(0u64);
+        AofState {
+            feed: Rc::new(RefCell::new(AofFeed {
+                on: false,
+                buf: Vec::new(),
+                seldb: None,
+                timestamps: false,
+                last_ts: 0,
+                appended: 0,
+                wake: Rc::new(Notify::new()),
+            })),
+            writer: None,
+            manifest: Manifest::default(),
+            enabled: false,
+            ready: false,
+            wait_rewrite: false,
+            rewrite: None,
+            rewrite_scheduled: false,
+            rewrites: 0,
+            consecutive_failures: 0,
+            last_rewrite_ok: true,
+            last_rewrite_time_sec: -1,
+            last_cow_size: 0,
+            base_size: 0,
+            earlier_incr_size: 0,
+            rewrite_base_size: 0,
+            synced_rx: rx,
+            synced_tx: Arc::new(tx),
+        }
+    }
+}
+
+impl AofState {
+    /// The journal sink feeding the AOF.
+    pub fn sink(&self) -> Box<dyn JournalSink> {
+        Box::new(AofSink(self.feed.clone()))
+    }
+
+    pub fn rewrite_running(&self) -> bool {
+        self.rewrite.is_some()
+    }
+
+    /// Hands a freshly started rewrite's pipeline to the persistence task.
+    pub fn take_pipeline(&mut self) -> Option<super::save::Pipeline> {
+        self.rewrite.as_mut().and_then(|r| r.pipeline.take())
+    }
+
+    /// The writer's offset watch and the offset a reply must wait for,
+    /// when effects recorded so far are not yet written (fsynced too
+    /// under `always`). A connection holds its output until then — every
+    /// reply, not only writers', since a read may show another client's
+    /// write. Redis gets the same order by writing the AOF before replies
+    /// in each event-loop turn.
+    pub fn reply_barrier(&self) -> Option<(tokio::sync::watch::Receiver<u64>, u64)> {
+        self.writer.as_ref()?;
+        let need = self.feed.borrow().appended;
+        if *self.synced_rx.borrow() >= need {
+            return None;
+        }
+        Some((self.synced_rx.clone(), need))
+    }
+
+    /// `aof_current_size`.
+    pub fn current_size(&self) -> u64 {
+        let incrs = self.writer.as_ref().map_or(self.earlier_incr_size, |w| {
+            w.shared.earlier_size.load(Ordering::Relaxed)
+                + w.shared.incr_size.load(Ordering::Relaxed)
+        });
+        self.base_size + incrs
+    }
+
+    /// Hands the buffered effects to the writer thread.
+    pub fn flush(&mut self) {
+        let mut f = self.feed.borrow_mut();
+        if f.buf.is_empty() {
+            return;
+        }
+        let data = std::mem::take(&mut f.buf);
+        let upto = f.appended;
+        drop(f);
+        if let Some(w) = &self.writer {
+            let _ = w.tx.send(Msg::Data(data, upto));
+        }
+    }
+
+    /// Flushes and waits until everything recorded is written and
+    /// fsynced (shutdown, `appendonly no`).
+    pub fn sync_all(&mut self) {
+        self.flush();
+        if let Some(w) = &self.writer {
+            let (tx, rx) = std::sync::mpsc::channel();
+            if w.tx.send(Msg::Sync(tx)).is_ok() {
+                let _ = rx.recv();
+            }
+        }
+    }
+
+    /// Starts the writer thread on `file` (already holding `len` bytes).
+    fn start_writer(&mut self, file: File, len: u64, policy: u8) -> Result<(), String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        // The durable offset starts at what is recorded now.
+        let appended = self.feed.borrow().appended;
+        self.synced_tx.send_replace(appended);
+        let shared = Arc::new(WriterShared {
+            // The server's own watch, so receivers handed out earlier
+            // stay valid across writer restarts.
+            synced: self.synced_tx.clone(),
+            incr_size: AtomicU64::new(len),
+            earlier_size: AtomicU64::new(self.earlier_incr_size),
+            policy: AtomicU8::new(policy),
+            skip_fsync: AtomicBool::new(false),
+            write_ok: AtomicBool::new(true),
+            last_error: std::sync::Mutex::new(String::new()),
+            fsync_pending: AtomicBool::new(false),
+        });
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("aof-writer".into())
+            .spawn(move || writer::writer_thread(rx, thread_shared, file))
+            .map_err(|e| e.to_string())?;
+        self.writer = Some(Writer {
+            tx,
+            shared,
+            thread: Some(thread),
+        });
+        Ok(())
+    }
+
+    /// Stops the writer thread after writing and fsyncing everything.
+    fn stop_writer(&mut self) {
+        self.flush();
+        if let Some(mut w) = self.writer.take() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            if w.tx.send(Msg::Stop(tx)).is_ok() {
+                let _ = rx.recv();
+            }
+            if let Some(t) = w.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+/// `appenddirname`, relative to the working directory (`dir`).
+pub fn dir(srv: &Server) -> PathBuf {
+    PathBuf::from(srv.config.get_str("appenddirname"))
+}
+
+/// `appendfilename`: the prefix of every file name and of the manifest.
+pub fn filename(srv: &Server) -> String {
+    srv.config.get_str("appendfilename")
+}
+
+pub fn manifest_name(srv: &Server) -> String {
+    format!("{}.manifest", filename(srv))
+}
+
+fn policy(srv: &Server) -> u8 {
+    match srv.config.get_str("appendfsync").as_str() {
+        "always" => FSYNC_ALWAYS,
+        "no" => FSYNC_NO,
+        _ => FSYNC_EVERYSEC,
+    }
+}
+
+/// Writes the manifest atomically; logs and returns the error.
+pub fn persist_manifest(srv: &Server) -> Result<(), String> {
+    manifest::persist(&dir(srv), &manifest_name(srv), &srv.aof.manifest).map_err(|e| {
+        let msg = format!(
+            "Can't persist the AOF manifest file {}: {e}",
+            manifest_name(srv)
+        );
+        log_warning!("{msg}");
+        msg
+    })
+}
+
+/// Opens an incremental file for appending; returns it and its current
+/// length. A `fresh` file starts empty: a file of that name left by a run
+/// that crashed before listing it holds nothing that belongs here.
+fn open_incr(srv: &Server, name: &str, fresh: bool) -> Result<(File, u64), String> {
+    let path = dir(srv).join(name);
+    if fresh {
+        std::fs::File::create(&path)
+            .map_err(|e| format!("Can't open the append-only file {}: {e}", path.display()))?;
+    }
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| format!("Can't open the append-only file {}: {e}", path.display()))?;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    Ok((f, len))
+}
+
+fn create_dir(srv: &Server) -> Result<(), String> {
+    let d = dir(srv);
+    std::fs::create_dir_all(&d)
+        .map_err(|e| format!("Can't open or create append-only dir {}: {e}", d.display()))
+}
+
+/// Called once the dataset is loaded at start-up with `appendonly yes`:
+/// continues the loaded AOF (its last incremental file, or a new one),
+/// or creates the first base from the dataset and an incremental file,
+/// as Redis logs them.
+pub fn open_at_startup(srv: &mut Server, loaded: Option<Manifest>) -> Result<(), String> {
+    create_dir(srv)?;
+    let name = filename(srv);
+    let mut m = loaded.unwrap_or_default();
+    let mut dirty_manifest = false;
+    if m.base.is_none() && m.incrs.is_empty() {
+        let rdb = srv.config.get_bool("aof-use-rdb-preamble");
+        let (base, seq) = m.next_base_name(&name, rdb);
+        log_notice!("Creating AOF base file {base} on server start");
+        let size = rewrite::write_base_sync(srv, &dir(srv).join(&base), rdb)?;
+        m.install_base(base, seq, &[]);
+        srv.aof.base_size = size;
+        dirty_manifest = true;
+    } else {
+        srv.aof.base_size = m
+            .base
+            .as_ref()
+            .and_then(|b| std::fs::metadata(dir(srv).join(&b.name)).ok())
+            .map_or(0, |md| md.len());
+    }
+    let (incr, fresh) = match m.incrs.last() {
+        Some(last) => {
+            log_notice!("Opening AOF incr file {} on server start", last.name);
+            (last.name.clone(), false)
+        }
+        None => {
+            let n = m.new_incr(&name);
+            log_notice!("Creating AOF incr file {n} on server start");
+            dirty_manifest = true;
+            (n, true)
+        }
+    };
+    srv.aof.earlier_incr_size = m.incrs[..m.incrs.len().saturating_sub(1)]
+        .iter()
+        .filter_map(|f| std::fs::metadata(dir(srv).join(&f.name)).ok())
+        .map(|md| md.len())
+        .sum();
+    srv.aof.manifest = m;
+    if dirty_manifest {
+        persist_manifest(srv)?;
+    }
+    let (file, len) = open_incr(srv, &incr, fresh)?;
+    let p = policy(srv);
+    srv.aof.start_writer(file, len, p)?;
+    {
+        let mut f = srv.aof.feed.borrow_mut();
+        f.on = true;
+        f.seldb = None;
+    }
+    srv.aof.enabled = true;
+    srv.aof.rewrite_base_size = srv.aof.current_size();
+    Ok(())
+}
+
+/// `CONFIG SET appendonly yes` at run time: the AOF starts with a rewrite
+/// (its first base is the dataset as it is now), as in Redis.
+pub fn start_append_only(srv: &mut Server) -> Result<(), String> {
+    create_dir(srv)?;
+    // Continue the numbering of files already there.
+    let mpath = dir(srv).join(manifest_name(srv));
+    srv.aof.manifest = std::fs::read_to_string(&mpath)
+        .ok()
+        .and_then(|t| Manifest::parse(&t).ok())
+        .unwrap_or_default();
+    srv.aof.wait_rewrite = true;
+    if srv.aof.rewrite_running() || crate::replication::fullsync::walk_busy(srv) {
+        log_warning!("AOF was enabled but there is already another background operation. An AOF background was scheduled to start when possible.");
+        srv.aof.rewrite_scheduled = true;
+        return Ok(());
+    }
+    rewrite::start(srv).inspect_err(|_| {
+        log_warning!("Redis needs to enable the AOF but can't trigger a background AOF rewrite operation. Check the above logs for more info about the error.");
+    })
+}
+
+/// `CONFIG SET appendonly no`: writes and fsyncs what is buffered and
+/// closes the file; a running rewrite is abandoned.
+pub fn stop_append_only(srv: &mut Server) {
+    if srv.aof.enabled {
+        log_notice!("Calling fsync() on the AOF file.");
+    }
+    srv.aof.stop_writer();
+    {
+        let mut f = srv.aof.feed.borrow_mut();
+        f.on = false;
+        f.buf.clear();
+        f.seldb = None;
+    }
+    if srv.aof.rewrite.is_some() {
+        log_notice!("Killing running AOF rewrite child");
+        rewrite::abort(srv);
+    }
+    srv.aof.enabled = false;
+    srv.aof.wait_rewrite = false;
+    srv.aof.rewrite_scheduled = false;
+}
+
+/// After a replica loaded its master's snapshot, the AOF describes a
+/// dataset that is gone: as Redis does, it is closed and started again
+/// with a rewrite of the new dataset.
+pub fn after_full_sync(srv: &mut Server) {
+    if !srv.aof.enabled && !srv.aof.wait_rewrite {
+        return;
+    }
+    stop_append_only(srv);
+    if let Err(e) = start_append_only(srv) {
+        log_warning!("{e}");
+    }
+}
+
+/// Copies the AOF settings into place after start-up and every
+/// `CONFIG SET`, switching the AOF on or off when `appendonly` changed.
+pub fn apply_config(srv: &mut Server) {
+    srv.aof.feed.borrow_mut().timestamps = srv.config.get_bool("aof-timestamp-enabled");
+    let p = policy(srv);
+    if let Some(w) = &srv.aof.writer {
+        w.shared.policy.store(p, Ordering::SeqCst);
+    }
+    if !srv.aof.ready {
+        return;
+    }
+    let want = srv.config.get_bool("appendonly");
+    let have = srv.aof.enabled || srv.aof.wait_rewrite;
+    if want && !have {
+        if let Err(e) = start_append_only(srv) {
+            log_warning!("{e}");
+        }
+    } else if !want && have {
+        stop_append_only(srv);
+    }
+}
+
+/// Called from the server cron: the scheduled rewrite, the automatic one
+/// (`auto-aof-rewrite-percentage` growth over `auto-aof-rewrite-min-size`),
+/// and `no-appendfsync-on-rewrite`.
+pub fn cron(srv: &mut Server) {
+    let busy = srv.aof.rewrite_running() || crate::replication::fullsync::walk_busy(srv);
+    if let Some(w) = &srv.aof.writer {
+        let skip = busy && srv.config.get_bool("no-appendfsync-on-rewrite");
+        w.shared.skip_fsync.store(skip, Ordering::SeqCst);
+    }
+    if busy || srv.persist.loading.is_some() {
+        return;
+    }
+    if srv.aof.rewrite_scheduled {
+        srv.aof.rewrite_scheduled = false;
+        let _ = rewrite::start(srv);
+        return;
+    }
+    let perc = srv.config.get_int("auto-aof-rewrite-percentage");
+    let min = srv.config.get_int("auto-aof-rewrite-min-size").max(0) as u64;
+    if !srv.aof.enabled || perc <= 0 {
+        return;
+    }
+    let cur = srv.aof.current_size();
+    if cur <= min {
+        return;
+    }
+    let base = srv.aof.rewrite_base_size.max(1);
+    let growth = (cur * 100 / base) as i64 - 100;
+    // After a failed rewrite, wait a little before the next attempt.
+    if growth >= perc && srv.aof.consecutive_failures == 0 {
+        log_notice!("Starting automatic rewriting of AOF on {growth}% growth");
+        let _ = rewrite::start(srv);
+    }
+}
+
+/// At an orderly exit: abandon a running rewrite, write and fsync what is
+/// buffered.
+pub fn shutdown(srv: &mut Server) {
+    if srv.aof.rewrite.is_some() {
+        log_warning!("There is a child rewriting the AOF. Killing it!");
+        rewrite::abort(srv);
+    }
+    if srv.aof.writer.is_some() {
+        log_notice!("Calling fsync() on the AOF file.");
+        srv.aof.stop_writer();
+    }
+}
+
+/// The MISCONF error that refuses writes while the AOF cannot be written
+/// (Redis's rule: data the client believes safe must reach the file).
+pub fn write_error(srv: &Server) -> Option<String> {
+    let w = srv.aof.writer.as_ref()?;
+    if w.shared.write_ok.load(Ordering::Relaxed) {
+        return None;
+    }
+    let why = w
+        .shared
+        .last_error
+        .lock()
+        .map(|e| e.clone())
+        .unwrap_or_default();
+    Some(format!("MISCONF Errors writing to the AOF file: {why}"))
+}
+
+/// The task that hands each event-loop turn's effects to the writer.
+pub async fn flush_task(srv: Rc<RefCell<Server>>) {
+    let wake = srv.borrow().aof.feed.borrow().wake.clone();
+    loop {
+        wake.notified().await;
+        srv.borrow_mut().aof.flush();
+    }
+}
+
+/// The `aof_*` lines of `INFO persistence`, as Redis 7.0 prints them.
+pub fn info(srv: &Server, b: &mut String) {
+    use std::fmt::Write as _;
+    let a = &srv.aof;
+    let on = a.enabled || a.wait_rewrite;
+    let (in_progress, current) = match &a.rewrite {
+        Some(r) => (1, r.started.elapsed().as_secs() as i64),
+        None => (0, -1),
+    };
+    let write_ok = a
+        .writer
+        .as_ref()
+        .is_none_or(|w| w.shared.write_ok.load(Ordering::Relaxed));
+    let _ = write!(
+        b,
+        "aof_enabled:{}\r\n\
+         aof_rewrite_in_progress:{in_progress}\r\n\
+         aof_rewrite_scheduled:{}\r\n\
+         aof_last_rewrite_time_sec:{}\r\n\
+         aof_current_rewrite_time_sec:{current}\r\n\
+         aof_last_bgrewrite_status:{}\r\n\
+         aof_rewrites:{}\r\n\
+         aof_rewrites_consecutive_failures:{}\r\n\
+         aof_last_write_status:{}\r\n\
+         aof_last_cow_size:{}\r\n\
+         module_fork_in_progress:0\r\n\
+         module_fork_last_cow_size:0\r\n",
+        on as u8,
+        a.rewrite_scheduled as u8,
+        a.last_rewrite_time_sec,
+        if a.last_rewrite_ok { "ok" } else { "err" },
+        a.rewrites,
+        a.consecutive_failures,
+        if write_ok { "ok" } else { "err" },
+        a.last_cow_size,
+    );
+    // Shown whenever `appendonly` is set, loading included, as Redis.
+    if srv.config.get_bool("appendonly") {
+        let pending = a
+            .writer
+            .as_ref()
+            .is_some_and(|w| w.shared.fsync_pending.load(Ordering::Relaxed));
+        let _ = write!(
+            b,
+            "aof_current_size:{}\r\n\
+             aof_base_size:{}\r\n\
+             aof_pending_rewrite:{}\r\n\
+             aof_buffer_length:{}\r\n\
+             aof_pending_bio_fsync:{}\r\n\
+             aof_delayed_fsync:0\r\n",
+            a.current_size(),
+            a.rewrite_base_size,
+            a.rewrite_scheduled as u8,
+            a.feed.borrow().buf.len(),
+            pending as u8,
+        );
+    }
+}
+
+/// BGREWRITEAOF
+fn bgrewriteaof(ctx: &mut Ctx) {
+    if ctx.srv.aof.rewrite_running() {
+        return ctx.err(crate::errors::AOF_REWRITE_IN_PROGRESS);
+    }
+    if crate::replication::fullsync::walk_busy(ctx.srv) || ctx.client.in_exec {
+        ctx.srv.aof.rewrite_scheduled = true;
+        return ctx
+            .out()
+            .simple(b"Background append only file rewriting scheduled");
+    }
+    match rewrite::start(ctx.srv) {
+        Ok(()) => ctx
+            .out()
+            .simple(b"Background append only file rewriting started"),
+        Err(_) => ctx.err(crate::errors::AOF_REWRITE_FAILED),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testkit::Kit;
+
+    fn recorded(k: &mut Kit) -> String {
+        let f = k.srv.aof.feed.borrow();
+        String::from_utf8_lossy(&f.buf).replace("\r\n", " ")
+    }
+
+    #[test]
+    fn the_aof_has_its_own_selected_db_and_records_effects() {
+        let mut k = Kit::new();
+        k.srv.aof.feed.borrow_mut().on = true;
+        k.run(&["SET", "a", "1"]);
+        k.run(&["SELECT", "2"]);
+        k.run(&["SETEX", "b", "100", "v"]);
+        k.run(&["GET", "b"]);
+        let text = recorded(&mut k);
+        let parts: Vec<&str> = text.split("*").filter(|s| !s.is_empty()).collect();
+        assert_eq!(parts[0], "2 $6 SELECT $1 0 ");
+        assert_eq!(parts[1], "3 $3 SET $1 a $1 1 ");
+        assert_eq!(parts[2], "2 $6 SELECT $1 2 ");
+        assert!(
+            parts[3].starts_with("5 $3 SET $1 b $1 v $4 PXAT "),
+            "{text}"
+        );
+        assert_eq!(parts.len(), 4, "{text}");
+        assert_eq!(
+            k.srv.aof.feed.borrow().appended as usize,
+            k.srv.aof.feed.borrow().buf.len()
+        );
+    }
+
+    #[test]
+    fn timestamps_annotate_the_first_command_of_a_second() {
+        let mut k = Kit::new();
+        {
+            let mut f = k.srv.aof.feed.borrow_mut();
+            f.on = true;
+        }
+        k.run(&["CONFIG", "SET", "aof-timestamp-enabled", "yes"]);
+        k.run(&["SET", "a", "1"]);
+        k.run(&["SET", "a", "2"]);
+        let text = recorded(&mut k);
+        assert!(text.starts_with("#TS:"), "{text}");
+        // One per second: two only if the clock turned between the SETs.
+        assert!(text.matches("#TS:").count() <= 2, "{text}");
+    }
+
+    #[test]
+    fn nothing_is_recorded_while_the_aof_is_off() {
+        let mut k = Kit::new();
+        k.run(&["SET", "a", "1"]);
+        assert_eq!(recorded(&mut k), "");
+    }
+}
