@@ -10,6 +10,9 @@
 //! does not express; they are parsed by hand below.
 
 mod check_rdb;
+#[allow(dead_code)] // helpers for the subcommands still to come
+mod flags;
+mod up;
 
 use server::config::Config;
 use std::path::PathBuf;
@@ -17,6 +20,7 @@ use std::path::PathBuf;
 const USAGE: &str = "Usage: redoubt server [/path/to/redis.conf] [--directive value ...]
        redoubt server --version
        redoubt check-rdb FILE
+       redoubt up [--port 6379] [--replicas 2] [--sentinels 3] [--dir ./redoubt-data] ... (--help)
        (a link named redoubt-server or redis-server runs `redoubt server`)";
 
 /// Splits redis-server style arguments into an optional config file and
@@ -131,6 +135,7 @@ fn main() {
         match argv.get(1).map(String::as_str) {
             Some("server") => server_main(&argv[2..]),
             Some("check-rdb") => check_rdb::main(&argv[2..]),
+            Some("up") => up::main(&argv[2..]),
             Some("--version") | Some("-v") => server_main(&argv[1..]),
             _ => {
                 eprintln!("{USAGE}");

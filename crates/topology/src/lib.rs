@@ -114,8 +114,8 @@ pub struct Topology {
 
 impl Topology {
     /// Writes the configs (or reuses those of an earlier run in
-    /// `spec.dir`) and starts every process. Returns once they are
-    /// spawned; see [`Topology::wait_ready`] and friends for readiness.
+    /// `spec.dir`) and starts the servers. Returns once they are spawned;
+    /// see [`Topology::bring_up`] for the whole sequence.
     pub fn start(spec: Spec) -> Result<Topology> {
         let (spec, resumed) = config::prepare(spec)?;
         let mut t = Topology {
@@ -158,9 +158,39 @@ impl Topology {
             });
         }
         for i in 0..t.nodes.len() {
-            t.spawn(i)?;
+            if t.nodes[i].kind == Kind::Server {
+                t.spawn(i)?;
+            }
         }
         Ok(t)
+    }
+
+    /// Starts the sentinels (after [`Topology::start`] started the
+    /// servers). Starting them once replication is in sync lets their
+    /// first `INFO` of the master list every replica, instead of waiting
+    /// for the next 10-second poll.
+    pub fn start_sentinels(&mut self) -> Result<()> {
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].kind == Kind::Sentinel && !self.nodes[i].running() {
+                self.spawn(i)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The whole start-up: servers, ready, in sync, then sentinels, ready
+    /// and agreeing. Returns the master's port.
+    pub async fn bring_up(&mut self, timeout: Duration) -> Result<u16> {
+        let deadline = Instant::now() + timeout;
+        let left = || deadline.saturating_duration_since(Instant::now());
+        self.wait_ready(left()).await?;
+        let m = self.wait_synced(left()).await?;
+        if self.spec.sentinels > 0 {
+            self.start_sentinels()?;
+            self.wait_ready(left()).await?;
+            self.wait_sentinels_agree(m, left()).await?;
+        }
+        Ok(m)
     }
 
     /// (Re)starts node `i` from its config file.
@@ -262,7 +292,9 @@ impl Topology {
     /// data (`loading:0`), and every sentinel answers PING.
     pub async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        let mut pending: Vec<usize> = (0..self.nodes.len()).collect();
+        let mut pending: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].running())
+            .collect();
         while !pending.is_empty() {
             self.check_alive(&pending)?;
             let mut still = Vec::new();

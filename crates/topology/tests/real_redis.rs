@@ -30,24 +30,21 @@ fn real_redis_topology_comes_up_agrees_and_stops() {
     spec.port = base;
     spec.sentinel_port = base + 3;
     spec.down_after_ms = 1000;
-    spec.password = Some("s3cret pw".into());
+    spec.password = Some("s3cret-pw".into());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let mut t = Topology::start(spec).unwrap();
-    let pids: Vec<u32> = t.nodes.iter().filter_map(|n| n.pid()).collect();
     rt.block_on(async {
-        t.wait_ready(Duration::from_secs(10)).await.unwrap();
-        let m = t.wait_synced(Duration::from_secs(15)).await.unwrap();
+        let m = t.bring_up(Duration::from_secs(40)).await.unwrap();
         assert_eq!(m, base);
-        t.wait_sentinels_agree(m, Duration::from_secs(20))
-            .await
-            .unwrap();
         let v = t.status().await;
         assert_eq!(v.agreeing, 3);
         assert_eq!(v.nodes.iter().filter(|n| n.role == "replica").count(), 2);
     });
+    let pids: Vec<u32> = t.nodes.iter().filter_map(|n| n.pid()).collect();
+    assert_eq!(pids.len(), 6);
     t.stop(Duration::from_secs(10));
     for pid in pids {
         // SAFETY: signal 0 only checks for existence.

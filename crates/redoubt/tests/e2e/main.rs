@@ -19,4 +19,5 @@ mod pubsub;
 mod replication;
 mod server_core;
 mod transactions;
+mod up;
 mod zblocking;
