@@ -10,6 +10,7 @@
 //! does not express; they are parsed by hand below.
 
 mod check_rdb;
+mod confgen;
 #[allow(dead_code)] // helpers for the subcommands still to come
 mod flags;
 mod up;
@@ -20,6 +21,7 @@ use std::path::PathBuf;
 const USAGE: &str = "Usage: redoubt server [/path/to/redis.conf] [--directive value ...]
        redoubt server --version
        redoubt check-rdb FILE
+       redoubt config master|replica|sentinel [options] (--help)
        redoubt up [--port 6379] [--replicas 2] [--sentinels 3] [--dir ./redoubt-data] ... (--help)
        (a link named redoubt-server or redis-server runs `redoubt server`)";
 
@@ -136,6 +138,7 @@ fn main() {
             Some("server") => server_main(&argv[2..]),
             Some("check-rdb") => check_rdb::main(&argv[2..]),
             Some("up") => up::main(&argv[2..]),
+            Some("config") => confgen::main(&argv[2..]),
             Some("--version") | Some("-v") => server_main(&argv[1..]),
             _ => {
                 eprintln!("{USAGE}");

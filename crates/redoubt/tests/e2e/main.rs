@@ -5,6 +5,7 @@
 
 mod blocking;
 mod check_rdb;
+mod confgen;
 mod config;
 mod differential;
 mod dump_restore;
