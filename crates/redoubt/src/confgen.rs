@@ -83,7 +83,7 @@ pub fn sizing(write_rate: u64, max_outage: u64, full_sync: u64) -> Sizing {
 }
 
 fn mb(n: u64) -> String {
-    if n % (1 << 20) == 0 {
+    if n.is_multiple_of(1 << 20) {
         format!("{}mb", n >> 20)
     } else {
         n.to_string()
