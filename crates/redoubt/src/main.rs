@@ -11,7 +11,7 @@
 
 mod check_rdb;
 mod confgen;
-#[allow(dead_code)] // helpers for the subcommands still to come
+mod doctor;
 mod flags;
 mod up;
 
@@ -22,6 +22,7 @@ const USAGE: &str = "Usage: redoubt server [/path/to/redis.conf] [--directive va
        redoubt server --version
        redoubt check-rdb FILE
        redoubt config master|replica|sentinel [options] (--help)
+       redoubt doctor [--password P] [--sentinel HOST:PORT]... HOST:PORT ... (--help)
        redoubt up [--port 6379] [--replicas 2] [--sentinels 3] [--dir ./redoubt-data] ... (--help)
        (a link named redoubt-server or redis-server runs `redoubt server`)";
 
@@ -139,6 +140,7 @@ fn main() {
             Some("check-rdb") => check_rdb::main(&argv[2..]),
             Some("up") => up::main(&argv[2..]),
             Some("config") => confgen::main(&argv[2..]),
+            Some("doctor") => doctor::main(&argv[2..]),
             Some("--version") | Some("-v") => server_main(&argv[1..]),
             _ => {
                 eprintln!("{USAGE}");
