@@ -99,6 +99,9 @@ impl Client {
 
     /// Connects and, when `password` is given, authenticates with
     /// `AUTH password` (the `default` user, as `requirepass` sets up).
+    /// A server with no password configured refuses AUTH; that refusal is
+    /// ignored, so one password can be used across a set-up where only
+    /// some servers require it.
     pub async fn connect_auth(
         addr: &str,
         password: Option<&str>,
@@ -106,7 +109,11 @@ impl Client {
     ) -> Result<Client> {
         let mut c = Client::connect_timeout(addr, timeout).await?;
         if let Some(p) = password.filter(|p| !p.is_empty()) {
-            c.call_ok(&["AUTH", p]).await?;
+            match c.call_ok(&["AUTH", p]).await {
+                Err(Error::Server(e)) if e.contains("without any password configured") => {}
+                Err(e) => return Err(e),
+                Ok(_) => {}
+            }
         }
         Ok(c)
     }

@@ -137,16 +137,19 @@ fn bind_covers(m: &ServerView, r: &ServerView, out: &mut Vec<Finding>) {
 }
 
 fn protected_mode(m: &ServerView, r: &ServerView, out: &mut Vec<Finding>) {
-    if m.conf("protected-mode") != "yes" || !m.conf("requirepass").is_empty() || loopback_only(m) {
+    if m.conf("protected-mode") != "yes" || !m.conf("requirepass").is_empty() {
         return;
     }
+    // Evidence first: the replica's log shows the refusal. Without a
+    // readable log, a down link to a master listening beyond loopback.
     let denied = r
         .log_tail
         .iter()
         .rev()
         .take(100)
         .any(|l| l.contains("DENIED"));
-    if r.info.get("master_link_status") == Some("up") && !denied {
+    let down = r.info.get("master_link_status") != Some("up");
+    if !down || (!denied && loopback_only(m)) {
         return;
     }
     out.push(finding(
@@ -154,7 +157,7 @@ fn protected_mode(m: &ServerView, r: &ServerView, out: &mut Vec<Finding>) {
         "protected-mode",
         &m.addr,
         format!(
-            "the master has `protected-mode yes`, no password and listens beyond loopback (`bind {}`); replica {} is not linked{}",
+            "the master has `protected-mode yes`, no password and `bind {}`; replica {} is not linked{}",
             m.conf("bind"),
             r.addr,
             if denied { " and its log shows -DENIED" } else { "" }

@@ -8,6 +8,7 @@ mod check_rdb;
 mod confgen;
 mod config;
 mod differential;
+mod doctor;
 mod dump_restore;
 mod eviction;
 // Not every helper is used by every build of the suite.
