@@ -15,6 +15,7 @@ pub mod evict;
 pub mod journal;
 pub mod latency;
 pub mod log;
+pub mod metrics;
 pub mod multi;
 pub mod net;
 pub mod notify;

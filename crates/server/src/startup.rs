@@ -234,6 +234,9 @@ async fn serve(config: Config, pidfile: String) -> i32 {
         }
     }
     tokio::task::spawn_local(accept_new_listeners(srv.clone()));
+    if crate::metrics::start(&srv).await.is_err() {
+        return 1;
+    }
     write_pidfile(&pidfile);
     log_notice!("Server initialized");
     log_notice!("Ready to accept connections tcp");

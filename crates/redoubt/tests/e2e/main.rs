@@ -16,6 +16,7 @@ mod eviction;
 mod harness;
 mod introspection;
 mod keys;
+mod metrics;
 mod persistence;
 mod pubsub;
 mod replication;
