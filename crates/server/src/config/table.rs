@@ -495,7 +495,8 @@ mod tests {
                 assert!(seen.insert(a), "duplicate {a}");
             }
         }
-        // 192 names and aliases in `CONFIG GET *` plus 4 hidden ones.
-        assert_eq!(seen.len(), 196);
+        // 192 names and aliases in `CONFIG GET *` plus 4 hidden ones and
+        // Redoubt's 2 (metrics-port, metrics-bind).
+        assert_eq!(seen.len(), 198);
     }
 }
