@@ -22,6 +22,7 @@ pub mod notify;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
+pub mod sdnotify;
 pub mod server;
 pub mod startup;
 #[cfg(test)]

@@ -255,6 +255,7 @@ async fn serve(config: Config, pidfile: String) -> i32 {
     tokio::task::spawn_local(crate::replication::replica::link_task(srv.clone()));
     tokio::task::spawn_local(crate::replication::fullsync::transfer_task(srv.clone()));
     let loader = srv.clone();
+    crate::sdnotify::loading(&srv.borrow());
     tokio::task::spawn_local(async move {
         if let Err(e) = crate::persistence::load::load_at_startup(loader.clone()).await {
             log_warning!("{e}");
@@ -266,11 +267,13 @@ async fn serve(config: Config, pidfile: String) -> i32 {
         }
         // `replicaof` in the configuration: follow once the data is in.
         crate::replication::replica::start_from_config(&mut loader.borrow_mut());
+        crate::sdnotify::after_load(loader.clone());
     });
 
     loop {
         let why = wait_for_shutdown(srv.clone(), &mut signals).await;
         let mut s = srv.borrow_mut();
+        crate::sdnotify::stopping(&s);
         if s.fatal {
             return 1;
         }

@@ -21,6 +21,7 @@ mod persistence;
 mod pubsub;
 mod replication;
 mod server_core;
+mod service;
 mod transactions;
 mod up;
 mod zblocking;
