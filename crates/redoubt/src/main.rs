@@ -13,6 +13,7 @@ mod check_rdb;
 mod confgen;
 mod doctor;
 mod flags;
+mod top;
 mod up;
 
 use server::config::Config;
@@ -23,6 +24,7 @@ const USAGE: &str = "Usage: redoubt server [/path/to/redis.conf] [--directive va
        redoubt check-rdb FILE
        redoubt config master|replica|sentinel [options] (--help)
        redoubt doctor [--password P] [--sentinel HOST:PORT]... HOST:PORT ... (--help)
+       redoubt top HOST:PORT [--password P]
        redoubt up [--port 6379] [--replicas 2] [--sentinels 3] [--dir ./redoubt-data] ... (--help)
        (a link named redoubt-server or redis-server runs `redoubt server`)";
 
@@ -141,6 +143,7 @@ fn main() {
             Some("up") => up::main(&argv[2..]),
             Some("config") => confgen::main(&argv[2..]),
             Some("doctor") => doctor::main(&argv[2..]),
+            Some("top") => top::main(&argv[2..]),
             Some("--version") | Some("-v") => server_main(&argv[1..]),
             _ => {
                 eprintln!("{USAGE}");

@@ -130,3 +130,32 @@ fn metrics_on_a_replica_show_the_link() {
     assert_eq!(value(&body, "redoubt_is_master "), Some(0.0), "{body}");
     promtool_accepts(&body);
 }
+
+#[test]
+fn top_prints_one_line_per_interval_against_redoubt_and_redis() {
+    for flavor in [Flavor::Redoubt, Flavor::Redis] {
+        let s = ServerHandle::start(flavor, &[]);
+        let _: () = redis::cmd("SET")
+            .arg("k")
+            .arg("v")
+            .query(&mut s.client())
+            .unwrap();
+        let out = Command::new(crate::harness::redoubt_bin())
+            .args([
+                "top",
+                &format!("127.0.0.1:{}", s.port),
+                "--count",
+                "2",
+                "--interval-ms",
+                "200",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{flavor:?}: {text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{flavor:?}: {text}");
+        assert!(lines[0].starts_with("ROLE"), "{text}");
+        assert!(lines[1].starts_with("master"), "{text}");
+    }
+}
