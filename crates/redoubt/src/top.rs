@@ -151,7 +151,7 @@ async fn run(addr: &str, password: Option<&str>, interval: Duration, count: u64)
         };
         let secs = t.elapsed().as_secs_f64().max(0.001);
         t = Instant::now();
-        if n % 20 == 0 {
+        if n.is_multiple_of(20) {
             println!("{HEADER}");
         }
         println!("{}", line(&prev, &cur, secs));
