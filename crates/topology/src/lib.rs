@@ -184,6 +184,14 @@ impl Topology {
         let deadline = Instant::now() + timeout;
         let left = || deadline.saturating_duration_since(Instant::now());
         self.wait_ready(left()).await?;
+        // On a resumed folder the sentinels' configs hold the current
+        // topology, and a master that died before a failover still
+        // believes it is one: only the sentinels will turn it into a
+        // replica, so they start before the servers can be in sync.
+        if self.resumed && self.spec.sentinels > 0 {
+            self.start_sentinels()?;
+            self.wait_ready(left()).await?;
+        }
         let m = self.wait_synced(left()).await?;
         if self.spec.sentinels > 0 {
             self.start_sentinels()?;

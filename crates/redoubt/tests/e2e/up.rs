@@ -147,7 +147,7 @@ fn up_replicates_fails_over_on_master_kill_and_stops_on_sigint() {
         sport.to_string(),
         dir.display().to_string(),
     );
-    let mut up = Up::start(&[
+    let args = [
         "--port",
         &p,
         "--sentinel-port",
@@ -160,7 +160,8 @@ fn up_replicates_fails_over_on_master_kill_and_stops_on_sigint() {
         "10000",
         "--refresh-ms",
         "250",
-    ]);
+    ];
+    let mut up = Up::start(&args);
     up.wait_line("`Ready in`", Duration::from_secs(60), |l| {
         l.starts_with("Ready in")
     });
@@ -210,6 +211,29 @@ fn up_replicates_fails_over_on_master_kill_and_stops_on_sigint() {
     for pid in pids {
         assert!(!alive(pid), "pid {pid} is still running after SIGINT");
     }
+
+    // Resuming the folder: the promoted replica is still the master (the
+    // sentinels' and servers' rewritten configs say so), the old master
+    // comes back as its replica, and the data is there.
+    let new_master: u16 = line.rsplit(':').next().unwrap().trim().parse().unwrap();
+    let mut up = Up::start(&args);
+    up.wait_line("`Ready in` after resuming", Duration::from_secs(60), |l| {
+        l.starts_with("Ready in")
+    });
+    assert!(
+        up.text()
+            .contains(&format!("master:    redis-cli -p {new_master}\n")),
+        "{}",
+        up.text()
+    );
+    for p in [port, port + 1, port + 2] {
+        let v: Option<String> = redis::cmd("GET")
+            .arg("greeting")
+            .query(&mut conn(p))
+            .unwrap();
+        assert_eq!(v.as_deref(), Some("hello"), "on port {p}");
+    }
+    assert!(up.interrupt().success());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -189,7 +189,16 @@ fn config_rewrite(ctx: &mut Ctx) {
     let Some(path) = ctx.srv.config.file.clone() else {
         return ctx.err("ERR The server is running without a config file");
     };
-    match config::rewrite::rewrite(&ctx.srv.config, &path, &cwd()) {
+    // `replicaof` is what this server follows now (REPLICAOF, a Sentinel
+    // failover), not what the file said at start-up: Redis rewrites the
+    // live master, which is how Sentinel makes a failover survive restarts.
+    let mut live = ctx.srv.config.clone();
+    let master: Vec<String> = match &ctx.srv.repl.master {
+        Some(m) => vec![m.host.clone(), m.port.to_string()],
+        None => Vec::new(),
+    };
+    let _ = live.set("replicaof", &master);
+    match config::rewrite::rewrite(&live, &path, &cwd()) {
         Ok(()) => {
             crate::log_notice!("CONFIG REWRITE executed with success.");
             ctx.out().ok();
