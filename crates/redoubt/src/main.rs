@@ -21,12 +21,14 @@ use std::path::PathBuf;
 
 const USAGE: &str = "Usage: redoubt server [/path/to/redis.conf] [--directive value ...]
        redoubt server --version
+       redoubt sentinel /path/to/sentinel.conf [--directive value ...]
        redoubt check-rdb FILE
        redoubt config master|replica|sentinel [options] (--help)
        redoubt doctor [--password P] [--sentinel HOST:PORT]... HOST:PORT ... (--help)
        redoubt top HOST:PORT [--password P]
        redoubt up [--port 6379] [--replicas 2] [--sentinels 3] [--dir ./redoubt-data] ... (--help)
-       (a link named redoubt-server or redis-server runs `redoubt server`)";
+       (a link named redoubt-server or redis-server runs `redoubt server`;
+        one named redoubt-sentinel or redis-sentinel runs `redoubt sentinel`)";
 
 /// Splits redis-server style arguments into an optional config file and
 /// the options text: each `--name` starts a config line and the arguments
@@ -81,6 +83,19 @@ fn parse_server_args(args: &[String]) -> (Option<PathBuf>, bool, String) {
 }
 
 fn server_main(args: &[String]) -> i32 {
+    // `--sentinel` anywhere selects Sentinel mode, as with redis-server.
+    if args.iter().any(|a| a == "--sentinel") {
+        let rest: Vec<String> = args
+            .iter()
+            .filter(|a| *a != "--sentinel")
+            .cloned()
+            .collect();
+        return run_main(&rest, Some(&sentinel::MODE));
+    }
+    run_main(args, None)
+}
+
+fn run_main(args: &[String], mode: Option<&'static server::mode::Mode>) -> i32 {
     if args.iter().any(|a| a == "--version" || a == "-v") {
         println!(
             "Redoubt server v={} redis_version={} bits=64",
@@ -105,7 +120,31 @@ fn server_main(args: &[String]) -> i32 {
         }
         stdin_text = Some(t);
     }
-    let config = match Config::load_with_options(file.as_deref(), stdin_text.as_deref(), &options) {
+    if mode.is_some() {
+        // Sentinel keeps its state in its config file, so it needs one it
+        // can write (Redis's start-up checks and wording).
+        server::log::set_role(b'X');
+        match file.as_deref() {
+            None => {
+                server::log_warning!(
+                    "Sentinel needs config file on disk to save state.  Exiting..."
+                );
+                return 1;
+            }
+            Some(f) => {
+                if let Err(e) = std::fs::OpenOptions::new().append(true).open(f) {
+                    server::log_warning!(
+                        "Sentinel config file {} is not writable: {}. Exiting...",
+                        f.display(),
+                        server::config::strerror(&e)
+                    );
+                    return 1;
+                }
+            }
+        }
+    }
+    let config = match Config::load_in_mode(file.as_deref(), stdin_text.as_deref(), &options, mode)
+    {
         Ok(c) => c,
         // An unreadable file is logged, as Redis does; a bad line gets the
         // FATAL CONFIG FILE ERROR block on stderr.
@@ -136,9 +175,12 @@ fn main() {
         .unwrap_or_default();
     let code = if prog.ends_with("-server") {
         server_main(&argv[1..])
+    } else if prog.ends_with("-sentinel") {
+        run_main(&argv[1..], Some(&sentinel::MODE))
     } else {
         match argv.get(1).map(String::as_str) {
             Some("server") => server_main(&argv[2..]),
+            Some("sentinel") => run_main(&argv[2..], Some(&sentinel::MODE)),
             Some("check-rdb") => check_rdb::main(&argv[2..]),
             Some("up") => up::main(&argv[2..]),
             Some("config") => confgen::main(&argv[2..]),

@@ -12,10 +12,6 @@ use std::io::Write as _;
 use std::time::{Duration, Instant};
 use topology::{Spec, Topology, Views};
 
-/// Whether this binary has its own Sentinel (`redoubt sentinel FILE`).
-/// Until it does, `up` runs Debian's `redis-sentinel` by default.
-const BUILT_IN_SENTINEL: bool = false;
-
 const USAGE: &str =
     "Usage: redoubt up [--port 6379] [--replicas 2] [--sentinels 3] [--sentinel-port 26379]
                   [--password P] [--dir ./redoubt-data] [--master-name mymaster]
@@ -52,8 +48,7 @@ fn spec_from(f: &Flags) -> Result<Spec, String> {
         .unwrap_or_else(|| vec![exe.clone(), "server".into()]);
     let sentinel_cmd = match f.get("sentinel-cmd") {
         Some(v) => words(v),
-        None if BUILT_IN_SENTINEL => vec![exe, "sentinel".into()],
-        None => vec!["redis-sentinel".into()],
+        None => vec![exe, "sentinel".into()],
     };
     let mut s = Spec::new(
         f.get("dir").unwrap_or("./redoubt-data"),

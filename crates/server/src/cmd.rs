@@ -173,14 +173,35 @@ impl CommandTable {
     /// Builds the table from the generated metadata and the handlers the
     /// family files register, applying `rename-command` directives.
     pub fn build(renames: &[(String, String)]) -> CommandTable {
-        let handlers: HashMap<&'static str, Handler> =
+        CommandTable::build_for(renames, None)
+    }
+
+    /// Builds the table a server in `mode` serves: the mode's listed
+    /// commands from the server's own table plus the mode's commands.
+    pub fn build_for(
+        renames: &[(String, String)],
+        mode: Option<&'static crate::mode::Mode>,
+    ) -> CommandTable {
+        let mut handlers: HashMap<&'static str, Handler> =
             commands::handlers().iter().copied().collect();
+        if let Some(m) = mode {
+            handlers.extend(m.handlers.iter().copied());
+        }
+        let own_specs = crate::commands::specs::ALL
+            .iter()
+            .filter(|meta| match mode {
+                Some(m) => m.served.contains(&meta.name),
+                None => true,
+            });
+        let mode_specs = mode.map(|m| m.specs).unwrap_or(&[]);
+        let mut metas: Vec<&'static CommandMeta> = own_specs.chain(mode_specs.iter()).collect();
+        metas.sort_by_key(|m| m.name);
         let mut t = CommandTable {
             commands: Vec::new(),
             stats: Vec::new(),
             by_name: HashMap::new(),
         };
-        for meta in crate::commands::specs::ALL {
+        for meta in metas {
             let own = handlers.get(meta.name).copied();
             let mut subs = HashMap::new();
             let parent_idx = t.commands.len();

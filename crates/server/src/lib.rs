@@ -16,6 +16,7 @@ pub mod journal;
 pub mod latency;
 pub mod log;
 pub mod metrics;
+pub mod mode;
 pub mod multi;
 pub mod net;
 pub mod notify;

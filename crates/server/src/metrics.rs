@@ -546,6 +546,33 @@ pub async fn serve(listener: TcpListener, render: Rc<dyn Fn() -> String>) {
     }
 }
 
+/// For a mode with its own metrics (Sentinel): when `metrics-port` is
+/// set, binds it and serves `render` in a task on the server's loop. A
+/// port that cannot be bound is logged (the mode keeps running). Call it
+/// from the mode's `start` hook, e.g. with a closure that builds an
+/// [`Exposition`], adds [`sentinel_metrics`] and returns `finish()`.
+pub fn spawn(srv: &Rc<RefCell<Server>>, render: Rc<dyn Fn() -> String>) {
+    let (port, bind) = {
+        let s = srv.borrow();
+        (
+            s.config.get_int("metrics-port") as u16,
+            s.config.get_str("metrics-bind"),
+        )
+    };
+    if port == 0 {
+        return;
+    }
+    tokio::task::spawn_local(async move {
+        match listen(&bind, port).await {
+            Ok(l) => {
+                crate::log_notice!("Serving metrics on http://{bind}:{port}/metrics");
+                serve(l, render).await;
+            }
+            Err(e) => crate::log_warning!("Could not listen for metrics on {bind}:{port}: {e}"),
+        }
+    });
+}
+
 /// Opens the endpoint when `metrics-port` is set. An address that cannot
 /// be bound stops start-up, as for the main port.
 pub async fn start(srv: &Rc<RefCell<Server>>) -> Result<(), ()> {

@@ -80,6 +80,13 @@ pub fn after_load(srv: Rc<RefCell<Server>>) {
     });
 }
 
+/// Called once a mode without a dataset (Sentinel) listens: ready now.
+pub fn mode_ready(srv: &Server) {
+    if enabled(srv) {
+        notify("STATUS=Ready to accept connections\nREADY=1\n");
+    }
+}
+
 /// Called before the dataset is loaded.
 pub fn loading(srv: &Server) {
     if enabled(srv) {

@@ -188,7 +188,7 @@ impl Server {
         let run_id = new_run_id(&mut rng);
         let master_replid = new_run_id(&mut rng);
         let ndb = config.get_int("databases").max(1) as usize;
-        let commands = CommandTable::build(&config.renames);
+        let commands = CommandTable::build_for(&config.renames, config.mode);
         let mut s = Server {
             dbs: (0..ndb).map(|_| Db::new()).collect(),
             commands,

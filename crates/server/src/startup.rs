@@ -155,6 +155,9 @@ fn check_somaxconn(backlog: i64) {
 /// Runs the server until shutdown. Returns the process exit code.
 pub fn run(mut config: Config) -> i32 {
     let daemon = config.get_bool("daemonize");
+    if let Some(m) = config.mode {
+        log::set_role(m.log_role);
+    }
     log::set_file(&config.get_str("logfile"));
     if let Some(l) = log::Level::parse(&config.get_str("loglevel")) {
         log::set_level(l);
@@ -209,9 +212,15 @@ async fn serve(config: Config, pidfile: String) -> i32 {
     let port = config.get_int("port") as u16;
     let backlog = config.get_int("tcp-backlog");
     let bind = config.get_list("bind");
+    let mode = config.mode;
     let srv = Rc::new(RefCell::new(Server::new(config)));
-    crate::persistence::load::prepare(&mut srv.borrow_mut());
-    log_notice!("Running mode=standalone, port={port}.");
+    if mode.is_none() {
+        crate::persistence::load::prepare(&mut srv.borrow_mut());
+    }
+    log_notice!(
+        "Running mode={}, port={port}.",
+        mode.map(|m| m.name).unwrap_or("standalone")
+    );
     check_somaxconn(backlog);
     match Listeners::bind_all(&bind, port, backlog as i32) {
         // Unix sockets are not served yet, so no TCP listener means none.
@@ -234,10 +243,17 @@ async fn serve(config: Config, pidfile: String) -> i32 {
         }
     }
     tokio::task::spawn_local(accept_new_listeners(srv.clone()));
-    if crate::metrics::start(&srv).await.is_err() {
+    // A mode (Sentinel) serves its own metrics: see `metrics::spawn`.
+    if mode.is_none() && crate::metrics::start(&srv).await.is_err() {
         return 1;
     }
     write_pidfile(&pidfile);
+    if let Some(m) = mode {
+        // A mode keeps no dataset: no loading, persistence or replication.
+        (m.start)(&srv);
+        crate::sdnotify::mode_ready(&srv.borrow());
+        return serve_until_shutdown(srv, signals).await;
+    }
     log_notice!("Server initialized");
     log_notice!("Ready to accept connections tcp");
 
@@ -287,6 +303,21 @@ async fn serve(config: Config, pidfile: String) -> i32 {
             break;
         }
         log_warning!("SIGTERM received but errors trying to shut down the server, check the logs for more information");
+    }
+    log_notice!("Redoubt is now ready to exit, bye bye...");
+    0
+}
+
+/// The shutdown wait of a mode without a dataset: nothing to save.
+async fn serve_until_shutdown(srv: Rc<RefCell<Server>>, mut signals: Option<Signals>) -> i32 {
+    let why = wait_for_shutdown(srv.clone(), &mut signals).await;
+    crate::sdnotify::stopping(&srv.borrow());
+    if srv.borrow().fatal {
+        return 1;
+    }
+    if !srv.borrow().shutdown_requested {
+        log_warning!("{why}");
+        log_warning!("User requested shutdown...");
     }
     log_notice!("Redoubt is now ready to exit, bye bye...");
     0

@@ -129,6 +129,13 @@ pub(crate) async fn sentinels_agree(
         if num("num-slaves") < replicas {
             return Err(format!("{} to discover the {replicas} replicas", n.name()));
         }
+        // Known is not yet usable: the quorum must be reachable from here.
+        if let Err(e) = c
+            .call_ok(&["SENTINEL", "CKQUORUM", &t.spec.master_name])
+            .await
+        {
+            return Err(format!("{} to reach the quorum ({e})", n.name()));
+        }
     }
     Ok(())
 }

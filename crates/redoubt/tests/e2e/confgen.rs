@@ -129,6 +129,20 @@ fn generated_master_replica_and_sentinel_configs_start_redis_and_redoubt() {
         "{sentinel}"
     );
     starts_from(&["redis-sentinel"], &sentinel, port, &dir);
+    let port = free_port();
+    let p = port.to_string();
+    let sentinel = generate(&[
+        "sentinel",
+        "--port",
+        &p,
+        "--dir",
+        &d,
+        "--master",
+        "127.0.0.1:6379",
+        "--supervised",
+        "systemd",
+    ]);
+    starts_from(&[redoubt_bin(), "sentinel"], &sentinel, port, &dir);
     wait_for("nothing", Duration::from_millis(10), || true);
     let _ = std::fs::remove_dir_all(&dir);
 }

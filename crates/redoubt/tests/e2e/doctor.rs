@@ -99,7 +99,8 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// A whole topology through the same launcher as `redoubt up`.
+/// A whole topology through the same launcher as `redoubt up`: Redoubt
+/// servers get Redoubt sentinels, redis-server gets redis-sentinel.
 fn topology(
     servers: &[&str],
     replicas: u16,
@@ -110,7 +111,12 @@ fn topology(
     let mut spec = Spec::new(
         temp_dir("doctor-topology"),
         servers.iter().map(|s| s.to_string()).collect(),
-        vec!["redis-sentinel".into()],
+        // Real Redis with real sentinels; Redoubt with Redoubt's.
+        if servers[0] == "redis-server" {
+            vec!["redis-sentinel".into()]
+        } else {
+            vec![redoubt_bin().into(), "sentinel".into()]
+        },
     );
     spec.port = free_ports(replicas + 1);
     spec.sentinel_port = free_ports(sentinels.max(1));

@@ -56,6 +56,9 @@ pub struct ServerHandle {
     pub port: u16,
     pub dir: PathBuf,
     child: Option<Child>,
+    /// Program and arguments, to start the same server again.
+    spawn: (String, Vec<String>),
+    sentinel: bool,
 }
 
 pub fn redoubt_bin() -> &'static str {
@@ -67,6 +70,21 @@ impl ServerHandle {
     /// defaults (loopback only, own folder and log file). Retries on a port
     /// taken between the check and the bind.
     pub fn start(flavor: Flavor, directives: &[(&str, &str)]) -> ServerHandle {
+        Self::start_mode(flavor, false, directives, "")
+    }
+
+    /// Starts a sentinel (Redoubt's or Debian's redis-sentinel) whose
+    /// config file holds `conf` (the `sentinel ...` lines).
+    pub fn start_sentinel(flavor: Flavor, conf: &str, directives: &[(&str, &str)]) -> ServerHandle {
+        Self::start_mode(flavor, true, directives, conf)
+    }
+
+    fn start_mode(
+        flavor: Flavor,
+        sentinel: bool,
+        directives: &[(&str, &str)],
+        conf: &str,
+    ) -> ServerHandle {
         let mut last_err = String::new();
         for _ in 0..5 {
             let port = free_port();
@@ -75,15 +93,24 @@ impl ServerHandle {
                 Flavor::Redis => "redis",
             });
             let mut args: Vec<String> = Vec::new();
-            let mut cmd = match flavor {
-                Flavor::Redoubt => {
-                    let mut c = Command::new(redoubt_bin());
-                    c.arg("server");
-                    c
+            let program = match (flavor, sentinel) {
+                (Flavor::Redoubt, false) => {
+                    args.push("server".into());
+                    redoubt_bin()
                 }
-                Flavor::Redis => Command::new("redis-server"),
+                (Flavor::Redoubt, true) => {
+                    args.push("sentinel".into());
+                    redoubt_bin()
+                }
+                (Flavor::Redis, false) => "redis-server",
+                (Flavor::Redis, true) => "redis-sentinel",
             };
-            let base: Vec<(String, String)> = vec![
+            if sentinel {
+                let file = dir.join("sentinel.conf");
+                std::fs::write(&file, conf).expect("write sentinel.conf");
+                args.push(file.display().to_string());
+            }
+            let mut base: Vec<(String, String)> = vec![
                 ("port".into(), port.to_string()),
                 ("bind".into(), "127.0.0.1".into()),
                 ("dir".into(), dir.display().to_string()),
@@ -97,6 +124,10 @@ impl ServerHandle {
                 // Full syncs start at once (both servers default to 5 s).
                 ("repl-diskless-sync-delay".into(), "0".into()),
             ];
+            if sentinel {
+                // Only what a sentinel accepts on its command line.
+                base.retain(|(k, _)| matches!(k.as_str(), "port" | "bind" | "dir" | "logfile"));
+            }
             for (k, v) in base
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -107,8 +138,8 @@ impl ServerHandle {
                     args.push(part.to_string());
                 }
             }
-            cmd.args(&args).stdout(Stdio::null()).stderr(Stdio::null());
-            let child = match cmd.spawn() {
+            let spawn = (program.to_string(), args);
+            let child = match Self::spawn(&spawn) {
                 Ok(c) => c,
                 Err(e) => panic!("cannot start {flavor:?}: {e} (is redis-server installed?)"),
             };
@@ -117,6 +148,8 @@ impl ServerHandle {
                 port,
                 dir,
                 child: Some(child),
+                spawn,
+                sentinel,
             };
             match h.wait_ready(Duration::from_secs(10)) {
                 Ok(()) => return h,
@@ -124,6 +157,25 @@ impl ServerHandle {
             }
         }
         panic!("{flavor:?} did not start: {last_err}");
+    }
+
+    fn spawn(spawn: &(String, Vec<String>)) -> std::io::Result<Child> {
+        Command::new(&spawn.0)
+            .args(&spawn.1)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+    }
+
+    /// Starts the same server again (same port, folder and arguments)
+    /// after [`ServerHandle::kill`].
+    pub fn restart(&mut self) {
+        self.kill();
+        let child = Self::spawn(&self.spawn).expect("restart");
+        self.child = Some(child);
+        if let Err(e) = self.wait_ready(Duration::from_secs(10)) {
+            panic!("restart failed: {e}; log tail:\n{}", self.log_tail(20));
+        }
     }
 
     fn wait_ready(&mut self, limit: Duration) -> Result<(), String> {
@@ -137,11 +189,17 @@ impl ServerHandle {
             // Ready means accepting connections and done loading its data.
             if let Ok(mut s) = TcpStream::connect(self.addr()) {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-                if s.write_all(b"INFO persistence\r\n").is_ok() {
+                let probe: &[u8] = if self.sentinel {
+                    b"PING\r\n"
+                } else {
+                    b"INFO persistence\r\n"
+                };
+                if s.write_all(probe).is_ok() {
                     let mut b = [0u8; 4096];
                     if let Ok(n) = s.read(&mut b) {
                         let text = String::from_utf8_lossy(&b[..n]);
                         if text.contains("\nloading:0")
+                            || text.starts_with("+PONG")
                             || text.starts_with('-') && !text.starts_with("-LOADING")
                         {
                             return Ok(());

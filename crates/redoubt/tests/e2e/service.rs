@@ -9,24 +9,41 @@ use std::time::{Duration, Instant};
 
 /// Starts a server with `supervised systemd` and a notify socket, returns
 /// every message until STOPPING=1 after a SIGTERM sent once READY=1 came.
-fn notifications(flavor: Flavor, extra: &[&str]) -> Vec<String> {
+fn notifications(flavor: Flavor, sentinel: bool, extra: &[&str]) -> Vec<String> {
     let dir = temp_dir("sdnotify");
     let sock_path = dir.join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let port = free_port().to_string();
-    let mut cmd = match flavor {
-        Flavor::Redoubt => {
-            let mut c = Command::new(redoubt_bin());
-            c.arg("server");
-            c
-        }
-        Flavor::Redis => Command::new("redis-server"),
-    };
     let d = dir.display().to_string();
-    let mut child = cmd
-        .args([
+    let mut cmd = if sentinel {
+        let conf = dir.join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!("port {port}\nbind 127.0.0.1\ndir {d}\nsupervised systemd\nsentinel monitor mymaster 127.0.0.1 1 1\n"),
+        )
+        .unwrap();
+        let mut c = match flavor {
+            Flavor::Redoubt => {
+                let mut c = Command::new(redoubt_bin());
+                c.arg("sentinel");
+                c
+            }
+            Flavor::Redis => Command::new("redis-sentinel"),
+        };
+        c.arg(conf);
+        c
+    } else {
+        let mut c = match flavor {
+            Flavor::Redoubt => {
+                let mut c = Command::new(redoubt_bin());
+                c.arg("server");
+                c
+            }
+            Flavor::Redis => Command::new("redis-server"),
+        };
+        c.args([
             "--port",
             &port,
             "--bind",
@@ -37,7 +54,10 @@ fn notifications(flavor: Flavor, extra: &[&str]) -> Vec<String> {
             &d,
             "--supervised",
             "systemd",
-        ])
+        ]);
+        c
+    };
+    let mut child = cmd
         .args(extra)
         .env("NOTIFY_SOCKET", &sock_path)
         .stdout(Stdio::null())
@@ -71,7 +91,7 @@ fn notifications(flavor: Flavor, extra: &[&str]) -> Vec<String> {
 #[test]
 fn supervised_systemd_master_notifies_ready_then_stopping_like_redis() {
     for flavor in [Flavor::Redis, Flavor::Redoubt] {
-        let got = notifications(flavor, &[]).join("");
+        let got = notifications(flavor, false, &[]).join("");
         let ready = got
             .find("READY=1")
             .unwrap_or_else(|| panic!("{flavor:?}: no READY=1 in {got:?}"));
@@ -91,7 +111,7 @@ fn supervised_systemd_replica_is_ready_only_once_in_sync() {
     let m = ServerHandle::start(Flavor::Redoubt, &[]);
     let port = m.port.to_string();
     for flavor in [Flavor::Redis, Flavor::Redoubt] {
-        let got = notifications(flavor, &["--replicaof", "127.0.0.1", &port]);
+        let got = notifications(flavor, false, &["--replicaof", "127.0.0.1", &port]);
         let waiting = got
             .iter()
             .position(|g| g.contains("Waiting for MASTER <-> REPLICA sync"));
@@ -100,6 +120,20 @@ fn supervised_systemd_replica_is_ready_only_once_in_sync() {
             waiting.is_some() && ready.is_some() && waiting < ready,
             "{flavor:?}: {got:?}"
         );
+    }
+}
+
+#[test]
+fn supervised_systemd_sentinel_notifies_ready_then_stopping_like_redis_sentinel() {
+    for flavor in [Flavor::Redis, Flavor::Redoubt] {
+        let got = notifications(flavor, true, &[]).join("");
+        let ready = got
+            .find("READY=1")
+            .unwrap_or_else(|| panic!("{flavor:?}: no READY=1 in {got:?}"));
+        let stopping = got
+            .find("STOPPING=1")
+            .unwrap_or_else(|| panic!("{flavor:?}: no STOPPING=1 in {got:?}"));
+        assert!(ready < stopping, "{flavor:?}: {got:?}");
     }
 }
 

@@ -1,8 +1,7 @@
 //! `redoubt up` end to end, as a user runs it: it comes up, a write on the
 //! master reaches both replicas, SIGKILL of the master process ends in a
 //! failover shown in the status table, and Ctrl-C (SIGINT) leaves no
-//! process behind. Sentinels are Debian's redis-sentinel until Redoubt's
-//! own lands (then `up`'s default).
+//! process behind. Redoubt's own servers and sentinels (`up`'s defaults).
 
 use crate::harness::{free_port, redoubt_bin, temp_dir, wait_for};
 use std::io::{BufRead, BufReader};

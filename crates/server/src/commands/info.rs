@@ -256,7 +256,7 @@ fn server(srv: &Server, b: &mut String) {
          redis_git_sha1:00000000\r\n\
          redis_git_dirty:0\r\n\
          redis_build_id:0\r\n\
-         redis_mode:standalone\r\n\
+         redis_mode:{}\r\n\
          os:{}\r\n\
          arch_bits:64\r\n\
          monotonic_clock:POSIX clock_gettime\r\n\
@@ -277,6 +277,7 @@ fn server(srv: &Server, b: &mut String) {
          config_file:{}\r\n\
          io_threads_active:0\r\n",
         crate::REDIS_VERSION,
+        srv.config.mode.map(|m| m.name).unwrap_or("standalone"),
         os_string(),
         std::process::id(),
         srv.run_id,

@@ -51,6 +51,11 @@ pub struct Config {
     /// Whether a `save` line was read yet (the first one replaces the
     /// default save points, later ones add to them).
     save_seen: bool,
+    /// The mode the server runs in (`None`: the standalone cache).
+    pub mode: Option<&'static crate::mode::Mode>,
+    /// Lines the mode owns (`sentinel ...` in Sentinel mode): line number,
+    /// the line's text and its words.
+    pub mode_lines: Vec<(usize, String, Vec<String>)>,
 }
 
 impl Default for Config {
@@ -79,6 +84,8 @@ impl Config {
             users: Vec::new(),
             modules: Vec::new(),
             save_seen: false,
+            mode: None,
+            mode_lines: Vec::new(),
         }
     }
 

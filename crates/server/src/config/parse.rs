@@ -457,7 +457,27 @@ impl Config {
         stdin: Option<&str>,
         options: &str,
     ) -> Result<Config, FileError> {
+        Config::load_in_mode(file, stdin, options, None)
+    }
+
+    /// As [`Config::load_with_options`], for a server running in `mode`:
+    /// the mode's default port applies and its own lines are kept for it.
+    pub fn load_in_mode(
+        file: Option<&Path>,
+        stdin: Option<&str>,
+        options: &str,
+        mode: Option<&'static crate::mode::Mode>,
+    ) -> Result<Config, FileError> {
         let mut cfg = Config::new();
+        if let Some(m) = mode {
+            cfg.mode = Some(m);
+            let _ = cfg.set("port", &[m.default_port.to_string()]);
+            // Sentinels talk to each other across hosts without passwords
+            // by default, so Redis turns protected mode off for them.
+            let _ = cfg.set("protected-mode", &["no".to_string()]);
+            // Nor does a sentinel keep a dataset to save.
+            let _ = cfg.set("save", &[String::new()]);
+        }
         let mut text = String::new();
         if let Some(f) = file {
             // Made absolute first, as Redis does, so messages name the full
@@ -477,6 +497,13 @@ impl Config {
             text.push_str(options);
         }
         cfg.load_text(&text, 0)?;
+        if let Some(m) = cfg.mode {
+            (m.check_config)(&cfg).map_err(|(line_no, line, reason)| FileError {
+                line_no,
+                line,
+                reason,
+            })?;
+        }
         // As Redis, the log file must be writable before start-up goes on.
         let logfile = cfg.get_str("logfile");
         if !logfile.is_empty() {
@@ -543,6 +570,10 @@ impl Config {
                 // lines are kept for them.
                 "user" if !rest.is_empty() => self.users.push(rest.to_vec()),
                 "loadmodule" if !rest.is_empty() => self.modules.push(rest.to_vec()),
+                "sentinel" if self.mode.is_some() => {
+                    self.mode_lines
+                        .push((i + 1, line.to_string(), rest.to_vec()))
+                }
                 "sentinel" => {
                     return Err(err("sentinel directive while not in sentinel mode".into()))
                 }
