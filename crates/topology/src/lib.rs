@@ -75,6 +75,25 @@ pub struct Node {
 }
 
 impl Node {
+    /// The node on `port`, in its folder under `root` (see the layout
+    /// above); not started.
+    fn new(kind: Kind, port: u16, root: &Path) -> Node {
+        let (folder, conf, log) = match kind {
+            Kind::Server => ("server", "redis.conf", "server.log"),
+            Kind::Sentinel => ("sentinel", "sentinel.conf", "sentinel.log"),
+        };
+        let dir = root.join(format!("{folder}-{port}"));
+        Node {
+            kind,
+            port,
+            conf: dir.join(conf),
+            log: dir.join(log),
+            dir,
+            child: None,
+            exit: None,
+        }
+    }
+
     /// `server-6379` / `sentinel-26379`.
     pub fn name(&self) -> String {
         match self.kind {
@@ -134,28 +153,10 @@ impl Topology {
             }
         }
         for port in t.spec.server_ports() {
-            let dir = t.spec.dir.join(format!("server-{port}"));
-            t.nodes.push(Node {
-                kind: Kind::Server,
-                port,
-                conf: dir.join("redis.conf"),
-                log: dir.join("server.log"),
-                dir,
-                child: None,
-                exit: None,
-            });
+            t.nodes.push(Node::new(Kind::Server, port, &t.spec.dir));
         }
         for port in t.spec.sentinel_ports() {
-            let dir = t.spec.dir.join(format!("sentinel-{port}"));
-            t.nodes.push(Node {
-                kind: Kind::Sentinel,
-                port,
-                conf: dir.join("sentinel.conf"),
-                log: dir.join("sentinel.log"),
-                dir,
-                child: None,
-                exit: None,
-            });
+            t.nodes.push(Node::new(Kind::Sentinel, port, &t.spec.dir));
         }
         for i in 0..t.nodes.len() {
             if t.nodes[i].kind == Kind::Server {

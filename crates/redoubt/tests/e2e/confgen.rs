@@ -1,7 +1,7 @@
 //! `redoubt config ROLE` prints files that real Redis 7.0 and Redoubt
 //! both start from.
 
-use crate::harness::{free_port, redoubt_bin, temp_dir, wait_for};
+use crate::harness::{free_port, redoubt_bin, temp_dir};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -68,82 +68,64 @@ fn starts_from(prog: &[&str], text: &str, port: u16, dir: &std::path::Path) {
     );
 }
 
+/// Generates `role_args` on a free port in `dir`, checks the text holds
+/// `expect`, and starts `prog` from it.
+fn generated_file_starts(prog: &[&str], role_args: &[&str], expect: &str, dir: &std::path::Path) {
+    let port = free_port();
+    let (p, d) = (port.to_string(), dir.display().to_string());
+    let mut args = role_args.to_vec();
+    args.extend_from_slice(&["--port", &p, "--dir", &d]);
+    let text = generate(&args);
+    assert!(text.contains(expect), "{expect:?} missing:\n{text}");
+    starts_from(prog, &text, port, dir);
+}
+
 #[test]
 fn generated_master_replica_and_sentinel_configs_start_redis_and_redoubt() {
     let dir = temp_dir("confgen");
-    let d = dir.display().to_string();
-    let servers: [&[&str]; 2] = [&["redis-server"], &[redoubt_bin(), "server"]];
-    for prog in servers {
-        let port = free_port();
-        let p = port.to_string();
-        let master = generate(&[
-            "master",
-            "--port",
-            &p,
-            "--dir",
-            &d,
-            "--password",
-            "pw",
-            "--write-rate",
-            "2mb",
-            "--max-outage",
-            "5m",
-        ]);
-        assert!(master.contains("repl-backlog-size 900mb"), "{master}");
-        starts_from(prog, &master, port, &dir);
-        let port = free_port();
-        let p = port.to_string();
-        let replica = generate(&[
-            "replica",
-            "--port",
-            &p,
-            "--dir",
-            &d,
-            "--master",
-            "127.0.0.1:1",
-            "--password",
-            "pw",
-            "--announce-ip",
-            "127.0.0.1",
-        ]);
-        assert!(replica.contains("replicaof 127.0.0.1 1\n"), "{replica}");
-        starts_from(prog, &replica, port, &dir);
-    }
-    let port = free_port();
-    let p = port.to_string();
-    let sentinel = generate(&[
+    let master: &[&str] = &[
+        "master",
+        "--password",
+        "pw",
+        "--write-rate",
+        "2mb",
+        "--max-outage",
+        "5m",
+    ];
+    let replica: &[&str] = &[
+        "replica",
+        "--master",
+        "127.0.0.1:1",
+        "--password",
+        "pw",
+        "--announce-ip",
+        "127.0.0.1",
+    ];
+    let sentinel: &[&str] = &[
         "sentinel",
-        "--port",
-        &p,
-        "--dir",
-        &d,
         "--master",
         "127.0.0.1:6379",
         "--password",
         "pw",
         "--quorum",
         "2",
-    ]);
-    assert!(
-        sentinel.contains("sentinel monitor mymaster 127.0.0.1 6379 2\n"),
-        "{sentinel}"
-    );
-    starts_from(&["redis-sentinel"], &sentinel, port, &dir);
-    let port = free_port();
-    let p = port.to_string();
-    let sentinel = generate(&[
-        "sentinel",
-        "--port",
-        &p,
-        "--dir",
-        &d,
-        "--master",
-        "127.0.0.1:6379",
         "--supervised",
         "systemd",
-    ]);
-    starts_from(&[redoubt_bin(), "sentinel"], &sentinel, port, &dir);
-    wait_for("nothing", Duration::from_millis(10), || true);
+    ];
+    let servers: [&[&str]; 2] = [&["redis-server"], &[redoubt_bin(), "server"]];
+    for prog in servers {
+        generated_file_starts(prog, master, "repl-backlog-size 900mb\n", &dir);
+        generated_file_starts(prog, replica, "replicaof 127.0.0.1 1\n", &dir);
+    }
+    let sentinels: [&[&str]; 2] = [&["redis-sentinel"], &[redoubt_bin(), "sentinel"]];
+    for prog in sentinels {
+        generated_file_starts(
+            prog,
+            sentinel,
+            "sentinel monitor mymaster 127.0.0.1 6379 2\n",
+            &dir,
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -7,6 +7,18 @@ use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// `redoubt server|sentinel`, or `redis-server|redis-sentinel`.
+fn program(flavor: Flavor, role: &str) -> Command {
+    match flavor {
+        Flavor::Redoubt => {
+            let mut c = Command::new(redoubt_bin());
+            c.arg(role);
+            c
+        }
+        Flavor::Redis => Command::new(format!("redis-{role}")),
+    }
+}
+
 /// Starts a server with `supervised systemd` and a notify socket, returns
 /// every message until STOPPING=1 after a SIGTERM sent once READY=1 came.
 fn notifications(flavor: Flavor, sentinel: bool, extra: &[&str]) -> Vec<String> {
@@ -24,25 +36,11 @@ fn notifications(flavor: Flavor, sentinel: bool, extra: &[&str]) -> Vec<String> 
             format!("port {port}\nbind 127.0.0.1\ndir {d}\nsupervised systemd\nsentinel monitor mymaster 127.0.0.1 1 1\n"),
         )
         .unwrap();
-        let mut c = match flavor {
-            Flavor::Redoubt => {
-                let mut c = Command::new(redoubt_bin());
-                c.arg("sentinel");
-                c
-            }
-            Flavor::Redis => Command::new("redis-sentinel"),
-        };
+        let mut c = program(flavor, "sentinel");
         c.arg(conf);
         c
     } else {
-        let mut c = match flavor {
-            Flavor::Redoubt => {
-                let mut c = Command::new(redoubt_bin());
-                c.arg("server");
-                c
-            }
-            Flavor::Redis => Command::new("redis-server"),
-        };
+        let mut c = program(flavor, "server");
         c.args([
             "--port",
             &port,
