@@ -23,9 +23,12 @@ use std::time::Duration;
 const USAGE: &str =
     "Usage: redoubt doctor [--password P] [--sentinel HOST:PORT]... [--master-name NAME]
                       [--json] [--write-rate BYTES/s] [--max-outage SECS] [--sample-ms 1000]
-                      [--max-lag BYTES] HOST:PORT ...
+                      [--full-sync-time SECS] [--max-lag BYTES] HOST:PORT ...
 Checks the servers (replicas are discovered from their master) and sentinels given,
 and this host, for the known failure modes of a replicated set-up.
+The write rate is sampled from the masters' replication offsets over --sample-ms
+(or given with --write-rate) and sizes the backlog (--max-outage, default 60 s) and
+the replica output buffer (--full-sync-time, default 60 s) checks.
 Exit code: 0 nothing found, 1 warnings, 2 errors.";
 
 const VALUED: &[&str] = &[
