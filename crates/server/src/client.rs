@@ -88,6 +88,9 @@ pub struct Client {
     /// `master_repl_offset` right after this client's last write (what
     /// `WAIT` waits for).
     pub woff: i64,
+    /// The ACL user this connection runs as (`None`: internal clients such
+    /// as the master link, which may run anything).
+    pub acl_user: Option<crate::acl::UserRef>,
 }
 
 impl Client {
@@ -122,6 +125,7 @@ impl Client {
             blocked: None,
             deny_blocking: false,
             woff: 0,
+            acl_user: None,
         }
     }
 

@@ -546,6 +546,17 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         reject(srv, client, idx, errors::NOAUTH);
         return Flow::Continue;
     }
+    // ACL: may this user run this command on these keys and channels? A
+    // user allowed everything (the default one, out of the box) costs one
+    // flag test.
+    if let Some(user) = &client.acl_user {
+        if !user.borrow().unrestricted {
+            if let Some(msg) = crate::acl::refusal(srv, client, meta, argv) {
+                reject(srv, client, idx, &msg);
+                return Flow::Continue;
+            }
+        }
+    }
     // As Redis: with a memory limit, every command first evicts what it
     // must; only commands that may grow memory are refused when nothing
     // could be evicted.

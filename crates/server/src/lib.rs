@@ -4,6 +4,7 @@
 //! DESIGN.md describes how the pieces fit; each module's header says what
 //! it owns.
 
+pub mod acl;
 pub mod alloc;
 pub mod blocking;
 pub mod client;

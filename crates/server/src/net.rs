@@ -66,6 +66,20 @@ pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, 
             .with_retries(3);
         let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
     }
+    // Protected mode: with no password on the default user, only the
+    // loopback addresses (exactly 127.0.0.1 and ::1, as Redis compares
+    // them) may connect; others get the explanation and are closed.
+    let refused = {
+        let s = srv.borrow();
+        s.config.get_bool("protected-mode") && s.acl.default.borrow().nopass && !is_local(peer)
+    };
+    if refused {
+        srv.borrow_mut().stats.rejected_connections += 1;
+        let _ = stream
+            .write_all(crate::errors::PROTECTED_MODE_DENIED.as_bytes())
+            .await;
+        return;
+    }
     let client = {
         let mut s = srv.borrow_mut();
         if s.clients.len() >= s.maxclients {
@@ -209,6 +223,16 @@ pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, 
     }
     srv.borrow_mut().remove_client(id);
     log_verbose!("Client closed connection id={id} addr={peer}");
+}
+
+/// Whether a peer counts as local (protected mode, and the `local` value of
+/// `enable-debug-command` & co.): Redis compares the address text with
+/// "127.0.0.1" and "::1", so 127.0.0.2 is not local.
+pub fn is_local(peer: SocketAddr) -> bool {
+    match peer.ip() {
+        std::net::IpAddr::V4(v4) => v4 == std::net::Ipv4Addr::LOCALHOST,
+        std::net::IpAddr::V6(v6) => v6 == std::net::Ipv6Addr::LOCALHOST,
+    }
 }
 
 /// Parses and executes every complete request in `rbuf`, removing the

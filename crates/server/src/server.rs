@@ -161,6 +161,8 @@ pub struct Server {
     pub evictor: crate::evict::Evictor,
     /// Replication: backlog, attached replicas, WAITing clients.
     pub repl: crate::replication::ReplState,
+    /// Users and the ACL log (see `acl`).
+    pub acl: crate::acl::Acl,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -242,6 +244,7 @@ impl Server {
             blocking: Default::default(),
             evictor: Default::default(),
             repl: Default::default(),
+            acl: Default::default(),
             config,
         };
         let sink = s.repl.sink();
@@ -303,6 +306,9 @@ impl Server {
         crate::evict::configure(self);
         self.repl.min_replicas_to_write = self.config.get_int("min-replicas-to-write");
         self.repl.min_replicas_max_lag = self.config.get_int("min-replicas-max-lag");
+        self.acl.pubsub_default_all = self.config.get_str("acl-pubsub-default") == "allchannels";
+        let pass = self.config.get_str("requirepass");
+        self.acl.apply_requirepass(&pass);
     }
 
     /// Refreshes the cached clock; called before every command.
@@ -316,7 +322,7 @@ impl Server {
 
     /// Whether clients must authenticate before running commands.
     pub fn auth_required(&self) -> bool {
-        self.requirepass.is_some()
+        self.acl.auth_required()
     }
 
     /// Whether this server follows a master (replication issue).
@@ -330,6 +336,7 @@ impl Server {
         self.next_client_id += 1;
         let mut c = Client::new(id, self.now_ms);
         c.authenticated = !self.auth_required();
+        c.acl_user = Some(self.acl.default.clone());
         let c = Rc::new(RefCell::new(c));
         self.clients.insert(id, c.clone());
         self.stats.total_connections_received += 1;

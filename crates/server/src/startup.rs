@@ -214,6 +214,12 @@ async fn serve(config: Config, pidfile: String) -> i32 {
     let bind = config.get_list("bind");
     let mode = config.mode;
     let srv = Rc::new(RefCell::new(Server::new(config)));
+    if let Err(e) = crate::acl::file::load_at_startup(&mut srv.borrow_mut()) {
+        for line in e.lines() {
+            log_warning!("{line}");
+        }
+        return 1;
+    }
     if mode.is_none() {
         crate::persistence::load::prepare(&mut srv.borrow_mut());
     }

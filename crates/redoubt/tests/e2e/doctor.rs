@@ -215,34 +215,42 @@ fn doctor_finds_a_master_bound_where_its_replica_cannot_reach_it() {
     assert_eq!(rep.code, 2);
 }
 
+/// The replica connects from 127.0.0.2 (`bind-source-addr`, a real
+/// Redis replica), which protected mode treats as another host.
 #[test]
-fn doctor_finds_protected_mode_refusing_a_replica_on_real_redis() {
-    let m = ServerHandle::start(
-        Flavor::Redis,
-        &[("bind", "127.0.0.1 127.0.0.2"), ("protected-mode", "yes")],
-    );
-    let to = format!("127.0.0.2 {}", m.port);
-    let r = ServerHandle::start(
-        Flavor::Redis,
-        &[
-            ("bind", "127.0.0.1 127.0.0.2"),
-            ("bind-source-addr", "127.0.0.2"),
-            ("replicaof", &to),
-        ],
-    );
-    wait_for(
-        "the replica's log to show -DENIED",
-        Duration::from_secs(10),
-        || {
-            std::fs::read_to_string(r.log_path())
-                .unwrap_or_default()
-                .contains("DENIED")
-        },
-    );
-    let rep = doctor(&[&addr(&m), &addr(&r), "--sample-ms", "0"]);
-    rep.assert_has("protected-mode");
-    rep.assert_has("link-down");
-    assert!(rep.json.contains("its log says"), "{}", rep.json);
+fn doctor_finds_protected_mode_refusing_a_replica_on_redis_and_redoubt_masters() {
+    for flavor in [Flavor::Redis, Flavor::Redoubt] {
+        let m = ServerHandle::start(
+            flavor,
+            &[("bind", "127.0.0.1 127.0.0.2"), ("protected-mode", "yes")],
+        );
+        let to = format!("127.0.0.2 {}", m.port);
+        let r = ServerHandle::start(
+            Flavor::Redis,
+            &[
+                ("bind", "127.0.0.1 127.0.0.2"),
+                ("bind-source-addr", "127.0.0.2"),
+                ("replicaof", &to),
+            ],
+        );
+        wait_for(
+            "the replica's log to show -DENIED",
+            Duration::from_secs(10),
+            || {
+                std::fs::read_to_string(r.log_path())
+                    .unwrap_or_default()
+                    .contains("DENIED")
+            },
+        );
+        let rep = doctor(&[&addr(&m), &addr(&r), "--sample-ms", "0"]);
+        rep.assert_has("protected-mode");
+        rep.assert_has("link-down");
+        assert!(
+            rep.json.contains("its log says"),
+            "{flavor:?}: {}",
+            rep.json
+        );
+    }
 }
 
 #[test]

@@ -316,6 +316,27 @@ fn keys_of(
     Ok(keys)
 }
 
+/// Key positions with their key-spec flags, as the ACL check needs them:
+/// specs flagged `not_key` are skipped, and arguments that contradict a
+/// spec yield no keys at all (the command then fails on its own), as
+/// Redis's key extraction does.
+pub fn keys_with_flags(
+    meta: &CommandMeta,
+    args: &[&[u8]],
+) -> Vec<(usize, &'static [&'static str])> {
+    let mut out = Vec::new();
+    for ks in meta.key_specs {
+        if ks.flags.contains(&"not_key") {
+            continue;
+        }
+        match spec_keys(ks, args) {
+            Ok(found) => out.extend(found.into_iter().map(|i| (i, ks.flags))),
+            Err(()) => return Vec::new(),
+        }
+    }
+    out
+}
+
 /// Key positions of a full command line by its key specs, skipping
 /// specs its arguments contradict (client tracking remembers these).
 pub fn key_positions(meta: &CommandMeta, args: &[&[u8]]) -> Vec<usize> {

@@ -98,7 +98,7 @@ fn config_set(ctx: &mut Ctx) {
     };
     let protected_ok = ctx.srv.config.get_str("enable-protected-configs") == "yes"
         || (ctx.srv.config.get_str("enable-protected-configs") == "local"
-            && ctx.client.addr.is_none_or(|a| a.ip().is_loopback()));
+            && ctx.client.addr.is_none_or(crate::net::is_local));
     let mut idxs: Vec<usize> = Vec::with_capacity(pairs.len());
     let mut first_err: Option<String> = None;
     for (name, _) in &pairs {
@@ -189,16 +189,28 @@ fn config_rewrite(ctx: &mut Ctx) {
     let Some(path) = ctx.srv.config.file.clone() else {
         return ctx.err("ERR The server is running without a config file");
     };
+    // The users as they are now, written as `user` lines.
+    let mut cfg = ctx.srv.config.clone();
+    cfg.users = ctx
+        .srv
+        .acl
+        .users
+        .iter()
+        .map(|(name, u)| {
+            let mut line = vec![String::from_utf8_lossy(name).into_owned()];
+            line.extend(u.borrow().describe().split(' ').map(str::to_string));
+            line
+        })
+        .collect();
     // `replicaof` is what this server follows now (REPLICAOF, a Sentinel
     // failover), not what the file said at start-up: Redis rewrites the
     // live master, which is how Sentinel makes a failover survive restarts.
-    let mut live = ctx.srv.config.clone();
     let master: Vec<String> = match &ctx.srv.repl.master {
         Some(m) => vec![m.host.clone(), m.port.to_string()],
         None => Vec::new(),
     };
-    let _ = live.set("replicaof", &master);
-    match config::rewrite::rewrite(&live, &path, &cwd()) {
+    let _ = cfg.set("replicaof", &master);
+    match config::rewrite::rewrite(&cfg, &path, &cwd()) {
         Ok(()) => {
             crate::log_notice!("CONFIG REWRITE executed with success.");
             ctx.out().ok();

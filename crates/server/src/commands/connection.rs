@@ -55,15 +55,31 @@ fn select(ctx: &mut Ctx) {
     ctx.out().ok();
 }
 
-/// Checks a username/password pair. Until ACLs exist the only user is
-/// `default`, whose password is `requirepass`.
-fn check_password(ctx: &Ctx, user: &[u8], pass: &[u8]) -> bool {
-    if user != b"default" {
-        return false;
-    }
-    match &ctx.srv.requirepass {
-        None => true,
-        Some(p) => p.as_slice() == pass,
+/// Authenticates the client as `user` (Redis's ACLAuthenticateUser): on
+/// success the connection runs as that user from now on; a failure is
+/// recorded in the ACL log and leaves the connection as it was.
+fn authenticate(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> bool {
+    match ctx.srv.acl.authenticate(user, pass) {
+        Some(u) => {
+            ctx.client.authenticated = true;
+            ctx.client.acl_user = Some(u);
+            ctx.client.user = String::from_utf8_lossy(user).into_owned();
+            true
+        }
+        None => {
+            let context = if ctx.client.multi.is_some() {
+                "multi"
+            } else {
+                "toplevel"
+            };
+            let object = ctx.argv.get(0).to_vec();
+            let name = ctx.srv.commands.commands[ctx.cmd].meta.name;
+            let mem = ctx.argv.iter().map(<[u8]>::len).sum();
+            let (srv, client) = ctx.parts();
+            let current = Some((name, mem));
+            crate::acl::add_log_entry(srv, client, "auth", context, object, user.to_vec(), current);
+            false
+        }
     }
 }
 
@@ -73,12 +89,10 @@ fn auth(ctx: &mut Ctx) {
         3 => (ctx.argv.get(1), ctx.argv.get(2)),
         _ => return ctx.err(errors::SYNTAX),
     };
-    if ctx.argv.len() == 2 && ctx.srv.requirepass.is_none() {
+    if ctx.argv.len() == 2 && ctx.srv.acl.default.borrow().nopass {
         return ctx.err(errors::AUTH_NOT_CONFIGURED);
     }
-    if check_password(ctx, user, pass) {
-        ctx.client.authenticated = true;
-        ctx.client.user = String::from_utf8_lossy(user).into_owned();
+    if authenticate(ctx, user, pass) {
         ctx.out().ok();
     } else {
         ctx.err(errors::WRONGPASS);
@@ -110,11 +124,9 @@ fn hello(ctx: &mut Ctx) {
         let more = ctx.argv.len() - i - 1;
         if opt.eq_ignore_ascii_case(b"AUTH") && more >= 2 {
             let (u, p) = (ctx.argv.get(i + 1), ctx.argv.get(i + 2));
-            if !check_password(ctx, u, p) {
+            if !authenticate(ctx, u, p) {
                 return ctx.err(errors::WRONGPASS);
             }
-            ctx.client.authenticated = true;
-            ctx.client.user = String::from_utf8_lossy(u).into_owned();
             i += 3;
         } else if opt.eq_ignore_ascii_case(b"SETNAME") && more >= 1 {
             let name = ctx.argv.get(i + 1);
@@ -174,6 +186,7 @@ fn reset(ctx: &mut Ctx) {
     ctx.client.no_evict = false;
     ctx.client.authenticated = !ctx.srv.auth_required();
     ctx.client.user = "default".into();
+    ctx.client.acl_user = Some(ctx.srv.acl.default.clone());
     crate::commands::transactions::discard_transaction(ctx);
     // RESET also drops subscriptions and client tracking.
     {

@@ -23,7 +23,7 @@ pub const COMMANDS: &[(&str, Handler)] = &[
 fn debug_allowed(ctx: &Ctx) -> bool {
     match ctx.srv.config.get_str("enable-debug-command").as_str() {
         "yes" => true,
-        "local" => ctx.client.addr.is_none_or(|a| a.ip().is_loopback()),
+        "local" => ctx.client.addr.is_none_or(crate::net::is_local),
         _ => false,
     }
 }

@@ -1,6 +1,7 @@
 //! Command families, one file each. Every family declares, at its top, the
 //! names it serves and their handlers; metadata comes from [`specs`].
 
+pub mod acl;
 pub mod bitfield;
 pub mod bitmaps;
 pub mod client;
@@ -19,6 +20,7 @@ pub mod keys;
 pub mod lcs;
 pub mod lists;
 pub mod lookup;
+pub mod module;
 pub mod persistence;
 pub mod pubsub;
 pub mod server;
@@ -41,6 +43,7 @@ use crate::cmd::Handler;
 /// Every handler, by command name (`parent|sub` for subcommands).
 pub fn handlers() -> Vec<(&'static str, Handler)> {
     let mut v = Vec::new();
+    v.extend_from_slice(acl::COMMANDS);
     v.extend_from_slice(client::COMMANDS);
     v.extend_from_slice(command::COMMANDS);
     v.extend_from_slice(config::COMMANDS);
@@ -72,6 +75,7 @@ pub fn handlers() -> Vec<(&'static str, Handler)> {
     v.extend_from_slice(geo::COMMANDS);
     v.extend_from_slice(hyperloglog::COMMANDS);
     v.extend_from_slice(dump::COMMANDS);
+    v.extend_from_slice(module::COMMANDS);
     v.extend_from_slice(crate::replication::master::COMMANDS);
     v.extend_from_slice(crate::replication::replica::COMMANDS);
     v

@@ -170,12 +170,18 @@ pub const REDACTED: &[u8] = b"(redacted)";
 pub fn redaction_mask(argv: Argv) -> Option<Vec<bool>> {
     let name = argv.get(0);
     let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
-    if !(is(b"auth") || is(b"hello") || is(b"migrate") || is(b"config")) {
+    if !(is(b"auth") || is(b"hello") || is(b"migrate") || is(b"config") || is(b"acl")) {
         return None;
     }
     let mut mask = vec![false; argv.len()];
     let mut i = 1;
-    if is(b"auth") {
+    if is(b"acl") {
+        // ACL SETUSER: the user name and every rule (passwords among them).
+        if !argv.get(1).eq_ignore_ascii_case(b"setuser") {
+            return None;
+        }
+        mask.iter_mut().skip(2).for_each(|m| *m = true);
+    } else if is(b"auth") {
         mask.iter_mut().skip(1).for_each(|m| *m = true);
     } else if is(b"hello") {
         i = 2;

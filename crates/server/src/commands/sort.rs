@@ -101,8 +101,18 @@ fn parse_opts<'a>(ctx: &mut Ctx<'a>, readonly: bool) -> Option<Opts<'a>> {
             let p = argv.get(j + 1);
             o.by = Some(p);
             o.dontsort = !c_str(p).contains(&b'*');
+            // BY and GET read keys no key spec names: Redis allows them
+            // only to users who may read every key.
+            if !o.dontsort && !crate::acl::may_read_all_keys(ctx.client) {
+                ctx.err(errors::SORT_BY_DENIED);
+                return None;
+            }
             j += 1;
         } else if a.eq_ignore_ascii_case(b"get") && left >= 1 {
+            if !crate::acl::may_read_all_keys(ctx.client) {
+                ctx.err(errors::SORT_GET_DENIED);
+                return None;
+            }
             o.gets.push(argv.get(j + 1));
             j += 1;
         } else {

@@ -554,21 +554,41 @@ impl Config {
                     }
                 }
                 "rename-command" if rest.len() == 2 => {
-                    let known = crate::commands::specs::ALL
+                    let known = (crate::commands::specs::ALL
                         .iter()
                         .any(|m| m.name.eq_ignore_ascii_case(&rest[0]))
                         && !self
                             .renames
                             .iter()
-                            .any(|(f, _)| f.eq_ignore_ascii_case(&rest[0]));
+                            .any(|(f, _)| f.eq_ignore_ascii_case(&rest[0])))
+                        || self
+                            .renames
+                            .iter()
+                            .any(|(_, t)| !t.is_empty() && t.eq_ignore_ascii_case(&rest[0]));
                     if !known {
                         return Err(err("No such command in rename-command".into()));
                     }
+                    // The new name must be free in the table as renamed so
+                    // far (a name renamed away is free again).
+                    let to = &rest[1];
+                    let taken = !to.is_empty()
+                        && ((crate::commands::specs::ALL
+                            .iter()
+                            .any(|m| m.name.eq_ignore_ascii_case(to))
+                            && !self.renames.iter().any(|(f, _)| f.eq_ignore_ascii_case(to)))
+                            || self.renames.iter().any(|(_, t)| t.eq_ignore_ascii_case(to)));
+                    if taken {
+                        return Err(err("Target command name already exists".into()));
+                    }
                     self.renames.push((rest[0].clone(), rest[1].clone()));
                 }
-                // ACL users and modules belong to later subsystems; the
-                // lines are kept for them.
-                "user" if !rest.is_empty() => self.users.push(rest.to_vec()),
+                // `user` lines are checked now and become users at
+                // start-up (`acl::file`); modules belong to a later issue,
+                // their lines are kept for it.
+                "user" if !rest.is_empty() => {
+                    crate::acl::file::check_config_user(rest, &self.users).map_err(err)?;
+                    self.users.push(rest.to_vec())
+                }
                 "loadmodule" if !rest.is_empty() => self.modules.push(rest.to_vec()),
                 "sentinel" if self.mode.is_some() => {
                     self.mode_lines

@@ -267,6 +267,15 @@ pub fn rewrite(cfg: &Config, path: &Path, cwd: &str) -> std::io::Result<()> {
             st.rewrite_line(d.name, l, force);
         }
     }
+    // `user` lines come from the ACL (the caller puts its users in
+    // `cfg.users`), unless an ACL file holds the users: then the file's
+    // old user lines are dropped, as Redis does.
+    st.processed.insert("user");
+    if cfg.get_str("aclfile").is_empty() {
+        for u in &cfg.users {
+            st.rewrite_line("user", format!("user {}", u.join(" ")), true);
+        }
+    }
     st.remove_orphaned();
     let content = st.content();
     // Write a temporary file next to the old one and rename it over, so a
@@ -306,6 +315,47 @@ mod tests {
         }
         st.remove_orphaned();
         st.content()
+    }
+
+    #[test]
+    fn user_lines_are_the_acl_users_unless_an_aclfile_is_set() {
+        let path =
+            std::env::temp_dir().join(format!("redoubt-rewrite-users-{}", std::process::id()));
+        std::fs::write(&path, "port 7000\nuser old on nopass +get\n").unwrap();
+        let mut cfg = Config::new();
+        cfg.users = vec![
+            vec![
+                "default".into(),
+                "on".into(),
+                "nopass".into(),
+                "~*".into(),
+                "&*".into(),
+                "+@all".into(),
+            ],
+            vec![
+                "neu".into(),
+                "on".into(),
+                "resetchannels".into(),
+                "-@all".into(),
+            ],
+        ];
+        rewrite(&cfg, &path, "/data").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        // The first user takes the old user line's place.
+        assert_eq!(
+            text.lines().nth(1),
+            Some("user default on nopass ~* &* +@all"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("user neu on resetchannels -@all\n"),
+            "{text}"
+        );
+        cfg.set("aclfile", &["/x.acl".into()]).unwrap();
+        rewrite(&cfg, &path, "/data").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("user "), "{text}");
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]
