@@ -481,3 +481,40 @@ fn doctor_applies_kernel_checks_to_real_redis_masters_only() {
         rep.json
     );
 }
+
+#[test]
+fn doctor_finds_a_sentinel_announcing_an_address_nobody_can_reach() {
+    let t = topology(&redoubt_server(), 1, 2, 1, &[]);
+    let ports: Vec<u16> = t.sentinels().map(|s| s.port).collect();
+    let mut c = redis::Client::open(format!("redis://127.0.0.1:{}/", ports[1]))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _: () = redis::cmd("SENTINEL")
+        .arg("CONFIG")
+        .arg("SET")
+        .arg("announce-ip")
+        .arg("127.0.0.3")
+        .query(&mut c)
+        .unwrap();
+    let s0 = format!("127.0.0.1:{}", ports[0]);
+    let mut last = None;
+    wait_for(
+        "the other sentinel's new address in the first one's table",
+        Duration::from_secs(20),
+        || {
+            let r = doctor(&["--sentinel", &s0, "--sample-ms", "0"]);
+            let found = r.has("announce-unreachable");
+            last = Some(r);
+            found
+        },
+    );
+    let r = last.unwrap();
+    assert!(
+        r.json.contains(&format!("127.0.0.3:{}", ports[1])),
+        "{}",
+        r.json
+    );
+    assert!(r.json.contains("sentinel announce-ip"), "{}", r.json);
+    let _ = std::fs::remove_dir_all(&t.spec.dir);
+}
