@@ -201,7 +201,8 @@ fn masters(ctx: &mut Ctx) {
     });
 }
 
-fn replicas(ctx: &mut Ctx) {
+/// `SENTINEL REPLICAS` / `SENTINELS`: one list of a master's instances.
+fn list_instances(ctx: &mut Ctx, pick: fn(&Master) -> &[Instance]) {
     let name = arg(ctx, 2);
     with_state(ctx, |ctx, st| {
         let Some(m) = st.masters.get(&name) else {
@@ -209,26 +210,20 @@ fn replicas(ctx: &mut Ctx) {
             return;
         };
         let now = now_ms();
-        ctx.out().array(m.replicas.len());
-        for r in &m.replicas {
-            write_instance(ctx, m, r, now);
+        let list = pick(m);
+        ctx.out().array(list.len());
+        for i in list {
+            write_instance(ctx, m, i, now);
         }
     });
 }
 
+fn replicas(ctx: &mut Ctx) {
+    list_instances(ctx, |m| &m.replicas);
+}
+
 fn sentinels(ctx: &mut Ctx) {
-    let name = arg(ctx, 2);
-    with_state(ctx, |ctx, st| {
-        let Some(m) = st.masters.get(&name) else {
-            ctx.err(NO_SUCH_MASTER);
-            return;
-        };
-        let now = now_ms();
-        ctx.out().array(m.sentinels.len());
-        for s in &m.sentinels {
-            write_instance(ctx, m, s, now);
-        }
-    });
+    list_instances(ctx, |m| &m.sentinels);
 }
 
 fn get_master_addr(ctx: &mut Ctx) {
@@ -998,16 +993,8 @@ fn publish(ctx: &mut Ctx) {
 /// Sections of a sentinel's INFO: the server's generic ones plus ours.
 fn info(ctx: &mut Ctx) {
     const DEFAULT: &[&str] = &["server", "clients", "stats", "cpu", "sentinel"];
-    const ALL: &[&str] = &[
-        "server",
-        "clients",
-        "stats",
-        "cpu",
-        "commandstats",
-        "errorstats",
-        "latencystats",
-        "sentinel",
-    ];
+    // Redis Sentinel has no other sections, even for `all`.
+    const ALL: &[&str] = DEFAULT;
     let mut wanted: Vec<&str> = Vec::new();
     let args: Vec<String> = ctx
         .argv

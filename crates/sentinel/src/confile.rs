@@ -51,7 +51,13 @@ pub fn apply_line(st: &mut Sentinel, a: &[String], now: i64) -> Result<(), &'sta
             if quorum <= 0 {
                 return Err("Quorum must be 1 or greater.");
             }
-            if !is_ip(&a[2]) && !st.globals.resolve_hostnames {
+            let resolvable = st.globals.resolve_hostnames
+                && std::net::ToSocketAddrs::to_socket_addrs(&(a[2].as_str(), 0)).is_ok();
+            if !is_ip(&a[2]) && !resolvable {
+                server::log::write(
+                    server::log::Level::Warning,
+                    &format!("Failed to resolve hostname '{}'", a[2]),
+                );
                 return Err("Can't resolve instance hostname.");
             }
             let port: i64 = a[3].parse().unwrap_or(0);

@@ -164,15 +164,7 @@ fn reconnect(st: &mut Sentinel, master: &str, id: u64, now: i64) {
     let Some(m) = st.masters.get(master) else {
         return;
     };
-    let Some(i) = m
-        .replicas
-        .iter()
-        .chain(m.sentinels.iter())
-        .chain(std::iter::once(&m.inst))
-        .find(|i| i.id == id)
-    else {
-        return;
-    };
+    let Some(i) = m.instance(id) else { return };
     let kind = i.kind;
     let need_pubsub = kind != Kind::Sentinel && i.links.pubsub.is_none();
     if (i.links.cmd.is_some() && !need_pubsub) || i.addr.port == 0 {
@@ -259,15 +251,7 @@ fn send_periodic(st: &mut Sentinel, master: &str, id: u64, now: i64) {
         return;
     };
     let master_busy = m.inst.o_down() || m.in_failover();
-    let Some(i) = m
-        .replicas
-        .iter()
-        .chain(m.sentinels.iter())
-        .chain(std::iter::once(&m.inst))
-        .find(|i| i.id == id)
-    else {
-        return;
-    };
+    let Some(i) = m.instance(id) else { return };
     let Some(link) = i.links.cmd.as_ref().filter(|l| l.connected()) else {
         return;
     };
@@ -309,15 +293,7 @@ fn send_hello(st: &mut Sentinel, master: &str, id: u64, now: i64) {
     let Some(m) = st.masters.get(master) else {
         return;
     };
-    let Some(i) = m
-        .replicas
-        .iter()
-        .chain(m.sentinels.iter())
-        .chain(std::iter::once(&m.inst))
-        .find(|i| i.id == id)
-    else {
-        return;
-    };
+    let Some(i) = m.instance(id) else { return };
     let Some(link) = i.links.cmd.as_ref().filter(|l| l.connected()) else {
         return;
     };
@@ -1091,6 +1067,15 @@ fn get_leader(
     Some(w)
 }
 
+/// Ends a failover attempt with its `-failover-abort-*` event.
+fn abort_with(srv: &mut Server, st: &mut Sentinel, master: &str, event: &str, now: i64) {
+    let Some(mid) = st.masters.get(master).map(|m| m.inst.id) else {
+        return;
+    };
+    inst_event(srv, st, Level::Warning, event, master, mid, "");
+    abort_failover(st, master, now);
+}
+
 fn abort_failover(st: &mut Sentinel, master: &str, now: i64) {
     let Some(m) = st.masters.get_mut(master) else {
         return;
@@ -1148,16 +1133,7 @@ fn failover_state_machine(srv: &mut Server, st: &mut Sentinel, master: &str, now
             let is_leader = leader.as_deref() == Some(st.myid.as_str());
             if !is_leader && !force {
                 if now - start > timeout {
-                    inst_event(
-                        srv,
-                        st,
-                        Level::Warning,
-                        "-failover-abort-not-elected",
-                        master,
-                        mid,
-                        "",
-                    );
-                    abort_failover(st, master, now);
+                    abort_with(srv, st, master, "-failover-abort-not-elected", now);
                 }
                 return;
             }
@@ -1189,16 +1165,7 @@ fn failover_state_machine(srv: &mut Server, st: &mut Sentinel, master: &str, now
             };
             match select_replica(m, now, &t) {
                 None => {
-                    inst_event(
-                        srv,
-                        st,
-                        Level::Warning,
-                        "-failover-abort-no-good-slave",
-                        master,
-                        mid,
-                        "",
-                    );
-                    abort_failover(st, master, now);
+                    abort_with(srv, st, master, "-failover-abort-no-good-slave", now);
                 }
                 Some(rid) => {
                     m.promoted = Some(rid);
@@ -1228,16 +1195,7 @@ fn failover_state_machine(srv: &mut Server, st: &mut Sentinel, master: &str, now
             let connected = p.links.cmd.as_ref().is_some_and(|l| l.connected());
             if !connected {
                 if now - m.failover_state_change_time > m.failover_timeout {
-                    inst_event(
-                        srv,
-                        st,
-                        Level::Warning,
-                        "-failover-abort-slave-timeout",
-                        master,
-                        mid,
-                        "",
-                    );
-                    abort_failover(st, master, now);
+                    abort_with(srv, st, master, "-failover-abort-slave-timeout", now);
                 }
                 return;
             }
@@ -1264,16 +1222,7 @@ fn failover_state_machine(srv: &mut Server, st: &mut Sentinel, master: &str, now
         }
         Failover::WaitPromotion => {
             if now - m.failover_state_change_time > m.failover_timeout {
-                inst_event(
-                    srv,
-                    st,
-                    Level::Warning,
-                    "-failover-abort-slave-timeout",
-                    master,
-                    mid,
-                    "",
-                );
-                abort_failover(st, master, now);
+                abort_with(srv, st, master, "-failover-abort-slave-timeout", now);
                 return;
             }
             // Keep asking: each INFO reply may show the promotion.

@@ -304,6 +304,14 @@ impl Master {
     }
 
     /// The instance with this id: the master, a replica or a sentinel.
+    pub fn instance(&self, id: u64) -> Option<&Instance> {
+        std::iter::once(&self.inst)
+            .chain(self.replicas.iter())
+            .chain(self.sentinels.iter())
+            .find(|i| i.id == id)
+    }
+
+    /// The instance with this id, mutably.
     pub fn instance_mut(&mut self, id: u64) -> Option<&mut Instance> {
         if self.inst.id == id {
             return Some(&mut self.inst);

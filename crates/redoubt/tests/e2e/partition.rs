@@ -116,6 +116,9 @@ impl Net {
             &log.display().to_string(),
             "--repl-diskless-sync-delay",
             "0",
+            // Reached over the bridge, not loopback, and without a password.
+            "--protected-mode",
+            "no",
         ]
         .iter()
         .map(|s| s.to_string())

@@ -399,18 +399,19 @@ fn sentinel_api_replies_like_redis_sentinel() {
         &["PUBLISH", "foo", "bar"],
         &["GET", "x"],
         &["ROLE"],
+        &["COMMAND", "COUNT"],
+        &["INFO", "commandstats"],
+        &["HELLO", "2"],
     ];
     let mut a = ours.sentinels[0].raw();
     let mut b = theirs.sentinels[0].raw();
     for c in cmds {
         let args: Vec<&[u8]> = c.iter().map(|s| s.as_bytes()).collect();
-        let ra = a.cmd(&args);
-        let rb = b.cmd(&args);
-        assert_eq!(
-            String::from_utf8_lossy(&ra),
-            String::from_utf8_lossy(&rb),
-            "reply to {c:?}"
-        );
+        let ra = String::from_utf8_lossy(&a.cmd(&args)).into_owned();
+        let rb = String::from_utf8_lossy(&b.cmd(&args)).into_owned();
+        // Client ids differ between the two processes.
+        let id = regex_free_id(&ra);
+        assert_eq!(id(&ra), id(&rb), "reply to {c:?}");
     }
     // FAILOVER on a healthy master with a replica is accepted by both.
     for f in [&ours, &theirs] {
@@ -427,6 +428,21 @@ fn sentinel_api_replies_like_redis_sentinel() {
             .expect("info");
         assert!(info.contains("sentinel_masters:1"), "{info}");
         assert!(info.contains(",slaves=1,sentinels=1"), "{info}");
+    }
+}
+
+/// Blanks the value after `$2\r\nid\r\n` (HELLO's client id).
+fn regex_free_id(_: &str) -> impl Fn(&str) -> String {
+    |s: &str| match s.find("$2\r\nid\r\n:") {
+        Some(i) => {
+            let start = i + 9;
+            let end = s[start..]
+                .find("\r\n")
+                .map(|e| start + e)
+                .unwrap_or(s.len());
+            format!("{}{}", &s[..start], &s[end..])
+        }
+        None => s.to_string(),
     }
 }
 
@@ -688,10 +704,184 @@ fn confirmed_writes_survive_twenty_failovers() {
     assert_eq!(r.lost_confirmed, 0, "{r:?}");
 }
 
-/// The same run with real redis-sentinel and redis-server, for the
-/// side-by-side figures (`cargo test -- --ignored`).
+/// The same run with real redis-sentinel and redis-server, and again with
+/// Redoubt, for the side-by-side figures (`bench/failover.sh`).
 #[test]
 #[ignore]
 fn loss_figures_real_redis() {
     let _ = loss_run(Flavor::Redis, Flavor::Redis, 20);
+}
+
+#[test]
+#[ignore]
+fn loss_figures_redoubt() {
+    let _ = loss_run(Flavor::Redoubt, Flavor::Redoubt, 20);
+}
+
+/// Bad sentinel lines stop start-up with Redis's FATAL block: the same
+/// line number, line and reason as redis-sentinel 7.0.
+#[test]
+fn bad_sentinel_config_lines_like_redis() {
+    let dir = crate::harness::temp_dir("badsentinel");
+    let port = crate::harness::free_port();
+    let cases = [
+        "sentinel monitor m 127.0.0.1 6379 0",
+        "sentinel down-after-milliseconds nope 100",
+        "sentinel foo bar",
+        "sentinel myid abc",
+        "sentinel monitor m host.invalid 6379 1",
+        "sentinel monitor m 127.0.0.1 6379 1\nsentinel down-after-milliseconds m 0",
+        "sentinel monitor m 127.0.0.1 6379 1\nsentinel monitor m 127.0.0.1 6380 1",
+    ];
+    let strip = |out: &[u8]| -> String {
+        String::from_utf8_lossy(out)
+            .lines()
+            .map(|l| match l.find(" # ") {
+                Some(i) if l.contains(":X ") => l[i + 3..].to_string(),
+                _ => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for case in cases {
+        let file = dir.join("s.conf");
+        std::fs::write(&file, format!("port {port}\n{case}\n")).expect("write");
+        let run = |prog: &str, args: &[&str]| {
+            let out = std::process::Command::new(prog)
+                .args(args)
+                .arg(&file)
+                .output()
+                .expect("run");
+            assert!(!out.status.success(), "{prog} accepted {case:?}");
+            let mut text = strip(&out.stdout);
+            text.push_str(&strip(&out.stderr));
+            text
+        };
+        let ours = run(crate::harness::redoubt_bin(), &["sentinel"]);
+        let theirs = run("redis-sentinel", &[]);
+        assert_eq!(ours, theirs, "config {case:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Passwords everywhere: the servers require one (`auth-pass` tells the
+/// sentinels), and the sentinels require one of clients and of each other
+/// (`requirepass` + `sentinel-pass`). Discovery and failover still work.
+#[test]
+fn failover_with_passwords_everywhere() {
+    let q = |port: u16, pass: &str, args: &[&str]| -> Option<redis::Value> {
+        let c = redis::Client::open(format!("redis://:{pass}@127.0.0.1:{port}/")).ok()?;
+        let mut con = c
+            .get_connection_with_timeout(Duration::from_millis(500))
+            .ok()?;
+        con.set_read_timeout(Some(Duration::from_secs(2))).ok();
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query(&mut con).ok()
+    };
+    let auth = [("requirepass", "srv-pw"), ("masterauth", "srv-pw")];
+    let mut master = ServerHandle::start(Flavor::Redoubt, &auth);
+    let target = format!("127.0.0.1 {}", master.port);
+    let mut d = auth.to_vec();
+    d.push(("replicaof", &target));
+    let replica = ServerHandle::start(Flavor::Redoubt, &d);
+    let conf = format!(
+        "sentinel monitor {NAME} 127.0.0.1 {} 2\n\
+         sentinel down-after-milliseconds {NAME} {DOWN_AFTER}\n\
+         sentinel failover-timeout {NAME} 4000\n\
+         sentinel auth-pass {NAME} srv-pw\n\
+         sentinel sentinel-pass sen-pw\n\
+         requirepass sen-pw\n",
+        master.port
+    );
+    let sentinels: Vec<ServerHandle> = (0..3)
+        .map(|_| ServerHandle::start_sentinel(Flavor::Redoubt, &conf, &[]))
+        .collect();
+    // Without the password a sentinel refuses, as Redis does.
+    let mut raw = sentinels[0].raw();
+    let r = raw.cmd(&[b"SENTINEL", b"myid"]);
+    assert!(r.starts_with(b"-NOAUTH"), "{}", String::from_utf8_lossy(&r));
+    wait_for(
+        "sentinels discover each other and the replica",
+        Duration::from_secs(30),
+        || {
+            sentinels.iter().all(|s| {
+                let m: HashMap<String, String> = q(s.port, "sen-pw", &["SENTINEL", "master", NAME])
+                    .and_then(|v| redis::from_redis_value(&v).ok())
+                    .unwrap_or_default();
+                m.get("num-other-sentinels").map(String::as_str) == Some("2")
+                    && m.get("num-slaves").map(String::as_str) == Some("1")
+                    && m.get("flags").map(String::as_str) == Some("master")
+            })
+        },
+    );
+    let old = master.port;
+    master.kill();
+    wait_for("failover to the replica", Duration::from_secs(20), || {
+        sentinels.iter().all(|s| {
+            let v: Option<(String, u16)> = q(
+                s.port,
+                "sen-pw",
+                &["SENTINEL", "get-master-addr-by-name", NAME],
+            )
+            .and_then(|v| redis::from_redis_value(&v).ok());
+            v.map(|(_, p)| p) == Some(replica.port)
+        })
+    });
+    assert_ne!(old, replica.port);
+    assert!(q(replica.port, "srv-pw", &["SET", "k", "v"]).is_some());
+}
+
+/// A restarted sentinel remembers its id, the replicas, the other
+/// sentinels and the epochs from its rewritten config file.
+#[test]
+fn restarted_sentinel_remembers_the_topology() {
+    let mut f = Fleet::start(Flavor::Redoubt, Flavor::Redoubt, 1, 2, &[]);
+    let myid = |port: u16| -> String {
+        let mut c = conn(port);
+        redis::cmd("SENTINEL")
+            .arg("myid")
+            .query(&mut c)
+            .expect("myid")
+    };
+    // Move the master once so there is an epoch to remember.
+    let old = f.servers[0].port;
+    {
+        let mut c = conn(f.sentinels[0].port);
+        let _: String = redis::cmd("SENTINEL")
+            .arg("failover")
+            .arg(NAME)
+            .query(&mut c)
+            .expect("failover");
+    }
+    let new = f.wait_new_master(old, Duration::from_secs(15));
+    let before = myid(f.sentinels[1].port);
+    let epoch_before = sentinel_master(f.sentinels[1].port)["config-epoch"].clone();
+    assert_ne!(epoch_before, "0");
+    f.sentinels[1].kill();
+    let conf = std::fs::read_to_string(f.sentinels[1].dir.join("sentinel.conf")).expect("conf");
+    assert!(
+        conf.contains(&format!("sentinel monitor {NAME} 127.0.0.1 {new} ")),
+        "{conf}"
+    );
+    assert!(
+        conf.contains(&format!("sentinel known-replica {NAME} 127.0.0.1 {old}")),
+        "{conf}"
+    );
+    assert!(
+        conf.contains(&format!(
+            "sentinel known-sentinel {NAME} 127.0.0.1 {} ",
+            f.sentinels[0].port
+        )),
+        "{conf}"
+    );
+    f.sentinels[1].restart();
+    assert_eq!(myid(f.sentinels[1].port), before);
+    let m = sentinel_master(f.sentinels[1].port);
+    assert_eq!(m["port"], new.to_string());
+    assert_eq!(m["num-slaves"], "1");
+    assert_eq!(m["num-other-sentinels"], "1");
+    assert_eq!(m["config-epoch"], epoch_before);
 }

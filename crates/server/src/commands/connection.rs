@@ -156,8 +156,10 @@ fn hello(ctx: &mut Ctx) {
     let id = ctx.client.id;
     let proto = ctx.client.resp() as i64;
     let srv_is_replica = ctx.srv.is_replica();
+    let mode = ctx.srv.config.mode.map(|m| m.name);
     let out = ctx.out();
-    out.map(7);
+    // A sentinel has no role to report, as in Redis.
+    out.map(if mode.is_some() { 6 } else { 7 });
     out.bulk(b"server");
     out.bulk(b"redis");
     out.bulk(b"version");
@@ -167,13 +169,15 @@ fn hello(ctx: &mut Ctx) {
     out.bulk(b"id");
     out.int(id as i64);
     out.bulk(b"mode");
-    out.bulk(b"standalone");
-    out.bulk(b"role");
-    out.bulk(if srv_is_replica {
-        b"replica"
-    } else {
-        b"master"
-    });
+    out.bulk(mode.unwrap_or("standalone").as_bytes());
+    if mode.is_none() {
+        out.bulk(b"role");
+        out.bulk(if srv_is_replica {
+            b"replica"
+        } else {
+            b"master"
+        });
+    }
     out.bulk(b"modules");
     out.array(0);
 }
