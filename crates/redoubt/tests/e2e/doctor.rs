@@ -4,7 +4,7 @@
 //! which nothing is reported.
 
 use crate::harness::{free_port, redoubt_bin, temp_dir, wait_for, Flavor, ServerHandle};
-use crate::up::free_ports;
+use crate::up::{free_ports, heavy};
 use std::process::Command;
 use std::time::Duration;
 use topology::{Spec, Topology};
@@ -158,6 +158,7 @@ fn redoubt_server() -> Vec<&'static str> {
 
 #[test]
 fn doctor_reports_nothing_on_a_healthy_redoubt_topology() {
+    let _heavy = heavy();
     let t = topology(&redoubt_server(), 2, 3, 2, &[]);
     let r = run_on(&t, &[]);
     assert_eq!(r.checks(), Vec::<String>::new(), "{}", r.json);
@@ -168,6 +169,7 @@ fn doctor_reports_nothing_on_a_healthy_redoubt_topology() {
 
 #[test]
 fn doctor_reports_nothing_on_a_healthy_real_redis_topology_but_this_hosts_kernel() {
+    let _heavy = heavy();
     let t = topology(&["redis-server"], 2, 3, 2, &[]);
     let r = run_on(&t, &[]);
     assert_eq!(r.setup_checks(), Vec::<String>::new(), "{}", r.json);
@@ -193,6 +195,7 @@ fn doctor_reports_nothing_on_a_healthy_real_redis_topology_but_this_hosts_kernel
 
 #[test]
 fn doctor_finds_a_node_it_cannot_reach() {
+    let _heavy = heavy();
     let r = doctor(&[&format!("127.0.0.1:{}", free_port())]);
     r.assert_has("unreachable");
     assert_eq!(r.code, 2);
@@ -200,6 +203,7 @@ fn doctor_finds_a_node_it_cannot_reach() {
 
 #[test]
 fn doctor_finds_a_master_bound_where_its_replica_cannot_reach_it() {
+    let _heavy = heavy();
     let m = ServerHandle::start(Flavor::Redoubt, &[]);
     let to = format!("127.0.0.2 {}", m.port);
     let r = ServerHandle::start(Flavor::Redoubt, &[("replicaof", &to)]);
@@ -219,6 +223,7 @@ fn doctor_finds_a_master_bound_where_its_replica_cannot_reach_it() {
 /// Redis replica), which protected mode treats as another host.
 #[test]
 fn doctor_finds_protected_mode_refusing_a_replica_on_redis_and_redoubt_masters() {
+    let _heavy = heavy();
     for flavor in [Flavor::Redis, Flavor::Redoubt] {
         let m = ServerHandle::start(
             flavor,
@@ -255,6 +260,7 @@ fn doctor_finds_protected_mode_refusing_a_replica_on_redis_and_redoubt_masters()
 
 #[test]
 fn doctor_finds_a_masterauth_that_does_not_match_requirepass() {
+    let _heavy = heavy();
     let m = ServerHandle::start(Flavor::Redoubt, &[("requirepass", "right")]);
     let r = replica_of(Flavor::Redoubt, &m, &[("masterauth", "wrong")]);
     std::thread::sleep(Duration::from_millis(1000));
@@ -277,6 +283,7 @@ fn doctor_finds_a_masterauth_that_does_not_match_requirepass() {
 
 #[test]
 fn doctor_finds_a_replica_far_behind() {
+    let _heavy = heavy();
     let m = ServerHandle::start(Flavor::Redoubt, &[]);
     let r = replica_of(Flavor::Redoubt, &m, &[]);
     wait_for("link up", Duration::from_secs(10), || link_up(&r));
@@ -329,6 +336,7 @@ fn doctor_while_writing(m: &ServerHandle) -> Report {
 
 #[test]
 fn doctor_finds_a_backlog_too_small_for_the_write_rate() {
+    let _heavy = heavy();
     let m = ServerHandle::start(Flavor::Redoubt, &[("repl-backlog-size", "16kb")]);
     let r = replica_of(Flavor::Redoubt, &m, &[]);
     wait_for("link up", Duration::from_secs(10), || link_up(&r));
@@ -339,6 +347,7 @@ fn doctor_finds_a_backlog_too_small_for_the_write_rate() {
 
 #[test]
 fn doctor_finds_a_replica_output_buffer_too_small_for_a_full_sync() {
+    let _heavy = heavy();
     let m = ServerHandle::start(
         Flavor::Redis,
         &[("client-output-buffer-limit", "replica 1mb 512kb 10")],
@@ -356,6 +365,7 @@ fn doctor_finds_a_replica_output_buffer_too_small_for_a_full_sync() {
 
 #[test]
 fn doctor_finds_mixed_server_software() {
+    let _heavy = heavy();
     let m = ServerHandle::start(Flavor::Redis, &[]);
     let r = replica_of(Flavor::Redoubt, &m, &[]);
     wait_for("link up", Duration::from_secs(10), || link_up(&r));
@@ -370,6 +380,7 @@ fn doctor_finds_mixed_server_software() {
 
 #[test]
 fn doctor_finds_a_sentinel_managed_master_without_min_replicas() {
+    let _heavy = heavy();
     let t = topology(
         &["redis-server"],
         1,
@@ -384,6 +395,7 @@ fn doctor_finds_a_sentinel_managed_master_without_min_replicas() {
 
 #[test]
 fn doctor_finds_a_quorum_the_remaining_sentinels_cannot_reach() {
+    let _heavy = heavy();
     let t = topology(&redoubt_server(), 1, 3, 2, &[]);
     let ports: Vec<u16> = t.sentinels().map(|s| s.port).collect();
     t.signal(ports[1], libc::SIGKILL);
@@ -407,6 +419,7 @@ fn doctor_finds_a_quorum_the_remaining_sentinels_cannot_reach() {
 
 #[test]
 fn doctor_finds_sentinels_naming_different_masters() {
+    let _heavy = heavy();
     let a = topology(&redoubt_server(), 0, 1, 1, &[]);
     let b = topology(&redoubt_server(), 0, 1, 1, &[]);
     let sa = a.sentinels().next().unwrap().addr();
@@ -419,6 +432,7 @@ fn doctor_finds_sentinels_naming_different_masters() {
 
 #[test]
 fn doctor_finds_a_replica_announcing_an_address_nobody_can_reach() {
+    let _heavy = heavy();
     let m = ServerHandle::start(Flavor::Redoubt, &[]);
     let r = replica_of(Flavor::Redis, &m, &[("replica-announce-ip", "127.0.0.3")]);
     wait_for("link up", Duration::from_secs(10), || link_up(&r));
@@ -429,6 +443,7 @@ fn doctor_finds_a_replica_announcing_an_address_nobody_can_reach() {
 
 #[test]
 fn doctor_finds_tcp_backlog_above_somaxconn() {
+    let _heavy = heavy();
     let max: i64 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
         .unwrap()
         .trim()
@@ -442,6 +457,7 @@ fn doctor_finds_tcp_backlog_above_somaxconn() {
 
 #[test]
 fn doctor_finds_an_open_file_limit_below_maxclients() {
+    let _heavy = heavy();
     let m = ServerHandle::start(Flavor::Redoubt, &[("maxclients", "10000")]);
     let lim = libc::rlimit {
         rlim_cur: 256,
@@ -464,6 +480,7 @@ fn doctor_finds_an_open_file_limit_below_maxclients() {
 
 #[test]
 fn doctor_applies_kernel_checks_to_real_redis_masters_only() {
+    let _heavy = heavy();
     let redis = ServerHandle::start(Flavor::Redis, &[]);
     let ours = ServerHandle::start(Flavor::Redoubt, &[]);
     let rep = doctor(&[&addr(&ours), "--sample-ms", "0"]);
@@ -484,6 +501,7 @@ fn doctor_applies_kernel_checks_to_real_redis_masters_only() {
 
 #[test]
 fn doctor_finds_a_sentinel_announcing_an_address_nobody_can_reach() {
+    let _heavy = heavy();
     let t = topology(&redoubt_server(), 1, 2, 1, &[]);
     let ports: Vec<u16> = t.sentinels().map(|s| s.port).collect();
     let mut c = redis::Client::open(format!("redis://127.0.0.1:{}/", ports[1]))

@@ -9,6 +9,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Held by the tests of this crate's tooling that start whole topologies
+/// (up to six processes each): one at a time, so together they do not
+/// load a small machine enough to upset the timing of other suites'
+/// failover tests running in parallel.
+pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// `n` consecutive free ports (the topology takes port, port+1, ...).
 pub fn free_ports(n: u16) -> u16 {
     loop {
@@ -138,6 +147,7 @@ fn alive(pid: i32) -> bool {
 
 #[test]
 fn up_replicates_fails_over_on_master_kill_and_stops_on_sigint() {
+    let _heavy = heavy();
     let port = free_ports(3);
     let sport = free_ports(3);
     let dir = temp_dir("up");
@@ -238,6 +248,7 @@ fn up_replicates_fails_over_on_master_kill_and_stops_on_sigint() {
 
 #[test]
 fn up_resumes_the_same_folder_with_its_data() {
+    let _heavy = heavy();
     let port = free_ports(2);
     let sport = free_ports(1);
     let dir = temp_dir("up-resume");
