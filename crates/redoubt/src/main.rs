@@ -12,6 +12,11 @@
 
 mod check_aof;
 mod check_rdb;
+mod confgen;
+mod doctor;
+mod flags;
+mod top;
+mod up;
 
 use server::config::Config;
 use std::path::PathBuf;
@@ -21,6 +26,10 @@ const USAGE: &str = "Usage: redoubt server [/path/to/redis.conf] [--directive va
        redoubt sentinel /path/to/sentinel.conf [--directive value ...]
        redoubt check-rdb FILE
        redoubt check-aof [--fix] FILE.manifest|FILE.aof
+       redoubt config master|replica|sentinel [options] (--help)
+       redoubt doctor [--password P] [--sentinel HOST:PORT]... HOST:PORT ... (--help)
+       redoubt top HOST:PORT [--password P]
+       redoubt up [--port 6379] [--replicas 2] [--sentinels 3] [--dir ./redoubt-data] ... (--help)
        (a link named redoubt-server or redis-server runs `redoubt server`;
         one named redoubt-sentinel or redis-sentinel runs `redoubt sentinel`)";
 
@@ -179,6 +188,10 @@ fn main() {
             Some("sentinel") => run_main(&argv[2..], Some(&sentinel::MODE)),
             Some("check-rdb") => check_rdb::main(&argv[2..]),
             Some("check-aof") => check_aof::main(&argv[2..]),
+            Some("up") => up::main(&argv[2..]),
+            Some("config") => confgen::main(&argv[2..]),
+            Some("doctor") => doctor::main(&argv[2..]),
+            Some("top") => top::main(&argv[2..]),
             Some("--version") | Some("-v") => server_main(&argv[1..]),
             _ => {
                 eprintln!("{USAGE}");

@@ -16,6 +16,7 @@ pub mod evict;
 pub mod journal;
 pub mod latency;
 pub mod log;
+pub mod metrics;
 pub mod mode;
 pub mod multi;
 pub mod net;
@@ -23,6 +24,7 @@ pub mod notify;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
+pub mod sdnotify;
 pub mod server;
 pub mod startup;
 #[cfg(test)]

@@ -249,10 +249,15 @@ async fn serve(config: Config, pidfile: String) -> i32 {
         }
     }
     tokio::task::spawn_local(accept_new_listeners(srv.clone()));
+    // A mode (Sentinel) serves its own metrics: see `metrics::spawn`.
+    if mode.is_none() && crate::metrics::start(&srv).await.is_err() {
+        return 1;
+    }
     write_pidfile(&pidfile);
     if let Some(m) = mode {
         // A mode keeps no dataset: no loading, persistence or replication.
         (m.start)(&srv);
+        crate::sdnotify::mode_ready(&srv.borrow());
         return serve_until_shutdown(srv, signals).await;
     }
     log_notice!("Server initialized");
@@ -273,6 +278,7 @@ async fn serve(config: Config, pidfile: String) -> i32 {
     tokio::task::spawn_local(crate::replication::replica::link_task(srv.clone()));
     tokio::task::spawn_local(crate::replication::fullsync::transfer_task(srv.clone()));
     let loader = srv.clone();
+    crate::sdnotify::loading(&srv.borrow());
     tokio::task::spawn_local(async move {
         if let Err(e) = crate::persistence::load::load_at_startup(loader.clone()).await {
             log_warning!("{e}");
@@ -284,11 +290,13 @@ async fn serve(config: Config, pidfile: String) -> i32 {
         }
         // `replicaof` in the configuration: follow once the data is in.
         crate::replication::replica::start_from_config(&mut loader.borrow_mut());
+        crate::sdnotify::after_load(loader.clone());
     });
 
     loop {
         let why = wait_for_shutdown(srv.clone(), &mut signals).await;
         let mut s = srv.borrow_mut();
+        crate::sdnotify::stopping(&s);
         if s.fatal {
             return 1;
         }
@@ -312,6 +320,7 @@ async fn serve(config: Config, pidfile: String) -> i32 {
 /// The shutdown wait of a mode without a dataset: nothing to save.
 async fn serve_until_shutdown(srv: Rc<RefCell<Server>>, mut signals: Option<Signals>) -> i32 {
     let why = wait_for_shutdown(srv.clone(), &mut signals).await;
+    crate::sdnotify::stopping(&srv.borrow());
     if srv.borrow().fatal {
         return 1;
     }

@@ -202,6 +202,14 @@ fn config_rewrite(ctx: &mut Ctx) {
             line
         })
         .collect();
+    // `replicaof` is what this server follows now (REPLICAOF, a Sentinel
+    // failover), not what the file said at start-up: Redis rewrites the
+    // live master, which is how Sentinel makes a failover survive restarts.
+    let master: Vec<String> = match &ctx.srv.repl.master {
+        Some(m) => vec![m.host.clone(), m.port.to_string()],
+        None => Vec::new(),
+    };
+    let _ = cfg.set("replicaof", &master);
     match config::rewrite::rewrite(&cfg, &path, &cwd()) {
         Ok(()) => {
             crate::log_notice!("CONFIG REWRITE executed with success.");

@@ -466,6 +466,10 @@ pub static DIRECTIVES: &[Def] = &[
     i("active-defrag-cycle-max", 1, 99, "25", 0),
     i("active-defrag-max-scan-fields", 1, LMAX, "1000", 0),
     b("use-exit-on-panic", "no", HIDDEN | IMM),
+    // Redoubt's own (Redis would reject them), hidden from `CONFIG GET *`
+    // so its output stays Redis's: the Prometheus endpoint (0 = off).
+    i("metrics-port", 0, 65535, "0", HIDDEN | IMM),
+    s("metrics-bind", "127.0.0.1", HIDDEN | IMM),
 ];
 
 /// Whether `name` (or an alias, any case) is a secret whose value logs
@@ -491,7 +495,8 @@ mod tests {
                 assert!(seen.insert(a), "duplicate {a}");
             }
         }
-        // 192 names and aliases in `CONFIG GET *` plus 4 hidden ones.
-        assert_eq!(seen.len(), 196);
+        // 192 names and aliases in `CONFIG GET *` plus 4 hidden ones and
+        // Redoubt's 2 (metrics-port, metrics-bind).
+        assert_eq!(seen.len(), 198);
     }
 }
