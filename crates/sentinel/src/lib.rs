@@ -95,4 +95,39 @@ fn start(srv: &Rc<RefCell<Server>>) {
     api::monitor_started(&mut srv.borrow_mut(), &mut st);
     monitor::install(srv, Rc::new(RefCell::new(st)));
     tokio::task::spawn_local(monitor::timer_task());
+    // The Prometheus endpoint, when `metrics-port` is set.
+    server::metrics::spawn(srv, Rc::new(render_metrics));
+}
+
+fn render_metrics() -> String {
+    let mut e = server::metrics::Exposition::new();
+    let masters: Vec<server::metrics::SentinelMaster> = monitor::state()
+        .and_then(|st| {
+            let st = st.try_borrow().ok()?;
+            Some(
+                st.masters
+                    .values()
+                    .map(|m| server::metrics::SentinelMaster {
+                        name: m.inst.name.clone(),
+                        addr: m.current_addr().to_string(),
+                        state: if m.inst.o_down() {
+                            "odown"
+                        } else if m.inst.s_down() {
+                            "sdown"
+                        } else {
+                            "ok"
+                        }
+                        .to_string(),
+                        failovers: m.failovers,
+                        replicas: m.replicas.len() as u64,
+                        sentinels: m.sentinels.len() as u64,
+                        quorum: u64::from(m.quorum),
+                        failover_in_progress: m.in_failover(),
+                    })
+                    .collect(),
+            )
+        })
+        .unwrap_or_default();
+    server::metrics::sentinel_metrics(&mut e, &masters);
+    e.finish()
 }

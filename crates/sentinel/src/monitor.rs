@@ -1516,6 +1516,7 @@ pub fn reset_master_and_change_address(
         .collect();
     if old != new {
         addrs.push(old);
+        m.failovers += 1;
     }
     m.replicas.clear();
     reset_master(m, now);

@@ -282,6 +282,9 @@ pub struct Master {
     pub select_started: i64,
     /// Id of the replica being promoted.
     pub promoted: Option<u64>,
+    /// Master address changes this sentinel has applied (its own
+    /// failovers and others' it learnt of), for the metrics.
+    pub failovers: u64,
     pub replicas: Vec<Instance>,
     pub sentinels: Vec<Instance>,
 }
@@ -457,6 +460,7 @@ impl Sentinel {
                 vote_asked: false,
                 select_started: 0,
                 promoted: None,
+                failovers: 0,
                 replicas: Vec::new(),
                 sentinels: Vec::new(),
             },

@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn http_get(port: u16, path: &str) -> (String, String) {
+pub fn http_get(port: u16, path: &str) -> (String, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
@@ -85,7 +85,7 @@ fn metrics_endpoint_shows_replication_and_passes_promtool() {
 }
 
 /// `promtool check metrics` (Debian's prometheus package) on the text.
-fn promtool_accepts(body: &str) {
+pub fn promtool_accepts(body: &str) {
     let mut p = match Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

@@ -907,3 +907,29 @@ fn restarted_sentinel_remembers_the_topology() {
     assert_eq!(m["num-other-sentinels"], "1");
     assert_eq!(m["config-epoch"], epoch_before);
 }
+
+/// A sentinel with `metrics-port` serves its state to Prometheus.
+#[test]
+fn sentinel_metrics_endpoint() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mport = crate::harness::free_port();
+    let conf = format!("sentinel monitor {NAME} 127.0.0.1 {} 1\n", master.port);
+    let s = ServerHandle::start_sentinel(
+        Flavor::Redoubt,
+        &conf,
+        &[("metrics-port", &mport.to_string())],
+    );
+    let mut body = String::new();
+    wait_for("sentinel metrics", Duration::from_secs(10), || {
+        body = crate::metrics::http_get(mport, "/metrics").1;
+        body.contains(&format!(
+            "redoubt_sentinel_master_ok{{master=\"{NAME}\"}} 1"
+        ))
+    });
+    assert!(
+        body.contains("redoubt_sentinel_quorum{master=\"mymaster\"} 1"),
+        "{body}"
+    );
+    crate::metrics::promtool_accepts(&body);
+    drop(s);
+}
