@@ -9,7 +9,11 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 pub const NAME: &str = "mymaster";
-pub const DOWN_AFTER: u64 = 1000;
+/// Two seconds rather than one: Redis Sentinel may reconnect to a newly
+/// promoted master only a ping period (1 s) after its last attempt on the
+/// old address, so with 1000 ms a real redis-sentinel can briefly mark the
+/// new master down right after a switch and fail over a second time.
+pub const DOWN_AFTER: u64 = 2000;
 
 /// A master, its replicas and the sentinels watching them.
 pub struct Fleet {

@@ -303,11 +303,10 @@ pub async fn link_task(srv: Rc<RefCell<Server>>) {
             if r.is_err() && super::failover::in_progress(&s) {
                 super::failover::abort_failover(&mut s, "could not reach the failover target");
             }
-            backoff_ms = if synced {
-                0
-            } else {
-                (backoff_ms * 2).clamp(1000, 10_000)
-            };
+            // As Redis's replication cron: the next attempt a second later,
+            // every time (no growing backoff, so a replica is back within a
+            // second of its master or a new one being reachable).
+            backoff_ms = if synced { 0 } else { 1000 };
         } else {
             backoff_ms = 0;
         }
