@@ -291,6 +291,13 @@ pub async fn link_task(srv: Rc<RefCell<Server>>) {
             .as_ref()
             .is_some_and(|m| m.state == LinkState::Connected);
         let now = s.now_ms;
+        // Whether the master answered at all (the failure came after the
+        // connection was made: handshake or transfer).
+        let answered = s
+            .repl
+            .master
+            .as_ref()
+            .is_some_and(|m| !matches!(m.state, LinkState::Connect | LinkState::Connecting));
         if let Some(m) = s.repl.master.as_mut().filter(|m| m.generation == gen) {
             if m.state == LinkState::Connected {
                 m.down_since_ms = now;
@@ -303,10 +310,18 @@ pub async fn link_task(srv: Rc<RefCell<Server>>) {
             if r.is_err() && super::failover::in_progress(&s) {
                 super::failover::abort_failover(&mut s, "could not reach the failover target");
             }
-            // As Redis's replication cron: the next attempt a second later,
-            // every time (no growing backoff, so a replica is back within a
-            // second of its master or a new one being reachable).
-            backoff_ms = if synced { 0 } else { 1000 };
+            // A master that cannot be reached is tried again every second,
+            // as Redis's replication cron does, so a replica is back within
+            // a second of its master. One that answers but fails the sync
+            // (a broken RDB, say) is tried with a growing delay, so a
+            // broken master is not made to produce a snapshot every second.
+            backoff_ms = if synced {
+                0
+            } else if answered {
+                (backoff_ms * 2).clamp(1000, 10_000)
+            } else {
+                1000
+            };
         } else {
             backoff_ms = 0;
         }
