@@ -178,7 +178,53 @@ impl Out {
     }
 }
 
+/// Background fsyncs: the once-a-second fsync of `everysec` and the final
+/// fsync of a file a rewrite leaves run here, so the writer goes on
+/// writing (and replies go on flowing) while the disk flushes, as Redis's
+/// bio thread does. A fsync still running when the next second comes is
+/// not doubled: that second's fsync is skipped.
+struct BgFsync {
+    tx: std::sync::mpsc::Sender<File>,
+    busy: Arc<AtomicBool>,
+}
+
+impl BgFsync {
+    fn start(shared: Arc<WriterShared>) -> Option<BgFsync> {
+        let (tx, rx) = std::sync::mpsc::channel::<File>();
+        let busy = Arc::new(AtomicBool::new(false));
+        let flag = busy.clone();
+        std::thread::Builder::new()
+            .name("aof-fsync".into())
+            .spawn(move || {
+                for f in rx {
+                    shared.fsync_pending.store(true, Ordering::SeqCst);
+                    if let Err(e) = f.sync_data() {
+                        log_warning!("Error syncing the AOF file: {}", strerror(&e));
+                        *shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) = strerror(&e);
+                        shared.write_ok.store(false, Ordering::SeqCst);
+                    }
+                    drop(f);
+                    shared.fsync_pending.store(false, Ordering::SeqCst);
+                    flag.store(false, Ordering::SeqCst);
+                }
+            })
+            .ok()?;
+        Some(BgFsync { tx, busy })
+    }
+
+    /// Hands `f` over for a fsync; false when one is still running (or
+    /// the thread is gone) and `f` was not taken.
+    fn submit(&self, f: File, force: bool) -> bool {
+        if !force && self.busy.load(Ordering::SeqCst) {
+            return false;
+        }
+        self.busy.store(true, Ordering::SeqCst);
+        self.tx.send(f).is_ok()
+    }
+}
+
 pub fn writer_thread(rx: std::sync::mpsc::Receiver<Msg>, shared: Arc<WriterShared>, file: File) {
+    let bg = BgFsync::start(shared.clone());
     let mut out = Out {
         file,
         dirty: false,
@@ -232,15 +278,31 @@ pub fn writer_thread(rx: std::sync::mpsc::Receiver<Msg>, shared: Arc<WriterShare
             }
             Some(Msg::Switch(f, len, job)) => {
                 out.flush(&shared, skip);
+                // Nothing is written to the new file before the manifest
+                // below names it: this thread writes, in message order.
+                let old = std::mem::replace(&mut out.file, f);
                 if out.dirty {
-                    out.fsync(&shared);
+                    // The file left behind is fsynced in the background
+                    // (under `always` it is clean already).
+                    match &bg {
+                        Some(bg) if policy != FSYNC_ALWAYS => {
+                            if !bg.submit(old, true) {
+                                log_warning!("The AOF fsync thread is gone; the previous incremental file was not fsynced");
+                            }
+                            out.dirty = false;
+                            out.last_fsync = Instant::now();
+                        }
+                        _ => {
+                            let _ = old.sync_data();
+                            out.dirty = false;
+                        }
+                    }
                 }
                 if let Some(job) = job {
                     if let Err(e) = job.run() {
                         log_warning!("Can't persist the AOF manifest file {}: {e}", job.name);
                     }
                 }
-                out.file = f;
                 let old = shared.incr_size.swap(len, Ordering::SeqCst);
                 shared.earlier_size.fetch_add(old, Ordering::SeqCst);
             }
@@ -261,13 +323,23 @@ pub fn writer_thread(rx: std::sync::mpsc::Receiver<Msg>, shared: Arc<WriterShare
             && policy == FSYNC_EVERYSEC
             && out.last_fsync.elapsed() >= Duration::from_secs(1)
         {
-            shared.fsync_pending.store(true, Ordering::SeqCst);
             if skip {
                 out.last_fsync = Instant::now();
             } else {
-                out.fsync(&shared);
+                let handed = match (&bg, out.file.try_clone()) {
+                    (Some(bg), Ok(dup)) => bg.submit(dup, false),
+                    _ => false,
+                };
+                if handed || bg.as_ref().is_some_and(|b| b.busy.load(Ordering::SeqCst)) {
+                    // Done (or still running) in the background.
+                    out.dirty = false;
+                    out.last_fsync = Instant::now();
+                } else {
+                    shared.fsync_pending.store(true, Ordering::SeqCst);
+                    out.fsync(&shared);
+                    shared.fsync_pending.store(false, Ordering::SeqCst);
+                }
             }
-            shared.fsync_pending.store(false, Ordering::SeqCst);
         }
     }
     out.flush(&shared, false);
