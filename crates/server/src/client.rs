@@ -88,6 +88,9 @@ pub struct Client {
     /// `master_repl_offset` right after this client's last write (what
     /// `WAIT` waits for).
     pub woff: i64,
+    /// Unix ms the output went over the soft `client-output-buffer-limit`
+    /// of its class (0: under it); see `net::output_over_limit`.
+    pub obuf_soft_since_ms: i64,
 }
 
 impl Client {
@@ -122,6 +125,7 @@ impl Client {
             blocked: None,
             deny_blocking: false,
             woff: 0,
+            obuf_soft_since_ms: 0,
         }
     }
 

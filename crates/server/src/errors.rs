@@ -279,3 +279,11 @@ pub const FAILOVER_NOT_A_REPLICA: &str = "ERR FAILOVER target HOST and PORT is n
 pub const FAILOVER_NOT_ONLINE: &str = "ERR FAILOVER target replica is not online.";
 pub const PSYNC_FAILOVER_REPLID: &str = "ERR PSYNC FAILOVER replid must match my replid.";
 pub const SYNC_WHILE_FAILING_OVER: &str = "NOMASTERLINK Can't SYNC while failing over";
+/// Written raw to a connection refused by `maxclients` (not counted in
+/// errorstats: no command ran).
+pub const MAX_CLIENTS: &str = "ERR max number of clients reached";
+/// `CONFIG SET` of a `tls-*` directive whose material does not load (the
+/// reason is logged).
+pub const TLS_RECONFIGURE: &str = "Unable to update TLS configuration. Check server logs.";
+/// `CONFIG SET tls-port` that cannot bind.
+pub const TLS_LISTEN: &str = "Unable to listen on this port. Check server logs.";

@@ -161,6 +161,12 @@ pub struct Server {
     pub evictor: crate::evict::Evictor,
     /// Replication: backlog, attached replicas, WAITing clients.
     pub repl: crate::replication::ReplState,
+    /// TLS material for `tls-port` connections and outgoing links (`None`
+    /// when no `tls-*` setting asks for TLS); replaced on `CONFIG SET`.
+    pub tls: Option<std::sync::Arc<crate::tls::TlsContext>>,
+    /// `client-output-buffer-limit` of the normal and pubsub classes
+    /// (the replica class is enforced by `replication::master`).
+    pub obuf_limits: crate::net::OutputLimits,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -242,6 +248,8 @@ impl Server {
             blocking: Default::default(),
             evictor: Default::default(),
             repl: Default::default(),
+            tls: None,
+            obuf_limits: Default::default(),
             config,
         };
         let sink = s.repl.sink();
@@ -303,6 +311,7 @@ impl Server {
         crate::evict::configure(self);
         self.repl.min_replicas_to_write = self.config.get_int("min-replicas-to-write");
         self.repl.min_replicas_max_lag = self.config.get_int("min-replicas-max-lag");
+        self.obuf_limits = crate::net::OutputLimits::from_config(&self.config);
     }
 
     /// Refreshes the cached clock; called before every command.
