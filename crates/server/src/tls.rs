@@ -290,10 +290,12 @@ fn ciphers_tls12(spec: &str) -> Result<Vec<SupportedCipherSuite>, String> {
             .find(|(n, _)| n.eq_ignore_ascii_case(word))
         {
             Some((_, s)) => push_once(&mut out, *s),
-            None => return Err(format!(
+            None => {
+                return Err(format!(
                 "Failed to configure ciphers: {spec} ('{word}' is not available; supported: {})",
                 names(&TLS12_NAMES)
-            )),
+            ))
+            }
         }
     }
     out.retain(|s| !removed.contains(&s.suite()));

@@ -18,5 +18,6 @@ mod persistence;
 mod pubsub;
 mod replication;
 mod server_core;
+mod tls;
 mod transactions;
 mod zblocking;
