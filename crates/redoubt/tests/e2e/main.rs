@@ -14,6 +14,7 @@ mod eviction;
 mod harness;
 mod introspection;
 mod keys;
+mod limits;
 mod persistence;
 mod pubsub;
 mod replication;
