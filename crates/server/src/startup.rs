@@ -71,11 +71,9 @@ impl Listeners {
                 false
             }
         };
-        self.pending = self
-            .open
-            .iter()
-            .map(|l| (Rc::downgrade(l), false))
-            .collect();
+        // Extended, not replaced: one CONFIG SET may rebind both kinds.
+        let new = self.open.iter().map(|l| (Rc::downgrade(l), false));
+        self.pending.extend(new);
         self.started.notify_one();
         result
     }
@@ -93,11 +91,8 @@ impl Listeners {
                 false
             }
         };
-        self.pending = self
-            .tls_open
-            .iter()
-            .map(|l| (Rc::downgrade(l), true))
-            .collect();
+        let new = self.tls_open.iter().map(|l| (Rc::downgrade(l), true));
+        self.pending.extend(new);
         self.started.notify_one();
         result
     }

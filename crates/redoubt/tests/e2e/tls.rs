@@ -474,3 +474,36 @@ fn replica_with_a_certificate_from_another_ca_is_refused_by_the_master() {
     assert_eq!(dbsize(&replica.h), ":0\r\n");
     assert!(plain(&replica.h, &["INFO", "replication"]).contains("master_link_status:down"));
 }
+
+#[test]
+fn config_set_moves_the_tls_listener_and_both_ports_at_once() {
+    let pki = Pki::new("move");
+    let s = start_tls(Flavor::Redoubt, &pki, &[("tls-auth-clients", "no")]);
+    let new_tls = free_port();
+    let r = plain(&s.h, &["CONFIG", "SET", "tls-port", &new_tls.to_string()]);
+    assert_eq!(r, "+OK\r\n");
+    assert_eq!(cli_tls(new_tls, &pki.ca, None, &["PING"]).unwrap(), "PONG");
+    assert!(cli_tls(s.tls_port, &pki.ca, None, &["PING"]).is_err());
+    // Plain and TLS ports moved by one CONFIG SET: both listen.
+    let (p2, t2) = (free_port(), free_port());
+    let mut c = s.h.raw();
+    let r = c.cmd(&[
+        b"CONFIG",
+        b"SET",
+        b"port",
+        p2.to_string().as_bytes(),
+        b"tls-port",
+        t2.to_string().as_bytes(),
+    ]);
+    assert_eq!(r, b"+OK\r\n");
+    assert_eq!(cli_tls(t2, &pki.ca, None, &["PING"]).unwrap(), "PONG");
+    let mut moved = crate::harness::Raw::connect(std::net::SocketAddr::from(([127, 0, 0, 1], p2)));
+    assert_eq!(moved.cmd(&[b"PING"]), b"+PONG\r\n");
+    // A TLS port that cannot be bound: Redis's error, the old one kept.
+    let r = moved.cmd(&[b"CONFIG", b"SET", b"tls-port", p2.to_string().as_bytes()]);
+    assert_eq!(
+        String::from_utf8_lossy(&r),
+        "-ERR CONFIG SET failed (possibly related to argument 'tls-port') - Unable to listen on this port. Check server logs.\r\n"
+    );
+    assert_eq!(cli_tls(t2, &pki.ca, None, &["PING"]).unwrap(), "PONG");
+}

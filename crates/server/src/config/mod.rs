@@ -51,6 +51,9 @@ pub struct Config {
     /// Whether a `save` line was read yet (the first one replaces the
     /// default save points, later ones add to them).
     save_seen: bool,
+    /// Set by [`Config::parse_text`]: `include` and `dir` lines are
+    /// validated but not acted on (no file read, no directory change).
+    no_fs: bool,
 }
 
 impl Default for Config {
@@ -79,6 +82,7 @@ impl Config {
             users: Vec::new(),
             modules: Vec::new(),
             save_seen: false,
+            no_fs: false,
         }
     }
 
