@@ -257,6 +257,14 @@ pub fn output_over_limit(limits: &OutputLimits, c: &mut Client, now_ms: i64) -> 
     hard || now_ms - c.obuf_soft_since_ms > class.soft_secs * 1000
 }
 
+/// After writing into another client's output (Pub/Sub, MONITOR,
+/// tracking): closes it when that passed its class's limit.
+pub fn enforce_output_limit(srv: &Server, c: &mut Client) {
+    if !c.killed && output_over_limit(&srv.obuf_limits, c, srv.now_ms) {
+        close_for_output_limit(srv, c);
+    }
+}
+
 /// Logs and schedules the close of a client over its output limit.
 pub fn close_for_output_limit(srv: &Server, c: &mut Client) {
     let mut info = String::new();

@@ -270,9 +270,7 @@ impl Server {
                     c.wake.notify_one();
                     // A subscriber that does not read must not grow our
                     // memory without bound (`client-output-buffer-limit`).
-                    if crate::net::output_over_limit(&self.obuf_limits, &mut c, self.now_ms) {
-                        crate::net::close_for_output_limit(self, &mut c);
-                    }
+                    crate::net::enforce_output_limit(self, &mut c);
                 }
                 true
             }

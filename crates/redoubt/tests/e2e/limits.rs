@@ -193,3 +193,24 @@ fn normal_client_over_its_output_limit_is_closed_without_the_reply() {
         assert_eq!(c.cmd(&[b"GETRANGE", b"big", b"0", b"3"]), b"$4\r\nvvvv\r\n");
     }
 }
+
+#[test]
+fn monitor_that_does_not_read_is_dropped_at_the_normal_limit() {
+    for f in BOTH {
+        let h = ServerHandle::start(f, &[("client-output-buffer-limit", "normal 256kb 0 0")]);
+        let mut mon = h.raw();
+        assert_eq!(mon.cmd(&[b"MONITOR"]), b"+OK\r\n");
+        let mut c = h.raw();
+        let v = vec![b'v'; 32 * 1024];
+        let mut dropped = false;
+        for _ in 0..3000 {
+            c.cmd(&[b"SET", b"k", &v]);
+            let list = c.cmd(&[b"CLIENT", b"LIST"]);
+            if !String::from_utf8_lossy(&list).contains("flags=O") {
+                dropped = true;
+                break;
+            }
+        }
+        assert!(dropped, "{f:?}: the slow MONITOR client was never dropped");
+    }
+}
