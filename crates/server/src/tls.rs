@@ -28,6 +28,8 @@
 //!   with a message saying how to convert the key.
 //! - `tls-dh-params-file` is accepted and unused: rustls only offers
 //!   (EC)DHE groups of its own, never finite-field parameters from a file.
+//! - `tls-session-caching no` switches off the server-side session cache
+//!   only; session tickets stay on, as with Redis's OpenSSL set-up.
 //! - Certificates must be X.509 v3 (webpki refuses v1 certificates).
 //! - Like Redis, an outgoing link checks the peer's chain against the
 //!   configured CAs but not the host name it dialled.
@@ -123,6 +125,11 @@ pub fn configure(config: &Config) -> Result<Arc<TlsContext>, String> {
     } else {
         Arc::new(rustls::server::NoServerSessionStorage {})
     };
+    // Redis leaves OpenSSL's session tickets on whatever
+    // `tls-session-caching` says (that directive only switches the
+    // server-side cache), so clients resume through tickets either way.
+    server.ticketer =
+        ring::Ticketer::new().map_err(|e| format!("Failed to set up TLS session tickets: {e}"))?;
 
     // Client side: the client certificate falls back to the server's, as
     // in Redis.

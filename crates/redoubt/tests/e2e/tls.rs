@@ -507,3 +507,72 @@ fn config_set_moves_the_tls_listener_and_both_ports_at_once() {
     );
     assert_eq!(cli_tls(t2, &pki.ca, None, &["PING"]).unwrap(), "PONG");
 }
+
+/// Two TLSv1.2 handshakes with `openssl s_client`, the second offering
+/// the first one's session: whether the server resumed it.
+fn session_resumed(port: u16, ca: &str, dir: &Path) -> bool {
+    let sess = dir.join("session.pem");
+    let _ = std::fs::remove_file(&sess);
+    let connect = |arg: &str| {
+        let out = Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &format!("127.0.0.1:{port}"),
+                "-CAfile",
+                ca,
+            ])
+            .args(["-tls1_2", arg, &sess.display().to_string()])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    connect("-sess_out");
+    sess.exists() && connect("-sess_in").contains("Reused, TLSv1.2")
+}
+
+/// `openssl s_client` resuming a TLSv1.3 session (tickets).
+fn session_resumed_tls13(port: u16, ca: &str, dir: &Path) -> bool {
+    let sess = dir.join("session13.pem");
+    let _ = std::fs::remove_file(&sess);
+    let connect = |arg: &str| {
+        // Input held open briefly so the post-handshake ticket arrives.
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "sleep 0.3 | openssl s_client -connect 127.0.0.1:{port} -CAfile {ca} -tls1_3 {arg} {}",
+                sess.display()
+            ))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    connect("-sess_out");
+    sess.exists() && connect("-sess_in").contains("Reused, TLSv1.3")
+}
+
+#[test]
+fn tls_sessions_resume_as_in_redis_with_caching_on_and_off() {
+    let pki = Pki::new("sess");
+    let mut seen = Vec::new();
+    for flavor in [Flavor::Redoubt, Flavor::Redis] {
+        let s = start_tls(flavor, &pki, &[("tls-auth-clients", "no")]);
+        let mut r = vec![
+            session_resumed(s.tls_port, &pki.ca, &pki.dir),
+            session_resumed_tls13(s.tls_port, &pki.ca, &pki.dir),
+        ];
+        assert_eq!(
+            plain(&s.h, &["CONFIG", "SET", "tls-session-caching", "no"]),
+            "+OK\r\n"
+        );
+        r.push(session_resumed(s.tls_port, &pki.ca, &pki.dir));
+        r.push(session_resumed_tls13(s.tls_port, &pki.ca, &pki.dir));
+        seen.push(r);
+    }
+    assert_eq!(
+        seen[0], seen[1],
+        "Redoubt, then Redis: TLS1.2/1.3 resumed with caching on, off"
+    );
+    assert!(seen[0][0] && seen[0][1], "{seen:?}");
+}
