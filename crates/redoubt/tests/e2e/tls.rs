@@ -576,3 +576,24 @@ fn tls_sessions_resume_as_in_redis_with_caching_on_and_off() {
     );
     assert!(seen[0][0] && seen[0][1], "{seen:?}");
 }
+
+#[test]
+fn ca_certificates_from_tls_ca_cert_dir() {
+    let pki = Pki::new("cadir");
+    // OpenSSL finds CAs in a folder by subject-hash file names.
+    let dir = pki.dir.join("cas");
+    std::fs::create_dir_all(&dir).unwrap();
+    let hash = Command::new("openssl")
+        .args(["x509", "-hash", "-noout", "-in", &pki.ca])
+        .output()
+        .unwrap();
+    let hash = String::from_utf8_lossy(&hash.stdout).trim().to_string();
+    std::fs::copy(&pki.ca, dir.join(format!("{hash}.0"))).unwrap();
+    let dir = dir.display().to_string();
+    for flavor in [Flavor::Redoubt, Flavor::Redis] {
+        let s = start_tls(flavor, &pki, &[("tls-ca-cert-file", ""), ("tls-ca-cert-dir", &dir)]);
+        let port = s.tls_port;
+        assert_eq!(cli_tls(port, &pki.ca, client_cert(&pki), &["PING"]).unwrap(), "PONG");
+        assert!(cli_tls(port, &pki.ca, None, &["PING"]).is_err(), "{flavor:?}");
+    }
+}
