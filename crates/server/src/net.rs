@@ -97,7 +97,7 @@ pub async fn handle_tls_connection(
         Ok(Ok(tls)) => serve(srv, tls, peer, laddr, fd).await,
         // Redis logs refused handshakes (no client certificate, unknown
         // CA, plain text on the TLS port) at warning level, as here.
-        Ok(Err(e)) => log_warning!("Error accepting a client connection: {e} (conn: fd={fd})"),
+        Ok(Err(e)) => log_warning!("Error accepting a client connection: {e} (addr={peer})"),
         Err(_) => log_verbose!("TLS handshake timed out: addr={peer}"),
     }
 }

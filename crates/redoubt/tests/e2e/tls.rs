@@ -395,6 +395,37 @@ fn tls_port_without_certificate_stops_start_up_as_redis_does() {
         log.contains("Failed to configure TLS. Check logs for more info."),
         "{log}"
     );
+    // A cipher rustls does not implement is named, with what is offered.
+    let pki = Pki::new("badcipher");
+    let out = Command::new(crate::harness::redoubt_bin())
+        .args([
+            "server",
+            "--port",
+            &free_port().to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .args([
+            "--tls-port",
+            &free_port().to_string(),
+            "--dir",
+            &dir.display().to_string(),
+        ])
+        .args(["--tls-cert-file", &pki.cert, "--tls-key-file", &pki.key])
+        .args([
+            "--tls-ca-cert-file",
+            &pki.ca,
+            "--tls-ciphers",
+            "DES-CBC3-SHA",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        log.contains("Failed to configure ciphers: DES-CBC3-SHA ('DES-CBC3-SHA' is not available; supported: ECDHE-ECDSA-AES256-GCM-SHA384:"),
+        "{log}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -473,6 +504,24 @@ fn replica_with_a_certificate_from_another_ca_is_refused_by_the_master() {
     });
     assert_eq!(dbsize(&replica.h), ":0\r\n");
     assert!(plain(&replica.h, &["INFO", "replication"]).contains("master_link_status:down"));
+    // `tls-client-cert-file` / `-key-file`: the outgoing link presents a
+    // certificate the master knows, while the replica serves its own.
+    let replica = start_tls(
+        Flavor::Redoubt,
+        &other,
+        &[
+            ("tls-ca-cert-file", &pki.ca),
+            ("tls-client-cert-file", &pki.client_cert),
+            ("tls-client-key-file", &pki.client_key),
+            ("tls-replication", "yes"),
+            ("replicaof", &target),
+        ],
+    );
+    wait_for(
+        "the link with the client certificate",
+        Duration::from_secs(10),
+        || dbsize(&replica.h) == ":1\r\n",
+    );
 }
 
 #[test]
@@ -591,9 +640,19 @@ fn ca_certificates_from_tls_ca_cert_dir() {
     std::fs::copy(&pki.ca, dir.join(format!("{hash}.0"))).unwrap();
     let dir = dir.display().to_string();
     for flavor in [Flavor::Redoubt, Flavor::Redis] {
-        let s = start_tls(flavor, &pki, &[("tls-ca-cert-file", ""), ("tls-ca-cert-dir", &dir)]);
+        let s = start_tls(
+            flavor,
+            &pki,
+            &[("tls-ca-cert-file", ""), ("tls-ca-cert-dir", &dir)],
+        );
         let port = s.tls_port;
-        assert_eq!(cli_tls(port, &pki.ca, client_cert(&pki), &["PING"]).unwrap(), "PONG");
-        assert!(cli_tls(port, &pki.ca, None, &["PING"]).is_err(), "{flavor:?}");
+        assert_eq!(
+            cli_tls(port, &pki.ca, client_cert(&pki), &["PING"]).unwrap(),
+            "PONG"
+        );
+        assert!(
+            cli_tls(port, &pki.ca, None, &["PING"]).is_err(),
+            "{flavor:?}"
+        );
     }
 }
