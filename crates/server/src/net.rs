@@ -561,3 +561,65 @@ pub fn process_buffer(
     client.qbuf_free = rbuf.capacity() - rbuf.len();
     flow
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(spec: &str) -> OutputLimits {
+        let mut c = crate::config::Config::new();
+        let args: Vec<String> = spec.split(' ').map(str::to_string).collect();
+        c.set("client-output-buffer-limit", &args).unwrap();
+        OutputLimits::from_config(&c)
+    }
+
+    #[test]
+    fn classes_come_from_the_directive() {
+        let l = limits("normal 10 5 2 pubsub 100 50 60");
+        assert_eq!(
+            l.normal,
+            ClassLimit {
+                hard: 10,
+                soft: 5,
+                soft_secs: 2
+            }
+        );
+        assert_eq!(
+            l.pubsub,
+            ClassLimit {
+                hard: 100,
+                soft: 50,
+                soft_secs: 60
+            }
+        );
+        // Redis's defaults: no limit for normal clients, 32mb 8mb 60 for Pub/Sub.
+        let d = OutputLimits::from_config(&crate::config::Config::new());
+        assert_eq!(d.normal, ClassLimit::default());
+        assert_eq!(
+            d.pubsub,
+            ClassLimit {
+                hard: 32 << 20,
+                soft: 8 << 20,
+                soft_secs: 60
+            }
+        );
+    }
+
+    #[test]
+    fn hard_at_once_soft_after_its_seconds() {
+        let l = limits("normal 100 50 2");
+        let mut c = Client::new(1, 0);
+        c.out.buf = vec![0; 60];
+        assert!(!output_over_limit(&l, &mut c, 1000));
+        assert!(!output_over_limit(&l, &mut c, 3000));
+        assert!(output_over_limit(&l, &mut c, 3001));
+        // Back under the soft limit: the clock starts again.
+        c.out.buf.truncate(10);
+        assert!(!output_over_limit(&l, &mut c, 4000));
+        c.out.buf = vec![0; 100];
+        assert!(output_over_limit(&l, &mut c, 4000));
+        // A replica is measured elsewhere, on its replication stream.
+        c.kind = crate::client::Kind::Replica;
+        assert!(!output_over_limit(&l, &mut c, 4000));
+    }
+}
