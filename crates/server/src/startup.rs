@@ -60,38 +60,40 @@ impl Listeners {
     /// Closes the current sockets and listens on `port` at `bind`
     /// instead. When that fails, listens at `old` again and returns false.
     pub fn rebind(&mut self, bind: &[String], port: u16, old: (&[String], u16)) -> bool {
-        self.open.clear();
-        let result = match Listeners::bind_all(bind, port, self.backlog) {
-            Ok(ls) => {
-                self.open = ls;
-                true
-            }
-            Err(()) => {
-                self.open = Listeners::bind_all(old.0, old.1, self.backlog).unwrap_or_default();
-                false
-            }
-        };
-        // Extended, not replaced: one CONFIG SET may rebind both kinds.
-        let new = self.open.iter().map(|l| (Rc::downgrade(l), false));
-        self.pending.extend(new);
-        self.started.notify_one();
-        result
+        self.rebind_kind(false, bind, port, old)
     }
 
     /// As [`Listeners::rebind`], for the `tls-port` sockets.
     pub fn rebind_tls(&mut self, bind: &[String], port: u16, old: (&[String], u16)) -> bool {
-        self.tls_open.clear();
-        let result = match Listeners::bind_all(bind, port, self.backlog) {
+        self.rebind_kind(true, bind, port, old)
+    }
+
+    fn rebind_kind(
+        &mut self,
+        tls: bool,
+        bind: &[String],
+        port: u16,
+        old: (&[String], u16),
+    ) -> bool {
+        let backlog = self.backlog;
+        let open = if tls {
+            &mut self.tls_open
+        } else {
+            &mut self.open
+        };
+        open.clear();
+        let result = match Listeners::bind_all(bind, port, backlog) {
             Ok(ls) => {
-                self.tls_open = ls;
+                *open = ls;
                 true
             }
             Err(()) => {
-                self.tls_open = Listeners::bind_all(old.0, old.1, self.backlog).unwrap_or_default();
+                *open = Listeners::bind_all(old.0, old.1, backlog).unwrap_or_default();
                 false
             }
         };
-        let new = self.tls_open.iter().map(|l| (Rc::downgrade(l), true));
+        // Extended, not replaced: one CONFIG SET may rebind both kinds.
+        let new: Vec<_> = open.iter().map(|l| (Rc::downgrade(l), tls)).collect();
         self.pending.extend(new);
         self.started.notify_one();
         result

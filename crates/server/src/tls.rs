@@ -234,6 +234,14 @@ fn names(table: &[(&str, SupportedCipherSuite)]) -> String {
     table.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(":")
 }
 
+/// The suite `table` knows as `name` (case-insensitive).
+fn find_suite(table: &[(&str, SupportedCipherSuite)], name: &str) -> Option<SupportedCipherSuite> {
+    table
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, s)| *s)
+}
+
 fn push_once(out: &mut Vec<SupportedCipherSuite>, s: SupportedCipherSuite) {
     if !out.iter().any(|o| o.suite() == s.suite()) {
         out.push(s);
@@ -247,15 +255,13 @@ fn ciphersuites_tls13(spec: &str) -> Result<Vec<SupportedCipherSuite>, String> {
     }
     let mut out = Vec::new();
     for word in spec.split(':').map(str::trim).filter(|w| !w.is_empty()) {
-        match TLS13_NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(word)) {
-            Some((_, s)) => push_once(&mut out, *s),
-            None => {
-                return Err(format!(
-                    "Failed to configure ciphersuites: {spec} ('{word}' is not available; supported: {})",
-                    names(&TLS13_NAMES)
-                ))
-            }
-        }
+        let Some(s) = find_suite(&TLS13_NAMES, word) else {
+            return Err(format!(
+                "Failed to configure ciphersuites: {spec} ('{word}' is not available; supported: {})",
+                names(&TLS13_NAMES)
+            ));
+        };
+        push_once(&mut out, s);
     }
     Ok(out)
 }
@@ -274,10 +280,8 @@ fn ciphers_tls12(spec: &str) -> Result<Vec<SupportedCipherSuite>, String> {
         .filter(|w| !w.is_empty())
     {
         if let Some(name) = word.strip_prefix(['!', '-']) {
-            if let Some((_, s)) = TLS12_NAMES
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            {
+            // Exclusions of suites rustls never offers change nothing.
+            if let Some(s) = find_suite(&TLS12_NAMES, name) {
                 removed.push(s.suite());
             }
             continue;
@@ -292,18 +296,13 @@ fn ciphers_tls12(spec: &str) -> Result<Vec<SupportedCipherSuite>, String> {
             all().for_each(|s| push_once(&mut out, s));
             continue;
         }
-        match TLS12_NAMES
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(word))
-        {
-            Some((_, s)) => push_once(&mut out, *s),
-            None => {
-                return Err(format!(
+        let Some(s) = find_suite(&TLS12_NAMES, word) else {
+            return Err(format!(
                 "Failed to configure ciphers: {spec} ('{word}' is not available; supported: {})",
                 names(&TLS12_NAMES)
-            ))
-            }
-        }
+            ));
+        };
+        push_once(&mut out, s);
     }
     out.retain(|s| !removed.contains(&s.suite()));
     if out.is_empty() {

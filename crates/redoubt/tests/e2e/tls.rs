@@ -557,40 +557,18 @@ fn config_set_moves_the_tls_listener_and_both_ports_at_once() {
     assert_eq!(cli_tls(t2, &pki.ca, None, &["PING"]).unwrap(), "PONG");
 }
 
-/// Two TLSv1.2 handshakes with `openssl s_client`, the second offering
-/// the first one's session: whether the server resumed it.
-fn session_resumed(port: u16, ca: &str, dir: &Path) -> bool {
-    let sess = dir.join("session.pem");
+/// Two handshakes with `openssl s_client` at `version` ("1_2" or
+/// "1_3"), the second offering the first one's session: whether the
+/// server resumed it. Input is held open briefly so that a TLSv1.3 ticket,
+/// sent after the handshake, arrives before the client leaves.
+fn session_resumed(port: u16, ca: &str, dir: &Path, version: &str) -> bool {
+    let sess = dir.join(format!("session{version}.pem"));
     let _ = std::fs::remove_file(&sess);
     let connect = |arg: &str| {
-        let out = Command::new("openssl")
-            .args([
-                "s_client",
-                "-connect",
-                &format!("127.0.0.1:{port}"),
-                "-CAfile",
-                ca,
-            ])
-            .args(["-tls1_2", arg, &sess.display().to_string()])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    connect("-sess_out");
-    sess.exists() && connect("-sess_in").contains("Reused, TLSv1.2")
-}
-
-/// `openssl s_client` resuming a TLSv1.3 session (tickets).
-fn session_resumed_tls13(port: u16, ca: &str, dir: &Path) -> bool {
-    let sess = dir.join("session13.pem");
-    let _ = std::fs::remove_file(&sess);
-    let connect = |arg: &str| {
-        // Input held open briefly so the post-handshake ticket arrives.
         let out = Command::new("sh")
             .arg("-c")
             .arg(format!(
-                "sleep 0.3 | openssl s_client -connect 127.0.0.1:{port} -CAfile {ca} -tls1_3 {arg} {}",
+                "sleep 0.3 | openssl s_client -connect 127.0.0.1:{port} -CAfile {ca} -tls{version} {arg} {}",
                 sess.display()
             ))
             .output()
@@ -598,7 +576,8 @@ fn session_resumed_tls13(port: u16, ca: &str, dir: &Path) -> bool {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     connect("-sess_out");
-    sess.exists() && connect("-sess_in").contains("Reused, TLSv1.3")
+    let shown = format!("Reused, TLSv{}", version.replace('_', "."));
+    sess.exists() && connect("-sess_in").contains(&shown)
 }
 
 #[test]
@@ -608,15 +587,15 @@ fn tls_sessions_resume_as_in_redis_with_caching_on_and_off() {
     for flavor in [Flavor::Redoubt, Flavor::Redis] {
         let s = start_tls(flavor, &pki, &[("tls-auth-clients", "no")]);
         let mut r = vec![
-            session_resumed(s.tls_port, &pki.ca, &pki.dir),
-            session_resumed_tls13(s.tls_port, &pki.ca, &pki.dir),
+            session_resumed(s.tls_port, &pki.ca, &pki.dir, "1_2"),
+            session_resumed(s.tls_port, &pki.ca, &pki.dir, "1_3"),
         ];
         assert_eq!(
             plain(&s.h, &["CONFIG", "SET", "tls-session-caching", "no"]),
             "+OK\r\n"
         );
-        r.push(session_resumed(s.tls_port, &pki.ca, &pki.dir));
-        r.push(session_resumed_tls13(s.tls_port, &pki.ca, &pki.dir));
+        r.push(session_resumed(s.tls_port, &pki.ca, &pki.dir, "1_2"));
+        r.push(session_resumed(s.tls_port, &pki.ca, &pki.dir, "1_3"));
         seen.push(r);
     }
     assert_eq!(
