@@ -170,6 +170,25 @@ mod tests {
         );
     }
 
+    #[test]
+    fn nesting_is_bounded() {
+        // A peer nesting aggregates deeper than MAX_DEPTH gets an error,
+        // not a stack overflow, whatever the aggregate type.
+        for t in ["*1\r\n", "%1\r\n", "~1\r\n", ">1\r\n"] {
+            let mut deep = t.repeat(MAX_DEPTH + 2);
+            deep.push_str(":1\r\n");
+            assert_eq!(parse_frame(deep.as_bytes()), Err(FrameError::TooDeep));
+        }
+        let mut ok = "*1\r\n".repeat(MAX_DEPTH);
+        ok.push_str(":1\r\n");
+        assert!(matches!(parse_frame(ok.as_bytes()), Ok(Some(_))));
+        // Also when the input is a million levels deep.
+        assert_eq!(
+            parse_frame("*1\r\n".repeat(1 << 20).as_bytes()),
+            Err(FrameError::TooDeep)
+        );
+    }
+
     proptest! {
         #[test]
         fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..256)) {

@@ -94,6 +94,9 @@ pub struct Client {
     /// The client that replays the AOF at start-up: runs while the server
     /// is loading.
     pub loading: bool,
+    /// Unix ms the output went over the soft `client-output-buffer-limit`
+    /// of its class (0: under it); see `net::output_over_limit`.
+    pub obuf_soft_since_ms: i64,
 }
 
 impl Client {
@@ -130,6 +133,7 @@ impl Client {
             woff: 0,
             acl_user: None,
             loading: false,
+            obuf_soft_since_ms: 0,
         }
     }
 

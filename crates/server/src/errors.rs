@@ -302,3 +302,11 @@ pub const AOF_REWRITE_IN_PROGRESS: &str =
     "ERR Background append only file rewriting already in progress";
 pub const AOF_REWRITE_FAILED: &str = "ERR Can't execute an AOF background rewriting. Please check the server logs for more information.";
 pub const BGSAVE_WHILE_AOF_REWRITE: &str = "ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.";
+/// Written raw to a connection refused by `maxclients` (not counted in
+/// errorstats: no command ran).
+pub const MAX_CLIENTS: &str = "ERR max number of clients reached";
+/// `CONFIG SET` of a `tls-*` directive whose material does not load (the
+/// reason is logged).
+pub const TLS_RECONFIGURE: &str = "Unable to update TLS configuration. Check server logs.";
+/// `CONFIG SET tls-port` that cannot bind.
+pub const TLS_LISTEN: &str = "Unable to listen on this port. Check server logs.";

@@ -29,6 +29,7 @@ pub mod server;
 pub mod startup;
 #[cfg(test)]
 pub mod testkit;
+pub mod tls;
 pub mod tracking;
 pub mod util;
 

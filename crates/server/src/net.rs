@@ -14,7 +14,7 @@ use resp::{parse_request, Limits, Parsed, Request};
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Read-buffer growth step (Redis's PROTO_IOBUF_LEN).
@@ -53,7 +53,11 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
     TcpListener::from_std(sock.into())
 }
 
-pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, peer: SocketAddr) {
+/// Socket options every accepted connection gets, and the local address
+/// and descriptor `CLIENT LIST` shows (taken before a TLS wrapper hides
+/// the socket).
+fn prepare_socket(srv: &Rc<RefCell<Server>>, stream: &TcpStream) -> (Option<SocketAddr>, i32) {
+    use std::os::fd::AsRawFd;
     let _ = stream.set_nodelay(true);
     // `tcp-keepalive` seconds: lets the kernel detect dead peers (Redis
     // sets the idle time and derives the probe interval from it).
@@ -64,22 +68,255 @@ pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, 
             .with_time(secs)
             .with_interval((secs / 3).max(std::time::Duration::from_secs(1)))
             .with_retries(3);
-        let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
+        let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&ka);
     }
-    // Protected mode: with no password on the default user, only the
-    // loopback addresses (exactly 127.0.0.1 and ::1, as Redis compares
-    // them) may connect; others get the explanation and are closed.
+    (stream.local_addr().ok(), stream.as_raw_fd())
+}
+
+/// Serves a connection accepted on a plain TCP listener.
+pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, peer: SocketAddr) {
+    let (laddr, fd) = prepare_socket(&srv, &stream);
+    if refused_by_protected_mode(&srv, peer) {
+        let _ = stream
+            .write_all(crate::errors::PROTECTED_MODE_DENIED.as_bytes())
+            .await;
+        return;
+    }
+    serve(srv, stream, peer, laddr, fd).await;
+}
+
+/// Protected mode: with no password on the default user, only the
+/// loopback addresses (exactly 127.0.0.1 and ::1, as Redis compares them)
+/// may connect; others get the explanation and are closed.
+fn refused_by_protected_mode(srv: &Rc<RefCell<Server>>, peer: SocketAddr) -> bool {
     let refused = {
         let s = srv.borrow();
         s.config.get_bool("protected-mode") && s.acl.default.borrow().nopass && !is_local(peer)
     };
     if refused {
         srv.borrow_mut().stats.rejected_connections += 1;
-        let _ = stream
-            .write_all(crate::errors::PROTECTED_MODE_DENIED.as_bytes())
-            .await;
-        return;
     }
+    refused
+}
+
+/// How long a `tls-port` peer may take to complete its handshake before
+/// the connection is dropped, so half-open handshakes cannot pile up.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves a connection accepted on a `tls-port` listener: the handshake
+/// first (with the TLS material current at accept time), then the same
+/// loop as plain connections, monomorphised for the TLS stream.
+pub async fn handle_tls_connection(
+    srv: Rc<RefCell<Server>>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    acceptor: tokio_rustls::TlsAcceptor,
+) {
+    let (laddr, fd) = prepare_socket(&srv, &stream);
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(mut tls)) => {
+            if refused_by_protected_mode(&srv, peer) {
+                let _ = tls
+                    .write_all(crate::errors::PROTECTED_MODE_DENIED.as_bytes())
+                    .await;
+                return;
+            }
+            serve(srv, tls, peer, laddr, fd).await
+        }
+        // Redis logs refused handshakes (no client certificate, unknown
+        // CA, plain text on the TLS port) at warning level, as here.
+        Ok(Err(e)) => log_warning!("Error accepting a client connection: {e} (addr={peer})"),
+        Err(_) => log_verbose!("TLS handshake timed out: addr={peer}"),
+    }
+}
+
+/// An outgoing link (replica to master, Sentinel to an instance): plain
+/// TCP, or TLS over it. The enum keeps the replica link's code single
+/// while costing one branch per I/O call on a link that is not the
+/// server's request path.
+pub enum OutStream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl OutStream {
+    /// The TCP socket under the stream (addresses, socket options).
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            OutStream::Plain(s) => s,
+            OutStream::Tls(s) => s.get_ref().0,
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, OutStream::Tls(_))
+    }
+}
+
+impl tokio::io::AsyncRead for OutStream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            OutStream::Plain(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            OutStream::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for OutStream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            OutStream::Plain(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            OutStream::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            OutStream::Plain(s) => std::pin::Pin::new(s).poll_flush(cx),
+            OutStream::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            OutStream::Plain(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            OutStream::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Opens an outgoing link to `host:port` with TCP_NODELAY, wrapped in TLS
+/// when `tls` is given (the peer's chain is checked against the
+/// configured CAs, not its host name, as Redis does; our client
+/// certificate is presented). The caller bounds the time with its own
+/// timeout. Take `tls` from `Server::tls` (current material) or build one
+/// with `tls::configure`.
+pub async fn connect_out(
+    host: &str,
+    port: u16,
+    tls: Option<&crate::tls::TlsContext>,
+) -> std::io::Result<OutStream> {
+    let stream = TcpStream::connect((host, port)).await?;
+    let _ = stream.set_nodelay(true);
+    let Some(tls) = tls else {
+        return Ok(OutStream::Plain(stream));
+    };
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let s = tls.connector.connect(name, stream).await?;
+    Ok(OutStream::Tls(Box::new(s)))
+}
+
+/// One class of `client-output-buffer-limit`: 0 disables a limit.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ClassLimit {
+    pub hard: usize,
+    pub soft: usize,
+    pub soft_secs: i64,
+}
+
+/// The output-buffer limits of normal and Pub/Sub clients (replicas have
+/// theirs in `replication::master`, measured on the replication stream).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct OutputLimits {
+    pub normal: ClassLimit,
+    pub pubsub: ClassLimit,
+}
+
+impl OutputLimits {
+    pub fn from_config(config: &crate::config::Config) -> OutputLimits {
+        let v = config.get_str("client-output-buffer-limit");
+        let w: Vec<&str> = v.split_whitespace().collect();
+        let class = |name: &str| {
+            let Some(c) = w.chunks(4).find(|c| c.first() == Some(&name)) else {
+                return ClassLimit::default();
+            };
+            let num = |i: usize| c.get(i).and_then(|h| h.parse::<u64>().ok()).unwrap_or(0);
+            ClassLimit {
+                hard: num(1) as usize,
+                soft: num(2) as usize,
+                soft_secs: num(3) as i64,
+            }
+        };
+        OutputLimits {
+            normal: class("normal"),
+            pubsub: class("pubsub"),
+        }
+    }
+}
+
+/// Whether `c`'s queued output passed its class's limit: at or over the
+/// hard limit, or over the soft one for longer than its seconds (Redis's
+/// `checkClientOutputBufferLimits`). Such a client is closed without
+/// being sent what is queued, so a slow reader cannot grow the server's
+/// memory without bound.
+pub fn output_over_limit(limits: &OutputLimits, c: &mut Client, now_ms: i64) -> bool {
+    let class = match c.kind {
+        // Measured on the replication stream (`replication::master`); a
+        // master link's replies are dropped.
+        crate::client::Kind::Replica | crate::client::Kind::Master => return false,
+        _ if c.subs.is_subscribed() => limits.pubsub,
+        _ => limits.normal,
+    };
+    let used = c.out.buf.len();
+    let hard = class.hard > 0 && used >= class.hard;
+    let soft = class.soft > 0 && used >= class.soft;
+    if !soft {
+        c.obuf_soft_since_ms = 0;
+        return hard;
+    }
+    if c.obuf_soft_since_ms == 0 {
+        c.obuf_soft_since_ms = now_ms;
+    }
+    hard || now_ms - c.obuf_soft_since_ms > class.soft_secs * 1000
+}
+
+/// After writing into another client's output (Pub/Sub, MONITOR,
+/// tracking): closes it when that passed its class's limit.
+pub fn enforce_output_limit(srv: &Server, c: &mut Client) {
+    if !c.killed && output_over_limit(&srv.obuf_limits, c, srv.now_ms) {
+        close_for_output_limit(srv, c);
+    }
+}
+
+/// Logs and schedules the close of a client over its output limit.
+pub fn close_for_output_limit(srv: &Server, c: &mut Client) {
+    let mut info = String::new();
+    crate::commands::client::describe(srv, c, None, &mut info);
+    log_warning!(
+        "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+        info.trim_end()
+    );
+    c.killed = true;
+    c.out.buf.clear();
+    c.wake.notify_one();
+}
+
+/// The connection loop, for any stream: monomorphised per stream type, so
+/// plain TCP pays nothing for TLS existing.
+async fn serve<S>(
+    srv: Rc<RefCell<Server>>,
+    mut stream: S,
+    peer: SocketAddr,
+    laddr: Option<SocketAddr>,
+    fd: i32,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let client = {
         let mut s = srv.borrow_mut();
         if s.clients.len() >= s.maxclients {
@@ -90,17 +327,16 @@ pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, 
         }
     };
     let Some(client) = client else {
-        let _ = stream
-            .write_all(b"-ERR max number of clients reached\r\n")
-            .await;
+        let msg = format!("-{}\r\n", crate::errors::MAX_CLIENTS);
+        let _ = stream.write_all(msg.as_bytes()).await;
+        let _ = stream.flush().await;
         return;
     };
     {
-        use std::os::fd::AsRawFd;
         let mut cb = client.borrow_mut();
         cb.addr = Some(peer);
-        cb.laddr = stream.local_addr().ok();
-        cb.fd = stream.as_raw_fd();
+        cb.laddr = laddr;
+        cb.fd = fd;
     }
     let id = client.borrow().id;
     log_verbose!("Accepted {peer}");
@@ -135,6 +371,11 @@ pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, 
                 break 'conn;
             }
             let flow = process_buffer(&mut s, &mut c, &mut rbuf, &mut req);
+            let now = s.now_ms;
+            if output_over_limit(&s.obuf_limits, &mut c, now) {
+                close_for_output_limit(&s, &mut c);
+                break 'conn;
+            }
             std::mem::swap(&mut out, &mut c.out.buf);
             if c.kind == crate::client::Kind::Replica {
                 s.repl.drain_to(c.id, &mut out);
@@ -142,7 +383,10 @@ pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, 
             s.stats.net_output_bytes += out.len() as u64;
             flow
         };
-        if !out.is_empty() {
+        // Write everything, then what was queued for us meanwhile (Pub/Sub
+        // messages, a replica's stream); a kill (output limit, CLIENT KILL)
+        // interrupts a write a slow reader keeps from finishing.
+        while !out.is_empty() {
             // With the AOF on, the reply waits until what ran before it is
             // written (and fsynced under appendfsync always; one write and
             // fsync serve a whole turn).
@@ -150,15 +394,42 @@ pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, 
             if let Some((mut durable, need)) = barrier {
                 let _ = durable.wait_for(|&v| v >= need).await;
             }
-            if stream.write_all(&out).await.is_err() {
+            let mut off = 0;
+            while off < out.len() {
+                tokio::select! {
+                    biased;
+                    r = stream.write(&out[off..]) => match r {
+                        Ok(0) | Err(_) => break 'conn,
+                        Ok(n) => off += n,
+                    },
+                    _ = wake.notified() => {
+                        if client.borrow().killed {
+                            break 'conn;
+                        }
+                    }
+                }
+            }
+            if stream.flush().await.is_err() {
                 break 'conn;
             }
-            srv.borrow_mut().stats.total_writes_processed += 1;
             out.clear();
-            // Give a huge reply's memory back rather than keep it per client.
-            if out.capacity() > 1 << 20 {
-                out = Vec::with_capacity(IOBUF_LEN);
+            let mut s = srv.borrow_mut();
+            s.stats.total_writes_processed += 1;
+            let mut c = client.borrow_mut();
+            if c.killed {
+                break 'conn;
             }
+            if c.blocked.is_none() && flow != Flow::CloseAfterReply {
+                std::mem::swap(&mut out, &mut c.out.buf);
+                if c.kind == crate::client::Kind::Replica {
+                    s.repl.drain_to(c.id, &mut out);
+                }
+                s.stats.net_output_bytes += out.len() as u64;
+            }
+        }
+        // Give a huge reply's memory back rather than keep it per client.
+        if out.capacity() > 1 << 20 {
+            out = Vec::with_capacity(IOBUF_LEN);
         }
         if flow == Flow::CloseAfterReply {
             break 'conn;
@@ -334,4 +605,66 @@ pub fn process_buffer(
     client.qbuf = rbuf.len();
     client.qbuf_free = rbuf.capacity() - rbuf.len();
     flow
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(spec: &str) -> OutputLimits {
+        let mut c = crate::config::Config::new();
+        let args: Vec<String> = spec.split(' ').map(str::to_string).collect();
+        c.set("client-output-buffer-limit", &args).unwrap();
+        OutputLimits::from_config(&c)
+    }
+
+    #[test]
+    fn classes_come_from_the_directive() {
+        let l = limits("normal 10 5 2 pubsub 100 50 60");
+        assert_eq!(
+            l.normal,
+            ClassLimit {
+                hard: 10,
+                soft: 5,
+                soft_secs: 2
+            }
+        );
+        assert_eq!(
+            l.pubsub,
+            ClassLimit {
+                hard: 100,
+                soft: 50,
+                soft_secs: 60
+            }
+        );
+        // Redis's defaults: no limit for normal clients, 32mb 8mb 60 for Pub/Sub.
+        let d = OutputLimits::from_config(&crate::config::Config::new());
+        assert_eq!(d.normal, ClassLimit::default());
+        assert_eq!(
+            d.pubsub,
+            ClassLimit {
+                hard: 32 << 20,
+                soft: 8 << 20,
+                soft_secs: 60
+            }
+        );
+    }
+
+    #[test]
+    fn hard_at_once_soft_after_its_seconds() {
+        let l = limits("normal 100 50 2");
+        let mut c = Client::new(1, 0);
+        c.out.buf = vec![0; 60];
+        assert!(!output_over_limit(&l, &mut c, 1000));
+        assert!(!output_over_limit(&l, &mut c, 3000));
+        assert!(output_over_limit(&l, &mut c, 3001));
+        // Back under the soft limit: the clock starts again.
+        c.out.buf.truncate(10);
+        assert!(!output_over_limit(&l, &mut c, 4000));
+        c.out.buf = vec![0; 100];
+        assert!(output_over_limit(&l, &mut c, 4000));
+        // A replica is measured elsewhere, on its replication stream.
+        c.kind = crate::client::Kind::Replica;
+        assert!(!output_over_limit(&l, &mut c, 4000));
+    }
 }

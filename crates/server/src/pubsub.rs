@@ -265,9 +265,12 @@ impl Server {
             Some(Ok(mut c)) => {
                 // Redis 7.0 drops pushes to a client with CLIENT REPLY OFF
                 // (it still counts as a receiver).
-                if c.reply_mode != crate::client::ReplyMode::Off {
+                if c.reply_mode != crate::client::ReplyMode::Off && !c.killed {
                     write(&mut c.out);
                     c.wake.notify_one();
+                    // A subscriber that does not read must not grow our
+                    // memory without bound (`client-output-buffer-limit`).
+                    crate::net::enforce_output_limit(self, &mut c);
                 }
                 true
             }

@@ -165,6 +165,12 @@ pub struct Server {
     pub acl: crate::acl::Acl,
     /// The append-only file (see `persistence::aof`).
     pub aof: crate::persistence::aof::AofState,
+    /// TLS material for `tls-port` connections and outgoing links (`None`
+    /// when no `tls-*` setting asks for TLS); replaced on `CONFIG SET`.
+    pub tls: Option<std::sync::Arc<crate::tls::TlsContext>>,
+    /// `client-output-buffer-limit` of the normal and pubsub classes
+    /// (the replica class is enforced by `replication::master`).
+    pub obuf_limits: crate::net::OutputLimits,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -248,6 +254,8 @@ impl Server {
             repl: Default::default(),
             acl: Default::default(),
             aof: Default::default(),
+            tls: None,
+            obuf_limits: Default::default(),
             config,
         };
         let sink = s.repl.sink();
@@ -315,6 +323,7 @@ impl Server {
         let pass = self.config.get_str("requirepass");
         self.acl.apply_requirepass(&pass);
         crate::persistence::aof::apply_config(self);
+        self.obuf_limits = crate::net::OutputLimits::from_config(&self.config);
     }
 
     /// Refreshes the cached clock; called before every command.

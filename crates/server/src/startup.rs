@@ -24,8 +24,11 @@ pub struct Listeners {
     pub active: bool,
     pub backlog: i32,
     open: Vec<Rc<TcpListener>>,
-    /// Sockets bound by a CONFIG SET, waiting for their accept loop.
-    pending: Vec<Weak<TcpListener>>,
+    /// The `tls-port` sockets, on the same `bind` addresses.
+    tls_open: Vec<Rc<TcpListener>>,
+    /// Sockets bound by a CONFIG SET, waiting for their accept loop, and
+    /// whether they serve TLS.
+    pending: Vec<(Weak<TcpListener>, bool)>,
     started: Rc<tokio::sync::Notify>,
 }
 
@@ -57,25 +60,50 @@ impl Listeners {
     /// Closes the current sockets and listens on `port` at `bind`
     /// instead. When that fails, listens at `old` again and returns false.
     pub fn rebind(&mut self, bind: &[String], port: u16, old: (&[String], u16)) -> bool {
-        self.open.clear();
-        let result = match Listeners::bind_all(bind, port, self.backlog) {
+        self.rebind_kind(false, bind, port, old)
+    }
+
+    /// As [`Listeners::rebind`], for the `tls-port` sockets.
+    pub fn rebind_tls(&mut self, bind: &[String], port: u16, old: (&[String], u16)) -> bool {
+        self.rebind_kind(true, bind, port, old)
+    }
+
+    fn rebind_kind(
+        &mut self,
+        tls: bool,
+        bind: &[String],
+        port: u16,
+        old: (&[String], u16),
+    ) -> bool {
+        let backlog = self.backlog;
+        let open = if tls {
+            &mut self.tls_open
+        } else {
+            &mut self.open
+        };
+        open.clear();
+        let result = match Listeners::bind_all(bind, port, backlog) {
             Ok(ls) => {
-                self.open = ls;
+                *open = ls;
                 true
             }
             Err(()) => {
-                self.open = Listeners::bind_all(old.0, old.1, self.backlog).unwrap_or_default();
+                *open = Listeners::bind_all(old.0, old.1, backlog).unwrap_or_default();
                 false
             }
         };
-        self.pending = self.open.iter().map(Rc::downgrade).collect();
+        // Extended, not replaced: one CONFIG SET may rebind both kinds.
+        let new: Vec<_> = open.iter().map(|l| (Rc::downgrade(l), tls)).collect();
+        self.pending.extend(new);
         self.started.notify_one();
         result
     }
 }
 
-/// Accepts connections while the server still holds the socket.
-async fn accept_loop(srv: Rc<RefCell<Server>>, listener: Weak<TcpListener>) {
+/// Accepts connections while the server still holds the socket. A TLS
+/// listener hands each connection the TLS material current at accept
+/// time, so a `CONFIG SET tls-cert-file` applies to new connections.
+async fn accept_loop(srv: Rc<RefCell<Server>>, listener: Weak<TcpListener>, tls: bool) {
     loop {
         let accepted = std::future::poll_fn(|cx| match listener.upgrade() {
             Some(l) => l.poll_accept(cx).map(Some),
@@ -84,9 +112,19 @@ async fn accept_loop(srv: Rc<RefCell<Server>>, listener: Weak<TcpListener>) {
         .await;
         match accepted {
             None => return,
-            Some(Ok((stream, peer))) => {
+            Some(Ok((stream, peer))) if !tls => {
                 let srv = srv.clone();
                 tokio::task::spawn_local(crate::net::handle_connection(srv, stream, peer));
+            }
+            Some(Ok((stream, peer))) => {
+                let acceptor = srv.borrow().tls.as_ref().map(|t| t.acceptor.clone());
+                // No material (cannot happen while tls-port is set: CONFIG
+                // SET refuses a TLS configuration that does not build).
+                let Some(acceptor) = acceptor else { continue };
+                let srv = srv.clone();
+                tokio::task::spawn_local(crate::net::handle_tls_connection(
+                    srv, stream, peer, acceptor,
+                ));
             }
             Some(Err(e)) => {
                 log_warning!("Accepting client connection: {e}");
@@ -102,8 +140,8 @@ async fn accept_new_listeners(srv: Rc<RefCell<Server>>) {
     loop {
         started.notified().await;
         let pending = std::mem::take(&mut srv.borrow_mut().listeners.pending);
-        for l in pending {
-            tokio::task::spawn_local(accept_loop(srv.clone(), l));
+        for (l, tls) in pending {
+            tokio::task::spawn_local(accept_loop(srv.clone(), l, tls));
         }
     }
 }
@@ -213,7 +251,21 @@ async fn serve(config: Config, pidfile: String) -> i32 {
     let backlog = config.get_int("tcp-backlog");
     let bind = config.get_list("bind");
     let mode = config.mode;
+    let tls_port = config.get_int("tls-port") as u16;
+    let tls = if crate::tls::wanted(&config) {
+        match crate::tls::configure(&config) {
+            Ok(t) => Some(t),
+            Err(why) => {
+                log_warning!("{why}");
+                log_warning!("Failed to configure TLS. Check logs for more info.");
+                return 1;
+            }
+        }
+    } else {
+        None
+    };
     let srv = Rc::new(RefCell::new(Server::new(config)));
+    srv.borrow_mut().tls = tls;
     if let Err(e) = crate::acl::file::load_at_startup(&mut srv.borrow_mut()) {
         for line in e.lines() {
             log_warning!("{line}");
@@ -228,25 +280,37 @@ async fn serve(config: Config, pidfile: String) -> i32 {
         mode.map(|m| m.name).unwrap_or("standalone")
     );
     check_somaxconn(backlog);
-    match Listeners::bind_all(&bind, port, backlog as i32) {
-        // Unix sockets are not served yet, so no TCP listener means none.
-        Ok(ls) if ls.is_empty() => {
-            log_warning!("Configured to not listen anywhere, exiting.");
-            return 1;
-        }
-        Ok(ls) => {
-            let mut srv_mut = srv.borrow_mut();
-            let l = &mut srv_mut.listeners;
-            l.active = true;
-            l.backlog = backlog as i32;
-            l.open = ls;
-            l.pending = l.open.iter().map(Rc::downgrade).collect();
-            l.started.notify_one();
-        }
-        Err(()) => {
+    let (ls, tls_ls) = match (
+        Listeners::bind_all(&bind, port, backlog as i32),
+        Listeners::bind_all(&bind, tls_port, backlog as i32),
+    ) {
+        (Ok(ls), Ok(tls_ls)) => (ls, tls_ls),
+        (Err(()), _) => {
             log_warning!("Failed listening on port {port} (tcp), aborting.");
             return 1;
         }
+        (_, Err(())) => {
+            log_warning!("Failed listening on port {tls_port} (tls), aborting.");
+            return 1;
+        }
+    };
+    // Unix sockets are not served yet, so no TCP listener means none.
+    if ls.is_empty() && tls_ls.is_empty() {
+        log_warning!("Configured to not listen anywhere, exiting.");
+        return 1;
+    }
+    let serves_tls = !tls_ls.is_empty();
+    {
+        let mut srv_mut = srv.borrow_mut();
+        let l = &mut srv_mut.listeners;
+        l.active = true;
+        l.backlog = backlog as i32;
+        l.open = ls;
+        l.tls_open = tls_ls;
+        l.pending = l.open.iter().map(|l| (Rc::downgrade(l), false)).collect();
+        l.pending
+            .extend(l.tls_open.iter().map(|l| (Rc::downgrade(l), true)));
+        l.started.notify_one();
     }
     tokio::task::spawn_local(accept_new_listeners(srv.clone()));
     // A mode (Sentinel) serves its own metrics: see `metrics::spawn`.
@@ -262,6 +326,9 @@ async fn serve(config: Config, pidfile: String) -> i32 {
     }
     log_notice!("Server initialized");
     log_notice!("Ready to accept connections tcp");
+    if serves_tls {
+        log_notice!("Ready to accept connections tls");
+    }
 
     tokio::task::spawn_local(crate::evict::eviction_task(srv.clone()));
     let cron_srv = srv.clone();

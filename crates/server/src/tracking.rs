@@ -411,6 +411,7 @@ impl Server {
             let subscribed = c.subs.is_subscribed();
             f(&mut c.out, subscribed);
             c.wake.notify_one();
+            crate::net::enforce_output_limit(self, &mut c);
         }
     }
 }

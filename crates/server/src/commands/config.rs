@@ -8,6 +8,7 @@ use crate::cmd::{CommandStats, Ctx, Handler};
 use crate::config::table::flags::{HIDDEN, IMMUTABLE, PROTECTED};
 use crate::config::{self, table::DIRECTIVES, ConfigError};
 use crate::errors;
+use crate::log_warning;
 use crate::server::Stats;
 use crate::util::glob;
 
@@ -135,6 +136,25 @@ fn config_set(ctx: &mut Ctx) {
         };
         next.put(i, v);
     }
+    // Any `tls-*` change rebuilds the TLS material from the new values,
+    // re-reading every file: new connections get it, a failure keeps the
+    // old one (and the old values), as Redis's `applyTlsCfg`.
+    let mut new_tls = None;
+    if let Some(k) = idxs
+        .iter()
+        .position(|&i| DIRECTIVES[i].name.starts_with("tls-"))
+    {
+        if crate::tls::wanted(&next) {
+            match crate::tls::configure(&next) {
+                Ok(t) => new_tls = Some(t),
+                Err(why) => {
+                    log_warning!("{why}");
+                    log_warning!("Failed applying new configuration. Possibly related to new {} setting. Restoring previous settings.", DIRECTIVES[idxs[k]].name);
+                    return ctx.err(&failed(&pairs[k].0, errors::TLS_RECONFIGURE));
+                }
+            }
+        }
+    }
     // `dir`, `port` and `bind` act outside the process state; they are
     // applied once every value parsed, and undone if a later one fails, so
     // a failed CONFIG SET leaves everything unchanged.
@@ -168,6 +188,37 @@ fn config_set(ctx: &mut Ctx) {
             };
             return ctx.err(&msg);
         }
+    }
+    let cur = &ctx.srv.config;
+    let tls_moved = cur.get_int("tls-port") != next.get_int("tls-port")
+        || cur.get_list("bind") != next.get_list("bind");
+    if tls_moved && ctx.srv.listeners.active {
+        let old_bind = cur.get_list("bind");
+        let old_port = cur.get_int("tls-port") as u16;
+        let new_port = next.get_int("tls-port") as u16;
+        let new_bind = next.get_list("bind");
+        let rebound = ctx
+            .srv
+            .listeners
+            .rebind_tls(&new_bind, new_port, (&old_bind, old_port));
+        if !rebound {
+            if let Some(d) = old_cwd {
+                let _ = std::env::set_current_dir(d);
+            }
+            if moved {
+                let old_port = ctx.srv.config.get_int("port") as u16;
+                ctx.srv
+                    .listeners
+                    .rebind(&old_bind, old_port, (&old_bind, old_port));
+            }
+            let arg = position("tls-port")
+                .or(bind_k)
+                .map_or("tls-port", |k| &pairs[k].0);
+            return ctx.err(&failed(arg, errors::TLS_LISTEN));
+        }
+    }
+    if new_tls.is_some() {
+        ctx.srv.tls = new_tls;
     }
     ctx.srv.config = next;
     ctx.srv.apply_config();

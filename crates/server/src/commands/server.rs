@@ -262,6 +262,7 @@ pub fn feed_monitors(srv: &mut Server, client: &Client, meta: &CommandMeta, argv
             if let Ok(mut m) = rc.try_borrow_mut() {
                 m.out.raw(&line);
                 m.wake.notify_one();
+                crate::net::enforce_output_limit(srv, &mut m);
             }
         }
     }

@@ -56,6 +56,9 @@ pub struct Config {
     /// Lines the mode owns (`sentinel ...` in Sentinel mode): line number,
     /// the line's text and its words.
     pub mode_lines: Vec<(usize, String, Vec<String>)>,
+    /// Set by [`Config::parse_text`]: `include` and `dir` lines are
+    /// validated but not acted on (no file read, no directory change).
+    no_fs: bool,
 }
 
 impl Default for Config {
@@ -86,6 +89,7 @@ impl Config {
             save_seen: false,
             mode: None,
             mode_lines: Vec::new(),
+            no_fs: false,
         }
     }
 

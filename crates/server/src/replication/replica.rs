@@ -26,7 +26,6 @@ use std::fmt::Write as _;
 use std::rc::Rc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 pub const COMMANDS: &[(&str, crate::cmd::Handler)] = &[
     ("replicaof", replicaof),
@@ -201,7 +200,7 @@ type LinkResult = Result<(), String>;
 
 /// Bytes read from the master but not consumed yet, and the socket.
 struct Conn {
-    stream: TcpStream,
+    stream: crate::net::OutStream,
     buf: Vec<u8>,
 }
 
@@ -214,10 +213,12 @@ impl Conn {
             out.extend_from_slice(a);
             out.extend_from_slice(b"\r\n");
         }
-        self.stream
-            .write_all(&out)
-            .await
-            .map_err(|e| format!("Error writing to MASTER: {e}"))
+        // The flush pushes out what a TLS stream still buffers.
+        let w = async {
+            self.stream.write_all(&out).await?;
+            self.stream.flush().await
+        };
+        w.await.map_err(|e| format!("Error writing to MASTER: {e}"))
     }
 
     async fn fill(&mut self, limit: Duration) -> LinkResult {
@@ -346,8 +347,12 @@ async fn run_link(srv: &Rc<RefCell<Server>>, host: &str, port: u16, gen: u64) ->
     let (timeout, my_port, user, pass) = {
         let s = srv.borrow();
         let announced = s.config.get_int("replica-announce-port");
+        let tls_port = s.config.get_int("tls-port");
+        // A replica linked over TLS announces its TLS port, as Redis's.
         let port = if announced > 0 {
             announced
+        } else if s.config.get_bool("tls-replication") && tls_port > 0 {
+            tls_port
         } else {
             s.config.get_int("port")
         };
@@ -360,13 +365,33 @@ async fn run_link(srv: &Rc<RefCell<Server>>, host: &str, port: u16, gen: u64) ->
     };
     set_state(srv, LinkState::Connecting);
     log_notice!("MASTER <-> REPLICA sync started");
-    let stream = tokio::time::timeout(timeout, TcpStream::connect((host, port)))
-        .await
-        .map_err(|_| "Timeout connecting to the MASTER...".to_string())?
-        .map_err(|e| {
-            format!("Error condition on socket for SYNC: {e} (is the master reachable, and bound to an address this replica can reach?)")
-        })?;
-    let _ = stream.set_nodelay(true);
+    // `tls-replication yes`: the link is TLS, with the material current
+    // now (a CONFIG SET of the certificates applies at the next link).
+    let tls = {
+        let s = srv.borrow();
+        if s.config.get_bool("tls-replication") {
+            match s.tls.clone() {
+                Some(t) => Some(t),
+                None => return Err("tls-replication is set but TLS is not configured".into()),
+            }
+        } else {
+            None
+        }
+    };
+    let stream = tokio::time::timeout(
+        timeout,
+        crate::net::connect_out(host, port, tls.as_deref()),
+    )
+    .await
+    .map_err(|_| "Timeout connecting to the MASTER...".to_string())?
+    .map_err(|e| {
+        let hint = if tls.is_some() {
+            "is the master's tls-port reachable, and does its certificate chain to our tls-ca-cert-file?"
+        } else {
+            "is the master reachable, and bound to an address this replica can reach?"
+        };
+        format!("Error condition on socket for SYNC: {e} ({hint})")
+    })?;
     let mut conn = Conn {
         stream,
         buf: Vec::new(),
@@ -627,8 +652,8 @@ async fn stream_commands(srv: &Rc<RefCell<Server>>, mut conn: Conn, gen: u64) ->
             cb.kind = Kind::Master;
             cb.authenticated = true;
             cb.db = s.repl.stream_db.min(s.dbs.len().saturating_sub(1));
-            cb.addr = conn.stream.peer_addr().ok();
-            cb.laddr = conn.stream.local_addr().ok();
+            cb.addr = conn.stream.tcp().peer_addr().ok();
+            cb.laddr = conn.stream.tcp().local_addr().ok();
         }
         let now = s.now_ms;
         if let Some(m) = s.repl.master.as_mut() {
