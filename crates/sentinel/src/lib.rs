@@ -53,7 +53,14 @@ pub static MODE: Mode = Mode {
 /// Builds the state from the config's `sentinel` lines.
 fn load_state(cfg: &Config) -> Result<state::Sentinel, (usize, String, String)> {
     let file = cfg.file.clone().unwrap_or_default();
-    let port = cfg.get_int("port") as u16;
+    // Sentinels reach each other where they announce themselves: the TLS
+    // port when their links use TLS, as Redis Sentinel does.
+    let tls_port = cfg.get_int("tls-port") as u16;
+    let port = if cfg.get_bool("tls-replication") && tls_port != 0 {
+        tls_port
+    } else {
+        cfg.get_int("port") as u16
+    };
     let mut st = state::Sentinel::new(file, port);
     st.globals.deny_scripts_reconfig = true;
     let now = monitor::now_ms();

@@ -12,9 +12,11 @@
 //! thread, which is a few dozen lines over `resp`'s frame parser.
 
 use resp::frame::{parse_frame, Frame};
+use server::tls::TlsContext;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -115,7 +117,14 @@ pub fn encode(buf: &mut Vec<u8>, args: &[&[u8]]) {
 
 /// Opens a link to `host:port` in the background. Commands may be queued
 /// at once; they are written once the connection is up.
-pub fn open(target: Target, host: String, port: u16, sink: Sink) -> LinkHandle {
+/// With `tls` (the sentinel's `tls-replication yes`), the link is TLS.
+pub fn open(
+    target: Target,
+    host: String,
+    port: u16,
+    tls: Option<Arc<TlsContext>>,
+    sink: Sink,
+) -> LinkHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let tags = Rc::new(RefCell::new(VecDeque::new()));
     let connected = Rc::new(Cell::new(false));
@@ -128,7 +137,7 @@ pub fn open(target: Target, host: String, port: u16, sink: Sink) -> LinkHandle {
         local_ip: local_ip.clone(),
     };
     tokio::task::spawn_local(async move {
-        run(target, host, port, rx, tags, connected, local_ip, sink).await;
+        run(target, host, port, tls, rx, tags, connected, local_ip, sink).await;
         sink(target, Event::Closed);
     });
     h
@@ -139,19 +148,20 @@ async fn run(
     target: Target,
     host: String,
     port: u16,
+    tls: Option<Arc<TlsContext>>,
     mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
     tags: Rc<RefCell<VecDeque<Tag>>>,
     connected: Rc<Cell<bool>>,
     local_ip: Rc<RefCell<String>>,
     sink: Sink,
 ) {
-    let connect = tokio::net::TcpStream::connect((host.as_str(), port));
+    let connect = server::net::connect_out(&host, port, tls.as_deref());
     let mut stream = match tokio::time::timeout(Duration::from_millis(1000), connect).await {
         Ok(Ok(s)) => s,
         _ => return,
     };
-    let _ = stream.set_nodelay(true);
     let ip = stream
+        .tcp()
         .local_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
@@ -168,7 +178,7 @@ async fn run(
                 while let Ok(more) = rx.try_recv() {
                     bytes.extend_from_slice(&more);
                 }
-                if stream.write_all(&bytes).await.is_err() {
+                if stream.write_all(&bytes).await.is_err() || stream.flush().await.is_err() {
                     return;
                 }
             }

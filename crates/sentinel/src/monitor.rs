@@ -93,6 +93,13 @@ pub async fn timer_task() {
 fn tick(srv: &mut Server, st: &mut Sentinel) {
     let now = now_ms();
     check_tilt(srv, st, now);
+    // `tls-replication yes`: links to instances and sentinels use TLS, as
+    // Redis Sentinel's do.
+    let tls = if srv.config.get_bool("tls-replication") {
+        srv.tls.clone()
+    } else {
+        None
+    };
     let names: Vec<String> = st.masters.keys().cloned().collect();
     let mut switch = Vec::new();
     for name in names {
@@ -103,7 +110,7 @@ fn tick(srv: &mut Server, st: &mut Sentinel) {
         ids.extend(m.replicas.iter().map(|r| r.id));
         ids.extend(m.sentinels.iter().map(|s| s.id));
         for id in ids {
-            handle_instance(srv, st, &name, id, now);
+            handle_instance(srv, st, &name, id, now, &tls);
         }
         if st.masters.get(&name).map(|m| m.failover) == Some(Failover::UpdateConfig) {
             switch.push(name);
@@ -129,8 +136,15 @@ fn inst<'a>(st: &'a mut Sentinel, master: &str, id: u64) -> Option<&'a mut Insta
     st.masters.get_mut(master)?.instance_mut(id)
 }
 
-fn handle_instance(srv: &mut Server, st: &mut Sentinel, master: &str, id: u64, now: i64) {
-    reconnect(st, master, id, now);
+fn handle_instance(
+    srv: &mut Server,
+    st: &mut Sentinel,
+    master: &str,
+    id: u64,
+    now: i64,
+    tls: &Option<std::sync::Arc<server::tls::TlsContext>>,
+) {
+    reconnect(st, master, id, now, tls);
     send_periodic(st, master, id, now);
     if st.tilt {
         if now - st.tilt_start_time < st.timing.tilt_period {
@@ -158,7 +172,13 @@ fn sink(t: Target, ev: Event) {
 }
 
 /// Opens the links an instance is missing, at most once per ping period.
-fn reconnect(st: &mut Sentinel, master: &str, id: u64, now: i64) {
+fn reconnect(
+    st: &mut Sentinel,
+    master: &str,
+    id: u64,
+    now: i64,
+    tls: &Option<std::sync::Arc<server::tls::TlsContext>>,
+) {
     let ping_period = st.timing.ping_period;
     let short_id: String = st.myid.chars().take(8).collect();
     let Some(m) = st.masters.get(master) else {
@@ -202,6 +222,7 @@ fn reconnect(st: &mut Sentinel, master: &str, id: u64, now: i64) {
             },
             addr.host.clone(),
             addr.port,
+            tls.clone(),
             sink,
         );
         auth_cmd(&h);
@@ -228,6 +249,7 @@ fn reconnect(st: &mut Sentinel, master: &str, id: u64, now: i64) {
             },
             addr.host,
             addr.port,
+            tls.clone(),
             sink,
         );
         auth_cmd(&h);

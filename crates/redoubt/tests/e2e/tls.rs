@@ -635,3 +635,58 @@ fn ca_certificates_from_tls_ca_cert_dir() {
         );
     }
 }
+
+/// Sentinel over TLS (`tls-replication yes` on the sentinel): it monitors
+/// a master on its TLS port, discovers the replica, and fails over.
+#[test]
+fn sentinel_monitors_and_fails_over_over_tls() {
+    let pki = Pki::new("sentinel");
+    let master = start_tls(Flavor::Redoubt, &pki, &[]);
+    let target = format!("127.0.0.1 {}", master.tls_port);
+    let replica = start_tls(
+        Flavor::Redoubt,
+        &pki,
+        &[("tls-replication", "yes"), ("replicaof", &target)],
+    );
+    wait_for("replica in sync over TLS", Duration::from_secs(20), || {
+        plain(&replica.h, &["INFO", "replication"]).contains("master_link_status:up")
+    });
+    let conf = format!(
+        "sentinel monitor mymaster 127.0.0.1 {} 1\nsentinel down-after-milliseconds mymaster 2000\n",
+        master.tls_port
+    );
+    let stls = free_port().to_string();
+    let sentinel = ServerHandle::start_sentinel(
+        Flavor::Redoubt,
+        &conf,
+        &[
+            ("tls-port", &stls),
+            ("tls-cert-file", &pki.cert),
+            ("tls-key-file", &pki.key),
+            ("tls-ca-cert-file", &pki.ca),
+            ("tls-replication", "yes"),
+        ],
+    );
+    wait_for(
+        "sentinel sees master and replica over TLS",
+        Duration::from_secs(20),
+        || {
+            let m = plain(&sentinel, &["SENTINEL", "MASTER", "mymaster"]);
+            m.contains("$5\r\nflags\r\n$6\r\nmaster\r\n")
+                && plain(&sentinel, &["SENTINEL", "REPLICAS", "mymaster"])
+                    .contains("$18\r\nmaster-link-status\r\n$2\r\nok\r\n")
+        },
+    );
+    assert_eq!(
+        plain(&sentinel, &["SENTINEL", "FAILOVER", "mymaster"]),
+        "+OK\r\n"
+    );
+    wait_for("replica promoted over TLS", Duration::from_secs(20), || {
+        plain(
+            &sentinel,
+            &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"],
+        )
+        .contains(&replica.tls_port.to_string())
+            && plain(&replica.h, &["ROLE"]).contains("master")
+    });
+}
