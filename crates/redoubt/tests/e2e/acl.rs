@@ -4,20 +4,12 @@
 //! master/replica pairing, protected mode, `rename-command`, and the
 //! DEBUG/MODULE gates.
 
-use crate::harness::{redoubt_bin, temp_dir, wait_for, Flavor, Raw, ServerHandle};
+use crate::harness::{q, redoubt_bin, temp_dir, wait_for, Flavor, Raw, ServerHandle};
 use std::io::Read;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 const BOTH: [Flavor; 2] = [Flavor::Redis, Flavor::Redoubt];
-
-fn q(c: &mut redis::Connection, args: &[&str]) -> redis::Value {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
 
 fn text(v: redis::Value) -> String {
     match v {

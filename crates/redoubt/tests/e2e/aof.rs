@@ -5,21 +5,13 @@
 //! write, and damaged files refused with a clear message and left as
 //! they were.
 
-use crate::harness::{redoubt_bin, temp_dir, wait_for, warnings_in, Flavor, ServerHandle};
+use crate::harness::{q, redoubt_bin, temp_dir, wait_for, warnings_in, Flavor, ServerHandle};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn q(c: &mut redis::Connection, args: &[&str]) -> redis::Value {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
 
 fn text(v: &redis::Value) -> String {
     match v {
@@ -204,26 +196,7 @@ fn start_failing(dir: &Path, extra: &[&str]) -> (Option<i32>, String) {
         "yes",
     ];
     args.extend_from_slice(extra);
-    let child = Command::new(redoubt_bin())
-        .args(&args)
-        .arg("--dir")
-        .arg(dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as i32;
-    let watchdog = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(20));
-        // SAFETY: signalling our own child, which may have exited.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-    });
-    let out = child.wait_with_output().unwrap();
-    drop(watchdog);
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
+    crate::harness::run_to_exit(&args, dir)
 }
 
 fn aof_dir(dir: &Path) -> PathBuf {

@@ -392,3 +392,39 @@ pub fn wait_blocked(admin: &mut Raw, n: usize) {
         || blocked_clients(admin) == n,
     );
 }
+
+/// Runs one `redis` crate command given as strings; panics with the
+/// command on an error reply.
+pub fn q(c: &mut redis::Connection, args: &[&str]) -> redis::Value {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+/// Runs `redoubt ARGS --dir DIR` to its end (a start-up expected to fail),
+/// killed after 20 s if it does not; returns the exit code and what it
+/// printed on stdout and stderr.
+pub fn run_to_exit(args: &[&str], dir: &Path) -> (Option<i32>, String) {
+    let child = Command::new(redoubt_bin())
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start redoubt");
+    let pid = child.id() as i32;
+    let watchdog = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(20));
+        // SAFETY: signalling our own child, which may have exited.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    });
+    let out = child.wait_with_output().expect("wait for redoubt");
+    drop(watchdog);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}

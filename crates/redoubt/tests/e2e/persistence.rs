@@ -3,18 +3,10 @@
 //! write load that holds exactly the dataset of its start, and corrupt
 //! files refused with the file, the offset and the reason.
 
-use crate::harness::{redoubt_bin, temp_dir, wait_for, Flavor, ServerHandle};
+use crate::harness::{q, temp_dir, wait_for, Flavor, ServerHandle};
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
-
-fn q(c: &mut redis::Connection, args: &[&str]) -> redis::Value {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
 
 fn bulk(v: &[u8]) -> redis::Value {
     redis::Value::BulkString(v.to_vec())
@@ -232,8 +224,8 @@ fn corrupt_rdb_is_refused_naming_file_offset_and_reason_and_left_untouched() {
         let path = dir.join("dump.rdb");
         std::fs::write(&path, &bytes).unwrap();
         let port = crate::harness::free_port().to_string();
-        let child = Command::new(redoubt_bin())
-            .args([
+        let (code, text) = crate::harness::run_to_exit(
+            &[
                 "server",
                 "--port",
                 &port,
@@ -241,24 +233,10 @@ fn corrupt_rdb_is_refused_naming_file_offset_and_reason_and_left_untouched() {
                 "127.0.0.1",
                 "--save",
                 "",
-                "--dir",
-            ])
-            .arg(&dir)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pid = child.id() as i32;
-        let watchdog = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_secs(20));
-            // SAFETY: signalling our own child, which may have exited.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        });
-        let out = child.wait_with_output().unwrap();
-        drop(watchdog);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{name}: {text}");
+            ],
+            &dir,
+        );
+        assert_eq!(code, Some(1), "{name}: {text}");
         assert!(
             text.contains("dump.rdb") && text.contains("offset"),
             "{name}: {text}"

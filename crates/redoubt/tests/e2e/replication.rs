@@ -3,17 +3,9 @@
 //! equal key by key; WAIT counts it; a dropped link resumes with a
 //! partial resync.
 
-use crate::harness::{wait_for, Flavor, ServerHandle};
+use crate::harness::{q, wait_for, Flavor, ServerHandle};
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-fn q(c: &mut redis::Connection, args: &[&str]) -> redis::Value {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
 
 fn text(v: redis::Value) -> String {
     match v {
