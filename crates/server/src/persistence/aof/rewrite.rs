@@ -172,7 +172,7 @@ pub async fn drive(srv: &Rc<RefCell<Server>>, p: Pipeline) {
             // rewrite's start, which must not land after ours.
             let barrier = s.aof.writer.as_ref().and_then(|w| {
                 let (tx, rx) = std::sync::mpsc::channel();
-                w.tx.send(Msg::Sync(tx)).ok().map(|_| rx)
+                w.tx.send(Msg::Barrier(tx)).ok().map(|_| rx)
             });
             Installer {
                 barrier,

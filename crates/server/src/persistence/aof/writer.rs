@@ -31,6 +31,9 @@ pub enum Msg {
     Switch(File, u64, Option<ManifestJob>),
     /// Write and fsync everything, then answer.
     Sync(std::sync::mpsc::Sender<()>),
+    /// Answer once every message before this one is handled (ordering
+    /// only: no fsync, so writers never wait on the disk for it).
+    Barrier(std::sync::mpsc::Sender<()>),
     /// Fsync, answer and stop.
     Stop(std::sync::mpsc::Sender<()>),
 }
@@ -305,6 +308,10 @@ pub fn writer_thread(rx: std::sync::mpsc::Receiver<Msg>, shared: Arc<WriterShare
                 }
                 let old = shared.incr_size.swap(len, Ordering::SeqCst);
                 shared.earlier_size.fetch_add(old, Ordering::SeqCst);
+            }
+            Some(Msg::Barrier(ack)) => {
+                out.flush(&shared, skip);
+                let _ = ack.send(());
             }
             Some(Msg::Sync(ack)) => {
                 out.flush(&shared, skip);
