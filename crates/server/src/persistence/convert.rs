@@ -52,7 +52,7 @@ pub fn to_value(v: RdbValue, limits: &EncodingLimits) -> Result<Value, String> {
             for (f, x) in &pairs {
                 h.set(f, x, limits);
             }
-            Value::Hash(Box::new(h))
+            Value::Hash(h)
         }
         RdbValue::List(items) => Value::List(Box::new(List::from_items(
             items.iter().map(|v| v.as_slice()),
