@@ -22,6 +22,17 @@ struct Chunk {
     n: u32,
 }
 
+/// Makes room for `need` more bytes in a chunk buffer, growing it by a
+/// quarter rather than doubling: a list that stays small (the common
+/// case) keeps little spare room, as Redis's listpacks, which are
+/// reallocated to size on every push; a chunk is bounded by
+/// [`CHUNK_BYTES`], so the extra copies stay small.
+fn grow(buf: &mut Vec<u8>, need: usize) {
+    if buf.capacity() - buf.len() < need {
+        buf.reserve_exact(need.max(buf.len() / 4));
+    }
+}
+
 /// Appends the varint (LEB128) encoding of `len` to `out`.
 fn put_len(out: &mut Vec<u8>, mut len: usize) {
     loop {
@@ -163,6 +174,15 @@ impl List {
         }
     }
 
+    /// Makes room for one more chunk: exactly one while the list has at
+    /// most two (most lists are one chunk, and a deque's first growth
+    /// would reserve four), by doubling beyond.
+    fn reserve_chunk(&mut self) {
+        if self.chunks.len() < 2 {
+            self.chunks.reserve_exact(1);
+        }
+    }
+
     pub fn push_back(&mut self, v: &[u8]) {
         let need = len_size(v.len()) + v.len();
         let fits = self
@@ -170,12 +190,14 @@ impl List {
             .back()
             .is_some_and(|c| c.buf.len() + need <= CHUNK_BYTES);
         if !fits {
+            self.reserve_chunk();
             self.chunks.push_back(Chunk {
-                buf: Vec::with_capacity(need.min(CHUNK_BYTES).max(need.min(64))),
+                buf: Vec::with_capacity(need),
                 n: 0,
             });
         }
         if let Some(c) = self.chunks.back_mut() {
+            grow(&mut c.buf, need);
             put_len(&mut c.buf, v.len());
             c.buf.extend_from_slice(v);
             c.n += 1;
@@ -190,9 +212,11 @@ impl List {
             .front()
             .is_some_and(|c| c.buf.len() + need <= CHUNK_BYTES);
         if !fits {
+            self.reserve_chunk();
             self.chunks.push_front(Chunk::default());
         }
         if let Some(c) = self.chunks.front_mut() {
+            grow(&mut c.buf, need);
             let mut head = Vec::with_capacity(need);
             put_len(&mut head, v.len());
             head.extend_from_slice(v);

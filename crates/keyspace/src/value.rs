@@ -215,15 +215,16 @@ pub fn parse_canonical_i64(s: &[u8]) -> Option<i64> {
 
 /// A value stored under a key: 24 bytes. Collections are boxed so that
 /// every entry of the keyspace pays only for a string-sized value inline;
-/// a hash is not, because its small (listpack) form is one pointer-sized
-/// buffer already, and small hashes are the common case.
+/// hashes and sorted sets are not, because their small (listpack) form is
+/// one exact-size buffer (16 bytes inline) already, and small ones are the
+/// common case: a box would add a heap block to each.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Str(StrValue),
     List(Box<crate::list::List>),
     Hash(crate::hash::Hash),
     Set(Box<crate::set::Set>),
-    ZSet(Box<crate::zset::ZSet>),
+    ZSet(crate::zset::ZSet),
 }
 
 impl Value {

@@ -1,11 +1,13 @@
 //! Sorted sets: `listpack` while small, `skiplist` beyond, as Redis
 //! reports them.
 //!
-//! - [`ZSet::Listpack`]: one packed byte buffer ([`Packed`]) of entries
-//!   `score (8 bytes) | member length (varint) | member` kept in order
+//! - [`ZSet::Listpack`]: one packed, exact-size byte buffer ([`Packed`])
+//!   of entries `score | member length (varint) | member` kept in order
 //!   (score, then member bytes), walked linearly as Redis walks its
-//!   listpack: one allocation per set, about 10 bytes of overhead per
-//!   member.
+//!   listpack: one allocation per set. A score that is an integer of at
+//!   most 53 bits is a tag byte and a zigzag varint (2 bytes for small
+//!   ranks, as Redis's listpack stores integral scores as integers), any
+//!   other a tag byte and 8 bytes.
 //! - [`ZSet::Skiplist`]: an order-statistic sequence of `(score, member)`
 //!   ([`Ordered`]: sorted chunks of at most 512 pairs, so a rank is a
 //!   binary search plus a sum over chunk lengths, and a range read is a
@@ -36,11 +38,49 @@ fn cmp_entry(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
     }
 }
 
-/// The small form: entries packed into one buffer, in order.
+/// The small form: entries packed into one buffer, in order. A
+/// `Box<[u8]>` (no spare capacity, 16 bytes inline) so the set is not
+/// boxed again inside `Value`; the entry count is walked for, as the set
+/// is small by construction (`zset-max-listpack-entries`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Packed {
-    buf: Vec<u8>,
-    len: usize,
+    buf: Box<[u8]>,
+}
+
+/// Score tags: an `f64` in 8 bytes follows, or a zigzag varint.
+const SCORE_F64: u8 = 0;
+const SCORE_INT: u8 = 1;
+/// Integral scores up to this magnitude are stored as integers (every
+/// integer up to 2^53 is exactly an f64 and back).
+const SCORE_INT_MAX: f64 = 9_007_199_254_740_992.0;
+
+fn read_varint(buf: &[u8], mut i: usize) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    let mut shift = 0;
+    loop {
+        let b = *buf.get(i)?;
+        i += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some((v, i));
+        }
+        shift += 7;
+        if shift > 63 {
+            return None;
+        }
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
 }
 
 /// Forward iterator over a [`Packed`] buffer.
@@ -61,39 +101,44 @@ impl<'a> Iterator for PackedIter<'a> {
 
 /// Decodes the entry at `at`: score, member, offset of the next entry.
 fn read_entry(buf: &[u8], at: usize) -> Option<(f64, &[u8], usize)> {
-    let score = f64::from_le_bytes(buf.get(at..at + 8)?.try_into().ok()?);
-    let mut len = 0usize;
-    let mut shift = 0;
-    let mut i = at + 8;
-    loop {
-        let b = *buf.get(i)?;
-        i += 1;
-        len |= ((b & 0x7f) as usize) << shift;
-        if b & 0x80 == 0 {
-            break;
+    let (score, i) = match *buf.get(at)? {
+        SCORE_INT => {
+            let (z, i) = read_varint(buf, at + 1)?;
+            let n = (z >> 1) as i64 ^ -((z & 1) as i64);
+            (n as f64, i)
         }
-        shift += 7;
-    }
-    let member = buf.get(i..i + len)?;
-    Some((score, member, i + len))
+        _ => (
+            f64::from_le_bytes(buf.get(at + 1..at + 9)?.try_into().ok()?),
+            at + 9,
+        ),
+    };
+    let (len, i) = read_varint(buf, i)?;
+    let end = i.checked_add(usize::try_from(len).ok()?)?;
+    let member = buf.get(i..end)?;
+    Some((score, member, end))
 }
 
 fn write_entry(out: &mut Vec<u8>, score: f64, member: &[u8]) {
     // Redis's listpack keeps a zero score as the integer 0, so a `-0`
     // reads back as `0` while the set is small (the skiplist keeps -0).
     let score = if score == 0.0 { 0.0 } else { score };
-    out.extend_from_slice(&score.to_le_bytes());
-    let mut n = member.len();
-    loop {
-        let b = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(b);
-            break;
-        }
-        out.push(b | 0x80);
+    if score.fract() == 0.0 && score.abs() <= SCORE_INT_MAX {
+        let n = score as i64;
+        out.push(SCORE_INT);
+        put_varint(out, ((n << 1) ^ (n >> 63)) as u64);
+    } else {
+        out.push(SCORE_F64);
+        out.extend_from_slice(&score.to_le_bytes());
     }
+    put_varint(out, member.len() as u64);
     out.extend_from_slice(member);
+}
+
+/// Bytes [`write_entry`] writes.
+fn entry_len(score: f64, member: &[u8]) -> usize {
+    let mut e = Vec::with_capacity(member.len() + 20);
+    write_entry(&mut e, score, member);
+    e.len()
 }
 
 impl Packed {
@@ -102,6 +147,18 @@ impl Packed {
             buf: &self.buf,
             at: 0,
         }
+    }
+
+    fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// Runs `f` on the buffer as a `Vec` (no copy) and stores the result
+    /// back at its exact size.
+    fn edit(&mut self, f: impl FnOnce(&mut Vec<u8>)) {
+        let mut v = std::mem::take(&mut self.buf).into_vec();
+        f(&mut v);
+        self.buf = v.into_boxed_slice();
     }
 
     /// Entries in reverse order (collected: entries only chain forwards,
@@ -132,15 +189,18 @@ impl Packed {
             }
             at = next;
         }
-        let mut e = Vec::with_capacity(member.len() + 10);
+        let mut e = Vec::with_capacity(member.len() + 20);
         write_entry(&mut e, score, member);
-        self.buf.splice(at..at, e);
-        self.len += 1;
+        self.edit(|buf| {
+            buf.reserve_exact(e.len());
+            buf.splice(at..at, e);
+        });
     }
 
     fn remove_range(&mut self, r: std::ops::Range<usize>) {
-        self.buf.drain(r);
-        self.len -= 1;
+        self.edit(|buf| {
+            buf.drain(r);
+        });
     }
 }
 
@@ -372,12 +432,14 @@ impl ZSet {
         if items.len() <= limits.zset_max_listpack_entries
             && max_len <= limits.zset_max_listpack_value
         {
-            let mut p = Packed::default();
+            let size = items.iter().map(|(s, m)| entry_len(*s, m)).sum();
+            let mut buf = Vec::with_capacity(size);
             for (s, m) in &items {
-                write_entry(&mut p.buf, *s, m);
+                write_entry(&mut buf, *s, m);
             }
-            p.len = items.len();
-            ZSet::Listpack(p)
+            ZSet::Listpack(Packed {
+                buf: buf.into_boxed_slice(),
+            })
         } else {
             let mut sl = Skiplist::default();
             sl.dict.reserve(items.len());
@@ -391,7 +453,7 @@ impl ZSet {
 
     pub fn len(&self) -> usize {
         match self {
-            ZSet::Listpack(p) => p.len,
+            ZSet::Listpack(p) => p.len(),
             ZSet::Skiplist(s) => s.dict.len(),
         }
     }
@@ -409,7 +471,7 @@ impl ZSet {
 
     pub fn heap_size(&self) -> usize {
         match self {
-            ZSet::Listpack(p) => p.buf.capacity(),
+            ZSet::Listpack(p) => p.buf.len(),
             ZSet::Skiplist(s) => s.dict.iter().map(|(m, _)| 2 * m.len() + 80).sum(),
         }
     }
@@ -426,7 +488,7 @@ impl ZSet {
     pub fn convert(&mut self) {
         if let ZSet::Listpack(p) = self {
             let mut sl = Skiplist::default();
-            sl.dict.reserve(p.len);
+            sl.dict.reserve(p.len());
             for (s, m) in p.iter() {
                 sl.dict.insert(m.into(), s);
                 sl.order.insert(s, m.into());
@@ -446,7 +508,7 @@ impl ZSet {
                 }
                 return Some(old);
             }
-            if p.len < limits.zset_max_listpack_entries
+            if p.len() < limits.zset_max_listpack_entries
                 && member.len() <= limits.zset_max_listpack_value
             {
                 p.insert_sorted(score, member);

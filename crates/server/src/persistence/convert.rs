@@ -72,7 +72,7 @@ pub fn to_value(v: RdbValue, limits: &EncodingLimits) -> Result<Value, String> {
                 }
                 z.insert(m, *score, limits);
             }
-            Value::ZSet(Box::new(z))
+            Value::ZSet(z)
         }
     })
 }
