@@ -15,13 +15,15 @@
 //! This module knows nothing of commands: the thresholds are passed in by
 //! every operation that may grow the hash.
 
+use crate::small::SmallBytes;
+use crate::table::KeyTable;
 use crate::types::EncodingLimits;
-use foldhash::fast::RandomState;
-use indexmap::IndexMap;
 
-/// The hashtable encoding: field → value. Removal is `swap_remove`, which
-/// keeps [`Hash::scan`]'s cursor safe (see `db.rs` for the argument).
-pub type Table = IndexMap<Box<[u8]>, Box<[u8]>, RandomState>;
+/// The hashtable encoding: field → value, in the keyspace's own compact
+/// table (fields and values up to 22 bytes inline, no heap block per
+/// string). Removal is `swap_remove`, which keeps [`Hash::scan`]'s cursor
+/// safe (see `db.rs` for the argument).
+pub type Table = KeyTable<SmallBytes>;
 
 /// A hash value: 16 bytes. The table is boxed so that a small hash (the
 /// common case) pays only for the packed buffer's pointer.
@@ -65,13 +67,8 @@ impl Hash {
         match self {
             Hash::Listpack(p) => p.heap_size(),
             Hash::Table(m) => {
-                let strings: usize = m.iter().map(|(f, v)| f.len() + v.len()).sum();
-                // Entries vector (two fat pointers and a hash each) plus the
-                // index table (one usize per slot).
-                let entry = 2 * std::mem::size_of::<Box<[u8]>>() + std::mem::size_of::<u64>();
-                std::mem::size_of::<Table>()
-                    + strings
-                    + m.capacity() * (entry + std::mem::size_of::<usize>())
+                let strings: usize = m.iter().map(|(f, v)| f.heap_size() + v.heap_size()).sum();
+                std::mem::size_of::<Table>() + strings + m.table_bytes()
             }
         }
     }
@@ -100,7 +97,7 @@ impl Hash {
         }
         let added = match self {
             Hash::Listpack(p) => p.set(field, value),
-            Hash::Table(m) => m.insert(field.into(), value.into()).is_none(),
+            Hash::Table(m) => m.insert(field, SmallBytes::new(value)).is_none(),
         };
         if self.len() > limits.hash_max_listpack_entries {
             self.convert();
@@ -120,7 +117,7 @@ impl Hash {
     pub fn iter(&self) -> Iter<'_> {
         match self {
             Hash::Listpack(p) => Iter::Listpack(p.iter()),
-            Hash::Table(m) => Iter::Table(m.iter()),
+            Hash::Table(m) => Iter::Table(m.slots()),
         }
     }
 
@@ -169,9 +166,9 @@ impl Hash {
     /// Converts a listpack to a hashtable (no-op for a table).
     fn convert(&mut self) {
         if let Hash::Listpack(p) = self {
-            let mut m = Table::with_capacity_and_hasher(p.len(), RandomState::default());
+            let mut m = Table::with_capacity(p.len());
             for (k, v) in p.iter() {
-                m.insert(k.into(), v.into());
+                m.insert(k, SmallBytes::new(v));
             }
             *self = Hash::Table(Box::new(m));
         }
@@ -181,7 +178,7 @@ impl Hash {
 /// Iterator over a hash's field/value pairs.
 pub enum Iter<'a> {
     Listpack(PackedIter<'a>),
-    Table(indexmap::map::Iter<'a, Box<[u8]>, Box<[u8]>>),
+    Table(std::slice::Iter<'a, (SmallBytes, SmallBytes)>),
 }
 
 impl<'a> Iterator for Iter<'a> {

@@ -40,6 +40,13 @@ impl<V> Default for KeyTable<V> {
     }
 }
 
+/// Map equality, whatever the order (as `IndexMap`'s).
+impl<V: PartialEq> PartialEq for KeyTable<V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
+    }
+}
+
 impl<V: std::fmt::Debug> std::fmt::Debug for KeyTable<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map()
@@ -52,6 +59,15 @@ impl<V> KeyTable<V> {
     #[inline]
     fn hash(&self, key: &[u8]) -> u64 {
         self.hasher.hash_one(key)
+    }
+
+    /// An empty table with room for `n` entries.
+    pub fn with_capacity(n: usize) -> Self {
+        KeyTable {
+            slots: Vec::with_capacity(n),
+            index: HashTable::with_capacity(n),
+            hasher: RandomState::default(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -174,6 +190,11 @@ impl<V> KeyTable<V> {
 
     pub fn iter(&self) -> impl Iterator<Item = (&SmallBytes, &V)> {
         self.slots.iter().map(|(k, v)| (k, v))
+    }
+
+    /// The entries in storage order, as a nameable iterator type.
+    pub fn slots(&self) -> std::slice::Iter<'_, (SmallBytes, V)> {
+        self.slots.iter()
     }
 
     /// Bytes allocated by the table itself (slots and index), not by what

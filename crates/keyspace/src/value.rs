@@ -266,6 +266,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn values_are_as_small_as_a_key() {
+        // A keyspace slot is the key (24 bytes), the value and its
+        // metadata; these sizes are what bench/memory.sh's figures rest on.
+        assert_eq!(std::mem::size_of::<StrValue>(), 24);
+        assert_eq!(std::mem::size_of::<Value>(), 24);
+        assert_eq!(std::mem::size_of::<crate::Entry>(), 40);
+        let short = StrValue::from_bytes(b"value:1234\0\0\0\0\0\0");
+        assert_eq!(short.heap_size(), 0);
+        assert_eq!(short.encoding(), "embstr");
+        assert_eq!(StrValue::from_bytes(&[b'x'; 30]).encoding(), "embstr");
+        assert_eq!(StrValue::from_vec(vec![b'x'; 45]).encoding(), "raw");
+        assert_eq!(StrValue::from_vec(b"-17".to_vec()), StrValue::Int(-17));
+        assert_eq!(StrValue::text(b"17").encoding(), "embstr");
+    }
+
+    #[test]
     fn encodings_follow_redis() {
         assert_eq!(StrValue::from_bytes(b"123").encoding(), "int");
         assert_eq!(StrValue::from_bytes(b"0123").encoding(), "embstr");

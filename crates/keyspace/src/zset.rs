@@ -688,6 +688,47 @@ impl ZSet {
 mod tests {
     use super::*;
 
+    #[test]
+    fn listpack_scores_round_trip_exactly_whatever_their_form() {
+        let l = EncodingLimits::default();
+        let scores = [
+            0.0,
+            1.0,
+            -1.0,
+            42.0,
+            -1e15,
+            SCORE_INT_MAX,
+            -SCORE_INT_MAX,
+            SCORE_INT_MAX * 2.0,
+            0.5,
+            -3.25,
+            1e300,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+        ];
+        let mut z = ZSet::default();
+        for (i, s) in scores.iter().enumerate() {
+            z.insert(format!("m{i}").as_bytes(), *s, &l);
+        }
+        assert_eq!(z.encoding(), "listpack");
+        assert_eq!(z.len(), scores.len());
+        for (i, s) in scores.iter().enumerate() {
+            assert_eq!(
+                z.score(format!("m{i}").as_bytes()).map(f64::to_bits),
+                Some(s.to_bits())
+            );
+        }
+        // Small integral scores cost two bytes, others nine.
+        let mut small = ZSet::default();
+        small.insert(b"a", 7.0, &l);
+        assert_eq!(small.heap_size(), 2 + 1 + 1);
+        let mut frac = ZSet::default();
+        frac.insert(b"a", 7.5, &l);
+        assert_eq!(frac.heap_size(), 9 + 1 + 1);
+        assert_eq!(std::mem::size_of::<ZSet>(), 16);
+    }
+
     fn limits(entries: usize) -> EncodingLimits {
         EncodingLimits {
             zset_max_listpack_entries: entries,
