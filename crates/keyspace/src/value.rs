@@ -215,15 +215,15 @@ pub fn parse_canonical_i64(s: &[u8]) -> Option<i64> {
 
 /// A value stored under a key: 24 bytes. Collections are boxed so that
 /// every entry of the keyspace pays only for a string-sized value inline;
-/// hashes and sorted sets are not, because their small (listpack) form is
-/// one exact-size buffer (16 bytes inline) already, and small ones are the
-/// common case: a box would add a heap block to each.
+/// hashes, sets and sorted sets are not, because their small form
+/// (listpack, intset) is one exact-size buffer (16 bytes inline) already,
+/// and small ones are the common case: a box would add a heap block to each.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Str(StrValue),
     List(Box<crate::list::List>),
     Hash(crate::hash::Hash),
-    Set(Box<crate::set::Set>),
+    Set(crate::set::Set),
     ZSet(crate::zset::ZSet),
 }
 

@@ -62,7 +62,7 @@ pub fn to_value(v: RdbValue, limits: &EncodingLimits) -> Result<Value, String> {
             for m in &members {
                 set.add(m, limits.set_max_intset_entries);
             }
-            Value::Set(Box::new(set))
+            Value::Set(set)
         }
         RdbValue::ZSet(items) => {
             let mut z = ZSet::new();
