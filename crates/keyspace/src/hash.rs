@@ -18,6 +18,7 @@
 use crate::small::SmallBytes;
 use crate::table::KeyTable;
 use crate::types::EncodingLimits;
+use crate::varint;
 
 /// The hashtable encoding: field → value, in the keyspace's own compact
 /// table (fields and values up to 22 bytes inline, no heap block per
@@ -221,38 +222,17 @@ struct PairAt {
     end: usize,
 }
 
-fn put_varint(buf: &mut Vec<u8>, mut n: usize) {
-    while n >= 0x80 {
-        buf.push((n as u8 & 0x7f) | 0x80);
-        n >>= 7;
-    }
-    buf.push(n as u8);
+fn put_varint(buf: &mut Vec<u8>, n: usize) {
+    varint::put(buf, n as u64);
 }
 
-fn varint_len(mut n: usize) -> usize {
-    let mut len = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        len += 1;
-    }
-    len
+fn varint_len(n: usize) -> usize {
+    varint::len(n as u64)
 }
 
-/// Reads the string at `at`: returns its bytes' range end and start.
-/// The buffer is only ever written by this module, so a truncated varint
-/// cannot happen; a defensive read stops at the end of the buffer.
-fn read_str(buf: &[u8], mut at: usize) -> (usize, usize) {
-    let mut n: usize = 0;
-    let mut shift = 0;
-    while let Some(&b) = buf.get(at) {
-        at += 1;
-        n |= usize::from(b & 0x7f) << shift;
-        shift += 7;
-        if b & 0x80 == 0 {
-            break;
-        }
-    }
-    (at, (at + n).min(buf.len()))
+/// Reads the string at `at`: returns its bytes' range start and end.
+fn read_str(buf: &[u8], at: usize) -> (usize, usize) {
+    varint::str_at(buf, at)
 }
 
 impl Packed {

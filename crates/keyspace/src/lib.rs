@@ -22,6 +22,7 @@ pub mod small;
 pub mod table;
 pub mod types;
 pub mod value;
+mod varint;
 pub mod zset;
 
 pub use db::{Db, Entry, ExpireCycle, SharedSink, SnapshotSink, NO_EXPIRE};

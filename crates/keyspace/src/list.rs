@@ -9,6 +9,7 @@
 //! of its own), so no operation moves more than a chunk's worth of bytes
 //! except the walk to reach an index, which skips whole chunks by count.
 
+use crate::varint;
 use std::collections::VecDeque;
 
 /// Target size of a chunk's buffer (Redis's default quicklist node is up
@@ -33,46 +34,19 @@ fn grow(buf: &mut Vec<u8>, need: usize) {
     }
 }
 
-/// Appends the varint (LEB128) encoding of `len` to `out`.
-fn put_len(out: &mut Vec<u8>, mut len: usize) {
-    loop {
-        let b = (len & 0x7f) as u8;
-        len >>= 7;
-        if len == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
+fn put_len(out: &mut Vec<u8>, len: usize) {
+    varint::put(out, len as u64);
 }
 
 /// Bytes taken by the header of an element of `len` bytes.
-fn len_size(mut len: usize) -> usize {
-    let mut n = 1;
-    while len >= 0x80 {
-        len >>= 7;
-        n += 1;
-    }
-    n
+fn len_size(len: usize) -> usize {
+    varint::len(len as u64)
 }
 
 /// Decodes the element starting at `pos`: its bytes and the next position.
-/// The buffers are only ever written by this module, so a malformed one is
-/// a bug; it reads as empty rather than panicking.
 fn read_at(buf: &[u8], pos: usize) -> (&[u8], usize) {
-    let mut len = 0usize;
-    let mut shift = 0;
-    let mut p = pos;
-    while let Some(&b) = buf.get(p) {
-        p += 1;
-        len |= ((b & 0x7f) as usize) << shift;
-        shift += 7;
-        if b & 0x80 == 0 {
-            break;
-        }
-    }
-    let end = (p + len).min(buf.len());
-    (&buf[p.min(end)..end], end)
+    let (start, end) = varint::str_at(buf, pos);
+    (&buf[start..end], end)
 }
 
 impl Chunk {

@@ -27,6 +27,7 @@
 //! `<` does in Redis.
 
 use crate::types::EncodingLimits;
+use crate::varint;
 use foldhash::fast::RandomState;
 use indexmap::IndexMap;
 use std::cmp::Ordering;
@@ -54,35 +55,6 @@ const SCORE_INT: u8 = 1;
 /// integer up to 2^53 is exactly an f64 and back).
 const SCORE_INT_MAX: f64 = 9_007_199_254_740_992.0;
 
-fn read_varint(buf: &[u8], mut i: usize) -> Option<(u64, usize)> {
-    let mut v = 0u64;
-    let mut shift = 0;
-    loop {
-        let b = *buf.get(i)?;
-        i += 1;
-        v |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Some((v, i));
-        }
-        shift += 7;
-        if shift > 63 {
-            return None;
-        }
-    }
-}
-
-fn put_varint(out: &mut Vec<u8>, mut n: u64) {
-    loop {
-        let b = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
-}
-
 /// Forward iterator over a [`Packed`] buffer.
 pub struct PackedIter<'a> {
     buf: &'a [u8],
@@ -103,7 +75,7 @@ impl<'a> Iterator for PackedIter<'a> {
 fn read_entry(buf: &[u8], at: usize) -> Option<(f64, &[u8], usize)> {
     let (score, i) = match *buf.get(at)? {
         SCORE_INT => {
-            let (z, i) = read_varint(buf, at + 1)?;
+            let (z, i) = varint::read(buf, at + 1)?;
             let n = (z >> 1) as i64 ^ -((z & 1) as i64);
             (n as f64, i)
         }
@@ -112,7 +84,7 @@ fn read_entry(buf: &[u8], at: usize) -> Option<(f64, &[u8], usize)> {
             at + 9,
         ),
     };
-    let (len, i) = read_varint(buf, i)?;
+    let (len, i) = varint::read(buf, i)?;
     let end = i.checked_add(usize::try_from(len).ok()?)?;
     let member = buf.get(i..end)?;
     Some((score, member, end))
@@ -125,12 +97,12 @@ fn write_entry(out: &mut Vec<u8>, score: f64, member: &[u8]) {
     if score.fract() == 0.0 && score.abs() <= SCORE_INT_MAX {
         let n = score as i64;
         out.push(SCORE_INT);
-        put_varint(out, ((n << 1) ^ (n >> 63)) as u64);
+        varint::put(out, ((n << 1) ^ (n >> 63)) as u64);
     } else {
         out.push(SCORE_F64);
         out.extend_from_slice(&score.to_le_bytes());
     }
-    put_varint(out, member.len() as u64);
+    varint::put(out, member.len() as u64);
     out.extend_from_slice(member);
 }
 
