@@ -52,11 +52,13 @@ echo
 echo "## Instructions per request"
 echo '```'
 callgrind_section get,set "$cg_small" "$cg_large"
+echo "($(bench_stamp))"
 echo '```'
 echo
 echo "## Bytes per key"
 echo '```'
 memory_section "$scale"
+echo "($(bench_stamp))"
 echo '```'
 
 if [ "$all" = 1 ]; then
