@@ -14,9 +14,8 @@
 //!   most a third of it is spare (untouched spare capacity costs no RSS,
 //!   but it counts in `used_memory`, which `maxmemory` compares against).
 //!
-//! Positions are `u32`: a database holds at most 2^32 - 1 keys (Redis's
-//! own limit on a dict's size is 2^32 too, through `DICT_HT_INITIAL_EXP`
-//! growth; at 64 bytes a slot that is 256 GB of slots).
+//! Positions are `u32`: a table holds at most 2^32 - 1 entries, which at
+//! 64 bytes a keyspace slot is 256 GB of slots alone.
 
 use crate::small::SmallBytes;
 use foldhash::fast::RandomState;
