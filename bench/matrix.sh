@@ -33,10 +33,10 @@ done
 
 if [ "$quick" = 1 ]; then
   requests=${requests:-2000} cg_small=2000 cg_large=6000 scale=0.01
-  repl_args=(-k 10000 -n 20000) save_args=(-k 20000 -n 100000)
+  repl_args=(-k 10000 -n 20000) save_args=(-k 20000 -n 100000) aof_args=(-k 20000 -n 5000)
 else
   requests=${requests:-100000} cg_small=20000 cg_large=60000 scale=1
-  repl_args=(-k 2000000 -n 1000000) save_args=()
+  repl_args=(-k 2000000 -n 1000000) save_args=() aof_args=()
 fi
 
 bench_build
@@ -75,11 +75,12 @@ if [ "$all" = 1 ]; then
   echo '```'
   bash bench/bgsave.sh "${save_args[@]}"
   echo '```'
-  if [ -x bench/aof.sh ] || [ -f bench/aof.sh ]; then
+  if [ -f bench/aof.sh ]; then
     echo
     echo "## AOF"
     echo '```'
-    bash bench/aof.sh || echo "(bench/aof.sh failed)"
+    # aof.sh takes its binary as REDOUBT_BIN.
+    REDOUBT_BIN=$BENCH_BIN bash bench/aof.sh "${aof_args[@]}" || echo "(bench/aof.sh failed)"
     echo '```'
   fi
 fi
