@@ -13,8 +13,9 @@
 //!   binary search plus a sum over chunk lengths, and a range read is a
 //!   seek plus a sequential walk) and a member → score index: the roles
 //!   Redis gives its skiplist (with span counts) and its dict.
-//!   The index is an `IndexMap` so that ZSCAN can use its dense positions
-//!   as cursors (the same guarantee SCAN gives over the keyspace).
+//!   The index is the keyspace's own `KeyTable` (members inline up to 22
+//!   bytes, as in the sequence), whose dense positions ZSCAN uses as
+//!   cursors (the same guarantee SCAN gives over the keyspace).
 //!
 //! A set converts to the skiplist form once it has more than
 //! `zset-max-listpack-entries` members or a member longer than
@@ -26,10 +27,10 @@
 //! ordering by `partial_cmp` is total; `-0` and `0` compare equal, as C's
 //! `<` does in Redis.
 
+use crate::small::SmallBytes;
+use crate::table::KeyTable;
 use crate::types::EncodingLimits;
 use crate::varint;
-use foldhash::fast::RandomState;
-use indexmap::IndexMap;
 use std::cmp::Ordering;
 
 fn cmp_entry(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
@@ -179,7 +180,9 @@ impl Packed {
 /// Pairs per chunk after a split; a chunk splits past twice this.
 const CHUNK: usize = 256;
 
-type Pair = (f64, Box<[u8]>);
+/// A member is a [`SmallBytes`]: up to 22 bytes inline, so most members
+/// cost no heap block of their own in the sequence or in the index.
+type Pair = (f64, SmallBytes);
 
 /// A sorted sequence of pairs kept in chunks: inserting or removing moves
 /// at most one chunk's worth of pointers, and a position is (chunk, index).
@@ -221,7 +224,7 @@ impl Ordered {
         (self.chunks.len(), 0)
     }
 
-    fn insert(&mut self, score: f64, member: Box<[u8]>) {
+    fn insert(&mut self, score: f64, member: SmallBytes) {
         let (mut ci, mut i) = self.lower_entry(score, &member);
         if self.chunks.is_empty() {
             self.chunks.push(Vec::new());
@@ -280,7 +283,7 @@ impl Ordered {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Skiplist {
     order: Ordered,
-    dict: IndexMap<Box<[u8]>, f64, RandomState>,
+    dict: KeyTable<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -414,10 +417,9 @@ impl ZSet {
             })
         } else {
             let mut sl = Skiplist::default();
-            sl.dict.reserve(items.len());
             for (s, m) in items {
-                sl.dict.insert(m.clone(), s);
-                sl.order.insert(s, m);
+                sl.dict.insert(&m, s);
+                sl.order.insert(s, SmallBytes::from_vec(m.into_vec()));
             }
             ZSet::Skiplist(Box::new(sl))
         }
@@ -460,9 +462,8 @@ impl ZSet {
     pub fn convert(&mut self) {
         if let ZSet::Listpack(p) = self {
             let mut sl = Skiplist::default();
-            sl.dict.reserve(p.len());
             for (s, m) in p.iter() {
-                sl.dict.insert(m.into(), s);
+                sl.dict.insert(m, s);
                 sl.order.insert(s, m.into());
             }
             *self = ZSet::Skiplist(Box::new(sl));
@@ -500,7 +501,7 @@ impl ZSet {
                     Some(old)
                 }
                 None => {
-                    sl.dict.insert(member.into(), score);
+                    sl.dict.insert(member, score);
                     sl.order.insert(score, member.into());
                     None
                 }
