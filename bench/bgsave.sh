@@ -22,9 +22,8 @@
 # (choose REQUESTS so the writer runs for several seconds: a save must be
 # running for most of the window for the figures to mean anything)
 # Needs: redis-server, redis-benchmark, redis-cli, taskset, python3 with the
-# `redis` package; builds Redoubt in release.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+# `redis` package; builds Redoubt in release (see bench/lib.sh).
+source "$(dirname "$0")/lib.sh"
 
 keys=2000000
 requests=3000000
@@ -38,31 +37,17 @@ while getopts "k:n:u" o; do
   esac
 done
 
-cargo build --release -q -p redoubt
-bin=$PWD/target/release/redoubt
-work=$(mktemp -d)
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-port=${BENCH_PORT:-31610}
-
+bench_build
+work=$BENCH_WORK
+pin=0
+[ -z "$pin0" ] && pin=
+port=$(free_port "${BENCH_PORT:-31460}")
 start() { # kind -> sets $pid
-  local cmd
-  if [ "$1" = redis ]; then cmd=(redis-server); else cmd=("$bin" server); fi
-  $pin0 "${cmd[@]}" --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
-    --dir "$work" --dbfilename "$1.rdb" --logfile "$work/$1.log" >/dev/null &
-  pid=$!
-  for _ in $(seq 200); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+  start_server "$1" "$port" "$pin"
+  pid=$SERVER_PID
 }
-stop() {
-  redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
-  wait "$pid" 2>/dev/null || true
-  pid=
-}
-rss() { awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$pid/status"; }
+stop() { stop_server "$port" "$pid"; }
+rss() { rss_bytes "$pid"; }
 
 python3 bench/memgen.py mset "$keys" 100 > "$work/load.resp"
 writer="$pin1 redis-benchmark -p $port -c 50 -P 16 -n $requests -r $keys -d 100 -t set --csv"

@@ -19,8 +19,7 @@
 # (-k 100000 -n 200000 finishes in well under a minute)
 # Needs: redis-server, redis-benchmark, redis-cli, taskset, python3 with the
 # `redis` package; builds Redoubt in release.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 
 keys=2000000
 requests=1000000
@@ -34,11 +33,10 @@ while getopts "k:n:u" o; do
   esac
 done
 
-cargo build --release -q -p redoubt
-bin=$PWD/target/release/redoubt
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-port=${BENCH_PORT:-31620}
+bench_build
+bin=$BENCH_BIN
+work=$BENCH_WORK
+port=$(free_port "${BENCH_PORT:-31470}")
 writer="-c 50 -P 16 -r 100000 -d 100 -n $requests -t set"
 
 probe() { # kind

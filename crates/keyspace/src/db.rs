@@ -1,7 +1,8 @@
 //! One database: a map from key to [`Entry`], plus the set of keys that
 //! carry a TTL (for the active expiry cycle, which samples only those).
 //!
-//! The map is an `IndexMap`: entries sit in a dense vector, which gives
+//! The map is a [`KeyTable`] (an `IndexMap` laid out for small keys, see
+//! `table.rs`): entries sit in a dense vector, which gives
 //! O(1) random keys (`RANDOMKEY`, expiry sampling) and a `SCAN` cursor that
 //! keeps Redis's guarantee without Redis's reverse-binary bucket walk.
 //!
@@ -14,9 +15,11 @@
 //! tail into the unvisited part may be returned twice, which Redis allows
 //! too.
 
+use crate::small::SmallBytes;
+use crate::table::KeyTable;
 use crate::value::Value;
 use foldhash::fast::RandomState;
-use indexmap::{IndexMap, IndexSet};
+use indexmap::IndexSet;
 use rand::Rng;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -56,7 +59,7 @@ impl Entry {
     }
 }
 
-type Map = IndexMap<Box<[u8]>, Entry, RandomState>;
+type Map = KeyTable<Entry>;
 
 /// Receives the entries of a point-in-time snapshot (an RDB writer, a
 /// full-sync stream, an AOF rewrite). Called with each entry as it was when
@@ -98,7 +101,7 @@ impl std::fmt::Debug for Snap {
 #[derive(Debug, Default)]
 pub struct Db {
     map: Map,
-    volatile: IndexSet<Box<[u8]>, RandomState>,
+    volatile: IndexSet<SmallBytes, RandomState>,
     /// Average TTL of keys sampled by the active expiry cycle, for `INFO
     /// keyspace` (`avg_ttl`), as a running estimate like Redis's.
     pub avg_ttl: i64,
@@ -157,7 +160,7 @@ impl Db {
     }
 
     /// Removes the entry at position `i` (as found by [`Db::find`]).
-    pub fn remove_at(&mut self, i: usize) -> Option<(Box<[u8]>, Entry)> {
+    pub fn remove_at(&mut self, i: usize) -> Option<(SmallBytes, Entry)> {
         self.preserve_at(i);
         let (k, e) = self.map.swap_remove_index(i)?;
         if e.expire != NO_EXPIRE {
@@ -189,13 +192,7 @@ impl Db {
                 self.preserve_at(i);
             }
         }
-        let old = match self.map.get_full_mut(key) {
-            Some((_, _, e)) => Some(std::mem::replace(e, entry)),
-            None => {
-                self.map.insert(key.into(), entry);
-                None
-            }
-        };
+        let old = self.map.insert(key, entry);
         let was_volatile = old.as_ref().is_some_and(|e| e.expire != NO_EXPIRE);
         if expire != NO_EXPIRE && !was_volatile {
             self.volatile.insert(key.into());
@@ -387,7 +384,7 @@ impl Db {
     /// `volatile-*` eviction policies.
     pub fn volatile_at(&self, i: usize) -> Option<(&[u8], &Entry)> {
         let key = self.volatile.get_index(i)?;
-        self.map.get_key_value(&**key).map(|(k, e)| (&**k, e))
+        self.map.get_key_value(key).map(|(k, e)| (&**k, e))
     }
 
     /// All entries, in storage order.
@@ -436,9 +433,9 @@ impl Db {
                 break;
             };
             sampled += 1;
-            let exp = self.map.get(&**key).map_or(NO_EXPIRE, |e| e.expire);
+            let exp = self.map.get(key).map_or(NO_EXPIRE, |e| e.expire);
             if exp != NO_EXPIRE && now_ms > exp {
-                let key: Box<[u8]> = key.clone();
+                let key = key.clone();
                 self.remove(&key);
                 on_expired(&key);
                 expired += 1;

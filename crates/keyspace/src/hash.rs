@@ -15,16 +15,19 @@
 //! This module knows nothing of commands: the thresholds are passed in by
 //! every operation that may grow the hash.
 
+use crate::small::SmallBytes;
+use crate::table::KeyTable;
 use crate::types::EncodingLimits;
-use foldhash::fast::RandomState;
-use indexmap::IndexMap;
+use crate::varint;
 
-/// The hashtable encoding: field → value. Removal is `swap_remove`, which
-/// keeps [`Hash::scan`]'s cursor safe (see `db.rs` for the argument).
-pub type Table = IndexMap<Box<[u8]>, Box<[u8]>, RandomState>;
+/// The hashtable encoding: field → value, in the keyspace's own compact
+/// table (fields and values up to 22 bytes inline, no heap block per
+/// string). Removal is `swap_remove`, which keeps [`Hash::scan`]'s cursor
+/// safe (see `db.rs` for the argument).
+pub type Table = KeyTable<SmallBytes>;
 
-/// A hash value. The table is boxed so that a small hash (the common case)
-/// pays only for the packed buffer's header.
+/// A hash value: 16 bytes. The table is boxed so that a small hash (the
+/// common case) pays only for the packed buffer's pointer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Hash {
     Listpack(Packed),
@@ -63,15 +66,10 @@ impl Hash {
     /// Bytes on the heap, for `MEMORY USAGE`.
     pub fn heap_size(&self) -> usize {
         match self {
-            Hash::Listpack(p) => p.buf.capacity(),
+            Hash::Listpack(p) => p.heap_size(),
             Hash::Table(m) => {
-                let strings: usize = m.iter().map(|(f, v)| f.len() + v.len()).sum();
-                // Entries vector (two fat pointers and a hash each) plus the
-                // index table (one usize per slot).
-                let entry = 2 * std::mem::size_of::<Box<[u8]>>() + std::mem::size_of::<u64>();
-                std::mem::size_of::<Table>()
-                    + strings
-                    + m.capacity() * (entry + std::mem::size_of::<usize>())
+                let strings: usize = m.iter().map(|(f, v)| f.heap_size() + v.heap_size()).sum();
+                std::mem::size_of::<Table>() + strings + m.table_bytes()
             }
         }
     }
@@ -100,7 +98,7 @@ impl Hash {
         }
         let added = match self {
             Hash::Listpack(p) => p.set(field, value),
-            Hash::Table(m) => m.insert(field.into(), value.into()).is_none(),
+            Hash::Table(m) => m.insert(field, SmallBytes::new(value)).is_none(),
         };
         if self.len() > limits.hash_max_listpack_entries {
             self.convert();
@@ -120,7 +118,7 @@ impl Hash {
     pub fn iter(&self) -> Iter<'_> {
         match self {
             Hash::Listpack(p) => Iter::Listpack(p.iter()),
-            Hash::Table(m) => Iter::Table(m.iter()),
+            Hash::Table(m) => Iter::Table(m.slots()),
         }
     }
 
@@ -169,9 +167,9 @@ impl Hash {
     /// Converts a listpack to a hashtable (no-op for a table).
     fn convert(&mut self) {
         if let Hash::Listpack(p) = self {
-            let mut m = Table::with_capacity_and_hasher(p.len(), RandomState::default());
+            let mut m = Table::with_capacity(p.len());
             for (k, v) in p.iter() {
-                m.insert(k.into(), v.into());
+                m.insert(k, SmallBytes::new(v));
             }
             *self = Hash::Table(Box::new(m));
         }
@@ -181,7 +179,7 @@ impl Hash {
 /// Iterator over a hash's field/value pairs.
 pub enum Iter<'a> {
     Listpack(PackedIter<'a>),
-    Table(indexmap::map::Iter<'a, Box<[u8]>, Box<[u8]>>),
+    Table(std::slice::Iter<'a, (SmallBytes, SmallBytes)>),
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -199,15 +197,21 @@ impl<'a> Iterator for Iter<'a> {
 // The packed (listpack) encoding
 // ---------------------------------------------------------------------------
 
-/// Field/value strings packed into one buffer, each preceded by its length
-/// as a LEB128 varint (one byte up to 127 bytes, which covers the default
-/// 64-byte limit).
+/// Field/value strings packed into one exact-size buffer, each preceded by
+/// its length as a LEB128 varint (one byte up to 127 bytes, which covers
+/// the default 64-byte limit). A non-empty buffer starts with the number of
+/// pairs as a little-endian u16 (`u16::MAX`: count by walking, for the rare
+/// listpack configured past 65534 entries), as Redis's listpack header
+/// holds its element count. The buffer is a `Box<[u8]>`, not a `Vec`, so
+/// a small hash costs the keyspace 16 bytes inline and no spare capacity.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Packed {
-    buf: Vec<u8>,
-    /// Number of pairs.
-    len: u32,
+    buf: Box<[u8]>,
 }
+
+/// Bytes before the first pair of a non-empty buffer.
+const HEADER: usize = 2;
+const COUNT_UNKNOWN: u16 = u16::MAX;
 
 /// Where a pair sits in the buffer: the pair's start, the value's length
 /// prefix, and the end of the pair.
@@ -218,49 +222,48 @@ struct PairAt {
     end: usize,
 }
 
-fn put_varint(buf: &mut Vec<u8>, mut n: usize) {
-    while n >= 0x80 {
-        buf.push((n as u8 & 0x7f) | 0x80);
-        n >>= 7;
-    }
-    buf.push(n as u8);
+fn put_varint(buf: &mut Vec<u8>, n: usize) {
+    varint::put(buf, n as u64);
 }
 
-/// Reads the string at `at`: returns its bytes' range end and start.
-/// The buffer is only ever written by this module, so a truncated varint
-/// cannot happen; a defensive read stops at the end of the buffer.
-fn read_str(buf: &[u8], mut at: usize) -> (usize, usize) {
-    let mut n: usize = 0;
-    let mut shift = 0;
-    while let Some(&b) = buf.get(at) {
-        at += 1;
-        n |= usize::from(b & 0x7f) << shift;
-        shift += 7;
-        if b & 0x80 == 0 {
-            break;
-        }
-    }
-    (at, (at + n).min(buf.len()))
+fn varint_len(n: usize) -> usize {
+    varint::len(n as u64)
+}
+
+/// Reads the string at `at`: returns its bytes' range start and end.
+fn read_str(buf: &[u8], at: usize) -> (usize, usize) {
+    varint::str_at(buf, at)
 }
 
 impl Packed {
     pub fn len(&self) -> usize {
-        self.len as usize
+        match self.buf.get(..HEADER) {
+            None => 0,
+            Some(h) => match u16::from_le_bytes([h[0], h[1]]) {
+                COUNT_UNKNOWN => self.iter().count(),
+                n => usize::from(n),
+            },
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.buf.is_empty()
     }
 
     pub fn iter(&self) -> PackedIter<'_> {
         PackedIter {
             buf: &self.buf,
-            at: 0,
+            at: HEADER,
         }
     }
 
+    /// Bytes of the buffer, for `MEMORY USAGE`.
+    fn heap_size(&self) -> usize {
+        self.buf.len()
+    }
+
     fn find(&self, field: &[u8]) -> Option<PairAt> {
-        let mut at = 0;
+        let mut at = HEADER;
         while at < self.buf.len() {
             let (fs, fe) = read_str(&self.buf, at);
             let (_, ve) = read_str(&self.buf, fe);
@@ -281,6 +284,25 @@ impl Packed {
         &self.buf[s..e]
     }
 
+    /// Runs `f` on the buffer as a `Vec` (no copy) and stores the result
+    /// back at its exact size, with the pair count moved by `delta`.
+    fn edit(&mut self, delta: isize, f: impl FnOnce(&mut Vec<u8>)) {
+        let count = self.len();
+        let mut v = std::mem::take(&mut self.buf).into_vec();
+        f(&mut v);
+        let count = count.saturating_add_signed(delta);
+        if count == 0 {
+            v = Vec::new();
+        } else if v.len() >= HEADER {
+            let c = u16::try_from(count)
+                .ok()
+                .filter(|&c| c != COUNT_UNKNOWN)
+                .unwrap_or(COUNT_UNKNOWN);
+            v[..HEADER].copy_from_slice(&c.to_le_bytes());
+        }
+        self.buf = v.into_boxed_slice();
+    }
+
     fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
         match self.find(field) {
             Some(p) => {
@@ -288,21 +310,28 @@ impl Packed {
                 let mut enc = Vec::with_capacity(value.len() + 4);
                 put_varint(&mut enc, value.len());
                 enc.extend_from_slice(value);
-                if enc.len() > p.end - p.value {
-                    self.buf.reserve_exact(enc.len() - (p.end - p.value));
-                }
-                self.buf.splice(p.value..p.end, enc);
+                self.edit(0, |buf| {
+                    if enc.len() > p.end - p.value {
+                        buf.reserve_exact(enc.len() - (p.end - p.value));
+                    }
+                    buf.splice(p.value..p.end, enc);
+                });
                 false
             }
             None => {
                 // Exact growth, as a listpack reallocates on every insert:
                 // a small hash should not carry up to twice its size.
-                self.buf.reserve_exact(field.len() + value.len() + 4);
-                put_varint(&mut self.buf, field.len());
-                self.buf.extend_from_slice(field);
-                put_varint(&mut self.buf, value.len());
-                self.buf.extend_from_slice(value);
-                self.len += 1;
+                let need =
+                    varint_len(field.len()) + field.len() + varint_len(value.len()) + value.len();
+                self.edit(1, |buf| {
+                    let header = if buf.is_empty() { HEADER } else { 0 };
+                    buf.reserve_exact(header + need);
+                    buf.resize(buf.len() + header, 0);
+                    put_varint(buf, field.len());
+                    buf.extend_from_slice(field);
+                    put_varint(buf, value.len());
+                    buf.extend_from_slice(value);
+                });
                 true
             }
         }
@@ -311,11 +340,9 @@ impl Packed {
     fn remove(&mut self, field: &[u8]) -> bool {
         match self.find(field) {
             Some(p) => {
-                self.buf.drain(p.start..p.end);
-                self.len -= 1;
-                if self.buf.capacity() > 2 * self.buf.len() + 64 {
-                    self.buf.shrink_to_fit();
-                }
+                self.edit(-1, |buf| {
+                    buf.drain(p.start..p.end);
+                });
                 true
             }
             None => false,
@@ -380,7 +407,7 @@ mod tests {
 
     #[test]
     fn a_small_hash_is_one_compact_buffer() {
-        assert!(std::mem::size_of::<Hash>() <= 32);
+        assert_eq!(std::mem::size_of::<Hash>(), 16);
         let l = EncodingLimits::default();
         let mut h = Hash::new();
         for i in 0..100 {
@@ -388,7 +415,7 @@ mod tests {
         }
         // Two one-byte length prefixes per pair, over the strings' bytes.
         let strings: usize = h.iter().map(|(f, v)| f.len() + v.len()).sum();
-        assert!(h.heap_size() <= strings + 2 * 100 + 4 * 100);
+        assert_eq!(h.heap_size(), strings + 2 * 100 + HEADER);
     }
 
     #[test]

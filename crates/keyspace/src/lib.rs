@@ -10,20 +10,26 @@
 //! - [`lru`]: access stamps (LRU clock or LFU counter) behind `OBJECT
 //!   IDLETIME` and `OBJECT FREQ`.
 //! - [`value`]: the value types and their encodings.
+//! - [`table`], [`small`]: the compact key table under each database and
+//!   the inline small string its keys (and short values) are stored as.
 
 pub mod db;
 pub mod hash;
 pub mod list;
 pub mod lru;
 pub mod set;
+pub mod small;
+pub mod table;
 pub mod types;
 pub mod value;
+mod varint;
 pub mod zset;
 
 pub use db::{Db, Entry, ExpireCycle, SharedSink, SnapshotSink, NO_EXPIRE};
 pub use hash::Hash;
 pub use list::List;
 pub use set::Set;
+pub use small::SmallBytes;
 pub use types::EncodingLimits;
 pub use value::{StrValue, Value};
 pub use zset::ZSet;

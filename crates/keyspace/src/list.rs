@@ -9,6 +9,7 @@
 //! of its own), so no operation moves more than a chunk's worth of bytes
 //! except the walk to reach an index, which skips whole chunks by count.
 
+use crate::varint;
 use std::collections::VecDeque;
 
 /// Target size of a chunk's buffer (Redis's default quicklist node is up
@@ -22,46 +23,30 @@ struct Chunk {
     n: u32,
 }
 
-/// Appends the varint (LEB128) encoding of `len` to `out`.
-fn put_len(out: &mut Vec<u8>, mut len: usize) {
-    loop {
-        let b = (len & 0x7f) as u8;
-        len >>= 7;
-        if len == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
+/// Makes room for `need` more bytes in a chunk buffer, growing it by a
+/// quarter rather than doubling: a list that stays small (the common
+/// case) keeps little spare room, as Redis's listpacks, which are
+/// reallocated to size on every push; a chunk is bounded by
+/// [`CHUNK_BYTES`], so the extra copies stay small.
+fn grow(buf: &mut Vec<u8>, need: usize) {
+    if buf.capacity() - buf.len() < need {
+        buf.reserve_exact(need.max(buf.len() / 4));
     }
+}
+
+fn put_len(out: &mut Vec<u8>, len: usize) {
+    varint::put(out, len as u64);
 }
 
 /// Bytes taken by the header of an element of `len` bytes.
-fn len_size(mut len: usize) -> usize {
-    let mut n = 1;
-    while len >= 0x80 {
-        len >>= 7;
-        n += 1;
-    }
-    n
+fn len_size(len: usize) -> usize {
+    varint::len(len as u64)
 }
 
 /// Decodes the element starting at `pos`: its bytes and the next position.
-/// The buffers are only ever written by this module, so a malformed one is
-/// a bug; it reads as empty rather than panicking.
 fn read_at(buf: &[u8], pos: usize) -> (&[u8], usize) {
-    let mut len = 0usize;
-    let mut shift = 0;
-    let mut p = pos;
-    while let Some(&b) = buf.get(p) {
-        p += 1;
-        len |= ((b & 0x7f) as usize) << shift;
-        shift += 7;
-        if b & 0x80 == 0 {
-            break;
-        }
-    }
-    let end = (p + len).min(buf.len());
-    (&buf[p.min(end)..end], end)
+    let (start, end) = varint::str_at(buf, pos);
+    (&buf[start..end], end)
 }
 
 impl Chunk {
@@ -163,6 +148,15 @@ impl List {
         }
     }
 
+    /// Makes room for one more chunk: exactly one while the list has at
+    /// most two (most lists are one chunk, and a deque's first growth
+    /// would reserve four), by doubling beyond.
+    fn reserve_chunk(&mut self) {
+        if self.chunks.len() < 2 {
+            self.chunks.reserve_exact(1);
+        }
+    }
+
     pub fn push_back(&mut self, v: &[u8]) {
         let need = len_size(v.len()) + v.len();
         let fits = self
@@ -170,12 +164,14 @@ impl List {
             .back()
             .is_some_and(|c| c.buf.len() + need <= CHUNK_BYTES);
         if !fits {
+            self.reserve_chunk();
             self.chunks.push_back(Chunk {
-                buf: Vec::with_capacity(need.min(CHUNK_BYTES).max(need.min(64))),
+                buf: Vec::with_capacity(need),
                 n: 0,
             });
         }
         if let Some(c) = self.chunks.back_mut() {
+            grow(&mut c.buf, need);
             put_len(&mut c.buf, v.len());
             c.buf.extend_from_slice(v);
             c.n += 1;
@@ -190,9 +186,11 @@ impl List {
             .front()
             .is_some_and(|c| c.buf.len() + need <= CHUNK_BYTES);
         if !fits {
+            self.reserve_chunk();
             self.chunks.push_front(Chunk::default());
         }
         if let Some(c) = self.chunks.front_mut() {
+            grow(&mut c.buf, need);
             let mut head = Vec::with_capacity(need);
             put_len(&mut head, v.len());
             head.extend_from_slice(v);

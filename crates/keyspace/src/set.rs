@@ -7,22 +7,78 @@
 //! a non-integer is added or it grows past `set-max-intset-entries`, and
 //! never goes back. An intset replies in ascending order.
 //!
-//! The hashtable is an `IndexSet`: members sit in a dense vector, which
-//! gives O(1) random members (`SPOP`, `SRANDMEMBER`) and an `SSCAN` cursor
-//! with the same guarantee as the keyspace's `SCAN` (see `db.rs`). It is
-//! boxed so that a small intset pays only for a pointer-sized header.
+//! The hashtable is the keyspace's own compact table (`table.rs`, members
+//! up to 22 bytes inline): members sit in a dense vector, which gives O(1)
+//! random members (`SPOP`, `SRANDMEMBER`) and an `SSCAN` cursor with the
+//! same guarantee as the keyspace's `SCAN` (see `db.rs`). It is boxed so
+//! that a set is 16 bytes, like the intset it starts as.
 
 mod intset;
 
 pub use intset::IntSet;
 
+use crate::small::SmallBytes;
+use crate::table::KeyTable;
 use crate::value::{fmt_i64, parse_canonical_i64};
-use foldhash::fast::RandomState;
-use indexmap::IndexSet;
 use rand::Rng;
 
-/// The `hashtable` encoding.
-pub type Table = IndexSet<Box<[u8]>, RandomState>;
+/// The `hashtable` encoding: a set of byte strings with dense positions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Table(KeyTable<()>);
+
+impl Table {
+    pub fn with_capacity(n: usize) -> Table {
+        Table(KeyTable::with_capacity(n))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+
+    pub fn contains(&self, m: &[u8]) -> bool {
+        self.0.contains_key(m)
+    }
+
+    /// Adds `m`; returns whether it was new.
+    pub fn insert(&mut self, m: &[u8]) -> bool {
+        self.0.insert(m, ()).is_none()
+    }
+
+    /// Removes `m` (the last member takes its position); returns whether
+    /// it was there.
+    pub fn swap_remove(&mut self, m: &[u8]) -> bool {
+        self.0.swap_remove(m).is_some()
+    }
+
+    pub fn get_index(&self, i: usize) -> Option<&SmallBytes> {
+        self.0.get_index(i).map(|(k, _)| k)
+    }
+
+    pub fn swap_remove_index(&mut self, i: usize) -> Option<SmallBytes> {
+        self.0.swap_remove_index(i).map(|(k, _)| k)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &SmallBytes> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    pub fn shrink_to_fit(&mut self) {
+        self.0.shrink_to(self.0.len());
+    }
+
+    /// Bytes of the table and of members too long to be inline.
+    fn heap_size(&self) -> usize {
+        self.0.table_bytes() + self.iter().map(|m| m.heap_size()).sum::<usize>()
+    }
+}
 
 /// Redis caps `set-max-intset-entries` at 2^30 whatever the configuration.
 const INTSET_HARD_LIMIT: usize = 1 << 30;
@@ -87,23 +143,17 @@ impl Set {
     pub fn heap_size(&self) -> usize {
         match self {
             Set::Intset(v) => v.heap_size(),
-            Set::Table(s) => {
-                let slots = s.capacity();
-                // Entry (hash + boxed member), index slot and control byte.
-                std::mem::size_of::<Table>()
-                    + slots * (8 + std::mem::size_of::<Box<[u8]>>() + 8 + 1)
-                    + s.iter().map(|m| m.len()).sum::<usize>()
-            }
+            Set::Table(s) => std::mem::size_of::<Table>() + s.heap_size(),
         }
     }
 
     /// Converts an intset to a hashtable, sized for its members.
     fn convert(&mut self) {
         if let Set::Intset(is) = self {
-            let mut t = Table::with_capacity_and_hasher(is.len() + 1, RandomState::default());
+            let mut t = Table::with_capacity(is.len() + 1);
             let mut scratch = [0u8; 24];
             for v in is.iter() {
-                t.insert(fmt_i64(v, &mut scratch).into());
+                t.insert(fmt_i64(v, &mut scratch));
             }
             *self = Set::Table(Box::new(t));
         }
@@ -113,12 +163,7 @@ impl Set {
     /// the member was new.
     pub fn add(&mut self, m: &[u8], max_intset: usize) -> bool {
         match self {
-            Set::Table(t) => {
-                if t.contains(m) {
-                    return false;
-                }
-                t.insert(m.into())
-            }
+            Set::Table(t) => t.insert(m),
             Set::Intset(_) => match parse_canonical_i64(m) {
                 Some(v) => self.add_int(v, max_intset),
                 None => {
@@ -314,10 +359,11 @@ mod tests {
     }
 
     #[test]
-    fn a_set_header_is_three_words() {
-        // The table is boxed and the intset's width tag leaves room for
-        // the table variant: a small set costs its members and 24 bytes.
-        assert_eq!(std::mem::size_of::<Set>(), 24);
+    fn a_set_header_is_two_words() {
+        // The table is boxed and the intset is one pointer and length: a
+        // set lives in the keyspace slot unboxed, and a small set costs
+        // its members and 16 bytes.
+        assert_eq!(std::mem::size_of::<Set>(), 16);
     }
 
     #[test]

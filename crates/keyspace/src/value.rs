@@ -5,16 +5,24 @@
 //! as an `i64`), `embstr` (short strings created whole) and `raw` (strings
 //! that were modified in place, or longer than 44 bytes).
 
+use crate::small::SmallBytes;
+
 /// Longest string Redis stores with the `embstr` encoding.
 pub const EMBSTR_MAX: usize = 44;
 
+/// A string value: 24 bytes, like the key beside it (see `small.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StrValue {
     /// A string that is the canonical decimal form of an `i64`.
     Int(i64),
-    /// Bytes; `raw` says whether Redis would report `raw` rather than
-    /// `embstr` for it.
-    Bytes { data: Vec<u8>, raw: bool },
+    /// Bytes as created whole (`SET`): inline up to 22 bytes, else one
+    /// exact-size block. Redis reports `embstr` up to [`EMBSTR_MAX`] bytes
+    /// and `raw` beyond.
+    Bytes(SmallBytes),
+    /// A string modified in place (`APPEND`, `SETRANGE`, `SETBIT`): Redis
+    /// reports `raw` whatever its length. It keeps its spare capacity, as
+    /// sds does, so repeated appends stay amortised O(1).
+    Raw(Box<Vec<u8>>),
 }
 
 impl StrValue {
@@ -26,16 +34,30 @@ impl StrValue {
                 return StrValue::Int(n);
             }
         }
-        StrValue::Bytes {
-            data: b.to_vec(),
-            raw: b.len() > EMBSTR_MAX,
+        StrValue::Bytes(SmallBytes::new(b))
+    }
+
+    /// Like [`StrValue::from_bytes`], taking ownership of the bytes.
+    pub fn from_vec(v: Vec<u8>) -> StrValue {
+        if v.len() <= 20 {
+            if let Some(n) = parse_canonical_i64(&v) {
+                return StrValue::Int(n);
+            }
         }
+        StrValue::Bytes(SmallBytes::from_vec(v))
+    }
+
+    /// A string kept as text even when it looks like an integer (Redis's
+    /// `createStringObject` without `tryObjectEncoding`, e.g. the result of
+    /// `INCRBYFLOAT`).
+    pub fn text(b: &[u8]) -> StrValue {
+        StrValue::Bytes(SmallBytes::new(b))
     }
 
     /// A string built by an in-place modification (`APPEND`, `SETRANGE`,
     /// `SETBIT`): Redis reports these as `raw` whatever their length.
     pub fn raw(data: Vec<u8>) -> StrValue {
-        StrValue::Bytes { data, raw: true }
+        StrValue::Raw(Box::new(data))
     }
 
     pub fn len(&self) -> usize {
@@ -44,7 +66,8 @@ impl StrValue {
                 let mut b = itoa_buf();
                 fmt_i64(*n, &mut b).len()
             }
-            StrValue::Bytes { data, .. } => data.len(),
+            StrValue::Bytes(b) => b.len(),
+            StrValue::Raw(v) => v.len(),
         }
     }
 
@@ -53,10 +76,23 @@ impl StrValue {
     }
 
     /// The string's bytes, formatting an integer into `scratch` if needed.
+    #[inline]
     pub fn as_bytes<'a>(&'a self, scratch: &'a mut [u8; 24]) -> &'a [u8] {
         match self {
             StrValue::Int(n) => fmt_i64(*n, scratch),
-            StrValue::Bytes { data, .. } => data,
+            StrValue::Bytes(b) => b,
+            StrValue::Raw(v) => v,
+        }
+    }
+
+    /// The stored bytes, or None for an integer (which has no bytes until
+    /// formatted; see [`StrValue::as_bytes`]).
+    #[inline]
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            StrValue::Int(_) => None,
+            StrValue::Bytes(b) => Some(b),
+            StrValue::Raw(v) => Some(v),
         }
     }
 
@@ -67,27 +103,45 @@ impl StrValue {
                 let mut b = itoa_buf();
                 fmt_i64(n, &mut b).to_vec()
             }
-            StrValue::Bytes { data, .. } => data,
+            StrValue::Bytes(b) => b.into_vec(),
+            StrValue::Raw(v) => *v,
         }
     }
 
     /// Gives mutable access to the bytes for an in-place change; the string
     /// becomes `raw`, as in Redis.
     pub fn make_raw(&mut self) -> &mut Vec<u8> {
-        let data = std::mem::replace(self, StrValue::raw(Vec::new())).into_vec();
-        *self = StrValue::raw(data);
+        if !matches!(self, StrValue::Raw(_)) {
+            let data = std::mem::replace(self, StrValue::Int(0)).into_vec();
+            *self = StrValue::raw(data);
+        }
         match self {
-            StrValue::Bytes { data, .. } => data,
-            // Assigned as `Bytes` on the line above.
-            StrValue::Int(_) => unreachable!("make_raw just stored bytes"),
+            StrValue::Raw(v) => v,
+            // Made `Raw` just above.
+            _ => unreachable!("make_raw just stored a raw string"),
         }
     }
 
     pub fn encoding(&self) -> &'static str {
         match self {
             StrValue::Int(_) => "int",
-            StrValue::Bytes { raw: true, .. } => "raw",
-            StrValue::Bytes { raw: false, .. } => "embstr",
+            StrValue::Bytes(b) if b.len() <= EMBSTR_MAX => "embstr",
+            StrValue::Bytes(_) | StrValue::Raw(_) => "raw",
+        }
+    }
+
+    /// Whether Redis would report `raw` (see [`StrValue::encoding`]).
+    pub fn is_raw(&self) -> bool {
+        self.encoding() == "raw"
+    }
+
+    /// Capacity of the string's buffer as Redis's sds would have it: the
+    /// length, plus spare room for a string grown in place. For `MEMORY
+    /// USAGE`, whose figures follow Redis's object sizes.
+    pub fn capacity(&self) -> usize {
+        match self {
+            StrValue::Raw(v) => v.capacity().max(v.len()),
+            other => other.len(),
         }
     }
 
@@ -95,7 +149,8 @@ impl StrValue {
     pub fn heap_size(&self) -> usize {
         match self {
             StrValue::Int(_) => 0,
-            StrValue::Bytes { data, .. } => data.capacity(),
+            StrValue::Bytes(b) => b.heap_size(),
+            StrValue::Raw(v) => v.capacity(),
         }
     }
 }
@@ -158,15 +213,18 @@ pub fn parse_canonical_i64(s: &[u8]) -> Option<i64> {
     }
 }
 
-/// A value stored under a key. Collections are boxed so that every entry
-/// of the keyspace pays only for a string-sized value inline.
+/// A value stored under a key: 24 bytes. Collections are boxed so that
+/// every entry of the keyspace pays only for a string-sized value inline;
+/// hashes, sets and sorted sets are not, because their small form
+/// (listpack, intset) is one exact-size buffer (16 bytes inline) already,
+/// and small ones are the common case: a box would add a heap block to each.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Str(StrValue),
     List(Box<crate::list::List>),
-    Hash(Box<crate::hash::Hash>),
-    Set(Box<crate::set::Set>),
-    ZSet(Box<crate::zset::ZSet>),
+    Hash(crate::hash::Hash),
+    Set(crate::set::Set),
+    ZSet(crate::zset::ZSet),
 }
 
 impl Value {
@@ -206,6 +264,22 @@ impl Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_are_as_small_as_a_key() {
+        // A keyspace slot is the key (24 bytes), the value and its
+        // metadata; these sizes are what bench/memory.sh's figures rest on.
+        assert_eq!(std::mem::size_of::<StrValue>(), 24);
+        assert_eq!(std::mem::size_of::<Value>(), 24);
+        assert_eq!(std::mem::size_of::<crate::Entry>(), 40);
+        let short = StrValue::from_bytes(b"value:1234\0\0\0\0\0\0");
+        assert_eq!(short.heap_size(), 0);
+        assert_eq!(short.encoding(), "embstr");
+        assert_eq!(StrValue::from_bytes(&[b'x'; 30]).encoding(), "embstr");
+        assert_eq!(StrValue::from_vec(vec![b'x'; 45]).encoding(), "raw");
+        assert_eq!(StrValue::from_vec(b"-17".to_vec()), StrValue::Int(-17));
+        assert_eq!(StrValue::text(b"17").encoding(), "embstr");
+    }
 
     #[test]
     fn encodings_follow_redis() {

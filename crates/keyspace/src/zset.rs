@@ -1,18 +1,21 @@
 //! Sorted sets: `listpack` while small, `skiplist` beyond, as Redis
 //! reports them.
 //!
-//! - [`ZSet::Listpack`]: one packed byte buffer ([`Packed`]) of entries
-//!   `score (8 bytes) | member length (varint) | member` kept in order
+//! - [`ZSet::Listpack`]: one packed, exact-size byte buffer ([`Packed`])
+//!   of entries `score | member length (varint) | member` kept in order
 //!   (score, then member bytes), walked linearly as Redis walks its
-//!   listpack: one allocation per set, about 10 bytes of overhead per
-//!   member.
+//!   listpack: one allocation per set. A score that is an integer of at
+//!   most 53 bits is a tag byte and a zigzag varint (2 bytes for small
+//!   ranks, as Redis's listpack stores integral scores as integers), any
+//!   other a tag byte and 8 bytes.
 //! - [`ZSet::Skiplist`]: an order-statistic sequence of `(score, member)`
 //!   ([`Ordered`]: sorted chunks of at most 512 pairs, so a rank is a
 //!   binary search plus a sum over chunk lengths, and a range read is a
 //!   seek plus a sequential walk) and a member → score index: the roles
 //!   Redis gives its skiplist (with span counts) and its dict.
-//!   The index is an `IndexMap` so that ZSCAN can use its dense positions
-//!   as cursors (the same guarantee SCAN gives over the keyspace).
+//!   The index is the keyspace's own `KeyTable` (members inline up to 22
+//!   bytes, as in the sequence), whose dense positions ZSCAN uses as
+//!   cursors (the same guarantee SCAN gives over the keyspace).
 //!
 //! A set converts to the skiplist form once it has more than
 //! `zset-max-listpack-entries` members or a member longer than
@@ -24,9 +27,10 @@
 //! ordering by `partial_cmp` is total; `-0` and `0` compare equal, as C's
 //! `<` does in Redis.
 
+use crate::small::SmallBytes;
+use crate::table::KeyTable;
 use crate::types::EncodingLimits;
-use foldhash::fast::RandomState;
-use indexmap::IndexMap;
+use crate::varint;
 use std::cmp::Ordering;
 
 fn cmp_entry(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
@@ -36,12 +40,21 @@ fn cmp_entry(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
     }
 }
 
-/// The small form: entries packed into one buffer, in order.
+/// The small form: entries packed into one buffer, in order. A
+/// `Box<[u8]>` (no spare capacity, 16 bytes inline) so the set is not
+/// boxed again inside `Value`; the entry count is walked for, as the set
+/// is small by construction (`zset-max-listpack-entries`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Packed {
-    buf: Vec<u8>,
-    len: usize,
+    buf: Box<[u8]>,
 }
+
+/// Score tags: an `f64` in 8 bytes follows, or a zigzag varint.
+const SCORE_F64: u8 = 0;
+const SCORE_INT: u8 = 1;
+/// Integral scores up to this magnitude are stored as integers (every
+/// integer up to 2^53 is exactly an f64 and back).
+const SCORE_INT_MAX: f64 = 9_007_199_254_740_992.0;
 
 /// Forward iterator over a [`Packed`] buffer.
 pub struct PackedIter<'a> {
@@ -61,39 +74,44 @@ impl<'a> Iterator for PackedIter<'a> {
 
 /// Decodes the entry at `at`: score, member, offset of the next entry.
 fn read_entry(buf: &[u8], at: usize) -> Option<(f64, &[u8], usize)> {
-    let score = f64::from_le_bytes(buf.get(at..at + 8)?.try_into().ok()?);
-    let mut len = 0usize;
-    let mut shift = 0;
-    let mut i = at + 8;
-    loop {
-        let b = *buf.get(i)?;
-        i += 1;
-        len |= ((b & 0x7f) as usize) << shift;
-        if b & 0x80 == 0 {
-            break;
+    let (score, i) = match *buf.get(at)? {
+        SCORE_INT => {
+            let (z, i) = varint::read(buf, at + 1)?;
+            let n = (z >> 1) as i64 ^ -((z & 1) as i64);
+            (n as f64, i)
         }
-        shift += 7;
-    }
-    let member = buf.get(i..i + len)?;
-    Some((score, member, i + len))
+        _ => (
+            f64::from_le_bytes(buf.get(at + 1..at + 9)?.try_into().ok()?),
+            at + 9,
+        ),
+    };
+    let (len, i) = varint::read(buf, i)?;
+    let end = i.checked_add(usize::try_from(len).ok()?)?;
+    let member = buf.get(i..end)?;
+    Some((score, member, end))
 }
 
 fn write_entry(out: &mut Vec<u8>, score: f64, member: &[u8]) {
     // Redis's listpack keeps a zero score as the integer 0, so a `-0`
     // reads back as `0` while the set is small (the skiplist keeps -0).
     let score = if score == 0.0 { 0.0 } else { score };
-    out.extend_from_slice(&score.to_le_bytes());
-    let mut n = member.len();
-    loop {
-        let b = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(b);
-            break;
-        }
-        out.push(b | 0x80);
+    if score.fract() == 0.0 && score.abs() <= SCORE_INT_MAX {
+        let n = score as i64;
+        out.push(SCORE_INT);
+        varint::put(out, ((n << 1) ^ (n >> 63)) as u64);
+    } else {
+        out.push(SCORE_F64);
+        out.extend_from_slice(&score.to_le_bytes());
     }
+    varint::put(out, member.len() as u64);
     out.extend_from_slice(member);
+}
+
+/// Bytes [`write_entry`] writes.
+fn entry_len(score: f64, member: &[u8]) -> usize {
+    let mut e = Vec::with_capacity(member.len() + 20);
+    write_entry(&mut e, score, member);
+    e.len()
 }
 
 impl Packed {
@@ -102,6 +120,18 @@ impl Packed {
             buf: &self.buf,
             at: 0,
         }
+    }
+
+    fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// Runs `f` on the buffer as a `Vec` (no copy) and stores the result
+    /// back at its exact size.
+    fn edit(&mut self, f: impl FnOnce(&mut Vec<u8>)) {
+        let mut v = std::mem::take(&mut self.buf).into_vec();
+        f(&mut v);
+        self.buf = v.into_boxed_slice();
     }
 
     /// Entries in reverse order (collected: entries only chain forwards,
@@ -132,22 +162,27 @@ impl Packed {
             }
             at = next;
         }
-        let mut e = Vec::with_capacity(member.len() + 10);
+        let mut e = Vec::with_capacity(member.len() + 20);
         write_entry(&mut e, score, member);
-        self.buf.splice(at..at, e);
-        self.len += 1;
+        self.edit(|buf| {
+            buf.reserve_exact(e.len());
+            buf.splice(at..at, e);
+        });
     }
 
     fn remove_range(&mut self, r: std::ops::Range<usize>) {
-        self.buf.drain(r);
-        self.len -= 1;
+        self.edit(|buf| {
+            buf.drain(r);
+        });
     }
 }
 
 /// Pairs per chunk after a split; a chunk splits past twice this.
 const CHUNK: usize = 256;
 
-type Pair = (f64, Box<[u8]>);
+/// A member is a [`SmallBytes`]: up to 22 bytes inline, so most members
+/// cost no heap block of their own in the sequence or in the index.
+type Pair = (f64, SmallBytes);
 
 /// A sorted sequence of pairs kept in chunks: inserting or removing moves
 /// at most one chunk's worth of pointers, and a position is (chunk, index).
@@ -189,7 +224,7 @@ impl Ordered {
         (self.chunks.len(), 0)
     }
 
-    fn insert(&mut self, score: f64, member: Box<[u8]>) {
+    fn insert(&mut self, score: f64, member: SmallBytes) {
         let (mut ci, mut i) = self.lower_entry(score, &member);
         if self.chunks.is_empty() {
             self.chunks.push(Vec::new());
@@ -248,7 +283,7 @@ impl Ordered {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Skiplist {
     order: Ordered,
-    dict: IndexMap<Box<[u8]>, f64, RandomState>,
+    dict: KeyTable<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -372,18 +407,19 @@ impl ZSet {
         if items.len() <= limits.zset_max_listpack_entries
             && max_len <= limits.zset_max_listpack_value
         {
-            let mut p = Packed::default();
+            let size = items.iter().map(|(s, m)| entry_len(*s, m)).sum();
+            let mut buf = Vec::with_capacity(size);
             for (s, m) in &items {
-                write_entry(&mut p.buf, *s, m);
+                write_entry(&mut buf, *s, m);
             }
-            p.len = items.len();
-            ZSet::Listpack(p)
+            ZSet::Listpack(Packed {
+                buf: buf.into_boxed_slice(),
+            })
         } else {
             let mut sl = Skiplist::default();
-            sl.dict.reserve(items.len());
             for (s, m) in items {
-                sl.dict.insert(m.clone(), s);
-                sl.order.insert(s, m);
+                sl.dict.insert(&m, s);
+                sl.order.insert(s, SmallBytes::from_vec(m.into_vec()));
             }
             ZSet::Skiplist(Box::new(sl))
         }
@@ -391,7 +427,7 @@ impl ZSet {
 
     pub fn len(&self) -> usize {
         match self {
-            ZSet::Listpack(p) => p.len,
+            ZSet::Listpack(p) => p.len(),
             ZSet::Skiplist(s) => s.dict.len(),
         }
     }
@@ -409,7 +445,7 @@ impl ZSet {
 
     pub fn heap_size(&self) -> usize {
         match self {
-            ZSet::Listpack(p) => p.buf.capacity(),
+            ZSet::Listpack(p) => p.buf.len(),
             ZSet::Skiplist(s) => s.dict.iter().map(|(m, _)| 2 * m.len() + 80).sum(),
         }
     }
@@ -426,9 +462,8 @@ impl ZSet {
     pub fn convert(&mut self) {
         if let ZSet::Listpack(p) = self {
             let mut sl = Skiplist::default();
-            sl.dict.reserve(p.len);
             for (s, m) in p.iter() {
-                sl.dict.insert(m.into(), s);
+                sl.dict.insert(m, s);
                 sl.order.insert(s, m.into());
             }
             *self = ZSet::Skiplist(Box::new(sl));
@@ -446,7 +481,7 @@ impl ZSet {
                 }
                 return Some(old);
             }
-            if p.len < limits.zset_max_listpack_entries
+            if p.len() < limits.zset_max_listpack_entries
                 && member.len() <= limits.zset_max_listpack_value
             {
                 p.insert_sorted(score, member);
@@ -466,7 +501,7 @@ impl ZSet {
                     Some(old)
                 }
                 None => {
-                    sl.dict.insert(member.into(), score);
+                    sl.dict.insert(member, score);
                     sl.order.insert(score, member.into());
                     None
                 }
@@ -625,6 +660,47 @@ impl ZSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listpack_scores_round_trip_exactly_whatever_their_form() {
+        let l = EncodingLimits::default();
+        let scores = [
+            0.0,
+            1.0,
+            -1.0,
+            42.0,
+            -1e15,
+            SCORE_INT_MAX,
+            -SCORE_INT_MAX,
+            SCORE_INT_MAX * 2.0,
+            0.5,
+            -3.25,
+            1e300,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+        ];
+        let mut z = ZSet::default();
+        for (i, s) in scores.iter().enumerate() {
+            z.insert(format!("m{i}").as_bytes(), *s, &l);
+        }
+        assert_eq!(z.encoding(), "listpack");
+        assert_eq!(z.len(), scores.len());
+        for (i, s) in scores.iter().enumerate() {
+            assert_eq!(
+                z.score(format!("m{i}").as_bytes()).map(f64::to_bits),
+                Some(s.to_bits())
+            );
+        }
+        // Small integral scores cost two bytes, others nine.
+        let mut small = ZSet::default();
+        small.insert(b"a", 7.0, &l);
+        assert_eq!(small.heap_size(), 2 + 1 + 1);
+        let mut frac = ZSet::default();
+        frac.insert(b"a", 7.5, &l);
+        assert_eq!(frac.heap_size(), 9 + 1 + 1);
+        assert_eq!(std::mem::size_of::<ZSet>(), 16);
+    }
 
     fn limits(entries: usize) -> EncodingLimits {
         EncodingLimits {

@@ -23,6 +23,14 @@ use crate::cmd::Argv;
 pub trait JournalSink {
     /// Receives one command in RESP form, to apply to database `db`.
     fn append(&mut self, db: usize, command: &[u8]);
+
+    /// Whether the sink keeps what it is given at the moment. When no sink
+    /// does (no replica has ever attached and there is no AOF), the journal
+    /// does not encode effects at all, as Redis does not feed a backlog it
+    /// has not created: about a sixth of a SET's instructions.
+    fn active(&self) -> bool {
+        true
+    }
 }
 
 #[derive(Default)]
@@ -56,8 +64,16 @@ impl Journal {
         self.pending.extend_from_slice(b"\r\n");
     }
 
+    /// Whether any sink would keep an effect recorded now.
+    fn wanted(&self) -> bool {
+        self.sinks.iter().any(|s| s.active())
+    }
+
     /// Records `args` as an effect on database `db`.
     pub fn propagate(&mut self, db: usize, args: &[&[u8]]) {
+        if !self.wanted() {
+            return;
+        }
         let start = self.pending.len();
         self.encode_header(args.len());
         for a in args {
@@ -68,6 +84,9 @@ impl Journal {
 
     /// Records the request itself as its effect.
     pub fn propagate_argv(&mut self, db: usize, argv: Argv) {
+        if !self.wanted() {
+            return;
+        }
         let start = self.pending.len();
         self.encode_header(argv.len());
         for a in argv.iter() {
@@ -121,5 +140,42 @@ impl JournalSink for Capture {
                 .collect();
             self.0.borrow_mut().push((db, args));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink that keeps nothing, like the replication feed before the
+    /// first replica.
+    struct Idle(std::rc::Rc<std::cell::Cell<usize>>);
+
+    impl JournalSink for Idle {
+        fn append(&mut self, _db: usize, _command: &[u8]) {
+            self.0.set(self.0.get() + 1);
+        }
+
+        fn active(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn effects_nobody_keeps_are_not_encoded() {
+        let calls = std::rc::Rc::new(std::cell::Cell::new(0));
+        let mut j = Journal::default();
+        j.add_sink(Box::new(Idle(calls.clone())));
+        j.propagate(0, &[b"DEL", b"k"]);
+        j.end_command(true);
+        assert_eq!((calls.get(), j.released, j.pending.len()), (0, 0, 0));
+
+        // One interested sink is enough: every sink gets the effect.
+        let capture = Capture::default();
+        j.add_sink(Box::new(capture.clone()));
+        j.propagate(0, &[b"DEL", b"k"]);
+        j.end_command(true);
+        assert_eq!(calls.get(), 1);
+        assert_eq!(capture.0.borrow().len(), 1);
     }
 }

@@ -374,9 +374,7 @@ fn bitop(ctx: &mut Ctx) {
                 Some(keyspace::Value::Str(StrValue::Int(n))) => {
                     Cow::Owned(n.to_string().into_bytes())
                 }
-                Some(keyspace::Value::Str(StrValue::Bytes { data, .. })) => {
-                    Cow::Borrowed(&data[..])
-                }
+                Some(keyspace::Value::Str(s)) => Cow::Borrowed(s.bytes().unwrap_or_default()),
                 #[allow(unreachable_patterns)]
                 _ => Cow::Borrowed(&[][..]),
             })

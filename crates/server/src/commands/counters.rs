@@ -50,7 +50,7 @@ fn decrby(ctx: &mut Ctx) {
 fn as_i64(s: &StrValue) -> Option<i64> {
     match s {
         StrValue::Int(n) => Some(*n),
-        StrValue::Bytes { data, .. } => resp::parse_i64(data),
+        other => other.bytes().and_then(resp::parse_i64),
     }
 }
 
@@ -91,10 +91,7 @@ fn incr_by(ctx: &mut Ctx, delta: i64) {
 /// The value INCRBYFLOAT stores: text (embstr/raw), never int-encoded,
 /// as Redis stores it.
 fn float_text(text: &[u8]) -> StrValue {
-    StrValue::Bytes {
-        raw: text.len() > keyspace::value::EMBSTR_MAX,
-        data: text.to_vec(),
-    }
+    StrValue::text(text)
 }
 
 /// INCRBYFLOAT key increment: the new value as text; the TTL is kept. A
@@ -109,7 +106,7 @@ fn incrbyfloat(ctx: &mut Ctx) {
             let value = match cur.as_deref() {
                 None => Some(LongDouble::from_i64(0)),
                 Some(StrValue::Int(n)) => Some(LongDouble::from_i64(*n)),
-                Some(StrValue::Bytes { data, .. }) => LongDouble::parse(data),
+                Some(other) => other.bytes().and_then(LongDouble::parse),
             };
             match (value, incr) {
                 (Some(v), Some(i)) => match v.checked_add(&i) {

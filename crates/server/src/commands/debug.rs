@@ -165,12 +165,8 @@ pub fn entry_usage(key: &[u8], e: &Entry) -> usize {
     let value = match &e.value {
         Value::Str(s) => match s {
             keyspace::StrValue::Int(_) => OBJ_HEADER,
-            keyspace::StrValue::Bytes { data, raw: false } => {
-                size_class(OBJ_HEADER + 3 + data.len() + 1)
-            }
-            keyspace::StrValue::Bytes { data, raw: true } => {
-                OBJ_HEADER + size_class(data.capacity().max(data.len()) + 9)
-            }
+            s if !s.is_raw() => size_class(OBJ_HEADER + 3 + s.len() + 1),
+            s => OBJ_HEADER + size_class(s.capacity() + 9),
         },
         other => OBJ_HEADER + other.heap_size(),
     };

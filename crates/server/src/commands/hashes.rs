@@ -77,8 +77,7 @@ fn update_hash<R>(
             let r = f(&mut h, &limits);
             if !h.is_empty() {
                 let lru = ctx.srv.lru_clock;
-                ctx.db()
-                    .insert(key, Value::Hash(Box::new(h)), NO_EXPIRE, lru);
+                ctx.db().insert(key, Value::Hash(h), NO_EXPIRE, lru);
             }
             Ok(r)
         }

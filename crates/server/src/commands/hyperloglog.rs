@@ -44,8 +44,10 @@ impl Refused {
 /// `isHLLObjectOrReply` does; an integer-encoded string never is.
 fn check(value: &Value) -> Result<&[u8], Refused> {
     match value {
-        Value::Str(StrValue::Bytes { data, .. }) if hll::looks_valid(data) => Ok(data),
-        Value::Str(_) => Err(Refused::NotHll),
+        Value::Str(s) => match s.bytes() {
+            Some(data) if hll::looks_valid(data) => Ok(data),
+            _ => Err(Refused::NotHll),
+        },
         #[allow(unreachable_patterns)]
         _ => Err(Refused::WrongType),
     }
@@ -250,9 +252,10 @@ fn pfdebug(ctx: &mut Ctx) {
                 let db = client.db;
                 let out = &mut client.out;
                 out.array(hll::REGISTERS);
-                if let Some(Value::Str(StrValue::Bytes { data, .. })) =
-                    srv.dbs[db].get(key).map(|e| &e.value)
-                {
+                if let Some(data) = srv.dbs[db].get(key).and_then(|e| match &e.value {
+                    Value::Str(s) => s.bytes(),
+                    _ => None,
+                }) {
                     for r in hll::dense_registers(data) {
                         out.int(i64::from(r));
                     }

@@ -102,8 +102,7 @@ fn store_result(ctx: &mut Ctx, dst: &[u8], result: Set, event: &str) {
         // Redis's setKey looks the destination up first (lazy expiry).
         ctx.lookup_write(dst);
         let lru = ctx.srv.lru_clock;
-        ctx.db()
-            .insert(dst, Value::Set(Box::new(result)), NO_EXPIRE, lru);
+        ctx.db().insert(dst, Value::Set(result), NO_EXPIRE, lru);
         ctx.modified(dst);
         ctx.notify(class::SET, event, dst);
         ctx.dirty(1);

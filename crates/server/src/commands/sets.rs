@@ -109,8 +109,7 @@ fn sadd(ctx: &mut Ctx) {
             let mut set = Set::new();
             let n = argv.from(2).filter(|m| set.add(m, max)).count();
             let lru = ctx.srv.lru_clock;
-            ctx.db()
-                .insert(key, Value::Set(Box::new(set)), NO_EXPIRE, lru);
+            ctx.db().insert(key, Value::Set(set), NO_EXPIRE, lru);
             n
         }
     };
@@ -190,8 +189,7 @@ fn smove(ctx: &mut Ctx) {
         let mut set = Set::new();
         set.add(member, max);
         let lru = ctx.srv.lru_clock;
-        ctx.db()
-            .insert(dst, Value::Set(Box::new(set)), NO_EXPIRE, lru);
+        ctx.db().insert(dst, Value::Set(set), NO_EXPIRE, lru);
         true
     };
     ctx.modified(src);
@@ -224,7 +222,7 @@ fn smismember(ctx: &mut Ctx) {
     let (db, master) = (client.db, client.is_master());
     let set = match srv.lookup_read(db, argv.get(1), master).map(|e| &e.value) {
         None => None,
-        Some(Value::Set(s)) => Some(&**s),
+        Some(Value::Set(s)) => Some(s),
         Some(_) => return ctx.err(errors::WRONGTYPE),
     };
     let out = &mut client.out;

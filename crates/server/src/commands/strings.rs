@@ -39,7 +39,8 @@ pub const COMMANDS: &[(&str, Handler)] = &[
 pub fn reply_str(out: &mut resp::Reply, s: &StrValue) {
     match s {
         StrValue::Int(n) => out.bulk_int(*n),
-        StrValue::Bytes { data, .. } => out.bulk(data),
+        StrValue::Bytes(b) => out.bulk(b),
+        StrValue::Raw(v) => out.bulk(v),
     }
 }
 

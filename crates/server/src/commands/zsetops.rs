@@ -73,7 +73,7 @@ fn set_members(s: &Set) -> Vec<(f64, Box<[u8]>)> {
             .iter()
             .map(|n| (1.0, itoa::Buffer::new().format(n).as_bytes().into()))
             .collect(),
-        Set::Table(t) => t.iter().map(|m| (1.0, m.clone())).collect(),
+        Set::Table(t) => t.iter().map(|m| (1.0, Box::from(&**m))).collect(),
     }
 }
 

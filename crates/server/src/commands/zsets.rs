@@ -76,8 +76,7 @@ pub fn store_result(ctx: &mut Ctx, dst: &[u8], items: Vec<(f64, Box<[u8]>)>, eve
     if n > 0 {
         let z = ZSet::from_sorted(items, &ctx.srv.encoding_limits);
         let lru = ctx.srv.lru_clock;
-        ctx.db()
-            .insert(dst, Value::ZSet(Box::new(z)), NO_EXPIRE, lru);
+        ctx.db().insert(dst, Value::ZSet(z), NO_EXPIRE, lru);
         ctx.out().int(n as i64);
         ctx.modified(dst);
         ctx.notify(class::ZSET, event, dst);
@@ -332,8 +331,7 @@ pub fn zadd_args(ctx: &mut Ctx, args: &[&[u8]], mut f: AddFlags) -> u64 {
         }
         let z = ZSet::with_hint(elements, max_len, &limits);
         let lru = ctx.srv.lru_clock;
-        ctx.db()
-            .insert(key, Value::ZSet(Box::new(z)), NO_EXPIRE, lru);
+        ctx.db().insert(key, Value::ZSet(z), NO_EXPIRE, lru);
     }
     let (mut added, mut updated) = (0, 0);
     let mut last = None;

@@ -52,7 +52,7 @@ pub fn to_value(v: RdbValue, limits: &EncodingLimits) -> Result<Value, String> {
             for (f, x) in &pairs {
                 h.set(f, x, limits);
             }
-            Value::Hash(Box::new(h))
+            Value::Hash(h)
         }
         RdbValue::List(items) => Value::List(Box::new(List::from_items(
             items.iter().map(|v| v.as_slice()),
@@ -62,7 +62,7 @@ pub fn to_value(v: RdbValue, limits: &EncodingLimits) -> Result<Value, String> {
             for m in &members {
                 set.add(m, limits.set_max_intset_entries);
             }
-            Value::Set(Box::new(set))
+            Value::Set(set)
         }
         RdbValue::ZSet(items) => {
             let mut z = ZSet::new();
@@ -72,7 +72,7 @@ pub fn to_value(v: RdbValue, limits: &EncodingLimits) -> Result<Value, String> {
                 }
                 z.insert(m, *score, limits);
             }
-            Value::ZSet(Box::new(z))
+            Value::ZSet(z)
         }
     })
 }

@@ -168,6 +168,14 @@ impl JournalSink for FeedSink {
     fn append(&mut self, db: usize, command: &[u8]) {
         self.0.borrow_mut().feed_command(db, command);
     }
+
+    /// `feed_command` drops everything until the first replica creates
+    /// the backlog, and while this server proxies its master's stream.
+    fn active(&self) -> bool {
+        self.0
+            .try_borrow()
+            .map_or(true, |f| f.backlog.is_some() && !f.proxy)
+    }
 }
 
 /// A client blocked in `WAIT` for `numreplicas` acknowledgements of

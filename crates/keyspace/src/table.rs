@@ -1,0 +1,264 @@
+//! [`KeyTable`]: the map under each database — an insertion-ordered hash
+//! map from key to value that stores entries in one dense vector and
+//! removes by `swap_remove`, as `IndexMap` does (`db.rs` explains why SCAN
+//! and the snapshot walk rely on exactly that), but laid out for a cache
+//! with millions of small keys:
+//!
+//! - a slot is the key (a [`SmallBytes`], inline up to 22 bytes) and the
+//!   value side by side: no heap block per key, and no stored hash (an
+//!   `IndexMap` keeps a 64-bit hash per entry; we re-hash the key on the
+//!   rare occasions the index needs it: growth and removal);
+//! - the index is a `hashbrown` table of `u32` positions (5 bytes a
+//!   bucket with its control byte, against 9 for `usize`);
+//! - the slot vector grows by half its size rather than doubling, so at
+//!   most a third of it is spare (untouched spare capacity costs no RSS,
+//!   but it counts in `used_memory`, which `maxmemory` compares against).
+//!
+//! Positions are `u32`: a table holds at most 2^32 - 1 entries, which at
+//! 64 bytes a keyspace slot is 256 GB of slots alone.
+
+use crate::small::SmallBytes;
+use foldhash::fast::RandomState;
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
+
+#[derive(Clone)]
+pub struct KeyTable<V> {
+    slots: Vec<(SmallBytes, V)>,
+    index: HashTable<u32>,
+    hasher: RandomState,
+}
+
+impl<V> Default for KeyTable<V> {
+    fn default() -> Self {
+        KeyTable {
+            slots: Vec::new(),
+            index: HashTable::new(),
+            hasher: RandomState::default(),
+        }
+    }
+}
+
+/// Map equality, whatever the order (as `IndexMap`'s).
+impl<V: PartialEq> PartialEq for KeyTable<V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
+    }
+}
+
+impl<V: std::fmt::Debug> std::fmt::Debug for KeyTable<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.slots.iter().map(|(k, v)| (k, v)))
+            .finish()
+    }
+}
+
+impl<V> KeyTable<V> {
+    #[inline]
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// An empty table with room for `n` entries.
+    pub fn with_capacity(n: usize) -> Self {
+        KeyTable {
+            slots: Vec::with_capacity(n),
+            index: HashTable::with_capacity(n),
+            hasher: RandomState::default(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Slots allocated (the index may hold a different number of buckets).
+    pub fn capacity(&self) -> usize {
+        self.slots.capacity()
+    }
+
+    /// Position of `key`.
+    #[inline]
+    pub fn get_index_of(&self, key: &[u8]) -> Option<usize> {
+        let h = self.hash(key);
+        let slots = &self.slots;
+        self.index
+            .find(h, |&i| {
+                slots
+                    .get(i as usize)
+                    .is_some_and(|(k, _)| k.as_slice() == key)
+            })
+            .map(|&i| i as usize)
+    }
+
+    #[inline]
+    pub fn get(&self, key: &[u8]) -> Option<&V> {
+        let i = self.get_index_of(key)?;
+        self.slots.get(i).map(|(_, v)| v)
+    }
+
+    #[inline]
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
+        let i = self.get_index_of(key)?;
+        self.slots.get_mut(i).map(|(_, v)| v)
+    }
+
+    pub fn get_key_value(&self, key: &[u8]) -> Option<(&SmallBytes, &V)> {
+        let i = self.get_index_of(key)?;
+        self.get_index(i)
+    }
+
+    pub fn contains_key(&self, key: &[u8]) -> bool {
+        self.get_index_of(key).is_some()
+    }
+
+    #[inline]
+    pub fn get_index(&self, i: usize) -> Option<(&SmallBytes, &V)> {
+        self.slots.get(i).map(|(k, v)| (k, v))
+    }
+
+    #[inline]
+    pub fn get_index_mut(&mut self, i: usize) -> Option<(&SmallBytes, &mut V)> {
+        self.slots.get_mut(i).map(|(k, v)| (&*k, v))
+    }
+
+    /// Inserts `key` or replaces its value; returns the previous value.
+    /// A new key goes to the end (the position SCAN's argument needs).
+    pub fn insert(&mut self, key: &[u8], value: V) -> Option<V> {
+        let h = self.hash(key);
+        let slots = &mut self.slots;
+        if let Some(&i) = self.index.find(h, |&i| {
+            slots
+                .get(i as usize)
+                .is_some_and(|(k, _)| k.as_slice() == key)
+        }) {
+            if let Some((_, v)) = slots.get_mut(i as usize) {
+                return Some(std::mem::replace(v, value));
+            }
+        }
+        if slots.len() == slots.capacity() {
+            slots.reserve_exact((slots.len() / 2).max(16));
+        }
+        let pos = slots.len() as u32;
+        slots.push((SmallBytes::new(key), value));
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index.insert_unique(h, pos, |&i| {
+            slots
+                .get(i as usize)
+                .map_or(0, |(k, _)| hasher.hash_one(k.as_slice()))
+        });
+        None
+    }
+
+    /// Removes the entry at position `i`; the last entry takes its place.
+    pub fn swap_remove_index(&mut self, i: usize) -> Option<(SmallBytes, V)> {
+        let last = self.slots.len().checked_sub(1)?;
+        let h = self.hash(self.slots.get(i)?.0.as_slice());
+        if let Ok(e) = self.index.find_entry(h, |&x| x as usize == i) {
+            e.remove();
+        }
+        if i != last {
+            let hl = self.hash(self.slots[last].0.as_slice());
+            if let Some(x) = self.index.find_mut(hl, |&x| x as usize == last) {
+                *x = i as u32;
+            }
+        }
+        Some(self.slots.swap_remove(i))
+    }
+
+    pub fn swap_remove(&mut self, key: &[u8]) -> Option<V> {
+        let i = self.get_index_of(key)?;
+        self.swap_remove_index(i).map(|(_, v)| v)
+    }
+
+    /// Shrinks both the slots and the index to hold `min` entries.
+    pub fn shrink_to(&mut self, min: usize) {
+        self.slots.shrink_to(min);
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index.shrink_to(min, |&i| {
+            slots
+                .get(i as usize)
+                .map_or(0, |(k, _)| hasher.hash_one(k.as_slice()))
+        });
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&SmallBytes, &V)> {
+        self.slots.iter().map(|(k, v)| (k, v))
+    }
+
+    /// The entries in storage order, as a nameable iterator type.
+    pub fn slots(&self) -> std::slice::Iter<'_, (SmallBytes, V)> {
+        self.slots.iter()
+    }
+
+    /// Bytes allocated by the table itself (slots and index), not by what
+    /// the values point to.
+    pub fn table_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<(SmallBytes, V)>()
+            + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn behaves_like_a_map_under_random_inserts_and_removes() {
+        let mut t: KeyTable<u64> = KeyTable::default();
+        let mut model: HashMap<Vec<u8>, u64> = HashMap::new();
+        let mut x: u64 = 7;
+        for step in 0..20_000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let key = format!("k{}{}", x >> 60, "p".repeat((x >> 56 & 31) as usize));
+            match x >> 40 & 3 {
+                0 | 1 => assert_eq!(
+                    t.insert(key.as_bytes(), step),
+                    model.insert(key.into_bytes(), step)
+                ),
+                2 => assert_eq!(t.swap_remove(key.as_bytes()), model.remove(key.as_bytes())),
+                _ => {
+                    if !t.is_empty() {
+                        let i = (x as usize) % t.len();
+                        let (k, v) = t.swap_remove_index(i).unwrap();
+                        assert_eq!(model.remove(&*k), Some(v));
+                    }
+                }
+            }
+            assert_eq!(t.len(), model.len());
+        }
+        for (k, v) in &model {
+            assert_eq!(t.get(k), Some(v));
+        }
+        for (i, (k, _)) in t.iter().enumerate() {
+            assert_eq!(t.get_index_of(k), Some(i));
+        }
+        t.shrink_to(0);
+        for (k, v) in &model {
+            assert_eq!(t.get(k), Some(v));
+        }
+    }
+
+    #[test]
+    fn new_keys_are_appended_and_removal_moves_the_last_into_the_hole() {
+        let mut t: KeyTable<u8> = KeyTable::default();
+        for (i, k) in [b"a", b"b", b"c", b"d"].iter().enumerate() {
+            t.insert(*k, i as u8);
+        }
+        assert_eq!(t.get_index(3).map(|(k, _)| k.to_vec()), Some(b"d".to_vec()));
+        t.swap_remove(b"b");
+        assert_eq!(t.get_index(1).map(|(k, _)| k.to_vec()), Some(b"d".to_vec()));
+        assert_eq!(t.get_index_of(b"d"), Some(1));
+        // Replacing a value keeps the position.
+        t.insert(b"a", 9);
+        assert_eq!(t.get_index(0).map(|(_, v)| *v), Some(9));
+    }
+}
