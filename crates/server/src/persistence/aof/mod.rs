@@ -113,6 +113,12 @@ impl JournalSink for AofSink {
     fn append(&mut self, db: usize, command: &[u8]) {
         self.0.borrow_mut().append(db, command);
     }
+
+    /// Only while the AOF records (on, or a rewrite turning it on): with
+    /// no replica and no AOF the journal need not encode anything.
+    fn active(&self) -> bool {
+        self.0.borrow().on
+    }
 }
 
 /// A rewrite in progress.
