@@ -26,8 +26,9 @@ fn scan_returns_every_key_present_throughout_while_another_client_writes() {
     // Another connection deletes churn keys and adds new ones for as long
     // as the scan runs, so entries keep moving inside the keyspace.
     let stop = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let writer = {
-        let stop = stop.clone();
+        let (stop, progress) = (stop.clone(), progress.clone());
         let mut w = s.client();
         std::thread::spawn(move || {
             let mut i = 0u64;
@@ -39,10 +40,18 @@ fn scan_returns_every_key_present_throughout_while_another_client_writes() {
                     i += 1;
                 }
                 let _: () = p.query(&mut w).expect("churn");
+                progress.store(i, Ordering::Relaxed);
             }
             i
         })
     };
+    // On a loaded machine the writer thread may start late: the scan
+    // begins once it is writing, so the keyspace moves during the scan.
+    crate::harness::wait_for(
+        "the writer running",
+        std::time::Duration::from_secs(20),
+        || progress.load(Ordering::Relaxed) > 0,
+    );
 
     let mut seen = HashSet::new();
     let mut cursor = "0".to_string();
