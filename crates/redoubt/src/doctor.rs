@@ -21,7 +21,8 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 const USAGE: &str =
-    "Usage: redoubt doctor [--password P] [--sentinel HOST:PORT]... [--master-name NAME]
+    "Usage: redoubt doctor [--password P] [--sentinel HOST:PORT]... [--sentinel-password P]
+                      [--master-name NAME]
                       [--json] [--write-rate BYTES/s] [--max-outage SECS] [--sample-ms 1000]
                       [--full-sync-time SECS] [--max-lag BYTES] HOST:PORT ...
 Checks the servers (replicas are discovered from their master) and sentinels given,
@@ -33,6 +34,7 @@ Exit code: 0 nothing found, 1 warnings, 2 errors.";
 
 const VALUED: &[&str] = &[
     "password",
+    "sentinel-password",
     "sentinel",
     "master-name",
     "write-rate",
@@ -196,6 +198,7 @@ pub fn main(args: &[String]) -> i32 {
         &f.positional,
         &f.all("sentinel"),
         f.get("password"),
+        f.get("sentinel-password"),
         f.get("master-name"),
         sample,
         opts,
@@ -381,8 +384,14 @@ fn addr_of(m: &BTreeMap<String, String>) -> String {
     )
 }
 
-async fn inspect_sentinel(addr: &str, only: Option<&str>) -> Result<Vec<SentinelView>, String> {
-    let mut c = Client::connect_timeout(addr, TIMEOUT)
+async fn inspect_sentinel(
+    addr: &str,
+    password: Option<&str>,
+    only: Option<&str>,
+) -> Result<Vec<SentinelView>, String> {
+    // Sentinels with `requirepass` need their own password (Redis's
+    // `sentinel-pass` is usually not the servers' one).
+    let mut c = Client::connect_auth(addr, password, TIMEOUT)
         .await
         .map_err(|e| e.to_string())?;
     let masters = c
@@ -442,6 +451,7 @@ pub async fn collect(
     given: &[String],
     sentinels: &[&str],
     password: Option<&str>,
+    sentinel_password: Option<&str>,
     master_name: Option<&str>,
     sample: Duration,
     opts: Options,
@@ -453,7 +463,7 @@ pub async fn collect(
     };
     let mut todo: Vec<(String, bool)> = given.iter().map(|a| (a.clone(), true)).collect();
     for sa in sentinels {
-        match inspect_sentinel(sa, master_name).await {
+        match inspect_sentinel(sa, sentinel_password, master_name).await {
             Ok(views) => {
                 for v in &views {
                     if let Some(m) = &v.master_addr {

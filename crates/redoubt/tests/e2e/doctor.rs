@@ -536,3 +536,36 @@ fn doctor_finds_a_sentinel_announcing_an_address_nobody_can_reach() {
     assert!(r.json.contains("sentinel announce-ip"), "{}", r.json);
     let _ = std::fs::remove_dir_all(&t.spec.dir);
 }
+
+/// A sentinel with `requirepass`: `--sentinel-password` lets doctor read
+/// it; without it the sentinel is reported as one it cannot inspect.
+#[test]
+fn doctor_reads_a_password_protected_sentinel_with_sentinel_password() {
+    let _heavy = heavy();
+    let master = ServerHandle::start(Flavor::Redoubt, &[]);
+    let conf = format!(
+        "sentinel monitor mymaster 127.0.0.1 {} 1\nrequirepass sentinel-pw\n",
+        master.port
+    );
+    let sentinel = ServerHandle::start_sentinel(Flavor::Redoubt, &conf, &[]);
+    let s = format!("127.0.0.1:{}", sentinel.port);
+    let m = addr(&master);
+    let without = doctor(&["--sentinel", &s, &m, "--sample-ms", "100"]);
+    assert!(
+        without.json.contains("NOAUTH") || without.json.contains("uthentication"),
+        "the refusal is reported: {}",
+        without.json
+    );
+    let with = doctor(&[
+        "--sentinel",
+        &s,
+        "--sentinel-password",
+        "sentinel-pw",
+        &m,
+        "--sample-ms",
+        "100",
+    ]);
+    assert!(!with.json.contains("NOAUTH"), "{}", with.json);
+    // Read through the sentinel: the master is known to be Sentinel-managed.
+    with.assert_has("min-replicas");
+}
