@@ -111,10 +111,7 @@ impl Out {
     }
 
     fn fsync(&mut self, shared: &WriterShared) {
-        if let Err(e) = self.file.sync_data() {
-            log_warning!("Error syncing the AOF file: {}", strerror(&e));
-            *shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) = strerror(&e);
-            shared.write_ok.store(false, Ordering::SeqCst);
+        if !fsync_file(&self.file, shared) {
             Out::fatal_if_always(shared);
         }
         self.dirty = false;
@@ -181,6 +178,20 @@ impl Out {
     }
 }
 
+/// Fsyncs `f`; a failure is logged and recorded for INFO and MISCONF.
+/// Returns whether it succeeded.
+fn fsync_file(f: &File, shared: &WriterShared) -> bool {
+    match f.sync_data() {
+        Ok(()) => true,
+        Err(e) => {
+            log_warning!("Error syncing the AOF file: {}", strerror(&e));
+            *shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) = strerror(&e);
+            shared.write_ok.store(false, Ordering::SeqCst);
+            false
+        }
+    }
+}
+
 /// Background fsyncs: the once-a-second fsync of `everysec` and the final
 /// fsync of a file a rewrite leaves run here, so the writer goes on
 /// writing (and replies go on flowing) while the disk flushes, as Redis's
@@ -201,11 +212,7 @@ impl BgFsync {
             .spawn(move || {
                 for f in rx {
                     shared.fsync_pending.store(true, Ordering::SeqCst);
-                    if let Err(e) = f.sync_data() {
-                        log_warning!("Error syncing the AOF file: {}", strerror(&e));
-                        *shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) = strerror(&e);
-                        shared.write_ok.store(false, Ordering::SeqCst);
-                    }
+                    fsync_file(&f, &shared);
                     drop(f);
                     shared.fsync_pending.store(false, Ordering::SeqCst);
                     flag.store(false, Ordering::SeqCst);
@@ -296,7 +303,9 @@ pub fn writer_thread(rx: std::sync::mpsc::Receiver<Msg>, shared: Arc<WriterShare
                             out.last_fsync = Instant::now();
                         }
                         _ => {
-                            let _ = old.sync_data();
+                            if !fsync_file(&old, &shared) {
+                                Out::fatal_if_always(&shared);
+                            }
                             out.dirty = false;
                         }
                     }
