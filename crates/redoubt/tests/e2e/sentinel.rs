@@ -655,14 +655,7 @@ pub fn loss_run(server: Flavor, sentinel: Flavor, rounds: usize) -> LossReport {
         wait_for("a replica online", Duration::from_secs(30), || {
             info_field(master, "replication", "slave0").is_some_and(|v| v.contains("state=online"))
         });
-        wait_for("failover over everywhere", Duration::from_secs(30), || {
-            f.sentinels.iter().all(|s| {
-                let m = sentinel_master(s.port);
-                m.get("port").map(String::as_str) == Some(&master.to_string())
-                    && m.get("flags")
-                        .is_some_and(|fl| !fl.contains("failover_in_progress"))
-            })
-        });
+        f.wait_settled(master, Duration::from_secs(30));
         std::thread::sleep(Duration::from_millis(300));
         let idx = f
             .servers
