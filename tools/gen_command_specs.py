@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerates crates/server/src/commands/specs.rs from a real Redis 7.0.
+"""Regenerates crates/command-meta/src/specs.rs from a real Redis 7.0.
 
 The command table is data (STYLE.md): names, arity, flags, ACL categories,
 key specifications, tips, group and version of every Redis 7.0 command, as
@@ -122,7 +122,7 @@ def main():
         print("//! 7.0.15 (COMMAND INFO and COMMAND DOCS). Do not edit by hand: regenerate.")
         print()
         print("#![allow(unused_imports)]")
-        print("use server::cmd::{BeginSearch, CommandMeta, FindKeys, KeySpec};")
+        print("use command_meta::{BeginSearch, CommandMeta, FindKeys, KeySpec};")
         print()
         print("pub static SPECS: &[CommandMeta] = &[")
         for i in infos:
@@ -134,7 +134,7 @@ def main():
     print("//! COMMAND DOCS). Do not edit by hand: regenerate. A command is served only")
     print("//! when a family file registers a handler for its name.")
     print()
-    print("use crate::cmd::{BeginSearch, CommandMeta, FindKeys, KeySpec};")
+    print("use crate::{BeginSearch, CommandMeta, FindKeys, KeySpec};")
     print()
     print("pub static ALL: &[CommandMeta] = &[")
     for i in infos:

@@ -162,7 +162,7 @@ fn run_main(args: &[String], mode: Option<&'static server::mode::Mode>) -> i32 {
             return 1;
         }
     };
-    server::run(config)
+    server::run(config, families::FAMILIES)
 }
 
 fn main() {

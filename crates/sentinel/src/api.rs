@@ -1018,7 +1018,7 @@ fn info(ctx: &mut Ctx) {
             }
         }
     }
-    let mut text = server::commands::info::render(ctx.srv, &wanted);
+    let mut text = server::info::render(ctx.srv, &wanted);
     if wanted.contains(&"sentinel") {
         with_state(ctx, |_, st| {
             if !text.is_empty() {

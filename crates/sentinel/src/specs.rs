@@ -3,7 +3,7 @@
 //! 7.0.15 (COMMAND INFO and COMMAND DOCS). Do not edit by hand: regenerate.
 
 #![allow(unused_imports)]
-use server::cmd::{BeginSearch, CommandMeta, FindKeys, KeySpec};
+use command_meta::{BeginSearch, CommandMeta, FindKeys, KeySpec};
 
 pub static SPECS: &[CommandMeta] = &[CommandMeta {
     name: "sentinel",

@@ -21,16 +21,30 @@
 //!   ([`time_out`], [`unblock_with`], [`unblock`]).
 
 use crate::client::Client;
-use crate::cmd::{self, Argv, Ctx};
+use crate::cmd::{self, Ctx};
 use crate::errors;
 use crate::server::Server;
+use command_meta::Argv;
 use keyspace::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Range;
 
+/// The kind of data a blocked client waits for. A ready key only serves
+/// waiters of its own type (a list serves BLPOP, not BZPOPMIN), as in
+/// Redis; the kind is recorded when the client blocks, so serving needs
+/// no knowledge of command names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitFor {
+    List,
+    ZSet,
+    /// Replica acknowledgements (`WAIT`): no key, served by replication.
+    Replicas,
+}
+
 /// What a blocked client waits for, and the request to run when it can.
 #[derive(Debug, Clone)]
 pub struct Blocked {
+    pub on: WaitFor,
     pub db: usize,
     pub keys: Vec<Vec<u8>>,
     /// Unix ms after which the wait ends with a null reply; 0 = never.
@@ -113,7 +127,7 @@ pub fn may_block(ctx: &Ctx) -> bool {
 
 /// Blocks the calling client on the keys at argument positions `keys`
 /// until `deadline_ms` (0 = forever). The handler writes no reply.
-pub fn block(ctx: &mut Ctx, keys: Range<usize>, deadline_ms: i64) {
+pub fn block(ctx: &mut Ctx, on: WaitFor, keys: Range<usize>, deadline_ms: i64) {
     let db = ctx.client.db;
     let mut names: Vec<Vec<u8>> = Vec::with_capacity(keys.len());
     for i in keys {
@@ -134,6 +148,7 @@ pub fn block(ctx: &mut Ctx, keys: Range<usize>, deadline_ms: i64) {
     }
     ctx.srv.blocking.blocked_clients += 1;
     ctx.client.blocked = Some(Blocked {
+        on,
         db,
         keys: names,
         deadline_ms,
@@ -245,25 +260,25 @@ pub fn remaining_ms(c: &Client, now_ms: i64) -> Option<u64> {
     (b.deadline_ms != 0).then(|| b.deadline_ms.saturating_sub(now_ms).max(0) as u64)
 }
 
-/// Whether `key` of `db` holds live data a waiter can take: `Some(true)`
-/// for a non-empty sorted set, `Some(false)` for a non-empty list.
-fn ready_kind(srv: &Server, db: usize, key: &[u8]) -> Option<bool> {
+/// Which waiters `key` of `db` can serve: a non-empty list or sorted set
+/// that is live.
+fn ready_kind(srv: &Server, db: usize, key: &[u8]) -> Option<WaitFor> {
     let e = srv.dbs[db].get(key)?;
     if e.is_expired(srv.now_ms) {
         return None;
     }
     match &e.value {
-        Value::List(l) if !l.is_empty() => Some(false),
-        Value::ZSet(z) if !z.is_empty() => Some(true),
+        Value::List(l) if !l.is_empty() => Some(WaitFor::List),
+        Value::ZSet(z) if !z.is_empty() => Some(WaitFor::ZSet),
         _ => None,
     }
 }
 
-/// The first client waiting on `slot` for data of the kind the key holds
-/// (`zset`): as in Redis, a list only serves list waiters and a sorted
+/// The first client waiting on `slot` for data of the `kind` the key
+/// holds: as in Redis, a list only serves list waiters and a sorted
 /// set only sorted-set waiters; the others keep their place. Clients gone
 /// without cleanup are dropped from the queue on the way.
-fn first_waiter(srv: &mut Server, slot: &(usize, Vec<u8>), zset: bool) -> Option<u64> {
+fn first_waiter(srv: &mut Server, slot: &(usize, Vec<u8>), kind: WaitFor) -> Option<u64> {
     let ids: Vec<u64> = srv.blocking.waiting.get(slot)?.iter().copied().collect();
     for id in ids {
         let Some(rc) = srv.clients.get(&id) else {
@@ -273,12 +288,7 @@ fn first_waiter(srv: &mut Server, slot: &(usize, Vec<u8>), zset: bool) -> Option
             continue;
         };
         let Ok(c) = rc.try_borrow() else { continue };
-        let wants_zset = c.blocked.as_ref().is_some_and(|b| {
-            b.argv
-                .first()
-                .is_some_and(|n| crate::commands::zblocking::waits_for_zset(n))
-        });
-        if wants_zset == zset {
+        if c.blocked.as_ref().is_some_and(|b| b.on == kind) {
             return Some(id);
         }
     }
@@ -292,8 +302,8 @@ pub fn serve_ready(srv: &mut Server) {
     while let Some(slot) = srv.blocking.ready.pop_front() {
         srv.blocking.ready_set.remove(&slot);
         let (db, key) = slot;
-        while let Some(zset) = ready_kind(srv, db, &key) {
-            let Some(id) = first_waiter(srv, &(db, key.clone()), zset) else {
+        while let Some(kind) = ready_kind(srv, db, &key) {
+            let Some(id) = first_waiter(srv, &(db, key.clone()), kind) else {
                 break;
             };
             let Some(rc) = srv.clients.get(&id).cloned() else {
@@ -327,113 +337,5 @@ pub fn serve_ready(srv: &mut Server) {
                 break;
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::client::Client;
-    use crate::testkit::Kit;
-    use std::cell::RefCell;
-    use std::rc::Rc;
-
-    /// Registers a second client in the kit's server, as a connection would.
-    fn other(k: &mut Kit, id: u64) -> Rc<RefCell<Client>> {
-        let mut c = Client::new(id, k.srv.now_ms);
-        c.authenticated = true;
-        let rc = Rc::new(RefCell::new(c));
-        k.srv.clients.insert(id, rc.clone());
-        rc
-    }
-
-    fn run_as(k: &mut Kit, c: &Rc<RefCell<Client>>, args: &[&str]) -> String {
-        let mut buf = Vec::new();
-        let mut ranges = Vec::new();
-        for a in args {
-            let s = buf.len();
-            buf.extend_from_slice(a.as_bytes());
-            ranges.push((s, buf.len()));
-        }
-        let mut cb = c.borrow_mut();
-        let mark = cb.out.buf.len();
-        crate::cmd::execute(&mut k.srv, &mut cb, crate::cmd::Argv::new(&buf, &ranges));
-        drop(cb);
-        super::serve_ready(&mut k.srv);
-        String::from_utf8_lossy(&c.borrow().out.buf[mark..]).into_owned()
-    }
-
-    #[test]
-    fn served_pops_are_propagated_as_their_non_blocking_form() {
-        let mut k = Kit::new();
-        let a = other(&mut k, 10);
-        let b = other(&mut k, 11);
-        assert_eq!(run_as(&mut k, &a, &["BLPOP", "q", "0"]), "");
-        assert_eq!(
-            run_as(&mut k, &b, &["BLMOVE", "src", "q", "RIGHT", "LEFT", "0"]),
-            ""
-        );
-        assert_eq!(k.srv.blocking.blocked_clients, 2);
-        assert_eq!(k.run(&["RPUSH", "src", "v"]), ":1\r\n");
-        // b moves v into q, which serves a.
-        assert_eq!(b.borrow().out.buf, b"$1\r\nv\r\n");
-        assert_eq!(a.borrow().out.buf, b"*2\r\n$1\r\nq\r\n$1\r\nv\r\n");
-        assert_eq!(
-            k.propagated(),
-            vec!["RPUSH src v", "LMOVE src q RIGHT LEFT", "LPOP q"]
-        );
-        assert_eq!(k.srv.blocking.blocked_clients, 0);
-        assert_eq!(k.run(&["EXISTS", "src", "q"]), ":0\r\n");
-    }
-
-    #[test]
-    fn blmpop_served_propagates_the_count_popped() {
-        let mut k = Kit::new();
-        let a = other(&mut k, 10);
-        run_as(
-            &mut k,
-            &a,
-            &["BLMPOP", "0", "2", "x", "y", "RIGHT", "COUNT", "5"],
-        );
-        k.run(&["RPUSH", "y", "1", "2"]);
-        assert_eq!(
-            a.borrow().out.buf,
-            b"*2\r\n$1\r\ny\r\n*2\r\n$1\r\n2\r\n$1\r\n1\r\n"
-        );
-        assert_eq!(k.propagated(), vec!["RPUSH y 1 2", "RPOP y 2"]);
-    }
-
-    #[test]
-    fn blocking_is_refused_where_not_allowed() {
-        let mut k = Kit::new();
-        k.client.deny_blocking = true;
-        assert_eq!(k.run(&["BLPOP", "q", "0"]), "*-1\r\n");
-        assert_eq!(k.run(&["BLMOVE", "q", "d", "LEFT", "LEFT", "0"]), "$-1\r\n");
-        assert_eq!(k.run(&["BLMPOP", "0", "1", "q", "LEFT"]), "*-1\r\n");
-        assert!(k.client.blocked.is_none());
-    }
-
-    #[test]
-    fn client_unblock_answers_timeout_or_error() {
-        let mut k = Kit::new();
-        let a = other(&mut k, 10);
-        run_as(&mut k, &a, &["BRPOP", "q", "0"]);
-        assert_eq!(k.run(&["CLIENT", "UNBLOCK", "10", "ERROR"]), ":1\r\n");
-        assert_eq!(
-            a.borrow().out.buf,
-            b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"
-        );
-        assert_eq!(k.run(&["CLIENT", "UNBLOCK", "10"]), ":0\r\n");
-        a.borrow_mut().out.buf.clear();
-        run_as(&mut k, &a, &["BRPOP", "q", "0"]);
-        assert_eq!(k.run(&["CLIENT", "UNBLOCK", "10", "TIMEOUT"]), ":1\r\n");
-        assert_eq!(a.borrow().out.buf, b"*-1\r\n");
-        assert_eq!(
-            k.run(&["CLIENT", "UNBLOCK", "10", "MAYBE"]),
-            "-ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR\r\n"
-        );
-        assert_eq!(k.srv.blocking.blocked_clients, 0);
-        let i = k.srv.commands.lookup(b"brpop").unwrap_or_default();
-        let st = k.srv.commands.stats[i];
-        assert_eq!((st.calls, st.failed_calls), (2, 1));
     }
 }

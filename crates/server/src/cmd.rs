@@ -12,123 +12,45 @@
 //! with handlers. Only names with a handler are served or advertised.
 
 use crate::client::Client;
-use crate::commands;
+
 use crate::errors;
 use crate::server::Server;
+use command_meta::{flags, Argv, CommandMeta};
 use resp::Reply;
 use std::collections::HashMap;
 use std::time::Instant;
 
-/// Where the first key is found (COMMAND INFO's `begin_search`).
-#[derive(Debug, Clone, Copy)]
-pub enum BeginSearch {
-    Index(i32),
-    Keyword {
-        keyword: &'static str,
-        startfrom: i32,
-    },
-    Unknown,
-}
-
-/// How the keys are found from there (COMMAND INFO's `find_keys`).
-#[derive(Debug, Clone, Copy)]
-pub enum FindKeys {
-    Range {
-        lastkey: i32,
-        keystep: i32,
-        limit: i32,
-    },
-    Keynum {
-        keynumidx: i32,
-        firstkey: i32,
-        keystep: i32,
-    },
-    Unknown,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct KeySpec {
-    pub notes: &'static str,
-    pub flags: &'static [&'static str],
-    pub begin: BeginSearch,
-    pub find: FindKeys,
-}
-
-/// Static description of a command, as Redis reports it.
-#[derive(Debug)]
-pub struct CommandMeta {
-    /// Lower-case name; subcommands are `parent|sub`.
-    pub name: &'static str,
-    pub arity: i32,
-    pub flags: &'static [&'static str],
-    pub first_key: i32,
-    pub last_key: i32,
-    pub step: i32,
-    pub acl_categories: &'static [&'static str],
-    pub tips: &'static [&'static str],
-    pub key_specs: &'static [KeySpec],
-    pub group: &'static str,
-    pub since: &'static str,
-    pub subcommands: &'static [CommandMeta],
-}
-
-impl CommandMeta {
-    /// The name without the parent (`get` for `config|get`).
-    pub fn short_name(&self) -> &'static str {
-        match self.name.find('|') {
-            Some(i) => &self.name[i + 1..],
-            None => self.name,
-        }
-    }
-}
-
 /// A handler: parse arguments, run the keyspace operation, encode the reply.
 pub type Handler = fn(&mut Ctx);
 
-/// Flag bits checked on every call, derived from the metadata's flag names.
-pub mod flags {
-    pub const WRITE: u32 = 1 << 0;
-    pub const READONLY: u32 = 1 << 1;
-    pub const DENYOOM: u32 = 1 << 2;
-    pub const ADMIN: u32 = 1 << 3;
-    pub const NOAUTH: u32 = 1 << 4;
-    pub const LOADING: u32 = 1 << 5;
-    pub const STALE: u32 = 1 << 6;
-    pub const FAST: u32 = 1 << 7;
-    pub const NOSCRIPT: u32 = 1 << 8;
-    pub const PUBSUB: u32 = 1 << 9;
-    pub const NO_MULTI: u32 = 1 << 10;
-    pub const SKIP_MONITOR: u32 = 1 << 11;
-    pub const SKIP_SLOWLOG: u32 = 1 << 12;
-    pub const BLOCKING: u32 = 1 << 13;
-    pub const MAY_REPLICATE: u32 = 1 << 14;
-    pub const ALLOW_BUSY: u32 = 1 << 15;
-    pub const TOUCHES_ARBITRARY_KEYS: u32 = 1 << 16;
+/// A family's handlers by command name (`parent|sub` for subcommands), as
+/// each family file declares them at its top.
+pub type HandlerTable = &'static [(&'static str, Handler)];
 
-    pub fn from_names(names: &[&str]) -> u32 {
-        names.iter().fold(0, |acc, n| {
-            acc | match *n {
-                "write" => WRITE,
-                "readonly" => READONLY,
-                "denyoom" => DENYOOM,
-                "admin" => ADMIN,
-                "no_auth" => NOAUTH,
-                "loading" => LOADING,
-                "stale" => STALE,
-                "fast" => FAST,
-                "noscript" => NOSCRIPT,
-                "pubsub" => PUBSUB,
-                "no_multi" => NO_MULTI,
-                "skip_monitor" => SKIP_MONITOR,
-                "skip_slowlog" => SKIP_SLOWLOG,
-                "blocking" => BLOCKING,
-                "may_replicate" => MAY_REPLICATE,
-                "allow_busy" => ALLOW_BUSY,
-                "touches_arbitrary_keys" => TOUCHES_ARBITRARY_KEYS,
-                _ => 0,
-            }
-        })
-    }
+/// The engine's own commands: those that drive replication and the AOF
+/// rewrite, whose state lives in the engine. Everything else is a family
+/// registered at start-up.
+pub const ENGINE_COMMANDS: &[HandlerTable] = &[
+    crate::replication::master::COMMANDS,
+    crate::replication::replica::COMMANDS,
+    crate::persistence::aof::COMMANDS,
+];
+
+/// Names in `tables` that no metadata describes: they would never be
+/// served (a misspelt name, or a command missing from the generated
+/// specs). Start-up logs them; a test keeps the list empty.
+pub fn handlers_without_spec(tables: &[HandlerTable]) -> Vec<&'static str> {
+    let known = |name: &str| {
+        command_meta::specs::ALL
+            .iter()
+            .any(|m| m.name == name || m.subcommands.iter().any(|s| s.name == name))
+    };
+    tables
+        .iter()
+        .flat_map(|t| t.iter())
+        .map(|(name, _)| *name)
+        .filter(|name| !known(name))
+        .collect()
 }
 
 /// A served command: metadata, handler, flag bits and counters.
@@ -177,29 +99,27 @@ fn fold<'a>(name: &[u8], buf: &'a mut [u8; 64]) -> Option<&'a [u8]> {
 }
 
 impl CommandTable {
-    /// Builds the table from the generated metadata and the handlers the
-    /// family files register, applying `rename-command` directives.
-    pub fn build(renames: &[(String, String)]) -> CommandTable {
-        CommandTable::build_for(renames, None)
-    }
-
-    /// Builds the table a server in `mode` serves: the mode's listed
-    /// commands from the server's own table plus the mode's commands.
-    pub fn build_for(
+    /// Builds the table from the generated metadata, the engine's own
+    /// handlers and those of the `families` registered at start-up,
+    /// applying `rename-command` directives. In a `mode` (Sentinel) only
+    /// the mode's listed commands stay, plus the mode's own.
+    pub fn build(
         renames: &[(String, String)],
+        families: &[HandlerTable],
         mode: Option<&'static crate::mode::Mode>,
     ) -> CommandTable {
-        let mut handlers: HashMap<&'static str, Handler> =
-            commands::handlers().iter().copied().collect();
+        let mut handlers: HashMap<&'static str, Handler> = ENGINE_COMMANDS
+            .iter()
+            .chain(families)
+            .flat_map(|t| t.iter().copied())
+            .collect();
         if let Some(m) = mode {
             handlers.extend(m.handlers.iter().copied());
         }
-        let own_specs = crate::commands::specs::ALL
-            .iter()
-            .filter(|meta| match mode {
-                Some(m) => m.served.contains(&meta.name),
-                None => true,
-            });
+        let own_specs = command_meta::specs::ALL.iter().filter(|meta| match mode {
+            Some(m) => m.served.contains(&meta.name),
+            None => true,
+        });
         let mode_specs = mode.map(|m| m.specs).unwrap_or(&[]);
         let mut metas: Vec<&'static CommandMeta> = own_specs.chain(mode_specs.iter()).collect();
         metas.sort_by_key(|m| m.name);
@@ -277,54 +197,6 @@ impl CommandTable {
     /// renamed away).
     pub fn is_served(&self, idx: usize) -> bool {
         self.by_name.values().any(|&i| i == idx)
-    }
-}
-
-/// The arguments of one request, as slices of the buffer they were parsed
-/// from. Copying happens only when a handler stores an argument.
-#[derive(Clone, Copy)]
-pub struct Argv<'a> {
-    buf: &'a [u8],
-    ranges: &'a [(usize, usize)],
-}
-
-impl<'a> Argv<'a> {
-    pub fn new(buf: &'a [u8], ranges: &'a [(usize, usize)]) -> Argv<'a> {
-        Argv { buf, ranges }
-    }
-
-    #[inline]
-    pub fn len(&self) -> usize {
-        self.ranges.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ranges.is_empty()
-    }
-
-    /// Argument `i`; empty when out of range (arity is checked before any
-    /// handler runs, so handlers index within bounds).
-    #[inline]
-    pub fn get(&self, i: usize) -> &'a [u8] {
-        match self.ranges.get(i) {
-            Some(&(s, e)) => &self.buf[s..e],
-            None => &[],
-        }
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
-        let buf = self.buf;
-        self.ranges.iter().map(move |&(s, e)| &buf[s..e])
-    }
-
-    /// Arguments from `start` on.
-    pub fn from(&self, start: usize) -> impl Iterator<Item = &'a [u8]> + 'a {
-        let buf = self.buf;
-        self.ranges
-            .get(start..)
-            .unwrap_or(&[])
-            .iter()
-            .map(move |&(s, e)| &buf[s..e])
     }
 }
 
@@ -621,9 +493,9 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
     if !client.out.resp3
         && !client.in_exec
         && client.subs.is_subscribed()
-        && !commands::pubsub::allowed_in_subscribed_context(meta.name)
+        && !crate::pubsub::allowed_in_subscribed_context(meta.name)
     {
-        let msg = commands::pubsub::subscribed_context_error(meta.name);
+        let msg = errors::subscribed_context_error(meta.name);
         reject(srv, client, idx, &msg);
         return Flow::Continue;
     }

@@ -1,7 +1,7 @@
 //! Every error string a client can see, in one place, so that replies stay
 //! byte-identical to Redis 7.0. Each text is the whole reply after `-`.
 
-use crate::cmd::Argv;
+use command_meta::Argv;
 
 /// A key holds a value of another type than the command works on; the
 /// handler replies with [`WRONGTYPE`].
@@ -310,3 +310,12 @@ pub const MAX_CLIENTS: &str = "ERR max number of clients reached";
 pub const TLS_RECONFIGURE: &str = "Unable to update TLS configuration. Check server logs.";
 /// `CONFIG SET tls-port` that cannot bind.
 pub const TLS_LISTEN: &str = "Unable to listen on this port. Check server logs.";
+
+/// The error a RESP2 client in Pub/Sub mode gets for any command but the
+/// subscription commands, PING, QUIT and RESET.
+pub fn subscribed_context_error(name: &str) -> String {
+    format!(
+        "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / \
+         RESET are allowed in this context"
+    )
+}

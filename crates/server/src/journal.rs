@@ -17,7 +17,7 @@
 //! Commands are encoded to RESP once, into a buffer reused across commands,
 //! which is the form both consumers need.
 
-use crate::cmd::Argv;
+use command_meta::Argv;
 
 /// A consumer of the journal (replication backlog, AOF, test capture).
 pub trait JournalSink {

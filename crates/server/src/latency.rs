@@ -3,7 +3,7 @@
 //! the per-command histograms behind `INFO latencystats` (Redis 7.0's
 //! `latency-tracking`).
 
-use crate::cmd::CommandMeta;
+use command_meta::CommandMeta;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// Samples kept per event, as Redis's LATENCY_TS_LEN.
@@ -130,6 +130,29 @@ impl LatencyHistograms {
     pub fn clear(&mut self) {
         self.0.clear();
     }
+}
+
+/// Feeds the latency monitor after a command: `fast-command` for commands
+/// flagged fast, `command` for the rest.
+pub fn sample_command(srv: &mut crate::server::Server, meta: &'static CommandMeta, usec: u64) {
+    // Per-command histogram for INFO latencystats (Redis 7.0's
+    // latency-tracking, on by default).
+    srv.latency_hist.record(meta, usec);
+    let threshold = srv.latency_threshold_ms;
+    if threshold <= 0 {
+        return;
+    }
+    let ms = usec / 1000;
+    if (ms as i64) < threshold {
+        return;
+    }
+    let event = if meta.flags.contains(&"fast") {
+        "fast-command"
+    } else {
+        "command"
+    };
+    let now = srv.now_ms / 1000;
+    srv.latency.add(event, now, ms);
 }
 
 #[cfg(test)]

@@ -6,8 +6,9 @@
 //! itself with a [`Mode`] — static data plus a start hook — that the
 //! binary hands to start-up; the server never names the sentinel crate.
 
-use crate::cmd::{CommandMeta, Handler};
+use crate::cmd::Handler;
 use crate::server::Server;
+use command_meta::CommandMeta;
 use std::cell::RefCell;
 use std::rc::Rc;
 

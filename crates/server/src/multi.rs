@@ -18,8 +18,8 @@
 //! before they change the databases; `EXEC` asks [`Server::watch_broken`].
 
 use crate::client::Client;
-use crate::cmd::Argv;
 use crate::server::Server;
+use command_meta::Argv;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -329,7 +329,7 @@ impl Server {
             m.queued += 1;
             m.mem = m.queue.mem();
             m.cmd_flags |= cmd_flags;
-            m.has_non_stale |= cmd_flags & crate::cmd::flags::STALE == 0;
+            m.has_non_stale |= cmd_flags & command_meta::flags::STALE == 0;
         }
     }
 

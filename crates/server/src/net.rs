@@ -7,9 +7,10 @@
 //! at a time, in arrival order, without locks.
 
 use crate::client::{Client, ReplyMode};
-use crate::cmd::{self, Argv, Flow};
+use crate::cmd::{self, Flow};
 use crate::server::Server;
 use crate::{log_verbose, log_warning};
+use command_meta::Argv;
 use resp::{parse_request, Limits, Parsed, Request};
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -296,7 +297,7 @@ pub fn enforce_output_limit(srv: &Server, c: &mut Client) {
 /// Logs and schedules the close of a client over its output limit.
 pub fn close_for_output_limit(srv: &Server, c: &mut Client) {
     let mut info = String::new();
-    crate::commands::client::describe(srv, c, None, &mut info);
+    crate::clients::describe(srv, c, None, &mut info);
     log_warning!(
         "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
         info.trim_end()
@@ -483,7 +484,7 @@ async fn serve<S>(
             if std::mem::take(&mut c.paused) {
                 let s = srv.borrow();
                 Some((
-                    crate::commands::client::pause_remaining_ms(&s),
+                    crate::clients::pause_remaining_ms(&s),
                     s.pause_notify.clone(),
                 ))
             } else {
@@ -555,7 +556,7 @@ pub fn process_buffer(
                 }
                 let backing = req.backing(&rbuf[base..pos]);
                 let argv = Argv::new(backing, &req.ranges);
-                if crate::commands::client::must_wait(srv, client, argv) {
+                if crate::clients::must_wait(srv, client, argv) {
                     client.paused = true;
                     pos = base;
                     break;

@@ -324,3 +324,20 @@ impl Server {
         n
     }
 }
+
+/// Whether a RESP2 client in Pub/Sub mode may run `name`: only the
+/// subscription commands, PING, QUIT and RESET (RESP3 allows everything).
+pub fn allowed_in_subscribed_context(name: &str) -> bool {
+    matches!(
+        name,
+        "subscribe"
+            | "unsubscribe"
+            | "psubscribe"
+            | "punsubscribe"
+            | "ssubscribe"
+            | "sunsubscribe"
+            | "ping"
+            | "quit"
+            | "reset"
+    )
+}

@@ -6,74 +6,19 @@
 //! passed explicitly; there is no global.
 
 use crate::client::Client;
-use crate::cmd::{Argv, CommandMeta, CommandTable};
+use crate::cmd::CommandTable;
 use crate::config::Config;
-use crate::errors;
 use crate::journal::Journal;
+use crate::stats::{InstMetrics, SlowlogEntry, Stats};
+use command_meta::{Argv, CommandMeta};
 use keyspace::lru::AccessClock;
 use keyspace::{Db, ExpireCycle};
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
-
-/// Counters reported by `INFO stats` and `INFO errorstats`.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub total_connections_received: u64,
-    pub total_commands: u64,
-    pub rejected_connections: u64,
-    pub expired_keys: u64,
-    pub expired_stale_perc: f64,
-    pub expire_cycle_cpu_ms: u64,
-    pub keyspace_hits: u64,
-    pub keyspace_misses: u64,
-    pub total_error_replies: u64,
-    pub unknown_commands: u64,
-    pub net_input_bytes: u64,
-    pub net_output_bytes: u64,
-    pub total_reads_processed: u64,
-    pub total_writes_processed: u64,
-    pub errors: BTreeMap<String, u64>,
-    /// Keys evicted under `maxmemory`.
-    pub evicted_keys: u64,
-    /// Time spent over `maxmemory` in finished spells (microseconds), and
-    /// the start of the current one.
-    pub eviction_exceeded_us: u64,
-    pub eviction_exceeded_since: Option<Instant>,
-    /// Full syncs served, partial resyncs accepted and refused (a PSYNC
-    /// naming a history we could not continue).
-    pub sync_full: u64,
-    pub sync_partial_ok: u64,
-    pub sync_partial_err: u64,
-}
-
-impl Stats {
-    /// Counts an error reply under its code, as `INFO errorstats` shows.
-    pub fn count_error(&mut self, msg: &str) {
-        self.total_error_replies += 1;
-        let code = errors::code(msg);
-        if let Some(n) = self.errors.get_mut(code) {
-            *n += 1;
-        } else if self.errors.len() < 128 {
-            // Redis stops tracking new codes past 128 distinct ones.
-            self.errors.insert(code.to_string(), 1);
-        }
-    }
-}
-
-/// One `SLOWLOG` entry.
-#[derive(Debug, Clone)]
-pub struct SlowlogEntry {
-    pub id: u64,
-    pub time: i64,
-    pub duration_us: u64,
-    pub args: Vec<Vec<u8>>,
-    pub client_addr: String,
-    pub client_name: Vec<u8>,
-}
+use std::time::Instant;
 
 pub struct Server {
     pub config: Config,
@@ -131,9 +76,9 @@ pub struct Server {
     pub mem_startup: u64,
     pub mem_peak: u64,
     /// Samples behind `instantaneous_ops_per_sec` and friends.
-    pub inst_metrics: crate::commands::info::InstMetrics,
+    pub inst_metrics: InstMetrics,
     /// `CLIENT PAUSE` state; paused connections wait on `pause_notify`.
-    pub pause: crate::commands::client::Pause,
+    pub pause: crate::clients::Pause,
     pub pause_notify: Rc<tokio::sync::Notify>,
     /// Ids of clients in MONITOR mode, fed by `after_command`.
     pub monitors: Vec<u64>,
@@ -147,7 +92,7 @@ pub struct Server {
     /// Client-side caching tables (`CLIENT TRACKING`).
     pub tracking: crate::tracking::Tracking,
     /// TCP listeners, replaced by `CONFIG SET port/bind`.
-    pub listeners: crate::startup::Listeners,
+    pub listeners: crate::listeners::Listeners,
     /// WATCHed keys and the transactions they guard.
     pub watches: crate::multi::Watches,
     /// RDB saving and loading state.
@@ -174,31 +119,20 @@ pub struct Server {
 }
 
 fn unix_now() -> (i64, i64) {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    (d.as_millis() as i64, d.as_micros() as i64)
-}
-
-/// A 40-character hex run id, as Redis generates for each start.
-fn new_run_id(rng: &mut SmallRng) -> String {
-    const HEX: &[u8] = b"0123456789abcdef";
-    (0..40).map(|_| HEX[rng.gen_range(0..16)] as char).collect()
-}
-
-/// A new random replication id (after a promotion, or at start).
-pub fn new_replid(rng: &mut SmallRng) -> String {
-    new_run_id(rng)
+    let us = crate::util::time::unix_us();
+    (us / 1000, us)
 }
 
 impl Server {
-    pub fn new(config: Config) -> Server {
+    /// A server for `config`, serving the engine's commands and those of
+    /// `families` (the binary passes `families::FAMILIES`).
+    pub fn new(config: Config, families: &[crate::cmd::HandlerTable]) -> Server {
         let (ms, us) = unix_now();
         let mut rng = SmallRng::from_entropy();
-        let run_id = new_run_id(&mut rng);
-        let master_replid = new_run_id(&mut rng);
+        let run_id = crate::util::ids::new_id40(&mut rng);
+        let master_replid = crate::util::ids::new_id40(&mut rng);
         let ndb = config.get_int("databases").max(1) as usize;
-        let commands = CommandTable::build_for(&config.renames, config.mode);
+        let commands = CommandTable::build(&config.renames, families, config.mode);
         let mut s = Server {
             dbs: (0..ndb).map(|_| Db::new()).collect(),
             commands,
@@ -561,11 +495,11 @@ impl Server {
         let total = argv.len();
         let shown = total.min(32);
         let mut args = Vec::with_capacity(shown);
-        let mask = crate::commands::server::redaction_mask(argv);
+        let mask = crate::monitor::redaction_mask(argv);
         for (i, a) in argv.iter().take(shown).enumerate() {
             // Passwords never reach the log.
             let a = match &mask {
-                Some(m) if m[i] => crate::commands::server::REDACTED,
+                Some(m) if m[i] => crate::monitor::REDACTED,
                 _ => a,
             };
             if shown < total && i == shown - 1 {
@@ -604,7 +538,7 @@ impl Server {
     ) {
         client.last_cmd = meta.name;
         client.last_interaction_ms = self.now_ms;
-        crate::commands::server::feed_monitors(self, client, meta, argv);
-        crate::commands::server::latency_sample(self, meta, usec);
+        crate::monitor::feed_monitors(self, client, meta, argv);
+        crate::latency::sample_command(self, meta, usec);
     }
 }

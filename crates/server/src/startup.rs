@@ -1,150 +1,14 @@
 //! Start-up and shutdown: daemonize, pidfile, listeners, the cron, and
 //! orderly exit on SIGTERM/SIGINT, with Redis's log lines.
 
+use crate::cmd::HandlerTable;
 use crate::config::Config;
+use crate::listeners::Listeners;
 use crate::server::Server;
 use crate::{log, log_notice, log_warning};
 use std::cell::RefCell;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::time::Duration;
-use tokio::net::TcpListener;
-
-/// The TCP listeners of a running server, replaceable at run time by
-/// `CONFIG SET port` / `CONFIG SET bind` as in Redis.
-///
-/// The server holds the only strong reference to each socket; its accept
-/// loop upgrades a weak one for each poll only. Dropping the `Rc` thus
-/// closes the socket at once, so the port is free again before the new
-/// addresses are bound — the order Redis uses, which lets a `bind` change
-/// on the same port succeed.
-#[derive(Default)]
-pub struct Listeners {
-    /// False in in-process test kits, which have no sockets: there a port
-    /// or bind change only updates the configuration.
-    pub active: bool,
-    pub backlog: i32,
-    open: Vec<Rc<TcpListener>>,
-    /// The `tls-port` sockets, on the same `bind` addresses.
-    tls_open: Vec<Rc<TcpListener>>,
-    /// Sockets bound by a CONFIG SET, waiting for their accept loop, and
-    /// whether they serve TLS.
-    pending: Vec<(Weak<TcpListener>, bool)>,
-    started: Rc<tokio::sync::Notify>,
-}
-
-impl Listeners {
-    /// Binds `port` on every `bind` address (a `-` prefix marks one that
-    /// may fail). Logs as Redis does; on failure nothing stays open.
-    fn bind_all(bind: &[String], port: u16, backlog: i32) -> Result<Vec<Rc<TcpListener>>, ()> {
-        let mut out = Vec::new();
-        if port == 0 {
-            return Ok(out);
-        }
-        for (addr, optional) in crate::net::bind_addrs(bind, port) {
-            match crate::net::listen(addr, backlog) {
-                Ok(l) => out.push(Rc::new(l)),
-                Err(e) if optional => {
-                    log_notice!("Could not create server TCP listening socket {addr}: {e} (optional, skipped)");
-                }
-                Err(e) => {
-                    log_warning!(
-                        "Warning: Could not create server TCP listening socket {addr}: bind: {e}"
-                    );
-                    return Err(());
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Closes the current sockets and listens on `port` at `bind`
-    /// instead. When that fails, listens at `old` again and returns false.
-    pub fn rebind(&mut self, bind: &[String], port: u16, old: (&[String], u16)) -> bool {
-        self.rebind_kind(false, bind, port, old)
-    }
-
-    /// As [`Listeners::rebind`], for the `tls-port` sockets.
-    pub fn rebind_tls(&mut self, bind: &[String], port: u16, old: (&[String], u16)) -> bool {
-        self.rebind_kind(true, bind, port, old)
-    }
-
-    fn rebind_kind(
-        &mut self,
-        tls: bool,
-        bind: &[String],
-        port: u16,
-        old: (&[String], u16),
-    ) -> bool {
-        let backlog = self.backlog;
-        let open = if tls {
-            &mut self.tls_open
-        } else {
-            &mut self.open
-        };
-        open.clear();
-        let result = match Listeners::bind_all(bind, port, backlog) {
-            Ok(ls) => {
-                *open = ls;
-                true
-            }
-            Err(()) => {
-                *open = Listeners::bind_all(old.0, old.1, backlog).unwrap_or_default();
-                false
-            }
-        };
-        // Extended, not replaced: one CONFIG SET may rebind both kinds.
-        let new: Vec<_> = open.iter().map(|l| (Rc::downgrade(l), tls)).collect();
-        self.pending.extend(new);
-        self.started.notify_one();
-        result
-    }
-}
-
-/// Accepts connections while the server still holds the socket. A TLS
-/// listener hands each connection the TLS material current at accept
-/// time, so a `CONFIG SET tls-cert-file` applies to new connections.
-async fn accept_loop(srv: Rc<RefCell<Server>>, listener: Weak<TcpListener>, tls: bool) {
-    loop {
-        let accepted = std::future::poll_fn(|cx| match listener.upgrade() {
-            Some(l) => l.poll_accept(cx).map(Some),
-            None => std::task::Poll::Ready(None),
-        })
-        .await;
-        match accepted {
-            None => return,
-            Some(Ok((stream, peer))) if !tls => {
-                let srv = srv.clone();
-                tokio::task::spawn_local(crate::net::handle_connection(srv, stream, peer));
-            }
-            Some(Ok((stream, peer))) => {
-                let acceptor = srv.borrow().tls.as_ref().map(|t| t.acceptor.clone());
-                // No material (cannot happen while tls-port is set: CONFIG
-                // SET refuses a TLS configuration that does not build).
-                let Some(acceptor) = acceptor else { continue };
-                let srv = srv.clone();
-                tokio::task::spawn_local(crate::net::handle_tls_connection(
-                    srv, stream, peer, acceptor,
-                ));
-            }
-            Some(Err(e)) => {
-                log_warning!("Accepting client connection: {e}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
-}
-
-/// Starts an accept loop for each socket bound by a `CONFIG SET`.
-async fn accept_new_listeners(srv: Rc<RefCell<Server>>) {
-    let started = srv.borrow().listeners.started.clone();
-    loop {
-        started.notified().await;
-        let pending = std::mem::take(&mut srv.borrow_mut().listeners.pending);
-        for (l, tls) in pending {
-            tokio::task::spawn_local(accept_loop(srv.clone(), l, tls));
-        }
-    }
-}
 
 /// Forks into the background as redis-server does with `daemonize yes`:
 /// the parent exits, the child starts a new session and detaches stdio.
@@ -191,7 +55,7 @@ fn check_somaxconn(backlog: i64) {
 }
 
 /// Runs the server until shutdown. Returns the process exit code.
-pub fn run(mut config: Config) -> i32 {
+pub fn run(mut config: Config, families: &'static [HandlerTable]) -> i32 {
     let daemon = config.get_bool("daemonize");
     if let Some(m) = config.mode {
         log::set_role(m.log_role);
@@ -235,14 +99,14 @@ pub fn run(mut config: Config) -> i32 {
         }
     };
     let local = tokio::task::LocalSet::new();
-    let code = local.block_on(&rt, serve(config, pidfile.clone()));
+    let code = local.block_on(&rt, serve(config, families, pidfile.clone()));
     if !pidfile.is_empty() {
         let _ = std::fs::remove_file(&pidfile);
     }
     code
 }
 
-async fn serve(config: Config, pidfile: String) -> i32 {
+async fn serve(config: Config, families: &[HandlerTable], pidfile: String) -> i32 {
     let mut signals = install_signals();
     if signals.is_none() {
         log_warning!("Could not install the SIGTERM/SIGINT handlers; use SHUTDOWN to stop.");
@@ -264,7 +128,7 @@ async fn serve(config: Config, pidfile: String) -> i32 {
     } else {
         None
     };
-    let srv = Rc::new(RefCell::new(Server::new(config)));
+    let srv = Rc::new(RefCell::new(Server::new(config, families)));
     srv.borrow_mut().tls = tls;
     if let Err(e) = crate::acl::file::load_at_startup(&mut srv.borrow_mut()) {
         for line in e.lines() {
@@ -285,11 +149,11 @@ async fn serve(config: Config, pidfile: String) -> i32 {
         Listeners::bind_all(&bind, tls_port, backlog as i32),
     ) {
         (Ok(ls), Ok(tls_ls)) => (ls, tls_ls),
-        (Err(()), _) => {
+        (Err(_), _) => {
             log_warning!("Failed listening on port {port} (tcp), aborting.");
             return 1;
         }
-        (_, Err(())) => {
+        (_, Err(_)) => {
             log_warning!("Failed listening on port {tls_port} (tls), aborting.");
             return 1;
         }
@@ -300,19 +164,10 @@ async fn serve(config: Config, pidfile: String) -> i32 {
         return 1;
     }
     let serves_tls = !tls_ls.is_empty();
-    {
-        let mut srv_mut = srv.borrow_mut();
-        let l = &mut srv_mut.listeners;
-        l.active = true;
-        l.backlog = backlog as i32;
-        l.open = ls;
-        l.tls_open = tls_ls;
-        l.pending = l.open.iter().map(|l| (Rc::downgrade(l), false)).collect();
-        l.pending
-            .extend(l.tls_open.iter().map(|l| (Rc::downgrade(l), true)));
-        l.started.notify_one();
-    }
-    tokio::task::spawn_local(accept_new_listeners(srv.clone()));
+    srv.borrow_mut()
+        .listeners
+        .open_at_start(ls, tls_ls, backlog as i32);
+    tokio::task::spawn_local(crate::listeners::accept_new_listeners(srv.clone()));
     // A mode (Sentinel) serves its own metrics: see `metrics::spawn`.
     if mode.is_none() && crate::metrics::start(&srv).await.is_err() {
         return 1;

@@ -20,8 +20,8 @@
 //! in `pending` and written after its reply, as Redis 7.0 does.
 
 use crate::client::Client;
-use crate::cmd::CommandMeta;
 use crate::server::Server;
+use command_meta::CommandMeta;
 use resp::Reply;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -187,7 +187,7 @@ impl Server {
         if (t.optin && !t.caching) || (t.optout && t.caching) {
             return;
         }
-        for i in crate::commands::command::key_positions(meta, argv) {
+        for i in command_meta::keys::key_positions(meta, argv) {
             let Some(key) = argv.get(i) else { continue };
             let ids = self.tracking.keys.entry(key.to_vec()).or_default();
             if ids.insert(client.id) {

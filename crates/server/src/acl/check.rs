@@ -8,7 +8,7 @@
 use super::log;
 use super::table;
 use super::user::{Selector, User, KEY_READ, KEY_WRITE};
-use crate::cmd::CommandMeta;
+use command_meta::CommandMeta;
 
 /// Why a command was refused, with the argument position at fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -76,7 +76,7 @@ fn key_allowed(sel: &Selector, key: &[u8], spec_flags: &[&str]) -> bool {
 /// wins.
 fn command_keys(meta: &CommandMeta, args: &[&[u8]]) -> Vec<(usize, &'static [&'static str])> {
     if meta.name != "sort" {
-        return crate::commands::command::keys_with_flags(meta, args);
+        return command_meta::keys::keys_with_flags(meta, args);
     }
     let mut keys: Vec<(usize, &'static [&'static str])> = vec![(1, &["RO", "access"])];
     let mut store = None;
@@ -258,7 +258,7 @@ pub fn refusal(
     srv: &mut crate::server::Server,
     client: &crate::client::Client,
     meta: &'static CommandMeta,
-    argv: crate::cmd::Argv,
+    argv: command_meta::Argv,
 ) -> Option<String> {
     let user = client.acl_user.as_ref()?;
     if allowed_without_arguments(&user.borrow(), meta) {
@@ -314,7 +314,7 @@ pub fn add_log_entry(
     current: Option<(&str, usize)>,
 ) {
     let mut info = String::new();
-    crate::commands::client::describe(srv, client, current, &mut info);
+    crate::clients::describe(srv, client, current, &mut info);
     while info.ends_with('\n') {
         info.pop();
     }

@@ -7,7 +7,7 @@
 //! Redis loads here unchanged, and `+@category` covers the same commands as
 //! in Redis (counts matter: `ACL LIST` picks categories by them).
 
-use crate::cmd::CommandMeta;
+use command_meta::CommandMeta;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -77,7 +77,7 @@ impl AclTable {
             commands: Vec::new(),
             by_name: HashMap::new(),
         };
-        for meta in crate::commands::specs::ALL {
+        for meta in command_meta::specs::ALL {
             let id = t.push(meta, None);
             for sub in meta.subcommands {
                 let s = t.push(sub, Some(id));

@@ -565,7 +565,7 @@ impl Config {
                     }
                 }
                 "rename-command" if rest.len() == 2 => {
-                    let known = (crate::commands::specs::ALL
+                    let known = (command_meta::specs::ALL
                         .iter()
                         .any(|m| m.name.eq_ignore_ascii_case(&rest[0]))
                         && !self
@@ -583,7 +583,7 @@ impl Config {
                     // far (a name renamed away is free again).
                     let to = &rest[1];
                     let taken = !to.is_empty()
-                        && ((crate::commands::specs::ALL
+                        && ((command_meta::specs::ALL
                             .iter()
                             .any(|m| m.name.eq_ignore_ascii_case(to))
                             && !self.renames.iter().any(|(f, _)| f.eq_ignore_ascii_case(to)))

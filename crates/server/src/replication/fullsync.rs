@@ -22,7 +22,6 @@ use super::master::Replica;
 use crate::persistence::snapshot::{Aux, Snapshot};
 use crate::server::Server;
 use crate::{log_notice, log_warning};
-use rand::Rng;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -121,10 +120,8 @@ pub fn start_pending(srv: &mut Server) {
             return;
         }
     };
-    const CHARS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    let mark: Vec<u8> = (0..40)
-        .map(|_| CHARS[srv.rng.gen_range(0..CHARS.len())])
-        .collect();
+    // Redis's `$EOF:` mark is 40 random hex characters too.
+    let mark = crate::util::ids::new_id40(&mut srv.rng).into_bytes();
     log_notice!("Starting BGSAVE for SYNC with target: replicas sockets");
     let head = format!("+FULLRESYNC {} {offset}\r\n$EOF:", srv.master_replid);
     {

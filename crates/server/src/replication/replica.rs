@@ -119,7 +119,7 @@ pub fn unset_master(srv: &mut Server) {
     let offset = srv.repl.master_repl_offset();
     srv.repl.replid2 = std::mem::take(&mut srv.master_replid);
     srv.repl.second_repl_offset = offset + 1;
-    srv.master_replid = crate::server::new_replid(&mut srv.rng);
+    srv.master_replid = crate::util::ids::new_id40(&mut srv.rng);
     {
         let mut f = srv.repl.feed.borrow_mut();
         f.proxy = false;
@@ -697,7 +697,7 @@ async fn stream_commands(srv: &Rc<RefCell<Server>>, mut conn: Conn, gen: u64) ->
                         pos += consumed;
                         if !req.is_empty() {
                             let backing = req.backing(&rbuf[base..pos]);
-                            let argv = crate::cmd::Argv::new(backing, &req.ranges);
+                            let argv = command_meta::Argv::new(backing, &req.ranges);
                             if argv.get(0).eq_ignore_ascii_case(b"replconf")
                                 && argv.get(1).eq_ignore_ascii_case(b"getack")
                             {

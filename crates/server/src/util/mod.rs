@@ -1,7 +1,5 @@
-//! Small helpers shared by several command families.
+//! Small helpers shared by the engine and the command families.
 
-pub mod double;
-pub mod geohash;
 pub mod glob;
-pub mod hll;
-pub mod long_double;
+pub mod ids;
+pub mod time;

@@ -84,8 +84,8 @@ impl<R: BufRead> CommandReader<R> {
     }
 
     /// The arguments of the last command.
-    pub fn args(&self) -> crate::cmd::Argv<'_> {
-        crate::cmd::Argv::new(&self.buf, &self.ranges)
+    pub fn args(&self) -> command_meta::Argv<'_> {
+        command_meta::Argv::new(&self.buf, &self.ranges)
     }
 
     fn fail(&self, truncated: bool, start: u64, at: u64, reason: String) -> AofError {

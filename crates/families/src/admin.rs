@@ -1,0 +1,373 @@
+//! Server commands: DBSIZE, FLUSHDB, FLUSHALL, TIME, SHUTDOWN, MONITOR,
+//! SLOWLOG, LATENCY. INFO, CLIENT, COMMAND and DEBUG/MEMORY have their own
+//! files.
+//!
+//! The MONITOR feed and the latency monitor live here too: both are fed by
+//! `Server::after_command` once per executed command.
+
+use crate::client::help_reply;
+use server::client::Kind;
+use server::cmd::{Ctx, Handler};
+use server::errors;
+use server::log_warning;
+
+pub const COMMANDS: &[(&str, Handler)] = &[
+    ("dbsize", dbsize),
+    ("flushdb", flushdb),
+    ("flushall", flushall),
+    ("time", time),
+    ("shutdown", shutdown),
+    ("monitor", monitor),
+    ("slowlog|get", slowlog_get),
+    ("slowlog|len", slowlog_len),
+    ("slowlog|reset", slowlog_reset),
+    ("slowlog|help", slowlog_help),
+    ("latency|latest", latency_latest),
+    ("latency|history", latency_history),
+    ("latency|reset", latency_reset),
+    ("latency|doctor", latency_doctor),
+    ("latency|help", latency_help),
+];
+
+fn dbsize(ctx: &mut Ctx) {
+    let n = ctx.db().len() as i64;
+    ctx.out().int(n);
+}
+
+/// Parses the optional ASYNC|SYNC argument of FLUSHDB/FLUSHALL.
+fn flush_mode(ctx: &mut Ctx) -> Option<()> {
+    match ctx.argv.len() {
+        1 => Some(()),
+        2 if ctx.argv.get(1).eq_ignore_ascii_case(b"ASYNC")
+            || ctx.argv.get(1).eq_ignore_ascii_case(b"SYNC") =>
+        {
+            Some(())
+        }
+        _ => {
+            ctx.err(errors::SYNTAX);
+            None
+        }
+    }
+}
+
+fn flushdb(ctx: &mut Ctx) {
+    if flush_mode(ctx).is_none() {
+        return;
+    }
+    let n = ctx.db().len() as u64;
+    let db = ctx.client.db;
+    ctx.srv.touch_all_watched_keys_in_db(db, None);
+    ctx.db().clear();
+    ctx.srv.tracking_invalidate_all();
+    // Propagated even when empty, as Redis forces it.
+    ctx.dirty(n.max(1));
+    ctx.out().ok();
+}
+
+fn flushall(ctx: &mut Ctx) {
+    if flush_mode(ctx).is_none() {
+        return;
+    }
+    let mut n = 0;
+    for db in 0..ctx.srv.dbs.len() {
+        ctx.srv.touch_all_watched_keys_in_db(db, None);
+    }
+    for db in &mut ctx.srv.dbs {
+        n += db.len() as u64;
+        db.clear();
+    }
+    ctx.srv.tracking_invalidate_all();
+    ctx.dirty(n.max(1));
+    ctx.out().ok();
+}
+
+fn time(ctx: &mut Ctx) {
+    let us = ctx.srv.now_us;
+    let out = ctx.out();
+    out.array(2);
+    out.bulk_int(us / 1_000_000);
+    out.bulk_int(us % 1_000_000);
+}
+
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. The final save runs
+/// here, synchronously, so a failure can be reported to the caller (and
+/// the server keeps running, as Redis does, unless FORCE). On success the
+/// connection closes without a reply, as Redis's does when the process
+/// exits.
+fn shutdown(ctx: &mut Ctx) {
+    let (mut save, mut nosave, mut abort, mut force) = (false, false, false, false);
+    for a in ctx.argv.from(1) {
+        if a.eq_ignore_ascii_case(b"NOSAVE") {
+            nosave = true;
+        } else if a.eq_ignore_ascii_case(b"SAVE") {
+            save = true;
+        } else if a.eq_ignore_ascii_case(b"NOW") {
+        } else if a.eq_ignore_ascii_case(b"FORCE") {
+            force = true;
+        } else if a.eq_ignore_ascii_case(b"ABORT") {
+            abort = true;
+        } else {
+            return ctx.err(errors::SYNTAX);
+        }
+    }
+    if (save && nosave) || (abort && ctx.argv.len() > 2) {
+        return ctx.err(errors::SYNTAX);
+    }
+    if abort {
+        return ctx.err(errors::NO_SHUTDOWN_IN_PROGRESS);
+    }
+    log_warning!("User requested shutdown...");
+    if server::persistence::save::shutdown_save(ctx.srv, save, nosave, force).is_err() {
+        return ctx.err("ERR Errors trying to SHUTDOWN. Check logs.");
+    }
+    ctx.srv.shutdown_requested = true;
+    ctx.srv.shutdown_notify.notify_one();
+    ctx.client.close_after_reply = true;
+}
+
+fn monitor(ctx: &mut Ctx) {
+    // A replica link cannot become a monitor; a monitor asking again is a
+    // no-op without reply, as in Redis.
+    match ctx.client.kind {
+        Kind::Monitor => return,
+        Kind::Master | Kind::Replica => return,
+        Kind::Normal => {}
+    }
+    ctx.client.kind = Kind::Monitor;
+    let id = ctx.client.id;
+    ctx.srv.monitors.push(id);
+    ctx.out().ok();
+}
+
+// ---------------------------------------------------------------- SLOWLOG
+
+fn slowlog_get(ctx: &mut Ctx) {
+    let mut count = 10usize;
+    if ctx.argv.len() > 3 {
+        return ctx.err_arity();
+    }
+    if ctx.argv.len() == 3 {
+        match resp::parse_i64(ctx.argv.get(2)) {
+            Some(-1) => count = usize::MAX,
+            Some(n) if n >= 0 => count = n as usize,
+            _ => return ctx.err(errors::SLOWLOG_COUNT),
+        }
+    }
+    let (srv, client) = ctx.parts();
+    let n = count.min(srv.slowlog.len());
+    let out = &mut client.out;
+    out.array(n);
+    for e in srv.slowlog.iter().take(n) {
+        out.array(6);
+        out.int(e.id as i64);
+        out.int(e.time);
+        out.int(e.duration_us as i64);
+        out.array(e.args.len());
+        for a in &e.args {
+            out.bulk(a);
+        }
+        out.bulk(e.client_addr.as_bytes());
+        out.bulk(&e.client_name);
+    }
+}
+
+fn slowlog_len(ctx: &mut Ctx) {
+    let n = ctx.srv.slowlog.len() as i64;
+    ctx.out().int(n);
+}
+
+fn slowlog_reset(ctx: &mut Ctx) {
+    ctx.srv.slowlog.clear();
+    ctx.out().ok();
+}
+
+fn slowlog_help(ctx: &mut Ctx) {
+    help_reply(
+        ctx,
+        "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        &[
+            "GET [<count>]",
+            "    The newest <count> entries (default 10, -1 for all). Each entry is:",
+            "    id, unix time, duration in microseconds, arguments, client address, client name.",
+            "LEN",
+            "    Number of entries kept.",
+            "RESET",
+            "    Drops every entry.",
+        ],
+    );
+}
+
+// ---------------------------------------------------------------- LATENCY
+
+fn latency_latest(ctx: &mut Ctx) {
+    let (srv, client) = ctx.parts();
+    let out = &mut client.out;
+    out.array(srv.latency.events.len());
+    for (name, e) in &srv.latency.events {
+        let (t, ms) = e.samples.back().copied().unwrap_or((0, 0));
+        out.array(4);
+        out.bulk(name.as_bytes());
+        out.int(t);
+        out.int(ms as i64);
+        out.int(e.max as i64);
+    }
+}
+
+fn latency_history(ctx: &mut Ctx) {
+    let name = String::from_utf8_lossy(ctx.argv.get(2)).into_owned();
+    let (srv, client) = ctx.parts();
+    let out = &mut client.out;
+    match srv.latency.events.get(name.as_str()) {
+        None => out.array(0),
+        Some(e) => {
+            out.array(e.samples.len());
+            for &(t, ms) in &e.samples {
+                out.array(2);
+                out.int(t);
+                out.int(ms as i64);
+            }
+        }
+    }
+}
+
+fn latency_reset(ctx: &mut Ctx) {
+    let n = if ctx.argv.len() == 2 {
+        let n = ctx.srv.latency.events.len();
+        ctx.srv.latency.events.clear();
+        n
+    } else {
+        let names: Vec<String> = ctx
+            .argv
+            .from(2)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        names
+            .iter()
+            .filter(|n| ctx.srv.latency.events.remove(n.as_str()).is_some())
+            .count()
+    };
+    ctx.out().int(n as i64);
+}
+
+/// Our own short report: per event, the number of spikes, their average
+/// and the worst, plus the settings that matter.
+fn latency_doctor(ctx: &mut Ctx) {
+    let srv = &*ctx.srv;
+    let mut t = String::new();
+    if srv.latency_threshold_ms <= 0 {
+        t.push_str(
+            "Latency monitoring is disabled. Enable it with \
+             CONFIG SET latency-monitor-threshold <milliseconds>.\n",
+        );
+    } else if srv.latency.events.is_empty() {
+        t.push_str("No latency spikes above the threshold were observed.\n");
+    } else {
+        t.push_str("Latency spikes observed:\n\n");
+        for (i, (name, e)) in srv.latency.events.iter().enumerate() {
+            let n = e.samples.len() as u64;
+            let avg = e.samples.iter().map(|s| s.1).sum::<u64>() / n.max(1);
+            t.push_str(&format!(
+                "{}. {name}: {n} latency spikes (average {avg}ms). Worst all time event {}ms.\n",
+                i + 1,
+                e.max
+            ));
+        }
+        t.push_str(
+            "\nCheck SLOWLOG GET for the commands involved; large keys deleted or expired \
+             in one go are a common cause.\n",
+        );
+    }
+    ctx.out().verbatim(t.as_bytes());
+}
+
+fn latency_help(ctx: &mut Ctx) {
+    help_reply(
+        ctx,
+        "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        &[
+            "LATEST",
+            "    For every event: name, time of the latest spike, its latency, the worst.",
+            "HISTORY <event>",
+            "    Time and latency of the recent spikes of <event>.",
+            "RESET [<event> ...]",
+            "    Forgets the given events, or all of them.",
+            "DOCTOR",
+            "    A short report on the spikes seen.",
+        ],
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testkit::Kit;
+
+    #[test]
+    fn slowlog_records_with_threshold_zero() {
+        let mut k = Kit::new();
+        k.srv.slowlog_slower_than = 0;
+        k.run(&["SET", "k", "v"]);
+        assert_eq!(k.run(&["SLOWLOG", "LEN"]), ":1\r\n");
+        let t = k.run(&["SLOWLOG", "GET"]);
+        assert!(t.starts_with("*2\r\n*6\r\n:1\r\n"), "{t}");
+        assert!(
+            t.contains("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"),
+            "{t}"
+        );
+        assert_eq!(k.run(&["SLOWLOG", "GET", "0"]), "*0\r\n");
+        assert_eq!(
+            k.run(&["SLOWLOG", "GET", "-2"]),
+            "-ERR count should be greater than or equal to -1\r\n"
+        );
+        k.srv.slowlog_slower_than = -1;
+        assert_eq!(k.run(&["SLOWLOG", "RESET"]), "+OK\r\n");
+        assert_eq!(k.run(&["SLOWLOG", "LEN"]), ":0\r\n");
+    }
+
+    #[test]
+    fn shutdown_abort_and_bad_flags() {
+        let mut k = Kit::new();
+        assert_eq!(
+            k.run(&["SHUTDOWN", "ABORT"]),
+            "-ERR No shutdown in progress.\r\n"
+        );
+        assert_eq!(
+            k.run(&["SHUTDOWN", "ABORT", "NOSAVE"]),
+            "-ERR syntax error\r\n"
+        );
+        assert_eq!(
+            k.run(&["SHUTDOWN", "NOSAVE", "SAVE"]),
+            "-ERR syntax error\r\n"
+        );
+        assert_eq!(k.run(&["SHUTDOWN", "NOSAVE", "NOW"]), "");
+        assert!(k.srv.shutdown_requested);
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_the_slowlog() {
+        let mut k = Kit::new();
+        k.srv.slowlog_slower_than = 0;
+        k.run(&["AUTH", "default", "pw"]);
+        k.run(&["HELLO", "2", "SETNAME", "x", "AUTH", "default", "pw"]);
+        let t = k.run(&["SLOWLOG", "GET"]);
+        assert!(!t.contains("$2\r\npw\r\n"), "{t}");
+        assert!(t.contains("$7\r\nSETNAME\r\n$1\r\nx\r\n$4\r\nAUTH\r\n$10\r\n(redacted)\r\n$10\r\n(redacted)\r\n"), "{t}");
+        assert!(
+            t.contains("$4\r\nAUTH\r\n$10\r\n(redacted)\r\n$10\r\n(redacted)\r\n"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn monitor_lines_quote_like_redis() {
+        let mut v = Vec::new();
+        server::monitor::repr(&mut v, b"a\"b\\c\n\x01 d");
+        assert_eq!(String::from_utf8_lossy(&v), r#""a\"b\\c\n\x01 d""#);
+    }
+
+    #[test]
+    fn time_is_two_bulk_strings() {
+        let mut k = Kit::new();
+        let t = k.run(&["TIME"]);
+        assert!(t.starts_with("*2\r\n$10\r\n"), "{t}");
+    }
+}

@@ -1,0 +1,395 @@
+//! CONFIG GET / SET / RESETSTAT / REWRITE / HELP.
+//!
+//! The directives themselves live in `config::table`; this file only turns
+//! requests into look-ups and changes of the [`Config`](server::config::Config)
+//! and encodes the replies, with Redis 7.0's error texts.
+
+use server::cmd::{CommandStats, Ctx, Handler};
+use server::config::table::flags::{HIDDEN, IMMUTABLE, PROTECTED};
+use server::config::{self, table::DIRECTIVES, ConfigError};
+use server::errors;
+use server::log_warning;
+use server::stats::Stats;
+use server::util::glob;
+
+pub const COMMANDS: &[(&str, Handler)] = &[
+    ("config|get", config_get),
+    ("config|set", config_set),
+    ("config|resetstat", config_resetstat),
+    ("config|rewrite", config_rewrite),
+    ("config|help", config_help),
+];
+
+/// The working directory as `CONFIG GET dir` and `CONFIG REWRITE` show it
+/// (Redis reports `getcwd`, not the configured text).
+fn cwd() -> String {
+    std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+fn rendered(ctx: &Ctx, i: usize) -> String {
+    if DIRECTIVES[i].name == "dir" {
+        return cwd();
+    }
+    ctx.srv.config.render(i)
+}
+
+/// `CONFIG GET pattern [pattern ...]`: each matching parameter once, as a
+/// map. A pattern without glob characters is an exact look-up (hidden
+/// parameters only answer those) and keeps the name as typed.
+fn config_get(ctx: &mut Ctx) {
+    let mut found: Vec<(String, usize)> = Vec::new();
+    let seen = |found: &Vec<(String, usize)>, name: &str| {
+        found.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+    };
+    for pat in ctx.argv.from(2) {
+        let pat_s = String::from_utf8_lossy(pat).into_owned();
+        if !pat.iter().any(|c| matches!(c, b'*' | b'?' | b'[')) {
+            if seen(&found, &pat_s) {
+                continue;
+            }
+            if let Some((i, _)) = ctx.srv.config.lookup(&pat_s) {
+                found.push((pat_s, i));
+            }
+            continue;
+        }
+        for (i, d) in DIRECTIVES.iter().enumerate() {
+            if d.is(HIDDEN) {
+                continue;
+            }
+            for name in std::iter::once(d.name).chain(d.alias) {
+                if !seen(&found, name) && glob::matches(pat, name.as_bytes(), true) {
+                    found.push((name.to_string(), i));
+                }
+            }
+        }
+    }
+    let values: Vec<String> = found.iter().map(|(_, i)| rendered(ctx, *i)).collect();
+    let out = ctx.out();
+    out.map(found.len());
+    for ((name, _), v) in found.iter().zip(&values) {
+        out.bulk(name.as_bytes());
+        out.bulk(v.as_bytes());
+    }
+}
+
+/// `CONFIG SET name value [name value ...]`: all or nothing. Every name is
+/// checked first (unknown, immutable, protected, duplicate), then every
+/// value is parsed into a copy of the configuration, which replaces the
+/// live one only when all succeeded.
+fn config_set(ctx: &mut Ctx) {
+    if !ctx.argv.len().is_multiple_of(2) {
+        return ctx.err(errors::SYNTAX);
+    }
+    let pairs: Vec<(String, String)> = ctx
+        .argv
+        .from(2)
+        .collect::<Vec<_>>()
+        .chunks(2)
+        .map(|p| {
+            (
+                String::from_utf8_lossy(p[0]).into_owned(),
+                String::from_utf8_lossy(p[1]).into_owned(),
+            )
+        })
+        .collect();
+    let failed = |arg: &str, why: &str| {
+        format!("ERR CONFIG SET failed (possibly related to argument '{arg}') - {why}")
+    };
+    let protected_ok = ctx.srv.config.get_str("enable-protected-configs") == "yes"
+        || (ctx.srv.config.get_str("enable-protected-configs") == "local"
+            && ctx.client.addr.is_none_or(server::net::is_local));
+    let mut idxs: Vec<usize> = Vec::with_capacity(pairs.len());
+    let mut first_err: Option<String> = None;
+    for (name, _) in &pairs {
+        let Some((i, d)) = ctx.srv.config.lookup(name) else {
+            let msg =
+                format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'");
+            return ctx.err(&msg);
+        };
+        if first_err.is_some() {
+            continue;
+        }
+        if d.is(IMMUTABLE) {
+            first_err = Some(failed(name, "can't set immutable config"));
+        } else if d.is(PROTECTED) && !protected_ok {
+            first_err = Some(failed(name, "can't set protected config"));
+        } else if idxs.contains(&i) {
+            first_err = Some(failed(name, "duplicate parameter"));
+        }
+        idxs.push(i);
+    }
+    if let Some(e) = first_err {
+        return ctx.err(&e);
+    }
+    let mut next = ctx.srv.config.clone();
+    for ((name, value), &i) in pairs.iter().zip(&idxs) {
+        let d = &DIRECTIVES[i];
+        let args = config::set_args(d, value);
+        let v = match config::parse::parse_value(d, &args, next.value(i)) {
+            Ok(v) => v,
+            Err(ConfigError::BadDirective) => {
+                return ctx.err(&failed(name, "wrong number of arguments"))
+            }
+            Err(ConfigError::Invalid(why)) => return ctx.err(&failed(name, &why)),
+        };
+        next.put(i, v);
+    }
+    // Any `tls-*` change rebuilds the TLS material from the new values,
+    // re-reading every file: new connections get it, a failure keeps the
+    // old one (and the old values), as Redis's `applyTlsCfg`.
+    let mut new_tls = None;
+    if let Some(k) = idxs
+        .iter()
+        .position(|&i| DIRECTIVES[i].name.starts_with("tls-"))
+    {
+        if server::tls::wanted(&next) {
+            match server::tls::configure(&next) {
+                Ok(t) => new_tls = Some(t),
+                Err(why) => {
+                    log_warning!("{why}");
+                    log_warning!("Failed applying new configuration. Possibly related to new {} setting. Restoring previous settings.", DIRECTIVES[idxs[k]].name);
+                    return ctx.err(&failed(&pairs[k].0, errors::TLS_RECONFIGURE));
+                }
+            }
+        }
+    }
+    // `dir`, `port` and `bind` act outside the process state; they are
+    // applied once every value parsed, and undone if a later one fails, so
+    // a failed CONFIG SET leaves everything unchanged.
+    let position = |name: &str| idxs.iter().position(|&i| DIRECTIVES[i].name == name);
+    let old_cwd = std::env::current_dir().ok();
+    if let Some(k) = position("dir") {
+        if let Err(e) = std::env::set_current_dir(&pairs[k].1) {
+            return ctx.err(&failed(&pairs[k].0, &config::strerror(&e)));
+        }
+    }
+    let (port_k, bind_k) = (position("port"), position("bind"));
+    let cur = &ctx.srv.config;
+    let moved = cur.get_int("port") != next.get_int("port")
+        || cur.get_list("bind") != next.get_list("bind");
+    if moved && ctx.srv.listeners.active {
+        let old_bind = cur.get_list("bind");
+        let old_port = cur.get_int("port") as u16;
+        let new_port = next.get_int("port") as u16;
+        let rebound =
+            ctx.srv
+                .listeners
+                .rebind(&next.get_list("bind"), new_port, (&old_bind, old_port));
+        if !rebound {
+            if let Some(d) = old_cwd {
+                let _ = std::env::set_current_dir(d);
+            }
+            let msg = match (port_k, bind_k) {
+                (Some(k), _) => failed(&pairs[k].0, "Unable to listen on this port"),
+                (None, Some(k)) => failed(&pairs[k].0, "Failed to bind to specified addresses."),
+                (None, None) => failed("port", "Unable to listen on this port"),
+            };
+            return ctx.err(&msg);
+        }
+    }
+    let cur = &ctx.srv.config;
+    let tls_moved = cur.get_int("tls-port") != next.get_int("tls-port")
+        || cur.get_list("bind") != next.get_list("bind");
+    if tls_moved && ctx.srv.listeners.active {
+        let old_bind = cur.get_list("bind");
+        let old_port = cur.get_int("tls-port") as u16;
+        let new_port = next.get_int("tls-port") as u16;
+        let new_bind = next.get_list("bind");
+        let rebound = ctx
+            .srv
+            .listeners
+            .rebind_tls(&new_bind, new_port, (&old_bind, old_port));
+        if !rebound {
+            if let Some(d) = old_cwd {
+                let _ = std::env::set_current_dir(d);
+            }
+            if moved {
+                let old_port = ctx.srv.config.get_int("port") as u16;
+                ctx.srv
+                    .listeners
+                    .rebind(&old_bind, old_port, (&old_bind, old_port));
+            }
+            let arg = position("tls-port")
+                .or(bind_k)
+                .map_or("tls-port", |k| &pairs[k].0);
+            return ctx.err(&failed(arg, errors::TLS_LISTEN));
+        }
+    }
+    if new_tls.is_some() {
+        ctx.srv.tls = new_tls;
+    }
+    ctx.srv.config = next;
+    ctx.srv.apply_config();
+    ctx.out().ok();
+}
+
+/// `CONFIG RESETSTAT`: the counters of INFO stats, commandstats and
+/// errorstats start again from zero. The slow log is kept (SLOWLOG RESET
+/// clears it), as in Redis.
+fn config_resetstat(ctx: &mut Ctx) {
+    ctx.srv.stats = Stats::default();
+    for st in &mut ctx.srv.commands.stats {
+        *st = CommandStats::default();
+    }
+    ctx.out().ok();
+}
+
+fn config_rewrite(ctx: &mut Ctx) {
+    let Some(path) = ctx.srv.config.file.clone() else {
+        return ctx.err("ERR The server is running without a config file");
+    };
+    // The users as they are now, written as `user` lines.
+    let mut cfg = ctx.srv.config.clone();
+    cfg.users = ctx
+        .srv
+        .acl
+        .users
+        .iter()
+        .map(|(name, u)| {
+            let mut line = vec![String::from_utf8_lossy(name).into_owned()];
+            line.extend(u.borrow().describe().split(' ').map(str::to_string));
+            line
+        })
+        .collect();
+    // `replicaof` is what this server follows now (REPLICAOF, a Sentinel
+    // failover), not what the file said at start-up: Redis rewrites the
+    // live master, which is how Sentinel makes a failover survive restarts.
+    let master: Vec<String> = match &ctx.srv.repl.master {
+        Some(m) => vec![m.host.clone(), m.port.to_string()],
+        None => Vec::new(),
+    };
+    let _ = cfg.set("replicaof", &master);
+    match config::rewrite::rewrite(&cfg, &path, &cwd()) {
+        Ok(()) => {
+            server::log_notice!("CONFIG REWRITE executed with success.");
+            ctx.out().ok();
+        }
+        Err(e) => {
+            server::log_warning!("CONFIG REWRITE failed: {}", config::strerror(&e));
+            let msg = format!("ERR Rewriting config file: {}", config::strerror(&e));
+            ctx.err(&msg);
+        }
+    }
+}
+
+const HELP: &[&str] = &[
+    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
+    "HELP",
+    "    Prints this help.",
+];
+
+fn config_help(ctx: &mut Ctx) {
+    let out = ctx.out();
+    out.array(HELP.len());
+    for l in HELP {
+        out.simple(l.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testkit::Kit;
+
+    #[test]
+    fn get_set_and_errors() {
+        let mut k = Kit::new();
+        assert_eq!(
+            k.run(&["CONFIG", "GET", "port"]),
+            "*2\r\n$4\r\nport\r\n$4\r\n6379\r\n"
+        );
+        assert_eq!(
+            k.run(&["CONFIG", "SET", "maxmemory", "1mb", "hz", "20"]),
+            "+OK\r\n"
+        );
+        assert_eq!(
+            k.run(&["CONFIG", "GET", "maxmemory"]),
+            "*2\r\n$9\r\nmaxmemory\r\n$7\r\n1048576\r\n"
+        );
+        assert_eq!(k.srv.hz, 20);
+        // Atomic: the bad second pair leaves the first unchanged.
+        assert_eq!(
+            k.run(&["CONFIG", "SET", "hz", "30", "port", "abc"]),
+            "-ERR CONFIG SET failed (possibly related to argument 'port') - argument couldn't be parsed into an integer\r\n"
+        );
+        assert_eq!(k.srv.hz, 20);
+        assert_eq!(
+            k.run(&["CONFIG", "SET", "foo", "bar"]),
+            "-ERR Unknown option or number of arguments for CONFIG SET - 'foo'\r\n"
+        );
+        assert_eq!(
+            k.run(&["CONFIG", "SET", "daemonize", "no"]),
+            "-ERR CONFIG SET failed (possibly related to argument 'daemonize') - can't set immutable config\r\n"
+        );
+        assert_eq!(
+            k.run(&["CONFIG", "SET", "port", "1", "port", "2"]),
+            "-ERR CONFIG SET failed (possibly related to argument 'port') - duplicate parameter\r\n"
+        );
+        assert_eq!(
+            k.run(&["CONFIG", "SET", "a", "b", "c"]),
+            "-ERR syntax error\r\n"
+        );
+        assert_eq!(
+            k.run(&["CONFIG", "REWRITE"]),
+            "-ERR The server is running without a config file\r\n"
+        );
+    }
+
+    #[test]
+    fn get_globs_list_each_name_once() {
+        let mut k = Kit::new();
+        let r = k.run(&["CONFIG", "GET", "slave-*", "*-priority"]);
+        assert!(r.starts_with("*16\r\n"), "{r}");
+        assert_eq!(r.matches("slave-priority").count(), 1);
+        let all = k.run(&["CONFIG", "GET", "*"]);
+        assert!(all.starts_with("*384\r\n"), "{}", &all[..10]);
+        // Hidden knobs answer only to their exact name.
+        assert!(!all.contains("key-load-delay"));
+        assert!(k
+            .run(&["CONFIG", "GET", "key-load-delay"])
+            .starts_with("*2\r\n"));
+    }
+
+    #[test]
+    fn resetstat_clears_counters_but_not_the_slowlog() {
+        let mut k = Kit::new();
+        k.run(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+        k.run(&["GET", "x"]);
+        k.run(&["NOSUCH"]);
+        assert!(k.srv.stats.total_commands > 0);
+        let slow = k.srv.slowlog.len();
+        assert_eq!(k.run(&["CONFIG", "RESETSTAT"]), "+OK\r\n");
+        assert_eq!(k.srv.stats.keyspace_misses, 0);
+        assert!(k.srv.stats.errors.is_empty());
+        assert!(k.srv.slowlog.len() >= slow);
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_the_slowlog() {
+        let mut k = Kit::new();
+        k.run(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+        k.run(&["CONFIG", "SET", "masterauth", "secret", "hz", "10"]);
+        let entry = &k.srv.slowlog[0];
+        let args: Vec<&[u8]> = entry.args.iter().map(|a| a.as_slice()).collect();
+        assert_eq!(
+            args,
+            [
+                &b"CONFIG"[..],
+                b"SET",
+                b"masterauth",
+                b"(redacted)",
+                b"hz",
+                b"10"
+            ]
+        );
+    }
+}

@@ -1,0 +1,462 @@
+//! `DEBUG` (the subset test suites use: SLEEP, SET-ACTIVE-EXPIRE, OBJECT,
+//! HELP) and `MEMORY` (USAGE, STATS, DOCTOR, MALLOC-STATS, PURGE, HELP).
+//!
+//! DEBUG is refused unless `enable-debug-command` is `yes`, or `local` and
+//! the connection comes from the loopback interface, as in Redis 7.0.
+
+use crate::client::help_reply;
+use keyspace::{Entry, Value};
+use server::cmd::{Ctx, Handler};
+use server::errors;
+use server::info::mem_figures;
+
+pub const COMMANDS: &[(&str, Handler)] = &[
+    ("debug", debug),
+    ("memory|usage", memory_usage),
+    ("memory|stats", memory_stats),
+    ("memory|doctor", memory_doctor),
+    ("memory|malloc-stats", memory_malloc_stats),
+    ("memory|purge", memory_purge),
+    ("memory|help", memory_help),
+];
+
+fn debug_allowed(ctx: &Ctx) -> bool {
+    match ctx.srv.config.get_str("enable-debug-command").as_str() {
+        "yes" => true,
+        "local" => ctx.client.addr.is_none_or(server::net::is_local),
+        _ => false,
+    }
+}
+
+fn debug(ctx: &mut Ctx) {
+    if !debug_allowed(ctx) {
+        return ctx.err(errors::DEBUG_NOT_ALLOWED);
+    }
+    let sub = ctx.argv.get(1).to_ascii_lowercase();
+    let argc = ctx.argv.len();
+    match (sub.as_slice(), argc) {
+        (b"help", 2) => debug_help(ctx),
+        (b"sleep", 3) => {
+            // Like Redis: the argument is read as a float, garbage is 0,
+            // and the whole server sleeps (that is the point).
+            let secs = std::str::from_utf8(ctx.argv.get(2))
+                .ok()
+                .and_then(|s| s.trim().parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .unwrap_or(0.0);
+            std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(3600.0)));
+            ctx.out().ok();
+        }
+        (b"set-active-expire", 3) => {
+            ctx.srv.active_expire_enabled = resp::parse_i64(ctx.argv.get(2)).unwrap_or(0) != 0;
+            ctx.out().ok();
+        }
+        (b"object", 3) => debug_object(ctx),
+        (b"populate", 3..=5) => debug_populate(ctx),
+        (b"reload", 2) => debug_reload(ctx),
+        _ => {
+            let msg = errors::subcommand_syntax(ctx.argv.get(1), "debug");
+            ctx.err(&msg);
+        }
+    }
+}
+
+/// Bytes of the length prefix RDB writes before a string of `len` bytes.
+fn rdb_len_bytes(len: usize) -> usize {
+    if len < 1 << 6 {
+        1
+    } else if len < 1 << 14 {
+        2
+    } else if len <= u32::MAX as usize {
+        5
+    } else {
+        9
+    }
+}
+
+/// Size of a value in an RDB file, without compression (Redis's
+/// `serializedlength`).
+fn serialized_len(e: &Entry) -> usize {
+    let mut scratch = [0u8; 24];
+    // Other value types arrive with their own families.
+    #[allow(unreachable_patterns)]
+    match &e.value {
+        Value::Str(s) => {
+            if let keyspace::StrValue::Int(n) = s {
+                // Integers are stored in 1, 2 or 4 bytes after a type byte.
+                if i8::try_from(*n).is_ok() {
+                    return 2;
+                } else if i16::try_from(*n).is_ok() {
+                    return 3;
+                } else if i32::try_from(*n).is_ok() {
+                    return 5;
+                }
+            }
+            let len = s.as_bytes(&mut scratch).len();
+            rdb_len_bytes(len) + len
+        }
+        other => other.heap_size() + 1,
+    }
+}
+
+fn debug_object(ctx: &mut Ctx) {
+    let key = ctx.argv.get(2);
+    let lru_clock = ctx.srv.lru_clock;
+    let (db, master) = (ctx.client.db, ctx.client.is_master());
+    let Some(i) = ctx.srv.find_live(db, key, master) else {
+        return ctx.err(errors::NO_SUCH_KEY);
+    };
+    let Some(e) = ctx.srv.dbs[db].at(i) else {
+        return ctx.err(errors::NO_SUCH_KEY);
+    };
+    // Small integers are shared objects in Redis, reported with the
+    // "immortal" reference count.
+    let shared =
+        matches!(&e.value, Value::Str(keyspace::StrValue::Int(n)) if (0..10000).contains(n));
+    let refcount: i64 = if shared { i32::MAX as i64 } else { 1 };
+    let idle = lru_clock.wrapping_sub(e.lru) & 0xFF_FFFF;
+    let line = format!(
+        "Value at:{:p} refcount:{refcount} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{idle}",
+        e as *const Entry,
+        e.value.encoding(),
+        serialized_len(e),
+        e.lru,
+    );
+    ctx.out().simple(line.as_bytes());
+}
+
+fn debug_help(ctx: &mut Ctx) {
+    help_reply(
+        ctx,
+        "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        &[
+            "OBJECT <key>",
+            "    Internal details of the value at <key> (encoding, sizes, access time).",
+            "SET-ACTIVE-EXPIRE <0|1>",
+            "    Turns the periodic expiry of keys off or on (lazy expiry stays on).",
+            "SLEEP <seconds>",
+            "    Blocks the whole server for <seconds> (a float).",
+        ],
+    );
+}
+
+/// The allocation size class a request of `n` bytes lands in, roughly as
+/// jemalloc rounds (8, 16, 32, 48, ... then quarter powers of two).
+fn size_class(n: usize) -> usize {
+    if n <= 8 {
+        return 8;
+    }
+    if n <= 128 {
+        return n.div_ceil(16) * 16;
+    }
+    let p = n.next_power_of_two();
+    let step = p / 8;
+    n.div_ceil(step) * step
+}
+
+/// Approximate bytes used by a key and its value: the table entry, the
+/// key's string and the value object, sized like Redis's so numbers are
+/// comparable.
+pub fn entry_usage(key: &[u8], e: &Entry) -> usize {
+    const DICT_ENTRY: usize = 24;
+    const OBJ_HEADER: usize = 16;
+    let key_sds = size_class(key.len() + 4);
+    #[allow(unreachable_patterns)]
+    let value = match &e.value {
+        Value::Str(s) => match s {
+            keyspace::StrValue::Int(_) => OBJ_HEADER,
+            s if !s.is_raw() => size_class(OBJ_HEADER + 3 + s.len() + 1),
+            s => OBJ_HEADER + size_class(s.capacity() + 9),
+        },
+        other => OBJ_HEADER + other.heap_size(),
+    };
+    DICT_ENTRY + key_sds + value
+}
+
+fn memory_usage(ctx: &mut Ctx) {
+    let argc = ctx.argv.len();
+    let mut i = 3;
+    while i < argc {
+        if ctx.argv.get(i).eq_ignore_ascii_case(b"SAMPLES") && i + 1 < argc {
+            if resp::parse_i64(ctx.argv.get(i + 1)).is_none() {
+                return ctx.err(errors::NOT_INTEGER);
+            }
+            i += 2;
+        } else {
+            return ctx.err(errors::SYNTAX);
+        }
+    }
+    let key = ctx.argv.get(2);
+    let (db, master) = (ctx.client.db, ctx.client.is_master());
+    let Some(idx) = ctx.srv.find_live(db, key, master) else {
+        return ctx.out().null();
+    };
+    let n = ctx.srv.dbs[db]
+        .at(idx)
+        .map(|e| entry_usage(key, e))
+        .unwrap_or(0);
+    ctx.out().int(n as i64);
+}
+
+fn memory_stats(ctx: &mut Ctx) {
+    let m = mem_figures(ctx.srv);
+    let dbs: Vec<(usize, usize, usize)> = ctx
+        .srv
+        .dbs
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| !d.is_empty())
+        .map(|(i, d)| (i, d.len(), d.volatile_len()))
+        .collect();
+    let out = ctx.out();
+    let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let dbl = |out: &mut resp::Reply, v: f64| out.double_str(format!("{v}").as_bytes());
+    // 10 counters, one map per non-empty database, 17 totals and ratios.
+    out.map(27 + dbs.len());
+    let ints: [(&str, u64); 10] = [
+        ("peak.allocated", m.peak),
+        ("total.allocated", m.used),
+        ("startup.allocated", m.startup),
+        ("replication.backlog", 0),
+        ("clients.slaves", 0),
+        ("clients.normal", m.overhead.saturating_sub(m.startup)),
+        ("cluster.links", 0),
+        ("aof.buffer", 0),
+        ("lua.caches", 0),
+        ("functions.caches", 0),
+    ];
+    for (k, v) in ints {
+        out.bulk(k.as_bytes());
+        out.int(v as i64);
+    }
+    for (i, keys, expires) in dbs {
+        out.bulk(format!("db.{i}").as_bytes());
+        out.map(3);
+        out.bulk(b"overhead.hashtable.main");
+        out.int((keys * 48) as i64);
+        out.bulk(b"overhead.hashtable.expires");
+        out.int((expires * 32) as i64);
+        out.bulk(b"overhead.hashtable.slot-to-keys");
+        out.int(0);
+    }
+    out.bulk(b"overhead.total");
+    out.int(m.overhead as i64);
+    out.bulk(b"keys.count");
+    out.int(m.keys as i64);
+    out.bulk(b"keys.bytes-per-key");
+    out.int(
+        m.used
+            .saturating_sub(m.startup)
+            .checked_div(m.keys)
+            .unwrap_or(0) as i64,
+    );
+    out.bulk(b"dataset.bytes");
+    out.int(m.dataset as i64);
+    out.bulk(b"dataset.percentage");
+    dbl(
+        out,
+        ratio(m.dataset * 100, m.used.saturating_sub(m.startup)),
+    );
+    out.bulk(b"peak.percentage");
+    dbl(out, ratio(m.used * 100, m.peak));
+    for k in ["allocator.allocated", "allocator.active"] {
+        out.bulk(k.as_bytes());
+        out.int(m.used as i64);
+    }
+    out.bulk(b"allocator.resident");
+    out.int(m.rss as i64);
+    out.bulk(b"allocator-fragmentation.ratio");
+    dbl(out, 1.0);
+    out.bulk(b"allocator-fragmentation.bytes");
+    out.int(0);
+    out.bulk(b"allocator-rss.ratio");
+    dbl(out, ratio(m.rss, m.used));
+    out.bulk(b"allocator-rss.bytes");
+    out.int(m.rss as i64 - m.used as i64);
+    out.bulk(b"rss-overhead.ratio");
+    dbl(out, 1.0);
+    out.bulk(b"rss-overhead.bytes");
+    out.int(0);
+    out.bulk(b"fragmentation");
+    dbl(out, ratio(m.rss, m.used));
+    out.bulk(b"fragmentation.bytes");
+    out.int(m.rss as i64 - m.used as i64);
+}
+
+fn memory_doctor(ctx: &mut Ctx) {
+    let m = mem_figures(ctx.srv);
+    let maxmemory = ctx.srv.config.get_int("maxmemory").max(0) as u64;
+    let mut t = String::new();
+    if m.used < 5 << 20 {
+        t.push_str("This instance holds very little data; there is nothing to diagnose yet.\n");
+    } else {
+        if m.peak > m.used * 3 / 2 {
+            t.push_str("Memory use peaked at more than 150% of what it is now.\n");
+        }
+        if m.rss > m.used * 14 / 10 {
+            t.push_str(
+                "The resident set is more than 1.4 times the allocated memory (fragmentation).\n",
+            );
+        }
+        if maxmemory > 0 && m.used > maxmemory * 9 / 10 {
+            t.push_str("Memory use is above 90% of maxmemory.\n");
+        }
+        if t.is_empty() {
+            t.push_str("No memory problems found.\n");
+        }
+    }
+    ctx.out().verbatim(t.as_bytes());
+}
+
+fn memory_malloc_stats(ctx: &mut Ctx) {
+    ctx.out()
+        .verbatim(b"Stats not supported for the current allocator");
+}
+
+fn memory_purge(ctx: &mut Ctx) {
+    ctx.out().ok();
+}
+
+fn memory_help(ctx: &mut Ctx) {
+    help_reply(
+        ctx,
+        "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        &[
+            "USAGE <key> [SAMPLES <count>]",
+            "    Approximate bytes used by <key> and its value.",
+            "STATS",
+            "    Memory figures of the server, as a map.",
+            "DOCTOR",
+            "    A short report on memory problems.",
+            "MALLOC-STATS",
+            "    Allocator statistics, where the allocator provides them.",
+            "PURGE",
+            "    Asks the allocator to return free pages (no-op here).",
+        ],
+    );
+}
+
+/// DEBUG POPULATE count [prefix] [size]: creates `prefix:N` keys holding
+/// `value:N` (cut or zero-padded to `size`), skipping existing keys, as
+/// Redis's test helper does.
+fn debug_populate(ctx: &mut Ctx) {
+    let Some(count) = resp::parse_i64(ctx.argv.get(2)).filter(|n| *n >= 0) else {
+        return ctx.err("ERR value is out of range, must be positive");
+    };
+    let prefix: Vec<u8> = if ctx.argv.len() > 3 {
+        ctx.argv.get(3).to_vec()
+    } else {
+        b"key".to_vec()
+    };
+    let size = if ctx.argv.len() > 4 {
+        match resp::parse_i64(ctx.argv.get(4)).filter(|n| *n >= 0) {
+            Some(n) => Some(n as usize),
+            None => return ctx.err(errors::NOT_INTEGER),
+        }
+    } else {
+        None
+    };
+    let lru = ctx.srv.lru_clock;
+    let mut key = Vec::with_capacity(prefix.len() + 21);
+    for j in 0..count {
+        key.clear();
+        key.extend_from_slice(&prefix);
+        key.push(b':');
+        key.extend_from_slice(j.to_string().as_bytes());
+        if ctx.db().contains(&key) {
+            continue;
+        }
+        let mut val = format!("value:{j}").into_bytes();
+        if let Some(n) = size {
+            val.resize(n, 0);
+        }
+        let v = keyspace::Value::Str(keyspace::StrValue::from_bytes(&val));
+        ctx.db().insert(&key, v, keyspace::NO_EXPIRE, lru);
+    }
+    ctx.out().ok();
+}
+
+/// DEBUG RELOAD: save the dataset, empty it and load it back, which
+/// exercises both directions of the RDB code in one command.
+fn debug_reload(ctx: &mut Ctx) {
+    if server::persistence::save::save_sync(ctx.srv).is_err() {
+        return ctx.err("ERR Error trying to save the DB");
+    }
+    for db in &mut ctx.srv.dbs {
+        db.clear();
+    }
+    match server::persistence::load::load_file(ctx.srv) {
+        Ok(()) => ctx.out().ok(),
+        Err(e) => {
+            server::log_warning!("{e}");
+            ctx.err("ERR Error trying to load the RDB dump")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testkit::Kit;
+
+    #[test]
+    fn debug_refused_unless_enabled() {
+        let mut k = Kit::new();
+        let _ = k.srv.config.set("enable-debug-command", &["no".into()]);
+        let r = k.run(&["DEBUG", "SLEEP", "0"]);
+        assert!(r.starts_with("-ERR DEBUG command not allowed."), "{r}");
+        let _ = k.srv.config.set("enable-debug-command", &["local".into()]);
+        assert_eq!(k.run(&["DEBUG", "SLEEP", "0"]), "+OK\r\n");
+    }
+
+    #[test]
+    fn debug_object_and_errors() {
+        let mut k = Kit::new();
+        let _ = k.srv.config.set("enable-debug-command", &["yes".into()]);
+        k.run(&["SET", "k", "hello"]);
+        let r = k.run(&["DEBUG", "OBJECT", "k"]);
+        assert!(r.starts_with("+Value at:0x"), "{r}");
+        assert!(
+            r.contains(" refcount:1 encoding:embstr serializedlength:6 lru:"),
+            "{r}"
+        );
+        assert_eq!(k.run(&["DEBUG", "OBJECT", "nokey"]), "-ERR no such key\r\n");
+        assert_eq!(
+            k.run(&["DEBUG", "OBJECT"]),
+            "-ERR unknown subcommand or wrong number of arguments for 'OBJECT'. Try DEBUG HELP.\r\n"
+        );
+        assert_eq!(k.run(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]), "+OK\r\n");
+        assert!(!k.srv.active_expire_enabled);
+    }
+
+    #[test]
+    fn memory_stats_is_one_well_formed_map() {
+        let mut k = Kit::new();
+        k.run(&["SET", "k", "v"]);
+        let r = k.run(&["MEMORY", "STATS"]);
+        match resp::parse_frame(r.as_bytes()) {
+            Ok(Some((resp::Frame::Array(items), n))) => {
+                assert_eq!(n, r.len(), "trailing bytes in {r}");
+                assert_eq!(items.len(), 2 * 28);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn memory_usage_is_close_to_redis() {
+        let mut k = Kit::new();
+        k.run(&["SET", "k", "hello"]);
+        k.run(&["SET", "n", "123"]);
+        assert_eq!(k.run(&["MEMORY", "USAGE", "k"]), ":64\r\n");
+        assert_eq!(k.run(&["MEMORY", "USAGE", "n"]), ":48\r\n");
+        assert_eq!(k.run(&["MEMORY", "USAGE", "nokey"]), "$-1\r\n");
+        assert_eq!(
+            k.run(&["MEMORY", "USAGE", "k", "SAMPLES"]),
+            "-ERR syntax error\r\n"
+        );
+        assert_eq!(
+            k.run(&["MEMORY", "USAGE", "k", "SAMPLES", "x"]),
+            "-ERR value is not an integer or out of range\r\n"
+        );
+    }
+}

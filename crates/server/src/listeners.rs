@@ -1,0 +1,178 @@
+//! The server's TCP listeners (plain and TLS) and their accept loops.
+//! They belong to the server state because `CONFIG SET port`/`bind`/
+//! `tls-port` replace them at run time; start-up opens the first ones.
+
+use crate::server::Server;
+use crate::{log_notice, log_warning};
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// The TCP listeners of a running server, replaceable at run time by
+/// `CONFIG SET port` / `CONFIG SET bind` as in Redis.
+///
+/// The server holds the only strong reference to each socket; its accept
+/// loop upgrades a weak one for each poll only. Dropping the `Rc` thus
+/// closes the socket at once, so the port is free again before the new
+/// addresses are bound — the order Redis uses, which lets a `bind` change
+/// on the same port succeed.
+/// A listening socket could not be opened (already logged, as Redis logs
+/// it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BindFailed;
+
+#[derive(Default)]
+pub struct Listeners {
+    /// False in in-process test kits, which have no sockets: there a port
+    /// or bind change only updates the configuration.
+    pub active: bool,
+    pub backlog: i32,
+    open: Vec<Rc<TcpListener>>,
+    /// The `tls-port` sockets, on the same `bind` addresses.
+    tls_open: Vec<Rc<TcpListener>>,
+    /// Sockets bound by a CONFIG SET, waiting for their accept loop, and
+    /// whether they serve TLS.
+    pending: Vec<(Weak<TcpListener>, bool)>,
+    started: Rc<tokio::sync::Notify>,
+}
+
+impl Listeners {
+    /// Binds `port` on every `bind` address (a `-` prefix marks one that
+    /// may fail). Logs as Redis does; on failure nothing stays open.
+    pub fn bind_all(
+        bind: &[String],
+        port: u16,
+        backlog: i32,
+    ) -> Result<Vec<Rc<TcpListener>>, BindFailed> {
+        let mut out = Vec::new();
+        if port == 0 {
+            return Ok(out);
+        }
+        for (addr, optional) in crate::net::bind_addrs(bind, port) {
+            match crate::net::listen(addr, backlog) {
+                Ok(l) => out.push(Rc::new(l)),
+                Err(e) if optional => {
+                    log_notice!("Could not create server TCP listening socket {addr}: {e} (optional, skipped)");
+                }
+                Err(e) => {
+                    log_warning!(
+                        "Warning: Could not create server TCP listening socket {addr}: bind: {e}"
+                    );
+                    return Err(BindFailed);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Takes the sockets bound at start-up and hands them to their accept
+    /// loops (started by [`accept_new_listeners`]).
+    pub fn open_at_start(
+        &mut self,
+        open: Vec<Rc<TcpListener>>,
+        tls_open: Vec<Rc<TcpListener>>,
+        backlog: i32,
+    ) {
+        self.active = true;
+        self.backlog = backlog;
+        self.open = open;
+        self.tls_open = tls_open;
+        self.pending = self
+            .open
+            .iter()
+            .map(|l| (Rc::downgrade(l), false))
+            .collect();
+        self.pending
+            .extend(self.tls_open.iter().map(|l| (Rc::downgrade(l), true)));
+        self.started.notify_one();
+    }
+
+    /// Closes the current sockets and listens on `port` at `bind`
+    /// instead. When that fails, listens at `old` again and returns false.
+    pub fn rebind(&mut self, bind: &[String], port: u16, old: (&[String], u16)) -> bool {
+        self.rebind_kind(false, bind, port, old)
+    }
+
+    /// As [`Listeners::rebind`], for the `tls-port` sockets.
+    pub fn rebind_tls(&mut self, bind: &[String], port: u16, old: (&[String], u16)) -> bool {
+        self.rebind_kind(true, bind, port, old)
+    }
+
+    fn rebind_kind(
+        &mut self,
+        tls: bool,
+        bind: &[String],
+        port: u16,
+        old: (&[String], u16),
+    ) -> bool {
+        let backlog = self.backlog;
+        let open = if tls {
+            &mut self.tls_open
+        } else {
+            &mut self.open
+        };
+        open.clear();
+        let result = match Listeners::bind_all(bind, port, backlog) {
+            Ok(ls) => {
+                *open = ls;
+                true
+            }
+            Err(BindFailed) => {
+                *open = Listeners::bind_all(old.0, old.1, backlog).unwrap_or_default();
+                false
+            }
+        };
+        // Extended, not replaced: one CONFIG SET may rebind both kinds.
+        let new: Vec<_> = open.iter().map(|l| (Rc::downgrade(l), tls)).collect();
+        self.pending.extend(new);
+        self.started.notify_one();
+        result
+    }
+}
+
+/// Accepts connections while the server still holds the socket. A TLS
+/// listener hands each connection the TLS material current at accept
+/// time, so a `CONFIG SET tls-cert-file` applies to new connections.
+async fn accept_loop(srv: Rc<RefCell<Server>>, listener: Weak<TcpListener>, tls: bool) {
+    loop {
+        let accepted = std::future::poll_fn(|cx| match listener.upgrade() {
+            Some(l) => l.poll_accept(cx).map(Some),
+            None => std::task::Poll::Ready(None),
+        })
+        .await;
+        match accepted {
+            None => return,
+            Some(Ok((stream, peer))) if !tls => {
+                let srv = srv.clone();
+                tokio::task::spawn_local(crate::net::handle_connection(srv, stream, peer));
+            }
+            Some(Ok((stream, peer))) => {
+                let acceptor = srv.borrow().tls.as_ref().map(|t| t.acceptor.clone());
+                // No material (cannot happen while tls-port is set: CONFIG
+                // SET refuses a TLS configuration that does not build).
+                let Some(acceptor) = acceptor else { continue };
+                let srv = srv.clone();
+                tokio::task::spawn_local(crate::net::handle_tls_connection(
+                    srv, stream, peer, acceptor,
+                ));
+            }
+            Some(Err(e)) => {
+                log_warning!("Accepting client connection: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Starts an accept loop for each socket bound by a `CONFIG SET`.
+pub async fn accept_new_listeners(srv: Rc<RefCell<Server>>) {
+    let started = srv.borrow().listeners.started.clone();
+    loop {
+        started.notified().await;
+        let pending = std::mem::take(&mut srv.borrow_mut().listeners.pending);
+        for (l, tls) in pending {
+            tokio::task::spawn_local(accept_loop(srv.clone(), l, tls));
+        }
+    }
+}
