@@ -5,6 +5,7 @@
 use server::acl::{self, file, table, SetOutcome, UserRef};
 use server::client::Client;
 use server::cmd::{Ctx, Handler};
+use server::config::Directive;
 use server::errors;
 use server::server::Server;
 use std::rc::Rc;
@@ -365,7 +366,7 @@ fn acl_dryrun(ctx: &mut Ctx) {
 }
 
 fn acl_save(ctx: &mut Ctx) {
-    let path = ctx.srv.config.get_str("aclfile");
+    let path = ctx.srv.config.get_str(Directive::Aclfile);
     if path.is_empty() {
         return ctx.err(errors::ACL_NO_FILE);
     }
@@ -379,7 +380,7 @@ fn acl_save(ctx: &mut Ctx) {
 }
 
 fn acl_load(ctx: &mut Ctx) {
-    let path = ctx.srv.config.get_str("aclfile");
+    let path = ctx.srv.config.get_str(Directive::Aclfile);
     if path.is_empty() {
         return ctx.err(errors::ACL_NO_FILE);
     }

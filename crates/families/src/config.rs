@@ -6,6 +6,7 @@
 
 use server::cmd::{CommandStats, Ctx, Handler};
 use server::config::table::flags::{HIDDEN, IMMUTABLE, PROTECTED};
+use server::config::Directive;
 use server::config::{self, table::DIRECTIVES, ConfigError};
 use server::errors;
 use server::log_warning;
@@ -97,8 +98,8 @@ fn config_set(ctx: &mut Ctx) {
     let failed = |arg: &str, why: &str| {
         format!("ERR CONFIG SET failed (possibly related to argument '{arg}') - {why}")
     };
-    let protected_ok = ctx.srv.config.get_str("enable-protected-configs") == "yes"
-        || (ctx.srv.config.get_str("enable-protected-configs") == "local"
+    let protected_ok = ctx.srv.config.get_str(Directive::EnableProtectedConfigs) == "yes"
+        || (ctx.srv.config.get_str(Directive::EnableProtectedConfigs) == "local"
             && ctx.client.addr.is_none_or(server::net::is_local));
     let mut idxs: Vec<usize> = Vec::with_capacity(pairs.len());
     let mut first_err: Option<String> = None;
@@ -167,16 +168,17 @@ fn config_set(ctx: &mut Ctx) {
     }
     let (port_k, bind_k) = (position("port"), position("bind"));
     let cur = &ctx.srv.config;
-    let moved = cur.get_int("port") != next.get_int("port")
-        || cur.get_list("bind") != next.get_list("bind");
+    let moved = cur.get_int(Directive::Port) != next.get_int(Directive::Port)
+        || cur.get_list(Directive::Bind) != next.get_list(Directive::Bind);
     if moved && ctx.srv.listeners.active {
-        let old_bind = cur.get_list("bind");
-        let old_port = cur.get_int("port") as u16;
-        let new_port = next.get_int("port") as u16;
-        let rebound =
-            ctx.srv
-                .listeners
-                .rebind(&next.get_list("bind"), new_port, (&old_bind, old_port));
+        let old_bind = cur.get_list(Directive::Bind);
+        let old_port = cur.get_int(Directive::Port) as u16;
+        let new_port = next.get_int(Directive::Port) as u16;
+        let rebound = ctx.srv.listeners.rebind(
+            &next.get_list(Directive::Bind),
+            new_port,
+            (&old_bind, old_port),
+        );
         if !rebound {
             if let Some(d) = old_cwd {
                 let _ = std::env::set_current_dir(d);
@@ -190,13 +192,13 @@ fn config_set(ctx: &mut Ctx) {
         }
     }
     let cur = &ctx.srv.config;
-    let tls_moved = cur.get_int("tls-port") != next.get_int("tls-port")
-        || cur.get_list("bind") != next.get_list("bind");
+    let tls_moved = cur.get_int(Directive::TlsPort) != next.get_int(Directive::TlsPort)
+        || cur.get_list(Directive::Bind) != next.get_list(Directive::Bind);
     if tls_moved && ctx.srv.listeners.active {
-        let old_bind = cur.get_list("bind");
-        let old_port = cur.get_int("tls-port") as u16;
-        let new_port = next.get_int("tls-port") as u16;
-        let new_bind = next.get_list("bind");
+        let old_bind = cur.get_list(Directive::Bind);
+        let old_port = cur.get_int(Directive::TlsPort) as u16;
+        let new_port = next.get_int(Directive::TlsPort) as u16;
+        let new_bind = next.get_list(Directive::Bind);
         let rebound = ctx
             .srv
             .listeners
@@ -206,7 +208,7 @@ fn config_set(ctx: &mut Ctx) {
                 let _ = std::env::set_current_dir(d);
             }
             if moved {
-                let old_port = ctx.srv.config.get_int("port") as u16;
+                let old_port = ctx.srv.config.get_int(Directive::Port) as u16;
                 ctx.srv
                     .listeners
                     .rebind(&old_bind, old_port, (&old_bind, old_port));

@@ -7,6 +7,7 @@
 use crate::client::help_reply;
 use keyspace::{Entry, Value};
 use server::cmd::{Ctx, Handler};
+use server::config::Directive;
 use server::errors;
 use server::info::mem_figures;
 
@@ -21,7 +22,12 @@ pub const COMMANDS: &[(&str, Handler)] = &[
 ];
 
 fn debug_allowed(ctx: &Ctx) -> bool {
-    match ctx.srv.config.get_str("enable-debug-command").as_str() {
+    match ctx
+        .srv
+        .config
+        .get_str(Directive::EnableDebugCommand)
+        .as_str()
+    {
         "yes" => true,
         "local" => ctx.client.addr.is_none_or(server::net::is_local),
         _ => false,
@@ -285,7 +291,7 @@ fn memory_stats(ctx: &mut Ctx) {
 
 fn memory_doctor(ctx: &mut Ctx) {
     let m = mem_figures(ctx.srv);
-    let maxmemory = ctx.srv.config.get_int("maxmemory").max(0) as u64;
+    let maxmemory = ctx.srv.config.get_int(Directive::Maxmemory).max(0) as u64;
     let mut t = String::new();
     if m.used < 5 << 20 {
         t.push_str("This instance holds very little data; there is nothing to diagnose yet.\n");

@@ -12,6 +12,7 @@ use crate::strings::store;
 use crate::util::hll::{self, Corrupt};
 use keyspace::{StrValue, Value};
 use server::cmd::{Ctx, Handler};
+use server::config::Directive;
 use server::errors;
 use server::notify::class;
 
@@ -77,7 +78,7 @@ fn hll_of(entry: Option<&mut keyspace::Entry>) -> Result<Option<&mut Vec<u8>>, R
 
 /// `hll-sparse-max-bytes`: the size past which a sparse HLL turns dense.
 fn sparse_max_bytes(ctx: &Ctx) -> usize {
-    ctx.srv.config.get_int("hll-sparse-max-bytes").max(0) as usize
+    ctx.srv.config.get_int(Directive::HllSparseMaxBytes).max(0) as usize
 }
 
 /// Folds the HLLs at `keys` (looked up for reading) into one unpacked

@@ -12,6 +12,7 @@ use command_meta::Argv;
 use keyspace::lru::{self, AccessClock};
 use keyspace::{Entry, StrValue, Value};
 use server::cmd::{Ctx, Handler};
+use server::config::Directive;
 use server::errors;
 use server::notify::class;
 use server::util::glob;
@@ -509,8 +510,8 @@ fn object_refcount(ctx: &mut Ctx) {
         ctx.db().at(i),
         Some(Entry { value: Value::Str(StrValue::Int(n)), .. }) if (0..SHARED_INTEGERS).contains(n)
     );
-    let policy = ctx.srv.config.get_str("maxmemory-policy");
-    let no_sharing = ctx.srv.config.get_int("maxmemory") != 0
+    let policy = ctx.srv.config.get_str(Directive::MaxmemoryPolicy);
+    let no_sharing = ctx.srv.config.get_int(Directive::Maxmemory) != 0
         && (policy.contains("lru") || policy.contains("lfu"));
     let rc = if small_int && !no_sharing {
         SHARED_REFCOUNT

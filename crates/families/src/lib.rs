@@ -89,3 +89,29 @@ pub const FAMILIES: &[HandlerTable] = &[
     dump::COMMANDS,
     module::COMMANDS,
 ];
+
+#[cfg(test)]
+mod tests {
+    /// A handler whose name no metadata describes would silently never be
+    /// served: every registered name, the engine's included, has a spec.
+    #[test]
+    fn every_handler_name_has_a_spec() {
+        let mut tables = super::FAMILIES.to_vec();
+        tables.extend_from_slice(server::cmd::ENGINE_COMMANDS);
+        assert_eq!(
+            server::cmd::handlers_without_spec(&tables),
+            Vec::<&str>::new()
+        );
+    }
+
+    /// And the check itself notices a misspelt name.
+    #[test]
+    fn a_misspelt_handler_name_is_reported() {
+        fn noop(_: &mut server::cmd::Ctx) {}
+        let table: server::cmd::HandlerTable = &[("gte", noop), ("client|lsit", noop)];
+        assert_eq!(
+            server::cmd::handlers_without_spec(&[table]),
+            vec!["gte", "client|lsit"]
+        );
+    }
+}

@@ -4,6 +4,7 @@
 //! first, so operators see the same refusal on both servers.
 
 use server::cmd::{Ctx, Handler};
+use server::config::Directive;
 use server::errors;
 
 pub const COMMANDS: &[(&str, Handler)] = &[
@@ -17,7 +18,12 @@ pub const COMMANDS: &[(&str, Handler)] = &[
 /// `enable-module-command`: `yes`, or `local` from a loopback peer (Redis
 /// compares the address with 127.0.0.1 and ::1).
 fn module_allowed(ctx: &Ctx) -> bool {
-    match ctx.srv.config.get_str("enable-module-command").as_str() {
+    match ctx
+        .srv
+        .config
+        .get_str(Directive::EnableModuleCommand)
+        .as_str()
+    {
         "yes" => true,
         "local" => ctx.client.addr.is_none_or(server::net::is_local),
         _ => false,

@@ -16,6 +16,7 @@ pub mod specs;
 pub mod state;
 
 use server::config::Config;
+use server::config::Directive;
 use server::mode::Mode;
 use server::server::Server;
 use std::cell::RefCell;
@@ -55,11 +56,11 @@ fn load_state(cfg: &Config) -> Result<state::Sentinel, (usize, String, String)> 
     let file = cfg.file.clone().unwrap_or_default();
     // Sentinels reach each other where they announce themselves: the TLS
     // port when their links use TLS, as Redis Sentinel does.
-    let tls_port = cfg.get_int("tls-port") as u16;
-    let port = if cfg.get_bool("tls-replication") && tls_port != 0 {
+    let tls_port = cfg.get_int(Directive::TlsPort) as u16;
+    let port = if cfg.get_bool(Directive::TlsReplication) && tls_port != 0 {
         tls_port
     } else {
-        cfg.get_int("port") as u16
+        cfg.get_int(Directive::Port) as u16
     };
     let mut st = state::Sentinel::new(file, port);
     st.globals.deny_scripts_reconfig = true;
@@ -68,7 +69,7 @@ fn load_state(cfg: &Config) -> Result<state::Sentinel, (usize, String, String)> 
         confile::apply_line(&mut st, words, now)
             .map_err(|reason| (*line_no, line.clone(), reason.to_string()))?;
     }
-    let pass = cfg.get_str("requirepass");
+    let pass = cfg.get_str(Directive::Requirepass);
     st.requirepass = Some(pass).filter(|p| !p.is_empty());
     Ok(st)
 }

@@ -9,6 +9,7 @@ use crate::link::{self, Event, Tag, Target};
 use crate::state::{Addr, Failover, Instance, Kind, Master, Reconf, Sentinel};
 use rand::Rng;
 use resp::frame::Frame;
+use server::config::Directive;
 use server::log::Level;
 use server::server::Server;
 use std::cell::RefCell;
@@ -95,7 +96,7 @@ fn tick(srv: &mut Server, st: &mut Sentinel) {
     check_tilt(srv, st, now);
     // `tls-replication yes`: links to instances and sentinels use TLS, as
     // Redis Sentinel's do.
-    let tls = if srv.config.get_bool("tls-replication") {
+    let tls = if srv.config.get_bool(Directive::TlsReplication) {
         srv.tls.clone()
     } else {
         None

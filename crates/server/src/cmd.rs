@@ -12,6 +12,7 @@
 //! with handlers. Only names with a handler are served or advertised.
 
 use crate::client::Client;
+use crate::config::Directive;
 
 use crate::errors;
 use crate::server::Server;
@@ -481,7 +482,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
     if cflags & flags::WRITE != 0
         && !client.is_master()
         && srv.is_replica()
-        && srv.config.get_bool("replica-read-only")
+        && srv.config.get_bool(Directive::ReplicaReadOnly)
     {
         reject(srv, client, idx, errors::READONLY);
         return Flow::Continue;

@@ -21,7 +21,7 @@
 //! The pool logic and the scores are pure functions of their inputs (time
 //! passed in) so they are tested without clocks.
 
-use crate::config::Config;
+use crate::config::Directive;
 use crate::notify;
 use crate::server::Server;
 use keyspace::lru::{self, AccessClock};
@@ -261,21 +261,20 @@ pub struct Evictor {
     configured: bool,
 }
 
-fn int_or(c: &Config, name: &str, dflt: i64) -> i64 {
-    // The directive may not be in the table yet: Redis's default then.
-    c.get(name).map_or(dflt, |_| c.get_int(name))
-}
-
 /// Reads the eviction settings; called by `Server::apply_config`. Like
 /// Redis's `CONFIG SET maxmemory`, a new limit takes effect at once:
 /// keys are evicted right away if the server is over it.
 pub fn configure(srv: &mut Server) {
     let c = &srv.config;
-    let maxmemory = c.get_int("maxmemory").max(0) as u64;
-    let policy = Policy::parse(&c.get_str("maxmemory-policy"));
-    let samples = int_or(c, "maxmemory-samples", 5).clamp(1, i64::from(i32::MAX)) as usize;
-    let tenacity = int_or(c, "maxmemory-eviction-tenacity", 10).clamp(0, 100) as u32;
-    let lazy = c.get("lazyfree-lazy-eviction").is_some() && c.get_bool("lazyfree-lazy-eviction");
+    let maxmemory = c.get_int(Directive::Maxmemory).max(0) as u64;
+    let policy = Policy::parse(&c.get_str(Directive::MaxmemoryPolicy));
+    let samples = c
+        .get_int(Directive::MaxmemorySamples)
+        .clamp(1, i64::from(i32::MAX)) as usize;
+    let tenacity = c
+        .get_int(Directive::MaxmemoryEvictionTenacity)
+        .clamp(0, 100) as u32;
+    let lazy = c.get_bool(Directive::LazyfreeLazyEviction);
     let ev = &mut srv.evictor;
     let changed = ev.maxmemory != maxmemory;
     let first = !ev.configured;
@@ -327,7 +326,7 @@ fn over_limit(srv: &Server) -> Option<u64> {
 /// master, `replica-ignore-maxmemory`), nor while clients are paused (the
 /// dataset must then stay still).
 fn may_evict(srv: &Server) -> bool {
-    if srv.is_replica() && int_or(&srv.config, "replica-ignore-maxmemory", 1) != 0 {
+    if srv.is_replica() && srv.config.get_int(Directive::ReplicaIgnoreMaxmemory) != 0 {
         return false;
     }
     !(srv.pause.until_ms != 0 && srv.now_ms < srv.pause.until_ms)

@@ -16,6 +16,7 @@
 
 use crate::alloc;
 use crate::client::Kind;
+use crate::config::Directive;
 use crate::latency::LatencyHistograms;
 use crate::server::Server;
 use std::fmt::Write;
@@ -215,12 +216,12 @@ fn server(srv: &Server, b: &mut String) {
         os_string(),
         std::process::id(),
         srv.run_id,
-        srv.config.get_int("port"),
+        srv.config.get_int(Directive::Port),
         srv.now_us,
         uptime,
         uptime / 86400,
         srv.hz,
-        srv.config.get_int("hz"),
+        srv.config.get_int(Directive::Hz),
         srv.lru_clock,
         exe,
         config_file,
@@ -308,8 +309,8 @@ fn memory(srv: &mut Server, b: &mut String) {
     let m = mem_figures(srv);
     let h = alloc::bytes_to_human;
     let total = alloc::total_system_memory();
-    let maxmemory = srv.config.get_int("maxmemory").max(0) as u64;
-    let policy = srv.config.get_str("maxmemory-policy");
+    let maxmemory = srv.config.get_int(Directive::Maxmemory).max(0) as u64;
+    let policy = srv.config.get_str(Directive::MaxmemoryPolicy);
     let dataset_perc = ratio(m.dataset * 100, m.used.saturating_sub(m.startup));
     let frag = ratio(m.rss, m.used);
     let _ = write!(

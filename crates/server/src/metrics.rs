@@ -14,6 +14,7 @@
 //! feed. Sentinel adds its own families with [`sentinel_metrics`] and
 //! serves them with [`serve`].
 
+use crate::config::Directive;
 use crate::server::Server;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -555,8 +556,8 @@ pub fn spawn(srv: &Rc<RefCell<Server>>, render: Rc<dyn Fn() -> String>) {
     let (port, bind) = {
         let s = srv.borrow();
         (
-            s.config.get_int("metrics-port") as u16,
-            s.config.get_str("metrics-bind"),
+            s.config.get_int(Directive::MetricsPort) as u16,
+            s.config.get_str(Directive::MetricsBind),
         )
     };
     if port == 0 {
@@ -579,8 +580,8 @@ pub async fn start(srv: &Rc<RefCell<Server>>) -> Result<(), ()> {
     let (port, bind) = {
         let s = srv.borrow();
         (
-            s.config.get_int("metrics-port") as u16,
-            s.config.get_str("metrics-bind"),
+            s.config.get_int(Directive::MetricsPort) as u16,
+            s.config.get_str(Directive::MetricsBind),
         )
     };
     if port == 0 {

@@ -8,6 +8,7 @@
 
 use crate::client::{Client, ReplyMode};
 use crate::cmd::{self, Flow};
+use crate::config::Directive;
 use crate::server::Server;
 use crate::{log_verbose, log_warning};
 use command_meta::Argv;
@@ -62,7 +63,7 @@ fn prepare_socket(srv: &Rc<RefCell<Server>>, stream: &TcpStream) -> (Option<Sock
     let _ = stream.set_nodelay(true);
     // `tcp-keepalive` seconds: lets the kernel detect dead peers (Redis
     // sets the idle time and derives the probe interval from it).
-    let keepalive = srv.borrow().config.get_int("tcp-keepalive");
+    let keepalive = srv.borrow().config.get_int(Directive::TcpKeepalive);
     if keepalive > 0 {
         let secs = std::time::Duration::from_secs(keepalive as u64);
         let ka = socket2::TcpKeepalive::new()
@@ -92,7 +93,9 @@ pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, 
 fn refused_by_protected_mode(srv: &Rc<RefCell<Server>>, peer: SocketAddr) -> bool {
     let refused = {
         let s = srv.borrow();
-        s.config.get_bool("protected-mode") && s.acl.default.borrow().nopass && !is_local(peer)
+        s.config.get_bool(Directive::ProtectedMode)
+            && s.acl.default.borrow().nopass
+            && !is_local(peer)
     };
     if refused {
         srv.borrow_mut().stats.rejected_connections += 1;
@@ -240,7 +243,7 @@ pub struct OutputLimits {
 
 impl OutputLimits {
     pub fn from_config(config: &crate::config::Config) -> OutputLimits {
-        let v = config.get_str("client-output-buffer-limit");
+        let v = config.get_str(Directive::ClientOutputBufferLimit);
         let w: Vec<&str> = v.split_whitespace().collect();
         let class = |name: &str| {
             let Some(c) = w.chunks(4).find(|c| c.first() == Some(&name)) else {

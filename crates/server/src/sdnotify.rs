@@ -11,6 +11,7 @@
 //! `sendto` on a datagram socket, and a missing or dead socket must never
 //! affect the server.
 
+use crate::config::Directive;
 use crate::server::Server;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -19,7 +20,7 @@ use std::time::Duration;
 /// Whether to talk to systemd: `supervised systemd`, or `supervised auto`
 /// with `$NOTIFY_SOCKET` set (the way Redis resolves `auto`).
 pub fn enabled(srv: &Server) -> bool {
-    match srv.config.get_str("supervised").as_str() {
+    match srv.config.get_str(Directive::Supervised).as_str() {
         "systemd" => true,
         "auto" => std::env::var_os("NOTIFY_SOCKET").is_some(),
         _ => false,

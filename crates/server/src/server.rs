@@ -8,6 +8,7 @@
 use crate::client::Client;
 use crate::cmd::CommandTable;
 use crate::config::Config;
+use crate::config::Directive;
 use crate::journal::Journal;
 use crate::stats::{InstMetrics, SlowlogEntry, Stats};
 use command_meta::{Argv, CommandMeta};
@@ -131,7 +132,7 @@ impl Server {
         let mut rng = SmallRng::from_entropy();
         let run_id = crate::util::ids::new_id40(&mut rng);
         let master_replid = crate::util::ids::new_id40(&mut rng);
-        let ndb = config.get_int("databases").max(1) as usize;
+        let ndb = config.get_int(Directive::Databases).max(1) as usize;
         let commands = CommandTable::build(&config.renames, families, config.mode);
         let mut s = Server {
             dbs: (0..ndb).map(|_| Db::new()).collect(),
@@ -206,55 +207,55 @@ impl Server {
     /// and after every `CONFIG SET`.
     pub fn apply_config(&mut self) {
         let c = &self.config;
-        let pass = c.get_str("requirepass");
+        let pass = c.get_str(Directive::Requirepass);
         self.requirepass = if pass.is_empty() {
             None
         } else {
             Some(pass.into_bytes())
         };
-        self.hz = c.get_int("hz").clamp(1, 500) as u32;
-        self.proto_max_bulk_len = c.get_int("proto-max-bulk-len");
-        self.client_query_buffer_limit = c.get_int("client-query-buffer-limit") as usize;
-        self.maxclients = c.get_int("maxclients") as usize;
-        self.timeout_secs = c.get_int("timeout");
-        self.slowlog_slower_than = c.get_int("slowlog-log-slower-than");
-        self.slowlog_max_len = c.get_int("slowlog-max-len") as usize;
-        self.lazyfree_lazy_expire = c.get_bool("lazyfree-lazy-expire");
-        let size = |name: &str| c.get_int(name).max(0) as usize;
+        self.hz = c.get_int(Directive::Hz).clamp(1, 500) as u32;
+        self.proto_max_bulk_len = c.get_int(Directive::ProtoMaxBulkLen);
+        self.client_query_buffer_limit = c.get_int(Directive::ClientQueryBufferLimit) as usize;
+        self.maxclients = c.get_int(Directive::Maxclients) as usize;
+        self.timeout_secs = c.get_int(Directive::Timeout);
+        self.slowlog_slower_than = c.get_int(Directive::SlowlogLogSlowerThan);
+        self.slowlog_max_len = c.get_int(Directive::SlowlogMaxLen) as usize;
+        self.lazyfree_lazy_expire = c.get_bool(Directive::LazyfreeLazyExpire);
+        let size = |d: Directive| c.get_int(d).max(0) as usize;
         self.encoding_limits = keyspace::EncodingLimits {
-            hash_max_listpack_entries: size("hash-max-listpack-entries"),
-            hash_max_listpack_value: size("hash-max-listpack-value"),
-            set_max_intset_entries: size("set-max-intset-entries"),
-            zset_max_listpack_entries: size("zset-max-listpack-entries"),
-            zset_max_listpack_value: size("zset-max-listpack-value"),
-            list_max_listpack_size: c.get_int("list-max-listpack-size"),
+            hash_max_listpack_entries: size(Directive::HashMaxListpackEntries),
+            hash_max_listpack_value: size(Directive::HashMaxListpackValue),
+            set_max_intset_entries: size(Directive::SetMaxIntsetEntries),
+            zset_max_listpack_entries: size(Directive::ZsetMaxListpackEntries),
+            zset_max_listpack_value: size(Directive::ZsetMaxListpackValue),
+            list_max_listpack_size: c.get_int(Directive::ListMaxListpackSize),
         };
-        self.access_clock = if c.get_str("maxmemory-policy").ends_with("-lfu") {
-            // Redis's defaults while the directives are not in the table.
-            let or = |name: &str, dflt: i64| c.get(name).map_or(dflt, |_| c.get_int(name));
+        self.access_clock = if c.get_str(Directive::MaxmemoryPolicy).ends_with("-lfu") {
+            let u32_of = |d: Directive| c.get_int(d).clamp(0, i64::from(u32::MAX)) as u32;
             AccessClock::Lfu {
-                log_factor: or("lfu-log-factor", 10).clamp(0, i64::from(u32::MAX)) as u32,
-                decay_minutes: or("lfu-decay-time", 1).clamp(0, i64::from(u32::MAX)) as u32,
+                log_factor: u32_of(Directive::LfuLogFactor),
+                decay_minutes: u32_of(Directive::LfuDecayTime),
             }
         } else {
             AccessClock::Lru
         };
         self.lru_clock = self.access_clock.new_stamp(self.now_ms);
-        self.latency_threshold_ms = c.get_int("latency-monitor-threshold");
-        self.lazyfree_lazy_user_del = c.get_bool("lazyfree-lazy-user-del");
+        self.latency_threshold_ms = c.get_int(Directive::LatencyMonitorThreshold);
+        self.lazyfree_lazy_user_del = c.get_bool(Directive::LazyfreeLazyUserDel);
         // Parsed class bits (see `config::parse`), `n` included.
-        self.notify_keyspace_events = c.get_int("notify-keyspace-events") as u32;
-        if let Some(l) = crate::log::Level::parse(&c.get_str("loglevel")) {
+        self.notify_keyspace_events = c.get_int(Directive::NotifyKeyspaceEvents) as u32;
+        if let Some(l) = crate::log::Level::parse(&c.get_str(Directive::Loglevel)) {
             crate::log::set_level(l);
         }
         while self.slowlog.len() > self.slowlog_max_len {
             self.slowlog.pop_back();
         }
         crate::evict::configure(self);
-        self.repl.min_replicas_to_write = self.config.get_int("min-replicas-to-write");
-        self.repl.min_replicas_max_lag = self.config.get_int("min-replicas-max-lag");
-        self.acl.pubsub_default_all = self.config.get_str("acl-pubsub-default") == "allchannels";
-        let pass = self.config.get_str("requirepass");
+        self.repl.min_replicas_to_write = self.config.get_int(Directive::MinReplicasToWrite);
+        self.repl.min_replicas_max_lag = self.config.get_int(Directive::MinReplicasMaxLag);
+        self.acl.pubsub_default_all =
+            self.config.get_str(Directive::AclPubsubDefault) == "allchannels";
+        let pass = self.config.get_str(Directive::Requirepass);
         self.acl.apply_requirepass(&pass);
         crate::persistence::aof::apply_config(self);
         self.obuf_limits = crate::net::OutputLimits::from_config(&self.config);
@@ -405,7 +406,10 @@ impl Server {
         }
         self.refresh_time();
         let cycle = ExpireCycle::default();
-        let effort = self.config.get_int("active-expire-effort").clamp(1, 10) as usize;
+        let effort = self
+            .config
+            .get_int(Directive::ActiveExpireEffort)
+            .clamp(1, 10) as usize;
         let per_loop = cycle.keys_per_loop + cycle.keys_per_loop / 4 * (effort - 1);
         let budget = std::time::Duration::from_micros(ExpireCycle::budget_us(self.hz));
         let start = Instant::now();

@@ -3,6 +3,7 @@
 
 use crate::cmd::HandlerTable;
 use crate::config::Config;
+use crate::config::Directive;
 use crate::listeners::Listeners;
 use crate::server::Server;
 use crate::{log, log_notice, log_warning};
@@ -56,12 +57,12 @@ fn check_somaxconn(backlog: i64) {
 
 /// Runs the server until shutdown. Returns the process exit code.
 pub fn run(mut config: Config, families: &'static [HandlerTable]) -> i32 {
-    let daemon = config.get_bool("daemonize");
+    let daemon = config.get_bool(Directive::Daemonize);
     if let Some(m) = config.mode {
         log::set_role(m.log_role);
     }
-    log::set_file(&config.get_str("logfile"));
-    if let Some(l) = log::Level::parse(&config.get_str("loglevel")) {
+    log::set_file(&config.get_str(Directive::Logfile));
+    if let Some(l) = log::Level::parse(&config.get_str(Directive::Loglevel)) {
         log::set_level(l);
     }
     if daemon {
@@ -81,7 +82,7 @@ pub fn run(mut config: Config, families: &'static [HandlerTable]) -> i32 {
         Some(_) => log_notice!("Configuration loaded"),
         None => log_warning!("Warning: no config file specified, using the default config. In order to specify a config file use redoubt server /path/to/redis.conf"),
     }
-    let mut pidfile = config.get_str("pidfile");
+    let mut pidfile = config.get_str(Directive::Pidfile);
     if daemon && pidfile.is_empty() {
         // Redis's default for a daemon; kept in the config so CONFIG GET
         // and CONFIG REWRITE show it as Redis does.
@@ -111,11 +112,11 @@ async fn serve(config: Config, families: &[HandlerTable], pidfile: String) -> i3
     if signals.is_none() {
         log_warning!("Could not install the SIGTERM/SIGINT handlers; use SHUTDOWN to stop.");
     }
-    let port = config.get_int("port") as u16;
-    let backlog = config.get_int("tcp-backlog");
-    let bind = config.get_list("bind");
+    let port = config.get_int(Directive::Port) as u16;
+    let backlog = config.get_int(Directive::TcpBacklog);
+    let bind = config.get_list(Directive::Bind);
     let mode = config.mode;
-    let tls_port = config.get_int("tls-port") as u16;
+    let tls_port = config.get_int(Directive::TlsPort) as u16;
     let tls = if crate::tls::wanted(&config) {
         match crate::tls::configure(&config) {
             Ok(t) => Some(t),

@@ -35,6 +35,7 @@
 //!   configured CAs but not the host name it dialled.
 
 use crate::config::Config;
+use crate::config::Directive;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{ring, CryptoProvider};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -59,41 +60,45 @@ pub struct TlsContext {
 /// Whether the configuration asks for TLS at all (Redis configures it when
 /// any of these is set, and only then).
 pub fn wanted(config: &Config) -> bool {
-    config.get_int("tls-port") != 0
-        || config.get_bool("tls-replication")
-        || config.get_bool("tls-cluster")
+    config.get_int(Directive::TlsPort) != 0
+        || config.get_bool(Directive::TlsReplication)
+        || config.get_bool(Directive::TlsCluster)
 }
 
 /// Builds the context from `config`. The error is the line to log (Redis's
 /// wording where it has one).
 pub fn configure(config: &Config) -> Result<Arc<TlsContext>, String> {
-    let path = |name: &str| config.get_str(name);
-    let cert_file = path("tls-cert-file");
+    let path = |d: Directive| config.get_str(d);
+    let cert_file = path(Directive::TlsCertFile);
     if cert_file.is_empty() {
         return Err("No tls-cert-file configured!".into());
     }
-    let key_file = path("tls-key-file");
+    let key_file = path(Directive::TlsKeyFile);
     if key_file.is_empty() {
         return Err("No tls-key-file configured!".into());
     }
-    let (ca_file, ca_dir) = (path("tls-ca-cert-file"), path("tls-ca-cert-dir"));
-    let auth = config.get_str("tls-auth-clients");
-    let needs_ca =
-        auth != "no" || config.get_bool("tls-replication") || config.get_bool("tls-cluster");
+    let (ca_file, ca_dir) = (
+        path(Directive::TlsCaCertFile),
+        path(Directive::TlsCaCertDir),
+    );
+    let auth = config.get_str(Directive::TlsAuthClients);
+    let needs_ca = auth != "no"
+        || config.get_bool(Directive::TlsReplication)
+        || config.get_bool(Directive::TlsCluster);
     if needs_ca && ca_file.is_empty() && ca_dir.is_empty() {
         return Err("Either tls-ca-cert-file or tls-ca-cert-dir must be specified when tls-cluster, tls-replication or tls-auth-clients are enabled!".into());
     }
 
-    let versions = protocols(&config.get_str("tls-protocols"))?;
-    let mut suites = ciphersuites_tls13(&config.get_str("tls-ciphersuites"))?;
-    suites.extend(ciphers_tls12(&config.get_str("tls-ciphers"))?);
+    let versions = protocols(&config.get_str(Directive::TlsProtocols))?;
+    let mut suites = ciphersuites_tls13(&config.get_str(Directive::TlsCiphersuites))?;
+    suites.extend(ciphers_tls12(&config.get_str(Directive::TlsCiphers))?);
     let provider = Arc::new(CryptoProvider {
         cipher_suites: suites,
         ..ring::default_provider()
     });
 
     let certs = load_certs(&cert_file)?;
-    let key = load_key(&key_file, &config.get_str("tls-key-file-pass"))?;
+    let key = load_key(&key_file, &config.get_str(Directive::TlsKeyFilePass))?;
     let roots = Arc::new(load_roots(&ca_file, &ca_dir)?);
 
     // Server side.
@@ -116,11 +121,11 @@ pub fn configure(config: &Config) -> Result<Arc<TlsContext>, String> {
         .with_client_cert_verifier(client_verifier)
         .with_single_cert(certs.clone(), key.clone_key())
         .map_err(|e| format!("Failed to load private key: {key_file}: {e}"))?;
-    server.ignore_client_order = config.get_bool("tls-prefer-server-ciphers");
-    server.session_storage = if config.get_bool("tls-session-caching") {
+    server.ignore_client_order = config.get_bool(Directive::TlsPreferServerCiphers);
+    server.session_storage = if config.get_bool(Directive::TlsSessionCaching) {
         Arc::new(SessionCache::new(
-            config.get_int("tls-session-cache-size").max(0) as usize,
-            Duration::from_secs(config.get_int("tls-session-cache-timeout").max(0) as u64),
+            config.get_int(Directive::TlsSessionCacheSize).max(0) as usize,
+            Duration::from_secs(config.get_int(Directive::TlsSessionCacheTimeout).max(0) as u64),
         ))
     } else {
         Arc::new(rustls::server::NoServerSessionStorage {})
@@ -134,13 +139,13 @@ pub fn configure(config: &Config) -> Result<Arc<TlsContext>, String> {
     // Client side: the client certificate falls back to the server's, as
     // in Redis.
     let (client_certs, client_key) = match (
-        path("tls-client-cert-file").as_str(),
-        path("tls-client-key-file").as_str(),
+        path(Directive::TlsClientCertFile).as_str(),
+        path(Directive::TlsClientKeyFile).as_str(),
     ) {
         ("", _) | (_, "") => (certs, key),
         (c, k) => (
             load_certs(c)?,
-            load_key(k, &config.get_str("tls-client-key-file-pass"))?,
+            load_key(k, &config.get_str(Directive::TlsClientKeyFilePass))?,
         ),
     };
     let verifier =

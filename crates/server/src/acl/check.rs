@@ -8,6 +8,7 @@
 use super::log;
 use super::table;
 use super::user::{Selector, User, KEY_READ, KEY_WRITE};
+use crate::config::Directive;
 use command_meta::CommandMeta;
 
 /// Why a command was refused, with the argument position at fault.
@@ -318,7 +319,7 @@ pub fn add_log_entry(
     while info.ends_with('\n') {
         info.pop();
     }
-    let max = srv.config.get_int("acllog-max-len").max(0) as usize;
+    let max = srv.config.get_int(Directive::AcllogMaxLen).max(0) as usize;
     let now = srv.now_ms;
     srv.acl.log.add(
         log::LogEntry {

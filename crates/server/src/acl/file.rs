@@ -8,6 +8,7 @@
 
 use super::user::User;
 use super::{merge_selector_args, Acl};
+use crate::config::Directive;
 use std::collections::BTreeMap;
 
 /// Parses the text of an ACL file into users; `Err` holds every problem
@@ -168,7 +169,7 @@ pub fn apply_config_users(acl: &mut Acl, lines: &[Vec<String>]) -> Result<(), St
 /// Redis, which refuses the combination as a likely mistake). The error is
 /// the log line to print before exiting.
 pub fn load_at_startup(srv: &mut crate::server::Server) -> Result<(), String> {
-    let path = srv.config.get_str("aclfile");
+    let path = srv.config.get_str(Directive::Aclfile);
     let lines = srv.config.users.clone();
     if !path.is_empty() && !lines.is_empty() {
         return Err(crate::errors::ACL_USERS_AND_FILE.to_string());

@@ -3,15 +3,18 @@
 //! ([`table::DIRECTIVES`]).
 //!
 //! Values are kept in their parsed form ([`Val`]) and rendered back as
-//! Redis renders them for `CONFIG GET` and `CONFIG REWRITE`. Settings read
-//! on hot paths are copied into typed fields of the server when they change
-//! (see `Server::apply_config`), so the data path never looks a name up.
+//! Redis renders them for `CONFIG GET` and `CONFIG REWRITE`. Code reads a
+//! setting through [`Directive`] (an index into the table, so a misspelt
+//! name does not compile); settings read on every command are also copied
+//! into typed fields of the server when they change (see
+//! `Server::apply_config`).
 
 pub mod parse;
 pub mod rewrite;
 pub mod table;
 
 use std::collections::HashMap;
+pub use table::Directive;
 use table::{Def, Kind, Special, DIRECTIVES};
 
 /// A parsed directive value.
@@ -101,33 +104,45 @@ impl Config {
         Some((i, &DIRECTIVES[i]))
     }
 
+    /// The value of a directive named at run time (`CONFIG GET`, a
+    /// config line); code that knows which directive it reads uses the
+    /// typed getters below.
     pub fn get(&self, name: &str) -> Option<&Val> {
         self.lookup(name).map(|(i, _)| &self.vals[i])
     }
 
-    pub fn get_int(&self, name: &str) -> i64 {
-        match self.get(name) {
-            Some(Val::Int(n)) => *n,
-            Some(Val::Bool(b)) => *b as i64,
+    /// The parsed value of directive `d`.
+    #[inline]
+    pub fn val(&self, d: Directive) -> &Val {
+        &self.vals[d as usize]
+    }
+
+    /// An integer, memory size or boolean (as 0/1) directive; 0 for other
+    /// kinds.
+    #[inline]
+    pub fn get_int(&self, d: Directive) -> i64 {
+        match self.val(d) {
+            Val::Int(n) => *n,
+            Val::Bool(b) => *b as i64,
             _ => 0,
         }
     }
 
-    pub fn get_bool(&self, name: &str) -> bool {
-        matches!(self.get(name), Some(Val::Bool(true)))
+    #[inline]
+    pub fn get_bool(&self, d: Directive) -> bool {
+        matches!(self.val(d), Val::Bool(true))
     }
 
-    pub fn get_str(&self, name: &str) -> String {
-        match self.get(name) {
-            Some(v) => render(v),
-            None => String::new(),
-        }
+    /// The value as `CONFIG GET` renders it.
+    pub fn get_str(&self, d: Directive) -> String {
+        render(self.val(d))
     }
 
-    pub fn get_list(&self, name: &str) -> Vec<String> {
-        match self.get(name) {
-            Some(Val::List(l)) => l.clone(),
-            Some(Val::Str(s)) if !s.is_empty() => vec![s.clone()],
+    /// A list directive's words (a single non-empty string as one word).
+    pub fn get_list(&self, d: Directive) -> Vec<String> {
+        match self.val(d) {
+            Val::List(l) => l.clone(),
+            Val::Str(s) if !s.is_empty() => vec![s.clone()],
             _ => Vec::new(),
         }
     }

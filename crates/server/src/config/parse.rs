@@ -4,6 +4,7 @@
 
 use super::table::{Def, Kind, Special};
 use super::{Config, ConfigError, Val};
+use crate::config::Directive;
 use std::path::Path;
 
 /// A config error, printed as Redis prints it. Three forms:
@@ -505,7 +506,7 @@ impl Config {
             })?;
         }
         // As Redis, the log file must be writable before start-up goes on.
-        let logfile = cfg.get_str("logfile");
+        let logfile = cfg.get_str(Directive::Logfile);
         if !logfile.is_empty() {
             if let Err(e) = std::fs::OpenOptions::new()
                 .append(true)
@@ -613,7 +614,7 @@ impl Config {
                     // points; later ones add to them; `save ""` clears.
                     let mut args = rest.to_vec();
                     if self.save_seen && rest.iter().any(|a| !a.is_empty()) {
-                        let mut cur = self.get_list("save");
+                        let mut cur = self.get_list(Directive::Save);
                         cur.extend(args);
                         args = cur;
                     }
@@ -625,7 +626,7 @@ impl Config {
                     // Redis moves into `dir` as soon as it reads it, so
                     // relative paths on later lines (include, logfile) and
                     // a missing folder are resolved and reported here.
-                    let dir = self.get_str("dir");
+                    let dir = self.get_str(Directive::Dir);
                     if self.no_fs {
                         continue;
                     }

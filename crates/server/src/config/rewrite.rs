@@ -271,7 +271,7 @@ pub fn rewrite(cfg: &Config, path: &Path, cwd: &str) -> std::io::Result<()> {
     // `cfg.users`), unless an ACL file holds the users: then the file's
     // old user lines are dropped, as Redis does.
     st.processed.insert("user");
-    if cfg.get_str("aclfile").is_empty() {
+    if cfg.get_str(super::Directive::Aclfile).is_empty() {
         for u in &cfg.users {
             st.rewrite_line("user", format!("user {}", u.join(" ")), true);
         }

@@ -134,58 +134,75 @@ const SHUTDOWN_FLAGS: &[&str] = &["default", "save", "nosave", "now", "force"];
 use flags::*;
 const IMM: u32 = IMMUTABLE;
 
-pub static DIRECTIVES: &[Def] = &[
+/// Declares the directive table and, in the same order, the [`Directive`]
+/// enum naming each entry: code reads a setting as
+/// `config.get_int(Directive::Hz)`, so a misspelt name does not compile
+/// and the read is an index, not a hash look-up.
+macro_rules! directives {
+    ($($id:ident => $def:expr,)*) => {
+        /// Every directive of [`DIRECTIVES`], by position.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(usize)]
+        pub enum Directive {
+            $($id,)*
+        }
+
+        pub static DIRECTIVES: &[Def] = &[$($def,)*];
+    };
+}
+
+directives! {
     // Network.
-    sp("bind", Special::Bind, "* -::*", 0),
-    s("bind-source-addr", "", 0),
-    i("port", 0, 65535, "6379", 0),
-    b("protected-mode", "yes", 0),
-    i("tcp-backlog", 0, INT_MAX, "511", IMM),
-    s("unixsocket", "", IMM),
-    def("unixsocketperm", Kind::Octal, "0", IMM),
-    i("timeout", 0, INT_MAX, "0", 0),
-    i("tcp-keepalive", 0, INT_MAX, "300", 0),
-    i("socket-mark-id", 0, UINT_MAX, "0", 0),
+    Bind => sp("bind", Special::Bind, "* -::*", 0),
+    BindSourceAddr => s("bind-source-addr", "", 0),
+    Port => i("port", 0, 65535, "6379", 0),
+    ProtectedMode => b("protected-mode", "yes", 0),
+    TcpBacklog => i("tcp-backlog", 0, INT_MAX, "511", IMM),
+    Unixsocket => s("unixsocket", "", IMM),
+    Unixsocketperm => def("unixsocketperm", Kind::Octal, "0", IMM),
+    Timeout => i("timeout", 0, INT_MAX, "0", 0),
+    TcpKeepalive => i("tcp-keepalive", 0, INT_MAX, "300", 0),
+    SocketMarkId => i("socket-mark-id", 0, UINT_MAX, "0", 0),
     // TLS.
-    i("tls-port", 0, 65535, "0", 0),
-    s("tls-cert-file", "", 0),
-    s("tls-key-file", "", 0),
-    s("tls-key-file-pass", "", SENSITIVE),
-    s("tls-client-cert-file", "", 0),
-    s("tls-client-key-file", "", 0),
-    s("tls-client-key-file-pass", "", SENSITIVE),
-    s("tls-dh-params-file", "", 0),
-    s("tls-ca-cert-file", "", 0),
-    s("tls-ca-cert-dir", "", 0),
-    e("tls-auth-clients", &["no", "yes", "optional"], "yes", 0),
-    b("tls-replication", "no", 0),
-    b("tls-cluster", "no", 0),
-    s("tls-protocols", "", 0),
-    s("tls-ciphers", "", 0),
-    s("tls-ciphersuites", "", 0),
-    b("tls-prefer-server-ciphers", "no", 0),
-    b("tls-session-caching", "yes", 0),
-    i("tls-session-cache-size", 0, INT_MAX, "20480", 0),
-    i("tls-session-cache-timeout", 0, INT_MAX, "300", 0),
+    TlsPort => i("tls-port", 0, 65535, "0", 0),
+    TlsCertFile => s("tls-cert-file", "", 0),
+    TlsKeyFile => s("tls-key-file", "", 0),
+    TlsKeyFilePass => s("tls-key-file-pass", "", SENSITIVE),
+    TlsClientCertFile => s("tls-client-cert-file", "", 0),
+    TlsClientKeyFile => s("tls-client-key-file", "", 0),
+    TlsClientKeyFilePass => s("tls-client-key-file-pass", "", SENSITIVE),
+    TlsDhParamsFile => s("tls-dh-params-file", "", 0),
+    TlsCaCertFile => s("tls-ca-cert-file", "", 0),
+    TlsCaCertDir => s("tls-ca-cert-dir", "", 0),
+    TlsAuthClients => e("tls-auth-clients", &["no", "yes", "optional"], "yes", 0),
+    TlsReplication => b("tls-replication", "no", 0),
+    TlsCluster => b("tls-cluster", "no", 0),
+    TlsProtocols => s("tls-protocols", "", 0),
+    TlsCiphers => s("tls-ciphers", "", 0),
+    TlsCiphersuites => s("tls-ciphersuites", "", 0),
+    TlsPreferServerCiphers => b("tls-prefer-server-ciphers", "no", 0),
+    TlsSessionCaching => b("tls-session-caching", "yes", 0),
+    TlsSessionCacheSize => i("tls-session-cache-size", 0, INT_MAX, "20480", 0),
+    TlsSessionCacheTimeout => i("tls-session-cache-timeout", 0, INT_MAX, "300", 0),
     // General.
-    b("daemonize", "no", IMM),
-    e(
+    Daemonize => b("daemonize", "no", IMM),
+    Supervised => e(
         "supervised",
         &["upstart", "systemd", "auto", "no"],
         "no",
         IMM,
     ),
-    s("pidfile", "", IMM),
-    e(
+    Pidfile => s("pidfile", "", IMM),
+    Loglevel => e(
         "loglevel",
         &["debug", "verbose", "notice", "warning"],
         "notice",
         0,
     ),
-    s("logfile", "", IMM),
-    b("syslog-enabled", "no", IMM),
-    s("syslog-ident", "redis", IMM),
-    e(
+    Logfile => s("logfile", "", IMM),
+    SyslogEnabled => b("syslog-enabled", "no", IMM),
+    SyslogIdent => s("syslog-ident", "redis", IMM),
+    SyslogFacility => e(
         "syslog-facility",
         &[
             "user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
@@ -193,105 +210,105 @@ pub static DIRECTIVES: &[Def] = &[
         "local0",
         IMM,
     ),
-    b("crash-log-enabled", "yes", 0),
-    b("crash-memcheck-enabled", "yes", 0),
-    i("databases", 1, INT_MAX, "16", IMM),
-    b("always-show-logo", "no", IMM),
-    b("set-proc-title", "yes", IMM),
-    sp(
+    CrashLogEnabled => b("crash-log-enabled", "yes", 0),
+    CrashMemcheckEnabled => b("crash-memcheck-enabled", "yes", 0),
+    Databases => i("databases", 1, INT_MAX, "16", IMM),
+    AlwaysShowLogo => b("always-show-logo", "no", IMM),
+    SetProcTitle => b("set-proc-title", "yes", IMM),
+    ProcTitleTemplate => sp(
         "proc-title-template",
         Special::ProcTitleTemplate,
         "{title} {listen-addr} {server-mode}",
         0,
     ),
-    e("enable-protected-configs", YES_NO_LOCAL, "no", IMM),
-    e("enable-debug-command", YES_NO_LOCAL, "no", IMM),
-    e("enable-module-command", YES_NO_LOCAL, "no", IMM),
-    s("ignore-warnings", "", 0),
+    EnableProtectedConfigs => e("enable-protected-configs", YES_NO_LOCAL, "no", IMM),
+    EnableDebugCommand => e("enable-debug-command", YES_NO_LOCAL, "no", IMM),
+    EnableModuleCommand => e("enable-module-command", YES_NO_LOCAL, "no", IMM),
+    IgnoreWarnings => s("ignore-warnings", "", 0),
     // Snapshotting.
-    sp("save", Special::Save, "3600 1 300 100 60 10000", 0),
-    b("stop-writes-on-bgsave-error", "yes", 0),
-    b("rdbcompression", "yes", 0),
-    b("rdbchecksum", "yes", IMM),
-    e("sanitize-dump-payload", &["no", "yes", "clients"], "no", 0),
-    s("dbfilename", "dump.rdb", PROTECTED),
-    b("rdb-del-sync-files", "no", 0),
-    s("dir", "", PROTECTED),
-    b("rdb-save-incremental-fsync", "yes", 0),
-    i("rdb-key-save-delay", INT_MIN, INT_MAX, "0", HIDDEN),
-    i("key-load-delay", INT_MIN, INT_MAX, "0", HIDDEN),
+    Save => sp("save", Special::Save, "3600 1 300 100 60 10000", 0),
+    StopWritesOnBgsaveError => b("stop-writes-on-bgsave-error", "yes", 0),
+    Rdbcompression => b("rdbcompression", "yes", 0),
+    Rdbchecksum => b("rdbchecksum", "yes", IMM),
+    SanitizeDumpPayload => e("sanitize-dump-payload", &["no", "yes", "clients"], "no", 0),
+    Dbfilename => s("dbfilename", "dump.rdb", PROTECTED),
+    RdbDelSyncFiles => b("rdb-del-sync-files", "no", 0),
+    Dir => s("dir", "", PROTECTED),
+    RdbSaveIncrementalFsync => b("rdb-save-incremental-fsync", "yes", 0),
+    RdbKeySaveDelay => i("rdb-key-save-delay", INT_MIN, INT_MAX, "0", HIDDEN),
+    KeyLoadDelay => i("key-load-delay", INT_MIN, INT_MAX, "0", HIDDEN),
     // Replication.
-    al(sp("replicaof", Special::Replicaof, "", IMM), "slaveof"),
-    s("masterauth", "", SENSITIVE),
-    s("masteruser", "", SENSITIVE),
-    al(
+    Replicaof => al(sp("replicaof", Special::Replicaof, "", IMM), "slaveof"),
+    Masterauth => s("masterauth", "", SENSITIVE),
+    Masteruser => s("masteruser", "", SENSITIVE),
+    ReplicaServeStaleData => al(
         b("replica-serve-stale-data", "yes", 0),
         "slave-serve-stale-data",
     ),
-    al(b("replica-read-only", "yes", 0), "slave-read-only"),
-    b("replica-ignore-disk-write-errors", "no", 0),
-    b("repl-diskless-sync", "yes", 0),
-    i("repl-diskless-sync-delay", 0, INT_MAX, "5", 0),
-    i("repl-diskless-sync-max-replicas", 0, INT_MAX, "0", 0),
-    e(
+    ReplicaReadOnly => al(b("replica-read-only", "yes", 0), "slave-read-only"),
+    ReplicaIgnoreDiskWriteErrors => b("replica-ignore-disk-write-errors", "no", 0),
+    ReplDisklessSync => b("repl-diskless-sync", "yes", 0),
+    ReplDisklessSyncDelay => i("repl-diskless-sync-delay", 0, INT_MAX, "5", 0),
+    ReplDisklessSyncMaxReplicas => i("repl-diskless-sync-max-replicas", 0, INT_MAX, "0", 0),
+    ReplDisklessLoad => e(
         "repl-diskless-load",
         &["disabled", "on-empty-db", "swapdb"],
         "disabled",
         0,
     ),
-    al(
+    ReplPingReplicaPeriod => al(
         i("repl-ping-replica-period", 1, INT_MAX, "10", 0),
         "repl-ping-slave-period",
     ),
-    i("repl-timeout", 1, INT_MAX, "60", 0),
-    b("repl-disable-tcp-nodelay", "no", 0),
-    m("repl-backlog-size", 1, LMAX, "1048576", 0),
-    i("repl-backlog-ttl", 0, LMAX, "3600", 0),
-    al(
+    ReplTimeout => i("repl-timeout", 1, INT_MAX, "60", 0),
+    ReplDisableTcpNodelay => b("repl-disable-tcp-nodelay", "no", 0),
+    ReplBacklogSize => m("repl-backlog-size", 1, LMAX, "1048576", 0),
+    ReplBacklogTtl => i("repl-backlog-ttl", 0, LMAX, "3600", 0),
+    ReplicaPriority => al(
         i("replica-priority", 0, INT_MAX, "100", 0),
         "slave-priority",
     ),
-    b("replica-announced", "yes", 0),
-    al(
+    ReplicaAnnounced => b("replica-announced", "yes", 0),
+    MinReplicasToWrite => al(
         i("min-replicas-to-write", 0, INT_MAX, "0", 0),
         "min-slaves-to-write",
     ),
-    al(
+    MinReplicasMaxLag => al(
         i("min-replicas-max-lag", 0, INT_MAX, "10", 0),
         "min-slaves-max-lag",
     ),
-    al(s("replica-announce-ip", "", 0), "slave-announce-ip"),
-    al(
+    ReplicaAnnounceIp => al(s("replica-announce-ip", "", 0), "slave-announce-ip"),
+    ReplicaAnnouncePort => al(
         i("replica-announce-port", 0, 65535, "0", 0),
         "slave-announce-port",
     ),
-    al(b("replica-lazy-flush", "no", 0), "slave-lazy-flush"),
-    al(
+    ReplicaLazyFlush => al(b("replica-lazy-flush", "no", 0), "slave-lazy-flush"),
+    ReplicaIgnoreMaxmemory => al(
         b("replica-ignore-maxmemory", "yes", 0),
         "slave-ignore-maxmemory",
     ),
-    e(
+    PropagationErrorBehavior => e(
         "propagation-error-behavior",
         &["ignore", "panic", "panic-on-replicas"],
         "ignore",
         0,
     ),
     // Keys tracking.
-    i("tracking-table-max-keys", 0, LMAX, "1000000", 0),
+    TrackingTableMaxKeys => i("tracking-table-max-keys", 0, LMAX, "1000000", 0),
     // Security.
-    i("acllog-max-len", 0, LMAX, "128", 0),
-    s("aclfile", "", IMM),
-    s("requirepass", "", SENSITIVE),
-    e(
+    AcllogMaxLen => i("acllog-max-len", 0, LMAX, "128", 0),
+    Aclfile => s("aclfile", "", IMM),
+    Requirepass => s("requirepass", "", SENSITIVE),
+    AclPubsubDefault => e(
         "acl-pubsub-default",
         &["allchannels", "resetchannels"],
         "resetchannels",
         0,
     ),
     // Clients and memory.
-    i("maxclients", 1, UINT_MAX, "10000", 0),
-    m("maxmemory", 0, LMAX, "0", 0),
-    e(
+    Maxclients => i("maxclients", 1, UINT_MAX, "10000", 0),
+    Maxmemory => m("maxmemory", 0, LMAX, "0", 0),
+    MaxmemoryPolicy => e(
         "maxmemory-policy",
         &[
             "volatile-lru",
@@ -306,171 +323,171 @@ pub static DIRECTIVES: &[Def] = &[
         "noeviction",
         0,
     ),
-    i("maxmemory-samples", 1, INT_MAX, "5", 0),
-    i("maxmemory-eviction-tenacity", 0, 100, "10", 0),
-    sp("maxmemory-clients", Special::MaxmemoryClients, "0", 0),
+    MaxmemorySamples => i("maxmemory-samples", 1, INT_MAX, "5", 0),
+    MaxmemoryEvictionTenacity => i("maxmemory-eviction-tenacity", 0, 100, "10", 0),
+    MaxmemoryClients => sp("maxmemory-clients", Special::MaxmemoryClients, "0", 0),
     // Lazy freeing.
-    b("lazyfree-lazy-eviction", "no", 0),
-    b("lazyfree-lazy-expire", "no", 0),
-    b("lazyfree-lazy-server-del", "no", 0),
-    b("lazyfree-lazy-user-del", "no", 0),
-    b("lazyfree-lazy-user-flush", "no", 0),
+    LazyfreeLazyEviction => b("lazyfree-lazy-eviction", "no", 0),
+    LazyfreeLazyExpire => b("lazyfree-lazy-expire", "no", 0),
+    LazyfreeLazyServerDel => b("lazyfree-lazy-server-del", "no", 0),
+    LazyfreeLazyUserDel => b("lazyfree-lazy-user-del", "no", 0),
+    LazyfreeLazyUserFlush => b("lazyfree-lazy-user-flush", "no", 0),
     // Threads and kernel.
-    i("io-threads", 1, 128, "1", IMM),
-    b("io-threads-do-reads", "no", IMM),
-    e(
+    IoThreads => i("io-threads", 1, 128, "1", IMM),
+    IoThreadsDoReads => b("io-threads-do-reads", "no", IMM),
+    OomScoreAdj => e(
         "oom-score-adj",
         &["no", "yes", "relative", "absolute"],
         "no",
         0,
     ),
-    sp(
+    OomScoreAdjValues => sp(
         "oom-score-adj-values",
         Special::OomScoreAdjValues,
         "0 200 800",
         0,
     ),
-    b("disable-thp", "yes", IMM),
-    s("server_cpulist", "", IMM),
-    s("bio_cpulist", "", IMM),
-    s("aof_rewrite_cpulist", "", IMM),
-    s("bgsave_cpulist", "", IMM),
-    b("jemalloc-bg-thread", "yes", 0),
+    DisableThp => b("disable-thp", "yes", IMM),
+    ServerCpulist => s("server_cpulist", "", IMM),
+    BioCpulist => s("bio_cpulist", "", IMM),
+    AofRewriteCpulist => s("aof_rewrite_cpulist", "", IMM),
+    BgsaveCpulist => s("bgsave_cpulist", "", IMM),
+    JemallocBgThread => b("jemalloc-bg-thread", "yes", 0),
     // Append only file.
-    b("appendonly", "no", 0),
-    s("appendfilename", "appendonly.aof", IMM),
-    s("appenddirname", "appendonlydir", IMM),
-    e("appendfsync", &["everysec", "always", "no"], "everysec", 0),
-    b("no-appendfsync-on-rewrite", "no", 0),
-    i("auto-aof-rewrite-percentage", 0, INT_MAX, "100", 0),
-    m("auto-aof-rewrite-min-size", 0, LMAX, "67108864", 0),
-    b("aof-load-truncated", "yes", 0),
-    b("aof-use-rdb-preamble", "yes", 0),
-    b("aof-timestamp-enabled", "no", 0),
-    b("aof-rewrite-incremental-fsync", "yes", 0),
-    b("aof-disable-auto-gc", "no", 0),
+    Appendonly => b("appendonly", "no", 0),
+    Appendfilename => s("appendfilename", "appendonly.aof", IMM),
+    Appenddirname => s("appenddirname", "appendonlydir", IMM),
+    Appendfsync => e("appendfsync", &["everysec", "always", "no"], "everysec", 0),
+    NoAppendfsyncOnRewrite => b("no-appendfsync-on-rewrite", "no", 0),
+    AutoAofRewritePercentage => i("auto-aof-rewrite-percentage", 0, INT_MAX, "100", 0),
+    AutoAofRewriteMinSize => m("auto-aof-rewrite-min-size", 0, LMAX, "67108864", 0),
+    AofLoadTruncated => b("aof-load-truncated", "yes", 0),
+    AofUseRdbPreamble => b("aof-use-rdb-preamble", "yes", 0),
+    AofTimestampEnabled => b("aof-timestamp-enabled", "no", 0),
+    AofRewriteIncrementalFsync => b("aof-rewrite-incremental-fsync", "yes", 0),
+    AofDisableAutoGc => b("aof-disable-auto-gc", "no", 0),
     // Shutdown.
-    i("shutdown-timeout", 0, INT_MAX, "10", 0),
-    sp(
+    ShutdownTimeout => i("shutdown-timeout", 0, INT_MAX, "10", 0),
+    ShutdownOnSigint => sp(
         "shutdown-on-sigint",
         Special::FlagsEnum(SHUTDOWN_FLAGS),
         "default",
         0,
     ),
-    sp(
+    ShutdownOnSigterm => sp(
         "shutdown-on-sigterm",
         Special::FlagsEnum(SHUTDOWN_FLAGS),
         "default",
         0,
     ),
     // Scripting and busy replies.
-    al(
+    BusyReplyThreshold => al(
         i("busy-reply-threshold", 0, LMAX, "5000", 0),
         "lua-time-limit",
     ),
     // Cluster.
-    b("cluster-enabled", "no", IMM),
-    s("cluster-config-file", "nodes.conf", IMM),
-    i("cluster-node-timeout", 0, LMAX, "15000", 0),
-    i("cluster-port", 0, 65535, "0", IMM),
-    al(
+    ClusterEnabled => b("cluster-enabled", "no", IMM),
+    ClusterConfigFile => s("cluster-config-file", "nodes.conf", IMM),
+    ClusterNodeTimeout => i("cluster-node-timeout", 0, LMAX, "15000", 0),
+    ClusterPort => i("cluster-port", 0, 65535, "0", IMM),
+    ClusterReplicaValidityFactor => al(
         i("cluster-replica-validity-factor", 0, INT_MAX, "10", 0),
         "cluster-slave-validity-factor",
     ),
-    i("cluster-migration-barrier", 0, INT_MAX, "1", 0),
-    b("cluster-allow-replica-migration", "yes", 0),
-    b("cluster-require-full-coverage", "yes", 0),
-    al(
+    ClusterMigrationBarrier => i("cluster-migration-barrier", 0, INT_MAX, "1", 0),
+    ClusterAllowReplicaMigration => b("cluster-allow-replica-migration", "yes", 0),
+    ClusterRequireFullCoverage => b("cluster-require-full-coverage", "yes", 0),
+    ClusterReplicaNoFailover => al(
         b("cluster-replica-no-failover", "no", 0),
         "cluster-slave-no-failover",
     ),
-    b("cluster-allow-reads-when-down", "no", 0),
-    b("cluster-allow-pubsubshard-when-down", "yes", 0),
-    m("cluster-link-sendbuf-limit", 0, LMAX, "0", 0),
-    s("cluster-announce-ip", "", 0),
-    s("cluster-announce-hostname", "", 0),
-    i("cluster-announce-port", 0, 65535, "0", 0),
-    i("cluster-announce-bus-port", 0, 65535, "0", 0),
-    i("cluster-announce-tls-port", 0, 65535, "0", 0),
-    e(
+    ClusterAllowReadsWhenDown => b("cluster-allow-reads-when-down", "no", 0),
+    ClusterAllowPubsubshardWhenDown => b("cluster-allow-pubsubshard-when-down", "yes", 0),
+    ClusterLinkSendbufLimit => m("cluster-link-sendbuf-limit", 0, LMAX, "0", 0),
+    ClusterAnnounceIp => s("cluster-announce-ip", "", 0),
+    ClusterAnnounceHostname => s("cluster-announce-hostname", "", 0),
+    ClusterAnnouncePort => i("cluster-announce-port", 0, 65535, "0", 0),
+    ClusterAnnounceBusPort => i("cluster-announce-bus-port", 0, 65535, "0", 0),
+    ClusterAnnounceTlsPort => i("cluster-announce-tls-port", 0, 65535, "0", 0),
+    ClusterPreferredEndpointType => e(
         "cluster-preferred-endpoint-type",
         &["ip", "hostname", "unknown-endpoint"],
         "ip",
         0,
     ),
     // Monitoring.
-    i("slowlog-log-slower-than", -1, LMAX, "10000", 0),
-    i("slowlog-max-len", 0, LMAX, "128", 0),
-    i("latency-monitor-threshold", 0, LMAX, "0", 0),
-    b("latency-tracking", "yes", 0),
-    sp(
+    SlowlogLogSlowerThan => i("slowlog-log-slower-than", -1, LMAX, "10000", 0),
+    SlowlogMaxLen => i("slowlog-max-len", 0, LMAX, "128", 0),
+    LatencyMonitorThreshold => i("latency-monitor-threshold", 0, LMAX, "0", 0),
+    LatencyTracking => b("latency-tracking", "yes", 0),
+    LatencyTrackingInfoPercentiles => sp(
         "latency-tracking-info-percentiles",
         Special::LatencyPercentiles,
         "50 99 99.9",
         0,
     ),
-    sp(
+    NotifyKeyspaceEvents => sp(
         "notify-keyspace-events",
         Special::NotifyKeyspaceEvents,
         "",
         0,
     ),
-    i("watchdog-period", 0, INT_MAX, "0", HIDDEN),
+    WatchdogPeriod => i("watchdog-period", 0, INT_MAX, "0", HIDDEN),
     // Data type encodings.
-    al(
+    HashMaxListpackEntries => al(
         i("hash-max-listpack-entries", 0, LMAX, "512", 0),
         "hash-max-ziplist-entries",
     ),
-    al(
+    HashMaxListpackValue => al(
         m("hash-max-listpack-value", 0, LMAX, "64", 0),
         "hash-max-ziplist-value",
     ),
-    al(
+    ListMaxListpackSize => al(
         i("list-max-listpack-size", INT_MIN, INT_MAX, "-2", 0),
         "list-max-ziplist-size",
     ),
-    i("list-compress-depth", 0, INT_MAX, "0", 0),
-    i("set-max-intset-entries", 0, LMAX, "512", 0),
-    al(
+    ListCompressDepth => i("list-compress-depth", 0, INT_MAX, "0", 0),
+    SetMaxIntsetEntries => i("set-max-intset-entries", 0, LMAX, "512", 0),
+    ZsetMaxListpackEntries => al(
         i("zset-max-listpack-entries", 0, LMAX, "128", 0),
         "zset-max-ziplist-entries",
     ),
-    al(
+    ZsetMaxListpackValue => al(
         m("zset-max-listpack-value", 0, LMAX, "64", 0),
         "zset-max-ziplist-value",
     ),
-    m("hll-sparse-max-bytes", 0, LMAX, "3000", 0),
-    m("stream-node-max-bytes", 0, LMAX, "4096", 0),
-    i("stream-node-max-entries", 0, LMAX, "100", 0),
+    HllSparseMaxBytes => m("hll-sparse-max-bytes", 0, LMAX, "3000", 0),
+    StreamNodeMaxBytes => m("stream-node-max-bytes", 0, LMAX, "4096", 0),
+    StreamNodeMaxEntries => i("stream-node-max-entries", 0, LMAX, "100", 0),
     // Advanced.
-    b("activerehashing", "yes", 0),
-    m("client-query-buffer-limit", MB, LMAX, "1073741824", 0),
-    m("proto-max-bulk-len", MB, LMAX, "536870912", 0),
-    sp(
+    Activerehashing => b("activerehashing", "yes", 0),
+    ClientQueryBufferLimit => m("client-query-buffer-limit", MB, LMAX, "1073741824", 0),
+    ProtoMaxBulkLen => m("proto-max-bulk-len", MB, LMAX, "536870912", 0),
+    ClientOutputBufferLimit => sp(
         "client-output-buffer-limit",
         Special::ClientOutputBufferLimit,
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
         0,
     ),
-    i("hz", 0, INT_MAX, "10", 0),
-    b("dynamic-hz", "yes", 0),
-    i("lfu-log-factor", 0, INT_MAX, "10", 0),
-    i("lfu-decay-time", 0, INT_MAX, "1", 0),
-    i("active-expire-effort", 1, 10, "1", 0),
+    Hz => i("hz", 0, INT_MAX, "10", 0),
+    DynamicHz => b("dynamic-hz", "yes", 0),
+    LfuLogFactor => i("lfu-log-factor", 0, INT_MAX, "10", 0),
+    LfuDecayTime => i("lfu-decay-time", 0, INT_MAX, "1", 0),
+    ActiveExpireEffort => i("active-expire-effort", 1, 10, "1", 0),
     // Active defragmentation.
-    b("activedefrag", "no", 0),
-    m("active-defrag-ignore-bytes", 1, LMAX, "104857600", 0),
-    i("active-defrag-threshold-lower", 0, 1000, "10", 0),
-    i("active-defrag-threshold-upper", 0, 1000, "100", 0),
-    i("active-defrag-cycle-min", 1, 99, "1", 0),
-    i("active-defrag-cycle-max", 1, 99, "25", 0),
-    i("active-defrag-max-scan-fields", 1, LMAX, "1000", 0),
-    b("use-exit-on-panic", "no", HIDDEN | IMM),
+    Activedefrag => b("activedefrag", "no", 0),
+    ActiveDefragIgnoreBytes => m("active-defrag-ignore-bytes", 1, LMAX, "104857600", 0),
+    ActiveDefragThresholdLower => i("active-defrag-threshold-lower", 0, 1000, "10", 0),
+    ActiveDefragThresholdUpper => i("active-defrag-threshold-upper", 0, 1000, "100", 0),
+    ActiveDefragCycleMin => i("active-defrag-cycle-min", 1, 99, "1", 0),
+    ActiveDefragCycleMax => i("active-defrag-cycle-max", 1, 99, "25", 0),
+    ActiveDefragMaxScanFields => i("active-defrag-max-scan-fields", 1, LMAX, "1000", 0),
+    UseExitOnPanic => b("use-exit-on-panic", "no", HIDDEN | IMM),
     // Redoubt's own (Redis would reject them), hidden from `CONFIG GET *`
     // so its output stays Redis's: the Prometheus endpoint (0 = off).
-    i("metrics-port", 0, 65535, "0", HIDDEN | IMM),
-    s("metrics-bind", "127.0.0.1", HIDDEN | IMM),
-];
+    MetricsPort => i("metrics-port", 0, 65535, "0", HIDDEN | IMM),
+    MetricsBind => s("metrics-bind", "127.0.0.1", HIDDEN | IMM),
+}
 
 /// Whether `name` (or an alias, any case) is a secret whose value logs
 /// and MONITOR must not show.

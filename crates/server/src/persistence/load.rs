@@ -7,6 +7,7 @@
 //! the file, the offset and the reason, leaving the file untouched.
 
 use super::convert::to_value;
+use crate::config::Directive;
 use crate::server::Server;
 use crate::{log_notice, log_warning};
 use rdb::{Item, Reader};
@@ -183,7 +184,7 @@ fn apply(srv: &mut Server, st: &mut Apply, item: Item) -> Result<(), String> {
 
 /// Loads `dbfilename` synchronously (`DEBUG RELOAD`).
 pub fn load_file(srv: &mut Server) -> Result<(), String> {
-    let path = std::path::PathBuf::from(srv.config.get_str("dbfilename"));
+    let path = std::path::PathBuf::from(srv.config.get_str(Directive::Dbfilename));
     let file =
         std::fs::File::open(&path).map_err(|e| format!("Error opening {}: {e}", path.display()))?;
     let mut r = Reader::new(std::io::BufReader::with_capacity(1 << 16, file))
@@ -228,10 +229,10 @@ pub fn load_bytes(srv: &mut Server, bytes: &[u8]) -> Result<(), String> {
 /// listeners open, so the first client already sees `-LOADING`.
 pub fn prepare(srv: &mut Server) {
     // With appendonly yes the AOF is the dataset (see `aof::load`).
-    if srv.config.get_bool("appendonly") {
+    if srv.config.get_bool(Directive::Appendonly) {
         return super::aof::load::prepare(srv);
     }
-    let path = std::path::PathBuf::from(srv.config.get_str("dbfilename"));
+    let path = std::path::PathBuf::from(srv.config.get_str(Directive::Dbfilename));
     if let Ok(meta) = std::fs::metadata(&path) {
         srv.persist.loading = Some(Loading {
             start_secs: srv.now_ms / 1000,
@@ -246,12 +247,12 @@ pub fn prepare(srv: &mut Server) {
 /// file is broken: the caller stops the server.
 pub async fn load_at_startup(srv: Rc<RefCell<Server>>) -> Result<(), String> {
     // With appendonly yes the AOF wins over the RDB, as in Redis.
-    if srv.borrow().config.get_bool("appendonly") {
+    if srv.borrow().config.get_bool(Directive::Appendonly) {
         return super::aof::load::load_at_startup(srv).await;
     }
     // From now on `CONFIG SET appendonly` may switch the AOF on.
     srv.borrow_mut().aof.ready = true;
-    let path = std::path::PathBuf::from(srv.borrow().config.get_str("dbfilename"));
+    let path = std::path::PathBuf::from(srv.borrow().config.get_str(Directive::Dbfilename));
     let meta = match std::fs::metadata(&path) {
         Ok(m) => m,
         Err(_) => return Ok(()),

@@ -8,6 +8,7 @@
 use super::snapshot::{
     fsync_dir, serializer_thread, Aux, BgSnapshot, Chunk, SerializerJob, Snapshot, CHUNK,
 };
+use crate::config::Directive;
 use crate::server::Server;
 use crate::{log_notice, log_warning};
 use std::cell::RefCell;
@@ -91,7 +92,7 @@ impl PersistState {
 
 /// The configured save points, `(seconds, changes)`.
 pub fn save_points(srv: &Server) -> Vec<(i64, u64)> {
-    let v = srv.config.get_list("save");
+    let v = srv.config.get_list(Directive::Save);
     v.chunks(2)
         .filter_map(|c| match c {
             [s, n] => Some((s.parse().ok()?, n.parse().ok()?)),
@@ -101,7 +102,7 @@ pub fn save_points(srv: &Server) -> Vec<(i64, u64)> {
 }
 
 fn rdb_path(srv: &Server) -> std::path::PathBuf {
-    std::path::PathBuf::from(srv.config.get_str("dbfilename"))
+    std::path::PathBuf::from(srv.config.get_str(Directive::Dbfilename))
 }
 
 fn aux(srv: &Server) -> Aux {
@@ -121,7 +122,7 @@ fn aux(srv: &Server) -> Aux {
 /// (`stop-writes-on-bgsave-error`), as Redis's MISCONF rule.
 pub fn writes_denied(srv: &Server) -> bool {
     !srv.persist.last_bgsave_ok
-        && srv.config.get_bool("stop-writes-on-bgsave-error")
+        && srv.config.get_bool(Directive::StopWritesOnBgsaveError)
         && !save_points(srv).is_empty()
 }
 
@@ -170,8 +171,8 @@ pub fn start_pipeline(
     a: Aux,
     thread: &str,
 ) -> Result<(Pipeline, Arc<AtomicBool>), String> {
-    let compress = srv.config.get_bool("rdbcompression");
-    let checksum = srv.config.get_bool("rdbchecksum");
+    let compress = srv.config.get_bool(Directive::Rdbcompression);
+    let checksum = srv.config.get_bool(Directive::Rdbchecksum);
     let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(8);
     let in_flight = Arc::new(AtomicUsize::new(0));
     let thread_in_flight = in_flight.clone();
@@ -214,8 +215,8 @@ pub fn save_sync(srv: &mut Server) -> Result<(), String> {
     let tmp = path.with_file_name(format!("temp-{}.rdb", std::process::id()));
     let result = (|| -> Result<(), String> {
         let a = aux(srv);
-        let compress = srv.config.get_bool("rdbcompression");
-        let checksum = srv.config.get_bool("rdbchecksum");
+        let compress = srv.config.get_bool(Directive::Rdbcompression);
+        let checksum = srv.config.get_bool(Directive::Rdbchecksum);
         let f = std::fs::File::create(&tmp).map_err(|e| {
             format!(
                 "Failed opening the temp RDB file {} for saving: {e}",

@@ -19,6 +19,7 @@
 //! BGSAVE is refused meanwhile, as Redis refuses it while its child runs.
 
 use super::master::Replica;
+use crate::config::Directive;
 use crate::persistence::snapshot::{Aux, Snapshot};
 use crate::server::Server;
 use crate::{log_notice, log_warning};
@@ -85,8 +86,8 @@ pub fn start_pending(srv: &mut Server) {
     // repl-diskless-sync-delay: the first one waits a little for others
     // to arrive and share the snapshot, unless enough already did
     // (repl-diskless-sync-max-replicas). The cron checks again.
-    let delay_ms = srv.config.get_int("repl-diskless-sync-delay") * 1000;
-    let max = srv.config.get_int("repl-diskless-sync-max-replicas");
+    let delay_ms = srv.config.get_int(Directive::ReplDisklessSyncDelay) * 1000;
+    let max = srv.config.get_int(Directive::ReplDisklessSyncMaxReplicas);
     if delay_ms > 0 && (max == 0 || (waiting.len() as i64) < max) {
         let oldest = srv
             .repl
@@ -111,8 +112,8 @@ pub fn start_pending(srv: &mut Server) {
         aof_base: false,
         repl_stream_db: super::master::stream_db_for_snapshot(srv),
     };
-    let compress = srv.config.get_bool("rdbcompression");
-    let checksum = srv.config.get_bool("rdbchecksum");
+    let compress = srv.config.get_bool(Directive::Rdbcompression);
+    let checksum = srv.config.get_bool(Directive::Rdbchecksum);
     let snap = match Snapshot::begin(&mut srv.dbs, &aux, compress, checksum) {
         Ok(s) => s,
         Err(e) => {

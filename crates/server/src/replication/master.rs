@@ -19,6 +19,7 @@ use super::fullsync::{self, SyncState};
 use super::Handshake;
 use crate::client::{Client, Kind};
 use crate::cmd::{Ctx, Handler};
+use crate::config::Directive;
 use crate::errors;
 use crate::journal::JournalSink;
 use crate::persistence::snapshot::{Aux, Snapshot};
@@ -320,7 +321,7 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
         .unwrap_or_default();
     let who = format!("{ip}:{}", hs.listening_port);
     log_notice!("Replica {who} asks for synchronization");
-    let size = ctx.srv.config.get_int("repl-backlog-size").max(1) as usize;
+    let size = ctx.srv.config.get_int(Directive::ReplBacklogSize).max(1) as usize;
     if psync {
         let replid = String::from_utf8_lossy(ctx.argv.get(1)).into_owned();
         let offset = resp::parse_i64(ctx.argv.get(2));
@@ -349,7 +350,7 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
     // after it is kept for a later partial resync.
     ctx.srv.repl.feed.borrow_mut().ensure_backlog(size);
     ctx.srv.stats.sync_full += 1;
-    let diskless = ctx.srv.config.get_bool("repl-diskless-sync");
+    let diskless = ctx.srv.config.get_bool(Directive::ReplDisklessSync);
     if psync && hs.capa_eof && diskless {
         // Streamed: the snapshot starts now, or after the one under way.
         log_notice!("Replica {who} waits for a snapshot (streamed with an EOF mark)");
@@ -423,7 +424,7 @@ fn try_partial(ctx: &mut Ctx, replid: &str, offset: i64, who: &str) -> bool {
             None => {
                 log_notice!(
                     "Unable to partial resync with replica {who} for lack of backlog (Replica request was: {offset}). The link was down longer than repl-backlog-size ({} bytes) covers; raise repl-backlog-size for longer outages.",
-                    srv.config.get_int("repl-backlog-size")
+                    srv.config.get_int(Directive::ReplBacklogSize)
                 );
                 return false;
             }
@@ -477,8 +478,8 @@ fn snapshot_bytes(srv: &mut Server, offset: i64) -> Result<Vec<u8>, String> {
         aof_base: false,
         repl_stream_db: stream_db_for_snapshot(srv),
     };
-    let compress = srv.config.get_bool("rdbcompression");
-    let checksum = srv.config.get_bool("rdbchecksum");
+    let compress = srv.config.get_bool(Directive::Rdbcompression);
+    let checksum = srv.config.get_bool(Directive::Rdbchecksum);
     let snap =
         Snapshot::begin(&mut srv.dbs, &aux, compress, checksum).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
@@ -621,9 +622,9 @@ pub fn cron(srv: &mut Server) {
     close_lagging_replicas(srv);
     expire_backlog(srv);
     super::failover::cron(srv);
-    let size = srv.config.get_int("repl-backlog-size").max(1) as usize;
+    let size = srv.config.get_int(Directive::ReplBacklogSize).max(1) as usize;
     srv.repl.feed.borrow_mut().resize_backlog(size);
-    let period = srv.config.get_int("repl-ping-replica-period").max(1) * 1000;
+    let period = srv.config.get_int(Directive::ReplPingReplicaPeriod).max(1) * 1000;
     let mut f = srv.repl.feed.borrow_mut();
     // A replica passes its master's pings on; its own would shift the
     // offsets of its replicas away from the master's.
@@ -647,7 +648,10 @@ pub fn cron(srv: &mut Server) {
 /// A replica keeps its backlog (it may be promoted and serve PSYNCs from
 /// it); 0 means never free.
 pub fn expire_backlog(srv: &mut Server) {
-    let ttl_ms = srv.config.get_int("repl-backlog-ttl").saturating_mul(1000);
+    let ttl_ms = srv
+        .config
+        .get_int(Directive::ReplBacklogTtl)
+        .saturating_mul(1000);
     let now = srv.now_ms;
     let repl = &mut srv.repl;
     let mut f = repl.feed.borrow_mut();
@@ -739,7 +743,7 @@ pub fn too_few_good_replicas(srv: &Server) -> bool {
 /// The replica class of `client-output-buffer-limit`: hard limit, soft
 /// limit (bytes, 0: none) and soft seconds.
 fn replica_output_limit(srv: &Server) -> (usize, usize, i64) {
-    let v = srv.config.get_str("client-output-buffer-limit");
+    let v = srv.config.get_str(Directive::ClientOutputBufferLimit);
     let w: Vec<&str> = v.split_whitespace().collect();
     let Some(c) = w
         .chunks(4)
@@ -756,7 +760,7 @@ fn replica_output_limit(srv: &Server) -> (usize, usize, i64) {
 /// `client-output-buffer-limit`: either would grow the master's memory
 /// without bound. They come back with a partial or full resync.
 fn close_lagging_replicas(srv: &mut Server) {
-    let timeout_ms = srv.config.get_int("repl-timeout").max(1) * 1000;
+    let timeout_ms = srv.config.get_int(Directive::ReplTimeout).max(1) * 1000;
     let (limit, soft, soft_secs) = replica_output_limit(srv);
     let now = srv.now_ms;
     let mut doomed = Vec::new();
@@ -824,7 +828,7 @@ pub fn info(srv: &Server, b: &mut String) {
     }
     let (active, size, first, histlen) = match &f.backlog {
         Some(bl) => (1, bl.size() as i64, bl.first_byte_offset(), bl.histlen()),
-        None => (0, srv.config.get_int("repl-backlog-size"), 0, 0),
+        None => (0, srv.config.get_int(Directive::ReplBacklogSize), 0, 0),
     };
     let _ = write!(
         b,

@@ -18,6 +18,7 @@
 
 use crate::client::Kind;
 use crate::cmd::Ctx;
+use crate::config::Directive;
 use crate::server::Server;
 use crate::{errors, log_notice, log_warning};
 use resp::{parse_request, Limits, Parsed, Request};
@@ -90,7 +91,7 @@ pub fn set_master(srv: &mut Server, host: String, port: u16) {
 /// saved in it (`repl-id`, `repl-offset`, `repl-stream-db`), so its first
 /// PSYNC can be answered `+CONTINUE`, as Redis 7.0 does.
 pub fn start_from_config(srv: &mut Server) {
-    let w = srv.config.get_list("replicaof");
+    let w = srv.config.get_list(Directive::Replicaof);
     let [host, port] = w.as_slice() else {
         return;
     };
@@ -102,7 +103,7 @@ pub fn start_from_config(srv: &mut Server) {
         if id.len() == 40 && offset >= 0 {
             log_notice!("Restored replication ID and offset from the RDB: {id}:{offset}");
             srv.master_replid = id;
-            let size = srv.config.get_int("repl-backlog-size").max(1) as usize;
+            let size = srv.config.get_int(Directive::ReplBacklogSize).max(1) as usize;
             srv.repl.feed.borrow_mut().reset(size, offset);
         }
     }
@@ -148,7 +149,7 @@ pub fn deny_stale(srv: &Server) -> bool {
         .master
         .as_ref()
         .is_some_and(|m| m.state != LinkState::Connected)
-        && !srv.config.get_bool("replica-serve-stale-data")
+        && !srv.config.get_bool(Directive::ReplicaServeStaleData)
 }
 
 /// `REPLICAOF host port` / `REPLICAOF NO ONE` (and `SLAVEOF`).
@@ -346,21 +347,21 @@ fn set_state(srv: &Rc<RefCell<Server>>, st: LinkState) {
 async fn run_link(srv: &Rc<RefCell<Server>>, host: &str, port: u16, gen: u64) -> LinkResult {
     let (timeout, my_port, user, pass) = {
         let s = srv.borrow();
-        let announced = s.config.get_int("replica-announce-port");
-        let tls_port = s.config.get_int("tls-port");
+        let announced = s.config.get_int(Directive::ReplicaAnnouncePort);
+        let tls_port = s.config.get_int(Directive::TlsPort);
         // A replica linked over TLS announces its TLS port, as Redis's.
         let port = if announced > 0 {
             announced
-        } else if s.config.get_bool("tls-replication") && tls_port > 0 {
+        } else if s.config.get_bool(Directive::TlsReplication) && tls_port > 0 {
             tls_port
         } else {
-            s.config.get_int("port")
+            s.config.get_int(Directive::Port)
         };
         (
-            Duration::from_secs(s.config.get_int("repl-timeout").max(1) as u64),
+            Duration::from_secs(s.config.get_int(Directive::ReplTimeout).max(1) as u64),
             port,
-            s.config.get_str("masteruser"),
-            s.config.get_str("masterauth"),
+            s.config.get_str(Directive::Masteruser),
+            s.config.get_str(Directive::Masterauth),
         )
     };
     set_state(srv, LinkState::Connecting);
@@ -369,7 +370,7 @@ async fn run_link(srv: &Rc<RefCell<Server>>, host: &str, port: u16, gen: u64) ->
     // now (a CONFIG SET of the certificates applies at the next link).
     let tls = {
         let s = srv.borrow();
-        if s.config.get_bool("tls-replication") {
+        if s.config.get_bool(Directive::TlsReplication) {
             match s.tls.clone() {
                 Some(t) => Some(t),
                 None => return Err("tls-replication is set but TLS is not configured".into()),
@@ -573,7 +574,7 @@ fn load_dataset(srv: &mut Server, rdb: &[u8], id: String, offset: i64) -> LinkRe
     // goes through a file like `disabled` (the default), which writes the
     // payload to a temp file in `dir`, fsyncs it and loads from it.
     // Unlike Redis, every mode keeps the old dataset if the load fails.
-    let mode = srv.config.get_str("repl-diskless-load");
+    let mode = srv.config.get_str(Directive::ReplDisklessLoad);
     let was_empty = old.iter().all(|d| d.is_empty());
     let from_disk = mode == "disabled" || (mode == "on-empty-db" && !was_empty);
     let loaded = if from_disk {
@@ -594,7 +595,7 @@ fn load_dataset(srv: &mut Server, rdb: &[u8], id: String, offset: i64) -> LinkRe
     srv.master_replid = id;
     srv.repl.replid2 = "0".repeat(40);
     srv.repl.second_repl_offset = -1;
-    let size = srv.config.get_int("repl-backlog-size").max(1) as usize;
+    let size = srv.config.get_int(Directive::ReplBacklogSize).max(1) as usize;
     {
         let mut f = srv.repl.feed.borrow_mut();
         f.reset(size, offset);
@@ -664,7 +665,8 @@ async fn stream_commands(srv: &Rc<RefCell<Server>>, mut conn: Conn, gen: u64) ->
     };
     let id = client.borrow().id;
     let wake = client.borrow().wake.clone();
-    let timeout = Duration::from_secs(srv.borrow().config.get_int("repl-timeout").max(1) as u64);
+    let timeout =
+        Duration::from_secs(srv.borrow().config.get_int(Directive::ReplTimeout).max(1) as u64);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut req = Request::default();
     let mut rbuf = std::mem::take(&mut conn.buf);
@@ -815,9 +817,9 @@ pub fn info(srv: &Server, m: &MasterLink, b: &mut String) {
         "slave_priority:{}\r\n\
          slave_read_only:{}\r\n\
          replica_announced:{}\r\n",
-        srv.config.get_int("replica-priority"),
-        u8::from(srv.config.get_bool("replica-read-only")),
-        u8::from(srv.config.get_bool("replica-announced")),
+        srv.config.get_int(Directive::ReplicaPriority),
+        u8::from(srv.config.get_bool(Directive::ReplicaReadOnly)),
+        u8::from(srv.config.get_bool(Directive::ReplicaAnnounced)),
     );
 }
 

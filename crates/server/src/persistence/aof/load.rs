@@ -15,6 +15,7 @@ use super::manifest::{FileType, Manifest};
 use super::parser::{has_rdb_preamble, AofError, CommandReader, Step};
 use super::{dir, filename, manifest_name};
 use crate::client::{Client, Kind};
+use crate::config::Directive;
 use crate::persistence::load::{load_rdb, Loading};
 use crate::server::Server;
 use crate::{log_notice, log_warning};
@@ -74,7 +75,7 @@ async fn load_files(srv: &Rc<RefCell<Server>>) -> Result<Option<Manifest>, Strin
             dir(&s),
             manifest_name(&s),
             filename(&s),
-            s.config.get_bool("aof-load-truncated"),
+            s.config.get_bool(Directive::AofLoadTruncated),
         )
     };
     let started = Instant::now();

@@ -39,6 +39,7 @@ pub mod rewrite;
 pub mod writer;
 
 use crate::cmd::{Ctx, Handler};
+use crate::config::Directive;
 use crate::journal::JournalSink;
 use crate::server::Server;
 use crate::{log_notice, log_warning};
@@ -309,12 +310,12 @@ impl AofState {
 
 /// `appenddirname`, relative to the working directory (`dir`).
 pub fn dir(srv: &Server) -> PathBuf {
-    PathBuf::from(srv.config.get_str("appenddirname"))
+    PathBuf::from(srv.config.get_str(Directive::Appenddirname))
 }
 
 /// `appendfilename`: the prefix of every file name and of the manifest.
 pub fn filename(srv: &Server) -> String {
-    srv.config.get_str("appendfilename")
+    srv.config.get_str(Directive::Appendfilename)
 }
 
 pub fn manifest_name(srv: &Server) -> String {
@@ -322,7 +323,7 @@ pub fn manifest_name(srv: &Server) -> String {
 }
 
 fn policy(srv: &Server) -> u8 {
-    match srv.config.get_str("appendfsync").as_str() {
+    match srv.config.get_str(Directive::Appendfsync).as_str() {
         "always" => FSYNC_ALWAYS,
         "no" => FSYNC_NO,
         _ => FSYNC_EVERYSEC,
@@ -375,7 +376,7 @@ pub fn open_at_startup(srv: &mut Server, loaded: Option<Manifest>) -> Result<(),
     let mut m = loaded.unwrap_or_default();
     let mut dirty_manifest = false;
     if m.base.is_none() && m.incrs.is_empty() {
-        let rdb = srv.config.get_bool("aof-use-rdb-preamble");
+        let rdb = srv.config.get_bool(Directive::AofUseRdbPreamble);
         let (base, seq) = m.next_base_name(&name, rdb);
         log_notice!("Creating AOF base file {base} on server start");
         let size = rewrite::write_base_sync(srv, &dir(srv).join(&base), rdb)?;
@@ -482,7 +483,7 @@ pub fn after_full_sync(srv: &mut Server) {
 /// Copies the AOF settings into place after start-up and every
 /// `CONFIG SET`, switching the AOF on or off when `appendonly` changed.
 pub fn apply_config(srv: &mut Server) {
-    srv.aof.feed.borrow_mut().timestamps = srv.config.get_bool("aof-timestamp-enabled");
+    srv.aof.feed.borrow_mut().timestamps = srv.config.get_bool(Directive::AofTimestampEnabled);
     let p = policy(srv);
     if let Some(w) = &srv.aof.writer {
         w.shared.policy.store(p, Ordering::SeqCst);
@@ -490,7 +491,7 @@ pub fn apply_config(srv: &mut Server) {
     if !srv.aof.ready {
         return;
     }
-    let want = srv.config.get_bool("appendonly");
+    let want = srv.config.get_bool(Directive::Appendonly);
     let have = srv.aof.enabled || srv.aof.wait_rewrite;
     if want && !have {
         if let Err(e) = start_append_only(srv) {
@@ -507,7 +508,7 @@ pub fn apply_config(srv: &mut Server) {
 pub fn cron(srv: &mut Server) {
     let busy = srv.aof.rewrite_running() || crate::replication::fullsync::walk_busy(srv);
     if let Some(w) = &srv.aof.writer {
-        let skip = busy && srv.config.get_bool("no-appendfsync-on-rewrite");
+        let skip = busy && srv.config.get_bool(Directive::NoAppendfsyncOnRewrite);
         w.shared.skip_fsync.store(skip, Ordering::SeqCst);
     }
     if busy || srv.persist.loading.is_some() {
@@ -518,8 +519,8 @@ pub fn cron(srv: &mut Server) {
         let _ = rewrite::start(srv);
         return;
     }
-    let perc = srv.config.get_int("auto-aof-rewrite-percentage");
-    let min = srv.config.get_int("auto-aof-rewrite-min-size").max(0) as u64;
+    let perc = srv.config.get_int(Directive::AutoAofRewritePercentage);
+    let min = srv.config.get_int(Directive::AutoAofRewriteMinSize).max(0) as u64;
     if !srv.aof.enabled || perc <= 0 {
         return;
     }
@@ -611,7 +612,7 @@ pub fn info(srv: &Server, b: &mut String) {
         a.last_cow_size,
     );
     // Shown whenever `appendonly` is set, loading included, as Redis.
-    if srv.config.get_bool("appendonly") {
+    if srv.config.get_bool(Directive::Appendonly) {
         let pending = a
             .writer
             .as_ref()

@@ -15,6 +15,7 @@
 //! snapshot is written as RDB first and converted on a background thread.
 
 use super::{dir, filename, manifest_name, open_incr, ManifestJob, Msg, Rewrite};
+use crate::config::Directive;
 use crate::persistence::save::{self, Pipeline};
 use crate::persistence::snapshot::{fsync_dir, Aux, Snapshot};
 use crate::server::Server;
@@ -62,7 +63,7 @@ pub fn start(srv: &mut Server) -> Result<(), String> {
     srv.refresh_time();
     let name = filename(srv);
     let d = dir(srv);
-    let rdb = srv.config.get_bool("aof-use-rdb-preamble");
+    let rdb = srv.config.get_bool(Directive::AofUseRdbPreamble);
     let (base_name, base_seq) = srv.aof.manifest.next_base_name(&name, rdb);
     let temp = d.join(temp_name());
     // The point in time: what is buffered belongs to the files before it.
@@ -184,7 +185,7 @@ pub async fn drive(srv: &Rc<RefCell<Server>>, p: Pipeline) {
                     name: manifest_name(&s),
                     manifest: m,
                 },
-                gc: !s.config.get_bool("aof-disable-auto-gc"),
+                gc: !s.config.get_bool(Directive::AofDisableAutoGc),
             }
         })
     };
@@ -308,8 +309,8 @@ fn finish(srv: &mut Server, result: Result<(super::Manifest, u64), String>) {
 /// size.
 pub fn write_base_sync(srv: &mut Server, path: &Path, rdb: bool) -> Result<u64, String> {
     let a = aux(srv);
-    let compress = srv.config.get_bool("rdbcompression");
-    let checksum = srv.config.get_bool("rdbchecksum");
+    let compress = srv.config.get_bool(Directive::Rdbcompression);
+    let checksum = srv.config.get_bool(Directive::Rdbchecksum);
     let tmp = path.with_file_name(temp_name());
     let rdb_tmp = tmp.with_extension("rdb");
     let err = |e: std::io::Error| format!("Error writing the AOF base {}: {e}", path.display());
