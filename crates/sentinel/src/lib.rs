@@ -11,6 +11,7 @@ pub mod api;
 pub mod confile;
 pub mod events;
 pub mod link;
+pub mod metrics;
 pub mod monitor;
 pub mod specs;
 pub mod state;
@@ -107,14 +108,13 @@ fn start(srv: &Rc<RefCell<Server>>) {
 }
 
 fn render_metrics() -> String {
-    let mut e = server::metrics::Exposition::new();
-    let masters: Vec<server::metrics::SentinelMaster> = monitor::state()
+    let masters: Vec<metrics::SentinelMaster> = monitor::state()
         .and_then(|st| {
             let st = st.try_borrow().ok()?;
             Some(
                 st.masters
                     .values()
-                    .map(|m| server::metrics::SentinelMaster {
+                    .map(|m| metrics::SentinelMaster {
                         name: m.inst.name.clone(),
                         addr: m.current_addr().to_string(),
                         state: if m.inst.o_down() {
@@ -135,6 +135,5 @@ fn render_metrics() -> String {
             )
         })
         .unwrap_or_default();
-    server::metrics::sentinel_metrics(&mut e, &masters);
-    e.finish()
+    metrics::render(&masters)
 }
