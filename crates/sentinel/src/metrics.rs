@@ -5,6 +5,7 @@
 //! (`server::metrics::spawn`, when `metrics-port` is set); the server
 //! itself knows nothing of Sentinel's concepts.
 
+use crate::state::Sentinel;
 use server::metrics::{Exposition, Kind};
 
 /// What Sentinel knows of one monitored master, for [`sentinel_metrics`].
@@ -23,6 +24,23 @@ pub struct SentinelMaster {
     pub quorum: u64,
     /// True while a failover is in progress.
     pub failover_in_progress: bool,
+}
+
+/// The masters of `st`, as the metrics show them.
+pub fn masters(st: &Sentinel) -> Vec<SentinelMaster> {
+    st.masters
+        .values()
+        .map(|m| SentinelMaster {
+            name: m.inst.name.clone(),
+            addr: m.current_addr().to_string(),
+            state: m.status_word().to_string(),
+            failovers: m.failovers,
+            replicas: m.replicas.len() as u64,
+            sentinels: m.sentinels.len() as u64,
+            quorum: u64::from(m.quorum),
+            failover_in_progress: m.in_failover(),
+        })
+        .collect()
 }
 
 /// The whole exposition for `masters`, as `GET /metrics` returns it.
