@@ -35,6 +35,9 @@ pub mod shell;
 pub mod specs;
 pub mod state;
 
+#[cfg(test)]
+mod tests;
+
 use server::config::Config;
 use server::mode::Mode;
 use server::server::Server;
