@@ -140,8 +140,9 @@ fn odown_when_the_quorum_agrees() {
     );
 }
 
-#[test]
-fn only_recent_answers_count_toward_odown() {
+/// Three sentinels, quorum 2: the master hangs, everyone sees it, and it
+/// is ODOWN (no failover is started).
+fn hung_master_odown() -> World {
     let mut w = World::new(1, 2, 2);
     w.run(1_000);
     no_failover(&mut w);
@@ -150,6 +151,12 @@ fn only_recent_answers_count_toward_odown() {
         p.sees_down = true;
     }
     when(&mut w, "+odown", 10_000).expect("+odown");
+    w
+}
+
+#[test]
+fn only_recent_answers_count_toward_odown() {
+    let mut w = hung_master_odown();
     // The peers fall silent: their answers expire after five ask periods,
     // and ODOWN goes with them.
     w.kill_peer("10.0.1.1:26379");
@@ -166,14 +173,7 @@ fn only_recent_answers_count_toward_odown() {
 
 #[test]
 fn odown_ends_with_sdown() {
-    let mut w = World::new(1, 2, 2);
-    w.run(1_000);
-    no_failover(&mut w);
-    hang(&mut w, MASTER_ADDR);
-    for p in w.peers.values_mut() {
-        p.sees_down = true;
-    }
-    when(&mut w, "+odown", 10_000).expect("+odown");
+    let mut w = hung_master_odown();
     w.nodes.get_mut(MASTER_ADDR).unwrap().alive = true;
     let acts = w.run(2_000);
     let names = World::names(&acts);

@@ -169,6 +169,14 @@ fn replicas_are_reconfigured_parallel_syncs_at_a_time() {
     }
 }
 
+/// What `SENTINEL FAILOVER` does: a failover that needs no agreement.
+fn sentinel_failover(w: &mut World) {
+    let mut out = Out::new();
+    let now = w.now;
+    start_failover(&mut w.st, &mut out, MASTER, now);
+    w.master_mut().force_failover = true;
+}
+
 #[test]
 fn fresh_offsets_are_asked_for_before_choosing() {
     let mut w = World::new(3, 2, 2);
@@ -176,10 +184,7 @@ fn fresh_offsets_are_asked_for_before_choosing() {
               // Since then .2 received more than the others, and the next periodic
               // INFO is ten seconds away: the sentinel's offsets are stale.
     w.nodes.get_mut("10.0.0.2:6379").unwrap().offset = 5_000;
-    let mut out = Out::new();
-    let now = w.now;
-    start_failover(&mut w.st, &mut out, MASTER, now);
-    w.master_mut().force_failover = true;
+    sentinel_failover(&mut w);
     until_state(&mut w, Failover::SendSlaveofNoone, 2_000);
     assert_eq!(
         w.master().promoted_replica().unwrap().addr.to_string(),
@@ -193,10 +198,7 @@ fn a_replica_silent_on_fresh_info_is_judged_on_its_last_report() {
     w.tick();
     w.nodes.get_mut("10.0.0.4:6379").unwrap().answers_info = false;
     w.nodes.get_mut("10.0.0.2:6379").unwrap().offset = 250;
-    let mut out = Out::new();
-    let now = w.now;
-    start_failover(&mut w.st, &mut out, MASTER, now);
-    w.master_mut().force_failover = true;
+    sentinel_failover(&mut w);
     until_state(&mut w, Failover::SelectSlave, 1_000);
     let selecting = w.now;
     until_state(&mut w, Failover::SendSlaveofNoone, 3_000);
@@ -265,18 +267,20 @@ fn no_good_replica_aborts() {
     assert!(w.master().promoted.is_none());
 }
 
+/// The step now running gives up `failover-timeout` after it started.
+fn aborts_for_slave_timeout(w: &mut World) {
+    let since = w.master().failover_state_change_time;
+    until_event(w, "-failover-abort-slave-timeout", FAILOVER_TIMEOUT + 1_000);
+    assert!(w.now - since > FAILOVER_TIMEOUT);
+    assert!(w.now - since <= FAILOVER_TIMEOUT + 100);
+}
+
 #[test]
 fn a_replica_that_does_not_become_master_aborts_after_failover_timeout() {
     let mut w = master_dies();
     w.nodes.get_mut("10.0.0.4:6379").unwrap().obeys_slaveof = false;
     until_state(&mut w, Failover::WaitPromotion, 20_000);
-    let since = w.now;
-    until_event(
-        &mut w,
-        "-failover-abort-slave-timeout",
-        FAILOVER_TIMEOUT + 1_000,
-    );
-    assert!(w.now - since > FAILOVER_TIMEOUT);
+    aborts_for_slave_timeout(&mut w);
     assert_eq!(state(&w), Failover::None);
     // Everything the failover marked is cleared.
     assert!(w.master().replicas.iter().all(|r| !r.promoted));
@@ -289,13 +293,7 @@ fn a_chosen_replica_unreachable_aborts_after_failover_timeout() {
     until_state(&mut w, Failover::SendSlaveofNoone, 20_000);
     let chosen = w.master().promoted_replica().unwrap().addr.to_string();
     w.kill(&chosen);
-    let since = w.now;
-    until_event(
-        &mut w,
-        "-failover-abort-slave-timeout",
-        FAILOVER_TIMEOUT + 1_000,
-    );
-    assert!(w.now - since > FAILOVER_TIMEOUT);
+    aborts_for_slave_timeout(&mut w);
     assert!(w.sent(&chosen, "SLAVEOF").is_empty(), "never promoted");
 }
 
@@ -317,10 +315,7 @@ fn replicas_that_never_follow_end_the_failover_at_failover_timeout() {
 fn sentinel_failover_needs_no_votes() {
     let mut w = World::new(2, 2, 2);
     w.run(1_000);
-    let mut out = Out::new();
-    let now = w.now;
-    start_failover(&mut w.st, &mut out, MASTER, now);
-    w.master_mut().force_failover = true;
+    sentinel_failover(&mut w);
     w.tick();
     // The master is up: nobody is asked whether it is down, nor to vote.
     assert!(w.sent("10.0.1.1:26379", "SENTINEL").is_empty());
