@@ -1,9 +1,15 @@
 //! Sentinel's commands: `SENTINEL ...`, and its own `INFO`, `ROLE` and
 //! `PUBLISH`. Replies and error texts are Redis Sentinel 7.0's.
+//!
+//! Handlers read the state and call the core for anything it decides
+//! (a vote, a failover, a hello); the actions that come back are performed
+//! by the shell before the reply leaves.
 
+use crate::action::Out;
 use crate::events::inst_event;
-use crate::monitor::{self, now_ms, save};
+use crate::shell::{self, now_ms};
 use crate::state::{Instance, Kind, Master, Reconf, Sentinel};
+use crate::{election, failover, hello};
 use server::cmd::{Ctx, Handler};
 use server::log::Level;
 use std::fmt::Write;
@@ -41,17 +47,29 @@ fn arg(ctx: &Ctx, i: usize) -> String {
     String::from_utf8_lossy(ctx.argv.get(i)).into_owned()
 }
 
-/// Runs `f` on the sentinel state (always installed in Sentinel mode).
+/// Runs `f` on the sentinel state (always there in Sentinel mode).
 fn with_state(ctx: &mut Ctx, f: impl FnOnce(&mut Ctx, &mut Sentinel)) {
-    let Some(st) = monitor::state() else {
+    with_state_out(ctx, |ctx, st, _| f(ctx, st));
+}
+
+/// Runs `f` on the sentinel state, then performs the actions it returned.
+fn with_state_out(ctx: &mut Ctx, f: impl FnOnce(&mut Ctx, &mut Sentinel, &mut Out)) {
+    let Some(shell) = shell::current() else {
         ctx.err("ERR Sentinel is not running");
         return;
     };
-    let Ok(mut st) = st.try_borrow_mut() else {
-        ctx.err("ERR Sentinel is busy");
-        return;
-    };
-    f(ctx, &mut st);
+    let mut out = Out::new();
+    {
+        // Never borrowed here: handlers, the timer and the links run one
+        // at a time on one thread and none holds the state across a wait.
+        let Ok(mut st) = shell.state.try_borrow_mut() else {
+            server::log::write(Level::Warning, "Sentinel state busy at a command");
+            ctx.err("ERR Sentinel is busy");
+            return;
+        };
+        f(ctx, &mut st, &mut out);
+    }
+    shell.perform(ctx.srv, out.actions);
 }
 
 fn flags(m: Option<&Master>, i: &Instance) -> String {
@@ -63,7 +81,7 @@ fn flags(m: Option<&Master>, i: &Instance) -> String {
         f.push("o_down");
     }
     f.push(i.kind.word());
-    if i.links.disconnected() || !i.links.cmd.as_ref().is_some_and(|l| l.connected()) {
+    if !i.links.cmd_connected() {
         f.push("disconnected");
     }
     if i.kind == Kind::Sentinel && i.master_down {
@@ -123,10 +141,10 @@ fn write_instance(ctx: &mut Ctx, m: &Master, i: &Instance, now: i64) {
         (now - i.links.last_pong_time).to_string(),
     ));
     if i.s_down() {
-        kv.push(("s-down-time", (now - i.s_down_since).to_string()));
+        kv.push(("s-down-time", (now - i.down.sdown_since()).to_string()));
     }
     if i.o_down() {
-        kv.push(("o-down-time", (now - i.o_down_since).to_string()));
+        kv.push(("o-down-time", (now - i.down.odown_since()).to_string()));
     }
     kv.push(("down-after-milliseconds", i.down_after.to_string()));
     if i.kind != Kind::Sentinel {
@@ -252,7 +270,7 @@ fn myid(ctx: &mut Ctx) {
 
 fn flushconfig(ctx: &mut Ctx) {
     with_state(ctx, |ctx, st| {
-        save(st);
+        shell::save(st);
         ctx.out().ok();
     });
 }
@@ -264,9 +282,7 @@ fn quorum_state(m: &Master) -> (usize, bool, bool) {
     let usable = 1 + m
         .sentinels
         .iter()
-        .filter(|s| {
-            !s.s_down() && !s.o_down() && s.links.cmd.as_ref().is_some_and(|l| l.connected())
-        })
+        .filter(|s| !s.s_down() && !s.o_down() && s.links.cmd_connected())
         .count();
     (usable, usable >= m.quorum as usize, usable > voters / 2)
 }
@@ -306,7 +322,7 @@ fn ckquorum(ctx: &mut Ctx) {
 
 fn failover(ctx: &mut Ctx) {
     let name = arg(ctx, 2);
-    with_state(ctx, |ctx, st| {
+    with_state_out(ctx, |ctx, st, acts| {
         let Some(m) = st.masters.get(&name) else {
             ctx.err(NO_SUCH_MASTER);
             return;
@@ -316,7 +332,7 @@ fn failover(ctx: &mut Ctx) {
             return;
         }
         let now = now_ms();
-        if monitor::select_replica(m, now, &st.timing).is_none() {
+        if failover::select_replica(m, now, &st.timing).is_none() {
             ctx.err("NOGOODSLAVE No suitable replica to promote");
             return;
         }
@@ -324,7 +340,7 @@ fn failover(ctx: &mut Ctx) {
             Level::Warning,
             &format!("Executing user requested FAILOVER of '{name}'"),
         );
-        monitor::start_failover(ctx.srv, st, &name, now);
+        failover::start_failover(st, acts, &name, now);
         if let Some(m) = st.masters.get_mut(&name) {
             m.force_failover = true;
         }
@@ -340,7 +356,7 @@ fn is_master_down(ctx: &mut Ctx) {
         ctx.err("ERR value is not an integer or out of range");
         return;
     };
-    with_state(ctx, |ctx, st| {
+    with_state_out(ctx, |ctx, st, acts| {
         let found = st
             .masters
             .iter()
@@ -355,7 +371,7 @@ fn is_master_down(ctx: &mut Ctx) {
         if let Some((name, _)) = &found {
             if runid != "*" {
                 let (l, e) =
-                    monitor::vote_leader(ctx.srv, st, name, epoch.max(0) as u64, &runid, now_ms());
+                    election::vote_leader(st, acts, name, epoch.max(0) as u64, &runid, now_ms());
                 leader = l;
                 leader_epoch = e;
             }
@@ -383,7 +399,7 @@ fn monitor_cmd(ctx: &mut Ctx) {
         ctx.err("ERR Quorum must be 1 or greater.");
         return;
     }
-    with_state(ctx, |ctx, st| {
+    with_state_out(ctx, |ctx, st, acts| {
         let resolvable = st.globals.resolve_hostnames
             && std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), 0)).is_ok();
         if !(crate::confile::is_ip(&host) || resolvable) {
@@ -400,17 +416,22 @@ fn monitor_cmd(ctx: &mut Ctx) {
         }
         let now = now_ms();
         // Port 0 is accepted, as Redis does (the entry stays disconnected).
-        let _ = st.add_master(&name, &host, port.max(1), quorum as u32, now);
-        if port == 0 {
-            if let Some(m) = st.masters.get_mut(&name) {
-                m.inst.addr.port = 0;
-            }
+        // Both reasons add_master refuses for were checked above.
+        if let Err(reason) = st.add_master(&name, &host, port.max(1), quorum as u32, now) {
+            ctx.err(&format!("ERR {reason}"));
+            return;
         }
-        save(st);
-        let id = st.masters[&name].inst.id;
+        let Some(m) = st.masters.get_mut(&name) else {
+            return;
+        };
+        if port == 0 {
+            m.inst.addr.port = 0;
+        }
+        let id = m.inst.id;
+        acts.save();
         inst_event(
-            ctx.srv,
             st,
+            acts,
             Level::Warning,
             "+monitor",
             &name,
@@ -423,22 +444,32 @@ fn monitor_cmd(ctx: &mut Ctx) {
 
 fn remove(ctx: &mut Ctx) {
     let name = arg(ctx, 2);
-    with_state(ctx, |ctx, st| {
+    with_state_out(ctx, |ctx, st, acts| {
         let Some(m) = st.masters.get(&name) else {
             ctx.err(NO_SUCH_MASTER);
             return;
         };
         let id = m.inst.id;
-        inst_event(ctx.srv, st, Level::Warning, "-monitor", &name, id, "");
-        st.masters.remove(&name);
-        save(st);
+        inst_event(st, acts, Level::Warning, "-monitor", &name, id, "");
+        if let Some(mut m) = st.masters.remove(&name) {
+            let Master {
+                inst,
+                replicas,
+                sentinels,
+                ..
+            } = &mut m;
+            for i in std::iter::once(inst).chain(replicas).chain(sentinels) {
+                acts.close_links(i);
+            }
+        }
+        acts.save();
         ctx.out().ok();
     });
 }
 
 fn reset(ctx: &mut Ctx) {
     let pattern = ctx.argv.get(2).to_vec();
-    with_state(ctx, |ctx, st| {
+    with_state_out(ctx, |ctx, st, acts| {
         let names: Vec<String> = st
             .masters
             .keys()
@@ -450,14 +481,17 @@ fn reset(ctx: &mut Ctx) {
             let Some(m) = st.masters.get_mut(n) else {
                 continue;
             };
+            for i in m.replicas.iter_mut().chain(m.sentinels.iter_mut()) {
+                acts.close_links(i);
+            }
             m.replicas.clear();
             m.sentinels.clear();
-            monitor::reset_master(m, now);
+            failover::reset_master(m, acts, now);
             let id = m.inst.id;
-            inst_event(ctx.srv, st, Level::Warning, "+reset-master", n, id, "");
+            inst_event(st, acts, Level::Warning, "+reset-master", n, id, "");
         }
         if !names.is_empty() {
-            save(st);
+            acts.save();
         }
         ctx.out().int(names.len() as i64);
     });
@@ -739,7 +773,7 @@ fn config(ctx: &mut Ctx) {
                     ));
                 }
             }
-            save(st);
+            shell::save(st);
             ctx.out().ok();
         }
         _ => ctx.err_arity(),
@@ -753,7 +787,7 @@ fn set(ctx: &mut Ctx) {
         .from(3)
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
-    with_state(ctx, |ctx, st| {
+    with_state_out(ctx, |ctx, st, acts| {
         if !st.masters.contains_key(&name) {
             ctx.err(NO_SUCH_MASTER);
             return;
@@ -857,17 +891,17 @@ fn set(ctx: &mut Ctx) {
                 }
                 ("auth-pass", Some(v)) => {
                     m.auth_pass = Some(v.clone()).filter(|s| !s.is_empty());
-                    m.inst.close_links();
+                    acts.close_links(&mut m.inst);
                     for r in m.replicas.iter_mut() {
-                        r.close_links();
+                        acts.close_links(r);
                     }
                     changed.push((opt.clone(), v));
                 }
                 ("auth-user", Some(v)) => {
                     m.auth_user = Some(v.clone()).filter(|s| !s.is_empty());
-                    m.inst.close_links();
+                    acts.close_links(&mut m.inst);
                     for r in m.replicas.iter_mut() {
-                        r.close_links();
+                        acts.close_links(r);
                     }
                     changed.push((opt.clone(), v));
                 }
@@ -893,9 +927,9 @@ fn set(ctx: &mut Ctx) {
             }
             j += 2;
         }
-        if !changed.is_empty() {
-            save(st);
-            let id = st.masters[&name].inst.id;
+        let id = st.masters.get(&name).map(|m| m.inst.id);
+        if let Some(id) = id.filter(|_| !changed.is_empty()) {
+            acts.save();
             for (k, v) in &changed {
                 // Secrets are not broadcast.
                 let shown = if k == "auth-pass" { "" } else { v.as_str() };
@@ -904,7 +938,7 @@ fn set(ctx: &mut Ctx) {
                 } else {
                     format!("{k} {shown}")
                 };
-                inst_event(ctx.srv, st, Level::Warning, "+set", &name, id, &extra);
+                inst_event(st, acts, Level::Warning, "+set", &name, id, &extra);
             }
         }
         if !failed {
@@ -982,13 +1016,13 @@ fn role(ctx: &mut Ctx) {
 
 /// Sentinel accepts only hello messages, which it processes itself.
 fn publish(ctx: &mut Ctx) {
-    if ctx.argv.get(1) != monitor::HELLO_CHANNEL.as_bytes() {
+    if ctx.argv.get(1) != hello::HELLO_CHANNEL.as_bytes() {
         ctx.err("ERR Only HELLO messages are accepted by Sentinel instances.");
         return;
     }
     let payload = arg(ctx, 2);
-    with_state(ctx, |ctx, st| {
-        monitor::process_hello(ctx.srv, st, &payload, now_ms());
+    with_state_out(ctx, |ctx, st, acts| {
+        hello::process_hello(st, acts, &payload, now_ms());
         ctx.out().int(1);
     });
 }
@@ -1041,13 +1075,7 @@ fn info(ctx: &mut Ctx) {
                 st.simfailure_flags
             );
             for (n, (name, m)) in st.masters.iter().enumerate() {
-                let status = if m.inst.o_down() {
-                    "odown"
-                } else if m.inst.s_down() {
-                    "sdown"
-                } else {
-                    "ok"
-                };
+                let status = m.status_word();
                 let a = m.current_addr();
                 let _ = write!(
                     text,
@@ -1063,8 +1091,8 @@ fn info(ctx: &mut Ctx) {
     ctx.out().verbatim(text.as_bytes());
 }
 
-/// Events are emitted with the server at hand; used by start-up.
-pub fn monitor_started(srv: &mut server::server::Server, st: &mut Sentinel) {
+/// The `+monitor` events of the masters read from the config, at start-up.
+pub fn monitor_started(st: &mut Sentinel, out: &mut Out) {
     let names: Vec<(String, u64, u32)> = st
         .masters
         .iter()
@@ -1072,8 +1100,8 @@ pub fn monitor_started(srv: &mut server::server::Server, st: &mut Sentinel) {
         .collect();
     for (n, id, q) in names {
         inst_event(
-            srv,
             st,
+            out,
             Level::Warning,
             "+monitor",
             &n,

@@ -3,17 +3,40 @@
 //!
 //! Sentinel is a mode of the server (DESIGN.md): the server's listener,
 //! dispatch, Pub/Sub, CLIENT and ACL serve it, with the commands below on
-//! top. State lives in [`state::Sentinel`]; [`monitor`] runs the timer and
-//! the failover; [`link`] holds the connections to watched instances;
-//! [`confile`] reads and rewrites the `sentinel` lines of the config file.
+//! top.
+//!
+//! A pure core decides; a thin shell does the I/O. The core is
+//! [`state`] (what a sentinel knows), [`monitor`] (the timer tick and link
+//! events, the entry points), [`down`] (SDOWN/ODOWN), [`election`] (the
+//! vote), [`failover`] (the state machine and the choice of replica),
+//! [`hello`] and [`info`] (what the others and the instances tell us) and
+//! [`events`]: functions of the state, the time and an event that change
+//! the state and return [`action::Action`]s. The shell is [`shell`] (owns
+//! the state, runs the timer, performs actions), [`link`] (connections to
+//! watched instances) and [`scripts`] (notification scripts). [`api`]
+//! serves the SENTINEL commands, [`confile`] reads and rewrites the
+//! `sentinel` lines of the config file, [`metrics`] renders Sentinel's
+//! Prometheus families.
 
+pub mod action;
 pub mod api;
 pub mod confile;
+pub mod down;
+pub mod election;
 pub mod events;
+pub mod failover;
+pub mod hello;
+pub mod info;
 pub mod link;
+pub mod metrics;
 pub mod monitor;
+pub mod scripts;
+pub mod shell;
 pub mod specs;
 pub mod state;
+
+#[cfg(test)]
+mod tests;
 
 use server::config::Config;
 use server::config::Directive;
@@ -64,7 +87,7 @@ fn load_state(cfg: &Config) -> Result<state::Sentinel, (usize, String, String)> 
     };
     let mut st = state::Sentinel::new(file, port);
     st.globals.deny_scripts_reconfig = true;
-    let now = monitor::now_ms();
+    let now = shell::now_ms();
     for (line_no, line, words) in &cfg.mode_lines {
         confile::apply_line(&mut st, words, now)
             .map_err(|reason| (*line_no, line.clone(), reason.to_string()))?;
@@ -89,53 +112,15 @@ fn start(srv: &Rc<RefCell<Server>>) {
         }
     };
     if st.myid.is_empty() {
-        use rand::Rng;
-        let mut rng = rand::thread_rng();
-        st.myid = (0..40)
-            .map(|_| char::from(b"0123456789abcdef"[rng.gen_range(0..16)]))
-            .collect();
+        st.myid = server::util::ids::new_id40(&mut rand::thread_rng());
     }
-    monitor::save(&st);
+    shell::save(&st);
     server::log::write(
         server::log::Level::Warning,
         &format!("Sentinel ID is {}", st.myid),
     );
-    api::monitor_started(&mut srv.borrow_mut(), &mut st);
-    monitor::install(srv, Rc::new(RefCell::new(st)));
-    tokio::task::spawn_local(monitor::timer_task());
-    // The Prometheus endpoint, when `metrics-port` is set.
-    server::metrics::spawn(srv, Rc::new(render_metrics));
-}
-
-fn render_metrics() -> String {
-    let mut e = server::metrics::Exposition::new();
-    let masters: Vec<server::metrics::SentinelMaster> = monitor::state()
-        .and_then(|st| {
-            let st = st.try_borrow().ok()?;
-            Some(
-                st.masters
-                    .values()
-                    .map(|m| server::metrics::SentinelMaster {
-                        name: m.inst.name.clone(),
-                        addr: m.current_addr().to_string(),
-                        state: if m.inst.o_down() {
-                            "odown"
-                        } else if m.inst.s_down() {
-                            "sdown"
-                        } else {
-                            "ok"
-                        }
-                        .to_string(),
-                        failovers: m.failovers,
-                        replicas: m.replicas.len() as u64,
-                        sentinels: m.sentinels.len() as u64,
-                        quorum: u64::from(m.quorum),
-                        failover_in_progress: m.in_failover(),
-                    })
-                    .collect(),
-            )
-        })
-        .unwrap_or_default();
-    server::metrics::sentinel_metrics(&mut e, &masters);
-    e.finish()
+    let mut out = action::Out::new();
+    api::monitor_started(&mut st, &mut out);
+    let shell = shell::Shell::start(srv, st);
+    shell.perform(&mut srv.borrow_mut(), out.actions);
 }

@@ -1,19 +1,20 @@
 //! Connections from a sentinel to the instances it watches.
 //!
 //! Each link is a task on the server's event loop owning one socket. The
-//! timer queues commands through a [`LinkHandle`] without waiting; replies
+//! shell queues commands through a [`LinkHandle`] without waiting; replies
 //! come back in order, each paired with the [`Tag`] it was sent with, and
-//! are handed to the monitor's event function. A link that fails or is
-//! dropped simply ends; the timer notices and reconnects, as Redis
-//! Sentinel's hiredis links do.
+//! are handed to the shell's sink with the link's [`LinkId`]. A link that
+//! fails or is dropped simply ends (reporting [`LinkEvent::Closed`]); the
+//! core notices and reconnects, as Redis Sentinel's hiredis links do.
 //!
 //! Why not a general client crate: the link needs no request/response
-//! futures, only ordered tags and a callback into the monitor on the same
+//! futures, only ordered tags and a callback into the shell on the same
 //! thread, which is a few dozen lines over `resp`'s frame parser.
 
+use crate::action::{Cmd, LinkId, LinkKind};
 use resp::frame::{parse_frame, Frame};
 use server::tls::TlsContext;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -32,16 +33,9 @@ pub enum Tag {
     Ignore,
 }
 
-/// Identifies a link to the monitor: instance id, which link, generation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Target {
-    pub inst: u64,
-    pub pubsub: bool,
-    pub gen: u64,
-}
-
-#[derive(Debug)]
-pub enum Event {
+/// What a link reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkEvent {
     Connected {
         local_ip: String,
     },
@@ -51,52 +45,31 @@ pub enum Event {
     Closed,
 }
 
-pub type Sink = fn(Target, Event);
+/// Where a link delivers its events (the shell).
+pub type Sink = Rc<dyn Fn(LinkId, LinkEvent)>;
 
 #[derive(Debug)]
 pub struct LinkHandle {
-    pub gen: u64,
+    pub id: LinkId,
     tx: mpsc::UnboundedSender<Vec<u8>>,
     tags: Rc<RefCell<VecDeque<Tag>>>,
-    connected: Rc<Cell<bool>>,
-    pub local_ip: Rc<RefCell<String>>,
 }
 
 impl LinkHandle {
-    /// Commands sent and not answered yet.
-    pub fn pending(&self) -> usize {
-        self.tags.borrow().len()
-    }
-
-    pub fn connected(&self) -> bool {
-        self.connected.get()
-    }
-
-    /// Queues a command; its reply will arrive tagged with `tag`.
-    pub fn send(&self, args: &[&[u8]], tag: Tag) -> bool {
-        let mut buf = Vec::with_capacity(64);
-        encode(&mut buf, args);
-        if self.tx.send(buf).is_err() {
-            return false;
-        }
-        self.tags.borrow_mut().push_back(tag);
-        true
-    }
-
-    /// Queues several commands as one write; all replies are ignored
-    /// except for being counted.
-    pub fn send_batch(&self, cmds: &[Vec<Vec<u8>>]) -> bool {
-        let mut buf = Vec::with_capacity(256);
+    /// Queues commands as one write; each reply will arrive tagged with
+    /// its command's tag. False when the link has ended.
+    pub fn send(&self, cmds: &[Cmd]) -> bool {
+        let mut buf = Vec::with_capacity(64 * cmds.len());
         for c in cmds {
-            let args: Vec<&[u8]> = c.iter().map(|a| a.as_slice()).collect();
+            let args: Vec<&[u8]> = c.args.iter().map(Vec::as_slice).collect();
             encode(&mut buf, &args);
         }
         if self.tx.send(buf).is_err() {
             return false;
         }
-        let mut t = self.tags.borrow_mut();
-        for _ in cmds {
-            t.push_back(Tag::Ignore);
+        // Replies on a Pub/Sub link arrive as messages, not paired.
+        if self.id.kind == LinkKind::Cmd {
+            self.tags.borrow_mut().extend(cmds.iter().map(|c| c.tag));
         }
         true
     }
@@ -119,7 +92,7 @@ pub fn encode(buf: &mut Vec<u8>, args: &[&[u8]]) {
 /// at once; they are written once the connection is up.
 /// With `tls` (the sentinel's `tls-replication yes`), the link is TLS.
 pub fn open(
-    target: Target,
+    id: LinkId,
     host: String,
     port: u16,
     tls: Option<Arc<TlsContext>>,
@@ -127,33 +100,26 @@ pub fn open(
 ) -> LinkHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let tags = Rc::new(RefCell::new(VecDeque::new()));
-    let connected = Rc::new(Cell::new(false));
-    let local_ip = Rc::new(RefCell::new(String::new()));
     let h = LinkHandle {
-        gen: target.gen,
+        id,
         tx,
         tags: tags.clone(),
-        connected: connected.clone(),
-        local_ip: local_ip.clone(),
     };
     tokio::task::spawn_local(async move {
-        run(target, host, port, tls, rx, tags, connected, local_ip, sink).await;
-        sink(target, Event::Closed);
+        run(id, host, port, tls, rx, tags, &sink).await;
+        sink(id, LinkEvent::Closed);
     });
     h
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn run(
-    target: Target,
+    id: LinkId,
     host: String,
     port: u16,
     tls: Option<Arc<TlsContext>>,
     mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
     tags: Rc<RefCell<VecDeque<Tag>>>,
-    connected: Rc<Cell<bool>>,
-    local_ip: Rc<RefCell<String>>,
-    sink: Sink,
+    sink: &Sink,
 ) {
     let connect = server::net::connect_out(&host, port, tls.as_deref());
     let mut stream = match tokio::time::timeout(Duration::from_millis(1000), connect).await {
@@ -165,9 +131,7 @@ async fn run(
         .local_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
-    *local_ip.borrow_mut() = ip.clone();
-    connected.set(true);
-    sink(target, Event::Connected { local_ip: ip });
+    sink(id, LinkEvent::Connected { local_ip: ip });
     let mut inbuf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut chunk = vec![0u8; 16 * 1024];
     loop {
@@ -193,11 +157,11 @@ async fn run(
                     match parse_frame(&inbuf[pos..]) {
                         Ok(Some((frame, used))) => {
                             pos += used;
-                            if target.pubsub {
-                                sink(target, Event::Message(frame));
+                            if id.kind == LinkKind::PubSub {
+                                sink(id, LinkEvent::Message(frame));
                             } else {
                                 let tag = tags.borrow_mut().pop_front().unwrap_or(Tag::Ignore);
-                                sink(target, Event::Reply(tag, frame));
+                                sink(id, LinkEvent::Reply(tag, frame));
                             }
                         }
                         Ok(None) => break,

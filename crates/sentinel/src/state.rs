@@ -1,7 +1,16 @@
 //! What a sentinel knows: the masters it monitors, their replicas and the
 //! other sentinels, with the timers and flags of Redis Sentinel's model.
+//!
+//! This is plain data, owned by the shell and changed only by the pure
+//! core (`monitor`, `down`, `election`, `failover`, `hello`, `info`): no
+//! socket, clock or process lives here. A link is represented by what the
+//! core knows of it (its generation, whether it is up, how many replies it
+//! owes); the shell holds the real connection under the same generation.
+//! The randomness the decisions use (vote desynchronisation) is a seeded
+//! generator in the state, so a test can fix it.
 
-use crate::link::LinkHandle;
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
 use std::collections::BTreeMap;
 
 /// Periods and timeouts, in milliseconds. Redis's defaults; `SENTINEL
@@ -81,16 +90,42 @@ impl Kind {
     }
 }
 
+/// One connection to an instance as the core sees it. It exists from the
+/// moment the core asks for it (`Action::Connect`): commands may be queued
+/// at once and are written when the connection is up, as with hiredis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// Tells this connection's events from those of an older one to the
+    /// same instance (a closed link can still deliver its last events).
+    pub gen: u64,
+    /// The connection is established (TCP, and TLS when used).
+    pub connected: bool,
+    /// When it was established.
+    pub since: i64,
+    /// Commands sent whose replies have not arrived yet (command link).
+    pub pending: usize,
+    /// Our address on this connection: what hello messages announce when
+    /// `announce-ip` is not set.
+    pub local_ip: String,
+}
+
+impl Link {
+    pub fn new(gen: u64) -> Link {
+        Link {
+            gen,
+            connected: false,
+            since: 0,
+            pending: 0,
+            local_ip: String::new(),
+        }
+    }
+}
+
 /// The two connections a sentinel keeps to an instance.
 #[derive(Debug, Default)]
 pub struct Links {
-    pub cmd: Option<LinkHandle>,
-    pub pubsub: Option<LinkHandle>,
-    /// A connection attempt is under way.
-    pub cmd_connecting: bool,
-    pub pubsub_connecting: bool,
-    pub cmd_since: i64,
-    pub pubsub_since: i64,
+    pub cmd: Option<Link>,
+    pub pubsub: Option<Link>,
     pub pubsub_last_activity: i64,
     pub last_reconn_time: i64,
     /// When the oldest unanswered PING was sent (0: none pending).
@@ -102,12 +137,49 @@ pub struct Links {
 }
 
 impl Links {
+    /// No command link, not even one being established.
     pub fn disconnected(&self) -> bool {
         self.cmd.is_none()
     }
 
+    /// The command link is established.
+    pub fn cmd_connected(&self) -> bool {
+        self.cmd.as_ref().is_some_and(|l| l.connected)
+    }
+
     pub fn pending(&self) -> usize {
-        self.cmd.as_ref().map(|l| l.pending()).unwrap_or(0)
+        self.cmd.as_ref().map(|l| l.pending).unwrap_or(0)
+    }
+}
+
+/// Whether this sentinel sees an instance down. Subjectively: it has not
+/// answered our PINGs properly for `down-after-milliseconds` (or a master
+/// reports itself a replica, or reboots for too long). Objectively: at
+/// least `quorum` sentinels, us included, see it subjectively down — only
+/// masters are ever asked about, so only a master gets there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Down {
+    Up,
+    Subjectively { since: i64 },
+    Objectively { sdown_since: i64, odown_since: i64 },
+}
+
+impl Down {
+    /// When it was last seen going subjectively down (0: up).
+    pub fn sdown_since(self) -> i64 {
+        match self {
+            Down::Up => 0,
+            Down::Subjectively { since } => since,
+            Down::Objectively { sdown_since, .. } => sdown_since,
+        }
+    }
+
+    /// When it became objectively down (0: not objectively down).
+    pub fn odown_since(self) -> i64 {
+        match self {
+            Down::Objectively { odown_since, .. } => odown_since,
+            _ => 0,
+        }
     }
 }
 
@@ -131,8 +203,7 @@ pub struct Instance {
     pub addr: Addr,
     pub runid: Option<String>,
     pub links: Links,
-    pub s_down_since: i64,
-    pub o_down_since: i64,
+    pub down: Down,
     pub down_after: i64,
     pub info_refresh: i64,
     pub info: String,
@@ -180,8 +251,7 @@ impl Instance {
                 last_pong_time: now,
                 ..Default::default()
             },
-            s_down_since: 0,
-            o_down_since: 0,
+            down: Down::Up,
             down_after,
             info_refresh: 0,
             info: String::new(),
@@ -211,23 +281,24 @@ impl Instance {
     }
 
     pub fn s_down(&self) -> bool {
-        self.s_down_since != 0
+        self.down != Down::Up
     }
 
     pub fn o_down(&self) -> bool {
-        self.o_down_since != 0
+        matches!(self.down, Down::Objectively { .. })
     }
 
-    /// Drops both connections; the timer reconnects.
-    pub fn close_links(&mut self) {
+    /// Forgets both connections (the caller emits the matching
+    /// `Action::Close`s, see `Out::close_links`); the timer reconnects.
+    pub fn forget_links(&mut self) {
         self.links.cmd = None;
         self.links.pubsub = None;
-        self.links.cmd_connecting = false;
-        self.links.pubsub_connecting = false;
         self.links.act_ping_time = 0;
     }
 }
 
+/// The failover state machine, in the order the steps run (the order is
+/// used: from `ReconfSlaves` on, the promoted replica is the master).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Failover {
     None,
@@ -251,6 +322,17 @@ impl Failover {
             Failover::UpdateConfig => "update_config",
         }
     }
+}
+
+/// How this sentinel sees a master, from healthy to being failed over.
+/// A failover, once started, runs whatever the master's health does next
+/// (and `SENTINEL FAILOVER` starts one on a healthy master), so it wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MasterView {
+    Up,
+    SubjectivelyDown,
+    ObjectivelyDown,
+    FailoverInProgress(Failover),
 }
 
 /// A monitored master with everything hanging off it.
@@ -292,6 +374,29 @@ pub struct Master {
 impl Master {
     pub fn in_failover(&self) -> bool {
         self.failover != Failover::None
+    }
+
+    pub fn view(&self) -> MasterView {
+        if self.in_failover() {
+            MasterView::FailoverInProgress(self.failover)
+        } else if self.inst.o_down() {
+            MasterView::ObjectivelyDown
+        } else if self.inst.s_down() {
+            MasterView::SubjectivelyDown
+        } else {
+            MasterView::Up
+        }
+    }
+
+    /// `ok`, `sdown` or `odown`: the status word of INFO and the metrics.
+    pub fn status_word(&self) -> &'static str {
+        if self.inst.o_down() {
+            "odown"
+        } else if self.inst.s_down() {
+            "sdown"
+        } else {
+            "ok"
+        }
     }
 
     /// The address clients should use: the promoted replica's once the
@@ -381,6 +486,9 @@ pub struct Sentinel {
     pub port: u16,
     /// `requirepass`, used between sentinels when `sentinel-pass` is unset.
     pub requirepass: Option<String>,
+    /// Source of the random delays that keep sentinels from acting in
+    /// lockstep; seeded from the OS, or fixed by a test.
+    pub rng: SmallRng,
 }
 
 pub const SIMFAILURE_CRASH_AFTER_ELECTION: u32 = 1;
@@ -403,6 +511,7 @@ impl Sentinel {
             config_file,
             port,
             requirepass: None,
+            rng: SmallRng::from_entropy(),
         }
     }
 

@@ -11,8 +11,9 @@
 //!
 //! The server's values come from the same `INFO` renderer clients read
 //! (so the two never disagree), plus per-replica lag from the replication
-//! feed. Sentinel adds its own families with [`sentinel_metrics`] and
-//! serves them with [`serve`].
+//! feed. A mode with metrics of its own (Sentinel) writes them with
+//! [`Exposition`] and serves them with [`spawn`]; its concepts stay in its
+//! own crate.
 
 use crate::config::Directive;
 use crate::server::Server;
@@ -107,91 +108,6 @@ impl Exposition {
     pub fn finish(self) -> String {
         self.buf
     }
-}
-
-/// What Sentinel knows of one monitored master, for [`sentinel_metrics`].
-#[derive(Debug, Clone, Default)]
-pub struct SentinelMaster {
-    pub name: String,
-    /// `ip:port` of the master now.
-    pub addr: String,
-    /// `ok`, `sdown`, `odown` (or another state word: it becomes a label).
-    pub state: String,
-    /// Failovers this sentinel has seen complete for this master.
-    pub failovers: u64,
-    pub replicas: u64,
-    /// Other sentinels known for this master.
-    pub sentinels: u64,
-    pub quorum: u64,
-    /// True while a failover is in progress.
-    pub failover_in_progress: bool,
-}
-
-/// Adds Sentinel's families for `masters` to `e`.
-pub fn sentinel_metrics(e: &mut Exposition, masters: &[SentinelMaster]) {
-    let fam = |e: &mut Exposition,
-               name: &str,
-               kind: Kind,
-               help: &str,
-               f: &dyn Fn(&SentinelMaster) -> f64| {
-        e.family(name, kind, help);
-        for m in masters {
-            e.sample(&[("master", &m.name)], f(m));
-        }
-    };
-    e.family(
-        "redoubt_sentinel_master_status",
-        Kind::Gauge,
-        "1 for the state and address this sentinel sees for each master",
-    );
-    for m in masters {
-        e.sample(
-            &[("master", &m.name), ("addr", &m.addr), ("state", &m.state)],
-            1.0,
-        );
-    }
-    fam(
-        e,
-        "redoubt_sentinel_master_ok",
-        Kind::Gauge,
-        "1 when the master is neither subjectively nor objectively down",
-        &|m| f64::from(u8::from(m.state == "ok")),
-    );
-    fam(
-        e,
-        "redoubt_sentinel_failovers_total",
-        Kind::Counter,
-        "Failovers completed for the master",
-        &|m| m.failovers as f64,
-    );
-    fam(
-        e,
-        "redoubt_sentinel_failover_in_progress",
-        Kind::Gauge,
-        "1 while a failover of the master is in progress",
-        &|m| f64::from(u8::from(m.failover_in_progress)),
-    );
-    fam(
-        e,
-        "redoubt_sentinel_known_replicas",
-        Kind::Gauge,
-        "Replicas known for the master",
-        &|m| m.replicas as f64,
-    );
-    fam(
-        e,
-        "redoubt_sentinel_known_sentinels",
-        Kind::Gauge,
-        "Other sentinels known for the master",
-        &|m| m.sentinels as f64,
-    );
-    fam(
-        e,
-        "redoubt_sentinel_quorum",
-        Kind::Gauge,
-        "Configured quorum for the master",
-        &|m| m.quorum as f64,
-    );
 }
 
 fn parse_info(text: &str) -> BTreeMap<String, String> {
@@ -535,7 +451,7 @@ pub async fn listen(bind: &str, port: u16) -> std::io::Result<TcpListener> {
 
 /// Serves `GET /metrics` from `render` on `listener` until the task is
 /// dropped. Runs on the server's LocalSet (the render closure reads
-/// single-threaded state). Sentinel calls this with its own closure.
+/// single-threaded state). A mode reaches it through [`spawn`].
 pub async fn serve(listener: TcpListener, render: Rc<dyn Fn() -> String>) {
     loop {
         match listener.accept().await {
@@ -550,8 +466,8 @@ pub async fn serve(listener: TcpListener, render: Rc<dyn Fn() -> String>) {
 /// For a mode with its own metrics (Sentinel): when `metrics-port` is
 /// set, binds it and serves `render` in a task on the server's loop. A
 /// port that cannot be bound is logged (the mode keeps running). Call it
-/// from the mode's `start` hook, e.g. with a closure that builds an
-/// [`Exposition`], adds [`sentinel_metrics`] and returns `finish()`.
+/// from the mode's `start` hook with a closure that builds an
+/// [`Exposition`] and returns `finish()`.
 pub fn spawn(srv: &Rc<RefCell<Server>>, render: Rc<dyn Fn() -> String>) {
     let (port, bind) = {
         let s = srv.borrow();
@@ -623,30 +539,6 @@ mod tests {
         assert_eq!(
             e.finish(),
             "# HELP x_total help\n# TYPE x_total counter\nx_total{a=\"q\\\"b\"} 2\n# HELP y h\n# TYPE y gauge\ny 0.5\n"
-        );
-    }
-
-    #[test]
-    fn sentinel_families() {
-        let mut e = Exposition::new();
-        sentinel_metrics(
-            &mut e,
-            &[SentinelMaster {
-                name: "mymaster".into(),
-                addr: "127.0.0.1:6379".into(),
-                state: "ok".into(),
-                failovers: 2,
-                ..SentinelMaster::default()
-            }],
-        );
-        let t = e.finish();
-        assert!(
-            t.contains("redoubt_sentinel_failovers_total{master=\"mymaster\"} 2"),
-            "{t}"
-        );
-        assert!(
-            t.contains("redoubt_sentinel_master_ok{master=\"mymaster\"} 1"),
-            "{t}"
         );
     }
 }
