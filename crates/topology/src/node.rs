@@ -233,10 +233,14 @@ impl Node {
         Error::Exited(self.name(), how, self.log_tail(15))
     }
 
-    /// The log and the console output, in that order.
+    /// The log and the console output, in that order (once when the log
+    /// is the console: `logfile ""`).
     fn logs(&self) -> String {
+        let console = self.dir.join("console.log");
         let mut text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        text.push_str(&std::fs::read_to_string(self.dir.join("console.log")).unwrap_or_default());
+        if self.log != console {
+            text.push_str(&std::fs::read_to_string(console).unwrap_or_default());
+        }
         text
     }
 

@@ -3,7 +3,7 @@
 //! them, with its own pipeline kept in order. Every scenario runs against
 //! real Redis 7.0 too, which proves the expectations are Redis's.
 
-use crate::harness::{blocked_clients, wait_blocked, Flavor, Raw, ServerHandle};
+use crate::harness::{blocked_clients, on_both, wait_blocked, Flavor, Raw, ServerHandle};
 use std::time::{Duration, Instant};
 
 fn three_blocked_clients_are_served_in_arrival_order(flavor: Flavor) {
@@ -202,18 +202,6 @@ fn monitor_shows_a_served_command_once(flavor: Flavor) {
     }
     let blpops = seen.iter().filter(|l| l.contains("\"blpop\"")).count();
     assert_eq!(blpops, 1, "{seen:?}");
-}
-
-/// Runs each scenario against Redoubt and against real Redis.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod on_redoubt {
-            $(#[test] fn $name() { super::$name(super::Flavor::Redoubt) })*
-        }
-        mod on_redis {
-            $(#[test] fn $name() { super::$name(super::Flavor::Redis) })*
-        }
-    };
 }
 
 on_both!(

@@ -3,7 +3,7 @@
 //! RESP3 shapes and the propagated form. Every scenario runs against real
 //! Redis 7.0 too, which proves the expectations are Redis's.
 
-use crate::harness::{blocked_clients, wait_blocked, Flavor, Raw, ServerHandle};
+use crate::harness::{blocked_clients, on_both, wait_blocked, Flavor, Raw, ServerHandle};
 use std::time::{Duration, Instant};
 
 fn waiters_are_served_in_arrival_order(flavor: Flavor) {
@@ -176,18 +176,6 @@ fn served_pops_propagate_their_effect(flavor: Flavor) {
             "__keyevent@0__:del"
         ]
     );
-}
-
-/// Runs each scenario against Redoubt and against real Redis.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod on_redoubt {
-            $(#[test] fn $name() { super::$name(super::Flavor::Redoubt) })*
-        }
-        mod on_redis {
-            $(#[test] fn $name() { super::$name(super::Flavor::Redis) })*
-        }
-    };
 }
 
 on_both!(
