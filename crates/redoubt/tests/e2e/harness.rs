@@ -349,6 +349,20 @@ pub fn wait_blocked(admin: &mut Raw, n: usize) {
     );
 }
 
+/// Sends `cmd`, a blocking command with a 0.3 s timeout and nothing to
+/// serve it, and asserts that it answers a RESP2 null array once the
+/// timeout has passed (and not much later).
+pub fn assert_times_out_in_0_3_s(c: &mut Raw, cmd: &[&[u8]]) {
+    let t = Instant::now();
+    assert_eq!(c.cmd(cmd), b"*-1\r\n");
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(250),
+        "returned after {took:?}"
+    );
+    assert!(took < Duration::from_secs(3), "returned after {took:?}");
+}
+
 /// Runs one `redis` crate command given as strings; panics with the
 /// command on an error reply.
 pub fn q(c: &mut redis::Connection, args: &[&str]) -> redis::Value {
@@ -511,6 +525,21 @@ macro_rules! on_both {
 }
 pub(crate) use on_both;
 
+/// What a command printed: its standard output, then its standard error.
+pub fn output_text(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// Asserts that a checker (promtool, systemd-analyze) accepted its input:
+/// it succeeded and printed nothing.
+pub fn assert_checker_silent(checker: &str, out: &std::process::Output, input: &str) {
+    let report = output_text(out);
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "{checker}: {report}\n{input}"
+    );
+}
+
 /// Runs `redoubt ARGS --dir DIR` to its end (a start-up expected to fail),
 /// killed after 20 s if it does not; returns the exit code and what it
 /// printed on stdout and stderr.
@@ -538,10 +567,7 @@ pub fn run_to_exit(args: &[&str], dir: &Path) -> (Option<i32>, String) {
     let out = child.wait_with_output().expect("wait for redoubt");
     drop(reaped);
     let _ = watchdog.join();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
+    (out.status.code(), output_text(&out))
 }
 
 /// [`run_to_exit`] for `redoubt server` on a free loopback port, without

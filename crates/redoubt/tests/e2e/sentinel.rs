@@ -5,8 +5,8 @@
 //! survives failovers.
 
 use crate::harness::{
-    conn, free_port, info_field, redoubt_bin, temp_dir, try_conn, try_query, wait_for, Flavor,
-    ServerHandle,
+    conn, free_port, info_field, output_text, redoubt_bin, temp_dir, try_conn, try_query, wait_for,
+    Flavor, ServerHandle,
 };
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -524,12 +524,7 @@ fn real_clients_find_the_master() {
             .arg(&script)
             .output()
             .expect("python3");
-        assert!(
-            out.status.success(),
-            "redis-py: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "redis-py: {}", output_text(&out));
     };
     let rs = |expect: u16| {
         let urls: Vec<String> = ports

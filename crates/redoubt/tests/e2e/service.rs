@@ -2,7 +2,7 @@
 //! STOPPING=1 on $NOTIFY_SOCKET as redis-server 7.0 does, and the unit
 //! files in contrib/systemd pass `systemd-analyze verify`.
 
-use crate::harness::{redoubt_bin, temp_dir, Flavor, ServerHandle};
+use crate::harness::{assert_checker_silent, redoubt_bin, temp_dir, Flavor, ServerHandle};
 use std::os::unix::net::UnixDatagram;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -48,17 +48,22 @@ fn notifications(flavor: Flavor, sentinel: bool, extra: &[(&str, &str)]) -> Vec<
     got
 }
 
+/// READY=1 came, and STOPPING=1 after it.
+fn assert_ready_then_stopping(flavor: Flavor, got: &str) {
+    let ready = got
+        .find("READY=1")
+        .unwrap_or_else(|| panic!("{flavor:?}: no READY=1 in {got:?}"));
+    let stopping = got
+        .find("STOPPING=1")
+        .unwrap_or_else(|| panic!("{flavor:?}: no STOPPING=1 in {got:?}"));
+    assert!(ready < stopping, "{flavor:?}: {got:?}");
+}
+
 #[test]
 fn supervised_systemd_master_notifies_ready_then_stopping_like_redis() {
     for flavor in [Flavor::Redis, Flavor::Redoubt] {
         let got = notifications(flavor, false, &[]).join("");
-        let ready = got
-            .find("READY=1")
-            .unwrap_or_else(|| panic!("{flavor:?}: no READY=1 in {got:?}"));
-        let stopping = got
-            .find("STOPPING=1")
-            .unwrap_or_else(|| panic!("{flavor:?}: no STOPPING=1 in {got:?}"));
-        assert!(ready < stopping, "{flavor:?}: {got:?}");
+        assert_ready_then_stopping(flavor, &got);
         assert!(
             got.contains("is loading...\nSTATUS=Ready to accept connections\nREADY=1"),
             "{flavor:?}: {got:?}"
@@ -86,13 +91,7 @@ fn supervised_systemd_replica_is_ready_only_once_in_sync() {
 fn supervised_systemd_sentinel_notifies_ready_then_stopping_like_redis_sentinel() {
     for flavor in [Flavor::Redis, Flavor::Redoubt] {
         let got = notifications(flavor, true, &[]).join("");
-        let ready = got
-            .find("READY=1")
-            .unwrap_or_else(|| panic!("{flavor:?}: no READY=1 in {got:?}"));
-        let stopping = got
-            .find("STOPPING=1")
-            .unwrap_or_else(|| panic!("{flavor:?}: no STOPPING=1 in {got:?}"));
-        assert!(ready < stopping, "{flavor:?}: {got:?}");
+        assert_ready_then_stopping(flavor, &got);
     }
 }
 
@@ -124,14 +123,6 @@ fn systemd_units_pass_systemd_analyze_verify() {
         .args(&units)
         .output()
         .unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && report.trim().is_empty(),
-        "systemd-analyze verify: {report}"
-    );
+    assert_checker_silent("systemd-analyze verify", &out, "");
     let _ = std::fs::remove_dir_all(&dir);
 }
