@@ -5,7 +5,8 @@
 //! A node runs in its own process group, so a Ctrl-C meant for the
 //! launcher does not reach it and the launcher stops its nodes in order;
 //! and with `PR_SET_PDEATHSIG`, so a launcher killed with SIGKILL leaves
-//! nothing behind. Its standard output and error go to `console.log` in
+//! nothing behind (the signal follows the thread that started the node:
+//! `redoubt up`'s main thread, a test's own thread). Its standard output and error go to `console.log` in
 //! its folder, beside the log file its config names: a program that dies
 //! before it opens its log still leaves a trace there.
 //!

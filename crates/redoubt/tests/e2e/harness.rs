@@ -43,6 +43,14 @@ impl Flavor {
             (Flavor::Redis, Kind::Sentinel) => vec!["redis-sentinel".into()],
         }
     }
+
+    /// Names the folders of its processes.
+    fn tag(self) -> &'static str {
+        match self {
+            Flavor::Redoubt => "redoubt",
+            Flavor::Redis => "redis",
+        }
+    }
 }
 
 pub fn redoubt_bin() -> &'static str {
@@ -204,15 +212,6 @@ impl ServerHandle {
     /// (SIGKILL after that); returns how it ended.
     pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         self.node.terminate(limit)
-    }
-}
-
-impl Flavor {
-    fn tag(self) -> &'static str {
-        match self {
-            Flavor::Redoubt => "redoubt",
-            Flavor::Redis => "redis",
-        }
     }
 }
 
