@@ -665,40 +665,24 @@ fn info_shows_full_sync_progress_in_redis_order() {
         wait_for("100 bytes read", Duration::from_secs(10), || {
             info_field(&mut r, "replication", "master_sync_read_bytes") == "100"
         });
-        assert_eq!(
-            info_field(&mut r, "replication", "master_sync_in_progress"),
-            "1"
-        );
-        assert_eq!(
-            info_field(&mut r, "replication", "master_sync_total_bytes"),
-            "1000"
-        );
-        assert_eq!(
-            info_field(&mut r, "replication", "master_sync_left_bytes"),
-            "900"
-        );
-        assert_eq!(
-            info_field(&mut r, "replication", "master_sync_perc"),
-            "10.00"
-        );
-        assert_eq!(
-            info_field(&mut r, "replication", "master_link_status"),
-            "down"
-        );
+        for (field, want) in [
+            ("master_sync_in_progress", "1"),
+            ("master_sync_total_bytes", "1000"),
+            ("master_sync_left_bytes", "900"),
+            ("master_sync_perc", "10.00"),
+            ("master_link_status", "down"),
+        ] {
+            assert_eq!(info_field(&mut r, "replication", field), want, "{field}");
+        }
         names.push(info_names(&mut r));
         if flavor == Flavor::Redoubt {
             assert_eq!(
                 info_field(&mut r, "replication", "master_link_lag_ms"),
                 "-1"
             );
-            assert_ne!(
-                info_field(&mut r, "replication", "master_sync_elapsed_ms"),
-                ""
-            );
-            assert_ne!(
-                info_field(&mut r, "replication", "master_sync_eta_seconds"),
-                ""
-            );
+            for field in ["master_sync_elapsed_ms", "master_sync_eta_seconds"] {
+                assert_ne!(info_field(&mut r, "replication", field), "", "{field}");
+            }
         }
     }
     let (redis, ours) = (&names[0], &names[1]);
