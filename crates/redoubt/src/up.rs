@@ -209,7 +209,7 @@ async fn run(spec: Spec, refresh: Duration) -> i32 {
         print!("{table}");
         let _ = std::io::stdout().flush();
     }
-    println!("Stopping sentinels, replicas, then the master...");
+    println!("Stopping the sentinels, then the servers...");
     let _ = std::io::stdout().flush();
     t.stop(Duration::from_secs(15));
     println!(
@@ -219,8 +219,6 @@ async fn run(spec: Spec, refresh: Duration) -> i32 {
     0
 }
 
-/// Ready = every process answering, replicas in sync with the master,
-/// sentinels agreeing on it and knowing each other and the replicas.
 /// Ready = every process answering, replicas in sync with the master,
 /// sentinels agreeing on it and knowing each other and the replicas.
 async fn wait_all(t: &mut Topology) -> Result<u16, String> {

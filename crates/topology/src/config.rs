@@ -34,6 +34,9 @@ pub struct Spec {
     /// Extra server directives (name, value), appended to each server's
     /// config on first start.
     pub extra: Vec<(String, String)>,
+    /// Remove the folder when the topology is dropped (tests); `redoubt
+    /// up` keeps it so that the next run resumes.
+    pub temporary: bool,
 }
 
 impl Spec {
@@ -58,6 +61,7 @@ impl Spec {
             down_after_ms: 5000,
             failover_timeout_ms: 60000,
             extra: Vec::new(),
+            temporary: false,
         }
     }
 

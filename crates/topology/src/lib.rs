@@ -18,23 +18,24 @@
 //! (`CONFIG REWRITE`, sentinel config rewrite), so they already describe
 //! the current topology.
 //!
-//! Processes run in their own process group, so a Ctrl-C meant for the
-//! launcher does not reach them and the launcher stops them in order
-//! (sentinels first, so they do not fail over a master that is merely
-//! being stopped; then replicas; then masters). Each child also gets
-//! `PR_SET_PDEATHSIG`, so a launcher killed with SIGKILL leaves nothing
-//! behind.
+//! Each process is a [`Node`]: its own process group, stopped in order by
+//! the launcher (sentinels first, so they do not fail over a master that
+//! is merely being stopped; then the servers), killed if the launcher
+//! dies. Tests start single servers through the same [`Node`], on free
+//! ports from a private range ([`Launch`], [`free_port`]).
 
 mod config;
+mod node;
+mod ports;
 mod watch;
 
 pub use config::Spec;
+pub use node::{Launch, Node};
+pub use ports::{free_port, free_ports};
 pub use watch::{NodeStatus, Views};
 
-use std::fs::OpenOptions;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +52,18 @@ pub enum Error {
     Invalid(String),
 }
 
+impl Error {
+    /// Whether a port was taken: before the start (our check) or by the
+    /// time a process bound it (its log says so).
+    pub fn port_taken(&self) -> bool {
+        match self {
+            Error::PortInUse(_) => true,
+            Error::Exited(_, _, tail) => tail.contains(node::PORT_TAKEN),
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// What a node is.
@@ -60,70 +73,21 @@ pub enum Kind {
     Sentinel,
 }
 
-/// One process of the topology.
-#[derive(Debug)]
-pub struct Node {
-    pub kind: Kind,
-    pub port: u16,
-    /// The node's own folder (config, log, data).
-    pub dir: PathBuf,
-    pub conf: PathBuf,
-    pub log: PathBuf,
-    child: Option<Child>,
-    /// How it ended, once it has.
-    pub exit: Option<ExitStatus>,
+/// The node on `port` of a topology, in its folder under `root` (see the
+/// layout above), run as `program CONFIG-FILE`; not started.
+fn topology_node(kind: Kind, port: u16, root: &Path, program: &[String]) -> Node {
+    let (folder, conf, log) = match kind {
+        Kind::Server => ("server", "redis.conf", "server.log"),
+        Kind::Sentinel => ("sentinel", "sentinel.conf", "sentinel.log"),
+    };
+    let dir = root.join(format!("{folder}-{port}"));
+    let mut command = program.to_vec();
+    command.push(dir.join(conf).display().to_string());
+    Node::new(kind, port, dir.clone(), dir.join(log), command)
 }
 
-impl Node {
-    /// The node on `port`, in its folder under `root` (see the layout
-    /// above); not started.
-    fn new(kind: Kind, port: u16, root: &Path) -> Node {
-        let (folder, conf, log) = match kind {
-            Kind::Server => ("server", "redis.conf", "server.log"),
-            Kind::Sentinel => ("sentinel", "sentinel.conf", "sentinel.log"),
-        };
-        let dir = root.join(format!("{folder}-{port}"));
-        Node {
-            kind,
-            port,
-            conf: dir.join(conf),
-            log: dir.join(log),
-            dir,
-            child: None,
-            exit: None,
-        }
-    }
-
-    /// `server-6379` / `sentinel-26379`.
-    pub fn name(&self) -> String {
-        match self.kind {
-            Kind::Server => format!("server-{}", self.port),
-            Kind::Sentinel => format!("sentinel-{}", self.port),
-        }
-    }
-
-    pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
-    pub fn running(&self) -> bool {
-        self.child.is_some()
-    }
-
-    /// The last `n` lines of the node's log (and console output).
-    pub fn log_tail(&self, n: usize) -> String {
-        let mut text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        text.push_str(&std::fs::read_to_string(self.dir.join("console.log")).unwrap_or_default());
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
-    }
-}
-
-/// A started topology. Dropping it stops every process it started.
+/// A started topology. Dropping it stops every process it started (and,
+/// when [`Spec::temporary`], removes its folder).
 pub struct Topology {
     pub spec: Spec,
     pub nodes: Vec<Node>,
@@ -153,10 +117,13 @@ impl Topology {
             }
         }
         for port in t.spec.server_ports() {
-            t.nodes.push(Node::new(Kind::Server, port, &t.spec.dir));
+            let mut n = topology_node(Kind::Server, port, &t.spec.dir, &t.spec.server_cmd);
+            n.password = t.spec.password.clone();
+            t.nodes.push(n);
         }
         for port in t.spec.sentinel_ports() {
-            t.nodes.push(Node::new(Kind::Sentinel, port, &t.spec.dir));
+            let n = topology_node(Kind::Sentinel, port, &t.spec.dir, &t.spec.sentinel_cmd);
+            t.nodes.push(n);
         }
         for i in 0..t.nodes.len() {
             if t.nodes[i].kind == Kind::Server {
@@ -202,48 +169,37 @@ impl Topology {
         Ok(m)
     }
 
-    /// (Re)starts node `i` from its config file.
-    pub fn spawn(&mut self, i: usize) -> Result<()> {
-        let Some(node) = self.nodes.get_mut(i) else {
-            return Err(Error::Invalid(format!("no node {i}")));
-        };
-        let prog = match node.kind {
-            Kind::Server => &self.spec.server_cmd,
-            Kind::Sentinel => &self.spec.sentinel_cmd,
-        };
-        let Some((bin, pre)) = prog.split_first() else {
-            return Err(Error::Invalid("empty program".into()));
-        };
-        let console = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(node.dir.join("console.log"))
-            .map_err(|e| Error::Io(node.dir.display().to_string(), e))?;
-        let console2 = console
-            .try_clone()
-            .map_err(|e| Error::Io(node.dir.display().to_string(), e))?;
-        let mut cmd = Command::new(bin);
-        cmd.args(pre)
-            .arg(&node.conf)
-            .current_dir(&node.dir)
-            .stdin(Stdio::null())
-            .stdout(console)
-            .stderr(console2)
-            .process_group(0);
-        // SAFETY: prctl is async-signal-safe and touches no memory of the
-        // parent; it runs in the child between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
+    /// For tests: `spec` brought up on free ports from the private range
+    /// ([`free_ports`]) in a temporary folder. When a port was taken
+    /// between the check and a process's own bind, the whole topology
+    /// starts again on other ports.
+    pub async fn start_on_free_ports(spec: Spec, timeout: Duration) -> Result<Topology> {
+        let mut last = None;
+        for _ in 0..5 {
+            let mut s = spec.clone();
+            s.port = free_ports(s.replicas + 1)?;
+            s.sentinel_port = free_ports(s.sentinels.max(1))?;
+            s.temporary = true;
+            // An earlier attempt's files name its ports: start afresh.
+            let _ = std::fs::remove_dir_all(&s.dir);
+            let attempt = match Topology::start(s) {
+                Ok(mut t) => t.bring_up(timeout).await.map(|_| t),
+                Err(e) => Err(e),
+            };
+            match attempt {
+                Err(e) if e.port_taken() => last = Some(e),
+                other => return other,
+            }
         }
-        let child = cmd
-            .spawn()
-            .map_err(|e| Error::Io(format!("starting {bin}"), e))?;
-        node.child = Some(child);
-        node.exit = None;
-        Ok(())
+        Err(last.unwrap_or_else(|| Error::Invalid("no attempt made".into())))
+    }
+
+    /// Starts node `i` (again, once it has stopped) from its config file.
+    pub fn spawn(&mut self, i: usize) -> Result<()> {
+        match self.nodes.get_mut(i) {
+            Some(node) => node.start(),
+            None => Err(Error::Invalid(format!("no node {i}"))),
+        }
     }
 
     pub fn servers(&self) -> impl Iterator<Item = &Node> {
@@ -261,27 +217,16 @@ impl Topology {
 
     /// Reaps processes that have exited; returns the ones that just did.
     pub fn poll_exits(&mut self) -> Vec<(String, ExitStatus)> {
-        let mut out = Vec::new();
-        for n in &mut self.nodes {
-            if let Some(c) = n.child.as_mut() {
-                if let Ok(Some(st)) = c.try_wait() {
-                    n.child = None;
-                    n.exit = Some(st);
-                    out.push((n.name(), st));
-                }
-            }
-        }
-        out
+        self.nodes
+            .iter_mut()
+            .filter_map(|n| n.poll_exit().map(|st| (n.name(), st)))
+            .collect()
     }
 
     /// Sends `sig` to the process on `port` (tests: SIGKILL a master,
     /// SIGSTOP a replica).
     pub fn signal(&self, port: u16, sig: i32) -> bool {
-        match self.node(port).and_then(Node::pid) {
-            // SAFETY: kill(2) on a pid we spawned and have not reaped.
-            Some(pid) => unsafe { libc::kill(pid as i32, sig) == 0 },
-            None => false,
-        }
+        self.node(port).is_some_and(|n| n.signal(sig))
     }
 
     /// Stops every process: SIGTERM to sentinels, then replicas and
@@ -297,8 +242,8 @@ impl Topology {
         }
     }
 
-    /// Waits until every running server answers PING and has loaded its
-    /// data (`loading:0`), and every sentinel answers PING.
+    /// Waits until every running node is ready: answering as itself and,
+    /// for a server, done loading its data (see [`Node::wait_ready`]).
     pub async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         let mut pending: Vec<usize> = (0..self.nodes.len())
@@ -308,7 +253,7 @@ impl Topology {
             self.check_alive(&pending)?;
             let mut still = Vec::new();
             for &i in &pending {
-                if !watch::is_ready(&self.nodes[i], self.spec.password.as_deref()).await {
+                if !watch::is_ready(&self.nodes[i]).await {
                     still.push(i);
                 }
             }
@@ -317,11 +262,9 @@ impl Topology {
                 break;
             }
             if Instant::now() > deadline {
-                let names: Vec<String> = pending.iter().map(|&i| self.nodes[i].name()).collect();
-                return Err(Error::Timeout(
-                    timeout,
-                    format!("{} to be ready", names.join(", ")),
-                ));
+                let what: Vec<String> =
+                    pending.iter().map(|&i| self.nodes[i].readiness()).collect();
+                return Err(Error::Timeout(timeout, what.join(", ")));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -332,8 +275,8 @@ impl Topology {
         self.poll_exits();
         for &i in which {
             let n = &self.nodes[i];
-            if let Some(st) = n.exit {
-                return Err(Error::Exited(n.name(), st.to_string(), n.log_tail(15)));
+            if n.exit.is_some() {
+                return Err(n.exited());
             }
         }
         Ok(())
@@ -391,43 +334,33 @@ impl Topology {
 impl Drop for Topology {
     fn drop(&mut self) {
         self.stop(Duration::from_secs(10));
+        // The nodes go first: in a failing test each prints its log tail.
+        self.nodes.clear();
+        if self.spec.temporary {
+            let _ = std::fs::remove_dir_all(&self.spec.dir);
+        }
     }
 }
 
+/// Stops one group of nodes together: SIGTERM to all, then waits up to
+/// `grace` for them to exit, SIGKILL for the ones still running.
 fn stop_group(nodes: &mut [Node], idx: &[usize], grace: Duration) {
     for &i in idx {
-        if let Some(c) = nodes[i].child.as_ref() {
-            // SAFETY: kill(2) on our own unreaped child.
-            unsafe {
-                libc::kill(c.id() as i32, libc::SIGTERM);
-            }
-        }
+        nodes[i].signal(libc::SIGTERM);
     }
     let deadline = Instant::now() + grace;
     loop {
         let mut left = false;
         for &i in idx {
-            let n = &mut nodes[i];
-            if let Some(c) = n.child.as_mut() {
-                match c.try_wait() {
-                    Ok(Some(st)) => {
-                        n.exit = Some(st);
-                        n.child = None;
-                    }
-                    _ => left = true,
-                }
-            }
+            nodes[i].poll_exit();
+            left |= nodes[i].running();
         }
         if !left {
             return;
         }
         if Instant::now() > deadline {
             for &i in idx {
-                let n = &mut nodes[i];
-                if let Some(mut c) = n.child.take() {
-                    let _ = c.kill();
-                    n.exit = c.wait().ok();
-                }
+                nodes[i].kill();
             }
             return;
         }

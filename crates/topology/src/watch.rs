@@ -4,43 +4,51 @@
 //! stopped or hung process shows as down instead of stalling the caller.
 
 use crate::{Kind, Node, Topology};
-use client::{frame_pairs, frame_string, Client, Frame};
+use client::{frame_pairs, frame_string, Client, Frame, Info};
 use std::time::Duration;
 
 const LOOK_TIMEOUT: Duration = Duration::from_millis(800);
 
-async fn connect(node: &Node, password: Option<&str>) -> Option<Client> {
-    // Sentinels do not take the servers' password.
-    let pw = if node.kind == Kind::Server {
-        password
-    } else {
-        None
-    };
-    Client::connect_auth(&node.addr(), pw, LOOK_TIMEOUT)
+async fn connect(node: &Node) -> Option<Client> {
+    Client::connect_auth(&node.addr(), node.password.as_deref(), LOOK_TIMEOUT)
         .await
         .ok()
 }
 
-pub(crate) async fn is_ready(node: &Node, password: Option<&str>) -> bool {
-    let Some(mut c) = connect(node, password).await else {
+/// Ready: answering as itself (the `process_id` it reports is the one we
+/// started, not another program's that holds the port) and, for a server,
+/// done loading its data. An error reply other than `-LOADING` (`-NOAUTH`
+/// from a password we were not given) means it is up and serving, though
+/// who it is cannot be read.
+pub(crate) async fn is_ready(node: &Node) -> bool {
+    let Some(mut c) = connect(node).await else {
         return false;
     };
-    match node.kind {
-        Kind::Sentinel => matches!(c.call(&["PING"]).await, Ok(Frame::Simple(_))),
-        Kind::Server => match c.info("persistence").await {
-            Ok(i) => i.get("loading") == Some("0"),
-            Err(_) => false,
-        },
-    }
+    // A server's default INFO holds both the server and the persistence
+    // sections; a sentinel has no loading to finish.
+    let request: &[&str] = match node.kind {
+        Kind::Server => &["INFO"],
+        Kind::Sentinel => &["INFO", "server"],
+    };
+    let text = match c.call(request).await {
+        Ok(Frame::Error(e)) => return !e.starts_with(b"LOADING"),
+        Ok(f) => frame_string(&f).unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let info = Info::parse(&text);
+    let ours = match (info.int("process_id"), node.pid()) {
+        (Some(theirs), Some(ours)) => theirs == i64::from(ours),
+        _ => true,
+    };
+    ours && (node.kind == Kind::Sentinel || info.get("loading") == Some("0"))
 }
 
 pub(crate) async fn synced(t: &Topology, servers: &[usize]) -> Result<u16, String> {
-    let pw = t.spec.password.as_deref();
     let mut master = None;
     let mut infos = Vec::new();
     for &i in servers {
         let n = &t.nodes[i];
-        let Some(mut c) = connect(n, pw).await else {
+        let Some(mut c) = connect(n).await else {
             return Err(format!("{} to answer", n.name()));
         };
         let info = c
@@ -108,7 +116,7 @@ pub(crate) async fn sentinels_agree(
         .count();
     for &i in sentinels {
         let n = &t.nodes[i];
-        let Some(mut c) = connect(n, None).await else {
+        let Some(mut c) = connect(n).await else {
             return Err(format!("{} to answer", n.name()));
         };
         let addr = master_addr(&mut c, &t.spec.master_name).await;
@@ -174,7 +182,6 @@ pub struct Views {
 }
 
 pub(crate) async fn status(t: &Topology) -> Views {
-    let pw = t.spec.password.as_deref();
     let mut v = Views::default();
     let mut master_offset = None;
     let mut infos = Vec::new();
@@ -196,7 +203,7 @@ pub(crate) async fn status(t: &Topology) -> Views {
             sentinel_master: None,
         };
         let mut info = None;
-        if let Some(mut c) = connect(n, pw).await {
+        if let Some(mut c) = connect(n).await {
             match n.kind {
                 Kind::Server => {
                     if let Ok(i) = c.info("replication").await {

@@ -1,45 +1,42 @@
-//! The launcher against Debian's redis-server and redis-sentinel 7.0:
-//! comes up, syncs, sentinels agree, and stops leaving no process.
+//! The launcher against Debian's redis-server and redis-sentinel 7.0: a
+//! topology comes up, syncs, its sentinels agree, and it stops leaving no
+//! process and no folder; a single server starts on a free port, and one
+//! that cannot start says why.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
-use topology::{Spec, Topology};
+use topology::{Error, Launch, Spec, Topology};
 
-fn free_base(span: u16) -> u16 {
-    // A private range per test process, checked by binding.
-    let mut p = 32000 + (std::process::id() % 500) as u16 * 20;
-    loop {
-        if (0..span).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok()) {
-            return p;
-        }
-        p += span;
-    }
+fn alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    unsafe { libc::kill(pid as i32, 0) == 0 }
+}
+
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("topology-test-{tag}-{}", std::process::id()))
 }
 
 #[test]
 fn real_redis_topology_comes_up_agrees_and_stops() {
-    let dir = std::env::temp_dir().join(format!("topology-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let base = free_base(6);
+    let dir = temp_dir("up");
     let mut spec = Spec::new(
         &dir,
         vec!["redis-server".into()],
         vec!["redis-sentinel".into()],
     );
-    spec.port = base;
-    spec.sentinel_port = base + 3;
     spec.down_after_ms = 1000;
     spec.password = Some("s3cret-pw".into());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let mut t = Topology::start(spec).unwrap();
+    let mut t = rt
+        .block_on(Topology::start_on_free_ports(spec, Duration::from_secs(40)))
+        .unwrap();
     rt.block_on(async {
-        let m = t.bring_up(Duration::from_secs(40)).await.unwrap();
-        assert_eq!(m, base);
         let v = t.status().await;
+        assert_eq!(v.master, Some(format!("127.0.0.1:{}", t.spec.port)));
         assert_eq!(v.agreeing, 3);
         assert_eq!(v.nodes.iter().filter(|n| n.role == "replica").count(), 2);
     });
@@ -47,17 +44,35 @@ fn real_redis_topology_comes_up_agrees_and_stops() {
     assert_eq!(pids.len(), 6);
     t.stop(Duration::from_secs(10));
     for pid in pids {
-        // SAFETY: signal 0 only checks for existence.
-        assert_ne!(
-            unsafe { libc_kill(pid as i32, 0) },
-            0,
-            "pid {pid} still alive"
-        );
+        assert!(!alive(pid), "pid {pid} still alive");
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    assert!(dir.exists(), "stopping keeps the data");
+    drop(t);
+    assert!(!dir.exists(), "a temporary topology removes its folder");
 }
 
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
+#[test]
+fn a_single_server_starts_on_a_free_port_and_goes_with_its_folder() {
+    let dir = temp_dir("single");
+    let node = Launch::server(vec!["redis-server".into()], &dir)
+        .directives(&[("save", ""), ("appendonly", "no")])
+        .start()
+        .unwrap();
+    assert!((20000..32000).contains(&node.port), "{}", node.port);
+    let pid = node.pid().unwrap();
+    let log = std::fs::read_to_string(&node.log).unwrap();
+    assert!(log.contains("Ready to accept connections"), "{log}");
+    drop(node);
+    assert!(!alive(pid), "dropping kills the process");
+    assert!(!dir.exists(), "and removes its folder");
+}
+
+#[test]
+fn a_server_that_cannot_start_says_why() {
+    let err = Launch::server(vec!["redis-server".into()], temp_dir("bad"))
+        .directives(&[("no-such-directive", "1")])
+        .start()
+        .unwrap_err();
+    assert!(matches!(err, Error::Exited(..)), "{err}");
+    assert!(err.to_string().contains("no-such-directive"), "{err}");
 }

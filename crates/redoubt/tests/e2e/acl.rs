@@ -4,32 +4,14 @@
 //! master/replica pairing, protected mode, `rename-command`, and the
 //! DEBUG/MODULE gates.
 
-use crate::harness::{q, redoubt_bin, temp_dir, wait_for, Flavor, Raw, ServerHandle};
+use crate::harness::{
+    q, server_to_exit, start_replica, temp_dir, text, wait_for, Flavor, ServerHandle,
+};
 use std::io::Read;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 const BOTH: [Flavor; 2] = [Flavor::Redis, Flavor::Redoubt];
-
-fn text(v: redis::Value) -> String {
-    match v {
-        redis::Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
-        redis::Value::SimpleString(s) => s,
-        redis::Value::Okay => "OK".into(),
-        redis::Value::Int(n) => n.to_string(),
-        redis::Value::Nil => "(nil)".into(),
-        redis::Value::Double(d) => d.to_string(),
-        redis::Value::Array(a) => a.into_iter().map(text).collect::<Vec<_>>().join("|"),
-        other => format!("{other:?}"),
-    }
-}
-
-/// Sends one inline-free command on a raw connection and returns the reply
-/// as text.
-fn raw(c: &mut Raw, args: &[&str]) -> String {
-    let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
-    String::from_utf8_lossy(&c.cmd(&a)).into_owned()
-}
 
 /// The ACL log with the fields that depend on time and sockets checked
 /// for shape and then left out, so two servers' logs compare equal.
@@ -47,8 +29,8 @@ fn acl_log_shape(c: &mut redis::Connection) -> Vec<Vec<(String, String)>> {
             };
             let mut out = Vec::new();
             for pair in fields.chunks(2) {
-                let k = text(pair[0].clone());
-                let v = text(pair[1].clone());
+                let k = text(&pair[0]);
+                let v = text(&pair[1]);
                 match k.as_str() {
                     "age-seconds" => assert!(v.parse::<f64>().is_ok(), "age {v}"),
                     "client-info" => {
@@ -78,16 +60,16 @@ fn acl_log_entries_match_redis() {
             ],
         );
         let mut c = s.raw();
-        raw(&mut c, &["AUTH", "t", "bad"]);
-        raw(&mut c, &["AUTH", "t", "pw"]);
-        raw(&mut c, &["GET", "x"]);
-        raw(&mut c, &["GET", "x"]);
-        raw(&mut c, &["SET", "k", "v"]);
-        raw(&mut c, &["PUBLISH", "zz", "m"]);
-        raw(&mut c, &["MULTI"]);
-        raw(&mut c, &["GET", "y"]);
-        raw(&mut c, &["DISCARD"]);
-        raw(&mut c, &["HELLO", "3", "AUTH", "nobody", "x"]);
+        c.cmd_str(&["AUTH", "t", "bad"]);
+        c.cmd_str(&["AUTH", "t", "pw"]);
+        c.cmd_str(&["GET", "x"]);
+        c.cmd_str(&["GET", "x"]);
+        c.cmd_str(&["SET", "k", "v"]);
+        c.cmd_str(&["PUBLISH", "zz", "m"]);
+        c.cmd_str(&["MULTI"]);
+        c.cmd_str(&["GET", "y"]);
+        c.cmd_str(&["DISCARD"]);
+        c.cmd_str(&["HELLO", "3", "AUTH", "nobody", "x"]);
         let all = acl_log_shape(&mut admin);
         assert_eq!(all.len(), 6, "{all:?}");
         // Count and RESET behave the same.
@@ -97,7 +79,7 @@ fn acl_log_entries_match_redis() {
         }
         logs.push(all);
         q(&mut admin, &["ACL", "LOG", "RESET"]);
-        assert_eq!(text(q(&mut admin, &["ACL", "LOG"])), "");
+        assert_eq!(text(q(&mut admin, &["ACL", "LOG"])), "[]");
     }
     assert_eq!(logs[0], logs[1]);
 }
@@ -135,7 +117,7 @@ fn aclfile_save_and_load_round_trip() {
     .unwrap();
     let errors: Vec<String> = servers
         .iter()
-        .map(|s| raw(&mut s.raw(), &["ACL", "LOAD"]))
+        .map(|s| s.raw().cmd_str(&["ACL", "LOAD"]))
         .collect();
     assert_eq!(errors[0], errors[1]);
     assert!(
@@ -157,18 +139,18 @@ fn aclfile_save_and_load_round_trip() {
     assert_eq!(text(q(&mut c, &["ACL", "SAVE"])), "OK");
     let saved = std::fs::read_to_string(&path).unwrap();
     let listed = text(q(&mut c, &["ACL", "LIST"]));
-    assert_eq!(saved.trim_end().replace('\n', "|"), listed);
+    assert_eq!(format!("[{}]", saved.trim_end().replace('\n', ",")), listed);
     ours.kill();
     let again = ServerHandle::start(Flavor::Redoubt, &[("aclfile", &path_s)]);
     assert_eq!(text(q(&mut again.client(), &["ACL", "LIST"])), listed);
 
     // ACL LOAD replaces the users, and drops connections of the old ones.
     let mut z = again.raw();
-    assert_eq!(raw(&mut z, &["AUTH", "z", "zz"]), "+OK\r\n");
+    assert_eq!(z.cmd_str(&["AUTH", "z", "zz"]), "+OK\r\n");
     std::fs::write(&path, "user default on nopass ~* &* +@all\n").unwrap();
     assert_eq!(text(q(&mut again.client(), &["ACL", "LOAD"])), "OK");
     assert!(z.is_closed(), "client of a replaced user stays connected");
-    assert_eq!(text(q(&mut again.client(), &["ACL", "USERS"])), "default");
+    assert_eq!(text(q(&mut again.client(), &["ACL", "USERS"])), "[default]");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -176,7 +158,7 @@ fn aclfile_save_and_load_round_trip() {
 fn missing_aclfile_stops_startup_like_redis() {
     let dir = temp_dir("aclmissing");
     let path = dir.join("missing.acl").display().to_string();
-    let status = run_to_exit(&["--aclfile", &path], &dir);
+    let status = server_to_exit(&["--aclfile", &path], &dir);
     assert_ne!(status.0, Some(0));
     assert!(
         status.1.contains(&format!(
@@ -186,48 +168,6 @@ fn missing_aclfile_stops_startup_like_redis() {
         status.1
     );
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// Runs the Redoubt binary until it exits (it is expected to refuse to
-/// start); returns its exit code and log.
-fn run_to_exit(extra: &[&str], dir: &std::path::Path) -> (Option<i32>, String) {
-    let port = crate::harness::free_port().to_string();
-    let log = dir.join("server.log");
-    let log_s = log.display().to_string();
-    let mut args = vec![
-        "server",
-        "--port",
-        &port,
-        "--bind",
-        "127.0.0.1",
-        "--logfile",
-        &log_s,
-    ];
-    args.extend_from_slice(extra);
-    let mut child = std::process::Command::new(redoubt_bin())
-        .args(&args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let code = loop {
-        if let Ok(Some(s)) = child.try_wait() {
-            break s.code();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("server did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    // The log, then what went to stderr (config file errors).
-    let mut out = std::fs::read_to_string(&log).unwrap_or_default();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut out);
-    }
-    (code, out)
 }
 
 #[test]
@@ -243,8 +183,8 @@ fn user_lines_in_config_define_users_and_refuse_an_aclfile_too() {
                 ],
             );
             let mut c = s.raw();
-            assert_eq!(raw(&mut c, &["AUTH", "alice", "pw"]), "+OK\r\n");
-            assert_eq!(raw(&mut c, &["SET", "a1", "v"]), "+OK\r\n");
+            assert_eq!(c.cmd_str(&["AUTH", "alice", "pw"]), "+OK\r\n");
+            assert_eq!(c.cmd_str(&["SET", "a1", "v"]), "+OK\r\n");
             text(q(&mut s.client(), &["ACL", "LIST"]))
         })
         .collect();
@@ -253,7 +193,7 @@ fn user_lines_in_config_define_users_and_refuse_an_aclfile_too() {
     let dir = temp_dir("aclboth");
     let path = dir.join("users.acl");
     std::fs::write(&path, "user default on nopass ~* &* +@all\n").unwrap();
-    let (code, log) = run_to_exit(
+    let (code, log) = server_to_exit(
         &[
             "--user",
             "a",
@@ -268,13 +208,13 @@ fn user_lines_in_config_define_users_and_refuse_an_aclfile_too() {
         log.contains("Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid."),
         "{log}"
     );
-    let (code, log) = run_to_exit(&["--user", "a", "on", "--user", "a", "off"], &dir);
+    let (code, log) = server_to_exit(&["--user", "a", "on", "--user", "a", "off"], &dir);
     assert_ne!(code, Some(0));
     assert!(
         log.contains("Error in user declaration 'a': Duplicate user found. A user can only be defined once in config files"),
         "{log}"
     );
-    let (code, log) = run_to_exit(&["--user", "a", "on", "#abc"], &dir);
+    let (code, log) = server_to_exit(&["--user", "a", "on", "#abc"], &dir);
     assert_ne!(code, Some(0));
     assert!(
         log.contains(
@@ -282,7 +222,7 @@ fn user_lines_in_config_define_users_and_refuse_an_aclfile_too() {
         ),
         "{log}"
     );
-    let (code, log) = run_to_exit(&["--user", "a", "on", "+nosuch"], &dir);
+    let (code, log) = server_to_exit(&["--user", "a", "on", "+nosuch"], &dir);
     assert_ne!(code, Some(0));
     assert!(
         log.contains("Error loading ACL rule '+nosuch' for the user named 'a': Unknown command or category name in ACL"),
@@ -307,19 +247,19 @@ fn user_removal_effects(flavor: Flavor) -> Vec<String> {
         ],
     );
     let mut u = s.raw();
-    let mut seen = vec![raw(&mut u, &["AUTH", "u", "x"])];
+    let mut seen = vec![u.cmd_str(&["AUTH", "u", "x"])];
     let mut other = s.raw();
-    seen.push(raw(&mut other, &["PING"]));
+    seen.push(other.cmd_str(&["PING"]));
     let mut subscriber = s.raw();
-    raw(&mut subscriber, &["AUTH", "sub", "x"]);
-    seen.push(raw(&mut subscriber, &["SUBSCRIBE", "news"]));
+    subscriber.cmd_str(&["AUTH", "sub", "x"]);
+    seen.push(subscriber.cmd_str(&["SUBSCRIBE", "news"]));
     // A change that keeps the channel keeps the subscriber.
     q(&mut admin, &["ACL", "SETUSER", "sub", "&more"]);
-    seen.push(raw(&mut subscriber, &["PING"]));
+    seen.push(subscriber.cmd_str(&["PING"]));
     // Deleting a user closes its connections, and only those.
     seen.push(text(q(&mut admin, &["ACL", "DELUSER", "u"])));
     seen.push(format!("u closed: {}", u.is_closed()));
-    seen.push(raw(&mut other, &["PING"]));
+    seen.push(other.cmd_str(&["PING"]));
     // Losing the subscribed channel closes the subscriber.
     q(
         &mut admin,
@@ -332,8 +272,8 @@ fn user_removal_effects(flavor: Flavor) -> Vec<String> {
         &["ACL", "SETUSER", "self", "on", "nopass", "+@all", "~*"],
     );
     let mut me = s.raw();
-    raw(&mut me, &["AUTH", "self", "x"]);
-    seen.push(raw(&mut me, &["ACL", "DELUSER", "self"]));
+    me.cmd_str(&["AUTH", "self", "x"]);
+    seen.push(me.cmd_str(&["ACL", "DELUSER", "self"]));
     seen.push(format!("self closed: {}", me.is_closed()));
     seen
 }
@@ -360,19 +300,12 @@ fn least_privilege_replication(master: Flavor, replica: Flavor) {
     q(&mut mc, &["AUTH", "adminpw"]);
     q(&mut mc, &["SET", "before", "1"]);
     q(&mut mc, &["HSET", "h", "f", "v"]);
-    let target = format!("127.0.0.1 {}", m.port);
-    let r = ServerHandle::start(
+    let r = start_replica(
         replica,
-        &[
-            ("replicaof", &target),
-            ("masteruser", "repl"),
-            ("masterauth", "replpw"),
-        ],
+        &m,
+        &[("masteruser", "repl"), ("masterauth", "replpw")],
     );
     let mut rc = r.client();
-    wait_for("replica link up", Duration::from_secs(10), || {
-        text(q(&mut rc, &["INFO", "replication"])).contains("master_link_status:up")
-    });
     q(&mut mc, &["SET", "after", "2"]);
     wait_for(
         "write to reach the replica",
@@ -383,9 +316,9 @@ fn least_privilege_replication(master: Flavor, replica: Flavor) {
     assert_eq!(text(q(&mut rc, &["HGET", "h", "f"])), "v");
     // The replication user can do nothing else on the master.
     let mut as_repl = m.raw();
-    assert_eq!(raw(&mut as_repl, &["AUTH", "repl", "replpw"]), "+OK\r\n");
+    assert_eq!(as_repl.cmd_str(&["AUTH", "repl", "replpw"]), "+OK\r\n");
     assert_eq!(
-        raw(&mut as_repl, &["GET", "before"]),
+        as_repl.cmd_str(&["GET", "before"]),
         "-NOPERM this user has no permissions to run the 'get' command\r\n"
     );
 }
@@ -516,7 +449,7 @@ fn rename_command_and_gates_behave_like_redis() {
             &["MODULE", "UNLOAD", "x"],
             &["MODULE", "LIST"],
         ] {
-            steps.push(raw(&mut c, cmd));
+            steps.push(c.cmd_str(cmd));
         }
         seen.push(steps);
     }
@@ -539,7 +472,7 @@ fn rename_command_and_gates_behave_like_redis() {
             "No such command in rename-command",
         ),
     ] {
-        let (code, out) = run_to_exit(args, &dir);
+        let (code, out) = server_to_exit(args, &dir);
         assert_ne!(code, Some(0), "{args:?} should be refused ({reason})");
         assert!(out.contains(reason), "{out}");
     }
@@ -581,7 +514,7 @@ fn local_gates_accept_only_127_0_0_1_like_redis() {
             &["MODULE", "UNLOAD", "x"],
             &["CONFIG", "SET", "dir", &dir],
         ] {
-            steps.push(raw(&mut s.raw(), cmd));
+            steps.push(s.raw().cmd_str(cmd));
             steps.push(command_from_127_0_0_2(s.port, cmd));
         }
         seen.push(steps);
@@ -599,7 +532,7 @@ fn local_gates_accept_only_127_0_0_1_like_redis() {
 fn bind_limits_the_listening_addresses_like_redis() {
     for flavor in BOTH {
         let s = ServerHandle::start(flavor, &[("bind", "127.0.0.1 -::1")]);
-        assert_eq!(raw(&mut s.raw(), &["PING"]), "+PONG\r\n");
+        assert_eq!(s.raw().cmd_str(&["PING"]), "+PONG\r\n");
         // Another loopback address of the same host is not listened on.
         let other = std::net::SocketAddr::from(([127, 0, 0, 2], s.port));
         assert!(
@@ -607,6 +540,6 @@ fn bind_limits_the_listening_addresses_like_redis() {
             "{flavor:?} accepted on 127.0.0.2"
         );
         let got = text(q(&mut s.client(), &["CONFIG", "GET", "bind"]));
-        assert_eq!(got, "bind|127.0.0.1 -::1", "{flavor:?}");
+        assert_eq!(got, "[bind,127.0.0.1 -::1]", "{flavor:?}");
     }
 }

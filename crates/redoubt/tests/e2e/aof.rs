@@ -5,28 +5,17 @@
 //! write, and damaged files refused with a clear message and left as
 //! they were.
 
-use crate::harness::{q, redoubt_bin, temp_dir, wait_for, warnings_in, Flavor, ServerHandle};
+use crate::harness::{
+    dataset, info_field, q, redoubt_bin, server_to_exit, temp_dir, text, wait_for, warnings_in,
+    Flavor, ServerHandle,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn text(v: &redis::Value) -> String {
-    match v {
-        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-        redis::Value::SimpleString(s) => s.clone(),
-        redis::Value::Int(i) => i.to_string(),
-        redis::Value::Okay => "OK".into(),
-        redis::Value::Nil => "(nil)".into(),
-        redis::Value::Array(a) => {
-            let parts: Vec<String> = a.iter().map(text).collect();
-            format!("[{}]", parts.join(","))
-        }
-        other => format!("{other:?}"),
-    }
-}
+use topology::{Kind, Launch};
 
 /// A server on `dir` with the AOF on.
 fn start_on(flavor: Flavor, dir: &Path, extra: &[(&str, &str)]) -> ServerHandle {
@@ -36,18 +25,10 @@ fn start_on(flavor: Flavor, dir: &Path, extra: &[(&str, &str)]) -> ServerHandle 
     ServerHandle::start(flavor, &all)
 }
 
-fn info_field(c: &mut redis::Connection, field: &str) -> String {
-    let info = text(&q(c, &["INFO", "persistence"]));
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .map(|v| v.trim().to_string())
-        .unwrap_or_default()
-}
-
 fn wait_rewrite_done(c: &mut redis::Connection) {
     // One INFO for all three fields: they change together.
     wait_for("the AOF rewrite to finish", Duration::from_secs(60), || {
-        let info = text(&q(c, &["INFO", "persistence"]));
+        let info = text(q(c, &["INFO", "persistence"]));
         [
             "aof_rewrite_in_progress:0",
             "aof_rewrite_scheduled:0",
@@ -101,50 +82,6 @@ fn fill(c: &mut redis::Connection, tag: &str) {
     q(c, &["DEL", &format!("sset{tag}")]);
 }
 
-/// The whole dataset, canonically: `db:key` → type, value and expiry.
-fn dataset(c: &mut redis::Connection) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for db in 0..16 {
-        q(c, &["SELECT", &db.to_string()]);
-        let keys = match q(c, &["KEYS", "*"]) {
-            redis::Value::Array(a) => a.iter().map(text).collect::<Vec<_>>(),
-            _ => Vec::new(),
-        };
-        for k in keys {
-            let t = text(&q(c, &["TYPE", &k]));
-            let v = match t.as_str() {
-                "string" => text(&q(c, &["GET", &k])),
-                "list" => text(&q(c, &["LRANGE", &k, "0", "-1"])),
-                "set" => {
-                    let mut m = match q(c, &["SMEMBERS", &k]) {
-                        redis::Value::Array(a) => a.iter().map(text).collect::<Vec<_>>(),
-                        v => vec![text(&v)],
-                    };
-                    m.sort();
-                    m.join(",")
-                }
-                "zset" => text(&q(c, &["ZRANGE", &k, "0", "-1", "WITHSCORES"])),
-                "hash" => {
-                    let mut m = match q(c, &["HGETALL", &k]) {
-                        redis::Value::Array(a) => a
-                            .chunks(2)
-                            .map(|p| format!("{}={}", text(&p[0]), text(&p[1])))
-                            .collect::<Vec<_>>(),
-                        v => vec![text(&v)],
-                    };
-                    m.sort();
-                    m.join(",")
-                }
-                other => other.to_string(),
-            };
-            let exp = text(&q(c, &["PEXPIRETIME", &k]));
-            out.insert(format!("{db}:{k}"), format!("{t} {v} exp={exp}"));
-        }
-    }
-    q(c, &["SELECT", "0"]);
-    out
-}
-
 /// Warning lines of a server log, except the start-up notice about
 /// running without a config file: a healthy run has none.
 fn unexpected_warnings(s: &ServerHandle) -> Vec<String> {
@@ -180,23 +117,12 @@ fn snapshot_dir(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     m
 }
 
-/// Starts Redoubt on `dir` expecting start-up to fail; returns the exit
-/// code and the output (the log goes to stdout).
+/// Starts Redoubt on `dir` with the AOF on, expecting start-up to fail;
+/// returns the exit code and the output (the log goes to stdout).
 fn start_failing(dir: &Path, extra: &[&str]) -> (Option<i32>, String) {
-    let port = crate::harness::free_port().to_string();
-    let mut args = vec![
-        "server",
-        "--port",
-        &port,
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "yes",
-    ];
+    let mut args = vec!["--appendonly", "yes"];
     args.extend_from_slice(extra);
-    crate::harness::run_to_exit(&args, dir)
+    server_to_exit(&args, dir)
 }
 
 fn aof_dir(dir: &Path) -> PathBuf {
@@ -235,7 +161,7 @@ fn redis_check_aof_accepts_our_aof_dir_and_real_redis_loads_it() {
         let mut c = s.client();
         fill(&mut c, "a");
         assert_eq!(
-            text(&q(&mut c, &["BGREWRITEAOF"])),
+            text(q(&mut c, &["BGREWRITEAOF"])),
             "Background append only file rewriting started"
         );
         wait_rewrite_done(&mut c);
@@ -313,7 +239,7 @@ fn redoubt_loads_an_aof_dir_written_by_real_redis() {
             want,
             "we read real Redis's AOF (preamble {preamble})"
         );
-        let log = std::fs::read_to_string(s.log_path()).unwrap();
+        let log = s.log();
         assert!(log.contains("DB loaded from append only file"), "{log}");
         if preamble == "yes" {
             assert!(
@@ -383,7 +309,7 @@ fn appendfsync_always_keeps_every_acknowledged_write_across_kill_9() {
         let s = start_on(Flavor::Redoubt, &keep, &[("appendfsync", "always")]);
         let mut c = s.client();
         for (key, n) in &acked {
-            let have: i64 = text(&q(&mut c, &["GET", key])).parse().unwrap_or(0);
+            let have: i64 = text(q(&mut c, &["GET", key])).parse().unwrap_or(0);
             total += n;
             assert!(
                 have >= *n,
@@ -410,7 +336,7 @@ fn appendfsync_everysec_loss_after_kill_9_is_measured() {
         let s = start_on(Flavor::Redoubt, &keep, &[]);
         let mut c = s.client();
         for (key, n) in &acked {
-            let have: i64 = text(&q(&mut c, &["GET", key])).parse().unwrap_or(0);
+            let have: i64 = text(q(&mut c, &["GET", key])).parse().unwrap_or(0);
             lost_total += (n - have).max(0);
             acked_total += n;
         }
@@ -454,7 +380,7 @@ fn rewrite_under_write_load_keeps_every_write() {
     let writers = write_load(s.addr(), 2, stop.clone());
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(
-        text(&q(&mut c, &["BGREWRITEAOF"])),
+        text(q(&mut c, &["BGREWRITEAOF"])),
         "Background append only file rewriting started"
     );
     wait_rewrite_done(&mut c);
@@ -463,21 +389,24 @@ fn rewrite_under_write_load_keeps_every_write() {
     let acked: Vec<_> = writers.into_iter().map(|h| h.join().unwrap()).collect();
     let (worst, probes) = probe.join().unwrap();
     println!("rewrite of 100000 keys under load: {probes} probe SETs, longest {worst:?}");
-    assert_eq!(info_field(&mut c, "aof_last_bgrewrite_status"), "ok");
-    assert_eq!(info_field(&mut c, "aof_rewrites"), "1");
+    assert_eq!(
+        info_field(&mut c, "persistence", "aof_last_bgrewrite_status"),
+        "ok"
+    );
+    assert_eq!(info_field(&mut c, "persistence", "aof_rewrites"), "1");
     // 100000 keys: compared by count, the writers' keys, the probe's last
     // key and a sample of the populated ones (a full dump is too slow).
     let sample = |c: &mut redis::Connection| {
         let mut m = BTreeMap::new();
-        m.insert("dbsize".to_string(), text(&q(c, &["DBSIZE"])));
+        m.insert("dbsize".to_string(), text(q(c, &["DBSIZE"])));
         for (k, _) in &acked {
-            m.insert(k.clone(), text(&q(c, &["GET", k])));
+            m.insert(k.clone(), text(q(c, &["GET", k])));
         }
         let last = format!("probe:{}", probes - 1);
-        m.insert(last.clone(), text(&q(c, &["GET", &last])));
+        m.insert(last.clone(), text(q(c, &["GET", &last])));
         for i in (0..100_000).step_by(997) {
             let k = format!("pop:{i}");
-            m.insert(k.clone(), text(&q(c, &["GET", &k])));
+            m.insert(k.clone(), text(q(c, &["GET", &k])));
         }
         m
     };
@@ -531,7 +460,11 @@ fn bgrewriteaof_replies_match_real_redis() {
             "{flavor:?}"
         );
         wait_rewrite_done(&mut c);
-        assert_eq!(info_field(&mut c, "aof_rewrites"), "2", "{flavor:?}");
+        assert_eq!(
+            info_field(&mut c, "persistence", "aof_rewrites"),
+            "2",
+            "{flavor:?}"
+        );
         // BGSAVE SCHEDULE during a rewrite; BGREWRITEAOF inside EXEC.
         raw.send(b"BGREWRITEAOF\r\nBGSAVE SCHEDULE\r\n");
         raw.read_reply().unwrap();
@@ -542,8 +475,8 @@ fn bgrewriteaof_replies_match_real_redis() {
         );
         wait_rewrite_done(&mut c);
         wait_for("the scheduled BGSAVE", Duration::from_secs(20), || {
-            info_field(&mut c, "rdb_saves") == "2"
-                && info_field(&mut c, "rdb_bgsave_in_progress") == "0"
+            info_field(&mut c, "persistence", "rdb_saves") == "2"
+                && info_field(&mut c, "persistence", "rdb_bgsave_in_progress") == "0"
         });
         raw.send(b"MULTI\r\nBGREWRITEAOF\r\nEXEC\r\n");
         raw.read_reply().unwrap();
@@ -556,7 +489,7 @@ fn bgrewriteaof_replies_match_real_redis() {
         wait_for(
             "the rewrite scheduled by EXEC",
             Duration::from_secs(20),
-            || info_field(&mut c, "aof_rewrites") == "4",
+            || info_field(&mut c, "persistence", "aof_rewrites") == "4",
         );
     }
 }
@@ -568,20 +501,24 @@ fn config_set_appendonly_yes_writes_a_base_first_and_info_reports_it() {
     let s = ServerHandle::start(Flavor::Redoubt, &[("dir", &d)]);
     let mut c = s.client();
     q(&mut c, &["SET", "before", "1"]);
-    assert_eq!(info_field(&mut c, "aof_enabled"), "0");
-    assert!(!info_field(&mut c, "aof_rewrite_in_progress").is_empty());
-    assert_eq!(info_field(&mut c, "aof_current_size"), "");
+    assert_eq!(info_field(&mut c, "persistence", "aof_enabled"), "0");
+    assert!(!info_field(&mut c, "persistence", "aof_rewrite_in_progress").is_empty());
+    assert_eq!(info_field(&mut c, "persistence", "aof_current_size"), "");
     q(&mut c, &["CONFIG", "SET", "appendonly", "yes"]);
     wait_rewrite_done(&mut c);
-    assert_eq!(info_field(&mut c, "aof_enabled"), "1");
+    assert_eq!(info_field(&mut c, "persistence", "aof_enabled"), "1");
     q(&mut c, &["SET", "after", "2"]);
     // The write reaches the file on the writer thread, just after.
     wait_for(
         "aof_current_size to grow past aof_base_size",
         Duration::from_secs(5),
         || {
-            let size: u64 = info_field(&mut c, "aof_current_size").parse().unwrap();
-            let base: u64 = info_field(&mut c, "aof_base_size").parse().unwrap();
+            let size: u64 = info_field(&mut c, "persistence", "aof_current_size")
+                .parse()
+                .unwrap();
+            let base: u64 = info_field(&mut c, "persistence", "aof_base_size")
+                .parse()
+                .unwrap();
             size > base && base > 0
         },
     );
@@ -594,7 +531,7 @@ fn config_set_appendonly_yes_writes_a_base_first_and_info_reports_it() {
         "aof_rewrites_consecutive_failures",
         "module_fork_in_progress",
     ] {
-        assert!(!info_field(&mut c, f).is_empty(), "{f}");
+        assert!(!info_field(&mut c, "persistence", f).is_empty(), "{f}");
     }
     // The base holds the data from before; the incremental file the rest.
     let base_file = listed(&keep, "b");
@@ -602,7 +539,7 @@ fn config_set_appendonly_yes_writes_a_base_first_and_info_reports_it() {
     let incr = std::fs::read_to_string(listed(&keep, "i")).unwrap();
     assert!(incr.contains("after") && !incr.contains("before"), "{incr}");
     q(&mut c, &["CONFIG", "SET", "appendonly", "no"]);
-    assert_eq!(info_field(&mut c, "aof_enabled"), "0");
+    assert_eq!(info_field(&mut c, "persistence", "aof_enabled"), "0");
     q(&mut c, &["SET", "ignored", "3"]);
     let incr = std::fs::read_to_string(listed(&keep, "i")).unwrap();
     assert!(!incr.contains("ignored"), "{incr}");
@@ -643,7 +580,7 @@ fn truncated_tail_is_dropped_with_aof_load_truncated_yes_and_refused_with_no() {
     );
     assert_eq!(snapshot_dir(&aof_dir(&keep)), before, "files changed");
     let s = start_on(Flavor::Redoubt, &keep, &[("aof-load-truncated", "yes")]);
-    let log = std::fs::read_to_string(s.log_path()).unwrap();
+    let log = s.log();
     assert!(
         log.contains(&format!(
             "!!! Truncating the AOF {} at offset {} !!!",
@@ -653,8 +590,8 @@ fn truncated_tail_is_dropped_with_aof_load_truncated_yes_and_refused_with_no() {
         "{log}"
     );
     let mut c = s.client();
-    assert_eq!(text(&q(&mut c, &["GET", "sa"])), "hello");
-    assert_eq!(text(&q(&mut c, &["EXISTS", "q"])), "0");
+    assert_eq!(text(q(&mut c, &["GET", "sa"])), "hello");
+    assert_eq!(text(q(&mut c, &["EXISTS", "q"])), "0");
     drop(c);
     drop(s);
     assert_eq!(&std::fs::read(&incr).unwrap()[..good.len()], &good[..]);
@@ -713,7 +650,7 @@ fn damaged_aofs_stop_start_up_with_a_clear_message_and_nothing_deleted() {
     std::fs::write(manifest(&keep), &good_manifest).unwrap();
     let s = start_on(Flavor::Redoubt, &keep, &[]);
     let mut c = s.client();
-    assert_eq!(text(&q(&mut c, &["GET", "sa"])), "hello");
+    assert_eq!(text(q(&mut c, &["GET", "sa"])), "hello");
     drop(c);
     drop(s);
     let _ = std::fs::remove_dir_all(keep);
@@ -783,17 +720,22 @@ fn auto_rewrite_starts_when_the_aof_doubles_past_the_min_size() {
         q(&mut c, &["SET", &format!("k{i}"), &value]);
     }
     wait_for("an automatic rewrite", Duration::from_secs(10), || {
-        info_field(&mut c, "aof_rewrites") == "1"
+        info_field(&mut c, "persistence", "aof_rewrites") == "1"
     });
-    let log = std::fs::read_to_string(s.log_path()).unwrap();
+    let log = s.log();
     assert!(
         log.contains("Starting automatic rewriting of AOF on"),
         "{log}"
     );
     assert_eq!(unexpected_warnings(&s), Vec::<String>::new());
     wait_rewrite_done(&mut c);
-    let size: u64 = info_field(&mut c, "aof_current_size").parse().unwrap();
-    assert_eq!(info_field(&mut c, "aof_base_size"), size.to_string());
+    let size: u64 = info_field(&mut c, "persistence", "aof_current_size")
+        .parse()
+        .unwrap();
+    assert_eq!(
+        info_field(&mut c, "persistence", "aof_base_size"),
+        size.to_string()
+    );
     drop(c);
     drop(s);
     let _ = std::fs::remove_dir_all(keep);
@@ -810,11 +752,11 @@ fn a_replica_with_appendonly_rewrites_its_aof_after_a_full_sync() {
     q(&mut rc, &["SET", "stale", "gone after the sync"]);
     q(&mut rc, &["REPLICAOF", "127.0.0.1", &m.port.to_string()]);
     wait_for("the replica to sync", Duration::from_secs(10), || {
-        text(&q(&mut rc, &["GET", "sm"])) == "hello"
+        text(q(&mut rc, &["GET", "sm"])) == "hello"
     });
     q(&mut mc, &["SET", "streamed", "1"]);
     wait_for("the stream to arrive", Duration::from_secs(10), || {
-        text(&q(&mut rc, &["GET", "streamed"])) == "1"
+        text(q(&mut rc, &["GET", "streamed"])) == "1"
     });
     wait_rewrite_done(&mut rc);
     let want = dataset(&mut mc);
@@ -843,13 +785,13 @@ fn with_appendonly_yes_the_aof_wins_over_the_rdb() {
         // No AOF yet: the RDB is not loaded, an empty AOF is created.
         let mut s = start_on(flavor, &keep, &[]);
         let mut c = s.client();
-        assert_eq!(text(&q(&mut c, &["DBSIZE"])), "0", "{flavor:?}");
+        assert_eq!(text(q(&mut c, &["DBSIZE"])), "0", "{flavor:?}");
         q(&mut c, &["SET", "fromaof", "1"]);
         drop(c);
         s.terminate(Duration::from_secs(10));
         let s = start_on(flavor, &keep, &[]);
         let mut c = s.client();
-        assert_eq!(text(&q(&mut c, &["KEYS", "*"])), "[fromaof]", "{flavor:?}");
+        assert_eq!(text(q(&mut c, &["KEYS", "*"])), "[fromaof]", "{flavor:?}");
         drop(c);
         drop(s);
         let _ = std::fs::remove_dir_all(keep);
@@ -863,7 +805,7 @@ fn info_persistence_lists_the_same_fields_as_redis() {
         let d = keep.display().to_string();
         let s = ServerHandle::start(flavor, &[("dir", &d), ("appendonly", appendonly)]);
         let mut c = s.client();
-        let info = text(&q(&mut c, &["INFO", "persistence"]));
+        let info = text(q(&mut c, &["INFO", "persistence"]));
         drop(c);
         drop(s);
         let _ = std::fs::remove_dir_all(keep);
@@ -880,34 +822,25 @@ fn info_persistence_lists_the_same_fields_as_redis() {
     }
 }
 
-/// Starts a server whose files may not grow past 64 KiB (`ulimit -f`,
-/// SIGXFSZ ignored), so AOF writes fail as on a full disk.
-fn start_with_small_file_limit(flavor: Flavor, dir: &Path) -> (std::process::Child, u16) {
-    let port = crate::harness::free_port();
-    let bin = match flavor {
-        Flavor::Redis => "redis-server".to_string(),
-        Flavor::Redoubt => format!("{} server", redoubt_bin()),
-    };
-    let script = format!(
-        "trap '' XFSZ; ulimit -f 64; exec {bin} --port {port} --bind 127.0.0.1 --save '' \
-         --appendonly yes --dir {} --logfile server.log",
-        dir.display()
-    );
-    let child = Command::new("sh").args(["-c", &script]).spawn().unwrap();
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    wait_for("the server to listen", Duration::from_secs(10), || {
-        std::net::TcpStream::connect(addr).is_ok()
-    });
-    (child, port)
+/// Starts a server in `dir` whose files may not grow past 64 KiB
+/// (`ulimit -f`, SIGXFSZ ignored), so AOF writes fail as on a full disk.
+fn start_with_small_file_limit(flavor: Flavor, dir: &Path) -> ServerHandle {
+    // The shell sets the limit, then becomes the server: `exec` keeps the
+    // pid the launcher knows.
+    let mut program: Vec<String> = ["sh", "-c", "trap '' XFSZ; ulimit -f 64; exec \"$@\"", "sh"]
+        .map(String::from)
+        .to_vec();
+    program.extend(flavor.program(Kind::Server));
+    let launch = Launch::server(program, dir).directives(&[("save", ""), ("appendonly", "yes")]);
+    ServerHandle::launch(flavor, &launch)
 }
 
 #[test]
 fn writes_are_refused_with_misconf_while_the_aof_cannot_be_written() {
     for flavor in [Flavor::Redoubt, Flavor::Redis] {
         let keep = temp_dir("aof-full");
-        let (mut child, port) = start_with_small_file_limit(flavor, &keep);
-        let mut raw =
-            crate::harness::Raw::connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+        let s = start_with_small_file_limit(flavor, &keep);
+        let mut raw = s.raw();
         let big = vec![b'x'; 20_000];
         let mut replies = Vec::new();
         for i in 0..6 {
@@ -934,9 +867,6 @@ fn writes_are_refused_with_misconf_while_the_aof_cannot_be_written() {
             info.contains("aof_last_write_status:err"),
             "{flavor:?}: {info}"
         );
-        let _ = child.kill();
-        let _ = child.wait();
-        let _ = std::fs::remove_dir_all(keep);
     }
 }
 
@@ -1014,8 +944,8 @@ fn an_unlisted_file_left_by_a_crash_is_not_replayed() {
     s.terminate(Duration::from_secs(10));
     let s = start_on(Flavor::Redoubt, &keep, &[]);
     let mut c = s.client();
-    assert_eq!(text(&q(&mut c, &["EXISTS", "junk"])), "0");
-    assert_eq!(text(&q(&mut c, &["MGET", "x", "y"])), "[1,2]");
+    assert_eq!(text(q(&mut c, &["EXISTS", "junk"])), "0");
+    assert_eq!(text(q(&mut c, &["MGET", "x", "y"])), "[1,2]");
     drop(c);
     drop(s);
     let _ = std::fs::remove_dir_all(keep);

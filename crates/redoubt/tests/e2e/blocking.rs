@@ -3,8 +3,9 @@
 //! them, with its own pipeline kept in order. Every scenario runs against
 //! real Redis 7.0 too, which proves the expectations are Redis's.
 
-use crate::harness::{blocked_clients, wait_blocked, Flavor, Raw, ServerHandle};
-use std::time::{Duration, Instant};
+use crate::harness::{
+    assert_times_out_in_0_3_s, blocked_clients, on_both, wait_blocked, Flavor, Raw, ServerHandle,
+};
 
 fn three_blocked_clients_are_served_in_arrival_order(flavor: Flavor) {
     let s = ServerHandle::start(flavor, &[]);
@@ -46,14 +47,7 @@ fn a_push_from_another_client_wakes_a_waiter_on_any_of_its_keys(flavor: Flavor) 
 fn a_fractional_timeout_answers_a_null_array(flavor: Flavor) {
     let s = ServerHandle::start(flavor, &[]);
     let mut c = s.raw();
-    let t = Instant::now();
-    assert_eq!(c.cmd(&[b"BLPOP", b"q", b"0.3"]), b"*-1\r\n");
-    let took = t.elapsed();
-    assert!(
-        took >= Duration::from_millis(250),
-        "returned after {took:?}"
-    );
-    assert!(took < Duration::from_secs(3), "returned after {took:?}");
+    assert_times_out_in_0_3_s(&mut c, &[b"BLPOP", b"q", b"0.3"]);
     assert_eq!(c.cmd(&[b"HELLO", b"3"]).first(), Some(&b'%'));
     assert_eq!(
         c.cmd(&[b"BLMOVE", b"q", b"d", b"LEFT", b"LEFT", b"0.05"]),
@@ -202,18 +196,6 @@ fn monitor_shows_a_served_command_once(flavor: Flavor) {
     }
     let blpops = seen.iter().filter(|l| l.contains("\"blpop\"")).count();
     assert_eq!(blpops, 1, "{seen:?}");
-}
-
-/// Runs each scenario against Redoubt and against real Redis.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod on_redoubt {
-            $(#[test] fn $name() { super::$name(super::Flavor::Redoubt) })*
-        }
-        mod on_redis {
-            $(#[test] fn $name() { super::$name(super::Flavor::Redis) })*
-        }
-    };
 }
 
 on_both!(

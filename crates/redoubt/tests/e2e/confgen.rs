@@ -2,10 +2,9 @@
 //! both start from.
 
 use crate::harness::{free_port, redoubt_bin, temp_dir};
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
+use topology::{Kind, Node};
 
 fn generate(args: &[&str]) -> String {
     let out = Command::new(redoubt_bin())
@@ -21,51 +20,31 @@ fn generate(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn answers_ping(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut b = [0u8; 64];
-    s.write_all(b"PING\r\n").is_ok()
-        && s.read(&mut b)
-            .map(|n| b[..n].starts_with(b"+PONG") || b[..n].starts_with(b"-NOAUTH"))
-            .unwrap_or(false)
-}
-
-/// Starts `prog FILE`, waits until it answers PING, stops it.
+/// Starts `prog FILE` through the launcher, as the generated file says
+/// (its port, its folder), waits until it answers, stops it.
 fn starts_from(prog: &[&str], text: &str, port: u16, dir: &std::path::Path) {
     let file = dir.join(format!(
         "{}-{port}.conf",
         prog[0].rsplit('/').next().unwrap()
     ));
     std::fs::write(&file, text).unwrap();
-    let mut child = Command::new(prog[0])
-        .args(&prog[1..])
-        .arg(&file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ok = false;
-    for _ in 0..200 {
-        if answers_ping(port) {
-            ok = true;
-            break;
-        }
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
+    let kind = if prog.iter().any(|p| p.ends_with("sentinel")) {
+        Kind::Sentinel
+    } else {
+        Kind::Server
+    };
+    let mut command: Vec<String> = prog.iter().map(|s| s.to_string()).collect();
+    command.push(file.display().to_string());
+    // The generated files log to standard output (`logfile ""`), which
+    // the launcher keeps in `console.log`.
+    let log = dir.join("console.log");
+    let mut node = Node::new(kind, port, dir.to_path_buf(), log, command);
+    let ready = node
+        .start()
+        .and_then(|()| node.wait_ready(Duration::from_secs(5)));
+    if let Err(e) = ready {
+        panic!("{prog:?} did not start from:\n{text}\n{e}");
     }
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        ok,
-        "{prog:?} did not start from:\n{text}\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Generates `role_args` on a free port in `dir`, checks the text holds

@@ -2,79 +2,25 @@
 //! lines reported as redis-server reports them, `include`,
 //! `rename-command`, `CONFIG REWRITE` of a real file, RESP3 replies.
 
-use crate::harness::{free_port, redoubt_bin, temp_dir, wait_for, Flavor, Raw, ServerHandle};
+use crate::harness::{
+    free_port, pid_alive, redoubt_bin, temp_dir, wait_for, Flavor, Raw, ServerHandle,
+};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
+use topology::{Kind, Launch};
 
-/// A Redoubt started from a config file, killed and cleaned up on drop.
-struct FileServer {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-    conf: PathBuf,
+/// A Redoubt started from a config file holding `text` in a fresh folder;
+/// the launcher adds its port, bind, dir and logfile lines at the end.
+fn start_from_file(tag: &str, text: &str) -> ServerHandle {
+    let launch = Launch::server(Flavor::Redoubt.program(Kind::Server), temp_dir(tag)).conf(text);
+    ServerHandle::launch(Flavor::Redoubt, &launch)
 }
 
-impl FileServer {
-    /// Writes `text` (plus port, dir and logfile lines) to a config file in
-    /// a fresh folder and starts Redoubt on it.
-    fn start(tag: &str, text: &str) -> FileServer {
-        let dir = temp_dir(tag);
-        let port = free_port();
-        let conf = dir.join("redis.conf");
-        let full = format!(
-            "{text}\nport {port}\nbind 127.0.0.1\ndir {}\nlogfile {}\n",
-            dir.display(),
-            dir.join("server.log").display()
-        );
-        std::fs::write(&conf, full).unwrap();
-        FileServer::start_on(conf, dir, port)
-    }
-
-    fn start_on(conf: PathBuf, dir: PathBuf, port: u16) -> FileServer {
-        let child = Command::new(redoubt_bin())
-            .arg("server")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let s = FileServer {
-            child,
-            port,
-            dir,
-            conf,
-        };
-        wait_for("the server to answer PING", Duration::from_secs(10), || {
-            std::net::TcpStream::connect(s.addr()).is_ok()
-        });
-        s
-    }
-
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    fn raw(&self) -> Raw {
-        Raw::connect(self.addr())
-    }
-
-    fn stop(mut self) -> (PathBuf, PathBuf, u16) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let out = (self.conf.clone(), self.dir.clone(), self.port);
-        std::mem::forget(self);
-        out
-    }
-}
-
-impl Drop for FileServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// The config file of a server started by [`start_from_file`].
+fn conf_of(s: &ServerHandle) -> PathBuf {
+    s.dir.join("redis.conf")
 }
 
 fn bulk_pair(name: &str, value: &str) -> Vec<u8> {
@@ -84,11 +30,6 @@ fn bulk_pair(name: &str, value: &str) -> Vec<u8> {
         value.len()
     )
     .into_bytes()
-}
-
-fn pid_alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid, 0) == 0 }
 }
 
 #[test]
@@ -236,7 +177,7 @@ fn include_rename_command_and_quoted_values_apply() {
         ),
     )
     .unwrap();
-    let s = FileServer::start(
+    let s = start_from_file(
         "include-main",
         &format!(
             "include {}\nloglevel warning\nrequirepass \"p a\\\"ss\"\nmaxmemory 1mb\nsave 900 1\nsave 300 10\n",
@@ -276,7 +217,7 @@ fn include_rename_command_and_quoted_values_apply() {
 
 #[test]
 fn config_rewrite_keeps_comments_and_survives_a_restart() {
-    let s = FileServer::start(
+    let mut s = start_from_file(
         "rewrite",
         "# Operator notes stay.\nslave-read-only no\nsave 900 1\nsave 300 10\n\n# memory\nmaxmemory 1gb\n",
     );
@@ -299,7 +240,7 @@ fn config_rewrite_keeps_comments_and_survives_a_restart() {
         b"+OK\r\n"
     );
     assert_eq!(raw.cmd(&[b"CONFIG", b"REWRITE"]), b"+OK\r\n");
-    let text = std::fs::read_to_string(&s.conf).unwrap();
+    let text = std::fs::read_to_string(conf_of(&s)).unwrap();
     assert!(text.starts_with(
         "# Operator notes stay.\nreplica-read-only yes\nsave 60 5\n\n# memory\nmaxmemory 64mb\n"
     ), "{text}");
@@ -311,8 +252,7 @@ fn config_rewrite_keeps_comments_and_survives_a_restart() {
     );
     assert!(!text.contains("slave-read-only"));
     // Restarted from the rewritten file, the server has the same settings.
-    let (conf, dir, port) = s.stop();
-    let s = FileServer::start_on(conf, dir, port);
+    s.restart();
     let mut raw = s.raw();
     assert_eq!(raw.cmd(&[b"CONFIG", b"GET", b"hz"]), bulk_pair("hz", "25"));
     assert_eq!(
@@ -324,9 +264,9 @@ fn config_rewrite_keeps_comments_and_survives_a_restart() {
         bulk_pair("save", "60 5")
     );
     // A second rewrite with nothing changed leaves the file as it was.
-    let before = std::fs::read_to_string(&s.conf).unwrap();
+    let before = std::fs::read_to_string(conf_of(&s)).unwrap();
     assert_eq!(raw.cmd(&[b"CONFIG", b"REWRITE"]), b"+OK\r\n");
-    assert_eq!(std::fs::read_to_string(&s.conf).unwrap(), before);
+    assert_eq!(std::fs::read_to_string(conf_of(&s)).unwrap(), before);
 }
 
 #[test]
@@ -351,25 +291,11 @@ fn config_get_is_a_map_in_resp3_and_rewrite_needs_a_file() {
 
 #[test]
 fn empty_logfile_logs_to_standard_output() {
-    let port = free_port();
-    let dir = temp_dir("stdout-log");
-    let child = Command::new(redoubt_bin())
-        .args(["server", "--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--logfile", "", "--dir", &dir.display().to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    wait_for("the server to listen", Duration::from_secs(10), || {
-        std::net::TcpStream::connect(addr).is_ok()
-    });
-    // SAFETY: our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let mut s = ServerHandle::start(Flavor::Redoubt, &[("logfile", "")]);
+    s.terminate(Duration::from_secs(10));
+    // The launcher sends standard output to `console.log`.
+    let text = std::fs::read_to_string(s.dir.join("console.log")).unwrap_or_default();
     assert!(text.contains("Ready to accept connections"), "{text}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -395,7 +321,7 @@ fn config_set_port_and_bind_move_the_listener() {
     );
     assert_eq!(raw.cmd(&[b"CONFIG", b"GET", b"hz"]), bulk_pair("hz", "10"));
     assert_eq!(Raw::connect(moved).cmd(&[b"PING"]), b"+PONG\r\n");
-    // Put the port back so the harness can stop the server as it knows it.
+    // And back again.
     let back = s.port.to_string();
     assert_eq!(
         raw.cmd(&[b"CONFIG", b"SET", b"port", back.as_bytes()]),

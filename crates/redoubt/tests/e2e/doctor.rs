@@ -3,8 +3,9 @@
 //! test per finding, and healthy topologies (Redoubt and real Redis) on
 //! which nothing is reported.
 
-use crate::harness::{free_port, redoubt_bin, temp_dir, wait_for, Flavor, ServerHandle};
-use crate::up::{free_ports, heavy};
+use crate::harness::{
+    free_port, heavy, redoubt_bin, start_replica, temp_dir, wait_for, Flavor, ServerHandle,
+};
 use std::process::Command;
 use std::time::Duration;
 use topology::{Spec, Topology};
@@ -66,30 +67,7 @@ fn doctor(args: &[&str]) -> Report {
 }
 
 fn addr(s: &ServerHandle) -> String {
-    format!("127.0.0.1:{}", s.port)
-}
-
-fn info_field(s: &ServerHandle, section: &str, field: &str) -> String {
-    let info: String = redis::cmd("INFO")
-        .arg(section)
-        .query(&mut s.client())
-        .unwrap_or_default();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or("")
-        .trim()
-        .to_string()
-}
-
-fn link_up(s: &ServerHandle) -> bool {
-    info_field(s, "replication", "master_link_status") == "up"
-}
-
-fn replica_of(flavor: Flavor, master: &ServerHandle, extra: &[(&str, &str)]) -> ServerHandle {
-    let to = format!("127.0.0.1 {}", master.port);
-    let mut d = vec![("replicaof", to.as_str())];
-    d.extend_from_slice(extra);
-    ServerHandle::start(flavor, &d)
+    s.addr().to_string()
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -99,8 +77,9 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// A whole topology through the same launcher as `redoubt up`: Redoubt
-/// servers get Redoubt sentinels, redis-server gets redis-sentinel.
+/// A whole topology through the same launcher as `redoubt up`, on free
+/// ports in a folder removed with it: Redoubt servers get Redoubt
+/// sentinels, redis-server gets redis-sentinel.
 fn topology(
     servers: &[&str],
     replicas: u16,
@@ -118,8 +97,6 @@ fn topology(
             vec![redoubt_bin().into(), "sentinel".into()]
         },
     );
-    spec.port = free_ports(replicas + 1);
-    spec.sentinel_port = free_ports(sentinels.max(1));
     spec.replicas = replicas;
     spec.sentinels = sentinels;
     spec.quorum = quorum;
@@ -128,9 +105,8 @@ fn topology(
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let mut t = Topology::start(spec).unwrap();
-    rt().block_on(t.bring_up(Duration::from_secs(60))).unwrap();
-    t
+    rt().block_on(Topology::start_on_free_ports(spec, Duration::from_secs(60)))
+        .unwrap()
 }
 
 fn topo_args(t: &Topology) -> Vec<String> {
@@ -164,7 +140,6 @@ fn doctor_reports_nothing_on_a_healthy_redoubt_topology() {
     assert_eq!(r.checks(), Vec::<String>::new(), "{}", r.json);
     assert_eq!(r.code, 0);
     assert!(r.json.contains("Redoubt"), "{}", r.json);
-    let _ = std::fs::remove_dir_all(&t.spec.dir);
 }
 
 #[test]
@@ -190,7 +165,6 @@ fn doctor_reports_nothing_on_a_healthy_real_redis_topology_but_this_hosts_kernel
         "{}",
         r.json
     );
-    let _ = std::fs::remove_dir_all(&t.spec.dir);
 }
 
 #[test]
@@ -207,7 +181,11 @@ fn doctor_finds_a_master_bound_where_its_replica_cannot_reach_it() {
     let m = ServerHandle::start(Flavor::Redoubt, &[]);
     let to = format!("127.0.0.2 {}", m.port);
     let r = ServerHandle::start(Flavor::Redoubt, &[("replicaof", &to)]);
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_for(
+        "the replica's failed attempt to reach 127.0.0.2",
+        Duration::from_secs(10),
+        || r.log().contains("Error condition on socket for SYNC"),
+    );
     let rep = doctor(&[&addr(&m), &addr(&r), "--sample-ms", "0"]);
     rep.assert_has("bind");
     rep.assert_has("link-down");
@@ -241,11 +219,7 @@ fn doctor_finds_protected_mode_refusing_a_replica_on_redis_and_redoubt_masters()
         wait_for(
             "the replica's log to show -DENIED",
             Duration::from_secs(10),
-            || {
-                std::fs::read_to_string(r.log_path())
-                    .unwrap_or_default()
-                    .contains("DENIED")
-            },
+            || r.log().contains("DENIED"),
         );
         let rep = doctor(&[&addr(&m), &addr(&r), "--sample-ms", "0"]);
         rep.assert_has("protected-mode");
@@ -262,8 +236,15 @@ fn doctor_finds_protected_mode_refusing_a_replica_on_redis_and_redoubt_masters()
 fn doctor_finds_a_masterauth_that_does_not_match_requirepass() {
     let _heavy = heavy();
     let m = ServerHandle::start(Flavor::Redoubt, &[("requirepass", "right")]);
-    let r = replica_of(Flavor::Redoubt, &m, &[("masterauth", "wrong")]);
-    std::thread::sleep(Duration::from_millis(1000));
+    let r = ServerHandle::start(
+        Flavor::Redoubt,
+        &[("replicaof", &m.replicaof()), ("masterauth", "wrong")],
+    );
+    wait_for(
+        "the replica's refused AUTH",
+        Duration::from_secs(10),
+        || r.log().contains("Unable to AUTH to MASTER"),
+    );
     let rep = doctor(&[
         "--password",
         "right",
@@ -285,11 +266,8 @@ fn doctor_finds_a_masterauth_that_does_not_match_requirepass() {
 fn doctor_finds_a_replica_far_behind() {
     let _heavy = heavy();
     let m = ServerHandle::start(Flavor::Redoubt, &[]);
-    let r = replica_of(Flavor::Redoubt, &m, &[]);
-    wait_for("link up", Duration::from_secs(10), || link_up(&r));
-    let pid = r.pid().unwrap() as i32;
-    // SAFETY: our own child; continued below.
-    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let r = start_replica(Flavor::Redoubt, &m, &[]);
+    r.signal(libc::SIGSTOP);
     let big = "x".repeat(3 << 20);
     let _: () = redis::cmd("SET")
         .arg("big")
@@ -297,8 +275,7 @@ fn doctor_finds_a_replica_far_behind() {
         .query(&mut m.client())
         .unwrap();
     let rep = doctor(&[&addr(&m), "--sample-ms", "0"]);
-    // SAFETY: as above.
-    unsafe { libc::kill(pid, libc::SIGCONT) };
+    r.signal(libc::SIGCONT);
     rep.assert_has("replica-lag");
 }
 
@@ -338,8 +315,7 @@ fn doctor_while_writing(m: &ServerHandle) -> Report {
 fn doctor_finds_a_backlog_too_small_for_the_write_rate() {
     let _heavy = heavy();
     let m = ServerHandle::start(Flavor::Redoubt, &[("repl-backlog-size", "16kb")]);
-    let r = replica_of(Flavor::Redoubt, &m, &[]);
-    wait_for("link up", Duration::from_secs(10), || link_up(&r));
+    let _replica = start_replica(Flavor::Redoubt, &m, &[]);
     let rep = doctor_while_writing(&m);
     rep.assert_has("backlog-small");
     assert!(rep.json.contains("`repl-backlog-size "), "{}", rep.json);
@@ -352,8 +328,7 @@ fn doctor_finds_a_replica_output_buffer_too_small_for_a_full_sync() {
         Flavor::Redis,
         &[("client-output-buffer-limit", "replica 1mb 512kb 10")],
     );
-    let r = replica_of(Flavor::Redis, &m, &[]);
-    wait_for("link up", Duration::from_secs(10), || link_up(&r));
+    let _replica = start_replica(Flavor::Redis, &m, &[]);
     let rep = doctor_while_writing(&m);
     rep.assert_has("output-buffer-low");
     assert!(
@@ -367,8 +342,7 @@ fn doctor_finds_a_replica_output_buffer_too_small_for_a_full_sync() {
 fn doctor_finds_mixed_server_software() {
     let _heavy = heavy();
     let m = ServerHandle::start(Flavor::Redis, &[]);
-    let r = replica_of(Flavor::Redoubt, &m, &[]);
-    wait_for("link up", Duration::from_secs(10), || link_up(&r));
+    let _replica = start_replica(Flavor::Redoubt, &m, &[]);
     let rep = doctor(&[&addr(&m), "--sample-ms", "0"]);
     rep.assert_has("versions");
     assert!(
@@ -390,7 +364,6 @@ fn doctor_finds_a_sentinel_managed_master_without_min_replicas() {
     );
     let r = run_on(&t, &[]);
     r.assert_has("min-replicas");
-    let _ = std::fs::remove_dir_all(&t.spec.dir);
 }
 
 #[test]
@@ -414,7 +387,6 @@ fn doctor_finds_a_quorum_the_remaining_sentinels_cannot_reach() {
     );
     let r = last.unwrap();
     assert_eq!(r.code, 2, "{}", r.json);
-    let _ = std::fs::remove_dir_all(&t.spec.dir);
 }
 
 #[test]
@@ -426,16 +398,13 @@ fn doctor_finds_sentinels_naming_different_masters() {
     let sb = b.sentinels().next().unwrap().addr();
     let r = doctor(&["--sentinel", &sa, "--sentinel", &sb, "--sample-ms", "0"]);
     r.assert_has("sentinels-disagree");
-    let _ = std::fs::remove_dir_all(&a.spec.dir);
-    let _ = std::fs::remove_dir_all(&b.spec.dir);
 }
 
 #[test]
 fn doctor_finds_a_replica_announcing_an_address_nobody_can_reach() {
     let _heavy = heavy();
     let m = ServerHandle::start(Flavor::Redoubt, &[]);
-    let r = replica_of(Flavor::Redis, &m, &[("replica-announce-ip", "127.0.0.3")]);
-    wait_for("link up", Duration::from_secs(10), || link_up(&r));
+    let _replica = start_replica(Flavor::Redis, &m, &[("replica-announce-ip", "127.0.0.3")]);
     let rep = doctor(&[&addr(&m), "--sample-ms", "0"]);
     rep.assert_has("announce-unreachable");
     assert!(rep.json.contains("replica-announce-ip"), "{}", rep.json);
@@ -534,7 +503,6 @@ fn doctor_finds_a_sentinel_announcing_an_address_nobody_can_reach() {
         r.json
     );
     assert!(r.json.contains("sentinel announce-ip"), "{}", r.json);
-    let _ = std::fs::remove_dir_all(&t.spec.dir);
 }
 
 /// A sentinel with `requirepass`: `--sentinel-password` lets doctor read

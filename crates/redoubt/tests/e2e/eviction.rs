@@ -3,17 +3,14 @@
 //! survives LRU eviction, `volatile-ttl` prefers near expiries, and a full
 //! `noeviction` server refuses writes with Redis's exact error bytes.
 
-use crate::harness::{Flavor, Raw, ServerHandle};
+use crate::harness::{info_field, Flavor, Raw, ServerHandle};
 use std::time::{Duration, Instant};
 
-fn info_field(raw: &mut Raw, section: &str, name: &str) -> u64 {
-    let reply = raw.cmd(&[b"INFO", section.as_bytes()]);
-    let text = String::from_utf8_lossy(&reply);
-    let prefix = format!("{name}:");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in INFO {section}"))
+/// A numeric INFO field.
+fn info_u64(raw: &mut Raw, section: &str, name: &str) -> u64 {
+    info_field(raw, section, name)
+        .parse()
+        .unwrap_or_else(|_| panic!("no {name} in INFO {section}"))
 }
 
 /// Resident set of a process in bytes, from /proc/<pid>/status.
@@ -117,8 +114,8 @@ fn allkeys_lru_keeps_memory_bounded_and_the_hot_set_resident() {
     let secs = started.elapsed().as_secs_f64();
 
     // One INFO for both counts: every command may evict before it runs.
-    let evicted = info_field(&mut raw, "default", "evicted_keys");
-    let used = info_field(&mut raw, "memory", "used_memory");
+    let evicted = info_u64(&mut raw, "default", "evicted_keys");
+    let used = info_u64(&mut raw, "memory", "used_memory");
     let rss = vm_rss(pid);
     let info = raw.cmd(&[b"INFO", b"default"]);
     let info = String::from_utf8_lossy(&info);
@@ -204,7 +201,7 @@ fn volatile_ttl_evicts_the_nearest_expiries_first() {
         ]);
         assert_eq!(r, b"+OK\r\n");
     }
-    let evicted = info_field(&mut raw, "stats", "evicted_keys");
+    let evicted = info_u64(&mut raw, "stats", "evicted_keys");
     assert!(evicted as usize > KEYS / 4, "evicted {evicted}");
     let alive = |raw: &mut Raw, range: std::ops::Range<usize>| {
         range

@@ -2,17 +2,17 @@
 //! pausing clients, watching commands with MONITOR, the slow log, INFO's
 //! field names and COMMAND INFO compared with a real Redis 7.0.
 
-use crate::harness::{wait_for, Flavor, Raw, ServerHandle};
+use crate::harness::{wait_for, Flavor, ServerHandle};
 use resp::Frame;
 use std::time::{Duration, Instant};
 
-fn text(reply: &[u8]) -> String {
+fn lossy(reply: &[u8]) -> String {
     String::from_utf8_lossy(reply).into_owned()
 }
 
 /// The integer of a `:n` reply.
 fn int(reply: &[u8]) -> i64 {
-    text(reply)
+    lossy(reply)
         .trim_start_matches(':')
         .trim()
         .parse()
@@ -26,12 +26,8 @@ fn bulk(reply: &[u8]) -> String {
         Ok(Some((Frame::Verbatim(b), _))) => {
             String::from_utf8_lossy(b.strip_prefix(b"txt:").unwrap_or(&b)).into_owned()
         }
-        other => panic!("not a bulk reply: {other:?} ({})", text(reply)),
+        other => panic!("not a bulk reply: {other:?} ({})", lossy(reply)),
     }
-}
-
-fn client_id(c: &mut Raw) -> i64 {
-    int(&c.cmd(&[b"CLIENT", b"ID"]))
 }
 
 #[test]
@@ -39,7 +35,7 @@ fn client_kill_closes_the_target_connection() {
     let s = ServerHandle::start(Flavor::Redoubt, &[]);
     let mut victim = s.raw();
     let mut admin = s.raw();
-    let id = client_id(&mut victim).to_string();
+    let id = victim.client_id().to_string();
     assert_eq!(
         admin.cmd(&[b"CLIENT", b"KILL", b"ID", id.as_bytes()]),
         b":1\r\n"
@@ -59,7 +55,7 @@ fn client_kill_closes_the_target_connection() {
     );
     assert!(victim.is_closed(), "connection killed by address is open");
     // Killing yourself still delivers the reply first.
-    let me = client_id(&mut admin).to_string();
+    let me = admin.client_id().to_string();
     assert_eq!(
         admin.cmd(&[b"CLIENT", b"KILL", b"ID", me.as_bytes(), b"SKIPME", b"no"]),
         b":1\r\n"
@@ -112,9 +108,9 @@ fn monitor_receives_other_clients_commands() {
     let mut c = s.raw();
     c.cmd(&[b"SELECT", b"2"]);
     c.cmd(&[b"SET", b"k", b"a \"quoted\"\nvalue"]);
-    let line = text(&mon.read_reply().expect("monitor line for SELECT"));
+    let line = lossy(&mon.read_reply().expect("monitor line for SELECT"));
     assert!(line.ends_with("] \"SELECT\" \"2\"\r\n"), "{line}");
-    let line = text(&mon.read_reply().expect("monitor line for SET"));
+    let line = lossy(&mon.read_reply().expect("monitor line for SET"));
     // `+<secs>.<usecs> [<db> <addr>] "ARG" ...`, arguments quoted.
     assert!(line.starts_with('+'), "{line}");
     let (stamp, rest) = line[1..].split_once(' ').expect("timestamp");
@@ -127,7 +123,7 @@ fn monitor_receives_other_clients_commands() {
     );
     // Passwords are redacted.
     c.cmd(&[b"AUTH", b"default", b"secret"]);
-    let line = text(&mon.read_reply().expect("monitor line for AUTH"));
+    let line = lossy(&mon.read_reply().expect("monitor line for AUTH"));
     assert!(
         line.ends_with("] \"AUTH\" \"(redacted)\" \"(redacted)\"\r\n"),
         "{line}"
@@ -135,7 +131,7 @@ fn monitor_receives_other_clients_commands() {
     // Admin commands are not shown.
     c.cmd(&[b"CLIENT", b"LIST"]);
     c.cmd(&[b"PING"]);
-    let line = text(&mon.read_reply().expect("monitor line for PING"));
+    let line = lossy(&mon.read_reply().expect("monitor line for PING"));
     assert!(line.ends_with("\"PING\"\r\n"), "{line}");
 }
 
@@ -147,7 +143,7 @@ fn slowlog_logs_every_command_with_threshold_zero() {
     c.cmd(&[b"SET", b"k", b"v"]);
     let r = c.cmd(&[b"SLOWLOG", b"GET", b"1"]);
     let Ok(Some((Frame::Array(entries), _))) = resp::parse_frame(&r) else {
-        panic!("SLOWLOG GET: {}", text(&r));
+        panic!("SLOWLOG GET: {}", lossy(&r));
     };
     assert_eq!(entries.len(), 1);
     let Frame::Array(e) = &entries[0] else {
@@ -237,7 +233,7 @@ fn command_info_is_byte_identical_for_served_commands() {
     let ours = ServerHandle::start(Flavor::Redoubt, &[]);
     let list = ours.raw().cmd(&[b"COMMAND", b"LIST"]);
     let Ok(Some((Frame::Array(items), _))) = resp::parse_frame(&list) else {
-        panic!("COMMAND LIST: {}", text(&list));
+        panic!("COMMAND LIST: {}", lossy(&list));
     };
     let names: Vec<String> = items
         .iter()
@@ -267,8 +263,8 @@ fn command_info_is_byte_identical_for_served_commands() {
                 diffs.push(format!(
                     "RESP{} {n}:\n  redis:   {}\n  redoubt: {}",
                     proto[0] as char,
-                    text(&ra),
-                    text(&rb)
+                    lossy(&ra),
+                    lossy(&rb)
                 ));
             }
         }
@@ -292,7 +288,7 @@ fn shutdown_command_stops_the_server() {
         Duration::from_secs(10),
         || std::net::TcpStream::connect(s.addr()).is_err(),
     );
-    let log = std::fs::read_to_string(s.log_path()).unwrap_or_default();
+    let log = s.log();
     assert!(log.contains("User requested shutdown"), "log: {log}");
 }
 
@@ -303,9 +299,9 @@ fn latency_monitor_records_slow_commands_above_threshold() {
     assert_eq!(c.cmd(&[b"DEBUG", b"SLEEP", b"0.02"]), b"+OK\r\n");
     let r = c.cmd(&[b"LATENCY", b"LATEST"]);
     let Ok(Some((Frame::Array(events), _))) = resp::parse_frame(&r) else {
-        panic!("LATENCY LATEST: {}", text(&r));
+        panic!("LATENCY LATEST: {}", lossy(&r));
     };
-    assert_eq!(events.len(), 1, "{}", text(&r));
+    assert_eq!(events.len(), 1, "{}", lossy(&r));
     let Frame::Array(e) = &events[0] else {
         panic!("event: {:?}", events[0]);
     };
@@ -314,7 +310,7 @@ fn latency_monitor_records_slow_commands_above_threshold() {
     assert!(matches!(e[2], Frame::Integer(ms) if ms >= 20));
     assert!(matches!(e[3], Frame::Integer(ms) if ms >= 20));
     let h = c.cmd(&[b"LATENCY", b"HISTORY", b"command"]);
-    assert!(text(&h).starts_with("*1\r\n*2\r\n:"), "{}", text(&h));
+    assert!(lossy(&h).starts_with("*1\r\n*2\r\n:"), "{}", lossy(&h));
     assert_eq!(c.cmd(&[b"LATENCY", b"RESET"]), b":1\r\n");
     assert_eq!(c.cmd(&[b"LATENCY", b"LATEST"]), b"*0\r\n");
     // Fast commands under the threshold leave nothing.

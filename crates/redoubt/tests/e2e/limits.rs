@@ -142,7 +142,7 @@ fn pubsub_subscriber_that_does_not_read_is_dropped_at_the_hard_limit() {
             }
         }
         assert!(dropped, "{f:?}: the slow subscriber was never dropped");
-        let log = std::fs::read_to_string(h.log_path()).unwrap();
+        let log = h.log();
         assert!(
             log.contains("scheduled to be closed ASAP for overcoming of output buffer limits"),
             "{f:?}"

@@ -1,7 +1,9 @@
 //! The Prometheus endpoint (`metrics-port`): served over plain HTTP,
 //! covers the replication picture, and passes `promtool check metrics`.
 
-use crate::harness::{free_port, wait_for, Flavor, ServerHandle};
+use crate::harness::{
+    assert_checker_silent, free_port, redoubt_bin, wait_for, Flavor, ServerHandle,
+};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -98,15 +100,7 @@ pub fn promtool_accepts(body: &str) {
     };
     p.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
     let out = p.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && report.trim().is_empty(),
-        "promtool: {report}\n{body}"
-    );
+    assert_checker_silent("promtool", &out, body);
 }
 
 #[test]
@@ -140,7 +134,7 @@ fn top_prints_one_line_per_interval_against_redoubt_and_redis() {
             .arg("v")
             .query(&mut s.client())
             .unwrap();
-        let out = Command::new(crate::harness::redoubt_bin())
+        let out = Command::new(redoubt_bin())
             .args([
                 "top",
                 &format!("127.0.0.1:{}", s.port),

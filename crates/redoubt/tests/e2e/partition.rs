@@ -4,9 +4,10 @@
 //! cannot, and the cut-off old master, configured with
 //! `min-replicas-to-write 1`, refuses writes within `min-replicas-max-lag`.
 
-use crate::harness::{free_port, redoubt_bin, temp_dir, wait_for};
-use std::process::{Child, Command, Stdio};
+use crate::harness::{redoubt_bin, temp_dir, try_query, wait_for};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use topology::{Launch, Node};
 
 const NAME: &str = "mymaster";
 
@@ -25,7 +26,7 @@ fn ip(args: &[&str]) -> bool {
 struct Net {
     tag: String,
     subnet: String,
-    children: Vec<Child>,
+    nodes: Vec<Node>,
     dir: std::path::PathBuf,
 }
 
@@ -37,7 +38,7 @@ impl Net {
         let net = Net {
             tag: tag.clone(),
             subnet: subnet.clone(),
-            children: Vec::new(),
+            nodes: Vec::new(),
             dir: temp_dir("partition"),
         };
         net.teardown();
@@ -86,69 +87,50 @@ impl Net {
         format!("{}.{}", self.subnet, if side == "a" { 10 } else { 20 })
     }
 
-    /// Starts `redoubt ARGS` inside a side's namespace.
-    fn spawn(&mut self, side: &str, args: &[String]) {
+    /// Starts what `launch` describes inside a side's namespace, through
+    /// the launcher, listening on that side's address; returns its port.
+    fn start(&mut self, side: &str, role: &str, launch: Launch) -> u16 {
+        let node = launch
+            .host(&self.host(side))
+            .start()
+            .unwrap_or_else(|e| panic!("{role} on side {side}: {e}"));
+        let port = node.port;
+        self.nodes.push(node);
+        port
+    }
+
+    /// `redoubt ROLE` inside a side's namespace, in a folder of its own.
+    fn program(&self, side: &str, role: &str) -> (Vec<String>, std::path::PathBuf) {
         let ns = format!("{}{side}", self.tag);
-        let child = Command::new("ip")
-            .args(["netns", "exec", &ns, redoubt_bin()])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ip netns exec");
-        self.children.push(child);
-    }
-
-    fn server(&mut self, side: &str, port: u16, extra: &[&str]) {
-        let host = self.host(side);
-        let log = self.dir.join(format!("server-{port}.log"));
-        let mut args: Vec<String> = [
-            "server",
-            "--port",
-            &port.to_string(),
-            "--bind",
-            &host,
-            "--save",
-            "",
-            "--dir",
-            &self.dir.display().to_string(),
-            "--logfile",
-            &log.display().to_string(),
-            "--repl-diskless-sync-delay",
-            "0",
-            // Reached over the bridge, not loopback, and without a password.
-            "--protected-mode",
-            "no",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        self.spawn(side, &args);
-    }
-
-    fn sentinel(&mut self, side: &str, port: u16, master: &str, mport: u16) {
-        let host = self.host(side);
-        let conf = self.dir.join(format!("sentinel-{port}.conf"));
-        std::fs::write(
-            &conf,
-            format!(
-                "port {port}\nbind {host}\nsentinel monitor {NAME} {master} {mport} 2\n\
-                 sentinel down-after-milliseconds {NAME} 1000\nsentinel failover-timeout {NAME} 4000\n"
-            ),
+        let program = ["ip", "netns", "exec", &ns, redoubt_bin(), role]
+            .map(String::from)
+            .to_vec();
+        (
+            program,
+            self.dir.join(format!("{role}-{}", self.nodes.len())),
         )
-        .expect("sentinel.conf");
-        let log = self.dir.join(format!("sentinel-{port}.log"));
-        let args: Vec<String> = [
-            "sentinel",
-            &conf.display().to_string(),
-            "--logfile",
-            &log.display().to_string(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        self.spawn(side, &args);
+    }
+
+    fn server(&mut self, side: &str, extra: &[(&str, &str)]) -> u16 {
+        let (program, dir) = self.program(side, "server");
+        let launch = Launch::server(program, dir)
+            .directives(&[
+                ("save", ""),
+                ("repl-diskless-sync-delay", "0"),
+                // Reached over the bridge, not loopback, and without a password.
+                ("protected-mode", "no"),
+            ])
+            .directives(extra);
+        self.start(side, "server", launch)
+    }
+
+    fn sentinel(&mut self, side: &str, master: &str, mport: u16) -> u16 {
+        let (program, dir) = self.program(side, "sentinel");
+        let conf = format!(
+            "sentinel monitor {NAME} {master} {mport} 2\n\
+             sentinel down-after-milliseconds {NAME} 1000\nsentinel failover-timeout {NAME} 4000\n"
+        );
+        self.start(side, "sentinel", Launch::sentinel(program, dir, &conf))
     }
 
     fn cut(&self, side: &str, up: bool) {
@@ -179,40 +161,16 @@ impl Net {
 
 impl Drop for Net {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            if let Ok(rd) = std::fs::read_dir(&self.dir) {
-                for e in rd.flatten() {
-                    if e.path().extension().is_some_and(|x| x == "log") {
-                        let t = std::fs::read_to_string(e.path()).unwrap_or_default();
-                        let tail: Vec<&str> = t.lines().rev().take(25).collect();
-                        eprintln!("--- {} ---", e.path().display());
-                        for l in tail.iter().rev() {
-                            eprintln!("{l}");
-                        }
-                    }
-                }
-            }
-        }
-        for c in self.children.iter_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        // The processes go first (each prints its log tail in a failing
+        // test), then the namespaces they ran in.
+        self.nodes.clear();
         self.teardown();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
 fn query(host: &str, port: u16, args: &[&str]) -> Option<redis::Value> {
-    let c = redis::Client::open(format!("redis://{host}:{port}/")).ok()?;
-    let mut con = c
-        .get_connection_with_timeout(Duration::from_millis(500))
-        .ok()?;
-    con.set_read_timeout(Some(Duration::from_secs(2))).ok();
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(&mut con).ok()
+    try_query(&format!("redis://{host}:{port}/"), args)
 }
 
 fn master_of(host: &str, sentinel: u16) -> Option<String> {
@@ -238,29 +196,24 @@ fn partition_majority_elects_minority_cannot_old_master_fenced() {
         return;
     };
     let (a, b) = (net.host("a"), net.host("b"));
-    let (m, r1, r2) = (free_port(), free_port(), free_port());
-    let (s1, s2, s3) = (free_port(), free_port(), free_port());
-    net.server(
+    let m = net.server(
         "a",
-        m,
         &[
-            "--min-replicas-to-write",
-            "1",
-            "--min-replicas-max-lag",
-            "2",
+            ("min-replicas-to-write", "1"),
+            ("min-replicas-max-lag", "2"),
         ],
     );
-    let mp = m.to_string();
-    net.server("b", r1, &["--replicaof", &a, &mp]);
-    net.server("b", r2, &["--replicaof", &a, &mp]);
+    let to = format!("{a} {m}");
+    let r1 = net.server("b", &[("replicaof", &to)]);
+    let r2 = net.server("b", &[("replicaof", &to)]);
     wait_for("replicas in sync", Duration::from_secs(20), || {
         [r1, r2].iter().all(|p| {
             matches!(query(&b, *p, &["INFO", "replication"]), Some(redis::Value::BulkString(t)) if String::from_utf8_lossy(&t).contains("master_link_status:up"))
         })
     });
-    net.sentinel("a", s1, &a, m);
-    net.sentinel("b", s2, &a, m);
-    net.sentinel("b", s3, &a, m);
+    let s1 = net.sentinel("a", &a, m);
+    let s2 = net.sentinel("b", &a, m);
+    let s3 = net.sentinel("b", &a, m);
     let old = format!("{a}:{m}");
     wait_for(
         "sentinels know each other and the replicas",

@@ -3,7 +3,7 @@
 //! write load that holds exactly the dataset of its start, and corrupt
 //! files refused with the file, the offset and the reason.
 
-use crate::harness::{q, temp_dir, wait_for, Flavor, ServerHandle};
+use crate::harness::{q, server_to_exit, temp_dir, wait_for, Flavor, ServerHandle};
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
@@ -87,7 +87,7 @@ fn save_then_restart_brings_every_key_and_ttl_back() {
     let s2 = ServerHandle::start(Flavor::Redoubt, &[("dir", &d)]);
     let mut c2 = s2.client();
     check(&mut c2);
-    let log = std::fs::read_to_string(s2.log_path()).unwrap_or_default();
+    let log = s2.log();
     assert!(
         log.contains("Done loading RDB, keys loaded: 12, keys expired: 0."),
         "{log}"
@@ -223,19 +223,7 @@ fn corrupt_rdb_is_refused_naming_file_offset_and_reason_and_left_untouched() {
         let dir = temp_dir(name);
         let path = dir.join("dump.rdb");
         std::fs::write(&path, &bytes).unwrap();
-        let port = crate::harness::free_port().to_string();
-        let (code, text) = crate::harness::run_to_exit(
-            &[
-                "server",
-                "--port",
-                &port,
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ],
-            &dir,
-        );
+        let (code, text) = server_to_exit(&[], &dir);
         assert_eq!(code, Some(1), "{name}: {text}");
         assert!(
             text.contains("dump.rdb") && text.contains("offset"),

@@ -51,14 +51,6 @@ fn recv(t: &mut Transcript, who: &'static str, c: &mut Raw, n: usize) {
     }
 }
 
-fn client_id(c: &mut Raw) -> String {
-    let r = c.cmd(&[b"CLIENT", b"ID"]);
-    String::from_utf8_lossy(&r)
-        .trim_start_matches(':')
-        .trim()
-        .to_string()
-}
-
 #[test]
 fn publish_reaches_channel_and_pattern_subscribers_with_counts() {
     same_as_redis(&[], |s, t| {
@@ -203,7 +195,7 @@ fn tracking_invalidates_resp3_readers_and_stops_after_one_message() {
 fn tracking_redirects_to_a_resp2_subscriber_of_redis_invalidate() {
     same_as_redis(&[], |s, t| {
         let (mut r, mut c, mut w) = (s.raw(), s.raw(), s.raw());
-        let rid = client_id(&mut r);
+        let rid = r.client_id().to_string();
         run(t, "r", &mut r, &[b"SUBSCRIBE", b"__redis__:invalidate"]);
         run(
             t,
@@ -432,10 +424,7 @@ fn keyspace_notifications_for_hashes_lists_served_pops_and_evictions() {
         // A pop served to a blocked client: `lpush`, then the served
         // `lpop` and the emptied list's `del`.
         b.send_cmd(&[b"BLPOP", b"q", b"0"]);
-        crate::harness::wait_for("BLPOP to block", std::time::Duration::from_secs(5), || {
-            let info = w.cmd(&[b"INFO", b"clients"]);
-            String::from_utf8_lossy(&info).contains("blocked_clients:1\r\n")
-        });
+        crate::harness::wait_blocked(&mut w, 1);
         write(t, &mut w, &mut sub, &[b"LPUSH", b"q", b"x"], 3);
         recv(t, "b", &mut b, 1);
         // Every key left (only `l`) is evicted under a tiny limit.

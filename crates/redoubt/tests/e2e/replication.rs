@@ -3,66 +3,10 @@
 //! equal key by key; WAIT counts it; a dropped link resumes with a
 //! partial resync.
 
-use crate::harness::{q, wait_for, Flavor, ServerHandle};
-use std::collections::BTreeMap;
+use crate::harness::{
+    dataset, info_field, q, start_replica, text, wait_for, wait_for_link_up, Flavor, ServerHandle,
+};
 use std::time::Duration;
-
-fn text(v: redis::Value) -> String {
-    match v {
-        redis::Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
-        redis::Value::SimpleString(s) => s,
-        redis::Value::Okay => "OK".into(),
-        redis::Value::Int(n) => n.to_string(),
-        redis::Value::Nil => "(nil)".into(),
-        redis::Value::Array(a) => a.into_iter().map(text).collect::<Vec<_>>().join(","),
-        other => format!("{other:?}"),
-    }
-}
-
-/// A field of `INFO replication`.
-fn info_field(c: &mut redis::Connection, name: &str) -> String {
-    let info = text(q(c, &["INFO", "replication"]));
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .unwrap_or("")
-        .trim()
-        .to_string()
-}
-
-/// Every key of the first 4 databases: type, value and absolute expiry.
-fn dataset(c: &mut redis::Connection) -> BTreeMap<(usize, String), String> {
-    let mut all = BTreeMap::new();
-    for db in 0..4 {
-        q(c, &["SELECT", &db.to_string()]);
-        let keys = match q(c, &["KEYS", "*"]) {
-            redis::Value::Array(a) => a.into_iter().map(text).collect::<Vec<_>>(),
-            _ => Vec::new(),
-        };
-        for k in keys {
-            let ty = text(q(c, &["TYPE", &k]));
-            let value = match ty.as_str() {
-                "string" => text(q(c, &["GET", &k])),
-                "list" => text(q(c, &["LRANGE", &k, "0", "-1"])),
-                "hash" => {
-                    let mut fields: Vec<String> = text(q(c, &["HGETALL", &k]))
-                        .split(',')
-                        .map(str::to_string)
-                        .collect::<Vec<_>>()
-                        .chunks(2)
-                        .map(|p| p.join("="))
-                        .collect();
-                    fields.sort();
-                    fields.join(",")
-                }
-                other => other.to_string(),
-            };
-            let at = text(q(c, &["PEXPIRETIME", &k]));
-            all.insert((db, k), format!("{ty} {at} {value}"));
-        }
-    }
-    q(c, &["SELECT", "0"]);
-    all
-}
 
 fn fill(c: &mut redis::Connection) {
     q(c, &["SET", "s", "hello"]);
@@ -86,8 +30,8 @@ fn wait_in_sync(master: &mut redis::Connection, replica: &mut redis::Connection)
         "replica offset to reach master's",
         Duration::from_secs(10),
         || {
-            let m = info_field(master, "master_repl_offset");
-            !m.is_empty() && info_field(replica, "slave_repl_offset") == m
+            let m = info_field(master, "replication", "master_repl_offset");
+            !m.is_empty() && info_field(replica, "replication", "slave_repl_offset") == m
         },
     );
 }
@@ -95,14 +39,7 @@ fn wait_in_sync(master: &mut redis::Connection, replica: &mut redis::Connection)
 fn start_pair() -> (ServerHandle, ServerHandle) {
     let master = ServerHandle::start(Flavor::Redoubt, &[]);
     fill(&mut master.client());
-    let target = format!("127.0.0.1 {}", master.addr().port());
-    let replica = ServerHandle::start(Flavor::Redis, &[("replicaof", &target)]);
-    let mut r = replica.client();
-    wait_for(
-        "link up on the real replica",
-        Duration::from_secs(10),
-        || info_field(&mut r, "master_link_status") == "up",
-    );
+    let replica = start_replica(Flavor::Redis, &master, &[]);
     (master, replica)
 }
 
@@ -154,8 +91,8 @@ fn real_redis_replica_follows_redoubt_master() {
     // ROLE lists the replica with its acknowledged offset.
     let role = text(q(&mut m, &["ROLE"]));
     let port = replica.addr().port().to_string();
-    assert!(role.starts_with("master,"), "{role}");
-    assert!(role.contains(&format!("127.0.0.1,{port},")), "{role}");
+    assert!(role.starts_with("[master,"), "{role}");
+    assert!(role.contains(&format!("[127.0.0.1,{port},")), "{role}");
 
     // min-replicas-to-write refuses writes that too few replicas get.
     q(&mut m, &["CONFIG", "SET", "min-replicas-to-write", "2"]);
@@ -177,8 +114,8 @@ fn real_redis_replica_resumes_with_partial_resync_after_link_kill() {
     q(&mut r, &["CLIENT", "KILL", "TYPE", "master"]);
     q(&mut m, &["SET", "during", "outage"]);
     wait_for("partial resync accepted", Duration::from_secs(10), || {
-        std::fs::read_to_string(master.log_path())
-            .unwrap_or_default()
+        master
+            .log()
             .contains("Partial resynchronization request from")
     });
     wait_in_sync(&mut m, &mut r);
@@ -187,24 +124,11 @@ fn real_redis_replica_resumes_with_partial_resync_after_link_kill() {
         redis::Value::BulkString(b"outage".to_vec())
     );
     assert_eq!(dataset(&mut r), dataset(&mut m));
-    let log = std::fs::read_to_string(replica.log_path()).unwrap_or_default();
+    let log = replica.log();
     assert!(
         log.contains("Successful partial resynchronization with master."),
         "{log}"
     );
-}
-
-/// Starts a Redoubt replica of `master` and waits for its link.
-fn redoubt_replica_of(master: &ServerHandle) -> ServerHandle {
-    let target = format!("127.0.0.1 {}", master.addr().port());
-    let replica = ServerHandle::start(Flavor::Redoubt, &[("replicaof", &target)]);
-    let mut r = replica.client();
-    wait_for(
-        "link up on the Redoubt replica",
-        Duration::from_secs(10),
-        || info_field(&mut r, "master_link_status") == "up",
-    );
-    replica
 }
 
 /// Writes of every kind, including an expiry the master turns into DEL.
@@ -236,7 +160,7 @@ fn redoubt_replica_follows(master_flavor: Flavor) {
     let master = ServerHandle::start(master_flavor, directives);
     let mut m = master.client();
     fill(&mut m);
-    let replica = redoubt_replica_of(&master);
+    let replica = start_replica(Flavor::Redoubt, &master, &[]);
     let mut r = replica.client();
     wait_in_sync(&mut m, &mut r);
     assert_eq!(dataset(&mut r), dataset(&mut m), "full sync");
@@ -253,23 +177,23 @@ fn redoubt_replica_follows(master_flavor: Flavor) {
         raw.cmd(&[b"SET", b"x", b"y"]),
         b"-READONLY You can't write against a read only replica.\r\n"
     );
-    assert_eq!(info_field(&mut r, "role"), "slave");
+    assert_eq!(info_field(&mut r, "replication", "role"), "slave");
     let role = text(q(&mut r, &["ROLE"]));
     let port = master.addr().port();
-    let want = format!("slave,127.0.0.1,{port},connected,");
+    let want = format!("[slave,127.0.0.1,{port},connected,");
     assert!(role.starts_with(&want), "{role}");
 
     // A dropped link continues where it stopped.
     q(&mut r, &["CLIENT", "KILL", "TYPE", "master"]);
     q(&mut m, &["SET", "during", "outage"]);
     wait_for("partial resync", Duration::from_secs(10), || {
-        std::fs::read_to_string(replica.log_path())
-            .unwrap_or_default()
+        replica
+            .log()
             .contains("Successful partial resynchronization with master.")
     });
     wait_in_sync(&mut m, &mut r);
     assert_eq!(dataset(&mut r), dataset(&mut m), "after partial resync");
-    let log = std::fs::read_to_string(replica.log_path()).unwrap_or_default();
+    let log = replica.log();
     assert_eq!(log.matches("Full resync from master").count(), 1, "{log}");
 }
 
@@ -288,19 +212,21 @@ fn promoted_replica_keeps_old_replid_as_replid2() {
     let master = ServerHandle::start(Flavor::Redoubt, &[]);
     let mut m = master.client();
     fill(&mut m);
-    let replica = redoubt_replica_of(&master);
+    let replica = start_replica(Flavor::Redoubt, &master, &[]);
     let mut r = replica.client();
     wait_in_sync(&mut m, &mut r);
-    let old = info_field(&mut m, "master_replid");
-    let offset: i64 = info_field(&mut m, "master_repl_offset").parse().unwrap();
+    let old = info_field(&mut m, "replication", "master_replid");
+    let offset: i64 = info_field(&mut m, "replication", "master_repl_offset")
+        .parse()
+        .unwrap();
     assert_eq!(q(&mut r, &["REPLICAOF", "NO", "ONE"]), redis::Value::Okay);
-    assert_eq!(info_field(&mut r, "role"), "master");
-    assert_eq!(info_field(&mut r, "master_replid2"), old);
+    assert_eq!(info_field(&mut r, "replication", "role"), "master");
+    assert_eq!(info_field(&mut r, "replication", "master_replid2"), old);
     assert_eq!(
-        info_field(&mut r, "second_repl_offset"),
+        info_field(&mut r, "replication", "second_repl_offset"),
         (offset + 1).to_string()
     );
-    assert_ne!(info_field(&mut r, "master_replid"), old);
+    assert_ne!(info_field(&mut r, "replication", "master_replid"), old);
     assert_eq!(q(&mut r, &["SET", "now", "writable"]), redis::Value::Okay);
 }
 
@@ -309,22 +235,22 @@ fn chained_replica_follows_through_a_replica_in_the_selected_db() {
     let master = ServerHandle::start(Flavor::Redoubt, &[]);
     let mut m = master.client();
     fill(&mut m);
-    let middle = redoubt_replica_of(&master);
+    let middle = start_replica(Flavor::Redoubt, &master, &[]);
     let mut a = middle.client();
     // The stream has db 3 selected when the end replica syncs from the
     // middle one; later db 3 writes come without a SELECT.
     q(&mut m, &["SELECT", "3"]);
     q(&mut m, &["SET", "x", "1"]);
     wait_in_sync(&mut m, &mut a);
-    let end = redoubt_replica_of(&middle);
+    let end = start_replica(Flavor::Redoubt, &middle, &[]);
     let mut b = end.client();
     q(&mut m, &["SET", "y", "2"]);
     q(&mut m, &["SELECT", "0"]);
     live_writes(&mut m);
     wait_in_sync(&mut m, &mut b);
     assert_eq!(
-        info_field(&mut b, "slave_repl_offset"),
-        info_field(&mut m, "master_repl_offset")
+        info_field(&mut b, "replication", "slave_repl_offset"),
+        info_field(&mut m, "replication", "master_repl_offset")
     );
     assert_eq!(dataset(&mut b), dataset(&mut m));
 }
@@ -334,8 +260,8 @@ fn sibling_continues_partially_with_the_promoted_replica() {
     let master = ServerHandle::start(Flavor::Redoubt, &[]);
     let mut m = master.client();
     fill(&mut m);
-    let r1 = redoubt_replica_of(&master);
-    let r2 = redoubt_replica_of(&master);
+    let r1 = start_replica(Flavor::Redoubt, &master, &[]);
+    let r2 = start_replica(Flavor::Redoubt, &master, &[]);
     let (mut c1, mut c2) = (r1.client(), r2.client());
     live_writes(&mut m);
     wait_in_sync(&mut m, &mut c1);
@@ -348,18 +274,17 @@ fn sibling_continues_partially_with_the_promoted_replica() {
         redis::Value::Okay
     );
     wait_for("sibling's partial resync", Duration::from_secs(10), || {
-        std::fs::read_to_string(r2.log_path())
-            .unwrap_or_default()
+        r2.log()
             .contains("Successful partial resynchronization with master.")
     });
     q(&mut c1, &["SET", "after", "promotion"]);
     wait_in_sync(&mut c1, &mut c2);
     assert_eq!(dataset(&mut c2), dataset(&mut c1));
     assert_eq!(
-        info_field(&mut c2, "master_replid"),
-        info_field(&mut c1, "master_replid")
+        info_field(&mut c2, "replication", "master_replid"),
+        info_field(&mut c1, "replication", "master_replid")
     );
-    let log = std::fs::read_to_string(r2.log_path()).unwrap_or_default();
+    let log = r2.log();
     assert_eq!(log.matches("Full resync from master").count(), 1, "{log}");
 }
 
@@ -384,11 +309,11 @@ fn full_sync_under_write_load(replica_flavor: Flavor) {
             n
         })
     };
-    let target = format!("127.0.0.1 {}", master.addr().port());
+    let target = master.replicaof();
     let replica = ServerHandle::start(replica_flavor, &[("replicaof", &target)]);
     let mut r = replica.client();
     wait_for("link up under load", Duration::from_secs(30), || {
-        info_field(&mut r, "master_link_status") == "up"
+        info_field(&mut r, "replication", "master_link_status") == "up"
     });
     std::thread::sleep(Duration::from_millis(200));
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -417,15 +342,6 @@ fn redoubt_replica_full_sync_under_write_load() {
     full_sync_under_write_load(Flavor::Redoubt);
 }
 
-/// Sends `sig` (`-STOP`, `-CONT`) to a server process.
-fn send_signal(h: &ServerHandle, sig: &str) {
-    let pid = h.pid().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args([sig, &pid])
-        .status()
-        .unwrap();
-}
-
 /// A Redoubt master with a real Redis replica in sync, then frozen with
 /// SIGSTOP, the master's replica output limit set to `limit` and a backlog
 /// large enough that only the limit can drop the replica.
@@ -439,18 +355,14 @@ fn stopped_real_replica(
 ) {
     let master = ServerHandle::start(Flavor::Redoubt, &[]);
     let mut m = master.client();
-    let target = format!("127.0.0.1 {}", master.addr().port());
-    let replica = ServerHandle::start(Flavor::Redis, &[("replicaof", &target)]);
-    let mut r = replica.client();
-    wait_for("link up", Duration::from_secs(10), || {
-        info_field(&mut r, "master_link_status") == "up"
-    });
+    let replica = start_replica(Flavor::Redis, &master, &[]);
+    let r = replica.client();
     q(
         &mut m,
         &["CONFIG", "SET", "client-output-buffer-limit", limit],
     );
     q(&mut m, &["CONFIG", "SET", "repl-backlog-size", "100mb"]);
-    send_signal(&replica, "-STOP");
+    replica.signal(libc::SIGSTOP);
     (master, m, replica, r)
 }
 
@@ -465,12 +377,12 @@ fn stalled_replica_over_output_limit_is_dropped_then_catches_up() {
         "the output-buffer limit log line",
         Duration::from_secs(10),
         || {
-            std::fs::read_to_string(master.log_path())
-                .unwrap_or_default()
+            master
+                .log()
                 .contains("for overcoming of output buffer limits")
         },
     );
-    send_signal(&replica, "-CONT");
+    replica.signal(libc::SIGCONT);
     wait_in_sync(&mut m, &mut r);
     assert_eq!(q(&mut r, &["STRLEN", "big39"]), redis::Value::Int(1 << 20));
     replica.kill();
@@ -481,7 +393,7 @@ fn replica_resumes_with_partial_resync_after_restart() {
     let master = ServerHandle::start(Flavor::Redoubt, &[]);
     let mut m = master.client();
     fill(&mut m);
-    let mut first = redoubt_replica_of(&master);
+    let mut first = start_replica(Flavor::Redoubt, &master, &[]);
     let mut r = first.client();
     q(&mut m, &["SELECT", "2"]);
     q(&mut m, &["SET", "before", "restart"]);
@@ -492,15 +404,15 @@ fn replica_resumes_with_partial_resync_after_restart() {
     q(&mut m, &["SET", "while", "down"]);
     q(&mut m, &["SELECT", "0"]);
     let dir = first.dir.display().to_string();
-    let target = format!("127.0.0.1 {}", master.addr().port());
+    let target = master.replicaof();
     let second = ServerHandle::start(Flavor::Redoubt, &[("dir", &dir), ("replicaof", &target)]);
     let mut r = second.client();
     wait_for(
         "partial resync after restart",
         Duration::from_secs(10),
         || {
-            std::fs::read_to_string(second.log_path())
-                .unwrap_or_default()
+            second
+                .log()
                 .contains("Successful partial resynchronization with master.")
         },
     );
@@ -513,22 +425,20 @@ fn replica_resumes_with_partial_resync_after_restart() {
 fn stale_data_refused(replica_flavor: Flavor) {
     let mut master = ServerHandle::start(Flavor::Redoubt, &[]);
     q(&mut master.client(), &["SET", "k", "v"]);
-    let target = format!("127.0.0.1 {}", master.addr().port());
+    let target = master.replicaof();
     let replica = ServerHandle::start(
         replica_flavor,
         &[("replicaof", &target), ("replica-serve-stale-data", "no")],
     );
+    wait_for_link_up(&replica);
     let mut r = replica.client();
-    wait_for("link up", Duration::from_secs(10), || {
-        info_field(&mut r, "master_link_status") == "up"
-    });
     let mut raw = replica.raw();
     wait_for("k replicated", Duration::from_secs(10), || {
         raw.cmd(&[b"GET", b"k"]) == b"$1\r\nv\r\n"
     });
     master.kill();
     wait_for("link down", Duration::from_secs(10), || {
-        info_field(&mut r, "master_link_status") == "down"
+        info_field(&mut r, "replication", "master_link_status") == "down"
     });
     let down: &[u8] =
         b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n";
@@ -558,29 +468,28 @@ fn real_redis_replica_refuses_stale_reads_when_told() {
     stale_data_refused(Flavor::Redis);
 }
 
-fn log_of(h: &ServerHandle) -> String {
-    std::fs::read_to_string(h.log_path()).unwrap_or_default()
-}
-
 #[test]
 fn wrong_masterauth_is_reported_and_retried_while_the_master_is_unaffected() {
     let master = ServerHandle::start(Flavor::Redoubt, &[("requirepass", "secret")]);
-    let target = format!("127.0.0.1 {}", master.addr().port());
+    let target = master.replicaof();
     let replica = ServerHandle::start(
         Flavor::Redoubt,
         &[("replicaof", &target), ("masterauth", "wrong")],
     );
     wait_for("two AUTH failures", Duration::from_secs(15), || {
-        log_of(&replica).matches("Unable to AUTH to MASTER").count() >= 2
+        replica.log().matches("Unable to AUTH to MASTER").count() >= 2
     });
-    let log = log_of(&replica);
+    let log = replica.log();
     let line = log
         .lines()
         .find(|l| l.contains("Unable to AUTH to MASTER"))
         .unwrap_or_default();
     assert!(line.contains("masterauth"), "{line}");
     let mut r = replica.client();
-    assert_eq!(info_field(&mut r, "master_link_status"), "down");
+    assert_eq!(
+        info_field(&mut r, "replication", "master_link_status"),
+        "down"
+    );
     let mut raw = master.raw();
     assert_eq!(raw.cmd(&[b"AUTH", b"secret"]), b"+OK\r\n");
     assert_eq!(raw.cmd(&[b"SET", b"k", b"v"]), b"+OK\r\n");
@@ -650,7 +559,7 @@ fn broken_full_sync(payload: &[u8], logged: &str) {
     let master = ServerHandle::start(Flavor::Redoubt, &[]);
     let mut m = master.client();
     fill(&mut m);
-    let replica = redoubt_replica_of(&master);
+    let replica = start_replica(Flavor::Redoubt, &master, &[]);
     let mut r = replica.client();
     wait_in_sync(&mut m, &mut r);
     let before = dataset(&mut r);
@@ -672,9 +581,12 @@ fn broken_full_sync(payload: &[u8], logged: &str) {
     let second_gap = at[2] - at[1];
     assert!(first_gap >= Duration::from_millis(800), "{first_gap:?}");
     assert!(second_gap > first_gap, "{first_gap:?} then {second_gap:?}");
-    assert_eq!(info_field(&mut r, "master_link_status"), "down");
+    assert_eq!(
+        info_field(&mut r, "replication", "master_link_status"),
+        "down"
+    );
     assert_eq!(dataset(&mut r), before);
-    let log = log_of(&replica);
+    let log = replica.log();
     assert!(log.contains(logged), "{log}");
     // The real master never noticed.
     assert_eq!(q(&mut m, &["SET", "still", "fine"]), redis::Value::Okay);
@@ -698,7 +610,7 @@ fn backlog_overflow_during_an_outage_gives_exactly_one_full_sync() {
     let master = ServerHandle::start(Flavor::Redoubt, &[("repl-backlog-size", "16384")]);
     let mut m = master.client();
     fill(&mut m);
-    let mut first = redoubt_replica_of(&master);
+    let mut first = start_replica(Flavor::Redoubt, &master, &[]);
     let mut r = first.client();
     wait_in_sync(&mut m, &mut r);
     assert_eq!(q(&mut r, &["SAVE"]), redis::Value::Okay);
@@ -709,26 +621,24 @@ fn backlog_overflow_during_an_outage_gives_exactly_one_full_sync() {
         q(&mut m, &["SET", &format!("outage{i}"), &v]);
     }
     let dir = first.dir.display().to_string();
-    let target = format!("127.0.0.1 {}", master.addr().port());
+    let target = master.replicaof();
     let second = ServerHandle::start(Flavor::Redoubt, &[("dir", &dir), ("replicaof", &target)]);
+    wait_for_link_up(&second);
     let mut r = second.client();
-    wait_for("link up", Duration::from_secs(10), || {
-        info_field(&mut r, "master_link_status") == "up"
-    });
     wait_in_sync(&mut m, &mut r);
     // Long enough for a loop to show.
     std::thread::sleep(Duration::from_secs(2));
     wait_in_sync(&mut m, &mut r);
     assert_eq!(dataset(&mut r), dataset(&mut m));
-    let log = log_of(&second);
+    let log = second.log();
     assert_eq!(log.matches("Full resync from master").count(), 1, "{log}");
     let stats = text(q(&mut m, &["INFO", "stats"]));
     assert!(stats.contains("sync_full:2\r\n"), "{stats}");
     assert!(stats.contains("sync_partial_err:1\r\n"), "{stats}");
     assert!(
-        log_of(&master).contains("raise repl-backlog-size"),
+        master.log().contains("raise repl-backlog-size"),
         "{}",
-        log_of(&master)
+        master.log()
     );
 }
 
@@ -753,18 +663,26 @@ fn info_shows_full_sync_progress_in_redis_order() {
         let replica = ServerHandle::start(flavor, &[("replicaof", &target)]);
         let mut r = replica.client();
         wait_for("100 bytes read", Duration::from_secs(10), || {
-            info_field(&mut r, "master_sync_read_bytes") == "100"
+            info_field(&mut r, "replication", "master_sync_read_bytes") == "100"
         });
-        assert_eq!(info_field(&mut r, "master_sync_in_progress"), "1");
-        assert_eq!(info_field(&mut r, "master_sync_total_bytes"), "1000");
-        assert_eq!(info_field(&mut r, "master_sync_left_bytes"), "900");
-        assert_eq!(info_field(&mut r, "master_sync_perc"), "10.00");
-        assert_eq!(info_field(&mut r, "master_link_status"), "down");
+        for (field, want) in [
+            ("master_sync_in_progress", "1"),
+            ("master_sync_total_bytes", "1000"),
+            ("master_sync_left_bytes", "900"),
+            ("master_sync_perc", "10.00"),
+            ("master_link_status", "down"),
+        ] {
+            assert_eq!(info_field(&mut r, "replication", field), want, "{field}");
+        }
         names.push(info_names(&mut r));
         if flavor == Flavor::Redoubt {
-            assert_eq!(info_field(&mut r, "master_link_lag_ms"), "-1");
-            assert_ne!(info_field(&mut r, "master_sync_elapsed_ms"), "");
-            assert_ne!(info_field(&mut r, "master_sync_eta_seconds"), "");
+            assert_eq!(
+                info_field(&mut r, "replication", "master_link_lag_ms"),
+                "-1"
+            );
+            for field in ["master_sync_elapsed_ms", "master_sync_eta_seconds"] {
+                assert_ne!(info_field(&mut r, "replication", field), "", "{field}");
+            }
         }
     }
     let (redis, ours) = (&names[0], &names[1]);
@@ -789,7 +707,7 @@ fn replicas_arriving_together_share_one_delayed_snapshot() {
     let master = ServerHandle::start(Flavor::Redoubt, &[("repl-diskless-sync-delay", "2")]);
     let mut m = master.client();
     fill(&mut m);
-    let target = format!("127.0.0.1 {}", master.addr().port());
+    let target = master.replicaof();
     let a = ServerHandle::start(Flavor::Redoubt, &[("replicaof", &target)]);
     let b = ServerHandle::start(Flavor::Redis, &[("replicaof", &target)]);
     wait_for("both waiting", Duration::from_secs(5), || {
@@ -799,14 +717,12 @@ fn replicas_arriving_together_share_one_delayed_snapshot() {
             == 2
     });
     for h in [&a, &b] {
+        wait_for_link_up(h);
         let mut r = h.client();
-        wait_for("link up", Duration::from_secs(10), || {
-            info_field(&mut r, "master_link_status") == "up"
-        });
         wait_in_sync(&mut m, &mut r);
         assert_eq!(dataset(&mut r), dataset(&mut m));
     }
-    let log = log_of(&master);
+    let log = master.log();
     assert_eq!(
         log.matches("Starting BGSAVE for SYNC with target: replicas sockets")
             .count(),
@@ -826,10 +742,12 @@ fn replica_over_the_soft_output_limit_for_its_seconds_is_dropped() {
         q(&mut m, &["SET", &format!("big{i}"), &big]);
     }
     wait_for("the soft-limit log line", Duration::from_secs(10), || {
-        log_of(&master).contains("over the soft limit 1000000 for more than 1 seconds")
+        master
+            .log()
+            .contains("over the soft limit 1000000 for more than 1 seconds")
     });
     assert!(started.elapsed() >= Duration::from_secs(1));
-    send_signal(&replica, "-CONT");
+    replica.signal(libc::SIGCONT);
     wait_in_sync(&mut m, &mut r);
     assert_eq!(q(&mut r, &["STRLEN", "big39"]), redis::Value::Int(1 << 20));
     replica.kill();
@@ -841,12 +759,8 @@ fn failover_between(master_flavor: Flavor, replica_flavor: Flavor) {
     let master = ServerHandle::start(master_flavor, &[]);
     let mut m = master.client();
     fill(&mut m);
-    let target = format!("127.0.0.1 {}", master.addr().port());
-    let replica = ServerHandle::start(replica_flavor, &[("replicaof", &target)]);
+    let replica = start_replica(replica_flavor, &master, &[]);
     let mut r = replica.client();
-    wait_for("link up", Duration::from_secs(10), || {
-        info_field(&mut r, "master_link_status") == "up"
-    });
     wait_in_sync(&mut m, &mut r);
     let port = replica.addr().port().to_string();
     let mut raw = master.raw();
@@ -886,17 +800,22 @@ fn failover_between(master_flavor: Flavor, replica_flavor: Flavor) {
         b"+OK\r\n"
     );
     wait_for("roles swapped", Duration::from_secs(10), || {
-        info_field(&mut r, "role") == "master"
-            && info_field(&mut m, "role") == "slave"
-            && info_field(&mut m, "master_link_status") == "up"
+        info_field(&mut r, "replication", "role") == "master"
+            && info_field(&mut m, "replication", "role") == "slave"
+            && info_field(&mut m, "replication", "master_link_status") == "up"
     });
-    assert_eq!(info_field(&mut m, "master_failover_state"), "no-failover");
-    assert_eq!(info_field(&mut m, "master_port"), port);
+    assert_eq!(
+        info_field(&mut m, "replication", "master_failover_state"),
+        "no-failover"
+    );
+    assert_eq!(info_field(&mut m, "replication", "master_port"), port);
     // The new master takes writes and the old one follows them.
     q(&mut r, &["SET", "after", "failover"]);
     wait_in_sync(&mut r, &mut m);
     assert_eq!(dataset(&mut m), dataset(&mut r));
-    assert!(log_of(&replica).contains("Failover request received for replid"));
+    assert!(replica
+        .log()
+        .contains("Failover request received for replid"));
 }
 
 #[test]
@@ -918,14 +837,14 @@ fn failover_real_redis_master_to_redoubt_replica() {
 fn failover_that_cannot_sync_times_out_and_writes_resume() {
     let master = ServerHandle::start(Flavor::Redoubt, &[]);
     let mut m = master.client();
-    let mut replica = redoubt_replica_of(&master);
+    let mut replica = start_replica(Flavor::Redoubt, &master, &[]);
     // A stopped replica never acknowledges the last write.
-    send_signal(&replica, "-STOP");
+    replica.signal(libc::SIGSTOP);
     q(&mut m, &["SET", "k", "v"]);
     let mut raw = master.raw();
     assert_eq!(raw.cmd(&[b"FAILOVER", b"TIMEOUT", b"500"]), b"+OK\r\n");
     assert_eq!(
-        info_field(&mut m, "master_failover_state"),
+        info_field(&mut m, "replication", "master_failover_state"),
         "waiting-for-sync"
     );
     assert_eq!(
@@ -936,10 +855,15 @@ fn failover_that_cannot_sync_times_out_and_writes_resume() {
     let started = std::time::Instant::now();
     assert_eq!(raw.cmd(&[b"SET", b"k", b"w"]), b"+OK\r\n");
     assert!(started.elapsed() >= Duration::from_millis(300));
-    assert_eq!(info_field(&mut m, "master_failover_state"), "no-failover");
-    assert_eq!(info_field(&mut m, "role"), "master");
-    assert!(log_of(&master).contains("Replica never caught up before timeout"));
-    send_signal(&replica, "-CONT");
+    assert_eq!(
+        info_field(&mut m, "replication", "master_failover_state"),
+        "no-failover"
+    );
+    assert_eq!(info_field(&mut m, "replication", "role"), "master");
+    assert!(master
+        .log()
+        .contains("Replica never caught up before timeout"));
+    replica.signal(libc::SIGCONT);
     replica.kill();
 }
 
@@ -950,14 +874,8 @@ fn real_redis_replica_full_sync_from_disk_based_master() {
     let master = ServerHandle::start(Flavor::Redoubt, &[("repl-diskless-sync", "no")]);
     let mut m = master.client();
     fill(&mut m);
-    let target = format!("127.0.0.1 {}", master.addr().port());
-    let replica = ServerHandle::start(Flavor::Redis, &[("replicaof", &target)]);
+    let replica = start_replica(Flavor::Redis, &master, &[]);
     let mut r = replica.client();
-    wait_for(
-        "link up on the real replica",
-        Duration::from_secs(10),
-        || info_field(&mut r, "master_link_status") == "up",
-    );
     wait_in_sync(&mut m, &mut r);
     let before = dataset(&mut m);
     assert_eq!(before.len(), 8);
@@ -969,7 +887,7 @@ fn real_redis_replica_full_sync_from_disk_based_master() {
     assert_eq!(q(&mut m, &["WAIT", "1", "5000"]), redis::Value::Int(1));
     wait_in_sync(&mut m, &mut r);
     assert_eq!(dataset(&mut r), dataset(&mut m), "live stream");
-    let log = log_of(&master);
+    let log = master.log();
     assert!(
         log.contains("Starting BGSAVE for SYNC with target: disk"),
         "{log}"
@@ -979,7 +897,7 @@ fn real_redis_replica_full_sync_from_disk_based_master() {
         "{log}"
     );
     // Redis's replica log names the length-prefixed form.
-    let rlog = log_of(&replica);
+    let rlog = replica.log();
     assert!(rlog.contains("bytes from master to disk"), "{rlog}");
 }
 
@@ -988,24 +906,31 @@ fn master_without_replicas_frees_its_backlog_after_the_ttl() {
     let master = ServerHandle::start(Flavor::Redoubt, &[("repl-backlog-ttl", "1")]);
     let mut m = master.client();
     fill(&mut m);
-    let target = format!("127.0.0.1 {}", master.addr().port());
+    let target = master.replicaof();
     let replica = ServerHandle::start(Flavor::Redis, &[("replicaof", &target)]);
     let mut r = replica.client();
     wait_in_sync(&mut m, &mut r);
-    assert_eq!(info_field(&mut m, "repl_backlog_active"), "1");
-    let id = info_field(&mut m, "master_replid");
+    assert_eq!(
+        info_field(&mut m, "replication", "repl_backlog_active"),
+        "1"
+    );
+    let id = info_field(&mut m, "replication", "master_replid");
     drop(r);
     drop(replica);
     wait_for("replica gone", Duration::from_secs(10), || {
-        info_field(&mut m, "connected_slaves") == "0"
+        info_field(&mut m, "replication", "connected_slaves") == "0"
     });
-    let offset = info_field(&mut m, "master_repl_offset");
+    let offset = info_field(&mut m, "replication", "master_repl_offset");
     wait_for("backlog freed", Duration::from_secs(10), || {
-        info_field(&mut m, "repl_backlog_active") == "0"
+        info_field(&mut m, "replication", "repl_backlog_active") == "0"
     });
-    assert_ne!(info_field(&mut m, "master_replid"), id);
-    assert_eq!(info_field(&mut m, "master_repl_offset"), offset);
-    assert!(log_of(&master)
+    assert_ne!(info_field(&mut m, "replication", "master_replid"), id);
+    assert_eq!(
+        info_field(&mut m, "replication", "master_repl_offset"),
+        offset
+    );
+    assert!(master
+        .log()
         .contains("Replication backlog freed after 1 seconds without connected replicas."));
 }
 
@@ -1014,14 +939,16 @@ fn redoubt_replica_full_sync_from_disk_based_master() {
     let master = ServerHandle::start(Flavor::Redoubt, &[("repl-diskless-sync", "no")]);
     let mut m = master.client();
     fill(&mut m);
-    let replica = redoubt_replica_of(&master);
+    let replica = start_replica(Flavor::Redoubt, &master, &[]);
     let mut r = replica.client();
     wait_in_sync(&mut m, &mut r);
     live_writes(&mut m);
     assert_eq!(q(&mut m, &["WAIT", "1", "5000"]), redis::Value::Int(1));
     wait_in_sync(&mut m, &mut r);
     assert_eq!(dataset(&mut r), dataset(&mut m));
-    assert!(log_of(&master).contains("Starting BGSAVE for SYNC with target: disk"));
+    assert!(master
+        .log()
+        .contains("Starting BGSAVE for SYNC with target: disk"));
 }
 
 /// The stream carries FLUSHALL, FLUSHDB in another database and the DELs
@@ -1040,12 +967,8 @@ fn flushes_and_evictions_reach(master_flavor: Flavor, replica_flavor: Flavor) {
     let master = ServerHandle::start(master_flavor, &directives);
     let mut m = master.client();
     fill(&mut m);
-    let target = format!("127.0.0.1 {}", master.addr().port());
-    let replica = ServerHandle::start(replica_flavor, &[("replicaof", &target)]);
+    let replica = start_replica(replica_flavor, &master, &[]);
     let mut r = replica.client();
-    wait_for("link up", Duration::from_secs(10), || {
-        info_field(&mut r, "master_link_status") == "up"
-    });
     wait_in_sync(&mut m, &mut r);
     assert_eq!(dataset(&mut r), dataset(&mut m), "full sync");
 
@@ -1105,12 +1028,10 @@ fn full_sync_with_diskless_load(mode: &str, preload: bool) {
     }
     let port = master.addr().port().to_string();
     q(&mut r, &["REPLICAOF", "127.0.0.1", &port]);
-    wait_for("link up", Duration::from_secs(10), || {
-        info_field(&mut r, "master_link_status") == "up"
-    });
+    wait_for_link_up(&replica);
     wait_in_sync(&mut m, &mut r);
     assert_eq!(dataset(&mut r), dataset(&mut m), "full sync");
-    let log = log_of(&replica);
+    let log = replica.log();
     assert!(
         log.contains("MASTER <-> REPLICA sync: Loading DB in memory"),
         "{log}"

@@ -4,7 +4,10 @@
 //! the sentinels; and the promise that a write confirmed with WAIT
 //! survives failovers.
 
-use crate::harness::{wait_for, Flavor, ServerHandle};
+use crate::harness::{
+    conn, free_port, info_field, output_text, redoubt_bin, temp_dir, try_conn, try_query, wait_for,
+    Flavor, ServerHandle,
+};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -21,30 +24,11 @@ pub struct Fleet {
     pub sentinels: Vec<ServerHandle>,
 }
 
-fn conn(port: u16) -> redis::Connection {
-    let c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
-    let con = c
-        .get_connection_with_timeout(Duration::from_secs(2))
-        .expect("connect");
-    con.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    con
-}
-
-fn try_conn(port: u16) -> Option<redis::Connection> {
-    let c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
-    let con = c
-        .get_connection_with_timeout(Duration::from_millis(500))
-        .ok()?;
-    con.set_read_timeout(Some(Duration::from_secs(2))).ok();
-    Some(con)
-}
-
-fn info_field(port: u16, section: &str, field: &str) -> Option<String> {
-    let mut c = try_conn(port)?;
-    let text: String = redis::cmd("INFO").arg(section).query(&mut c).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .map(|v| v.trim().to_string())
+/// `field` of `INFO section` on `port`; empty when it does not answer.
+fn info_at(port: u16, section: &str, field: &str) -> String {
+    try_conn(port)
+        .map(|mut c| info_field(&mut c, section, field))
+        .unwrap_or_default()
 }
 
 /// The master address a sentinel reports.
@@ -82,8 +66,8 @@ fn replicas_seen(sentinel: u16) -> usize {
         .count()
 }
 
-pub fn role(port: u16) -> Option<String> {
-    info_field(port, "replication", "role")
+pub fn role(port: u16) -> String {
+    info_at(port, "replication", "role")
 }
 
 impl Fleet {
@@ -119,9 +103,9 @@ impl Fleet {
         }
         let mport = servers[0].port;
         wait_for("replicas in sync", Duration::from_secs(20), || {
-            servers[1..].iter().all(|r| {
-                info_field(r.port, "replication", "master_link_status").as_deref() == Some("up")
-            })
+            servers[1..]
+                .iter()
+                .all(|r| info_at(r.port, "replication", "master_link_status") == "up")
         });
         let quorum = sentinels / 2 + 1;
         let conf = format!(
@@ -282,8 +266,8 @@ fn kill_master_scenario(server: Flavor, sentinel: Flavor) {
     // The old master returns and is made a replica of the new one.
     f.servers[0].restart();
     wait_for("old master converted", Duration::from_secs(30), || {
-        info_field(old, "replication", "master_port").as_deref() == Some(&new.to_string())
-            && info_field(old, "replication", "master_link_status").as_deref() == Some("up")
+        info_at(old, "replication", "master_port") == new.to_string()
+            && info_at(old, "replication", "master_link_status") == "up"
     });
     let mut c = conn(old);
     let v: String = redis::cmd("GET").arg("before").query(&mut c).expect("get");
@@ -474,7 +458,7 @@ fn without_client_id(s: &str) -> String {
 /// arguments.
 #[test]
 fn manual_failover() {
-    let dir = crate::harness::temp_dir("scripts");
+    let dir = temp_dir("scripts");
     let script = dir.join("record.sh");
     let out = dir.join("calls.txt");
     std::fs::write(
@@ -502,7 +486,7 @@ fn manual_failover() {
     let new = f.wait_new_master(old, Duration::from_secs(15));
     assert_eq!(new, f.servers[1].port);
     wait_for("old master follows", Duration::from_secs(20), || {
-        role(old).as_deref() == Some("slave")
+        role(old) == "slave"
     });
     let reconf = format!("{NAME} leader start 127.0.0.1 {old} 127.0.0.1 {new}");
     let switch = format!("+switch-master {NAME} 127.0.0.1 {old} 127.0.0.1 {new}");
@@ -540,12 +524,7 @@ fn real_clients_find_the_master() {
             .arg(&script)
             .output()
             .expect("python3");
-        assert!(
-            out.status.success(),
-            "redis-py: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "redis-py: {}", output_text(&out));
     };
     let rs = |expect: u16| {
         let urls: Vec<String> = ports
@@ -653,7 +632,7 @@ pub fn loss_run(server: Flavor, sentinel: Flavor, rounds: usize) -> LossReport {
         // is nothing to fail over to; and the previous failover must be
         // over on every sentinel.
         wait_for("a replica online", Duration::from_secs(30), || {
-            info_field(master, "replication", "slave0").is_some_and(|v| v.contains("state=online"))
+            info_at(master, "replication", "slave0").contains("state=online")
         });
         f.wait_settled(master, Duration::from_secs(30));
         std::thread::sleep(Duration::from_millis(300));
@@ -741,8 +720,8 @@ fn loss_figures_redoubt() {
 /// line number, line and reason as redis-sentinel 7.0.
 #[test]
 fn bad_sentinel_config_lines_like_redis() {
-    let dir = crate::harness::temp_dir("badsentinel");
-    let port = crate::harness::free_port();
+    let dir = temp_dir("badsentinel");
+    let port = free_port();
     let cases = [
         "sentinel monitor m 127.0.0.1 6379 0",
         "sentinel down-after-milliseconds nope 100",
@@ -776,7 +755,7 @@ fn bad_sentinel_config_lines_like_redis() {
             text.push_str(&strip(&out.stderr));
             text
         };
-        let ours = run(crate::harness::redoubt_bin(), &["sentinel"]);
+        let ours = run(redoubt_bin(), &["sentinel"]);
         let theirs = run("redis-sentinel", &[]);
         assert_eq!(ours, theirs, "config {case:?}");
     }
@@ -789,16 +768,7 @@ fn bad_sentinel_config_lines_like_redis() {
 #[test]
 fn failover_with_passwords_everywhere() {
     let q = |port: u16, pass: &str, args: &[&str]| -> Option<redis::Value> {
-        let c = redis::Client::open(format!("redis://:{pass}@127.0.0.1:{port}/")).ok()?;
-        let mut con = c
-            .get_connection_with_timeout(Duration::from_millis(500))
-            .ok()?;
-        con.set_read_timeout(Some(Duration::from_secs(2))).ok();
-        let mut cmd = redis::cmd(args[0]);
-        for a in &args[1..] {
-            cmd.arg(*a);
-        }
-        cmd.query(&mut con).ok()
+        try_query(&format!("redis://:{pass}@127.0.0.1:{port}/"), args)
     };
     let auth = [("requirepass", "srv-pw"), ("masterauth", "srv-pw")];
     let mut master = ServerHandle::start(Flavor::Redoubt, &auth);
@@ -909,7 +879,7 @@ fn restarted_sentinel_remembers_the_topology() {
 #[test]
 fn sentinel_metrics_endpoint() {
     let master = ServerHandle::start(Flavor::Redoubt, &[]);
-    let mport = crate::harness::free_port();
+    let mport = free_port();
     let conf = format!("sentinel monitor {NAME} 127.0.0.1 {} 1\n", master.port);
     let s = ServerHandle::start_sentinel(
         Flavor::Redoubt,

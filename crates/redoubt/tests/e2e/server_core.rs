@@ -84,7 +84,7 @@ fn sigterm_shuts_down_cleanly_and_removes_pidfile() {
     let status = s.terminate(Duration::from_secs(10)).expect("exit status");
     assert!(status.success(), "exit status {status}");
     assert!(!pidfile.exists(), "pidfile not removed");
-    let log = std::fs::read_to_string(s.log_path()).unwrap_or_default();
+    let log = s.log();
     assert!(
         log.contains("Received SIGTERM scheduling shutdown"),
         "log: {log}"

@@ -2,66 +2,32 @@
 //! STOPPING=1 on $NOTIFY_SOCKET as redis-server 7.0 does, and the unit
 //! files in contrib/systemd pass `systemd-analyze verify`.
 
-use crate::harness::{free_port, redoubt_bin, temp_dir, Flavor, ServerHandle};
+use crate::harness::{assert_checker_silent, redoubt_bin, temp_dir, Flavor, ServerHandle};
 use std::os::unix::net::UnixDatagram;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// `redoubt server|sentinel`, or `redis-server|redis-sentinel`.
-fn program(flavor: Flavor, role: &str) -> Command {
-    match flavor {
-        Flavor::Redoubt => {
-            let mut c = Command::new(redoubt_bin());
-            c.arg(role);
-            c
-        }
-        Flavor::Redis => Command::new(format!("redis-{role}")),
-    }
-}
+use topology::{Kind, Launch};
 
 /// Starts a server with `supervised systemd` and a notify socket, returns
 /// every message until STOPPING=1 after a SIGTERM sent once READY=1 came.
-fn notifications(flavor: Flavor, sentinel: bool, extra: &[&str]) -> Vec<String> {
+fn notifications(flavor: Flavor, sentinel: bool, extra: &[(&str, &str)]) -> Vec<String> {
     let dir = temp_dir("sdnotify");
     let sock_path = dir.join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let port = free_port().to_string();
-    let d = dir.display().to_string();
-    let mut cmd = if sentinel {
-        let conf = dir.join("sentinel.conf");
-        std::fs::write(
-            &conf,
-            format!("port {port}\nbind 127.0.0.1\ndir {d}\nsupervised systemd\nsentinel monitor mymaster 127.0.0.1 1 1\n"),
-        )
-        .unwrap();
-        let mut c = program(flavor, "sentinel");
-        c.arg(conf);
-        c
+    let launch = if sentinel {
+        let conf = "supervised systemd\nsentinel monitor mymaster 127.0.0.1 1 1\n";
+        Launch::sentinel(flavor.program(Kind::Sentinel), &dir, conf)
     } else {
-        let mut c = program(flavor, "server");
-        c.args([
-            "--port",
-            &port,
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--dir",
-            &d,
-            "--supervised",
-            "systemd",
-        ]);
-        c
+        Launch::server(flavor.program(Kind::Server), &dir)
+            .directives(&[("save", ""), ("supervised", "systemd")])
     };
-    let mut child = cmd
-        .args(extra)
-        .env("NOTIFY_SOCKET", &sock_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let launch = launch
+        .directives(extra)
+        .env("NOTIFY_SOCKET", &sock_path.display().to_string());
+    // Messages wait in the socket while the launcher waits for readiness.
+    let s = ServerHandle::launch(flavor, &launch);
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -75,28 +41,29 @@ fn notifications(flavor: Flavor, sentinel: bool, extra: &[&str]) -> Vec<String> 
             break;
         }
         if all.contains("READY=1") && !termed {
-            // SAFETY: our own child.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            s.signal(libc::SIGTERM);
             termed = true;
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
     got
+}
+
+/// READY=1 came, and STOPPING=1 after it.
+fn assert_ready_then_stopping(flavor: Flavor, got: &str) {
+    let ready = got
+        .find("READY=1")
+        .unwrap_or_else(|| panic!("{flavor:?}: no READY=1 in {got:?}"));
+    let stopping = got
+        .find("STOPPING=1")
+        .unwrap_or_else(|| panic!("{flavor:?}: no STOPPING=1 in {got:?}"));
+    assert!(ready < stopping, "{flavor:?}: {got:?}");
 }
 
 #[test]
 fn supervised_systemd_master_notifies_ready_then_stopping_like_redis() {
     for flavor in [Flavor::Redis, Flavor::Redoubt] {
         let got = notifications(flavor, false, &[]).join("");
-        let ready = got
-            .find("READY=1")
-            .unwrap_or_else(|| panic!("{flavor:?}: no READY=1 in {got:?}"));
-        let stopping = got
-            .find("STOPPING=1")
-            .unwrap_or_else(|| panic!("{flavor:?}: no STOPPING=1 in {got:?}"));
-        assert!(ready < stopping, "{flavor:?}: {got:?}");
+        assert_ready_then_stopping(flavor, &got);
         assert!(
             got.contains("is loading...\nSTATUS=Ready to accept connections\nREADY=1"),
             "{flavor:?}: {got:?}"
@@ -107,9 +74,8 @@ fn supervised_systemd_master_notifies_ready_then_stopping_like_redis() {
 #[test]
 fn supervised_systemd_replica_is_ready_only_once_in_sync() {
     let m = ServerHandle::start(Flavor::Redoubt, &[]);
-    let port = m.port.to_string();
     for flavor in [Flavor::Redis, Flavor::Redoubt] {
-        let got = notifications(flavor, false, &["--replicaof", "127.0.0.1", &port]);
+        let got = notifications(flavor, false, &[("replicaof", &m.replicaof())]);
         let waiting = got
             .iter()
             .position(|g| g.contains("Waiting for MASTER <-> REPLICA sync"));
@@ -125,13 +91,7 @@ fn supervised_systemd_replica_is_ready_only_once_in_sync() {
 fn supervised_systemd_sentinel_notifies_ready_then_stopping_like_redis_sentinel() {
     for flavor in [Flavor::Redis, Flavor::Redoubt] {
         let got = notifications(flavor, true, &[]).join("");
-        let ready = got
-            .find("READY=1")
-            .unwrap_or_else(|| panic!("{flavor:?}: no READY=1 in {got:?}"));
-        let stopping = got
-            .find("STOPPING=1")
-            .unwrap_or_else(|| panic!("{flavor:?}: no STOPPING=1 in {got:?}"));
-        assert!(ready < stopping, "{flavor:?}: {got:?}");
+        assert_ready_then_stopping(flavor, &got);
     }
 }
 
@@ -163,14 +123,6 @@ fn systemd_units_pass_systemd_analyze_verify() {
         .args(&units)
         .output()
         .unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && report.trim().is_empty(),
-        "systemd-analyze verify: {report}"
-    );
+    assert_checker_silent("systemd-analyze verify", &out, "");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -4,7 +4,7 @@
 //! 7.0.15 in both directions. Certificates are made at run time with the
 //! `openssl` command in the test's own folder.
 
-use crate::harness::{free_port, temp_dir, wait_for, Flavor, ServerHandle};
+use crate::harness::{free_port, redoubt_bin, temp_dir, wait_for, Flavor, Raw, ServerHandle};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -206,12 +206,6 @@ fn client_cert(pki: &Pki) -> Option<(&str, &str)> {
     Some((pki.client_cert.as_str(), pki.client_key.as_str()))
 }
 
-fn plain(h: &ServerHandle, args: &[&str]) -> String {
-    let mut c = h.raw();
-    let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
-    String::from_utf8_lossy(&c.cmd(&a)).into_owned()
-}
-
 #[test]
 fn redis_cli_over_tls_and_plain_tcp_at_once() {
     let pki = Pki::new("cli");
@@ -226,7 +220,7 @@ fn redis_cli_over_tls_and_plain_tcp_at_once() {
         "OK"
     );
     // The same dataset on the plain port, at the same time.
-    assert_eq!(plain(&s.h, &["GET", "k"]), "$8\r\nover tls\r\n");
+    assert_eq!(s.h.raw().cmd_str(&["GET", "k"]), "$8\r\nover tls\r\n");
     // CLIENT LIST shows the TLS listener as the local address, as Redis.
     let list = cli_tls(s.tls_port, &pki.ca, cert, &["CLIENT", "LIST"]).unwrap();
     assert!(
@@ -234,7 +228,7 @@ fn redis_cli_over_tls_and_plain_tcp_at_once() {
         "{list}"
     );
     // Larger replies cross several TLS records intact.
-    plain(&s.h, &["SET", "big", &"x".repeat(300_000)]);
+    s.h.raw().cmd_str(&["SET", "big", &"x".repeat(300_000)]);
     let got = cli_tls(s.tls_port, &pki.ca, cert, &["GET", "big"]).unwrap();
     assert_eq!(got.len(), 300_000);
 }
@@ -262,7 +256,8 @@ fn client_certificate_required_optional_and_refused_as_in_redis() {
         );
         // `optional`: no certificate is fine, a bad one still is not.
         assert_eq!(
-            plain(&s.h, &["CONFIG", "SET", "tls-auth-clients", "optional"]),
+            s.h.raw()
+                .cmd_str(&["CONFIG", "SET", "tls-auth-clients", "optional"]),
             "+OK\r\n"
         );
         assert_eq!(cli_tls(port, &pki.ca, None, &["PING"]).unwrap(), "PONG");
@@ -272,7 +267,8 @@ fn client_certificate_required_optional_and_refused_as_in_redis() {
         );
         // `no`: certificates are not asked for.
         assert_eq!(
-            plain(&s.h, &["CONFIG", "SET", "tls-auth-clients", "no"]),
+            s.h.raw()
+                .cmd_str(&["CONFIG", "SET", "tls-auth-clients", "no"]),
             "+OK\r\n"
         );
         assert_eq!(cli_tls(port, &pki.ca, None, &["PING"]).unwrap(), "PONG");
@@ -294,16 +290,19 @@ fn certificate_reload_on_config_set_and_bad_files_keep_the_old_material() {
         let port = s.tls_port;
         assert_eq!(cli_tls(port, &first.ca, None, &["PING"]).unwrap(), "PONG");
         // A missing file: an error reply, and the old material stays.
-        let bad = plain(
-            &s.h,
-            &["CONFIG", "SET", "tls-cert-file", "/nonexistent/server.crt"],
-        );
-        let bad_proto = plain(&s.h, &["CONFIG", "SET", "tls-protocols", "TLSv9"]);
-        let bad_key = plain(&s.h, &["CONFIG", "SET", "tls-key-file", &second.key]);
+        let bad =
+            s.h.raw()
+                .cmd_str(&["CONFIG", "SET", "tls-cert-file", "/nonexistent/server.crt"]);
+        let bad_proto =
+            s.h.raw()
+                .cmd_str(&["CONFIG", "SET", "tls-protocols", "TLSv9"]);
+        let bad_key =
+            s.h.raw()
+                .cmd_str(&["CONFIG", "SET", "tls-key-file", &second.key]);
         replies.push((bad.clone(), bad_proto.clone(), bad_key.clone()));
         assert_eq!(cli_tls(port, &first.ca, None, &["PING"]).unwrap(), "PONG");
         assert_eq!(
-            plain(&s.h, &["CONFIG", "GET", "tls-cert-file"]),
+            s.h.raw().cmd_str(&["CONFIG", "GET", "tls-cert-file"]),
             format!(
                 "*2\r\n$13\r\ntls-cert-file\r\n${}\r\n{}\r\n",
                 first.cert.len(),
@@ -312,17 +311,14 @@ fn certificate_reload_on_config_set_and_bad_files_keep_the_old_material() {
         );
         // New certificate and key together: new connections get them.
         assert_eq!(
-            plain(
-                &s.h,
-                &[
-                    "CONFIG",
-                    "SET",
-                    "tls-cert-file",
-                    &second.cert,
-                    "tls-key-file",
-                    &second.key
-                ]
-            ),
+            s.h.raw().cmd_str(&[
+                "CONFIG",
+                "SET",
+                "tls-cert-file",
+                &second.cert,
+                "tls-key-file",
+                &second.key
+            ]),
             "+OK\r\n"
         );
         assert_eq!(cli_tls(port, &second.ca, None, &["PING"]).unwrap(), "PONG");
@@ -357,7 +353,9 @@ fn encrypted_private_key_with_tls_key_file_pass() {
             "PONG"
         );
         // A wrong password is refused and the old key kept.
-        let r = plain(&s.h, &["CONFIG", "SET", "tls-key-file-pass", "wrong"]);
+        let r =
+            s.h.raw()
+                .cmd_str(&["CONFIG", "SET", "tls-key-file-pass", "wrong"]);
         assert!(
             r.contains("Unable to update TLS configuration"),
             "{flavor:?}: {r}"
@@ -372,7 +370,7 @@ fn encrypted_private_key_with_tls_key_file_pass() {
 #[test]
 fn tls_port_without_certificate_stops_start_up_as_redis_does() {
     let dir = temp_dir("tls-nocert");
-    let out = Command::new(crate::harness::redoubt_bin())
+    let out = Command::new(redoubt_bin())
         .args([
             "server",
             "--port",
@@ -397,7 +395,7 @@ fn tls_port_without_certificate_stops_start_up_as_redis_does() {
     );
     // A cipher rustls does not implement is named, with what is offered.
     let pki = Pki::new("badcipher");
-    let out = Command::new(crate::harness::redoubt_bin())
+    let out = Command::new(redoubt_bin())
         .args([
             "server",
             "--port",
@@ -431,14 +429,17 @@ fn tls_port_without_certificate_stops_start_up_as_redis_does() {
 
 /// Key count of db 0 on the plain port.
 fn dbsize(h: &ServerHandle) -> String {
-    plain(h, &["DBSIZE"])
+    h.raw().cmd_str(&["DBSIZE"])
 }
 
 fn replicate_over_tls(master_flavor: Flavor, replica_flavor: Flavor) {
     let pki = Pki::new("repl");
     let master = start_tls(master_flavor, &pki, &[]);
     for i in 0..100 {
-        plain(&master.h, &["SET", &format!("k{i}"), &format!("v{i}")]);
+        master
+            .h
+            .raw()
+            .cmd_str(&["SET", &format!("k{i}"), &format!("v{i}")]);
     }
     let target = format!("127.0.0.1 {}", master.tls_port);
     let replica = start_tls(
@@ -450,19 +451,23 @@ fn replicate_over_tls(master_flavor: Flavor, replica_flavor: Flavor) {
         dbsize(&replica.h) == ":100\r\n"
     });
     // The command stream follows over the same TLS link.
-    plain(&master.h, &["SET", "after", "sync"]);
-    plain(&master.h, &["INCRBY", "k-counter", "7"]);
+    master.h.raw().cmd_str(&["SET", "after", "sync"]);
+    master.h.raw().cmd_str(&["INCRBY", "k-counter", "7"]);
     wait_for("streamed writes over TLS", Duration::from_secs(10), || {
-        plain(&replica.h, &["GET", "k-counter"]) == "$1\r\n7\r\n"
+        replica.h.raw().cmd_str(&["GET", "k-counter"]) == "$1\r\n7\r\n"
     });
-    assert_eq!(plain(&replica.h, &["GET", "after"]), "$4\r\nsync\r\n");
+    assert_eq!(replica.h.raw().cmd_str(&["GET", "after"]), "$4\r\nsync\r\n");
     // The master sees a replica that announced its TLS port, as Redis's do.
-    let info = plain(&master.h, &["INFO", "replication"]);
+    let info = master.h.raw().cmd_str(&["INFO", "replication"]);
     assert!(
         info.contains(&format!("port={},state=online", replica.tls_port)),
         "{info}"
     );
-    assert!(plain(&replica.h, &["INFO", "replication"]).contains("master_link_status:up"));
+    assert!(replica
+        .h
+        .raw()
+        .cmd_str(&["INFO", "replication"])
+        .contains("master_link_status:up"));
 }
 
 #[test]
@@ -485,7 +490,7 @@ fn replica_with_a_certificate_from_another_ca_is_refused_by_the_master() {
     let pki = Pki::new("mtls");
     let other = Pki::new("mtls-other");
     let master = start_tls(Flavor::Redoubt, &pki, &[]);
-    plain(&master.h, &["SET", "k", "v"]);
+    master.h.raw().cmd_str(&["SET", "k", "v"]);
     let target = format!("127.0.0.1 {}", master.tls_port);
     // Trusts the master's CA, but presents a certificate it does not know.
     let replica = start_tls(
@@ -498,12 +503,17 @@ fn replica_with_a_certificate_from_another_ca_is_refused_by_the_master() {
         ],
     );
     wait_for("a refused link attempt", Duration::from_secs(10), || {
-        std::fs::read_to_string(master.h.log_path())
-            .unwrap_or_default()
+        master
+            .h
+            .log()
             .contains("Error accepting a client connection")
     });
     assert_eq!(dbsize(&replica.h), ":0\r\n");
-    assert!(plain(&replica.h, &["INFO", "replication"]).contains("master_link_status:down"));
+    assert!(replica
+        .h
+        .raw()
+        .cmd_str(&["INFO", "replication"])
+        .contains("master_link_status:down"));
     // `tls-client-cert-file` / `-key-file`: the outgoing link presents a
     // certificate the master knows, while the replica serves its own.
     let replica = start_tls(
@@ -529,7 +539,9 @@ fn config_set_moves_the_tls_listener_and_both_ports_at_once() {
     let pki = Pki::new("move");
     let s = start_tls(Flavor::Redoubt, &pki, &[("tls-auth-clients", "no")]);
     let new_tls = free_port();
-    let r = plain(&s.h, &["CONFIG", "SET", "tls-port", &new_tls.to_string()]);
+    let r =
+        s.h.raw()
+            .cmd_str(&["CONFIG", "SET", "tls-port", &new_tls.to_string()]);
     assert_eq!(r, "+OK\r\n");
     assert_eq!(cli_tls(new_tls, &pki.ca, None, &["PING"]).unwrap(), "PONG");
     assert!(cli_tls(s.tls_port, &pki.ca, None, &["PING"]).is_err());
@@ -546,7 +558,7 @@ fn config_set_moves_the_tls_listener_and_both_ports_at_once() {
     ]);
     assert_eq!(r, b"+OK\r\n");
     assert_eq!(cli_tls(t2, &pki.ca, None, &["PING"]).unwrap(), "PONG");
-    let mut moved = crate::harness::Raw::connect(std::net::SocketAddr::from(([127, 0, 0, 1], p2)));
+    let mut moved = Raw::connect(std::net::SocketAddr::from(([127, 0, 0, 1], p2)));
     assert_eq!(moved.cmd(&[b"PING"]), b"+PONG\r\n");
     // A TLS port that cannot be bound: Redis's error, the old one kept.
     let r = moved.cmd(&[b"CONFIG", b"SET", b"tls-port", p2.to_string().as_bytes()]);
@@ -591,7 +603,8 @@ fn tls_sessions_resume_as_in_redis_with_caching_on_and_off() {
             session_resumed(s.tls_port, &pki.ca, &pki.dir, "1_3"),
         ];
         assert_eq!(
-            plain(&s.h, &["CONFIG", "SET", "tls-session-caching", "no"]),
+            s.h.raw()
+                .cmd_str(&["CONFIG", "SET", "tls-session-caching", "no"]),
             "+OK\r\n"
         );
         r.push(session_resumed(s.tls_port, &pki.ca, &pki.dir, "1_2"));
@@ -649,7 +662,11 @@ fn sentinel_monitors_and_fails_over_over_tls() {
         &[("tls-replication", "yes"), ("replicaof", &target)],
     );
     wait_for("replica in sync over TLS", Duration::from_secs(20), || {
-        plain(&replica.h, &["INFO", "replication"]).contains("master_link_status:up")
+        replica
+            .h
+            .raw()
+            .cmd_str(&["INFO", "replication"])
+            .contains("master_link_status:up")
     });
     let conf = format!(
         "sentinel monitor mymaster 127.0.0.1 {} 1\nsentinel down-after-milliseconds mymaster 2000\n",
@@ -671,22 +688,25 @@ fn sentinel_monitors_and_fails_over_over_tls() {
         "sentinel sees master and replica over TLS",
         Duration::from_secs(20),
         || {
-            let m = plain(&sentinel, &["SENTINEL", "MASTER", "mymaster"]);
+            let m = sentinel.raw().cmd_str(&["SENTINEL", "MASTER", "mymaster"]);
             m.contains("$5\r\nflags\r\n$6\r\nmaster\r\n")
-                && plain(&sentinel, &["SENTINEL", "REPLICAS", "mymaster"])
+                && sentinel
+                    .raw()
+                    .cmd_str(&["SENTINEL", "REPLICAS", "mymaster"])
                     .contains("$18\r\nmaster-link-status\r\n$2\r\nok\r\n")
         },
     );
     assert_eq!(
-        plain(&sentinel, &["SENTINEL", "FAILOVER", "mymaster"]),
+        sentinel
+            .raw()
+            .cmd_str(&["SENTINEL", "FAILOVER", "mymaster"]),
         "+OK\r\n"
     );
     wait_for("replica promoted over TLS", Duration::from_secs(20), || {
-        plain(
-            &sentinel,
-            &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"],
-        )
-        .contains(&replica.tls_port.to_string())
-            && plain(&replica.h, &["ROLE"]).contains("master")
+        sentinel
+            .raw()
+            .cmd_str(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"])
+            .contains(&replica.tls_port.to_string())
+            && replica.h.raw().cmd_str(&["ROLE"]).contains("master")
     });
 }

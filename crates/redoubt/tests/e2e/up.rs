@@ -3,30 +3,13 @@
 //! failover shown in the status table, and Ctrl-C (SIGINT) leaves no
 //! process behind. Redoubt's own servers and sentinels (`up`'s defaults).
 
-use crate::harness::{free_port, redoubt_bin, temp_dir, wait_for};
+use crate::harness::{
+    conn, free_ports, heavy, info_field, pid_alive, redoubt_bin, temp_dir, wait_for,
+};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// Held by the tests of this crate's tooling that start whole topologies
-/// (up to six processes each): one at a time, so together they do not
-/// load a small machine enough to upset the timing of other suites'
-/// failover tests running in parallel.
-pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
-    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// `n` consecutive free ports (the topology takes port, port+1, ...).
-pub fn free_ports(n: u16) -> u16 {
-    loop {
-        let first = free_port();
-        if (1..n).all(|i| free_port() == first + i) {
-            return first;
-        }
-    }
-}
 
 /// A running `redoubt up` with its output collected line by line.
 pub struct Up {
@@ -124,25 +107,11 @@ impl Drop for Up {
     }
 }
 
-fn conn(port: u16) -> redis::Connection {
-    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
-        .unwrap()
-        .get_connection_with_timeout(Duration::from_secs(2))
-        .unwrap()
-}
-
+/// The pid of the process answering on `port`, as it reports it.
 fn pid_of(port: u16) -> i32 {
-    let info: String = redis::cmd("INFO")
-        .arg("server")
-        .query(&mut conn(port))
-        .unwrap();
-    let line = info.lines().find(|l| l.starts_with("process_id:")).unwrap();
-    line["process_id:".len()..].trim().parse().unwrap()
-}
-
-fn alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence.
-    unsafe { libc::kill(pid, 0) == 0 }
+    info_field(&mut conn(port), "server", "process_id")
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -218,7 +187,7 @@ fn up_replicates_fails_over_on_master_kill_and_stops_on_sigint() {
     let st = up.interrupt();
     assert!(st.success(), "up exited with {st}:\n{}", up.text());
     for pid in pids {
-        assert!(!alive(pid), "pid {pid} is still running after SIGINT");
+        assert!(!pid_alive(pid), "pid {pid} is still running after SIGINT");
     }
 
     // Resuming the folder: the promoted replica is still the master (the

@@ -3,8 +3,9 @@
 //! RESP3 shapes and the propagated form. Every scenario runs against real
 //! Redis 7.0 too, which proves the expectations are Redis's.
 
-use crate::harness::{blocked_clients, wait_blocked, Flavor, Raw, ServerHandle};
-use std::time::{Duration, Instant};
+use crate::harness::{
+    assert_times_out_in_0_3_s, blocked_clients, on_both, wait_blocked, Flavor, Raw, ServerHandle,
+};
 
 fn waiters_are_served_in_arrival_order(flavor: Flavor) {
     let s = ServerHandle::start(flavor, &[]);
@@ -102,14 +103,7 @@ fn fractional_timeouts_and_resp3_shapes(flavor: Flavor) {
     let s = ServerHandle::start(flavor, &[]);
     let mut admin = s.raw();
     let mut c = s.raw();
-    let t = Instant::now();
-    assert_eq!(c.cmd(&[b"BZPOPMIN", b"q", b"0.3"]), b"*-1\r\n");
-    let took = t.elapsed();
-    assert!(
-        took >= Duration::from_millis(250),
-        "returned after {took:?}"
-    );
-    assert!(took < Duration::from_secs(3), "returned after {took:?}");
+    assert_times_out_in_0_3_s(&mut c, &[b"BZPOPMIN", b"q", b"0.3"]);
     assert_eq!(c.cmd(&[b"HELLO", b"3"]).first(), Some(&b'%'));
     assert_eq!(c.cmd(&[b"BZMPOP", b"0.05", b"1", b"q", b"MIN"]), b"_\r\n");
     assert_eq!(c.cmd(&[b"BZPOPMAX", b"q", b"0.05"]), b"_\r\n");
@@ -176,18 +170,6 @@ fn served_pops_propagate_their_effect(flavor: Flavor) {
             "__keyevent@0__:del"
         ]
     );
-}
-
-/// Runs each scenario against Redoubt and against real Redis.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod on_redoubt {
-            $(#[test] fn $name() { super::$name(super::Flavor::Redoubt) })*
-        }
-        mod on_redis {
-            $(#[test] fn $name() { super::$name(super::Flavor::Redis) })*
-        }
-    };
 }
 
 on_both!(
