@@ -5,6 +5,8 @@
 //!   texts.
 //! - [`reply`]: the encoder for what the server answers, in RESP2 or RESP3
 //!   depending on the connection's `HELLO` version.
+//! - [`command`]: the encoder for commands (what clients, replicas and
+//!   the AOF send).
 //! - [`split_args`]: Redis's quoting rules for inline commands and config
 //!   lines.
 //!
@@ -13,11 +15,13 @@
 //! are skipped unchecked, which limits apply before authentication) must
 //! match Redis byte for byte.
 
+pub mod command;
 pub mod frame;
 pub mod reply;
 pub mod request;
 pub mod split_args;
 
+pub use command::{encode_command, encode_select};
 pub use frame::{parse_frame, Frame, FrameError};
 pub use reply::Reply;
 pub use request::{parse_i64, parse_request, Limits, Parsed, ProtocolError, Request};

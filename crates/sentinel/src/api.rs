@@ -54,7 +54,7 @@ fn with_state(ctx: &mut Ctx, f: impl FnOnce(&mut Ctx, &mut Sentinel)) {
 
 /// Runs `f` on the sentinel state, then performs the actions it returned.
 fn with_state_out(ctx: &mut Ctx, f: impl FnOnce(&mut Ctx, &mut Sentinel, &mut Out)) {
-    let Some(shell) = shell::current() else {
+    let Some(shell) = shell::current(ctx.srv) else {
         ctx.err("ERR Sentinel is not running");
         return;
     };

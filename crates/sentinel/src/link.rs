@@ -62,7 +62,7 @@ impl LinkHandle {
         let mut buf = Vec::with_capacity(64 * cmds.len());
         for c in cmds {
             let args: Vec<&[u8]> = c.args.iter().map(Vec::as_slice).collect();
-            encode(&mut buf, &args);
+            resp::encode_command(&mut buf, &args);
         }
         if self.tx.send(buf).is_err() {
             return false;
@@ -72,19 +72,6 @@ impl LinkHandle {
             self.tags.borrow_mut().extend(cmds.iter().map(|c| c.tag));
         }
         true
-    }
-}
-
-pub fn encode(buf: &mut Vec<u8>, args: &[&[u8]]) {
-    buf.push(b'*');
-    buf.extend_from_slice(args.len().to_string().as_bytes());
-    buf.extend_from_slice(b"\r\n");
-    for a in args {
-        buf.push(b'$');
-        buf.extend_from_slice(a.len().to_string().as_bytes());
-        buf.extend_from_slice(b"\r\n");
-        buf.extend_from_slice(a);
-        buf.extend_from_slice(b"\r\n");
     }
 }
 

@@ -12,8 +12,8 @@
 //! borrow has ended.
 //!
 //! Command handlers are plain `fn(&mut Ctx)` taken from the mode's static
-//! table, and the server has no slot for a mode's state, so they alone
-//! reach the shell through [`current`], registered once at start-up.
+//! table; they reach the shell through the server's `mode_state` slot,
+//! filled once at start-up ([`current`]).
 
 use crate::action::{Action, LinkId, LinkKind, Out};
 use crate::link::{self, LinkEvent, LinkHandle};
@@ -37,14 +37,9 @@ pub struct Shell {
     me: Weak<Shell>,
 }
 
-thread_local! {
-    /// The shell, for command handlers only (see the module comment).
-    static CURRENT: RefCell<Weak<Shell>> = const { RefCell::new(Weak::new()) };
-}
-
 /// The running sentinel's shell, for command handlers.
-pub fn current() -> Option<Rc<Shell>> {
-    CURRENT.with(|c| c.borrow().upgrade())
+pub fn current(srv: &Server) -> Option<Rc<Shell>> {
+    srv.mode_state.clone()?.downcast::<Shell>().ok()
 }
 
 pub fn now_ms() -> i64 {
@@ -76,7 +71,7 @@ impl Shell {
             children: RefCell::new(Children::default()),
             me: me.clone(),
         });
-        CURRENT.with(|c| *c.borrow_mut() = Rc::downgrade(&shell));
+        srv.borrow_mut().mode_state = Some(shell.clone());
         tokio::task::spawn_local(timer_task(shell.clone()));
         let for_metrics = shell.clone();
         server::metrics::spawn(srv, Rc::new(move || for_metrics.render_metrics()));

@@ -49,19 +49,11 @@ impl Journal {
     }
 
     fn encode_header(&mut self, n: usize) {
-        self.pending.push(b'*');
-        self.pending
-            .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-        self.pending.extend_from_slice(b"\r\n");
+        resp::command::push_command_header(&mut self.pending, n);
     }
 
     fn encode_arg(&mut self, a: &[u8]) {
-        self.pending.push(b'$');
-        self.pending
-            .extend_from_slice(itoa::Buffer::new().format(a.len()).as_bytes());
-        self.pending.extend_from_slice(b"\r\n");
-        self.pending.extend_from_slice(a);
-        self.pending.extend_from_slice(b"\r\n");
+        resp::command::push_command_arg(&mut self.pending, a);
     }
 
     /// Whether any sink would keep an effect recorded now.

@@ -114,6 +114,9 @@ pub struct Server {
     /// TLS material for `tls-port` connections and outgoing links (`None`
     /// when no `tls-*` setting asks for TLS); replaced on `CONFIG SET`.
     pub tls: Option<std::sync::Arc<crate::tls::TlsContext>>,
+    /// The state of the mode the server runs in (Sentinel's), for that
+    /// mode's command handlers; the engine never looks inside.
+    pub mode_state: Option<Rc<dyn std::any::Any>>,
     /// `client-output-buffer-limit` of the normal and pubsub classes
     /// (the replica class is enforced by `replication::master`).
     pub obuf_limits: crate::net::OutputLimits,
@@ -191,6 +194,7 @@ impl Server {
             aof: Default::default(),
             tls: None,
             obuf_limits: Default::default(),
+            mode_state: None,
             config,
         };
         let sink = s.repl.sink();

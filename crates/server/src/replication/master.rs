@@ -105,10 +105,8 @@ impl Feed {
             return;
         }
         if self.seldb != Some(db) {
-            let n = itoa::Buffer::new().format(db).to_string();
-            let mut sel = format!("*2\r\n$6\r\nSELECT\r\n${}\r\n", n.len()).into_bytes();
-            sel.extend_from_slice(n.as_bytes());
-            sel.extend_from_slice(b"\r\n");
+            let mut sel = Vec::with_capacity(24);
+            resp::encode_select(&mut sel, db);
             self.feed(&sel);
             self.seldb = Some(db);
         }

@@ -208,12 +208,7 @@ struct Conn {
 impl Conn {
     async fn send(&mut self, args: &[&[u8]]) -> LinkResult {
         let mut out = Vec::new();
-        out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
-        }
+        resp::encode_command(&mut out, args);
         // The flush pushes out what a TLS stream still buffers.
         let w = async {
             self.stream.write_all(&out).await?;

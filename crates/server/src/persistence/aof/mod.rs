@@ -90,10 +90,7 @@ impl AofFeed {
         }
         // The AOF has its own selected database, like a replica stream.
         if self.seldb != Some(db) {
-            let n = itoa::Buffer::new().format(db).to_string();
-            self.buf.extend_from_slice(
-                format!("*2\r\n$6\r\nSELECT\r\n${}\r\n{n}\r\n", n.len()).as_bytes(),
-            );
+            resp::encode_select(&mut self.buf, db);
             self.seldb = Some(db);
         }
         self.buf.extend_from_slice(command);

@@ -349,16 +349,7 @@ pub fn write_base_sync(srv: &mut Server, path: &Path, rdb: bool) -> Result<u64, 
 
 /// Appends one command in RESP form.
 fn put_cmd(out: &mut Vec<u8>, args: &[&[u8]]) {
-    out.push(b'*');
-    out.extend_from_slice(itoa::Buffer::new().format(args.len()).as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for a in args {
-        out.push(b'$');
-        out.extend_from_slice(itoa::Buffer::new().format(a.len()).as_bytes());
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
+    resp::encode_command(out, args);
 }
 
 /// Converts an RDB snapshot into an AOF base of commands (SELECT, SET,
