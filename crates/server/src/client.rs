@@ -50,10 +50,6 @@ pub struct Client {
     pub out: Reply,
     /// Close once the pending reply is written.
     pub close_after_reply: bool,
-    /// Argument positions of the current command that hold secrets
-    /// (`CONFIG SET requirepass ...`): shown as `(redacted)` in the slow
-    /// log, as Redis does. Cleared after each command.
-
     /// Set by `CLIENT KILL` from another client: close now.
     pub killed: bool,
     pub no_evict: bool,

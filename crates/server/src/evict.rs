@@ -303,10 +303,28 @@ pub fn configure(srv: &mut Server) {
     }
 }
 
-/// Memory left out of eviction decisions: replica output buffers and the
-/// AOF buffer (none yet).
-fn not_counted(_srv: &Server) -> u64 {
-    0
+/// Memory left out of eviction decisions, as Redis leaves it out: what
+/// replicas still have to be sent (their output buffers) and the AOF
+/// buffer not yet handed to the writer. Counting it would make a master
+/// with a slow replica evict keys to pay for replication, and the
+/// deletions would grow the same buffers (a feedback loop). Redis counts
+/// the shared replication buffer beyond the backlog; here each replica
+/// holds its own queue next to the backlog, so that queue is the extra.
+pub fn not_counted(srv: &Server) -> u64 {
+    let replicas: usize = srv
+        .repl
+        .feed
+        .borrow()
+        .replicas
+        .iter()
+        .map(|r| r.pending.capacity() + r.bulk.capacity())
+        .sum();
+    let aof = if srv.aof.enabled {
+        srv.aof.feed.borrow().buf.capacity()
+    } else {
+        0
+    };
+    (replicas + aof) as u64
 }
 
 /// Used memory as the eviction decision sees it.

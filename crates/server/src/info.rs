@@ -10,9 +10,8 @@
 //! Intentionally absent fields: none — every field Redis 7.0.15 prints is
 //! here, in its place. Values that are ours: `redis_build_id:0`,
 //! `gcc_version:0.0.0` (not built by gcc), `mem_allocator:libc` with
-//! `used_memory` counted by our allocator wrapper (`alloc.rs`), and the
-//! replication section's idle-master values until replication fills it in
-//! (through `Server::info_extra` or by replacing `replication()`).
+//! `used_memory` counted by our allocator wrapper (`alloc.rs`). The
+//! replication section comes from `replication::master::info`.
 
 use crate::alloc;
 use crate::client::Kind;
@@ -136,10 +135,6 @@ pub fn render(srv: &mut Server, wanted: &[&str]) -> String {
             }
             _ => continue,
         };
-        // Later subsystems contribute their own lines to a section.
-        if let Some(extra) = srv.info_extra.get(sec) {
-            body.push_str(extra);
-        }
         if *sec == "server" {
             let _ = write!(body, "redoubt_version:{}\r\n", crate::REDOUBT_VERSION);
         }

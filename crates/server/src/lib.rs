@@ -1,5 +1,9 @@
-//! The Redoubt server: configuration, networking, the command table and
-//! families, the journal, and start-up/shutdown.
+//! The Redoubt engine: configuration, networking, command dispatch (the
+//! one place where generic checks run), the client registry, the journal
+//! and its consumers (replication, AOF), persistence, ACL, Pub/Sub,
+//! tracking, blocking, eviction and start-up/shutdown. The command
+//! families live in their own crate above this one and are handed to
+//! [`run`] at start-up; nothing here names them.
 //!
 //! DESIGN.md describes how the pieces fit; each module's header says what
 //! it owns.

@@ -17,7 +17,7 @@ use keyspace::{Db, ExpireCycle};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -45,8 +45,6 @@ pub struct Server {
     pub rng: SmallRng,
     pub slowlog: VecDeque<SlowlogEntry>,
     pub slowlog_next_id: u64,
-    /// Cached `requirepass` (None when empty).
-    pub requirepass: Option<Vec<u8>>,
     /// Enabled keyspace notification classes (`notify-keyspace-events`,
     /// bits of `notify::class`).
     pub notify_keyspace_events: u32,
@@ -69,8 +67,6 @@ pub struct Server {
     pub shutdown_requested: bool,
     /// Woken by `SHUTDOWN` to stop the server.
     pub shutdown_notify: Rc<tokio::sync::Notify>,
-    /// Extra text per INFO section contributed by later subsystems.
-    pub info_extra: HashMap<&'static str, String>,
     /// Replication id reported by `INFO replication` (random per start).
     pub master_replid: String,
     /// Allocated bytes right after start-up, and the highest seen since.
@@ -155,7 +151,6 @@ impl Server {
             rng,
             slowlog: VecDeque::new(),
             slowlog_next_id: 0,
-            requirepass: None,
             hz: 10,
             proto_max_bulk_len: 512 << 20,
             client_query_buffer_limit: 1 << 30,
@@ -170,7 +165,6 @@ impl Server {
             notify_keyspace_events: 0,
             encoding_limits: keyspace::EncodingLimits::default(),
             shutdown_notify: Rc::new(tokio::sync::Notify::new()),
-            info_extra: HashMap::new(),
             master_replid,
             mem_startup: 0,
             mem_peak: 0,
@@ -211,12 +205,6 @@ impl Server {
     /// and after every `CONFIG SET`.
     pub fn apply_config(&mut self) {
         let c = &self.config;
-        let pass = c.get_str(Directive::Requirepass);
-        self.requirepass = if pass.is_empty() {
-            None
-        } else {
-            Some(pass.into_bytes())
-        };
         self.hz = c.get_int(Directive::Hz).clamp(1, 500) as u32;
         self.proto_max_bulk_len = c.get_int(Directive::ProtoMaxBulkLen);
         self.client_query_buffer_limit = c.get_int(Directive::ClientQueryBufferLimit) as usize;

@@ -165,3 +165,22 @@ fn a_round_out_of_time_hands_over_to_the_background_task() {
 fn val() -> Value {
     Value::Str(StrValue::from_bytes(b"v"))
 }
+
+/// The AOF buffer and replicas' queues are left out of the count, as in
+/// Redis: a master does not evict keys to pay for replicating them.
+#[test]
+fn replication_and_aof_buffers_are_not_counted_for_eviction() {
+    let k = Kit::new();
+    let base = not_counted(&k.srv);
+    {
+        let mut feed = k.srv.aof.feed.borrow_mut();
+        feed.buf.reserve(1 << 20);
+    }
+    // Off: an AOF buffer is not there to leave out.
+    assert_eq!(not_counted(&k.srv), base);
+    let mut k = k;
+    k.srv.aof.enabled = true;
+    assert!(not_counted(&k.srv) >= base + (1 << 20));
+    let used = used_for_eviction(&k.srv);
+    assert!(used < server::alloc::allocated() as u64);
+}
