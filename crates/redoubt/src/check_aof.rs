@@ -198,10 +198,7 @@ fn check_file(path: &Path, name: &str) -> Result<Checked, String> {
     let open = || std::fs::File::open(path).map_err(|e| format!("Cannot open file {name}: {e}"));
     let mut offset = 0;
     if has_rdb_preamble(path).map_err(|e| format!("Cannot open file {name}: {e}"))? {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let now_ms = server::util::time::unix_ms();
         let stdout = std::io::stdout();
         let input = std::io::BufReader::with_capacity(1 << 16, open()?);
         let ok = rdb::check::check(input, name, now_ms, &mut stdout.lock())

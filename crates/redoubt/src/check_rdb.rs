@@ -16,10 +16,7 @@ pub fn main(args: &[String]) -> i32 {
             return 1;
         }
     };
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now_ms = server::util::time::unix_ms();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let input = std::io::BufReader::with_capacity(1 << 16, file);

@@ -276,10 +276,7 @@ fn shell_quote(s: &str) -> String {
 
 /// Wall-clock time of day, UTC, `HH:MM:SS`.
 fn clock() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = (server::util::time::unix_ms() / 1000) as u64;
     format!(
         "{:02}:{:02}:{:02}",
         secs / 3600 % 24,
