@@ -176,6 +176,8 @@ fn debug_protocol(ctx: &mut Ctx) {
     match name.as_slice() {
         b"string" => out.bulk(b"Hello World"),
         b"integer" => out.int(12345),
+        // Redis's fixed sample value (not meant as pi).
+        #[allow(clippy::approx_constant)]
         b"double" => crate::util::double::reply(out, 3.141),
         b"bignum" => out.big_number(b"1234567999999999999999999999999999999"),
         b"null" => out.null(),
