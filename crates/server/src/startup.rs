@@ -2,8 +2,7 @@
 //! orderly exit on SIGTERM/SIGINT, with Redis's log lines.
 
 use crate::cmd::HandlerTable;
-use crate::config::Config;
-use crate::config::Directive;
+use crate::config::{Config, Directive};
 use crate::listeners::Listeners;
 use crate::server::Server;
 use crate::{log, log_notice, log_warning};
@@ -61,8 +60,8 @@ fn check_somaxconn(backlog: i64) {
 /// ` PID: <pid>` in the server's output to know it started. The art is
 /// ours (a redoubt, a small fort); the fields are the ones Redis shows.
 fn show_logo(config: &Config, mode: &str, port: u16) {
-    let wanted = config.get_bool("always-show-logo")
-        || (!config.get_bool("syslog-enabled") && log::to_terminal());
+    let wanted = config.get_bool(Directive::AlwaysShowLogo)
+        || (!config.get_bool(Directive::SyslogEnabled) && log::to_terminal());
     if !wanted {
         log_notice!("Running mode={mode}, port={port}.");
         return;
