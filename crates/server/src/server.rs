@@ -423,7 +423,14 @@ impl Server {
     /// time budget for this `hz`. Each deletion is propagated on its own,
     /// as Redis does for expiry outside of a command.
     pub fn active_expire_cycle(&mut self) {
-        if !self.active_expire_enabled || self.is_replica() {
+        if !self.active_expire_enabled {
+            return;
+        }
+        if self.is_replica() {
+            // The master's DELs expire its keys here; only keys this
+            // replica's own clients wrote with a TTL expire on their own.
+            self.refresh_time();
+            crate::replication::replica::expire_own_keys(self);
             return;
         }
         self.refresh_time();
