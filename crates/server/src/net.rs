@@ -527,6 +527,10 @@ pub fn process_buffer(
 ) -> Flow {
     let mut pos = 0;
     let mut flow = Flow::Continue;
+    // While its commands run, the client's query buffer still holds them
+    // (CLIENT LIST's `qbuf` counts the running command, as Redis's does).
+    client.qbuf = rbuf.len();
+    client.qbuf_free = rbuf.capacity() - rbuf.len();
     while pos < rbuf.len() {
         let limits = Limits {
             max_bulk_len: if client.is_master() {
