@@ -37,6 +37,8 @@ pub mod pubsub;
 pub mod set_algebra;
 pub mod sets;
 pub mod sort;
+pub mod stream_info;
+pub mod streams;
 pub mod string_edits;
 pub mod strings;
 pub mod summaries;
@@ -88,6 +90,8 @@ pub const FAMILIES: &[HandlerTable] = &[
     hyperloglog::COMMANDS,
     dump::COMMANDS,
     module::COMMANDS,
+    streams::COMMANDS,
+    stream_info::COMMANDS,
 ];
 
 #[cfg(test)]

@@ -18,5 +18,6 @@ pub mod convert;
 pub mod load;
 pub mod save;
 pub mod snapshot;
+pub mod stream_rdb;
 
 pub use save::PersistState;
