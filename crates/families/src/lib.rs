@@ -37,7 +37,9 @@ pub mod pubsub;
 pub mod set_algebra;
 pub mod sets;
 pub mod sort;
+pub mod stream_groups;
 pub mod stream_info;
+pub mod stream_read;
 pub mod streams;
 pub mod string_edits;
 pub mod strings;
@@ -92,6 +94,8 @@ pub const FAMILIES: &[HandlerTable] = &[
     module::COMMANDS,
     streams::COMMANDS,
     stream_info::COMMANDS,
+    stream_groups::COMMANDS,
+    stream_read::COMMANDS,
 ];
 
 #[cfg(test)]

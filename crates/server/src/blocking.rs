@@ -19,12 +19,19 @@
 //!   then woken to write the reply.
 //! - A timeout, `CLIENT UNBLOCK` or the client going away ends the wait
 //!   ([`time_out`], [`unblock_with`], [`unblock`]).
+//! - Stream readers (XREAD, XREADGROUP) are served differently, as in
+//!   Redis: every waiter on a signalled stream whose data is now beyond
+//!   what it waits for is served, in arrival order, with the one-key form
+//!   of its read; the others keep their place. A reader through a group
+//!   gets an error when the key stops being a stream or the group goes
+//!   ([`serve_stream_waiters`]).
 
 use crate::client::Client;
 use crate::cmd::{self, Ctx};
 use crate::errors;
 use crate::server::Server;
 use command_meta::Argv;
+use keyspace::stream::StreamId;
 use keyspace::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Range;
@@ -37,6 +44,8 @@ use std::ops::Range;
 pub enum WaitFor {
     List,
     ZSet,
+    /// New stream entries (XREAD, XREADGROUP); see [`StreamWait`].
+    Stream,
     /// Replica acknowledgements (`WAIT`): no key, served by replication.
     Replicas,
 }
@@ -50,6 +59,21 @@ pub struct Blocked {
     /// Unix ms after which the wait ends with a null reply; 0 = never.
     pub deadline_ms: i64,
     pub argv: Vec<Vec<u8>>,
+    /// What a stream reader waits for.
+    pub stream: Option<Box<StreamWait>>,
+}
+
+/// What a blocked XREAD/XREADGROUP waits for on its keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamWait {
+    /// Per key, in the order of [`Blocked::keys`]: entries must be above
+    /// this ID (a reader through a group always reads past the group's
+    /// last delivered ID instead).
+    pub after: Vec<StreamId>,
+    /// XREADGROUP's group and consumer, and whether NOACK was given.
+    pub group: Option<(Vec<u8>, Vec<u8>, bool)>,
+    /// Entries served at most.
+    pub count: u64,
 }
 
 /// The server's side of blocking: who waits on which key, and which keys
@@ -153,6 +177,31 @@ pub fn block(ctx: &mut Ctx, on: WaitFor, keys: Range<usize>, deadline_ms: i64) {
         keys: names,
         deadline_ms,
         argv: ctx.argv.iter().map(|a| a.to_vec()).collect(),
+        stream: None,
+    });
+}
+
+/// Blocks the calling stream reader on `keys` (distinct, in order) until
+/// `deadline_ms` (0 = forever).
+pub fn block_stream(ctx: &mut Ctx, keys: Vec<Vec<u8>>, deadline_ms: i64, wait: StreamWait) {
+    let db = ctx.client.db;
+    let id = ctx.client.id;
+    for k in &keys {
+        ctx.srv
+            .blocking
+            .waiting
+            .entry((db, k.clone()))
+            .or_default()
+            .push_back(id);
+    }
+    ctx.srv.blocking.blocked_clients += 1;
+    ctx.client.blocked = Some(Blocked {
+        on: WaitFor::Stream,
+        db,
+        keys,
+        deadline_ms,
+        argv: ctx.argv.iter().map(|a| a.to_vec()).collect(),
+        stream: Some(Box::new(wait)),
     });
 }
 
@@ -301,6 +350,7 @@ fn first_waiter(srv: &mut Server, slot: &(usize, Vec<u8>), kind: WaitFor) -> Opt
 pub fn serve_ready(srv: &mut Server) {
     while let Some(slot) = srv.blocking.ready.pop_front() {
         srv.blocking.ready_set.remove(&slot);
+        serve_stream_waiters(srv, slot.0, &slot.1);
         let (db, key) = slot;
         while let Some(kind) = ready_kind(srv, db, &key) {
             let Some(id) = first_waiter(srv, &(db, key.clone()), kind) else {
@@ -335,6 +385,129 @@ pub fn serve_ready(srv: &mut Server) {
                 // Blocked again (another of its keys had the wrong type
                 // to serve it): leave this key for the next command.
                 break;
+            }
+        }
+    }
+}
+
+/// What a stream reader blocked on `key` can get now.
+enum StreamTurn {
+    /// Nothing yet: it keeps waiting, in its place.
+    Wait,
+    /// Served by running this read.
+    Serve(Vec<Vec<u8>>),
+    /// Its wait ends with this error.
+    Fail(&'static str),
+}
+
+/// Decides what the stream reader `b` gets from `key` of `db`, as Redis's
+/// `serveClientsBlockedOnStreamKey` (and, for a key that is gone or no
+/// longer a stream, `unblockDeletedStreamReadgroupClients`) decide.
+fn stream_turn(srv: &Server, db: usize, key: &[u8], b: &Blocked) -> StreamTurn {
+    let Some(w) = &b.stream else {
+        return StreamTurn::Wait;
+    };
+    let stream = srv.dbs[db]
+        .get(key)
+        .filter(|e| !e.is_expired(srv.now_ms))
+        .and_then(|e| match &e.value {
+            Value::Stream(s) => Some(s),
+            _ => None,
+        });
+    let Some(s) = stream else {
+        return match w.group {
+            Some(_) => StreamTurn::Fail(errors::XREADGROUP_KEY_GONE),
+            None => StreamTurn::Wait,
+        };
+    };
+    let after = match &w.group {
+        Some((g, _, _)) => match s.group(g) {
+            Some(g) => g.last_id,
+            None => return StreamTurn::Fail(errors::XREADGROUP_GROUP_GONE),
+        },
+        None => {
+            let i = b.keys.iter().position(|k| k == key);
+            match i.and_then(|i| w.after.get(i)) {
+                Some(id) => *id,
+                None => return StreamTurn::Wait,
+            }
+        }
+    };
+    // Redis compares with the last ID ever added; the read that serves
+    // checks again for a live entry beyond `after`.
+    if s.log().last_id() <= after || s.log().last_valid_id().is_none_or(|top| top <= after) {
+        return StreamTurn::Wait;
+    }
+    let count = w.count.to_string().into_bytes();
+    let name = b.argv.first().cloned().unwrap_or_default();
+    let argv = match &w.group {
+        Some((g, c, noack)) => {
+            let mut a = vec![name, b"GROUP".to_vec(), g.clone(), c.clone(), b"COUNT".to_vec(), count];
+            if *noack {
+                a.push(b"NOACK".to_vec());
+            }
+            a.extend([b"STREAMS".to_vec(), key.to_vec(), b">".to_vec()]);
+            a
+        }
+        None => vec![
+            name,
+            b"COUNT".to_vec(),
+            count,
+            b"STREAMS".to_vec(),
+            key.to_vec(),
+            after.to_vec(),
+        ],
+    };
+    StreamTurn::Serve(argv)
+}
+
+/// Serves (or fails) the stream readers blocked on `key` of `db`, in
+/// arrival order.
+pub fn serve_stream_waiters(srv: &mut Server, db: usize, key: &[u8]) {
+    let slot = (db, key.to_vec());
+    let Some(queue) = srv.blocking.waiting.get(&slot) else {
+        return;
+    };
+    let ids: Vec<u64> = queue.iter().copied().collect();
+    for id in ids {
+        let Some(rc) = srv.clients.get(&id).cloned() else {
+            continue;
+        };
+        let Ok(mut c) = rc.try_borrow_mut() else {
+            continue;
+        };
+        let turn = match &c.blocked {
+            Some(b) if b.on == WaitFor::Stream && b.db == db => stream_turn(srv, db, key, b),
+            _ => continue,
+        };
+        match turn {
+            StreamTurn::Wait => {}
+            StreamTurn::Fail(msg) => {
+                if let Some(b) = unblock(srv, &mut c) {
+                    count_call(srv, &b, true);
+                }
+                srv.stats.count_error(msg);
+                c.out.error(msg);
+                c.wake.notify_one();
+            }
+            StreamTurn::Serve(argv) => {
+                if unblock(srv, &mut c).is_none() {
+                    continue;
+                }
+                c.db = db;
+                let mut buf = Vec::new();
+                let mut ranges = Vec::with_capacity(argv.len());
+                for a in &argv {
+                    let s = buf.len();
+                    buf.extend_from_slice(a);
+                    ranges.push((s, buf.len()));
+                }
+                // As for lists: the read runs through the normal path
+                // (its deliveries are propagated), unseen by MONITOR.
+                let monitors = std::mem::take(&mut srv.monitors);
+                cmd::execute(srv, &mut c, Argv::new(&buf, &ranges));
+                srv.monitors = monitors;
+                c.wake.notify_one();
             }
         }
     }
