@@ -40,6 +40,8 @@ pub mod sort;
 pub mod stream_groups;
 pub mod stream_info;
 pub mod stream_read;
+#[cfg(test)]
+mod stream_tests;
 pub mod streams;
 pub mod string_edits;
 pub mod strings;

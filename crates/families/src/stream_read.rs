@@ -18,10 +18,10 @@
 
 use crate::stream_groups::{consumer_for, setid_effect, xclaim_effect, Effects};
 use crate::streams::{is, is_exactly, reply_entry, reply_id, with_stream};
+use command_meta::Argv;
 use keyspace::stream::{parse_id, IdSyntax, StreamId};
 use keyspace::Stream;
 use resp::Reply;
-use command_meta::Argv;
 use server::blocking::{self, StreamWait};
 use server::cmd::{Ctx, Handler};
 use server::errors::{self, WrongType};
@@ -279,7 +279,13 @@ fn serve_key(
         // delivered again, or `[id, nil]` when the stream lost it.
         let owned: Vec<StreamId> = g
             .consumer(consumer)
-            .map(|c| c.pending().range(start..).copied().take(limit as usize).collect())
+            .map(|c| {
+                c.pending()
+                    .range(start..)
+                    .copied()
+                    .take(limit as usize)
+                    .collect()
+            })
             .unwrap_or_default();
         for id in owned {
             match log.range(id, id, false).next() {
@@ -343,9 +349,7 @@ fn block(ctx: &mut Ctx, a: &ReadArgs, from: &[From], ms: i64) {
     }
     let wait = StreamWait {
         after,
-        group: a
-            .group
-            .map(|(g, c)| (g.to_vec(), c.to_vec(), a.noack)),
+        group: a.group.map(|(g, c)| (g.to_vec(), c.to_vec(), a.noack)),
         count: if a.count == 0 {
             BLOCKED_DEFAULT_COUNT
         } else {

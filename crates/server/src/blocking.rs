@@ -442,7 +442,14 @@ fn stream_turn(srv: &Server, db: usize, key: &[u8], b: &Blocked) -> StreamTurn {
     let name = b.argv.first().cloned().unwrap_or_default();
     let argv = match &w.group {
         Some((g, c, noack)) => {
-            let mut a = vec![name, b"GROUP".to_vec(), g.clone(), c.clone(), b"COUNT".to_vec(), count];
+            let mut a = vec![
+                name,
+                b"GROUP".to_vec(),
+                g.clone(),
+                c.clone(),
+                b"COUNT".to_vec(),
+                count,
+            ];
             if *noack {
                 a.push(b"NOACK".to_vec());
             }
