@@ -27,6 +27,7 @@ mod replication;
 mod sentinel;
 mod server_core;
 mod service;
+mod streams;
 mod tls;
 mod transactions;
 mod up;
