@@ -61,8 +61,9 @@ fn flushdb(ctx: &mut Ctx) {
     server::blocking::signal_db_ready(ctx.srv, db);
     ctx.db().clear();
     ctx.srv.tracking_invalidate_all();
+    ctx.dirty(n);
     // Propagated even when empty, as Redis forces it.
-    ctx.dirty(n.max(1));
+    ctx.force_propagation();
     ctx.out().ok();
 }
 
@@ -80,7 +81,15 @@ fn flushall(ctx: &mut Ctx) {
         db.clear();
     }
     ctx.srv.tracking_invalidate_all();
-    ctx.dirty(n.max(1));
+    ctx.dirty(n);
+    // As Redis: a save under way is abandoned, and with save points the
+    // empty dataset is saved at once (which resets the change counter);
+    // the command reaches replicas and the AOF even when nothing changed.
+    server::persistence::save::abort_bgsave(ctx.srv);
+    if !server::persistence::save::save_points(ctx.srv).is_empty() {
+        let _ = server::persistence::save::save_sync(ctx.srv);
+    }
+    ctx.force_propagation();
     ctx.out().ok();
 }
 

@@ -310,12 +310,13 @@ pub fn remaining_ms(c: &Client, now_ms: i64) -> Option<u64> {
 }
 
 /// Which waiters `key` of `db` can serve: a non-empty list or sorted set
-/// that is live.
-fn ready_kind(srv: &Server, db: usize, key: &[u8]) -> Option<WaitFor> {
-    let e = srv.dbs[db].get(key)?;
-    if e.is_expired(srv.now_ms) {
-        return None;
-    }
+/// that is live. A key found expired here is deleted (and the deletion
+/// propagated) as Redis's look-up does while serving blocked clients;
+/// its waiters stay blocked.
+fn ready_kind(srv: &mut Server, db: usize, key: &[u8]) -> Option<WaitFor> {
+    let i = srv.find_live(db, key, false);
+    srv.journal.end_command(false);
+    let e = srv.dbs[db].at(i?)?;
     match &e.value {
         Value::List(l) if !l.is_empty() => Some(WaitFor::List),
         Value::ZSet(z) if !z.is_empty() => Some(WaitFor::ZSet),
@@ -348,6 +349,12 @@ fn first_waiter(srv: &mut Server, slot: &(usize, Vec<u8>), kind: WaitFor) -> Opt
 /// per key, until the ready list is empty (serving may fill other keys).
 /// Called after each top-level command, never from inside a handler.
 pub fn serve_ready(srv: &mut Server) {
+    if srv.blocking.ready.is_empty() {
+        return;
+    }
+    // Serving runs outside any command: expiry is judged on the clock now
+    // (after an EXEC, whose clock stood still, time has moved on).
+    srv.refresh_time();
     while let Some(slot) = srv.blocking.ready.pop_front() {
         srv.blocking.ready_set.remove(&slot);
         serve_stream_waiters(srv, slot.0, &slot.1);

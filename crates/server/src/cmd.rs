@@ -291,6 +291,15 @@ impl<'a> Ctx<'a> {
         self.srv.pubsub.flush_into(&mut self.client.out);
     }
 
+    /// Propagates the request as received even when it changed nothing
+    /// (Redis's `forceCommandPropagation`: FLUSHALL on an empty dataset).
+    pub fn force_propagation(&mut self) {
+        let argv = self.argv;
+        self.custom_propagation = true;
+        let db = self.client.db;
+        self.srv.journal.propagate_argv(db, argv);
+    }
+
     /// Marks the command as propagating nothing even though it counted
     /// changes.
     pub fn suppress_propagation(&mut self) {

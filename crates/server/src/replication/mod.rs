@@ -47,8 +47,11 @@ pub struct ReplState {
     pub handshakes: HashMap<u64, Handshake>,
     /// Clients blocked in `WAIT`.
     pub waiters: Vec<master::Waiter>,
-    /// Unix ms of the last PING fed to the replicas.
-    pub last_ping_ms: i64,
+    /// Seconds of replication cron run so far, and the Unix second of the
+    /// last one: PINGs go out when the count is a multiple of
+    /// `repl-ping-replica-period`, as Redis's `replication_cron_loops`.
+    pub cron_loops: u64,
+    pub cron_second: i64,
     /// The master we follow (None: we are a master).
     pub master: Option<replica::MasterLink>,
     /// On a replica: the database the master's stream has selected (from
@@ -77,7 +80,8 @@ impl Default for ReplState {
             second_repl_offset: -1,
             handshakes: HashMap::new(),
             waiters: Vec::new(),
-            last_ping_ms: 0,
+            cron_loops: 0,
+            cron_second: 0,
             master: None,
             stream_db: 0,
             min_replicas_to_write: 0,
