@@ -483,6 +483,19 @@ pub fn serve_stream_waiters(srv: &mut Server, db: usize, key: &[u8]) {
         return;
     };
     let ids: Vec<u64> = queue.iter().copied().collect();
+    let readers = ids.iter().any(|id| {
+        srv.clients.get(id).is_some_and(|rc| {
+            rc.try_borrow()
+                .is_ok_and(|c| c.blocked.as_ref().is_some_and(|b| b.on == WaitFor::Stream))
+        })
+    });
+    if !readers {
+        return;
+    }
+    // As for the other waiters: a key found expired goes first (and its
+    // deletion is propagated), so group readers see it gone.
+    srv.find_live(db, key, false);
+    srv.journal.end_command(false);
     for id in ids {
         let Some(rc) = srv.clients.get(&id).cloned() else {
             continue;

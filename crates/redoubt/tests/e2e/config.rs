@@ -7,7 +7,7 @@ use crate::harness::{
 };
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use topology::{Kind, Launch};
 

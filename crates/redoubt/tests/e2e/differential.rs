@@ -36,14 +36,21 @@ enum Mode {
 /// the frames so that bulk contents are left alone.
 fn shape_bytes(reply: &[u8]) -> Vec<u8> {
     fn walk(b: &[u8], at: &mut usize, out: &mut Vec<u8>) {
-        let Some(end) = b[*at..].windows(2).position(|w| w == b"\r\n").map(|p| *at + p) else {
+        let Some(end) = b[*at..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map(|p| *at + p)
+        else {
             out.extend_from_slice(&b[*at..]);
             *at = b.len();
             return;
         };
         let line = &b[*at..end];
         *at = end + 2;
-        let n: i64 = std::str::from_utf8(&line[1..]).ok().and_then(|t| t.parse().ok()).unwrap_or(-1);
+        let n: i64 = std::str::from_utf8(&line[1..])
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(-1);
         match line.first() {
             Some(b':') => out.extend_from_slice(b":#\r\n"),
             Some(b'$') | Some(b'=') if n >= 0 => {
