@@ -40,12 +40,29 @@ pub const COMMANDS: &[(&str, Handler)] = &[
 /// propagate, keyspace events, dataset changes.
 #[derive(Default)]
 pub(crate) struct Effects {
+    /// Whether propagated commands are recorded at all (no replica, no
+    /// AOF: the XCLAIMs are not even spelt out).
+    pub record: bool,
     pub propagate: Vec<Vec<Vec<u8>>>,
     pub events: Vec<&'static str>,
     pub dirty: u64,
 }
 
 impl Effects {
+    pub fn new(ctx: &Ctx) -> Effects {
+        Effects {
+            record: ctx.srv.journal.wanted(),
+            ..Effects::default()
+        }
+    }
+
+    /// Queues a command to propagate, built only when it will be kept.
+    pub fn push(&mut self, args: impl FnOnce() -> Vec<Vec<u8>>) {
+        if self.record {
+            self.propagate.push(args());
+        }
+    }
+
     /// Hands the effects to the engine, in the order they happened.
     pub fn apply(self, ctx: &mut Ctx, key: &[u8]) {
         for ev in self.events {
@@ -503,7 +520,7 @@ fn xclaim(ctx: &mut Ctx) {
         o.delivery_time
     };
     let consumer_name = ctx.argv.get(3);
-    let mut fx = Effects::default();
+    let mut fx = Effects::new(ctx);
     let _ = with_stream(ctx, key, false, |s, out| {
         let Some(s) = s else { return };
         let (log, groups) = s.parts_mut();
@@ -522,7 +539,7 @@ fn xclaim(ctx: &mut Ctx) {
             if !log.contains(id) {
                 // Gone from the stream: dropped from the PEL too.
                 if let Some(nack) = g.nack(id).copied() {
-                    fx.propagate.push(xclaim_effect(key, group, g, arg, &nack));
+                    fx.push(|| xclaim_effect(key, group, g, arg, &nack));
                     propagate_last_id = false;
                     fx.dirty += 1;
                     g.ack(id);
@@ -562,12 +579,12 @@ fn xclaim(ctx: &mut Ctx) {
                 reply_entry(out, &e);
             }
             n += 1;
-            fx.propagate.push(xclaim_effect(key, group, g, arg, &nack));
+            fx.push(|| xclaim_effect(key, group, g, arg, &nack));
             propagate_last_id = false;
             fx.dirty += 1;
         }
         if propagate_last_id {
-            fx.propagate.push(setid_effect(key, group, g));
+            fx.push(|| setid_effect(key, group, g));
             fx.dirty += 1;
         }
         out.insert_array_len(mark, n);
@@ -623,7 +640,7 @@ fn xautoclaim(ctx: &mut Ctx) {
     }
     let now = ctx.now_ms();
     let consumer_name = ctx.argv.get(3);
-    let mut fx = Effects::default();
+    let mut fx = Effects::new(ctx);
     let _ = with_stream(ctx, key, false, |s, out| {
         let Some(s) = s else { return };
         let (log, groups) = s.parts_mut();
@@ -648,8 +665,7 @@ fn xautoclaim(ctx: &mut Ctx) {
             };
             next = id.next();
             if !log.contains(id) {
-                fx.propagate
-                    .push(xclaim_effect(key, group, g, &id.to_vec(), &nack));
+                fx.push(|| xclaim_effect(key, group, g, &id.to_vec(), &nack));
                 fx.dirty += 1;
                 g.ack(id);
                 deleted.push(id);
@@ -678,8 +694,7 @@ fn xautoclaim(ctx: &mut Ctx) {
             }
             n += 1;
             left -= 1;
-            fx.propagate
-                .push(xclaim_effect(key, group, g, &id.to_vec(), &nack));
+            fx.push(|| xclaim_effect(key, group, g, &id.to_vec(), &nack));
             fx.dirty += 1;
         }
         out.insert_array_len(claimed_mark, n);

@@ -180,7 +180,7 @@ fn read_generic(ctx: &mut Ctx, group_form: bool) {
     let mark = ctx.out().mark();
     for (k, f) in from.iter().enumerate() {
         let key = ctx.argv.get(a.keys_at + k);
-        let mut fx = Effects::default();
+        let mut fx = Effects::new(ctx);
         let r = with_stream(ctx, key, true, |s, out| {
             let Some(s) = s else { return false };
             serve_key(s, out, key, *f, &a, now, &mut fx)
@@ -263,13 +263,15 @@ fn serve_key(
     let created = g.find_consumer(consumer_name).is_none();
     let consumer = consumer_for(g, consumer_name, now, fx);
     if created && a.noack {
-        fx.propagate.push(vec![
-            b"XGROUP".to_vec(),
-            b"CREATECONSUMER".to_vec(),
-            key.to_vec(),
-            gname.to_vec(),
-            consumer_name.to_vec(),
-        ]);
+        fx.push(|| {
+            vec![
+                b"XGROUP".to_vec(),
+                b"CREATECONSUMER".to_vec(),
+                key.to_vec(),
+                gname.to_vec(),
+                consumer_name.to_vec(),
+            ]
+        });
     }
     let limit = if a.count == 0 { u64::MAX } else { a.count };
     let mark = out.mark();
@@ -310,8 +312,7 @@ fn serve_key(
             reply_entry(out, &e);
             if !a.noack {
                 let nack = g.deliver(e.id, consumer, now);
-                fx.propagate
-                    .push(xclaim_effect(key, gname, g, &e.id.to_vec(), &nack));
+                fx.push(|| xclaim_effect(key, gname, g, &e.id.to_vec(), &nack));
             }
             n += 1;
             if n == limit {
@@ -319,7 +320,7 @@ fn serve_key(
             }
         }
         if moved {
-            fx.propagate.push(setid_effect(key, gname, g));
+            fx.push(|| setid_effect(key, gname, g));
         }
     }
     out.insert_array_len(mark, n as usize);

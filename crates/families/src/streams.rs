@@ -400,50 +400,49 @@ fn xadd(ctx: &mut Ctx) {
     };
     let now = ctx.now_ms().max(0) as u64;
     let limits = ctx.srv.encoding_limits.stream_node;
-    let added = match value_mut::<Stream>(ctx, key) {
+    let generated_id = !matches!(a.id, Some(p) if p.seq_given);
+    // The request is rewritten for replicas and the AOF when the ID was
+    // generated or the trim approximate (and only spelt out when kept).
+    let rewrite = (a.approx || generated_id) && ctx.srv.journal.wanted();
+    // Append, then trim, in one look-up; the rewritten request is built
+    // from the stream as the trim left it.
+    let done = match value_mut::<Stream>(ctx, key) {
+        Ok(Some(s)) if s.log().last_id() == StreamId::MAX => Err(errors::XADD_EXHAUSTED),
         Ok(Some(s)) => {
-            if s.log().last_id() == StreamId::MAX {
-                Err(errors::XADD_EXHAUSTED)
-            } else {
-                let log = s.log_mut();
-                log.next_id(spec, now)
-                    .and_then(|id| log.append(id, &pairs, limits).map(|_| id))
-                    .map_err(|e| match e {
-                        AddError::NotGreater => errors::XADD_ID_NOT_GREATER,
-                        AddError::TooLarge => errors::XADD_TOO_LARGE,
-                    })
+            let log = s.log_mut();
+            match log
+                .next_id(spec, now)
+                .and_then(|id| log.append(id, &pairs, limits).map(|_| id))
+            {
+                Err(AddError::NotGreater) => Err(errors::XADD_ID_NOT_GREATER),
+                Err(AddError::TooLarge) => Err(errors::XADD_TOO_LARGE),
+                Ok(id) => {
+                    let trimmed = a.trim.map_or(0, |how| log.trim(how, a.approx, a.limit));
+                    let args = rewrite.then(|| rewritten(argv, s, &a, generated_id.then_some(id)));
+                    Ok((id, trimmed, args))
+                }
             }
         }
         _ => Err(errors::WRONGTYPE),
     };
-    let id = match added {
-        Ok(id) => id,
+    let (id, trimmed, args) = match done {
+        Ok(x) => x,
         Err(msg) => return ctx.err(msg),
     };
     reply_id(ctx.out(), id);
     ctx.modified(key);
     ctx.notify(class::STREAM, "xadd", key);
     ctx.dirty(1);
-    let mut trimmed = 0;
-    if let Some(how) = a.trim {
-        if let Ok(Some(s)) = value_mut::<Stream>(ctx, key) {
-            trimmed = s.log_mut().trim(how, a.approx, a.limit);
-        }
-        if trimmed > 0 {
-            ctx.notify(class::STREAM, "xtrim", key);
-        }
+    if trimmed > 0 {
+        ctx.notify(class::STREAM, "xtrim", key);
     }
-    let generated = match a.id {
-        Some(p) if p.seq_given => None,
-        _ => Some(id),
-    };
-    if a.approx || generated.is_some() {
-        let argv = ctx.argv;
-        if let Ok(Some(s)) = value_mut::<Stream>(ctx, key) {
-            let args = rewritten(argv, s, &a, generated);
-            let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-            ctx.propagate(&refs);
-        }
+    if let Some(args) = args {
+        let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        ctx.propagate(&refs);
+    } else if a.approx || generated_id {
+        // Nothing records effects: the request is not propagated as is
+        // either.
+        ctx.suppress_propagation();
     }
 }
 
