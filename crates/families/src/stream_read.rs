@@ -88,7 +88,7 @@ fn parse<'a>(ctx: &mut Ctx<'a>, group_form: bool) -> Option<ReadArgs<'a>> {
         } else if is(o, b"STREAMS") && more > 0 {
             a.keys_at = i + 1;
             let n = argc - a.keys_at;
-            if n % 2 != 0 {
+            if !n.is_multiple_of(2) {
                 ctx.err(errors::XREAD_UNBALANCED);
                 return None;
             }

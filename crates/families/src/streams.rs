@@ -373,7 +373,7 @@ fn xadd(ctx: &mut Ctx) {
     };
     let argc = ctx.argv.len();
     let fields_at = a.id_pos + 1;
-    if argc < fields_at + 2 || (argc - fields_at) % 2 == 1 {
+    if argc < fields_at + 2 || !(argc - fields_at).is_multiple_of(2) {
         return ctx.err_arity();
     }
     if let Some(p) = a.id {

@@ -650,7 +650,8 @@ mod tests {
         assert!(!n.has_master_fields(&[(b"a", b"")]));
         let offs = n.offsets(m);
         assert_eq!(offs.len(), 3);
-        let got: Vec<(StreamId, Vec<(Vec<u8>, Vec<u8>)>)> = offs
+        type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+        let got: Vec<(StreamId, Pairs)> = offs
             .iter()
             .filter_map(|&at| n.entry_at(m, at))
             .map(|e| {

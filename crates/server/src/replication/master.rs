@@ -641,7 +641,7 @@ pub fn cron(srv: &mut Server) {
     if f.replicas.is_empty() || f.proxy || srv.repl.failover.is_some() {
         return;
     }
-    if new_second && loops % period == 0 {
+    if new_second && loops.is_multiple_of(period) {
         f.feed(PING);
     }
     if !srv.repl.waiters.is_empty() {
