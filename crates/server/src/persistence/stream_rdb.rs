@@ -18,6 +18,7 @@ use keyspace::stream::{Elem, Group, StreamId};
 use keyspace::Stream;
 use rdb::encodings::{listpack_iter, ListpackBuilder, LpElem};
 use rdb::{RdbConsumer, RdbGroup, RdbStream, Writer};
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 fn pair(id: StreamId) -> rdb::RdbStreamId {
@@ -136,9 +137,14 @@ fn int(e: Option<Result<LpElem, &'static str>>) -> Result<i64, String> {
 }
 
 fn text(e: Option<Result<LpElem, &'static str>>) -> Result<Vec<u8>, String> {
+    text_ref(e).map(Cow::into_owned)
+}
+
+/// An element's text, borrowed from the listpack unless it is an integer.
+fn text_ref<'a>(e: Option<Result<LpElem<'a>, &'static str>>) -> Result<Cow<'a, [u8]>, String> {
     match e {
-        Some(Ok(LpElem::Str(s))) => Ok(s.to_vec()),
-        Some(Ok(LpElem::Int(n))) => Ok(n.to_string().into_bytes()),
+        Some(Ok(LpElem::Str(s))) => Ok(Cow::Borrowed(s)),
+        Some(Ok(LpElem::Int(n))) => Ok(Cow::Owned(n.to_string().into_bytes())),
         Some(Err(e)) => Err(format!("corrupt {e} in stream")),
         None => Err("stream listpack truncated".to_string()),
     }
@@ -180,20 +186,21 @@ fn load_node(master: StreamId, lp: &[u8]) -> Result<Node, String> {
         };
         // Same-fields entries hold values only; their fields are the
         // master's, which the node has already.
-        let mut pairs_owned: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(n.min(1024) as usize);
+        let mut texts: Vec<(Cow<[u8]>, Cow<[u8]>)> = Vec::with_capacity(n.min(1024) as usize);
         for _ in 0..n {
-            let f = if same { Vec::new() } else { text(it.next())? };
-            pairs_owned.push((f, text(it.next())?));
+            let f = if same {
+                Cow::Borrowed(&[][..])
+            } else {
+                text_ref(it.next())?
+            };
+            texts.push((f, text_ref(it.next())?));
         }
         let lp_count = int(it.next())?;
         let extra = if same { 3 } else { 3 + n + 1 };
         if lp_count != n + extra {
             return Err("Stream listpack integrity check failed.".into());
         }
-        let pairs: Vec<(&[u8], &[u8])> = pairs_owned
-            .iter()
-            .map(|(f, v)| (f.as_slice(), v.as_slice()))
-            .collect();
+        let pairs: Vec<(&[u8], &[u8])> = texts.iter().map(|(f, v)| (&**f, &**v)).collect();
         let flags = (flags & i64::from(FLAG_DELETED | FLAG_SAMEFIELDS)) as u8;
         node.push(master, id, flags, &pairs);
     }
@@ -350,5 +357,102 @@ pub fn aof_commands(key: &[u8], s: &Stream, out: &mut Vec<u8>) {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyspace::stream::{IdSpec, NodeLimits};
+
+    /// Everything a file carries about `s`, as text.
+    fn view(s: &Stream) -> String {
+        let mut out = String::new();
+        for (master, node) in s.log().nodes() {
+            out += &format!("{master} {:?}\n", node_listpack(master, node));
+        }
+        let m = rdb_meta(s);
+        out += &format!("{m:?}\n");
+        out
+    }
+
+    fn sample() -> Stream {
+        let mut s = Stream::new();
+        let limits = NodeLimits {
+            max_bytes: 120,
+            max_entries: 4,
+        };
+        for i in 1..=30u64 {
+            let log = s.log_mut();
+            let id = log.next_id(IdSpec::Ms(i * 3), 0).unwrap_or_default();
+            let v = i.to_string();
+            let pairs: Vec<(&[u8], &[u8])> = if i % 7 == 0 {
+                vec![(b"other", b"-12"), (b"x", b"")]
+            } else {
+                vec![(b"f", v.as_bytes()), (b"g", b"text value")]
+            };
+            assert_eq!(log.append(id, &pairs, limits), Ok(()));
+        }
+        let log = s.log_mut();
+        for ms in [3, 30, 31] {
+            log.delete(StreamId::new(ms, 0));
+        }
+        log.trim(
+            keyspace::stream::Trim::MinId(StreamId::new(12, 0)),
+            false,
+            0,
+        );
+        log.refresh_first_id();
+        assert!(s.create_group(b"g", StreamId::MIN, -1));
+        assert!(s.create_group(b"h", StreamId::new(60, 0), 20));
+        if let Some(g) = s.group_mut(b"g") {
+            let zed = g.create_consumer(b"zed", 5).unwrap_or_default();
+            let amy = g.create_consumer(b"amy", 6).unwrap_or_default();
+            g.create_consumer(b"idle", 7);
+            g.deliver(StreamId::new(15, 0), zed, 100);
+            g.deliver(StreamId::new(18, 0), amy, 101);
+            g.claim(StreamId::new(15, 0), amy, 102, 3);
+            g.deliver(StreamId::new(21, 0), zed, 103);
+        }
+        s
+    }
+
+    #[test]
+    fn a_stream_round_trips_through_its_rdb_form() {
+        let s = sample();
+        let mut w = Writer::new(Vec::new(), true, true).unwrap_or_else(|e| panic!("{e}"));
+        write_stream(&mut w, b"k", &s, None).unwrap_or_else(|e| panic!("{e}"));
+        let bytes = w.finish().unwrap_or_else(|e| panic!("{e}"));
+        let mut r = rdb::Reader::new(bytes.as_slice()).unwrap_or_else(|e| panic!("{e}"));
+        let Ok(Some(rdb::Item::Entry {
+            value: rdb::RdbValue::Stream(got),
+            ..
+        })) = r.next_item()
+        else {
+            panic!("no stream read back");
+        };
+        let back = stream_from_rdb(*got).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(view(&back), view(&s));
+        assert_eq!(back.log().len(), s.log().len());
+        assert_eq!(back.log().first_id(), s.log().first_id());
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        aof_commands(b"k", &s, &mut a);
+        aof_commands(b"k", &back, &mut b);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn corrupt_nodes_are_refused_with_a_reason() {
+        let s = sample();
+        let (master, node) = s.log().nodes().next().unwrap_or_else(|| panic!("no node"));
+        let good = node_listpack(master, node);
+        assert!(load_node(master, &good).is_ok());
+        for cut in [0, 6, good.len() / 2, good.len() - 1] {
+            assert!(load_node(master, &good[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut meta = rdb_meta(&s);
+        meta.length += 1;
+        assert!(stream_from_rdb(meta).is_err());
     }
 }
