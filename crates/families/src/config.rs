@@ -230,11 +230,16 @@ fn config_set(ctx: &mut Ctx) {
 /// `CONFIG RESETSTAT`: the counters of INFO stats, commandstats and
 /// errorstats start again from zero. The slow log is kept (SLOWLOG RESET
 /// clears it), as in Redis.
+/// `CONFIG RESETSTAT`: the counters INFO reports start again from zero —
+/// server statistics, error and command statistics with the commands'
+/// latency histograms, the peak memory — as Redis resets them.
 fn config_resetstat(ctx: &mut Ctx) {
     ctx.srv.stats = Stats::default();
     for st in &mut ctx.srv.commands.stats {
         *st = CommandStats::default();
     }
+    ctx.srv.latency_hist.clear();
+    ctx.srv.mem_peak = server::alloc::allocated() as u64;
     ctx.out().ok();
 }
 

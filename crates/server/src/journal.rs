@@ -99,6 +99,9 @@ impl Journal {
         }
         let wrap = may_wrap && self.ops.len() > 1;
         let first_db = self.ops[0].0;
+        // EXEC goes out in the database the stream is in by then, so no
+        // SELECT comes between the last effect and EXEC (Redis's order).
+        let last_db = self.ops[self.ops.len() - 1].0;
         for sink in &mut self.sinks {
             if wrap {
                 sink.append(first_db, b"*1\r\n$5\r\nMULTI\r\n");
@@ -107,7 +110,7 @@ impl Journal {
                 sink.append(db, &self.pending[s..e]);
             }
             if wrap {
-                sink.append(first_db, b"*1\r\n$4\r\nEXEC\r\n");
+                sink.append(last_db, b"*1\r\n$4\r\nEXEC\r\n");
             }
         }
         self.released += self.ops.len() as u64;

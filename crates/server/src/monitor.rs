@@ -97,7 +97,7 @@ pub fn feed_monitors(srv: &mut Server, client: &Client, meta: &CommandMeta, argv
     if srv.monitors.is_empty() {
         return;
     }
-    let f = flags::from_names(meta.flags);
+    let f = flags::of(meta);
     if f & (flags::SKIP_MONITOR | flags::ADMIN) != 0 {
         return;
     }

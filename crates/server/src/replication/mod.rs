@@ -57,6 +57,10 @@ pub struct ReplState {
     /// On a replica: the database the master's stream has selected (from
     /// the RDB's `repl-stream-db`, then following its SELECTs).
     pub stream_db: usize,
+    /// On a writable replica: keys its own clients gave a TTL. The master
+    /// knows nothing of them, so no DEL will come; the replica expires
+    /// them itself (Redis's `slaveKeysWithExpire`).
+    pub own_expiring_keys: std::collections::HashSet<(usize, Vec<u8>)>,
     /// The streamed full sync under way, and the task driving it.
     pub transfer: Option<fullsync::Transfer>,
     pub transfer_notify: Rc<tokio::sync::Notify>,
@@ -84,6 +88,7 @@ impl Default for ReplState {
             cron_second: 0,
             master: None,
             stream_db: 0,
+            own_expiring_keys: Default::default(),
             min_replicas_to_write: 0,
             min_replicas_max_lag: 10,
             transfer: None,
