@@ -150,6 +150,9 @@ fn text_ref<'a>(e: Option<Result<LpElem<'a>, &'static str>>) -> Result<Cow<'a, [
     }
 }
 
+/// An element's text, borrowed from a listpack or formatted.
+type Text<'a> = Cow<'a, [u8]>;
+
 /// Rebuilds one node from its listpack (`streamValidateListpackIntegrity`
 /// in deep mode, decoding as it checks).
 fn load_node(master: StreamId, lp: &[u8]) -> Result<Node, String> {
@@ -186,7 +189,7 @@ fn load_node(master: StreamId, lp: &[u8]) -> Result<Node, String> {
         };
         // Same-fields entries hold values only; their fields are the
         // master's, which the node has already.
-        let mut texts: Vec<(Cow<[u8]>, Cow<[u8]>)> = Vec::with_capacity(n.min(1024) as usize);
+        let mut texts: Vec<(Text, Text)> = Vec::with_capacity(n.min(1024) as usize);
         for _ in 0..n {
             let f = if same {
                 Cow::Borrowed(&[][..])
