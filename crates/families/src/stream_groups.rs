@@ -14,7 +14,7 @@
 use crate::client::help_reply;
 use crate::streams::{
     create_stream, is, is_exactly, range_end, range_start, reply_entry, reply_id, strict_id,
-    with_stream,
+    strict_ids, with_stream,
 };
 use keyspace::stream::cgroup::ENTRIES_READ_UNKNOWN;
 use keyspace::stream::{parse_id, ConsumerRef, Group, IdSyntax, Nack, StreamId};
@@ -118,6 +118,14 @@ pub(crate) fn setid_effect(key: &[u8], group_name: &[u8], g: &Group) -> Vec<Vec<
         b"ENTRIESREAD".to_vec(),
         g.entries_read.to_string().into_bytes(),
     ]
+}
+
+/// Whether the stream at `key` has the group (a read look-up, as Redis's
+/// group commands make first).
+fn has_group(ctx: &mut Ctx, key: &[u8], group: &[u8]) -> Result<bool, WrongType> {
+    with_stream(ctx, key, true, |s, _| {
+        s.is_some_and(|s| s.group(group).is_some())
+    })
 }
 
 /// The consumer `name` of `g`, created if missing (with Redis's
@@ -302,21 +310,14 @@ fn xack(ctx: &mut Ctx) {
     let key = ctx.argv.get(1);
     let group = ctx.argv.get(2);
     // No key or no group: nothing to acknowledge, IDs unchecked.
-    let has_group = with_stream(ctx, key, true, |s, _| {
-        s.is_some_and(|s| s.group(group).is_some())
-    });
-    match has_group {
+    match has_group(ctx, key, group) {
         Err(WrongType) => return ctx.err(errors::WRONGTYPE),
         Ok(false) => return ctx.out().int(0),
         Ok(true) => {}
     }
-    let mut ids = Vec::with_capacity(ctx.argv.len() - 3);
-    for i in 3..ctx.argv.len() {
-        let Some(id) = strict_id(ctx, ctx.argv.get(i)) else {
-            return;
-        };
-        ids.push(id);
-    }
+    let Some(ids) = strict_ids(ctx, 3) else {
+        return;
+    };
     let mut acked = 0u64;
     if let Ok(Some(g)) =
         crate::lookup::value_mut::<Stream>(ctx, key).map(|s| s.and_then(|s| s.group_mut(group)))
@@ -446,10 +447,7 @@ struct ClaimOpts {
 fn xclaim(ctx: &mut Ctx) {
     let key = ctx.argv.get(1);
     let group = ctx.argv.get(2);
-    let has_group = with_stream(ctx, key, true, |s, _| {
-        s.is_some_and(|s| s.group(group).is_some())
-    });
-    match has_group {
+    match has_group(ctx, key, group) {
         Err(WrongType) => return ctx.err(errors::WRONGTYPE),
         Ok(false) => return ctx.err(&errors::no_key_or_group(key, group)),
         Ok(true) => {}
@@ -626,10 +624,7 @@ fn xautoclaim(ctx: &mut Ctx) {
         }
         j += 1;
     }
-    let has_group = with_stream(ctx, key, true, |s, _| {
-        s.is_some_and(|s| s.group(group).is_some())
-    });
-    match has_group {
+    match has_group(ctx, key, group) {
         Err(WrongType) => return ctx.err(errors::WRONGTYPE),
         Ok(false) => return ctx.err(&errors::no_key_or_group(key, group)),
         Ok(true) => {}

@@ -61,6 +61,16 @@ pub(crate) fn strict_id(ctx: &mut Ctx, arg: &[u8]) -> Option<StreamId> {
     }
 }
 
+/// The IDs from argument `from` on, all checked before any is used (as
+/// Redis does, so a command is not half applied); replies the error.
+pub(crate) fn strict_ids(ctx: &mut Ctx, from: usize) -> Option<Vec<StreamId>> {
+    let mut ids = Vec::with_capacity(ctx.argv.len().saturating_sub(from));
+    for i in from..ctx.argv.len() {
+        ids.push(strict_id(ctx, ctx.argv.get(i))?);
+    }
+    Some(ids)
+}
+
 /// A range bound: `(` makes it exclusive (and then `-`/`+` are refused);
 /// a missing sequence is `missing_seq`. Replies the error when invalid.
 fn interval_id(ctx: &mut Ctx, arg: &[u8], missing_seq: u64) -> Option<(StreamId, bool)> {
@@ -483,13 +493,9 @@ fn xdel(ctx: &mut Ctx) {
         Ok(None) => return ctx.out().int(0),
         Ok(Some(_)) => {}
     }
-    let mut ids = Vec::with_capacity(ctx.argv.len() - 2);
-    for i in 2..ctx.argv.len() {
-        let Some(id) = strict_id(ctx, ctx.argv.get(i)) else {
-            return;
-        };
-        ids.push(id);
-    }
+    let Some(ids) = strict_ids(ctx, 2) else {
+        return;
+    };
     let mut deleted = 0u64;
     if let Ok(Some(s)) = value_mut::<Stream>(ctx, key) {
         let log = s.log_mut();

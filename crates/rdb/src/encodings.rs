@@ -203,47 +203,11 @@ pub fn decode_zipmap(b: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
 /// Encodes strings as a listpack (string encodings only, which every
 /// reader accepts).
 pub fn encode_listpack<'a>(items: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
-    let mut b = vec![0u8; 6];
-    let mut n: usize = 0;
+    let mut lp = ListpackBuilder::new();
     for it in items {
-        let start = b.len();
-        let l = it.len();
-        if l < 64 {
-            b.push(0x80 | l as u8);
-        } else if l < 4096 {
-            b.push(0xE0 | (l >> 8) as u8);
-            b.push((l & 0xFF) as u8);
-        } else {
-            b.push(0xF0);
-            b.extend_from_slice(&(l as u32).to_le_bytes());
-        }
-        b.extend_from_slice(it);
-        let entry_len = b.len() - start;
-        // Back-length: big-endian 7-bit groups, the high bit marking that
-        // more bytes follow when read backwards.
-        let size = backlen_size(entry_len);
-        let mut tmp = [0u8; 5];
-        let mut v = entry_len;
-        for i in (0..size).rev() {
-            tmp[i] = (v & 0x7F) as u8;
-            v >>= 7;
-        }
-        for (i, t) in tmp.iter_mut().enumerate().take(size) {
-            if i != 0 {
-                *t |= 0x80;
-            }
-        }
-        // Most significant group first, without the flag; walking back from
-        // the end, every byte but that one carries the continuation bit.
-        b.extend_from_slice(&tmp[..size]);
-        n += 1;
+        lp.push_raw_str(it);
     }
-    b.push(0xFF);
-    let total = b.len() as u32;
-    b[0..4].copy_from_slice(&total.to_le_bytes());
-    let count: u16 = if n < 65535 { n as u16 } else { 65535 };
-    b[4..6].copy_from_slice(&count.to_le_bytes());
-    b
+    lp.finish()
 }
 
 /// One element of a listpack, as stored: an integer or bytes.
@@ -422,9 +386,14 @@ impl ListpackBuilder {
     }
 
     pub fn push_str(&mut self, s: &[u8]) {
-        if let Some(v) = lp_string_to_i64(s) {
-            return self.push_int(v);
+        match lp_string_to_i64(s) {
+            Some(v) => self.push_int(v),
+            None => self.push_raw_str(s),
         }
+    }
+
+    /// Appends `s` with a string encoding whatever it holds.
+    pub fn push_raw_str(&mut self, s: &[u8]) {
         let start = self.b.len();
         let l = s.len();
         if l < 64 {

@@ -152,7 +152,6 @@ pub fn may_block(ctx: &Ctx) -> bool {
 /// Blocks the calling client on the keys at argument positions `keys`
 /// until `deadline_ms` (0 = forever). The handler writes no reply.
 pub fn block(ctx: &mut Ctx, on: WaitFor, keys: Range<usize>, deadline_ms: i64) {
-    let db = ctx.client.db;
     let mut names: Vec<Vec<u8>> = Vec::with_capacity(keys.len());
     for i in keys {
         let k = ctx.argv.get(i);
@@ -161,29 +160,29 @@ pub fn block(ctx: &mut Ctx, on: WaitFor, keys: Range<usize>, deadline_ms: i64) {
             names.push(k.to_vec());
         }
     }
-    let id = ctx.client.id;
-    for k in &names {
-        ctx.srv
-            .blocking
-            .waiting
-            .entry((db, k.clone()))
-            .or_default()
-            .push_back(id);
-    }
-    ctx.srv.blocking.blocked_clients += 1;
-    ctx.client.blocked = Some(Blocked {
-        on,
-        db,
-        keys: names,
-        deadline_ms,
-        argv: ctx.argv.iter().map(|a| a.to_vec()).collect(),
-        stream: None,
-    });
+    enqueue(ctx, on, names, deadline_ms, None);
 }
 
 /// Blocks the calling stream reader on `keys` (distinct, in order) until
 /// `deadline_ms` (0 = forever).
 pub fn block_stream(ctx: &mut Ctx, keys: Vec<Vec<u8>>, deadline_ms: i64, wait: StreamWait) {
+    enqueue(
+        ctx,
+        WaitFor::Stream,
+        keys,
+        deadline_ms,
+        Some(Box::new(wait)),
+    );
+}
+
+/// Queues the calling client on each of `keys` and records its wait.
+fn enqueue(
+    ctx: &mut Ctx,
+    on: WaitFor,
+    keys: Vec<Vec<u8>>,
+    deadline_ms: i64,
+    stream: Option<Box<StreamWait>>,
+) {
     let db = ctx.client.db;
     let id = ctx.client.id;
     for k in &keys {
@@ -196,12 +195,12 @@ pub fn block_stream(ctx: &mut Ctx, keys: Vec<Vec<u8>>, deadline_ms: i64, wait: S
     }
     ctx.srv.blocking.blocked_clients += 1;
     ctx.client.blocked = Some(Blocked {
-        on: WaitFor::Stream,
+        on,
         db,
         keys,
         deadline_ms,
         argv: ctx.argv.iter().map(|a| a.to_vec()).collect(),
-        stream: Some(Box::new(wait)),
+        stream,
     });
 }
 

@@ -15,16 +15,19 @@ use crate::harness::{redoubt_bin, start_replica, temp_dir, wait_for, Flavor, Raw
 use std::process::Command;
 use std::time::Duration;
 
+/// Runs a command that must not fail.
+fn ok(c: &mut Raw, args: &[&str]) {
+    let r = c.cmd_str(args);
+    assert!(!r.starts_with('-'), "{args:?}: {r}");
+}
+
 /// Builds streams that exercise every part of the format on the server
 /// behind `c`: several nodes, tombstones (XDEL, exact trims), groups with
 /// pending entries moved between consumers, a consumer without any, a
 /// NOACK reader, an empty stream with a group, a stream whose entries
 /// were all deleted, XSETID counters, a TTL.
 fn fill(c: &mut Raw) -> Vec<&'static str> {
-    let mut cmd = |args: &[&str]| {
-        let r = c.cmd_str(args);
-        assert!(!r.starts_with('-'), "{args:?}: {r}");
-    };
+    let mut cmd = |args: &[&str]| ok(c, args);
     for i in 1..=300 {
         let (id, n) = (format!("{i}-0"), (i * 7).to_string());
         let v = "v".repeat(i % 40);
@@ -280,10 +283,7 @@ fn stream_rdb_files_load_both_ways_and_pass_both_checkers() {
 /// and NOACK), acknowledgements, claims, trims, deletions, group and
 /// consumer changes.
 fn live_traffic(m: &mut Raw) {
-    let mut cmd = |args: &[&str]| {
-        let r = m.cmd_str(args);
-        assert!(!r.starts_with('-'), "{args:?}: {r}");
-    };
+    let mut cmd = |args: &[&str]| ok(m, args);
     for i in 1000..1200 {
         cmd(&["XADD", "s1", &format!("{i}-0"), "k", &i.to_string()]);
         if i % 10 == 0 {
