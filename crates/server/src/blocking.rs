@@ -344,6 +344,23 @@ fn first_waiter(srv: &mut Server, slot: &(usize, Vec<u8>), kind: WaitFor) -> Opt
     None
 }
 
+/// Runs `argv` for the unblocked client `c` through the dispatch path and
+/// wakes its task to write the reply. MONITOR saw the command when it
+/// first ran, as in Redis, so the monitors are set aside for the re-run.
+fn rerun(srv: &mut Server, c: &mut Client, argv: &[Vec<u8>]) {
+    let mut buf = Vec::new();
+    let mut ranges = Vec::with_capacity(argv.len());
+    for a in argv {
+        let s = buf.len();
+        buf.extend_from_slice(a);
+        ranges.push((s, buf.len()));
+    }
+    let monitors = std::mem::take(&mut srv.monitors);
+    cmd::execute(srv, c, Argv::new(&buf, &ranges));
+    srv.monitors = monitors;
+    c.wake.notify_one();
+}
+
 /// Serves the clients waiting on keys that became ready, in FIFO order
 /// per key, until the ready list is empty (serving may fill other keys).
 /// Called after each top-level command, never from inside a handler.
@@ -372,21 +389,9 @@ pub fn serve_ready(srv: &mut Server) {
             };
             let Some(b) = unblock(srv, &mut c) else { break };
             c.db = b.db;
-            let mut buf = Vec::new();
-            let mut ranges = Vec::with_capacity(b.argv.len());
-            for a in &b.argv {
-                let s = buf.len();
-                buf.extend_from_slice(a);
-                ranges.push((s, buf.len()));
-            }
             // Redis re-executes the command: now that the key has data it
             // pops (and propagates) exactly as a non-blocking call would.
-            // MONITOR saw the command when it first ran, as in Redis, so
-            // the monitors are set aside for the re-run.
-            let monitors = std::mem::take(&mut srv.monitors);
-            cmd::execute(srv, &mut c, Argv::new(&buf, &ranges));
-            srv.monitors = monitors;
-            c.wake.notify_one();
+            rerun(srv, &mut c, &b.argv);
             if c.blocked.is_some() {
                 // Blocked again (another of its keys had the wrong type
                 // to serve it): leave this key for the next command.
@@ -521,19 +526,9 @@ pub fn serve_stream_waiters(srv: &mut Server, db: usize, key: &[u8]) {
                     continue;
                 }
                 c.db = db;
-                let mut buf = Vec::new();
-                let mut ranges = Vec::with_capacity(argv.len());
-                for a in &argv {
-                    let s = buf.len();
-                    buf.extend_from_slice(a);
-                    ranges.push((s, buf.len()));
-                }
-                // As for lists: the read runs through the normal path
-                // (its deliveries are propagated), unseen by MONITOR.
-                let monitors = std::mem::take(&mut srv.monitors);
-                cmd::execute(srv, &mut c, Argv::new(&buf, &ranges));
-                srv.monitors = monitors;
-                c.wake.notify_one();
+                // The read runs through the normal path (its deliveries
+                // are propagated).
+                rerun(srv, &mut c, &argv);
             }
         }
     }
