@@ -581,7 +581,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
     if !srv.pubsub.to_current.buf.is_empty() {
         let mark = reply_mark.min(client.out.buf.len());
         let pushed = std::mem::take(&mut srv.pubsub.to_current.buf);
-        client.out.buf.splice(mark..mark, pushed);
+        client.out.insert_pushes(mark, pushed);
     }
 
     if srv.dirty > dirty_before && !custom {
@@ -622,7 +622,8 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         srv.tracking_after_command(client, meta, cflags & flags::READONLY != 0, &args);
         // Broadcasts to this client queued behind its reply.
         let pushed = std::mem::take(&mut srv.pubsub.to_current.buf);
-        client.out.buf.extend_from_slice(&pushed);
+        let at = client.out.buf.len();
+        client.out.insert_pushes(at, pushed);
     }
     srv.pubsub.current = outer_current;
     if client.close_after_reply {

@@ -566,11 +566,20 @@ pub fn process_buffer(
                 }
                 let mark = client.out.buf.len();
                 // CLIENT REPLY: OFF drops every reply; SKIP drops the next
-                // command's (the SKIP itself has none either).
+                // command's (the SKIP itself has none either). Messages
+                // (Pub/Sub, tracking) still go out, and a CLIENT REPLY ON
+                // run while skipping is answered.
                 let was_skip = client.reply_mode == ReplyMode::Skip;
+                let silenced = client.reply_mode != ReplyMode::On;
+                client.out.track_pushes = silenced;
                 let f = cmd::execute(srv, client, argv);
-                if was_skip || client.reply_mode == ReplyMode::Off {
-                    client.out.buf.truncate(mark);
+                if client.reply_mode == ReplyMode::Off
+                    || (was_skip && client.reply_mode == ReplyMode::Skip)
+                {
+                    client.out.drop_replies_from(mark);
+                } else if silenced {
+                    client.out.track_pushes = false;
+                    client.out.pushes.clear();
                 }
                 client.reply_mode = match client.reply_mode {
                     ReplyMode::SkipNext => ReplyMode::Skip,
