@@ -58,6 +58,8 @@ fn flushdb(ctx: &mut Ctx) {
     let n = ctx.db().len() as u64;
     let db = ctx.client.db;
     ctx.srv.touch_all_watched_keys_in_db(db, None);
+    // Readers blocked through a consumer group learn their stream went.
+    server::blocking::signal_db_ready(ctx.srv, db);
     ctx.db().clear();
     ctx.srv.tracking_invalidate_all();
     ctx.dirty(n);
@@ -73,6 +75,7 @@ fn flushall(ctx: &mut Ctx) {
     let mut n = 0;
     for db in 0..ctx.srv.dbs.len() {
         ctx.srv.touch_all_watched_keys_in_db(db, None);
+        server::blocking::signal_db_ready(ctx.srv, db);
     }
     for db in &mut ctx.srv.dbs {
         n += db.len() as u64;

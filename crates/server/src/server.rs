@@ -257,6 +257,10 @@ impl Server {
             zset_max_listpack_entries: size(Directive::ZsetMaxListpackEntries),
             zset_max_listpack_value: size(Directive::ZsetMaxListpackValue),
             list_max_listpack_size: c.get_int(Directive::ListMaxListpackSize),
+            stream_node: keyspace::stream::NodeLimits {
+                max_bytes: c.get_int(Directive::StreamNodeMaxBytes).max(0) as u64,
+                max_entries: c.get_int(Directive::StreamNodeMaxEntries).max(0) as u64,
+            },
         };
         self.access_clock = if c.get_str(Directive::MaxmemoryPolicy).ends_with("-lfu") {
             let u32_of = |d: Directive| c.get_int(d).clamp(0, i64::from(u32::MAX)) as u32;

@@ -185,6 +185,7 @@ fn apply(srv: &mut Server, st: &mut Apply, item: Item) -> Result<(), String> {
                 rdb::RdbValue::List(v) | rdb::RdbValue::Set(v) => v.is_empty(),
                 rdb::RdbValue::Hash(v) => v.is_empty(),
                 rdb::RdbValue::ZSet(v) => v.is_empty(),
+                rdb::RdbValue::Stream(_) => false,
             };
             if empty {
                 log_warning!(

@@ -20,5 +20,6 @@ pub mod load;
 pub mod pace;
 pub mod save;
 pub mod snapshot;
+pub mod stream_rdb;
 
 pub use save::PersistState;
