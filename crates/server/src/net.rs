@@ -84,7 +84,7 @@ pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, 
             .await;
         return;
     }
-    serve(srv, stream, peer, laddr, fd).await;
+    serve(srv, stream, Some(peer), laddr, fd).await;
 }
 
 /// Protected mode: with no password on the default user, only the
@@ -125,7 +125,7 @@ pub async fn handle_tls_connection(
                     .await;
                 return;
             }
-            serve(srv, tls, peer, laddr, fd).await
+            serve(srv, tls, Some(peer), laddr, fd).await
         }
         // Redis logs refused handshakes (no client certificate, unknown
         // CA, plain text on the TLS port) at warning level, as here.
@@ -310,12 +310,22 @@ pub fn close_for_output_limit(srv: &Server, c: &mut Client) {
     c.wake.notify_one();
 }
 
+/// Serves a connection accepted on the `unixsocket` listener: always
+/// local (protected mode does not apply), shown as Redis shows it
+/// (`addr=/unixsocket:0`).
+pub async fn handle_unix_connection(srv: Rc<RefCell<Server>>, stream: tokio::net::UnixStream) {
+    use std::os::fd::AsRawFd;
+    let fd = stream.as_raw_fd();
+    serve(srv, stream, None, None, fd).await;
+}
+
 /// The connection loop, for any stream: monomorphised per stream type, so
-/// plain TCP pays nothing for TLS existing.
+/// plain TCP pays nothing for TLS existing. `peer` is None for a Unix
+/// socket.
 async fn serve<S>(
     srv: Rc<RefCell<Server>>,
     mut stream: S,
-    peer: SocketAddr,
+    peer: Option<SocketAddr>,
     laddr: Option<SocketAddr>,
     fd: i32,
 ) where
@@ -338,12 +348,17 @@ async fn serve<S>(
     };
     {
         let mut cb = client.borrow_mut();
-        cb.addr = Some(peer);
+        cb.addr = peer;
+        cb.unix_socket = peer.is_none();
         cb.laddr = laddr;
         cb.fd = fd;
     }
     let id = client.borrow().id;
-    log_verbose!("Accepted {peer}");
+    let shown = peer.map_or_else(|| UNIX_ADDR.to_string(), |p| p.to_string());
+    match peer {
+        Some(p) => log_verbose!("Accepted {p}"),
+        None => log_verbose!("Accepted connection to {}", srv.borrow().config.get_str(Directive::Unixsocket)),
+    }
     let wake = client.borrow().wake.clone();
     let mut rbuf: Vec<u8> = Vec::with_capacity(IOBUF_LEN);
     let mut req = Request::default();
@@ -504,8 +519,12 @@ async fn serve<S>(
         }
     }
     srv.borrow_mut().remove_client(id);
-    log_verbose!("Client closed connection id={id} addr={peer}");
+    log_verbose!("Client closed connection id={id} addr={shown}");
 }
+
+/// How a Unix-socket client's address shows (`CLIENT LIST`, logs): as
+/// Redis shows it.
+pub const UNIX_ADDR: &str = "/unixsocket:0";
 
 /// Whether a peer counts as local (protected mode, and the `local` value of
 /// `enable-debug-command` & co.): Redis compares the address text with
@@ -549,7 +568,7 @@ pub fn process_buffer(
                 log_verbose!(
                     "Protocol error ({e}) from client: id={} addr={}",
                     client.id,
-                    client.addr.map(|a| a.to_string()).unwrap_or_default()
+                    client.peer_id()
                 );
                 flow = Flow::CloseAfterReply;
                 pos = rbuf.len();
@@ -613,7 +632,7 @@ pub fn process_buffer(
         log_warning!(
             "Closing client that reached max query buffer length: id={} addr={} qbuf={}",
             client.id,
-            client.addr.map(|a| a.to_string()).unwrap_or_default(),
+            client.peer_id(),
             rbuf.len()
         );
         rbuf.clear();

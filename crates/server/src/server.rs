@@ -297,6 +297,7 @@ impl Server {
         self.acl.apply_requirepass(&pass);
         crate::persistence::aof::apply_config(self);
         self.obuf_limits = crate::net::OutputLimits::from_config(&self.config);
+        crate::proctitle::apply(self);
     }
 
     /// Refreshes the cached clock; called before every command.
@@ -569,7 +570,7 @@ impl Server {
             time: self.now_ms / 1000,
             duration_us: usec,
             args,
-            client_addr: client.addr.map(|a| a.to_string()).unwrap_or_default(),
+            client_addr: client.peer_id(),
             client_name: client.name.clone().unwrap_or_default(),
         };
         self.slowlog_next_id += 1;
