@@ -190,6 +190,39 @@ fn check_somaxconn(backlog: i64) {
     }
 }
 
+/// The start-up banner. As in Redis, it is shown under `always-show-logo
+/// yes` or when logging to a terminal; otherwise one line says the mode
+/// and port. Tooling reads its fields: Redis's test suite waits for
+/// ` PID: <pid>` in the server's output to know it started. The art is
+/// ours (a redoubt, a small fort); the fields are the ones Redis shows.
+fn show_logo(config: &Config, mode: &str, port: u16) {
+    let wanted = config.get_bool("always-show-logo")
+        || (!config.get_bool("syslog-enabled") && log::to_terminal());
+    if !wanted {
+        log_notice!("Running mode={mode}, port={port}.");
+        return;
+    }
+    let version = crate::REDOUBT_VERSION;
+    let redis = crate::REDIS_VERSION;
+    let pid = std::process::id();
+    log::write_raw(
+        log::Level::Notice,
+        &format!(
+            "
+        _   _   _   _   _
+       | |_| |_| |_| |_| |      Redoubt {version} (redis_version {redis}) 64 bit
+       |                 |
+       |   _    _    _   |      Running in {mode} mode
+       |  | |  | |  | |  |      Port: {port}
+       |  |_|  |_|  |_|  |      PID: {pid}
+    ___|_________________|___
+                                Redis-compatible cache server
+
+"
+        ),
+    );
+}
+
 /// Runs the server until shutdown. Returns the process exit code.
 pub fn run(mut config: Config) -> i32 {
     let daemon = config.get_bool("daemonize");
@@ -275,9 +308,10 @@ async fn serve(config: Config, pidfile: String) -> i32 {
     if mode.is_none() {
         crate::persistence::load::prepare(&mut srv.borrow_mut());
     }
-    log_notice!(
-        "Running mode={}, port={port}.",
-        mode.map(|m| m.name).unwrap_or("standalone")
+    show_logo(
+        &srv.borrow().config,
+        mode.map(|m| m.name).unwrap_or("standalone"),
+        if port != 0 { port } else { tls_port },
     );
     check_somaxconn(backlog);
     let (ls, tls_ls) = match (
