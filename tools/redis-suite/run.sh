@@ -740,18 +740,28 @@ print_table() {
 # Recording into the committed data files. A run of some units replaces
 # those units' rows and keeps the others.
 
+# write_header OLD-COUNTS-FILE: the title, then one block per recorded run:
+# earlier runs' blocks are kept while some of their units are still in the
+# file, i.e. unless this run covered all of the file's units.
 write_header() {
+  local old=$1 n first last
+  n=$(wc -l <"$out/summary.tsv")
+  first=$(head -n 1 "$out/summary.tsv" | cut -f1)
+  last=$(tail -n 1 "$out/summary.tsv" | cut -f1)
   echo "# Redis $redis_version's test suite (Debian's source package) against $server_version"
-  echo "# Run $started by tools/redis-suite/run.sh, $elapsed s, on $cores cores; load average $load_start at start, $load_end at end."
-  echo "# Options: --jobs $jobs --clients $clients --unit-timeout $unit_timeout --progress-timeout $progress_timeout$([ "$durable" -eq 1 ] && echo ' (runtest --durable)')${extra[*]:+ -- ${extra[*]}}"
-  [ -z "$note" ] || echo "# Note: $note"
+  if [ -f "$old" ] && grep -v '^#' "$old" | cut -f1 | grep -qvxF -f <(cut -f1 "$out/summary.tsv"); then
+    grep -E '^# (Run|  +Options|  +Note)' "$old" || true
+  fi
+  echo "# Run $started: $n unit(s), $first ... $last; by tools/redis-suite/run.sh, $elapsed s, on $cores cores; load average $load_start at start, $load_end at end."
+  echo "#   Options: --jobs $jobs --clients $clients --unit-timeout $unit_timeout --progress-timeout $progress_timeout$([ "$durable" -eq 1 ] && echo ' (runtest --durable)')${extra[*]:+ -- ${extra[*]}}"
+  [ -z "$note" ] || echo "#   Note: $note"
 }
 
 record_files() { # counts-file failures-file known-failures-file
   local counts=$1 fails=$2 known=$3 tmp old
   tmp=$(mktemp -d)
   {
-    write_header
+    write_header "$counts"
     printf '# unit\tpassed\tfailed\tstatus\tseconds\n'
     { [ ! -f "$counts" ] || grep -v '^#' "$counts" || true; } |
       awk -F'\t' 'NR == FNR { new[$1] = $0; order[++n] = $1; next }
@@ -761,7 +771,7 @@ record_files() { # counts-file failures-file known-failures-file
   old=/dev/null
   [ ! -f "$fails" ] || old=$fails
   {
-    write_header
+    write_header "$counts"
     if [ "$known" = /dev/null ]; then
       echo "# The tests that failed, per unit: unit, test, first line of the message."
     else
