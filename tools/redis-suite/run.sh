@@ -459,7 +459,8 @@ state == 2 {
 }
 /^\[exception\]: / { x = "e"; print unit "\t(exception)\t" substr(clean(substr($0, 14)), 1, 200) >> failfile; next }
 /^\[TIMEOUT\]/ { t = "t"; next }
-/=> \(IN PROGRESS\) / { n = $0; sub(/.*=> \(IN PROGRESS\) /, "", n); print unit "\t(timeout)\tno progress during: " n >> failfile; next }
+/=> \(IN PROGRESS\) / { n = $0; sub(/.*=> \(IN PROGRESS\) /, "", n); print unit "\t(timeout)\tno progress during: " clean(n) >> failfile; next }
+t != "" && /^sock[0-9a-f]* => \(/ { n = $0; sub(/^sock[0-9a-f]* => /, "", n); print unit "\t(timeout)\tno progress; the test client was at: " clean(n) >> failfile; next }
 /^ *The End$/ { d = "d" }
 END { if (state == 1) msg = ""; if (state) emit(); print p + 0, f + 0, x t d "-" }
 '
