@@ -183,7 +183,11 @@ pub async fn accept_new_listeners(srv: Rc<RefCell<Server>>) {
 /// Opens the `unixsocket` listener as Redis does: a stale file is removed
 /// first, the socket gets `unixsocketperm` (when not 0) and the
 /// configured backlog. The error is Redis's start-up message.
-pub fn open_unix(path: &str, perm: u32, backlog: i32) -> Result<std::os::unix::net::UnixListener, String> {
+pub fn open_unix(
+    path: &str,
+    perm: u32,
+    backlog: i32,
+) -> Result<std::os::unix::net::UnixListener, String> {
     use std::os::unix::fs::PermissionsExt;
     // sockaddr_un holds 107 bytes of path and the terminating zero.
     if path.len() > 107 {
@@ -195,15 +199,23 @@ pub fn open_unix(path: &str, perm: u32, backlog: i32) -> Result<std::os::unix::n
     let _ = std::fs::remove_file(path);
     let sock = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)
         .map_err(|e| format!("Failed opening Unix socket: socket: {e}"))?;
-    let addr = socket2::SockAddr::unix(path)
-        .map_err(|e| format!("Failed opening Unix socket: {e}"))?;
-    sock.bind(&addr)
-        .map_err(|e| format!("Failed opening Unix socket: bind: {}", crate::config::strerror(&e)))?;
+    let addr =
+        socket2::SockAddr::unix(path).map_err(|e| format!("Failed opening Unix socket: {e}"))?;
+    sock.bind(&addr).map_err(|e| {
+        format!(
+            "Failed opening Unix socket: bind: {}",
+            crate::config::strerror(&e)
+        )
+    })?;
     if perm != 0 {
         let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(perm));
     }
-    sock.listen(backlog)
-        .map_err(|e| format!("Failed opening Unix socket: listen: {}", crate::config::strerror(&e)))?;
+    sock.listen(backlog).map_err(|e| {
+        format!(
+            "Failed opening Unix socket: listen: {}",
+            crate::config::strerror(&e)
+        )
+    })?;
     sock.set_nonblocking(true)
         .map_err(|e| format!("Failed opening Unix socket: {e}"))?;
     Ok(sock.into())

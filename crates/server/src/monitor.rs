@@ -104,7 +104,10 @@ pub fn feed_monitors(srv: &mut Server, client: &Client, meta: &CommandMeta, argv
     let us = crate::util::time::unix_us();
     // A Unix-socket client shows as `unix:<path>`, as in Redis.
     let addr = if client.unix_socket {
-        format!("unix:{}", srv.config.get_str(crate::config::Directive::Unixsocket))
+        format!(
+            "unix:{}",
+            srv.config.get_str(crate::config::Directive::Unixsocket)
+        )
     } else {
         client.peer_id()
     };

@@ -357,7 +357,10 @@ async fn serve<S>(
     let shown = peer.map_or_else(|| UNIX_ADDR.to_string(), |p| p.to_string());
     match peer {
         Some(p) => log_verbose!("Accepted {p}"),
-        None => log_verbose!("Accepted connection to {}", srv.borrow().config.get_str(Directive::Unixsocket)),
+        None => log_verbose!(
+            "Accepted connection to {}",
+            srv.borrow().config.get_str(Directive::Unixsocket)
+        ),
     }
     let wake = client.borrow().wake.clone();
     let mut rbuf: Vec<u8> = Vec::with_capacity(IOBUF_LEN);

@@ -71,7 +71,11 @@ pub fn apply(srv: &Server) {
         return;
     }
     let title = std::env::args().next().unwrap_or_default();
-    let text = expand(srv, &srv.config.get_str(Directive::ProcTitleTemplate), &title);
+    let text = expand(
+        srv,
+        &srv.config.get_str(Directive::ProcTitleTemplate),
+        &title,
+    );
     let Ok(room) = ROOM.lock() else { return };
     let Some((start, len)) = *room else { return };
     if len < 2 {

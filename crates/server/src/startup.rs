@@ -322,7 +322,10 @@ fn remove_unix_socket(srv: &Server) {
     if let Some(path) = &srv.listeners.unix_path {
         log_notice!("Removing the unix socket file.");
         if let Err(e) = std::fs::remove_file(path) {
-            log_warning!("Error removing the unix socket file: {}", crate::config::strerror(&e));
+            log_warning!(
+                "Error removing the unix socket file: {}",
+                crate::config::strerror(&e)
+            );
         }
     }
 }
