@@ -308,6 +308,7 @@ fn memory(srv: &mut Server, b: &mut String) {
     let policy = srv.config.get_str(Directive::MaxmemoryPolicy);
     let dataset_perc = ratio(m.dataset * 100, m.used.saturating_sub(m.startup));
     let frag = ratio(m.rss, m.used);
+    let repl_mem = crate::replication::master::memory(srv);
     let _ = write!(
         b,
         "used_memory:{used}\r\n\
@@ -350,13 +351,13 @@ fn memory(srv: &mut Server, b: &mut String) {
          rss_overhead_bytes:0\r\n\
          mem_fragmentation_ratio:{frag:.2}\r\n\
          mem_fragmentation_bytes:{}\r\n\
-         mem_not_counted_for_evict:0\r\n\
-         mem_replication_backlog:0\r\n\
-         mem_total_replication_buffers:0\r\n\
-         mem_clients_slaves:0\r\n\
+         mem_not_counted_for_evict:{not_counted}\r\n\
+         mem_replication_backlog:{backlog}\r\n\
+         mem_total_replication_buffers:{repl_buffers}\r\n\
+         mem_clients_slaves:{replica_queues}\r\n\
          mem_clients_normal:{}\r\n\
          mem_cluster_links:0\r\n\
-         mem_aof_buffer:0\r\n\
+         mem_aof_buffer:{aof_buffer}\r\n\
          mem_allocator:libc\r\n\
          active_defrag_running:0\r\n\
          lazyfree_pending_objects:0\r\n\
@@ -377,6 +378,11 @@ fn memory(srv: &mut Server, b: &mut String) {
         used = m.used,
         rss = m.rss,
         peak = m.peak,
+        not_counted = crate::evict::not_counted(srv),
+        backlog = repl_mem.backlog,
+        repl_buffers = repl_mem.backlog + repl_mem.replica_queues,
+        replica_queues = repl_mem.replica_queues,
+        aof_buffer = srv.aof.feed.borrow().buf.capacity(),
     );
 }
 

@@ -498,6 +498,7 @@ impl Server {
         self.active_expire_cycle();
         // BCAST invalidations for keys the cycle expired.
         self.tracking_broadcast(None);
+        self.tracking_limit_used_slots();
         for db in &mut self.dbs {
             db.shrink_if_sparse();
         }
