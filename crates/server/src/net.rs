@@ -268,7 +268,18 @@ impl OutputLimits {
 /// `checkClientOutputBufferLimits`). Such a client is closed without
 /// being sent what is queued, so a slow reader cannot grow the server's
 /// memory without bound.
-pub fn output_over_limit(limits: &OutputLimits, c: &mut Client, now_ms: i64) -> bool {
+pub fn output_over_limit(
+    limits: &OutputLimits,
+    c: &mut Client,
+    now_ms: i64,
+    auth_required: bool,
+) -> bool {
+    // A client that has not authenticated (where it must) may hold no
+    // more than 1 KB of replies: it cannot make the server buffer its
+    // NOAUTH errors without reading them (Redis's limit).
+    if auth_required && !c.authenticated && c.out.buf.len() > 1024 {
+        return true;
+    }
     let class = match c.kind {
         // Measured on the replication stream (`replication::master`); a
         // master link's replies are dropped.
@@ -292,7 +303,7 @@ pub fn output_over_limit(limits: &OutputLimits, c: &mut Client, now_ms: i64) -> 
 /// After writing into another client's output (Pub/Sub, MONITOR,
 /// tracking): closes it when that passed its class's limit.
 pub fn enforce_output_limit(srv: &Server, c: &mut Client) {
-    if !c.killed && output_over_limit(&srv.obuf_limits, c, srv.now_ms) {
+    if !c.killed && output_over_limit(&srv.obuf_limits, c, srv.now_ms, srv.auth_required()) {
         close_for_output_limit(srv, c);
     }
 }
@@ -394,7 +405,7 @@ async fn serve<S>(
             }
             let flow = process_buffer(&mut s, &mut c, &mut rbuf, &mut req);
             let now = s.now_ms;
-            if output_over_limit(&s.obuf_limits, &mut c, now) {
+            if output_over_limit(&s.obuf_limits, &mut c, now, s.auth_required()) {
                 close_for_output_limit(&s, &mut c);
                 break 'conn;
             }
@@ -694,16 +705,16 @@ mod tests {
         let l = limits("normal 100 50 2");
         let mut c = Client::new(1, 0);
         c.out.buf = vec![0; 60];
-        assert!(!output_over_limit(&l, &mut c, 1000));
-        assert!(!output_over_limit(&l, &mut c, 3000));
-        assert!(output_over_limit(&l, &mut c, 3001));
+        assert!(!output_over_limit(&l, &mut c, 1000, false));
+        assert!(!output_over_limit(&l, &mut c, 3000, false));
+        assert!(output_over_limit(&l, &mut c, 3001, false));
         // Back under the soft limit: the clock starts again.
         c.out.buf.truncate(10);
-        assert!(!output_over_limit(&l, &mut c, 4000));
+        assert!(!output_over_limit(&l, &mut c, 4000, false));
         c.out.buf = vec![0; 100];
-        assert!(output_over_limit(&l, &mut c, 4000));
+        assert!(output_over_limit(&l, &mut c, 4000, false));
         // A replica is measured elsewhere, on its replication stream.
         c.kind = crate::client::Kind::Replica;
-        assert!(!output_over_limit(&l, &mut c, 4000));
+        assert!(!output_over_limit(&l, &mut c, 4000, false));
     }
 }
