@@ -390,7 +390,11 @@ fn persistence(srv: &Server, b: &mut String) {
     let p = &srv.persist;
     let now_secs = srv.now_ms / 1000;
     let loading = p.loading.is_some() as u8;
-    let _ = write!(b, "loading:{loading}\r\nasync_loading:0\r\n");
+    let _ = write!(
+        b,
+        "loading:{loading}\r\nasync_loading:{}\r\n",
+        srv.repl.async_loading as u8
+    );
     // The "cow" fields report our extra memory during a save: bytes
     // serialised ahead of the writer (we never fork).
     let (in_progress, current_secs, cow) = match &p.bgsave {
