@@ -631,7 +631,7 @@ fn damaged_aofs_stop_start_up_with_a_clear_message_and_nothing_deleted() {
                 std::fs::rename(base.with_extension("moved"), &base).unwrap();
                 std::fs::write(manifest(&keep), b"file x seq\n").unwrap();
             }),
-            "Invalid AOF manifest file format at line 1",
+            "Reading the manifest file, at line 1",
         ),
     ];
     for (what, damage, message) in cases {
