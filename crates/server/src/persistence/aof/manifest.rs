@@ -336,9 +336,12 @@ fn trim(line: &[u8]) -> &[u8] {
 /// A file name as Redis writes it: bare unless it has a byte Redis
 /// quotes (space, quote, backslash, anything not printable ASCII).
 fn quote(name: &str) -> String {
-    if name
-        .bytes()
-        .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+    // (An empty name, which Redis never writes, is quoted too, so that
+    // the line still parses.)
+    if !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
     {
         name.to_string()
     } else {
