@@ -950,3 +950,230 @@ fn an_unlisted_file_left_by_a_crash_is_not_replayed() {
     drop(s);
     let _ = std::fs::remove_dir_all(keep);
 }
+
+/// Starts `flavor` on `dir` with the AOF on, expecting start-up to fail;
+/// returns the exit code and the messages it logged (the log prefix
+/// `pid:role date level ` cut off, blank lines dropped).
+fn start_failing_as(flavor: Flavor, dir: &Path) -> (Option<i32>, Vec<String>) {
+    let (code, out) = match flavor {
+        Flavor::Redoubt => start_failing(dir, &[]),
+        Flavor::Redis => {
+            let port = crate::harness::free_port().to_string();
+            let out = Command::new("timeout")
+                .args(["20", "redis-server", "--port", &port, "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "yes", "--dir"])
+                .arg(dir)
+                .output()
+                .unwrap();
+            (out.status.code(), crate::harness::output_text(&out))
+        }
+    };
+    let messages = out
+        .lines()
+        .map(|l| match l.find(|c| c == '#' || c == '*') {
+            // "12:M 07 Dec 2026 08:13:42.913 # message"
+            Some(i) if l[..i].contains(':') => l[i + 1..].trim_start().to_string(),
+            _ => l.to_string(),
+        })
+        .filter(|m| !m.trim().is_empty())
+        .collect();
+    (code, messages)
+}
+
+/// The manifest's lines.
+fn manifest_lines(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(manifest(dir))
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// The file names in `appenddirname`, sorted.
+fn aof_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(aof_dir(dir))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn broken_manifests_stop_start_up_with_redis_s_lines() {
+    // The suite counts lines such as "Invalid AOF manifest file format":
+    // each failure logs its fatal block once, in Redis's words.
+    let long = format!("file {} seq 1 type b\n", "x".repeat(1100));
+    let cases: &[&str] = &[
+        "",
+        "file appendonly.aof.1.incr.aof seq 1 type i\n\nfile appendonly.aof.3.incr.aof seq 3 type i\n",
+        "file appendonly.aof.2.incr.aof seq 2 type i\nfile appendonly.aof.1.incr.aof seq 1 type i\n",
+        "file a.1.base.aof seq 1 type b\nfile a.2.base.aof seq 2 type b\n",
+        "file appendonly.aof.1.base.aof seq 1 type x\n",
+        "filx appendonly.aof.1.base.aof seq 1 type b\n",
+        "file appendonly.aof.1.incr.aof type i\n",
+        "file appendonly.aof.1.incr.aof seq 1 type i newkey\n",
+        "file ../x seq 1 type i\n",
+        &long,
+    ];
+    let fatal = |messages: &[String]| -> Vec<String> {
+        let from = messages
+            .iter()
+            .position(|m| m.contains("FATAL AOF MANIFEST FILE ERROR"))
+            .unwrap_or(messages.len());
+        messages[from..].to_vec()
+    };
+    for text in cases {
+        let mut seen = Vec::new();
+        for flavor in [Flavor::Redis, Flavor::Redoubt] {
+            let keep = temp_dir("aof-manifest-bad");
+            std::fs::create_dir_all(aof_dir(&keep)).unwrap();
+            std::fs::write(manifest(&keep), text).unwrap();
+            let (code, messages) = start_failing_as(flavor, &keep);
+            assert_eq!(code, Some(1), "{flavor:?} {text:?}: {messages:?}");
+            seen.push(fatal(&messages));
+            let _ = std::fs::remove_dir_all(keep);
+        }
+        assert!(!seen[0].is_empty(), "{text:?}");
+        assert_eq!(seen[0], seen[1], "{text:?}");
+    }
+}
+
+#[test]
+fn an_old_single_file_aof_is_moved_into_the_aof_dir_as_redis_does() {
+    let old =
+        b"*3\r\n$3\r\nset\r\n$2\r\nk1\r\n$2\r\nv1\r\n*3\r\n$3\r\nset\r\n$2\r\nk2\r\n$2\r\nv2\r\n";
+    let mut seen = Vec::new();
+    for flavor in [Flavor::Redis, Flavor::Redoubt] {
+        let keep = temp_dir("aof-upgrade");
+        std::fs::write(keep.join("appendonly.aof"), old).unwrap();
+        let s = start_on(flavor, &keep, &[]);
+        let mut c = s.client();
+        assert_eq!(
+            text(q(&mut c, &["MGET", "k1", "k2"])),
+            "[v1,v2]",
+            "{flavor:?}"
+        );
+        let moved = (
+            keep.join("appendonly.aof").exists(),
+            aof_files(&keep),
+            manifest_lines(&keep),
+        );
+        q(&mut c, &["SET", "k3", "v3"]);
+        q(&mut c, &["BGREWRITEAOF"]);
+        wait_rewrite_done(&mut c);
+        wait_for("the history files to go", Duration::from_secs(10), || {
+            aof_files(&keep).len() == 3
+        });
+        seen.push((moved, manifest_lines(&keep), aof_files(&keep)));
+        drop(c);
+        drop(s);
+        let _ = std::fs::remove_dir_all(keep);
+    }
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(
+        seen[1].0 .2,
+        [
+            "file appendonly.aof seq 1 type b",
+            "file appendonly.aof.1.incr.aof seq 1 type i"
+        ]
+    );
+}
+
+/// Rewrites with the AOF on and off, turning it on and off, keeping
+/// history with auto gc off and `DEBUG LOADAOF` in between: the manifest
+/// after each step is what Redis writes.
+#[test]
+fn manifests_follow_redis_through_rewrites_and_switches() {
+    let mut seen = Vec::new();
+    for flavor in [Flavor::Redis, Flavor::Redoubt] {
+        let keep = temp_dir("aof-seq");
+        let d = keep.display().to_string();
+        let s = ServerHandle::start(flavor, &[("dir", &d), ("auto-aof-rewrite-percentage", "0")]);
+        let mut c = s.client();
+        let mut steps = Vec::new();
+        let mut step = |c: &mut redis::Connection, what: &str, cmds: &[&[&str]]| {
+            for cmd in cmds {
+                q(c, cmd);
+            }
+            wait_rewrite_done(c);
+            steps.push((what.to_string(), manifest_lines(&keep)));
+        };
+        q(&mut c, &["SET", "a", "1"]);
+        step(
+            &mut c,
+            "turned on",
+            &[&["CONFIG", "SET", "appendonly", "yes"]],
+        );
+        q(&mut c, &["INCR", "a"]);
+        step(&mut c, "rewrite", &[&["BGREWRITEAOF"]]);
+        step(
+            &mut c,
+            "two rewrites keeping history",
+            &[
+                &["CONFIG", "SET", "aof-disable-auto-gc", "yes"],
+                &["BGREWRITEAOF"],
+            ],
+        );
+        step(&mut c, "", &[&["BGREWRITEAOF"]]);
+        step(
+            &mut c,
+            "auto gc back on",
+            &[&["CONFIG", "SET", "aof-disable-auto-gc", "no"]],
+        );
+        step(
+            &mut c,
+            "reload",
+            &[&["DEBUG", "LOADAOF"], &["BGREWRITEAOF"]],
+        );
+        step(
+            &mut c,
+            "rewrite with the AOF off",
+            &[&["CONFIG", "SET", "appendonly", "no"], &["BGREWRITEAOF"]],
+        );
+        q(&mut c, &["DEBUG", "LOADAOF"]);
+        step(
+            &mut c,
+            "turned on again",
+            &[&["CONFIG", "SET", "appendonly", "yes"]],
+        );
+        assert_eq!(text(q(&mut c, &["GET", "a"])), "2", "{flavor:?}");
+        wait_for("the history files to go", Duration::from_secs(10), || {
+            aof_files(&keep).len() == 3
+        });
+        seen.push((steps, aof_files(&keep)));
+        drop(c);
+        drop(s);
+        let _ = std::fs::remove_dir_all(keep);
+    }
+    assert_eq!(seen[0], seen[1]);
+}
+
+#[test]
+fn a_past_expire_in_the_aof_applies_after_loading_as_in_redis() {
+    // RPUSH, PEXPIREAT 1000 (long past), RPUSH again: the second push
+    // goes to the same key (nothing expires while loading), which is
+    // expired once loaded.
+    let incr = b"*3\r\n$5\r\nrpush\r\n$4\r\nlist\r\n$3\r\nfoo\r\n\
+*3\r\n$9\r\npexpireat\r\n$4\r\nlist\r\n$4\r\n1000\r\n\
+*3\r\n$5\r\nrpush\r\n$4\r\nlist\r\n$3\r\nbar\r\n";
+    for flavor in [Flavor::Redis, Flavor::Redoubt] {
+        let keep = temp_dir("aof-expire");
+        std::fs::create_dir_all(aof_dir(&keep)).unwrap();
+        std::fs::write(aof_dir(&keep).join("appendonly.aof.1.incr.aof"), incr).unwrap();
+        std::fs::write(
+            manifest(&keep),
+            "file appendonly.aof.1.incr.aof seq 1 type i\n",
+        )
+        .unwrap();
+        let s = start_on(flavor, &keep, &[]);
+        let mut c = s.client();
+        assert_eq!(text(q(&mut c, &["LLEN", "list"])), "0", "{flavor:?}");
+        drop(c);
+        drop(s);
+        let _ = std::fs::remove_dir_all(keep);
+    }
+}
