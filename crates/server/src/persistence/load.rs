@@ -271,6 +271,7 @@ pub async fn load_at_startup(srv: Rc<RefCell<Server>>) -> Result<(), StartupLoad
             .map_err(|_| StartupLoadError::Logged);
     }
     super::aof::load::read_manifest(&mut srv.borrow_mut()).map_err(|_| StartupLoadError::Logged)?;
+    super::aof::load::delete_history(&mut srv.borrow_mut());
     // From now on `CONFIG SET appendonly` may switch the AOF on.
     srv.borrow_mut().aof.ready = true;
     let path = std::path::PathBuf::from(srv.borrow().config.get_str(Directive::Dbfilename));

@@ -1,15 +1,25 @@
 //! `BGREWRITEAOF` without fork.
 //!
 //! At the rewrite's point in time (one executor step) the buffered
-//! effects go to the current incremental file, a new incremental file is
-//! opened for everything after, and the manifest lists it; the fork-less
-//! snapshot (`save::start_pipeline`, the walk BGSAVE uses) then writes
-//! the dataset as of that point as the new base in the background. When
-//! the base is complete and durable the manifest switches atomically to
-//! "new base + the incremental file opened at the start", and the files
-//! it replaced are deleted. Writes go on to the new incremental file the
-//! whole time and never wait for the rewrite; a crash at any step leaves
-//! a manifest that loads: the old base with every incremental file.
+//! effects go to the current incremental file and a new incremental file
+//! takes everything after: listed in the manifest at once while the AOF
+//! is on, or a temporary one (`temp-<appendfilename>.incr`) while the AOF
+//! is being turned on. The fork-less snapshot (`save::start_pipeline`, the
+//! walk BGSAVE uses) then writes the dataset as of that point to
+//! `temp-rewriteaof-bg-<pid>.aof` in the background. When it is complete
+//! and durable, as Redis's parent does after its child exits: the next
+//! base name is taken (`<appendfilename>.<seq>.base.rdb|aof`), the file
+//! renamed into `appenddirname` (and the temporary incremental file to the
+//! next incremental name), every incremental file but the one being
+//! written becomes history, the manifest is written atomically and the
+//! history deleted (unless `aof-disable-auto-gc yes`). Writes go on to
+//! the new incremental file the whole time and never wait for the
+//! rewrite; a crash at any step leaves a manifest that loads: the old
+//! base with every incremental file.
+//!
+//! A failed rewrite leaves its incremental file listed (the next one opens
+//! another, as in Redis); after three failures in a row automatic
+//! rewrites are held back (see `aof::cron`).
 //!
 //! With `aof-use-rdb-preamble no` the base is an AOF (commands): the
 //! snapshot is written as RDB first and converted on a background thread.
