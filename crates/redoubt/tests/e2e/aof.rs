@@ -970,7 +970,7 @@ fn start_failing_as(flavor: Flavor, dir: &Path) -> (Option<i32>, Vec<String>) {
     };
     let messages = out
         .lines()
-        .map(|l| match l.find(|c| c == '#' || c == '*') {
+        .map(|l| match l.find(['#', '*']) {
             // "12:M 07 Dec 2026 08:13:42.913 # message"
             Some(i) if l[..i].contains(':') => l[i + 1..].trim_start().to_string(),
             _ => l.to_string(),
