@@ -174,6 +174,23 @@ struct Plan {
     dir: PathBuf,
     files: Vec<(super::manifest::AofFile, u64)>,
     total: u64,
+    /// `appendfilename`: the name of an upgraded single-file AOF.
+    old_style: String,
+    truncate_ok: bool,
+}
+
+impl Plan {
+    /// The `i`-th file to replay and how to judge its end.
+    fn file(&self, i: usize) -> FileToLoad<'_> {
+        let name = &self.files[i].0.name;
+        FileToLoad {
+            path: self.dir.join(name),
+            name,
+            old_style: *name == self.old_style,
+            last: i + 1 == self.files.len(),
+            truncate_ok: self.truncate_ok,
+        }
+    }
 }
 
 fn plan(srv: &Server) -> Result<Option<Plan>, Failed> {
@@ -199,6 +216,8 @@ fn plan(srv: &Server) -> Result<Option<Plan>, Failed> {
         dir: d,
         files,
         total,
+        old_style: filename(srv),
+        truncate_ok: srv.config.get_bool(Directive::AofLoadTruncated),
     }))
 }
 
@@ -250,30 +269,21 @@ fn log_all_loaded(started: Instant) {
 /// Reads the manifest (upgrading an old single-file AOF) and loads every
 /// file it lists, between event-loop turns. Returns the base's size.
 async fn load_files(srv: &Rc<RefCell<Server>>) -> Result<u64, Failed> {
-    let (plan, truncate_ok) = {
+    let plan = {
         let mut s = srv.borrow_mut();
         read_manifest(&mut s)?;
         upgrade_if_needed(&mut s)?;
-        (plan(&s)?, s.config.get_bool(Directive::AofLoadTruncated))
+        plan(&s)?
     };
     let Some(plan) = plan else {
         return Ok(0);
     };
     let started = Instant::now();
-    let old_style = filename(&srv.borrow());
     let mut done = 0;
-    let n = plan.files.len();
     for (i, (f, size)) in plan.files.iter().enumerate() {
         let t0 = Instant::now();
         set_loading(srv, plan.total, done, started);
-        let file = FileToLoad {
-            path: plan.dir.join(&f.name),
-            name: &f.name,
-            old_style: f.name == old_style,
-            last: i + 1 == n,
-            truncate_ok,
-        };
-        load_one(srv, &file, done, plan.total).await?;
+        load_one(srv, &plan.file(i), done, plan.total).await?;
         done += size;
         log_file_loaded(f, t0);
     }
@@ -293,7 +303,6 @@ fn base_size(plan: &Plan) -> u64 {
 /// manifest from disk again and deleting its history files. Nothing
 /// loaded is propagated: the commands come from the AOF itself.
 pub fn reload_sync(srv: &mut Server) -> Result<(), Failed> {
-    let truncate_ok = srv.config.get_bool(Directive::AofLoadTruncated);
     // What the AOF still buffers goes to disk first, to be loaded too.
     if srv.aof.enabled {
         srv.aof.sync_all();
@@ -315,19 +324,10 @@ pub fn reload_sync(srv: &mut Server) -> Result<(), Failed> {
         started,
     });
     srv.journal.muted = true;
-    let old_style = filename(srv);
-    let n = plan.files.len();
     let mut result = Ok(());
     for (i, (f, _)) in plan.files.iter().enumerate() {
         let t0 = Instant::now();
-        let file = FileToLoad {
-            path: plan.dir.join(&f.name),
-            name: &f.name,
-            old_style: f.name == old_style,
-            last: i + 1 == n,
-            truncate_ok,
-        };
-        result = load_one_sync(srv, &file);
+        result = load_one_sync(srv, &plan.file(i));
         if result.is_err() {
             break;
         }
