@@ -128,6 +128,9 @@ pub struct Rewrite {
     pub temp: PathBuf,
     /// The base is an RDB (`aof-use-rdb-preamble` when it started).
     pub rdb: bool,
+    /// The snapshot is complete and its files are being put in place on
+    /// this thread (see [`rewrite::abort`]).
+    pub installing: Option<std::thread::JoinHandle<Result<rewrite::Installed, String>>>,
 }
 
 /// AOF state owned by the server.
@@ -524,10 +527,13 @@ pub fn stop_append_only(srv: &mut Server) {
         f.buf.clear();
         f.seldb = None;
     }
+    // Off before the rewrite is stopped: one that was already installing
+    // its files finishes without turning the AOF back on.
     srv.aof.enabled = false;
     srv.aof.rewrite_scheduled = false;
+    let was_waiting = std::mem::take(&mut srv.aof.wait_rewrite);
     kill_rewrite(srv);
-    if std::mem::take(&mut srv.aof.wait_rewrite) {
+    if was_waiting {
         // Nothing is recording into the temporary incremental file now.
         let _ = std::fs::remove_file(dir(srv).join(manifest::temp_incr_name(&filename(srv))));
     }

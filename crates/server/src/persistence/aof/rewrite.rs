@@ -34,7 +34,8 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Entries per slice of a synchronous base write.
@@ -107,6 +108,7 @@ pub fn start(srv: &mut Server) -> Result<(), String> {
         pipeline: Some(pipeline),
         temp,
         rdb,
+        installing: None,
     });
     srv.aof.rewrite_scheduled = false;
     log_notice!(
@@ -155,14 +157,27 @@ fn open_next_incr(srv: &mut Server) -> Result<(), String> {
     Ok(())
 }
 
-/// Abandons a running rewrite; its files are removed.
+/// Abandons a running rewrite; its files are removed. A rewrite already
+/// installing its files is waited for instead and recorded as finished
+/// (as Redis reaps a child that exited just before its kill): its renames
+/// and manifest must not land behind whatever comes next.
 pub fn abort(srv: &mut Server) {
-    if let Some(r) = srv.aof.rewrite.take() {
-        r.abort.store(true, Ordering::SeqCst);
-        Snapshot::abort(&mut srv.dbs);
-        remove_temp_files(&r.temp);
-        srv.aof.last_rewrite_time_sec = r.started.elapsed().as_secs() as i64;
+    let Some(mut r) = srv.aof.rewrite.take() else {
+        return;
+    };
+    if let Some(installing) = r.installing.take() {
+        let installed = installing
+            .join()
+            .unwrap_or_else(|_| Err("the AOF rewrite thread died".into()));
+        let id = r.abort.clone();
+        srv.aof.rewrite = Some(r);
+        finish(srv, &id, installed);
+        return;
     }
+    r.abort.store(true, Ordering::SeqCst);
+    Snapshot::abort(&mut srv.dbs);
+    remove_temp_files(&r.temp);
+    srv.aof.last_rewrite_time_sec = r.started.elapsed().as_secs() as i64;
 }
 
 fn remove_temp_files(temp: &Path) {
@@ -173,14 +188,15 @@ fn remove_temp_files(temp: &Path) {
 /// Drives a rewrite's snapshot (from the persistence task), then installs
 /// the new base.
 pub async fn drive(srv: &Rc<RefCell<Server>>, p: Pipeline) {
-    let running = |s: &Server| {
-        s.aof
-            .rewrite
-            .as_ref()
-            .is_some_and(|r| !r.abort.load(Ordering::SeqCst))
+    // The rewrite whose pipeline this is, known by its abort flag: once
+    // it is aborted another may start before this task notices, and none
+    // of what follows may touch that one.
+    let Some(id) = srv.borrow().aof.rewrite.as_ref().map(|r| r.abort.clone()) else {
+        return;
     };
+    let running = |_: &Server| !id.load(Ordering::SeqCst);
     let peak = |s: &mut Server, pending: u64| {
-        if let Some(r) = s.aof.rewrite.as_mut() {
+        if let Some(r) = this_rewrite(s, &id) {
             r.peak_pending = r.peak_pending.max(pending);
         }
     };
@@ -191,7 +207,12 @@ pub async fn drive(srv: &Rc<RefCell<Server>>, p: Pipeline) {
     // history): done on a thread, so writers never wait for it.
     let plan = {
         let s = srv.borrow();
-        s.aof.rewrite.as_ref().map(|r| Installer {
+        let r = s
+            .aof
+            .rewrite
+            .as_ref()
+            .filter(|r| Arc::ptr_eq(&r.abort, &id));
+        r.map(|r| Installer {
             // The writer thread handles messages in order: once it
             // answers this, it has switched files and written the
             // manifest of the rewrite's start, which must not land after
@@ -221,21 +242,45 @@ pub async fn drive(srv: &Rc<RefCell<Server>>, p: Pipeline) {
     let installed = match result {
         Err(e) => Err(e),
         Ok(()) => {
-            let (tx, rx) = tokio::sync::oneshot::channel();
+            let done = Arc::new(tokio::sync::Notify::new());
+            let signal = done.clone();
             let spawned = std::thread::Builder::new()
                 .name("aof-rewrite-done".into())
                 .spawn(move || {
-                    let _ = tx.send(plan.run());
+                    let installed = plan.run();
+                    signal.notify_one();
+                    installed
                 });
             match spawned {
-                Ok(_) => rx
-                    .await
-                    .unwrap_or_else(|_| Err("the AOF rewrite thread died".into())),
+                Ok(handle) => {
+                    if let Some(r) = this_rewrite(&mut srv.borrow_mut(), &id) {
+                        r.installing = Some(handle);
+                    }
+                    done.notified().await;
+                    // Gone when an abort meanwhile joined the thread and
+                    // recorded the outcome.
+                    let handle =
+                        this_rewrite(&mut srv.borrow_mut(), &id).and_then(|r| r.installing.take());
+                    match handle {
+                        Some(h) => h
+                            .join()
+                            .unwrap_or_else(|_| Err("the AOF rewrite thread died".into())),
+                        None => return,
+                    }
+                }
                 Err(e) => Err(e.to_string()),
             }
         }
     };
-    finish(&mut srv.borrow_mut(), installed);
+    finish(&mut srv.borrow_mut(), &id, installed);
+}
+
+/// The running rewrite, if it is the one known by `id` (its abort flag).
+fn this_rewrite<'s>(srv: &'s mut Server, id: &Arc<AtomicBool>) -> Option<&'s mut Rewrite> {
+    srv.aof
+        .rewrite
+        .as_mut()
+        .filter(|r| Arc::ptr_eq(&r.abort, id))
 }
 
 /// What installing a finished rewrite takes, run off the executor.
@@ -263,7 +308,7 @@ struct Installer {
 }
 
 /// A finished rewrite: the manifest now on disk and the new base's size.
-type Installed = (super::Manifest, u64);
+pub type Installed = (super::Manifest, u64);
 
 impl Installer {
     /// Converts the base if needed, renames it (and the temporary
@@ -343,7 +388,10 @@ impl Installer {
 
 /// Records the outcome of a rewrite (the files are in place already when
 /// it succeeded).
-fn finish(srv: &mut Server, result: Result<Installed, String>) {
+fn finish(srv: &mut Server, id: &Arc<AtomicBool>, result: Result<Installed, String>) {
+    if this_rewrite(srv, id).is_none() {
+        return;
+    }
     let Some(run) = srv.aof.rewrite.take() else {
         return;
     };
