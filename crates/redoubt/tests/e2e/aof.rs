@@ -719,8 +719,11 @@ fn auto_rewrite_starts_when_the_aof_doubles_past_the_min_size() {
     for i in 0..100 {
         q(&mut c, &["SET", &format!("k{i}"), &value]);
     }
+    // Counted when a rewrite starts, as Redis counts it; one that ends
+    // with the incremental file already as big as the new base starts
+    // another.
     wait_for("an automatic rewrite", Duration::from_secs(10), || {
-        info_field(&mut c, "persistence", "aof_rewrites") == "1"
+        info_field(&mut c, "persistence", "aof_rewrites") != "0"
     });
     let log = s.log();
     assert!(
