@@ -1180,3 +1180,131 @@ fn a_past_expire_in_the_aof_applies_after_loading_as_in_redis() {
         let _ = std::fs::remove_dir_all(keep);
     }
 }
+
+/// Makes every rewrite of `s` fail: a directory where the rewrite's
+/// temporary base must be renamed to (Redis's test suite kills the
+/// rewrite's child process instead; Redoubt has none). Returns it.
+fn block_rewrites(s: &ServerHandle, dir: &Path) -> PathBuf {
+    let pid = s.pid().expect("server pid");
+    let blocker = dir.join(format!("temp-rewriteaof-bg-{pid}.aof"));
+    std::fs::create_dir_all(blocker.join("in-the-way")).unwrap();
+    blocker
+}
+
+#[test]
+fn failed_rewrites_keep_their_incr_files_and_then_hold_automatic_rewrites_back() {
+    let keep = temp_dir("aof-fail");
+    let s = start_on(
+        Flavor::Redoubt,
+        &keep,
+        &[("auto-aof-rewrite-percentage", "0")],
+    );
+    let mut c = s.client();
+    let blocker = block_rewrites(&s, &keep);
+    for _ in 0..3 {
+        q(&mut c, &["BGREWRITEAOF"]);
+        wait_rewrite_done(&mut c);
+    }
+    assert_eq!(
+        info_field(&mut c, "persistence", "aof_last_bgrewrite_status"),
+        "err"
+    );
+    assert_eq!(
+        info_field(&mut c, "persistence", "aof_rewrites_consecutive_failures"),
+        "3"
+    );
+    // Each failed rewrite left the incremental file it opened, as Redis's.
+    let after_failures = manifest_lines(&keep);
+    assert_eq!(
+        after_failures,
+        [
+            "file appendonly.aof.1.base.rdb seq 1 type b",
+            "file appendonly.aof.1.incr.aof seq 1 type i",
+            "file appendonly.aof.2.incr.aof seq 2 type i",
+            "file appendonly.aof.3.incr.aof seq 3 type i",
+            "file appendonly.aof.4.incr.aof seq 4 type i",
+        ]
+    );
+    // Growth would start a rewrite now; the limit holds it back.
+    q(
+        &mut c,
+        &["CONFIG", "SET", "auto-aof-rewrite-percentage", "1"],
+    );
+    q(
+        &mut c,
+        &["CONFIG", "SET", "auto-aof-rewrite-min-size", "1kb"],
+    );
+    q(&mut c, &["SET", "x", &"x".repeat(2048)]);
+    wait_for("the rewrite limit", Duration::from_secs(10), || {
+        s.log()
+            .contains("Background AOF rewrite has repeatedly failed and triggered the limit, will retry in 1 minutes")
+    });
+    assert_eq!(
+        info_field(&mut c, "persistence", "aof_rewrite_in_progress"),
+        "0"
+    );
+    assert_eq!(manifest_lines(&keep), after_failures);
+    // By hand it runs at once, and replaces every incremental file.
+    q(
+        &mut c,
+        &["CONFIG", "SET", "auto-aof-rewrite-percentage", "0"],
+    );
+    std::fs::remove_dir_all(&blocker).unwrap();
+    q(&mut c, &["BGREWRITEAOF"]);
+    wait_rewrite_done(&mut c);
+    assert_eq!(
+        manifest_lines(&keep),
+        [
+            "file appendonly.aof.2.base.rdb seq 2 type b",
+            "file appendonly.aof.5.incr.aof seq 5 type i",
+        ]
+    );
+    q(&mut c, &["DEBUG", "LOADAOF"]);
+    assert_eq!(text(q(&mut c, &["STRLEN", "x"])), "2048");
+    drop(c);
+    drop(s);
+    let _ = std::fs::remove_dir_all(keep);
+}
+
+#[test]
+fn turning_the_aof_on_collects_writes_in_a_temp_incr_file_until_a_rewrite_succeeds() {
+    let keep = temp_dir("aof-temp-incr");
+    let d = keep.display().to_string();
+    let s = ServerHandle::start(Flavor::Redoubt, &[("dir", &d)]);
+    let mut c = s.client();
+    q(&mut c, &["SET", "a", "1"]);
+    let blocker = block_rewrites(&s, &keep);
+    q(&mut c, &["CONFIG", "SET", "appendonly", "yes"]);
+    let removed = "Removing the temp incr aof file temp-appendonly.aof.incr in the background";
+    wait_for("the first rewrite to fail", Duration::from_secs(10), || {
+        s.log().contains(removed)
+    });
+    // Nothing is listed until a base exists.
+    assert!(!manifest(&keep).exists());
+    std::fs::remove_dir_all(&blocker).unwrap();
+    // The retry is scheduled; by hand it starts at once (unless the
+    // scheduled one already did).
+    let mut raw = redis::cmd("BGREWRITEAOF");
+    let _: redis::RedisResult<redis::Value> = raw.query(&mut c);
+    wait_for("the AOF to be on", Duration::from_secs(30), || {
+        info_field(&mut c, "persistence", "aof_enabled") == "1"
+            && info_field(&mut c, "persistence", "aof_rewrite_in_progress") == "0"
+            && info_field(&mut c, "persistence", "aof_last_bgrewrite_status") == "ok"
+    });
+    assert!(s.log().contains(
+        "Successfully renamed the temporary AOF incr file temp-appendonly.aof.incr into appendonly.aof.1.incr.aof"
+    ));
+    assert_eq!(
+        manifest_lines(&keep),
+        [
+            "file appendonly.aof.1.base.rdb seq 1 type b",
+            "file appendonly.aof.1.incr.aof seq 1 type i",
+        ]
+    );
+    q(&mut c, &["SET", "b", "2"]);
+    q(&mut c, &["DEBUG", "LOADAOF"]);
+    assert_eq!(text(q(&mut c, &["MGET", "a", "b"])), "[1,2]");
+    drop(c);
+    drop(s);
+    let _ = std::fs::remove_dir_all(keep);
+}
