@@ -1284,7 +1284,7 @@ fn turning_the_aof_on_collects_writes_in_a_temp_incr_file_until_a_rewrite_succee
     std::fs::remove_dir_all(&blocker).unwrap();
     // The retry is scheduled; by hand it starts at once (unless the
     // scheduled one already did).
-    let mut raw = redis::cmd("BGREWRITEAOF");
+    let raw = redis::cmd("BGREWRITEAOF");
     let _: redis::RedisResult<redis::Value> = raw.query(&mut c);
     wait_for("the AOF to be on", Duration::from_secs(30), || {
         info_field(&mut c, "persistence", "aof_enabled") == "1"
