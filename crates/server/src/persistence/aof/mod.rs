@@ -495,13 +495,6 @@ pub fn start_append_only(srv: &mut Server) -> Result<(), String> {
             return Err(e);
         }
     }
-    // A write error of the previous run does not carry over.
-    if let Some(w) = &srv.aof.writer {
-        if !w.shared.write_ok.load(Ordering::Relaxed) {
-            log_warning!("AOF reopen, just ignore the last error.");
-            w.shared.write_ok.store(true, Ordering::Relaxed);
-        }
-    }
     Ok(())
 }
 
