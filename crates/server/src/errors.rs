@@ -278,6 +278,8 @@ pub const FAILOVER_FORCE: &str =
 pub const FAILOVER_NOT_A_REPLICA: &str = "ERR FAILOVER target HOST and PORT is not a replica.";
 pub const FAILOVER_NOT_ONLINE: &str = "ERR FAILOVER target replica is not online.";
 pub const PSYNC_FAILOVER_REPLID: &str = "ERR PSYNC FAILOVER replid must match my replid.";
+pub const SYNC_WITHOUT_MASTER_LINK: &str =
+    "NOMASTERLINK Can't SYNC while not connected with my master";
 pub const SYNC_WHILE_FAILING_OVER: &str = "NOMASTERLINK Can't SYNC while failing over";
 
 pub const ACL_USERNAME_SPACES: &str = "ERR Usernames can't contain spaces or null characters";

@@ -188,14 +188,19 @@ pub fn expire_own_keys(srv: &mut Server) {
     }
 }
 
-/// `replica-serve-stale-data no` and the link to the master is not up:
-/// commands without the `stale` flag are refused with MASTERDOWN.
-pub fn deny_stale(srv: &Server) -> bool {
+/// We follow a master and the link to it is not up (connecting, in the
+/// handshake or in a full sync).
+pub fn link_down(srv: &Server) -> bool {
     srv.repl
         .master
         .as_ref()
         .is_some_and(|m| m.state != LinkState::Connected)
-        && !srv.config.get_bool(Directive::ReplicaServeStaleData)
+}
+
+/// `replica-serve-stale-data no` and the link to the master is not up:
+/// commands without the `stale` flag are refused with MASTERDOWN.
+pub fn deny_stale(srv: &Server) -> bool {
+    link_down(srv) && !srv.config.get_bool(Directive::ReplicaServeStaleData)
 }
 
 /// `REPLICAOF host port` / `REPLICAOF NO ONE` (and `SLAVEOF`).
