@@ -23,7 +23,13 @@ use server::notify::class;
 use server::persistence::convert::{dump_payload, to_value};
 use server::persistence::load::sanitize_policy;
 
-pub const COMMANDS: &[(&str, Handler)] = &[("dump", dump), ("restore", restore)];
+/// RESTORE-ASKING is what MIGRATE sends in cluster mode; outside a
+/// cluster it is RESTORE.
+pub const COMMANDS: &[(&str, Handler)] = &[
+    ("dump", dump),
+    ("restore", restore),
+    ("restore-asking", restore),
+];
 
 /// DUMP key: the payload, or nil for a missing key.
 fn dump(ctx: &mut Ctx) {
