@@ -180,30 +180,28 @@ async fn run(links: &mut HashMap<String, Link>, ex: Exchange) -> Outcome {
     let name = format!("{}:{}", ex.host, ex.port);
     let mut may_retry = true;
     loop {
-        if !links.contains_key(&name) {
-            match connect(&ex).await {
-                Some(stream) => {
+        let mut out = Outcome::default();
+        let tried = match links.get_mut(&name) {
+            Some(link) => attempt(link, &ex, &mut out).await,
+            None => match connect(&ex).await {
+                Connected::Unresolved => return Outcome::failed(Failure::Connect),
+                Connected::Failed(b) => Err(b),
+                Connected::Open(stream) => {
                     if links.len() >= MAX_LINKS {
                         if let Some(k) = links.keys().next().cloned() {
                             links.remove(&k);
                         }
                     }
-                    let link = Link {
+                    let link = links.entry(name.clone()).or_insert(Link {
                         stream: BufReader::new(stream),
                         db: -1,
                         last_use: Instant::now(),
-                    };
-                    links.insert(name.clone(), link);
+                    });
+                    attempt(link, &ex, &mut out).await
                 }
-                None => return Outcome::failed(Failure::Connect),
-            }
-        }
-        let Some(link) = links.get_mut(&name) else {
-            return Outcome::failed(Failure::Connect);
+            },
         };
-        link.last_use = Instant::now();
-        let mut out = Outcome::default();
-        match attempt(link, &ex, &mut out).await {
+        match tried {
             Ok(()) => {
                 let refused = out
                     .auth
@@ -211,8 +209,10 @@ async fn run(links: &mut HashMap<String, Link>, ex: Exchange) -> Outcome {
                     .chain(&out.select)
                     .chain(&out.restores)
                     .any(|l| l.first() == Some(&b'-'));
-                // After an error the selected database is not trusted.
-                link.db = if refused { -1 } else { ex.db };
+                if let Some(link) = links.get_mut(&name) {
+                    // After an error the selected database is not trusted.
+                    link.db = if refused { -1 } else { ex.db };
+                }
                 return out;
             }
             Err(b) => {
@@ -228,13 +228,41 @@ async fn run(links: &mut HashMap<String, Link>, ex: Exchange) -> Outcome {
     }
 }
 
-async fn connect(ex: &Exchange) -> Option<crate::net::OutStream> {
+/// How opening a link went.
+enum Connected {
+    Open(crate::net::OutStream),
+    /// The address does not resolve (or, with TLS, the handshake failed):
+    /// Redis's connect fails only then.
+    Unresolved,
+    /// Refused or unreachable. Redis's non-blocking connect reports
+    /// success here and the first write fails, so it is a write failure
+    /// (retried unless it timed out).
+    Failed(Broke),
+}
+
+async fn connect(ex: &Exchange) -> Connected {
+    if ex.tls.is_none() {
+        let lookup = tokio::net::lookup_host((ex.host.as_str(), ex.port));
+        let found = match tokio::time::timeout(ex.timeout, lookup).await {
+            Ok(Ok(mut addrs)) => addrs.next().is_some(),
+            _ => false,
+        };
+        if !found {
+            return Connected::Unresolved;
+        }
+    }
     let conn = crate::net::connect_out(&ex.host, ex.port, ex.tls.as_deref());
-    tokio::time::timeout(ex.timeout, conn).await.ok()?.ok()
+    match tokio::time::timeout(ex.timeout, conn).await {
+        Ok(Ok(stream)) => Connected::Open(stream),
+        _ if ex.tls.is_some() => Connected::Unresolved,
+        Ok(Err(e)) => Connected::Failed(broke(Failure::Write, Some(e))),
+        Err(_) => Connected::Failed(broke(Failure::Write, None)),
+    }
 }
 
 /// One try over an open link, filling `out` with the replies read.
 async fn attempt(link: &mut Link, ex: &Exchange, out: &mut Outcome) -> Result<(), Broke> {
+    link.last_use = Instant::now();
     let select = link.db != ex.db;
     let mut buf = Vec::with_capacity(ex.restores.len() + 64);
     if let Some(a) = &ex.auth {
