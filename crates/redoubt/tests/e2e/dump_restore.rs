@@ -340,4 +340,105 @@ fn sanitize_clients_trusts_the_master_and_flagged_users(flavor: Flavor) {
     });
 }
 
-crate::harness::on_both!(sanitize_clients_trusts_the_master_and_flagged_users);
+/// An RDB file of raw records `(type, key, value string)` after a SELECT of
+/// database 0, with a valid checksum.
+fn rdb_file(records: &[(u8, &str, &[u8])]) -> Vec<u8> {
+    let mut w = rdb::Writer::new(Vec::new(), false, true).unwrap();
+    w.select_db(0).unwrap();
+    for (t, key, value) in records {
+        let mut r = vec![*t, key.len() as u8];
+        r.extend_from_slice(key.as_bytes());
+        r.extend_from_slice(value);
+        w.put_raw_records(&r).unwrap();
+    }
+    w.finish().unwrap()
+}
+
+/// A string record of `b` (shorter than 64 bytes).
+fn short(b: &[u8]) -> Vec<u8> {
+    let mut s = vec![b.len() as u8];
+    s.extend_from_slice(b);
+    s
+}
+
+/// A hash ziplist whose second field repeats the first: Redis always
+/// checks a ziplist deeply, so loading stops whatever the sanitize mode.
+const ZIPLIST_DUP_FIELDS: &[u8] = b"\x1b\x1b\x00\x00\x00\x16\x00\x00\x00\x04\x00\x00\x02a\x00\x04\x02b\x00\x04\x02a\x00\x04\x02d\x00\xff";
+
+#[test]
+fn a_corrupt_rdb_stops_start_up_with_the_reason_and_a_check() {
+    let dir = crate::harness::temp_dir("corrupt-rdb");
+    let mut value = vec![ZIPLIST_DUP_FIELDS.len() as u8];
+    value.extend_from_slice(ZIPLIST_DUP_FIELDS);
+    let file = rdb_file(&[(0, "ok", &short(b"v")), (13, "h", &value)]);
+    std::fs::write(dir.join("dump.rdb"), file).unwrap();
+    let (code, log) = crate::harness::server_to_exit(&["--dbfilename", "dump.rdb"], &dir);
+    assert_eq!(code, Some(1), "{log}");
+    // The reason, then the check's report naming it again, then Redis's
+    // closing line.
+    let reason = "Hash ziplist integrity check failed.";
+    assert!(log.matches(reason).count() >= 2, "{log}");
+    assert!(log.contains("--- RDB ERROR DETECTED ---"), "{log}");
+    assert_eq!(
+        log.matches("Terminating server after rdb file reading failure.")
+            .count(),
+        1,
+        "{log}"
+    );
+    // Redis on the same file says the same.
+    let port = crate::harness::free_port().to_string();
+    let out = std::process::Command::new("redis-server")
+        .args(["--port", &port, "--bind", "127.0.0.1", "--save", ""])
+        .args(["--dir", dir.to_str().unwrap(), "--dbfilename", "dump.rdb"])
+        .output()
+        .unwrap();
+    let theirs = crate::harness::output_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{theirs}");
+    assert!(theirs.contains(reason), "{theirs}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Keys holding an empty collection are skipped with Redis's warnings,
+/// and the rest loads, under either sanitize mode.
+fn empty_keys_are_skipped(flavor: Flavor) {
+    for sanitize in ["no", "yes"] {
+        let dir = crate::harness::temp_dir("empty-keys");
+        let empty_ziplist: &[u8] = b"\x0b\x00\x00\x00\x0a\x00\x00\x00\x00\x00\xff";
+        let file = rdb_file(&[
+            (2, "set", b"\x00"),
+            (4, "hash", b"\x00"),
+            (1, "list", b"\x00"),
+            (0, "kept", &short(b"v")),
+            (13, "hash_ziplist", &short(empty_ziplist)),
+            (
+                14,
+                "quicklist",
+                &[&b"\x01"[..], &short(empty_ziplist)].concat(),
+            ),
+        ]);
+        std::fs::write(dir.join("dump.rdb"), file).unwrap();
+        let d = dir.to_str().unwrap();
+        let s = ServerHandle::start(
+            flavor,
+            &[
+                ("dir", d),
+                ("dbfilename", "dump.rdb"),
+                ("sanitize-dump-payload", sanitize),
+            ],
+        );
+        assert_eq!(s.raw().cmd_str(&["DBSIZE"]), ":1\r\n");
+        let log = std::fs::read_to_string(s.log_path()).unwrap_or_default();
+        for key in ["set", "hash", "list", "hash_ziplist", "quicklist"] {
+            let line = format!("rdbLoadObject skipping empty key: {key}");
+            assert!(log.contains(&line), "{line} in {log}");
+        }
+        assert!(log.contains("empty keys skipped: 5."), "{log}");
+        drop(s);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+crate::harness::on_both!(
+    sanitize_clients_trusts_the_master_and_flagged_users,
+    empty_keys_are_skipped,
+);
