@@ -131,8 +131,38 @@ pub fn by_procedure(
     match meta.name {
         "sort" => Some(sort_keys(args)),
         "migrate" => Some(migrate_keys(args)),
+        "set" => Some(vec![(1, set_key_flags(args))]),
+        "bitfield" => Some(vec![(1, bitfield_key_flags(args))]),
         _ => None,
     }
+}
+
+/// SET reads the old value only with GET (the `variable_flags` of its key
+/// spec, resolved as Redis's procedure does).
+fn set_key_flags(args: &[&[u8]]) -> &'static [&'static str] {
+    if args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get")) {
+        &["RW", "access", "update"]
+    } else {
+        &["OW", "update"]
+    }
+}
+
+/// BITFIELD only reads while its operations are GETs (and OVERFLOWs); a
+/// SET or INCRBY — or anything it cannot parse — makes it a write.
+fn bitfield_key_flags(args: &[&[u8]]) -> &'static [&'static str] {
+    let mut i = 2;
+    while i < args.len() {
+        let rem = args.len() - i - 1;
+        let a = args[i];
+        if a.eq_ignore_ascii_case(b"get") && rem >= 2 {
+            i += 3;
+        } else if a.eq_ignore_ascii_case(b"overflow") && rem >= 1 {
+            i += 2;
+        } else {
+            return &["RW", "access", "update"];
+        }
+    }
+    &["RO", "access"]
 }
 
 /// SORT: the key, and the last STORE destination. Options take no

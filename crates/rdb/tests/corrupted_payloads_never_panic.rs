@@ -82,7 +82,8 @@ fn holdable(v: &RdbValue) -> bool {
         keys.into_iter().all(|k| seen.insert(k))
     }
     match v {
-        RdbValue::String(_) => true,
+        // A stream's nodes are checked when the server builds it.
+        RdbValue::String(_) | RdbValue::Stream(_) => true,
         RdbValue::List(x) => !x.is_empty(),
         RdbValue::Set(x) => !x.is_empty() && unique(x.iter().map(|m| m.as_slice())),
         RdbValue::Hash(x) => !x.is_empty() && unique(x.iter().map(|(f, _)| f.as_slice())),

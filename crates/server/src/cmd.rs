@@ -469,6 +469,10 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         srv.pubsub.to_current.resp3 = client.out.resp3;
         let oom = crate::evict::out_of_memory(srv);
         srv.pubsub.flush_into(&mut client.out);
+        // Keys this client tracked that eviction removed: told before the
+        // command runs (and before its reply), as in Redis, where eviction
+        // precedes the command's execution.
+        srv.tracking_send_pending(client);
         srv.pubsub.current = outer_current;
         let queuing =
             client.multi.is_some() && !matches!(meta.name, "exec" | "discard" | "quit" | "reset");
@@ -476,6 +480,16 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
             reject(srv, client, idx, errors::OOM);
             return Flow::Continue;
         }
+    }
+    // Client-side caching's table kept under `tracking-table-max-keys`
+    // before each command (the cron does it too); this client's dropped
+    // keys are told now, ahead of its reply, as Redis does.
+    if checked && srv.tracking.clients > 0 {
+        let outer_current = srv.pubsub.current;
+        srv.pubsub.current = client.id;
+        srv.tracking_limit_used_slots();
+        srv.tracking_send_pending(client);
+        srv.pubsub.current = outer_current;
     }
     // A failed background save stops writes (and PING, as in Redis) when
     // stop-writes-on-bgsave-error is set, so nobody believes data is safe.
@@ -581,7 +595,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
     if !srv.pubsub.to_current.buf.is_empty() {
         let mark = reply_mark.min(client.out.buf.len());
         let pushed = std::mem::take(&mut srv.pubsub.to_current.buf);
-        client.out.buf.splice(mark..mark, pushed);
+        client.out.insert_pushes(mark, pushed);
     }
 
     if srv.dirty > dirty_before && !custom {
@@ -622,7 +636,8 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         srv.tracking_after_command(client, meta, cflags & flags::READONLY != 0, &args);
         // Broadcasts to this client queued behind its reply.
         let pushed = std::mem::take(&mut srv.pubsub.to_current.buf);
-        client.out.buf.extend_from_slice(&pushed);
+        let at = client.out.buf.len();
+        client.out.insert_pushes(at, pushed);
     }
     srv.pubsub.current = outer_current;
     if client.close_after_reply {

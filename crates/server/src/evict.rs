@@ -311,14 +311,7 @@ pub fn configure(srv: &mut Server) {
 /// the shared replication buffer beyond the backlog; here each replica
 /// holds its own queue next to the backlog, so that queue is the extra.
 pub fn not_counted(srv: &Server) -> u64 {
-    let replicas: usize = srv
-        .repl
-        .feed
-        .borrow()
-        .replicas
-        .iter()
-        .map(|r| r.pending.capacity() + r.bulk.capacity())
-        .sum();
+    let replicas = crate::replication::master::memory(srv).replica_queues;
     let aof = if srv.aof.enabled {
         srv.aof.feed.borrow().buf.capacity()
     } else {

@@ -53,10 +53,6 @@ pub const ALL: &[&str] = &[
     "keyspace",
 ];
 
-/// Percentiles `INFO latencystats` reports (Redis's default
-/// `latency-tracking-info-percentiles`).
-const PERCENTILES: &[(&str, f64)] = &[("p50", 50.0), ("p99", 99.0), ("p99.9", 99.9)];
-
 /// Renders the requested sections, each once, in canonical order.
 pub fn render(srv: &mut Server, wanted: &[&str]) -> String {
     let mut out = String::with_capacity(4096);
@@ -116,10 +112,14 @@ pub fn render(srv: &mut Server, wanted: &[&str]) -> String {
                         continue;
                     };
                     let _ = write!(body, "latency_percentiles_usec_{}:", cmd.meta.name);
-                    for (i, (label, p)) in PERCENTILES.iter().enumerate() {
+                    for (i, p) in srv.latency_percentiles.iter().enumerate() {
                         let sep = if i == 0 { "" } else { "," };
+                        // The label as Redis prints it: `%f` with its
+                        // trailing zeros (and a bare point) trimmed.
+                        let label = format!("{p:.6}");
+                        let label = label.trim_end_matches('0').trim_end_matches('.');
                         let usec = h.percentile(*p) as f64 / 1000.0;
-                        let _ = write!(body, "{sep}{label}={usec:.3}");
+                        let _ = write!(body, "{sep}p{label}={usec:.3}");
                     }
                     body.push_str("\r\n");
                 }
@@ -308,6 +308,7 @@ fn memory(srv: &mut Server, b: &mut String) {
     let policy = srv.config.get_str(Directive::MaxmemoryPolicy);
     let dataset_perc = ratio(m.dataset * 100, m.used.saturating_sub(m.startup));
     let frag = ratio(m.rss, m.used);
+    let repl_mem = crate::replication::master::memory(srv);
     let _ = write!(
         b,
         "used_memory:{used}\r\n\
@@ -350,13 +351,13 @@ fn memory(srv: &mut Server, b: &mut String) {
          rss_overhead_bytes:0\r\n\
          mem_fragmentation_ratio:{frag:.2}\r\n\
          mem_fragmentation_bytes:{}\r\n\
-         mem_not_counted_for_evict:0\r\n\
-         mem_replication_backlog:0\r\n\
-         mem_total_replication_buffers:0\r\n\
-         mem_clients_slaves:0\r\n\
+         mem_not_counted_for_evict:{not_counted}\r\n\
+         mem_replication_backlog:{backlog}\r\n\
+         mem_total_replication_buffers:{repl_buffers}\r\n\
+         mem_clients_slaves:{replica_queues}\r\n\
          mem_clients_normal:{}\r\n\
          mem_cluster_links:0\r\n\
-         mem_aof_buffer:0\r\n\
+         mem_aof_buffer:{aof_buffer}\r\n\
          mem_allocator:libc\r\n\
          active_defrag_running:0\r\n\
          lazyfree_pending_objects:0\r\n\
@@ -377,6 +378,11 @@ fn memory(srv: &mut Server, b: &mut String) {
         used = m.used,
         rss = m.rss,
         peak = m.peak,
+        not_counted = crate::evict::not_counted(srv),
+        backlog = repl_mem.backlog,
+        repl_buffers = repl_mem.backlog + repl_mem.replica_queues,
+        replica_queues = repl_mem.replica_queues,
+        aof_buffer = srv.aof.feed.borrow().buf.capacity(),
     );
 }
 
@@ -384,7 +390,11 @@ fn persistence(srv: &Server, b: &mut String) {
     let p = &srv.persist;
     let now_secs = srv.now_ms / 1000;
     let loading = p.loading.is_some() as u8;
-    let _ = write!(b, "loading:{loading}\r\nasync_loading:0\r\n");
+    let _ = write!(
+        b,
+        "loading:{loading}\r\nasync_loading:{}\r\n",
+        srv.repl.async_loading as u8
+    );
     // The "cow" fields report our extra memory during a save: bytes
     // serialised ahead of the writer (we never fork).
     let (in_progress, current_secs, cow) = match &p.bgsave {

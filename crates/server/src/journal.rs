@@ -59,8 +59,9 @@ impl Journal {
         resp::command::push_command_arg(&mut self.pending, a);
     }
 
-    /// Whether any sink would keep an effect recorded now.
-    fn wanted(&self) -> bool {
+    /// Whether any sink would keep an effect recorded now (a command whose
+    /// effects are costly to spell out may skip them when not).
+    pub fn wanted(&self) -> bool {
         !self.muted && self.sinks.iter().any(|s| s.active())
     }
 

@@ -102,7 +102,15 @@ pub fn feed_monitors(srv: &mut Server, client: &Client, meta: &CommandMeta, argv
         return;
     }
     let us = crate::util::time::unix_us();
-    let addr = client.addr.map(|a| a.to_string()).unwrap_or_default();
+    // A Unix-socket client shows as `unix:<path>`, as in Redis.
+    let addr = if client.unix_socket {
+        format!(
+            "unix:{}",
+            srv.config.get_str(crate::config::Directive::Unixsocket)
+        )
+    } else {
+        client.peer_id()
+    };
     let mut line = format!(
         "+{}.{:06} [{} {}]",
         us / 1_000_000,

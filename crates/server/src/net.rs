@@ -84,7 +84,7 @@ pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, 
             .await;
         return;
     }
-    serve(srv, stream, peer, laddr, fd).await;
+    serve(srv, stream, Some(peer), laddr, fd).await;
 }
 
 /// Protected mode: with no password on the default user, only the
@@ -125,7 +125,7 @@ pub async fn handle_tls_connection(
                     .await;
                 return;
             }
-            serve(srv, tls, peer, laddr, fd).await
+            serve(srv, tls, Some(peer), laddr, fd).await
         }
         // Redis logs refused handshakes (no client certificate, unknown
         // CA, plain text on the TLS port) at warning level, as here.
@@ -268,7 +268,18 @@ impl OutputLimits {
 /// `checkClientOutputBufferLimits`). Such a client is closed without
 /// being sent what is queued, so a slow reader cannot grow the server's
 /// memory without bound.
-pub fn output_over_limit(limits: &OutputLimits, c: &mut Client, now_ms: i64) -> bool {
+pub fn output_over_limit(
+    limits: &OutputLimits,
+    c: &mut Client,
+    now_ms: i64,
+    auth_required: bool,
+) -> bool {
+    // A client that has not authenticated (where it must) may hold no
+    // more than 1 KB of replies: it cannot make the server buffer its
+    // NOAUTH errors without reading them (Redis's limit).
+    if auth_required && !c.authenticated && c.out.buf.len() > 1024 {
+        return true;
+    }
     let class = match c.kind {
         // Measured on the replication stream (`replication::master`); a
         // master link's replies are dropped.
@@ -292,7 +303,7 @@ pub fn output_over_limit(limits: &OutputLimits, c: &mut Client, now_ms: i64) -> 
 /// After writing into another client's output (Pub/Sub, MONITOR,
 /// tracking): closes it when that passed its class's limit.
 pub fn enforce_output_limit(srv: &Server, c: &mut Client) {
-    if !c.killed && output_over_limit(&srv.obuf_limits, c, srv.now_ms) {
+    if !c.killed && output_over_limit(&srv.obuf_limits, c, srv.now_ms, srv.auth_required()) {
         close_for_output_limit(srv, c);
     }
 }
@@ -310,12 +321,22 @@ pub fn close_for_output_limit(srv: &Server, c: &mut Client) {
     c.wake.notify_one();
 }
 
+/// Serves a connection accepted on the `unixsocket` listener: always
+/// local (protected mode does not apply), shown as Redis shows it
+/// (`addr=/unixsocket:0`).
+pub async fn handle_unix_connection(srv: Rc<RefCell<Server>>, stream: tokio::net::UnixStream) {
+    use std::os::fd::AsRawFd;
+    let fd = stream.as_raw_fd();
+    serve(srv, stream, None, None, fd).await;
+}
+
 /// The connection loop, for any stream: monomorphised per stream type, so
-/// plain TCP pays nothing for TLS existing.
+/// plain TCP pays nothing for TLS existing. `peer` is None for a Unix
+/// socket.
 async fn serve<S>(
     srv: Rc<RefCell<Server>>,
     mut stream: S,
-    peer: SocketAddr,
+    peer: Option<SocketAddr>,
     laddr: Option<SocketAddr>,
     fd: i32,
 ) where
@@ -338,12 +359,20 @@ async fn serve<S>(
     };
     {
         let mut cb = client.borrow_mut();
-        cb.addr = Some(peer);
+        cb.addr = peer;
+        cb.unix_socket = peer.is_none();
         cb.laddr = laddr;
         cb.fd = fd;
     }
     let id = client.borrow().id;
-    log_verbose!("Accepted {peer}");
+    let shown = peer.map_or_else(|| UNIX_ADDR.to_string(), |p| p.to_string());
+    match peer {
+        Some(p) => log_verbose!("Accepted {p}"),
+        None => log_verbose!(
+            "Accepted connection to {}",
+            srv.borrow().config.get_str(Directive::Unixsocket)
+        ),
+    }
     let wake = client.borrow().wake.clone();
     let mut rbuf: Vec<u8> = Vec::with_capacity(IOBUF_LEN);
     let mut req = Request::default();
@@ -376,7 +405,7 @@ async fn serve<S>(
             }
             let flow = process_buffer(&mut s, &mut c, &mut rbuf, &mut req);
             let now = s.now_ms;
-            if output_over_limit(&s.obuf_limits, &mut c, now) {
+            if output_over_limit(&s.obuf_limits, &mut c, now, s.auth_required()) {
                 close_for_output_limit(&s, &mut c);
                 break 'conn;
             }
@@ -504,8 +533,12 @@ async fn serve<S>(
         }
     }
     srv.borrow_mut().remove_client(id);
-    log_verbose!("Client closed connection id={id} addr={peer}");
+    log_verbose!("Client closed connection id={id} addr={shown}");
 }
+
+/// How a Unix-socket client's address shows (`CLIENT LIST`, logs): as
+/// Redis shows it.
+pub const UNIX_ADDR: &str = "/unixsocket:0";
 
 /// Whether a peer counts as local (protected mode, and the `local` value of
 /// `enable-debug-command` & co.): Redis compares the address text with
@@ -527,6 +560,10 @@ pub fn process_buffer(
 ) -> Flow {
     let mut pos = 0;
     let mut flow = Flow::Continue;
+    // While its commands run, the client's query buffer still holds them
+    // (CLIENT LIST's `qbuf` counts the running command, as Redis's does).
+    client.qbuf = rbuf.len();
+    client.qbuf_free = rbuf.capacity() - rbuf.len();
     while pos < rbuf.len() {
         let limits = Limits {
             max_bulk_len: if client.is_master() {
@@ -545,7 +582,7 @@ pub fn process_buffer(
                 log_verbose!(
                     "Protocol error ({e}) from client: id={} addr={}",
                     client.id,
-                    client.addr.map(|a| a.to_string()).unwrap_or_default()
+                    client.peer_id()
                 );
                 flow = Flow::CloseAfterReply;
                 pos = rbuf.len();
@@ -566,11 +603,20 @@ pub fn process_buffer(
                 }
                 let mark = client.out.buf.len();
                 // CLIENT REPLY: OFF drops every reply; SKIP drops the next
-                // command's (the SKIP itself has none either).
+                // command's (the SKIP itself has none either). Messages
+                // (Pub/Sub, tracking) still go out, and a CLIENT REPLY ON
+                // run while skipping is answered.
                 let was_skip = client.reply_mode == ReplyMode::Skip;
+                let silenced = client.reply_mode != ReplyMode::On;
+                client.out.track_pushes = silenced;
                 let f = cmd::execute(srv, client, argv);
-                if was_skip || client.reply_mode == ReplyMode::Off {
-                    client.out.buf.truncate(mark);
+                if client.reply_mode == ReplyMode::Off
+                    || (was_skip && client.reply_mode == ReplyMode::Skip)
+                {
+                    client.out.drop_replies_from(mark);
+                } else if silenced {
+                    client.out.track_pushes = false;
+                    client.out.pushes.clear();
                 }
                 client.reply_mode = match client.reply_mode {
                     ReplyMode::SkipNext => ReplyMode::Skip,
@@ -600,7 +646,7 @@ pub fn process_buffer(
         log_warning!(
             "Closing client that reached max query buffer length: id={} addr={} qbuf={}",
             client.id,
-            client.addr.map(|a| a.to_string()).unwrap_or_default(),
+            client.peer_id(),
             rbuf.len()
         );
         rbuf.clear();
@@ -659,16 +705,16 @@ mod tests {
         let l = limits("normal 100 50 2");
         let mut c = Client::new(1, 0);
         c.out.buf = vec![0; 60];
-        assert!(!output_over_limit(&l, &mut c, 1000));
-        assert!(!output_over_limit(&l, &mut c, 3000));
-        assert!(output_over_limit(&l, &mut c, 3001));
+        assert!(!output_over_limit(&l, &mut c, 1000, false));
+        assert!(!output_over_limit(&l, &mut c, 3000, false));
+        assert!(output_over_limit(&l, &mut c, 3001, false));
         // Back under the soft limit: the clock starts again.
         c.out.buf.truncate(10);
-        assert!(!output_over_limit(&l, &mut c, 4000));
+        assert!(!output_over_limit(&l, &mut c, 4000, false));
         c.out.buf = vec![0; 100];
-        assert!(output_over_limit(&l, &mut c, 4000));
+        assert!(output_over_limit(&l, &mut c, 4000, false));
         // A replica is measured elsewhere, on its replication stream.
         c.kind = crate::client::Kind::Replica;
-        assert!(!output_over_limit(&l, &mut c, 4000));
+        assert!(!output_over_limit(&l, &mut c, 4000, false));
     }
 }

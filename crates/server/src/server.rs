@@ -109,8 +109,12 @@ pub struct Server {
     /// `LATENCY` events and the cached `latency-monitor-threshold`.
     pub latency: crate::latency::LatencyMonitor,
     pub latency_threshold_ms: i64,
-    /// Per-command latency histograms (`INFO latencystats`).
+    /// Per-command latency histograms (`INFO latencystats`), kept while
+    /// `latency-tracking` is on, and the percentiles INFO reports
+    /// (`latency-tracking-info-percentiles`).
     pub latency_hist: crate::latency::LatencyHistograms,
+    pub latency_tracking: bool,
+    pub latency_percentiles: Vec<f64>,
     /// Pub/Sub channels and patterns with their subscribers.
     pub pubsub: crate::pubsub::PubSub,
     /// Client-side caching tables (`CLIENT TRACKING`).
@@ -206,6 +210,8 @@ impl Server {
             latency: Default::default(),
             latency_threshold_ms: 0,
             latency_hist: Default::default(),
+            latency_tracking: true,
+            latency_percentiles: Vec::new(),
             pubsub: Default::default(),
             tracking: Default::default(),
             listeners: Default::default(),
@@ -254,6 +260,10 @@ impl Server {
             zset_max_listpack_entries: size(Directive::ZsetMaxListpackEntries),
             zset_max_listpack_value: size(Directive::ZsetMaxListpackValue),
             list_max_listpack_size: c.get_int(Directive::ListMaxListpackSize),
+            stream_node: keyspace::stream::NodeLimits {
+                max_bytes: c.get_int(Directive::StreamNodeMaxBytes).max(0) as u64,
+                max_entries: c.get_int(Directive::StreamNodeMaxEntries).max(0) as u64,
+            },
         };
         self.access_clock = if c.get_str(Directive::MaxmemoryPolicy).ends_with("-lfu") {
             let u32_of = |d: Directive| c.get_int(d).clamp(0, i64::from(u32::MAX)) as u32;
@@ -266,6 +276,12 @@ impl Server {
         };
         self.lru_clock = self.access_clock.new_stamp(self.now_ms);
         self.latency_threshold_ms = c.get_int(Directive::LatencyMonitorThreshold);
+        self.latency_tracking = c.get_bool(Directive::LatencyTracking);
+        self.latency_percentiles = c
+            .get_list(Directive::LatencyTrackingInfoPercentiles)
+            .iter()
+            .filter_map(|p| p.parse().ok())
+            .collect();
         self.lazyfree_lazy_user_del = c.get_bool(Directive::LazyfreeLazyUserDel);
         // Parsed class bits (see `config::parse`), `n` included.
         self.notify_keyspace_events = c.get_int(Directive::NotifyKeyspaceEvents) as u32;
@@ -284,6 +300,7 @@ impl Server {
         self.acl.apply_requirepass(&pass);
         crate::persistence::aof::apply_config(self);
         self.obuf_limits = crate::net::OutputLimits::from_config(&self.config);
+        crate::proctitle::apply(self);
     }
 
     /// Refreshes the cached clock; called before every command.
@@ -484,6 +501,7 @@ impl Server {
         self.active_expire_cycle();
         // BCAST invalidations for keys the cycle expired.
         self.tracking_broadcast(None);
+        self.tracking_limit_used_slots();
         for db in &mut self.dbs {
             db.shrink_if_sparse();
         }
@@ -556,7 +574,7 @@ impl Server {
             time: self.now_ms / 1000,
             duration_us: usec,
             args,
-            client_addr: client.addr.map(|a| a.to_string()).unwrap_or_default(),
+            client_addr: client.peer_id(),
             client_name: client.name.clone().unwrap_or_default(),
         };
         self.slowlog_next_id += 1;

@@ -70,33 +70,6 @@ fn key_allowed(sel: &Selector, key: &[u8], spec_flags: &[&str]) -> bool {
         .any(|p| p.flags & need == need && crate::util::glob::matches(&p.pattern, key, false))
 }
 
-/// Key flags of the commands whose key access depends on their
-/// arguments, as Redis's key extraction computes them: SET reads the old
-/// value only with GET; BITFIELD writes only with SET or INCRBY.
-fn variable_key_flags(name: &str, args: &[&[u8]]) -> &'static [&'static str] {
-    match name {
-        "set" => {
-            if args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get")) {
-                &["RW", "access", "update"]
-            } else {
-                &["OW", "update"]
-            }
-        }
-        "bitfield" => {
-            let writes = args
-                .iter()
-                .skip(2)
-                .any(|a| a.eq_ignore_ascii_case(b"set") || a.eq_ignore_ascii_case(b"incrby"));
-            if writes {
-                &["RW", "access", "update"]
-            } else {
-                &["RO", "access"]
-            }
-        }
-        _ => &["RW", "access", "update"],
-    }
-}
-
 /// Checks one selector; `keys` is filled lazily and shared between
 /// selectors.
 fn check_selector(
@@ -125,11 +98,6 @@ fn check_selector(
     if !sel.allkeys && !meta.key_specs.is_empty() {
         let keys = keys.get_or_insert_with(|| command_meta::keys::keys_with_flags(meta, args));
         for &(pos, flags) in keys.iter() {
-            let flags = if flags.contains(&"variable_flags") {
-                variable_key_flags(meta.name, args)
-            } else {
-                flags
-            };
             if !key_allowed(sel, args[pos], flags) {
                 return Err(Denied::Key(pos));
             }

@@ -79,11 +79,24 @@ pub fn sanitize_policy(srv: &Server, restore_by: Option<&Client>) -> rdb::Saniti
     }
 }
 
-fn parse_thread(
+/// What the parser thread is told: its batches' bounds and the
+/// per-key `key-load-delay`.
+struct ParseJob {
     path: std::path::PathBuf,
+    /// `loading-process-events-interval-bytes`: a batch goes to the
+    /// executor at least this often, so clients get their `-LOADING`.
+    interval_bytes: u64,
+    key_load_delay: i64,
     sanitize: rdb::Sanitize,
-    tx: tokio::sync::mpsc::Sender<Msg>,
-) {
+}
+
+fn parse_thread(job: ParseJob, tx: tokio::sync::mpsc::Sender<Msg>) {
+    let ParseJob {
+        path,
+        interval_bytes,
+        key_load_delay,
+        sanitize,
+    } = job;
     let send = |m: Msg| tx.blocking_send(m).is_ok();
     let file = match std::fs::File::open(&path) {
         Ok(f) => f,
@@ -103,13 +116,20 @@ fn parse_thread(
         }
     };
     let mut batch = Vec::with_capacity(BATCH);
+    let mut sent_at = r.offset();
     loop {
         match r.next_item() {
             Ok(Some(item)) => {
+                if matches!(item, Item::Entry { .. }) {
+                    super::pace::key_load_delay(key_load_delay);
+                }
                 batch.push(item);
-                if batch.len() >= BATCH && !send(Msg::Items(std::mem::take(&mut batch), r.offset()))
-                {
-                    return;
+                let due = batch.len() >= BATCH || r.offset() - sent_at >= interval_bytes;
+                if due {
+                    sent_at = r.offset();
+                    if !send(Msg::Items(std::mem::take(&mut batch), sent_at)) {
+                        return;
+                    }
                 }
             }
             Ok(None) => {
@@ -255,7 +275,11 @@ pub fn load_path_sync(srv: &mut Server, path: &std::path::Path) -> Result<u64, S
         .with_sanitize(sanitize_policy(srv, None));
     let mut st = Apply::default();
     srv.refresh_time();
+    let delay = srv.config.get_int(Directive::KeyLoadDelay);
     while let Some(item) = r.next_item().map_err(|e| describe(path, &e))? {
+        if matches!(item, Item::Entry { .. }) {
+            super::pace::key_load_delay(delay);
+        }
         apply(srv, &mut st, item).map_err(|e| format!("Error loading {}: {e}", path.display()))?;
     }
     srv.persist.load_keys_loaded = st.loaded;
@@ -272,7 +296,11 @@ pub fn load_bytes(srv: &mut Server, bytes: &[u8]) -> Result<(), String> {
         .with_sanitize(sanitize_policy(srv, None));
     let mut st = Apply::default();
     srv.refresh_time();
+    let delay = srv.config.get_int(Directive::KeyLoadDelay);
     while let Some(item) = r.next_item().map_err(|e| describe(path, &e))? {
+        if matches!(item, Item::Entry { .. }) {
+            super::pace::key_load_delay(delay);
+        }
         apply(srv, &mut st, item)?;
     }
     st.log_done();
@@ -348,11 +376,21 @@ pub async fn load_rdb(
         });
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-    let p = path.to_path_buf();
-    let sanitize = sanitize_policy(&srv.borrow(), None);
+    let job = {
+        let s = srv.borrow();
+        ParseJob {
+            path: path.to_path_buf(),
+            interval_bytes: s
+                .config
+                .get_int(Directive::LoadingProcessEventsIntervalBytes)
+                .max(1024) as u64,
+            key_load_delay: s.config.get_int(Directive::KeyLoadDelay),
+            sanitize: sanitize_policy(&s, None),
+        }
+    };
     if let Err(e) = std::thread::Builder::new()
         .name("rdb-loader".into())
-        .spawn(move || parse_thread(p, sanitize, tx))
+        .spawn(move || parse_thread(job, tx))
     {
         srv.borrow_mut().persist.loading = None;
         return Err(format!("Can't start the RDB loader: {e}"));

@@ -681,6 +681,27 @@ pub fn expire_backlog(srv: &mut Server) {
     );
 }
 
+/// Memory replication holds, as INFO's memory section reports it.
+pub struct ReplMemory {
+    /// The backlog's allocated ring.
+    pub backlog: usize,
+    /// What replicas still have to be sent: their own queues (Redis's
+    /// `mem_clients_slaves`).
+    pub replica_queues: usize,
+}
+
+pub fn memory(srv: &Server) -> ReplMemory {
+    let f = srv.repl.feed.borrow();
+    ReplMemory {
+        backlog: f.backlog.as_ref().map_or(0, |b| b.size()),
+        replica_queues: f
+            .replicas
+            .iter()
+            .map(|r| r.pending.capacity() + r.bulk.capacity())
+            .sum(),
+    }
+}
+
 /// Feeds `args` as a command to the backlog and the replicas only, not
 /// the AOF (`DEBUG REPLICATE`: the test suite's way to make a replica's
 /// data differ from its master's).

@@ -61,6 +61,9 @@ pub struct ReplState {
     /// knows nothing of them, so no DEL will come; the replica expires
     /// them itself (Redis's `slaveKeysWithExpire`).
     pub own_expiring_keys: std::collections::HashSet<(usize, Vec<u8>)>,
+    /// A disk-less full sync of the same history is under way: the old
+    /// data stays served meanwhile (`async_loading` in INFO).
+    pub async_loading: bool,
     /// The streamed full sync under way, and the task driving it.
     pub transfer: Option<fullsync::Transfer>,
     pub transfer_notify: Rc<tokio::sync::Notify>,
@@ -89,6 +92,7 @@ impl Default for ReplState {
             master: None,
             stream_db: 0,
             own_expiring_keys: Default::default(),
+            async_loading: false,
             min_replicas_to_write: 0,
             min_replicas_max_lag: 10,
             transfer: None,

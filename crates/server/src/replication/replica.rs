@@ -520,7 +520,37 @@ async fn run_link(srv: &Rc<RefCell<Server>>, host: &str, port: u16, gen: u64) ->
         }
         log_notice!("Full resync from master: {id}:{off}");
         set_state(srv, LinkState::Transfer);
-        let rdb = receive_rdb(srv, &mut conn, timeout).await?;
+        // A disk-less load reads the payload as the dataset: a new history
+        // (another replication id) makes the replica "loading" meanwhile
+        // (clients get -LOADING); the same history keeps the old data
+        // served (`async_loading`), as Redis 7.0 does with swapdb.
+        let diskless = {
+            let s = srv.borrow();
+            let mode = s.config.get_str(Directive::ReplDisklessLoad);
+            let empty = s.dbs.iter().all(|d| d.is_empty());
+            mode == "swapdb" || (mode == "on-empty-db" && empty)
+        };
+        if diskless {
+            let mut s = srv.borrow_mut();
+            if s.master_replid == id {
+                s.repl.async_loading = true;
+            } else {
+                let now = s.now_ms;
+                s.persist.loading = Some(crate::persistence::load::Loading {
+                    start_secs: now / 1000,
+                    total_bytes: 0,
+                    loaded_bytes: 0,
+                    started: std::time::Instant::now(),
+                });
+            }
+        }
+        let received = receive_rdb(srv, &mut conn, timeout).await;
+        if diskless {
+            let mut s = srv.borrow_mut();
+            s.repl.async_loading = false;
+            s.persist.loading = None;
+        }
+        let rdb = received?;
         if !current(&srv.borrow(), gen) {
             return Ok(());
         }
