@@ -184,8 +184,8 @@ async fn run(links: &mut HashMap<String, Link>, ex: Exchange) -> Outcome {
         let tried = match links.get_mut(&name) {
             Some(link) => attempt(link, &ex, &mut out).await,
             None => match connect(&ex).await {
-                Connected::Unresolved => return Outcome::failed(Failure::Connect),
-                Connected::Failed(b) => Err(b),
+                Connected::ConnectFails => return Outcome::failed(Failure::Connect),
+                Connected::FirstWriteFails(b) => Err(b),
                 Connected::Open(stream) => {
                     if links.len() >= MAX_LINKS {
                         if let Some(k) = links.keys().next().cloned() {
@@ -228,16 +228,16 @@ async fn run(links: &mut HashMap<String, Link>, ex: Exchange) -> Outcome {
     }
 }
 
-/// How opening a link went.
+/// How opening a link went, as Redis's MIGRATE reports it.
 enum Connected {
     Open(crate::net::OutStream),
     /// The address does not resolve (or, with TLS, the handshake failed):
-    /// Redis's connect fails only then.
-    Unresolved,
+    /// only then does Redis's connect fail ("error or timeout connecting").
+    ConnectFails,
     /// Refused or unreachable. Redis's non-blocking connect reports
-    /// success here and the first write fails, so it is a write failure
+    /// success here and its first write fails, so this is a write failure
     /// (retried unless it timed out).
-    Failed(Broke),
+    FirstWriteFails(Broke),
 }
 
 async fn connect(ex: &Exchange) -> Connected {
@@ -248,15 +248,15 @@ async fn connect(ex: &Exchange) -> Connected {
             _ => false,
         };
         if !found {
-            return Connected::Unresolved;
+            return Connected::ConnectFails;
         }
     }
     let conn = crate::net::connect_out(&ex.host, ex.port, ex.tls.as_deref());
     match tokio::time::timeout(ex.timeout, conn).await {
         Ok(Ok(stream)) => Connected::Open(stream),
-        _ if ex.tls.is_some() => Connected::Unresolved,
-        Ok(Err(e)) => Connected::Failed(broke(Failure::Write, Some(e))),
-        Err(_) => Connected::Failed(broke(Failure::Write, None)),
+        _ if ex.tls.is_some() => Connected::ConnectFails,
+        Ok(Err(e)) => Connected::FirstWriteFails(broke(Failure::Write, Some(e))),
+        Err(_) => Connected::FirstWriteFails(broke(Failure::Write, None)),
     }
 }
 
