@@ -654,6 +654,12 @@ cleanup() {
   for p in "${worker_pids[@]}"; do kill "$p" 2>/dev/null || true; done
   if [ -n "${work:-}" ] && [ -d "$work" ]; then
     sweep "$work"
+    # --keep-logs: the servers' folders (their logs) go with the results.
+    if [ "$keep" -eq 1 ] && [ -n "${out:-}" ]; then
+      for p in "$work"/w*/tests/tmp; do
+        [ -d "$p" ] && cp -a "$p" "$out/servers-$(basename "$(dirname "$(dirname "$p")")")" 2>/dev/null || true
+      done
+    fi
     rm -rf "$work"
   fi
 }
