@@ -120,6 +120,20 @@ pub const INVALID_IDLETIME: &str = "ERR Invalid IDLETIME value, must be >= 0";
 pub const INVALID_FREQ: &str = "ERR Invalid FREQ value, must be >= 0 and <= 255";
 pub const DUMP_PAYLOAD: &str = "ERR DUMP payload version or checksum are wrong";
 pub const BAD_DATA_FORMAT: &str = "ERR Bad data format";
+pub const MIGRATE_KEYS_KEY_NOT_EMPTY: &str =
+    "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string";
+pub const MIGRATE_IOERR_CONNECT: &str = "IOERR error or timeout connecting to the client";
+pub const MIGRATE_IOERR_WRITE: &str = "IOERR error or timeout writing to target instance";
+pub const MIGRATE_IOERR_READ: &str = "IOERR error or timeout reading to target instance";
+
+/// MIGRATE's error when the target refused a command: its error line
+/// without the leading '-'.
+pub fn migrate_target_error(line: &[u8]) -> String {
+    format!(
+        "ERR Target instance replied with error: {}",
+        String::from_utf8_lossy(line)
+    )
+}
 
 /// `ERR wrong number of arguments for 'get' command`; subcommands use their
 /// full name (`config|get`).

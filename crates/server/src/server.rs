@@ -149,6 +149,8 @@ pub struct Server {
     /// `client-output-buffer-limit` of the normal and pubsub classes
     /// (the replica class is enforced by `replication::master`).
     pub obuf_limits: crate::net::OutputLimits,
+    /// MIGRATE's cached connections to its targets.
+    pub migrate: crate::migrate::MigrateLinks,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -223,6 +225,7 @@ impl Server {
             aof: Default::default(),
             tls: None,
             obuf_limits: Default::default(),
+            migrate: Default::default(),
             mode_state: None,
             debug: DebugSettings::default(),
             config,
