@@ -514,8 +514,8 @@ async fn serve<S>(
         // CLIENT PAUSE held a request back: wait for the pause to end (or
         // UNPAUSE, or a kill), then parse the buffer again.
         let pause = {
-            let mut c = client.borrow_mut();
-            if std::mem::take(&mut c.paused) {
+            let c = client.borrow();
+            if c.paused {
                 let s = srv.borrow();
                 Some((
                     crate::clients::pause_remaining_ms(&s),
@@ -531,6 +531,7 @@ async fn serve<S>(
                 _ = unpause.notified() => {}
                 _ = wake.notified() => {}
             }
+            crate::clients::end_pause_wait(&mut srv.borrow_mut(), &mut client.borrow_mut());
             resume = true;
         }
     }
@@ -599,7 +600,7 @@ pub fn process_buffer(
                 let backing = req.backing(&rbuf[base..pos]);
                 let argv = Argv::new(backing, &req.ranges);
                 if crate::clients::must_wait(srv, client, argv) {
-                    client.paused = true;
+                    crate::clients::start_pause_wait(srv, client);
                     pos = base;
                     break;
                 }

@@ -340,6 +340,7 @@ impl Server {
             if let Ok(mut c) = rc.try_borrow_mut() {
                 // A client killed or gone while blocked leaves its wait queues.
                 crate::blocking::unblock(self, &mut c);
+                crate::clients::end_pause_wait(self, &mut c);
                 self.forget_client_state(&mut c);
             }
         }
@@ -371,6 +372,11 @@ impl Server {
             return Some(i);
         }
         if self.is_replica() && !from_master {
+            return None;
+        }
+        // Paused clients keep the dataset still: the key reads as gone and
+        // is deleted after the pause (or by a new master after a failover).
+        if self.clients_paused() {
             return None;
         }
         if self.dbs[db].remove_at(i).is_some() {
@@ -432,6 +438,12 @@ impl Server {
         self.journal.propagate(db, &[verb, key]);
     }
 
+    /// Whether a `CLIENT PAUSE` (either mode) or a failover's pause holds
+    /// now: expiry and eviction then leave the dataset alone.
+    pub fn clients_paused(&self) -> bool {
+        self.pause.until_ms != 0 && self.now_ms < self.pause.until_ms
+    }
+
     /// Deletes a key found expired and propagates its deletion, as a `DEL`
     /// (or `UNLINK` with `lazyfree-lazy-expire yes`), so replicas and the
     /// AOF stay in step without their own clocks deciding.
@@ -456,6 +468,9 @@ impl Server {
             return;
         }
         self.refresh_time();
+        if self.clients_paused() {
+            return;
+        }
         let cycle = ExpireCycle::default();
         let effort = self
             .config

@@ -61,6 +61,9 @@ pub struct MasterLink {
     pub sync_read: i64,
     pub sync_start_ms: i64,
     pub sync_last_io_ms: i64,
+    /// Stream bytes received but not applied yet (a paused master client):
+    /// `slave_read_repl_offset` is ahead of `slave_repl_offset` by this.
+    pub unapplied: i64,
 }
 
 /// Starts following `host:port` (also used for the `replicaof` directive).
@@ -78,6 +81,7 @@ pub fn set_master(srv: &mut Server, host: String, port: u16) {
         sync_read: 0,
         sync_start_ms: 0,
         sync_last_io_ms: 0,
+        unapplied: 0,
     });
     kill_master_client(srv);
     crate::log::set_role(b'S');
@@ -736,6 +740,7 @@ async fn stream_commands(srv: &Rc<RefCell<Server>>, mut conn: Conn, gen: u64) ->
         let now = s.now_ms;
         if let Some(m) = s.repl.master.as_mut() {
             m.state = LinkState::Connected;
+            m.unapplied = 0;
             m.last_io_ms = now;
         }
         c
@@ -750,6 +755,7 @@ async fn stream_commands(srv: &Rc<RefCell<Server>>, mut conn: Conn, gen: u64) ->
     let result = loop {
         let mut need_ack = false;
         let mut idle = false;
+        let paused;
         {
             let mut s = srv.borrow_mut();
             let mut c = client.borrow_mut();
@@ -777,6 +783,13 @@ async fn stream_commands(srv: &Rc<RefCell<Server>>, mut conn: Conn, gen: u64) ->
                         if !req.is_empty() {
                             let backing = req.backing(&rbuf[base..pos]);
                             let argv = command_meta::Argv::new(backing, &req.ranges);
+                            // A paused replica applies nothing more (as in
+                            // Redis 7.0, its master client waits too).
+                            if crate::clients::must_wait(&mut s, &c, argv) {
+                                crate::clients::start_pause_wait(&mut s, &mut c);
+                                pos = base;
+                                break;
+                            }
                             if argv.get(0).eq_ignore_ascii_case(b"replconf")
                                 && argv.get(1).eq_ignore_ascii_case(b"getack")
                             {
@@ -797,9 +810,18 @@ async fn stream_commands(srv: &Rc<RefCell<Server>>, mut conn: Conn, gen: u64) ->
             rbuf.drain(..pos.min(rbuf.len()));
             // Kept across links: a partial resync continues in this db.
             s.repl.stream_db = c.db;
+            if let Some(m) = s.repl.master.as_mut() {
+                m.unapplied = rbuf.len() as i64;
+            }
             if c.killed {
                 break Ok(());
             }
+            paused = c.paused.then(|| {
+                (
+                    crate::clients::pause_remaining_ms(&s),
+                    s.pause_notify.clone(),
+                )
+            });
         }
         if need_ack {
             send_ack(srv, &mut conn).await?;
@@ -811,11 +833,18 @@ async fn stream_commands(srv: &Rc<RefCell<Server>>, mut conn: Conn, gen: u64) ->
                 Ok(Ok(_)) => {
                     let mut s = srv.borrow_mut();
                     let now = s.now_ms;
-                    if let Some(m) = s.repl.master.as_mut() { m.last_io_ms = now; }
+                    if let Some(m) = s.repl.master.as_mut() {
+                        m.last_io_ms = now;
+                        m.unapplied = rbuf.len() as i64;
+                    }
                 }
             },
             _ = tick.tick() => idle = true,
             _ = wake.notified() => {}
+            _ = pause_over(&paused) => {}
+        }
+        if paused.is_some() {
+            crate::clients::end_pause_wait(&mut srv.borrow_mut(), &mut client.borrow_mut());
         }
         if idle {
             send_ack(srv, &mut conn).await?;
@@ -826,6 +855,19 @@ async fn stream_commands(srv: &Rc<RefCell<Server>>, mut conn: Conn, gen: u64) ->
     };
     srv.borrow_mut().remove_client(id);
     result
+}
+
+/// Resolves when the pause a stream waits for is over (never when none).
+async fn pause_over(paused: &Option<(u64, Rc<tokio::sync::Notify>)>) {
+    match paused {
+        Some((ms, unpause)) => {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(*ms)) => {}
+                _ = unpause.notified() => {}
+            }
+        }
+        None => std::future::pending().await,
+    }
 }
 
 async fn send_ack(srv: &Rc<RefCell<Server>>, conn: &mut Conn) -> LinkResult {
@@ -853,12 +895,13 @@ pub fn info(srv: &Server, m: &MasterLink, b: &mut String) {
          master_link_status:{}\r\n\
          master_last_io_seconds_ago:{last_io}\r\n\
          master_sync_in_progress:{}\r\n\
-         slave_read_repl_offset:{offset}\r\n\
+         slave_read_repl_offset:{}\r\n\
          slave_repl_offset:{offset}\r\n",
         m.host,
         m.port,
         if up { "up" } else { "down" },
         u8::from(syncing),
+        offset + m.unapplied,
     );
     if syncing {
         // As Redis: the `$EOF:` form has no size, shown as 0, so the bytes
