@@ -231,12 +231,19 @@ fn list_instances(ctx: &mut Ctx, pick: fn(&Master) -> &[Instance]) {
             return;
         };
         let now = now_ms();
-        let list = pick(m);
+        let list: Vec<&Instance> = pick(m).iter().filter(|i| listed(i)).collect();
         ctx.out().array(list.len());
         for i in list {
             write_instance(ctx, m, i, now);
         }
     });
+}
+
+/// Whether `SENTINEL REPLICAS/SENTINELS` shows an instance: a replica
+/// whose INFO says `replica_announced:0` stays hidden from clients, as in
+/// Redis (it is still monitored, and may still be promoted).
+pub(crate) fn listed(i: &Instance) -> bool {
+    i.kind != Kind::Replica || i.replica_announced
 }
 
 fn replicas(ctx: &mut Ctx) {
@@ -276,13 +283,15 @@ fn flushconfig(ctx: &mut Ctx) {
 }
 
 /// How many sentinels are usable, and whether the quorum and a majority
-/// can be reached (`SENTINEL CKQUORUM`).
-fn quorum_state(m: &Master) -> (usize, bool, bool) {
+/// can be reached (`SENTINEL CKQUORUM`). Usable means not seen down, as
+/// Redis counts: a sentinel whose link is being (re)established still
+/// counts until it has been silent for `down-after-milliseconds`.
+pub(crate) fn quorum_state(m: &Master) -> (usize, bool, bool) {
     let voters = m.sentinels.len() + 1;
     let usable = 1 + m
         .sentinels
         .iter()
-        .filter(|s| !s.s_down() && !s.o_down() && s.links.cmd_connected())
+        .filter(|s| !s.s_down() && !s.o_down())
         .count();
     (usable, usable >= m.quorum as usize, usable > voters / 2)
 }

@@ -456,13 +456,15 @@ pub fn fresh_info_ready(st: &Sentinel, master: &str, now: i64) -> bool {
 /// Whether replica `r` may be promoted at `now`.
 ///
 /// Redis's rules: not down, link established and a valid PING reply in
-/// the last five ping periods, priority not 0, announced, INFO received
+/// the last five ping periods, priority not 0, INFO received
 /// and recent — at most five ping periods old while the master is SDOWN
 /// (three INFO periods otherwise): a replica whose INFO is older is not a
 /// candidate, since its role and offset may have changed since — and its
 /// link to the old master not down for much longer than the master has
 /// been (ten times down-after plus the master's SDOWN time), or its data
-/// is too old.
+/// is too old. `replica-announced no` only hides a replica from clients
+/// (`SENTINEL REPLICAS`); it may still be promoted, as Redis documents
+/// (priority 0 is how a replica is kept from promotion).
 ///
 /// Ours on top: it must report itself a replica. An instance reporting
 /// the master role (an old master back before it was converted) holds
@@ -483,7 +485,6 @@ pub fn eligible(m: &Master, r: &Instance, now: i64, t: &Timing) -> bool {
         && r.links.cmd_connected()
         && now - r.links.last_avail_time <= t.ping_period * 5
         && r.slave_priority != 0
-        && r.replica_announced
         && !r.role_master
         && r.info_refresh != 0
         && now - r.info_refresh <= validity

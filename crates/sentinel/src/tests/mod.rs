@@ -10,6 +10,7 @@
 //! and hands the replies back to the core, until nothing is in flight.
 //! Every action is kept in [`World::actions`] for the test to read.
 
+mod api;
 mod down;
 mod election;
 mod failover;
