@@ -81,7 +81,7 @@ fn flags(m: Option<&Master>, i: &Instance) -> String {
         f.push("o_down");
     }
     f.push(i.kind.word());
-    if !i.links.cmd_connected() {
+    if i.disconnected() {
         f.push("disconnected");
     }
     if i.kind == Kind::Sentinel && i.master_down {

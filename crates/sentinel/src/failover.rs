@@ -564,7 +564,7 @@ fn reconf_replicas(st: &mut Sentinel, out: &mut Out, master: &str, now: i64) {
     let todo: Vec<u64> = m
         .replicas
         .iter()
-        .filter(|r| !r.promoted && r.reconf == Reconf::None && !r.links.disconnected())
+        .filter(|r| !r.promoted && r.reconf == Reconf::None && !r.disconnected())
         .map(|r| r.id)
         .collect();
     for id in todo {

@@ -259,7 +259,7 @@ fn master_looks_sane(m: &Master, now: i64, t: &Timing) -> bool {
     m.inst.role_master
         && !m.inst.s_down()
         && !m.inst.o_down()
-        && !m.inst.links.disconnected()
+        && !m.inst.disconnected()
         && m.inst.info_refresh != 0
         && now - m.inst.info_refresh < t.info_period * 2
 }

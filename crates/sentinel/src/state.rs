@@ -137,11 +137,6 @@ pub struct Links {
 }
 
 impl Links {
-    /// No command link, not even one being established.
-    pub fn disconnected(&self) -> bool {
-        self.cmd.is_none()
-    }
-
     /// The command link is established.
     pub fn cmd_connected(&self) -> bool {
         self.cmd.as_ref().is_some_and(|l| l.connected)
@@ -286,6 +281,14 @@ impl Instance {
 
     pub fn o_down(&self) -> bool {
         matches!(self.down, Down::Objectively { .. })
+    }
+
+    /// A link the instance needs is missing, not even being established
+    /// (Redis's `disconnected` flag): the command link, and for masters
+    /// and replicas the Pub/Sub link too. It lasts from a link's end to
+    /// the next attempt, at most once per ping period.
+    pub fn disconnected(&self) -> bool {
+        self.links.cmd.is_none() || (self.kind != Kind::Sentinel && self.links.pubsub.is_none())
     }
 
     /// Forgets both connections (the caller emits the matching

@@ -14,6 +14,7 @@ mod api;
 mod down;
 mod election;
 mod failover;
+mod links;
 mod selection;
 
 use crate::action::{Action, Cmd, LinkId, LinkKind};
