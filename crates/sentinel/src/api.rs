@@ -53,23 +53,48 @@ fn with_state(ctx: &mut Ctx, f: impl FnOnce(&mut Ctx, &mut Sentinel)) {
 }
 
 /// Runs `f` on the sentinel state, then performs the actions it returned.
-fn with_state_out(ctx: &mut Ctx, f: impl FnOnce(&mut Ctx, &mut Sentinel, &mut Out)) {
+/// Returns what `f` returned and whether every configuration save among
+/// the actions succeeded (`None` when `f` could not run).
+fn with_state_out<R>(
+    ctx: &mut Ctx,
+    f: impl FnOnce(&mut Ctx, &mut Sentinel, &mut Out) -> R,
+) -> Option<(R, bool)> {
     let Some(shell) = shell::current(ctx.srv) else {
         ctx.err("ERR Sentinel is not running");
-        return;
+        return None;
     };
     let mut out = Out::new();
-    {
+    let r = {
         // Never borrowed here: handlers, the timer and the links run one
         // at a time on one thread and none holds the state across a wait.
         let Ok(mut st) = shell.state.try_borrow_mut() else {
             server::log::write(Level::Warning, "Sentinel state busy at a command");
             ctx.err("ERR Sentinel is busy");
-            return;
+            return None;
         };
-        f(ctx, &mut st, &mut out);
+        f(ctx, &mut st, &mut out)
+    };
+    let saved = shell.perform(ctx.srv, out.actions);
+    Some((r, saved))
+}
+
+/// For a command that changes the configuration and answers with the
+/// outcome of saving it (Redis's `sentinelFlushConfigAndReply`): `f`
+/// returns true when it queued the save among its actions and left the
+/// answer to this function (OK, or an error if the file could not be
+/// written), false when it answered already.
+fn with_state_saved(ctx: &mut Ctx, f: impl FnOnce(&mut Ctx, &mut Sentinel, &mut Out) -> bool) {
+    if let Some((true, saved)) = with_state_out(ctx, f) {
+        reply_saved(ctx, saved);
     }
-    shell.perform(ctx.srv, out.actions);
+}
+
+fn reply_saved(ctx: &mut Ctx, saved: bool) {
+    if saved {
+        ctx.out().ok();
+    } else {
+        ctx.err("ERR Failed to save config file. Check server logs.");
+    }
 }
 
 fn flags(m: Option<&Master>, i: &Instance) -> String {
@@ -241,7 +266,8 @@ fn list_instances(ctx: &mut Ctx, pick: fn(&Master) -> &[Instance]) {
 
 /// Whether `SENTINEL REPLICAS/SENTINELS` shows an instance: a replica
 /// whose INFO says `replica_announced:0` stays hidden from clients, as in
-/// Redis (it is still monitored, and may still be promoted).
+/// Redis (it is still monitored, and still a candidate for promotion only
+/// if announced).
 pub(crate) fn listed(i: &Instance) -> bool {
     i.kind != Kind::Replica || i.replica_announced
 }
@@ -259,9 +285,10 @@ fn get_master_addr(ctx: &mut Ctx) {
     with_state(ctx, |ctx, st| match st.masters.get(&name) {
         Some(m) => {
             let a = m.current_addr().clone();
+            let host = a.host.clone();
             let out = ctx.out();
             out.array(2);
-            out.bulk(a.host.as_bytes());
+            out.bulk(host.as_bytes());
             out.bulk(a.port.to_string().as_bytes());
         }
         None => ctx.out().null_array(),
@@ -277,8 +304,8 @@ fn myid(ctx: &mut Ctx) {
 
 fn flushconfig(ctx: &mut Ctx) {
     with_state(ctx, |ctx, st| {
-        shell::save(st);
-        ctx.out().ok();
+        let saved = shell::save(st, ctx.srv);
+        reply_saved(ctx, saved);
     });
 }
 
@@ -408,30 +435,30 @@ fn monitor_cmd(ctx: &mut Ctx) {
         ctx.err("ERR Quorum must be 1 or greater.");
         return;
     }
-    with_state_out(ctx, |ctx, st, acts| {
+    with_state_saved(ctx, |ctx, st, acts| {
         let resolvable = st.globals.resolve_hostnames
             && std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), 0)).is_ok();
         if !(crate::confile::is_ip(&host) || resolvable) {
             ctx.err("ERR Invalid IP address or hostname specified");
-            return;
-        }
-        if st.masters.contains_key(&name) {
-            ctx.err("ERR Duplicate master name.");
-            return;
+            return false;
         }
         if !(0..=65535).contains(&port) {
             ctx.err("ERR Invalid port number");
-            return;
+            return false;
+        }
+        if st.masters.contains_key(&name) {
+            ctx.err("ERR Duplicate master name.");
+            return false;
         }
         let now = now_ms();
         // Port 0 is accepted, as Redis does (the entry stays disconnected).
         // Both reasons add_master refuses for were checked above.
         if let Err(reason) = st.add_master(&name, &host, port.max(1), quorum as u32, now) {
             ctx.err(&format!("ERR {reason}"));
-            return;
+            return false;
         }
         let Some(m) = st.masters.get_mut(&name) else {
-            return;
+            return false;
         };
         if port == 0 {
             m.inst.addr.port = 0;
@@ -447,16 +474,16 @@ fn monitor_cmd(ctx: &mut Ctx) {
             id,
             &format!("quorum {quorum}"),
         );
-        ctx.out().ok();
+        true
     });
 }
 
 fn remove(ctx: &mut Ctx) {
     let name = arg(ctx, 2);
-    with_state_out(ctx, |ctx, st, acts| {
+    with_state_saved(ctx, |ctx, st, acts| {
         let Some(m) = st.masters.get(&name) else {
             ctx.err(NO_SUCH_MASTER);
-            return;
+            return false;
         };
         let id = m.inst.id;
         inst_event(st, acts, Level::Warning, "-monitor", &name, id, "");
@@ -472,7 +499,7 @@ fn remove(ctx: &mut Ctx) {
             }
         }
         acts.save();
-        ctx.out().ok();
+        true
     });
 }
 
@@ -722,7 +749,7 @@ fn config(ctx: &mut Ctx) {
         .from(3)
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
-    with_state(ctx, |ctx, st| match (sub.as_str(), args.len()) {
+    with_state_out(ctx, |ctx, st, acts| match (sub.as_str(), args.len()) {
         ("get", 1) => {
             let g = &st.globals;
             let vals: Vec<(&str, String)> = CONFIG_PARAMS
@@ -782,13 +809,25 @@ fn config(ctx: &mut Ctx) {
                     ));
                 }
             }
-            shell::save(st);
-            ctx.out().ok();
+            let saved = shell::save(st, ctx.srv);
+            reply_saved(ctx, saved);
+            // New credentials between sentinels take effect on new links.
+            if name == "sentinel-user" || name == "sentinel-pass" {
+                for m in st.masters.values_mut() {
+                    for s in m.sentinels.iter_mut() {
+                        acts.close_links(s);
+                    }
+                }
+            }
         }
         _ => ctx.err_arity(),
     });
 }
 
+/// `SENTINEL SET name option value [option value ...]`, as Redis applies
+/// it: options one by one, each announced by a `+set` event as it is
+/// applied (the password shown as `******`); the first bad one stops
+/// there with its error, the ones before it stay applied and are saved.
 fn set(ctx: &mut Ctx) {
     let name = arg(ctx, 2);
     let args: Vec<String> = ctx
@@ -796,163 +835,161 @@ fn set(ctx: &mut Ctx) {
         .from(3)
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
-    with_state_out(ctx, |ctx, st, acts| {
+    with_state_saved(ctx, |ctx, st, acts| {
         if !st.masters.contains_key(&name) {
             ctx.err(NO_SUCH_MASTER);
-            return;
+            return false;
         }
         let deny = st.globals.deny_scripts_reconfig;
-        let mut changed: Vec<(String, String)> = Vec::new();
+        let mut changes = 0;
         let mut j = 0;
-        let mut failed = false;
         while j < args.len() {
-            let opt = args[j].to_ascii_lowercase();
-            let value = args.get(j + 1).cloned();
+            let option = &args[j];
+            let more = args.len() - 1 - j;
+            let Some(m) = st.masters.get_mut(&name) else {
+                return false;
+            };
             let bad = |ctx: &mut Ctx, v: &str| {
                 ctx.err(&format!(
-                    "ERR Invalid argument '{}' for SENTINEL SET '{}'",
-                    v, args[j]
+                    "ERR Invalid argument '{v}' for SENTINEL SET '{option}'"
                 ));
             };
-            let Some(m) = st.masters.get_mut(&name) else {
-                return;
-            };
-            let ms = |v: &str| v.parse::<i64>().ok().filter(|n| *n > 0);
-            match (opt.as_str(), value) {
-                ("down-after-milliseconds", Some(v)) => match ms(&v) {
+            let positive = |v: &str| resp::parse_i64(v.as_bytes()).filter(|n| *n > 0);
+            let mut redacted = false;
+            let mut used = 2;
+            let failed = match (option.to_ascii_lowercase().as_str(), more) {
+                (_, 0) => None,
+                ("down-after-milliseconds", _) => match positive(&args[j + 1]) {
                     Some(n) => {
                         m.inst.down_after = n;
                         for i in m.replicas.iter_mut().chain(m.sentinels.iter_mut()) {
                             i.down_after = n;
                         }
-                        changed.push((opt.clone(), v));
+                        Some(false)
                     }
-                    None => {
-                        bad(ctx, &v);
-                        failed = true;
-                    }
+                    None => Some(true),
                 },
-                ("failover-timeout", Some(v)) => match ms(&v) {
+                ("failover-timeout", _) => match positive(&args[j + 1]) {
                     Some(n) => {
                         m.failover_timeout = n;
-                        changed.push((opt.clone(), v));
+                        Some(false)
                     }
-                    None => {
-                        bad(ctx, &v);
-                        failed = true;
-                    }
+                    None => Some(true),
                 },
-                ("parallel-syncs", Some(v)) => match v.parse::<i64>().ok().filter(|n| *n > 0) {
+                ("parallel-syncs", _) => match positive(&args[j + 1]) {
                     Some(n) => {
                         m.parallel_syncs = n;
-                        changed.push((opt.clone(), v));
+                        Some(false)
                     }
-                    None => {
-                        bad(ctx, &v);
-                        failed = true;
-                    }
+                    None => Some(true),
                 },
-                ("quorum", Some(v)) => match v.parse::<i64>().ok().filter(|n| *n > 0) {
+                ("quorum", _) => match positive(&args[j + 1]) {
                     Some(n) => {
-                        m.quorum = n as u32;
-                        changed.push((opt.clone(), v));
+                        m.quorum = u32::try_from(n).unwrap_or(u32::MAX);
+                        Some(false)
                     }
-                    None => {
-                        bad(ctx, &v);
-                        failed = true;
-                    }
+                    None => Some(true),
                 },
-                ("master-reboot-down-after-period", Some(v)) => {
-                    match v.parse::<i64>().ok().filter(|n| *n >= 0) {
+                ("master-reboot-down-after-period", _) => {
+                    match resp::parse_i64(args[j + 1].as_bytes()).filter(|n| *n >= 0) {
                         Some(n) => {
                             m.master_reboot_down_after = n;
-                            changed.push((opt.clone(), v));
+                            Some(false)
                         }
-                        None => {
-                            bad(ctx, &v);
-                            failed = true;
-                        }
+                        None => Some(true),
                     }
                 }
-                ("notification-script" | "client-reconfig-script", Some(v)) => {
+                ("notification-script" | "client-reconfig-script", _) => {
+                    let v = &args[j + 1];
+                    let notification = option.eq_ignore_ascii_case("notification-script");
                     if deny {
                         ctx.err("ERR Reconfiguration of scripts path is denied for security reasons. Check the deny-scripts-reconfig configuration directive in your Sentinel configuration");
-                        failed = true;
-                    } else {
-                        use std::os::unix::fs::PermissionsExt;
-                        let ok = v.is_empty()
-                            || std::fs::metadata(&v)
-                                .map(|md| md.is_file() && md.permissions().mode() & 0o111 != 0)
-                                .unwrap_or(false);
-                        if !ok {
-                            ctx.err("ERR Notification script seems non existing or non executable");
-                            failed = true;
+                        break;
+                    }
+                    use std::os::unix::fs::PermissionsExt;
+                    let ok = v.is_empty()
+                        || std::fs::metadata(v)
+                            .map(|md| md.is_file() && md.permissions().mode() & 0o111 != 0)
+                            .unwrap_or(false);
+                    if !ok {
+                        ctx.err(if notification {
+                            "ERR Notification script seems non existing or non executable"
                         } else {
-                            let slot = if opt == "notification-script" {
-                                &mut m.notification_script
-                            } else {
-                                &mut m.client_reconfig_script
-                            };
-                            *slot = Some(v.clone()).filter(|s| !s.is_empty());
-                            changed.push((opt.clone(), v));
-                        }
+                            "ERR Client reconfiguration script seems non existing or non executable"
+                        });
+                        break;
                     }
+                    let slot = if notification {
+                        &mut m.notification_script
+                    } else {
+                        &mut m.client_reconfig_script
+                    };
+                    *slot = Some(v.clone()).filter(|s| !s.is_empty());
+                    Some(false)
                 }
-                ("auth-pass", Some(v)) => {
-                    m.auth_pass = Some(v.clone()).filter(|s| !s.is_empty());
+                // New credentials: the links to the master and its
+                // replicas are dropped and made again with them.
+                ("auth-pass", _) => {
+                    m.auth_pass = Some(args[j + 1].clone()).filter(|s| !s.is_empty());
                     acts.close_links(&mut m.inst);
                     for r in m.replicas.iter_mut() {
                         acts.close_links(r);
                     }
-                    changed.push((opt.clone(), v));
+                    redacted = true;
+                    Some(false)
                 }
-                ("auth-user", Some(v)) => {
-                    m.auth_user = Some(v.clone()).filter(|s| !s.is_empty());
+                ("auth-user", _) => {
+                    m.auth_user = Some(args[j + 1].clone()).filter(|s| !s.is_empty());
                     acts.close_links(&mut m.inst);
                     for r in m.replicas.iter_mut() {
                         acts.close_links(r);
                     }
-                    changed.push((opt.clone(), v));
+                    Some(false)
                 }
-                ("rename-command", Some(from)) if j + 2 < args.len() => {
-                    let to = args[j + 2].clone();
-                    m.renamed.retain(|(f, _)| !f.eq_ignore_ascii_case(&from));
-                    if !from.eq_ignore_ascii_case(&to) {
+                ("rename-command", 2..) => {
+                    let (from, to) = (&args[j + 1], &args[j + 2]);
+                    used = 3;
+                    if from.is_empty() || to.is_empty() {
+                        bad(ctx, if to.is_empty() { to } else { from });
+                        break;
+                    }
+                    m.renamed.retain(|(f, _)| !f.eq_ignore_ascii_case(from));
+                    // A command renamed to itself needs no entry.
+                    if !from.eq_ignore_ascii_case(to) {
                         m.renamed.push((from.clone(), to.clone()));
                     }
-                    changed.push((opt.clone(), format!("{from} {to}")));
-                    j += 1;
+                    Some(false)
                 }
-                _ => {
+                _ => None,
+            };
+            match failed {
+                None => {
                     ctx.err(&format!(
-                        "ERR Unknown option or number of arguments for SENTINEL SET '{}'",
-                        args[j]
+                        "ERR Unknown option or number of arguments for SENTINEL SET '{option}'"
                     ));
-                    failed = true;
+                    break;
                 }
+                Some(true) => {
+                    bad(ctx, &args[j + 1]);
+                    break;
+                }
+                Some(false) => {}
             }
-            if failed {
-                break;
-            }
-            j += 2;
+            changes += 1;
+            let id = m.inst.id;
+            let shown = if redacted { "******" } else { &args[j + 1] };
+            let extra = match used {
+                3 => format!("{option} {} {}", args[j + 1], args[j + 2]),
+                _ => format!("{option} {shown}"),
+            };
+            inst_event(st, acts, Level::Warning, "+set", &name, id, &extra);
+            j += used;
         }
-        let id = st.masters.get(&name).map(|m| m.inst.id);
-        if let Some(id) = id.filter(|_| !changed.is_empty()) {
+        if changes > 0 {
             acts.save();
-            for (k, v) in &changed {
-                // Secrets are not broadcast.
-                let shown = if k == "auth-pass" { "" } else { v.as_str() };
-                let extra = if shown.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{k} {shown}")
-                };
-                inst_event(st, acts, Level::Warning, "+set", &name, id, &extra);
-            }
         }
-        if !failed {
-            ctx.out().ok();
-        }
+        // Answered with an error already when stopped early.
+        changes > 0 && j >= args.len()
     });
 }
 

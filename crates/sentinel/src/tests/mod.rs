@@ -11,6 +11,7 @@
 //! Every action is kept in [`World::actions`] for the test to read.
 
 mod api;
+mod confile;
 mod down;
 mod election;
 mod failover;
