@@ -142,11 +142,11 @@ fn flags(m: Option<&Master>, i: &Instance) -> String {
 
 /// One instance as `SENTINEL MASTER/REPLICAS/SENTINELS` shows it: a map
 /// (a flat array in RESP2) with Redis's fields in Redis's order.
-fn write_instance(ctx: &mut Ctx, m: &Master, i: &Instance, now: i64) {
+fn write_instance(ctx: &mut Ctx, st: &Sentinel, m: &Master, i: &Instance, now: i64) {
     let mut kv: Vec<(&str, String)> = Vec::with_capacity(32);
     let is_master = i.kind == Kind::Master;
     kv.push(("name", i.name.clone()));
-    kv.push(("ip", i.addr.host.clone()));
+    kv.push(("ip", st.announce(&i.addr).to_string()));
     kv.push(("port", i.addr.port.to_string()));
     kv.push(("runid", i.runid.clone().unwrap_or_default()));
     kv.push(("flags", flags(is_master.then_some(m), i)));
@@ -232,7 +232,7 @@ fn write_instance(ctx: &mut Ctx, m: &Master, i: &Instance, now: i64) {
 fn master(ctx: &mut Ctx) {
     let name = arg(ctx, 2);
     with_state(ctx, |ctx, st| match st.masters.get(&name) {
-        Some(m) => write_instance(ctx, m, &m.inst, now_ms()),
+        Some(m) => write_instance(ctx, st, m, &m.inst, now_ms()),
         None => ctx.err(NO_SUCH_MASTER),
     });
 }
@@ -242,7 +242,7 @@ fn masters(ctx: &mut Ctx) {
         let now = now_ms();
         ctx.out().array(st.masters.len());
         for m in st.masters.values() {
-            write_instance(ctx, m, &m.inst, now);
+            write_instance(ctx, st, m, &m.inst, now);
         }
     });
 }
@@ -259,7 +259,7 @@ fn list_instances(ctx: &mut Ctx, pick: fn(&Master) -> &[Instance]) {
         let list: Vec<&Instance> = pick(m).iter().filter(|i| listed(i)).collect();
         ctx.out().array(list.len());
         for i in list {
-            write_instance(ctx, m, i, now);
+            write_instance(ctx, st, m, i, now);
         }
     });
 }
@@ -285,7 +285,7 @@ fn get_master_addr(ctx: &mut Ctx) {
     with_state(ctx, |ctx, st| match st.masters.get(&name) {
         Some(m) => {
             let a = m.current_addr().clone();
-            let host = a.host.clone();
+            let host = st.announce(&a).to_string();
             let out = ctx.out();
             out.array(2);
             out.bulk(host.as_bytes());
@@ -393,10 +393,15 @@ fn is_master_down(ctx: &mut Ctx) {
         return;
     };
     with_state_out(ctx, |ctx, st, acts| {
+        // The master by address: the same IP, or the same host name.
+        let asked = port
+            .parse::<u16>()
+            .ok()
+            .and_then(|p| st.make_addr(&host, p, true));
         let found = st
             .masters
             .iter()
-            .find(|(_, m)| m.inst.addr.host == host && m.inst.addr.port.to_string() == port)
+            .find(|(_, m)| asked.as_ref() == Some(&m.inst.addr))
             .map(|(n, m)| (n.clone(), m.inst.s_down()));
         let down = match &found {
             Some((_, sdown)) => *sdown && !st.tilt,
@@ -436,9 +441,8 @@ fn monitor_cmd(ctx: &mut Ctx) {
         return;
     }
     with_state_saved(ctx, |ctx, st, acts| {
-        let resolvable = st.globals.resolve_hostnames
-            && std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), 0)).is_ok();
-        if !(crate::confile::is_ip(&host) || resolvable) {
+        // An IP, or a hostname that resolves under `resolve-hostnames yes`.
+        if st.make_addr(&host, 1, false).is_none() {
             ctx.err("ERR Invalid IP address or hostname specified");
             return false;
         }
@@ -1126,7 +1130,7 @@ fn info(ctx: &mut Ctx) {
                 let _ = write!(
                     text,
                     "master{n}:name={name},status={status},address={}:{},slaves={},sentinels={}\r\n",
-                    a.host,
+                    st.announce(a),
                     a.port,
                     m.replicas.len(),
                     m.sentinels.len() + 1

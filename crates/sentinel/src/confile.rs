@@ -2,9 +2,19 @@
 //! bad ones) and writing the state back so a restarted sentinel remembers
 //! the topology and the epochs.
 
-use crate::state::{Addr, Sentinel};
+use crate::state::{is_ip, Sentinel};
 use server::config::rewrite::ModeLines;
 use server::config::Config;
+
+/// Redis logs a host it could not resolve before refusing the line.
+fn warn_unresolved(st: &Sentinel, host: &str) {
+    if !is_ip(host) && st.make_addr(host, 1, false).is_none() {
+        server::log::write(
+            server::log::Level::Warning,
+            &format!("Failed to resolve hostname '{host}'"),
+        );
+    }
+}
 
 fn parse_ms(v: &str) -> Result<i64, &'static str> {
     match v.parse::<i64>() {
@@ -19,11 +29,6 @@ fn parse_bool(v: &str) -> Result<bool, &'static str> {
         "no" => Ok(false),
         _ => Err("Please specify yes or no for the sentinel option."),
     }
-}
-
-/// Whether `host` is an IP address (hostnames need `resolve-hostnames`).
-pub fn is_ip(host: &str) -> bool {
-    host.parse::<std::net::IpAddr>().is_ok()
 }
 
 fn executable(path: &str) -> bool {
@@ -76,17 +81,9 @@ pub fn apply_line(st: &mut Sentinel, a: &[String], now: i64) -> Result<(), &'sta
             if quorum <= 0 {
                 return Err("Quorum must be 1 or greater.");
             }
-            let resolvable = st.globals.resolve_hostnames
-                && std::net::ToSocketAddrs::to_socket_addrs(&(a[2].as_str(), 0)).is_ok();
-            if !is_ip(&a[2]) && !resolvable {
-                server::log::write(
-                    server::log::Level::Warning,
-                    &format!("Failed to resolve hostname '{}'", a[2]),
-                );
-                return Err("Can't resolve instance hostname.");
-            }
             let port: i64 = a[3].parse().unwrap_or(0);
-            st.add_master(&a[1], &a[2], port, quorum as u32, now)?;
+            st.add_master(&a[1], &a[2], port, quorum as u32, now)
+                .inspect_err(|_| warn_unresolved(st, &a[2]))?;
         }
         ("down-after-milliseconds", 3) => {
             master(st, &a[1])?;
@@ -174,19 +171,29 @@ pub fn apply_line(st: &mut Sentinel, a: &[String], now: i64) -> Result<(), &'sta
         ("known-slave" | "known-replica", 4) => {
             master(st, &a[1])?;
             let port: i64 = a[3].parse().unwrap_or(0);
-            if !(1..=65535).contains(&port) {
+            let addr = u16::try_from(port)
+                .ok()
+                .filter(|p| *p != 0)
+                .and_then(|p| st.make_addr(&a[2], p, true));
+            let Some(addr) = addr else {
+                warn_unresolved(st, &a[2]);
                 return Err("Wrong hostname or port for replica.");
-            }
-            st.add_replica(&a[1], Addr::new(&a[2], port as u16), now);
+            };
+            st.add_replica(&a[1], addr, now);
         }
         ("known-sentinel", 4 | 5) => {
             master(st, &a[1])?;
             let port: i64 = a[3].parse().unwrap_or(0);
-            if !(1..=65535).contains(&port) {
+            let addr = u16::try_from(port)
+                .ok()
+                .filter(|p| *p != 0)
+                .and_then(|p| st.make_addr(&a[2], p, true));
+            let Some(addr) = addr else {
+                warn_unresolved(st, &a[2]);
                 return Err("Wrong hostname or port for sentinel.");
-            }
+            };
             let runid = a.get(4).cloned();
-            st.add_sentinel(&a[1], Addr::new(&a[2], port as u16), runid, now);
+            st.add_sentinel(&a[1], addr, runid, now);
         }
         ("rename-command", 4) => {
             master(st, &a[1])?;
@@ -292,7 +299,7 @@ pub fn mode_lines(st: &Sentinel) -> ModeLines {
             "monitor",
             format!(
                 "sentinel monitor {name} {} {} {}",
-                addr.host,
+                st.announce(addr),
                 addr.port,
                 m.quorum
             ),
@@ -384,7 +391,7 @@ pub fn mode_lines(st: &Sentinel) -> ModeLines {
                 "known-replica",
                 format!(
                     "sentinel known-replica {name} {} {}",
-                    a.host,
+                    st.announce(a),
                     a.port
                 ),
                 true,
@@ -396,7 +403,7 @@ pub fn mode_lines(st: &Sentinel) -> ModeLines {
                 "known-sentinel",
                 format!(
                     "sentinel known-sentinel {name} {} {} {runid}",
-                    s.addr.host,
+                    st.announce(&s.addr),
                     s.addr.port
                 ),
                 true,
@@ -434,10 +441,18 @@ pub fn mode_lines(st: &Sentinel) -> ModeLines {
         );
     }
     if let Some(u) = &g.sentinel_user {
-        put("sentinel-user", format!("sentinel sentinel-user {}", q(u)), true);
+        put(
+            "sentinel-user",
+            format!("sentinel sentinel-user {}", q(u)),
+            true,
+        );
     }
     if let Some(p) = &g.sentinel_pass {
-        put("sentinel-pass", format!("sentinel sentinel-pass {}", q(p)), true);
+        put(
+            "sentinel-pass",
+            format!("sentinel sentinel-pass {}", q(p)),
+            true,
+        );
     }
     // Old lines of these go when nothing above took their place (a master
     // removed, an option unset). Not `known-slave`: Redis leaves an old

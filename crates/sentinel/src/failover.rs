@@ -362,9 +362,9 @@ pub(crate) fn reconfig_script(
             master.to_string(),
             role.to_string(),
             state.to_string(),
-            from.host.clone(),
+            st.announce(from).to_string(),
             from.port.to_string(),
-            to.host.clone(),
+            st.announce(to).to_string(),
             to.port.to_string(),
         ],
     );
@@ -381,12 +381,15 @@ pub(crate) fn send_replicaof(
     id: u64,
     to: Option<&Addr>,
 ) -> bool {
+    // The address as announced: replicas are pointed at the host name
+    // with `announce-hostnames yes`, as Redis does.
+    let to = to.map(|a| (st.announce(a).as_bytes().to_vec(), a.port));
     let Some(m) = st.masters.get_mut(master) else {
         return false;
     };
     let name = |c: &str| m.command_name(c).as_bytes().to_vec();
     let (host, port) = match to {
-        Some(a) => (a.host.as_bytes().to_vec(), a.port.to_string().into_bytes()),
+        Some((host, port)) => (host, port.to_string().into_bytes()),
         None => (b"NO".to_vec(), b"ONE".to_vec()),
     };
     let ignore = |args: Vec<Vec<u8>>| Cmd {
@@ -672,7 +675,11 @@ pub(crate) fn switch_to_promoted(st: &mut Sentinel, out: &mut Out, master: &str,
         .unwrap_or_else(|| old.clone());
     let text = format!(
         "{} {} {} {} {}",
-        master, old.host, old.port, new.host, new.port
+        master,
+        st.announce(&old),
+        old.port,
+        st.announce(&new),
+        new.port
     );
     let script = m.notification_script.clone();
     out.event(Level::Warning, "+switch-master", &text);

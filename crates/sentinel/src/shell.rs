@@ -195,7 +195,9 @@ impl Shell {
                         shell.on_link_event(id, ev);
                     }
                 });
-                let h = link::open(link, addr.host, addr.port, tls, sink);
+                // The IP the address resolved to (Redis connects to it).
+                let host = addr.connect_host().to_string();
+                let h = link::open(link, host, addr.port, tls, sink);
                 self.links.borrow_mut().insert((link.inst, link.kind), h);
             }
             Action::Send { link, cmds } => {

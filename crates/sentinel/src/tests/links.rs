@@ -82,11 +82,20 @@ fn a_pubsub_link_whose_subscribe_is_refused_is_dropped() {
     assert_eq!(names, [&b"AUTH"[..], b"CLIENT", b"SUBSCRIBE"]);
     assert_eq!(w.inst(m).links.pubsub.as_ref().unwrap().pending, 2);
     // A wrong password and a refused name leave the link up...
-    w.event(link, LinkEvent::Message(error("WRONGPASS invalid username-password pair")));
-    w.event(link, LinkEvent::Message(error("NOAUTH Authentication required.")));
+    w.event(
+        link,
+        LinkEvent::Message(error("WRONGPASS invalid username-password pair")),
+    );
+    w.event(
+        link,
+        LinkEvent::Message(error("NOAUTH Authentication required.")),
+    );
     assert!(w.inst(m).links.pubsub.is_some());
     // ...the refused SUBSCRIBE drops it: the master shows disconnected.
-    let acts = w.event(link, LinkEvent::Message(error("NOAUTH Authentication required.")));
+    let acts = w.event(
+        link,
+        LinkEvent::Message(error("NOAUTH Authentication required.")),
+    );
     assert!(acts.contains(&Action::Close { link }), "{acts:?}");
     assert!(w.inst(m).links.pubsub.is_none());
     assert!(w.inst(m).disconnected());

@@ -15,6 +15,7 @@ mod confile;
 mod down;
 mod election;
 mod failover;
+mod hostnames;
 mod links;
 mod selection;
 

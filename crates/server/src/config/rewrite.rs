@@ -87,7 +87,10 @@ impl State {
             // second lower-cased as Redis's case-insensitive table finds it.
             let canonical = match (canonical, &args) {
                 (Some(c), Some(a)) if Some(c.as_str()) == mode_directive && a.len() > 1 => {
-                    Some(format!("{c} {}", String::from_utf8_lossy(&a[1]).to_ascii_lowercase()))
+                    Some(format!(
+                        "{c} {}",
+                        String::from_utf8_lossy(&a[1]).to_ascii_lowercase()
+                    ))
                 }
                 (c, _) => c,
             };
@@ -487,13 +490,21 @@ mod tests {
             directive: "sentinel",
             lines: vec![
                 (key("myid"), "sentinel myid abc".into(), true),
-                (key("monitor"), "sentinel monitor m 10.0.0.1 30000 2".into(), true),
+                (
+                    key("monitor"),
+                    "sentinel monitor m 10.0.0.1 30000 2".into(),
+                    true,
+                ),
                 (
                     key("down-after-milliseconds"),
                     "sentinel down-after-milliseconds m 20000".into(),
                     true,
                 ),
-                (key("deny-scripts-reconfig"), "sentinel deny-scripts-reconfig yes".into(), false),
+                (
+                    key("deny-scripts-reconfig"),
+                    "sentinel deny-scripts-reconfig yes".into(),
+                    false,
+                ),
             ],
             processed: vec![key("known-replica")],
             unwritten: &["save"],
