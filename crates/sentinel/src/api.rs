@@ -266,8 +266,7 @@ fn list_instances(ctx: &mut Ctx, pick: fn(&Master) -> &[Instance]) {
 
 /// Whether `SENTINEL REPLICAS/SENTINELS` shows an instance: a replica
 /// whose INFO says `replica_announced:0` stays hidden from clients, as in
-/// Redis (it is still monitored, and still a candidate for promotion only
-/// if announced).
+/// Redis (it is still monitored, and may still be promoted).
 pub(crate) fn listed(i: &Instance) -> bool {
     i.kind != Kind::Replica || i.replica_announced
 }
@@ -832,6 +831,15 @@ fn config(ctx: &mut Ctx) {
 /// it: options one by one, each announced by a `+set` event as it is
 /// applied (the password shown as `******`); the first bad one stops
 /// there with its error, the ones before it stay applied and are saved.
+/// How one option of `SENTINEL SET` went.
+enum SetStep {
+    Applied,
+    /// A value Redis refuses for it (answered with the value and option).
+    BadValue,
+    /// No such option, or its value is missing.
+    Unknown,
+}
+
 fn set(ctx: &mut Ctx) {
     let name = arg(ctx, 2);
     let args: Vec<String> = ctx
@@ -861,46 +869,46 @@ fn set(ctx: &mut Ctx) {
             let positive = |v: &str| resp::parse_i64(v.as_bytes()).filter(|n| *n > 0);
             let mut redacted = false;
             let mut used = 2;
-            let failed = match (option.to_ascii_lowercase().as_str(), more) {
-                (_, 0) => None,
+            let step = match (option.to_ascii_lowercase().as_str(), more) {
+                (_, 0) => SetStep::Unknown,
                 ("down-after-milliseconds", _) => match positive(&args[j + 1]) {
                     Some(n) => {
                         m.inst.down_after = n;
                         for i in m.replicas.iter_mut().chain(m.sentinels.iter_mut()) {
                             i.down_after = n;
                         }
-                        Some(false)
+                        SetStep::Applied
                     }
-                    None => Some(true),
+                    None => SetStep::BadValue,
                 },
                 ("failover-timeout", _) => match positive(&args[j + 1]) {
                     Some(n) => {
                         m.failover_timeout = n;
-                        Some(false)
+                        SetStep::Applied
                     }
-                    None => Some(true),
+                    None => SetStep::BadValue,
                 },
                 ("parallel-syncs", _) => match positive(&args[j + 1]) {
                     Some(n) => {
                         m.parallel_syncs = n;
-                        Some(false)
+                        SetStep::Applied
                     }
-                    None => Some(true),
+                    None => SetStep::BadValue,
                 },
                 ("quorum", _) => match positive(&args[j + 1]) {
                     Some(n) => {
                         m.quorum = u32::try_from(n).unwrap_or(u32::MAX);
-                        Some(false)
+                        SetStep::Applied
                     }
-                    None => Some(true),
+                    None => SetStep::BadValue,
                 },
                 ("master-reboot-down-after-period", _) => {
                     match resp::parse_i64(args[j + 1].as_bytes()).filter(|n| *n >= 0) {
                         Some(n) => {
                             m.master_reboot_down_after = n;
-                            Some(false)
+                            SetStep::Applied
                         }
-                        None => Some(true),
+                        None => SetStep::BadValue,
                     }
                 }
                 ("notification-script" | "client-reconfig-script", _) => {
@@ -929,7 +937,7 @@ fn set(ctx: &mut Ctx) {
                         &mut m.client_reconfig_script
                     };
                     *slot = Some(v.clone()).filter(|s| !s.is_empty());
-                    Some(false)
+                    SetStep::Applied
                 }
                 // New credentials: the links to the master and its
                 // replicas are dropped and made again with them.
@@ -940,7 +948,7 @@ fn set(ctx: &mut Ctx) {
                         acts.close_links(r);
                     }
                     redacted = true;
-                    Some(false)
+                    SetStep::Applied
                 }
                 ("auth-user", _) => {
                     m.auth_user = Some(args[j + 1].clone()).filter(|s| !s.is_empty());
@@ -948,7 +956,7 @@ fn set(ctx: &mut Ctx) {
                     for r in m.replicas.iter_mut() {
                         acts.close_links(r);
                     }
-                    Some(false)
+                    SetStep::Applied
                 }
                 ("rename-command", 2..) => {
                     let (from, to) = (&args[j + 1], &args[j + 2]);
@@ -962,22 +970,22 @@ fn set(ctx: &mut Ctx) {
                     if !from.eq_ignore_ascii_case(to) {
                         m.renamed.push((from.clone(), to.clone()));
                     }
-                    Some(false)
+                    SetStep::Applied
                 }
-                _ => None,
+                _ => SetStep::Unknown,
             };
-            match failed {
-                None => {
+            match step {
+                SetStep::Unknown => {
                     ctx.err(&format!(
                         "ERR Unknown option or number of arguments for SENTINEL SET '{option}'"
                     ));
                     break;
                 }
-                Some(true) => {
+                SetStep::BadValue => {
                     bad(ctx, &args[j + 1]);
                     break;
                 }
-                Some(false) => {}
+                SetStep::Applied => {}
             }
             changes += 1;
             let id = m.inst.id;
