@@ -24,4 +24,4 @@ pub mod split_args;
 pub use command::{encode_command, encode_select};
 pub use frame::{parse_frame, Frame, FrameError};
 pub use reply::Reply;
-pub use request::{parse_i64, parse_request, Limits, Parsed, ProtocolError, Request};
+pub use request::{parse_i64, parse_request, Limits, Parsed, Partial, ProtocolError, Request};

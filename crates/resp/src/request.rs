@@ -59,6 +59,20 @@ pub struct Request {
     pub ranges: Vec<(usize, usize)>,
     pub scratch: Vec<u8>,
     pub source: Option<ArgSource>,
+    /// After [`Parsed::Incomplete`] on a multibulk request: how far it got
+    /// (`ranges` then holds the arguments already complete).
+    pub partial: Partial,
+}
+
+/// Where an incomplete multibulk request stands, in Redis's terms: what
+/// Redis would already have consumed from its query buffer (the headers
+/// and the complete arguments, which it holds as `argv`), and the length
+/// of the bulk argument being received once its header is complete
+/// (Redis's `bulklen`, which sizes the buffer for a big argument).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Partial {
+    pub consumed: usize,
+    pub bulk_len: Option<usize>,
 }
 
 impl Request {
@@ -66,6 +80,7 @@ impl Request {
         self.ranges.clear();
         self.scratch.clear();
         self.source = None;
+        self.partial = Partial::default();
     }
 
     pub fn len(&self) -> usize {
@@ -189,6 +204,10 @@ fn parse_multibulk(buf: &[u8], limits: &Limits, req: &mut Request) -> Parsed {
     // Reserve at most a modest amount up front: the count is untrusted.
     req.ranges.reserve((count as usize).min(1024));
     for _ in 0..count {
+        req.partial = Partial {
+            consumed: pos,
+            bulk_len: None,
+        };
         if pos >= buf.len() {
             return Parsed::Incomplete;
         }
@@ -215,11 +234,16 @@ fn parse_multibulk(buf: &[u8], limits: &Limits, req: &mut Request) -> Parsed {
             return Parsed::Error(ProtocolError::InvalidBulkLength);
         };
         if end + 2 > buf.len() {
+            req.partial = Partial {
+                consumed: after,
+                bulk_len: Some(len),
+            };
             return Parsed::Incomplete;
         }
         req.ranges.push((after, end));
         pos = end + 2;
     }
+    req.partial = Partial::default();
     Parsed::Complete { consumed: pos }
 }
 
@@ -294,6 +318,36 @@ mod tests {
         for cut in 0..full.len() {
             assert_eq!(args(&full[..cut]).0, Parsed::Incomplete, "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn an_incomplete_request_says_what_redis_would_have_consumed() {
+        let mut req = Request::default();
+        let lim = Limits::default();
+        let head = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000\r\nvvv";
+        assert_eq!(parse_request(head, &lim, &mut req), Parsed::Incomplete);
+        // Headers and the two complete arguments are consumed; the bulk
+        // being received is announced.
+        assert_eq!(
+            req.partial,
+            Partial {
+                consumed: head.len() - 3,
+                bulk_len: Some(100_000)
+            }
+        );
+        assert_eq!(req.ranges.len(), 2);
+        assert_eq!(parse_request(b"*2\r\n$3\r\nGET\r\n", &lim, &mut req), Parsed::Incomplete);
+        assert_eq!(
+            req.partial,
+            Partial {
+                consumed: 13,
+                bulk_len: None
+            }
+        );
+        // A complete request leaves nothing partial behind.
+        let full = b"*1\r\n$4\r\nPING\r\n";
+        assert!(matches!(parse_request(full, &lim, &mut req), Parsed::Complete { .. }));
+        assert_eq!(req.partial, Partial::default());
     }
 
     #[test]
