@@ -140,7 +140,9 @@ fn client_list(ctx: &mut Ctx) {
             }
             describe(srv, ctx.client, Some(current), &mut text);
         } else if let Ok(c) = rc.try_borrow() {
-            if want_type.is_some_and(|t| t != type_of(&c)) {
+            // A client closed by a command (CLIENT KILL, eviction) is gone
+            // for Redis at once; its task leaves the registry later.
+            if c.killed || want_type.is_some_and(|t| t != type_of(&c)) {
                 continue;
             }
             describe(srv, &c, None, &mut text);
@@ -243,24 +245,6 @@ fn parse_kill_filter(ctx: &mut Ctx) -> Result<KillFilter, String> {
     Ok(f)
 }
 
-/// Marks another connection to be closed now: its task wakes up, sees
-/// `killed` and drops the socket.
-fn kill_other(c: &mut Client) {
-    c.killed = true;
-    c.wake.notify_one();
-    // The peer sees the connection end now, as with Redis's synchronous
-    // free — not when the connection's task next runs, which a command
-    // after this one (DEBUG SLEEP in the same EXEC, say) may delay. The
-    // descriptor stays its task's to close.
-    if c.fd > 0 {
-        // SAFETY: shutdown(2) on a socket descriptor this client owns;
-        // it does not free or reuse the descriptor.
-        unsafe {
-            libc::shutdown(c.fd, libc::SHUT_RDWR);
-        }
-    }
-}
-
 fn client_kill(ctx: &mut Ctx) {
     // Old form: CLIENT KILL ip:port.
     if ctx.argv.len() == 3 {
@@ -277,13 +261,17 @@ fn client_kill(ctx: &mut Ctx) {
             .srv
             .clients
             .values()
-            .any(|rc| match rc.try_borrow_mut() {
-                Ok(mut c) if filter.matches(&c) => {
-                    kill_other(&mut c);
-                    true
+            .find(|rc| rc.try_borrow().is_ok_and(|c| filter.matches(&c) && !c.killed))
+            .cloned();
+        let found = match found {
+            Some(rc) => {
+                if let Ok(mut c) = rc.try_borrow_mut() {
+                    server::clients::close_now(ctx.srv, &mut c);
                 }
-                _ => false,
-            });
+                true
+            }
+            None => false,
+        };
         return if found {
             ctx.out().ok()
         } else {
@@ -295,10 +283,11 @@ fn client_kill(ctx: &mut Ctx) {
         Err(e) => return ctx.err(&e),
     };
     let mut killed = 0;
-    for rc in ctx.srv.clients.values() {
+    let clients: Vec<_> = ctx.srv.clients.values().cloned().collect();
+    for rc in clients {
         if let Ok(mut c) = rc.try_borrow_mut() {
-            if filter.matches(&c) {
-                kill_other(&mut c);
+            if filter.matches(&c) && !c.killed {
+                server::clients::close_now(ctx.srv, &mut c);
                 killed += 1;
             }
         }

@@ -244,20 +244,28 @@ fn debug_protocol(ctx: &mut Ctx) {
 }
 
 /// `DEBUG REPLYBUFFER PEAK-RESET-TIME <ms|never|reset>` and `RESIZING
-/// <0|1>`: Redis's reply-buffer resizing knobs. Our reply buffers are
-/// sized per write and given back after it, so there is nothing to tune;
-/// the arguments are checked as Redis checks them.
+/// <0|1>`: how often the clients cron forgets a reply buffer's peak use,
+/// and whether it resizes reply buffers at all (see
+/// `server::client_buffers`).
 fn debug_replybuffer(ctx: &mut Ctx) {
     let what = ctx.argv.get(2);
     let v = ctx.argv.get(3);
+    let set = &mut ctx.srv.reply_buffer;
     if what.eq_ignore_ascii_case(b"peak-reset-time") {
-        if !v.eq_ignore_ascii_case(b"never")
-            && !v.eq_ignore_ascii_case(b"reset")
-            && resp::parse_i64(v).is_none()
-        {
-            return ctx.err(errors::NOT_INTEGER);
+        if v.eq_ignore_ascii_case(b"never") {
+            set.peak_reset_ms = -1;
+        } else if v.eq_ignore_ascii_case(b"reset") {
+            set.peak_reset_ms = server::client_buffers::DEFAULT_PEAK_RESET_MS;
+        } else {
+            match resp::parse_i64(v) {
+                Some(ms) => set.peak_reset_ms = ms,
+                None => return ctx.err(errors::NOT_INTEGER),
+            }
         }
-    } else if !what.eq_ignore_ascii_case(b"resizing") {
+    } else if what.eq_ignore_ascii_case(b"resizing") {
+        // Redis reads the flag with atoi: anything but a number is 0.
+        set.resizing = atoi(v) != 0;
+    } else {
         let msg = errors::subcommand_syntax(ctx.argv.get(1), "debug");
         return ctx.err(&msg);
     }

@@ -49,7 +49,30 @@ pub struct Client {
     pub user: String,
     pub kind: Kind,
     pub reply_mode: ReplyMode,
+    /// Output not yet written to the socket: `out.buf[out_sent..]`. The
+    /// connection writes straight from here, so what waits is visible to
+    /// `CLIENT LIST`, the output limits and the memory accounting while a
+    /// slow reader holds it up (see `net`).
     pub out: Reply,
+    /// Bytes at the front of `out.buf` already written.
+    pub out_sent: usize,
+    /// Redis's reply buffer (`rbs`/`rbp`): the room `out` keeps between
+    /// writes, resized by the clients cron from its recent peak.
+    pub reply_buf: crate::client_buffers::ReplyBuffer,
+    /// Bytes read and not yet consumed by a complete request (Redis's
+    /// query buffer). Lent to `net::process_buffer` while commands run.
+    pub querybuf: Vec<u8>,
+    /// The query buffer's allocation while it is lent out (0 otherwise).
+    pub querybuf_lent: usize,
+    /// Largest query buffer length since the clients cron last looked,
+    /// or the length of the big argument being received.
+    pub querybuf_peak: usize,
+    /// Length of the bulk argument being received, when its header has
+    /// been read and its bytes have not all arrived (Redis's `bulklen`).
+    pub pending_bulk: Option<usize>,
+    /// What this client's memory counted for in the totals last time
+    /// (see `client_memory`).
+    pub mem: crate::client_memory::Accounted,
     /// Close once the pending reply is written.
     pub close_after_reply: bool,
     /// Set by `CLIENT KILL` from another client: close now.
@@ -59,10 +82,14 @@ pub struct Client {
     pub last_interaction_ms: i64,
     /// Name of the last command run (`cmd=` in CLIENT LIST).
     pub last_cmd: &'static str,
-    /// Bytes in the query buffer, sampled by the connection loop.
+    /// `qbuf=` and `qbuf-free=` of CLIENT LIST, as Redis counts them:
+    /// the bytes of the query buffer not yet turned into arguments (while
+    /// a command runs, the whole buffer, as in Redis), and its free room.
     pub qbuf: usize,
     pub qbuf_free: usize,
-    /// Argument count and bytes of the command being executed.
+    /// Bytes of the arguments of a request whose last ones have not
+    /// arrived yet (`argv-mem=` outside a command, Redis's
+    /// `argv_len_sum` of a partly read command).
     pub argv_mem: usize,
     /// Set when a request waits for a `CLIENT PAUSE` to end; the
     /// connection loop then waits before parsing further.
@@ -121,6 +148,13 @@ impl Client {
             kind: Kind::Normal,
             reply_mode: ReplyMode::On,
             out: Reply::new(),
+            out_sent: 0,
+            reply_buf: Default::default(),
+            querybuf: Vec::new(),
+            querybuf_lent: 0,
+            querybuf_peak: 0,
+            pending_bulk: None,
+            mem: Default::default(),
             close_after_reply: false,
             killed: false,
             no_evict: false,
@@ -143,6 +177,36 @@ impl Client {
             loading: false,
             obuf_soft_since_ms: 0,
         }
+    }
+
+    /// Output queued and not yet written.
+    #[inline]
+    pub fn pending_output(&self) -> usize {
+        self.out.buf.len().saturating_sub(self.out_sent)
+    }
+
+    /// Drops the queued output (a client closed for its output limit or
+    /// evicted is sent nothing more).
+    pub fn discard_output(&mut self) {
+        self.out.buf.clear();
+        self.out_sent = 0;
+    }
+
+    /// Takes the query buffer for parsing; its allocation still counts as
+    /// this client's until it is given back.
+    pub fn lend_querybuf(&mut self) -> Vec<u8> {
+        self.querybuf_lent = self.querybuf.capacity();
+        std::mem::take(&mut self.querybuf)
+    }
+
+    pub fn return_querybuf(&mut self, buf: Vec<u8>) {
+        self.querybuf = buf;
+        self.querybuf_lent = 0;
+    }
+
+    /// Bytes allocated for the query buffer (lent or not).
+    pub fn querybuf_alloc(&self) -> usize {
+        self.querybuf.capacity() + self.querybuf_lent
     }
 
     pub fn is_master(&self) -> bool {

@@ -66,6 +66,26 @@ pub fn end_pause_wait(srv: &mut Server, client: &mut Client) {
     }
 }
 
+/// Closes `c` now (`CLIENT KILL`, eviction, an output limit): its
+/// connection task sees `killed` and drops the socket, and its memory
+/// leaves the totals at once. The peer sees the connection end now, as
+/// with Redis's synchronous free — not when the connection's task next
+/// runs, which a command after this one (DEBUG SLEEP in the same EXEC,
+/// say) may delay. The descriptor stays its task's to close.
+pub fn close_now(srv: &mut Server, c: &mut Client) {
+    c.killed = true;
+    c.wake.notify_one();
+    crate::client_memory::forget(srv, c);
+    if c.fd > 0 {
+        // SAFETY: shutdown(2) on a socket descriptor this client owns
+        // (its task closes it only after leaving the registry); it does
+        // not free or reuse the descriptor.
+        unsafe {
+            libc::shutdown(c.fd, libc::SHUT_RDWR);
+        }
+    }
+}
+
 /// Milliseconds left in the current pause (0 when none).
 pub fn pause_remaining_ms(srv: &Server) -> u64 {
     (srv.pause.until_ms - crate::util::time::unix_ms()).max(0) as u64
@@ -132,24 +152,29 @@ pub fn describe(srv: &Server, c: &Client, current: Option<(&str, usize)>, out: &
     } else {
         current
     };
+    // Outside a command, `argv-mem` is what Redis holds as arguments of
+    // a request still arriving.
     let (cmd, argv_mem) = match current {
         Some((name, mem)) => (name, mem),
-        None => (c.last_cmd, 0),
+        None => (c.last_cmd, c.argv_mem),
     };
     let (multi, multi_mem) = match &c.multi {
         Some(m) => (m.queued as i64, m.mem),
         None => (-1, 0),
     };
-    let obl = c.out.buf.len();
-    let rbs = c.out.buf.capacity().max(1024);
-    let tot = c.qbuf + c.qbuf_free + rbs + argv_mem + multi_mem + std::mem::size_of::<Client>();
-    let events = if obl > 0 { "rw" } else { "r" };
+    let (obl, oll, omem) = crate::client_buffers::output_split(c);
+    let (rbs, rbp) = (c.reply_buf.size, c.reply_buf.peak);
+    // Redis's total adds the arguments it holds apart from the query
+    // buffer; ours are read from the query buffer in place, but they are
+    // shown (and added) the same way.
+    let tot = crate::client_memory::usage(srv, c) + argv_mem;
+    let events = if c.pending_output() > 0 { "rw" } else { "r" };
     let _ = writeln!(
         out,
         "id={} addr={addr} laddr={laddr} fd={} name={name} age={age} idle={idle} flags={fl} \
          db={} sub={} psub={} ssub={} multi={multi} qbuf={} qbuf-free={} argv-mem={argv_mem} \
-         multi-mem={multi_mem} rbs={rbs} rbp={rbs} obl={obl} oll=0 omem=0 tot-mem={tot} events={events} \
-         cmd={cmd} user={} redir={} resp={}",
+         multi-mem={multi_mem} rbs={rbs} rbp={rbp} obl={obl} oll={oll} omem={omem} tot-mem={tot} \
+         events={events} cmd={cmd} user={} redir={} resp={}",
         c.id,
         c.fd,
         c.db,

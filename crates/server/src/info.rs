@@ -486,7 +486,7 @@ fn stats(srv: &Server, b: &mut String) {
          expired_time_cap_reached_count:0\r\n\
          expire_cycle_cpu_milliseconds:{}\r\n\
          evicted_keys:{}\r\n\
-         evicted_clients:0\r\n\
+         evicted_clients:{}\r\n\
          total_eviction_exceeded_time:{}\r\n\
          current_eviction_exceeded_time:{}\r\n\
          keyspace_hits:{}\r\n\
@@ -514,8 +514,8 @@ fn stats(srv: &Server, b: &mut String) {
          total_writes_processed:{}\r\n\
          io_threaded_reads_processed:0\r\n\
          io_threaded_writes_processed:0\r\n\
-         reply_buffer_shrinks:0\r\n\
-         reply_buffer_expands:0\r\n",
+         reply_buffer_shrinks:{}\r\n\
+         reply_buffer_expands:{}\r\n",
         s.total_connections_received,
         s.total_commands,
         im.mean(0).round() as u64,
@@ -531,6 +531,7 @@ fn stats(srv: &Server, b: &mut String) {
         s.expired_stale_perc * 100.0,
         s.expire_cycle_cpu_ms,
         s.evicted_keys,
+        s.evicted_clients,
         exceeded.0,
         exceeded.1,
         s.keyspace_hits,
@@ -545,6 +546,8 @@ fn stats(srv: &Server, b: &mut String) {
         s.total_error_replies,
         s.total_reads_processed,
         s.total_writes_processed,
+        s.reply_buffer_shrinks,
+        s.reply_buffer_expands,
     );
 }
 

@@ -126,8 +126,8 @@ pub fn feed_monitors(srv: &mut Server, client: &Client, meta: &CommandMeta, argv
         repr(&mut line, if hidden { REDACTED } else { a });
     }
     line.extend_from_slice(b"\r\n");
-    for id in &srv.monitors {
-        if let Some(rc) = srv.clients.get(id) {
+    for i in 0..srv.monitors.len() {
+        if let Some(rc) = srv.clients.get(&srv.monitors[i]).cloned() {
             // The caller is borrowed already, so it never feeds itself.
             if let Ok(mut m) = rc.try_borrow_mut() {
                 m.out.raw(&line);

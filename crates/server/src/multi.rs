@@ -135,6 +135,11 @@ impl Watches {
         self.by_client.is_empty()
     }
 
+    /// How many keys `client` watches.
+    pub fn watched_count(&self, client: u64) -> usize {
+        self.by_client.get(&client).map_or(0, |cw| cw.keys.len())
+    }
+
     /// Whether a key `client` watches was touched.
     pub fn is_dirty(&self, client: u64) -> bool {
         self.by_client.get(&client).is_some_and(|cw| cw.dirty)

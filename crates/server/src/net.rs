@@ -14,13 +14,11 @@ use crate::{log_verbose, log_warning};
 use command_meta::Argv;
 use resp::{parse_request, Limits, Parsed, Request};
 use std::cell::RefCell;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-/// Read-buffer growth step (Redis's PROTO_IOBUF_LEN).
-const IOBUF_LEN: usize = 16 * 1024;
 
 /// Resolves `bind` entries to socket addresses. A leading `-` marks an
 /// address that may be unavailable (no error if it cannot be bound).
@@ -265,9 +263,10 @@ impl OutputLimits {
 
 /// Whether `c`'s queued output passed its class's limit: at or over the
 /// hard limit, or over the soft one for longer than its seconds (Redis's
-/// `checkClientOutputBufferLimits`). Such a client is closed without
-/// being sent what is queued, so a slow reader cannot grow the server's
-/// memory without bound.
+/// `checkClientOutputBufferLimits`). Like Redis, the limits compare the
+/// reply list (`omem`), not the reply buffer in front of it. Such a
+/// client is closed without being sent what is queued, so a slow reader
+/// cannot grow the server's memory without bound.
 pub fn output_over_limit(
     limits: &OutputLimits,
     c: &mut Client,
@@ -277,7 +276,7 @@ pub fn output_over_limit(
     // A client that has not authenticated (where it must) may hold no
     // more than 1 KB of replies: it cannot make the server buffer its
     // NOAUTH errors without reading them (Redis's limit).
-    if auth_required && !c.authenticated && c.out.buf.len() > 1024 {
+    if auth_required && !c.authenticated && c.pending_output() > 1024 {
         return true;
     }
     let class = match c.kind {
@@ -287,7 +286,7 @@ pub fn output_over_limit(
         _ if c.subs.is_subscribed() => limits.pubsub,
         _ => limits.normal,
     };
-    let used = c.out.buf.len();
+    let (_, _, used) = crate::client_buffers::output_split(c);
     let hard = class.hard > 0 && used >= class.hard;
     let soft = class.soft > 0 && used >= class.soft;
     if !soft {
@@ -300,25 +299,29 @@ pub fn output_over_limit(
     hard || now_ms - c.obuf_soft_since_ms > class.soft_secs * 1000
 }
 
-/// After writing into another client's output (Pub/Sub, MONITOR,
-/// tracking): closes it when that passed its class's limit.
-pub fn enforce_output_limit(srv: &Server, c: &mut Client) {
+/// After writing into a client's output (its own command, Pub/Sub,
+/// MONITOR, tracking; the clients cron): closes it when that passed its
+/// class's limit. True when it was closed.
+pub fn enforce_output_limit(srv: &mut Server, c: &mut Client) -> bool {
     if !c.killed && output_over_limit(&srv.obuf_limits, c, srv.now_ms, srv.auth_required()) {
         close_for_output_limit(srv, c);
+        return true;
     }
+    false
 }
 
-/// Logs and schedules the close of a client over its output limit.
-pub fn close_for_output_limit(srv: &Server, c: &mut Client) {
+/// Logs and schedules the close of a client over its output limit. Its
+/// memory leaves the clients' totals at once, so client eviction does not
+/// pick another client to pay for output that is being dropped anyway.
+pub fn close_for_output_limit(srv: &mut Server, c: &mut Client) {
     let mut info = String::new();
     crate::clients::describe(srv, c, None, &mut info);
     log_warning!(
         "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
         info.trim_end()
     );
-    c.killed = true;
-    c.out.buf.clear();
-    c.wake.notify_one();
+    c.discard_output();
+    crate::clients::close_now(srv, c);
 }
 
 /// Serves a connection accepted on the `unixsocket` listener: always
@@ -374,169 +377,230 @@ async fn serve<S>(
         ),
     }
     let wake = client.borrow().wake.clone();
-    let mut rbuf: Vec<u8> = Vec::with_capacity(IOBUF_LEN);
+    let unpause = srv.borrow().pause_notify.clone();
     let mut req = Request::default();
-    let mut out: Vec<u8> = Vec::with_capacity(IOBUF_LEN);
-    // Set after a CLIENT PAUSE ended: parse what is buffered before reading.
-    let mut resume = false;
+    let mut conn = ConnState {
+        process: false,
+        close_after: None,
+        allowance: 0,
+        barrier: None,
+        flush: false,
+    };
     'conn: loop {
-        if rbuf.capacity() - rbuf.len() < IOBUF_LEN / 4 {
-            rbuf.reserve(IOBUF_LEN);
-        }
-        if !resume {
-            tokio::select! {
-                r = stream.read_buf(&mut rbuf) => match r {
-                    Ok(0) | Err(_) => break 'conn,
-                    Ok(n) => {
-                        let mut s = srv.borrow_mut();
-                        s.stats.net_input_bytes += n as u64;
-                        s.stats.total_reads_processed += 1;
-                    }
-                },
-                _ = wake.notified() => {}
-            }
-        }
-        resume = false;
-        let flow = {
+        // Run what the query buffer holds, then decide what to wait for.
+        let wait = {
             let mut s = srv.borrow_mut();
             let mut c = client.borrow_mut();
-            if c.killed {
-                break 'conn;
-            }
-            let flow = process_buffer(&mut s, &mut c, &mut rbuf, &mut req);
-            let now = s.now_ms;
-            if output_over_limit(&s.obuf_limits, &mut c, now, s.auth_required()) {
-                close_for_output_limit(&s, &mut c);
-                break 'conn;
-            }
-            std::mem::swap(&mut out, &mut c.out.buf);
-            if c.kind == crate::client::Kind::Replica {
-                s.repl.drain_to(c.id, &mut out);
-            }
-            s.stats.net_output_bytes += out.len() as u64;
-            flow
-        };
-        // Write everything, then what was queued for us meanwhile (Pub/Sub
-        // messages, a replica's stream); a kill (output limit, CLIENT KILL)
-        // interrupts a write a slow reader keeps from finishing.
-        while !out.is_empty() {
-            // With the AOF on, the reply waits until what ran before it is
-            // written (and fsynced under appendfsync always; one write and
-            // fsync serve a whole turn).
-            let barrier = srv.borrow().aof.reply_barrier();
-            if let Some((mut durable, need)) = barrier {
-                let _ = durable.wait_for(|&v| v >= need).await;
-            }
-            let mut off = 0;
-            while off < out.len() {
-                tokio::select! {
-                    biased;
-                    r = stream.write(&out[off..]) => match r {
-                        Ok(0) | Err(_) => break 'conn,
-                        Ok(n) => off += n,
-                    },
-                    _ = wake.notified() => {
-                        if client.borrow().killed {
-                            break 'conn;
-                        }
-                    }
-                }
-            }
-            if stream.flush().await.is_err() {
-                break 'conn;
-            }
-            out.clear();
-            let mut s = srv.borrow_mut();
-            s.stats.total_writes_processed += 1;
-            let mut c = client.borrow_mut();
-            if c.killed {
-                break 'conn;
-            }
-            if c.blocked.is_none() && flow != Flow::CloseAfterReply {
-                std::mem::swap(&mut out, &mut c.out.buf);
-                if c.kind == crate::client::Kind::Replica {
-                    s.repl.drain_to(c.id, &mut out);
-                }
-                s.stats.net_output_bytes += out.len() as u64;
-            }
-        }
-        // Give a big reply's memory back rather than keep it per client
-        // (Redis shrinks its reply buffers too; a replica sent a big value
-        // must not hold that much per connection afterwards).
-        if out.capacity() > 4 * IOBUF_LEN {
-            out = Vec::with_capacity(IOBUF_LEN);
-        }
-        if flow == Flow::CloseAfterReply {
-            break 'conn;
-        }
-        // Blocked (BLPOP & co.): run nothing more until another client's
-        // command serves us (writing our reply and waking us), the timeout
-        // passes, or CLIENT UNBLOCK / KILL. The socket is still read, so a
-        // hang-up is noticed; what arrives runs afterwards, in order.
-        if client.borrow().blocked.is_some() {
-            loop {
-                let wait = {
-                    let mut s = srv.borrow_mut();
-                    let mut c = client.borrow_mut();
-                    if c.killed {
-                        break 'conn;
-                    }
-                    s.refresh_time();
-                    if c.blocked.is_none() || crate::blocking::time_out(&mut s, &mut c) {
-                        break;
-                    }
-                    crate::blocking::remaining_ms(&c, s.now_ms)
-                };
-                if rbuf.capacity() - rbuf.len() < IOBUF_LEN / 4 {
-                    rbuf.reserve(IOBUF_LEN);
-                }
-                let timer = tokio::time::sleep(std::time::Duration::from_millis(wait.unwrap_or(0)));
-                tokio::select! {
-                    r = stream.read_buf(&mut rbuf) => match r {
-                        Ok(0) | Err(_) => break 'conn,
-                        Ok(n) => {
-                            let mut s = srv.borrow_mut();
-                            s.stats.net_input_bytes += n as u64;
-                            // What waits unparsed is bounded as usual.
-                            if rbuf.len() > s.client_query_buffer_limit {
-                                log_warning!("Closing blocked client that reached max query buffer length: id={id}");
-                                break 'conn;
-                            }
-                        }
-                    },
-                    _ = wake.notified() => {}
-                    _ = timer, if wait.is_some() => {}
-                }
-            }
-            resume = true;
-            continue 'conn;
-        }
-        // CLIENT PAUSE held a request back: wait for the pause to end (or
-        // UNPAUSE, or a kill), then parse the buffer again.
-        let pause = {
-            let c = client.borrow();
-            if c.paused {
-                let s = srv.borrow();
-                Some((
-                    crate::clients::pause_remaining_ms(&s),
-                    s.pause_notify.clone(),
-                ))
-            } else {
-                None
+            match turn(&mut s, &mut c, &mut req, &mut conn) {
+                Some(w) => w,
+                None => break 'conn,
             }
         };
-        if let Some((ms, unpause)) = pause {
-            tokio::select! {
-                _ = tokio::time::sleep(std::time::Duration::from_millis(ms)) => {}
-                _ = unpause.notified() => {}
-                _ = wake.notified() => {}
+        let timer = tokio::time::sleep(std::time::Duration::from_millis(wait.timer_ms.unwrap_or(0)));
+        let barrier_rx = conn.barrier.as_mut().map(|(rx, need, _)| (rx, *need));
+        let barrier = async move {
+            match barrier_rx {
+                Some((rx, need)) => {
+                    let _ = rx.wait_for(|&v| v >= need).await;
+                }
+                None => std::future::pending().await,
             }
-            crate::clients::end_pause_wait(&mut srv.borrow_mut(), &mut client.borrow_mut());
-            resume = true;
+        };
+        let (allowance, flush) = (conn.allowance, conn.flush);
+        let io = std::future::poll_fn(|cx| poll_io(&mut stream, &client, cx, wait.read, allowance, flush));
+        let event = tokio::select! {
+            biased;
+            _ = wake.notified() => Event::Woken,
+            ev = io => ev,
+            _ = barrier => Event::BarrierPassed,
+            _ = timer, if wait.timer_ms.is_some() => Event::Woken,
+            _ = unpause.notified(), if wait.paused => Event::Woken,
+        };
+        let mut s = srv.borrow_mut();
+        let mut c = client.borrow_mut();
+        match event {
+            Event::Woken => conn.process = true,
+            Event::BarrierPassed => {
+                if let Some((_, _, covered)) = conn.barrier.take() {
+                    conn.allowance = covered;
+                }
+            }
+            Event::Read(Ok(0)) | Event::Read(Err(_)) | Event::Wrote(Err(_)) => break 'conn,
+            Event::Read(Ok(n)) => {
+                s.stats.net_input_bytes += n as u64;
+                s.stats.total_reads_processed += 1;
+                crate::client_buffers::note_read(&mut c);
+                conn.process = true;
+                // What waits unparsed behind a blocked or paused client is
+                // bounded as usual.
+                if (c.blocked.is_some() || c.paused)
+                    && c.querybuf.len() > s.client_query_buffer_limit
+                {
+                    log_warning!("Closing blocked client that reached max query buffer length: id={id}");
+                    break 'conn;
+                }
+            }
+            Event::Wrote(Ok(n)) => {
+                s.stats.net_output_bytes += n as u64;
+                s.stats.total_writes_processed += 1;
+                conn.allowance = conn.allowance.saturating_sub(n);
+                if let Some(left) = conn.close_after.as_mut() {
+                    *left = left.saturating_sub(n);
+                }
+                conn.flush = true;
+            }
+            Event::Flushed(r) => {
+                conn.flush = false;
+                if r.is_err() {
+                    break 'conn;
+                }
+            }
+        }
+        if c.pending_output() == 0 {
+            crate::client_buffers::after_output_written(&mut c);
         }
     }
     srv.borrow_mut().remove_client(id);
     log_verbose!("Client closed connection id={id} addr={shown}");
+}
+
+/// What the connection loop carries between turns besides the client.
+struct ConnState {
+    /// Something may be runnable: bytes arrived, or the client was woken
+    /// (served while blocked, a pause ended, output queued by others).
+    process: bool,
+    /// `Flow::CloseAfterReply`: bytes still to write before closing.
+    close_after: Option<usize>,
+    /// Output bytes that may be written now (the AOF barrier passed).
+    allowance: usize,
+    /// With the AOF on, replies wait until what ran before them is
+    /// written: the writer's offset to wait for, and how many output
+    /// bytes that covers.
+    barrier: Option<(tokio::sync::watch::Receiver<u64>, u64, usize)>,
+    /// Written since the last flush (a TLS stream may hold records back).
+    flush: bool,
+}
+
+/// What a turn asks the loop to wait for besides wake-ups and I/O.
+struct Wait {
+    read: bool,
+    /// A blocked command's timeout, or the end of a `CLIENT PAUSE`.
+    timer_ms: Option<u64>,
+    paused: bool,
+}
+
+/// What ended a wait.
+enum Event {
+    Woken,
+    BarrierPassed,
+    Read(std::io::Result<usize>),
+    Wrote(std::io::Result<usize>),
+    Flushed(std::io::Result<()>),
+}
+
+/// One turn of a connection with the server and the client borrowed:
+/// runs the requests the query buffer holds (unless the client is
+/// blocked or paused), applies `maxmemory-clients`, and works out what to
+/// wait for. None when the connection must close.
+fn turn(s: &mut Server, c: &mut Client, req: &mut Request, conn: &mut ConnState) -> Option<Wait> {
+    if c.killed {
+        return None;
+    }
+    if c.paused && conn.process {
+        // Woken (the pause ended, UNPAUSE, or anything else): parse
+        // again, which waits anew if the pause still holds.
+        crate::clients::end_pause_wait(s, c);
+    }
+    if c.blocked.is_some() {
+        s.refresh_time();
+        if crate::blocking::time_out(s, c) {
+            conn.process = true;
+        }
+    }
+    if conn.process && conn.close_after.is_none() && c.blocked.is_none() && !c.paused {
+        conn.process = false;
+        let mut rbuf = c.lend_querybuf();
+        let flow = process_buffer(s, c, &mut rbuf, req);
+        c.return_querybuf(rbuf);
+        if c.killed {
+            return None;
+        }
+        if flow == Flow::CloseAfterReply {
+            conn.close_after = Some(c.pending_output());
+        }
+    }
+    if c.kind == crate::client::Kind::Replica {
+        s.repl.drain_to(c.id, &mut c.out.buf);
+    }
+    let pending = c.pending_output();
+    if conn.close_after == Some(0) && !conn.flush {
+        return None;
+    }
+    conn.allowance = conn.allowance.min(pending);
+    if pending > 0 && conn.allowance == 0 && conn.barrier.is_none() {
+        crate::client_buffers::note_reply_peak(c);
+        match s.aof.reply_barrier() {
+            None => conn.allowance = pending,
+            Some((rx, need)) => conn.barrier = Some((rx, need, pending)),
+        }
+    }
+    let timer_ms = if c.blocked.is_some() {
+        crate::blocking::remaining_ms(c, s.now_ms)
+    } else if c.paused {
+        Some(crate::clients::pause_remaining_ms(s))
+    } else {
+        None
+    };
+    Some(Wait {
+        read: conn.close_after.is_none(),
+        timer_ms,
+        paused: c.paused,
+    })
+}
+
+/// Polls the stream for whatever is due: writing the allowed part of the
+/// pending output (straight from the client's buffer, so others may
+/// queue more meanwhile), flushing, and reading into the query buffer.
+/// The client is borrowed only for the poll, never across an await.
+fn poll_io<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    client: &RefCell<Client>,
+    cx: &mut std::task::Context<'_>,
+    read: bool,
+    allowance: usize,
+    flush: bool,
+) -> std::task::Poll<Event> {
+    use std::task::Poll;
+    let mut c = client.borrow_mut();
+    let n = allowance.min(c.pending_output());
+    if n > 0 {
+        let from = c.out_sent;
+        match std::pin::Pin::new(&mut *stream).poll_write(cx, &c.out.buf[from..from + n]) {
+            Poll::Ready(Ok(0)) => {
+                return Poll::Ready(Event::Wrote(Err(std::io::ErrorKind::WriteZero.into())))
+            }
+            Poll::Ready(Ok(w)) => {
+                c.out_sent += w;
+                crate::client_buffers::compact_output(&mut c);
+                return Poll::Ready(Event::Wrote(Ok(w)));
+            }
+            Poll::Ready(Err(e)) => return Poll::Ready(Event::Wrote(Err(e))),
+            Poll::Pending => {}
+        }
+    } else if flush {
+        if let Poll::Ready(r) = std::pin::Pin::new(&mut *stream).poll_flush(cx) {
+            return Poll::Ready(Event::Flushed(r));
+        }
+    }
+    if read {
+        crate::client_buffers::prepare_read(&mut c);
+        let fut = stream.read_buf(&mut c.querybuf);
+        let mut fut = std::pin::pin!(fut);
+        if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Event::Read(r));
+        }
+    }
+    Poll::Pending
 }
 
 /// How a Unix-socket client's address shows (`CLIENT LIST`, logs): as
@@ -555,6 +619,9 @@ pub fn is_local(peer: SocketAddr) -> bool {
 
 /// Parses and executes every complete request in `rbuf`, removing the
 /// consumed bytes. Protocol errors reply and ask the caller to close.
+/// Afterwards the client's `qbuf`/`argv-mem` say what Redis's would: the
+/// complete arguments of a request still arriving count as arguments, the
+/// rest as query buffer; a big argument still arriving gets its room.
 pub fn process_buffer(
     srv: &mut Server,
     client: &mut Client,
@@ -563,10 +630,13 @@ pub fn process_buffer(
 ) -> Flow {
     let mut pos = 0;
     let mut flow = Flow::Continue;
+    let mut partial = resp::Partial::default();
+    let mut partial_args = 0;
     // While its commands run, the client's query buffer still holds them
     // (CLIENT LIST's `qbuf` counts the running command, as Redis's does).
     client.qbuf = rbuf.len();
     client.qbuf_free = rbuf.capacity() - rbuf.len();
+    client.argv_mem = 0;
     while pos < rbuf.len() {
         let limits = Limits {
             max_bulk_len: if client.is_master() {
@@ -577,7 +647,11 @@ pub fn process_buffer(
             unauthenticated: !client.authenticated,
         };
         match parse_request(&rbuf[pos..], &limits, req) {
-            Parsed::Incomplete => break,
+            Parsed::Incomplete => {
+                partial = req.partial;
+                partial_args = req.ranges.iter().map(|(a, b)| b - a).sum();
+                break;
+            }
             Parsed::Error(e) => {
                 let msg = format!("ERR {e}");
                 srv.stats.count_error(&msg);
@@ -631,6 +705,12 @@ pub fn process_buffer(
                 if srv.blocking.has_ready() {
                     crate::blocking::serve_ready(srv);
                 }
+                // Over its output limit: closed, and nothing more of its
+                // pipeline runs (Redis stops at a CLOSE_ASAP client).
+                if enforce_output_limit(srv, client) {
+                    rbuf.clear();
+                    return Flow::Continue;
+                }
                 if f == Flow::CloseAfterReply {
                     flow = f;
                     pos = rbuf.len();
@@ -655,8 +735,13 @@ pub fn process_buffer(
         rbuf.clear();
         return Flow::CloseAfterReply;
     }
-    client.qbuf = rbuf.len();
+    client.pending_bulk = partial.bulk_len;
+    if let Some(len) = partial.bulk_len {
+        crate::client_buffers::reserve_big_arg(rbuf, partial.consumed, len);
+    }
+    client.qbuf = rbuf.len() - partial.consumed.min(rbuf.len());
     client.qbuf_free = rbuf.capacity() - rbuf.len();
+    client.argv_mem = partial_args;
     flow
 }
 

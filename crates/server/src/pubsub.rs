@@ -258,8 +258,12 @@ impl Server {
             write(&mut self.pubsub.to_current);
             return true;
         }
-        match self.clients.get(&id).map(|rc| rc.try_borrow_mut()) {
-            Some(Ok(mut c)) => {
+        let Some(rc) = self.clients.get(&id).cloned() else {
+            return false;
+        };
+        let borrowed = rc.try_borrow_mut();
+        match borrowed {
+            Ok(mut c) => {
                 // Messages reach a client under CLIENT REPLY OFF too (they
                 // are pushes, Redis's CLIENT_PUSHING).
                 if !c.killed {

@@ -151,6 +151,13 @@ pub struct Server {
     pub obuf_limits: crate::net::OutputLimits,
     /// MIGRATE's cached connections to its targets.
     pub migrate: crate::migrate::MigrateLinks,
+    /// What the clients hold, and `maxmemory-clients` (see
+    /// `client_memory`).
+    pub clients_memory: crate::client_memory::ClientsMemory,
+    /// `DEBUG REPLYBUFFER`'s settings for the clients cron.
+    pub reply_buffer: crate::client_buffers::ReplyBufferSettings,
+    /// Where the clients cron resumes (the id after the last it visited).
+    pub clients_cron_cursor: u64,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -226,6 +233,9 @@ impl Server {
             tls: None,
             obuf_limits: Default::default(),
             migrate: Default::default(),
+            clients_memory: Default::default(),
+            reply_buffer: Default::default(),
+            clients_cron_cursor: 0,
             mode_state: None,
             debug: DebugSettings::default(),
             config,
@@ -300,6 +310,7 @@ impl Server {
         self.acl.apply_requirepass(&pass);
         crate::persistence::aof::apply_config(self);
         self.obuf_limits = crate::net::OutputLimits::from_config(&self.config);
+        crate::client_memory::configure(self);
         crate::proctitle::apply(self);
     }
 
@@ -327,6 +338,7 @@ impl Server {
         let id = self.next_client_id;
         self.next_client_id += 1;
         let mut c = Client::new(id, self.now_ms);
+        c.reply_buf.peak_reset_ms = self.now_ms;
         c.authenticated = !self.auth_required();
         c.acl_user = Some(self.acl.default.clone());
         let c = Rc::new(RefCell::new(c));
@@ -338,6 +350,7 @@ impl Server {
     pub fn remove_client(&mut self, id: u64) {
         if let Some(rc) = self.clients.remove(&id) {
             if let Ok(mut c) = rc.try_borrow_mut() {
+                crate::client_memory::forget(self, &mut c);
                 // A client killed or gone while blocked leaves its wait queues.
                 crate::blocking::unblock(self, &mut c);
                 crate::clients::end_pause_wait(self, &mut c);
@@ -523,6 +536,7 @@ impl Server {
             db.shrink_if_sparse();
         }
         self.close_timed_out_clients();
+        crate::clients_cron::clients_cron(self);
         crate::replication::master::cron(self);
         crate::persistence::save::cron(self);
         crate::persistence::aof::cron(self);
@@ -555,6 +569,7 @@ impl Server {
                 {
                     c.killed = true;
                     c.wake.notify_one();
+                    crate::client_memory::forget_totals(&mut self.clients_memory, &mut c);
                 }
             }
         }

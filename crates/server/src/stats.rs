@@ -26,6 +26,11 @@ pub struct Stats {
     pub errors: BTreeMap<String, u64>,
     /// Keys evicted under `maxmemory`.
     pub evicted_keys: u64,
+    /// Clients evicted under `maxmemory-clients`.
+    pub evicted_clients: u64,
+    /// Reply buffers the clients cron shrank and grew.
+    pub reply_buffer_shrinks: u64,
+    pub reply_buffer_expands: u64,
     /// Time spent over `maxmemory` in finished spells (microseconds), and
     /// the start of the current one.
     pub eviction_exceeded_us: u64,

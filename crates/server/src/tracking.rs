@@ -447,11 +447,14 @@ impl Server {
             let subscribed = self.pubsub.current_subscribed;
             return f(&mut self.pubsub.to_current, subscribed);
         }
-        if let Some(Ok(mut c)) = self.clients.get(&id).map(|rc| rc.try_borrow_mut()) {
+        let Some(rc) = self.clients.get(&id).cloned() else {
+            return;
+        };
+        if let Ok(mut c) = rc.try_borrow_mut() {
             let subscribed = c.subs.is_subscribed();
             f(&mut c.out, subscribed);
             c.wake.notify_one();
             crate::net::enforce_output_limit(self, &mut c);
-        }
+        };
     }
 }

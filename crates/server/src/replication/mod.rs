@@ -79,6 +79,10 @@ pub struct ReplState {
     pub no_replicas_since_ms: i64,
 }
 
+/// Stream bytes handed to one write, so a replica far behind does not
+/// copy the whole history at once.
+pub const STREAM_SLICE: usize = 1 << 20;
+
 impl Default for ReplState {
     fn default() -> Self {
         ReplState {
@@ -119,9 +123,6 @@ impl ReplState {
     /// its connection loop before writing): its snapshot, then — once that
     /// is complete — the stream from the shared buffer, a slice at a time.
     pub fn drain_to(&self, id: u64, out: &mut Vec<u8>) {
-        /// Stream bytes handed to one write, so a replica far behind does
-        /// not copy the whole history at once.
-        const SLICE: usize = 1 << 20;
         let mut feed = self.feed.borrow_mut();
         let f = &mut *feed;
         let Some(r) = f.replicas.iter_mut().find(|r| r.id == id) else {
@@ -134,7 +135,7 @@ impl ReplState {
         let (Some(pos), Some(b)) = (r.pos, f.backlog.as_ref()) else {
             return;
         };
-        let n = b.copy_from(pos, SLICE, out);
+        let n = b.copy_from(pos, STREAM_SLICE, out);
         r.pos = Some(pos + n as i64);
         if n > 0 {
             f.trim();
