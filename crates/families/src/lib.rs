@@ -23,6 +23,7 @@ pub mod dump;
 #[cfg(test)]
 mod engine_tests;
 pub mod expire;
+pub mod functions;
 pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;
@@ -34,6 +35,7 @@ pub mod lookup;
 pub mod module;
 pub mod persistence;
 pub mod pubsub;
+pub mod scripting;
 pub mod set_algebra;
 pub mod sets;
 pub mod sort;
@@ -88,6 +90,8 @@ pub const FAMILIES: &[HandlerTable] = &[
     hyperloglog::COMMANDS,
     dump::COMMANDS,
     module::COMMANDS,
+    scripting::COMMANDS,
+    functions::COMMANDS,
 ];
 
 #[cfg(test)]

@@ -62,6 +62,9 @@ pub struct Command {
     pub subcommands: NameMap,
     /// Index into [`CommandTable::commands`] of the parent, for subcommands.
     pub parent: Option<usize>,
+    /// EVAL*, FCALL*: the flags checked before the handler are the
+    /// script's declared ones (see `scripting::command_flags`).
+    pub runs_script: bool,
 }
 
 /// Per-command statistics for `INFO commandstats`.
@@ -139,6 +142,7 @@ impl CommandTable {
                 flags: flags::from_names(meta.flags),
                 subcommands: NameMap::default(),
                 parent: None,
+                runs_script: crate::scripting::RUNS_SCRIPT.contains(&meta.name),
             });
             for sub in meta.subcommands {
                 if let Some(h) = handlers.get(sub.name) {
@@ -149,6 +153,7 @@ impl CommandTable {
                         flags: flags::from_names(sub.flags),
                         subcommands: NameMap::default(),
                         parent: Some(parent_idx),
+                        runs_script: false,
                     });
                 }
             }
@@ -406,11 +411,20 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         }
     }
     let cmd = &srv.commands.commands[idx];
-    let cflags = cmd.flags;
+    let mut cflags = cmd.flags;
     let meta = cmd.meta;
+    let runs_script = cmd.runs_script;
     let Some(handler) = cmd.handler else {
         return Flow::Continue;
     };
+    // A script's `redis.call`: the script runtime made Redis's checks for
+    // scripts (`scripting::call`).
+    if client.script {
+        return call(srv, client, argv, idx, cflags, meta, handler);
+    }
+    if runs_script {
+        cflags = crate::scripting::command_flags(srv, argv, cflags);
+    }
 
     let arity = meta.arity;
     let argc = argv.len() as i32;
@@ -447,6 +461,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         srv.pubsub.current = client.id;
         srv.pubsub.to_current.resp3 = client.out.resp3;
         let oom = crate::evict::out_of_memory(srv);
+        srv.scripting.pre_command_oom = oom;
         srv.pubsub.flush_into(&mut client.out);
         srv.pubsub.current = outer_current;
         if oom && cflags & flags::DENYOOM != 0 {
@@ -513,6 +528,13 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         reject(srv, client, idx, errors::LOADING);
         return Flow::Continue;
     }
+    // While a script runs past busy-reply-threshold, only commands flagged
+    // `allow-busy` run (SCRIPT KILL, FUNCTION KILL, SHUTDOWN, ...).
+    if cflags & flags::ALLOW_BUSY == 0 && srv.scripting.timed_out() {
+        let msg = srv.scripting.busy_error();
+        reject(srv, client, idx, msg);
+        return Flow::Continue;
+    }
     // Inside MULTI, commands that passed the checks above are queued
     // (Redis's processCommand order), except the few that act on the
     // transaction itself.
@@ -528,7 +550,20 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
             return Flow::Continue;
         }
     }
+    call(srv, client, argv, idx, cflags, meta, handler)
+}
 
+/// Runs a command that passed the checks: the handler, then propagation,
+/// statistics, the slow log, MONITOR and tracking (Redis's `call()`).
+fn call(
+    srv: &mut Server,
+    client: &mut Client,
+    argv: Argv,
+    idx: usize,
+    cflags: u32,
+    meta: &'static CommandMeta,
+    handler: Handler,
+) -> Flow {
     let start = Instant::now();
     let dirty_before = srv.dirty;
     // Pub/Sub messages for this client produced by its own command go

@@ -319,3 +319,96 @@ pub fn subscribed_context_error(name: &str) -> String {
          RESET are allowed in this context"
     )
 }
+
+// Scripting and functions (EVAL*, SCRIPT, FUNCTION, FCALL*).
+pub const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+pub const BUSY_SCRIPT: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+pub const BUSY_FUNCTION: &str =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+pub const NOTBUSY: &str = "NOTBUSY No scripts in execution right now.";
+pub const UNKILLABLE_FROM_MASTER: &str = "UNKILLABLE The busy script was sent by a master instance in the context of replication and cannot be killed.";
+pub const UNKILLABLE_WROTE: &str = "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.";
+pub const NUMKEYS_GREATER: &str = "ERR Number of keys can't be greater than number of args";
+pub const NUMKEYS_NEGATIVE: &str = "ERR Number of keys can't be negative";
+pub const SCRIPT_FLUSH_MODE: &str = "ERR SCRIPT FLUSH only support SYNC|ASYNC option";
+pub const SCRIPT_DEBUG_MODE: &str = "ERR Use SCRIPT DEBUG YES/SYNC/NO";
+/// SCRIPT DEBUG YES/SYNC: Redoubt has no Lua debugger (LDB).
+pub const SCRIPT_DEBUG_UNSUPPORTED: &str =
+    "ERR SCRIPT DEBUG YES/SYNC is not supported: this server has no Lua debugger";
+pub const SCRIPT_NO_CLUSTER: &str = "ERR Can not run script on cluster, 'no-cluster' flag is set.";
+pub const SCRIPT_STALE: &str = "MASTERDOWN Link with MASTER is down, replica-serve-stale-data is set to 'no' and 'allow-stale' flag is not set on the script.";
+pub const SCRIPT_READONLY_REPLICA: &str =
+    "READONLY Can not run script with write flag on readonly replica";
+pub const SCRIPT_MISCONF_RDB: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only scripts.";
+pub const SCRIPT_RO_COMMAND: &str =
+    "ERR Can not execute a script with write flag using *_ro command.";
+pub const SCRIPT_OOM: &str =
+    "OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'";
+pub const NOREPLICAS_TEXT: &str = "NOREPLICAS Not enough good replicas to write.";
+pub const READONLY_REPLICA_TEXT: &str = "READONLY You can't write against a read only replica.";
+pub const MASTERDOWN_TEXT: &str =
+    "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+// Errors scripts see from redis.call & co. (without a code: `ERR ` is
+// added when they become error replies).
+pub const LUA_NOT_IN_SCRIPT: &str =
+    "redis.call/pcall can only be called inside a script invocation";
+pub const LUA_NO_ARGS: &str = "Please specify at least one argument for this redis lib call";
+pub const LUA_BAD_ARGS: &str = "Lua redis lib command arguments must be strings or integers";
+pub const LUA_WRONG_ARITY: &str = "Wrong number of args calling Redis command from script";
+pub const LUA_UNKNOWN_COMMAND: &str = "Unknown Redis command called from script";
+pub const LUA_NOSCRIPT_COMMAND: &str = "This Redis command is not allowed from script";
+pub const LUA_STALE: &str = "Can not execute the command on a stale replica";
+pub const LUA_WRITE_IN_RO: &str = "Write commands are not allowed from read-only scripts.";
+/// Raised in a killed script (the error reply adds `ERR `).
+pub const LUA_KILLED: &str = "Script killed by user with SCRIPT KILL...";
+pub const LUA_FUNCTION_KILLED: &str = "Script killed by user with FUNCTION KILL...";
+pub const LUA_WRONG_ARGS: &str = "wrong number of arguments";
+pub const LUA_WRONG_ARGS_OR_TYPE: &str = "wrong number or type of arguments";
+pub const LUA_LOG_ARGS: &str = "redis.log() requires two arguments or more.";
+pub const LUA_LOG_LEVEL_TYPE: &str = "First argument must be a number (log level).";
+pub const LUA_LOG_LEVEL: &str = "Invalid debug level.";
+pub const LUA_SETRESP_ARGS: &str = "redis.setresp() requires one argument.";
+pub const LUA_SETRESP_VERSION: &str = "RESP version must be 2 or 3.";
+pub const LUA_SETRESP_OUTSIDE: &str = "redis.setresp can only be called inside a script invocation";
+pub const LUA_SET_REPL_ARGS: &str = "redis.set_repl() requires two arguments.";
+pub const LUA_SET_REPL_FLAGS: &str =
+    "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.";
+pub const LUA_SET_REPL_OUTSIDE: &str =
+    "redis.set_repl can only be called inside a script invocation";
+pub const LUA_ACL_CHECK_OUTSIDE: &str =
+    "redis.acl_check_cmd can only be called inside a script invocation";
+pub const LUA_ACL_CHECK_INVALID: &str = "Invalid command passed to redis.acl_check_cmd()";
+pub const LUA_STACK_LIMIT: &str = "ERR reached lua stack limit";
+
+/// `ERR Error compiling script (new function): user_script:1: ...`.
+pub fn script_compile(lua_msg: &str) -> String {
+    format!("ERR Error compiling script (new function): {lua_msg}")
+}
+
+/// `ERR Error running script <name>, <msg>` for an error that is not a
+/// table (Redis prints at most 100 bytes of it, then a newline that the
+/// reply turns into a space).
+pub fn script_run_failure(funcname: &str, msg: &str) -> String {
+    let cut = msg.char_indices().nth(100).map_or(msg.len(), |(i, _)| i);
+    format!("ERR Error running script {funcname}, {}\n", &msg[..cut])
+}
+
+/// The script-side text of an ACL refusal (`The user executing the
+/// script can't run this command or subcommand`).
+pub fn script_acl(why: &str) -> String {
+    format!("The user executing the script {why}")
+}
+
+/// Shebang errors.
+pub const SHEBANG_INVALID: &str = "ERR Invalid script shebang";
+pub const SHEBANG_ENGINE_INVALID: &str = "ERR Invalid engine in script shebang";
+pub fn shebang_unexpected_engine(engine: &str) -> String {
+    format!("ERR Unexpected engine in script shebang: {engine}")
+}
+pub fn shebang_unexpected_flag(flag: &str) -> String {
+    format!("ERR Unexpected flag in script shebang: {flag}")
+}
+pub fn shebang_unknown_option(opt: &str) -> String {
+    format!("ERR Unknown lua shebang option: {opt}")
+}

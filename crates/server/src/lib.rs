@@ -31,6 +31,7 @@ pub mod notify;
 pub mod persistence;
 pub mod pubsub;
 pub mod replication;
+pub mod scripting;
 pub mod sdnotify;
 pub mod server;
 pub mod startup;

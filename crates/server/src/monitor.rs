@@ -101,8 +101,22 @@ pub fn feed_monitors(srv: &mut Server, client: &Client, meta: &CommandMeta, argv
     if f & (flags::SKIP_MONITOR | flags::ADMIN) != 0 {
         return;
     }
+    feed_line(srv, client, argv);
+}
+
+/// Feeds one command to the monitors whatever its flags: EVAL and
+/// friends (flagged `skip-monitor`) are shown before the commands their
+/// script runs, which appear as from the client `lua`.
+pub fn feed_line(srv: &mut Server, client: &Client, argv: Argv) {
+    if srv.monitors.is_empty() {
+        return;
+    }
     let us = crate::util::time::unix_us();
-    let addr = client.addr.map(|a| a.to_string()).unwrap_or_default();
+    let addr = if client.script {
+        "lua".to_string()
+    } else {
+        client.addr.map(|a| a.to_string()).unwrap_or_default()
+    };
     let mut line = format!(
         "+{}.{:06} [{} {}]",
         us / 1_000_000,

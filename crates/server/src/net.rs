@@ -84,7 +84,7 @@ pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, 
             .await;
         return;
     }
-    serve(srv, stream, peer, laddr, fd).await;
+    serve(srv, stream, peer, laddr, fd, false).await;
 }
 
 /// Protected mode: with no password on the default user, only the
@@ -125,7 +125,7 @@ pub async fn handle_tls_connection(
                     .await;
                 return;
             }
-            serve(srv, tls, peer, laddr, fd).await
+            serve(srv, tls, peer, laddr, fd, true).await
         }
         // Redis logs refused handshakes (no client certificate, unknown
         // CA, plain text on the TLS port) at warning level, as here.
@@ -318,6 +318,7 @@ async fn serve<S>(
     peer: SocketAddr,
     laddr: Option<SocketAddr>,
     fd: i32,
+    tls: bool,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -341,6 +342,7 @@ async fn serve<S>(
         cb.addr = Some(peer);
         cb.laddr = laddr;
         cb.fd = fd;
+        cb.tls = tls;
     }
     let id = client.borrow().id;
     log_verbose!("Accepted {peer}");
@@ -355,6 +357,9 @@ async fn serve<S>(
             rbuf.reserve(IOBUF_LEN);
         }
         if !resume {
+            // Idle between requests: a busy script may serve this
+            // connection meanwhile (`scripting::busy`).
+            client.borrow_mut().io_idle = true;
             tokio::select! {
                 r = stream.read_buf(&mut rbuf) => match r {
                     Ok(0) | Err(_) => break 'conn,
@@ -371,8 +376,15 @@ async fn serve<S>(
         let flow = {
             let mut s = srv.borrow_mut();
             let mut c = client.borrow_mut();
+            c.io_idle = false;
             if c.killed {
                 break 'conn;
+            }
+            // Input a busy script read for us comes before what we read.
+            if !c.stashed_input.is_empty() {
+                let mut stash = std::mem::take(&mut c.stashed_input);
+                stash.extend_from_slice(&rbuf);
+                rbuf = stash;
             }
             let flow = process_buffer(&mut s, &mut c, &mut rbuf, &mut req);
             let now = s.now_ms;

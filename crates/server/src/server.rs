@@ -116,6 +116,8 @@ pub struct Server {
     /// `client-output-buffer-limit` of the normal and pubsub classes
     /// (the replica class is enforced by `replication::master`).
     pub obuf_limits: crate::net::OutputLimits,
+    /// Lua scripts and function libraries (see `scripting`).
+    pub scripting: crate::scripting::Scripting,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -189,6 +191,9 @@ impl Server {
             tls: None,
             obuf_limits: Default::default(),
             mode_state: None,
+            scripting: crate::scripting::Scripting::new(
+                config.get_bool(Directive::LuaEnableDeprecatedApi),
+            ),
             config,
         };
         let sink = s.repl.sink();

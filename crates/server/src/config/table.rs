@@ -385,6 +385,9 @@ directives! {
         i("busy-reply-threshold", 0, LMAX, "5000", 0),
         "lua-time-limit",
     ),
+    // Redis 7.0.15: setfenv, getfenv and newproxy are hidden from scripts
+    // unless this is set (read when the Lua states are created).
+    LuaEnableDeprecatedApi => b("lua-enable-deprecated-api", "no", IMM),
     // Cluster.
     ClusterEnabled => b("cluster-enabled", "no", IMM),
     ClusterConfigFile => s("cluster-config-file", "nodes.conf", IMM),

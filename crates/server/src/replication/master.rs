@@ -170,6 +170,10 @@ impl JournalSink for FeedSink {
 
     /// `feed_command` drops everything until the first replica creates
     /// the backlog, and while this server proxies its master's stream.
+    fn target(&self) -> u8 {
+        crate::journal::target::REPLICAS
+    }
+
     fn active(&self) -> bool {
         self.0
             .try_borrow()

@@ -111,6 +111,10 @@ impl JournalSink for AofSink {
 
     /// Only while the AOF records (on, or a rewrite turning it on): with
     /// no replica and no AOF the journal need not encode anything.
+    fn target(&self) -> u8 {
+        crate::journal::target::AOF
+    }
+
     fn active(&self) -> bool {
         self.0.borrow().on
     }

@@ -1,0 +1,211 @@
+//! A script past `busy-reply-threshold` (Redis's `scriptInterrupt` and
+//! `processEventsWhileBlocked`).
+//!
+//! Scripts run on the executor thread inside their command, so while one
+//! runs no connection task can. Lua calls [`hook`] every 100 000
+//! instructions. Once the script has run longer than the threshold, each
+//! call serves the other connections itself, as Redis's event loop does
+//! while it is blocked: for every plain-TCP client whose task is idle
+//! (waiting for input, nothing buffered), it reads what the socket has,
+//! runs the complete requests through `cmd::execute` (which answers
+//! `-BUSY`, except for the commands flagged `allow-busy`: SCRIPT KILL,
+//! FUNCTION KILL, SHUTDOWN NOSAVE, ...) and writes the replies straight to
+//! the socket. Bytes of an incomplete request, and replies the socket
+//! would not take, stay in the client for its task, which is woken when
+//! the script ends. The caller is skipped (its task is mid-command), and
+//! so are TLS connections, blocked or paused clients and replicas: they
+//! are answered when the script ends, as is a connection accepted
+//! meanwhile (it waits in the listen backlog).
+//!
+//! A kill request is honoured at the next hook call by raising an error
+//! that Lua code cannot catch (`pcall` re-raises it while the run is
+//! marked killed).
+
+use super::vm::Shared;
+use crate::client::{Client, Kind};
+use crate::config::Directive;
+use crate::errors;
+use crate::server::Server;
+use mlua::VmState;
+use std::rc::Rc;
+
+/// Instructions between two hook calls (Redis's count hook period).
+pub const HOOK_PERIOD: u32 = 100_000;
+
+/// Most bytes read from one client per hook call.
+const READ_BUDGET: usize = 1 << 20;
+
+/// The instruction-count hook of both Lua states.
+pub fn hook(shared: &Rc<Shared>) -> mlua::Result<VmState> {
+    let run = shared.run.get();
+    if run.is_null() {
+        // FUNCTION LOAD running a library's code.
+        if super::functions::load_timed_out(shared) {
+            *shared.pending_error.borrow_mut() = Some("FUNCTION LOAD timeout".into());
+            return Err(mlua::Error::runtime("FUNCTION LOAD timeout"));
+        }
+        return Ok(VmState::Continue);
+    }
+    // SAFETY: `run` is set by `run::run` for the duration of the script.
+    let srv = unsafe { &mut *(*run).srv };
+    let Some(r) = srv.scripting.running.as_mut() else {
+        return Ok(VmState::Continue);
+    };
+    if !r.timed_out {
+        let threshold = srv.config.get_int(Directive::BusyReplyThreshold);
+        let elapsed = r.start.elapsed().as_millis() as i64;
+        if threshold <= 0 || elapsed < threshold {
+            return Ok(VmState::Continue);
+        }
+        r.timed_out = true;
+        let cmd = if r.eval_mode {
+            "SCRIPT KILL"
+        } else {
+            "FUNCTION KILL"
+        };
+        crate::log_warning!(
+            "Slow script detected: still in execution after {elapsed} milliseconds. You can try killing the script using the {cmd} command. Script name is: {}.",
+            r.funcname
+        );
+    }
+    serve_while_busy(srv);
+    let Some(r) = srv.scripting.running.as_mut() else {
+        return Ok(VmState::Continue);
+    };
+    // SHUTDOWN NOSAVE stops a script whatever it did.
+    if srv.shutdown_requested {
+        r.killed = true;
+    }
+    if r.killed {
+        let (text, log) = if r.eval_mode {
+            (
+                errors::LUA_KILLED,
+                "Lua script killed by user with SCRIPT KILL.",
+            )
+        } else {
+            (
+                errors::LUA_FUNCTION_KILLED,
+                "Lua script killed by user with FUNCTION KILL.",
+            )
+        };
+        crate::log_warning!("{log}");
+        *shared.pending_error.borrow_mut() = Some(text.to_string());
+        return Err(mlua::Error::runtime(text));
+    }
+    Ok(VmState::Continue)
+}
+
+/// SCRIPT KILL / FUNCTION KILL (`eval` tells which): the reply's text, or
+/// `None` for `+OK` when the script is marked killed.
+pub fn kill(srv: &mut Server, eval: bool) -> Option<&'static str> {
+    let Some(r) = srv.scripting.running.as_mut() else {
+        return Some(errors::NOTBUSY);
+    };
+    if r.from_master {
+        return Some(errors::UNKILLABLE_FROM_MASTER);
+    }
+    if r.write_dirty {
+        return Some(errors::UNKILLABLE_WROTE);
+    }
+    if eval && !r.eval_mode {
+        return Some(errors::BUSY_FUNCTION);
+    }
+    if !eval && r.eval_mode {
+        return Some(errors::BUSY_SCRIPT);
+    }
+    r.killed = true;
+    None
+}
+
+/// Whether the task of `c` waits for input with nothing buffered, on a
+/// socket we may read and write directly.
+fn servable(c: &Client) -> bool {
+    c.kind == Kind::Normal
+        && c.io_idle
+        && !c.tls
+        && c.fd >= 0
+        && c.qbuf == 0
+        && c.blocked.is_none()
+        && !c.paused
+        && !c.killed
+}
+
+/// One pass over the other connections (see the module's header).
+fn serve_while_busy(srv: &mut Server) {
+    let ids: Vec<u64> = srv.clients.keys().copied().collect();
+    let mut req = resp::Request::default();
+    for id in ids {
+        let Some(rc) = srv.clients.get(&id).cloned() else {
+            continue;
+        };
+        // The caller's task holds its client borrowed: skipped here.
+        let Ok(mut c) = rc.try_borrow_mut() else {
+            continue;
+        };
+        if !servable(&c) && c.stashed_input.is_empty() && c.out.buf.is_empty() {
+            continue;
+        }
+        let mut got_input = false;
+        if servable(&c) {
+            let mut buf = [0u8; 16 * 1024];
+            let mut total = 0;
+            while total < READ_BUDGET {
+                // SAFETY: reading into a stack buffer from the client's
+                // own non-blocking socket.
+                let n =
+                    unsafe { libc::read(c.fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+                if n > 0 {
+                    let n = n as usize;
+                    c.stashed_input.extend_from_slice(&buf[..n]);
+                    srv.stats.net_input_bytes += n as u64;
+                    total += n;
+                    got_input = true;
+                    continue;
+                }
+                if n == 0 {
+                    // The peer closed: its task will notice.
+                    c.killed = true;
+                }
+                break;
+            }
+        }
+        if got_input {
+            let mut input = std::mem::take(&mut c.stashed_input);
+            let flow = crate::net::process_buffer(srv, &mut c, &mut input, &mut req);
+            c.stashed_input = input;
+            if flow == crate::cmd::Flow::CloseAfterReply {
+                c.close_after_reply = true;
+            }
+        }
+        if !c.out.buf.is_empty() && c.io_idle && !c.tls {
+            // SAFETY: writing the client's own pending output to its own
+            // non-blocking socket; its task is idle, so nothing else is
+            // writing to it.
+            let n = unsafe {
+                libc::write(
+                    c.fd,
+                    c.out.buf.as_ptr() as *const libc::c_void,
+                    c.out.buf.len(),
+                )
+            };
+            if n > 0 {
+                srv.stats.net_output_bytes += n as u64;
+                c.out.buf.drain(..n as usize);
+            }
+        }
+        if c.close_after_reply && c.out.buf.is_empty() {
+            c.killed = true;
+        }
+        if got_input || !c.out.buf.is_empty() {
+            srv.scripting.served.push(c.wake.clone());
+        }
+    }
+}
+
+/// Wakes the tasks of the connections served during a busy script, so
+/// they take over what was left (output, an incomplete request).
+pub fn wake(served: &mut Vec<Rc<tokio::sync::Notify>>) {
+    for n in served.drain(..) {
+        n.notify_one();
+    }
+}
