@@ -116,6 +116,12 @@ fn shutdown(ctx: &mut Ctx) {
     if abort {
         return ctx.err(errors::NO_SHUTDOWN_IN_PROGRESS);
     }
+    // While a script is busy only SHUTDOWN NOSAVE may stop the server
+    // (the script is killed at its next hook call).
+    if !nosave && ctx.srv.scripting.timed_out() {
+        let msg = ctx.srv.scripting.busy_error();
+        return ctx.err(msg);
+    }
     log_warning!("User requested shutdown...");
     if server::persistence::save::shutdown_save(ctx.srv, save, nosave, force).is_err() {
         return ctx.err("ERR Errors trying to SHUTDOWN. Check logs.");

@@ -308,6 +308,15 @@ fn memory(srv: &mut Server, b: &mut String) {
     let policy = srv.config.get_str(Directive::MaxmemoryPolicy);
     let dataset_perc = ratio(m.dataset * 100, m.used.saturating_sub(m.startup));
     let frag = ratio(m.rss, m.used);
+    let sc = &srv.scripting;
+    let (vm_eval, vm_functions) = sc.vm_memory();
+    let vm_total = vm_eval + vm_functions;
+    let scripts_eval = sc.eval.scripts_mem;
+    let cached = sc.eval.scripts.len();
+    let nfunctions = sc.functions.functions.len();
+    let nlibs = sc.functions.libraries.len();
+    let mem_functions = sc.functions.memory();
+    let mem_scripts = scripts_eval + mem_functions;
     let _ = write!(
         b,
         "used_memory:{used}\r\n\
@@ -326,19 +335,19 @@ fn memory(srv: &mut Server, b: &mut String) {
          allocator_resident:{rss}\r\n\
          total_system_memory:{total}\r\n\
          total_system_memory_human:{}\r\n\
-         used_memory_lua:0\r\n\
-         used_memory_vm_eval:0\r\n\
-         used_memory_lua_human:0B\r\n\
-         used_memory_scripts_eval:0\r\n\
-         number_of_cached_scripts:0\r\n\
-         number_of_functions:0\r\n\
-         number_of_libraries:0\r\n\
-         used_memory_vm_functions:0\r\n\
-         used_memory_vm_total:0\r\n\
-         used_memory_vm_total_human:0B\r\n\
-         used_memory_functions:0\r\n\
-         used_memory_scripts:0\r\n\
-         used_memory_scripts_human:0B\r\n\
+         used_memory_lua:{vm_eval}\r\n\
+         used_memory_vm_eval:{vm_eval}\r\n\
+         used_memory_lua_human:{}\r\n\
+         used_memory_scripts_eval:{scripts_eval}\r\n\
+         number_of_cached_scripts:{cached}\r\n\
+         number_of_functions:{nfunctions}\r\n\
+         number_of_libraries:{nlibs}\r\n\
+         used_memory_vm_functions:{vm_functions}\r\n\
+         used_memory_vm_total:{vm_total}\r\n\
+         used_memory_vm_total_human:{}\r\n\
+         used_memory_functions:{mem_functions}\r\n\
+         used_memory_scripts:{mem_scripts}\r\n\
+         used_memory_scripts_human:{}\r\n\
          maxmemory:{maxmemory}\r\n\
          maxmemory_human:{}\r\n\
          maxmemory_policy:{policy}\r\n\
@@ -370,6 +379,9 @@ fn memory(srv: &mut Server, b: &mut String) {
         m.dataset,
         dataset_perc,
         h(total),
+        h(vm_eval as u64),
+        h(vm_total as u64),
+        h(mem_scripts as u64),
         h(maxmemory),
         m.rss as i64 - m.used as i64,
         m.rss as i64 - m.used as i64,

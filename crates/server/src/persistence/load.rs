@@ -132,10 +132,13 @@ fn apply(srv: &mut Server, st: &mut Apply, item: Item) -> Result<(), String> {
             }
         }
         Item::ResizeDb { .. } => {}
-        Item::Function(_) => {
-            log_warning!(
-                "The RDB file holds a function library; functions are not supported yet, skipped."
-            );
+        Item::Function(code) => {
+            // Libraries arrive before the keys; a library already loaded
+            // (a full sync into a replica that had it) is replaced.
+            if let Err(e) = srv.scripting.functions.load(&code, true, 0) {
+                log_warning!("Failed loading library, error: {e}");
+                return Err(format!("Failed loading library: {e}"));
+            }
         }
         Item::ModuleAux { module_id } => {
             log_warning!(

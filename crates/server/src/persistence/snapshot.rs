@@ -83,6 +83,9 @@ pub struct Aux {
     /// The database the replication stream has selected at the snapshot
     /// point: a replica starts applying the stream that follows in it.
     pub repl_stream_db: usize,
+    /// Function libraries' code, written as `FUNCTION2` records after the
+    /// aux fields, as Redis 7.0 writes them.
+    pub functions: Vec<Vec<u8>>,
 }
 
 /// Writes the auxiliary fields Redis 7.0 puts at the start of a snapshot.
@@ -99,6 +102,9 @@ fn write_aux<W: Write>(w: &mut Writer<W>, aux: &Aux) -> io::Result<()> {
         w.aux(b"repl-offset", aux.repl_offset.to_string().as_bytes())?;
     }
     w.aux(b"aof-base", if aux.aof_base { b"1" } else { b"0" })?;
+    for code in &aux.functions {
+        w.function(code)?;
+    }
     Ok(())
 }
 
@@ -478,6 +484,7 @@ mod tests {
                 repl_offset: 0,
                 aof_base: false,
                 repl_stream_db: 0,
+                functions: Vec::new(),
             },
             compress: true,
             checksum: true,

@@ -479,6 +479,7 @@ fn snapshot_bytes(srv: &mut Server, offset: i64) -> Result<Vec<u8>, String> {
         repl_offset: offset,
         aof_base: false,
         repl_stream_db: stream_db_for_snapshot(srv),
+        functions: srv.scripting.functions.payloads(),
     };
     let compress = srv.config.get_bool(Directive::Rdbcompression);
     let checksum = srv.config.get_bool(Directive::Rdbchecksum);

@@ -563,6 +563,9 @@ fn load_dataset(srv: &mut Server, rdb: &[u8], id: String, offset: i64) -> LinkRe
     // load (garbage, truncated) must not leave half a dataset served, and
     // the data we had is better than none until the next attempt.
     let old: Vec<keyspace::Db> = srv.dbs.iter_mut().map(std::mem::take).collect();
+    // The master's libraries replace ours, as its keys replace ours.
+    let old_functions = srv.scripting.functions.payloads();
+    srv.scripting.functions.flush();
     // `repl-diskless-load`: `swapdb` loads from memory while the old
     // dataset is kept aside (above) until the new one is complete;
     // `on-empty-db` loads from memory only when we held no data, else it
@@ -582,6 +585,10 @@ fn load_dataset(srv: &mut Server, rdb: &[u8], id: String, offset: i64) -> LinkRe
     };
     if let Err(e) = loaded {
         srv.dbs = old;
+        srv.scripting.functions.flush();
+        for code in &old_functions {
+            let _ = srv.scripting.functions.load(code, true, 0);
+        }
         return Err(format!(
             "{e} (the previous dataset is kept; is the master a Redis 7.0-compatible server?)"
         ));

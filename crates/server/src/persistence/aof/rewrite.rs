@@ -43,6 +43,7 @@ fn aux(srv: &Server) -> Aux {
         repl_offset: srv.repl.master_repl_offset(),
         aof_base: true,
         repl_stream_db: 0,
+        functions: srv.scripting.functions.payloads(),
     }
 }
 
@@ -369,6 +370,10 @@ pub fn rdb_to_aof(src: &Path, tmp: &Path, dst: &Path) -> Result<u64, String> {
             match item {
                 rdb::Item::SelectDb(n) => {
                     put_cmd(&mut cmd, &[b"SELECT", n.to_string().as_bytes()]);
+                }
+                // Libraries come first, as Redis's rewrite writes them.
+                rdb::Item::Function(code) => {
+                    put_cmd(&mut cmd, &[b"FUNCTION", b"LOAD", &code]);
                 }
                 rdb::Item::Entry {
                     key,
