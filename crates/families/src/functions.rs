@@ -26,10 +26,16 @@ fn fcall(ctx: &mut Ctx) {
     server::monitor::feed_line(ctx.srv, ctx.client, ctx.argv);
     ctx.suppress_propagation();
     let name = String::from_utf8_lossy(ctx.argv.get(1)).into_owned();
-    let Some(f) = ctx.srv.scripting.functions.functions.get(&name) else {
+    let Some(f) = ctx
+        .srv
+        .scripting
+        .functions
+        .functions
+        .get(&name.to_ascii_lowercase())
+    else {
         return ctx.err("ERR Function not found");
     };
-    let (func, flags) = (f.func.clone(), f.flags);
+    let (func, flags, name) = (f.func.clone(), f.flags, f.name.clone());
     let (keys, args) = match crate::scripting::keys_and_args(ctx, "ERR Bad number of keys provided")
     {
         Ok(ka) => ka,
@@ -150,7 +156,7 @@ fn function_list(ctx: &mut Ctx) {
         out.bulk(b"functions");
         out.array(l.functions.len());
         for fname in &l.functions {
-            let Some(f) = fs.functions.get(fname) else {
+            let Some(f) = fs.functions.get(&fname.to_ascii_lowercase()) else {
                 out.null();
                 continue;
             };

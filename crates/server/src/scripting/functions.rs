@@ -48,6 +48,8 @@ pub struct LoadCtx {
 pub struct Functions {
     pub vm: Vm,
     pub libraries: BTreeMap<String, Library>,
+    /// By lower-cased name: function names are case-insensitive (library
+    /// names are not), as in Redis.
     pub functions: HashMap<String, FunctionInfo>,
     deprecated_api: bool,
 }
@@ -128,7 +130,7 @@ impl Functions {
             return Err("No functions registered".into());
         }
         for f in &registered {
-            if let Some(existing) = self.functions.get(&f.name) {
+            if let Some(existing) = self.functions.get(&f.name.to_ascii_lowercase()) {
                 if existing.library != name {
                     return Err(format!("Function {} already exists", f.name));
                 }
@@ -138,7 +140,7 @@ impl Functions {
         let mut names: Vec<String> = registered.iter().map(|f| f.name.clone()).collect();
         names.sort();
         for f in registered {
-            self.functions.insert(f.name.clone(), f);
+            self.functions.insert(f.name.to_ascii_lowercase(), f);
         }
         self.libraries.insert(
             name.clone(),
@@ -206,7 +208,7 @@ impl Functions {
             return false;
         };
         for f in &lib.functions {
-            self.functions.remove(f);
+            self.functions.remove(&f.to_ascii_lowercase());
         }
         true
     }
@@ -415,7 +417,11 @@ fn register_function(lua: &Lua, shared: &Shared, args: MultiValue) -> mlua::Resu
             "redis.register_function can only be called on FUNCTION LOAD command",
         );
     };
-    if ctx.functions.iter().any(|f| f.name == name) {
+    if ctx
+        .functions
+        .iter()
+        .any(|f| f.name.eq_ignore_ascii_case(&name))
+    {
         return fail(lua, "Function already exists in the library");
     }
     let library = ctx.library.clone();

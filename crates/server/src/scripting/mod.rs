@@ -194,8 +194,8 @@ pub fn command_flags(srv: &crate::server::Server, argv: command_meta::Argv, cfla
             },
         }
     } else {
-        let name = String::from_utf8_lossy(argv.get(1));
-        match srv.scripting.functions.functions.get(name.as_ref()) {
+        let name = String::from_utf8_lossy(argv.get(1)).to_ascii_lowercase();
+        match srv.scripting.functions.functions.get(&name) {
             Some(func) => func.flags,
             None => return cflags,
         }
