@@ -5,21 +5,13 @@
 //! the connection comes from the loopback interface, as in Redis 7.0.
 
 use crate::client::help_reply;
+use crate::digest;
 use keyspace::{Entry, Value};
 use server::cmd::{Ctx, Handler};
 use server::config::Directive;
 use server::errors;
-use server::info::mem_figures;
 
-pub const COMMANDS: &[(&str, Handler)] = &[
-    ("debug", debug),
-    ("memory|usage", memory_usage),
-    ("memory|stats", memory_stats),
-    ("memory|doctor", memory_doctor),
-    ("memory|malloc-stats", memory_malloc_stats),
-    ("memory|purge", memory_purge),
-    ("memory|help", memory_help),
-];
+pub const COMMANDS: &[(&str, Handler)] = &[("debug", debug)];
 
 fn debug_allowed(ctx: &Ctx) -> bool {
     match ctx
@@ -54,17 +46,227 @@ fn debug(ctx: &mut Ctx) {
             ctx.out().ok();
         }
         (b"set-active-expire", 3) => {
-            ctx.srv.active_expire_enabled = resp::parse_i64(ctx.argv.get(2)).unwrap_or(0) != 0;
+            ctx.srv.active_expire_enabled = atoi(ctx.argv.get(2)) != 0;
             ctx.out().ok();
         }
         (b"object", 3) => debug_object(ctx),
         (b"populate", 3..=5) => debug_populate(ctx),
-        (b"reload", 2) => debug_reload(ctx),
+        (b"reload", _) => debug_reload(ctx),
+        (b"loadaof", _) => debug_loadaof(ctx),
+        (b"digest", 2) => {
+            let d = digest::dataset_digest(&ctx.srv.dbs);
+            ctx.out().simple(&digest::hex(&d));
+        }
+        (b"digest-value", _) => debug_digest_value(ctx),
+        (b"protocol", 3) => debug_protocol(ctx),
+        (b"error", 3) => {
+            // Newlines would break the reply: Redis maps them to spaces.
+            let msg: Vec<u8> = ctx
+                .argv
+                .get(2)
+                .iter()
+                .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c })
+                .collect();
+            ctx.err(&String::from_utf8_lossy(&msg));
+        }
+        (b"log", 3) => {
+            server::log_warning!("DEBUG LOG: {}", String::from_utf8_lossy(ctx.argv.get(2)));
+            ctx.out().ok();
+        }
+        (b"change-repl-id", 2) => {
+            server::log_warning!("Changing replication IDs after receiving DEBUG change-repl-id");
+            server::replication::change_replication_id(ctx.srv);
+            ctx.out().ok();
+        }
+        (b"set-skip-checksum-validation", 3) => {
+            ctx.srv.debug.skip_checksum_validation = atoi(ctx.argv.get(2)) != 0;
+            ctx.out().ok();
+        }
+        (b"quicklist-packed-threshold", 3) => {
+            let size = std::str::from_utf8(ctx.argv.get(2))
+                .ok()
+                .and_then(server::config::parse::parse_memory);
+            // As Redis: up to 1 MB below 4 GB, and 0 restores the default.
+            match size {
+                Some(n) if (0..=(1 << 32) - (1 << 20)).contains(&n) => {
+                    ctx.srv.debug.quicklist_packed_threshold =
+                        if n == 0 { 1 << 30 } else { n as u64 };
+                    ctx.out().ok();
+                }
+                _ => ctx
+                    .err("ERR argument must be a memory value bigger than 1 and smaller than 4gb"),
+            }
+        }
+        (b"aof-flush-sleep", 3) => {
+            ctx.srv.debug.aof_flush_sleep_us = atoi(ctx.argv.get(2)).max(0) as u64;
+            ctx.out().ok();
+        }
+        (b"pause-cron", 3) => {
+            ctx.srv.debug.pause_cron = atoi(ctx.argv.get(2)) != 0;
+            ctx.out().ok();
+        }
+        (b"replybuffer", 4) => debug_replybuffer(ctx),
+        (b"listpack", 3) => debug_encoding_dump(ctx, "listpack", "Listpack"),
+        (b"quicklist", 3 | 4) => debug_encoding_dump(ctx, "quicklist", "Quicklist"),
+        (b"stringmatch-test", 2) => {
+            ctx.out()
+                .simple(b"Apparently Redis did not crash: test passed");
+        }
+        (b"structsize", 2) => {
+            // The sizes of Redis's structures, which clients only print:
+            // ours have no counterpart, so Redis's 64-bit values are given.
+            ctx.out().bulk(
+                b"bits:64 robj:16 dictentry:24 sdshdr5:1 sdshdr8:3 sdshdr16:5 sdshdr32:9 sdshdr64:17 ",
+            );
+        }
+        (b"replicate", 3..) => {
+            let args: Vec<&[u8]> = ctx.argv.from(2).collect();
+            let db = ctx.client.db;
+            server::replication::master::feed_replicas_only(ctx.srv, db, &args);
+            ctx.out().ok();
+        }
         _ => {
             let msg = errors::subcommand_syntax(ctx.argv.get(1), "debug");
             ctx.err(&msg);
         }
     }
+}
+
+/// C's `atoi`: leading digits with an optional sign, 0 for anything else
+/// (Redis reads DEBUG's switches this way).
+fn atoi(s: &[u8]) -> i64 {
+    let (neg, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let mut n: i64 = 0;
+    for &c in digits.iter().take_while(|c| c.is_ascii_digit()) {
+        n = n.saturating_mul(10).saturating_add(i64::from(c - b'0'));
+    }
+    if neg {
+        -n
+    } else {
+        n
+    }
+}
+
+/// `DEBUG DIGEST-VALUE key ...`: one digest per key, computed on the key
+/// as stored (logically expired or not); a missing key digests as zeroes.
+fn debug_digest_value(ctx: &mut Ctx) {
+    let db = ctx.client.db;
+    let argv = ctx.argv;
+    let (srv, client) = ctx.parts();
+    client.out.array(argv.len() - 2);
+    for key in argv.from(2) {
+        let mut d = [0u8; 20];
+        if let Some(e) = srv.dbs[db].get(key) {
+            digest::value_digest(&mut d, e);
+        }
+        client.out.simple(&digest::hex(&d));
+    }
+}
+
+/// `DEBUG PROTOCOL <type>`: one reply of each RESP type, for clients to
+/// test their parsers (redis-py and the test suite use it).
+fn debug_protocol(ctx: &mut Ctx) {
+    let name = ctx.argv.get(2).to_ascii_lowercase();
+    let resp3 = ctx.client.out.resp3;
+    let out = ctx.out();
+    match name.as_slice() {
+        b"string" => out.bulk(b"Hello World"),
+        b"integer" => out.int(12345),
+        // Redis's fixed sample value (not meant as pi).
+        #[allow(clippy::approx_constant)]
+        b"double" => crate::util::double::reply(out, 3.141),
+        b"bignum" => out.big_number(b"1234567999999999999999999999999999999"),
+        b"null" => out.null(),
+        b"array" | b"set" => {
+            if name == b"set" {
+                out.set(3);
+            } else {
+                out.array(3);
+            }
+            for j in 0..3 {
+                out.int(j);
+            }
+        }
+        b"map" => {
+            out.map(3);
+            for j in 0..3 {
+                out.int(j);
+                out.boolean(j == 1);
+            }
+        }
+        b"attrib" => {
+            // RESP2 has no attributes: only the real reply follows.
+            if resp3 {
+                out.attribute(1);
+                out.bulk(b"key-popularity");
+                out.array(2);
+                out.bulk(b"key:123");
+                out.int(90);
+            }
+            out.bulk(b"Some real reply following the attribute");
+        }
+        b"push" => {
+            if !resp3 {
+                return ctx.err("ERR RESP2 is not supported by this command");
+            }
+            out.push(2);
+            out.bulk(b"server-cpu-usage");
+            out.int(42);
+            out.bulk(b"Some real reply following the push reply");
+        }
+        b"true" => out.boolean(true),
+        b"false" => out.boolean(false),
+        b"verbatim" => out.verbatim(b"This is a verbatim\nstring"),
+        _ => ctx.err(
+            "ERR Wrong protocol type name. Please use one of the following: \
+             string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false",
+        ),
+    }
+}
+
+/// `DEBUG REPLYBUFFER PEAK-RESET-TIME <ms|never|reset>` and `RESIZING
+/// <0|1>`: Redis's reply-buffer resizing knobs. Our reply buffers are
+/// sized per write and given back after it, so there is nothing to tune;
+/// the arguments are checked as Redis checks them.
+fn debug_replybuffer(ctx: &mut Ctx) {
+    let what = ctx.argv.get(2);
+    let v = ctx.argv.get(3);
+    if what.eq_ignore_ascii_case(b"peak-reset-time") {
+        if !v.eq_ignore_ascii_case(b"never")
+            && !v.eq_ignore_ascii_case(b"reset")
+            && resp::parse_i64(v).is_none()
+        {
+            return ctx.err(errors::NOT_INTEGER);
+        }
+    } else if !what.eq_ignore_ascii_case(b"resizing") {
+        let msg = errors::subcommand_syntax(ctx.argv.get(1), "debug");
+        return ctx.err(&msg);
+    }
+    ctx.out().ok();
+}
+
+/// `DEBUG LISTPACK key` / `DEBUG QUICKLIST key [full]`: Redis prints the
+/// structure on its standard output; we write a summary to the log, with
+/// Redis's replies and errors.
+fn debug_encoding_dump(ctx: &mut Ctx, encoding: &str, title: &str) {
+    let db = ctx.client.db;
+    let Some(e) = ctx.srv.dbs[db].get(ctx.argv.get(2)) else {
+        return ctx.err(errors::NO_SUCH_KEY);
+    };
+    if e.value.encoding() != encoding {
+        return ctx.err(&format!("ERR Not a {encoding} encoded object."));
+    }
+    server::log_notice!(
+        "{title} of a {} with {} bytes of data",
+        e.value.type_name(),
+        e.value.heap_size()
+    );
+    ctx.out()
+        .simple(format!("{title} structure printed on stdout").as_bytes());
 }
 
 /// Bytes of the length prefix RDB writes before a string of `len` bytes.
@@ -136,208 +338,47 @@ fn debug_help(ctx: &mut Ctx) {
         ctx,
         "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         &[
+            "AOF-FLUSH-SLEEP <microsec>",
+            "    Waits this long before each flush of the AOF.",
+            "CHANGE-REPL-ID",
+            "    Starts a new replication history (new id, no previous one).",
+            "DIGEST",
+            "    A fingerprint of the whole dataset (40 zeroes when empty).",
+            "DIGEST-VALUE <key> [<key> ...]",
+            "    A fingerprint of each value, comparable with Redis's.",
+            "ERROR <string>",
+            "    Replies with <string> as an error.",
+            "LISTPACK <key>, QUICKLIST <key> [<0|1>]",
+            "    Logs the layout of a listpack or quicklist encoded value.",
+            "LOADAOF",
+            "    Empties the dataset and loads it again from the AOF files.",
+            "LOG <message>",
+            "    Writes <message> to the server log.",
             "OBJECT <key>",
             "    Internal details of the value at <key> (encoding, sizes, access time).",
+            "PAUSE-CRON <0|1>",
+            "    Stops or restarts the periodic tasks.",
+            "POPULATE <count> [<prefix>] [<size>]",
+            "    Creates <count> string keys named <prefix>:<n> (default prefix \"key\").",
+            "PROTOCOL <type>",
+            "    One reply of a RESP type: string, integer, double, bignum, null, array,",
+            "    set, map, attrib, push, verbatim, true or false.",
+            "QUICKLIST-PACKED-THRESHOLD <size>",
+            "    List elements from <size> bytes on are stored as plain nodes.",
+            "RELOAD [MERGE] [NOFLUSH] [NOSAVE]",
+            "    Saves the RDB, empties the dataset and loads the RDB back.",
+            "REPLICATE <command> [<arg> ...]",
+            "    Sends a command to the replicas only.",
+            "REPLYBUFFER PEAK-RESET-TIME <never|reset|<ms>>, REPLYBUFFER RESIZING <0|1>",
+            "    Reply buffer tuning (accepted; our buffers need none).",
             "SET-ACTIVE-EXPIRE <0|1>",
             "    Turns the periodic expiry of keys off or on (lazy expiry stays on).",
+            "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
+            "    Takes RESTORE payloads without checking their checksum.",
             "SLEEP <seconds>",
             "    Blocks the whole server for <seconds> (a float).",
-        ],
-    );
-}
-
-/// The allocation size class a request of `n` bytes lands in, roughly as
-/// jemalloc rounds (8, 16, 32, 48, ... then quarter powers of two).
-fn size_class(n: usize) -> usize {
-    if n <= 8 {
-        return 8;
-    }
-    if n <= 128 {
-        return n.div_ceil(16) * 16;
-    }
-    let p = n.next_power_of_two();
-    let step = p / 8;
-    n.div_ceil(step) * step
-}
-
-/// Approximate bytes used by a key and its value: the table entry, the
-/// key's string and the value object, sized like Redis's so numbers are
-/// comparable.
-pub fn entry_usage(key: &[u8], e: &Entry) -> usize {
-    const DICT_ENTRY: usize = 24;
-    const OBJ_HEADER: usize = 16;
-    let key_sds = size_class(key.len() + 4);
-    #[allow(unreachable_patterns)]
-    let value = match &e.value {
-        Value::Str(s) => match s {
-            keyspace::StrValue::Int(_) => OBJ_HEADER,
-            s if !s.is_raw() => size_class(OBJ_HEADER + 3 + s.len() + 1),
-            s => OBJ_HEADER + size_class(s.capacity() + 9),
-        },
-        other => OBJ_HEADER + other.heap_size(),
-    };
-    DICT_ENTRY + key_sds + value
-}
-
-fn memory_usage(ctx: &mut Ctx) {
-    let argc = ctx.argv.len();
-    let mut i = 3;
-    while i < argc {
-        if ctx.argv.get(i).eq_ignore_ascii_case(b"SAMPLES") && i + 1 < argc {
-            if resp::parse_i64(ctx.argv.get(i + 1)).is_none() {
-                return ctx.err(errors::NOT_INTEGER);
-            }
-            i += 2;
-        } else {
-            return ctx.err(errors::SYNTAX);
-        }
-    }
-    let key = ctx.argv.get(2);
-    let (db, master) = (ctx.client.db, ctx.client.is_master());
-    let Some(idx) = ctx.srv.find_live(db, key, master) else {
-        return ctx.out().null();
-    };
-    let n = ctx.srv.dbs[db]
-        .at(idx)
-        .map(|e| entry_usage(key, e))
-        .unwrap_or(0);
-    ctx.out().int(n as i64);
-}
-
-fn memory_stats(ctx: &mut Ctx) {
-    let m = mem_figures(ctx.srv);
-    let dbs: Vec<(usize, usize, usize)> = ctx
-        .srv
-        .dbs
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| !d.is_empty())
-        .map(|(i, d)| (i, d.len(), d.volatile_len()))
-        .collect();
-    let out = ctx.out();
-    let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-    let dbl = |out: &mut resp::Reply, v: f64| out.double_str(format!("{v}").as_bytes());
-    // 10 counters, one map per non-empty database, 17 totals and ratios.
-    out.map(27 + dbs.len());
-    let ints: [(&str, u64); 10] = [
-        ("peak.allocated", m.peak),
-        ("total.allocated", m.used),
-        ("startup.allocated", m.startup),
-        ("replication.backlog", 0),
-        ("clients.slaves", 0),
-        ("clients.normal", m.overhead.saturating_sub(m.startup)),
-        ("cluster.links", 0),
-        ("aof.buffer", 0),
-        ("lua.caches", 0),
-        ("functions.caches", 0),
-    ];
-    for (k, v) in ints {
-        out.bulk(k.as_bytes());
-        out.int(v as i64);
-    }
-    for (i, keys, expires) in dbs {
-        out.bulk(format!("db.{i}").as_bytes());
-        out.map(3);
-        out.bulk(b"overhead.hashtable.main");
-        out.int((keys * 48) as i64);
-        out.bulk(b"overhead.hashtable.expires");
-        out.int((expires * 32) as i64);
-        out.bulk(b"overhead.hashtable.slot-to-keys");
-        out.int(0);
-    }
-    out.bulk(b"overhead.total");
-    out.int(m.overhead as i64);
-    out.bulk(b"keys.count");
-    out.int(m.keys as i64);
-    out.bulk(b"keys.bytes-per-key");
-    out.int(
-        m.used
-            .saturating_sub(m.startup)
-            .checked_div(m.keys)
-            .unwrap_or(0) as i64,
-    );
-    out.bulk(b"dataset.bytes");
-    out.int(m.dataset as i64);
-    out.bulk(b"dataset.percentage");
-    dbl(
-        out,
-        ratio(m.dataset * 100, m.used.saturating_sub(m.startup)),
-    );
-    out.bulk(b"peak.percentage");
-    dbl(out, ratio(m.used * 100, m.peak));
-    for k in ["allocator.allocated", "allocator.active"] {
-        out.bulk(k.as_bytes());
-        out.int(m.used as i64);
-    }
-    out.bulk(b"allocator.resident");
-    out.int(m.rss as i64);
-    out.bulk(b"allocator-fragmentation.ratio");
-    dbl(out, 1.0);
-    out.bulk(b"allocator-fragmentation.bytes");
-    out.int(0);
-    out.bulk(b"allocator-rss.ratio");
-    dbl(out, ratio(m.rss, m.used));
-    out.bulk(b"allocator-rss.bytes");
-    out.int(m.rss as i64 - m.used as i64);
-    out.bulk(b"rss-overhead.ratio");
-    dbl(out, 1.0);
-    out.bulk(b"rss-overhead.bytes");
-    out.int(0);
-    out.bulk(b"fragmentation");
-    dbl(out, ratio(m.rss, m.used));
-    out.bulk(b"fragmentation.bytes");
-    out.int(m.rss as i64 - m.used as i64);
-}
-
-fn memory_doctor(ctx: &mut Ctx) {
-    let m = mem_figures(ctx.srv);
-    let maxmemory = ctx.srv.config.get_int(Directive::Maxmemory).max(0) as u64;
-    let mut t = String::new();
-    if m.used < 5 << 20 {
-        t.push_str("This instance holds very little data; there is nothing to diagnose yet.\n");
-    } else {
-        if m.peak > m.used * 3 / 2 {
-            t.push_str("Memory use peaked at more than 150% of what it is now.\n");
-        }
-        if m.rss > m.used * 14 / 10 {
-            t.push_str(
-                "The resident set is more than 1.4 times the allocated memory (fragmentation).\n",
-            );
-        }
-        if maxmemory > 0 && m.used > maxmemory * 9 / 10 {
-            t.push_str("Memory use is above 90% of maxmemory.\n");
-        }
-        if t.is_empty() {
-            t.push_str("No memory problems found.\n");
-        }
-    }
-    ctx.out().verbatim(t.as_bytes());
-}
-
-fn memory_malloc_stats(ctx: &mut Ctx) {
-    ctx.out()
-        .verbatim(b"Stats not supported for the current allocator");
-}
-
-fn memory_purge(ctx: &mut Ctx) {
-    ctx.out().ok();
-}
-
-fn memory_help(ctx: &mut Ctx) {
-    help_reply(
-        ctx,
-        "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        &[
-            "USAGE <key> [SAMPLES <count>]",
-            "    Approximate bytes used by <key> and its value.",
-            "STATS",
-            "    Memory figures of the server, as a map.",
-            "DOCTOR",
-            "    A short report on memory problems.",
-            "MALLOC-STATS",
-            "    Allocator statistics, where the allocator provides them.",
-            "PURGE",
-            "    Asks the allocator to return free pages (no-op here).",
+            "STRUCTSIZE",
+            "    Sizes of Redis's internal structures.",
         ],
     );
 }
@@ -382,20 +423,57 @@ fn debug_populate(ctx: &mut Ctx) {
     ctx.out().ok();
 }
 
-/// DEBUG RELOAD: save the dataset, empty it and load it back, which
-/// exercises both directions of the RDB code in one command.
+/// `DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]`: save the dataset, empty it
+/// and load it back (each step can be left out), which exercises both
+/// directions of the RDB code in one command.
 fn debug_reload(ctx: &mut Ctx) {
-    if server::persistence::save::save_sync(ctx.srv).is_err() {
-        return ctx.err("ERR Error trying to save the DB");
+    let (mut flush, mut save) = (true, true);
+    for opt in ctx.argv.from(2) {
+        if opt.eq_ignore_ascii_case(b"MERGE") {
+            // Loading over existing keys replaces them, which is what
+            // MERGE allows in Redis.
+        } else if opt.eq_ignore_ascii_case(b"NOFLUSH") {
+            flush = false;
+        } else if opt.eq_ignore_ascii_case(b"NOSAVE") {
+            save = false;
+        } else {
+            return ctx
+                .err("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.");
+        }
     }
-    for db in &mut ctx.srv.dbs {
-        db.clear();
+    if save && server::persistence::save::save_sync(ctx.srv).is_err() {
+        return ctx.err("ERR");
+    }
+    if flush {
+        for db in &mut ctx.srv.dbs {
+            db.clear();
+        }
     }
     match server::persistence::load::load_file(ctx.srv) {
-        Ok(()) => ctx.out().ok(),
+        Ok(()) => {
+            server::log_warning!("DB reloaded by DEBUG RELOAD");
+            ctx.out().ok()
+        }
         Err(e) => {
             server::log_warning!("{e}");
             ctx.err("ERR Error trying to load the RDB dump")
+        }
+    }
+}
+
+/// `DEBUG LOADAOF`: the dataset emptied and loaded again from the AOF
+/// files. Redis exits when they cannot be loaded; so do we, with the
+/// reason in the log.
+fn debug_loadaof(ctx: &mut Ctx) {
+    match server::persistence::aof::load::reload_sync(ctx.srv) {
+        Ok(()) => {
+            server::log_warning!("Append Only File loaded by DEBUG LOADAOF");
+            ctx.out().ok();
+        }
+        Err(e) => {
+            server::log_warning!("{e}");
+            server::log_warning!("Unrecoverable error loading the AOF by DEBUG LOADAOF, exiting");
+            std::process::exit(1);
         }
     }
 }
@@ -432,37 +510,5 @@ mod tests {
         );
         assert_eq!(k.run(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]), "+OK\r\n");
         assert!(!k.srv.active_expire_enabled);
-    }
-
-    #[test]
-    fn memory_stats_is_one_well_formed_map() {
-        let mut k = Kit::new();
-        k.run(&["SET", "k", "v"]);
-        let r = k.run(&["MEMORY", "STATS"]);
-        match resp::parse_frame(r.as_bytes()) {
-            Ok(Some((resp::Frame::Array(items), n))) => {
-                assert_eq!(n, r.len(), "trailing bytes in {r}");
-                assert_eq!(items.len(), 2 * 28);
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn memory_usage_is_close_to_redis() {
-        let mut k = Kit::new();
-        k.run(&["SET", "k", "hello"]);
-        k.run(&["SET", "n", "123"]);
-        assert_eq!(k.run(&["MEMORY", "USAGE", "k"]), ":64\r\n");
-        assert_eq!(k.run(&["MEMORY", "USAGE", "n"]), ":48\r\n");
-        assert_eq!(k.run(&["MEMORY", "USAGE", "nokey"]), "$-1\r\n");
-        assert_eq!(
-            k.run(&["MEMORY", "USAGE", "k", "SAMPLES"]),
-            "-ERR syntax error\r\n"
-        );
-        assert_eq!(
-            k.run(&["MEMORY", "USAGE", "k", "SAMPLES", "x"]),
-            "-ERR value is not an integer or out of range\r\n"
-        );
     }
 }

@@ -127,7 +127,7 @@ fn restore(ctx: &mut Ctx) {
     if ttl < 0 {
         return ctx.err(errors::INVALID_TTL);
     }
-    let value = match rdb::restore_value(ctx.argv.get(3)) {
+    let value = match rdb::restore_value(ctx.argv.get(3), ctx.srv.debug.skip_checksum_validation) {
         Ok(v) => v,
         Err(rdb::PayloadError::Footer) => return ctx.err(errors::DUMP_PAYLOAD),
         Err(rdb::PayloadError::Data) => return ctx.err(errors::BAD_DATA_FORMAT),

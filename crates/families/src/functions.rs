@@ -209,7 +209,10 @@ fn function_restore(ctx: &mut Ctx) {
     } else {
         RestorePolicy::Append
     };
-    let codes = match rdb::payload::restore_functions(ctx.argv.get(2)) {
+    let codes = match rdb::payload::restore_functions(
+        ctx.argv.get(2),
+        ctx.srv.debug.skip_checksum_validation,
+    ) {
         Ok(c) => c,
         Err(e) => return ctx.err(&format!("ERR {e}")),
     };

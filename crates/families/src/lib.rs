@@ -19,6 +19,7 @@ pub mod config;
 pub mod connection;
 pub mod counters;
 pub mod debug;
+pub mod digest;
 pub mod dump;
 #[cfg(test)]
 mod engine_tests;
@@ -32,6 +33,7 @@ pub mod keys;
 pub mod lcs;
 pub mod lists;
 pub mod lookup;
+pub mod memory;
 pub mod module;
 pub mod persistence;
 pub mod pubsub;
@@ -64,6 +66,7 @@ pub const FAMILIES: &[HandlerTable] = &[
     connection::COMMANDS,
     expire::COMMANDS,
     debug::COMMANDS,
+    memory::COMMANDS,
     info::COMMANDS,
     keys::COMMANDS,
     admin::COMMANDS,

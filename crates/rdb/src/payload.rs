@@ -34,8 +34,10 @@ pub fn dump_value(value: &RdbValue) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// Checks the footer of `payload` (Redis's `verifyDumpPayload`).
-pub fn verify_payload(payload: &[u8]) -> Result<(), PayloadError> {
+/// Checks the footer of `payload` (Redis's `verifyDumpPayload`); with
+/// `skip_checksum` (Redis's `DEBUG SET-SKIP-CHECKSUM-VALIDATION 1`) only
+/// the version is checked.
+pub fn verify_payload(payload: &[u8], skip_checksum: bool) -> Result<(), PayloadError> {
     if payload.len() < FOOTER {
         return Err(PayloadError::Footer);
     }
@@ -43,6 +45,9 @@ pub fn verify_payload(payload: &[u8]) -> Result<(), PayloadError> {
     let version = u16::from_le_bytes([payload[body_end - 2], payload[body_end - 1]]);
     if u32::from(version) > crate::RDB_VERSION {
         return Err(PayloadError::Footer);
+    }
+    if skip_checksum {
+        return Ok(());
     }
     let mut crc = [0u8; 8];
     crc.copy_from_slice(&payload[body_end..]);
@@ -53,8 +58,8 @@ pub fn verify_payload(payload: &[u8]) -> Result<(), PayloadError> {
 }
 
 /// Verifies and decodes a DUMP payload.
-pub fn restore_value(payload: &[u8]) -> Result<RdbValue, PayloadError> {
-    verify_payload(payload)?;
+pub fn restore_value(payload: &[u8], skip_checksum: bool) -> Result<RdbValue, PayloadError> {
+    verify_payload(payload, skip_checksum)?;
     // Redis parses from the whole payload, footer included: a value that
     // claims more bytes than its body has runs into the footer rather
     // than failing, and bytes after the value are ignored.
@@ -79,29 +84,29 @@ mod tests {
     #[test]
     fn a_value_round_trips() {
         let v = RdbValue::String(b"hello".to_vec());
-        assert_eq!(restore_value(&dump_value(&v)), Ok(v));
+        assert_eq!(restore_value(&dump_value(&v), false), Ok(v));
     }
 
     #[test]
     fn footer_and_data_errors() {
         let mut p = dump_value(&RdbValue::String(b"hello".to_vec()));
-        assert_eq!(restore_value(&p[..5]), Err(PayloadError::Footer));
+        assert_eq!(restore_value(&p[..5], false), Err(PayloadError::Footer));
         let n = p.len();
         p[n - 10] = 11;
-        assert_eq!(restore_value(&p), Err(PayloadError::Footer));
+        assert_eq!(restore_value(&p, false), Err(PayloadError::Footer));
         p[n - 10] = 10;
         p[n - 1] ^= 1;
-        assert_eq!(restore_value(&p), Err(PayloadError::Footer));
+        assert_eq!(restore_value(&p, false), Err(PayloadError::Footer));
         p[n - 1] ^= 1;
-        assert!(restore_value(&p).is_ok());
+        assert!(restore_value(&p, false).is_ok());
         // A valid footer over an unknown type byte.
         let mut bad = vec![0x63, 0x00];
         bad.extend_from_slice(&10u16.to_le_bytes());
         let crc = CRC64.checksum(&bad);
         bad.extend_from_slice(&crc.to_le_bytes());
-        assert_eq!(restore_value(&bad), Err(PayloadError::Data));
+        assert_eq!(restore_value(&bad, false), Err(PayloadError::Data));
         assert_eq!(
-            restore_value(&dump_value(&RdbValue::List(vec![]))),
+            restore_value(&dump_value(&RdbValue::List(vec![])), false),
             Err(PayloadError::Data)
         );
     }
@@ -128,9 +133,13 @@ pub fn dump_functions(codes: &[Vec<u8>]) -> Vec<u8> {
     written.and_then(|_| w.finish_payload()).unwrap_or_default()
 }
 
-/// FUNCTION RESTORE: the libraries' codes in a payload.
-pub fn restore_functions(payload: &[u8]) -> Result<Vec<Vec<u8>>, FunctionsPayloadError> {
-    verify_payload(payload).map_err(|_| FunctionsPayloadError::Footer)?;
+/// FUNCTION RESTORE: the libraries' codes in a payload (`skip_checksum`
+/// as for [`verify_payload`]).
+pub fn restore_functions(
+    payload: &[u8],
+    skip_checksum: bool,
+) -> Result<Vec<Vec<u8>>, FunctionsPayloadError> {
+    verify_payload(payload, skip_checksum).map_err(|_| FunctionsPayloadError::Footer)?;
     let body = &payload[..payload.len() - FOOTER];
     let mut r = Reader::for_payload(body);
     let mut codes = Vec::new();

@@ -121,7 +121,7 @@ proptest! {
     #[test]
     fn values_survive_a_dump_payload(v in value()) {
         let payload = rdb::dump_value(&v);
-        let got = rdb::restore_value(&payload).unwrap();
+        let got = rdb::restore_value(&payload, false).unwrap();
         prop_assert_eq!(canon(&got), canon(&v));
     }
 
@@ -130,6 +130,6 @@ proptest! {
         let mut payload = rdb::dump_value(&v);
         let i = at.index(payload.len());
         payload[i] ^= 1 << bit;
-        prop_assert!(rdb::restore_value(&payload).is_err());
+        prop_assert!(rdb::restore_value(&payload, false).is_err());
     }
 }

@@ -28,6 +28,9 @@ pub enum Frame {
     Map(Vec<(Frame, Frame)>),
     Set(Vec<Frame>),
     Push(Vec<Frame>),
+    /// A RESP3 attribute map (`|`) and the reply it annotates, which
+    /// always follows it.
+    Attributed(Vec<(Frame, Frame)>, Box<Frame>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -108,6 +111,28 @@ fn parse_at(buf: &[u8], pos: usize, depth: usize) -> Result<Option<(Frame, usize
                     _ => Frame::Error(body),
                 };
                 (f, end + 2)
+            }
+        }
+        b'|' => {
+            let n = num()?;
+            if !(0..=MAX_AGGREGATE).contains(&n) {
+                return Err(FrameError::TooLarge);
+            }
+            let mut pairs = Vec::with_capacity((n as usize).min(1024));
+            let mut p = next;
+            for _ in 0..n {
+                let Some((k, np)) = parse_at(buf, p, depth + 1)? else {
+                    return Ok(None);
+                };
+                let Some((v, np)) = parse_at(buf, np, depth + 1)? else {
+                    return Ok(None);
+                };
+                pairs.push((k, v));
+                p = np;
+            }
+            match parse_at(buf, p, depth + 1)? {
+                Some((reply, np)) => (Frame::Attributed(pairs, Box::new(reply)), np),
+                None => return Ok(None),
             }
         }
         b'*' | b'~' | b'>' | b'%' => {

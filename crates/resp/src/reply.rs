@@ -154,6 +154,24 @@ impl Reply {
         }
     }
 
+    /// A big number given as its decimal digits (RESP3 `(`, RESP2 a bulk
+    /// string).
+    pub fn big_number(&mut self, digits: &[u8]) {
+        if self.resp3 {
+            self.buf.push(b'(');
+            self.buf.extend_from_slice(digits);
+            self.buf.extend_from_slice(b"\r\n");
+        } else {
+            self.bulk(digits);
+        }
+    }
+
+    /// The header of an attribute map of `n` pairs (RESP3 only: callers
+    /// write no attribute at all in RESP2, as Redis does).
+    pub fn attribute(&mut self, n: usize) {
+        self.header(b'|', n as i64);
+    }
+
     /// Verbatim text (RESP3 `=len\r\ntxt:...`, RESP2 a bulk string), used by
     /// `INFO`, `CLIENT LIST` and friends.
     pub fn verbatim(&mut self, s: &[u8]) {

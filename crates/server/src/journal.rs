@@ -57,6 +57,9 @@ pub struct Journal {
     sinks: Vec<Box<dyn JournalSink>>,
     /// Commands released so far (for tests and INFO).
     pub released: u64,
+    /// Set while the dataset is reloaded from its own files (`DEBUG
+    /// LOADAOF`): what is loaded is already in them, nothing is recorded.
+    pub muted: bool,
 }
 
 impl Journal {
@@ -74,7 +77,7 @@ impl Journal {
 
     /// Whether any sink would keep an effect recorded now.
     fn wanted(&self) -> bool {
-        self.sinks.iter().any(|s| s.active())
+        !self.muted && self.sinks.iter().any(|s| s.active())
     }
 
     /// Records `args` as an effect on database `db`.

@@ -67,6 +67,13 @@ pub fn set_file(path: &str) {
     }
 }
 
+/// True when log lines go to a terminal: standard output, and it is a tty.
+pub fn to_terminal() -> bool {
+    let to_stdout = TARGET.lock().map(|t| t.is_none()).unwrap_or(false);
+    // SAFETY: isatty only inspects the descriptor.
+    to_stdout && unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1
+}
+
 pub fn enabled(l: Level) -> bool {
     l as u8 >= LEVEL.load(Ordering::Relaxed) && l != Level::Nothing
 }
@@ -112,6 +119,15 @@ pub fn write(level: Level, msg: &str) {
         level.mark(),
         msg
     );
+    write_raw(level, &line);
+}
+
+/// Writes `text` as is, without the pid/role/time prefix, if `level` is
+/// enabled: Redis's `LL_RAW`, used for the start-up logo.
+pub fn write_raw(level: Level, text: &str) {
+    if !enabled(level) {
+        return;
+    }
     let target = TARGET.lock().ok().and_then(|t| t.clone());
     match target {
         Some(path) => {
@@ -120,12 +136,12 @@ pub fn write(level: Level, msg: &str) {
                 .append(true)
                 .open(path)
             {
-                let _ = f.write_all(line.as_bytes());
+                let _ = f.write_all(text.as_bytes());
             }
         }
         None => {
             let mut out = std::io::stdout().lock();
-            let _ = out.write_all(line.as_bytes());
+            let _ = out.write_all(text.as_bytes());
             let _ = out.flush();
         }
     }

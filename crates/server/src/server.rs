@@ -21,6 +21,33 @@ use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use std::time::Instant;
 
+/// Knobs `DEBUG` turns for tests, as Redis keeps them in its server
+/// struct; none is a configuration directive.
+#[derive(Debug, Clone)]
+pub struct DebugSettings {
+    /// `DEBUG PAUSE-CRON 1`: the periodic cron does nothing.
+    pub pause_cron: bool,
+    /// `DEBUG SET-SKIP-CHECKSUM-VALIDATION 1`: RESTORE payloads and RDB
+    /// files are taken without checking their CRC64.
+    pub skip_checksum_validation: bool,
+    /// `DEBUG QUICKLIST-PACKED-THRESHOLD`: list elements at least this
+    /// large count as "plain" nodes (their own chunk).
+    pub quicklist_packed_threshold: u64,
+    /// `DEBUG AOF-FLUSH-SLEEP <us>`: each AOF flush waits this long first.
+    pub aof_flush_sleep_us: u64,
+}
+
+impl Default for DebugSettings {
+    fn default() -> Self {
+        DebugSettings {
+            pause_cron: false,
+            skip_checksum_validation: false,
+            quicklist_packed_threshold: 1 << 30,
+            aof_flush_sleep_us: 0,
+        }
+    }
+}
+
 pub struct Server {
     pub config: Config,
     pub dbs: Vec<Db>,
@@ -113,6 +140,8 @@ pub struct Server {
     /// The state of the mode the server runs in (Sentinel's), for that
     /// mode's command handlers; the engine never looks inside.
     pub mode_state: Option<Rc<dyn std::any::Any>>,
+    /// `DEBUG`'s test knobs.
+    pub debug: DebugSettings,
     /// `client-output-buffer-limit` of the normal and pubsub classes
     /// (the replica class is enforced by `replication::master`).
     pub obuf_limits: crate::net::OutputLimits,
@@ -191,6 +220,7 @@ impl Server {
             tls: None,
             obuf_limits: Default::default(),
             mode_state: None,
+            debug: DebugSettings::default(),
             scripting: crate::scripting::Scripting::new(
                 config.get_bool(Directive::LuaEnableDeprecatedApi),
             ),
@@ -443,6 +473,9 @@ impl Server {
 
     /// Called `hz` times per second.
     pub fn cron(&mut self) {
+        if self.debug.pause_cron {
+            return;
+        }
         self.active_expire_cycle();
         // BCAST invalidations for keys the cycle expired.
         self.tracking_broadcast(None);

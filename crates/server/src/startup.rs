@@ -2,8 +2,7 @@
 //! orderly exit on SIGTERM/SIGINT, with Redis's log lines.
 
 use crate::cmd::HandlerTable;
-use crate::config::Config;
-use crate::config::Directive;
+use crate::config::{Config, Directive};
 use crate::listeners::Listeners;
 use crate::server::Server;
 use crate::{log, log_notice, log_warning};
@@ -53,6 +52,39 @@ fn check_somaxconn(backlog: i64) {
             }
         }
     }
+}
+
+/// The start-up banner. As in Redis, it is shown under `always-show-logo
+/// yes` or when logging to a terminal; otherwise one line says the mode
+/// and port. Tooling reads its fields: Redis's test suite waits for
+/// ` PID: <pid>` in the server's output to know it started. The art is
+/// ours (a redoubt, a small fort); the fields are the ones Redis shows.
+fn show_logo(config: &Config, mode: &str, port: u16) {
+    let wanted = config.get_bool(Directive::AlwaysShowLogo)
+        || (!config.get_bool(Directive::SyslogEnabled) && log::to_terminal());
+    if !wanted {
+        log_notice!("Running mode={mode}, port={port}.");
+        return;
+    }
+    let version = crate::REDOUBT_VERSION;
+    let redis = crate::REDIS_VERSION;
+    let pid = std::process::id();
+    log::write_raw(
+        log::Level::Notice,
+        &format!(
+            "
+        _   _   _   _   _
+       | |_| |_| |_| |_| |      Redoubt {version} (redis_version {redis}) 64 bit
+       |                 |
+       |   _    _    _   |      Running in {mode} mode
+       |  | |  | |  | |  |      Port: {port}
+       |  |_|  |_|  |_|  |      PID: {pid}
+    ___|_________________|___
+                                Redis-compatible cache server
+
+"
+        ),
+    );
 }
 
 /// Runs the server until shutdown. Returns the process exit code.
@@ -140,9 +172,10 @@ async fn serve(config: Config, families: &[HandlerTable], pidfile: String) -> i3
     if mode.is_none() {
         crate::persistence::load::prepare(&mut srv.borrow_mut());
     }
-    log_notice!(
-        "Running mode={}, port={port}.",
-        mode.map(|m| m.name).unwrap_or("standalone")
+    show_logo(
+        &srv.borrow().config,
+        mode.map(|m| m.name).unwrap_or("standalone"),
+        if port != 0 { port } else { tls_port },
     );
     check_somaxconn(backlog);
     let (ls, tls_ls) = match (

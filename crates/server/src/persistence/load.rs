@@ -188,22 +188,28 @@ fn apply(srv: &mut Server, st: &mut Apply, item: Item) -> Result<(), String> {
 /// Loads `dbfilename` synchronously (`DEBUG RELOAD`).
 pub fn load_file(srv: &mut Server) -> Result<(), String> {
     let path = std::path::PathBuf::from(srv.config.get_str(Directive::Dbfilename));
+    load_path_sync(srv, &path).map(|_| ())
+}
+
+/// Loads the RDB at `path` synchronously into the databases; returns the
+/// offset where the RDB ended (an AOF tail may follow an RDB preamble).
+pub fn load_path_sync(srv: &mut Server, path: &std::path::Path) -> Result<u64, String> {
     let file =
-        std::fs::File::open(&path).map_err(|e| format!("Error opening {}: {e}", path.display()))?;
+        std::fs::File::open(path).map_err(|e| format!("Error opening {}: {e}", path.display()))?;
     let mut r = Reader::new(std::io::BufReader::with_capacity(1 << 16, file))
-        .map_err(|e| describe(&path, &e))?;
+        .map_err(|e| describe(path, &e))?;
     let mut st = Apply {
         db: 0,
         loaded: 0,
         expired: 0,
     };
     srv.refresh_time();
-    while let Some(item) = r.next_item().map_err(|e| describe(&path, &e))? {
+    while let Some(item) = r.next_item().map_err(|e| describe(path, &e))? {
         apply(srv, &mut st, item).map_err(|e| format!("Error loading {}: {e}", path.display()))?;
     }
     srv.persist.load_keys_loaded = st.loaded;
     srv.persist.load_keys_expired = st.expired;
-    Ok(())
+    Ok(r.offset())
 }
 
 /// Loads an RDB held in memory (a replica's full sync) into the databases,

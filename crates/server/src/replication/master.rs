@@ -670,13 +670,20 @@ pub fn expire_backlog(srv: &mut Server) {
     }
     f.free_backlog();
     drop(f);
-    srv.master_replid = crate::util::ids::new_id40(&mut srv.rng);
-    srv.repl.replid2 = "0".repeat(40);
-    srv.repl.second_repl_offset = -1;
+    super::change_replication_id(srv);
     log_notice!(
         "Replication backlog freed after {} seconds without connected replicas.",
         ttl_ms / 1000
     );
+}
+
+/// Feeds `args` as a command to the backlog and the replicas only, not
+/// the AOF (`DEBUG REPLICATE`: the test suite's way to make a replica's
+/// data differ from its master's).
+pub fn feed_replicas_only(srv: &mut Server, db: usize, args: &[&[u8]]) {
+    let mut cmd = Vec::new();
+    resp::encode_command(&mut cmd, args);
+    srv.repl.feed.borrow_mut().feed_command(db, &cmd);
 }
 
 /// `ROLE`: this server's place in the replication topology.

@@ -140,3 +140,12 @@ pub fn client_gone(srv: &mut crate::server::Server, id: u64) {
         fullsync::target_gone(srv, id);
     }
 }
+
+/// Starts a new replication history: a fresh replication id and no
+/// previous one (Redis's `changeReplicationId` + `clearReplicationId2`),
+/// as when the backlog is freed or `DEBUG CHANGE-REPL-ID` asks.
+pub fn change_replication_id(srv: &mut crate::server::Server) {
+    srv.master_replid = crate::util::ids::new_id40(&mut srv.rng);
+    srv.repl.replid2 = "0".repeat(40);
+    srv.repl.second_repl_offset = -1;
+}

@@ -28,7 +28,7 @@ pub struct EvalEngine {
 /// The lower-case hex SHA1 of `body` (the script's name, and
 /// `redis.sha1hex`).
 pub fn sha1hex(body: &[u8]) -> [u8; 40] {
-    let digest = sha1_smol::Sha1::from(body).digest().bytes();
+    let digest: [u8; 20] = <sha1::Sha1 as sha1::Digest>::digest(body).into();
     let mut out = [0u8; 40];
     const HEX: &[u8; 16] = b"0123456789abcdef";
     for (i, b) in digest.iter().enumerate() {

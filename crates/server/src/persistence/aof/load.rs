@@ -66,35 +66,42 @@ fn set_loading(srv: &Rc<RefCell<Server>>, total: u64, loaded: u64, started: Inst
     });
 }
 
-/// Reads the manifest and loads every file it lists. Returns the
-/// manifest (None when there was no multi-part AOF).
-async fn load_files(srv: &Rc<RefCell<Server>>) -> Result<Option<Manifest>, String> {
-    let (d, mname, fname, truncate_ok) = {
-        let s = srv.borrow();
-        (
-            dir(&s),
-            manifest_name(&s),
-            filename(&s),
-            s.config.get_bool(Directive::AofLoadTruncated),
-        )
-    };
-    let started = Instant::now();
+/// What there is to load: nothing, an old single-file AOF, or the files
+/// a manifest lists (each checked to exist, with its size).
+enum Plan {
+    Nothing,
+    OldStyle {
+        path: PathBuf,
+        name: String,
+        size: u64,
+    },
+    Manifest {
+        dir: PathBuf,
+        manifest: Manifest,
+        files: Vec<(AofInfo, u64)>,
+    },
+}
+
+type AofInfo = super::manifest::AofFile;
+
+/// Reads the manifest (or finds an old single-file AOF) and checks that
+/// every file is there before anything loads.
+fn plan(s: &Server) -> Result<Plan, String> {
+    let (d, mname, fname) = (dir(s), manifest_name(s), filename(s));
     let mpath = d.join(&mname);
     if !mpath.exists() {
         // A single-file AOF from before Redis 7.0, in `dir`: loaded as
         // is; a new multi-part AOF starts from the loaded dataset.
         let old = PathBuf::from(&fname);
-        if old.exists() {
-            log_notice!("Loading the old-style append only file {fname}; a new AOF directory is created from it");
-            let size = std::fs::metadata(&old).map(|m| m.len()).unwrap_or(0);
-            set_loading(srv, size, 0, started);
-            load_one(srv, &old, &fname, 0, size, true, truncate_ok).await?;
-            log_notice!(
-                "DB loaded from append only file: {:.3} seconds",
-                started.elapsed().as_secs_f64()
-            );
+        if !old.exists() {
+            return Ok(Plan::Nothing);
         }
-        return Ok(None);
+        let size = std::fs::metadata(&old).map(|m| m.len()).unwrap_or(0);
+        return Ok(Plan::OldStyle {
+            path: old,
+            name: fname,
+            size,
+        });
     }
     let text = std::fs::read_to_string(&mpath)
         .map_err(|e| format!("Fatal error: can't read the AOF manifest file {mname}: {e}"))?;
@@ -108,8 +115,7 @@ async fn load_files(srv: &Rc<RefCell<Server>>) -> Result<Option<Manifest>, Strin
             mpath.display()
         )
     })?;
-    // Every file must be there before anything loads.
-    let mut sizes = Vec::new();
+    let mut files = Vec::new();
     for f in m.load_order() {
         let md = std::fs::metadata(d.join(&f.name)).map_err(|e| {
             format!(
@@ -117,42 +123,139 @@ async fn load_files(srv: &Rc<RefCell<Server>>) -> Result<Option<Manifest>, Strin
                 f.name, mname
             )
         })?;
-        sizes.push(md.len());
+        files.push((f.clone(), md.len()));
     }
-    let total: u64 = sizes.iter().sum();
-    let files: Vec<_> = m.load_order().cloned().collect();
-    let mut done = 0;
-    for (i, (f, size)) in files.iter().zip(&sizes).enumerate() {
-        let last = i + 1 == files.len();
-        let t0 = Instant::now();
-        set_loading(srv, total, done, started);
-        load_one(
-            srv,
-            &d.join(&f.name),
-            &f.name,
-            done,
-            total,
-            last,
-            truncate_ok,
-        )
-        .await?;
-        done += size;
-        let what = if f.kind == FileType::Base {
-            "base"
-        } else {
-            "incr"
-        };
-        log_notice!(
-            "DB loaded from {what} file {}: {:.3} seconds",
-            f.name,
-            t0.elapsed().as_secs_f64()
-        );
-    }
+    Ok(Plan::Manifest {
+        dir: d,
+        manifest: m,
+        files,
+    })
+}
+
+fn log_file_loaded(f: &AofInfo, t0: Instant) {
+    let what = if f.kind == FileType::Base {
+        "base"
+    } else {
+        "incr"
+    };
+    log_notice!(
+        "DB loaded from {what} file {}: {:.3} seconds",
+        f.name,
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+fn log_all_loaded(started: Instant) {
     log_notice!(
         "DB loaded from append only file: {:.3} seconds",
         started.elapsed().as_secs_f64()
     );
-    Ok(Some(m))
+}
+
+/// Reads the manifest and loads every file it lists, between event-loop
+/// turns. Returns the manifest (None when there was no multi-part AOF).
+async fn load_files(srv: &Rc<RefCell<Server>>) -> Result<Option<Manifest>, String> {
+    let (plan, truncate_ok) = {
+        let s = srv.borrow();
+        (plan(&s)?, s.config.get_bool(Directive::AofLoadTruncated))
+    };
+    let started = Instant::now();
+    match plan {
+        Plan::Nothing => Ok(None),
+        Plan::OldStyle { path, name, size } => {
+            log_notice!("Loading the old-style append only file {name}; a new AOF directory is created from it");
+            set_loading(srv, size, 0, started);
+            load_one(srv, &path, &name, 0, size, true, truncate_ok).await?;
+            log_all_loaded(started);
+            Ok(None)
+        }
+        Plan::Manifest {
+            dir,
+            manifest,
+            files,
+        } => {
+            let total: u64 = files.iter().map(|(_, n)| n).sum();
+            let mut done = 0;
+            for (i, (f, size)) in files.iter().enumerate() {
+                let last = i + 1 == files.len();
+                let t0 = Instant::now();
+                set_loading(srv, total, done, started);
+                load_one(
+                    srv,
+                    &dir.join(&f.name),
+                    &f.name,
+                    done,
+                    total,
+                    last,
+                    truncate_ok,
+                )
+                .await?;
+                done += size;
+                log_file_loaded(f, t0);
+            }
+            log_all_loaded(started);
+            Ok(Some(manifest))
+        }
+    }
+}
+
+/// `DEBUG LOADAOF`: empties the dataset and loads the AOF files again, all
+/// at once (Redis blocks for the whole load too). Nothing loaded is
+/// propagated: the commands come from the AOF itself.
+pub fn reload_sync(srv: &mut Server) -> Result<(), String> {
+    let truncate_ok = srv.config.get_bool(Directive::AofLoadTruncated);
+    let started = Instant::now();
+    // What the AOF still buffers goes to disk first, to be loaded too.
+    if srv.aof.enabled {
+        srv.aof.sync_all();
+    }
+    for db in &mut srv.dbs {
+        db.clear();
+    }
+    srv.journal.muted = true;
+    let loaded = reload_files(srv, truncate_ok, started);
+    srv.journal.muted = false;
+    srv.dirty = 0;
+    loaded
+}
+
+fn reload_files(srv: &mut Server, truncate_ok: bool, started: Instant) -> Result<(), String> {
+    match plan(srv)? {
+        Plan::Nothing => {}
+        Plan::OldStyle { path, name, .. } => {
+            load_one_sync(srv, &path, &name, true, truncate_ok)?;
+            log_all_loaded(started);
+        }
+        Plan::Manifest { dir, files, .. } => {
+            for (i, (f, _)) in files.iter().enumerate() {
+                let t0 = Instant::now();
+                let last = i + 1 == files.len();
+                load_one_sync(srv, &dir.join(&f.name), &f.name, last, truncate_ok)?;
+                log_file_loaded(f, t0);
+            }
+            log_all_loaded(started);
+        }
+    }
+    Ok(())
+}
+
+/// The size of `path`, or 0 for an empty file (nothing to load), and
+/// whether it starts with an RDB preamble.
+fn open_facts(path: &Path, name: &str) -> Result<(u64, bool), String> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("Unable to obtain the AOF file {name} length. stat: {e}"))?
+        .len();
+    if size == 0 {
+        return Ok((0, false));
+    }
+    let preamble = has_rdb_preamble(path).map_err(|e| {
+        format!("Fatal error: can't open the append log file {name} for reading: {e}")
+    })?;
+    Ok((size, preamble))
+}
+
+fn preamble_err(name: &str, e: String) -> String {
+    format!("Error reading the RDB base file {name}, AOF loading aborted: {e}")
 }
 
 /// Loads one file: an RDB (preamble) if it starts with one, then
@@ -166,22 +269,17 @@ async fn load_one(
     last: bool,
     truncate_ok: bool,
 ) -> Result<(), String> {
-    let size = std::fs::metadata(path)
-        .map_err(|e| format!("Unable to obtain the AOF file {name} length. stat: {e}"))?
-        .len();
+    let (size, preamble) = open_facts(path, name)?;
     if size == 0 {
         return Ok(());
     }
     let mut offset = 0;
-    let preamble = has_rdb_preamble(path).map_err(|e| {
-        format!("Fatal error: can't open the append log file {name} for reading: {e}")
-    })?;
     if preamble {
         log_notice!("Reading RDB base file on AOF loading...");
         let started = srv.borrow().persist.loading.as_ref().map(|l| l.started);
-        offset = load_rdb(srv, path, size).await.map_err(|e| {
-            format!("Error reading the RDB base file {name}, AOF loading aborted: {e}")
-        })?;
+        offset = load_rdb(srv, path, size)
+            .await
+            .map_err(|e| preamble_err(name, e))?;
         set_loading(
             srv,
             total,
@@ -193,136 +291,210 @@ async fn load_one(
         }
         log_notice!("Reading the remaining AOF tail...");
     }
-    replay(srv, path, name, offset, done_before, last, truncate_ok).await
-}
-
-/// Feeds the commands of `path` from `offset` through the dispatch path.
-async fn replay(
-    srv: &Rc<RefCell<Server>>,
-    path: &Path,
-    name: &str,
-    offset: u64,
-    done_before: u64,
-    last: bool,
-    truncate_ok: bool,
-) -> Result<(), String> {
-    let open_err = |e: std::io::Error| {
-        format!("Fatal error: can't open the append log file {name} for reading: {e}")
-    };
-    let mut f = std::fs::File::open(path).map_err(open_err)?;
-    f.seek(SeekFrom::Start(offset)).map_err(open_err)?;
-    let mut r = CommandReader::new(BufReader::with_capacity(1 << 16, f), offset);
-    let mut c = {
+    let mut replay = {
         let s = srv.borrow();
-        let mut c = Client::new(u64::MAX, s.now_ms);
-        c.kind = Kind::Master;
-        c.authenticated = true;
-        c.loading = true;
-        c
+        Replay::open(&s, path, name, offset, last, truncate_ok)?
     };
-    // Where a MULTI began that has no EXEC yet: a file ending inside a
-    // transaction is cut back to before it.
-    let mut before_multi: Option<u64> = None;
-    let outcome: Result<(), AofError> = 'file: loop {
+    loop {
         {
             let mut s = srv.borrow_mut();
-            for _ in 0..BATCH {
-                let start = r.offset();
-                match r.next_step() {
-                    Ok(Step::Eof) => break 'file Ok(()),
-                    Ok(Step::Annotation(_)) => {}
-                    Ok(Step::Command) => {
-                        let argv = r.args();
-                        let cmd = argv.get(0);
-                        if s.commands.lookup(cmd).is_none() {
-                            return Err(format!(
-                                "Unknown command '{}' reading the append only file {name} at offset {start}",
-                                String::from_utf8_lossy(cmd)
-                            ));
-                        }
-                        if cmd.eq_ignore_ascii_case(b"multi") {
-                            before_multi = Some(start);
-                        } else if cmd.eq_ignore_ascii_case(b"exec") {
-                            before_multi = None;
-                        }
-                        crate::cmd::execute(&mut s, &mut c, argv);
-                        if c.out.buf.first() == Some(&b'-') {
-                            let reply = String::from_utf8_lossy(&c.out.buf[1..]);
-                            log_warning!(
-                                "== CRITICAL == This server is sending an error to its AOF-loading-client: '{}' after processing the command '{}'",
-                                reply.trim_end(),
-                                String::from_utf8_lossy(cmd).to_ascii_lowercase()
-                            );
-                        }
-                        c.out.buf.clear();
-                    }
-                    Err(e) => break 'file Err(e),
-                }
-            }
+            let done = replay.step(&mut s, BATCH);
             if let Some(l) = s.persist.loading.as_mut() {
-                l.loaded_bytes = done_before + r.offset();
+                l.loaded_bytes = done_before + replay.reader.offset();
+            }
+            if let Some(outcome) = done {
+                return replay.finish(outcome);
             }
         }
         tokio::task::yield_now().await;
-    };
-    let err = match outcome {
-        Ok(()) => match before_multi {
-            None => return Ok(()),
-            Some(at) => {
-                log_notice!("Revert incomplete MULTI/EXEC transaction in AOF file {name}");
-                AofError {
-                    truncated: true,
-                    valid_up_to: at,
-                    at: r.offset(),
-                    line: r.line_no(),
-                    reason: "MULTI without EXEC at the end of the file".into(),
-                    not_a_command: false,
-                }
-            }
-        },
-        Err(mut e) => {
-            if let Some(at) = before_multi {
-                e.valid_up_to = at;
-            }
-            e
+    }
+}
+
+/// [`load_one`] run to its end without yielding (`DEBUG LOADAOF`).
+fn load_one_sync(
+    srv: &mut Server,
+    path: &Path,
+    name: &str,
+    last: bool,
+    truncate_ok: bool,
+) -> Result<(), String> {
+    let (size, preamble) = open_facts(path, name)?;
+    if size == 0 {
+        return Ok(());
+    }
+    let mut offset = 0;
+    if preamble {
+        offset = crate::persistence::load::load_path_sync(srv, path)
+            .map_err(|e| preamble_err(name, e))?;
+        if offset >= size {
+            return Ok(());
         }
-    };
-    log_warning!(
-        "AOF {name}: {} at offset {}; the last whole command ends at offset {}",
-        err.reason,
-        err.at,
-        err.valid_up_to
-    );
-    if !err.truncated {
-        return Err(format!(
-            "Bad file format reading the append only file {name}: make a backup of your AOF file, then use redoubt check-aof --fix <filename.manifest>"
-        ));
     }
-    if !truncate_ok {
-        return Err(format!(
-            "Unexpected end of file reading the append only file {name}. You can: 1) Make a backup of your AOF file, then use redoubt check-aof --fix <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server."
-        ));
+    let mut replay = Replay::open(srv, path, name, offset, last, truncate_ok)?;
+    loop {
+        if let Some(outcome) = replay.step(srv, BATCH) {
+            return replay.finish(outcome);
+        }
     }
-    if !last {
-        return Err(format!(
-            "Fatal error: the truncated file {name} is not the last file"
-        ));
+}
+
+/// Why a replay stopped before the end of its file.
+enum Stop {
+    /// The file is damaged at some offset (maybe only a cut-off tail).
+    Damaged(AofError),
+    /// Loading cannot go on (an unknown command).
+    Fatal(String),
+}
+
+/// Feeding the commands of one file through the dispatch path, a batch at
+/// a time, as a client marked "loading" (kind master: no OOM or
+/// min-replicas refusals, nothing propagated).
+struct Replay<'p> {
+    path: &'p Path,
+    name: &'p str,
+    reader: CommandReader<BufReader<std::fs::File>>,
+    client: Client,
+    /// Where a MULTI began that has no EXEC yet: a file ending inside a
+    /// transaction is cut back to before it.
+    before_multi: Option<u64>,
+    last: bool,
+    truncate_ok: bool,
+}
+
+impl<'p> Replay<'p> {
+    fn open(
+        s: &Server,
+        path: &'p Path,
+        name: &'p str,
+        offset: u64,
+        last: bool,
+        truncate_ok: bool,
+    ) -> Result<Replay<'p>, String> {
+        let open_err = |e: std::io::Error| {
+            format!("Fatal error: can't open the append log file {name} for reading: {e}")
+        };
+        let mut f = std::fs::File::open(path).map_err(open_err)?;
+        f.seek(SeekFrom::Start(offset)).map_err(open_err)?;
+        let mut client = Client::new(u64::MAX, s.now_ms);
+        client.kind = Kind::Master;
+        client.authenticated = true;
+        client.loading = true;
+        Ok(Replay {
+            path,
+            name,
+            reader: CommandReader::new(BufReader::with_capacity(1 << 16, f), offset),
+            client,
+            before_multi: None,
+            last,
+            truncate_ok,
+        })
     }
-    log_warning!("!!! Warning: short read while loading the AOF file {name}!!!");
-    log_warning!(
-        "!!! Truncating the AOF {name} at offset {} !!!",
-        err.valid_up_to
-    );
-    let truncated = std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .and_then(|f| {
-            f.set_len(err.valid_up_to)?;
-            f.sync_all()
-        });
-    if let Err(e) = truncated {
-        return Err(format!("Error truncating the AOF file {name}: {e}"));
+
+    /// Runs up to `n` commands; `Some` once the file ended or broke (an
+    /// unknown command is fatal at once, as Redis refuses it).
+    fn step(&mut self, s: &mut Server, n: usize) -> Option<Result<(), Stop>> {
+        for _ in 0..n {
+            let start = self.reader.offset();
+            match self.reader.next_step() {
+                Ok(Step::Eof) => return Some(Ok(())),
+                Ok(Step::Annotation(_)) => {}
+                Ok(Step::Command) => {
+                    let argv = self.reader.args();
+                    let cmd = argv.get(0);
+                    if s.commands.lookup(cmd).is_none() {
+                        return Some(Err(Stop::Fatal(format!(
+                            "Unknown command '{}' reading the append only file {} at offset {start}",
+                            String::from_utf8_lossy(cmd),
+                            self.name
+                        ))));
+                    }
+                    if cmd.eq_ignore_ascii_case(b"multi") {
+                        self.before_multi = Some(start);
+                    } else if cmd.eq_ignore_ascii_case(b"exec") {
+                        self.before_multi = None;
+                    }
+                    crate::cmd::execute(s, &mut self.client, argv);
+                    let out = &mut self.client.out.buf;
+                    if out.first() == Some(&b'-') {
+                        let reply = String::from_utf8_lossy(&out[1..]);
+                        log_warning!(
+                            "== CRITICAL == This server is sending an error to its AOF-loading-client: '{}' after processing the command '{}'",
+                            reply.trim_end(),
+                            String::from_utf8_lossy(cmd).to_ascii_lowercase()
+                        );
+                    }
+                    out.clear();
+                }
+                Err(e) => return Some(Err(Stop::Damaged(e))),
+            }
+        }
+        None
     }
-    log_warning!("AOF {name} loaded anyway because aof-load-truncated is enabled");
-    Ok(())
+
+    /// What the end of the file means: fine, a tail to drop (and truncate)
+    /// under `aof-load-truncated yes`, or a broken file.
+    fn finish(self, outcome: Result<(), Stop>) -> Result<(), String> {
+        let name = self.name;
+        let err = match outcome {
+            Ok(()) => match self.before_multi {
+                None => return Ok(()),
+                Some(at) => {
+                    log_notice!("Revert incomplete MULTI/EXEC transaction in AOF file {name}");
+                    AofError {
+                        truncated: true,
+                        valid_up_to: at,
+                        at: self.reader.offset(),
+                        line: self.reader.line_no(),
+                        reason: "MULTI without EXEC at the end of the file".into(),
+                        not_a_command: false,
+                    }
+                }
+            },
+            Err(Stop::Fatal(why)) => return Err(why),
+            Err(Stop::Damaged(mut e)) => {
+                if let Some(at) = self.before_multi {
+                    e.valid_up_to = at;
+                }
+                e
+            }
+        };
+        log_warning!(
+            "AOF {name}: {} at offset {}; the last whole command ends at offset {}",
+            err.reason,
+            err.at,
+            err.valid_up_to
+        );
+        if !err.truncated {
+            return Err(format!(
+                "Bad file format reading the append only file {name}: make a backup of your AOF file, then use redoubt check-aof --fix <filename.manifest>"
+            ));
+        }
+        if !self.truncate_ok {
+            return Err(format!(
+                "Unexpected end of file reading the append only file {name}. You can: 1) Make a backup of your AOF file, then use redoubt check-aof --fix <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server."
+            ));
+        }
+        if !self.last {
+            return Err(format!(
+                "Fatal error: the truncated file {name} is not the last file"
+            ));
+        }
+        log_warning!("!!! Warning: short read while loading the AOF file {name}!!!");
+        log_warning!(
+            "!!! Truncating the AOF {name} at offset {} !!!",
+            err.valid_up_to
+        );
+        let truncated = std::fs::OpenOptions::new()
+            .write(true)
+            .open(self.path)
+            .and_then(|f| {
+                f.set_len(err.valid_up_to)?;
+                f.sync_all()
+            });
+        if let Err(e) = truncated {
+            return Err(format!("Error truncating the AOF file {name}: {e}"));
+        }
+        log_warning!("AOF {name} loaded anyway because aof-load-truncated is enabled");
+        Ok(())
+    }
 }
