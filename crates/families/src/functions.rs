@@ -35,21 +35,21 @@ fn fcall(ctx: &mut Ctx) {
     else {
         return ctx.err("ERR Function not found");
     };
-    let (func, flags, name) = (f.func.clone(), f.flags, f.name.clone());
-    let (keys, args) = match crate::scripting::keys_and_args(ctx, "ERR Bad number of keys provided")
-    {
-        Ok(ka) => ka,
-        Err(e) => return ctx.err(e),
-    };
+    let (func, flags, name) = (f.func, f.flags, f.name.clone());
+    let (first, numkeys) =
+        match crate::scripting::keys_range(ctx, "ERR Bad number of keys provided") {
+            Ok(r) => r,
+            Err(e) => return ctx.err(e),
+        };
     let ro = ctx.srv.commands.commands[ctx.cmd].meta.name == "fcall_ro";
     let s = run::Script {
         kind: Kind::Functions,
         func,
         flags,
         read_only_command: ro,
-        name: &name,
+        name: name.as_bytes(),
     };
-    run::run(ctx, s, &keys, &args);
+    run::run(ctx, s, first, numkeys);
 }
 
 fn function_load(ctx: &mut Ctx) {
@@ -244,19 +244,12 @@ fn function_stats(ctx: &mut Ctx) {
         Some(r) => {
             out.map(3);
             out.bulk(b"name");
-            out.bulk(r.funcname.as_bytes());
+            out.bulk(srv.scripting.running_name.as_bytes());
             out.bulk(b"command");
-            let run = srv.scripting.functions.vm.shared.run.get();
-            // SAFETY: set for the duration of the running function, which
-            // is suspended in its hook while this command runs.
-            let argv: Vec<Vec<u8>> = if run.is_null() {
-                Vec::new()
-            } else {
-                unsafe { (*run).argv.iter().map(<[u8]>::to_vec).collect() }
-            };
-            out.array(argv.len());
-            for a in &argv {
-                out.bulk(a);
+            let (buf, ranges) = &srv.scripting.running_command;
+            out.array(ranges.len());
+            for &(s, e) in ranges {
+                out.bulk(&buf[s..e]);
             }
             out.bulk(b"duration_ms");
             out.int(r.start.elapsed().as_millis() as i64);

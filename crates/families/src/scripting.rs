@@ -24,12 +24,9 @@ pub const COMMANDS: &[(&str, Handler)] = &[
     ("script|help", script_help),
 ];
 
-/// The keys and the other arguments of EVAL-style commands
-/// (`<script> numkeys key... arg...`), or the error reply.
-pub fn keys_and_args<'a>(
-    ctx: &Ctx<'a>,
-    bad_numkeys: &'static str,
-) -> Result<(Vec<&'a [u8]>, Vec<&'a [u8]>), &'static str> {
+/// Where the keys of EVAL-style commands (`<script> numkeys key...
+/// arg...`) start and how many there are, or the error reply.
+pub fn keys_range(ctx: &Ctx, bad_numkeys: &'static str) -> Result<(usize, usize), &'static str> {
     let argv = ctx.argv;
     let numkeys = resp::parse_i64(argv.get(2)).ok_or(bad_numkeys)?;
     let rest = argv.len() as i64 - 3;
@@ -39,9 +36,7 @@ pub fn keys_and_args<'a>(
     if numkeys < 0 {
         return Err(errors::NUMKEYS_NEGATIVE);
     }
-    let all: Vec<&'a [u8]> = argv.from(3).collect();
-    let (k, a) = all.split_at(numkeys as usize);
-    Ok((k.to_vec(), a.to_vec()))
+    Ok((3, numkeys as usize))
 }
 
 fn is_ro(ctx: &Ctx) -> bool {
@@ -66,8 +61,8 @@ fn eval_generic(ctx: &mut Ctx, evalsha: bool) {
     if evalsha && ctx.argv.get(1).len() != 40 {
         return ctx.err(errors::NOSCRIPT);
     }
-    let (keys, args) = match keys_and_args(ctx, errors::NOT_INTEGER) {
-        Ok(ka) => ka,
+    let (first, numkeys) = match keys_range(ctx, errors::NOT_INTEGER) {
+        Ok(r) => r,
         Err(e) => return ctx.err(e),
     };
     let sha = if evalsha {
@@ -84,16 +79,14 @@ fn eval_generic(ctx: &mut Ctx, evalsha: bool) {
     let Some(script) = ctx.srv.scripting.eval.scripts.get(&sha) else {
         return ctx.err(errors::NOSCRIPT);
     };
-    let (func, flags) = (script.func.clone(), script.flags);
-    let name = String::from_utf8_lossy(&sha).into_owned();
     let s = run::Script {
         kind: Kind::Eval,
-        func,
-        flags,
+        func: script.func,
+        flags: script.flags,
         read_only_command: is_ro(ctx),
-        name: &name,
+        name: &sha,
     };
-    run::run(ctx, s, &keys, &args);
+    run::run(ctx, s, first, numkeys);
 }
 
 fn script_load(ctx: &mut Ctx) {

@@ -139,6 +139,20 @@ pub fn run(mut config: Config, families: &'static [HandlerTable]) -> i32 {
     code
 }
 
+/// SHUTDOWN NOSAVE served while a script is busy: Redis exits from inside
+/// the script (its event loop is the script's hook), and so do we — the
+/// AOF is flushed, the pidfile removed, and the process ends without
+/// returning to the script.
+pub fn exit_during_script(srv: &mut Server) -> ! {
+    crate::persistence::aof::shutdown(srv);
+    let pidfile = srv.config.get_str(Directive::Pidfile);
+    if !pidfile.is_empty() {
+        let _ = std::fs::remove_file(&pidfile);
+    }
+    log_notice!("Redoubt is now ready to exit, bye bye...");
+    std::process::exit(0)
+}
+
 async fn serve(config: Config, families: &[HandlerTable], pidfile: String) -> i32 {
     let mut signals = install_signals();
     if signals.is_none() {

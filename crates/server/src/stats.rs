@@ -40,8 +40,12 @@ pub struct Stats {
 impl Stats {
     /// Counts an error reply under its code, as `INFO errorstats` shows.
     pub fn count_error(&mut self, msg: &str) {
+        self.count_error_code(errors::code(msg));
+    }
+
+    /// Counts an error reply under `code`.
+    pub fn count_error_code(&mut self, code: &str) {
         self.total_error_replies += 1;
-        let code = errors::code(msg);
         if let Some(n) = self.errors.get_mut(code) {
             *n += 1;
         } else if self.errors.len() < 128 {

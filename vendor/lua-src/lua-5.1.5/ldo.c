@@ -493,14 +493,10 @@ static void f_parser (lua_State *L, void *ud) {
   Proto *tf;
   Closure *cl;
   struct SParser *p = cast(struct SParser *, ud);
-  int c = luaZ_lookahead(p->z);
   luaC_checkGC(L);
-  /* Redoubt: precompiled chunks are refused. The undumper trusts its input,
-  ** so a crafted chunk could break out of the sandbox scripts run in. */
-  if (c == LUA_SIGNATURE[0]) {
-    luaO_pushfstring(L, "%s: binary chunks are not allowed", p->name);
-    luaD_throw(L, LUA_ERRSYNTAX);
-  }
+  /* Redoubt: every chunk goes to the parser, precompiled ones included
+  ** (they fail as text), as in Redis's Lua: the undumper trusts its
+  ** input, so a crafted chunk could break out of the sandbox. */
   tf = luaY_parser(L, p->z, &p->buff, p->name);
   cl = luaF_newLclosure(L, tf->nups, hvalue(gt(L)));
   cl->l.p = tf;

@@ -17,45 +17,66 @@
 //! are answered when the script ends, as is a connection accepted
 //! meanwhile (it waits in the listen backlog).
 //!
-//! A kill request is honoured at the next hook call by raising an error
-//! that Lua code cannot catch (`pcall` re-raises it while the run is
-//! marked killed).
+//! A kill request is honoured at the next hook call by raising an error;
+//! from then on the hook runs at every line and raises again, so `pcall`
+//! cannot keep a killed script alive.
 
-use super::vm::Shared;
+use super::lua::{self, ffi, State};
+use super::vm;
 use crate::client::{Client, Kind};
 use crate::config::Directive;
 use crate::errors;
 use crate::server::Server;
-use mlua::VmState;
 use std::rc::Rc;
-
-/// Instructions between two hook calls (Redis's count hook period).
-pub const HOOK_PERIOD: u32 = 100_000;
 
 /// Most bytes read from one client per hook call.
 const READ_BUDGET: usize = 1 << 20;
 
-/// The instruction-count hook of both Lua states.
-pub fn hook(shared: &Rc<Shared>) -> mlua::Result<VmState> {
-    let run = shared.run.get();
+/// What the hook decided.
+enum Verdict {
+    Continue,
+    /// Raise this error (a kill, or FUNCTION LOAD's time limit).
+    Stop(&'static str),
+}
+
+/// The instruction-count hook of both Lua states (Redis's
+/// `luaMaskCountHook` and `luaEngineLoadHook`). When it stops a script it
+/// switches itself to run on every line, so a script that catches the
+/// error with `pcall` is stopped again at its next line.
+///
+/// # Safety
+/// Called by Lua only.
+pub unsafe extern "C-unwind" fn hook(l: State, _ar: *mut ffi::lua_Debug) {
+    let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decide(l)))
+        .unwrap_or(Verdict::Continue);
+    if let Verdict::Stop(text) = verdict {
+        ffi::lua_sethook(l, Some(hook), ffi::LUA_MASKLINE, 0);
+        lua::push_error_table(l, text.as_bytes());
+        ffi::lua_error(l);
+    }
+}
+
+unsafe fn decide(l: State) -> Verdict {
+    let sh = vm::shared(l);
+    let run = sh.run.get();
     if run.is_null() {
         // FUNCTION LOAD running a library's code.
-        if super::functions::load_timed_out(shared) {
-            *shared.pending_error.borrow_mut() = Some("FUNCTION LOAD timeout".into());
-            return Err(mlua::Error::runtime("FUNCTION LOAD timeout"));
+        if super::functions::load_timed_out(sh) {
+            return Verdict::Stop("FUNCTION LOAD timeout");
         }
-        return Ok(VmState::Continue);
+        return Verdict::Continue;
     }
-    // SAFETY: `run` is set by `run::run` for the duration of the script.
-    let srv = unsafe { &mut *(*run).srv };
+    // SAFETY: `run` is set by `run::run` for the duration of the script,
+    // and no other reference to the server is alive while Lua runs.
+    let srv = &mut *(*run).srv;
     let Some(r) = srv.scripting.running.as_mut() else {
-        return Ok(VmState::Continue);
+        return Verdict::Continue;
     };
     if !r.timed_out {
         let threshold = srv.config.get_int(Directive::BusyReplyThreshold);
         let elapsed = r.start.elapsed().as_millis() as i64;
-        if threshold <= 0 || elapsed < threshold {
-            return Ok(VmState::Continue);
+        if elapsed < threshold {
+            return Verdict::Continue;
         }
         r.timed_out = true;
         let cmd = if r.eval_mode {
@@ -65,34 +86,20 @@ pub fn hook(shared: &Rc<Shared>) -> mlua::Result<VmState> {
         };
         crate::log_warning!(
             "Slow script detected: still in execution after {elapsed} milliseconds. You can try killing the script using the {cmd} command. Script name is: {}.",
-            r.funcname
+            srv.scripting.running_name
         );
     }
     serve_while_busy(srv);
-    let Some(r) = srv.scripting.running.as_mut() else {
-        return Ok(VmState::Continue);
-    };
-    // SHUTDOWN NOSAVE stops a script whatever it did.
+    // SHUTDOWN NOSAVE stops the server at once, as Redis exits from
+    // inside the script.
     if srv.shutdown_requested {
-        r.killed = true;
+        crate::startup::exit_during_script(srv);
     }
-    if r.killed {
-        let (text, log) = if r.eval_mode {
-            (
-                errors::LUA_KILLED,
-                "Lua script killed by user with SCRIPT KILL.",
-            )
-        } else {
-            (
-                errors::LUA_FUNCTION_KILLED,
-                "Lua script killed by user with FUNCTION KILL.",
-            )
-        };
-        crate::log_warning!("{log}");
-        *shared.pending_error.borrow_mut() = Some(text.to_string());
-        return Err(mlua::Error::runtime(text));
+    if srv.scripting.running.as_ref().is_some_and(|r| r.killed) {
+        crate::log_warning!("Lua script killed by user with SCRIPT KILL.");
+        return Verdict::Stop(errors::LUA_KILLED);
     }
-    Ok(VmState::Continue)
+    Verdict::Continue
 }
 
 /// SCRIPT KILL / FUNCTION KILL (`eval` tells which): the reply's text, or

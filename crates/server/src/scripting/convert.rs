@@ -1,4 +1,6 @@
-//! Conversion between replies and Lua values, by Redis 7.0's rules.
+//! Conversion between replies and Lua values, by Redis 7.0's rules, done
+//! directly on the Lua stack as Redis does it (so its stack limits apply
+//! the same way).
 //!
 //! RESP to Lua (what `redis.call` returns): integers become numbers, bulk
 //! strings strings, arrays tables; a null bulk or null array is `false`;
@@ -13,91 +15,23 @@
 //! one of the single-field forms above; `true` is `:1` and `false` a null
 //! under RESP2 (booleans under RESP3); anything else is a null.
 
-use mlua::{Lua, Table, Value};
+use super::lua::{self, ffi, State};
 use resp::Reply;
+use std::os::raw::c_int;
 
-/// How deep a returned table may nest before the reply is cut with
-/// `-ERR reached lua stack limit`, as Redis's check of the Lua C stack
-/// (8000 slots, one per level) cuts it.
-const MAX_DEPTH: usize = 7990;
+/// The RESP reply in `buf` could not be converted (malformed, or deeper
+/// than the Lua stack allows).
+#[derive(Debug)]
+pub struct Unconvertible;
 
-/// Formats `n` as C's `%.17g` (how Redis turns a Lua number into a
-/// command argument, and doubles into replies).
-pub fn fmt_g17(n: f64, out: &mut Vec<u8>) {
-    if n.is_nan() {
-        out.extend_from_slice(if n.is_sign_negative() {
-            b"-nan"
-        } else {
-            b"nan"
-        });
-        return;
-    }
-    if n.is_infinite() {
-        out.extend_from_slice(if n < 0.0 { b"-inf" } else { b"inf" });
-        return;
-    }
-    // Integral values below 2^53 print the same as integers.
-    if n == n.trunc() && n.abs() < 1e15 {
-        let mut b = itoa::Buffer::new();
-        out.extend_from_slice(b.format(n as i64).as_bytes());
-        return;
-    }
-    let mut buf = [0u8; 64];
-    // SAFETY: snprintf writes at most buf.len() bytes, NUL included.
-    let len = unsafe {
-        libc::snprintf(
-            buf.as_mut_ptr() as *mut libc::c_char,
-            buf.len(),
-            c"%.17g".as_ptr(),
-            n,
-        )
-    };
-    let len = (len.max(0) as usize).min(buf.len() - 1);
-    out.extend_from_slice(&buf[..len]);
-}
-
-/// The error table Redis builds from an error text (`luaPushErrorBuff`):
-/// `-CODE msg` keeps its code, a text without `-` gets `ERR`; trailing
-/// CR/LF are trimmed.
-pub fn error_text(text: &[u8]) -> Vec<u8> {
-    let (code, msg): (&[u8], &[u8]) = match text.strip_prefix(b"-") {
-        Some(rest) => match rest.iter().position(|&b| b == b' ') {
-            Some(sp) => (&rest[..sp], &rest[sp + 1..]),
-            None => (b"ERR", rest),
-        },
-        None => (b"ERR", text),
-    };
-    let is_trim = |b: &u8| *b == b'\r' || *b == b'\n';
-    let start = msg.iter().position(|b| !is_trim(b)).unwrap_or(msg.len());
-    let end = msg
-        .iter()
-        .rposition(|b| !is_trim(b))
-        .map_or(start, |e| e + 1);
-    let mut out = Vec::with_capacity(code.len() + 1 + end - start);
-    out.extend_from_slice(code);
-    out.push(b' ');
-    out.extend_from_slice(&msg[start..end]);
-    out
-}
-
-/// `{err=<text>}`, optionally marked as already counted in the error
-/// statistics (errors of commands the script ran).
-pub fn error_table(lua: &Lua, text: &[u8], counted: bool) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    t.raw_set("err", lua.create_string(error_text(text))?)?;
-    if counted {
-        t.raw_set("ignore_error_stats_update", true)?;
-    }
-    Ok(t)
-}
-
-/// Parses one reply from `buf` into a Lua value. Returns the value, whether
-/// it was an error reply, and the bytes consumed.
-pub fn reply_to_lua(lua: &Lua, buf: &[u8]) -> mlua::Result<(Value, bool)> {
+/// Pushes the reply at the start of `buf` as one Lua value (Redis's
+/// `redisProtocolToLuaType`).
+///
+/// # Safety
+/// `l` must be live; the caller restores the stack on error.
+pub unsafe fn push_reply(l: State, buf: &[u8]) -> Result<(), Unconvertible> {
     let mut p = Parser { buf, pos: 0 };
-    let is_err = buf.first() == Some(&b'-');
-    let v = p.value(lua, true)?;
-    Ok((v, is_err))
+    p.value(l, true)
 }
 
 struct Parser<'a> {
@@ -105,150 +39,231 @@ struct Parser<'a> {
     pos: usize,
 }
 
-fn malformed() -> mlua::Error {
-    mlua::Error::runtime("malformed reply")
-}
-
 impl<'a> Parser<'a> {
-    fn line(&mut self) -> mlua::Result<&'a [u8]> {
-        let rest = &self.buf[self.pos.min(self.buf.len())..];
-        let end = rest
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or_else(malformed)?;
+    fn line(&mut self) -> Result<&'a [u8], Unconvertible> {
+        let rest = self.buf.get(self.pos..).ok_or(Unconvertible)?;
+        let end = memchr_crlf(rest).ok_or(Unconvertible)?;
         self.pos += end + 2;
         Ok(&rest[..end])
     }
 
-    fn int(&mut self) -> mlua::Result<i64> {
+    fn int(&mut self) -> Result<i64, Unconvertible> {
         let l = self.line()?;
-        resp::parse_i64(l).ok_or_else(malformed)
+        resp::parse_i64(l).ok_or(Unconvertible)
     }
 
-    fn bulk(&mut self, len: i64) -> mlua::Result<&'a [u8]> {
-        let len = usize::try_from(len).map_err(|_| malformed())?;
+    fn bulk(&mut self, len: i64) -> Result<&'a [u8], Unconvertible> {
+        let len = usize::try_from(len).map_err(|_| Unconvertible)?;
         let end = self.pos + len;
-        let s = self.buf.get(self.pos..end).ok_or_else(malformed)?;
+        let s = self.buf.get(self.pos..end).ok_or(Unconvertible)?;
         self.pos = end + 2;
         Ok(s)
     }
 
-    /// One value; `keep` is false for values that are skipped
-    /// (attributes), which are parsed and dropped.
-    fn value(&mut self, lua: &Lua, keep: bool) -> mlua::Result<Value> {
+    /// One value; with `keep` false (attributes) it is parsed and dropped.
+    unsafe fn value(&mut self, l: State, keep: bool) -> Result<(), Unconvertible> {
         let Some(&tag) = self.buf.get(self.pos) else {
-            return Err(malformed());
+            return Err(Unconvertible);
         };
         self.pos += 1;
-        Ok(match tag {
+        // Room for what one value pushes before its elements (a table,
+        // a key and a nested table).
+        if keep && ffi::lua_checkstack(l, 5) == 0 {
+            return Err(Unconvertible);
+        }
+        match tag {
             b'+' => {
                 let s = self.line()?;
-                let t = lua.create_table()?;
-                t.raw_set("ok", lua.create_string(s)?)?;
-                Value::Table(t)
+                if keep {
+                    ffi::lua_createtable(l, 0, 1);
+                    lua::push_bytes(l, s);
+                    lua::raw_set_field(l, -2, c"ok");
+                }
             }
             b'-' => {
                 let s = self.line()?;
-                let mut text = Vec::with_capacity(s.len() + 1);
-                text.push(b'-');
-                text.extend_from_slice(s);
-                Value::Table(error_table(lua, &text, true)?)
+                if keep {
+                    // `-` + the text, as Redis's luaPushErrorBuff gets it.
+                    push_error_reply_table(l, s);
+                    ffi::lua_pushboolean(l, 1);
+                    lua::raw_set_field(l, -2, c"ignore_error_stats_update");
+                }
             }
-            b':' => Value::Number(self.int()? as f64),
+            b':' => {
+                let n = self.int()?;
+                if keep {
+                    ffi::lua_pushnumber(l, n as f64);
+                }
+            }
             b'$' => {
                 let n = self.int()?;
                 if n < 0 {
-                    Value::Boolean(false)
+                    if keep {
+                        ffi::lua_pushboolean(l, 0);
+                    }
                 } else {
-                    Value::String(lua.create_string(self.bulk(n)?)?)
+                    let s = self.bulk(n)?;
+                    if keep {
+                        lua::push_bytes(l, s);
+                    }
                 }
             }
             b'*' | b'>' => {
                 let n = self.int()?;
                 if n < 0 {
-                    return Ok(Value::Boolean(false));
+                    if keep {
+                        ffi::lua_pushboolean(l, 0);
+                    }
+                    return Ok(());
                 }
-                let t = lua.create_table_with_capacity(n.min(1024) as usize, 0)?;
+                if keep {
+                    ffi::lua_createtable(l, n.min(1 << 16) as c_int, 0);
+                }
                 for i in 0..n {
-                    let v = self.value(lua, keep)?;
-                    t.raw_set(i + 1, v)?;
+                    self.value(l, keep)?;
+                    if keep {
+                        ffi::lua_rawseti_(l, -2, (i + 1) as c_int);
+                    }
                 }
-                Value::Table(t)
             }
             b'%' => {
                 let n = self.int()?;
-                let inner = lua.create_table()?;
-                for _ in 0..n {
-                    let k = self.value(lua, keep)?;
-                    let v = self.value(lua, keep)?;
-                    inner.raw_set(k, v)?;
+                if keep {
+                    ffi::lua_createtable(l, 0, 1);
+                    ffi::lua_createtable(l, 0, n.clamp(0, 1 << 16) as c_int);
                 }
-                let t = lua.create_table()?;
-                t.raw_set("map", inner)?;
-                Value::Table(t)
+                for _ in 0..n {
+                    self.value(l, keep)?;
+                    self.value(l, keep)?;
+                    if keep {
+                        set_pair(l);
+                    }
+                }
+                if keep {
+                    lua::raw_set_field(l, -2, c"map");
+                }
             }
             b'~' => {
                 let n = self.int()?;
-                let inner = lua.create_table()?;
-                for _ in 0..n {
-                    let k = self.value(lua, keep)?;
-                    inner.raw_set(k, true)?;
+                if keep {
+                    ffi::lua_createtable(l, 0, 1);
+                    ffi::lua_createtable(l, 0, n.clamp(0, 1 << 16) as c_int);
                 }
-                let t = lua.create_table()?;
-                t.raw_set("set", inner)?;
-                Value::Table(t)
+                for _ in 0..n {
+                    self.value(l, keep)?;
+                    if keep {
+                        ffi::lua_pushboolean(l, 1);
+                        set_pair(l);
+                    }
+                }
+                if keep {
+                    lua::raw_set_field(l, -2, c"set");
+                }
             }
             b'_' => {
                 self.line()?;
-                Value::Nil
+                if keep {
+                    ffi::lua_pushnil(l);
+                }
             }
-            b'#' => Value::Boolean(self.line()? == b"t"),
+            b'#' => {
+                let v = self.line()? == b"t";
+                if keep {
+                    ffi::lua_pushboolean(l, c_int::from(v));
+                }
+            }
             b',' => {
-                let l = self.line()?;
-                let d = std::str::from_utf8(l)
-                    .ok()
-                    .and_then(|s| s.parse::<f64>().ok())
-                    .ok_or_else(malformed)?;
-                let t = lua.create_table()?;
-                t.raw_set("double", d)?;
-                Value::Table(t)
+                let s = self.line()?;
+                if keep {
+                    let d = parse_double(s).ok_or(Unconvertible)?;
+                    ffi::lua_createtable(l, 0, 1);
+                    ffi::lua_pushnumber(l, d);
+                    lua::raw_set_field(l, -2, c"double");
+                }
             }
             b'(' => {
-                let l = self.line()?;
-                let t = lua.create_table()?;
-                t.raw_set("big_number", lua.create_string(l)?)?;
-                Value::Table(t)
+                let s = self.line()?;
+                if keep {
+                    ffi::lua_createtable(l, 0, 1);
+                    lua::push_bytes(l, s);
+                    lua::raw_set_field(l, -2, c"big_number");
+                }
             }
             b'=' => {
                 let n = self.int()?;
                 let s = self.bulk(n)?;
-                let (format, text) = if s.len() >= 4 {
-                    (&s[..3], &s[4..])
-                } else {
-                    (&b"txt"[..], s)
-                };
-                let inner = lua.create_table()?;
-                inner.raw_set("string", lua.create_string(text)?)?;
-                inner.raw_set("format", lua.create_string(format)?)?;
-                let t = lua.create_table()?;
-                t.raw_set("verbatim_string", inner)?;
-                Value::Table(t)
+                if keep {
+                    let (format, text) = if s.len() >= 4 {
+                        (&s[..3], &s[4..])
+                    } else {
+                        (&b"txt"[..], s)
+                    };
+                    ffi::lua_createtable(l, 0, 1);
+                    ffi::lua_createtable(l, 0, 2);
+                    lua::push_bytes(l, text);
+                    lua::raw_set_field(l, -2, c"string");
+                    lua::push_bytes(l, format);
+                    lua::raw_set_field(l, -2, c"format");
+                    lua::raw_set_field(l, -2, c"verbatim_string");
+                }
             }
             b'|' => {
                 let n = self.int()?;
                 for _ in 0..2 * n {
-                    self.value(lua, false)?;
+                    self.value(l, false)?;
                 }
-                return self.value(lua, keep);
+                return self.value(l, keep);
             }
-            _ => return Err(malformed()),
-        })
+            _ => return Err(Unconvertible),
+        }
+        Ok(())
     }
+}
+
+/// `t[k] = v` for the table under the pair on top; a pair whose key Lua
+/// cannot index by (nil, NaN) is dropped rather than raised.
+unsafe fn set_pair(l: State) {
+    let bad_key = match ffi::lua_type(l, -2) {
+        ffi::LUA_TNIL => true,
+        ffi::LUA_TNUMBER => ffi::lua_tonumber(l, -2).is_nan(),
+        _ => false,
+    };
+    if bad_key {
+        ffi::lua_pop(l, 2);
+    } else {
+        ffi::lua_rawset(l, -3);
+    }
+}
+
+/// The error table of an error reply line (`CODE message`, without the
+/// dash): the code is kept.
+unsafe fn push_error_reply_table(l: State, line: &[u8]) {
+    let mut text = Vec::with_capacity(line.len() + 1);
+    text.push(b'-');
+    text.extend_from_slice(line);
+    lua::push_error_table(l, &text);
+}
+
+fn memchr_crlf(s: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = s[from..].iter().position(|&b| b == b'\r') {
+        let at = from + i;
+        if s.get(at + 1) == Some(&b'\n') {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// `strtod` on a RESP3 double line (`inf`, `-inf`, `nan` included).
+fn parse_double(s: &[u8]) -> Option<f64> {
+    std::str::from_utf8(s).ok()?.parse::<f64>().ok()
 }
 
 /// Truncates a Lua number to an integer reply as C's `(long long)` cast
 /// does on x86-64: out of range and NaN become the minimum.
-fn number_to_i64(n: f64) -> i64 {
+pub fn number_to_i64(n: f64) -> i64 {
     if n.is_nan() || n >= 9.223_372_036_854_775_807e18 || n < -9.223_372_036_854_775_808e18 {
         i64::MIN
     } else {
@@ -256,159 +271,283 @@ fn number_to_i64(n: f64) -> i64 {
     }
 }
 
-/// Writes a script's return value as a reply to `out`. `script_resp3`
-/// is the protocol the script chose with `redis.setresp`, which decides
-/// how booleans are returned. Returns the error replies written (at any
-/// depth) that the error statistics have not counted yet: those of
-/// commands the script ran were counted when they failed.
-pub fn lua_to_reply(out: &mut Reply, v: &Value, script_resp3: bool) -> Vec<String> {
-    let mut uncounted = Vec::new();
-    write_value(out, v, script_resp3, 0, &mut uncounted);
-    uncounted
+/// Where error replies written by [`write_reply`] are accounted.
+pub trait ErrorSink {
+    /// An error reply `text` (dash included) was written; `counted` is
+    /// false for errors already counted when a command failed.
+    fn error(&mut self, text: &[u8], counted: bool);
 }
 
-fn write_value(out: &mut Reply, v: &Value, resp3: bool, depth: usize, err: &mut Vec<String>) {
-    if depth > MAX_DEPTH {
-        out.error(crate::errors::LUA_STACK_LIMIT);
-        err.push(crate::errors::LUA_STACK_LIMIT.to_string());
+/// Writes the value on top of the stack as a reply and pops it (Redis's
+/// `luaReplyToRedisReply`). `script_resp3` is the protocol the script
+/// chose with `redis.setresp`, which decides how booleans are returned.
+///
+/// # Safety
+/// `l` must be live with a value on top.
+pub unsafe fn write_reply(l: State, out: &mut Reply, script_resp3: bool, sink: &mut dyn ErrorSink) {
+    let t = ffi::lua_type(l, -1);
+    // Four slots at most are pushed at one level (a map's key and value).
+    if ffi::lua_checkstack(l, 4) == 0 {
+        write_error(out, b"-ERR reached lua stack limit", sink, true);
+        ffi::lua_pop(l, 1);
         return;
     }
-    match v {
-        Value::String(s) => out.bulk(&s.as_bytes()),
-        Value::Boolean(b) => {
-            if !resp3 {
-                if *b {
+    match t {
+        ffi::LUA_TSTRING => out.bulk(lua::to_bytes(l, -1).unwrap_or_default()),
+        ffi::LUA_TBOOLEAN => {
+            let b = ffi::lua_toboolean(l, -1) != 0;
+            if !script_resp3 {
+                if b {
                     out.int(1);
                 } else {
                     out.null();
                 }
             } else {
-                out.boolean(*b);
+                out.boolean(b);
             }
         }
-        Value::Integer(i) => out.int(*i),
-        Value::Number(n) => out.int(number_to_i64(*n)),
-        Value::Table(t) => write_table(out, t, resp3, depth, err),
+        ffi::LUA_TNUMBER => out.int(number_to_i64(ffi::lua_tonumber(l, -1))),
+        ffi::LUA_TTABLE => return write_table(l, out, script_resp3, sink),
         _ => out.null(),
     }
+    ffi::lua_pop(l, 1);
 }
 
-fn write_table(out: &mut Reply, t: &Table, resp3: bool, depth: usize, err: &mut Vec<String>) {
-    if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
-        let counted = matches!(
-            t.raw_get::<Value>("ignore_error_stats_update"),
-            Ok(Value::Boolean(true))
-        );
-        out.buf.push(b'-');
-        let start = out.buf.len();
-        out.buf.extend_from_slice(&e.as_bytes());
-        for b in &mut out.buf[start..] {
-            if *b == b'\r' || *b == b'\n' {
-                *b = b' ';
-            }
-        }
-        out.buf.extend_from_slice(b"\r\n");
-        if !counted {
-            err.push(String::from_utf8_lossy(&e.as_bytes()).into_owned());
-        }
+/// The table forms, in Redis's order: err, ok, double, big_number,
+/// verbatim_string, map, set, then an array. Pops the table.
+unsafe fn write_table(l: State, out: &mut Reply, resp3: bool, sink: &mut dyn ErrorSink) {
+    if lua::raw_get_field(l, -1, c"err") == ffi::LUA_TSTRING {
+        ffi::lua_pop(l, 1);
+        let info = ErrorInfo::extract(l);
+        let mut text = Vec::with_capacity(info.msg.len() + 1);
+        text.push(b'-');
+        text.extend_from_slice(&info.msg);
+        write_error(out, &text, sink, !info.ignore_stats);
+        ffi::lua_pop(l, 1);
         return;
     }
-    if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
+    ffi::lua_pop(l, 1);
+    if lua::raw_get_field(l, -1, c"ok") == ffi::LUA_TSTRING {
+        // `addReplyStatusSafe` of a C string: up to a NUL, CR/LF as spaces.
+        let s = lua::to_bytes(l, -1).unwrap_or_default();
+        let s = s.split(|&b| b == 0).next().unwrap_or_default();
         out.buf.push(b'+');
-        let start = out.buf.len();
-        out.buf.extend_from_slice(&s.as_bytes());
-        for b in &mut out.buf[start..] {
-            if *b == b'\r' || *b == b'\n' {
-                *b = b' ';
-            }
-        }
+        out.buf.extend(
+            s.iter()
+                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        );
         out.buf.extend_from_slice(b"\r\n");
+        ffi::lua_pop(l, 2);
         return;
     }
-    if let Ok(d) = t.raw_get::<Value>("double") {
-        if let Some(n) = match d {
-            Value::Number(n) => Some(n),
-            Value::Integer(i) => Some(i as f64),
-            _ => None,
-        } {
-            let mut s = Vec::new();
-            fmt_g17(n, &mut s);
-            out.double_str(&s);
-            return;
-        }
-    }
-    if let Ok(Value::String(s)) = t.raw_get::<Value>("big_number") {
-        let mut b = s.as_bytes().to_vec();
-        for c in &mut b {
-            if *c == b'\r' || *c == b'\n' {
-                *c = b' ';
-            }
-        }
-        if out.resp3 {
-            out.buf.push(b'(');
-            out.buf.extend_from_slice(&b);
-            out.buf.extend_from_slice(b"\r\n");
-        } else {
-            out.bulk(&b);
-        }
+    ffi::lua_pop(l, 1);
+    if lua::raw_get_field(l, -1, c"double") == ffi::LUA_TNUMBER {
+        write_double(out, ffi::lua_tonumber(l, -1));
+        ffi::lua_pop(l, 2);
         return;
     }
-    if let Ok(Value::Table(vt)) = t.raw_get::<Value>("verbatim_string") {
-        if let (Ok(Value::String(f)), Ok(Value::String(s))) =
-            (vt.raw_get::<Value>("format"), vt.raw_get::<Value>("string"))
-        {
-            let (f, s) = (f.as_bytes(), s.as_bytes());
-            if out.resp3 {
-                out.buf.push(b'=');
-                let mut n = itoa::Buffer::new();
-                out.buf.extend_from_slice(n.format(s.len() + 4).as_bytes());
-                out.buf.extend_from_slice(b"\r\n");
-                let mut fmt = [b' '; 3];
-                for (d, c) in fmt.iter_mut().zip(f.iter()) {
-                    *d = *c;
-                }
-                out.buf.extend_from_slice(&fmt);
-                out.buf.push(b':');
-                out.buf.extend_from_slice(&s);
-                out.buf.extend_from_slice(b"\r\n");
-            } else {
-                out.bulk(&s);
-            }
-            return;
-        }
+    ffi::lua_pop(l, 1);
+    if lua::raw_get_field(l, -1, c"big_number") == ffi::LUA_TSTRING {
+        let s = lua::to_bytes(l, -1).unwrap_or_default();
+        let mapped: Vec<u8> = s
+            .iter()
+            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+            .collect();
+        out.big_number(&mapped);
+        ffi::lua_pop(l, 2);
+        return;
     }
-    if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
+    ffi::lua_pop(l, 1);
+    if lua::raw_get_field(l, -1, c"verbatim_string") == ffi::LUA_TTABLE {
+        if lua::raw_get_field(l, -1, c"format") == ffi::LUA_TSTRING {
+            if lua::raw_get_field(l, -2, c"string") == ffi::LUA_TSTRING {
+                let format = lua::to_bytes(l, -2).unwrap_or_default();
+                let s = lua::to_bytes(l, -1).unwrap_or_default();
+                write_verbatim(out, s, format);
+                ffi::lua_pop(l, 4);
+                return;
+            }
+            ffi::lua_pop(l, 1);
+        }
+        ffi::lua_pop(l, 1);
+    }
+    ffi::lua_pop(l, 1);
+    if lua::raw_get_field(l, -1, c"map") == ffi::LUA_TTABLE {
         let mark = out.mark();
         let mut n = 0;
-        for (k, v) in m.pairs::<Value, Value>().flatten() {
-            write_value(out, &k, resp3, depth + 1, err);
-            write_value(out, &v, resp3, depth + 1, err);
+        ffi::lua_pushnil(l);
+        while ffi::lua_next(l, -2) != 0 {
+            ffi::lua_pushvalue(l, -2);
+            write_reply(l, out, resp3, sink);
+            write_reply(l, out, resp3, sink);
             n += 1;
         }
         out.insert_map_len(mark, n);
+        ffi::lua_pop(l, 2);
         return;
     }
-    if let Ok(Value::Table(s)) = t.raw_get::<Value>("set") {
+    ffi::lua_pop(l, 1);
+    if lua::raw_get_field(l, -1, c"set") == ffi::LUA_TTABLE {
         let mark = out.mark();
         let mut n = 0;
-        for (k, _) in s.pairs::<Value, Value>().flatten() {
-            write_value(out, &k, resp3, depth + 1, err);
+        ffi::lua_pushnil(l);
+        while ffi::lua_next(l, -2) != 0 {
+            ffi::lua_pop(l, 1);
+            ffi::lua_pushvalue(l, -1);
+            write_reply(l, out, resp3, sink);
             n += 1;
         }
         out.insert_set_len(mark, n);
+        ffi::lua_pop(l, 2);
         return;
     }
+    ffi::lua_pop(l, 1);
     let mark = out.mark();
     let mut n = 0;
     loop {
-        let v: Value = t.raw_get(n + 1).unwrap_or(Value::Nil);
-        if v.is_nil() {
+        ffi::lua_pushnumber(l, (n + 1) as f64);
+        ffi::lua_rawget_(l, -2);
+        if ffi::lua_type(l, -1) == ffi::LUA_TNIL {
+            ffi::lua_pop(l, 1);
             break;
         }
-        write_value(out, &v, resp3, depth + 1, err);
+        write_reply(l, out, resp3, sink);
         n += 1;
     }
-    out.insert_array_len(mark, n as usize);
+    out.insert_array_len(mark, n);
+    ffi::lua_pop(l, 1);
+}
+
+/// An error reply as Redis's `addReplyErrorFormat*` writes it: CR/LF
+/// trimmed at both ends and turned into spaces inside; `-ERR ` added
+/// when the text has no dash.
+pub fn write_error(out: &mut Reply, text: &[u8], sink: &mut dyn ErrorSink, counted: bool) {
+    let is_trim = |b: &u8| *b == b'\r' || *b == b'\n';
+    let start = text.iter().position(|b| !is_trim(b)).unwrap_or(text.len());
+    let end = text
+        .iter()
+        .rposition(|b| !is_trim(b))
+        .map_or(start, |e| e + 1);
+    write_error_raw(out, &text[start..end], sink, counted);
+}
+
+/// As [`write_error`] without the trimming (Redis's
+/// `addReplyErrorSdsExSafe`).
+pub fn write_error_raw(out: &mut Reply, text: &[u8], sink: &mut dyn ErrorSink, counted: bool) {
+    let start = out.buf.len();
+    if text.first() != Some(&b'-') {
+        out.buf.extend_from_slice(b"-ERR ");
+    }
+    out.buf.extend(
+        text.iter()
+            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+    );
+    let written = out.buf[start..].to_vec();
+    out.buf.extend_from_slice(b"\r\n");
+    sink.error(&written, counted);
+}
+
+/// The error code Redis's error statistics file `text` under (text with
+/// its dash): the word before the first space within 32 bytes, else ERR.
+pub fn error_code(text: &[u8]) -> &[u8] {
+    if text.first() != Some(&b'-') {
+        return b"ERR";
+    }
+    let window = &text[..text.len().min(32)];
+    match window.iter().position(|&b| b == b' ') {
+        Some(sp) => &text[1..sp],
+        None => b"ERR",
+    }
+}
+
+/// `addReplyDouble`: `%.17g` (inf as `inf`), a bulk string in RESP2.
+fn write_double(out: &mut Reply, d: f64) {
+    let mut s = Vec::with_capacity(24);
+    if d.is_infinite() {
+        s.extend_from_slice(if d > 0.0 { b"inf" } else { b"-inf" });
+    } else {
+        lua::fmt_printf(c"%.17g", d, &mut s);
+    }
+    out.double_str(&s);
+}
+
+/// `addReplyVerbatim`: `=len\r\nfmt:text` with the format padded to three
+/// characters; a bulk string in RESP2.
+fn write_verbatim(out: &mut Reply, s: &[u8], format: &[u8]) {
+    if !out.resp3 {
+        out.bulk(s);
+        return;
+    }
+    out.buf.push(b'=');
+    let mut n = itoa::Buffer::new();
+    out.buf.extend_from_slice(n.format(s.len() + 4).as_bytes());
+    out.buf.extend_from_slice(b"\r\n");
+    let format = format.split(|&b| b == 0).next().unwrap_or_default();
+    let mut fmt = [b' '; 3];
+    for (d, c) in fmt.iter_mut().zip(format.iter()) {
+        *d = *c;
+    }
+    out.buf.extend_from_slice(&fmt);
+    out.buf.push(b':');
+    out.buf.extend_from_slice(s);
+    out.buf.extend_from_slice(b"\r\n");
+}
+
+/// What Redis reads from an error object (`luaExtractErrorInformation`):
+/// the message (a string error becomes `ERR <text>`; a table's `err`),
+/// the source and line the error handler added, and whether the error was
+/// already counted. Fields are read without metamethods.
+pub struct ErrorInfo {
+    pub msg: Vec<u8>,
+    pub source: Option<Vec<u8>>,
+    pub line: Option<Vec<u8>>,
+    pub ignore_stats: bool,
+}
+
+impl ErrorInfo {
+    /// From the error object on top of the stack (left there).
+    ///
+    /// # Safety
+    /// `l` must be live with a value on top and two free slots.
+    pub unsafe fn extract(l: State) -> ErrorInfo {
+        let mut info = ErrorInfo {
+            msg: Vec::new(),
+            source: None,
+            line: None,
+            ignore_stats: false,
+        };
+        // C strings: each ends at its first NUL.
+        let cstr = |b: &[u8]| b.split(|&c| c == 0).next().unwrap_or_default().to_vec();
+        if ffi::lua_isstring(l, -1) != 0 {
+            let s = lua::to_bytes(l, -1).unwrap_or_default();
+            info.msg = b"ERR ".to_vec();
+            info.msg.extend(cstr(s));
+            return info;
+        }
+        if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
+            return info;
+        }
+        let field = |name: &std::ffi::CStr| -> Option<Vec<u8>> {
+            lua::raw_get_field(l, -1, name);
+            let v = if ffi::lua_isstring(l, -1) != 0 {
+                lua::to_bytes(l, -1).map(cstr)
+            } else {
+                None
+            };
+            ffi::lua_pop(l, 1);
+            v
+        };
+        if let Some(m) = field(c"err") {
+            info.msg = m;
+        }
+        info.source = field(c"source");
+        info.line = field(c"line");
+        if lua::raw_get_field(l, -1, c"ignore_error_stats_update") == ffi::LUA_TBOOLEAN {
+            info.ignore_stats = ffi::lua_toboolean(l, -1) != 0;
+        }
+        ffi::lua_pop(l, 1);
+        info
+    }
 }
 
 #[cfg(test)]
@@ -416,25 +555,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbers_format_as_c_does() {
-        let f = |n: f64| {
-            let mut v = Vec::new();
-            fmt_g17(n, &mut v);
-            String::from_utf8(v).unwrap()
-        };
-        assert_eq!(f(1.0), "1");
-        assert_eq!(f(-3.0), "-3");
-        assert_eq!(f(0.1), "0.10000000000000001");
-        assert_eq!(f(1e17), "1e+17");
-        assert_eq!(f(1.5), "1.5");
-        assert_eq!(f(f64::INFINITY), "inf");
-    }
-
-    #[test]
-    fn error_texts_keep_or_add_their_code() {
-        assert_eq!(error_text(b"-WRONGTYPE bad\r\n"), b"WRONGTYPE bad");
-        assert_eq!(error_text(b"My Error"), b"ERR My Error");
-        assert_eq!(error_text(b"-"), b"ERR ");
-        assert_eq!(error_text(b"-FOO"), b"ERR FOO");
+    fn error_codes_as_redis_counts_them() {
+        assert_eq!(error_code(b"-WRONGTYPE bad"), b"WRONGTYPE");
+        assert_eq!(error_code(b"-oops"), b"ERR");
+        assert_eq!(error_code(b"oops"), b"ERR");
+        assert_eq!(
+            error_code(b"-ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJ x"),
+            b"ERR"
+        );
     }
 }

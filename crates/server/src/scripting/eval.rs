@@ -6,20 +6,21 @@
 use super::flags;
 use super::vm::{Kind, Vm};
 use crate::errors;
-use mlua::Function;
 use std::collections::HashMap;
+use std::os::raw::c_int;
 
 /// A cached script.
 pub struct CachedScript {
     pub body: Vec<u8>,
     pub flags: u32,
-    pub func: Function,
+    /// The compiled function's registry reference in EVAL's state.
+    pub func: c_int,
 }
 
 pub struct EvalEngine {
     pub vm: Vm,
     /// By lower-case hex SHA1 of the body.
-    pub scripts: HashMap<[u8; 40], CachedScript>,
+    pub scripts: HashMap<[u8; 40], CachedScript, foldhash::fast::RandomState>,
     /// Bytes of the cached bodies and their keys (`used_memory_scripts_eval`).
     pub scripts_mem: usize,
     deprecated_api: bool,
@@ -97,7 +98,7 @@ impl EvalEngine {
     pub fn new(deprecated_api: bool) -> EvalEngine {
         EvalEngine {
             vm: new_vm(deprecated_api),
-            scripts: HashMap::new(),
+            scripts: HashMap::default(),
             scripts_mem: 0,
             deprecated_api,
         }
@@ -110,13 +111,12 @@ impl EvalEngine {
             return Ok(sha);
         }
         let (flags, shebang_len) = shebang_flags(body)?;
+        // The shebang line goes, its newline stays: line numbers are the
+        // user's.
         let func = self
             .vm
-            .lua
-            .load(&body[shebang_len..])
-            .set_name("@user_script")
-            .into_function()
-            .map_err(|e| errors::script_compile(&super::run::lua_error_text(&e)))?;
+            .compile(&body[shebang_len..], c"@user_script")
+            .map_err(|e| errors::script_compile(&String::from_utf8_lossy(&e)))?;
         self.scripts_mem += body.len() + 40 + std::mem::size_of::<CachedScript>();
         self.scripts.insert(
             sha,

@@ -9,11 +9,12 @@
 //! their code), loaded back by running the code again, sent with full
 //! syncs, and FUNCTION LOAD/DELETE/FLUSH/RESTORE are propagated.
 
+use super::convert::ErrorInfo;
 use super::flags as sflags;
-use super::vm::{Kind, Shared, Vm};
-use mlua::{Lua, MultiValue, Table, Value};
+use super::lua::{self, ffi, lua_fn, Ret, State};
+use super::vm::{self, Kind, Shared, Vm};
 use std::collections::{BTreeMap, HashMap};
-use std::rc::Rc;
+use std::os::raw::c_int;
 use std::time::Instant;
 
 /// How long a library's code may run at FUNCTION LOAD (Redis's
@@ -25,7 +26,8 @@ pub struct FunctionInfo {
     pub name: String,
     pub description: Option<String>,
     pub flags: u32,
-    pub func: mlua::Function,
+    /// The callback's registry reference in the functions' state.
+    pub func: c_int,
     pub library: String,
 }
 
@@ -132,7 +134,9 @@ impl Functions {
         for f in &registered {
             if let Some(existing) = self.functions.get(&f.name.to_ascii_lowercase()) {
                 if existing.library != name {
-                    return Err(format!("Function {} already exists", f.name));
+                    let msg = format!("Function {} already exists", f.name);
+                    self.release(&registered);
+                    return Err(msg);
                 }
             }
         }
@@ -153,52 +157,73 @@ impl Functions {
         Ok(name)
     }
 
-    /// Runs a library's code with the load API; returns what it registered.
+    /// Runs a library's code with the load API (Redis's `luaEngineCreate`);
+    /// returns what it registered.
     fn run_library_code(
         &mut self,
         name: &str,
         code: &[u8],
         timeout_ms: u64,
     ) -> Result<Vec<FunctionInfo>, String> {
-        let func = self
+        self.vm.set_load_mode(true);
+        let result = self.run_in_load_mode(name, code, timeout_ms);
+        self.vm.set_load_mode(false);
+        result
+    }
+
+    fn run_in_load_mode(
+        &mut self,
+        name: &str,
+        code: &[u8],
+        timeout_ms: u64,
+    ) -> Result<Vec<FunctionInfo>, String> {
+        let chunk = self
             .vm
-            .lua
-            .load(code)
-            .set_name("@user_function")
-            .into_function()
-            .map_err(|e| {
-                format!(
-                    "Error compiling function: {}",
-                    super::run::lua_error_text(&e)
-                )
-            })?;
-        *self.vm.shared.loading.borrow_mut() = Some(LoadCtx {
+            .compile(code, c"@user_function")
+            .map_err(|e| format!("Error compiling function: {}", String::from_utf8_lossy(&e)))?;
+        *self.vm.shared().loading.borrow_mut() = Some(LoadCtx {
             functions: Vec::new(),
             start: Instant::now(),
             timeout_ms,
             library: name.to_string(),
         });
-        let mode = self.vm.set_load_mode(true);
-        let result: mlua::Result<(bool, Value)> = match mode {
-            Ok(()) => self.vm.runner.call((func,)),
-            Err(e) => Err(e),
-        };
-        let _ = self.vm.set_load_mode(false);
-        let ctx = self.vm.shared.loading.borrow_mut().take();
-        match result {
-            Ok((true, _)) => Ok(ctx.map(|c| c.functions).unwrap_or_default()),
-            Ok((false, Value::Table(t))) => {
-                let msg: String = match t.raw_get::<Value>("err") {
-                    Ok(Value::String(s)) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
-                    _ => String::new(),
-                };
-                Err(format!("Error registering functions: {msg}"))
+        let l = self.vm.state();
+        // SAFETY: a protected call on our state; the stack is left as found.
+        let failure = unsafe {
+            ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, chunk);
+            self.vm.unref(chunk);
+            ffi::lua_sethook(
+                l,
+                Some(super::busy::hook),
+                ffi::LUA_MASKCOUNT,
+                super::run::HOOK_PERIOD,
+            );
+            let status = ffi::lua_pcall(l, 0, 0, 0);
+            ffi::lua_sethook(l, None, 0, 0);
+            if status != 0 {
+                let info = ErrorInfo::extract(l);
+                ffi::lua_pop(l, 1);
+                Some(info.msg)
+            } else {
+                None
             }
-            Ok((false, _)) => Err("Error registering functions: ".into()),
-            Err(e) => Err(format!(
+        };
+        let ctx = self.vm.shared().loading.borrow_mut().take();
+        let registered = ctx.map(|c| c.functions).unwrap_or_default();
+        if let Some(msg) = failure {
+            self.release(&registered);
+            return Err(format!(
                 "Error registering functions: {}",
-                super::run::lua_error_text(&e)
-            )),
+                String::from_utf8_lossy(&msg)
+            ));
+        }
+        Ok(registered)
+    }
+
+    /// Drops the Lua side of functions that will not be kept.
+    fn release(&self, functions: &[FunctionInfo]) {
+        for f in functions {
+            self.vm.unref(f.func);
         }
     }
 
@@ -208,7 +233,9 @@ impl Functions {
             return false;
         };
         for f in &lib.functions {
-            self.functions.remove(&f.to_ascii_lowercase());
+            if let Some(info) = self.functions.remove(&f.to_ascii_lowercase()) {
+                self.vm.unref(info.func);
+            }
         }
         true
     }
@@ -296,143 +323,209 @@ fn new_vm(deprecated_api: bool) -> Vm {
     }
 }
 
-/// `redis.register_function` (load API only).
-pub fn register_api(lua: &Lua, raw: &Table, shared: &Rc<Shared>) -> mlua::Result<()> {
-    let s = shared.clone();
-    raw.set(
-        "register_function",
-        lua.create_function(move |lua, args: MultiValue| register_function(lua, &s, args))?,
-    )?;
-    Ok(())
+/// A string argument as Redis's `luaGetStringSds` takes it (numbers
+/// convert).
+unsafe fn string_arg(l: State, idx: c_int) -> Option<String> {
+    if ffi::lua_isstring(l, idx) == 0 {
+        return None;
+    }
+    lua::to_bytes(l, idx).map(|b| String::from_utf8_lossy(b).into_owned())
 }
 
-fn fail(lua: &Lua, text: &str) -> mlua::Result<(Value, Value)> {
-    Ok((
-        Value::Nil,
-        Value::Table(super::convert::error_table(lua, text.as_bytes(), false)?),
-    ))
+/// What `redis.register_function` was given.
+struct Registration {
+    name: String,
+    description: Option<String>,
+    func: c_int,
+    flags: u32,
 }
 
-fn lua_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(String::from_utf8_lossy(&s.as_bytes()).into_owned()),
-        Value::Integer(i) => Some(i.to_string()),
-        Value::Number(n) => {
-            let mut b = Vec::new();
-            super::call::fmt_lua_number(*n, &mut b);
-            Some(String::from_utf8_lossy(&b).into_owned())
+/// The flags table at the top of the stack (`{'no-writes', ...}`).
+unsafe fn read_flags(l: State) -> Option<u32> {
+    let mut flags = 0;
+    let mut j = 1;
+    loop {
+        ffi::lua_rawgeti_(l, -1, j);
+        j += 1;
+        if ffi::lua_type(l, -1) == ffi::LUA_TNIL {
+            ffi::lua_pop(l, 1);
+            return Some(flags);
         }
-        _ => None,
+        let name = if ffi::lua_isstring(l, -1) != 0 {
+            lua::to_bytes(l, -1)
+        } else {
+            None
+        };
+        let bit = name.and_then(|n| {
+            sflags::NAMES
+                .iter()
+                .find(|(f, _)| f.as_bytes().eq_ignore_ascii_case(n))
+                .map(|(_, b)| *b)
+        });
+        ffi::lua_pop(l, 1);
+        flags |= bit?;
     }
 }
 
-fn register_function(lua: &Lua, shared: &Shared, args: MultiValue) -> mlua::Result<(Value, Value)> {
-    if shared.loading.borrow().is_none() {
-        return fail(
-            lua,
-            "redis.register_function can only be called on FUNCTION LOAD command",
-        );
+/// `redis.register_function{function_name=..., callback=..., flags=...,
+/// description=...}`, the table at index 1.
+unsafe fn read_named(l: State) -> Result<Registration, &'static str> {
+    if ffi::lua_type(l, 1) != ffi::LUA_TTABLE {
+        return Err("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).");
     }
-    let (name, desc, func, flags) = match args.len() {
-        1 => {
-            let Some(Value::Table(t)) = args.front() else {
-                return fail(lua, "calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).");
-            };
-            let (mut name, mut desc, mut func, mut flags) = (None, None, None, 0u32);
-            for pair in t.clone().pairs::<Value, Value>() {
-                let (k, v) = pair?;
-                let Some(key) = lua_text(&k) else {
+    let (mut name, mut description, mut func, mut flags) = (None, None, None, 0);
+    let fail = |l: State, func: Option<c_int>, msg: &'static str| {
+        if let Some(r) = func {
+            ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, r);
+        }
+        Err(msg)
+    };
+    ffi::lua_pushnil(l);
+    while ffi::lua_next(l, 1) != 0 {
+        // Only string keys name arguments (a number key matches none).
+        let key = if ffi::lua_type(l, -2) == ffi::LUA_TSTRING {
+            lua::to_bytes(l, -2).unwrap_or_default()
+        } else if ffi::lua_type(l, -2) == ffi::LUA_TNUMBER {
+            &b""[..]
+        } else {
+            return fail(
+                l,
+                func,
+                "named argument key given to redis.register_function is not a string",
+            );
+        };
+        if key.eq_ignore_ascii_case(b"function_name") {
+            match string_arg(l, -1) {
+                Some(n) => name = Some(n),
+                None => {
                     return fail(
-                        lua,
-                        "named argument key given to redis.register_function is not a string",
-                    );
-                };
-                match key.to_ascii_lowercase().as_str() {
-                    "function_name" => match lua_text(&v) {
-                        Some(n) => name = Some(n),
-                        None => return fail(lua, "function_name argument given to redis.register_function must be a string"),
-                    },
-                    "description" => match lua_text(&v) {
-                        Some(d) => desc = Some(d),
-                        None => return fail(lua, "description argument given to redis.register_function must be a string"),
-                    },
-                    "callback" => match v {
-                        Value::Function(f) => func = Some(f),
-                        _ => return fail(lua, "callback argument given to redis.register_function must be a function"),
-                    },
-                    "flags" => {
-                        let Value::Table(ft) = v else {
-                            return fail(lua, "flags argument to redis.register_function must be a table representing function flags");
-                        };
-                        for fv in ft.sequence_values::<Value>() {
-                            let fv = fv?;
-                            let bit = lua_text(&fv).and_then(|n| {
-                                sflags::NAMES.iter().find(|(name, _)| *name == n).map(|(_, b)| *b)
-                            });
-                            match bit {
-                                Some(b) => flags |= b,
-                                None => return fail(lua, "unknown flag given"),
-                            }
-                        }
-                    }
-                    _ => return fail(lua, "unknown argument given to redis.register_function"),
+                        l,
+                        func,
+                        "function_name argument given to redis.register_function must be a string",
+                    )
                 }
             }
-            let Some(name) = name else {
+        } else if key.eq_ignore_ascii_case(b"description") {
+            match string_arg(l, -1) {
+                Some(d) => description = Some(d),
+                None => {
+                    return fail(
+                        l,
+                        func,
+                        "description argument given to redis.register_function must be a string",
+                    )
+                }
+            }
+        } else if key.eq_ignore_ascii_case(b"callback") {
+            if ffi::lua_type(l, -1) != ffi::LUA_TFUNCTION {
                 return fail(
-                    lua,
-                    "redis.register_function must get a function name argument",
+                    l,
+                    func,
+                    "callback argument given to redis.register_function must be a function",
                 );
-            };
-            let Some(func) = func else {
-                return fail(lua, "redis.register_function must get a callback argument");
-            };
-            (name, desc, func, flags)
+            }
+            if let Some(old) = func {
+                ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, old);
+            }
+            // Pops the value.
+            func = Some(ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX));
+            continue;
+        } else if key.eq_ignore_ascii_case(b"flags") {
+            if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
+                return fail(l, func, "flags argument to redis.register_function must be a table representing function flags");
+            }
+            match read_flags(l) {
+                Some(f) => flags = f,
+                None => return fail(l, func, "unknown flag given"),
+            }
+        } else {
+            return fail(l, func, "unknown argument given to redis.register_function");
         }
-        2 => {
-            let mut it = args.iter();
-            let Some(name) = it.next().and_then(lua_text) else {
-                return fail(
-                    lua,
-                    "first argument to redis.register_function must be a string",
-                );
-            };
-            let Some(Value::Function(func)) = it.next() else {
-                return fail(
-                    lua,
-                    "second argument to redis.register_function must be a function",
-                );
-            };
-            (name, None, func.clone(), 0)
-        }
-        _ => return fail(lua, "wrong number of arguments to redis.register_function"),
-    };
-    if !valid_name(&name) {
-        return fail(lua, BAD_NAME);
+        ffi::lua_pop(l, 1);
     }
-    let mut loading = shared.loading.borrow_mut();
-    let Some(ctx) = loading.as_mut() else {
+    let Some(name) = name else {
         return fail(
-            lua,
-            "redis.register_function can only be called on FUNCTION LOAD command",
+            l,
+            func,
+            "redis.register_function must get a function name argument",
         );
     };
-    if ctx
-        .functions
-        .iter()
-        .any(|f| f.name.eq_ignore_ascii_case(&name))
-    {
-        return fail(lua, "Function already exists in the library");
-    }
-    let library = ctx.library.clone();
-    ctx.functions.push(FunctionInfo {
+    let Some(func) = func else {
+        return Err("redis.register_function must get a callback argument");
+    };
+    Ok(Registration {
         name,
-        description: desc,
-        flags,
+        description,
         func,
-        library,
-    });
-    Ok((Value::Nil, Value::Nil))
+        flags,
+    })
+}
+
+/// `redis.register_function(name, callback)`.
+unsafe fn read_positional(l: State) -> Result<Registration, &'static str> {
+    let Some(name) = string_arg(l, 1) else {
+        return Err("first argument to redis.register_function must be a string");
+    };
+    if ffi::lua_type(l, 2) != ffi::LUA_TFUNCTION {
+        return Err("second argument to redis.register_function must be a function");
+    }
+    Ok(Registration {
+        name,
+        description: None,
+        func: ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX),
+        flags: 0,
+    })
+}
+
+lua_fn! {
+    /// `redis.register_function`, available to library code while
+    /// FUNCTION LOAD runs it (Redis's `luaRegisterFunction`).
+    pub fn register_function(l) {
+        // SAFETY: called by Lua.
+        unsafe {
+            let sh = vm::shared(l);
+            if sh.loading.borrow().is_none() {
+                return lua::raise_table(
+                    l,
+                    b"redis.register_function can only be called on FUNCTION LOAD command",
+                );
+            }
+            let reg = match ffi::lua_gettop(l) {
+                1 => read_named(l),
+                2 => read_positional(l),
+                _ => Err("wrong number of arguments to redis.register_function"),
+            };
+            let reg = match reg {
+                Ok(r) => r,
+                Err(msg) => return lua::raise_table(l, msg.as_bytes()),
+            };
+            let mut loading = sh.loading.borrow_mut();
+            let Some(ctx) = loading.as_mut() else {
+                return Ret::Values(0);
+            };
+            let refusal = if !valid_name(&reg.name) {
+                Some("Function names can only contain letters, numbers, or underscores(_) and must be at least one character long")
+            } else if ctx.functions.iter().any(|f| f.name.eq_ignore_ascii_case(&reg.name)) {
+                Some("Function already exists in the library")
+            } else {
+                None
+            };
+            if let Some(msg) = refusal {
+                drop(loading);
+                ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, reg.func);
+                return lua::raise_table(l, msg.as_bytes());
+            }
+            let library = ctx.library.clone();
+            ctx.functions.push(FunctionInfo {
+                name: reg.name,
+                description: reg.description,
+                flags: reg.flags,
+                func: reg.func,
+                library,
+            });
+            Ret::Values(0)
+        }
+    }
 }
 
 /// FUNCTION LOAD's time limit, checked by the instruction hook while a

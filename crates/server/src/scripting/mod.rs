@@ -3,8 +3,11 @@
 //! `eval.c` and `function_lua.c`).
 //!
 //! What lives here, owned by the executor thread through `Server::scripting`:
+//! - `lua`: the Lua C API (vendored Lua 5.1.5 through `mlua-sys`), the
+//!   allocator, and the rules every Rust-written Lua function follows.
 //! - `vm`: one Lua state per engine (EVAL's, and the functions'), with the
-//!   libraries Redis loads, the `redis.*` API and the read-only globals.
+//!   libraries Redis loads and the read-only globals.
+//! - `api`: the `redis.*` helpers, Redis's `pcall` and `math.random`.
 //! - `call`: `redis.call`/`redis.pcall` — Redis's `scriptCall` checks, then
 //!   the command runs through `cmd::execute` as the script client, so the
 //!   table, ACL and propagation apply exactly as to any client.
@@ -19,17 +22,19 @@
 //! - `eval`: the EVAL script cache and the shebang flags.
 //! - `functions`: function libraries, FUNCTION LOAD's sandbox, DUMP/RESTORE
 //!   payloads; saved in RDB files and sent with full syncs.
-//! - `libs`: cjson, cmsgpack, struct and bit, written here against mlua.
+//! - `libs`: cjson, cmsgpack, struct and bit, written here against the C API.
 //!
 //! The command families (`EVAL*`, `SCRIPT`, `FUNCTION`, `FCALL*`) are in the
 //! families crate and call into this module.
 
+pub mod api;
 pub mod busy;
 pub mod call;
 pub mod convert;
 pub mod eval;
 pub mod functions;
 pub mod libs;
+pub mod lua;
 pub mod run;
 pub mod vm;
 
@@ -71,8 +76,6 @@ pub struct Running {
     /// Sent by our master (or the AOF): never killed.
     pub from_master: bool,
     pub start: Instant,
-    /// The sha of the script, or the function's name.
-    pub funcname: String,
     pub caller_id: u64,
 }
 
@@ -82,6 +85,18 @@ pub struct Scripting {
     pub functions: functions::Functions,
     /// The script running now, if any.
     pub running: Option<Running>,
+    /// The running script's name (its sha, or the function's name); the
+    /// buffer is kept between runs.
+    pub running_name: String,
+    /// The running function's command (FCALL and its arguments, for
+    /// FUNCTION STATS): one buffer and the arguments' ranges, kept
+    /// between runs.
+    pub running_command: (Vec<u8>, Vec<(usize, usize)>),
+    /// `redis.call`'s argument buffers, lent to each run.
+    pub call_buffers: (Vec<u8>, Vec<(usize, usize)>),
+    /// `DEBUG SET-DISABLE-DENY-SCRIPTS`: scripts may run `noscript`
+    /// commands (a test hook, as in Redis).
+    pub disable_deny_scripts: bool,
     /// `lua-enable-deprecated-api` as the states were created with.
     pub lua_enable_deprecated_api: bool,
     /// `maxmemory` was exceeded when the current command started (Redis's
@@ -101,6 +116,10 @@ impl Scripting {
             eval: eval::EvalEngine::new(deprecated_api),
             functions: functions::Functions::new(deprecated_api),
             running: None,
+            running_name: String::new(),
+            running_command: (Vec::new(), Vec::new()),
+            call_buffers: (Vec::new(), Vec::new()),
+            disable_deny_scripts: false,
             lua_enable_deprecated_api: deprecated_api,
             pre_command_oom: false,
             gc_countdown: 50,

@@ -4,19 +4,23 @@
 //! Before: the refusals that depend on the script's declared flags (stale
 //! replica, read-only replica, disk errors, `*_RO` commands, too few
 //! replicas, OOM). During: the script client carries the caller's user and
-//! database; the server and the caller are reached by the callbacks
-//! through a [`RunCtx`] on this function's stack while the handler lends
-//! them. After: the result or the error (with Redis's ` script: <name>,
-//! on <source>:<line>.` context) becomes the caller's reply.
+//! database; the server is reached by the Lua callbacks through a
+//! [`RunCtx`] on this function's stack while the command lends it. After:
+//! the result or the error (with Redis's ` script: <name>, on
+//! <source>:<line>.` context) becomes the caller's reply, and the error
+//! statistics are kept as Redis keeps them.
 
+use super::convert::{self, ErrorInfo, ErrorSink};
 use super::flags as sflags;
+use super::lua::{self, ffi};
 use super::vm::Kind;
 use super::Running;
 use crate::client::Client;
 use crate::cmd::Ctx;
+use crate::config::Directive;
 use crate::errors;
 use crate::server::Server;
-use mlua::{Function, Value};
+use std::os::raw::c_int;
 use std::time::Instant;
 
 /// `redis.set_repl` targets (Redis's `PROPAGATE_AOF` / `PROPAGATE_REPL`).
@@ -24,12 +28,15 @@ pub const REPL_AOF: u8 = 1;
 pub const REPL_REPLICA: u8 = 2;
 pub const REPL_ALL: u8 = REPL_AOF | REPL_REPLICA;
 
-/// What the callbacks of a running script reach: the server and the caller
-/// (lent by the script's command for the run), the script client, and the
-/// run's rules.
+/// Instructions between two calls of the busy hook (Redis's count hook
+/// period).
+pub const HOOK_PERIOD: c_int = 100_000;
+
+/// What the Lua callbacks of a running script reach: the server (lent by
+/// the script's command for the run), the script client, and the run's
+/// rules.
 pub struct RunCtx {
     pub srv: *mut Server,
-    pub caller: *mut Client,
     /// The client the script's commands run as.
     pub client: Box<Client>,
     pub read_only: bool,
@@ -39,24 +46,26 @@ pub struct RunCtx {
     pub from_master: bool,
     /// Where the script's effects go (`redis.set_repl`).
     pub repl: u8,
-    /// The arguments of the script's command (FUNCTION STATS shows them);
-    /// valid for the run only.
-    pub argv: command_meta::Argv<'static>,
-    /// A reused buffer for the arguments of `redis.call`.
+    /// The arguments of the current `redis.call`, read from the stack.
     pub args: Vec<u8>,
     pub ranges: Vec<(usize, usize)>,
+    /// `total_error_replies` after the last command the script ran: error
+    /// replies counted after it make the script's command a failed call
+    /// (Redis's `prev_err_count`, reset by every nested call).
+    pub err_mark: u64,
 }
 
 /// A script to run.
 pub struct Script<'a> {
     pub kind: Kind,
-    pub func: Function,
+    /// The compiled function's registry reference.
+    pub func: c_int,
     /// Declared flags (or `EVAL_COMPAT` without a shebang).
     pub flags: u32,
     /// EVAL_RO, EVALSHA_RO, FCALL_RO.
     pub read_only_command: bool,
     /// The sha, or the function's name, for errors and logs.
-    pub name: &'a str,
+    pub name: &'a [u8],
 }
 
 /// The refusals before a script with declared flags runs; a script in
@@ -71,12 +80,7 @@ fn refusal(srv: &mut Server, caller: &Client, s: &Script) -> Option<String> {
     }
     let obey = caller.is_master() || caller.loading;
     if s.flags & sflags::NO_WRITES == 0 {
-        if srv.is_replica()
-            && srv
-                .config
-                .get_bool(crate::config::Directive::ReplicaReadOnly)
-            && !obey
-        {
+        if srv.is_replica() && srv.config.get_bool(Directive::ReplicaReadOnly) && !obey {
             return Some(errors::SCRIPT_READONLY_REPLICA.to_string());
         }
         if !obey && crate::persistence::save::writes_denied(srv) {
@@ -103,9 +107,29 @@ fn refusal(srv: &mut Server, caller: &Client, s: &Script) -> Option<String> {
     None
 }
 
-/// Runs `s` for the command in `ctx`, with `keys` and `args`, and writes
-/// its result (or error) as the reply.
-pub fn run(ctx: &mut Ctx, s: Script, keys: &[&[u8]], args: &[&[u8]]) {
+/// Error replies written for the caller: counted in the error statistics,
+/// or (already counted when a command failed) only making the script's
+/// command a failed call, as Redis's `afterErrorReply` does.
+struct Sink<'a> {
+    stats: &'a mut crate::stats::Stats,
+    failed: u64,
+}
+
+impl ErrorSink for Sink<'_> {
+    fn error(&mut self, text: &[u8], counted: bool) {
+        if counted {
+            let code = convert::error_code(text);
+            self.stats.count_error_code(&String::from_utf8_lossy(code));
+        } else {
+            self.failed += 1;
+        }
+    }
+}
+
+/// Runs `s` for the command in `ctx` with the keys `argv[first..first +
+/// numkeys]` and the arguments after them, and writes its result (or
+/// error) as the reply.
+pub fn run(ctx: &mut Ctx, s: Script, first: usize, numkeys: usize) {
     if let Some(msg) = refusal(ctx.srv, ctx.client, &s) {
         return ctx.err(&msg);
     }
@@ -117,147 +141,177 @@ pub fn run(ctx: &mut Ctx, s: Script, keys: &[&[u8]], args: &[&[u8]]) {
     client.db = ctx.client.db;
     client.out.resp3 = false;
     client.out.buf.clear();
-    client.acl_user = ctx.client.acl_user.clone();
+    client.acl_user.clone_from(&ctx.client.acl_user);
     client.user.clone_from(&ctx.client.user);
-    srv.scripting.running = Some(Running {
+    let sc = &mut srv.scripting;
+    sc.running = Some(Running {
         eval_mode,
         timed_out: false,
         killed: false,
         write_dirty: false,
         from_master,
         start: Instant::now(),
-        funcname: s.name.to_string(),
         caller_id: ctx.client.id,
     });
+    sc.running_name.clear();
+    sc.running_name.push_str(&String::from_utf8_lossy(s.name));
+    if !eval_mode {
+        // What FUNCTION STATS shows while the function runs.
+        let (buf, ranges) = &mut sc.running_command;
+        buf.clear();
+        ranges.clear();
+        for a in ctx.argv.iter() {
+            ranges.push((buf.len(), buf.len() + a.len()));
+            buf.extend_from_slice(a);
+        }
+    }
+    let (args, ranges) = std::mem::take(&mut sc.call_buffers);
     let vm = match s.kind {
-        Kind::Eval => &srv.scripting.eval.vm,
-        Kind::Functions => &srv.scripting.functions.vm,
+        Kind::Eval => &sc.eval.vm,
+        Kind::Functions => &sc.functions.vm,
     };
-    let (lua, runner, shared) = (vm.lua.clone(), vm.runner.clone(), vm.shared.clone());
-    let prepared = match s.kind {
-        Kind::Eval => vm
-            .set_keys_argv(keys.iter().copied(), args.iter().copied())
-            .map(|_| None),
-        Kind::Functions => (|| {
-            let k = lua.create_sequence_from(
-                keys.iter()
-                    .map(|k| lua.create_string(k))
-                    .collect::<mlua::Result<Vec<_>>>()?,
-            )?;
-            let a = lua.create_sequence_from(
-                args.iter()
-                    .map(|a| lua.create_string(a))
-                    .collect::<mlua::Result<Vec<_>>>()?,
-            )?;
-            Ok(Some((k, a)))
-        })(),
-    };
+    let l = vm.state();
+    let handler = vm.handler_ref();
+    let shared: *const super::vm::Shared = vm.shared();
+    let threshold = srv.config.get_int(Directive::BusyReplyThreshold);
     let mut rc = RunCtx {
         srv: std::ptr::null_mut(),
-        caller: std::ptr::null_mut(),
         client,
         read_only: s.read_only_command || (!compat && s.flags & sflags::NO_WRITES != 0),
         allow_oom: !compat && s.flags & sflags::ALLOW_OOM != 0,
         oom_at_start: srv.scripting.pre_command_oom,
         from_master,
         repl: REPL_ALL,
-        // SAFETY: the request buffer behind `ctx.argv` outlives the run,
-        // and the copy is dropped with `rc` at the end of this function.
-        argv: unsafe {
-            std::mem::transmute::<command_meta::Argv<'_>, command_meta::Argv<'static>>(ctx.argv)
-        },
-        args: Vec::new(),
-        ranges: Vec::new(),
+        args,
+        ranges,
+        err_mark: srv.stats.total_error_replies,
     };
-    let result: mlua::Result<(bool, Value)> = match prepared {
-        Err(e) => Err(e),
-        Ok(tables) => {
-            // From here until the call returns, the server and the caller
-            // are reached only through these pointers.
-            rc.srv = ctx.srv as *mut Server;
-            rc.caller = ctx.client as *mut Client;
-            shared.run.set(&mut rc);
-            let r = match tables {
-                None => runner.call((s.func.clone(),)),
-                Some((k, a)) => runner.call((s.func.clone(), k, a)),
-            };
-            shared.run.set(std::ptr::null_mut());
-            r
+    let argc = ctx.argv.len();
+    let keys = first..first + numkeys;
+    let others = first + numkeys..argc;
+    // SAFETY: stack operations on the state of the engine that owns it;
+    // the stack has LUA_MINSTACK free slots at its base, more than the
+    // five used here. `shared` lives as long as the state. While Lua runs,
+    // the server is reached only through `rc.srv`, made from `ctx.srv`
+    // right before the call and not used after it; `ctx.srv` is not used
+    // until the call returns.
+    let status = unsafe {
+        ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, handler);
+        ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, s.func);
+        push_array(l, ctx, keys);
+        if eval_mode {
+            set_global(l, c"KEYS");
         }
+        push_array(l, ctx, others);
+        if eval_mode {
+            set_global(l, c"ARGV");
+        }
+        if threshold > 0 {
+            ffi::lua_sethook(l, Some(super::busy::hook), ffi::LUA_MASKCOUNT, HOOK_PERIOD);
+        }
+        rc.srv = ctx.srv as *mut Server;
+        (*shared).run.set(&mut rc);
+        let status = if eval_mode {
+            ffi::lua_pcall(l, 0, 1, -2)
+        } else {
+            ffi::lua_pcall(l, 2, 1, -4)
+        };
+        (*shared).run.set(std::ptr::null_mut());
+        if threshold > 0 {
+            ffi::lua_sethook(l, None, 0, 0);
+        }
+        status
     };
     let script_resp3 = rc.client.out.resp3;
+    let err_mark = rc.err_mark;
     let srv: &mut Server = ctx.srv;
-    let running = srv.scripting.running.take();
+    srv.scripting.call_buffers = (std::mem::take(&mut rc.args), std::mem::take(&mut rc.ranges));
     srv.scripting.put_client(rc.client);
-    let killed = running.as_ref().is_some_and(|r| r.killed);
-    if running.as_ref().is_some_and(|r| r.timed_out) {
-        srv.scripting.after_timed_out_script();
-    }
-    let _ = killed;
-    let name = s.name;
-    match result {
-        Ok((true, v)) => {
-            let uncounted = super::convert::lua_to_reply(&mut ctx.client.out, &v, script_resp3);
-            if !uncounted.is_empty() {
-                for e in &uncounted {
-                    ctx.srv.stats.count_error(e);
-                }
-                ctx.srv.commands.stats[ctx.cmd].failed_calls += 1;
-            }
-        }
-        Ok((false, Value::Table(t))) => {
-            let text = |k: &str| match t.raw_get::<Value>(k) {
-                Ok(Value::String(s)) => Some(String::from_utf8_lossy(&s.as_bytes()).into_owned()),
-                Ok(Value::Integer(i)) => Some(i.to_string()),
-                Ok(Value::Number(n)) => {
-                    let mut b = Vec::new();
-                    super::call::fmt_lua_number(n, &mut b);
-                    Some(String::from_utf8_lossy(&b).into_owned())
-                }
-                _ => None,
-            };
-            let mut msg = text("err").unwrap_or_default();
-            if let (Some(source), Some(line)) = (text("source"), text("line")) {
-                msg.push_str(&format!(" script: {name}, on {source}:{line}."));
-            }
-            let counted = matches!(
-                t.raw_get::<Value>("ignore_error_stats_update"),
-                Ok(Value::Boolean(true))
-            );
-            if counted {
-                ctx.client.out.error(&msg);
-            } else {
-                ctx.err(&msg);
-            }
-        }
-        Ok((false, other)) => {
-            let msg = match &other {
-                Value::String(s) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
-                _ => "execution failure".to_string(),
-            };
-            ctx.err(&errors::script_run_failure(name, &msg));
-        }
-        Err(e) => {
-            let msg = lua_error_text(&e);
-            ctx.err(&errors::script_run_failure(name, &msg));
-        }
-    }
+    let running = srv.scripting.running.take();
+
     // Lua's collector runs a step every 50 scripts, so its full cycles do
     // not land on one unlucky call (Redis's LUA_GC_CYCLE_PERIOD).
-    let sc = &mut ctx.srv.scripting;
+    let sc = &mut srv.scripting;
     sc.gc_countdown = sc.gc_countdown.saturating_sub(1);
     if sc.gc_countdown == 0 {
         sc.gc_countdown = 50;
-        let _ = lua.gc_step();
+        match s.kind {
+            Kind::Eval => sc.eval.vm.gc_step(50),
+            Kind::Functions => sc.functions.vm.gc_step(50),
+        }
+    }
+
+    let mut sink = Sink {
+        stats: &mut srv.stats,
+        failed: 0,
+    };
+    let out = &mut ctx.client.out;
+    // SAFETY: the result (or error) and the handler are on the stack.
+    unsafe {
+        if status != 0 {
+            if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
+                let msg = lua::to_bytes(l, -1).unwrap_or(b"execution failure");
+                let msg = msg.split(|&b| b == 0).next().unwrap_or_default();
+                let mut text = b"Error running script ".to_vec();
+                text.extend_from_slice(s.name);
+                text.extend_from_slice(b", ");
+                text.extend_from_slice(&msg[..msg.len().min(100)]);
+                convert::write_error(out, &text, &mut sink, true);
+            } else {
+                let info = ErrorInfo::extract(l);
+                let mut text = b"-".to_vec();
+                text.extend_from_slice(&info.msg);
+                if let (Some(line), Some(source)) = (&info.line, &info.source) {
+                    text.extend_from_slice(b" script: ");
+                    text.extend_from_slice(s.name);
+                    text.extend_from_slice(b", on ");
+                    text.extend_from_slice(source);
+                    text.push(b':');
+                    text.extend_from_slice(line);
+                    text.push(b'.');
+                }
+                convert::write_error_raw(out, &text, &mut sink, !info.ignore_stats);
+            }
+            ffi::lua_pop(l, 1);
+        } else {
+            convert::write_reply(l, out, script_resp3, &mut sink);
+        }
+        // The error handler.
+        ffi::lua_pop(l, 1);
+    }
+    let failed = sink.failed;
+    let st = &mut srv.commands.stats[ctx.cmd];
+    st.failed_calls += failed;
+    if srv.stats.total_error_replies > err_mark {
+        st.failed_calls += 1;
+    }
+    if running.as_ref().is_some_and(|r| r.timed_out) {
+        srv.scripting.after_timed_out_script();
     }
 }
 
-/// The text of an mlua error as Lua would print it.
-pub fn lua_error_text(e: &mlua::Error) -> String {
-    match e {
-        mlua::Error::RuntimeError(m) | mlua::Error::MemoryError(m) => m.clone(),
-        mlua::Error::SyntaxError { message, .. } => message.clone(),
-        mlua::Error::CallbackError { cause, .. } => lua_error_text(cause),
-        other => other.to_string(),
+/// Pushes `argv[range]` as a Lua array.
+///
+/// # Safety
+/// One free slot beyond the table.
+unsafe fn push_array(l: lua::State, ctx: &Ctx, range: std::ops::Range<usize>) {
+    ffi::lua_createtable(l, range.len() as c_int, 0);
+    for (i, a) in range.enumerate() {
+        lua::push_bytes(l, ctx.argv.get(a));
+        ffi::lua_rawseti_(l, -2, (i + 1) as c_int);
     }
+}
+
+/// Pops the value on top into the global `name`, lifting the globals'
+/// protection for the moment (EVAL's KEYS and ARGV).
+///
+/// # Safety
+/// A value on top; the globals have no `__newindex`.
+unsafe fn set_global(l: lua::State, name: &std::ffi::CStr) {
+    lua::lua_enablereadonlytable(l, ffi::LUA_GLOBALSINDEX, 0);
+    ffi::lua_pushvalue(l, ffi::LUA_GLOBALSINDEX);
+    ffi::lua_insert(l, -2);
+    lua::raw_set_field(l, -2, name);
+    ffi::lua_pop(l, 1);
+    lua::lua_enablereadonlytable(l, ffi::LUA_GLOBALSINDEX, 1);
 }

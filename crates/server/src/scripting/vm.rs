@@ -1,25 +1,23 @@
-//! One Lua state set up as Redis 7.0 sets up its interpreters: the
-//! libraries it loads, the `redis` table, the error handler that adds a
-//! script's source and line to its errors, and the protections (globals
-//! that cannot be read when undeclared or written at all, read-only
-//! libraries and metatables of the basic types).
+//! One Lua state set up as Redis 7.0 sets up its two interpreters (EVAL's
+//! and the functions'): the libraries it loads, the `redis` table, the
+//! error handler that adds a script's source and line to its errors, and
+//! the protections — reading an undeclared global is an error, and the
+//! globals, every table reachable from them and the basic types'
+//! metatables are read-only.
 //!
-//! The API functions that can fail are written in Rust and return their
-//! error as a value; a thin Lua wrapper raises it, because Redis raises
-//! tables (`{err="..."}`) that scripts catch with `pcall`, and a Rust
-//! callback can only raise mlua's own error objects.
+//! The functions state differs in three ways, as in Redis: its globals
+//! are an empty read-only table whose metatable sends reads to the real
+//! globals, or, while FUNCTION LOAD runs a library's code, to a small API
+//! (`redis.register_function`, `redis.log`, the log levels and the
+//! version); its error handler lives in the registry rather than in a
+//! global; and `redis.breakpoint`/`debug`/`replicate_commands` are EVAL's
+//! only.
 
+use super::lua::{self, ffi, lua_fn, Ret, State};
 use super::run::RunCtx;
-use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
 use std::cell::{Cell, RefCell};
+use std::ffi::CStr;
 use std::os::raw::c_int;
-use std::rc::Rc;
-
-unsafe extern "C-unwind" {
-    // Added to the vendored Lua (see vendor/lua-src/REDOUBT.md).
-    fn lua_enablereadonlytable(state: *mut mlua::ffi::lua_State, idx: c_int, enabled: c_int);
-    fn lua_isreadonlytable(state: *mut mlua::ffi::lua_State, idx: c_int) -> c_int;
-}
 
 /// Which interpreter: EVAL's, or the one function libraries live in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,368 +26,346 @@ pub enum Kind {
     Functions,
 }
 
-/// State the Rust callbacks of one Lua state share.
-#[derive(Default)]
+/// What the Rust functions of one Lua state share; reached from any of
+/// its threads through the allocator's user data ([`shared`]).
 pub struct Shared {
-    /// The run in progress (null between runs).
+    pub kind: Kind,
+    /// The run in progress (null between runs): see `run::RunCtx`.
     pub run: Cell<*mut RunCtx>,
-    /// The text of an error raised from Rust (a kill, a library error),
-    /// which reaches Lua as an opaque mlua object: the error handler and
-    /// `pcall` put this text (a Lua error string, without `ERR `) in its
-    /// place.
-    pub pending_error: RefCell<Option<String>>,
-    /// The state of `math.random` (Redis's rand48, the same sequence for
-    /// the same seed on every platform).
-    pub rand48: Cell<u64>,
     /// Set while FUNCTION LOAD runs a library's code: what it registers.
     pub loading: RefCell<Option<super::functions::LoadCtx>>,
+    /// `cjson`'s settings (`cjson.encode_max_depth(...)` and friends),
+    /// per state as lua-cjson keeps them.
+    pub cjson: Cell<super::libs::cjson::Config>,
+    /// Registry references: the error handler; for the functions state,
+    /// the library-loading globals and the real globals.
+    handler: Cell<c_int>,
+    library_api: Cell<c_int>,
+    real_globals: Cell<c_int>,
+    deprecated_api: bool,
+}
+
+/// The [`Shared`] of the state `l` belongs to.
+///
+/// # Safety
+/// `l` must be a thread of a state created by [`Vm::new`], which keeps
+/// its `Shared` alive as long as the state.
+#[inline]
+pub unsafe fn shared<'a>(l: State) -> &'a Shared {
+    &*(lua::user_data(l) as *const Shared)
 }
 
 pub struct Vm {
-    pub lua: Lua,
-    pub shared: Rc<Shared>,
-    /// Runs a function under the error handler: `runner(f)` for EVAL,
-    /// `runner(f, keys, args)` for FCALL; returns `ok, result`.
-    pub runner: Function,
-    /// Functions VM only: what the globals fall back to.
-    fallback: Option<Fallback>,
+    l: State,
+    shared: Box<Shared>,
 }
 
-/// The functions VM's globals: an empty read-only table whose metatable
-/// (`mt`) sends reads to the real globals, or to the load API while
-/// FUNCTION LOAD runs a library's code.
-struct Fallback {
-    mt: Table,
-    real: Table,
-    load: Table,
+impl Drop for Vm {
+    fn drop(&mut self) {
+        // SAFETY: the state is ours and no script runs (a run borrows the
+        // engine that owns this Vm).
+        unsafe { ffi::lua_close(self.l) };
+    }
 }
+
+/// The globals scripts may see after set-up, besides the libraries and
+/// `redis` (Lua's base library minus `print`, `dofile` and `loadfile`;
+/// `newproxy`, `setfenv` and `getfenv` only with
+/// `lua-enable-deprecated-api`).
+const DEPRECATED: [&CStr; 3] = [c"newproxy", c"setfenv", c"getfenv"];
+const DENIED: [&CStr; 3] = [c"print", c"dofile", c"loadfile"];
 
 impl Vm {
-    pub fn new(kind: Kind, deprecated_api: bool) -> mlua::Result<Vm> {
-        // `debug` is loaded only to build the error handler, then removed
-        // from the globals, as Redis does.
-        let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG;
-        let options = LuaOptions::new().catch_rust_panics(false);
-        // SAFETY: the debug library is needed by the error handler only;
-        // scripts never see it (it is removed below).
-        let lua = unsafe { Lua::unsafe_new_with(libs, options) };
-        let shared = Rc::new(Shared::default());
-        shared.rand48.set(super::libs::rand48::seed(0));
-        let hook_shared = shared.clone();
-        lua.set_hook(
-            mlua::HookTriggers::new().every_nth_instruction(super::busy::HOOK_PERIOD),
-            move |_, _| super::busy::hook(&hook_shared),
-        )?;
-        let raw = lua.create_table()?;
-        raw.set(
-            "raising",
-            lua.create_function(|lua, f: Function| raising(lua, f))?,
-        )?;
-        super::call::register(&lua, &raw, &shared)?;
-        super::libs::register(&lua, &raw, &shared)?;
-        raw.set("deprecated_api", deprecated_api)?;
-        raw.set("functions", kind == Kind::Functions)?;
-        if kind == Kind::Functions {
-            super::functions::register_api(&lua, &raw, &shared)?;
+    pub fn new(kind: Kind, deprecated_api: bool) -> Result<Vm, String> {
+        let shared = Box::new(Shared {
+            kind,
+            run: Cell::new(std::ptr::null_mut()),
+            loading: RefCell::new(None),
+            cjson: Cell::new(super::libs::cjson::Config::default()),
+            handler: Cell::new(0),
+            library_api: Cell::new(0),
+            real_globals: Cell::new(0),
+            deprecated_api,
+        });
+        let ud = &*shared as *const Shared as *mut std::os::raw::c_void;
+        // SAFETY: `shared` is boxed and moved into the Vm with the state,
+        // so it outlives it.
+        let l = unsafe { lua::new_state(ud) }.ok_or("cannot create a Lua state")?;
+        let vm = Vm { l, shared };
+        // SAFETY: set-up runs in a protected call on the fresh state.
+        let status = unsafe { ffi::lua_cpcall(l, setup, std::ptr::null_mut()) };
+        if status != 0 {
+            // SAFETY: the error message is on top of the stack.
+            let msg = unsafe { lua::to_bytes(l, -1) }.unwrap_or(b"?");
+            return Err(String::from_utf8_lossy(msg).into_owned());
         }
-        let exports: Table = lua.load(PRELUDE).set_name("=redoubt").call(raw)?;
-        let runner: Function = exports.get("runner")?;
-        // Everything reachable from the globals becomes read-only, and so
-        // do the metatables of strings and the other basic types.
-        let globals = lua.globals();
-        let load_api: Value = exports.get("load_api")?;
-        // SAFETY: plain stack operations on the state mlua owns; the closure
-        // runs inside mlua's protected call.
-        unsafe {
-            lua.exec_raw::<()>((globals, load_api), |state| {
-                protect_recursively(state, -2);
-                if mlua::ffi::lua_istable(state, -1) != 0 {
-                    protect_recursively(state, -1);
-                }
-                protect_basic_types(state);
-            })?;
-        }
-        let mut fallback = None;
-        if kind == Kind::Functions {
-            // The globals library code and functions see: an empty
-            // read-only table whose fallback (`__index`) is switched
-            // between the load API and the real globals.
-            let real: Table = exports.get("real_globals")?;
-            let load: Table = exports.get("load_api")?;
-            let mt = lua.create_table()?;
-            mt.raw_set("__index", real.clone())?;
-            let new_globals = lua.create_table()?;
-            new_globals.set_metatable(Some(mt.clone()))?;
-            // SAFETY: stack operations inside mlua's protected call.
-            unsafe {
-                lua.exec_raw::<()>((new_globals, mt.clone()), |state| {
-                    lua_enablereadonlytable(state, -1, 1);
-                    lua_enablereadonlytable(state, -2, 1);
-                    mlua::ffi::lua_pushvalue(state, -2);
-                    mlua::ffi::lua_replace(state, mlua::ffi::LUA_GLOBALSINDEX);
-                })?;
-            }
-            fallback = Some(Fallback { mt, real, load });
-        }
-        Ok(Vm {
-            lua,
-            shared,
-            runner,
-            fallback,
-        })
+        Ok(vm)
     }
 
-    /// Bytes the Lua state holds (`used_memory_vm_*`).
+    #[inline]
+    pub fn state(&self) -> State {
+        self.l
+    }
+
+    #[inline]
+    pub fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// The registry reference of the error handler.
+    #[inline]
+    pub fn handler_ref(&self) -> c_int {
+        self.shared.handler.get()
+    }
+
+    /// Bytes the state holds, as Redis counts them (`used_memory_vm_*`,
+    /// `used_memory_lua`): Lua's own count, in whole kilobytes.
     pub fn memory(&self) -> usize {
-        self.lua.used_memory()
+        // SAFETY: a query on our state.
+        unsafe { ffi::lua_gc(self.l, ffi::LUA_GCCOUNT, 0) as usize * 1024 }
     }
 
-    /// Sets `KEYS` and `ARGV` for an EVAL script: the only writes to the
-    /// globals, done with the protection lifted for the moment.
-    pub fn set_keys_argv<'a>(
-        &self,
-        keys: impl ExactSizeIterator<Item = &'a [u8]>,
-        args: impl ExactSizeIterator<Item = &'a [u8]>,
-    ) -> mlua::Result<()> {
-        // SAFETY: stack operations on the state mlua owns, inside its
-        // protected call; strings are copied by Lua.
+    /// One step of the collector (Redis's LUA_GC_CYCLE_PERIOD step).
+    pub fn gc_step(&self, size: c_int) {
+        // SAFETY: no `__gc` can raise unless the deprecated API is on (see
+        // `lua`), and then the error stops at the panic handler.
+        unsafe { ffi::lua_gc(self.l, ffi::LUA_GCSTEP, size) };
+    }
+
+    /// Compiles `code` as a chunk named `name` (`@user_script`,
+    /// `@user_function`) and keeps it in the registry; returns its
+    /// reference, or Lua's message.
+    pub fn compile(&self, code: &[u8], name: &CStr) -> Result<c_int, Vec<u8>> {
+        // SAFETY: `luaL_loadbuffer` catches its own errors; the stack is
+        // left as found.
         unsafe {
-            self.lua.exec_raw::<()>((), |state| {
-                use mlua::ffi;
-                ffi::lua_createtable(state, keys.len() as c_int, 0);
-                for (i, k) in keys.enumerate() {
-                    ffi::lua_pushlstring(state, k.as_ptr() as *const _, k.len());
-                    ffi::lua_rawseti(state, -2, i as i64 + 1);
-                }
-                ffi::lua_createtable(state, args.len() as c_int, 0);
-                for (i, a) in args.enumerate() {
-                    ffi::lua_pushlstring(state, a.as_ptr() as *const _, a.len());
-                    ffi::lua_rawseti(state, -2, i as i64 + 1);
-                }
-                lua_enablereadonlytable(state, ffi::LUA_GLOBALSINDEX, 0);
-                ffi::lua_setfield(state, ffi::LUA_GLOBALSINDEX, c"ARGV".as_ptr());
-                ffi::lua_setfield(state, ffi::LUA_GLOBALSINDEX, c"KEYS".as_ptr());
-                lua_enablereadonlytable(state, ffi::LUA_GLOBALSINDEX, 1);
-            })
+            let l = self.l;
+            if ffi::luaL_loadbuffer(l, code.as_ptr() as *const _, code.len(), name.as_ptr()) != 0 {
+                let msg = lua::to_bytes(l, -1).unwrap_or_default().to_vec();
+                ffi::lua_pop(l, 1);
+                return Err(msg);
+            }
+            Ok(ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX))
         }
     }
 
-    /// Functions VM: library code sees the load API (`true`), functions
-    /// the real globals (`false`).
-    pub fn set_load_mode(&self, on: bool) -> mlua::Result<()> {
-        let Some(f) = &self.fallback else {
-            return Ok(());
+    /// Releases a registry reference from [`Vm::compile`] or a registered
+    /// function.
+    pub fn unref(&self, r: c_int) {
+        // SAFETY: plain registry operation on our state.
+        unsafe { ffi::luaL_unref(self.l, ffi::LUA_REGISTRYINDEX, r) };
+    }
+
+    /// Functions state: library code sees the load API (`true`),
+    /// functions the real globals (`false`).
+    pub fn set_load_mode(&self, on: bool) {
+        if self.shared.kind != Kind::Functions {
+            return;
+        }
+        let target = if on {
+            self.shared.library_api.get()
+        } else {
+            self.shared.real_globals.get()
         };
-        let target = if on { f.load.clone() } else { f.real.clone() };
-        // SAFETY: stack operations inside mlua's protected call.
+        // SAFETY: raw operations on tables we created; the stack is left
+        // as found.
         unsafe {
-            self.lua.exec_raw::<()>((f.mt.clone(), target), |state| {
-                lua_enablereadonlytable(state, -2, 0);
-                mlua::ffi::lua_setfield(state, -2, c"__index".as_ptr());
-                lua_enablereadonlytable(state, -1, 1);
-            })
+            let l = self.l;
+            ffi::lua_getmetatable(l, ffi::LUA_GLOBALSINDEX);
+            lua::lua_enablereadonlytable(l, -1, 0);
+            ffi::lua_rawgeti_(l, ffi::LUA_REGISTRYINDEX, target);
+            lua::raw_set_field(l, -2, c"__index");
+            lua::lua_enablereadonlytable(l, -1, 1);
+            ffi::lua_pop(l, 1);
         }
     }
+}
 
-    /// Takes the text of an error raised from Rust, if any.
-    pub fn take_pending_error(&self) -> Option<String> {
-        self.shared.pending_error.borrow_mut().take()
+/// The error handler, in Lua: the error becomes a table `{err=...}` (a
+/// string gets `ERR `), with the source and line of the code that raised
+/// it — level 2 is where the error was raised, and when that is a C
+/// function (`redis.call`), level 3 is the script calling it. It also
+/// takes the `debug` library away from scripts.
+const HANDLER: &str = "\
+local getinfo = debug.getinfo
+debug = nil
+local function handle(e)
+  local at = getinfo(2, 'nSl')
+  if at and at.what == 'C' then at = getinfo(3, 'nSl') end
+  if type(e) ~= 'table' then e = {err = 'ERR ' .. tostring(e)} end
+  if at then
+    e['source'] = at.source
+    e['line'] = at.currentline
+  end
+  return e
+end
+return handle
+";
+
+lua_fn! {
+    /// Builds a state (run under `lua_cpcall`: an error here is a bug and
+    /// comes back as the call's status).
+    fn setup(l) {
+        // SAFETY: runs on a fresh state inside a protected call; every
+        // step uses our own tables and code.
+        unsafe {
+            let sh = shared(l);
+            ffi::lua_settop(l, 0);
+            for (open, name) in [
+                (ffi::luaopen_base as ffi::lua_CFunction, c""),
+                (ffi::luaopen_table, c"table"),
+                (ffi::luaopen_string, c"string"),
+                (ffi::luaopen_math, c"math"),
+                (ffi::luaopen_debug, c"debug"),
+            ] {
+                ffi::lua_pushcclosure(l, open, 0);
+                lua::push_cstr(l, name);
+                ffi::lua_call(l, 1, 0);
+            }
+            super::libs::open_all(l);
+            for name in DENIED {
+                ffi::lua_pushnil(l);
+                ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, name.as_ptr());
+            }
+            if !sh.deprecated_api {
+                for name in DEPRECATED {
+                    ffi::lua_pushnil(l);
+                    ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, name.as_ptr());
+                }
+            }
+            super::api::register(l, sh.kind);
+
+            // The error handler (this also removes `debug`).
+            if ffi::luaL_loadbuffer(l, HANDLER.as_ptr() as *const _, HANDLER.len(), c"@err_handler_def".as_ptr()) != 0 {
+                return Ret::Raise;
+            }
+            ffi::lua_call(l, 0, 1);
+            if sh.kind == Kind::Eval {
+                ffi::lua_pushvalue(l, -1);
+                ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"__redis__err__handler".as_ptr());
+            }
+            sh.handler.set(ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX));
+
+            if sh.kind == Kind::Functions {
+                // What library code sees while FUNCTION LOAD runs it.
+                ffi::lua_createtable(l, 0, 1);
+                ffi::lua_createtable(l, 0, 8);
+                lua::set_fn(l, -1, c"register_function", super::functions::register_function);
+                super::api::register_log(l, -1);
+                super::api::register_version(l, -1);
+                error_metatable(l, -1);
+                lua::raw_set_field(l, -2, c"redis");
+                error_metatable(l, -1);
+                protect_recursively(l, -1);
+                sh.library_api.set(ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX));
+            }
+
+            error_metatable(l, ffi::LUA_GLOBALSINDEX);
+            ffi::lua_pushvalue(l, ffi::LUA_GLOBALSINDEX);
+            protect_recursively(l, -1);
+            ffi::lua_pop(l, 1);
+
+            if sh.kind == Kind::Functions {
+                ffi::lua_pushvalue(l, ffi::LUA_GLOBALSINDEX);
+                sh.real_globals.set(ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX));
+                // The globals functions and library code run with: empty,
+                // read-only, reads going to the real globals (or to the
+                // load API while a library loads).
+                ffi::lua_createtable(l, 0, 0);
+                ffi::lua_createtable(l, 0, 1);
+                ffi::lua_pushvalue(l, ffi::LUA_GLOBALSINDEX);
+                lua::raw_set_field(l, -2, c"__index");
+                lua::lua_enablereadonlytable(l, -1, 1);
+                ffi::lua_setmetatable(l, -2);
+                lua::lua_enablereadonlytable(l, -1, 1);
+                ffi::lua_replace(l, ffi::LUA_GLOBALSINDEX);
+            }
+            protect_basic_types(l);
+            ffi::lua_settop(l, 0);
+        }
+        Ret::Values(0)
     }
 }
 
-/// Wraps `f` (which returns `value, nil` or `nil, error`) in a C function
-/// that returns the value or raises the error, as Redis's C functions do.
-/// Being a C function matters: a Lua wrapper would replace the script's
-/// frame in `return redis.call(...)` (a tail call), and the error would
-/// lose the script's line.
-fn raising(lua: &Lua, f: Function) -> mlua::Result<Function> {
-    // SAFETY: stack operations inside mlua's protected call; the closure
-    // keeps `f` as its upvalue.
-    unsafe {
-        lua.exec_raw::<Function>(f, |state| {
-            mlua::ffi::lua_pushcclosure(state, raise_or_return, 1);
-        })
+lua_fn! {
+    /// `__index` of the protected tables: reading a missing name is an
+    /// error (Redis's `luaProtectedTableError`).
+    fn undeclared_global(l) {
+        // SAFETY: called by Lua as a metamethod with (table, key).
+        unsafe {
+            if ffi::lua_gettop(l) != 2 {
+                return lua::raise_msg(l, b"Wrong number of arguments to luaProtectedTableError");
+            }
+            let Some(name) = lua::to_bytes(l, -1) else {
+                return lua::raise_msg(
+                    l,
+                    b"Second argument to luaProtectedTableError must be a string or number",
+                );
+            };
+            let mut msg = b"Script attempted to access nonexistent global variable '".to_vec();
+            // `%s` in Redis's format: the name up to a NUL.
+            msg.extend(name.iter().take_while(|&&b| b != 0));
+            msg.push(b'\'');
+            lua::raise_msg(l, &msg)
+        }
     }
 }
 
-/// The body of [`raising`]'s closures. It holds no Rust values with
-/// destructors, so `lua_error`'s jump out of it skips nothing.
-unsafe extern "C-unwind" fn raise_or_return(state: *mut mlua::ffi::lua_State) -> c_int {
-    use mlua::ffi;
-    let n = ffi::lua_gettop(state);
-    ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
-    ffi::lua_insert(state, 1);
-    ffi::lua_call(state, n, 2);
-    if ffi::lua_type(state, -1) != ffi::LUA_TNIL {
-        ffi::lua_error(state);
-    }
-    ffi::lua_pop(state, 1);
-    1
+/// Gives the table at `idx` a metatable whose `__index` raises for
+/// missing names.
+///
+/// # Safety
+/// `idx` must index a writable table; three free slots.
+unsafe fn error_metatable(l: State, idx: c_int) {
+    let idx = lua::abs_index(l, idx);
+    ffi::lua_createtable(l, 0, 1);
+    ffi::lua_pushcclosure(l, undeclared_global, 0);
+    lua::raw_set_field(l, -2, c"__index");
+    ffi::lua_setmetatable(l, idx);
 }
 
 /// Marks the table at `idx` read-only, and every table reachable from it
 /// (values and metatables), as Redis's `luaSetTableProtectionRecursively`.
-unsafe fn protect_recursively(state: *mut mlua::ffi::lua_State, idx: c_int) {
-    use mlua::ffi;
-    let idx = if idx < 0 {
-        ffi::lua_gettop(state) + idx + 1
-    } else {
-        idx
-    };
-    if lua_isreadonlytable(state, idx) != 0 {
+///
+/// # Safety
+/// `idx` must index a table; the stack must have room for three values
+/// per level of nesting.
+unsafe fn protect_recursively(l: State, idx: c_int) {
+    let idx = lua::abs_index(l, idx);
+    if lua::lua_isreadonlytable(l, idx) != 0 {
         return;
     }
-    lua_enablereadonlytable(state, idx, 1);
-    ffi::lua_pushnil(state);
-    while ffi::lua_next(state, idx) != 0 {
-        if ffi::lua_istable(state, -1) != 0 {
-            protect_recursively(state, -1);
+    lua::lua_enablereadonlytable(l, idx, 1);
+    ffi::lua_checkstack(l, 3);
+    ffi::lua_pushnil(l);
+    while ffi::lua_next(l, idx) != 0 {
+        if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
+            protect_recursively(l, -1);
         }
-        ffi::lua_pop(state, 1);
+        ffi::lua_pop(l, 1);
     }
-    if ffi::lua_getmetatable(state, idx) != 0 {
-        protect_recursively(state, -1);
-        ffi::lua_pop(state, 1);
+    if ffi::lua_getmetatable(l, idx) != 0 {
+        protect_recursively(l, -1);
+        ffi::lua_pop(l, 1);
     }
 }
 
-/// Read-only metatables for the basic types that have one (strings).
-unsafe fn protect_basic_types(state: *mut mlua::ffi::lua_State) {
-    use mlua::ffi;
-    ffi::lua_pushstring(state, c"".as_ptr());
-    ffi::lua_pushnumber(state, 0.0);
-    ffi::lua_pushboolean(state, 0);
-    ffi::lua_pushnil(state);
-    for _ in 0..4 {
-        if ffi::lua_getmetatable(state, -1) != 0 {
-            protect_recursively(state, -1);
-            ffi::lua_pop(state, 1);
+/// Read-only metatables for the basic types that have one (strings, in
+/// Lua 5.1).
+///
+/// # Safety
+/// Two free slots.
+unsafe fn protect_basic_types(l: State) {
+    ffi::lua_pushstring_(l, c"".as_ptr());
+    ffi::lua_pushnumber(l, 0.0);
+    ffi::lua_pushboolean(l, 0);
+    ffi::lua_pushnil(l);
+    ffi::lua_pushlightuserdata(l, l as *mut _);
+    for _ in 0..5 {
+        if ffi::lua_getmetatable(l, -1) != 0 {
+            protect_recursively(l, -1);
+            ffi::lua_pop(l, 1);
         }
-        ffi::lua_pop(state, 1);
+        ffi::lua_pop(l, 1);
     }
 }
-
-/// The Lua side of the set-up, run once per state with the Rust
-/// primitives in `raw`. Its chunk name (`=redoubt`) marks its frames, which
-/// the error handler skips when it looks for the script's line.
-const PRELUDE: &str = r#"
-local raw = ...
-local dbg = debug
-local getinfo = dbg.getinfo
-local type, tostring, error, rawget, setmetatable = type, tostring, error, rawget, setmetatable
-local builtin_pcall, builtin_xpcall = pcall, xpcall
-local take_error, killed = raw.take_error, raw.killed
-
-debug = nil
-loadfile, dofile, print = nil, nil, nil
-if not raw.deprecated_api then setfenv, getfenv, newproxy = nil, nil, nil end
-
--- Redis's error handler: the error becomes a table {err=...} with the
--- source and line of the script code that raised it.
-local function handler(err)
-  local t = type(err)
-  if t == 'userdata' then
-    local text = take_error()
-    err = {err = 'ERR ' .. (text or tostring(err))}
-  elseif t ~= 'table' then
-    err = {err = 'ERR ' .. tostring(err)}
-  end
-  local level = 2
-  while true do
-    local i = getinfo(level, 'nSl')
-    if not i then break end
-    if i.what ~= 'C' and i.source ~= '=redoubt' then
-      err['source'] = i.source
-      err['line'] = i.currentline
-      break
-    end
-    level = level + 1
-  end
-  return err
-end
-
-local exports = {}
-function exports.runner(f, keys, args)
-  if keys == nil then return builtin_xpcall(f, handler) end
-  return builtin_xpcall(function() return f(keys, args) end, handler)
-end
-
--- Redis 7's pcall: a caught error table becomes its message, so scripts
--- written for Redis 6 keep working. A killed script is not caught.
-local function caught(ok, ...)
-  if ok then return ok, ... end
-  local e = ...
-  if killed() then error(e, 0) end
-  local t = type(e)
-  if t == 'table' then
-    local m = e.err
-    if type(m) == 'string' or type(m) == 'number' then e = m end
-  elseif t == 'userdata' then
-    local text = take_error()
-    if text then e = text end
-  end
-  return false, e
-end
-pcall = function(...) return caught(builtin_pcall(...)) end
-local function xcaught(ok, ...)
-  if not ok and killed() then error((...), 0) end
-  return ok, ...
-end
-xpcall = function(f, h) return xcaught(builtin_xpcall(f, h)) end
-
-local raising = raw.raising
-
-local redis = {}
-redis.call = raising(raw.call)
-redis.pcall = raw.pcall
-redis.sha1hex = raising(raw.sha1hex)
-redis.error_reply = raw.error_reply
-redis.status_reply = raw.status_reply
-redis.log = raising(raw.log)
-redis.setresp = raising(raw.setresp)
-redis.set_repl = raising(raw.set_repl)
-redis.acl_check_cmd = raising(raw.acl_check_cmd)
-redis.replicate_commands = function() return true end
-redis.breakpoint = function() return false end
-redis.debug = function() end
-redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
-redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
-redis.REDIS_VERSION = raw.version
-redis.REDIS_VERSION_NUM = raw.version_num
-
-math.random = raising(raw.random)
-math.randomseed = raising(raw.randomseed)
-
-cjson = raw.cjson
-struct = raw.struct
-cmsgpack = raw.cmsgpack
-bit = raw.bit
-
--- Reading an undeclared global is an error.
-local function undeclared(_, name)
-  error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
-end
-
-if not raw.functions then
-  _G.redis = redis
-  setmetatable(_G, {__index = undeclared})
-  return exports
-end
-
--- Functions: library code runs with a minimal API (register_function,
--- log and the version), functions with everything above.
-local load_api = {
-  register_function = raising(raw.register_function),
-  log = redis.log,
-  LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
-  REDIS_VERSION = raw.version,
-  REDIS_VERSION_NUM = raw.version_num,
-}
-setmetatable(load_api, {__index = undeclared})
-local load_globals = setmetatable({redis = load_api}, {__index = undeclared})
-exports.load_api = load_globals
-_G.redis = redis
-setmetatable(_G, {__index = undeclared})
-exports.real_globals = _G
-return exports
-"#;
