@@ -78,6 +78,10 @@ fn debug(ctx: &mut Ctx) {
             server::replication::change_replication_id(ctx.srv);
             ctx.out().ok();
         }
+        (b"set-disable-deny-scripts", 3) => {
+            ctx.srv.scripting.disable_deny_scripts = atoi(ctx.argv.get(2)) != 0;
+            ctx.out().ok();
+        }
         (b"set-skip-checksum-validation", 3) => {
             ctx.srv.debug.skip_checksum_validation = atoi(ctx.argv.get(2)) != 0;
             ctx.out().ok();
@@ -310,8 +314,10 @@ fn serialized_len(e: &Entry) -> usize {
 fn debug_object(ctx: &mut Ctx) {
     let key = ctx.argv.get(2);
     let lru_clock = ctx.srv.lru_clock;
-    let (db, master) = (ctx.client.db, ctx.client.is_master());
-    let Some(i) = ctx.srv.find_live(db, key, master) else {
+    // The key as stored, expired or not (Redis looks in the dictionary
+    // directly).
+    let db = ctx.client.db;
+    let Some(i) = ctx.srv.dbs[db].find(key) else {
         return ctx.err(errors::NO_SUCH_KEY);
     };
     let Some(e) = ctx.srv.dbs[db].at(i) else {
@@ -373,6 +379,8 @@ fn debug_help(ctx: &mut Ctx) {
             "    Reply buffer tuning (accepted; our buffers need none).",
             "SET-ACTIVE-EXPIRE <0|1>",
             "    Turns the periodic expiry of keys off or on (lazy expiry stays on).",
+            "SET-DISABLE-DENY-SCRIPTS <0|1>",
+            "    Lets scripts run the commands normally refused to them (for tests).",
             "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
             "    Takes RESTORE payloads without checking their checksum.",
             "SLEEP <seconds>",
@@ -427,11 +435,12 @@ fn debug_populate(ctx: &mut Ctx) {
 /// and load it back (each step can be left out), which exercises both
 /// directions of the RDB code in one command.
 fn debug_reload(ctx: &mut Ctx) {
-    let (mut flush, mut save) = (true, true);
+    let (mut flush, mut save, mut merge) = (true, true, false);
     for opt in ctx.argv.from(2) {
         if opt.eq_ignore_ascii_case(b"MERGE") {
-            // Loading over existing keys replaces them, which is what
-            // MERGE allows in Redis.
+            // Libraries (and keys: loading over existing keys replaces
+            // them) may be replaced by the file's.
+            merge = true;
         } else if opt.eq_ignore_ascii_case(b"NOFLUSH") {
             flush = false;
         } else if opt.eq_ignore_ascii_case(b"NOSAVE") {
@@ -448,15 +457,16 @@ fn debug_reload(ctx: &mut Ctx) {
         for db in &mut ctx.srv.dbs {
             db.clear();
         }
+        ctx.srv.scripting.functions.flush();
     }
-    match server::persistence::load::load_file(ctx.srv) {
+    match server::persistence::load::load_file_merging(ctx.srv, merge) {
         Ok(()) => {
             server::log_warning!("DB reloaded by DEBUG RELOAD");
             ctx.out().ok()
         }
         Err(e) => {
             server::log_warning!("{e}");
-            ctx.err("ERR Error trying to load the RDB dump")
+            ctx.err("ERR Error trying to load the RDB dump, check server logs.")
         }
     }
 }

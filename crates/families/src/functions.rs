@@ -99,6 +99,10 @@ fn function_delete(ctx: &mut Ctx) {
 
 fn function_flush(ctx: &mut Ctx) {
     let argc = ctx.argv.len();
+    if argc > 3 {
+        let msg = errors::subcommand_syntax(ctx.argv.get(1), "function");
+        return ctx.err(&msg);
+    }
     let ok = argc == 2
         || (argc == 3
             && (ctx.argv.get(2).eq_ignore_ascii_case(b"sync")
@@ -191,7 +195,8 @@ fn function_dump(ctx: &mut Ctx) {
 fn function_restore(ctx: &mut Ctx) {
     let argc = ctx.argv.len();
     if argc > 4 {
-        return ctx.err(errors::SYNTAX);
+        let msg = errors::subcommand_syntax(ctx.argv.get(1), "function");
+        return ctx.err(&msg);
     }
     let policy = if argc == 4 {
         let p = ctx.argv.get(3);

@@ -9,7 +9,7 @@
 
 use server::cmd::{Ctx, Handler};
 use server::errors;
-use server::scripting::{busy, eval, run, vm::Kind};
+use server::scripting::{busy, eval, ldb, run, vm::Kind};
 
 pub const COMMANDS: &[(&str, Handler)] = &[
     ("eval", eval_cmd),
@@ -61,6 +61,25 @@ fn eval_generic(ctx: &mut Ctx, evalsha: bool) {
     if evalsha && ctx.argv.get(1).len() != 40 {
         return ctx.err(errors::NOSCRIPT);
     }
+    if ctx.client.lua_debug {
+        if evalsha {
+            return ctx.err(errors::EVALSHA_DEBUG);
+        }
+        // The session's lines follow the replies already due.
+        let fd = ctx.client.fd;
+        ldb::write_all(fd, &ctx.client.out.buf);
+        ctx.client.out.buf.clear();
+        ldb::start(fd, ctx.argv.get(1));
+        eval_script(ctx, false);
+        ldb::end();
+        // The end of the session: the reply, then the connection closes.
+        ctx.client.close_after_reply = true;
+        return;
+    }
+    eval_script(ctx, evalsha);
+}
+
+fn eval_script(ctx: &mut Ctx, evalsha: bool) {
     let (first, numkeys) = match keys_range(ctx, errors::NOT_INTEGER) {
         Ok(r) => r,
         Err(e) => return ctx.err(e),
@@ -128,14 +147,25 @@ fn script_kill(ctx: &mut Ctx) {
     }
 }
 
-/// SCRIPT DEBUG: Redoubt has no Lua debugger; NO (the default) is
-/// accepted, YES and SYNC are refused.
+/// SCRIPT DEBUG SYNC|NO: the client's next EVAL runs under the Lua
+/// debugger (see `server::scripting::ldb`); YES (Redis's forked session)
+/// is refused.
 fn script_debug(ctx: &mut Ctx) {
+    if !ctx.client.out.buf.is_empty() {
+        return ctx.err(errors::SCRIPT_DEBUG_PIPELINE);
+    }
     let mode = ctx.argv.get(2);
     if mode.eq_ignore_ascii_case(b"no") {
+        ctx.client.lua_debug = false;
         ctx.out().ok();
-    } else if mode.eq_ignore_ascii_case(b"yes") || mode.eq_ignore_ascii_case(b"sync") {
-        ctx.err(errors::SCRIPT_DEBUG_UNSUPPORTED);
+    } else if mode.eq_ignore_ascii_case(b"sync") {
+        if ctx.client.tls || ctx.client.fd < 0 {
+            return ctx.err(errors::SCRIPT_DEBUG_TLS);
+        }
+        ctx.client.lua_debug = true;
+        ctx.out().ok();
+    } else if mode.eq_ignore_ascii_case(b"yes") {
+        ctx.err(errors::SCRIPT_DEBUG_FORKED);
     } else {
         ctx.err(errors::SCRIPT_DEBUG_MODE);
     }
@@ -147,7 +177,7 @@ fn script_help(ctx: &mut Ctx) {
         "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         &[
             "DEBUG (YES|SYNC|NO)",
-            "    Set the debug mode for subsequent scripts executed (only NO here).",
+            "    Debug the next EVAL with the Lua debugger (SYNC: blocking the server; YES is not offered).",
             "EXISTS <sha1> [<sha1> ...]",
             "    Return whether each script is in the script cache.",
             "FLUSH [ASYNC|SYNC]",

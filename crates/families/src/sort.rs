@@ -184,9 +184,10 @@ fn sort_generic(ctx: &mut Ctx, readonly: bool) {
             _ => return ctx.err(errors::WRONGTYPE),
         },
     };
-    if o.dontsort && is_set && o.store.is_some() {
+    if o.dontsort && is_set && (o.store.is_some() || ctx.client.script) {
         // A set's own order differs between servers: what is stored (and
-        // replicated) is sorted by bytes instead.
+        // replicated), or returned to a script, is sorted by bytes
+        // instead, as Redis does.
         o.dontsort = false;
         o.alpha = true;
         o.by = None;

@@ -96,6 +96,9 @@ pub struct Client {
     /// The client scripts' `redis.call`s run as (see `scripting`): the
     /// generic checks of `cmd::execute` are the script runtime's.
     pub script: bool,
+    /// `SCRIPT DEBUG SYNC`: this client's next EVAL runs under the Lua
+    /// debugger (see `scripting::ldb`).
+    pub lua_debug: bool,
     /// The connection's task waits for input with no output pending: a
     /// busy script may serve it (see `scripting::busy`).
     pub io_idle: bool,
@@ -142,6 +145,7 @@ impl Client {
             loading: false,
             obuf_soft_since_ms: 0,
             script: false,
+            lua_debug: false,
             io_idle: false,
             tls: false,
             stashed_input: Vec::new(),

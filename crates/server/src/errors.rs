@@ -333,9 +333,13 @@ pub const NUMKEYS_GREATER: &str = "ERR Number of keys can't be greater than numb
 pub const NUMKEYS_NEGATIVE: &str = "ERR Number of keys can't be negative";
 pub const SCRIPT_FLUSH_MODE: &str = "ERR SCRIPT FLUSH only support SYNC|ASYNC option";
 pub const SCRIPT_DEBUG_MODE: &str = "ERR Use SCRIPT DEBUG YES/SYNC/NO";
-/// SCRIPT DEBUG YES/SYNC: Redoubt has no Lua debugger (LDB).
-pub const SCRIPT_DEBUG_UNSUPPORTED: &str =
-    "ERR SCRIPT DEBUG YES/SYNC is not supported: this server has no Lua debugger";
+/// SCRIPT DEBUG YES: Redis forks the session onto a copy of the data;
+/// Redoubt has no fork, and offers the synchronous session only.
+pub const SCRIPT_DEBUG_FORKED: &str =
+    "ERR SCRIPT DEBUG YES (a forked session) is not supported, use SCRIPT DEBUG SYNC";
+pub const SCRIPT_DEBUG_TLS: &str = "ERR SCRIPT DEBUG SYNC is not supported on TLS connections";
+pub const SCRIPT_DEBUG_PIPELINE: &str = "ERR SCRIPT DEBUG must be called outside a pipeline";
+pub const EVALSHA_DEBUG: &str = "ERR Please use EVAL instead of EVALSHA for debugging";
 pub const SCRIPT_NO_CLUSTER: &str = "ERR Can not run script on cluster, 'no-cluster' flag is set.";
 pub const SCRIPT_STALE: &str = "MASTERDOWN Link with MASTER is down, replica-serve-stale-data is set to 'no' and 'allow-stale' flag is not set on the script.";
 pub const SCRIPT_READONLY_REPLICA: &str =

@@ -38,6 +38,18 @@ pub struct Listeners {
 }
 
 impl Listeners {
+    /// Closes every listening socket now, so connection attempts are
+    /// refused before the process exits (Redis closes its listeners
+    /// first when it shuts down). Only for an exit that does not return.
+    pub fn close_for_exit(&self) {
+        use std::os::fd::AsRawFd;
+        for l in self.open.iter().chain(&self.tls_open) {
+            // SAFETY: the process exits right after; the sockets are
+            // never used (or closed) again.
+            unsafe { libc::close(l.as_raw_fd()) };
+        }
+    }
+
     /// Binds `port` on every `bind` address (a `-` prefix marks one that
     /// may fail). Logs as Redis does; on failure nothing stays open.
     pub fn bind_all(

@@ -590,8 +590,10 @@ pub fn process_buffer(
                     m => m,
                 };
                 // Keys this command (or a whole EXEC) filled serve the
-                // clients blocked on them, after the command, as in Redis.
-                if srv.blocking.has_ready() {
+                // clients blocked on them, after the command, as in Redis;
+                // not while a busy script lets other clients in (the keys
+                // it filled are served when it ends).
+                if srv.blocking.has_ready() && srv.scripting.running.is_none() {
                     crate::blocking::serve_ready(srv);
                 }
                 if f == Flow::CloseAfterReply {

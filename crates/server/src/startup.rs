@@ -144,6 +144,7 @@ pub fn run(mut config: Config, families: &'static [HandlerTable]) -> i32 {
 /// AOF is flushed, the pidfile removed, and the process ends without
 /// returning to the script.
 pub fn exit_during_script(srv: &mut Server) -> ! {
+    srv.listeners.close_for_exit();
     crate::persistence::aof::shutdown(srv);
     let pidfile = srv.config.get_str(Directive::Pidfile);
     if !pidfile.is_empty() {

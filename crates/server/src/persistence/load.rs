@@ -93,6 +93,9 @@ struct Apply {
     db: usize,
     loaded: u64,
     expired: u64,
+    /// A library already loaded may be replaced (DEBUG RELOAD MERGE,
+    /// Redis's RDBFLAGS_ALLOW_DUP); otherwise it fails the load.
+    allow_dup: bool,
 }
 
 fn apply(srv: &mut Server, st: &mut Apply, item: Item) -> Result<(), String> {
@@ -133,9 +136,9 @@ fn apply(srv: &mut Server, st: &mut Apply, item: Item) -> Result<(), String> {
         }
         Item::ResizeDb { .. } => {}
         Item::Function(code) => {
-            // Libraries arrive before the keys; a library already loaded
-            // (a full sync into a replica that had it) is replaced.
-            if let Err(e) = srv.scripting.functions.load(&code, true, 0) {
+            // Libraries arrive before the keys (a replica flushes its own
+            // before a full sync).
+            if let Err(e) = srv.scripting.functions.load(&code, st.allow_dup, 0) {
                 log_warning!("Failed loading library, error: {e}");
                 return Err(format!("Failed loading library: {e}"));
             }
@@ -187,13 +190,27 @@ fn apply(srv: &mut Server, st: &mut Apply, item: Item) -> Result<(), String> {
 
 /// Loads `dbfilename` synchronously (`DEBUG RELOAD`).
 pub fn load_file(srv: &mut Server) -> Result<(), String> {
+    load_file_merging(srv, false)
+}
+
+/// As [`load_file`]; with `allow_dup`, libraries in the file replace
+/// loaded ones of the same name (DEBUG RELOAD MERGE).
+pub fn load_file_merging(srv: &mut Server, allow_dup: bool) -> Result<(), String> {
     let path = std::path::PathBuf::from(srv.config.get_str(Directive::Dbfilename));
-    load_path_sync(srv, &path).map(|_| ())
+    load_path_with(srv, &path, allow_dup).map(|_| ())
 }
 
 /// Loads the RDB at `path` synchronously into the databases; returns the
 /// offset where the RDB ended (an AOF tail may follow an RDB preamble).
 pub fn load_path_sync(srv: &mut Server, path: &std::path::Path) -> Result<u64, String> {
+    load_path_with(srv, path, false)
+}
+
+fn load_path_with(
+    srv: &mut Server,
+    path: &std::path::Path,
+    allow_dup: bool,
+) -> Result<u64, String> {
     let file =
         std::fs::File::open(path).map_err(|e| format!("Error opening {}: {e}", path.display()))?;
     let mut r = Reader::new(std::io::BufReader::with_capacity(1 << 16, file))
@@ -202,6 +219,7 @@ pub fn load_path_sync(srv: &mut Server, path: &std::path::Path) -> Result<u64, S
         db: 0,
         loaded: 0,
         expired: 0,
+        allow_dup,
     };
     srv.refresh_time();
     while let Some(item) = r.next_item().map_err(|e| describe(path, &e))? {
@@ -221,6 +239,7 @@ pub fn load_bytes(srv: &mut Server, bytes: &[u8]) -> Result<(), String> {
         db: 0,
         loaded: 0,
         expired: 0,
+        allow_dup: false,
     };
     srv.refresh_time();
     while let Some(item) = r.next_item().map_err(|e| describe(path, &e))? {
@@ -308,6 +327,7 @@ pub async fn load_rdb(
         db: 0,
         loaded: 0,
         expired: 0,
+        allow_dup: false,
     };
     let result = loop {
         let Some(msg) = rx.recv().await else {

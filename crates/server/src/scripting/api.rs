@@ -302,17 +302,22 @@ lua_fn! {
 }
 
 lua_fn! {
-    /// `redis.breakpoint()`: false, as without a debugger session.
+    /// `redis.breakpoint()`: in a debugging session, stop at the next
+    /// line (true); false otherwise.
     fn breakpoint(l) {
+        let stops = super::ldb::breakpoint_call();
         // SAFETY: called by Lua.
-        unsafe { ffi::lua_pushboolean(l, 0) };
+        unsafe { ffi::lua_pushboolean(l, c_int::from(stops)) };
         Ret::Values(1)
     }
 }
 
 lua_fn! {
-    /// `redis.debug(...)`: nothing without a debugger session.
-    fn debug(_l) {
+    /// `redis.debug(...)`: its arguments, logged to the debugging session
+    /// (nothing without one).
+    fn debug(l) {
+        // SAFETY: called by Lua with its arguments on the stack.
+        unsafe { super::ldb::debug_call(l) };
         Ret::Values(0)
     }
 }

@@ -94,6 +94,9 @@ unsafe fn generic(l: State, raise: bool) -> Ret {
     // SAFETY: as for `run` above.
     let srv: &mut Server = &mut *run.srv;
     let argv = Argv::new(&run.args, &run.ranges);
+    if super::ldb::enabled() {
+        super::ldb::log_command(argv);
+    }
     let rules = Rules {
         read_only: run.read_only,
         allow_oom: run.allow_oom,
@@ -123,6 +126,9 @@ unsafe fn generic(l: State, raise: bool) -> Ret {
     run.err_mark = srv.stats.total_error_replies;
     let reply = &run.client.out.buf;
     let is_err = reply.first() == Some(&b'-');
+    if super::ldb::enabled() {
+        super::ldb::log_reply(reply);
+    }
     let converted = convert::push_reply(l, reply);
     run.client.out.buf.clear();
     if converted.is_err() {
@@ -156,6 +162,33 @@ pub fn lookup(srv: &Server, argv: Argv) -> Option<usize> {
     srv.commands.lookup_sub(idx, argv.get(1))
 }
 
+/// The refusal of a Redis command Redoubt does not serve (CLUSTER on a
+/// server without cluster mode, for one): Redis's checks up to
+/// `noscript` come from its spec, so a script sees the same error as
+/// from Redis; past them, the command is unknown here.
+fn unserved(meta: &'static command_meta::CommandMeta, argv: Argv) -> String {
+    let meta = if argv.len() > 1 && !meta.subcommands.is_empty() {
+        match meta
+            .subcommands
+            .iter()
+            .find(|s| s.short_name().as_bytes().eq_ignore_ascii_case(argv.get(1)))
+        {
+            Some(sub) => sub,
+            None => return errors::LUA_UNKNOWN_COMMAND.to_string(),
+        }
+    } else {
+        meta
+    };
+    let (arity, argc) = (meta.arity, argv.len() as i32);
+    if (arity > 0 && argc != arity) || argc < -arity {
+        return errors::LUA_WRONG_ARITY.to_string();
+    }
+    if meta.flags.contains(&"noscript") {
+        return errors::LUA_NOSCRIPT_COMMAND.to_string();
+    }
+    errors::LUA_UNKNOWN_COMMAND.to_string()
+}
+
 /// The run's rules the checks need.
 #[derive(Clone, Copy)]
 struct Rules {
@@ -174,12 +207,23 @@ fn check(
     argv: Argv,
 ) -> Result<(), String> {
     let Some(idx) = lookup(srv, argv) else {
-        return Err(errors::LUA_UNKNOWN_COMMAND.to_string());
+        // A command (or subcommand) Redoubt does not serve may still be
+        // one of Redis's.
+        let name = argv.get(0);
+        return Err(
+            match command_meta::specs::ALL
+                .iter()
+                .find(|m| m.name.as_bytes().eq_ignore_ascii_case(name))
+            {
+                Some(meta) => unserved(meta, argv),
+                None => errors::LUA_UNKNOWN_COMMAND.to_string(),
+            },
+        );
     };
     let cmd = &srv.commands.commands[idx];
     let (meta, cflags) = (cmd.meta, cmd.flags);
     if cmd.handler.is_none() {
-        return Err(errors::LUA_UNKNOWN_COMMAND.to_string());
+        return Err(unserved(meta, argv));
     }
     let arity = meta.arity;
     let argc = argv.len() as i32;

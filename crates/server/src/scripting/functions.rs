@@ -504,7 +504,8 @@ lua_fn! {
                 return Ret::Values(0);
             };
             let refusal = if !valid_name(&reg.name) {
-                Some("Function names can only contain letters, numbers, or underscores(_) and must be at least one character long")
+                // Redis's text, which says "Library" for function names too.
+                Some(BAD_NAME)
             } else if ctx.functions.iter().any(|f| f.name.eq_ignore_ascii_case(&reg.name)) {
                 Some("Function already exists in the library")
             } else {

@@ -252,6 +252,11 @@ pub unsafe fn set_fn(l: State, t: c_int, name: &CStr, f: ffi::lua_CFunction) {
 pub unsafe fn push_error_table(l: State, text: &[u8]) {
     // The C strings Redis builds this from end at the first NUL.
     let text = text.split(|&b| b == 0).next().unwrap_or_default();
+    if super::ldb::enabled() {
+        let mut entry = b"<error> ".to_vec();
+        entry.extend_from_slice(text);
+        super::ldb::log(entry);
+    }
     let (code, msg): (&[u8], &[u8]) = match text.strip_prefix(b"-") {
         Some(rest) => match rest.iter().position(|&b| b == b' ') {
             Some(sp) => (&rest[..sp], &rest[sp + 1..]),

@@ -20,6 +20,7 @@
 //!   `busy-reply-threshold` (other clients get `-BUSY`; `SCRIPT KILL`,
 //!   `FUNCTION KILL` and `SHUTDOWN NOSAVE` are served).
 //! - `eval`: the EVAL script cache and the shebang flags.
+//! - `ldb`: the Lua debugger's synchronous sessions (`SCRIPT DEBUG SYNC`).
 //! - `functions`: function libraries, FUNCTION LOAD's sandbox, DUMP/RESTORE
 //!   payloads; saved in RDB files and sent with full syncs.
 //! - `libs`: cjson, cmsgpack, struct and bit, written here against the C API.
@@ -33,6 +34,7 @@ pub mod call;
 pub mod convert;
 pub mod eval;
 pub mod functions;
+pub mod ldb;
 pub mod libs;
 pub mod lua;
 pub mod run;

@@ -206,7 +206,15 @@ pub fn run(ctx: &mut Ctx, s: Script, first: usize, numkeys: usize) {
         if eval_mode {
             set_global(l, c"ARGV");
         }
-        if threshold > 0 {
+        let debugging = eval_mode && super::ldb::active();
+        if debugging {
+            ffi::lua_sethook(
+                l,
+                Some(super::ldb::hook),
+                ffi::LUA_MASKLINE | ffi::LUA_MASKCOUNT,
+                HOOK_PERIOD,
+            );
+        } else if threshold > 0 {
             ffi::lua_sethook(l, Some(super::busy::hook), ffi::LUA_MASKCOUNT, HOOK_PERIOD);
         }
         rc.srv = ctx.srv as *mut Server;
@@ -217,7 +225,7 @@ pub fn run(ctx: &mut Ctx, s: Script, first: usize, numkeys: usize) {
             ffi::lua_pcall(l, 2, 1, -4)
         };
         (*shared).run.set(std::ptr::null_mut());
-        if threshold > 0 {
+        if debugging || threshold > 0 {
             ffi::lua_sethook(l, None, 0, 0);
         }
         status

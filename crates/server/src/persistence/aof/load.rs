@@ -212,6 +212,7 @@ pub fn reload_sync(srv: &mut Server) -> Result<(), String> {
     for db in &mut srv.dbs {
         db.clear();
     }
+    srv.scripting.functions.flush();
     srv.journal.muted = true;
     let loaded = reload_files(srv, truncate_ok, started);
     srv.journal.muted = false;
