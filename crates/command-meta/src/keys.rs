@@ -13,6 +13,9 @@ pub fn keys_with_flags(
     meta: &CommandMeta,
     args: &[&[u8]],
 ) -> Vec<(usize, &'static [&'static str])> {
+    if let Some(keys) = by_procedure(meta, args) {
+        return keys;
+    }
     let mut out = Vec::new();
     for ks in meta.key_specs {
         if ks.flags.contains(&"not_key") {
@@ -116,4 +119,103 @@ pub fn spec_keys(ks: &KeySpec, args: &[&[u8]]) -> Result<Vec<usize>, Contradicte
         i += step;
     }
     Ok(out)
+}
+
+/// The keys of the commands whose key specs are incomplete, found by
+/// scanning their arguments as Redis's key-extraction procedures do; None
+/// for every other command (their specs say everything).
+pub fn by_procedure(
+    meta: &CommandMeta,
+    args: &[&[u8]],
+) -> Option<Vec<(usize, &'static [&'static str])>> {
+    match meta.name {
+        "sort" => Some(sort_keys(args)),
+        "migrate" => Some(migrate_keys(args)),
+        "set" => Some(vec![(1, set_key_flags(args))]),
+        "bitfield" => Some(vec![(1, bitfield_key_flags(args))]),
+        _ => None,
+    }
+}
+
+/// SET reads the old value only with GET (the `variable_flags` of its key
+/// spec, resolved as Redis's procedure does).
+fn set_key_flags(args: &[&[u8]]) -> &'static [&'static str] {
+    if args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get")) {
+        &["RW", "access", "update"]
+    } else {
+        &["OW", "update"]
+    }
+}
+
+/// BITFIELD only reads while its operations are GETs (and OVERFLOWs); a
+/// SET or INCRBY — or anything it cannot parse — makes it a write.
+fn bitfield_key_flags(args: &[&[u8]]) -> &'static [&'static str] {
+    let mut i = 2;
+    while i < args.len() {
+        let rem = args.len() - i - 1;
+        let a = args[i];
+        if a.eq_ignore_ascii_case(b"get") && rem >= 2 {
+            i += 3;
+        } else if a.eq_ignore_ascii_case(b"overflow") && rem >= 1 {
+            i += 2;
+        } else {
+            return &["RW", "access", "update"];
+        }
+    }
+    &["RO", "access"]
+}
+
+/// SORT: the key, and the last STORE destination. Options take no
+/// argument except LIMIT (two), BY and GET (one).
+fn sort_keys(args: &[&[u8]]) -> Vec<(usize, &'static [&'static str])> {
+    let mut keys: Vec<(usize, &'static [&'static str])> = vec![(1, &["RO", "access"])];
+    let mut store = None;
+    let mut i = 2;
+    while i < args.len() {
+        let a = args[i];
+        if a.eq_ignore_ascii_case(b"limit") {
+            i += 2;
+        } else if a.eq_ignore_ascii_case(b"get") || a.eq_ignore_ascii_case(b"by") {
+            i += 1;
+        } else if a.eq_ignore_ascii_case(b"store") && i + 1 < args.len() {
+            store = Some(i + 1);
+        }
+        i += 1;
+    }
+    if let Some(s) = store {
+        keys.push((s, &["OW", "update"]));
+    }
+    keys
+}
+
+/// MIGRATE: the key argument, or with an empty one the keys after KEYS
+/// (AUTH takes one argument, AUTH2 two, COPY and REPLACE none). A key
+/// argument together with KEYS is a syntax error MIGRATE reports itself:
+/// no keys then.
+fn migrate_keys(args: &[&[u8]]) -> Vec<(usize, &'static [&'static str])> {
+    const FLAGS: &[&str] = &["RW", "access", "delete"];
+    let (mut first, mut num) = (3, 1);
+    let mut i = 6;
+    while i < args.len() {
+        let a = args[i];
+        if a.eq_ignore_ascii_case(b"keys") {
+            if args.get(3).is_some_and(|k| !k.is_empty()) {
+                num = 0;
+            } else {
+                first = i + 1;
+                num = args.len() - first;
+            }
+            break;
+        }
+        if a.eq_ignore_ascii_case(b"auth") {
+            i += 1;
+        } else if a.eq_ignore_ascii_case(b"auth2") {
+            i += 2;
+        }
+        i += 1;
+    }
+    (first..first + num)
+        .filter(|&p| p < args.len())
+        .map(|p| (p, FLAGS))
+        .collect()
 }

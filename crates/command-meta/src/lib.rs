@@ -95,6 +95,24 @@ pub mod flags {
     pub const ALLOW_BUSY: u32 = 1 << 15;
     pub const TOUCHES_ARBITRARY_KEYS: u32 = 1 << 16;
 
+    /// Flags Redis keeps but hides from `COMMAND INFO` (so the generated
+    /// specs cannot carry them), by command name.
+    const HIDDEN: &[(&str, u32)] = &[
+        // Their lazy-expiry deletions are propagated one by one, never
+        // wrapped in MULTI/EXEC.
+        ("scan", TOUCHES_ARBITRARY_KEYS),
+        ("randomkey", TOUCHES_ARBITRARY_KEYS),
+    ];
+
+    /// The flag bits of a command: its reported flags and hidden ones.
+    pub fn of(meta: &crate::CommandMeta) -> u32 {
+        let hidden = HIDDEN
+            .iter()
+            .filter(|(n, _)| *n == meta.name)
+            .fold(0, |acc, (_, f)| acc | f);
+        from_names(meta.flags) | hidden
+    }
+
     pub fn from_names(names: &[&str]) -> u32 {
         names.iter().fold(0, |acc, n| {
             acc | match *n {

@@ -27,6 +27,7 @@ pub const COMMANDS: &[(&str, Handler)] = &[
     ("latency|reset", latency_reset),
     ("latency|doctor", latency_doctor),
     ("latency|help", latency_help),
+    ("latency|histogram", latency_histogram),
 ];
 
 fn dbsize(ctx: &mut Ctx) {
@@ -57,10 +58,13 @@ fn flushdb(ctx: &mut Ctx) {
     let n = ctx.db().len() as u64;
     let db = ctx.client.db;
     ctx.srv.touch_all_watched_keys_in_db(db, None);
+    // Readers blocked through a consumer group learn their stream went.
+    server::blocking::signal_db_ready(ctx.srv, db);
     ctx.db().clear();
     ctx.srv.tracking_invalidate_all();
+    ctx.dirty(n);
     // Propagated even when empty, as Redis forces it.
-    ctx.dirty(n.max(1));
+    ctx.force_propagation();
     ctx.out().ok();
 }
 
@@ -71,13 +75,22 @@ fn flushall(ctx: &mut Ctx) {
     let mut n = 0;
     for db in 0..ctx.srv.dbs.len() {
         ctx.srv.touch_all_watched_keys_in_db(db, None);
+        server::blocking::signal_db_ready(ctx.srv, db);
     }
     for db in &mut ctx.srv.dbs {
         n += db.len() as u64;
         db.clear();
     }
     ctx.srv.tracking_invalidate_all();
-    ctx.dirty(n.max(1));
+    ctx.dirty(n);
+    // As Redis: a save under way is abandoned, and with save points the
+    // empty dataset is saved at once (which resets the change counter);
+    // the command reaches replicas and the AOF even when nothing changed.
+    server::persistence::save::abort_bgsave(ctx.srv);
+    if !server::persistence::save::save_points(ctx.srv).is_empty() {
+        let _ = server::persistence::save::save_sync(ctx.srv);
+    }
+    ctx.force_propagation();
     ctx.out().ok();
 }
 
@@ -286,6 +299,57 @@ fn latency_doctor(ctx: &mut Ctx) {
     ctx.out().verbatim(t.as_bytes());
 }
 
+/// `LATENCY HISTOGRAM [command ...]`: per command, its calls and the
+/// cumulative distribution of its latencies in microseconds (a map of
+/// maps). Unknown names are skipped; a container command stands for
+/// itself and its subcommands. Only commands with recorded calls appear.
+fn latency_histogram(ctx: &mut Ctx) {
+    let wanted: Vec<usize> = if ctx.argv.len() == 2 {
+        (0..ctx.srv.commands.commands.len()).collect()
+    } else {
+        let t = &ctx.srv.commands;
+        let mut v = Vec::new();
+        for name in ctx.argv.from(2) {
+            let mut parts = name.splitn(2, |&c| c == b'|');
+            let Some(top) = parts.next().and_then(|n| t.lookup(n)) else {
+                continue;
+            };
+            match parts.next() {
+                Some(sub) => v.extend(t.lookup_sub(top, sub)),
+                None => {
+                    v.push(top);
+                    v.extend(t.commands[top].subcommands.values().copied());
+                }
+            }
+        }
+        v
+    };
+    let (srv, client) = ctx.parts();
+    let out = &mut client.out;
+    let mark = out.mark();
+    let mut n = 0;
+    for idx in wanted {
+        let meta = srv.commands.commands[idx].meta;
+        let key = server::latency::LatencyHistograms::key(meta);
+        let Some(h) = srv.latency_hist.get(&key) else {
+            continue;
+        };
+        n += 1;
+        out.bulk(meta.name.as_bytes());
+        out.map(2);
+        out.bulk(b"calls");
+        out.int(h.total() as i64);
+        out.bulk(b"histogram_usec");
+        let cdf = h.log_cdf();
+        out.map(cdf.len());
+        for (usec, count) in cdf {
+            out.int(usec as i64);
+            out.int(count as i64);
+        }
+    }
+    out.insert_map_len(mark, n);
+}
+
 fn latency_help(ctx: &mut Ctx) {
     help_reply(
         ctx,
@@ -299,6 +363,9 @@ fn latency_help(ctx: &mut Ctx) {
             "    Forgets the given events, or all of them.",
             "DOCTOR",
             "    A short report on the spikes seen.",
+            "HISTOGRAM [<command> ...]",
+            "    Per command: its calls and the cumulative distribution of its latencies",
+            "    in microseconds (every command with calls when none is named).",
         ],
     );
 }

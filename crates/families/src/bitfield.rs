@@ -312,10 +312,7 @@ fn bitfield_generic(ctx: &mut Ctx, read_only: bool) {
     }
     // The replies are collected apart: the string and the reply buffer
     // cannot be borrowed from the context at once.
-    let mut out = Reply {
-        buf: Vec::new(),
-        resp3: ctx.client.out.resp3,
-    };
+    let mut out = Reply::with_buf(Vec::new(), ctx.client.out.resp3);
     out.array(ops.len());
     match with_bits_for_write(ctx, key, highest, |data, grown| {
         run_ops(&ops, data, grown, &mut out)

@@ -306,6 +306,9 @@ fn keys_of(
     // Scripts find their keys through a numkeys argument and report none,
     // rather than an error, when it is out of range.
     let lenient = m.name.starts_with("eval") || m.name.starts_with("fcall");
+    if let Some(keys) = command_meta::keys::by_procedure(m, args) {
+        return Ok(keys);
+    }
     let mut keys = Vec::new();
     for ks in m.key_specs {
         match command_meta::keys::spec_keys(ks, args) {

@@ -5,7 +5,7 @@
 //! and encodes the replies, with Redis 7.0's error texts.
 
 use server::cmd::{CommandStats, Ctx, Handler};
-use server::config::table::flags::{HIDDEN, IMMUTABLE, PROTECTED};
+use server::config::table::flags::{DENY_LOADING, HIDDEN, IMMUTABLE, PROTECTED};
 use server::config::Directive;
 use server::config::{self, table::DIRECTIVES, ConfigError};
 use server::errors;
@@ -103,6 +103,20 @@ fn config_set(ctx: &mut Ctx) {
             && ctx.client.addr.is_none_or(server::net::is_local));
     let mut idxs: Vec<usize> = Vec::with_capacity(pairs.len());
     let mut first_err: Option<String> = None;
+    let loading = ctx.srv.persist.loading.is_some();
+    // While loading, a directive that cannot change then refuses the whole
+    // command with -LOADING, ahead of any other error (as Redis orders
+    // them: clients may retry on LOADING).
+    if loading
+        && pairs.iter().any(|(name, _)| {
+            ctx.srv
+                .config
+                .lookup(name)
+                .is_some_and(|(_, d)| d.is(DENY_LOADING))
+        })
+    {
+        return ctx.err(errors::LOADING);
+    }
     for (name, _) in &pairs {
         let Some((i, d)) = ctx.srv.config.lookup(name) else {
             let msg =
@@ -230,11 +244,16 @@ fn config_set(ctx: &mut Ctx) {
 /// `CONFIG RESETSTAT`: the counters of INFO stats, commandstats and
 /// errorstats start again from zero. The slow log is kept (SLOWLOG RESET
 /// clears it), as in Redis.
+/// `CONFIG RESETSTAT`: the counters INFO reports start again from zero —
+/// server statistics, error and command statistics with the commands'
+/// latency histograms, the peak memory — as Redis resets them.
 fn config_resetstat(ctx: &mut Ctx) {
     ctx.srv.stats = Stats::default();
     for st in &mut ctx.srv.commands.stats {
         *st = CommandStats::default();
     }
+    ctx.srv.latency_hist.clear();
+    ctx.srv.mem_peak = server::alloc::allocated() as u64;
     ctx.out().ok();
 }
 
@@ -242,6 +261,27 @@ fn config_rewrite(ctx: &mut Ctx) {
     let Some(path) = ctx.srv.config.file.clone() else {
         return ctx.err("ERR The server is running without a config file");
     };
+    match rewrite_live_config(ctx, &path, false) {
+        Ok(()) => {
+            server::log_notice!("CONFIG REWRITE executed with success.");
+            ctx.out().ok();
+        }
+        Err(e) => {
+            server::log_warning!("CONFIG REWRITE failed: {}", config::strerror(&e));
+            let msg = format!("ERR Rewriting config file: {}", config::strerror(&e));
+            ctx.err(&msg);
+        }
+    }
+}
+
+/// Writes the configuration as it is now into `path`: the directives,
+/// the ACL users and the master followed now. `force_all` writes every
+/// directive even at its default (`DEBUG CONFIG-REWRITE-FORCE-ALL`).
+pub fn rewrite_live_config(
+    ctx: &mut Ctx,
+    path: &std::path::Path,
+    force_all: bool,
+) -> std::io::Result<()> {
     // The users as they are now, written as `user` lines.
     let mut cfg = ctx.srv.config.clone();
     cfg.users = ctx
@@ -263,17 +303,7 @@ fn config_rewrite(ctx: &mut Ctx) {
         None => Vec::new(),
     };
     let _ = cfg.set("replicaof", &master);
-    match config::rewrite::rewrite(&cfg, &path, &cwd()) {
-        Ok(()) => {
-            server::log_notice!("CONFIG REWRITE executed with success.");
-            ctx.out().ok();
-        }
-        Err(e) => {
-            server::log_warning!("CONFIG REWRITE failed: {}", config::strerror(&e));
-            let msg = format!("ERR Rewriting config file: {}", config::strerror(&e));
-            ctx.err(&msg);
-        }
-    }
+    config::rewrite::rewrite_with(&cfg, path, &cwd(), force_all)
 }
 
 const HELP: &[&str] = &[

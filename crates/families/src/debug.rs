@@ -116,6 +116,21 @@ fn debug(ctx: &mut Ctx) {
             ctx.out()
                 .simple(b"Apparently Redis did not crash: test passed");
         }
+        (b"config-rewrite-force-all", 2) => {
+            let Some(path) = ctx.srv.config.file.clone() else {
+                return ctx.err("ERR CONFIG-REWRITE-FORCE-ALL failed: No such file or directory");
+            };
+            match crate::config::rewrite_live_config(ctx, &path, true) {
+                Ok(()) => ctx.out().ok(),
+                Err(e) => {
+                    let msg = format!(
+                        "ERR CONFIG-REWRITE-FORCE-ALL failed: {}",
+                        server::config::strerror(&e)
+                    );
+                    ctx.err(&msg);
+                }
+            }
+        }
         (b"structsize", 2) => {
             // The sizes of Redis's structures, which clients only print:
             // ours have no counterpart, so Redis's 64-bit values are given.

@@ -15,6 +15,7 @@
 //! non-empty database's number, then xors in every key's digest.
 
 use crate::util::double;
+use keyspace::stream::StreamId;
 use keyspace::{Entry, Value, NO_EXPIRE};
 use sha1::{Digest as _, Sha1};
 
@@ -29,6 +30,7 @@ fn type_code(v: &Value) -> u32 {
         Value::Set(_) => 2,
         Value::ZSet(_) => 3,
         Value::Hash(_) => 4,
+        Value::Stream(_) => 6,
     }
 }
 
@@ -88,6 +90,18 @@ pub fn value_digest(digest: &mut Digest, entry: &Entry) {
                 mix(&mut ele, field);
                 mix(&mut ele, value);
                 xor_digest(digest, &ele);
+            }
+        }
+        Value::Stream(s) => {
+            // Entries in order: `<ms>.<seq>`, then each field and value.
+            // Groups are not part of it, as in Redis.
+            let (mut fb, mut vb) = (itoa::Buffer::new(), itoa::Buffer::new());
+            for e in s.log().range(StreamId::MIN, StreamId::MAX, false) {
+                mix(digest, format!("{}.{}", e.id.ms, e.id.seq).as_bytes());
+                for (f, v) in e.pairs() {
+                    mix(digest, f.bytes(&mut fb));
+                    mix(digest, v.bytes(&mut vb));
+                }
             }
         }
     }

@@ -134,7 +134,14 @@ fn restore(ctx: &mut Ctx) {
     };
     let value = match to_value(value, &ctx.srv.encoding_limits) {
         Ok(v) => v,
-        Err(_) => return ctx.err(errors::BAD_DATA_FORMAT),
+        Err(why) => {
+            // Redis logs why a payload is corrupt (at verbose level for
+            // RESTORE) and answers the generic error.
+            server::log_verbose!(
+                "Internal error in RDB reading offset 0, function at rdb.c:0 -> {why}"
+            );
+            return ctx.err(errors::BAD_DATA_FORMAT);
+        }
     };
     let deleted = a.replace && ctx.db().remove(key).is_some();
     let now = ctx.now_ms();

@@ -41,6 +41,12 @@ pub mod scripting;
 pub mod set_algebra;
 pub mod sets;
 pub mod sort;
+pub mod stream_groups;
+pub mod stream_info;
+pub mod stream_read;
+#[cfg(test)]
+mod stream_tests;
+pub mod streams;
 pub mod string_edits;
 pub mod strings;
 pub mod summaries;
@@ -95,6 +101,10 @@ pub const FAMILIES: &[HandlerTable] = &[
     module::COMMANDS,
     scripting::COMMANDS,
     functions::COMMANDS,
+    streams::COMMANDS,
+    stream_info::COMMANDS,
+    stream_groups::COMMANDS,
+    stream_read::COMMANDS,
 ];
 
 #[cfg(test)]

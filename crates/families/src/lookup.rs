@@ -5,7 +5,7 @@
 //! [`Kind`] trait projects a `Value` onto one type so one generic pair
 //! serves them all.
 
-use keyspace::{Hash, List, Set, StrValue, Value, ZSet};
+use keyspace::{Hash, List, Set, StrValue, Stream, Value, ZSet};
 use resp::Reply;
 use server::cmd::Ctx;
 use server::errors::WrongType;
@@ -40,6 +40,7 @@ kind!(Hash, Value::Hash(h) => h, Value::Hash(h) => h);
 kind!(List, Value::List(l) => l, Value::List(l) => l);
 kind!(Set, Value::Set(s) => s, Value::Set(s) => s);
 kind!(ZSet, Value::ZSet(z) => z, Value::ZSet(z) => z);
+kind!(Stream, Value::Stream(s) => s, Value::Stream(s) => s);
 
 /// Looks `key` up for reading (lazy expiry, hit/miss statistics) and hands
 /// the value (None when missing) to `f` together with the reply buffer,

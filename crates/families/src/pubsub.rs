@@ -33,6 +33,7 @@ pub const COMMANDS: &[(&str, Handler)] = &[
 /// UNSUBSCRIBE-all with nothing to drop) and the count after it.
 fn confirm(client: &mut Client, verb: &[u8], name: Option<&[u8]>, count: usize) {
     let out = &mut client.out;
+    let start = out.buf.len();
     out.push(3);
     out.bulk(verb);
     match name {
@@ -40,6 +41,8 @@ fn confirm(client: &mut Client, verb: &[u8], name: Option<&[u8]>, count: usize) 
         None => out.null(),
     }
     out.int(count as i64);
+    // Confirmations are messages, sent even under CLIENT REPLY OFF.
+    out.mark_push(start);
 }
 
 fn subscribe_kind(ctx: &mut Ctx, kind: Kind) {

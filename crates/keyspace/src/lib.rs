@@ -9,7 +9,8 @@
 //!   lazy expiry checks, the active expiry cycle, `SCAN` and random keys.
 //! - [`lru`]: access stamps (LRU clock or LFU counter) behind `OBJECT
 //!   IDLETIME` and `OBJECT FREQ`.
-//! - [`value`]: the value types and their encodings.
+//! - [`value`]: the value types and their encodings; [`stream`]: the
+//!   stream type (a log of entries and its consumer groups).
 //! - [`table`], [`small`]: the compact key table under each database and
 //!   the inline small string its keys (and short values) are stored as.
 
@@ -19,6 +20,7 @@ pub mod list;
 pub mod lru;
 pub mod set;
 pub mod small;
+pub mod stream;
 pub mod table;
 pub mod types;
 pub mod value;
@@ -30,6 +32,7 @@ pub use hash::Hash;
 pub use list::List;
 pub use set::Set;
 pub use small::SmallBytes;
+pub use stream::Stream;
 pub use types::EncodingLimits;
 pub use value::{StrValue, Value};
 pub use zset::ZSet;

@@ -15,6 +15,8 @@ pub struct EncodingLimits {
     pub zset_max_listpack_value: usize,
     /// `list-max-listpack-size` (negative: size classes; positive: entries).
     pub list_max_listpack_size: i64,
+    /// `stream-node-max-bytes` and `stream-node-max-entries`.
+    pub stream_node: crate::stream::NodeLimits,
 }
 
 impl Default for EncodingLimits {
@@ -26,6 +28,7 @@ impl Default for EncodingLimits {
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
             list_max_listpack_size: -2,
+            stream_node: crate::stream::NodeLimits::default(),
         }
     }
 }

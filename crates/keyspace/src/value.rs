@@ -225,6 +225,7 @@ pub enum Value {
     Hash(crate::hash::Hash),
     Set(crate::set::Set),
     ZSet(crate::zset::ZSet),
+    Stream(Box<crate::stream::Stream>),
 }
 
 impl Value {
@@ -236,6 +237,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -247,6 +249,7 @@ impl Value {
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
             Value::ZSet(z) => z.encoding(),
+            Value::Stream(s) => s.encoding(),
         }
     }
 
@@ -257,6 +260,7 @@ impl Value {
             Value::Hash(h) => h.heap_size(),
             Value::Set(s) => s.heap_size(),
             Value::ZSet(z) => z.heap_size(),
+            Value::Stream(s) => s.heap_size(),
         }
     }
 }

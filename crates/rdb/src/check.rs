@@ -26,6 +26,7 @@ fn type_name(v: &RdbValue) -> &'static str {
         RdbValue::Set(_) => "set",
         RdbValue::ZSet(_) => "zset",
         RdbValue::Hash(_) => "hash",
+        RdbValue::Stream(_) => "stream",
     }
 }
 

@@ -203,24 +203,145 @@ pub fn decode_zipmap(b: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
 /// Encodes strings as a listpack (string encodings only, which every
 /// reader accepts).
 pub fn encode_listpack<'a>(items: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
-    let mut b = vec![0u8; 6];
-    let mut n: usize = 0;
+    let mut lp = ListpackBuilder::new();
     for it in items {
-        let start = b.len();
-        let l = it.len();
-        if l < 64 {
-            b.push(0x80 | l as u8);
-        } else if l < 4096 {
-            b.push(0xE0 | (l >> 8) as u8);
-            b.push((l & 0xFF) as u8);
-        } else {
-            b.push(0xF0);
-            b.extend_from_slice(&(l as u32).to_le_bytes());
+        lp.push_raw_str(it);
+    }
+    lp.finish()
+}
+
+/// One element of a listpack, as stored: an integer or bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LpElem<'a> {
+    Int(i64),
+    Str(&'a [u8]),
+}
+
+/// Walks a listpack element by element, checking every length and
+/// back-length against the buffer (Redis's deep integrity check), for
+/// readers that need integers as integers (stream nodes).
+pub struct ListpackIter<'a> {
+    c: Cur<'a>,
+    done: bool,
+}
+
+/// Starts a walk over the listpack `b` after checking its header.
+pub fn listpack_iter(b: &[u8]) -> Result<ListpackIter<'_>, &'static str> {
+    let mut c = Cur {
+        b,
+        p: 0,
+        what: "listpack",
+    };
+    let total = c.le(4)? as usize;
+    if total != b.len() || b.last() != Some(&0xFF) {
+        return Err("listpack");
+    }
+    c.le(2)?;
+    Ok(ListpackIter { c, done: false })
+}
+
+impl<'a> ListpackIter<'a> {
+    fn element(&mut self) -> Result<Option<LpElem<'a>>, &'static str> {
+        let c = &mut self.c;
+        let start = c.p;
+        let enc = c.u8()?;
+        if enc == 0xFF {
+            if c.p != c.b.len() {
+                return Err("listpack");
+            }
+            return Ok(None);
         }
-        b.extend_from_slice(it);
-        let entry_len = b.len() - start;
-        // Back-length: big-endian 7-bit groups, the high bit marking that
-        // more bytes follow when read backwards.
+        let e = if enc & 0x80 == 0 {
+            LpElem::Int(i64::from(enc & 0x7F))
+        } else if enc & 0xC0 == 0x80 {
+            LpElem::Str(c.take((enc & 0x3F) as usize)?)
+        } else if enc & 0xE0 == 0xC0 {
+            let lo = c.u8()? as u64;
+            LpElem::Int(sext((((enc & 0x1F) as u64) << 8) | lo, 13))
+        } else if enc & 0xF0 == 0xE0 {
+            let lo = c.u8()? as usize;
+            LpElem::Str(c.take((((enc & 0x0F) as usize) << 8) | lo)?)
+        } else {
+            match enc {
+                0xF0 => {
+                    let n = c.le(4)? as usize;
+                    LpElem::Str(c.take(n)?)
+                }
+                0xF1 => LpElem::Int(sext(c.le(2)?, 16)),
+                0xF2 => LpElem::Int(sext(c.le(3)?, 24)),
+                0xF3 => LpElem::Int(sext(c.le(4)?, 32)),
+                0xF4 => LpElem::Int(c.le(8)? as i64),
+                _ => return Err("listpack"),
+            }
+        };
+        let entry_len = c.p - start;
+        let back = c.take(backlen_size(entry_len))?;
+        let stored = back
+            .iter()
+            .fold(0usize, |v, &b| (v << 7) | (b & 0x7F) as usize);
+        if stored != entry_len {
+            return Err("listpack");
+        }
+        Ok(Some(e))
+    }
+}
+
+impl<'a> Iterator for ListpackIter<'a> {
+    type Item = Result<LpElem<'a>, &'static str>;
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.element() {
+            Ok(Some(e)) => Some(Ok(e)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Redis's `lpStringToInt64`: the canonical decimal text of an i64.
+pub fn lp_string_to_i64(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || s.len() >= 21 {
+        return None;
+    }
+    let t = std::str::from_utf8(s).ok()?;
+    let n: i64 = t.parse().ok()?;
+    // Canonical only: no sign but '-', no leading zeros, no "-0".
+    let ok = if n == 0 {
+        s == b"0"
+    } else {
+        let digits = t.strip_prefix('-').unwrap_or(t);
+        !digits.starts_with('0') && !t.starts_with('+')
+    };
+    ok.then_some(n)
+}
+
+/// Builds a listpack as Redis's `lpAppend`/`lpAppendInteger` do: strings
+/// that are canonical integers are stored as integers, in the smallest
+/// encoding, so the result has the size Redis's would.
+#[derive(Debug, Default)]
+pub struct ListpackBuilder {
+    b: Vec<u8>,
+    n: usize,
+}
+
+impl ListpackBuilder {
+    pub fn new() -> ListpackBuilder {
+        ListpackBuilder {
+            b: vec![0u8; 6],
+            n: 0,
+        }
+    }
+
+    fn back_len(&mut self, start: usize) {
+        let entry_len = self.b.len() - start;
         let size = backlen_size(entry_len);
         let mut tmp = [0u8; 5];
         let mut v = entry_len;
@@ -228,22 +349,75 @@ pub fn encode_listpack<'a>(items: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8>
             tmp[i] = (v & 0x7F) as u8;
             v >>= 7;
         }
-        for (i, t) in tmp.iter_mut().enumerate().take(size) {
-            if i != 0 {
-                *t |= 0x80;
+        for t in tmp.iter_mut().take(size).skip(1) {
+            *t |= 0x80;
+        }
+        self.b.extend_from_slice(&tmp[..size]);
+        self.n += 1;
+    }
+
+    pub fn push_int(&mut self, v: i64) {
+        let start = self.b.len();
+        match v {
+            0..=127 => self.b.push(v as u8),
+            -4096..=4095 => {
+                let u = (v as u64) & 0x1FFF;
+                self.b.push(0xC0 | (u >> 8) as u8);
+                self.b.push((u & 0xFF) as u8);
+            }
+            -32768..=32767 => {
+                self.b.push(0xF1);
+                self.b.extend_from_slice(&(v as i16).to_le_bytes());
+            }
+            -8_388_608..=8_388_607 => {
+                self.b.push(0xF2);
+                self.b.extend_from_slice(&(v as i32).to_le_bytes()[..3]);
+            }
+            -2_147_483_648..=2_147_483_647 => {
+                self.b.push(0xF3);
+                self.b.extend_from_slice(&(v as i32).to_le_bytes());
+            }
+            _ => {
+                self.b.push(0xF4);
+                self.b.extend_from_slice(&v.to_le_bytes());
             }
         }
-        // Most significant group first, without the flag; walking back from
-        // the end, every byte but that one carries the continuation bit.
-        b.extend_from_slice(&tmp[..size]);
-        n += 1;
+        self.back_len(start);
     }
-    b.push(0xFF);
-    let total = b.len() as u32;
-    b[0..4].copy_from_slice(&total.to_le_bytes());
-    let count: u16 = if n < 65535 { n as u16 } else { 65535 };
-    b[4..6].copy_from_slice(&count.to_le_bytes());
-    b
+
+    pub fn push_str(&mut self, s: &[u8]) {
+        match lp_string_to_i64(s) {
+            Some(v) => self.push_int(v),
+            None => self.push_raw_str(s),
+        }
+    }
+
+    /// Appends `s` with a string encoding whatever it holds.
+    pub fn push_raw_str(&mut self, s: &[u8]) {
+        let start = self.b.len();
+        let l = s.len();
+        if l < 64 {
+            self.b.push(0x80 | l as u8);
+        } else if l < 4096 {
+            self.b.push(0xE0 | (l >> 8) as u8);
+            self.b.push((l & 0xFF) as u8);
+        } else {
+            self.b.push(0xF0);
+            self.b.extend_from_slice(&(l as u32).to_le_bytes());
+        }
+        self.b.extend_from_slice(s);
+        self.back_len(start);
+    }
+
+    /// The finished listpack (header filled in, end byte appended).
+    pub fn finish(mut self) -> Vec<u8> {
+        self.b.push(0xFF);
+        let total = self.b.len() as u32;
+        self.b[0..4].copy_from_slice(&total.to_le_bytes());
+        let count: u16 = if self.n < 65535 { self.n as u16 } else { 65535 };
+        self.b[4..6].copy_from_slice(&count.to_le_bytes());
+        self.b
+    }
 }
 
 #[cfg(test)]
@@ -276,6 +450,46 @@ mod tests {
             let _ = decode_intset(blob);
             let _ = decode_zipmap(blob);
         }
+    }
+
+    #[test]
+    fn built_listpacks_walk_back_with_integers_as_integers() {
+        let mut b = ListpackBuilder::new();
+        let ints = [
+            0i64,
+            127,
+            128,
+            -1,
+            -4096,
+            4095,
+            40000,
+            -40000,
+            1 << 30,
+            i64::MIN,
+        ];
+        for &v in &ints {
+            b.push_int(v);
+        }
+        b.push_str(b"17");
+        b.push_str(b"017");
+        b.push_str(&[b'q'; 5000]);
+        let lp = b.finish();
+        let got: Vec<LpElem> = listpack_iter(&lp)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .unwrap_or_default();
+        let mut want: Vec<LpElem> = ints.iter().map(|&v| LpElem::Int(v)).collect();
+        want.push(LpElem::Int(17));
+        want.push(LpElem::Str(b"017"));
+        want.push(LpElem::Str(&[b'q'; 5000]));
+        assert_eq!(got, want);
+        // The string decoder agrees.
+        assert_eq!(decode_listpack(&lp).map(|v| v.len()), Ok(ints.len() + 3));
+        // A flipped back-length is caught.
+        let mut bad = lp.clone();
+        bad[7] ^= 1;
+        assert!(listpack_iter(&bad)
+            .map(|it| it.collect::<Result<Vec<_>, _>>().is_err())
+            .unwrap_or(true));
     }
 
     #[test]

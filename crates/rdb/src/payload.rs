@@ -70,6 +70,8 @@ pub fn restore_value(payload: &[u8], skip_checksum: bool) -> Result<RdbValue, Pa
         RdbValue::List(x) | RdbValue::Set(x) => x.is_empty(),
         RdbValue::Hash(x) => x.is_empty(),
         RdbValue::ZSet(x) => x.is_empty(),
+        // An empty stream is a value of its own (XGROUP CREATE MKSTREAM).
+        RdbValue::Stream(_) => false,
     };
     if empty {
         return Err(PayloadError::Data);

@@ -73,7 +73,6 @@ fn io_kind(e: std::io::Error) -> ErrorKind {
 fn type_name(t: u8) -> &'static str {
     match t {
         6 | 7 => "module",
-        15 | 19 | 21 => "stream",
         _ => "unknown",
     }
 }
@@ -375,7 +374,8 @@ impl<R: Read> Reader<R> {
                 }
                 RdbValue::List(v)
             }
-            6 | 7 | 15 | 19 | 21 => {
+            15 | 19 | 21 => RdbValue::Stream(Box::new(self.stream(t)?)),
+            6 | 7 => {
                 return Err(self.err(ErrorKind::Unsupported {
                     key: String::from_utf8_lossy(key).into_owned(),
                     type_name: type_name(t),
@@ -383,6 +383,93 @@ impl<R: Read> Reader<R> {
             }
             other => return Err(self.err(ErrorKind::UnknownType(other))),
         })
+    }
+
+    /// A stream ID stored as two lengths.
+    fn stream_id(&mut self) -> Result<crate::RdbStreamId, RdbError> {
+        Ok((self.len()?, self.len()?))
+    }
+
+    /// A stream ID stored raw, as 16 big-endian bytes.
+    fn raw_id(&mut self) -> Result<[u8; 16], RdbError> {
+        let mut id = [0u8; 16];
+        self.read_exact(&mut id)?;
+        Ok(id)
+    }
+
+    /// A millisecond time, 8 bytes little-endian.
+    fn ms_time(&mut self) -> Result<i64, RdbError> {
+        let mut x = [0u8; 8];
+        self.read_exact(&mut x)?;
+        Ok(i64::from_le_bytes(x))
+    }
+
+    /// A stream of RDB type `t` (15, 19 or 21); see [`crate::RdbStream`].
+    /// The listpacks are checked when the value is built.
+    fn stream(&mut self, t: u8) -> Result<crate::RdbStream, RdbError> {
+        let cap = |n: u64| n.min(1 << 12) as usize;
+        let v2 = t >= 19;
+        let mut s = crate::RdbStream::default();
+        let nodes = self.len()?;
+        s.nodes.reserve(cap(nodes));
+        for _ in 0..nodes {
+            let at = self.pos;
+            let key = self.string()?;
+            let key: [u8; 16] = key.try_into().map_err(|_| {
+                self.err_at(
+                    at,
+                    ErrorKind::BadEncoding("stream node key is not the size of a stream ID"),
+                )
+            })?;
+            let lp = self.string()?;
+            s.nodes.push((key, lp));
+        }
+        s.length = self.len()?;
+        s.last_id = self.stream_id()?;
+        if v2 {
+            s.first_id = Some(self.stream_id()?);
+            s.max_deleted_id = self.stream_id()?;
+            s.entries_added = Some(self.len()?);
+        }
+        let groups = self.len()?;
+        for _ in 0..groups {
+            let mut g = crate::RdbGroup {
+                name: self.string()?,
+                last_id: self.stream_id()?,
+                ..Default::default()
+            };
+            if v2 {
+                // Saved as an unsigned length; -1 (unknown) wraps around.
+                g.entries_read = Some(self.len()? as i64);
+            }
+            let pel = self.len()?;
+            g.pel.reserve(cap(pel));
+            for _ in 0..pel {
+                let id = self.raw_id()?;
+                let time = self.ms_time()?;
+                let count = self.len()?;
+                g.pel.push((id, time, count));
+            }
+            let consumers = self.len()?;
+            for _ in 0..consumers {
+                let mut c = crate::RdbConsumer {
+                    name: self.string()?,
+                    seen_time: self.ms_time()?,
+                    ..Default::default()
+                };
+                if t >= 21 {
+                    c.active_time = Some(self.ms_time()?);
+                }
+                let owned = self.len()?;
+                c.pel.reserve(cap(owned));
+                for _ in 0..owned {
+                    c.pel.push(self.raw_id()?);
+                }
+                g.consumers.push(c);
+            }
+            s.groups.push(g);
+        }
+        Ok(s)
     }
 
     /// Skips a module's serialized data (self-describing opcodes up to EOF).

@@ -10,6 +10,12 @@
 pub struct Reply {
     pub buf: Vec<u8>,
     pub resp3: bool,
+    /// While `track_pushes` is set, the byte ranges of `buf` written as
+    /// out-of-band messages (Pub/Sub and tracking messages, subscription
+    /// confirmations): `CLIENT REPLY OFF|SKIP` drops a command's reply but
+    /// keeps these, as Redis's `CLIENT_PUSHING` does.
+    pub track_pushes: bool,
+    pub pushes: Vec<std::ops::Range<usize>>,
 }
 
 impl Default for Reply {
@@ -23,7 +29,57 @@ impl Reply {
         Reply {
             buf: Vec::with_capacity(16 * 1024),
             resp3: false,
+            track_pushes: false,
+            pushes: Vec::new(),
         }
+    }
+
+    /// A reply writing into `buf` (which may start empty, unallocated).
+    pub fn with_buf(buf: Vec<u8>, resp3: bool) -> Self {
+        Reply {
+            buf,
+            resp3,
+            track_pushes: false,
+            pushes: Vec::new(),
+        }
+    }
+
+    /// Records `buf[start..]` (just written) as an out-of-band message.
+    #[inline]
+    pub fn mark_push(&mut self, start: usize) {
+        if self.track_pushes {
+            self.pushes.push(start..self.buf.len());
+        }
+    }
+
+    /// Inserts `bytes` (messages) at `at`, shifting the recorded messages
+    /// after it and recording the inserted ones.
+    pub fn insert_pushes(&mut self, at: usize, bytes: Vec<u8>) {
+        let n = bytes.len();
+        self.buf.splice(at..at, bytes);
+        if self.track_pushes {
+            for r in &mut self.pushes {
+                if r.start >= at {
+                    *r = r.start + n..r.end + n;
+                }
+            }
+            self.pushes.push(at..at + n);
+        }
+    }
+
+    /// Drops everything written from `mark` on except the recorded
+    /// messages (`CLIENT REPLY OFF|SKIP`), and stops recording.
+    pub fn drop_replies_from(&mut self, mark: usize) {
+        let mut kept = Vec::new();
+        self.pushes.sort_by_key(|r| r.start);
+        for r in self.pushes.drain(..) {
+            if r.start >= mark && r.end <= self.buf.len() {
+                kept.extend_from_slice(&self.buf[r]);
+            }
+        }
+        self.buf.truncate(mark);
+        self.buf.extend_from_slice(&kept);
+        self.track_pushes = false;
     }
 
     #[inline]

@@ -32,6 +32,30 @@ fn executable(path: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Options that do not depend on a monitored master, loaded before the
+/// `monitor` lines (Redis's pre-monitor list).
+const PRE_MONITOR: &[&str] = &[
+    "announce-ip",
+    "announce-port",
+    "deny-scripts-reconfig",
+    "sentinel-user",
+    "sentinel-pass",
+    "current-epoch",
+    "myid",
+    "resolve-hostnames",
+    "announce-hostnames",
+];
+
+/// When a `sentinel` line is applied: 0 global options, 1 `monitor`, 2
+/// the rest (per-master settings and the remembered topology).
+pub fn load_phase(words: &[String]) -> u8 {
+    match words.first() {
+        Some(w) if w.eq_ignore_ascii_case("monitor") => 1,
+        Some(w) if PRE_MONITOR.iter().any(|p| w.eq_ignore_ascii_case(p)) => 0,
+        _ => 2,
+    }
+}
+
 /// Applies one `sentinel` line (the words after `sentinel`).
 pub fn apply_line(st: &mut Sentinel, a: &[String], now: i64) -> Result<(), &'static str> {
     let argc = a.len();

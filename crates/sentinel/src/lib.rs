@@ -88,7 +88,12 @@ fn load_state(cfg: &Config) -> Result<state::Sentinel, (usize, String, String)> 
     let mut st = state::Sentinel::new(file, port);
     st.globals.deny_scripts_reconfig = true;
     let now = shell::now_ms();
-    for (line_no, line, words) in &cfg.mode_lines {
+    // As Redis 7.0 loads them: global options first, then the `monitor`
+    // lines, then everything else, so a master's settings may come before
+    // its `monitor` line in the file. Errors still name the file's line.
+    let mut lines: Vec<&(usize, String, Vec<String>)> = cfg.mode_lines.iter().collect();
+    lines.sort_by_key(|(_, _, words)| confile::load_phase(words));
+    for (line_no, line, words) in lines {
         confile::apply_line(&mut st, words, now)
             .map_err(|reason| (*line_no, line.clone(), reason.to_string()))?;
     }

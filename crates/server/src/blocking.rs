@@ -19,12 +19,19 @@
 //!   then woken to write the reply.
 //! - A timeout, `CLIENT UNBLOCK` or the client going away ends the wait
 //!   ([`time_out`], [`unblock_with`], [`unblock`]).
+//! - Stream readers (XREAD, XREADGROUP) are served differently, as in
+//!   Redis: every waiter on a signalled stream whose data is now beyond
+//!   what it waits for is served, in arrival order, with the one-key form
+//!   of its read; the others keep their place. A reader through a group
+//!   gets an error when the key stops being a stream or the group goes
+//!   ([`serve_stream_waiters`]).
 
 use crate::client::Client;
 use crate::cmd::{self, Ctx};
 use crate::errors;
 use crate::server::Server;
 use command_meta::Argv;
+use keyspace::stream::StreamId;
 use keyspace::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::Range;
@@ -37,6 +44,8 @@ use std::ops::Range;
 pub enum WaitFor {
     List,
     ZSet,
+    /// New stream entries (XREAD, XREADGROUP); see [`StreamWait`].
+    Stream,
     /// Replica acknowledgements (`WAIT`): no key, served by replication.
     Replicas,
 }
@@ -50,6 +59,21 @@ pub struct Blocked {
     /// Unix ms after which the wait ends with a null reply; 0 = never.
     pub deadline_ms: i64,
     pub argv: Vec<Vec<u8>>,
+    /// What a stream reader waits for.
+    pub stream: Option<Box<StreamWait>>,
+}
+
+/// What a blocked XREAD/XREADGROUP waits for on its keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamWait {
+    /// Per key, in the order of [`Blocked::keys`]: entries must be above
+    /// this ID (a reader through a group always reads past the group's
+    /// last delivered ID instead).
+    pub after: Vec<StreamId>,
+    /// XREADGROUP's group and consumer, and whether NOACK was given.
+    pub group: Option<(Vec<u8>, Vec<u8>, bool)>,
+    /// Entries served at most.
+    pub count: u64,
 }
 
 /// The server's side of blocking: who waits on which key, and which keys
@@ -128,7 +152,6 @@ pub fn may_block(ctx: &Ctx) -> bool {
 /// Blocks the calling client on the keys at argument positions `keys`
 /// until `deadline_ms` (0 = forever). The handler writes no reply.
 pub fn block(ctx: &mut Ctx, on: WaitFor, keys: Range<usize>, deadline_ms: i64) {
-    let db = ctx.client.db;
     let mut names: Vec<Vec<u8>> = Vec::with_capacity(keys.len());
     for i in keys {
         let k = ctx.argv.get(i);
@@ -137,8 +160,32 @@ pub fn block(ctx: &mut Ctx, on: WaitFor, keys: Range<usize>, deadline_ms: i64) {
             names.push(k.to_vec());
         }
     }
+    enqueue(ctx, on, names, deadline_ms, None);
+}
+
+/// Blocks the calling stream reader on `keys` (distinct, in order) until
+/// `deadline_ms` (0 = forever).
+pub fn block_stream(ctx: &mut Ctx, keys: Vec<Vec<u8>>, deadline_ms: i64, wait: StreamWait) {
+    enqueue(
+        ctx,
+        WaitFor::Stream,
+        keys,
+        deadline_ms,
+        Some(Box::new(wait)),
+    );
+}
+
+/// Queues the calling client on each of `keys` and records its wait.
+fn enqueue(
+    ctx: &mut Ctx,
+    on: WaitFor,
+    keys: Vec<Vec<u8>>,
+    deadline_ms: i64,
+    stream: Option<Box<StreamWait>>,
+) {
+    let db = ctx.client.db;
     let id = ctx.client.id;
-    for k in &names {
+    for k in &keys {
         ctx.srv
             .blocking
             .waiting
@@ -150,9 +197,10 @@ pub fn block(ctx: &mut Ctx, on: WaitFor, keys: Range<usize>, deadline_ms: i64) {
     ctx.client.blocked = Some(Blocked {
         on,
         db,
-        keys: names,
+        keys,
         deadline_ms,
         argv: ctx.argv.iter().map(|a| a.to_vec()).collect(),
+        stream,
     });
 }
 
@@ -261,12 +309,13 @@ pub fn remaining_ms(c: &Client, now_ms: i64) -> Option<u64> {
 }
 
 /// Which waiters `key` of `db` can serve: a non-empty list or sorted set
-/// that is live.
-fn ready_kind(srv: &Server, db: usize, key: &[u8]) -> Option<WaitFor> {
-    let e = srv.dbs[db].get(key)?;
-    if e.is_expired(srv.now_ms) {
-        return None;
-    }
+/// that is live. A key found expired here is deleted (and the deletion
+/// propagated) as Redis's look-up does while serving blocked clients;
+/// its waiters stay blocked.
+fn ready_kind(srv: &mut Server, db: usize, key: &[u8]) -> Option<WaitFor> {
+    let i = srv.find_live(db, key, false);
+    srv.journal.end_command(false);
+    let e = srv.dbs[db].at(i?)?;
     match &e.value {
         Value::List(l) if !l.is_empty() => Some(WaitFor::List),
         Value::ZSet(z) if !z.is_empty() => Some(WaitFor::ZSet),
@@ -295,12 +344,36 @@ fn first_waiter(srv: &mut Server, slot: &(usize, Vec<u8>), kind: WaitFor) -> Opt
     None
 }
 
+/// Runs `argv` for the unblocked client `c` through the dispatch path and
+/// wakes its task to write the reply. MONITOR saw the command when it
+/// first ran, as in Redis, so the monitors are set aside for the re-run.
+fn rerun(srv: &mut Server, c: &mut Client, argv: &[Vec<u8>]) {
+    let mut buf = Vec::new();
+    let mut ranges = Vec::with_capacity(argv.len());
+    for a in argv {
+        let s = buf.len();
+        buf.extend_from_slice(a);
+        ranges.push((s, buf.len()));
+    }
+    let monitors = std::mem::take(&mut srv.monitors);
+    cmd::execute(srv, c, Argv::new(&buf, &ranges));
+    srv.monitors = monitors;
+    c.wake.notify_one();
+}
+
 /// Serves the clients waiting on keys that became ready, in FIFO order
 /// per key, until the ready list is empty (serving may fill other keys).
 /// Called after each top-level command, never from inside a handler.
 pub fn serve_ready(srv: &mut Server) {
+    if srv.blocking.ready.is_empty() {
+        return;
+    }
+    // Serving runs outside any command: expiry is judged on the clock now
+    // (after an EXEC, whose clock stood still, time has moved on).
+    srv.refresh_time();
     while let Some(slot) = srv.blocking.ready.pop_front() {
         srv.blocking.ready_set.remove(&slot);
+        serve_stream_waiters(srv, slot.0, &slot.1);
         let (db, key) = slot;
         while let Some(kind) = ready_kind(srv, db, &key) {
             let Some(id) = first_waiter(srv, &(db, key.clone()), kind) else {
@@ -316,25 +389,146 @@ pub fn serve_ready(srv: &mut Server) {
             };
             let Some(b) = unblock(srv, &mut c) else { break };
             c.db = b.db;
-            let mut buf = Vec::new();
-            let mut ranges = Vec::with_capacity(b.argv.len());
-            for a in &b.argv {
-                let s = buf.len();
-                buf.extend_from_slice(a);
-                ranges.push((s, buf.len()));
-            }
             // Redis re-executes the command: now that the key has data it
             // pops (and propagates) exactly as a non-blocking call would.
-            // MONITOR saw the command when it first ran, as in Redis, so
-            // the monitors are set aside for the re-run.
-            let monitors = std::mem::take(&mut srv.monitors);
-            cmd::execute(srv, &mut c, Argv::new(&buf, &ranges));
-            srv.monitors = monitors;
-            c.wake.notify_one();
+            rerun(srv, &mut c, &b.argv);
             if c.blocked.is_some() {
                 // Blocked again (another of its keys had the wrong type
                 // to serve it): leave this key for the next command.
                 break;
+            }
+        }
+    }
+}
+
+/// What a stream reader blocked on `key` can get now.
+enum StreamTurn {
+    /// Nothing yet: it keeps waiting, in its place.
+    Wait,
+    /// Served by running this read.
+    Serve(Vec<Vec<u8>>),
+    /// Its wait ends with this error.
+    Fail(&'static str),
+}
+
+/// Decides what the stream reader `b` gets from `key` of `db`, as Redis's
+/// `serveClientsBlockedOnStreamKey` (and, for a key that is gone or no
+/// longer a stream, `unblockDeletedStreamReadgroupClients`) decide.
+fn stream_turn(srv: &Server, db: usize, key: &[u8], b: &Blocked) -> StreamTurn {
+    let Some(w) = &b.stream else {
+        return StreamTurn::Wait;
+    };
+    let stream = srv.dbs[db]
+        .get(key)
+        .filter(|e| !e.is_expired(srv.now_ms))
+        .and_then(|e| match &e.value {
+            Value::Stream(s) => Some(s),
+            _ => None,
+        });
+    let Some(s) = stream else {
+        return match w.group {
+            Some(_) => StreamTurn::Fail(errors::XREADGROUP_KEY_GONE),
+            None => StreamTurn::Wait,
+        };
+    };
+    let after = match &w.group {
+        Some((g, _, _)) => match s.group(g) {
+            Some(g) => g.last_id,
+            None => return StreamTurn::Fail(errors::XREADGROUP_GROUP_GONE),
+        },
+        None => {
+            let i = b.keys.iter().position(|k| k == key);
+            match i.and_then(|i| w.after.get(i)) {
+                Some(id) => *id,
+                None => return StreamTurn::Wait,
+            }
+        }
+    };
+    // Redis compares with the last ID ever added; the read that serves
+    // checks again for a live entry beyond `after`.
+    if s.log().last_id() <= after || s.log().last_valid_id().is_none_or(|top| top <= after) {
+        return StreamTurn::Wait;
+    }
+    let count = w.count.to_string().into_bytes();
+    let name = b.argv.first().cloned().unwrap_or_default();
+    let argv = match &w.group {
+        Some((g, c, noack)) => {
+            let mut a = vec![
+                name,
+                b"GROUP".to_vec(),
+                g.clone(),
+                c.clone(),
+                b"COUNT".to_vec(),
+                count,
+            ];
+            if *noack {
+                a.push(b"NOACK".to_vec());
+            }
+            a.extend([b"STREAMS".to_vec(), key.to_vec(), b">".to_vec()]);
+            a
+        }
+        None => vec![
+            name,
+            b"COUNT".to_vec(),
+            count,
+            b"STREAMS".to_vec(),
+            key.to_vec(),
+            after.to_vec(),
+        ],
+    };
+    StreamTurn::Serve(argv)
+}
+
+/// Serves (or fails) the stream readers blocked on `key` of `db`, in
+/// arrival order.
+pub fn serve_stream_waiters(srv: &mut Server, db: usize, key: &[u8]) {
+    let slot = (db, key.to_vec());
+    let Some(queue) = srv.blocking.waiting.get(&slot) else {
+        return;
+    };
+    let ids: Vec<u64> = queue.iter().copied().collect();
+    let readers = ids.iter().any(|id| {
+        srv.clients.get(id).is_some_and(|rc| {
+            rc.try_borrow()
+                .is_ok_and(|c| c.blocked.as_ref().is_some_and(|b| b.on == WaitFor::Stream))
+        })
+    });
+    if !readers {
+        return;
+    }
+    // As for the other waiters: a key found expired goes first (and its
+    // deletion is propagated), so group readers see it gone.
+    srv.find_live(db, key, false);
+    srv.journal.end_command(false);
+    for id in ids {
+        let Some(rc) = srv.clients.get(&id).cloned() else {
+            continue;
+        };
+        let Ok(mut c) = rc.try_borrow_mut() else {
+            continue;
+        };
+        let turn = match &c.blocked {
+            Some(b) if b.on == WaitFor::Stream && b.db == db => stream_turn(srv, db, key, b),
+            _ => continue,
+        };
+        match turn {
+            StreamTurn::Wait => {}
+            StreamTurn::Fail(msg) => {
+                if let Some(b) = unblock(srv, &mut c) {
+                    count_call(srv, &b, true);
+                }
+                srv.stats.count_error(msg);
+                c.out.error(msg);
+                c.wake.notify_one();
+            }
+            StreamTurn::Serve(argv) => {
+                if unblock(srv, &mut c).is_none() {
+                    continue;
+                }
+                c.db = db;
+                // The read runs through the normal path (its deliveries
+                // are propagated).
+                rerun(srv, &mut c, &argv);
             }
         }
     }

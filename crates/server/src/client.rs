@@ -40,6 +40,8 @@ pub struct Client {
     pub id: u64,
     pub addr: Option<SocketAddr>,
     pub laddr: Option<SocketAddr>,
+    /// Connected through the `unixsocket` listener (`addr` is None then).
+    pub unix_socket: bool,
     pub fd: i32,
     pub name: Option<Vec<u8>>,
     pub db: usize,
@@ -110,11 +112,21 @@ pub struct Client {
 }
 
 impl Client {
+    /// The peer as Redis names it in CLIENT LIST, the slow log and logs:
+    /// `ip:port`, or `/unixsocket:0` for a Unix-socket client.
+    pub fn peer_id(&self) -> String {
+        if self.unix_socket {
+            return crate::net::UNIX_ADDR.to_string();
+        }
+        self.addr.map(|a| a.to_string()).unwrap_or_default()
+    }
+
     pub fn new(id: u64, now_ms: i64) -> Client {
         Client {
             id,
             addr: None,
             laddr: None,
+            unix_socket: false,
             fd: -1,
             name: None,
             db: 0,

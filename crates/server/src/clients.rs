@@ -57,8 +57,12 @@ pub fn pause_remaining_ms(srv: &Server) -> u64 {
 /// One `CLIENT LIST` line, fields in Redis 7.0's order. `current` is the
 /// command being run when `c` is the caller (Redis shows it in `cmd=`).
 pub fn describe(srv: &Server, c: &Client, current: Option<(&str, usize)>, out: &mut String) {
-    let addr = c.addr.map(|a| a.to_string()).unwrap_or_default();
-    let laddr = c.laddr.map(|a| a.to_string()).unwrap_or_default();
+    let addr = c.peer_id();
+    let laddr = if c.unix_socket {
+        crate::net::UNIX_ADDR.to_string()
+    } else {
+        c.laddr.map(|a| a.to_string()).unwrap_or_default()
+    };
     let name = c
         .name
         .as_deref()

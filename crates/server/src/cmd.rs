@@ -139,7 +139,7 @@ impl CommandTable {
             t.commands.push(Command {
                 meta,
                 handler: own,
-                flags: flags::from_names(meta.flags),
+                flags: flags::of(meta),
                 subcommands: NameMap::default(),
                 parent: None,
                 runs_script: crate::scripting::RUNS_SCRIPT.contains(&meta.name),
@@ -150,7 +150,7 @@ impl CommandTable {
                     t.commands.push(Command {
                         meta: sub,
                         handler: Some(*h),
-                        flags: flags::from_names(sub.flags),
+                        flags: flags::of(sub),
                         subcommands: NameMap::default(),
                         parent: Some(parent_idx),
                         runs_script: false,
@@ -294,6 +294,15 @@ impl<'a> Ctx<'a> {
     #[inline]
     pub fn flush_pushes(&mut self) {
         self.srv.pubsub.flush_into(&mut self.client.out);
+    }
+
+    /// Propagates the request as received even when it changed nothing
+    /// (Redis's `forceCommandPropagation`: FLUSHALL on an empty dataset).
+    pub fn force_propagation(&mut self) {
+        let argv = self.argv;
+        self.custom_propagation = true;
+        let db = self.client.db;
+        self.srv.journal.propagate_argv(db, argv);
     }
 
     /// Marks the command as propagating nothing even though it counted
@@ -451,10 +460,22 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
             }
         }
     }
+    // The state checks below run when a command arrives, never again for
+    // the commands EXEC runs (as in Redis, where they ran when queued and
+    // EXEC itself is judged on what it queued: a transaction holding a
+    // write is a write).
+    let checked = !client.in_exec;
+    let eff = if meta.name == "exec" {
+        cflags | client.multi.as_ref().map_or(0, |m| m.cmd_flags)
+    } else {
+        cflags
+    };
+    let is_write = eff & flags::WRITE != 0;
     // As Redis: with a memory limit, every command first evicts what it
     // must; only commands that may grow memory are refused when nothing
-    // could be evicted.
-    if srv.evictor.maxmemory > 0 && !client.is_master() {
+    // could be evicted — and inside MULTI every command but the ones that
+    // end the transaction, since queuing itself takes memory.
+    if checked && srv.evictor.maxmemory > 0 && !client.is_master() {
         // `evicted` events for this very client land in its own output
         // (it is borrowed here, so it cannot be reached via the registry).
         let outer_current = srv.pubsub.current;
@@ -464,14 +485,17 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         srv.scripting.pre_command_oom = oom;
         srv.pubsub.flush_into(&mut client.out);
         srv.pubsub.current = outer_current;
-        if oom && cflags & flags::DENYOOM != 0 {
+        let queuing =
+            client.multi.is_some() && !matches!(meta.name, "exec" | "discard" | "quit" | "reset");
+        if oom && (eff & flags::DENYOOM != 0 || queuing) {
             reject(srv, client, idx, errors::OOM);
             return Flow::Continue;
         }
     }
     // A failed background save stops writes (and PING, as in Redis) when
     // stop-writes-on-bgsave-error is set, so nobody believes data is safe.
-    if (cflags & flags::WRITE != 0 || meta.name == "ping")
+    if checked
+        && (is_write || meta.name == "ping")
         && !client.is_master()
         && crate::persistence::save::writes_denied(srv)
     {
@@ -479,14 +503,15 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         return Flow::Continue;
     }
     // The same when the AOF cannot be written (Redis's MISCONF for AOF).
-    if (cflags & flags::WRITE != 0 || meta.name == "ping") && !client.is_master() {
+    if checked && (is_write || meta.name == "ping") && !client.is_master() {
         if let Some(msg) = crate::persistence::aof::write_error(srv) {
             reject(srv, client, idx, &msg);
             return Flow::Continue;
         }
     }
     // min-replicas-to-write: refuse writes that too few replicas would get.
-    if cflags & flags::WRITE != 0
+    if checked
+        && is_write
         && !client.is_master()
         && crate::replication::master::too_few_good_replicas(srv)
     {
@@ -494,7 +519,8 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         return Flow::Continue;
     }
     // A read-only replica takes writes from its master only.
-    if cflags & flags::WRITE != 0
+    if checked
+        && is_write
         && !client.is_master()
         && srv.is_replica()
         && srv.config.get_bool(Directive::ReplicaReadOnly)
@@ -524,7 +550,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         return Flow::Continue;
     }
     // While the dataset loads, only commands flagged `loading` run.
-    if srv.persist.loading.is_some() && cflags & flags::LOADING == 0 && !client.loading {
+    if checked && srv.persist.loading.is_some() && cflags & flags::LOADING == 0 && !client.loading {
         reject(srv, client, idx, errors::LOADING);
         return Flow::Continue;
     }
@@ -590,12 +616,15 @@ fn call(
     if !srv.pubsub.to_current.buf.is_empty() {
         let mark = reply_mark.min(client.out.buf.len());
         let pushed = std::mem::take(&mut srv.pubsub.to_current.buf);
-        client.out.buf.splice(mark..mark, pushed);
+        client.out.insert_pushes(mark, pushed);
     }
 
     if srv.dirty > dirty_before && !custom {
         let db = client.db;
         srv.journal.propagate_argv(db, argv);
+    }
+    if srv.dirty > dirty_before && !client.is_master() && srv.is_replica() {
+        crate::replication::replica::remember_own_expiring_keys(srv, client.db, meta, argv);
     }
     // A transaction's commands are released together when EXEC ends.
     if !client.in_exec {
@@ -628,7 +657,8 @@ fn call(
         srv.tracking_after_command(client, meta, cflags & flags::READONLY != 0, &args);
         // Broadcasts to this client queued behind its reply.
         let pushed = std::mem::take(&mut srv.pubsub.to_current.buf);
-        client.out.buf.extend_from_slice(&pushed);
+        let at = client.out.buf.len();
+        client.out.insert_pushes(at, pushed);
     }
     srv.pubsub.current = outer_current;
     if client.close_after_reply {

@@ -53,10 +53,6 @@ pub const ALL: &[&str] = &[
     "keyspace",
 ];
 
-/// Percentiles `INFO latencystats` reports (Redis's default
-/// `latency-tracking-info-percentiles`).
-const PERCENTILES: &[(&str, f64)] = &[("p50", 50.0), ("p99", 99.0), ("p99.9", 99.9)];
-
 /// Renders the requested sections, each once, in canonical order.
 pub fn render(srv: &mut Server, wanted: &[&str]) -> String {
     let mut out = String::with_capacity(4096);
@@ -116,10 +112,14 @@ pub fn render(srv: &mut Server, wanted: &[&str]) -> String {
                         continue;
                     };
                     let _ = write!(body, "latency_percentiles_usec_{}:", cmd.meta.name);
-                    for (i, (label, p)) in PERCENTILES.iter().enumerate() {
+                    for (i, p) in srv.latency_percentiles.iter().enumerate() {
                         let sep = if i == 0 { "" } else { "," };
+                        // The label as Redis prints it: `%f` with its
+                        // trailing zeros (and a bare point) trimmed.
+                        let label = format!("{p:.6}");
+                        let label = label.trim_end_matches('0').trim_end_matches('.');
                         let usec = h.percentile(*p) as f64 / 1000.0;
-                        let _ = write!(body, "{sep}{label}={usec:.3}");
+                        let _ = write!(body, "{sep}p{label}={usec:.3}");
                     }
                     body.push_str("\r\n");
                 }

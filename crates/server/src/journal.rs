@@ -75,8 +75,9 @@ impl Journal {
         resp::command::push_command_arg(&mut self.pending, a);
     }
 
-    /// Whether any sink would keep an effect recorded now.
-    fn wanted(&self) -> bool {
+    /// Whether any sink would keep an effect recorded now (a command whose
+    /// effects are costly to spell out may skip them when not).
+    pub fn wanted(&self) -> bool {
         !self.muted && self.sinks.iter().any(|s| s.active())
     }
 
@@ -142,11 +143,16 @@ impl Journal {
             if wrap {
                 sink.append(first_db, b"*1\r\n$5\r\nMULTI\r\n");
             }
+            // EXEC goes out in the database the stream is in by then, so
+            // no SELECT comes between the last effect and EXEC (Redis's
+            // order).
+            let mut last_db = first_db;
             for (_, &(db, s, e)) in ops.by_ref() {
                 sink.append(db, &self.pending[s..e]);
+                last_db = db;
             }
             if wrap {
-                sink.append(first_db, b"*1\r\n$4\r\nEXEC\r\n");
+                sink.append(last_db, b"*1\r\n$4\r\nEXEC\r\n");
             }
         }
         self.released += self.ops.len() as u64;

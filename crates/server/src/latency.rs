@@ -85,6 +85,32 @@ impl Histogram {
         self.total += 1;
     }
 
+    /// Values recorded.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The cumulative distribution `LATENCY HISTOGRAM` reports, as HDR's
+    /// logarithmic iterator walks it for Redis (first level 1024 ns,
+    /// doubling): at each level, the highest value of the bucket holding
+    /// the level in microseconds and the count of values up to it; levels
+    /// that add nothing are left out, and the walk ends with the last
+    /// value.
+    pub fn log_cdf(&self) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        let (mut level, mut previous) = (1024u64, 0u64);
+        while previous < self.total && level <= Self::MAX_NS {
+            let top = Self::index(level);
+            let cumulative: u64 = self.counts.iter().take(top + 1).sum();
+            if cumulative > previous {
+                out.push((Self::highest(top) / 1000, cumulative));
+            }
+            previous = cumulative;
+            level *= 2;
+        }
+        out
+    }
+
     /// The value at percentile `p` (0-100), in nanoseconds.
     pub fn percentile(&self, p: f64) -> u64 {
         let want = ((p / 100.0) * self.total as f64 + 0.5) as u64;
@@ -137,7 +163,9 @@ impl LatencyHistograms {
 pub fn sample_command(srv: &mut crate::server::Server, meta: &'static CommandMeta, usec: u64) {
     // Per-command histogram for INFO latencystats (Redis 7.0's
     // latency-tracking, on by default).
-    srv.latency_hist.record(meta, usec);
+    if srv.latency_tracking {
+        srv.latency_hist.record(meta, usec);
+    }
     let threshold = srv.latency_threshold_ms;
     if threshold <= 0 {
         return;

@@ -29,6 +29,7 @@ pub mod multi;
 pub mod net;
 pub mod notify;
 pub mod persistence;
+pub mod proctitle;
 pub mod pubsub;
 pub mod replication;
 pub mod scripting;

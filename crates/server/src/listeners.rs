@@ -1,6 +1,7 @@
-//! The server's TCP listeners (plain and TLS) and their accept loops.
-//! They belong to the server state because `CONFIG SET port`/`bind`/
-//! `tls-port` replace them at run time; start-up opens the first ones.
+//! The server's listeners — TCP (plain and TLS) and the `unixsocket` —
+//! and their accept loops. They belong to the server state because
+//! `CONFIG SET port`/`bind`/`tls-port` replace them at run time; start-up
+//! opens the first ones.
 
 use crate::server::Server;
 use crate::{log_notice, log_warning};
@@ -35,6 +36,8 @@ pub struct Listeners {
     /// whether they serve TLS.
     pending: Vec<(Weak<TcpListener>, bool)>,
     started: Rc<tokio::sync::Notify>,
+    /// The `unixsocket` path while its socket is open (removed at exit).
+    pub unix_path: Option<std::path::PathBuf>,
 }
 
 impl Listeners {
@@ -185,6 +188,63 @@ pub async fn accept_new_listeners(srv: Rc<RefCell<Server>>) {
         let pending = std::mem::take(&mut srv.borrow_mut().listeners.pending);
         for (l, tls) in pending {
             tokio::task::spawn_local(accept_loop(srv.clone(), l, tls));
+        }
+    }
+}
+
+/// Opens the `unixsocket` listener as Redis does: a stale file is removed
+/// first, the socket gets `unixsocketperm` (when not 0) and the
+/// configured backlog. The error is Redis's start-up message.
+pub fn open_unix(
+    path: &str,
+    perm: u32,
+    backlog: i32,
+) -> Result<std::os::unix::net::UnixListener, String> {
+    use std::os::unix::fs::PermissionsExt;
+    // sockaddr_un holds 107 bytes of path and the terminating zero.
+    if path.len() > 107 {
+        return Err(format!(
+            "Failed opening Unix socket: unix socket path too long ({}), must be under 108",
+            path.len()
+        ));
+    }
+    let _ = std::fs::remove_file(path);
+    let sock = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)
+        .map_err(|e| format!("Failed opening Unix socket: socket: {e}"))?;
+    let addr =
+        socket2::SockAddr::unix(path).map_err(|e| format!("Failed opening Unix socket: {e}"))?;
+    sock.bind(&addr).map_err(|e| {
+        format!(
+            "Failed opening Unix socket: bind: {}",
+            crate::config::strerror(&e)
+        )
+    })?;
+    if perm != 0 {
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(perm));
+    }
+    sock.listen(backlog).map_err(|e| {
+        format!(
+            "Failed opening Unix socket: listen: {}",
+            crate::config::strerror(&e)
+        )
+    })?;
+    sock.set_nonblocking(true)
+        .map_err(|e| format!("Failed opening Unix socket: {e}"))?;
+    Ok(sock.into())
+}
+
+/// Accepts connections on the `unixsocket` listener for as long as the
+/// server runs.
+pub async fn accept_unix_loop(srv: Rc<RefCell<Server>>, listener: tokio::net::UnixListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::task::spawn_local(crate::net::handle_unix_connection(srv.clone(), stream));
+            }
+            Err(e) => {
+                log_warning!("Accepting client connection: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
         }
     }
 }

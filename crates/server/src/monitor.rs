@@ -97,7 +97,7 @@ pub fn feed_monitors(srv: &mut Server, client: &Client, meta: &CommandMeta, argv
     if srv.monitors.is_empty() {
         return;
     }
-    let f = flags::from_names(meta.flags);
+    let f = flags::of(meta);
     if f & (flags::SKIP_MONITOR | flags::ADMIN) != 0 {
         return;
     }
@@ -112,10 +112,17 @@ pub fn feed_line(srv: &mut Server, client: &Client, argv: Argv) {
         return;
     }
     let us = crate::util::time::unix_us();
+    // A script's commands show as from `lua`, a Unix-socket client as
+    // `unix:<path>`, as in Redis.
     let addr = if client.script {
         "lua".to_string()
+    } else if client.unix_socket {
+        format!(
+            "unix:{}",
+            srv.config.get_str(crate::config::Directive::Unixsocket)
+        )
     } else {
-        client.addr.map(|a| a.to_string()).unwrap_or_default()
+        client.peer_id()
     };
     let mut line = format!(
         "+{}.{:06} [{} {}]",

@@ -84,7 +84,7 @@ pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, 
             .await;
         return;
     }
-    serve(srv, stream, peer, laddr, fd, false).await;
+    serve(srv, stream, Some(peer), laddr, fd, false).await;
 }
 
 /// Protected mode: with no password on the default user, only the
@@ -125,7 +125,7 @@ pub async fn handle_tls_connection(
                     .await;
                 return;
             }
-            serve(srv, tls, peer, laddr, fd, true).await
+            serve(srv, tls, Some(peer), laddr, fd, true).await
         }
         // Redis logs refused handshakes (no client certificate, unknown
         // CA, plain text on the TLS port) at warning level, as here.
@@ -310,12 +310,22 @@ pub fn close_for_output_limit(srv: &Server, c: &mut Client) {
     c.wake.notify_one();
 }
 
+/// Serves a connection accepted on the `unixsocket` listener: always
+/// local (protected mode does not apply), shown as Redis shows it
+/// (`addr=/unixsocket:0`).
+pub async fn handle_unix_connection(srv: Rc<RefCell<Server>>, stream: tokio::net::UnixStream) {
+    use std::os::fd::AsRawFd;
+    let fd = stream.as_raw_fd();
+    serve(srv, stream, None, None, fd, false).await;
+}
+
 /// The connection loop, for any stream: monomorphised per stream type, so
-/// plain TCP pays nothing for TLS existing.
+/// plain TCP pays nothing for TLS existing. `peer` is None for a Unix
+/// socket.
 async fn serve<S>(
     srv: Rc<RefCell<Server>>,
     mut stream: S,
-    peer: SocketAddr,
+    peer: Option<SocketAddr>,
     laddr: Option<SocketAddr>,
     fd: i32,
     tls: bool,
@@ -339,13 +349,21 @@ async fn serve<S>(
     };
     {
         let mut cb = client.borrow_mut();
-        cb.addr = Some(peer);
+        cb.addr = peer;
+        cb.unix_socket = peer.is_none();
         cb.laddr = laddr;
         cb.fd = fd;
         cb.tls = tls;
     }
     let id = client.borrow().id;
-    log_verbose!("Accepted {peer}");
+    let shown = peer.map_or_else(|| UNIX_ADDR.to_string(), |p| p.to_string());
+    match peer {
+        Some(p) => log_verbose!("Accepted {p}"),
+        None => log_verbose!(
+            "Accepted connection to {}",
+            srv.borrow().config.get_str(Directive::Unixsocket)
+        ),
+    }
     let wake = client.borrow().wake.clone();
     let mut rbuf: Vec<u8> = Vec::with_capacity(IOBUF_LEN);
     let mut req = Request::default();
@@ -516,8 +534,12 @@ async fn serve<S>(
         }
     }
     srv.borrow_mut().remove_client(id);
-    log_verbose!("Client closed connection id={id} addr={peer}");
+    log_verbose!("Client closed connection id={id} addr={shown}");
 }
+
+/// How a Unix-socket client's address shows (`CLIENT LIST`, logs): as
+/// Redis shows it.
+pub const UNIX_ADDR: &str = "/unixsocket:0";
 
 /// Whether a peer counts as local (protected mode, and the `local` value of
 /// `enable-debug-command` & co.): Redis compares the address text with
@@ -539,6 +561,10 @@ pub fn process_buffer(
 ) -> Flow {
     let mut pos = 0;
     let mut flow = Flow::Continue;
+    // While its commands run, the client's query buffer still holds them
+    // (CLIENT LIST's `qbuf` counts the running command, as Redis's does).
+    client.qbuf = rbuf.len();
+    client.qbuf_free = rbuf.capacity() - rbuf.len();
     while pos < rbuf.len() {
         let limits = Limits {
             max_bulk_len: if client.is_master() {
@@ -557,7 +583,7 @@ pub fn process_buffer(
                 log_verbose!(
                     "Protocol error ({e}) from client: id={} addr={}",
                     client.id,
-                    client.addr.map(|a| a.to_string()).unwrap_or_default()
+                    client.peer_id()
                 );
                 flow = Flow::CloseAfterReply;
                 pos = rbuf.len();
@@ -578,11 +604,20 @@ pub fn process_buffer(
                 }
                 let mark = client.out.buf.len();
                 // CLIENT REPLY: OFF drops every reply; SKIP drops the next
-                // command's (the SKIP itself has none either).
+                // command's (the SKIP itself has none either). Messages
+                // (Pub/Sub, tracking) still go out, and a CLIENT REPLY ON
+                // run while skipping is answered.
                 let was_skip = client.reply_mode == ReplyMode::Skip;
+                let silenced = client.reply_mode != ReplyMode::On;
+                client.out.track_pushes = silenced;
                 let f = cmd::execute(srv, client, argv);
-                if was_skip || client.reply_mode == ReplyMode::Off {
-                    client.out.buf.truncate(mark);
+                if client.reply_mode == ReplyMode::Off
+                    || (was_skip && client.reply_mode == ReplyMode::Skip)
+                {
+                    client.out.drop_replies_from(mark);
+                } else if silenced {
+                    client.out.track_pushes = false;
+                    client.out.pushes.clear();
                 }
                 client.reply_mode = match client.reply_mode {
                     ReplyMode::SkipNext => ReplyMode::Skip,
@@ -614,7 +649,7 @@ pub fn process_buffer(
         log_warning!(
             "Closing client that reached max query buffer length: id={} addr={} qbuf={}",
             client.id,
-            client.addr.map(|a| a.to_string()).unwrap_or_default(),
+            client.peer_id(),
             rbuf.len()
         );
         rbuf.clear();

@@ -113,10 +113,7 @@ impl Default for PubSub {
             shard: HashMap::new(),
             current: 0,
             current_subscribed: false,
-            to_current: Reply {
-                buf: Vec::new(),
-                resp3: false,
-            },
+            to_current: Reply::with_buf(Vec::new(), false),
         }
     }
 }
@@ -263,9 +260,9 @@ impl Server {
         }
         match self.clients.get(&id).map(|rc| rc.try_borrow_mut()) {
             Some(Ok(mut c)) => {
-                // Redis 7.0 drops pushes to a client with CLIENT REPLY OFF
-                // (it still counts as a receiver).
-                if c.reply_mode != crate::client::ReplyMode::Off && !c.killed {
+                // Messages reach a client under CLIENT REPLY OFF too (they
+                // are pushes, Redis's CLIENT_PUSHING).
+                if !c.killed {
                     write(&mut c.out);
                     c.wake.notify_one();
                     // A subscriber that does not read must not grow our

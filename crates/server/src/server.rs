@@ -109,8 +109,12 @@ pub struct Server {
     /// `LATENCY` events and the cached `latency-monitor-threshold`.
     pub latency: crate::latency::LatencyMonitor,
     pub latency_threshold_ms: i64,
-    /// Per-command latency histograms (`INFO latencystats`).
+    /// Per-command latency histograms (`INFO latencystats`), kept while
+    /// `latency-tracking` is on, and the percentiles INFO reports
+    /// (`latency-tracking-info-percentiles`).
     pub latency_hist: crate::latency::LatencyHistograms,
+    pub latency_tracking: bool,
+    pub latency_percentiles: Vec<f64>,
     /// Pub/Sub channels and patterns with their subscribers.
     pub pubsub: crate::pubsub::PubSub,
     /// Client-side caching tables (`CLIENT TRACKING`).
@@ -206,6 +210,8 @@ impl Server {
             latency: Default::default(),
             latency_threshold_ms: 0,
             latency_hist: Default::default(),
+            latency_tracking: true,
+            latency_percentiles: Vec::new(),
             pubsub: Default::default(),
             tracking: Default::default(),
             listeners: Default::default(),
@@ -256,6 +262,10 @@ impl Server {
             zset_max_listpack_entries: size(Directive::ZsetMaxListpackEntries),
             zset_max_listpack_value: size(Directive::ZsetMaxListpackValue),
             list_max_listpack_size: c.get_int(Directive::ListMaxListpackSize),
+            stream_node: keyspace::stream::NodeLimits {
+                max_bytes: c.get_int(Directive::StreamNodeMaxBytes).max(0) as u64,
+                max_entries: c.get_int(Directive::StreamNodeMaxEntries).max(0) as u64,
+            },
         };
         self.access_clock = if c.get_str(Directive::MaxmemoryPolicy).ends_with("-lfu") {
             let u32_of = |d: Directive| c.get_int(d).clamp(0, i64::from(u32::MAX)) as u32;
@@ -268,6 +278,12 @@ impl Server {
         };
         self.lru_clock = self.access_clock.new_stamp(self.now_ms);
         self.latency_threshold_ms = c.get_int(Directive::LatencyMonitorThreshold);
+        self.latency_tracking = c.get_bool(Directive::LatencyTracking);
+        self.latency_percentiles = c
+            .get_list(Directive::LatencyTrackingInfoPercentiles)
+            .iter()
+            .filter_map(|p| p.parse().ok())
+            .collect();
         self.lazyfree_lazy_user_del = c.get_bool(Directive::LazyfreeLazyUserDel);
         // Parsed class bits (see `config::parse`), `n` included.
         self.notify_keyspace_events = c.get_int(Directive::NotifyKeyspaceEvents) as u32;
@@ -286,6 +302,7 @@ impl Server {
         self.acl.apply_requirepass(&pass);
         crate::persistence::aof::apply_config(self);
         self.obuf_limits = crate::net::OutputLimits::from_config(&self.config);
+        crate::proctitle::apply(self);
     }
 
     /// Refreshes the cached clock; called before every command.
@@ -428,7 +445,14 @@ impl Server {
     /// time budget for this `hz`. Each deletion is propagated on its own,
     /// as Redis does for expiry outside of a command.
     pub fn active_expire_cycle(&mut self) {
-        if !self.active_expire_enabled || self.is_replica() {
+        if !self.active_expire_enabled {
+            return;
+        }
+        if self.is_replica() {
+            // The master's DELs expire its keys here; only keys this
+            // replica's own clients wrote with a TTL expire on their own.
+            self.refresh_time();
+            crate::replication::replica::expire_own_keys(self);
             return;
         }
         self.refresh_time();
@@ -551,7 +575,7 @@ impl Server {
             time: self.now_ms / 1000,
             duration_us: usec,
             args,
-            client_addr: client.addr.map(|a| a.to_string()).unwrap_or_default(),
+            client_addr: client.peer_id(),
             client_name: client.name.clone().unwrap_or_default(),
         };
         self.slowlog_next_id += 1;

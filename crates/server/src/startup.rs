@@ -89,6 +89,9 @@ fn show_logo(config: &Config, mode: &str, port: u16) {
 
 /// Runs the server until shutdown. Returns the process exit code.
 pub fn run(mut config: Config, families: &'static [HandlerTable]) -> i32 {
+    // Before any thread exists: the title's room is found and the
+    // environment moved out of it.
+    crate::proctitle::init();
     let daemon = config.get_bool(Directive::Daemonize);
     if let Some(m) = config.mode {
         log::set_role(m.log_role);
@@ -207,10 +210,29 @@ async fn serve(config: Config, families: &[HandlerTable], pidfile: String) -> i3
             return 1;
         }
     };
-    // Unix sockets are not served yet, so no TCP listener means none.
-    if ls.is_empty() && tls_ls.is_empty() {
+    let unix_path = srv.borrow().config.get_str(Directive::Unixsocket);
+    let unix = if unix_path.is_empty() {
+        None
+    } else {
+        let perm = srv.borrow().config.get_int(Directive::Unixsocketperm) as u32;
+        let opened = crate::listeners::open_unix(&unix_path, perm, backlog as i32)
+            .and_then(|l| tokio::net::UnixListener::from_std(l).map_err(|e| e.to_string()));
+        match opened {
+            Ok(l) => Some(l),
+            Err(e) => {
+                log_warning!("{e}");
+                return 1;
+            }
+        }
+    };
+    if ls.is_empty() && tls_ls.is_empty() && unix.is_none() {
         log_warning!("Configured to not listen anywhere, exiting.");
         return 1;
+    }
+    let serves_tcp = !ls.is_empty();
+    if let Some(l) = unix {
+        srv.borrow_mut().listeners.unix_path = Some(unix_path.clone().into());
+        tokio::task::spawn_local(crate::listeners::accept_unix_loop(srv.clone(), l));
     }
     let serves_tls = !tls_ls.is_empty();
     srv.borrow_mut()
@@ -229,9 +251,14 @@ async fn serve(config: Config, families: &[HandlerTable], pidfile: String) -> i3
         return serve_until_shutdown(srv, signals).await;
     }
     log_notice!("Server initialized");
-    log_notice!("Ready to accept connections tcp");
+    if serves_tcp {
+        log_notice!("Ready to accept connections tcp");
+    }
     if serves_tls {
         log_notice!("Ready to accept connections tls");
+    }
+    if srv.borrow().listeners.unix_path.is_some() {
+        log_notice!("The server is now ready to accept connections at {unix_path}");
     }
 
     tokio::task::spawn_local(crate::evict::eviction_task(srv.clone()));
@@ -284,6 +311,7 @@ async fn serve(config: Config, families: &[HandlerTable], pidfile: String) -> i3
     }
     // What the AOF buffered is written and fsynced before the exit.
     crate::persistence::aof::shutdown(&mut srv.borrow_mut());
+    remove_unix_socket(&srv.borrow());
     log_notice!("Redoubt is now ready to exit, bye bye...");
     0
 }
@@ -299,8 +327,22 @@ async fn serve_until_shutdown(srv: Rc<RefCell<Server>>, mut signals: Option<Sign
         log_warning!("{why}");
         log_warning!("User requested shutdown...");
     }
+    remove_unix_socket(&srv.borrow());
     log_notice!("Redoubt is now ready to exit, bye bye...");
     0
+}
+
+/// Removes the `unixsocket` file at an orderly exit, as Redis does.
+fn remove_unix_socket(srv: &Server) {
+    if let Some(path) = &srv.listeners.unix_path {
+        log_notice!("Removing the unix socket file.");
+        if let Err(e) = std::fs::remove_file(path) {
+            log_warning!(
+                "Error removing the unix socket file: {}",
+                crate::config::strerror(&e)
+            );
+        }
+    }
 }
 
 /// SIGTERM and SIGINT listeners, installed before the listeners open so a

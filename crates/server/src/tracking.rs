@@ -405,9 +405,6 @@ impl Server {
             return f(&mut self.pubsub.to_current, subscribed);
         }
         if let Some(Ok(mut c)) = self.clients.get(&id).map(|rc| rc.try_borrow_mut()) {
-            if c.reply_mode == crate::client::ReplyMode::Off {
-                return;
-            }
             let subscribed = c.subs.is_subscribed();
             f(&mut c.out, subscribed);
             c.wake.notify_one();

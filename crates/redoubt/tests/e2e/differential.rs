@@ -7,7 +7,10 @@
 //! - `%sorted CMD` compares an array reply with its elements sorted (for
 //!   replies whose order is unspecified: KEYS, SCAN batches);
 //! - `%type CMD` compares only the reply's RESP type (TIME, RANDOMKEY);
-//! - `%ignore CMD` runs the command on both and compares nothing.
+//! - `%ignore CMD` runs the command on both and compares nothing;
+//! - `%shape CMD` compares the reply with every integer's value blanked
+//!   (fields that read the clock, such as stream delivery times and idle
+//!   times: their presence and place are compared, not their value).
 //!
 //! Each file starts on fresh connections after `FLUSHALL`, so files are
 //! independent. All mismatches are reported together, with file and line.
@@ -26,6 +29,57 @@ enum Mode {
     Sorted,
     Type,
     Ignore,
+    Shape,
+}
+
+/// The reply with each RESP integer's digits replaced by `#`, walking
+/// the frames so that bulk contents are left alone.
+fn shape_bytes(reply: &[u8]) -> Vec<u8> {
+    fn walk(b: &[u8], at: &mut usize, out: &mut Vec<u8>) {
+        let Some(end) = b[*at..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map(|p| *at + p)
+        else {
+            out.extend_from_slice(&b[*at..]);
+            *at = b.len();
+            return;
+        };
+        let line = &b[*at..end];
+        *at = end + 2;
+        let n: i64 = std::str::from_utf8(&line[1..])
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(-1);
+        match line.first() {
+            Some(b':') => out.extend_from_slice(b":#\r\n"),
+            Some(b'$') | Some(b'=') if n >= 0 => {
+                let stop = (*at + n as usize + 2).min(b.len());
+                out.extend_from_slice(line);
+                out.extend_from_slice(b"\r\n");
+                out.extend_from_slice(&b[*at..stop]);
+                *at = stop;
+            }
+            Some(b'*') | Some(b'~') | Some(b'>') | Some(b'%') if n > 0 => {
+                out.extend_from_slice(line);
+                out.extend_from_slice(b"\r\n");
+                let items = if line[0] == b'%' { 2 * n } else { n };
+                for _ in 0..items {
+                    walk(b, at, out);
+                }
+            }
+            _ => {
+                out.extend_from_slice(line);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(reply.len());
+    let mut at = 0;
+    while at < reply.len() {
+        walk(reply, &mut at, &mut out);
+    }
+    out
 }
 
 fn sorted_bytes(reply: &[u8]) -> Vec<u8> {
@@ -72,6 +126,8 @@ pub fn run_corpus(
             (Mode::Type, r)
         } else if let Some(r) = line.strip_prefix("%ignore ") {
             (Mode::Ignore, r)
+        } else if let Some(r) = line.strip_prefix("%shape ") {
+            (Mode::Shape, r)
         } else {
             (Mode::Exact, line)
         };
@@ -93,6 +149,7 @@ pub fn run_corpus(
             Mode::Sorted => sorted_bytes(&ra) == sorted_bytes(&rb),
             Mode::Type => ra.first() == rb.first(),
             Mode::Ignore => true,
+            Mode::Shape => shape_bytes(&ra) == shape_bytes(&rb),
         };
         if !same {
             failures.push(format!(

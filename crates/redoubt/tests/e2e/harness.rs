@@ -491,6 +491,7 @@ pub fn dataset(c: &mut redis::Connection) -> BTreeMap<(usize, String), String> {
                     m.join(",")
                 }
                 "zset" => text(q(c, &["ZRANGE", &k, "0", "-1", "WITHSCORES"])),
+                "stream" => text(q(c, &["XRANGE", &k, "-", "+"])),
                 "hash" => {
                     let mut m: Vec<String> = members(q(c, &["HGETALL", &k]))
                         .chunks(2)

@@ -27,6 +27,8 @@ mod replication;
 mod sentinel;
 mod server_core;
 mod service;
+mod stream_blocking;
+mod streams;
 mod tls;
 mod transactions;
 mod up;

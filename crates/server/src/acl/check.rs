@@ -70,63 +70,6 @@ fn key_allowed(sel: &Selector, key: &[u8], spec_flags: &[&str]) -> bool {
         .any(|p| p.flags & need == need && crate::util::glob::matches(&p.pattern, key, false))
 }
 
-/// The keys a command touches with their key-spec flags. SORT's STORE
-/// destination is not findable by key specs (Redis marks the spec
-/// incomplete and scans the arguments instead), so it is found here the
-/// same way: LIMIT takes two arguments, BY and GET one, the last STORE
-/// wins.
-fn command_keys(meta: &CommandMeta, args: &[&[u8]]) -> Vec<(usize, &'static [&'static str])> {
-    if meta.name != "sort" {
-        return command_meta::keys::keys_with_flags(meta, args);
-    }
-    let mut keys: Vec<(usize, &'static [&'static str])> = vec![(1, &["RO", "access"])];
-    let mut store = None;
-    let mut i = 2;
-    while i < args.len() {
-        let a = args[i];
-        if a.eq_ignore_ascii_case(b"limit") {
-            i += 2;
-        } else if a.eq_ignore_ascii_case(b"get") || a.eq_ignore_ascii_case(b"by") {
-            i += 1;
-        } else if a.eq_ignore_ascii_case(b"store") && i + 1 < args.len() {
-            store = Some(i + 1);
-            i += 1;
-        }
-        i += 1;
-    }
-    if let Some(s) = store {
-        keys.push((s, &["OW", "update"]));
-    }
-    keys
-}
-
-/// Key flags of the commands whose key access depends on their
-/// arguments, as Redis's key extraction computes them: SET reads the old
-/// value only with GET; BITFIELD writes only with SET or INCRBY.
-fn variable_key_flags(name: &str, args: &[&[u8]]) -> &'static [&'static str] {
-    match name {
-        "set" => {
-            if args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get")) {
-                &["RW", "access", "update"]
-            } else {
-                &["OW", "update"]
-            }
-        }
-        "bitfield" => {
-            let writes = args
-                .iter()
-                .skip(2)
-                .any(|a| a.eq_ignore_ascii_case(b"set") || a.eq_ignore_ascii_case(b"incrby"));
-            if writes {
-                &["RW", "access", "update"]
-            } else {
-                &["RO", "access"]
-            }
-        }
-        _ => &["RW", "access", "update"],
-    }
-}
-
 /// Checks one selector; `keys` is filled lazily and shared between
 /// selectors.
 fn check_selector(
@@ -153,13 +96,8 @@ fn check_selector(
         }
     }
     if !sel.allkeys && !meta.key_specs.is_empty() {
-        let keys = keys.get_or_insert_with(|| command_keys(meta, args));
+        let keys = keys.get_or_insert_with(|| command_meta::keys::keys_with_flags(meta, args));
         for &(pos, flags) in keys.iter() {
-            let flags = if flags.contains(&"variable_flags") {
-                variable_key_flags(meta.name, args)
-            } else {
-                flags
-            };
             if !key_allowed(sel, args[pos], flags) {
                 return Err(Denied::Key(pos));
             }

@@ -193,10 +193,11 @@ fn default_value(d: &Def) -> Val {
     parse::parse_value(d, &args, &empty).unwrap_or_else(|_| Val::Str(d.default.to_string()))
 }
 
-/// Splits the single value `CONFIG SET` takes for a directive with several
-/// arguments (`save "3600 1 300 100"`) into those arguments, as Redis does.
-pub fn set_args(def: &Def, value: &str) -> Vec<String> {
-    let multi = matches!(
+/// Whether a directive takes several arguments (Redis's
+/// `MULTI_ARG_CONFIG`): a single argument holding spaces is split into
+/// them, in a config line as in `CONFIG SET`.
+pub fn is_multi_arg(def: &Def) -> bool {
+    matches!(
         def.kind,
         Kind::List
             | Kind::Special(
@@ -208,8 +209,13 @@ pub fn set_args(def: &Def, value: &str) -> Vec<String> {
                     | Special::LatencyPercentiles
                     | Special::FlagsEnum(_)
             )
-    );
-    if multi {
+    )
+}
+
+/// Splits the single value `CONFIG SET` takes for a directive with several
+/// arguments (`save "3600 1 300 100"`) into those arguments, as Redis does.
+pub fn set_args(def: &Def, value: &str) -> Vec<String> {
+    if is_multi_arg(def) {
         let w: Vec<String> = value
             .split(' ')
             .filter(|w| !w.is_empty())

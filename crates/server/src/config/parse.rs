@@ -263,8 +263,14 @@ fn parse_special(which: Special, args: &[String], current: &Val) -> Result<Val, 
             }
         }
         Special::FlagsEnum(words_ok) => {
+            let given = words();
+            // No word at all is no value (Redis refuses it, as it refuses
+            // an unknown one).
+            if given.is_empty() {
+                return Err(one_of(words_ok));
+            }
             let mut on = vec![false; words_ok.len()];
-            for a in words() {
+            for a in given {
                 let i = words_ok
                     .iter()
                     .position(|w| w.eq_ignore_ascii_case(&a))
@@ -554,6 +560,22 @@ impl Config {
                 continue;
             };
             let lname = name.to_ascii_lowercase();
+            // A multi-argument directive given one non-empty argument
+            // (`--save "900 1"` on a command line) takes its words.
+            let split;
+            let rest = match self.lookup(&lname) {
+                Some((_, def))
+                    if super::is_multi_arg(def) && rest.len() == 1 && !rest[0].is_empty() =>
+                {
+                    split = resp::split_args::split_args_owned(rest[0].as_bytes())
+                        .map_err(|_| err("Unbalanced quotes in configuration line".into()))?
+                        .into_iter()
+                        .map(|a| String::from_utf8_lossy(&a).into_owned())
+                        .collect::<Vec<String>>();
+                    &split[..]
+                }
+                _ => rest,
+            };
             match lname.as_str() {
                 "include" if rest.len() == 1 && self.no_fs => {}
                 "include" if rest.len() == 1 => {

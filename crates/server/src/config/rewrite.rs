@@ -254,6 +254,12 @@ fn lines_and_force(cfg: &Config, i: usize, d: &'static Def, cwd: &str) -> (Vec<S
 /// Rewrites `path` from `cfg`. `cwd` is the working directory written as
 /// `dir`.
 pub fn rewrite(cfg: &Config, path: &Path, cwd: &str) -> std::io::Result<()> {
+    rewrite_with(cfg, path, cwd, false)
+}
+
+/// [`rewrite`], writing every directive's line even where it holds its
+/// default when `force_all` (`DEBUG CONFIG-REWRITE-FORCE-ALL`).
+pub fn rewrite_with(cfg: &Config, path: &Path, cwd: &str, force_all: bool) -> std::io::Result<()> {
     let old = match std::fs::read(path) {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         // A missing file is rewritten from scratch, as Redis does.
@@ -264,7 +270,7 @@ pub fn rewrite(cfg: &Config, path: &Path, cwd: &str) -> std::io::Result<()> {
     for (i, d) in DIRECTIVES.iter().enumerate() {
         st.processed.insert(d.name);
         for (l, force) in lines_for(cfg, i, d, cwd) {
-            st.rewrite_line(d.name, l, force);
+            st.rewrite_line(d.name, l, force || force_all);
         }
     }
     // `user` lines come from the ACL (the caller puts its users in

@@ -60,6 +60,8 @@ pub mod flags {
     pub const PROTECTED: u32 = 4;
     /// Only shown by `CONFIG GET` when named exactly (debugging knobs).
     pub const HIDDEN: u32 = 8;
+    /// Refused by `CONFIG SET` (with `-LOADING`) while the dataset loads.
+    pub const DENY_LOADING: u32 = 16;
 }
 
 #[derive(Debug)]
@@ -233,10 +235,17 @@ directives! {
     SanitizeDumpPayload => e("sanitize-dump-payload", &["no", "yes", "clients"], "no", 0),
     Dbfilename => s("dbfilename", "dump.rdb", PROTECTED),
     RdbDelSyncFiles => b("rdb-del-sync-files", "no", 0),
-    Dir => s("dir", "", PROTECTED),
+    Dir => s("dir", "", PROTECTED | DENY_LOADING),
     RdbSaveIncrementalFsync => b("rdb-save-incremental-fsync", "yes", 0),
     RdbKeySaveDelay => i("rdb-key-save-delay", INT_MIN, INT_MAX, "0", HIDDEN),
     KeyLoadDelay => i("key-load-delay", INT_MIN, INT_MAX, "0", HIDDEN),
+    LoadingProcessEventsIntervalBytes => i(
+        "loading-process-events-interval-bytes",
+        1024,
+        INT_MAX,
+        "2097152",
+        HIDDEN
+    ),
     // Replication.
     Replicaof => al(sp("replicaof", Special::Replicaof, "", IMM), "slaveof"),
     Masterauth => s("masterauth", "", SENSITIVE),
@@ -254,7 +263,7 @@ directives! {
         "repl-diskless-load",
         &["disabled", "on-empty-db", "swapdb"],
         "disabled",
-        0,
+        DENY_LOADING,
     ),
     ReplPingReplicaPeriod => al(
         i("repl-ping-replica-period", 1, INT_MAX, "10", 0),
@@ -354,7 +363,7 @@ directives! {
     BgsaveCpulist => s("bgsave_cpulist", "", IMM),
     JemallocBgThread => b("jemalloc-bg-thread", "yes", 0),
     // Append only file.
-    Appendonly => b("appendonly", "no", 0),
+    Appendonly => b("appendonly", "no", DENY_LOADING),
     Appendfilename => s("appendfilename", "appendonly.aof", IMM),
     Appenddirname => s("appenddirname", "appendonlydir", IMM),
     Appendfsync => e("appendfsync", &["everysec", "always", "no"], "everysec", 0),
@@ -515,8 +524,8 @@ mod tests {
                 assert!(seen.insert(a), "duplicate {a}");
             }
         }
-        // 192 names and aliases in `CONFIG GET *` plus 4 hidden ones and
+        // 192 names and aliases in `CONFIG GET *` plus 5 hidden ones and
         // Redoubt's 2 (metrics-port, metrics-bind).
-        assert_eq!(seen.len(), 198);
+        assert_eq!(seen.len(), 199);
     }
 }

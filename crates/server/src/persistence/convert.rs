@@ -31,6 +31,7 @@ pub fn write_entry<W: Write>(w: &mut Writer<W>, key: &[u8], e: &Entry) -> io::Re
             )
         }
         Value::ZSet(z) => w.put_zset(key, z.len(), z.iter(false).map(|(s, m)| (m, s)), exp),
+        Value::Stream(s) => super::stream_rdb::write_stream(w, key, s, exp),
     }
 }
 
@@ -74,5 +75,6 @@ pub fn to_value(v: RdbValue, limits: &EncodingLimits) -> Result<Value, String> {
             }
             Value::ZSet(z)
         }
+        RdbValue::Stream(s) => Value::Stream(Box::new(super::stream_rdb::stream_from_rdb(*s)?)),
     })
 }

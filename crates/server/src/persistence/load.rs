@@ -44,7 +44,22 @@ fn describe(path: &std::path::Path, e: &rdb::RdbError) -> String {
     )
 }
 
-fn parse_thread(path: std::path::PathBuf, tx: tokio::sync::mpsc::Sender<Msg>) {
+/// What the parser thread is told: its batches' bounds and the
+/// per-key `key-load-delay`.
+struct ParseJob {
+    path: std::path::PathBuf,
+    /// `loading-process-events-interval-bytes`: a batch goes to the
+    /// executor at least this often, so clients get their `-LOADING`.
+    interval_bytes: u64,
+    key_load_delay: i64,
+}
+
+fn parse_thread(job: ParseJob, tx: tokio::sync::mpsc::Sender<Msg>) {
+    let ParseJob {
+        path,
+        interval_bytes,
+        key_load_delay,
+    } = job;
     let send = |m: Msg| tx.blocking_send(m).is_ok();
     let file = match std::fs::File::open(&path) {
         Ok(f) => f,
@@ -64,13 +79,20 @@ fn parse_thread(path: std::path::PathBuf, tx: tokio::sync::mpsc::Sender<Msg>) {
         }
     };
     let mut batch = Vec::with_capacity(BATCH);
+    let mut sent_at = r.offset();
     loop {
         match r.next_item() {
             Ok(Some(item)) => {
+                if matches!(item, Item::Entry { .. }) {
+                    super::pace::key_load_delay(key_load_delay);
+                }
                 batch.push(item);
-                if batch.len() >= BATCH && !send(Msg::Items(std::mem::take(&mut batch), r.offset()))
-                {
-                    return;
+                let due = batch.len() >= BATCH || r.offset() - sent_at >= interval_bytes;
+                if due {
+                    sent_at = r.offset();
+                    if !send(Msg::Items(std::mem::take(&mut batch), sent_at)) {
+                        return;
+                    }
                 }
             }
             Ok(None) => {
@@ -169,6 +191,7 @@ fn apply(srv: &mut Server, st: &mut Apply, item: Item) -> Result<(), String> {
                 rdb::RdbValue::List(v) | rdb::RdbValue::Set(v) => v.is_empty(),
                 rdb::RdbValue::Hash(v) => v.is_empty(),
                 rdb::RdbValue::ZSet(v) => v.is_empty(),
+                rdb::RdbValue::Stream(_) => false,
             };
             if empty {
                 log_warning!(
@@ -222,7 +245,11 @@ fn load_path_with(
         allow_dup,
     };
     srv.refresh_time();
+    let delay = srv.config.get_int(Directive::KeyLoadDelay);
     while let Some(item) = r.next_item().map_err(|e| describe(path, &e))? {
+        if matches!(item, Item::Entry { .. }) {
+            super::pace::key_load_delay(delay);
+        }
         apply(srv, &mut st, item).map_err(|e| format!("Error loading {}: {e}", path.display()))?;
     }
     srv.persist.load_keys_loaded = st.loaded;
@@ -242,7 +269,11 @@ pub fn load_bytes(srv: &mut Server, bytes: &[u8]) -> Result<(), String> {
         allow_dup: false,
     };
     srv.refresh_time();
+    let delay = srv.config.get_int(Directive::KeyLoadDelay);
     while let Some(item) = r.next_item().map_err(|e| describe(path, &e))? {
+        if matches!(item, Item::Entry { .. }) {
+            super::pace::key_load_delay(delay);
+        }
         apply(srv, &mut st, item)?;
     }
     log_notice!(
@@ -315,10 +346,20 @@ pub async fn load_rdb(
         });
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-    let p = path.to_path_buf();
+    let job = {
+        let s = srv.borrow();
+        ParseJob {
+            path: path.to_path_buf(),
+            interval_bytes: s
+                .config
+                .get_int(Directive::LoadingProcessEventsIntervalBytes)
+                .max(1024) as u64,
+            key_load_delay: s.config.get_int(Directive::KeyLoadDelay),
+        }
+    };
     if let Err(e) = std::thread::Builder::new()
         .name("rdb-loader".into())
-        .spawn(move || parse_thread(p, tx))
+        .spawn(move || parse_thread(job, tx))
     {
         srv.borrow_mut().persist.loading = None;
         return Err(format!("Can't start the RDB loader: {e}"));

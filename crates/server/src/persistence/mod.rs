@@ -10,13 +10,16 @@
 //!   points, the state `INFO persistence` reports.
 //! - [`load`]: loading a file at start-up, in batches between event-loop
 //!   turns so clients get `-LOADING` instead of a dead socket.
+//! - [`pace`]: the `rdb-key-save-delay` / `key-load-delay` test delays.
 //! - [`aof`]: the append-only file (multi-part, Redis 7.0 layout), its
 //!   loading and its fork-less rewrite.
 
 pub mod aof;
 pub mod convert;
 pub mod load;
+pub mod pace;
 pub mod save;
 pub mod snapshot;
+pub mod stream_rdb;
 
 pub use save::PersistState;

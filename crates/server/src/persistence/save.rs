@@ -406,14 +406,21 @@ pub async fn drive_pipeline(
         in_flight,
     } = p;
     let mut failed: Option<String> = None;
+    let mut pace =
+        super::pace::SavePace::new(srv.borrow().config.get_int(Directive::RdbKeySaveDelay));
     loop {
+        let budget = pace.budget(STEP_ENTRIES);
+        if budget == 0 {
+            tokio::time::sleep(pace.wait()).await;
+            continue;
+        }
         let (chunks, finished) = {
             let mut s = srv.borrow_mut();
             // Aborted (shutdown): the serialiser sees the flag.
             if !running(&s) {
                 return None;
             }
-            let finished = Snapshot::step(&mut s.dbs, STEP_ENTRIES);
+            let finished = Snapshot::step(&mut s.dbs, budget);
             // Extra memory: copies not yet handed over plus those in flight.
             let pending = (snap.pending() + in_flight.load(Ordering::SeqCst)) as u64;
             peak(&mut s, pending);

@@ -144,7 +144,8 @@ impl Snapshot {
     /// when every database has been written.
     pub fn step(dbs: &mut [keyspace::Db], budget: usize) -> bool {
         let mut done = true;
-        let per_db = (budget / dbs.len().max(1)).max(64);
+        // Small budgets (a paced walk) are not rounded up.
+        let per_db = (budget / dbs.len().max(1)).max(budget.min(64)).max(1);
         for db in dbs.iter_mut() {
             if db.snapshot_active() && !db.snapshot_step(per_db) {
                 done = false;

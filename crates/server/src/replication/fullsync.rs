@@ -35,6 +35,8 @@ const MAX_BULK_PENDING: usize = 8 << 20;
 pub struct Transfer {
     snap: Snapshot,
     mark: Vec<u8>,
+    /// `rdb-key-save-delay`, as the walk's pace.
+    pace: crate::persistence::pace::SavePace,
     /// Replicas receiving this snapshot.
     pub targets: Vec<u64>,
 }
@@ -142,9 +144,14 @@ pub fn start_pending(srv: &mut Server) {
             f.seldb = None;
         }
     }
+    let pace = crate::persistence::pace::SavePace::new(
+        srv.config
+            .get_int(crate::config::Directive::RdbKeySaveDelay),
+    );
     srv.repl.transfer = Some(Transfer {
         snap,
         mark,
+        pace,
         targets: waiting,
     });
     srv.repl.transfer_notify.notify_one();
@@ -178,18 +185,33 @@ fn deliver(replicas: &mut [Replica], targets: &[u64], bytes: &[u8]) -> usize {
     most
 }
 
+/// What the transfer task waits for before its next slice.
+enum Wait {
+    /// The next event-loop turn.
+    Turn,
+    /// The replicas' connections to drain what they were handed.
+    Drain,
+    /// `rdb-key-save-delay`'s pace.
+    Paced(std::time::Duration),
+}
+
 /// The long-lived task that walks the keyspace for transfers, a slice at
 /// a time, letting commands run between slices.
 pub async fn transfer_task(srv: Rc<RefCell<Server>>) {
     let notify = srv.borrow().repl.transfer_notify.clone();
     loop {
-        let backlogged = {
+        let backlogged: Option<Wait> = {
             let mut guard = srv.borrow_mut();
             let s = &mut *guard;
-            match s.repl.transfer.as_ref() {
+            match s.repl.transfer.as_mut() {
                 None => None,
-                Some(t) => {
-                    let done = Snapshot::step(&mut s.dbs, STEP);
+                Some(t) => 'step: {
+                    let budget = t.pace.budget(STEP);
+                    if budget == 0 {
+                        // Paced by rdb-key-save-delay: nothing to walk yet.
+                        break 'step Some(Wait::Paced(t.pace.wait()));
+                    }
+                    let done = Snapshot::step(&mut s.dbs, budget);
                     let mut failed = None;
                     if done {
                         if let Err(e) = t.snap.finish() {
@@ -203,12 +225,14 @@ pub async fn transfer_task(srv: Rc<RefCell<Server>>) {
                     };
                     if let Some(e) = failed {
                         finish(s, Err(e));
-                        Some(false)
+                        Some(Wait::Turn)
                     } else if done {
                         finish(s, Ok(()));
-                        Some(false)
+                        Some(Wait::Turn)
+                    } else if most > MAX_BULK_PENDING {
+                        Some(Wait::Drain)
                     } else {
-                        Some(most > MAX_BULK_PENDING)
+                        Some(Wait::Turn)
                     }
                 }
             }
@@ -216,8 +240,9 @@ pub async fn transfer_task(srv: Rc<RefCell<Server>>) {
         match backlogged {
             None => notify.notified().await,
             // Slow replicas: let their connections drain a little.
-            Some(true) => tokio::time::sleep(std::time::Duration::from_millis(1)).await,
-            Some(false) => tokio::task::yield_now().await,
+            Some(Wait::Drain) => tokio::time::sleep(std::time::Duration::from_millis(1)).await,
+            Some(Wait::Paced(d)) => tokio::time::sleep(d).await,
+            Some(Wait::Turn) => tokio::task::yield_now().await,
         }
     }
 }

@@ -627,7 +627,17 @@ pub fn cron(srv: &mut Server) {
     super::failover::cron(srv);
     let size = srv.config.get_int(Directive::ReplBacklogSize).max(1) as usize;
     srv.repl.feed.borrow_mut().resize_backlog(size);
-    let period = srv.config.get_int(Directive::ReplPingReplicaPeriod).max(1) * 1000;
+    let period = srv.config.get_int(Directive::ReplPingReplicaPeriod).max(1) as u64;
+    // Redis's replication cron runs once a second and pings on the runs
+    // whose count is a multiple of the period (not "a period after the
+    // last ping"): a period raised at run time takes effect at once.
+    let second = srv.now_ms / 1000;
+    let new_second = second != srv.repl.cron_second;
+    if new_second {
+        srv.repl.cron_second = second;
+        srv.repl.cron_loops += 1;
+    }
+    let loops = srv.repl.cron_loops;
     let mut f = srv.repl.feed.borrow_mut();
     // A replica passes its master's pings on; its own would shift the
     // offsets of its replicas away from the master's.
@@ -636,9 +646,8 @@ pub fn cron(srv: &mut Server) {
     if f.replicas.is_empty() || f.proxy || srv.repl.failover.is_some() {
         return;
     }
-    if srv.now_ms - srv.repl.last_ping_ms >= period {
+    if new_second && loops.is_multiple_of(period) {
         f.feed(PING);
-        srv.repl.last_ping_ms = srv.now_ms;
     }
     if !srv.repl.waiters.is_empty() {
         f.feed(GETACK);

@@ -47,13 +47,20 @@ pub struct ReplState {
     pub handshakes: HashMap<u64, Handshake>,
     /// Clients blocked in `WAIT`.
     pub waiters: Vec<master::Waiter>,
-    /// Unix ms of the last PING fed to the replicas.
-    pub last_ping_ms: i64,
+    /// Seconds of replication cron run so far, and the Unix second of the
+    /// last one: PINGs go out when the count is a multiple of
+    /// `repl-ping-replica-period`, as Redis's `replication_cron_loops`.
+    pub cron_loops: u64,
+    pub cron_second: i64,
     /// The master we follow (None: we are a master).
     pub master: Option<replica::MasterLink>,
     /// On a replica: the database the master's stream has selected (from
     /// the RDB's `repl-stream-db`, then following its SELECTs).
     pub stream_db: usize,
+    /// On a writable replica: keys its own clients gave a TTL. The master
+    /// knows nothing of them, so no DEL will come; the replica expires
+    /// them itself (Redis's `slaveKeysWithExpire`).
+    pub own_expiring_keys: std::collections::HashSet<(usize, Vec<u8>)>,
     /// The streamed full sync under way, and the task driving it.
     pub transfer: Option<fullsync::Transfer>,
     pub transfer_notify: Rc<tokio::sync::Notify>,
@@ -77,9 +84,11 @@ impl Default for ReplState {
             second_repl_offset: -1,
             handshakes: HashMap::new(),
             waiters: Vec::new(),
-            last_ping_ms: 0,
+            cron_loops: 0,
+            cron_second: 0,
             master: None,
             stream_db: 0,
+            own_expiring_keys: Default::default(),
             min_replicas_to_write: 0,
             min_replicas_max_lag: 10,
             transfer: None,

@@ -142,6 +142,52 @@ fn kill_master_client(srv: &mut Server) {
     }
 }
 
+/// After a write by a client of a writable replica: remembers the keys
+/// it left with a TTL, to be expired here (see
+/// [`super::ReplState::own_expiring_keys`]).
+pub fn remember_own_expiring_keys(
+    srv: &mut Server,
+    db: usize,
+    meta: &command_meta::CommandMeta,
+    argv: command_meta::Argv,
+) {
+    let args: Vec<&[u8]> = argv.iter().collect();
+    for i in command_meta::keys::key_positions(meta, &args) {
+        let key = args[i];
+        if srv.dbs[db]
+            .get(key)
+            .is_some_and(|e| e.expire != keyspace::NO_EXPIRE)
+        {
+            srv.repl.own_expiring_keys.insert((db, key.to_vec()));
+        }
+    }
+}
+
+/// The replica's own active expiry, for the keys in
+/// [`super::ReplState::own_expiring_keys`]: deleted once past their
+/// deadline (counted in `expired_keys`); forgotten once gone or
+/// persistent.
+pub fn expire_own_keys(srv: &mut Server) {
+    if srv.repl.own_expiring_keys.is_empty() {
+        return;
+    }
+    let now = srv.now_ms;
+    let keys: Vec<(usize, Vec<u8>)> = srv.repl.own_expiring_keys.iter().cloned().collect();
+    for (db, key) in keys {
+        let Some(e) = srv.dbs.get(db).and_then(|d| d.get(&key)) else {
+            srv.repl.own_expiring_keys.remove(&(db, key));
+            continue;
+        };
+        if e.expire == keyspace::NO_EXPIRE {
+            srv.repl.own_expiring_keys.remove(&(db, key));
+        } else if e.is_expired(now) {
+            srv.repl.own_expiring_keys.remove(&(db, key.clone()));
+            srv.delete_expired(db, &key);
+            srv.journal.end_command(false);
+        }
+    }
+}
+
 /// `replica-serve-stale-data no` and the link to the master is not up:
 /// commands without the `stale` flag are refused with MASTERDOWN.
 pub fn deny_stale(srv: &Server) -> bool {

@@ -419,6 +419,10 @@ pub fn rdb_to_aof(src: &Path, tmp: &Path, dst: &Path) -> Result<u64, String> {
                                 put_cmd(&mut cmd, &a);
                             }
                         }
+                        rdb::RdbValue::Stream(s) => {
+                            let s = crate::persistence::stream_rdb::stream_from_rdb(*s)?;
+                            crate::persistence::stream_rdb::aof_commands(&key, &s, &mut cmd);
+                        }
                     }
                     if let Some(at) = expire_ms {
                         put_cmd(&mut cmd, &[b"PEXPIREAT", &key, at.to_string().as_bytes()]);
