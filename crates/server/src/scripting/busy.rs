@@ -137,8 +137,37 @@ fn servable(c: &Client) -> bool {
         && !c.killed
 }
 
+/// Replicas whose connection closed are forgotten at once, as Redis's
+/// event loop frees them while a script is busy: `INFO` and the
+/// min-replicas checks the script makes see them gone.
+fn drop_closed_replicas(srv: &mut Server) {
+    let gone: Vec<u64> = srv
+        .clients
+        .iter()
+        .filter_map(|(&id, rc)| {
+            let c = rc.try_borrow().ok()?;
+            if c.kind != Kind::Replica || c.tls || c.fd < 0 {
+                return None;
+            }
+            let mut p = libc::pollfd {
+                fd: c.fd,
+                events: libc::POLLRDHUP,
+                revents: 0,
+            };
+            // SAFETY: a zero-timeout poll of one descriptor on the stack.
+            let n = unsafe { libc::poll(&mut p, 1, 0) };
+            let closed = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR;
+            (n > 0 && p.revents & closed != 0).then_some(id)
+        })
+        .collect();
+    for id in gone {
+        crate::replication::client_gone(srv, id);
+    }
+}
+
 /// One pass over the other connections (see the module's header).
 fn serve_while_busy(srv: &mut Server) {
+    drop_closed_replicas(srv);
     let ids: Vec<u64> = srv.clients.keys().copied().collect();
     let mut req = resp::Request::default();
     for id in ids {
