@@ -44,6 +44,12 @@ impl Listeners {
     /// Closes every listening socket now, so connection attempts are
     /// refused before the process exits (Redis closes its listeners
     /// first when it shuts down). Only for an exit that does not return.
+    /// The plain TCP listening sockets (a busy script accepts on them).
+    pub fn plain_fds(&self) -> Vec<i32> {
+        use std::os::fd::AsRawFd;
+        self.open.iter().map(|l| l.as_raw_fd()).collect()
+    }
+
     pub fn close_for_exit(&self) {
         use std::os::fd::AsRawFd;
         for l in self.open.iter().chain(&self.tls_open) {

@@ -355,8 +355,6 @@ async fn serve<S>(
         cb.fd = fd;
         cb.tls = tls;
     }
-    let id = client.borrow().id;
-    let shown = peer.map_or_else(|| UNIX_ADDR.to_string(), |p| p.to_string());
     match peer {
         Some(p) => log_verbose!("Accepted {p}"),
         None => log_verbose!(
@@ -364,6 +362,121 @@ async fn serve<S>(
             srv.borrow().config.get_str(Directive::Unixsocket)
         ),
     }
+    serve_client(srv, stream, client).await;
+}
+
+/// Accepts the connections waiting on the plain TCP listeners while a
+/// script is busy, as Redis's event loop does then: each gets its client
+/// registered at once (so the busy script's event loop answers it, with
+/// `-BUSY` for most commands) and waits in `Scripting::adopted` for its
+/// task, started when the script ends. Protected mode and `maxclients`
+/// apply as at any accept. TLS and Unix-socket connections wait in their
+/// listen queues until the script ends.
+pub fn accept_while_busy(srv: &mut Server) {
+    use std::os::fd::FromRawFd;
+    for lfd in srv.listeners.plain_fds() {
+        loop {
+            // SAFETY: a non-blocking accept on our own listening socket;
+            // the address buffer is ours and sized for any address.
+            let (fd, peer) = unsafe {
+                let mut addr: libc::sockaddr_storage = std::mem::zeroed();
+                let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                let fd = libc::accept4(
+                    lfd,
+                    &mut addr as *mut _ as *mut libc::sockaddr,
+                    &mut len,
+                    libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                );
+                if fd < 0 {
+                    break;
+                }
+                let peer = socket2::SockAddr::new(addr, len).as_socket();
+                (fd, peer)
+            };
+            // SAFETY: `fd` was just accepted and is owned by this stream.
+            let mut stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+            let Some(peer) = peer else { continue };
+            let _ = stream.set_nodelay(true);
+            let keepalive = srv.config.get_int(Directive::TcpKeepalive);
+            if keepalive > 0 {
+                let secs = std::time::Duration::from_secs(keepalive as u64);
+                let ka = socket2::TcpKeepalive::new()
+                    .with_time(secs)
+                    .with_interval((secs / 3).max(std::time::Duration::from_secs(1)))
+                    .with_retries(3);
+                let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
+            }
+            let refused = srv.config.get_bool(Directive::ProtectedMode)
+                && srv.acl.default.borrow().nopass
+                && !is_local(peer);
+            if refused || srv.clients.len() >= srv.maxclients {
+                srv.stats.rejected_connections += 1;
+                let msg = if refused {
+                    crate::errors::PROTECTED_MODE_DENIED.to_string()
+                } else {
+                    format!("-{}\r\n", crate::errors::MAX_CLIENTS)
+                };
+                use std::io::Write;
+                let _ = stream.write_all(msg.as_bytes());
+                continue;
+            }
+            let client = srv.new_client();
+            {
+                let mut c = client.borrow_mut();
+                c.addr = Some(peer);
+                c.laddr = stream.local_addr().ok();
+                c.fd = fd;
+                c.io_idle = true;
+            }
+            log_verbose!("Accepted {peer}");
+            srv.scripting.adopted.push((stream, client));
+        }
+    }
+}
+
+/// Starts the tasks of the connections accepted while a script was busy,
+/// each time one ends (see [`accept_while_busy`]).
+pub async fn adopt_task(srv: Rc<RefCell<Server>>) {
+    let notify = srv.borrow().scripting.adopt_notify.clone();
+    loop {
+        notify.notified().await;
+        let adopted = std::mem::take(&mut srv.borrow_mut().scripting.adopted);
+        for (stream, client) in adopted {
+            match TcpStream::from_std(stream) {
+                Ok(s) => {
+                    tokio::task::spawn_local(serve_adopted(srv.clone(), s, client));
+                }
+                Err(e) => {
+                    log_warning!("Accepting client connection: {e}");
+                    let id = client.borrow().id;
+                    srv.borrow_mut().remove_client(id);
+                }
+            }
+        }
+    }
+}
+
+/// Serves a plain TCP connection accepted while a script was busy: its
+/// client was registered then (so the busy script's event loop could
+/// answer it), and its task starts once the script ends.
+pub async fn serve_adopted(
+    srv: Rc<RefCell<Server>>,
+    stream: TcpStream,
+    client: Rc<RefCell<crate::client::Client>>,
+) {
+    serve_client(srv, stream, client).await;
+}
+
+/// The connection loop of a registered client.
+async fn serve_client<S>(
+    srv: Rc<RefCell<Server>>,
+    mut stream: S,
+    client: Rc<RefCell<crate::client::Client>>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let id = client.borrow().id;
+    let shown = client.borrow().peer_id();
     let wake = client.borrow().wake.clone();
     let mut rbuf: Vec<u8> = Vec::with_capacity(IOBUF_LEN);
     let mut req = Request::default();

@@ -262,6 +262,7 @@ async fn serve(config: Config, families: &[HandlerTable], pidfile: String) -> i3
     }
 
     tokio::task::spawn_local(crate::evict::eviction_task(srv.clone()));
+    tokio::task::spawn_local(crate::net::adopt_task(srv.clone()));
     let cron_srv = srv.clone();
     tokio::task::spawn_local(async move {
         loop {

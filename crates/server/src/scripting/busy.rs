@@ -14,8 +14,9 @@
 //! would not take, stay in the client for its task, which is woken when
 //! the script ends. The caller is skipped (its task is mid-command), and
 //! so are TLS connections, blocked or paused clients and replicas: they
-//! are answered when the script ends, as is a connection accepted
-//! meanwhile (it waits in the listen backlog).
+//! are answered when the script ends. New plain TCP connections are
+//! accepted and served the same way (`net::accept_while_busy`); their
+//! tasks start when the script ends.
 //!
 //! A kill request is honoured at the next hook call by raising an error;
 //! from then on the hook runs at every line and raises again, so `pcall`
@@ -168,6 +169,7 @@ fn drop_closed_replicas(srv: &mut Server) {
 /// One pass over the other connections (see the module's header).
 fn serve_while_busy(srv: &mut Server) {
     drop_closed_replicas(srv);
+    crate::net::accept_while_busy(srv);
     let ids: Vec<u64> = srv.clients.keys().copied().collect();
     let mut req = resp::Request::default();
     for id in ids {

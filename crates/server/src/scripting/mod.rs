@@ -110,6 +110,14 @@ pub struct Scripting {
     client: Option<Box<crate::client::Client>>,
     /// Wake-ups for the connections served while a script was busy.
     pub served: Vec<std::rc::Rc<tokio::sync::Notify>>,
+    /// Connections accepted while a script was busy, waiting for their
+    /// tasks (see `net::accept_while_busy`), and the wake-up of the task
+    /// that starts them.
+    pub adopted: Vec<(
+        std::net::TcpStream,
+        std::rc::Rc<std::cell::RefCell<crate::client::Client>>,
+    )>,
+    pub adopt_notify: std::rc::Rc<tokio::sync::Notify>,
 }
 
 impl Scripting {
@@ -127,6 +135,8 @@ impl Scripting {
             gc_countdown: 50,
             client: None,
             served: Vec::new(),
+            adopted: Vec::new(),
+            adopt_notify: Default::default(),
         }
     }
 
@@ -152,6 +162,9 @@ impl Scripting {
     /// connections answered meanwhile get their tasks back.
     pub fn after_timed_out_script(&mut self) {
         busy::wake(&mut self.served);
+        if !self.adopted.is_empty() {
+            self.adopt_notify.notify_one();
+        }
     }
 
     /// Whether other clients must get `-BUSY` now.
