@@ -144,7 +144,14 @@ impl Functions {
         let mut names: Vec<String> = registered.iter().map(|f| f.name.clone()).collect();
         names.sort();
         for f in registered {
-            self.functions.insert(f.name.to_ascii_lowercase(), f);
+            // Two names of one library differing only in case: the
+            // server-wide (case-insensitive) lookup keeps the first.
+            match self.functions.entry(f.name.to_ascii_lowercase()) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(f);
+                }
+                std::collections::hash_map::Entry::Occupied(_) => self.vm.unref(f.func),
+            }
         }
         self.libraries.insert(
             name.clone(),
@@ -506,7 +513,9 @@ lua_fn! {
             let refusal = if !valid_name(&reg.name) {
                 // Redis's text, which says "Library" for function names too.
                 Some(BAD_NAME)
-            } else if ctx.functions.iter().any(|f| f.name.eq_ignore_ascii_case(&reg.name)) {
+            } else if ctx.functions.iter().any(|f| f.name == reg.name) {
+                // A library's own names are case-sensitive (only the
+                // server-wide lookup is not), as in Redis.
                 Some("Function already exists in the library")
             } else {
                 None

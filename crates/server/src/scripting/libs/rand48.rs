@@ -13,7 +13,8 @@ const MASK: u64 = (1 << 48) - 1;
 pub const MAX: u64 = i32::MAX as u64;
 
 thread_local! {
-    static STATE: Cell<u64> = const { Cell::new(seeded(0)) };
+    // Redis starts from the state srand48(0x1234ABCD) gives.
+    static STATE: Cell<u64> = const { Cell::new(0x1234_ABCD_330E) };
 }
 
 /// The state after `srand48(seed)`.

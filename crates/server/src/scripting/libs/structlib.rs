@@ -246,6 +246,10 @@ lua_fn! {
                 Ok(f) => f,
                 Err(e) => return e,
             };
+            // The C library pushes a nil after the arguments (a mark for
+            // its buffer): a missing argument right after the last one
+            // reads as nil.
+            ffi::lua_pushnil(l);
             let mut out = Vec::new();
             match pack_items(l, &mut f, &mut out) {
                 Ok(()) => {
