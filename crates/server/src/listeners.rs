@@ -165,8 +165,7 @@ async fn accept_loop(srv: Rc<RefCell<Server>>, listener: Weak<TcpListener>, tls:
         match accepted {
             None => return,
             Some(Ok((stream, peer))) if !tls => {
-                let srv = srv.clone();
-                tokio::task::spawn_local(crate::net::handle_connection(srv, stream, peer));
+                crate::net::start_connection(&srv, stream, peer);
             }
             Some(Ok((stream, peer))) => {
                 let acceptor = srv.borrow().tls.as_ref().map(|t| t.acceptor.clone());

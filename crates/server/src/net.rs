@@ -60,31 +60,78 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
 /// the socket).
 fn prepare_socket(srv: &Rc<RefCell<Server>>, stream: &TcpStream) -> (Option<SocketAddr>, i32) {
     use std::os::fd::AsRawFd;
-    let _ = stream.set_nodelay(true);
-    // `tcp-keepalive` seconds: lets the kernel detect dead peers (Redis
-    // sets the idle time and derives the probe interval from it).
     let keepalive = srv.borrow().config.get_int(Directive::TcpKeepalive);
+    tune_socket(socket2::SockRef::from(stream), keepalive);
+    (stream.local_addr().ok(), stream.as_raw_fd())
+}
+
+/// No Nagle delay, and `tcp-keepalive` seconds: lets the kernel detect
+/// dead peers (Redis sets the idle time and derives the probe interval
+/// from it).
+fn tune_socket(sock: socket2::SockRef, keepalive: i64) {
+    let _ = sock.set_nodelay(true);
     if keepalive > 0 {
         let secs = std::time::Duration::from_secs(keepalive as u64);
         let ka = socket2::TcpKeepalive::new()
             .with_time(secs)
             .with_interval((secs / 3).max(std::time::Duration::from_secs(1)))
             .with_retries(3);
-        let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&ka);
+        let _ = sock.set_tcp_keepalive(&ka);
     }
-    (stream.local_addr().ok(), stream.as_raw_fd())
 }
 
-/// Serves a connection accepted on a plain TCP listener.
-pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, peer: SocketAddr) {
-    let (laddr, fd) = prepare_socket(&srv, &stream);
-    if refused_by_protected_mode(&srv, peer) {
-        let _ = stream
-            .write_all(crate::errors::PROTECTED_MODE_DENIED.as_bytes())
-            .await;
-        return;
+/// Takes a connection accepted on a plain TCP listener: the client is
+/// registered at once, as Redis's accept handler does (so a script that
+/// turns busy before the connection's task first runs still answers it,
+/// see `scripting::busy`), then its task serves it. A refused connection
+/// (protected mode, `maxclients`) gets the reason and is closed.
+pub fn start_connection(srv: &Rc<RefCell<Server>>, mut stream: TcpStream, peer: SocketAddr) {
+    let (laddr, fd) = prepare_socket(srv, &stream);
+    let registered = register_tcp(&mut srv.borrow_mut(), peer, laddr, fd);
+    match registered {
+        Ok(client) => {
+            tokio::task::spawn_local(serve_client(srv.clone(), stream, client));
+        }
+        Err(msg) => {
+            tokio::task::spawn_local(async move {
+                let _ = stream.write_all(msg.as_bytes()).await;
+                let _ = stream.flush().await;
+            });
+        }
     }
-    serve(srv, stream, Some(peer), laddr, fd, false).await;
+}
+
+/// Registers the client of a plain TCP connection, or says why it is
+/// refused (protected mode: with no password on the default user, only
+/// the loopback addresses may connect; `maxclients`).
+fn register_tcp(
+    srv: &mut Server,
+    peer: SocketAddr,
+    laddr: Option<SocketAddr>,
+    fd: i32,
+) -> Result<Rc<RefCell<crate::client::Client>>, String> {
+    let protected = srv.config.get_bool(Directive::ProtectedMode)
+        && srv.acl.default.borrow().nopass
+        && !is_local(peer);
+    if protected {
+        srv.stats.rejected_connections += 1;
+        return Err(crate::errors::PROTECTED_MODE_DENIED.to_string());
+    }
+    if srv.clients.len() >= srv.maxclients {
+        srv.stats.rejected_connections += 1;
+        return Err(format!("-{}\r\n", crate::errors::MAX_CLIENTS));
+    }
+    let client = srv.new_client();
+    {
+        let mut c = client.borrow_mut();
+        c.addr = Some(peer);
+        c.laddr = laddr;
+        c.fd = fd;
+        // Its task has not run yet: a busy script may serve it.
+        c.io_idle = true;
+    }
+    log_verbose!("Accepted {peer}");
+    Ok(client)
 }
 
 /// Protected mode: with no password on the default user, only the
@@ -396,39 +443,19 @@ pub fn accept_while_busy(srv: &mut Server) {
             // SAFETY: `fd` was just accepted and is owned by this stream.
             let mut stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
             let Some(peer) = peer else { continue };
-            let _ = stream.set_nodelay(true);
-            let keepalive = srv.config.get_int(Directive::TcpKeepalive);
-            if keepalive > 0 {
-                let secs = std::time::Duration::from_secs(keepalive as u64);
-                let ka = socket2::TcpKeepalive::new()
-                    .with_time(secs)
-                    .with_interval((secs / 3).max(std::time::Duration::from_secs(1)))
-                    .with_retries(3);
-                let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
-            }
-            let refused = srv.config.get_bool(Directive::ProtectedMode)
-                && srv.acl.default.borrow().nopass
-                && !is_local(peer);
-            if refused || srv.clients.len() >= srv.maxclients {
-                srv.stats.rejected_connections += 1;
-                let msg = if refused {
-                    crate::errors::PROTECTED_MODE_DENIED.to_string()
-                } else {
-                    format!("-{}\r\n", crate::errors::MAX_CLIENTS)
-                };
-                use std::io::Write;
-                let _ = stream.write_all(msg.as_bytes());
-                continue;
-            }
-            let client = srv.new_client();
-            {
-                let mut c = client.borrow_mut();
-                c.addr = Some(peer);
-                c.laddr = stream.local_addr().ok();
-                c.fd = fd;
-                c.io_idle = true;
-            }
-            log_verbose!("Accepted {peer}");
+            tune_socket(
+                socket2::SockRef::from(&stream),
+                srv.config.get_int(Directive::TcpKeepalive),
+            );
+            let laddr = stream.local_addr().ok();
+            let client = match register_tcp(srv, peer, laddr, fd) {
+                Ok(c) => c,
+                Err(msg) => {
+                    use std::io::Write;
+                    let _ = stream.write_all(msg.as_bytes());
+                    continue;
+                }
+            };
             srv.scripting.adopted.push((stream, client));
         }
     }

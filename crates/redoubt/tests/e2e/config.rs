@@ -341,49 +341,6 @@ fn without_the_logo_one_line_says_mode_and_port() {
     assert!(!text.contains(&format!(" PID: {pid}")), "{text}");
 }
 
-/// Starts a server logging to a pipe with `always-show-logo` set as given,
-/// stops it, and returns its pid and standard output.
-fn start_up_output(show_logo: &str) -> (u32, String) {
-    let port = free_port();
-    let dir = temp_dir("logo");
-    let child = Command::new(redoubt_bin())
-        .args(["server", "--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--always-show-logo", show_logo])
-        .args(["--dir", &dir.display().to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    wait_for("the server to listen", Duration::from_secs(10), || {
-        std::net::TcpStream::connect(addr).is_ok()
-    });
-    // SAFETY: our own child.
-    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-    let out = child.wait_with_output().unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    (pid, String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Redis's test suite knows a server started when ` PID: <pid>` shows in
-/// its output, which Redis prints in its logo under `always-show-logo yes`.
-#[test]
-fn always_show_logo_prints_the_pid_port_and_mode() {
-    let (pid, text) = start_up_output("yes");
-    assert!(text.contains(&format!(" PID: {pid}\n")), "{text}");
-    assert!(text.contains("Port: "), "{text}");
-    assert!(text.contains("standalone mode"), "{text}");
-    assert!(!text.contains("Running mode="), "{text}");
-}
-
-#[test]
-fn without_the_logo_one_line_says_mode_and_port() {
-    let (pid, text) = start_up_output("no");
-    assert!(text.contains("Running mode=standalone, port="), "{text}");
-    assert!(!text.contains(&format!(" PID: {pid}")), "{text}");
-}
-
 #[test]
 fn config_set_port_and_bind_move_the_listener() {
     let s = ServerHandle::start(Flavor::Redoubt, &[]);

@@ -24,6 +24,7 @@ mod partition;
 mod persistence;
 mod pubsub;
 mod replication;
+mod scripting;
 mod sentinel;
 mod server_core;
 mod service;
