@@ -33,14 +33,13 @@ fn fcall(ctx: &mut Ctx) {
         .functions
         .get(&name.to_ascii_lowercase())
     else {
-        return ctx.err("ERR Function not found");
+        return ctx.err(errors::FN_NOT_FOUND);
     };
     let (func, flags, name) = (f.func, f.flags, f.name.clone());
-    let (first, numkeys) =
-        match crate::scripting::keys_range(ctx, "ERR Bad number of keys provided") {
-            Ok(r) => r,
-            Err(e) => return ctx.err(e),
-        };
+    let (first, numkeys) = match crate::scripting::keys_range(ctx, errors::FN_BAD_NUMKEYS) {
+        Ok(r) => r,
+        Err(e) => return ctx.err(e),
+    };
     let ro = ctx.srv.commands.commands[ctx.cmd].meta.name == "fcall_ro";
     let s = run::Script {
         kind: Kind::Functions,
@@ -63,11 +62,11 @@ fn function_load(ctx: &mut Ctx) {
             replace = true;
             continue;
         }
-        let msg = format!("ERR Unknown option given: {}", String::from_utf8_lossy(a));
+        let msg = errors::fn_load_option(&String::from_utf8_lossy(a));
         return ctx.err(&msg);
     }
     if pos >= argc {
-        return ctx.err("ERR Function code is missing");
+        return ctx.err(errors::FN_CODE_MISSING);
     }
     let timeout = if ctx.client.is_master() || ctx.client.loading {
         0
@@ -91,7 +90,7 @@ fn function_load(ctx: &mut Ctx) {
 fn function_delete(ctx: &mut Ctx) {
     let name = String::from_utf8_lossy(ctx.argv.get(2)).into_owned();
     if !ctx.srv.scripting.functions.delete(&name) {
-        return ctx.err("ERR Library not found");
+        return ctx.err(errors::FN_LIBRARY_NOT_FOUND);
     }
     ctx.dirty(1);
     ctx.out().ok();
@@ -108,7 +107,7 @@ fn function_flush(ctx: &mut Ctx) {
             && (ctx.argv.get(2).eq_ignore_ascii_case(b"sync")
                 || ctx.argv.get(2).eq_ignore_ascii_case(b"async")));
     if !ok {
-        return ctx.err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
+        return ctx.err(errors::FN_FLUSH_MODE);
     }
     ctx.srv.scripting.functions.flush();
     ctx.dirty(1);
@@ -129,13 +128,13 @@ fn function_list(ctx: &mut Ctx) {
         }
         if pattern.is_none() && a.eq_ignore_ascii_case(b"libraryname") {
             if i >= argc - 1 {
-                return ctx.err("ERR library name argument was not given");
+                return ctx.err(errors::FN_LIST_NAME_MISSING);
             }
             pattern = Some(ctx.argv.get(i + 1).to_vec());
             i += 2;
             continue;
         }
-        let msg = format!("ERR Unknown argument {}", String::from_utf8_lossy(a));
+        let msg = errors::fn_list_argument(&String::from_utf8_lossy(a));
         return ctx.err(&msg);
     }
     let (srv, client) = ctx.parts();
@@ -207,9 +206,7 @@ fn function_restore(ctx: &mut Ctx) {
         } else if p.eq_ignore_ascii_case(b"replace") {
             RestorePolicy::Replace
         } else {
-            return ctx.err(
-                "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
-            );
+            return ctx.err(errors::FN_RESTORE_POLICY);
         }
     } else {
         RestorePolicy::Append

@@ -366,7 +366,6 @@ pub const LUA_STALE: &str = "Can not execute the command on a stale replica";
 pub const LUA_WRITE_IN_RO: &str = "Write commands are not allowed from read-only scripts.";
 /// Raised in a killed script (the error reply adds `ERR `).
 pub const LUA_KILLED: &str = "Script killed by user with SCRIPT KILL...";
-pub const LUA_FUNCTION_KILLED: &str = "Script killed by user with FUNCTION KILL...";
 pub const LUA_WRONG_ARGS: &str = "wrong number of arguments";
 pub const LUA_WRONG_ARGS_OR_TYPE: &str = "wrong number or type of arguments";
 pub const LUA_LOG_ARGS: &str = "redis.log() requires two arguments or more.";
@@ -383,19 +382,10 @@ pub const LUA_SET_REPL_OUTSIDE: &str =
 pub const LUA_ACL_CHECK_OUTSIDE: &str =
     "redis.acl_check_cmd can only be called inside a script invocation";
 pub const LUA_ACL_CHECK_INVALID: &str = "Invalid command passed to redis.acl_check_cmd()";
-pub const LUA_STACK_LIMIT: &str = "ERR reached lua stack limit";
 
 /// `ERR Error compiling script (new function): user_script:1: ...`.
 pub fn script_compile(lua_msg: &str) -> String {
     format!("ERR Error compiling script (new function): {lua_msg}")
-}
-
-/// `ERR Error running script <name>, <msg>` for an error that is not a
-/// table (Redis prints at most 100 bytes of it, then a newline that the
-/// reply turns into a space).
-pub fn script_run_failure(funcname: &str, msg: &str) -> String {
-    let cut = msg.char_indices().nth(100).map_or(msg.len(), |(i, _)| i);
-    format!("ERR Error running script {funcname}, {}\n", &msg[..cut])
 }
 
 /// The script-side text of an ACL refusal (`The user executing the
@@ -415,6 +405,76 @@ pub fn shebang_unexpected_flag(flag: &str) -> String {
 }
 pub fn shebang_unknown_option(opt: &str) -> String {
     format!("ERR Unknown lua shebang option: {opt}")
+}
+
+// Function libraries (FUNCTION, FCALL, redis.register_function). The
+// library engine's texts have no code: FUNCTION's handlers add `ERR `.
+pub const FN_BAD_NAME: &str = "Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
+pub const FN_METADATA_MISSING: &str = "Missing library metadata";
+pub const FN_METADATA_INVALID: &str = "Invalid library metadata";
+pub const FN_NAME_TWICE: &str = "Invalid metadata value, name argument was given multiple times";
+pub const FN_NAME_MISSING: &str = "Library name was not given";
+pub const FN_NONE_REGISTERED: &str = "No functions registered";
+pub const FN_REGISTER_TABLE_ONLY: &str = "calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).";
+pub const FN_REGISTER_KEY_NOT_STRING: &str =
+    "named argument key given to redis.register_function is not a string";
+pub const FN_REGISTER_NAME_NOT_STRING: &str =
+    "function_name argument given to redis.register_function must be a string";
+pub const FN_REGISTER_DESC_NOT_STRING: &str =
+    "description argument given to redis.register_function must be a string";
+pub const FN_REGISTER_CALLBACK_NOT_FUNCTION: &str =
+    "callback argument given to redis.register_function must be a function";
+pub const FN_REGISTER_FLAGS_NOT_TABLE: &str =
+    "flags argument to redis.register_function must be a table representing function flags";
+pub const FN_REGISTER_UNKNOWN_FLAG: &str = "unknown flag given";
+pub const FN_REGISTER_UNKNOWN_ARGUMENT: &str = "unknown argument given to redis.register_function";
+pub const FN_REGISTER_NAME_MISSING: &str =
+    "redis.register_function must get a function name argument";
+pub const FN_REGISTER_CALLBACK_MISSING: &str =
+    "redis.register_function must get a callback argument";
+pub const FN_REGISTER_FIRST_NOT_STRING: &str =
+    "first argument to redis.register_function must be a string";
+pub const FN_REGISTER_SECOND_NOT_FUNCTION: &str =
+    "second argument to redis.register_function must be a function";
+pub const FN_REGISTER_OUTSIDE_LOAD: &str =
+    "redis.register_function can only be called on FUNCTION LOAD command";
+pub const FN_REGISTER_ARGS: &str = "wrong number of arguments to redis.register_function";
+pub const FN_EXISTS_IN_LIBRARY: &str = "Function already exists in the library";
+pub const FN_NOT_FOUND: &str = "ERR Function not found";
+pub const FN_BAD_NUMKEYS: &str = "ERR Bad number of keys provided";
+pub const FN_CODE_MISSING: &str = "ERR Function code is missing";
+pub const FN_LIBRARY_NOT_FOUND: &str = "ERR Library not found";
+pub const FN_FLUSH_MODE: &str = "ERR FUNCTION FLUSH only supports SYNC|ASYNC option";
+pub const FN_LIST_NAME_MISSING: &str = "ERR library name argument was not given";
+pub const FN_RESTORE_POLICY: &str =
+    "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.";
+pub fn fn_engine_not_found(engine: &str) -> String {
+    format!("Engine '{engine}' not found")
+}
+pub fn fn_library_exists(name: &str) -> String {
+    format!("Library '{name}' already exists")
+}
+/// FUNCTION RESTORE's collision (without quotes, as Redis words it).
+pub fn fn_restore_library_exists(name: &str) -> String {
+    format!("Library {name} already exists")
+}
+pub fn fn_function_exists(name: &str) -> String {
+    format!("Function {name} already exists")
+}
+pub fn fn_metadata_value(part: &str) -> String {
+    format!("Invalid metadata value given: {part}")
+}
+pub fn fn_compile(msg: &str) -> String {
+    format!("Error compiling function: {msg}")
+}
+pub fn fn_registering(msg: &str) -> String {
+    format!("Error registering functions: {msg}")
+}
+pub fn fn_load_option(opt: &str) -> String {
+    format!("ERR Unknown option given: {opt}")
+}
+pub fn fn_list_argument(arg: &str) -> String {
+    format!("ERR Unknown argument {arg}")
 }
 
 // Streams (families/src/streams.rs, stream_read.rs, stream_groups.rs,

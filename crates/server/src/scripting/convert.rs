@@ -261,16 +261,6 @@ fn parse_double(s: &[u8]) -> Option<f64> {
     std::str::from_utf8(s).ok()?.parse::<f64>().ok()
 }
 
-/// Truncates a Lua number to an integer reply as C's `(long long)` cast
-/// does on x86-64: out of range and NaN become the minimum.
-pub fn number_to_i64(n: f64) -> i64 {
-    if n.is_nan() || n >= 9.223_372_036_854_775_807e18 || n < -9.223_372_036_854_775_808e18 {
-        i64::MIN
-    } else {
-        n as i64
-    }
-}
-
 /// Where error replies written by [`write_reply`] are accounted.
 pub trait ErrorSink {
     /// An error reply `text` (dash included) was written; `counted` is
@@ -306,7 +296,7 @@ pub unsafe fn write_reply(l: State, out: &mut Reply, script_resp3: bool, sink: &
                 out.boolean(b);
             }
         }
-        ffi::LUA_TNUMBER => out.int(number_to_i64(ffi::lua_tonumber(l, -1))),
+        ffi::LUA_TNUMBER => out.int(lua::c_double_to_i64(ffi::lua_tonumber(l, -1))),
         ffi::LUA_TTABLE => return write_table(l, out, script_resp3, sink),
         _ => out.null(),
     }

@@ -13,6 +13,7 @@ use super::convert::ErrorInfo;
 use super::flags as sflags;
 use super::lua::{self, ffi, lua_fn, Ret, State};
 use super::vm::{self, Kind, Shared, Vm};
+use crate::errors;
 use std::collections::{BTreeMap, HashMap};
 use std::os::raw::c_int;
 use std::time::Instant;
@@ -61,40 +62,33 @@ pub fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
-const BAD_NAME: &str = "Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
-
 /// The metadata line of a library: its engine and name; returns the code
 /// after the line (its newline kept).
 fn metadata(payload: &[u8]) -> Result<(String, String, usize), String> {
     if !payload.starts_with(b"#!") {
-        return Err("Missing library metadata".into());
+        return Err(errors::FN_METADATA_MISSING.into());
     }
     let Some(end) = payload.iter().position(|&b| b == b'\n') else {
-        return Err("Invalid library metadata".into());
+        return Err(errors::FN_METADATA_INVALID.into());
     };
     let parts = match resp::split_args::split_args_owned(&payload[..end]) {
         Ok(p) if !p.is_empty() => p,
-        _ => return Err("Invalid library metadata".into()),
+        _ => return Err(errors::FN_METADATA_INVALID.into()),
     };
     let engine = String::from_utf8_lossy(&parts[0][2..]).into_owned();
     let mut name: Option<String> = None;
     for p in &parts[1..] {
         if p.len() >= 5 && p[..5].eq_ignore_ascii_case(b"name=") {
             if name.is_some() {
-                return Err(
-                    "Invalid metadata value, name argument was given multiple times".into(),
-                );
+                return Err(errors::FN_NAME_TWICE.into());
             }
             name = Some(String::from_utf8_lossy(&p[5..]).into_owned());
             continue;
         }
-        return Err(format!(
-            "Invalid metadata value given: {}",
-            String::from_utf8_lossy(p)
-        ));
+        return Err(errors::fn_metadata_value(&String::from_utf8_lossy(p)));
     }
     let Some(name) = name else {
-        return Err("Library name was not given".into());
+        return Err(errors::FN_NAME_MISSING.into());
     };
     Ok((engine, name, end))
 }
@@ -119,22 +113,22 @@ impl Functions {
     ) -> Result<String, String> {
         let (engine, name, shebang_end) = metadata(payload)?;
         if !valid_name(&name) {
-            return Err(BAD_NAME.into());
+            return Err(errors::FN_BAD_NAME.into());
         }
         if !engine.eq_ignore_ascii_case("lua") {
-            return Err(format!("Engine '{engine}' not found"));
+            return Err(errors::fn_engine_not_found(&engine));
         }
         if self.libraries.contains_key(&name) && !replace {
-            return Err(format!("Library '{name}' already exists"));
+            return Err(errors::fn_library_exists(&name));
         }
         let registered = self.run_library_code(&name, &payload[shebang_end..], timeout_ms)?;
         if registered.is_empty() {
-            return Err("No functions registered".into());
+            return Err(errors::FN_NONE_REGISTERED.into());
         }
         for f in &registered {
             if let Some(existing) = self.functions.get(&f.name.to_ascii_lowercase()) {
                 if existing.library != name {
-                    let msg = format!("Function {} already exists", f.name);
+                    let msg = errors::fn_function_exists(&f.name);
                     self.release(&registered);
                     return Err(msg);
                 }
@@ -187,7 +181,7 @@ impl Functions {
         let chunk = self
             .vm
             .compile(code, c"@user_function")
-            .map_err(|e| format!("Error compiling function: {}", String::from_utf8_lossy(&e)))?;
+            .map_err(|e| errors::fn_compile(&String::from_utf8_lossy(&e)))?;
         *self.vm.shared().loading.borrow_mut() = Some(LoadCtx {
             functions: Vec::new(),
             start: Instant::now(),
@@ -219,10 +213,7 @@ impl Functions {
         let registered = ctx.map(|c| c.functions).unwrap_or_default();
         if let Some(msg) = failure {
             self.release(&registered);
-            return Err(format!(
-                "Error registering functions: {}",
-                String::from_utf8_lossy(&msg)
-            ));
+            return Err(errors::fn_registering(&String::from_utf8_lossy(&msg)));
         }
         Ok(registered)
     }
@@ -293,7 +284,7 @@ impl Functions {
                 || (policy == RestorePolicy::Append && self.libraries.contains_key(&name))
             {
                 self.rollback(&saved_libs);
-                return Err(format!("Library {name} already exists"));
+                return Err(errors::fn_restore_library_exists(&name));
             }
             if let Err(e) = self.load(p, true, 0) {
                 self.rollback(&saved_libs);
@@ -378,7 +369,7 @@ unsafe fn read_flags(l: State) -> Option<u32> {
 /// description=...}`, the table at index 1.
 unsafe fn read_named(l: State) -> Result<Registration, &'static str> {
     if ffi::lua_type(l, 1) != ffi::LUA_TTABLE {
-        return Err("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).");
+        return Err(errors::FN_REGISTER_TABLE_ONLY);
     }
     let (mut name, mut description, mut func, mut flags) = (None, None, None, 0);
     let fail = |l: State, func: Option<c_int>, msg: &'static str| {
@@ -395,41 +386,21 @@ unsafe fn read_named(l: State) -> Result<Registration, &'static str> {
         } else if ffi::lua_type(l, -2) == ffi::LUA_TNUMBER {
             &b""[..]
         } else {
-            return fail(
-                l,
-                func,
-                "named argument key given to redis.register_function is not a string",
-            );
+            return fail(l, func, errors::FN_REGISTER_KEY_NOT_STRING);
         };
         if key.eq_ignore_ascii_case(b"function_name") {
             match string_arg(l, -1) {
                 Some(n) => name = Some(n),
-                None => {
-                    return fail(
-                        l,
-                        func,
-                        "function_name argument given to redis.register_function must be a string",
-                    )
-                }
+                None => return fail(l, func, errors::FN_REGISTER_NAME_NOT_STRING),
             }
         } else if key.eq_ignore_ascii_case(b"description") {
             match string_arg(l, -1) {
                 Some(d) => description = Some(d),
-                None => {
-                    return fail(
-                        l,
-                        func,
-                        "description argument given to redis.register_function must be a string",
-                    )
-                }
+                None => return fail(l, func, errors::FN_REGISTER_DESC_NOT_STRING),
             }
         } else if key.eq_ignore_ascii_case(b"callback") {
             if ffi::lua_type(l, -1) != ffi::LUA_TFUNCTION {
-                return fail(
-                    l,
-                    func,
-                    "callback argument given to redis.register_function must be a function",
-                );
+                return fail(l, func, errors::FN_REGISTER_CALLBACK_NOT_FUNCTION);
             }
             if let Some(old) = func {
                 ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, old);
@@ -439,26 +410,22 @@ unsafe fn read_named(l: State) -> Result<Registration, &'static str> {
             continue;
         } else if key.eq_ignore_ascii_case(b"flags") {
             if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
-                return fail(l, func, "flags argument to redis.register_function must be a table representing function flags");
+                return fail(l, func, errors::FN_REGISTER_FLAGS_NOT_TABLE);
             }
             match read_flags(l) {
                 Some(f) => flags = f,
-                None => return fail(l, func, "unknown flag given"),
+                None => return fail(l, func, errors::FN_REGISTER_UNKNOWN_FLAG),
             }
         } else {
-            return fail(l, func, "unknown argument given to redis.register_function");
+            return fail(l, func, errors::FN_REGISTER_UNKNOWN_ARGUMENT);
         }
         ffi::lua_pop(l, 1);
     }
     let Some(name) = name else {
-        return fail(
-            l,
-            func,
-            "redis.register_function must get a function name argument",
-        );
+        return fail(l, func, errors::FN_REGISTER_NAME_MISSING);
     };
     let Some(func) = func else {
-        return Err("redis.register_function must get a callback argument");
+        return Err(errors::FN_REGISTER_CALLBACK_MISSING);
     };
     Ok(Registration {
         name,
@@ -471,10 +438,10 @@ unsafe fn read_named(l: State) -> Result<Registration, &'static str> {
 /// `redis.register_function(name, callback)`.
 unsafe fn read_positional(l: State) -> Result<Registration, &'static str> {
     let Some(name) = string_arg(l, 1) else {
-        return Err("first argument to redis.register_function must be a string");
+        return Err(errors::FN_REGISTER_FIRST_NOT_STRING);
     };
     if ffi::lua_type(l, 2) != ffi::LUA_TFUNCTION {
-        return Err("second argument to redis.register_function must be a function");
+        return Err(errors::FN_REGISTER_SECOND_NOT_FUNCTION);
     }
     Ok(Registration {
         name,
@@ -494,13 +461,13 @@ lua_fn! {
             if sh.loading.borrow().is_none() {
                 return lua::raise_table(
                     l,
-                    b"redis.register_function can only be called on FUNCTION LOAD command",
+                    errors::FN_REGISTER_OUTSIDE_LOAD.as_bytes(),
                 );
             }
             let reg = match ffi::lua_gettop(l) {
                 1 => read_named(l),
                 2 => read_positional(l),
-                _ => Err("wrong number of arguments to redis.register_function"),
+                _ => Err(errors::FN_REGISTER_ARGS),
             };
             let reg = match reg {
                 Ok(r) => r,
@@ -512,11 +479,11 @@ lua_fn! {
             };
             let refusal = if !valid_name(&reg.name) {
                 // Redis's text, which says "Library" for function names too.
-                Some(BAD_NAME)
+                Some(errors::FN_BAD_NAME)
             } else if ctx.functions.iter().any(|f| f.name == reg.name) {
                 // A library's own names are case-sensitive (only the
                 // server-wide lookup is not), as in Redis.
-                Some("Function already exists in the library")
+                Some(errors::FN_EXISTS_IN_LIBRARY)
             } else {
                 None
             };

@@ -55,6 +55,9 @@ pub enum Ret {
 macro_rules! lua_fn {
     ($(#[$m:meta])* $vis:vis fn $name:ident($l:ident) $body:block) => {
         $(#[$m])*
+        ///
+        /// # Safety
+        /// Called by Lua only, with its arguments on the stack.
         $vis unsafe extern "C-unwind" fn $name($l: $crate::scripting::lua::State) -> std::os::raw::c_int {
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
                 || -> $crate::scripting::lua::Ret { $body },
@@ -412,6 +415,18 @@ pub unsafe fn opt_int(l: State, narg: c_int, def: i64) -> Result<i64, Ret> {
         return Err(type_error(l, narg, "number"));
     }
     Ok(n as i64)
+}
+
+/// 2^63, the first double out of `i64`'s range.
+const TWO_POW_63: f64 = (1u64 << 63) as f64;
+
+/// C's `(long long)d` on x86-64: out of range and NaN give the minimum.
+pub fn c_double_to_i64(d: f64) -> i64 {
+    if (-TWO_POW_63..TWO_POW_63).contains(&d) {
+        d as i64
+    } else {
+        i64::MIN
+    }
 }
 
 /// Lua's number to string conversion (`%.14g`), as `lua_tolstring` and

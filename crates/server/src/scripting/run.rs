@@ -75,6 +75,9 @@ fn refusal(srv: &mut Server, caller: &Client, s: &Script) -> Option<String> {
     if s.flags & sflags::EVAL_COMPAT != 0 {
         return stale.then(|| errors::MASTERDOWN_TEXT.to_string());
     }
+    if s.flags & sflags::NO_CLUSTER != 0 && srv.config.get_bool(Directive::ClusterEnabled) {
+        return Some(errors::SCRIPT_NO_CLUSTER.to_string());
+    }
     if stale && s.flags & sflags::ALLOW_STALE == 0 {
         return Some(errors::SCRIPT_STALE.to_string());
     }

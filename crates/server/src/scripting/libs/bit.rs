@@ -78,7 +78,7 @@ macro_rules! fold {
                     let mut i = ffi::lua_gettop(l);
                     while i > 1 {
                         match arg(l, i) {
-                            Ok(x) => b = b $op x,
+                            Ok(x) => b $op x,
                             Err(e) => return e,
                         }
                         i -= 1;
@@ -90,9 +90,9 @@ macro_rules! fold {
     };
 }
 
-fold!(band, &);
-fold!(bor, |);
-fold!(bxor, ^);
+fold!(band, &=);
+fold!(bor, |=);
+fold!(bxor, ^=);
 
 macro_rules! shift {
     ($name:ident, |$b:ident, $n:ident| $e:expr) => {

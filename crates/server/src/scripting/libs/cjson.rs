@@ -637,11 +637,8 @@ impl Decoder<'_> {
     }
 
     fn next(&mut self, t: &mut Token) {
-        loop {
-            match self.at(self.ptr) {
-                b' ' | b'\t' | b'\n' | b'\r' => self.ptr += 1,
-                _ => break,
-            }
+        while let b' ' | b'\t' | b'\n' | b'\r' = self.at(self.ptr) {
+            self.ptr += 1;
         }
         t.index = self.ptr;
         let c = self.at(self.ptr);

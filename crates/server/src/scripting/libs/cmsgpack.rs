@@ -111,15 +111,6 @@ fn encode_header(out: &mut Vec<u8>, n: usize, fix: u8, b16: u8, b32: u8) {
     }
 }
 
-/// C's `(int64_t)d` on x86-64: out of range and NaN give the minimum.
-fn c_to_i64(d: f64) -> i64 {
-    if d.is_nan() || d >= 9.223_372_036_854_775_807e18 || d < -9.223_372_036_854_775_808e18 {
-        i64::MIN
-    } else {
-        d as i64
-    }
-}
-
 /// C's `(int)d` on x86-64.
 fn c_to_int(d: f64) -> i32 {
     if d.is_nan() || d >= 2_147_483_648.0 || d <= -2_147_483_649.0 {
@@ -131,7 +122,7 @@ fn c_to_int(d: f64) -> i32 {
 
 unsafe fn encode_number(l: State, out: &mut Vec<u8>) {
     let n = ffi::lua_tonumber(l, -1);
-    if !n.is_infinite() && c_to_i64(n) as f64 == n {
+    if !n.is_infinite() && lua::c_double_to_i64(n) as f64 == n {
         encode_int(out, ffi::lua_tointeger_(l, -1) as i64);
     } else {
         encode_double(out, n);
@@ -343,7 +334,7 @@ unsafe fn decode_value(l: State, c: &mut Cursor) -> Result<(), DecodeError> {
             c.pos += 1;
             ffi::lua_pushnumber(l, f64::from_bits(c.be(8)?));
         }
-        0xd9 | 0xda | 0xdb => {
+        0xd9..=0xdb => {
             let n = match t {
                 0xd9 => 1,
                 0xda => 2,

@@ -161,11 +161,7 @@ unsafe fn format_arg<'a>(l: State) -> Result<Fmt<'a>, Ret> {
 /// C's conversions of a double to `long` and `unsigned long` on x86-64.
 fn to_u64(n: f64) -> u64 {
     if n < 0.0 {
-        if n.is_nan() || n < -9.223_372_036_854_775_808e18 {
-            i64::MIN as u64
-        } else {
-            n as i64 as u64
-        }
+        lua::c_double_to_i64(n) as u64
     } else if n.is_nan() || n >= 18_446_744_073_709_551_616.0 {
         0
     } else {
