@@ -177,10 +177,14 @@ fn function_libraries_travel_in_rdb_files_both_ways() {
         )),
         "4"
     );
-    // The same library (each side's DUMP may compress differently).
-    assert_eq!(
-        text(q(&mut rc, &["FUNCTION", "LIST", "WITHCODE"])),
-        text(q(&mut c, &["FUNCTION", "LIST", "WITHCODE"]))
+    // The same library (each side's DUMP may compress differently, and
+    // Redis lists a library's functions in hash order).
+    let listed = text(q(&mut rc, &["FUNCTION", "LIST", "WITHCODE"]));
+    assert!(listed.contains(LIBRARY), "{listed}");
+    assert!(
+        listed.contains("[name,buy,description,(nil),flags,[]]")
+            && listed.contains("[name,stock,description,(nil),flags,[no-writes]]"),
+        "{listed}"
     );
 
     // Real Redis → Redoubt.

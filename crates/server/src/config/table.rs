@@ -396,7 +396,7 @@ directives! {
     ),
     // Redis 7.0.15: setfenv, getfenv and newproxy are hidden from scripts
     // unless this is set (read when the Lua states are created).
-    LuaEnableDeprecatedApi => b("lua-enable-deprecated-api", "no", IMM),
+    LuaEnableDeprecatedApi => b("lua-enable-deprecated-api", "no", IMM | HIDDEN),
     // Cluster.
     ClusterEnabled => b("cluster-enabled", "no", IMM),
     ClusterConfigFile => s("cluster-config-file", "nodes.conf", IMM),
