@@ -23,6 +23,8 @@ pub struct EvalEngine {
     pub scripts: HashMap<[u8; 40], CachedScript, foldhash::fast::RandomState>,
     /// Bytes of the cached bodies and their keys (`used_memory_scripts_eval`).
     pub scripts_mem: usize,
+    /// A script runs in `vm` now (see [`EvalEngine::flush`]).
+    pub in_use: bool,
     deprecated_api: bool,
 }
 
@@ -100,6 +102,7 @@ impl EvalEngine {
             vm: new_vm(deprecated_api),
             scripts: HashMap::default(),
             scripts_mem: 0,
+            in_use: false,
             deprecated_api,
         }
     }
@@ -130,10 +133,15 @@ impl EvalEngine {
     }
 
     /// SCRIPT FLUSH: forgets every script and starts a new Lua state.
+    /// A script flushing the cache (only possible with `DEBUG
+    /// SET-DISABLE-DENY-SCRIPTS`) keeps the state it runs in; its
+    /// compiled scripts stay there, unreachable, until the next flush.
     pub fn flush(&mut self) {
         self.scripts.clear();
         self.scripts_mem = 0;
-        self.vm = new_vm(self.deprecated_api);
+        if !self.in_use {
+            self.vm = new_vm(self.deprecated_api);
+        }
     }
 }
 

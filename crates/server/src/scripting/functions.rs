@@ -54,6 +54,8 @@ pub struct Functions {
     /// By lower-cased name: function names are case-insensitive (library
     /// names are not), as in Redis.
     pub functions: HashMap<String, FunctionInfo>,
+    /// A function runs in `vm` now (see [`Functions::flush`]).
+    pub in_use: bool,
     deprecated_api: bool,
 }
 
@@ -99,6 +101,7 @@ impl Functions {
             vm: new_vm(deprecated_api),
             libraries: BTreeMap::new(),
             functions: HashMap::new(),
+            in_use: false,
             deprecated_api,
         }
     }
@@ -239,10 +242,15 @@ impl Functions {
     }
 
     /// FUNCTION FLUSH: every library goes, with a fresh Lua state.
+    /// Inside a running function (a `DEBUG RELOAD` with `DEBUG
+    /// SET-DISABLE-DENY-SCRIPTS`), the state it runs in is kept, and the
+    /// dropped libraries' callbacks with it until the next flush.
     pub fn flush(&mut self) {
         self.libraries.clear();
         self.functions.clear();
-        self.vm = new_vm(self.deprecated_api);
+        if !self.in_use {
+            self.vm = new_vm(self.deprecated_api);
+        }
     }
 
     /// The libraries' payloads, in name order (for DUMP, RDB and AOF).

@@ -169,6 +169,10 @@ pub fn run(ctx: &mut Ctx, s: Script, first: usize, numkeys: usize) {
         }
     }
     let (args, ranges) = std::mem::take(&mut sc.call_buffers);
+    match s.kind {
+        Kind::Eval => sc.eval.in_use = true,
+        Kind::Functions => sc.functions.in_use = true,
+    }
     let vm = match s.kind {
         Kind::Eval => &sc.eval.vm,
         Kind::Functions => &sc.functions.vm,
@@ -239,6 +243,8 @@ pub fn run(ctx: &mut Ctx, s: Script, first: usize, numkeys: usize) {
     srv.scripting.call_buffers = (std::mem::take(&mut rc.args), std::mem::take(&mut rc.ranges));
     srv.scripting.put_client(rc.client);
     let running = srv.scripting.running.take();
+    srv.scripting.eval.in_use = false;
+    srv.scripting.functions.in_use = false;
 
     // Lua's collector runs a step every 50 scripts, so its full cycles do
     // not land on one unlucky call (Redis's LUA_GC_CYCLE_PERIOD).
