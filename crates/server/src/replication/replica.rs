@@ -575,6 +575,8 @@ async fn run_link(srv: &Rc<RefCell<Server>>, host: &str, port: u16, gen: u64) ->
             s.repl.replid2 = std::mem::replace(&mut s.master_replid, new_id.to_string());
             s.repl.second_repl_offset = offset + 1;
             log_notice!("Master replication ID changed to {new_id}");
+            // Our replicas learn the new id by reconnecting (partially).
+            super::master::disconnect_replicas(&mut s);
         }
         log_notice!("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
     } else {
@@ -681,14 +683,7 @@ fn load_dataset(srv: &mut Server, rdb: &[u8], id: String, offset: i64) -> LinkRe
         f.reset(size, offset);
     }
     // Our own replicas hold a history that just ended: they resync.
-    for c in srv.clients.values() {
-        if let Ok(mut c) = c.try_borrow_mut() {
-            if c.kind == Kind::Replica {
-                c.killed = true;
-                c.wake.notify_one();
-            }
-        }
-    }
+    super::master::disconnect_replicas(srv);
     log_notice!("MASTER <-> REPLICA sync: Finished with success");
     crate::persistence::aof::after_full_sync(srv);
     Ok(())
