@@ -34,6 +34,7 @@ pub mod lcs;
 pub mod lists;
 pub mod lookup;
 pub mod memory;
+pub mod migrate;
 pub mod module;
 pub mod persistence;
 pub mod pubsub;
@@ -98,6 +99,7 @@ pub const FAMILIES: &[HandlerTable] = &[
     geo::COMMANDS,
     hyperloglog::COMMANDS,
     dump::COMMANDS,
+    migrate::COMMANDS,
     module::COMMANDS,
     scripting::COMMANDS,
     functions::COMMANDS,

@@ -484,6 +484,10 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         let oom = crate::evict::out_of_memory(srv);
         srv.scripting.pre_command_oom = oom;
         srv.pubsub.flush_into(&mut client.out);
+        // Keys this client tracked that eviction removed: told before the
+        // command runs (and before its reply), as in Redis, where eviction
+        // precedes the command's execution.
+        srv.tracking_send_pending(client);
         srv.pubsub.current = outer_current;
         let queuing =
             client.multi.is_some() && !matches!(meta.name, "exec" | "discard" | "quit" | "reset");
@@ -491,6 +495,16 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
             reject(srv, client, idx, errors::OOM);
             return Flow::Continue;
         }
+    }
+    // Client-side caching's table kept under `tracking-table-max-keys`
+    // before each command (the cron does it too); this client's dropped
+    // keys are told now, ahead of its reply, as Redis does.
+    if checked && srv.tracking.clients > 0 {
+        let outer_current = srv.pubsub.current;
+        srv.pubsub.current = client.id;
+        srv.tracking_limit_used_slots();
+        srv.tracking_send_pending(client);
+        srv.pubsub.current = outer_current;
     }
     // A failed background save stops writes (and PING, as in Redis) when
     // stop-writes-on-bgsave-error is set, so nobody believes data is safe.

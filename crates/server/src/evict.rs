@@ -311,14 +311,7 @@ pub fn configure(srv: &mut Server) {
 /// the shared replication buffer beyond the backlog; here each replica
 /// holds its own queue next to the backlog, so that queue is the extra.
 pub fn not_counted(srv: &Server) -> u64 {
-    let replicas: usize = srv
-        .repl
-        .feed
-        .borrow()
-        .replicas
-        .iter()
-        .map(|r| r.pending.capacity() + r.bulk.capacity())
-        .sum();
+    let replicas = crate::replication::master::memory(srv).replica_queues;
     let aof = if srv.aof.enabled {
         srv.aof.feed.borrow().buf.capacity()
     } else {
@@ -347,7 +340,7 @@ fn may_evict(srv: &Server) -> bool {
     if srv.is_replica() && srv.config.get_int(Directive::ReplicaIgnoreMaxmemory) != 0 {
         return false;
     }
-    !(srv.pause.until_ms != 0 && srv.now_ms < srv.pause.until_ms)
+    !srv.clients_paused()
 }
 
 /// The executor's check before a command: runs evictions and tells whether

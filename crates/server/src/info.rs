@@ -317,6 +317,7 @@ fn memory(srv: &mut Server, b: &mut String) {
     let nlibs = sc.functions.libraries.len();
     let mem_functions = sc.functions.memory();
     let mem_scripts = scripts_eval + mem_functions;
+    let repl_mem = crate::replication::master::memory(srv);
     let _ = write!(
         b,
         "used_memory:{used}\r\n\
@@ -359,13 +360,13 @@ fn memory(srv: &mut Server, b: &mut String) {
          rss_overhead_bytes:0\r\n\
          mem_fragmentation_ratio:{frag:.2}\r\n\
          mem_fragmentation_bytes:{}\r\n\
-         mem_not_counted_for_evict:0\r\n\
-         mem_replication_backlog:0\r\n\
-         mem_total_replication_buffers:0\r\n\
-         mem_clients_slaves:0\r\n\
+         mem_not_counted_for_evict:{not_counted}\r\n\
+         mem_replication_backlog:{backlog}\r\n\
+         mem_total_replication_buffers:{repl_buffers}\r\n\
+         mem_clients_slaves:{replica_queues}\r\n\
          mem_clients_normal:{}\r\n\
          mem_cluster_links:0\r\n\
-         mem_aof_buffer:0\r\n\
+         mem_aof_buffer:{aof_buffer}\r\n\
          mem_allocator:libc\r\n\
          active_defrag_running:0\r\n\
          lazyfree_pending_objects:0\r\n\
@@ -389,6 +390,11 @@ fn memory(srv: &mut Server, b: &mut String) {
         used = m.used,
         rss = m.rss,
         peak = m.peak,
+        not_counted = crate::evict::not_counted(srv),
+        backlog = repl_mem.backlog,
+        repl_buffers = repl_mem.buffer,
+        replica_queues = repl_mem.replica_queues,
+        aof_buffer = srv.aof.feed.borrow().buf.capacity(),
     );
 }
 
@@ -396,12 +402,19 @@ fn persistence(srv: &Server, b: &mut String) {
     let p = &srv.persist;
     let now_secs = srv.now_ms / 1000;
     let loading = p.loading.is_some() as u8;
-    let _ = write!(b, "loading:{loading}\r\nasync_loading:0\r\n");
+    let _ = write!(
+        b,
+        "loading:{loading}\r\nasync_loading:{}\r\n",
+        srv.repl.async_loading as u8
+    );
     // The "cow" fields report our extra memory during a save: bytes
     // serialised ahead of the writer (we never fork).
-    let (in_progress, current_secs, cow) = match &p.bgsave {
-        Some(r) => (1, now_secs - r.started_secs, r.peak_pending),
-        None => (0, -1, 0),
+    // A replica's full sync is a snapshot too: Redis reports its child
+    // as a BGSAVE in progress.
+    let (in_progress, current_secs, cow) = match (&p.bgsave, &srv.repl.transfer) {
+        (Some(r), _) => (1, now_secs - r.started_secs, r.peak_pending),
+        (None, Some(t)) => (1, now_secs - t.started_secs, 0),
+        (None, None) => (0, -1, 0),
     };
     let _ = write!(
         b,
@@ -495,7 +508,7 @@ fn stats(srv: &Server, b: &mut String) {
          pubsubshard_channels:{}\r\n\
          latest_fork_usec:0\r\n\
          total_forks:0\r\n\
-         migrate_cached_sockets:0\r\n\
+         migrate_cached_sockets:{}\r\n\
          slave_expires_tracked_keys:0\r\n\
          active_defrag_hits:0\r\n\
          active_defrag_misses:0\r\n\
@@ -537,6 +550,7 @@ fn stats(srv: &Server, b: &mut String) {
         srv.pubsub.len(crate::pubsub::Kind::Channel),
         srv.pubsub.len(crate::pubsub::Kind::Pattern),
         srv.pubsub.len(crate::pubsub::Kind::Shard),
+        srv.migrate.cached_sockets(),
         tracking_totals.0,
         tracking_totals.1,
         tracking_totals.2,

@@ -23,6 +23,7 @@ pub mod latency;
 pub mod listeners;
 pub mod log;
 pub mod metrics;
+pub mod migrate;
 pub mod mode;
 pub mod monitor;
 pub mod multi;

@@ -22,21 +22,33 @@ use tokio::net::{TcpListener, TcpStream};
 /// Read-buffer growth step (Redis's PROTO_IOBUF_LEN).
 const IOBUF_LEN: usize = 16 * 1024;
 
-/// Resolves `bind` entries to socket addresses. A leading `-` marks an
-/// address that may be unavailable (no error if it cannot be bound).
-pub fn bind_addrs(bind: &[String], port: u16) -> Vec<(SocketAddr, bool)> {
+/// The socket addresses of the `bind` list for `port`, in order, each with
+/// whether it may fail (a `-` prefix). As Redis: `*` is every IPv4
+/// address, `::*` every IPv6 one, an address with a `:` is IPv6, and a
+/// host name takes the first address the resolver gives for its family.
+/// An address that does not resolve is an error (named in the text).
+pub fn bind_addrs(bind: &[String], port: u16) -> Vec<(Result<SocketAddr, String>, bool)> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
     bind.iter()
-        .filter_map(|b| {
+        .map(|b| {
             let (optional, a) = match b.strip_prefix('-') {
                 Some(rest) => (true, rest),
                 None => (false, b.as_str()),
             };
-            let ip: std::net::IpAddr = match a {
-                "*" => std::net::Ipv4Addr::UNSPECIFIED.into(),
-                "::*" => std::net::Ipv6Addr::UNSPECIFIED.into(),
-                other => other.parse().ok()?,
+            let ip: Result<IpAddr, String> = match a {
+                "*" => Ok(Ipv4Addr::UNSPECIFIED.into()),
+                "::*" => Ok(Ipv6Addr::UNSPECIFIED.into()),
+                other => other.parse().or_else(|_| {
+                    let v6 = other.contains(':');
+                    (other, port)
+                        .to_socket_addrs()
+                        .ok()
+                        .and_then(|mut it| it.find(|sa| sa.is_ipv6() == v6))
+                        .map(|sa| sa.ip())
+                        .ok_or_else(|| format!("{other}:{port}: Name or service not known"))
+                }),
             };
-            Some((SocketAddr::new(ip, port), optional))
+            (ip.map(|ip| SocketAddr::new(ip, port)), optional)
         })
         .collect()
 }
@@ -315,7 +327,18 @@ impl OutputLimits {
 /// `checkClientOutputBufferLimits`). Such a client is closed without
 /// being sent what is queued, so a slow reader cannot grow the server's
 /// memory without bound.
-pub fn output_over_limit(limits: &OutputLimits, c: &mut Client, now_ms: i64) -> bool {
+pub fn output_over_limit(
+    limits: &OutputLimits,
+    c: &mut Client,
+    now_ms: i64,
+    auth_required: bool,
+) -> bool {
+    // A client that has not authenticated (where it must) may hold no
+    // more than 1 KB of replies: it cannot make the server buffer its
+    // NOAUTH errors without reading them (Redis's limit).
+    if auth_required && !c.authenticated && c.out.buf.len() > 1024 {
+        return true;
+    }
     let class = match c.kind {
         // Measured on the replication stream (`replication::master`); a
         // master link's replies are dropped.
@@ -339,7 +362,7 @@ pub fn output_over_limit(limits: &OutputLimits, c: &mut Client, now_ms: i64) -> 
 /// After writing into another client's output (Pub/Sub, MONITOR,
 /// tracking): closes it when that passed its class's limit.
 pub fn enforce_output_limit(srv: &Server, c: &mut Client) {
-    if !c.killed && output_over_limit(&srv.obuf_limits, c, srv.now_ms) {
+    if !c.killed && output_over_limit(&srv.obuf_limits, c, srv.now_ms, srv.auth_required()) {
         close_for_output_limit(srv, c);
     }
 }
@@ -546,7 +569,7 @@ async fn serve_client<S>(
             }
             let flow = process_buffer(&mut s, &mut c, &mut rbuf, &mut req);
             let now = s.now_ms;
-            if output_over_limit(&s.obuf_limits, &mut c, now) {
+            if output_over_limit(&s.obuf_limits, &mut c, now, s.auth_required()) {
                 close_for_output_limit(&s, &mut c);
                 break 'conn;
             }
@@ -601,8 +624,10 @@ async fn serve_client<S>(
                 s.stats.net_output_bytes += out.len() as u64;
             }
         }
-        // Give a huge reply's memory back rather than keep it per client.
-        if out.capacity() > 1 << 20 {
+        // Give a big reply's memory back rather than keep it per client
+        // (Redis shrinks its reply buffers too; a replica sent a big value
+        // must not hold that much per connection afterwards).
+        if out.capacity() > 4 * IOBUF_LEN {
             out = Vec::with_capacity(IOBUF_LEN);
         }
         if flow == Flow::CloseAfterReply {
@@ -653,8 +678,8 @@ async fn serve_client<S>(
         // CLIENT PAUSE held a request back: wait for the pause to end (or
         // UNPAUSE, or a kill), then parse the buffer again.
         let pause = {
-            let mut c = client.borrow_mut();
-            if std::mem::take(&mut c.paused) {
+            let c = client.borrow();
+            if c.paused {
                 let s = srv.borrow();
                 Some((
                     crate::clients::pause_remaining_ms(&s),
@@ -670,6 +695,7 @@ async fn serve_client<S>(
                 _ = unpause.notified() => {}
                 _ = wake.notified() => {}
             }
+            crate::clients::end_pause_wait(&mut srv.borrow_mut(), &mut client.borrow_mut());
             resume = true;
         }
     }
@@ -738,7 +764,7 @@ pub fn process_buffer(
                 let backing = req.backing(&rbuf[base..pos]);
                 let argv = Argv::new(backing, &req.ranges);
                 if crate::clients::must_wait(srv, client, argv) {
-                    client.paused = true;
+                    crate::clients::start_pause_wait(srv, client);
                     pos = base;
                     break;
                 }
@@ -848,16 +874,16 @@ mod tests {
         let l = limits("normal 100 50 2");
         let mut c = Client::new(1, 0);
         c.out.buf = vec![0; 60];
-        assert!(!output_over_limit(&l, &mut c, 1000));
-        assert!(!output_over_limit(&l, &mut c, 3000));
-        assert!(output_over_limit(&l, &mut c, 3001));
+        assert!(!output_over_limit(&l, &mut c, 1000, false));
+        assert!(!output_over_limit(&l, &mut c, 3000, false));
+        assert!(output_over_limit(&l, &mut c, 3001, false));
         // Back under the soft limit: the clock starts again.
         c.out.buf.truncate(10);
-        assert!(!output_over_limit(&l, &mut c, 4000));
+        assert!(!output_over_limit(&l, &mut c, 4000, false));
         c.out.buf = vec![0; 100];
-        assert!(output_over_limit(&l, &mut c, 4000));
+        assert!(output_over_limit(&l, &mut c, 4000, false));
         // A replica is measured elsewhere, on its replication stream.
         c.kind = crate::client::Kind::Replica;
-        assert!(!output_over_limit(&l, &mut c, 4000));
+        assert!(!output_over_limit(&l, &mut c, 4000, false));
     }
 }

@@ -151,6 +151,8 @@ pub struct Server {
     pub obuf_limits: crate::net::OutputLimits,
     /// Lua scripts and function libraries (see `scripting`).
     pub scripting: crate::scripting::Scripting,
+    /// MIGRATE's cached connections to its targets.
+    pub migrate: crate::migrate::MigrateLinks,
 }
 
 fn unix_now() -> (i64, i64) {
@@ -225,6 +227,7 @@ impl Server {
             aof: Default::default(),
             tls: None,
             obuf_limits: Default::default(),
+            migrate: Default::default(),
             mode_state: None,
             debug: DebugSettings::default(),
             scripting: crate::scripting::Scripting::new(
@@ -342,6 +345,7 @@ impl Server {
             if let Ok(mut c) = rc.try_borrow_mut() {
                 // A client killed or gone while blocked leaves its wait queues.
                 crate::blocking::unblock(self, &mut c);
+                crate::clients::end_pause_wait(self, &mut c);
                 self.forget_client_state(&mut c);
             }
         }
@@ -367,10 +371,17 @@ impl Server {
         let expired = self.dbs[db]
             .at(i)
             .is_some_and(|e| e.is_expired(self.now_ms));
-        if !expired {
+        // Nothing expires while the dataset loads (Redis's rule): an AOF
+        // may give a key a past time and then write to it again.
+        if !expired || self.persist.loading.is_some() {
             return Some(i);
         }
         if self.is_replica() && !from_master {
+            return None;
+        }
+        // Paused clients keep the dataset still: the key reads as gone and
+        // is deleted after the pause (or by a new master after a failover).
+        if self.clients_paused() {
             return None;
         }
         if self.dbs[db].remove_at(i).is_some() {
@@ -432,6 +443,12 @@ impl Server {
         self.journal.propagate(db, &[verb, key]);
     }
 
+    /// Whether a `CLIENT PAUSE` (either mode) or a failover's pause holds
+    /// now: expiry and eviction then leave the dataset alone.
+    pub fn clients_paused(&self) -> bool {
+        self.pause.until_ms != 0 && self.now_ms < self.pause.until_ms
+    }
+
     /// Deletes a key found expired and propagates its deletion, as a `DEL`
     /// (or `UNLINK` with `lazyfree-lazy-expire yes`), so replicas and the
     /// AOF stay in step without their own clocks deciding.
@@ -445,7 +462,7 @@ impl Server {
     /// time budget for this `hz`. Each deletion is propagated on its own,
     /// as Redis does for expiry outside of a command.
     pub fn active_expire_cycle(&mut self) {
-        if !self.active_expire_enabled {
+        if !self.active_expire_enabled || self.persist.loading.is_some() {
             return;
         }
         if self.is_replica() {
@@ -456,6 +473,9 @@ impl Server {
             return;
         }
         self.refresh_time();
+        if self.clients_paused() {
+            return;
+        }
         let cycle = ExpireCycle::default();
         let effort = self
             .config
@@ -503,6 +523,7 @@ impl Server {
         self.active_expire_cycle();
         // BCAST invalidations for keys the cycle expired.
         self.tracking_broadcast(None);
+        self.tracking_limit_used_slots();
         for db in &mut self.dbs {
             db.shrink_if_sparse();
         }

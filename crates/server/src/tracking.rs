@@ -73,6 +73,9 @@ pub struct Tracking {
     /// Invalidations for the running client (None: a flush), sent after
     /// its reply.
     pending: Vec<Option<Vec<u8>>>,
+    /// Cron runs in a row that found the table still over
+    /// `tracking-table-max-keys` (each tries harder).
+    over_limit_runs: usize,
 }
 
 impl Tracking {
@@ -229,6 +232,34 @@ impl Server {
         }
     }
 
+    /// `tracking-table-max-keys` (from the cron): while the default-mode
+    /// table holds more keys than allowed, keys are dropped as if they
+    /// changed — their clients are told to forget them — with an effort
+    /// that grows each run the table stays over the limit, as Redis does.
+    pub fn tracking_limit_used_slots(&mut self) {
+        let max = self
+            .config
+            .get_int(crate::config::Directive::TrackingTableMaxKeys);
+        if max <= 0 || self.tracking.keys.len() <= max as usize {
+            self.tracking.over_limit_runs = 0;
+            return;
+        }
+        let mut effort = 100 * (self.tracking.over_limit_runs + 1);
+        while effort > 0 {
+            effort -= 1;
+            // The table's order is its hashing's: as good as a random walk.
+            let Some(key) = self.tracking.keys.keys().next().cloned() else {
+                break;
+            };
+            self.tracking_invalidate_key(&key);
+            if self.tracking.keys.len() <= max as usize {
+                self.tracking.over_limit_runs = 0;
+                return;
+            }
+        }
+        self.tracking.over_limit_runs += 1;
+    }
+
     /// FLUSHALL / FLUSHDB: every tracking client is told to drop all it
     /// cached (a null), and the key table is emptied.
     pub fn tracking_invalidate_all(&mut self) {
@@ -263,6 +294,25 @@ impl Server {
         if readonly && client.tracking.on && !client.tracking.bcast {
             self.tracking_remember_keys(client, meta, argv);
         }
+        // Inside EXEC the messages wait for the transaction to end: they
+        // follow EXEC's reply, and BCAST sends one batch per prefix for
+        // the whole transaction, as Redis does.
+        if client.in_exec {
+            return;
+        }
+        self.tracking_send_pending(client);
+        self.tracking_broadcast(Some(client));
+        // CLIENT CACHING applies to the one command after it (any CLIENT
+        // subcommand keeps it, as Redis tests the command, not the
+        // subcommand).
+        if !meta.name.starts_with("client|") {
+            client.tracking.caching = false;
+        }
+    }
+
+    /// Sends `client` the invalidations its own command (or the eviction
+    /// before it) caused for keys it tracks.
+    pub fn tracking_send_pending(&mut self, client: &mut Client) {
         for key in std::mem::take(&mut self.tracking.pending) {
             let t = &client.tracking;
             if !t.on {
@@ -281,13 +331,6 @@ impl Server {
                     self.send_tracking_message(Some(client), id, None);
                 }
             }
-        }
-        self.tracking_broadcast(Some(client));
-        // CLIENT CACHING applies to the one command after it (any CLIENT
-        // subcommand keeps it, as Redis tests the command, not the
-        // subcommand).
-        if !meta.name.starts_with("client|") {
-            client.tracking.caching = false;
         }
     }
 

@@ -116,6 +116,7 @@ fn aux(srv: &Server) -> Aux {
         aof_base: false,
         repl_stream_db: crate::replication::master::stream_db_for_snapshot(srv),
         functions: srv.scripting.functions.payloads(),
+        in_history: srv.is_replica() || srv.repl.feed.borrow().backlog.is_some(),
     }
 }
 

@@ -86,6 +86,10 @@ pub struct Aux {
     /// Function libraries' code, written as `FUNCTION2` records after the
     /// aux fields, as Redis 7.0 writes them.
     pub functions: Vec<Vec<u8>>,
+    /// Whether the snapshot is a point in a replication history (Redis's
+    /// rdbPopulateSaveInfo): a full sync always is; a master's save only
+    /// once it has a backlog (replicas knew its history).
+    pub in_history: bool,
 }
 
 /// Writes the auxiliary fields Redis 7.0 puts at the start of a snapshot.
@@ -96,7 +100,7 @@ fn write_aux<W: Write>(w: &mut Writer<W>, aux: &Aux) -> io::Result<()> {
     w.aux(b"used-mem", aux.used_mem.to_string().as_bytes())?;
     // An AOF base carries no replication position (Redis 7.0 writes none
     // there): the AOF is not a point in a replication history.
-    if !aux.aof_base {
+    if aux.in_history && !aux.aof_base {
         w.aux(b"repl-stream-db", aux.repl_stream_db.to_string().as_bytes())?;
         w.aux(b"repl-id", aux.repl_id.as_bytes())?;
         w.aux(b"repl-offset", aux.repl_offset.to_string().as_bytes())?;
@@ -335,6 +339,9 @@ pub fn serializer_thread(
         abort,
     } = job;
     let tmp = path.with_file_name(format!("temp-{}.rdb", std::process::id()));
+    // The temp file this job created: an abandoned job may still be
+    // cleaning up when the next one (same name) has started.
+    let mut created = None;
     let result = (|| -> Result<u64, String> {
         let err = |e: io::Error| format!("Write error saving DB on disk: {e}");
         let f = std::fs::File::create(&tmp).map_err(|e| {
@@ -344,6 +351,7 @@ pub fn serializer_thread(
                 cwd()
             )
         })?;
+        created = f.metadata().ok().map(|m| file_id(&m));
         let mut w =
             Writer::new(io::BufWriter::with_capacity(CHUNK, f), compress, checksum).map_err(err)?;
         write_aux(&mut w, &aux).map_err(err)?;
@@ -398,9 +406,18 @@ pub fn serializer_thread(
         Ok(n)
     })();
     if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        let ours = std::fs::metadata(&tmp).ok().map(|m| file_id(&m));
+        if ours.is_some() && ours == created {
+            let _ = std::fs::remove_file(&tmp);
+        }
     }
     let _ = done.send(result);
+}
+
+/// Which file a path names (device and inode).
+fn file_id(m: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (m.dev(), m.ino())
 }
 
 fn cwd() -> String {
@@ -486,6 +503,7 @@ mod tests {
                 aof_base: false,
                 repl_stream_db: 0,
                 functions: Vec::new(),
+                in_history: false,
             },
             compress: true,
             checksum: true,
