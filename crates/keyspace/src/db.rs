@@ -66,8 +66,9 @@ type Map = KeyTable<Entry>;
 /// the snapshot began, exactly once.
 pub trait SnapshotSink {
     /// `db` is the index the database had when the snapshot began (it
-    /// travels with the database through `SWAPDB`).
-    fn entry(&mut self, db: usize, key: &[u8], entry: &Entry);
+    /// travels with the database through `SWAPDB`). `early` is true when
+    /// a write is about to change the entry before the walk reached it.
+    fn entry(&mut self, db: usize, key: &[u8], entry: &Entry, early: bool);
 }
 
 /// A sink shared by all databases of one snapshot.
@@ -306,7 +307,7 @@ impl Db {
         let parity = self.parity;
         if let Some((k, e)) = self.map.get_index_mut(i) {
             if e.mark != parity {
-                snap.sink.borrow_mut().entry(snap.db, k, e);
+                snap.sink.borrow_mut().entry(snap.db, k, e, true);
                 e.mark = parity;
             }
         }
@@ -346,7 +347,7 @@ impl Db {
             n += 1;
             if let Some((k, e)) = self.map.get_index_mut(snap.cursor) {
                 if e.mark != self.parity {
-                    snap.sink.borrow_mut().entry(snap.db, k, e);
+                    snap.sink.borrow_mut().entry(snap.db, k, e, false);
                     e.mark = self.parity;
                 }
             }

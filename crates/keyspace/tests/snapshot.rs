@@ -11,7 +11,7 @@ use std::rc::Rc;
 struct Collect(BTreeMap<(usize, Vec<u8>), (Value, i64)>, usize);
 
 impl SnapshotSink for Collect {
-    fn entry(&mut self, db: usize, key: &[u8], e: &Entry) {
+    fn entry(&mut self, db: usize, key: &[u8], e: &Entry, _early: bool) {
         let prev = self
             .0
             .insert((db, key.to_vec()), (e.value.clone(), e.expire));

@@ -407,23 +407,36 @@ fn persistence(srv: &Server, b: &mut String) {
         "loading:{loading}\r\nasync_loading:{}\r\n",
         srv.repl.async_loading as u8
     );
-    // The "cow" fields report our extra memory during a save: bytes
-    // serialised ahead of the writer (we never fork).
-    // A replica's full sync is a snapshot too: Redis reports its child
-    // as a BGSAVE in progress.
-    let (in_progress, current_secs, cow) = match (&p.bgsave, &srv.repl.transfer) {
-        (Some(r), _) => (1, now_secs - r.started_secs, r.peak_pending),
-        (None, Some(t)) => (1, now_secs - t.started_secs, 0),
-        (None, None) => (0, -1, 0),
+    // We never fork: the "cow" fields report what writes cost the running
+    // save (bytes it took ahead of its walk because a write was about to
+    // change them), the progress fields how far its walk got. A replica's
+    // full sync is a snapshot too: Redis reports its child as a BGSAVE in
+    // progress.
+    let rewrite = srv
+        .aof
+        .rewrite
+        .as_ref()
+        .map(|r| (r.started_secs, r.progress));
+    let (in_progress, current_secs) = match (&p.bgsave, &srv.repl.transfer) {
+        (Some(r), _) => (1, now_secs - r.started_secs),
+        (None, Some(t)) => (1, now_secs - t.started_secs),
+        (None, None) => (0, -1),
     };
+    let progress = p
+        .bgsave
+        .as_ref()
+        .map(|r| r.progress)
+        .or(rewrite.map(|r| r.1))
+        .unwrap_or_default();
+    let cow = progress.early_bytes;
     let _ = write!(
         b,
         "current_cow_peak:{cow}\r\n\
          current_cow_size:{cow}\r\n\
          current_cow_size_age:0\r\n\
-         current_fork_perc:0.00\r\n\
-         current_save_keys_processed:0\r\n\
-         current_save_keys_total:0\r\n\
+         current_fork_perc:{:.2}\r\n\
+         current_save_keys_processed:{}\r\n\
+         current_save_keys_total:{}\r\n\
          rdb_changes_since_last_save:{}\r\n\
          rdb_bgsave_in_progress:{in_progress}\r\n\
          rdb_last_save_time:{}\r\n\
@@ -434,6 +447,9 @@ fn persistence(srv: &Server, b: &mut String) {
          rdb_last_cow_size:{}\r\n\
          rdb_last_load_keys_expired:{}\r\n\
          rdb_last_load_keys_loaded:{}\r\n",
+        progress.percent(),
+        progress.processed,
+        progress.total,
         srv.dirty,
         p.last_save_secs,
         if p.last_bgsave_ok { "ok" } else { "err" },

@@ -47,17 +47,20 @@ pub struct RdbSink {
     w: Option<Writer<SharedBuf>>,
     cur_db: Option<usize>,
     pub keys: u64,
+    /// Bytes serialised ahead of the walk because a write came first.
+    pub early_bytes: u64,
     pub error: Option<String>,
 }
 
 impl SnapshotSink for RdbSink {
-    fn entry(&mut self, db: usize, key: &[u8], e: &Entry) {
+    fn entry(&mut self, db: usize, key: &[u8], e: &Entry, early: bool) {
         if self.error.is_some() {
             return;
         }
         let Some(w) = self.w.as_mut() else {
             return;
         };
+        let before = w.written();
         let r = (|| {
             if self.cur_db != Some(db) {
                 w.select_db(db as u64)?;
@@ -66,8 +69,54 @@ impl SnapshotSink for RdbSink {
             write_entry(w, key, e)
         })();
         match r {
-            Ok(()) => self.keys += 1,
+            Ok(()) => {
+                self.keys += 1;
+                if early {
+                    self.early_bytes += w.written() - before;
+                }
+            }
             Err(e) => self.error = Some(e.to_string()),
+        }
+    }
+}
+
+/// How far a save got: what `INFO persistence` reports while it runs
+/// (Redis's fork-child progress fields, measured on our walk).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SaveProgress {
+    /// Keys when the snapshot began.
+    pub total: u64,
+    /// Keys handed to the snapshot so far (walked or preserved early).
+    pub processed: u64,
+    /// Bytes the snapshot had to take ahead of its walk because writes
+    /// were about to change them: the work and memory a write load costs
+    /// a save, where a forked Redis pays copy-on-write pages.
+    pub early_bytes: u64,
+    /// Peak of bytes copied or serialised and not yet written.
+    pub peak_pending: u64,
+}
+
+impl SaveProgress {
+    pub fn starting(dbs: &[keyspace::Db]) -> SaveProgress {
+        SaveProgress {
+            total: dbs.iter().map(|d| d.len() as u64).sum(),
+            ..SaveProgress::default()
+        }
+    }
+
+    /// Takes a reading of the pipeline (see `save::drive_pipeline`).
+    pub fn update(&mut self, pending: u64, processed: u64, early_bytes: u64) {
+        self.peak_pending = self.peak_pending.max(pending);
+        self.processed = processed;
+        self.early_bytes = early_bytes;
+    }
+
+    /// `current_fork_perc`: the share of keys handed over.
+    pub fn percent(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            (self.processed as f64 * 100.0 / self.total as f64).min(100.0)
         }
     }
 }
@@ -135,6 +184,7 @@ impl Snapshot {
             w: Some(w),
             cur_db: None,
             keys: 0,
+            early_bytes: 0,
             error: None,
         }));
         let shared: SharedSink = sink.clone();
@@ -214,14 +264,23 @@ pub struct CloneSink {
     records_db: Option<usize>,
     compress: bool,
     in_flight: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Entries handed over, and the approximate bytes of those taken
+    /// ahead of the walk (see [`SaveProgress`]).
+    pub processed: u64,
+    pub early_bytes: u64,
     pub error: Option<String>,
 }
 
 impl SnapshotSink for CloneSink {
-    fn entry(&mut self, db: usize, key: &[u8], e: &Entry) {
+    fn entry(&mut self, db: usize, key: &[u8], e: &Entry, early: bool) {
+        let size = key.len() + e.value.heap_size() + std::mem::size_of::<Entry>() + 32;
+        self.processed += 1;
+        if early {
+            self.early_bytes += size as u64;
+        }
         let held = self.bytes + self.in_flight.load(std::sync::atomic::Ordering::SeqCst);
         if held < COPY_BUDGET {
-            self.bytes += key.len() + e.value.heap_size() + std::mem::size_of::<Entry>() + 32;
+            self.bytes += size;
             self.batch.push((db, key.into(), e.clone()));
             return;
         }
@@ -271,6 +330,8 @@ impl BgSnapshot {
             records_db: None,
             compress,
             in_flight,
+            processed: 0,
+            early_bytes: 0,
             error: None,
         }));
         let shared: SharedSink = sink.clone();
@@ -283,6 +344,12 @@ impl BgSnapshot {
     /// Bytes copied and not yet handed over.
     pub fn pending(&self) -> usize {
         self.sink.borrow().bytes
+    }
+
+    /// Entries handed over so far and the bytes taken ahead of the walk.
+    pub fn handed(&self) -> (u64, u64) {
+        let s = self.sink.borrow();
+        (s.processed, s.early_bytes)
     }
 
     /// Takes what the sink holds: records serialised in place (if any)

@@ -131,6 +131,10 @@ pub fn unset_master(srv: &mut Server) {
         f.seldb = None;
     }
     kill_master_client(srv);
+    // Our replicas learn the new id by asking again; they continue
+    // partially (the old id is our replid2).
+    super::master::disconnect_replicas(srv);
+    srv.repl.no_replicas_since_ms = srv.now_ms;
     crate::log::set_role(b'M');
     srv.repl.link_notify.notify_one();
 }

@@ -125,7 +125,7 @@ pub struct Rewrite {
     pub started: Instant,
     pub started_secs: i64,
     pub abort: Arc<AtomicBool>,
-    pub peak_pending: u64,
+    pub progress: crate::persistence::snapshot::SaveProgress,
     pub pipeline: Option<super::save::Pipeline>,
     /// Where the new base is written (`temp-rewriteaof-bg-<pid>.aof` in
     /// `dir`), to be renamed into `appenddirname` once complete.

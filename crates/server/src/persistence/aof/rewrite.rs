@@ -106,7 +106,7 @@ pub fn start(srv: &mut Server) -> Result<(), String> {
         started: Instant::now(),
         started_secs: srv.now_ms / 1000,
         abort,
-        peak_pending: 0,
+        progress: crate::persistence::snapshot::SaveProgress::starting(&srv.dbs),
         pipeline: Some(pipeline),
         temp,
         rdb,
@@ -197,9 +197,9 @@ pub async fn drive(srv: &Rc<RefCell<Server>>, p: Pipeline) {
         return;
     };
     let running = |_: &Server| !id.load(Ordering::SeqCst);
-    let peak = |s: &mut Server, pending: u64| {
+    let peak = |s: &mut Server, pending: u64, (processed, early): (u64, u64)| {
         if let Some(r) = this_rewrite(s, &id) {
-            r.peak_pending = r.peak_pending.max(pending);
+            r.progress.update(pending, processed, early);
         }
     };
     let Some(result) = save::drive_pipeline(srv, p, running, peak).await else {
@@ -398,7 +398,7 @@ fn finish(srv: &mut Server, id: &Arc<AtomicBool>, result: Result<Installed, Stri
         return;
     };
     srv.aof.last_rewrite_time_sec = run.started.elapsed().as_secs() as i64;
-    srv.aof.last_cow_size = run.peak_pending;
+    srv.aof.last_cow_size = run.progress.early_bytes;
     match result {
         Ok((m, size)) => {
             srv.aof.manifest = m;
