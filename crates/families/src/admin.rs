@@ -8,6 +8,7 @@
 use crate::client::help_reply;
 use server::client::Kind;
 use server::cmd::{Ctx, Handler};
+use server::config::Directive;
 use server::errors;
 use server::log_warning;
 
@@ -35,15 +36,14 @@ fn dbsize(ctx: &mut Ctx) {
     ctx.out().int(n);
 }
 
-/// Parses the optional ASYNC|SYNC argument of FLUSHDB/FLUSHALL.
-fn flush_mode(ctx: &mut Ctx) -> Option<()> {
+/// Parses the optional ASYNC|SYNC argument of FLUSHDB/FLUSHALL: whether
+/// the old data is freed on the lazy-free thread (without the argument,
+/// as `lazyfree-lazy-user-flush` says).
+fn flush_mode(ctx: &mut Ctx) -> Option<bool> {
     match ctx.argv.len() {
-        1 => Some(()),
-        2 if ctx.argv.get(1).eq_ignore_ascii_case(b"ASYNC")
-            || ctx.argv.get(1).eq_ignore_ascii_case(b"SYNC") =>
-        {
-            Some(())
-        }
+        1 => Some(ctx.srv.config.get_bool(Directive::LazyfreeLazyUserFlush)),
+        2 if ctx.argv.get(1).eq_ignore_ascii_case(b"ASYNC") => Some(true),
+        2 if ctx.argv.get(1).eq_ignore_ascii_case(b"SYNC") => Some(false),
         _ => {
             ctx.err(errors::SYNTAX);
             None
@@ -51,16 +51,27 @@ fn flush_mode(ctx: &mut Ctx) -> Option<()> {
     }
 }
 
-fn flushdb(ctx: &mut Ctx) {
-    if flush_mode(ctx).is_none() {
-        return;
+/// Empties database `db`, freeing its contents in the background when
+/// `lazy`.
+fn empty_db(srv: &mut server::server::Server, db: usize, lazy: bool) {
+    if lazy {
+        let old = srv.dbs[db].take_entries();
+        srv.lazyfree.free_dbs(vec![old]);
+    } else {
+        srv.dbs[db].clear();
     }
+}
+
+fn flushdb(ctx: &mut Ctx) {
+    let Some(lazy) = flush_mode(ctx) else {
+        return;
+    };
     let n = ctx.db().len() as u64;
     let db = ctx.client.db;
     ctx.srv.touch_all_watched_keys_in_db(db, None);
     // Readers blocked through a consumer group learn their stream went.
     server::blocking::signal_db_ready(ctx.srv, db);
-    ctx.db().clear();
+    empty_db(ctx.srv, db, lazy);
     ctx.srv.tracking_invalidate_all();
     ctx.dirty(n);
     // Propagated even when empty, as Redis forces it.
@@ -69,17 +80,17 @@ fn flushdb(ctx: &mut Ctx) {
 }
 
 fn flushall(ctx: &mut Ctx) {
-    if flush_mode(ctx).is_none() {
+    let Some(lazy) = flush_mode(ctx) else {
         return;
-    }
+    };
     let mut n = 0;
     for db in 0..ctx.srv.dbs.len() {
         ctx.srv.touch_all_watched_keys_in_db(db, None);
         server::blocking::signal_db_ready(ctx.srv, db);
     }
-    for db in &mut ctx.srv.dbs {
-        n += db.len() as u64;
-        db.clear();
+    for db in 0..ctx.srv.dbs.len() {
+        n += ctx.srv.dbs[db].len() as u64;
+        empty_db(ctx.srv, db, lazy);
     }
     ctx.srv.tracking_invalidate_all();
     ctx.dirty(n);

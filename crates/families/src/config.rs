@@ -253,6 +253,7 @@ fn config_resetstat(ctx: &mut Ctx) {
         *st = CommandStats::default();
     }
     ctx.srv.latency_hist.clear();
+    ctx.srv.lazyfree.reset_stats();
     ctx.srv.mem_peak = server::alloc::allocated() as u64;
     ctx.out().ok();
 }

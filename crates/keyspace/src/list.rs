@@ -129,6 +129,11 @@ impl List {
         "quicklist"
     }
 
+    /// Chunks (allocations) holding the elements, Redis's quicklist nodes.
+    pub fn chunk_count(&self) -> usize {
+        self.chunks.len()
+    }
+
     pub fn heap_size(&self) -> usize {
         self.chunks.capacity() * std::mem::size_of::<Chunk>()
             + self.chunks.iter().map(|c| c.buf.capacity()).sum::<usize>()

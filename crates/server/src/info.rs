@@ -360,8 +360,8 @@ fn memory(srv: &mut Server, b: &mut String) {
          mem_aof_buffer:{aof_buffer}\r\n\
          mem_allocator:libc\r\n\
          active_defrag_running:0\r\n\
-         lazyfree_pending_objects:0\r\n\
-         lazyfreed_objects:0\r\n",
+         lazyfree_pending_objects:{lazy_pending}\r\n\
+         lazyfreed_objects:{lazy_freed}\r\n",
         h(m.used),
         h(m.rss),
         h(m.peak),
@@ -383,6 +383,8 @@ fn memory(srv: &mut Server, b: &mut String) {
         repl_buffers = repl_mem.backlog + repl_mem.replica_queues,
         replica_queues = repl_mem.replica_queues,
         aof_buffer = srv.aof.feed.borrow().buf.capacity(),
+        lazy_pending = srv.lazyfree.pending(),
+        lazy_freed = srv.lazyfree.freed(),
     );
 }
 

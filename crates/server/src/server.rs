@@ -88,6 +88,9 @@ pub struct Server {
     pub slowlog_max_len: usize,
     pub lazyfree_lazy_expire: bool,
     pub lazyfree_lazy_user_del: bool,
+    pub lazyfree_lazy_server_del: bool,
+    /// The lazy-free thread and its counters (see `lazyfree`).
+    pub lazyfree: crate::lazyfree::LazyFree,
     /// Active expiry on or off (`DEBUG SET-ACTIVE-EXPIRE`).
     pub active_expire_enabled: bool,
     /// Set when a shutdown was requested (SIGTERM, `SHUTDOWN`).
@@ -193,6 +196,8 @@ impl Server {
             slowlog_max_len: 128,
             lazyfree_lazy_expire: false,
             lazyfree_lazy_user_del: false,
+            lazyfree_lazy_server_del: false,
+            lazyfree: Default::default(),
             active_expire_enabled: true,
             shutdown_requested: false,
             notify_keyspace_events: 0,
@@ -280,6 +285,7 @@ impl Server {
             .filter_map(|p| p.parse().ok())
             .collect();
         self.lazyfree_lazy_user_del = c.get_bool(Directive::LazyfreeLazyUserDel);
+        self.lazyfree_lazy_server_del = c.get_bool(Directive::LazyfreeLazyServerDel);
         // Parsed class bits (see `config::parse`), `n` included.
         self.notify_keyspace_events = c.get_int(Directive::NotifyKeyspaceEvents) as u32;
         if let Some(l) = crate::log::Level::parse(&c.get_str(Directive::Loglevel)) {
@@ -368,10 +374,31 @@ impl Server {
         if self.is_replica() && !from_master {
             return None;
         }
-        if self.dbs[db].remove_at(i).is_some() {
+        if let Some((_, e)) = self.dbs[db].remove_at(i) {
+            self.free_value(e.value, self.lazyfree_lazy_expire);
             self.note_expired(db, key);
         }
         None
+    }
+
+    /// Frees a value taken out of the keyspace: on the lazy-free thread
+    /// when `lazy` and the value is big, here otherwise (see `lazyfree`).
+    #[inline]
+    pub fn free_value(&mut self, v: keyspace::Value, lazy: bool) {
+        if lazy {
+            self.lazyfree.free_value(v);
+        }
+    }
+
+    /// Frees what the server deleted or overwrote as a side effect of a
+    /// command (the old value under a `SET`, `RENAME`'s or a `*STORE`'s
+    /// destination), lazily under `lazyfree-lazy-server-del`, as Redis's
+    /// `dbDelete`/`dbSetValue`.
+    #[inline]
+    pub fn free_replaced(&mut self, old: Option<keyspace::Entry>) {
+        if let Some(e) = old {
+            self.free_value(e.value, self.lazyfree_lazy_server_del);
+        }
     }
 
     /// Look-up for reading: lazy expiry, keyspace hit/miss statistics and
@@ -431,7 +458,8 @@ impl Server {
     /// (or `UNLINK` with `lazyfree-lazy-expire yes`), so replicas and the
     /// AOF stay in step without their own clocks deciding.
     pub fn delete_expired(&mut self, db: usize, key: &[u8]) {
-        if self.dbs[db].remove(key).is_some() {
+        if let Some(e) = self.dbs[db].remove(key) {
+            self.free_value(e.value, self.lazyfree_lazy_expire);
             self.note_expired(db, key);
         }
     }
@@ -464,13 +492,14 @@ impl Server {
         let mut total_expired = 0;
         for db in 0..self.dbs.len() {
             loop {
-                let mut expired_keys: Vec<Box<[u8]>> = Vec::new();
+                let mut expired_keys: Vec<(Box<[u8]>, keyspace::Value)> = Vec::new();
                 let (sampled, expired) =
-                    self.dbs[db].expire_sample(now, per_loop, &mut self.rng, |k| {
-                        expired_keys.push(k.into())
+                    self.dbs[db].expire_sample(now, per_loop, &mut self.rng, |k, e| {
+                        expired_keys.push((k.into(), e.value))
                     });
-                for k in &expired_keys {
-                    self.note_expired(db, k);
+                for (k, v) in expired_keys {
+                    self.free_value(v, self.lazyfree_lazy_expire);
+                    self.note_expired(db, &k);
                     self.journal.end_command(false);
                 }
                 total_sampled += sampled;

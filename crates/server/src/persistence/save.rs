@@ -179,9 +179,17 @@ pub fn start_pipeline(
     let (done_tx, done) = tokio::sync::oneshot::channel();
     let abort = Arc::new(AtomicBool::new(false));
     let thread_abort = abort.clone();
+    // The thread does what Redis's fork child does, and is pinned as it
+    // would be (`aof_rewrite_cpulist` or `bgsave_cpulist`).
+    let kind = if thread.starts_with("aof") {
+        crate::os::ThreadKind::AofRewrite
+    } else {
+        crate::os::ThreadKind::Bgsave
+    };
     std::thread::Builder::new()
         .name(thread.into())
         .spawn(move || {
+            crate::os::background_thread_started(kind);
             let job = SerializerJob {
                 path,
                 aux: a,

@@ -662,7 +662,13 @@ fn load_dataset(srv: &mut Server, rdb: &[u8], id: String, offset: i64) -> LinkRe
             "{e} (the previous dataset is kept; is the master a Redis 7.0-compatible server?)"
         ));
     }
-    drop(old);
+    // `replica-lazy-flush`: the old data is freed on the lazy-free thread.
+    if srv.config.get_bool(Directive::ReplicaLazyFlush) {
+        let old = old.into_iter().map(|mut d| d.take_entries()).collect();
+        srv.lazyfree.free_dbs(old);
+    } else {
+        drop(old);
+    }
     srv.master_replid = id;
     srv.repl.replid2 = "0".repeat(40);
     srv.repl.second_repl_offset = -1;

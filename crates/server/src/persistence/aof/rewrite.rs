@@ -199,6 +199,7 @@ pub async fn drive(srv: &Rc<RefCell<Server>>, p: Pipeline) {
             let spawned = std::thread::Builder::new()
                 .name("aof-rewrite-done".into())
                 .spawn(move || {
+                    crate::os::background_thread_started(crate::os::ThreadKind::AofRewrite);
                     let _ = tx.send(plan.run());
                 });
             match spawned {
