@@ -6,11 +6,12 @@
 //! `Server::after_command` once per executed command.
 
 use crate::client::help_reply;
+use server::blocking;
 use server::client::Kind;
 use server::cmd::{Ctx, Handler};
 use server::config::Directive;
 use server::errors;
-use server::log_warning;
+use server::shutdown::{self, Flags, Prepared};
 
 pub const COMMANDS: &[(&str, Handler)] = &[
     ("dbsize", dbsize),
@@ -113,40 +114,50 @@ fn time(ctx: &mut Ctx) {
     out.bulk_int(us % 1_000_000);
 }
 
-/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. The final save runs
-/// here, synchronously, so a failure can be reported to the caller (and
-/// the server keeps running, as Redis does, unless FORCE). On success the
-/// connection closes without a reply, as Redis's does when the process
-/// exits.
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT] (see `server::shutdown`).
+/// The caller blocks without a reply: a master with lagging replicas
+/// waits for them first. When the shutdown completes the process exits
+/// and the connection closes unanswered, as Redis's; when it fails (the
+/// final save, say) or `SHUTDOWN ABORT` cancels it, every client blocked
+/// in SHUTDOWN gets an error and the server keeps running.
 fn shutdown(ctx: &mut Ctx) {
-    let (mut save, mut nosave, mut abort, mut force) = (false, false, false, false);
+    let mut flags = Flags::default();
+    let mut abort = false;
     for a in ctx.argv.from(1) {
         if a.eq_ignore_ascii_case(b"NOSAVE") {
-            nosave = true;
+            flags.nosave = true;
         } else if a.eq_ignore_ascii_case(b"SAVE") {
-            save = true;
+            flags.save = true;
         } else if a.eq_ignore_ascii_case(b"NOW") {
+            flags.now = true;
         } else if a.eq_ignore_ascii_case(b"FORCE") {
-            force = true;
+            flags.force = true;
         } else if a.eq_ignore_ascii_case(b"ABORT") {
             abort = true;
         } else {
             return ctx.err(errors::SYNTAX);
         }
     }
-    if (save && nosave) || (abort && ctx.argv.len() > 2) {
+    if (flags.save && flags.nosave) || (abort && flags != Flags::default()) {
         return ctx.err(errors::SYNTAX);
     }
     if abort {
+        if shutdown::abort(ctx.srv) {
+            return ctx.out().ok();
+        }
         return ctx.err(errors::NO_SHUTDOWN_IN_PROGRESS);
     }
-    log_warning!("User requested shutdown...");
-    if server::persistence::save::shutdown_save(ctx.srv, save, nosave, force).is_err() {
-        return ctx.err("ERR Errors trying to SHUTDOWN. Check logs.");
+    if !flags.now && ctx.client.deny_blocking {
+        return ctx.err(errors::SHUTDOWN_DENY_BLOCKING);
     }
-    ctx.srv.shutdown_requested = true;
-    ctx.srv.shutdown_notify.notify_one();
-    ctx.client.close_after_reply = true;
+    blocking::block(ctx, blocking::WaitFor::Shutdown, 0..0, 0);
+    match shutdown::prepare(ctx.srv, flags) {
+        Prepared::Exit => ctx.client.close_after_reply = true,
+        Prepared::Waiting | Prepared::AlreadyStarted => {}
+        // The other blocked clients were answered; the caller is borrowed
+        // here, so it is answered here.
+        Prepared::Failed => shutdown::answer_blocked(ctx.srv, ctx.client),
+    }
 }
 
 fn monitor(ctx: &mut Ctx) {

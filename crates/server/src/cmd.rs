@@ -371,6 +371,11 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
     if argv.is_empty() {
         return Flow::Continue;
     }
+    // After the final save of a shutdown nothing runs: a write
+    // acknowledged now would be lost with the process.
+    if srv.shutdown_requested {
+        return Flow::CloseAfterReply;
+    }
     // Inside EXEC the clock stands still, as in Redis: a key cannot
     // expire between two commands of one transaction.
     if !client.in_exec {

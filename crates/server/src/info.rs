@@ -221,6 +221,9 @@ fn server(srv: &Server, b: &mut String) {
         exe,
         config_file,
     );
+    if let Some(ms) = crate::shutdown::remaining_ms(srv) {
+        let _ = write!(b, "shutdown_in_milliseconds:{ms}\r\n");
+    }
 }
 
 fn clients(srv: &Server, b: &mut String) {

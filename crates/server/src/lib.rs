@@ -36,6 +36,8 @@ pub mod pubsub;
 pub mod replication;
 pub mod sdnotify;
 pub mod server;
+pub mod shutdown;
+pub mod signals;
 pub mod startup;
 pub mod stats;
 pub mod tls;

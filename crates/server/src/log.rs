@@ -8,7 +8,7 @@
 //! the whole thing is a formatted write to one file.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 use std::sync::Mutex;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -45,6 +45,10 @@ impl Level {
 static LEVEL: AtomicU8 = AtomicU8::new(Level::Notice as u8);
 static ROLE: AtomicU8 = AtomicU8::new(b'M');
 static TARGET: Mutex<Option<String>> = Mutex::new(None);
+/// The log file as a C string, for [`write_from_handler`], which may not
+/// take a lock or allocate (null: standard output). Set once per
+/// `set_file`; a replaced string is leaked, as a handler may still read it.
+static TARGET_C: AtomicPtr<libc::c_char> = AtomicPtr::new(std::ptr::null_mut());
 
 /// Sets the minimum level written.
 pub fn set_level(l: Level) {
@@ -58,6 +62,11 @@ pub fn set_role(r: u8) {
 
 /// Sets the log file; empty means standard output.
 pub fn set_file(path: &str) {
+    let c = match std::ffi::CString::new(path) {
+        Ok(c) if !path.is_empty() => c.into_raw(),
+        _ => std::ptr::null_mut(),
+    };
+    TARGET_C.store(c, Ordering::SeqCst);
     if let Ok(mut t) = TARGET.lock() {
         *t = if path.is_empty() {
             None
@@ -145,6 +154,53 @@ pub fn write_raw(level: Level, text: &str) {
             let _ = out.flush();
         }
     }
+}
+
+/// Writes one line from a signal handler, as Redis's
+/// `serverLogFromHandler`: `pid:signal-handler (unixtime) message`, with
+/// only async-signal-safe calls (no lock, no allocation, no local time).
+pub fn write_from_handler(level: Level, msg: &str) {
+    if !enabled(level) {
+        return;
+    }
+    let path = TARGET_C.load(Ordering::SeqCst);
+    // SAFETY: open/write/close/time/getpid are async-signal-safe; `path`
+    // is null or a C string that is never freed.
+    unsafe {
+        let fd = if path.is_null() {
+            libc::STDOUT_FILENO
+        } else {
+            libc::open(path, libc::O_APPEND | libc::O_CREAT | libc::O_WRONLY, 0o644)
+        };
+        if fd < 0 {
+            return;
+        }
+        let mut num = [0u8; 24];
+        let put = |b: &[u8]| libc::write(fd, b.as_ptr().cast(), b.len()) >= 0;
+        let _ = put(decimal(libc::getpid() as u64, &mut num))
+            && put(b":signal-handler (")
+            && put(decimal(libc::time(std::ptr::null_mut()) as u64, &mut num))
+            && put(b") ")
+            && put(msg.as_bytes())
+            && put(b"\n");
+        if !path.is_null() {
+            libc::close(fd);
+        }
+    }
+}
+
+/// Formats `n` in decimal into `buf` without allocating.
+fn decimal(mut n: u64, buf: &mut [u8; 24]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[i..]
 }
 
 #[macro_export]

@@ -11,7 +11,7 @@
 //! `oom-score-adj-values` has no process to apply to.
 
 use crate::config::{Config, Directive};
-use crate::{log_notice, log_warning};
+use crate::log_warning;
 use std::sync::{Mutex, OnceLock};
 
 // ------------------------------------------------------------- CPU affinity
@@ -222,12 +222,19 @@ fn apply_oom_score_adj_at(
 /// The start-up step: the OOM score (a failure is logged, and start-up
 /// goes on, as Redis's does).
 pub fn apply_at_startup(config: &Config, replica: bool) {
+    warn_unusual_oom_values(config);
+    let _ = apply_oom_score_adj(config, replica);
+}
+
+/// An unprivileged process may raise its score but not lower it, so
+/// values that fall from one class to the next (master, replica, child)
+/// may be refused later; Redis warns when they are set, and so do we.
+pub fn warn_unusual_oom_values(config: &Config) {
     let values = config.get_list(Directive::OomScoreAdjValues);
     let v: Vec<i64> = values.iter().filter_map(|v| v.parse().ok()).collect();
     if v.len() == 3 && (v[1] < v[0] || v[2] < v[1]) {
-        log_notice!("The oom-score-adj-values configuration may not work for non-privileged processes! Please consult the documentation.");
+        log_warning!("The oom-score-adj-values configuration may not work for non-privileged processes! Please consult the documentation.");
     }
-    let _ = apply_oom_score_adj(config, replica);
 }
 
 #[cfg(test)]

@@ -93,8 +93,11 @@ pub struct Server {
     pub lazyfree: crate::lazyfree::LazyFree,
     /// Active expiry on or off (`DEBUG SET-ACTIVE-EXPIRE`).
     pub active_expire_enabled: bool,
-    /// Set when a shutdown was requested (SIGTERM, `SHUTDOWN`).
+    /// Set once a shutdown finished: the process exits, and no command
+    /// runs any more.
     pub shutdown_requested: bool,
+    /// A shutdown waiting for replicas (see `shutdown`).
+    pub shutdown: crate::shutdown::Shutdown,
     /// Woken by `SHUTDOWN` to stop the server.
     pub shutdown_notify: Rc<tokio::sync::Notify>,
     /// Replication id reported by `INFO replication` (random per start).
@@ -200,6 +203,7 @@ impl Server {
             lazyfree: Default::default(),
             active_expire_enabled: true,
             shutdown_requested: false,
+            shutdown: Default::default(),
             notify_keyspace_events: 0,
             encoding_limits: keyspace::EncodingLimits::default(),
             shutdown_notify: Rc::new(tokio::sync::Notify::new()),
@@ -522,6 +526,11 @@ impl Server {
     /// Called `hz` times per second.
     pub fn cron(&mut self) {
         if self.debug.pause_cron {
+            return;
+        }
+        self.refresh_time();
+        crate::shutdown::cron(self);
+        if self.shutdown_requested {
             return;
         }
         self.active_expire_cycle();

@@ -11,3 +11,4 @@ mod lazyfree;
 mod metrics;
 mod notify;
 mod replication;
+mod shutdown;

@@ -234,8 +234,16 @@ pub fn save_sync(srv: &mut Server) -> Result<(), String> {
         let mut out = std::io::BufWriter::with_capacity(CHUNK, f);
         let snap =
             Snapshot::begin(&mut srv.dbs, &a, compress, checksum).map_err(|e| e.to_string())?;
+        // `rdb-key-save-delay` slows a synchronous save key by key, as in
+        // Redis (the tests use it to catch a SAVE or the final save of a
+        // shutdown in progress); it blocks, as SAVE does.
+        let delay = srv.config.get_int(Directive::RdbKeySaveDelay);
+        let step = if delay != 0 { 1 } else { STEP_ENTRIES };
         loop {
-            let done = Snapshot::step(&mut srv.dbs, STEP_ENTRIES);
+            let done = Snapshot::step(&mut srv.dbs, step);
+            if delay != 0 {
+                super::pace::sync_save_delay(delay);
+            }
             if done {
                 snap.finish()?;
             }
@@ -325,7 +333,10 @@ pub fn shutdown_save(
     log_notice!("Saving the final RDB snapshot before exiting.");
     match save_sync(srv) {
         Ok(()) => Ok(()),
-        Err(_) if force => Ok(()),
+        Err(_) if force => {
+            log_warning!("Error trying to save the DB. Exit anyway.");
+            Ok(())
+        }
         Err(e) => {
             log_warning!("Error trying to save the DB, can't exit.");
             Err(e)

@@ -185,7 +185,7 @@ pub struct Waiter {
     pub numreplicas: usize,
 }
 
-const GETACK: &[u8] = b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n";
+pub const GETACK: &[u8] = b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n";
 const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
 
 /// `REPLCONF <option> <value> ...`: the handshake details a replica sends

@@ -81,6 +81,8 @@ pub fn set_master(srv: &mut Server, host: String, port: u16) {
     });
     kill_master_client(srv);
     crate::log::set_role(b'S');
+    // A replica takes the replica class of `oom-score-adj-values`.
+    let _ = crate::os::apply_oom_score_adj(&srv.config, true);
     // The stream we receive is passed on verbatim; our own effects are not.
     srv.repl.feed.borrow_mut().proxy = true;
     srv.repl.link_notify.notify_one();
@@ -128,6 +130,7 @@ pub fn unset_master(srv: &mut Server) {
     }
     kill_master_client(srv);
     crate::log::set_role(b'M');
+    let _ = crate::os::apply_oom_score_adj(&srv.config, false);
     srv.repl.link_notify.notify_one();
 }
 
