@@ -248,6 +248,17 @@ fn parse_kill_filter(ctx: &mut Ctx) -> Result<KillFilter, String> {
 fn kill_other(c: &mut Client) {
     c.killed = true;
     c.wake.notify_one();
+    // The peer sees the connection end now, as with Redis's synchronous
+    // free — not when the connection's task next runs, which a command
+    // after this one (DEBUG SLEEP in the same EXEC, say) may delay. The
+    // descriptor stays its task's to close.
+    if c.fd > 0 {
+        // SAFETY: shutdown(2) on a socket descriptor this client owns;
+        // it does not free or reuse the descriptor.
+        unsafe {
+            libc::shutdown(c.fd, libc::SHUT_RDWR);
+        }
+    }
 }
 
 fn client_kill(ctx: &mut Ctx) {

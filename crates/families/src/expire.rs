@@ -118,8 +118,9 @@ fn expire_generic(ctx: &mut Ctx, unit_ms: bool, absolute: bool, name: &str) {
         return ctx.out().int(0);
     }
     // A replica applies its master's PEXPIREAT as given and waits for the
-    // master's DEL, so a past time deletes only on a master.
-    if when <= ctx.now_ms() && !ctx.srv.is_replica() {
+    // master's DEL, so a past time deletes only on a master; and nothing
+    // expires while the dataset loads (an AOF may write to the key again).
+    if when <= ctx.now_ms() && !ctx.srv.is_replica() && ctx.srv.persist.loading.is_none() {
         delete_expired_now(ctx, key);
         return ctx.out().int(1);
     }

@@ -349,7 +349,7 @@ impl Db {
         self.snap.is_some()
     }
 
-    /// Advances the snapshot walk by up to `max` entries. Returns true (and
+    /// Advances the snapshot walk by up to `max` slots. Returns true (and
     /// ends the snapshot) when every entry has been written.
     pub fn snapshot_step(&mut self, max: usize) -> bool {
         let Some(snap) = &mut self.snap else {
@@ -359,11 +359,15 @@ impl Db {
         snap.cursor = snap.cursor.min(self.map.len());
         while snap.cursor > 0 && n < max {
             snap.cursor -= 1;
+            // Every slot visited counts, written or already handed over
+            // by a write before the walk got there: a paced walk
+            // (`rdb-key-save-delay`) then takes as long per key as a
+            // forked child would, however many keys writes preserved.
+            n += 1;
             if let Some((k, e)) = self.map.get_index_mut(snap.cursor) {
                 if e.mark != self.parity {
                     snap.sink.borrow_mut().entry(snap.db, k, e);
                     e.mark = self.parity;
-                    n += 1;
                 }
             }
         }

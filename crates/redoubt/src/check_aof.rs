@@ -80,7 +80,7 @@ fn is_manifest(path: &Path) -> bool {
 
 fn check_multi_part(mpath: &Path, fix: bool) -> i32 {
     println!("Start checking Multi Part AOF");
-    let text = match std::fs::read_to_string(mpath) {
+    let text = match std::fs::read(mpath) {
         Ok(t) => t,
         Err(e) => {
             println!("Cannot read the AOF manifest {}: {e}", mpath.display());
@@ -90,7 +90,10 @@ fn check_multi_part(mpath: &Path, fix: bool) -> i32 {
     let m = match Manifest::parse(&text) {
         Ok(m) => m,
         Err(e) => {
-            println!("Invalid AOF manifest file format: {e}");
+            // The server's own fatal block, as redis-check-aof prints it.
+            for line in e.report() {
+                println!("{line}");
+            }
             return 1;
         }
     };

@@ -383,7 +383,7 @@ fn memory(srv: &mut Server, b: &mut String) {
         peak = m.peak,
         not_counted = crate::evict::not_counted(srv),
         backlog = repl_mem.backlog,
-        repl_buffers = repl_mem.backlog + repl_mem.replica_queues,
+        repl_buffers = repl_mem.buffer,
         replica_queues = repl_mem.replica_queues,
         aof_buffer = srv.aof.feed.borrow().buf.capacity(),
         lazy_pending = srv.lazyfree.pending(),
@@ -402,9 +402,12 @@ fn persistence(srv: &Server, b: &mut String) {
     );
     // The "cow" fields report our extra memory during a save: bytes
     // serialised ahead of the writer (we never fork).
-    let (in_progress, current_secs, cow) = match &p.bgsave {
-        Some(r) => (1, now_secs - r.started_secs, r.peak_pending),
-        None => (0, -1, 0),
+    // A replica's full sync is a snapshot too: Redis reports its child
+    // as a BGSAVE in progress.
+    let (in_progress, current_secs, cow) = match (&p.bgsave, &srv.repl.transfer) {
+        (Some(r), _) => (1, now_secs - r.started_secs, r.peak_pending),
+        (None, Some(t)) => (1, now_secs - t.started_secs, 0),
+        (None, None) => (0, -1, 0),
     };
     let _ = write!(
         b,

@@ -91,6 +91,13 @@ impl Journal {
         self.ops.push((db, start, self.pending.len()));
     }
 
+    /// Whether the command running now has recorded effects not yet
+    /// released (inside EXEC, say): a snapshot taken now would hold them
+    /// and the stream after it too.
+    pub fn has_pending(&self) -> bool {
+        !self.ops.is_empty()
+    }
+
     /// Releases the effects of the command that just ran to the sinks,
     /// wrapped in `MULTI`/`EXEC` when there are several and `may_wrap`.
     pub fn end_command(&mut self, may_wrap: bool) {

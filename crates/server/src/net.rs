@@ -460,8 +460,10 @@ async fn serve<S>(
                 s.stats.net_output_bytes += out.len() as u64;
             }
         }
-        // Give a huge reply's memory back rather than keep it per client.
-        if out.capacity() > 1 << 20 {
+        // Give a big reply's memory back rather than keep it per client
+        // (Redis shrinks its reply buffers too; a replica sent a big value
+        // must not hold that much per connection afterwards).
+        if out.capacity() > 4 * IOBUF_LEN {
             out = Vec::with_capacity(IOBUF_LEN);
         }
         if flow == Flow::CloseAfterReply {

@@ -23,12 +23,19 @@ extern "C" {
 /// the static `Send`).
 static ROOM: Mutex<Option<(usize, usize)>> = Mutex::new(None);
 
+/// argv[0] as the program was started (`{title}`), saved before the
+/// room is written over.
+static TITLE: Mutex<String> = Mutex::new(String::new());
+
 /// Finds the room for titles and moves the environment out of it. Must
 /// run before any other thread exists (it rewrites `environ`).
 pub fn init() {
     let Ok(cmdline) = std::fs::read("/proc/self/cmdline") else {
         return;
     };
+    if let (Some(argv0), Ok(mut t)) = (std::env::args().next(), TITLE.lock()) {
+        *t = argv0;
+    }
     // SAFETY: single-threaded start-up. `program_invocation_name` is
     // argv[0], the start of the contiguous argument strings the kernel
     // laid out; `environ` lists the environment strings, which follow
@@ -70,7 +77,7 @@ pub fn apply(srv: &Server) {
     if !srv.config.get_bool(Directive::SetProcTitle) {
         return;
     }
-    let title = std::env::args().next().unwrap_or_default();
+    let title = TITLE.lock().map(|t| t.clone()).unwrap_or_default();
     let text = expand(
         srv,
         &srv.config.get_str(Directive::ProcTitleTemplate),

@@ -372,7 +372,9 @@ impl Server {
         let expired = self.dbs[db]
             .at(i)
             .is_some_and(|e| e.is_expired(self.now_ms));
-        if !expired {
+        // Nothing expires while the dataset loads (Redis's rule): an AOF
+        // may give a key a past time and then write to it again.
+        if !expired || self.persist.loading.is_some() {
             return Some(i);
         }
         if self.is_replica() && !from_master {
@@ -472,7 +474,7 @@ impl Server {
     /// time budget for this `hz`. Each deletion is propagated on its own,
     /// as Redis does for expiry outside of a command.
     pub fn active_expire_cycle(&mut self) {
-        if !self.active_expire_enabled {
+        if !self.active_expire_enabled || self.persist.loading.is_some() {
             return;
         }
         if self.is_replica() {

@@ -282,8 +282,10 @@ async fn serve(config: Config, families: &[HandlerTable], pidfile: String) -> i3
     crate::sdnotify::loading(&srv.borrow());
     tokio::task::spawn_local(async move {
         if let Err(e) = crate::persistence::load::load_at_startup(loader.clone()).await {
-            log_warning!("{e}");
-            log_warning!("Unrecoverable error loading the dataset, aborting now.");
+            if let crate::persistence::load::StartupLoadError::Reason(e) = e {
+                log_warning!("{e}");
+                log_warning!("Unrecoverable error loading the dataset, aborting now.");
+            }
             loader.borrow_mut().fatal = true;
             let n = loader.borrow().shutdown_notify.clone();
             n.notify_one();

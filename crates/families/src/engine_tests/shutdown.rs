@@ -22,7 +22,7 @@ fn lagging_replica(k: &mut Kit) {
         port: 7777,
         ack_offset: 0,
         ack_ms: now,
-        pending: Vec::new(),
+        pos: Some(0),
         bulk: Vec::new(),
         sync: SyncState::Online,
         failed: false,

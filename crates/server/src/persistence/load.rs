@@ -280,13 +280,29 @@ pub fn prepare(srv: &mut Server) {
     }
 }
 
-/// Loads `dbfilename` if it exists. Returns Err with the reason when the
-/// file is broken: the caller stops the server.
-pub async fn load_at_startup(srv: Rc<RefCell<Server>>) -> Result<(), String> {
+/// Why loading at start-up failed: the server stops.
+#[derive(Debug)]
+pub enum StartupLoadError {
+    /// Already logged where it was found, in Redis's words (the AOF
+    /// loader): Redis exits right after, so nothing more is said.
+    Logged,
+    /// What to log before stopping.
+    Reason(String),
+}
+
+/// Loads the dataset at start-up: the AOF with `appendonly yes`,
+/// `dbfilename` otherwise (if it exists). The AOF manifest is read in
+/// both cases, as Redis reads it at every start (turning the AOF on later
+/// continues its numbering), so a broken one stops start-up either way.
+pub async fn load_at_startup(srv: Rc<RefCell<Server>>) -> Result<(), StartupLoadError> {
     // With appendonly yes the AOF wins over the RDB, as in Redis.
     if srv.borrow().config.get_bool(Directive::Appendonly) {
-        return super::aof::load::load_at_startup(srv).await;
+        return super::aof::load::load_at_startup(srv)
+            .await
+            .map_err(|_| StartupLoadError::Logged);
     }
+    super::aof::load::read_manifest(&mut srv.borrow_mut()).map_err(|_| StartupLoadError::Logged)?;
+    super::aof::load::delete_history(&mut srv.borrow_mut());
     // From now on `CONFIG SET appendonly` may switch the AOF on.
     srv.borrow_mut().aof.ready = true;
     let path = std::path::PathBuf::from(srv.borrow().config.get_str(Directive::Dbfilename));
@@ -295,7 +311,9 @@ pub async fn load_at_startup(srv: Rc<RefCell<Server>>) -> Result<(), String> {
         Err(_) => return Ok(()),
     };
     let started = Instant::now();
-    load_rdb(&srv, &path, meta.len()).await?;
+    load_rdb(&srv, &path, meta.len())
+        .await
+        .map_err(StartupLoadError::Reason)?;
     log_notice!(
         "DB loaded from disk: {:.3} seconds",
         started.elapsed().as_secs_f64()

@@ -329,6 +329,9 @@ pub fn serializer_thread(
         abort,
     } = job;
     let tmp = path.with_file_name(format!("temp-{}.rdb", std::process::id()));
+    // The temp file this job created: an abandoned job may still be
+    // cleaning up when the next one (same name) has started.
+    let mut created = None;
     let result = (|| -> Result<u64, String> {
         let err = |e: io::Error| format!("Write error saving DB on disk: {e}");
         let f = std::fs::File::create(&tmp).map_err(|e| {
@@ -338,6 +341,7 @@ pub fn serializer_thread(
                 cwd()
             )
         })?;
+        created = f.metadata().ok().map(|m| file_id(&m));
         let mut w =
             Writer::new(io::BufWriter::with_capacity(CHUNK, f), compress, checksum).map_err(err)?;
         write_aux(&mut w, &aux).map_err(err)?;
@@ -392,9 +396,18 @@ pub fn serializer_thread(
         Ok(n)
     })();
     if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        let ours = std::fs::metadata(&tmp).ok().map(|m| file_id(&m));
+        if ours.is_some() && ours == created {
+            let _ = std::fs::remove_file(&tmp);
+        }
     }
     let _ = done.send(result);
+}
+
+/// Which file a path names (device and inode).
+fn file_id(m: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (m.dev(), m.ino())
 }
 
 fn cwd() -> String {

@@ -37,6 +37,8 @@ pub struct Transfer {
     mark: Vec<u8>,
     /// `rdb-key-save-delay`, as the walk's pace.
     pace: crate::persistence::pace::SavePace,
+    /// Unix second it started (INFO's `rdb_current_bgsave_time_sec`).
+    pub started_secs: i64,
     /// Replicas receiving this snapshot.
     pub targets: Vec<u64>,
 }
@@ -129,9 +131,10 @@ pub fn start_pending(srv: &mut Server) {
     let head = format!("+FULLRESYNC {} {offset}\r\n$EOF:", srv.master_replid);
     {
         let mut f = srv.repl.feed.borrow_mut();
+        let next = f.offset() + 1;
         for r in f.replicas.iter_mut().filter(|r| waiting.contains(&r.id)) {
             // Their stream starts at the snapshot point.
-            r.pending.clear();
+            r.pos = Some(next);
             r.bulk.extend_from_slice(head.as_bytes());
             r.bulk.extend_from_slice(&mark);
             r.bulk.extend_from_slice(b"\r\n");
@@ -147,10 +150,12 @@ pub fn start_pending(srv: &mut Server) {
         srv.config
             .get_int(crate::config::Directive::RdbKeySaveDelay),
     );
+    let started_secs = srv.now_ms / 1000;
     srv.repl.transfer = Some(Transfer {
         snap,
         mark,
         pace,
+        started_secs,
         targets: waiting,
     });
     srv.repl.transfer_notify.notify_one();

@@ -46,8 +46,10 @@ pub struct Replica {
     /// Offset acknowledged with `REPLCONF ACK`, and when (Unix ms).
     pub ack_offset: i64,
     pub ack_ms: i64,
-    /// Stream bytes not yet handed to its connection.
-    pub pending: Vec<u8>,
+    /// Offset of the next stream byte to hand to its connection (the
+    /// bytes themselves are in the shared buffer, `Feed::backlog`); None
+    /// while it waits for a snapshot to start.
+    pub pos: Option<i64>,
     /// Snapshot bytes not yet handed to its connection; they go out
     /// before any stream byte.
     pub bulk: Vec<u8>,
@@ -87,15 +89,38 @@ impl Feed {
         self.backlog.as_ref().map_or(self.base_offset, |b| b.offset)
     }
 
-    /// Appends raw stream bytes to the backlog and every replica.
+    /// Appends raw stream bytes to the shared buffer, for the backlog and
+    /// every replica.
     pub fn feed(&mut self, bytes: &[u8]) {
         let Some(b) = self.backlog.as_mut() else {
             return;
         };
         b.append(bytes);
-        for r in &mut self.replicas {
-            r.pending.extend_from_slice(bytes);
+        for r in &self.replicas {
             r.wake.notify_one();
+        }
+        self.trim();
+    }
+
+    /// The smallest offset a replica is still to be sent.
+    fn oldest_ref(&self) -> Option<i64> {
+        self.replicas.iter().filter_map(|r| r.pos).min()
+    }
+
+    /// Frees the buffer's oldest blocks no replica needs any more (the
+    /// backlog keeps `repl-backlog-size`).
+    pub fn trim(&mut self) {
+        let oldest = self.oldest_ref();
+        if let Some(b) = self.backlog.as_mut() {
+            b.trim(oldest);
+        }
+    }
+
+    /// Stream bytes replica `r` is still to be sent.
+    pub fn unsent(&self, r: &Replica) -> usize {
+        match (r.pos, self.backlog.as_ref()) {
+            (Some(pos), Some(b)) => (b.offset + 1 - pos).max(0) as usize,
+            _ => 0,
         }
     }
 
@@ -120,19 +145,15 @@ impl Feed {
         }
     }
 
-    /// Applies a `CONFIG SET repl-backlog-size`, keeping the newest bytes
-    /// that fit.
+    /// Applies a `CONFIG SET repl-backlog-size`: a bigger size keeps more
+    /// history from now on, a smaller one lets the oldest blocks go.
     pub fn resize_backlog(&mut self, size: usize) {
-        let Some(b) = self.backlog.as_ref() else {
-            return;
-        };
-        if Backlog::new_size(size) == b.size() {
-            return;
+        if let Some(b) = self.backlog.as_mut() {
+            if Backlog::new_size(size) != b.size() {
+                b.set_size(size);
+                self.trim();
+            }
         }
-        let held = b.since(b.first_byte_offset()).unwrap_or_default();
-        let mut nb = Backlog::new(size, b.offset - held.len() as i64);
-        nb.append(&held);
-        self.backlog = Some(nb);
     }
 
     /// Drops the backlog (`repl-backlog-ttl` passed without replicas);
@@ -415,10 +436,10 @@ fn try_partial(ctx: &mut Ctx, replid: &str, offset: i64, who: &str) -> bool {
     if !known {
         return false;
     }
-    let bytes = {
+    let n = {
         let f = srv.repl.feed.borrow();
-        match f.backlog.as_ref().and_then(|b| b.since(offset)) {
-            Some(b) => b,
+        match f.backlog.as_ref().filter(|b| b.holds(offset)) {
+            Some(b) => (b.offset + 1 - offset) as usize,
             None => {
                 log_notice!(
                     "Unable to partial resync with replica {who} for lack of backlog (Replica request was: {offset}). The link was down longer than repl-backlog-size ({} bytes) covers; raise repl-backlog-size for longer outages.",
@@ -428,10 +449,10 @@ fn try_partial(ctx: &mut Ctx, replid: &str, offset: i64, who: &str) -> bool {
             }
         }
     };
+    // The bytes themselves go out from the shared buffer, from `offset`
+    // on, once the caller attaches the replica there.
     let head = format!("+CONTINUE {}\r\n", srv.master_replid);
-    let n = bytes.len();
     ctx.out().raw(head.as_bytes());
-    ctx.out().raw(&bytes);
     log_notice!(
         "Partial resynchronization request from {who} accepted. Sending {n} bytes of backlog starting from offset {offset}."
     );
@@ -439,7 +460,14 @@ fn try_partial(ctx: &mut Ctx, replid: &str, offset: i64, who: &str) -> bool {
 }
 
 /// Turns the calling connection into an attached replica.
-fn attach(ctx: &mut Ctx, hs: Handshake, ip: String, size: usize, ack_offset: i64, sync: SyncState) {
+fn attach(
+    ctx: &mut Ctx,
+    hs: Handshake,
+    ip: String,
+    size: usize,
+    ack_offset: i64,
+    sync: SyncState,
+) {
     let c: &mut Client = ctx.client;
     c.kind = Kind::Replica;
     let mut f = ctx.srv.repl.feed.borrow_mut();
@@ -450,7 +478,9 @@ fn attach(ctx: &mut Ctx, hs: Handshake, ip: String, size: usize, ack_offset: i64
         port: hs.listening_port,
         ack_offset,
         ack_ms: ctx.srv.now_ms,
-        pending: Vec::new(),
+        // Online (a partial resync): the stream after what it acknowledged;
+        // otherwise set when its snapshot starts.
+        pos: (sync == SyncState::Online).then_some(ack_offset + 1),
         bulk: Vec::new(),
         sync,
         failed: false,
@@ -681,24 +711,30 @@ pub fn expire_backlog(srv: &mut Server) {
     );
 }
 
-/// Memory replication holds, as INFO's memory section reports it.
+/// Memory replication holds, as INFO's memory section reports it (Redis
+/// 7.0's split of the shared buffer).
 pub struct ReplMemory {
-    /// The backlog's allocated ring.
+    /// The whole shared buffer (`mem_total_replication_buffers`).
+    pub buffer: usize,
+    /// The shared buffer up to `repl-backlog-size`
+    /// (`mem_replication_backlog`).
     pub backlog: usize,
-    /// What replicas still have to be sent: their own queues (Redis's
-    /// `mem_clients_slaves`).
+    /// The shared buffer beyond that — kept only because replicas still
+    /// need it — plus snapshots queued for replicas (`mem_clients_slaves`).
     pub replica_queues: usize,
 }
 
 pub fn memory(srv: &Server) -> ReplMemory {
     let f = srv.repl.feed.borrow();
+    let (buffer, size) = f
+        .backlog
+        .as_ref()
+        .map_or((0, 0), |b| (b.memory(), b.size()));
+    let bulk: usize = f.replicas.iter().map(|r| r.bulk.capacity()).sum();
     ReplMemory {
-        backlog: f.backlog.as_ref().map_or(0, |b| b.size()),
-        replica_queues: f
-            .replicas
-            .iter()
-            .map(|r| r.pending.capacity() + r.bulk.capacity())
-            .sum(),
+        buffer,
+        backlog: buffer.min(size),
+        replica_queues: buffer.saturating_sub(size) + bulk,
     }
 }
 
@@ -799,8 +835,15 @@ fn close_lagging_replicas(srv: &mut Server) {
     let (limit, soft, soft_secs) = replica_output_limit(srv);
     let now = srv.now_ms;
     let mut doomed = Vec::new();
-    for r in srv.repl.feed.borrow_mut().replicas.iter_mut() {
-        let queued = r.pending.len() + r.bulk.len();
+    let mut feed = srv.repl.feed.borrow_mut();
+    let f = &mut *feed;
+    // As Redis: a replica's hard limit is never below repl-backlog-size
+    // (the stream it is owed is the backlog it shares).
+    let backlog_size = f.backlog.as_ref().map_or(0, |b| b.size());
+    let limit = if limit > 0 { limit.max(backlog_size) } else { 0 };
+    let unsent: Vec<usize> = f.replicas.iter().map(|r| f.unsent(r)).collect();
+    for (r, unsent) in f.replicas.iter_mut().zip(unsent) {
+        let queued = unsent + r.bulk.len();
         // As Redis: over the soft limit for longer than its seconds.
         let soft_over = if soft > 0 && queued > soft {
             if r.soft_since_ms == 0 {

@@ -115,20 +115,29 @@ impl ReplState {
         self.feed.borrow().offset()
     }
 
-    /// Appends the stream bytes pending for replica `id` to `out` (called
-    /// by its connection loop before writing).
+    /// Appends what replica `id` is to be sent next to `out` (called by
+    /// its connection loop before writing): its snapshot, then — once that
+    /// is complete — the stream from the shared buffer, a slice at a time.
     pub fn drain_to(&self, id: u64, out: &mut Vec<u8>) {
-        let mut f = self.feed.borrow_mut();
-        if let Some(r) = f.replicas.iter_mut().find(|r| r.id == id) {
-            // The snapshot first; the stream only once it is complete.
-            out.append(&mut r.bulk);
-            if r.sync == fullsync::SyncState::Online && !r.await_ack {
-                if out.is_empty() {
-                    std::mem::swap(out, &mut r.pending);
-                } else {
-                    out.append(&mut r.pending);
-                }
-            }
+        /// Stream bytes handed to one write, so a replica far behind does
+        /// not copy the whole history at once.
+        const SLICE: usize = 1 << 20;
+        let mut feed = self.feed.borrow_mut();
+        let f = &mut *feed;
+        let Some(r) = f.replicas.iter_mut().find(|r| r.id == id) else {
+            return;
+        };
+        out.append(&mut r.bulk);
+        if r.sync != fullsync::SyncState::Online || r.await_ack {
+            return;
+        }
+        let (Some(pos), Some(b)) = (r.pos, f.backlog.as_ref()) else {
+            return;
+        };
+        let n = b.copy_from(pos, SLICE, out);
+        r.pos = Some(pos + n as i64);
+        if n > 0 {
+            f.trim();
         }
     }
 }
@@ -144,6 +153,8 @@ pub fn client_gone(srv: &mut crate::server::Server, id: u64) {
             Some(pos) => {
                 let r = f.replicas.remove(pos);
                 crate::log_notice!("Connection with replica {}:{} lost.", r.ip, r.port);
+                // What only it still needed can go.
+                f.trim();
                 true
             }
             None => false,

@@ -735,6 +735,7 @@ async fn stream_commands(srv: &Rc<RefCell<Server>>, mut conn: Conn, gen: u64) ->
             cb.db = s.repl.stream_db.min(s.dbs.len().saturating_sub(1));
             cb.addr = conn.stream.tcp().peer_addr().ok();
             cb.laddr = conn.stream.tcp().local_addr().ok();
+            cb.fd = std::os::fd::AsRawFd::as_raw_fd(conn.stream.tcp());
         }
         let now = s.now_ms;
         if let Some(m) = s.repl.master.as_mut() {

@@ -57,117 +57,176 @@ pub struct Manifest {
     pub incr_seq: i64,
 }
 
-/// Why a manifest could not be read.
+/// Why a manifest could not be read. Redis stops start-up with these
+/// texts (the test suite and operators' scripts grep for them), so they
+/// are Redis's, word for word.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestError {
-    /// 1-based line number, 0 when not about one line.
-    pub line: usize,
-    pub text: String,
-    pub reason: String,
+    /// The 1-based line and its text (trimmed), when the error is about
+    /// one line Redis could read whole.
+    pub line: Option<(usize, String)>,
+    pub reason: &'static str,
 }
 
 impl fmt::Display for ManifestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}", self.reason)
-        } else {
-            write!(
-                f,
-                "Invalid AOF manifest file format at line {}: '{}': {}",
-                self.line, self.text, self.reason
-            )
+        match &self.line {
+            Some((n, text)) => write!(f, "{} at line {n}: '{text}'", self.reason),
+            None => write!(f, "{}", self.reason),
         }
     }
 }
 
-/// Longest manifest line Redis accepts.
+impl ManifestError {
+    /// The messages Redis logs before it exits on a bad manifest, one
+    /// log line each (with the same embedded line ends).
+    pub fn report(&self) -> Vec<String> {
+        let mut v = vec!["\n*** FATAL AOF MANIFEST FILE ERROR ***\n".to_string()];
+        if let Some((n, text)) = &self.line {
+            v.push(format!("Reading the manifest file, at line {n}\n"));
+            v.push(format!(">>> '{text}'\n"));
+        }
+        v.push(format!("{}\n", self.reason));
+        v
+    }
+}
+
+/// Longest manifest line Redis reads at once (one `fgets` of 1024 bytes);
+/// a line that does not end within it is refused.
 const MAX_LINE: usize = 1024;
 
+const INVALID: &str = "Invalid AOF manifest file format";
+
+/// The number at the start of `s`, as C's `atoll` reads it (0 when there
+/// is none): Redis takes `seq` this way.
+fn atoll(s: &[u8]) -> i64 {
+    let mut i = 0;
+    while i < s.len() && (s[i] == b' ' || (b'\t'..=b'\r').contains(&s[i])) {
+        i += 1;
+    }
+    let neg = match s.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let mut n: i64 = 0;
+    while let Some(d) = s.get(i).filter(|c| c.is_ascii_digit()) {
+        n = n.wrapping_mul(10).wrapping_add((d - b'0') as i64);
+        i += 1;
+    }
+    if neg {
+        n.wrapping_neg()
+    } else {
+        n
+    }
+}
+
 impl Manifest {
-    /// Parses manifest text.
-    pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
+    /// Parses manifest bytes with Redis 7.0's rules: lines are read 1024
+    /// bytes at a time, `#` lines are comments, every other line needs
+    /// `file`, a non-zero `seq` and `type` (keys in any case and order,
+    /// unknown keys ignored, at least three pairs), one base at most, and
+    /// incremental files in increasing `seq` order.
+    pub fn parse(text: &[u8]) -> Result<Manifest, ManifestError> {
         let mut m = Manifest::default();
-        let mut lines = 0;
-        for (n, raw) in text.split_inclusive('\n').enumerate() {
-            let line_no = n + 1;
-            let bad = |reason: &str| ManifestError {
-                line: line_no,
-                text: raw.trim_end().to_string(),
-                reason: reason.to_string(),
+        let mut rest = text;
+        let mut line_no = 0;
+        let mut max_incr_seq = 0;
+        loop {
+            if rest.is_empty() {
+                if line_no == 0 {
+                    return Err(ManifestError {
+                        line: None,
+                        reason: "Found an empty AOF manifest",
+                    });
+                }
+                break;
+            }
+            // One fgets: up to the line end or MAX_LINE bytes.
+            let take = match rest.iter().take(MAX_LINE).position(|&c| c == b'\n') {
+                Some(i) => i + 1,
+                None => rest.len().min(MAX_LINE),
             };
-            if raw.len() > MAX_LINE {
-                return Err(bad("line too long"));
-            }
-            // Redis requires every line to end with a newline; a last line
-            // without one is a file cut short.
-            if !raw.ends_with('\n') {
-                return Err(bad("the last line is not terminated by a newline"));
-            }
-            let line = raw.trim();
-            if line.starts_with('#') {
+            let (chunk, next) = rest.split_at(take);
+            rest = next;
+            line_no += 1;
+            if chunk.first() == Some(&b'#') {
                 continue;
             }
+            if !chunk.contains(&b'\n') {
+                return Err(ManifestError {
+                    line: None,
+                    reason: "The AOF manifest file contains too long line",
+                });
+            }
+            let line = trim(chunk);
+            let bad = |reason: &'static str| ManifestError {
+                line: Some((line_no, String::from_utf8_lossy(line).into_owned())),
+                reason,
+            };
             if line.is_empty() {
-                return Err(bad("empty line"));
+                return Err(bad(INVALID));
             }
-            let words: Vec<String> = resp::split_args::split_args_owned(line.as_bytes())
-                .map_err(|_| bad("unbalanced quotes"))?
-                .into_iter()
-                .map(|w| String::from_utf8_lossy(&w).into_owned())
-                .collect();
-            if !words.len().is_multiple_of(2) {
-                return Err(bad("the keys and values do not pair up"));
+            let words = resp::split_args::split_args_owned(line).map_err(|_| bad(INVALID))?;
+            // At least three pairs; more are allowed for later versions.
+            if words.len() < 6 || words.len() % 2 != 0 {
+                return Err(bad(INVALID));
             }
-            let (mut name, mut seq, mut kind) = (None, None, None);
+            let (mut name, mut seq, mut kind) = (None, 0, 0u8);
             for kv in words.chunks(2) {
-                match kv[0].as_str() {
-                    "file" => name = Some(kv[1].clone()),
-                    "seq" => seq = kv[1].parse::<i64>().ok().filter(|s| *s > 0),
-                    "type" => {
-                        kind = match kv[1].as_str() {
-                            "b" => Some(FileType::Base),
-                            "h" => Some(FileType::History),
-                            "i" => Some(FileType::Incr),
-                            _ => return Err(bad("unknown file type")),
-                        }
+                let (k, v) = (&kv[0], &kv[1]);
+                if k.eq_ignore_ascii_case(b"file") {
+                    if v.contains(&b'/') || v.contains(&b'\\') {
+                        return Err(bad("File can't be a path, just a filename"));
                     }
-                    // Unknown keys are skipped, for files written by later
-                    // versions.
-                    _ => {}
+                    name = Some(String::from_utf8_lossy(v).into_owned());
+                } else if k.eq_ignore_ascii_case(b"seq") {
+                    seq = atoll(v);
+                } else if k.eq_ignore_ascii_case(b"type") {
+                    // Redis reads the first character only.
+                    kind = v.first().copied().unwrap_or(0);
                 }
             }
-            let (Some(name), Some(seq), Some(kind)) = (name, seq, kind) else {
-                return Err(bad("a line needs 'file', a positive 'seq' and 'type'"));
+            let Some(name) = name.filter(|_| seq != 0 && kind != 0) else {
+                return Err(bad(INVALID));
             };
-            if name.contains('/') {
-                return Err(bad("file names must not contain a path"));
-            }
-            let f = AofFile { name, seq, kind };
             match kind {
-                FileType::Base => {
+                b'b' => {
                     if m.base.is_some() {
-                        return Err(bad("more than one base file"));
+                        return Err(bad("Found duplicate base file information"));
                     }
                     m.base_seq = seq;
-                    m.base = Some(f);
+                    m.base = Some(AofFile {
+                        name,
+                        seq,
+                        kind: FileType::Base,
+                    });
                 }
-                FileType::History => m.history.push(f),
-                FileType::Incr => {
-                    if seq <= m.incr_seq {
-                        return Err(bad("incremental files out of sequence order"));
+                b'h' => m.history.push(AofFile {
+                    name,
+                    seq,
+                    kind: FileType::History,
+                }),
+                b'i' => {
+                    if seq <= max_incr_seq {
+                        return Err(bad("Found a non-monotonic sequence number"));
                     }
+                    max_incr_seq = seq;
                     m.incr_seq = seq;
-                    m.incrs.push(f);
+                    m.incrs.push(AofFile {
+                        name,
+                        seq,
+                        kind: FileType::Incr,
+                    });
                 }
+                _ => return Err(bad("Unknown AOF file type")),
             }
-            lines += 1;
-        }
-        if lines == 0 {
-            return Err(ManifestError {
-                line: 0,
-                text: String::new(),
-                reason: "Found an empty AOF manifest".into(),
-            });
         }
         Ok(m)
     }
@@ -201,7 +260,8 @@ impl Manifest {
         self.base.iter().chain(self.incrs.iter())
     }
 
-    /// Adds a new incremental file named after `filename`; returns its name.
+    /// Adds a new incremental file named after `filename` (the next
+    /// incremental sequence number); returns its name.
     pub fn new_incr(&mut self, filename: &str) -> String {
         self.incr_seq += 1;
         let name = format!("{filename}.{}.incr.aof", self.incr_seq);
@@ -213,43 +273,75 @@ impl Manifest {
         name
     }
 
-    /// The name the next base file takes (`rdb` for an RDB preamble).
-    pub fn next_base_name(&self, filename: &str, rdb: bool) -> (String, i64) {
-        let seq = self.base_seq + 1;
-        let ext = if rdb { "rdb" } else { "aof" };
-        (format!("{filename}.{seq}.base.{ext}"), seq)
+    /// The last incremental file, or a new one when there is none (what
+    /// start-up continues writing).
+    pub fn last_or_new_incr(&mut self, filename: &str) -> String {
+        match self.incrs.last() {
+            Some(f) => f.name.clone(),
+            None => self.new_incr(filename),
+        }
     }
 
-    /// Installs `base` as the new base: the old base and every incremental
-    /// file except those in `keep` become history.
-    pub fn install_base(&mut self, base: String, seq: i64, keep: &[String]) {
+    /// Names the next base file (`rdb` for an RDB base) and makes it the
+    /// base; the previous base becomes history. Redis keeps the history
+    /// newest first, and writes it so.
+    pub fn new_base(&mut self, filename: &str, rdb: bool) -> String {
         if let Some(mut old) = self.base.take() {
             old.kind = FileType::History;
-            self.history.push(old);
+            self.history.insert(0, old);
         }
-        let incrs = std::mem::take(&mut self.incrs);
-        for mut f in incrs {
-            if keep.contains(&f.name) {
-                self.incrs.push(f);
-            } else {
-                f.kind = FileType::History;
-                self.history.push(f);
-            }
-        }
-        self.base_seq = seq;
+        self.base_seq += 1;
+        let ext = if rdb { "rdb" } else { "aof" };
+        let name = format!("{filename}.{}.base.{ext}", self.base_seq);
         self.base = Some(AofFile {
-            name: base,
-            seq,
+            name: name.clone(),
+            seq: self.base_seq,
             kind: FileType::Base,
         });
+        name
+    }
+
+    /// After a rewrite: the incremental files the new base covers become
+    /// history — all of them, or all but the last one when the AOF is on
+    /// and still writing it.
+    pub fn mark_rewritten_incrs_as_history(&mut self, keep_last: bool) {
+        let kept = if keep_last { self.incrs.pop() } else { None };
+        // Redis moves them to the head of the history one by one from the
+        // newest, which leaves them oldest first, above the older history.
+        let mut moved = std::mem::take(&mut self.incrs);
+        for f in &mut moved {
+            f.kind = FileType::History;
+        }
+        moved.append(&mut self.history);
+        self.history = moved;
+        self.incrs.extend(kept);
     }
 }
 
-/// A file name as Redis writes it: bare unless it needs quoting.
+/// The name of the incremental file that collects writes while the AOF
+/// is being turned on (until its first rewrite succeeds and the file is
+/// renamed to a numbered incremental file).
+pub fn temp_incr_name(filename: &str) -> String {
+    format!("temp-{filename}.incr")
+}
+
+/// Redis's `trim(" \t\r\n")` of a manifest line.
+fn trim(line: &[u8]) -> &[u8] {
+    let ws = |c: &u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+    let start = line.iter().position(|c| !ws(c)).unwrap_or(line.len());
+    let end = line.iter().rposition(|c| !ws(c)).map_or(start, |i| i + 1);
+    &line[start..end]
+}
+
+/// A file name as Redis writes it: bare unless it has a byte Redis
+/// quotes (space, quote, backslash, anything not printable ASCII).
 fn quote(name: &str) -> String {
-    if name
-        .bytes()
-        .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\'' && b != b'\\')
+    // (An empty name, which Redis never writes, is quoted too, so that
+    // the line still parses.)
+    if !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
     {
         name.to_string()
     } else {
@@ -287,7 +379,7 @@ mod tests {
                     file appendonly.aof.2.incr.aof seq 2 type h\n\
                     file appendonly.aof.3.incr.aof seq 3 type i\n\
                     file appendonly.aof.4.incr.aof seq 4 type i\n";
-        let m = Manifest::parse(text).unwrap();
+        let m = Manifest::parse(text.as_bytes()).unwrap();
         assert_eq!(m.base.as_ref().unwrap().name, "appendonly.aof.3.base.rdb");
         assert_eq!(m.history.len(), 1);
         assert_eq!(m.incrs.len(), 2);
@@ -298,53 +390,133 @@ mod tests {
     }
 
     #[test]
-    fn keys_in_any_order_comments_and_quoted_names() {
-        let text = "# written by hand\ntype i seq 1 file \"my file.aof\"\n";
-        let m = Manifest::parse(text).unwrap();
+    fn keys_in_any_order_and_case_comments_extra_keys_and_quoted_names() {
+        let text = "# written by hand\nTYPE i seq 1 file \"my file.aof\" newkey v\n";
+        let m = Manifest::parse(text.as_bytes()).unwrap();
         assert_eq!(m.incrs[0].name, "my file.aof");
         assert!(m.base.is_none());
         assert_eq!(m.render(), "file \"my file.aof\" seq 1 type i\n");
-    }
-
-    #[test]
-    fn broken_manifests_are_refused_with_the_line() {
-        let cases = [
-            ("", 0),
-            ("file x seq\n", 1),
-            ("file x seq 1 type b\nbla bla\n", 2),
-            ("file x seq 1 type z\n", 1),
-            ("file x seq 1 type b\nfile y seq 2 type b\n", 2),
-            ("file x seq 1 type i", 1),
-            ("file x seq 0 type i\n", 1),
-            ("file x seq -1 type i\n", 1),
-            ("file ../x seq 1 type i\n", 1),
-            ("file x seq 2 type i\nfile y seq 1 type i\n", 2),
-            ("\n", 1),
-            ("file \"x seq 1 type i\n", 1),
-        ];
-        for (text, line) in cases {
-            let e = Manifest::parse(text).unwrap_err();
-            assert_eq!(e.line, line, "{text:?}: {e}");
-        }
-    }
-
-    #[test]
-    fn a_rewrite_turns_old_files_into_history() {
+        // Only the first character of the type counts, as in Redis.
+        let m = Manifest::parse(b"file x seq 2 type base\n").unwrap();
+        assert_eq!(m.base.unwrap().seq, 2);
+        // A quote is printable: Redis writes it bare.
         let mut m = Manifest::default();
-        m.install_base("a.1.base.rdb".into(), 1, &[]);
-        let first = m.new_incr("a");
-        assert_eq!(first, "a.1.incr.aof");
-        let second = m.new_incr("a");
-        let (base, seq) = m.next_base_name("a", true);
-        assert_eq!(base, "a.2.base.rdb");
-        m.install_base(base, seq, std::slice::from_ref(&second));
+        m.new_incr("it's");
+        assert_eq!(m.render(), "file it's.1.incr.aof seq 1 type i\n");
+    }
+
+    #[test]
+    fn broken_manifests_are_refused_with_redis_s_reason() {
+        let long = format!("file {} seq 1 type b\n", "x".repeat(1100));
+        let cases: &[(&str, Option<usize>, &str)] = &[
+            ("", None, "Found an empty AOF manifest"),
+            ("file x seq\n", Some(1), INVALID),
+            ("file x seq 1 type b\nbla bla\n", Some(2), INVALID),
+            ("file x seq 1 type z\n", Some(1), "Unknown AOF file type"),
+            (
+                "file x seq 1 type b\nfile y seq 2 type b\n",
+                Some(2),
+                "Found duplicate base file information",
+            ),
+            (
+                "file x seq 1 type i",
+                None,
+                "The AOF manifest file contains too long line",
+            ),
+            (&long, None, "The AOF manifest file contains too long line"),
+            ("file x seq 0 type i\n", Some(1), INVALID),
+            ("file x seq abc type i\n", Some(1), INVALID),
+            (
+                "file x seq -1 type i\n",
+                Some(1),
+                "Found a non-monotonic sequence number",
+            ),
+            (
+                "file ../x seq 1 type i\n",
+                Some(1),
+                "File can't be a path, just a filename",
+            ),
+            (
+                "file x seq 2 type i\nfile y seq 1 type i\n",
+                Some(2),
+                "Found a non-monotonic sequence number",
+            ),
+            ("file x seq 1 type i\n\n", Some(2), INVALID),
+            ("file \"x seq 1 type i\n", Some(1), INVALID),
+            ("file x seq 1 type i newkey\n", Some(1), INVALID),
+            ("file x type i\n", Some(1), INVALID),
+        ];
+        for (text, line, reason) in cases {
+            let e = Manifest::parse(text.as_bytes()).unwrap_err();
+            assert_eq!(e.line.as_ref().map(|l| l.0), *line, "{text:?}: {e}");
+            assert_eq!(e.reason, *reason, "{text:?}");
+        }
+        // Only comments: a valid, empty manifest.
+        assert_eq!(
+            Manifest::parse(b"# nothing\n").unwrap(),
+            Manifest::default()
+        );
+    }
+
+    #[test]
+    fn the_report_has_redis_s_lines() {
+        let e = Manifest::parse(b"file x seq 1 type b\n\n").unwrap_err();
+        assert_eq!(
+            e.report(),
+            vec![
+                "\n*** FATAL AOF MANIFEST FILE ERROR ***\n",
+                "Reading the manifest file, at line 2\n",
+                ">>> ''\n",
+                "Invalid AOF manifest file format\n"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rewrite_turns_old_files_into_history_newest_first() {
+        let mut m = Manifest::default();
+        m.new_base("a", true);
+        m.new_incr("a");
+        // Two rewrites, each opening an incremental file at its start.
+        for _ in 0..2 {
+            m.new_incr("a");
+            let base = m.new_base("a", true);
+            assert!(base.ends_with(".base.rdb"));
+            m.mark_rewritten_incrs_as_history(true);
+        }
         assert_eq!(
             m.render(),
-            "file a.2.base.rdb seq 2 type b\n\
-             file a.1.base.rdb seq 1 type h\n\
+            "file a.3.base.rdb seq 3 type b\n\
+             file a.2.incr.aof seq 2 type h\n\
+             file a.2.base.rdb seq 2 type h\n\
              file a.1.incr.aof seq 1 type h\n\
-             file a.2.incr.aof seq 2 type i\n"
+             file a.1.base.rdb seq 1 type h\n\
+             file a.3.incr.aof seq 3 type i\n"
         );
+        // Failed rewrites left several incrementals: all but the current
+        // one become history, oldest first.
+        let mut m = Manifest::parse(
+            b"file a.2.base.rdb seq 2 type b\n\
+              file a.2.incr.aof seq 2 type i\n\
+              file a.3.incr.aof seq 3 type i\n\
+              file a.4.incr.aof seq 4 type i\n",
+        )
+        .unwrap();
+        m.new_base("a", true);
+        m.mark_rewritten_incrs_as_history(true);
+        assert_eq!(
+            m.render(),
+            "file a.3.base.rdb seq 3 type b\n\
+             file a.2.incr.aof seq 2 type h\n\
+             file a.3.incr.aof seq 3 type h\n\
+             file a.2.base.rdb seq 2 type h\n\
+             file a.4.incr.aof seq 4 type i\n"
+        );
+        // With the AOF off, no incremental file stays.
+        m.new_base("a", false);
+        m.mark_rewritten_incrs_as_history(false);
+        assert!(m.incrs.is_empty());
+        assert_eq!(m.base.unwrap().name, "a.4.base.aof");
     }
 
     #[test]
@@ -352,9 +524,9 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("aof-manifest-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut m = Manifest::default();
-        m.install_base("x.1.base.rdb".into(), 1, &[]);
+        m.new_base("x", true);
         persist(&dir, "x.manifest", &m).unwrap();
-        let back = std::fs::read_to_string(dir.join("x.manifest")).unwrap();
+        let back = std::fs::read(dir.join("x.manifest")).unwrap();
         assert_eq!(Manifest::parse(&back).unwrap(), m);
         assert!(!dir.join("temp-x.manifest").exists());
         let _ = std::fs::remove_dir_all(dir);

@@ -119,15 +119,18 @@ impl JournalSink for AofSink {
 /// A rewrite in progress.
 pub struct Rewrite {
     pub started: Instant,
+    pub started_secs: i64,
     pub abort: Arc<AtomicBool>,
     pub peak_pending: u64,
     pub pipeline: Option<super::save::Pipeline>,
-    /// Where the snapshot is written, and the base it becomes.
+    /// Where the new base is written (`temp-rewriteaof-bg-<pid>.aof` in
+    /// `dir`), to be renamed into `appenddirname` once complete.
     pub temp: PathBuf,
-    pub base_name: String,
-    pub base_seq: i64,
-    /// The incremental file opened at the snapshot point: it stays.
-    pub incr_name: Option<String>,
+    /// The base is an RDB (`aof-use-rdb-preamble` when it started).
+    pub rdb: bool,
+    /// The snapshot is complete and its files are being put in place on
+    /// this thread (see [`rewrite::abort`]).
+    pub installing: Option<std::thread::JoinHandle<Result<rewrite::Installed, String>>>,
 }
 
 /// AOF state owned by the server.
@@ -155,6 +158,16 @@ pub struct AofState {
     /// `aof_current_size` after the last rewrite or load: auto rewrite
     /// measures growth from here (`aof_base_size` in INFO).
     pub rewrite_base_size: u64,
+    /// `aof-disable-auto-gc` as last applied (turning it off deletes the
+    /// history kept meanwhile).
+    pub auto_gc_disabled: bool,
+    /// The hold on automatic rewrites after repeated failures: its
+    /// length in minutes and when it ends (Unix seconds, 0: none).
+    pub limit_delay_minutes: i64,
+    pub limit_next_time: i64,
+    /// `DEBUG AOF-FLUSH-SLEEP`: the writer sleeps this long (µs) before
+    /// each write, as Redis sleeps before writing its AOF buffer.
+    pub flush_sleep_us: Arc<AtomicU64>,
     /// Receives the durable offset (see [`WriterShared::synced`]).
     synced_rx: tokio::sync::watch::Receiver<u64>,
     synced_tx: Arc<tokio::sync::watch::Sender<u64>>,
@@ -188,6 +201,10 @@ impl Default for AofState {
             base_size: 0,
             earlier_incr_size: 0,
             rewrite_base_size: 0,
+            auto_gc_disabled: false,
+            limit_delay_minutes: 0,
+            limit_next_time: 0,
+            flush_sleep_us: Arc::new(AtomicU64::new(0)),
             synced_rx: rx,
             synced_tx: Arc::new(tx),
         }
@@ -276,6 +293,7 @@ impl AofState {
             write_ok: AtomicBool::new(true),
             last_error: std::sync::Mutex::new(String::new()),
             fsync_pending: AtomicBool::new(false),
+            flush_sleep_us: self.flush_sleep_us.clone(),
         });
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
@@ -330,7 +348,8 @@ fn policy(srv: &Server) -> u8 {
     }
 }
 
-/// Writes the manifest atomically; logs and returns the error.
+/// Writes the manifest atomically; logs and returns the error, as Redis
+/// words it.
 pub fn persist_manifest(srv: &Server) -> Result<(), String> {
     manifest::persist(&dir(srv), &manifest_name(srv), &srv.aof.manifest).map_err(|e| {
         let msg = format!(
@@ -347,40 +366,66 @@ pub fn persist_manifest(srv: &Server) -> Result<(), String> {
 /// that crashed before listing it holds nothing that belongs here.
 fn open_incr(srv: &Server, name: &str, fresh: bool) -> Result<(File, u64), String> {
     let path = dir(srv).join(name);
-    if fresh {
-        std::fs::File::create(&path)
-            .map_err(|e| format!("Can't open the append-only file {}: {e}", path.display()))?;
-    }
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(|e| format!("Can't open the append-only file {}: {e}", path.display()))?;
+    let open = || {
+        let mut o = std::fs::OpenOptions::new();
+        o.create(true);
+        if fresh {
+            o.write(true).truncate(true);
+        } else {
+            o.append(true);
+        }
+        o.open(&path)
+    };
+    let f = open().map_err(|e| {
+        let msg = format!("Can't open the append-only file {name}: {}", strerror(&e));
+        log_warning!("{msg}");
+        msg
+    })?;
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     Ok((f, len))
 }
 
 fn create_dir(srv: &Server) -> Result<(), String> {
     let d = dir(srv);
-    std::fs::create_dir_all(&d)
-        .map_err(|e| format!("Can't open or create append-only dir {}: {e}", d.display()))
+    std::fs::create_dir_all(&d).map_err(|e| {
+        let msg = format!(
+            "Can't open or create append-only dir {}: {}",
+            d.display(),
+            strerror(&e)
+        );
+        log_warning!("{msg}");
+        msg
+    })
+}
+
+/// `strerror` wording of an I/O error (no " (os error N)").
+pub(crate) fn strerror(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
 }
 
 /// Called once the dataset is loaded at start-up with `appendonly yes`:
 /// continues the loaded AOF (its last incremental file, or a new one),
-/// or creates the first base from the dataset and an incremental file,
-/// as Redis logs them.
-pub fn open_at_startup(srv: &mut Server, loaded: Option<Manifest>) -> Result<(), String> {
-    create_dir(srv)?;
+/// or first creates a base from the dataset when the manifest lists
+/// nothing, as Redis logs them. `base_size` is the loaded base's size,
+/// where automatic rewrites measure growth from (as Redis after a
+/// restart).
+pub fn open_at_startup(srv: &mut Server, base_size: u64) -> Result<(), load::Failed> {
+    create_dir(srv).map_err(|_| load::Failed)?;
     let name = filename(srv);
-    let mut m = loaded.unwrap_or_default();
+    let mut m = std::mem::take(&mut srv.aof.manifest);
     let mut dirty_manifest = false;
     if m.base.is_none() && m.incrs.is_empty() {
         let rdb = srv.config.get_bool(Directive::AofUseRdbPreamble);
-        let (base, seq) = m.next_base_name(&name, rdb);
+        let base = m.new_base(&name, rdb);
+        let size = rewrite::write_base_sync(srv, &dir(srv).join(&base), rdb).map_err(|e| {
+            log_warning!("{e}");
+            load::Failed
+        })?;
         log_notice!("Creating AOF base file {base} on server start");
-        let size = rewrite::write_base_sync(srv, &dir(srv).join(&base), rdb)?;
-        m.install_base(base, seq, &[]);
         srv.aof.base_size = size;
         dirty_manifest = true;
     } else {
@@ -390,65 +435,85 @@ pub fn open_at_startup(srv: &mut Server, loaded: Option<Manifest>) -> Result<(),
             .and_then(|b| std::fs::metadata(dir(srv).join(&b.name)).ok())
             .map_or(0, |md| md.len());
     }
-    let (incr, fresh) = match m.incrs.last() {
-        Some(last) => {
-            log_notice!("Opening AOF incr file {} on server start", last.name);
-            (last.name.clone(), false)
-        }
-        None => {
-            let n = m.new_incr(&name);
-            log_notice!("Creating AOF incr file {n} on server start");
-            dirty_manifest = true;
-            (n, true)
-        }
-    };
+    let fresh = m.incrs.is_empty();
+    let incr = m.last_or_new_incr(&name);
+    dirty_manifest |= fresh;
     srv.aof.earlier_incr_size = m.incrs[..m.incrs.len().saturating_sub(1)]
         .iter()
         .filter_map(|f| std::fs::metadata(dir(srv).join(&f.name)).ok())
         .map(|md| md.len())
         .sum();
     srv.aof.manifest = m;
+    let (file, len) = open_incr(srv, &incr, fresh).map_err(|_| load::Failed)?;
     if dirty_manifest {
-        persist_manifest(srv)?;
+        persist_manifest(srv).map_err(|_| load::Failed)?;
     }
-    let (file, len) = open_incr(srv, &incr, fresh)?;
+    if fresh {
+        log_notice!("Creating AOF incr file {incr} on server start");
+    } else {
+        log_notice!("Opening AOF incr file {incr} on server start");
+    }
     let p = policy(srv);
-    srv.aof.start_writer(file, len, p)?;
+    srv.aof.start_writer(file, len, p).map_err(|e| {
+        log_warning!("Can't start the AOF writer thread: {e}");
+        load::Failed
+    })?;
     {
         let mut f = srv.aof.feed.borrow_mut();
         f.on = true;
         f.seldb = None;
     }
     srv.aof.enabled = true;
-    srv.aof.rewrite_base_size = srv.aof.current_size();
+    srv.aof.rewrite_base_size = if base_size > 0 {
+        base_size
+    } else {
+        srv.aof.current_size()
+    };
     Ok(())
 }
 
 /// `CONFIG SET appendonly yes` at run time: the AOF starts with a rewrite
-/// (its first base is the dataset as it is now), as in Redis.
+/// (its first base is the dataset as it is now), as in Redis. Until that
+/// rewrite succeeds, effects collect in a temporary incremental file.
 pub fn start_append_only(srv: &mut Server) -> Result<(), String> {
-    create_dir(srv)?;
-    // Continue the numbering of files already there.
-    let mpath = dir(srv).join(manifest_name(srv));
-    srv.aof.manifest = std::fs::read_to_string(&mpath)
-        .ok()
-        .and_then(|t| Manifest::parse(&t).ok())
-        .unwrap_or_default();
     srv.aof.wait_rewrite = true;
-    if srv.aof.rewrite_running() || crate::replication::fullsync::walk_busy(srv) {
+    if crate::replication::fullsync::walk_busy(srv) && !srv.aof.rewrite_running() {
         log_warning!("AOF was enabled but there is already another background operation. An AOF background was scheduled to start when possible.");
         srv.aof.rewrite_scheduled = true;
-        return Ok(());
+    } else if srv.journal.has_pending() {
+        // Inside EXEC: effects before this point would be both in the
+        // base and in the stream that follows it.
+        log_warning!("AOF was enabled during a transaction. An AOF background was scheduled to start when possible.");
+        srv.aof.rewrite_scheduled = true;
+    } else {
+        // A rewrite started with the AOF off records nothing meanwhile:
+        // it cannot be the AOF's first base.
+        if srv.aof.rewrite_running() {
+            log_warning!("AOF was enabled but there is already an AOF rewriting in background. Stopping background AOF and starting a rewrite now.");
+            kill_rewrite(srv);
+        }
+        if let Err(e) = rewrite::start(srv) {
+            srv.aof.wait_rewrite = false;
+            log_warning!("Redis needs to enable the AOF but can't trigger a background AOF rewrite operation. Check the above logs for more info about the error.");
+            return Err(e);
+        }
     }
-    rewrite::start(srv).inspect_err(|_| {
-        log_warning!("Redis needs to enable the AOF but can't trigger a background AOF rewrite operation. Check the above logs for more info about the error.");
-    })
+    Ok(())
+}
+
+/// Abandons a running rewrite, as Redis kills its rewrite child (with
+/// the signal that does not count as a failure).
+fn kill_rewrite(srv: &mut Server) {
+    if srv.aof.rewrite.is_some() {
+        log_notice!("Killing running AOF rewrite child: {}", std::process::id());
+        rewrite::abort(srv);
+    }
 }
 
 /// `CONFIG SET appendonly no`: writes and fsyncs what is buffered and
 /// closes the file; a running rewrite is abandoned.
 pub fn stop_append_only(srv: &mut Server) {
-    if srv.aof.enabled {
+    if srv.aof.writer.is_some() {
         log_notice!("Calling fsync() on the AOF file.");
     }
     srv.aof.stop_writer();
@@ -458,13 +523,16 @@ pub fn stop_append_only(srv: &mut Server) {
         f.buf.clear();
         f.seldb = None;
     }
-    if srv.aof.rewrite.is_some() {
-        log_notice!("Killing running AOF rewrite child");
-        rewrite::abort(srv);
-    }
+    // Off before the rewrite is stopped: one that was already installing
+    // its files finishes without turning the AOF back on.
     srv.aof.enabled = false;
-    srv.aof.wait_rewrite = false;
     srv.aof.rewrite_scheduled = false;
+    let was_waiting = std::mem::take(&mut srv.aof.wait_rewrite);
+    kill_rewrite(srv);
+    if was_waiting {
+        // Nothing is recording into the temporary incremental file now.
+        let _ = std::fs::remove_file(dir(srv).join(manifest::temp_incr_name(&filename(srv))));
+    }
 }
 
 /// After a replica loaded its master's snapshot, the AOF describes a
@@ -475,9 +543,7 @@ pub fn after_full_sync(srv: &mut Server) {
         return;
     }
     stop_append_only(srv);
-    if let Err(e) = start_append_only(srv) {
-        log_warning!("{e}");
-    }
+    let _ = start_append_only(srv);
 }
 
 /// Copies the AOF settings into place after start-up and every
@@ -488,25 +554,66 @@ pub fn apply_config(srv: &mut Server) {
     if let Some(w) = &srv.aof.writer {
         w.shared.policy.store(p, Ordering::SeqCst);
     }
+    let gc_off = srv.config.get_bool(Directive::AofDisableAutoGc);
+    let gc_turned_on = std::mem::replace(&mut srv.aof.auto_gc_disabled, gc_off) && !gc_off;
     if !srv.aof.ready {
         return;
+    }
+    // History kept while auto gc was off goes as soon as it is back on.
+    if gc_turned_on {
+        load::delete_history(srv);
     }
     let want = srv.config.get_bool(Directive::Appendonly);
     let have = srv.aof.enabled || srv.aof.wait_rewrite;
     if want && !have {
-        if let Err(e) = start_append_only(srv) {
-            log_warning!("{e}");
-        }
+        let _ = start_append_only(srv);
     } else if !want && have {
         stop_append_only(srv);
     }
+}
+
+/// Failed rewrites in a row after which automatic and scheduled rewrites
+/// are held back, and the longest hold.
+const REWRITE_LIMIT_FAILURES: u64 = 3;
+const REWRITE_LIMIT_MAX_MINUTES: i64 = 60;
+
+/// Whether automatic (and scheduled) rewrites are held back after
+/// repeated failures, as Redis limits them: each rewrite that failed
+/// left an incremental file behind, so after three failures in a row the
+/// next attempt waits 1 minute, then 2, 4, ... up to an hour.
+/// `BGREWRITEAOF` is never held back.
+fn rewrite_limited(srv: &mut Server) -> bool {
+    let now = srv.now_ms / 1000;
+    let a = &mut srv.aof;
+    if a.consecutive_failures < REWRITE_LIMIT_FAILURES {
+        a.limit_delay_minutes = 0;
+        a.limit_next_time = 0;
+        return false;
+    }
+    if a.limit_next_time != 0 {
+        if now < a.limit_next_time {
+            return true;
+        }
+        a.limit_next_time = 0;
+        return false;
+    }
+    a.limit_delay_minutes = match a.limit_delay_minutes {
+        0 => 1,
+        m => (m * 2).min(REWRITE_LIMIT_MAX_MINUTES),
+    };
+    a.limit_next_time = now + a.limit_delay_minutes * 60;
+    log_warning!(
+        "Background AOF rewrite has repeatedly failed and triggered the limit, will retry in {} minutes",
+        a.limit_delay_minutes
+    );
+    true
 }
 
 /// Called from the server cron: the scheduled rewrite, the automatic one
 /// (`auto-aof-rewrite-percentage` growth over `auto-aof-rewrite-min-size`),
 /// and `no-appendfsync-on-rewrite`.
 pub fn cron(srv: &mut Server) {
-    let busy = srv.aof.rewrite_running() || crate::replication::fullsync::walk_busy(srv);
+    let busy = crate::replication::fullsync::walk_busy(srv);
     if let Some(w) = &srv.aof.writer {
         let skip = busy && srv.config.get_bool(Directive::NoAppendfsyncOnRewrite);
         w.shared.skip_fsync.store(skip, Ordering::SeqCst);
@@ -515,8 +622,9 @@ pub fn cron(srv: &mut Server) {
         return;
     }
     if srv.aof.rewrite_scheduled {
-        srv.aof.rewrite_scheduled = false;
-        let _ = rewrite::start(srv);
+        if !rewrite_limited(srv) {
+            let _ = rewrite::start(srv);
+        }
         return;
     }
     let perc = srv.config.get_int(Directive::AutoAofRewritePercentage);
@@ -530,8 +638,7 @@ pub fn cron(srv: &mut Server) {
     }
     let base = srv.aof.rewrite_base_size.max(1);
     let growth = (cur * 100 / base) as i64 - 100;
-    // After a failed rewrite, wait a little before the next attempt.
-    if growth >= perc && srv.aof.consecutive_failures == 0 {
+    if growth >= perc && !rewrite_limited(srv) {
         log_notice!("Starting automatic rewriting of AOF on {growth}% growth");
         let _ = rewrite::start(srv);
     }
@@ -571,7 +678,10 @@ pub async fn flush_task(srv: Rc<RefCell<Server>>) {
     let wake = srv.borrow().aof.feed.borrow().wake.clone();
     loop {
         wake.notified().await;
-        srv.borrow_mut().aof.flush();
+        let mut s = srv.borrow_mut();
+        let sleep = s.debug.aof_flush_sleep_us;
+        s.aof.flush_sleep_us.store(sleep, Ordering::Relaxed);
+        s.aof.flush();
     }
 }
 
@@ -641,6 +751,9 @@ fn bgrewriteaof(ctx: &mut Ctx) {
     }
     if crate::replication::fullsync::walk_busy(ctx.srv) || ctx.client.in_exec {
         ctx.srv.aof.rewrite_scheduled = true;
+        // Asked for by hand: run as soon as possible, whatever failed
+        // before.
+        ctx.srv.aof.consecutive_failures = 0;
         return ctx
             .out()
             .simple(b"Background append only file rewriting scheduled");

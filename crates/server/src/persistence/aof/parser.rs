@@ -189,30 +189,25 @@ impl<R: BufRead> CommandReader<R> {
         self.buf.clear();
         self.ranges.clear();
         for _ in 0..argc {
-            let len = self.header(b'$', start)? as usize;
+            let len = self.header(b'$', start)?;
             let at = self.offset;
             self.last_arg_at = at;
             let from = self.buf.len();
-            self.buf.resize(from + len + 2, 0);
-            let mut got = 0;
-            while got < len + 2 {
-                match self.r.read(&mut self.buf[from + got..]) {
-                    Ok(0) => break,
-                    Ok(n) => got += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(self.fail(false, start, at, format!("Read error: {e}"))),
-                }
-            }
-            self.offset += got as u64;
-            if got < len + 2 {
+            // The length comes from the file: the buffer grows with the
+            // bytes actually read, so a damaged length costs nothing.
+            let want = len as u64 + 2;
+            let got = read_bounded(&mut self.r, &mut self.buf, want)
+                .map_err(|e| self.fail(false, start, at, format!("Read error: {e}")))?;
+            self.offset += got;
+            if got < want {
                 return Err(self.fail(
                     true,
                     start,
                     at,
-                    format!("Expected to read {} bytes, got {} bytes", len + 2, got),
+                    format!("Expected to read {want} bytes, got {got} bytes"),
                 ));
             }
-            let end = from + len;
+            let end = from + len as usize;
             if &self.buf[end..end + 2] != b"\r\n" {
                 // Reported at the argument's start, as redis-check-aof.
                 return Err(self.fail(
@@ -232,6 +227,33 @@ impl<R: BufRead> CommandReader<R> {
         }
         Ok(Step::Command)
     }
+}
+
+/// First allocation for an argument's bytes; later ones double it.
+const FIRST_CHUNK: usize = 64 * 1024;
+
+/// Appends up to `n` bytes of `r` to `buf` (fewer at the end of the
+/// input) and returns how many. The buffer grows geometrically as bytes
+/// arrive and never past `n`, so its size follows what the input holds,
+/// not what a length field claims.
+fn read_bounded<R: std::io::Read>(r: &mut R, buf: &mut Vec<u8>, n: u64) -> std::io::Result<u64> {
+    use std::io::Read;
+    let mut left = n;
+    while left > 0 {
+        if buf.capacity() == buf.len() {
+            let step = (buf.capacity().max(FIRST_CHUNK) as u64).min(left) as usize;
+            buf.try_reserve_exact(step).map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::OutOfMemory, "out of memory")
+            })?;
+        }
+        let room = (buf.capacity() - buf.len()) as u64;
+        let got = r.by_ref().take(room.min(left)).read_to_end(buf)? as u64;
+        if got == 0 {
+            break;
+        }
+        left -= got;
+    }
+    Ok(n - left)
 }
 
 /// Whether a file starts with an RDB preamble (`REDIS` magic).
@@ -340,6 +362,29 @@ mod tests {
         assert!(!err.unwrap().truncated);
         let (_, err) = all(b"*0\r\n");
         assert!(!err.unwrap().truncated);
+    }
+
+    #[test]
+    fn a_huge_length_allocates_only_what_the_file_holds() {
+        let mut f = b"*2\r\n$3\r\nSET\r\n$9223372036854775805\r\n".to_vec();
+        f.extend_from_slice(&[b'x'; 1000]);
+        let mut r = CommandReader::new(&f[..], 0);
+        let e = r.next_step().unwrap_err();
+        assert!(e.truncated, "{e:?}");
+        assert_eq!(
+            e.reason,
+            "Expected to read 9223372036854775807 bytes, got 1000 bytes"
+        );
+        assert!(r.buf.capacity() <= 2 * FIRST_CHUNK, "{}", r.buf.capacity());
+        // A big argument that is there is read whole.
+        let big = vec![b'v'; 5 * FIRST_CHUNK + 7];
+        let mut f = format!("*2\r\n$3\r\nGET\r\n${}\r\n", big.len()).into_bytes();
+        f.extend_from_slice(&big);
+        f.extend_from_slice(b"\r\n");
+        let mut r = CommandReader::new(&f[..], 0);
+        assert_eq!(r.next_step(), Ok(Step::Command));
+        assert_eq!(r.args().get(1), &big[..]);
+        assert!(r.buf.capacity() < 2 * (big.len() + 3));
     }
 
     #[test]

@@ -1,20 +1,30 @@
 //! `BGREWRITEAOF` without fork.
 //!
 //! At the rewrite's point in time (one executor step) the buffered
-//! effects go to the current incremental file, a new incremental file is
-//! opened for everything after, and the manifest lists it; the fork-less
-//! snapshot (`save::start_pipeline`, the walk BGSAVE uses) then writes
-//! the dataset as of that point as the new base in the background. When
-//! the base is complete and durable the manifest switches atomically to
-//! "new base + the incremental file opened at the start", and the files
-//! it replaced are deleted. Writes go on to the new incremental file the
-//! whole time and never wait for the rewrite; a crash at any step leaves
-//! a manifest that loads: the old base with every incremental file.
+//! effects go to the current incremental file and a new incremental file
+//! takes everything after: listed in the manifest at once while the AOF
+//! is on, or a temporary one (`temp-<appendfilename>.incr`) while the AOF
+//! is being turned on. The fork-less snapshot (`save::start_pipeline`, the
+//! walk BGSAVE uses) then writes the dataset as of that point to
+//! `temp-rewriteaof-bg-<pid>.aof` in the background. When it is complete
+//! and durable, as Redis's parent does after its child exits: the next
+//! base name is taken (`<appendfilename>.<seq>.base.rdb|aof`), the file
+//! renamed into `appenddirname` (and the temporary incremental file to the
+//! next incremental name), every incremental file but the one being
+//! written becomes history, the manifest is written atomically and the
+//! history deleted (unless `aof-disable-auto-gc yes`). Writes go on to
+//! the new incremental file the whole time and never wait for the
+//! rewrite; a crash at any step leaves a manifest that loads: the old
+//! base with every incremental file.
+//!
+//! A failed rewrite leaves its incremental file listed (the next one opens
+//! another, as in Redis); after three failures in a row automatic
+//! rewrites are held back (see `aof::cron`).
 //!
 //! With `aof-use-rdb-preamble no` the base is an AOF (commands): the
 //! snapshot is written as RDB first and converted on a background thread.
 
-use super::{dir, filename, manifest_name, open_incr, ManifestJob, Msg, Rewrite};
+use super::{dir, filename, manifest, manifest_name, open_incr, ManifestJob, Msg, Rewrite};
 use crate::config::Directive;
 use crate::persistence::save::{self, Pipeline};
 use crate::persistence::snapshot::{fsync_dir, Aux, Snapshot};
@@ -24,7 +34,8 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Entries per slice of a synchronous base write.
@@ -46,11 +57,22 @@ fn aux(srv: &Server) -> Aux {
     }
 }
 
+/// Where a rewrite writes the new base before it is renamed into
+/// `appenddirname`: in `dir`, named after the process that writes it, as
+/// Redis names its rewrite child's file.
 fn temp_name() -> String {
     format!("temp-rewriteaof-bg-{}.aof", std::process::id())
 }
 
 /// Starts a rewrite now. Err (logged) when it cannot start.
+///
+/// As Redis does at a rewrite's start: what is buffered goes to the
+/// current incremental file, and a new one takes what follows — listed
+/// in the manifest at once when the AOF is on (so a rewrite that fails
+/// leaves it listed, and the old base with every incremental file still
+/// loads), or, while the AOF is being turned on, a temporary
+/// incremental file that is renamed and listed only when this rewrite
+/// succeeds. With the AOF off nothing is recorded.
 pub fn start(srv: &mut Server) -> Result<(), String> {
     if srv.aof.rewrite_running() {
         return Err(crate::errors::AOF_REWRITE_IN_PROGRESS.into());
@@ -59,51 +81,20 @@ pub fn start(srv: &mut Server) -> Result<(), String> {
         srv.aof.rewrite_scheduled = true;
         return Ok(());
     }
-    super::create_dir(srv)?;
-    srv.refresh_time();
-    let name = filename(srv);
-    let d = dir(srv);
+    let opened = open_next_incr(srv);
+    if let Err(e) = opened {
+        srv.aof.last_rewrite_ok = false;
+        return Err(e);
+    }
+    srv.aof.rewrites += 1;
     let rdb = srv.config.get_bool(Directive::AofUseRdbPreamble);
-    let (base_name, base_seq) = srv.aof.manifest.next_base_name(&name, rdb);
-    let temp = d.join(temp_name());
-    // The point in time: what is buffered belongs to the files before it.
-    srv.aof.flush();
-    let incr_name = if srv.aof.enabled || srv.aof.wait_rewrite {
-        let n = srv.aof.manifest.new_incr(&name);
-        log_notice!("Creating AOF incr file {n} on background rewrite");
-        let (file, len) = open_incr(srv, &n, true)?;
-        if srv.aof.enabled {
-            // Listed before anything is written to it (the writer thread
-            // persists the manifest first): if we crash before the base is
-            // written, the old base and every incremental file still load.
-            let job = ManifestJob {
-                dir: d.clone(),
-                name: super::manifest_name(srv),
-                manifest: srv.aof.manifest.clone(),
-            };
-            if let Some(w) = &srv.aof.writer {
-                let _ = w.tx.send(Msg::Switch(file, len, Some(job)));
-            }
-        } else {
-            // Turning on: the writer starts here; the manifest names the
-            // file only once the base exists.
-            srv.aof.stop_writer();
-            srv.aof.earlier_incr_size = 0;
-            let p = super::policy(srv);
-            srv.aof.start_writer(file, len, p)?;
-            srv.aof.feed.borrow_mut().on = true;
-        }
-        Some(n)
-    } else {
-        None
-    };
-    srv.aof.feed.borrow_mut().seldb = None;
-    let a = aux(srv);
+    let temp = PathBuf::from(temp_name());
     let target = if rdb {
-        d.join(&base_name)
+        temp.clone()
     } else {
         temp.with_extension("rdb")
     };
+    let a = aux(srv);
     let (pipeline, abort) = save::start_pipeline(srv, target, a, "aof-rewrite").map_err(|e| {
         log_warning!("Can't rewrite append only file in background: {e}");
         srv.aof.last_rewrite_ok = false;
@@ -111,13 +102,13 @@ pub fn start(srv: &mut Server) -> Result<(), String> {
     })?;
     srv.aof.rewrite = Some(Rewrite {
         started: Instant::now(),
+        started_secs: srv.now_ms / 1000,
         abort,
         peak_pending: 0,
         pipeline: Some(pipeline),
         temp,
-        base_name,
-        base_seq,
-        incr_name,
+        rdb,
+        installing: None,
     });
     srv.aof.rewrite_scheduled = false;
     log_notice!(
@@ -128,65 +119,121 @@ pub fn start(srv: &mut Server) -> Result<(), String> {
     Ok(())
 }
 
-/// Abandons a running rewrite; its files are removed.
-pub fn abort(srv: &mut Server) {
-    if let Some(r) = srv.aof.rewrite.take() {
-        r.abort.store(true, Ordering::SeqCst);
-        Snapshot::abort(&mut srv.dbs);
-        let _ = std::fs::remove_file(&r.temp);
-        let _ = std::fs::remove_file(r.temp.with_extension("rdb"));
+/// The rewrite's point in time: flushes what is buffered and opens the
+/// incremental file that takes what follows (see [`start`]).
+fn open_next_incr(srv: &mut Server) -> Result<(), String> {
+    super::create_dir(srv)?;
+    srv.refresh_time();
+    // The next effect selects its database again, in whichever file.
+    srv.aof.feed.borrow_mut().seldb = None;
+    srv.aof.flush();
+    let name = filename(srv);
+    if srv.aof.enabled {
+        let mut m = srv.aof.manifest.clone();
+        let n = m.new_incr(&name);
+        let (file, len) = open_incr(srv, &n, true)?;
+        // Listed before anything is written to it: the writer thread
+        // persists the manifest first, in message order.
+        let job = ManifestJob {
+            dir: dir(srv),
+            name: manifest_name(srv),
+            manifest: m.clone(),
+        };
+        if let Some(w) = &srv.aof.writer {
+            let _ = w.tx.send(Msg::Switch(file, len, Some(job)));
+        }
+        srv.aof.manifest = m;
+        log_notice!("Creating AOF incr file {n} on background rewrite");
+    } else if srv.aof.wait_rewrite {
+        let n = super::manifest::temp_incr_name(&name);
+        let (file, len) = open_incr(srv, &n, true)?;
+        srv.aof.stop_writer();
+        srv.aof.earlier_incr_size = 0;
+        let p = super::policy(srv);
+        srv.aof.start_writer(file, len, p)?;
+        srv.aof.feed.borrow_mut().on = true;
+        log_notice!("Creating AOF incr file {n} on background rewrite");
     }
+    Ok(())
+}
+
+/// Abandons a running rewrite; its files are removed. A rewrite already
+/// installing its files is waited for instead and recorded as finished
+/// (as Redis reaps a child that exited just before its kill): its renames
+/// and manifest must not land behind whatever comes next.
+pub fn abort(srv: &mut Server) {
+    let Some(mut r) = srv.aof.rewrite.take() else {
+        return;
+    };
+    if let Some(installing) = r.installing.take() {
+        let installed = installing
+            .join()
+            .unwrap_or_else(|_| Err("the AOF rewrite thread died".into()));
+        let id = r.abort.clone();
+        srv.aof.rewrite = Some(r);
+        finish(srv, &id, installed);
+        return;
+    }
+    r.abort.store(true, Ordering::SeqCst);
+    Snapshot::abort(&mut srv.dbs);
+    remove_temp_files(&r.temp);
+    srv.aof.last_rewrite_time_sec = r.started.elapsed().as_secs() as i64;
+}
+
+fn remove_temp_files(temp: &Path) {
+    let _ = std::fs::remove_file(temp);
+    let _ = std::fs::remove_file(temp.with_extension("rdb"));
 }
 
 /// Drives a rewrite's snapshot (from the persistence task), then installs
 /// the new base.
 pub async fn drive(srv: &Rc<RefCell<Server>>, p: Pipeline) {
-    let running = |s: &Server| {
-        s.aof
-            .rewrite
-            .as_ref()
-            .is_some_and(|r| !r.abort.load(Ordering::SeqCst))
+    // The rewrite whose pipeline this is, known by its abort flag: once
+    // it is aborted another may start before this task notices, and none
+    // of what follows may touch that one.
+    let Some(id) = srv.borrow().aof.rewrite.as_ref().map(|r| r.abort.clone()) else {
+        return;
     };
+    let running = |_: &Server| !id.load(Ordering::SeqCst);
     let peak = |s: &mut Server, pending: u64| {
-        if let Some(r) = s.aof.rewrite.as_mut() {
+        if let Some(r) = this_rewrite(s, &id) {
             r.peak_pending = r.peak_pending.max(pending);
         }
     };
     let Some(result) = save::drive_pipeline(srv, p, running, peak).await else {
         return;
     };
-    // The rest is file work (conversion, manifest, deleting history):
-    // done on a thread, so writers never wait for it.
+    // The rest is file work (conversion, renames, manifest, deleting
+    // history): done on a thread, so writers never wait for it.
     let plan = {
         let s = srv.borrow();
-        s.aof.rewrite.as_ref().map(|r| {
-            let d = dir(&s);
-            let keep: Vec<String> = r.incr_name.iter().cloned().collect();
-            let mut m = s.aof.manifest.clone();
-            m.install_base(r.base_name.clone(), r.base_seq, &keep);
-            if !s.aof.enabled && !s.aof.wait_rewrite {
-                // BGREWRITEAOF with the AOF off: a base and no increments.
-                m.incrs.clear();
-            }
-            // The writer thread handles messages in order: once it answers
-            // this, it has switched files and written the manifest of the
-            // rewrite's start, which must not land after ours.
-            let barrier = s.aof.writer.as_ref().and_then(|w| {
+        let r = s
+            .aof
+            .rewrite
+            .as_ref()
+            .filter(|r| Arc::ptr_eq(&r.abort, &id));
+        r.map(|r| Installer {
+            // The writer thread handles messages in order: once it
+            // answers this, it has switched files and written the
+            // manifest of the rewrite's start, which must not land after
+            // ours.
+            barrier: s.aof.writer.as_ref().and_then(|w| {
                 let (tx, rx) = std::sync::mpsc::channel();
                 w.tx.send(Msg::Barrier(tx)).ok().map(|_| rx)
-            });
-            Installer {
-                barrier,
-                convert: (!r.base_name.ends_with(".rdb"))
-                    .then(|| (r.temp.with_extension("rdb"), r.temp.clone())),
-                base: d.join(&r.base_name),
-                job: ManifestJob {
-                    dir: d,
-                    name: manifest_name(&s),
-                    manifest: m,
-                },
-                gc: !s.config.get_bool(Directive::AofDisableAutoGc),
-            }
+            }),
+            temp: r.temp.clone(),
+            rdb: r.rdb,
+            timestamp: s
+                .config
+                .get_bool(Directive::AofTimestampEnabled)
+                .then_some(r.started_secs),
+            dir: dir(&s),
+            filename: filename(&s),
+            manifest_name: manifest_name(&s),
+            manifest: s.aof.manifest.clone(),
+            writing: s.aof.enabled || s.aof.wait_rewrite,
+            temp_incr: s.aof.wait_rewrite,
+            gc: !s.config.get_bool(Directive::AofDisableAutoGc),
         })
     };
     let Some(plan) = plan else {
@@ -195,77 +242,157 @@ pub async fn drive(srv: &Rc<RefCell<Server>>, p: Pipeline) {
     let installed = match result {
         Err(e) => Err(e),
         Ok(()) => {
-            let (tx, rx) = tokio::sync::oneshot::channel();
+            let done = Arc::new(tokio::sync::Notify::new());
+            let signal = done.clone();
             let spawned = std::thread::Builder::new()
                 .name("aof-rewrite-done".into())
                 .spawn(move || {
                     crate::os::background_thread_started(crate::os::ThreadKind::AofRewrite);
-                    let _ = tx.send(plan.run());
+                    let installed = plan.run();
+                    signal.notify_one();
+                    installed
                 });
             match spawned {
-                Ok(_) => rx
-                    .await
-                    .unwrap_or_else(|_| Err("the AOF rewrite thread died".into())),
+                Ok(handle) => {
+                    if let Some(r) = this_rewrite(&mut srv.borrow_mut(), &id) {
+                        r.installing = Some(handle);
+                    }
+                    done.notified().await;
+                    // Gone when an abort meanwhile joined the thread and
+                    // recorded the outcome.
+                    let handle =
+                        this_rewrite(&mut srv.borrow_mut(), &id).and_then(|r| r.installing.take());
+                    match handle {
+                        Some(h) => h
+                            .join()
+                            .unwrap_or_else(|_| Err("the AOF rewrite thread died".into())),
+                        None => return,
+                    }
+                }
                 Err(e) => Err(e.to_string()),
             }
         }
     };
-    finish(&mut srv.borrow_mut(), installed);
+    finish(&mut srv.borrow_mut(), &id, installed);
+}
+
+/// The running rewrite, if it is the one known by `id` (its abort flag).
+fn this_rewrite<'s>(srv: &'s mut Server, id: &Arc<AtomicBool>) -> Option<&'s mut Rewrite> {
+    srv.aof
+        .rewrite
+        .as_mut()
+        .filter(|r| Arc::ptr_eq(&r.abort, id))
 }
 
 /// What installing a finished rewrite takes, run off the executor.
 struct Installer {
     barrier: Option<std::sync::mpsc::Receiver<()>>,
-    /// Without the RDB preamble: the snapshot to convert, and the temp
-    /// file the commands go to.
-    convert: Option<(PathBuf, PathBuf)>,
-    base: PathBuf,
-    job: ManifestJob,
+    /// The new base as written (without the RDB preamble: the RDB
+    /// snapshot next to it, to convert first).
+    temp: PathBuf,
+    rdb: bool,
+    /// `#TS:` annotation to start an AOF-format base with.
+    timestamp: Option<i64>,
+    dir: PathBuf,
+    filename: String,
+    manifest_name: String,
+    /// The manifest as of now, with the incremental file opened at the
+    /// rewrite's start.
+    manifest: super::Manifest,
+    /// An incremental file is being written (the AOF is on, or turning
+    /// on): it stays.
+    writing: bool,
+    /// The AOF is turning on: its temporary incremental file becomes the
+    /// next numbered one.
+    temp_incr: bool,
     gc: bool,
 }
 
+/// A finished rewrite: the manifest now on disk and the new base's size.
+pub type Installed = (super::Manifest, u64);
+
 impl Installer {
-    /// Converts the base if needed, switches the manifest, deletes the
-    /// history. Returns the manifest now on disk and the base's size.
-    fn run(mut self) -> Result<(super::Manifest, u64), String> {
+    /// Converts the base if needed, renames it (and the temporary
+    /// incremental file) into place, switches the manifest and deletes
+    /// the history, logging each step as Redis does.
+    fn run(mut self) -> Result<Installed, String> {
         if let Some(b) = self.barrier.take() {
             let _ = b.recv();
         }
-        if let Some((src, tmp)) = &self.convert {
-            let r = rdb_to_aof(src, tmp, &self.base);
-            let _ = std::fs::remove_file(src);
+        if !self.rdb {
+            let src = self.temp.with_extension("rdb");
+            let r = rdb_to_aof(&src, &self.temp, self.timestamp);
+            let _ = std::fs::remove_file(&src);
             r?;
         }
-        let size = std::fs::metadata(&self.base)
-            .map_err(|e| format!("Can't stat the new AOF base {}: {e}", self.base.display()))?
-            .len();
         log_notice!("Background AOF rewrite terminated with success");
-        if let Err(e) = self.job.run() {
-            let _ = std::fs::remove_file(&self.base);
+        let m = &mut self.manifest;
+        let base = m.new_base(&self.filename, self.rdb);
+        let base_path = self.dir.join(&base);
+        let temp = self.temp.display().to_string();
+        std::fs::rename(&self.temp, &base_path).map_err(|e| {
+            format!(
+                "Error trying to rename the temporary AOF base file {temp} into {}: {}",
+                base_path.display(),
+                super::strerror(&e)
+            )
+        })?;
+        log_notice!("Successfully renamed the temporary AOF base file {temp} into {base}");
+        let mut new_incr = None;
+        if self.temp_incr {
+            let from = super::manifest::temp_incr_name(&self.filename);
+            let to = m.new_incr(&self.filename);
+            let to_path = self.dir.join(&to);
+            if let Err(e) = std::fs::rename(self.dir.join(&from), &to_path) {
+                let _ = std::fs::remove_file(&base_path);
+                return Err(format!(
+                    "Error trying to rename the temporary AOF incr file {} into {}: {}",
+                    self.dir.join(&from).display(),
+                    to_path.display(),
+                    super::strerror(&e)
+                ));
+            }
+            log_notice!("Successfully renamed the temporary AOF incr file {from} into {to}");
+            new_incr = Some(to_path);
+        }
+        m.mark_rewritten_incrs_as_history(self.writing);
+        let size = std::fs::metadata(&base_path)
+            .map_err(|e| format!("Can't stat the new AOF base {base}: {e}"))?
+            .len();
+        if let Err(e) = manifest::persist(&self.dir, &self.manifest_name, m) {
+            let _ = std::fs::remove_file(&base_path);
+            if let Some(p) = new_incr {
+                let _ = std::fs::remove_file(p);
+            }
             return Err(format!(
                 "Can't persist the AOF manifest file {}: {e}",
-                self.job.name
+                self.manifest_name
             ));
         }
         // The old files are history now: gone once the manifest that no
         // longer needs them is durable.
-        if self.gc {
-            let history = std::mem::take(&mut self.job.manifest.history);
-            for h in &history {
+        if self.gc && !m.history.is_empty() {
+            for h in std::mem::take(&mut m.history) {
                 log_notice!("Removing the history file {} in the background", h.name);
-                let _ = std::fs::remove_file(self.job.dir.join(&h.name));
+                let _ = std::fs::remove_file(self.dir.join(&h.name));
             }
-            if let Err(e) = self.job.run() {
-                log_warning!("Can't persist the AOF manifest file {}: {e}", self.job.name);
+            if let Err(e) = manifest::persist(&self.dir, &self.manifest_name, m) {
+                log_warning!(
+                    "Can't persist the AOF manifest file {}: {e}",
+                    self.manifest_name
+                );
             }
         }
-        Ok((self.job.manifest, size))
+        Ok((self.manifest, size))
     }
 }
 
 /// Records the outcome of a rewrite (the files are in place already when
 /// it succeeded).
-fn finish(srv: &mut Server, result: Result<(super::Manifest, u64), String>) {
+fn finish(srv: &mut Server, id: &Arc<AtomicBool>, result: Result<Installed, String>) {
+    if this_rewrite(srv, id).is_none() {
+        return;
+    }
     let Some(run) = srv.aof.rewrite.take() else {
         return;
     };
@@ -280,28 +407,36 @@ fn finish(srv: &mut Server, result: Result<(super::Manifest, u64), String>) {
             if let Some(w) = &srv.aof.writer {
                 w.shared.earlier_size.store(0, Ordering::SeqCst);
             }
-            if srv.aof.wait_rewrite {
-                srv.aof.wait_rewrite = false;
+            if std::mem::take(&mut srv.aof.wait_rewrite) {
                 srv.aof.enabled = true;
             }
             srv.aof.rewrite_base_size = srv.aof.current_size();
-            srv.aof.rewrites += 1;
             srv.aof.consecutive_failures = 0;
             srv.aof.last_rewrite_ok = true;
             log_notice!("Background AOF rewrite finished successfully");
         }
         Err(e) => {
             Snapshot::abort(&mut srv.dbs);
-            let _ = std::fs::remove_file(&run.temp);
-            let _ = std::fs::remove_file(run.temp.with_extension("rdb"));
-            log_warning!("Background AOF rewrite terminated with error: {e}");
+            remove_temp_files(&run.temp);
+            log_warning!("{e}");
+            log_warning!("Background AOF rewrite terminated with error");
             srv.aof.last_rewrite_ok = false;
             srv.aof.consecutive_failures += 1;
-            // Turning the AOF on needs a base: try again from the cron.
-            if srv.aof.wait_rewrite {
-                srv.aof.rewrite_scheduled = true;
-            }
         }
+    }
+    // Turning the AOF on needs a base: what the temporary incremental
+    // file holds is dropped, and the next rewrite starts over.
+    if srv.aof.wait_rewrite {
+        srv.aof.stop_writer();
+        {
+            let mut f = srv.aof.feed.borrow_mut();
+            f.on = false;
+            f.buf.clear();
+        }
+        let n = super::manifest::temp_incr_name(&filename(srv));
+        log_notice!("Removing the temp incr aof file {n} in the background");
+        let _ = std::fs::remove_file(dir(srv).join(&n));
+        srv.aof.rewrite_scheduled = true;
     }
 }
 
@@ -312,7 +447,12 @@ pub fn write_base_sync(srv: &mut Server, path: &Path, rdb: bool) -> Result<u64, 
     let a = aux(srv);
     let compress = srv.config.get_bool(Directive::Rdbcompression);
     let checksum = srv.config.get_bool(Directive::Rdbchecksum);
-    let tmp = path.with_file_name(temp_name());
+    let timestamp = srv
+        .config
+        .get_bool(Directive::AofTimestampEnabled)
+        .then_some(srv.now_ms / 1000);
+    // Redis's name for the synchronous rewrite's file, in `dir`.
+    let tmp = PathBuf::from(format!("temp-rewriteaof-{}.aof", std::process::id()));
     let rdb_tmp = tmp.with_extension("rdb");
     let err = |e: std::io::Error| format!("Error writing the AOF base {}: {e}", path.display());
     let result = (|| -> Result<u64, String> {
@@ -332,13 +472,15 @@ pub fn write_base_sync(srv: &mut Server, path: &Path, rdb: bool) -> Result<u64, 
         let f = out.into_inner().map_err(|e| err(e.into_error()))?;
         f.sync_all().map_err(err)?;
         drop(f);
-        if rdb {
-            std::fs::rename(&rdb_tmp, path).map_err(err)?;
-            fsync_dir(path);
-            std::fs::metadata(path).map(|m| m.len()).map_err(err)
+        let size = if rdb {
+            std::fs::rename(&rdb_tmp, &tmp).map_err(err)?;
+            std::fs::metadata(&tmp).map(|m| m.len()).map_err(err)?
         } else {
-            rdb_to_aof(&rdb_tmp, &tmp, path)
-        }
+            rdb_to_aof(&rdb_tmp, &tmp, timestamp)?
+        };
+        std::fs::rename(&tmp, path).map_err(err)?;
+        fsync_dir(path);
+        Ok(size)
     })();
     let _ = std::fs::remove_file(&rdb_tmp);
     if result.is_err() {
@@ -355,16 +497,22 @@ fn put_cmd(out: &mut Vec<u8>, args: &[&[u8]]) {
 
 /// Converts an RDB snapshot into an AOF base of commands (SELECT, SET,
 /// RPUSH, SADD, ZADD, HMSET, PEXPIREAT), as Redis's rewrite writes them
-/// without the preamble: `src` → `tmp` → fsync → rename to `dst`.
-pub fn rdb_to_aof(src: &Path, tmp: &Path, dst: &Path) -> Result<u64, String> {
+/// without the preamble, starting with a `#TS:` annotation when
+/// `timestamp` is given (`aof-timestamp-enabled`): `src` → `dst`, fsynced.
+/// Returns the size written.
+pub fn rdb_to_aof(src: &Path, dst: &Path, timestamp: Option<i64>) -> Result<u64, String> {
     let err = |e: &dyn std::fmt::Display| format!("Error converting the AOF base: {e}");
     let f = std::fs::File::open(src).map_err(|e| err(&e))?;
     let mut r =
         rdb::Reader::new(std::io::BufReader::with_capacity(1 << 16, f)).map_err(|e| err(&e))?;
-    let out_f = std::fs::File::create(tmp).map_err(|e| err(&e))?;
+    let out_f = std::fs::File::create(dst).map_err(|e| err(&e))?;
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out_f);
     let mut cmd = Vec::with_capacity(4096);
     let result = (|| -> Result<(), String> {
+        if let Some(ts) = timestamp {
+            out.write_all(format!("#TS:{ts}\r\n").as_bytes())
+                .map_err(|e| err(&e))?;
+        }
         while let Some(item) = r.next_item().map_err(|e| err(&e))? {
             cmd.clear();
             match item {
@@ -434,8 +582,5 @@ pub fn rdb_to_aof(src: &Path, tmp: &Path, dst: &Path) -> Result<u64, String> {
     let f = out.into_inner().map_err(|e| err(&e.into_error()))?;
     f.sync_all().map_err(|e| err(&e))?;
     let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-    drop(f);
-    std::fs::rename(tmp, dst).map_err(|e| err(&e))?;
-    fsync_dir(dst);
     Ok(size)
 }

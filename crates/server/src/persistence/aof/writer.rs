@@ -68,6 +68,8 @@ pub struct WriterShared {
     pub last_error: std::sync::Mutex<String>,
     /// An fsync is due (everysec), for `aof_pending_bio_fsync`.
     pub fsync_pending: AtomicBool,
+    /// `DEBUG AOF-FLUSH-SLEEP` (µs): slept before each write.
+    pub flush_sleep_us: Arc<AtomicU64>,
 }
 
 /// The writer thread's handle.
@@ -124,6 +126,12 @@ impl Out {
     fn flush(&mut self, shared: &WriterShared, skip_fsync: bool) {
         if self.pending.is_empty() {
             return;
+        }
+        // A debugging aid of Redis's: a slow disk, so that tests can see
+        // replies wait for their bytes.
+        let sleep = shared.flush_sleep_us.load(Ordering::Relaxed);
+        if sleep > 0 {
+            std::thread::sleep(Duration::from_micros(sleep));
         }
         let before = shared.incr_size.load(Ordering::SeqCst);
         match self.file.write_all(&self.pending) {
