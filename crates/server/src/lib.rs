@@ -15,6 +15,7 @@ pub mod client;
 pub mod clients;
 pub mod cmd;
 pub mod config;
+pub mod crash;
 pub mod errors;
 pub mod evict;
 pub mod info;

@@ -163,9 +163,41 @@ pub fn write_from_handler(level: Level, msg: &str) {
     if !enabled(level) {
         return;
     }
+    with_handler_fd(|fd| {
+        let mut num = [0u8; 24];
+        // SAFETY: write, time and getpid are async-signal-safe.
+        let put = |b: &[u8]| unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) >= 0 };
+        // SAFETY: as above.
+        let (pid, now) = unsafe {
+            (
+                libc::getpid() as u64,
+                libc::time(std::ptr::null_mut()) as u64,
+            )
+        };
+        let _ = put(decimal(pid, &mut num))
+            && put(b":signal-handler (")
+            && put(decimal(now, &mut num))
+            && put(b") ")
+            && put(msg.as_bytes())
+            && put(b"\n");
+    });
+}
+
+/// Writes `bytes` as they are to the log from a signal handler (Redis's
+/// raw crash-report text).
+pub fn write_raw_from_handler(bytes: &[u8]) {
+    with_handler_fd(|fd| {
+        // SAFETY: write is async-signal-safe.
+        unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+    });
+}
+
+/// Runs `f` with a descriptor open on the log (the file, or standard
+/// output), using async-signal-safe calls only.
+pub fn with_handler_fd(f: impl FnOnce(libc::c_int)) {
     let path = TARGET_C.load(Ordering::SeqCst);
-    // SAFETY: open/write/close/time/getpid are async-signal-safe; `path`
-    // is null or a C string that is never freed.
+    // SAFETY: open and close are async-signal-safe; `path` is null or a C
+    // string that is never freed.
     unsafe {
         let fd = if path.is_null() {
             libc::STDOUT_FILENO
@@ -175,14 +207,7 @@ pub fn write_from_handler(level: Level, msg: &str) {
         if fd < 0 {
             return;
         }
-        let mut num = [0u8; 24];
-        let put = |b: &[u8]| libc::write(fd, b.as_ptr().cast(), b.len()) >= 0;
-        let _ = put(decimal(libc::getpid() as u64, &mut num))
-            && put(b":signal-handler (")
-            && put(decimal(libc::time(std::ptr::null_mut()) as u64, &mut num))
-            && put(b") ")
-            && put(msg.as_bytes())
-            && put(b"\n");
+        f(fd);
         if !path.is_null() {
             libc::close(fd);
         }

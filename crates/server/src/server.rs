@@ -308,6 +308,7 @@ impl Server {
         crate::persistence::aof::apply_config(self);
         self.obuf_limits = crate::net::OutputLimits::from_config(&self.config);
         crate::proctitle::apply(self);
+        crate::crash::apply(&mut self.config, self.hz);
     }
 
     /// Refreshes the cached clock; called before every command.
@@ -527,6 +528,7 @@ impl Server {
 
     /// Called `hz` times per second.
     pub fn cron(&mut self) {
+        crate::crash::watchdog::beat();
         if self.debug.pause_cron {
             return;
         }

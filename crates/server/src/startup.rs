@@ -106,6 +106,7 @@ pub fn run(mut config: Config, families: &'static [HandlerTable]) -> i32 {
     // Before any thread exists, so threads started later without a list
     // of their own inherit the executor's.
     crate::os::apply_cpulists(&config);
+    crate::crash::start();
     // The working directory is already `dir`: loading the config entered
     // it when it read the line, as Redis does (a relative `dir` entered a
     // second time would go one level too deep).
@@ -245,6 +246,7 @@ async fn serve(config: Config, families: &[HandlerTable], pidfile: String) -> i3
         tokio::task::spawn_local(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(100)).await;
+                crate::crash::watchdog::beat();
                 let mut s = cron_srv.borrow_mut();
                 s.refresh_time();
                 crate::shutdown::cron(&mut s);

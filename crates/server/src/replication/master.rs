@@ -460,14 +460,7 @@ fn try_partial(ctx: &mut Ctx, replid: &str, offset: i64, who: &str) -> bool {
 }
 
 /// Turns the calling connection into an attached replica.
-fn attach(
-    ctx: &mut Ctx,
-    hs: Handshake,
-    ip: String,
-    size: usize,
-    ack_offset: i64,
-    sync: SyncState,
-) {
+fn attach(ctx: &mut Ctx, hs: Handshake, ip: String, size: usize, ack_offset: i64, sync: SyncState) {
     let c: &mut Client = ctx.client;
     c.kind = Kind::Replica;
     let mut f = ctx.srv.repl.feed.borrow_mut();
@@ -840,7 +833,11 @@ fn close_lagging_replicas(srv: &mut Server) {
     // As Redis: a replica's hard limit is never below repl-backlog-size
     // (the stream it is owed is the backlog it shares).
     let backlog_size = f.backlog.as_ref().map_or(0, |b| b.size());
-    let limit = if limit > 0 { limit.max(backlog_size) } else { 0 };
+    let limit = if limit > 0 {
+        limit.max(backlog_size)
+    } else {
+        0
+    };
     let unsent: Vec<usize> = f.replicas.iter().map(|r| f.unsent(r)).collect();
     for (r, unsent) in f.replicas.iter_mut().zip(unsent) {
         let queued = unsent + r.bulk.len();
