@@ -7,6 +7,8 @@
 //! is part of the product (operators grep for it, `doctor` reads it), and
 //! the whole thing is a formatted write to one file.
 
+pub mod syslog;
+
 use std::io::Write;
 use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 use std::sync::Mutex;
@@ -128,7 +130,7 @@ pub fn write(level: Level, msg: &str) {
         level.mark(),
         msg
     );
-    write_raw(level, &line);
+    emit(level, &line, msg);
 }
 
 /// Writes `text` as is, without the pid/role/time prefix, if `level` is
@@ -137,6 +139,12 @@ pub fn write_raw(level: Level, text: &str) {
     if !enabled(level) {
         return;
     }
+    emit(level, text, text);
+}
+
+/// Writes `line` to the log file (or standard output) and, under
+/// `syslog-enabled`, sends `msg` to the system logger.
+fn emit(level: Level, line: &str, msg: &str) {
     let target = TARGET.lock().ok().and_then(|t| t.clone());
     match target {
         Some(path) => {
@@ -145,13 +153,18 @@ pub fn write_raw(level: Level, text: &str) {
                 .append(true)
                 .open(path)
             {
-                let _ = f.write_all(text.as_bytes());
+                let _ = f.write_all(line.as_bytes());
             }
         }
         None => {
             let mut out = std::io::stdout().lock();
-            let _ = out.write_all(text.as_bytes());
+            let _ = out.write_all(line.as_bytes());
             let _ = out.flush();
+        }
+    }
+    if let Ok(g) = syslog::SYSLOG.lock() {
+        if let Some(s) = g.as_ref() {
+            s.send(level, msg);
         }
     }
 }

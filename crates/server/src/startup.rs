@@ -97,6 +97,12 @@ pub fn run(mut config: Config, families: &'static [HandlerTable]) -> i32 {
         log::set_role(m.log_role);
     }
     log::set_file(&config.get_str(Directive::Logfile));
+    if config.get_bool(Directive::SyslogEnabled) {
+        log::syslog::open(
+            &config.get_str(Directive::SyslogIdent),
+            &config.get_str(Directive::SyslogFacility),
+        );
+    }
     if let Some(l) = log::Level::parse(&config.get_str(Directive::Loglevel)) {
         log::set_level(l);
     }
