@@ -39,6 +39,7 @@ pub mod sdnotify;
 pub mod server;
 pub mod shutdown;
 pub mod signals;
+pub mod sockets;
 pub mod startup;
 pub mod stats;
 pub mod tls;

@@ -50,6 +50,7 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
         sock.set_only_v6(true)?;
     }
     sock.set_nonblocking(true)?;
+    crate::sockets::mark_listener(&sock);
     sock.bind(&addr.into())?;
     sock.listen(backlog)?;
     TcpListener::from_std(sock.into())
@@ -214,7 +215,8 @@ pub async fn connect_out(
     port: u16,
     tls: Option<&crate::tls::TlsContext>,
 ) -> std::io::Result<OutStream> {
-    let stream = TcpStream::connect((host, port)).await?;
+    // From `bind-source-addr`, when set.
+    let stream = crate::sockets::connect(host, port).await?;
     let _ = stream.set_nodelay(true);
     let Some(tls) = tls else {
         return Ok(OutStream::Plain(stream));

@@ -309,6 +309,7 @@ impl Server {
         self.obuf_limits = crate::net::OutputLimits::from_config(&self.config);
         crate::proctitle::apply(self);
         crate::crash::apply(&mut self.config, self.hz);
+        crate::sockets::apply(&self.config);
     }
 
     /// Refreshes the cached clock; called before every command.
