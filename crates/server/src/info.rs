@@ -512,7 +512,7 @@ fn stats(srv: &Server, b: &mut String) {
          tracking_total_keys:{}\r\n\
          tracking_total_items:{}\r\n\
          tracking_total_prefixes:{}\r\n\
-         unexpected_error_replies:0\r\n\
+         unexpected_error_replies:{}\r\n\
          total_error_replies:{}\r\n\
          dump_payload_sanitizations:0\r\n\
          total_reads_processed:{}\r\n\
@@ -546,6 +546,7 @@ fn stats(srv: &Server, b: &mut String) {
         tracking_totals.0,
         tracking_totals.1,
         tracking_totals.2,
+        s.unexpected_error_replies,
         s.total_error_replies,
         s.total_reads_processed,
         s.total_writes_processed,

@@ -469,6 +469,20 @@ async fn run_link(srv: &Rc<RefCell<Server>>, host: &str, port: u16, gen: u64) ->
     if r.starts_with('-') {
         log_notice!("(Non critical) Master does not understand REPLCONF listening-port: {r}");
     }
+    // `replica-announce-ip`: the address the master (and through its INFO,
+    // Sentinel) lists for us, behind NAT or port forwarding.
+    let announce_ip = srv.borrow().config.get_str(Directive::ReplicaAnnounceIp);
+    if !announce_ip.is_empty() {
+        let r = conn
+            .command(
+                &[b"REPLCONF", b"ip-address", announce_ip.as_bytes()],
+                timeout,
+            )
+            .await?;
+        if r.starts_with('-') {
+            log_notice!("(Non critical) Master does not understand REPLCONF ip-address: {r}");
+        }
+    }
     let r = conn
         .command(&[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"], timeout)
         .await?;
@@ -786,7 +800,19 @@ async fn stream_commands(srv: &Rc<RefCell<Server>>, mut conn: Conn, gen: u64) ->
                             {
                                 need_ack = true;
                             } else {
+                                let errors = s.stats.total_error_replies;
                                 crate::cmd::execute(&mut s, &mut c, argv);
+                                if s.stats.total_error_replies != errors {
+                                    let name = c.last_cmd;
+                                    let out = std::mem::take(&mut c.out.buf);
+                                    crate::cmd::error_to_master(
+                                        &mut s,
+                                        crate::cmd::ErrorTo::Master,
+                                        &out,
+                                        name,
+                                    );
+                                    c.out.buf = out;
+                                }
                                 c.out.buf.clear();
                                 if s.blocking.has_ready() {
                                     crate::blocking::serve_ready(&mut s);
