@@ -181,10 +181,16 @@ pub fn start_pipeline(
     let thread_abort = abort.clone();
     // The thread does what Redis's fork child does, and is pinned as it
     // would be (`aof_rewrite_cpulist` or `bgsave_cpulist`).
-    let kind = if thread.starts_with("aof") {
-        crate::os::ThreadKind::AofRewrite
+    let (kind, incremental_fsync) = if thread.starts_with("aof") {
+        (
+            crate::os::ThreadKind::AofRewrite,
+            srv.config.get_bool(Directive::AofRewriteIncrementalFsync),
+        )
     } else {
-        crate::os::ThreadKind::Bgsave
+        (
+            crate::os::ThreadKind::Bgsave,
+            srv.config.get_bool(Directive::RdbSaveIncrementalFsync),
+        )
     };
     std::thread::Builder::new()
         .name(thread.into())
@@ -197,6 +203,7 @@ pub fn start_pipeline(
                 checksum,
                 in_flight: thread_in_flight,
                 abort: thread_abort,
+                incremental_fsync,
             };
             serializer_thread(job, rx, done_tx)
         })
@@ -231,6 +238,10 @@ pub fn save_sync(srv: &mut Server) -> Result<(), String> {
                 tmp.display()
             )
         })?;
+        let f = super::autosync::AutoSync::new(
+            f,
+            srv.config.get_bool(Directive::RdbSaveIncrementalFsync),
+        );
         let mut out = std::io::BufWriter::with_capacity(CHUNK, f);
         let snap =
             Snapshot::begin(&mut srv.dbs, &a, compress, checksum).map_err(|e| e.to_string())?;
@@ -255,7 +266,8 @@ pub fn save_sync(srv: &mut Server) -> Result<(), String> {
         }
         let f = out
             .into_inner()
-            .map_err(|e| format!("Write error saving DB on disk: {e}"))?;
+            .map_err(|e| format!("Write error saving DB on disk: {e}"))?
+            .into_file();
         f.sync_all()
             .map_err(|e| format!("Write error saving DB on disk: {e}"))?;
         std::fs::rename(&tmp, &path)

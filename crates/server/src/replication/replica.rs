@@ -710,8 +710,12 @@ fn load_dataset(srv: &mut Server, rdb: &[u8], id: String, offset: i64) -> LinkRe
 
 /// The disk-based load of a full sync: the payload goes to
 /// `temp-<unixtime>.<pid>.rdb` in `dir` (our working directory), is
-/// fsynced, loaded back from the file, and the file is removed whatever
-/// the outcome, so no temp file is left behind.
+/// fsynced and loaded back from the file. Once loaded it becomes our
+/// `dbfilename`, as in Redis (a restart finds the master's data and its
+/// replication history), unless `rdb-del-sync-files yes` and this replica
+/// persists nothing (no save points, no AOF): then no copy of the data
+/// stays on disk. A payload that fails to load is removed (Redis would
+/// keep it as `dbfilename`; the dataset in memory is the old one here).
 fn load_through_file(srv: &mut Server, rdb: &[u8]) -> Result<(), String> {
     use std::io::Write;
     let path = format!("temp-{}.{}.rdb", srv.now_ms / 1000, std::process::id());
@@ -730,6 +734,26 @@ fn load_through_file(srv: &mut Server, rdb: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("Error opening {path}: {e}"))
         .and_then(|bytes| crate::persistence::load::load_bytes(srv, &bytes))
         .map_err(|e| format!("Failed trying to load the MASTER synchronization DB from disk: {e}"));
+    let del_sync_files = srv.config.get_bool(Directive::RdbDelSyncFiles)
+        && crate::persistence::save::save_points(srv).is_empty()
+        && !srv.aof.enabled;
+    if result.is_ok() && del_sync_files {
+        log_notice!(
+            "Removing the RDB file obtained from the master. This replica has persistence disabled"
+        );
+    }
+    if result.is_ok() && !del_sync_files {
+        let target = srv.config.get_str(Directive::Dbfilename);
+        match std::fs::rename(&path, &target) {
+            Ok(()) => {
+                crate::persistence::snapshot::fsync_dir(std::path::Path::new(&target));
+                return result;
+            }
+            Err(e) => log_warning!(
+                "Failed trying to rename the temp DB into {target} in MASTER <-> REPLICA synchronization: {e}"
+            ),
+        }
+    }
     if let Err(e) = std::fs::remove_file(&path) {
         log_warning!("Unable to remove the temp RDB file {path}: {e}");
     }
