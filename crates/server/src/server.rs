@@ -157,6 +157,26 @@ pub struct Server {
     pub obuf_limits: crate::net::OutputLimits,
 }
 
+/// The cron's frequency: `hz`, doubled (up to 500) for as long as there
+/// are more than 200 clients per tick, under `dynamic-hz` (Redis's rule:
+/// with many clients the per-tick work on them stays small). INFO shows it
+/// as `hz`, next to `configured_hz`.
+pub fn dynamic_hz(configured: i64, dynamic: bool, clients: usize) -> u32 {
+    const MAX_CLIENTS_PER_TICK: usize = 200;
+    const MAX_HZ: u32 = 500;
+    let mut hz = configured.clamp(1, i64::from(MAX_HZ)) as u32;
+    if dynamic {
+        while clients / hz as usize > MAX_CLIENTS_PER_TICK {
+            hz *= 2;
+            if hz > MAX_HZ {
+                hz = MAX_HZ;
+                break;
+            }
+        }
+    }
+    hz
+}
+
 fn unix_now() -> (i64, i64) {
     let us = crate::util::time::unix_us();
     (us / 1000, us)
@@ -530,6 +550,11 @@ impl Server {
     /// Called `hz` times per second.
     pub fn cron(&mut self) {
         crate::crash::watchdog::beat();
+        self.hz = dynamic_hz(
+            self.config.get_int(Directive::Hz),
+            self.config.get_bool(Directive::DynamicHz),
+            self.clients.len(),
+        );
         if self.debug.pause_cron {
             return;
         }
@@ -637,5 +662,21 @@ impl Server {
         client.last_interaction_ms = self.now_ms;
         crate::monitor::feed_monitors(self, client, meta, argv);
         crate::latency::sample_command(self, meta, usec);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dynamic_hz;
+
+    #[test]
+    fn hz_doubles_with_the_clients_under_dynamic_hz() {
+        assert_eq!(dynamic_hz(10, true, 100), 10);
+        assert_eq!(dynamic_hz(10, true, 2009), 10);
+        assert_eq!(dynamic_hz(10, true, 2010), 20);
+        assert_eq!(dynamic_hz(10, true, 9000), 80);
+        assert_eq!(dynamic_hz(10, true, 1_000_000), 500);
+        assert_eq!(dynamic_hz(10, false, 9000), 10);
+        assert_eq!(dynamic_hz(100, true, 0), 100);
     }
 }
