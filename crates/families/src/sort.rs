@@ -300,7 +300,8 @@ fn sort_generic(ctx: &mut Ctx, readonly: bool) {
             }
             let n = items.len();
             if n > 0 {
-                let list = List::from_items(items.iter().map(Vec::as_slice));
+                let mut list = List::from_items(items.iter().map(Vec::as_slice));
+                list.set_compress_depth(ctx.srv.encoding_limits.list_compress_depth);
                 let lru = ctx.srv.lru_clock;
                 let old = ctx
                     .db()

@@ -286,6 +286,9 @@ impl Server {
             zset_max_listpack_entries: size(Directive::ZsetMaxListpackEntries),
             zset_max_listpack_value: size(Directive::ZsetMaxListpackValue),
             list_max_listpack_size: c.get_int(Directive::ListMaxListpackSize),
+            list_compress_depth: c
+                .get_int(Directive::ListCompressDepth)
+                .clamp(0, i64::from(u32::MAX)) as u32,
             stream_node: keyspace::stream::NodeLimits {
                 max_bytes: c.get_int(Directive::StreamNodeMaxBytes).max(0) as u64,
                 max_entries: c.get_int(Directive::StreamNodeMaxEntries).max(0) as u64,
