@@ -337,21 +337,30 @@ fn park_other_threads() {
 mod memtest {
     //! A fast, content-preserving test of the process's anonymous
     //! writable memory (what `/proc/self/maps` lists as `rw` with device
-    //! `00:00`, stacks aside): each chunk is copied aside, filled with
-    //! patterns that are read back (each word's address, all ones then
-    //! all zeros, alternating bits, a pseudo-random sequence), and put
-    //! back. Run only with the other threads parked.
+    //! `00:00`): each chunk is copied aside, filled with patterns that are
+    //! read back (each word's address, all ones then all zeros,
+    //! alternating bits, a pseudo-random sequence), and put back. Run only
+    //! with the other threads parked. Left out, because the test itself
+    //! runs on them: stacks, the thread's own TLS, and the `.bss` of the
+    //! program and its libraries (an anonymous mapping right after a
+    //! file's), where libc keeps what its own functions read. What stays
+    //! is the heap and the allocator's mappings: the dataset.
 
     const CHUNK_WORDS: usize = 16 * 1024;
     /// Where a chunk is kept while its memory is tested: a static, whose
     /// own region is skipped.
     static mut BACKUP: [usize; CHUNK_WORDS] = [0; CHUNK_WORDS];
 
-    /// Tests every region; writes a line per region and a mark per region
-    /// tested (`O` fine, `E` errors) through `out`. Returns the errors.
+    thread_local! {
+        static TLS_MARK: u8 = const { 0 };
+    }
+
+    /// Tests every region; writes a mark per region tested (`O` fine, `E`
+    /// errors) through `out`. Returns the errors.
     pub fn test_anonymous_maps(out: fn(&[u8])) -> usize {
         let marker = 0u8;
         let here = &marker as *const u8 as usize;
+        let tls = TLS_MARK.with(|m| m as *const u8 as usize);
         let backup_at = std::ptr::addr_of!(BACKUP) as usize;
         let mut regions = [(0usize, 0usize); 256];
         let mut count = 0;
@@ -372,19 +381,29 @@ mod memtest {
         }
         // SAFETY: closing the descriptor we opened.
         unsafe { libc::close(fd) };
+        // End of the previous mapping, and whether a file backs it.
+        let mut prev: (usize, bool) = (0, false);
         for line in buf[..len].split(|&c| c == b'\n') {
             let Some((start, end, rest)) = parse_line(line) else {
                 continue;
             };
             let named = |w: &[u8]| rest.windows(w.len()).any(|x| x == w);
+            let anonymous = named(b" 00:00 0 ") || rest.ends_with(b" 00:00 0");
+            let after_file = prev == (start, true);
+            prev = (end, !anonymous && !named(b"["));
             if named(b"stack") || named(b"vdso") || named(b"vsyscall") {
                 continue;
             }
-            if !named(b"00:00") || !rest.starts_with(b"rw") {
+            if !named(b"00:00") || !rest.starts_with(b"rw") || after_file {
                 continue;
             }
-            // Never the memory this very test runs on.
-            if (start..end).contains(&here) || (start..end).contains(&backup_at) {
+            // Never the memory this very test runs on: its stack, its TLS
+            // and the backup area (which may straddle two mappings).
+            let backup_end = backup_at + CHUNK_WORDS * std::mem::size_of::<usize>();
+            if (start..end).contains(&here)
+                || (start..end).contains(&tls)
+                || (start < backup_end && backup_at < end)
+            {
                 continue;
             }
             if count < regions.len() {
@@ -429,7 +448,10 @@ mod memtest {
         while p < end {
             let words = ((end - p) / std::mem::size_of::<usize>()).min(CHUNK_WORDS);
             let m = p as *mut usize;
-            std::ptr::copy_nonoverlapping(m, backup, words);
+            // Word by word rather than memcpy: no libc while testing.
+            for i in 0..words {
+                std::ptr::write_volatile(backup.add(i), std::ptr::read_volatile(m.add(i)));
+            }
             errors += fill_check(m, words, |i, a| a ^ i);
             errors += fill_check(m, words, |_, _| usize::MAX);
             errors += fill_check(m, words, |_, _| 0);
@@ -447,7 +469,9 @@ mod memtest {
                 x ^= x >> 7;
                 x ^ (x << 17)
             });
-            std::ptr::copy_nonoverlapping(backup, m, words);
+            for i in 0..words {
+                std::ptr::write_volatile(m.add(i), std::ptr::read_volatile(backup.add(i)));
+            }
             p += words * std::mem::size_of::<usize>();
         }
         errors
