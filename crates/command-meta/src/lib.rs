@@ -102,6 +102,15 @@ pub mod flags {
         // wrapped in MULTI/EXEC.
         ("scan", TOUCHES_ARBITRARY_KEYS),
         ("randomkey", TOUCHES_ARBITRARY_KEYS),
+        // Not writes, yet they can add to the replication stream (a
+        // converted HyperLogLog, a message, a script's writes): CLIENT
+        // PAUSE WRITE holds them back.
+        ("pfcount", MAY_REPLICATE),
+        ("publish", MAY_REPLICATE),
+        ("spublish", MAY_REPLICATE),
+        ("eval", MAY_REPLICATE),
+        ("evalsha", MAY_REPLICATE),
+        ("fcall", MAY_REPLICATE),
     ];
 
     /// The flag bits of a command: its reported flags and hidden ones.

@@ -4,6 +4,11 @@
 //! Both go through `persistence::convert`, the same code that saves and
 //! loads RDB files, so every type that persists also dumps and restores.
 //!
+//! RESTORE checks the payload as `sanitize-dump-payload` asks (see
+//! `persistence::load::sanitize_policy` and `rdb`'s `sanitize` module)
+//! and answers "Bad data format" for what Redis refuses, logging the
+//! reason at verbose level as Redis does.
+//!
 //! RESTORE with a relative TTL is propagated with the absolute time and
 //! `ABSTTL` appended (Redis 7.0 does the same, so replicas and the AOF do
 //! not depend on when they apply it); a TTL already in the past creates
@@ -13,10 +18,18 @@ use keyspace::lru::{AccessClock, LRU_CLOCK_MAX};
 use keyspace::NO_EXPIRE;
 use server::cmd::{Ctx, Handler};
 use server::errors;
+use server::log_verbose;
 use server::notify::class;
 use server::persistence::convert::{dump_payload, to_value};
+use server::persistence::load::sanitize_policy;
 
-pub const COMMANDS: &[(&str, Handler)] = &[("dump", dump), ("restore", restore)];
+/// RESTORE-ASKING is what MIGRATE sends in cluster mode; outside a
+/// cluster it is RESTORE.
+pub const COMMANDS: &[(&str, Handler)] = &[
+    ("dump", dump),
+    ("restore", restore),
+    ("restore-asking", restore),
+];
 
 /// DUMP key: the payload, or nil for a missing key.
 fn dump(ctx: &mut Ctx) {
@@ -127,19 +140,28 @@ fn restore(ctx: &mut Ctx) {
     if ttl < 0 {
         return ctx.err(errors::INVALID_TTL);
     }
-    let value = match rdb::restore_value(ctx.argv.get(3), ctx.srv.debug.skip_checksum_validation) {
+    let sanitize = sanitize_policy(ctx.srv, Some(ctx.client));
+    let skip_checksum = ctx.srv.debug.skip_checksum_validation;
+    let value = match rdb::restore_value(ctx.argv.get(3), skip_checksum, sanitize) {
         Ok(v) => v,
         Err(rdb::PayloadError::Footer) => return ctx.err(errors::DUMP_PAYLOAD),
-        Err(rdb::PayloadError::Data) => return ctx.err(errors::BAD_DATA_FORMAT),
+        Err(rdb::PayloadError::Data(e)) => {
+            // Redis logs why at verbose level (an empty collection is
+            // refused without a word).
+            if e.kind != rdb::ErrorKind::EmptyKey {
+                log_verbose!(
+                    "Internal error in RDB reading offset {}: {}",
+                    e.offset,
+                    e.kind
+                );
+            }
+            return ctx.err(errors::BAD_DATA_FORMAT);
+        }
     };
     let value = match to_value(value, &ctx.srv.encoding_limits) {
         Ok(v) => v,
         Err(why) => {
-            // Redis logs why a payload is corrupt (at verbose level for
-            // RESTORE) and answers the generic error.
-            server::log_verbose!(
-                "Internal error in RDB reading offset 0, function at rdb.c:0 -> {why}"
-            );
+            log_verbose!("Internal error in RDB reading offset 0: {why}");
             return ctx.err(errors::BAD_DATA_FORMAT);
         }
     };

@@ -33,6 +33,7 @@ pub mod lcs;
 pub mod lists;
 pub mod lookup;
 pub mod memory;
+pub mod migrate;
 pub mod module;
 pub mod persistence;
 pub mod pubsub;
@@ -96,6 +97,7 @@ pub const FAMILIES: &[HandlerTable] = &[
     geo::COMMANDS,
     hyperloglog::COMMANDS,
     dump::COMMANDS,
+    migrate::COMMANDS,
     module::COMMANDS,
     streams::COMMANDS,
     stream_info::COMMANDS,

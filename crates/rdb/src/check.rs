@@ -3,7 +3,7 @@
 //! `--- RDB ERROR DETECTED ---` and the offset and reason of the first
 //! problem), plus a summary of keys per database and per type.
 
-use crate::{Item, RdbValue, Reader};
+use crate::{Item, RdbValue, Reader, Sanitize};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
@@ -17,6 +17,8 @@ pub struct Summary {
     /// Keys per database, then per type name.
     pub per_db: BTreeMap<u64, BTreeMap<&'static str, u64>>,
     pub functions: u64,
+    /// Keys holding an empty collection, which a server skips.
+    pub empty_keys: u64,
 }
 
 fn type_name(v: &RdbValue) -> &'static str {
@@ -39,10 +41,22 @@ pub fn check<R: Read, W: Write>(
     now_ms: i64,
     out: &mut W,
 ) -> std::io::Result<(Summary, bool)> {
+    check_with(input, name, now_ms, out, Sanitize::default())
+}
+
+/// [`check`] with values checked as `sanitize` says (a server explaining
+/// why it could not load a file checks it as it loaded it).
+pub fn check_with<R: Read, W: Write>(
+    input: R,
+    name: &str,
+    now_ms: i64,
+    out: &mut W,
+    sanitize: Sanitize,
+) -> std::io::Result<(Summary, bool)> {
     let mut s = Summary::default();
     writeln!(out, "[offset 0] Checking RDB file {name}")?;
     let mut r = match Reader::new(input) {
-        Ok(r) => r,
+        Ok(r) => r.with_sanitize(sanitize),
         Err(e) => {
             report_error(out, e.offset, &e.kind.to_string(), &s)?;
             return Ok((s, false));
@@ -68,6 +82,15 @@ pub fn check<R: Read, W: Write>(
                 }
                 Item::ResizeDb { .. } | Item::ModuleAux { .. } => {}
                 Item::Function(_) => s.functions += 1,
+                Item::EmptyKey { key } => {
+                    s.empty_keys += 1;
+                    writeln!(
+                        out,
+                        "[offset {}] Empty key '{}' (skipped when loaded)",
+                        r.offset(),
+                        String::from_utf8_lossy(&key)
+                    )?;
+                }
                 Item::Entry {
                     value, expire_ms, ..
                 } => {
@@ -109,6 +132,9 @@ fn info<W: Write>(out: &mut W, s: &Summary) -> std::io::Result<()> {
     writeln!(out, "[info] {} already expired", s.already_expired)?;
     if s.functions > 0 {
         writeln!(out, "[info] {} function libraries", s.functions)?;
+    }
+    if s.empty_keys > 0 {
+        writeln!(out, "[info] {} empty keys", s.empty_keys)?;
     }
     for (db, types) in &s.per_db {
         let total: u64 = types.values().sum();

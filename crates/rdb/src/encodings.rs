@@ -3,8 +3,17 @@
 //! elements as byte strings (integers in decimal, as Redis would print
 //! them); the listpack encoder is what the writer uses for list nodes.
 //!
+//! Each decoder applies the integrity check Redis 7.0 applies to that
+//! encoding when it loads one (`ziplistValidateIntegrity`,
+//! `lpValidateIntegrity`, `intsetValidateIntegrity`,
+//! `zipmapValidateIntegrity`), so a blob is refused exactly where Redis
+//! refuses it. Listpacks and intsets have a shallow form (header only,
+//! `sanitize-dump-payload no`) and a deep one; ziplists and zipmaps are
+//! always checked deeply, as Redis converts them on load.
+//!
 //! Every read is bounds-checked: a corrupt blob gives an error, never a
-//! panic or an out-of-range read.
+//! panic or an out-of-range read, and nothing is allocated from a length
+//! the blob claims beyond the blob's own size.
 
 /// Little helper over a byte slice with bounds-checked reads.
 struct Cur<'a> {
@@ -22,16 +31,9 @@ impl<'a> Cur<'a> {
         self.p = end;
         Ok(s)
     }
-    fn u8(&mut self) -> R<u8> {
-        Ok(self.take(1)?[0])
-    }
     fn le(&mut self, n: usize) -> R<u64> {
         let s = self.take(n)?;
         Ok(s.iter().rev().fold(0u64, |a, &b| (a << 8) | b as u64))
-    }
-    fn be(&mut self, n: usize) -> R<u64> {
-        let s = self.take(n)?;
-        Ok(s.iter().fold(0u64, |a, &b| (a << 8) | b as u64))
     }
 }
 
@@ -45,51 +47,98 @@ fn int_bytes(n: i64) -> Vec<u8> {
     n.to_string().into_bytes()
 }
 
-/// Decodes a ziplist (Redis ≤ 6.2 small lists, hashes and sorted sets).
+/// Decodes a ziplist (Redis ≤ 6.2 small lists, hashes and sorted sets)
+/// with the checks Redis 7.0 always applies to one, since it converts
+/// every ziplist it loads: the header's byte count, tail offset and entry
+/// count agree with the entries; each entry's encoding is valid, stays
+/// inside the blob, and records the previous entry's exact size; the end
+/// marker is the last byte.
 pub fn decode_ziplist(b: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
-    let mut c = Cur {
-        b,
-        p: 0,
-        what: "ziplist",
-    };
-    let total = c.le(4)? as usize;
-    if total != b.len() {
-        return Err("ziplist");
+    const HEADER: usize = 10;
+    const BAD: &str = "ziplist";
+    let size = b.len();
+    if size < HEADER + 1 {
+        return Err(BAD);
     }
-    let _tail = c.le(4)?;
-    let _count = c.le(2)?;
+    let mut c = Cur { b, p: 0, what: BAD };
+    let total = c.le(4)? as usize;
+    let tail = c.le(4)? as usize;
+    let header_count = c.le(2)? as usize;
+    let last = size - 1;
+    if total != size || b[last] != 0xFF || tail > last {
+        return Err(BAD);
+    }
     let mut out = Vec::new();
-    loop {
-        let first = *b.get(c.p).ok_or("ziplist")?;
-        if first == 0xFF {
-            break;
+    let mut p = HEADER;
+    let mut prev_raw = 0usize;
+    let mut prev_start = None;
+    while b[p] != 0xFF {
+        // The previous entry's length: one byte, or 0xFE and four bytes.
+        let prevlen_size = if b[p] < 0xFE { 1 } else { 5 };
+        let enc_at = p + prevlen_size;
+        if enc_at > last {
+            return Err(BAD);
         }
-        // prevlen: 1 byte, or 0xFE followed by 4 bytes.
-        if c.u8()? == 0xFE {
-            c.take(4)?;
+        let mut enc = b[enc_at];
+        if enc < 0xC0 {
+            enc &= 0xC0;
         }
-        let enc = c.u8()?;
-        let item = match enc >> 6 {
-            0 => c.take((enc & 0x3F) as usize)?.to_vec(),
-            1 => {
-                let lo = c.u8()? as usize;
-                c.take((((enc & 0x3F) as usize) << 8) | lo)?.to_vec()
-            }
-            2 => {
-                let n = c.be(4)? as usize;
-                c.take(n)?.to_vec()
-            }
-            _ => match enc {
-                0xC0 => int_bytes(sext(c.le(2)?, 16)),
-                0xD0 => int_bytes(sext(c.le(4)?, 32)),
-                0xE0 => int_bytes(c.le(8)? as i64),
-                0xF0 => int_bytes(sext(c.le(3)?, 24)),
-                0xFE => int_bytes(sext(c.le(1)?, 8)),
-                0xF1..=0xFD => int_bytes((enc & 0x0F) as i64 - 1),
-                _ => return Err("ziplist"),
-            },
+        let len_size = match enc {
+            0x00 | 0xC0 | 0xD0 | 0xE0 | 0xF0..=0xFE => 1,
+            0x40 => 2,
+            0x80 => 5,
+            _ => return Err(BAD),
         };
-        out.push(item);
+        if enc_at + len_size > last {
+            return Err(BAD);
+        }
+        let prevlen = if prevlen_size == 1 {
+            b[p] as usize
+        } else {
+            u32::from_le_bytes([b[p + 1], b[p + 2], b[p + 3], b[p + 4]]) as usize
+        };
+        let e = &b[enc_at..];
+        let data_len = match enc {
+            0x00 => (e[0] & 0x3F) as usize,
+            0x40 => (((e[0] & 0x3F) as usize) << 8) | e[1] as usize,
+            0x80 => u32::from_be_bytes([e[1], e[2], e[3], e[4]]) as usize,
+            0xFE => 1,
+            0xC0 => 2,
+            0xF0 => 3,
+            0xD0 => 4,
+            0xE0 => 8,
+            _ => 0, // 4-bit immediate
+        };
+        let data_at = enc_at + len_size;
+        let next = data_at.checked_add(data_len).ok_or(BAD)?;
+        if next > last || prevlen > p - HEADER || prevlen != prev_raw {
+            return Err(BAD);
+        }
+        let data = &b[data_at..next];
+        let le = |n: usize| {
+            data[..n]
+                .iter()
+                .rev()
+                .fold(0u64, |a, &x| (a << 8) | x as u64)
+        };
+        out.push(match enc {
+            0x00 | 0x40 | 0x80 => data.to_vec(),
+            0xFE => int_bytes(sext(le(1), 8)),
+            0xC0 => int_bytes(sext(le(2), 16)),
+            0xF0 => int_bytes(sext(le(3), 24)),
+            0xD0 => int_bytes(sext(le(4), 32)),
+            0xE0 => int_bytes(le(8) as i64),
+            _ => int_bytes((enc & 0x0F) as i64 - 1),
+        });
+        prev_raw = next - p;
+        prev_start = Some(p);
+        p = next;
+    }
+    if p != last
+        || prev_start.is_some_and(|s| s != tail)
+        || (header_count != 0xFFFF && header_count != out.len())
+    {
+        return Err(BAD);
     }
     Ok(out)
 }
@@ -107,95 +156,259 @@ fn backlen_size(len: usize) -> usize {
     }
 }
 
-/// Decodes a listpack (Redis 7.0 small hashes, sorted sets, list nodes).
-pub fn decode_listpack(b: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
-    let mut c = Cur {
-        b,
-        p: 0,
-        what: "listpack",
-    };
-    let total = c.le(4)? as usize;
-    if total != b.len() {
-        return Err("listpack");
-    }
-    let _count = c.le(2)?;
-    let mut out = Vec::new();
-    loop {
-        let start = c.p;
-        let enc = c.u8()?;
-        if enc == 0xFF {
-            break;
-        }
-        let item = if enc & 0x80 == 0 {
-            int_bytes((enc & 0x7F) as i64)
-        } else if enc & 0xC0 == 0x80 {
-            c.take((enc & 0x3F) as usize)?.to_vec()
-        } else if enc & 0xE0 == 0xC0 {
-            let lo = c.u8()? as u64;
-            int_bytes(sext((((enc & 0x1F) as u64) << 8) | lo, 13))
-        } else if enc & 0xF0 == 0xE0 {
-            let lo = c.u8()? as usize;
-            c.take((((enc & 0x0F) as usize) << 8) | lo)?.to_vec()
-        } else {
-            match enc {
-                0xF0 => {
-                    let n = c.le(4)? as usize;
-                    c.take(n)?.to_vec()
-                }
-                0xF1 => int_bytes(sext(c.le(2)?, 16)),
-                0xF2 => int_bytes(sext(c.le(3)?, 24)),
-                0xF3 => int_bytes(sext(c.le(4)?, 32)),
-                0xF4 => int_bytes(c.le(8)? as i64),
-                _ => return Err("listpack"),
-            }
-        };
-        let entry_len = c.p - start;
-        c.take(backlen_size(entry_len))?;
-        out.push(item);
-    }
-    Ok(out)
+/// A listpack as a loader sees it: the elements that decode, in order,
+/// and what its header says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listpack {
+    pub items: Vec<Vec<u8>>,
+    /// The element count in the header; 65535 means "count them".
+    pub header_count: u16,
+    /// Whether every element decoded and the end marker closes the blob.
+    /// Only a shallow decode can return a listpack that is not whole.
+    pub whole: bool,
 }
 
-/// Decodes an intset: sorted integers of 2, 4 or 8 bytes each.
-pub fn decode_intset(b: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
-    let mut c = Cur {
-        b,
-        p: 0,
-        what: "intset",
+impl Listpack {
+    /// The length Redis's `lpLength` reports: the header's count unless it
+    /// is the "unknown" marker.
+    pub fn length(&self) -> usize {
+        if self.header_count == u16::MAX {
+            self.items.len()
+        } else {
+            self.header_count as usize
+        }
+    }
+}
+
+/// Reads a listpack back-length ending at `end` (exclusive): 7-bit groups
+/// read backwards, the high bit set on every byte but the first stored.
+fn backlen_at(b: &[u8], end: usize) -> Option<usize> {
+    let mut v = 0usize;
+    for i in 0..5 {
+        let x = *b.get(end.checked_sub(i + 1)?)?;
+        v |= ((x & 0x7F) as usize) << (7 * i);
+        if x & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// One element of a listpack, as stored: an integer or bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LpElem<'a> {
+    Int(i64),
+    Str(&'a [u8]),
+}
+
+impl LpElem<'_> {
+    /// The element as Redis prints it (integers in decimal).
+    pub fn to_bytes(self) -> Vec<u8> {
+        match self {
+            LpElem::Int(n) => int_bytes(n),
+            LpElem::Str(s) => s.to_vec(),
+        }
+    }
+}
+
+/// One listpack element at `p` (Redis's `lpValidateNext`): its value and
+/// where the next one starts, or None when it is invalid or reaches past
+/// `last` (the end marker's index).
+fn listpack_entry(b: &[u8], p: usize, last: usize) -> Option<(LpElem<'_>, usize)> {
+    let enc = b[p];
+    // Bytes of the encoding (and length) header, and of the data.
+    let (head, data) = if enc & 0x80 == 0 {
+        (1, 0)
+    } else if enc & 0xC0 == 0x80 {
+        (1, (enc & 0x3F) as usize)
+    } else if enc & 0xE0 == 0xC0 {
+        (1, 1)
+    } else if enc & 0xF0 == 0xE0 {
+        (2, 0)
+    } else {
+        match enc {
+            0xF0 => (5, 0),
+            0xF1 => (1, 2),
+            0xF2 => (1, 3),
+            0xF3 => (1, 4),
+            0xF4 => (1, 8),
+            _ => return None,
+        }
     };
+    if p + head > last {
+        return None;
+    }
+    let h = &b[p..p + head];
+    let data = match head {
+        2 => (((enc & 0x0F) as usize) << 8) | h[1] as usize,
+        5 => u32::from_le_bytes([h[1], h[2], h[3], h[4]]) as usize,
+        _ => data,
+    };
+    let entry_len = head.checked_add(data)?;
+    let next = (p + entry_len).checked_add(backlen_size(entry_len))?;
+    if next > last || backlen_at(b, next)? != entry_len {
+        return None;
+    }
+    let d = &b[p + head..p + entry_len];
+    let le = |n: usize| d[..n].iter().rev().fold(0u64, |a, &x| (a << 8) | x as u64);
+    let value = if enc & 0x80 == 0 {
+        LpElem::Int((enc & 0x7F) as i64)
+    } else if enc & 0xE0 == 0xC0 {
+        LpElem::Int(sext((((enc & 0x1F) as u64) << 8) | d[0] as u64, 13))
+    } else {
+        match enc {
+            0xF1 => LpElem::Int(sext(le(2), 16)),
+            0xF2 => LpElem::Int(sext(le(3), 24)),
+            0xF3 => LpElem::Int(sext(le(4), 32)),
+            0xF4 => LpElem::Int(le(8) as i64),
+            _ => LpElem::Str(d),
+        }
+    };
+    Some((value, next))
+}
+
+/// The header check of every listpack (Redis's shallow
+/// `lpValidateIntegrity`): at least a header and an end marker, the byte
+/// count equal to the blob's, the end marker last. Returns the header's
+/// element count.
+fn listpack_header(b: &[u8]) -> Result<u16, &'static str> {
+    const BAD: &str = "listpack";
+    if b.len() < 7 {
+        return Err(BAD);
+    }
+    let total = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    if total != b.len() || b[b.len() - 1] != 0xFF {
+        return Err(BAD);
+    }
+    Ok(u16::from_le_bytes([b[4], b[5]]))
+}
+
+/// Decodes a listpack (Redis 7.0 small hashes, sorted sets, list nodes)
+/// with Redis's `lpValidateIntegrity`. The header is always checked (size
+/// at least 7, byte count equal to the blob's, end marker last). `deep`
+/// also checks every element and the count, failing on the first bad one;
+/// without it the walk stops there and the result is not `whole` — Redis
+/// accepts such a blob and only trips over the bad element when it reads
+/// it.
+pub fn listpack(b: &[u8], deep: bool) -> Result<Listpack, &'static str> {
+    const BAD: &str = "listpack";
+    let header_count = listpack_header(b)?;
+    let last = b.len() - 1;
+    let mut items = Vec::new();
+    let mut p = 6;
+    let mut whole = true;
+    while b[p] != 0xFF {
+        match listpack_entry(b, p, last) {
+            Some((v, next)) => {
+                items.push(v.to_bytes());
+                p = next;
+            }
+            None if deep => return Err(BAD),
+            None => {
+                whole = false;
+                break;
+            }
+        }
+    }
+    if whole && p != last {
+        if deep {
+            return Err(BAD);
+        }
+        whole = false;
+    }
+    if deep && header_count != u16::MAX && header_count as usize != items.len() {
+        return Err(BAD);
+    }
+    Ok(Listpack {
+        items,
+        header_count,
+        whole,
+    })
+}
+
+/// Decodes a listpack, every element checked (see [`listpack`]).
+pub fn decode_listpack(b: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
+    listpack(b, true).map(|lp| lp.items)
+}
+
+/// Decodes an intset: integers of 2, 4 or 8 bytes each, after Redis's
+/// `intsetValidateIntegrity` (a valid width, a size that matches the
+/// count, at least one element; `deep` also requires them strictly
+/// increasing, which rules out duplicates).
+pub fn intset(b: &[u8], deep: bool) -> Result<Vec<i64>, &'static str> {
+    const BAD: &str = "intset";
+    let mut c = Cur { b, p: 0, what: BAD };
     let width = c.le(4)? as usize;
     let n = c.le(4)? as usize;
-    if !matches!(width, 2 | 4 | 8) || n.checked_mul(width) != Some(b.len().saturating_sub(8)) {
-        return Err("intset");
+    if !matches!(width, 2 | 4 | 8) || n.checked_mul(width) != Some(b.len() - 8) || n == 0 {
+        return Err(BAD);
     }
-    (0..n)
-        .map(|_| Ok(int_bytes(sext(c.le(width)?, (width * 8) as u32))))
-        .collect()
+    let v = (0..n)
+        .map(|_| c.le(width).map(|x| sext(x, (width * 8) as u32)))
+        .collect::<R<Vec<i64>>>()?;
+    if deep && v.windows(2).any(|w| w[1] <= w[0]) {
+        return Err(BAD);
+    }
+    Ok(v)
+}
+
+/// Decodes an intset with the deep checks, as strings.
+pub fn decode_intset(b: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
+    intset(b, true).map(|v| v.into_iter().map(int_bytes).collect())
 }
 
 /// Decodes a zipmap (hashes written by Redis ≤ 2.4) into field/value
-/// pairs flattened.
+/// pairs flattened, with Redis's `zipmapValidateIntegrity` (always deep:
+/// lengths in range and in their shortest form, at least one pair, the
+/// header's count right unless it says "count them").
 pub fn decode_zipmap(b: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
-    let mut c = Cur {
-        b,
-        p: 0,
-        what: "zipmap",
-    };
-    c.u8()?;
-    let mut out = Vec::new();
-    let len = |c: &mut Cur| -> R<Option<usize>> {
-        match c.u8()? {
-            0xFF => Ok(None),
-            254 => Ok(Some(c.le(4)? as usize)),
-            n => Ok(Some(n as usize)),
+    const BAD: &str = "zipmap";
+    const BIGLEN: u8 = 254;
+    let size = b.len();
+    if size < 2 || b[size - 1] != 0xFF {
+        return Err(BAD);
+    }
+    let last = size - 1;
+    // A length at `p`: (bytes of the length, the length), both in range.
+    let len_at = |p: usize| -> R<(usize, usize)> {
+        if b[p] < BIGLEN {
+            return if p < last {
+                Ok((1, b[p] as usize))
+            } else {
+                Err(BAD)
+            };
         }
+        if p + 5 > last {
+            return Err(BAD);
+        }
+        let l = u32::from_le_bytes([b[p + 1], b[p + 2], b[p + 3], b[p + 4]]) as usize;
+        // A length below 254 must use the one-byte form.
+        if l < BIGLEN as usize {
+            return Err(BAD);
+        }
+        Ok((5, l))
     };
-    while let Some(flen) = len(&mut c)? {
-        out.push(c.take(flen)?.to_vec());
-        let vlen = len(&mut c)?.ok_or("zipmap")?;
-        let free = c.u8()? as usize;
-        out.push(c.take(vlen)?.to_vec());
-        c.take(free)?;
+    let mut out = Vec::new();
+    let mut p = 1;
+    while b[p] != 0xFF {
+        let (s, l) = len_at(p)?;
+        let field_at = p + s;
+        p = field_at.checked_add(l).filter(|&e| e <= last).ok_or(BAD)?;
+        let field = &b[field_at..p];
+        let (s, l) = len_at(p)?;
+        let free = b[p + s] as usize;
+        let value_at = p + s + 1;
+        let value_end = value_at.checked_add(l).filter(|&e| e <= last).ok_or(BAD)?;
+        p = value_end
+            .checked_add(free)
+            .filter(|&e| e <= last)
+            .ok_or(BAD)?;
+        out.push(field.to_vec());
+        out.push(b[value_at..value_end].to_vec());
+    }
+    let count = out.len() / 2;
+    if count == 0 || (b[0] != BIGLEN && b[0] as usize != count) {
+        return Err(BAD);
     }
     Ok(out)
 }
@@ -210,78 +423,38 @@ pub fn encode_listpack<'a>(items: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8>
     lp.finish()
 }
 
-/// One element of a listpack, as stored: an integer or bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LpElem<'a> {
-    Int(i64),
-    Str(&'a [u8]),
-}
-
 /// Walks a listpack element by element, checking every length and
 /// back-length against the buffer (Redis's deep integrity check), for
 /// readers that need integers as integers (stream nodes).
 pub struct ListpackIter<'a> {
-    c: Cur<'a>,
+    b: &'a [u8],
+    p: usize,
     done: bool,
 }
 
 /// Starts a walk over the listpack `b` after checking its header.
 pub fn listpack_iter(b: &[u8]) -> Result<ListpackIter<'_>, &'static str> {
-    let mut c = Cur {
+    listpack_header(b)?;
+    Ok(ListpackIter {
         b,
-        p: 0,
-        what: "listpack",
-    };
-    let total = c.le(4)? as usize;
-    if total != b.len() || b.last() != Some(&0xFF) {
-        return Err("listpack");
-    }
-    c.le(2)?;
-    Ok(ListpackIter { c, done: false })
+        p: 6,
+        done: false,
+    })
 }
 
 impl<'a> ListpackIter<'a> {
     fn element(&mut self) -> Result<Option<LpElem<'a>>, &'static str> {
-        let c = &mut self.c;
-        let start = c.p;
-        let enc = c.u8()?;
-        if enc == 0xFF {
-            if c.p != c.b.len() {
-                return Err("listpack");
-            }
-            return Ok(None);
+        let last = self.b.len() - 1;
+        if self.b[self.p] == 0xFF {
+            // The end marker must close the blob.
+            return if self.p == last {
+                Ok(None)
+            } else {
+                Err("listpack")
+            };
         }
-        let e = if enc & 0x80 == 0 {
-            LpElem::Int(i64::from(enc & 0x7F))
-        } else if enc & 0xC0 == 0x80 {
-            LpElem::Str(c.take((enc & 0x3F) as usize)?)
-        } else if enc & 0xE0 == 0xC0 {
-            let lo = c.u8()? as u64;
-            LpElem::Int(sext((((enc & 0x1F) as u64) << 8) | lo, 13))
-        } else if enc & 0xF0 == 0xE0 {
-            let lo = c.u8()? as usize;
-            LpElem::Str(c.take((((enc & 0x0F) as usize) << 8) | lo)?)
-        } else {
-            match enc {
-                0xF0 => {
-                    let n = c.le(4)? as usize;
-                    LpElem::Str(c.take(n)?)
-                }
-                0xF1 => LpElem::Int(sext(c.le(2)?, 16)),
-                0xF2 => LpElem::Int(sext(c.le(3)?, 24)),
-                0xF3 => LpElem::Int(sext(c.le(4)?, 32)),
-                0xF4 => LpElem::Int(c.le(8)? as i64),
-                _ => return Err("listpack"),
-            }
-        };
-        let entry_len = c.p - start;
-        let back = c.take(backlen_size(entry_len))?;
-        let stored = back
-            .iter()
-            .fold(0usize, |v, &b| (v << 7) | (b & 0x7F) as usize);
-        if stored != entry_len {
-            return Err("listpack");
-        }
+        let (e, next) = listpack_entry(self.b, self.p, last).ok_or("listpack")?;
+        self.p = next;
         Ok(Some(e))
     }
 }

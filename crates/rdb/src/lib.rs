@@ -21,10 +21,12 @@ pub mod check;
 pub mod encodings;
 pub mod payload;
 pub mod reader;
+mod sanitize;
 pub mod writer;
 
 pub use payload::{dump_value, restore_value, verify_payload, PayloadError};
 pub use reader::{Item, Reader};
+pub use sanitize::Sanitize;
 pub use writer::Writer;
 
 /// RDB version written by Redis 7.0.
@@ -95,14 +97,14 @@ pub struct RdbConsumer {
 
 /// Why a file could not be read. `offset` is the byte position where the
 /// problem was found.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} at offset {offset}")]
 pub struct RdbError {
     pub offset: u64,
     pub kind: ErrorKind,
 }
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ErrorKind {
     #[error("not an RDB file (bad magic)")]
     BadMagic,
@@ -131,6 +133,15 @@ pub enum ErrorKind {
     BadChecksum { expected: u64, actual: u64 },
     #[error("value too large")]
     TooLarge,
+    /// A value Redis 7.0 refuses as corrupt (or would crash on), with the
+    /// reason Redis logs where it has one ("Hash ziplist integrity check
+    /// failed.", "Duplicate set members detected", ...).
+    #[error("{0}")]
+    Corrupt(String),
+    /// A collection with no elements: Redis never stores one, skips it
+    /// when loading a file and refuses it in RESTORE.
+    #[error("empty key")]
+    EmptyKey,
 }
 
 /// The CRC64 Redis puts after an RDB file and a DUMP payload.

@@ -5,10 +5,11 @@
 //! footer of the RDB version (2 bytes, little-endian) and the CRC64 of
 //! everything before the CRC (8 bytes, little-endian). Redis 7.0 refuses a
 //! payload from a newer RDB version or with a wrong CRC before it looks at
-//! the value, and refuses a value it cannot parse (or an empty
-//! collection, which never exists in a keyspace) as bad data.
+//! the value, and refuses a value it cannot parse, one its checks find
+//! corrupt (see `sanitize`), or an empty collection (which never exists in
+//! a keyspace) as bad data.
 
-use crate::{RdbValue, Reader, Writer, CRC64};
+use crate::{RdbError, RdbValue, Reader, Sanitize, Writer, CRC64};
 
 /// Why a payload was refused; the server maps each to Redis's error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -16,9 +17,10 @@ pub enum PayloadError {
     /// Too short, from a newer RDB version, or a CRC mismatch.
     #[error("DUMP payload version or checksum are wrong")]
     Footer,
-    /// The value does not parse.
+    /// The value does not parse or is corrupt; the error says why and
+    /// where, for the log.
     #[error("Bad data format")]
-    Data,
+    Data(RdbError),
 }
 
 /// Bytes of the footer: version (2) and CRC64 (8).
@@ -57,26 +59,19 @@ pub fn verify_payload(payload: &[u8], skip_checksum: bool) -> Result<(), Payload
     Ok(())
 }
 
-/// Verifies and decodes a DUMP payload.
-pub fn restore_value(payload: &[u8], skip_checksum: bool) -> Result<RdbValue, PayloadError> {
+/// Verifies and decodes a DUMP payload, checking the value as `sanitize`
+/// says.
+pub fn restore_value(
+    payload: &[u8],
+    skip_checksum: bool,
+    sanitize: Sanitize,
+) -> Result<RdbValue, PayloadError> {
     verify_payload(payload, skip_checksum)?;
     // Redis parses from the whole payload, footer included: a value that
     // claims more bytes than its body has runs into the footer rather
     // than failing, and bytes after the value are ignored.
-    let mut r = Reader::for_payload(payload);
-    let v = r.payload_value().map_err(|_| PayloadError::Data)?;
-    let empty = match &v {
-        RdbValue::String(_) => false,
-        RdbValue::List(x) | RdbValue::Set(x) => x.is_empty(),
-        RdbValue::Hash(x) => x.is_empty(),
-        RdbValue::ZSet(x) => x.is_empty(),
-        // An empty stream is a value of its own (XGROUP CREATE MKSTREAM).
-        RdbValue::Stream(_) => false,
-    };
-    if empty {
-        return Err(PayloadError::Data);
-    }
-    Ok(v)
+    let mut r = Reader::for_payload(payload).with_sanitize(sanitize);
+    r.payload_value().map_err(PayloadError::Data)
 }
 
 #[cfg(test)]
@@ -86,30 +81,35 @@ mod tests {
     #[test]
     fn a_value_round_trips() {
         let v = RdbValue::String(b"hello".to_vec());
-        assert_eq!(restore_value(&dump_value(&v), false), Ok(v));
+        assert_eq!(
+            restore_value(&dump_value(&v), false, Sanitize::default()),
+            Ok(v)
+        );
     }
 
     #[test]
     fn footer_and_data_errors() {
+        let restore = |p: &[u8]| restore_value(p, false, Sanitize::default());
         let mut p = dump_value(&RdbValue::String(b"hello".to_vec()));
-        assert_eq!(restore_value(&p[..5], false), Err(PayloadError::Footer));
+        assert_eq!(restore(&p[..5]), Err(PayloadError::Footer));
         let n = p.len();
         p[n - 10] = 11;
-        assert_eq!(restore_value(&p, false), Err(PayloadError::Footer));
+        assert_eq!(restore(&p), Err(PayloadError::Footer));
         p[n - 10] = 10;
         p[n - 1] ^= 1;
-        assert_eq!(restore_value(&p, false), Err(PayloadError::Footer));
+        assert_eq!(restore(&p), Err(PayloadError::Footer));
         p[n - 1] ^= 1;
-        assert!(restore_value(&p, false).is_ok());
+        assert!(restore(&p).is_ok());
         // A valid footer over an unknown type byte.
         let mut bad = vec![0x63, 0x00];
         bad.extend_from_slice(&10u16.to_le_bytes());
         let crc = CRC64.checksum(&bad);
         bad.extend_from_slice(&crc.to_le_bytes());
-        assert_eq!(restore_value(&bad, false), Err(PayloadError::Data));
-        assert_eq!(
-            restore_value(&dump_value(&RdbValue::List(vec![])), false),
-            Err(PayloadError::Data)
+        assert!(matches!(restore(&bad), Err(PayloadError::Data(_))));
+        let empty = restore(&dump_value(&RdbValue::List(vec![])));
+        assert!(
+            matches!(&empty, Err(PayloadError::Data(e)) if e.kind == crate::ErrorKind::EmptyKey),
+            "{empty:?}"
         );
     }
 }

@@ -5,7 +5,7 @@
 //! holding it. Every length read from the file is untrusted: buffers grow
 //! as bytes actually arrive, never by a declared size alone.
 
-use crate::encodings;
+use crate::sanitize::{self, Check, Refusal, Sanitize};
 use crate::{ErrorKind, RdbError, RdbValue, CRC64};
 use std::io::Read;
 
@@ -31,6 +31,11 @@ pub enum Item {
         idle: Option<u64>,
         /// LFU frequency, when the file carries it.
         freq: Option<u8>,
+    },
+    /// A key whose collection has no elements (Redis never stores one):
+    /// its value was read and is dropped, as Redis 7.0 skips it.
+    EmptyKey {
+        key: Vec<u8>,
     },
     /// A Redis 7.0 function library (`FUNCTION2`): its source code.
     Function(Vec<u8>),
@@ -59,6 +64,7 @@ pub struct Reader<R: Read> {
     digest: crc::Digest<'static, u64>,
     pub version: u32,
     done: bool,
+    sanitize: Sanitize,
 }
 
 /// What a byte-level read failure means here.
@@ -86,6 +92,7 @@ impl<R: Read> Reader<R> {
             digest: CRC64.digest(),
             version: 0,
             done: false,
+            sanitize: Sanitize::default(),
         };
         let mut magic = [0u8; 9];
         rd.read_exact(&mut magic)?;
@@ -111,7 +118,15 @@ impl<R: Read> Reader<R> {
             digest: CRC64.digest(),
             version: crate::RDB_VERSION,
             done: true,
+            sanitize: Sanitize::default(),
         }
+    }
+
+    /// Checks values as `s` says (shallowly, with Redis's default limits,
+    /// unless set).
+    pub fn with_sanitize(mut self, s: Sanitize) -> Reader<R> {
+        self.sanitize = s;
+        self
     }
 
     /// One value as DUMP writes it: the type byte, then the value.
@@ -203,11 +218,10 @@ impl<R: Read> Reader<R> {
         }
     }
 
+    /// Reads a length. As in Redis's `rdbLoadLen`, a byte that announces
+    /// a special string encoding reads as its low six bits.
     fn len(&mut self) -> Result<u64, RdbError> {
-        match self.len_enc()? {
-            (n, false) => Ok(n),
-            _ => Err(self.err(ErrorKind::BadLength)),
-        }
+        Ok(self.len_enc()?.0)
     }
 
     fn le_int(&mut self, n: usize) -> Result<i64, RdbError> {
@@ -235,6 +249,11 @@ impl<R: Read> Reader<R> {
                     return Err(self.err(ErrorKind::BadLzf));
                 }
                 let c = self.bytes(clen)?;
+                // Redis's decompressor reports the bytes it wrote, which
+                // for an empty result is the expected 0.
+                if len == 0 {
+                    return Ok(Vec::new());
+                }
                 let out =
                     lzf::decompress(&c, len as usize).map_err(|_| self.err(ErrorKind::BadLzf))?;
                 if out.len() as u64 != len {
@@ -254,8 +273,9 @@ impl<R: Read> Reader<R> {
             254 => Ok(f64::INFINITY),
             255 => Ok(f64::NEG_INFINITY),
             n => {
+                // Read as `sscanf("%lg")` reads it: the number at the start.
                 let b = self.bytes(n as u64)?;
-                parse_double(&b).ok_or_else(|| self.err(ErrorKind::BadDouble))
+                sanitize::strtod(&b).ok_or_else(|| self.err(ErrorKind::BadDouble))
             }
         }
     }
@@ -266,38 +286,53 @@ impl<R: Read> Reader<R> {
         Ok(f64::from_le_bytes(x))
     }
 
-    fn blob<T>(&mut self, decode: fn(&[u8]) -> Result<T, &'static str>) -> Result<T, RdbError> {
+    /// Maps what [`sanitize`] refused to an error at `at`.
+    fn refusal(&self, at: u64, r: Refusal) -> RdbError {
+        self.err_at(
+            at,
+            match r {
+                Refusal::Empty => ErrorKind::EmptyKey,
+                Refusal::Corrupt(why) => ErrorKind::Corrupt(why),
+            },
+        )
+    }
+
+    /// Reads a string holding a compact encoding and checks and decodes it
+    /// with `f`.
+    fn packed<T>(&mut self, f: impl FnOnce(&[u8]) -> Check<T>) -> Result<T, RdbError> {
         let at = self.pos;
         let b = self.string()?;
-        decode(&b).map_err(|w| self.err_at(at, ErrorKind::BadEncoding(w)))
+        f(&b).map_err(|r| self.refusal(at, r))
     }
 
-    fn pairs(items: Vec<Vec<u8>>) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let mut out = Vec::with_capacity(items.len() / 2);
-        let mut it = items.into_iter();
-        while let (Some(a), Some(b)) = (it.next(), it.next()) {
-            out.push((a, b));
+    /// Applies a check of [`sanitize`] to elements read one by one.
+    fn checked<T>(&self, at: u64, r: Check<T>) -> Result<T, RdbError> {
+        r.map_err(|r| self.refusal(at, r))
+    }
+
+    /// The length of a collection; none is an empty key, and the largest
+    /// 64-bit value is Redis's error marker.
+    fn count(&mut self) -> Result<u64, RdbError> {
+        match self.len()? {
+            0 => Err(self.err(ErrorKind::EmptyKey)),
+            u64::MAX => Err(self.err(ErrorKind::BadLength)),
+            n => Ok(n),
         }
-        out
-    }
-
-    fn scored(&self, items: Vec<Vec<u8>>, at: u64) -> Result<Vec<(Vec<u8>, f64)>, RdbError> {
-        Self::pairs(items)
-            .into_iter()
-            .map(|(m, s)| {
-                parse_double(&s)
-                    .map(|d| (m, d))
-                    .ok_or_else(|| self.err_at(at, ErrorKind::BadDouble))
-            })
-            .collect()
     }
 
     fn value(&mut self, t: u8, key: &[u8]) -> Result<RdbValue, RdbError> {
         let cap = |n: u64| n.min(1 << 16) as usize;
+        let s = self.sanitize;
+        let at = self.pos;
+        let scored = |p: Vec<(Vec<u8>, Vec<u8>)>| {
+            p.into_iter()
+                .map(|(m, x)| (m, sanitize::packed_score(&x)))
+                .collect()
+        };
         Ok(match t {
             0 => RdbValue::String(self.string()?),
             1 | 2 => {
-                let n = self.len()?;
+                let n = self.count()?;
                 let mut v = Vec::with_capacity(cap(n));
                 for _ in 0..n {
                     v.push(self.string()?);
@@ -305,11 +340,11 @@ impl<R: Read> Reader<R> {
                 if t == 1 {
                     RdbValue::List(v)
                 } else {
-                    RdbValue::Set(v)
+                    RdbValue::Set(self.checked(at, sanitize::plain_set(v))?)
                 }
             }
             3 | 5 => {
-                let n = self.len()?;
+                let n = self.count()?;
                 let mut v = Vec::with_capacity(cap(n));
                 for _ in 0..n {
                     let m = self.string()?;
@@ -320,47 +355,59 @@ impl<R: Read> Reader<R> {
                     };
                     v.push((m, s));
                 }
-                RdbValue::ZSet(v)
+                RdbValue::ZSet(self.checked(at, sanitize::plain_zset(v))?)
             }
             4 => {
-                let n = self.len()?;
+                let n = self.count()?;
                 let mut v = Vec::with_capacity(cap(n));
                 for _ in 0..n {
                     let f = self.string()?;
                     let x = self.string()?;
                     v.push((f, x));
                 }
-                RdbValue::Hash(v)
+                RdbValue::Hash(self.checked(at, sanitize::plain_hash(v, &s))?)
             }
-            9 => RdbValue::Hash(Self::pairs(self.blob(encodings::decode_zipmap)?)),
-            10 => RdbValue::List(self.blob(encodings::decode_ziplist)?),
-            11 => RdbValue::Set(self.blob(encodings::decode_intset)?),
-            12 | 17 => {
-                let at = self.pos;
-                let items = if t == 12 {
-                    self.blob(encodings::decode_ziplist)?
-                } else {
-                    self.blob(encodings::decode_listpack)?
-                };
-                RdbValue::ZSet(self.scored(items, at)?)
+            9 => RdbValue::Hash(self.packed(sanitize::zipmap_hash)?),
+            10 => RdbValue::List(self.packed(sanitize::ziplist_list)?),
+            11 => RdbValue::Set(self.packed(|b| sanitize::intset_set(b, &s))?),
+            12 => RdbValue::ZSet(scored(self.packed(|b| {
+                sanitize::ziplist_pairs(b, "Zset ziplist integrity check failed.")
+            })?)),
+            13 => {
+                RdbValue::Hash(self.packed(|b| {
+                    sanitize::ziplist_pairs(b, "Hash ziplist integrity check failed.")
+                })?)
             }
-            13 => RdbValue::Hash(Self::pairs(self.blob(encodings::decode_ziplist)?)),
-            16 => RdbValue::Hash(Self::pairs(self.blob(encodings::decode_listpack)?)),
-            20 => RdbValue::Set(self.blob(encodings::decode_listpack)?),
+            16 => RdbValue::Hash(self.packed(|b| {
+                let why = "Hash listpack integrity check failed.";
+                sanitize::listpack_pairs(b, &s, s.hash_max_listpack_entries, why)
+            })?),
+            17 => RdbValue::ZSet(scored(self.packed(|b| {
+                let why = "Zset listpack integrity check failed.";
+                sanitize::listpack_pairs(b, &s, s.zset_max_listpack_entries, why)
+            })?)),
+            20 => RdbValue::Set(self.packed(|b| sanitize::listpack_set(b, &s))?),
             14 | 18 => {
-                let n = self.len()?;
+                let n = self.count()?;
                 let mut v = Vec::new();
                 for _ in 0..n {
-                    if t == 14 {
-                        v.extend(self.blob(encodings::decode_ziplist)?);
-                    } else {
-                        match self.len()? {
-                            // PLAIN node: one element stored as is.
-                            1 => v.push(self.string()?),
-                            2 => v.extend(self.blob(encodings::decode_listpack)?),
-                            _ => return Err(self.err(ErrorKind::BadEncoding("quicklist"))),
+                    let container = if t == 18 {
+                        let c = self.len()?;
+                        if c != sanitize::NODE_PLAIN && c != sanitize::NODE_PACKED {
+                            let why = "Quicklist integrity check failed.".to_string();
+                            return Err(self.err(ErrorKind::Corrupt(why)));
                         }
-                    }
+                        c
+                    } else {
+                        sanitize::NODE_PACKED
+                    };
+                    let node_at = self.pos;
+                    let blob = self.string()?;
+                    let items = sanitize::quicklist_node(blob, container, t == 14, &s);
+                    v.extend(self.checked(node_at, items)?);
+                }
+                if v.is_empty() {
+                    return Err(self.err_at(at, ErrorKind::EmptyKey));
                 }
                 RdbValue::List(v)
             }
@@ -554,7 +601,14 @@ impl<R: Read> Reader<R> {
                 OP_FREQ => freq = Some(self.u8()?),
                 t => {
                     let key = self.string()?;
-                    let value = self.value(t, &key)?;
+                    let value = match self.value(t, &key) {
+                        Ok(v) => v,
+                        Err(RdbError {
+                            kind: ErrorKind::EmptyKey,
+                            ..
+                        }) => return Ok(Some(Item::EmptyKey { key })),
+                        Err(e) => return Err(e),
+                    };
                     return Ok(Some(Item::Entry {
                         key,
                         value,
@@ -565,17 +619,5 @@ impl<R: Read> Reader<R> {
                 }
             }
         }
-    }
-}
-
-/// Parses a score as Redis writes it in text form (`strtod` syntax plus
-/// `inf`/`-inf`/`nan`).
-pub fn parse_double(b: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(b).ok()?;
-    match s {
-        "inf" | "+inf" => Some(f64::INFINITY),
-        "-inf" => Some(f64::NEG_INFINITY),
-        "nan" => Some(f64::NAN),
-        _ => s.parse::<f64>().ok(),
     }
 }

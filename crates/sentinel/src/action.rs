@@ -134,12 +134,15 @@ impl Out {
         self.send(i, vec![Cmd::new(args, tag)])
     }
 
-    /// Queues commands on the Pub/Sub link of `i` (their replies are
-    /// subscription messages, not counted).
-    pub fn send_pubsub(&mut self, i: &Instance, cmds: Vec<Cmd>) -> bool {
-        let Some(l) = i.links.pubsub.as_ref() else {
+    /// Queues commands on the Pub/Sub link of `i`. The replies owed are
+    /// counted for all but SUBSCRIBE ([`Tag::Subscribe`]), whose answer is
+    /// a subscription message: what comes after the counted replies is
+    /// for the subscription.
+    pub fn send_pubsub(&mut self, i: &mut Instance, cmds: Vec<Cmd>) -> bool {
+        let Some(l) = i.links.pubsub.as_mut() else {
             return false;
         };
+        l.pending += cmds.iter().filter(|c| c.tag != Tag::Subscribe).count();
         self.actions.push(Action::Send {
             link: LinkId {
                 inst: i.id,

@@ -53,23 +53,48 @@ fn with_state(ctx: &mut Ctx, f: impl FnOnce(&mut Ctx, &mut Sentinel)) {
 }
 
 /// Runs `f` on the sentinel state, then performs the actions it returned.
-fn with_state_out(ctx: &mut Ctx, f: impl FnOnce(&mut Ctx, &mut Sentinel, &mut Out)) {
+/// Returns what `f` returned and whether every configuration save among
+/// the actions succeeded (`None` when `f` could not run).
+fn with_state_out<R>(
+    ctx: &mut Ctx,
+    f: impl FnOnce(&mut Ctx, &mut Sentinel, &mut Out) -> R,
+) -> Option<(R, bool)> {
     let Some(shell) = shell::current(ctx.srv) else {
         ctx.err("ERR Sentinel is not running");
-        return;
+        return None;
     };
     let mut out = Out::new();
-    {
+    let r = {
         // Never borrowed here: handlers, the timer and the links run one
         // at a time on one thread and none holds the state across a wait.
         let Ok(mut st) = shell.state.try_borrow_mut() else {
             server::log::write(Level::Warning, "Sentinel state busy at a command");
             ctx.err("ERR Sentinel is busy");
-            return;
+            return None;
         };
-        f(ctx, &mut st, &mut out);
+        f(ctx, &mut st, &mut out)
+    };
+    let saved = shell.perform(ctx.srv, out.actions);
+    Some((r, saved))
+}
+
+/// For a command that changes the configuration and answers with the
+/// outcome of saving it (Redis's `sentinelFlushConfigAndReply`): `f`
+/// returns true when it queued the save among its actions and left the
+/// answer to this function (OK, or an error if the file could not be
+/// written), false when it answered already.
+fn with_state_saved(ctx: &mut Ctx, f: impl FnOnce(&mut Ctx, &mut Sentinel, &mut Out) -> bool) {
+    if let Some((true, saved)) = with_state_out(ctx, f) {
+        reply_saved(ctx, saved);
     }
-    shell.perform(ctx.srv, out.actions);
+}
+
+fn reply_saved(ctx: &mut Ctx, saved: bool) {
+    if saved {
+        ctx.out().ok();
+    } else {
+        ctx.err("ERR Failed to save config file. Check server logs.");
+    }
 }
 
 fn flags(m: Option<&Master>, i: &Instance) -> String {
@@ -81,7 +106,7 @@ fn flags(m: Option<&Master>, i: &Instance) -> String {
         f.push("o_down");
     }
     f.push(i.kind.word());
-    if !i.links.cmd_connected() {
+    if i.disconnected() {
         f.push("disconnected");
     }
     if i.kind == Kind::Sentinel && i.master_down {
@@ -117,11 +142,11 @@ fn flags(m: Option<&Master>, i: &Instance) -> String {
 
 /// One instance as `SENTINEL MASTER/REPLICAS/SENTINELS` shows it: a map
 /// (a flat array in RESP2) with Redis's fields in Redis's order.
-fn write_instance(ctx: &mut Ctx, m: &Master, i: &Instance, now: i64) {
+fn write_instance(ctx: &mut Ctx, st: &Sentinel, m: &Master, i: &Instance, now: i64) {
     let mut kv: Vec<(&str, String)> = Vec::with_capacity(32);
     let is_master = i.kind == Kind::Master;
     kv.push(("name", i.name.clone()));
-    kv.push(("ip", i.addr.host.clone()));
+    kv.push(("ip", st.announce(&i.addr).to_string()));
     kv.push(("port", i.addr.port.to_string()));
     kv.push(("runid", i.runid.clone().unwrap_or_default()));
     kv.push(("flags", flags(is_master.then_some(m), i)));
@@ -207,7 +232,7 @@ fn write_instance(ctx: &mut Ctx, m: &Master, i: &Instance, now: i64) {
 fn master(ctx: &mut Ctx) {
     let name = arg(ctx, 2);
     with_state(ctx, |ctx, st| match st.masters.get(&name) {
-        Some(m) => write_instance(ctx, m, &m.inst, now_ms()),
+        Some(m) => write_instance(ctx, st, m, &m.inst, now_ms()),
         None => ctx.err(NO_SUCH_MASTER),
     });
 }
@@ -217,7 +242,7 @@ fn masters(ctx: &mut Ctx) {
         let now = now_ms();
         ctx.out().array(st.masters.len());
         for m in st.masters.values() {
-            write_instance(ctx, m, &m.inst, now);
+            write_instance(ctx, st, m, &m.inst, now);
         }
     });
 }
@@ -231,12 +256,19 @@ fn list_instances(ctx: &mut Ctx, pick: fn(&Master) -> &[Instance]) {
             return;
         };
         let now = now_ms();
-        let list = pick(m);
+        let list: Vec<&Instance> = pick(m).iter().filter(|i| listed(i)).collect();
         ctx.out().array(list.len());
         for i in list {
-            write_instance(ctx, m, i, now);
+            write_instance(ctx, st, m, i, now);
         }
     });
+}
+
+/// Whether `SENTINEL REPLICAS/SENTINELS` shows an instance: a replica
+/// whose INFO says `replica_announced:0` stays hidden from clients, as in
+/// Redis (it is still monitored, and may still be promoted).
+pub(crate) fn listed(i: &Instance) -> bool {
+    i.kind != Kind::Replica || i.replica_announced
 }
 
 fn replicas(ctx: &mut Ctx) {
@@ -252,9 +284,10 @@ fn get_master_addr(ctx: &mut Ctx) {
     with_state(ctx, |ctx, st| match st.masters.get(&name) {
         Some(m) => {
             let a = m.current_addr().clone();
+            let host = st.announce(&a).to_string();
             let out = ctx.out();
             out.array(2);
-            out.bulk(a.host.as_bytes());
+            out.bulk(host.as_bytes());
             out.bulk(a.port.to_string().as_bytes());
         }
         None => ctx.out().null_array(),
@@ -270,19 +303,21 @@ fn myid(ctx: &mut Ctx) {
 
 fn flushconfig(ctx: &mut Ctx) {
     with_state(ctx, |ctx, st| {
-        shell::save(st);
-        ctx.out().ok();
+        let saved = shell::save(st, ctx.srv);
+        reply_saved(ctx, saved);
     });
 }
 
 /// How many sentinels are usable, and whether the quorum and a majority
-/// can be reached (`SENTINEL CKQUORUM`).
-fn quorum_state(m: &Master) -> (usize, bool, bool) {
+/// can be reached (`SENTINEL CKQUORUM`). Usable means not seen down, as
+/// Redis counts: a sentinel whose link is being (re)established still
+/// counts until it has been silent for `down-after-milliseconds`.
+pub(crate) fn quorum_state(m: &Master) -> (usize, bool, bool) {
     let voters = m.sentinels.len() + 1;
     let usable = 1 + m
         .sentinels
         .iter()
-        .filter(|s| !s.s_down() && !s.o_down() && s.links.cmd_connected())
+        .filter(|s| !s.s_down() && !s.o_down())
         .count();
     (usable, usable >= m.quorum as usize, usable > voters / 2)
 }
@@ -357,10 +392,15 @@ fn is_master_down(ctx: &mut Ctx) {
         return;
     };
     with_state_out(ctx, |ctx, st, acts| {
+        // The master by address: the same IP, or the same host name.
+        let asked = port
+            .parse::<u16>()
+            .ok()
+            .and_then(|p| st.make_addr(&host, p, true));
         let found = st
             .masters
             .iter()
-            .find(|(_, m)| m.inst.addr.host == host && m.inst.addr.port.to_string() == port)
+            .find(|(_, m)| asked.as_ref() == Some(&m.inst.addr))
             .map(|(n, m)| (n.clone(), m.inst.s_down()));
         let down = match &found {
             Some((_, sdown)) => *sdown && !st.tilt,
@@ -399,30 +439,29 @@ fn monitor_cmd(ctx: &mut Ctx) {
         ctx.err("ERR Quorum must be 1 or greater.");
         return;
     }
-    with_state_out(ctx, |ctx, st, acts| {
-        let resolvable = st.globals.resolve_hostnames
-            && std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), 0)).is_ok();
-        if !(crate::confile::is_ip(&host) || resolvable) {
+    with_state_saved(ctx, |ctx, st, acts| {
+        // An IP, or a hostname that resolves under `resolve-hostnames yes`.
+        if st.make_addr(&host, 1, false).is_none() {
             ctx.err("ERR Invalid IP address or hostname specified");
-            return;
-        }
-        if st.masters.contains_key(&name) {
-            ctx.err("ERR Duplicate master name.");
-            return;
+            return false;
         }
         if !(0..=65535).contains(&port) {
             ctx.err("ERR Invalid port number");
-            return;
+            return false;
+        }
+        if st.masters.contains_key(&name) {
+            ctx.err("ERR Duplicate master name.");
+            return false;
         }
         let now = now_ms();
         // Port 0 is accepted, as Redis does (the entry stays disconnected).
         // Both reasons add_master refuses for were checked above.
         if let Err(reason) = st.add_master(&name, &host, port.max(1), quorum as u32, now) {
             ctx.err(&format!("ERR {reason}"));
-            return;
+            return false;
         }
         let Some(m) = st.masters.get_mut(&name) else {
-            return;
+            return false;
         };
         if port == 0 {
             m.inst.addr.port = 0;
@@ -438,16 +477,16 @@ fn monitor_cmd(ctx: &mut Ctx) {
             id,
             &format!("quorum {quorum}"),
         );
-        ctx.out().ok();
+        true
     });
 }
 
 fn remove(ctx: &mut Ctx) {
     let name = arg(ctx, 2);
-    with_state_out(ctx, |ctx, st, acts| {
+    with_state_saved(ctx, |ctx, st, acts| {
         let Some(m) = st.masters.get(&name) else {
             ctx.err(NO_SUCH_MASTER);
-            return;
+            return false;
         };
         let id = m.inst.id;
         inst_event(st, acts, Level::Warning, "-monitor", &name, id, "");
@@ -463,7 +502,7 @@ fn remove(ctx: &mut Ctx) {
             }
         }
         acts.save();
-        ctx.out().ok();
+        true
     });
 }
 
@@ -713,7 +752,7 @@ fn config(ctx: &mut Ctx) {
         .from(3)
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
-    with_state(ctx, |ctx, st| match (sub.as_str(), args.len()) {
+    with_state_out(ctx, |ctx, st, acts| match (sub.as_str(), args.len()) {
         ("get", 1) => {
             let g = &st.globals;
             let vals: Vec<(&str, String)> = CONFIG_PARAMS
@@ -773,11 +812,32 @@ fn config(ctx: &mut Ctx) {
                     ));
                 }
             }
-            shell::save(st);
-            ctx.out().ok();
+            let saved = shell::save(st, ctx.srv);
+            reply_saved(ctx, saved);
+            // New credentials between sentinels take effect on new links.
+            if name == "sentinel-user" || name == "sentinel-pass" {
+                for m in st.masters.values_mut() {
+                    for s in m.sentinels.iter_mut() {
+                        acts.close_links(s);
+                    }
+                }
+            }
         }
         _ => ctx.err_arity(),
     });
+}
+
+/// `SENTINEL SET name option value [option value ...]`, as Redis applies
+/// it: options one by one, each announced by a `+set` event as it is
+/// applied (the password shown as `******`); the first bad one stops
+/// there with its error, the ones before it stay applied and are saved.
+/// How one option of `SENTINEL SET` went.
+enum SetStep {
+    Applied,
+    /// A value Redis refuses for it (answered with the value and option).
+    BadValue,
+    /// No such option, or its value is missing.
+    Unknown,
 }
 
 fn set(ctx: &mut Ctx) {
@@ -787,163 +847,161 @@ fn set(ctx: &mut Ctx) {
         .from(3)
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
-    with_state_out(ctx, |ctx, st, acts| {
+    with_state_saved(ctx, |ctx, st, acts| {
         if !st.masters.contains_key(&name) {
             ctx.err(NO_SUCH_MASTER);
-            return;
+            return false;
         }
         let deny = st.globals.deny_scripts_reconfig;
-        let mut changed: Vec<(String, String)> = Vec::new();
+        let mut changes = 0;
         let mut j = 0;
-        let mut failed = false;
         while j < args.len() {
-            let opt = args[j].to_ascii_lowercase();
-            let value = args.get(j + 1).cloned();
+            let option = &args[j];
+            let more = args.len() - 1 - j;
+            let Some(m) = st.masters.get_mut(&name) else {
+                return false;
+            };
             let bad = |ctx: &mut Ctx, v: &str| {
                 ctx.err(&format!(
-                    "ERR Invalid argument '{}' for SENTINEL SET '{}'",
-                    v, args[j]
+                    "ERR Invalid argument '{v}' for SENTINEL SET '{option}'"
                 ));
             };
-            let Some(m) = st.masters.get_mut(&name) else {
-                return;
-            };
-            let ms = |v: &str| v.parse::<i64>().ok().filter(|n| *n > 0);
-            match (opt.as_str(), value) {
-                ("down-after-milliseconds", Some(v)) => match ms(&v) {
+            let positive = |v: &str| resp::parse_i64(v.as_bytes()).filter(|n| *n > 0);
+            let mut redacted = false;
+            let mut used = 2;
+            let step = match (option.to_ascii_lowercase().as_str(), more) {
+                (_, 0) => SetStep::Unknown,
+                ("down-after-milliseconds", _) => match positive(&args[j + 1]) {
                     Some(n) => {
                         m.inst.down_after = n;
                         for i in m.replicas.iter_mut().chain(m.sentinels.iter_mut()) {
                             i.down_after = n;
                         }
-                        changed.push((opt.clone(), v));
+                        SetStep::Applied
                     }
-                    None => {
-                        bad(ctx, &v);
-                        failed = true;
-                    }
+                    None => SetStep::BadValue,
                 },
-                ("failover-timeout", Some(v)) => match ms(&v) {
+                ("failover-timeout", _) => match positive(&args[j + 1]) {
                     Some(n) => {
                         m.failover_timeout = n;
-                        changed.push((opt.clone(), v));
+                        SetStep::Applied
                     }
-                    None => {
-                        bad(ctx, &v);
-                        failed = true;
-                    }
+                    None => SetStep::BadValue,
                 },
-                ("parallel-syncs", Some(v)) => match v.parse::<i64>().ok().filter(|n| *n > 0) {
+                ("parallel-syncs", _) => match positive(&args[j + 1]) {
                     Some(n) => {
                         m.parallel_syncs = n;
-                        changed.push((opt.clone(), v));
+                        SetStep::Applied
                     }
-                    None => {
-                        bad(ctx, &v);
-                        failed = true;
-                    }
+                    None => SetStep::BadValue,
                 },
-                ("quorum", Some(v)) => match v.parse::<i64>().ok().filter(|n| *n > 0) {
+                ("quorum", _) => match positive(&args[j + 1]) {
                     Some(n) => {
-                        m.quorum = n as u32;
-                        changed.push((opt.clone(), v));
+                        m.quorum = u32::try_from(n).unwrap_or(u32::MAX);
+                        SetStep::Applied
                     }
-                    None => {
-                        bad(ctx, &v);
-                        failed = true;
-                    }
+                    None => SetStep::BadValue,
                 },
-                ("master-reboot-down-after-period", Some(v)) => {
-                    match v.parse::<i64>().ok().filter(|n| *n >= 0) {
+                ("master-reboot-down-after-period", _) => {
+                    match resp::parse_i64(args[j + 1].as_bytes()).filter(|n| *n >= 0) {
                         Some(n) => {
                             m.master_reboot_down_after = n;
-                            changed.push((opt.clone(), v));
+                            SetStep::Applied
                         }
-                        None => {
-                            bad(ctx, &v);
-                            failed = true;
-                        }
+                        None => SetStep::BadValue,
                     }
                 }
-                ("notification-script" | "client-reconfig-script", Some(v)) => {
+                ("notification-script" | "client-reconfig-script", _) => {
+                    let v = &args[j + 1];
+                    let notification = option.eq_ignore_ascii_case("notification-script");
                     if deny {
                         ctx.err("ERR Reconfiguration of scripts path is denied for security reasons. Check the deny-scripts-reconfig configuration directive in your Sentinel configuration");
-                        failed = true;
-                    } else {
-                        use std::os::unix::fs::PermissionsExt;
-                        let ok = v.is_empty()
-                            || std::fs::metadata(&v)
-                                .map(|md| md.is_file() && md.permissions().mode() & 0o111 != 0)
-                                .unwrap_or(false);
-                        if !ok {
-                            ctx.err("ERR Notification script seems non existing or non executable");
-                            failed = true;
+                        break;
+                    }
+                    use std::os::unix::fs::PermissionsExt;
+                    let ok = v.is_empty()
+                        || std::fs::metadata(v)
+                            .map(|md| md.is_file() && md.permissions().mode() & 0o111 != 0)
+                            .unwrap_or(false);
+                    if !ok {
+                        ctx.err(if notification {
+                            "ERR Notification script seems non existing or non executable"
                         } else {
-                            let slot = if opt == "notification-script" {
-                                &mut m.notification_script
-                            } else {
-                                &mut m.client_reconfig_script
-                            };
-                            *slot = Some(v.clone()).filter(|s| !s.is_empty());
-                            changed.push((opt.clone(), v));
-                        }
+                            "ERR Client reconfiguration script seems non existing or non executable"
+                        });
+                        break;
                     }
+                    let slot = if notification {
+                        &mut m.notification_script
+                    } else {
+                        &mut m.client_reconfig_script
+                    };
+                    *slot = Some(v.clone()).filter(|s| !s.is_empty());
+                    SetStep::Applied
                 }
-                ("auth-pass", Some(v)) => {
-                    m.auth_pass = Some(v.clone()).filter(|s| !s.is_empty());
+                // New credentials: the links to the master and its
+                // replicas are dropped and made again with them.
+                ("auth-pass", _) => {
+                    m.auth_pass = Some(args[j + 1].clone()).filter(|s| !s.is_empty());
                     acts.close_links(&mut m.inst);
                     for r in m.replicas.iter_mut() {
                         acts.close_links(r);
                     }
-                    changed.push((opt.clone(), v));
+                    redacted = true;
+                    SetStep::Applied
                 }
-                ("auth-user", Some(v)) => {
-                    m.auth_user = Some(v.clone()).filter(|s| !s.is_empty());
+                ("auth-user", _) => {
+                    m.auth_user = Some(args[j + 1].clone()).filter(|s| !s.is_empty());
                     acts.close_links(&mut m.inst);
                     for r in m.replicas.iter_mut() {
                         acts.close_links(r);
                     }
-                    changed.push((opt.clone(), v));
+                    SetStep::Applied
                 }
-                ("rename-command", Some(from)) if j + 2 < args.len() => {
-                    let to = args[j + 2].clone();
-                    m.renamed.retain(|(f, _)| !f.eq_ignore_ascii_case(&from));
-                    if !from.eq_ignore_ascii_case(&to) {
+                ("rename-command", 2..) => {
+                    let (from, to) = (&args[j + 1], &args[j + 2]);
+                    used = 3;
+                    if from.is_empty() || to.is_empty() {
+                        bad(ctx, if to.is_empty() { to } else { from });
+                        break;
+                    }
+                    m.renamed.retain(|(f, _)| !f.eq_ignore_ascii_case(from));
+                    // A command renamed to itself needs no entry.
+                    if !from.eq_ignore_ascii_case(to) {
                         m.renamed.push((from.clone(), to.clone()));
                     }
-                    changed.push((opt.clone(), format!("{from} {to}")));
-                    j += 1;
+                    SetStep::Applied
                 }
-                _ => {
+                _ => SetStep::Unknown,
+            };
+            match step {
+                SetStep::Unknown => {
                     ctx.err(&format!(
-                        "ERR Unknown option or number of arguments for SENTINEL SET '{}'",
-                        args[j]
+                        "ERR Unknown option or number of arguments for SENTINEL SET '{option}'"
                     ));
-                    failed = true;
+                    break;
                 }
+                SetStep::BadValue => {
+                    bad(ctx, &args[j + 1]);
+                    break;
+                }
+                SetStep::Applied => {}
             }
-            if failed {
-                break;
-            }
-            j += 2;
+            changes += 1;
+            let id = m.inst.id;
+            let shown = if redacted { "******" } else { &args[j + 1] };
+            let extra = match used {
+                3 => format!("{option} {} {}", args[j + 1], args[j + 2]),
+                _ => format!("{option} {shown}"),
+            };
+            inst_event(st, acts, Level::Warning, "+set", &name, id, &extra);
+            j += used;
         }
-        let id = st.masters.get(&name).map(|m| m.inst.id);
-        if let Some(id) = id.filter(|_| !changed.is_empty()) {
+        if changes > 0 {
             acts.save();
-            for (k, v) in &changed {
-                // Secrets are not broadcast.
-                let shown = if k == "auth-pass" { "" } else { v.as_str() };
-                let extra = if shown.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{k} {shown}")
-                };
-                inst_event(st, acts, Level::Warning, "+set", &name, id, &extra);
-            }
         }
-        if !failed {
-            ctx.out().ok();
-        }
+        // Answered with an error already when stopped early.
+        changes > 0 && j >= args.len()
     });
 }
 
@@ -1080,7 +1138,7 @@ fn info(ctx: &mut Ctx) {
                 let _ = write!(
                     text,
                     "master{n}:name={name},status={status},address={}:{},slaves={},sentinels={}\r\n",
-                    a.host,
+                    st.announce(a),
                     a.port,
                     m.replicas.len(),
                     m.sentinels.len() + 1

@@ -2,8 +2,19 @@
 //! bad ones) and writing the state back so a restarted sentinel remembers
 //! the topology and the epochs.
 
-use crate::state::{Addr, Sentinel};
-use std::io::Write;
+use crate::state::{is_ip, Sentinel};
+use server::config::rewrite::ModeLines;
+use server::config::Config;
+
+/// Redis logs a host it could not resolve before refusing the line.
+fn warn_unresolved(st: &Sentinel, host: &str) {
+    if !is_ip(host) && st.make_addr(host, 1, false).is_none() {
+        server::log::write(
+            server::log::Level::Warning,
+            &format!("Failed to resolve hostname '{host}'"),
+        );
+    }
+}
 
 fn parse_ms(v: &str) -> Result<i64, &'static str> {
     match v.parse::<i64>() {
@@ -18,11 +29,6 @@ fn parse_bool(v: &str) -> Result<bool, &'static str> {
         "no" => Ok(false),
         _ => Err("Please specify yes or no for the sentinel option."),
     }
-}
-
-/// Whether `host` is an IP address (hostnames need `resolve-hostnames`).
-pub fn is_ip(host: &str) -> bool {
-    host.parse::<std::net::IpAddr>().is_ok()
 }
 
 fn executable(path: &str) -> bool {
@@ -75,17 +81,9 @@ pub fn apply_line(st: &mut Sentinel, a: &[String], now: i64) -> Result<(), &'sta
             if quorum <= 0 {
                 return Err("Quorum must be 1 or greater.");
             }
-            let resolvable = st.globals.resolve_hostnames
-                && std::net::ToSocketAddrs::to_socket_addrs(&(a[2].as_str(), 0)).is_ok();
-            if !is_ip(&a[2]) && !resolvable {
-                server::log::write(
-                    server::log::Level::Warning,
-                    &format!("Failed to resolve hostname '{}'", a[2]),
-                );
-                return Err("Can't resolve instance hostname.");
-            }
             let port: i64 = a[3].parse().unwrap_or(0);
-            st.add_master(&a[1], &a[2], port, quorum as u32, now)?;
+            st.add_master(&a[1], &a[2], port, quorum as u32, now)
+                .inspect_err(|_| warn_unresolved(st, &a[2]))?;
         }
         ("down-after-milliseconds", 3) => {
             master(st, &a[1])?;
@@ -173,19 +171,29 @@ pub fn apply_line(st: &mut Sentinel, a: &[String], now: i64) -> Result<(), &'sta
         ("known-slave" | "known-replica", 4) => {
             master(st, &a[1])?;
             let port: i64 = a[3].parse().unwrap_or(0);
-            if !(1..=65535).contains(&port) {
+            let addr = u16::try_from(port)
+                .ok()
+                .filter(|p| *p != 0)
+                .and_then(|p| st.make_addr(&a[2], p, true));
+            let Some(addr) = addr else {
+                warn_unresolved(st, &a[2]);
                 return Err("Wrong hostname or port for replica.");
-            }
-            st.add_replica(&a[1], Addr::new(&a[2], port as u16), now);
+            };
+            st.add_replica(&a[1], addr, now);
         }
         ("known-sentinel", 4 | 5) => {
             master(st, &a[1])?;
             let port: i64 = a[3].parse().unwrap_or(0);
-            if !(1..=65535).contains(&port) {
+            let addr = u16::try_from(port)
+                .ok()
+                .filter(|p| *p != 0)
+                .and_then(|p| st.make_addr(&a[2], p, true));
+            let Some(addr) = addr else {
+                warn_unresolved(st, &a[2]);
                 return Err("Wrong hostname or port for sentinel.");
-            }
+            };
             let runid = a.get(4).cloned();
-            st.add_sentinel(&a[1], Addr::new(&a[2], port as u16), runid, now);
+            st.add_sentinel(&a[1], addr, runid, now);
         }
         ("rename-command", 4) => {
             master(st, &a[1])?;
@@ -242,85 +250,133 @@ fn q(s: &str) -> String {
     }
 }
 
-/// The `sentinel` lines describing the current state, in Redis's order.
-pub fn state_lines(st: &Sentinel) -> Vec<String> {
+/// The `sentinel` lines describing the current state, in Redis's order,
+/// each with its key (`sentinel monitor`) and whether it is written when
+/// the file has no line of that key (an option at its default is not).
+pub fn mode_lines(st: &Sentinel) -> ModeLines {
     let t = crate::state::Timing::default();
-    let mut out = vec![format!("sentinel myid {}", st.myid)];
     let g = &st.globals;
-    if !g.deny_scripts_reconfig {
-        out.push("sentinel deny-scripts-reconfig no".into());
-    }
-    if g.resolve_hostnames {
-        out.push("sentinel resolve-hostnames yes".into());
-    }
-    if g.announce_hostnames {
-        out.push("sentinel announce-hostnames yes".into());
-    }
+    let mut out = ModeLines {
+        directive: "sentinel",
+        // A sentinel has no dataset to save, and Redis writes no `save`.
+        unwritten: &["save"],
+        ..ModeLines::default()
+    };
+    let mut put = |key: &str, line: String, force: bool| {
+        out.lines.push((format!("sentinel {key}"), line, force));
+    };
+    put("myid", format!("sentinel myid {}", st.myid), true);
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    put(
+        "deny-scripts-reconfig",
+        format!(
+            "sentinel deny-scripts-reconfig {}",
+            yes_no(g.deny_scripts_reconfig)
+        ),
+        !g.deny_scripts_reconfig,
+    );
+    // Early in the file, so it is in effect when the addresses below are
+    // read back.
+    put(
+        "resolve-hostnames",
+        format!("sentinel resolve-hostnames {}", yes_no(g.resolve_hostnames)),
+        g.resolve_hostnames,
+    );
+    put(
+        "announce-hostnames",
+        format!(
+            "sentinel announce-hostnames {}",
+            yes_no(g.announce_hostnames)
+        ),
+        g.announce_hostnames,
+    );
     for (name, m) in &st.masters {
+        let name = q(name);
         // During a failover, once the replica is promoted, its address is
         // the master's for anyone restarting from this file.
         let addr = m.current_addr();
-        out.push(format!(
-            "sentinel monitor {} {} {} {}",
-            q(name),
-            addr.host,
-            addr.port,
-            m.quorum
-        ));
+        put(
+            "monitor",
+            format!(
+                "sentinel monitor {name} {} {} {}",
+                st.announce(addr),
+                addr.port,
+                m.quorum
+            ),
+            true,
+        );
         if m.inst.down_after != t.default_down_after {
-            out.push(format!(
-                "sentinel down-after-milliseconds {} {}",
-                q(name),
-                m.inst.down_after
-            ));
+            put(
+                "down-after-milliseconds",
+                format!(
+                    "sentinel down-after-milliseconds {name} {}",
+                    m.inst.down_after
+                ),
+                true,
+            );
         }
         if m.failover_timeout != t.default_failover_timeout {
-            out.push(format!(
-                "sentinel failover-timeout {} {}",
-                q(name),
-                m.failover_timeout
-            ));
+            put(
+                "failover-timeout",
+                format!("sentinel failover-timeout {name} {}", m.failover_timeout),
+                true,
+            );
         }
         if m.parallel_syncs != 1 {
-            out.push(format!(
-                "sentinel parallel-syncs {} {}",
-                q(name),
-                m.parallel_syncs
-            ));
+            put(
+                "parallel-syncs",
+                format!("sentinel parallel-syncs {name} {}", m.parallel_syncs),
+                true,
+            );
         }
         if let Some(s) = &m.notification_script {
-            out.push(format!("sentinel notification-script {} {}", q(name), q(s)));
+            put(
+                "notification-script",
+                format!("sentinel notification-script {name} {}", q(s)),
+                true,
+            );
         }
         if let Some(s) = &m.client_reconfig_script {
-            out.push(format!(
-                "sentinel client-reconfig-script {} {}",
-                q(name),
-                q(s)
-            ));
+            put(
+                "client-reconfig-script",
+                format!("sentinel client-reconfig-script {name} {}", q(s)),
+                true,
+            );
         }
         if let Some(s) = &m.auth_pass {
-            out.push(format!("sentinel auth-pass {} {}", q(name), q(s)));
+            put(
+                "auth-pass",
+                format!("sentinel auth-pass {name} {}", q(s)),
+                true,
+            );
         }
         if let Some(s) = &m.auth_user {
-            out.push(format!("sentinel auth-user {} {}", q(name), q(s)));
+            put(
+                "auth-user",
+                format!("sentinel auth-user {name} {}", q(s)),
+                true,
+            );
         }
         if m.master_reboot_down_after != 0 {
-            out.push(format!(
-                "sentinel master-reboot-down-after-period {} {}",
-                q(name),
-                m.master_reboot_down_after
-            ));
+            put(
+                "master-reboot-down-after-period",
+                format!(
+                    "sentinel master-reboot-down-after-period {name} {}",
+                    m.master_reboot_down_after
+                ),
+                true,
+            );
         }
-        out.push(format!(
-            "sentinel config-epoch {} {}",
-            q(name),
-            m.config_epoch
-        ));
-        out.push(format!(
-            "sentinel leader-epoch {} {}",
-            q(name),
-            m.leader_epoch
-        ));
+        put(
+            "config-epoch",
+            format!("sentinel config-epoch {name} {}", m.config_epoch),
+            true,
+        );
+        put(
+            "leader-epoch",
+            format!("sentinel leader-epoch {name} {}", m.leader_epoch),
+            true,
+        );
         for r in &m.replicas {
             // The promoted replica is the master in the lines above; the
             // old master becomes a known replica.
@@ -331,99 +387,110 @@ pub fn state_lines(st: &Sentinel) -> Vec<String> {
             if a == addr {
                 continue;
             }
-            out.push(format!(
-                "sentinel known-replica {} {} {}",
-                q(name),
-                a.host,
-                a.port
-            ));
+            put(
+                "known-replica",
+                format!(
+                    "sentinel known-replica {name} {} {}",
+                    st.announce(a),
+                    a.port
+                ),
+                true,
+            );
         }
         for s in &m.sentinels {
             let Some(runid) = &s.runid else { continue };
-            out.push(format!(
-                "sentinel known-sentinel {} {} {} {}",
-                q(name),
-                s.addr.host,
-                s.addr.port,
-                runid
-            ));
+            put(
+                "known-sentinel",
+                format!(
+                    "sentinel known-sentinel {name} {} {} {runid}",
+                    st.announce(&s.addr),
+                    s.addr.port
+                ),
+                true,
+            );
         }
         for (from, to) in &m.renamed {
-            out.push(format!(
-                "sentinel rename-command {} {} {}",
-                q(name),
-                q(from),
-                q(to)
-            ));
+            put(
+                "rename-command",
+                format!("sentinel rename-command {name} {} {}", q(from), q(to)),
+                true,
+            );
         }
     }
-    out.push(format!("sentinel current-epoch {}", st.current_epoch));
+    put(
+        "current-epoch",
+        format!("sentinel current-epoch {}", st.current_epoch),
+        true,
+    );
+    // Always quoted, as Redis writes it.
     if let Some(ip) = &g.announce_ip {
-        out.push(format!("sentinel announce-ip {}", q(ip)));
+        put(
+            "announce-ip",
+            format!(
+                "sentinel announce-ip {}",
+                server::config::parse::repr(ip.as_bytes())
+            ),
+            true,
+        );
     }
     if g.announce_port != 0 {
-        out.push(format!("sentinel announce-port {}", g.announce_port));
+        put(
+            "announce-port",
+            format!("sentinel announce-port {}", g.announce_port),
+            true,
+        );
     }
     if let Some(u) = &g.sentinel_user {
-        out.push(format!("sentinel sentinel-user {}", q(u)));
+        put(
+            "sentinel-user",
+            format!("sentinel sentinel-user {}", q(u)),
+            true,
+        );
     }
     if let Some(p) = &g.sentinel_pass {
-        out.push(format!("sentinel sentinel-pass {}", q(p)));
+        put(
+            "sentinel-pass",
+            format!("sentinel sentinel-pass {}", q(p)),
+            true,
+        );
     }
+    // Old lines of these go when nothing above took their place (a master
+    // removed, an option unset). Not `known-slave`: Redis leaves an old
+    // line of that spelling as it is.
+    out.processed = [
+        "announce-ip",
+        "announce-port",
+        "sentinel-user",
+        "sentinel-pass",
+        "monitor",
+        "down-after-milliseconds",
+        "failover-timeout",
+        "parallel-syncs",
+        "notification-script",
+        "client-reconfig-script",
+        "auth-pass",
+        "auth-user",
+        "config-epoch",
+        "leader-epoch",
+        "known-replica",
+        "known-sentinel",
+        "rename-command",
+        "master-reboot-down-after-period",
+    ]
+    .iter()
+    .map(|k| format!("sentinel {k}"))
+    .collect();
     out
 }
 
-/// Rewrites the config file: every other line stays where it is, the old
-/// `sentinel` lines are replaced by the current state at the place of the
-/// first one. Written to a temporary file, fsync'd and renamed over the
-/// old one, then the folder is fsync'd, so a crash leaves either the old
-/// or the new file.
-pub fn flush(st: &Sentinel) -> std::io::Result<()> {
-    let path = &st.config_file;
-    let old = std::fs::read_to_string(path).unwrap_or_default();
-    let mut lines: Vec<String> = Vec::new();
-    let mut at: Option<usize> = None;
-    for l in old.lines() {
-        let t = l.trim_start();
-        let is_sentinel = t
-            .get(..9)
-            .map(|p| p.eq_ignore_ascii_case("sentinel "))
-            .unwrap_or(false);
-        if is_sentinel {
-            if at.is_none() {
-                at = Some(lines.len());
-            }
-            continue;
-        }
-        lines.push(l.to_string());
-    }
-    let state = state_lines(st);
-    let at = at.unwrap_or(lines.len());
-    lines.splice(at..at, state);
-    let mut text = lines.join("\n");
-    text.push('\n');
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| std::path::Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
+/// Rewrites the config file as Redis Sentinel does: the whole of it, as
+/// `CONFIG REWRITE` would (`cfg` is the server's configuration as it is
+/// now, its users included), with the sentinel's state as `sentinel`
+/// lines, each in the place of an old line of the same kind. Comments and
+/// the order of the file are kept; the file is replaced atomically.
+pub fn flush(st: &Sentinel, cfg: &Config) -> std::io::Result<()> {
+    let cwd = std::env::current_dir()
+        .map(|p| p.display().to_string())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    // Keep the file's permissions.
-    if let Ok(meta) = std::fs::metadata(path) {
-        let _ = std::fs::set_permissions(&tmp, meta.permissions());
-    }
-    if let Err(e) = std::fs::rename(&tmp, path) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    server::config::rewrite::rewrite_mode(cfg, &st.config_file, &cwd, &mode_lines(st))
 }

@@ -131,6 +131,13 @@ pub(crate) fn ask_others(st: &mut Sentinel, out: &mut Out, master: &str, now: i6
     let ask_period = st.timing.ask_period;
     let myid = st.myid.clone();
     let epoch = st.current_epoch.to_string();
+    let Some(host) = st
+        .masters
+        .get(master)
+        .map(|m| st.announce(&m.inst.addr).to_string())
+    else {
+        return;
+    };
     let Some(m) = st.masters.get_mut(master) else {
         return;
     };
@@ -163,7 +170,7 @@ pub(crate) fn ask_others(st: &mut Sentinel, out: &mut Out, master: &str, now: i6
         let args: [&[u8]; 6] = [
             &cmd,
             b"is-master-down-by-addr",
-            addr.host.as_bytes(),
+            host.as_bytes(),
             port.as_bytes(),
             epoch.as_bytes(),
             runid.as_bytes(),

@@ -10,23 +10,27 @@ use crate::action::Out;
 use crate::state::{Instance, Kind, Master, Script, Sentinel};
 use server::log::Level;
 
-/// `master NAME IP PORT`, or `slave|sentinel NAME IP PORT @ MASTER IP PORT`.
-pub fn describe(m: &Master, inst: &Instance) -> String {
+/// `master NAME IP PORT`, or `slave|sentinel NAME IP PORT @ MASTER IP PORT`,
+/// addresses as announced (IPs, or host names with `announce-hostnames`).
+pub fn describe(st: &Sentinel, m: &Master, inst: &Instance) -> String {
+    let maddr = &m.inst.addr;
     if inst.kind == Kind::Master {
         format!(
             "master {} {} {}",
-            m.inst.name, m.inst.addr.host, m.inst.addr.port
+            m.inst.name,
+            st.announce(maddr),
+            maddr.port
         )
     } else {
         format!(
             "{} {} {} {} @ {} {} {}",
             inst.kind.word(),
             inst.name,
-            inst.addr.host,
+            st.announce(&inst.addr),
             inst.addr.port,
             m.inst.name,
-            m.inst.addr.host,
-            m.inst.addr.port
+            st.announce(maddr),
+            maddr.port
         )
     }
 }
@@ -59,7 +63,7 @@ pub fn inst_event(
             None => return,
         }
     };
-    let mut payload = describe(m, inst);
+    let mut payload = describe(st, m, inst);
     if !extra.is_empty() {
         payload.push(' ');
         payload.push_str(extra);

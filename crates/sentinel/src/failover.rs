@@ -362,9 +362,9 @@ pub(crate) fn reconfig_script(
             master.to_string(),
             role.to_string(),
             state.to_string(),
-            from.host.clone(),
+            st.announce(from).to_string(),
             from.port.to_string(),
-            to.host.clone(),
+            st.announce(to).to_string(),
             to.port.to_string(),
         ],
     );
@@ -381,12 +381,15 @@ pub(crate) fn send_replicaof(
     id: u64,
     to: Option<&Addr>,
 ) -> bool {
+    // The address as announced: replicas are pointed at the host name
+    // with `announce-hostnames yes`, as Redis does.
+    let to = to.map(|a| (st.announce(a).as_bytes().to_vec(), a.port));
     let Some(m) = st.masters.get_mut(master) else {
         return false;
     };
     let name = |c: &str| m.command_name(c).as_bytes().to_vec();
     let (host, port) = match to {
-        Some(a) => (a.host.as_bytes().to_vec(), a.port.to_string().into_bytes()),
+        Some((host, port)) => (host, port.to_string().into_bytes()),
         None => (b"NO".to_vec(), b"ONE".to_vec()),
     };
     let ignore = |args: Vec<Vec<u8>>| Cmd {
@@ -456,13 +459,15 @@ pub fn fresh_info_ready(st: &Sentinel, master: &str, now: i64) -> bool {
 /// Whether replica `r` may be promoted at `now`.
 ///
 /// Redis's rules: not down, link established and a valid PING reply in
-/// the last five ping periods, priority not 0, announced, INFO received
+/// the last five ping periods, priority not 0, INFO received
 /// and recent — at most five ping periods old while the master is SDOWN
 /// (three INFO periods otherwise): a replica whose INFO is older is not a
 /// candidate, since its role and offset may have changed since — and its
 /// link to the old master not down for much longer than the master has
 /// been (ten times down-after plus the master's SDOWN time), or its data
-/// is too old.
+/// is too old. `replica-announced no` only hides a replica from clients
+/// (`SENTINEL REPLICAS`); it may still be promoted, as Redis documents
+/// (priority 0 is how a replica is kept from promotion).
 ///
 /// Ours on top: it must report itself a replica. An instance reporting
 /// the master role (an old master back before it was converted) holds
@@ -483,7 +488,6 @@ pub fn eligible(m: &Master, r: &Instance, now: i64, t: &Timing) -> bool {
         && r.links.cmd_connected()
         && now - r.links.last_avail_time <= t.ping_period * 5
         && r.slave_priority != 0
-        && r.replica_announced
         && !r.role_master
         && r.info_refresh != 0
         && now - r.info_refresh <= validity
@@ -563,7 +567,7 @@ fn reconf_replicas(st: &mut Sentinel, out: &mut Out, master: &str, now: i64) {
     let todo: Vec<u64> = m
         .replicas
         .iter()
-        .filter(|r| !r.promoted && r.reconf == Reconf::None && !r.links.disconnected())
+        .filter(|r| !r.promoted && r.reconf == Reconf::None && !r.disconnected())
         .map(|r| r.id)
         .collect();
     for id in todo {
@@ -671,7 +675,11 @@ pub(crate) fn switch_to_promoted(st: &mut Sentinel, out: &mut Out, master: &str,
         .unwrap_or_else(|| old.clone());
     let text = format!(
         "{} {} {} {} {}",
-        master, old.host, old.port, new.host, new.port
+        master,
+        st.announce(&old),
+        old.port,
+        st.announce(&new),
+        new.port
     );
     let script = m.notification_script.clone();
     out.event(Level::Warning, "+switch-master", &text);

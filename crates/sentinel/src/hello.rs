@@ -38,7 +38,14 @@ pub(crate) fn send_hello(st: &mut Sentinel, out: &mut Out, master: &str, id: u64
     let maddr = m.current_addr();
     let payload = format!(
         "{},{},{},{},{},{},{},{}",
-        ip, port, st.myid, st.current_epoch, m.inst.name, maddr.host, maddr.port, m.config_epoch
+        ip,
+        port,
+        st.myid,
+        st.current_epoch,
+        m.inst.name,
+        st.announce(maddr),
+        maddr.port,
+        m.config_epoch
     );
     let publish = m.command_name("PUBLISH").as_bytes().to_vec();
     let Some(i) = inst(st, master, id) else {
@@ -74,10 +81,18 @@ pub fn process_hello(st: &mut Sentinel, out: &mut Out, payload: &str, now: i64) 
     if runid == st.myid {
         return;
     }
+    // A sentinel announcing a host name is kept even if it does not
+    // resolve yet (with `resolve-hostnames yes`), as Redis does.
+    let Some(addr) = st.make_addr(ip, port, true) else {
+        return;
+    };
+    let (mhost, mp) = match st.masters.get(mname) {
+        Some(m) => (st.announce(&m.inst.addr).to_string(), m.inst.addr.port),
+        None => return,
+    };
     let Some(m) = st.masters.get_mut(mname) else {
         return;
     };
-    let addr = Addr::new(ip, port);
     let known = m
         .sentinels
         .iter()
@@ -98,11 +113,15 @@ pub fn process_hello(st: &mut Sentinel, out: &mut Out, payload: &str, now: i64) 
         }
         m.sentinels
             .retain(|s| s.runid.as_deref() != Some(runid) && s.addr != addr);
-        let (mhost, mp) = (m.inst.addr.host.clone(), m.inst.addr.port);
         for old in moved {
             let text = format!(
                 "master {} {} {} ip {} port {} for {}",
-                mname, mhost, mp, old.host, old.port, runid
+                mname,
+                mhost,
+                mp,
+                st.announce(&old),
+                old.port,
+                runid
             );
             out.event(Level::Notice, "+sentinel-address-switch", &text);
         }
@@ -116,6 +135,13 @@ pub fn process_hello(st: &mut Sentinel, out: &mut Out, payload: &str, now: i64) 
         out.save();
         out.event(Level::Warning, "+new-epoch", &cur_epoch.to_string());
     }
+    // The master's address as the hello gives it (a host name that does
+    // not resolve here cannot be switched to).
+    let new = st.make_addr(mip, mport, false);
+    let moved = st
+        .masters
+        .get(mname)
+        .is_some_and(|m| mport != m.inst.addr.port || !st.addr_is(&m.inst.addr, mip));
     let Some(m) = st.masters.get_mut(mname) else {
         return;
     };
@@ -126,10 +152,13 @@ pub fn process_hello(st: &mut Sentinel, out: &mut Out, payload: &str, now: i64) 
         .map(|s| s.id);
     if m.config_epoch < mepoch {
         m.config_epoch = mepoch;
-        let new = Addr::new(mip, mport);
+        let Some(new) = new else {
+            out.save();
+            return;
+        };
         // A newer configuration wins over ours, including a failover of
         // ours still in progress (it lost: someone else's is newer).
-        if m.inst.addr != new || m.in_failover() {
+        if moved || m.in_failover() {
             let old = m.inst.addr.clone();
             let script = m.client_reconfig_script.clone();
             if let Some(sid) = sid {
@@ -143,10 +172,14 @@ pub fn process_hello(st: &mut Sentinel, out: &mut Out, payload: &str, now: i64) 
                     "",
                 );
             }
-            if old != new {
+            if moved {
                 let text = format!(
                     "{} {} {} {} {}",
-                    mname, old.host, old.port, new.host, new.port
+                    mname,
+                    st.announce(&old),
+                    old.port,
+                    mip,
+                    new.port
                 );
                 out.event(Level::Warning, "+switch-master", &text);
                 if let Some(path) = script {

@@ -14,7 +14,7 @@ use crate::action::Out;
 use crate::events::inst_event;
 use crate::failover::{promotion_seen, send_replicaof};
 use crate::monitor::inst;
-use crate::state::{Addr, Failover, Kind, Master, Reconf, Sentinel, Timing};
+use crate::state::{Failover, Kind, Master, Reconf, Sentinel, Timing};
 use server::log::Level;
 
 /// The fields of an INFO reply a sentinel uses.
@@ -25,7 +25,9 @@ pub struct InfoReport {
     /// (then the reply is ignored).
     pub role_master: Option<bool>,
     /// Replicas a master lists (`slaveN:ip=...,port=...`).
-    pub replicas: Vec<Addr>,
+    /// `slaveN:ip=...,port=...`: host (an IP, or the host name a replica
+    /// announces) and port.
+    pub replicas: Vec<(String, u16)>,
     pub link_down_ms: i64,
     pub master_host: Option<String>,
     pub master_port: Option<u16>,
@@ -65,7 +67,7 @@ impl InfoReport {
                         }
                     }
                     if let (Some(ip), Some(port)) = (ip, port) {
-                        r.replicas.push(Addr::new(&ip, port));
+                        r.replicas.push((ip, port));
                     }
                 }
                 _ => {}
@@ -149,7 +151,13 @@ pub(crate) fn refresh_info(
     // Replicas the master lists become known.
     if is_the_master && role_master {
         let mut added = false;
-        for a in report.replicas {
+        for (host, port) in report.replicas {
+            // A host name is resolved under `resolve-hostnames yes` (and
+            // kept unresolved if it does not resolve yet); refused
+            // otherwise, as Redis does.
+            let Some(a) = st.make_addr(&host, port, true) else {
+                continue;
+            };
             if let Some(rid) = st.add_replica(master, a, now) {
                 inst_event(st, out, Level::Notice, "+slave", master, rid, "");
                 added = true;
@@ -189,10 +197,10 @@ fn replica_reported(
     let down_ago = now - i.down.sdown_since().max(i.down.odown_since());
     let role_age = now - i.role_reported_time;
     let conf_age = now - i.slave_conf_change_time;
-    let follows = i.slave_master_host == maddr.host && i.slave_master_port == maddr.port;
+    let follows = st.addr_is(&maddr, &i.slave_master_host) && i.slave_master_port == maddr.port;
     let follows_new = promoted_addr
         .as_ref()
-        .is_some_and(|p| i.slave_master_host == p.host && i.slave_master_port == p.port);
+        .is_some_and(|p| st.addr_is(p, &i.slave_master_host) && i.slave_master_port == p.port);
     let link_up = i.master_link_up;
     let reconf = i.reconf;
     if i.role_master {
@@ -259,7 +267,7 @@ fn master_looks_sane(m: &Master, now: i64, t: &Timing) -> bool {
     m.inst.role_master
         && !m.inst.s_down()
         && !m.inst.o_down()
-        && !m.inst.links.disconnected()
+        && !m.inst.disconnected()
         && m.inst.info_refresh != 0
         && now - m.inst.info_refresh < t.info_period * 2
 }

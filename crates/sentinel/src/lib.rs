@@ -119,7 +119,7 @@ fn start(srv: &Rc<RefCell<Server>>) {
     if st.myid.is_empty() {
         st.myid = server::util::ids::new_id40(&mut rand::thread_rng());
     }
-    shell::save(&st);
+    shell::save(&st, &srv.borrow());
     server::log::write(
         server::log::Level::Warning,
         &format!("Sentinel ID is {}", st.myid),

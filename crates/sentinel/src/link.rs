@@ -31,6 +31,9 @@ pub enum Tag {
     MasterDown,
     /// Replies nobody needs (AUTH, CLIENT SETNAME, the promotion batch).
     Ignore,
+    /// The SUBSCRIBE of a Pub/Sub link: confirmed by a subscription
+    /// message, not paired with a reply.
+    Subscribe,
 }
 
 /// What a link reports.

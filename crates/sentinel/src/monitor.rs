@@ -72,6 +72,24 @@ pub fn on_link_event(st: &mut Sentinel, link: LinkId, ev: LinkEvent, now: i64) -
             }
         }
         LinkEvent::Closed => *slot = None,
+        // Replies to AUTH and CLIENT SETNAME come first, whatever they say.
+        LinkEvent::Message(_) if l.pending > 0 => l.pending -= 1,
+        // After them, an error can only answer SUBSCRIBE (NOAUTH: the
+        // credentials are wrong or obsolete; NOPERM). Redis Sentinel's
+        // client library drops such a connection, so the instance shows
+        // `disconnected` until an attempt with better credentials: the
+        // sign operators and the test suite look for.
+        LinkEvent::Message(Frame::Error(e)) => {
+            out.log(
+                Level::Debug,
+                format!(
+                    "Sentinel: Pub/Sub link to {} refused: {}",
+                    i.addr,
+                    String::from_utf8_lossy(&e)
+                ),
+            );
+            out.close_pubsub(i);
+        }
         LinkEvent::Message(frame) => {
             i.links.pubsub_last_activity = now;
             if let Frame::Array(parts) | Frame::Push(parts) = frame {
@@ -208,7 +226,7 @@ fn reconnect(st: &mut Sentinel, out: &mut Out, master: &str, id: u64, now: i64) 
         ));
         cmds.push(Cmd::new(
             &[&subscribe, hello::HELLO_CHANNEL.as_bytes()],
-            Tag::Ignore,
+            Tag::Subscribe,
         ));
         out.send_pubsub(i, cmds);
         i.links.pubsub_last_activity = now;
@@ -291,7 +309,7 @@ fn on_reply(
             }
         }
         Tag::MasterDown => down::master_down_reply(st, out, master, id, frame, now),
-        Tag::Ignore => {}
+        Tag::Ignore | Tag::Subscribe => {}
     }
 }
 

@@ -46,18 +46,44 @@ pub fn now_ms() -> i64 {
     server::util::time::unix_ms()
 }
 
-/// Saves the state; a failure is logged, as Redis does, and the sentinel
-/// goes on (the next change tries again).
-pub fn save(st: &Sentinel) {
-    match confile::flush(st) {
-        Ok(()) => server::log::write(Level::Notice, "Sentinel new configuration saved on disk"),
-        Err(e) => server::log::write(
-            Level::Warning,
-            &format!(
-                "WARNING: Sentinel was not able to save the new configuration on disk!!!: {e}"
-            ),
-        ),
+/// Saves the state into the config file (with the server's settings, as
+/// Redis rewrites the whole file); a failure is logged, as Redis does, and
+/// the sentinel goes on (the next change tries again). False when it
+/// failed.
+pub fn save(st: &Sentinel, srv: &Server) -> bool {
+    match confile::flush(st, &live_config(srv)) {
+        Ok(()) => {
+            server::log::write(Level::Notice, "Sentinel new configuration saved on disk");
+            true
+        }
+        Err(e) => {
+            server::log::write(
+                Level::Warning,
+                &format!(
+                    "WARNING: Sentinel was not able to save the new configuration on disk!!!: {}",
+                    server::config::strerror(&e)
+                ),
+            );
+            false
+        }
     }
+}
+
+/// The server's configuration as it is now, its ACL users as `user`
+/// lines (what `CONFIG REWRITE` writes).
+fn live_config(srv: &Server) -> server::config::Config {
+    let mut cfg = srv.config.clone();
+    cfg.users = srv
+        .acl
+        .users
+        .iter()
+        .map(|(name, u)| {
+            let mut line = vec![String::from_utf8_lossy(name).into_owned()];
+            line.extend(u.borrow().describe().split(' ').map(str::to_string));
+            line
+        })
+        .collect();
+    cfg
 }
 
 impl Shell {
@@ -139,14 +165,19 @@ impl Shell {
     }
 
     /// Performs `actions` in order, with the server at hand (a command
-    /// handler passes its own).
-    pub fn perform(&self, srv: &mut Server, actions: Vec<Action>) {
+    /// handler passes its own). False when a configuration save among
+    /// them failed.
+    pub fn perform(&self, srv: &mut Server, actions: Vec<Action>) -> bool {
+        let mut saved = true;
         for a in actions {
-            self.perform_one(Some(&mut *srv), a);
+            saved &= self.perform_one(Some(&mut *srv), a);
         }
+        saved
     }
 
-    fn perform_one(&self, srv: Option<&mut Server>, a: Action) {
+    /// Performs one action; false only for a configuration save that
+    /// failed.
+    fn perform_one(&self, srv: Option<&mut Server>, a: Action) -> bool {
         match a {
             Action::Connect { link, addr } => {
                 // `tls-replication yes`: links to instances and sentinels
@@ -164,7 +195,9 @@ impl Shell {
                         shell.on_link_event(id, ev);
                     }
                 });
-                let h = link::open(link, addr.host, addr.port, tls, sink);
+                // The IP the address resolved to (Redis connects to it).
+                let host = addr.connect_host().to_string();
+                let h = link::open(link, host, addr.port, tls, sink);
                 self.links.borrow_mut().insert((link.inst, link.kind), h);
             }
             Action::Send { link, cmds } => {
@@ -197,18 +230,22 @@ impl Shell {
                 }
             }
             Action::Log { level, text } => server::log::write(level, &text),
-            Action::SaveConfig => match self.state.try_borrow() {
-                Ok(st) => save(&st),
-                Err(_) => server::log::write(
-                    Level::Warning,
-                    "Sentinel state busy: the configuration was not saved",
-                ),
+            Action::SaveConfig => match (self.state.try_borrow(), srv) {
+                (Ok(st), Some(srv)) => return save(&st, srv),
+                _ => {
+                    server::log::write(
+                        Level::Warning,
+                        "Sentinel state or server busy: the configuration was not saved",
+                    );
+                    return false;
+                }
             },
             Action::Crash { reason } => {
                 server::log::write(Level::Warning, reason);
                 std::process::exit(99);
             }
         }
+        true
     }
 
     /// Drops the handle of `link` (its task then ends) if it is the

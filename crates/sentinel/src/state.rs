@@ -52,25 +52,85 @@ impl Default for Timing {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An instance's address as Redis Sentinel keeps it: the host as it was
+/// given (by the config, a command, an INFO reply or a hello; a hostname
+/// or an IP) and the IP it resolved to. Links connect to the IP; what is
+/// shown and sent to others is one or the other (`announce-hostnames`,
+/// see [`Sentinel::announce`]).
+#[derive(Debug, Clone)]
 pub struct Addr {
     pub host: String,
+    /// Empty when the host could not be resolved (kept so only with
+    /// `resolve-hostnames yes`; a later connection attempt resolves again).
+    pub ip: String,
     pub port: u16,
 }
 
 impl Addr {
+    /// An address whose host needs no resolving: an IP literal (its IP is
+    /// itself), anything else is left unresolved.
     pub fn new(host: &str, port: u16) -> Addr {
+        let ip = if is_ip(host) { host } else { "" };
+        Addr::resolved(host, ip, port)
+    }
+
+    pub fn resolved(host: &str, ip: &str, port: u16) -> Addr {
         Addr {
             host: host.to_string(),
+            ip: ip.to_string(),
             port,
         }
     }
+
+    /// Where a link connects: the IP, or the host if it never resolved.
+    pub fn connect_host(&self) -> &str {
+        if self.ip.is_empty() {
+            &self.host
+        } else {
+            &self.ip
+        }
+    }
 }
+
+/// The same instance: same port, and the same IP or the same host name
+/// (Redis's `sentinelAddrOrHostnameEqual`).
+impl PartialEq for Addr {
+    fn eq(&self, other: &Addr) -> bool {
+        self.port == other.port
+            && ((!self.ip.is_empty() && self.ip == other.ip)
+                || self.host.eq_ignore_ascii_case(&other.host))
+    }
+}
+
+impl Eq for Addr {}
 
 impl std::fmt::Display for Addr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}", self.host, self.port)
     }
+}
+
+/// Whether `host` is an IP address (hostnames need `resolve-hostnames`).
+pub fn is_ip(host: &str) -> bool {
+    host.parse::<std::net::IpAddr>().is_ok()
+}
+
+fn announce_and_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// The system resolver: the first address `host` resolves to.
+pub fn resolve_with_dns(host: &str) -> Option<String> {
+    use std::net::ToSocketAddrs;
+    (host, 0)
+        .to_socket_addrs()
+        .ok()?
+        .next()
+        .map(|a| a.ip().to_string())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,11 +197,6 @@ pub struct Links {
 }
 
 impl Links {
-    /// No command link, not even one being established.
-    pub fn disconnected(&self) -> bool {
-        self.cmd.is_none()
-    }
-
     /// The command link is established.
     pub fn cmd_connected(&self) -> bool {
         self.cmd.as_ref().is_some_and(|l| l.connected)
@@ -286,6 +341,14 @@ impl Instance {
 
     pub fn o_down(&self) -> bool {
         matches!(self.down, Down::Objectively { .. })
+    }
+
+    /// A link the instance needs is missing, not even being established
+    /// (Redis's `disconnected` flag): the command link, and for masters
+    /// and replicas the Pub/Sub link too. It lasts from a link's end to
+    /// the next attempt, at most once per ping period.
+    pub fn disconnected(&self) -> bool {
+        self.links.cmd.is_none() || (self.kind != Kind::Sentinel && self.links.pubsub.is_none())
     }
 
     /// Forgets both connections (the caller emits the matching
@@ -489,6 +552,9 @@ pub struct Sentinel {
     /// Source of the random delays that keep sentinels from acting in
     /// lockstep; seeded from the OS, or fixed by a test.
     pub rng: SmallRng,
+    /// Resolves a hostname under `resolve-hostnames yes` (the system's
+    /// resolver; a test plays DNS with its own).
+    pub resolver: fn(&str) -> Option<String>,
 }
 
 pub const SIMFAILURE_CRASH_AFTER_ELECTION: u32 = 1;
@@ -512,7 +578,54 @@ impl Sentinel {
             port,
             requirepass: None,
             rng: SmallRng::from_entropy(),
+            resolver: resolve_with_dns,
         }
+    }
+
+    /// An address for `host`, resolved as Redis's `createSentinelAddr`
+    /// does: an IP is taken as it is; a hostname is resolved only with
+    /// `resolve-hostnames yes`. `None` when it cannot be resolved, unless
+    /// `accept_unresolved` (and `resolve-hostnames yes`): the address is
+    /// then kept with no IP and resolved again at the next connection.
+    pub fn make_addr(&self, host: &str, port: u16, accept_unresolved: bool) -> Option<Addr> {
+        if is_ip(host) {
+            return Some(Addr::new(host, port));
+        }
+        if !self.globals.resolve_hostnames {
+            return None;
+        }
+        match (self.resolver)(host) {
+            Some(ip) => Some(Addr::resolved(host, &ip, port)),
+            None if accept_unresolved => Some(Addr::resolved(host, "", port)),
+            None => None,
+        }
+    }
+
+    /// Whether `host` names address `a` (Redis's
+    /// `sentinelAddrEqualsHostname`): compared by IP once resolved, by name
+    /// when it does not resolve.
+    pub fn addr_is(&self, a: &Addr, host: &str) -> bool {
+        match self.make_addr(host, a.port, false) {
+            Some(b) => a.ip.eq_ignore_ascii_case(&b.ip),
+            None if self.globals.resolve_hostnames => a.host.eq_ignore_ascii_case(host),
+            None => a.ip.eq_ignore_ascii_case(host),
+        }
+    }
+
+    /// What others are told of an address: its host name with
+    /// `announce-hostnames yes`, its IP otherwise.
+    pub fn announce<'a>(&self, a: &'a Addr) -> &'a str {
+        if self.globals.announce_hostnames {
+            &a.host
+        } else {
+            &a.ip
+        }
+    }
+
+    /// `host:port` as announced, an IPv6 address in brackets: how a
+    /// replica is named.
+    pub fn announce_and_port(&self, a: &Addr) -> String {
+        announce_and_port(self.announce(a), a.port)
     }
 
     pub fn next_id(&mut self) -> u64 {
@@ -535,12 +648,15 @@ impl Sentinel {
         if !(1..=65535).contains(&port) {
             return Err("Invalid port number");
         }
+        let Some(addr) = self.make_addr(host, port as u16, true) else {
+            return Err("Can't resolve instance hostname.");
+        };
         let id = self.next_id();
         let inst = Instance::new(
             id,
             Kind::Master,
             name.to_string(),
-            Addr::new(host, port as u16),
+            addr,
             now,
             self.timing.default_down_after,
         );
@@ -586,10 +702,15 @@ impl Sentinel {
             return None;
         }
         let down_after = m.inst.down_after;
+        let name = if self.globals.announce_hostnames {
+            announce_and_port(&addr.host, addr.port)
+        } else {
+            announce_and_port(&addr.ip, addr.port)
+        };
         m.replicas.push(Instance::new(
             id,
             Kind::Replica,
-            addr.to_string(),
+            name,
             addr,
             now,
             down_after,

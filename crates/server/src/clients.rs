@@ -17,11 +17,12 @@ pub struct Pause {
 }
 
 /// Whether `argv` from `client` must wait for a `CLIENT PAUSE` to end.
-/// Like Redis 7.0: the master link and replicas are never paused; in WRITE
-/// mode only commands that may change the dataset or replicate wait.
+/// Like Redis 7.0: replicas are never paused, the master link is (a
+/// paused replica applies nothing); in WRITE mode only commands that may
+/// change the dataset or replicate wait.
 pub fn must_wait(srv: &mut Server, client: &Client, argv: Argv) -> bool {
     let pause = srv.pause;
-    if pause.until_ms == 0 || matches!(client.kind, Kind::Master | Kind::Replica) {
+    if pause.until_ms == 0 || client.kind == Kind::Replica {
         return false;
     }
     if crate::util::time::unix_ms() >= pause.until_ms {
@@ -47,6 +48,22 @@ pub fn must_wait(srv: &mut Server, client: &Client, argv: Argv) -> bool {
         _ => 0,
     };
     (srv.commands.commands[idx].flags | queued) & writes != 0
+}
+
+/// A request of `client` waits for the pause: like Redis 7.0, the client
+/// counts as blocked (INFO's `blocked_clients`, flag `b`) until it resumes.
+pub fn start_pause_wait(srv: &mut Server, client: &mut Client) {
+    if !client.paused {
+        client.paused = true;
+        srv.blocking.blocked_clients += 1;
+    }
+}
+
+/// The client resumed (or is gone) after waiting for a pause.
+pub fn end_pause_wait(srv: &mut Server, client: &mut Client) {
+    if std::mem::take(&mut client.paused) {
+        srv.blocking.blocked_clients = srv.blocking.blocked_clients.saturating_sub(1);
+    }
 }
 
 /// Milliseconds left in the current pause (0 when none).
@@ -83,7 +100,7 @@ pub fn describe(srv: &Server, c: &Client, current: Option<(&str, usize)>, out: &
     if c.multi.is_some() {
         fl.push('x');
     }
-    if c.blocked.is_some() {
+    if c.blocked.is_some() || c.paused {
         fl.push('b');
     }
     if c.tracking.on {

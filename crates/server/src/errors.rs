@@ -124,6 +124,20 @@ pub const INVALID_IDLETIME: &str = "ERR Invalid IDLETIME value, must be >= 0";
 pub const INVALID_FREQ: &str = "ERR Invalid FREQ value, must be >= 0 and <= 255";
 pub const DUMP_PAYLOAD: &str = "ERR DUMP payload version or checksum are wrong";
 pub const BAD_DATA_FORMAT: &str = "ERR Bad data format";
+pub const MIGRATE_KEYS_KEY_NOT_EMPTY: &str =
+    "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string";
+pub const MIGRATE_IOERR_CONNECT: &str = "IOERR error or timeout connecting to the client";
+pub const MIGRATE_IOERR_WRITE: &str = "IOERR error or timeout writing to target instance";
+pub const MIGRATE_IOERR_READ: &str = "IOERR error or timeout reading to target instance";
+
+/// MIGRATE's error when the target refused a command: its error line
+/// without the leading '-'.
+pub fn migrate_target_error(line: &[u8]) -> String {
+    format!(
+        "ERR Target instance replied with error: {}",
+        String::from_utf8_lossy(line)
+    )
+}
 
 /// `ERR wrong number of arguments for 'get' command`; subcommands use their
 /// full name (`config|get`).
@@ -282,6 +296,8 @@ pub const FAILOVER_FORCE: &str =
 pub const FAILOVER_NOT_A_REPLICA: &str = "ERR FAILOVER target HOST and PORT is not a replica.";
 pub const FAILOVER_NOT_ONLINE: &str = "ERR FAILOVER target replica is not online.";
 pub const PSYNC_FAILOVER_REPLID: &str = "ERR PSYNC FAILOVER replid must match my replid.";
+pub const SYNC_WITHOUT_MASTER_LINK: &str =
+    "NOMASTERLINK Can't SYNC while not connected with my master";
 pub const SYNC_WHILE_FAILING_OVER: &str = "NOMASTERLINK Can't SYNC while failing over";
 
 pub const ACL_USERNAME_SPACES: &str = "ERR Usernames can't contain spaces or null characters";

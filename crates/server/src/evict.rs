@@ -340,7 +340,7 @@ fn may_evict(srv: &Server) -> bool {
     if srv.is_replica() && srv.config.get_int(Directive::ReplicaIgnoreMaxmemory) != 0 {
         return false;
     }
-    !(srv.pause.until_ms != 0 && srv.now_ms < srv.pause.until_ms)
+    !srv.clients_paused()
 }
 
 /// The executor's check before a command: runs evictions and tells whether

@@ -501,7 +501,7 @@ fn stats(srv: &Server, b: &mut String) {
          pubsubshard_channels:{}\r\n\
          latest_fork_usec:0\r\n\
          total_forks:0\r\n\
-         migrate_cached_sockets:0\r\n\
+         migrate_cached_sockets:{}\r\n\
          slave_expires_tracked_keys:0\r\n\
          active_defrag_hits:0\r\n\
          active_defrag_misses:0\r\n\
@@ -543,6 +543,7 @@ fn stats(srv: &Server, b: &mut String) {
         srv.pubsub.len(crate::pubsub::Kind::Channel),
         srv.pubsub.len(crate::pubsub::Kind::Pattern),
         srv.pubsub.len(crate::pubsub::Kind::Shard),
+        srv.migrate.cached_sockets(),
         tracking_totals.0,
         tracking_totals.1,
         tracking_totals.2,

@@ -25,6 +25,7 @@ pub mod lazyfree;
 pub mod listeners;
 pub mod log;
 pub mod metrics;
+pub mod migrate;
 pub mod mode;
 pub mod monitor;
 pub mod multi;

@@ -53,6 +53,13 @@ impl Listeners {
             return Ok(out);
         }
         for (addr, optional) in crate::net::bind_addrs(bind, port) {
+            let addr = match addr {
+                Ok(addr) => addr,
+                Err(e) => {
+                    log_warning!("Warning: Could not create server TCP listening socket {e}");
+                    return Err(BindFailed);
+                }
+            };
             match crate::net::listen(addr, backlog) {
                 Ok(l) => out.push(Rc::new(l)),
                 Err(e) if optional => {

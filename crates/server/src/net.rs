@@ -22,21 +22,33 @@ use tokio::net::{TcpListener, TcpStream};
 /// Read-buffer growth step (Redis's PROTO_IOBUF_LEN).
 const IOBUF_LEN: usize = 16 * 1024;
 
-/// Resolves `bind` entries to socket addresses. A leading `-` marks an
-/// address that may be unavailable (no error if it cannot be bound).
-pub fn bind_addrs(bind: &[String], port: u16) -> Vec<(SocketAddr, bool)> {
+/// The socket addresses of the `bind` list for `port`, in order, each with
+/// whether it may fail (a `-` prefix). As Redis: `*` is every IPv4
+/// address, `::*` every IPv6 one, an address with a `:` is IPv6, and a
+/// host name takes the first address the resolver gives for its family.
+/// An address that does not resolve is an error (named in the text).
+pub fn bind_addrs(bind: &[String], port: u16) -> Vec<(Result<SocketAddr, String>, bool)> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
     bind.iter()
-        .filter_map(|b| {
+        .map(|b| {
             let (optional, a) = match b.strip_prefix('-') {
                 Some(rest) => (true, rest),
                 None => (false, b.as_str()),
             };
-            let ip: std::net::IpAddr = match a {
-                "*" => std::net::Ipv4Addr::UNSPECIFIED.into(),
-                "::*" => std::net::Ipv6Addr::UNSPECIFIED.into(),
-                other => other.parse().ok()?,
+            let ip: Result<IpAddr, String> = match a {
+                "*" => Ok(Ipv4Addr::UNSPECIFIED.into()),
+                "::*" => Ok(Ipv6Addr::UNSPECIFIED.into()),
+                other => other.parse().or_else(|_| {
+                    let v6 = other.contains(':');
+                    (other, port)
+                        .to_socket_addrs()
+                        .ok()
+                        .and_then(|mut it| it.find(|sa| sa.is_ipv6() == v6))
+                        .map(|sa| sa.ip())
+                        .ok_or_else(|| format!("{other}:{port}: Name or service not known"))
+                }),
             };
-            Some((SocketAddr::new(ip, port), optional))
+            (ip.map(|ip| SocketAddr::new(ip, port)), optional)
         })
         .collect()
 }
@@ -516,8 +528,8 @@ async fn serve<S>(
         // CLIENT PAUSE held a request back: wait for the pause to end (or
         // UNPAUSE, or a kill), then parse the buffer again.
         let pause = {
-            let mut c = client.borrow_mut();
-            if std::mem::take(&mut c.paused) {
+            let c = client.borrow();
+            if c.paused {
                 let s = srv.borrow();
                 Some((
                     crate::clients::pause_remaining_ms(&s),
@@ -533,6 +545,7 @@ async fn serve<S>(
                 _ = unpause.notified() => {}
                 _ = wake.notified() => {}
             }
+            crate::clients::end_pause_wait(&mut srv.borrow_mut(), &mut client.borrow_mut());
             resume = true;
         }
     }
@@ -601,7 +614,7 @@ pub fn process_buffer(
                 let backing = req.backing(&rbuf[base..pos]);
                 let argv = Argv::new(backing, &req.ranges);
                 if crate::clients::must_wait(srv, client, argv) {
-                    client.paused = true;
+                    crate::clients::start_pause_wait(srv, client);
                     pos = base;
                     break;
                 }

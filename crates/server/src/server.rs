@@ -155,6 +155,8 @@ pub struct Server {
     /// `client-output-buffer-limit` of the normal and pubsub classes
     /// (the replica class is enforced by `replication::master`).
     pub obuf_limits: crate::net::OutputLimits,
+    /// MIGRATE's cached connections to its targets.
+    pub migrate: crate::migrate::MigrateLinks,
 }
 
 /// The cron's frequency: `hz`, doubled (up to 500) for as long as there
@@ -252,6 +254,7 @@ impl Server {
             aof: Default::default(),
             tls: None,
             obuf_limits: Default::default(),
+            migrate: Default::default(),
             mode_state: None,
             debug: DebugSettings::default(),
             config,
@@ -372,6 +375,7 @@ impl Server {
             if let Ok(mut c) = rc.try_borrow_mut() {
                 // A client killed or gone while blocked leaves its wait queues.
                 crate::blocking::unblock(self, &mut c);
+                crate::clients::end_pause_wait(self, &mut c);
                 self.forget_client_state(&mut c);
             }
         }
@@ -403,6 +407,11 @@ impl Server {
             return Some(i);
         }
         if self.is_replica() && !from_master {
+            return None;
+        }
+        // Paused clients keep the dataset still: the key reads as gone and
+        // is deleted after the pause (or by a new master after a failover).
+        if self.clients_paused() {
             return None;
         }
         if let Some((_, e)) = self.dbs[db].remove_at(i) {
@@ -485,6 +494,12 @@ impl Server {
         self.journal.propagate(db, &[verb, key]);
     }
 
+    /// Whether a `CLIENT PAUSE` (either mode) or a failover's pause holds
+    /// now: expiry and eviction then leave the dataset alone.
+    pub fn clients_paused(&self) -> bool {
+        self.pause.until_ms != 0 && self.now_ms < self.pause.until_ms
+    }
+
     /// Deletes a key found expired and propagates its deletion, as a `DEL`
     /// (or `UNLINK` with `lazyfree-lazy-expire yes`), so replicas and the
     /// AOF stay in step without their own clocks deciding.
@@ -510,6 +525,9 @@ impl Server {
             return;
         }
         self.refresh_time();
+        if self.clients_paused() {
+            return;
+        }
         let cycle = ExpireCycle::default();
         let effort = self
             .config

@@ -92,11 +92,6 @@ pub fn remaining_ms(srv: &Server) -> Option<i64> {
     initiated(srv).then(|| srv.shutdown.deadline_ms - srv.now_ms)
 }
 
-/// Whether the write pause of a shutdown is in place.
-pub fn pausing_writes(srv: &Server) -> bool {
-    srv.shutdown.paused
-}
-
 /// Starts a shutdown with `flags` (Redis's `prepareForShutdown`).
 pub fn prepare(srv: &mut Server, mut flags: Flags) -> Prepared {
     if initiated(srv) {

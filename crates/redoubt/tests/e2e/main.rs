@@ -21,6 +21,7 @@ mod introspection;
 mod keys;
 mod limits;
 mod metrics;
+mod migrate;
 mod partition;
 mod persistence;
 mod pubsub;

@@ -1065,3 +1065,19 @@ fn replica_with_diskless_load_on_empty_db_over_data_uses_a_file() {
 fn replica_with_diskless_load_swapdb_loads_from_memory() {
     full_sync_with_diskless_load("swapdb", true);
 }
+
+/// A replica whose own master is unreachable refuses to feed a
+/// sub-replica (it has nothing trustworthy to give), with Redis's reply.
+#[test]
+fn replica_without_master_link_refuses_sync() {
+    let dead = crate::harness::free_port();
+    let mut replies = Vec::new();
+    for flavor in [Flavor::Redis, Flavor::Redoubt] {
+        let port = dead.to_string();
+        let server = ServerHandle::start(flavor, &[("replicaof", &format!("127.0.0.1 {port}"))]);
+        let mut raw = server.raw();
+        replies.push((raw.cmd_str(&["PSYNC", "?", "-1"]), raw.cmd_str(&["SYNC"])));
+    }
+    assert_eq!(replies[1], replies[0]);
+    assert!(replies[0].0.contains("NOMASTERLINK"), "{replies:?}");
+}

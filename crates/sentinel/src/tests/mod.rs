@@ -10,9 +10,13 @@
 //! and hands the replies back to the core, until nothing is in flight.
 //! Every action is kept in [`World::actions`] for the test to read.
 
+mod api;
+mod confile;
 mod down;
 mod election;
 mod failover;
+mod hostnames;
+mod links;
 mod selection;
 
 use crate::action::{Action, Cmd, LinkId, LinkKind};

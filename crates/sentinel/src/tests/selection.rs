@@ -110,7 +110,7 @@ fn stale_info_excludes_a_replica() {
 #[test]
 fn unusable_replicas_are_excluded() {
     type Breaker = fn(&mut Instance, i64);
-    let excluded: [(&str, Breaker); 6] = [
+    let excluded: [(&str, Breaker); 5] = [
         ("disconnected", |i, _| i.links.cmd = None),
         ("link not established yet", |i, _| {
             if let Some(l) = i.links.cmd.as_mut() {
@@ -124,7 +124,6 @@ fn unusable_replicas_are_excluded() {
         ("no valid PING reply for five periods", |i, now| {
             i.links.last_avail_time = now - 5_001
         }),
-        ("not announced", |i, _| i.replica_announced = false),
     ];
     for (why, break_it) in excluded {
         let mut w = world();
@@ -138,6 +137,19 @@ fn unusable_replicas_are_excluded() {
         );
         assert_eq!(chosen(&w).as_deref(), Some("10.0.0.3:6379"), "{why}");
     }
+}
+
+/// `replica-announced no` hides a replica from `SENTINEL REPLICAS` only:
+/// Redis still promotes it (priority 0 is what keeps a replica back).
+#[test]
+fn an_unannounced_replica_may_still_be_promoted() {
+    let mut w = world();
+    report(&mut w, "10.0.0.4:6379", 900, 100);
+    let id4 = w.id_of("10.0.0.4:6379");
+    w.inst_mut(id4).replica_announced = false;
+    assert!(!crate::api::listed(w.inst(id4)));
+    assert!(eligible(w.master(), w.inst(id4), w.now, &w.st.timing));
+    assert_eq!(chosen(&w).as_deref(), Some("10.0.0.4:6379"));
 }
 
 #[test]

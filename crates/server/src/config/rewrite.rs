@@ -15,6 +15,12 @@
 //!
 //! Redis appends new lines in its hash table's order; we append them in
 //! the directive table's order.
+//!
+//! A server mode that owns lines of its own (Sentinel's `sentinel ...`)
+//! passes them as [`ModeLines`]: each is keyed by the directive and its
+//! first argument (`sentinel monitor`), as Redis keys them in that mode,
+//! so a `sentinel monitor` line takes the place of the old one and the
+//! comments around it stay where the operator put them.
 
 use super::parse::{format_memory, repr};
 use super::table::{Def, Kind, Special, DIRECTIVES};
@@ -38,12 +44,14 @@ struct State {
     lines: Vec<Option<String>>,
     /// Old line numbers still to be reused, per canonical option name.
     old: HashMap<String, VecDeque<usize>>,
-    processed: HashSet<&'static str>,
+    processed: HashSet<String>,
     needs_signature: bool,
 }
 
 impl State {
-    fn read(text: &str) -> State {
+    /// `mode_directive`: lines of this directive are keyed by their first
+    /// two words (see [`ModeLines`]).
+    fn read(text: &str, mode_directive: Option<&str>) -> State {
         let mut st = State {
             lines: Vec::new(),
             old: HashMap::new(),
@@ -75,6 +83,17 @@ impl State {
                 None if KEPT_AS_IS.contains(&n) => Some(n.to_string()),
                 None => None,
             });
+            // A mode's own lines are keyed by their first two words, the
+            // second lower-cased as Redis's case-insensitive table finds it.
+            let canonical = match (canonical, &args) {
+                (Some(c), Some(a)) if Some(c.as_str()) == mode_directive && a.len() > 1 => {
+                    Some(format!(
+                        "{c} {}",
+                        String::from_utf8_lossy(&a[1]).to_ascii_lowercase()
+                    ))
+                }
+                (c, _) => c,
+            };
             match canonical {
                 Some(opt) => {
                     st.old.entry(opt).or_default().push_back(st.lines.len());
@@ -88,8 +107,8 @@ impl State {
 
     /// Puts `line` in place of the next old line of `opt`, or appends it
     /// when `force` (the value is not the default).
-    fn rewrite_line(&mut self, opt: &'static str, line: String, force: bool) {
-        self.processed.insert(opt);
+    fn rewrite_line(&mut self, opt: &str, line: String, force: bool) {
+        self.processed.insert(opt.to_string());
         if let Some(i) = self.old.get_mut(opt).and_then(VecDeque::pop_front) {
             self.lines[i] = Some(line);
             return;
@@ -195,7 +214,20 @@ fn lines_and_force(cfg: &Config, i: usize, d: &'static Def, cwd: &str) -> (Vec<S
                     true,
                 )
             }
-            Special::Bind | Special::Replicaof => {
+            Special::Bind => {
+                let l = list(v);
+                if !non_default {
+                    return (Vec::new(), false);
+                }
+                // No address at all (no TCP listener) is written as "".
+                let addrs = if l.is_empty() {
+                    "\"\"".to_string()
+                } else {
+                    l.join(" ")
+                };
+                (vec![format!("{n} {addrs}")], true)
+            }
+            Special::Replicaof => {
                 let l = list(v);
                 if !non_default || l.is_empty() {
                     return (Vec::new(), false);
@@ -251,6 +283,24 @@ fn lines_and_force(cfg: &Config, i: usize, d: &'static Def, cwd: &str) -> (Vec<S
     }
 }
 
+/// Lines a server mode writes itself (Sentinel's state as `sentinel ...`
+/// lines), in the order the mode emits them.
+#[derive(Debug, Default)]
+pub struct ModeLines {
+    /// The directive all of them start with (`sentinel`).
+    pub directive: &'static str,
+    /// Key (`sentinel monitor`), line, and whether it is written even
+    /// without an old line of that key to replace (the value is not the
+    /// default).
+    pub lines: Vec<(String, String, bool)>,
+    /// Keys whose old lines not reused are dropped, beyond those in
+    /// `lines` (a master removed since, an option back at its default).
+    pub processed: Vec<String>,
+    /// Directives not written in this mode, their old lines dropped
+    /// (Sentinel saves no dataset: no `save` lines).
+    pub unwritten: &'static [&'static str],
+}
+
 /// Rewrites `path` from `cfg`. `cwd` is the working directory written as
 /// `dir`.
 pub fn rewrite(cfg: &Config, path: &Path, cwd: &str) -> std::io::Result<()> {
@@ -260,15 +310,47 @@ pub fn rewrite(cfg: &Config, path: &Path, cwd: &str) -> std::io::Result<()> {
 /// [`rewrite`], writing every directive's line even where it holds its
 /// default when `force_all` (`DEBUG CONFIG-REWRITE-FORCE-ALL`).
 pub fn rewrite_with(cfg: &Config, path: &Path, cwd: &str, force_all: bool) -> std::io::Result<()> {
+    rewrite_full(cfg, path, cwd, force_all, None)
+}
+
+/// [`rewrite`] in a mode that owns lines of its own, written after the
+/// directives and the users as Redis Sentinel does.
+pub fn rewrite_mode(cfg: &Config, path: &Path, cwd: &str, mode: &ModeLines) -> std::io::Result<()> {
+    rewrite_full(cfg, path, cwd, false, Some(mode))
+}
+
+fn rewrite_full(
+    cfg: &Config,
+    path: &Path,
+    cwd: &str,
+    force_all: bool,
+    mode: Option<&ModeLines>,
+) -> std::io::Result<()> {
     let old = match std::fs::read(path) {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         // A missing file is rewritten from scratch, as Redis does.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e),
     };
-    let mut st = State::read(&old);
+    let content = rewritten_content(cfg, &old, cwd, force_all, mode);
+    write_atomically(path, content.as_bytes())
+}
+
+/// The new content of a config file whose old content is `old`.
+fn rewritten_content(
+    cfg: &Config,
+    old: &str,
+    cwd: &str,
+    force_all: bool,
+    mode: Option<&ModeLines>,
+) -> String {
+    let mut st = State::read(old, mode.map(|m| m.directive));
+    let unwritten = mode.map(|m| m.unwritten).unwrap_or_default();
     for (i, d) in DIRECTIVES.iter().enumerate() {
-        st.processed.insert(d.name);
+        st.processed.insert(d.name.to_string());
+        if unwritten.contains(&d.name) {
+            continue;
+        }
         for (l, force) in lines_for(cfg, i, d, cwd) {
             st.rewrite_line(d.name, l, force || force_all);
         }
@@ -276,21 +358,46 @@ pub fn rewrite_with(cfg: &Config, path: &Path, cwd: &str, force_all: bool) -> st
     // `user` lines come from the ACL (the caller puts its users in
     // `cfg.users`), unless an ACL file holds the users: then the file's
     // old user lines are dropped, as Redis does.
-    st.processed.insert("user");
+    st.processed.insert("user".to_string());
     if cfg.get_str(super::Directive::Aclfile).is_empty() {
         for u in &cfg.users {
             st.rewrite_line("user", format!("user {}", u.join(" ")), true);
         }
     }
+    if let Some(mode) = mode {
+        for (key, line, force) in &mode.lines {
+            st.rewrite_line(key, line.clone(), *force || force_all);
+        }
+        st.processed.extend(mode.processed.iter().cloned());
+    }
     st.remove_orphaned();
-    let content = st.content();
-    // Write a temporary file next to the old one and rename it over, so a
-    // crash never leaves a half-written config.
+    st.content()
+}
+
+/// Writes a temporary file next to `path`, syncs it and renames it over,
+/// then syncs the folder, as Redis does: a crash leaves the old file or
+/// the new one, never half of one.
+fn write_atomically(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
     let tmp = path.with_file_name(format!(".redoubt-rewrite-{}.conf", std::process::id()));
-    std::fs::write(&tmp, content.as_bytes())?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(content)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
-    })
+        return Err(e);
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -312,15 +419,7 @@ mod tests {
             let args = super::super::set_args(d, v);
             cfg.set(k, &args).unwrap();
         }
-        let mut st = State::read(file);
-        for (i, d) in DIRECTIVES.iter().enumerate() {
-            st.processed.insert(d.name);
-            for (l, force) in lines_for(&cfg, i, d, "/data") {
-                st.rewrite_line(d.name, l, force);
-            }
-        }
-        st.remove_orphaned();
-        st.content()
+        rewritten_content(&cfg, file, "/data", false, None)
     }
 
     #[test]
@@ -389,5 +488,59 @@ mod tests {
         let second = rewritten(&first, &[("hz", "20"), ("timeout", "5")]);
         assert_eq!(second.matches(SIGNATURE).count(), 1);
         assert!(second.ends_with("timeout 5\n"), "{second}");
+    }
+
+    /// The default bind list is not written; an empty one (no TCP
+    /// listener) is written as `bind ""`, which loads back as empty.
+    #[test]
+    fn bind_default_is_left_out_and_empty_bind_is_written_as_empty_string() {
+        let default = rewritten("port 7000\n", &[]);
+        assert!(!default.contains("\nbind "), "{default}");
+        let empty = rewritten("port 7000\n", &[("bind", "")]);
+        assert!(empty.contains("\nbind \"\"\n"), "{empty}");
+        let mut back = Config::new();
+        let lines: Vec<&str> = empty.lines().filter(|l| !l.starts_with("dir ")).collect();
+        back.load_text(&lines.join("\n"), 0).unwrap();
+        assert!(back.get_list(super::super::Directive::Bind).is_empty());
+    }
+
+    /// Sentinel's lines take the places of old lines of the same two-word
+    /// key in the order given, whatever order the file had them in; the
+    /// rest are appended, and old lines of a processed key not reused go.
+    #[test]
+    fn mode_lines_replace_lines_of_the_same_two_word_key() {
+        let file = "# down after 20s\nsentinel down-after-milliseconds m 20000\n# set\nsentinel monitor m 10.0.0.1 30000 2\nsentinel known-replica m 10.0.0.2 30001\nsentinel known-slave m 10.0.0.3 30002\nsave 60 1\nport 26379\n";
+        let mut cfg = Config::new();
+        cfg.load_text("port 26379", 0).unwrap();
+        let key = |k: &str| format!("sentinel {k}");
+        let mode = ModeLines {
+            directive: "sentinel",
+            lines: vec![
+                (key("myid"), "sentinel myid abc".into(), true),
+                (
+                    key("monitor"),
+                    "sentinel monitor m 10.0.0.1 30000 2".into(),
+                    true,
+                ),
+                (
+                    key("down-after-milliseconds"),
+                    "sentinel down-after-milliseconds m 20000".into(),
+                    true,
+                ),
+                (
+                    key("deny-scripts-reconfig"),
+                    "sentinel deny-scripts-reconfig yes".into(),
+                    false,
+                ),
+            ],
+            processed: vec![key("known-replica")],
+            unwritten: &["save"],
+        };
+        let out = rewritten_content(&cfg, file, "/data", false, Some(&mode));
+        // `known-slave` is not a key Redis processes: the line stays.
+        assert_eq!(
+            out,
+            "# down after 20s\nsentinel down-after-milliseconds m 20000\n# set\nsentinel monitor m 10.0.0.1 30000 2\nsentinel known-slave m 10.0.0.3 30002\nport 26379\n\n# Generated by CONFIG REWRITE\ndir \"/data\"\nlatency-tracking-info-percentiles 50 99 99.9\nsentinel myid abc\n"
+        );
     }
 }

@@ -4,9 +4,15 @@
 //! inserts each batch between event-loop turns. Meanwhile the listeners
 //! are open and commands not flagged `loading` get Redis's `-LOADING`
 //! error, as during Redis's own load. A broken file stops the server with
-//! the file, the offset and the reason, leaving the file untouched.
+//! the file, the offset and the reason, then a check of the whole file (as
+//! Redis runs redis-check-rdb), leaving the file untouched.
+//!
+//! Values are checked as `sanitize-dump-payload` says (see
+//! [`sanitize_policy`]); keys holding an empty collection are skipped with
+//! a warning, as Redis 7.0 skips them.
 
 use super::convert::to_value;
+use crate::client::Client;
 use crate::config::Directive;
 use crate::server::Server;
 use crate::{log_notice, log_warning};
@@ -44,6 +50,35 @@ fn describe(path: &std::path::Path, e: &rdb::RdbError) -> String {
     )
 }
 
+/// How values are checked as they load. Redis 7.0's rule: a deep check
+/// under `sanitize-dump-payload yes`; under `clients`, a deep check for a
+/// RESTORE from an ordinary client only — not while loading a file or a
+/// full sync, not for the master's stream, not for a user with
+/// `skip-sanitize-payload`; under `no`, the shallow checks Redis always
+/// makes. `restore_by` is the client running RESTORE, None when loading.
+pub fn sanitize_policy(srv: &Server, restore_by: Option<&Client>) -> rdb::Sanitize {
+    let mode = srv.config.get_str(Directive::SanitizeDumpPayload);
+    let deep = match (mode.as_str(), restore_by) {
+        ("yes", _) => true,
+        ("clients", Some(c)) => {
+            let skip_user = c
+                .acl_user
+                .as_ref()
+                .is_some_and(|u| matches!(u.borrow().sanitize, crate::acl::user::Sanitize::Skip));
+            !c.is_master() && !skip_user
+        }
+        _ => false,
+    };
+    let l = &srv.encoding_limits;
+    rdb::Sanitize {
+        deep,
+        hash_max_listpack_entries: l.hash_max_listpack_entries as u64,
+        hash_max_listpack_value: l.hash_max_listpack_value as u64,
+        zset_max_listpack_entries: l.zset_max_listpack_entries as u64,
+        set_max_intset_entries: l.set_max_intset_entries as u64,
+    }
+}
+
 /// What the parser thread is told: its batches' bounds and the
 /// per-key `key-load-delay`.
 struct ParseJob {
@@ -52,6 +87,7 @@ struct ParseJob {
     /// executor at least this often, so clients get their `-LOADING`.
     interval_bytes: u64,
     key_load_delay: i64,
+    sanitize: rdb::Sanitize,
 }
 
 fn parse_thread(job: ParseJob, tx: tokio::sync::mpsc::Sender<Msg>) {
@@ -59,6 +95,7 @@ fn parse_thread(job: ParseJob, tx: tokio::sync::mpsc::Sender<Msg>) {
         path,
         interval_bytes,
         key_load_delay,
+        sanitize,
     } = job;
     let send = |m: Msg| tx.blocking_send(m).is_ok();
     let file = match std::fs::File::open(&path) {
@@ -72,7 +109,7 @@ fn parse_thread(job: ParseJob, tx: tokio::sync::mpsc::Sender<Msg>) {
         }
     };
     let mut r = match Reader::new(std::io::BufReader::with_capacity(1 << 16, file)) {
-        Ok(r) => r,
+        Ok(r) => r.with_sanitize(sanitize),
         Err(e) => {
             send(Msg::Failed(describe(&path, &e)));
             return;
@@ -111,10 +148,63 @@ fn parse_thread(job: ParseJob, tx: tokio::sync::mpsc::Sender<Msg>) {
 }
 
 /// Current state of applying items: the database being filled.
+#[derive(Default)]
 struct Apply {
     db: usize,
     loaded: u64,
     expired: u64,
+    /// Keys skipped because their collection was empty.
+    empty: u64,
+    /// Keys whose time passed while the file sat on disk are left out (a
+    /// master loading a snapshot; never an AOF's RDB base, whose commands
+    /// assume the keyspace exactly as it was, nor a replica's copy).
+    drop_expired: bool,
+    /// A master restarting from its own snapshot: the replication history
+    /// saved in it goes on, and each key left out as expired is fed to
+    /// the replication stream as a deletion (Redis's RDBFLAGS_FEED_REPL).
+    feed_repl: bool,
+}
+
+/// How a load treats expired keys and the replication history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadKind {
+    /// `DEBUG RELOAD` and the like.
+    Reload,
+    /// The snapshot this server starts from.
+    Startup,
+    /// The RDB base of an AOF.
+    AofBase,
+}
+
+impl Apply {
+    fn new(srv: &Server, kind: LoadKind) -> Apply {
+        // The role the server has once loaded: a `replicaof` directive
+        // makes it a replica before the load, as in Redis.
+        let master = !srv.is_replica() && srv.config.get_list(Directive::Replicaof).is_empty();
+        Apply {
+            drop_expired: master && kind != LoadKind::AofBase,
+            feed_repl: master && kind == LoadKind::Startup,
+            ..Apply::default()
+        }
+    }
+
+    /// Redis's closing line of a load (a warning when keys were skipped).
+    fn log_done(&self) {
+        if self.empty > 0 {
+            log_warning!(
+                "Done loading RDB, keys loaded: {}, keys expired: {}, empty keys skipped: {}.",
+                self.loaded,
+                self.expired,
+                self.empty
+            );
+        } else {
+            log_notice!(
+                "Done loading RDB, keys loaded: {}, keys expired: {}.",
+                self.loaded,
+                self.expired
+            );
+        }
+    }
 }
 
 fn apply(srv: &mut Server, st: &mut Apply, item: Item) -> Result<(), String> {
@@ -147,13 +237,28 @@ fn apply(srv: &mut Server, st: &mut Apply, item: Item) -> Result<(), String> {
                     }
                 }
                 b"repl-id" => srv.persist.rdb_repl_id = Some(v.into_owned()),
-                b"repl-offset" => srv.persist.rdb_repl_offset = v.parse().ok(),
+                b"repl-offset" => {
+                    srv.persist.rdb_repl_offset = v.parse().ok();
+                    if st.feed_repl {
+                        crate::replication::master::resume_history_from_snapshot(srv);
+                    }
+                }
                 b"repl-stream-db" => srv.repl.stream_db = v.parse().unwrap_or(0),
                 b"aof-base" if v == "1" => log_notice!("RDB is base AOF"),
                 _ => {}
             }
         }
         Item::ResizeDb { .. } => {}
+        Item::EmptyKey { key } => {
+            // Redis names the first ten.
+            if st.empty < 10 {
+                log_warning!(
+                    "rdbLoadObject skipping empty key: {}",
+                    String::from_utf8_lossy(&key)
+                );
+            }
+            st.empty += 1;
+        }
         Item::Function(_) => {
             log_warning!(
                 "The RDB file holds a function library; functions are not supported yet, skipped."
@@ -173,26 +278,19 @@ fn apply(srv: &mut Server, st: &mut Apply, item: Item) -> Result<(), String> {
             // A master drops keys that expired while the file sat on
             // disk; a replica keeps them until its master says otherwise.
             if let Some(at) = expire_ms {
-                if !srv.is_replica() && at < srv.now_ms {
+                if st.drop_expired && at < srv.now_ms {
                     st.expired += 1;
+                    if st.feed_repl {
+                        let verb: &[u8] = if srv.lazyfree_lazy_expire {
+                            b"UNLINK"
+                        } else {
+                            b"DEL"
+                        };
+                        srv.journal.propagate(st.db, &[verb, &key]);
+                        srv.journal.end_command(false);
+                    }
                     return Ok(());
                 }
-            }
-            // Redis never stores empty collections; a file holding one
-            // is loaded without it, with a warning, as Redis 7.0 does.
-            let empty = match &value {
-                rdb::RdbValue::String(_) => false,
-                rdb::RdbValue::List(v) | rdb::RdbValue::Set(v) => v.is_empty(),
-                rdb::RdbValue::Hash(v) => v.is_empty(),
-                rdb::RdbValue::ZSet(v) => v.is_empty(),
-                rdb::RdbValue::Stream(_) => false,
-            };
-            if empty {
-                log_warning!(
-                    "rdbLoadObject skipping empty key: {}",
-                    String::from_utf8_lossy(&key)
-                );
-                return Ok(());
             }
             let v = to_value(value, &srv.encoding_limits)
                 .map_err(|e| format!("key '{}': {e}", String::from_utf8_lossy(&key)))?;
@@ -208,21 +306,22 @@ fn apply(srv: &mut Server, st: &mut Apply, item: Item) -> Result<(), String> {
 /// Loads `dbfilename` synchronously (`DEBUG RELOAD`).
 pub fn load_file(srv: &mut Server) -> Result<(), String> {
     let path = std::path::PathBuf::from(srv.config.get_str(Directive::Dbfilename));
-    load_path_sync(srv, &path).map(|_| ())
+    load_path_sync(srv, &path, LoadKind::Reload).map(|_| ())
 }
 
 /// Loads the RDB at `path` synchronously into the databases; returns the
 /// offset where the RDB ended (an AOF tail may follow an RDB preamble).
-pub fn load_path_sync(srv: &mut Server, path: &std::path::Path) -> Result<u64, String> {
+pub fn load_path_sync(
+    srv: &mut Server,
+    path: &std::path::Path,
+    kind: LoadKind,
+) -> Result<u64, String> {
     let file =
         std::fs::File::open(path).map_err(|e| format!("Error opening {}: {e}", path.display()))?;
     let mut r = Reader::new(std::io::BufReader::with_capacity(1 << 16, file))
-        .map_err(|e| describe(path, &e))?;
-    let mut st = Apply {
-        db: 0,
-        loaded: 0,
-        expired: 0,
-    };
+        .map_err(|e| describe(path, &e))?
+        .with_sanitize(sanitize_policy(srv, None));
+    let mut st = Apply::new(srv, kind);
     srv.refresh_time();
     let delay = srv.config.get_int(Directive::KeyLoadDelay);
     while let Some(item) = r.next_item().map_err(|e| describe(path, &e))? {
@@ -240,12 +339,10 @@ pub fn load_path_sync(srv: &mut Server, path: &std::path::Path) -> Result<u64, S
 /// which the caller emptied.
 pub fn load_bytes(srv: &mut Server, bytes: &[u8]) -> Result<(), String> {
     let path = std::path::Path::new("(replication stream)");
-    let mut r = Reader::new(bytes).map_err(|e| describe(path, &e))?;
-    let mut st = Apply {
-        db: 0,
-        loaded: 0,
-        expired: 0,
-    };
+    let mut r = Reader::new(bytes)
+        .map_err(|e| describe(path, &e))?
+        .with_sanitize(sanitize_policy(srv, None));
+    let mut st = Apply::new(srv, LoadKind::Reload);
     srv.refresh_time();
     let delay = srv.config.get_int(Directive::KeyLoadDelay);
     while let Some(item) = r.next_item().map_err(|e| describe(path, &e))? {
@@ -254,11 +351,7 @@ pub fn load_bytes(srv: &mut Server, bytes: &[u8]) -> Result<(), String> {
         }
         apply(srv, &mut st, item)?;
     }
-    log_notice!(
-        "Done loading RDB, keys loaded: {}, keys expired: {}.",
-        st.loaded,
-        st.expired
-    );
+    st.log_done();
     Ok(())
 }
 
@@ -311,9 +404,15 @@ pub async fn load_at_startup(srv: Rc<RefCell<Server>>) -> Result<(), StartupLoad
         Err(_) => return Ok(()),
     };
     let started = Instant::now();
-    load_rdb(&srv, &path, meta.len())
-        .await
-        .map_err(StartupLoadError::Reason)?;
+    if let Err(e) = load_rdb(&srv, &path, meta.len(), LoadKind::Startup).await {
+        // As Redis: the reason, then a check of the whole file saying
+        // where it breaks, then the verdict.
+        log_warning!("{e}");
+        let sanitize = sanitize_policy(&srv.borrow(), None);
+        report_check(&path, sanitize);
+        log_warning!("Terminating server after rdb file reading failure.");
+        return Err(StartupLoadError::Logged);
+    }
     log_notice!(
         "DB loaded from disk: {:.3} seconds",
         started.elapsed().as_secs_f64()
@@ -328,6 +427,7 @@ pub async fn load_rdb(
     srv: &Rc<RefCell<Server>>,
     path: &std::path::Path,
     total: u64,
+    kind: LoadKind,
 ) -> Result<u64, String> {
     let started = Instant::now();
     {
@@ -351,6 +451,7 @@ pub async fn load_rdb(
                 .get_int(Directive::LoadingProcessEventsIntervalBytes)
                 .max(1024) as u64,
             key_load_delay: s.config.get_int(Directive::KeyLoadDelay),
+            sanitize: sanitize_policy(&s, None),
         }
     };
     if let Err(e) = std::thread::Builder::new()
@@ -360,11 +461,7 @@ pub async fn load_rdb(
         srv.borrow_mut().persist.loading = None;
         return Err(format!("Can't start the RDB loader: {e}"));
     }
-    let mut st = Apply {
-        db: 0,
-        loaded: 0,
-        expired: 0,
-    };
+    let mut st = Apply::new(&srv.borrow(), kind);
     let result = loop {
         let Some(msg) = rx.recv().await else {
             break Err("the RDB loader thread stopped".to_string());
@@ -396,10 +493,23 @@ pub async fn load_rdb(
     s.persist.load_keys_loaded = st.loaded;
     s.persist.load_keys_expired = st.expired;
     let end = result?;
-    log_notice!(
-        "Done loading RDB, keys loaded: {}, keys expired: {}.",
-        st.loaded,
-        st.expired
-    );
+    st.log_done();
     Ok(end)
+}
+
+/// Logs the report of `redoubt check-rdb` on the file at `path`, line by
+/// line, as Redis runs redis-check-rdb when a file fails to load.
+fn report_check(path: &std::path::Path, sanitize: rdb::Sanitize) {
+    let Ok(f) = std::fs::File::open(path) else {
+        return;
+    };
+    let mut out = Vec::new();
+    let input = std::io::BufReader::with_capacity(1 << 16, f);
+    let name = path.display().to_string();
+    let now_ms = crate::util::time::unix_ms();
+    if rdb::check::check_with(input, &name, now_ms, &mut out, sanitize).is_ok() {
+        for line in String::from_utf8_lossy(&out).lines() {
+            log_warning!("{line}");
+        }
+    }
 }

@@ -115,6 +115,7 @@ fn aux(srv: &Server) -> Aux {
         repl_offset: srv.repl.master_repl_offset(),
         aof_base: false,
         repl_stream_db: crate::replication::master::stream_db_for_snapshot(srv),
+        in_history: srv.is_replica() || srv.repl.feed.borrow().backlog.is_some(),
     }
 }
 

@@ -83,6 +83,10 @@ pub struct Aux {
     /// The database the replication stream has selected at the snapshot
     /// point: a replica starts applying the stream that follows in it.
     pub repl_stream_db: usize,
+    /// Whether the snapshot is a point in a replication history (Redis's
+    /// rdbPopulateSaveInfo): a full sync always is; a master's save only
+    /// once it has a backlog (replicas knew its history).
+    pub in_history: bool,
 }
 
 /// Writes the auxiliary fields Redis 7.0 puts at the start of a snapshot.
@@ -93,7 +97,7 @@ fn write_aux<W: Write>(w: &mut Writer<W>, aux: &Aux) -> io::Result<()> {
     w.aux(b"used-mem", aux.used_mem.to_string().as_bytes())?;
     // An AOF base carries no replication position (Redis 7.0 writes none
     // there): the AOF is not a point in a replication history.
-    if !aux.aof_base {
+    if aux.in_history && !aux.aof_base {
         w.aux(b"repl-stream-db", aux.repl_stream_db.to_string().as_bytes())?;
         w.aux(b"repl-id", aux.repl_id.as_bytes())?;
         w.aux(b"repl-offset", aux.repl_offset.to_string().as_bytes())?;
@@ -498,6 +502,7 @@ mod tests {
                 repl_offset: 0,
                 aof_base: false,
                 repl_stream_db: 0,
+                in_history: false,
             },
             compress: true,
             checksum: true,

@@ -123,6 +123,9 @@ pub fn write_stream<W: Write>(
 // Loading
 // ---------------------------------------------------------------------------
 
+/// Redis's reason for any listpack of a stream that fails its check.
+const BAD_NODE: &str = "Stream listpack integrity check failed.";
+
 fn int(e: Option<Result<LpElem, &'static str>>) -> Result<i64, String> {
     match e {
         Some(Ok(LpElem::Int(n))) => Ok(n),
@@ -130,9 +133,8 @@ fn int(e: Option<Result<LpElem, &'static str>>) -> Result<i64, String> {
         Some(Ok(LpElem::Str(s))) => std::str::from_utf8(s)
             .ok()
             .and_then(|t| t.parse().ok())
-            .ok_or_else(|| "stream listpack integer expected".to_string()),
-        Some(Err(e)) => Err(format!("corrupt {e} in stream")),
-        None => Err("stream listpack truncated".to_string()),
+            .ok_or_else(|| BAD_NODE.to_string()),
+        Some(Err(_)) | None => Err(BAD_NODE.to_string()),
     }
 }
 
@@ -145,8 +147,7 @@ fn text_ref<'a>(e: Option<Result<LpElem<'a>, &'static str>>) -> Result<Cow<'a, [
     match e {
         Some(Ok(LpElem::Str(s))) => Ok(Cow::Borrowed(s)),
         Some(Ok(LpElem::Int(n))) => Ok(Cow::Owned(n.to_string().into_bytes())),
-        Some(Err(e)) => Err(format!("corrupt {e} in stream")),
-        None => Err("stream listpack truncated".to_string()),
+        Some(Err(_)) | None => Err(BAD_NODE.to_string()),
     }
 }
 
@@ -156,19 +157,24 @@ type Text<'a> = Cow<'a, [u8]>;
 /// Rebuilds one node from its listpack (`streamValidateListpackIntegrity`
 /// in deep mode, decoding as it checks).
 fn load_node(master: StreamId, lp: &[u8]) -> Result<Node, String> {
-    let mut it = listpack_iter(lp).map_err(|e| format!("corrupt {e} in stream"))?;
-    let count = int(it.next()).map_err(|_| "Empty listpack inside stream".to_string())?;
+    let mut it = listpack_iter(lp)
+        .map_err(|_| BAD_NODE.to_string())?
+        .peekable();
+    if it.peek().is_none() {
+        return Err("Empty listpack inside stream".into());
+    }
+    let count = int(it.next())?;
     let deleted = int(it.next())?;
     let nfields = int(it.next())?;
     if !(0..=i64::from(u32::MAX)).contains(&nfields) || count < 0 || deleted < 0 {
-        return Err("Stream listpack integrity check failed.".into());
+        return Err(BAD_NODE.into());
     }
     let mut fields = Vec::with_capacity(nfields.min(1024) as usize);
     for _ in 0..nfields {
         fields.push(text(it.next())?);
     }
     if int(it.next())? != 0 {
-        return Err("Stream listpack integrity check failed.".into());
+        return Err(BAD_NODE.into());
     }
     let field_refs: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
     let mut node = Node::with_fields(&field_refs, lp.len());
@@ -183,7 +189,7 @@ fn load_node(master: StreamId, lp: &[u8]) -> Result<Node, String> {
         } else {
             let n = int(it.next())?;
             if !(0..=i64::from(u32::MAX)).contains(&n) {
-                return Err("Stream listpack integrity check failed.".into());
+                return Err(BAD_NODE.into());
             }
             n
         };
@@ -201,14 +207,14 @@ fn load_node(master: StreamId, lp: &[u8]) -> Result<Node, String> {
         let lp_count = int(it.next())?;
         let extra = if same { 3 } else { 3 + n + 1 };
         if lp_count != n + extra {
-            return Err("Stream listpack integrity check failed.".into());
+            return Err(BAD_NODE.into());
         }
         let pairs: Vec<(&[u8], &[u8])> = texts.iter().map(|(f, v)| (&**f, &**v)).collect();
         let flags = (flags & i64::from(FLAG_DELETED | FLAG_SAMEFIELDS)) as u8;
         node.push(master, id, flags, &pairs);
     }
     if it.next().is_some() {
-        return Err("Stream listpack integrity check failed.".into());
+        return Err(BAD_NODE.into());
     }
     node.shrink();
     Ok(node)

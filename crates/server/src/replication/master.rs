@@ -181,6 +181,25 @@ impl Feed {
     }
 }
 
+/// A master restarting from its own snapshot, which names the history it
+/// belonged to (`repl-id`, `repl-offset`): that history stays valid as
+/// `master_replid2` up to the saved offset, the backlog starts there, so
+/// replicas that followed it continue with a partial resync (Redis 7.0).
+pub fn resume_history_from_snapshot(srv: &mut Server) {
+    let (Some(id), Some(offset)) = (srv.persist.rdb_repl_id.clone(), srv.persist.rdb_repl_offset)
+    else {
+        return;
+    };
+    if id.len() != 40 || offset < 0 {
+        return;
+    }
+    srv.repl.replid2 = id;
+    srv.repl.second_repl_offset = offset + 1;
+    let size = srv.config.get_int(Directive::ReplBacklogSize).max(1) as usize;
+    srv.repl.feed.borrow_mut().reset(size, offset);
+    srv.repl.no_replicas_since_ms = srv.now_ms;
+}
+
 /// The journal's handle on the feed.
 pub struct FeedSink(pub Rc<RefCell<Feed>>);
 
@@ -329,6 +348,11 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
     }
     if ctx.srv.repl.failover.is_some() {
         ctx.err(errors::SYNC_WHILE_FAILING_OVER);
+        return;
+    }
+    // A sub-replica gets nothing from us until we have our master's data.
+    if super::replica::link_down(ctx.srv) {
+        ctx.err(errors::SYNC_WITHOUT_MASTER_LINK);
         return;
     }
     let id = ctx.client.id;
@@ -504,6 +528,7 @@ fn snapshot_bytes(srv: &mut Server, offset: i64) -> Result<Vec<u8>, String> {
         repl_offset: offset,
         aof_base: false,
         repl_stream_db: stream_db_for_snapshot(srv),
+        in_history: true,
     };
     let compress = srv.config.get_bool(Directive::Rdbcompression);
     let checksum = srv.config.get_bool(Directive::Rdbchecksum);
@@ -534,6 +559,19 @@ pub fn stream_db_for_snapshot(srv: &Server) -> usize {
         srv.repl.stream_db
     } else {
         0
+    }
+}
+
+/// Closes every replica's link (Redis's disconnectSlaves): each asks
+/// again and learns what changed (a new replication id, a new history).
+pub fn disconnect_replicas(srv: &mut Server) {
+    for c in srv.clients.values() {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            if c.kind == Kind::Replica {
+                c.killed = true;
+                c.wake.notify_one();
+            }
+        }
     }
 }
 

@@ -61,6 +61,9 @@ pub struct MasterLink {
     pub sync_read: i64,
     pub sync_start_ms: i64,
     pub sync_last_io_ms: i64,
+    /// Stream bytes received but not applied yet (a paused master client):
+    /// `slave_read_repl_offset` is ahead of `slave_repl_offset` by this.
+    pub unapplied: i64,
 }
 
 /// Starts following `host:port` (also used for the `replicaof` directive).
@@ -78,6 +81,7 @@ pub fn set_master(srv: &mut Server, host: String, port: u16) {
         sync_read: 0,
         sync_start_ms: 0,
         sync_last_io_ms: 0,
+        unapplied: 0,
     });
     kill_master_client(srv);
     crate::log::set_role(b'S');
@@ -191,14 +195,19 @@ pub fn expire_own_keys(srv: &mut Server) {
     }
 }
 
-/// `replica-serve-stale-data no` and the link to the master is not up:
-/// commands without the `stale` flag are refused with MASTERDOWN.
-pub fn deny_stale(srv: &Server) -> bool {
+/// We follow a master and the link to it is not up (connecting, in the
+/// handshake or in a full sync).
+pub fn link_down(srv: &Server) -> bool {
     srv.repl
         .master
         .as_ref()
         .is_some_and(|m| m.state != LinkState::Connected)
-        && !srv.config.get_bool(Directive::ReplicaServeStaleData)
+}
+
+/// `replica-serve-stale-data no` and the link to the master is not up:
+/// commands without the `stale` flag are refused with MASTERDOWN.
+pub fn deny_stale(srv: &Server) -> bool {
+    link_down(srv) && !srv.config.get_bool(Directive::ReplicaServeStaleData)
 }
 
 /// `REPLICAOF host port` / `REPLICAOF NO ONE` (and `SLAVEOF`).
@@ -583,6 +592,8 @@ async fn run_link(srv: &Rc<RefCell<Server>>, host: &str, port: u16, gen: u64) ->
             s.repl.replid2 = std::mem::replace(&mut s.master_replid, new_id.to_string());
             s.repl.second_repl_offset = offset + 1;
             log_notice!("Master replication ID changed to {new_id}");
+            // Our replicas learn the new id by reconnecting (partially).
+            super::master::disconnect_replicas(&mut s);
         }
         log_notice!("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
     } else {
@@ -695,14 +706,7 @@ fn load_dataset(srv: &mut Server, rdb: &[u8], id: String, offset: i64) -> LinkRe
         f.reset(size, offset);
     }
     // Our own replicas hold a history that just ended: they resync.
-    for c in srv.clients.values() {
-        if let Ok(mut c) = c.try_borrow_mut() {
-            if c.kind == Kind::Replica {
-                c.killed = true;
-                c.wake.notify_one();
-            }
-        }
-    }
+    super::master::disconnect_replicas(srv);
     log_notice!("MASTER <-> REPLICA sync: Finished with success");
     crate::persistence::aof::after_full_sync(srv);
     Ok(())
@@ -778,6 +782,7 @@ async fn stream_commands(srv: &Rc<RefCell<Server>>, mut conn: Conn, gen: u64) ->
         let now = s.now_ms;
         if let Some(m) = s.repl.master.as_mut() {
             m.state = LinkState::Connected;
+            m.unapplied = 0;
             m.last_io_ms = now;
         }
         c
@@ -792,6 +797,7 @@ async fn stream_commands(srv: &Rc<RefCell<Server>>, mut conn: Conn, gen: u64) ->
     let result = loop {
         let mut need_ack = false;
         let mut idle = false;
+        let paused;
         {
             let mut s = srv.borrow_mut();
             let mut c = client.borrow_mut();
@@ -819,6 +825,13 @@ async fn stream_commands(srv: &Rc<RefCell<Server>>, mut conn: Conn, gen: u64) ->
                         if !req.is_empty() {
                             let backing = req.backing(&rbuf[base..pos]);
                             let argv = command_meta::Argv::new(backing, &req.ranges);
+                            // A paused replica applies nothing more (as in
+                            // Redis 7.0, its master client waits too).
+                            if crate::clients::must_wait(&mut s, &c, argv) {
+                                crate::clients::start_pause_wait(&mut s, &mut c);
+                                pos = base;
+                                break;
+                            }
                             if argv.get(0).eq_ignore_ascii_case(b"replconf")
                                 && argv.get(1).eq_ignore_ascii_case(b"getack")
                             {
@@ -851,9 +864,18 @@ async fn stream_commands(srv: &Rc<RefCell<Server>>, mut conn: Conn, gen: u64) ->
             rbuf.drain(..pos.min(rbuf.len()));
             // Kept across links: a partial resync continues in this db.
             s.repl.stream_db = c.db;
+            if let Some(m) = s.repl.master.as_mut() {
+                m.unapplied = rbuf.len() as i64;
+            }
             if c.killed {
                 break Ok(());
             }
+            paused = c.paused.then(|| {
+                (
+                    crate::clients::pause_remaining_ms(&s),
+                    s.pause_notify.clone(),
+                )
+            });
         }
         if need_ack {
             send_ack(srv, &mut conn).await?;
@@ -865,11 +887,18 @@ async fn stream_commands(srv: &Rc<RefCell<Server>>, mut conn: Conn, gen: u64) ->
                 Ok(Ok(_)) => {
                     let mut s = srv.borrow_mut();
                     let now = s.now_ms;
-                    if let Some(m) = s.repl.master.as_mut() { m.last_io_ms = now; }
+                    if let Some(m) = s.repl.master.as_mut() {
+                        m.last_io_ms = now;
+                        m.unapplied = rbuf.len() as i64;
+                    }
                 }
             },
             _ = tick.tick() => idle = true,
             _ = wake.notified() => {}
+            _ = pause_over(&paused) => {}
+        }
+        if paused.is_some() {
+            crate::clients::end_pause_wait(&mut srv.borrow_mut(), &mut client.borrow_mut());
         }
         if idle {
             send_ack(srv, &mut conn).await?;
@@ -880,6 +909,19 @@ async fn stream_commands(srv: &Rc<RefCell<Server>>, mut conn: Conn, gen: u64) ->
     };
     srv.borrow_mut().remove_client(id);
     result
+}
+
+/// Resolves when the pause a stream waits for is over (never when none).
+async fn pause_over(paused: &Option<(u64, Rc<tokio::sync::Notify>)>) {
+    match paused {
+        Some((ms, unpause)) => {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(*ms)) => {}
+                _ = unpause.notified() => {}
+            }
+        }
+        None => std::future::pending().await,
+    }
 }
 
 async fn send_ack(srv: &Rc<RefCell<Server>>, conn: &mut Conn) -> LinkResult {
@@ -907,12 +949,13 @@ pub fn info(srv: &Server, m: &MasterLink, b: &mut String) {
          master_link_status:{}\r\n\
          master_last_io_seconds_ago:{last_io}\r\n\
          master_sync_in_progress:{}\r\n\
-         slave_read_repl_offset:{offset}\r\n\
+         slave_read_repl_offset:{}\r\n\
          slave_repl_offset:{offset}\r\n",
         m.host,
         m.port,
         if up { "up" } else { "down" },
         u8::from(syncing),
+        offset + m.unapplied,
     );
     if syncing {
         // As Redis: the `$EOF:` form has no size, shown as 0, so the bytes

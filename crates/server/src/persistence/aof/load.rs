@@ -29,7 +29,7 @@ use super::parser::{has_rdb_preamble, AofError, CommandReader, Step};
 use super::{dir, filename, manifest_name};
 use crate::client::{Client, Kind};
 use crate::config::Directive;
-use crate::persistence::load::{load_rdb, Loading};
+use crate::persistence::load::{load_rdb, LoadKind, Loading};
 use crate::server::Server;
 use crate::{log_notice, log_warning};
 use std::cell::RefCell;
@@ -427,7 +427,7 @@ async fn load_one(
     let mut offset = 0;
     if preamble {
         let started = srv.borrow().persist.loading.as_ref().map(|l| l.started);
-        offset = load_rdb(srv, &file.path, size)
+        offset = load_rdb(srv, &file.path, size, LoadKind::AofBase)
             .await
             .map_err(|e| file.preamble_error(e))?;
         set_loading(
@@ -468,7 +468,7 @@ fn load_one_sync(srv: &mut Server, file: &FileToLoad<'_>) -> Result<(), Failed> 
     }
     let mut offset = 0;
     if preamble {
-        offset = crate::persistence::load::load_path_sync(srv, &file.path)
+        offset = crate::persistence::load::load_path_sync(srv, &file.path, LoadKind::AofBase)
             .map_err(|e| file.preamble_error(e))?;
         if offset >= size {
             return Ok(());

@@ -54,6 +54,7 @@ fn aux(srv: &Server) -> Aux {
         repl_offset: srv.repl.master_repl_offset(),
         aof_base: true,
         repl_stream_db: 0,
+        in_history: false,
     }
 }
 
