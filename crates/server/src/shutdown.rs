@@ -168,6 +168,10 @@ fn finish(srv: &mut Server) -> bool {
     if crate::persistence::save::shutdown_save(srv, save, nosave, force).is_err() {
         return failed(srv);
     }
+    // A background save abandoned above leaves its temporary file to its
+    // thread, which may not get to remove it before the exit (Redis
+    // removes its child's at this point too). A final save renamed its own.
+    let _ = std::fs::remove_file(format!("temp-{}.rdb", std::process::id()));
     let pidfile = srv.config.get_str(Directive::Pidfile);
     if !pidfile.is_empty() {
         log_notice!("Removing the pid file.");
