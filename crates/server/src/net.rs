@@ -480,6 +480,14 @@ async fn serve<S>(
         if out.capacity() > 4 * IOBUF_LEN {
             out = Vec::with_capacity(IOBUF_LEN);
         }
+        // The request side too, once nothing is pending: the read buffer
+        // and argument table a big request grew (Redis's cron resizes an
+        // idle query buffer), so UNLINK of a big value sent in one command
+        // gives the memory back.
+        if rbuf.is_empty() && rbuf.capacity() > 4 * IOBUF_LEN {
+            rbuf = Vec::with_capacity(IOBUF_LEN);
+            req = Request::default();
+        }
         if flow == Flow::CloseAfterReply {
             break 'conn;
         }
