@@ -1,5 +1,5 @@
 //! `DEBUG` (the subset test suites use: SLEEP, SET-ACTIVE-EXPIRE, OBJECT,
-//! HELP) and `MEMORY` (USAGE, STATS, DOCTOR, MALLOC-STATS, PURGE, HELP).
+//! SEGFAULT, PANIC, HELP) and `MEMORY` (USAGE, STATS, DOCTOR, MALLOC-STATS, PURGE, HELP).
 //!
 //! DEBUG is refused unless `enable-debug-command` is `yes`, or `local` and
 //! the connection comes from the loopback interface, as in Redis 7.0.
@@ -68,6 +68,13 @@ fn debug(ctx: &mut Ctx) {
                 .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c })
                 .collect();
             ctx.err(&String::from_utf8_lossy(&msg));
+        }
+        // Crashes on purpose, to check the crash report (`crash-log-enabled`,
+        // `crash-memcheck-enabled`, `use-exit-on-panic`), as Redis's.
+        (b"segfault", 2) => server::crash::segfault(),
+        (b"panic", 2) => {
+            let now = ctx.srv.now_ms / 1000;
+            panic!("DEBUG PANIC called at Unix time {now}");
         }
         (b"log", 3) => {
             server::log_warning!("DEBUG LOG: {}", String::from_utf8_lossy(ctx.argv.get(2)));
@@ -377,6 +384,8 @@ fn debug_help(ctx: &mut Ctx) {
             "    Writes <message> to the server log.",
             "OBJECT <key>",
             "    Internal details of the value at <key> (encoding, sizes, access time).",
+            "PANIC",
+            "    Crashes the server as a broken invariant does (a crash report in the log).",
             "PAUSE-CRON <0|1>",
             "    Stops or restarts the periodic tasks.",
             "POPULATE <count> [<prefix>] [<size>]",
@@ -392,6 +401,8 @@ fn debug_help(ctx: &mut Ctx) {
             "    Sends a command to the replicas only.",
             "REPLYBUFFER PEAK-RESET-TIME <never|reset|<ms>>, REPLYBUFFER RESIZING <0|1>",
             "    Reply buffer tuning (accepted; our buffers need none).",
+            "SEGFAULT",
+            "    Crashes the server with SIGSEGV (a crash report in the log).",
             "SET-ACTIVE-EXPIRE <0|1>",
             "    Turns the periodic expiry of keys off or on (lazy expiry stays on).",
             "SET-DISABLE-DENY-SCRIPTS <0|1>",

@@ -88,7 +88,7 @@ proptest! {
                 }
                 Op::Step(n) => { dbs[d].snapshot_step(n as usize); }
                 Op::Swap => dbs.swap(0, 1),
-                Op::Flush(take) => { if take { drop(dbs[d].take()); } else { dbs[d].clear(); } }
+                Op::Flush(take) => { if take { drop(dbs[d].take_entries()); } else { dbs[d].clear(); } }
             }
         }
         for db in &mut dbs {

@@ -376,6 +376,11 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
     if argv.is_empty() {
         return Flow::Continue;
     }
+    // After the final save of a shutdown nothing runs: a write
+    // acknowledged now would be lost with the process.
+    if srv.shutdown_requested {
+        return Flow::CloseAfterReply;
+    }
     // Inside EXEC the clock stands still, as in Redis: a key cannot
     // expire between two commands of one transaction.
     if !client.in_exec {
@@ -505,6 +510,14 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         srv.tracking_limit_used_slots();
         srv.tracking_send_pending(client);
         srv.pubsub.current = outer_current;
+    }
+    if checked
+        && (is_write || meta.name == "ping")
+        && client.is_master()
+        && (crate::persistence::save::writes_denied(srv)
+            || crate::persistence::aof::write_error(srv).is_some())
+    {
+        master_command_despite_disk_error(srv, meta.name == "ping");
     }
     // A failed background save stops writes (and PING, as in Redis) when
     // stop-writes-on-bgsave-error is set, so nobody believes data is safe.
@@ -679,6 +692,87 @@ fn call(
         Flow::CloseAfterReply
     } else {
         Flow::Continue
+    }
+}
+
+/// Who received an error that should not happen: the master whose stream
+/// a replica applies, or the loader of the AOF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorTo {
+    Master,
+    AofLoader,
+}
+
+/// Checks the reply of a command our master sent (or the AOF loader
+/// replayed) for error replies, as Redis's `afterErrorReply` does for
+/// these clients: each is logged as CRITICAL and counted in
+/// `unexpected_error_replies`; then, per `propagation-error-behavior`, the
+/// server goes on (`ignore`) or panics — a read-only replica under
+/// `panic` and `panic-on-replicas`, the AOF loader under `panic` — since
+/// its dataset no longer follows the master's (or the file's).
+pub fn error_to_master(srv: &mut Server, to: ErrorTo, reply: &[u8], command: &str) {
+    fn errors_in(f: &resp::Frame, out: &mut Vec<String>) {
+        match f {
+            resp::Frame::Error(e) => out.push(String::from_utf8_lossy(e).into_owned()),
+            resp::Frame::Array(v) | resp::Frame::Set(v) | resp::Frame::Push(v) => {
+                v.iter().for_each(|f| errors_in(f, out))
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    let mut at = 0;
+    while let Ok(Some((f, n))) = resp::frame::parse_frame(&reply[at..]) {
+        errors_in(&f, &mut found);
+        at += n;
+    }
+    if found.is_empty() {
+        return;
+    }
+    let (from, to_name) = match to {
+        ErrorTo::Master => ("replica", "master"),
+        ErrorTo::AofLoader => ("server", "AOF-loading-client"),
+    };
+    for e in &found {
+        let e = if e.len() > 4096 {
+            &e[..4096]
+        } else {
+            e.as_str()
+        };
+        crate::log_warning!(
+            "== CRITICAL == This {from} is sending an error to its {to_name}: '{e}' after processing the command '{command}'"
+        );
+        srv.stats.unexpected_error_replies += 1;
+    }
+    let behavior = srv.config.get_str(Directive::PropagationErrorBehavior);
+    let panic = match to {
+        ErrorTo::Master => {
+            srv.config.get_bool(Directive::ReplicaReadOnly)
+                && (behavior == "panic" || behavior == "panic-on-replicas")
+        }
+        ErrorTo::AofLoader => behavior == "panic",
+    };
+    if panic {
+        panic!(
+            "This {from} panicked sending an error to its {to_name} after processing the command '{command}'"
+        );
+    }
+}
+
+/// A replica whose disk fails must still apply what its master sends (it
+/// cannot refuse it): with `replica-ignore-disk-write-errors no` (the
+/// default) it stops, since its RDB or AOF would silently miss writes;
+/// with `yes` it goes on, saying so at most every ten seconds. A PING
+/// never stops it.
+fn master_command_despite_disk_error(srv: &mut Server, ping: bool) {
+    if !ping && !srv.config.get_bool(Directive::ReplicaIgnoreDiskWriteErrors) {
+        panic!("Replica was unable to write command to disk.");
+    }
+    if srv.now_ms > srv.repl.disk_error_logged_ms + 10_000 {
+        srv.repl.disk_error_logged_ms = srv.now_ms;
+        crate::log_warning!(
+            "Replica is applying a command even though it is unable to write to disk."
+        );
     }
 }
 

@@ -47,6 +47,10 @@ pub const CLIENT_ID_POSITIVE: &str = "ERR client-id should be greater than 0";
 pub const NO_SUCH_CLIENT: &str = "ERR No such client";
 pub const PAUSE_MODE: &str = "ERR CLIENT PAUSE mode must be WRITE or ALL";
 pub const NO_SHUTDOWN_IN_PROGRESS: &str = "ERR No shutdown in progress.";
+/// The reply of a `SHUTDOWN` that failed or was aborted.
+pub const SHUTDOWN_FAILED: &str = "ERR Errors trying to SHUTDOWN. Check logs.";
+pub const SHUTDOWN_DENY_BLOCKING: &str =
+    "ERR SHUTDOWN without NOW or ABORT isn't allowed for DENY BLOCKING client";
 pub const SLOWLOG_COUNT: &str = "ERR count should be greater than or equal to -1";
 pub const DEBUG_NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
 pub const DECREMENT_OVERFLOW: &str = "ERR decrement would overflow";

@@ -221,6 +221,9 @@ fn server(srv: &Server, b: &mut String) {
         exe,
         config_file,
     );
+    if let Some(ms) = crate::shutdown::remaining_ms(srv) {
+        let _ = write!(b, "shutdown_in_milliseconds:{ms}\r\n");
+    }
 }
 
 fn clients(srv: &Server, b: &mut String) {
@@ -369,8 +372,8 @@ fn memory(srv: &mut Server, b: &mut String) {
          mem_aof_buffer:{aof_buffer}\r\n\
          mem_allocator:libc\r\n\
          active_defrag_running:0\r\n\
-         lazyfree_pending_objects:0\r\n\
-         lazyfreed_objects:0\r\n",
+         lazyfree_pending_objects:{lazy_pending}\r\n\
+         lazyfreed_objects:{lazy_freed}\r\n",
         h(m.used),
         h(m.rss),
         h(m.peak),
@@ -395,6 +398,8 @@ fn memory(srv: &mut Server, b: &mut String) {
         repl_buffers = repl_mem.buffer,
         replica_queues = repl_mem.replica_queues,
         aof_buffer = srv.aof.feed.borrow().buf.capacity(),
+        lazy_pending = srv.lazyfree.pending(),
+        lazy_freed = srv.lazyfree.freed(),
     );
 }
 
@@ -535,7 +540,7 @@ fn stats(srv: &Server, b: &mut String) {
          tracking_total_keys:{}\r\n\
          tracking_total_items:{}\r\n\
          tracking_total_prefixes:{}\r\n\
-         unexpected_error_replies:0\r\n\
+         unexpected_error_replies:{}\r\n\
          total_error_replies:{}\r\n\
          dump_payload_sanitizations:0\r\n\
          total_reads_processed:{}\r\n\
@@ -570,6 +575,7 @@ fn stats(srv: &Server, b: &mut String) {
         tracking_totals.0,
         tracking_totals.1,
         tracking_totals.2,
+        s.unexpected_error_replies,
         s.total_error_replies,
         s.total_reads_processed,
         s.total_writes_processed,

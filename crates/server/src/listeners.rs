@@ -94,6 +94,14 @@ impl Listeners {
         Ok(out)
     }
 
+    /// Closes every TCP listener (at shutdown, so a restart can bind at
+    /// once).
+    pub fn close_all(&mut self) {
+        self.open.clear();
+        self.tls_open.clear();
+        self.pending.clear();
+    }
+
     /// Takes the sockets bound at start-up and hands them to their accept
     /// loops (started by [`accept_new_listeners`]).
     pub fn open_at_start(

@@ -62,6 +62,7 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
         sock.set_only_v6(true)?;
     }
     sock.set_nonblocking(true)?;
+    crate::sockets::mark_listener(&sock);
     sock.bind(&addr.into())?;
     sock.listen(backlog)?;
     TcpListener::from_std(sock.into())
@@ -273,7 +274,8 @@ pub async fn connect_out(
     port: u16,
     tls: Option<&crate::tls::TlsContext>,
 ) -> std::io::Result<OutStream> {
-    let stream = TcpStream::connect((host, port)).await?;
+    // From `bind-source-addr`, when set.
+    let stream = crate::sockets::connect(host, port).await?;
     let _ = stream.set_nodelay(true);
     let Some(tls) = tls else {
         return Ok(OutStream::Plain(stream));
@@ -629,6 +631,14 @@ async fn serve_client<S>(
         // must not hold that much per connection afterwards).
         if out.capacity() > 4 * IOBUF_LEN {
             out = Vec::with_capacity(IOBUF_LEN);
+        }
+        // The request side too, once nothing is pending: the read buffer
+        // and argument table a big request grew (Redis's cron resizes an
+        // idle query buffer), so UNLINK of a big value sent in one command
+        // gives the memory back.
+        if rbuf.is_empty() && rbuf.capacity() > 4 * IOBUF_LEN {
+            rbuf = Vec::with_capacity(IOBUF_LEN);
+            req = Request::default();
         }
         if flow == Flow::CloseAfterReply {
             break 'conn;

@@ -18,6 +18,9 @@ pub struct Stats {
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
     pub total_error_replies: u64,
+    /// Errors answered to our master or to the AOF loader (they should
+    /// never happen: see `cmd::error_to_master`).
+    pub unexpected_error_replies: u64,
     pub unknown_commands: u64,
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,

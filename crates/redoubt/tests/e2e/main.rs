@@ -10,6 +10,7 @@ mod check_rdb;
 mod confgen;
 mod config;
 mod differential;
+mod directives;
 mod doctor;
 mod dump_restore;
 mod eviction;

@@ -181,9 +181,23 @@ pub fn start_pipeline(
     let (done_tx, done) = tokio::sync::oneshot::channel();
     let abort = Arc::new(AtomicBool::new(false));
     let thread_abort = abort.clone();
+    // The thread does what Redis's fork child does, and is pinned as it
+    // would be (`aof_rewrite_cpulist` or `bgsave_cpulist`).
+    let (kind, incremental_fsync) = if thread.starts_with("aof") {
+        (
+            crate::os::ThreadKind::AofRewrite,
+            srv.config.get_bool(Directive::AofRewriteIncrementalFsync),
+        )
+    } else {
+        (
+            crate::os::ThreadKind::Bgsave,
+            srv.config.get_bool(Directive::RdbSaveIncrementalFsync),
+        )
+    };
     std::thread::Builder::new()
         .name(thread.into())
         .spawn(move || {
+            crate::os::background_thread_started(kind);
             let job = SerializerJob {
                 path,
                 aux: a,
@@ -191,6 +205,7 @@ pub fn start_pipeline(
                 checksum,
                 in_flight: thread_in_flight,
                 abort: thread_abort,
+                incremental_fsync,
             };
             serializer_thread(job, rx, done_tx)
         })
@@ -225,11 +240,23 @@ pub fn save_sync(srv: &mut Server) -> Result<(), String> {
                 tmp.display()
             )
         })?;
+        let f = super::autosync::AutoSync::new(
+            f,
+            srv.config.get_bool(Directive::RdbSaveIncrementalFsync),
+        );
         let mut out = std::io::BufWriter::with_capacity(CHUNK, f);
         let snap =
             Snapshot::begin(&mut srv.dbs, &a, compress, checksum).map_err(|e| e.to_string())?;
+        // `rdb-key-save-delay` slows a synchronous save key by key, as in
+        // Redis (the tests use it to catch a SAVE or the final save of a
+        // shutdown in progress); it blocks, as SAVE does.
+        let delay = srv.config.get_int(Directive::RdbKeySaveDelay);
+        let step = if delay != 0 { 1 } else { STEP_ENTRIES };
         loop {
-            let done = Snapshot::step(&mut srv.dbs, STEP_ENTRIES);
+            let done = Snapshot::step(&mut srv.dbs, step);
+            if delay != 0 {
+                super::pace::sync_save_delay(delay);
+            }
             if done {
                 snap.finish()?;
             }
@@ -241,7 +268,8 @@ pub fn save_sync(srv: &mut Server) -> Result<(), String> {
         }
         let f = out
             .into_inner()
-            .map_err(|e| format!("Write error saving DB on disk: {e}"))?;
+            .map_err(|e| format!("Write error saving DB on disk: {e}"))?
+            .into_file();
         f.sync_all()
             .map_err(|e| format!("Write error saving DB on disk: {e}"))?;
         std::fs::rename(&tmp, &path)
@@ -319,7 +347,10 @@ pub fn shutdown_save(
     log_notice!("Saving the final RDB snapshot before exiting.");
     match save_sync(srv) {
         Ok(()) => Ok(()),
-        Err(_) if force => Ok(()),
+        Err(_) if force => {
+            log_warning!("Error trying to save the DB. Exit anyway.");
+            Ok(())
+        }
         Err(e) => {
             log_warning!("Error trying to save the DB, can't exit.");
             Err(e)

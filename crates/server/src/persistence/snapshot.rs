@@ -390,6 +390,9 @@ pub struct SerializerJob {
     /// Bytes of copies sent and not yet written (shared with the driver).
     pub in_flight: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     pub abort: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// fsync every 4 MB (`rdb-save-incremental-fsync`, or
+    /// `aof-rewrite-incremental-fsync` for an AOF base).
+    pub incremental_fsync: bool,
 }
 
 pub fn serializer_thread(
@@ -404,6 +407,7 @@ pub fn serializer_thread(
         checksum,
         in_flight,
         abort,
+        incremental_fsync,
     } = job;
     let tmp = path.with_file_name(format!("temp-{}.rdb", std::process::id()));
     // The temp file this job created: an abandoned job may still be
@@ -419,6 +423,7 @@ pub fn serializer_thread(
             )
         })?;
         created = f.metadata().ok().map(|m| file_id(&m));
+        let f = super::autosync::AutoSync::new(f, incremental_fsync);
         let mut w =
             Writer::new(io::BufWriter::with_capacity(CHUNK, f), compress, checksum).map_err(err)?;
         write_aux(&mut w, &aux).map_err(err)?;
@@ -458,7 +463,8 @@ pub fn serializer_thread(
             .finish()
             .map_err(err)?
             .into_inner()
-            .map_err(|e| err(e.into_error()))?;
+            .map_err(|e| err(e.into_error()))?
+            .into_file();
         f.sync_all().map_err(err)?;
         drop(f);
         std::fs::rename(&tmp, &path).map_err(|e| {
@@ -576,6 +582,7 @@ mod tests {
             checksum: true,
             in_flight: Arc::new(AtomicUsize::new(0)),
             abort: Arc::new(AtomicBool::new(false)),
+            incremental_fsync: true,
         };
         serializer_thread(job, rx, done_tx);
         assert!(matches!(done_rx.try_recv(), Ok(Ok(_))));

@@ -229,7 +229,7 @@ pub struct Waiter {
     pub numreplicas: usize,
 }
 
-const GETACK: &[u8] = b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n";
+pub const GETACK: &[u8] = b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n";
 const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
 
 /// `REPLCONF <option> <value> ...`: the handshake details a replica sends
@@ -397,6 +397,12 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
     // after it is kept for a later partial resync.
     ctx.srv.repl.feed.borrow_mut().ensure_backlog(size);
     ctx.srv.stats.sync_full += 1;
+    // `repl-disable-tcp-nodelay`: a replica that needs a full sync gets
+    // fewer, bigger packets from then on (as in Redis, not one that
+    // continues partially).
+    if ctx.srv.config.get_bool(Directive::ReplDisableTcpNodelay) {
+        crate::sockets::set_nodelay(ctx.client.fd, false);
+    }
     let diskless = ctx.srv.config.get_bool(Directive::ReplDisklessSync);
     if psync && hs.capa_eof && diskless {
         // Streamed: the snapshot starts now, or after the one under way.

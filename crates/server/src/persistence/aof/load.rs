@@ -543,17 +543,20 @@ impl<'f, 'n> Replay<'f, 'n> {
                     } else if cmd.eq_ignore_ascii_case(b"exec") {
                         self.before_multi = None;
                     }
+                    let errors = s.stats.total_error_replies;
                     crate::cmd::execute(s, &mut self.client, argv);
-                    let out = &mut self.client.out.buf;
-                    if out.first() == Some(&b'-') {
-                        let reply = String::from_utf8_lossy(&out[1..]);
-                        log_warning!(
-                            "== CRITICAL == This server is sending an error to its AOF-loading-client: '{}' after processing the command '{}'",
-                            reply.trim_end(),
-                            String::from_utf8_lossy(cmd).to_ascii_lowercase()
+                    // Logged, counted, and fatal under
+                    // `propagation-error-behavior panic`.
+                    if s.stats.total_error_replies != errors {
+                        let name = String::from_utf8_lossy(cmd).to_ascii_lowercase();
+                        crate::cmd::error_to_master(
+                            s,
+                            crate::cmd::ErrorTo::AofLoader,
+                            &self.client.out.buf,
+                            &name,
                         );
                     }
-                    out.clear();
+                    self.client.out.buf.clear();
                 }
                 Err(e) => return Some(Err(Stop::Damaged(e))),
             }

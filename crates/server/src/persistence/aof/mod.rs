@@ -302,7 +302,10 @@ impl AofState {
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("aof-writer".into())
-            .spawn(move || writer::writer_thread(rx, thread_shared, file))
+            .spawn(move || {
+                crate::os::background_thread_started(crate::os::ThreadKind::Bio);
+                writer::writer_thread(rx, thread_shared, file)
+            })
             .map_err(|e| e.to_string())?;
         self.writer = Some(Writer {
             tx,
