@@ -180,6 +180,50 @@ callgrind_section() {
     "target ratio <= 0.80)"
 }
 
+# callgrind_script_ir KIND SCRIPT REQUESTS -> total instructions of a server
+# run that served REQUESTS EVALSHA calls of SCRIPT (one key, pipelined by
+# 16, 50 clients; the script is loaded first, the key set to a short value).
+callgrind_script_ir() {
+  local kind=$1 script=$2 n=$3 port
+  port=$(free_port)
+  local out="$BENCH_WORK/cgs.$kind.$n" cmd
+  if [ "$kind" = redis ]; then cmd=(redis-server); else cmd=("$BENCH_BIN" server); fi
+  valgrind --tool=callgrind --callgrind-out-file="$out" \
+    "${cmd[@]}" --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$BENCH_WORK" --logfile "$BENCH_WORK/cgs-$kind.log" >/dev/null 2>&1 &
+  local pid=$! _
+  BENCH_PIDS+=("$pid")
+  for _ in $(seq 300); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  local sha
+  sha=$(redis-cli -p "$port" script load "$script")
+  redis-cli -p "$port" set key value >/dev/null
+  redis-benchmark -p "$port" -c 50 -P 16 -n "$n" evalsha "$sha" 1 key >/dev/null 2>&1
+  stop_server "$port" "$pid"
+  grep -E '^(summary|totals):' "$out" | head -1 | awk '{print $2}'
+}
+
+# callgrind_scripts_section SMALL LARGE: the marginal instructions per EVALSHA
+# of a script doing one redis.call and of one doing 100, Redis and Redoubt.
+callgrind_scripts_section() {
+  local small=$1 large=$2
+  printf "%-22s %14s %14s %7s\n" script "redis Ir/call" "redoubt Ir/call" ratio
+  local name script
+  while IFS='|' read -r name script; do
+    local r1 r2 o1 o2 s=$small l=$large
+    # The 100-call script costs ~100 times more: fewer requests suffice.
+    if [ "$name" = "100-redis.call" ]; then s=$((small / 10)); l=$((large / 10)); fi
+    r1=$(callgrind_script_ir redis "$script" "$s"); r2=$(callgrind_script_ir redis "$script" "$l")
+    o1=$(callgrind_script_ir redoubt "$script" "$s"); o2=$(callgrind_script_ir redoubt "$script" "$l")
+    awk -v t="$name" -v r1="$r1" -v r2="$r2" -v o1="$o1" -v o2="$o2" -v d=$((l - s)) \
+      'BEGIN { r = (r2 - r1) / d; o = (o2 - o1) / d; printf "%-22s %14.0f %14.0f %7.2f\n", t, r, o, o / r }'
+  done <<'SCRIPTS'
+GET|return redis.call('GET', KEYS[1])
+100-redis.call|local r for i = 1, 100 do r = redis.call('GET', KEYS[1]) end return r
+SCRIPTS
+  echo "(EVALSHA pipelined by 16, 50 clients; marginal cost between $small and $large calls" \
+    "(a tenth of that for the 100-call script); target ratio <= 1.00)"
+}
+
 # ---------------------------------------------------------------------------
 # Bytes per key
 # ---------------------------------------------------------------------------

@@ -6,10 +6,12 @@
 //! `Server::after_command` once per executed command.
 
 use crate::client::help_reply;
+use server::blocking;
 use server::client::Kind;
 use server::cmd::{Ctx, Handler};
+use server::config::Directive;
 use server::errors;
-use server::log_warning;
+use server::shutdown::{self, Flags, Prepared};
 
 pub const COMMANDS: &[(&str, Handler)] = &[
     ("dbsize", dbsize),
@@ -35,15 +37,14 @@ fn dbsize(ctx: &mut Ctx) {
     ctx.out().int(n);
 }
 
-/// Parses the optional ASYNC|SYNC argument of FLUSHDB/FLUSHALL.
-fn flush_mode(ctx: &mut Ctx) -> Option<()> {
+/// Parses the optional ASYNC|SYNC argument of FLUSHDB/FLUSHALL: whether
+/// the old data is freed on the lazy-free thread (without the argument,
+/// as `lazyfree-lazy-user-flush` says).
+fn flush_mode(ctx: &mut Ctx) -> Option<bool> {
     match ctx.argv.len() {
-        1 => Some(()),
-        2 if ctx.argv.get(1).eq_ignore_ascii_case(b"ASYNC")
-            || ctx.argv.get(1).eq_ignore_ascii_case(b"SYNC") =>
-        {
-            Some(())
-        }
+        1 => Some(ctx.srv.config.get_bool(Directive::LazyfreeLazyUserFlush)),
+        2 if ctx.argv.get(1).eq_ignore_ascii_case(b"ASYNC") => Some(true),
+        2 if ctx.argv.get(1).eq_ignore_ascii_case(b"SYNC") => Some(false),
         _ => {
             ctx.err(errors::SYNTAX);
             None
@@ -51,16 +52,27 @@ fn flush_mode(ctx: &mut Ctx) -> Option<()> {
     }
 }
 
-fn flushdb(ctx: &mut Ctx) {
-    if flush_mode(ctx).is_none() {
-        return;
+/// Empties database `db`, freeing its contents in the background when
+/// `lazy`.
+fn empty_db(srv: &mut server::server::Server, db: usize, lazy: bool) {
+    if lazy {
+        let old = srv.dbs[db].take_entries();
+        srv.lazyfree.free_dbs(vec![old]);
+    } else {
+        srv.dbs[db].clear();
     }
+}
+
+fn flushdb(ctx: &mut Ctx) {
+    let Some(lazy) = flush_mode(ctx) else {
+        return;
+    };
     let n = ctx.db().len() as u64;
     let db = ctx.client.db;
     ctx.srv.touch_all_watched_keys_in_db(db, None);
     // Readers blocked through a consumer group learn their stream went.
     server::blocking::signal_db_ready(ctx.srv, db);
-    ctx.db().clear();
+    empty_db(ctx.srv, db, lazy);
     ctx.srv.tracking_invalidate_all();
     ctx.dirty(n);
     // Propagated even when empty, as Redis forces it.
@@ -69,17 +81,17 @@ fn flushdb(ctx: &mut Ctx) {
 }
 
 fn flushall(ctx: &mut Ctx) {
-    if flush_mode(ctx).is_none() {
+    let Some(lazy) = flush_mode(ctx) else {
         return;
-    }
+    };
     let mut n = 0;
     for db in 0..ctx.srv.dbs.len() {
         ctx.srv.touch_all_watched_keys_in_db(db, None);
         server::blocking::signal_db_ready(ctx.srv, db);
     }
-    for db in &mut ctx.srv.dbs {
-        n += db.len() as u64;
-        db.clear();
+    for db in 0..ctx.srv.dbs.len() {
+        n += ctx.srv.dbs[db].len() as u64;
+        empty_db(ctx.srv, db, lazy);
     }
     ctx.srv.tracking_invalidate_all();
     ctx.dirty(n);
@@ -102,40 +114,60 @@ fn time(ctx: &mut Ctx) {
     out.bulk_int(us % 1_000_000);
 }
 
-/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. The final save runs
-/// here, synchronously, so a failure can be reported to the caller (and
-/// the server keeps running, as Redis does, unless FORCE). On success the
-/// connection closes without a reply, as Redis's does when the process
-/// exits.
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT] (see `server::shutdown`).
+/// The caller blocks without a reply: a master with lagging replicas
+/// waits for them first. When the shutdown completes the process exits
+/// and the connection closes unanswered, as Redis's; when it fails (the
+/// final save, say) or `SHUTDOWN ABORT` cancels it, every client blocked
+/// in SHUTDOWN gets an error and the server keeps running.
 fn shutdown(ctx: &mut Ctx) {
-    let (mut save, mut nosave, mut abort, mut force) = (false, false, false, false);
+    let mut flags = Flags::default();
+    let mut abort = false;
     for a in ctx.argv.from(1) {
         if a.eq_ignore_ascii_case(b"NOSAVE") {
-            nosave = true;
+            flags.nosave = true;
         } else if a.eq_ignore_ascii_case(b"SAVE") {
-            save = true;
+            flags.save = true;
         } else if a.eq_ignore_ascii_case(b"NOW") {
+            flags.now = true;
         } else if a.eq_ignore_ascii_case(b"FORCE") {
-            force = true;
+            flags.force = true;
         } else if a.eq_ignore_ascii_case(b"ABORT") {
             abort = true;
         } else {
             return ctx.err(errors::SYNTAX);
         }
     }
-    if (save && nosave) || (abort && ctx.argv.len() > 2) {
+    if (flags.save && flags.nosave) || (abort && flags != Flags::default()) {
         return ctx.err(errors::SYNTAX);
     }
     if abort {
+        if shutdown::abort(ctx.srv) {
+            return ctx.out().ok();
+        }
         return ctx.err(errors::NO_SHUTDOWN_IN_PROGRESS);
     }
-    log_warning!("User requested shutdown...");
-    if server::persistence::save::shutdown_save(ctx.srv, save, nosave, force).is_err() {
-        return ctx.err("ERR Errors trying to SHUTDOWN. Check logs.");
+    // While a script is busy only SHUTDOWN NOSAVE may stop the server
+    // (the script is killed at its next hook call), and it does not wait
+    // for replicas.
+    if ctx.srv.scripting.timed_out() {
+        if !flags.nosave {
+            let msg = ctx.srv.scripting.busy_error();
+            return ctx.err(msg);
+        }
+        flags.now = true;
     }
-    ctx.srv.shutdown_requested = true;
-    ctx.srv.shutdown_notify.notify_one();
-    ctx.client.close_after_reply = true;
+    if !flags.now && ctx.client.deny_blocking {
+        return ctx.err(errors::SHUTDOWN_DENY_BLOCKING);
+    }
+    blocking::block(ctx, blocking::WaitFor::Shutdown, 0..0, 0);
+    match shutdown::prepare(ctx.srv, flags) {
+        Prepared::Exit => ctx.client.close_after_reply = true,
+        Prepared::Waiting | Prepared::AlreadyStarted => {}
+        // The other blocked clients were answered; the caller is borrowed
+        // here, so it is answered here.
+        Prepared::Failed => shutdown::answer_blocked(ctx.srv, ctx.client),
+    }
 }
 
 fn monitor(ctx: &mut Ctx) {

@@ -233,12 +233,55 @@ fn config_set(ctx: &mut Ctx) {
             return ctx.err(&failed(arg, errors::TLS_LISTEN));
         }
     }
+    // The OOM score is the last step that can fail: on failure what was
+    // applied above (dir, listeners) is undone and the old score put back,
+    // as Redis restores the previous settings when an apply step fails.
+    if let Some(k) = oom_change(&ctx.srv.config, &next, &idxs) {
+        let replica = ctx.srv.is_replica();
+        if let Err(e) = server::os::apply_oom_score_adj(&next, replica) {
+            let name = DIRECTIVES[idxs[k]].name;
+            log_warning!("Failed applying new configuration. Possibly related to new {name} setting. Restoring previous settings.");
+            if let Some(d) = old_cwd {
+                let _ = std::env::set_current_dir(d);
+            }
+            let cur = &ctx.srv.config;
+            let (old_bind, old_port, old_tls_port) = (
+                cur.get_list(Directive::Bind),
+                cur.get_int(Directive::Port) as u16,
+                cur.get_int(Directive::TlsPort) as u16,
+            );
+            if moved && ctx.srv.listeners.active {
+                let old = (old_bind.as_slice(), old_port);
+                ctx.srv.listeners.rebind(&old_bind, old_port, old);
+            }
+            if tls_moved && ctx.srv.listeners.active {
+                let old = (old_bind.as_slice(), old_tls_port);
+                ctx.srv.listeners.rebind_tls(&old_bind, old_tls_port, old);
+            }
+            let _ = server::os::apply_oom_score_adj(&ctx.srv.config, replica);
+            return ctx.err(&failed(name, &e.to_string()));
+        }
+        if DIRECTIVES[idxs[k]].name == "oom-score-adj-values" {
+            server::os::warn_unusual_oom_values(&next);
+        }
+    }
     if new_tls.is_some() {
         ctx.srv.tls = new_tls;
     }
     ctx.srv.config = next;
     ctx.srv.apply_config();
     ctx.out().ok();
+}
+
+/// The position in `idxs` of the first of `oom-score-adj` and
+/// `oom-score-adj-values` whose value changes from `cur` to `next` (Redis
+/// runs an apply step only for a changed value, and names that directive
+/// when it fails).
+fn oom_change(cur: &config::Config, next: &config::Config, idxs: &[usize]) -> Option<usize> {
+    idxs.iter().position(|&i| {
+        matches!(DIRECTIVES[i].name, "oom-score-adj" | "oom-score-adj-values")
+            && cur.value(i) != next.value(i)
+    })
 }
 
 /// `CONFIG RESETSTAT`: the counters of INFO stats, commandstats and
@@ -253,6 +296,7 @@ fn config_resetstat(ctx: &mut Ctx) {
         *st = CommandStats::default();
     }
     ctx.srv.latency_hist.clear();
+    ctx.srv.lazyfree.reset_stats();
     ctx.srv.mem_peak = server::alloc::allocated() as u64;
     ctx.out().ok();
 }

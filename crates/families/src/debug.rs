@@ -1,5 +1,5 @@
 //! `DEBUG` (the subset test suites use: SLEEP, SET-ACTIVE-EXPIRE, OBJECT,
-//! HELP) and `MEMORY` (USAGE, STATS, DOCTOR, MALLOC-STATS, PURGE, HELP).
+//! SEGFAULT, PANIC, HELP) and `MEMORY` (USAGE, STATS, DOCTOR, MALLOC-STATS, PURGE, HELP).
 //!
 //! DEBUG is refused unless `enable-debug-command` is `yes`, or `local` and
 //! the connection comes from the loopback interface, as in Redis 7.0.
@@ -69,6 +69,13 @@ fn debug(ctx: &mut Ctx) {
                 .collect();
             ctx.err(&String::from_utf8_lossy(&msg));
         }
+        // Crashes on purpose, to check the crash report (`crash-log-enabled`,
+        // `crash-memcheck-enabled`, `use-exit-on-panic`), as Redis's.
+        (b"segfault", 2) => server::crash::segfault(),
+        (b"panic", 2) => {
+            let now = ctx.srv.now_ms / 1000;
+            panic!("DEBUG PANIC called at Unix time {now}");
+        }
         (b"log", 3) => {
             server::log_warning!("DEBUG LOG: {}", String::from_utf8_lossy(ctx.argv.get(2)));
             ctx.out().ok();
@@ -76,6 +83,10 @@ fn debug(ctx: &mut Ctx) {
         (b"change-repl-id", 2) => {
             server::log_warning!("Changing replication IDs after receiving DEBUG change-repl-id");
             server::replication::change_replication_id(ctx.srv);
+            ctx.out().ok();
+        }
+        (b"set-disable-deny-scripts", 3) => {
+            ctx.srv.scripting.disable_deny_scripts = atoi(ctx.argv.get(2)) != 0;
             ctx.out().ok();
         }
         (b"set-skip-checksum-validation", 3) => {
@@ -333,8 +344,10 @@ fn serialized_len(e: &Entry) -> usize {
 fn debug_object(ctx: &mut Ctx) {
     let key = ctx.argv.get(2);
     let lru_clock = ctx.srv.lru_clock;
-    let (db, master) = (ctx.client.db, ctx.client.is_master());
-    let Some(i) = ctx.srv.find_live(db, key, master) else {
+    // The key as stored, expired or not (Redis looks in the dictionary
+    // directly).
+    let db = ctx.client.db;
+    let Some(i) = ctx.srv.dbs[db].find(key) else {
         return ctx.err(errors::NO_SUCH_KEY);
     };
     let Some(e) = ctx.srv.dbs[db].at(i) else {
@@ -379,6 +392,8 @@ fn debug_help(ctx: &mut Ctx) {
             "    Writes <message> to the server log.",
             "OBJECT <key>",
             "    Internal details of the value at <key> (encoding, sizes, access time).",
+            "PANIC",
+            "    Crashes the server as a broken invariant does (a crash report in the log).",
             "PAUSE-CRON <0|1>",
             "    Stops or restarts the periodic tasks.",
             "POPULATE <count> [<prefix>] [<size>]",
@@ -394,8 +409,12 @@ fn debug_help(ctx: &mut Ctx) {
             "    Sends a command to the replicas only.",
             "REPLYBUFFER PEAK-RESET-TIME <never|reset|<ms>>, REPLYBUFFER RESIZING <0|1>",
             "    Reply buffer tuning (accepted; our buffers need none).",
+            "SEGFAULT",
+            "    Crashes the server with SIGSEGV (a crash report in the log).",
             "SET-ACTIVE-EXPIRE <0|1>",
             "    Turns the periodic expiry of keys off or on (lazy expiry stays on).",
+            "SET-DISABLE-DENY-SCRIPTS <0|1>",
+            "    Lets scripts run the commands normally refused to them (for tests).",
             "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
             "    Takes RESTORE payloads without checking their checksum.",
             "SLEEP <seconds>",
@@ -450,11 +469,12 @@ fn debug_populate(ctx: &mut Ctx) {
 /// and load it back (each step can be left out), which exercises both
 /// directions of the RDB code in one command.
 fn debug_reload(ctx: &mut Ctx) {
-    let (mut flush, mut save) = (true, true);
+    let (mut flush, mut save, mut merge) = (true, true, false);
     for opt in ctx.argv.from(2) {
         if opt.eq_ignore_ascii_case(b"MERGE") {
-            // Loading over existing keys replaces them, which is what
-            // MERGE allows in Redis.
+            // Libraries (and keys: loading over existing keys replaces
+            // them) may be replaced by the file's.
+            merge = true;
         } else if opt.eq_ignore_ascii_case(b"NOFLUSH") {
             flush = false;
         } else if opt.eq_ignore_ascii_case(b"NOSAVE") {
@@ -471,15 +491,16 @@ fn debug_reload(ctx: &mut Ctx) {
         for db in &mut ctx.srv.dbs {
             db.clear();
         }
+        ctx.srv.scripting.functions.flush();
     }
-    match server::persistence::load::load_file(ctx.srv) {
+    match server::persistence::load::load_file_merging(ctx.srv, merge) {
         Ok(()) => {
             server::log_warning!("DB reloaded by DEBUG RELOAD");
             ctx.out().ok()
         }
         Err(e) => {
             server::log_warning!("{e}");
-            ctx.err("ERR Error trying to load the RDB dump")
+            ctx.err("ERR Error trying to load the RDB dump, check server logs.")
         }
     }
 }

@@ -165,7 +165,13 @@ fn restore(ctx: &mut Ctx) {
             return ctx.err(errors::BAD_DATA_FORMAT);
         }
     };
-    let deleted = a.replace && ctx.db().remove(key).is_some();
+    let old = if a.replace {
+        ctx.db().remove(key)
+    } else {
+        None
+    };
+    let deleted = old.is_some();
+    ctx.srv.free_replaced(old);
     let now = ctx.now_ms();
     let at = if ttl != 0 && !a.absttl {
         ttl.saturating_add(now)

@@ -207,7 +207,9 @@ fn persist(ctx: &mut Ctx) {
 /// GETEX EXAT, ...): Redis deletes at once and propagates the deletion,
 /// as `DEL` or, with `lazyfree-lazy-expire`, `UNLINK`.
 pub fn delete_expired_now(ctx: &mut Ctx, key: &[u8]) {
-    ctx.db().remove(key);
+    if let Some(e) = ctx.db().remove(key) {
+        ctx.srv.free_value(e.value, ctx.srv.lazyfree_lazy_expire);
+    }
     ctx.dirty(1);
     ctx.modified(key);
     ctx.notify(class::GENERIC, "del", key);

@@ -90,13 +90,17 @@ fn parse_db_index(ctx: &mut Ctx, raw: &[u8]) -> Result<usize, ()> {
     }
 }
 
-/// DEL / UNLINK key [key ...]: the number of keys removed. UNLINK frees
-/// memory the same way here; large values are dropped after the reply.
+/// DEL / UNLINK key [key ...]: the number of keys removed. UNLINK (and DEL
+/// under `lazyfree-lazy-user-del`) leaves big values to the lazy-free
+/// thread.
 fn del(ctx: &mut Ctx) {
+    let lazy = ctx.argv.get(0).eq_ignore_ascii_case(b"unlink") || ctx.srv.lazyfree_lazy_user_del;
     let mut n = 0;
     for key in ctx.argv.from(1) {
         if ctx.key_exists(key) {
-            ctx.db().remove(key);
+            if let Some(e) = ctx.db().remove(key) {
+                ctx.srv.free_value(e.value, lazy);
+            }
             ctx.modified(key);
             ctx.notify(class::GENERIC, "del", key);
             n += 1;
@@ -156,7 +160,8 @@ fn rename_generic(ctx: &mut Ctx, nx: bool) {
         return ctx.out().int(0);
     }
     if let Some(entry) = ctx.db().remove(src) {
-        ctx.db().insert_entry(dst, entry);
+        let old = ctx.db().insert_entry(dst, entry);
+        ctx.srv.free_replaced(old);
     }
     ctx.dirty(1);
     ctx.notify(class::NEW, "new", dst);
@@ -208,7 +213,8 @@ fn copy(ctx: &mut Ctx) {
         return ctx.out().int(0);
     }
     let lru = ctx.srv.lru_clock;
-    ctx.srv.dbs[dst_db].insert(dst, value, expire, lru);
+    let old = ctx.srv.dbs[dst_db].insert(dst, value, expire, lru);
+    ctx.srv.free_replaced(old);
     ctx.dirty(1);
     ctx.srv
         .notify_keyspace_event(class::NEW, "new", dst, dst_db);

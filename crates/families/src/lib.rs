@@ -24,6 +24,7 @@ pub mod dump;
 #[cfg(test)]
 mod engine_tests;
 pub mod expire;
+pub mod functions;
 pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;
@@ -37,6 +38,7 @@ pub mod migrate;
 pub mod module;
 pub mod persistence;
 pub mod pubsub;
+pub mod scripting;
 pub mod set_algebra;
 pub mod sets;
 pub mod sort;
@@ -99,6 +101,8 @@ pub const FAMILIES: &[HandlerTable] = &[
     dump::COMMANDS,
     migrate::COMMANDS,
     module::COMMANDS,
+    scripting::COMMANDS,
+    functions::COMMANDS,
     streams::COMMANDS,
     stream_info::COMMANDS,
     stream_groups::COMMANDS,

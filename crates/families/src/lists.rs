@@ -67,8 +67,12 @@ fn list_mut<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<Option<&'c mut List>, Wr
 fn list_or_create<'c>(ctx: &'c mut Ctx, key: &[u8]) -> Result<&'c mut List, WrongType> {
     if list_mut(ctx, key)?.is_none() {
         let lru = ctx.srv.lru_clock;
+        // A list keeps the compression depth it was created with, as in
+        // Redis.
+        let mut list = Box::<List>::default();
+        list.set_compress_depth(ctx.srv.encoding_limits.list_compress_depth);
         ctx.db()
-            .insert(key, Value::List(Box::default()), keyspace::NO_EXPIRE, lru);
+            .insert(key, Value::List(list), keyspace::NO_EXPIRE, lru);
     }
     match ctx.db().get_mut(key).map(|e| &mut e.value) {
         Some(Value::List(l)) => Ok(l),
@@ -979,5 +983,55 @@ mod tests {
             ":4\r\n"
         );
         assert_eq!(k.run(&["LPOS", "l", "zz"]), "$-1\r\n");
+    }
+}
+
+#[cfg(test)]
+mod compression_tests {
+    use crate::testkit::Kit;
+    use keyspace::Value;
+
+    fn compressed_chunks(k: &mut Kit, key: &str) -> usize {
+        match k.srv.dbs[0].get(key.as_bytes()).map(|e| &e.value) {
+            Some(Value::List(l)) => l.compressed_chunks(),
+            _ => usize::MAX,
+        }
+    }
+
+    #[test]
+    fn lists_created_under_list_compress_depth_keep_their_middle_compressed() {
+        let mut k = Kit::new();
+        let items: Vec<String> = (0..3000).map(|i| format!("item:{i:06}")).collect();
+        let push = |k: &mut Kit, key: &str| {
+            for chunk in items.chunks(500) {
+                let mut a = vec!["RPUSH", key];
+                a.extend(chunk.iter().map(String::as_str));
+                k.run(&a);
+            }
+        };
+        push(&mut k, "plain");
+        k.run(&["CONFIG", "SET", "list-compress-depth", "1"]);
+        push(&mut k, "packed");
+        assert_eq!(
+            compressed_chunks(&mut k, "plain"),
+            0,
+            "created before the change"
+        );
+        assert!(compressed_chunks(&mut k, "packed") > 0);
+        assert_eq!(
+            k.run(&["LRANGE", "plain", "0", "-1"]),
+            k.run(&["LRANGE", "packed", "0", "-1"])
+        );
+        assert_eq!(
+            k.run(&["LINDEX", "packed", "1500"]),
+            "$11\r\nitem:001500\r\n"
+        );
+        assert_eq!(k.run(&["LSET", "packed", "1500", "x"]), "+OK\r\n");
+        assert_eq!(k.run(&["LINDEX", "packed", "1500"]), "$1\r\nx\r\n");
+        let usage = |k: &mut Kit, key: &str| -> i64 {
+            let r = k.run(&["MEMORY", "USAGE", key]);
+            r.trim_start_matches(':').trim().parse().unwrap_or(0)
+        };
+        assert!(usage(&mut k, "packed") < usage(&mut k, "plain"));
     }
 }

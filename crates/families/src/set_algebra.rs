@@ -103,11 +103,13 @@ fn store_result(ctx: &mut Ctx, dst: &[u8], result: Set, event: &str) {
         // Redis's setKey looks the destination up first (lazy expiry).
         ctx.lookup_write(dst);
         let lru = ctx.srv.lru_clock;
-        ctx.db().insert(dst, Value::Set(result), NO_EXPIRE, lru);
+        let old = ctx.db().insert(dst, Value::Set(result), NO_EXPIRE, lru);
+        ctx.srv.free_replaced(old);
         ctx.modified(dst);
         ctx.notify(class::SET, event, dst);
         ctx.dirty(1);
-    } else if ctx.db().remove(dst).is_some() {
+    } else if let Some(old) = ctx.db().remove(dst) {
+        ctx.srv.free_replaced(Some(old));
         // Like Redis's dbDelete, this removes even a logically expired
         // key; the command itself is propagated, which deletes it on
         // replicas too.

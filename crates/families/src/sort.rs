@@ -184,9 +184,10 @@ fn sort_generic(ctx: &mut Ctx, readonly: bool) {
             _ => return ctx.err(errors::WRONGTYPE),
         },
     };
-    if o.dontsort && is_set && o.store.is_some() {
+    if o.dontsort && is_set && (o.store.is_some() || ctx.client.script) {
         // A set's own order differs between servers: what is stored (and
-        // replicated) is sorted by bytes instead.
+        // replicated), or returned to a script, is sorted by bytes
+        // instead, as Redis does.
         o.dontsort = false;
         o.alpha = true;
         o.by = None;
@@ -300,14 +301,18 @@ fn sort_generic(ctx: &mut Ctx, readonly: bool) {
             }
             let n = items.len();
             if n > 0 {
-                let list = List::from_items(items.iter().map(Vec::as_slice));
+                let mut list = List::from_items(items.iter().map(Vec::as_slice));
+                list.set_compress_depth(ctx.srv.encoding_limits.list_compress_depth);
                 let lru = ctx.srv.lru_clock;
-                ctx.db()
+                let old = ctx
+                    .db()
                     .insert(dst, Value::List(Box::new(list)), NO_EXPIRE, lru);
+                ctx.srv.free_replaced(old);
                 ctx.modified(dst);
                 ctx.notify(class::LIST, "sortstore", dst);
                 ctx.dirty(n as u64);
-            } else if ctx.db().remove(dst).is_some() {
+            } else if let Some(old) = ctx.db().remove(dst) {
+                ctx.srv.free_replaced(Some(old));
                 ctx.modified(dst);
                 ctx.notify(class::GENERIC, "del", dst);
                 ctx.dirty(1);

@@ -68,6 +68,12 @@ fn parse<'a>(ctx: &mut Ctx<'a>, group_form: bool) -> Option<ReadArgs<'a>> {
         let more = argc - i - 1;
         let o = ctx.argv.get(i);
         if is(o, b"BLOCK") && more > 0 {
+            // Scripts may not block (Redis refuses the option itself).
+            if ctx.client.script {
+                let msg = errors::block_in_script(ctx.argv.get(0));
+                ctx.err(&msg);
+                return None;
+            }
             i += 1;
             let Some(ms) = resp::parse_i64(ctx.argv.get(i)) else {
                 ctx.err(errors::TIMEOUT_NOT_INTEGER);

@@ -102,7 +102,8 @@ pub fn check_string_length(max: u64, len: u64, add: u64) -> Result<(), &'static 
 /// (Redis's `setKey` without KEEPTTL).
 pub fn store(ctx: &mut Ctx, key: &[u8], value: StrValue) {
     let lru = ctx.srv.lru_clock;
-    ctx.db().insert(key, Value::Str(value), NO_EXPIRE, lru);
+    let old = ctx.db().insert(key, Value::Str(value), NO_EXPIRE, lru);
+    ctx.srv.free_replaced(old);
 }
 
 // ---------------------------------------------------------------------------
@@ -271,13 +272,16 @@ fn set_generic(ctx: &mut Ctx, op: &SetOp) -> Result<bool, WrongType> {
     let value = Value::Str(StrValue::from_bytes(op.val));
     match op.ttl {
         SetTtl::Keep => {
-            ctx.db().set_keep_ttl(op.key, value, lru);
+            let old = ctx.db().set_keep_ttl(op.key, value, lru);
+            ctx.srv.free_replaced(old);
         }
         SetTtl::At(ms) => {
-            ctx.db().insert(op.key, value, ms, lru);
+            let old = ctx.db().insert(op.key, value, ms, lru);
+            ctx.srv.free_replaced(old);
         }
         SetTtl::Clear => {
-            ctx.db().insert(op.key, value, NO_EXPIRE, lru);
+            let old = ctx.db().insert(op.key, value, NO_EXPIRE, lru);
+            ctx.srv.free_replaced(old);
         }
     }
     ctx.dirty(1);
@@ -428,7 +432,8 @@ fn getdel(ctx: &mut Ctx) {
         Ok(f) => f,
         Err(WrongType) => return ctx.err(errors::WRONGTYPE),
     };
-    if found && ctx.db().remove(key).is_some() {
+    if let Some(e) = found.then(|| ctx.db().remove(key)).flatten() {
+        ctx.srv.free_value(e.value, ctx.srv.lazyfree_lazy_user_del);
         ctx.dirty(1);
         ctx.modified(key);
         ctx.notify(class::GENERIC, "del", key);

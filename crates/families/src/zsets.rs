@@ -77,14 +77,16 @@ pub fn store_result(ctx: &mut Ctx, dst: &[u8], items: Vec<(f64, Box<[u8]>)>, eve
     if n > 0 {
         let z = ZSet::from_sorted(items, &ctx.srv.encoding_limits);
         let lru = ctx.srv.lru_clock;
-        ctx.db().insert(dst, Value::ZSet(z), NO_EXPIRE, lru);
+        let old = ctx.db().insert(dst, Value::ZSet(z), NO_EXPIRE, lru);
+        ctx.srv.free_replaced(old);
         ctx.out().int(n as i64);
         ctx.modified(dst);
         ctx.notify(class::ZSET, event, dst);
         ctx.dirty(1);
     } else {
         ctx.out().int(0);
-        if ctx.db().remove(dst).is_some() {
+        if let Some(old) = ctx.db().remove(dst) {
+            ctx.srv.free_replaced(Some(old));
             ctx.modified(dst);
             ctx.notify(class::GENERIC, "del", dst);
             ctx.dirty(1);

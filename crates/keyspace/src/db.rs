@@ -66,8 +66,9 @@ type Map = KeyTable<Entry>;
 /// the snapshot began, exactly once.
 pub trait SnapshotSink {
     /// `db` is the index the database had when the snapshot began (it
-    /// travels with the database through `SWAPDB`).
-    fn entry(&mut self, db: usize, key: &[u8], entry: &Entry);
+    /// travels with the database through `SWAPDB`). `early` is true when
+    /// a write is about to change the entry before the walk reached it.
+    fn entry(&mut self, db: usize, key: &[u8], entry: &Entry, early: bool);
 }
 
 /// A sink shared by all databases of one snapshot.
@@ -95,6 +96,26 @@ struct Snap {
 impl std::fmt::Debug for Snap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Snap {{ db: {}, cursor: {} }}", self.db, self.cursor)
+    }
+}
+
+/// The contents of a database taken out of it ([`Db::take_entries`]):
+/// plain data that can be dropped on another thread.
+#[derive(Debug, Default)]
+pub struct Detached {
+    map: Map,
+    /// Held only to be dropped with the map.
+    _volatile: IndexSet<SmallBytes, RandomState>,
+}
+
+impl Detached {
+    /// Keys it holds.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
     }
 }
 
@@ -285,15 +306,15 @@ impl Db {
     }
 
     /// Takes the contents out, leaving the database empty (for
-    /// `FLUSHDB ASYNC`, whose memory is freed on another thread).
-    pub fn take(&mut self) -> Db {
+    /// `FLUSHDB ASYNC`, whose memory is freed on another thread). A running
+    /// snapshot gets the entries it has not written yet first.
+    pub fn take_entries(&mut self) -> Detached {
         self.snapshot_flush();
-        let snap = self.snap.take();
-        let mut taken = std::mem::take(self);
-        taken.snap = None;
-        self.snap = snap;
-        self.parity = taken.parity;
-        taken
+        self.avg_ttl = 0;
+        Detached {
+            map: std::mem::take(&mut self.map),
+            _volatile: std::mem::take(&mut self.volatile),
+        }
     }
 
     /// Hands entry `i` to the running snapshot if it has not been written
@@ -306,7 +327,7 @@ impl Db {
         let parity = self.parity;
         if let Some((k, e)) = self.map.get_index_mut(i) {
             if e.mark != parity {
-                snap.sink.borrow_mut().entry(snap.db, k, e);
+                snap.sink.borrow_mut().entry(snap.db, k, e, true);
                 e.mark = parity;
             }
         }
@@ -346,7 +367,7 @@ impl Db {
             n += 1;
             if let Some((k, e)) = self.map.get_index_mut(snap.cursor) {
                 if e.mark != self.parity {
-                    snap.sink.borrow_mut().entry(snap.db, k, e);
+                    snap.sink.borrow_mut().entry(snap.db, k, e, false);
                     e.mark = self.parity;
                 }
             }
@@ -415,14 +436,15 @@ impl Db {
     }
 
     /// Samples up to `samples` keys with a TTL and removes the expired ones,
-    /// calling `on_expired` for each removed key (the executor propagates a
-    /// `DEL`). Returns `(sampled, expired)`.
+    /// calling `on_expired` with each removed key and its entry (the
+    /// executor propagates a `DEL` and frees the value, maybe lazily).
+    /// Returns `(sampled, expired)`.
     pub fn expire_sample<R: Rng>(
         &mut self,
         now_ms: i64,
         samples: usize,
         rng: &mut R,
-        mut on_expired: impl FnMut(&[u8]),
+        mut on_expired: impl FnMut(&[u8], Entry),
     ) -> (usize, usize) {
         let mut sampled = 0;
         let mut expired = 0;
@@ -440,8 +462,9 @@ impl Db {
             let exp = self.map.get(key).map_or(NO_EXPIRE, |e| e.expire);
             if exp != NO_EXPIRE && now_ms > exp {
                 let key = key.clone();
-                self.remove(&key);
-                on_expired(&key);
+                if let Some(e) = self.remove(&key) {
+                    on_expired(&key, e);
+                }
                 expired += 1;
             } else if exp != NO_EXPIRE {
                 ttl_sum += exp - now_ms;
@@ -563,7 +586,7 @@ mod tests {
         }
         let mut removed = 0;
         for _ in 0..200 {
-            db.expire_sample(100, 20, &mut rng, |_| removed += 1);
+            db.expire_sample(100, 20, &mut rng, |_, _| removed += 1);
         }
         assert_eq!(removed, 50);
         assert_eq!(db.len(), 50);

@@ -27,7 +27,7 @@ pub mod value;
 mod varint;
 pub mod zset;
 
-pub use db::{Db, Entry, ExpireCycle, SharedSink, SnapshotSink, NO_EXPIRE};
+pub use db::{Db, Detached, Entry, ExpireCycle, SharedSink, SnapshotSink, NO_EXPIRE};
 pub use hash::Hash;
 pub use list::List;
 pub use set::Set;

@@ -8,20 +8,50 @@
 //! is bounded by [`CHUNK_BYTES`] (an element larger than that gets a chunk
 //! of its own), so no operation moves more than a chunk's worth of bytes
 //! except the walk to reach an index, which skips whole chunks by count.
+//!
+//! `list-compress-depth` (Redis's quicklist compression): with a depth D,
+//! every chunk but the D at each end is kept LZF-compressed, when that
+//! saves at least 8 bytes of a chunk of 48 or more (Redis's thresholds);
+//! the ends, where pushes and pops work, stay plain. A list takes the
+//! depth configured when it is created, as in Redis. Reading a compressed
+//! chunk (LRANGE, LINDEX) decompresses it into a cache that the next
+//! change to the list drops (Redis recompresses right after the read).
 
 use crate::varint;
+use std::cell::{Cell, OnceCell};
 use std::collections::VecDeque;
 
 /// Target size of a chunk's buffer (Redis's default quicklist node is up
 /// to 8 KiB; smaller chunks keep front inserts and middle edits cheap).
 pub const CHUNK_BYTES: usize = 4096;
 
-/// One chunk: `n` elements packed in `buf`.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// One chunk: `n` elements packed in `buf`, or compressed in `lzf` (then
+/// `buf` is empty).
+#[derive(Debug, Clone, Default)]
 struct Chunk {
     buf: Vec<u8>,
     n: u32,
+    lzf: Option<Box<Compressed>>,
+    /// Compression was tried and did not pay; not tried again until the
+    /// chunk changes (Redis's `attempted_compress`).
+    incompressible: bool,
 }
+
+/// A chunk's packed bytes, LZF-compressed.
+#[derive(Debug, Clone)]
+struct Compressed {
+    bytes: Box<[u8]>,
+    raw_len: usize,
+    /// The decompressed bytes, once a read needed them.
+    cache: OnceCell<Vec<u8>>,
+}
+
+/// Chunks smaller than this are not worth compressing (Redis's
+/// `MIN_COMPRESS_BYTES`)...
+const MIN_COMPRESS_BYTES: usize = 48;
+/// ...nor those that compression shrinks by less than this
+/// (`MIN_COMPRESS_IMPROVE`).
+const MIN_COMPRESS_IMPROVE: usize = 8;
 
 /// Makes room for `need` more bytes in a chunk buffer, growing it by a
 /// quarter rather than doubling: a list that stays small (the common
@@ -50,20 +80,75 @@ fn read_at(buf: &[u8], pos: usize) -> (&[u8], usize) {
 }
 
 impl Chunk {
+    /// The packed elements, decompressed (and cached) if need be.
+    fn raw(&self) -> &[u8] {
+        match &self.lzf {
+            None => &self.buf,
+            Some(z) => z.cache.get_or_init(|| {
+                // Our own compressed bytes: decompression cannot fail.
+                lzf::decompress(&z.bytes, z.raw_len).unwrap_or_default()
+            }),
+        }
+    }
+
+    /// Makes the chunk plain (before a change, or at the list's ends).
+    fn decompress(&mut self) {
+        if let Some(z) = self.lzf.take() {
+            self.buf = match z.cache.into_inner() {
+                Some(b) => b,
+                None => lzf::decompress(&z.bytes, z.raw_len).unwrap_or_default(),
+            };
+        }
+    }
+
+    /// Compresses a plain chunk when that is worth it; drops the cache of
+    /// a compressed one.
+    fn compress(&mut self) {
+        match &mut self.lzf {
+            Some(z) => {
+                z.cache.take();
+            }
+            None if self.buf.len() >= MIN_COMPRESS_BYTES && !self.incompressible => {
+                match lzf::compress(&self.buf) {
+                    Ok(c) if c.len() + MIN_COMPRESS_IMPROVE < self.buf.len() => {
+                        self.lzf = Some(Box::new(Compressed {
+                            bytes: c.into_boxed_slice(),
+                            raw_len: self.buf.len(),
+                            cache: OnceCell::new(),
+                        }));
+                        self.buf = Vec::new();
+                    }
+                    _ => self.incompressible = true,
+                }
+            }
+            None => {}
+        }
+    }
+
+    fn heap_size(&self) -> usize {
+        self.buf.capacity()
+            + self.lzf.as_ref().map_or(0, |z| {
+                std::mem::size_of::<Compressed>()
+                    + z.bytes.len()
+                    + z.cache.get().map_or(0, Vec::capacity)
+            })
+    }
+
     fn iter(&self) -> ChunkIter<'_> {
         ChunkIter {
-            buf: &self.buf,
+            buf: self.raw(),
             pos: 0,
         }
     }
 
     /// Start offsets of every element, for walks from the back.
     fn offsets(&self) -> Vec<usize> {
+        let buf = self.raw();
         let mut v = Vec::with_capacity(self.n as usize);
         let mut pos = 0;
-        while pos < self.buf.len() {
+        while pos < buf.len() {
             v.push(pos);
-            pos = read_at(&self.buf, pos).1;
+            pos = read_at(buf, pos).1;
         }
         v
     }
@@ -90,10 +175,22 @@ impl<'a> Iterator for ChunkIter<'a> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct List {
     chunks: VecDeque<Chunk>,
     len: usize,
+    /// `list-compress-depth` when the list was created (0: none).
+    depth: u32,
+    /// A read may have left decompressed caches behind (set by readers of
+    /// a list with compressed chunks; the next change drops them all).
+    read_since_change: Cell<bool>,
+}
+
+/// Lists are equal when they hold the same elements, however compressed.
+impl PartialEq for List {
+    fn eq(&self, other: &List) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
+    }
 }
 
 /// Which end of a list.
@@ -129,9 +226,93 @@ impl List {
         "quicklist"
     }
 
+    /// Chunks (allocations) holding the elements, Redis's quicklist nodes.
+    pub fn chunk_count(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Chunks held compressed now.
+    pub fn compressed_chunks(&self) -> usize {
+        self.chunks.iter().filter(|c| c.lzf.is_some()).count()
+    }
+
+    /// Keeps every chunk but the `depth` at each end compressed from now
+    /// on (`list-compress-depth`; 0 turns compression off).
+    pub fn set_compress_depth(&mut self, depth: u32) {
+        self.depth = depth;
+        self.settle();
+    }
+
+    /// Puts each chunk in the form its place asks for: plain within
+    /// `depth` of either end, compressed beyond (and without a read
+    /// cache). Called after every change.
+    fn settle(&mut self) {
+        let n = self.chunks.len();
+        let d = self.depth as usize;
+        if d == 0 {
+            if self.chunks.iter().any(|c| c.lzf.is_some()) {
+                self.chunks.iter_mut().for_each(Chunk::decompress);
+            }
+            return;
+        }
+        for (i, c) in self.chunks.iter_mut().enumerate() {
+            if i < d || i + d >= n {
+                c.decompress();
+            } else {
+                c.compress();
+            }
+        }
+    }
+
+    /// After a change: the chunks near the ends, the chunks in `range`
+    /// (new ones), and, when reads decompressed chunks, all of them (to
+    /// drop those caches).
+    fn settle_after(&mut self, range: std::ops::Range<usize>) {
+        if self.depth == 0 {
+            return;
+        }
+        if self.read_since_change.replace(false) {
+            return self.settle();
+        }
+        let n = self.chunks.len();
+        let d = self.depth as usize;
+        for i in range {
+            if let Some(c) = self.chunks.get_mut(i) {
+                if i < d || i + d >= n {
+                    c.decompress();
+                } else {
+                    c.compress();
+                }
+            }
+        }
+        self.settle_ends();
+    }
+
+    /// Settles only the chunks near the ends, where pushes and pops move
+    /// the boundary between plain and compressed chunks: `O(depth)`.
+    fn settle_ends(&mut self) {
+        let n = self.chunks.len();
+        let d = self.depth as usize;
+        if d == 0 || n <= 2 * d {
+            if d > 0 {
+                self.chunks.iter_mut().for_each(Chunk::decompress);
+            }
+            return;
+        }
+        for i in (0..=d).chain(n - d - 1..n) {
+            if let Some(c) = self.chunks.get_mut(i) {
+                if i < d || i + d >= n {
+                    c.decompress();
+                } else {
+                    c.compress();
+                }
+            }
+        }
+    }
+
     pub fn heap_size(&self) -> usize {
         self.chunks.capacity() * std::mem::size_of::<Chunk>()
-            + self.chunks.iter().map(|c| c.buf.capacity()).sum::<usize>()
+            + self.chunks.iter().map(Chunk::heap_size).sum::<usize>()
     }
 
     pub fn push(&mut self, end: End, v: &[u8]) {
@@ -167,16 +348,18 @@ impl List {
             self.reserve_chunk();
             self.chunks.push_back(Chunk {
                 buf: Vec::with_capacity(need),
-                n: 0,
+                ..Chunk::default()
             });
         }
         if let Some(c) = self.chunks.back_mut() {
+            c.decompress();
             grow(&mut c.buf, need);
             put_len(&mut c.buf, v.len());
             c.buf.extend_from_slice(v);
             c.n += 1;
             self.len += 1;
         }
+        self.settle_after(0..0);
     }
 
     pub fn push_front(&mut self, v: &[u8]) {
@@ -190,6 +373,7 @@ impl List {
             self.chunks.push_front(Chunk::default());
         }
         if let Some(c) = self.chunks.front_mut() {
+            c.decompress();
             grow(&mut c.buf, need);
             let mut head = Vec::with_capacity(need);
             put_len(&mut head, v.len());
@@ -198,10 +382,12 @@ impl List {
             c.n += 1;
             self.len += 1;
         }
+        self.settle_after(0..0);
     }
 
     pub fn pop_front(&mut self) -> Option<Vec<u8>> {
         let c = self.chunks.front_mut()?;
+        c.decompress();
         let (e, next) = read_at(&c.buf, 0);
         let v = e.to_vec();
         c.buf.drain(..next);
@@ -210,11 +396,13 @@ impl List {
             self.chunks.pop_front();
         }
         self.len -= 1;
+        self.settle_after(0..0);
         Some(v)
     }
 
     pub fn pop_back(&mut self) -> Option<Vec<u8>> {
         let c = self.chunks.back_mut()?;
+        c.decompress();
         // Walk to the last element's start (no back-links in the packing;
         // a chunk is small).
         let mut last = 0;
@@ -230,6 +418,7 @@ impl List {
             self.chunks.pop_back();
         }
         self.len -= 1;
+        self.settle_after(0..0);
         Some(v)
     }
 
@@ -261,6 +450,7 @@ impl List {
     /// Element `i` (0 = head).
     pub fn get(&self, i: usize) -> Option<&[u8]> {
         let (ci, j) = self.locate(i)?;
+        self.note_read();
         self.chunks.get(ci)?.get(j)
     }
 
@@ -273,6 +463,7 @@ impl List {
         f(&mut items);
         self.len = self.len + items.len() - before;
         let mut packed: Vec<Chunk> = Vec::new();
+        // The chunks that replace chunk `ci`, settled below.
         for it in &items {
             let need = len_size(it.len()) + it.len();
             let fits = packed
@@ -288,9 +479,11 @@ impl List {
             }
         }
         self.chunks.remove(ci);
+        let k = packed.len();
         for (k, c) in packed.into_iter().enumerate() {
             self.chunks.insert(ci + k, c);
         }
+        self.settle_after(ci..ci + k);
     }
 
     /// Replaces element `i`; false when out of range.
@@ -347,6 +540,7 @@ impl List {
         let drop_back = self.len.saturating_sub(end + 1);
         self.drop_front(start);
         self.drop_back(drop_back);
+        self.settle_after(0..0);
     }
 
     fn drop_front(&mut self, mut k: usize) {
@@ -379,11 +573,13 @@ impl List {
 
     /// Elements from the head.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.note_read();
         self.chunks.iter().flat_map(|c| c.iter())
     }
 
     /// Elements from index `start` on.
     pub fn iter_from(&self, start: usize) -> impl Iterator<Item = &[u8]> + '_ {
+        self.note_read();
         let (ci, j) = self.locate(start).unwrap_or((self.chunks.len(), 0));
         self.chunks
             .range(ci..)
@@ -393,10 +589,19 @@ impl List {
 
     /// Elements from the tail.
     pub fn iter_rev(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.note_read();
         self.chunks.iter().rev().flat_map(|c| {
             let offs = c.offsets();
-            offs.into_iter().rev().map(move |o| read_at(&c.buf, o).0)
+            offs.into_iter().rev().map(move |o| read_at(c.raw(), o).0)
         })
+    }
+
+    /// A read may decompress chunks into their caches: the next change
+    /// drops them.
+    fn note_read(&self) {
+        if self.depth > 0 {
+            self.read_since_change.set(true);
+        }
     }
 }
 
@@ -410,7 +615,34 @@ mod tests {
 
     #[test]
     fn matches_a_vecdeque_model() {
+        model_run(0);
+    }
+
+    #[test]
+    fn compressed_lists_match_the_model_and_keep_their_ends_plain() {
+        for depth in [1, 2, 3] {
+            model_run(depth);
+        }
+    }
+
+    /// Checks the chunks' forms against `depth`.
+    fn check_forms(l: &List) {
+        let n = l.chunks.len();
+        let d = l.depth as usize;
+        for (i, c) in l.chunks.iter().enumerate() {
+            if d == 0 || i < d || i + d >= n {
+                assert!(
+                    c.lzf.is_none(),
+                    "chunk {i} of {n} at depth {d} is compressed"
+                );
+            }
+        }
+    }
+
+    fn model_run(depth: u32) {
         let mut l = List::new();
+        l.set_compress_depth(depth);
+        let mut compressed_seen = 0;
         let mut m: VecDeque<Vec<u8>> = VecDeque::new();
         let mut seed = 7u64;
         let mut rnd = |n: u64| {
@@ -455,6 +687,10 @@ mod tests {
                 _ => {}
             }
             assert_eq!(l.len(), m.len());
+            compressed_seen = compressed_seen.max(l.compressed_chunks());
+            if step % 97 == 0 {
+                check_forms(&l);
+            }
             if step % 500 == 0 {
                 assert_eq!(items(&l), m.iter().cloned().collect::<Vec<_>>());
                 let rev: Vec<Vec<u8>> = l.iter_rev().map(|e| e.to_vec()).collect();
@@ -473,7 +709,42 @@ mod tests {
             l.trim(3, n - 5);
             let want: Vec<Vec<u8>> = m.iter().skip(3).take(n - 7).cloned().collect();
             assert_eq!(items(&l), want);
+            check_forms(&l);
         }
+        if depth > 0 {
+            assert!(compressed_seen > 0, "depth {depth}: nothing was compressed");
+            // Reads leave caches; the next change drops them.
+            let _ = items(&l);
+            l.push_back(b"x");
+            assert!(l
+                .chunks
+                .iter()
+                .all(|c| c.lzf.as_ref().is_none_or(|z| z.cache.get().is_none())));
+        }
+    }
+
+    #[test]
+    fn compression_saves_memory_and_keeps_equality() {
+        let items: Vec<Vec<u8>> = (0..5000)
+            .map(|i| format!("element:{i:08}").into_bytes())
+            .collect();
+        let plain = List::from_items(items.iter().map(Vec::as_slice));
+        let mut packed = List::new();
+        packed.set_compress_depth(1);
+        for i in &items {
+            packed.push_back(i);
+        }
+        assert!(packed.compressed_chunks() > 0);
+        assert!(
+            packed.heap_size() < plain.heap_size() / 2,
+            "{} vs {}",
+            packed.heap_size(),
+            plain.heap_size()
+        );
+        assert_eq!(packed, plain);
+        packed.set_compress_depth(0);
+        assert_eq!(packed.compressed_chunks(), 0);
+        assert_eq!(packed, plain);
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub struct EncodingLimits {
     pub zset_max_listpack_value: usize,
     /// `list-max-listpack-size` (negative: size classes; positive: entries).
     pub list_max_listpack_size: i64,
+    /// `list-compress-depth`: chunks kept plain at each end of a new list
+    /// (0: no compression).
+    pub list_compress_depth: u32,
     /// `stream-node-max-bytes` and `stream-node-max-entries`.
     pub stream_node: crate::stream::NodeLimits,
 }
@@ -28,6 +31,7 @@ impl Default for EncodingLimits {
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
             list_max_listpack_size: -2,
+            list_compress_depth: 0,
             stream_node: crate::stream::NodeLimits::default(),
         }
     }

@@ -263,7 +263,35 @@ impl Value {
             Value::Stream(s) => s.heap_size(),
         }
     }
+
+    /// How much work freeing this value is, counted as Redis's
+    /// `lazyfreeGetFreeEffort` counts allocations: a list's nodes, the
+    /// elements of a hash table or skiplist, a stream's radix-tree nodes
+    /// plus its groups times the first group's pending entries; 1 for a
+    /// value held in one buffer. Above a threshold a deleted value is
+    /// dropped on a background thread.
+    pub fn free_effort(&self) -> usize {
+        match self {
+            Value::Str(_) => 1,
+            Value::List(l) => l.chunk_count(),
+            Value::Hash(h) if h.encoding() == "hashtable" => h.len(),
+            Value::Set(s) if s.encoding() == "hashtable" => s.len(),
+            Value::ZSet(z) if z.encoding() == "skiplist" => z.len(),
+            Value::Stream(s) => {
+                let groups = s.groups();
+                let pel = groups.values().next().map_or(0, |g| g.pel().len());
+                s.log().rax_nodes() + groups.len() * (1 + pel)
+            }
+            _ => 1,
+        }
+    }
 }
+
+// Values are freed on the lazy-free thread.
+const _: () = {
+    const fn is_send<T: Send>() {}
+    is_send::<Value>()
+};
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,7 @@ use std::rc::Rc;
 struct Collect(BTreeMap<(usize, Vec<u8>), (Value, i64)>, usize);
 
 impl SnapshotSink for Collect {
-    fn entry(&mut self, db: usize, key: &[u8], e: &Entry) {
+    fn entry(&mut self, db: usize, key: &[u8], e: &Entry, _early: bool) {
         let prev = self
             .0
             .insert((db, key.to_vec()), (e.value.clone(), e.expire));
@@ -88,7 +88,7 @@ proptest! {
                 }
                 Op::Step(n) => { dbs[d].snapshot_step(n as usize); }
                 Op::Swap => dbs.swap(0, 1),
-                Op::Flush(take) => { if take { drop(dbs[d].take()); } else { dbs[d].clear(); } }
+                Op::Flush(take) => { if take { drop(dbs[d].take_entries()); } else { dbs[d].clear(); } }
             }
         }
         for db in &mut dbs {

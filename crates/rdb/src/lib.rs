@@ -129,7 +129,7 @@ pub enum ErrorKind {
     BadEncoding(&'static str),
     #[error("invalid double value")]
     BadDouble,
-    #[error("checksum mismatch: file says {expected:016x}, content hashes to {actual:016x}")]
+    #[error("RDB CRC error: the file says {expected:016x}, its content hashes to {actual:016x}")]
     BadChecksum { expected: u64, actual: u64 },
     #[error("value too large")]
     TooLarge,

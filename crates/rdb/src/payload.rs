@@ -113,3 +113,46 @@ mod tests {
         );
     }
 }
+
+/// Why a FUNCTION RESTORE payload was refused (Redis's texts).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FunctionsPayloadError {
+    #[error("DUMP payload version or checksum are wrong")]
+    Footer,
+    #[error("can not read data type")]
+    ReadType,
+    #[error("given type is not a function")]
+    NotFunction,
+    #[error("failed loading the given functions payload")]
+    Load,
+}
+
+/// FUNCTION DUMP: every library as a `FUNCTION2` record, then the footer.
+pub fn dump_functions(codes: &[Vec<u8>]) -> Vec<u8> {
+    let mut w = Writer::for_payload(Vec::new(), true);
+    let written: std::io::Result<()> = codes.iter().try_for_each(|c| w.function(c));
+    // Writing to a Vec cannot fail.
+    written.and_then(|_| w.finish_payload()).unwrap_or_default()
+}
+
+/// FUNCTION RESTORE: the libraries' codes in a payload (`skip_checksum`
+/// as for [`verify_payload`]).
+pub fn restore_functions(
+    payload: &[u8],
+    skip_checksum: bool,
+) -> Result<Vec<Vec<u8>>, FunctionsPayloadError> {
+    verify_payload(payload, skip_checksum).map_err(|_| FunctionsPayloadError::Footer)?;
+    let body = &payload[..payload.len() - FOOTER];
+    let mut r = Reader::for_payload(body);
+    let mut codes = Vec::new();
+    while (r.offset() as usize) < body.len() {
+        let t = r
+            .next_type_byte()
+            .map_err(|_| FunctionsPayloadError::ReadType)?;
+        if t != 0xF5 {
+            return Err(FunctionsPayloadError::NotFunction);
+        }
+        codes.push(r.next_string().map_err(|_| FunctionsPayloadError::Load)?);
+    }
+    Ok(codes)
+}

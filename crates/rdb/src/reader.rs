@@ -135,6 +135,16 @@ impl<R: Read> Reader<R> {
         self.value(t, b"")
     }
 
+    /// The next byte (FUNCTION RESTORE reads its records one by one).
+    pub fn next_type_byte(&mut self) -> Result<u8, RdbError> {
+        self.u8()
+    }
+
+    /// The next string, in any of its encodings.
+    pub fn next_string(&mut self) -> Result<Vec<u8>, RdbError> {
+        self.string()
+    }
+
     /// Current byte offset in the file.
     pub fn offset(&self) -> u64 {
         self.pos

@@ -48,6 +48,9 @@ pub enum WaitFor {
     Stream,
     /// Replica acknowledgements (`WAIT`): no key, served by replication.
     Replicas,
+    /// The end of a shutdown waiting for replicas (`SHUTDOWN`): no key,
+    /// answered only if the shutdown fails or is aborted.
+    Shutdown,
 }
 
 /// What a blocked client waits for, and the request to run when it can.

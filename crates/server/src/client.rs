@@ -122,6 +122,20 @@ pub struct Client {
     /// Unix ms the output went over the soft `client-output-buffer-limit`
     /// of its class (0: under it); see `net::output_over_limit`.
     pub obuf_soft_since_ms: i64,
+    /// The client scripts' `redis.call`s run as (see `scripting`): the
+    /// generic checks of `cmd::execute` are the script runtime's.
+    pub script: bool,
+    /// `SCRIPT DEBUG SYNC`: this client's next EVAL runs under the Lua
+    /// debugger (see `scripting::ldb`).
+    pub lua_debug: bool,
+    /// The connection's task waits for input with no output pending: a
+    /// busy script may serve it (see `scripting::busy`).
+    pub io_idle: bool,
+    /// The connection is TLS: never read or written around its task.
+    pub tls: bool,
+    /// Input read while a busy script served this client and not yet
+    /// parsed (an incomplete request); its task parses it first.
+    pub stashed_input: Vec<u8>,
 }
 
 impl Client {
@@ -176,6 +190,11 @@ impl Client {
             acl_user: None,
             loading: false,
             obuf_soft_since_ms: 0,
+            script: false,
+            lua_debug: false,
+            io_idle: false,
+            tls: false,
+            stashed_input: Vec::new(),
         }
     }
 

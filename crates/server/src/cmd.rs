@@ -62,6 +62,9 @@ pub struct Command {
     pub subcommands: NameMap,
     /// Index into [`CommandTable::commands`] of the parent, for subcommands.
     pub parent: Option<usize>,
+    /// EVAL*, FCALL*: the flags checked before the handler are the
+    /// script's declared ones (see `scripting::command_flags`).
+    pub runs_script: bool,
 }
 
 /// Per-command statistics for `INFO commandstats`.
@@ -139,6 +142,7 @@ impl CommandTable {
                 flags: flags::of(meta),
                 subcommands: NameMap::default(),
                 parent: None,
+                runs_script: crate::scripting::RUNS_SCRIPT.contains(&meta.name),
             });
             for sub in meta.subcommands {
                 if let Some(h) = handlers.get(sub.name) {
@@ -149,6 +153,7 @@ impl CommandTable {
                         flags: flags::of(sub),
                         subcommands: NameMap::default(),
                         parent: Some(parent_idx),
+                        runs_script: false,
                     });
                 }
             }
@@ -371,6 +376,11 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
     if argv.is_empty() {
         return Flow::Continue;
     }
+    // After the final save of a shutdown nothing runs: a write
+    // acknowledged now would be lost with the process.
+    if srv.shutdown_requested {
+        return Flow::CloseAfterReply;
+    }
     // Inside EXEC the clock stands still, as in Redis: a key cannot
     // expire between two commands of one transaction.
     if !client.in_exec {
@@ -415,11 +425,20 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         }
     }
     let cmd = &srv.commands.commands[idx];
-    let cflags = cmd.flags;
+    let mut cflags = cmd.flags;
     let meta = cmd.meta;
+    let runs_script = cmd.runs_script;
     let Some(handler) = cmd.handler else {
         return Flow::Continue;
     };
+    // A script's `redis.call`: the script runtime made Redis's checks for
+    // scripts (`scripting::call`).
+    if client.script {
+        return call(srv, client, argv, idx, cflags, meta, handler);
+    }
+    if runs_script {
+        cflags = crate::scripting::command_flags(srv, argv, cflags);
+    }
 
     let arity = meta.arity;
     let argc = argv.len() as i32;
@@ -468,6 +487,7 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         srv.pubsub.current = client.id;
         srv.pubsub.to_current.resp3 = client.out.resp3;
         let oom = crate::evict::out_of_memory(srv);
+        srv.scripting.pre_command_oom = oom;
         srv.pubsub.flush_into(&mut client.out);
         // Keys this client tracked that eviction removed: told before the
         // command runs (and before its reply), as in Redis, where eviction
@@ -490,6 +510,14 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         srv.tracking_limit_used_slots();
         srv.tracking_send_pending(client);
         srv.pubsub.current = outer_current;
+    }
+    if checked
+        && (is_write || meta.name == "ping")
+        && client.is_master()
+        && (crate::persistence::save::writes_denied(srv)
+            || crate::persistence::aof::write_error(srv).is_some())
+    {
+        master_command_despite_disk_error(srv, meta.name == "ping");
     }
     // A failed background save stops writes (and PING, as in Redis) when
     // stop-writes-on-bgsave-error is set, so nobody believes data is safe.
@@ -553,6 +581,13 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         reject(srv, client, idx, errors::LOADING);
         return Flow::Continue;
     }
+    // While a script runs past busy-reply-threshold, only commands flagged
+    // `allow-busy` run (SCRIPT KILL, FUNCTION KILL, SHUTDOWN, ...).
+    if cflags & flags::ALLOW_BUSY == 0 && srv.scripting.timed_out() {
+        let msg = srv.scripting.busy_error();
+        reject(srv, client, idx, msg);
+        return Flow::Continue;
+    }
     // Inside MULTI, commands that passed the checks above are queued
     // (Redis's processCommand order), except the few that act on the
     // transaction itself.
@@ -568,7 +603,20 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
             return Flow::Continue;
         }
     }
+    call(srv, client, argv, idx, cflags, meta, handler)
+}
 
+/// Runs a command that passed the checks: the handler, then propagation,
+/// statistics, the slow log, MONITOR and tracking (Redis's `call()`).
+fn call(
+    srv: &mut Server,
+    client: &mut Client,
+    argv: Argv,
+    idx: usize,
+    cflags: u32,
+    meta: &'static CommandMeta,
+    handler: Handler,
+) -> Flow {
     let start = Instant::now();
     let dirty_before = srv.dirty;
     // Pub/Sub messages for this client produced by its own command go
@@ -644,6 +692,87 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         Flow::CloseAfterReply
     } else {
         Flow::Continue
+    }
+}
+
+/// Who received an error that should not happen: the master whose stream
+/// a replica applies, or the loader of the AOF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorTo {
+    Master,
+    AofLoader,
+}
+
+/// Checks the reply of a command our master sent (or the AOF loader
+/// replayed) for error replies, as Redis's `afterErrorReply` does for
+/// these clients: each is logged as CRITICAL and counted in
+/// `unexpected_error_replies`; then, per `propagation-error-behavior`, the
+/// server goes on (`ignore`) or panics — a read-only replica under
+/// `panic` and `panic-on-replicas`, the AOF loader under `panic` — since
+/// its dataset no longer follows the master's (or the file's).
+pub fn error_to_master(srv: &mut Server, to: ErrorTo, reply: &[u8], command: &str) {
+    fn errors_in(f: &resp::Frame, out: &mut Vec<String>) {
+        match f {
+            resp::Frame::Error(e) => out.push(String::from_utf8_lossy(e).into_owned()),
+            resp::Frame::Array(v) | resp::Frame::Set(v) | resp::Frame::Push(v) => {
+                v.iter().for_each(|f| errors_in(f, out))
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    let mut at = 0;
+    while let Ok(Some((f, n))) = resp::frame::parse_frame(&reply[at..]) {
+        errors_in(&f, &mut found);
+        at += n;
+    }
+    if found.is_empty() {
+        return;
+    }
+    let (from, to_name) = match to {
+        ErrorTo::Master => ("replica", "master"),
+        ErrorTo::AofLoader => ("server", "AOF-loading-client"),
+    };
+    for e in &found {
+        let e = if e.len() > 4096 {
+            &e[..4096]
+        } else {
+            e.as_str()
+        };
+        crate::log_warning!(
+            "== CRITICAL == This {from} is sending an error to its {to_name}: '{e}' after processing the command '{command}'"
+        );
+        srv.stats.unexpected_error_replies += 1;
+    }
+    let behavior = srv.config.get_str(Directive::PropagationErrorBehavior);
+    let panic = match to {
+        ErrorTo::Master => {
+            srv.config.get_bool(Directive::ReplicaReadOnly)
+                && (behavior == "panic" || behavior == "panic-on-replicas")
+        }
+        ErrorTo::AofLoader => behavior == "panic",
+    };
+    if panic {
+        panic!(
+            "This {from} panicked sending an error to its {to_name} after processing the command '{command}'"
+        );
+    }
+}
+
+/// A replica whose disk fails must still apply what its master sends (it
+/// cannot refuse it): with `replica-ignore-disk-write-errors no` (the
+/// default) it stops, since its RDB or AOF would silently miss writes;
+/// with `yes` it goes on, saying so at most every ten seconds. A PING
+/// never stops it.
+fn master_command_despite_disk_error(srv: &mut Server, ping: bool) {
+    if !ping && !srv.config.get_bool(Directive::ReplicaIgnoreDiskWriteErrors) {
+        panic!("Replica was unable to write command to disk.");
+    }
+    if srv.now_ms > srv.repl.disk_error_logged_ms + 10_000 {
+        srv.repl.disk_error_logged_ms = srv.now_ms;
+        crate::log_warning!(
+            "Replica is applying a command even though it is unable to write to disk."
+        );
     }
 }
 

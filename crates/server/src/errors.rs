@@ -47,6 +47,10 @@ pub const CLIENT_ID_POSITIVE: &str = "ERR client-id should be greater than 0";
 pub const NO_SUCH_CLIENT: &str = "ERR No such client";
 pub const PAUSE_MODE: &str = "ERR CLIENT PAUSE mode must be WRITE or ALL";
 pub const NO_SHUTDOWN_IN_PROGRESS: &str = "ERR No shutdown in progress.";
+/// The reply of a `SHUTDOWN` that failed or was aborted.
+pub const SHUTDOWN_FAILED: &str = "ERR Errors trying to SHUTDOWN. Check logs.";
+pub const SHUTDOWN_DENY_BLOCKING: &str =
+    "ERR SHUTDOWN without NOW or ABORT isn't allowed for DENY BLOCKING client";
 pub const SLOWLOG_COUNT: &str = "ERR count should be greater than or equal to -1";
 pub const DEBUG_NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
 pub const DECREMENT_OVERFLOW: &str = "ERR decrement would overflow";
@@ -334,6 +338,163 @@ pub fn subscribed_context_error(name: &str) -> String {
         "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / \
          RESET are allowed in this context"
     )
+}
+
+// Scripting and functions (EVAL*, SCRIPT, FUNCTION, FCALL*).
+pub const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+pub const BUSY_SCRIPT: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+pub const BUSY_FUNCTION: &str =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+pub const NOTBUSY: &str = "NOTBUSY No scripts in execution right now.";
+pub const UNKILLABLE_FROM_MASTER: &str = "UNKILLABLE The busy script was sent by a master instance in the context of replication and cannot be killed.";
+pub const UNKILLABLE_WROTE: &str = "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.";
+pub const NUMKEYS_GREATER: &str = "ERR Number of keys can't be greater than number of args";
+pub const NUMKEYS_NEGATIVE: &str = "ERR Number of keys can't be negative";
+pub const SCRIPT_FLUSH_MODE: &str = "ERR SCRIPT FLUSH only support SYNC|ASYNC option";
+pub const SCRIPT_DEBUG_MODE: &str = "ERR Use SCRIPT DEBUG YES/SYNC/NO";
+/// SCRIPT DEBUG YES: Redis forks the session onto a copy of the data;
+/// Redoubt has no fork, and offers the synchronous session only.
+pub const SCRIPT_DEBUG_FORKED: &str =
+    "ERR SCRIPT DEBUG YES (a forked session) is not supported, use SCRIPT DEBUG SYNC";
+pub const SCRIPT_DEBUG_TLS: &str = "ERR SCRIPT DEBUG SYNC is not supported on TLS connections";
+pub const SCRIPT_DEBUG_PIPELINE: &str = "ERR SCRIPT DEBUG must be called outside a pipeline";
+pub const EVALSHA_DEBUG: &str = "ERR Please use EVAL instead of EVALSHA for debugging";
+pub const SCRIPT_NO_CLUSTER: &str = "ERR Can not run script on cluster, 'no-cluster' flag is set.";
+pub const SCRIPT_STALE: &str = "MASTERDOWN Link with MASTER is down, replica-serve-stale-data is set to 'no' and 'allow-stale' flag is not set on the script.";
+pub const SCRIPT_READONLY_REPLICA: &str =
+    "READONLY Can not run script with write flag on readonly replica";
+pub const SCRIPT_MISCONF_RDB: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only scripts.";
+pub const SCRIPT_RO_COMMAND: &str =
+    "ERR Can not execute a script with write flag using *_ro command.";
+pub const SCRIPT_OOM: &str =
+    "OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'";
+pub const NOREPLICAS_TEXT: &str = "NOREPLICAS Not enough good replicas to write.";
+pub const READONLY_REPLICA_TEXT: &str = "READONLY You can't write against a read only replica.";
+pub const MASTERDOWN_TEXT: &str =
+    "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+// Errors scripts see from redis.call & co. (without a code: `ERR ` is
+// added when they become error replies).
+pub const LUA_NOT_IN_SCRIPT: &str =
+    "redis.call/pcall can only be called inside a script invocation";
+pub const LUA_NO_ARGS: &str = "Please specify at least one argument for this redis lib call";
+pub const LUA_BAD_ARGS: &str = "Lua redis lib command arguments must be strings or integers";
+pub const LUA_WRONG_ARITY: &str = "Wrong number of args calling Redis command from script";
+pub const LUA_UNKNOWN_COMMAND: &str = "Unknown Redis command called from script";
+pub const LUA_NOSCRIPT_COMMAND: &str = "This Redis command is not allowed from script";
+pub const LUA_STALE: &str = "Can not execute the command on a stale replica";
+pub const LUA_WRITE_IN_RO: &str = "Write commands are not allowed from read-only scripts.";
+/// Raised in a killed script (the error reply adds `ERR `).
+pub const LUA_KILLED: &str = "Script killed by user with SCRIPT KILL...";
+pub const LUA_WRONG_ARGS: &str = "wrong number of arguments";
+pub const LUA_WRONG_ARGS_OR_TYPE: &str = "wrong number or type of arguments";
+pub const LUA_LOG_ARGS: &str = "redis.log() requires two arguments or more.";
+pub const LUA_LOG_LEVEL_TYPE: &str = "First argument must be a number (log level).";
+pub const LUA_LOG_LEVEL: &str = "Invalid debug level.";
+pub const LUA_SETRESP_ARGS: &str = "redis.setresp() requires one argument.";
+pub const LUA_SETRESP_VERSION: &str = "RESP version must be 2 or 3.";
+pub const LUA_SETRESP_OUTSIDE: &str = "redis.setresp can only be called inside a script invocation";
+pub const LUA_SET_REPL_ARGS: &str = "redis.set_repl() requires two arguments.";
+pub const LUA_SET_REPL_FLAGS: &str =
+    "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.";
+pub const LUA_SET_REPL_OUTSIDE: &str =
+    "redis.set_repl can only be called inside a script invocation";
+pub const LUA_ACL_CHECK_OUTSIDE: &str =
+    "redis.acl_check_cmd can only be called inside a script invocation";
+pub const LUA_ACL_CHECK_INVALID: &str = "Invalid command passed to redis.acl_check_cmd()";
+
+/// `ERR Error compiling script (new function): user_script:1: ...`.
+pub fn script_compile(lua_msg: &str) -> String {
+    format!("ERR Error compiling script (new function): {lua_msg}")
+}
+
+/// The script-side text of an ACL refusal (`The user executing the
+/// script can't run this command or subcommand`).
+pub fn script_acl(why: &str) -> String {
+    format!("The user executing the script {why}")
+}
+
+/// Shebang errors.
+pub const SHEBANG_INVALID: &str = "ERR Invalid script shebang";
+pub const SHEBANG_ENGINE_INVALID: &str = "ERR Invalid engine in script shebang";
+pub fn shebang_unexpected_engine(engine: &str) -> String {
+    format!("ERR Unexpected engine in script shebang: {engine}")
+}
+pub fn shebang_unexpected_flag(flag: &str) -> String {
+    format!("ERR Unexpected flag in script shebang: {flag}")
+}
+pub fn shebang_unknown_option(opt: &str) -> String {
+    format!("ERR Unknown lua shebang option: {opt}")
+}
+
+// Function libraries (FUNCTION, FCALL, redis.register_function). The
+// library engine's texts have no code: FUNCTION's handlers add `ERR `.
+pub const FN_BAD_NAME: &str = "Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
+pub const FN_METADATA_MISSING: &str = "Missing library metadata";
+pub const FN_METADATA_INVALID: &str = "Invalid library metadata";
+pub const FN_NAME_TWICE: &str = "Invalid metadata value, name argument was given multiple times";
+pub const FN_NAME_MISSING: &str = "Library name was not given";
+pub const FN_NONE_REGISTERED: &str = "No functions registered";
+pub const FN_REGISTER_TABLE_ONLY: &str = "calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).";
+pub const FN_REGISTER_KEY_NOT_STRING: &str =
+    "named argument key given to redis.register_function is not a string";
+pub const FN_REGISTER_NAME_NOT_STRING: &str =
+    "function_name argument given to redis.register_function must be a string";
+pub const FN_REGISTER_DESC_NOT_STRING: &str =
+    "description argument given to redis.register_function must be a string";
+pub const FN_REGISTER_CALLBACK_NOT_FUNCTION: &str =
+    "callback argument given to redis.register_function must be a function";
+pub const FN_REGISTER_FLAGS_NOT_TABLE: &str =
+    "flags argument to redis.register_function must be a table representing function flags";
+pub const FN_REGISTER_UNKNOWN_FLAG: &str = "unknown flag given";
+pub const FN_REGISTER_UNKNOWN_ARGUMENT: &str = "unknown argument given to redis.register_function";
+pub const FN_REGISTER_NAME_MISSING: &str =
+    "redis.register_function must get a function name argument";
+pub const FN_REGISTER_CALLBACK_MISSING: &str =
+    "redis.register_function must get a callback argument";
+pub const FN_REGISTER_FIRST_NOT_STRING: &str =
+    "first argument to redis.register_function must be a string";
+pub const FN_REGISTER_SECOND_NOT_FUNCTION: &str =
+    "second argument to redis.register_function must be a function";
+pub const FN_REGISTER_OUTSIDE_LOAD: &str =
+    "redis.register_function can only be called on FUNCTION LOAD command";
+pub const FN_REGISTER_ARGS: &str = "wrong number of arguments to redis.register_function";
+pub const FN_EXISTS_IN_LIBRARY: &str = "Function already exists in the library";
+pub const FN_NOT_FOUND: &str = "ERR Function not found";
+pub const FN_BAD_NUMKEYS: &str = "ERR Bad number of keys provided";
+pub const FN_CODE_MISSING: &str = "ERR Function code is missing";
+pub const FN_LIBRARY_NOT_FOUND: &str = "ERR Library not found";
+pub const FN_FLUSH_MODE: &str = "ERR FUNCTION FLUSH only supports SYNC|ASYNC option";
+pub const FN_LIST_NAME_MISSING: &str = "ERR library name argument was not given";
+pub const FN_RESTORE_POLICY: &str =
+    "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.";
+pub fn fn_engine_not_found(engine: &str) -> String {
+    format!("Engine '{engine}' not found")
+}
+pub fn fn_library_exists(name: &str) -> String {
+    format!("Library '{name}' already exists")
+}
+/// FUNCTION RESTORE's collision (without quotes, as Redis words it).
+pub fn fn_restore_library_exists(name: &str) -> String {
+    format!("Library {name} already exists")
+}
+pub fn fn_function_exists(name: &str) -> String {
+    format!("Function {name} already exists")
+}
+pub fn fn_metadata_value(part: &str) -> String {
+    format!("Invalid metadata value given: {part}")
+}
+pub fn fn_compile(msg: &str) -> String {
+    format!("Error compiling function: {msg}")
+}
+pub fn fn_registering(msg: &str) -> String {
+    format!("Error registering functions: {msg}")
+}
+pub fn fn_load_option(opt: &str) -> String {
+    format!("ERR Unknown option given: {opt}")
+}
+pub fn fn_list_argument(arg: &str) -> String {
+    format!("ERR Unknown argument {arg}")
 }
 
 // Streams (families/src/streams.rs, stream_read.rs, stream_groups.rs,

@@ -417,9 +417,11 @@ fn select_victim(srv: &mut Server) -> Option<(usize, Box<[u8]>)> {
 fn evict(srv: &mut Server, db: usize, key: &[u8]) -> i64 {
     let before = crate::alloc::allocated() as i64;
     let t = Instant::now();
-    // No background freeing thread yet: the lazy variant frees here too and
-    // differs only in what it propagates.
-    drop(srv.dbs[db].remove(key));
+    // With `lazyfree-lazy-eviction` a big value is freed on the lazy-free
+    // thread: the bytes come back later, which the loop below allows for.
+    if let Some(e) = srv.dbs[db].remove(key) {
+        srv.free_value(e.value, srv.evictor.lazy);
+    }
     let ms = t.elapsed().as_millis() as u64;
     let freed = before - crate::alloc::allocated() as i64;
     latency_sample(srv, "eviction-del", ms);

@@ -221,6 +221,9 @@ fn server(srv: &Server, b: &mut String) {
         exe,
         config_file,
     );
+    if let Some(ms) = crate::shutdown::remaining_ms(srv) {
+        let _ = write!(b, "shutdown_in_milliseconds:{ms}\r\n");
+    }
 }
 
 fn clients(srv: &Server, b: &mut String) {
@@ -308,6 +311,15 @@ fn memory(srv: &mut Server, b: &mut String) {
     let policy = srv.config.get_str(Directive::MaxmemoryPolicy);
     let dataset_perc = ratio(m.dataset * 100, m.used.saturating_sub(m.startup));
     let frag = ratio(m.rss, m.used);
+    let sc = &srv.scripting;
+    let (vm_eval, vm_functions) = sc.vm_memory();
+    let vm_total = vm_eval + vm_functions;
+    let scripts_eval = sc.eval.scripts_mem;
+    let cached = sc.eval.scripts.len();
+    let nfunctions = sc.functions.functions.len();
+    let nlibs = sc.functions.libraries.len();
+    let mem_functions = sc.functions.memory();
+    let mem_scripts = scripts_eval + mem_functions;
     let repl_mem = crate::replication::master::memory(srv);
     let _ = write!(
         b,
@@ -327,19 +339,19 @@ fn memory(srv: &mut Server, b: &mut String) {
          allocator_resident:{rss}\r\n\
          total_system_memory:{total}\r\n\
          total_system_memory_human:{}\r\n\
-         used_memory_lua:0\r\n\
-         used_memory_vm_eval:0\r\n\
-         used_memory_lua_human:0B\r\n\
-         used_memory_scripts_eval:0\r\n\
-         number_of_cached_scripts:0\r\n\
-         number_of_functions:0\r\n\
-         number_of_libraries:0\r\n\
-         used_memory_vm_functions:0\r\n\
-         used_memory_vm_total:0\r\n\
-         used_memory_vm_total_human:0B\r\n\
-         used_memory_functions:0\r\n\
-         used_memory_scripts:0\r\n\
-         used_memory_scripts_human:0B\r\n\
+         used_memory_lua:{vm_eval}\r\n\
+         used_memory_vm_eval:{vm_eval}\r\n\
+         used_memory_lua_human:{}\r\n\
+         used_memory_scripts_eval:{scripts_eval}\r\n\
+         number_of_cached_scripts:{cached}\r\n\
+         number_of_functions:{nfunctions}\r\n\
+         number_of_libraries:{nlibs}\r\n\
+         used_memory_vm_functions:{vm_functions}\r\n\
+         used_memory_vm_total:{vm_total}\r\n\
+         used_memory_vm_total_human:{}\r\n\
+         used_memory_functions:{mem_functions}\r\n\
+         used_memory_scripts:{mem_scripts}\r\n\
+         used_memory_scripts_human:{}\r\n\
          maxmemory:{maxmemory}\r\n\
          maxmemory_human:{}\r\n\
          maxmemory_policy:{policy}\r\n\
@@ -360,8 +372,8 @@ fn memory(srv: &mut Server, b: &mut String) {
          mem_aof_buffer:{aof_buffer}\r\n\
          mem_allocator:libc\r\n\
          active_defrag_running:0\r\n\
-         lazyfree_pending_objects:0\r\n\
-         lazyfreed_objects:0\r\n",
+         lazyfree_pending_objects:{lazy_pending}\r\n\
+         lazyfreed_objects:{lazy_freed}\r\n",
         h(m.used),
         h(m.rss),
         h(m.peak),
@@ -371,6 +383,9 @@ fn memory(srv: &mut Server, b: &mut String) {
         m.dataset,
         dataset_perc,
         h(total),
+        h(vm_eval as u64),
+        h(vm_total as u64),
+        h(mem_scripts as u64),
         h(maxmemory),
         m.rss as i64 - m.used as i64,
         m.rss as i64 - m.used as i64,
@@ -383,6 +398,8 @@ fn memory(srv: &mut Server, b: &mut String) {
         repl_buffers = repl_mem.buffer,
         replica_queues = repl_mem.replica_queues,
         aof_buffer = srv.aof.feed.borrow().buf.capacity(),
+        lazy_pending = srv.lazyfree.pending(),
+        lazy_freed = srv.lazyfree.freed(),
     );
 }
 
@@ -395,23 +412,36 @@ fn persistence(srv: &Server, b: &mut String) {
         "loading:{loading}\r\nasync_loading:{}\r\n",
         srv.repl.async_loading as u8
     );
-    // The "cow" fields report our extra memory during a save: bytes
-    // serialised ahead of the writer (we never fork).
-    // A replica's full sync is a snapshot too: Redis reports its child
-    // as a BGSAVE in progress.
-    let (in_progress, current_secs, cow) = match (&p.bgsave, &srv.repl.transfer) {
-        (Some(r), _) => (1, now_secs - r.started_secs, r.peak_pending),
-        (None, Some(t)) => (1, now_secs - t.started_secs, 0),
-        (None, None) => (0, -1, 0),
+    // We never fork: the "cow" fields report what writes cost the running
+    // save (bytes it took ahead of its walk because a write was about to
+    // change them), the progress fields how far its walk got. A replica's
+    // full sync is a snapshot too: Redis reports its child as a BGSAVE in
+    // progress.
+    let rewrite = srv
+        .aof
+        .rewrite
+        .as_ref()
+        .map(|r| (r.started_secs, r.progress));
+    let (in_progress, current_secs) = match (&p.bgsave, &srv.repl.transfer) {
+        (Some(r), _) => (1, now_secs - r.started_secs),
+        (None, Some(t)) => (1, now_secs - t.started_secs),
+        (None, None) => (0, -1),
     };
+    let progress = p
+        .bgsave
+        .as_ref()
+        .map(|r| r.progress)
+        .or(rewrite.map(|r| r.1))
+        .unwrap_or_default();
+    let cow = progress.early_bytes;
     let _ = write!(
         b,
         "current_cow_peak:{cow}\r\n\
          current_cow_size:{cow}\r\n\
          current_cow_size_age:0\r\n\
-         current_fork_perc:0.00\r\n\
-         current_save_keys_processed:0\r\n\
-         current_save_keys_total:0\r\n\
+         current_fork_perc:{:.2}\r\n\
+         current_save_keys_processed:{}\r\n\
+         current_save_keys_total:{}\r\n\
          rdb_changes_since_last_save:{}\r\n\
          rdb_bgsave_in_progress:{in_progress}\r\n\
          rdb_last_save_time:{}\r\n\
@@ -422,6 +452,9 @@ fn persistence(srv: &Server, b: &mut String) {
          rdb_last_cow_size:{}\r\n\
          rdb_last_load_keys_expired:{}\r\n\
          rdb_last_load_keys_loaded:{}\r\n",
+        progress.percent(),
+        progress.processed,
+        progress.total,
         srv.dirty,
         p.last_save_secs,
         if p.last_bgsave_ok { "ok" } else { "err" },
@@ -507,7 +540,7 @@ fn stats(srv: &Server, b: &mut String) {
          tracking_total_keys:{}\r\n\
          tracking_total_items:{}\r\n\
          tracking_total_prefixes:{}\r\n\
-         unexpected_error_replies:0\r\n\
+         unexpected_error_replies:{}\r\n\
          total_error_replies:{}\r\n\
          dump_payload_sanitizations:0\r\n\
          total_reads_processed:{}\r\n\
@@ -543,6 +576,7 @@ fn stats(srv: &Server, b: &mut String) {
         tracking_totals.0,
         tracking_totals.1,
         tracking_totals.2,
+        s.unexpected_error_replies,
         s.total_error_replies,
         s.total_reads_processed,
         s.total_writes_processed,

@@ -20,6 +20,13 @@
 use command_meta::Argv;
 
 /// A consumer of the journal (replication backlog, AOF, test capture).
+/// Which consumers an effect goes to (`redis.set_repl`).
+pub mod target {
+    pub const AOF: u8 = 1;
+    pub const REPLICAS: u8 = 2;
+    pub const ALL: u8 = AOF | REPLICAS;
+}
+
 pub trait JournalSink {
     /// Receives one command in RESP form, to apply to database `db`.
     fn append(&mut self, db: usize, command: &[u8]);
@@ -31,6 +38,12 @@ pub trait JournalSink {
     fn active(&self) -> bool {
         true
     }
+
+    /// Which effects the sink takes: `target::AOF`, `target::REPLICAS`, or
+    /// all of them (test captures).
+    fn target(&self) -> u8 {
+        target::ALL
+    }
 }
 
 #[derive(Default)]
@@ -38,6 +51,9 @@ pub struct Journal {
     /// RESP-encoded effects of the current command, with their databases.
     pending: Vec<u8>,
     ops: Vec<(usize, usize, usize)>,
+    /// Consumers of each op (`target`), parallel to `ops`; empty while
+    /// every op goes everywhere.
+    targets: Vec<u8>,
     sinks: Vec<Box<dyn JournalSink>>,
     /// Commands released so far (for tests and INFO).
     pub released: u64,
@@ -91,6 +107,22 @@ impl Journal {
         self.ops.push((db, start, self.pending.len()));
     }
 
+    /// Effects recorded so far by the command running now.
+    pub fn pending_ops(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Sends the effects recorded since `mark` only to `to` (a script's
+    /// `redis.set_repl`): none, the AOF, the replicas, or both.
+    pub fn restrict_since(&mut self, mark: usize, to: u8) {
+        if self.targets.len() < self.ops.len() {
+            self.targets.resize(self.ops.len(), target::ALL);
+        }
+        for t in &mut self.targets[mark.min(self.ops.len())..] {
+            *t &= to;
+        }
+    }
+
     /// Whether the command running now has recorded effects not yet
     /// released (inside EXEC, say): a snapshot taken now would hold them
     /// and the stream after it too.
@@ -104,17 +136,27 @@ impl Journal {
         if self.ops.is_empty() {
             return;
         }
-        let wrap = may_wrap && self.ops.len() > 1;
-        let first_db = self.ops[0].0;
-        // EXEC goes out in the database the stream is in by then, so no
-        // SELECT comes between the last effect and EXEC (Redis's order).
-        let last_db = self.ops[self.ops.len() - 1].0;
+        if !self.targets.is_empty() {
+            self.targets.resize(self.ops.len(), target::ALL);
+        }
         for sink in &mut self.sinks {
+            let to = sink.target();
+            let wanted = |i: usize| self.targets.get(i).is_none_or(|t| t & to != 0);
+            let mut ops = self.ops.iter().enumerate().filter(|(i, _)| wanted(*i));
+            let Some((_, &(first_db, _, _))) = ops.clone().next() else {
+                continue;
+            };
+            let wrap = may_wrap && ops.clone().nth(1).is_some();
             if wrap {
                 sink.append(first_db, b"*1\r\n$5\r\nMULTI\r\n");
             }
-            for &(db, s, e) in &self.ops {
+            // EXEC goes out in the database the stream is in by then, so
+            // no SELECT comes between the last effect and EXEC (Redis's
+            // order).
+            let mut last_db = first_db;
+            for (_, &(db, s, e)) in ops.by_ref() {
                 sink.append(db, &self.pending[s..e]);
+                last_db = db;
             }
             if wrap {
                 sink.append(last_db, b"*1\r\n$4\r\nEXEC\r\n");
@@ -122,6 +164,7 @@ impl Journal {
         }
         self.released += self.ops.len() as u64;
         self.ops.clear();
+        self.targets.clear();
         self.pending.clear();
     }
 }

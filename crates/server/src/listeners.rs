@@ -41,6 +41,24 @@ pub struct Listeners {
 }
 
 impl Listeners {
+    /// Closes every listening socket now, so connection attempts are
+    /// refused before the process exits (Redis closes its listeners
+    /// first when it shuts down). Only for an exit that does not return.
+    /// The plain TCP listening sockets (a busy script accepts on them).
+    pub fn plain_fds(&self) -> Vec<i32> {
+        use std::os::fd::AsRawFd;
+        self.open.iter().map(|l| l.as_raw_fd()).collect()
+    }
+
+    pub fn close_for_exit(&self) {
+        use std::os::fd::AsRawFd;
+        for l in self.open.iter().chain(&self.tls_open) {
+            // SAFETY: the process exits right after; the sockets are
+            // never used (or closed) again.
+            unsafe { libc::close(l.as_raw_fd()) };
+        }
+    }
+
     /// Binds `port` on every `bind` address (a `-` prefix marks one that
     /// may fail). Logs as Redis does; on failure nothing stays open.
     pub fn bind_all(
@@ -53,6 +71,13 @@ impl Listeners {
             return Ok(out);
         }
         for (addr, optional) in crate::net::bind_addrs(bind, port) {
+            let addr = match addr {
+                Ok(addr) => addr,
+                Err(e) => {
+                    log_warning!("Warning: Could not create server TCP listening socket {e}");
+                    return Err(BindFailed);
+                }
+            };
             match crate::net::listen(addr, backlog) {
                 Ok(l) => out.push(Rc::new(l)),
                 Err(e) if optional => {
@@ -67,6 +92,14 @@ impl Listeners {
             }
         }
         Ok(out)
+    }
+
+    /// Closes every TCP listener (at shutdown, so a restart can bind at
+    /// once).
+    pub fn close_all(&mut self) {
+        self.open.clear();
+        self.tls_open.clear();
+        self.pending.clear();
     }
 
     /// Takes the sockets bound at start-up and hands them to their accept
@@ -147,8 +180,7 @@ async fn accept_loop(srv: Rc<RefCell<Server>>, listener: Weak<TcpListener>, tls:
         match accepted {
             None => return,
             Some(Ok((stream, peer))) if !tls => {
-                let srv = srv.clone();
-                tokio::task::spawn_local(crate::net::handle_connection(srv, stream, peer));
+                crate::net::start_connection(&srv, stream, peer);
             }
             Some(Ok((stream, peer))) => {
                 let acceptor = srv.borrow().tls.as_ref().map(|t| t.acceptor.clone());

@@ -7,8 +7,10 @@
 //! is part of the product (operators grep for it, `doctor` reads it), and
 //! the whole thing is a formatted write to one file.
 
+pub mod syslog;
+
 use std::io::Write;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 use std::sync::Mutex;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -45,6 +47,10 @@ impl Level {
 static LEVEL: AtomicU8 = AtomicU8::new(Level::Notice as u8);
 static ROLE: AtomicU8 = AtomicU8::new(b'M');
 static TARGET: Mutex<Option<String>> = Mutex::new(None);
+/// The log file as a C string, for [`write_from_handler`], which may not
+/// take a lock or allocate (null: standard output). Set once per
+/// `set_file`; a replaced string is leaked, as a handler may still read it.
+static TARGET_C: AtomicPtr<libc::c_char> = AtomicPtr::new(std::ptr::null_mut());
 
 /// Sets the minimum level written.
 pub fn set_level(l: Level) {
@@ -58,6 +64,11 @@ pub fn set_role(r: u8) {
 
 /// Sets the log file; empty means standard output.
 pub fn set_file(path: &str) {
+    let c = match std::ffi::CString::new(path) {
+        Ok(c) if !path.is_empty() => c.into_raw(),
+        _ => std::ptr::null_mut(),
+    };
+    TARGET_C.store(c, Ordering::SeqCst);
     if let Ok(mut t) = TARGET.lock() {
         *t = if path.is_empty() {
             None
@@ -119,7 +130,7 @@ pub fn write(level: Level, msg: &str) {
         level.mark(),
         msg
     );
-    write_raw(level, &line);
+    emit(level, &line, msg);
 }
 
 /// Writes `text` as is, without the pid/role/time prefix, if `level` is
@@ -128,6 +139,12 @@ pub fn write_raw(level: Level, text: &str) {
     if !enabled(level) {
         return;
     }
+    emit(level, text, text);
+}
+
+/// Writes `line` to the log file (or standard output) and, under
+/// `syslog-enabled`, sends `msg` to the system logger.
+fn emit(level: Level, line: &str, msg: &str) {
     let target = TARGET.lock().ok().and_then(|t| t.clone());
     match target {
         Some(path) => {
@@ -136,15 +153,92 @@ pub fn write_raw(level: Level, text: &str) {
                 .append(true)
                 .open(path)
             {
-                let _ = f.write_all(text.as_bytes());
+                let _ = f.write_all(line.as_bytes());
             }
         }
         None => {
             let mut out = std::io::stdout().lock();
-            let _ = out.write_all(text.as_bytes());
+            let _ = out.write_all(line.as_bytes());
             let _ = out.flush();
         }
     }
+    if let Ok(g) = syslog::SYSLOG.lock() {
+        if let Some(s) = g.as_ref() {
+            s.send(level, msg);
+        }
+    }
+}
+
+/// Writes one line from a signal handler, as Redis's
+/// `serverLogFromHandler`: `pid:signal-handler (unixtime) message`, with
+/// only async-signal-safe calls (no lock, no allocation, no local time).
+pub fn write_from_handler(level: Level, msg: &str) {
+    if !enabled(level) {
+        return;
+    }
+    with_handler_fd(|fd| {
+        let mut num = [0u8; 24];
+        // SAFETY: write, time and getpid are async-signal-safe.
+        let put = |b: &[u8]| unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) >= 0 };
+        // SAFETY: as above.
+        let (pid, now) = unsafe {
+            (
+                libc::getpid() as u64,
+                libc::time(std::ptr::null_mut()) as u64,
+            )
+        };
+        let _ = put(decimal(pid, &mut num))
+            && put(b":signal-handler (")
+            && put(decimal(now, &mut num))
+            && put(b") ")
+            && put(msg.as_bytes())
+            && put(b"\n");
+    });
+}
+
+/// Writes `bytes` as they are to the log from a signal handler (Redis's
+/// raw crash-report text).
+pub fn write_raw_from_handler(bytes: &[u8]) {
+    with_handler_fd(|fd| {
+        // SAFETY: write is async-signal-safe.
+        unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+    });
+}
+
+/// Runs `f` with a descriptor open on the log (the file, or standard
+/// output), using async-signal-safe calls only.
+pub fn with_handler_fd(f: impl FnOnce(libc::c_int)) {
+    let path = TARGET_C.load(Ordering::SeqCst);
+    // SAFETY: open and close are async-signal-safe; `path` is null or a C
+    // string that is never freed.
+    unsafe {
+        let fd = if path.is_null() {
+            libc::STDOUT_FILENO
+        } else {
+            libc::open(path, libc::O_APPEND | libc::O_CREAT | libc::O_WRONLY, 0o644)
+        };
+        if fd < 0 {
+            return;
+        }
+        f(fd);
+        if !path.is_null() {
+            libc::close(fd);
+        }
+    }
+}
+
+/// Formats `n` in decimal into `buf` without allocating.
+fn decimal(mut n: u64, buf: &mut [u8; 24]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[i..]
 }
 
 #[macro_export]

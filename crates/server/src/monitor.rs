@@ -101,9 +101,22 @@ pub fn feed_monitors(srv: &mut Server, client: &Client, meta: &CommandMeta, argv
     if f & (flags::SKIP_MONITOR | flags::ADMIN) != 0 {
         return;
     }
+    feed_line(srv, client, argv);
+}
+
+/// Feeds one command to the monitors whatever its flags: EVAL and
+/// friends (flagged `skip-monitor`) are shown before the commands their
+/// script runs, which appear as from the client `lua`.
+pub fn feed_line(srv: &mut Server, client: &Client, argv: Argv) {
+    if srv.monitors.is_empty() {
+        return;
+    }
     let us = crate::util::time::unix_us();
-    // A Unix-socket client shows as `unix:<path>`, as in Redis.
-    let addr = if client.unix_socket {
+    // A script's commands show as from `lua`, a Unix-socket client as
+    // `unix:<path>`, as in Redis.
+    let addr = if client.script {
+        "lua".to_string()
+    } else if client.unix_socket {
         format!(
             "unix:{}",
             srv.config.get_str(crate::config::Directive::Unixsocket)

@@ -20,21 +20,33 @@ use std::rc::Rc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Resolves `bind` entries to socket addresses. A leading `-` marks an
-/// address that may be unavailable (no error if it cannot be bound).
-pub fn bind_addrs(bind: &[String], port: u16) -> Vec<(SocketAddr, bool)> {
+/// The socket addresses of the `bind` list for `port`, in order, each with
+/// whether it may fail (a `-` prefix). As Redis: `*` is every IPv4
+/// address, `::*` every IPv6 one, an address with a `:` is IPv6, and a
+/// host name takes the first address the resolver gives for its family.
+/// An address that does not resolve is an error (named in the text).
+pub fn bind_addrs(bind: &[String], port: u16) -> Vec<(Result<SocketAddr, String>, bool)> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
     bind.iter()
-        .filter_map(|b| {
+        .map(|b| {
             let (optional, a) = match b.strip_prefix('-') {
                 Some(rest) => (true, rest),
                 None => (false, b.as_str()),
             };
-            let ip: std::net::IpAddr = match a {
-                "*" => std::net::Ipv4Addr::UNSPECIFIED.into(),
-                "::*" => std::net::Ipv6Addr::UNSPECIFIED.into(),
-                other => other.parse().ok()?,
+            let ip: Result<IpAddr, String> = match a {
+                "*" => Ok(Ipv4Addr::UNSPECIFIED.into()),
+                "::*" => Ok(Ipv6Addr::UNSPECIFIED.into()),
+                other => other.parse().or_else(|_| {
+                    let v6 = other.contains(':');
+                    (other, port)
+                        .to_socket_addrs()
+                        .ok()
+                        .and_then(|mut it| it.find(|sa| sa.is_ipv6() == v6))
+                        .map(|sa| sa.ip())
+                        .ok_or_else(|| format!("{other}:{port}: Name or service not known"))
+                }),
             };
-            Some((SocketAddr::new(ip, port), optional))
+            (ip.map(|ip| SocketAddr::new(ip, port)), optional)
         })
         .collect()
 }
@@ -48,6 +60,7 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
         sock.set_only_v6(true)?;
     }
     sock.set_nonblocking(true)?;
+    crate::sockets::mark_listener(&sock);
     sock.bind(&addr.into())?;
     sock.listen(backlog)?;
     TcpListener::from_std(sock.into())
@@ -58,31 +71,78 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
 /// the socket).
 fn prepare_socket(srv: &Rc<RefCell<Server>>, stream: &TcpStream) -> (Option<SocketAddr>, i32) {
     use std::os::fd::AsRawFd;
-    let _ = stream.set_nodelay(true);
-    // `tcp-keepalive` seconds: lets the kernel detect dead peers (Redis
-    // sets the idle time and derives the probe interval from it).
     let keepalive = srv.borrow().config.get_int(Directive::TcpKeepalive);
+    tune_socket(socket2::SockRef::from(stream), keepalive);
+    (stream.local_addr().ok(), stream.as_raw_fd())
+}
+
+/// No Nagle delay, and `tcp-keepalive` seconds: lets the kernel detect
+/// dead peers (Redis sets the idle time and derives the probe interval
+/// from it).
+fn tune_socket(sock: socket2::SockRef, keepalive: i64) {
+    let _ = sock.set_nodelay(true);
     if keepalive > 0 {
         let secs = std::time::Duration::from_secs(keepalive as u64);
         let ka = socket2::TcpKeepalive::new()
             .with_time(secs)
             .with_interval((secs / 3).max(std::time::Duration::from_secs(1)))
             .with_retries(3);
-        let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&ka);
+        let _ = sock.set_tcp_keepalive(&ka);
     }
-    (stream.local_addr().ok(), stream.as_raw_fd())
 }
 
-/// Serves a connection accepted on a plain TCP listener.
-pub async fn handle_connection(srv: Rc<RefCell<Server>>, mut stream: TcpStream, peer: SocketAddr) {
-    let (laddr, fd) = prepare_socket(&srv, &stream);
-    if refused_by_protected_mode(&srv, peer) {
-        let _ = stream
-            .write_all(crate::errors::PROTECTED_MODE_DENIED.as_bytes())
-            .await;
-        return;
+/// Takes a connection accepted on a plain TCP listener: the client is
+/// registered at once, as Redis's accept handler does (so a script that
+/// turns busy before the connection's task first runs still answers it,
+/// see `scripting::busy`), then its task serves it. A refused connection
+/// (protected mode, `maxclients`) gets the reason and is closed.
+pub fn start_connection(srv: &Rc<RefCell<Server>>, mut stream: TcpStream, peer: SocketAddr) {
+    let (laddr, fd) = prepare_socket(srv, &stream);
+    let registered = register_tcp(&mut srv.borrow_mut(), peer, laddr, fd);
+    match registered {
+        Ok(client) => {
+            tokio::task::spawn_local(serve_client(srv.clone(), stream, client));
+        }
+        Err(msg) => {
+            tokio::task::spawn_local(async move {
+                let _ = stream.write_all(msg.as_bytes()).await;
+                let _ = stream.flush().await;
+            });
+        }
     }
-    serve(srv, stream, Some(peer), laddr, fd).await;
+}
+
+/// Registers the client of a plain TCP connection, or says why it is
+/// refused (protected mode: with no password on the default user, only
+/// the loopback addresses may connect; `maxclients`).
+fn register_tcp(
+    srv: &mut Server,
+    peer: SocketAddr,
+    laddr: Option<SocketAddr>,
+    fd: i32,
+) -> Result<Rc<RefCell<crate::client::Client>>, String> {
+    let protected = srv.config.get_bool(Directive::ProtectedMode)
+        && srv.acl.default.borrow().nopass
+        && !is_local(peer);
+    if protected {
+        srv.stats.rejected_connections += 1;
+        return Err(crate::errors::PROTECTED_MODE_DENIED.to_string());
+    }
+    if srv.clients.len() >= srv.maxclients {
+        srv.stats.rejected_connections += 1;
+        return Err(format!("-{}\r\n", crate::errors::MAX_CLIENTS));
+    }
+    let client = srv.new_client();
+    {
+        let mut c = client.borrow_mut();
+        c.addr = Some(peer);
+        c.laddr = laddr;
+        c.fd = fd;
+        // Its task has not run yet: a busy script may serve it.
+        c.io_idle = true;
+    }
+    log_verbose!("Accepted {peer}");
+    Ok(client)
 }
 
 /// Protected mode: with no password on the default user, only the
@@ -123,7 +183,7 @@ pub async fn handle_tls_connection(
                     .await;
                 return;
             }
-            serve(srv, tls, Some(peer), laddr, fd).await
+            serve(srv, tls, Some(peer), laddr, fd, true).await
         }
         // Redis logs refused handshakes (no client certificate, unknown
         // CA, plain text on the TLS port) at warning level, as here.
@@ -212,7 +272,8 @@ pub async fn connect_out(
     port: u16,
     tls: Option<&crate::tls::TlsContext>,
 ) -> std::io::Result<OutStream> {
-    let stream = TcpStream::connect((host, port)).await?;
+    // From `bind-source-addr`, when set.
+    let stream = crate::sockets::connect(host, port).await?;
     let _ = stream.set_nodelay(true);
     let Some(tls) = tls else {
         return Ok(OutStream::Plain(stream));
@@ -307,6 +368,7 @@ pub fn enforce_output_limit(srv: &mut Server, c: &mut Client) -> bool {
         close_for_output_limit(srv, c);
         return true;
     }
+    crate::client_memory::update(srv, c);
     false
 }
 
@@ -330,7 +392,7 @@ pub fn close_for_output_limit(srv: &mut Server, c: &mut Client) {
 pub async fn handle_unix_connection(srv: Rc<RefCell<Server>>, stream: tokio::net::UnixStream) {
     use std::os::fd::AsRawFd;
     let fd = stream.as_raw_fd();
-    serve(srv, stream, None, None, fd).await;
+    serve(srv, stream, None, None, fd, false).await;
 }
 
 /// The connection loop, for any stream: monomorphised per stream type, so
@@ -342,6 +404,7 @@ async fn serve<S>(
     peer: Option<SocketAddr>,
     laddr: Option<SocketAddr>,
     fd: i32,
+    tls: bool,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -366,9 +429,8 @@ async fn serve<S>(
         cb.unix_socket = peer.is_none();
         cb.laddr = laddr;
         cb.fd = fd;
+        cb.tls = tls;
     }
-    let id = client.borrow().id;
-    let shown = peer.map_or_else(|| UNIX_ADDR.to_string(), |p| p.to_string());
     match peer {
         Some(p) => log_verbose!("Accepted {p}"),
         None => log_verbose!(
@@ -376,6 +438,101 @@ async fn serve<S>(
             srv.borrow().config.get_str(Directive::Unixsocket)
         ),
     }
+    serve_client(srv, stream, client).await;
+}
+
+/// Accepts the connections waiting on the plain TCP listeners while a
+/// script is busy, as Redis's event loop does then: each gets its client
+/// registered at once (so the busy script's event loop answers it, with
+/// `-BUSY` for most commands) and waits in `Scripting::adopted` for its
+/// task, started when the script ends. Protected mode and `maxclients`
+/// apply as at any accept. TLS and Unix-socket connections wait in their
+/// listen queues until the script ends.
+pub fn accept_while_busy(srv: &mut Server) {
+    use std::os::fd::FromRawFd;
+    for lfd in srv.listeners.plain_fds() {
+        loop {
+            // SAFETY: a non-blocking accept on our own listening socket;
+            // the address buffer is ours and sized for any address.
+            let (fd, peer) = unsafe {
+                let mut addr: libc::sockaddr_storage = std::mem::zeroed();
+                let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                let fd = libc::accept4(
+                    lfd,
+                    &mut addr as *mut _ as *mut libc::sockaddr,
+                    &mut len,
+                    libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                );
+                if fd < 0 {
+                    break;
+                }
+                let peer = socket2::SockAddr::new(addr, len).as_socket();
+                (fd, peer)
+            };
+            // SAFETY: `fd` was just accepted and is owned by this stream.
+            let mut stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+            let Some(peer) = peer else { continue };
+            tune_socket(
+                socket2::SockRef::from(&stream),
+                srv.config.get_int(Directive::TcpKeepalive),
+            );
+            let laddr = stream.local_addr().ok();
+            let client = match register_tcp(srv, peer, laddr, fd) {
+                Ok(c) => c,
+                Err(msg) => {
+                    use std::io::Write;
+                    let _ = stream.write_all(msg.as_bytes());
+                    continue;
+                }
+            };
+            srv.scripting.adopted.push((stream, client));
+        }
+    }
+}
+
+/// Starts the tasks of the connections accepted while a script was busy,
+/// each time one ends (see [`accept_while_busy`]).
+pub async fn adopt_task(srv: Rc<RefCell<Server>>) {
+    let notify = srv.borrow().scripting.adopt_notify.clone();
+    loop {
+        notify.notified().await;
+        let adopted = std::mem::take(&mut srv.borrow_mut().scripting.adopted);
+        for (stream, client) in adopted {
+            match TcpStream::from_std(stream) {
+                Ok(s) => {
+                    tokio::task::spawn_local(serve_adopted(srv.clone(), s, client));
+                }
+                Err(e) => {
+                    log_warning!("Accepting client connection: {e}");
+                    let id = client.borrow().id;
+                    srv.borrow_mut().remove_client(id);
+                }
+            }
+        }
+    }
+}
+
+/// Serves a plain TCP connection accepted while a script was busy: its
+/// client was registered then (so the busy script's event loop could
+/// answer it), and its task starts once the script ends.
+pub async fn serve_adopted(
+    srv: Rc<RefCell<Server>>,
+    stream: TcpStream,
+    client: Rc<RefCell<crate::client::Client>>,
+) {
+    serve_client(srv, stream, client).await;
+}
+
+/// The connection loop of a registered client.
+async fn serve_client<S>(
+    srv: Rc<RefCell<Server>>,
+    mut stream: S,
+    client: Rc<RefCell<crate::client::Client>>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let id = client.borrow().id;
+    let shown = client.borrow().peer_id();
     let wake = client.borrow().wake.clone();
     let unpause = srv.borrow().pause_notify.clone();
     let mut req = Request::default();
@@ -407,6 +564,9 @@ async fn serve<S>(
             }
         };
         let (allowance, flush) = (conn.allowance, conn.flush);
+        // Waiting: a busy script may serve this connection meanwhile
+        // (`scripting::busy`).
+        client.borrow_mut().io_idle = true;
         let io = std::future::poll_fn(|cx| poll_io(&mut stream, &client, cx, wait.read, allowance, flush));
         let event = tokio::select! {
             biased;
@@ -418,6 +578,7 @@ async fn serve<S>(
         };
         let mut s = srv.borrow_mut();
         let mut c = client.borrow_mut();
+        c.io_idle = false;
         match event {
             Event::Woken => conn.process = true,
             Event::BarrierPassed => {
@@ -498,6 +659,11 @@ enum Event {
     Flushed(std::io::Result<()>),
 }
 
+/// A request's argument table (ranges) and scratch space are kept across
+/// requests up to these sizes.
+const KEEP_ARGS: usize = 1024;
+const KEEP_SCRATCH: usize = 64 * 1024;
+
 /// One turn of a connection with the server and the client borrowed:
 /// runs the requests the query buffer holds (unless the client is
 /// blocked or paused), applies `maxmemory-clients`, and works out what to
@@ -517,6 +683,12 @@ fn turn(s: &mut Server, c: &mut Client, req: &mut Request, conn: &mut ConnState)
             conn.process = true;
         }
     }
+    if !c.stashed_input.is_empty() {
+        // Input a busy script read for us comes before what we read since.
+        let stash = std::mem::take(&mut c.stashed_input);
+        c.querybuf.splice(0..0, stash);
+        conn.process = true;
+    }
     if conn.process && conn.close_after.is_none() && c.blocked.is_none() && !c.paused {
         conn.process = false;
         let mut rbuf = c.lend_querybuf();
@@ -528,9 +700,28 @@ fn turn(s: &mut Server, c: &mut Client, req: &mut Request, conn: &mut ConnState)
         if flow == Flow::CloseAfterReply {
             conn.close_after = Some(c.pending_output());
         }
+        // The argument table a request with many arguments grew is given
+        // back, as Redis frees a command's argv after it.
+        if req.ranges.capacity() > KEEP_ARGS || req.scratch.capacity() > KEEP_SCRATCH {
+            *req = Request::default();
+        }
     }
-    if c.kind == crate::client::Kind::Replica {
+    // A connection served during a busy script that must close.
+    if c.close_after_reply && conn.close_after.is_none() {
+        conn.close_after = Some(c.pending_output());
+    }
+    // A replica is handed the stream a slice at a time, once what it was
+    // handed before is mostly written, so a slow one does not pile it up.
+    if c.kind == crate::client::Kind::Replica
+        && c.pending_output() < crate::replication::STREAM_SLICE / 2
+    {
         s.repl.drain_to(c.id, &mut c.out.buf);
+    }
+    // Its memory as it stands now; clients over `maxmemory-clients` go
+    // (Redis evicts before it sleeps).
+    crate::client_memory::update(s, c);
+    if crate::client_memory::evict_clients(s, Some(c)) {
+        return None;
     }
     let pending = c.pending_output();
     if conn.close_after == Some(0) && !conn.flush {
@@ -678,6 +869,16 @@ pub fn process_buffer(
                     pos = base;
                     break;
                 }
+                // Redis evicts clients before running a command, so one
+                // whose request took it over `maxmemory-clients` does not
+                // run it.
+                if srv.clients_memory.limit > 0 {
+                    crate::client_memory::update(srv, client);
+                    if crate::client_memory::evict_clients(srv, Some(client)) {
+                        rbuf.clear();
+                        return Flow::Continue;
+                    }
+                }
                 let mark = client.out.buf.len();
                 // CLIENT REPLY: OFF drops every reply; SKIP drops the next
                 // command's (the SKIP itself has none either). Messages
@@ -701,8 +902,10 @@ pub fn process_buffer(
                     m => m,
                 };
                 // Keys this command (or a whole EXEC) filled serve the
-                // clients blocked on them, after the command, as in Redis.
-                if srv.blocking.has_ready() {
+                // clients blocked on them, after the command, as in Redis;
+                // not while a busy script lets other clients in (the keys
+                // it filled are served when it ends).
+                if srv.blocking.has_ready() && srv.scripting.running.is_none() {
                     crate::blocking::serve_ready(srv);
                 }
                 // Over its output limit: closed, and nothing more of its

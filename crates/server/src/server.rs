@@ -88,10 +88,16 @@ pub struct Server {
     pub slowlog_max_len: usize,
     pub lazyfree_lazy_expire: bool,
     pub lazyfree_lazy_user_del: bool,
+    pub lazyfree_lazy_server_del: bool,
+    /// The lazy-free thread and its counters (see `lazyfree`).
+    pub lazyfree: crate::lazyfree::LazyFree,
     /// Active expiry on or off (`DEBUG SET-ACTIVE-EXPIRE`).
     pub active_expire_enabled: bool,
-    /// Set when a shutdown was requested (SIGTERM, `SHUTDOWN`).
+    /// Set once a shutdown finished: the process exits, and no command
+    /// runs any more.
     pub shutdown_requested: bool,
+    /// A shutdown waiting for replicas (see `shutdown`).
+    pub shutdown: crate::shutdown::Shutdown,
     /// Woken by `SHUTDOWN` to stop the server.
     pub shutdown_notify: Rc<tokio::sync::Notify>,
     /// Replication id reported by `INFO replication` (random per start).
@@ -149,6 +155,8 @@ pub struct Server {
     /// `client-output-buffer-limit` of the normal and pubsub classes
     /// (the replica class is enforced by `replication::master`).
     pub obuf_limits: crate::net::OutputLimits,
+    /// Lua scripts and function libraries (see `scripting`).
+    pub scripting: crate::scripting::Scripting,
     /// MIGRATE's cached connections to its targets.
     pub migrate: crate::migrate::MigrateLinks,
     /// What the clients hold, and `maxmemory-clients` (see
@@ -158,6 +166,26 @@ pub struct Server {
     pub reply_buffer: crate::client_buffers::ReplyBufferSettings,
     /// Where the clients cron resumes (the id after the last it visited).
     pub clients_cron_cursor: u64,
+}
+
+/// The cron's frequency: `hz`, doubled (up to 500) for as long as there
+/// are more than 200 clients per tick, under `dynamic-hz` (Redis's rule:
+/// with many clients the per-tick work on them stays small). INFO shows it
+/// as `hz`, next to `configured_hz`.
+pub fn dynamic_hz(configured: i64, dynamic: bool, clients: usize) -> u32 {
+    const MAX_CLIENTS_PER_TICK: usize = 200;
+    const MAX_HZ: u32 = 500;
+    let mut hz = configured.clamp(1, i64::from(MAX_HZ)) as u32;
+    if dynamic {
+        while clients / hz as usize > MAX_CLIENTS_PER_TICK {
+            hz *= 2;
+            if hz > MAX_HZ {
+                hz = MAX_HZ;
+                break;
+            }
+        }
+    }
+    hz
 }
 
 fn unix_now() -> (i64, i64) {
@@ -202,8 +230,11 @@ impl Server {
             slowlog_max_len: 128,
             lazyfree_lazy_expire: false,
             lazyfree_lazy_user_del: false,
+            lazyfree_lazy_server_del: false,
+            lazyfree: Default::default(),
             active_expire_enabled: true,
             shutdown_requested: false,
+            shutdown: Default::default(),
             notify_keyspace_events: 0,
             encoding_limits: keyspace::EncodingLimits::default(),
             shutdown_notify: Rc::new(tokio::sync::Notify::new()),
@@ -238,6 +269,9 @@ impl Server {
             clients_cron_cursor: 0,
             mode_state: None,
             debug: DebugSettings::default(),
+            scripting: crate::scripting::Scripting::new(
+                config.get_bool(Directive::LuaEnableDeprecatedApi),
+            ),
             config,
         };
         let sink = s.repl.sink();
@@ -270,6 +304,9 @@ impl Server {
             zset_max_listpack_entries: size(Directive::ZsetMaxListpackEntries),
             zset_max_listpack_value: size(Directive::ZsetMaxListpackValue),
             list_max_listpack_size: c.get_int(Directive::ListMaxListpackSize),
+            list_compress_depth: c
+                .get_int(Directive::ListCompressDepth)
+                .clamp(0, i64::from(u32::MAX)) as u32,
             stream_node: keyspace::stream::NodeLimits {
                 max_bytes: c.get_int(Directive::StreamNodeMaxBytes).max(0) as u64,
                 max_entries: c.get_int(Directive::StreamNodeMaxEntries).max(0) as u64,
@@ -293,6 +330,7 @@ impl Server {
             .filter_map(|p| p.parse().ok())
             .collect();
         self.lazyfree_lazy_user_del = c.get_bool(Directive::LazyfreeLazyUserDel);
+        self.lazyfree_lazy_server_del = c.get_bool(Directive::LazyfreeLazyServerDel);
         // Parsed class bits (see `config::parse`), `n` included.
         self.notify_keyspace_events = c.get_int(Directive::NotifyKeyspaceEvents) as u32;
         if let Some(l) = crate::log::Level::parse(&c.get_str(Directive::Loglevel)) {
@@ -312,6 +350,8 @@ impl Server {
         self.obuf_limits = crate::net::OutputLimits::from_config(&self.config);
         crate::client_memory::configure(self);
         crate::proctitle::apply(self);
+        crate::crash::apply(&mut self.config, self.hz);
+        crate::sockets::apply(&self.config);
     }
 
     /// Refreshes the cached clock; called before every command.
@@ -392,10 +432,31 @@ impl Server {
         if self.clients_paused() {
             return None;
         }
-        if self.dbs[db].remove_at(i).is_some() {
+        if let Some((_, e)) = self.dbs[db].remove_at(i) {
+            self.free_value(e.value, self.lazyfree_lazy_expire);
             self.note_expired(db, key);
         }
         None
+    }
+
+    /// Frees a value taken out of the keyspace: on the lazy-free thread
+    /// when `lazy` and the value is big, here otherwise (see `lazyfree`).
+    #[inline]
+    pub fn free_value(&mut self, v: keyspace::Value, lazy: bool) {
+        if lazy {
+            self.lazyfree.free_value(v);
+        }
+    }
+
+    /// Frees what the server deleted or overwrote as a side effect of a
+    /// command (the old value under a `SET`, `RENAME`'s or a `*STORE`'s
+    /// destination), lazily under `lazyfree-lazy-server-del`, as Redis's
+    /// `dbDelete`/`dbSetValue`.
+    #[inline]
+    pub fn free_replaced(&mut self, old: Option<keyspace::Entry>) {
+        if let Some(e) = old {
+            self.free_value(e.value, self.lazyfree_lazy_server_del);
+        }
     }
 
     /// Look-up for reading: lazy expiry, keyspace hit/miss statistics and
@@ -461,7 +522,8 @@ impl Server {
     /// (or `UNLINK` with `lazyfree-lazy-expire yes`), so replicas and the
     /// AOF stay in step without their own clocks deciding.
     pub fn delete_expired(&mut self, db: usize, key: &[u8]) {
-        if self.dbs[db].remove(key).is_some() {
+        if let Some(e) = self.dbs[db].remove(key) {
+            self.free_value(e.value, self.lazyfree_lazy_expire);
             self.note_expired(db, key);
         }
     }
@@ -497,13 +559,14 @@ impl Server {
         let mut total_expired = 0;
         for db in 0..self.dbs.len() {
             loop {
-                let mut expired_keys: Vec<Box<[u8]>> = Vec::new();
+                let mut expired_keys: Vec<(Box<[u8]>, keyspace::Value)> = Vec::new();
                 let (sampled, expired) =
-                    self.dbs[db].expire_sample(now, per_loop, &mut self.rng, |k| {
-                        expired_keys.push(k.into())
+                    self.dbs[db].expire_sample(now, per_loop, &mut self.rng, |k, e| {
+                        expired_keys.push((k.into(), e.value))
                     });
-                for k in &expired_keys {
-                    self.note_expired(db, k);
+                for (k, v) in expired_keys {
+                    self.free_value(v, self.lazyfree_lazy_expire);
+                    self.note_expired(db, &k);
                     self.journal.end_command(false);
                 }
                 total_sampled += sampled;
@@ -525,7 +588,18 @@ impl Server {
 
     /// Called `hz` times per second.
     pub fn cron(&mut self) {
+        crate::crash::watchdog::beat();
+        self.hz = dynamic_hz(
+            self.config.get_int(Directive::Hz),
+            self.config.get_bool(Directive::DynamicHz),
+            self.clients.len(),
+        );
         if self.debug.pause_cron {
+            return;
+        }
+        self.refresh_time();
+        crate::shutdown::cron(self);
+        if self.shutdown_requested {
             return;
         }
         self.active_expire_cycle();
@@ -629,5 +703,21 @@ impl Server {
         client.last_interaction_ms = self.now_ms;
         crate::monitor::feed_monitors(self, client, meta, argv);
         crate::latency::sample_command(self, meta, usec);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dynamic_hz;
+
+    #[test]
+    fn hz_doubles_with_the_clients_under_dynamic_hz() {
+        assert_eq!(dynamic_hz(10, true, 100), 10);
+        assert_eq!(dynamic_hz(10, true, 2009), 10);
+        assert_eq!(dynamic_hz(10, true, 2010), 20);
+        assert_eq!(dynamic_hz(10, true, 9000), 80);
+        assert_eq!(dynamic_hz(10, true, 1_000_000), 500);
+        assert_eq!(dynamic_hz(10, false, 9000), 10);
+        assert_eq!(dynamic_hz(100, true, 0), 100);
     }
 }

@@ -97,12 +97,22 @@ pub fn run(mut config: Config, families: &'static [HandlerTable]) -> i32 {
         log::set_role(m.log_role);
     }
     log::set_file(&config.get_str(Directive::Logfile));
+    if config.get_bool(Directive::SyslogEnabled) {
+        log::syslog::open(
+            &config.get_str(Directive::SyslogIdent),
+            &config.get_str(Directive::SyslogFacility),
+        );
+    }
     if let Some(l) = log::Level::parse(&config.get_str(Directive::Loglevel)) {
         log::set_level(l);
     }
     if daemon {
         daemonize();
     }
+    // Before any thread exists, so threads started later without a list
+    // of their own inherit the executor's.
+    crate::os::apply_cpulists(&config);
+    crate::crash::start();
     // The working directory is already `dir`: loading the config entered
     // it when it read the line, as Redis does (a relative `dir` entered a
     // second time would go one level too deep).
@@ -142,9 +152,25 @@ pub fn run(mut config: Config, families: &'static [HandlerTable]) -> i32 {
     code
 }
 
+/// SHUTDOWN NOSAVE served while a script is busy: Redis exits from inside
+/// the script (its event loop is the script's hook), and so do we — the
+/// AOF is flushed, the pidfile removed, and the process ends without
+/// returning to the script.
+pub fn exit_during_script(srv: &mut Server) -> ! {
+    srv.listeners.close_for_exit();
+    crate::persistence::aof::shutdown(srv);
+    let pidfile = srv.config.get_str(Directive::Pidfile);
+    if !pidfile.is_empty() {
+        let _ = std::fs::remove_file(&pidfile);
+    }
+    log_notice!("Redoubt is now ready to exit, bye bye...");
+    std::process::exit(0)
+}
+
 async fn serve(config: Config, families: &[HandlerTable], pidfile: String) -> i32 {
-    let mut signals = install_signals();
-    if signals.is_none() {
+    // Before the listeners open, so a signal during start-up (or loading)
+    // still ends in an orderly shutdown rather than killing the process.
+    if !crate::signals::install() {
         log_warning!("Could not install the SIGTERM/SIGINT handlers; use SHUTDOWN to stop.");
     }
     let port = config.get_int(Directive::Port) as u16;
@@ -164,6 +190,9 @@ async fn serve(config: Config, families: &[HandlerTable], pidfile: String) -> i3
     } else {
         None
     };
+    // A server started with `replicaof` takes the replica's OOM class.
+    let replica = !config.get_list(Directive::Replicaof).is_empty();
+    crate::os::apply_at_startup(&config, replica);
     let srv = Rc::new(RefCell::new(Server::new(config, families)));
     srv.borrow_mut().tls = tls;
     if let Err(e) = crate::acl::file::load_at_startup(&mut srv.borrow_mut()) {
@@ -233,9 +262,21 @@ async fn serve(config: Config, families: &[HandlerTable], pidfile: String) -> i3
         // A mode keeps no dataset: no loading, persistence or replication.
         (m.start)(&srv);
         crate::sdnotify::mode_ready(&srv.borrow());
-        return serve_until_shutdown(srv, signals).await;
+        // A mode has no server cron: signals are acted on here.
+        let cron_srv = srv.clone();
+        tokio::task::spawn_local(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                crate::crash::watchdog::beat();
+                let mut s = cron_srv.borrow_mut();
+                s.refresh_time();
+                crate::shutdown::cron(&mut s);
+            }
+        });
+        return wait_for_exit(srv).await;
     }
     log_notice!("Server initialized");
+    crate::os::check_transparent_huge_pages(&srv.borrow().config);
     if serves_tcp {
         log_notice!("Ready to accept connections tcp");
     }
@@ -247,6 +288,7 @@ async fn serve(config: Config, families: &[HandlerTable], pidfile: String) -> i3
     }
 
     tokio::task::spawn_local(crate::evict::eviction_task(srv.clone()));
+    tokio::task::spawn_local(crate::net::adopt_task(srv.clone()));
     let cron_srv = srv.clone();
     tokio::task::spawn_local(async move {
         loop {
@@ -278,91 +320,22 @@ async fn serve(config: Config, families: &[HandlerTable], pidfile: String) -> i3
         crate::sdnotify::after_load(loader.clone());
     });
 
+    wait_for_exit(srv).await
+}
+
+/// Waits until a shutdown finished (`shutdown`: the final save, the AOF,
+/// the pid file and the unix socket are done) or start-up failed; returns
+/// the exit status.
+async fn wait_for_exit(srv: Rc<RefCell<Server>>) -> i32 {
+    let done = srv.borrow().shutdown_notify.clone();
     loop {
-        let why = wait_for_shutdown(srv.clone(), &mut signals).await;
-        let mut s = srv.borrow_mut();
-        crate::sdnotify::stopping(&s);
+        done.notified().await;
+        let s = srv.borrow();
         if s.fatal {
             return 1;
         }
         if s.shutdown_requested {
-            // SHUTDOWN already saved (or was told not to) and logged.
-            break;
-        }
-        log_warning!("{why}");
-        log_warning!("User requested shutdown...");
-        if crate::persistence::save::shutdown_save(&mut s, false, false, false).is_ok() {
-            break;
-        }
-        log_warning!("SIGTERM received but errors trying to shut down the server, check the logs for more information");
-    }
-    // What the AOF buffered is written and fsynced before the exit.
-    crate::persistence::aof::shutdown(&mut srv.borrow_mut());
-    remove_unix_socket(&srv.borrow());
-    log_notice!("Redoubt is now ready to exit, bye bye...");
-    0
-}
-
-/// The shutdown wait of a mode without a dataset: nothing to save.
-async fn serve_until_shutdown(srv: Rc<RefCell<Server>>, mut signals: Option<Signals>) -> i32 {
-    let why = wait_for_shutdown(srv.clone(), &mut signals).await;
-    crate::sdnotify::stopping(&srv.borrow());
-    if srv.borrow().fatal {
-        return 1;
-    }
-    if !srv.borrow().shutdown_requested {
-        log_warning!("{why}");
-        log_warning!("User requested shutdown...");
-    }
-    remove_unix_socket(&srv.borrow());
-    log_notice!("Redoubt is now ready to exit, bye bye...");
-    0
-}
-
-/// Removes the `unixsocket` file at an orderly exit, as Redis does.
-fn remove_unix_socket(srv: &Server) {
-    if let Some(path) = &srv.listeners.unix_path {
-        log_notice!("Removing the unix socket file.");
-        if let Err(e) = std::fs::remove_file(path) {
-            log_warning!(
-                "Error removing the unix socket file: {}",
-                crate::config::strerror(&e)
-            );
-        }
-    }
-}
-
-/// SIGTERM and SIGINT listeners, installed before the listeners open so a
-/// signal during start-up (or loading) still ends in an orderly shutdown
-/// rather than the default action of killing the process.
-struct Signals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-}
-
-fn install_signals() -> Option<Signals> {
-    use tokio::signal::unix::{signal, SignalKind};
-    Some(Signals {
-        term: signal(SignalKind::terminate()).ok()?,
-        int: signal(SignalKind::interrupt()).ok()?,
-    })
-}
-
-/// Waits for SIGTERM, SIGINT or a `SHUTDOWN` command.
-async fn wait_for_shutdown(
-    srv: Rc<RefCell<Server>>,
-    signals: &mut Option<Signals>,
-) -> &'static str {
-    let shutdown = srv.borrow().shutdown_notify.clone();
-    match signals {
-        Some(sig) => tokio::select! {
-            _ = sig.term.recv() => "Received SIGTERM scheduling shutdown...",
-            _ = sig.int.recv() => "Received SIGINT scheduling shutdown...",
-            _ = shutdown.notified() => "Shutdown requested by client",
-        },
-        None => {
-            shutdown.notified().await;
-            "Shutdown requested by client"
+            return 0;
         }
     }
 }

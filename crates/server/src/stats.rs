@@ -18,6 +18,9 @@ pub struct Stats {
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
     pub total_error_replies: u64,
+    /// Errors answered to our master or to the AOF loader (they should
+    /// never happen: see `cmd::error_to_master`).
+    pub unexpected_error_replies: u64,
     pub unknown_commands: u64,
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
@@ -45,8 +48,12 @@ pub struct Stats {
 impl Stats {
     /// Counts an error reply under its code, as `INFO errorstats` shows.
     pub fn count_error(&mut self, msg: &str) {
+        self.count_error_code(errors::code(msg));
+    }
+
+    /// Counts an error reply under `code`.
+    pub fn count_error_code(&mut self, code: &str) {
         self.total_error_replies += 1;
-        let code = errors::code(msg);
         if let Some(n) = self.errors.get_mut(code) {
             *n += 1;
         } else if self.errors.len() < 128 {

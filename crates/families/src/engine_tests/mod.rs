@@ -7,6 +7,8 @@ mod aof;
 mod blocking;
 mod evict;
 mod info;
+mod lazyfree;
 mod metrics;
 mod notify;
 mod replication;
+mod shutdown;

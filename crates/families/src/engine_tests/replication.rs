@@ -77,3 +77,77 @@ fn replconf_options_and_errors() {
     assert_eq!(k.run(&["WAIT", "0", "0"]), ":0\r\n");
     assert_eq!(k.run(&["WAIT", "1", "-1"]), "-ERR timeout is negative\r\n");
 }
+
+/// Runs `f`, returning whether it panicked (the panic message is printed
+/// by the default hook, which tests keep).
+fn panics(f: impl FnOnce()) -> bool {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err()
+}
+
+#[test]
+fn errors_answered_to_the_master_are_counted_and_follow_propagation_error_behavior() {
+    use server::cmd::{error_to_master, ErrorTo};
+    let mut k = Kit::new();
+    let exec_reply = b"*2\r\n+OK\r\n-ERR value is not an integer or out of range\r\n";
+    error_to_master(&mut k.srv, ErrorTo::Master, exec_reply, "exec");
+    error_to_master(&mut k.srv, ErrorTo::Master, b":1\r\n", "incr");
+    assert_eq!(k.srv.stats.unexpected_error_replies, 1);
+    let info = k.run(&["INFO", "stats"]);
+    assert!(info.contains("unexpected_error_replies:1\r\n"), "{info}");
+    k.run(&[
+        "CONFIG",
+        "SET",
+        "propagation-error-behavior",
+        "panic-on-replicas",
+    ]);
+    assert!(panics(|| error_to_master(
+        &mut k.srv,
+        ErrorTo::Master,
+        b"-ERR x\r\n",
+        "incr"
+    )));
+    // The AOF loader panics only under `panic`.
+    assert!(!panics(|| error_to_master(
+        &mut k.srv,
+        ErrorTo::AofLoader,
+        b"-ERR x\r\n",
+        "incr"
+    )));
+    k.run(&["CONFIG", "SET", "propagation-error-behavior", "panic"]);
+    assert!(panics(|| error_to_master(
+        &mut k.srv,
+        ErrorTo::AofLoader,
+        b"-ERR x\r\n",
+        "incr"
+    )));
+    // A writable replica accepted its own writes: divergence is expected.
+    k.run(&["CONFIG", "SET", "replica-read-only", "no"]);
+    assert!(!panics(|| error_to_master(
+        &mut k.srv,
+        ErrorTo::Master,
+        b"-ERR x\r\n",
+        "incr"
+    )));
+}
+
+#[test]
+fn a_replica_with_a_failing_disk_stops_unless_told_to_ignore_it() {
+    let mut k = Kit::new();
+    k.client.kind = server::client::Kind::Master;
+    // A failed background save with save points: writes are denied.
+    k.srv.persist.last_bgsave_ok = false;
+    assert!(server::persistence::save::writes_denied(&k.srv));
+    assert!(!panics(|| {
+        k.run(&["PING"]);
+    }));
+    assert!(panics(|| {
+        k.run(&["SET", "a", "1"]);
+    }));
+    k.srv
+        .config
+        .set("replica-ignore-disk-write-errors", &["yes".into()])
+        .expect("set");
+    assert_eq!(k.run(&["SET", "a", "1"]), "+OK\r\n");
+    k.client.kind = server::client::Kind::Normal;
+    assert!(k.run(&["SET", "a", "2"]).starts_with("-MISCONF"));
+}

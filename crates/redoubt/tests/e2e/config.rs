@@ -132,6 +132,10 @@ fn bad_config_lines_print_the_same_fatal_block_as_redis() {
         ("save.conf", "save 1\n"),
         ("cobl.conf", "client-output-buffer-limit normal 1 2\n"),
         ("rename.conf", "rename-command nosuchcmd foo\n"),
+        // Refused as by a Redis without Redis's own jemalloc (Debian's).
+        ("defrag.conf", "activedefrag yes\n"),
+        ("sigterm.conf", "shutdown-on-sigterm save nosave\n"),
+        ("oomvalues.conf", "oom-score-adj-values 1 2 3000\n"),
     ];
     for (name, text) in files {
         std::fs::write(dir.join(name), text).unwrap();

@@ -208,6 +208,19 @@ impl ServerHandle {
         self.node.kill();
     }
 
+    /// Waits up to `limit` for the process to exit by itself (SHUTDOWN, a
+    /// crash); returns how it ended, None if it is still running.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(st) = self.node.poll_exit() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
     /// Sends SIGTERM and waits up to `limit` for the process to exit
     /// (SIGKILL after that); returns how it ended.
     pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {

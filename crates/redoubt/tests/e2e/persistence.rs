@@ -219,6 +219,12 @@ fn corrupt_rdb_is_refused_naming_file_offset_and_reason_and_left_untouched() {
             b
         }),
         ("garbage", b"REDIS0010\xfe\x00\xff\xff\xff".to_vec()),
+        ("checksum", {
+            let mut b = good.clone();
+            let n = b.len();
+            b[n - 8..].copy_from_slice(b"foobar00");
+            b
+        }),
     ] {
         let dir = temp_dir(name);
         let path = dir.join("dump.rdb");
@@ -234,8 +240,62 @@ fn corrupt_rdb_is_refused_naming_file_offset_and_reason_and_left_untouched() {
             bytes,
             "{name}: file modified"
         );
+        if name == "checksum" {
+            // What Redis's own suite looks for in the log.
+            assert!(text.contains("CRC error"), "{text}");
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
+}
+
+/// A save aborted by FLUSHALL leaves no trace on the next one, which
+/// succeeds and resets the change counter; while a save runs, INFO shows
+/// its progress and what writes made it take ahead of its walk (our
+/// counterpart of a fork child's copy-on-write).
+#[test]
+fn bgsave_progress_and_a_new_save_after_an_aborted_one() {
+    let s = ServerHandle::start(Flavor::Redoubt, &[("save", "")]);
+    let mut c = s.client();
+    let field = |c: &mut redis::Connection, f: &str| -> i64 {
+        crate::harness::info_field(c, "persistence", f)
+            .parse::<f64>()
+            .unwrap_or(-1.0) as i64
+    };
+    let value = "A".repeat(500);
+    for i in 0..2000 {
+        q(&mut c, &["SET", &format!("key{i}"), &value]);
+    }
+    q(&mut c, &["CONFIG", "SET", "rdb-key-save-delay", "1000"]);
+    q(&mut c, &["BGSAVE"]);
+    assert_eq!(field(&mut c, "current_save_keys_total"), 2000);
+    // The walk goes from the end of the table: the first keys written are
+    // the last it reaches, so changing them now costs the save a copy.
+    for i in 0..16 {
+        q(
+            &mut c,
+            &["SETRANGE", &format!("key{i}"), "0", &"B".repeat(500)],
+        );
+    }
+    wait_for("save progress", Duration::from_secs(10), || {
+        field(&mut c, "current_save_keys_processed") > 16 && field(&mut c, "current_fork_perc") > 0
+    });
+    assert!(field(&mut c, "current_cow_size") >= 16 * 500);
+    q(&mut c, &["FLUSHALL"]);
+    wait_for("save aborted", Duration::from_secs(5), || {
+        field(&mut c, "rdb_bgsave_in_progress") == 0
+    });
+    q(&mut c, &["SET", "x", "1"]);
+    assert!(field(&mut c, "rdb_changes_since_last_save") > 1000);
+    q(&mut c, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    q(&mut c, &["BGSAVE"]);
+    wait_for("second save", Duration::from_secs(5), || {
+        field(&mut c, "rdb_bgsave_in_progress") == 0
+    });
+    assert_eq!(field(&mut c, "rdb_changes_since_last_save"), 0);
+    assert_eq!(
+        crate::harness::info_field(&mut c, "persistence", "rdb_last_bgsave_status"),
+        "ok"
+    );
 }
 
 #[test]

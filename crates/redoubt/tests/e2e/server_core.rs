@@ -91,3 +91,28 @@ fn sigterm_shuts_down_cleanly_and_removes_pidfile() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// CONFIG SET bind to an address that cannot be bound answers Redis's
+/// error and keeps the old listeners; an empty bind list closes them.
+#[test]
+fn config_set_bind_failure_keeps_listening_and_empty_bind_closes() {
+    let mut outcomes = Vec::new();
+    for flavor in [Flavor::Redis, Flavor::Redoubt] {
+        let s = ServerHandle::start(flavor, &[]);
+        let mut raw = s.raw();
+        let bad = raw.cmd_str(&["CONFIG", "SET", "bind", "999.999.999.999"]);
+        // Still served on the old address.
+        let ping = s.raw().cmd_str(&["PING"]);
+        let none = raw.cmd_str(&["CONFIG", "SET", "bind", ""]);
+        let refused = std::net::TcpStream::connect(s.addr()).is_err();
+        let shown = raw.cmd_str(&["CONFIG", "GET", "bind"]);
+        outcomes.push((bad, ping, none, refused, shown));
+    }
+    assert_eq!(outcomes[1], outcomes[0]);
+    assert!(
+        outcomes[0].0.contains("Failed to bind"),
+        "{:?}",
+        outcomes[0]
+    );
+    assert!(outcomes[0].3, "{:?}", outcomes[0]);
+}

@@ -286,6 +286,52 @@ pub fn may_read_all_keys(client: &crate::client::Client) -> bool {
             .any(|s| key_allowed(s, b"*", &["access"]))
 }
 
+/// A script's `redis.call` refused by ACL: logged with the context `lua`,
+/// and the text the script sees (Redis's `scriptVerifyACL`); the script
+/// client carries the caller's user.
+pub fn script_refusal(
+    srv: &mut crate::server::Server,
+    client: &crate::client::Client,
+    meta: &'static CommandMeta,
+    argv: command_meta::Argv,
+) -> Option<String> {
+    let user = client.acl_user.as_ref()?;
+    if allowed_without_arguments(&user.borrow(), meta) {
+        return None;
+    }
+    let args: Vec<&[u8]> = argv.iter().collect();
+    let denied = check(&user.borrow(), meta, &args).err()?;
+    let (reason, object, why) = match denied {
+        Denied::Cmd => (
+            "command",
+            meta.name.as_bytes().to_vec(),
+            "can't run this command or subcommand",
+        ),
+        Denied::Key(i) => (
+            "key",
+            args.get(i).copied().unwrap_or_default().to_vec(),
+            "can't access at least one of the keys mentioned in the command arguments",
+        ),
+        Denied::Channel(i) => (
+            "channel",
+            args.get(i).copied().unwrap_or_default().to_vec(),
+            "can't publish to the channel mentioned in the command",
+        ),
+    };
+    let username = user.borrow().name.clone();
+    let mem = args.iter().map(|a| a.len()).sum();
+    add_log_entry(
+        srv,
+        client,
+        reason,
+        "lua",
+        object,
+        username,
+        Some((meta.name, mem)),
+    );
+    Some(crate::errors::script_acl(why))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

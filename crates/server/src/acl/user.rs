@@ -127,14 +127,17 @@ impl Selector {
         match op.first() {
             Some(b'~') | Some(b'%') => self.add_key_pattern(op),
             Some(b'&') => {
-                if self.allchannels {
-                    return Err(ERR_CHANNEL_AFTER_ALL);
-                }
                 let pat = &op[1..];
+                // `&*` is `allchannels`, fine whatever came before.
                 if pat == b"*" {
                     self.allchannels = true;
                     self.channels.clear();
-                } else if !self.channels.iter().any(|c| c == pat) {
+                    return Ok(());
+                }
+                if self.allchannels {
+                    return Err(ERR_CHANNEL_AFTER_ALL);
+                }
+                if !self.channels.iter().any(|c| c == pat) {
                     self.channels.push(pat.to_vec());
                 }
                 Ok(())

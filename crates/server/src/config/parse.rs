@@ -336,10 +336,48 @@ fn valid_title_template(t: &str) -> bool {
 
 const DEFAULT_COBL: &str = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
 
-/// Parses the arguments of one directive according to its definition.
-/// `current` is the value it replaces (a `client-output-buffer-limit`
-/// line changes only the classes it names).
+/// Parses the arguments of one directive according to its definition and
+/// checks the value against what this server can do. `current` is the
+/// value it replaces (a `client-output-buffer-limit` line changes only the
+/// classes it names).
 pub fn parse_value(def: &Def, args: &[String], current: &Val) -> Result<Val, ConfigError> {
+    let v = parse_typed(def, args, current)?;
+    check_value(def, &v)?;
+    Ok(v)
+}
+
+/// Values that parse but that Redis refuses (its `isValid*` checks), or
+/// that name machinery this server does not have. A config line and
+/// `CONFIG SET` both come through here, so a refused value stops start-up
+/// with the FATAL block and fails `CONFIG SET` with the same reason.
+fn check_value(def: &Def, v: &Val) -> Result<(), ConfigError> {
+    match (def.name, v) {
+        // Active defragmentation needs Redis's patched jemalloc. Like a
+        // Redis built on another allocator (Debian's, for one), we refuse
+        // to turn it on; its knobs stay settable and do nothing.
+        ("activedefrag", Val::Bool(true)) => Err(invalid(
+            "Active defragmentation cannot be enabled: it requires a Redis server compiled with a modified Jemalloc like the one shipped by default with the Redis source distribution",
+        )),
+        ("shutdown-on-sigint" | "shutdown-on-sigterm", Val::Str(flags)) => {
+            let mut words = flags.split(' ');
+            if words.clone().any(|w| w == "save") && words.any(|w| w == "nosave") {
+                return Err(invalid(
+                    "shutdown options SAVE and NOSAVE can't be used simultaneously",
+                ));
+            }
+            Ok(())
+        }
+        // Cluster mode is another issue's work: until it exists, asking
+        // for it stops start-up rather than running a standalone server
+        // that clients would take for a cluster node.
+        ("cluster-enabled", Val::Bool(true)) => Err(invalid(
+            "cluster-enabled yes: this server has no cluster mode yet; it runs standalone (with replicas) or as Sentinel",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn parse_typed(def: &Def, args: &[String], current: &Val) -> Result<Val, ConfigError> {
     let one = || -> Result<&String, ConfigError> {
         if args.len() == 1 {
             Ok(&args[0])
@@ -717,6 +755,28 @@ mod tests {
         assert_eq!(parse_memory("64MB"), Some(64 << 20));
         assert_eq!(parse_memory("1k"), Some(1000));
         assert_eq!(parse_memory("x"), None);
+    }
+
+    #[test]
+    fn values_without_the_machinery_are_refused_at_start_up() {
+        let reason = |text: &str| {
+            Config::parse_text(text)
+                .err()
+                .map(|e| (e.line_no, e.reason))
+        };
+        let (line, why) = reason("port 7000\nactivedefrag yes\n").unwrap_or_default();
+        assert_eq!(line, 2);
+        assert!(why.starts_with("Active defragmentation cannot be enabled"));
+        assert!(reason("activedefrag no").is_none());
+        let (_, why) = reason("cluster-enabled yes").unwrap_or_default();
+        assert!(why.contains("no cluster mode"), "{why}");
+        assert!(reason("cluster-enabled no\ncluster-node-timeout 5000").is_none());
+        let (_, why) = reason("shutdown-on-sigterm nosave now save").unwrap_or_default();
+        assert_eq!(
+            why,
+            "shutdown options SAVE and NOSAVE can't be used simultaneously"
+        );
+        assert!(reason("shutdown-on-sigint save now force").is_none());
     }
 
     #[test]

@@ -214,7 +214,20 @@ fn lines_and_force(cfg: &Config, i: usize, d: &'static Def, cwd: &str) -> (Vec<S
                     true,
                 )
             }
-            Special::Bind | Special::Replicaof => {
+            Special::Bind => {
+                let l = list(v);
+                if !non_default {
+                    return (Vec::new(), false);
+                }
+                // No address at all (no TCP listener) is written as "".
+                let addrs = if l.is_empty() {
+                    "\"\"".to_string()
+                } else {
+                    l.join(" ")
+                };
+                (vec![format!("{n} {addrs}")], true)
+            }
+            Special::Replicaof => {
                 let l = list(v);
                 if !non_default || l.is_empty() {
                     return (Vec::new(), false);
@@ -475,6 +488,20 @@ mod tests {
         let second = rewritten(&first, &[("hz", "20"), ("timeout", "5")]);
         assert_eq!(second.matches(SIGNATURE).count(), 1);
         assert!(second.ends_with("timeout 5\n"), "{second}");
+    }
+
+    /// The default bind list is not written; an empty one (no TCP
+    /// listener) is written as `bind ""`, which loads back as empty.
+    #[test]
+    fn bind_default_is_left_out_and_empty_bind_is_written_as_empty_string() {
+        let default = rewritten("port 7000\n", &[]);
+        assert!(!default.contains("\nbind "), "{default}");
+        let empty = rewritten("port 7000\n", &[("bind", "")]);
+        assert!(empty.contains("\nbind \"\"\n"), "{empty}");
+        let mut back = Config::new();
+        let lines: Vec<&str> = empty.lines().filter(|l| !l.starts_with("dir ")).collect();
+        back.load_text(&lines.join("\n"), 0).unwrap();
+        assert!(back.get_list(super::super::Directive::Bind).is_empty());
     }
 
     /// Sentinel's lines take the places of old lines of the same two-word

@@ -164,7 +164,7 @@ directives! {
     Unixsocketperm => def("unixsocketperm", Kind::Octal, "0", IMM),
     Timeout => i("timeout", 0, INT_MAX, "0", 0),
     TcpKeepalive => i("tcp-keepalive", 0, INT_MAX, "300", 0),
-    SocketMarkId => i("socket-mark-id", 0, UINT_MAX, "0", 0),
+    SocketMarkId => i("socket-mark-id", 0, UINT_MAX, "0", IMM),
     // TLS.
     TlsPort => i("tls-port", 0, 65535, "0", 0),
     TlsCertFile => s("tls-cert-file", "", 0),
@@ -394,6 +394,9 @@ directives! {
         i("busy-reply-threshold", 0, LMAX, "5000", 0),
         "lua-time-limit",
     ),
+    // Redis 7.0.15: setfenv, getfenv and newproxy are hidden from scripts
+    // unless this is set (read when the Lua states are created).
+    LuaEnableDeprecatedApi => b("lua-enable-deprecated-api", "no", IMM | HIDDEN),
     // Cluster.
     ClusterEnabled => b("cluster-enabled", "no", IMM),
     ClusterConfigFile => s("cluster-config-file", "nodes.conf", IMM),
@@ -491,7 +494,7 @@ directives! {
     ActiveDefragCycleMin => i("active-defrag-cycle-min", 1, 99, "1", 0),
     ActiveDefragCycleMax => i("active-defrag-cycle-max", 1, 99, "25", 0),
     ActiveDefragMaxScanFields => i("active-defrag-max-scan-fields", 1, LMAX, "1000", 0),
-    UseExitOnPanic => b("use-exit-on-panic", "no", HIDDEN | IMM),
+    UseExitOnPanic => b("use-exit-on-panic", "no", HIDDEN),
     // Redoubt's own (Redis would reject them), hidden from `CONFIG GET *`
     // so its output stays Redis's: the Prometheus endpoint (0 = off).
     MetricsPort => i("metrics-port", 0, 65535, "0", HIDDEN | IMM),

@@ -55,9 +55,11 @@ pub fn to_value(v: RdbValue, limits: &EncodingLimits) -> Result<Value, String> {
             }
             Value::Hash(h)
         }
-        RdbValue::List(items) => Value::List(Box::new(List::from_items(
-            items.iter().map(|v| v.as_slice()),
-        ))),
+        RdbValue::List(items) => {
+            let mut l = List::from_items(items.iter().map(|v| v.as_slice()));
+            l.set_compress_depth(limits.list_compress_depth);
+            Value::List(Box::new(l))
+        }
         RdbValue::Set(members) => {
             let mut set = Set::new();
             for m in &members {

@@ -155,9 +155,42 @@ struct Apply {
     expired: u64,
     /// Keys skipped because their collection was empty.
     empty: u64,
+    /// Keys whose time passed while the file sat on disk are left out (a
+    /// master loading a snapshot; never an AOF's RDB base, whose commands
+    /// assume the keyspace exactly as it was, nor a replica's copy).
+    drop_expired: bool,
+    /// A master restarting from its own snapshot: the replication history
+    /// saved in it goes on, and each key left out as expired is fed to
+    /// the replication stream as a deletion (Redis's RDBFLAGS_FEED_REPL).
+    feed_repl: bool,
+    /// A library already loaded may be replaced (DEBUG RELOAD MERGE,
+    /// Redis's RDBFLAGS_ALLOW_DUP); otherwise it fails the load.
+    allow_dup: bool,
+}
+
+/// How a load treats expired keys and the replication history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadKind {
+    /// `DEBUG RELOAD` and the like.
+    Reload,
+    /// The snapshot this server starts from.
+    Startup,
+    /// The RDB base of an AOF.
+    AofBase,
 }
 
 impl Apply {
+    fn new(srv: &Server, kind: LoadKind) -> Apply {
+        // The role the server has once loaded: a `replicaof` directive
+        // makes it a replica before the load, as in Redis.
+        let master = !srv.is_replica() && srv.config.get_list(Directive::Replicaof).is_empty();
+        Apply {
+            drop_expired: master && kind != LoadKind::AofBase,
+            feed_repl: master && kind == LoadKind::Startup,
+            ..Apply::default()
+        }
+    }
+
     /// Redis's closing line of a load (a warning when keys were skipped).
     fn log_done(&self) {
         if self.empty > 0 {
@@ -207,7 +240,12 @@ fn apply(srv: &mut Server, st: &mut Apply, item: Item) -> Result<(), String> {
                     }
                 }
                 b"repl-id" => srv.persist.rdb_repl_id = Some(v.into_owned()),
-                b"repl-offset" => srv.persist.rdb_repl_offset = v.parse().ok(),
+                b"repl-offset" => {
+                    srv.persist.rdb_repl_offset = v.parse().ok();
+                    if st.feed_repl {
+                        crate::replication::master::resume_history_from_snapshot(srv);
+                    }
+                }
                 b"repl-stream-db" => srv.repl.stream_db = v.parse().unwrap_or(0),
                 b"aof-base" if v == "1" => log_notice!("RDB is base AOF"),
                 _ => {}
@@ -224,10 +262,13 @@ fn apply(srv: &mut Server, st: &mut Apply, item: Item) -> Result<(), String> {
             }
             st.empty += 1;
         }
-        Item::Function(_) => {
-            log_warning!(
-                "The RDB file holds a function library; functions are not supported yet, skipped."
-            );
+        Item::Function(code) => {
+            // Libraries arrive before the keys (a replica flushes its own
+            // before a full sync).
+            if let Err(e) = srv.scripting.functions.load(&code, st.allow_dup, 0) {
+                log_warning!("Failed loading library, error: {e}");
+                return Err(format!("Failed loading library: {e}"));
+            }
         }
         Item::ModuleAux { module_id } => {
             log_warning!(
@@ -243,8 +284,17 @@ fn apply(srv: &mut Server, st: &mut Apply, item: Item) -> Result<(), String> {
             // A master drops keys that expired while the file sat on
             // disk; a replica keeps them until its master says otherwise.
             if let Some(at) = expire_ms {
-                if !srv.is_replica() && at < srv.now_ms {
+                if st.drop_expired && at < srv.now_ms {
                     st.expired += 1;
+                    if st.feed_repl {
+                        let verb: &[u8] = if srv.lazyfree_lazy_expire {
+                            b"UNLINK"
+                        } else {
+                            b"DEL"
+                        };
+                        srv.journal.propagate(st.db, &[verb, &key]);
+                        srv.journal.end_command(false);
+                    }
                     return Ok(());
                 }
             }
@@ -261,19 +311,39 @@ fn apply(srv: &mut Server, st: &mut Apply, item: Item) -> Result<(), String> {
 
 /// Loads `dbfilename` synchronously (`DEBUG RELOAD`).
 pub fn load_file(srv: &mut Server) -> Result<(), String> {
+    load_file_merging(srv, false)
+}
+
+/// As [`load_file`]; with `allow_dup`, libraries in the file replace
+/// loaded ones of the same name (DEBUG RELOAD MERGE).
+pub fn load_file_merging(srv: &mut Server, allow_dup: bool) -> Result<(), String> {
     let path = std::path::PathBuf::from(srv.config.get_str(Directive::Dbfilename));
-    load_path_sync(srv, &path).map(|_| ())
+    load_path_with(srv, &path, LoadKind::Reload, allow_dup).map(|_| ())
 }
 
 /// Loads the RDB at `path` synchronously into the databases; returns the
 /// offset where the RDB ended (an AOF tail may follow an RDB preamble).
-pub fn load_path_sync(srv: &mut Server, path: &std::path::Path) -> Result<u64, String> {
+pub fn load_path_sync(
+    srv: &mut Server,
+    path: &std::path::Path,
+    kind: LoadKind,
+) -> Result<u64, String> {
+    load_path_with(srv, path, kind, false)
+}
+
+fn load_path_with(
+    srv: &mut Server,
+    path: &std::path::Path,
+    kind: LoadKind,
+    allow_dup: bool,
+) -> Result<u64, String> {
     let file =
         std::fs::File::open(path).map_err(|e| format!("Error opening {}: {e}", path.display()))?;
     let mut r = Reader::new(std::io::BufReader::with_capacity(1 << 16, file))
         .map_err(|e| describe(path, &e))?
         .with_sanitize(sanitize_policy(srv, None));
-    let mut st = Apply::default();
+    let mut st = Apply::new(srv, kind);
+    st.allow_dup = allow_dup;
     srv.refresh_time();
     let delay = srv.config.get_int(Directive::KeyLoadDelay);
     while let Some(item) = r.next_item().map_err(|e| describe(path, &e))? {
@@ -294,7 +364,7 @@ pub fn load_bytes(srv: &mut Server, bytes: &[u8]) -> Result<(), String> {
     let mut r = Reader::new(bytes)
         .map_err(|e| describe(path, &e))?
         .with_sanitize(sanitize_policy(srv, None));
-    let mut st = Apply::default();
+    let mut st = Apply::new(srv, LoadKind::Reload);
     srv.refresh_time();
     let delay = srv.config.get_int(Directive::KeyLoadDelay);
     while let Some(item) = r.next_item().map_err(|e| describe(path, &e))? {
@@ -356,7 +426,7 @@ pub async fn load_at_startup(srv: Rc<RefCell<Server>>) -> Result<(), StartupLoad
         Err(_) => return Ok(()),
     };
     let started = Instant::now();
-    if let Err(e) = load_rdb(&srv, &path, meta.len()).await {
+    if let Err(e) = load_rdb(&srv, &path, meta.len(), LoadKind::Startup).await {
         // As Redis: the reason, then a check of the whole file saying
         // where it breaks, then the verdict.
         log_warning!("{e}");
@@ -379,6 +449,7 @@ pub async fn load_rdb(
     srv: &Rc<RefCell<Server>>,
     path: &std::path::Path,
     total: u64,
+    kind: LoadKind,
 ) -> Result<u64, String> {
     let started = Instant::now();
     {
@@ -412,7 +483,7 @@ pub async fn load_rdb(
         srv.borrow_mut().persist.loading = None;
         return Err(format!("Can't start the RDB loader: {e}"));
     }
-    let mut st = Apply::default();
+    let mut st = Apply::new(&srv.borrow(), kind);
     let result = loop {
         let Some(msg) = rx.recv().await else {
             break Err("the RDB loader thread stopped".to_string());

@@ -15,6 +15,7 @@
 //!   loading and its fork-less rewrite.
 
 pub mod aof;
+pub mod autosync;
 pub mod convert;
 pub mod load;
 pub mod pace;

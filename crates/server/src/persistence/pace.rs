@@ -35,7 +35,9 @@ impl SavePace {
         SavePace {
             per_key_us: average_us(rdb_key_save_delay),
             last: Instant::now(),
-            credit: 1.0,
+            // The first key waits too: Redis sleeps for every key, so a
+            // one-key dataset takes one delay to save.
+            credit: 0.0,
         }
     }
 
@@ -63,6 +65,12 @@ impl SavePace {
     pub fn paced(&self) -> bool {
         self.per_key_us != 0.0
     }
+}
+
+/// `rdb-key-save-delay` for one key of a synchronous save (SAVE, the final
+/// save of a shutdown), which blocks as Redis's does.
+pub fn sync_save_delay(configured: i64) {
+    key_load_delay(configured)
 }
 
 /// `key-load-delay` for one loaded key, on the loading thread (or the

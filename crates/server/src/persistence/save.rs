@@ -29,9 +29,9 @@ pub struct RunningSave {
     pub started_secs: i64,
     pub dirty_at_start: u64,
     pub abort: Arc<AtomicBool>,
-    /// Peak of bytes serialised but not yet handed to the writer thread:
-    /// the extra memory this save costs (reported as `*_cow_size`).
-    pub peak_pending: u64,
+    /// Keys handed over, bytes taken ahead of the walk, peak memory held
+    /// (reported as Redis reports its child's progress and COW).
+    pub progress: super::snapshot::SaveProgress,
     /// The pipeline, taken over by the persistence task that drives it.
     pub pipeline: Option<Pipeline>,
 }
@@ -115,6 +115,8 @@ fn aux(srv: &Server) -> Aux {
         repl_offset: srv.repl.master_repl_offset(),
         aof_base: false,
         repl_stream_db: crate::replication::master::stream_db_for_snapshot(srv),
+        functions: srv.scripting.functions.payloads(),
+        in_history: srv.is_replica() || srv.repl.feed.borrow().backlog.is_some(),
     }
 }
 
@@ -153,7 +155,7 @@ pub fn start_bgsave(srv: &mut Server) -> Result<(), String> {
         started_secs: srv.now_ms / 1000,
         dirty_at_start: srv.dirty,
         abort,
-        peak_pending: 0,
+        progress: super::snapshot::SaveProgress::starting(&srv.dbs),
         pipeline: Some(pipeline),
     });
     log_notice!("Background saving started by pid {}", std::process::id());
@@ -179,9 +181,23 @@ pub fn start_pipeline(
     let (done_tx, done) = tokio::sync::oneshot::channel();
     let abort = Arc::new(AtomicBool::new(false));
     let thread_abort = abort.clone();
+    // The thread does what Redis's fork child does, and is pinned as it
+    // would be (`aof_rewrite_cpulist` or `bgsave_cpulist`).
+    let (kind, incremental_fsync) = if thread.starts_with("aof") {
+        (
+            crate::os::ThreadKind::AofRewrite,
+            srv.config.get_bool(Directive::AofRewriteIncrementalFsync),
+        )
+    } else {
+        (
+            crate::os::ThreadKind::Bgsave,
+            srv.config.get_bool(Directive::RdbSaveIncrementalFsync),
+        )
+    };
     std::thread::Builder::new()
         .name(thread.into())
         .spawn(move || {
+            crate::os::background_thread_started(kind);
             let job = SerializerJob {
                 path,
                 aux: a,
@@ -189,6 +205,7 @@ pub fn start_pipeline(
                 checksum,
                 in_flight: thread_in_flight,
                 abort: thread_abort,
+                incremental_fsync,
             };
             serializer_thread(job, rx, done_tx)
         })
@@ -223,11 +240,23 @@ pub fn save_sync(srv: &mut Server) -> Result<(), String> {
                 tmp.display()
             )
         })?;
+        let f = super::autosync::AutoSync::new(
+            f,
+            srv.config.get_bool(Directive::RdbSaveIncrementalFsync),
+        );
         let mut out = std::io::BufWriter::with_capacity(CHUNK, f);
         let snap =
             Snapshot::begin(&mut srv.dbs, &a, compress, checksum).map_err(|e| e.to_string())?;
+        // `rdb-key-save-delay` slows a synchronous save key by key, as in
+        // Redis (the tests use it to catch a SAVE or the final save of a
+        // shutdown in progress); it blocks, as SAVE does.
+        let delay = srv.config.get_int(Directive::RdbKeySaveDelay);
+        let step = if delay != 0 { 1 } else { STEP_ENTRIES };
         loop {
-            let done = Snapshot::step(&mut srv.dbs, STEP_ENTRIES);
+            let done = Snapshot::step(&mut srv.dbs, step);
+            if delay != 0 {
+                super::pace::sync_save_delay(delay);
+            }
             if done {
                 snap.finish()?;
             }
@@ -239,7 +268,8 @@ pub fn save_sync(srv: &mut Server) -> Result<(), String> {
         }
         let f = out
             .into_inner()
-            .map_err(|e| format!("Write error saving DB on disk: {e}"))?;
+            .map_err(|e| format!("Write error saving DB on disk: {e}"))?
+            .into_file();
         f.sync_all()
             .map_err(|e| format!("Write error saving DB on disk: {e}"))?;
         std::fs::rename(&tmp, &path)
@@ -317,7 +347,10 @@ pub fn shutdown_save(
     log_notice!("Saving the final RDB snapshot before exiting.");
     match save_sync(srv) {
         Ok(()) => Ok(()),
-        Err(_) if force => Ok(()),
+        Err(_) if force => {
+            log_warning!("Error trying to save the DB. Exit anyway.");
+            Ok(())
+        }
         Err(e) => {
             log_warning!("Error trying to save the DB, can't exit.");
             Err(e)
@@ -352,26 +385,36 @@ pub async fn persistence_task(srv: Rc<RefCell<Server>>) {
 const BATCH_ENTRIES: usize = 1000;
 
 async fn drive_bgsave(srv: &Rc<RefCell<Server>>, p: Pipeline) {
-    let running = |s: &Server| {
-        s.persist
-            .bgsave
-            .as_ref()
-            .is_some_and(|run| !run.abort.load(Ordering::SeqCst))
+    // The save whose pipeline this is, known by its abort flag: once it is
+    // aborted (FLUSHALL, shutdown) another may start before this task
+    // notices, and nothing here may touch that one.
+    let Some(id) = srv
+        .borrow()
+        .persist
+        .bgsave
+        .as_ref()
+        .map(|r| r.abort.clone())
+    else {
+        return;
     };
-    let peak = |s: &mut Server, pending: u64| {
-        if let Some(run) = s.persist.bgsave.as_mut() {
-            run.peak_pending = run.peak_pending.max(pending);
+    let running = |_: &Server| !id.load(Ordering::SeqCst);
+    let peak = |s: &mut Server, pending: u64, (processed, early): (u64, u64)| {
+        if let Some(run) = this_save(s, &id) {
+            run.progress.update(pending, processed, early);
         }
     };
     let Some(result) = drive_pipeline(srv, p, running, peak).await else {
         return;
     };
     let mut s = srv.borrow_mut();
+    if this_save(&mut s, &id).is_none() {
+        return;
+    }
     let Some(run) = s.persist.bgsave.take() else {
         return;
     };
     s.persist.last_bgsave_time_sec = run.started.elapsed().as_secs() as i64;
-    s.persist.last_cow_size = run.peak_pending;
+    s.persist.last_cow_size = run.progress.early_bytes;
     match result {
         Ok(()) => {
             log_notice!("Background saving terminated with success");
@@ -388,6 +431,14 @@ async fn drive_bgsave(srv: &Rc<RefCell<Server>>, p: Pipeline) {
     }
 }
 
+/// The running save if it is the one `id` (its abort flag) names.
+fn this_save<'s>(srv: &'s mut Server, id: &Arc<AtomicBool>) -> Option<&'s mut RunningSave> {
+    srv.persist
+        .bgsave
+        .as_mut()
+        .filter(|r| Arc::ptr_eq(&r.abort, id))
+}
+
 /// Drives a snapshot pipeline to its end: walks the keyspace in slices
 /// between commands and hands the copies to the serializer thread.
 /// `running` says whether the job is still wanted (None is returned as
@@ -396,7 +447,7 @@ pub async fn drive_pipeline(
     srv: &Rc<RefCell<Server>>,
     p: Pipeline,
     running: impl Fn(&Server) -> bool,
-    peak: impl Fn(&mut Server, u64),
+    peak: impl Fn(&mut Server, u64, (u64, u64)),
 ) -> Option<Result<(), String>> {
     let Pipeline {
         snap,
@@ -422,7 +473,7 @@ pub async fn drive_pipeline(
             let finished = Snapshot::step(&mut s.dbs, budget);
             // Extra memory: copies not yet handed over plus those in flight.
             let pending = (snap.pending() + in_flight.load(Ordering::SeqCst)) as u64;
-            peak(&mut s, pending);
+            peak(&mut s, pending, snap.handed());
             if let Some(e) = snap.error() {
                 failed = Some(e);
             }

@@ -47,17 +47,20 @@ pub struct RdbSink {
     w: Option<Writer<SharedBuf>>,
     cur_db: Option<usize>,
     pub keys: u64,
+    /// Bytes serialised ahead of the walk because a write came first.
+    pub early_bytes: u64,
     pub error: Option<String>,
 }
 
 impl SnapshotSink for RdbSink {
-    fn entry(&mut self, db: usize, key: &[u8], e: &Entry) {
+    fn entry(&mut self, db: usize, key: &[u8], e: &Entry, early: bool) {
         if self.error.is_some() {
             return;
         }
         let Some(w) = self.w.as_mut() else {
             return;
         };
+        let before = w.written();
         let r = (|| {
             if self.cur_db != Some(db) {
                 w.select_db(db as u64)?;
@@ -66,8 +69,54 @@ impl SnapshotSink for RdbSink {
             write_entry(w, key, e)
         })();
         match r {
-            Ok(()) => self.keys += 1,
+            Ok(()) => {
+                self.keys += 1;
+                if early {
+                    self.early_bytes += w.written() - before;
+                }
+            }
             Err(e) => self.error = Some(e.to_string()),
+        }
+    }
+}
+
+/// How far a save got: what `INFO persistence` reports while it runs
+/// (Redis's fork-child progress fields, measured on our walk).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SaveProgress {
+    /// Keys when the snapshot began.
+    pub total: u64,
+    /// Keys handed to the snapshot so far (walked or preserved early).
+    pub processed: u64,
+    /// Bytes the snapshot had to take ahead of its walk because writes
+    /// were about to change them: the work and memory a write load costs
+    /// a save, where a forked Redis pays copy-on-write pages.
+    pub early_bytes: u64,
+    /// Peak of bytes copied or serialised and not yet written.
+    pub peak_pending: u64,
+}
+
+impl SaveProgress {
+    pub fn starting(dbs: &[keyspace::Db]) -> SaveProgress {
+        SaveProgress {
+            total: dbs.iter().map(|d| d.len() as u64).sum(),
+            ..SaveProgress::default()
+        }
+    }
+
+    /// Takes a reading of the pipeline (see `save::drive_pipeline`).
+    pub fn update(&mut self, pending: u64, processed: u64, early_bytes: u64) {
+        self.peak_pending = self.peak_pending.max(pending);
+        self.processed = processed;
+        self.early_bytes = early_bytes;
+    }
+
+    /// `current_fork_perc`: the share of keys handed over.
+    pub fn percent(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            (self.processed as f64 * 100.0 / self.total as f64).min(100.0)
         }
     }
 }
@@ -83,6 +132,13 @@ pub struct Aux {
     /// The database the replication stream has selected at the snapshot
     /// point: a replica starts applying the stream that follows in it.
     pub repl_stream_db: usize,
+    /// Function libraries' code, written as `FUNCTION2` records after the
+    /// aux fields, as Redis 7.0 writes them.
+    pub functions: Vec<Vec<u8>>,
+    /// Whether the snapshot is a point in a replication history (Redis's
+    /// rdbPopulateSaveInfo): a full sync always is; a master's save only
+    /// once it has a backlog (replicas knew its history).
+    pub in_history: bool,
 }
 
 /// Writes the auxiliary fields Redis 7.0 puts at the start of a snapshot.
@@ -93,12 +149,15 @@ fn write_aux<W: Write>(w: &mut Writer<W>, aux: &Aux) -> io::Result<()> {
     w.aux(b"used-mem", aux.used_mem.to_string().as_bytes())?;
     // An AOF base carries no replication position (Redis 7.0 writes none
     // there): the AOF is not a point in a replication history.
-    if !aux.aof_base {
+    if aux.in_history && !aux.aof_base {
         w.aux(b"repl-stream-db", aux.repl_stream_db.to_string().as_bytes())?;
         w.aux(b"repl-id", aux.repl_id.as_bytes())?;
         w.aux(b"repl-offset", aux.repl_offset.to_string().as_bytes())?;
     }
     w.aux(b"aof-base", if aux.aof_base { b"1" } else { b"0" })?;
+    for code in &aux.functions {
+        w.function(code)?;
+    }
     Ok(())
 }
 
@@ -125,6 +184,7 @@ impl Snapshot {
             w: Some(w),
             cur_db: None,
             keys: 0,
+            early_bytes: 0,
             error: None,
         }));
         let shared: SharedSink = sink.clone();
@@ -204,14 +264,23 @@ pub struct CloneSink {
     records_db: Option<usize>,
     compress: bool,
     in_flight: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Entries handed over, and the approximate bytes of those taken
+    /// ahead of the walk (see [`SaveProgress`]).
+    pub processed: u64,
+    pub early_bytes: u64,
     pub error: Option<String>,
 }
 
 impl SnapshotSink for CloneSink {
-    fn entry(&mut self, db: usize, key: &[u8], e: &Entry) {
+    fn entry(&mut self, db: usize, key: &[u8], e: &Entry, early: bool) {
+        let size = key.len() + e.value.heap_size() + std::mem::size_of::<Entry>() + 32;
+        self.processed += 1;
+        if early {
+            self.early_bytes += size as u64;
+        }
         let held = self.bytes + self.in_flight.load(std::sync::atomic::Ordering::SeqCst);
         if held < COPY_BUDGET {
-            self.bytes += key.len() + e.value.heap_size() + std::mem::size_of::<Entry>() + 32;
+            self.bytes += size;
             self.batch.push((db, key.into(), e.clone()));
             return;
         }
@@ -261,6 +330,8 @@ impl BgSnapshot {
             records_db: None,
             compress,
             in_flight,
+            processed: 0,
+            early_bytes: 0,
             error: None,
         }));
         let shared: SharedSink = sink.clone();
@@ -273,6 +344,12 @@ impl BgSnapshot {
     /// Bytes copied and not yet handed over.
     pub fn pending(&self) -> usize {
         self.sink.borrow().bytes
+    }
+
+    /// Entries handed over so far and the bytes taken ahead of the walk.
+    pub fn handed(&self) -> (u64, u64) {
+        let s = self.sink.borrow();
+        (s.processed, s.early_bytes)
     }
 
     /// Takes what the sink holds: records serialised in place (if any)
@@ -313,6 +390,9 @@ pub struct SerializerJob {
     /// Bytes of copies sent and not yet written (shared with the driver).
     pub in_flight: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     pub abort: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// fsync every 4 MB (`rdb-save-incremental-fsync`, or
+    /// `aof-rewrite-incremental-fsync` for an AOF base).
+    pub incremental_fsync: bool,
 }
 
 pub fn serializer_thread(
@@ -327,6 +407,7 @@ pub fn serializer_thread(
         checksum,
         in_flight,
         abort,
+        incremental_fsync,
     } = job;
     let tmp = path.with_file_name(format!("temp-{}.rdb", std::process::id()));
     // The temp file this job created: an abandoned job may still be
@@ -342,6 +423,7 @@ pub fn serializer_thread(
             )
         })?;
         created = f.metadata().ok().map(|m| file_id(&m));
+        let f = super::autosync::AutoSync::new(f, incremental_fsync);
         let mut w =
             Writer::new(io::BufWriter::with_capacity(CHUNK, f), compress, checksum).map_err(err)?;
         write_aux(&mut w, &aux).map_err(err)?;
@@ -381,7 +463,8 @@ pub fn serializer_thread(
             .finish()
             .map_err(err)?
             .into_inner()
-            .map_err(|e| err(e.into_error()))?;
+            .map_err(|e| err(e.into_error()))?
+            .into_file();
         f.sync_all().map_err(err)?;
         drop(f);
         std::fs::rename(&tmp, &path).map_err(|e| {
@@ -492,11 +575,14 @@ mod tests {
                 repl_offset: 0,
                 aof_base: false,
                 repl_stream_db: 0,
+                functions: Vec::new(),
+                in_history: false,
             },
             compress: true,
             checksum: true,
             in_flight: Arc::new(AtomicUsize::new(0)),
             abort: Arc::new(AtomicBool::new(false)),
+            incremental_fsync: true,
         };
         serializer_thread(job, rx, done_tx);
         assert!(matches!(done_rx.try_recv(), Ok(Ok(_))));

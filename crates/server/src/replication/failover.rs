@@ -12,7 +12,7 @@
 use super::fullsync::SyncState;
 use crate::cmd::Ctx;
 use crate::server::Server;
-use crate::{errors, log_notice, log_warning};
+use crate::{errors, log_notice};
 
 /// INFO's `master_failover_state`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,7 +176,10 @@ pub fn abort_failover(srv: &mut Server, why: &str) {
     let Some(f) = srv.repl.failover.as_ref() else {
         return;
     };
-    log_warning!("FAILOVER aborted: {why}");
+    match &f.target {
+        Some((h, p)) => log_notice!("FAILOVER to {h}:{p} aborted: {why}"),
+        None => log_notice!("FAILOVER to any replica aborted: {why}"),
+    }
     if f.phase == Phase::InProgress {
         super::replica::unset_master(srv);
     }
@@ -205,26 +208,26 @@ pub fn cron(srv: &mut Server) {
                 .is_none_or(|(h, p)| r.ip.eq_ignore_ascii_case(h) && r.port == *p)
         })
         .map(|r| (r.ip.clone(), r.port));
-    let to = match synced {
-        Some(t) => {
+    // The timeout is checked first, as Redis does.
+    let timed_out = f.end_ms > 0 && srv.now_ms >= f.end_ms;
+    let to = match (timed_out, &f.target, synced) {
+        (true, Some(t), _) if f.force => {
+            log_notice!(
+                "FAILOVER to {}:{} time out exceeded, failing over.",
+                t.0,
+                t.1
+            );
+            t.clone()
+        }
+        (true, _, _) => {
+            abort_failover(srv, "Replica never caught up before timeout");
+            return;
+        }
+        (false, _, Some(t)) => {
             log_notice!("Failover target {}:{} is synced, failing over.", t.0, t.1);
             t
         }
-        None if f.end_ms > 0 && srv.now_ms >= f.end_ms => match (&f.target, f.force) {
-            (Some(t), true) => {
-                log_notice!(
-                    "FAILOVER to {}:{} forced after the timeout, the replica may lack writes.",
-                    t.0,
-                    t.1
-                );
-                t.clone()
-            }
-            _ => {
-                abort_failover(srv, "Replica never caught up before timeout");
-                return;
-            }
-        },
-        None => return,
+        (false, _, None) => return,
     };
     if let Some(f) = srv.repl.failover.as_mut() {
         f.phase = Phase::InProgress;

@@ -115,6 +115,8 @@ pub fn start_pending(srv: &mut Server) {
         repl_offset: offset,
         aof_base: false,
         repl_stream_db: super::master::stream_db_for_snapshot(srv),
+        functions: srv.scripting.functions.payloads(),
+        in_history: true,
     };
     let compress = srv.config.get_bool(Directive::Rdbcompression);
     let checksum = srv.config.get_bool(Directive::Rdbchecksum);

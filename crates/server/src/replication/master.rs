@@ -181,6 +181,25 @@ impl Feed {
     }
 }
 
+/// A master restarting from its own snapshot, which names the history it
+/// belonged to (`repl-id`, `repl-offset`): that history stays valid as
+/// `master_replid2` up to the saved offset, the backlog starts there, so
+/// replicas that followed it continue with a partial resync (Redis 7.0).
+pub fn resume_history_from_snapshot(srv: &mut Server) {
+    let (Some(id), Some(offset)) = (srv.persist.rdb_repl_id.clone(), srv.persist.rdb_repl_offset)
+    else {
+        return;
+    };
+    if id.len() != 40 || offset < 0 {
+        return;
+    }
+    srv.repl.replid2 = id;
+    srv.repl.second_repl_offset = offset + 1;
+    let size = srv.config.get_int(Directive::ReplBacklogSize).max(1) as usize;
+    srv.repl.feed.borrow_mut().reset(size, offset);
+    srv.repl.no_replicas_since_ms = srv.now_ms;
+}
+
 /// The journal's handle on the feed.
 pub struct FeedSink(pub Rc<RefCell<Feed>>);
 
@@ -191,6 +210,10 @@ impl JournalSink for FeedSink {
 
     /// `feed_command` drops everything until the first replica creates
     /// the backlog, and while this server proxies its master's stream.
+    fn target(&self) -> u8 {
+        crate::journal::target::REPLICAS
+    }
+
     fn active(&self) -> bool {
         self.0
             .try_borrow()
@@ -206,7 +229,7 @@ pub struct Waiter {
     pub numreplicas: usize,
 }
 
-const GETACK: &[u8] = b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n";
+pub const GETACK: &[u8] = b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n";
 const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
 
 /// `REPLCONF <option> <value> ...`: the handshake details a replica sends
@@ -374,6 +397,12 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
     // after it is kept for a later partial resync.
     ctx.srv.repl.feed.borrow_mut().ensure_backlog(size);
     ctx.srv.stats.sync_full += 1;
+    // `repl-disable-tcp-nodelay`: a replica that needs a full sync gets
+    // fewer, bigger packets from then on (as in Redis, not one that
+    // continues partially).
+    if ctx.srv.config.get_bool(Directive::ReplDisableTcpNodelay) {
+        crate::sockets::set_nodelay(ctx.client.fd, false);
+    }
     let diskless = ctx.srv.config.get_bool(Directive::ReplDisklessSync);
     if psync && hs.capa_eof && diskless {
         // Streamed: the snapshot starts now, or after the one under way.
@@ -503,6 +532,8 @@ fn snapshot_bytes(srv: &mut Server, offset: i64) -> Result<Vec<u8>, String> {
         repl_offset: offset,
         aof_base: false,
         repl_stream_db: stream_db_for_snapshot(srv),
+        functions: srv.scripting.functions.payloads(),
+        in_history: true,
     };
     let compress = srv.config.get_bool(Directive::Rdbcompression);
     let checksum = srv.config.get_bool(Directive::Rdbchecksum);
@@ -533,6 +564,19 @@ pub fn stream_db_for_snapshot(srv: &Server) -> usize {
         srv.repl.stream_db
     } else {
         0
+    }
+}
+
+/// Closes every replica's link (Redis's disconnectSlaves): each asks
+/// again and learns what changed (a new replication id, a new history).
+pub fn disconnect_replicas(srv: &mut Server) {
+    for c in srv.clients.values() {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            if c.kind == Kind::Replica {
+                c.killed = true;
+                c.wake.notify_one();
+            }
+        }
     }
 }
 

@@ -77,6 +77,9 @@ pub struct ReplState {
     /// Unix ms since when this master has had no replica (0: not yet
     /// counted); `repl-backlog-ttl` counts from here.
     pub no_replicas_since_ms: i64,
+    /// When a replica last logged that it applies its master's writes
+    /// despite a disk error (at most every ten seconds).
+    pub disk_error_logged_ms: i64,
 }
 
 /// Stream bytes handed to one write, so a replica far behind does not
@@ -104,6 +107,7 @@ impl Default for ReplState {
             link_notify: Rc::new(tokio::sync::Notify::new()),
             failover: None,
             no_replicas_since_ms: 0,
+            disk_error_logged_ms: 0,
         }
     }
 }

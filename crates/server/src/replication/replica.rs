@@ -85,6 +85,8 @@ pub fn set_master(srv: &mut Server, host: String, port: u16) {
     });
     kill_master_client(srv);
     crate::log::set_role(b'S');
+    // A replica takes the replica class of `oom-score-adj-values`.
+    let _ = crate::os::apply_oom_score_adj(&srv.config, true);
     // The stream we receive is passed on verbatim; our own effects are not.
     srv.repl.feed.borrow_mut().proxy = true;
     srv.repl.link_notify.notify_one();
@@ -131,7 +133,12 @@ pub fn unset_master(srv: &mut Server) {
         f.seldb = None;
     }
     kill_master_client(srv);
+    // Our replicas learn the new id by asking again; they continue
+    // partially (the old id is our replid2).
+    super::master::disconnect_replicas(srv);
+    srv.repl.no_replicas_since_ms = srv.now_ms;
     crate::log::set_role(b'M');
+    let _ = crate::os::apply_oom_score_adj(&srv.config, false);
     srv.repl.link_notify.notify_one();
 }
 
@@ -475,6 +482,20 @@ async fn run_link(srv: &Rc<RefCell<Server>>, host: &str, port: u16, gen: u64) ->
     if r.starts_with('-') {
         log_notice!("(Non critical) Master does not understand REPLCONF listening-port: {r}");
     }
+    // `replica-announce-ip`: the address the master (and through its INFO,
+    // Sentinel) lists for us, behind NAT or port forwarding.
+    let announce_ip = srv.borrow().config.get_str(Directive::ReplicaAnnounceIp);
+    if !announce_ip.is_empty() {
+        let r = conn
+            .command(
+                &[b"REPLCONF", b"ip-address", announce_ip.as_bytes()],
+                timeout,
+            )
+            .await?;
+        if r.starts_with('-') {
+            log_notice!("(Non critical) Master does not understand REPLCONF ip-address: {r}");
+        }
+    }
     let r = conn
         .command(&[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"], timeout)
         .await?;
@@ -575,6 +596,8 @@ async fn run_link(srv: &Rc<RefCell<Server>>, host: &str, port: u16, gen: u64) ->
             s.repl.replid2 = std::mem::replace(&mut s.master_replid, new_id.to_string());
             s.repl.second_repl_offset = offset + 1;
             log_notice!("Master replication ID changed to {new_id}");
+            // Our replicas learn the new id by reconnecting (partially).
+            super::master::disconnect_replicas(&mut s);
         }
         log_notice!("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
     } else {
@@ -648,6 +671,9 @@ fn load_dataset(srv: &mut Server, rdb: &[u8], id: String, offset: i64) -> LinkRe
     // load (garbage, truncated) must not leave half a dataset served, and
     // the data we had is better than none until the next attempt.
     let old: Vec<keyspace::Db> = srv.dbs.iter_mut().map(std::mem::take).collect();
+    // The master's libraries replace ours, as its keys replace ours.
+    let old_functions = srv.scripting.functions.payloads();
+    srv.scripting.functions.flush();
     // `repl-diskless-load`: `swapdb` loads from memory while the old
     // dataset is kept aside (above) until the new one is complete;
     // `on-empty-db` loads from memory only when we held no data, else it
@@ -667,11 +693,21 @@ fn load_dataset(srv: &mut Server, rdb: &[u8], id: String, offset: i64) -> LinkRe
     };
     if let Err(e) = loaded {
         srv.dbs = old;
+        srv.scripting.functions.flush();
+        for code in &old_functions {
+            let _ = srv.scripting.functions.load(code, true, 0);
+        }
         return Err(format!(
             "{e} (the previous dataset is kept; is the master a Redis 7.0-compatible server?)"
         ));
     }
-    drop(old);
+    // `replica-lazy-flush`: the old data is freed on the lazy-free thread.
+    if srv.config.get_bool(Directive::ReplicaLazyFlush) {
+        let old = old.into_iter().map(|mut d| d.take_entries()).collect();
+        srv.lazyfree.free_dbs(old);
+    } else {
+        drop(old);
+    }
     srv.master_replid = id;
     srv.repl.replid2 = "0".repeat(40);
     srv.repl.second_repl_offset = -1;
@@ -681,14 +717,7 @@ fn load_dataset(srv: &mut Server, rdb: &[u8], id: String, offset: i64) -> LinkRe
         f.reset(size, offset);
     }
     // Our own replicas hold a history that just ended: they resync.
-    for c in srv.clients.values() {
-        if let Ok(mut c) = c.try_borrow_mut() {
-            if c.kind == Kind::Replica {
-                c.killed = true;
-                c.wake.notify_one();
-            }
-        }
-    }
+    super::master::disconnect_replicas(srv);
     log_notice!("MASTER <-> REPLICA sync: Finished with success");
     crate::persistence::aof::after_full_sync(srv);
     Ok(())
@@ -696,8 +725,12 @@ fn load_dataset(srv: &mut Server, rdb: &[u8], id: String, offset: i64) -> LinkRe
 
 /// The disk-based load of a full sync: the payload goes to
 /// `temp-<unixtime>.<pid>.rdb` in `dir` (our working directory), is
-/// fsynced, loaded back from the file, and the file is removed whatever
-/// the outcome, so no temp file is left behind.
+/// fsynced and loaded back from the file. Once loaded it becomes our
+/// `dbfilename`, as in Redis (a restart finds the master's data and its
+/// replication history), unless `rdb-del-sync-files yes` and this replica
+/// persists nothing (no save points, no AOF): then no copy of the data
+/// stays on disk. A payload that fails to load is removed (Redis would
+/// keep it as `dbfilename`; the dataset in memory is the old one here).
 fn load_through_file(srv: &mut Server, rdb: &[u8]) -> Result<(), String> {
     use std::io::Write;
     let path = format!("temp-{}.{}.rdb", srv.now_ms / 1000, std::process::id());
@@ -716,6 +749,26 @@ fn load_through_file(srv: &mut Server, rdb: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("Error opening {path}: {e}"))
         .and_then(|bytes| crate::persistence::load::load_bytes(srv, &bytes))
         .map_err(|e| format!("Failed trying to load the MASTER synchronization DB from disk: {e}"));
+    let del_sync_files = srv.config.get_bool(Directive::RdbDelSyncFiles)
+        && crate::persistence::save::save_points(srv).is_empty()
+        && !srv.aof.enabled;
+    if result.is_ok() && del_sync_files {
+        log_notice!(
+            "Removing the RDB file obtained from the master. This replica has persistence disabled"
+        );
+    }
+    if result.is_ok() && !del_sync_files {
+        let target = srv.config.get_str(Directive::Dbfilename);
+        match std::fs::rename(&path, &target) {
+            Ok(()) => {
+                crate::persistence::snapshot::fsync_dir(std::path::Path::new(&target));
+                return result;
+            }
+            Err(e) => log_warning!(
+                "Failed trying to rename the temp DB into {target} in MASTER <-> REPLICA synchronization: {e}"
+            ),
+        }
+    }
     if let Err(e) = std::fs::remove_file(&path) {
         log_warning!("Unable to remove the temp RDB file {path}: {e}");
     }
@@ -795,7 +848,19 @@ async fn stream_commands(srv: &Rc<RefCell<Server>>, mut conn: Conn, gen: u64) ->
                             {
                                 need_ack = true;
                             } else {
+                                let errors = s.stats.total_error_replies;
                                 crate::cmd::execute(&mut s, &mut c, argv);
+                                if s.stats.total_error_replies != errors {
+                                    let name = c.last_cmd;
+                                    let out = std::mem::take(&mut c.out.buf);
+                                    crate::cmd::error_to_master(
+                                        &mut s,
+                                        crate::cmd::ErrorTo::Master,
+                                        &out,
+                                        name,
+                                    );
+                                    c.out.buf = out;
+                                }
                                 c.out.buf.clear();
                                 if s.blocking.has_ready() {
                                     crate::blocking::serve_ready(&mut s);

@@ -29,7 +29,7 @@ use super::parser::{has_rdb_preamble, AofError, CommandReader, Step};
 use super::{dir, filename, manifest_name};
 use crate::client::{Client, Kind};
 use crate::config::Directive;
-use crate::persistence::load::{load_rdb, Loading};
+use crate::persistence::load::{load_rdb, LoadKind, Loading};
 use crate::server::Server;
 use crate::{log_notice, log_warning};
 use std::cell::RefCell;
@@ -310,6 +310,7 @@ pub fn reload_sync(srv: &mut Server) -> Result<(), Failed> {
     for db in &mut srv.dbs {
         db.clear();
     }
+    srv.scripting.functions.flush();
     read_manifest(srv)?;
     delete_history(srv);
     upgrade_if_needed(srv)?;
@@ -427,7 +428,7 @@ async fn load_one(
     let mut offset = 0;
     if preamble {
         let started = srv.borrow().persist.loading.as_ref().map(|l| l.started);
-        offset = load_rdb(srv, &file.path, size)
+        offset = load_rdb(srv, &file.path, size, LoadKind::AofBase)
             .await
             .map_err(|e| file.preamble_error(e))?;
         set_loading(
@@ -468,7 +469,7 @@ fn load_one_sync(srv: &mut Server, file: &FileToLoad<'_>) -> Result<(), Failed> 
     }
     let mut offset = 0;
     if preamble {
-        offset = crate::persistence::load::load_path_sync(srv, &file.path)
+        offset = crate::persistence::load::load_path_sync(srv, &file.path, LoadKind::AofBase)
             .map_err(|e| file.preamble_error(e))?;
         if offset >= size {
             return Ok(());
@@ -542,17 +543,20 @@ impl<'f, 'n> Replay<'f, 'n> {
                     } else if cmd.eq_ignore_ascii_case(b"exec") {
                         self.before_multi = None;
                     }
+                    let errors = s.stats.total_error_replies;
                     crate::cmd::execute(s, &mut self.client, argv);
-                    let out = &mut self.client.out.buf;
-                    if out.first() == Some(&b'-') {
-                        let reply = String::from_utf8_lossy(&out[1..]);
-                        log_warning!(
-                            "== CRITICAL == This server is sending an error to its AOF-loading-client: '{}' after processing the command '{}'",
-                            reply.trim_end(),
-                            String::from_utf8_lossy(cmd).to_ascii_lowercase()
+                    // Logged, counted, and fatal under
+                    // `propagation-error-behavior panic`.
+                    if s.stats.total_error_replies != errors {
+                        let name = String::from_utf8_lossy(cmd).to_ascii_lowercase();
+                        crate::cmd::error_to_master(
+                            s,
+                            crate::cmd::ErrorTo::AofLoader,
+                            &self.client.out.buf,
+                            &name,
                         );
                     }
-                    out.clear();
+                    self.client.out.buf.clear();
                 }
                 Err(e) => return Some(Err(Stop::Damaged(e))),
             }

@@ -111,6 +111,10 @@ impl JournalSink for AofSink {
 
     /// Only while the AOF records (on, or a rewrite turning it on): with
     /// no replica and no AOF the journal need not encode anything.
+    fn target(&self) -> u8 {
+        crate::journal::target::AOF
+    }
+
     fn active(&self) -> bool {
         self.0.borrow().on
     }
@@ -121,7 +125,7 @@ pub struct Rewrite {
     pub started: Instant,
     pub started_secs: i64,
     pub abort: Arc<AtomicBool>,
-    pub peak_pending: u64,
+    pub progress: crate::persistence::snapshot::SaveProgress,
     pub pipeline: Option<super::save::Pipeline>,
     /// Where the new base is written (`temp-rewriteaof-bg-<pid>.aof` in
     /// `dir`), to be renamed into `appenddirname` once complete.
@@ -298,7 +302,10 @@ impl AofState {
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("aof-writer".into())
-            .spawn(move || writer::writer_thread(rx, thread_shared, file))
+            .spawn(move || {
+                crate::os::background_thread_started(crate::os::ThreadKind::Bio);
+                writer::writer_thread(rx, thread_shared, file)
+            })
             .map_err(|e| e.to_string())?;
         self.writer = Some(Writer {
             tx,

@@ -54,6 +54,8 @@ fn aux(srv: &Server) -> Aux {
         repl_offset: srv.repl.master_repl_offset(),
         aof_base: true,
         repl_stream_db: 0,
+        functions: srv.scripting.functions.payloads(),
+        in_history: false,
     }
 }
 
@@ -104,7 +106,7 @@ pub fn start(srv: &mut Server) -> Result<(), String> {
         started: Instant::now(),
         started_secs: srv.now_ms / 1000,
         abort,
-        peak_pending: 0,
+        progress: crate::persistence::snapshot::SaveProgress::starting(&srv.dbs),
         pipeline: Some(pipeline),
         temp,
         rdb,
@@ -195,9 +197,9 @@ pub async fn drive(srv: &Rc<RefCell<Server>>, p: Pipeline) {
         return;
     };
     let running = |_: &Server| !id.load(Ordering::SeqCst);
-    let peak = |s: &mut Server, pending: u64| {
+    let peak = |s: &mut Server, pending: u64, (processed, early): (u64, u64)| {
         if let Some(r) = this_rewrite(s, &id) {
-            r.peak_pending = r.peak_pending.max(pending);
+            r.progress.update(pending, processed, early);
         }
     };
     let Some(result) = save::drive_pipeline(srv, p, running, peak).await else {
@@ -227,6 +229,7 @@ pub async fn drive(srv: &Rc<RefCell<Server>>, p: Pipeline) {
                 .config
                 .get_bool(Directive::AofTimestampEnabled)
                 .then_some(r.started_secs),
+            incremental_fsync: s.config.get_bool(Directive::AofRewriteIncrementalFsync),
             dir: dir(&s),
             filename: filename(&s),
             manifest_name: manifest_name(&s),
@@ -247,6 +250,7 @@ pub async fn drive(srv: &Rc<RefCell<Server>>, p: Pipeline) {
             let spawned = std::thread::Builder::new()
                 .name("aof-rewrite-done".into())
                 .spawn(move || {
+                    crate::os::background_thread_started(crate::os::ThreadKind::AofRewrite);
                     let installed = plan.run();
                     signal.notify_one();
                     installed
@@ -292,6 +296,8 @@ struct Installer {
     rdb: bool,
     /// `#TS:` annotation to start an AOF-format base with.
     timestamp: Option<i64>,
+    /// `aof-rewrite-incremental-fsync`, for the conversion.
+    incremental_fsync: bool,
     dir: PathBuf,
     filename: String,
     manifest_name: String,
@@ -320,7 +326,7 @@ impl Installer {
         }
         if !self.rdb {
             let src = self.temp.with_extension("rdb");
-            let r = rdb_to_aof(&src, &self.temp, self.timestamp);
+            let r = rdb_to_aof(&src, &self.temp, self.timestamp, self.incremental_fsync);
             let _ = std::fs::remove_file(&src);
             r?;
         }
@@ -396,7 +402,7 @@ fn finish(srv: &mut Server, id: &Arc<AtomicBool>, result: Result<Installed, Stri
         return;
     };
     srv.aof.last_rewrite_time_sec = run.started.elapsed().as_secs() as i64;
-    srv.aof.last_cow_size = run.peak_pending;
+    srv.aof.last_cow_size = run.progress.early_bytes;
     match result {
         Ok((m, size)) => {
             srv.aof.manifest = m;
@@ -454,8 +460,10 @@ pub fn write_base_sync(srv: &mut Server, path: &Path, rdb: bool) -> Result<u64, 
     let tmp = PathBuf::from(format!("temp-rewriteaof-{}.aof", std::process::id()));
     let rdb_tmp = tmp.with_extension("rdb");
     let err = |e: std::io::Error| format!("Error writing the AOF base {}: {e}", path.display());
+    let incremental = srv.config.get_bool(Directive::AofRewriteIncrementalFsync);
     let result = (|| -> Result<u64, String> {
         let f = std::fs::File::create(&rdb_tmp).map_err(err)?;
+        let f = crate::persistence::autosync::AutoSync::new(f, incremental);
         let mut out = std::io::BufWriter::with_capacity(1 << 16, f);
         let snap = Snapshot::begin(&mut srv.dbs, &a, compress, checksum).map_err(err)?;
         loop {
@@ -468,14 +476,17 @@ pub fn write_base_sync(srv: &mut Server, path: &Path, rdb: bool) -> Result<u64, 
                 break;
             }
         }
-        let f = out.into_inner().map_err(|e| err(e.into_error()))?;
+        let f = out
+            .into_inner()
+            .map_err(|e| err(e.into_error()))?
+            .into_file();
         f.sync_all().map_err(err)?;
         drop(f);
         let size = if rdb {
             std::fs::rename(&rdb_tmp, &tmp).map_err(err)?;
             std::fs::metadata(&tmp).map(|m| m.len()).map_err(err)?
         } else {
-            rdb_to_aof(&rdb_tmp, &tmp, timestamp)?
+            rdb_to_aof(&rdb_tmp, &tmp, timestamp, incremental)?
         };
         std::fs::rename(&tmp, path).map_err(err)?;
         fsync_dir(path);
@@ -497,14 +508,20 @@ fn put_cmd(out: &mut Vec<u8>, args: &[&[u8]]) {
 /// Converts an RDB snapshot into an AOF base of commands (SELECT, SET,
 /// RPUSH, SADD, ZADD, HMSET, PEXPIREAT), as Redis's rewrite writes them
 /// without the preamble, starting with a `#TS:` annotation when
-/// `timestamp` is given (`aof-timestamp-enabled`): `src` → `dst`, fsynced.
-/// Returns the size written.
-pub fn rdb_to_aof(src: &Path, dst: &Path, timestamp: Option<i64>) -> Result<u64, String> {
+/// `timestamp` is given (`aof-timestamp-enabled`): `src` → `dst`, fsynced
+/// (every 4 MB too with `incremental_fsync`). Returns the size written.
+pub fn rdb_to_aof(
+    src: &Path,
+    dst: &Path,
+    timestamp: Option<i64>,
+    incremental_fsync: bool,
+) -> Result<u64, String> {
     let err = |e: &dyn std::fmt::Display| format!("Error converting the AOF base: {e}");
     let f = std::fs::File::open(src).map_err(|e| err(&e))?;
     let mut r =
         rdb::Reader::new(std::io::BufReader::with_capacity(1 << 16, f)).map_err(|e| err(&e))?;
     let out_f = std::fs::File::create(dst).map_err(|e| err(&e))?;
+    let out_f = crate::persistence::autosync::AutoSync::new(out_f, incremental_fsync);
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out_f);
     let mut cmd = Vec::with_capacity(4096);
     let result = (|| -> Result<(), String> {
@@ -517,6 +534,10 @@ pub fn rdb_to_aof(src: &Path, dst: &Path, timestamp: Option<i64>) -> Result<u64,
             match item {
                 rdb::Item::SelectDb(n) => {
                     put_cmd(&mut cmd, &[b"SELECT", n.to_string().as_bytes()]);
+                }
+                // Libraries come first, as Redis's rewrite writes them.
+                rdb::Item::Function(code) => {
+                    put_cmd(&mut cmd, &[b"FUNCTION", b"LOAD", &code]);
                 }
                 rdb::Item::Entry {
                     key,
@@ -578,7 +599,10 @@ pub fn rdb_to_aof(src: &Path, dst: &Path, timestamp: Option<i64>) -> Result<u64,
         Ok(())
     })();
     result?;
-    let f = out.into_inner().map_err(|e| err(&e.into_error()))?;
+    let f = out
+        .into_inner()
+        .map_err(|e| err(&e.into_error()))?
+        .into_file();
     f.sync_all().map_err(|e| err(&e))?;
     let size = f.metadata().map(|m| m.len()).unwrap_or(0);
     Ok(size)

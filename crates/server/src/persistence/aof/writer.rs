@@ -218,6 +218,7 @@ impl BgFsync {
         std::thread::Builder::new()
             .name("aof-fsync".into())
             .spawn(move || {
+                crate::os::background_thread_started(crate::os::ThreadKind::Bio);
                 for f in rx {
                     shared.fsync_pending.store(true, Ordering::SeqCst);
                     fsync_file(&f, &shared);
