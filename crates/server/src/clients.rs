@@ -169,6 +169,14 @@ pub fn describe(srv: &Server, c: &Client, current: Option<(&str, usize)>, out: &
     // shown (and added) the same way.
     let tot = crate::client_memory::usage(srv, c) + argv_mem;
     let events = if c.pending_output() > 0 { "rw" } else { "r" };
+    // The free room as the buffer stands now (the clients cron may have
+    // resized it since the connection last parsed); while the buffer is
+    // lent to the running command, as sampled then.
+    let qbuf_free = if c.querybuf_lent > 0 {
+        c.qbuf_free
+    } else {
+        c.querybuf.capacity() - c.querybuf.len()
+    };
     let _ = writeln!(
         out,
         "id={} addr={addr} laddr={laddr} fd={} name={name} age={age} idle={idle} flags={fl} \
@@ -182,7 +190,7 @@ pub fn describe(srv: &Server, c: &Client, current: Option<(&str, usize)>, out: &
         c.subs.patterns.len(),
         c.subs.shard.len(),
         c.qbuf,
-        c.qbuf_free,
+        qbuf_free,
         c.user,
         if c.tracking.on {
             c.tracking.redirect as i64
