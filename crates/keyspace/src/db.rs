@@ -288,6 +288,15 @@ impl Db {
         self.avg_ttl = 0;
     }
 
+    /// Bytes the tables hold allocated for entries they do not have (see
+    /// `KeyTable::spare_bytes`; the TTL index too). A deleted key's slot
+    /// stays allocated for the next one, so this is what a deletion frees
+    /// as far as `used_memory` is concerned, as Redis frees the entry.
+    pub fn spare_bytes(&self) -> usize {
+        let volatile_entry = std::mem::size_of::<SmallBytes>() + std::mem::size_of::<u64>();
+        self.map.spare_bytes() + (self.volatile.capacity() - self.volatile.len()) * volatile_entry
+    }
+
     /// Gives back the memory of a mostly empty map: one under a tenth full
     /// is shrunk to fit, as Redis resizes its dicts from the cron. Without
     /// it, a keyspace emptied by eviction would keep its peak-size tables

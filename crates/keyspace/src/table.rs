@@ -82,6 +82,12 @@ impl<V> KeyTable<V> {
         self.slots.capacity()
     }
 
+    /// Bytes of slots allocated and not holding an entry: room the next
+    /// insertions take without allocating.
+    pub fn spare_bytes(&self) -> usize {
+        (self.slots.capacity() - self.slots.len()) * std::mem::size_of::<(SmallBytes, V)>()
+    }
+
     /// Position of `key`.
     #[inline]
     pub fn get_index_of(&self, key: &[u8]) -> Option<usize> {

@@ -262,8 +262,11 @@ pub struct Evictor {
 }
 
 /// Reads the eviction settings; called by `Server::apply_config`. Like
-/// Redis's `CONFIG SET maxmemory`, a new limit takes effect at once:
-/// keys are evicted right away if the server is over it.
+/// Redis's `CONFIG SET maxmemory`: over a new limit, eviction starts
+/// as soon as the command is done — on the background task, as Redis
+/// starts its eviction timer rather than evicting inside CONFIG SET (so a
+/// CONFIG SET in a MULTI does not evict keys the rest of the transaction
+/// uses); the next command's check evicts too.
 pub fn configure(srv: &mut Server) {
     let c = &srv.config;
     let maxmemory = c.get_int(Directive::Maxmemory).max(0) as u64;
@@ -299,7 +302,9 @@ pub fn configure(srv: &mut Server) {
                 "WARNING: the new maxmemory value set via CONFIG SET ({maxmemory}) is smaller than the current memory usage ({used}). This will result in key eviction and/or the inability to accept new write commands depending on the maxmemory-policy."
             );
         }
-        perform_evictions(srv);
+        if may_evict(srv) && over_limit(srv).is_some() {
+            start_background(srv);
+        }
     }
 }
 
@@ -309,9 +314,11 @@ pub fn configure(srv: &mut Server) {
 /// with a slow replica evict keys to pay for replication, and the
 /// deletions would grow the same buffers (a feedback loop). Redis counts
 /// the shared replication buffer beyond the backlog; here each replica
-/// holds its own queue next to the backlog, so that queue is the extra.
+/// holds its own queue next to the backlog, so that queue is the extra,
+/// with the stream copied into the replicas' connection buffers.
 pub fn not_counted(srv: &Server) -> u64 {
-    let replicas = crate::replication::master::memory(srv).replica_queues;
+    let replicas = crate::replication::master::memory(srv).replica_queues
+        + srv.clients_memory.replica_output;
     let aof = if srv.aof.enabled {
         srv.aof.feed.borrow().buf.capacity()
     } else {
@@ -320,14 +327,25 @@ pub fn not_counted(srv: &Server) -> u64 {
     (replicas + aof) as u64
 }
 
+/// `used_memory`: the bytes allocated, less the room the keyspace tables
+/// keep for entries they do not hold. Our tables store keys in their slots
+/// rather than in an allocation each, so deleting a key frees its slot
+/// for the next one instead of freeing memory; counting that room as used
+/// would make eviction delete key after key without ever seeing memory
+/// come back (where Redis frees each deleted entry).
+pub fn used_memory(srv: &Server) -> u64 {
+    let spare: usize = srv.dbs.iter().map(|d| d.spare_bytes()).sum();
+    (crate::alloc::allocated() as u64).saturating_sub(spare as u64)
+}
+
 /// Used memory as the eviction decision sees it.
 pub fn used_for_eviction(srv: &Server) -> u64 {
-    (crate::alloc::allocated() as u64).saturating_sub(not_counted(srv))
+    used_memory(srv).saturating_sub(not_counted(srv))
 }
 
 fn over_limit(srv: &Server) -> Option<u64> {
     to_free(
-        crate::alloc::allocated() as u64,
+        used_memory(srv),
         not_counted(srv),
         srv.evictor.maxmemory,
     )
@@ -415,7 +433,9 @@ fn select_victim(srv: &mut Server) -> Option<(usize, Box<[u8]>)> {
 
 /// Deletes `key` of `db` as an eviction; returns the bytes it freed.
 fn evict(srv: &mut Server, db: usize, key: &[u8]) -> i64 {
-    let before = crate::alloc::allocated() as i64;
+    // Only this database's spare room changes.
+    let used = |srv: &Server| crate::alloc::allocated() as i64 - srv.dbs[db].spare_bytes() as i64;
+    let before = used(srv);
     let t = Instant::now();
     // With `lazyfree-lazy-eviction` a big value is freed on the lazy-free
     // thread: the bytes come back later, which the loop below allows for.
@@ -423,7 +443,7 @@ fn evict(srv: &mut Server, db: usize, key: &[u8]) -> i64 {
         srv.free_value(e.value, srv.evictor.lazy);
     }
     let ms = t.elapsed().as_millis() as u64;
-    let freed = before - crate::alloc::allocated() as i64;
+    let freed = before - used(srv);
     latency_sample(srv, "eviction-del", ms);
     srv.stats.evicted_keys += 1;
     srv.signal_modified_key(db, key);

@@ -55,6 +55,9 @@ pub const ALL: &[&str] = &[
 
 /// Renders the requested sections, each once, in canonical order.
 pub fn render(srv: &mut Server, wanted: &[&str]) -> String {
+    // Memory is measured before the text takes any: the reply being built
+    // is not the server's memory use.
+    let used = crate::evict::used_memory(srv);
     let mut out = String::with_capacity(4096);
     let mut first = true;
     for sec in ALL {
@@ -76,7 +79,7 @@ pub fn render(srv: &mut Server, wanted: &[&str]) -> String {
                 "Clients"
             }
             "memory" => {
-                memory(srv, &mut body);
+                memory(srv, used, &mut body);
                 "Memory"
             }
             "persistence" => {
@@ -265,23 +268,20 @@ pub struct MemFigures {
 }
 
 pub fn mem_figures(srv: &mut Server) -> MemFigures {
-    let used = alloc::allocated() as u64;
+    let used = crate::evict::used_memory(srv);
+    mem_figures_at(srv, used)
+}
+
+/// The figures with `used_memory` sampled by the caller.
+fn mem_figures_at(srv: &mut Server, used: u64) -> MemFigures {
     srv.mem_peak = srv.mem_peak.max(used);
     let keys: u64 = srv.dbs.iter().map(|d| d.len() as u64).sum();
     // Overhead: what the server holds besides the dataset — the start-up
-    // footprint, client buffers, the slow log — estimated like Redis's
-    // `used_memory_overhead` minus the per-key dictionary part.
-    // Each connection holds a read buffer, a reply buffer and the write
-    // buffer of its task; the caller is borrowed, so it gets the typical
-    // figure.
-    const CONN_BUFFERS: u64 = 3 * 16 * 1024;
-    let mut clients_mem = 0u64;
-    for c in srv.clients.values() {
-        clients_mem += match c.try_borrow() {
-            Ok(c) => (c.out.buf.capacity() + c.qbuf + c.qbuf_free + 16 * 1024) as u64,
-            Err(_) => CONN_BUFFERS,
-        };
-    }
+    // footprint, the clients (as `client_memory` accounts them), the
+    // replication buffers — estimated like Redis's `used_memory_overhead`
+    // with a per-key dictionary part.
+    let cm = &srv.clients_memory;
+    let clients_mem = cm.by_class.iter().sum::<usize>() as u64;
     let dict_overhead = keys * 48;
     let overhead = (srv.mem_startup + clients_mem + dict_overhead).min(used);
     MemFigures {
@@ -303,8 +303,8 @@ fn ratio(a: u64, b: u64) -> f64 {
     }
 }
 
-fn memory(srv: &mut Server, b: &mut String) {
-    let m = mem_figures(srv);
+fn memory(srv: &mut Server, used: u64, b: &mut String) {
+    let m = mem_figures_at(srv, used);
     let h = alloc::bytes_to_human;
     let total = alloc::total_system_memory();
     let maxmemory = srv.config.get_int(Directive::Maxmemory).max(0) as u64;
@@ -366,7 +366,7 @@ fn memory(srv: &mut Server, b: &mut String) {
          mem_not_counted_for_evict:{not_counted}\r\n\
          mem_replication_backlog:{backlog}\r\n\
          mem_total_replication_buffers:{repl_buffers}\r\n\
-         mem_clients_slaves:{replica_queues}\r\n\
+         mem_clients_slaves:{replica_clients}\r\n\
          mem_clients_normal:{}\r\n\
          mem_cluster_links:0\r\n\
          mem_aof_buffer:{aof_buffer}\r\n\
@@ -389,14 +389,15 @@ fn memory(srv: &mut Server, b: &mut String) {
         h(maxmemory),
         m.rss as i64 - m.used as i64,
         m.rss as i64 - m.used as i64,
-        m.overhead.saturating_sub(m.startup),
+        srv.clients_memory.not_replicas(),
         used = m.used,
         rss = m.rss,
         peak = m.peak,
         not_counted = crate::evict::not_counted(srv),
         backlog = repl_mem.backlog,
         repl_buffers = repl_mem.buffer,
-        replica_queues = repl_mem.replica_queues,
+        replica_clients = repl_mem.replica_pending
+            + srv.clients_memory.by_class[crate::client_memory::MemClass::Replica as usize],
         aof_buffer = srv.aof.feed.borrow().buf.capacity(),
         lazy_pending = srv.lazyfree.pending(),
         lazy_freed = srv.lazyfree.freed(),

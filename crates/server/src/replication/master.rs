@@ -762,8 +762,13 @@ pub struct ReplMemory {
     /// (`mem_replication_backlog`).
     pub backlog: usize,
     /// The shared buffer beyond that — kept only because replicas still
-    /// need it — plus snapshots queued for replicas (`mem_clients_slaves`).
+    /// need it — plus snapshots queued for replicas (left out of
+    /// eviction decisions).
     pub replica_queues: usize,
+    /// What the replicas still have to be sent: each one's part of the
+    /// stream from its position on, plus its queued snapshot (Redis counts
+    /// a replica's share of the shared buffer as its output buffer).
+    pub replica_pending: usize,
 }
 
 pub fn memory(srv: &Server) -> ReplMemory {
@@ -773,10 +778,18 @@ pub fn memory(srv: &Server) -> ReplMemory {
         .as_ref()
         .map_or((0, 0), |b| (b.memory(), b.size()));
     let bulk: usize = f.replicas.iter().map(|r| r.bulk.capacity()).sum();
+    let end = f.backlog.as_ref().map_or(0, |b| b.offset + 1);
+    let stream: i64 = f
+        .replicas
+        .iter()
+        .filter_map(|r| r.pos)
+        .map(|pos| (end - pos).max(0))
+        .sum();
     ReplMemory {
         buffer,
         backlog: buffer.min(size),
         replica_queues: buffer.saturating_sub(size) + bulk,
+        replica_pending: stream as usize + bulk,
     }
 }
 
