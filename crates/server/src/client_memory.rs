@@ -43,8 +43,6 @@ pub struct Accounted {
     pub class: MemClass,
     /// Counted in the evictable total (see `ClientsMemory::evictable`).
     pub evictable: bool,
-    /// A replica's output buffer (see `ClientsMemory::replica_output`).
-    pub replica_output: usize,
 }
 
 /// The totals over all connected clients.
@@ -56,10 +54,6 @@ pub struct ClientsMemory {
     pub evictable: usize,
     /// The effective `maxmemory-clients` in bytes (0: no client eviction).
     pub limit: usize,
-    /// The replicas' output buffers: the stream handed to their
-    /// connections. Like Redis's replication buffer it is left out of
-    /// `maxmemory` decisions (`evict::not_counted`).
-    pub replica_output: usize,
 }
 
 impl ClientsMemory {
@@ -123,23 +117,16 @@ pub fn update(srv: &mut Server, c: &mut Client) {
     let evictable = srv.clients_memory.limit > 0
         && !c.no_evict
         && matches!(class, MemClass::Normal | MemClass::Pubsub);
-    let replica_output = if class == MemClass::Replica {
-        c.out.buf.capacity()
-    } else {
-        0
-    };
     forget(srv, c);
     let t = &mut srv.clients_memory;
     t.by_class[class as usize] += bytes;
     if evictable {
         t.evictable += bytes;
     }
-    t.replica_output += replica_output;
     c.mem = Accounted {
         bytes,
         class,
         evictable,
-        replica_output,
     };
 }
 
@@ -155,7 +142,6 @@ pub fn forget_totals(t: &mut ClientsMemory, c: &mut Client) {
     if old.evictable {
         t.evictable = t.evictable.saturating_sub(old.bytes);
     }
-    t.replica_output = t.replica_output.saturating_sub(old.replica_output);
 }
 
 /// The limit `maxmemory-clients` sets now: bytes, or a percentage of

@@ -315,10 +315,12 @@ pub fn configure(srv: &mut Server) {
 /// deletions would grow the same buffers (a feedback loop). Redis counts
 /// the shared replication buffer beyond the backlog; here each replica
 /// holds its own queue next to the backlog, so that queue is the extra,
-/// with the stream copied into the replicas' connection buffers.
+/// with the replicas' connections themselves: the stream copied into
+/// their output buffers and the acknowledgements in their query buffers.
 pub fn not_counted(srv: &Server) -> u64 {
-    let replicas = crate::replication::master::memory(srv).replica_queues
-        + srv.clients_memory.replica_output;
+    let replica_clients =
+        srv.clients_memory.by_class[crate::client_memory::MemClass::Replica as usize];
+    let replicas = crate::replication::master::memory(srv).replica_queues + replica_clients;
     let aof = if srv.aof.enabled {
         srv.aof.feed.borrow().buf.capacity()
     } else {

@@ -70,9 +70,12 @@ impl Backlog {
         self.histlen
     }
 
-    /// Bytes the buffer's blocks hold allocated.
+    /// Bytes the buffer's blocks hold allocated, with the table of blocks
+    /// itself (which grows with the stream a stopped replica has not
+    /// read, as Redis's block headers do).
     pub fn memory(&self) -> usize {
-        self.blocks.iter().map(|(_, b)| b.capacity()).sum()
+        let table = self.blocks.capacity() * std::mem::size_of::<(i64, Vec<u8>)>();
+        table + self.blocks.iter().map(|(_, b)| b.capacity()).sum::<usize>()
     }
 
     /// Offset of the oldest byte held (`repl_backlog_first_byte_offset`).
