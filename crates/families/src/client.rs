@@ -261,7 +261,10 @@ fn client_kill(ctx: &mut Ctx) {
             .srv
             .clients
             .values()
-            .find(|rc| rc.try_borrow().is_ok_and(|c| filter.matches(&c) && !c.killed))
+            .find(|rc| {
+                rc.try_borrow()
+                    .is_ok_and(|c| filter.matches(&c) && !c.killed)
+            })
             .cloned();
         let found = match found {
             Some(rc) => {

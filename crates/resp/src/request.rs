@@ -336,7 +336,10 @@ mod tests {
             }
         );
         assert_eq!(req.ranges.len(), 2);
-        assert_eq!(parse_request(b"*2\r\n$3\r\nGET\r\n", &lim, &mut req), Parsed::Incomplete);
+        assert_eq!(
+            parse_request(b"*2\r\n$3\r\nGET\r\n", &lim, &mut req),
+            Parsed::Incomplete
+        );
         assert_eq!(
             req.partial,
             Partial {
@@ -346,7 +349,10 @@ mod tests {
         );
         // A complete request leaves nothing partial behind.
         let full = b"*1\r\n$4\r\nPING\r\n";
-        assert!(matches!(parse_request(full, &lim, &mut req), Parsed::Complete { .. }));
+        assert!(matches!(
+            parse_request(full, &lim, &mut req),
+            Parsed::Complete { .. }
+        ));
         assert_eq!(req.partial, Partial::default());
     }
 

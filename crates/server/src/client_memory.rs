@@ -254,8 +254,14 @@ mod tests {
     #[test]
     fn limit_in_bytes_or_percent_of_maxmemory_with_a_floor() {
         assert_eq!(limit_from_config(&config(&[])), 0);
-        assert_eq!(limit_from_config(&config(&[("maxmemory-clients", "3mb")])), 3 << 20);
-        assert_eq!(limit_from_config(&config(&[("maxmemory-clients", "1000")])), 128 * 1024);
+        assert_eq!(
+            limit_from_config(&config(&[("maxmemory-clients", "3mb")])),
+            3 << 20
+        );
+        assert_eq!(
+            limit_from_config(&config(&[("maxmemory-clients", "1000")])),
+            128 * 1024
+        );
         let pct = [("maxmemory-clients", "7%")];
         assert_eq!(limit_from_config(&config(&pct)), 0);
         let pct = [("maxmemory", "6mb"), ("maxmemory-clients", "7%")];

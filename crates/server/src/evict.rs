@@ -346,11 +346,7 @@ pub fn used_for_eviction(srv: &Server) -> u64 {
 }
 
 fn over_limit(srv: &Server) -> Option<u64> {
-    to_free(
-        used_memory(srv),
-        not_counted(srv),
-        srv.evictor.maxmemory,
-    )
+    to_free(used_memory(srv), not_counted(srv), srv.evictor.maxmemory)
 }
 
 /// Whether evictions may run now: not on a replica (which mirrors its

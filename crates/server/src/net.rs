@@ -553,7 +553,8 @@ async fn serve_client<S>(
                 None => break 'conn,
             }
         };
-        let timer = tokio::time::sleep(std::time::Duration::from_millis(wait.timer_ms.unwrap_or(0)));
+        let timer =
+            tokio::time::sleep(std::time::Duration::from_millis(wait.timer_ms.unwrap_or(0)));
         let barrier_rx = conn.barrier.as_mut().map(|(rx, need, _)| (rx, *need));
         let barrier = async move {
             match barrier_rx {
@@ -567,7 +568,9 @@ async fn serve_client<S>(
         // Waiting: a busy script may serve this connection meanwhile
         // (`scripting::busy`).
         client.borrow_mut().io_idle = true;
-        let io = std::future::poll_fn(|cx| poll_io(&mut stream, &client, cx, wait.read, allowance, flush));
+        let io = std::future::poll_fn(|cx| {
+            poll_io(&mut stream, &client, cx, wait.read, allowance, flush)
+        });
         let event = tokio::select! {
             biased;
             _ = wake.notified() => Event::Woken,
@@ -591,13 +594,18 @@ async fn serve_client<S>(
                 s.stats.net_input_bytes += n as u64;
                 s.stats.total_reads_processed += 1;
                 crate::client_buffers::note_read(&mut c);
+                // Reading is interaction (Redis's `lastinteraction`): a
+                // client sending a big argument slowly is not idle.
+                c.last_interaction_ms = s.now_ms;
                 conn.process = true;
                 // What waits unparsed behind a blocked or paused client is
                 // bounded as usual.
                 if (c.blocked.is_some() || c.paused)
                     && c.querybuf.len() > s.client_query_buffer_limit
                 {
-                    log_warning!("Closing blocked client that reached max query buffer length: id={id}");
+                    log_warning!(
+                        "Closing blocked client that reached max query buffer length: id={id}"
+                    );
                     break 'conn;
                 }
             }
