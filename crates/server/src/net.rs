@@ -1001,16 +1001,20 @@ mod tests {
 
     #[test]
     fn hard_at_once_soft_after_its_seconds() {
-        let l = limits("normal 100 50 2");
+        // The limits apply to the reply list (`omem`, whole 16 KiB nodes),
+        // not to the reply buffer in front of it.
+        let l = limits("normal 40000 20000 2");
         let mut c = Client::new(1, 0);
-        c.out.buf = vec![0; 60];
+        c.out.buf = vec![0; 16_000];
+        assert!(!output_over_limit(&l, &mut c, 1000, false));
+        c.out.buf = vec![0; 16_384 + 20_000];
         assert!(!output_over_limit(&l, &mut c, 1000, false));
         assert!(!output_over_limit(&l, &mut c, 3000, false));
         assert!(output_over_limit(&l, &mut c, 3001, false));
         // Back under the soft limit: the clock starts again.
         c.out.buf.truncate(10);
         assert!(!output_over_limit(&l, &mut c, 4000, false));
-        c.out.buf = vec![0; 100];
+        c.out.buf = vec![0; 16_384 + 40_000];
         assert!(output_over_limit(&l, &mut c, 4000, false));
         // A replica is measured elsewhere, on its replication stream.
         c.kind = crate::client::Kind::Replica;
