@@ -360,9 +360,9 @@ pub fn output_over_limit(
     hard || now_ms - c.obuf_soft_since_ms > class.soft_secs * 1000
 }
 
-/// After writing into a client's output (its own command, Pub/Sub,
-/// MONITOR, tracking; the clients cron): closes it when that passed its
-/// class's limit. True when it was closed.
+/// After writing into another client's output (Pub/Sub, MONITOR,
+/// tracking; the clients cron): closes it when that passed its class's
+/// limit, or else accounts its memory anew. True when it was closed.
 pub fn enforce_output_limit(srv: &mut Server, c: &mut Client) -> bool {
     if !c.killed && output_over_limit(&srv.obuf_limits, c, srv.now_ms, srv.auth_required()) {
         close_for_output_limit(srv, c);
@@ -917,8 +917,11 @@ pub fn process_buffer(
                     crate::blocking::serve_ready(srv);
                 }
                 // Over its output limit: closed, and nothing more of its
-                // pipeline runs (Redis stops at a CLOSE_ASAP client).
-                if enforce_output_limit(srv, client) {
+                // pipeline runs (Redis stops at a CLOSE_ASAP client). Its
+                // memory is accounted before its next command (when
+                // `maxmemory-clients` is on) and at the end of its turn.
+                if output_over_limit(&srv.obuf_limits, client, srv.now_ms, srv.auth_required()) {
+                    close_for_output_limit(srv, client);
                     rbuf.clear();
                     return Flow::Continue;
                 }
