@@ -38,6 +38,10 @@ pub struct Stats {
     pub sync_full: u64,
     pub sync_partial_ok: u64,
     pub sync_partial_err: u64,
+    /// Replica links closed for passing the replica class of
+    /// `client-output-buffer-limit` (not in Redis 7.0's INFO; served as
+    /// a metric).
+    pub replica_output_limit_disconnections: u64,
 }
 
 impl Stats {

@@ -22,6 +22,7 @@ mod keys;
 mod limits;
 mod metrics;
 mod migrate;
+mod monitoring;
 mod partition;
 mod persistence;
 mod pubsub;
