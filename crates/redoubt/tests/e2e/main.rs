@@ -17,6 +17,7 @@ mod eviction;
 // Not every helper is used by every build of the suite.
 #[allow(dead_code)]
 mod harness;
+mod help;
 mod introspection;
 mod keys;
 mod limits;
