@@ -418,3 +418,58 @@ fn latency_histogram_matches_redis_where_deterministic() {
     assert_eq!(ha, hb);
     assert!(ha.contains(":3\r\n"), "{ha}");
 }
+
+/// The figure `field` of INFO `section` on `s`.
+fn info_num(s: &ServerHandle, section: &str, field: &str) -> f64 {
+    let info = bulk(&s.raw().cmd(&[b"INFO", section.as_bytes()]));
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} not in INFO {section}:\n{info}"))
+}
+
+#[test]
+fn info_counts_replication_traffic_and_buffers() {
+    let m = ServerHandle::start(Flavor::Redoubt, &[]);
+    let r = ServerHandle::start(
+        Flavor::Redoubt,
+        &[("replicaof", &format!("127.0.0.1 {}", m.port))],
+    );
+    crate::harness::wait_for_link_up(&r);
+    let mut c = m.raw();
+    let value = vec![b'x'; 1000];
+    // Writes for a while, so that the per-second rates see them.
+    let start = Instant::now();
+    let mut i = 0u32;
+    let mut out_kbps = 0.0;
+    while start.elapsed() < Duration::from_secs(10) {
+        for _ in 0..200 {
+            c.cmd(&[b"SET", format!("k{i}").as_bytes(), &value]);
+            i += 1;
+        }
+        out_kbps = info_num(&m, "stats", "instantaneous_output_repl_kbps");
+        if out_kbps > 0.0 && start.elapsed() > Duration::from_millis(500) {
+            break;
+        }
+    }
+    assert!(out_kbps > 0.0, "instantaneous_output_repl_kbps stayed 0");
+    assert!(info_num(&r, "stats", "instantaneous_input_repl_kbps") > 0.0);
+    assert_eq!(c.cmd(&[b"WAIT", b"1", b"5000"]), b":1\r\n");
+    assert!(info_num(&m, "memory", "mem_replication_backlog") > 0.0);
+    assert!(info_num(&m, "memory", "mem_total_replication_buffers") > 0.0);
+    // What the master sent its replica is what the replica read from its
+    // master (the handshake's few replies aside), and it is at least the
+    // values written; it is not counted as client traffic.
+    wait_for(
+        "the replica to read the whole stream",
+        Duration::from_secs(10),
+        || {
+            let sent = info_num(&m, "stats", "total_net_repl_output_bytes");
+            let read = info_num(&r, "stats", "total_net_repl_input_bytes");
+            (sent - read).abs() < 200.0
+        },
+    );
+    let sent = info_num(&m, "stats", "total_net_repl_output_bytes");
+    assert!(sent > f64::from(i) * 1000.0, "{sent} for {i} writes");
+    assert!(info_num(&r, "stats", "total_net_output_bytes") < sent / 10.0);
+}
