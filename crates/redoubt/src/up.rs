@@ -126,6 +126,15 @@ async fn run(spec: Spec, refresh: Duration) -> i32 {
     println!("  servers:   {}", s.server_cmd.join(" "));
     println!("  sentinels: {}", s.sentinel_cmd.join(" "));
     let _ = std::io::stdout().flush();
+    // Say what the start-up waits for (a big dataset loading, a full
+    // sync, sentinels discovering each other) rather than sit silent.
+    t.on_wait = Some(Box::new(move |what: &str| {
+        println!(
+            "  [{:>4.1}s] waiting for {what}",
+            started.elapsed().as_secs_f64()
+        );
+        let _ = std::io::stdout().flush();
+    }));
     let ready = tokio::select! {
         r = wait_all(&mut t) => r,
         _ = int.recv() => Err("interrupted".into()),

@@ -26,6 +26,7 @@ mod migrate;
 mod monitoring;
 mod partition;
 mod persistence;
+mod progress;
 mod pubsub;
 mod replication;
 mod scripting;
