@@ -86,6 +86,9 @@ fn topology_node(kind: Kind, port: u16, root: &Path, program: &[String]) -> Node
     Node::new(kind, port, dir.clone(), dir.join(log), command)
 }
 
+/// Told what a start-up waits for (see [`Topology::on_wait`]).
+pub type WaitReporter = Box<dyn FnMut(&str)>;
+
 /// How often an unchanged wait is reported again.
 const WAIT_REPEAT: Duration = Duration::from_secs(3);
 
@@ -99,7 +102,7 @@ pub struct Topology {
     /// Told what [`Topology::bring_up`] waits for ("replica-6380 to have
     /// master_link_status:up"), when that changes and then every few
     /// seconds while it lasts (`redoubt up` prints it).
-    pub on_wait: Option<Box<dyn FnMut(&str)>>,
+    pub on_wait: Option<WaitReporter>,
     last_wait: Option<(String, Instant)>,
 }
 

@@ -398,7 +398,7 @@ impl SyncProgress {
 
     fn tick(&mut self, offset: u64) {
         self.items = self.items.wrapping_add(1);
-        if self.items % 1024 != 0 {
+        if !self.items.is_multiple_of(1024) {
             return;
         }
         if let Some(l) = self.progress.due("Loading RDB", offset, self.total) {
