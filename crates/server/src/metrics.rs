@@ -139,6 +139,7 @@ pub fn server_metrics(srv: &mut Server) -> String {
             "persistence",
             "stats",
             "replication",
+            "cpu",
             "commandstats",
             "errorstats",
             "keyspace",

@@ -122,7 +122,8 @@ impl Drop for Exporter {
 /// memory, the scrapes' own traffic), compared by presence only.
 fn volatile(name: &str) -> bool {
     name.contains("memory")
-        || name.contains("mem_clients")
+        || name.contains("mem_")
+        || name.contains("cpu")
         || name.contains("net_")
         || name.contains("uptime")
         || name.contains("start_time")

@@ -10,7 +10,8 @@
 //! values. The exporter's own bookkeeping (`redis_exporter_*`, scrape
 //! durations), `redis_total_error_replies` (a counter without the
 //! `_total` suffix, which promtool's lint refuses; `redis_errors_total`
-//! has the same figures by code), and what it reads with other commands (`CONFIG GET`,
+//! has the same figures by code), the `redis_*_duration_sec` gauges
+//! (promtool refuses the abbreviated unit), and what it reads with other commands (`CONFIG GET`,
 //! `SLOWLOG`, `LATENCY LATEST`, key scans) are not reproduced.
 //!
 //! Conventions that follow the exporter, not our own style: the `db`
@@ -258,7 +259,132 @@ const PLAIN: &[(&str, &str, Kind, &str)] = &[
         Kind::Gauge,
         "Partial resynchronisations refused",
     ),
+    ("process_id", "redis_process_id", Kind::Gauge, "Process id"),
+    (
+        "clients_in_timeout_table",
+        "redis_clients_in_timeout_table",
+        Kind::Gauge,
+        "Blocked clients with a timeout",
+    ),
+    (
+        "used_memory_overhead",
+        "redis_memory_used_overhead_bytes",
+        Kind::Gauge,
+        "Memory not holding keys and values",
+    ),
+    (
+        "used_memory_lua",
+        "redis_memory_used_lua_bytes",
+        Kind::Gauge,
+        "Memory of the Lua interpreter",
+    ),
+    (
+        "used_memory_scripts",
+        "redis_memory_used_scripts_bytes",
+        Kind::Gauge,
+        "Memory of cached scripts and functions",
+    ),
+    (
+        "number_of_cached_scripts",
+        "redis_number_of_cached_scripts",
+        Kind::Gauge,
+        "Scripts cached by EVAL/SCRIPT LOAD",
+    ),
+    (
+        "mem_fragmentation_ratio",
+        "redis_mem_fragmentation_ratio",
+        Kind::Gauge,
+        "RSS over used_memory",
+    ),
+    (
+        "mem_not_counted_for_evict",
+        "redis_mem_not_counted_for_eviction_bytes",
+        Kind::Gauge,
+        "Memory maxmemory does not count",
+    ),
+    (
+        "lazyfree_pending_objects",
+        "redis_lazyfree_pending_objects",
+        Kind::Gauge,
+        "Objects waiting to be freed in the background",
+    ),
+    (
+        "rdb_last_cow_size",
+        "redis_rdb_last_cow_size_bytes",
+        Kind::Gauge,
+        "Copy-on-write bytes of the last save",
+    ),
+    (
+        "aof_rewrite_scheduled",
+        "redis_aof_rewrite_scheduled",
+        Kind::Gauge,
+        "1 when an AOF rewrite waits for a save to end",
+    ),
+    (
+        "aof_last_cow_size",
+        "redis_aof_last_cow_size_bytes",
+        Kind::Gauge,
+        "Copy-on-write bytes of the last AOF rewrite",
+    ),
+    (
+        "expired_stale_perc",
+        "redis_expired_stale_percentage",
+        Kind::Gauge,
+        "Estimated share of expired keys not yet removed",
+    ),
+    (
+        "slave_expires_tracked_keys",
+        "redis_slave_expires_tracked_keys",
+        Kind::Gauge,
+        "Keys a writable replica expires itself",
+    ),
+    (
+        "used_cpu_sys",
+        "redis_cpu_sys_seconds_total",
+        Kind::Counter,
+        "System CPU time",
+    ),
+    (
+        "used_cpu_user",
+        "redis_cpu_user_seconds_total",
+        Kind::Counter,
+        "User CPU time",
+    ),
+    (
+        "used_cpu_sys_children",
+        "redis_cpu_sys_children_seconds_total",
+        Kind::Counter,
+        "System CPU time of child processes",
+    ),
+    (
+        "used_cpu_user_children",
+        "redis_cpu_user_children_seconds_total",
+        Kind::Counter,
+        "User CPU time of child processes",
+    ),
+    (
+        "used_cpu_sys_main_thread",
+        "redis_cpu_sys_main_thread_seconds_total",
+        Kind::Counter,
+        "System CPU time of the command thread",
+    ),
+    (
+        "used_cpu_user_main_thread",
+        "redis_cpu_user_main_thread_seconds_total",
+        Kind::Counter,
+        "User CPU time of the command thread",
+    ),
 ];
+
+/// INFO fields exported in another unit: field, metric, type, divisor,
+/// help.
+const SCALED: &[(&str, &str, Kind, f64, &str)] = &[(
+    "latest_fork_usec",
+    "redis_latest_fork_seconds",
+    Kind::Gauge,
+    1e6,
+    "Seconds the last background job took to start (Redis: to fork)",
+)];
 
 /// `*_status:ok|err` fields, exported as 1 for `ok`.
 const STATUS: &[(&str, &str, &str)] = &[
@@ -311,7 +437,7 @@ fn num(v: Option<&str>) -> Option<f64> {
 }
 
 /// Writes the `redis_*` families from the parsed INFO fields (sections
-/// server, clients, memory, persistence, stats, replication,
+/// server, clients, memory, persistence, stats, replication, cpu,
 /// commandstats, errorstats, keyspace). `databases` is the `databases` directive:
 /// the exporter lists every database, empty ones with 0 keys.
 pub fn write(e: &mut Exposition, info: &BTreeMap<String, String>, databases: usize) {
@@ -346,6 +472,11 @@ pub fn write(e: &mut Exposition, info: &BTreeMap<String, String>, databases: usi
     for (field, name, kind, help) in PLAIN {
         if let Some(v) = num(get(field)) {
             e.single(name, *kind, help, v);
+        }
+    }
+    for (field, name, kind, divisor, help) in SCALED {
+        if let Some(v) = num(get(field)) {
+            e.single(name, *kind, help, v / divisor);
         }
     }
     for (field, name, help) in STATUS {
