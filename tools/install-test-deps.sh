@@ -34,7 +34,7 @@ have unshare || need+=(util-linux)
 have cc || need+=(build-essential)
 
 if [ "${1:-}" = "--print" ]; then
-  printf '%s\n' "${need[@]}"
+  if [ "${#need[@]}" -gt 0 ]; then printf '%s\n' "${need[@]}"; fi
   exit 0
 fi
 if [ "${#need[@]}" -gt 0 ]; then
