@@ -335,12 +335,16 @@ fn promtool(args: &[&str]) -> String {
 }
 
 #[test]
-fn alert_rules_pass_promtool_check_and_their_unit_tests() {
+fn alert_rules_and_example_config_pass_promtool_and_their_unit_tests() {
     let rules = contrib("prometheus/redoubt-replication.rules.yml");
     let tests = contrib("prometheus/redoubt-replication.rules.test.yml");
     let out = promtool(&["check", "rules", rules.to_str().unwrap()]);
     assert!(out.contains("SUCCESS"), "{out}");
     let out = promtool(&["test", "rules", tests.to_str().unwrap()]);
+    assert!(out.contains("SUCCESS"), "{out}");
+    // The example configuration that loads them.
+    let config = contrib("prometheus/prometheus.yml");
+    let out = promtool(&["check", "config", config.to_str().unwrap()]);
     assert!(out.contains("SUCCESS"), "{out}");
 }
 
