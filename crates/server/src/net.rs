@@ -610,7 +610,12 @@ async fn serve_client<S>(
                 }
             }
             Event::Wrote(Ok(n)) => {
-                s.stats.net_output_bytes += n as u64;
+                // Replication traffic is counted apart, as Redis 7.0 does.
+                if c.kind == crate::client::Kind::Replica {
+                    s.stats.net_repl_output_bytes += n as u64;
+                } else {
+                    s.stats.net_output_bytes += n as u64;
+                }
                 s.stats.total_writes_processed += 1;
                 conn.allowance = conn.allowance.saturating_sub(n);
                 if let Some(left) = conn.close_after.as_mut() {
