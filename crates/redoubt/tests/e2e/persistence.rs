@@ -284,7 +284,10 @@ fn bgsave_under_a_full_speed_writer_holds_the_dataset_of_its_start() {
     });
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let batches = writer.join().unwrap();
-    assert!(batches >= 2, "the writer ran through the save ({batches} batches)");
+    assert!(
+        batches >= 2,
+        "the writer ran through the save ({batches} batches)"
+    );
     let cow: u64 = crate::harness::info_field(&mut c, "persistence", "rdb_last_cow_size")
         .parse()
         .unwrap();
