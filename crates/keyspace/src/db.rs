@@ -280,6 +280,18 @@ impl Db {
         }
     }
 
+    /// Makes room for `keys` keys, `volatile` of them with a TTL: the
+    /// `RESIZEDB` hint of an RDB file being loaded, which Redis uses the
+    /// same way (`dictTryExpand`). A hint too large to honour is ignored.
+    pub fn reserve(&mut self, keys: usize, volatile: usize) {
+        // No more than the file could describe in a sane size: a corrupt
+        // hint must not take the memory of the machine.
+        const MAX_HINT: usize = 1 << 28;
+        let _ = self.map.try_reserve_total(keys.min(MAX_HINT));
+        let more = volatile.min(MAX_HINT).saturating_sub(self.volatile.len());
+        let _ = self.volatile.try_reserve(more);
+    }
+
     /// Removes everything.
     pub fn clear(&mut self) {
         self.snapshot_flush();

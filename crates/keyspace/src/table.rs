@@ -176,6 +176,24 @@ impl<V> KeyTable<V> {
         self.swap_remove_index(i).map(|(_, v)| v)
     }
 
+    /// Makes room for `n` entries in all (a loader's size hint). Fails,
+    /// changing nothing, when that much memory cannot be had.
+    pub fn try_reserve_total(&mut self, n: usize) -> Result<(), ()> {
+        let more = n.saturating_sub(self.slots.len());
+        if more == 0 {
+            return Ok(());
+        }
+        self.slots.try_reserve_exact(more).map_err(|_| ())?;
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index
+            .try_reserve(n.saturating_sub(self.index.len()), |&i| {
+                slots
+                    .get(i as usize)
+                    .map_or(0, |(k, _)| hasher.hash_one(k.as_slice()))
+            })
+            .map_err(|_| ())
+    }
+
     /// Shrinks both the slots and the index to hold `min` entries.
     pub fn shrink_to(&mut self, min: usize) {
         self.slots.shrink_to(min);

@@ -46,6 +46,8 @@ impl Write for SharedBuf {
 pub struct RdbSink {
     w: Option<Writer<SharedBuf>>,
     cur_db: Option<usize>,
+    /// Keys and keys with a TTL of each database when the snapshot began.
+    db_sizes: Vec<(u64, u64)>,
     pub keys: u64,
     /// Bytes serialised ahead of the walk because a write came first.
     pub early_bytes: u64,
@@ -63,7 +65,7 @@ impl SnapshotSink for RdbSink {
         let before = w.written();
         let r = (|| {
             if self.cur_db != Some(db) {
-                w.select_db(db as u64)?;
+                select(w, db, &self.db_sizes)?;
                 self.cur_db = Some(db);
             }
             write_entry(w, key, e)
@@ -161,6 +163,25 @@ fn write_aux<W: Write>(w: &mut Writer<W>, aux: &Aux) -> io::Result<()> {
     Ok(())
 }
 
+/// Keys and keys with a TTL of each database, for the `RESIZEDB` records.
+pub fn db_sizes(dbs: &[keyspace::Db]) -> Vec<(u64, u64)> {
+    dbs.iter()
+        .map(|d| (d.len() as u64, d.volatile_len() as u64))
+        .collect()
+}
+
+/// `SELECTDB`, then `RESIZEDB` with the database's size at the snapshot's
+/// start, as Redis writes them: the loader (a replica in a full sync)
+/// sizes its table once instead of growing it step by step, re-hashing
+/// every key each time.
+fn select<W: Write>(w: &mut Writer<W>, db: usize, sizes: &[(u64, u64)]) -> io::Result<()> {
+    w.select_db(db as u64)?;
+    match sizes.get(db) {
+        Some(&(keys, volatile)) => w.resize_db(keys, volatile),
+        None => Ok(()),
+    }
+}
+
 /// A snapshot in progress: the sink shared with the databases, and the
 /// buffer it fills.
 pub struct Snapshot {
@@ -183,6 +204,7 @@ impl Snapshot {
         let sink = Rc::new(RefCell::new(RdbSink {
             w: Some(w),
             cur_db: None,
+            db_sizes: db_sizes(dbs),
             keys: 0,
             early_bytes: 0,
             error: None,
@@ -298,7 +320,12 @@ impl Batch {
 
     /// Writes every entry as an RDB record, selecting databases as needed
     /// (`cur_db` is the one selected last).
-    fn write<W: Write>(&self, w: &mut Writer<W>, cur_db: &mut Option<usize>) -> io::Result<()> {
+    fn write<W: Write>(
+        &self,
+        w: &mut Writer<W>,
+        cur_db: &mut Option<usize>,
+        sizes: &[(u64, u64)],
+    ) -> io::Result<()> {
         let mut r = FlatReader(&self.strings);
         while !r.0.is_empty() {
             let db = r.u32()? as usize;
@@ -308,14 +335,14 @@ impl Batch {
             let vlen = r.u32()? as usize;
             let value = r.take(vlen)?;
             if *cur_db != Some(db) {
-                w.select_db(db as u64)?;
+                select(w, db, sizes)?;
                 *cur_db = Some(db);
             }
             w.put_string(key, value, (expire != NO_EXPIRE).then_some(expire))?;
         }
         for (db, key, e) in &self.values {
             if *cur_db != Some(*db) {
-                w.select_db(*db as u64)?;
+                select(w, *db, sizes)?;
                 *cur_db = Some(*db);
             }
             write_entry(w, key, e)?;
@@ -504,6 +531,9 @@ pub struct SerializerJob {
     /// fsync every 4 MB (`rdb-save-incremental-fsync`, or
     /// `aof-rewrite-incremental-fsync` for an AOF base).
     pub incremental_fsync: bool,
+    /// Keys and keys with a TTL of each database at the snapshot's start
+    /// (see [`db_sizes`]).
+    pub db_sizes: Vec<(u64, u64)>,
 }
 
 pub fn serializer_thread(
@@ -519,6 +549,7 @@ pub fn serializer_thread(
         in_flight,
         abort,
         incremental_fsync,
+        db_sizes,
     } = job;
     let tmp = path.with_file_name(format!("temp-{}.rdb", std::process::id()));
     // The temp file this job created: an abandoned job may still be
@@ -552,7 +583,7 @@ pub fn serializer_thread(
                     cur_db = None;
                 }
                 Chunk::Entries(batch, bytes) => {
-                    batch.write(&mut w, &mut cur_db).map_err(err)?;
+                    batch.write(&mut w, &mut cur_db, &db_sizes).map_err(err)?;
                     // The copies are freed here, on this thread, not the
                     // executor.
                     drop(batch);
@@ -688,6 +719,7 @@ mod tests {
             in_flight: Arc::new(AtomicUsize::new(0)),
             abort: Arc::new(AtomicBool::new(false)),
             incremental_fsync: true,
+            db_sizes: vec![(1500, 0), (1500, 0)],
         };
         serializer_thread(job, rx, done_tx);
         assert!(matches!(done_rx.try_recv(), Ok(Ok(_))));
