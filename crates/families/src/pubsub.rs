@@ -111,6 +111,8 @@ fn publish(ctx: &mut Ctx) {
     let (channel, msg) = (ctx.argv.get(1), ctx.argv.get(2));
     let n = ctx.srv.publish(channel, msg);
     ctx.flush_pushes();
+    // Replicas publish it to their own subscribers, as Redis's do.
+    ctx.force_propagation_to_replicas();
     ctx.out().int(n as i64);
 }
 
@@ -118,6 +120,7 @@ fn spublish(ctx: &mut Ctx) {
     let (channel, msg) = (ctx.argv.get(1), ctx.argv.get(2));
     let n = ctx.srv.publish_shard(channel, msg);
     ctx.flush_pushes();
+    ctx.force_propagation_to_replicas();
     ctx.out().int(n as i64);
 }
 

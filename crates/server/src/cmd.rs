@@ -305,6 +305,17 @@ impl<'a> Ctx<'a> {
         self.srv.journal.propagate_argv(db, argv);
     }
 
+    /// [`Ctx::force_propagation`] to the replicas only, not the AOF
+    /// (Redis's `PROPAGATE_REPL`: PUBLISH reaches a replica's
+    /// subscribers, a reload of the AOF publishes nothing).
+    pub fn force_propagation_to_replicas(&mut self) {
+        let mark = self.srv.journal.pending_ops();
+        self.force_propagation();
+        self.srv
+            .journal
+            .restrict_since(mark, crate::journal::target::REPLICAS);
+    }
+
     /// Marks the command as propagating nothing even though it counted
     /// changes.
     pub fn suppress_propagation(&mut self) {

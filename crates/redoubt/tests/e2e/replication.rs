@@ -1081,3 +1081,35 @@ fn replica_without_master_link_refuses_sync() {
     assert_eq!(replies[1], replies[0]);
     assert!(replies[0].0.contains("NOMASTERLINK"), "{replies:?}");
 }
+
+/// A disk-based full sync (`repl-diskless-sync no`) taken while the
+/// backlog already holds history: the new replica's stream starts right
+/// after its snapshot, so writes made before it are not applied twice
+/// (an INCR counter and a list ends equal on both replicas, real Redis
+/// and Redoubt).
+#[test]
+fn second_disk_based_full_sync_starts_its_stream_after_its_snapshot() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[("repl-diskless-sync", "no")]);
+    let mut m = master.client();
+    let first = start_replica(Flavor::Redoubt, &master, &[]);
+    wait_for_link_up(&first);
+    for _ in 0..50 {
+        q(&mut m, &["INCR", "counter"]);
+        q(&mut m, &["RPUSH", "log", "x"]);
+    }
+    for flavor in [Flavor::Redoubt, Flavor::Redis] {
+        let late = start_replica(flavor, &master, &[]);
+        let mut l = late.client();
+        wait_for_link_up(&late);
+        q(&mut m, &["INCR", "counter"]);
+        wait_in_sync(&mut m, &mut l);
+        assert_eq!(
+            text(q(&mut l, &["GET", "counter"])),
+            text(q(&mut m, &["GET", "counter"]))
+        );
+        assert_eq!(text(q(&mut l, &["LLEN", "log"])), "50");
+        assert_eq!(dataset(&mut l), dataset(&mut m), "{flavor:?} replica");
+    }
+    wait_in_sync(&mut m, &mut first.client());
+    assert_eq!(dataset(&mut first.client()), dataset(&mut m));
+}
