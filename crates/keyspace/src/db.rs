@@ -608,6 +608,23 @@ mod tests {
     }
 
     #[test]
+    fn a_size_hint_sizes_the_table_once() {
+        let mut db = Db::new();
+        db.reserve(10_000, 0);
+        let cap = db.map.capacity();
+        let buckets = db.map.index_capacity();
+        assert!(cap >= 10_000);
+        for i in 0..10_000 {
+            db.insert(format!("k{i}").as_bytes(), s("v"), NO_EXPIRE, 0);
+        }
+        assert_eq!(db.map.capacity(), cap);
+        assert_eq!(db.map.index_capacity(), buckets);
+        // An absurd hint is not honoured.
+        db.reserve(usize::MAX, usize::MAX);
+        assert_eq!(db.len(), 10_000);
+    }
+
+    #[test]
     fn a_mostly_empty_map_gives_its_memory_back() {
         let mut db = Db::new();
         for i in 0..10_000 {

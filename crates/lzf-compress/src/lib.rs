@@ -70,7 +70,7 @@ impl Compressor {
     pub fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) -> bool {
         let in_len = data.len();
         out.clear();
-        if in_len < 3 || in_len > MAX_INPUT {
+        if !(3..=MAX_INPUT).contains(&in_len) {
             return false;
         }
         if u64::from(self.base) + in_len as u64 + 2 >= u64::from(u32::MAX) {
