@@ -301,9 +301,13 @@ impl Batch {
     /// a cloned value).
     fn push(&mut self, db: usize, key: &[u8], e: &Entry) -> usize {
         self.entries += 1;
-        if let keyspace::Value::Str(s) = &e.value {
-            let mut scratch = [0u8; 24];
-            let v = s.as_bytes(&mut scratch);
+        let mut scratch = [0u8; 24];
+        let flat = match &e.value {
+            keyspace::Value::Str(s) => Some(s.as_bytes(&mut scratch)),
+            _ => None,
+        };
+        // Lengths travel as u32: a string of 4 GB or more is cloned.
+        if let Some(v) = flat.filter(|v| u32::try_from(v.len().max(key.len())).is_ok()) {
             let b = &mut self.strings;
             let before = b.len();
             b.extend_from_slice(&(db as u32).to_le_bytes());
