@@ -621,8 +621,13 @@ impl Server {
         // BCAST invalidations for keys the cycle expired.
         self.tracking_broadcast(None);
         self.tracking_limit_used_slots();
-        for db in &mut self.dbs {
-            db.shrink_if_sparse();
+        // Not while loading: the table was sized for the whole file from
+        // its RESIZEDB hint and would be shrunk back before it fills up
+        // (Redis does not resize during a load either).
+        if self.persist.loading.is_none() {
+            for db in &mut self.dbs {
+                db.shrink_if_sparse();
+            }
         }
         self.close_timed_out_clients();
         crate::clients_cron::clients_cron(self);

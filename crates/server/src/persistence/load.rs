@@ -270,7 +270,17 @@ fn apply(srv: &mut Server, st: &mut Apply, item: Item) -> Result<(), String> {
                 _ => {}
             }
         }
-        Item::ResizeDb { .. } => {}
+        Item::ResizeDb {
+            db_size,
+            expires_size,
+        } => {
+            // Sizes the table once, as Redis does with this hint: growing
+            // it step by step re-hashed every key loaded so far each time.
+            let n = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
+            if let Some(db) = srv.dbs.get_mut(st.db) {
+                db.reserve(n(db_size), n(expires_size));
+            }
+        }
         Item::EmptyKey { key } => {
             // Redis names the first ten.
             if st.empty < 10 {
