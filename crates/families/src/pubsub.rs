@@ -111,6 +111,9 @@ fn publish(ctx: &mut Ctx) {
     let (channel, msg) = (ctx.argv.get(1), ctx.argv.get(2));
     let n = ctx.srv.publish(channel, msg);
     ctx.flush_pushes();
+    // Replicas deliver the message to their own subscribers (Redis
+    // 7.0 outside cluster mode).
+    ctx.force_propagation_to_replicas();
     ctx.out().int(n as i64);
 }
 
@@ -118,6 +121,7 @@ fn spublish(ctx: &mut Ctx) {
     let (channel, msg) = (ctx.argv.get(1), ctx.argv.get(2));
     let n = ctx.srv.publish_shard(channel, msg);
     ctx.flush_pushes();
+    ctx.force_propagation_to_replicas();
     ctx.out().int(n as i64);
 }
 
@@ -229,6 +233,16 @@ mod tests {
         k.run(&["SUNSUBSCRIBE"]);
         assert_eq!(k.run(&["GET", "x"]), "$-1\r\n");
         assert!(k.srv.pubsub.is_empty());
+    }
+
+    /// PUBLISH and SPUBLISH go to the replicas as received (Redis 7.0
+    /// outside cluster mode), so a replica's subscribers get them too.
+    #[test]
+    fn publish_is_propagated() {
+        let mut k = Kit::new();
+        k.run(&["PUBLISH", "c", "m"]);
+        k.run(&["SPUBLISH", "s", "m"]);
+        assert_eq!(k.propagated(), ["PUBLISH c m", "SPUBLISH s m"]);
     }
 
     #[test]

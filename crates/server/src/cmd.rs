@@ -305,6 +305,17 @@ impl<'a> Ctx<'a> {
         self.srv.journal.propagate_argv(db, argv);
     }
 
+    /// Propagates the request as received to the replicas only, not the
+    /// AOF (Redis's `forceCommandPropagation(c, PROPAGATE_REPL)`: PUBLISH,
+    /// so a replica's subscribers get the master's messages).
+    pub fn force_propagation_to_replicas(&mut self) {
+        let mark = self.srv.journal.pending_ops();
+        self.force_propagation();
+        self.srv
+            .journal
+            .restrict_since(mark, crate::journal::target::REPLICAS);
+    }
+
     /// Marks the command as propagating nothing even though it counted
     /// changes.
     pub fn suppress_propagation(&mut self) {

@@ -38,6 +38,9 @@ pub struct Stats {
     pub sync_full: u64,
     pub sync_partial_ok: u64,
     pub sync_partial_err: u64,
+    /// Point-in-time snapshots started (BGSAVE, AOF rewrite, full sync):
+    /// each is where Redis forks, and INFO's `total_forks` counts them.
+    pub snapshots_started: u64,
 }
 
 impl Stats {

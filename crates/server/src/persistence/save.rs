@@ -211,6 +211,7 @@ pub fn start_pipeline(
         })
         .map_err(|e| e.to_string())?;
     let snap = BgSnapshot::begin(&mut srv.dbs, compress, in_flight.clone());
+    srv.stats.snapshots_started += 1;
     Ok((
         Pipeline {
             snap,

@@ -121,7 +121,10 @@ pub fn start_pending(srv: &mut Server) {
     let compress = srv.config.get_bool(Directive::Rdbcompression);
     let checksum = srv.config.get_bool(Directive::Rdbchecksum);
     let snap = match Snapshot::begin(&mut srv.dbs, &aux, compress, checksum) {
-        Ok(s) => s,
+        Ok(s) => {
+            srv.stats.snapshots_started += 1;
+            s
+        }
         Err(e) => {
             log_warning!("BGSAVE for replication failed: {e}");
             return;

@@ -441,6 +441,11 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
     // replica's link starts in the database named by `repl-stream-db`.
     ctx.srv.repl.feed.borrow_mut().seldb = None;
     attach(ctx, hs, ip, size, 0, SyncState::Online);
+    // Its stream starts after the snapshot's offset, not at the start of
+    // the backlog (it has acknowledged nothing yet, as in Redis).
+    if let Some(r) = ctx.srv.repl.feed.borrow_mut().replicas.last_mut() {
+        r.pos = Some(offset + 1);
+    }
     log_notice!("Synchronization with replica {who} succeeded");
 }
 
@@ -539,6 +544,7 @@ fn snapshot_bytes(srv: &mut Server, offset: i64) -> Result<Vec<u8>, String> {
     let checksum = srv.config.get_bool(Directive::Rdbchecksum);
     let snap =
         Snapshot::begin(&mut srv.dbs, &aux, compress, checksum).map_err(|e| e.to_string())?;
+    srv.stats.snapshots_started += 1;
     let mut out = Vec::new();
     loop {
         let done = Snapshot::step(&mut srv.dbs, 4096);
