@@ -411,8 +411,12 @@ impl Server {
         if !expired || self.persist.loading.is_some() {
             return Some(i);
         }
-        if self.is_replica() && !from_master {
-            return None;
+        // A replica leaves expiry to its master's DELs: its own clients
+        // see the key gone, its master's commands still find it (an INCR
+        // sent before the master saw it expire applies to it), as Redis's
+        // expireIfNeeded.
+        if self.is_replica() {
+            return from_master.then_some(i);
         }
         // Paused clients keep the dataset still: the key reads as gone and
         // is deleted after the pause (or by a new master after a failover).
@@ -552,9 +556,11 @@ impl Server {
                         expired_keys.push((k.into(), e.value))
                     });
                 for (k, v) in expired_keys {
+                    let del = Instant::now();
                     self.free_value(v, self.lazyfree_lazy_expire);
                     self.note_expired(db, &k);
                     self.journal.end_command(false);
+                    self.latency_sample("expire-del", del.elapsed());
                 }
                 total_sampled += sampled;
                 total_expired += expired;
@@ -571,6 +577,17 @@ impl Server {
             self.stats.expired_stale_perc = perc * 0.05 + self.stats.expired_stale_perc * 0.95;
         }
         self.stats.expire_cycle_cpu_ms += start.elapsed().as_millis() as u64;
+        self.latency_sample("expire-cycle", start.elapsed());
+    }
+
+    /// Feeds the latency monitor with `event` when it took at least
+    /// `latency-monitor-threshold` (Redis's latencyAddSampleIfNeeded).
+    pub fn latency_sample(&mut self, event: &'static str, took: std::time::Duration) {
+        let ms = took.as_millis() as u64;
+        if self.latency_threshold_ms > 0 && ms as i64 >= self.latency_threshold_ms {
+            let now = self.now_ms / 1000;
+            self.latency.add(event, now, ms);
+        }
     }
 
     /// Called `hz` times per second.
