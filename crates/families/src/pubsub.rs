@@ -111,8 +111,7 @@ fn publish(ctx: &mut Ctx) {
     let (channel, msg) = (ctx.argv.get(1), ctx.argv.get(2));
     let n = ctx.srv.publish(channel, msg);
     ctx.flush_pushes();
-    // Replicas deliver the message to their own subscribers (Redis
-    // 7.0 outside cluster mode).
+    // Replicas publish it to their own subscribers, as Redis's do.
     ctx.force_propagation_to_replicas();
     ctx.out().int(n as i64);
 }

@@ -305,9 +305,9 @@ impl<'a> Ctx<'a> {
         self.srv.journal.propagate_argv(db, argv);
     }
 
-    /// Propagates the request as received to the replicas only, not the
-    /// AOF (Redis's `forceCommandPropagation(c, PROPAGATE_REPL)`: PUBLISH,
-    /// so a replica's subscribers get the master's messages).
+    /// [`Ctx::force_propagation`] to the replicas only, not the AOF
+    /// (Redis's `PROPAGATE_REPL`: PUBLISH reaches a replica's
+    /// subscribers, a reload of the AOF publishes nothing).
     pub fn force_propagation_to_replicas(&mut self) {
         let mark = self.srv.journal.pending_ops();
         self.force_propagation();

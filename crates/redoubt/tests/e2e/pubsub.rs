@@ -442,3 +442,41 @@ fn keyspace_notifications_for_hashes_lists_served_pops_and_evictions() {
         run(t, "sub", &mut sub, &[b"PING"]);
     });
 }
+
+/// PUBLISH and SPUBLISH on a master reach the subscribers of its
+/// replicas, Redis's and Redoubt's, whichever the master is.
+#[test]
+fn publish_on_a_master_reaches_subscribers_of_its_replicas() {
+    for master_flavor in [Flavor::Redis, Flavor::Redoubt] {
+        let master = ServerHandle::start(master_flavor, &[]);
+        let replicas: Vec<ServerHandle> = [Flavor::Redis, Flavor::Redoubt]
+            .into_iter()
+            .map(|f| crate::harness::start_replica(f, &master, &[]))
+            .collect();
+        let mut subs = Vec::new();
+        for r in &replicas {
+            crate::harness::wait_for_link_up(r);
+            let mut sub = r.raw();
+            sub.send_cmd(&[b"SUBSCRIBE", b"news"]);
+            sub.read_reply().expect("subscribe confirmation");
+            sub.send_cmd(&[b"SSUBSCRIBE", b"shard"]);
+            sub.read_reply().expect("ssubscribe confirmation");
+            subs.push(sub);
+        }
+        let mut m = master.raw();
+        m.cmd(&[b"PUBLISH", b"news", b"hello"]);
+        m.cmd(&[b"SPUBLISH", b"shard", b"m"]);
+        for (i, sub) in subs.iter_mut().enumerate() {
+            let got = sub.read_reply().unwrap_or_default();
+            assert_eq!(
+                got, b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n",
+                "replica {i} of a {master_flavor:?} master"
+            );
+            let got = sub.read_reply().unwrap_or_default();
+            assert_eq!(
+                got, b"*3\r\n$8\r\nsmessage\r\n$5\r\nshard\r\n$1\r\nm\r\n",
+                "replica {i} of a {master_flavor:?} master"
+            );
+        }
+    }
+}

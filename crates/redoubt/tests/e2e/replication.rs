@@ -1156,9 +1156,9 @@ impl SyncStream {
     }
 }
 
-/// A second `SYNC` client gets the writes made after its own snapshot,
-/// not the stream from the start of the backlog; PUBLISH is part of the
-/// stream (a replica's subscribers get it).
+/// A second `SYNC` client (the suite's replication-stream reader) gets
+/// the writes made after its own snapshot, not the stream from the start
+/// of the backlog; PUBLISH is part of the stream.
 fn a_sync_client_streams_from_its_snapshot(flavor: Flavor) {
     let s = ServerHandle::start(flavor, &[]);
     let mut c = s.client();
@@ -1173,18 +1173,6 @@ fn a_sync_client_streams_from_its_snapshot(flavor: Flavor) {
     assert_eq!(second.next(), "select 0");
     assert_eq!(second.next(), "set after 1");
     assert_eq!(second.next(), "publish ch hello");
-}
-
-/// A replica's subscribers get what is published on its master.
-fn a_replicas_subscribers_get_the_masters_messages(flavor: Flavor) {
-    let master = ServerHandle::start(flavor, &[]);
-    let replica = start_replica(flavor, &master, &[]);
-    let mut sub = replica.raw();
-    sub.cmd_str(&["SUBSCRIBE", "news"]);
-    let mut m = master.client();
-    q(&mut m, &["PUBLISH", "news", "hello"]);
-    let got = String::from_utf8_lossy(&sub.read_reply().unwrap_or_default()).into_owned();
-    assert_eq!(got, "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n");
 }
 
 /// A write the master made before a key expired reaches a replica after
@@ -1215,30 +1203,38 @@ fn a_replica_applies_its_masters_write_to_a_key_expired_locally(flavor: Flavor) 
     assert!(obj.is_ok(), "the key is still on the replica: {obj:?}");
 }
 
-/// Every point-in-time snapshot (BGSAVE, AOF rewrite, full sync) counts
-/// in `total_forks`, as each is a fork in Redis.
-fn snapshots_count_as_forks(flavor: Flavor) {
-    let s = ServerHandle::start(flavor, &[]);
-    let mut c = s.client();
-    let forks = |c: &mut redis::Connection| -> u64 {
-        info_field(c, "stats", "total_forks").parse().unwrap_or(0)
-    };
-    let before = forks(&mut c);
-    q(&mut c, &["BGSAVE"]);
-    wait_for("the save to end", Duration::from_secs(10), || {
-        info_field(&mut c, "persistence", "rdb_bgsave_in_progress") == "0"
-    });
-    assert_eq!(forks(&mut c), before + 1);
-    q(&mut c, &["BGREWRITEAOF"]);
-    wait_for("the rewrite to end", Duration::from_secs(10), || {
-        info_field(&mut c, "persistence", "aof_rewrite_in_progress") == "0"
-    });
-    assert_eq!(forks(&mut c), before + 2);
-}
-
 crate::harness::on_both!(
     a_sync_client_streams_from_its_snapshot,
-    a_replicas_subscribers_get_the_masters_messages,
     a_replica_applies_its_masters_write_to_a_key_expired_locally,
-    snapshots_count_as_forks,
 );
+/// A disk-based full sync (`repl-diskless-sync no`) taken while the
+/// backlog already holds history: the new replica's stream starts right
+/// after its snapshot, so writes made before it are not applied twice
+/// (an INCR counter and a list ends equal on both replicas, real Redis
+/// and Redoubt).
+#[test]
+fn second_disk_based_full_sync_starts_its_stream_after_its_snapshot() {
+    let master = ServerHandle::start(Flavor::Redoubt, &[("repl-diskless-sync", "no")]);
+    let mut m = master.client();
+    let first = start_replica(Flavor::Redoubt, &master, &[]);
+    wait_for_link_up(&first);
+    for _ in 0..50 {
+        q(&mut m, &["INCR", "counter"]);
+        q(&mut m, &["RPUSH", "log", "x"]);
+    }
+    for flavor in [Flavor::Redoubt, Flavor::Redis] {
+        let late = start_replica(flavor, &master, &[]);
+        let mut l = late.client();
+        wait_for_link_up(&late);
+        q(&mut m, &["INCR", "counter"]);
+        wait_in_sync(&mut m, &mut l);
+        assert_eq!(
+            text(q(&mut l, &["GET", "counter"])),
+            text(q(&mut m, &["GET", "counter"]))
+        );
+        assert_eq!(text(q(&mut l, &["LLEN", "log"])), "50");
+        assert_eq!(dataset(&mut l), dataset(&mut m), "{flavor:?} replica");
+    }
+    wait_in_sync(&mut m, &mut first.client());
+    assert_eq!(dataset(&mut first.client()), dataset(&mut m));
+}

@@ -399,7 +399,7 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
         if let Some(off) = offset {
             if try_partial(ctx, &replid, off, &who) {
                 ctx.srv.stats.sync_partial_ok += 1;
-                attach(ctx, hs, ip, size, off - 1, SyncState::Online);
+                attach(ctx, hs, ip, size, off - 1, Some(off), SyncState::Online);
                 return;
             }
         }
@@ -431,7 +431,7 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
     if psync && hs.capa_eof && diskless {
         // Streamed: the snapshot starts now, or after the one under way.
         log_notice!("Replica {who} waits for a snapshot (streamed with an EOF mark)");
-        attach(ctx, hs, ip, size, 0, SyncState::WaitBgsave);
+        attach(ctx, hs, ip, size, 0, None, SyncState::WaitBgsave);
         fullsync::start_pending(ctx.srv);
         return;
     }
@@ -461,8 +461,6 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
     let out = ctx.out();
     out.raw(format!("${}\r\n", rdb.len()).as_bytes());
     out.raw(&rdb);
-    // The stream after the snapshot starts with an explicit SELECT: the
-    // replica's link starts in the database named by `repl-stream-db`.
     if hs.rdb_only {
         // Nothing follows the snapshot: not a replica of ours (Redis
         // disconnects such a client once the transfer is complete).
@@ -470,13 +468,12 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
         ctx.client.close_after_reply = true;
         return;
     }
+    // The stream after the snapshot starts with an explicit SELECT: the
+    // replica's link starts in the database named by `repl-stream-db`.
     ctx.srv.repl.feed.borrow_mut().seldb = None;
-    attach(ctx, hs, ip, size, 0, SyncState::Online);
-    // Its stream starts after the snapshot's offset, not at the start of
-    // the backlog (it has acknowledged nothing yet, as in Redis).
-    if let Some(r) = ctx.srv.repl.feed.borrow_mut().replicas.last_mut() {
-        r.pos = Some(offset + 1);
-    }
+    // Its stream starts right after the snapshot's offset, never earlier:
+    // the backlog may still hold history older than the snapshot.
+    attach(ctx, hs, ip, size, 0, Some(offset + 1), SyncState::Online);
     log_notice!("Synchronization with replica {who} succeeded");
 }
 
@@ -529,8 +526,18 @@ fn try_partial(ctx: &mut Ctx, replid: &str, offset: i64, who: &str) -> bool {
     true
 }
 
-/// Turns the calling connection into an attached replica.
-fn attach(ctx: &mut Ctx, hs: Handshake, ip: String, size: usize, ack_offset: i64, sync: SyncState) {
+/// Turns the calling connection into an attached replica; `pos` is the
+/// offset of the first stream byte it is sent (None while it waits for
+/// its snapshot to start).
+fn attach(
+    ctx: &mut Ctx,
+    hs: Handshake,
+    ip: String,
+    size: usize,
+    ack_offset: i64,
+    pos: Option<i64>,
+    sync: SyncState,
+) {
     let c: &mut Client = ctx.client;
     c.kind = Kind::Replica;
     let mut f = ctx.srv.repl.feed.borrow_mut();
@@ -541,9 +548,7 @@ fn attach(ctx: &mut Ctx, hs: Handshake, ip: String, size: usize, ack_offset: i64
         port: hs.listening_port,
         ack_offset,
         ack_ms: ctx.srv.now_ms,
-        // Online (a partial resync): the stream after what it acknowledged;
-        // otherwise set when its snapshot starts.
-        pos: (sync == SyncState::Online).then_some(ack_offset + 1),
+        pos,
         bulk: Vec::new(),
         sync,
         failed: false,
@@ -582,8 +587,9 @@ fn snapshot_bytes(srv: &mut Server, offset: i64, hs: &Handshake) -> Result<Vec<u
     } else {
         &mut srv.dbs
     };
+    let started = std::time::Instant::now();
     let snap = Snapshot::begin(dbs, &aux, compress, checksum).map_err(|e| e.to_string())?;
-    srv.stats.snapshots_started += 1;
+    srv.stats.note_fork(started);
     let mut out = Vec::new();
     loop {
         let done = Snapshot::step(&mut srv.dbs, 4096);
