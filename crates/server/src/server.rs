@@ -411,8 +411,12 @@ impl Server {
         if !expired || self.persist.loading.is_some() {
             return Some(i);
         }
-        if self.is_replica() && !from_master {
-            return None;
+        // A replica leaves expiry to its master's DELs: its own clients
+        // see the key gone, its master's commands still find it (an INCR
+        // sent before the master saw it expire applies to it), as Redis's
+        // expireIfNeeded.
+        if self.is_replica() {
+            return from_master.then_some(i);
         }
         // Paused clients keep the dataset still: the key reads as gone and
         // is deleted after the pause (or by a new master after a failover).
