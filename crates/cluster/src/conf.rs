@@ -32,8 +32,15 @@ pub fn node_line(st: &ClusterState, n: &Node) -> String {
         (true, Some(m)) => m.config_epoch,
         _ => n.config_epoch,
     };
-    let link = if n.link_up || n.is_myself() { "connected" } else { "disconnected" };
-    s.push_str(&format!(" {} {} {} {}", n.ping_sent, n.pong_received, epoch, link));
+    let link = if n.link_up || n.is_myself() {
+        "connected"
+    } else {
+        "disconnected"
+    };
+    s.push_str(&format!(
+        " {} {} {} {}",
+        n.ping_sent, n.pong_received, epoch, link
+    ));
     for (a, b) in n.slots.ranges() {
         if a == b {
             s.push_str(&format!(" {a}"));
@@ -46,11 +53,17 @@ pub fn node_line(st: &ClusterState, n: &Node) -> String {
         // for the same slot; a slot is rarely both.
         let mut open: Vec<(u16, String)> = Vec::new();
         for (slot, to) in &st.migrating {
-            open.push((*slot, format!(" [{}->-{}]", slot, String::from_utf8_lossy(to))));
+            open.push((
+                *slot,
+                format!(" [{}->-{}]", slot, String::from_utf8_lossy(to)),
+            ));
         }
         for (slot, from) in &st.importing {
             if !st.migrating.contains_key(slot) {
-                open.push((*slot, format!(" [{}-<-{}]", slot, String::from_utf8_lossy(from))));
+                open.push((
+                    *slot,
+                    format!(" [{}-<-{}]", slot, String::from_utf8_lossy(from)),
+                ));
             }
         }
         open.sort_by_key(|(s, _)| *s);
@@ -139,7 +152,10 @@ pub fn parse_config(text: &str, now: u64) -> Result<ClusterState, ConfError> {
             continue;
         }
         if f.len() < 8 {
-            return Err(bad(ln, "unrecoverable error: corrupted cluster config file"));
+            return Err(bad(
+                ln,
+                "unrecoverable error: corrupted cluster config file",
+            ));
         }
         let name = parse_name(f[0], ln)?;
         let mut node = Node::new(name, 0, now);
@@ -150,7 +166,9 @@ pub fn parse_config(text: &str, now: u64) -> Result<ClusterState, ConfError> {
         };
         node.hostname = hostname.to_string();
         let (hostport, cport) = addr.split_once('@').unwrap_or((addr, ""));
-        let (ip, port) = hostport.rsplit_once(':').ok_or_else(|| bad(ln, "address without port"))?;
+        let (ip, port) = hostport
+            .rsplit_once(':')
+            .ok_or_else(|| bad(ln, "address without port"))?;
         node.ip = ip.to_string();
         node.port = port.parse().map_err(|_| bad(ln, "invalid port"))?;
         node.cport = if cport.is_empty() {

@@ -176,9 +176,7 @@ impl Message {
         put_u16(&mut out, h.port);
         put_u16(&mut out, h.kind);
         let (count, extensions) = match &self.body {
-            Body::Ping { gossip, hostname } => {
-                (gossip.len() as u16, u16::from(hostname.is_some()))
-            }
+            Body::Ping { gossip, hostname } => (gossip.len() as u16, u16::from(hostname.is_some())),
             _ => (0, 0),
         };
         put_u16(&mut out, count);

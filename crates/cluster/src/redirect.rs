@@ -10,8 +10,14 @@ use crate::state::ClusterState;
 pub enum Route {
     /// Run it here.
     Here,
-    Moved { slot: u16, to: Name },
-    Ask { slot: u16, to: Name },
+    Moved {
+        slot: u16,
+        to: Name,
+    },
+    Ask {
+        slot: u16,
+        to: Name,
+    },
     CrossSlot,
     /// Several keys of a slot being migrated, not all present.
     TryAgain,
@@ -115,7 +121,11 @@ pub fn route(st: &ClusterState, q: &Query, mut exists: impl FnMut(&[u8]) -> bool
         return Route::Here;
     }
     let me = st.me();
-    if (q.readonly || q.is_pubsubshard) && !q.is_write && me.is_replica() && me.master == Some(n.name) {
+    if (q.readonly || q.is_pubsubshard)
+        && !q.is_write
+        && me.is_replica()
+        && me.master == Some(n.name)
+    {
         return Route::Here;
     }
     if n.name != st.myself {
@@ -132,10 +142,16 @@ pub fn error_text(st: &ClusterState, r: &Route, endpoint: impl Fn(&Node) -> Stri
         Route::CrossSlot => "CROSSSLOT Keys in request don't hash to the same slot".into(),
         Route::TryAgain => "TRYAGAIN Multiple keys request during rehashing of slot".into(),
         Route::Down => "CLUSTERDOWN The cluster is down".into(),
-        Route::DownReadOnly => "CLUSTERDOWN The cluster is down and only accepts read commands".into(),
+        Route::DownReadOnly => {
+            "CLUSTERDOWN The cluster is down and only accepts read commands".into()
+        }
         Route::Unbound => "CLUSTERDOWN Hash slot not served".into(),
         Route::Moved { slot, to } | Route::Ask { slot, to } => {
-            let kind = if matches!(r, Route::Ask { .. }) { "ASK" } else { "MOVED" };
+            let kind = if matches!(r, Route::Ask { .. }) {
+                "ASK"
+            } else {
+                "MOVED"
+            };
             let ep = st.node(to).map(&endpoint).unwrap_or_default();
             format!("{kind} {slot} {ep}")
         }
@@ -168,26 +184,68 @@ mod tests {
         st.nodes.push(Node::new(b, flags::MASTER, 1));
         st.add_slot(1, &a);
         st.add_slot(2, &b);
-        let k1 = [Key { name: b"x", slot: 1 }];
+        let k1 = [Key {
+            name: b"x",
+            slot: 1,
+        }];
         assert_eq!(route(&st, &q(&[]), |_| true), Route::Here);
-        assert_eq!(route(&st, &q(&[Key { name: b"x", slot: 3 }]), |_| true), Route::Unbound);
+        assert_eq!(
+            route(
+                &st,
+                &q(&[Key {
+                    name: b"x",
+                    slot: 3
+                }]),
+                |_| true
+            ),
+            Route::Unbound
+        );
         assert_eq!(route(&st, &q(&k1), |_| true), Route::Down);
         st.ok = true;
         assert_eq!(route(&st, &q(&k1), |_| true), Route::Here);
-        let k2 = [Key { name: b"y", slot: 2 }];
-        assert_eq!(route(&st, &q(&k2), |_| true), Route::Moved { slot: 2, to: b });
-        let cross = [Key { name: b"x", slot: 1 }, Key { name: b"y", slot: 2 }];
+        let k2 = [Key {
+            name: b"y",
+            slot: 2,
+        }];
+        assert_eq!(
+            route(&st, &q(&k2), |_| true),
+            Route::Moved { slot: 2, to: b }
+        );
+        let cross = [
+            Key {
+                name: b"x",
+                slot: 1,
+            },
+            Key {
+                name: b"y",
+                slot: 2,
+            },
+        ];
         assert_eq!(route(&st, &q(&cross), |_| true), Route::CrossSlot);
         st.migrating.insert(1, b);
-        assert_eq!(route(&st, &q(&k1), |_| false), Route::Ask { slot: 1, to: b });
-        let two = [Key { name: b"x", slot: 1 }, Key { name: b"x2", slot: 1 }];
+        assert_eq!(
+            route(&st, &q(&k1), |_| false),
+            Route::Ask { slot: 1, to: b }
+        );
+        let two = [
+            Key {
+                name: b"x",
+                slot: 1,
+            },
+            Key {
+                name: b"x2",
+                slot: 1,
+            },
+        ];
         assert_eq!(route(&st, &q(&two), |k| k == b"x"), Route::TryAgain);
         st.migrating.clear();
         st.importing.insert(2, b);
         let mut asking = q(&k2);
         asking.asking = true;
         assert_eq!(route(&st, &asking, |_| false), Route::Here);
-        let txt = error_text(&st, &Route::Moved { slot: 2, to: b }, |_| "127.0.0.1:7001".into());
+        let txt = error_text(&st, &Route::Moved { slot: 2, to: b }, |_| {
+            "127.0.0.1:7001".into()
+        });
         assert_eq!(txt, "MOVED 2 127.0.0.1:7001");
     }
 }

@@ -59,6 +59,9 @@ pub struct Effects {
     pub send_update_about: Option<Name>,
     /// Nodes this node just marked FAIL: broadcast FAIL for them.
     pub broadcast_fail: Vec<Name>,
+    /// Slots this node lost to a newer owner while holding keys in them:
+    /// the keys are deleted, as Redis does.
+    pub dirty_slots: Vec<u16>,
 }
 
 /// Where a message came from.
@@ -157,11 +160,9 @@ impl ClusterState {
     /// or Redis before 7.0 gossip). Returns false when one is already in
     /// progress with that address, as Redis does.
     pub fn start_handshake(&mut self, ip: &str, port: u16, cport: u16, now: u64) -> bool {
-        if self
-            .nodes
-            .iter()
-            .any(|n| n.in_handshake() && n.ip.eq_ignore_ascii_case(ip) && n.port == port && n.cport == cport)
-        {
+        if self.nodes.iter().any(|n| {
+            n.in_handshake() && n.ip.eq_ignore_ascii_case(ip) && n.port == port && n.cport == cport
+        }) {
             return false;
         }
         let mut n = Node::new(random_name(), flags::HANDSHAKE | flags::MEET, now);
@@ -173,7 +174,9 @@ impl ClusterState {
     }
 
     pub fn blacklisted(&self, name: &Name, now: u64) -> bool {
-        self.blacklist.iter().any(|(n, until)| n == name && *until > now)
+        self.blacklist
+            .iter()
+            .any(|(n, until)| n == name && *until > now)
     }
 
     /// CLUSTER FORGET: remove it and keep gossip from re-adding it.
@@ -233,7 +236,12 @@ impl ClusterState {
     /// demotion of a master that lost all its slots, which comes with
     /// failover). Returns whether anything changed, and the slots this
     /// node lost that still hold keys (the caller deletes them).
-    pub fn update_slots_with(&mut self, sender: &Name, epoch: u64, claimed: &SlotBits) -> (bool, Vec<u16>) {
+    pub fn update_slots_with(
+        &mut self,
+        sender: &Name,
+        epoch: u64,
+        claimed: &SlotBits,
+    ) -> (bool, Vec<u16>) {
         let mut changed = false;
         let mut dirty = Vec::new();
         if *sender == self.myself {
@@ -273,12 +281,11 @@ impl ClusterState {
     }
 
     /// CLUSTER BUMPEPOCH: a new config epoch without agreement, unless ours
-    /// is already the unique highest. Returns whether it bumped.
+    /// is already the highest. Returns whether it bumped.
     pub fn bump_epoch(&mut self) -> bool {
         let max = self.max_epoch();
         let mine = self.me().config_epoch;
-        let unique = self.nodes.iter().filter(|n| n.config_epoch == mine).count() == 1;
-        if mine == 0 || mine != max || !unique {
+        if mine == 0 || mine != max {
             self.current_epoch += 1;
             let e = self.current_epoch;
             self.me_mut().config_epoch = e;
@@ -315,7 +322,14 @@ impl ClusterState {
     /// The header of a message from this node (Redis's
     /// `clusterBuildMessageHdr`): a replica announces its master's slots
     /// and config epoch.
-    pub fn header(&self, kind: u16, port: u16, cport: u16, announce_ip: &str, offset: u64) -> Header {
+    pub fn header(
+        &self,
+        kind: u16,
+        port: u16,
+        cport: u16,
+        announce_ip: &str,
+        offset: u64,
+    ) -> Header {
         let me = self.me();
         let master = me.master.and_then(|m| self.node(&m));
         let (myslots, config_epoch) = match (me.is_replica(), master) {
@@ -349,7 +363,9 @@ impl ClusterState {
             .iter()
             .filter(|n| !n.is_myself() && Some(&n.name) != to)
             .collect();
-        let wanted = (self.nodes.len() / 10).max(3).min(self.nodes.len().saturating_sub(2));
+        let wanted = (self.nodes.len() / 10)
+            .max(3)
+            .min(self.nodes.len().saturating_sub(2));
         let mut gossip: Vec<Gossip> = Vec::new();
         let mut candidates: Vec<&Node> = others
             .iter()
@@ -365,7 +381,10 @@ impl ClusterState {
         for n in candidates.into_iter().take(wanted) {
             gossip.push(gossip_entry(n));
         }
-        for n in others.iter().filter(|n| n.has(flags::PFAIL) && !n.has(flags::HANDSHAKE | flags::NOADDR)) {
+        for n in others
+            .iter()
+            .filter(|n| n.has(flags::PFAIL) && !n.has(flags::HANDSHAKE | flags::NOADDR))
+        {
             gossip.push(gossip_entry(n));
         }
         Message {
@@ -383,7 +402,13 @@ impl ClusterState {
 
     /// Processes one message from the bus (Redis's `clusterProcessPacket`
     /// for PING, PONG, MEET, FAIL and UPDATE).
-    pub fn receive(&mut self, m: &Message, link: &LinkInfo, now: u64, own_ip_announced: bool) -> Effects {
+    pub fn receive(
+        &mut self,
+        m: &Message,
+        link: &LinkInfo,
+        now: u64,
+        own_ip_announced: bool,
+    ) -> Effects {
         let mut fx = Effects::default();
         let h = &m.header;
         if let Some(c) = self.stats_received.get_mut(h.kind as usize) {
@@ -407,13 +432,21 @@ impl ClusterState {
         if is_ping {
             // Learn our own address from the socket the MEET came on,
             // unless one is announced.
-            if !own_ip_announced && (h.kind == msg::types::MEET || self.me().ip.is_empty()) && !link.local_ip.is_empty() && self.me().ip != link.local_ip {
+            if !own_ip_announced
+                && (h.kind == msg::types::MEET || self.me().ip.is_empty())
+                && !link.local_ip.is_empty()
+                && self.me().ip != link.local_ip
+            {
                 self.me_mut().ip = link.local_ip.clone();
                 fx.save = true;
             }
             if !sender_known && self.node(&h.sender).is_none() && h.kind == msg::types::MEET {
                 let mut n = Node::new(random_name(), flags::HANDSHAKE, now);
-                n.ip = if h.myip.is_empty() { link.peer_ip.clone() } else { h.myip.clone() };
+                n.ip = if h.myip.is_empty() {
+                    link.peer_ip.clone()
+                } else {
+                    h.myip.clone()
+                };
                 n.port = h.port;
                 n.pport = h.pport;
                 n.cport = h.cport;
@@ -496,7 +529,9 @@ impl ClusterState {
                 if h.slaveof.is_none() {
                     let differ = self.node(&h.sender).is_some_and(|n| n.slots != h.myslots);
                     if differ {
-                        let (changed, _dirty) = self.update_slots_with(&h.sender, h.config_epoch, &h.myslots);
+                        let (changed, dirty) =
+                            self.update_slots_with(&h.sender, h.config_epoch, &h.myslots);
+                        fx.dirty_slots.extend(dirty);
                         if changed {
                             fx.save = true;
                             fx.update_state = true;
@@ -538,13 +573,24 @@ impl ClusterState {
                 }
             }
             msg::types::UPDATE => {
-                if let (true, Body::Update { config_epoch, name, slots }) = (sender_known, &m.body) {
-                    let newer = self.node(name).is_some_and(|n| n.config_epoch < *config_epoch);
+                if let (
+                    true,
+                    Body::Update {
+                        config_epoch,
+                        name,
+                        slots,
+                    },
+                ) = (sender_known, &m.body)
+                {
+                    let newer = self
+                        .node(name)
+                        .is_some_and(|n| n.config_epoch < *config_epoch);
                     if newer {
                         if let Some(n) = self.node_mut(name) {
                             n.config_epoch = *config_epoch;
                         }
-                        let (_, _dirty) = self.update_slots_with(name, *config_epoch, slots);
+                        let (_, dirty) = self.update_slots_with(name, *config_epoch, slots);
+                        fx.dirty_slots.extend(dirty);
                         fx.save = true;
                         fx.update_state = true;
                     }
@@ -606,8 +652,16 @@ impl ClusterState {
         }
     }
 
-    fn process_gossip(&mut self, gossip: &[Gossip], sender: Option<Name>, now: u64, fx: &mut Effects) {
-        let sender_is_master = sender.and_then(|s| self.node(&s)).is_some_and(|n| n.is_master());
+    fn process_gossip(
+        &mut self,
+        gossip: &[Gossip],
+        sender: Option<Name>,
+        now: u64,
+        fx: &mut Effects,
+    ) {
+        let sender_is_master = sender
+            .and_then(|s| self.node(&s))
+            .is_some_and(|n| n.is_master());
         for g in gossip {
             if self.node(&g.name).is_some() {
                 if let (true, Some(s)) = (sender_is_master, sender) {
@@ -629,7 +683,10 @@ impl ClusterState {
                     }
                 }
                 if let Some(n) = self.node_mut(&g.name) {
-                    if g.flags & (flags::FAIL | flags::PFAIL) == 0 && n.ping_sent == 0 && n.fail_reports.is_empty() {
+                    if g.flags & (flags::FAIL | flags::PFAIL) == 0
+                        && n.ping_sent == 0
+                        && n.fail_reports.is_empty()
+                    {
                         let pong = g.pong_received as u64 * 1000;
                         if pong <= now + 500 && pong > n.pong_received {
                             n.pong_received = pong;
@@ -637,7 +694,9 @@ impl ClusterState {
                     }
                     if n.has(flags::FAIL | flags::PFAIL)
                         && g.flags & (flags::NOADDR | flags::FAIL | flags::PFAIL) == 0
-                        && (!n.ip.eq_ignore_ascii_case(&g.ip) || n.port != g.port || n.cport != g.cport)
+                        && (!n.ip.eq_ignore_ascii_case(&g.ip)
+                            || n.port != g.port
+                            || n.cport != g.cport)
                     {
                         n.ip = g.ip.clone();
                         n.port = g.port;
@@ -647,7 +706,10 @@ impl ClusterState {
                         n.link_up = false;
                     }
                 }
-            } else if sender.is_some() && g.flags & flags::NOADDR == 0 && !self.blacklisted(&g.name, now) {
+            } else if sender.is_some()
+                && g.flags & flags::NOADDR == 0
+                && !self.blacklisted(&g.name, now)
+            {
                 let mut n = Node::new(g.name, g.flags & !(flags::MYSELF), now);
                 n.ip = g.ip.clone();
                 n.port = g.port;
@@ -683,7 +745,8 @@ impl ClusterState {
         }
         if node_timeout != u64::MAX {
             let validity = node_timeout.saturating_mul(FAIL_REPORT_VALIDITY_MULT);
-            n.fail_reports.retain(|(_, t)| now.saturating_sub(*t) <= validity);
+            n.fail_reports
+                .retain(|(_, t)| now.saturating_sub(*t) <= validity);
         }
         let reports = n.fail_reports.len() + usize::from(me_master);
         if reports < quorum {
@@ -698,20 +761,35 @@ impl ClusterState {
     /// Recomputes `ok` and `size` (Redis's `clusterUpdateState`): ok when
     /// every slot is served by a non-failed node (with full coverage
     /// required) and we are in the majority partition of masters.
-    pub fn update_state(&mut self, now: u64, require_full_coverage: bool, node_timeout: u64) -> bool {
+    pub fn update_state(
+        &mut self,
+        now: u64,
+        require_full_coverage: bool,
+        node_timeout: u64,
+    ) -> bool {
         if self.first_state_update == 0 {
             self.first_state_update = now.max(1);
         }
-        if self.me().is_master() && !self.ok && now.saturating_sub(self.first_state_update) < WRITABLE_DELAY_MS {
+        if self.me().is_master()
+            && !self.ok
+            && now.saturating_sub(self.first_state_update) < WRITABLE_DELAY_MS
+        {
             return false;
         }
         let mut ok = true;
         if require_full_coverage {
             ok = (0..SLOTS).all(|s| self.owner(s).is_some_and(|n| !n.failed()));
         }
-        let masters: Vec<&Node> = self.nodes.iter().filter(|n| n.is_master() && n.slots.count() > 0).collect();
+        let masters: Vec<&Node> = self
+            .nodes
+            .iter()
+            .filter(|n| n.is_master() && n.slots.count() > 0)
+            .collect();
         self.size = masters.len();
-        let reachable = masters.iter().filter(|n| !n.has(flags::FAIL | flags::PFAIL)).count();
+        let reachable = masters
+            .iter()
+            .filter(|n| !n.has(flags::FAIL | flags::PFAIL))
+            .count();
         let quorum = self.size / 2 + 1;
         if reachable < quorum {
             ok = false;
@@ -742,7 +820,10 @@ impl ClusterState {
             if n.is_myself() || n.has(flags::NOADDR | flags::HANDSHAKE) {
                 continue;
             }
-            if n.ping_sent != 0 && now.saturating_sub(n.ping_sent) > node_timeout && !n.has(flags::PFAIL | flags::FAIL) {
+            if n.ping_sent != 0
+                && now.saturating_sub(n.ping_sent) > node_timeout
+                && !n.has(flags::PFAIL | flags::FAIL)
+            {
                 n.flags |= flags::PFAIL;
                 pfail.push(n.name);
             }
@@ -815,7 +896,12 @@ mod tests {
         assert!(a.start_handshake("127.0.0.1", 7001, 17001, 1));
         assert!(!a.start_handshake("127.0.0.1", 7001, 17001, 1));
         let hs = a.nodes[1].name;
-        let fx = a.receive(&peer_msg(msg::types::PONG, name(b'b'), 0, &[]), &link(Some(hs)), 2, false);
+        let fx = a.receive(
+            &peer_msg(msg::types::PONG, name(b'b'), 0, &[]),
+            &link(Some(hs)),
+            2,
+            false,
+        );
         assert_eq!(fx.renamed, Some((hs, name(b'b'))));
         let b = a.node(&name(b'b')).unwrap();
         assert!(!b.in_handshake() && b.is_master());
@@ -823,7 +909,12 @@ mod tests {
         // The other side: a MEET from an unknown node adds it in handshake
         // and is answered with a PONG.
         let mut c = ClusterState::new(name(b'c'), 1);
-        let fx = c.receive(&peer_msg(msg::types::MEET, name(b'b'), 0, &[]), &link(None), 2, false);
+        let fx = c.receive(
+            &peer_msg(msg::types::MEET, name(b'b'), 0, &[]),
+            &link(None),
+            2,
+            false,
+        );
         assert_eq!(fx.reply, Some(msg::types::PONG));
         assert_eq!(c.nodes.len(), 2);
         assert!(c.nodes[1].in_handshake());
@@ -835,15 +926,35 @@ mod tests {
         let mut a = ClusterState::new(name(b'a'), 1);
         a.nodes.push(Node::new(name(b'b'), flags::MASTER, 1));
         a.nodes.push(Node::new(name(b'c'), flags::MASTER, 1));
-        let fx = a.receive(&peer_msg(msg::types::PING, name(b'b'), 1, &[5, 6]), &link(None), 2, false);
+        let fx = a.receive(
+            &peer_msg(msg::types::PING, name(b'b'), 1, &[5, 6]),
+            &link(None),
+            2,
+            false,
+        );
         assert!(fx.save && fx.update_state);
         assert_eq!(a.slots[5], Some(name(b'b')));
         // A lower epoch does not take it; a higher one does.
-        a.receive(&peer_msg(msg::types::PING, name(b'c'), 0, &[5]), &link(None), 3, false);
+        a.receive(
+            &peer_msg(msg::types::PING, name(b'c'), 0, &[5]),
+            &link(None),
+            3,
+            false,
+        );
         assert_eq!(a.slots[5], Some(name(b'b')));
-        let fx = a.receive(&peer_msg(msg::types::PING, name(b'c'), 0, &[6]), &link(None), 3, false);
+        let fx = a.receive(
+            &peer_msg(msg::types::PING, name(b'c'), 0, &[6]),
+            &link(None),
+            3,
+            false,
+        );
         assert_eq!(fx.send_update_about, Some(name(b'b')));
-        a.receive(&peer_msg(msg::types::PING, name(b'c'), 2, &[5]), &link(None), 4, false);
+        a.receive(
+            &peer_msg(msg::types::PING, name(b'c'), 2, &[5]),
+            &link(None),
+            4,
+            false,
+        );
         assert_eq!(a.slots[5], Some(name(b'c')));
         assert_eq!(a.slots[6], Some(name(b'b')));
         // Epoch 0 collided with ours: 'a' (the smaller name) took a new one.

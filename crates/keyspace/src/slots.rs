@@ -9,7 +9,7 @@
 //! GETKEYSINSLOT` in the size of its answer; [`crate::Db`] updates it on
 //! every insert and removal, so it is exact by construction.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, HashMap};
 
 /// Number of hash slots.
 pub const SLOTS: usize = 16384;
@@ -55,40 +55,55 @@ pub fn key_hash_slot(key: &[u8]) -> u16 {
     crc16(hashed) & (SLOTS as u16 - 1)
 }
 
-/// Keys of one database grouped by slot.
+/// Keys of one database grouped by slot. Within a slot, keys are listed
+/// newest first, as Redis's per-slot lists (new keys go to the head), so
+/// `GETKEYSINSLOT` answers as Redis does.
 #[derive(Debug, Clone)]
 pub struct SlotIndex {
     counts: Vec<u32>,
-    keys: BTreeSet<(u16, Box<[u8]>)>,
+    /// (slot, !insertion sequence) → key: a slot's keys, newest first.
+    by_slot: BTreeMap<(u16, u64), Box<[u8]>>,
+    /// key → its insertion sequence.
+    seq_of: HashMap<Box<[u8]>, u64>,
+    next_seq: u64,
 }
 
 impl Default for SlotIndex {
     fn default() -> Self {
         SlotIndex {
             counts: vec![0; SLOTS],
-            keys: BTreeSet::new(),
+            by_slot: BTreeMap::new(),
+            seq_of: HashMap::new(),
+            next_seq: 0,
         }
     }
 }
 
 impl SlotIndex {
     pub fn add(&mut self, key: &[u8]) {
-        let slot = key_hash_slot(key);
-        if self.keys.insert((slot, key.into())) {
-            self.counts[slot as usize] += 1;
+        if self.seq_of.contains_key(key) {
+            return;
         }
+        let slot = key_hash_slot(key);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.seq_of.insert(key.into(), seq);
+        self.by_slot.insert((slot, !seq), key.into());
+        self.counts[slot as usize] += 1;
     }
 
     pub fn remove(&mut self, key: &[u8]) {
-        let slot = key_hash_slot(key);
-        if self.keys.remove(&(slot, Box::<[u8]>::from(key))) {
+        if let Some(seq) = self.seq_of.remove(key) {
+            let slot = key_hash_slot(key);
+            self.by_slot.remove(&(slot, !seq));
             self.counts[slot as usize] -= 1;
         }
     }
 
     pub fn clear(&mut self) {
         self.counts.iter_mut().for_each(|c| *c = 0);
-        self.keys.clear();
+        self.by_slot.clear();
+        self.seq_of.clear();
     }
 
     /// Keys in `slot`.
@@ -96,12 +111,10 @@ impl SlotIndex {
         self.counts.get(slot as usize).copied().unwrap_or(0)
     }
 
-    /// Up to `max` keys of `slot`, in byte order.
+    /// Up to `max` keys of `slot`, newest first.
     pub fn keys_in(&self, slot: u16, max: usize) -> impl Iterator<Item = &[u8]> {
-        let from = (slot, Box::<[u8]>::from(&b""[..]));
-        self.keys
-            .range(from..)
-            .take_while(move |(s, _)| *s == slot)
+        self.by_slot
+            .range((slot, 0)..=(slot, u64::MAX))
             .take(max)
             .map(|(_, k)| &k[..])
     }
@@ -135,7 +148,10 @@ mod tests {
         ix.add(b"b");
         let s = key_hash_slot(b"a");
         assert_eq!(ix.count(s), 2);
-        assert_eq!(ix.keys_in(s, 10).collect::<Vec<_>>(), vec![&b"{a}1"[..], b"{a}2"]);
+        assert_eq!(
+            ix.keys_in(s, 10).collect::<Vec<_>>(),
+            vec![&b"{a}2"[..], b"{a}1"]
+        );
         assert_eq!(ix.keys_in(s, 1).count(), 1);
         ix.remove(b"{a}1");
         ix.remove(b"{a}1");
