@@ -682,7 +682,7 @@ impl ClusterState {
                         }
                     }
                 }
-                if let Some(n) = self.node_mut(&g.name) {
+                if let Some(n) = self.node_mut(&g.name).filter(|n| !n.is_myself()) {
                     if g.flags & (flags::FAIL | flags::PFAIL) == 0
                         && n.ping_sent == 0
                         && n.fail_reports.is_empty()

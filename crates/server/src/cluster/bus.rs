@@ -506,6 +506,14 @@ fn cron(srv: &Rc<RefCell<Server>>) {
         let link = connect(srv, name, ip, cport, now);
         if let Some(c) = srv.borrow_mut().cluster.as_deref_mut() {
             c.links.insert(name, link);
+            // Count the PING as sent from now on, so failure detection
+            // runs even when the node cannot be reached at all (Redis
+            // does the same when its connect fails).
+            if let Some(n) = c.state.node_mut(&name) {
+                if n.ping_sent == 0 {
+                    n.ping_sent = now;
+                }
+            }
         }
     }
     super::before_sleep(&mut srv.borrow_mut());

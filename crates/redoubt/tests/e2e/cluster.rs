@@ -1,0 +1,375 @@
+//! Cluster mode against real processes: the CLUSTER commands and the
+//! redirections of one node compared byte for byte with redis-server
+//! 7.0.15, `nodes.conf` across a restart, `redis-cli --cluster create` on
+//! three Redoubt nodes with redis-cli -c and redis-py's RedisCluster
+//! reading and writing through MOVED, and a mixed cluster of Redoubt and
+//! real Redis nodes that agrees on the topology.
+
+use crate::harness::*;
+use std::process::Command;
+use std::time::Duration;
+
+fn start_node(flavor: Flavor, extra: &[(&str, &str)]) -> ServerHandle {
+    let mut d = vec![("cluster-enabled", "yes"), ("cluster-node-timeout", "2000")];
+    d.extend_from_slice(extra);
+    ServerHandle::start(flavor, &d)
+}
+
+fn myid(s: &ServerHandle) -> String {
+    text(q(&mut s.client(), &["CLUSTER", "MYID"]))
+}
+
+/// The replies of one node to a script of commands, with the node's id
+/// replaced so two nodes compare.
+fn run_script(s: &ServerHandle, script: &[&[&str]]) -> Vec<String> {
+    let id = myid(s);
+    let mut c = s.raw();
+    script
+        .iter()
+        .map(|cmd| {
+            let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
+            let r = c.cmd(&args);
+            String::from_utf8_lossy(&r).replace(&id, "<myid>")
+        })
+        .collect()
+}
+
+#[test]
+fn cluster_commands_and_redirections_answer_as_redis_on_one_node() {
+    let ours = start_node(Flavor::Redoubt, &[]);
+    let theirs = start_node(Flavor::Redis, &[]);
+    let script: &[&[&str]] = &[
+        &["CLUSTER", "KEYSLOT", "foo"],
+        &["CLUSTER", "KEYSLOT", "{user1}.name"],
+        &["CLUSTER", "KEYSLOT", "a{}b"],
+        &["SET", "foo", "bar"],
+        &["GET", "foo"],
+        &["CLUSTER", "ADDSLOTSRANGE", "0", "100"],
+        &["CLUSTER", "ADDSLOTSRANGE", "100", "200"],
+        &["CLUSTER", "ADDSLOTSRANGE", "300", "200"],
+        &["CLUSTER", "ADDSLOTSRANGE", "300"],
+        &["CLUSTER", "ADDSLOTS", "16384"],
+        &["CLUSTER", "ADDSLOTS", "500", "500"],
+        &["CLUSTER", "DELSLOTS", "5000"],
+        &["CLUSTER", "DELSLOTSRANGE", "0", "100"],
+        &["CLUSTER", "ADDSLOTSRANGE", "0", "16383"],
+        &["CLUSTER", "COUNTKEYSINSLOT", "12182"],
+        &["CLUSTER", "COUNTKEYSINSLOT", "16384"],
+        &["CLUSTER", "GETKEYSINSLOT", "1", "-1"],
+        &["CLUSTER", "SET-CONFIG-EPOCH", "5"],
+        &["CLUSTER", "SET-CONFIG-EPOCH", "6"],
+        &["CLUSTER", "BUMPEPOCH"],
+        &[
+            "CLUSTER",
+            "SETSLOT",
+            "1",
+            "MIGRATING",
+            "0123456789012345678901234567890123456789",
+        ],
+        &["CLUSTER", "SETSLOT", "1", "BOGUS"],
+        &[
+            "CLUSTER",
+            "FORGET",
+            "0123456789012345678901234567890123456789",
+        ],
+        &["CLUSTER", "FLUSHSLOTS"],
+        &["CLUSTER", "MEET", "nothere", "7000"],
+        &["CLUSTER", "MEET", "127.0.0.1", "x"],
+        &["SELECT", "1"],
+        &["SELECT", "0"],
+        &["MOVE", "foo", "1"],
+        &["SWAPDB", "0", "1"],
+        &["READONLY"],
+        &["READWRITE"],
+        &["ASKING"],
+        &["CLUSTER", "NOSUCH"],
+    ];
+    let a = run_script(&ours, script);
+    let b = run_script(&theirs, script);
+    for (i, cmd) in script.iter().enumerate() {
+        assert_eq!(a[i], b[i], "{cmd:?}");
+    }
+}
+
+#[test]
+fn keys_are_indexed_by_slot_and_redirected_as_redis_once_the_cluster_is_up() {
+    // Slots served, the state turns ok (after the 2 s a fresh master
+    // waits); then the per-slot index, CROSSSLOT, and a transaction.
+    let script: &[&[&str]] = &[&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]];
+    let after: &[&[&str]] = &[
+        &["SET", "{t}a", "1"],
+        &["SET", "{t}b", "2"],
+        &["SET", "{t}c", "3"],
+        &["DEL", "{t}b"],
+        &["RENAME", "{t}a", "{t}z"],
+        &["CLUSTER", "COUNTKEYSINSLOT", "15495"],
+        &["CLUSTER", "GETKEYSINSLOT", "15495", "10"],
+        &["CLUSTER", "GETKEYSINSLOT", "15495", "1"],
+        &["MSET", "a", "1", "b", "2"],
+        &["MGET", "{t}z", "{t}c"],
+        &["MULTI"],
+        &["SET", "a", "1"],
+        &["SET", "b", "1"],
+        &["EXEC"],
+        &["EVAL", "return redis.call('get', KEYS[1])", "1", "{t}z"],
+        &["EVAL", "return 1", "2", "a", "b"],
+        &["FLUSHALL"],
+        &["CLUSTER", "COUNTKEYSINSLOT", "15495"],
+        &["CLUSTER", "DELSLOTS", "15495"],
+        &["GET", "{t}a"],
+    ];
+    let mut out = Vec::new();
+    for flavor in [Flavor::Redoubt, Flavor::Redis] {
+        let s = start_node(flavor, &[]);
+        run_script(&s, script);
+        let mut c = s.client();
+        wait_for("cluster_state:ok", Duration::from_secs(10), || {
+            text(q(&mut c, &["CLUSTER", "INFO"])).contains("cluster_state:ok")
+        });
+        out.push(run_script(&s, after));
+    }
+    for (i, cmd) in after.iter().enumerate() {
+        assert_eq!(out[0][i], out[1][i], "{cmd:?}");
+    }
+}
+
+#[test]
+fn standalone_servers_refuse_cluster_commands_as_redis() {
+    let script: &[&[&str]] = &[
+        &["CLUSTER", "INFO"],
+        &["CLUSTER", "KEYSLOT", "x"],
+        &["READONLY"],
+        &["ASKING"],
+        &["INFO", "cluster"],
+    ];
+    let a = run_script_plain(&ServerHandle::start(Flavor::Redoubt, &[]), script);
+    let b = run_script_plain(&ServerHandle::start(Flavor::Redis, &[]), script);
+    assert_eq!(a, b);
+}
+
+fn run_script_plain(s: &ServerHandle, script: &[&[&str]]) -> Vec<String> {
+    let mut c = s.raw();
+    script
+        .iter()
+        .map(|cmd| {
+            let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
+            String::from_utf8_lossy(&c.cmd(&args)).into_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn nodes_conf_keeps_the_identity_and_slots_across_a_restart_and_is_locked() {
+    let mut s = start_node(Flavor::Redoubt, &[]);
+    let id = myid(&s);
+    let mut c = s.raw();
+    assert_eq!(
+        c.cmd_str(&["CLUSTER", "ADDSLOTSRANGE", "0", "99"]),
+        "+OK\r\n"
+    );
+    assert_eq!(c.cmd_str(&["CLUSTER", "SET-CONFIG-EPOCH", "7"]), "+OK\r\n");
+    let conf = std::fs::read_to_string(s.dir.join("nodes.conf")).unwrap();
+    assert!(
+        conf.starts_with(&format!(
+            "{id} :{}@{} myself,master - 0 0 7 connected 0-99\n",
+            s.port,
+            s.port + 10000
+        )),
+        "{conf}"
+    );
+    assert!(
+        conf.ends_with("vars currentEpoch 7 lastVoteEpoch 0\n"),
+        "{conf}"
+    );
+    // A second server on the same file is refused.
+    let (code, out) = server_to_exit(&["--cluster-enabled", "yes"], &s.dir);
+    assert_eq!(code, Some(1), "{out}");
+    let log = s.log();
+    let _ = log;
+    s.kill();
+    s.restart();
+    assert_eq!(myid(&s), id);
+    let nodes = s.raw().cmd_str(&["CLUSTER", "NODES"]);
+    assert!(
+        nodes.contains(&format!(
+            "{id} :{}@{} myself,master - 0 0 7 connected 0-99",
+            s.port,
+            s.port + 10000
+        )),
+        "{nodes}"
+    );
+}
+
+/// Starts `flavors.len()` nodes, creates a cluster of them with
+/// `redis-cli --cluster create` and waits until every node says ok.
+fn create_cluster(flavors: &[Flavor], replicas: usize) -> Vec<ServerHandle> {
+    let nodes: Vec<ServerHandle> = flavors.iter().map(|f| start_node(*f, &[])).collect();
+    let addrs: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port))
+        .collect();
+    let mut cmd = Command::new("redis-cli");
+    cmd.arg("--cluster").arg("create").args(&addrs);
+    if replicas > 0 {
+        cmd.arg("--cluster-replicas").arg(replicas.to_string());
+    }
+    let out = cmd.arg("--cluster-yes").output().expect("run redis-cli");
+    let report = output_text(&out);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("[OK] All 16384 slots covered."), "{report}");
+    for n in &nodes {
+        let mut c = n.client();
+        wait_for(
+            &format!("cluster_state:ok on {}", n.port),
+            Duration::from_secs(20),
+            || text(q(&mut c, &["CLUSTER", "INFO"])).contains("cluster_state:ok"),
+        );
+    }
+    nodes
+}
+
+/// Every node's view of who serves which slots, as `redis-cli --cluster
+/// check` compares them.
+fn slot_map(n: &ServerHandle) -> Vec<String> {
+    let nodes = n.raw().cmd_str(&["CLUSTER", "NODES"]);
+    let mut lines: Vec<String> = nodes
+        .lines()
+        .filter(|l| l.contains("master"))
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let slots: Vec<&str> = f
+                .iter()
+                .skip(8)
+                .copied()
+                .filter(|s| !s.starts_with('['))
+                .collect();
+            format!(
+                "{} {}",
+                f[0].trim_start_matches(|c: char| !c.is_ascii_hexdigit()),
+                slots.join(",")
+            )
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn check_cluster(nodes: &[ServerHandle]) {
+    let out = Command::new("redis-cli")
+        .args([
+            "--cluster",
+            "check",
+            &format!("127.0.0.1:{}", nodes[0].port),
+        ])
+        .output()
+        .expect("run redis-cli");
+    let report = output_text(&out);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report.contains("[OK] All nodes agree about slots configuration."),
+        "{report}"
+    );
+    let first = slot_map(&nodes[0]);
+    for n in &nodes[1..] {
+        assert_eq!(slot_map(n), first, "node {} disagrees", n.port);
+    }
+}
+
+/// Writes and reads keys through a cluster-aware client.
+fn redis_py_round_trip(port: u16) {
+    let script = format!(
+        "from redis.cluster import RedisCluster\n\
+         rc = RedisCluster(host='127.0.0.1', port={port})\n\
+         for i in range(200): rc.set(f'key:{{i}}', i)\n\
+         assert sum(int(rc.get(f'key:{{i}}')) for i in range(200)) == 19900\n\
+         rc.mset_nonatomic({{'x{{a}}': 1, 'y': 2}})\n\
+         print('ok', len(rc.get_nodes()))\n"
+    );
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("python3");
+    let report = output_text(&out);
+    assert!(out.status.success() && report.starts_with("ok"), "{report}");
+}
+
+#[test]
+fn redis_cli_creates_a_redoubt_cluster_that_clients_use_through_moved() {
+    let _heavy = heavy();
+    let nodes = create_cluster(&[Flavor::Redoubt; 3], 0);
+    check_cluster(&nodes);
+    // redis-cli -c follows MOVED; a plain client sees it.
+    let out = Command::new("redis-cli")
+        .args(["-c", "-p", &nodes[0].port.to_string(), "SET", "foo", "bar"])
+        .output()
+        .unwrap();
+    assert_eq!(output_text(&out).trim(), "OK");
+    let owner = nodes
+        .iter()
+        .find(|n| n.raw().cmd_str(&["CLUSTER", "COUNTKEYSINSLOT", "12182"]) == ":1\r\n");
+    let owner = owner.expect("a node holds foo");
+    let other = nodes.iter().find(|n| n.port != owner.port).unwrap();
+    assert_eq!(
+        other.raw().cmd_str(&["GET", "foo"]),
+        format!("-MOVED 12182 127.0.0.1:{}\r\n", owner.port)
+    );
+    redis_py_round_trip(nodes[1].port);
+    let keys: i64 = nodes
+        .iter()
+        .map(|n| {
+            info_field(&mut n.client(), "keyspace", "db0")
+                .split(',')
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("keys=")
+                .parse::<i64>()
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(keys, 203);
+}
+
+#[test]
+fn a_mixed_cluster_of_redoubt_and_redis_nodes_agrees_and_serves_clients() {
+    let _heavy = heavy();
+    let nodes = create_cluster(
+        &[
+            Flavor::Redoubt,
+            Flavor::Redis,
+            Flavor::Redoubt,
+            Flavor::Redis,
+        ],
+        0,
+    );
+    check_cluster(&nodes);
+    redis_py_round_trip(nodes[1].port);
+    redis_py_round_trip(nodes[0].port);
+}
+
+#[test]
+fn a_killed_master_is_marked_failed_and_the_cluster_goes_down() {
+    let _heavy = heavy();
+    let mut nodes = create_cluster(&[Flavor::Redoubt, Flavor::Redis, Flavor::Redoubt], 0);
+    let dead_id = myid(&nodes[2]);
+    nodes[2].kill();
+    for n in &nodes[..2] {
+        let mut c = n.client();
+        wait_for(
+            &format!("{} marked failed on {}", dead_id, n.port),
+            Duration::from_secs(20),
+            || {
+                let t = text(q(&mut c, &["CLUSTER", "NODES"]));
+                t.lines()
+                    .any(|l| l.starts_with(&dead_id) && l.contains(" master,fail "))
+            },
+        );
+        wait_for("cluster_state:fail", Duration::from_secs(10), || {
+            text(q(&mut c, &["CLUSTER", "INFO"])).contains("cluster_state:fail")
+        });
+        assert_eq!(
+            n.raw().cmd_str(&["GET", "foo"]),
+            "-CLUSTERDOWN The cluster is down\r\n"
+        );
+    }
+}
