@@ -424,7 +424,7 @@ fn evict(srv: &mut Server, db: usize, key: &[u8]) -> i64 {
     }
     let ms = t.elapsed().as_millis() as u64;
     let freed = before - crate::alloc::allocated() as i64;
-    latency_sample(srv, "eviction-del", ms);
+    srv.latency_sample("eviction-del", ms);
     srv.stats.evicted_keys += 1;
     srv.signal_modified_key(db, key);
     srv.notify_keyspace_event(notify::class::EVICTED, "evicted", key, db);
@@ -434,13 +434,6 @@ fn evict(srv: &mut Server, db: usize, key: &[u8]) -> i64 {
     // command that triggered it.
     srv.journal.end_command(false);
     freed
-}
-
-fn latency_sample(srv: &mut Server, event: &'static str, ms: u64) {
-    let threshold = srv.latency_threshold_ms;
-    if threshold > 0 && ms as i64 >= threshold {
-        srv.latency.add(event, srv.now_ms / 1000, ms);
-    }
 }
 
 /// One eviction round: frees memory until under `maxmemory`, nothing is
@@ -484,7 +477,7 @@ pub fn perform_evictions(srv: &mut Server) -> Outcome {
         result = Outcome::Running;
     }
     let ms = start.elapsed().as_millis() as u64;
-    latency_sample(srv, "eviction-cycle", ms);
+    srv.latency_sample("eviction-cycle", ms);
     update_metrics(srv, result)
 }
 

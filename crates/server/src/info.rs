@@ -534,8 +534,8 @@ fn stats(srv: &Server, b: &mut String) {
          pubsub_channels:{}\r\n\
          pubsub_patterns:{}\r\n\
          pubsubshard_channels:{}\r\n\
-         latest_fork_usec:0\r\n\
-         total_forks:0\r\n\
+         latest_fork_usec:{}\r\n\
+         total_forks:{}\r\n\
          migrate_cached_sockets:{}\r\n\
          slave_expires_tracked_keys:0\r\n\
          active_defrag_hits:0\r\n\
@@ -578,6 +578,8 @@ fn stats(srv: &Server, b: &mut String) {
         srv.pubsub.len(crate::pubsub::Kind::Channel),
         srv.pubsub.len(crate::pubsub::Kind::Pattern),
         srv.pubsub.len(crate::pubsub::Kind::Shard),
+        s.latest_fork_usec,
+        s.total_forks,
         srv.migrate.cached_sockets(),
         tracking_totals.0,
         tracking_totals.1,

@@ -513,8 +513,19 @@ impl Server {
     /// AOF stay in step without their own clocks deciding.
     pub fn delete_expired(&mut self, db: usize, key: &[u8]) {
         if let Some(e) = self.dbs[db].remove(key) {
+            let t = Instant::now();
             self.free_value(e.value, self.lazyfree_lazy_expire);
             self.note_expired(db, key);
+            self.latency_sample("expire-del", t.elapsed().as_millis() as u64);
+        }
+    }
+
+    /// Records `ms` for latency event `event` when it reaches
+    /// `latency-monitor-threshold` (Redis's latencyAddSampleIfNeeded).
+    pub fn latency_sample(&mut self, event: &'static str, ms: u64) {
+        let threshold = self.latency_threshold_ms;
+        if threshold > 0 && ms as i64 >= threshold {
+            self.latency.add(event, self.now_ms / 1000, ms);
         }
     }
 
@@ -555,9 +566,11 @@ impl Server {
                         expired_keys.push((k.into(), e.value))
                     });
                 for (k, v) in expired_keys {
+                    let t = Instant::now();
                     self.free_value(v, self.lazyfree_lazy_expire);
                     self.note_expired(db, &k);
                     self.journal.end_command(false);
+                    self.latency_sample("expire-del", t.elapsed().as_millis() as u64);
                 }
                 total_sampled += sampled;
                 total_expired += expired;
@@ -573,7 +586,9 @@ impl Server {
             let perc = total_expired as f64 / total_sampled as f64;
             self.stats.expired_stale_perc = perc * 0.05 + self.stats.expired_stale_perc * 0.95;
         }
-        self.stats.expire_cycle_cpu_ms += start.elapsed().as_millis() as u64;
+        let ms = start.elapsed().as_millis() as u64;
+        self.stats.expire_cycle_cpu_ms += ms;
+        self.latency_sample("expire-cycle", ms);
     }
 
     /// Called `hz` times per second.

@@ -38,6 +38,19 @@ pub struct Stats {
     pub sync_full: u64,
     pub sync_partial_ok: u64,
     pub sync_partial_err: u64,
+    /// Background jobs started where Redis forks a child (BGSAVE, AOF
+    /// rewrite, a full sync's snapshot), and how long the last one took
+    /// to start (INFO `total_forks`, `latest_fork_usec`).
+    pub total_forks: u64,
+    pub latest_fork_usec: u64,
+}
+
+impl Stats {
+    /// Counts a background job Redis would fork for, started at `since`.
+    pub fn note_fork(&mut self, since: Instant) {
+        self.total_forks += 1;
+        self.latest_fork_usec = since.elapsed().as_micros() as u64;
+    }
 }
 
 impl Stats {

@@ -314,3 +314,48 @@ fn shutdown_saves_when_save_points_exist_and_debug_reload_round_trips() {
         Some(&b"reload"[..])
     );
 }
+
+/// INFO total_forks counts what Redis forks for (BGSAVE, BGREWRITEAOF, a
+/// full sync's snapshot) and not SAVE; latest_fork_usec is set once one
+/// started. Same counts on Redis and Redoubt.
+#[test]
+fn total_forks_counts_background_saves_rewrites_and_full_syncs() {
+    let mut counts = Vec::new();
+    for flavor in [Flavor::Redis, Flavor::Redoubt] {
+        let s = ServerHandle::start(flavor, &[]);
+        let mut c = s.client();
+        let forks = |c: &mut redis::Connection| -> i64 {
+            crate::harness::info_field(c, "stats", "total_forks")
+                .parse()
+                .unwrap_or(-1)
+        };
+        let idle = |c: &mut redis::Connection| {
+            wait_for("background job to end", Duration::from_secs(10), || {
+                crate::harness::info_field(c, "persistence", "rdb_bgsave_in_progress") == "0"
+                    && crate::harness::info_field(c, "persistence", "aof_rewrite_in_progress")
+                        == "0"
+            })
+        };
+        let mut seen = vec![forks(&mut c)];
+        q(&mut c, &["SET", "k", "v"]);
+        q(&mut c, &["SAVE"]);
+        seen.push(forks(&mut c));
+        q(&mut c, &["BGSAVE"]);
+        idle(&mut c);
+        seen.push(forks(&mut c));
+        q(&mut c, &["BGREWRITEAOF"]);
+        idle(&mut c);
+        seen.push(forks(&mut c));
+        let replica = crate::harness::start_replica(Flavor::Redoubt, &s, &[]);
+        crate::harness::wait_for_link_up(&replica);
+        idle(&mut c);
+        seen.push(forks(&mut c));
+        let usec: i64 = crate::harness::info_field(&mut c, "stats", "latest_fork_usec")
+            .parse()
+            .unwrap_or(-1);
+        assert!(usec >= 0, "{flavor:?}: latest_fork_usec {usec}");
+        counts.push(seen);
+    }
+    assert_eq!(counts[0], vec![0, 0, 1, 2, 3]);
+    assert_eq!(counts[1], counts[0]);
+}

@@ -173,6 +173,7 @@ pub fn start_pipeline(
     a: Aux,
     thread: &str,
 ) -> Result<(Pipeline, Arc<AtomicBool>), String> {
+    let started = std::time::Instant::now();
     let compress = srv.config.get_bool(Directive::Rdbcompression);
     let checksum = srv.config.get_bool(Directive::Rdbchecksum);
     let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(8);
@@ -211,6 +212,7 @@ pub fn start_pipeline(
         })
         .map_err(|e| e.to_string())?;
     let snap = BgSnapshot::begin(&mut srv.dbs, compress, in_flight.clone());
+    srv.stats.note_fork(started);
     Ok((
         Pipeline {
             snap,

@@ -120,6 +120,7 @@ pub fn start_pending(srv: &mut Server) {
     };
     let compress = srv.config.get_bool(Directive::Rdbcompression);
     let checksum = srv.config.get_bool(Directive::Rdbchecksum);
+    let started = std::time::Instant::now();
     let snap = match Snapshot::begin(&mut srv.dbs, &aux, compress, checksum) {
         Ok(s) => s,
         Err(e) => {
@@ -127,6 +128,7 @@ pub fn start_pending(srv: &mut Server) {
             return;
         }
     };
+    srv.stats.note_fork(started);
     // Redis's `$EOF:` mark is 40 random hex characters too.
     let mark = crate::util::ids::new_id40(&mut srv.rng).into_bytes();
     log_notice!("Starting BGSAVE for SYNC with target: replicas sockets");

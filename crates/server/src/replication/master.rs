@@ -547,8 +547,10 @@ fn snapshot_bytes(srv: &mut Server, offset: i64) -> Result<Vec<u8>, String> {
     };
     let compress = srv.config.get_bool(Directive::Rdbcompression);
     let checksum = srv.config.get_bool(Directive::Rdbchecksum);
+    let started = std::time::Instant::now();
     let snap =
         Snapshot::begin(&mut srv.dbs, &aux, compress, checksum).map_err(|e| e.to_string())?;
+    srv.stats.note_fork(started);
     let mut out = Vec::new();
     loop {
         let done = Snapshot::step(&mut srv.dbs, 4096);
