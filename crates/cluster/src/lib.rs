@@ -10,9 +10,11 @@
 //! - [`conf`]: `CLUSTER NODES` lines and `nodes.conf`;
 //! - [`msg`]: the bus messages (PING, PONG, MEET, FAIL, UPDATE) byte for
 //!   byte as Redis 7.0 lays them out;
+//! - [`failover`]: a replica's election when its master fails;
 //! - [`redirect`]: which node serves a command (`-MOVED`, `-ASK`, ...).
 
 pub mod conf;
+pub mod failover;
 pub mod msg;
 pub mod node;
 pub mod redirect;

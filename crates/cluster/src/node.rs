@@ -124,6 +124,8 @@ pub struct Node {
     pub repl_offset: u64,
     /// Whether a bus link to it is up (for `connected`/`disconnected`).
     pub link_up: bool,
+    /// When we last voted for a replica of this master (ms).
+    pub voted_time: u64,
 }
 
 impl Node {
@@ -146,6 +148,7 @@ impl Node {
             fail_reports: Vec::new(),
             repl_offset: 0,
             link_up: false,
+            voted_time: 0,
         }
     }
 

@@ -37,6 +37,10 @@ pub struct ClusterState {
     /// Nodes FORGET removed, with when they may come back (ms).
     pub blacklist: Vec<(Name, u64)>,
     first_state_update: u64,
+    /// Set by `update_slots_with`, moved into `Effects::follow`.
+    pending_follow: Option<Name>,
+    /// A replica's election (see `failover.rs`).
+    pub election: crate::failover::Election,
     pub stats_sent: [u64; 11],
     pub stats_received: [u64; 11],
 }
@@ -62,6 +66,12 @@ pub struct Effects {
     /// Slots this node lost to a newer owner while holding keys in them:
     /// the keys are deleted, as Redis does.
     pub dirty_slots: Vec<u16>,
+    /// Our master (or we, as a master) lost its last slots to this node:
+    /// follow it as a replica (a failed-over master coming back, or the
+    /// other replicas of a master that was replaced).
+    pub follow: Option<Name>,
+    /// Answer a FAILOVER_AUTH_REQUEST with an ACK (our vote).
+    pub vote: bool,
 }
 
 /// Where a message came from.
@@ -91,6 +101,8 @@ impl ClusterState {
             size: 0,
             blacklist: Vec::new(),
             first_state_update: 0,
+            pending_follow: None,
+            election: Default::default(),
             stats_sent: [0; 11],
             stats_received: [0; 11],
         }
@@ -247,6 +259,13 @@ impl ClusterState {
         if *sender == self.myself {
             return (false, dirty);
         }
+        let me = self.me();
+        let curmaster = if me.is_master() {
+            Some(self.myself)
+        } else {
+            me.master
+        };
+        let mut moved_from_curmaster = 0;
         for s in 0..SLOTS {
             if !claimed.get(s) || self.slots[s] == Some(*sender) {
                 continue;
@@ -259,10 +278,23 @@ impl ClusterState {
                 if self.slots[s] == Some(self.myself) {
                     dirty.push(s as u16);
                 }
+                if self.slots[s].is_some() && self.slots[s] == curmaster {
+                    moved_from_curmaster += 1;
+                }
                 self.del_slot(s);
                 self.add_slot(s, sender);
                 changed = true;
             }
+        }
+        // Our master (or we) lost every slot to the sender: it replaced
+        // us, so we follow it, and keep no keys of the slots (Redis's
+        // clusterUpdateSlotsConfigWith).
+        let emptied = curmaster
+            .and_then(|m| self.node(&m))
+            .is_some_and(|m| m.slots.count() == 0);
+        if moved_from_curmaster > 0 && emptied {
+            self.pending_follow = Some(*sender);
+            dirty.clear();
         }
         (changed, dirty)
     }
@@ -596,8 +628,20 @@ impl ClusterState {
                     }
                 }
             }
+            msg::types::FAILOVER_AUTH_REQUEST => {
+                if sender_known {
+                    let timeout = self.election.node_timeout.max(1);
+                    fx.vote = self.grant_vote(h, now, timeout);
+                }
+            }
+            msg::types::FAILOVER_AUTH_ACK => {
+                if sender_known {
+                    self.count_vote(h);
+                }
+            }
             _ => {}
         }
+        fx.follow = self.pending_follow.take();
         fx
     }
 

@@ -32,6 +32,7 @@ pub const COMMANDS: &[(&str, Handler)] = &[
     ("cluster|bumpepoch", bumpepoch),
     ("cluster|meet", meet),
     ("cluster|forget", forget),
+    ("cluster|replicate", replicate),
     ("cluster|replicas", replicas),
     ("cluster|slaves", replicas),
     ("cluster|count-failure-reports", count_failure_reports),
@@ -107,6 +108,8 @@ fn help(ctx: &mut Ctx) {
         "    This node's id.",
         "NODES",
         "    Every known node, one line each, in nodes.conf's format.",
+        "REPLICATE <node-id>",
+        "    Become a replica of the given master.",
         "REPLICAS <node-id>",
         "    The replicas of a master, in NODES format.",
         "RESET [HARD|SOFT]",
@@ -801,6 +804,31 @@ fn forget(ctx: &mut Ctx) {
     }
     c.state.forget(&n, now);
     c.links.remove(&n);
+    changed_ok(ctx);
+}
+
+fn replicate(ctx: &mut Ctx) {
+    if enabled(ctx).is_none() {
+        return;
+    }
+    let Some(n) = lookup_or_err(ctx, 2) else {
+        return;
+    };
+    let db_empty = ctx.srv.dbs.first().is_none_or(|d| d.is_empty());
+    let Some(c) = ctx.srv.cluster.as_deref() else {
+        return;
+    };
+    if n == c.state.myself {
+        return ctx.err("ERR Can't replicate myself");
+    }
+    if c.state.node(&n).is_some_and(|n| n.is_replica()) {
+        return ctx.err("ERR I can only replicate a master, not a replica.");
+    }
+    let me = c.state.me();
+    if me.is_master() && (me.slots.count() != 0 || !db_empty) {
+        return ctx.err("ERR To set a master the node must be empty and without assigned slots.");
+    }
+    server::cluster::set_my_master(ctx.srv, n);
     changed_ok(ctx);
 }
 

@@ -269,10 +269,15 @@ fn check_cluster(nodes: &[ServerHandle]) {
         report.contains("[OK] All nodes agree about slots configuration."),
         "{report}"
     );
-    let first = slot_map(&nodes[0]);
-    for n in &nodes[1..] {
-        assert_eq!(slot_map(n), first, "node {} disagrees", n.port);
-    }
+    // Gossip may still be telling some nodes who is a replica.
+    wait_for(
+        "every node to agree on the masters and their slots",
+        Duration::from_secs(10),
+        || {
+            let first = slot_map(&nodes[0]);
+            nodes[1..].iter().all(|n| slot_map(n) == first)
+        },
+    );
 }
 
 /// Writes and reads keys through a cluster-aware client.
@@ -370,6 +375,107 @@ fn a_killed_master_is_marked_failed_and_the_cluster_goes_down() {
         assert_eq!(
             n.raw().cmd_str(&["GET", "foo"]),
             "-CLUSTERDOWN The cluster is down\r\n"
+        );
+    }
+}
+
+/// The node serving `slot` as `node`'s CLUSTER NODES says.
+fn owner_port(node: &ServerHandle, slot: u16) -> Option<u16> {
+    let nodes = node.raw().cmd_str(&["CLUSTER", "NODES"]);
+    nodes.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(' ').collect();
+        if f.len() < 9 || !f[2].contains("master") {
+            return None;
+        }
+        let serves = f[8..].iter().any(|r| match r.split_once('-') {
+            Some((a, b)) => {
+                a.parse::<u16>().is_ok_and(|a| a <= slot)
+                    && b.parse::<u16>().is_ok_and(|b| slot <= b)
+            }
+            None => r.parse::<u16>() == Ok(slot),
+        });
+        let port = f[1]
+            .split(['@', ','])
+            .next()?
+            .rsplit(':')
+            .next()?
+            .parse()
+            .ok()?;
+        serves.then_some(port)
+    })
+}
+
+/// `redis-cli --cluster create --cluster-replicas 1` over Redoubt and
+/// Redis nodes; then each master is killed in turn (kill -9) after a
+/// write confirmed by `WAIT 1`: its replica (a Redoubt one for a Redoubt
+/// master, a real Redis one for another) is elected by the other masters,
+/// the write is there, and the old master comes back as a replica.
+#[test]
+fn replicas_take_over_killed_masters_in_a_mixed_cluster_without_losing_confirmed_writes() {
+    let _heavy = heavy();
+    let flavors = [
+        Flavor::Redoubt,
+        Flavor::Redoubt,
+        Flavor::Redoubt,
+        Flavor::Redis,
+        Flavor::Redoubt,
+        Flavor::Redis,
+    ];
+    let mut nodes = create_cluster(&flavors, 1);
+    check_cluster(&nodes);
+    // Every replica is in sync before anything is killed.
+    for n in &nodes {
+        let mut c = n.client();
+        if info_field(&mut c, "replication", "role") == "slave" {
+            wait_for(
+                &format!("replica {} in sync", n.port),
+                Duration::from_secs(20),
+                || info_field(&mut c, "replication", "master_link_status") == "up",
+            );
+        }
+    }
+    for (round, slot_key) in ["foo", "bar"].iter().enumerate() {
+        let slot: u16 = text(q(&mut nodes[0].client(), &["CLUSTER", "KEYSLOT", slot_key]))
+            .parse()
+            .unwrap();
+        let master_port = owner_port(&nodes[0], slot).unwrap();
+        let mi = nodes.iter().position(|n| n.port == master_port).unwrap();
+        let mut m = nodes[mi].client();
+        q(&mut m, &["SET", slot_key, "confirmed"]);
+        assert_eq!(text(q(&mut m, &["WAIT", "1", "5000"])), "1");
+        let master_id = myid(&nodes[mi]);
+        nodes[mi].kill();
+        let survivor = nodes
+            .iter()
+            .position(|n| n.port != master_port && n.pid().is_some())
+            .unwrap();
+        let mut s = nodes[survivor].client();
+        wait_for(
+            &format!("round {round}: slot {slot} served by another node"),
+            Duration::from_secs(20),
+            || {
+                owner_port(&nodes[survivor], slot).is_some_and(|p| p != master_port)
+                    && text(q(&mut s, &["CLUSTER", "INFO"])).contains("cluster_state:ok")
+            },
+        );
+        let new_port = owner_port(&nodes[survivor], slot).unwrap();
+        let ni = nodes.iter().position(|n| n.port == new_port).unwrap();
+        assert_eq!(
+            text(q(&mut nodes[ni].client(), &["GET", slot_key])),
+            "confirmed"
+        );
+        // The old master returns as a replica of the one that replaced it.
+        nodes[mi].restart();
+        let new_id = myid(&nodes[ni]);
+        let mut back = nodes[mi].client();
+        wait_for(
+            &format!("round {round}: old master {master_id} follows {new_id}"),
+            Duration::from_secs(20),
+            || {
+                let t = text(q(&mut back, &["CLUSTER", "NODES"]));
+                t.lines()
+                    .any(|l| l.contains("myself,slave") && l.contains(&new_id))
+            },
         );
     }
 }

@@ -367,6 +367,22 @@ fn handle(
                 out.renamed_to = Some(new);
             }
         }
+        if fx.vote {
+            log_notice!(
+                "Failover auth granted to {} for epoch {}",
+                String::from_utf8_lossy(&sender),
+                c.state.current_epoch
+            );
+            let b = build(c, msg::types::FAILOVER_AUTH_ACK, Body::Other, offset);
+            match c.links.get(&sender) {
+                Some(l) => {
+                    let _ = l.tx.send(b);
+                }
+                None => {
+                    let _ = reply.send(b);
+                }
+            }
+        }
         for r in &fx.removed {
             if info.node.as_ref() != Some(r) {
                 c.links.remove(r);
@@ -383,6 +399,9 @@ fn handle(
     };
     if !fx.dirty_slots.is_empty() {
         super::delete_keys_in_slots(srv, &fx.dirty_slots);
+    }
+    if let Some(new_master) = fx.follow {
+        super::set_my_master(srv, new_master);
     }
     super::before_sleep(srv);
     out
@@ -502,6 +521,7 @@ fn cron(srv: &Rc<RefCell<Server>>) {
             c.todo_update_state = true;
         }
     }
+    replica_failover(srv, now);
     for (name, ip, cport) in to_connect {
         let link = connect(srv, name, ip, cport, now);
         if let Some(c) = srv.borrow_mut().cluster.as_deref_mut() {
@@ -517,4 +537,49 @@ fn cron(srv: &Rc<RefCell<Server>>) {
         }
     }
     super::before_sleep(&mut srv.borrow_mut());
+}
+
+/// A replica's side of failover, once per cron: schedule the election,
+/// ask the masters for votes, or take over the master's slots.
+fn replica_failover(srv: &Rc<RefCell<Server>>, now: u64) {
+    use cluster::failover::Step;
+    use rand::Rng;
+    let mut s = srv.borrow_mut();
+    let no_failover = s
+        .config
+        .get_bool(crate::config::Directive::ClusterReplicaNoFailover);
+    let offset = s.repl.master_repl_offset().max(0) as u64;
+    let Some(c) = s.cluster.as_deref_mut() else {
+        return;
+    };
+    if !c.state.me().is_replica() {
+        return;
+    }
+    let jitter = rand::thread_rng().gen_range(0..500);
+    match c
+        .state
+        .failover_step(now, c.node_timeout, offset, jitter, no_failover)
+    {
+        Step::Nothing => {}
+        Step::RequestVotes => {
+            log_notice!(
+                "Starting a failover election for epoch {}.",
+                c.state.election.auth_epoch
+            );
+            let b = build(c, msg::types::FAILOVER_AUTH_REQUEST, Body::Other, offset);
+            broadcast(c, &b, msg::types::FAILOVER_AUTH_REQUEST);
+            c.changed();
+        }
+        Step::Promoted { .. } => {
+            log_notice!("Failover election won: I'm the new master.");
+            log_notice!(
+                "configEpoch set to {} after successful failover",
+                c.state.me().config_epoch
+            );
+            c.changed();
+            crate::replication::replica::unset_master(&mut s);
+            super::before_sleep(&mut s);
+            broadcast_pong(&mut s);
+        }
+    }
 }

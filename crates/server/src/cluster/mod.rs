@@ -184,6 +184,36 @@ pub fn delete_keys_in_slots(srv: &mut Server, slots: &[u16]) {
     }
 }
 
+/// Makes this node a replica of `master` (CLUSTER REPLICATE, or our slots
+/// went to a node that replaced us): the cluster flags change and
+/// replication starts from the master's address (Redis's
+/// `clusterSetMaster`).
+pub fn set_my_master(srv: &mut Server, master: Name) {
+    let Some(c) = srv.cluster.as_deref_mut() else {
+        return;
+    };
+    let Some((ip, port)) = c.state.node(&master).map(|n| (n.ip.clone(), n.port)) else {
+        return;
+    };
+    let was_master = c.state.me().is_master();
+    {
+        let me = c.state.me_mut();
+        me.flags = (me.flags & !(cluster::flags::MASTER | cluster::flags::MIGRATE_TO))
+            | cluster::flags::SLAVE;
+        me.master = Some(master);
+    }
+    if was_master {
+        c.state.migrating.clear();
+        c.state.importing.clear();
+    }
+    c.changed();
+    log_notice!(
+        "Configuration change detected. Reconfiguring myself as a replica of {}",
+        String::from_utf8_lossy(&master)
+    );
+    crate::replication::replica::set_master(srv, ip, port);
+}
+
 /// The `# Cluster` INFO section's body.
 pub fn info_fields(srv: &Server) -> &'static str {
     if srv.cluster.is_some() {

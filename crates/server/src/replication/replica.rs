@@ -216,6 +216,11 @@ pub fn deny_stale(srv: &Server) -> bool {
 
 /// `REPLICAOF host port` / `REPLICAOF NO ONE` (and `SLAVEOF`).
 fn replicaof(ctx: &mut Ctx) {
+    // In a cluster, CLUSTER REPLICATE decides who follows whom.
+    if ctx.srv.cluster.is_some() {
+        ctx.err("ERR REPLICAOF not allowed in cluster mode.");
+        return;
+    }
     let host = ctx.argv.get(1);
     let port = ctx.argv.get(2);
     if host.eq_ignore_ascii_case(b"no") && port.eq_ignore_ascii_case(b"one") {
