@@ -628,16 +628,12 @@ impl ClusterState {
                     }
                 }
             }
-            msg::types::FAILOVER_AUTH_REQUEST => {
-                if sender_known {
-                    let timeout = self.election.node_timeout.max(1);
-                    fx.vote = self.grant_vote(h, now, timeout);
-                }
+            msg::types::FAILOVER_AUTH_REQUEST if sender_known => {
+                let timeout = self.election.node_timeout.max(1);
+                fx.vote = self.grant_vote(h, now, timeout);
             }
-            msg::types::FAILOVER_AUTH_ACK => {
-                if sender_known {
-                    self.count_vote(h);
-                }
+            msg::types::FAILOVER_AUTH_ACK if sender_known => {
+                self.count_vote(h);
             }
             _ => {}
         }

@@ -425,21 +425,10 @@ fn update_slots(ctx: &mut Ctx, ranges: &[(usize, usize)], del: bool) {
     };
     let mut seen = vec![false; SLOTS];
     let mut problem = None;
-    'check: for &(a, b) in ranges {
-        for s in a..=b {
-            if del && c.state.slots[s].is_none() {
-                problem = Some(format!("ERR Slot {s} is already unassigned"));
-                break 'check;
-            }
-            if !del && c.state.slots[s].is_some() {
-                problem = Some(format!("ERR Slot {s} is already busy"));
-                break 'check;
-            }
-            if seen[s] {
-                problem = Some(format!("ERR Slot {s} specified multiple times"));
-                break 'check;
-            }
-            seen[s] = true;
+    for &(a, b) in ranges {
+        problem = (a..=b).find_map(|s| slot_problem(&c.state, &mut seen, s, del));
+        if problem.is_some() {
+            break;
         }
     }
     if let Some(p) = problem {
@@ -456,6 +445,21 @@ fn update_slots(ctx: &mut Ctx, ranges: &[(usize, usize)], del: bool) {
         }
     }
     changed_ok(ctx);
+}
+
+/// Why `slot` cannot be added (or deleted), Redis's checks in its order.
+fn slot_problem(st: &ClusterState, seen: &mut [bool], slot: usize, del: bool) -> Option<String> {
+    let owned = st.slots[slot].is_some();
+    if del && !owned {
+        return Some(format!("ERR Slot {slot} is already unassigned"));
+    }
+    if !del && owned {
+        return Some(format!("ERR Slot {slot} is already busy"));
+    }
+    if std::mem::replace(&mut seen[slot], true) {
+        return Some(format!("ERR Slot {slot} specified multiple times"));
+    }
+    None
 }
 
 fn addslots_or_del(ctx: &mut Ctx, del: bool) {

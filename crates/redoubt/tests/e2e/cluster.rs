@@ -479,3 +479,124 @@ fn replicas_take_over_killed_masters_in_a_mixed_cluster_without_losing_confirmed
         );
     }
 }
+
+/// Runs `redis-cli --cluster reshard` moving `count` slots from `from` to
+/// `to`.
+fn reshard(via: &ServerHandle, from: &ServerHandle, to: &ServerHandle, count: usize) {
+    let out = Command::new("redis-cli")
+        .args(["--cluster", "reshard", &format!("127.0.0.1:{}", via.port)])
+        .args(["--cluster-from", &myid(from), "--cluster-to", &myid(to)])
+        .args(["--cluster-slots", &count.to_string(), "--cluster-yes"])
+        .output()
+        .expect("run redis-cli");
+    let report = output_text(&out);
+    assert!(out.status.success() && !report.contains("ERR"), "{report}");
+}
+
+/// Slots move from Redoubt to Redis and from Redis to Redoubt with
+/// `redis-cli --cluster reshard` (MIGRATE with RESTORE-ASKING, SETSLOT)
+/// while a cluster client keeps writing; no key is lost.
+#[test]
+fn redis_cli_reshards_both_ways_between_redoubt_and_redis_under_a_writer() {
+    let _heavy = heavy();
+    let nodes = create_cluster(&[Flavor::Redoubt, Flavor::Redis, Flavor::Redoubt], 0);
+    let writer = format!(
+        "import time\n\
+         from redis.cluster import RedisCluster\n\
+         rc = RedisCluster(host='127.0.0.1', port={})\n\
+         end = time.time() + 8\n\
+         i = 0\n\
+         while time.time() < end:\n\
+         \x20   rc.set(f'w:{{i}}', i); i += 1\n\
+         print(i)\n",
+        nodes[0].port
+    );
+    let writer = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(&writer)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    reshard(&nodes[0], &nodes[0], &nodes[1], 200);
+    reshard(&nodes[0], &nodes[1], &nodes[2], 400);
+    let out = writer.wait_with_output().unwrap();
+    let written: i64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{}", output_text(&out)));
+    assert!(written > 0);
+    check_cluster(&nodes);
+    let check = format!(
+        "from redis.cluster import RedisCluster\n\
+         rc = RedisCluster(host='127.0.0.1', port={})\n\
+         missing = [i for i in range({written}) if rc.get(f'w:{{i}}') != str(i).encode()]\n\
+         print(missing[:5], len(missing))\n",
+        nodes[2].port
+    );
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(&check)
+        .output()
+        .unwrap();
+    assert_eq!(output_text(&out).trim(), "[] 0");
+}
+
+/// An open slot: the source answers -ASK for a key it no longer has and
+/// -TRYAGAIN for a multi-key request it has in part; the target serves the
+/// slot only after ASKING, for one command.
+#[test]
+fn an_open_slot_redirects_with_ask_and_tryagain_as_redis() {
+    for (src_flavor, dst_flavor) in [
+        (Flavor::Redoubt, Flavor::Redis),
+        (Flavor::Redis, Flavor::Redoubt),
+    ] {
+        let src = start_node(src_flavor, &[]);
+        let dst = start_node(dst_flavor, &[]);
+        let mut s = src.raw();
+        let mut d = dst.raw();
+        s.cmd_str(&["CLUSTER", "ADDSLOTSRANGE", "0", "8191"]);
+        d.cmd_str(&["CLUSTER", "ADDSLOTSRANGE", "8192", "16383"]);
+        s.cmd_str(&["CLUSTER", "MEET", "127.0.0.1", &dst.port.to_string()]);
+        for n in [&src, &dst] {
+            let mut c = n.client();
+            wait_for("cluster_state:ok", Duration::from_secs(20), || {
+                text(q(&mut c, &["CLUSTER", "INFO"])).contains("cluster_state:ok")
+                    && text(q(&mut c, &["CLUSTER", "INFO"])).contains("cluster_known_nodes:2")
+            });
+        }
+        // "bar" is slot 5061, on the source.
+        s.cmd_str(&["SET", "{bar}1", "x"]);
+        let (sid, did) = (myid(&src), myid(&dst));
+        assert_eq!(
+            d.cmd_str(&["CLUSTER", "SETSLOT", "5061", "IMPORTING", &sid]),
+            "+OK\r\n"
+        );
+        assert_eq!(
+            s.cmd_str(&["CLUSTER", "SETSLOT", "5061", "MIGRATING", &did]),
+            "+OK\r\n"
+        );
+        let ask = format!("-ASK 5061 127.0.0.1:{}\r\n", dst.port);
+        assert_eq!(s.cmd_str(&["GET", "bar"]), ask, "{src_flavor:?}");
+        assert_eq!(s.cmd_str(&["GET", "{bar}1"]), "$1\r\nx\r\n");
+        assert_eq!(
+            s.cmd_str(&["MGET", "{bar}1", "{bar}2"]),
+            "-TRYAGAIN Multiple keys request during rehashing of slot\r\n"
+        );
+        let moved = format!("-MOVED 5061 127.0.0.1:{}\r\n", src.port);
+        assert_eq!(d.cmd_str(&["GET", "bar"]), moved, "{dst_flavor:?}");
+        assert_eq!(d.cmd_str(&["ASKING"]), "+OK\r\n");
+        assert_eq!(d.cmd_str(&["GET", "bar"]), "$-1\r\n");
+        assert_eq!(d.cmd_str(&["GET", "bar"]), moved);
+        assert_eq!(d.cmd_str(&["ASKING"]), "+OK\r\n");
+        assert_eq!(
+            d.cmd_str(&["MGET", "{bar}1", "{bar}2"]),
+            "-TRYAGAIN Multiple keys request during rehashing of slot\r\n"
+        );
+        // Open slots show in CLUSTER NODES on the node that has them.
+        let nodes = s.cmd_str(&["CLUSTER", "NODES"]);
+        assert!(nodes.contains(&format!("[5061->-{did}]")), "{nodes}");
+        let nodes = d.cmd_str(&["CLUSTER", "NODES"]);
+        assert!(nodes.contains(&format!("[5061-<-{sid}]")), "{nodes}");
+    }
+}
