@@ -101,6 +101,12 @@ pub enum Body {
         name: Name,
         slots: SlotBits,
     },
+    /// PUBLISH and PUBLISHSHARD: u32 channel length, u32 message length,
+    /// then the channel and the message.
+    Publish {
+        channel: Vec<u8>,
+        message: Vec<u8>,
+    },
     /// A type this node does not act on (yet): the header still counts.
     Other,
 }
@@ -232,6 +238,12 @@ impl Message {
                 out.extend_from_slice(name);
                 out.extend_from_slice(&slots.0[..]);
             }
+            Body::Publish { channel, message } => {
+                put_u32(&mut out, channel.len() as u32);
+                put_u32(&mut out, message.len() as u32);
+                out.extend_from_slice(channel);
+                out.extend_from_slice(message);
+            }
             Body::Other => {}
         }
         let len = out.len() as u32;
@@ -345,6 +357,21 @@ impl Message {
                     slots: slots_at(b, HEADER_LEN + 48),
                 }
             }
+            types::PUBLISH | types::PUBLISHSHARD => {
+                if b.len() < HEADER_LEN + 8 {
+                    return Err(DecodeError::BadLength);
+                }
+                let clen = u32_at(b, HEADER_LEN) as usize;
+                let mlen = u32_at(b, HEADER_LEN + 4) as usize;
+                let start = HEADER_LEN + 8;
+                if clen.checked_add(mlen).and_then(|n| n.checked_add(start)) != Some(b.len()) {
+                    return Err(DecodeError::BadLength);
+                }
+                Body::Publish {
+                    channel: b[start..start + clen].to_vec(),
+                    message: b[start + clen..].to_vec(),
+                }
+            }
             _ => Body::Other,
         };
         Ok(Message { header, body })
@@ -431,6 +458,15 @@ mod tests {
         };
         assert_eq!(u.encode().len(), UPDATE_LEN);
         assert_eq!(Message::decode(&u.encode()).unwrap(), u);
+        let p = Message {
+            header: header(types::PUBLISH),
+            body: Body::Publish {
+                channel: b"news".to_vec(),
+                message: b"hello".to_vec(),
+            },
+        };
+        assert_eq!(p.encode().len(), HEADER_LEN + 8 + 4 + 5);
+        assert_eq!(Message::decode(&p.encode()).unwrap(), p);
         let mut bad = u.encode();
         bad[9] = 2;
         assert_eq!(Message::decode(&bad), Err(DecodeError::Version(2)));

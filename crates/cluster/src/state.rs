@@ -72,6 +72,9 @@ pub struct Effects {
     pub follow: Option<Name>,
     /// Answer a FAILOVER_AUTH_REQUEST with an ACK (our vote).
     pub vote: bool,
+    /// A message published on another node, for our subscribers:
+    /// (sharded, channel, message).
+    pub publish: Option<(bool, Vec<u8>, Vec<u8>)>,
 }
 
 /// Where a message came from.
@@ -631,6 +634,12 @@ impl ClusterState {
             msg::types::FAILOVER_AUTH_REQUEST if sender_known => {
                 let timeout = self.election.node_timeout.max(1);
                 fx.vote = self.grant_vote(h, now, timeout);
+            }
+            msg::types::PUBLISH | msg::types::PUBLISHSHARD if sender_known => {
+                if let Body::Publish { channel, message } = &m.body {
+                    let shard = h.kind == msg::types::PUBLISHSHARD;
+                    fx.publish = Some((shard, channel.clone(), message.clone()));
+                }
             }
             msg::types::FAILOVER_AUTH_ACK if sender_known => {
                 self.count_vote(h);

@@ -600,3 +600,43 @@ fn an_open_slot_redirects_with_ask_and_tryagain_as_redis() {
         assert!(nodes.contains(&format!("[5061-<-{sid}]")), "{nodes}");
     }
 }
+
+/// PUBLISH on any node reaches subscribers on every node (over the bus,
+/// Redoubt to Redis and back); SPUBLISH is routed by its channel's slot.
+#[test]
+fn publish_reaches_subscribers_on_every_node_of_a_mixed_cluster() {
+    let _heavy = heavy();
+    let nodes = create_cluster(&[Flavor::Redoubt, Flavor::Redis, Flavor::Redoubt], 0);
+    let mut subs: Vec<Raw> = nodes
+        .iter()
+        .map(|n| {
+            let mut r = n.raw();
+            r.cmd(&[b"SUBSCRIBE", b"news"]);
+            r
+        })
+        .collect();
+    for (i, n) in nodes.iter().enumerate() {
+        let msg = format!("from-{i}");
+        assert_eq!(n.raw().cmd_str(&["PUBLISH", "news", &msg]), ":1\r\n");
+        for s in subs.iter_mut() {
+            let got = String::from_utf8_lossy(&s.read_reply().unwrap()).into_owned();
+            assert_eq!(
+                got,
+                format!(
+                    "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n${}\r\n{msg}\r\n",
+                    msg.len()
+                )
+            );
+        }
+    }
+    // "news" hashes to slot 5161: only its owner takes SPUBLISH.
+    let owner = owner_port(&nodes[0], 5161).unwrap();
+    for n in &nodes {
+        let r = n.raw().cmd_str(&["SPUBLISH", "news", "x"]);
+        if n.port == owner {
+            assert_eq!(r, ":0\r\n");
+        } else {
+            assert_eq!(r, format!("-MOVED 5161 127.0.0.1:{owner}\r\n"));
+        }
+    }
+}

@@ -400,6 +400,13 @@ fn handle(
     if !fx.dirty_slots.is_empty() {
         super::delete_keys_in_slots(srv, &fx.dirty_slots);
     }
+    if let Some((shard, channel, message)) = &fx.publish {
+        if *shard {
+            srv.publish_shard(channel, message);
+        } else {
+            srv.publish(channel, message);
+        }
+    }
     if let Some(new_master) = fx.follow {
         super::set_my_master(srv, new_master);
     }
@@ -580,6 +587,46 @@ fn replica_failover(srv: &Rc<RefCell<Server>>, now: u64) {
             crate::replication::replica::unset_master(&mut s);
             super::before_sleep(&mut s);
             broadcast_pong(&mut s);
+        }
+    }
+}
+
+/// PUBLISH in cluster mode reaches every node's subscribers; SPUBLISH the
+/// nodes of our shard (our master, or us, and its replicas), as Redis's
+/// `clusterPropagatePublish` and `clusterPropagatePublishShard`.
+pub fn propagate_publish(srv: &mut Server, shard: bool, channel: &[u8], message: &[u8]) {
+    let offset = srv.repl.master_repl_offset().max(0) as u64;
+    let Some(c) = srv.cluster.as_deref_mut() else {
+        return;
+    };
+    let kind = if shard {
+        msg::types::PUBLISHSHARD
+    } else {
+        msg::types::PUBLISH
+    };
+    let body = Body::Publish {
+        channel: channel.to_vec(),
+        message: message.to_vec(),
+    };
+    let bytes = build(c, kind, body, offset);
+    if !shard {
+        broadcast(c, &bytes, kind);
+        return;
+    }
+    let me = c.state.me();
+    let master = if me.is_master() {
+        Some(me.name)
+    } else {
+        me.master
+    };
+    let Some(master) = master else { return };
+    let members: Vec<Name> = std::iter::once(master)
+        .chain(c.state.replicas_of(&master).map(|n| n.name))
+        .filter(|n| *n != c.state.myself)
+        .collect();
+    for n in members {
+        if let Some(l) = c.links.get(&n) {
+            let _ = l.tx.send(bytes.clone());
         }
     }
 }

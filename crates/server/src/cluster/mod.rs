@@ -246,7 +246,17 @@ pub fn redirection(
     let mut is_write = cflags & flags::WRITE != 0;
     let mut collect = |m: &CommandMeta, a: Argv| {
         let args: Vec<&[u8]> = a.iter().collect();
-        for (pos, _) in command_meta::keys::keys_with_flags(m, &args) {
+        // Shard channels (SPUBLISH, SSUBSCRIBE) are `not_key` specs that
+        // still route by slot, as Redis's legacy key range takes them.
+        let positions: Vec<usize> = if m.key_specs.iter().any(|ks| ks.flags.contains(&"not_key")) {
+            command_meta::keys::key_positions(m, &args)
+        } else {
+            command_meta::keys::keys_with_flags(m, &args)
+                .into_iter()
+                .map(|(pos, _)| pos)
+                .collect()
+        };
+        for pos in positions {
             let k = args[pos];
             owned.push((k.to_vec(), keyspace::key_hash_slot(k)));
         }
