@@ -26,14 +26,19 @@ pub struct Election {
     pub auth_epoch: u64,
     /// `cluster-node-timeout`, as last given to [`ClusterState::failover_step`].
     pub node_timeout: u64,
+    /// A manual failover (CLUSTER FAILOVER FORCE) runs until then (ms).
+    pub manual_until: u64,
 }
 
 /// What the replica must do now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     Nothing,
-    /// Broadcast FAILOVER_AUTH_REQUEST (the epoch is taken already).
-    RequestVotes,
+    /// Broadcast FAILOVER_AUTH_REQUEST (the epoch is taken already);
+    /// `force` asks masters to vote although our master is not failed.
+    RequestVotes {
+        force: bool,
+    },
     /// Won: take the master's slots (done) and announce it; stop
     /// replicating.
     Promoted {
@@ -62,21 +67,34 @@ impl ClusterState {
         no_failover: bool,
     ) -> Step {
         self.election.node_timeout = node_timeout;
-        let me = self.me();
-        let master = me
+        let master = self
+            .me()
             .master
             .and_then(|m| self.node(&m))
             .map(|m| (m.name, m.failed(), m.slots.count()));
         let Some((master, failed, nslots)) = master else {
             return Step::Nothing;
         };
-        if me.is_master() || !failed || no_failover || nslots == 0 {
+        if self.election.manual_until != 0 && now > self.election.manual_until {
+            self.election.manual_until = 0;
+        }
+        let manual = self.election.manual_until != 0;
+        if self.me().is_master() || (!failed && !manual) || (no_failover && !manual) || nslots == 0
+        {
             return Step::Nothing;
         }
         let auth_timeout = (node_timeout * 2).max(2000);
         let retry = auth_timeout * 2;
         let e = &mut self.election;
         if e.auth_time == 0 || now.saturating_sub(e.auth_time) > retry && now > e.auth_time {
+            if manual {
+                // A manual failover starts its election at once.
+                e.auth_time = now;
+                e.auth_count = 0;
+                e.auth_sent = false;
+                e.auth_rank = 0;
+                return Step::Nothing;
+            }
             let rank = self.replica_rank(my_offset);
             let e = &mut self.election;
             e.auth_time = now + 500 + jitter + rank as u64 * 1000;
@@ -95,7 +113,7 @@ impl ClusterState {
             self.current_epoch += 1;
             self.election.auth_epoch = self.current_epoch;
             self.election.auth_sent = true;
-            return Step::RequestVotes;
+            return Step::RequestVotes { force: manual };
         }
         let needed = self.size / 2 + 1;
         if self.election.auth_count >= needed {
@@ -103,6 +121,26 @@ impl ClusterState {
             return Step::Promoted { old_master: master };
         }
         Step::Nothing
+    }
+
+    /// CLUSTER FAILOVER FORCE: an election now, without waiting for the
+    /// master to fail (votes are asked with FORCEACK). Lasts 5 s.
+    pub fn start_manual_failover(&mut self, now: u64) {
+        self.election = Election {
+            node_timeout: self.election.node_timeout,
+            manual_until: now + 5000,
+            ..Election::default()
+        };
+    }
+
+    /// CLUSTER FAILOVER TAKEOVER: no election; a new config epoch taken
+    /// alone and the master's slots with it. Returns the old master.
+    pub fn takeover(&mut self) -> Option<Name> {
+        let old = self.me().master?;
+        self.current_epoch += 1;
+        self.election.auth_epoch = self.current_epoch;
+        self.promote(old);
+        Some(old)
     }
 
     /// Takes over the slots of `old` as a master with the election's epoch.
@@ -230,7 +268,7 @@ mod tests {
         assert_eq!(st.failover_step(10_400, 1000, 100, 0, false), Step::Nothing);
         assert_eq!(
             st.failover_step(10_600, 1000, 100, 0, false),
-            Step::RequestVotes
+            Step::RequestVotes { force: false }
         );
         assert_eq!(st.current_epoch, 4);
         for voter in [b'b', b'c'] {
@@ -243,6 +281,22 @@ mod tests {
                 old_master: name(b'a')
             }
         );
+        assert!(st.me().is_master());
+        assert_eq!(st.me().config_epoch, 4);
+        assert_eq!(st.slots[0], Some(name(b'r')));
+    }
+
+    #[test]
+    fn manual_failover_asks_for_forced_votes_at_once_and_takeover_needs_none() {
+        let mut st = replica_view();
+        st.start_manual_failover(10_000);
+        assert_eq!(st.failover_step(10_000, 1000, 100, 0, false), Step::Nothing);
+        assert_eq!(
+            st.failover_step(10_100, 1000, 100, 0, false),
+            Step::RequestVotes { force: true }
+        );
+        let mut st = replica_view();
+        assert_eq!(st.takeover(), Some(name(b'a')));
         assert!(st.me().is_master());
         assert_eq!(st.me().config_epoch, 4);
         assert_eq!(st.slots[0], Some(name(b'r')));

@@ -33,6 +33,7 @@ pub const COMMANDS: &[(&str, Handler)] = &[
     ("cluster|meet", meet),
     ("cluster|forget", forget),
     ("cluster|replicate", replicate),
+    ("cluster|failover", failover),
     ("cluster|replicas", replicas),
     ("cluster|slaves", replicas),
     ("cluster|count-failure-reports", count_failure_reports),
@@ -92,6 +93,9 @@ fn help(ctx: &mut Ctx) {
         "    Give up the given hash slots.",
         "DELSLOTSRANGE <start slot> <end slot> [<start slot> <end slot> ...]",
         "    Give up the given ranges of hash slots.",
+        "FAILOVER [FORCE|TAKEOVER]",
+        "    Run by a replica: take over its master (FORCE: without the master's",
+        "    agreement; TAKEOVER: without any election).",
         "FLUSHSLOTS",
         "    Give up every slot (the dataset must be empty).",
         "FORGET <node-id>",
@@ -834,6 +838,49 @@ fn replicate(ctx: &mut Ctx) {
     }
     server::cluster::set_my_master(ctx.srv, n);
     changed_ok(ctx);
+}
+
+/// CLUSTER FAILOVER FORCE and TAKEOVER. The default form (a coordinated
+/// switch where the master pauses its clients until the replica caught
+/// up) is not there yet: it answers as FORCE would only when asked to.
+fn failover(ctx: &mut Ctx) {
+    if enabled(ctx).is_none() {
+        return;
+    }
+    let (force, takeover) = match ctx.argv.len() {
+        2 => (false, false),
+        _ => match ctx.argv.get(2).to_ascii_lowercase().as_slice() {
+            b"force" => (true, false),
+            b"takeover" => (true, true),
+            _ => return ctx.err(server::errors::SYNTAX),
+        },
+    };
+    let now = ctx.srv.now_ms.max(0) as u64;
+    let Some(c) = ctx.srv.cluster.as_deref_mut() else {
+        return;
+    };
+    let me = c.state.me();
+    if me.is_master() {
+        return ctx.err("ERR You should send CLUSTER FAILOVER to a replica");
+    }
+    let Some(master) = me.master.and_then(|m| c.state.node(&m)) else {
+        return ctx.err("ERR I'm a replica but my master is unknown to me");
+    };
+    if !force && (master.failed() || !master.link_up) {
+        return ctx.err("ERR Master is down or failed, please use CLUSTER FAILOVER FORCE");
+    }
+    if !force {
+        return ctx.err("ERR CLUSTER FAILOVER without FORCE or TAKEOVER is not supported yet");
+    }
+    if takeover {
+        server::log_warning!("Taking over the master (user request).");
+        c.state.takeover();
+        bus::promoted(ctx.srv);
+    } else {
+        server::log_warning!("Forced failover user request accepted.");
+        c.state.start_manual_failover(now);
+    }
+    ctx.out().ok();
 }
 
 fn replicas(ctx: &mut Ctx) {

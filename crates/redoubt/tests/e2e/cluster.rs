@@ -184,8 +184,10 @@ fn nodes_conf_keeps_the_identity_and_slots_across_a_restart_and_is_locked() {
     // A second server on the same file is refused.
     let (code, out) = server_to_exit(&["--cluster-enabled", "yes"], &s.dir);
     assert_eq!(code, Some(1), "{out}");
-    let log = s.log();
-    let _ = log;
+    assert!(
+        out.contains("already used by a different Redis Cluster node"),
+        "{out}"
+    );
     s.kill();
     s.restart();
     assert_eq!(myid(&s), id);
@@ -639,4 +641,120 @@ fn publish_reaches_subscribers_on_every_node_of_a_mixed_cluster() {
             assert_eq!(r, format!("-MOVED 5161 127.0.0.1:{owner}\r\n"));
         }
     }
+}
+
+/// (replica index, master index) pairs as `CLUSTER NODES` on `nodes[0]`
+/// shows them.
+fn replica_pairs(nodes: &[ServerHandle]) -> Vec<(usize, usize)> {
+    let ids: Vec<String> = nodes.iter().map(myid).collect();
+    let view = nodes[0].raw().cmd_str(&["CLUSTER", "NODES"]);
+    view.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            if !f.get(2)?.contains("slave") {
+                return None;
+            }
+            let r = ids
+                .iter()
+                .position(|i| i == f[0].trim_start_matches(|c: char| !c.is_ascii_hexdigit()))?;
+            let m = ids.iter().position(|i| i == f[3])?;
+            Some((r, m))
+        })
+        .collect()
+}
+
+/// READONLY lets a replica serve reads of its master's slots; CLUSTER
+/// FAILOVER FORCE and TAKEOVER turn a replica into the master while the
+/// old master lives, and the old master follows it.
+#[test]
+fn replicas_serve_reads_after_readonly_and_take_over_on_cluster_failover() {
+    let _heavy = heavy();
+    let flavors = [
+        Flavor::Redoubt,
+        Flavor::Redis,
+        Flavor::Redoubt,
+        Flavor::Redoubt,
+        Flavor::Redoubt,
+        Flavor::Redis,
+    ];
+    let nodes = create_cluster(&flavors, 1);
+    let mut pairs = Vec::new();
+    wait_for("three replicas known", Duration::from_secs(10), || {
+        pairs = replica_pairs(&nodes);
+        pairs.len() == 3
+    });
+    for &(r, _) in &pairs {
+        let mut c = nodes[r].client();
+        wait_for("replica in sync", Duration::from_secs(20), || {
+            info_field(&mut c, "replication", "master_link_status") == "up"
+        });
+    }
+    // Reads on a replica: MOVED until READONLY.
+    let (r, m) = pairs[0];
+    let slot = nodes[m].raw().cmd_str(&["CLUSTER", "NODES"]);
+    let range = slot
+        .lines()
+        .find(|l| l.contains("myself"))
+        .unwrap()
+        .split(' ')
+        .nth(8)
+        .unwrap()
+        .to_string();
+    let first: u16 = range.split('-').next().unwrap().parse().unwrap();
+    let mut w = nodes[m].raw();
+    // A key of the master's first slot, found by trying names.
+    let name = (0..100_000)
+        .map(|i| format!("k{i}"))
+        .find(|k| text(q(&mut nodes[m].client(), &["CLUSTER", "KEYSLOT", k])) == first.to_string())
+        .unwrap();
+    assert_eq!(w.cmd_str(&["SET", &name, "v"]), "+OK\r\n");
+    assert_eq!(w.cmd_str(&["WAIT", "1", "5000"]), ":1\r\n");
+    let mut rr = nodes[r].raw();
+    assert_eq!(
+        rr.cmd_str(&["GET", &name]),
+        format!("-MOVED {first} 127.0.0.1:{}\r\n", nodes[m].port)
+    );
+    assert_eq!(rr.cmd_str(&["READONLY"]), "+OK\r\n");
+    assert_eq!(rr.cmd_str(&["GET", &name]), "$1\r\nv\r\n");
+    assert_eq!(
+        rr.cmd_str(&["SET", &name, "w"]),
+        format!("-MOVED {first} 127.0.0.1:{}\r\n", nodes[m].port)
+    );
+    assert_eq!(rr.cmd_str(&["READWRITE"]), "+OK\r\n");
+    assert_eq!(
+        rr.cmd_str(&["GET", &name]),
+        format!("-MOVED {first} 127.0.0.1:{}\r\n", nodes[m].port)
+    );
+    // A master refuses CLUSTER FAILOVER.
+    assert_eq!(
+        nodes[m].raw().cmd_str(&["CLUSTER", "FAILOVER", "FORCE"]),
+        "-ERR You should send CLUSTER FAILOVER to a replica\r\n"
+    );
+    for (i, how) in ["FORCE", "TAKEOVER"].iter().enumerate() {
+        let (r, m) = pairs[i];
+        assert_eq!(
+            nodes[r].raw().cmd_str(&["CLUSTER", "FAILOVER", how]),
+            "+OK\r\n",
+            "{how}"
+        );
+        let rid = myid(&nodes[r]);
+        let mut old = nodes[m].client();
+        wait_for(
+            &format!(
+                "{how}: old master {} follows {}",
+                nodes[m].port, nodes[r].port
+            ),
+            Duration::from_secs(20),
+            || {
+                let t = text(q(&mut old, &["CLUSTER", "NODES"]));
+                t.lines()
+                    .any(|l| l.contains("myself,slave") && l.contains(&rid))
+            },
+        );
+        assert_eq!(
+            info_field(&mut nodes[r].client(), "replication", "role"),
+            "master"
+        );
+    }
+    check_cluster(&nodes);
 }

@@ -568,27 +568,53 @@ fn replica_failover(srv: &Rc<RefCell<Server>>, now: u64) {
         .failover_step(now, c.node_timeout, offset, jitter, no_failover)
     {
         Step::Nothing => {}
-        Step::RequestVotes => {
+        Step::RequestVotes { force } => {
             log_notice!(
                 "Starting a failover election for epoch {}.",
                 c.state.election.auth_epoch
             );
-            let b = build(c, msg::types::FAILOVER_AUTH_REQUEST, Body::Other, offset);
+            let mut header = c.state.header(
+                msg::types::FAILOVER_AUTH_REQUEST,
+                c.port,
+                c.cport,
+                &c.announce_ip,
+                offset,
+            );
+            // A manual failover asks for votes although the master is up.
+            if force {
+                header.mflags[0] |= msg::FLAG0_FORCEACK;
+            }
+            count_sent(c, msg::types::FAILOVER_AUTH_REQUEST);
+            let b = Message {
+                header,
+                body: Body::Other,
+            }
+            .encode();
             broadcast(c, &b, msg::types::FAILOVER_AUTH_REQUEST);
             c.changed();
         }
         Step::Promoted { .. } => {
             log_notice!("Failover election won: I'm the new master.");
-            log_notice!(
-                "configEpoch set to {} after successful failover",
-                c.state.me().config_epoch
-            );
-            c.changed();
-            crate::replication::replica::unset_master(&mut s);
-            super::before_sleep(&mut s);
-            broadcast_pong(&mut s);
+            promoted(&mut s);
         }
     }
+}
+
+/// Becomes a master after an election or a takeover: stop replicating,
+/// save, and tell every node at once (Redis's
+/// `clusterFailoverReplaceYourMaster`).
+pub fn promoted(srv: &mut Server) {
+    let Some(c) = srv.cluster.as_deref_mut() else {
+        return;
+    };
+    log_notice!(
+        "configEpoch set to {} after successful failover",
+        c.state.me().config_epoch
+    );
+    c.changed();
+    crate::replication::replica::unset_master(srv);
+    super::before_sleep(srv);
+    broadcast_pong(srv);
 }
 
 /// PUBLISH in cluster mode reaches every node's subscribers; SPUBLISH the
