@@ -34,6 +34,7 @@ pub const COMMANDS: &[(&str, Handler)] = &[
     ("cluster|forget", forget),
     ("cluster|replicate", replicate),
     ("cluster|failover", failover),
+    ("cluster|links", links),
     ("cluster|replicas", replicas),
     ("cluster|slaves", replicas),
     ("cluster|count-failure-reports", count_failure_reports),
@@ -106,6 +107,8 @@ fn help(ctx: &mut Ctx) {
         "    The cluster's state and counters.",
         "KEYSLOT <key>",
         "    The hash slot of the key.",
+        "LINKS",
+        "    The bus connections to and from other nodes.",
         "MEET <ip> <port> [<bus-port>]",
         "    Join the node at that address into this cluster.",
         "MYID",
@@ -657,6 +660,20 @@ fn reset(ctx: &mut Ctx) {
     if is_master && ctx.srv.dbs.get(db_index).is_some_and(|d| !d.is_empty()) {
         return ctx.err("ERR CLUSTER RESET can't be called with master nodes containing keys");
     }
+    // A replica turns into an empty master first.
+    if !is_master {
+        if let Some(c) = ctx.srv.cluster.as_deref_mut() {
+            let me = c.state.me_mut();
+            me.flags = (me.flags & !flags::SLAVE) | flags::MASTER;
+            me.master = None;
+        }
+        server::replication::replica::unset_master(ctx.srv);
+        for db in 0..ctx.srv.dbs.len() {
+            ctx.srv.touch_all_watched_keys_in_db(db, None);
+            ctx.srv.dbs[db].clear();
+        }
+        ctx.srv.tracking_invalidate_all();
+    }
     let Some(c) = ctx.srv.cluster.as_deref_mut() else {
         return;
     };
@@ -881,6 +898,42 @@ fn failover(ctx: &mut Ctx) {
         c.state.start_manual_failover(now);
     }
     ctx.out().ok();
+}
+
+/// CLUSTER LINKS: our links to nodes ("to") and theirs to us ("from",
+/// once they named themselves). Messages are handed to the socket as they
+/// are queued, so the send buffers are reported empty.
+fn links(ctx: &mut Ctx) {
+    let Some(c) = enabled(ctx) else { return };
+    let mut rows: Vec<(&str, Name, u64)> = Vec::new();
+    for (name, l) in &c.links {
+        if c.state.node(name).is_some_and(|n| n.link_up) {
+            rows.push(("to", *name, l.created));
+        }
+    }
+    for (name, created) in c.inbound.values() {
+        if let Some(name) = name {
+            rows.push(("from", *name, *created));
+        }
+    }
+    rows.sort_by_key(|r| (r.1, r.0));
+    let out = &mut ctx.client.out;
+    out.array(rows.len());
+    for (dir, name, created) in rows {
+        out.map(6);
+        out.bulk(b"direction");
+        out.bulk(dir.as_bytes());
+        out.bulk(b"node");
+        out.bulk(&name);
+        out.bulk(b"create-time");
+        out.int(created as i64);
+        out.bulk(b"events");
+        out.bulk(b"r");
+        out.bulk(b"send-buffer-allocated");
+        out.int(0);
+        out.bulk(b"send-buffer-used");
+        out.int(0);
+    }
 }
 
 fn replicas(ctx: &mut Ctx) {

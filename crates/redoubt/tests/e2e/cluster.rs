@@ -322,6 +322,14 @@ fn redis_cli_creates_a_redoubt_cluster_that_clients_use_through_moved() {
         format!("-MOVED 12182 127.0.0.1:{}\r\n", owner.port)
     );
     redis_py_round_trip(nodes[1].port);
+    // Each node has a link to and from each other node.
+    for n in &nodes {
+        let mut c = n.client();
+        wait_for("two links each way", Duration::from_secs(10), || {
+            let t = format!("{:?}", q(&mut c, &["CLUSTER", "LINKS"]));
+            t.matches("\"to\"").count() == 2 && t.matches("\"from\"").count() == 2
+        });
+    }
     let keys: i64 = nodes
         .iter()
         .map(|n| {

@@ -37,6 +37,14 @@ thread_local! {
     static NEXT_LINK_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(1) };
 }
 
+fn next_link_id() -> u64 {
+    NEXT_LINK_ID.with(|c| {
+        let id = c.get();
+        c.set(id + 1);
+        id
+    })
+}
+
 fn now_ms() -> u64 {
     crate::util::time::unix_ms().max(0) as u64
 }
@@ -101,8 +109,9 @@ async fn read_messages<R: AsyncReadExt + Unpin>(rd: &mut R, buf: &mut Vec<u8>) -
 }
 
 async fn inbound(srv: Rc<RefCell<Server>>, sock: tokio::net::TcpStream, info: LinkInfo) {
+    let id = next_link_id();
     if let Some(c) = srv.borrow_mut().cluster.as_deref_mut() {
-        c.inbound += 1;
+        c.inbound.insert(id, (None, now_ms()));
     }
     let (mut rd, mut wr) = sock.into_split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
@@ -116,23 +125,24 @@ async fn inbound(srv: Rc<RefCell<Server>>, sock: tokio::net::TcpStream, info: Li
     let mut buf = Vec::new();
     while let Some(bytes) = read_messages(&mut rd, &mut buf).await {
         let out = handle(&mut srv.borrow_mut(), &bytes, &info, &tx);
+        if let (Some(sender), Some(c)) = (out.sender, srv.borrow_mut().cluster.as_deref_mut()) {
+            if let Some(link) = c.inbound.get_mut(&id) {
+                link.0 = Some(sender);
+            }
+        }
         if out.drop {
             break;
         }
     }
     writer.abort();
     if let Some(c) = srv.borrow_mut().cluster.as_deref_mut() {
-        c.inbound = c.inbound.saturating_sub(1);
+        c.inbound.remove(&id);
     }
 }
 
 /// Opens an outgoing link to `name` (connection made by its task).
 fn connect(srv: &Rc<RefCell<Server>>, name: Name, ip: String, cport: u16, now: u64) -> Link {
-    let id = NEXT_LINK_ID.with(|c| {
-        let id = c.get();
-        c.set(id + 1);
-        id
-    });
+    let id = next_link_id();
     let (tx, rx) = mpsc::unbounded_channel();
     let task = tokio::task::spawn_local(outbound(srv.clone(), id, name, ip, cport, rx));
     Link {
@@ -305,6 +315,8 @@ pub fn broadcast_pong(srv: &mut Server) {
 struct Handled {
     drop: bool,
     renamed_to: Option<Name>,
+    /// The sender, when it is a node we know.
+    sender: Option<Name>,
 }
 
 fn handle(
@@ -320,7 +332,7 @@ fn handle(
         let Some(c) = srv.cluster.as_deref_mut() else {
             return Handled {
                 drop: true,
-                renamed_to: None,
+                ..Handled::default()
             };
         };
         let m = match Message::decode(bytes) {
@@ -338,6 +350,9 @@ fn handle(
         let announced = !c.announce_ip.is_empty();
         let fx = c.state.receive(&m, info, now, announced);
         let sender = m.header.sender;
+        if c.state.node(&sender).is_some_and(|n| !n.in_handshake()) {
+            out.sender = Some(sender);
+        }
         if let Some(kind) = fx.reply {
             let _ = reply.send(build_ping(c, kind, Some(&sender), offset));
         }

@@ -25,8 +25,9 @@ pub struct Cluster {
     pub file: config_file::NodesFile,
     /// Outgoing bus links, by node name.
     pub links: HashMap<Name, bus::Link>,
-    /// Incoming bus connections open now.
-    pub inbound: usize,
+    /// Incoming bus connections open now: id → (the node, once a message
+    /// named a known sender; when it was accepted, ms).
+    pub inbound: HashMap<u64, (Option<Name>, u64)>,
     /// What this node announces.
     pub port: u16,
     pub cport: u16,
@@ -111,7 +112,7 @@ pub fn init(srv: &mut Server) -> Result<(), String> {
         state,
         file,
         links: HashMap::new(),
-        inbound: 0,
+        inbound: HashMap::new(),
         port: port_out,
         cport,
         announce_ip,
@@ -196,6 +197,10 @@ pub fn set_my_master(srv: &mut Server, master: Name) {
         return;
     };
     let was_master = c.state.me().is_master();
+    // Already following it: nothing to restart.
+    if c.state.me().master == Some(master) && !was_master {
+        return;
+    }
     {
         let me = c.state.me_mut();
         me.flags = (me.flags & !(cluster::flags::MASTER | cluster::flags::MIGRATE_TO))
