@@ -15,6 +15,9 @@ use crate::node::{flags, Name};
 use crate::state::ClusterState;
 use crate::SLOTS;
 
+/// How long a manual failover may take (Redis's `CLUSTER_MF_TIMEOUT`).
+pub const MF_TIMEOUT_MS: u64 = 5000;
+
 /// A replica's election in progress.
 #[derive(Debug, Clone, Default)]
 pub struct Election {
@@ -26,8 +29,13 @@ pub struct Election {
     pub auth_epoch: u64,
     /// `cluster-node-timeout`, as last given to [`ClusterState::failover_step`].
     pub node_timeout: u64,
-    /// A manual failover (CLUSTER FAILOVER FORCE) runs until then (ms).
+    /// A manual failover (CLUSTER FAILOVER) runs until then (ms).
     pub manual_until: u64,
+    /// The election of a manual failover may start: at once with FORCE,
+    /// otherwise once we processed the paused master's whole stream.
+    pub manual_can_start: bool,
+    /// The offset our paused master announced (plain CLUSTER FAILOVER).
+    pub manual_master_offset: Option<u64>,
 }
 
 /// What the replica must do now.
@@ -77,8 +85,21 @@ impl ClusterState {
         };
         if self.election.manual_until != 0 && now > self.election.manual_until {
             self.election.manual_until = 0;
+            self.election.manual_can_start = false;
+            self.election.manual_master_offset = None;
         }
-        let manual = self.election.manual_until != 0;
+        // Plain CLUSTER FAILOVER: the election waits until we applied all
+        // the paused master sent.
+        if self.election.manual_until != 0
+            && !self.election.manual_can_start
+            && self
+                .election
+                .manual_master_offset
+                .is_some_and(|o| my_offset >= o)
+        {
+            self.election.manual_can_start = true;
+        }
+        let manual = self.election.manual_until != 0 && self.election.manual_can_start;
         if self.me().is_master() || (!failed && !manual) || (no_failover && !manual) || nslots == 0
         {
             return Step::Nothing;
@@ -123,14 +144,32 @@ impl ClusterState {
         Step::Nothing
     }
 
-    /// CLUSTER FAILOVER FORCE: an election now, without waiting for the
-    /// master to fail (votes are asked with FORCEACK). Lasts 5 s.
-    pub fn start_manual_failover(&mut self, now: u64) {
+    /// CLUSTER FAILOVER: an election without waiting for the master to
+    /// fail (votes are asked with FORCEACK); with `force` at once,
+    /// otherwise once the master, paused, told its final offset and we
+    /// reached it. Lasts 5 s (Redis's `CLUSTER_MF_TIMEOUT`).
+    pub fn start_manual_failover(&mut self, now: u64, force: bool) {
         self.election = Election {
             node_timeout: self.election.node_timeout,
-            manual_until: now + 5000,
+            manual_until: now + MF_TIMEOUT_MS,
+            manual_can_start: force,
             ..Election::default()
         };
+    }
+
+    /// A master's side of a plain CLUSTER FAILOVER: MFSTART from one of
+    /// our replicas pauses our writers (the engine does) and makes our
+    /// PINGs carry the PAUSED flag with our offset. Returns whether it
+    /// started.
+    pub fn manual_failover_requested(&mut self, from: &Name, now: u64) -> bool {
+        let ours = self
+            .node(from)
+            .is_some_and(|n| n.is_replica() && n.master == Some(self.myself));
+        if !ours || !self.me().is_master() {
+            return false;
+        }
+        self.mf_paused_until = now + MF_TIMEOUT_MS;
+        true
     }
 
     /// CLUSTER FAILOVER TAKEOVER: no election; a new config epoch taken
@@ -289,7 +328,7 @@ mod tests {
     #[test]
     fn manual_failover_asks_for_forced_votes_at_once_and_takeover_needs_none() {
         let mut st = replica_view();
-        st.start_manual_failover(10_000);
+        st.start_manual_failover(10_000, true);
         assert_eq!(st.failover_step(10_000, 1000, 100, 0, false), Step::Nothing);
         assert_eq!(
             st.failover_step(10_100, 1000, 100, 0, false),
@@ -300,6 +339,30 @@ mod tests {
         assert!(st.me().is_master());
         assert_eq!(st.me().config_epoch, 4);
         assert_eq!(st.slots[0], Some(name(b'r')));
+    }
+
+    #[test]
+    fn plain_manual_failover_waits_for_the_paused_masters_offset() {
+        let mut st = replica_view();
+        st.start_manual_failover(10_000, false);
+        assert_eq!(st.failover_step(10_100, 1000, 100, 0, false), Step::Nothing);
+        assert_eq!(st.failover_step(10_200, 1000, 100, 0, false), Step::Nothing);
+        st.election.manual_master_offset = Some(150);
+        assert_eq!(st.failover_step(10_300, 1000, 100, 0, false), Step::Nothing);
+        // Caught up: the election starts.
+        assert_eq!(st.failover_step(10_400, 1000, 150, 0, false), Step::Nothing);
+        assert_eq!(
+            st.failover_step(10_500, 1000, 150, 0, false),
+            Step::RequestVotes { force: true }
+        );
+        // The master's side.
+        let mut m = ClusterState::new(name(b'a'), 1);
+        let mut r = Node::new(name(b'r'), flags::SLAVE, 1);
+        r.master = Some(name(b'a'));
+        m.nodes.push(r);
+        assert!(m.manual_failover_requested(&name(b'r'), 5));
+        assert_eq!(m.mf_paused_until, 5005);
+        assert!(!m.manual_failover_requested(&name(b'x'), 5));
     }
 
     #[test]

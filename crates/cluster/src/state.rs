@@ -39,6 +39,9 @@ pub struct ClusterState {
     first_state_update: u64,
     /// Set by `update_slots_with`, moved into `Effects::follow`.
     pending_follow: Option<Name>,
+    /// As a master in a plain manual failover: our writers are paused and
+    /// our PINGs carry PAUSED until then (ms), 0 otherwise.
+    pub mf_paused_until: u64,
     /// A replica's election (see `failover.rs`).
     pub election: crate::failover::Election,
     pub stats_sent: [u64; 11],
@@ -72,6 +75,8 @@ pub struct Effects {
     pub follow: Option<Name>,
     /// Answer a FAILOVER_AUTH_REQUEST with an ACK (our vote).
     pub vote: bool,
+    /// One of our replicas asked for a manual failover: pause writers.
+    pub manual_failover_start: bool,
     /// A message published on another node, for our subscribers:
     /// (sharded, channel, message).
     pub publish: Option<(bool, Vec<u8>, Vec<u8>)>,
@@ -106,6 +111,7 @@ impl ClusterState {
             first_state_update: 0,
             pending_follow: None,
             election: Default::default(),
+            mf_paused_until: 0,
             stats_sent: [0; 11],
             stats_received: [0; 11],
         }
@@ -385,7 +391,15 @@ impl ClusterState {
             cport,
             flags: me.flags,
             state: if self.ok { 0 } else { 1 },
-            mflags: [0; 3],
+            mflags: [
+                if self.mf_paused_until != 0 && me.is_master() {
+                    msg::FLAG0_PAUSED
+                } else {
+                    0
+                },
+                0,
+                0,
+            ],
         }
     }
 
@@ -560,6 +574,16 @@ impl ClusterState {
                         }
                     }
                 }
+                // Our master, paused for a manual failover, tells the
+                // offset we must reach before the election.
+                let from_master = self.me().master == Some(h.sender);
+                if from_master
+                    && h.mflags[0] & msg::FLAG0_PAUSED != 0
+                    && self.election.manual_until != 0
+                    && self.election.manual_master_offset.is_none()
+                {
+                    self.election.manual_master_offset = Some(h.offset);
+                }
                 self.update_role(h, &mut fx);
                 if h.slaveof.is_none() {
                     let differ = self.node(&h.sender).is_some_and(|n| n.slots != h.myslots);
@@ -640,6 +664,9 @@ impl ClusterState {
                     let shard = h.kind == msg::types::PUBLISHSHARD;
                     fx.publish = Some((shard, channel.clone(), message.clone()));
                 }
+            }
+            msg::types::MFSTART if sender_known => {
+                fx.manual_failover_start = self.manual_failover_requested(&h.sender, now);
             }
             msg::types::FAILOVER_AUTH_ACK if sender_known => {
                 self.count_vote(h);

@@ -857,9 +857,9 @@ fn replicate(ctx: &mut Ctx) {
     changed_ok(ctx);
 }
 
-/// CLUSTER FAILOVER FORCE and TAKEOVER. The default form (a coordinated
-/// switch where the master pauses its clients until the replica caught
-/// up) is not there yet: it answers as FORCE would only when asked to.
+/// CLUSTER FAILOVER [FORCE|TAKEOVER]: plain, the master pauses its
+/// writers and the replica takes over once it applied everything; FORCE
+/// skips the master's part; TAKEOVER skips the election too.
 fn failover(ctx: &mut Ctx) {
     if enabled(ctx).is_none() {
         return;
@@ -886,16 +886,19 @@ fn failover(ctx: &mut Ctx) {
     if !force && (master.failed() || !master.link_up) {
         return ctx.err("ERR Master is down or failed, please use CLUSTER FAILOVER FORCE");
     }
-    if !force {
-        return ctx.err("ERR CLUSTER FAILOVER without FORCE or TAKEOVER is not supported yet");
-    }
+    let master_name = master.name;
     if takeover {
         server::log_warning!("Taking over the master (user request).");
         c.state.takeover();
         bus::promoted(ctx.srv);
-    } else {
+    } else if force {
         server::log_warning!("Forced failover user request accepted.");
-        c.state.start_manual_failover(now);
+        c.state.start_manual_failover(now, true);
+    } else {
+        server::log_warning!("Manual failover user request accepted.");
+        c.state.start_manual_failover(now, false);
+        // The master pauses its writers and tells us its final offset.
+        bus::send_to(ctx.srv, &master_name, cluster::msg::types::MFSTART);
     }
     ctx.out().ok();
 }

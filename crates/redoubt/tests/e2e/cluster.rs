@@ -672,8 +672,8 @@ fn replica_pairs(nodes: &[ServerHandle]) -> Vec<(usize, usize)> {
 }
 
 /// READONLY lets a replica serve reads of its master's slots; CLUSTER
-/// FAILOVER FORCE and TAKEOVER turn a replica into the master while the
-/// old master lives, and the old master follows it.
+/// FAILOVER (plain, FORCE and TAKEOVER) turns a replica into the master
+/// while the old master lives, and the old master follows it.
 #[test]
 fn replicas_serve_reads_after_readonly_and_take_over_on_cluster_failover() {
     let _heavy = heavy();
@@ -738,13 +738,13 @@ fn replicas_serve_reads_after_readonly_and_take_over_on_cluster_failover() {
         nodes[m].raw().cmd_str(&["CLUSTER", "FAILOVER", "FORCE"]),
         "-ERR You should send CLUSTER FAILOVER to a replica\r\n"
     );
-    for (i, how) in ["FORCE", "TAKEOVER"].iter().enumerate() {
+    for (i, how) in ["", "FORCE", "TAKEOVER"].iter().enumerate() {
         let (r, m) = pairs[i];
-        assert_eq!(
-            nodes[r].raw().cmd_str(&["CLUSTER", "FAILOVER", how]),
-            "+OK\r\n",
-            "{how}"
-        );
+        let mut cmd = vec!["CLUSTER", "FAILOVER"];
+        if !how.is_empty() {
+            cmd.push(how);
+        }
+        assert_eq!(nodes[r].raw().cmd_str(&cmd), "+OK\r\n", "{how}");
         let rid = myid(&nodes[r]);
         let mut old = nodes[m].client();
         wait_for(

@@ -415,6 +415,14 @@ fn handle(
     if !fx.dirty_slots.is_empty() {
         super::delete_keys_in_slots(srv, &fx.dirty_slots);
     }
+    if fx.manual_failover_start {
+        log_notice!("Manual failover requested by replica.");
+        super::start_failover_pause(srv);
+        // Our offset, now final, goes to the replica at once.
+        if let Some(c) = srv.cluster.as_deref_mut() {
+            let _ = reply.send(build_ping(c, msg::types::PING, None, offset));
+        }
+    }
     if let Some((shard, channel, message)) = &fx.publish {
         if *shard {
             srv.publish_shard(channel, message);
@@ -543,6 +551,15 @@ fn cron(srv: &Rc<RefCell<Server>>) {
             c.todo_update_state = true;
         }
     }
+    let mf_over = srv
+        .borrow()
+        .cluster
+        .as_deref()
+        .is_some_and(|c| c.state.mf_paused_until != 0 && now > c.state.mf_paused_until);
+    if mf_over {
+        log_notice!("Manual failover timed out.");
+        super::end_failover_pause(&mut srv.borrow_mut());
+    }
     replica_failover(srv, now);
     for (name, ip, cport) in to_connect {
         let link = connect(srv, name, ip, cport, now);
@@ -669,5 +686,17 @@ pub fn propagate_publish(srv: &mut Server, shard: bool, channel: &[u8], message:
         if let Some(l) = c.links.get(&n) {
             let _ = l.tx.send(bytes.clone());
         }
+    }
+}
+
+/// Sends a header-only message of type `kind` (MFSTART) to `to`.
+pub fn send_to(srv: &mut Server, to: &Name, kind: u16) {
+    let offset = srv.repl.master_repl_offset().max(0) as u64;
+    let Some(c) = srv.cluster.as_deref_mut() else {
+        return;
+    };
+    let b = build(c, kind, Body::Other, offset);
+    if let Some(l) = c.links.get(to) {
+        let _ = l.tx.send(b);
     }
 }

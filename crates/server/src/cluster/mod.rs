@@ -190,6 +190,14 @@ pub fn delete_keys_in_slots(srv: &mut Server, slots: &[u16]) {
 /// replication starts from the master's address (Redis's
 /// `clusterSetMaster`).
 pub fn set_my_master(srv: &mut Server, master: Name) {
+    // A manual failover we were paused for is over.
+    if srv
+        .cluster
+        .as_deref()
+        .is_some_and(|c| c.state.mf_paused_until != 0)
+    {
+        end_failover_pause(srv);
+    }
     let Some(c) = srv.cluster.as_deref_mut() else {
         return;
     };
@@ -217,6 +225,26 @@ pub fn set_my_master(srv: &mut Server, master: Name) {
         String::from_utf8_lossy(&master)
     );
     crate::replication::replica::set_master(srv, ip, port);
+}
+
+/// A replica asked for a manual failover: writers wait (CLIENT PAUSE
+/// WRITE) for up to twice the failover's time, as Redis pauses them.
+pub fn start_failover_pause(srv: &mut Server) {
+    let until = crate::util::time::unix_ms() + 2 * cluster::failover::MF_TIMEOUT_MS as i64;
+    let all = srv.pause.all && srv.pause.until_ms > until;
+    srv.pause = crate::clients::Pause {
+        until_ms: srv.pause.until_ms.max(until),
+        all,
+    };
+}
+
+/// The manual failover ended (done, or timed out): writers go on.
+pub fn end_failover_pause(srv: &mut Server) {
+    if let Some(c) = srv.cluster.as_deref_mut() {
+        c.state.mf_paused_until = 0;
+    }
+    srv.pause = crate::clients::Pause::default();
+    srv.pause_notify.notify_waiters();
 }
 
 /// The `# Cluster` INFO section's body.
