@@ -718,6 +718,12 @@ fn replicas_serve_reads_after_readonly_and_take_over_on_cluster_failover() {
     assert_eq!(w.cmd_str(&["SET", &name, "v"]), "+OK\r\n");
     assert_eq!(w.cmd_str(&["WAIT", "1", "5000"]), ":1\r\n");
     let mut rr = nodes[r].raw();
+    // The replica's slot index holds what it received (a full sync
+    // replaced its dataset).
+    assert_eq!(
+        rr.cmd_str(&["CLUSTER", "COUNTKEYSINSLOT", &first.to_string()]),
+        ":1\r\n"
+    );
     assert_eq!(
         rr.cmd_str(&["GET", &name]),
         format!("-MOVED {first} 127.0.0.1:{}\r\n", nodes[m].port)
