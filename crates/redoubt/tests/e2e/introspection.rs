@@ -342,3 +342,18 @@ fn latency_monitor_records_slow_expiry() {
     assert!(latest.contains("expire-cycle"), "{latest}");
     assert!(latest.contains("expire-del"), "{latest}");
 }
+
+/// A big SET after a bigger one (the query buffer grown past 32 KB) keeps
+/// only the value's bytes: Redis's suite checks this under jemalloc only
+/// (`trim on SET with big value`), with the same bound.
+#[test]
+fn set_after_a_bigger_request_keeps_a_trimmed_value() {
+    let s = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut c = s.client();
+    crate::harness::q(&mut c, &["SET", "key", &"A".repeat(100_000)]);
+    crate::harness::q(&mut c, &["SET", "key", &"A".repeat(33_000)]);
+    let usage: i64 = crate::harness::text(crate::harness::q(&mut c, &["MEMORY", "USAGE", "key"]))
+        .parse()
+        .unwrap_or(i64::MAX);
+    assert!(usage < 42_000, "MEMORY USAGE {usage}");
+}
