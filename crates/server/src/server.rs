@@ -620,7 +620,13 @@ impl Server {
         crate::persistence::aof::cron(self);
         self.refresh_time();
         let s = &self.stats;
-        let counters = [s.total_commands, s.net_input_bytes, s.net_output_bytes];
+        let counters = [
+            s.total_commands,
+            s.net_input_bytes,
+            s.net_output_bytes,
+            s.net_repl_input_bytes,
+            s.net_repl_output_bytes,
+        ];
         self.inst_metrics.sample(self.now_ms, counters);
         let allocated = crate::alloc::allocated() as u64;
         self.mem_peak = self.mem_peak.max(allocated);

@@ -18,13 +18,16 @@ mod eviction;
 // Not every helper is used by every build of the suite.
 #[allow(dead_code)]
 mod harness;
+mod help;
 mod introspection;
 mod keys;
 mod limits;
 mod metrics;
 mod migrate;
+mod monitoring;
 mod partition;
 mod persistence;
+mod progress;
 mod pubsub;
 mod replication;
 mod scripting;

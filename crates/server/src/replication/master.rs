@@ -889,6 +889,7 @@ fn close_lagging_replicas(srv: &mut Server) {
     let (limit, soft, soft_secs) = replica_output_limit(srv);
     let now = srv.now_ms;
     let mut doomed = Vec::new();
+    let mut over_limit = 0;
     let mut feed = srv.repl.feed.borrow_mut();
     let f = &mut *feed;
     // As Redis: a replica's hard limit is never below repl-backlog-size
@@ -925,14 +926,18 @@ fn close_lagging_replicas(srv: &mut Server) {
                 r.id, r.ip, r.port
             );
             doomed.push(r.id);
+            over_limit += 1;
         } else if soft_over {
             log_warning!(
                 "Client id={} addr={}:{} (replica) scheduled to be closed ASAP for overcoming of output buffer limits: {queued} bytes queued, over the soft limit {soft} for more than {soft_secs} seconds (raise the replica class of client-output-buffer-limit, or the replica's bandwidth, for this write rate).",
                 r.id, r.ip, r.port
             );
             doomed.push(r.id);
+            over_limit += 1;
         }
     }
+    drop(feed);
+    srv.stats.replica_output_limit_disconnections += over_limit;
     for id in doomed {
         if let Some(c) = srv.clients.get(&id) {
             if let Ok(mut c) = c.try_borrow_mut() {
