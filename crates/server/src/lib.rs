@@ -13,6 +13,7 @@ pub mod alloc;
 pub mod blocking;
 pub mod client;
 pub mod clients;
+pub mod cluster;
 pub mod cmd;
 pub mod config;
 pub mod crash;

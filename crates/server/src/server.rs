@@ -150,6 +150,8 @@ pub struct Server {
     /// The state of the mode the server runs in (Sentinel's), for that
     /// mode's command handlers; the engine never looks inside.
     pub mode_state: Option<Rc<dyn std::any::Any>>,
+    /// Cluster mode's state (`cluster-enabled yes`), see `cluster`.
+    pub cluster: Option<Box<crate::cluster::Cluster>>,
     /// `DEBUG`'s test knobs.
     pub debug: DebugSettings,
     /// `client-output-buffer-limit` of the normal and pubsub classes
@@ -258,6 +260,7 @@ impl Server {
             obuf_limits: Default::default(),
             migrate: Default::default(),
             mode_state: None,
+            cluster: None,
             debug: DebugSettings::default(),
             scripting: crate::scripting::Scripting::new(
                 config.get_bool(Directive::LuaEnableDeprecatedApi),

@@ -7,6 +7,7 @@ mod acl;
 mod aof;
 mod blocking;
 mod check_rdb;
+mod cluster;
 mod confgen;
 mod config;
 mod differential;
