@@ -48,6 +48,9 @@ fn select(ctx: &mut Ctx) {
     let Some(n) = resp::parse_i64(ctx.argv.get(1)).and_then(|n| i32::try_from(n).ok()) else {
         return ctx.err(errors::NOT_INTEGER);
     };
+    if ctx.srv.cluster.is_some() && n != 0 {
+        return ctx.err("ERR SELECT is not allowed in cluster mode");
+    }
     if n < 0 || n as usize >= ctx.srv.dbs.len() {
         return ctx.err(errors::INVALID_DB);
     }

@@ -201,6 +201,9 @@ fn copy(ctx: &mut Ctx) {
         }
         i += 1;
     }
+    if ctx.srv.cluster.is_some() && (src_db != 0 || dst_db != 0) {
+        return ctx.err("ERR Copying to another database is not allowed in cluster mode");
+    }
     if src_db == dst_db && src == dst {
         return ctx.err(errors::SAME_OBJECT);
     }
@@ -228,6 +231,9 @@ fn copy(ctx: &mut Ctx) {
 /// MOVE key db: moves the entry whole; 0 when the key is missing here or
 /// already present there.
 fn move_(ctx: &mut Ctx) {
+    if ctx.srv.cluster.is_some() {
+        return ctx.err("ERR MOVE is not allowed in cluster mode");
+    }
     let key = ctx.argv.get(1);
     let src_db = ctx.client.db;
     let raw = ctx.argv.get(2);
@@ -437,6 +443,9 @@ fn touch(ctx: &mut Ctx) {
 /// SWAPDB a b: clients stay on their database number and see the other
 /// data. Swapping a database with itself is accepted and propagated.
 fn swapdb(ctx: &mut Ctx) {
+    if ctx.srv.cluster.is_some() {
+        return ctx.err("ERR SWAPDB is not allowed in cluster mode");
+    }
     let Some(a) = parse_int(ctx.argv.get(1)) else {
         return ctx.err(errors::INVALID_FIRST_DB);
     };

@@ -14,6 +14,7 @@ pub mod admin;
 pub mod bitfield;
 pub mod bitmaps;
 pub mod client;
+pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod connection;
@@ -68,6 +69,7 @@ use server::cmd::HandlerTable;
 pub const FAMILIES: &[HandlerTable] = &[
     acl::COMMANDS,
     client::COMMANDS,
+    cluster::COMMANDS,
     command::COMMANDS,
     config::COMMANDS,
     connection::COMMANDS,

@@ -102,6 +102,7 @@ fn restore_commands(ctx: &mut Ctx, a: &MigrateArgs, keys: &[&[u8]]) -> (Vec<u8>,
     let now = server::util::time::unix_ms();
     let mut out = Vec::new();
     let mut sent = Vec::with_capacity(keys.len());
+    let cluster_mode = ctx.srv.cluster.is_some();
     for &key in keys {
         let Some(e) = ctx.db().get(key) else {
             continue;
@@ -119,7 +120,14 @@ fn restore_commands(ctx: &mut Ctx, a: &MigrateArgs, keys: &[&[u8]]) -> (Vec<u8>,
             continue;
         };
         let ttl = ttl.to_string();
-        let mut args: Vec<&[u8]> = vec![b"RESTORE", key, ttl.as_bytes(), &payload];
+        // In a cluster the target is importing the slot: RESTORE-ASKING
+        // is served there without an ASKING first, as Redis sends it.
+        let verb: &[u8] = if cluster_mode {
+            b"RESTORE-ASKING"
+        } else {
+            b"RESTORE"
+        };
+        let mut args: Vec<&[u8]> = vec![verb, key, ttl.as_bytes(), &payload];
         if a.replace {
             args.push(b"REPLACE");
         }

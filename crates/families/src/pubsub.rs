@@ -111,8 +111,13 @@ fn publish(ctx: &mut Ctx) {
     let (channel, msg) = (ctx.argv.get(1), ctx.argv.get(2));
     let n = ctx.srv.publish(channel, msg);
     ctx.flush_pushes();
-    // Replicas publish it to their own subscribers, as Redis's do.
-    ctx.force_propagation_to_replicas();
+    // Replicas publish it to their own subscribers, as Redis's do; in a
+    // cluster every node does, told over the bus.
+    if ctx.srv.cluster.is_some() {
+        server::cluster::bus::propagate_publish(ctx.srv, false, channel, msg);
+    } else {
+        ctx.force_propagation_to_replicas();
+    }
     ctx.out().int(n as i64);
 }
 
@@ -120,7 +125,11 @@ fn spublish(ctx: &mut Ctx) {
     let (channel, msg) = (ctx.argv.get(1), ctx.argv.get(2));
     let n = ctx.srv.publish_shard(channel, msg);
     ctx.flush_pushes();
-    ctx.force_propagation_to_replicas();
+    if ctx.srv.cluster.is_some() {
+        server::cluster::bus::propagate_publish(ctx.srv, true, channel, msg);
+    } else {
+        ctx.force_propagation_to_replicas();
+    }
     ctx.out().int(n as i64);
 }
 
@@ -232,6 +241,16 @@ mod tests {
         k.run(&["SUNSUBSCRIBE"]);
         assert_eq!(k.run(&["GET", "x"]), "$-1\r\n");
         assert!(k.srv.pubsub.is_empty());
+    }
+
+    /// PUBLISH and SPUBLISH go to the replicas as received (Redis 7.0
+    /// outside cluster mode), so a replica's subscribers get them too.
+    #[test]
+    fn publish_is_propagated() {
+        let mut k = Kit::new();
+        k.run(&["PUBLISH", "c", "m"]);
+        k.run(&["SPUBLISH", "s", "m"]);
+        assert_eq!(k.propagated(), ["PUBLISH c m", "SPUBLISH s m"]);
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! tail into the unvisited part may be returned twice, which Redis allows
 //! too.
 
+use crate::slots::SlotIndex;
 use crate::small::SmallBytes;
 use crate::table::KeyTable;
 use crate::value::Value;
@@ -128,11 +129,29 @@ pub struct Db {
     pub avg_ttl: i64,
     parity: bool,
     snap: Option<Snap>,
+    /// Keys by hash slot, kept only in cluster mode
+    /// ([`Db::enable_slot_index`]).
+    slots: Option<Box<SlotIndex>>,
 }
 
 impl Db {
     pub fn new() -> Db {
         Db::default()
+    }
+
+    /// Starts keeping the per-slot key index (cluster mode), indexing the
+    /// keys already present.
+    pub fn enable_slot_index(&mut self) {
+        let mut ix = SlotIndex::default();
+        for (k, _) in self.map.iter() {
+            ix.add(k);
+        }
+        self.slots = Some(Box::new(ix));
+    }
+
+    /// The per-slot key index, when cluster mode keeps one.
+    pub fn slot_index(&self) -> Option<&SlotIndex> {
+        self.slots.as_deref()
     }
 
     pub fn len(&self) -> usize {
@@ -187,6 +206,9 @@ impl Db {
         if e.expire != NO_EXPIRE {
             self.volatile.swap_remove(&k);
         }
+        if let Some(ix) = &mut self.slots {
+            ix.remove(&k);
+        }
         Some((k, e))
     }
 
@@ -214,6 +236,11 @@ impl Db {
             }
         }
         let old = self.map.insert(key, entry);
+        if old.is_none() {
+            if let Some(ix) = &mut self.slots {
+                ix.add(key);
+            }
+        }
         let was_volatile = old.as_ref().is_some_and(|e| e.expire != NO_EXPIRE);
         if expire != NO_EXPIRE && !was_volatile {
             self.volatile.insert(key.into());
@@ -244,6 +271,9 @@ impl Db {
         let e = self.map.swap_remove(key)?;
         if e.expire != NO_EXPIRE {
             self.volatile.swap_remove(key);
+        }
+        if let Some(ix) = &mut self.slots {
+            ix.remove(key);
         }
         Some(e)
     }
@@ -298,6 +328,9 @@ impl Db {
         self.map = Map::default();
         self.volatile = IndexSet::default();
         self.avg_ttl = 0;
+        if let Some(ix) = &mut self.slots {
+            ix.clear();
+        }
     }
 
     /// Bytes the tables hold allocated for entries they do not have (see
@@ -332,6 +365,9 @@ impl Db {
     pub fn take_entries(&mut self) -> Detached {
         self.snapshot_flush();
         self.avg_ttl = 0;
+        if let Some(ix) = &mut self.slots {
+            ix.clear();
+        }
         Detached {
             map: std::mem::take(&mut self.map),
             _volatile: std::mem::take(&mut self.volatile),

@@ -19,6 +19,7 @@ pub mod hash;
 pub mod list;
 pub mod lru;
 pub mod set;
+pub mod slots;
 pub mod small;
 pub mod stream;
 pub mod table;
@@ -31,6 +32,7 @@ pub use db::{Db, Detached, Entry, ExpireCycle, SharedSink, SnapshotSink, NO_EXPI
 pub use hash::Hash;
 pub use list::List;
 pub use set::Set;
+pub use slots::{key_hash_slot, SlotIndex};
 pub use small::SmallBytes;
 pub use stream::Stream;
 pub use types::EncodingLimits;

@@ -136,6 +136,13 @@ pub struct Client {
     /// Input read while a busy script served this client and not yet
     /// parsed (an incomplete request); its task parses it first.
     pub stashed_input: Vec<u8>,
+    /// Cluster mode: ASKING was sent (the next command may touch a slot
+    /// being imported); cleared after that command outside MULTI.
+    pub cluster_asking: bool,
+    /// The command being run is ASKING itself (the flag survives it).
+    pub cluster_asking_set_now: bool,
+    /// Cluster mode: READONLY (reads served by a replica of their slot).
+    pub cluster_readonly: bool,
 }
 
 impl Client {
@@ -195,6 +202,9 @@ impl Client {
             io_idle: false,
             tls: false,
             stashed_input: Vec::new(),
+            cluster_asking: false,
+            cluster_asking_set_now: false,
+            cluster_readonly: false,
         }
     }
 

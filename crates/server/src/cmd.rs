@@ -384,6 +384,17 @@ pub enum Flow {
 
 /// Executes one request for `client`, writing the reply to its buffer.
 pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
+    let flow = execute_checked(srv, client, argv);
+    // Cluster mode: ASKING lasts one command (kept through MULTI, as Redis
+    // keeps CLIENT_ASKING until the transaction ends).
+    if client.cluster_asking && !client.cluster_asking_set_now && client.multi.is_none() {
+        client.cluster_asking = false;
+    }
+    client.cluster_asking_set_now = false;
+    flow
+}
+
+fn execute_checked(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
     if argv.is_empty() {
         return Flow::Continue;
     }
@@ -474,6 +485,26 @@ pub fn execute(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
                 reject(srv, client, idx, &msg);
                 return Flow::Continue;
             }
+        }
+    }
+    // Cluster mode: a command whose keys another node serves (or that the
+    // cluster cannot serve now) is redirected before anything else runs
+    // (Redis's processCommand order: after ACL, before OOM). A refused
+    // EXEC discards its transaction; a refused command in MULTI makes EXEC
+    // fail.
+    if srv.cluster.is_some() && !client.in_exec {
+        if let Some(msg) = crate::cluster::redirection(srv, client, meta, cflags, argv) {
+            if meta.name == "exec" {
+                // The redirection itself is the reply (no EXECABORT).
+                client.multi = None;
+                srv.watches.unwatch_all(client.id);
+                srv.commands.stats[idx].rejected_calls += 1;
+                srv.stats.count_error(&msg);
+                client.out.error(&msg);
+            } else {
+                reject(srv, client, idx, &msg);
+            }
+            return Flow::Continue;
         }
     }
     // The state checks below run when a command arrives, never again for
@@ -692,7 +723,10 @@ fn call(
     srv.after_command(client, meta, argv, usec);
     if srv.tracking.needs_after_command() {
         let args: Vec<&[u8]> = argv.iter().collect();
-        srv.tracking_after_command(client, meta, cflags & flags::READONLY != 0, &args);
+        // EVAL_RO and the like remember keys only through the read
+        // commands their script runs (`scripting::call`).
+        let readonly = cflags & flags::READONLY != 0 && !srv.commands.commands[idx].runs_script;
+        srv.tracking_after_command(client, meta, readonly, &args);
         // Broadcasts to this client queued behind its reply.
         let pushed = std::mem::take(&mut srv.pubsub.to_current.buf);
         let at = client.out.buf.len();

@@ -129,7 +129,7 @@ pub fn render(srv: &mut Server, wanted: &[&str]) -> String {
                 "Latencystats"
             }
             "cluster" => {
-                body.push_str("cluster_enabled:0\r\n");
+                body.push_str(crate::cluster::info_fields(srv));
                 "Cluster"
             }
             "keyspace" => {
@@ -210,7 +210,14 @@ fn server(srv: &Server, b: &mut String) {
          config_file:{}\r\n\
          io_threads_active:0\r\n",
         crate::REDIS_VERSION,
-        srv.config.mode.map(|m| m.name).unwrap_or("standalone"),
+        srv.config
+            .mode
+            .map(|m| m.name)
+            .unwrap_or(if srv.cluster.is_some() {
+                "cluster"
+            } else {
+                "standalone"
+            }),
         os_string(),
         std::process::id(),
         srv.run_id,

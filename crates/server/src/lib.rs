@@ -16,6 +16,7 @@ pub mod client_buffers;
 pub mod client_memory;
 pub mod clients;
 pub mod clients_cron;
+pub mod cluster;
 pub mod cmd;
 pub mod config;
 pub mod crash;

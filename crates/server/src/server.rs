@@ -150,6 +150,8 @@ pub struct Server {
     /// The state of the mode the server runs in (Sentinel's), for that
     /// mode's command handlers; the engine never looks inside.
     pub mode_state: Option<Rc<dyn std::any::Any>>,
+    /// Cluster mode's state (`cluster-enabled yes`), see `cluster`.
+    pub cluster: Option<Box<crate::cluster::Cluster>>,
     /// `DEBUG`'s test knobs.
     pub debug: DebugSettings,
     /// `client-output-buffer-limit` of the normal and pubsub classes
@@ -268,6 +270,7 @@ impl Server {
             reply_buffer: Default::default(),
             clients_cron_cursor: 0,
             mode_state: None,
+            cluster: None,
             debug: DebugSettings::default(),
             scripting: crate::scripting::Scripting::new(
                 config.get_bool(Directive::LuaEnableDeprecatedApi),
@@ -424,8 +427,12 @@ impl Server {
         if !expired || self.persist.loading.is_some() {
             return Some(i);
         }
-        if self.is_replica() && !from_master {
-            return None;
+        // A replica leaves expiry to its master's DELs: its own clients
+        // see the key gone, its master's commands still find it (an INCR
+        // sent before the master saw it expire applies to it), as Redis's
+        // expireIfNeeded.
+        if self.is_replica() {
+            return from_master.then_some(i);
         }
         // Paused clients keep the dataset still: the key reads as gone and
         // is deleted after the pause (or by a new master after a failover).

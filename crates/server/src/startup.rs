@@ -201,12 +201,27 @@ async fn serve(config: Config, families: &[HandlerTable], pidfile: String) -> i3
         }
         return 1;
     }
+    if mode.is_none() && srv.borrow().config.get_bool(Directive::ClusterEnabled) {
+        if srv.borrow().config.get_bool(Directive::TlsCluster) {
+            log_warning!("tls-cluster yes: the cluster bus does not speak TLS yet");
+            return 1;
+        }
+        if let Err(e) = crate::cluster::init(&mut srv.borrow_mut()) {
+            log_warning!("{e}");
+            return 1;
+        }
+    }
     if mode.is_none() {
         crate::persistence::load::prepare(&mut srv.borrow_mut());
     }
     show_logo(
         &srv.borrow().config,
-        mode.map(|m| m.name).unwrap_or("standalone"),
+        mode.map(|m| m.name)
+            .unwrap_or(if srv.borrow().cluster.is_some() {
+                "cluster"
+            } else {
+                "standalone"
+            }),
         if port != 0 { port } else { tls_port },
     );
     check_somaxconn(backlog);
@@ -253,6 +268,16 @@ async fn serve(config: Config, families: &[HandlerTable], pidfile: String) -> i3
         .listeners
         .open_at_start(ls, tls_ls, backlog as i32);
     tokio::task::spawn_local(crate::listeners::accept_new_listeners(srv.clone()));
+    if srv.borrow().cluster.is_some() {
+        let cport = crate::cluster::bus_port(&srv.borrow());
+        match Listeners::bind_all(&bind, cport, backlog as i32) {
+            Ok(ls) => crate::cluster::bus::start(&srv, ls),
+            Err(_) => {
+                log_warning!("Failed listening on port {cport} (cluster), aborting.");
+                return 1;
+            }
+        }
+    }
     // A mode (Sentinel) serves its own metrics: see `metrics::spawn`.
     if mode.is_none() && crate::metrics::start(&srv).await.is_err() {
         return 1;

@@ -8,6 +8,7 @@ mod aof;
 mod blocking;
 mod check_rdb;
 mod client_memory;
+mod cluster;
 mod confgen;
 mod config;
 mod differential;

@@ -367,12 +367,6 @@ fn check_value(def: &Def, v: &Val) -> Result<(), ConfigError> {
             }
             Ok(())
         }
-        // Cluster mode is another issue's work: until it exists, asking
-        // for it stops start-up rather than running a standalone server
-        // that clients would take for a cluster node.
-        ("cluster-enabled", Val::Bool(true)) => Err(invalid(
-            "cluster-enabled yes: this server has no cluster mode yet; it runs standalone (with replicas) or as Sentinel",
-        )),
         _ => Ok(()),
     }
 }
@@ -768,8 +762,7 @@ mod tests {
         assert_eq!(line, 2);
         assert!(why.starts_with("Active defragmentation cannot be enabled"));
         assert!(reason("activedefrag no").is_none());
-        let (_, why) = reason("cluster-enabled yes").unwrap_or_default();
-        assert!(why.contains("no cluster mode"), "{why}");
+        assert!(reason("cluster-enabled yes").is_none());
         assert!(reason("cluster-enabled no\ncluster-node-timeout 5000").is_none());
         let (_, why) = reason("shutdown-on-sigterm nosave now save").unwrap_or_default();
         assert_eq!(

@@ -561,6 +561,10 @@ pub fn serializer_thread(
     let mut created = None;
     let result = (|| -> Result<u64, String> {
         let err = |e: io::Error| format!("Write error saving DB on disk: {e}");
+        // A new file, never the one an abandoned job may still be writing:
+        // creating over it would truncate that same file, which the
+        // abandoned job then writes into and removes as its own.
+        let _ = std::fs::remove_file(&tmp);
         let f = std::fs::File::create(&tmp).map_err(|e| {
             format!(
                 "Failed opening the temp RDB file {} (in server root dir {}) for saving: {e}",

@@ -216,6 +216,11 @@ pub fn deny_stale(srv: &Server) -> bool {
 
 /// `REPLICAOF host port` / `REPLICAOF NO ONE` (and `SLAVEOF`).
 fn replicaof(ctx: &mut Ctx) {
+    // In a cluster, CLUSTER REPLICATE decides who follows whom.
+    if ctx.srv.cluster.is_some() {
+        ctx.err("ERR REPLICAOF not allowed in cluster mode.");
+        return;
+    }
     let host = ctx.argv.get(1);
     let port = ctx.argv.get(2);
     if host.eq_ignore_ascii_case(b"no") && port.eq_ignore_ascii_case(b"one") {
@@ -684,6 +689,12 @@ fn load_dataset(srv: &mut Server, rdb: &[u8], id: String, offset: i64) -> LinkRe
     // load (garbage, truncated) must not leave half a dataset served, and
     // the data we had is better than none until the next attempt.
     let old: Vec<keyspace::Db> = srv.dbs.iter_mut().map(std::mem::take).collect();
+    // In a cluster the fresh db 0 keeps its keys by slot too.
+    if srv.cluster.is_some() {
+        if let Some(db) = srv.dbs.first_mut() {
+            db.enable_slot_index();
+        }
+    }
     // The master's libraries replace ours, as its keys replace ours.
     let old_functions = srv.scripting.functions.payloads();
     srv.scripting.functions.flush();

@@ -1,0 +1,347 @@
+//! Cluster mode in the engine (`cluster-enabled yes`): the node's cluster
+//! state (the `cluster` crate's pure [`ClusterState`]), its `nodes.conf`,
+//! the redirection check `cmd::execute` runs before a handler, the
+//! `# Cluster` INFO section, and the bus (`bus.rs`: links to the other
+//! nodes on the cluster port, the cron that pings them and detects
+//! failures). The CLUSTER commands are the families' `cluster.rs`; they
+//! change the state through this module.
+
+pub mod bus;
+pub mod config_file;
+
+use crate::client::Client;
+use crate::config::Directive;
+use crate::server::Server;
+use crate::{log_notice, log_warning};
+use cluster::redirect::{self, Key, Query, Route};
+use cluster::{ClusterState, Name, Node};
+use command_meta::{flags, Argv, CommandMeta};
+use std::collections::HashMap;
+
+/// Everything cluster mode holds; `Server::cluster` is `Some` only with
+/// `cluster-enabled yes`.
+pub struct Cluster {
+    pub state: ClusterState,
+    pub file: config_file::NodesFile,
+    /// Outgoing bus links, by node name.
+    pub links: HashMap<Name, bus::Link>,
+    /// Incoming bus connections open now: id → (the node, once a message
+    /// named a known sender; when it was accepted, ms).
+    pub inbound: HashMap<u64, (Option<Name>, u64)>,
+    /// What this node announces.
+    pub port: u16,
+    pub cport: u16,
+    pub announce_ip: String,
+    pub hostname: String,
+    pub node_timeout: u64,
+    /// Work the next cron (or the end of the command) does: save
+    /// `nodes.conf`, recompute the state.
+    pub todo_save: bool,
+    pub todo_update_state: bool,
+    pub iteration: u64,
+}
+
+impl Cluster {
+    /// Asks for `nodes.conf` to be saved and the state recomputed soon.
+    pub fn changed(&mut self) {
+        self.todo_save = true;
+        self.todo_update_state = true;
+    }
+
+    /// The `host:port` a client is redirected to (`-MOVED 3999 host:port`),
+    /// by `cluster-preferred-endpoint-type`.
+    pub fn endpoint(&self, n: &Node, kind: &str) -> String {
+        format!("{}:{}", preferred_endpoint(n, kind), n.port)
+    }
+}
+
+/// A node's address as clients should use it.
+pub fn preferred_endpoint<'a>(n: &'a Node, kind: &str) -> &'a str {
+    match kind {
+        "hostname" if !n.hostname.is_empty() => &n.hostname,
+        "hostname" | "unknown-endpoint" => "?",
+        _ => &n.ip,
+    }
+}
+
+/// Sets cluster mode up at start-up: loads or creates `nodes.conf` (and
+/// locks it), and starts keeping the per-slot key index of db 0. Errors
+/// are Redis's start-up messages.
+pub fn init(srv: &mut Server) -> Result<(), String> {
+    let cfg = &srv.config;
+    let port = cfg.get_int(Directive::Port) as u16;
+    let announce_port = cfg.get_int(Directive::ClusterAnnouncePort) as u16;
+    let cport_cfg = cfg.get_int(Directive::ClusterPort) as u16;
+    let announce_bus = cfg.get_int(Directive::ClusterAnnounceBusPort) as u16;
+    let path = cfg.get_str(Directive::ClusterConfigFile);
+    let now = crate::util::time::unix_ms() as u64;
+    let (file, state) = config_file::NodesFile::open(&path, now)?;
+    let mut state = state;
+    let port_out = if announce_port != 0 {
+        announce_port
+    } else {
+        port
+    };
+    let cport = if announce_bus != 0 {
+        announce_bus
+    } else if cport_cfg != 0 {
+        cport_cfg
+    } else {
+        port.wrapping_add(10000)
+    };
+    let announce_ip = cfg.get_str(Directive::ClusterAnnounceIp);
+    let hostname = cfg.get_str(Directive::ClusterAnnounceHostname);
+    {
+        let me = state.me_mut();
+        me.port = port_out;
+        me.cport = cport;
+        me.hostname = hostname.clone();
+        if !announce_ip.is_empty() {
+            me.ip = announce_ip.clone();
+        }
+    }
+    log_notice!(
+        "Cluster state loaded; my node id is {}",
+        state.me().name_str()
+    );
+    let node_timeout = cfg.get_int(Directive::ClusterNodeTimeout).max(1) as u64;
+    if let Some(db) = srv.dbs.get_mut(0) {
+        db.enable_slot_index();
+    }
+    let mut c = Cluster {
+        state,
+        file,
+        links: HashMap::new(),
+        inbound: HashMap::new(),
+        port: port_out,
+        cport,
+        announce_ip,
+        hostname,
+        node_timeout,
+        todo_save: true,
+        todo_update_state: true,
+        iteration: 0,
+    };
+    c.file
+        .save(&c.state)
+        .map_err(|e| format!("Cluster: error writing the cluster config file: {e}"))?;
+    c.todo_save = false;
+    srv.cluster = Some(Box::new(c));
+    Ok(())
+}
+
+/// The port the bus listens on (`cluster-port`, or port + 10000).
+pub fn bus_port(srv: &Server) -> u16 {
+    let p = srv.config.get_int(Directive::ClusterPort) as u16;
+    if p != 0 {
+        p
+    } else {
+        (srv.config.get_int(Directive::Port) as u16).wrapping_add(10000)
+    }
+}
+
+/// Saves `nodes.conf` and recomputes the state when a change asked for it
+/// (Redis's `clusterBeforeSleep`).
+pub fn before_sleep(srv: &mut Server) {
+    let full = srv.config.get_bool(Directive::ClusterRequireFullCoverage);
+    let now = srv.now_ms.max(0) as u64;
+    let Some(c) = srv.cluster.as_deref_mut() else {
+        return;
+    };
+    if c.todo_update_state {
+        c.todo_update_state = false;
+        let was = c.state.ok;
+        c.state.update_state(now, full, c.node_timeout);
+        if was != c.state.ok {
+            log_notice!(
+                "Cluster state changed: {}",
+                if c.state.ok { "ok" } else { "fail" }
+            );
+        }
+    }
+    if c.todo_save {
+        c.todo_save = false;
+        if let Err(e) = c.file.save(&c.state) {
+            log_warning!("Could not save the cluster configuration file: {e}");
+        }
+    }
+}
+
+/// Deletes the keys of slots this node no longer serves (after another
+/// master with a newer config epoch claimed them), propagating the
+/// deletions as `DEL`.
+pub fn delete_keys_in_slots(srv: &mut Server, slots: &[u16]) {
+    for &slot in slots {
+        let keys: Vec<Vec<u8>> = match srv.dbs.first().and_then(|d| d.slot_index()) {
+            Some(ix) => ix.keys_in(slot, usize::MAX).map(|k| k.to_vec()).collect(),
+            None => continue,
+        };
+        for k in keys {
+            if let Some(db) = srv.dbs.get_mut(0) {
+                db.remove(&k);
+            }
+            srv.journal.propagate(0, &[b"DEL", &k]);
+        }
+    }
+}
+
+/// Makes this node a replica of `master` (CLUSTER REPLICATE, or our slots
+/// went to a node that replaced us): the cluster flags change and
+/// replication starts from the master's address (Redis's
+/// `clusterSetMaster`).
+pub fn set_my_master(srv: &mut Server, master: Name) {
+    // A manual failover we were paused for is over.
+    if srv
+        .cluster
+        .as_deref()
+        .is_some_and(|c| c.state.mf_paused_until != 0)
+    {
+        end_failover_pause(srv);
+    }
+    let Some(c) = srv.cluster.as_deref_mut() else {
+        return;
+    };
+    let Some((ip, port)) = c.state.node(&master).map(|n| (n.ip.clone(), n.port)) else {
+        return;
+    };
+    let was_master = c.state.me().is_master();
+    // Already following it: nothing to restart.
+    if c.state.me().master == Some(master) && !was_master {
+        return;
+    }
+    {
+        let me = c.state.me_mut();
+        me.flags = (me.flags & !(cluster::flags::MASTER | cluster::flags::MIGRATE_TO))
+            | cluster::flags::SLAVE;
+        me.master = Some(master);
+    }
+    if was_master {
+        c.state.migrating.clear();
+        c.state.importing.clear();
+    }
+    c.changed();
+    log_notice!(
+        "Configuration change detected. Reconfiguring myself as a replica of {}",
+        String::from_utf8_lossy(&master)
+    );
+    crate::replication::replica::set_master(srv, ip, port);
+}
+
+/// A replica asked for a manual failover: writers wait (CLIENT PAUSE
+/// WRITE) for up to twice the failover's time, as Redis pauses them.
+pub fn start_failover_pause(srv: &mut Server) {
+    let until = crate::util::time::unix_ms() + 2 * cluster::failover::MF_TIMEOUT_MS as i64;
+    let all = srv.pause.all && srv.pause.until_ms > until;
+    srv.pause = crate::clients::Pause {
+        until_ms: srv.pause.until_ms.max(until),
+        all,
+    };
+}
+
+/// The manual failover ended (done, or timed out): writers go on.
+pub fn end_failover_pause(srv: &mut Server) {
+    if let Some(c) = srv.cluster.as_deref_mut() {
+        c.state.mf_paused_until = 0;
+    }
+    srv.pause = crate::clients::Pause::default();
+    srv.pause_notify.notify_waiters();
+}
+
+/// The `# Cluster` INFO section's body.
+pub fn info_fields(srv: &Server) -> &'static str {
+    if srv.cluster.is_some() {
+        "cluster_enabled:1\r\n"
+    } else {
+        "cluster_enabled:0\r\n"
+    }
+}
+
+/// Redis's cluster redirection, run by `cmd::execute` after the ACL check:
+/// `Some(error)` when the command must not run here. Commands without
+/// keys (and not EXEC) are never redirected; neither is our master's link
+/// or the AOF.
+pub fn redirection(
+    srv: &Server,
+    client: &Client,
+    meta: &'static CommandMeta,
+    cflags: u32,
+    argv: Argv,
+) -> Option<String> {
+    let c = srv.cluster.as_deref()?;
+    if client.is_master() || client.loading {
+        return None;
+    }
+    let is_exec = meta.name == "exec";
+    if !is_exec && meta.key_specs.is_empty() {
+        return None;
+    }
+    let mut owned: Vec<(Vec<u8>, u16)> = Vec::new();
+    let mut is_write = cflags & flags::WRITE != 0;
+    let mut collect = |m: &CommandMeta, a: Argv| {
+        let args: Vec<&[u8]> = a.iter().collect();
+        // Shard channels (SPUBLISH, SSUBSCRIBE) are `not_key` specs that
+        // still route by slot, as Redis's legacy key range takes them.
+        let positions: Vec<usize> = if m.key_specs.iter().any(|ks| ks.flags.contains(&"not_key")) {
+            command_meta::keys::key_positions(m, &args)
+        } else {
+            command_meta::keys::keys_with_flags(m, &args)
+                .into_iter()
+                .map(|(pos, _)| pos)
+                .collect()
+        };
+        for pos in positions {
+            let k = args[pos];
+            owned.push((k.to_vec(), keyspace::key_hash_slot(k)));
+        }
+    };
+    let mut is_pubsubshard = matches!(meta.name, "ssubscribe" | "sunsubscribe" | "spublish");
+    if is_exec {
+        let multi = client.multi.as_ref()?;
+        is_write |= multi.cmd_flags & flags::WRITE != 0;
+        for q in multi.queue.iter() {
+            let Some(idx) = srv.commands.lookup(q.get(0)) else {
+                continue;
+            };
+            let mut m = srv.commands.commands[idx].meta;
+            if !srv.commands.commands[idx].subcommands.is_empty() && q.len() > 1 {
+                if let Some(sub) = srv.commands.lookup_sub(idx, q.get(1)) {
+                    m = srv.commands.commands[sub].meta;
+                }
+            }
+            is_pubsubshard |= matches!(m.name, "ssubscribe" | "sunsubscribe" | "spublish");
+            collect(m, q);
+        }
+    } else {
+        collect(meta, argv);
+    }
+    let keys: Vec<Key> = owned
+        .iter()
+        .map(|(k, s)| Key { name: k, slot: *s })
+        .collect();
+    let q = Query {
+        keys: &keys,
+        is_write,
+        asking: client.cluster_asking || meta.flags.contains(&"asking"),
+        readonly: client.cluster_readonly,
+        is_pubsubshard,
+        is_migrate: meta.name == "migrate",
+        allow_reads_when_down: srv.config.get_bool(Directive::ClusterAllowReadsWhenDown),
+        allow_pubsubshard_when_down: srv
+            .config
+            .get_bool(Directive::ClusterAllowPubsubshardWhenDown),
+    };
+    let now = srv.now_ms;
+    let route = redirect::route(&c.state, &q, |k| {
+        srv.dbs
+            .first()
+            .and_then(|d| d.get(k))
+            .is_some_and(|e| !e.is_expired(now))
+    });
+    if route == Route::Here {
+        return None;
+    }
+    let kind = srv.config.get_str(Directive::ClusterPreferredEndpointType);
+    Some(redirect::error_text(&c.state, &route, |n| {
+        c.endpoint(n, &kind)
+    }))
+}
