@@ -277,14 +277,17 @@ fn client_kill(ctx: &mut Ctx) {
             .srv
             .clients
             .values()
-            .any(|rc| match rc.try_borrow_mut() {
+            .find_map(|rc| match rc.try_borrow_mut() {
                 Ok(mut c) if filter.matches(&c) => {
                     kill_other(&mut c);
-                    true
+                    Some(c.id)
                 }
-                _ => false,
+                _ => None,
             });
-        return if found {
+        if let Some(id) = found {
+            server::replication::client_gone(ctx.srv, id);
+        }
+        return if found.is_some() {
             ctx.out().ok()
         } else {
             ctx.err(errors::NO_SUCH_CLIENT)
@@ -295,13 +298,21 @@ fn client_kill(ctx: &mut Ctx) {
         Err(e) => return ctx.err(&e),
     };
     let mut killed = 0;
+    let mut gone = Vec::new();
     for rc in ctx.srv.clients.values() {
         if let Ok(mut c) = rc.try_borrow_mut() {
             if filter.matches(&c) {
                 kill_other(&mut c);
+                gone.push(c.id);
                 killed += 1;
             }
         }
+    }
+    // A killed replica stops holding replication history at once, as with
+    // Redis's synchronous free: a `repl-backlog-size` shrink or writes
+    // later in the same transaction already trim what only it needed.
+    for id in gone {
+        server::replication::client_gone(ctx.srv, id);
     }
     if !filter.skipme && filter.matches(ctx.client) {
         // Closing ourselves waits for this reply to be written.

@@ -54,10 +54,13 @@ pub enum SyncState {
 }
 
 impl SyncState {
+    /// INFO's name. A streamed snapshot is Redis's `WAIT_BGSAVE_END` with
+    /// a socket target (its fork child writes to the replicas while it
+    /// runs), which INFO shows as `wait_bgsave` like the wait before it;
+    /// Redis's `send_bulk` is only the sending of a finished file.
     pub fn name(self) -> &'static str {
         match self {
-            SyncState::WaitBgsave => "wait_bgsave",
-            SyncState::SendBulk => "send_bulk",
+            SyncState::WaitBgsave | SyncState::SendBulk => "wait_bgsave",
             SyncState::Online => "online",
         }
     }
@@ -132,6 +135,11 @@ pub fn start_pending(srv: &mut Server) {
     // Redis's `$EOF:` mark is 40 random hex characters too.
     let mark = crate::util::ids::new_id40(&mut srv.rng).into_bytes();
     log_notice!("Starting BGSAVE for SYNC with target: replicas sockets");
+    // Redis names its fork child; the walk runs in this process.
+    log_notice!(
+        "Background RDB transfer started by pid {}",
+        std::process::id()
+    );
     let head = format!("+FULLRESYNC {} {offset}\r\n$EOF:", srv.master_replid);
     {
         let mut f = srv.repl.feed.borrow_mut();
@@ -143,6 +151,7 @@ pub fn start_pending(srv: &mut Server) {
             r.bulk.extend_from_slice(&mark);
             r.bulk.extend_from_slice(b"\r\n");
             r.sync = SyncState::SendBulk;
+            r.bulk_taken_ms = srv.now_ms;
             r.wake.notify_one();
         }
         // The stream after the snapshot selects its database explicitly.
@@ -177,8 +186,19 @@ pub fn target_gone(srv: &mut Server, id: u64) {
     if empty {
         srv.repl.transfer = None;
         Snapshot::abort(&mut srv.dbs);
-        log_notice!("Replication snapshot abandoned: no replica left to receive it.");
+        // Redis's line (its fork child is killed; here the walk stops).
+        log_warning!("Diskless rdb transfer, last replica dropped, killing fork child.");
         start_pending(srv);
+    }
+}
+
+/// Stops the transfer under way, if any (FLUSHALL, as Redis kills its RDB
+/// child then): its replicas are disconnected and come back for a
+/// snapshot of the dataset as it is now.
+pub fn abort_transfer(srv: &mut Server, why: &str) {
+    if srv.repl.transfer.is_some() {
+        log_warning!("Background transfer terminated: {why}");
+        finish(srv, Err(why.to_string()));
     }
 }
 
@@ -262,6 +282,16 @@ fn finish(srv: &mut Server, result: Result<(), String>) {
         return;
     };
     let mut f = srv.repl.feed.borrow_mut();
+    if result.is_ok() {
+        // The snapshot is all produced (Redis: its parent read the pipe
+        // to the end); the replicas still receiving it.
+        let up = f
+            .replicas
+            .iter()
+            .filter(|r| t.targets.contains(&r.id))
+            .count();
+        log_warning!("Diskless rdb transfer, done reading from pipe, {up} replicas still up.");
+    }
     for r in f.replicas.iter_mut().filter(|r| t.targets.contains(&r.id)) {
         match &result {
             Ok(()) => {

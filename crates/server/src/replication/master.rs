@@ -68,6 +68,11 @@ pub struct Replica {
     /// Unix ms its output went over the soft `client-output-buffer-limit`
     /// (0: under it).
     pub soft_since_ms: i64,
+    /// Unix ms its connection last took the snapshot bytes handed to it:
+    /// a replica that takes none for `repl-timeout` while its snapshot
+    /// streams holds the transfer up for every other replica, and is
+    /// dropped (Redis's `repl_last_partial_write`).
+    pub bulk_taken_ms: i64,
 }
 
 /// What the journal sink shares with the server.
@@ -525,6 +530,7 @@ fn attach(
         wake: c.wake.clone(),
         since_ms: ctx.srv.now_ms,
         soft_since_ms: 0,
+        bulk_taken_ms: ctx.srv.now_ms,
     });
 }
 
@@ -919,6 +925,16 @@ fn close_lagging_replicas(srv: &mut Server) {
                 r.port
             );
             doomed.push(r.id);
+        } else if r.sync == SyncState::SendBulk
+            && !r.bulk.is_empty()
+            && now - r.bulk_taken_ms > timeout_ms
+        {
+            log_warning!(
+                "Disconnecting timedout replica (full sync): {}:{}",
+                r.ip,
+                r.port
+            );
+            doomed.push(r.id);
         } else if limit > 0 && queued > limit {
             log_warning!(
                 "Client id={} addr={}:{} (replica) scheduled to be closed ASAP for overcoming of output buffer limits: {queued} bytes queued, hard limit {limit} (raise the replica class of client-output-buffer-limit, or the replica's bandwidth, for this write rate).",
@@ -933,6 +949,7 @@ fn close_lagging_replicas(srv: &mut Server) {
             doomed.push(r.id);
         }
     }
+    drop(feed);
     for id in doomed {
         if let Some(c) = srv.clients.get(&id) {
             if let Ok(mut c) = c.try_borrow_mut() {
@@ -940,6 +957,9 @@ fn close_lagging_replicas(srv: &mut Server) {
                 c.wake.notify_one();
             }
         }
+        // Gone now, as Redis frees it: a transfer it held up goes on
+        // without it, and the history it pinned can be trimmed.
+        super::client_gone(srv, id);
     }
 }
 

@@ -574,7 +574,7 @@ async fn run_link(srv: &Rc<RefCell<Server>>, host: &str, port: u16, gen: u64) ->
                 });
             }
         }
-        let received = receive_rdb(srv, &mut conn, timeout).await;
+        let received = receive_rdb(srv, &mut conn, timeout, diskless).await;
         if diskless {
             let mut s = srv.borrow_mut();
             s.repl.async_loading = false;
@@ -584,7 +584,7 @@ async fn run_link(srv: &Rc<RefCell<Server>>, host: &str, port: u16, gen: u64) ->
         if !current(&srv.borrow(), gen) {
             return Ok(());
         }
-        load_dataset(&mut srv.borrow_mut(), &rdb, id, off)?;
+        load_dataset(&mut srv.borrow_mut(), &rdb, id, off, diskless)?;
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         let new_id = rest.trim();
         log_notice!("Successful partial resynchronization with master.");
@@ -611,6 +611,7 @@ async fn receive_rdb(
     srv: &Rc<RefCell<Server>>,
     conn: &mut Conn,
     timeout: Duration,
+    diskless: bool,
 ) -> Result<Vec<u8>, String> {
     let head = conn.line(timeout).await?;
     if head.starts_with('-') {
@@ -637,7 +638,15 @@ async fn receive_rdb(
         if mark.len() != 40 {
             return Err(format!("Bad EOF mark from MASTER: '{head}'"));
         }
-        log_notice!("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk");
+        if diskless {
+            // The disk-less load starts here: the payload is taken into
+            // memory as it arrives (Redis parses it from the socket).
+            log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
+        } else {
+            log_notice!(
+                "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk"
+            );
+        }
         progress(conn.buf.len(), Some(0));
         loop {
             if conn.buf.len() >= 40 && conn.buf.ends_with(&mark) {
@@ -652,7 +661,11 @@ async fn receive_rdb(
     let len: usize = spec
         .parse()
         .map_err(|_| format!("Bad RDB length from MASTER: '{head}'"))?;
-    log_notice!("MASTER <-> REPLICA sync: receiving {len} bytes from master to disk");
+    if diskless {
+        log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
+    } else {
+        log_notice!("MASTER <-> REPLICA sync: receiving {len} bytes from master to disk");
+    }
     progress(conn.buf.len().min(len), Some(len));
     while conn.buf.len() < len {
         conn.fill(timeout).await?;
@@ -664,7 +677,13 @@ async fn receive_rdb(
 
 /// Replaces the dataset with the master's RDB; our history restarts at the
 /// master's `offset` under its id.
-fn load_dataset(srv: &mut Server, rdb: &[u8], id: String, offset: i64) -> LinkResult {
+fn load_dataset(
+    srv: &mut Server,
+    rdb: &[u8],
+    id: String,
+    offset: i64,
+    diskless: bool,
+) -> LinkResult {
     log_notice!("MASTER <-> REPLICA sync: Flushing old data");
     crate::persistence::save::abort_bgsave(srv);
     // The old dataset is set aside, not dropped: a payload that fails to
@@ -680,13 +699,11 @@ fn load_dataset(srv: &mut Server, rdb: &[u8], id: String, offset: i64) -> LinkRe
     // goes through a file like `disabled` (the default), which writes the
     // payload to a temp file in `dir`, fsyncs it and loads from it.
     // Unlike Redis, every mode keeps the old dataset if the load fails.
-    let mode = srv.config.get_str(Directive::ReplDisklessLoad);
-    let was_empty = old.iter().all(|d| d.is_empty());
-    let from_disk = mode == "disabled" || (mode == "on-empty-db" && !was_empty);
-    let loaded = if from_disk {
+    // (`diskless` was decided when the transfer began, which logged the
+    // in-memory load.)
+    let loaded = if !diskless {
         load_through_file(srv, rdb)
     } else {
-        log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
         crate::persistence::load::load_bytes(srv, rdb).map_err(|e| {
             format!("Failed trying to load the MASTER synchronization DB from socket: {e}")
         })
