@@ -203,14 +203,11 @@ pub fn abort_transfer(srv: &mut Server, why: &str) {
 }
 
 /// Hands `bytes` to every target's connection.
-fn deliver(replicas: &mut [Replica], targets: &[u64], bytes: &[u8]) -> usize {
-    let mut most = 0;
+fn deliver(replicas: &mut [Replica], targets: &[u64], bytes: &[u8]) {
     for r in replicas.iter_mut().filter(|r| targets.contains(&r.id)) {
         r.bulk.extend_from_slice(bytes);
-        most = most.max(r.bulk.len());
         r.wake.notify_one();
     }
-    most
 }
 
 /// What the transfer task waits for before its next slice.
@@ -234,6 +231,22 @@ pub async fn transfer_task(srv: Rc<RefCell<Server>>) {
             match s.repl.transfer.as_mut() {
                 None => None,
                 Some(t) => 'step: {
+                    // Like Redis's pipe, the snapshot goes at the pace of
+                    // its slowest replica: no more is produced while one
+                    // has not taken what it was handed (which also bounds
+                    // the memory a stuck replica costs).
+                    let most = {
+                        let f = s.repl.feed.borrow();
+                        f.replicas
+                            .iter()
+                            .filter(|r| t.targets.contains(&r.id))
+                            .map(|r| r.bulk.len())
+                            .max()
+                            .unwrap_or(0)
+                    };
+                    if most > MAX_BULK_PENDING {
+                        break 'step Some(Wait::Drain);
+                    }
                     let budget = t.pace.budget(STEP);
                     if budget == 0 {
                         // Paced by rdb-key-save-delay: nothing to walk yet.
@@ -247,28 +260,29 @@ pub async fn transfer_task(srv: Rc<RefCell<Server>>) {
                         }
                     }
                     let bytes = t.snap.take_bytes();
-                    let most = {
+                    {
                         let mut f = s.repl.feed.borrow_mut();
-                        deliver(&mut f.replicas, &t.targets, &bytes)
-                    };
+                        deliver(&mut f.replicas, &t.targets, &bytes);
+                    }
                     if let Some(e) = failed {
                         finish(s, Err(e));
-                        Some(Wait::Turn)
                     } else if done {
                         finish(s, Ok(()));
-                        Some(Wait::Turn)
-                    } else if most > MAX_BULK_PENDING {
-                        Some(Wait::Drain)
-                    } else {
-                        Some(Wait::Turn)
                     }
+                    Some(Wait::Turn)
                 }
             }
         };
         match backlogged {
             None => notify.notified().await,
-            // Slow replicas: let their connections drain a little.
-            Some(Wait::Drain) => tokio::time::sleep(std::time::Duration::from_millis(1)).await,
+            // Slow replicas: their connections signal when they took
+            // their bytes (`ReplState::drain_to`); the bound covers a
+            // replica that went away meanwhile.
+            Some(Wait::Drain) => {
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_millis(100), notify.notified())
+                        .await;
+            }
             Some(Wait::Paced(d)) => tokio::time::sleep(d).await,
             Some(Wait::Turn) => tokio::task::yield_now().await,
         }
