@@ -14,6 +14,7 @@ mod directives;
 mod doctor;
 mod dump_restore;
 mod eviction;
+mod full_sync;
 // Not every helper is used by every build of the suite.
 #[allow(dead_code)]
 mod harness;
