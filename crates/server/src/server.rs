@@ -403,8 +403,11 @@ impl Server {
 
     /// Finds `key` in database `db`, applying lazy expiry: a master
     /// deletes an expired key (propagating the deletion); a replica only
-    /// hides it and waits for its master's `DEL`, unless the caller is the
-    /// master link itself. Returns the entry's position.
+    /// hides it and waits for its master's `DEL` — and to the master link
+    /// itself the key is still there, since the master's command was
+    /// decided on a live key (Redis 7.0's `expireIfNeeded`: an `INCR` that
+    /// arrives after the replica's clock passed the deadline increments
+    /// it). Returns the entry's position.
     #[inline]
     pub fn find_live(&mut self, db: usize, key: &[u8], from_master: bool) -> Option<usize> {
         let i = self.dbs[db].find(key)?;
@@ -416,8 +419,8 @@ impl Server {
         if !expired || self.persist.loading.is_some() {
             return Some(i);
         }
-        if self.is_replica() && !from_master {
-            return None;
+        if self.is_replica() {
+            return from_master.then_some(i);
         }
         // Paused clients keep the dataset still: the key reads as gone and
         // is deleted after the pause (or by a new master after a failover).
