@@ -26,6 +26,7 @@ mod migrate;
 mod partition;
 mod persistence;
 mod pubsub;
+mod replica_expiry;
 mod replication;
 mod scripting;
 mod sentinel;
