@@ -14,6 +14,13 @@
 //! `repl-diskless-sync-delay` seconds for others to join (fewer when
 //! `repl-diskless-sync-max-replicas` arrive first).
 //!
+//! The walk stands for Redis's fork child and the replicas' pending
+//! snapshot bytes for its pipe: no more is produced while a replica has
+//! more than `MAX_BULK_PENDING` bytes it did not take, so the transfer
+//! goes at the pace of the slowest replica, and one that takes nothing for
+//! `repl-timeout` is dropped (`master::close_lagging_replicas`) so that
+//! the others can finish.
+//!
 //! The keyspace walk serves one snapshot at a time, so a replica arriving
 //! while one is under way waits for the next one (`wait_bgsave`), and
 //! BGSAVE is refused meanwhile, as Redis refuses it while its child runs.
