@@ -376,13 +376,17 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
     let size = ctx.srv.config.get_int(Directive::ReplBacklogSize).max(1) as usize;
     if psync {
         let replid = String::from_utf8_lossy(ctx.argv.get(1)).into_owned();
-        let offset = resp::parse_i64(ctx.argv.get(2));
-        if let Some(off) = offset {
-            if try_partial(ctx, &replid, off, &who) {
-                ctx.srv.stats.sync_partial_ok += 1;
-                attach(ctx, hs, ip, size, off - 1, Some(off), SyncState::Online);
-                return;
-            }
+        // An offset that is not a number is refused, and the connection
+        // stays an ordinary client (Redis 7.0.9 on).
+        let Some(off) = resp::parse_i64(ctx.argv.get(2)) else {
+            log_warning!("Replica {who} asks for synchronization but with a wrong offset");
+            ctx.err(errors::NOT_INTEGER);
+            return;
+        };
+        if try_partial(ctx, &replid, off, &who) {
+            ctx.srv.stats.sync_partial_ok += 1;
+            attach(ctx, hs, ip, size, off - 1, Some(off), SyncState::Online);
+            return;
         }
         let known = replid == ctx.srv.master_replid || replid == ctx.srv.repl.replid2;
         if replid != "?" {
