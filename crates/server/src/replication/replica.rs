@@ -264,6 +264,9 @@ type LinkResult = Result<(), String>;
 /// The master closed the link (as opposed to answering wrongly).
 const LINK_LOST: &str = "Error reading from MASTER: connection lost";
 
+/// A disk-less load the master cut short (see [`short_read`]).
+const LOAD_CUT: &str = "Failed trying to load the MASTER synchronization DB from socket";
+
 /// Bytes read from the master but not consumed yet, and the socket.
 struct Conn {
     stream: crate::net::OutStream,
@@ -377,9 +380,11 @@ pub async fn link_task(srv: Rc<RefCell<Server>>) {
             // a second of its master. One that answers but fails the sync
             // (a broken RDB, say) is tried with a growing delay, so a
             // broken master is not made to produce a snapshot every second.
-            // A link cut during the transfer (the master killed it, say)
-            // is not a broken master: retried within a second, as Redis.
-            let cut = r.as_ref().err().is_some_and(|e| e.starts_with(LINK_LOST));
+            // A disk-less load whose link was cut (the master killed it,
+            // say) is retried within a second, as Redis does; a payload
+            // that is short of its announced length or does not load
+            // counts as a broken master.
+            let cut = r.as_ref().err().is_some_and(|e| e.starts_with(LOAD_CUT));
             backoff_ms = if synced {
                 0
             } else if answered && !cut {
@@ -692,9 +697,7 @@ fn short_read(filled: LinkResult, diskless: bool, read: usize) -> LinkResult {
             log_warning!(
                 "Internal error in RDB reading offset {read}, loading from the MASTER's socket -> Unexpected EOF reading RDB file ({e})"
             );
-            Err(format!(
-                "{e}: failed trying to load the MASTER synchronization DB from socket"
-            ))
+            Err(format!("{LOAD_CUT}: {e}"))
         }
         r => r,
     }
