@@ -18,9 +18,9 @@ cache=${REDIS_SUITE_CACHE:-$repo/target/redis-suite}
 redis_version=7.0.15
 
 # Units of all_tests outside the default scope: they belong to other issues
-# (scripting/functions, streams, cluster). Name them, or use `all` or
+# (streams, cluster; scripting in cluster mode). Name them, or use `all` or
 # `excluded`, to run them.
-excluded_units="unit/scripting unit/functions unit/cluster-scripting
+excluded_units="unit/cluster-scripting
 unit/type/stream unit/type/stream-cgroups
 unit/cluster unit/cluster/misc unit/cluster/links"
 
@@ -30,7 +30,7 @@ usage: tools/redis-suite/run.sh [options] [UNIT|GROUP|@FILE ...] [-- RUNTEST-ARG
 
 Units are named as the suite names them: unit/type/list, integration/aof,
 sentinel/00-base (runtest-sentinel), cluster/00-base (runtest-cluster).
-Groups: default (all_tests minus scripting/functions, streams and cluster,
+Groups: default (all_tests minus streams, cluster and cluster-scripting,
 plus the Sentinel suite; used when nothing is named), main (all_tests),
 sentinel, cluster-suite, excluded, all. @FILE: units listed one a line.
 RUNTEST-ARGS go to the main suite's runtest (e.g. -- --only 'LPOS*').

@@ -30,6 +30,7 @@ pub const COMMANDS: &[(&str, Handler)] = &[
     ("latency|doctor", latency_doctor),
     ("latency|help", latency_help),
     ("latency|histogram", latency_histogram),
+    ("latency|graph", latency_graph),
 ];
 
 fn dbsize(ctx: &mut Ctx) {
@@ -296,6 +297,20 @@ fn latency_reset(ctx: &mut Ctx) {
     ctx.out().int(n as i64);
 }
 
+/// `LATENCY GRAPH event`: an ASCII graph of the event's samples, as
+/// Redis draws it (see `LatencyEvent::graph`).
+fn latency_graph(ctx: &mut Ctx) {
+    let name = String::from_utf8_lossy(ctx.argv.get(2)).into_owned();
+    let now = server::util::time::unix_ms() / 1000;
+    match ctx.srv.latency.events.get(name.as_str()) {
+        Some(e) => {
+            let g = e.graph(&name, now);
+            ctx.out().verbatim(g.as_bytes());
+        }
+        None => ctx.err(&format!("ERR No samples available for event '{name}'")),
+    }
+}
+
 /// Our own short report: per event, the number of spikes, their average
 /// and the worst, plus the settings that matter.
 fn latency_doctor(ctx: &mut Ctx) {
@@ -387,6 +402,8 @@ fn latency_help(ctx: &mut Ctx) {
             "    For every event: name, time of the latest spike, its latency, the worst.",
             "HISTORY <event>",
             "    Time and latency of the recent spikes of <event>.",
+            "GRAPH <event>",
+            "    An ASCII graph of the recent spikes of <event>.",
             "RESET [<event> ...]",
             "    Forgets the given events, or all of them.",
             "DOCTOR",

@@ -562,9 +562,11 @@ mod tests {
     fn pause_write_holds_writes_only() {
         let mut k = Kit::new();
         assert_eq!(k.run(&["CLIENT", "PAUSE", "10000", "WRITE"]), "+OK\r\n");
-        let buf = b"SETkGETk";
-        let set = [(0, 3), (3, 4)];
+        let buf = b"SETkGETkv";
+        let set = [(0, 3), (3, 4), (8, 9)];
         let get = [(4, 7), (7, 8)];
+        // A request Redis refuses before its pause check is answered now.
+        let bad_arity = [(0, 3), (3, 4)];
         use command_meta::Argv;
         assert!(server::clients::must_wait(
             &mut k.srv,
@@ -575,6 +577,11 @@ mod tests {
             &mut k.srv,
             &k.client,
             Argv::new(buf, &get)
+        ));
+        assert!(!server::clients::must_wait(
+            &mut k.srv,
+            &k.client,
+            Argv::new(buf, &bad_arity)
         ));
         k.run(&["CLIENT", "UNPAUSE"]);
         assert!(!server::clients::must_wait(

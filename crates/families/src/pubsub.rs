@@ -234,6 +234,16 @@ mod tests {
         assert!(k.srv.pubsub.is_empty());
     }
 
+    /// PUBLISH and SPUBLISH go to the replicas as received (Redis 7.0
+    /// outside cluster mode), so a replica's subscribers get them too.
+    #[test]
+    fn publish_is_propagated() {
+        let mut k = Kit::new();
+        k.run(&["PUBLISH", "c", "m"]);
+        k.run(&["SPUBLISH", "s", "m"]);
+        assert_eq!(k.propagated(), ["PUBLISH c m", "SPUBLISH s m"]);
+    }
+
     #[test]
     fn publish_reaches_the_publisher_itself_in_resp3() {
         let mut k = Kit::new();

@@ -280,6 +280,18 @@ impl Db {
         }
     }
 
+    /// Makes room for `keys` keys, `volatile` of them with a TTL: the
+    /// `RESIZEDB` hint of an RDB file being loaded, which Redis uses the
+    /// same way (`dictTryExpand`). A hint too large to honour is ignored.
+    pub fn reserve(&mut self, keys: usize, volatile: usize) {
+        // No more than the file could describe in a sane size: a corrupt
+        // hint must not take the memory of the machine.
+        const MAX_HINT: usize = 1 << 28;
+        let _ = self.map.try_reserve_total(keys.min(MAX_HINT));
+        let more = volatile.min(MAX_HINT).saturating_sub(self.volatile.len());
+        let _ = self.volatile.try_reserve(more);
+    }
+
     /// Removes everything.
     pub fn clear(&mut self) {
         self.snapshot_flush();
@@ -593,6 +605,23 @@ mod tests {
         let c = ExpireCycle::default();
         assert!(c.repeat(20, 3));
         assert!(!c.repeat(20, 2));
+    }
+
+    #[test]
+    fn a_size_hint_sizes_the_table_once() {
+        let mut db = Db::new();
+        db.reserve(10_000, 0);
+        let cap = db.map.capacity();
+        let buckets = db.map.index_capacity();
+        assert!(cap >= 10_000);
+        for i in 0..10_000 {
+            db.insert(format!("k{i}").as_bytes(), s("v"), NO_EXPIRE, 0);
+        }
+        assert_eq!(db.map.capacity(), cap);
+        assert_eq!(db.map.index_capacity(), buckets);
+        // An absurd hint is not honoured.
+        db.reserve(usize::MAX, usize::MAX);
+        assert_eq!(db.len(), 10_000);
     }
 
     #[test]

@@ -109,8 +109,9 @@ impl Chunk {
                 z.cache.take();
             }
             None if self.buf.len() >= MIN_COMPRESS_BYTES && !self.incompressible => {
-                match lzf::compress(&self.buf) {
-                    Ok(c) if c.len() + MIN_COMPRESS_IMPROVE < self.buf.len() => {
+                let mut c = Vec::new();
+                match lzf_compress::compress(&self.buf, &mut c) {
+                    true if c.len() + MIN_COMPRESS_IMPROVE < self.buf.len() => {
                         self.lzf = Some(Box::new(Compressed {
                             bytes: c.into_boxed_slice(),
                             raw_len: self.buf.len(),

@@ -15,7 +15,8 @@
 //!
 //! The format is the product here (snapshots and replication must be
 //! byte-compatible with Redis), so the parser is written by hand; LZF and
-//! CRC64 come from crates (`lzf`, `crc` with its CRC-64/REDIS preset).
+//! CRC64 come from crates (`lzf-compress`, ours, and `lzf` for
+//! decompression; `crc` with its CRC-64/REDIS preset).
 
 pub mod check;
 pub mod encodings;

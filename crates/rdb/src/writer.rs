@@ -23,6 +23,8 @@ pub struct Writer<W: Write> {
     /// Writing a DUMP payload: records carry their type byte but no key
     /// and no expiry (see [`Writer::for_payload`]).
     payload: bool,
+    /// Scratch space for LZF output, reused from string to string.
+    lzf_out: Vec<u8>,
 }
 
 impl<W: Write> Writer<W> {
@@ -35,6 +37,7 @@ impl<W: Write> Writer<W> {
             checksum,
             written: 0,
             payload: false,
+            lzf_out: Vec::new(),
         };
         wr.raw(format!("REDIS{:04}", crate::RDB_VERSION).as_bytes())?;
         Ok(wr)
@@ -51,6 +54,7 @@ impl<W: Write> Writer<W> {
             checksum: true,
             written: 0,
             payload: true,
+            lzf_out: Vec::new(),
         }
     }
 
@@ -65,6 +69,7 @@ impl<W: Write> Writer<W> {
             checksum: false,
             written: 0,
             payload: false,
+            lzf_out: Vec::new(),
         }
     }
 
@@ -173,14 +178,20 @@ impl<W: Write> Writer<W> {
             }
         }
         if self.compress && s.len() > 20 {
-            if let Ok(c) = lzf::compress(s) {
-                // Worth it only when it saves more than the two lengths.
-                if c.len() + 4 < s.len() {
-                    self.raw(&[0xC3])?;
-                    self.len(c.len() as u64)?;
-                    self.len(s.len() as u64)?;
-                    return self.raw(&c);
-                }
+            let mut c = std::mem::take(&mut self.lzf_out);
+            // Worth it only when it saves more than the two lengths.
+            let r = if lzf_compress::compress(s, &mut c) && c.len() + 4 < s.len() {
+                self.raw(&[0xC3])
+                    .and_then(|()| self.len(c.len() as u64))
+                    .and_then(|()| self.len(s.len() as u64))
+                    .and_then(|()| self.raw(&c))
+                    .map(Some)
+            } else {
+                Ok(None)
+            };
+            self.lzf_out = c;
+            if let Some(done) = r.transpose() {
+                return done;
             }
         }
         self.len(s.len() as u64)?;

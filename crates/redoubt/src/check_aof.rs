@@ -25,6 +25,10 @@ struct Checked {
 }
 
 pub fn main(args: &[String]) -> i32 {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        crate::cli::print_help(crate::cli::check_aof());
+        return 0;
+    }
     let (fix, path) = match args {
         [p] if p != "--fix" => (false, p),
         [f, p] if f == "--fix" => (true, p),

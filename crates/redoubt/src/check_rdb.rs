@@ -5,6 +5,10 @@
 use std::io::Write;
 
 pub fn main(args: &[String]) -> i32 {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        crate::cli::print_help(crate::cli::check_rdb());
+        return 0;
+    }
     let [path] = args else {
         eprintln!("Usage: redoubt check-rdb <rdb-file-name>");
         return 1;

@@ -14,39 +14,6 @@
 use crate::flags::{parse_secs, parse_size, Flags};
 use std::fmt::Write as _;
 
-const USAGE: &str = "Usage: redoubt config master|replica|sentinel [options]
-  common:   --port N  --bind 'ADDR ...'  --password P  --dir DIR  --logfile FILE
-            --supervised systemd|no
-  sizing:   --write-rate BYTES/s (e.g. 5mb)  --max-outage SECS (default 60)
-            --full-sync-time SECS (default 60)
-  master:   --min-replicas N (default 1)  --min-replicas-max-lag SECS (default 10)
-  replica:  --master HOST:PORT  --replica-priority N  --announce-ip IP
-  sentinel: --master HOST:PORT  --master-name NAME  --quorum N  --down-after MS
-            --failover-timeout MS  --parallel-syncs N  --announce-ip IP
-Prints a complete commented config for that role on stdout.";
-
-const VALUED: &[&str] = &[
-    "port",
-    "bind",
-    "password",
-    "dir",
-    "logfile",
-    "supervised",
-    "write-rate",
-    "max-outage",
-    "full-sync-time",
-    "min-replicas",
-    "min-replicas-max-lag",
-    "master",
-    "replica-priority",
-    "announce-ip",
-    "master-name",
-    "quorum",
-    "down-after",
-    "failover-timeout",
-    "parallel-syncs",
-];
-
 /// Redis's defaults, the floor of every derived size.
 const DEFAULT_BACKLOG: u64 = 1 << 20;
 const DEFAULT_OBUF_HARD: u64 = 256 << 20;
@@ -108,19 +75,17 @@ fn is_loopback_only(bind: &str) -> bool {
 }
 
 pub fn main(args: &[String]) -> i32 {
-    let f = match Flags::parse(args, VALUED, &["help"]) {
+    let f = match crate::cli::parse(crate::cli::config(), args) {
         Ok(f) => f,
-        Err(e) => {
-            eprintln!("redoubt config: {e}\n{USAGE}");
-            return 2;
-        }
+        Err(code) => return code,
     };
-    let role = f.positional.first().map(String::as_str);
-    if f.has("help") || role.is_none() {
-        println!("{USAGE}");
-        return if f.has("help") { 0 } else { 2 };
-    }
-    match generate(role.unwrap_or_default(), &f) {
+    let Some(role) = f.positional.first() else {
+        eprintln!(
+            "redoubt config: which role, master, replica or sentinel? (see redoubt config --help)"
+        );
+        return 2;
+    };
+    match generate(role, &f) {
         Ok(text) => {
             print!("{text}");
             0

@@ -20,30 +20,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-const USAGE: &str =
-    "Usage: redoubt doctor [--password P] [--sentinel HOST:PORT]... [--sentinel-password P]
-                      [--master-name NAME]
-                      [--json] [--write-rate BYTES/s] [--max-outage SECS] [--sample-ms 1000]
-                      [--full-sync-time SECS] [--max-lag BYTES] HOST:PORT ...
-Checks the servers (replicas are discovered from their master) and sentinels given,
-and this host, for the known failure modes of a replicated set-up.
-The write rate is sampled from the masters' replication offsets over --sample-ms
-(or given with --write-rate) and sizes the backlog (--max-outage, default 60 s) and
-the replica output buffer (--full-sync-time, default 60 s) checks.
-Exit code: 0 nothing found, 1 warnings, 2 errors.";
-
-const VALUED: &[&str] = &[
-    "password",
-    "sentinel-password",
-    "sentinel",
-    "master-name",
-    "write-rate",
-    "max-outage",
-    "sample-ms",
-    "max-lag",
-    "full-sync-time",
-];
-
 const TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// Directives read from every server.
@@ -165,16 +141,13 @@ pub struct Options {
 }
 
 pub fn main(args: &[String]) -> i32 {
-    let f = match Flags::parse(args, VALUED, &["json", "help"]) {
+    let f = match crate::cli::parse(crate::cli::doctor(), args) {
         Ok(f) => f,
-        Err(e) => {
-            eprintln!("redoubt doctor: {e}\n{USAGE}");
-            return 2;
-        }
+        Err(code) => return code,
     };
-    if f.has("help") || (f.positional.is_empty() && f.all("sentinel").is_empty()) {
-        println!("{USAGE}");
-        return if f.has("help") { 0 } else { 2 };
+    if f.positional.is_empty() && f.all("sentinel").is_empty() {
+        eprintln!("redoubt doctor: name a server or a --sentinel (see redoubt doctor --help)");
+        return 2;
     }
     let opts = match options(&f) {
         Ok(o) => o,

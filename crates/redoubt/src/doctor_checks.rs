@@ -235,7 +235,12 @@ fn last_link_error(r: &ServerView) -> Option<(String, &'static str)> {
         if let Some((_, meaning)) = PATTERNS.iter().find(|(p, _)| line.contains(p)) {
             let l = line.trim();
             let l = if l.len() > 240 {
-                format!("{}...", &l[..l.floor_char_boundary(240)])
+                // The last char boundary at or before byte 240.
+                let cut = (0..=240)
+                    .rev()
+                    .find(|&i| l.is_char_boundary(i))
+                    .unwrap_or(0);
+                format!("{}...", &l[..cut])
             } else {
                 l.to_string()
             };

@@ -1,8 +1,6 @@
-//! A tiny `--name value` / `--name=value` / `--switch` parser shared by
-//! the tool subcommands (`up`, `doctor`, `config`, `top`). The server's own
-//! arguments follow redis-server's irregular form and are parsed in
-//! main.rs; these tools have regular flags, and a hand-written parser of
-//! forty lines keeps the binary free of a derive-macro dependency.
+//! The options a tool was given (parsed by clap from the declarations in
+//! `cli.rs`) and the value syntaxes the tools share: sizes (`64mb`) and
+//! durations (`5m`).
 
 use std::str::FromStr;
 
@@ -14,36 +12,12 @@ pub struct Flags {
 }
 
 impl Flags {
-    /// Parses `args`: names in `valued` take a value, names in `switches`
-    /// do not; anything else starting with `--` is an error.
-    pub fn parse(args: &[String], valued: &[&str], switches: &[&str]) -> Result<Flags, String> {
-        let mut f = Flags::default();
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            let Some(name) = a.strip_prefix("--") else {
-                f.positional.push(a.clone());
-                continue;
-            };
-            let (name, inline) = match name.split_once('=') {
-                Some((n, v)) => (n, Some(v.to_string())),
-                None => (name, None),
-            };
-            if valued.contains(&name) {
-                let v = match inline {
-                    Some(v) => v,
-                    None => it
-                        .next()
-                        .cloned()
-                        .ok_or(format!("--{name} needs a value"))?,
-                };
-                f.values.push((name.to_string(), v));
-            } else if switches.contains(&name) && inline.is_none() {
-                f.switches.push(name.to_string());
-            } else {
-                return Err(format!("unknown option --{name}"));
-            }
-        }
-        Ok(f)
+    pub fn set_value(&mut self, name: &str, value: String) {
+        self.values.push((name.to_string(), value));
+    }
+
+    pub fn set_switch(&mut self, name: &str) {
+        self.switches.push(name.to_string());
     }
 
     /// The last value given for `name`.
@@ -112,28 +86,6 @@ pub fn parse_secs(v: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn values_switches_and_positionals() {
-        let a: Vec<String> = [
-            "--port",
-            "7000",
-            "--json",
-            "h:1",
-            "--sentinel=s:2",
-            "--sentinel",
-            "s:3",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let f = Flags::parse(&a, &["port", "sentinel"], &["json"]).unwrap_or_default();
-        assert_eq!(f.num("port", 0u16), Ok(7000));
-        assert!(f.has("json"));
-        assert_eq!(f.all("sentinel"), vec!["s:2", "s:3"]);
-        assert_eq!(f.positional, vec!["h:1"]);
-        assert!(Flags::parse(&["--nope".to_string()], &[], &[]).is_err());
-    }
 
     #[test]
     fn sizes_and_durations() {

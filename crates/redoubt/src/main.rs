@@ -12,6 +12,7 @@
 
 mod check_aof;
 mod check_rdb;
+mod cli;
 mod confgen;
 mod doctor;
 mod flags;
@@ -20,18 +21,6 @@ mod up;
 
 use server::config::Config;
 use std::path::PathBuf;
-
-const USAGE: &str = "Usage: redoubt server [/path/to/redis.conf] [--directive value ...]
-       redoubt server --version
-       redoubt sentinel /path/to/sentinel.conf [--directive value ...]
-       redoubt check-rdb FILE
-       redoubt check-aof [--fix] FILE.manifest|FILE.aof
-       redoubt config master|replica|sentinel [options] (--help)
-       redoubt doctor [--password P] [--sentinel HOST:PORT]... HOST:PORT ... (--help)
-       redoubt top HOST:PORT [--password P]
-       redoubt up [--port 6379] [--replicas 2] [--sentinels 3] [--dir ./redoubt-data] ... (--help)
-       (a link named redoubt-server or redis-server runs `redoubt server`;
-        one named redoubt-sentinel or redis-sentinel runs `redoubt sentinel`)";
 
 /// Splits redis-server style arguments into an optional config file and
 /// the options text: each `--name` starts a config line and the arguments
@@ -108,7 +97,7 @@ fn run_main(args: &[String], mode: Option<&'static server::mode::Mode>) -> i32 {
         return 0;
     }
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{USAGE}");
+        print!("{}", cli::server_help(mode.is_some()));
         return 0;
     }
     let (file, from_stdin, options) = parse_server_args(args);
@@ -165,6 +154,29 @@ fn run_main(args: &[String], mode: Option<&'static server::mode::Mode>) -> i32 {
     server::run(config, families::FAMILIES)
 }
 
+/// `redoubt --help` (`-h`, `help`): the commands, on standard output;
+/// `redoubt help COMMAND`: that command's help.
+fn help(command: Option<&str>) -> i32 {
+    match command {
+        None => {
+            let _ = cli::redoubt().print_long_help();
+            0
+        }
+        Some("server") => server_main(&["--help".to_string()]),
+        Some("sentinel") => run_main(&["--help".to_string()], Some(&sentinel::MODE)),
+        Some(c) => match cli::redoubt().find_subcommand(c) {
+            Some(sub) => {
+                cli::print_help(sub.clone());
+                0
+            }
+            None => {
+                eprintln!("redoubt: unknown command `{c}`; `redoubt --help` lists them");
+                2
+            }
+        },
+    }
+}
+
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
     let prog = argv
@@ -193,8 +205,13 @@ fn main() {
             Some("doctor") => doctor::main(&argv[2..]),
             Some("top") => top::main(&argv[2..]),
             Some("--version") | Some("-v") => server_main(&argv[1..]),
-            _ => {
-                eprintln!("{USAGE}");
+            Some("--help") | Some("-h") | Some("help") => help(argv.get(2).map(String::as_str)),
+            Some(other) => {
+                eprintln!("redoubt: unknown command `{other}`; `redoubt --help` lists them");
+                2
+            }
+            None => {
+                eprint!("{}", cli::redoubt().render_help());
                 2
             }
         }

@@ -3,27 +3,19 @@
 //! memory, keys, hit ratio, replication offset and worst replica lag —
 //! computed from `INFO` deltas, so it works against Redoubt and Redis.
 
-use crate::flags::Flags;
 use client::{Client, Info};
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "Usage: redoubt top HOST:PORT [--password P] [--interval-ms 1000] [--count N]
-Prints one line per interval: role, ops/s, busiest commands, clients, memory, keys,
-hit ratio, replication offset and worst replica lag.";
-
 pub fn main(args: &[String]) -> i32 {
-    let f = match Flags::parse(args, &["password", "interval-ms", "count"], &["help"]) {
+    let f = match crate::cli::parse(crate::cli::top(), args) {
         Ok(f) => f,
-        Err(e) => {
-            eprintln!("redoubt top: {e}\n{USAGE}");
-            return 2;
-        }
+        Err(code) => return code,
     };
-    let Some(addr) = f.positional.first().filter(|_| !f.has("help")) else {
-        println!("{USAGE}");
-        return if f.has("help") { 0 } else { 2 };
+    let Some(addr) = f.positional.first() else {
+        eprintln!("redoubt top: which server? (see redoubt top --help)");
+        return 2;
     };
     let interval = Duration::from_millis(f.num("interval-ms", 1000u64).unwrap_or(1000).max(100));
     let count: u64 = f.num("count", 0).unwrap_or(0);

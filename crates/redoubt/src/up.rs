@@ -12,31 +12,6 @@ use std::io::Write as _;
 use std::time::{Duration, Instant};
 use topology::{Spec, Topology, Views};
 
-const USAGE: &str =
-    "Usage: redoubt up [--port 6379] [--replicas 2] [--sentinels 3] [--sentinel-port 26379]
-                  [--password P] [--dir ./redoubt-data] [--master-name mymaster]
-                  [--quorum 2] [--down-after 5000] [--failover-timeout 60000]
-                  [--server-cmd 'PROGRAM ARGS'] [--sentinel-cmd 'PROGRAM ARGS'] [--refresh-ms 1000]
-Starts a master, replicas and sentinels on 127.0.0.1 with their data under --dir,
-waits until they are in sync, then shows their status every second. Ctrl-C stops
-them all and keeps the data; running `up` again on the same --dir resumes.";
-
-const VALUED: &[&str] = &[
-    "port",
-    "replicas",
-    "sentinels",
-    "sentinel-port",
-    "password",
-    "dir",
-    "master-name",
-    "quorum",
-    "down-after",
-    "failover-timeout",
-    "server-cmd",
-    "sentinel-cmd",
-    "refresh-ms",
-];
-
 fn spec_from(f: &Flags) -> Result<Spec, String> {
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
@@ -81,16 +56,16 @@ fn spec_from(f: &Flags) -> Result<Spec, String> {
 }
 
 pub fn main(args: &[String]) -> i32 {
-    let f = match Flags::parse(args, VALUED, &["help"]) {
-        Ok(f) if !f.has("help") && f.positional.is_empty() => f,
-        Ok(_) => {
-            println!("{USAGE}");
-            return 0;
-        }
-        Err(e) => {
-            eprintln!("redoubt up: {e}\n{USAGE}");
+    let f = match crate::cli::parse(crate::cli::up(), args) {
+        Ok(f) if f.positional.is_empty() => f,
+        Ok(f) => {
+            eprintln!(
+                "redoubt up: unexpected argument `{}` (see redoubt up --help)",
+                f.positional[0]
+            );
             return 2;
         }
+        Err(code) => return code,
     };
     let spec = match spec_from(&f) {
         Ok(s) => s,
@@ -151,6 +126,15 @@ async fn run(spec: Spec, refresh: Duration) -> i32 {
     println!("  servers:   {}", s.server_cmd.join(" "));
     println!("  sentinels: {}", s.sentinel_cmd.join(" "));
     let _ = std::io::stdout().flush();
+    // Say what the start-up waits for (a big dataset loading, a full
+    // sync, sentinels discovering each other) rather than sit silent.
+    t.on_wait = Some(Box::new(move |what: &str| {
+        println!(
+            "  [{:>4.1}s] waiting for {what}",
+            started.elapsed().as_secs_f64()
+        );
+        let _ = std::io::stdout().flush();
+    }));
     let ready = tokio::select! {
         r = wait_all(&mut t) => r,
         _ = int.recv() => Err("interrupted".into()),

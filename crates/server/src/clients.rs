@@ -19,7 +19,8 @@ pub struct Pause {
 /// Whether `argv` from `client` must wait for a `CLIENT PAUSE` to end.
 /// Like Redis 7.0: replicas are never paused, the master link is (a
 /// paused replica applies nothing); in WRITE mode only commands that may
-/// change the dataset or replicate wait.
+/// change the dataset or replicate wait (for a script, by its declared
+/// flags).
 pub fn must_wait(srv: &mut Server, client: &Client, argv: Argv) -> bool {
     let pause = srv.pause;
     if pause.until_ms == 0 || client.kind == Kind::Replica {
@@ -29,9 +30,6 @@ pub fn must_wait(srv: &mut Server, client: &Client, argv: Argv) -> bool {
         // Over: forget it, so later requests skip the clock read.
         srv.pause = Pause::default();
         return false;
-    }
-    if pause.all {
-        return true;
     }
     let Some(mut idx) = srv.commands.lookup(argv.get(0)) else {
         return false;
@@ -47,7 +45,28 @@ pub fn must_wait(srv: &mut Server, client: &Client, argv: Argv) -> bool {
         Some(m) if srv.commands.commands[idx].meta.name == "exec" => m.cmd_flags,
         _ => 0,
     };
-    (srv.commands.commands[idx].flags | queued) & writes != 0
+    let cmd = &srv.commands.commands[idx];
+    // Requests refused before Redis's pause check (wrong arity, not
+    // authenticated) get their error at once.
+    let arity = cmd.meta.arity;
+    let argc = argv.len() as i32;
+    if (arity > 0 && argc != arity) || (arity < 0 && argc < -arity) {
+        return false;
+    }
+    if !client.authenticated && cmd.flags & flags::NOAUTH == 0 && srv.auth_required() {
+        return false;
+    }
+    if pause.all {
+        return true;
+    }
+    // A script that declared flags is judged by them (Redis's
+    // getCommandFlags): `#!lua flags=no-writes` runs during a WRITE pause.
+    let own = if cmd.runs_script {
+        crate::scripting::command_flags(srv, argv, cmd.flags)
+    } else {
+        cmd.flags
+    };
+    (own | queued) & writes != 0
 }
 
 /// A request of `client` waits for the pause: like Redis 7.0, the client

@@ -707,7 +707,10 @@ fn call(
     srv.after_command(client, meta, argv, usec);
     if srv.tracking.needs_after_command() {
         let args: Vec<&[u8]> = argv.iter().collect();
-        srv.tracking_after_command(client, meta, cflags & flags::READONLY != 0, &args);
+        // EVAL_RO and the like remember keys only through the read
+        // commands their script runs (`scripting::call`).
+        let readonly = cflags & flags::READONLY != 0 && !srv.commands.commands[idx].runs_script;
+        srv.tracking_after_command(client, meta, readonly, &args);
         // Broadcasts to this client queued behind its reply.
         let pushed = std::mem::take(&mut srv.pubsub.to_current.buf);
         let at = client.out.buf.len();

@@ -504,12 +504,12 @@ fn stats(srv: &Server, b: &mut String) {
          instantaneous_ops_per_sec:{}\r\n\
          total_net_input_bytes:{}\r\n\
          total_net_output_bytes:{}\r\n\
-         total_net_repl_input_bytes:0\r\n\
-         total_net_repl_output_bytes:0\r\n\
+         total_net_repl_input_bytes:{}\r\n\
+         total_net_repl_output_bytes:{}\r\n\
          instantaneous_input_kbps:{:.2}\r\n\
          instantaneous_output_kbps:{:.2}\r\n\
-         instantaneous_input_repl_kbps:0.00\r\n\
-         instantaneous_output_repl_kbps:0.00\r\n\
+         instantaneous_input_repl_kbps:{:.2}\r\n\
+         instantaneous_output_repl_kbps:{:.2}\r\n\
          rejected_connections:{}\r\n\
          sync_full:{}\r\n\
          sync_partial_ok:{}\r\n\
@@ -554,8 +554,12 @@ fn stats(srv: &Server, b: &mut String) {
         im.mean(0).round() as u64,
         s.net_input_bytes,
         s.net_output_bytes,
+        s.net_repl_input_bytes,
+        s.net_repl_output_bytes,
         im.mean(1) / 1024.0,
         im.mean(2) / 1024.0,
+        im.mean(3) / 1024.0,
+        im.mean(4) / 1024.0,
         s.rejected_connections,
         s.sync_full,
         s.sync_partial_ok,

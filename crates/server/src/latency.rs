@@ -17,6 +17,47 @@ pub struct LatencyEvent {
     pub max: u64,
 }
 
+/// Columns and rows of a `LATENCY GRAPH`, as Redis draws it.
+const GRAPH_COLUMNS: usize = 80;
+const GRAPH_ROWS: usize = 4;
+
+impl LatencyEvent {
+    /// `LATENCY GRAPH event`: a header with the highest and lowest
+    /// samples and the all-time high, a rule, and a sparkline of the
+    /// samples labelled with how long ago each was taken (`now` in Unix
+    /// seconds), in Redis's layout.
+    pub fn graph(&self, event: &str, now: i64) -> String {
+        let low = self.samples.iter().map(|s| s.1).min().unwrap_or(0);
+        let high = self.samples.iter().map(|s| s.1).max().unwrap_or(0);
+        let mut out = format!(
+            "{event} - high {high} ms, low {low} ms (all time high {} ms)\n{}\n",
+            self.max,
+            "-".repeat(GRAPH_COLUMNS)
+        );
+        let samples: Vec<(f64, String)> = self
+            .samples
+            .iter()
+            .map(|&(t, ms)| (ms as f64, ago(now - t)))
+            .collect();
+        out.push_str(&crate::util::sparkline::render(
+            &samples,
+            GRAPH_COLUMNS,
+            GRAPH_ROWS,
+        ));
+        out
+    }
+}
+
+/// `12s`, `5m`, `3h`, `2d`: the largest unit, rounded down.
+fn ago(secs: i64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
+}
+
 /// The latency monitor: events above `latency-monitor-threshold`.
 #[derive(Debug, Default)]
 pub struct LatencyMonitor {
@@ -194,6 +235,19 @@ mod tests {
         let e = &m.events["command"];
         assert_eq!(e.samples, vec![(100, 20), (101, 5)]);
         assert_eq!(e.max, 20);
+    }
+
+    #[test]
+    fn graph_labels_samples_with_their_age() {
+        let mut m = super::LatencyMonitor::default();
+        m.add("command", 1000, 100);
+        m.add("command", 1030, 300);
+        let g = m.events["command"].graph("command", 1090);
+        let want = format!(
+            "command - high 300 ms, low 100 ms (all time high 300 ms)\n{}\n #\n |\n |\n_|\n  \n11\nmm\n",
+            "-".repeat(80)
+        );
+        assert_eq!(g, want);
     }
 
     #[test]

@@ -14,6 +14,12 @@
 //! feed. A mode with metrics of its own (Sentinel) writes them with
 //! [`Exposition`] and serves them with [`spawn`]; its concepts stay in its
 //! own crate.
+//!
+//! Two sets of families: Redoubt's own (`redoubt_*`), and the names
+//! redis_exporter gives the same figures (`redis_*`, see [`exporter`]), so
+//! dashboards and alert rules written for the exporter work unchanged.
+
+pub mod exporter;
 
 use crate::config::Directive;
 use crate::server::Server;
@@ -130,9 +136,12 @@ pub fn server_metrics(srv: &mut Server) -> String {
             "server",
             "clients",
             "memory",
+            "persistence",
             "stats",
             "replication",
+            "cpu",
             "commandstats",
+            "errorstats",
             "keyspace",
         ],
     );
@@ -331,6 +340,12 @@ pub fn server_metrics(srv: &mut Server) -> String {
         "Bytes written to the network",
         num("total_net_output_bytes"),
     );
+    e.single(
+        "redoubt_replica_output_limit_disconnections_total",
+        Kind::Counter,
+        "Replica links closed for passing client-output-buffer-limit replica",
+        srv.stats.replica_output_limit_disconnections as f64,
+    );
     let cmds: Vec<(String, BTreeMap<&str, &str>)> = info
         .iter()
         .filter_map(|(k, v)| Some((k.strip_prefix("cmdstat_")?.to_string(), sub_fields(v))))
@@ -384,6 +399,8 @@ pub fn server_metrics(srv: &mut Server) -> String {
     for (db, m) in &dbs {
         e.sample(&[("db", db)], field(m, "expires"));
     }
+    let databases = srv.config.get_int(Directive::Databases).max(0) as usize;
+    exporter::write(&mut e, &info, databases);
     e.finish()
 }
 

@@ -578,8 +578,10 @@ async fn serve_client<S>(
             std::mem::swap(&mut out, &mut c.out.buf);
             if c.kind == crate::client::Kind::Replica {
                 s.repl.drain_to(c.id, &mut out);
+                s.stats.net_repl_output_bytes += out.len() as u64;
+            } else {
+                s.stats.net_output_bytes += out.len() as u64;
             }
-            s.stats.net_output_bytes += out.len() as u64;
             flow
         };
         // Write everything, then what was queued for us meanwhile (Pub/Sub
@@ -620,10 +622,13 @@ async fn serve_client<S>(
             }
             if c.blocked.is_none() && flow != Flow::CloseAfterReply {
                 std::mem::swap(&mut out, &mut c.out.buf);
+                // Replication traffic is counted apart, as Redis 7.0 does.
                 if c.kind == crate::client::Kind::Replica {
                     s.repl.drain_to(c.id, &mut out);
+                    s.stats.net_repl_output_bytes += out.len() as u64;
+                } else {
+                    s.stats.net_output_bytes += out.len() as u64;
                 }
-                s.stats.net_output_bytes += out.len() as u64;
             }
         }
         // Give a big reply's memory back rather than keep it per client

@@ -403,11 +403,8 @@ impl Server {
 
     /// Finds `key` in database `db`, applying lazy expiry: a master
     /// deletes an expired key (propagating the deletion); a replica only
-    /// hides it and waits for its master's `DEL` — and to the master link
-    /// itself the key is still there, since the master's command was
-    /// decided on a live key (Redis 7.0's `expireIfNeeded`: an `INCR` that
-    /// arrives after the replica's clock passed the deadline increments
-    /// it). Returns the entry's position.
+    /// hides it and waits for its master's `DEL`, unless the caller is the
+    /// master link itself. Returns the entry's position.
     #[inline]
     pub fn find_live(&mut self, db: usize, key: &[u8], from_master: bool) -> Option<usize> {
         let i = self.dbs[db].find(key)?;
@@ -419,6 +416,10 @@ impl Server {
         if !expired || self.persist.loading.is_some() {
             return Some(i);
         }
+        // A replica leaves expiry to its master's DELs: its own clients
+        // see the key gone, its master's commands still find it (an INCR
+        // sent before the master saw it expire applies to it), as Redis's
+        // expireIfNeeded.
         if self.is_replica() {
             return from_master.then_some(i);
         }
@@ -616,8 +617,13 @@ impl Server {
         // BCAST invalidations for keys the cycle expired.
         self.tracking_broadcast(None);
         self.tracking_limit_used_slots();
-        for db in &mut self.dbs {
-            db.shrink_if_sparse();
+        // Not while loading: the table was sized for the whole file from
+        // its RESIZEDB hint and would be shrunk back before it fills up
+        // (Redis does not resize during a load either).
+        if self.persist.loading.is_none() {
+            for db in &mut self.dbs {
+                db.shrink_if_sparse();
+            }
         }
         self.close_timed_out_clients();
         crate::replication::master::cron(self);
@@ -625,7 +631,13 @@ impl Server {
         crate::persistence::aof::cron(self);
         self.refresh_time();
         let s = &self.stats;
-        let counters = [s.total_commands, s.net_input_bytes, s.net_output_bytes];
+        let counters = [
+            s.total_commands,
+            s.net_input_bytes,
+            s.net_output_bytes,
+            s.net_repl_input_bytes,
+            s.net_repl_output_bytes,
+        ];
         self.inst_metrics.sample(self.now_ms, counters);
         let allocated = crate::alloc::allocated() as u64;
         self.mem_peak = self.mem_peak.max(allocated);

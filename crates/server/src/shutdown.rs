@@ -147,6 +147,7 @@ fn finish(srv: &mut Server) -> bool {
         ..
     } = srv.shutdown.flags;
     log_lagging_replicas(srv);
+    crate::persistence::aof::rewrite::settle_installing(srv);
     // An AOF being written for the first time is the only copy of the
     // dataset on disk to be: exiting now would lose it.
     if srv.aof.wait_rewrite {

@@ -24,6 +24,10 @@ pub struct Stats {
     pub unknown_commands: u64,
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
+    /// Replication traffic, counted apart as Redis 7.0 does: read from
+    /// our master (full sync payload and stream), written to replicas.
+    pub net_repl_input_bytes: u64,
+    pub net_repl_output_bytes: u64,
     pub total_reads_processed: u64,
     pub total_writes_processed: u64,
     pub errors: BTreeMap<String, u64>,
@@ -38,6 +42,10 @@ pub struct Stats {
     pub sync_full: u64,
     pub sync_partial_ok: u64,
     pub sync_partial_err: u64,
+    /// Replica links closed for passing the replica class of
+    /// `client-output-buffer-limit` (not in Redis 7.0's INFO; served as
+    /// a metric).
+    pub replica_output_limit_disconnections: u64,
     /// Background jobs started where Redis forks a child (BGSAVE, AOF
     /// rewrite, a full sync's snapshot), and how long the last one took
     /// to start (INFO `total_forks`, `latest_fork_usec`).
@@ -82,20 +90,24 @@ pub struct SlowlogEntry {
     pub client_name: Vec<u8>,
 }
 
+/// Counters sampled for `instantaneous_*`: commands, network input and
+/// output bytes, replication input and output bytes.
+pub const INST_COUNTERS: usize = 5;
+
 /// Samples for `instantaneous_*` (Redis keeps 16 samples taken every
 /// 100 ms and reports their mean).
 #[derive(Debug, Default)]
 pub struct InstMetrics {
     last_ms: i64,
-    last: [u64; 3],
-    samples: [[f64; 16]; 3],
+    last: [u64; INST_COUNTERS],
+    samples: [[f64; 16]; INST_COUNTERS],
     idx: usize,
 }
 
 impl InstMetrics {
     /// Called from the cron; takes one sample per 100 ms of commands, input
     /// bytes and output bytes.
-    pub fn sample(&mut self, now_ms: i64, counters: [u64; 3]) {
+    pub fn sample(&mut self, now_ms: i64, counters: [u64; INST_COUNTERS]) {
         if self.last_ms == 0 {
             self.last_ms = now_ms;
             self.last = counters;

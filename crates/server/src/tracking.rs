@@ -47,6 +47,14 @@ pub struct ClientTracking {
     pub prefixes: BTreeSet<Vec<u8>>,
 }
 
+impl ClientTracking {
+    /// Whether the keys of this client's next read are remembered: default
+    /// mode, unless OPTIN/OPTOUT with CLIENT CACHING says otherwise.
+    pub fn remembers_reads(&self) -> bool {
+        self.on && !self.bcast && !((self.optin && !self.caching) || (self.optout && self.caching))
+    }
+}
+
 /// Modified keys with the id of the client that changed each first.
 type ModifiedKeys = BTreeMap<Vec<u8>, u64>;
 
@@ -186,16 +194,20 @@ impl Server {
     /// remembers the keys it named (whether they exist or not), unless
     /// OPTIN/OPTOUT with CLIENT CACHING says otherwise.
     pub fn tracking_remember_keys(&mut self, client: &Client, meta: &CommandMeta, argv: &[&[u8]]) {
-        let t = &client.tracking;
-        if (t.optin && !t.caching) || (t.optout && t.caching) {
+        if !client.tracking.remembers_reads() {
             return;
         }
         for i in command_meta::keys::key_positions(meta, argv) {
             let Some(key) = argv.get(i) else { continue };
-            let ids = self.tracking.keys.entry(key.to_vec()).or_default();
-            if ids.insert(client.id) {
-                self.tracking.items += 1;
-            }
+            self.tracking_remember_key(client.id, key);
+        }
+    }
+
+    /// Remembers that client `id` may have cached `key`.
+    pub fn tracking_remember_key(&mut self, id: u64, key: &[u8]) {
+        let ids = self.tracking.keys.entry(key.to_vec()).or_default();
+        if ids.insert(id) {
+            self.tracking.items += 1;
         }
     }
 

@@ -86,6 +86,12 @@ fn topology_node(kind: Kind, port: u16, root: &Path, program: &[String]) -> Node
     Node::new(kind, port, dir.clone(), dir.join(log), command)
 }
 
+/// Told what a start-up waits for (see [`Topology::on_wait`]).
+pub type WaitReporter = Box<dyn FnMut(&str)>;
+
+/// How often an unchanged wait is reported again.
+const WAIT_REPEAT: Duration = Duration::from_secs(3);
+
 /// A started topology. Dropping it stops every process it started (and,
 /// when [`Spec::temporary`], removes its folder).
 pub struct Topology {
@@ -93,6 +99,11 @@ pub struct Topology {
     pub nodes: Vec<Node>,
     /// True when the folder held a topology from an earlier run.
     pub resumed: bool,
+    /// Told what [`Topology::bring_up`] waits for ("replica-6380 to have
+    /// master_link_status:up"), when that changes and then every few
+    /// seconds while it lasts (`redoubt up` prints it).
+    pub on_wait: Option<WaitReporter>,
+    last_wait: Option<(String, Instant)>,
 }
 
 impl Topology {
@@ -105,6 +116,8 @@ impl Topology {
             nodes: Vec::new(),
             resumed,
             spec,
+            on_wait: None,
+            last_wait: None,
         };
         for &p in t
             .spec
@@ -261,14 +274,31 @@ impl Topology {
             if pending.is_empty() {
                 break;
             }
+            let what: Vec<String> = pending.iter().map(|&i| self.nodes[i].readiness()).collect();
+            let what = what.join(", ");
             if Instant::now() > deadline {
-                let what: Vec<String> =
-                    pending.iter().map(|&i| self.nodes[i].readiness()).collect();
-                return Err(Error::Timeout(timeout, what.join(", ")));
+                return Err(Error::Timeout(timeout, what));
             }
+            self.waiting_for(&what);
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok(())
+    }
+
+    /// Tells [`Topology::on_wait`] what is awaited: at once when it
+    /// changed, else every [`WAIT_REPEAT`].
+    fn waiting_for(&mut self, what: &str) {
+        let Some(report) = self.on_wait.as_mut() else {
+            return;
+        };
+        let due = match &self.last_wait {
+            Some((w, at)) => w != what || at.elapsed() >= WAIT_REPEAT,
+            None => true,
+        };
+        if due {
+            report(what);
+            self.last_wait = Some((what.to_string(), Instant::now()));
+        }
     }
 
     fn check_alive(&mut self, which: &[usize]) -> Result<()> {
@@ -299,6 +329,7 @@ impl Topology {
             if Instant::now() > deadline {
                 return Err(Error::Timeout(timeout, why));
             }
+            self.waiting_for(&why);
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -320,6 +351,7 @@ impl Topology {
             if Instant::now() > deadline {
                 return Err(Error::Timeout(timeout, why));
             }
+            self.waiting_for(&why);
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }

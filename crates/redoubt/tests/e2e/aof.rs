@@ -1308,3 +1308,71 @@ fn turning_the_aof_on_collects_writes_in_a_temp_incr_file_until_a_rewrite_succee
     drop(s);
     let _ = std::fs::remove_dir_all(keep);
 }
+
+/// A rewrite that fails (here its temporary file cannot be created: a
+/// directory has its name) leaves the data in an incremental file of its
+/// own, as Redis's failed rewrites do: each failure opens the next INCR
+/// file, the manifest lists them all, the status is `err`, and after three
+/// failures in a row automatic rewrites are held back with Redis's log
+/// line. The dataset reloads whole from the files. (Redis's suite makes
+/// its rewrites fail by killing the fork child, which Redoubt has not.)
+#[test]
+fn failed_rewrites_open_new_incr_files_and_trigger_the_limit() {
+    let dir = temp_dir("aof-rewrite-fail");
+    let s = start_on(Flavor::Redoubt, &dir, &[]);
+    let mut c = s.client();
+    wait_rewrite_done(&mut c);
+    let pid = s.pid().expect("server pid");
+    let blocker = dir.join(format!("temp-rewriteaof-bg-{pid}.aof"));
+    std::fs::create_dir(&blocker).unwrap();
+    for i in 0..3 {
+        q(&mut c, &["SET", &format!("k{i}"), "v"]);
+        q(&mut c, &["BGREWRITEAOF"]);
+        wait_rewrite_done(&mut c);
+        assert_eq!(
+            info_field(&mut c, "persistence", "aof_last_bgrewrite_status"),
+            "err"
+        );
+    }
+    let m = std::fs::read_to_string(manifest(&dir)).unwrap();
+    let incr: Vec<&str> = m.lines().filter(|l| l.ends_with("type i")).collect();
+    assert_eq!(incr.len(), 4, "{m}");
+    q(
+        &mut c,
+        &["CONFIG", "SET", "auto-aof-rewrite-percentage", "1"],
+    );
+    q(
+        &mut c,
+        &["CONFIG", "SET", "auto-aof-rewrite-min-size", "1kb"],
+    );
+    q(&mut c, &["SET", "big", &"x".repeat(4096)]);
+    wait_for("the rewrite limit", Duration::from_secs(10), || {
+        s.log()
+            .contains("Background AOF rewrite has repeatedly failed and triggered the limit")
+    });
+    let m2 = std::fs::read_to_string(manifest(&dir)).unwrap();
+    assert_eq!(m2, m, "no new INCR file while held back");
+    let before = dataset(&mut c);
+    q(&mut c, &["DEBUG", "LOADAOF"]);
+    assert_eq!(dataset(&mut c), before);
+    // Once a rewrite can succeed, one base replaces the history.
+    std::fs::remove_dir(&blocker).unwrap();
+    q(
+        &mut c,
+        &["CONFIG", "SET", "auto-aof-rewrite-percentage", "0"],
+    );
+    q(&mut c, &["BGREWRITEAOF"]);
+    wait_rewrite_done(&mut c);
+    assert_eq!(
+        info_field(&mut c, "persistence", "aof_last_bgrewrite_status"),
+        "ok"
+    );
+    let m3 = std::fs::read_to_string(manifest(&dir)).unwrap();
+    assert_eq!(
+        m3.lines().filter(|l| l.ends_with("type i")).count(),
+        1,
+        "{m3}"
+    );
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -18,13 +18,16 @@ mod full_sync;
 // Not every helper is used by every build of the suite.
 #[allow(dead_code)]
 mod harness;
+mod help;
 mod introspection;
 mod keys;
 mod limits;
 mod metrics;
 mod migrate;
+mod monitoring;
 mod partition;
 mod persistence;
+mod progress;
 mod pubsub;
 mod replica_expiry;
 mod replication;

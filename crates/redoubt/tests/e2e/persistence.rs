@@ -201,6 +201,114 @@ fn bgsave_under_write_load_holds_exactly_the_dataset_at_its_start() {
     }
 }
 
+/// Every entry of an RDB file (db 0), strings and lists.
+fn rdb_entries(path: &std::path::Path) -> BTreeMap<Vec<u8>, rdb::RdbValue> {
+    let f = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    let mut r = rdb::Reader::new(f).unwrap();
+    let mut m = BTreeMap::new();
+    while let Some(item) = r.next_item().unwrap() {
+        if let rdb::Item::Entry { key, value, .. } = item {
+            assert!(m.insert(key, value).is_none(), "a key written twice");
+        }
+    }
+    m
+}
+
+/// A writer that never pauses from the BGSAVE (the first command of its
+/// pipeline, so the save's point in time is known exactly) until the save
+/// has ended: overwrites, appends, deletes, list pushes and new keys, in
+/// pipelined batches. The file must hold the dataset of the save's start,
+/// every entry as it was then.
+#[test]
+fn bgsave_under_a_full_speed_writer_holds_the_dataset_of_its_start() {
+    let s = ServerHandle::start(Flavor::Redoubt, &[]);
+    let mut c = s.client();
+    const N: usize = 100_000;
+    const LISTS: usize = 2_000;
+    q(&mut c, &["DEBUG", "POPULATE", &N.to_string(), "k", "100"]);
+    for i in 0..LISTS {
+        q(&mut c, &["RPUSH", &format!("l:{i}"), "a", "b", "c"]);
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let mut raw = s.raw();
+        std::thread::spawn(move || {
+            let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+            let mut rand = |n: usize| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                (rng % n as u64) as usize
+            };
+            let mut batches = 0u64;
+            let mut first = true;
+            while first || !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let mut batch = Vec::new();
+                let mut replies = 0;
+                if first {
+                    batch.extend_from_slice(b"*1\r\n$6\r\nBGSAVE\r\n");
+                    replies += 1;
+                }
+                for j in 0..500 {
+                    let k = format!("k:{}", rand(N));
+                    let args: Vec<String> = match j % 5 {
+                        0 => vec!["SET".into(), k, "changed".into()],
+                        1 => vec!["APPEND".into(), k, "+".into()],
+                        2 => vec!["DEL".into(), k],
+                        3 => vec!["RPUSH".into(), format!("l:{}", rand(LISTS)), "x".into()],
+                        _ => vec!["SET".into(), format!("new:{batches}:{j}"), "x".into()],
+                    };
+                    batch.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+                    for a in &args {
+                        batch.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+                    }
+                    replies += 1;
+                }
+                raw.send(&batch);
+                for r in 0..replies {
+                    let reply = raw.read_reply().expect("the writer's connection closed");
+                    if first && r == 0 {
+                        assert_eq!(reply, b"+Background saving started\r\n");
+                    }
+                }
+                first = false;
+                batches += 1;
+            }
+            batches
+        })
+    };
+    wait_for("BGSAVE to finish", Duration::from_secs(120), || {
+        let info: String = redis::cmd("INFO").arg("persistence").query(&mut c).unwrap();
+        info.contains("rdb_saves:1\r\n") && info.contains("rdb_bgsave_in_progress:0")
+    });
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let batches = writer.join().unwrap();
+    assert!(
+        batches >= 2,
+        "the writer ran through the save ({batches} batches)"
+    );
+    let cow: u64 = crate::harness::info_field(&mut c, "persistence", "rdb_last_cow_size")
+        .parse()
+        .unwrap();
+    assert!(cow > 0, "writes reached entries ahead of the walk");
+    let m = rdb_entries(&s.dir.join("dump.rdb"));
+    assert_eq!(m.len(), N + LISTS, "exactly the keys of the save's start");
+    for i in 0..N {
+        let mut expect = format!("value:{i}").into_bytes();
+        expect.resize(100, 0);
+        assert_eq!(
+            m.get(format!("k:{i}").as_bytes()),
+            Some(&rdb::RdbValue::String(expect)),
+            "k:{i} as it was at the save's start"
+        );
+    }
+    let abc = rdb::RdbValue::List(vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+    for i in 0..LISTS {
+        assert_eq!(m.get(format!("l:{i}").as_bytes()), Some(&abc), "l:{i}");
+    }
+}
+
 #[test]
 fn corrupt_rdb_is_refused_naming_file_offset_and_reason_and_left_untouched() {
     let s = ServerHandle::start(Flavor::Redoubt, &[]);

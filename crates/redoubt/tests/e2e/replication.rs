@@ -1084,6 +1084,131 @@ fn replica_without_master_link_refuses_sync() {
     assert!(replies[0].0.contains("NOMASTERLINK"), "{replies:?}");
 }
 
+/// A `SYNC` client (the suite's replication-stream reader, redis-cli
+/// --replica) as a raw socket: the snapshot is skipped, then commands
+/// are read one by one.
+struct SyncStream {
+    s: std::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+impl SyncStream {
+    fn attach(server: &ServerHandle) -> SyncStream {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(server.addr()).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        s.write_all(b"SYNC\r\n").expect("write");
+        let mut buf = Vec::new();
+        // `$<len>\r\n<len bytes>` after optional newlines (keep-alives).
+        let len = loop {
+            let mut tmp = [0u8; 4096];
+            let n = s.read(&mut tmp).expect("read the snapshot");
+            assert!(n > 0, "closed before the snapshot");
+            buf.extend_from_slice(&tmp[..n]);
+            while buf.first() == Some(&b'\n') {
+                buf.remove(0);
+            }
+            if let Some(end) = buf.windows(2).position(|w| w == b"\r\n") {
+                let head = String::from_utf8_lossy(&buf[1..end]).into_owned();
+                buf.drain(..end + 2);
+                break head.parse::<usize>().expect("snapshot length");
+            }
+        };
+        while buf.len() < len {
+            let mut tmp = [0u8; 65536];
+            let n = s.read(&mut tmp).expect("read the snapshot");
+            assert!(n > 0, "closed inside the snapshot");
+            buf.extend_from_slice(&tmp[..n]);
+        }
+        buf.drain(..len);
+        SyncStream { s, buf }
+    }
+
+    /// The next command of the stream other than PING, lower-cased and
+    /// space-joined.
+    fn next(&mut self) -> String {
+        use std::io::Read;
+        loop {
+            while self.buf.first() == Some(&b'\n') {
+                self.buf.remove(0);
+            }
+            if let Ok(Some((frame, n))) = resp::parse_frame(&self.buf) {
+                self.buf.drain(..n);
+                let line = match frame {
+                    resp::Frame::Array(items) => items
+                        .iter()
+                        .map(|f| match f {
+                            resp::Frame::Bulk(b) => String::from_utf8_lossy(b).to_lowercase(),
+                            other => format!("{other:?}"),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    other => format!("{other:?}"),
+                };
+                if line != "ping" {
+                    return line;
+                }
+                continue;
+            }
+            let mut tmp = [0u8; 4096];
+            let n = self.s.read(&mut tmp).expect("read the stream");
+            assert!(n > 0, "the stream closed");
+            self.buf.extend_from_slice(&tmp[..n]);
+        }
+    }
+}
+
+/// A second `SYNC` client (the suite's replication-stream reader) gets
+/// the writes made after its own snapshot, not the stream from the start
+/// of the backlog; PUBLISH is part of the stream.
+fn a_sync_client_streams_from_its_snapshot(flavor: Flavor) {
+    let s = ServerHandle::start(flavor, &[]);
+    let mut c = s.client();
+    let mut first = SyncStream::attach(&s);
+    q(&mut c, &["SET", "before", "1"]);
+    assert_eq!(first.next(), "select 0");
+    assert_eq!(first.next(), "set before 1");
+    drop(first);
+    let mut second = SyncStream::attach(&s);
+    q(&mut c, &["SET", "after", "1"]);
+    q(&mut c, &["PUBLISH", "ch", "hello"]);
+    assert_eq!(second.next(), "select 0");
+    assert_eq!(second.next(), "set after 1");
+    assert_eq!(second.next(), "publish ch hello");
+}
+
+/// A write the master made before a key expired reaches a replica after
+/// it expired there: the replica applies it to the key (which its own
+/// clients see gone) instead of deleting the key on its own.
+fn a_replica_applies_its_masters_write_to_a_key_expired_locally(flavor: Flavor) {
+    let master = ServerHandle::start(flavor, &[]);
+    let replica = start_replica(flavor, &master, &[]);
+    let mut m = master.client();
+    let mut r = replica.client();
+    q(&mut m, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    let in_sync = |m: &mut redis::Connection, r: &mut redis::Connection| {
+        let want = info_field(m, "replication", "master_repl_offset");
+        wait_for("the replica to catch up", Duration::from_secs(10), || {
+            info_field(r, "replication", "slave_repl_offset") == want
+        });
+    };
+    q(&mut m, &["SET", "k", "1", "PX", "500"]);
+    in_sync(&mut m, &mut r);
+    replica.signal(libc::SIGSTOP);
+    q(&mut m, &["INCR", "k"]);
+    std::thread::sleep(Duration::from_millis(700));
+    replica.signal(libc::SIGCONT);
+    in_sync(&mut m, &mut r);
+    assert_eq!(text(q(&mut r, &["EXISTS", "k"])), "0");
+    let obj: redis::RedisResult<redis::Value> =
+        redis::cmd("DEBUG").arg("OBJECT").arg("k").query(&mut r);
+    assert!(obj.is_ok(), "the key is still on the replica: {obj:?}");
+}
+
+crate::harness::on_both!(
+    a_sync_client_streams_from_its_snapshot,
+    a_replica_applies_its_masters_write_to_a_key_expired_locally,
+);
 /// A disk-based full sync (`repl-diskless-sync no`) taken while the
 /// backlog already holds history: the new replica's stream starts right
 /// after its snapshot, so writes made before it are not applied twice

@@ -6,7 +6,8 @@
 //! is a comparison, on real Redis side by side.
 
 use crate::harness::{
-    dataset, on_both, output_text, q, start_replica, text, wait_for, Flavor, Raw, ServerHandle,
+    blocked_clients, dataset, on_both, output_text, q, start_replica, text, wait_blocked, wait_for,
+    Flavor, Raw, ServerHandle,
 };
 use std::time::Duration;
 
@@ -374,7 +375,128 @@ fn script_effects_reach_the_aof_and_survive_a_restart(flavor: Flavor) {
     );
 }
 
+/// `CLIENT PAUSE WRITE` holds back scripts that may write, and lets
+/// those that declared `no-writes` run (EVAL with a shebang, FCALL of a
+/// no-writes function); a request with the wrong arity is refused at once
+/// rather than held.
+fn no_writes_scripts_run_during_a_write_pause(flavor: Flavor) {
+    let s = ServerHandle::start(flavor, &[]);
+    let mut admin = s.raw();
+    let lib = "#!lua name=ro\nredis.register_function{function_name='peek', flags={'no-writes'}, callback=function(keys) return redis.call('GET', keys[1]) end}";
+    assert_eq!(admin.cmd_str(&["FUNCTION", "LOAD", lib]), "$2\r\nro\r\n");
+    admin.cmd_str(&["SET", "k", "v"]);
+    assert_eq!(
+        admin.cmd_str(&["CLIENT", "PAUSE", "20000", "WRITE"]),
+        "+OK\r\n"
+    );
+    let mut c = s.raw();
+    let ro = "#!lua flags=no-writes\nreturn redis.call('GET', KEYS[1])";
+    assert_eq!(c.cmd_str(&["EVAL", ro, "1", "k"]), "$1\r\nv\r\n");
+    assert_eq!(c.cmd_str(&["EVAL", ro, "1", "k"]), "$1\r\nv\r\n");
+    assert_eq!(c.cmd_str(&["FCALL", "peek", "1", "k"]), "$1\r\nv\r\n");
+    assert_eq!(
+        c.cmd_str(&["SET", "k"]),
+        "-ERR wrong number of arguments for 'set' command\r\n"
+    );
+    assert_eq!(blocked_clients(&mut admin), 0);
+    // Without flags a script may write: it waits for the pause.
+    c.send_cmd(&[
+        b"EVAL",
+        b"return redis.call('SET', KEYS[1], 'w')",
+        b"1",
+        b"k",
+    ]);
+    wait_blocked(&mut admin, 1);
+    assert_eq!(admin.cmd_str(&["GET", "k"]), "$1\r\nv\r\n");
+    assert_eq!(admin.cmd_str(&["CLIENT", "UNPAUSE"]), "+OK\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&c.read_reply().unwrap_or_default()),
+        "+OK\r\n"
+    );
+}
+
+/// Client-side caching and scripts: a script that runs a read-only
+/// command makes its caller track the keys it declared; one that only
+/// writes or pings (EVAL_RO included) tracks nothing.
+fn tracking_follows_what_a_script_reads(flavor: Flavor) {
+    let s = ServerHandle::start(flavor, &[]);
+    let mut t = s.raw();
+    t.cmd_str(&["HELLO", "3"]);
+    assert_eq!(t.cmd_str(&["CLIENT", "TRACKING", "ON"]), "+OK\r\n");
+    let mut w = s.raw();
+    let quiet = |t: &mut Raw| assert_eq!(t.cmd_str(&["PING"]), "+PONG\r\n");
+    t.cmd_str(&["EVAL", "redis.call('SET', 'other', 'x')", "2", "k1", "k2"]);
+    w.cmd_str(&["MSET", "k1", "1", "k2", "1"]);
+    quiet(&mut t);
+    t.cmd_str(&["EVAL_RO", "redis.call('PING')", "2", "k1", "k2"]);
+    w.cmd_str(&["MSET", "k1", "2", "k2", "2"]);
+    quiet(&mut t);
+    t.cmd_str(&[
+        "EVAL_RO",
+        "return redis.call('GET', 'other')",
+        "2",
+        "k1",
+        "k2",
+    ]);
+    w.cmd_str(&["MSET", "k2", "3", "k1", "3"]);
+    assert_eq!(
+        t.cmd_str(&["PING"]),
+        ">2\r\n$10\r\ninvalidate\r\n*1\r\n$2\r\nk2\r\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&t.read_reply().unwrap_or_default()),
+        ">2\r\n$10\r\ninvalidate\r\n*1\r\n$2\r\nk1\r\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&t.read_reply().unwrap_or_default()),
+        "+PONG\r\n"
+    );
+    // The key a script read but did not declare is not tracked.
+    w.cmd_str(&["SET", "other", "y"]);
+    quiet(&mut t);
+}
+
+/// `redis-cli --functions-rdb` gets a snapshot holding the function
+/// libraries and no keys; `--rdb` gets both. Each file loads in a server
+/// of the same kind.
+fn redis_cli_functions_rdb_holds_only_the_libraries(flavor: Flavor) {
+    let s = ServerHandle::start(flavor, &[]);
+    let mut c = s.client();
+    q(&mut c, &["FUNCTION", "LOAD", LIBRARY]);
+    q(&mut c, &["DEBUG", "POPULATE", "100"]);
+    for (option, keys) in [("--functions-rdb", 0), ("--rdb", 100)] {
+        let file = s.dir.join(format!("cli{}.rdb", option.len()));
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &s.port.to_string(), option])
+            .arg(&file)
+            .output()
+            .expect("redis-cli");
+        let report = output_text(&out);
+        assert!(
+            report.contains("Transfer finished with success"),
+            "{report}"
+        );
+        let dir = s.dir.display().to_string();
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+        let name = name.unwrap_or_default();
+        let loaded = ServerHandle::start(flavor, &[("dir", &dir), ("dbfilename", &name)]);
+        let mut l = loaded.client();
+        assert_eq!(text(q(&mut l, &["DBSIZE"])), keys.to_string(), "{option}");
+        let libs = text(q(&mut l, &["FUNCTION", "LIST"]));
+        assert!(libs.contains("shop"), "{option}: {libs}");
+    }
+    // The server goes on as it was: the transfers were no replicas.
+    assert_eq!(text(q(&mut c, &["DBSIZE"])), "100");
+    let mut raw = s.raw();
+    wait_for("no replica left", Duration::from_secs(5), || {
+        crate::harness::info_field(&mut raw, "replication", "connected_slaves") == "0"
+    });
+}
+
 on_both!(
+    no_writes_scripts_run_during_a_write_pause,
+    tracking_follows_what_a_script_reads,
+    redis_cli_functions_rdb_holds_only_the_libraries,
     busy_script_is_killed_by_script_kill,
     busy_script_that_wrote_is_unkillable_until_shutdown_nosave,
     script_effects_reach_the_aof_and_survive_a_restart,

@@ -143,6 +143,14 @@ fn up_replicates_fails_over_on_master_kill_and_stops_on_sigint() {
     up.wait_line("`Ready in`", Duration::from_secs(60), |l| {
         l.starts_with("Ready in")
     });
+    // While it waited it said for what (the sentinels need a few hello
+    // rounds to find each other, so there is always something).
+    let text = up.text();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("] waiting for ") && l.contains("sentinel-")),
+        "{text}"
+    );
 
     let mut pids: Vec<i32> = (0..3).map(|i| pid_of(port + i)).collect();
     pids.extend((0..3).map(|i| pid_of(sport + i)));

@@ -31,6 +31,25 @@ pub struct Loading {
     pub total_bytes: u64,
     pub loaded_bytes: u64,
     pub started: Instant,
+    /// Progress lines in the log (and systemd's status) while it lasts.
+    pub progress: super::progress::Progress,
+}
+
+impl Loading {
+    /// Logs progress every few seconds and tells systemd (`STATUS=`).
+    /// `what`: "RDB" or "AOF".
+    pub fn report(&mut self, what: &str, notify: bool) {
+        let what = format!("Loading {what}");
+        if let Some(l) = self
+            .progress
+            .due(&what, self.loaded_bytes, self.total_bytes)
+        {
+            log_notice!("{l}");
+            if notify {
+                crate::sdnotify::notify(&format!("STATUS={l}\n"));
+            }
+        }
+    }
 }
 
 enum Msg {
@@ -251,7 +270,17 @@ fn apply(srv: &mut Server, st: &mut Apply, item: Item) -> Result<(), String> {
                 _ => {}
             }
         }
-        Item::ResizeDb { .. } => {}
+        Item::ResizeDb {
+            db_size,
+            expires_size,
+        } => {
+            // Sizes the table once, as Redis does with this hint: growing
+            // it step by step re-hashed every key loaded so far each time.
+            let n = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
+            if let Some(db) = srv.dbs.get_mut(st.db) {
+                db.reserve(n(db_size), n(expires_size));
+            }
+        }
         Item::EmptyKey { key } => {
             // Redis names the first ten.
             if st.empty < 10 {
@@ -339,6 +368,7 @@ fn load_path_with(
 ) -> Result<u64, String> {
     let file =
         std::fs::File::open(path).map_err(|e| format!("Error opening {}: {e}", path.display()))?;
+    let total = file.metadata().map_or(0, |m| m.len());
     let mut r = Reader::new(std::io::BufReader::with_capacity(1 << 16, file))
         .map_err(|e| describe(path, &e))?
         .with_sanitize(sanitize_policy(srv, None));
@@ -346,15 +376,45 @@ fn load_path_with(
     st.allow_dup = allow_dup;
     srv.refresh_time();
     let delay = srv.config.get_int(Directive::KeyLoadDelay);
+    let mut progress = SyncProgress::new(total);
     while let Some(item) = r.next_item().map_err(|e| describe(path, &e))? {
         if matches!(item, Item::Entry { .. }) {
             super::pace::key_load_delay(delay);
         }
         apply(srv, &mut st, item).map_err(|e| format!("Error loading {}: {e}", path.display()))?;
+        progress.tick(r.offset());
     }
     srv.persist.load_keys_loaded = st.loaded;
     srv.persist.load_keys_expired = st.expired;
     Ok(r.offset())
+}
+
+/// Progress lines for a load that holds the event loop (a replica's full
+/// sync, DEBUG RELOAD): the clock is read once per 1024 items.
+struct SyncProgress {
+    total: u64,
+    items: u32,
+    progress: super::progress::Progress,
+}
+
+impl SyncProgress {
+    fn new(total: u64) -> SyncProgress {
+        SyncProgress {
+            total,
+            items: 0,
+            progress: Default::default(),
+        }
+    }
+
+    fn tick(&mut self, offset: u64) {
+        self.items = self.items.wrapping_add(1);
+        if !self.items.is_multiple_of(1024) {
+            return;
+        }
+        if let Some(l) = self.progress.due("Loading RDB", offset, self.total) {
+            log_notice!("{l}");
+        }
+    }
 }
 
 /// Loads an RDB held in memory (a replica's full sync) into the databases,
@@ -367,11 +427,13 @@ pub fn load_bytes(srv: &mut Server, bytes: &[u8]) -> Result<(), String> {
     let mut st = Apply::new(srv, LoadKind::Reload);
     srv.refresh_time();
     let delay = srv.config.get_int(Directive::KeyLoadDelay);
+    let mut progress = SyncProgress::new(bytes.len() as u64);
     while let Some(item) = r.next_item().map_err(|e| describe(path, &e))? {
         if matches!(item, Item::Entry { .. }) {
             super::pace::key_load_delay(delay);
         }
         apply(srv, &mut st, item)?;
+        progress.tick(r.offset());
     }
     st.log_done();
     Ok(())
@@ -391,6 +453,7 @@ pub fn prepare(srv: &mut Server) {
             total_bytes: meta.len(),
             loaded_bytes: 0,
             started: Instant::now(),
+            progress: Default::default(),
         });
     }
 }
@@ -461,6 +524,7 @@ pub async fn load_rdb(
             total_bytes: total,
             loaded_bytes: 0,
             started,
+            progress: Default::default(),
         });
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
@@ -502,8 +566,10 @@ pub async fn load_rdb(
                 if let Some(e) = failed {
                     break Err(format!("Error loading {}: {e}", path.display()));
                 }
+                let notify = crate::sdnotify::enabled(&s);
                 if let Some(l) = s.persist.loading.as_mut() {
                     l.loaded_bytes = offset;
+                    l.report("RDB", notify);
                 }
             }
             Msg::Done(end) => break Ok(end),

@@ -10,6 +10,8 @@
 //!   points, the state `INFO persistence` reports.
 //! - [`load`]: loading a file at start-up, in batches between event-loop
 //!   turns so clients get `-LOADING` instead of a dead socket.
+//! - [`progress`]: progress lines (percent, rate, ETA) for long loads and
+//!   transfers.
 //! - [`pace`]: the `rdb-key-save-delay` / `key-load-delay` test delays.
 //! - [`aof`]: the append-only file (multi-part, Redis 7.0 layout), its
 //!   loading and its fork-less rewrite.
@@ -19,6 +21,7 @@ pub mod autosync;
 pub mod convert;
 pub mod load;
 pub mod pace;
+pub mod progress;
 pub mod save;
 pub mod snapshot;
 pub mod stream_rdb;

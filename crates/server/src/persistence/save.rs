@@ -182,6 +182,7 @@ pub fn start_pipeline(
     let (done_tx, done) = tokio::sync::oneshot::channel();
     let abort = Arc::new(AtomicBool::new(false));
     let thread_abort = abort.clone();
+    let db_sizes = super::snapshot::db_sizes(&srv.dbs);
     // The thread does what Redis's fork child does, and is pinned as it
     // would be (`aof_rewrite_cpulist` or `bgsave_cpulist`).
     let (kind, incremental_fsync) = if thread.starts_with("aof") {
@@ -207,6 +208,7 @@ pub fn start_pipeline(
                 in_flight: thread_in_flight,
                 abort: thread_abort,
                 incremental_fsync,
+                db_sizes,
             };
             serializer_thread(job, rx, done_tx)
         })

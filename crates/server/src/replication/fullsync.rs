@@ -48,6 +48,10 @@ pub struct Transfer {
     pub started_secs: i64,
     /// Replicas receiving this snapshot.
     pub targets: Vec<u64>,
+    /// Bytes of snapshot handed to the replicas so far, and the progress
+    /// lines logged about them.
+    sent: u64,
+    progress: crate::persistence::progress::Progress,
 }
 
 /// Where a replica stands in its synchronisation (INFO's `state=`).
@@ -177,6 +181,8 @@ pub fn start_pending(srv: &mut Server) {
         pace,
         started_secs,
         targets: waiting,
+        sent: 0,
+        progress: Default::default(),
     });
     srv.repl.transfer_notify.notify_one();
 }
@@ -214,6 +220,21 @@ fn deliver(replicas: &mut [Replica], targets: &[u64], bytes: &[u8]) {
     for r in replicas.iter_mut().filter(|r| targets.contains(&r.id)) {
         r.bulk.extend_from_slice(bytes);
         r.wake.notify_one();
+    }
+}
+
+/// Every few seconds of a transfer: how much was sent, how fast, and to
+/// whom (the snapshot's size is not known before its walk ends).
+fn log_progress(t: &mut Transfer, replicas: &[Replica]) {
+    let sent = t.sent;
+    let to: Vec<String> = replicas
+        .iter()
+        .filter(|r| t.targets.contains(&r.id))
+        .map(|r| format!("{}:{}", r.ip, r.port))
+        .collect();
+    let what = format!("Full sync to replica {}: sent", to.join(", "));
+    if let Some(l) = t.progress.due(&what, sent, 0) {
+        log_notice!("{l}");
     }
 }
 
@@ -269,6 +290,8 @@ pub async fn transfer_task(srv: Rc<RefCell<Server>>) {
                     let bytes = t.snap.take_bytes();
                     {
                         let mut f = s.repl.feed.borrow_mut();
+                        t.sent += bytes.len() as u64;
+                        log_progress(t, &f.replicas);
                         deliver(&mut f.replicas, &t.targets, &bytes);
                     }
                     if let Some(e) = failed {

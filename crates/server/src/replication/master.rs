@@ -288,7 +288,31 @@ fn replconf(ctx: &mut Ctx) {
                 // Only meaningful on a replica, from its master.
                 return;
             }
-            b"rdb-only" | b"rdb-filter-only" => {}
+            b"rdb-only" => {
+                let Some(v) = resp::parse_i64(val).filter(|v| (0..=1).contains(v)) else {
+                    ctx.err("ERR value is out of range, must be between 0 and 1");
+                    return;
+                };
+                ctx.srv.repl.handshakes.entry(id).or_default().rdb_only = v == 1;
+            }
+            b"rdb-filter-only" => {
+                // Every part is left out but those named (only
+                // `functions` exists in Redis 7.0).
+                let text = String::from_utf8_lossy(val).into_owned();
+                let mut functions = false;
+                for f in text.split_ascii_whitespace() {
+                    if f.eq_ignore_ascii_case("functions") {
+                        functions = true;
+                    } else {
+                        let msg = format!("ERR Unsupported rdb-filter-only option: {f}");
+                        ctx.err(&msg);
+                        return;
+                    }
+                }
+                let h = ctx.srv.repl.handshakes.entry(id).or_default();
+                h.exclude_data = true;
+                h.exclude_functions = !functions;
+            }
             _ => {
                 let msg = format!(
                     "ERR Unrecognized REPLCONF option: {}",
@@ -423,7 +447,7 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
     let offset = ctx.srv.repl.master_repl_offset();
     let target = if diskless { "replicas sockets" } else { "disk" };
     log_notice!("Starting BGSAVE for SYNC with target: {target}");
-    let rdb = match snapshot_bytes(ctx.srv, offset) {
+    let rdb = match snapshot_bytes(ctx.srv, offset, &hs) {
         Ok(b) if !diskless => via_disk(&b),
         Ok(b) => Ok(b),
         Err(e) => Err(e),
@@ -446,6 +470,13 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
     let out = ctx.out();
     out.raw(format!("${}\r\n", rdb.len()).as_bytes());
     out.raw(&rdb);
+    if hs.rdb_only {
+        // Nothing follows the snapshot: not a replica of ours (Redis
+        // disconnects such a client once the transfer is complete).
+        log_notice!("RDB transfer completed, rdb only replica ({who}) should be disconnected asap");
+        ctx.client.close_after_reply = true;
+        return;
+    }
     // The stream after the snapshot starts with an explicit SELECT: the
     // replica's link starts in the database named by `repl-stream-db`.
     ctx.srv.repl.feed.borrow_mut().seldb = None;
@@ -539,8 +570,8 @@ fn attach(
 }
 
 /// The RDB of the whole dataset as of now, stamped with the replication
-/// id and `offset`.
-fn snapshot_bytes(srv: &mut Server, offset: i64) -> Result<Vec<u8>, String> {
+/// id and `offset`; the replica's `rdb-filter-only` leaves parts out.
+fn snapshot_bytes(srv: &mut Server, offset: i64, hs: &Handshake) -> Result<Vec<u8>, String> {
     // The keyspace walk serves one snapshot at a time.
     if fullsync::walk_busy(srv) {
         return Err("another snapshot is in progress".into());
@@ -552,14 +583,22 @@ fn snapshot_bytes(srv: &mut Server, offset: i64) -> Result<Vec<u8>, String> {
         repl_offset: offset,
         aof_base: false,
         repl_stream_db: stream_db_for_snapshot(srv),
-        functions: srv.scripting.functions.payloads(),
+        functions: if hs.exclude_functions {
+            Vec::new()
+        } else {
+            srv.scripting.functions.payloads()
+        },
         in_history: true,
     };
     let compress = srv.config.get_bool(Directive::Rdbcompression);
     let checksum = srv.config.get_bool(Directive::Rdbchecksum);
+    let dbs: &mut [keyspace::Db] = if hs.exclude_data {
+        &mut []
+    } else {
+        &mut srv.dbs
+    };
     let started = std::time::Instant::now();
-    let snap =
-        Snapshot::begin(&mut srv.dbs, &aux, compress, checksum).map_err(|e| e.to_string())?;
+    let snap = Snapshot::begin(dbs, &aux, compress, checksum).map_err(|e| e.to_string())?;
     srv.stats.note_fork(started);
     let mut out = Vec::new();
     loop {
@@ -899,6 +938,7 @@ fn close_lagging_replicas(srv: &mut Server) {
     let (limit, soft, soft_secs) = replica_output_limit(srv);
     let now = srv.now_ms;
     let mut doomed = Vec::new();
+    let mut over_limit = 0;
     let mut feed = srv.repl.feed.borrow_mut();
     let f = &mut *feed;
     // As Redis: a replica's hard limit is never below repl-backlog-size
@@ -945,15 +985,18 @@ fn close_lagging_replicas(srv: &mut Server) {
                 r.id, r.ip, r.port
             );
             doomed.push(r.id);
+            over_limit += 1;
         } else if soft_over {
             log_warning!(
                 "Client id={} addr={}:{} (replica) scheduled to be closed ASAP for overcoming of output buffer limits: {queued} bytes queued, over the soft limit {soft} for more than {soft_secs} seconds (raise the replica class of client-output-buffer-limit, or the replica's bandwidth, for this write rate).",
                 r.id, r.ip, r.port
             );
             doomed.push(r.id);
+            over_limit += 1;
         }
     }
     drop(feed);
+    srv.stats.replica_output_limit_disconnections += over_limit;
     for id in doomed {
         if let Some(c) = srv.clients.get(&id) {
             if let Ok(mut c) = c.try_borrow_mut() {

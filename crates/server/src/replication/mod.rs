@@ -34,6 +34,13 @@ pub struct Handshake {
     /// The replica understands the disk-less `$EOF:<mark>` transfer.
     pub capa_eof: bool,
     pub capa_psync2: bool,
+    /// `REPLCONF rdb-only 1`: the snapshot without the stream after it
+    /// (redis-cli --rdb); the connection closes once it is sent.
+    pub rdb_only: bool,
+    /// `REPLCONF rdb-filter-only <filters>`: the snapshot leaves the keys
+    /// out, and the function libraries unless `functions` is named.
+    pub exclude_data: bool,
+    pub exclude_functions: bool,
 }
 
 /// The replication state of this server.

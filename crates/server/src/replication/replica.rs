@@ -582,6 +582,7 @@ async fn run_link(srv: &Rc<RefCell<Server>>, host: &str, port: u16, gen: u64) ->
                     total_bytes: 0,
                     loaded_bytes: 0,
                     started: std::time::Instant::now(),
+                    progress: Default::default(),
                 });
             }
         }
@@ -631,16 +632,28 @@ async fn receive_rdb(
     let Some(spec) = head.strip_prefix('$') else {
         return Err(format!("Bad protocol from MASTER, the first byte is not '$' (we received '{head}'), are you sure the host and port are right?"));
     };
-    let progress = |read: usize, total: Option<usize>| {
+    // Bytes counted so far in `total_net_repl_input_bytes`, the total
+    // once known (0 for the EOF-marked form), and the progress lines.
+    let mut counted = 0usize;
+    let mut expected = 0u64;
+    let mut lines = crate::persistence::progress::Progress::new();
+    let mut progress = |read: usize, total: Option<usize>| {
         let mut s = srv.borrow_mut();
         let now = s.now_ms;
+        s.stats.net_repl_input_bytes += read.saturating_sub(counted) as u64;
+        counted = counted.max(read);
         if let Some(m) = s.repl.master.as_mut() {
             if let Some(t) = total {
                 m.sync_total = t as i64;
                 m.sync_start_ms = now;
+                expected = t as u64;
             }
             m.sync_read = read as i64;
             m.sync_last_io_ms = now;
+        }
+        let what = "MASTER <-> REPLICA sync: receiving the RDB";
+        if let Some(l) = lines.due(what, read as u64, expected) {
+            log_notice!("{l}");
         }
     };
     if let Some(mark) = spec.strip_prefix("EOF:") {
@@ -940,8 +953,9 @@ async fn stream_commands(srv: &Rc<RefCell<Server>>, mut conn: Conn, gen: u64) ->
             r = tokio::time::timeout(timeout, conn.stream.read_buf(&mut rbuf)) => match r {
                 Err(_) => break Err("MASTER timeout: no data nor PING received...".into()),
                 Ok(Ok(0)) | Ok(Err(_)) => break Err("Connection with master lost.".into()),
-                Ok(Ok(_)) => {
+                Ok(Ok(n)) => {
                     let mut s = srv.borrow_mut();
+                    s.stats.net_repl_input_bytes += n as u64;
                     let now = s.now_ms;
                     if let Some(m) = s.repl.master.as_mut() {
                         m.last_io_ms = now;

@@ -120,6 +120,15 @@ unsafe fn generic(l: State, raise: bool) -> Ret {
     let repl = run.repl;
     let mark = srv.journal.pending_ops();
     crate::cmd::execute(srv, &mut run.client, argv);
+    if let Some((id, keys)) = &run.track {
+        let read = lookup(srv, argv)
+            .is_some_and(|i| srv.commands.commands[i].flags & flags::READONLY != 0);
+        if read {
+            for k in keys {
+                srv.tracking_remember_key(*id, k);
+            }
+        }
+    }
     if repl != super::run::REPL_ALL {
         srv.journal.restrict_since(mark, repl);
     }

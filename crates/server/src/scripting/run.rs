@@ -53,6 +53,11 @@ pub struct RunCtx {
     /// replies counted after it make the script's command a failed call
     /// (Redis's `prev_err_count`, reset by every nested call).
     pub err_mark: u64,
+    /// A caller with client-side caching on (default mode): each
+    /// read-only command the script runs makes it track the script's
+    /// declared keys (Redis's call(): the script caller's keys, not the
+    /// command's).
+    pub track: Option<(u64, Vec<Vec<u8>>)>,
 }
 
 /// A script to run.
@@ -181,6 +186,10 @@ pub fn run(ctx: &mut Ctx, s: Script, first: usize, numkeys: usize) {
     let handler = vm.handler_ref();
     let shared: *const super::vm::Shared = vm.shared();
     let threshold = srv.config.get_int(Directive::BusyReplyThreshold);
+    let track = (numkeys > 0 && ctx.client.tracking.remembers_reads()).then(|| {
+        let keys = (first..first + numkeys).map(|i| ctx.argv.get(i).to_vec());
+        (ctx.client.id, keys.collect())
+    });
     let mut rc = RunCtx {
         srv: std::ptr::null_mut(),
         client,
@@ -192,6 +201,7 @@ pub fn run(ctx: &mut Ctx, s: Script, first: usize, numkeys: usize) {
         args,
         ranges,
         err_mark: srv.stats.total_error_replies,
+        track,
     };
     let argc = ctx.argv.len();
     let keys = first..first + numkeys;

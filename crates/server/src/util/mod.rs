@@ -2,4 +2,5 @@
 
 pub mod glob;
 pub mod ids;
+pub mod sparkline;
 pub mod time;

@@ -64,6 +64,7 @@ pub fn prepare(srv: &mut Server) {
             total_bytes: 0,
             loaded_bytes: 0,
             started: Instant::now(),
+            progress: Default::default(),
         });
     }
 }
@@ -243,6 +244,7 @@ fn set_loading(srv: &Rc<RefCell<Server>>, total: u64, loaded: u64, started: Inst
         total_bytes: total,
         loaded_bytes: loaded,
         started,
+        progress: Default::default(),
     });
 }
 
@@ -323,6 +325,7 @@ pub fn reload_sync(srv: &mut Server) -> Result<(), Failed> {
         total_bytes: plan.total,
         loaded_bytes: 0,
         started,
+        progress: Default::default(),
     });
     srv.journal.muted = true;
     let mut result = Ok(());
@@ -450,8 +453,10 @@ async fn load_one(
         {
             let mut s = srv.borrow_mut();
             let done = replay.step(&mut s, BATCH);
+            let notify = crate::sdnotify::enabled(&s);
             if let Some(l) = s.persist.loading.as_mut() {
                 l.loaded_bytes = done_before + replay.reader.offset();
+                l.report("AOF", notify);
             }
             if let Some(outcome) = done {
                 return replay.finish(outcome);

@@ -297,6 +297,7 @@ impl AofState {
             write_ok: AtomicBool::new(true),
             last_error: std::sync::Mutex::new(String::new()),
             fsync_pending: AtomicBool::new(false),
+            delayed_fsync: AtomicU64::new(0),
             flush_sleep_us: self.flush_sleep_us.clone(),
         });
         let thread_shared = shared.clone();
@@ -731,6 +732,10 @@ pub fn info(srv: &Server, b: &mut String) {
             .writer
             .as_ref()
             .is_some_and(|w| w.shared.fsync_pending.load(Ordering::Relaxed));
+        let delayed = a
+            .writer
+            .as_ref()
+            .map_or(0, |w| w.shared.delayed_fsync.load(Ordering::Relaxed));
         let _ = write!(
             b,
             "aof_current_size:{}\r\n\
@@ -738,7 +743,7 @@ pub fn info(srv: &Server, b: &mut String) {
              aof_pending_rewrite:{}\r\n\
              aof_buffer_length:{}\r\n\
              aof_pending_bio_fsync:{}\r\n\
-             aof_delayed_fsync:0\r\n",
+             aof_delayed_fsync:{delayed}\r\n",
             a.current_size(),
             a.rewrite_base_size,
             a.rewrite_scheduled as u8,

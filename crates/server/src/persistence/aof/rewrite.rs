@@ -164,22 +164,37 @@ fn open_next_incr(srv: &mut Server) -> Result<(), String> {
 /// (as Redis reaps a child that exited just before its kill): its renames
 /// and manifest must not land behind whatever comes next.
 pub fn abort(srv: &mut Server) {
-    let Some(mut r) = srv.aof.rewrite.take() else {
-        return;
-    };
-    if let Some(installing) = r.installing.take() {
-        let installed = installing
-            .join()
-            .unwrap_or_else(|_| Err("the AOF rewrite thread died".into()));
-        let id = r.abort.clone();
-        srv.aof.rewrite = Some(r);
-        finish(srv, &id, installed);
+    if settle_installing(srv) {
         return;
     }
+    let Some(r) = srv.aof.rewrite.take() else {
+        return;
+    };
     r.abort.store(true, Ordering::SeqCst);
     Snapshot::abort(&mut srv.dbs);
     remove_temp_files(&r.temp);
     srv.aof.last_rewrite_time_sec = r.started.elapsed().as_secs() as i64;
+}
+
+/// A rewrite whose snapshot is complete and whose files are being
+/// installed is waited for and recorded as finished (true), as when its
+/// task gets to it. The executor may not run that task before it needs
+/// the outcome: a busy script started right behind the snapshot's end
+/// holds it, and SHUTDOWN NOSAVE from that script's busy loop must know
+/// whether the first AOF is written.
+pub fn settle_installing(srv: &mut Server) -> bool {
+    let Some(r) = srv.aof.rewrite.as_mut() else {
+        return false;
+    };
+    let Some(installing) = r.installing.take() else {
+        return false;
+    };
+    let id = r.abort.clone();
+    let installed = installing
+        .join()
+        .unwrap_or_else(|_| Err("the AOF rewrite thread died".into()));
+    finish(srv, &id, installed);
+    true
 }
 
 fn remove_temp_files(temp: &Path) {

@@ -68,6 +68,9 @@ pub struct WriterShared {
     pub last_error: std::sync::Mutex<String>,
     /// An fsync is due (everysec), for `aof_pending_bio_fsync`.
     pub fsync_pending: AtomicBool,
+    /// Once-a-second fsyncs put off because the previous one was still
+    /// running (a slow disk), for `aof_delayed_fsync`.
+    pub delayed_fsync: AtomicU64,
     /// `DEBUG AOF-FLUSH-SLEEP` (µs): slept before each write.
     pub flush_sleep_us: Arc<AtomicU64>,
 }
@@ -355,7 +358,11 @@ pub fn writer_thread(rx: std::sync::mpsc::Receiver<Msg>, shared: Arc<WriterShare
                     (Some(bg), Ok(dup)) => bg.submit(dup, false),
                     _ => false,
                 };
-                if handed || bg.as_ref().is_some_and(|b| b.busy.load(Ordering::SeqCst)) {
+                let busy = bg.as_ref().is_some_and(|b| b.busy.load(Ordering::SeqCst));
+                if !handed && busy {
+                    shared.delayed_fsync.fetch_add(1, Ordering::Relaxed);
+                }
+                if handed || busy {
                     // Done (or still running) in the background.
                     out.dirty = false;
                     out.last_fsync = Instant::now();
