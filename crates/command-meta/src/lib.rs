@@ -94,6 +94,9 @@ pub mod flags {
     pub const MAY_REPLICATE: u32 = 1 << 14;
     pub const ALLOW_BUSY: u32 = 1 << 15;
     pub const TOUCHES_ARBITRARY_KEYS: u32 = 1 << 16;
+    /// Refused with -LOADING while a replica loads its master's snapshot
+    /// in the background (`async_loading`): REPLICAOF, FLUSHALL, ...
+    pub const NO_ASYNC_LOADING: u32 = 1 << 17;
 
     /// Flags Redis keeps but hides from `COMMAND INFO` (so the generated
     /// specs cannot carry them), by command name.
@@ -142,6 +145,7 @@ pub mod flags {
                 "may_replicate" => MAY_REPLICATE,
                 "allow_busy" => ALLOW_BUSY,
                 "touches_arbitrary_keys" => TOUCHES_ARBITRARY_KEYS,
+                "no_async_loading" => NO_ASYNC_LOADING,
                 _ => 0,
             }
         })

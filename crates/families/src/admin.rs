@@ -96,10 +96,12 @@ fn flushall(ctx: &mut Ctx) {
     }
     ctx.srv.tracking_invalidate_all();
     ctx.dirty(n);
-    // As Redis: a save under way is abandoned, and with save points the
-    // empty dataset is saved at once (which resets the change counter);
-    // the command reaches replicas and the AOF even when nothing changed.
+    // As Redis: a save (or a replica's streamed snapshot) under way is
+    // abandoned, and with save points the empty dataset is saved at once
+    // (which resets the change counter); the command reaches replicas and
+    // the AOF even when nothing changed.
     server::persistence::save::abort_bgsave(ctx.srv);
+    server::replication::fullsync::abort_transfer(ctx.srv, "the dataset was flushed");
     if !server::persistence::save::save_points(ctx.srv).is_empty() {
         let _ = server::persistence::save::save_sync(ctx.srv);
     }

@@ -267,15 +267,20 @@ fn client_kill(ctx: &mut Ctx) {
             })
             .cloned();
         let found = match found {
-            Some(rc) => {
-                if let Ok(mut c) = rc.try_borrow_mut() {
+            Some(rc) => match rc.try_borrow_mut() {
+                Ok(mut c) => {
                     server::clients::close_now(ctx.srv, &mut c);
+                    Some(c.id)
                 }
-                true
-            }
-            None => false,
+                Err(_) => None,
+            },
+            None => None,
         };
-        return if found {
+        // A killed replica stops holding replication history at once.
+        if let Some(id) = found {
+            server::replication::client_gone(ctx.srv, id);
+        }
+        return if found.is_some() {
             ctx.out().ok()
         } else {
             ctx.err(errors::NO_SUCH_CLIENT)
@@ -286,14 +291,22 @@ fn client_kill(ctx: &mut Ctx) {
         Err(e) => return ctx.err(&e),
     };
     let mut killed = 0;
+    let mut gone = Vec::new();
     let clients: Vec<_> = ctx.srv.clients.values().cloned().collect();
     for rc in clients {
         if let Ok(mut c) = rc.try_borrow_mut() {
             if filter.matches(&c) && !c.killed {
                 server::clients::close_now(ctx.srv, &mut c);
+                gone.push(c.id);
                 killed += 1;
             }
         }
+    }
+    // A killed replica stops holding replication history at once, as with
+    // Redis's synchronous free: a `repl-backlog-size` shrink or writes
+    // later in the same transaction already trim what only it needed.
+    for id in gone {
+        server::replication::client_gone(ctx.srv, id);
     }
     if !filter.skipme && filter.matches(ctx.client) {
         // Closing ourselves waits for this reply to be written.

@@ -103,7 +103,8 @@ fn config_set(ctx: &mut Ctx) {
             && ctx.client.addr.is_none_or(server::net::is_local));
     let mut idxs: Vec<usize> = Vec::with_capacity(pairs.len());
     let mut first_err: Option<String> = None;
-    let loading = ctx.srv.persist.loading.is_some();
+    // Redis counts a background (`async_loading`) load as loading here.
+    let loading = ctx.srv.persist.loading.is_some() || ctx.srv.repl.async_loading;
     // While loading, a directive that cannot change then refuses the whole
     // command with -LOADING, ahead of any other error (as Redis orders
     // them: clients may retry on LOADING).

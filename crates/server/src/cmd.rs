@@ -623,6 +623,21 @@ fn execute_checked(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         reject(srv, client, idx, errors::LOADING);
         return Flow::Continue;
     }
+    // While a replica loads its master's snapshot behind the old dataset
+    // (`async_loading`), the old one is served but commands that would
+    // change what is being replaced (REPLICAOF, FLUSHALL, DEBUG RELOAD,
+    // ...) are refused, as Redis refuses its `no-async-loading` commands
+    // (EXEC too when it queued one).
+    let no_async = cflags & flags::NO_ASYNC_LOADING != 0
+        || (meta.name == "exec"
+            && client
+                .multi
+                .as_ref()
+                .is_some_and(|m| m.cmd_flags & flags::NO_ASYNC_LOADING != 0));
+    if checked && no_async && srv.repl.async_loading && !client.loading {
+        reject(srv, client, idx, errors::LOADING);
+        return Flow::Continue;
+    }
     // While a script runs past busy-reply-threshold, only commands flagged
     // `allow-busy` run (SCRIPT KILL, FUNCTION KILL, SHUTDOWN, ...).
     if cflags & flags::ALLOW_BUSY == 0 && srv.scripting.timed_out() {

@@ -345,6 +345,11 @@ impl Server {
         crate::evict::configure(self);
         self.repl.min_replicas_to_write = self.config.get_int(Directive::MinReplicasToWrite);
         self.repl.min_replicas_max_lag = self.config.get_int(Directive::MinReplicasMaxLag);
+        // A new `repl-backlog-size` applies at once, as Redis's
+        // `resizeReplicationBacklog`: later writes (in the same
+        // transaction, say) already trim to it.
+        let backlog_size = self.config.get_int(Directive::ReplBacklogSize).max(1) as usize;
+        self.repl.feed.borrow_mut().resize_backlog(backlog_size);
         self.acl.pubsub_default_all =
             self.config.get_str(Directive::AclPubsubDefault) == "allchannels";
         let pass = self.config.get_str(Directive::Requirepass);

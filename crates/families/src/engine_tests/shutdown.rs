@@ -30,6 +30,7 @@ fn lagging_replica(k: &mut Kit) {
         wake: Default::default(),
         since_ms: 0,
         soft_since_ms: 0,
+        bulk_taken_ms: 0,
     });
 }
 

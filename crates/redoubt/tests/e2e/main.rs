@@ -16,6 +16,7 @@ mod directives;
 mod doctor;
 mod dump_restore;
 mod eviction;
+mod full_sync;
 // Not every helper is used by every build of the suite.
 #[allow(dead_code)]
 mod harness;
@@ -30,6 +31,7 @@ mod partition;
 mod persistence;
 mod progress;
 mod pubsub;
+mod replica_expiry;
 mod replication;
 mod scripting;
 mod sentinel;

@@ -343,10 +343,12 @@ fn redoubt_replica_full_sync_under_write_load() {
 }
 
 /// A Redoubt master with a real Redis replica in sync, then frozen with
-/// SIGSTOP, the master's replica output limit set to `limit` and a backlog
-/// large enough that only the limit can drop the replica.
+/// SIGSTOP, the master's replica output limit set to `limit` and its
+/// backlog to `backlog` (as Redis, a replica's hard limit is never below
+/// `repl-backlog-size`).
 fn stopped_real_replica(
     limit: &str,
+    backlog: &str,
 ) -> (
     ServerHandle,
     redis::Connection,
@@ -361,14 +363,14 @@ fn stopped_real_replica(
         &mut m,
         &["CONFIG", "SET", "client-output-buffer-limit", limit],
     );
-    q(&mut m, &["CONFIG", "SET", "repl-backlog-size", "100mb"]);
+    q(&mut m, &["CONFIG", "SET", "repl-backlog-size", backlog]);
     replica.signal(libc::SIGSTOP);
     (master, m, replica, r)
 }
 
 #[test]
 fn stalled_replica_over_output_limit_is_dropped_then_catches_up() {
-    let (master, mut m, mut replica, mut r) = stopped_real_replica("replica 1000000 0 0");
+    let (master, mut m, mut replica, mut r) = stopped_real_replica("replica 1000000 0 0", "10mb");
     let big = "v".repeat(1 << 20);
     for i in 0..40 {
         q(&mut m, &["SET", &format!("big{i}"), &big]);
@@ -735,7 +737,7 @@ fn replicas_arriving_together_share_one_delayed_snapshot() {
 
 #[test]
 fn replica_over_the_soft_output_limit_for_its_seconds_is_dropped() {
-    let (master, mut m, mut replica, mut r) = stopped_real_replica("replica 0 1000000 1");
+    let (master, mut m, mut replica, mut r) = stopped_real_replica("replica 0 1000000 1", "100mb");
     let big = "v".repeat(1 << 20);
     let started = std::time::Instant::now();
     for i in 0..40 {

@@ -14,6 +14,13 @@
 //! `repl-diskless-sync-delay` seconds for others to join (fewer when
 //! `repl-diskless-sync-max-replicas` arrive first).
 //!
+//! The walk stands for Redis's fork child and the replicas' pending
+//! snapshot bytes for its pipe: no more is produced while a replica has
+//! more than `MAX_BULK_PENDING` bytes it did not take, so the transfer
+//! goes at the pace of the slowest replica, and one that takes nothing for
+//! `repl-timeout` is dropped (`master::close_lagging_replicas`) so that
+//! the others can finish.
+//!
 //! The keyspace walk serves one snapshot at a time, so a replica arriving
 //! while one is under way waits for the next one (`wait_bgsave`), and
 //! BGSAVE is refused meanwhile, as Redis refuses it while its child runs.
@@ -58,10 +65,13 @@ pub enum SyncState {
 }
 
 impl SyncState {
+    /// INFO's name. A streamed snapshot is Redis's `WAIT_BGSAVE_END` with
+    /// a socket target (its fork child writes to the replicas while it
+    /// runs), which INFO shows as `wait_bgsave` like the wait before it;
+    /// Redis's `send_bulk` is only the sending of a finished file.
     pub fn name(self) -> &'static str {
         match self {
-            SyncState::WaitBgsave => "wait_bgsave",
-            SyncState::SendBulk => "send_bulk",
+            SyncState::WaitBgsave | SyncState::SendBulk => "wait_bgsave",
             SyncState::Online => "online",
         }
     }
@@ -136,6 +146,11 @@ pub fn start_pending(srv: &mut Server) {
     // Redis's `$EOF:` mark is 40 random hex characters too.
     let mark = crate::util::ids::new_id40(&mut srv.rng).into_bytes();
     log_notice!("Starting BGSAVE for SYNC with target: replicas sockets");
+    // Redis names its fork child; the walk runs in this process.
+    log_notice!(
+        "Background RDB transfer started by pid {}",
+        std::process::id()
+    );
     let head = format!("+FULLRESYNC {} {offset}\r\n$EOF:", srv.master_replid);
     {
         let mut f = srv.repl.feed.borrow_mut();
@@ -147,6 +162,7 @@ pub fn start_pending(srv: &mut Server) {
             r.bulk.extend_from_slice(&mark);
             r.bulk.extend_from_slice(b"\r\n");
             r.sync = SyncState::SendBulk;
+            r.bulk_taken_ms = srv.now_ms;
             r.wake.notify_one();
         }
         // The stream after the snapshot selects its database explicitly.
@@ -183,20 +199,28 @@ pub fn target_gone(srv: &mut Server, id: u64) {
     if empty {
         srv.repl.transfer = None;
         Snapshot::abort(&mut srv.dbs);
-        log_notice!("Replication snapshot abandoned: no replica left to receive it.");
+        // Redis's line (its fork child is killed; here the walk stops).
+        log_warning!("Diskless rdb transfer, last replica dropped, killing fork child.");
         start_pending(srv);
     }
 }
 
+/// Stops the transfer under way, if any (FLUSHALL, as Redis kills its RDB
+/// child then): its replicas are disconnected and come back for a
+/// snapshot of the dataset as it is now.
+pub fn abort_transfer(srv: &mut Server, why: &str) {
+    if srv.repl.transfer.is_some() {
+        log_warning!("Background transfer terminated: {why}");
+        finish(srv, Err(why.to_string()));
+    }
+}
+
 /// Hands `bytes` to every target's connection.
-fn deliver(replicas: &mut [Replica], targets: &[u64], bytes: &[u8]) -> usize {
-    let mut most = 0;
+fn deliver(replicas: &mut [Replica], targets: &[u64], bytes: &[u8]) {
     for r in replicas.iter_mut().filter(|r| targets.contains(&r.id)) {
         r.bulk.extend_from_slice(bytes);
-        most = most.max(r.bulk.len());
         r.wake.notify_one();
     }
-    most
 }
 
 /// Every few seconds of a transfer: how much was sent, how fast, and to
@@ -235,6 +259,22 @@ pub async fn transfer_task(srv: Rc<RefCell<Server>>) {
             match s.repl.transfer.as_mut() {
                 None => None,
                 Some(t) => 'step: {
+                    // Like Redis's pipe, the snapshot goes at the pace of
+                    // its slowest replica: no more is produced while one
+                    // has not taken what it was handed (which also bounds
+                    // the memory a stuck replica costs).
+                    let most = {
+                        let f = s.repl.feed.borrow();
+                        f.replicas
+                            .iter()
+                            .filter(|r| t.targets.contains(&r.id))
+                            .map(|r| r.bulk.len())
+                            .max()
+                            .unwrap_or(0)
+                    };
+                    if most > MAX_BULK_PENDING {
+                        break 'step Some(Wait::Drain);
+                    }
                     let budget = t.pace.budget(STEP);
                     if budget == 0 {
                         // Paced by rdb-key-save-delay: nothing to walk yet.
@@ -248,30 +288,31 @@ pub async fn transfer_task(srv: Rc<RefCell<Server>>) {
                         }
                     }
                     let bytes = t.snap.take_bytes();
-                    let most = {
+                    {
                         let mut f = s.repl.feed.borrow_mut();
                         t.sent += bytes.len() as u64;
                         log_progress(t, &f.replicas);
-                        deliver(&mut f.replicas, &t.targets, &bytes)
-                    };
+                        deliver(&mut f.replicas, &t.targets, &bytes);
+                    }
                     if let Some(e) = failed {
                         finish(s, Err(e));
-                        Some(Wait::Turn)
                     } else if done {
                         finish(s, Ok(()));
-                        Some(Wait::Turn)
-                    } else if most > MAX_BULK_PENDING {
-                        Some(Wait::Drain)
-                    } else {
-                        Some(Wait::Turn)
                     }
+                    Some(Wait::Turn)
                 }
             }
         };
         match backlogged {
             None => notify.notified().await,
-            // Slow replicas: let their connections drain a little.
-            Some(Wait::Drain) => tokio::time::sleep(std::time::Duration::from_millis(1)).await,
+            // Slow replicas: their connections signal when they took
+            // their bytes (`ReplState::drain_to`); the bound covers a
+            // replica that went away meanwhile.
+            Some(Wait::Drain) => {
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_millis(100), notify.notified())
+                        .await;
+            }
             Some(Wait::Paced(d)) => tokio::time::sleep(d).await,
             Some(Wait::Turn) => tokio::task::yield_now().await,
         }
@@ -285,6 +326,16 @@ fn finish(srv: &mut Server, result: Result<(), String>) {
         return;
     };
     let mut f = srv.repl.feed.borrow_mut();
+    if result.is_ok() {
+        // The snapshot is all produced (Redis: its parent read the pipe
+        // to the end); the replicas still receiving it.
+        let up = f
+            .replicas
+            .iter()
+            .filter(|r| t.targets.contains(&r.id))
+            .count();
+        log_warning!("Diskless rdb transfer, done reading from pipe, {up} replicas still up.");
+    }
     for r in f.replicas.iter_mut().filter(|r| t.targets.contains(&r.id)) {
         match &result {
             Ok(()) => {

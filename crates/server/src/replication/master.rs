@@ -68,6 +68,11 @@ pub struct Replica {
     /// Unix ms its output went over the soft `client-output-buffer-limit`
     /// (0: under it).
     pub soft_since_ms: i64,
+    /// Unix ms its connection last took the snapshot bytes handed to it:
+    /// a replica that takes none for `repl-timeout` while its snapshot
+    /// streams holds the transfer up for every other replica, and is
+    /// dropped (Redis's `repl_last_partial_write`).
+    pub bulk_taken_ms: i64,
 }
 
 /// What the journal sink shares with the server.
@@ -395,13 +400,17 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
     let size = ctx.srv.config.get_int(Directive::ReplBacklogSize).max(1) as usize;
     if psync {
         let replid = String::from_utf8_lossy(ctx.argv.get(1)).into_owned();
-        let offset = resp::parse_i64(ctx.argv.get(2));
-        if let Some(off) = offset {
-            if try_partial(ctx, &replid, off, &who) {
-                ctx.srv.stats.sync_partial_ok += 1;
-                attach(ctx, hs, ip, size, off - 1, Some(off), SyncState::Online);
-                return;
-            }
+        // An offset that is not a number is refused, and the connection
+        // stays an ordinary client (Redis 7.0.9 on).
+        let Some(off) = resp::parse_i64(ctx.argv.get(2)) else {
+            log_warning!("Replica {who} asks for synchronization but with a wrong offset");
+            ctx.err(errors::NOT_INTEGER);
+            return;
+        };
+        if try_partial(ctx, &replid, off, &who) {
+            ctx.srv.stats.sync_partial_ok += 1;
+            attach(ctx, hs, ip, size, off - 1, Some(off), SyncState::Online);
+            return;
         }
         let known = replid == ctx.srv.master_replid || replid == ctx.srv.repl.replid2;
         if replid != "?" {
@@ -556,6 +565,7 @@ fn attach(
         wake: c.wake.clone(),
         since_ms: ctx.srv.now_ms,
         soft_since_ms: 0,
+        bulk_taken_ms: ctx.srv.now_ms,
     });
 }
 
@@ -972,6 +982,16 @@ fn close_lagging_replicas(srv: &mut Server) {
                 r.port
             );
             doomed.push(r.id);
+        } else if r.sync == SyncState::SendBulk
+            && !r.bulk.is_empty()
+            && now - r.bulk_taken_ms > timeout_ms
+        {
+            log_warning!(
+                "Disconnecting timedout replica (full sync): {}:{}",
+                r.ip,
+                r.port
+            );
+            doomed.push(r.id);
         } else if limit > 0 && queued > limit {
             log_warning!(
                 "Client id={} addr={}:{} (replica) scheduled to be closed ASAP for overcoming of output buffer limits: {queued} bytes queued, hard limit {limit} (raise the replica class of client-output-buffer-limit, or the replica's bandwidth, for this write rate).",
@@ -997,6 +1017,9 @@ fn close_lagging_replicas(srv: &mut Server) {
                 c.wake.notify_one();
             }
         }
+        // Gone now, as Redis frees it: a transfer it held up goes on
+        // without it, and the history it pinned can be trimmed.
+        super::client_gone(srv, id);
     }
 }
 

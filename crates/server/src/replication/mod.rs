@@ -139,7 +139,12 @@ impl ReplState {
         let Some(r) = f.replicas.iter_mut().find(|r| r.id == id) else {
             return;
         };
-        out.append(&mut r.bulk);
+        if !r.bulk.is_empty() {
+            out.append(&mut r.bulk);
+            r.bulk_taken_ms = crate::util::time::unix_ms();
+            // A transfer waiting for this replica can go on.
+            self.transfer_notify.notify_one();
+        }
         if r.sync != fullsync::SyncState::Online || r.await_ack {
             return;
         }

@@ -266,6 +266,12 @@ fn replicaof(ctx: &mut Ctx) {
 /// Why a link attempt ended.
 type LinkResult = Result<(), String>;
 
+/// The master closed the link (as opposed to answering wrongly).
+const LINK_LOST: &str = "Error reading from MASTER: connection lost";
+
+/// A disk-less load the master cut short (see [`short_read`]).
+const LOAD_CUT: &str = "Failed trying to load the MASTER synchronization DB from socket";
+
 /// Bytes read from the master but not consumed yet, and the socket.
 struct Conn {
     stream: crate::net::OutStream,
@@ -288,7 +294,7 @@ impl Conn {
         self.buf.reserve(64 * 1024);
         match tokio::time::timeout(limit, self.stream.read_buf(&mut self.buf)).await {
             Err(_) => Err("Timeout connecting to the MASTER...".into()),
-            Ok(Ok(0)) => Err("Error reading from MASTER: connection lost".into()),
+            Ok(Ok(0)) => Err(LINK_LOST.into()),
             Ok(Err(e)) => Err(format!("Error reading from MASTER: {e}")),
             Ok(Ok(_)) => Ok(()),
         }
@@ -379,9 +385,14 @@ pub async fn link_task(srv: Rc<RefCell<Server>>) {
             // a second of its master. One that answers but fails the sync
             // (a broken RDB, say) is tried with a growing delay, so a
             // broken master is not made to produce a snapshot every second.
+            // A disk-less load whose link was cut (the master killed it,
+            // say) is retried within a second, as Redis does; a payload
+            // that is short of its announced length or does not load
+            // counts as a broken master.
+            let cut = r.as_ref().err().is_some_and(|e| e.starts_with(LOAD_CUT));
             backoff_ms = if synced {
                 0
-            } else if answered {
+            } else if answered && !cut {
                 (backoff_ms * 2).clamp(1000, 10_000)
             } else {
                 1000
@@ -580,7 +591,7 @@ async fn run_link(srv: &Rc<RefCell<Server>>, host: &str, port: u16, gen: u64) ->
                 });
             }
         }
-        let received = receive_rdb(srv, &mut conn, timeout).await;
+        let received = receive_rdb(srv, &mut conn, timeout, diskless).await;
         if diskless {
             let mut s = srv.borrow_mut();
             s.repl.async_loading = false;
@@ -590,7 +601,7 @@ async fn run_link(srv: &Rc<RefCell<Server>>, host: &str, port: u16, gen: u64) ->
         if !current(&srv.borrow(), gen) {
             return Ok(());
         }
-        load_dataset(&mut srv.borrow_mut(), &rdb, id, off)?;
+        load_dataset(&mut srv.borrow_mut(), &rdb, id, off, diskless)?;
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         let new_id = rest.trim();
         log_notice!("Successful partial resynchronization with master.");
@@ -617,6 +628,7 @@ async fn receive_rdb(
     srv: &Rc<RefCell<Server>>,
     conn: &mut Conn,
     timeout: Duration,
+    diskless: bool,
 ) -> Result<Vec<u8>, String> {
     let head = conn.line(timeout).await?;
     if head.starts_with('-') {
@@ -655,7 +667,15 @@ async fn receive_rdb(
         if mark.len() != 40 {
             return Err(format!("Bad EOF mark from MASTER: '{head}'"));
         }
-        log_notice!("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk");
+        if diskless {
+            // The disk-less load starts here: the payload is taken into
+            // memory as it arrives (Redis parses it from the socket).
+            log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
+        } else {
+            log_notice!(
+                "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk"
+            );
+        }
         progress(conn.buf.len(), Some(0));
         loop {
             if conn.buf.len() >= 40 && conn.buf.ends_with(&mark) {
@@ -663,26 +683,53 @@ async fn receive_rdb(
                 rdb.truncate(rdb.len() - 40);
                 return Ok(rdb);
             }
-            conn.fill(timeout).await?;
+            let filled = conn.fill(timeout).await;
+            short_read(filled, diskless, conn.buf.len())?;
             progress(conn.buf.len(), None);
         }
     }
     let len: usize = spec
         .parse()
         .map_err(|_| format!("Bad RDB length from MASTER: '{head}'"))?;
-    log_notice!("MASTER <-> REPLICA sync: receiving {len} bytes from master to disk");
+    if diskless {
+        log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
+    } else {
+        log_notice!("MASTER <-> REPLICA sync: receiving {len} bytes from master to disk");
+    }
     progress(conn.buf.len().min(len), Some(len));
     while conn.buf.len() < len {
-        conn.fill(timeout).await?;
+        let filled = conn.fill(timeout).await;
+        short_read(filled, diskless, conn.buf.len())?;
         progress(conn.buf.len().min(len), None);
     }
     let rest = conn.buf.split_off(len);
     Ok(std::mem::replace(&mut conn.buf, rest))
 }
 
+/// A disk-less load whose payload ends early failed as an RDB load, and
+/// says so in Redis's words ("Internal error in RDB ...", which tools and
+/// Redis's tests look for); a disk-based one only lost its transfer.
+fn short_read(filled: LinkResult, diskless: bool, read: usize) -> LinkResult {
+    match filled {
+        Err(e) if diskless => {
+            log_warning!(
+                "Internal error in RDB reading offset {read}, loading from the MASTER's socket -> Unexpected EOF reading RDB file ({e})"
+            );
+            Err(format!("{LOAD_CUT}: {e}"))
+        }
+        r => r,
+    }
+}
+
 /// Replaces the dataset with the master's RDB; our history restarts at the
 /// master's `offset` under its id.
-fn load_dataset(srv: &mut Server, rdb: &[u8], id: String, offset: i64) -> LinkResult {
+fn load_dataset(
+    srv: &mut Server,
+    rdb: &[u8],
+    id: String,
+    offset: i64,
+    diskless: bool,
+) -> LinkResult {
     log_notice!("MASTER <-> REPLICA sync: Flushing old data");
     crate::persistence::save::abort_bgsave(srv);
     // The old dataset is set aside, not dropped: a payload that fails to
@@ -704,13 +751,11 @@ fn load_dataset(srv: &mut Server, rdb: &[u8], id: String, offset: i64) -> LinkRe
     // goes through a file like `disabled` (the default), which writes the
     // payload to a temp file in `dir`, fsyncs it and loads from it.
     // Unlike Redis, every mode keeps the old dataset if the load fails.
-    let mode = srv.config.get_str(Directive::ReplDisklessLoad);
-    let was_empty = old.iter().all(|d| d.is_empty());
-    let from_disk = mode == "disabled" || (mode == "on-empty-db" && !was_empty);
-    let loaded = if from_disk {
+    // (`diskless` was decided when the transfer began, which logged the
+    // in-memory load.)
+    let loaded = if !diskless {
         load_through_file(srv, rdb)
     } else {
-        log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
         crate::persistence::load::load_bytes(srv, rdb).map_err(|e| {
             format!("Failed trying to load the MASTER synchronization DB from socket: {e}")
         })
