@@ -9,10 +9,28 @@ use crate::harness::*;
 use std::process::Command;
 use std::time::Duration;
 
+/// A cluster node. Its bus port is picked free too (`cluster-port`): the
+/// default port + 10000 lies in Linux's ephemeral range, where outgoing
+/// connections of other tests may hold it.
 fn start_node(flavor: Flavor, extra: &[(&str, &str)]) -> ServerHandle {
-    let mut d = vec![("cluster-enabled", "yes"), ("cluster-node-timeout", "2000")];
+    let bus = free_port().to_string();
+    let mut d = vec![
+        ("cluster-enabled", "yes"),
+        ("cluster-node-timeout", "2000"),
+        ("cluster-port", bus.as_str()),
+    ];
     d.extend_from_slice(extra);
     ServerHandle::start(flavor, &d)
+}
+
+/// The node's bus port (`cluster-port`).
+fn bus_port(s: &ServerHandle) -> String {
+    text(q(&mut s.client(), &["CONFIG", "GET", "cluster-port"]))
+        .trim_matches(|ch| ch == '[' || ch == ']')
+        .split(',')
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn myid(s: &ServerHandle) -> String {
@@ -162,6 +180,7 @@ fn run_script_plain(s: &ServerHandle, script: &[&[&str]]) -> Vec<String> {
 fn nodes_conf_keeps_the_identity_and_slots_across_a_restart_and_is_locked() {
     let mut s = start_node(Flavor::Redoubt, &[]);
     let id = myid(&s);
+    let bus = bus_port(&s);
     let mut c = s.raw();
     assert_eq!(
         c.cmd_str(&["CLUSTER", "ADDSLOTSRANGE", "0", "99"]),
@@ -172,8 +191,7 @@ fn nodes_conf_keeps_the_identity_and_slots_across_a_restart_and_is_locked() {
     assert!(
         conf.starts_with(&format!(
             "{id} :{}@{} myself,master - 0 0 7 connected 0-99\n",
-            s.port,
-            s.port + 10000
+            s.port, bus
         )),
         "{conf}"
     );
@@ -195,8 +213,7 @@ fn nodes_conf_keeps_the_identity_and_slots_across_a_restart_and_is_locked() {
     assert!(
         nodes.contains(&format!(
             "{id} :{}@{} myself,master - 0 0 7 connected 0-99",
-            s.port,
-            s.port + 10000
+            s.port, bus
         )),
         "{nodes}"
     );
@@ -567,7 +584,13 @@ fn an_open_slot_redirects_with_ask_and_tryagain_as_redis() {
         let mut d = dst.raw();
         s.cmd_str(&["CLUSTER", "ADDSLOTSRANGE", "0", "8191"]);
         d.cmd_str(&["CLUSTER", "ADDSLOTSRANGE", "8192", "16383"]);
-        s.cmd_str(&["CLUSTER", "MEET", "127.0.0.1", &dst.port.to_string()]);
+        s.cmd_str(&[
+            "CLUSTER",
+            "MEET",
+            "127.0.0.1",
+            &dst.port.to_string(),
+            &bus_port(&dst),
+        ]);
         for n in [&src, &dst] {
             let mut c = n.client();
             wait_for("cluster_state:ok", Duration::from_secs(20), || {
