@@ -238,24 +238,21 @@ fn server(srv: &Server, b: &mut String) {
 
 fn clients(srv: &Server, b: &mut String) {
     let mut normal = 0;
-    let mut max_qbuf = 0;
     for c in srv.clients.values() {
-        if let Ok(c) = c.try_borrow() {
-            if c.kind == Kind::Replica {
-                continue;
-            }
-            max_qbuf = max_qbuf.max(c.qbuf);
+        if c.try_borrow().is_ok_and(|c| c.kind == Kind::Replica) {
+            continue;
         }
         // The caller is borrowed already; it is a normal client too.
         normal += 1;
     }
+    let (max_qbuf, max_obuf) = srv.client_peaks.recent(srv.now_ms);
     let _ = write!(
         b,
         "connected_clients:{normal}\r\n\
          cluster_connections:0\r\n\
          maxclients:{}\r\n\
          client_recent_max_input_buffer:{max_qbuf}\r\n\
-         client_recent_max_output_buffer:0\r\n\
+         client_recent_max_output_buffer:{max_obuf}\r\n\
          blocked_clients:{}\r\n\
          tracking_clients:{}\r\n\
          clients_in_timeout_table:0\r\n",

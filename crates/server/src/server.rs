@@ -168,6 +168,9 @@ pub struct Server {
     pub reply_buffer: crate::client_buffers::ReplyBufferSettings,
     /// Where the clients cron resumes (the id after the last it visited).
     pub clients_cron_cursor: u64,
+    /// The biggest query buffer and reply list the clients cron saw, per
+    /// second over the last few (INFO `client_recent_max_*`).
+    pub client_peaks: crate::clients_cron::RecentPeaks,
 }
 
 /// The cron's frequency: `hz`, doubled (up to 500) for as long as there
@@ -269,6 +272,7 @@ impl Server {
             clients_memory: Default::default(),
             reply_buffer: Default::default(),
             clients_cron_cursor: 0,
+            client_peaks: Default::default(),
             mode_state: None,
             cluster: None,
             debug: DebugSettings::default(),

@@ -513,3 +513,31 @@ fn set_after_a_bigger_request_keeps_a_trimmed_value() {
         .unwrap_or(i64::MAX);
     assert!(usage < 42_000, "MEMORY USAGE {usage}");
 }
+
+/// INFO's `client_recent_max_input_buffer` and `..._output_buffer` show
+/// the biggest query buffer and unsent reply list the clients cron saw in
+/// the last seconds, on Redis and Redoubt alike: a connection that asks
+/// for big replies without reading them shows in both.
+#[test]
+fn recent_max_client_buffers_show_a_client_that_does_not_read() {
+    for flavor in [Flavor::Redis, Flavor::Redoubt] {
+        let s = ServerHandle::start(flavor, &[]);
+        let mut c = s.client();
+        crate::harness::q(&mut c, &["SET", "big", &"x".repeat(4 << 20)]);
+        let mut lazy = std::net::TcpStream::connect(s.addr()).unwrap();
+        use std::io::Write;
+        for _ in 0..8 {
+            lazy.write_all(b"GET big\r\n").unwrap();
+        }
+        let field = |c: &mut redis::Connection, f: &str| -> i64 {
+            crate::harness::info_field(c, "clients", f)
+                .parse()
+                .unwrap_or(-1)
+        };
+        wait_for("the cron to see the client", Duration::from_secs(5), || {
+            field(&mut c, "client_recent_max_output_buffer") > 1 << 20
+                && field(&mut c, "client_recent_max_input_buffer") > 0
+        });
+        drop(lazy);
+    }
+}
