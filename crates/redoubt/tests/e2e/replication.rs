@@ -1181,6 +1181,24 @@ fn a_sync_client_streams_from_its_snapshot(flavor: Flavor) {
 /// it expired there: the replica applies it to the key (which its own
 /// clients see gone) instead of deleting the key on its own.
 fn a_replica_applies_its_masters_write_to_a_key_expired_locally(flavor: Flavor) {
+    // Real Redis is the reference here: under a loaded machine its run
+    // was seen to miss once (EXISTS answered 1 after the deadline), so it
+    // gets three tries to show the behaviour; Redoubt gets one.
+    let tries = if flavor == Flavor::Redis { 3 } else { 1 };
+    let mut seen = Vec::new();
+    for _ in 0..tries {
+        let got = write_after_local_expiry(flavor);
+        if got == ("0".to_string(), true) {
+            return;
+        }
+        seen.push(got);
+    }
+    panic!("{flavor:?}: (EXISTS, key still there for the master link) = {seen:?}, want (0, true)");
+}
+
+/// One run of the scenario above: what the replica's clients see
+/// (EXISTS) and whether the key is still there (DEBUG OBJECT succeeds).
+fn write_after_local_expiry(flavor: Flavor) -> (String, bool) {
     let master = ServerHandle::start(flavor, &[]);
     let replica = start_replica(flavor, &master, &[]);
     let mut m = master.client();
@@ -1199,10 +1217,10 @@ fn a_replica_applies_its_masters_write_to_a_key_expired_locally(flavor: Flavor) 
     std::thread::sleep(Duration::from_millis(700));
     replica.signal(libc::SIGCONT);
     in_sync(&mut m, &mut r);
-    assert_eq!(text(q(&mut r, &["EXISTS", "k"])), "0");
+    let exists = text(q(&mut r, &["EXISTS", "k"]));
     let obj: redis::RedisResult<redis::Value> =
         redis::cmd("DEBUG").arg("OBJECT").arg("k").query(&mut r);
-    assert!(obj.is_ok(), "the key is still on the replica: {obj:?}");
+    (exists, obj.is_ok())
 }
 
 crate::harness::on_both!(
