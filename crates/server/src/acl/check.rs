@@ -199,25 +199,42 @@ pub fn refusal(
     meta: &'static CommandMeta,
     argv: command_meta::Argv,
 ) -> Option<String> {
+    let context = if client.multi.is_some() || client.in_exec {
+        "multi"
+    } else {
+        "toplevel"
+    };
+    let denied = check_and_log(srv, client, meta, argv, context)?;
+    if client.in_exec {
+        let why = match denied {
+            Denied::Cmd => "no permission to execute the command or subcommand",
+            Denied::Key(_) => "no permission to touch the specified keys",
+            Denied::Channel(_) => "no permission to access one of the channels used as arguments",
+        };
+        return Some(format!("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {why}"));
+    }
+    Some(noperm_message(denied, meta))
+}
+
+/// The permission check of `client`'s user for a command; a refusal is
+/// recorded in the ACL log under `context` (`toplevel`, `multi`, `lua`).
+fn check_and_log(
+    srv: &mut crate::server::Server,
+    client: &crate::client::Client,
+    meta: &'static CommandMeta,
+    argv: command_meta::Argv,
+    context: &'static str,
+) -> Option<Denied> {
     let user = client.acl_user.as_ref()?;
     if allowed_without_arguments(&user.borrow(), meta) {
         return None;
     }
     let args: Vec<&[u8]> = argv.iter().collect();
     let denied = check(&user.borrow(), meta, &args).err()?;
-    let context = if client.multi.is_some() || client.in_exec {
-        "multi"
-    } else {
-        "toplevel"
-    };
-    let object = match denied {
-        Denied::Cmd => meta.name.as_bytes().to_vec(),
-        Denied::Key(i) | Denied::Channel(i) => args.get(i).copied().unwrap_or_default().to_vec(),
-    };
-    let reason = match denied {
-        Denied::Cmd => "command",
-        Denied::Key(_) => "key",
-        Denied::Channel(_) => "channel",
+    let (reason, object) = match denied {
+        Denied::Cmd => ("command", meta.name.as_bytes().to_vec()),
+        Denied::Key(i) => ("key", args.get(i).copied().unwrap_or_default().to_vec()),
+        Denied::Channel(i) => ("channel", args.get(i).copied().unwrap_or_default().to_vec()),
     };
     let username = user.borrow().name.clone();
     let mem = args.iter().map(|a| a.len()).sum();
@@ -230,15 +247,7 @@ pub fn refusal(
         username,
         Some((meta.name, mem)),
     );
-    if client.in_exec {
-        let why = match denied {
-            Denied::Cmd => "no permission to execute the command or subcommand",
-            Denied::Key(_) => "no permission to touch the specified keys",
-            Denied::Channel(_) => "no permission to access one of the channels used as arguments",
-        };
-        return Some(format!("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {why}"));
-    }
-    Some(noperm_message(denied, meta))
+    Some(denied)
 }
 
 /// Adds an `ACL LOG` entry; `current` is the command being run and its
@@ -295,40 +304,13 @@ pub fn script_refusal(
     meta: &'static CommandMeta,
     argv: command_meta::Argv,
 ) -> Option<String> {
-    let user = client.acl_user.as_ref()?;
-    if allowed_without_arguments(&user.borrow(), meta) {
-        return None;
-    }
-    let args: Vec<&[u8]> = argv.iter().collect();
-    let denied = check(&user.borrow(), meta, &args).err()?;
-    let (reason, object, why) = match denied {
-        Denied::Cmd => (
-            "command",
-            meta.name.as_bytes().to_vec(),
-            "can't run this command or subcommand",
-        ),
-        Denied::Key(i) => (
-            "key",
-            args.get(i).copied().unwrap_or_default().to_vec(),
-            "can't access at least one of the keys mentioned in the command arguments",
-        ),
-        Denied::Channel(i) => (
-            "channel",
-            args.get(i).copied().unwrap_or_default().to_vec(),
-            "can't publish to the channel mentioned in the command",
-        ),
+    let why = match check_and_log(srv, client, meta, argv, "lua")? {
+        Denied::Cmd => "can't run this command or subcommand",
+        Denied::Key(_) => {
+            "can't access at least one of the keys mentioned in the command arguments"
+        }
+        Denied::Channel(_) => "can't publish to the channel mentioned in the command",
     };
-    let username = user.borrow().name.clone();
-    let mem = args.iter().map(|a| a.len()).sum();
-    add_log_entry(
-        srv,
-        client,
-        reason,
-        "lua",
-        object,
-        username,
-        Some((meta.name, mem)),
-    );
     Some(crate::errors::script_acl(why))
 }
 
