@@ -1204,19 +1204,13 @@ fn write_after_local_expiry(flavor: Flavor) -> (String, bool) {
     let mut m = master.client();
     let mut r = replica.client();
     q(&mut m, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
-    let in_sync = |m: &mut redis::Connection, r: &mut redis::Connection| {
-        let want = info_field(m, "replication", "master_repl_offset");
-        wait_for("the replica to catch up", Duration::from_secs(10), || {
-            info_field(r, "replication", "slave_repl_offset") == want
-        });
-    };
     q(&mut m, &["SET", "k", "1", "PX", "500"]);
-    in_sync(&mut m, &mut r);
+    wait_in_sync(&mut m, &mut r);
     replica.signal(libc::SIGSTOP);
     q(&mut m, &["INCR", "k"]);
     std::thread::sleep(Duration::from_millis(700));
     replica.signal(libc::SIGCONT);
-    in_sync(&mut m, &mut r);
+    wait_in_sync(&mut m, &mut r);
     let exists = text(q(&mut r, &["EXISTS", "k"]));
     let obj: redis::RedisResult<redis::Value> =
         redis::cmd("DEBUG").arg("OBJECT").arg("k").query(&mut r);
