@@ -278,35 +278,21 @@ unsafe fn decode_value(l: State, c: &mut Cursor) -> Result<(), DecodeError> {
     }
     let t = c.s[c.pos];
     match t {
-        0xcc => {
-            c.need(2)?;
+        // Fixed-width integers: uint 8/16/32 (0xcc..=0xce) and int 8/16/32
+        // (0xd0..=0xd2), big-endian, widened to a Lua number.
+        0xcc..=0xce | 0xd0..=0xd2 => {
+            let width = 1usize << (t & 0x03);
+            c.need(1 + width)?;
             c.pos += 1;
-            ffi::lua_pushnumber(l, c.be(1)? as f64);
-        }
-        0xd0 => {
-            c.need(2)?;
-            c.pos += 1;
-            ffi::lua_pushnumber(l, f64::from(c.be(1)? as u8 as i8));
-        }
-        0xcd => {
-            c.need(3)?;
-            c.pos += 1;
-            ffi::lua_pushnumber(l, c.be(2)? as f64);
-        }
-        0xd1 => {
-            c.need(3)?;
-            c.pos += 1;
-            ffi::lua_pushnumber(l, f64::from(c.be(2)? as u16 as i16));
-        }
-        0xce => {
-            c.need(5)?;
-            c.pos += 1;
-            ffi::lua_pushnumber(l, c.be(4)? as f64);
-        }
-        0xd2 => {
-            c.need(5)?;
-            c.pos += 1;
-            ffi::lua_pushnumber(l, f64::from(c.be(4)? as u32 as i32));
+            let raw = c.be(width)?;
+            let v = if t >= 0xd0 {
+                // Sign-extend from `width` bytes.
+                let shift = 64 - 8 * width as u32;
+                ((raw << shift) as i64 >> shift) as f64
+            } else {
+                raw as f64
+            };
+            ffi::lua_pushnumber(l, v);
         }
         // A uint 64 is pushed as a signed Lua integer, as the C library
         // does (values above 2^63 come out negative).
