@@ -386,6 +386,25 @@ pub fn close_for_output_limit(srv: &mut Server, c: &mut Client) {
     crate::clients::close_now(srv, c);
 }
 
+/// A replica (after SYNC/PSYNC) sent a command whose reply would go down
+/// the replication link, where it would be taken for stream data. As
+/// Redis does, the error it got (if any) is logged as CRITICAL, the
+/// attempt is logged with the client, and the link is closed; the reply
+/// is never sent.
+fn reply_on_replica_link(srv: &mut Server, c: &mut Client, mark: usize) {
+    let name = c.last_cmd;
+    let mut info = String::new();
+    crate::clients::describe(srv, c, None, &mut info);
+    log_warning!(
+        "Replica generated a reply to command '{name}', disconnecting it: {}",
+        info.trim_end()
+    );
+    let reply = c.out.buf.split_off(mark.min(c.out.buf.len()));
+    cmd::error_to_master(srv, cmd::ErrorTo::Replica, &reply, name);
+    c.discard_output();
+    crate::clients::close_now(srv, c);
+}
+
 /// Serves a connection accepted on the `unixsocket` listener: always
 /// local (protected mode does not apply), shown as Redis shows it
 /// (`addr=/unixsocket:0`).
@@ -900,7 +919,15 @@ pub fn process_buffer(
                 let was_skip = client.reply_mode == ReplyMode::Skip;
                 let silenced = client.reply_mode != ReplyMode::On;
                 client.out.track_pushes = silenced;
+                let on_replica_link = client.kind == crate::client::Kind::Replica;
                 let f = cmd::execute(srv, client, argv);
+                // A replica's link carries no replies: a command of its
+                // that produced one (anything but REPLCONF ACK) closes it.
+                if on_replica_link && client.out.buf.len() > mark {
+                    reply_on_replica_link(srv, client, mark);
+                    rbuf.clear();
+                    return Flow::Continue;
+                }
                 if client.reply_mode == ReplyMode::Off
                     || (was_skip && client.reply_mode == ReplyMode::Skip)
                 {
