@@ -27,6 +27,7 @@ use std::fmt::Write as _;
 use std::rc::Rc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
 
 pub const COMMANDS: &[(&str, crate::cmd::Handler)] = &[
     ("replicaof", replicaof),
@@ -268,6 +269,9 @@ type LinkResult = Result<(), String>;
 
 /// The master closed the link (as opposed to answering wrongly).
 const LINK_LOST: &str = "Error reading from MASTER: connection lost";
+/// The link stopped because the replica was given another master, or
+/// none (not logged: the new target says what happens).
+const ABANDONED: &str = "Replication target changed";
 
 /// A disk-less load the master cut short (see [`short_read`]).
 const LOAD_CUT: &str = "Failed trying to load the MASTER synchronization DB from socket";
@@ -276,6 +280,12 @@ const LOAD_CUT: &str = "Failed trying to load the MASTER synchronization DB from
 struct Conn {
     stream: crate::net::OutStream,
     buf: Vec<u8>,
+    /// Woken when the replication target changes (`link_notify`), and
+    /// whether this link is no longer the current one: a handshake or a
+    /// transfer waiting for its master's bytes then stops at once, as
+    /// Redis closes the transfer at REPLICAOF, rather than at its timeout.
+    retarget: Rc<Notify>,
+    abandoned: Box<dyn Fn() -> bool>,
 }
 
 impl Conn {
@@ -292,11 +302,22 @@ impl Conn {
 
     async fn fill(&mut self, limit: Duration) -> LinkResult {
         self.buf.reserve(64 * 1024);
-        match tokio::time::timeout(limit, self.stream.read_buf(&mut self.buf)).await {
-            Err(_) => Err("Timeout connecting to the MASTER...".into()),
-            Ok(Ok(0)) => Err(LINK_LOST.into()),
-            Ok(Err(e)) => Err(format!("Error reading from MASTER: {e}")),
-            Ok(Ok(_)) => Ok(()),
+        let read = tokio::time::timeout(limit, self.stream.read_buf(&mut self.buf));
+        tokio::pin!(read);
+        loop {
+            tokio::select! {
+                r = &mut read => return match r {
+                    Err(_) => Err("Timeout connecting to the MASTER...".into()),
+                    Ok(Ok(0)) => Err(LINK_LOST.into()),
+                    Ok(Err(e)) => Err(format!("Error reading from MASTER: {e}")),
+                    Ok(Ok(_)) => Ok(()),
+                },
+                _ = self.retarget.notified() => {
+                    if (self.abandoned)() {
+                        return Err(ABANDONED.into());
+                    }
+                }
+            }
         }
     }
 
@@ -466,9 +487,13 @@ async fn run_link(srv: &Rc<RefCell<Server>>, host: &str, port: u16, gen: u64) ->
         };
         format!("Error condition on socket for SYNC: {e} ({hint})")
     })?;
+    let retarget = srv.borrow().repl.link_notify.clone();
+    let watched = srv.clone();
     let mut conn = Conn {
         stream,
         buf: Vec::new(),
+        retarget,
+        abandoned: Box::new(move || !current(&watched.borrow(), gen)),
     };
     log_notice!("Non blocking connect for SYNC fired the event.");
     set_state(srv, LinkState::Handshake);
@@ -780,7 +805,7 @@ async fn finish_payload(
 /// Redis's tests look for); a disk-based one only lost its transfer.
 fn short_read(filled: LinkResult, diskless: bool, read: usize) -> LinkResult {
     match filled {
-        Err(e) if diskless => {
+        Err(e) if diskless && e != ABANDONED => {
             log_warning!(
                 "Internal error in RDB reading offset {read}, loading from the MASTER's socket -> Unexpected EOF reading RDB file ({e})"
             );
