@@ -16,6 +16,7 @@
 //! only borrowed for the span of one call, never across an await.
 
 pub mod backlog;
+pub mod disk_sync;
 pub mod failover;
 pub mod fullsync;
 pub mod master;
@@ -172,13 +173,16 @@ pub fn client_gone(srv: &mut crate::server::Server, id: u64) {
                 crate::log_notice!("Connection with replica {}:{} lost.", r.ip, r.port);
                 // What only it still needed can go.
                 f.trim();
-                true
+                Some(r.sync)
             }
-            None => false,
+            None => None,
         }
     };
-    if gone {
+    if let Some(sync) = gone {
         fullsync::target_gone(srv, id);
+        if sync == fullsync::SyncState::WaitDiskEnd {
+            disk_sync::waiter_gone(srv);
+        }
     }
 }
 
