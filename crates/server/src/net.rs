@@ -650,7 +650,8 @@ async fn serve_client<S>(
             }
         }
         if c.pending_output() == 0 {
-            crate::client_buffers::after_output_written(&mut c);
+            let streaming = c.kind == crate::client::Kind::Replica && s.repl.stream_pending(c.id);
+            crate::client_buffers::after_output_written(&mut c, streaming);
         }
     }
     srv.borrow_mut().remove_client(id);

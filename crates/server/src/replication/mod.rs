@@ -131,6 +131,15 @@ impl ReplState {
         self.feed.borrow().offset()
     }
 
+    /// Whether replica `id` is being sent the stream and has more of it
+    /// to be sent.
+    pub fn stream_pending(&self, id: u64) -> bool {
+        let f = self.feed.borrow();
+        f.replicas.iter().find(|r| r.id == id).is_some_and(|r| {
+            r.sync == fullsync::SyncState::Online && !r.await_ack && f.unsent(r) > 0
+        })
+    }
+
     /// Appends what replica `id` is to be sent next to `out` (called by
     /// its connection loop before writing): its snapshot, then — once that
     /// is complete — the stream from the shared buffer, a slice at a time.
