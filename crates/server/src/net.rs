@@ -816,6 +816,27 @@ fn poll_io<S: AsyncRead + AsyncWrite + Unpin>(
             return Poll::Ready(Event::Flushed(r));
         }
     }
+    if read && c.querybuf.capacity() < crate::client_buffers::IOBUF_LEN {
+        // A buffer given back (an idle client, a new one) takes its room
+        // only once bytes arrive, as Redis allocates a query buffer when
+        // it reads: an idle connection (a stopped replica, say) holds
+        // none meanwhile, and what a client holds is what its accounting
+        // last saw (`maxmemory` leaves replicas' buffers out).
+        let mut tmp = [0u8; crate::client_buffers::IOBUF_LEN];
+        let mut rb = tokio::io::ReadBuf::new(&mut tmp);
+        return match std::pin::Pin::new(&mut *stream).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => {
+                let got = rb.filled();
+                if !got.is_empty() {
+                    crate::client_buffers::prepare_read(&mut c);
+                    c.querybuf.extend_from_slice(got);
+                }
+                Poll::Ready(Event::Read(Ok(got.len())))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Event::Read(Err(e))),
+            Poll::Pending => Poll::Pending,
+        };
+    }
     if read {
         crate::client_buffers::prepare_read(&mut c);
         let fut = stream.read_buf(&mut c.querybuf);
