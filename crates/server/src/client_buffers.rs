@@ -129,12 +129,15 @@ pub fn note_reply_peak(c: &mut Client) {
 
 /// Everything queued was written: the buffer is emptied and keeps the
 /// reply buffer's size, giving back what a big reply took (Redis frees
-/// its reply-list nodes once written). A replica keeps room for one slice
-/// of the replication stream, which it is sent in.
-pub fn after_output_written(c: &mut Client) {
+/// its reply-list nodes once written). A replica with more of the stream
+/// to be sent (`streaming`) keeps room for the next slice it is sent in;
+/// one that caught up, or waits for its snapshot, gives it back: its
+/// stream is in the shared replication buffer meanwhile, as in Redis,
+/// where a replica's own output buffer holds no copy of it.
+pub fn after_output_written(c: &mut Client, streaming: bool) {
     c.out.buf.clear();
     c.out_sent = 0;
-    let keep = if c.kind == crate::client::Kind::Replica {
+    let keep = if c.kind == crate::client::Kind::Replica && streaming {
         c.reply_buf.size.max(crate::replication::STREAM_SLICE)
     } else {
         c.reply_buf.size
@@ -232,7 +235,7 @@ mod tests {
         for t in 0..5 {
             c.out.buf.extend_from_slice(&[b'x'; 40_000]);
             note_reply_peak(&mut c);
-            after_output_written(&mut c);
+            after_output_written(&mut c, false);
             let never = ReplyBufferSettings {
                 peak_reset_ms: -1,
                 ..set

@@ -645,6 +645,15 @@ fn execute_checked(srv: &mut Server, client: &mut Client, argv: Argv) -> Flow {
         reject(srv, client, idx, msg);
         return Flow::Continue;
     }
+    // A replica's link carries acknowledgements, not requests: one that
+    // reads or changes keys is refused, as Redis refuses it (replicas are
+    // exempt from CLIENT PAUSE, so this link must not be a way around it).
+    if client.kind == crate::client::Kind::Replica
+        && eff & (flags::WRITE | flags::READONLY | flags::MAY_REPLICATE) != 0
+    {
+        reject(srv, client, idx, errors::REPLICA_KEYSPACE);
+        return Flow::Continue;
+    }
     // Inside MULTI, commands that passed the checks above are queued
     // (Redis's processCommand order), except the few that act on the
     // transaction itself.
@@ -761,6 +770,9 @@ fn call(
 pub enum ErrorTo {
     Master,
     AofLoader,
+    /// A replica of ours, on its link (see `net`'s check for replies
+    /// there): logged, never a reason to stop.
+    Replica,
 }
 
 /// Checks the reply of a command our master sent (or the AOF loader
@@ -792,6 +804,7 @@ pub fn error_to_master(srv: &mut Server, to: ErrorTo, reply: &[u8], command: &st
     let (from, to_name) = match to {
         ErrorTo::Master => ("replica", "master"),
         ErrorTo::AofLoader => ("server", "AOF-loading-client"),
+        ErrorTo::Replica => ("master", "replica"),
     };
     for e in &found {
         let e = if e.len() > 4096 {
@@ -811,6 +824,7 @@ pub fn error_to_master(srv: &mut Server, to: ErrorTo, reply: &[u8], command: &st
                 && (behavior == "panic" || behavior == "panic-on-replicas")
         }
         ErrorTo::AofLoader => behavior == "panic",
+        ErrorTo::Replica => false,
     };
     if panic {
         panic!(
@@ -841,6 +855,9 @@ fn master_command_despite_disk_error(srv: &mut Server, ping: bool) {
 /// EXECABORT even outside MULTI, as Redis 7.0 does).
 fn reject(srv: &mut Server, client: &mut Client, idx: usize, msg: &str) {
     srv.commands.stats[idx].rejected_calls += 1;
+    // Redis records the command as the client's last one as soon as it is
+    // looked up, refused or not (CLIENT LIST's `cmd=`, the logs).
+    client.last_cmd = srv.commands.commands[idx].meta.name;
     if srv.commands.commands[idx].meta.name == "exec" {
         client.multi = None;
         srv.watches.unwatch_all(client.id);

@@ -284,6 +284,9 @@ pub const READONLY: &str = "READONLY You can't write against a read only replica
 pub const REPLICAOF_FROM_REPLICA: &str = "ERR Command is not valid when client is a replica.";
 pub const INVALID_MASTER_PORT: &str = "ERR Invalid master port";
 pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+/// A replica's link (after SYNC/PSYNC) sent a command that reads or
+/// changes keys.
+pub const REPLICA_KEYSPACE: &str = "ERR Replica can't interact with the keyspace";
 pub const MASTERDOWN: &str =
     "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
 pub const FAILOVER_ON_REPLICA: &str = "ERR FAILOVER is not valid when server is a replica.";

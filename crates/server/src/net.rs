@@ -386,6 +386,25 @@ pub fn close_for_output_limit(srv: &mut Server, c: &mut Client) {
     crate::clients::close_now(srv, c);
 }
 
+/// A replica (after SYNC/PSYNC) sent a command whose reply would go down
+/// the replication link, where it would be taken for stream data. As
+/// Redis does, the error it got (if any) is logged as CRITICAL, the
+/// attempt is logged with the client, and the link is closed; the reply
+/// is never sent.
+fn reply_on_replica_link(srv: &mut Server, c: &mut Client, mark: usize) {
+    let name = c.last_cmd;
+    let mut info = String::new();
+    crate::clients::describe(srv, c, None, &mut info);
+    log_warning!(
+        "Replica generated a reply to command '{name}', disconnecting it: {}",
+        info.trim_end()
+    );
+    let reply = c.out.buf.split_off(mark.min(c.out.buf.len()));
+    cmd::error_to_master(srv, cmd::ErrorTo::Replica, &reply, name);
+    c.discard_output();
+    crate::clients::close_now(srv, c);
+}
+
 /// Serves a connection accepted on the `unixsocket` listener: always
 /// local (protected mode does not apply), shown as Redis shows it
 /// (`addr=/unixsocket:0`).
@@ -631,7 +650,8 @@ async fn serve_client<S>(
             }
         }
         if c.pending_output() == 0 {
-            crate::client_buffers::after_output_written(&mut c);
+            let streaming = c.kind == crate::client::Kind::Replica && s.repl.stream_pending(c.id);
+            crate::client_buffers::after_output_written(&mut c, streaming);
         }
     }
     srv.borrow_mut().remove_client(id);
@@ -796,6 +816,27 @@ fn poll_io<S: AsyncRead + AsyncWrite + Unpin>(
             return Poll::Ready(Event::Flushed(r));
         }
     }
+    if read && c.querybuf.capacity() < crate::client_buffers::IOBUF_LEN {
+        // A buffer given back (an idle client, a new one) takes its room
+        // only once bytes arrive, as Redis allocates a query buffer when
+        // it reads: an idle connection (a stopped replica, say) holds
+        // none meanwhile, and what a client holds is what its accounting
+        // last saw (`maxmemory` leaves replicas' buffers out).
+        let mut tmp = [0u8; crate::client_buffers::IOBUF_LEN];
+        let mut rb = tokio::io::ReadBuf::new(&mut tmp);
+        return match std::pin::Pin::new(&mut *stream).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => {
+                let got = rb.filled();
+                if !got.is_empty() {
+                    crate::client_buffers::prepare_read(&mut c);
+                    c.querybuf.extend_from_slice(got);
+                }
+                Poll::Ready(Event::Read(Ok(got.len())))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Event::Read(Err(e))),
+            Poll::Pending => Poll::Pending,
+        };
+    }
     if read {
         crate::client_buffers::prepare_read(&mut c);
         let fut = stream.read_buf(&mut c.querybuf);
@@ -900,7 +941,15 @@ pub fn process_buffer(
                 let was_skip = client.reply_mode == ReplyMode::Skip;
                 let silenced = client.reply_mode != ReplyMode::On;
                 client.out.track_pushes = silenced;
+                let on_replica_link = client.kind == crate::client::Kind::Replica;
                 let f = cmd::execute(srv, client, argv);
+                // A replica's link carries no replies: a command of its
+                // that produced one (anything but REPLCONF ACK) closes it.
+                if on_replica_link && client.out.buf.len() > mark {
+                    reply_on_replica_link(srv, client, mark);
+                    rbuf.clear();
+                    return Flow::Continue;
+                }
                 if client.reply_mode == ReplyMode::Off
                     || (was_skip && client.reply_mode == ReplyMode::Skip)
                 {

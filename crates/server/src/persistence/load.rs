@@ -439,6 +439,88 @@ pub fn load_bytes(srv: &mut Server, bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// An RDB arriving in pieces (a replica's disk-less load): the bytes a
+/// connection hands over, read by the parser thread as they come.
+struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.chunk.len() {
+            match self.rx.blocking_recv() {
+                Some(c) => {
+                    self.chunk = c;
+                    self.at = 0;
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.chunk.len() - self.at);
+        out[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// A replica's disk-less load, parsed while it arrives: the connection
+/// feeds `bytes` (bounded, so it reads from its master no faster than the
+/// payload is parsed, `key-load-delay` included, as Redis parses straight
+/// from the socket), and `result` gets the parsed items once the payload
+/// ends, for [`load_items`] to apply.
+pub struct StreamedLoad {
+    pub bytes: tokio::sync::mpsc::Sender<Vec<u8>>,
+    pub result: tokio::sync::oneshot::Receiver<Result<Vec<Item>, String>>,
+}
+
+/// Starts the parser thread of a streamed load.
+pub fn start_streamed(srv: &Server) -> Result<StreamedLoad, String> {
+    let (bytes, rx) = tokio::sync::mpsc::channel(4);
+    let (done, result) = tokio::sync::oneshot::channel();
+    let delay = srv.config.get_int(Directive::KeyLoadDelay);
+    let sanitize = sanitize_policy(srv, None);
+    std::thread::Builder::new()
+        .name("rdb-loader".into())
+        .spawn(move || {
+            let path = std::path::Path::new("(replication stream)");
+            let source = ChannelReader {
+                rx,
+                chunk: Vec::new(),
+                at: 0,
+            };
+            let parsed = (|| {
+                let mut r = Reader::new(source)
+                    .map_err(|e| describe(path, &e))?
+                    .with_sanitize(sanitize);
+                let mut items = Vec::new();
+                while let Some(item) = r.next_item().map_err(|e| describe(path, &e))? {
+                    if matches!(item, Item::Entry { .. }) {
+                        super::pace::key_load_delay(delay);
+                    }
+                    items.push(item);
+                }
+                Ok(items)
+            })();
+            let _ = done.send(parsed);
+        })
+        .map_err(|e| format!("Can't start the RDB loader: {e}"))?;
+    Ok(StreamedLoad { bytes, result })
+}
+
+/// Applies the items of a streamed load to the databases, which the
+/// caller emptied.
+pub fn load_items(srv: &mut Server, items: Vec<Item>) -> Result<(), String> {
+    let mut st = Apply::new(srv, LoadKind::Reload);
+    srv.refresh_time();
+    for item in items {
+        apply(srv, &mut st, item)?;
+    }
+    st.log_done();
+    Ok(())
+}
+
 /// Marks the server as loading when there is a file to load, before the
 /// listeners open, so the first client already sees `-LOADING`.
 pub fn prepare(srv: &mut Server) {

@@ -333,6 +333,17 @@ pub fn abort_bgsave(srv: &mut Server) {
     }
 }
 
+/// Stops the running background save because its file is of no use
+/// (`why`), as Redis kills its RDB child: not a failed save, so
+/// `rdb_last_bgsave_status` stays as it was.
+pub fn kill_bgsave(srv: &mut Server, why: &str) {
+    if let Some(run) = srv.persist.bgsave.take() {
+        log_notice!("Background saving stopped: {why}");
+        run.abort.store(true, Ordering::SeqCst);
+        Snapshot::abort(&mut srv.dbs);
+    }
+}
+
 /// The save that precedes an orderly exit (SHUTDOWN, SIGTERM, SIGINT):
 /// a running background save is abandoned, then the dataset is saved when
 /// asked (`SAVE`) or when save points exist, unless `NOSAVE`. With
@@ -433,6 +444,9 @@ async fn drive_bgsave(srv: &Rc<RefCell<Server>>, p: Pipeline) {
             s.persist.last_bgsave_ok = false;
         }
     }
+    // Replicas syncing through the file get it now.
+    let ok = s.persist.last_bgsave_ok;
+    crate::replication::disk_sync::bgsave_done(&mut s, ok);
 }
 
 /// The running save if it is the one `id` (its abort flag) names.

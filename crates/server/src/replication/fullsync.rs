@@ -61,6 +61,11 @@ pub enum SyncState {
     WaitBgsave,
     /// Receiving its snapshot.
     SendBulk,
+    /// Waiting for a `BGSAVE` to start (`repl-diskless-sync no`: see
+    /// `disk_sync`).
+    WaitDiskStart,
+    /// Waiting for the `BGSAVE` under way to write its file.
+    WaitDiskEnd,
     Online,
 }
 
@@ -71,7 +76,10 @@ impl SyncState {
     /// Redis's `send_bulk` is only the sending of a finished file.
     pub fn name(self) -> &'static str {
         match self {
-            SyncState::WaitBgsave | SyncState::SendBulk => "wait_bgsave",
+            SyncState::WaitBgsave
+            | SyncState::SendBulk
+            | SyncState::WaitDiskStart
+            | SyncState::WaitDiskEnd => "wait_bgsave",
             SyncState::Online => "online",
         }
     }

@@ -73,6 +73,9 @@ pub struct Replica {
     /// streams holds the transfer up for every other replica, and is
     /// dropped (Redis's `repl_last_partial_write`).
     pub bulk_taken_ms: i64,
+    /// It asked with PSYNC, so a full sync starts with `+FULLRESYNC`
+    /// (SYNC, the old protocol, gets the payload alone).
+    pub fullresync_reply: bool,
 }
 
 /// What the journal sink shares with the server.
@@ -444,6 +447,19 @@ fn start_sync(ctx: &mut Ctx, psync: bool) {
         fullsync::start_pending(ctx.srv);
         return;
     }
+    if !diskless && !hs.rdb_only && !hs.exclude_data && !hs.exclude_functions {
+        // Through the RDB file, by a BGSAVE (see `disk_sync`).
+        attach(ctx, hs, ip, size, 0, None, SyncState::WaitDiskStart);
+        if !psync {
+            let id = ctx.client.id;
+            let mut f = ctx.srv.repl.feed.borrow_mut();
+            if let Some(r) = f.replicas.iter_mut().find(|r| r.id == id) {
+                r.fullresync_reply = false;
+            }
+        }
+        super::disk_sync::start_pending(ctx.srv);
+        return;
+    }
     let offset = ctx.srv.repl.master_repl_offset();
     let target = if diskless { "replicas sockets" } else { "disk" };
     log_notice!("Starting BGSAVE for SYNC with target: {target}");
@@ -566,6 +582,7 @@ fn attach(
         since_ms: ctx.srv.now_ms,
         soft_since_ms: 0,
         bulk_taken_ms: ctx.srv.now_ms,
+        fullresync_reply: true,
     });
 }
 
@@ -750,6 +767,7 @@ fn serve_waiters(srv: &mut Server, all: bool) {
 pub fn cron(srv: &mut Server) {
     // Replicas that arrived during a BGSAVE get their snapshot after it.
     fullsync::start_pending(srv);
+    super::disk_sync::start_pending(srv);
     close_lagging_replicas(srv);
     expire_backlog(srv);
     super::failover::cron(srv);
@@ -766,6 +784,9 @@ pub fn cron(srv: &mut Server) {
         srv.repl.cron_loops += 1;
     }
     let loops = srv.repl.cron_loops;
+    if new_second {
+        super::disk_sync::keepalive(srv);
+    }
     let mut f = srv.repl.feed.borrow_mut();
     // A replica passes its master's pings on; its own would shift the
     // offsets of its replicas away from the master's.

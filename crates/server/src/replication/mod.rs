@@ -16,6 +16,7 @@
 //! only borrowed for the span of one call, never across an await.
 
 pub mod backlog;
+pub mod disk_sync;
 pub mod failover;
 pub mod fullsync;
 pub mod master;
@@ -130,6 +131,15 @@ impl ReplState {
         self.feed.borrow().offset()
     }
 
+    /// Whether replica `id` is being sent the stream and has more of it
+    /// to be sent.
+    pub fn stream_pending(&self, id: u64) -> bool {
+        let f = self.feed.borrow();
+        f.replicas.iter().find(|r| r.id == id).is_some_and(|r| {
+            r.sync == fullsync::SyncState::Online && !r.await_ack && f.unsent(r) > 0
+        })
+    }
+
     /// Appends what replica `id` is to be sent next to `out` (called by
     /// its connection loop before writing): its snapshot, then — once that
     /// is complete — the stream from the shared buffer, a slice at a time.
@@ -172,13 +182,16 @@ pub fn client_gone(srv: &mut crate::server::Server, id: u64) {
                 crate::log_notice!("Connection with replica {}:{} lost.", r.ip, r.port);
                 // What only it still needed can go.
                 f.trim();
-                true
+                Some(r.sync)
             }
-            None => false,
+            None => None,
         }
     };
-    if gone {
+    if let Some(sync) = gone {
         fullsync::target_gone(srv, id);
+        if sync == fullsync::SyncState::WaitDiskEnd {
+            disk_sync::waiter_gone(srv);
+        }
     }
 }
 

@@ -27,6 +27,7 @@ use std::fmt::Write as _;
 use std::rc::Rc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
 
 pub const COMMANDS: &[(&str, crate::cmd::Handler)] = &[
     ("replicaof", replicaof),
@@ -268,6 +269,9 @@ type LinkResult = Result<(), String>;
 
 /// The master closed the link (as opposed to answering wrongly).
 const LINK_LOST: &str = "Error reading from MASTER: connection lost";
+/// The link stopped because the replica was given another master, or
+/// none (not logged: the new target says what happens).
+const ABANDONED: &str = "Replication target changed";
 
 /// A disk-less load the master cut short (see [`short_read`]).
 const LOAD_CUT: &str = "Failed trying to load the MASTER synchronization DB from socket";
@@ -276,6 +280,12 @@ const LOAD_CUT: &str = "Failed trying to load the MASTER synchronization DB from
 struct Conn {
     stream: crate::net::OutStream,
     buf: Vec<u8>,
+    /// Woken when the replication target changes (`link_notify`), and
+    /// whether this link is no longer the current one: a handshake or a
+    /// transfer waiting for its master's bytes then stops at once, as
+    /// Redis closes the transfer at REPLICAOF, rather than at its timeout.
+    retarget: Rc<Notify>,
+    abandoned: Box<dyn Fn() -> bool>,
 }
 
 impl Conn {
@@ -292,11 +302,22 @@ impl Conn {
 
     async fn fill(&mut self, limit: Duration) -> LinkResult {
         self.buf.reserve(64 * 1024);
-        match tokio::time::timeout(limit, self.stream.read_buf(&mut self.buf)).await {
-            Err(_) => Err("Timeout connecting to the MASTER...".into()),
-            Ok(Ok(0)) => Err(LINK_LOST.into()),
-            Ok(Err(e)) => Err(format!("Error reading from MASTER: {e}")),
-            Ok(Ok(_)) => Ok(()),
+        let read = tokio::time::timeout(limit, self.stream.read_buf(&mut self.buf));
+        tokio::pin!(read);
+        loop {
+            tokio::select! {
+                r = &mut read => return match r {
+                    Err(_) => Err("Timeout connecting to the MASTER...".into()),
+                    Ok(Ok(0)) => Err(LINK_LOST.into()),
+                    Ok(Err(e)) => Err(format!("Error reading from MASTER: {e}")),
+                    Ok(Ok(_)) => Ok(()),
+                },
+                _ = self.retarget.notified() => {
+                    if (self.abandoned)() {
+                        return Err(ABANDONED.into());
+                    }
+                }
+            }
         }
     }
 
@@ -466,9 +487,13 @@ async fn run_link(srv: &Rc<RefCell<Server>>, host: &str, port: u16, gen: u64) ->
         };
         format!("Error condition on socket for SYNC: {e} ({hint})")
     })?;
+    let retarget = srv.borrow().repl.link_notify.clone();
+    let watched = srv.clone();
     let mut conn = Conn {
         stream,
         buf: Vec::new(),
+        retarget,
+        abandoned: Box::new(move || !current(&watched.borrow(), gen)),
     };
     log_notice!("Non blocking connect for SYNC fired the event.");
     set_state(srv, LinkState::Handshake);
@@ -601,7 +626,7 @@ async fn run_link(srv: &Rc<RefCell<Server>>, host: &str, port: u16, gen: u64) ->
         if !current(&srv.borrow(), gen) {
             return Ok(());
         }
-        load_dataset(&mut srv.borrow_mut(), &rdb, id, off, diskless)?;
+        load_dataset(&mut srv.borrow_mut(), rdb, id, off)?;
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         let new_id = rest.trim();
         log_notice!("Successful partial resynchronization with master.");
@@ -629,7 +654,7 @@ async fn receive_rdb(
     conn: &mut Conn,
     timeout: Duration,
     diskless: bool,
-) -> Result<Vec<u8>, String> {
+) -> Result<Payload, String> {
     let head = conn.line(timeout).await?;
     if head.starts_with('-') {
         return Err(format!("MASTER aborted replication with an error: {head}"));
@@ -676,16 +701,25 @@ async fn receive_rdb(
                 "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk"
             );
         }
+        let mut parser = streamed_parser(srv, diskless)?;
+        // Bytes handed to the parser so far.
+        let mut handed = 0usize;
         progress(conn.buf.len(), Some(0));
         loop {
             if conn.buf.len() >= 40 && conn.buf.ends_with(&mark) {
                 let mut rdb = std::mem::take(&mut conn.buf);
                 rdb.truncate(rdb.len() - 40);
-                return Ok(rdb);
+                return finish_payload(parser, rdb).await;
+            }
+            // The last 40 bytes may be the start of the end mark.
+            if let Some(p) = parser.as_mut().filter(|_| conn.buf.len() > 40) {
+                let n = conn.buf.len() - 40;
+                handed += n;
+                hand_over(p, conn.buf.drain(..n).collect()).await;
             }
             let filled = conn.fill(timeout).await;
-            short_read(filled, diskless, conn.buf.len())?;
-            progress(conn.buf.len(), None);
+            short_read(filled, diskless, handed + conn.buf.len())?;
+            progress(handed + conn.buf.len(), None);
         }
     }
     let len: usize = spec
@@ -696,14 +730,74 @@ async fn receive_rdb(
     } else {
         log_notice!("MASTER <-> REPLICA sync: receiving {len} bytes from master to disk");
     }
+    let mut parser = streamed_parser(srv, diskless)?;
+    let mut handed = 0usize;
     progress(conn.buf.len().min(len), Some(len));
-    while conn.buf.len() < len {
+    loop {
+        if let Some(p) = parser.as_mut() {
+            let n = conn.buf.len().min(len - handed);
+            if n > 0 && handed + n < len {
+                handed += n;
+                hand_over(p, conn.buf.drain(..n).collect()).await;
+            }
+        }
+        if handed + conn.buf.len() >= len {
+            break;
+        }
         let filled = conn.fill(timeout).await;
-        short_read(filled, diskless, conn.buf.len())?;
-        progress(conn.buf.len().min(len), None);
+        short_read(filled, diskless, handed + conn.buf.len())?;
+        progress((handed + conn.buf.len()).min(len), None);
     }
-    let rest = conn.buf.split_off(len);
-    Ok(std::mem::replace(&mut conn.buf, rest))
+    let rest = conn.buf.split_off(len - handed);
+    let tail = std::mem::replace(&mut conn.buf, rest);
+    finish_payload(parser, tail).await
+}
+
+/// A full sync's payload as it was received: the RDB itself, or (a
+/// disk-less load) what parsing it while it arrived gave.
+pub enum Payload {
+    Rdb(Vec<u8>),
+    Parsed(Result<Vec<rdb::Item>, String>),
+}
+
+/// A disk-less load parses the payload while it arrives, reading from the
+/// master only as fast as it parses, as Redis loads straight from the
+/// socket: a master then sees a slow loader as a slow reader.
+fn streamed_parser(
+    srv: &Rc<RefCell<Server>>,
+    diskless: bool,
+) -> Result<Option<crate::persistence::load::StreamedLoad>, String> {
+    if !diskless {
+        return Ok(None);
+    }
+    crate::persistence::load::start_streamed(&srv.borrow()).map(Some)
+}
+
+/// Hands received bytes to the parser; waits while it is behind. A parser
+/// that stopped (a corrupt payload) takes nothing more: its error comes
+/// with the result.
+async fn hand_over(p: &mut crate::persistence::load::StreamedLoad, bytes: Vec<u8>) {
+    let _ = p.bytes.send(bytes).await;
+}
+
+/// The payload's last bytes: kept, or handed to the parser, whose result
+/// is then awaited.
+async fn finish_payload(
+    parser: Option<crate::persistence::load::StreamedLoad>,
+    tail: Vec<u8>,
+) -> Result<Payload, String> {
+    let Some(mut p) = parser else {
+        return Ok(Payload::Rdb(tail));
+    };
+    if !tail.is_empty() {
+        hand_over(&mut p, tail).await;
+    }
+    let crate::persistence::load::StreamedLoad { bytes, result } = p;
+    drop(bytes);
+    let parsed = result
+        .await
+        .unwrap_or_else(|_| Err("the RDB loader thread stopped".to_string()));
+    Ok(Payload::Parsed(parsed))
 }
 
 /// A disk-less load whose payload ends early failed as an RDB load, and
@@ -711,7 +805,7 @@ async fn receive_rdb(
 /// Redis's tests look for); a disk-based one only lost its transfer.
 fn short_read(filled: LinkResult, diskless: bool, read: usize) -> LinkResult {
     match filled {
-        Err(e) if diskless => {
+        Err(e) if diskless && e != ABANDONED => {
             log_warning!(
                 "Internal error in RDB reading offset {read}, loading from the MASTER's socket -> Unexpected EOF reading RDB file ({e})"
             );
@@ -723,13 +817,7 @@ fn short_read(filled: LinkResult, diskless: bool, read: usize) -> LinkResult {
 
 /// Replaces the dataset with the master's RDB; our history restarts at the
 /// master's `offset` under its id.
-fn load_dataset(
-    srv: &mut Server,
-    rdb: &[u8],
-    id: String,
-    offset: i64,
-    diskless: bool,
-) -> LinkResult {
+fn load_dataset(srv: &mut Server, rdb: Payload, id: String, offset: i64) -> LinkResult {
     log_notice!("MASTER <-> REPLICA sync: Flushing old data");
     crate::persistence::save::abort_bgsave(srv);
     // The old dataset is set aside, not dropped: a payload that fails to
@@ -745,20 +833,21 @@ fn load_dataset(
     // The master's libraries replace ours, as its keys replace ours.
     let old_functions = srv.scripting.functions.payloads();
     srv.scripting.functions.flush();
-    // `repl-diskless-load`: `swapdb` loads from memory while the old
+    // `repl-diskless-load`: `swapdb` loads from the socket while the old
     // dataset is kept aside (above) until the new one is complete;
-    // `on-empty-db` loads from memory only when we held no data, else it
-    // goes through a file like `disabled` (the default), which writes the
-    // payload to a temp file in `dir`, fsyncs it and loads from it.
+    // `on-empty-db` loads from the socket only when we held no data, else
+    // it goes through a file like `disabled` (the default), which writes
+    // the payload to a temp file in `dir`, fsyncs it and loads from it.
     // Unlike Redis, every mode keeps the old dataset if the load fails.
-    // (`diskless` was decided when the transfer began, which logged the
-    // in-memory load.)
-    let loaded = if !diskless {
-        load_through_file(srv, rdb)
-    } else {
-        crate::persistence::load::load_bytes(srv, rdb).map_err(|e| {
-            format!("Failed trying to load the MASTER synchronization DB from socket: {e}")
-        })
+    // (The mode was decided when the transfer began: a disk-less load
+    // arrives parsed.)
+    let loaded = match rdb {
+        Payload::Rdb(rdb) => load_through_file(srv, &rdb),
+        Payload::Parsed(items) => items
+            .and_then(|items| crate::persistence::load::load_items(srv, items))
+            .map_err(|e| {
+                format!("Failed trying to load the MASTER synchronization DB from socket: {e}")
+            }),
     };
     if let Err(e) = loaded {
         srv.dbs = old;
