@@ -29,6 +29,8 @@ pub enum Tag {
     Info,
     Publish,
     MasterDown,
+    /// A renewal of the master's lease (`lease`): the master's clock.
+    Lease,
     /// Replies nobody needs (AUTH, CLIENT SETNAME, the promotion batch).
     Ignore,
     /// The SUBSCRIBE of a Pub/Sub link: confirmed by a subscription

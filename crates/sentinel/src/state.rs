@@ -425,8 +425,13 @@ pub struct Master {
     pub vote_asked: bool,
     /// When fresh INFO was asked of the replicas before choosing one.
     pub select_started: i64,
+    /// A manual failover paused the master's writes and asked for its
+    /// INFO then (0: not paused by us).
+    pub pause_asked: i64,
     /// Id of the replica being promoted.
     pub promoted: Option<u64>,
+    /// The lease we grant this master (`lease`).
+    pub lease: crate::lease::LeaseGrant,
     /// Master address changes this sentinel has applied (its own
     /// failovers and others' it learnt of), for the metrics.
     pub failovers: u64,
@@ -555,6 +560,11 @@ pub struct Sentinel {
     /// Resolves a hostname under `resolve-hostnames yes` (the system's
     /// resolver; a test plays DNS with its own).
     pub resolver: fn(&str) -> Option<String>,
+    /// Our monotonic clock (ms) at the event being handled, set by the
+    /// shell before each call into the core (tests set it by hand). Only
+    /// the lease counts with it (`lease`): its rules must not bend when
+    /// the wall clock steps.
+    pub mono: i64,
 }
 
 pub const SIMFAILURE_CRASH_AFTER_ELECTION: u32 = 1;
@@ -579,6 +589,7 @@ impl Sentinel {
             requirepass: None,
             rng: SmallRng::from_entropy(),
             resolver: resolve_with_dns,
+            mono: 0,
         }
     }
 
@@ -684,7 +695,9 @@ impl Sentinel {
                 force_failover: false,
                 vote_asked: false,
                 select_started: 0,
+                pause_asked: 0,
                 promoted: None,
+                lease: Default::default(),
                 failovers: 0,
                 replicas: Vec::new(),
                 sentinels: Vec::new(),
