@@ -31,6 +31,8 @@ fn lagging_replica(k: &mut Kit) {
         since_ms: 0,
         soft_since_ms: 0,
         bulk_taken_ms: 0,
+        ack_log: Default::default(),
+        certified_offset: 0,
     });
 }
 

@@ -234,3 +234,63 @@ fn a_partitioned_master_is_failed_over_after_our_grant_ran_out() {
             || w.master().failover == Failover::ReconfSlaves)
     );
 }
+
+/// A renewal request on the master's hello channel (a `WAIT` waiting for
+/// its acknowledgements to be certified).
+fn request(w: &mut World, from: &str, clock: i64) {
+    let id = w.id_of(from);
+    let gen = w.inst(id).links.pubsub.as_ref().unwrap().gen;
+    let link = crate::action::LinkId {
+        inst: id,
+        kind: crate::action::LinkKind::PubSub,
+        gen,
+    };
+    let payload = format!("{}{clock}", crate::lease::RENEW_REQUEST);
+    w.event(
+        link,
+        LinkEvent::Message(Frame::Array(vec![
+            Frame::Bulk(b"message".to_vec()),
+            Frame::Bulk(b"__sentinel__:hello".to_vec()),
+            Frame::Bulk(payload.into_bytes()),
+        ])),
+    );
+}
+
+#[test]
+fn a_renewal_request_is_granted_at_once_with_its_clock() {
+    let mut w = World::new(1, 2, 2);
+    w.run(1_000);
+    let n = w.sent(MASTER_ADDR, "REPLCONF").len();
+    let clock = w.now - T0 + SERVER_MONO0;
+    request(&mut w, MASTER_ADDR, clock);
+    let sent = w.sent(MASTER_ADDR, "REPLCONF");
+    assert_eq!(sent.len(), n + 1, "no tick needed");
+    assert_eq!(
+        sent[n][2],
+        crate::lease::grant_value(MYID, 3, L, clock),
+        "stamped with the clock it asked with"
+    );
+    assert!(!may_vote(w.master(), w.st.mono));
+}
+
+#[test]
+fn renewal_requests_are_refused_when_we_may_not_grant() {
+    let mut w = World::new(1, 2, 2);
+    w.run(1_000);
+    // From a replica's channel (it passes its master's messages on).
+    let n = w.sent(MASTER_ADDR, "REPLCONF").len();
+    request(&mut w, "10.0.0.2:6379", 123);
+    assert_eq!(w.sent(MASTER_ADDR, "REPLCONF").len(), n);
+    // After a vote: nothing, however often the master asks.
+    master_goes_silent(&mut w);
+    w.run(DOWN_AFTER);
+    assert_eq!(vote(&mut w, 3, &runid('1')).0, Some(runid('1')));
+    w.nodes.get_mut(MASTER_ADDR).unwrap().alive = true;
+    let id = w.master().inst.id;
+    w.link_up(id);
+    w.run(1_000);
+    let n = w.sent(MASTER_ADDR, "REPLCONF").len();
+    let clock = w.now - T0 + SERVER_MONO0;
+    request(&mut w, MASTER_ADDR, clock);
+    assert_eq!(w.sent(MASTER_ADDR, "REPLCONF").len(), n);
+}
