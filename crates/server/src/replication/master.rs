@@ -1172,15 +1172,17 @@ pub fn info(srv: &Server, b: &mut String) {
          replicas_max_lag_bytes:{lag_bytes}\r\n\
          replicas_in_full_sync:{syncing}\r\n"
     );
-    // The sentinel lease: off (no Redoubt sentinel ever granted one),
-    // held or lapsed, and how many sentinels' grants run now.
-    let now = super::lease::clock();
-    let _ = write!(
-        b,
-        "sentinel_lease:{}\r\nsentinel_lease_grants:{}\r\n",
-        srv.repl.lease.state(now).name(),
-        srv.repl.lease.live_grants(now)
-    );
+    // On a master, the sentinel lease: off (no Redoubt sentinel ever
+    // granted one), held or lapsed, and how many sentinels' grants run.
+    if !srv.is_replica() {
+        let now = super::lease::clock();
+        let _ = write!(
+            b,
+            "sentinel_lease:{}\r\nsentinel_lease_grants:{}\r\n",
+            srv.repl.lease.state(now).name(),
+            srv.repl.lease.live_grants(now)
+        );
+    }
     if let Some(m) = &srv.repl.master {
         super::replica::info_extras(srv, m, b);
     }
