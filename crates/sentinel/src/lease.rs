@@ -20,6 +20,9 @@
 //!   voted for may still promote a replica.
 //!
 //! L is half of `down-after-milliseconds` ([`lease_ms`]); no directive.
+//! We grant only while the Redoubt sentinels are a majority of the group
+//! ([`redoubt_majority`]); with mostly real redis-sentinels the master is
+//! left unfenced, as Redis.
 //! A master that refuses the renewal (a real Redis, or an ACL user without
 //! `REPLCONF`) is not asked again on that link, and is fenced by nothing.
 
@@ -70,6 +73,9 @@ pub fn may_grant(m: &Master, now: i64, mono: i64) -> bool {
 /// (to certify acknowledgements a `WAIT` is waiting for) gets one at once.
 pub fn may_grant_now(m: &Master, now: i64, mono: i64) -> bool {
     let i = &m.inst;
+    if !redoubt_majority(m) {
+        return false;
+    }
     let gen = i.links.cmd.as_ref().map(|l| l.gen);
     let last_answer = i.links.last_avail_time.max(m.lease.last_reply);
     i.links.cmd_connected()
@@ -80,6 +86,33 @@ pub fn may_grant_now(m: &Master, now: i64, mono: i64) -> bool {
         && !m.in_failover()
         && mono >= m.lease.blocked_until
         && now - last_answer < i.down_after - lease_ms(i.down_after)
+}
+
+/// Whether the Redoubt sentinels we know of (ourselves included) are a
+/// majority of the sentinels watching `m`. Only they grant, and a master
+/// holds the lease only on a majority's grants: in a group of mostly real
+/// redis-sentinels we grant nothing, so the master is never fenced and
+/// behaves as Redis (a peer whose kind is not known yet counts as not
+/// ours). The safety does not need every sentinel to be ours: a majority
+/// that granted is all Redoubt, and it shares a member with any majority
+/// that votes.
+pub fn redoubt_majority(m: &Master) -> bool {
+    let ours = 1 + m
+        .sentinels
+        .iter()
+        .filter(|s| s.redoubt == Some(true))
+        .count();
+    ours > (m.sentinels.len() + 1) / 2
+}
+
+/// Whether a peer's `INFO server` reply shows a Redoubt sentinel.
+pub fn is_redoubt_info(frame: &Frame) -> bool {
+    match frame {
+        Frame::Bulk(b) | Frame::Verbatim(b) => b
+            .windows(b"redoubt_version:".len())
+            .any(|w| w == b"redoubt_version:"),
+        _ => false,
+    }
 }
 
 /// Whether our grants to `m` have all run out, so that we may vote for a

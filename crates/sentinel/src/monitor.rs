@@ -283,6 +283,13 @@ fn send_periodic(st: &mut Sentinel, out: &mut Out, master: &str, id: u64, now: i
             i.links.act_ping_time = now;
         }
     }
+    if i.kind == Kind::Sentinel {
+        let gen = i.links.cmd.as_ref().map(|l| l.gen);
+        if i.redoubt.is_none() && i.redoubt_asked != gen {
+            i.redoubt_asked = gen;
+            out.send1(i, &[b"INFO", b"server"], Tag::PeerInfo);
+        }
+    }
     if want_hello {
         hello::send_hello(st, out, master, id, now);
     }
@@ -327,6 +334,11 @@ fn on_reply(
             }
         }
         Tag::MasterDown => down::master_down_reply(st, out, master, id, frame, now),
+        Tag::PeerInfo => {
+            if let Some(i) = inst(st, master, id) {
+                i.redoubt = Some(lease::is_redoubt_info(&frame));
+            }
+        }
         Tag::Lease => {
             if let Some(m) = st.masters.get_mut(master).filter(|m| m.inst.id == id) {
                 lease::on_reply(m, &frame, now);

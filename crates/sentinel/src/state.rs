@@ -291,6 +291,12 @@ pub struct Instance {
     pub master_down: bool,
     pub last_master_down_reply_time: i64,
     pub asked_at: i64,
+    /// A peer sentinel is a Redoubt one (its `INFO server` shows
+    /// `redoubt_version`): None until its answer, asked once per link
+    /// generation (the one in `redoubt_asked`). Only Redoubt sentinels
+    /// grant the lease (`lease`).
+    pub redoubt: Option<bool>,
+    pub redoubt_asked: Option<u64>,
 }
 
 impl Instance {
@@ -332,6 +338,8 @@ impl Instance {
             master_down: false,
             last_master_down_reply_time: now,
             asked_at: 0,
+            redoubt: None,
+            redoubt_asked: None,
         }
     }
 

@@ -294,3 +294,32 @@ fn renewal_requests_are_refused_when_we_may_not_grant() {
     request(&mut w, MASTER_ADDR, clock);
     assert_eq!(w.sent(MASTER_ADDR, "REPLCONF").len(), n);
 }
+
+#[test]
+fn peers_are_asked_once_whether_they_are_redoubt_sentinels() {
+    let mut w = World::new(1, 2, 2);
+    w.run(3_000);
+    for a in ["10.0.1.1:26379", "10.0.1.2:26379"] {
+        assert_eq!(w.sent(a, "INFO").len(), 1, "{a}");
+        let id = w.id_of(a);
+        assert_eq!(w.inst(id).redoubt, Some(true));
+    }
+}
+
+/// Mostly real redis-sentinels: we grant nothing (the master, never
+/// armed, behaves as Redis); with our kind a majority again, we do.
+#[test]
+fn no_grant_unless_redoubt_sentinels_are_a_majority() {
+    let mut w = World::new(1, 2, 2);
+    for p in w.peers.values_mut() {
+        p.redoubt = false;
+    }
+    w.run(3_000);
+    assert!(grants(&w).is_empty(), "{:?}", grants(&w));
+    assert!(!crate::lease::redoubt_majority(w.master()));
+    // One of the two is ours after all: two of three.
+    let id = w.id_of("10.0.1.1:26379");
+    w.inst_mut(id).redoubt = Some(true);
+    w.run(1_000);
+    assert!(real_grants(&w) > 0);
+}

@@ -144,6 +144,9 @@ pub fn info_text(n: &Node, followers: &[Addr]) -> String {
 pub struct Peer {
     pub alive: bool,
     pub sees_down: bool,
+    /// A Redoubt sentinel (its INFO shows `redoubt_version`), or a real
+    /// redis-sentinel.
+    pub redoubt: bool,
     /// Its vote per epoch: the first sentinel that asked.
     pub votes: BTreeMap<u64, String>,
 }
@@ -198,6 +201,7 @@ impl World {
                 Peer {
                     alive: true,
                     sees_down: false,
+                    redoubt: true,
                     votes: BTreeMap::new(),
                 },
             );
@@ -430,6 +434,10 @@ impl World {
                     ])
                 }
                 "PING" => Frame::Simple(b"PONG".to_vec()),
+                "INFO" if p.redoubt => Frame::Bulk(
+                    b"# Server\r\nredis_version:7.0.15\r\nredoubt_version:0.1.0\r\n".to_vec(),
+                ),
+                "INFO" => Frame::Bulk(b"# Server\r\nredis_version:7.0.15\r\n".to_vec()),
                 _ => Frame::Simple(b"OK".to_vec()),
             });
         }
