@@ -102,7 +102,7 @@ pub fn redoubt_majority(m: &Master) -> bool {
         .iter()
         .filter(|s| s.redoubt == Some(true))
         .count();
-    ours > (m.sentinels.len() + 1) / 2
+    ours * 2 > m.sentinels.len() + 1
 }
 
 /// Whether a peer's `INFO server` reply shows a Redoubt sentinel.
