@@ -49,6 +49,8 @@ pub struct LeaseGrant {
     pub unsupported_gen: Option<u64>,
     /// No grant before this (monotonic ms), after a vote.
     pub blocked_until: i64,
+    /// The link generation we sent a release on ([`outnumbered`]).
+    pub released_gen: Option<u64>,
 }
 
 /// L: how long a grant runs (the master takes a tenth off for drift).
@@ -105,6 +107,19 @@ pub fn redoubt_majority(m: &Master) -> bool {
     ours * 2 > m.sentinels.len() + 1
 }
 
+/// Whether the sentinels known *not* to be Redoubt ones are at least half
+/// of the group: no majority can ever grant, so a master we armed (alone,
+/// before we knew the others) is released.
+pub fn outnumbered(m: &Master) -> bool {
+    let theirs = m
+        .sentinels
+        .iter()
+        .filter(|s| s.redoubt == Some(false))
+        .count();
+    let group = m.sentinels.len() + 1;
+    theirs * 2 >= group
+}
+
 /// Whether a peer's `INFO server` reply shows a Redoubt sentinel.
 pub fn is_redoubt_info(frame: &Frame) -> bool {
     match frame {
@@ -146,6 +161,25 @@ pub(crate) fn renew(st: &mut Sentinel, out: &mut Out, master: &str, now: i64) {
     let Some(m) = st.masters.get(master) else {
         return;
     };
+    let gen = m.inst.links.cmd.as_ref().map(|l| l.gen);
+    if outnumbered(m)
+        && m.lease.granted_at.is_some()
+        && m.lease.released_gen != gen
+        && m.inst.links.cmd_connected()
+    {
+        let value = format!("{},0,0,0", st.myid);
+        let cmd = m.command_name("REPLCONF").as_bytes().to_vec();
+        if let Some(m) = st.masters.get_mut(master) {
+            if out.send1(
+                &mut m.inst,
+                &[&cmd, b"sentinel-lease", value.as_bytes()],
+                Tag::Ignore,
+            ) {
+                m.lease.released_gen = gen;
+            }
+        }
+        return;
+    }
     if !may_grant(m, now, mono) {
         return;
     }

@@ -323,3 +323,28 @@ fn no_grant_unless_redoubt_sentinels_are_a_majority() {
     w.run(1_000);
     assert!(real_grants(&w) > 0);
 }
+
+/// Alone at first we armed the master; once the others turn out to be
+/// real redis-sentinels, we release it (once per link).
+#[test]
+fn a_master_armed_before_the_group_was_known_is_released() {
+    let mut w = World::new(1, 2, 2);
+    w.run(2_000);
+    assert!(real_grants(&w) > 0);
+    for p in w.peers.values_mut() {
+        p.redoubt = false;
+    }
+    for a in ["10.0.1.1:26379", "10.0.1.2:26379"] {
+        let id = w.id_of(a);
+        w.inst_mut(id).redoubt = Some(false);
+    }
+    let real = real_grants(&w);
+    w.run(2_000);
+    assert_eq!(real_grants(&w), real);
+    let releases: Vec<Vec<String>> = w
+        .sent(MASTER_ADDR, "REPLCONF")
+        .into_iter()
+        .filter(|c| c[2] == format!("{MYID},0,0,0"))
+        .collect();
+    assert_eq!(releases.len(), 1, "{releases:?}");
+}

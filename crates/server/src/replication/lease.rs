@@ -79,7 +79,9 @@ impl Request {
         let voters: u32 = parts.next()?.parse().ok()?;
         let lease_ms: i64 = parts.next()?.parse().ok()?;
         let stamp: i64 = parts.next()?.parse().ok()?;
-        if parts.next().is_some() || voters == 0 || lease_ms <= 0 || stamp < 0 {
+        // `RUNID,0,0,0` is a release (see [`Request::is_release`]).
+        let release = voters == 0 && lease_ms == 0 && stamp == 0;
+        if parts.next().is_some() || !release && (voters == 0 || lease_ms <= 0 || stamp < 0) {
             return None;
         }
         Some(Request {
@@ -88,6 +90,15 @@ impl Request {
             lease_ms: lease_ms.min(MAX_LEASE_MS),
             stamp,
         })
+    }
+}
+
+impl Request {
+    /// A sentinel that finds the Redoubt sentinels outnumbered in its
+    /// group (so no majority can ever grant) releases the master: it is
+    /// disarmed and behaves as Redis again.
+    pub fn is_release(&self) -> bool {
+        self.voters == 0
     }
 }
 
@@ -234,6 +245,17 @@ pub fn fenced(srv: &Server) -> bool {
 pub fn on_request(srv: &mut Server, val: &[u8]) -> Option<i64> {
     let r = Request::parse(val)?;
     let now = clock();
+    if r.is_release() {
+        if srv.repl.lease.armed {
+            crate::log_notice!(
+                "Sentinel lease released by sentinel {}: the Redoubt sentinels are not a majority of the group; not fenced",
+                r.sentinel
+            );
+            srv.repl.lease.reset();
+            super::master::serve_waiters(srv, false);
+        }
+        return Some(now);
+    }
     if !srv.is_replica() {
         srv.repl.lease.grant(&r, now);
         if let Some(t) = srv.repl.lease.certified_time(now) {
@@ -338,12 +360,14 @@ mod tests {
             Request::parse(b"abc,3,1000,0"),
             Some(parsed("abc", 3, 1000, 0))
         );
+        assert!(Request::parse(b"abc,0,0,0").is_some_and(|r| r.is_release()));
         for bad in [
             &b""[..],
             b"abc",
             b"abc,3,1000",
             b",3,1000,5",
             b"abc,0,1000,5",
+            b"abc,0,0,5",
             b"abc,3,0,5",
             b"abc,3,1000,-1",
             b"abc,3,1000,5,6",
