@@ -72,6 +72,7 @@ fn with_state_out<R>(
             ctx.err("ERR Sentinel is busy");
             return None;
         };
+        st.mono = shell::mono_ms();
         f(ctx, &mut st, &mut out)
     };
     let saved = shell.perform(ctx.srv, out.actions);

@@ -15,6 +15,7 @@
 //! the intersection voted once.
 
 use crate::action::Out;
+use crate::lease;
 use crate::state::Sentinel;
 use rand::Rng;
 use server::log::Level;
@@ -41,10 +42,20 @@ pub fn vote_leader(
     }
     let current = st.current_epoch;
     let myid = st.myid.clone();
+    let (mono, election_timeout) = (st.mono, st.timing.election_timeout);
     let Some(m) = st.masters.get_mut(master) else {
         return (None, 0);
     };
+    // Ours, not Redis's: no vote while a lease we granted this master
+    // may still run (it could still confirm writes the promoted replica
+    // would lack); the requester asks again every ask period.
+    if m.leader_epoch < req_epoch && current <= req_epoch && !lease::may_vote(m, mono) {
+        return (m.leader.clone(), m.leader_epoch);
+    }
     if m.leader_epoch < req_epoch && current <= req_epoch {
+        // And none granted while the failover we vote for may still
+        // promote a replica.
+        lease::voted(m, mono, election_timeout);
         m.leader = Some(req_runid.to_string());
         m.leader_epoch = current;
         let text = format!("{} {}", req_runid, current);

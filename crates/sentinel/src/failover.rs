@@ -103,11 +103,16 @@ pub fn start_failover(st: &mut Sentinel, out: &mut Out, master: &str, now: i64) 
     inst_event(st, out, Level::Warning, "+try-failover", master, id, "");
 }
 
-/// Ends a failover attempt with its `-failover-abort-*` event.
+/// Ends a failover attempt with its `-failover-abort-*` event; a master
+/// we paused is let go.
 fn abort_with(st: &mut Sentinel, out: &mut Out, master: &str, event: &str, now: i64) {
     let Some(mid) = st.masters.get(master).map(|m| m.inst.id) else {
         return;
     };
+    if let Some(m) = st.masters.get_mut(master).filter(|m| m.pause_asked != 0) {
+        let client = m.command_name("CLIENT").as_bytes().to_vec();
+        out.send1(&mut m.inst, &[&client, b"UNPAUSE"], Tag::Ignore);
+    }
     inst_event(st, out, Level::Warning, event, master, mid, "");
     abort_failover(st, master, now);
 }
@@ -120,6 +125,7 @@ fn abort_failover(st: &mut Sentinel, master: &str, now: i64) {
     m.force_failover = false;
     m.failover_state_change_time = now;
     m.promoted = None;
+    m.pause_asked = 0;
     for r in m.replicas.iter_mut() {
         r.promoted = false;
         r.reconf = Reconf::None;
@@ -203,8 +209,69 @@ fn wait_start(st: &mut Sentinel, out: &mut Out, master: &str, now: i64) {
         Level::Warning,
         now,
     );
+    if force {
+        pause_master(st, out, master, now);
+    }
     // Fresh offsets before choosing (see `select_replica`).
     ask_fresh_info(st, out, master, now);
+}
+
+/// A manual failover of a master that may be alive and taking writes:
+/// its writes are paused first (`CLIENT PAUSE failover-timeout WRITE`),
+/// and its INFO asked right behind, for the offset every confirmed write
+/// lies within; only a replica at that offset is promoted (see
+/// [`select_slave`]). Ours: Redis Sentinel promotes while the master
+/// still confirms writes through the other replicas.
+fn pause_master(st: &mut Sentinel, out: &mut Out, master: &str, now: i64) {
+    let Some(m) = st.masters.get_mut(master) else {
+        return;
+    };
+    if !m.inst.links.cmd_connected() {
+        return;
+    }
+    let client = m.command_name("CLIENT").as_bytes().to_vec();
+    let info = m.command_name("INFO").as_bytes().to_vec();
+    let ms = m.failover_timeout.to_string();
+    let cmds = vec![
+        Cmd {
+            args: vec![
+                client,
+                b"PAUSE".to_vec(),
+                ms.into_bytes(),
+                b"WRITE".to_vec(),
+            ],
+            tag: Tag::Ignore,
+        },
+        Cmd {
+            args: vec![info],
+            tag: Tag::Info,
+        },
+    ];
+    if out.send(&mut m.inst, cmds) {
+        m.pause_asked = now;
+    }
+}
+
+/// The smallest offset the replica to promote must have: the paused
+/// master's offset for a manual failover (None: its INFO is not in yet,
+/// wait), 0 otherwise — or when the master did not answer within a ping
+/// period (then it is treated as a dead one).
+pub fn required_offset(m: &Master, now: i64, t: &Timing) -> Option<u64> {
+    if m.pause_asked == 0 {
+        return Some(0);
+    }
+    if m.inst.info_refresh >= m.pause_asked {
+        return Some(
+            crate::info::InfoReport::parse(&m.inst.info)
+                .master_offset
+                .unwrap_or(0),
+        );
+    }
+    if now - m.pause_asked <= t.ping_period {
+        None
+    } else {
+        Some(0)
+    }
 }
 
 /// Choosing the replica, once the fresh INFO replies are in.
@@ -216,7 +283,24 @@ fn select_slave(st: &mut Sentinel, out: &mut Out, master: &str, now: i64) {
     let Some(m) = st.masters.get_mut(master) else {
         return;
     };
-    let Some(rid) = select_replica(m, now, &t) else {
+    let Some(need) = required_offset(m, now, &t) else {
+        return;
+    };
+    let chosen = select_replica(m, now, &t);
+    let behind = chosen
+        .and_then(|id| m.replicas.iter().find(|r| r.id == id))
+        .is_some_and(|r| r.slave_repl_offset < need);
+    if behind {
+        // The replicas are still catching up with the paused master: ask
+        // again, until failover-timeout.
+        if now - m.failover_state_change_time > m.failover_timeout {
+            abort_with(st, out, master, "-failover-abort-no-good-slave", now);
+        } else {
+            ask_fresh_info(st, out, master, now);
+        }
+        return;
+    }
+    let Some(rid) = chosen else {
         abort_with(st, out, master, "-failover-abort-no-good-slave", now);
         return;
     };
@@ -718,6 +802,11 @@ pub fn reset_master_and_change_address(
     }
     m.replicas.clear();
     reset_master(m, out, now);
+    if m.inst.addr != new {
+        // A new master: nothing granted to it yet. (At the same address
+        // our grants and the block after a vote stay in force.)
+        m.lease = Default::default();
+    }
     m.inst.addr = new;
     for a in addrs {
         if let Some(id) = st.add_replica(master, a, now) {
@@ -747,4 +836,5 @@ pub fn reset_master(m: &mut Master, out: &mut Out, now: i64) {
     m.failover_start_time = 0;
     m.promoted = None;
     m.force_failover = false;
+    m.pause_asked = 0;
 }

@@ -34,6 +34,8 @@ pub struct InfoReport {
     pub link_up: Option<bool>,
     pub priority: Option<i64>,
     pub offset: Option<u64>,
+    /// A master's `master_repl_offset`.
+    pub master_offset: Option<u64>,
     pub announced: Option<bool>,
 }
 
@@ -55,6 +57,7 @@ impl InfoReport {
                 }
                 "slave_priority" | "replica_priority" => r.priority = v.parse::<i64>().ok(),
                 "slave_repl_offset" => r.offset = v.parse::<u64>().ok(),
+                "master_repl_offset" => r.master_offset = v.parse::<u64>().ok(),
                 "replica_announced" => r.announced = Some(v == "1"),
                 _ if k.starts_with("slave") && k[5..].bytes().all(|b| b.is_ascii_digit()) => {
                     let mut ip = None;

@@ -27,6 +27,7 @@ pub mod events;
 pub mod failover;
 pub mod hello;
 pub mod info;
+pub mod lease;
 pub mod link;
 pub mod metrics;
 pub mod monitor;

@@ -29,6 +29,10 @@ pub enum Tag {
     Info,
     Publish,
     MasterDown,
+    /// A renewal of the master's lease (`lease`): the master's clock.
+    Lease,
+    /// `INFO server` of a peer sentinel: is it a Redoubt one (`lease`).
+    PeerInfo,
     /// Replies nobody needs (AUTH, CLIENT SETNAME, the promotion batch).
     Ignore,
     /// The SUBSCRIBE of a Pub/Sub link: confirmed by a subscription

@@ -15,7 +15,7 @@
 use crate::action::{Action, Cmd, LinkId, LinkKind, Out};
 use crate::link::{LinkEvent, Tag};
 use crate::state::{Failover, Instance, Kind, Link, Sentinel};
-use crate::{down, failover, hello, info};
+use crate::{down, failover, hello, info, lease};
 use resp::frame::Frame;
 use server::log::Level;
 
@@ -55,6 +55,7 @@ pub fn on_link_event(st: &mut Sentinel, link: LinkId, ev: LinkEvent, now: i64) -
     let Some((master, i)) = st.find_mut(link.inst) else {
         return out.actions;
     };
+    let is_master_link = i.kind == Kind::Master;
     let slot = match link.kind {
         LinkKind::Cmd => &mut i.links.cmd,
         LinkKind::PubSub => &mut i.links.pubsub,
@@ -96,7 +97,17 @@ pub fn on_link_event(st: &mut Sentinel, link: LinkId, ev: LinkEvent, now: i64) -
                 if parts.len() == 3 && parts[0].as_bytes() == Some(b"message") {
                     if let Some(payload) = parts[2].as_bytes() {
                         let payload = String::from_utf8_lossy(payload).into_owned();
-                        hello::process_hello(st, &mut out, &payload, now);
+                        if let Some(clock) = payload.strip_prefix(lease::RENEW_REQUEST) {
+                            // Only from the master itself (replicas pass
+                            // their master's messages on).
+                            if is_master_link {
+                                if let Ok(clock) = clock.parse::<i64>() {
+                                    lease::on_renew_request(st, &mut out, &master, clock, now);
+                                }
+                            }
+                        } else {
+                            hello::process_hello(st, &mut out, &payload, now);
+                        }
                     }
                 }
             }
@@ -129,6 +140,13 @@ pub(crate) fn inst<'a>(st: &'a mut Sentinel, master: &str, id: u64) -> Option<&'
 fn handle_instance(st: &mut Sentinel, out: &mut Out, master: &str, id: u64, now: i64) {
     reconnect(st, out, master, id, now);
     send_periodic(st, out, master, id, now);
+    if st
+        .masters
+        .get(master)
+        .is_some_and(|m| m.inst.id == id && m.inst.links.pending() < MAX_PENDING)
+    {
+        lease::renew(st, out, master, now);
+    }
     if st.tilt {
         if now - st.tilt_start_time < st.timing.tilt_period {
             return;
@@ -265,6 +283,13 @@ fn send_periodic(st: &mut Sentinel, out: &mut Out, master: &str, id: u64, now: i
             i.links.act_ping_time = now;
         }
     }
+    if i.kind == Kind::Sentinel {
+        let gen = i.links.cmd.as_ref().map(|l| l.gen);
+        if i.redoubt.is_none() && i.redoubt_asked != gen {
+            i.redoubt_asked = gen;
+            out.send1(i, &[b"INFO", b"server"], Tag::PeerInfo);
+        }
+    }
     if want_hello {
         hello::send_hello(st, out, master, id, now);
     }
@@ -309,6 +334,16 @@ fn on_reply(
             }
         }
         Tag::MasterDown => down::master_down_reply(st, out, master, id, frame, now),
+        Tag::PeerInfo => {
+            if let Some(i) = inst(st, master, id) {
+                i.redoubt = Some(lease::is_redoubt_info(&frame));
+            }
+        }
+        Tag::Lease => {
+            if let Some(m) = st.masters.get_mut(master).filter(|m| m.inst.id == id) {
+                lease::on_reply(m, &frame, now);
+            }
+        }
         Tag::Ignore | Tag::Subscribe => {}
     }
 }

@@ -46,6 +46,11 @@ pub fn now_ms() -> i64 {
     server::util::time::unix_ms()
 }
 
+/// The monotonic clock the lease counts with (`Sentinel::mono`).
+pub fn mono_ms() -> i64 {
+    server::util::time::monotonic_ms()
+}
+
 /// Saves the state into the config file (with the server's settings, as
 /// Redis rewrites the whole file); a failure is logged, as Redis does, and
 /// the sentinel goes on (the next change tries again). False when it
@@ -115,6 +120,7 @@ impl Shell {
                 );
                 return;
             };
+            st.mono = mono_ms();
             let mut actions = monitor::tick(&mut st, now);
             let mut out = Out::new();
             scripts::run(&mut st, &mut self.children.borrow_mut(), &mut out, now);
@@ -138,6 +144,7 @@ impl Shell {
                 );
                 return;
             };
+            st.mono = mono_ms();
             monitor::on_link_event(&mut st, link, ev, now_ms())
         };
         self.perform_on_server(actions);

@@ -291,6 +291,12 @@ pub struct Instance {
     pub master_down: bool,
     pub last_master_down_reply_time: i64,
     pub asked_at: i64,
+    /// A peer sentinel is a Redoubt one (its `INFO server` shows
+    /// `redoubt_version`): None until its answer, asked once per link
+    /// generation (the one in `redoubt_asked`). Only Redoubt sentinels
+    /// grant the lease (`lease`).
+    pub redoubt: Option<bool>,
+    pub redoubt_asked: Option<u64>,
 }
 
 impl Instance {
@@ -332,6 +338,8 @@ impl Instance {
             master_down: false,
             last_master_down_reply_time: now,
             asked_at: 0,
+            redoubt: None,
+            redoubt_asked: None,
         }
     }
 
@@ -425,8 +433,13 @@ pub struct Master {
     pub vote_asked: bool,
     /// When fresh INFO was asked of the replicas before choosing one.
     pub select_started: i64,
+    /// A manual failover paused the master's writes and asked for its
+    /// INFO then (0: not paused by us).
+    pub pause_asked: i64,
     /// Id of the replica being promoted.
     pub promoted: Option<u64>,
+    /// The lease we grant this master (`lease`).
+    pub lease: crate::lease::LeaseGrant,
     /// Master address changes this sentinel has applied (its own
     /// failovers and others' it learnt of), for the metrics.
     pub failovers: u64,
@@ -555,6 +568,11 @@ pub struct Sentinel {
     /// Resolves a hostname under `resolve-hostnames yes` (the system's
     /// resolver; a test plays DNS with its own).
     pub resolver: fn(&str) -> Option<String>,
+    /// Our monotonic clock (ms) at the event being handled, set by the
+    /// shell before each call into the core (tests set it by hand). Only
+    /// the lease counts with it (`lease`): its rules must not bend when
+    /// the wall clock steps.
+    pub mono: i64,
 }
 
 pub const SIMFAILURE_CRASH_AFTER_ELECTION: u32 = 1;
@@ -579,6 +597,7 @@ impl Sentinel {
             requirepass: None,
             rng: SmallRng::from_entropy(),
             resolver: resolve_with_dns,
+            mono: 0,
         }
     }
 
@@ -684,7 +703,9 @@ impl Sentinel {
                 force_failover: false,
                 vote_asked: false,
                 select_started: 0,
+                pause_asked: 0,
                 promoted: None,
+                lease: Default::default(),
                 failovers: 0,
                 replicas: Vec::new(),
                 sentinels: Vec::new(),

@@ -32,6 +32,8 @@ fn lagging_replica(k: &mut Kit) {
         soft_since_ms: 0,
         bulk_taken_ms: 0,
         fullresync_reply: true,
+        ack_log: Default::default(),
+        certified_offset: 0,
     });
 }
 

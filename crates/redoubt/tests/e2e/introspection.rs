@@ -181,6 +181,8 @@ const OUR_EXTRA_FIELDS: &[&str] = &[
     "replicas_max_lag_ms",
     "replicas_max_lag_bytes",
     "replicas_in_full_sync",
+    "sentinel_lease",
+    "sentinel_lease_grants",
 ];
 
 #[test]

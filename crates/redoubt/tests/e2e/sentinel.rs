@@ -316,6 +316,38 @@ fn mixed_sentinel_group_fails_over() {
     assert_ne!(new, mport);
 }
 
+/// One Redoubt sentinel among real ones: it grants no lease (Redoubt
+/// sentinels are not a majority), so the master is never fenced and
+/// takes writes and confirms them as Redis does.
+#[test]
+fn a_redoubt_sentinel_in_a_mostly_redis_group_leaves_the_master_unfenced() {
+    let mut f = Fleet::start(Flavor::Redoubt, Flavor::Redis, 1, 2, &[]);
+    let mport = f.servers[0].port;
+    let conf = format!(
+        "sentinel monitor {NAME} 127.0.0.1 {mport} 2\n\
+         sentinel down-after-milliseconds {NAME} {DOWN_AFTER}\n\
+         sentinel failover-timeout {NAME} 4000\n"
+    );
+    f.sentinels
+        .push(ServerHandle::start_sentinel(Flavor::Redoubt, &conf, &[]));
+    f.wait_agreement(mport, Duration::from_secs(30));
+    // Several renewal periods after the Redoubt sentinel knows the group.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(info_at(mport, "replication", "sentinel_lease"), "off");
+    let mut c = conn(mport);
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query(&mut c)
+        .expect("set");
+    let n: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(2000)
+        .query(&mut c)
+        .expect("wait");
+    assert_eq!(n, 1);
+}
+
 #[test]
 fn sentinel_api_replies_like_redis_sentinel() {
     // Same topology under both implementations; compare the shape and

@@ -367,3 +367,62 @@ fn simulated_crash_after_election_stops_right_there() {
         .unwrap();
     assert!(matches!(w.actions.get(at + 1), Some(Action::Crash { .. })));
 }
+
+/// `SENTINEL FAILOVER` of a live master: its writes are paused first, and
+/// only a replica that reached the paused master's offset is promoted —
+/// the others may lack writes `WAIT` confirmed through the one ahead.
+#[test]
+fn sentinel_failover_pauses_the_master_and_waits_for_its_offset() {
+    let mut w = World::new(3, 2, 2);
+    w.nodes.get_mut(MASTER_ADDR).unwrap().offset = 1_000;
+    w.tick(); // INFO: .2 100, .3 200, .4 300; the master at 1000
+    sentinel_failover(&mut w);
+    until_state(&mut w, Failover::SelectSlave, 1_000);
+    let pause = w.sent(MASTER_ADDR, "CLIENT");
+    assert!(
+        pause.iter().any(|c| c[1] == "PAUSE" && c[3] == "WRITE"),
+        "{pause:?}"
+    );
+    // Nobody has the master's offset yet: no promotion, however long.
+    w.run(2_000);
+    assert_eq!(state(&w), Failover::SelectSlave);
+    // .2 catches up (past .4): it is the one promoted.
+    w.nodes.get_mut("10.0.0.2:6379").unwrap().offset = 1_000;
+    until_state(&mut w, Failover::SendSlaveofNoone, 1_000);
+    assert_eq!(
+        w.master().promoted_replica().unwrap().addr.to_string(),
+        "10.0.0.2:6379"
+    );
+}
+
+#[test]
+fn sentinel_failover_gives_up_and_unpauses_when_no_replica_catches_up() {
+    let mut w = World::new(2, 2, 2);
+    w.nodes.get_mut(MASTER_ADDR).unwrap().offset = 1_000;
+    w.tick();
+    sentinel_failover(&mut w);
+    until_event(
+        &mut w,
+        "-failover-abort-no-good-slave",
+        FAILOVER_TIMEOUT + 2_000,
+    );
+    let client = w.sent(MASTER_ADDR, "CLIENT");
+    assert!(client.iter().any(|c| c[1] == "UNPAUSE"), "{client:?}");
+    assert_eq!(w.master().pause_asked, 0);
+}
+
+/// A master that does not answer the INFO behind the pause is treated as
+/// a dead one: the choice goes ahead on the replicas' offsets.
+#[test]
+fn sentinel_failover_of_a_silent_master_does_not_wait_for_its_offset() {
+    let mut w = World::new(2, 2, 2);
+    w.nodes.get_mut(MASTER_ADDR).unwrap().offset = 1_000;
+    w.tick();
+    w.nodes.get_mut(MASTER_ADDR).unwrap().answers_info = false;
+    sentinel_failover(&mut w);
+    until_state(&mut w, Failover::SendSlaveofNoone, 3_000);
+    assert_eq!(
+        w.master().promoted_replica().unwrap().addr.to_string(),
+        "10.0.0.3:6379"
+    );
+}

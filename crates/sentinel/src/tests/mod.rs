@@ -16,6 +16,7 @@ mod down;
 mod election;
 mod failover;
 mod hostnames;
+mod lease;
 mod links;
 mod selection;
 
@@ -36,6 +37,10 @@ pub const FAILOVER_TIMEOUT: i64 = 20_000;
 /// Our own run id; peers get `1111...`, `2222...`.
 pub const MYID: &str = "0000000000000000000000000000000000000000";
 pub const MASTER_ADDR: &str = "10.0.0.1:6379";
+/// The sentinel's monotonic clock at [`T0`], and the servers' (another
+/// host's clock: any other origin).
+pub const MONO0: i64 = 50_000;
+pub const SERVER_MONO0: i64 = 9_000_000;
 
 pub fn runid(c: char) -> String {
     std::iter::repeat_n(c, 40).collect()
@@ -61,6 +66,11 @@ pub struct Node {
     pub answers_info: bool,
     /// Applies `SLAVEOF` (a server refusing it stays as it is).
     pub obeys_slaveof: bool,
+    /// Answers `REPLCONF sentinel-lease` with its clock, as a Redoubt
+    /// server does (a real Redis refuses the option).
+    pub knows_lease: bool,
+    /// The `REPLCONF sentinel-lease` values it received.
+    pub grants: Vec<String>,
 }
 
 impl Node {
@@ -75,6 +85,8 @@ impl Node {
             priority: 100,
             answers_info: true,
             obeys_slaveof: true,
+            knows_lease: true,
+            grants: Vec::new(),
         }
     }
 
@@ -89,6 +101,8 @@ impl Node {
             priority: 100,
             answers_info: true,
             obeys_slaveof: true,
+            knows_lease: true,
+            grants: Vec::new(),
         }
     }
 }
@@ -99,6 +113,7 @@ pub fn info_text(n: &Node, followers: &[Addr]) -> String {
     if n.role_master {
         t.push_str("role:master\r\n");
         t.push_str(&format!("connected_slaves:{}\r\n", followers.len()));
+        t.push_str(&format!("master_repl_offset:{}\r\n", n.offset));
         for (k, a) in followers.iter().enumerate() {
             t.push_str(&format!(
                 "slave{k}:ip={},port={},state=online,offset=0,lag=0\r\n",
@@ -129,6 +144,9 @@ pub fn info_text(n: &Node, followers: &[Addr]) -> String {
 pub struct Peer {
     pub alive: bool,
     pub sees_down: bool,
+    /// A Redoubt sentinel (its INFO shows `redoubt_version`), or a real
+    /// redis-sentinel.
+    pub redoubt: bool,
     /// Its vote per epoch: the first sentinel that asked.
     pub votes: BTreeMap<u64, String>,
 }
@@ -183,6 +201,7 @@ impl World {
                 Peer {
                     alive: true,
                     sees_down: false,
+                    redoubt: true,
                     votes: BTreeMap::new(),
                 },
             );
@@ -256,6 +275,7 @@ impl World {
     /// Runs one timer period 100 ms later, then delivers every reply.
     pub fn tick(&mut self) -> Vec<Action> {
         self.now += 100;
+        self.st.mono = self.now - T0 + MONO0;
         let a = monitor::tick(&mut self.st, self.now);
         let start = self.actions.len();
         self.perform(a);
@@ -285,6 +305,7 @@ impl World {
 
     /// Hands one link event to the core and performs what comes back.
     pub fn event(&mut self, link: LinkId, ev: LinkEvent) -> Vec<Action> {
+        self.st.mono = self.now - T0 + MONO0;
         let a = monitor::on_link_event(&mut self.st, link, ev, self.now);
         let start = self.actions.len();
         self.perform(a);
@@ -413,6 +434,10 @@ impl World {
                     ])
                 }
                 "PING" => Frame::Simple(b"PONG".to_vec()),
+                "INFO" if p.redoubt => Frame::Bulk(
+                    b"# Server\r\nredis_version:7.0.15\r\nredoubt_version:0.1.0\r\n".to_vec(),
+                ),
+                "INFO" => Frame::Bulk(b"# Server\r\nredis_version:7.0.15\r\n".to_vec()),
                 _ => Frame::Simple(b"OK".to_vec()),
             });
         }
@@ -426,9 +451,19 @@ impl World {
             f.sort_by_key(|(k, _)| (*k).clone());
             f.into_iter().map(|(k, _)| addr(k)).collect()
         };
+        let server_clock = self.now - T0 + SERVER_MONO0;
         let n = self.nodes.get_mut(&a)?;
         if !n.alive {
             return None;
+        }
+        if name == "REPLCONF" && arg(1) == "sentinel-lease" {
+            if !n.knows_lease {
+                return Some(Frame::Error(
+                    b"ERR Unrecognized REPLCONF option: sentinel-lease".to_vec(),
+                ));
+            }
+            n.grants.push(arg(2));
+            return Some(Frame::Integer(server_clock));
         }
         Some(match name.as_str() {
             "PING" => Frame::Simple(b"PONG".to_vec()),

@@ -211,6 +211,13 @@ pub fn cron(srv: &mut Server) {
     // The timeout is checked first, as Redis does.
     let timed_out = f.end_ms > 0 && srv.now_ms >= f.end_ms;
     let to = match (timed_out, &f.target, synced) {
+        (true, Some(t), _) if f.force && !force_keeps_confirmed_writes(srv, t) => {
+            abort_failover(
+                srv,
+                "Target is behind writes another replica acknowledged (WAIT may have confirmed them); not forcing",
+            );
+            return;
+        }
         (true, Some(t), _) if f.force => {
             log_notice!(
                 "FAILOVER to {}:{} time out exceeded, failing over.",
@@ -235,6 +242,33 @@ pub fn cron(srv: &mut Server) {
     super::replica::set_master(srv, to.0, to.1);
 }
 
+/// `FORCE` past the timeout switches to a target that may not have the
+/// whole stream. Ours: only if it acknowledged at least as much as any
+/// other replica, so it holds every write `WAIT` can have confirmed
+/// (Redis switches anyway, and such writes are dropped when this server
+/// resyncs from the target).
+fn force_keeps_confirmed_writes(srv: &Server, target: &(String, u16)) -> bool {
+    let f = srv.repl.feed.borrow();
+    let acks: Vec<(bool, i64)> = f
+        .replicas
+        .iter()
+        .map(|r| {
+            let is_target = r.ip.eq_ignore_ascii_case(&target.0) && r.port == target.1;
+            (is_target, r.ack_offset)
+        })
+        .collect();
+    target_has_every_ack(&acks)
+}
+
+/// Among (is the target, acknowledged offset) of each replica: the target
+/// is attached and no replica acknowledged more than it did.
+fn target_has_every_ack(acks: &[(bool, i64)]) -> bool {
+    let Some(target) = acks.iter().filter(|a| a.0).map(|a| a.1).max() else {
+        return false;
+    };
+    acks.iter().all(|a| a.1 <= target)
+}
+
 /// Whether the link being set up must ask for `PSYNC .. FAILOVER`.
 pub fn in_progress(srv: &Server) -> bool {
     srv.repl
@@ -253,5 +287,21 @@ pub fn switched(srv: &mut Server, accepted: bool) {
         clear(srv);
     } else {
         abort_failover(srv, "Failover target rejected psync request");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::target_has_every_ack;
+
+    #[test]
+    fn forcing_needs_a_target_that_acknowledged_as_much_as_any_replica() {
+        assert!(target_has_every_ack(&[(true, 100)]));
+        assert!(target_has_every_ack(&[(true, 100), (false, 100)]));
+        assert!(target_has_every_ack(&[(false, 90), (true, 100)]));
+        assert!(!target_has_every_ack(&[(true, 90), (false, 100)]));
+        // A target that is not attached has acknowledged nothing.
+        assert!(!target_has_every_ack(&[(false, 100)]));
+        assert!(!target_has_every_ack(&[]));
     }
 }

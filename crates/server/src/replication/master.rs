@@ -76,6 +76,11 @@ pub struct Replica {
     /// It asked with PSYNC, so a full sync starts with `+FULLRESYNC`
     /// (SYNC, the old protocol, gets the payload alone).
     pub fullresync_reply: bool,
+    /// Under a sentinel lease: acknowledgements (`lease::clock`, offset)
+    /// not yet certified by a majority of the sentinels, and the offset up
+    /// to which they are (see `lease`; `WAIT` counts that one).
+    pub ack_log: std::collections::VecDeque<(i64, i64)>,
+    pub certified_offset: i64,
 }
 
 /// What the journal sink shares with the server.
@@ -187,7 +192,34 @@ impl Feed {
             .filter(|r| r.ack_offset >= offset)
             .count()
     }
+
+    /// Replicas whose acknowledgement of `offset` is certified (under a
+    /// sentinel lease, see `lease`).
+    pub fn certified(&self, offset: i64) -> usize {
+        self.replicas
+            .iter()
+            .filter(|r| r.certified_offset >= offset)
+            .count()
+    }
+
+    /// Certifies every acknowledgement received at `t` or before
+    /// (`lease::ack_time`).
+    pub fn certify(&mut self, t: i64) {
+        for r in self.replicas.iter_mut() {
+            while let Some(&(at, off)) = r.ack_log.front() {
+                if at > t {
+                    break;
+                }
+                r.certified_offset = r.certified_offset.max(off);
+                r.ack_log.pop_front();
+            }
+        }
+    }
 }
+
+/// Acknowledgements kept per replica for certification; past this the
+/// oldest go (a newer one, with a larger offset, covers them).
+const ACK_LOG_MAX: usize = 1024;
 
 /// A master restarting from its own snapshot, which names the history it
 /// belonged to (`repl-id`, `repl-offset`): that history stays valid as
@@ -287,6 +319,16 @@ fn replconf(ctx: &mut Ctx) {
                 }
                 return;
             }
+            b"sentinel-lease" => {
+                // From a Redoubt sentinel (see `lease`): the reply is our
+                // clock, which real Redis never sends (it refuses the
+                // option, and the sentinel stops asking).
+                match super::lease::on_request(ctx.srv, val) {
+                    Some(now) => ctx.out().int(now),
+                    None => ctx.err(errors::SYNTAX),
+                }
+                return;
+            }
             b"getack" => {
                 // Only meaningful on a replica, from its master.
                 return;
@@ -333,9 +375,22 @@ fn replconf(ctx: &mut Ctx) {
 /// Records a replica's acknowledgement and serves the `WAIT`s it
 /// satisfies.
 fn ack(srv: &mut Server, id: u64, offset: i64) {
+    let certifying = super::lease::armed(srv);
+    let at = if certifying {
+        super::lease::ack_time(srv)
+    } else {
+        0
+    };
     {
         let mut f = srv.repl.feed.borrow_mut();
         if let Some(r) = f.replicas.iter_mut().find(|r| r.id == id) {
+            let newer = r.ack_log.back().is_none_or(|&(_, o)| offset > o);
+            if certifying && offset > r.certified_offset && newer {
+                r.ack_log.push_back((at, offset));
+                if r.ack_log.len() > ACK_LOG_MAX {
+                    r.ack_log.pop_front();
+                }
+            }
             r.ack_offset = r.ack_offset.max(offset);
             r.ack_ms = srv.now_ms;
             if r.await_ack {
@@ -343,6 +398,9 @@ fn ack(srv: &mut Server, id: u64, offset: i64) {
                 r.wake.notify_one();
             }
         }
+    }
+    if certifying && !srv.repl.waiters.is_empty() {
+        super::lease::request_renewal(srv, at);
     }
     serve_waiters(srv, false);
 }
@@ -583,6 +641,8 @@ fn attach(
         soft_since_ms: 0,
         bulk_taken_ms: ctx.srv.now_ms,
         fullresync_reply: true,
+        ack_log: Default::default(),
+        certified_offset: 0,
     });
 }
 
@@ -699,8 +759,8 @@ fn wait(ctx: &mut Ctx) {
         return;
     }
     let woff = ctx.client.woff;
-    let acked = ctx.srv.repl.feed.borrow().acked(woff);
-    if acked as i64 >= num || !crate::blocking::may_block(ctx) {
+    let acked = confirmed(ctx.srv, woff);
+    if acked as i64 >= num || !crate::blocking::may_block(ctx) || super::lease::fenced(ctx.srv) {
         ctx.out().int(acked as i64);
         return;
     }
@@ -715,8 +775,28 @@ fn wait(ctx: &mut Ctx) {
         offset: woff,
         numreplicas: num.max(0) as usize,
     });
+    if super::lease::armed(ctx.srv) {
+        // Acknowledgements already in need a renewal after them.
+        let now = super::lease::clock();
+        super::lease::request_renewal(ctx.srv, now);
+    }
     // Ask for acknowledgements now rather than at the next periodic ACK.
     ctx.srv.repl.feed.borrow_mut().feed(GETACK);
+}
+
+/// Replicas that acknowledged `offset`, as `WAIT` reports them. Under a
+/// sentinel lease: none while it has lapsed, and otherwise only the
+/// acknowledgements a majority of the sentinels certified — renewed the
+/// lease after they arrived (see `lease`). Checked at the moment of the
+/// reply, on the thread that also takes the acknowledgements and grants.
+fn confirmed(srv: &Server, offset: i64) -> usize {
+    if !super::lease::armed(srv) {
+        return srv.repl.feed.borrow().acked(offset);
+    }
+    if super::lease::fenced(srv) {
+        return 0;
+    }
+    srv.repl.feed.borrow().certified(offset)
 }
 
 /// Whether a blocked request is a `WAIT` (its timeout answers a count).
@@ -730,19 +810,19 @@ pub fn is_wait(b: &crate::blocking::Blocked) -> bool {
 /// acknowledge.
 pub fn wait_timed_out(srv: &mut Server, c: &mut Client) {
     srv.repl.waiters.retain(|w| w.client != c.id);
-    let n = srv.repl.feed.borrow().acked(c.woff);
+    let n = confirmed(srv, c.woff);
     c.out.int(n as i64);
 }
 
 /// Unblocks the `WAIT`s whose replicas acknowledged enough (all of them
 /// when `all`).
-fn serve_waiters(srv: &mut Server, all: bool) {
+pub(super) fn serve_waiters(srv: &mut Server, all: bool) {
     if srv.repl.waiters.is_empty() {
         return;
     }
     let waiters = std::mem::take(&mut srv.repl.waiters);
     for w in waiters {
-        let n = srv.repl.feed.borrow().acked(w.offset);
+        let n = confirmed(srv, w.offset);
         if n < w.numreplicas && !all {
             srv.repl.waiters.push(w);
             continue;
@@ -771,6 +851,7 @@ pub fn cron(srv: &mut Server) {
     close_lagging_replicas(srv);
     expire_backlog(srv);
     super::failover::cron(srv);
+    super::lease::cron(srv);
     let size = srv.config.get_int(Directive::ReplBacklogSize).max(1) as usize;
     srv.repl.feed.borrow_mut().resize_backlog(size);
     let period = srv.config.get_int(Directive::ReplPingReplicaPeriod).max(1) as u64;
@@ -932,6 +1013,10 @@ fn role(ctx: &mut Ctx) {
 /// replicas than required acknowledged within `min-replicas-max-lag`
 /// seconds (Redis's "good" replicas).
 pub fn too_few_good_replicas(srv: &Server) -> bool {
+    // A lapsed sentinel lease refuses writes the same way (see `lease`).
+    if super::lease::fenced(srv) {
+        return true;
+    }
     let (need, max_lag) = (
         srv.repl.min_replicas_to_write,
         srv.repl.min_replicas_max_lag,
@@ -1108,6 +1193,17 @@ pub fn info(srv: &Server, b: &mut String) {
          replicas_max_lag_bytes:{lag_bytes}\r\n\
          replicas_in_full_sync:{syncing}\r\n"
     );
+    // On a master, the sentinel lease: off (no Redoubt sentinel ever
+    // granted one), held or lapsed, and how many sentinels' grants run.
+    if !srv.is_replica() {
+        let now = super::lease::clock();
+        let _ = write!(
+            b,
+            "sentinel_lease:{}\r\nsentinel_lease_grants:{}\r\n",
+            srv.repl.lease.state(now).name(),
+            srv.repl.lease.live_grants(now)
+        );
+    }
     if let Some(m) = &srv.repl.master {
         super::replica::info_extras(srv, m, b);
     }

@@ -7,6 +7,8 @@
 //!   snapshot, or `+CONTINUE` from the backlog), `WAIT`, the pings, and
 //!   `INFO replication`.
 //!
+//! - [`lease`]: the sentinel lease, which fences a master cut off from
+//!   most of its Redoubt sentinels (no writes, no `WAIT` confirmations).
 //! - [`replica`]: the replica side: `REPLICAOF`, the link to the master
 //!   (handshake, RDB transfer and load, applying the stream, ACKs).
 //!
@@ -19,6 +21,7 @@ pub mod backlog;
 pub mod disk_sync;
 pub mod failover;
 pub mod fullsync;
+pub mod lease;
 pub mod master;
 pub mod replica;
 
@@ -82,6 +85,8 @@ pub struct ReplState {
     pub link_notify: Rc<tokio::sync::Notify>,
     /// The `FAILOVER` under way, if any.
     pub failover: Option<failover::Failover>,
+    /// Grants from Redoubt sentinels (see [`lease`]).
+    pub lease: lease::Lease,
     /// Unix ms since when this master has had no replica (0: not yet
     /// counted); `repl-backlog-ttl` counts from here.
     pub no_replicas_since_ms: i64,
@@ -114,6 +119,7 @@ impl Default for ReplState {
             transfer_notify: Rc::new(tokio::sync::Notify::new()),
             link_notify: Rc::new(tokio::sync::Notify::new()),
             failover: None,
+            lease: lease::Lease::default(),
             no_replicas_since_ms: 0,
             disk_error_logged_ms: 0,
         }

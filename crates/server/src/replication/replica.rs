@@ -85,6 +85,9 @@ pub fn set_master(srv: &mut Server, host: String, port: u16) {
         unapplied: 0,
     });
     kill_master_client(srv);
+    // A replica confirms nothing; a later promotion starts unfenced until
+    // the sentinels grant a lease again.
+    srv.repl.lease.reset();
     crate::log::set_role(b'S');
     // A replica takes the replica class of `oom-score-adj-values`.
     let _ = crate::os::apply_oom_score_adj(&srv.config, true);
