@@ -58,7 +58,10 @@ pub(super) fn info(ctx: &mut Ctx) {
         }
     }
     s.push_str(&format!("cluster_stats_messages_received:{total}\r\n"));
-    s.push_str("total_cluster_links_buffer_limit_exceeded:0\r\n");
+    s.push_str(&format!(
+        "total_cluster_links_buffer_limit_exceeded:{}\r\n",
+        c.links_buffer_limit_exceeded
+    ));
     ctx.out().verbatim(s.as_bytes());
 }
 
@@ -228,25 +231,33 @@ pub(super) fn shards(ctx: &mut Ctx) {
 }
 
 /// CLUSTER LINKS: our links to nodes ("to") and theirs to us ("from",
-/// once they named themselves). Messages are handed to the socket as they
-/// are queued, so the send buffers are reported empty.
+/// once they named themselves), with their send buffers: the bytes queued
+/// and not yet taken by the socket, and the most they held lately.
 pub(super) fn links(ctx: &mut Ctx) {
     let Some(c) = enabled(ctx) else { return };
-    let mut rows: Vec<(&str, Name, u64)> = Vec::new();
+    // (direction, node, created, bytes queued, buffer size)
+    let mut rows: Vec<(&str, Name, u64, usize, usize)> = Vec::new();
     for (name, l) in &c.links {
         if c.state.node(name).is_some_and(|n| n.link_up) {
-            rows.push(("to", *name, l.created));
+            let q = &l.out.queued;
+            rows.push(("to", *name, l.created, q.used(), q.allocated()));
         }
     }
-    for (name, created) in c.inbound.values() {
-        if let Some(name) = name {
-            rows.push(("from", *name, *created));
+    for l in c.inbound.values() {
+        if let Some(name) = l.node {
+            rows.push((
+                "from",
+                name,
+                l.created,
+                l.queued.used(),
+                l.queued.allocated(),
+            ));
         }
     }
     rows.sort_by_key(|r| (r.1, r.0));
     let out = &mut ctx.client.out;
     out.array(rows.len());
-    for (dir, name, created) in rows {
+    for (dir, name, created, used, allocated) in rows {
         out.map(6);
         out.bulk(b"direction");
         out.bulk(dir.as_bytes());
@@ -255,11 +266,11 @@ pub(super) fn links(ctx: &mut Ctx) {
         out.bulk(b"create-time");
         out.int(created as i64);
         out.bulk(b"events");
-        out.bulk(b"r");
+        out.bulk(if used > 0 { b"rw" } else { b"r" });
         out.bulk(b"send-buffer-allocated");
-        out.int(0);
+        out.int(allocated as i64);
         out.bulk(b"send-buffer-used");
-        out.int(0);
+        out.int(used as i64);
     }
 }
 
