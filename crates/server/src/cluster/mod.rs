@@ -360,6 +360,27 @@ pub fn redirection(
     if client.is_master() || client.loading {
         return None;
     }
+    let (route, _) = route(srv, client, meta, cflags, argv)?;
+    if route == Route::Here {
+        return None;
+    }
+    let kind = srv.config.get_str(Directive::ClusterPreferredEndpointType);
+    Some(redirect::error_text(&c.state, &route, |n| {
+        c.endpoint(n, &kind)
+    }))
+}
+
+/// Where the command's keys are served (Redis's `getNodeByQuery`), and
+/// the slot of its first key; None without cluster mode, or for a command
+/// without keys.
+pub fn route(
+    srv: &Server,
+    client: &Client,
+    meta: &'static CommandMeta,
+    cflags: u32,
+    argv: Argv,
+) -> Option<(Route, Option<u16>)> {
+    let c = srv.cluster.as_deref()?;
     let is_exec = meta.name == "exec";
     if !is_exec && meta.key_specs.is_empty() {
         return None;
@@ -426,6 +447,27 @@ pub fn redirection(
             .and_then(|d| d.get(k))
             .is_some_and(|e| !e.is_expired(now))
     });
+    Some((route, keys.first().map(|k| k.slot)))
+}
+
+/// The error that ends the wait of a client blocked on keys whose slot
+/// moved away or while the cluster is down (checked by the clients cron,
+/// as Redis's `clusterRedirectBlockedClientIfNeeded`); None to keep
+/// waiting.
+pub fn blocked_redirection(srv: &Server, client: &Client) -> Option<String> {
+    use crate::blocking::WaitFor;
+    let c = srv.cluster.as_deref()?;
+    let b = client.blocked.as_ref()?;
+    if !matches!(b.on, WaitFor::List | WaitFor::ZSet | WaitFor::Stream) {
+        return None;
+    }
+    let slots: Vec<u16> = b.keys.iter().map(|k| keyspace::key_hash_slot(k)).collect();
+    let is_write = b
+        .argv
+        .first()
+        .and_then(|name| srv.commands.lookup(name))
+        .is_some_and(|i| srv.commands.commands[i].meta.flags.contains(&"write"));
+    let route = redirect::route_blocked(&c.state, &slots, client.cluster_readonly && !is_write);
     if route == Route::Here {
         return None;
     }
