@@ -15,6 +15,7 @@
 
 pub mod conf;
 pub mod failover;
+pub mod migration;
 pub mod msg;
 pub mod node;
 pub mod redirect;

@@ -46,6 +46,8 @@ pub struct ClusterState {
     pub election: crate::failover::Election,
     pub stats_sent: [u64; 11],
     pub stats_received: [u64; 11],
+    /// `cluster-allow-replica-migration`, as the engine last set it.
+    pub allow_replica_migration: bool,
 }
 
 /// What the engine must do after a message was processed.
@@ -114,6 +116,7 @@ impl ClusterState {
             mf_paused_until: 0,
             stats_sent: [0; 11],
             stats_received: [0; 11],
+            allow_replica_migration: true,
         }
     }
 
@@ -275,8 +278,13 @@ impl ClusterState {
             me.master
         };
         let mut moved_from_curmaster = 0;
+        let mut sender_slots = 0;
         for s in 0..SLOTS {
-            if !claimed.get(s) || self.slots[s] == Some(*sender) {
+            if !claimed.get(s) {
+                continue;
+            }
+            sender_slots += 1;
+            if self.slots[s] == Some(*sender) {
                 continue;
             }
             if self.importing.contains_key(&(s as u16)) {
@@ -298,14 +306,29 @@ impl ClusterState {
         // Our master (or we) lost every slot to the sender: it replaced
         // us, so we follow it, and keep no keys of the slots (Redis's
         // clusterUpdateSlotsConfigWith).
+        // With `cluster-allow-replica-migration no`, only a sender that
+        // took exactly our slots (it replaced us) is followed; a master
+        // emptied by a resharding stays an empty master.
         let emptied = curmaster
             .and_then(|m| self.node(&m))
             .is_some_and(|m| m.slots.count() == 0);
-        if moved_from_curmaster > 0 && emptied {
+        let replaced = self.allow_replica_migration || sender_slots == moved_from_curmaster;
+        if moved_from_curmaster > 0 && emptied && replaced {
             self.pending_follow = Some(*sender);
             dirty.clear();
+        } else if let Some(grand) = self.grandmaster() {
+            // Our master became a replica itself: follow its master, so
+            // no replica is left replicating from a replica.
+            self.pending_follow = Some(grand);
         }
         (changed, dirty)
+    }
+
+    /// Our master's master, when our master is a replica (of a node other
+    /// than us: after a TAKEOVER we may briefly be our master's master).
+    fn grandmaster(&self) -> Option<Name> {
+        let master = self.node(&self.me().master?)?;
+        master.master.filter(|g| *g != self.myself)
     }
 
     // ---------------------------------------------------------------
@@ -702,6 +725,11 @@ impl ClusterState {
         match h.slaveof {
             None => {
                 if !n.is_master() || n.master.is_some() {
+                    // A replica that took over is a master replicas may
+                    // migrate to (Redis's `clusterSetNodeAsMaster`).
+                    if n.master.is_some() {
+                        n.flags |= flags::MIGRATE_TO;
+                    }
                     n.flags = (n.flags & !flags::SLAVE) | flags::MASTER;
                     n.master = None;
                     fx.save = true;

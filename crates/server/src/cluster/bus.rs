@@ -664,6 +664,7 @@ fn cron(srv: &Rc<RefCell<Server>>) {
         super::end_failover_pause(&mut srv.borrow_mut());
     }
     replica_failover(srv, now);
+    replica_migration(&mut srv.borrow_mut(), now);
     for (name, ip, cport) in to_connect {
         let link = connect(srv, name, ip, cport, now);
         if let Some(c) = srv.borrow_mut().cluster.as_deref_mut() {
@@ -735,24 +736,43 @@ fn free_links_over_limit(c: &mut super::Cluster, limit: usize) {
 /// A replica's side of failover, once per cron: schedule the election,
 /// ask the masters for votes, or take over the master's slots.
 fn replica_failover(srv: &Rc<RefCell<Server>>, now: u64) {
-    use cluster::failover::Step;
+    use crate::config::Directive;
+    use crate::replication::replica::LinkState;
+    use cluster::failover::{Conditions, Step};
     use rand::Rng;
     let mut s = srv.borrow_mut();
-    let no_failover = s
-        .config
-        .get_bool(crate::config::Directive::ClusterReplicaNoFailover);
     let offset = s.repl.master_repl_offset().max(0) as u64;
+    // How stale our data is: Redis measures from the master's last byte
+    // while the link is up, else from when it went down (never up: the
+    // whole age of the world).
+    let data_age = s.repl.master.as_ref().map_or(0, |m| {
+        let since = if m.state == LinkState::Connected {
+            m.last_io_ms
+        } else {
+            m.down_since_ms
+        };
+        (now as i64).saturating_sub(since).max(0) as u64
+    });
+    let mut cond = Conditions {
+        node_timeout: 0,
+        my_offset: offset,
+        jitter: rand::thread_rng().gen_range(0..500),
+        no_failover: s.config.get_bool(Directive::ClusterReplicaNoFailover),
+        data_age,
+        validity_factor: s
+            .config
+            .get_int(Directive::ClusterReplicaValidityFactor)
+            .max(0) as u64,
+        ping_period: s.config.get_int(Directive::ReplPingReplicaPeriod).max(0) as u64 * 1000,
+    };
     let Some(c) = s.cluster.as_deref_mut() else {
         return;
     };
     if !c.state.me().is_replica() {
         return;
     }
-    let jitter = rand::thread_rng().gen_range(0..500);
-    match c
-        .state
-        .failover_step(now, c.node_timeout, offset, jitter, no_failover)
-    {
+    cond.node_timeout = c.node_timeout;
+    match c.state.failover_step(now, &cond) {
         Step::Nothing => {}
         Step::RequestVotes { force } => {
             log_notice!(
@@ -783,6 +803,28 @@ fn replica_failover(srv: &Rc<RefCell<Server>>, now: u64) {
             log_notice!("Failover election won: I'm the new master.");
             promoted(&mut s);
         }
+    }
+}
+
+/// A replica of a master with many replicas moves to a master left with
+/// none (see `cluster::migration`).
+fn replica_migration(srv: &mut Server, now: u64) {
+    use crate::config::Directive;
+    let barrier = srv
+        .config
+        .get_int(Directive::ClusterMigrationBarrier)
+        .max(0) as usize;
+    let allowed = srv.config.get_bool(Directive::ClusterAllowReplicaMigration);
+    let target = srv
+        .cluster
+        .as_deref_mut()
+        .and_then(|c| c.state.replica_migration(now, barrier, allowed));
+    if let Some(target) = target {
+        log_notice!(
+            "Migrating to orphaned master {}",
+            String::from_utf8_lossy(&target)
+        );
+        super::set_my_master(srv, target);
     }
 }
 

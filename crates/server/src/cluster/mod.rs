@@ -193,10 +193,12 @@ impl Announced {
 /// reaches the other nodes with our next PINGs.
 pub fn refresh_config(srv: &mut Server) {
     let a = Announced::from_config(&srv.config);
+    let allow_migration = srv.config.get_bool(Directive::ClusterAllowReplicaMigration);
     let Some(c) = srv.cluster.as_deref_mut() else {
         return;
     };
     c.node_timeout = a.node_timeout;
+    c.state.allow_replica_migration = allow_migration;
     if c.port != a.port || c.cport != a.cport || c.announce_ip != a.ip || c.hostname != a.hostname {
         a.apply(c.state.me_mut());
         c.port = a.port;
