@@ -18,6 +18,7 @@ pub mod failover;
 pub mod migration;
 pub mod msg;
 pub mod node;
+pub mod receive;
 pub mod redirect;
 pub mod state;
 
