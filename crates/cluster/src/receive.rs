@@ -110,13 +110,23 @@ impl ClusterState {
                     self.update_address(&h.sender, &link.peer_ip, h, &mut fx);
                 }
                 if link.node.is_some() && h.kind == msg::types::PONG {
+                    let undo_after = self.node_timeout.saturating_mul(2);
                     if let Some(n) = self.node_mut(&h.sender) {
                         n.pong_received = now;
                         n.ping_sent = 0;
                         if n.has(flags::PFAIL) {
                             n.flags &= !flags::PFAIL;
                             fx.update_state = true;
-                        } else if n.has(flags::FAIL) && (n.is_replica() || n.slots.count() == 0) {
+                        } else if n.has(flags::FAIL)
+                            && (n.is_replica()
+                                || n.slots.count() == 0
+                                || now.saturating_sub(n.fail_time) > undo_after)
+                        {
+                            // Reachable again: a replica or an empty
+                            // master at once; a master still serving its
+                            // slots once nobody took them over for two
+                            // node timeouts (Redis's
+                            // clearNodeFailureIfNeeded).
                             n.flags &= !flags::FAIL;
                             fx.update_state = true;
                             fx.save = true;

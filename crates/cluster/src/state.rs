@@ -48,6 +48,8 @@ pub struct ClusterState {
     pub stats_received: [u64; 11],
     /// `cluster-allow-replica-migration`, as the engine last set it.
     pub allow_replica_migration: bool,
+    /// `cluster-node-timeout` (ms), as the engine last set it.
+    pub node_timeout: u64,
 }
 
 /// What the engine must do after a message was processed.
@@ -117,6 +119,7 @@ impl ClusterState {
             stats_sent: [0; 11],
             stats_received: [0; 11],
             allow_replica_migration: true,
+            node_timeout: 15000,
         }
     }
 

@@ -665,6 +665,7 @@ fn cron(srv: &Rc<RefCell<Server>>) {
     }
     replica_failover(srv, now);
     replica_migration(&mut srv.borrow_mut(), now);
+    start_replication_if_needed(&mut srv.borrow_mut());
     for (name, ip, cport) in to_connect {
         let link = connect(srv, name, ip, cport, now);
         if let Some(c) = srv.borrow_mut().cluster.as_deref_mut() {
@@ -803,6 +804,24 @@ fn replica_failover(srv: &Rc<RefCell<Server>>, now: u64) {
             log_notice!("Failover election won: I'm the new master.");
             promoted(&mut s);
         }
+    }
+}
+
+/// A replica that does not replicate yet (restarted from a `nodes.conf`
+/// that names its master) starts once its master's address is known, as
+/// Redis's cron does.
+fn start_replication_if_needed(srv: &mut Server) {
+    if srv.repl.master.is_some() {
+        return;
+    }
+    let master = srv.cluster.as_deref().and_then(|c| {
+        let me = c.state.me();
+        let m = c.state.node(&me.master?)?;
+        let known = !m.ip.is_empty() && m.port != 0 && !m.has(flags::NOADDR);
+        (me.is_replica() && known).then(|| (m.ip.clone(), m.port))
+    });
+    if let Some((ip, port)) = master {
+        crate::replication::replica::set_master(srv, ip, port);
     }
 }
 

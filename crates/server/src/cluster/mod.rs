@@ -198,6 +198,7 @@ pub fn refresh_config(srv: &mut Server) {
         return;
     };
     c.node_timeout = a.node_timeout;
+    c.state.node_timeout = a.node_timeout;
     c.state.allow_replica_migration = allow_migration;
     if c.port != a.port || c.cport != a.cport || c.announce_ip != a.ip || c.hostname != a.hostname {
         a.apply(c.state.me_mut());
