@@ -192,7 +192,7 @@ pub(super) fn shards(ctx: &mut Ctx) {
             } else {
                 n.repl_offset as i64
             };
-            let mut fields = 6;
+            let mut fields = 7;
             if !n.hostname.is_empty() {
                 fields += 1;
             }
