@@ -264,8 +264,24 @@ pub(super) fn setslot(ctx: &mut Ctx) {
             if keys == 0 {
                 c.state.migrating.remove(&(slot as u16));
             }
+            let was_mine = c.state.slots[slot] == Some(me);
             c.state.del_slot(slot);
             c.state.add_slot(slot, &n);
+            // A master that gave away its last slot becomes a replica of
+            // the node that took it (with cluster-allow-replica-migration,
+            // as Redis's SETSLOT NODE does).
+            if was_mine
+                && n != me
+                && c.state.me().slots.count() == 0
+                && ctx
+                    .srv
+                    .config
+                    .get_bool(server::config::Directive::ClusterAllowReplicaMigration)
+            {
+                c.changed();
+                server::cluster::set_my_master(ctx.srv, n);
+                return changed_ok(ctx);
+            }
             // The import is over: take a new config epoch so the cluster
             // learns this node now owns the slot, and tell everyone.
             if n == me && c.state.importing.remove(&(slot as u16)).is_some() {
