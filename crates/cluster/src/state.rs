@@ -327,6 +327,18 @@ impl ClusterState {
         (changed, dirty)
     }
 
+    /// The slots of our shard: ours as a master, our master's as a
+    /// replica.
+    pub fn shard_slots(&self) -> SlotBits {
+        let me = self.me();
+        let owner = if me.is_master() {
+            Some(me)
+        } else {
+            me.master.and_then(|m| self.node(&m))
+        };
+        owner.map(|n| n.slots.clone()).unwrap_or_default()
+    }
+
     /// Our master's master, when our master is a replica (of a node other
     /// than us: after a TAKEOVER we may briefly be our master's master).
     fn grandmaster(&self) -> Option<Name> {

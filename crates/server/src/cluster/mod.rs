@@ -44,6 +44,9 @@ pub struct Cluster {
     pub todo_save: bool,
     pub todo_update_state: bool,
     pub iteration: u64,
+    /// The slots our shard (we, or our master) served at the last
+    /// `before_sleep`: shard channels of slots that leave it are dropped.
+    pub served: cluster::node::SlotBits,
 }
 
 /// A connection another node opened to our bus.
@@ -131,6 +134,7 @@ pub fn init(srv: &mut Server) -> Result<(), String> {
         todo_save: true,
         todo_update_state: true,
         iteration: 0,
+        served: cluster::node::SlotBits::default(),
     };
     c.file
         .save(&c.state)
@@ -237,6 +241,24 @@ pub fn bus_port(srv: &Server) -> u16 {
 pub fn before_sleep(srv: &mut Server) {
     let full = srv.config.get_bool(Directive::ClusterRequireFullCoverage);
     let now = srv.now_ms.max(0) as u64;
+    let Some(c) = srv.cluster.as_deref_mut() else {
+        return;
+    };
+    // Slots our shard stopped serving take their shard channels along
+    // (every change of slots asks for a save).
+    if c.todo_save || c.todo_update_state {
+        let served = c.state.shard_slots();
+        if served != c.served {
+            let lost: std::collections::HashSet<u16> = (0..cluster::SLOTS)
+                .filter(|&s| c.served.get(s) && !served.get(s))
+                .map(|s| s as u16)
+                .collect();
+            c.served = served;
+            if !lost.is_empty() {
+                srv.drop_shard_channels_in(&lost);
+            }
+        }
+    }
     let Some(c) = srv.cluster.as_deref_mut() else {
         return;
     };
