@@ -88,6 +88,12 @@ impl ClusterSpec {
         out
     }
 
+    /// The bus port of the node on `port`, when not Redis's default.
+    fn bus_port_of(&self, port: u16) -> Option<u16> {
+        let b = self.bus_port?;
+        Some(b.saturating_add(port.saturating_sub(self.port)))
+    }
+
     fn config(&self, node: &Node) -> String {
         let mut c = String::new();
         let mut line = |k: &str, v: &str| {
@@ -103,9 +109,8 @@ impl ClusterSpec {
         line("cluster-enabled", "yes");
         line("cluster-config-file", "nodes.conf");
         line("cluster-node-timeout", &self.node_timeout_ms.to_string());
-        if let Some(b) = self.bus_port {
-            let i = node.port.saturating_sub(self.port);
-            line("cluster-port", &b.saturating_add(i).to_string());
+        if let Some(b) = self.bus_port_of(node.port) {
+            line("cluster-port", &b.to_string());
         }
         line("appendonly", "yes");
         for (k, v) in &self.extra {
@@ -260,11 +265,11 @@ impl LocalCluster {
         }
         on_wait("the nodes to meet");
         for n in &self.nodes[1..] {
-            call(
-                &self.nodes[0],
-                &["CLUSTER", "MEET", "127.0.0.1", &n.port.to_string()],
-            )
-            .await?;
+            let port = n.port.to_string();
+            let bus = self.spec.bus_port_of(n.port).map(|b| b.to_string());
+            let mut meet = vec!["CLUSTER", "MEET", "127.0.0.1", port.as_str()];
+            meet.extend(bus.as_deref());
+            call(&self.nodes[0], &meet).await?;
         }
         loop {
             let mut all = true;
