@@ -144,7 +144,11 @@ pub fn run(s: &Snapshot, out: &mut Vec<Finding>) {
     let Some((first, first_view)) = views.first() else {
         return;
     };
-    uncovered(first, first_view, out);
+    // A node that gave up slots (DELSLOTS) may be the only one to know
+    // they are unserved: the first view that has holes tells.
+    if let Some((v, nodes)) = views.iter().find(|(_, n)| slot_map(n).contains(&None)) {
+        uncovered(v, nodes, out);
+    }
     for (v, nodes) in &views {
         open_slots(v, nodes, out);
     }

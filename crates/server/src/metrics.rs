@@ -417,7 +417,7 @@ fn cluster_metrics(e: &mut Exposition, srv: &Server) {
     let gauges: [(&str, &str, f64); 8] = [
         (
             "redoubt_cluster_state_ok",
-            "1 when this node sees the cluster as ok (cluster_state:ok)",
+            "Whether this node sees the cluster as ok (cluster_state:ok): 1, or failing: 0",
             f64::from(u8::from(st.ok)),
         ),
         (

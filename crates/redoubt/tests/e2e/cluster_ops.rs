@@ -174,27 +174,27 @@ fn metrics_show_the_nodes_view_of_the_cluster() {
         ],
     );
     let mport: u16 = mport.parse().unwrap();
-    let body = http_get(mport, "/metrics").1;
-    assert!(body.contains("redoubt_cluster_state_ok 0"), "{body}");
-    assert!(body.contains("redoubt_cluster_known_nodes 1"), "{body}");
+    let metric = |name: &str| -> Option<f64> {
+        let body = http_get(mport, "/metrics").1;
+        let line = body.lines().find(|l| l.starts_with(&format!("{name} ")))?;
+        line.rsplit(' ').next()?.parse().ok()
+    };
+    assert_eq!(metric("redoubt_cluster_state_ok"), Some(0.0));
+    assert_eq!(metric("redoubt_cluster_known_nodes"), Some(1.0));
     let _ = n.raw().cmd_str(&["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]);
     wait_for(
         "cluster_state ok in the metrics",
         Duration::from_secs(10),
-        || {
-            http_get(mport, "/metrics")
-                .1
-                .contains("redoubt_cluster_state_ok 1")
-        },
+        || metric("redoubt_cluster_state_ok") == Some(1.0),
     );
-    let body = http_get(mport, "/metrics").1;
-    for line in [
-        "redoubt_cluster_slots_assigned 16384",
-        "redoubt_cluster_slots_ok 16384",
-        "redoubt_cluster_my_slots 16384",
-        "redoubt_cluster_size 1",
+    for (name, v) in [
+        ("redoubt_cluster_slots_assigned", 16384.0),
+        ("redoubt_cluster_slots_ok", 16384.0),
+        ("redoubt_cluster_my_slots", 16384.0),
+        ("redoubt_cluster_size", 1.0),
     ] {
-        assert!(body.contains(line), "{line} missing:\n{body}");
+        assert_eq!(metric(name), Some(v), "{name}");
     }
+    let body = http_get(mport, "/metrics").1;
     crate::metrics::promtool_accepts(&body);
 }
