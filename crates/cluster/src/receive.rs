@@ -136,6 +136,15 @@ impl ClusterState {
                 if !sender_known {
                     return fx;
                 }
+                // NOFAILOVER is the sender's to say, every time (replicas
+                // rank themselves among those that may fail over).
+                if let Some(n) = self.node_mut(&h.sender) {
+                    let nofailover = h.flags & flags::NOFAILOVER;
+                    if n.flags & flags::NOFAILOVER != nofailover {
+                        n.flags = (n.flags & !flags::NOFAILOVER) | nofailover;
+                        fx.save = true;
+                    }
+                }
                 if let Body::Ping { hostname, .. } = &m.body {
                     let hn = hostname.clone().unwrap_or_default();
                     if let Some(n) = self.node_mut(&h.sender) {
