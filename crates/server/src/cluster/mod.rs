@@ -97,7 +97,8 @@ impl Cluster {
 pub fn preferred_endpoint<'a>(n: &'a Node, kind: &str) -> &'a str {
     match kind {
         "hostname" if !n.hostname.is_empty() => &n.hostname,
-        "hostname" | "unknown-endpoint" => "?",
+        "hostname" => "?",
+        "unknown-endpoint" => "",
         _ => &n.ip,
     }
 }
@@ -198,9 +199,22 @@ impl Announced {
 pub fn refresh_config(srv: &mut Server) {
     let a = Announced::from_config(&srv.config);
     let allow_migration = srv.config.get_bool(Directive::ClusterAllowReplicaMigration);
+    let no_failover = srv.config.get_bool(Directive::ClusterReplicaNoFailover);
     let Some(c) = srv.cluster.as_deref_mut() else {
         return;
     };
+    // cluster-replica-no-failover shows as our NOFAILOVER flag, which our
+    // messages carry to the other nodes.
+    let flag = if no_failover {
+        cluster::flags::NOFAILOVER
+    } else {
+        0
+    };
+    let me = c.state.me_mut();
+    if me.flags & cluster::flags::NOFAILOVER != flag {
+        me.flags = (me.flags & !cluster::flags::NOFAILOVER) | flag;
+        c.changed();
+    }
     c.node_timeout = a.node_timeout;
     c.state.node_timeout = a.node_timeout;
     c.state.allow_replica_migration = allow_migration;
