@@ -241,7 +241,7 @@ pub(super) fn failover(ctx: &mut Ctx) {
     if takeover {
         server::log_warning!("Taking over the master (user request).");
         c.state.takeover();
-        bus::promoted(ctx.srv);
+        server::cluster::replica::promoted(ctx.srv);
     } else if force {
         server::log_warning!("Forced failover user request accepted.");
         c.state.start_manual_failover(now, true);

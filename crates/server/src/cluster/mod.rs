@@ -8,6 +8,7 @@
 
 pub mod bus;
 pub mod config_file;
+pub mod replica;
 
 use crate::client::Client;
 use crate::config::Directive;
