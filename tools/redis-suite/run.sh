@@ -17,12 +17,9 @@ repo=$(cd "$here/../.." && pwd)
 cache=${REDIS_SUITE_CACHE:-$repo/target/redis-suite}
 redis_version=7.0.15
 
-# Units of all_tests outside the default scope: they belong to other issues
-# (streams, cluster; scripting in cluster mode). Name them, or use `all` or
-# `excluded`, to run them.
-excluded_units="unit/cluster-scripting
-unit/type/stream unit/type/stream-cgroups
-unit/cluster unit/cluster/misc unit/cluster/links"
+# Units of all_tests outside the default scope: they belong to another issue
+# (streams). Name them, or use `all` or `excluded`, to run them.
+excluded_units="unit/type/stream unit/type/stream-cgroups"
 
 usage() {
   cat <<'EOF'
@@ -30,8 +27,8 @@ usage: tools/redis-suite/run.sh [options] [UNIT|GROUP|@FILE ...] [-- RUNTEST-ARG
 
 Units are named as the suite names them: unit/type/list, integration/aof,
 sentinel/00-base (runtest-sentinel), cluster/00-base (runtest-cluster).
-Groups: default (all_tests minus streams, cluster and cluster-scripting,
-plus the Sentinel suite; used when nothing is named), main (all_tests),
+Groups: default (all_tests minus streams, plus the Sentinel suite; used
+when nothing is named), main (all_tests),
 sentinel, cluster-suite, excluded, all. @FILE: units listed one a line.
 RUNTEST-ARGS go to the main suite's runtest (e.g. -- --only 'LPOS*').
 

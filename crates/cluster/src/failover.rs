@@ -38,6 +38,41 @@ pub struct Election {
     pub manual_master_offset: Option<u64>,
 }
 
+/// What a replica's failover step depends on besides the cluster state.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Conditions {
+    /// `cluster-node-timeout`, ms.
+    pub node_timeout: u64,
+    /// Our replication offset.
+    pub my_offset: u64,
+    /// A random 0..500 ms added to the election's delay.
+    pub jitter: u64,
+    /// `cluster-replica-no-failover`.
+    pub no_failover: bool,
+    /// How old our copy of the master's data is, ms: since the last byte
+    /// from the master while the link is up, else since the link went down.
+    pub data_age: u64,
+    /// `cluster-replica-validity-factor` (0: any age may fail over).
+    pub validity_factor: u64,
+    /// `repl-ping-replica-period`, ms.
+    pub ping_period: u64,
+}
+
+impl Conditions {
+    /// Redis's data-age check: a replica cut off from its master for more
+    /// than `repl-ping-replica-period` + node timeout × validity factor
+    /// (not counting one node timeout, the time it takes to notice the
+    /// failure) is too stale to take over, except in a manual failover.
+    pub fn data_too_old(&self) -> bool {
+        let mut age = self.data_age;
+        if age > self.node_timeout {
+            age -= self.node_timeout;
+        }
+        self.validity_factor > 0
+            && age > self.ping_period + self.node_timeout.saturating_mul(self.validity_factor)
+    }
+}
+
 /// What the replica must do now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -64,16 +99,15 @@ impl ClusterState {
             .count()
     }
 
-    /// One step of a replica's failover, called from the cron. `jitter` is
-    /// a random 0..500 ms; `no_failover` is `cluster-replica-no-failover`.
-    pub fn failover_step(
-        &mut self,
-        now: u64,
-        node_timeout: u64,
-        my_offset: u64,
-        jitter: u64,
-        no_failover: bool,
-    ) -> Step {
+    /// One step of a replica's failover, called from the cron.
+    pub fn failover_step(&mut self, now: u64, cond: &Conditions) -> Step {
+        let Conditions {
+            node_timeout,
+            my_offset,
+            jitter,
+            no_failover,
+            ..
+        } = *cond;
         self.election.node_timeout = node_timeout;
         let master = self
             .me()
@@ -102,6 +136,9 @@ impl ClusterState {
         let manual = self.election.manual_until != 0 && self.election.manual_can_start;
         if self.me().is_master() || (!failed && !manual) || (no_failover && !manual) || nslots == 0
         {
+            return Step::Nothing;
+        }
+        if !manual && cond.data_too_old() {
             return Step::Nothing;
         }
         let auth_timeout = (node_timeout * 2).max(2000);
@@ -290,6 +327,15 @@ mod tests {
         st
     }
 
+    /// A replica in sync with offset `my_offset`, node timeout 1 s.
+    fn cond(my_offset: u64) -> Conditions {
+        Conditions {
+            node_timeout: 1000,
+            my_offset,
+            ..Conditions::default()
+        }
+    }
+
     fn header_from(st: &ClusterState, sender: Name, epoch: u64) -> Header {
         let mut h = st.header(crate::msg::types::FAILOVER_AUTH_ACK, 1, 2, "", 0);
         h.sender = sender;
@@ -298,15 +344,35 @@ mod tests {
     }
 
     #[test]
+    fn a_replica_whose_data_is_too_old_does_not_fail_over() {
+        let c = Conditions {
+            node_timeout: 3000,
+            validity_factor: 2,
+            ping_period: 10_000,
+            ..Conditions::default()
+        };
+        // 10 s + 3 s × 2 = 16 s allowed, plus the node timeout.
+        let at = |data_age| Conditions { data_age, ..c }.data_too_old();
+        assert!(!at(19_000));
+        assert!(at(19_001));
+        assert!(!Conditions {
+            validity_factor: 0,
+            data_age: u64::MAX,
+            ..c
+        }
+        .data_too_old());
+    }
+
+    #[test]
     fn a_replica_of_a_failed_master_is_elected_and_takes_its_slots() {
         let mut st = replica_view();
-        assert_eq!(st.failover_step(10_000, 1000, 100, 0, false), Step::Nothing);
+        assert_eq!(st.failover_step(10_000, &cond(100)), Step::Nothing);
         st.node_mut(&name(b'a')).unwrap().flags |= flags::FAIL;
         // First call schedules the request 500 ms (+ jitter + rank) ahead.
-        assert_eq!(st.failover_step(10_000, 1000, 100, 0, false), Step::Nothing);
-        assert_eq!(st.failover_step(10_400, 1000, 100, 0, false), Step::Nothing);
+        assert_eq!(st.failover_step(10_000, &cond(100)), Step::Nothing);
+        assert_eq!(st.failover_step(10_400, &cond(100)), Step::Nothing);
         assert_eq!(
-            st.failover_step(10_600, 1000, 100, 0, false),
+            st.failover_step(10_600, &cond(100)),
             Step::RequestVotes { force: false }
         );
         assert_eq!(st.current_epoch, 4);
@@ -315,7 +381,7 @@ mod tests {
             st.count_vote(&h);
         }
         assert_eq!(
-            st.failover_step(10_700, 1000, 100, 0, false),
+            st.failover_step(10_700, &cond(100)),
             Step::Promoted {
                 old_master: name(b'a')
             }
@@ -329,9 +395,9 @@ mod tests {
     fn manual_failover_asks_for_forced_votes_at_once_and_takeover_needs_none() {
         let mut st = replica_view();
         st.start_manual_failover(10_000, true);
-        assert_eq!(st.failover_step(10_000, 1000, 100, 0, false), Step::Nothing);
+        assert_eq!(st.failover_step(10_000, &cond(100)), Step::Nothing);
         assert_eq!(
-            st.failover_step(10_100, 1000, 100, 0, false),
+            st.failover_step(10_100, &cond(100)),
             Step::RequestVotes { force: true }
         );
         let mut st = replica_view();
@@ -345,14 +411,14 @@ mod tests {
     fn plain_manual_failover_waits_for_the_paused_masters_offset() {
         let mut st = replica_view();
         st.start_manual_failover(10_000, false);
-        assert_eq!(st.failover_step(10_100, 1000, 100, 0, false), Step::Nothing);
-        assert_eq!(st.failover_step(10_200, 1000, 100, 0, false), Step::Nothing);
+        assert_eq!(st.failover_step(10_100, &cond(100)), Step::Nothing);
+        assert_eq!(st.failover_step(10_200, &cond(100)), Step::Nothing);
         st.election.manual_master_offset = Some(150);
-        assert_eq!(st.failover_step(10_300, 1000, 100, 0, false), Step::Nothing);
+        assert_eq!(st.failover_step(10_300, &cond(100)), Step::Nothing);
         // Caught up: the election starts.
-        assert_eq!(st.failover_step(10_400, 1000, 150, 0, false), Step::Nothing);
+        assert_eq!(st.failover_step(10_400, &cond(150)), Step::Nothing);
         assert_eq!(
-            st.failover_step(10_500, 1000, 150, 0, false),
+            st.failover_step(10_500, &cond(150)),
             Step::RequestVotes { force: true }
         );
         // The master's side.

@@ -15,8 +15,10 @@
 
 pub mod conf;
 pub mod failover;
+pub mod migration;
 pub mod msg;
 pub mod node;
+pub mod receive;
 pub mod redirect;
 pub mod state;
 

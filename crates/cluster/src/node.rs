@@ -126,6 +126,9 @@ pub struct Node {
     pub link_up: bool,
     /// When we last voted for a replica of this master (ms).
     pub voted_time: u64,
+    /// Since when this master has had no working replica (ms), 0 when it
+    /// has one (replica migration).
+    pub orphaned_time: u64,
 }
 
 impl Node {
@@ -149,6 +152,7 @@ impl Node {
             repl_offset: 0,
             link_up: false,
             voted_time: 0,
+            orphaned_time: 0,
         }
     }
 

@@ -136,6 +136,32 @@ pub fn route(st: &ClusterState, q: &Query, mut exists: impl FnMut(&[u8]) -> bool
 
 /// The error text for a route that is not [`Route::Here`] (without the
 /// leading '-'); `endpoint` gives a node's `host:port` as clients see it.
+/// Where a client blocked on keys of these `slots` (BLPOP, BZPOPMIN, XREAD ...) should
+/// go now that the cluster changed: `Here` to keep waiting, `Down` when
+/// the cluster is down, `Unbound` or `Moved` when a key's slot is no
+/// longer ours and we are not importing it (Redis's
+/// `clusterRedirectBlockedClientIfNeeded`). A READONLY client blocked by a
+/// read keeps waiting on a replica of the slot's owner.
+pub fn route_blocked(st: &ClusterState, slots: &[u16], readonly_read: bool) -> Route {
+    if !st.ok {
+        return Route::Down;
+    }
+    let me = st.me();
+    for &slot in slots {
+        let owner = st.slots.get(slot as usize).copied().flatten();
+        let served_here = owner == Some(me.name)
+            || (readonly_read && me.is_replica() && owner.is_some() && me.master == owner);
+        if served_here || st.importing.contains_key(&slot) {
+            continue;
+        }
+        return match owner {
+            None => Route::Unbound,
+            Some(to) => Route::Moved { slot, to },
+        };
+    }
+    Route::Here
+}
+
 pub fn error_text(st: &ClusterState, r: &Route, endpoint: impl Fn(&Node) -> String) -> String {
     match r {
         Route::Here => String::new(),

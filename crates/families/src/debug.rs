@@ -145,6 +145,18 @@ fn debug(ctx: &mut Ctx) {
                 b"bits:64 robj:16 dictentry:24 sdshdr5:1 sdshdr8:3 sdshdr16:5 sdshdr32:9 sdshdr64:17 ",
             );
         }
+        (b"drop-cluster-packet-filter", 3) => {
+            let Some(kind) = resp::parse_i64(ctx.argv.get(2)) else {
+                return ctx.err(errors::NOT_INTEGER);
+            };
+            if let Some(c) = ctx.srv.cluster.as_deref_mut() {
+                c.drop_packet_filter = kind;
+            }
+            ctx.out().ok();
+        }
+        (b"clusterlink", 5) if ctx.argv.get(2).eq_ignore_ascii_case(b"kill") => {
+            debug_clusterlink_kill(ctx);
+        }
         (b"replicate", 3..) => {
             let args: Vec<&[u8]> = ctx.argv.from(2).collect();
             let db = ctx.client.db;
@@ -156,6 +168,30 @@ fn debug(ctx: &mut Ctx) {
             ctx.err(&msg);
         }
     }
+}
+
+/// `DEBUG CLUSTERLINK KILL TO|FROM|ALL <node-id>`: closes our bus link to
+/// the node, its link to us, or both (the cron reconnects).
+fn debug_clusterlink_kill(ctx: &mut Ctx) {
+    let Some(c) = ctx.srv.cluster.as_deref_mut() else {
+        return ctx.err("ERR Debug option only available for cluster mode enabled setup!");
+    };
+    let id = ctx.argv.get(4);
+    let Some(name) = c.state.node_by_text(id).map(|n| n.name) else {
+        let msg = format!("ERR Unknown node {}", String::from_utf8_lossy(id));
+        return ctx.err(&msg);
+    };
+    let dir = ctx.argv.get(3).to_ascii_lowercase();
+    match dir.as_slice() {
+        b"to" => c.kill_links(&name, true, false),
+        b"from" => c.kill_links(&name, false, true),
+        b"all" => c.kill_links(&name, true, true),
+        _ => {
+            let msg = format!("ERR Unknown direction {}", String::from_utf8_lossy(&dir));
+            return ctx.err(&msg);
+        }
+    }
+    ctx.out().ok();
 }
 
 /// C's `atoi`: leading digits with an optional sign, 0 for anything else
@@ -378,10 +414,14 @@ fn debug_help(ctx: &mut Ctx) {
             "    Waits this long before each flush of the AOF.",
             "CHANGE-REPL-ID",
             "    Starts a new replication history (new id, no previous one).",
+            "CLUSTERLINK KILL <to|from|all> <node-id>",
+            "    Closes the cluster bus links to or from a node (cluster mode).",
             "DIGEST",
             "    A fingerprint of the whole dataset (40 zeroes when empty).",
             "DIGEST-VALUE <key> [<key> ...]",
             "    A fingerprint of each value, comparable with Redis's.",
+            "DROP-CLUSTER-PACKET-FILTER <message-type>",
+            "    Ignores incoming cluster bus messages of that type (-1: none).",
             "ERROR <string>",
             "    Replies with <string> as an error.",
             "LISTPACK <key>, QUICKLIST <key> [<0|1>]",

@@ -45,8 +45,12 @@ pub fn up() -> Command {
              table every --refresh-ms. Ctrl-C stops everything and keeps the data; the same \
              command on the same --dir resumes.",
         )
-        .arg(opt("port", "PORT", "The master's port; replicas take the next ones [default: 6379]"))
-        .arg(opt("replicas", "N", "Number of replicas [default: 2]"))
+        .arg(switch("cluster", "Run a Redis Cluster instead: --masters masters with --replicas replicas each"))
+        .arg(opt("masters", "N", "With --cluster: number of masters [default: 3]"))
+        .arg(opt("node-timeout", "MS", "With --cluster: cluster-node-timeout [default: 5000]"))
+        .arg(opt("bus-port", "PORT", "With --cluster: the first node's cluster bus port [default: each port + 10000]"))
+        .arg(opt("port", "PORT", "The master's port; replicas take the next ones [default: 6379; 7000 with --cluster]"))
+        .arg(opt("replicas", "N", "Number of replicas (with --cluster: of each master) [default: 2; 1 with --cluster]"))
         .arg(opt("sentinels", "N", "Number of sentinels (0: none) [default: 3]"))
         .arg(opt("sentinel-port", "PORT", "The first sentinel's port [default: 26379]"))
         .arg(opt("password", "P", "requirepass/masterauth for every server (no spaces)"))
@@ -60,6 +64,7 @@ pub fn up() -> Command {
         .arg(opt("refresh-ms", "MS", "Status table refresh period [default: 1000]"))
         .after_help(
             "Examples:\n  redoubt up\n  redoubt up --port 7000 --sentinel-port 27000 --dir /tmp/t\n  \
+             redoubt up --cluster   # 3 masters x 1 replica on 7000-7005, as redis-cli --cluster create makes it\n  \
              redoubt up --server-cmd redis-server --sentinel-cmd redis-sentinel   # the same on real Redis",
         )
 }

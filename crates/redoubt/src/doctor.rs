@@ -1,5 +1,6 @@
 //! `redoubt doctor [--password P] [--sentinel HOST:PORT]... HOST:PORT ...`
-//! inspects a running replication set-up (Redoubt or Redis) and this host
+//! inspects a running replication set-up or cluster (Redoubt or Redis; a
+//! cluster node leads to all the nodes it knows) and this host
 //! against the known failure modes of the run-book's troubleshooting
 //! matrix, and says for each finding what it saw, why it matters and the
 //! exact config line to change. Exit code 0 (nothing found), 1 (warnings),
@@ -13,6 +14,8 @@
 
 #[path = "doctor_checks.rs"]
 mod checks;
+#[path = "doctor_cluster.rs"]
+mod cluster;
 
 use crate::flags::{parse_secs, parse_size, Flags};
 use client::{frame_pairs, frame_string, Client, Frame, Info};
@@ -77,6 +80,8 @@ pub struct ServerView {
     pub nofile: Option<u64>,
     /// Bytes per second of replication stream (masters, sampled).
     pub write_rate: Option<f64>,
+    /// `CLUSTER NODES`, for a node in cluster mode.
+    pub cluster_nodes: Option<String>,
 }
 
 impl ServerView {
@@ -319,6 +324,11 @@ async fn inspect_server(
             config.insert(name.to_string(), v);
         }
     }
+    let cluster_nodes = if info.get("cluster_enabled") == Some("1") {
+        c.call_str(&["CLUSTER", "NODES"]).await.ok()
+    } else {
+        None
+    };
     let mut v = ServerView {
         addr: addr.to_string(),
         local: is_local(&host, locals),
@@ -326,6 +336,7 @@ async fn inspect_server(
         port,
         info,
         config,
+        cluster_nodes,
         ..ServerView::default()
     };
     if v.local {
@@ -475,6 +486,17 @@ pub async fn collect(
         seen.push(addr.clone());
         match inspect_server(&addr, password, &locals).await {
             Ok(v) => {
+                // The other nodes of its cluster are inspected too.
+                for a in v
+                    .cluster_nodes
+                    .as_deref()
+                    .map(cluster::known_addrs)
+                    .unwrap_or_default()
+                {
+                    if !seen.contains(&a) && !todo.iter().any(|(t, _)| *t == a) {
+                        todo.push((a, false));
+                    }
+                }
                 if v.is_master() {
                     for r in v.info.replicas() {
                         let ra = format!(

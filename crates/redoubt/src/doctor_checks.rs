@@ -27,6 +27,7 @@ pub fn run(s: &Snapshot) -> Vec<Finding> {
     versions(s, &mut out);
     sentinels(s, &mut out);
     announces(s, &mut out);
+    super::cluster::run(s, &mut out);
     host(s, &mut out);
     out.sort_by_key(|f| std::cmp::Reverse(f.severity));
     out

@@ -18,6 +18,7 @@ mod doctor;
 mod flags;
 mod top;
 mod up;
+mod up_cluster;
 
 use server::config::Config;
 use std::path::PathBuf;

@@ -4,7 +4,8 @@
 //! keeps the data. A second `up` on the same folder resumes it.
 //!
 //! The processes are started and watched by the `topology` crate, the same
-//! launcher the end-to-end tests use.
+//! launcher the end-to-end tests use. `--cluster` runs a Redis Cluster
+//! instead (`up_cluster.rs`).
 
 use crate::flags::Flags;
 use std::fmt::Write as _;
@@ -67,6 +68,9 @@ pub fn main(args: &[String]) -> i32 {
         }
         Err(code) => return code,
     };
+    if f.has("cluster") {
+        return crate::up_cluster::main(&f);
+    }
     let spec = match spec_from(&f) {
         Ok(s) => s,
         Err(e) => {
@@ -248,7 +252,7 @@ fn connect_help(s: &Spec, master: u16) -> String {
     o
 }
 
-fn shell_quote(s: &str) -> String {
+pub(crate) fn shell_quote(s: &str) -> String {
     if s.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"-_.,:/@%+=".contains(&b))
     {
@@ -259,7 +263,7 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// Wall-clock time of day, UTC, `HH:MM:SS`.
-fn clock() -> String {
+pub(crate) fn clock() -> String {
     let secs = (server::util::time::unix_ms() / 1000) as u64;
     format!(
         "{:02}:{:02}:{:02}",

@@ -271,6 +271,17 @@ pub fn unblock_with(srv: &mut Server, c: &mut Client, error: bool) -> bool {
     true
 }
 
+/// Ends the wait of `c` with `error` (a cluster redirection: the slot of
+/// its keys moved, or the cluster went down).
+pub fn unblock_with_error(srv: &mut Server, c: &mut Client, error: &str) {
+    if let Some(b) = unblock(srv, c) {
+        count_call(srv, &b, true);
+        srv.stats.count_error(error);
+        c.out.error(error);
+        c.wake.notify_one();
+    }
+}
+
 /// Ends the wait of `c` if its deadline has passed, with the null-array
 /// reply Redis sends on a timeout. Returns whether it did.
 pub fn time_out(srv: &mut Server, c: &mut Client) -> bool {

@@ -86,6 +86,9 @@ pub fn clients_cron(srv: &mut Server) {
         }
         crate::client_memory::update(srv, &mut c);
         crate::net::enforce_output_limit(srv, &mut c);
+        if let Some(e) = crate::cluster::blocked_redirection(srv, &c) {
+            crate::blocking::unblock_with_error(srv, &mut c, &e);
+        }
     }
     crate::client_memory::evict_clients(srv, None);
 }

@@ -600,3 +600,14 @@ pub fn block_in_script(cmd: &[u8]) -> String {
         err_name(cmd)
     )
 }
+
+/// A script's command refused in cluster mode (Redis's
+/// `scriptVerifyClusterState`; the script sees them with ERR).
+pub const SCRIPT_CLUSTER_DOWN_RO: &str =
+    "Script attempted to execute a write command while the cluster is down and readonly";
+pub const SCRIPT_CLUSTER_DOWN: &str =
+    "Script attempted to execute a command while the cluster is down";
+pub const SCRIPT_NON_LOCAL_KEY: &str =
+    "Script attempted to access a non local key in a cluster node";
+pub const SCRIPT_CROSS_SLOT: &str =
+    "Script attempted to access keys that do not hash to the same slot";

@@ -372,7 +372,7 @@ fn memory(srv: &mut Server, used: u64, b: &mut String) {
          mem_total_replication_buffers:{repl_buffers}\r\n\
          mem_clients_slaves:{replica_clients}\r\n\
          mem_clients_normal:{}\r\n\
-         mem_cluster_links:0\r\n\
+         mem_cluster_links:{cluster_links}\r\n\
          mem_aof_buffer:{aof_buffer}\r\n\
          mem_allocator:libc\r\n\
          active_defrag_running:0\r\n\
@@ -403,6 +403,7 @@ fn memory(srv: &mut Server, used: u64, b: &mut String) {
         replica_clients = repl_mem.replica_pending
             + srv.clients_memory.by_class[crate::client_memory::MemClass::Replica as usize],
         aof_buffer = srv.aof.feed.borrow().buf.capacity(),
+        cluster_links = crate::cluster::links_memory(srv),
         lazy_pending = srv.lazyfree.pending(),
         lazy_freed = srv.lazyfree.freed(),
     );

@@ -399,9 +399,72 @@ pub fn server_metrics(srv: &mut Server) -> String {
     for (db, m) in &dbs {
         e.sample(&[("db", db)], field(m, "expires"));
     }
+    cluster_metrics(&mut e, srv);
     let databases = srv.config.get_int(Directive::Databases).max(0) as usize;
     exporter::write(&mut e, &info, databases);
     e.finish()
+}
+
+/// Cluster mode: this node's view of the cluster, as CLUSTER INFO shows it.
+fn cluster_metrics(e: &mut Exposition, srv: &Server) {
+    let Some(c) = srv.cluster.as_deref() else {
+        return;
+    };
+    let st = &c.state;
+    let pfail = st.slots_with_owner_flag(cluster::flags::PFAIL);
+    let fail = st.slots_with_owner_flag(cluster::flags::FAIL);
+    let assigned = st.slots_assigned();
+    let gauges: [(&str, &str, f64); 8] = [
+        (
+            "redoubt_cluster_state_ok",
+            "Whether this node sees the cluster as ok (cluster_state:ok): 1, or failing: 0",
+            f64::from(u8::from(st.ok)),
+        ),
+        (
+            "redoubt_cluster_slots_assigned",
+            "Slots with a master, in this node's view",
+            assigned as f64,
+        ),
+        (
+            "redoubt_cluster_slots_ok",
+            "Slots whose master is not flagged PFAIL or FAIL",
+            assigned.saturating_sub(pfail + fail) as f64,
+        ),
+        (
+            "redoubt_cluster_slots_pfail",
+            "Slots whose master is flagged PFAIL (possibly failing)",
+            pfail as f64,
+        ),
+        (
+            "redoubt_cluster_slots_fail",
+            "Slots whose master is flagged FAIL",
+            fail as f64,
+        ),
+        (
+            "redoubt_cluster_known_nodes",
+            "Nodes this node knows, itself included",
+            st.nodes.len() as f64,
+        ),
+        (
+            "redoubt_cluster_size",
+            "Masters serving at least one slot",
+            st.size as f64,
+        ),
+        (
+            "redoubt_cluster_my_slots",
+            "Slots this node serves as a master",
+            st.me().slots.count() as f64,
+        ),
+    ];
+    for (name, help, v) in gauges {
+        e.single(name, Kind::Gauge, help, v);
+    }
+    e.single(
+        "redoubt_cluster_current_epoch",
+        Kind::Gauge,
+        "The cluster's current epoch in this node's view",
+        st.current_epoch as f64,
+    );
 }
 
 /// Largest request head accepted from a scraper.

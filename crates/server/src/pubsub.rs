@@ -312,6 +312,45 @@ impl Server {
         n
     }
 
+    /// Cluster mode: the shard channels of `slots`, which our shard no
+    /// longer serves, lose their subscribers; each is told with a
+    /// `sunsubscribe` push (Redis's `removeChannelsInSlot`).
+    pub fn drop_shard_channels_in(&mut self, slots: &HashSet<u16>) {
+        let gone: Vec<(Vec<u8>, Vec<u64>)> = self
+            .pubsub
+            .shard
+            .iter()
+            .filter(|(ch, _)| slots.contains(&keyspace::key_hash_slot(ch)))
+            .map(|(ch, ids)| (ch.clone(), ids.clone()))
+            .collect();
+        for (channel, ids) in gone {
+            self.pubsub.shard.remove(&channel);
+            for id in ids {
+                let Some(rc) = self.clients.get(&id).cloned() else {
+                    continue;
+                };
+                // The client running a command (a subscriber that sent
+                // CLUSTER SETSLOT itself) keeps its list; as in Redis, a
+                // channel it no longer gets messages for is harmless.
+                let Ok(mut c) = rc.try_borrow_mut() else {
+                    continue;
+                };
+                if c.killed || !c.subs.shard.remove(&channel) {
+                    continue;
+                }
+                let n = c.subs.count_for(Kind::Shard);
+                let out = &mut c.out;
+                let start = out.buf.len();
+                out.push(3);
+                out.bulk(Kind::Shard.unsubscribe_verb());
+                out.bulk(&channel);
+                out.int(n as i64);
+                out.mark_push(start);
+                c.wake.notify_one();
+            }
+        }
+    }
+
     /// Publishes on a shard channel (`SPUBLISH`).
     pub fn publish_shard(&mut self, channel: &[u8], msg: &[u8]) -> usize {
         let mut n = 0;

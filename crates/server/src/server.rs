@@ -364,6 +364,9 @@ impl Server {
         crate::proctitle::apply(self);
         crate::crash::apply(&mut self.config, self.hz);
         crate::sockets::apply(&self.config);
+        // A new announced address or node timeout is ours at once (CLUSTER
+        // NODES shows it right after CONFIG SET, as in Redis).
+        crate::cluster::refresh_config(self);
     }
 
     /// Refreshes the cached clock; called before every command.

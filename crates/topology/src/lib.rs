@@ -24,11 +24,13 @@
 //! dies. Tests start single servers through the same [`Node`], on free
 //! ports from a private range ([`Launch`], [`free_port`]).
 
+mod cluster;
 mod config;
 mod node;
 mod ports;
 mod watch;
 
+pub use cluster::{ClusterNodeStatus, ClusterSpec, LocalCluster};
 pub use config::Spec;
 pub use node::{Launch, Node};
 pub use ports::{free_port, free_ports};

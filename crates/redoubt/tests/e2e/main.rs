@@ -9,6 +9,7 @@ mod blocking;
 mod check_rdb;
 mod client_memory;
 mod cluster;
+mod cluster_ops;
 mod confgen;
 mod config;
 mod differential;

@@ -22,14 +22,99 @@ use tokio::sync::mpsc;
 /// An outgoing link; dropping it closes the connection.
 pub struct Link {
     pub id: u64,
-    pub tx: mpsc::UnboundedSender<Vec<u8>>,
+    pub out: Outbox,
     pub created: u64,
     task: tokio::task::JoinHandle<()>,
+}
+
+impl Link {
+    /// Queues a message for the node.
+    pub fn send(&self, bytes: Vec<u8>) {
+        self.out.send(bytes);
+    }
 }
 
 impl Drop for Link {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// The sending side of a link: messages go to the task that writes the
+/// socket; `queued` counts the bytes handed over and not yet written, the
+/// link's send buffer as `CLUSTER LINKS` and `cluster-link-sendbuf-limit`
+/// see it.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    pub queued: SendBuffer,
+}
+
+impl Outbox {
+    fn new() -> (Outbox, mpsc::UnboundedReceiver<Vec<u8>>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let out = Outbox {
+            tx,
+            queued: SendBuffer::default(),
+        };
+        (out, rx)
+    }
+
+    pub fn send(&self, bytes: Vec<u8>) {
+        self.queued.add(bytes.len());
+        let _ = self.tx.send(bytes);
+    }
+}
+
+/// The bytes queued on a link, and the most it held since the cron last
+/// looked (Redis reports its send buffer's allocation, which grows with
+/// the backlog and shrinks back once the link is idle).
+#[derive(Clone, Default)]
+pub struct SendBuffer(Rc<std::cell::Cell<(usize, usize)>>);
+
+impl SendBuffer {
+    fn add(&self, n: usize) {
+        let (used, peak) = self.0.get();
+        let used = used + n;
+        self.0.set((used, peak.max(used)));
+    }
+
+    fn written(&self, n: usize) {
+        let (used, peak) = self.0.get();
+        self.0.set((used.saturating_sub(n), peak));
+    }
+
+    /// Bytes waiting to be written.
+    pub fn used(&self) -> usize {
+        self.0.get().0
+    }
+
+    /// The buffer's size: the 1 KB a link starts with, or the most it
+    /// held lately.
+    pub fn allocated(&self) -> usize {
+        let (used, peak) = self.0.get();
+        used.max(peak).max(1024)
+    }
+
+    /// Forgets the peak (the cron's shrink of an idle buffer).
+    fn shrink(&self) {
+        let (used, _) = self.0.get();
+        self.0.set((used, used));
+    }
+}
+
+/// Writes what the link's owner queues until the channel closes or the
+/// socket fails.
+async fn write_queued<W: AsyncWriteExt + Unpin>(
+    wr: &mut W,
+    rx: &mut mpsc::UnboundedReceiver<Vec<u8>>,
+    queued: &SendBuffer,
+) {
+    while let Some(b) = rx.recv().await {
+        if wr.write_all(&b).await.is_err() {
+            return;
+        }
+        queued.written(b.len());
     }
 }
 
@@ -110,27 +195,35 @@ async fn read_messages<R: AsyncReadExt + Unpin>(rd: &mut R, buf: &mut Vec<u8>) -
 
 async fn inbound(srv: Rc<RefCell<Server>>, sock: tokio::net::TcpStream, info: LinkInfo) {
     let id = next_link_id();
+    let (out, mut rx) = Outbox::new();
+    let kill = Rc::new(tokio::sync::Notify::new());
     if let Some(c) = srv.borrow_mut().cluster.as_deref_mut() {
-        c.inbound.insert(id, (None, now_ms()));
+        let link = super::Inbound {
+            node: None,
+            created: now_ms(),
+            queued: out.queued.clone(),
+            kill: kill.clone(),
+        };
+        c.inbound.insert(id, link);
     }
     let (mut rd, mut wr) = sock.into_split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
-    let writer = tokio::task::spawn_local(async move {
-        while let Some(b) = rx.recv().await {
-            if wr.write_all(&b).await.is_err() {
-                break;
-            }
-        }
-    });
+    let queued = out.queued.clone();
+    let writer =
+        tokio::task::spawn_local(async move { write_queued(&mut wr, &mut rx, &queued).await });
     let mut buf = Vec::new();
-    while let Some(bytes) = read_messages(&mut rd, &mut buf).await {
-        let out = handle(&mut srv.borrow_mut(), &bytes, &info, &tx);
-        if let (Some(sender), Some(c)) = (out.sender, srv.borrow_mut().cluster.as_deref_mut()) {
+    loop {
+        let got = tokio::select! {
+            got = read_messages(&mut rd, &mut buf) => got,
+            () = kill.notified() => None,
+        };
+        let Some(bytes) = got else { break };
+        let handled = handle(&mut srv.borrow_mut(), &bytes, &info, &out);
+        if let (Some(sender), Some(c)) = (handled.sender, srv.borrow_mut().cluster.as_deref_mut()) {
             if let Some(link) = c.inbound.get_mut(&id) {
-                link.0 = Some(sender);
+                link.node = Some(sender);
             }
         }
-        if out.drop {
+        if handled.drop {
             break;
         }
     }
@@ -143,11 +236,12 @@ async fn inbound(srv: Rc<RefCell<Server>>, sock: tokio::net::TcpStream, info: Li
 /// Opens an outgoing link to `name` (connection made by its task).
 fn connect(srv: &Rc<RefCell<Server>>, name: Name, ip: String, cport: u16, now: u64) -> Link {
     let id = next_link_id();
-    let (tx, rx) = mpsc::unbounded_channel();
-    let task = tokio::task::spawn_local(outbound(srv.clone(), id, name, ip, cport, rx));
+    let (out, rx) = Outbox::new();
+    let queued = out.queued.clone();
+    let task = tokio::task::spawn_local(outbound(srv.clone(), id, name, ip, cport, rx, queued));
     Link {
         id,
-        tx,
+        out,
         created: now,
         task,
     }
@@ -160,6 +254,7 @@ async fn outbound(
     ip: String,
     cport: u16,
     mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    queued: SendBuffer,
 ) {
     let timeout = srv
         .borrow()
@@ -225,13 +320,14 @@ async fn outbound(
                 if wr.write_all(&b).await.is_err() {
                     break;
                 }
+                queued.written(b.len());
             }
             got = read_messages(&mut rd, &mut buf) => {
                 let Some(bytes) = got else { break };
                 let info = LinkInfo { node: Some(name), peer_ip: ip.clone(), local_ip: info_local.clone() };
-                let tx = srv.borrow().cluster.as_deref().and_then(|c| c.links.get(&name)).map(|l| l.tx.clone());
-                let Some(tx) = tx else { break };
-                let out = handle(&mut srv.borrow_mut(), &bytes, &info, &tx);
+                let outbox = srv.borrow().cluster.as_deref().and_then(|c| c.links.get(&name)).map(|l| l.out.clone());
+                let Some(outbox) = outbox else { break };
+                let out = handle(&mut srv.borrow_mut(), &bytes, &info, &outbox);
                 if let Some(new) = out.renamed_to {
                     name = new;
                 }
@@ -270,7 +366,7 @@ pub fn build_ping(c: &mut super::Cluster, kind: u16, to: Option<&Name>, offset: 
     m.encode()
 }
 
-fn count_sent(c: &mut super::Cluster, kind: u16) {
+pub(super) fn count_sent(c: &mut super::Cluster, kind: u16) {
     if let Some(n) = c.state.stats_sent.get_mut(kind as usize) {
         *n += 1;
     }
@@ -285,9 +381,9 @@ fn build(c: &mut super::Cluster, kind: u16, body: Body, offset: u64) -> Vec<u8> 
 }
 
 /// Sends a message to every node we have a link to.
-fn broadcast(c: &mut super::Cluster, bytes: &[u8], kind: u16) {
+pub(super) fn broadcast(c: &mut super::Cluster, bytes: &[u8], kind: u16) {
     for l in c.links.values() {
-        let _ = l.tx.send(bytes.to_vec());
+        l.send(bytes.to_vec());
     }
     let n = c.links.len().saturating_sub(1) as u64;
     if let Some(s) = c.state.stats_sent.get_mut(kind as usize) {
@@ -306,7 +402,7 @@ pub fn broadcast_pong(srv: &mut Server) {
     for name in names {
         let bytes = build_ping(c, msg::types::PONG, Some(&name), offset);
         if let Some(l) = c.links.get(&name) {
-            let _ = l.tx.send(bytes);
+            l.send(bytes);
         }
     }
 }
@@ -319,12 +415,7 @@ struct Handled {
     sender: Option<Name>,
 }
 
-fn handle(
-    srv: &mut Server,
-    bytes: &[u8],
-    info: &LinkInfo,
-    reply: &mpsc::UnboundedSender<Vec<u8>>,
-) -> Handled {
+fn handle(srv: &mut Server, bytes: &[u8], info: &LinkInfo, reply: &Outbox) -> Handled {
     let now = now_ms();
     let offset = srv.repl.master_repl_offset().max(0) as u64;
     let mut out = Handled::default();
@@ -347,6 +438,12 @@ fn handle(
                 return out;
             }
         };
+        // DEBUG DROP-CLUSTER-PACKET-FILTER: the tests' way to cut one
+        // kind of message.
+        if c.drop_packet_filter == i64::from(m.header.kind) {
+            log_warning!("Dropping packet that matches debug drop filter");
+            return out;
+        }
         let announced = !c.announce_ip.is_empty();
         let fx = c.state.receive(&m, info, now, announced);
         let sender = m.header.sender;
@@ -354,7 +451,7 @@ fn handle(
             out.sender = Some(sender);
         }
         if let Some(kind) = fx.reply {
-            let _ = reply.send(build_ping(c, kind, Some(&sender), offset));
+            reply.send(build_ping(c, kind, Some(&sender), offset));
         }
         if let Some(about) = fx.send_update_about {
             if let Some(n) = c.state.node(&about) {
@@ -363,7 +460,7 @@ fn handle(
                     name: n.name,
                     slots: n.slots.clone(),
                 };
-                let _ = reply.send(build(c, msg::types::UPDATE, body, offset));
+                reply.send(build(c, msg::types::UPDATE, body, offset));
             }
         }
         for failed in &fx.broadcast_fail {
@@ -391,10 +488,10 @@ fn handle(
             let b = build(c, msg::types::FAILOVER_AUTH_ACK, Body::Other, offset);
             match c.links.get(&sender) {
                 Some(l) => {
-                    let _ = l.tx.send(b);
+                    l.send(b);
                 }
                 None => {
-                    let _ = reply.send(b);
+                    reply.send(b);
                 }
             }
         }
@@ -420,7 +517,7 @@ fn handle(
         super::start_failover_pause(srv);
         // Our offset, now final, goes to the replica at once.
         if let Some(c) = srv.cluster.as_deref_mut() {
-            let _ = reply.send(build_ping(c, msg::types::PING, None, offset));
+            reply.send(build_ping(c, msg::types::PING, None, offset));
         }
     }
     if let Some((shard, channel, message)) = &fx.publish {
@@ -441,13 +538,19 @@ fn handle(
 fn cron(srv: &Rc<RefCell<Server>>) {
     let now = now_ms();
     let mut to_connect = Vec::new();
+    super::refresh_config(&mut srv.borrow_mut());
     {
         let mut s = srv.borrow_mut();
         let offset = s.repl.master_repl_offset().max(0) as u64;
+        let sendbuf_limit = s
+            .config
+            .get_int(crate::config::Directive::ClusterLinkSendbufLimit)
+            .max(0) as usize;
         let Some(c) = s.cluster.as_deref_mut() else {
             return;
         };
         c.iteration += 1;
+        free_links_over_limit(c, sendbuf_limit);
         let timeout = c.node_timeout;
         let (pfail, stale) = c.state.detect_timeouts(now, timeout);
         for n in &stale {
@@ -522,7 +625,7 @@ fn cron(srv: &Rc<RefCell<Server>>) {
         for name in to_ping {
             let bytes = build_ping(c, msg::types::PING, Some(&name), offset);
             if let Some(l) = c.links.get(&name) {
-                let _ = l.tx.send(bytes);
+                l.send(bytes);
                 if let Some(n) = c.state.node_mut(&name) {
                     n.ping_sent = now;
                 }
@@ -560,7 +663,9 @@ fn cron(srv: &Rc<RefCell<Server>>) {
         log_notice!("Manual failover timed out.");
         super::end_failover_pause(&mut srv.borrow_mut());
     }
-    replica_failover(srv, now);
+    super::replica::replica_failover(srv, now);
+    super::replica::replica_migration(&mut srv.borrow_mut(), now);
+    super::replica::start_replication_if_needed(&mut srv.borrow_mut());
     for (name, ip, cport) in to_connect {
         let link = connect(srv, name, ip, cport, now);
         if let Some(c) = srv.borrow_mut().cluster.as_deref_mut() {
@@ -578,75 +683,55 @@ fn cron(srv: &Rc<RefCell<Server>>) {
     super::before_sleep(&mut srv.borrow_mut());
 }
 
-/// A replica's side of failover, once per cron: schedule the election,
-/// ask the masters for votes, or take over the master's slots.
-fn replica_failover(srv: &Rc<RefCell<Server>>, now: u64) {
-    use cluster::failover::Step;
-    use rand::Rng;
-    let mut s = srv.borrow_mut();
-    let no_failover = s
-        .config
-        .get_bool(crate::config::Directive::ClusterReplicaNoFailover);
-    let offset = s.repl.master_repl_offset().max(0) as u64;
-    let Some(c) = s.cluster.as_deref_mut() else {
-        return;
-    };
-    if !c.state.me().is_replica() {
-        return;
+/// Closes the links whose send buffer passed `cluster-link-sendbuf-limit`
+/// (a node that stopped reading would otherwise make it grow without
+/// bound; Redis's `clusterNodeCronFreeLinkOnBufferLimitReached`). The
+/// cron opens a new outgoing link; the node reopens its own.
+fn free_links_over_limit(c: &mut super::Cluster, limit: usize) {
+    let over = |q: &SendBuffer| limit > 0 && q.used() > limit;
+    let to: Vec<Name> = c
+        .links
+        .iter()
+        .filter(|(_, l)| over(&l.out.queued))
+        .map(|(n, _)| *n)
+        .collect();
+    let from: Vec<u64> = c
+        .inbound
+        .iter()
+        .filter(|(_, l)| over(&l.queued))
+        .map(|(id, _)| *id)
+        .collect();
+    for name in &to {
+        log_warning!(
+            "Freeing cluster link(to node {}), used memory: {} (exceeds the limit of {limit})",
+            String::from_utf8_lossy(name),
+            c.links.get(name).map_or(0, |l| l.out.queued.used())
+        );
+        c.kill_links(name, true, false);
     }
-    let jitter = rand::thread_rng().gen_range(0..500);
-    match c
-        .state
-        .failover_step(now, c.node_timeout, offset, jitter, no_failover)
+    for id in &from {
+        if let Some(l) = c.inbound.remove(id) {
+            log_warning!(
+                "Freeing cluster link(from node {}), used memory: {} (exceeds the limit of {limit})",
+                l.node.as_ref().map_or(std::borrow::Cow::Borrowed("?"), |n| String::from_utf8_lossy(n)),
+                l.queued.used()
+            );
+            l.kill.notify_one();
+        }
+    }
+    c.links_buffer_limit_exceeded += (to.len() + from.len()) as u64;
+    // An empty buffer gives back what it grew to, as Redis's cron shrinks
+    // idle send buffers.
+    for q in c
+        .links
+        .values()
+        .map(|l| &l.out.queued)
+        .chain(c.inbound.values().map(|l| &l.queued))
     {
-        Step::Nothing => {}
-        Step::RequestVotes { force } => {
-            log_notice!(
-                "Starting a failover election for epoch {}.",
-                c.state.election.auth_epoch
-            );
-            let mut header = c.state.header(
-                msg::types::FAILOVER_AUTH_REQUEST,
-                c.port,
-                c.cport,
-                &c.announce_ip,
-                offset,
-            );
-            // A manual failover asks for votes although the master is up.
-            if force {
-                header.mflags[0] |= msg::FLAG0_FORCEACK;
-            }
-            count_sent(c, msg::types::FAILOVER_AUTH_REQUEST);
-            let b = Message {
-                header,
-                body: Body::Other,
-            }
-            .encode();
-            broadcast(c, &b, msg::types::FAILOVER_AUTH_REQUEST);
-            c.changed();
-        }
-        Step::Promoted { .. } => {
-            log_notice!("Failover election won: I'm the new master.");
-            promoted(&mut s);
+        if q.used() == 0 {
+            q.shrink();
         }
     }
-}
-
-/// Becomes a master after an election or a takeover: stop replicating,
-/// save, and tell every node at once (Redis's
-/// `clusterFailoverReplaceYourMaster`).
-pub fn promoted(srv: &mut Server) {
-    let Some(c) = srv.cluster.as_deref_mut() else {
-        return;
-    };
-    log_notice!(
-        "configEpoch set to {} after successful failover",
-        c.state.me().config_epoch
-    );
-    c.changed();
-    crate::replication::replica::unset_master(srv);
-    super::before_sleep(srv);
-    broadcast_pong(srv);
 }
 
 /// PUBLISH in cluster mode reaches every node's subscribers; SPUBLISH the
@@ -684,7 +769,7 @@ pub fn propagate_publish(srv: &mut Server, shard: bool, channel: &[u8], message:
         .collect();
     for n in members {
         if let Some(l) = c.links.get(&n) {
-            let _ = l.tx.send(bytes.clone());
+            l.send(bytes.clone());
         }
     }
 }
@@ -697,6 +782,6 @@ pub fn send_to(srv: &mut Server, to: &Name, kind: u16) {
     };
     let b = build(c, kind, Body::Other, offset);
     if let Some(l) = c.links.get(to) {
-        let _ = l.tx.send(b);
+        l.send(b);
     }
 }

@@ -17,6 +17,8 @@ pub struct NodesFile {
     path: PathBuf,
     /// The open, locked file (kept for the lock).
     lock: Option<File>,
+    /// The epochs (current, last vote, ours) the last fsync'd save held.
+    synced_epochs: Option<(u64, u64, u64)>,
 }
 
 fn lock(f: &File) -> bool {
@@ -69,12 +71,14 @@ impl NodesFile {
             NodesFile {
                 path,
                 lock: Some(f),
+                synced_epochs: None,
             },
             state,
         ))
     }
 
-    /// Writes the state (temp file, fsync, rename, fsync of the directory)
+    /// Writes the state (temp file, fsync when the epochs changed, rename,
+    /// fsync of the directory with it)
     /// and moves the lock to the new file.
     pub fn save(&mut self, st: &ClusterState) -> std::io::Result<()> {
         let text = conf::config_text(st);
@@ -88,14 +92,26 @@ impl NodesFile {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let tmp = dir.join(format!("temp-{}.{}", std::process::id(), name));
+        // Epochs and votes must survive a crash (a node must never vote
+        // twice in an epoch, nor reuse a config epoch), so a save that
+        // changes them is fsync'd; a change of slots or addresses alone is
+        // only renamed into place, as Redis fsyncs only its
+        // CLUSTER_TODO_FSYNC_CONFIG saves. A resharding saves per slot.
+        let epochs = (st.current_epoch, st.last_vote_epoch, st.me().config_epoch);
+        let durable = self.synced_epochs != Some(epochs);
         {
             let mut f = File::create(&tmp)?;
             f.write_all(text.as_bytes())?;
-            f.sync_all()?;
+            if durable {
+                f.sync_all()?;
+            }
         }
         std::fs::rename(&tmp, &self.path)?;
-        if let Ok(d) = File::open(&dir) {
-            let _ = d.sync_all();
+        if durable {
+            if let Ok(d) = File::open(&dir) {
+                let _ = d.sync_all();
+            }
+            self.synced_epochs = Some(epochs);
         }
         let f = File::open(&self.path)?;
         if lock(&f) {

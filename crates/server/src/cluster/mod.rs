@@ -8,6 +8,7 @@
 
 pub mod bus;
 pub mod config_file;
+pub mod replica;
 
 use crate::client::Client;
 use crate::config::Directive;
@@ -25,9 +26,14 @@ pub struct Cluster {
     pub file: config_file::NodesFile,
     /// Outgoing bus links, by node name.
     pub links: HashMap<Name, bus::Link>,
-    /// Incoming bus connections open now: id → (the node, once a message
-    /// named a known sender; when it was accepted, ms).
-    pub inbound: HashMap<u64, (Option<Name>, u64)>,
+    /// Incoming bus connections open now, by link id.
+    pub inbound: HashMap<u64, Inbound>,
+    /// DEBUG DROP-CLUSTER-PACKET-FILTER: incoming messages of this type
+    /// are ignored (-1: none).
+    pub drop_packet_filter: i64,
+    /// Links closed because their send buffer passed
+    /// `cluster-link-sendbuf-limit` (CLUSTER INFO).
+    pub links_buffer_limit_exceeded: u64,
     /// What this node announces.
     pub port: u16,
     pub cport: u16,
@@ -39,6 +45,20 @@ pub struct Cluster {
     pub todo_save: bool,
     pub todo_update_state: bool,
     pub iteration: u64,
+    /// The slots our shard (we, or our master) served at the last
+    /// `before_sleep`: shard channels of slots that leave it are dropped.
+    pub served: cluster::node::SlotBits,
+}
+
+/// A connection another node opened to our bus.
+pub struct Inbound {
+    /// The node, once one of its messages named a sender we know.
+    pub node: Option<Name>,
+    /// When it was accepted, ms.
+    pub created: u64,
+    pub queued: bus::SendBuffer,
+    /// Ends the link's task (DEBUG CLUSTERLINK KILL).
+    pub kill: std::rc::Rc<tokio::sync::Notify>,
 }
 
 impl Cluster {
@@ -46,6 +66,25 @@ impl Cluster {
     pub fn changed(&mut self) {
         self.todo_save = true;
         self.todo_update_state = true;
+    }
+
+    /// Closes our link to `name` (`to`), its links to us (`from`), or
+    /// both (DEBUG CLUSTERLINK KILL); the cron opens a new outgoing one.
+    pub fn kill_links(&mut self, name: &Name, to: bool, from: bool) {
+        if to && self.links.remove(name).is_some() {
+            if let Some(n) = self.state.node_mut(name) {
+                n.link_up = false;
+            }
+        }
+        if from {
+            self.inbound.retain(|_, l| {
+                let theirs = l.node.as_ref() == Some(name);
+                if theirs {
+                    l.kill.notify_one();
+                }
+                !theirs
+            });
+        }
     }
 
     /// The `host:port` a client is redirected to (`-MOVED 3999 host:port`),
@@ -59,7 +98,8 @@ impl Cluster {
 pub fn preferred_endpoint<'a>(n: &'a Node, kind: &str) -> &'a str {
     match kind {
         "hostname" if !n.hostname.is_empty() => &n.hostname,
-        "hostname" | "unknown-endpoint" => "?",
+        "hostname" => "?",
+        "unknown-endpoint" => "",
         _ => &n.ip,
     }
 }
@@ -69,42 +109,15 @@ pub fn preferred_endpoint<'a>(n: &'a Node, kind: &str) -> &'a str {
 /// are Redis's start-up messages.
 pub fn init(srv: &mut Server) -> Result<(), String> {
     let cfg = &srv.config;
-    let port = cfg.get_int(Directive::Port) as u16;
-    let announce_port = cfg.get_int(Directive::ClusterAnnouncePort) as u16;
-    let cport_cfg = cfg.get_int(Directive::ClusterPort) as u16;
-    let announce_bus = cfg.get_int(Directive::ClusterAnnounceBusPort) as u16;
     let path = cfg.get_str(Directive::ClusterConfigFile);
     let now = crate::util::time::unix_ms() as u64;
-    let (file, state) = config_file::NodesFile::open(&path, now)?;
-    let mut state = state;
-    let port_out = if announce_port != 0 {
-        announce_port
-    } else {
-        port
-    };
-    let cport = if announce_bus != 0 {
-        announce_bus
-    } else if cport_cfg != 0 {
-        cport_cfg
-    } else {
-        port.wrapping_add(10000)
-    };
-    let announce_ip = cfg.get_str(Directive::ClusterAnnounceIp);
-    let hostname = cfg.get_str(Directive::ClusterAnnounceHostname);
-    {
-        let me = state.me_mut();
-        me.port = port_out;
-        me.cport = cport;
-        me.hostname = hostname.clone();
-        if !announce_ip.is_empty() {
-            me.ip = announce_ip.clone();
-        }
-    }
+    let (file, mut state) = config_file::NodesFile::open(&path, now)?;
+    let a = Announced::from_config(cfg);
+    a.apply(state.me_mut());
     log_notice!(
         "Cluster state loaded; my node id is {}",
         state.me().name_str()
     );
-    let node_timeout = cfg.get_int(Directive::ClusterNodeTimeout).max(1) as u64;
     if let Some(db) = srv.dbs.get_mut(0) {
         db.enable_slot_index();
     }
@@ -113,14 +126,17 @@ pub fn init(srv: &mut Server) -> Result<(), String> {
         file,
         links: HashMap::new(),
         inbound: HashMap::new(),
-        port: port_out,
-        cport,
-        announce_ip,
-        hostname,
-        node_timeout,
+        drop_packet_filter: -1,
+        links_buffer_limit_exceeded: 0,
+        port: a.port,
+        cport: a.cport,
+        announce_ip: a.ip,
+        hostname: a.hostname,
+        node_timeout: a.node_timeout,
         todo_save: true,
         todo_update_state: true,
         iteration: 0,
+        served: cluster::node::SlotBits::default(),
     };
     c.file
         .save(&c.state)
@@ -128,6 +144,101 @@ pub fn init(srv: &mut Server) -> Result<(), String> {
     c.todo_save = false;
     srv.cluster = Some(Box::new(c));
     Ok(())
+}
+
+/// What this node announces to the others, and its node timeout, as the
+/// configuration says now (the `cluster-announce-*` directives and
+/// `cluster-node-timeout` can change at run time).
+struct Announced {
+    port: u16,
+    cport: u16,
+    ip: String,
+    hostname: String,
+    node_timeout: u64,
+}
+
+impl Announced {
+    fn from_config(cfg: &crate::config::Config) -> Announced {
+        let port = cfg.get_int(Directive::Port) as u16;
+        let announce_port = cfg.get_int(Directive::ClusterAnnouncePort) as u16;
+        let cport_cfg = cfg.get_int(Directive::ClusterPort) as u16;
+        let announce_bus = cfg.get_int(Directive::ClusterAnnounceBusPort) as u16;
+        let cport = if announce_bus != 0 {
+            announce_bus
+        } else if cport_cfg != 0 {
+            cport_cfg
+        } else {
+            port.wrapping_add(10000)
+        };
+        Announced {
+            port: if announce_port != 0 {
+                announce_port
+            } else {
+                port
+            },
+            cport,
+            ip: cfg.get_str(Directive::ClusterAnnounceIp),
+            hostname: cfg.get_str(Directive::ClusterAnnounceHostname),
+            node_timeout: cfg.get_int(Directive::ClusterNodeTimeout).max(1) as u64,
+        }
+    }
+
+    /// Writes our announced address into our own node.
+    fn apply(&self, me: &mut Node) {
+        me.port = self.port;
+        me.cport = self.cport;
+        me.hostname.clone_from(&self.hostname);
+        if !self.ip.is_empty() {
+            me.ip.clone_from(&self.ip);
+        }
+    }
+}
+
+/// Takes in configuration changes made since the last cron (CONFIG SET of
+/// the node timeout or of what we announce); a new address is saved and
+/// reaches the other nodes with our next PINGs.
+pub fn refresh_config(srv: &mut Server) {
+    let a = Announced::from_config(&srv.config);
+    let allow_migration = srv.config.get_bool(Directive::ClusterAllowReplicaMigration);
+    let no_failover = srv.config.get_bool(Directive::ClusterReplicaNoFailover);
+    let Some(c) = srv.cluster.as_deref_mut() else {
+        return;
+    };
+    // cluster-replica-no-failover shows as our NOFAILOVER flag, which our
+    // messages carry to the other nodes.
+    let flag = if no_failover {
+        cluster::flags::NOFAILOVER
+    } else {
+        0
+    };
+    let me = c.state.me_mut();
+    if me.flags & cluster::flags::NOFAILOVER != flag {
+        me.flags = (me.flags & !cluster::flags::NOFAILOVER) | flag;
+        c.changed();
+    }
+    c.node_timeout = a.node_timeout;
+    c.state.node_timeout = a.node_timeout;
+    c.state.allow_replica_migration = allow_migration;
+    if c.port != a.port || c.cport != a.cport || c.announce_ip != a.ip || c.hostname != a.hostname {
+        a.apply(c.state.me_mut());
+        c.port = a.port;
+        c.cport = a.cport;
+        c.announce_ip = a.ip;
+        c.hostname = a.hostname;
+        c.changed();
+    }
+}
+
+/// INFO's `mem_cluster_links`: the bus links' send buffers and the
+/// per-link bookkeeping (Redis counts its `clusterLink` structs and their
+/// buffers).
+pub fn links_memory(srv: &Server) -> usize {
+    const PER_LINK: usize = 256;
+    srv.cluster.as_deref().map_or(0, |c| {
+        let to = c.links.values().map(|l| l.out.queued.allocated());
+        let from = c.inbound.values().map(|l| l.queued.allocated());
+        to.chain(from).map(|b| b + PER_LINK).sum()
+    })
 }
 
 /// The port the bus listens on (`cluster-port`, or port + 10000).
@@ -145,6 +256,24 @@ pub fn bus_port(srv: &Server) -> u16 {
 pub fn before_sleep(srv: &mut Server) {
     let full = srv.config.get_bool(Directive::ClusterRequireFullCoverage);
     let now = srv.now_ms.max(0) as u64;
+    let Some(c) = srv.cluster.as_deref_mut() else {
+        return;
+    };
+    // Slots our shard stopped serving take their shard channels along
+    // (every change of slots asks for a save).
+    if c.todo_save || c.todo_update_state {
+        let served = c.state.shard_slots();
+        if served != c.served {
+            let lost: std::collections::HashSet<u16> = (0..cluster::SLOTS)
+                .filter(|&s| c.served.get(s) && !served.get(s))
+                .map(|s| s as u16)
+                .collect();
+            c.served = served;
+            if !lost.is_empty() {
+                srv.drop_shard_channels_in(&lost);
+            }
+        }
+    }
     let Some(c) = srv.cluster.as_deref_mut() else {
         return;
     };
@@ -271,6 +400,27 @@ pub fn redirection(
     if client.is_master() || client.loading {
         return None;
     }
+    let (route, _) = route(srv, client, meta, cflags, argv)?;
+    if route == Route::Here {
+        return None;
+    }
+    let kind = srv.config.get_str(Directive::ClusterPreferredEndpointType);
+    Some(redirect::error_text(&c.state, &route, |n| {
+        c.endpoint(n, &kind)
+    }))
+}
+
+/// Where the command's keys are served (Redis's `getNodeByQuery`), and
+/// the slot of its first key; None without cluster mode, or for a command
+/// without keys.
+pub fn route(
+    srv: &Server,
+    client: &Client,
+    meta: &'static CommandMeta,
+    cflags: u32,
+    argv: Argv,
+) -> Option<(Route, Option<u16>)> {
+    let c = srv.cluster.as_deref()?;
     let is_exec = meta.name == "exec";
     if !is_exec && meta.key_specs.is_empty() {
         return None;
@@ -337,6 +487,27 @@ pub fn redirection(
             .and_then(|d| d.get(k))
             .is_some_and(|e| !e.is_expired(now))
     });
+    Some((route, keys.first().map(|k| k.slot)))
+}
+
+/// The error that ends the wait of a client blocked on keys whose slot
+/// moved away or while the cluster is down (checked by the clients cron,
+/// as Redis's `clusterRedirectBlockedClientIfNeeded`); None to keep
+/// waiting.
+pub fn blocked_redirection(srv: &Server, client: &Client) -> Option<String> {
+    use crate::blocking::WaitFor;
+    let c = srv.cluster.as_deref()?;
+    let b = client.blocked.as_ref()?;
+    if !matches!(b.on, WaitFor::List | WaitFor::ZSet | WaitFor::Stream) {
+        return None;
+    }
+    let slots: Vec<u16> = b.keys.iter().map(|k| keyspace::key_hash_slot(k)).collect();
+    let is_write = b
+        .argv
+        .first()
+        .and_then(|name| srv.commands.lookup(name))
+        .is_some_and(|i| srv.commands.commands[i].meta.flags.contains(&"write"));
+    let route = redirect::route_blocked(&c.state, &slots, client.cluster_readonly && !is_write);
     if route == Route::Here {
         return None;
     }

@@ -358,6 +358,19 @@ fn check_value(def: &Def, v: &Val) -> Result<(), ConfigError> {
         ("activedefrag", Val::Bool(true)) => Err(invalid(
             "Active defragmentation cannot be enabled: it requires a Redis server compiled with a modified Jemalloc like the one shipped by default with the Redis source distribution",
         )),
+        // Redis checks the hostname a node announces: it travels in the
+        // bus's hostname extension and in redirections.
+        ("cluster-announce-hostname", Val::Str(h)) => {
+            if h.len() >= 256 {
+                return Err(invalid("Hostnames must be less than 256 characters"));
+            }
+            if !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+                return Err(invalid(
+                    "Hostnames may only contain alphanumeric characters, hyphens or dots",
+                ));
+            }
+            Ok(())
+        }
         ("shutdown-on-sigint" | "shutdown-on-sigterm", Val::Str(flags)) => {
             let mut words = flags.split(' ');
             if words.clone().any(|w| w == "save") && words.any(|w| w == "nosave") {
@@ -764,6 +777,13 @@ mod tests {
         assert!(reason("activedefrag no").is_none());
         assert!(reason("cluster-enabled yes").is_none());
         assert!(reason("cluster-enabled no\ncluster-node-timeout 5000").is_none());
+        let (_, why) = reason("cluster-announce-hostname ?.com").unwrap_or_default();
+        assert!(why.starts_with("Hostnames may only contain"), "{why}");
+        let long = format!("cluster-announce-hostname {}", "x".repeat(256));
+        let (_, why) = reason(&long).unwrap_or_default();
+        assert_eq!(why, "Hostnames must be less than 256 characters");
+        assert!(reason("cluster-announce-hostname a-b.c0").is_none());
+        assert!(reason("cluster-announce-hostname \"\"").is_none());
         let (_, why) = reason("shutdown-on-sigterm nosave now save").unwrap_or_default();
         assert_eq!(
             why,

@@ -103,7 +103,19 @@ unsafe fn generic(l: State, raise: bool) -> Ret {
         oom_at_start: run.oom_at_start,
         from_master: run.from_master,
     };
-    if let Err(msg) = check(srv, rules, &run.client, argv) {
+    let checked = check(srv, rules, &run.client, argv).and_then(|()| {
+        if run.from_master {
+            return Ok(());
+        }
+        check_cluster(
+            srv,
+            &run.client,
+            argv,
+            run.allow_cross_slot,
+            &mut run.cluster_slot,
+        )
+    });
+    if let Err(msg) = checked {
         // Redis's `afterErrorReply` + `incrCommandStatsOnError`: the
         // refusal counts as an error reply and a rejected call.
         let text = error_reply_text(&msg);
@@ -196,6 +208,43 @@ fn unserved(meta: &'static command_meta::CommandMeta, argv: Argv) -> String {
         return errors::LUA_NOSCRIPT_COMMAND.to_string();
     }
     errors::LUA_UNKNOWN_COMMAND.to_string()
+}
+
+/// Cluster mode: the command's keys must be served here, and (unless the
+/// script may cross slots) share one slot with the script's other keys
+/// (Redis's `scriptVerifyClusterState`, after the other checks).
+fn check_cluster(
+    srv: &Server,
+    client: &crate::client::Client,
+    argv: Argv,
+    allow_cross_slot: bool,
+    script_slot: &mut Option<u16>,
+) -> Result<(), String> {
+    use cluster::redirect::Route;
+    if srv.cluster.is_none() {
+        return Ok(());
+    }
+    let Some(idx) = lookup(srv, argv) else {
+        return Ok(());
+    };
+    let cmd = &srv.commands.commands[idx];
+    let Some((route, slot)) = crate::cluster::route(srv, client, cmd.meta, cmd.flags, argv) else {
+        return Ok(());
+    };
+    match route {
+        Route::Here => {}
+        Route::DownReadOnly => return Err(errors::SCRIPT_CLUSTER_DOWN_RO.to_string()),
+        Route::Down => return Err(errors::SCRIPT_CLUSTER_DOWN.to_string()),
+        _ => return Err(errors::SCRIPT_NON_LOCAL_KEY.to_string()),
+    }
+    if let (Some(slot), false) = (slot, allow_cross_slot) {
+        match *script_slot {
+            None => *script_slot = Some(slot),
+            Some(s) if s != slot => return Err(errors::SCRIPT_CROSS_SLOT.to_string()),
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// The run's rules the checks need.

@@ -58,6 +58,12 @@ pub struct RunCtx {
     /// declared keys (Redis's call(): the script caller's keys, not the
     /// command's).
     pub track: Option<(u64, Vec<Vec<u8>>)>,
+    /// Cluster mode: the slot the script's keys must share (the declared
+    /// keys', else the first key a command of the script touched), unless
+    /// the script may cross slots (`allow-cross-slot-keys`, or an EVAL
+    /// without a shebang), as Redis's `scriptVerifyClusterState` keeps it.
+    pub cluster_slot: Option<u16>,
+    pub allow_cross_slot: bool,
 }
 
 /// A script to run.
@@ -151,6 +157,11 @@ pub fn run(ctx: &mut Ctx, s: Script, first: usize, numkeys: usize) {
     client.out.buf.clear();
     client.acl_user.clone_from(&ctx.client.acl_user);
     client.user.clone_from(&ctx.client.user);
+    // Its commands are routed as the caller's would be.
+    client.cluster_readonly = ctx.client.cluster_readonly;
+    client.cluster_asking = ctx.client.cluster_asking;
+    let cluster_slot = (srv.cluster.is_some() && numkeys > 0)
+        .then(|| keyspace::key_hash_slot(ctx.argv.get(first)));
     let sc = &mut srv.scripting;
     sc.running = Some(Running {
         eval_mode,
@@ -202,6 +213,8 @@ pub fn run(ctx: &mut Ctx, s: Script, first: usize, numkeys: usize) {
         ranges,
         err_mark: srv.stats.total_error_replies,
         track,
+        cluster_slot,
+        allow_cross_slot: compat || s.flags & sflags::ALLOW_CROSS_SLOT != 0,
     };
     let argc = ctx.argv.len();
     let keys = first..first + numkeys;
