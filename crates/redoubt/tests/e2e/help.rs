@@ -60,7 +60,7 @@ fn every_subcommand_has_help_with_options_defaults_and_an_example() {
     }
     // Defaults are shown where options have them.
     let (_, out, _) = run(&["up", "--help"]);
-    assert!(out.contains("[default: 6379]"), "{out}");
+    assert!(out.contains("[default: 6379"), "{out}");
     assert!(out.contains("--sentinel-port"), "{out}");
     // check-rdb and check-aof describe themselves rather than opening a
     // file named --help.
