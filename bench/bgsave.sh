@@ -64,7 +64,6 @@ start() { # kind -> sets $pid
 stop() { stop_server "$port" "$pid"; }
 rss() { rss_bytes "$pid"; }
 
-python3 bench/memgen.py mset "$keys" 100 > "$work/load.resp"
 writer="$pin1 redis-benchmark -p $port -c 50 -P 16 -n $requests -r $keys -d 100 -t set --csv"
 
 now() { date +%s.%N; }
@@ -89,6 +88,7 @@ timed_load() { # kind
   while [ "$(redis-cli -p "$port" dbsize 2>/dev/null)" != "$keys" ]; do sleep 0.05; done
   since "$t0"
   stop
+  rm -rf "$work/appendonlydir" "$work/$1-$port.rdb"
 }
 
 # Sets $res to "dataset_rss rps_plain rps_saving saves mean_s max_s
@@ -100,7 +100,9 @@ run() { # kind
   rm -rf "$work/appendonlydir" "$work/$kind-$port.rdb"
   start "$kind"
   local r0; r0=$(rss)
-  redis-cli -p "$port" --pipe < "$work/load.resp" >/dev/null
+  # Generated for each server rather than kept: 10M keys would be a
+  # 1.3 GB file.
+  python3 bench/memgen.py mset "$keys" 100 | redis-cli -p "$port" --pipe >/dev/null
   local got; got=$(redis-cli -p "$port" dbsize)
   [ "$got" = "$keys" ] || { echo "$kind: dbsize $got, expected $keys" >&2; exit 1; }
   local data=$(($(rss) - r0))
