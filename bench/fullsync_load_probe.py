@@ -80,8 +80,10 @@ def main():
             if mo == ro:
                 break
             time.sleep(0.05)
-        dm = m.execute_command("DEBUG", "DIGEST")
-        dr = r.execute_command("DEBUG", "DIGEST")
+        # DEBUG DIGEST hashes every key: seconds for millions of keys.
+        slow = {"socket_timeout": 600}
+        dm = redis.Redis(port=mport, **slow).execute_command("DEBUG", "DIGEST")
+        dr = redis.Redis(port=rport, **slow).execute_command("DEBUG", "DIGEST")
         full = m.info("stats")["sync_full"]
         with open(f"{a.work}/{a.kind}-{mport}.log", errors="replace") as f:
             drops = sum("output buffer" in line for line in f)
