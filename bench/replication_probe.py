@@ -85,7 +85,9 @@ class Servers:
         ] + list(extra)
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
         self.procs[port] = p
-        r = redis.Redis(port=port)
+        # DEBUG POPULATE of millions of keys outlasts redis-py's default
+        # read timeout.
+        r = redis.Redis(port=port, socket_timeout=600)
         for _ in range(400):
             try:
                 r.ping()
