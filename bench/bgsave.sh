@@ -152,5 +152,7 @@ row "peak extra / dataset (%) [<=10]" "$(pct "$re" "$rd")" "$(pct "$oe" "$od")"
 row "SET rps, no save" "$rp" "$op"
 row "SET rps, saving" "$rs" "$os"
 row "saving / no save (%) [>=80]" "$rk" "$ok"
+each() { printf '%s' "$1" | awk '{ printf "%s%s", (NR > 1 ? " " : ""), $NF }'; }
+echo "(kept per run, redis: $(each "$rlines"); redoubt: $(each "$olines"))"
 echo "($what; $keys keys x 100 B; writer -c 50 -P 16 -n $requests -r $keys; $placement;" \
   "median of $runs; load average after each run: ${loads% | }; $(bench_stamp))"
