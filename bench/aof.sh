@@ -10,7 +10,9 @@
 # Each server runs alone, pinned to core 0, the clients to core 1, as in
 # run.sh. Prints one table with both servers and the ratio Redoubt/Redis.
 #
-# Usage: bench/aof.sh [-k KEYS] [-n REQUESTS]
+# With -u nothing is pinned.
+#
+# Usage: bench/aof.sh [-k KEYS] [-n REQUESTS] [-u]
 # (defaults 2000000 keys, 100000 requests; `-k 20000 -n 5000` is a quick
 # check that the script works). REDOUBT_BIN=path skips the release build
 # and uses that binary. BENCH_PORT=P moves the port (default 31630).
@@ -21,11 +23,13 @@ cd "$(dirname "$0")/.."
 
 keys=2000000
 requests=100000
-while getopts "k:n:" o; do
+pin0=(taskset -c 0) pin1=(taskset -c 1) placement="server core 0, clients core 1"
+while getopts "k:n:u" o; do
   case "$o" in
     k) keys=$OPTARG ;;
     n) requests=$OPTARG ;;
-    *) echo "usage: $0 [-k keys] [-n requests]" >&2; exit 2 ;;
+    u) pin0=() pin1=() placement="unpinned" ;;
+    *) echo "usage: $0 [-k keys] [-n requests] [-u]" >&2; exit 2 ;;
   esac
 done
 
@@ -48,7 +52,7 @@ start() { # kind fsync -> sets $pid; data in its own folder
   local cmd
   if [ "$1" = redis ]; then cmd=(redis-server); else cmd=("$bin" server); fi
   rm -rf "$work/$1" && mkdir -p "$work/$1"
-  taskset -c 0 "${cmd[@]}" --port "$port" --bind 127.0.0.1 --save "" \
+  "${pin0[@]}" "${cmd[@]}" --port "$port" --bind 127.0.0.1 --save "" \
     --appendonly yes --appendfsync "$2" --auto-aof-rewrite-percentage 0 \
     --dir "$work/$1" --logfile "$work/$1.log" >/dev/null &
   pid=$!
@@ -61,14 +65,14 @@ stop() {
 }
 
 set_rps() { # -> requests per second of SET
-  taskset -c 1 redis-benchmark -p "$port" -c 50 -n "$requests" -r 1000000 -d 16 \
+  "${pin1[@]}" redis-benchmark -p "$port" -c 50 -n "$requests" -r 1000000 -d 16 \
     -t set --csv 2>/dev/null | tail -n 1 | awk -F, '{gsub(/"/,""); print $2}'
 }
 
 # Times every SET of one client while BGREWRITEAOF runs; prints
 # "longest_stall_ms rewrite_s probes".
 stall_probe() {
-  taskset -c 1 python3 - "$port" <<'EOF'
+  "${pin1[@]}" python3 - "$port" <<'EOF'
 import sys, time, redis
 r = redis.Redis(port=int(sys.argv[1]))
 def info():
@@ -125,4 +129,5 @@ row "BGREWRITEAOF time (s)" "${res[redis-rewrite]}" "${res[redoubt-rewrite]}"
 row "longest SET stall in rewrite (ms)" "${res[redis-stall]}" "${res[redoubt-stall]}"
 row "probe SETs timed" "${res[redis-probes]}" "${res[redoubt-probes]}"
 echo "($keys keys x 100 B for the rewrite; redis-benchmark -c 50 -n $requests -d 16;" \
-  "server core 0, clients core 1; $(date -u +%F) $(git rev-parse --short HEAD))"
+  "$placement; $(date -u '+%F %H:%M UTC') $(git rev-parse --short HEAD)," \
+  "load average $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -60,10 +60,27 @@ def children(pid):
     return out
 
 
+REWRITE = False
+
+
 def check(info):
     """A failed save would end at once and make the figures meaningless."""
-    if info.get("rdb_last_bgsave_status") != "ok":
-        sys.exit(f"BGSAVE failed: {info.get('rdb_last_bgsave_status')}")
+    field = "aof_last_bgrewrite_status" if REWRITE else "rdb_last_bgsave_status"
+    if info.get(field) != "ok":
+        sys.exit(f"{'BGREWRITEAOF' if REWRITE else 'BGSAVE'} failed: {info.get(field)}")
+
+
+def in_progress(info):
+    if REWRITE:
+        return info["aof_rewrite_in_progress"] or info["aof_rewrite_scheduled"]
+    return info["rdb_bgsave_in_progress"]
+
+
+def start(r):
+    if REWRITE:
+        r.bgrewriteaof()
+    else:
+        r.bgsave()
 
 
 def main():
@@ -73,7 +90,11 @@ def main():
     ap.add_argument("--save", action="store_true")
     ap.add_argument("--fork", action="store_true", help="server forks a child")
     ap.add_argument("--bench", required=True, help="redis-benchmark command line")
+    ap.add_argument("--rewrite", action="store_true",
+                    help="BGREWRITEAOF instead of BGSAVE (the server has appendonly yes)")
     a = ap.parse_args()
+    global REWRITE
+    REWRITE = a.rewrite
 
     r = redis.Redis(port=a.port)
     base = rss(a.pid)
@@ -88,11 +109,11 @@ def main():
         if a.save:
             info = r.info("persistence")
             now = time.monotonic()
-            if not info["rdb_bgsave_in_progress"]:
+            if not in_progress(info):
                 if started is not None:
                     check(info)
                     saves.append(now - started)
-                r.bgsave()
+                start(r)
                 started = time.monotonic()
             extra = rss(a.pid) - base
             if a.fork:
@@ -107,7 +128,7 @@ def main():
     if a.save and started is not None:
         # Let the last save finish (it is not counted in the throughput) and
         # time it too.
-        while r.info("persistence")["rdb_bgsave_in_progress"]:
+        while in_progress(r.info("persistence")):
             extra = rss(a.pid) - base
             if a.fork:
                 extra += sum(private_dirty(c) for c in children(a.pid))

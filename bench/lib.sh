@@ -77,8 +77,9 @@ stop_server() {
   wait "$2" 2>/dev/null || true
 }
 
-used_memory() { redis-cli -p "$1" info memory | awk -F: '/^used_memory:/ {print $2+0}'; }
-rss_bytes() { awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$1/status"; }
+# (printf, not print: awk prints numbers past 2^31 as 2.16812e+09.)
+used_memory() { redis-cli -p "$1" info memory | awk -F: '/^used_memory:/ {printf "%.0f\n", $2}'; }
+rss_bytes() { awk '/^VmRSS:/ {printf "%.0f\n", $2 * 1024}' "/proc/$1/status"; }
 
 # ratio A B -> A/B with two decimals, "-" when B is 0 or missing.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }

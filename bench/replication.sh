@@ -13,9 +13,10 @@
 # The work of each point is in bench/replication_probe.py.
 #
 # Servers (master and replicas) are pinned to core 0 and the writer to core
-# 1, as in run.sh; -u pins nothing.
+# 1, as in run.sh; -u pins nothing. -s measures (a) only (for the scaling
+# curve: bench/README.md); -r RUNS repeats the runs, each figure the median.
 #
-# Usage: bench/replication.sh [-k KEYS] [-n REQUESTS] [-u]
+# Usage: bench/replication.sh [-k KEYS] [-n REQUESTS] [-u] [-s] [-r RUNS]
 # (-k 100000 -n 200000 finishes in well under a minute)
 # Needs: redis-server, redis-benchmark, redis-cli, taskset, python3 with the
 # `redis` package; builds Redoubt in release.
@@ -24,12 +25,15 @@ source "$(dirname "$0")/lib.sh"
 keys=2000000
 requests=1000000
 pin0="taskset -c 0" pin1="taskset -c 1" placement="servers core 0, client core 1"
-while getopts "k:n:u" o; do
+only=() runs=1
+while getopts "k:n:usr:" o; do
   case "$o" in
     k) keys=$OPTARG ;;
     n) requests=$OPTARG ;;
     u) pin0="" pin1="" placement="unpinned" ;;
-    *) echo "usage: $0 [-k keys] [-n requests] [-u]" >&2; exit 2 ;;
+    s) only=(--sync-only) ;;
+    r) runs=$OPTARG ;;
+    *) echo "usage: $0 [-k keys] [-n requests] [-u] [-s] [-r runs]" >&2; exit 2 ;;
   esac
 done
 
@@ -42,10 +46,21 @@ writer="-c 50 -P 16 -r 100000 -d 100 -n $requests -t set"
 probe() { # kind
   python3 bench/replication_probe.py --kind "$1" --bin "$bin" --port "$port" \
     --keys "$keys" --work "$work" --bench "$writer" \
-    --pin-server "$pin0" --pin-client "$pin1"
+    --pin-server "$pin0" --pin-client "$pin1" "${only[@]}"
 }
-rline=$(probe redis)
-oline=$(probe redoubt)
+# Each column's median over the runs (runs alternate the two kinds).
+median_cols() {
+  python3 -c 'import sys, statistics as s
+rows = [list(map(float, l.split())) for l in sys.stdin if l.strip()]
+print(" ".join(str(s.median(c)) for c in zip(*rows)))'
+}
+rlines="" olines=""
+for _ in $(seq "$runs"); do
+  rlines+="$(probe redis)"$'\n'
+  olines+="$(probe redoubt)"$'\n'
+done
+rline=$(printf '%s' "$rlines" | median_cols)
+oline=$(printf '%s' "$olines" | median_cols)
 read -r rs re rd r0 r1 r2 rlb rlbp rlm rlmp <<< "$rline"
 read -r os oe od o0 o1 o2 olb olbp olm olmp <<< "$oline"
 
@@ -71,5 +86,5 @@ row "lag, max (bytes)" "$(f0 "$rlb")" "$(f0 "$olb")"
 row "lag, p99 (bytes)" "$(f0 "$rlbp")" "$(f0 "$olbp")"
 row "lag, max (ms, 50 ms resolution)" "$(f1 "$rlm")" "$(f1 "$olm")"
 row "lag, p99 (ms, 50 ms resolution)" "$(f1 "$rlmp")" "$(f1 "$olmp")"
-echo "($keys keys x 100 B; writer $writer; $placement;" \
-  "$(date -u +%F) $(git rev-parse --short HEAD))"
+echo "($keys keys x 100 B; writer $writer; $placement; median of $runs;" \
+  "$(bench_stamp))"

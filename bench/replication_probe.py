@@ -85,7 +85,9 @@ class Servers:
         ] + list(extra)
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
         self.procs[port] = p
-        r = redis.Redis(port=port)
+        # DEBUG POPULATE of millions of keys outlasts redis-py's default
+        # read timeout.
+        r = redis.Redis(port=port, socket_timeout=600)
         for _ in range(400):
             try:
                 r.ping()
@@ -156,6 +158,8 @@ def main():
     ap.add_argument("--bench", required=True, help="redis-benchmark args without -p")
     ap.add_argument("--pin-server", default="")
     ap.add_argument("--pin-client", default="")
+    ap.add_argument("--sync-only", action="store_true",
+                    help="measure (a) only; the other figures print as 0")
     a = ap.parse_args()
 
     s = Servers(a.kind, a.bin, a.work, a.pin_server.split())
@@ -190,6 +194,9 @@ def main():
         sync_s = time.time() - t0
         done.set()
         t.join()
+        if a.sync_only:
+            print(sync_s, peak[0], data, 0, 0, 0, 0, 0, 0, 0)
+            return
 
         # (b) throughput with 1, 2, 0 replicas.
         rps1 = bench(writer)

@@ -33,8 +33,16 @@ pub use writer::Writer;
 /// RDB version written by Redis 7.0.
 pub const RDB_VERSION: u32 = 10;
 
-/// The CRC64 variant Redis uses (Jones polynomial, reflected).
-pub(crate) const CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
+/// The CRC64 variant Redis uses (Jones polynomial, reflected), computed
+/// 16 bytes at a time (slice-by-16 tables, 32 KB; Redis's `crcspeed` does
+/// 8). The crate's default takes one byte per step: in `perf` of a BGSAVE
+/// under a full-speed writer, `Writer::string`, `raw` and `len` (where the
+/// checksum is inlined) were 14.6% of the process's samples, a third of
+/// the serialiser thread's; with the tables, `string` + `len` +
+/// `crc64::update_table` are ~4%. Loading checks the same checksum.
+pub(crate) type Crc64Impl = crc::Table<16>;
+pub(crate) const CRC64: crc::Crc<u64, Crc64Impl> =
+    crc::Crc::<u64, Crc64Impl>::new(&crc::CRC_64_REDIS);
 
 /// A value as stored in an RDB file, independent of its on-disk encoding.
 #[derive(Debug, Clone, PartialEq)]

@@ -61,7 +61,7 @@ const OP_EOF: u8 = 0xFF;
 pub struct Reader<R: Read> {
     r: R,
     pos: u64,
-    digest: crc::Digest<'static, u64>,
+    digest: crc::Digest<'static, u64, crate::Crc64Impl>,
     pub version: u32,
     done: bool,
     sanitize: Sanitize,

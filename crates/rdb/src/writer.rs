@@ -16,7 +16,7 @@ const LIST_NODE_BYTES: usize = 8 * 1024;
 
 pub struct Writer<W: Write> {
     w: W,
-    digest: crc::Digest<'static, u64>,
+    digest: crc::Digest<'static, u64, crate::Crc64Impl>,
     compress: bool,
     checksum: bool,
     written: u64,

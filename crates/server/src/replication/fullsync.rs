@@ -35,6 +35,31 @@ use std::rc::Rc;
 
 /// Entries walked per slice before other commands get a turn.
 const STEP: usize = 1024;
+/// Stream owed to a replica per extra [`STEP`] in a slice (see [`step_for`]).
+const OWED_PER_STEP: usize = 4 << 20;
+/// Most [`STEP`]s in one slice.
+const MAX_STEPS: usize = 32;
+
+/// Entries to walk in one slice, given the most stream bytes a replica of
+/// the transfer is owed (buffered since the snapshot point).
+///
+/// Everything the writers propagate during the transfer waits in the
+/// replicas' output buffers until the snapshot has been sent and loaded.
+/// With a fixed slice between turns of the clients, the walk's share of
+/// the executor does not grow with the write load, so a fast enough
+/// writer fills the buffer past `client-output-buffer-limit` before the
+/// snapshot ends: measured with `bench/fullsync_load.sh` (2M keys, Redis's
+/// default `replica 256mb 64mb 60`, full-speed writer), the master took
+/// 51k SET/s during a 69 s sync, the buffer overflowed, the replica was
+/// dropped and synced again (Redis's forked child takes half the core, so
+/// Redis's writers slowed to 25k SET/s and one sync held). The slice now
+/// grows by one STEP per 4 MB owed: the more the stream outruns the
+/// snapshot, the more of each turn goes to the snapshot, and the writers
+/// slow down as they do with Redis (same bench: one sync of 32 s, 33k
+/// SET/s meanwhile, no overflow, replica equal to the master).
+fn step_for(owed: usize) -> usize {
+    STEP * (1 + owed / OWED_PER_STEP).min(MAX_STEPS)
+}
 /// Snapshot bytes a replica may have waiting before the walk pauses.
 const MAX_BULK_PENDING: usize = 8 << 20;
 
@@ -271,19 +296,19 @@ pub async fn transfer_task(srv: Rc<RefCell<Server>>) {
                     // its slowest replica: no more is produced while one
                     // has not taken what it was handed (which also bounds
                     // the memory a stuck replica costs).
-                    let most = {
+                    let (most, owed) = {
                         let f = s.repl.feed.borrow();
                         f.replicas
                             .iter()
                             .filter(|r| t.targets.contains(&r.id))
-                            .map(|r| r.bulk.len())
-                            .max()
-                            .unwrap_or(0)
+                            .fold((0, 0), |(b, o), r| {
+                                (b.max(r.bulk.len()), o.max(f.unsent(r)))
+                            })
                     };
                     if most > MAX_BULK_PENDING {
                         break 'step Some(Wait::Drain);
                     }
-                    let budget = t.pace.budget(STEP);
+                    let budget = t.pace.budget(step_for(owed));
                     if budget == 0 {
                         // Paced by rdb-key-save-delay: nothing to walk yet.
                         break 'step Some(Wait::Paced(t.pace.wait()));
