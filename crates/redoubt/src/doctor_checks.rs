@@ -33,7 +33,7 @@ pub fn run(s: &Snapshot) -> Vec<Finding> {
     out
 }
 
-fn finding(
+pub(super) fn finding(
     severity: Severity,
     check: &'static str,
     node: &str,

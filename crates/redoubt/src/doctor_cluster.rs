@@ -5,6 +5,7 @@
 //! nodes whose views of the slot map disagree, nodes flagged as failed,
 //! and masters that serve slots without a replica to take over.
 
+use super::checks::finding;
 use super::{Finding, ServerView, Severity, Snapshot};
 use std::collections::BTreeMap;
 
@@ -115,24 +116,6 @@ fn ranges(slots: &[usize]) -> String {
         i = j + 1;
     }
     out.join(",")
-}
-
-fn finding(
-    severity: Severity,
-    check: &'static str,
-    node: &str,
-    saw: String,
-    why: &str,
-    fix: String,
-) -> Finding {
-    Finding {
-        severity,
-        check,
-        node: node.to_string(),
-        saw,
-        why: why.to_string(),
-        fix,
-    }
 }
 
 pub fn run(s: &Snapshot, out: &mut Vec<Finding>) {

@@ -71,7 +71,21 @@ pub fn main(args: &[String]) -> i32 {
     if f.has("cluster") {
         return crate::up_cluster::main(&f);
     }
-    let spec = match spec_from(&f) {
+    drive(spec_from(&f), &f, run)
+}
+
+/// What both forms of `up` share around their own `run`: a bad flag is
+/// exit 2, the refresh period comes from `--refresh-ms`, and `run` gets
+/// a single-threaded runtime.
+pub(crate) fn drive<S, F>(
+    spec: Result<S, String>,
+    f: &Flags,
+    run: impl FnOnce(S, Duration) -> F,
+) -> i32
+where
+    F: std::future::Future<Output = i32>,
+{
+    let spec = match spec {
         Ok(s) => s,
         Err(e) => {
             eprintln!("redoubt up: {e}");
@@ -92,20 +106,51 @@ pub fn main(args: &[String]) -> i32 {
     rt.block_on(run(spec, refresh))
 }
 
-async fn run(spec: Spec, refresh: Duration) -> i32 {
-    use tokio::signal::unix::{signal, SignalKind};
-    // Installed before anything starts, so Ctrl-C at any point stops what
-    // was started. The children are in their own process groups and do
-    // not see the terminal's SIGINT; this process stops them in order.
-    let (mut int, mut term) = match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(i), Ok(t)) => (i, t),
-        _ => {
-            eprintln!("redoubt up: cannot install signal handlers");
-            return 1;
+/// SIGINT and SIGTERM, installed before anything starts so that either
+/// at any point stops what was started (the children are in their own
+/// process groups and do not see the terminal's SIGINT; `up` stops them
+/// in order).
+pub(crate) struct StopSignals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    pub(crate) fn install() -> Option<StopSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(int), Ok(term)) => Some(StopSignals { int, term }),
+            _ => {
+                eprintln!("redoubt up: cannot install signal handlers");
+                None
+            }
         }
+    }
+
+    /// The next stop signal, named as start-up failures report it.
+    pub(crate) async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "interrupted",
+            _ = self.term.recv() => "terminated",
+        }
+    }
+}
+
+/// Prints what start-up waits for, with the time since `started`.
+pub(crate) fn report_wait(started: Instant, what: &str) {
+    println!(
+        "  [{:>4.1}s] waiting for {what}",
+        started.elapsed().as_secs_f64()
+    );
+    let _ = std::io::stdout().flush();
+}
+
+async fn run(spec: Spec, refresh: Duration) -> i32 {
+    let Some(mut stop) = StopSignals::install() else {
+        return 1;
     };
     let started = Instant::now();
     let mut t = match Topology::start(spec) {
@@ -132,17 +177,10 @@ async fn run(spec: Spec, refresh: Duration) -> i32 {
     let _ = std::io::stdout().flush();
     // Say what the start-up waits for (a big dataset loading, a full
     // sync, sentinels discovering each other) rather than sit silent.
-    t.on_wait = Some(Box::new(move |what: &str| {
-        println!(
-            "  [{:>4.1}s] waiting for {what}",
-            started.elapsed().as_secs_f64()
-        );
-        let _ = std::io::stdout().flush();
-    }));
+    t.on_wait = Some(Box::new(move |what: &str| report_wait(started, what)));
     let ready = tokio::select! {
         r = wait_all(&mut t) => r,
-        _ = int.recv() => Err("interrupted".into()),
-        _ = term.recv() => Err("terminated".into()),
+        why = stop.recv() => Err(why.to_string()),
     };
     let master = match ready {
         Ok(m) => m,
@@ -167,8 +205,7 @@ async fn run(spec: Spec, refresh: Duration) -> i32 {
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = int.recv() => break,
-            _ = term.recv() => break,
+            _ = stop.recv() => break,
         }
         for (name, st) in t.poll_exits() {
             println!("! {name} exited: {st}");

@@ -8,7 +8,7 @@
 //! [`LocalCluster`], which the end-to-end tests use too.
 
 use crate::flags::Flags;
-use crate::up::{clock, shell_quote};
+use crate::up::{clock, report_wait, shell_quote, StopSignals};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
@@ -59,39 +59,12 @@ fn spec_from(f: &Flags) -> Result<ClusterSpec, String> {
 }
 
 pub fn main(f: &Flags) -> i32 {
-    let spec = match spec_from(f) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("redoubt up: {e}");
-            return 2;
-        }
-    };
-    let refresh = Duration::from_millis(f.num("refresh-ms", 1000u64).unwrap_or(1000).max(100));
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("redoubt up: {e}");
-            return 1;
-        }
-    };
-    rt.block_on(run(spec, refresh))
+    crate::up::drive(spec_from(f), f, run)
 }
 
 async fn run(spec: ClusterSpec, refresh: Duration) -> i32 {
-    use tokio::signal::unix::{signal, SignalKind};
-    // Installed first, so Ctrl-C at any point stops what was started.
-    let (mut int, mut term) = match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(i), Ok(t)) => (i, t),
-        _ => {
-            eprintln!("redoubt up: cannot install signal handlers");
-            return 1;
-        }
+    let Some(mut stop) = StopSignals::install() else {
+        return 1;
     };
     let started = Instant::now();
     let mut c = match LocalCluster::start(spec) {
@@ -117,17 +90,10 @@ async fn run(spec: ClusterSpec, refresh: Duration) -> i32 {
     );
     println!("  servers: {}", c.spec.server_cmd.join(" "));
     let _ = std::io::stdout().flush();
-    let mut report = |what: &str| {
-        println!(
-            "  [{:>4.1}s] waiting for {what}",
-            started.elapsed().as_secs_f64()
-        );
-        let _ = std::io::stdout().flush();
-    };
+    let mut report = |what: &str| report_wait(started, what);
     let ready = tokio::select! {
         r = c.bring_up(Duration::from_secs(120), &mut report) => r.map_err(|e| e.to_string()),
-        _ = int.recv() => Err("interrupted".into()),
-        _ = term.recv() => Err("terminated".into()),
+        why = stop.recv() => Err(why.to_string()),
     };
     if let Err(e) = ready {
         eprintln!("redoubt up: {e}");
@@ -150,8 +116,7 @@ async fn run(spec: ClusterSpec, refresh: Duration) -> i32 {
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = int.recv() => break,
-            _ = term.recv() => break,
+            _ = stop.recv() => break,
         }
         for (name, st) in c.poll_exits() {
             println!("! {name} exited: {st}");
