@@ -764,6 +764,15 @@ fn failover_between(master_flavor: Flavor, replica_flavor: Flavor) {
     let replica = start_replica(replica_flavor, &master, &[]);
     let mut r = replica.client();
     wait_in_sync(&mut m, &mut r);
+    // Equal offsets are not enough for FAILOVER TO: after a disk-less sync
+    // a master puts the replica online on its first acknowledgement that
+    // arrives once the transfer is reaped (a real Redis master notices the
+    // end of its child at the next cron), so wait for what FAILOVER checks.
+    wait_for(
+        "the master to see its replica online",
+        Duration::from_secs(10),
+        || info_field(&mut m, "replication", "slave0").contains("state=online"),
+    );
     let port = replica.addr().port().to_string();
     let mut raw = master.raw();
     assert_eq!(
