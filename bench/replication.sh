@@ -16,7 +16,9 @@
 # 1, as in run.sh; -u pins nothing. -s measures (a) only (for the scaling
 # curve: bench/README.md); -r RUNS repeats the runs, each figure the median.
 #
-# Usage: bench/replication.sh [-k KEYS] [-n REQUESTS] [-u] [-s] [-r RUNS]
+# -D makes the full sync disk-based (repl-diskless-sync no on both).
+#
+# Usage: bench/replication.sh [-k KEYS] [-n REQUESTS] [-u] [-s] [-D] [-r RUNS]
 # (-k 100000 -n 200000 finishes in well under a minute)
 # Needs: redis-server, redis-benchmark, redis-cli, taskset, python3 with the
 # `redis` package; builds Redoubt in release.
@@ -25,15 +27,16 @@ source "$(dirname "$0")/lib.sh"
 keys=2000000
 requests=1000000
 pin0="taskset -c 0" pin1="taskset -c 1" placement="servers core 0, client core 1"
-only=() runs=1
-while getopts "k:n:usr:" o; do
+only=() disk=() runs=1 sync=diskless
+while getopts "k:n:usDr:" o; do
   case "$o" in
     k) keys=$OPTARG ;;
     n) requests=$OPTARG ;;
     u) pin0="" pin1="" placement="unpinned" ;;
     s) only=(--sync-only) ;;
+    D) disk=(--disk) sync=disk-based ;;
     r) runs=$OPTARG ;;
-    *) echo "usage: $0 [-k keys] [-n requests] [-u] [-s] [-r runs]" >&2; exit 2 ;;
+    *) echo "usage: $0 [-k keys] [-n requests] [-u] [-s] [-D] [-r runs]" >&2; exit 2 ;;
   esac
 done
 
@@ -46,7 +49,7 @@ writer="-c 50 -P 16 -r 100000 -d 100 -n $requests -t set"
 probe() { # kind
   python3 bench/replication_probe.py --kind "$1" --bin "$bin" --port "$port" \
     --keys "$keys" --work "$work" --bench "$writer" \
-    --pin-server "$pin0" --pin-client "$pin1" "${only[@]}"
+    --pin-server "$pin0" --pin-client "$pin1" "${only[@]}" "${disk[@]}"
 }
 # Each column's median over the runs (runs alternate the two kinds).
 median_cols() {
@@ -86,5 +89,5 @@ row "lag, max (bytes)" "$(f0 "$rlb")" "$(f0 "$olb")"
 row "lag, p99 (bytes)" "$(f0 "$rlbp")" "$(f0 "$olbp")"
 row "lag, max (ms, 50 ms resolution)" "$(f1 "$rlm")" "$(f1 "$olm")"
 row "lag, p99 (ms, 50 ms resolution)" "$(f1 "$rlmp")" "$(f1 "$olmp")"
-echo "($keys keys x 100 B; writer $writer; $placement; median of $runs;" \
+echo "($keys keys x 100 B; $sync sync; writer $writer; $placement; median of $runs;" \
   "$(bench_stamp))"

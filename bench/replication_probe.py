@@ -67,8 +67,10 @@ def children(pid):
 
 
 class Servers:
-    def __init__(self, kind, binary, work, pin):
+    def __init__(self, kind, binary, work, pin, disk=False):
         self.kind, self.binary, self.work, self.pin = kind, binary, work, pin
+        # Disk-based full sync: the master writes an RDB file, then sends it.
+        self.disk = ["--repl-diskless-sync", "no"] if disk else []
         self.procs = {}
 
     def start(self, port, *extra):
@@ -82,7 +84,7 @@ class Servers:
             # Redis waits 5 s by default for more replicas before a diskless
             # sync; both servers start at once here.
             "--repl-diskless-sync-delay", "0",
-        ] + list(extra)
+        ] + self.disk + list(extra)
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
         self.procs[port] = p
         # DEBUG POPULATE of millions of keys outlasts redis-py's default
@@ -160,9 +162,11 @@ def main():
     ap.add_argument("--pin-client", default="")
     ap.add_argument("--sync-only", action="store_true",
                     help="measure (a) only; the other figures print as 0")
+    ap.add_argument("--disk", action="store_true",
+                    help="disk-based full sync (repl-diskless-sync no)")
     a = ap.parse_args()
 
-    s = Servers(a.kind, a.bin, a.work, a.pin_server.split())
+    s = Servers(a.kind, a.bin, a.work, a.pin_server.split(), a.disk)
     mport, r1port, r2port = a.port, a.port + 1, a.port + 2
     writer = f"{a.pin_client} redis-benchmark -p {mport} {a.bench} --csv"
     try:
