@@ -376,9 +376,27 @@ fn wait_known(nodes: &[&ServerHandle], id: &str, known: bool) {
 /// and `--cluster check` is clean at each step.
 #[test]
 fn add_node_rebalance_and_del_node_under_a_cluster_client() {
+    grow_and_shrink([Flavor::Redoubt; 3], Flavor::Redoubt, Flavor::Redoubt);
+}
+
+/// The same in a mixed cluster: a real Redis master joins Redoubt and
+/// Redis masters, with a Redoubt replica; slots move between both kinds.
+#[test]
+fn add_node_rebalance_and_del_node_in_a_mixed_cluster() {
+    grow_and_shrink(
+        [Flavor::Redoubt, Flavor::Redis, Flavor::Redoubt],
+        Flavor::Redis,
+        Flavor::Redoubt,
+    );
+}
+
+/// Creates a cluster of `masters`, adds a `new_master` and a
+/// `new_replica` of it, rebalances onto and off the new master under a
+/// writer, then deletes both new nodes.
+fn grow_and_shrink(masters: [Flavor; 3], new_master: Flavor, new_replica: Flavor) {
     let _heavy = heavy();
     let started = Instant::now();
-    let nodes = create_cluster(&[Flavor::Redoubt; 3], 0);
+    let nodes = create_cluster(&masters, 0);
     let seed = addr(&nodes[0]);
     let mut c = cluster_conn(&nodes[0]);
     for i in 0..500 {
@@ -386,7 +404,7 @@ fn add_node_rebalance_and_del_node_under_a_cluster_client() {
     }
 
     // A new, empty master.
-    let master = start_node(Flavor::Redoubt, &[]);
+    let master = start_node(new_master, &[]);
     let report = cli_cluster_ok(&["add-node", &addr(&master), &seed]);
     assert!(
         report.contains("[OK] New node added correctly."),
@@ -395,7 +413,7 @@ fn add_node_rebalance_and_del_node_under_a_cluster_client() {
     let mid = myid(&master);
     wait_known(&[&nodes[0], &nodes[1], &nodes[2]], &mid, true);
     // And a replica of it.
-    let replica = start_node(Flavor::Redoubt, &[]);
+    let replica = start_node(new_replica, &[]);
     cli_cluster_ok(&[
         "add-node",
         &addr(&replica),
