@@ -6,6 +6,7 @@
 //! byte for byte as Redis tells them.
 
 use crate::cluster::myid;
+use crate::cluster_ops::assert_no_unexpected_warnings;
 use crate::harness::*;
 use crate::tls::{cli_tls, client_cert, Pki};
 use std::path::PathBuf;
@@ -212,6 +213,17 @@ fn redis_cli_creates_a_tls_only_cluster_of_redoubt_nodes() {
         assert!(handshake_without_certificate(n.tls_port, &pki.ca));
         assert!(!handshake_without_certificate(n.bus_port, &pki.ca));
     }
+    // Nothing went wrong on the bus (a refused handshake logs at verbose
+    // level, as in Redis).
+    for n in &nodes {
+        let unexpected: Vec<String> = warnings_in(&n.dir.join("server.log"))
+            .into_iter()
+            .filter(|l| {
+                !l.contains("no config file specified") && !l.contains("configEpoch set to")
+            })
+            .collect();
+        assert!(unexpected.is_empty(), "{unexpected:?}");
+    }
     eprintln!("TLS-only cluster: {:?}", t.elapsed());
 }
 
@@ -364,5 +376,6 @@ fn a_mixed_cluster_of_redoubt_and_redis_nodes_runs_its_bus_over_tls() {
             .unwrap();
         assert_eq!(output_text(&out).trim(), "v");
     }
+    assert_no_unexpected_warnings(nodes.iter().map(|n| &n.h));
     eprintln!("mixed TLS cluster: {:?}", t.elapsed());
 }
