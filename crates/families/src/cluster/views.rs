@@ -195,7 +195,7 @@ pub(super) fn shards(ctx: &mut Ctx) {
                 n.repl_offset as i64
             };
             // In a TLS cluster a node's announced port is its TLS port
-            // and `pport` the plain one (Redis's `addNodeReplyForClusterShard`).
+            // and `pport` the plain one (Redis's `addNodeDetailsToShardReply`).
             let (plain, tls_port) = if c.tls {
                 (n.pport, n.port)
             } else {
