@@ -13,10 +13,22 @@ use crate::state::ClusterState;
 
 /// One node's line (no trailing newline).
 pub fn node_line(st: &ClusterState, n: &Node) -> String {
+    client_node_line(st, n, false)
+}
+
+/// One node's line as a client sees it: with `use_pport` (a plain client
+/// of a TLS cluster), the node's plain port where it has one, as Redis's
+/// `clusterGenNodeDescription`; `nodes.conf` keeps the announced port.
+pub fn client_node_line(st: &ClusterState, n: &Node, use_pport: bool) -> String {
+    let port = if use_pport && n.pport != 0 {
+        n.pport
+    } else {
+        n.port
+    };
     let mut s = String::with_capacity(128);
     s.push_str(n.name_str());
     s.push(' ');
-    s.push_str(&format!("{}:{}@{}", n.ip, n.port, n.cport));
+    s.push_str(&format!("{}:{}@{}", n.ip, port, n.cport));
     if !n.hostname.is_empty() {
         s.push(',');
         s.push_str(&n.hostname);
@@ -76,10 +88,10 @@ pub fn node_line(st: &ClusterState, n: &Node) -> String {
 
 /// `CLUSTER NODES`: every node but those in handshake... Redis lists them
 /// all, handshake included; each line ends with "\n".
-pub fn nodes_text(st: &ClusterState) -> String {
+pub fn nodes_text(st: &ClusterState, use_pport: bool) -> String {
     let mut out = String::new();
     for n in &st.nodes {
-        out.push_str(&node_line(st, n));
+        out.push_str(&client_node_line(st, n, use_pport));
         out.push('\n');
     }
     out

@@ -425,7 +425,9 @@ impl ClusterState {
             myslots,
             slaveof: if me.is_replica() { me.master } else { None },
             myip: announce_ip.to_string(),
-            pport: 0,
+            // Our plain port in a TLS cluster (`port` is then the TLS
+            // one), 0 otherwise.
+            pport: me.pport,
             cport,
             flags: me.flags,
             state: if self.ok { 0 } else { 1 },

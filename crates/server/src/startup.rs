@@ -202,10 +202,6 @@ async fn serve(config: Config, families: &[HandlerTable], pidfile: String) -> i3
         return 1;
     }
     if mode.is_none() && srv.borrow().config.get_bool(Directive::ClusterEnabled) {
-        if srv.borrow().config.get_bool(Directive::TlsCluster) {
-            log_warning!("tls-cluster yes: the cluster bus does not speak TLS yet");
-            return 1;
-        }
         if let Err(e) = crate::cluster::init(&mut srv.borrow_mut()) {
             log_warning!("{e}");
             return 1;

@@ -55,6 +55,11 @@ pub struct TlsContext {
     /// Wraps outgoing links; presents `tls-client-cert-file` (or
     /// `tls-cert-file`) and checks the peer against the configured CAs.
     pub connector: tokio_rustls::TlsConnector,
+    /// Wraps connections accepted on the cluster bus with `tls-cluster
+    /// yes`: the peer must present a certificate our CAs signed whatever
+    /// `tls-auth-clients` says, as Redis accepts bus links with
+    /// `TLS_CLIENT_AUTH_YES`. None without `tls-cluster`.
+    pub bus_acceptor: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// Whether the configuration asks for TLS at all (Redis configures it when
@@ -115,26 +120,39 @@ pub fn configure(config: &Config) -> Result<Arc<TlsContext>, String> {
                 .map_err(|e| format!("Failed to configure CA certificate(s) file/directory: {e}"))?
         }
     };
-    let mut server = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&versions)
-        .map_err(|e| format!("Failed to configure TLS protocols: {e}"))?
-        .with_client_cert_verifier(client_verifier)
-        .with_single_cert(certs.clone(), key.clone_key())
-        .map_err(|e| format!("Failed to load private key: {key_file}: {e}"))?;
-    server.ignore_client_order = config.get_bool(Directive::TlsPreferServerCiphers);
-    server.session_storage = if config.get_bool(Directive::TlsSessionCaching) {
-        Arc::new(SessionCache::new(
-            config.get_int(Directive::TlsSessionCacheSize).max(0) as usize,
-            Duration::from_secs(config.get_int(Directive::TlsSessionCacheTimeout).max(0) as u64),
-        ))
-    } else {
-        Arc::new(rustls::server::NoServerSessionStorage {})
+    let server_config = |verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>| {
+        let mut server = ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&versions)
+            .map_err(|e| format!("Failed to configure TLS protocols: {e}"))?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(certs.clone(), key.clone_key())
+            .map_err(|e| format!("Failed to load private key: {key_file}: {e}"))?;
+        server.ignore_client_order = config.get_bool(Directive::TlsPreferServerCiphers);
+        server.session_storage = if config.get_bool(Directive::TlsSessionCaching) {
+            Arc::new(SessionCache::new(
+                config.get_int(Directive::TlsSessionCacheSize).max(0) as usize,
+                Duration::from_secs(config.get_int(Directive::TlsSessionCacheTimeout).max(0) as u64),
+            ))
+        } else {
+            Arc::new(rustls::server::NoServerSessionStorage {})
+        };
+        // Redis leaves OpenSSL's session tickets on whatever
+        // `tls-session-caching` says (that directive only switches the
+        // server-side cache), so clients resume through tickets either way.
+        server.ticketer = ring::Ticketer::new()
+            .map_err(|e| format!("Failed to set up TLS session tickets: {e}"))?;
+        Ok::<_, String>(server)
     };
-    // Redis leaves OpenSSL's session tickets on whatever
-    // `tls-session-caching` says (that directive only switches the
-    // server-side cache), so clients resume through tickets either way.
-    server.ticketer =
-        ring::Ticketer::new().map_err(|e| format!("Failed to set up TLS session tickets: {e}"))?;
+    let server = server_config(client_verifier)?;
+    let bus_acceptor = if config.get_bool(Directive::TlsCluster) {
+        let required = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+            .build()
+            .map_err(|e| format!("Failed to configure CA certificate(s) file/directory: {e}"))?;
+        let bus = server_config(required)?;
+        Some(tokio_rustls::TlsAcceptor::from(Arc::new(bus)))
+    } else {
+        None
+    };
 
     // Client side: the client certificate falls back to the server's, as
     // in Redis.
@@ -163,6 +181,7 @@ pub fn configure(config: &Config) -> Result<Arc<TlsContext>, String> {
     Ok(Arc::new(TlsContext {
         acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),
         connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
+        bus_acceptor,
     }))
 }
 

@@ -72,21 +72,22 @@ pub(super) fn myid(ctx: &mut Ctx) {
 }
 
 pub(super) fn nodes(ctx: &mut Ctx) {
+    let tls_client = ctx.client.tls;
     let Some(c) = enabled(ctx) else { return };
-    let text = cluster::conf::nodes_text(&c.state);
+    let text = cluster::conf::nodes_text(&c.state, c.use_pport(tls_client));
     ctx.out().verbatim(text.as_bytes());
 }
 
-/// One node in CLUSTER SLOTS: endpoint, port, id, and the other known
-/// addresses as a map.
-pub(super) fn slots_node(out: &mut resp::Reply, n: &Node, kind: &str) {
+/// One node in CLUSTER SLOTS: endpoint, port (`port`: the one the client
+/// should use), id, and the other known addresses as a map.
+pub(super) fn slots_node(out: &mut resp::Reply, n: &Node, port: u16, kind: &str) {
     out.array(4);
     if kind == "unknown-endpoint" {
         out.null();
     } else {
         out.bulk(preferred_endpoint(n, kind).as_bytes());
     }
-    out.int(n.port as i64);
+    out.int(port as i64);
     out.bulk(&n.name);
     let ip_extra = kind != "ip";
     let host_extra = kind != "hostname" && !n.hostname.is_empty();
@@ -124,6 +125,7 @@ pub(super) fn slots(ctx: &mut Ctx) {
         .config
         .get_str(Directive::ClusterPreferredEndpointType);
     let my_offset = ctx.srv.repl.master_repl_offset();
+    let tls_client = ctx.client.tls;
     let Some(c) = ctx.srv.cluster.as_deref() else {
         return;
     };
@@ -149,9 +151,9 @@ pub(super) fn slots(ctx: &mut Ctx) {
         out.array(3 + reps.len());
         out.int(start as i64);
         out.int(s as i64 - 1);
-        slots_node(out, m, &kind);
+        slots_node(out, m, c.client_port(m, tls_client), &kind);
         for r in reps {
-            slots_node(out, r, &kind);
+            slots_node(out, r, c.client_port(r, tls_client), &kind);
         }
         count += 1;
     }
@@ -192,15 +194,28 @@ pub(super) fn shards(ctx: &mut Ctx) {
             } else {
                 n.repl_offset as i64
             };
-            let mut fields = 7;
+            // In a TLS cluster a node's announced port is its TLS port
+            // and `pport` the plain one (Redis's `addNodeDetailsToShardReply`).
+            let (plain, tls_port) = if c.tls {
+                (n.pport, n.port)
+            } else {
+                (n.port, 0)
+            };
+            let mut fields = 6 + usize::from(plain != 0) + usize::from(tls_port != 0);
             if !n.hostname.is_empty() {
                 fields += 1;
             }
             out.map(fields);
             out.bulk(b"id");
             out.bulk(&n.name);
-            out.bulk(b"port");
-            out.int(n.port as i64);
+            if plain != 0 {
+                out.bulk(b"port");
+                out.int(plain as i64);
+            }
+            if tls_port != 0 {
+                out.bulk(b"tls-port");
+                out.int(tls_port as i64);
+            }
             out.bulk(b"ip");
             out.bulk(n.ip.as_bytes());
             out.bulk(b"endpoint");
@@ -281,6 +296,7 @@ pub(super) fn replicas(ctx: &mut Ctx) {
     let Some(n) = lookup_or_err(ctx, 2) else {
         return;
     };
+    let tls_client = ctx.client.tls;
     let Some(c) = ctx.srv.cluster.as_deref() else {
         return;
     };
@@ -290,7 +306,7 @@ pub(super) fn replicas(ctx: &mut Ctx) {
     let lines: Vec<String> = c
         .state
         .replicas_of(&n)
-        .map(|r| cluster::conf::node_line(&c.state, r))
+        .map(|r| cluster::conf::client_node_line(&c.state, r, c.use_pport(tls_client)))
         .collect();
     let out = ctx.out();
     out.array(lines.len());

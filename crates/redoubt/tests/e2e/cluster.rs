@@ -12,7 +12,7 @@ use std::time::Duration;
 /// A cluster node. Its bus port is picked free too (`cluster-port`): the
 /// default port + 10000 lies in Linux's ephemeral range, where outgoing
 /// connections of other tests may hold it.
-fn start_node(flavor: Flavor, extra: &[(&str, &str)]) -> ServerHandle {
+pub(crate) fn start_node(flavor: Flavor, extra: &[(&str, &str)]) -> ServerHandle {
     let bus = free_port().to_string();
     let mut d = vec![
         ("cluster-enabled", "yes"),
@@ -24,7 +24,7 @@ fn start_node(flavor: Flavor, extra: &[(&str, &str)]) -> ServerHandle {
 }
 
 /// The node's bus port (`cluster-port`).
-fn bus_port(s: &ServerHandle) -> String {
+pub(crate) fn bus_port(s: &ServerHandle) -> String {
     text(q(&mut s.client(), &["CONFIG", "GET", "cluster-port"]))
         .trim_matches(|ch| ch == '[' || ch == ']')
         .split(',')
@@ -33,7 +33,7 @@ fn bus_port(s: &ServerHandle) -> String {
         .to_string()
 }
 
-fn myid(s: &ServerHandle) -> String {
+pub(crate) fn myid(s: &ServerHandle) -> String {
     text(q(&mut s.client(), &["CLUSTER", "MYID"]))
 }
 
@@ -221,7 +221,7 @@ fn nodes_conf_keeps_the_identity_and_slots_across_a_restart_and_is_locked() {
 
 /// Starts `flavors.len()` nodes, creates a cluster of them with
 /// `redis-cli --cluster create` and waits until every node says ok.
-fn create_cluster(flavors: &[Flavor], replicas: usize) -> Vec<ServerHandle> {
+pub(crate) fn create_cluster(flavors: &[Flavor], replicas: usize) -> Vec<ServerHandle> {
     let nodes: Vec<ServerHandle> = flavors.iter().map(|f| start_node(*f, &[])).collect();
     let addrs: Vec<String> = nodes
         .iter()
@@ -249,7 +249,7 @@ fn create_cluster(flavors: &[Flavor], replicas: usize) -> Vec<ServerHandle> {
 
 /// Every node's view of who serves which slots, as `redis-cli --cluster
 /// check` compares them.
-fn slot_map(n: &ServerHandle) -> Vec<String> {
+pub(crate) fn slot_map(n: &ServerHandle) -> Vec<String> {
     let nodes = n.raw().cmd_str(&["CLUSTER", "NODES"]);
     let mut lines: Vec<String> = nodes
         .lines()
@@ -273,7 +273,7 @@ fn slot_map(n: &ServerHandle) -> Vec<String> {
     lines
 }
 
-fn check_cluster(nodes: &[ServerHandle]) {
+pub(crate) fn check_cluster(nodes: &[ServerHandle]) {
     let out = Command::new("redis-cli")
         .args([
             "--cluster",
@@ -407,7 +407,7 @@ fn a_killed_master_is_marked_failed_and_the_cluster_goes_down() {
 }
 
 /// The node serving `slot` as `node`'s CLUSTER NODES says.
-fn owner_port(node: &ServerHandle, slot: u16) -> Option<u16> {
+pub(crate) fn owner_port(node: &ServerHandle, slot: u16) -> Option<u16> {
     let nodes = node.raw().cmd_str(&["CLUSTER", "NODES"]);
     nodes.lines().find_map(|l| {
         let f: Vec<&str> = l.split(' ').collect();

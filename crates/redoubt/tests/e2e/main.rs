@@ -10,6 +10,7 @@ mod check_rdb;
 mod client_memory;
 mod cluster;
 mod cluster_ops;
+mod cluster_tls;
 mod confgen;
 mod config;
 mod differential;

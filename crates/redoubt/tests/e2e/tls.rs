@@ -11,13 +11,13 @@ use std::time::Duration;
 
 /// A CA and a server and a client certificate it signed (P-256 keys:
 /// quick to make, and supported by OpenSSL and rustls alike).
-struct Pki {
+pub(crate) struct Pki {
     dir: PathBuf,
-    ca: String,
-    cert: String,
-    key: String,
-    client_cert: String,
-    client_key: String,
+    pub(crate) ca: String,
+    pub(crate) cert: String,
+    pub(crate) key: String,
+    pub(crate) client_cert: String,
+    pub(crate) client_key: String,
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -35,7 +35,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 
 impl Pki {
     /// A fresh CA (named `tag`) with a server and a client certificate.
-    fn new(tag: &str) -> Pki {
+    pub(crate) fn new(tag: &str) -> Pki {
         let dir = temp_dir(&format!("pki-{tag}"));
         let p = |f: &str| dir.join(f).display().to_string();
         // webpki wants X.509 v3 leaf certificates with key usages.
@@ -171,7 +171,7 @@ fn start_tls(flavor: Flavor, pki: &Pki, extra: &[(&str, &str)]) -> TlsServer {
 
 /// Runs Debian's `redis-cli --tls` against `port`; Ok(stdout) or
 /// Err(stderr + stdout) when it failed.
-fn cli_tls(
+pub(crate) fn cli_tls(
     port: u16,
     ca: &str,
     cert: Option<(&str, &str)>,
@@ -202,7 +202,7 @@ fn cli_tls(
     }
 }
 
-fn client_cert(pki: &Pki) -> Option<(&str, &str)> {
+pub(crate) fn client_cert(pki: &Pki) -> Option<(&str, &str)> {
     Some((pki.client_cert.as_str(), pki.client_key.as_str()))
 }
 

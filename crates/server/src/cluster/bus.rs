@@ -6,6 +6,13 @@
 //! this file only moves bytes and keeps time, as Redis's `clusterCron`
 //! does ten times a second: connect to nodes without a link, ping, mark
 //! nodes that stopped answering, save and recompute the state.
+//!
+//! With `tls-cluster yes` every bus connection is TLS, both ways, with the
+//! server's TLS material current when the link opens: the node dialling
+//! presents its client certificate (`tls-client-cert-file`, else
+//! `tls-cert-file`) and checks the peer's chain against our CAs; the node
+//! accepting requires a certificate our CAs signed whatever
+//! `tls-auth-clients` says, as Redis accepts bus links.
 
 use crate::server::Server;
 use crate::{log_notice, log_verbose, log_warning};
@@ -15,7 +22,7 @@ use cluster::{flags, Name};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
@@ -111,7 +118,9 @@ async fn write_queued<W: AsyncWriteExt + Unpin>(
     queued: &SendBuffer,
 ) {
     while let Some(b) = rx.recv().await {
-        if wr.write_all(&b).await.is_err() {
+        // The flush pushes out what a TLS stream kept buffered when the
+        // socket was full (a no-op on plain TCP).
+        if wr.write_all(&b).await.is_err() || wr.flush().await.is_err() {
             return;
         }
         queued.written(b.len());
@@ -162,7 +171,7 @@ async fn accept_loop(srv: Rc<RefCell<Server>>, l: Rc<TcpListener>) {
                     peer_ip: peer.ip().to_string(),
                     local_ip: local,
                 };
-                tokio::task::spawn_local(inbound(srv.clone(), sock, info));
+                tokio::task::spawn_local(accepted(srv.clone(), sock, info));
             }
             Err(e) => {
                 log_verbose!("Error accepting cluster node: {e}");
@@ -193,7 +202,44 @@ async fn read_messages<R: AsyncReadExt + Unpin>(rd: &mut R, buf: &mut Vec<u8>) -
     }
 }
 
-async fn inbound(srv: Rc<RefCell<Server>>, sock: tokio::net::TcpStream, info: LinkInfo) {
+/// How long a node may take to complete its TLS handshake on the bus.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves a connection accepted on the bus: plain, or TLS with
+/// `tls-cluster yes` once the handshake (client certificate required)
+/// succeeded.
+async fn accepted(srv: Rc<RefCell<Server>>, sock: tokio::net::TcpStream, info: LinkInfo) {
+    let tls = {
+        let s = srv.borrow();
+        match s.cluster.as_deref() {
+            Some(c) if c.tls => Some(s.tls.as_ref().and_then(|t| t.bus_acceptor.clone())),
+            _ => None,
+        }
+    };
+    let Some(acceptor) = tls else {
+        return inbound(srv, sock, info).await;
+    };
+    let Some(acceptor) = acceptor else {
+        log_warning!("tls-cluster yes but no TLS material: cluster bus connection dropped");
+        return;
+    };
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
+        Ok(Ok(stream)) => inbound(srv, stream, info).await,
+        Ok(Err(e)) => log_verbose!(
+            "Error accepting cluster node connection: {e} (addr={})",
+            info.peer_ip
+        ),
+        Err(_) => log_verbose!(
+            "Error accepting cluster node connection: TLS handshake timed out (addr={})",
+            info.peer_ip
+        ),
+    }
+}
+
+async fn inbound<S>(srv: Rc<RefCell<Server>>, sock: S, info: LinkInfo)
+where
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
+{
     let id = next_link_id();
     let (out, mut rx) = Outbox::new();
     let kill = Rc::new(tokio::sync::Notify::new());
@@ -206,7 +252,7 @@ async fn inbound(srv: Rc<RefCell<Server>>, sock: tokio::net::TcpStream, info: Li
         };
         c.inbound.insert(id, link);
     }
-    let (mut rd, mut wr) = sock.into_split();
+    let (mut rd, mut wr) = tokio::io::split(sock);
     let queued = out.queued.clone();
     let writer =
         tokio::task::spawn_local(async move { write_queued(&mut wr, &mut rx, &queued).await });
@@ -256,14 +302,15 @@ async fn outbound(
     mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
     queued: SendBuffer,
 ) {
-    let timeout = srv
-        .borrow()
-        .cluster
-        .as_deref()
-        .map_or(15000, |c| c.node_timeout);
+    let (timeout, tls) = {
+        let s = srv.borrow();
+        let c = s.cluster.as_deref();
+        let tls = c.is_some_and(|c| c.tls).then(|| s.tls.clone()).flatten();
+        (c.map_or(15000, |c| c.node_timeout), tls)
+    };
     let conn = tokio::time::timeout(
         Duration::from_millis(timeout),
-        tokio::net::TcpStream::connect((ip.as_str(), cport)),
+        crate::net::connect_out(&ip, cport, tls.as_deref()),
     )
     .await;
     let sock = match conn {
@@ -277,12 +324,12 @@ async fn outbound(
             return;
         }
     };
-    let _ = sock.set_nodelay(true);
     let info_local = sock
+        .tcp()
         .local_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
-    let (mut rd, mut wr) = sock.into_split();
+    let (mut rd, mut wr) = tokio::io::split(sock);
     // The first message: MEET to a node met by CLUSTER MEET, else PING.
     let first = {
         let mut s = srv.borrow_mut();
@@ -308,7 +355,7 @@ async fn outbound(
     let Some(first) = first else {
         return;
     };
-    if wr.write_all(&first).await.is_err() {
+    if wr.write_all(&first).await.is_err() || wr.flush().await.is_err() {
         close_outbound(&srv, id, &name);
         return;
     }
@@ -317,7 +364,7 @@ async fn outbound(
         tokio::select! {
             out = rx.recv() => {
                 let Some(b) = out else { break };
-                if wr.write_all(&b).await.is_err() {
+                if wr.write_all(&b).await.is_err() || wr.flush().await.is_err() {
                     break;
                 }
                 queued.written(b.len());

@@ -34,9 +34,14 @@ pub struct Cluster {
     /// Links closed because their send buffer passed
     /// `cluster-link-sendbuf-limit` (CLUSTER INFO).
     pub links_buffer_limit_exceeded: u64,
-    /// What this node announces.
+    /// What this node announces: with `tls-cluster yes`, `port` is the
+    /// TLS port and `pport` the plain one (0 when there is none).
     pub port: u16,
+    pub pport: u16,
     pub cport: u16,
+    /// `tls-cluster yes`: the bus speaks TLS, and clients on a plain
+    /// connection are told the nodes' plain ports (`pport`).
+    pub tls: bool,
     pub announce_ip: String,
     pub hostname: String,
     pub node_timeout: u64,
@@ -88,9 +93,31 @@ impl Cluster {
     }
 
     /// The `host:port` a client is redirected to (`-MOVED 3999 host:port`),
-    /// by `cluster-preferred-endpoint-type`.
-    pub fn endpoint(&self, n: &Node, kind: &str) -> String {
-        format!("{}:{}", preferred_endpoint(n, kind), n.port)
+    /// by `cluster-preferred-endpoint-type`; `tls_client` says whether
+    /// the client is on a TLS connection.
+    pub fn endpoint(&self, n: &Node, kind: &str, tls_client: bool) -> String {
+        format!(
+            "{}:{}",
+            preferred_endpoint(n, kind),
+            self.client_port(n, tls_client)
+        )
+    }
+
+    /// Whether a client gets the nodes' plain ports: in a TLS cluster,
+    /// when it is on a plain connection (Redis's `use_pport`).
+    pub fn use_pport(&self, tls_client: bool) -> bool {
+        self.tls && !tls_client
+    }
+
+    /// The port a client should use for `n`: its plain port for a plain
+    /// client of a TLS cluster, when it has one; else the one it
+    /// announced.
+    pub fn client_port(&self, n: &Node, tls_client: bool) -> u16 {
+        if self.use_pport(tls_client) && n.pport != 0 {
+            n.pport
+        } else {
+            n.port
+        }
     }
 }
 
@@ -129,7 +156,9 @@ pub fn init(srv: &mut Server) -> Result<(), String> {
         drop_packet_filter: -1,
         links_buffer_limit_exceeded: 0,
         port: a.port,
+        pport: a.pport,
         cport: a.cport,
+        tls: a.tls,
         announce_ip: a.ip,
         hostname: a.hostname,
         node_timeout: a.node_timeout,
@@ -151,32 +180,42 @@ pub fn init(srv: &mut Server) -> Result<(), String> {
 /// `cluster-node-timeout` can change at run time).
 struct Announced {
     port: u16,
+    pport: u16,
     cport: u16,
+    tls: bool,
     ip: String,
     hostname: String,
     node_timeout: u64,
 }
 
 impl Announced {
+    /// Redis's `deriveAnnouncedPorts`: with `tls-cluster yes` the TLS
+    /// port is the node's port (and the default bus port is derived from
+    /// it), the plain port travels as `pport`; `cluster-announce-tls-port`
+    /// and `cluster-announce-port` override them.
     fn from_config(cfg: &crate::config::Config) -> Announced {
-        let port = cfg.get_int(Directive::Port) as u16;
+        let tls = cfg.get_bool(Directive::TlsCluster);
+        let plain = cfg.get_int(Directive::Port) as u16;
+        let listening = listening_port(cfg);
         let announce_port = cfg.get_int(Directive::ClusterAnnouncePort) as u16;
-        let cport_cfg = cfg.get_int(Directive::ClusterPort) as u16;
+        let announce_tls_port = cfg.get_int(Directive::ClusterAnnounceTlsPort) as u16;
         let announce_bus = cfg.get_int(Directive::ClusterAnnounceBusPort) as u16;
-        let cport = if announce_bus != 0 {
-            announce_bus
-        } else if cport_cfg != 0 {
-            cport_cfg
+        let (port, pport) = if tls && announce_tls_port != 0 {
+            (announce_tls_port, announce_port)
+        } else if announce_port != 0 {
+            (announce_port, if tls { plain } else { 0 })
         } else {
-            port.wrapping_add(10000)
+            (listening, if tls { plain } else { 0 })
         };
         Announced {
-            port: if announce_port != 0 {
-                announce_port
+            port,
+            pport,
+            cport: if announce_bus != 0 {
+                announce_bus
             } else {
-                port
+                bus_port_of(cfg)
             },
-            cport,
+            tls,
             ip: cfg.get_str(Directive::ClusterAnnounceIp),
             hostname: cfg.get_str(Directive::ClusterAnnounceHostname),
             node_timeout: cfg.get_int(Directive::ClusterNodeTimeout).max(1) as u64,
@@ -186,6 +225,7 @@ impl Announced {
     /// Writes our announced address into our own node.
     fn apply(&self, me: &mut Node) {
         me.port = self.port;
+        me.pport = self.pport;
         me.cport = self.cport;
         me.hostname.clone_from(&self.hostname);
         if !self.ip.is_empty() {
@@ -219,9 +259,16 @@ pub fn refresh_config(srv: &mut Server) {
     c.node_timeout = a.node_timeout;
     c.state.node_timeout = a.node_timeout;
     c.state.allow_replica_migration = allow_migration;
-    if c.port != a.port || c.cport != a.cport || c.announce_ip != a.ip || c.hostname != a.hostname {
+    c.tls = a.tls;
+    if c.port != a.port
+        || c.pport != a.pport
+        || c.cport != a.cport
+        || c.announce_ip != a.ip
+        || c.hostname != a.hostname
+    {
         a.apply(c.state.me_mut());
         c.port = a.port;
+        c.pport = a.pport;
         c.cport = a.cport;
         c.announce_ip = a.ip;
         c.hostname = a.hostname;
@@ -243,11 +290,27 @@ pub fn links_memory(srv: &Server) -> usize {
 
 /// The port the bus listens on (`cluster-port`, or port + 10000).
 pub fn bus_port(srv: &Server) -> u16 {
-    let p = srv.config.get_int(Directive::ClusterPort) as u16;
+    bus_port_of(&srv.config)
+}
+
+/// The port clients reach the node on: the TLS port with `tls-cluster
+/// yes`, else the plain one.
+fn listening_port(cfg: &crate::config::Config) -> u16 {
+    if cfg.get_bool(Directive::TlsCluster) {
+        cfg.get_int(Directive::TlsPort) as u16
+    } else {
+        cfg.get_int(Directive::Port) as u16
+    }
+}
+
+/// `cluster-port`, or the listening port + 10000 (the TLS port's with
+/// `tls-cluster yes`, as in Redis).
+fn bus_port_of(cfg: &crate::config::Config) -> u16 {
+    let p = cfg.get_int(Directive::ClusterPort) as u16;
     if p != 0 {
         p
     } else {
-        (srv.config.get_int(Directive::Port) as u16).wrapping_add(10000)
+        listening_port(cfg).wrapping_add(10000)
     }
 }
 
@@ -406,7 +469,7 @@ pub fn redirection(
     }
     let kind = srv.config.get_str(Directive::ClusterPreferredEndpointType);
     Some(redirect::error_text(&c.state, &route, |n| {
-        c.endpoint(n, &kind)
+        c.endpoint(n, &kind, client.tls)
     }))
 }
 
@@ -513,6 +576,49 @@ pub fn blocked_redirection(srv: &Server, client: &Client) -> Option<String> {
     }
     let kind = srv.config.get_str(Directive::ClusterPreferredEndpointType);
     Some(redirect::error_text(&c.state, &route, |n| {
-        c.endpoint(n, &kind)
+        c.endpoint(n, &kind, client.tls)
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    /// (port, pport, cport) announced under `directives`.
+    fn announced(directives: &[(&str, &str)]) -> (u16, u16, u16) {
+        let mut c = Config::new();
+        for (k, v) in directives {
+            c.set(k, &[v.to_string()]).unwrap();
+        }
+        let a = Announced::from_config(&c);
+        (a.port, a.pport, a.cport)
+    }
+
+    #[test]
+    fn announced_ports_are_derived_as_redis_does() {
+        assert_eq!(announced(&[("port", "7000")]), (7000, 0, 17000));
+        let tls = [
+            ("port", "7000"),
+            ("tls-port", "7100"),
+            ("tls-cluster", "yes"),
+        ];
+        // The TLS port is the node's port; the bus port follows it.
+        assert_eq!(announced(&tls), (7100, 7000, 17100));
+        let mut only_tls = tls.to_vec();
+        only_tls.extend([("port", "0"), ("cluster-port", "9000")]);
+        assert_eq!(announced(&only_tls), (7100, 0, 9000));
+        let mut all = tls.to_vec();
+        all.extend([
+            ("cluster-announce-tls-port", "8100"),
+            ("cluster-announce-port", "8000"),
+            ("cluster-announce-bus-port", "8200"),
+        ]);
+        assert_eq!(announced(&all), (8100, 8000, 8200));
+        // Without an announced TLS port, cluster-announce-port replaces
+        // the (TLS) port and the plain port stays the listening one.
+        let mut plain = tls.to_vec();
+        plain.push(("cluster-announce-port", "8000"));
+        assert_eq!(announced(&plain), (8000, 7000, 17100));
+    }
 }
