@@ -530,7 +530,7 @@ fn handle(srv: &mut Server, bytes: &[u8], info: &LinkInfo, reply: &Outbox) -> Ha
     if let Some(new_master) = fx.follow {
         super::set_my_master(srv, new_master);
     }
-    super::before_sleep(srv);
+    super::before_sleep_after_message(srv);
     out
 }
 

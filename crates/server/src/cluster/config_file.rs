@@ -77,6 +77,16 @@ impl NodesFile {
         ))
     }
 
+    /// Whether the epochs (current, last vote, ours) differ from those of
+    /// the last fsync'd save.
+    pub fn epochs_changed(&self, st: &ClusterState) -> bool {
+        self.synced_epochs != Some(Self::epochs(st))
+    }
+
+    fn epochs(st: &ClusterState) -> (u64, u64, u64) {
+        (st.current_epoch, st.last_vote_epoch, st.me().config_epoch)
+    }
+
     /// Writes the state (temp file, fsync when the epochs changed, rename,
     /// fsync of the directory with it)
     /// and moves the lock to the new file.
@@ -97,7 +107,7 @@ impl NodesFile {
         // changes them is fsync'd; a change of slots or addresses alone is
         // only renamed into place, as Redis fsyncs only its
         // CLUSTER_TODO_FSYNC_CONFIG saves. A resharding saves per slot.
-        let epochs = (st.current_epoch, st.last_vote_epoch, st.me().config_epoch);
+        let epochs = Self::epochs(st);
         let durable = self.synced_epochs != Some(epochs);
         {
             let mut f = File::create(&tmp)?;
