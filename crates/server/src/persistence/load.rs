@@ -417,28 +417,6 @@ impl SyncProgress {
     }
 }
 
-/// Loads an RDB held in memory (a replica's full sync) into the databases,
-/// which the caller emptied.
-pub fn load_bytes(srv: &mut Server, bytes: &[u8]) -> Result<(), String> {
-    let path = std::path::Path::new("(replication stream)");
-    let mut r = Reader::new(bytes)
-        .map_err(|e| describe(path, &e))?
-        .with_sanitize(sanitize_policy(srv, None));
-    let mut st = Apply::new(srv, LoadKind::Reload);
-    srv.refresh_time();
-    let delay = srv.config.get_int(Directive::KeyLoadDelay);
-    let mut progress = SyncProgress::new(bytes.len() as u64);
-    while let Some(item) = r.next_item().map_err(|e| describe(path, &e))? {
-        if matches!(item, Item::Entry { .. }) {
-            super::pace::key_load_delay(delay);
-        }
-        apply(srv, &mut st, item)?;
-        progress.tick(r.offset());
-    }
-    st.log_done();
-    Ok(())
-}
-
 /// An RDB arriving in pieces (a replica's disk-less load): the bytes a
 /// connection hands over, read by the parser thread as they come.
 struct ChannelReader {
