@@ -943,8 +943,9 @@ fn finish_load(
 /// stays on disk. A payload that fails to load is removed (Redis would
 /// keep it as `dbfilename`; the dataset in memory is the old one here).
 ///
-/// The load runs in batches between turns of the event loop, as Redis
-/// loads with `processEventsWhileBlocked`: clients get `-LOADING` and
+/// The load holds the event loop but lets it turn after every
+/// `loading-process-events-interval-bytes` of the file, as Redis loads
+/// with `processEventsWhileBlocked`: meanwhile clients get `-LOADING` and
 /// INFO's `loading:1` with its progress, and the cluster bus keeps
 /// answering, announcing offset 0 until the load is done, so the other
 /// nodes hide this replica from CLUSTER SLOTS and show it `loading` in
@@ -969,10 +970,17 @@ async fn load_through_file(srv: &Rc<RefCell<Server>>, rdb: &[u8]) -> Result<(), 
     log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
     let kind = crate::persistence::load::LoadKind::Reload;
     let total = rdb.len() as u64;
-    let result = crate::persistence::load::load_rdb(srv, std::path::Path::new(&path), total, kind)
-        .await
-        .map(|_| ())
-        .map_err(|e| format!("Failed trying to load the MASTER synchronization DB from disk: {e}"));
+    let pacing = crate::persistence::load::Pacing::Blocking;
+    let result = crate::persistence::load::load_rdb_paced(
+        srv,
+        std::path::Path::new(&path),
+        total,
+        kind,
+        pacing,
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| format!("Failed trying to load the MASTER synchronization DB from disk: {e}"));
     let srv = &mut *srv.borrow_mut();
     let del_sync_files = srv.config.get_bool(Directive::RdbDelSyncFiles)
         && crate::persistence::save::save_points(srv).is_empty()
