@@ -815,6 +815,23 @@ mod tests {
         assert!(!a.ok);
         a.update_state(6000, false, 15000);
         assert!(a.ok);
+        // A slot served by a failing master is not covered (a majority of
+        // the four masters still answers).
+        for (c, slot) in [(b'b', 0), (b'c', 1), (b'd', 2)] {
+            a.nodes.push(Node::new(name(c), flags::MASTER, 1));
+            a.del_slot(slot);
+            a.add_slot(slot, &name(c));
+        }
+        a.update_state(7000, true, 15000);
+        assert!(a.ok && a.size == 4);
+        if let Some(b) = a.node_mut(&name(b'b')) {
+            b.flags |= flags::FAIL;
+        }
+        a.update_state(7000, true, 15000);
+        assert!(!a.ok);
+        assert_eq!(a.slots_with_owner_flag(flags::FAIL), 1);
+        a.update_state(7000, false, 15000);
+        assert!(a.ok);
     }
 
     #[test]

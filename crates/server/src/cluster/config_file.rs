@@ -134,3 +134,29 @@ impl NodesFile {
         &self.path
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_save_records_the_epochs_so_only_epoch_changes_need_one_at_once() {
+        let dir = std::env::temp_dir().join(format!("redoubt-nodes-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("nodes.conf");
+        let (mut file, mut st) = NodesFile::open(path.to_str().unwrap(), 1).unwrap();
+        assert!(file.epochs_changed(&st));
+        file.save(&st).unwrap();
+        assert!(!file.epochs_changed(&st));
+        // A change of slots alone may wait for the cron's save...
+        st.add_slot(7, &st.myself.clone());
+        assert!(!file.epochs_changed(&st));
+        // ...one of an epoch may not.
+        st.current_epoch += 1;
+        assert!(file.epochs_changed(&st));
+        file.save(&st).unwrap();
+        assert!(!file.epochs_changed(&st));
+        assert!(std::fs::read_to_string(&path).unwrap().contains(" 7\n"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
