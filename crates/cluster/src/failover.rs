@@ -269,11 +269,12 @@ impl ClusterState {
         if now.saturating_sub(master.voted_time) < node_timeout * 2 {
             return false;
         }
+        let mut owners = self.owners();
         for s in 0..SLOTS {
             if !req.myslots.get(s) {
                 continue;
             }
-            if self
+            if owners
                 .owner(s)
                 .is_some_and(|o| o.config_epoch > req.config_epoch)
             {

@@ -76,18 +76,37 @@ impl SlotBits {
     pub fn count(&self) -> usize {
         self.0.iter().map(|b| b.count_ones() as usize).sum()
     }
+    /// Adds the slots of `other` to these.
+    pub fn union_with(&mut self, other: &SlotBits) {
+        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
+            *a |= b;
+        }
+    }
+    /// Whether every slot is set.
+    pub fn is_full(&self) -> bool {
+        self.0.iter().all(|&b| b == 0xff)
+    }
     /// Contiguous ranges of set slots, inclusive.
     pub fn ranges(&self) -> Vec<(u16, u16)> {
         let mut out = Vec::new();
         let mut start: Option<usize> = None;
-        for s in 0..SLOTS {
-            match (self.get(s), start) {
-                (true, None) => start = Some(s),
-                (false, Some(st)) => {
-                    out.push((st as u16, (s - 1) as u16));
-                    start = None;
-                }
+        for (i, &byte) in self.0.iter().enumerate() {
+            // Whole bytes inside a run or a gap change nothing (a save
+            // walks every node's bitmap).
+            match (byte, start) {
+                (0, None) | (0xff, Some(_)) => continue,
                 _ => {}
+            }
+            for bit in 0..8 {
+                let s = i * 8 + bit;
+                match (byte & (1 << bit) != 0, start) {
+                    (true, None) => start = Some(s),
+                    (false, Some(st)) => {
+                        out.push((st as u16, (s - 1) as u16));
+                        start = None;
+                    }
+                    _ => {}
+                }
             }
         }
         if let Some(st) = start {
@@ -211,5 +230,18 @@ mod tests {
         assert_eq!(n.flags_text(), "myself,master");
         n.flags = 0;
         assert_eq!(n.flags_text(), "noflags");
+    }
+
+    #[test]
+    fn slot_ranges_across_whole_bytes() {
+        let mut b = SlotBits::default();
+        for s in (7..=40).chain(64..72).chain(100..=16383) {
+            b.set(s);
+        }
+        assert_eq!(b.ranges(), vec![(7, 40), (64, 71), (100, 16383)]);
+        let mut all = SlotBits::default();
+        (0..SLOTS).for_each(|s| all.set(s));
+        assert_eq!(all.ranges(), vec![(0, 16383)]);
+        assert!(SlotBits::default().ranges().is_empty());
     }
 }

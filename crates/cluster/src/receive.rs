@@ -177,15 +177,19 @@ impl ClusterState {
                         }
                     }
                     // The sender claims a slot whose owner has a newer
-                    // epoch: tell it (UPDATE).
-                    for s in 0..SLOTS {
-                        if !h.myslots.get(s) {
-                            continue;
-                        }
-                        if let Some(owner) = self.owner(s) {
-                            if owner.name != h.sender && owner.config_epoch > h.config_epoch {
-                                fx.send_update_about = Some(owner.name);
-                                break;
+                    // epoch: tell it (UPDATE). As in Redis, only when its
+                    // claim differs from what we hold for it.
+                    if differ {
+                        let mut owners = self.owners();
+                        for s in 0..SLOTS {
+                            if !h.myslots.get(s) {
+                                continue;
+                            }
+                            if let Some(owner) = owners.owner(s) {
+                                if owner.name != h.sender && owner.config_epoch > h.config_epoch {
+                                    fx.send_update_about = Some(owner.name);
+                                    break;
+                                }
                             }
                         }
                     }

@@ -21,6 +21,32 @@ pub const WRITABLE_DELAY_MS: u64 = 2000;
 /// Failure reports older than node_timeout × this are ignored.
 pub const FAIL_REPORT_VALIDITY_MULT: u64 = 2;
 
+/// Resolves slots to their owners during a walk over many slots. The
+/// table holds owners by name, and finding a name is a search of the node
+/// list; slots come in long runs with one owner, so remembering the last
+/// one turns a walk's 16384 searches into a handful. (Walks run for every
+/// change of slots and every message whose sender claims other slots; in
+/// a 20-node cluster being resharded, searching per slot was most of each
+/// node's time.)
+pub struct Owners<'a> {
+    st: &'a ClusterState,
+    last: Option<(Name, Option<&'a Node>)>,
+}
+
+impl<'a> Owners<'a> {
+    pub fn owner(&mut self, slot: usize) -> Option<&'a Node> {
+        let name = self.st.slots[slot].as_ref()?;
+        match self.last {
+            Some((n, node)) if n == *name => node,
+            _ => {
+                let node = self.st.node(name);
+                self.last = Some((*name, node));
+                node
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ClusterState {
     pub myself: Name,
@@ -244,16 +270,23 @@ impl ClusterState {
         self.slots[slot].as_ref().and_then(|n| self.node(n))
     }
 
+    /// Owner look-ups for a walk over many slots (see [`Owners`]).
+    pub fn owners(&self) -> Owners<'_> {
+        Owners {
+            st: self,
+            last: None,
+        }
+    }
+
     pub fn slots_assigned(&self) -> usize {
         self.slots.iter().filter(|s| s.is_some()).count()
     }
 
     /// Slots assigned to nodes in `flag` state (PFAIL or FAIL).
     pub fn slots_with_owner_flag(&self, flag: u16) -> usize {
-        self.slots
-            .iter()
-            .flatten()
-            .filter(|n| self.node(n).is_some_and(|n| n.has(flag)))
+        let mut owners = self.owners();
+        (0..SLOTS)
+            .filter(|&s| owners.owner(s).is_some_and(|n| n.has(flag)))
             .count()
     }
 
@@ -281,19 +314,34 @@ impl ClusterState {
             me.master
         };
         let mut moved_from_curmaster = 0;
-        let mut sender_slots = 0;
-        for s in 0..SLOTS {
-            if !claimed.get(s) {
-                continue;
-            }
-            sender_slots += 1;
-            if self.slots[s] == Some(*sender) {
-                continue;
-            }
+        let sender_slots = claimed.count();
+        // The last owner seen and its epoch: slots come in runs with one
+        // owner, and the epochs do not change in this walk.
+        let mut last_owner: Option<(Name, Option<u64>)> = None;
+        // Only the claimed slots the sender does not hold yet can change;
+        // the walk skips the rest a byte at a time.
+        let held = self
+            .node(sender)
+            .map(|n| n.slots.clone())
+            .unwrap_or_default();
+        let mut new_claims = Vec::new();
+        for (i, (&c, &h)) in claimed.0.iter().zip(held.0.iter()).enumerate() {
+            let fresh = c & !h;
+            new_claims.extend((0..8).filter(|b| fresh & (1 << b) != 0).map(|b| i * 8 + b));
+        }
+        for s in new_claims {
             if self.importing.contains_key(&(s as u16)) {
                 continue;
             }
-            let owner_epoch = self.owner(s).map(|n| n.config_epoch);
+            let owner_epoch = match (self.slots[s], last_owner) {
+                (None, _) => None,
+                (Some(o), Some((n, e))) if o == n => e,
+                (Some(o), _) => {
+                    let e = self.node(&o).map(|n| n.config_epoch);
+                    last_owner = Some((o, e));
+                    e
+                }
+            };
             if owner_epoch.is_none_or(|e| e < epoch) {
                 if self.slots[s] == Some(self.myself) {
                     dirty.push(s as u16);
@@ -542,7 +590,14 @@ impl ClusterState {
         }
         let mut ok = true;
         if require_full_coverage {
-            ok = (0..SLOTS).all(|s| self.owner(s).is_some_and(|n| !n.failed()));
+            // Every slot is served by a node not failing: the union of
+            // those nodes' bitmaps (kept in step with `slots` by
+            // add_slot/del_slot) covers them all.
+            let mut covered = SlotBits::default();
+            for n in self.nodes.iter().filter(|n| !n.failed()) {
+                covered.union_with(&n.slots);
+            }
+            ok = covered.is_full();
         }
         let masters: Vec<&Node> = self
             .nodes
@@ -761,6 +816,23 @@ mod tests {
         a.update_state(6000, true, 15000);
         assert!(!a.ok);
         a.update_state(6000, false, 15000);
+        assert!(a.ok);
+        // A slot served by a failing master is not covered (a majority of
+        // the four masters still answers).
+        for (c, slot) in [(b'b', 0), (b'c', 1), (b'd', 2)] {
+            a.nodes.push(Node::new(name(c), flags::MASTER, 1));
+            a.del_slot(slot);
+            a.add_slot(slot, &name(c));
+        }
+        a.update_state(7000, true, 15000);
+        assert!(a.ok && a.size == 4);
+        if let Some(b) = a.node_mut(&name(b'b')) {
+            b.flags |= flags::FAIL;
+        }
+        a.update_state(7000, true, 15000);
+        assert!(!a.ok);
+        assert_eq!(a.slots_with_owner_flag(flags::FAIL), 1);
+        a.update_state(7000, false, 15000);
         assert!(a.ok);
     }
 

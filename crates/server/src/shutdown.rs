@@ -173,6 +173,9 @@ fn finish(srv: &mut Server) -> bool {
     // thread, which may not get to remove it before the exit (Redis
     // removes its child's at this point too). A final save renamed its own.
     let _ = std::fs::remove_file(format!("temp-{}.rdb", std::process::id()));
+    // A change learned from the bus may still wait for the cluster cron's
+    // save (see `cluster::before_sleep_after_message`).
+    crate::cluster::before_sleep(srv);
     let pidfile = srv.config.get_str(Directive::Pidfile);
     if !pidfile.is_empty() {
         log_notice!("Removing the pid file.");

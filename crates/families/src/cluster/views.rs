@@ -124,7 +124,7 @@ pub(super) fn slots(ctx: &mut Ctx) {
         .srv
         .config
         .get_str(Directive::ClusterPreferredEndpointType);
-    let my_offset = ctx.srv.repl.master_repl_offset();
+    let my_offset = server::replication::replica::announced_offset(ctx.srv);
     let tls_client = ctx.client.tls;
     let Some(c) = ctx.srv.cluster.as_deref() else {
         return;
@@ -168,7 +168,7 @@ pub(super) fn shards(ctx: &mut Ctx) {
         .srv
         .config
         .get_str(Directive::ClusterPreferredEndpointType);
-    let my_offset = ctx.srv.repl.master_repl_offset();
+    let my_offset = server::replication::replica::announced_offset(ctx.srv);
     let Some(c) = ctx.srv.cluster.as_deref() else {
         return;
     };

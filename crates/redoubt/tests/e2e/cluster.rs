@@ -795,3 +795,104 @@ fn replicas_serve_reads_after_readonly_and_take_over_on_cluster_failover() {
     }
     check_cluster(&nodes);
 }
+
+/// A replica loading a full sync from disk serves INFO meanwhile with
+/// `loading:1`, and announces offset 0 on the bus: its master hides it
+/// from CLUSTER SLOTS and shows it `loading` in CLUSTER SHARDS until the
+/// load is done (Redis's `cluster/22-replica-in-sync` and
+/// `cluster/28-cluster-shards`).
+#[test]
+fn a_replica_loading_a_full_sync_is_hidden_from_slots_and_shown_loading_in_shards() {
+    let _heavy = heavy();
+    let nodes = create_cluster(&[Flavor::Redoubt; 3], 0);
+    let replica = start_node(Flavor::Redoubt, &[("repl-diskless-load", "disabled")]);
+    let master = &nodes[0];
+    let master_id = myid(master);
+    let replica_id = myid(&replica);
+    let mut r = replica.client();
+    q(
+        &mut r,
+        &[
+            "CLUSTER",
+            "MEET",
+            "127.0.0.1",
+            &master.port.to_string(),
+            &bus_port(master),
+        ],
+    );
+    wait_for(
+        "the replica to know the master",
+        Duration::from_secs(10),
+        || text(q(&mut r, &["CLUSTER", "NODES"])).contains(&master_id),
+    );
+    assert_eq!(text(q(&mut r, &["CLUSTER", "REPLICATE", &master_id])), "OK");
+    wait_for_link_up(&replica);
+    let mut m = master.client();
+    let port = replica.port.to_string();
+    let shard_health = |m: &mut redis::Connection| -> String {
+        let shards = text(q(m, &["CLUSTER", "SHARDS"]));
+        // The health that follows the replica's id.
+        shards
+            .split(&replica_id)
+            .nth(1)
+            .and_then(|rest| rest.split("health,").nth(1))
+            .map(|h| {
+                h.split(|c: char| !c.is_ascii_alphabetic())
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
+    wait_for(
+        "the replica listed in CLUSTER SLOTS",
+        Duration::from_secs(10),
+        || text(q(&mut m, &["CLUSTER", "SLOTS"])).contains(&port),
+    );
+    assert_eq!(shard_health(&mut m), "online");
+    // A dataset that takes seconds to load, and a full sync.
+    q(&mut m, &["DEBUG", "POPULATE", "1500", "key", "100"]);
+    q(&mut m, &["CONFIG", "SET", "repl-backlog-size", "16384"]);
+    q(&mut r, &["CONFIG", "SET", "key-load-delay", "2000"]);
+    q(
+        &mut r,
+        &[
+            "CONFIG",
+            "SET",
+            "loading-process-events-interval-bytes",
+            "1024",
+        ],
+    );
+    // A hash tag of one of the master's slots.
+    let tag = (0..1000)
+        .map(|i| format!("t{i}"))
+        .find(|t| {
+            let slot: u16 = text(q(&mut m, &["CLUSTER", "KEYSLOT", t])).parse().unwrap();
+            owner_port(master, slot) == Some(master.port)
+        })
+        .unwrap();
+    let mut mr = master.raw();
+    mr.cmd_str(&["MULTI"]);
+    mr.cmd_str(&["CLIENT", "KILL", "TYPE", "replica"]);
+    let value = "A".repeat(1024);
+    for j in 0..100 {
+        mr.cmd_str(&["SET", &format!("{{{tag}}}{j}"), &value]);
+    }
+    assert!(mr.cmd_str(&["EXEC"]).starts_with("*101\r\n"));
+    wait_for(
+        "the master to hide the loading replica",
+        Duration::from_secs(10),
+        || !text(q(&mut m, &["CLUSTER", "SLOTS"])).contains(&port),
+    );
+    assert_eq!(info_field(&mut r, "persistence", "loading"), "1");
+    assert_eq!(shard_health(&mut m), "loading");
+    wait_for_link_up(&replica);
+    assert_eq!(info_field(&mut r, "persistence", "loading"), "0");
+    assert_eq!(text(q(&mut r, &["DBSIZE"])), text(q(&mut m, &["DBSIZE"])));
+    wait_for(
+        "the replica back in CLUSTER SLOTS",
+        Duration::from_secs(10),
+        || text(q(&mut m, &["CLUSTER", "SLOTS"])).contains(&port),
+    );
+    assert_eq!(shard_health(&mut m), "online");
+}

@@ -333,7 +333,7 @@ async fn outbound(
     // The first message: MEET to a node met by CLUSTER MEET, else PING.
     let first = {
         let mut s = srv.borrow_mut();
-        let offset = s.repl.master_repl_offset().max(0) as u64;
+        let offset = crate::replication::replica::announced_offset(&s) as u64;
         s.cluster.as_deref_mut().map(|c| {
             let meet = c.state.node(&name).is_some_and(|n| n.has(flags::MEET));
             let kind = if meet {
@@ -441,7 +441,7 @@ pub(super) fn broadcast(c: &mut super::Cluster, bytes: &[u8], kind: u16) {
 /// Sends a PONG to every node (after a change others must learn at once,
 /// as Redis's `clusterBroadcastPong`).
 pub fn broadcast_pong(srv: &mut Server) {
-    let offset = srv.repl.master_repl_offset().max(0) as u64;
+    let offset = crate::replication::replica::announced_offset(srv) as u64;
     let Some(c) = srv.cluster.as_deref_mut() else {
         return;
     };
@@ -464,7 +464,7 @@ struct Handled {
 
 fn handle(srv: &mut Server, bytes: &[u8], info: &LinkInfo, reply: &Outbox) -> Handled {
     let now = now_ms();
-    let offset = srv.repl.master_repl_offset().max(0) as u64;
+    let offset = crate::replication::replica::announced_offset(srv) as u64;
     let mut out = Handled::default();
     let fx: Effects = {
         let Some(c) = srv.cluster.as_deref_mut() else {
@@ -577,7 +577,7 @@ fn handle(srv: &mut Server, bytes: &[u8], info: &LinkInfo, reply: &Outbox) -> Ha
     if let Some(new_master) = fx.follow {
         super::set_my_master(srv, new_master);
     }
-    super::before_sleep(srv);
+    super::before_sleep_after_message(srv);
     out
 }
 
@@ -588,7 +588,7 @@ fn cron(srv: &Rc<RefCell<Server>>) {
     super::refresh_config(&mut srv.borrow_mut());
     {
         let mut s = srv.borrow_mut();
-        let offset = s.repl.master_repl_offset().max(0) as u64;
+        let offset = crate::replication::replica::announced_offset(&s) as u64;
         let sendbuf_limit = s
             .config
             .get_int(crate::config::Directive::ClusterLinkSendbufLimit)
@@ -785,7 +785,7 @@ fn free_links_over_limit(c: &mut super::Cluster, limit: usize) {
 /// nodes of our shard (our master, or us, and its replicas), as Redis's
 /// `clusterPropagatePublish` and `clusterPropagatePublishShard`.
 pub fn propagate_publish(srv: &mut Server, shard: bool, channel: &[u8], message: &[u8]) {
-    let offset = srv.repl.master_repl_offset().max(0) as u64;
+    let offset = crate::replication::replica::announced_offset(srv) as u64;
     let Some(c) = srv.cluster.as_deref_mut() else {
         return;
     };
@@ -823,7 +823,7 @@ pub fn propagate_publish(srv: &mut Server, shard: bool, channel: &[u8], message:
 
 /// Sends a header-only message of type `kind` (MFSTART) to `to`.
 pub fn send_to(srv: &mut Server, to: &Name, kind: u16) {
-    let offset = srv.repl.master_repl_offset().max(0) as u64;
+    let offset = crate::replication::replica::announced_offset(srv) as u64;
     let Some(c) = srv.cluster.as_deref_mut() else {
         return;
     };

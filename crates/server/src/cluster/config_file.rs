@@ -77,6 +77,16 @@ impl NodesFile {
         ))
     }
 
+    /// Whether the epochs (current, last vote, ours) differ from those of
+    /// the last fsync'd save.
+    pub fn epochs_changed(&self, st: &ClusterState) -> bool {
+        self.synced_epochs != Some(Self::epochs(st))
+    }
+
+    fn epochs(st: &ClusterState) -> (u64, u64, u64) {
+        (st.current_epoch, st.last_vote_epoch, st.me().config_epoch)
+    }
+
     /// Writes the state (temp file, fsync when the epochs changed, rename,
     /// fsync of the directory with it)
     /// and moves the lock to the new file.
@@ -97,7 +107,7 @@ impl NodesFile {
         // changes them is fsync'd; a change of slots or addresses alone is
         // only renamed into place, as Redis fsyncs only its
         // CLUSTER_TODO_FSYNC_CONFIG saves. A resharding saves per slot.
-        let epochs = (st.current_epoch, st.last_vote_epoch, st.me().config_epoch);
+        let epochs = Self::epochs(st);
         let durable = self.synced_epochs != Some(epochs);
         {
             let mut f = File::create(&tmp)?;
@@ -122,5 +132,31 @@ impl NodesFile {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_save_records_the_epochs_so_only_epoch_changes_need_one_at_once() {
+        let dir = std::env::temp_dir().join(format!("redoubt-nodes-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("nodes.conf");
+        let (mut file, mut st) = NodesFile::open(path.to_str().unwrap(), 1).unwrap();
+        assert!(file.epochs_changed(&st));
+        file.save(&st).unwrap();
+        assert!(!file.epochs_changed(&st));
+        // A change of slots alone may wait for the cron's save...
+        st.add_slot(7, &st.myself.clone());
+        assert!(!file.epochs_changed(&st));
+        // ...one of an epoch may not.
+        st.current_epoch += 1;
+        assert!(file.epochs_changed(&st));
+        file.save(&st).unwrap();
+        assert!(!file.epochs_changed(&st));
+        assert!(std::fs::read_to_string(&path).unwrap().contains(" 7\n"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -317,6 +317,22 @@ fn bus_port_of(cfg: &crate::config::Config) -> u16 {
 /// Saves `nodes.conf` and recomputes the state when a change asked for it
 /// (Redis's `clusterBeforeSleep`).
 pub fn before_sleep(srv: &mut Server) {
+    before_sleep_with(srv, false)
+}
+
+/// The same after a bus message: the state is recomputed at once, but a
+/// save that changes no epoch waits for the next cron (at most 100 ms),
+/// so a burst of messages costs one write of the file. Redis saves once
+/// per turn of its event loop, and its fsync makes the messages of a
+/// burst pile up into one turn; a resharding sends every node a PONG per
+/// slot, and writing the file for each was most of a 20-node cluster's
+/// work. A save that changes an epoch or a vote is never delayed: it must
+/// be on disk before anything that depends on it goes out.
+pub fn before_sleep_after_message(srv: &mut Server) {
+    before_sleep_with(srv, true)
+}
+
+fn before_sleep_with(srv: &mut Server, defer_plain_save: bool) {
     let full = srv.config.get_bool(Directive::ClusterRequireFullCoverage);
     let now = srv.now_ms.max(0) as u64;
     let Some(c) = srv.cluster.as_deref_mut() else {
@@ -351,7 +367,7 @@ pub fn before_sleep(srv: &mut Server) {
             );
         }
     }
-    if c.todo_save {
+    if c.todo_save && (!defer_plain_save || c.file.epochs_changed(&c.state)) {
         c.todo_save = false;
         if let Err(e) = c.file.save(&c.state) {
             log_warning!("Could not save the cluster configuration file: {e}");

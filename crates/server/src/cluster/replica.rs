@@ -19,7 +19,7 @@ pub(super) fn replica_failover(srv: &Rc<RefCell<Server>>, now: u64) {
     use cluster::failover::{Conditions, Step};
     use rand::Rng;
     let mut s = srv.borrow_mut();
-    let offset = s.repl.master_repl_offset().max(0) as u64;
+    let offset = crate::replication::replica::announced_offset(&s) as u64;
     // How stale our data is: Redis measures from the master's last byte
     // while the link is up, else from when it went down (never up: the
     // whole age of the world).

@@ -52,6 +52,22 @@ impl Loading {
     }
 }
 
+/// The executor's end of [`Batches`].
+enum Received {
+    Async(tokio::sync::mpsc::Receiver<Msg>),
+    Blocking(std::sync::mpsc::Receiver<Msg>),
+}
+
+impl Received {
+    /// The next batch; the blocking form holds the thread meanwhile.
+    async fn recv(&mut self) -> Option<Msg> {
+        match self {
+            Received::Async(rx) => rx.recv().await,
+            Received::Blocking(rx) => rx.recv().ok(),
+        }
+    }
+}
+
 enum Msg {
     Items(Vec<Item>, u64),
     /// The end of the RDB, at this offset (an AOF tail may follow).
@@ -109,14 +125,38 @@ struct ParseJob {
     sanitize: rdb::Sanitize,
 }
 
-fn parse_thread(job: ParseJob, tx: tokio::sync::mpsc::Sender<Msg>) {
+/// Where the parser thread's batches go.
+enum Batches {
+    /// To an executor that waits for them without blocking.
+    Async(tokio::sync::mpsc::Sender<Msg>),
+    /// To an executor blocked on them (see [`Pacing::Blocking`]).
+    Blocking(std::sync::mpsc::SyncSender<Msg>),
+}
+
+/// How a load shares the event loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pacing {
+    /// Other work runs whenever the loader waits for the parser thread.
+    Async,
+    /// The load holds the event loop and lets other work run only after
+    /// each `loading-process-events-interval-bytes` of the file, as
+    /// Redis's loader calls `processEventsWhileBlocked`: a small file
+    /// loads with no client served meanwhile (no `-LOADING` seen), a large
+    /// or slow one (`key-load-delay`) still answers INFO and the bus.
+    Blocking,
+}
+
+fn parse_thread(job: ParseJob, tx: Batches) {
     let ParseJob {
         path,
         interval_bytes,
         key_load_delay,
         sanitize,
     } = job;
-    let send = |m: Msg| tx.blocking_send(m).is_ok();
+    let send = |m: Msg| match &tx {
+        Batches::Async(tx) => tx.blocking_send(m).is_ok(),
+        Batches::Blocking(tx) => tx.send(m).is_ok(),
+    };
     let file = match std::fs::File::open(&path) {
         Ok(f) => f,
         Err(e) => {
@@ -417,28 +457,6 @@ impl SyncProgress {
     }
 }
 
-/// Loads an RDB held in memory (a replica's full sync) into the databases,
-/// which the caller emptied.
-pub fn load_bytes(srv: &mut Server, bytes: &[u8]) -> Result<(), String> {
-    let path = std::path::Path::new("(replication stream)");
-    let mut r = Reader::new(bytes)
-        .map_err(|e| describe(path, &e))?
-        .with_sanitize(sanitize_policy(srv, None));
-    let mut st = Apply::new(srv, LoadKind::Reload);
-    srv.refresh_time();
-    let delay = srv.config.get_int(Directive::KeyLoadDelay);
-    let mut progress = SyncProgress::new(bytes.len() as u64);
-    while let Some(item) = r.next_item().map_err(|e| describe(path, &e))? {
-        if matches!(item, Item::Entry { .. }) {
-            super::pace::key_load_delay(delay);
-        }
-        apply(srv, &mut st, item)?;
-        progress.tick(r.offset());
-    }
-    st.log_done();
-    Ok(())
-}
-
 /// An RDB arriving in pieces (a replica's disk-less load): the bytes a
 /// connection hands over, read by the parser thread as they come.
 struct ChannelReader {
@@ -596,6 +614,17 @@ pub async fn load_rdb(
     total: u64,
     kind: LoadKind,
 ) -> Result<u64, String> {
+    load_rdb_paced(srv, path, total, kind, Pacing::Async).await
+}
+
+/// [`load_rdb`] with the given sharing of the event loop.
+pub async fn load_rdb_paced(
+    srv: &Rc<RefCell<Server>>,
+    path: &std::path::Path,
+    total: u64,
+    kind: LoadKind,
+    pacing: Pacing,
+) -> Result<u64, String> {
     let started = Instant::now();
     {
         let mut s = srv.borrow_mut();
@@ -609,7 +638,16 @@ pub async fn load_rdb(
             progress: Default::default(),
         });
     }
-    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let (tx, mut rx) = match pacing {
+        Pacing::Async => {
+            let (tx, rx) = tokio::sync::mpsc::channel(4);
+            (Batches::Async(tx), Received::Async(rx))
+        }
+        Pacing::Blocking => {
+            let (tx, rx) = std::sync::mpsc::sync_channel(4);
+            (Batches::Blocking(tx), Received::Blocking(rx))
+        }
+    };
     let job = {
         let s = srv.borrow();
         ParseJob {
@@ -630,10 +668,22 @@ pub async fn load_rdb(
         return Err(format!("Can't start the RDB loader: {e}"));
     }
     let mut st = Apply::new(&srv.borrow(), kind);
+    let interval = srv
+        .borrow()
+        .config
+        .get_int(Directive::LoadingProcessEventsIntervalBytes)
+        .max(1024) as u64;
+    let mut events_at = 0u64;
     let result = loop {
         let Some(msg) = rx.recv().await else {
             break Err("the RDB loader thread stopped".to_string());
         };
+        if let (Received::Blocking(_), Msg::Items(_, offset)) = (&rx, &msg) {
+            if offset - events_at >= interval {
+                events_at = *offset;
+                tokio::task::yield_now().await;
+            }
+        }
         let mut s = srv.borrow_mut();
         match msg {
             Msg::Items(items, offset) => {

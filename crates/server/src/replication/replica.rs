@@ -431,6 +431,24 @@ pub async fn link_task(srv: Rc<RefCell<Server>>) {
     }
 }
 
+/// The replication offset this node announces on the cluster bus and
+/// shows for itself in CLUSTER SLOTS/SHARDS (Redis's
+/// `replicationGetSlaveOffset` for a replica): 0 from the start of a full
+/// sync until its load is done, since Redis drops its cached master then,
+/// so the other nodes see the replica as loading; otherwise our offset.
+pub fn announced_offset(srv: &Server) -> i64 {
+    let in_full_sync = srv
+        .repl
+        .master
+        .as_ref()
+        .is_some_and(|m| m.state == LinkState::Transfer);
+    if in_full_sync {
+        0
+    } else {
+        srv.repl.master_repl_offset().max(0)
+    }
+}
+
 fn current(s: &Server, gen: u64) -> bool {
     s.repl.master.as_ref().is_some_and(|m| m.generation == gen)
 }
@@ -629,7 +647,7 @@ async fn run_link(srv: &Rc<RefCell<Server>>, host: &str, port: u16, gen: u64) ->
         if !current(&srv.borrow(), gen) {
             return Ok(());
         }
-        load_dataset(&mut srv.borrow_mut(), rdb, id, off)?;
+        load_dataset(srv, rdb, id, off).await?;
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         let new_id = rest.trim();
         log_notice!("Successful partial resynchronization with master.");
@@ -820,7 +838,42 @@ fn short_read(filled: LinkResult, diskless: bool, read: usize) -> LinkResult {
 
 /// Replaces the dataset with the master's RDB; our history restarts at the
 /// master's `offset` under its id.
-fn load_dataset(srv: &mut Server, rdb: Payload, id: String, offset: i64) -> LinkResult {
+async fn load_dataset(
+    srv: &Rc<RefCell<Server>>,
+    rdb: Payload,
+    id: String,
+    offset: i64,
+) -> LinkResult {
+    let (old, old_functions) = set_old_dataset_aside(&mut srv.borrow_mut());
+    // `repl-diskless-load`: `swapdb` loads from the socket while the old
+    // dataset is kept aside (above) until the new one is complete;
+    // `on-empty-db` loads from the socket only when we held no data, else
+    // it goes through a file like `disabled` (the default), which writes
+    // the payload to a temp file in `dir`, fsyncs it and loads from it.
+    // Unlike Redis, every mode keeps the old dataset if the load fails.
+    // (The mode was decided when the transfer began: a disk-less load
+    // arrives parsed.)
+    let loaded = match rdb {
+        Payload::Rdb(rdb) => load_through_file(srv, &rdb).await,
+        Payload::Parsed(items) => items
+            .and_then(|items| crate::persistence::load::load_items(&mut srv.borrow_mut(), items))
+            .map_err(|e| {
+                format!("Failed trying to load the MASTER synchronization DB from socket: {e}")
+            }),
+    };
+    finish_load(
+        &mut srv.borrow_mut(),
+        loaded,
+        old,
+        old_functions,
+        id,
+        offset,
+    )
+}
+
+/// The old dataset and function libraries, set aside before a full sync's
+/// load (fresh databases take their place).
+fn set_old_dataset_aside(srv: &mut Server) -> (Vec<keyspace::Db>, Vec<Vec<u8>>) {
     log_notice!("MASTER <-> REPLICA sync: Flushing old data");
     crate::persistence::save::abort_bgsave(srv);
     // The old dataset is set aside, not dropped: a payload that fails to
@@ -836,22 +889,19 @@ fn load_dataset(srv: &mut Server, rdb: Payload, id: String, offset: i64) -> Link
     // The master's libraries replace ours, as its keys replace ours.
     let old_functions = srv.scripting.functions.payloads();
     srv.scripting.functions.flush();
-    // `repl-diskless-load`: `swapdb` loads from the socket while the old
-    // dataset is kept aside (above) until the new one is complete;
-    // `on-empty-db` loads from the socket only when we held no data, else
-    // it goes through a file like `disabled` (the default), which writes
-    // the payload to a temp file in `dir`, fsyncs it and loads from it.
-    // Unlike Redis, every mode keeps the old dataset if the load fails.
-    // (The mode was decided when the transfer began: a disk-less load
-    // arrives parsed.)
-    let loaded = match rdb {
-        Payload::Rdb(rdb) => load_through_file(srv, &rdb),
-        Payload::Parsed(items) => items
-            .and_then(|items| crate::persistence::load::load_items(srv, items))
-            .map_err(|e| {
-                format!("Failed trying to load the MASTER synchronization DB from socket: {e}")
-            }),
-    };
+    (old, old_functions)
+}
+
+/// After a full sync's load: the old dataset back if it failed, else
+/// dropped, and our history restarting at the master's `offset`.
+fn finish_load(
+    srv: &mut Server,
+    loaded: Result<(), String>,
+    old: Vec<keyspace::Db>,
+    old_functions: Vec<Vec<u8>>,
+    id: String,
+    offset: i64,
+) -> LinkResult {
     if let Err(e) = loaded {
         srv.dbs = old;
         srv.scripting.functions.flush();
@@ -892,9 +942,21 @@ fn load_dataset(srv: &mut Server, rdb: Payload, id: String, offset: i64) -> Link
 /// persists nothing (no save points, no AOF): then no copy of the data
 /// stays on disk. A payload that fails to load is removed (Redis would
 /// keep it as `dbfilename`; the dataset in memory is the old one here).
-fn load_through_file(srv: &mut Server, rdb: &[u8]) -> Result<(), String> {
+///
+/// The load holds the event loop but lets it turn after every
+/// `loading-process-events-interval-bytes` of the file, as Redis loads
+/// with `processEventsWhileBlocked`: meanwhile clients get `-LOADING` and
+/// INFO's `loading:1` with its progress, and the cluster bus keeps
+/// answering, announcing offset 0 until the load is done, so the other
+/// nodes hide this replica from CLUSTER SLOTS and show it `loading` in
+/// CLUSTER SHARDS.
+async fn load_through_file(srv: &Rc<RefCell<Server>>, rdb: &[u8]) -> Result<(), String> {
     use std::io::Write;
-    let path = format!("temp-{}.{}.rdb", srv.now_ms / 1000, std::process::id());
+    let path = format!(
+        "temp-{}.{}.rdb",
+        srv.borrow().now_ms / 1000,
+        std::process::id()
+    );
     let written = std::fs::File::create(&path).and_then(|mut f| {
         f.write_all(rdb)?;
         f.sync_all()
@@ -906,10 +968,20 @@ fn load_through_file(srv: &mut Server, rdb: &[u8]) -> Result<(), String> {
         ));
     }
     log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
-    let result = std::fs::read(&path)
-        .map_err(|e| format!("Error opening {path}: {e}"))
-        .and_then(|bytes| crate::persistence::load::load_bytes(srv, &bytes))
-        .map_err(|e| format!("Failed trying to load the MASTER synchronization DB from disk: {e}"));
+    let kind = crate::persistence::load::LoadKind::Reload;
+    let total = rdb.len() as u64;
+    let pacing = crate::persistence::load::Pacing::Blocking;
+    let result = crate::persistence::load::load_rdb_paced(
+        srv,
+        std::path::Path::new(&path),
+        total,
+        kind,
+        pacing,
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| format!("Failed trying to load the MASTER synchronization DB from disk: {e}"));
+    let srv = &mut *srv.borrow_mut();
     let del_sync_files = srv.config.get_bool(Directive::RdbDelSyncFiles)
         && crate::persistence::save::save_points(srv).is_empty()
         && !srv.aof.enabled;
