@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# Redis Cluster, Redoubt vs real Redis 7.0 on the same layout (issue 20):
+# 3 masters x 1 replica on loopback, cluster-node-timeout 2000, created with
+# `redis-cli --cluster create --cluster-replicas 1 --cluster-yes`.
+#
+# (a) Failover (bench/cluster_probe.py, once per implementation): a writer
+#     doing SET + WAIT 1 WAIT_MS through a slot-routing client over keys on
+#     all slots; ROUNDS times, kill -9 of the current master of a shard
+#     (shards in turn), time from the kill until its replica serves writes
+#     for that shard and says cluster_state:ok, the killed node restarted
+#     until it is a replica of the promoted one with its link up, and every
+#     acked key read back: writes confirmed by WAIT and lost, acked only and
+#     lost. Nodes unpinned.
+# (b) Throughput per node: `redis-benchmark --cluster -t set,get` (50
+#     clients, which it spreads over the masters; -d 16, random keys over
+#     1,000,000) with -P 1 and -P 16, against a fresh cluster of each kind;
+#     all twelve servers pinned to core 0 (one cluster loaded at a time),
+#     redis-benchmark to core 1, as bench/lib.sh pins; RUNS rounds
+#     alternating the two clusters, medians. Per master: the median total
+#     times that master's share of the SET (GET) calls (INFO commandstats
+#     deltas over all rounds).
+#
+# Usage: bench/cluster.sh [-k ROUNDS] [-w WAIT_MS] [-T NODE_TIMEOUT_MS]
+#                         [-n REQUESTS] [-r RUNS] [-s failover|throughput|all]
+#   defaults: -k 5 -w 100 -T 2000 -n 200000 -r 3 -s all
+# Environment: see bench/lib.sh (BENCH_BIN, BENCH_PORT). Needs python3 with
+# the redis package for (a).
+source "$(dirname "$0")/lib.sh"
+
+rounds=5
+wait_ms=100
+node_timeout=2000
+requests=200000
+runs=3
+sections=all
+while getopts "k:w:T:n:r:s:" o; do
+  case $o in
+    k) rounds=$OPTARG ;;
+    w) wait_ms=$OPTARG ;;
+    T) node_timeout=$OPTARG ;;
+    n) requests=$OPTARG ;;
+    r) runs=$OPTARG ;;
+    s) sections=$OPTARG ;;
+    *)
+      echo "usage: $0 [-k ROUNDS] [-w WAIT_MS] [-T NODE_TIMEOUT_MS] [-n REQUESTS] [-r RUNS] [-s failover|throughput|all]" >&2
+      exit 2
+      ;;
+  esac
+done
+bench_build
+echo "cluster.sh: $(bench_stamp)"
+echo "redis: $(redis-server --version | cut -d' ' -f3); redoubt: $BENCH_BIN"
+
+# ---------------------------------------------------------------------------
+# (a) Failover time and write loss
+# ---------------------------------------------------------------------------
+
+# failover_run KIND -> the probe's summary line (its round lines and
+# misses go to stderr as they come). The probe kills what it started on
+# exit, SIGTERM included; `timeout` bounds a run that hangs.
+failover_run() {
+  local kind=$1 dir="$BENCH_WORK/failover-$1"
+  mkdir -p "$dir"
+  timeout --signal=TERM 900 python3 bench/cluster_probe.py "$kind" "${BENCH_BIN:-}" \
+    "${BENCH_PORT:-31400}" "$dir" "$rounds" "$wait_ms" "$node_timeout" >"$dir/out" 2>&1 || {
+    echo "failover probe for $kind failed; its output:" >&2
+    tail -20 "$dir/out" >&2
+    return 1
+  }
+  grep -v '^summary' "$dir/out" >&2
+  grep '^summary' "$dir/out"
+}
+
+# field SUMMARY KEY -> the value of KEY=... in a summary line.
+field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'; }
+
+failover_section() {
+  echo
+  echo "== Failover: $rounds kill -9 of a master under SET + WAIT 1 $wait_ms (cluster-node-timeout $node_timeout) =="
+  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  local rs os
+  rs=$(failover_run redis)
+  os=$(failover_run redoubt)
+  echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  printf "%-12s %9s %9s %8s %8s %9s %9s %10s %9s %9s\n" "" "fail med" "fail max" \
+    "<=bound" rejoined "rejoin md" acked confirmed "conf lost" "unc lost"
+  local name s
+  for name in redis redoubt; do
+    s=$rs
+    [ "$name" = redoubt ] && s=$os
+    printf "%-12s %9s %9s %8s %8s %9s %9s %10s %9s %9s\n" "$name" \
+      "$(field "$s" failover_median)" "$(field "$s" failover_max)" \
+      "$(field "$s" within_bound)/$(field "$s" rounds)" \
+      "$(field "$s" rejoined)/$(field "$s" rounds)" "$(field "$s" rejoin_median)" \
+      "$(field "$s" acked)" "$(field "$s" confirmed)" \
+      "$(field "$s" confirmed_lost)/$(field "$s" final_confirmed_lost)" \
+      "$(field "$s" unconfirmed_lost)/$(field "$s" final_unconfirmed_lost)"
+  done
+  echo "(ms; fail = kill -9 until the replica answers SET for the shard and cluster_state:ok;" \
+    "bound = node-timeout + 2000 = $(field "$rs" bound) ms; rejoin = restart of the killed node until" \
+    "it is a replica of the promoted one, link up; lost = per round / all acked keys re-read after" \
+    "the last round)"
+}
+
+# ---------------------------------------------------------------------------
+# (b) Throughput per master node
+# ---------------------------------------------------------------------------
+
+# cluster_up KIND -> sets CL_PORTS (six nodes, all pinned to core 0) and
+# CL_MASTERS (the masters' ports, in slot order) once the cluster is ok
+# everywhere and every replica in sync.
+cluster_up() {
+  local kind=$1 _ p bus next=${NEXT_PORT:-${BENCH_PORT:-31400}}
+  CL_PORTS=()
+  for _ in 1 2 3 4 5 6; do
+    p=$(free_port "$next")
+    bus=$(free_port $((p + 1)))
+    next=$((bus + 1))
+    start_server "$kind" "$p" 0 --cluster-enabled yes --cluster-config-file "nodes-$kind-$p.conf" \
+      --cluster-node-timeout "$node_timeout" --cluster-port "$bus" --repl-diskless-sync-delay 0
+    CL_PORTS+=("$p")
+  done
+  NEXT_PORT=$next
+  local addrs=() out
+  for p in "${CL_PORTS[@]}"; do addrs+=("127.0.0.1:$p"); done
+  out=$(redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes 2>&1) || {
+    echo "$out" >&2
+    return 1
+  }
+  local _ ok
+  for _ in $(seq 400); do
+    ok=1
+    for p in "${CL_PORTS[@]}"; do
+      redis-cli -p "$p" cluster info | grep -q '^cluster_state:ok' || ok=0
+      if redis-cli -p "$p" info replication | grep -q '^role:slave'; then
+        redis-cli -p "$p" info replication | grep -q '^master_link_status:up' || ok=0
+      fi
+    done
+    [ "$ok" = 1 ] && break
+    sleep 0.1
+  done
+  [ "$ok" = 1 ] || { echo "$kind cluster did not settle" >&2; return 1; }
+  # The masters in slot order (field 9 of CLUSTER NODES is the first range).
+  mapfile -t CL_MASTERS < <(redis-cli -p "${CL_PORTS[0]}" cluster nodes |
+    awk '$3 ~ /master/ { split($2, a, "[:@]"); print $9 " " a[2] }' | sort -n | awk '{print $2}')
+}
+
+median() { tr ' ' '\n' | grep . | sort -n | awk '{v[NR] = $1} END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# calls PORT CMD -> cmdstat_CMD calls of PORT (0 if none yet).
+calls() {
+  redis-cli -p "$1" info commandstats |
+    awk -F'[:=,]' -v c="cmdstat_$2" '$1 == c { n = $3 } END { print n + 0 }'
+}
+
+throughput_cluster_section() {
+  echo
+  echo "== Throughput: redis-benchmark --cluster -t set,get -c 50 -n $requests -d 16 -r 1000000, $runs runs =="
+  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  local kind
+  declare -A masters
+  for kind in redis redoubt; do
+    cluster_up "$kind"
+    masters[$kind]="${CL_MASTERS[*]}"
+  done
+  declare -A rps lat calls0 callsd
+  local run p t m r p50 p99 ms
+  for run in $(seq "$runs"); do
+    for p in 1 16; do
+      for kind in redis redoubt; do
+        for m in ${masters[$kind]}; do
+          for t in set get; do calls0[$kind,$m,$t]=$(calls "$m" "$t"); done
+        done
+        read -ra ms <<<"${masters[$kind]}"
+        while IFS=, read -r t r _ _ p50 _ p99 _; do
+          rps[$kind,$p,$t]+="$r "
+          lat[$kind,$p,$t]="$p50/$p99"
+        done < <(taskset -c 1 redis-benchmark --cluster -p "${ms[0]}" -c 50 -n "$requests" \
+          -r 1000000 -d 16 -P "$p" -t set,get --csv 2>/dev/null | tr -d '"' | grep -E '^(SET|GET),')
+        for m in ${masters[$kind]}; do
+          for t in set get; do
+            callsd[$kind,$p,$m,$t]=$((${callsd[$kind,$p,$m,$t]:-0} + $(calls "$m" "$t") - ${calls0[$kind,$m,$t]}))
+          done
+        done
+        printf "  run %s -P %-2s %-8s SET %10.0f  GET %10.0f\n" "$run" "$p" "$kind" \
+          "$(awk '{print $NF}' <<<"${rps[$kind,$p,SET]}")" "$(awk '{print $NF}' <<<"${rps[$kind,$p,GET]}")" >&2
+      done
+    done
+  done
+  echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  printf "%-4s %2s %10s %10s %6s  %-26s %-26s %13s %13s\n" test P "redis rps" redoubt ratio \
+    "redis per master" "redoubt per master" "r p50/p99" "o p50/p99"
+  for p in 1 16; do
+    for t in SET GET; do
+      local lt=${t,,} per=() tot=()
+      for kind in redis redoubt; do
+        local total sum=0 shares=()
+        total=$(median <<<"${rps[$kind,$p,$t]}")
+        tot+=("$total")
+        for m in ${masters[$kind]}; do sum=$((sum + ${callsd[$kind,$p,$m,$lt]})); done
+        for m in ${masters[$kind]}; do
+          shares+=("$(awk -v tt="$total" -v c="${callsd[$kind,$p,$m,$lt]}" -v s="$sum" \
+            'BEGIN { printf "%.0f", s > 0 ? tt * c / s : 0 }')")
+        done
+        per+=("$(
+          IFS=/
+          echo "${shares[*]}"
+        )")
+      done
+      printf "%-4s %2s %10.0f %10.0f %6s  %-26s %-26s %13s %13s\n" "$t" "$p" "${tot[0]}" "${tot[1]}" \
+        "$(ratio "${tot[1]}" "${tot[0]}")" "${per[0]}" "${per[1]}" "${lat[redis,$p,$t]}" "${lat[redoubt,$p,$t]}"
+    done
+  done
+  echo "(requests/s, medians of $runs runs; per master = median total x the master's share of the calls," \
+    "masters in slot order; ratio = redoubt/redis, above 1 = redoubt faster; p50/p99 ms of the last run;" \
+    "all 12 nodes on core 0 (replicas included), redis-benchmark on core 1)"
+}
+
+case $sections in
+  failover) failover_section ;;
+  throughput) throughput_cluster_section ;;
+  all)
+    failover_section
+    throughput_cluster_section
+    ;;
+  *) echo "-s failover|throughput|all" >&2; exit 2 ;;
+esac
+echo "($(bench_stamp))"
