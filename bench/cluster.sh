@@ -27,6 +27,16 @@
 # the redis package for (a).
 source "$(dirname "$0")/lib.sh"
 
+# Cluster nodes rewrite nodes.conf and their logs as they stop: wait for
+# them before bench_cleanup removes the work folder.
+cluster_cleanup() {
+  local p
+  for p in "${BENCH_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${BENCH_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  bench_cleanup
+}
+trap cluster_cleanup EXIT
+
 rounds=5
 wait_ms=100
 node_timeout=2000
@@ -200,7 +210,7 @@ throughput_cluster_section() {
         for m in ${masters[$kind]}; do sum=$((sum + ${callsd[$kind,$p,$m,$lt]})); done
         for m in ${masters[$kind]}; do
           shares+=("$(awk -v tt="$total" -v c="${callsd[$kind,$p,$m,$lt]}" -v s="$sum" \
-            'BEGIN { printf "%.0f", s > 0 ? tt * c / s : 0 }')")
+            'BEGIN { printf "%.0f", (s > 0 ? tt * c / s : 0) }')")
         done
         per+=("$(
           IFS=/

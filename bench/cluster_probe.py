@@ -47,7 +47,14 @@ import threading
 import time
 
 import redis
+from redis.backoff import NoBackoff
 from redis.crc import key_slot
+from redis.retry import Retry
+
+# redis-py retries a failed connection 3 times with backoff by default,
+# which would stall the writer and the probe for seconds at every refused
+# connect to a killed node: fail at once, route again instead.
+NO_RETRY = Retry(NoBackoff(), 0)
 
 POLL = 0.01
 
@@ -98,7 +105,8 @@ class Node:
 def ctl(port, *args):
     """One command on a fresh connection, no response callbacks (raw RESP)."""
     c = redis.Connection(host="127.0.0.1", port=port, socket_timeout=2,
-                         socket_connect_timeout=1, decode_responses=True)
+                         socket_connect_timeout=1, decode_responses=True,
+                         retry=NO_RETRY)
     try:
         c.send_command(*args)
         return c.read_response()
@@ -213,7 +221,8 @@ class Router:
         c = self.clients.get(port)
         if c is None:
             c = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2,
-                            socket_connect_timeout=1, decode_responses=True)
+                            socket_connect_timeout=1, decode_responses=True,
+                            retry=NO_RETRY)
             self.clients[port] = c
         return c
 
@@ -283,7 +292,10 @@ def read_back(ports, keys):
             by_port.setdefault(r.slots[key_slot(k.encode())], []).append(k)
         retry = []
         for port, ks in by_port.items():
-            c = r.client(ks[0])
+            c = r.client(ks[0]) if port is not None else None
+            if c is None:
+                retry.extend(ks)
+                continue
             for i in range(0, len(ks), 1000):
                 chunk = ks[i:i + 1000]
                 p = c.pipeline(transaction=False)
@@ -382,7 +394,14 @@ def main():
         for rnd in range(rounds):
             slot = shards[rnd % 3]
             live = next(p for p in all_ports if by_port[p].alive())
-            rng = next(x for x in slot_ranges(live) if x[0] <= slot <= x[1])
+
+            def shard_range():
+                return next(x for x in slot_ranges(live) if x[0] <= slot <= x[1])
+
+            # Gossip may still be telling this node who replicates whom.
+            wait_for(f"slot {slot}'s replica in CLUSTER SLOTS", 20,
+                     lambda: len(shard_range()[3]) == 1)
+            rng = shard_range()
             master, replicas = rng[2], rng[3]
             if len(replicas) != 1:
                 raise RuntimeError(f"slot {slot}: replicas {replicas}")
@@ -394,7 +413,8 @@ def main():
             t0 = time.monotonic()
             by_port[master].kill()
             probe = redis.Redis(host="127.0.0.1", port=replica, socket_timeout=1,
-                                decode_responses=True, single_connection_client=True)
+                                decode_responses=True, single_connection_client=True,
+                                retry=NO_RETRY)
             took = None
             deadline = t0 + max(30.0, 5 * node_timeout / 1000)
             while time.monotonic() < deadline:
