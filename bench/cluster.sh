@@ -11,18 +11,20 @@
 #     until it is a replica of the promoted one with its link up, and every
 #     acked key read back: writes confirmed by WAIT and lost, acked only and
 #     lost. Nodes unpinned.
-# (b) Throughput per node: `redis-benchmark --cluster -t set,get` (50
-#     clients, which it spreads over the masters; -d 16, random keys over
-#     1,000,000) with -P 1 and -P 16, against a fresh cluster of each kind;
-#     all twelve servers pinned to core 0 (one cluster loaded at a time),
-#     redis-benchmark to core 1, as bench/lib.sh pins; RUNS rounds
-#     alternating the two clusters, medians. Per master: the median total
-#     times that master's share of the SET (GET) calls (INFO commandstats
-#     deltas over all rounds).
+# (b) Throughput per node: `redis-benchmark --cluster -l` (50 clients,
+#     which it spreads over the masters; -d 16, random keys over 1,000,000)
+#     on SET, then GET, with -P 1 and -P 16, against a fresh cluster of
+#     each kind; all twelve servers pinned to core 0 (one cluster loaded at
+#     a time), redis-benchmark to core 1, as bench/lib.sh pins. The rate is
+#     counted from the masters' INFO commandstats over a WINDOW s window
+#     after 1 s of warm-up, per master and in total (redis-benchmark's own
+#     figure in cluster mode moves in steps of about 250 ms of run time:
+#     200,000 requests came out at 398,406, 265,957 or 199,203 rps). RUNS
+#     rounds alternating the two clusters; medians.
 #
 # Usage: bench/cluster.sh [-k ROUNDS] [-w WAIT_MS] [-T NODE_TIMEOUT_MS]
-#                         [-n REQUESTS] [-r RUNS] [-s failover|throughput|all]
-#   defaults: -k 5 -w 100 -T 2000 -n 200000 -r 3 -s all
+#                         [-W WINDOW_S] [-r RUNS] [-s failover|throughput|all]
+#   defaults: -k 5 -w 100 -T 2000 -W 3 -r 3 -s all
 # Environment: see bench/lib.sh (BENCH_BIN, BENCH_PORT). Needs python3 with
 # the redis package for (a).
 source "$(dirname "$0")/lib.sh"
@@ -40,19 +42,20 @@ trap cluster_cleanup EXIT
 rounds=5
 wait_ms=100
 node_timeout=2000
-requests=200000
 runs=3
+window=3
+warm=1
 sections=all
-while getopts "k:w:T:n:r:s:" o; do
+while getopts "k:w:T:W:r:s:" o; do
   case $o in
     k) rounds=$OPTARG ;;
     w) wait_ms=$OPTARG ;;
     T) node_timeout=$OPTARG ;;
-    n) requests=$OPTARG ;;
+    W) window=$OPTARG ;;
     r) runs=$OPTARG ;;
     s) sections=$OPTARG ;;
     *)
-      echo "usage: $0 [-k ROUNDS] [-w WAIT_MS] [-T NODE_TIMEOUT_MS] [-n REQUESTS] [-r RUNS] [-s failover|throughput|all]" >&2
+      echo "usage: $0 [-k ROUNDS] [-w WAIT_MS] [-T NODE_TIMEOUT_MS] [-W WINDOW_S] [-r RUNS] [-s failover|throughput|all]" >&2
       exit 2
       ;;
   esac
@@ -157,15 +160,58 @@ cluster_up() {
 
 median() { tr ' ' '\n' | grep . | sort -n | awk '{v[NR] = $1} END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+# median_run KIND P TEST -> the run number whose total is the median one
+# (the lower middle for an even count).
+median_run() {
+  tr ' ' '\n' <<<"${tot[$1,$2,$3]}" | grep . | awk '{print NR, $1}' | sort -k2 -n |
+    awk '{r[NR] = $1} END { print r[int((NR + 1) / 2)] }'
+}
+
 # calls PORT CMD -> cmdstat_CMD calls of PORT (0 if none yet).
 calls() {
   redis-cli -p "$1" info commandstats |
     awk -F'[:=,]' -v c="cmdstat_$2" '$1 == c { n = $3 } END { print n + 0 }'
 }
 
+# rate_sample MASTERS... -> "NANOSECONDS SET-calls GET-calls ..." (the
+# calls of every master, in order; the time is the middle of the reads).
+rate_sample() {
+  local t0 t1 m out=""
+  t0=$(date +%s%N)
+  for m in "$@"; do out+=" $(calls "$m" set) $(calls "$m" get)"; done
+  t1=$(date +%s%N)
+  echo "$(((t0 + t1) / 2))$out"
+}
+
+# rate_run KIND P TEST: redis-benchmark --cluster looping on TEST for
+# $warm s, then the masters' calls counted over $window s, then stopped.
+# Sets RATE_TOTAL and RATE_PER ("a/b/c", masters in slot order).
+rate_run() {
+  local kind=$1 p=$2 t=$3 col
+  read -ra ms <<<"${masters[$kind]}"
+  taskset -c 1 redis-benchmark --cluster -p "${ms[0]}" -c 50 -r 1000000 -d 16 -P "$p" -t "$t" \
+    -l -q >/dev/null 2>&1 &
+  local bpid=$!
+  BENCH_PIDS+=("$bpid")
+  sleep "$warm"
+  local a b
+  a=$(rate_sample "${ms[@]}")
+  sleep "$window"
+  b=$(rate_sample "${ms[@]}")
+  kill "$bpid" 2>/dev/null || true
+  wait "$bpid" 2>/dev/null || true
+  col=2
+  [ "$t" = get ] && col=3
+  # Fields: time, then SET and GET calls per master.
+  read -r RATE_TOTAL RATE_PER < <(awk -v a="$a" -v b="$b" -v c="$col" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " "); dt = (y[1] - x[1]) / 1e9; tot = 0; per = ""
+    for (i = c; i <= n; i += 2) { r = (y[i] - x[i]) / dt; tot += r; per = per (per == "" ? "" : "/") sprintf("%.0f", r) }
+    printf "%.0f %s\n", tot, per }')
+}
+
 throughput_cluster_section() {
   echo
-  echo "== Throughput: redis-benchmark --cluster -t set,get -c 50 -n $requests -d 16 -r 1000000, $runs runs =="
+  echo "== Throughput: redis-benchmark --cluster -c 50 -d 16 -r 1000000, SET then GET, -P 1 and -P 16, $runs runs =="
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   local kind
   declare -A masters
@@ -173,57 +219,38 @@ throughput_cluster_section() {
     cluster_up "$kind"
     masters[$kind]="${CL_MASTERS[*]}"
   done
-  declare -A rps lat calls0 callsd
-  local run p t m r p50 p99 ms
+  declare -A tot per
+  local run p t
   for run in $(seq "$runs"); do
     for p in 1 16; do
       for kind in redis redoubt; do
-        for m in ${masters[$kind]}; do
-          for t in set get; do calls0[$kind,$m,$t]=$(calls "$m" "$t"); done
+        for t in set get; do
+          rate_run "$kind" "$p" "$t"
+          tot[$kind,$p,$t]+="$RATE_TOTAL "
+          per[$kind,$p,$t,$run]=$RATE_PER
+          printf "  run %s -P %-2s %-8s %-3s %8s  (%s)\n" "$run" "$p" "$kind" "$t" "$RATE_TOTAL" "$RATE_PER" >&2
         done
-        read -ra ms <<<"${masters[$kind]}"
-        while IFS=, read -r t r _ _ p50 _ p99 _; do
-          rps[$kind,$p,$t]+="$r "
-          lat[$kind,$p,$t]="$p50/$p99"
-        done < <(taskset -c 1 redis-benchmark --cluster -p "${ms[0]}" -c 50 -n "$requests" \
-          -r 1000000 -d 16 -P "$p" -t set,get --csv 2>/dev/null | tr -d '"' | grep -E '^(SET|GET),')
-        for m in ${masters[$kind]}; do
-          for t in set get; do
-            callsd[$kind,$p,$m,$t]=$((${callsd[$kind,$p,$m,$t]:-0} + $(calls "$m" "$t") - ${calls0[$kind,$m,$t]}))
-          done
-        done
-        printf "  run %s -P %-2s %-8s SET %10.0f  GET %10.0f\n" "$run" "$p" "$kind" \
-          "$(awk '{print $NF}' <<<"${rps[$kind,$p,SET]}")" "$(awk '{print $NF}' <<<"${rps[$kind,$p,GET]}")" >&2
       done
     done
   done
   echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-  printf "%-4s %2s %10s %10s %6s  %-26s %-26s %13s %13s\n" test P "redis rps" redoubt ratio \
-    "redis per master" "redoubt per master" "r p50/p99" "o p50/p99"
+  printf "%-4s %2s %10s %10s %6s  %-24s %-24s\n" test P "redis rps" redoubt ratio \
+    "redis per master" "redoubt per master"
   for p in 1 16; do
-    for t in SET GET; do
-      local lt=${t,,} per=() tot=()
-      for kind in redis redoubt; do
-        local total sum=0 shares=()
-        total=$(median <<<"${rps[$kind,$p,$t]}")
-        tot+=("$total")
-        for m in ${masters[$kind]}; do sum=$((sum + ${callsd[$kind,$p,$m,$lt]})); done
-        for m in ${masters[$kind]}; do
-          shares+=("$(awk -v tt="$total" -v c="${callsd[$kind,$p,$m,$lt]}" -v s="$sum" \
-            'BEGIN { printf "%.0f", (s > 0 ? tt * c / s : 0) }')")
-        done
-        per+=("$(
-          IFS=/
-          echo "${shares[*]}"
-        )")
-      done
-      printf "%-4s %2s %10.0f %10.0f %6s  %-26s %-26s %13s %13s\n" "$t" "$p" "${tot[0]}" "${tot[1]}" \
-        "$(ratio "${tot[1]}" "${tot[0]}")" "${per[0]}" "${per[1]}" "${lat[redis,$p,$t]}" "${lat[redoubt,$p,$t]}"
+    for t in set get; do
+      local r o rp op
+      r=$(median <<<"${tot[redis,$p,$t]}")
+      o=$(median <<<"${tot[redoubt,$p,$t]}")
+      rp=$(median_run redis "$p" "$t")
+      op=$(median_run redoubt "$p" "$t")
+      printf "%-4s %2s %10.0f %10.0f %6s  %-24s %-24s\n" "${t^^}" "$p" "$r" "$o" "$(ratio "$o" "$r")" \
+        "${per[redis,$p,$t,$rp]}" "${per[redoubt,$p,$t,$op]}"
     done
   done
-  echo "(requests/s, medians of $runs runs; per master = median total x the master's share of the calls," \
-    "masters in slot order; ratio = redoubt/redis, above 1 = redoubt faster; p50/p99 ms of the last run;" \
-    "all 12 nodes on core 0 (replicas included), redis-benchmark on core 1)"
+  echo "(requests/s over a ${window} s window after ${warm} s of warm-up, counted from INFO commandstats" \
+    "of the masters; total = median of $runs runs, per master = the run with the median total," \
+    "masters in slot order; ratio = redoubt/redis, above 1 = redoubt faster; all 12 nodes on core 0" \
+    "(replicas included), redis-benchmark on core 1)"
 }
 
 case $sections in
