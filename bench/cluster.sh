@@ -223,17 +223,28 @@ throughput_cluster_section() {
   local run p t
   for run in $(seq "$runs"); do
     for p in 1 16; do
-      for kind in redis redoubt; do
-        for t in set get; do
+      # SET before GET (GET then finds keys); Redis and Redoubt back to
+      # back so that a change of machine load hits both alike.
+      for t in set get; do
+        for kind in redis redoubt; do
           rate_run "$kind" "$p" "$t"
           tot[$kind,$p,$t]+="$RATE_TOTAL "
           per[$kind,$p,$t,$run]=$RATE_PER
-          printf "  run %s -P %-2s %-8s %-3s %8s  (%s)\n" "$run" "$p" "$kind" "$t" "$RATE_TOTAL" "$RATE_PER" >&2
+          printf "  run %s -P %-2s %-3s %-8s %8s  (%s)  load %s\n" "$run" "$p" "$t" "$kind" \
+            "$RATE_TOTAL" "$RATE_PER" "$(cut -d' ' -f1 /proc/loadavg)" >&2
         done
       done
     done
   done
   echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  # A node starved past cluster-node-timeout would have been failed over
+  # mid-run, and the rates would not be of the layout measured.
+  for kind in redis redoubt; do
+    read -ra ms <<<"${masters[$kind]}"
+    if [ "$(redis-cli -p "${ms[0]}" cluster info | tr -d '\r' | awk -F: '$1 == "cluster_current_epoch" {print $2}')" != 6 ]; then
+      echo "WARNING: $kind: the epoch moved during the runs (a failover happened)"
+    fi
+  done
   printf "%-4s %2s %10s %10s %6s  %-24s %-24s\n" test P "redis rps" redoubt ratio \
     "redis per master" "redoubt per master"
   for p in 1 16; do
