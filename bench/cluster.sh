@@ -68,20 +68,25 @@ echo "redis: $(redis-server --version | cut -d' ' -f3); redoubt: $BENCH_BIN"
 # (a) Failover time and write loss
 # ---------------------------------------------------------------------------
 
-# failover_run KIND -> the probe's summary line (its round lines and
-# misses go to stderr as they come). The probe kills what it started on
-# exit, SIGTERM included; `timeout` bounds a run that hangs.
+# failover_run KIND: runs the probe for KIND, its round lines and misses
+# to stderr as they come, its summary line into $BENCH_WORK/failover-KIND/
+# summary. The probe kills what it started on exit, SIGTERM included (which
+# cluster_cleanup sends it through `timeout`); `timeout` bounds a run that
+# hangs.
 failover_run() {
   local kind=$1 dir="$BENCH_WORK/failover-$1"
   mkdir -p "$dir"
   timeout --signal=TERM 900 python3 bench/cluster_probe.py "$kind" "${BENCH_BIN:-}" \
-    "${BENCH_PORT:-31400}" "$dir" "$rounds" "$wait_ms" "$node_timeout" >"$dir/out" 2>&1 || {
+    "${BENCH_PORT:-31400}" "$dir" "$rounds" "$wait_ms" "$node_timeout" >"$dir/out" 2>&1 &
+  local pid=$!
+  BENCH_PIDS+=("$pid")
+  if ! wait "$pid"; then
     echo "failover probe for $kind failed; its output:" >&2
     tail -20 "$dir/out" >&2
     return 1
-  }
+  fi
   grep -v '^summary' "$dir/out" >&2
-  grep '^summary' "$dir/out"
+  grep '^summary' "$dir/out" >"$dir/summary"
 }
 
 # field SUMMARY KEY -> the value of KEY=... in a summary line.
@@ -91,9 +96,11 @@ failover_section() {
   echo
   echo "== Failover: $rounds kill -9 of a master under SET + WAIT 1 $wait_ms (cluster-node-timeout $node_timeout) =="
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  failover_run redis
+  failover_run redoubt
   local rs os
-  rs=$(failover_run redis)
-  os=$(failover_run redoubt)
+  rs=$(cat "$BENCH_WORK/failover-redis/summary")
+  os=$(cat "$BENCH_WORK/failover-redoubt/summary")
   echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
   printf "%-12s %9s %9s %8s %8s %9s %9s %10s %9s %9s\n" "" "fail med" "fail max" \
     "<=bound" rejoined "rejoin md" acked confirmed "conf lost" "unc lost"
