@@ -236,7 +236,15 @@ pub(crate) fn create_cluster(flavors: &[Flavor], replicas: usize) -> Vec<ServerH
     let report = output_text(&out);
     assert!(out.status.success(), "{report}");
     assert!(report.contains("[OK] All 16384 slots covered."), "{report}");
-    for n in &nodes {
+    wait_state_ok(&nodes.iter().collect::<Vec<_>>());
+    nodes
+}
+
+/// Waits until each node says `cluster_state:ok`. A master that just
+/// joined says fail for its first 2 s (Redis's writable delay) and
+/// answers `-CLUSTERDOWN` meanwhile, a migration's `RESTORE-ASKING` too.
+pub(crate) fn wait_state_ok(nodes: &[&ServerHandle]) {
+    for n in nodes {
         let mut c = n.client();
         wait_for(
             &format!("cluster_state:ok on {}", n.port),
@@ -244,7 +252,6 @@ pub(crate) fn create_cluster(flavors: &[Flavor], replicas: usize) -> Vec<ServerH
             || text(q(&mut c, &["CLUSTER", "INFO"])).contains("cluster_state:ok"),
         );
     }
-    nodes
 }
 
 /// Every node's view of who serves which slots, as `redis-cli --cluster

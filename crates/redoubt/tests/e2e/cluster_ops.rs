@@ -9,7 +9,7 @@
 //! Redoubt cluster while the `redis` crate's cluster client reads and
 //! writes through the MOVED and ASK they cause.
 
-use crate::cluster::{check_cluster, create_cluster, myid, owner_port, start_node};
+use crate::cluster::{check_cluster, create_cluster, myid, owner_port, start_node, wait_state_ok};
 use crate::harness::*;
 use crate::metrics::http_get;
 use crate::up::Up;
@@ -454,6 +454,7 @@ fn grow_and_shrink(masters: [Flavor; 3], new_master: Flavor, new_replica: Flavor
     );
     let all = [&nodes[0], &nodes[1], &nodes[2], &master, &replica];
     wait_known(&all, &rid, true);
+    wait_state_ok(&all);
     let report = wait_check_ok(&seed);
     assert!(report.contains("[OK] All 16384 slots covered."), "{report}");
     eprintln!("cluster grown in {:?}", started.elapsed());

@@ -280,6 +280,12 @@ impl Raw {
         self.send(&client::encode(args));
     }
 
+    /// As `send_cmd`, for a peer that may already have closed the
+    /// connection (the write error is the caller's to judge).
+    pub fn try_send_cmd(&mut self, args: &[&[u8]]) -> std::io::Result<()> {
+        self.stream.write_all(&client::encode(args))
+    }
+
     /// Reads one complete reply and returns its raw bytes; None on EOF or
     /// timeout.
     pub fn read_reply(&mut self) -> Option<Vec<u8>> {
