@@ -53,7 +53,8 @@ RUNTEST-ARGS go to the main suite's runtest (e.g. -- --only 'LPOS*').
                            started from the suite's config does not come up
                            (the harness then retries for ~8 minutes per unit)
   --gate FILE              run the units listed in FILE; exit 1 when one of them
-                           does not pass completely (every test Redis passes)
+                           does not pass completely (every test Redis passes);
+                           one to three such units are first run once more, alone
   --reference FILE         Redis's counts (default tools/redis-suite/reference.tsv;
                            failing test names in the matching -failures.tsv)
   --record                 write this run into the committed data files
@@ -826,6 +827,33 @@ record() {
   fi
 }
 
+# A gate unit that did not pass completely (in CI, with another unit
+# running beside it) gets one more run, alone, before the gate judges it. Some cluster
+# units time a failover against a fixed window (10-manual-failover waits
+# 5 s for an automatic failover under a 3 s node-timeout), which a loaded
+# 2-core machine can miss with Redis as well. Only when one to three
+# units failed: more than that is not the machine's doing. The first
+# run's log is kept as logs/UNIT.first-run.log, and the table says so.
+retry_gate_failures() {
+  local units bad u log
+  units=$(sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$gate")
+  bad=$(awk -F'\t' 'NR == FNR { want[$1] = 1; next } ($1 in want) && $9 != "full" { print $1 }' \
+    - "$out/compare.tsv" <<<"$units")
+  if [ -z "$bad" ] || [ "$(wc -l <<<"$bad")" -gt 3 ]; then return 0; fi
+  work="$cache/work/$server-$$"
+  mkdir -p "$work"
+  prepare_tree 0
+  while read -r u; do
+    echo "redis-suite: gate unit $u did not pass completely; running it once more, alone"
+    log="$out/logs/$(unit_file "$u")"
+    mv "$log.log" "$log.first-run.log"
+    run_unit 0 "$u"
+  done <<<"$bad"
+  collate
+  compare
+  print_table
+}
+
 # The gate: every unit listed in the gate file passes completely.
 check_gate() {
   local bad notfull units
@@ -874,6 +902,7 @@ main() {
   fi
   compare
   print_table
+  [ -z "$gate" ] || [ -n "$report" ] || retry_gate_failures
   [ "$record" -eq 0 ] || record
   [ -z "$gate" ] || check_gate
 }
