@@ -143,9 +143,14 @@ impl ClusterState {
         }
         let auth_timeout = (node_timeout * 2).max(2000);
         let retry = auth_timeout * 2;
+        // A CLUSTER FAILOVER still pending (even one whose master never
+        // answered, when the master has failed meanwhile) skips the
+        // election's delay and asks for votes with FORCEACK, as Redis
+        // tests its `mf_end` there rather than `mf_can_start`.
+        let pending_manual = self.election.manual_until != 0;
         let e = &mut self.election;
         if e.auth_time == 0 || now.saturating_sub(e.auth_time) > retry && now > e.auth_time {
-            if manual {
+            if pending_manual {
                 // A manual failover starts its election at once.
                 e.auth_time = now;
                 e.auth_count = 0;
@@ -171,7 +176,9 @@ impl ClusterState {
             self.current_epoch += 1;
             self.election.auth_epoch = self.current_epoch;
             self.election.auth_sent = true;
-            return Step::RequestVotes { force: manual };
+            return Step::RequestVotes {
+                force: pending_manual,
+            };
         }
         let needed = self.size / 2 + 1;
         if self.election.auth_count >= needed {
@@ -430,6 +437,33 @@ mod tests {
         assert!(m.manual_failover_requested(&name(b'r'), 5));
         assert_eq!(m.mf_paused_until, 5005);
         assert!(!m.manual_failover_requested(&name(b'x'), 5));
+    }
+
+    #[test]
+    fn a_pending_plain_manual_failover_skips_the_delay_once_the_master_fails() {
+        // CLUSTER FAILOVER to the replica of a master that never answers
+        // (asleep): when the master is marked FAIL within the manual
+        // failover's 5 s, the election starts at once and asks FORCEACK,
+        // as Redis's does while `mf_end` is set.
+        let mut st = replica_view();
+        st.start_manual_failover(10_000, false);
+        assert_eq!(st.failover_step(10_100, &cond(100)), Step::Nothing);
+        st.node_mut(&name(b'a')).unwrap().flags |= flags::FAIL;
+        assert_eq!(st.failover_step(13_000, &cond(100)), Step::Nothing);
+        assert_eq!(
+            st.failover_step(13_100, &cond(100)),
+            Step::RequestVotes { force: true }
+        );
+        // Past the manual failover's end the usual delay applies again.
+        let mut st = replica_view();
+        st.start_manual_failover(10_000, false);
+        st.node_mut(&name(b'a')).unwrap().flags |= flags::FAIL;
+        assert_eq!(st.failover_step(15_100, &cond(100)), Step::Nothing);
+        assert_eq!(st.failover_step(15_200, &cond(100)), Step::Nothing);
+        assert_eq!(
+            st.failover_step(15_700, &cond(100)),
+            Step::RequestVotes { force: false }
+        );
     }
 
     #[test]
