@@ -648,14 +648,18 @@ pub async fn load_rdb_paced(
             (Batches::Blocking(tx), Received::Blocking(rx))
         }
     };
+    // `loading-process-events-interval-bytes`: how often the parser
+    // hands a batch over and, when blocking, how often others get a turn.
+    let interval = srv
+        .borrow()
+        .config
+        .get_int(Directive::LoadingProcessEventsIntervalBytes)
+        .max(1024) as u64;
     let job = {
         let s = srv.borrow();
         ParseJob {
             path: path.to_path_buf(),
-            interval_bytes: s
-                .config
-                .get_int(Directive::LoadingProcessEventsIntervalBytes)
-                .max(1024) as u64,
+            interval_bytes: interval,
             key_load_delay: s.config.get_int(Directive::KeyLoadDelay),
             sanitize: sanitize_policy(&s, None),
         }
@@ -668,11 +672,6 @@ pub async fn load_rdb_paced(
         return Err(format!("Can't start the RDB loader: {e}"));
     }
     let mut st = Apply::new(&srv.borrow(), kind);
-    let interval = srv
-        .borrow()
-        .config
-        .get_int(Directive::LoadingProcessEventsIntervalBytes)
-        .max(1024) as u64;
     let mut events_at = 0u64;
     let result = loop {
         let Some(msg) = rx.recv().await else {
