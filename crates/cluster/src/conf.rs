@@ -20,11 +20,7 @@ pub fn node_line(st: &ClusterState, n: &Node) -> String {
 /// of a TLS cluster), the node's plain port where it has one, as Redis's
 /// `clusterGenNodeDescription`; `nodes.conf` keeps the announced port.
 pub fn client_node_line(st: &ClusterState, n: &Node, use_pport: bool) -> String {
-    let port = if use_pport && n.pport != 0 {
-        n.pport
-    } else {
-        n.port
-    };
+    let port = n.client_port(use_pport);
     let mut s = String::with_capacity(128);
     s.push_str(n.name_str());
     s.push(' ');

@@ -178,6 +178,17 @@ impl Node {
     pub fn has(&self, f: u16) -> bool {
         self.flags & f != 0
     }
+    /// The port a client should be told: with `use_pport` (a plain
+    /// client of a TLS cluster) the plain port where the node has one,
+    /// else the one it announced (Redis's `use_pport` choice).
+    pub fn client_port(&self, use_pport: bool) -> u16 {
+        if use_pport && self.pport != 0 {
+            self.pport
+        } else {
+            self.port
+        }
+    }
+
     pub fn is_master(&self) -> bool {
         self.has(flags::MASTER)
     }

@@ -113,11 +113,7 @@ impl Cluster {
     /// client of a TLS cluster, when it has one; else the one it
     /// announced.
     pub fn client_port(&self, n: &Node, tls_client: bool) -> u16 {
-        if self.use_pport(tls_client) && n.pport != 0 {
-            n.pport
-        } else {
-            n.port
-        }
+        n.client_port(self.use_pport(tls_client))
     }
 }
 
