@@ -5,7 +5,7 @@
 //! plain clients are told the plain ports and TLS clients the TLS ones,
 //! byte for byte as Redis tells them.
 
-use crate::cluster::myid;
+use crate::cluster::{myid, wait_state_ok};
 use crate::cluster_ops::assert_no_unexpected_warnings;
 use crate::harness::*;
 use crate::tls::{cli_tls, client_cert, Pki};
@@ -285,13 +285,9 @@ fn a_mixed_cluster_of_redoubt_and_redis_nodes_runs_its_bus_over_tls() {
         .map(|n| format!("127.0.0.1:{}", n.tls_port))
         .collect();
     create_over_tls(&pki, &addrs, 1);
+    wait_state_ok(&nodes.iter().map(|n| &n.h).collect::<Vec<_>>());
     for n in &nodes {
         let mut c = n.h.client();
-        wait_for(
-            &format!("cluster_state:ok on {:?} {}", n.h.flavor, n.tls_port),
-            Duration::from_secs(20),
-            || text(q(&mut c, &["CLUSTER", "INFO"])).contains("cluster_state:ok"),
-        );
         if info_field(&mut c, "replication", "role") == "slave" {
             wait_for(
                 &format!("replica {} in sync over TLS", n.tls_port),
