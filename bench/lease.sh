@@ -5,19 +5,24 @@
 # checks it on every write; master A has no sentinel (no lease, Redis's
 # behaviour). Rounds alternate A and B so that a change of machine load
 # hits both. Prints SET and GET requests per second (-P 1 and -P 16) per
-# round and the B/A ratio of the medians (1.00 = unchanged).
+# round and the B/A ratio of the medians (1.00 = unchanged). Then what the
+# lease costs WAIT: a client doing SET + WAIT 1 100 for -t seconds on A,
+# on B and on a real Redis 7.0 master with one replica (C), through
+# redis-py (python3-redis): pairs per second and WAIT's latency.
 #
-# Usage: bench/lease.sh [-n REQUESTS] [-r ROUNDS]
+# Usage: bench/lease.sh [-n REQUESTS] [-r ROUNDS] [-t WAIT_SECONDS]
 # Needs what bench/lib.sh needs (redis-benchmark, redis-cli, taskset).
 source "$(dirname "$0")/lib.sh"
 
 requests=200000
 rounds=3
-while getopts "n:r:" o; do
+wait_secs=3
+while getopts "n:r:t:" o; do
   case $o in
     n) requests=$OPTARG ;;
     r) rounds=$OPTARG ;;
-    *) echo "usage: $0 [-n REQUESTS] [-r ROUNDS]" >&2; exit 2 ;;
+    t) wait_secs=$OPTARG ;;
+    *) echo "usage: $0 [-n REQUESTS] [-r ROUNDS] [-t WAIT_SECONDS]" >&2; exit 2 ;;
   esac
 done
 bench_build
@@ -77,4 +82,36 @@ for p in 1 16; do
   done
 done
 redis-cli -p "$bport" info replication | grep -E '^sentinel_lease' | tr -d '\r'
+
+# SET + WAIT 1 100, one client, one pair at a time.
+cport=$(free_port $((sport + 3)))
+start_server redis "$cport" 0
+crport=$(free_port $((cport + 1)))
+start_server redis "$crport" "" --replicaof 127.0.0.1 "$cport"
+for _ in $(seq 100); do
+  redis-cli -p "$cport" info replication | grep -q '^connected_slaves:1' && break
+  sleep 0.1
+done
+wait_pairs() {
+  python3 - "$1" "$wait_secs" <<'PY'
+import sys, time, redis
+r = redis.Redis(port=int(sys.argv[1]))
+end = time.monotonic() + float(sys.argv[2])
+lat, confirmed, n = [], 0, 0
+while time.monotonic() < end:
+    r.set(f"wait:{n}", "v")
+    t = time.perf_counter()
+    confirmed += r.execute_command("WAIT", 1, 100) >= 1
+    lat.append(time.perf_counter() - t)
+    n += 1
+lat.sort()
+secs = float(sys.argv[2])
+print(f"{n / secs:10.0f} {1e6 * lat[len(lat) // 2]:10.0f} {1e6 * lat[len(lat) * 99 // 100]:10.0f} {confirmed:9d}/{n}")
+PY
+}
+echo "SET + WAIT 1 100 for ${wait_secs} s, one redis-py client:"
+printf "%-26s %10s %10s %10s %9s\n" master pairs/s "WAIT p50" "p99 (us)" confirmed
+printf "%-26s %s\n" "A Redoubt, no lease" "$(wait_pairs "$aport")"
+printf "%-26s %s\n" "B Redoubt, lease held" "$(wait_pairs "$bport")"
+printf "%-26s %s\n" "C Redis 7.0, no sentinel" "$(wait_pairs "$cport")"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
