@@ -17,6 +17,7 @@
 //! choose differently to keep confirmed writes, `select_replica` says so.
 
 use crate::action::{Cmd, Out};
+use crate::lease;
 use crate::down::ask_others;
 use crate::election::get_leader;
 use crate::events::{inst_event, queue_script};
@@ -43,10 +44,19 @@ pub(crate) fn start_failover_if_needed(
     master: &str,
     now: i64,
 ) -> bool {
+    let mono = st.mono;
     let Some(m) = st.masters.get_mut(master) else {
         return false;
     };
     if !m.inst.o_down() || m.in_failover() {
+        return false;
+    }
+    // Ours: no standing for election while we may not vote (a lease we
+    // granted may still run; `lease::may_vote`). A master SDOWN although it
+    // answers (rebooted and still loading, or reporting the replica role)
+    // had our grants until then; sentinels that saw that together would
+    // each turn the others' requests down and then vote for themselves.
+    if !lease::may_vote(m, mono) {
         return false;
     }
     if now - m.failover_start_time < m.failover_timeout * 2 {

@@ -235,6 +235,38 @@ fn a_partitioned_master_is_failed_over_after_our_grant_ran_out() {
     );
 }
 
+/// A restarted master that answers `-LOADING` is SDOWN only after
+/// `master-reboot-down-after-period`, and answered all along, so our
+/// grants ran until then. We stand for election once we may vote (L after
+/// our last grant), not before: standing earlier, every sentinel that saw
+/// the reboot at the same moment turned the others' requests down, then
+/// voted for itself (a split vote; Redis's sentinel/12-master-reboot).
+#[test]
+fn a_rebooted_master_is_failed_over_once_our_grant_ran_out() {
+    let mut w = World::new(2, 2, 2);
+    w.master_mut().master_reboot_down_after = 1_000;
+    w.run(2_000);
+    {
+        let n = w.nodes.get_mut(MASTER_ADDR).unwrap();
+        n.runid = runid('9');
+        n.loading = true;
+    }
+    for p in w.peers.values_mut() {
+        p.sees_down = true;
+    }
+    assert!(w.run_until(20_000, |w| w.master().inst.s_down()));
+    assert!(w.run_until(5_000, |w| w
+        .all_names()
+        .iter()
+        .any(|k| k == "+try-failover")));
+    let granted_at = w.master().lease.granted_at.unwrap();
+    assert!(w.st.mono - granted_at >= L, "{}", w.st.mono - granted_at);
+    assert!(w.run_until(3_000, |w| w
+        .all_names()
+        .iter()
+        .any(|k| k == "+elected-leader")));
+}
+
 /// A renewal request on the master's hello channel (a `WAIT` waiting for
 /// its acknowledgements to be certified).
 fn request(w: &mut World, from: &str, clock: i64) {

@@ -71,6 +71,8 @@ pub struct Node {
     pub knows_lease: bool,
     /// The `REPLCONF sentinel-lease` values it received.
     pub grants: Vec<String>,
+    /// Answers PING with `-LOADING` (restarted, loading its dataset).
+    pub loading: bool,
 }
 
 impl Node {
@@ -87,6 +89,7 @@ impl Node {
             obeys_slaveof: true,
             knows_lease: true,
             grants: Vec::new(),
+            loading: false,
         }
     }
 
@@ -103,6 +106,7 @@ impl Node {
             obeys_slaveof: true,
             knows_lease: true,
             grants: Vec::new(),
+            loading: false,
         }
     }
 }
@@ -466,6 +470,9 @@ impl World {
             return Some(Frame::Integer(server_clock));
         }
         Some(match name.as_str() {
+            "PING" if n.loading => {
+                Frame::Error(b"LOADING Redis is loading the dataset in memory".to_vec())
+            }
             "PING" => Frame::Simple(b"PONG".to_vec()),
             "INFO" if !n.answers_info => return None,
             "INFO" => Frame::Bulk(info_text(n, &followers).into_bytes()),
