@@ -250,6 +250,40 @@ impl Db {
         old
     }
 
+    /// [`Db::insert`] for a loader: the key is appended and indexed with
+    /// the rest of the load at [`Db::settle_load`] (see `table.rs`). Keys
+    /// the walk of a snapshot or the cluster's slot index must see at once
+    /// take the plain path.
+    pub fn load_push(&mut self, key: &[u8], value: Value, expire: i64, lru: u32) {
+        if self.snap.is_some() || self.slots.is_some() {
+            self.insert(key, value, expire, lru);
+            return;
+        }
+        self.map.push_unindexed(
+            key,
+            Entry {
+                value,
+                expire,
+                lru,
+                mark: self.parity,
+            },
+        );
+        if expire != NO_EXPIRE {
+            self.volatile.insert(key.into());
+        }
+    }
+
+    /// Indexes what [`Db::load_push`] appended. A key the load named twice
+    /// keeps its last value; it stays volatile only if that value has a TTL.
+    pub fn settle_load(&mut self) {
+        for (key, _old) in self.map.settle() {
+            let volatile = self.map.get(&key).is_some_and(|e| e.expire != NO_EXPIRE);
+            if !volatile {
+                self.volatile.swap_remove(key.as_slice());
+            }
+        }
+    }
+
     /// Inserts or replaces `key` with a whole entry (value, TTL and access
     /// time travel together on `RENAME`, `MOVE`, `SWAPDB`).
     pub fn insert_entry(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
@@ -652,6 +686,33 @@ mod tests {
         db.snapshot_begin(0, second.clone());
         db.snapshot_flush();
         assert_eq!(second.borrow().0, 1000);
+    }
+
+    /// A loaded key named twice keeps its last value, and is volatile
+    /// only when that value has a TTL.
+    #[test]
+    fn settled_load_keeps_the_last_value_and_its_ttl() {
+        let mut db = Db::new();
+        db.load_push(b"a", s("1"), 5_000, 0);
+        db.load_push(b"b", s("2"), NO_EXPIRE, 0);
+        db.load_push(b"c", s("3"), 7_000, 0);
+        db.load_push(b"a", s("4"), NO_EXPIRE, 0);
+        db.load_push(b"b", s("5"), 9_000, 0);
+        db.settle_load();
+        assert_eq!(db.len(), 3);
+        assert_eq!(
+            db.get(b"a").map(|e| (e.value.clone(), e.expire)),
+            Some((s("4"), NO_EXPIRE))
+        );
+        assert_eq!(
+            db.get(b"b").map(|e| (e.value.clone(), e.expire)),
+            Some((s("5"), 9_000))
+        );
+        assert_eq!(db.volatile_len(), 2);
+        let volatile: HashSet<Vec<u8>> = (0..db.volatile_len())
+            .filter_map(|i| db.volatile_at(i).map(|(k, _)| k.to_vec()))
+            .collect();
+        assert_eq!(volatile, HashSet::from([b"b".to_vec(), b"c".to_vec()]));
     }
 
     #[test]

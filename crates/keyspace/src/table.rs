@@ -16,6 +16,14 @@
 //!
 //! Positions are `u32`: a table holds at most 2^32 - 1 entries, which at
 //! 64 bytes a keyspace slot is 256 GB of slots alone.
+//!
+//! A loader appends with [`KeyTable::push_unindexed`] and indexes the
+//! appended entries at once with [`KeyTable::settle`], in the order of
+//! their index buckets. Inserted one by one, in the file's order, each new
+//! key costs two cache misses (its bucket's control bytes, then its `u32`
+//! 64 MB away in a table of 10 M keys); in bucket order both walk forward
+//! through memory. Until it settles, the table answers look-ups for the
+//! appended keys by a scan of them, and every other change settles first.
 
 use crate::small::SmallBytes;
 use foldhash::fast::RandomState;
@@ -93,13 +101,138 @@ impl<V> KeyTable<V> {
     pub fn get_index_of(&self, key: &[u8]) -> Option<usize> {
         let h = self.hash(key);
         let slots = &self.slots;
-        self.index
+        let found = self
+            .index
             .find(h, |&i| {
                 slots
                     .get(i as usize)
                     .is_some_and(|(k, _)| k.as_slice() == key)
             })
-            .map(|&i| i as usize)
+            .map(|&i| i as usize);
+        if found.is_none() && self.unsettled() > 0 {
+            // Appended and not indexed yet: rare (a load in progress).
+            let from = self.index.len();
+            return slots
+                .get(from..)
+                .and_then(|tail| tail.iter().position(|(k, _)| k.as_slice() == key))
+                .map(|j| from + j);
+        }
+        found
+    }
+
+    /// Entries appended by [`KeyTable::push_unindexed`] and not indexed yet.
+    #[inline]
+    pub fn unsettled(&self) -> usize {
+        self.slots.len() - self.index.len()
+    }
+
+    /// Appends `key` without indexing it (see the module's note); a key
+    /// already present is resolved when the table settles, as
+    /// [`KeyTable::insert`] would have resolved it.
+    pub fn push_unindexed(&mut self, key: &[u8], value: V) {
+        if self.slots.len() == self.slots.capacity() {
+            self.slots.reserve_exact((self.slots.len() / 2).max(16));
+        }
+        self.slots.push((SmallBytes::new(key), value));
+    }
+
+    /// Indexes the entries [`KeyTable::push_unindexed`] appended, in the
+    /// order of their buckets. When a key turns out to be present twice,
+    /// the appended entries are inserted again one by one in their order,
+    /// so the first position keeps the last value, as with `insert`; the
+    /// values so replaced are returned with their keys.
+    pub fn settle(&mut self) -> Vec<(SmallBytes, V)> {
+        let start = self.index.len();
+        let n = self.slots.len() - start;
+        if n == 0 {
+            return Vec::new();
+        }
+        {
+            let (slots, hasher) = (&self.slots, &self.hasher);
+            self.index.reserve(n, |&i| {
+                slots
+                    .get(i as usize)
+                    .map_or(0, |(k, _)| hasher.hash_one(k.as_slice()))
+            });
+        }
+        // hashbrown places a hash at bucket `hash & (buckets - 1)`, and
+        // has 7/8 of its buckets as capacity once past 8. A counting sort
+        // on the top bits of that bucket number (at most 2,048 runs, each
+        // a few kB of the index) orders the entries by where they go.
+        let buckets = (self.index.capacity() / 7 * 8).max(1).next_power_of_two();
+        let bits = buckets.trailing_zeros();
+        let shift = bits - bits.min(11);
+        let runs = 1usize << (bits - shift);
+        let run_of = |h: u64| ((h as usize) & (buckets - 1)) >> shift;
+        let mut starts = vec![0usize; runs + 1];
+        for (k, _) in &self.slots[start..] {
+            starts[run_of(self.hasher.hash_one(k.as_slice())) + 1] += 1;
+        }
+        for r in 0..runs {
+            starts[r + 1] += starts[r];
+        }
+        let mut sorted = vec![(0u64, 0u32); n];
+        for (j, (k, _)) in self.slots[start..].iter().enumerate() {
+            let h = self.hasher.hash_one(k.as_slice());
+            let at = &mut starts[run_of(h)];
+            sorted[*at] = (h, (start + j) as u32);
+            *at += 1;
+        }
+        let mut duplicate = false;
+        for &(h, pos) in &sorted {
+            let (slots, hasher) = (&self.slots, &self.hasher);
+            let key = slots[pos as usize].0.as_slice();
+            let present = self
+                .index
+                .find(h, |&i| {
+                    slots
+                        .get(i as usize)
+                        .is_some_and(|(k, _)| k.as_slice() == key)
+                })
+                .is_some();
+            if present {
+                duplicate = true;
+                break;
+            }
+            self.index.insert_unique(h, pos, |&i| {
+                slots
+                    .get(i as usize)
+                    .map_or(0, |(k, _)| hasher.hash_one(k.as_slice()))
+            });
+        }
+        if !duplicate {
+            return Vec::new();
+        }
+        // Rare (a file that names a key twice): index the entries that
+        // were there before, then insert the appended ones in order.
+        drop(sorted);
+        let appended = self.slots.split_off(start);
+        self.index.clear();
+        for pos in 0..start {
+            let (slots, hasher) = (&self.slots, &self.hasher);
+            let h = hasher.hash_one(slots[pos].0.as_slice());
+            self.index.insert_unique(h, pos as u32, |&i| {
+                slots
+                    .get(i as usize)
+                    .map_or(0, |(k, _)| hasher.hash_one(k.as_slice()))
+            });
+        }
+        let mut replaced = Vec::new();
+        for (k, v) in appended {
+            if let Some(old) = self.insert(k.as_slice(), v) {
+                replaced.push((k, old));
+            }
+        }
+        replaced
+    }
+
+    /// Settles before a change; what a duplicate replaced is dropped (the
+    /// loader settles explicitly and sees it).
+    #[inline]
+    fn settle_first(&mut self) {
+        if self.unsettled() > 0 {
+            drop(self.settle());
+        }
     }
 
     #[inline]
@@ -110,6 +243,7 @@ impl<V> KeyTable<V> {
 
     #[inline]
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
+        self.settle_first();
         let i = self.get_index_of(key)?;
         self.slots.get_mut(i).map(|(_, v)| v)
     }
@@ -136,6 +270,7 @@ impl<V> KeyTable<V> {
     /// Inserts `key` or replaces its value; returns the previous value.
     /// A new key goes to the end (the position SCAN's argument needs).
     pub fn insert(&mut self, key: &[u8], value: V) -> Option<V> {
+        self.settle_first();
         let h = self.hash(key);
         let slots = &mut self.slots;
         if let Some(&i) = self.index.find(h, |&i| {
@@ -163,6 +298,7 @@ impl<V> KeyTable<V> {
 
     /// Removes the entry at position `i`; the last entry takes its place.
     pub fn swap_remove_index(&mut self, i: usize) -> Option<(SmallBytes, V)> {
+        self.settle_first();
         let last = self.slots.len().checked_sub(1)?;
         let h = self.hash(self.slots.get(i)?.0.as_slice());
         if let Ok(e) = self.index.find_entry(h, |&x| x as usize == i) {
@@ -178,6 +314,7 @@ impl<V> KeyTable<V> {
     }
 
     pub fn swap_remove(&mut self, key: &[u8]) -> Option<V> {
+        self.settle_first();
         let i = self.get_index_of(key)?;
         self.swap_remove_index(i).map(|(_, v)| v)
     }
@@ -210,6 +347,7 @@ impl<V> KeyTable<V> {
 
     /// Shrinks both the slots and the index to hold `min` entries.
     pub fn shrink_to(&mut self, min: usize) {
+        self.settle_first();
         self.slots.shrink_to(min);
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.index.shrink_to(min, |&i| {
@@ -277,6 +415,83 @@ mod tests {
         for (k, v) in &model {
             assert_eq!(t.get(k), Some(v));
         }
+    }
+
+    /// Appending then settling ends where inserting one by one ends: the
+    /// same positions, the last value for a repeated key, the replaced
+    /// values returned; look-ups find appended keys before the settle.
+    #[test]
+    fn settling_appended_keys_matches_inserting_them_one_by_one() {
+        for (n, repeat_every) in [
+            (0usize, 0usize),
+            (1, 0),
+            (5_000, 0),
+            (20_000, 0),
+            (3_000, 97),
+        ] {
+            let mut t: KeyTable<usize> = KeyTable::default();
+            let mut model: KeyTable<usize> = KeyTable::default();
+            for i in 0..100 {
+                let k = format!("pre{i}");
+                t.insert(k.as_bytes(), i);
+                model.insert(k.as_bytes(), i);
+            }
+            let mut expect_replaced = Vec::new();
+            for i in 0..n {
+                let k = if repeat_every > 0 && i % repeat_every == 5 {
+                    format!("pre{}", i % 100)
+                } else if repeat_every > 0 && i % repeat_every == 7 && i > 10 {
+                    format!("key:{}", i - 3)
+                } else {
+                    format!("key:{i}")
+                };
+                t.push_unindexed(k.as_bytes(), 1000 + i);
+                if let Some(old) = model.insert(k.as_bytes(), 1000 + i) {
+                    expect_replaced.push((k.into_bytes(), old));
+                }
+            }
+            if n > 0 && repeat_every == 0 {
+                assert_eq!(t.unsettled(), n);
+                let k = format!("key:{}", n / 2);
+                assert_eq!(t.get(k.as_bytes()), Some(&(1000 + n / 2)));
+                assert_eq!(t.get_index_of(k.as_bytes()), Some(100 + n / 2));
+                assert_eq!(t.get(b"pre3"), Some(&3));
+                assert_eq!(t.get(b"absent"), None);
+            }
+            let mut replaced: Vec<(Vec<u8>, usize)> = t
+                .settle()
+                .into_iter()
+                .map(|(k, v)| (k.to_vec(), v))
+                .collect();
+            assert_eq!(t.unsettled(), 0);
+            replaced.sort();
+            expect_replaced.sort();
+            assert_eq!(replaced, expect_replaced, "n={n}");
+            assert_eq!(t.len(), model.len());
+            for (i, (k, v)) in model.iter().enumerate() {
+                assert_eq!(
+                    t.get_index(i).map(|(k, v)| (k.to_vec(), *v)),
+                    Some((k.to_vec(), *v))
+                );
+                assert_eq!(t.get_index_of(k), Some(i));
+            }
+        }
+    }
+
+    /// A change while appended keys wait settles them first.
+    #[test]
+    fn a_change_settles_appended_keys_first() {
+        let mut t: KeyTable<u8> = KeyTable::default();
+        t.push_unindexed(b"a", 1);
+        t.push_unindexed(b"b", 2);
+        assert_eq!(t.swap_remove(b"a"), Some(1));
+        assert_eq!(t.unsettled(), 0);
+        assert_eq!(t.get_index_of(b"b"), Some(0));
+        t.push_unindexed(b"c", 3);
+        t.push_unindexed(b"c", 4);
+        assert_eq!(t.insert(b"d", 5), None);
+        assert_eq!(t.get(b"c"), Some(&4));
+        assert_eq!(t.len(), 3);
     }
 
     #[test]

@@ -17,10 +17,10 @@
 //! choose differently to keep confirmed writes, `select_replica` says so.
 
 use crate::action::{Cmd, Out};
-use crate::lease;
 use crate::down::ask_others;
 use crate::election::get_leader;
 use crate::events::{inst_event, queue_script};
+use crate::lease;
 use crate::link::Tag;
 use crate::monitor::inst;
 use crate::state::{

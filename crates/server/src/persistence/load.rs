@@ -371,11 +371,19 @@ fn apply(srv: &mut Server, st: &mut Apply, item: Item) -> Result<(), String> {
                 .map_err(|e| format!("key '{}': {e}", String::from_utf8_lossy(&key)))?;
             let lru = srv.lru_clock;
             let exp = expire_ms.unwrap_or(keyspace::NO_EXPIRE);
-            srv.dbs[st.db].insert(&key, v, exp, lru);
+            srv.dbs[st.db].load_push(&key, v, exp, lru);
             st.loaded += 1;
         }
     }
     Ok(())
+}
+
+/// Indexes the keys a load appended (`Db::load_push`), whether the load
+/// ended well or not: every load path calls it before it returns.
+fn settle(srv: &mut Server) {
+    for db in srv.dbs.iter_mut() {
+        db.settle_load();
+    }
 }
 
 /// Loads `dbfilename` synchronously (`DEBUG RELOAD`).
@@ -417,13 +425,19 @@ fn load_path_with(
     srv.refresh_time();
     let delay = srv.config.get_int(Directive::KeyLoadDelay);
     let mut progress = SyncProgress::new(total);
-    while let Some(item) = r.next_item().map_err(|e| describe(path, &e))? {
-        if matches!(item, Item::Entry { .. }) {
-            super::pace::key_load_delay(delay);
+    let applied: Result<(), String> = (|| {
+        while let Some(item) = r.next_item().map_err(|e| describe(path, &e))? {
+            if matches!(item, Item::Entry { .. }) {
+                super::pace::key_load_delay(delay);
+            }
+            apply(srv, &mut st, item)
+                .map_err(|e| format!("Error loading {}: {e}", path.display()))?;
+            progress.tick(r.offset());
         }
-        apply(srv, &mut st, item).map_err(|e| format!("Error loading {}: {e}", path.display()))?;
-        progress.tick(r.offset());
-    }
+        Ok(())
+    })();
+    settle(srv);
+    applied?;
     srv.persist.load_keys_loaded = st.loaded;
     srv.persist.load_keys_expired = st.expired;
     Ok(r.offset())
@@ -532,9 +546,11 @@ pub fn start_streamed(srv: &Server) -> Result<StreamedLoad, String> {
 pub fn load_items(srv: &mut Server, items: Vec<Item>) -> Result<(), String> {
     let mut st = Apply::new(srv, LoadKind::Reload);
     srv.refresh_time();
-    for item in items {
-        apply(srv, &mut st, item)?;
-    }
+    let applied = items
+        .into_iter()
+        .try_for_each(|item| apply(srv, &mut st, item));
+    settle(srv);
+    applied?;
     st.log_done();
     Ok(())
 }
@@ -708,6 +724,7 @@ pub async fn load_rdb_paced(
         }
     };
     let mut s = srv.borrow_mut();
+    settle(&mut s);
     s.persist.loading = None;
     s.persist.load_keys_loaded = st.loaded;
     s.persist.load_keys_expired = st.expired;
