@@ -210,17 +210,6 @@ async fn serve(config: Config, families: &[HandlerTable], pidfile: String) -> i3
     if mode.is_none() {
         crate::persistence::load::prepare(&mut srv.borrow_mut());
     }
-    show_logo(
-        &srv.borrow().config,
-        mode.map(|m| m.name)
-            .unwrap_or(if srv.borrow().cluster.is_some() {
-                "cluster"
-            } else {
-                "standalone"
-            }),
-        if port != 0 { port } else { tls_port },
-    );
-    check_somaxconn(backlog);
     let (ls, tls_ls) = match (
         Listeners::bind_all(&bind, port, backlog as i32),
         Listeners::bind_all(&bind, tls_port, backlog as i32),
@@ -254,6 +243,20 @@ async fn serve(config: Config, families: &[HandlerTable], pidfile: String) -> i3
         log_warning!("Configured to not listen anywhere, exiting.");
         return 1;
     }
+    // After the listeners are bound, as Redis prints its logo (and the
+    // `PID:` line its test harness waits for) only once it listens: a
+    // client that read it can connect at once.
+    show_logo(
+        &srv.borrow().config,
+        mode.map(|m| m.name)
+            .unwrap_or(if srv.borrow().cluster.is_some() {
+                "cluster"
+            } else {
+                "standalone"
+            }),
+        if port != 0 { port } else { tls_port },
+    );
+    check_somaxconn(backlog);
     let serves_tcp = !ls.is_empty();
     if let Some(l) = unix {
         srv.borrow_mut().listeners.unix_path = Some(unix_path.clone().into());
