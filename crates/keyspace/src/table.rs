@@ -62,6 +62,19 @@ impl<V: std::fmt::Debug> std::fmt::Debug for KeyTable<V> {
     }
 }
 
+/// The index's re-hash function: the hash of the key at a position (the
+/// index stores no hashes; it asks when it grows or moves an entry).
+fn rehash<'a, V>(
+    slots: &'a [(SmallBytes, V)],
+    hasher: &'a RandomState,
+) -> impl Fn(&u32) -> u64 + 'a {
+    move |&i| {
+        slots
+            .get(i as usize)
+            .map_or(0, |(k, _)| hasher.hash_one(k.as_slice()))
+    }
+}
+
 impl<V> KeyTable<V> {
     #[inline]
     fn hash(&self, key: &[u8]) -> u64 {
@@ -149,11 +162,7 @@ impl<V> KeyTable<V> {
         }
         {
             let (slots, hasher) = (&self.slots, &self.hasher);
-            self.index.reserve(n, |&i| {
-                slots
-                    .get(i as usize)
-                    .map_or(0, |(k, _)| hasher.hash_one(k.as_slice()))
-            });
+            self.index.reserve(n, rehash(slots, hasher));
         }
         // hashbrown places a hash at bucket `hash & (buckets - 1)`, and
         // has 7/8 of its buckets as capacity once past 8. A counting sort
@@ -194,11 +203,7 @@ impl<V> KeyTable<V> {
                 duplicate = true;
                 break;
             }
-            self.index.insert_unique(h, pos, |&i| {
-                slots
-                    .get(i as usize)
-                    .map_or(0, |(k, _)| hasher.hash_one(k.as_slice()))
-            });
+            self.index.insert_unique(h, pos, rehash(slots, hasher));
         }
         if !duplicate {
             return Vec::new();
@@ -211,11 +216,8 @@ impl<V> KeyTable<V> {
         for pos in 0..start {
             let (slots, hasher) = (&self.slots, &self.hasher);
             let h = hasher.hash_one(slots[pos].0.as_slice());
-            self.index.insert_unique(h, pos as u32, |&i| {
-                slots
-                    .get(i as usize)
-                    .map_or(0, |(k, _)| hasher.hash_one(k.as_slice()))
-            });
+            self.index
+                .insert_unique(h, pos as u32, rehash(slots, hasher));
         }
         let mut replaced = Vec::new();
         for (k, v) in appended {
@@ -288,11 +290,7 @@ impl<V> KeyTable<V> {
         let pos = slots.len() as u32;
         slots.push((SmallBytes::new(key), value));
         let (slots, hasher) = (&self.slots, &self.hasher);
-        self.index.insert_unique(h, pos, |&i| {
-            slots
-                .get(i as usize)
-                .map_or(0, |(k, _)| hasher.hash_one(k.as_slice()))
-        });
+        self.index.insert_unique(h, pos, rehash(slots, hasher));
         None
     }
 
@@ -337,11 +335,7 @@ impl<V> KeyTable<V> {
         }
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.index
-            .try_reserve(n.saturating_sub(self.index.len()), |&i| {
-                slots
-                    .get(i as usize)
-                    .map_or(0, |(k, _)| hasher.hash_one(k.as_slice()))
-            })
+            .try_reserve(n.saturating_sub(self.index.len()), rehash(slots, hasher))
             .is_ok()
     }
 
@@ -350,11 +344,7 @@ impl<V> KeyTable<V> {
         self.settle_first();
         self.slots.shrink_to(min);
         let (slots, hasher) = (&self.slots, &self.hasher);
-        self.index.shrink_to(min, |&i| {
-            slots
-                .get(i as usize)
-                .map_or(0, |(k, _)| hasher.hash_one(k.as_slice()))
-        });
+        self.index.shrink_to(min, rehash(slots, hasher));
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&SmallBytes, &V)> {
